@@ -1,0 +1,40 @@
+import { Command, CommanderError } from 'commander';
+import { CommandFailed } from './commands/errors.js';
+import { registerCommands } from './commands/index.js';
+
+export function buildProgram(): Command {
+  const program = new Command('gredis')
+    .description(
+      'Realtime channels for Node.js: interface server, channel layer, workers and the MultiChat app.',
+    )
+    .version(process.env.npm_package_version ?? '0.1.0', '-V, --version')
+    .showHelpAfterError('(run with --help for usage)')
+    .configureOutput({ outputError: (text, write) => write(text) })
+    .exitOverride();
+  registerCommands(program);
+  return program;
+}
+
+/** Runs the CLI: bad usage exits 2 with a one-line reason, runtime failures exit 1. */
+export async function main(argv: string[]): Promise<void> {
+  const program = buildProgram();
+  try {
+    await program.parseAsync(argv);
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      // --help and --version "fail" with exit code 0.
+      process.exitCode = error.exitCode === 0 ? 0 : 2;
+      return;
+    }
+    const verbose =
+      argv.includes('--verbosity=2') || /(^|\s)(-v|--verbosity)\s+2(\s|$)/.test(argv.join(' '));
+    if (error instanceof CommandFailed) {
+      console.error(`gredis: ${error.message}`);
+      process.exitCode = error.exitCode;
+    } else {
+      console.error(`gredis: ${error instanceof Error ? error.message : String(error)}`);
+      process.exitCode = 1;
+    }
+    if (verbose && error instanceof Error) console.error(error.stack);
+  }
+}

@@ -1,0 +1,2 @@
+/** The package's public entry point. */
+export * from './layer/index.js';

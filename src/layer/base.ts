@@ -1,0 +1,101 @@
+import { randomUUID } from 'node:crypto';
+import { silentLogger, type Logger } from '../logger.js';
+import { Codec } from './codec.js';
+import { ForeignChannel, LayerClosed } from './errors.js';
+import { LocalChannels } from './local-channels.js';
+import { assertChannelName, belongsTo, CapacityTable, isProcessSpecific } from './names.js';
+import { resolveOptions, type LayerOptions } from './options.js';
+import type { ChannelLayer, LayerHealth, LayerStats, Message, ReceiveOptions } from './types.js';
+
+/**
+ * What both layer implementations share: options, naming, the codec, the local
+ * demultiplexer and the send clock. Subclasses supply storage and transport.
+ */
+export abstract class BaseChannelLayer implements ChannelLayer {
+  readonly prefix: string;
+  readonly clientPrefix = randomUUID().replaceAll('-', '');
+  readonly stats: LayerStats = { roundTrips: 0, roundTripSeconds: 0, bufferDrops: 0, malformed: 0 };
+
+  protected readonly options: LayerOptions;
+  protected readonly logger: Logger;
+  protected readonly codec: Codec;
+  protected readonly capacities: CapacityTable;
+  protected readonly local: LocalChannels;
+  protected closed = false;
+
+  private lastScore = 0;
+  private channelCounter = 0;
+
+  constructor(options: Partial<LayerOptions> = {}) {
+    this.options = resolveOptions(options);
+    this.prefix = this.options.prefix;
+    this.logger = (this.options.logger ?? silentLogger()).child({ component: 'layer' });
+    this.codec = new Codec(this.options.symmetricEncryptionKeys, this.options.expiry);
+    this.capacities = new CapacityTable(this.options.capacity, this.options.channelCapacity);
+    this.local = new LocalChannels(
+      (c) => this.capacities.of(c),
+      this.options.expiry,
+      this.stats,
+      this.logger,
+    );
+  }
+
+  abstract send(channel: string, message: Message): Promise<void>;
+  abstract groupAdd(group: string, channel: string): Promise<void>;
+  abstract groupDiscard(group: string, channel: string): Promise<void>;
+  abstract groupSend(group: string, message: Message): Promise<number>;
+  abstract flush(): Promise<void>;
+  abstract close(): Promise<void>;
+  abstract health(): LayerHealth;
+
+  /** Starts reading the process key (the non-local name) that `channel` lives under. */
+  protected abstract readProcessKey(nonLocal: string): void;
+  /** Receives from a channel shared by every process. */
+  protected abstract receivePlain(channel: string, options?: ReceiveOptions): Promise<Message>;
+
+  async receive(channel: string, options?: ReceiveOptions): Promise<Message> {
+    this.assertOpen();
+    assertChannelName(channel);
+    if (!isProcessSpecific(channel)) return this.receivePlain(channel, options);
+    if (!belongsTo(channel, this.clientPrefix))
+      throw new ForeignChannel(channel, this.clientPrefix);
+    const received = this.local.receive(channel, options);
+    this.readProcessKey(channel.slice(0, channel.indexOf('!') + 1));
+    return received;
+  }
+
+  async newChannel(prefix = 'specific'): Promise<string> {
+    this.assertOpen();
+    const name = `${prefix}.${this.clientPrefix}!${(++this.channelCounter).toString(36)}`;
+    assertChannelName(name);
+    this.local.open(name);
+    return name;
+  }
+
+  releaseChannel(channel: string): void {
+    this.local.release(channel);
+  }
+
+  protected assertOpen(): void {
+    if (this.closed) throw new LayerClosed();
+  }
+
+  /**
+   * The score of a message sent now: wall-clock seconds, strictly increasing within
+   * this process so that messages one process sends keep their order in a sorted set.
+   */
+  protected nextScore(): number {
+    const now = Date.now() / 1000;
+    this.lastScore = now > this.lastScore ? now : this.lastScore + 1e-6;
+    return this.lastScore;
+  }
+
+  /** Messages scored before this are expired. */
+  protected expiryCutoff(): number {
+    return Date.now() / 1000 - this.options.expiry;
+  }
+
+  protected groupCutoff(): number {
+    return Date.now() / 1000 - this.options.groupExpiry;
+  }
+}

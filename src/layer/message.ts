@@ -1,0 +1,60 @@
+import { InvalidMessage } from './errors.js';
+import { CHANNEL_KEY } from './names.js';
+import type { Message } from './types.js';
+
+const MAX_DEPTH = 64;
+
+/**
+ * Checks that `message` holds only what the wire format carries exactly, so a bad
+ * value fails here, with its path, rather than half-way through an I/O.
+ */
+export function assertMessage(message: unknown): asserts message is Message {
+  if (!isPlainObject(message)) {
+    throw new InvalidMessage('message', `must be a plain object, got ${kindOf(message)}`);
+  }
+  if (Object.prototype.hasOwnProperty.call(message, CHANNEL_KEY)) {
+    throw new InvalidMessage(`message.${CHANNEL_KEY}`, 'this key is reserved by the layer');
+  }
+  checkValue(message, 'message', new Set(), 0);
+}
+
+function checkValue(value: unknown, path: string, seen: Set<object>, depth: number): void {
+  switch (typeof value) {
+    case 'string':
+    case 'boolean':
+      return;
+    case 'number':
+      return;
+    case 'object':
+      break;
+    default:
+      throw new InvalidMessage(path, `${kindOf(value)} cannot be sent`);
+  }
+  if (value === null || value instanceof Uint8Array) return;
+  if (depth >= MAX_DEPTH) throw new InvalidMessage(path, `nested deeper than ${MAX_DEPTH} levels`);
+  if (seen.has(value)) throw new InvalidMessage(path, 'circular reference');
+  seen.add(value);
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) checkValue(value[i], `${path}[${i}]`, seen, depth + 1);
+  } else if (isPlainObject(value)) {
+    for (const key of Object.keys(value)) {
+      checkValue(value[key], `${path}.${key}`, seen, depth + 1);
+    }
+  } else {
+    throw new InvalidMessage(path, `${kindOf(value)} cannot be sent`);
+  }
+  seen.delete(value);
+}
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  if (typeof value !== 'object' || value === null) return false;
+  const proto = Object.getPrototypeOf(value);
+  return proto === Object.prototype || proto === null;
+}
+
+function kindOf(value: unknown): string {
+  if (value === null) return 'null';
+  if (value === undefined) return 'undefined';
+  if (typeof value === 'object') return value.constructor?.name ?? 'object';
+  return typeof value;
+}

@@ -1,0 +1,135 @@
+import { Redis, ReplyError, type RedisOptions } from 'ioredis';
+import type { Logger } from '../../logger.js';
+import { LayerUnavailable } from '../errors.js';
+import type { LayerStats } from '../types.js';
+import { redactUrl, type RedisHostConfig } from '../url.js';
+import type { LuaScript } from './scripts.js';
+
+export type HostStatus = 'ready' | 'connecting' | 'down';
+type Arg = string | number | Buffer;
+
+/** TCP keep-alive is how a blocked read notices a dead server: it never times out. */
+const KEEP_ALIVE_MS = 10_000;
+
+/**
+ * One Redis server of the layer: a command connection shared by all calls
+ * (auto-pipelined) and the blocking connections of the key readers.
+ */
+export class RedisHost {
+  readonly label: string;
+  readonly client: Redis;
+  private readonly blocking = new Set<Redis>();
+  private wasReady = false;
+  private down = false;
+
+  constructor(
+    readonly config: RedisHostConfig,
+    private readonly stats: LayerStats,
+    private readonly logger: Logger,
+  ) {
+    this.label = redactUrl(config);
+    this.client = this.connect({
+      // Commands issued while the server is away wait a little, then fail with
+      // LayerUnavailable so callers can shed load instead of queueing forever.
+      maxRetriesPerRequest: 2,
+      enableAutoPipelining: true,
+      connectionName: 'gredis-layer',
+    });
+    this.client.on('ready', () => {
+      if (this.down) this.logger.warn({ host: this.label }, 'channel layer host is back');
+      this.down = false;
+      this.wasReady = true;
+    });
+    this.client.on('close', () => {
+      if (this.wasReady && !this.down) {
+        this.down = true;
+        this.logger.warn({ host: this.label }, 'lost the channel layer host; reconnecting');
+      }
+    });
+    this.client.on('error', (error: Error) => {
+      this.logger.debug({ host: this.label, err: error }, 'channel layer connection error');
+    });
+  }
+
+  get status(): HostStatus {
+    if (this.client.status === 'ready') return 'ready';
+    return this.down ? 'down' : 'connecting';
+  }
+
+  /** A new connection for a blocking read; it never gives up reconnecting. */
+  blockingClient(name: string): Redis {
+    const client = this.connect({
+      // 0: a read pending when the connection drops fails at once, so the reader
+      // can reissue it (with the new connection's id) once the server is back.
+      maxRetriesPerRequest: 0,
+      autoResendUnfulfilledCommands: false,
+      enableAutoPipelining: false,
+      connectionName: name,
+    });
+    client.on('error', (error: Error) => {
+      this.logger.debug({ host: this.label, err: error }, 'reader connection error');
+    });
+    this.blocking.add(client);
+    return client;
+  }
+
+  releaseBlockingClient(client: Redis): void {
+    this.blocking.delete(client);
+    client.disconnect();
+  }
+
+  /** Runs one round trip, counting it and mapping connection failures to LayerUnavailable. */
+  async call<T>(operation: (client: Redis) => Promise<T>): Promise<T> {
+    const started = performance.now();
+    try {
+      return await operation(this.client);
+    } catch (error) {
+      if (error instanceof ReplyError) throw error;
+      throw new LayerUnavailable(this.label, { cause: error });
+    } finally {
+      this.stats.roundTrips++;
+      this.stats.roundTripSeconds += (performance.now() - started) / 1000;
+    }
+  }
+
+  /** EVALSHA, or EVAL when the server does not have the script (e.g. after a restart). */
+  eval(script: LuaScript, keys: readonly Arg[], args: readonly Arg[]): Promise<unknown> {
+    return this.call(async (client) => {
+      try {
+        return await client.evalsha(script.sha, keys.length, ...keys, ...args);
+      } catch (error) {
+        if (!(error instanceof ReplyError) || !(error as Error).message.startsWith('NOSCRIPT'))
+          throw error;
+        return await client.eval(script.source, keys.length, ...keys, ...args);
+      }
+    });
+  }
+
+  async close(): Promise<void> {
+    for (const client of this.blocking) client.disconnect();
+    this.blocking.clear();
+    try {
+      if (this.client.status === 'ready') await this.client.quit();
+    } catch {
+      // The server went away while quitting: nothing is left to release.
+    }
+    this.client.disconnect();
+  }
+
+  private connect(extra: RedisOptions): Redis {
+    const common: RedisOptions = {
+      keepAlive: KEEP_ALIVE_MS,
+      // Reconnect with backoff, forever: a layer outlives a Redis restart.
+      retryStrategy: (attempt) => Math.min(50 * 2 ** Math.min(attempt, 6), 2000),
+      ...extra,
+    };
+    if (this.config.kind === 'url') return new Redis(this.config.url, common);
+    return new Redis({
+      ...common,
+      sentinels: this.config.sentinels,
+      name: this.config.masterName,
+      db: this.config.db,
+      ...(this.config.password ? { password: this.config.password } : {}),
+    });
+  }
+}

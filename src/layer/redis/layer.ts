@@ -1,0 +1,287 @@
+import { BaseChannelLayer } from '../base.js';
+import { ChannelFull, LayerClosed, MalformedPayload } from '../errors.js';
+import { consistentHash } from '../hash.js';
+import { Mailbox } from '../mailbox.js';
+import { assertChannelName, assertGroupName, isProcessSpecific, nonLocalName } from '../names.js';
+import { assertMessage } from '../message.js';
+import type { LayerOptions } from '../options.js';
+import type { LayerHealth, Message, ReceiveOptions } from '../types.js';
+import type { RedisHostConfig } from '../url.js';
+import { RedisHost } from './host.js';
+import { KeyReader, type Popped, type ReaderSink } from './reader.js';
+import { GROUP_DELIVER, GROUP_MEMBERS, SEND } from './scripts.js';
+
+export interface RedisLayerOptions extends LayerOptions {
+  /** One or more servers; names are sharded across them as channels_redis does. */
+  hosts: RedisHostConfig[];
+}
+
+const FLUSH_BATCH = 1000;
+
+/**
+ * The Redis layer, wire-compatible with channels_redis 4 (see layer.md).
+ *
+ * Receiving: each process-specific key (`<prefix><name>.<clientPrefix>!`) has one
+ * KeyReader: one blocking connection and one blocking read, on the one host the
+ * key hashes to; what it pops is demultiplexed locally by `__asgi_channel__`. A
+ * plain channel has one KeyReader per host (plain sends are spread round-robin),
+ * running only while somebody waits; a message it pops for a receiver that has
+ * since given up is put back with its original score, so nothing is lost.
+ */
+export class RedisChannelLayer extends BaseChannelLayer {
+  private readonly hosts: RedisHost[];
+  private readonly processReaders = new Map<string, KeyReader>();
+  private readonly plainReaders = new Map<string, KeyReader[]>();
+  private readonly takers = new Map<string, Mailbox<Message>>();
+  private sendCursor = 0;
+
+  constructor(options: Partial<RedisLayerOptions> & { hosts: RedisHostConfig[] }) {
+    super(options);
+    if (options.hosts.length === 0) throw new RangeError('the Redis layer needs at least one host');
+    this.hosts = options.hosts.map((config) => new RedisHost(config, this.stats, this.logger));
+  }
+
+  async send(channel: string, message: Message): Promise<void> {
+    this.assertOpen();
+    assertChannelName(channel);
+    assertMessage(message);
+    const score = this.nextScore();
+    const specific = isProcessSpecific(channel);
+    const nonLocal = nonLocalName(channel);
+    const payload = this.codec.encode(message, specific ? channel : undefined);
+    const capacity = this.capacities.of(channel);
+    const host = specific ? this.hostFor(nonLocal) : this.nextSendHost();
+    const stored = await host.eval(
+      SEND,
+      [this.prefix + nonLocal],
+      [payload, score, this.expiryCutoff(), capacity, Math.ceil(this.options.expiry)],
+    );
+    if (stored !== 1) throw new ChannelFull(channel, capacity);
+  }
+
+  async groupAdd(group: string, channel: string): Promise<void> {
+    this.assertOpen();
+    assertGroupName(group);
+    assertChannelName(channel);
+    const key = this.groupKey(group);
+    await this.hostFor(group).call((c) =>
+      c
+        .multi()
+        .zadd(key, Date.now() / 1000, channel)
+        .expire(key, this.options.groupExpiry)
+        .exec(),
+    );
+  }
+
+  async groupDiscard(group: string, channel: string): Promise<void> {
+    this.assertOpen();
+    assertGroupName(group);
+    assertChannelName(channel);
+    await this.hostFor(group).call((c) => c.zrem(this.groupKey(group), channel));
+  }
+
+  /**
+   * One round trip for the members, then one script per host holding member keys,
+   * all hosts in parallel. The message is encoded once; each key's copy differs only
+   * in its `__asgi_channel__` stamp (the list of that key's member channels).
+   */
+  async groupSend(group: string, message: Message): Promise<number> {
+    this.assertOpen();
+    assertGroupName(group);
+    assertMessage(message);
+    const members = (await this.hostFor(group).eval(
+      GROUP_MEMBERS,
+      [this.groupKey(group)],
+      [this.groupCutoff()],
+    )) as string[];
+    if (members.length === 0) return 0;
+
+    const byKey = new Map<string, string[]>();
+    for (const channel of members) {
+      const key = nonLocalName(channel);
+      const names = byKey.get(key);
+      if (names) names.push(channel);
+      else byKey.set(key, [channel]);
+    }
+    const body = this.codec.encodeBody(message);
+    const perHost = new Map<
+      RedisHost,
+      { keys: string[]; names: string[][]; args: (string | number | Buffer)[] }
+    >();
+    const score = this.nextScore();
+    for (const [nonLocal, names] of byKey) {
+      const host = this.hostFor(nonLocal);
+      let batch = perHost.get(host);
+      if (!batch) {
+        batch = {
+          keys: [],
+          names: [],
+          args: [score, this.expiryCutoff(), Math.ceil(this.options.expiry)],
+        };
+        perHost.set(host, batch);
+      }
+      batch.keys.push(this.prefix + nonLocal);
+      batch.names.push(names);
+      batch.args.push(this.codec.stamp(body, names), this.capacities.of(names[0]!));
+    }
+    const results = await Promise.all(
+      [...perHost].map(async ([host, batch]) => {
+        const full = (await host.eval(GROUP_DELIVER, batch.keys, batch.args)) as number[];
+        return full.reduce((sum, index) => sum + batch.names[index - 1]!.length, 0);
+      }),
+    );
+    const skipped = results.reduce((a, b) => a + b, 0);
+    if (skipped > 0) {
+      this.logger.info(
+        { group, skipped, members: members.length },
+        'group send skipped full members',
+      );
+    }
+    return skipped;
+  }
+
+  /** Deletes every key under the prefix on every host, scanning in batches. */
+  async flush(): Promise<void> {
+    this.assertOpen();
+    const pattern = `${this.prefix.replace(/[*?[\]\\]/g, '\\$&')}*`;
+    await Promise.all(
+      this.hosts.map(async (host) => {
+        let cursor = '0';
+        do {
+          const [next, keys] = await host.call((c) =>
+            c.scan(cursor, 'MATCH', pattern, 'COUNT', FLUSH_BATCH),
+          );
+          cursor = next;
+          if (keys.length > 0) await host.call((c) => c.unlink(...keys));
+        } while (cursor !== '0');
+      }),
+    );
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    for (const taker of this.takers.values()) taker.failWaiters(new LayerClosed());
+    const readers = [...this.processReaders.values(), ...[...this.plainReaders.values()].flat()];
+    // Readers stopping now may still hand over what their last read popped: the
+    // sinks see `closed` and put plain-channel messages back (see acceptPlain).
+    await Promise.all(readers.map((reader) => reader.stop()));
+    await Promise.all(this.pendingPutBacks);
+    const undelivered = this.local.close();
+    if (undelivered.size > 0) {
+      this.logger.debug(
+        { channels: undelivered.size },
+        'dropped buffered messages of closing process channels',
+      );
+    }
+    await Promise.all(this.hosts.map((host) => host.close()));
+  }
+
+  health(): LayerHealth {
+    const hosts = this.hosts.map((host) => ({ url: host.label, status: host.status }));
+    return { ok: !this.closed && hosts.every((h) => h.status === 'ready'), hosts };
+  }
+
+  protected readProcessKey(nonLocal: string): void {
+    let reader = this.processReaders.get(nonLocal);
+    if (!reader) {
+      const sink: ReaderSink = {
+        wanted: () => Number.MAX_SAFE_INTEGER,
+        accept: (popped) => this.acceptLocal(popped),
+      };
+      reader = new KeyReader(this.hostFor(nonLocal), this.prefix + nonLocal, sink, this.logger);
+      this.processReaders.set(nonLocal, reader);
+    }
+    reader.start();
+  }
+
+  protected receivePlain(channel: string, options?: ReceiveOptions): Promise<Message> {
+    let taker = this.takers.get(channel);
+    if (!taker) this.takers.set(channel, (taker = new Mailbox(channel, 0)));
+    const received = taker.take(options?.signal);
+    let readers = this.plainReaders.get(channel);
+    if (!readers) {
+      const sink: ReaderSink = {
+        wanted: () => this.takers.get(channel)?.waiting ?? 0,
+        accept: (popped, reader) => this.acceptPlain(channel, popped, reader),
+      };
+      readers = this.hosts.map(
+        (host) => new KeyReader(host, this.prefix + channel, sink, this.logger),
+      );
+      this.plainReaders.set(channel, readers);
+    }
+    for (const reader of readers) reader.start();
+    return received;
+  }
+
+  private readonly pendingPutBacks = new Set<Promise<unknown>>();
+
+  private acceptLocal(popped: Popped[]): void {
+    const cutoff = this.expiryCutoff();
+    for (const { payload, score } of popped) {
+      if (score < cutoff) continue;
+      const decoded = this.decode(payload);
+      if (!decoded) continue;
+      if (decoded.channels === undefined) {
+        this.stats.malformed++;
+        this.logger.error('message on a process key without __asgi_channel__ skipped');
+        continue;
+      }
+      this.local.deliver(decoded.channels, decoded.message, score);
+    }
+  }
+
+  private acceptPlain(channel: string, popped: Popped[], reader: KeyReader): void {
+    const taker = this.takers.get(channel);
+    const cutoff = this.expiryCutoff();
+    const putBack: Popped[] = [];
+    for (const entry of popped) {
+      if (entry.score < cutoff) continue;
+      if (this.closed || !taker || taker.waiting === 0) {
+        putBack.push(entry);
+        continue;
+      }
+      const decoded = this.decode(entry.payload);
+      if (decoded) taker.put(decoded.message);
+    }
+    if (putBack.length === 0) return;
+    // The receiver gave up after the read was issued: return the messages with
+    // their original scores, so they are next in line for whoever reads next.
+    const args = putBack.flatMap(({ payload, score }) => [score, payload]);
+    const put = reader.host
+      .call((c) => c.zadd(reader.key, ...(args as [number, Buffer])))
+      .catch((error: unknown) => {
+        this.logger.error(
+          { err: error, channel, count: putBack.length },
+          'could not put back popped messages',
+        );
+      })
+      .finally(() => this.pendingPutBacks.delete(put));
+    this.pendingPutBacks.add(put);
+  }
+
+  private decode(payload: Buffer) {
+    try {
+      return this.codec.decode(payload);
+    } catch (error) {
+      if (!(error instanceof MalformedPayload)) throw error;
+      this.stats.malformed++;
+      this.logger.error({ err: error }, 'skipped a malformed message');
+      return undefined;
+    }
+  }
+
+  private hostFor(name: string): RedisHost {
+    return this.hosts[consistentHash(name, this.hosts.length)]!;
+  }
+
+  private nextSendHost(): RedisHost {
+    const host = this.hosts[this.sendCursor]!;
+    this.sendCursor = (this.sendCursor + 1) % this.hosts.length;
+    return host;
+  }
+
+  private groupKey(group: string): string {
+    return `${this.prefix}:group:${group}`;
+  }
+}

@@ -1,0 +1,154 @@
+import { ReplyError, type Redis } from 'ioredis';
+import { setTimeout as delay } from 'node:timers/promises';
+import type { Logger } from '../../logger.js';
+import type { RedisHost } from './host.js';
+import { RESTORE_INFLIGHT } from './scripts.js';
+
+/** One popped sorted-set member: the stored bytes and the score (send time). */
+export interface Popped {
+  payload: Buffer;
+  score: number;
+}
+
+export interface ReaderSink {
+  /** How many messages to pop next; 0 stops the reader after its current read. */
+  wanted(): number;
+  /** Takes what one read popped, oldest first. */
+  accept(popped: Popped[], reader: KeyReader): void;
+}
+
+/** Upper bound on messages popped by one read; keeps one reply small. */
+const MAX_BATCH = 100;
+
+/**
+ * The one blocking read of one key on one host. It blocks without a timeout
+ * (an idle reader costs no commands), pops up to `sink.wanted()` messages per
+ * read (BZMPOP; BZPOPMIN on servers older than 7), survives a server restart by
+ * reissuing the read, and can be stopped without losing what it already popped.
+ */
+export class KeyReader {
+  private client: Redis | undefined;
+  private clientId: number | undefined;
+  private loop: Promise<void> | undefined;
+  private blocked = false;
+  private stopping = false;
+  private static bzmpop = true;
+
+  constructor(
+    readonly host: RedisHost,
+    readonly key: string,
+    private readonly sink: ReaderSink,
+    private readonly logger: Logger,
+  ) {}
+
+  get running(): boolean {
+    return this.loop !== undefined;
+  }
+
+  /** Starts reading unless already reading; cheap to call on every receive. */
+  start(): void {
+    if (this.loop || this.stopping) return;
+    this.loop = this.run().finally(() => {
+      this.loop = undefined;
+    });
+  }
+
+  /**
+   * Ends the blocked read (CLIENT UNBLOCK from the command connection) and waits
+   * for it, so a message the server popped reaches the sink rather than vanishing
+   * with the connection.
+   */
+  async stop(): Promise<void> {
+    this.stopping = true;
+    const loop = this.loop;
+    if (loop) {
+      for (let attempt = 0; attempt < 10 && this.loop; attempt++) {
+        const id = this.clientId;
+        if (this.blocked && id !== undefined && this.host.status === 'ready') {
+          try {
+            const unblocked = await this.host.call((c) => c.client('UNBLOCK', id));
+            if (unblocked === 1) break;
+          } catch {
+            break;
+          }
+        } else if (this.host.status !== 'ready') break;
+        // Not blocked yet (the read is in flight) or its reply is on the way: give it a moment.
+        await Promise.race([loop, delay(20)]);
+      }
+      await Promise.race([loop, delay(500)]);
+    }
+    if (this.client) this.host.releaseBlockingClient(this.client);
+    this.client = undefined;
+  }
+
+  private async run(): Promise<void> {
+    const client = (this.client ??= this.openClient());
+    let failures = 0;
+    while (!this.stopping) {
+      const count = Math.min(this.sink.wanted(), MAX_BATCH);
+      if (count <= 0) return;
+      try {
+        if (this.clientId === undefined) {
+          this.clientId = (await client.client('ID')) as number;
+          await this.host.eval(RESTORE_INFLIGHT, [this.key, `${this.key}$inflight`], []);
+        }
+        this.blocked = true;
+        const popped = await this.pop(client, count);
+        this.blocked = false;
+        failures = 0;
+        if (popped.length > 0) this.sink.accept(popped, this);
+      } catch (error) {
+        this.blocked = false;
+        this.clientId = undefined;
+        if (this.stopping) return;
+        if (error instanceof ReplyError) {
+          // A server-side error (e.g. the key holds another type) would repeat at
+          // once: back off so a misconfiguration cannot spin the CPU.
+          failures++;
+          this.logger.error(
+            { key: this.key, host: this.host.label, err: error },
+            'blocking read failed',
+          );
+          await delay(Math.min(100 * 2 ** failures, 5000));
+        }
+        // A connection error needs no delay: the next command waits in ioredis's
+        // offline queue until the server is back.
+      }
+    }
+  }
+
+  private async pop(client: Redis, count: number): Promise<Popped[]> {
+    if (KeyReader.bzmpop) {
+      try {
+        const reply = (await client.callBuffer(
+          'BZMPOP',
+          '0',
+          '1',
+          this.key,
+          'MIN',
+          'COUNT',
+          String(count),
+        )) as [Buffer, [Buffer, Buffer][]] | null;
+        if (!reply) return [];
+        return reply[1].map(([payload, score]) => ({ payload, score: Number(score.toString()) }));
+      } catch (error) {
+        if (!(error instanceof ReplyError) || !/unknown command/i.test((error as Error).message))
+          throw error;
+        KeyReader.bzmpop = false;
+      }
+    }
+    const reply = (await client.callBuffer('BZPOPMIN', this.key, '0')) as
+      [Buffer, Buffer, Buffer] | null;
+    if (!reply) return [];
+    return [{ payload: reply[1], score: Number(reply[2].toString()) }];
+  }
+
+  private openClient(): Redis {
+    const client = this.host.blockingClient(`gredis-reader`);
+    // A reconnect gives the connection a new id; fetch it again before the next read.
+    client.on('close', () => {
+      this.clientId = undefined;
+    });
+    return client;
+  }
+}

@@ -1,0 +1,36 @@
+import pino from 'pino';
+
+/** The logging surface Gredis code depends on (a subset of pino's). */
+export type Logger = pino.Logger;
+
+export interface LoggerOptions {
+  /** 0 = warnings and errors, 1 = info (default), 2 = debug. */
+  verbosity?: number;
+  name?: string;
+}
+
+const LEVELS = ['warn', 'info', 'debug'] as const;
+
+/**
+ * Structured JSON logs on stdout; pretty-printed when stdout is a terminal.
+ * GREDIS_LOG_LEVEL overrides the verbosity (e.g. "silent" in tests).
+ */
+export function createLogger(options: LoggerOptions = {}): Logger {
+  const verbosity = Math.max(0, Math.min(2, options.verbosity ?? 1));
+  const level = process.env.GREDIS_LOG_LEVEL ?? LEVELS[verbosity];
+  const pretty = process.stdout.isTTY && process.env.GREDIS_LOG_FORMAT !== 'json';
+  return pino({
+    name: options.name ?? 'gredis',
+    level,
+    ...(pretty
+      ? {
+          transport: { target: 'pino-pretty', options: { colorize: true, ignore: 'pid,hostname' } },
+        }
+      : {}),
+  });
+}
+
+/** A logger that drops everything; the default for library use. */
+export function silentLogger(): Logger {
+  return pino({ level: 'silent' });
+}

@@ -1,0 +1,39 @@
+/**
+ * Every setting Gredis reads from the environment, with its default, in one place:
+ * the commands use these values and their --help texts print them.
+ * Flags override environment variables, which override these defaults.
+ */
+export const DEFAULTS = Object.freeze({
+  databaseUrl: 'sqlite://./gredis.sqlite3',
+  layerUrl: 'memory://',
+  allowedHosts: ['localhost', '127.0.0.1', '[::1]'],
+  notifyEnterLeave: true,
+  bind: '127.0.0.1',
+  port: 8000,
+  verbosity: 1,
+  pingInterval: 20,
+  pingTimeout: 30,
+  httpTimeout: 120,
+  websocketConnectTimeout: 5,
+  websocketMaxMessageSize: 1024 * 1024,
+  httpMaxBodySize: 10 * 1024 * 1024,
+  outgoingBufferLimit: 1024 * 1024,
+  app: 'multichat',
+});
+
+export const ENV = Object.freeze({
+  databaseUrl: 'DATABASE_URL',
+  layerUrl: 'CHANNEL_LAYER_URL',
+  secretKey: 'SECRET_KEY',
+  allowedHosts: 'ALLOWED_HOSTS',
+  notifyEnterLeave: 'MULTICHAT_NOTIFY_ENTER_LEAVE',
+});
+
+export function env(name: string): string | undefined {
+  const value = process.env[name];
+  return value === undefined || value.trim() === '' ? undefined : value.trim();
+}
+
+export function layerUrlFromEnv(): string {
+  return env(ENV.layerUrl) ?? DEFAULTS.layerUrl;
+}
