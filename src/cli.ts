@@ -12,6 +12,13 @@ export function buildProgram(): Command {
     .configureOutput({ outputError: (text, write) => write(text) })
     .exitOverride();
   registerCommands(program);
+  // Subcommands built on their own do not inherit these; usage errors must exit 2 everywhere.
+  for (const command of program.commands) {
+    command
+      .exitOverride()
+      .showHelpAfterError('(run with --help for usage)')
+      .configureOutput({ outputError: (text, write) => write(text) });
+  }
   return program;
 }
 

@@ -37,3 +37,16 @@ export function env(name: string): string | undefined {
 export function layerUrlFromEnv(): string {
   return env(ENV.layerUrl) ?? DEFAULTS.layerUrl;
 }
+
+/**
+ * Capacities of the shared event channels Thyme sends to. Every socket's events
+ * queue there, so the layer's per-channel default (100) would refuse an ordinary
+ * burst; these absorb bursts while still bounding what Redis holds.
+ */
+export const EVENT_CHANNEL_CAPACITY: Readonly<Record<string, number>> = Object.freeze({
+  'http.request': 2000,
+  'http.disconnect': 2000,
+  'websocket.connect': 2000,
+  'websocket.receive': 10000,
+  'websocket.disconnect': 10000,
+});

@@ -21,14 +21,18 @@ const started = Date.now();
 for (const file of files) {
   const t0 = Date.now();
   const code = await new Promise<number>((resolve) => {
-    const child = spawn(process.execPath, ['--enable-source-maps', join(here, file)], {
-      stdio: 'inherit',
-      env: {
-        GREDIS_LOG_LEVEL: 'silent',
-        ...process.env,
-        FORCE_COLOR: process.stdout.isTTY ? '1' : '0',
+    const child = spawn(
+      process.execPath,
+      ['--enable-source-maps', '--expose-gc', join(here, file)],
+      {
+        stdio: 'inherit',
+        env: {
+          GREDIS_LOG_LEVEL: 'silent',
+          ...process.env,
+          FORCE_COLOR: process.stdout.isTTY ? '1' : '0',
+        },
       },
-    });
+    );
     const timer = setTimeout(() => {
       console.error(`\n${file}: timed out after ${FILE_TIMEOUT_MS} ms`);
       child.kill('SIGKILL');

@@ -33,7 +33,13 @@ export class Fernet {
     header.writeBigUInt64BE(BigInt(Math.floor(now / 1000)), 1);
     const signed = Buffer.concat([header, iv, ciphertext]);
     const hmac = createHmac('sha256', this.signingKey).update(signed).digest();
-    return Buffer.from(Buffer.concat([signed, hmac]).toString('base64url'), 'ascii');
+    // Python's Fernet writes (and insists on) padded urlsafe base64; Node's
+    // "base64url" drops the padding, so translate standard base64 instead.
+    const token = Buffer.concat([signed, hmac])
+      .toString('base64')
+      .replace(/\+/g, '-')
+      .replace(/\//g, '_');
+    return Buffer.from(token, 'ascii');
   }
 
   /** Returns the plaintext, or null when the token is not ours, tampered or older than `ttl` seconds. */

@@ -21,6 +21,7 @@ export class RedisHost {
   private readonly blocking = new Set<Redis>();
   private wasReady = false;
   private down = false;
+  private closing = false;
 
   constructor(
     readonly config: RedisHostConfig,
@@ -41,7 +42,7 @@ export class RedisHost {
       this.wasReady = true;
     });
     this.client.on('close', () => {
-      if (this.wasReady && !this.down) {
+      if (this.wasReady && !this.down && !this.closing) {
         this.down = true;
         this.logger.warn({ host: this.label }, 'lost the channel layer host; reconnecting');
       }
@@ -106,6 +107,7 @@ export class RedisHost {
   }
 
   async close(): Promise<void> {
+    this.closing = true;
     for (const client of this.blocking) client.disconnect();
     this.blocking.clear();
     try {

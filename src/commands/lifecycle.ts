@@ -1,0 +1,25 @@
+import type { Logger } from '../logger.js';
+
+/**
+ * Resolves after SIGINT or SIGTERM has been handled by `stop`. A second signal
+ * while stopping exits at once with status 1.
+ */
+export function stopOnSignal(
+  logger: Logger,
+  stop: (signal: NodeJS.Signals) => Promise<void>,
+): Promise<void> {
+  return new Promise((resolve, reject) => {
+    let stopping = false;
+    const onSignal = (signal: NodeJS.Signals): void => {
+      if (stopping) {
+        logger.warn({ signal }, 'second signal: exiting without finishing');
+        process.exit(1);
+      }
+      stopping = true;
+      logger.info({ signal }, 'stopping');
+      stop(signal).then(resolve, reject);
+    };
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
+  });
+}

@@ -1,0 +1,40 @@
+import { InvalidArgumentError, Option } from 'commander';
+import { DEFAULTS, ENV, env } from '../settings.js';
+
+/** Parses a number in [min, max]; a bad value makes commander exit 2 with this reason. */
+export function numberIn(min: number, max: number, integer = false): (value: string) => number {
+  return (value) => {
+    const number = Number(value);
+    if (
+      value.trim() === '' ||
+      !Number.isFinite(number) ||
+      number < min ||
+      number > max ||
+      (integer && !Number.isInteger(number))
+    ) {
+      throw new InvalidArgumentError(
+        `expected ${integer ? 'an integer' : 'a number'} from ${min} to ${max}.`,
+      );
+    }
+    return number;
+  };
+}
+
+export function verbosityOption(): Option {
+  return new Option(
+    '-v, --verbosity <level>',
+    'log level: 0 warnings, 1 info, 2 debug (and stack traces)',
+  )
+    .default(DEFAULTS.verbosity)
+    .argParser(numberIn(0, 2, true));
+}
+
+export function layerOption(): Option {
+  return new Option(
+    '--layer <url>',
+    `channel layer: memory:// or redis://host:port/db (comma-separated for sharding) [env ${ENV.layerUrl}]`,
+  ).default(
+    env(ENV.layerUrl) ?? DEFAULTS.layerUrl,
+    env(ENV.layerUrl) ? `$${ENV.layerUrl}` : DEFAULTS.layerUrl,
+  );
+}

@@ -1,0 +1,59 @@
+import { createWriteStream, type WriteStream } from 'node:fs';
+
+const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
+
+/**
+ * NCSA combined-format lines for HTTP, and the same shape for WebSocket events
+ * (WSCONNECT, WSREJECT, WSDISCONNECT as the "method"), as Daphne logs them.
+ */
+export class AccessLog {
+  private readonly stream: WriteStream;
+
+  constructor(path: string) {
+    this.stream = createWriteStream(path, { flags: 'a' });
+  }
+
+  http(entry: {
+    client: string;
+    method: string;
+    path: string;
+    httpVersion: string;
+    status: number;
+    bytes: number;
+    referer: string | undefined;
+    userAgent: string | undefined;
+  }): void {
+    this.stream.write(
+      `${entry.client} - - [${timestamp()}] "${clean(entry.method)} ${clean(entry.path)} HTTP/${entry.httpVersion}" ${entry.status} ${entry.bytes} "${clean(entry.referer ?? '-')}" "${clean(entry.userAgent ?? '-')}"\n`,
+    );
+  }
+
+  websocket(
+    event: 'WSCONNECT' | 'WSREJECT' | 'WSDISCONNECT',
+    client: string,
+    path: string,
+    code?: number,
+  ): void {
+    this.stream.write(
+      `${client} - - [${timestamp()}] "${event} ${clean(path)}" ${code ?? '-'} -\n`,
+    );
+  }
+
+  close(): Promise<void> {
+    return new Promise((resolve) => this.stream.end(resolve));
+  }
+}
+
+/** Keeps a client-controlled value from breaking the line format. */
+function clean(value: string): string {
+  return value.replace(
+    // eslint-disable-next-line no-control-regex -- control characters are what must be escaped
+    /[\x00-\x1f\x7f"\\]/g,
+    (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`,
+  );
+}
+
+function timestamp(date = new Date()): string {
+  const pad = (n: number): string => String(n).padStart(2, '0');
+  return `${pad(date.getUTCDate())}/${MONTHS[date.getUTCMonth()]}/${date.getUTCFullYear()}:${pad(date.getUTCHours())}:${pad(date.getUTCMinutes())}:${pad(date.getUTCSeconds())} +0000`;
+}

@@ -1,0 +1,21 @@
+import type { ChannelLayer } from '../layer/types.js';
+import type { Logger } from '../logger.js';
+import type { AccessLog } from './access-log.js';
+import type { AllowedHosts } from './hosts.js';
+import type { ThymeMetrics } from './metrics.js';
+import type { ThymeOptions } from './options.js';
+
+/** What the HTTP and WebSocket bridges share with the server that owns them. */
+export interface ThymeContext {
+  readonly layer: ChannelLayer;
+  readonly options: ThymeOptions;
+  readonly hosts: AllowedHosts;
+  readonly metrics: ThymeMetrics;
+  readonly accessLog: AccessLog | undefined;
+  readonly logger: Logger;
+  /** Set once graceful shutdown starts: no new requests or sockets. */
+  readonly closing: boolean;
+}
+
+/** The newChannel prefix of every reply channel Thyme makes: one process key, one read. */
+export const REPLY_PREFIX = 'thyme';

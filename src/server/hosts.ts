@@ -1,0 +1,63 @@
+/**
+ * Host and Origin checks as Django does them: `Host` must be an allowed host for
+ * every request, and a WebSocket's `Origin` must name an allowed host too (no
+ * Origin is refused: browsers always send one, so its absence means a script
+ * that could forge anything else).
+ */
+export class AllowedHosts {
+  private readonly any: boolean;
+  private readonly exact = new Set<string>();
+  private readonly suffixes: string[] = [];
+
+  constructor(patterns: readonly string[]) {
+    this.any = patterns.includes('*');
+    for (const raw of patterns) {
+      const pattern = raw.trim().toLowerCase();
+      if (pattern === '' || pattern === '*') continue;
+      if (pattern.startsWith('.')) this.suffixes.push(pattern);
+      else this.exact.add(pattern);
+    }
+  }
+
+  /** Checks a `Host` header value (with or without port). */
+  allowsHost(header: string | undefined): boolean {
+    if (header === undefined) return false;
+    const host = stripPort(header.trim().toLowerCase());
+    if (host === undefined) return false;
+    return this.allowsName(host);
+  }
+
+  /** Checks an `Origin` header value (scheme://host[:port]). */
+  allowsOrigin(header: string | undefined): boolean {
+    if (header === undefined || header === 'null') return this.any;
+    let url: URL;
+    try {
+      url = new URL(header);
+    } catch {
+      return false;
+    }
+    if (url.protocol !== 'http:' && url.protocol !== 'https:') return false;
+    return this.allowsName(url.hostname.toLowerCase());
+  }
+
+  private allowsName(host: string): boolean {
+    if (this.any || this.exact.has(host)) return true;
+    return this.suffixes.some((suffix) => host.endsWith(suffix) || host === suffix.slice(1));
+  }
+}
+
+/** "example.com:8000" → "example.com", "[::1]:80" → "[::1]"; undefined when malformed. */
+function stripPort(host: string): string | undefined {
+  if (host.startsWith('[')) {
+    const end = host.indexOf(']');
+    if (end === -1) return undefined;
+    const rest = host.slice(end + 1);
+    if (rest !== '' && !/^:\d{1,5}$/.test(rest)) return undefined;
+    return host.slice(0, end + 1);
+  }
+  const [name, port, extra] = host.split(':');
+  if (extra !== undefined || name === undefined || name === '') return undefined;
+  if (port !== undefined && !/^\d{1,5}$/.test(port)) return undefined;
+  if (!/^[a-z0-9.-]+$/.test(name)) return undefined;
+  return name;
+}

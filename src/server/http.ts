@@ -1,0 +1,161 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { ChannelFull, LayerUnavailable } from '../layer/errors.js';
+import {
+  CHANNELS,
+  parseHttpResponse,
+  type HttpDisconnectEvent,
+  type HttpRequestEvent,
+} from '../protocol.js';
+import { REPLY_PREFIX, type ThymeContext } from './context.js';
+import type { InFlight } from './in-flight.js';
+import { clientAddress, headerList, isTls, serverAddress, type Target } from './request-info.js';
+import { plainResponse } from './responses.js';
+
+class BodyTooLarge extends Error {}
+
+/**
+ * Turns one HTTP request into an `http.request` event and the messages on its
+ * reply channel into the response, streamed chunk by chunk. Returns the status.
+ */
+export async function bridgeHttpRequest(
+  ctx: ThymeContext,
+  inFlight: InFlight,
+  req: IncomingMessage,
+  res: ServerResponse,
+  target: Target,
+): Promise<number> {
+  const limit = ctx.options.httpMaxBodySize;
+  const declared = Number(req.headers['content-length'] ?? 0);
+  if (declared > limit) return refuseBody(res, limit);
+  let body: Buffer;
+  try {
+    body = await readBody(req, limit);
+  } catch (error) {
+    if (error instanceof BodyTooLarge) return refuseBody(res, limit);
+    return 400; // the client went away mid-body: nothing to answer
+  }
+
+  const reply = await ctx.layer.newChannel(REPLY_PREFIX);
+  const event: HttpRequestEvent = {
+    reply_channel: reply,
+    http_version: req.httpVersion,
+    method: (req.method ?? 'GET').toUpperCase(),
+    scheme: isTls(req) ? 'https' : 'http',
+    path: target.path,
+    query_string: target.query,
+    root_path: '',
+    headers: headerList(req),
+    body,
+    client: clientAddress(req),
+    server: serverAddress(req),
+  };
+  try {
+    await ctx.layer.send(CHANNELS.httpRequest, event);
+  } catch (error) {
+    ctx.layer.releaseChannel(reply);
+    ctx.metrics.layerSendFailures++;
+    const busy = error instanceof ChannelFull || error instanceof LayerUnavailable;
+    ctx.logger.warn(
+      { err: error, path: target.path },
+      'cannot pass an HTTP request to the workers',
+    );
+    plainResponse(
+      res,
+      busy ? 503 : 500,
+      busy ? 'Service Unavailable: the workers cannot take more requests' : undefined,
+    );
+    return busy ? 503 : 500;
+  }
+
+  let finished = false;
+  res.once('close', () => {
+    if (finished) return;
+    // The client left before the response ended: tell the worker, stop waiting.
+    const gone: HttpDisconnectEvent = { reply_channel: reply, path: target.path };
+    inFlight.track(ctx.layer.send(CHANNELS.httpDisconnect, gone).catch(() => undefined));
+    ctx.layer.releaseChannel(reply);
+  });
+  try {
+    return await streamResponse(ctx, reply, res);
+  } finally {
+    finished = true;
+    ctx.layer.releaseChannel(reply);
+  }
+}
+
+async function streamResponse(
+  ctx: ThymeContext,
+  reply: string,
+  res: ServerResponse,
+): Promise<number> {
+  let status = 0;
+  const timeout = AbortSignal.timeout(ctx.options.httpTimeout * 1000);
+  for (;;) {
+    let message;
+    try {
+      // Only the wait for the response's start is bounded; a started response may stream for long.
+      message = await ctx.layer.receive(reply, status === 0 ? { signal: timeout } : {});
+    } catch {
+      if (status !== 0 || res.destroyed) return status || 499;
+      ctx.logger.warn({ reply }, 'no worker answered an HTTP request in time');
+      plainResponse(res, 504, 'Gateway Timeout: no worker answered in time');
+      return 504;
+    }
+    let part;
+    try {
+      part = parseHttpResponse(message, status === 0);
+      if (status === 0) {
+        const raw: string[] = [];
+        for (const [name, value] of part.headers ?? []) {
+          raw.push(Buffer.from(name).toString('latin1'), Buffer.from(value).toString('latin1'));
+        }
+        res.writeHead(part.status!, raw);
+        status = part.status!;
+      }
+    } catch (error) {
+      ctx.logger.error({ err: error }, 'invalid HTTP response from a worker');
+      plainResponse(res, 500);
+      return 500;
+    }
+    if (part.content && part.content.length > 0 && !res.write(part.content)) {
+      // Wait for the client to take it before pulling more from the layer.
+      await new Promise<void>((resolve) => {
+        const done = (): void => {
+          res.off('drain', done);
+          res.off('close', done);
+          resolve();
+        };
+        res.on('drain', done);
+        res.on('close', done);
+      });
+    }
+    if (!part.more_content) {
+      res.end();
+      return status;
+    }
+  }
+}
+
+function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > limit) {
+        req.pause();
+        reject(new BodyTooLarge());
+        return;
+      }
+      chunks.push(chunk);
+    });
+    req.on('end', () => resolve(Buffer.concat(chunks, size)));
+    req.on('error', reject);
+    req.on('aborted', () => reject(new Error('aborted')));
+  });
+}
+
+function refuseBody(res: ServerResponse, limit: number): number {
+  plainResponse(res, 413, `Payload Too Large: request bodies are limited to ${limit} bytes`, true);
+  return 413;
+}

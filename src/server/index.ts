@@ -1,0 +1,2 @@
+export { Thyme, HEALTH_PATH } from './thyme.js';
+export { THYME_DEFAULTS, type ThymeOptions } from './options.js';

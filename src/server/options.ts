@@ -1,0 +1,58 @@
+import { DEFAULTS } from '../settings.js';
+import type { Logger } from '../logger.js';
+
+/** Everything Thyme can be told; defaults come from settings.ts (and --help prints them). */
+export interface ThymeOptions {
+  /** Hosts accepted in `Host` and WebSocket `Origin` ("*" accepts any; ".example.com" any subdomain). */
+  allowedHosts: readonly string[];
+  /** Directory served under /static/, or undefined for none. */
+  staticDir: string | undefined;
+  /** Seconds between keep-alive pings to an idle WebSocket. */
+  pingInterval: number;
+  /** Seconds without any frame or pong after which a WebSocket is dropped. */
+  pingTimeout: number;
+  /** Seconds to wait for a worker's HTTP response before answering 504. */
+  httpTimeout: number;
+  /** Seconds to wait for a worker to accept or reject a WebSocket before answering 503. */
+  websocketConnectTimeout: number;
+  /** Largest WebSocket message, bytes; larger closes with 1009. */
+  websocketMaxMessageSize: number;
+  /** Largest HTTP request body, bytes; larger is refused with 413. */
+  httpMaxBodySize: number;
+  /** Bytes a socket may have waiting to be written before it counts as a slow client (1013). */
+  outgoingBufferLimit: number;
+  /** Seconds a client may take to send a request's headers. */
+  headersTimeout: number;
+  /** Seconds graceful shutdown waits for in-flight HTTP responses. */
+  shutdownTimeout: number;
+  /** File for NCSA-style access log lines, or undefined. */
+  accessLog: string | undefined;
+  logger: Logger | undefined;
+}
+
+export const THYME_DEFAULTS: Readonly<Omit<ThymeOptions, 'logger' | 'staticDir' | 'accessLog'>> =
+  Object.freeze({
+    allowedHosts: DEFAULTS.allowedHosts,
+    pingInterval: DEFAULTS.pingInterval,
+    pingTimeout: DEFAULTS.pingTimeout,
+    httpTimeout: DEFAULTS.httpTimeout,
+    websocketConnectTimeout: DEFAULTS.websocketConnectTimeout,
+    websocketMaxMessageSize: DEFAULTS.websocketMaxMessageSize,
+    httpMaxBodySize: DEFAULTS.httpMaxBodySize,
+    outgoingBufferLimit: DEFAULTS.outgoingBufferLimit,
+    headersTimeout: 20,
+    shutdownTimeout: 30,
+  });
+
+export function resolveThymeOptions(options: Partial<ThymeOptions>): ThymeOptions {
+  const resolved: ThymeOptions = {
+    ...THYME_DEFAULTS,
+    staticDir: undefined,
+    accessLog: undefined,
+    logger: undefined,
+  };
+  for (const [key, value] of Object.entries(options)) {
+    if (value !== undefined) (resolved as unknown as Record<string, unknown>)[key] = value;
+  }
+  return resolved;
+}

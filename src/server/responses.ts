@@ -1,0 +1,31 @@
+import { STATUS_CODES, type ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
+
+/** Answers a handshake that will not be upgraded with a plain HTTP status, then closes. */
+export function rejectUpgrade(socket: Duplex, status: number, reason: string): void {
+  if (socket.destroyed) return;
+  const body = `${STATUS_CODES[status] ?? 'Error'}: ${reason}\n`;
+  socket.end(
+    `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\nConnection: close\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+  );
+}
+
+/** A short plain-text response for errors Thyme answers itself. */
+export function plainResponse(
+  res: ServerResponse,
+  status: number,
+  text?: string,
+  close = false,
+): void {
+  const body = `${text ?? STATUS_CODES[status] ?? 'Error'}\n`;
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  res.writeHead(status, {
+    'Content-Type': 'text/plain; charset=utf-8',
+    'Content-Length': Buffer.byteLength(body),
+    ...(close ? { Connection: 'close' } : {}),
+  });
+  res.end(body);
+}

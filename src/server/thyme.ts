@@ -1,0 +1,231 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
+import type { ChannelLayer } from '../layer/types.js';
+import { silentLogger, type Logger } from '../logger.js';
+import { AccessLog } from './access-log.js';
+import type { ThymeContext } from './context.js';
+import { AllowedHosts } from './hosts.js';
+import { bridgeHttpRequest } from './http.js';
+import { InFlight } from './in-flight.js';
+import { ThymeMetrics } from './metrics.js';
+import { resolveThymeOptions, type ThymeOptions } from './options.js';
+import { parseTarget } from './request-info.js';
+import { plainResponse } from './responses.js';
+import { STATIC_PREFIX, StaticFiles } from './static-files.js';
+import { WebSocketGateway } from './websocket.js';
+
+/** The path of the readiness probe on the public port (and the metrics port). */
+export const HEALTH_PATH = '/healthz';
+
+/**
+ * The interface server: terminates HTTP and WebSocket and talks to workers only
+ * through the channel layer (protocol.md). It owns sockets, never application logic.
+ */
+export class Thyme implements ThymeContext {
+  readonly options: ThymeOptions;
+  readonly hosts: AllowedHosts;
+  readonly metrics = new ThymeMetrics();
+  readonly accessLog: AccessLog | undefined;
+  readonly logger: Logger;
+  closing = false;
+
+  private readonly server: Server;
+  private metricsServer: Server | undefined;
+  private readonly gateway: WebSocketGateway;
+  private readonly inFlight = new InFlight();
+  private readonly httpInFlight = new Set<ServerResponse>();
+  private readonly staticFiles: StaticFiles | undefined;
+  private closed: Promise<void> | undefined;
+
+  constructor(
+    readonly layer: ChannelLayer,
+    options: Partial<ThymeOptions> = {},
+  ) {
+    this.options = resolveThymeOptions(options);
+    this.logger = (this.options.logger ?? silentLogger()).child({ component: 'thyme' });
+    this.hosts = new AllowedHosts(this.options.allowedHosts);
+    this.accessLog = this.options.accessLog ? new AccessLog(this.options.accessLog) : undefined;
+    this.staticFiles = this.options.staticDir ? new StaticFiles(this.options.staticDir) : undefined;
+    this.gateway = new WebSocketGateway(this, this.inFlight);
+    this.server = createServer({
+      headersTimeout: this.options.headersTimeout * 1000,
+      requestTimeout: 0,
+      // Node checks headersTimeout on this period; its default (30 s) would let a
+      // half-open connection linger far past the timeout.
+      connectionsCheckingInterval: Math.max(250, (this.options.headersTimeout * 1000) / 4),
+    });
+    this.server.on(
+      'request',
+      (req: IncomingMessage, res: ServerResponse) => void this.onRequest(req, res),
+    );
+    this.server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+      void this.gateway.handleUpgrade(req, socket, head).catch((error: unknown) => {
+        this.logger.error({ err: error }, 'WebSocket handshake failed');
+        socket.destroy();
+      });
+    });
+    this.server.on('clientError', (error: NodeJS.ErrnoException, socket: Socket) =>
+      this.onClientError(error, socket),
+    );
+  }
+
+  /** Listens on host:port (port 0 picks a free one) and resolves with the bound address. */
+  async listen(port: number, host: string): Promise<AddressInfo> {
+    await new Promise<void>((resolve, reject) => {
+      this.server.once('error', reject);
+      this.server.listen(port, host, () => {
+        this.server.off('error', reject);
+        resolve();
+      });
+    });
+    this.gateway.startKeepAlive();
+    const address = this.server.address() as AddressInfo;
+    this.logger.info({ address: address.address, port: address.port }, 'Thyme listening');
+    return address;
+  }
+
+  /**
+   * Serves /metrics (Prometheus) and /healthz on a separate listener, so that the
+   * public port need not expose them.
+   */
+  async listenMetrics(port: number, host: string): Promise<AddressInfo> {
+    const server = createServer((req, res) => {
+      const target = parseTarget(req.url);
+      if (target?.path === '/metrics') {
+        const body = this.metrics.render(this.layer);
+        res.writeHead(200, { 'Content-Type': 'text/plain; version=0.0.4; charset=utf-8' });
+        res.end(body);
+      } else if (target?.path === HEALTH_PATH) this.health(res);
+      else plainResponse(res, 404);
+    });
+    this.metricsServer = server;
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(port, host, () => resolve());
+    });
+    return server.address() as AddressInfo;
+  }
+
+  get openWebSockets(): number {
+    return this.gateway.sessions.size;
+  }
+
+  /**
+   * Graceful shutdown: stop accepting, close every WebSocket with 1001 (each sends
+   * its websocket.disconnect), let in-flight HTTP responses finish (up to
+   * shutdownTimeout), and wait until every layer send has left. Idempotent. The
+   * layer itself belongs to the caller.
+   */
+  close(): Promise<void> {
+    this.closed ??= this.shutdown();
+    return this.closed;
+  }
+
+  private async shutdown(): Promise<void> {
+    this.closing = true;
+    this.logger.info(
+      { websockets: this.gateway.sessions.size, http: this.httpInFlight.size },
+      'shutting down',
+    );
+    const stopped = new Promise<void>((resolve) => this.server.close(() => resolve()));
+    this.server.closeIdleConnections();
+    await this.gateway.closeAll(1001);
+    const deadline = this.options.shutdownTimeout * 1000;
+    await Promise.race([
+      Promise.all([...this.httpInFlight].map((res) => new Promise((r) => res.once('close', r)))),
+      new Promise((r) => setTimeout(r, deadline).unref()),
+    ]);
+    this.server.closeAllConnections();
+    await stopped;
+    await this.inFlight.settle();
+    if (this.metricsServer) await new Promise<void>((r) => this.metricsServer!.close(() => r()));
+    await this.accessLog?.close();
+  }
+
+  private async onRequest(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    this.metrics.httpRequests++;
+    this.metrics.httpInFlight++;
+    this.httpInFlight.add(res);
+    let status = 0;
+    const written = req.socket.bytesWritten;
+    try {
+      status = await this.route(req, res);
+    } catch (error) {
+      this.logger.error({ err: error, url: req.url }, 'request failed');
+      plainResponse(res, 500);
+      status = 500;
+    } finally {
+      this.metrics.httpInFlight--;
+      this.httpInFlight.delete(res);
+      this.metrics.countResponse(status);
+      this.accessLog?.http({
+        client: req.socket.remoteAddress ?? '-',
+        method: req.method ?? '-',
+        path: req.url ?? '-',
+        httpVersion: req.httpVersion,
+        status,
+        // Bytes sent on the connection for this response, headers included.
+        bytes: req.socket.bytesWritten - written,
+        referer: req.headers.referer,
+        userAgent: req.headers['user-agent'],
+      });
+    }
+  }
+
+  private async route(req: IncomingMessage, res: ServerResponse): Promise<number> {
+    if (!this.hosts.allowsHost(req.headers.host)) {
+      plainResponse(res, 400, 'Bad Request: invalid Host header');
+      return 400;
+    }
+    const target = parseTarget(req.url);
+    if (!target) {
+      plainResponse(res, 400, 'Bad Request: malformed request target');
+      return 400;
+    }
+    if (target.path === HEALTH_PATH) return this.health(res);
+    if (this.staticFiles && target.path.startsWith(STATIC_PREFIX)) {
+      return this.staticFiles.handle(req, res, (req.url ?? '/').split('?')[0]!);
+    }
+    if (this.closing) {
+      plainResponse(res, 503, 'Service Unavailable: shutting down', true);
+      return 503;
+    }
+    return bridgeHttpRequest(this, this.inFlight, req, res, target);
+  }
+
+  private health(res: ServerResponse): number {
+    const layer = this.layer.health();
+    const ok = layer.ok && !this.closing;
+    const body = JSON.stringify({
+      status: ok ? 'ok' : 'unavailable',
+      closing: this.closing,
+      layer,
+    });
+    res.writeHead(ok ? 200 : 503, {
+      'Content-Type': 'application/json',
+      'Cache-Control': 'no-store',
+    });
+    res.end(body);
+    return ok ? 200 : 503;
+  }
+
+  /** Malformed HTTP never reaches the layer: answer with the right status and drop the connection. */
+  private onClientError(error: NodeJS.ErrnoException, socket: Socket): void {
+    if (!socket.writable || (socket as { _httpMessage?: unknown })._httpMessage) {
+      socket.destroy();
+      return;
+    }
+    const status =
+      error.code === 'HPE_HEADER_OVERFLOW'
+        ? 431
+        : error.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+          ? 408
+          : 400;
+    this.metrics.countResponse(status);
+    this.logger.debug({ err: error }, 'malformed HTTP from a client');
+    socket.end(
+      `HTTP/1.1 ${status} ${status === 431 ? 'Request Header Fields Too Large' : status === 408 ? 'Request Timeout' : 'Bad Request'}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`,
+    );
+  }
+}

@@ -1,0 +1,361 @@
+import type { IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { WebSocket, WebSocketServer } from 'ws';
+import { ChannelFull, LayerUnavailable } from '../layer/errors.js';
+import type { Message } from '../layer/types.js';
+import {
+  CHANNELS,
+  parseWebSocketReply,
+  ProtocolViolation,
+  type WebSocketConnectEvent,
+  type WebSocketDisconnectEvent,
+  type WebSocketReceiveEvent,
+  type WebSocketReply,
+} from '../protocol.js';
+import { REPLY_PREFIX, type ThymeContext } from './context.js';
+import { clientAddress, headerList, isTls, parseTarget, serverAddress } from './request-info.js';
+import { rejectUpgrade } from './responses.js';
+import type { InFlight } from './in-flight.js';
+
+/** Layer sends a socket may have in flight before Thyme stops reading from it. */
+const PAUSE_AT = 64;
+const RESUME_AT = 16;
+
+const VALID_KEY = /^[+/0-9A-Za-z]{22}==$/;
+
+/**
+ * Turns WebSocket handshakes and frames into layer events and replies on each
+ * socket's reply channel into frames. The handshake is held until a worker
+ * answers; nothing from the client is forwarded before it accepts.
+ */
+export class WebSocketGateway {
+  readonly sessions = new Set<WebSocketSession>();
+  private readonly wss: WebSocketServer;
+  private keepAlive: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly ctx: ThymeContext,
+    private readonly inFlight: InFlight,
+  ) {
+    // closeTimeout exists in ws ≥ 8.18 but not yet in its type definitions.
+    const options: ConstructorParameters<typeof WebSocketServer>[0] & { closeTimeout: number } = {
+      noServer: true,
+      maxPayload: ctx.options.websocketMaxMessageSize,
+      // Compression costs ~300 KiB of zlib state per socket; the frames are small JSON.
+      perMessageDeflate: false,
+      clientTracking: false,
+      // A client that does not answer our close frame is dropped after this.
+      closeTimeout: 5000,
+    };
+    this.wss = new WebSocketServer(options);
+  }
+
+  /** Starts the one keep-alive timer of the process (not one per socket). */
+  startKeepAlive(): void {
+    const { pingInterval, pingTimeout } = this.ctx.options;
+    this.keepAlive = setInterval(
+      () => this.sweep(pingInterval * 1000, pingTimeout * 1000),
+      pingInterval * 1000,
+    );
+    this.keepAlive.unref();
+  }
+
+  async handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
+    socket.on('error', () => socket.destroy());
+    const { ctx } = this;
+    const client = clientAddress(req);
+    const label = `${client[0]}:${client[1]}`;
+    const refuse = (status: number, reason: string): void => {
+      ctx.metrics.websocketsRejected++;
+      ctx.accessLog?.websocket('WSREJECT', label, req.url ?? '', status);
+      rejectUpgrade(socket, status, reason);
+    };
+    if (ctx.closing) return refuse(503, 'server shutting down');
+    if (
+      req.method !== 'GET' ||
+      req.headers.upgrade?.toLowerCase() !== 'websocket' ||
+      !VALID_KEY.test(req.headers['sec-websocket-key'] ?? '') ||
+      !['8', '13'].includes(req.headers['sec-websocket-version'] ?? '')
+    ) {
+      return refuse(400, 'not a valid WebSocket handshake');
+    }
+    if (!ctx.hosts.allowsHost(req.headers.host)) return refuse(400, 'invalid Host header');
+    if (!ctx.hosts.allowsOrigin(req.headers.origin)) return refuse(403, 'origin not allowed');
+    const target = parseTarget(req.url);
+    if (!target) return refuse(400, 'malformed request target');
+
+    const reply = await ctx.layer.newChannel(REPLY_PREFIX);
+    const session = new WebSocketSession(ctx, this, reply, target.path, label);
+    const connect: WebSocketConnectEvent = {
+      reply_channel: reply,
+      scheme: isTls(req) ? 'wss' : 'ws',
+      path: target.path,
+      query_string: target.query,
+      root_path: '',
+      headers: headerList(req),
+      client,
+      server: serverAddress(req),
+      order: 0,
+    };
+    try {
+      await ctx.layer.send(CHANNELS.websocketConnect, connect);
+    } catch (error) {
+      ctx.layer.releaseChannel(reply);
+      ctx.metrics.layerSendFailures++;
+      ctx.logger.warn(
+        { err: error, path: target.path },
+        'cannot pass a WebSocket handshake to the workers',
+      );
+      return refuse(503, 'workers unavailable');
+    }
+
+    const decision = await this.awaitDecision(session, socket);
+    if (decision === 'gone' || decision === 'timeout' || decision === 'invalid') {
+      // The worker may already hold state for this socket: tell it the socket is gone.
+      session.sendDisconnect(1006);
+      ctx.layer.releaseChannel(reply);
+      if (decision === 'timeout') {
+        ctx.logger.warn({ path: target.path }, 'no worker answered a WebSocket handshake in time');
+        refuse(503, 'no worker answered in time');
+      } else if (decision === 'invalid') refuse(500, 'invalid worker reply');
+      return;
+    }
+    if (
+      decision.accept === false ||
+      (decision.accept === undefined && decision.close !== undefined && !carriesData(decision))
+    ) {
+      session.sendDisconnect(1006);
+      ctx.layer.releaseChannel(reply);
+      return refuse(403, 'rejected');
+    }
+    this.wss.handleUpgrade(req, socket, head, (ws) => session.open(ws, decision));
+  }
+
+  /** Ends every socket with `code` and resolves once all have closed. */
+  async closeAll(code: number): Promise<void> {
+    clearInterval(this.keepAlive);
+    const closed = [...this.sessions].map((session) => session.shutdown(code));
+    await Promise.all(closed);
+    this.wss.close();
+  }
+
+  track(promise: Promise<unknown>): void {
+    this.inFlight.track(promise);
+  }
+
+  /** Waits for the first reply that decides the handshake, the timeout, or the client leaving. */
+  private async awaitDecision(
+    session: WebSocketSession,
+    socket: Duplex,
+  ): Promise<WebSocketReply | 'gone' | 'timeout' | 'invalid'> {
+    const abort = new AbortController();
+    let outcome: 'gone' | 'timeout' | undefined;
+    const timer = setTimeout(() => {
+      outcome = 'timeout';
+      abort.abort();
+    }, this.ctx.options.websocketConnectTimeout * 1000);
+    const onClose = (): void => {
+      outcome ??= 'gone';
+      abort.abort();
+    };
+    socket.once('close', onClose);
+    try {
+      for (;;) {
+        const message = await this.ctx.layer.receive(session.reply, { signal: abort.signal });
+        const reply = parseWebSocketReply(message);
+        if (reply.accept !== undefined || reply.close !== undefined || carriesData(reply))
+          return reply;
+      }
+    } catch (error) {
+      if (error instanceof ProtocolViolation) {
+        this.ctx.logger.error(
+          { err: error },
+          'a worker answered a handshake with an invalid reply',
+        );
+        return 'invalid';
+      }
+      return outcome ?? 'gone';
+    } finally {
+      clearTimeout(timer);
+      socket.off('close', onClose);
+    }
+  }
+
+  private sweep(intervalMs: number, timeoutMs: number): void {
+    const now = Date.now();
+    for (const session of this.sessions) session.keepAlive(now, intervalMs, timeoutMs);
+  }
+}
+
+function carriesData(reply: WebSocketReply): boolean {
+  return reply.text !== undefined || reply.bytes !== undefined;
+}
+
+/** One accepted WebSocket: its reply channel, its event order, its liveness. */
+export class WebSocketSession {
+  private ws: WebSocket | undefined;
+  private order = 0;
+  private pendingSends = 0;
+  private lastSeen = Date.now();
+  private closedPromise: Promise<void> | undefined;
+  /** The code this side closed with, reported when the client's close frame never came. */
+  private closingCode: number | undefined;
+
+  constructor(
+    private readonly ctx: ThymeContext,
+    private readonly gateway: WebSocketGateway,
+    readonly reply: string,
+    readonly path: string,
+    private readonly client: string,
+  ) {}
+
+  open(ws: WebSocket, first: WebSocketReply): void {
+    this.ws = ws;
+    this.closedPromise = new Promise((resolve) => ws.once('close', () => resolve()));
+    const { ctx } = this;
+    this.gateway.sessions.add(this);
+    ctx.metrics.websocketsOpen++;
+    ctx.metrics.websocketsAccepted++;
+    ctx.accessLog?.websocket('WSCONNECT', this.client, this.path);
+    ws.on('message', (data: Buffer, isBinary: boolean) => this.forward(data, isBinary));
+    ws.on('pong', () => {
+      this.lastSeen = Date.now();
+    });
+    ws.on('close', (code: number) => this.onClose(code));
+    ws.on('error', (error: Error) =>
+      ctx.logger.debug({ err: error, path: this.path }, 'WebSocket error'),
+    );
+    this.apply(first);
+    void this.pump();
+  }
+
+  /** Sends `websocket.disconnect`; a full channel drops it silently (protocol.md). */
+  sendDisconnect(code: number): void {
+    const event: WebSocketDisconnectEvent = {
+      reply_channel: this.reply,
+      path: this.path,
+      code,
+      order: ++this.order,
+    };
+    this.gateway.track(
+      this.ctx.layer.send(CHANNELS.websocketDisconnect, event).catch((error: unknown) => {
+        this.ctx.logger.debug({ err: error }, 'websocket.disconnect not delivered');
+      }),
+    );
+  }
+
+  keepAlive(now: number, intervalMs: number, timeoutMs: number): void {
+    const ws = this.ws;
+    if (!ws || ws.readyState !== WebSocket.OPEN) return;
+    const quiet = now - this.lastSeen;
+    if (quiet > timeoutMs) ws.terminate();
+    else if (quiet >= intervalMs * 0.9) ws.ping();
+  }
+
+  shutdown(code: number): Promise<void> {
+    this.close(code, 'server shutting down');
+    return this.closedPromise ?? Promise.resolve();
+  }
+
+  private close(code: number, reason?: string): void {
+    this.closingCode ??= code;
+    this.ws?.close(code, reason);
+  }
+
+  /** Writes every reply the workers (or group sends) put on this socket's channel. */
+  private async pump(): Promise<void> {
+    for (;;) {
+      let message: Message;
+      try {
+        message = await this.ctx.layer.receive(this.reply);
+      } catch {
+        return; // the channel was released: the socket is closed
+      }
+      try {
+        this.apply(parseWebSocketReply(message));
+      } catch (error) {
+        this.ctx.logger.error(
+          { err: error, path: this.path },
+          'invalid reply for a WebSocket; closing it',
+        );
+        this.close(1011, 'internal error');
+      }
+    }
+  }
+
+  private apply(reply: WebSocketReply): void {
+    const ws = this.ws!;
+    if (ws.readyState !== WebSocket.OPEN) return;
+    if (reply.text !== undefined) this.write(ws, reply.text);
+    else if (reply.bytes !== undefined) this.write(ws, reply.bytes);
+    if (reply.close !== undefined && ws.readyState === WebSocket.OPEN) {
+      this.close(reply.close === true ? 1000 : reply.close);
+    }
+  }
+
+  private write(ws: WebSocket, data: string | Uint8Array): void {
+    ws.send(data);
+    this.ctx.metrics.websocketMessagesOut++;
+    if (ws.bufferedAmount > this.ctx.options.outgoingBufferLimit) {
+      // The client is not reading: stop buffering for it rather than grow memory.
+      this.ctx.metrics.websocketsClosedSlow++;
+      this.ctx.logger.info(
+        { path: this.path, buffered: ws.bufferedAmount },
+        'closing a slow WebSocket client',
+      );
+      // Nothing more is buffered after this; if the client never reads the close
+      // frame either, ws drops the connection after its close timeout.
+      this.close(1013, 'slow client');
+    }
+  }
+
+  private forward(data: Buffer, isBinary: boolean): void {
+    const ws = this.ws!;
+    this.lastSeen = Date.now();
+    this.ctx.metrics.websocketMessagesIn++;
+    const event: WebSocketReceiveEvent = isBinary
+      ? { reply_channel: this.reply, path: this.path, order: ++this.order, bytes: data }
+      : {
+          reply_channel: this.reply,
+          path: this.path,
+          order: ++this.order,
+          text: data.toString('utf8'),
+        };
+    if (++this.pendingSends >= PAUSE_AT && !ws.isPaused) ws.pause();
+    this.gateway.track(
+      this.ctx.layer
+        .send(CHANNELS.websocketReceive, event)
+        .catch((error: unknown) => {
+          this.ctx.metrics.layerSendFailures++;
+          if (error instanceof ChannelFull || error instanceof LayerUnavailable) {
+            this.ctx.logger.warn(
+              { err: error, path: this.path },
+              'workers cannot take more: closing with 1013',
+            );
+            this.close(1013, 'try again later');
+          } else {
+            this.ctx.logger.error(
+              { err: error, path: this.path },
+              'cannot forward a WebSocket message',
+            );
+            this.close(1011, 'internal error');
+          }
+        })
+        .finally(() => {
+          if (--this.pendingSends <= RESUME_AT && ws.isPaused && ws.readyState === WebSocket.OPEN)
+            ws.resume();
+        }),
+    );
+  }
+
+  private onClose(code: number): void {
+    this.gateway.sessions.delete(this);
+    this.ctx.metrics.websocketsOpen--;
+    // 1005/1006: no close code came back (the peer sent none, or vanished). Report
+    // the code this side closed with, if it did; else 1006 as protocol.md says.
+    const reported = code === 1005 || code === 1006 || !code ? (this.closingCode ?? 1006) : code;
+    this.sendDisconnect(reported);
+    this.ctx.layer.releaseChannel(this.reply);
+    this.ctx.accessLog?.websocket('WSDISCONNECT', this.client, this.path, reported);
+  }
+}

@@ -1,0 +1,103 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+
+export const GREDIS_BIN = fileURLToPath(new URL('../../../bin/gredis.js', import.meta.url));
+
+/** A `gredis` subprocess whose JSON log lines are kept for assertions. */
+export class GredisProcess {
+  readonly lines: Record<string, unknown>[] = [];
+  readonly stderr: string[] = [];
+  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  private readonly waiters: {
+    test: (line: Record<string, unknown>) => boolean;
+    resolve: (line: Record<string, unknown>) => void;
+  }[] = [];
+
+  constructor(readonly child: ChildProcess) {
+    createInterface({ input: child.stdout! }).on('line', (text) => {
+      let line: Record<string, unknown>;
+      try {
+        line = JSON.parse(text) as Record<string, unknown>;
+      } catch {
+        line = { msg: text };
+      }
+      this.lines.push(line);
+      for (const waiter of [...this.waiters]) {
+        if (waiter.test(line)) {
+          this.waiters.splice(this.waiters.indexOf(waiter), 1);
+          waiter.resolve(line);
+        }
+      }
+    });
+    createInterface({ input: child.stderr! }).on('line', (text) => this.stderr.push(text));
+    this.exited = new Promise((resolve) =>
+      child.once('exit', (code, signal) => resolve({ code, signal })),
+    );
+  }
+
+  static start(args: string[], env: Record<string, string> = {}): GredisProcess {
+    const child = spawn(process.execPath, ['--enable-source-maps', GREDIS_BIN, ...args], {
+      env: { ...process.env, GREDIS_LOG_FORMAT: 'json', GREDIS_LOG_LEVEL: 'debug', ...env },
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    return new GredisProcess(child);
+  }
+
+  /** Resolves with the first log line (past or future) matching `test`. */
+  waitForLine(
+    test: (line: Record<string, unknown>) => boolean,
+    timeoutMs = 10_000,
+  ): Promise<Record<string, unknown>> {
+    const seen = this.lines.find(test);
+    if (seen) return Promise.resolve(seen);
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        reject(
+          new Error(
+            `no matching log line within ${timeoutMs} ms; stderr: ${this.stderr.join('\n')}; stdout: ${JSON.stringify(this.lines.slice(-5))}`,
+          ),
+        );
+      }, timeoutMs);
+      this.waiters.push({
+        test,
+        resolve: (line) => {
+          clearTimeout(timer);
+          resolve(line);
+        },
+      });
+      void this.exited.then(({ code }) => {
+        clearTimeout(timer);
+        reject(
+          new Error(
+            `process exited (${code}) before the expected log line; stderr: ${this.stderr.join('\n')}`,
+          ),
+        );
+      });
+    });
+  }
+
+  async stop(
+    signal: NodeJS.Signals = 'SIGTERM',
+    timeoutMs = 15_000,
+  ): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
+    if (this.child.exitCode !== null || this.child.signalCode !== null) return this.exited;
+    this.child.kill(signal);
+    const timer = setTimeout(() => this.child.kill('SIGKILL'), timeoutMs);
+    try {
+      return await this.exited;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+}
+
+/** Starts `gredis thyme APP` and resolves once it listens, with its port. */
+export async function startThyme(
+  args: string[],
+  env: Record<string, string> = {},
+): Promise<{ proc: GredisProcess; port: number }> {
+  const proc = GredisProcess.start(['thyme', 'multichat', '--port', '0', ...args], env);
+  const line = await proc.waitForLine((l) => l.msg === 'Thyme listening');
+  return { proc, port: line.port as number };
+}

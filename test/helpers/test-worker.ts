@@ -1,0 +1,161 @@
+import type { ChannelLayer, Message } from '../../src/index.js';
+
+/**
+ * A worker written against the layer API only (no app framework), driving Thyme
+ * in its tests. Behaviour is chosen by path and by the text it receives.
+ */
+export class TestWorker {
+  readonly events: { channel: string; message: Message }[] = [];
+  private readonly abort = new AbortController();
+  private readonly loops: Promise<void>[] = [];
+  /** Replies to HTTP /gate wait for this to be opened. */
+  gate: Promise<void> = Promise.resolve();
+  connectDelayMs = 0;
+
+  constructor(private readonly layer: ChannelLayer) {}
+
+  start(): this {
+    for (const channel of [
+      'http.request',
+      'http.disconnect',
+      'websocket.connect',
+      'websocket.receive',
+      'websocket.disconnect',
+    ]) {
+      this.loops.push(this.loop(channel));
+    }
+    return this;
+  }
+
+  async stop(): Promise<void> {
+    this.abort.abort();
+    await Promise.allSettled(this.loops);
+  }
+
+  of(channel: string): Message[] {
+    return this.events.filter((e) => e.channel === channel).map((e) => e.message);
+  }
+
+  private async loop(channel: string): Promise<void> {
+    for (;;) {
+      let message: Message;
+      try {
+        message = await this.layer.receive(channel, { signal: this.abort.signal });
+      } catch {
+        return;
+      }
+      this.events.push({ channel, message });
+      void this.handle(channel, message).catch(() => undefined);
+    }
+  }
+
+  private async handle(channel: string, message: Message): Promise<void> {
+    const reply = message.reply_channel as string;
+    const path = message.path as string;
+    if (channel === 'websocket.connect') {
+      if (this.connectDelayMs) await new Promise((r) => setTimeout(r, this.connectDelayMs));
+      if (path === '/silent') return;
+      if (path === '/reject') return this.layer.send(reply, { accept: false });
+      if (path === '/close-on-connect') return this.layer.send(reply, { close: true });
+      if (path === '/greet') return this.layer.send(reply, { accept: true, text: 'welcome' });
+      return this.layer.send(reply, { accept: true });
+    }
+    if (channel === 'websocket.receive') return this.onFrame(reply, message);
+    if (channel === 'http.request') return this.onRequest(reply, message);
+  }
+
+  private async onFrame(reply: string, message: Message): Promise<void> {
+    if (message.bytes !== undefined) return this.layer.send(reply, { bytes: message.bytes });
+    const text = message.text as string;
+    const [command, ...rest] = text.split(':');
+    switch (command) {
+      case 'join':
+        return this.layer.groupAdd(rest[0]!, reply);
+      case 'leave':
+        return this.layer.groupDiscard(rest[0]!, reply);
+      case 'broadcast':
+        await this.layer.groupSend(rest[0]!, { text: rest.slice(1).join(':') });
+        return;
+      case 'close':
+        return this.layer.send(reply, { close: Number(rest[0] ?? 1000) });
+      case 'flood': {
+        const [count, size] = rest.map(Number) as [number, number];
+        const chunk = 'x'.repeat(size);
+        for (let i = 0; i < count; i++) {
+          try {
+            await this.layer.send(reply, { text: chunk });
+          } catch {
+            return;
+          }
+        }
+        return;
+      }
+      case 'bad-reply':
+        return this.layer.send(reply, { text: 42 } as unknown as Message);
+      default:
+        return this.layer.send(reply, { text });
+    }
+  }
+
+  private async onRequest(reply: string, message: Message): Promise<void> {
+    const path = message.path as string;
+    if (path === '/silent') return;
+    if (path === '/chunked') {
+      await this.layer.send(reply, {
+        status: 200,
+        headers: [[b('content-type'), b('text/plain')]],
+        content: b('one,'),
+        more_content: true,
+      });
+      await this.gate;
+      await this.layer.send(reply, { content: b('two,'), more_content: true });
+      await this.layer.send(reply, { content: b('three'), more_content: false });
+      return;
+    }
+    if (path === '/echo') {
+      const summary = {
+        method: message.method,
+        path: message.path,
+        query: Buffer.from(message.query_string as Uint8Array).toString('latin1'),
+        body: Buffer.from(message.body as Uint8Array).toString('utf8'),
+        http_version: message.http_version,
+        scheme: message.scheme,
+        root_path: message.root_path,
+        headers: (message.headers as Uint8Array[][]).map(([n, v]) => [
+          Buffer.from(n!).toString(),
+          Buffer.from(v!).toString(),
+        ]),
+        client: message.client,
+        server: message.server,
+        keys: Object.keys(message).sort(),
+      };
+      return this.layer.send(reply, {
+        status: 200,
+        headers: [
+          [b('content-type'), b('application/json')],
+          [b('x-dup'), b('1')],
+          [b('x-dup'), b('2')],
+        ],
+        content: b(JSON.stringify(summary)),
+      });
+    }
+    if (path === '/bad-reply')
+      return this.layer.send(reply, { status: 'ok' } as unknown as Message);
+    if (path.startsWith('/status/')) {
+      return this.layer.send(reply, {
+        status: Number(path.slice(8)),
+        headers: [],
+        content: b('status'),
+      });
+    }
+    return this.layer.send(reply, {
+      status: 200,
+      headers: [[b('content-type'), b('text/plain')]],
+      content: b('hello'),
+    });
+  }
+}
+
+function b(text: string): Buffer {
+  return Buffer.from(text);
+}

@@ -1,0 +1,87 @@
+import { WebSocket, type ClientOptions } from 'ws';
+
+export interface Closed {
+  code: number;
+  reason: string;
+}
+
+/** A WebSocket test client that queues what it receives and records how it closed. */
+export class TestClient {
+  readonly received: (string | Buffer)[] = [];
+  readonly closed: Promise<Closed>;
+  private waiters: ((value: string | Buffer) => void)[] = [];
+
+  private constructor(readonly ws: WebSocket) {
+    ws.on('message', (data: Buffer, isBinary: boolean) => {
+      const value = isBinary ? data : data.toString('utf8');
+      const waiter = this.waiters.shift();
+      if (waiter) waiter(value);
+      else this.received.push(value);
+    });
+    this.closed = new Promise((resolve) =>
+      ws.once('close', (code, reason) => resolve({ code, reason: reason.toString() })),
+    );
+    ws.on('error', () => undefined);
+  }
+
+  /** Opens a socket; rejects with the HTTP status when the handshake is refused. */
+  static open(url: string, options: ClientOptions & { origin?: string } = {}): Promise<TestClient> {
+    const origin =
+      'origin' in options ? options.origin : new URL(url).origin.replace(/^ws/, 'http');
+    const ws = new WebSocket(url, { ...options, ...(origin === undefined ? {} : { origin }) });
+    const client = new TestClient(ws);
+    return new Promise((resolve, reject) => {
+      ws.once('open', () => resolve(client));
+      ws.once('unexpected-response', (_req, res) => {
+        reject(new HandshakeRefused(res.statusCode ?? 0));
+        ws.terminate();
+      });
+      ws.once('error', (error) => reject(error));
+    });
+  }
+
+  send(data: string | Buffer): void {
+    this.ws.send(data);
+  }
+
+  next(timeoutMs = 3000): Promise<string | Buffer> {
+    const queued = this.received.shift();
+    if (queued !== undefined) return Promise.resolve(queued);
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.waiters = this.waiters.filter((w) => w !== deliver);
+        reject(new Error(`no message within ${timeoutMs} ms`));
+      }, timeoutMs);
+      const deliver = (value: string | Buffer): void => {
+        clearTimeout(timer);
+        resolve(value);
+      };
+      this.waiters.push(deliver);
+    });
+  }
+
+  close(code?: number): void {
+    this.ws.close(code);
+  }
+}
+
+export class HandshakeRefused extends Error {
+  constructor(readonly status: number) {
+    super(`handshake refused with HTTP ${status}`);
+  }
+}
+
+/** The status a refused handshake got (throws if it was accepted). */
+export async function handshakeStatus(
+  url: string,
+  options: ClientOptions & { origin?: string } = {},
+): Promise<number> {
+  try {
+    const client = await TestClient.open(url, options);
+    client.ws.terminate();
+  } catch (error) {
+    if (error instanceof HandshakeRefused) return error.status;
+    throw error;
+  }
+  throw new Error('the handshake was accepted');
+}

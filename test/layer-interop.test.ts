@@ -1,0 +1,521 @@
+/**
+ * Wire compatibility with Python's channels_redis 4 (layer.md "Redis wire format"):
+ * a real channels_redis process (test/python/interop.py, run by Debian's
+ * /usr/bin/python3) and a Gredis layer share one Redis and exchange messages and
+ * groups both ways. Every test uses a fresh prefix on both sides.
+ */
+import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import type { Redis } from 'ioredis';
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import {
+  createLayer,
+  type ChannelLayer,
+  type LayerOptions,
+  type Message,
+  type MessageValue,
+} from '../src/index.js';
+import { testPrefix } from './helpers/layers.js';
+import { rawClient, SHARED_REDIS_URL } from './helpers/redis-server.js';
+import { within } from './helpers/wait.js';
+
+/** Only Debian's interpreter can import channels_redis (the one on PATH cannot). */
+const PYTHON = '/usr/bin/python3';
+/** Compiled to dist/test/, the script stays in the source tree. */
+const SCRIPT = fileURLToPath(new URL('../../test/python/interop.py', import.meta.url));
+/** Bound on one Python invocation, and on one wait for a Gredis receive. */
+const CALL_TIMEOUT_MS = 10_000;
+const RECEIVE_TIMEOUT_MS = 5_000;
+/** JSON cannot carry bytes; both sides agree on this tag (test and script only). */
+const BYTES_TAG = '__bytes__';
+/** Python reports non-finite floats (which plain JSON lacks) as {"__float__": "-inf"}. */
+const FLOAT_TAG = '__float__';
+const NON_FINITE: Record<string, number> = { inf: Infinity, '-inf': -Infinity, nan: NaN };
+
+type Json = string | number | boolean | null | Json[] | { [key: string]: Json };
+
+type PyCommand =
+  | { action: 'send'; channel: string; messages: Message[] }
+  | { action: 'group_send'; group: string; message: Message }
+  | {
+      action: 'listen';
+      channel?: string;
+      new_channels?: number;
+      groups?: string[];
+      count?: number;
+      /** One message per round of receives, compared by Python with types. */
+      expect?: Message[];
+      echo_to?: string;
+      then_send?: { channel: string; message: Message };
+    };
+
+type PyEvent =
+  | { event: 'ready'; channels: string[] }
+  | { event: 'received'; channel: string; message: Json; same?: boolean; difference?: string }
+  | { event: 'sent' }
+  | { event: 'error'; error: string };
+
+function toJson(value: unknown): Json {
+  if (value instanceof Uint8Array) return { [BYTES_TAG]: Buffer.from(value).toString('base64') };
+  if (Array.isArray(value)) return value.map(toJson);
+  if (value !== null && typeof value === 'object') {
+    return Object.fromEntries(Object.entries(value).map(([key, item]) => [key, toJson(item)]));
+  }
+  return value as Json;
+}
+
+function fromJson(value: Json): MessageValue {
+  if (Array.isArray(value)) return value.map(fromJson);
+  if (value !== null && typeof value === 'object') {
+    const keys = Object.keys(value);
+    const tagged = value[BYTES_TAG];
+    if (keys.length === 1 && typeof tagged === 'string') {
+      return new Uint8Array(Buffer.from(tagged, 'base64'));
+    }
+    const float = value[FLOAT_TAG];
+    if (keys.length === 1 && typeof float === 'string' && float in NON_FINITE) {
+      return NON_FINITE[float]!;
+    }
+    return Object.fromEntries(keys.map((key) => [key, fromJson(value[key]!)]));
+  }
+  return value;
+}
+
+function messageFromJson(value: Json): Message {
+  const decoded = fromJson(value);
+  assert.ok(
+    decoded !== null && typeof decoded === 'object' && !Array.isArray(decoded),
+    'a message is an object',
+  );
+  return decoded as Message;
+}
+
+/**
+ * The first place `got` differs from `want`, or undefined. Bytes compare by content
+ * (the layer may hand back a Buffer or a plain Uint8Array); everything else by type
+ * and value, so a string where bytes were sent, or a lost key, is reported by path.
+ */
+function differenceOf(got: unknown, want: MessageValue, path = 'message'): string | undefined {
+  if (want instanceof Uint8Array) {
+    if (!(got instanceof Uint8Array)) return `${path}: expected bytes, got ${typeof got}`;
+    if (got.length !== want.length) return `${path}: ${got.length} bytes, expected ${want.length}`;
+    const at = want.findIndex((byte, i) => got[i] !== byte);
+    return at === -1 ? undefined : `${path}[${at}]: byte ${got[at]}, expected ${want[at]}`;
+  }
+  if (Array.isArray(want)) {
+    if (!Array.isArray(got)) return `${path}: expected a list`;
+    if (got.length !== want.length) return `${path}: length ${got.length}, expected ${want.length}`;
+    for (const [i, item] of want.entries()) {
+      const found = differenceOf(got[i], item, `${path}[${i}]`);
+      if (found) return found;
+    }
+    return undefined;
+  }
+  if (want !== null && typeof want === 'object') {
+    if (got === null || typeof got !== 'object' || Array.isArray(got) || got instanceof Uint8Array)
+      return `${path}: expected an object`;
+    const gotKeys = Object.keys(got).sort();
+    const wantKeys = Object.keys(want).sort();
+    if (gotKeys.join('\0') !== wantKeys.join('\0'))
+      return `${path}: keys [${gotKeys.join(', ')}], expected [${wantKeys.join(', ')}]`;
+    for (const key of wantKeys) {
+      const found = differenceOf(
+        (got as Record<string, unknown>)[key],
+        (want as Record<string, MessageValue>)[key]!,
+        `${path}.${key}`,
+      );
+      if (found) return found;
+    }
+    return undefined;
+  }
+  return Object.is(got, want) ? undefined : `${path}: ${String(got)}, expected ${String(want)}`;
+}
+
+function assertSame(got: unknown, want: Message, what: string): void {
+  const found = differenceOf(got, want);
+  assert.ok(found === undefined, `${what}: ${found}`);
+}
+
+/** One channels_redis process running one command; its JSON lines are its events. */
+class PythonPeer {
+  private readonly child: ChildProcessWithoutNullStreams;
+  private readonly lines: AsyncIterator<string>;
+  private readonly exited: Promise<number | null>;
+  private stderr = '';
+
+  constructor(command: PyCommand, prefix: string, keys?: string[]) {
+    this.child = spawn(PYTHON, [SCRIPT], { stdio: 'pipe' });
+    // Commands go on stdin: the values test's payload exceeds one argv string's limit.
+    // A Python that dies before reading its command must fail the test, not crash it.
+    this.child.stdin.on('error', () => undefined);
+    this.child.stdin.end(
+      JSON.stringify(toJson({ ...command, url: SHARED_REDIS_URL, prefix, keys: keys ?? [] })),
+    );
+    this.lines = createInterface({ input: this.child.stdout })[Symbol.asyncIterator]();
+    this.child.stderr.setEncoding('utf8').on('data', (chunk: string) => (this.stderr += chunk));
+    this.exited = new Promise((resolve) => {
+      this.child.once('close', resolve);
+      this.child.once('error', (error) => {
+        this.stderr += `${error.message}\n`;
+        resolve(null);
+      });
+    });
+  }
+
+  /** The next event, or undefined once the process has closed its output. */
+  async next(): Promise<PyEvent | undefined> {
+    const line = await within(this.lines.next(), CALL_TIMEOUT_MS, 'output from Python');
+    if (line.done) return undefined;
+    const event = JSON.parse(line.value) as PyEvent;
+    if (event.event === 'error') {
+      // Its traceback is complete on stderr only once the process has closed it.
+      await within(this.exited, CALL_TIMEOUT_MS, 'Python to exit').catch(() => undefined);
+      throw new Error(`Python: ${event.error}${this.stderrTail()}`);
+    }
+    return event;
+  }
+
+  async expect<K extends PyEvent['event']>(kind: K): Promise<Extract<PyEvent, { event: K }>> {
+    const event = await this.next();
+    if (event?.event !== kind) {
+      const got = JSON.stringify(event);
+      throw new Error(`expected a "${kind}" event from Python, got ${got}${this.stderrTail()}`);
+    }
+    return event as Extract<PyEvent, { event: K }>;
+  }
+
+  async finish(): Promise<void> {
+    const code = await within(this.exited, CALL_TIMEOUT_MS, 'Python to exit');
+    if (code !== 0) throw new Error(`Python exited with ${code}${this.stderrTail()}`);
+  }
+
+  /** The end of a traceback names the failing call; the whole one buries the test's output. */
+  private stderrTail(): string {
+    const lines = this.stderr.trimEnd().split('\n').slice(-6);
+    return lines.length > 0 && lines[0] !== '' ? `\n  (Python stderr) ${lines.join('\n  ')}` : '';
+  }
+
+  kill(): void {
+    if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill('SIGKILL');
+  }
+}
+
+const test = suite('layer interop with channels_redis 4');
+let prefix = '';
+const layers: ChannelLayer[] = [];
+let raw: Redis;
+
+function gredis(options: Partial<LayerOptions> = {}): ChannelLayer {
+  const layer = createLayer(SHARED_REDIS_URL, { prefix, ...options });
+  layers.push(layer);
+  return layer;
+}
+
+/** Runs `body` against a live Python peer; the process never outlives the call. */
+async function withPython<T>(
+  command: PyCommand,
+  body: (peer: PythonPeer) => Promise<T>,
+  keys?: string[],
+): Promise<T> {
+  const peer = new PythonPeer(command, prefix, keys);
+  try {
+    const result = await body(peer);
+    await peer.finish();
+    return result;
+  } finally {
+    peer.kill();
+  }
+}
+
+/** Runs a command that needs nothing from Gredis while it runs (send, group_send, …). */
+async function python(command: PyCommand, keys?: string[]): Promise<void> {
+  await withPython(command, (peer) => peer.expect('sent').then(() => undefined), keys);
+}
+
+function received(layer: ChannelLayer, channel: string): Promise<Message> {
+  return within(layer.receive(channel), RECEIVE_TIMEOUT_MS, `Gredis receive on ${channel}`);
+}
+
+test.before(() => {
+  raw = rawClient();
+});
+test.after(async () => {
+  await raw.quit();
+});
+test.before.each(() => {
+  prefix = testPrefix();
+});
+test.after.each(async () => {
+  for (const layer of layers.splice(0)) {
+    await layer.flush();
+    await layer.close();
+  }
+});
+
+test('a message Python sends on a normal channel is received by Gredis with equal values', async () => {
+  const layer = gredis();
+  const message: Message = { type: 'chat.message', text: 'hello from Python', n: 7 };
+  await python({ action: 'send', channel: 'interop.plain', messages: [message] });
+  assertSame(await received(layer, 'interop.plain'), message, 'Gredis received');
+});
+
+test('Python can send to a Gredis process-specific channel and Gredis receives it there', async () => {
+  const layer = gredis();
+  const channel = await layer.newChannel('interop');
+  const message: Message = { type: 'reply', text: 'to your process', n: -3 };
+  await python({ action: 'send', channel, messages: [message] });
+  // Equality also proves `__asgi_channel__` was removed before delivery.
+  assertSame(await received(layer, channel), message, 'Gredis received');
+});
+
+test('what Gredis sends on a normal channel is received by a Python receive', async () => {
+  const layer = gredis();
+  const message: Message = { type: 'work', text: 'from Gredis', list: [1, 2, 3] };
+  await withPython({ action: 'listen', channel: 'interop.to-python' }, async (peer) => {
+    await peer.expect('ready');
+    await layer.send('interop.to-python', message);
+    const got = await peer.expect('received');
+    assertSame(messageFromJson(got.message), message, 'Python received');
+  });
+});
+
+test('what Gredis sends to a Python process-specific channel reaches that Python process', async () => {
+  const layer = gredis();
+  const message: Message = { type: 'reply', text: 'for your process only' };
+  await withPython({ action: 'listen', new_channels: 1 }, async (peer) => {
+    const [channel] = (await peer.expect('ready')).channels;
+    assert.match(channel!, /^specific\.[0-9a-f]{32}![0-9a-f]{32}$/);
+    await layer.send(channel!, message);
+    const got = await peer.expect('received');
+    assert.is(got.channel, channel);
+    assertSame(messageFromJson(got.message), message, 'Python received');
+  });
+});
+
+test('one group send from either side reaches every member of a group shared by both', async () => {
+  const layer = gredis();
+  const group = 'interop-room';
+  const ours = [await layer.newChannel(), await layer.newChannel()];
+  for (const channel of ours) await layer.groupAdd(group, channel);
+  const fromPython: Message = { type: 'group.message', from: 'python' };
+  const fromGredis: Message = { type: 'group.message', from: 'gredis' };
+  // Two channels per process: each process key then holds one message naming both.
+  const listen: PyCommand = { action: 'listen', new_channels: 2, groups: [group], count: 2 };
+  await withPython(listen, async (peer) => {
+    const theirs = (await peer.expect('ready')).channels;
+    const members = await raw.zrange(`${prefix}:group:${group}`, 0, -1);
+    assert.equal(members.sort(), [...ours, ...theirs].sort());
+
+    await python({ action: 'group_send', group, message: fromPython });
+    for (const channel of ours) assertSame(await received(layer, channel), fromPython, channel);
+    assert.is(await layer.groupSend(group, fromGredis), 0);
+    for (const channel of ours) assertSame(await received(layer, channel), fromGredis, channel);
+
+    for (const expected of [fromPython, fromGredis]) {
+      for (const channel of theirs) {
+        const got = await peer.expect('received');
+        assert.is(got.channel, channel);
+        assertSame(messageFromJson(got.message), expected, `Python on ${channel}`);
+      }
+    }
+  });
+});
+
+const ALL_BYTES = Uint8Array.from({ length: 256 }, (_, i) => i);
+/** Both sides of every MessagePack integer width boundary, up to the largest safe integer. */
+const INTS = [
+  ...[0, 1, -1, -32, -33, -(2 ** 53 - 1)],
+  ...[2 ** 7, 2 ** 8, 2 ** 15, 2 ** 16, 2 ** 31, 2 ** 32, 2 ** 40, 2 ** 53]
+    .flatMap((n) => [n - 1, n, n + 1, -n, -n - 1])
+    .filter((n) => Number.isSafeInteger(n)),
+];
+/** Past 65535 bytes MessagePack switches to bin32/str32. */
+const LARGE_BYTES = Uint8Array.from({ length: 70_000 }, (_, i) => (i * 7919) % 256);
+/**
+ * Exactly 15 top-level keys: stamping `__asgi_channel__` on a process-specific send
+ * makes 16, so the stored map header grows from fixmap to map16 on both sides.
+ */
+const VALUES: Message = {
+  type: 'interop.values',
+  bytes: ALL_BYTES,
+  large_bytes: LARGE_BYTES,
+  empty_bytes: new Uint8Array(0),
+  text: 'héllo ✓ 🎉 日本語 Ωμέγα \u0000 "quoted" \\ tab\t',
+  long_text: '✓'.repeat(30_000),
+  empty_text: '',
+  ints: INTS,
+  floats: [1.5, -0.25, 0.1, 3.141592653589793, 1e-300, -1.7976931348623157e308, 123_456.789],
+  booleans: [true, false],
+  nothing: null,
+  nested: {
+    list: [1, 'two', [3, [4, { five: Uint8Array.of(5, 0, 255) }]], {}, null, false],
+    'ключ ✓': { deeper: { deepest: [null, true, -0.5, 'ü'] } },
+    empty_list: [],
+    empty_dict: {},
+  },
+  wide: Object.fromEntries(Array.from({ length: 20 }, (_, i) => [`k${i}`, i % 2 ? i : `v${i}`])),
+  mixed_list: [ALL_BYTES, 'text', 2 ** 33, 2.5, true, null, { a: [] }],
+  unicode_keys: { é: 1, '🎉': 2, 日本: 3 },
+};
+
+test('bytes and nested values survive Python → Gredis → Python exactly (checked by Python)', async () => {
+  assert.is(Object.keys(VALUES).length, 15);
+  const layer = gredis();
+  const ours = await layer.newChannel('echo');
+  const listen: PyCommand = {
+    action: 'listen',
+    new_channels: 1,
+    expect: [VALUES],
+    then_send: { channel: ours, message: VALUES },
+  };
+  await withPython(listen, async (peer) => {
+    const [theirs] = (await peer.expect('ready')).channels;
+    const message = await received(layer, ours);
+    assertSame(message, VALUES, 'Gredis received');
+    await layer.send(theirs!, message);
+    const got = await peer.expect('received');
+    assert.ok(got.same, `Python got back something else: ${got.difference}`);
+  });
+});
+
+test('bytes and nested values survive Gredis → Python → Gredis exactly', async () => {
+  const layer = gredis();
+  const ours = await layer.newChannel('echo');
+  const listen: PyCommand = { action: 'listen', new_channels: 1, expect: [VALUES], echo_to: ours };
+  await withPython(listen, async (peer) => {
+    const [theirs] = (await peer.expect('ready')).channels;
+    await layer.send(theirs!, VALUES);
+    const got = await peer.expect('received');
+    assert.ok(got.same, `Python received something else: ${got.difference}`);
+    assertSame(await received(layer, ours), VALUES, 'Gredis got back');
+  });
+});
+
+const KEYS = ['secret'];
+
+/**
+ * Plaintexts 16 bytes apart: their ciphertexts span consecutive AES block counts,
+ * so the Fernet tokens take every base64 length class (with and without "=").
+ */
+function sealedMessages(from: string): Message[] {
+  return [
+    ...Array.from({ length: 6 }, (_, i) => ({
+      text: `sealed by ${from}`,
+      i,
+      pad: 'x'.repeat(16 * i),
+    })),
+    { text: `sealed by ${from}`, bytes: ALL_BYTES, n: 2 ** 40, f: -0.25 },
+  ];
+}
+
+/** The stored bodies under `key`, after the 12-byte random prefix, oldest first. */
+async function storedTokens(key: string): Promise<string[]> {
+  const stored = await raw.zrangeBuffer(key, 0, -1);
+  return stored.map((member) => member.subarray(12).toString('latin1'));
+}
+
+async function assertStoredEncrypted(key: string, count: number, plaintext: string): Promise<void> {
+  const tokens = await storedTokens(key);
+  assert.is(tokens.length, count, `messages stored under ${key}`);
+  for (const token of tokens) {
+    // Fernet's version byte 0x80 makes every token's base64url text start "gAAAAA".
+    assert.match(token, /^gAAAAA[\w-]+={0,2}$/, 'the stored body is a Fernet token');
+    assert.not.ok(token.includes(plaintext), 'the plaintext is not visible in Redis');
+  }
+}
+
+async function receiveAll(
+  layer: ChannelLayer,
+  channel: string,
+  expected: Message[],
+): Promise<void> {
+  for (const [i, message] of expected.entries()) {
+    assertSame(await received(layer, channel), message, `Gredis received #${i} on ${channel}`);
+  }
+}
+
+async function expectSame(peer: PythonPeer, count: number): Promise<void> {
+  for (let i = 0; i < count; i++) {
+    const got = await peer.expect('received');
+    assert.ok(got.same, `Python received something else as #${i}: ${got.difference}`);
+  }
+}
+
+test('with the same symmetric_encryption_keys, encrypted messages from Python reach Gredis', async () => {
+  const layer = gredis({ symmetricEncryptionKeys: KEYS });
+  const messages = sealedMessages('Python');
+  await python({ action: 'send', channel: 'interop.secret', messages }, KEYS);
+  await assertStoredEncrypted(`${prefix}interop.secret`, messages.length, 'sealed by Python');
+  await receiveAll(layer, 'interop.secret', messages);
+});
+
+test('with the same symmetric_encryption_keys, encrypted messages from Gredis reach Python', async () => {
+  const layer = gredis({ symmetricEncryptionKeys: KEYS });
+  const messages = sealedMessages('Gredis');
+  for (const message of messages) await layer.send('interop.secret', message);
+  await assertStoredEncrypted(`${prefix}interop.secret`, messages.length, 'sealed by Gredis');
+  const plain: PyCommand = { action: 'listen', channel: 'interop.secret', expect: messages };
+  await withPython(
+    plain,
+    async (peer) => {
+      await peer.expect('ready');
+      await expectSame(peer, messages.length);
+    },
+    KEYS,
+  );
+
+  // A process channel, and Python's re-encrypted echo back to Gredis.
+  const specific: PyCommand = {
+    action: 'listen',
+    new_channels: 1,
+    expect: messages,
+    echo_to: 'interop.echo',
+  };
+  await withPython(
+    specific,
+    async (peer) => {
+      const [theirs] = (await peer.expect('ready')).channels;
+      for (const message of messages) await layer.send(theirs!, message);
+      await expectSame(peer, messages.length);
+      await receiveAll(layer, 'interop.echo', messages);
+    },
+    KEYS,
+  );
+});
+
+test("Gredis writes Fernet tokens as padded base64url, the form Python's Fernet writes and reads", async () => {
+  const layer = gredis({ symmetricEncryptionKeys: KEYS });
+  await python(
+    { action: 'send', channel: 'interop.python', messages: sealedMessages('Python') },
+    KEYS,
+  );
+  for (const message of sealedMessages('Gredis')) await layer.send('interop.gredis', message);
+  for (const side of ['python', 'gredis']) {
+    for (const token of await storedTokens(`${prefix}interop.${side}`)) {
+      assert.ok(
+        token.length % 4 === 0,
+        `a ${side} token of ${token.length} characters is not padded to a multiple of 4`,
+      );
+    }
+  }
+});
+
+test("Gredis stores group members under Python's key <prefix>:group:<group>", async () => {
+  const layer = gredis();
+  const channel = await layer.newChannel();
+  await layer.groupAdd('room-1', channel);
+
+  const key = `${prefix}:group:room-1`;
+  assert.is(await raw.type(key), 'zset');
+  const score = Number(await raw.zscore(key, channel));
+  assert.ok(Math.abs(score - Date.now() / 1000) < 5, `member scored by add time, got ${score}`);
+  assert.ok((await raw.ttl(key)) > 86_000, 'the group key expires after groupExpiry');
+
+  const message: Message = { type: 'room.message', text: 'hi from Python' };
+  await python({ action: 'group_send', group: 'room-1', message });
+  assertSame(await received(layer, channel), message, 'Gredis received');
+});
+
+test.run();

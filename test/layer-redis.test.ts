@@ -1,0 +1,412 @@
+/**
+ * What only the Redis layer has: the stored format, key names, sharding, round
+ * trips, idleness, and behaviour under faults. The shared contract is in
+ * layer-contract.test.ts.
+ */
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { Encoder } from '@msgpack/msgpack';
+import type { Redis } from 'ioredis';
+import { consistentHash, createLayer, type ChannelLayer, type LayerOptions } from '../src/index.js';
+import { captureLogs, ERROR, WARN } from './helpers/log-capture.js';
+import { testPrefix } from './helpers/layers.js';
+import { RedisServer, rawClient, SHARED_REDIS_URL } from './helpers/redis-server.js';
+import { settledWithin, sleep, waitFor, within } from './helpers/wait.js';
+
+const open: ChannelLayer[] = [];
+const raws: Redis[] = [];
+let prefix = '';
+
+function layer(options: Partial<LayerOptions> = {}, url = SHARED_REDIS_URL): ChannelLayer {
+  const made = createLayer(url, { prefix, ...options });
+  open.push(made);
+  return made;
+}
+
+function raw(url = SHARED_REDIS_URL): Redis {
+  const client = rawClient(url);
+  raws.push(client);
+  return client;
+}
+
+async function cleanup(): Promise<void> {
+  for (const made of open.splice(0)) {
+    try {
+      await made.flush();
+    } catch {
+      // closed or its server is gone
+    }
+    await made.close();
+  }
+  for (const client of raws.splice(0)) client.disconnect();
+}
+
+// ---------------------------------------------------------------------------
+const format = suite('redis layer: wire format');
+format.before.each(() => {
+  prefix = testPrefix();
+});
+format.after.each(cleanup);
+
+format('consistentHash matches channels_redis vectors', () => {
+  assert.is(consistentHash('key_one', 1), 0);
+  assert.is(consistentHash('key_one', 2), 1);
+  assert.is(consistentHash('key_two', 2), 0);
+  assert.is(consistentHash('key_one', 10), 6);
+  assert.is(consistentHash('key_two', 10), 4);
+});
+
+format('stored bytes are 12 random bytes then MessagePack, scored by send time', async () => {
+  const sender = layer();
+  const before = Date.now() / 1000;
+  await sender.send('wire.test', { a: true, b: null, c: { d: [] } });
+  await sender.send('wire.test', { a: true, b: null, c: { d: [] } });
+  const stored = await raw().zrangeBuffer(`${prefix}wire.test`, 0, -1, 'WITHSCORES');
+  assert.is(stored.length, 4, 'two distinct members despite equal content');
+  const payload = stored[0]!;
+  assert.is(payload.subarray(12).toString('hex'), '83a161c3a162c0a16381a16490');
+  assert.is.not(
+    payload.subarray(0, 12).toString('hex'),
+    stored[2]!.subarray(0, 12).toString('hex'),
+  );
+  const score = Number(stored[1]!.toString());
+  assert.ok(
+    score >= before - 1 && score <= Date.now() / 1000 + 1,
+    `score ${score} is the send time`,
+  );
+  const ttl = await raw().ttl(`${prefix}wire.test`);
+  assert.ok(ttl > 55 && ttl <= 60, `key expires with the layer expiry (ttl ${ttl})`);
+});
+
+format('strings are str, bytes are bin, floats are float64', async () => {
+  const sender = layer();
+  await sender.send('wire.types', { s: 'x', b: Uint8Array.of(1), f: 0.5 });
+  const [payload] = await raw().zrangeBuffer(`${prefix}wire.types`, 0, -1);
+  const expected = new Encoder().encode({ s: 'x', b: Uint8Array.of(1), f: 0.5 });
+  assert.is(payload!.subarray(12).toString('hex'), Buffer.from(expected).toString('hex'));
+  assert.ok(payload!.subarray(12).includes(Buffer.from([0xc4, 0x01, 0x01])), 'bin 8');
+  assert.ok(payload!.subarray(12).includes(Buffer.from([0xcb, 0x3f, 0xe0])), 'float 64');
+});
+
+format(
+  'a process-specific send stores under the non-local name, stamped with the full name',
+  async () => {
+    const receiver = layer();
+    const channel = await receiver.newChannel('thyme.response');
+    await layer().send(channel, { x: 1 });
+    const key = `${prefix}thyme.response.${receiver.clientPrefix}!`;
+    const [payload] = await raw().zrangeBuffer(key, 0, -1);
+    assert.ok(payload, `stored in ${key}`);
+    const packed = payload!.subarray(12);
+    assert.ok(packed.includes(Buffer.from('__asgi_channel__')));
+    assert.ok(packed.includes(Buffer.from(channel)));
+    assert.equal(await receiver.receive(channel), { x: 1 });
+  },
+);
+
+format(
+  'groups live in "<prefix>:group:<name>", scored by add time, expiring after groupExpiry',
+  async () => {
+    const sender = layer({ groupExpiry: 500 });
+    await sender.groupAdd('room-1', 'member.one');
+    const members = await raw().zrange(`${prefix}:group:room-1`, 0, -1, 'WITHSCORES');
+    assert.is(members[0], 'member.one');
+    assert.ok(Math.abs(Number(members[1]) - Date.now() / 1000) < 5);
+    const ttl = await raw().ttl(`${prefix}:group:room-1`);
+    assert.ok(ttl > 490 && ttl <= 500, `ttl ${ttl}`);
+  },
+);
+
+format(
+  'a group send to many channels of one process stores one message listing them all',
+  async () => {
+    const receiver = layer();
+    const sender = layer();
+    const channels = await Promise.all(Array.from({ length: 20 }, () => receiver.newChannel()));
+    for (const channel of channels) await sender.groupAdd('one-process', channel);
+    const before = sender.stats.roundTrips;
+    await sender.groupSend('one-process', { text: 'hi' });
+    assert.is(sender.stats.roundTrips - before, 2, 'members, then one script');
+    const stored = await raw().zrangeBuffer(`${prefix}specific.${receiver.clientPrefix}!`, 0, -1);
+    assert.is(stored.length, 1);
+    for (const channel of channels) assert.ok(stored[0]!.includes(Buffer.from(channel)));
+    for (const channel of channels) assert.equal(await receiver.receive(channel), { text: 'hi' });
+  },
+);
+
+format('groupSend to 200 members on 200 keys still takes two round trips', async () => {
+  const sender = layer();
+  for (let i = 0; i < 200; i++) await sender.groupAdd('wide', `member.n${i}`);
+  const before = sender.stats.roundTrips;
+  assert.is(await sender.groupSend('wide', { n: 1 }), 0);
+  assert.is(sender.stats.roundTrips - before, 2);
+  assert.equal(await sender.receive('member.n199'), { n: 1 });
+});
+
+format('a message older than expiry is never delivered, even if still stored', async () => {
+  const receiver = layer({ expiry: 10 });
+  const sender = layer({ expiry: 10 });
+  await sender.send('old.news', { fresh: false });
+  // Age the stored message as if it had waited 20 s on a quiet key.
+  const key = `${prefix}old.news`;
+  const [member] = await raw().zrangeBuffer(key, 0, -1);
+  await raw().zadd(key, Date.now() / 1000 - 20, member!);
+  await sender.send('old.news', { fresh: true });
+  assert.equal(await receiver.receive('old.news'), { fresh: true });
+});
+
+format.run();
+
+// ---------------------------------------------------------------------------
+const sharding = suite('redis layer: sharding across two servers');
+let second: RedisServer;
+sharding.before(async () => {
+  second = await RedisServer.start();
+});
+sharding.after(async () => {
+  await second.stop();
+});
+sharding.before.each(() => {
+  prefix = testPrefix();
+});
+sharding.after.each(cleanup);
+
+sharding('process-specific channels and groups land on the host their name hashes to', async () => {
+  const url = `${SHARED_REDIS_URL},${second.url}`;
+  const hosts = [raw(), raw(second.url)];
+  const receiver = layer({}, url);
+  const sender = layer({}, url);
+  for (let i = 0; i < 6; i++) {
+    const channel = await receiver.newChannel(`p${i}`);
+    const nonLocal = channel.slice(0, channel.indexOf('!') + 1);
+    await sender.send(channel, { i });
+    const index = consistentHash(nonLocal, 2);
+    assert.is(await hosts[index]!.zcard(`${prefix}${nonLocal}`), 1, `on host ${index}`);
+    assert.is(await hosts[1 - index]!.exists(`${prefix}${nonLocal}`), 0);
+    assert.equal(await receiver.receive(channel), { i });
+  }
+  for (const group of ['key_one', 'key_two']) {
+    await sender.groupAdd(group, 'x.y');
+    const index = consistentHash(group, 2);
+    assert.is(await hosts[index]!.exists(`${prefix}:group:${group}`), 1);
+    assert.is(await hosts[1 - index]!.exists(`${prefix}:group:${group}`), 0);
+  }
+});
+
+sharding('plain channels are spread round-robin and every host is read', async () => {
+  const url = `${SHARED_REDIS_URL},${second.url}`;
+  const sender = layer({}, url);
+  const receiver = layer({}, url);
+  for (let i = 0; i < 10; i++) await sender.send('spread.out', { i });
+  const counts = [
+    await raw().zcard(`${prefix}spread.out`),
+    await raw(second.url).zcard(`${prefix}spread.out`),
+  ];
+  assert.equal(counts, [5, 5]);
+  const got = new Set<number>();
+  for (let i = 0; i < 10; i++) got.add((await receiver.receive('spread.out')).i as number);
+  assert.is(got.size, 10);
+});
+
+sharding('a group send reaches members on both hosts with one script per host', async () => {
+  const url = `${SHARED_REDIS_URL},${second.url}`;
+  const sender = layer({}, url);
+  const receivers = [layer({}, url), layer({}, url), layer({}, url), layer({}, url)];
+  const channels = await Promise.all(receivers.map((r) => r.newChannel()));
+  const hostsUsed = new Set(channels.map((c) => consistentHash(c.slice(0, c.indexOf('!') + 1), 2)));
+  for (const channel of channels) await sender.groupAdd('both', channel);
+  const before = sender.stats.roundTrips;
+  await sender.groupSend('both', { n: 1 });
+  assert.is(sender.stats.roundTrips - before, 1 + hostsUsed.size);
+  for (const [i, receiver] of receivers.entries())
+    assert.equal(await receiver.receive(channels[i]!), { n: 1 });
+});
+
+sharding.run();
+
+// ---------------------------------------------------------------------------
+const idle = suite('redis layer: no polling');
+let quiet: RedisServer;
+idle.before(async () => {
+  quiet = await RedisServer.start();
+});
+idle.after(async () => {
+  await quiet.stop();
+});
+idle.before.each(() => {
+  prefix = testPrefix();
+});
+idle.after.each(cleanup);
+
+function commandStats(info: string): Map<string, number> {
+  const stats = new Map<string, number>();
+  for (const match of info.matchAll(/^cmdstat_([^:]+):calls=(\d+)/gm))
+    stats.set(match[1]!, Number(match[2]));
+  return stats;
+}
+
+idle('an idle layer with many pending receives issues no Redis commands', async () => {
+  const receiver = layer({}, quiet.url);
+  const channels = await Promise.all(Array.from({ length: 300 }, () => receiver.newChannel()));
+  const pending = [
+    ...channels.map((c) => receiver.receive(c)),
+    ...['http.request', 'websocket.connect', 'websocket.receive', 'websocket.disconnect'].map((c) =>
+      receiver.receive(c),
+    ),
+  ].map((p) => p.catch((e: unknown) => e));
+  const inspector = raw(quiet.url);
+  // Let the readers start (CLIENT ID, the $inflight check, the blocking read).
+  await waitFor(
+    async () => /blocked_clients:5/.test(await inspector.info('clients')),
+    5000,
+    '5 blocked readers',
+  );
+  const before = commandStats(await inspector.info('commandstats'));
+  await sleep(3000);
+  const after = commandStats(await inspector.info('commandstats'));
+  const changed = [...after].filter(
+    ([name, calls]) => name !== 'info' && calls !== (before.get(name) ?? 0),
+  );
+  assert.equal(changed, [], `commands issued while idle: ${JSON.stringify(changed)}`);
+  const readers = (await inspector.client('LIST')) as string;
+  assert.is(readers.match(/name=gredis-reader/g)?.length, 5, 'one blocking connection per key');
+  assert.ok(/cmd=bzmpop|cmd=bzpopmin/.test(readers));
+  await receiver.send(channels[123]!, { wake: true });
+  assert.equal(await within(pending[123]!, 2000), { wake: true });
+  await receiver.close();
+  await Promise.all(pending);
+});
+
+idle.run();
+
+// ---------------------------------------------------------------------------
+const faults = suite('redis layer: faults');
+let flaky: RedisServer;
+faults.before(async () => {
+  flaky = await RedisServer.start();
+});
+faults.after(async () => {
+  await flaky.stop();
+});
+faults.before.each(() => {
+  prefix = testPrefix();
+});
+faults.after.each(cleanup);
+
+faults(
+  'a receive blocked while Redis restarts resumes when it returns, with a logged warning',
+  async () => {
+    const { logger, lines } = captureLogs();
+    const receiver = layer({ logger }, flaky.url);
+    const channel = await receiver.newChannel();
+    const plain = receiver.receive('survives.restart');
+    const specific = receiver.receive(channel);
+    await sleep(200);
+    await flaky.restart(500);
+    const sender = layer({}, flaky.url);
+    await within(
+      (async () => {
+        for (;;) {
+          try {
+            await sender.send('survives.restart', { after: 'restart' });
+            await sender.send(channel, { after: 'restart' });
+            return;
+          } catch {
+            await sleep(100);
+          }
+        }
+      })(),
+      10_000,
+      'sending after restart',
+    );
+    assert.equal(await within(plain, 10_000, 'plain receive'), { after: 'restart' });
+    assert.equal(await within(specific, 10_000, 'specific receive'), { after: 'restart' });
+    await waitFor(
+      () => lines.some((l) => l.level === WARN && /lost the channel layer host/.test(l.msg)),
+      2000,
+    );
+    assert.ok(
+      lines.every((l) => l.level < ERROR),
+      'nothing logged as an error',
+    );
+  },
+);
+
+faults(
+  'close during a receive returns promptly and a message already popped goes back to Redis',
+  async () => {
+    const a = layer({}, flaky.url);
+    const b = layer({}, flaky.url);
+    const controller = new AbortController();
+    const given = a.receive('handed.out', { signal: controller.signal }).catch((e: unknown) => e);
+    await sleep(200); // a's reader is now blocked in Redis on behalf of a receiver...
+    controller.abort(); // ...that gives up; the blocked read stays in Redis
+    await given;
+    await b.send('handed.out', { precious: true }); // popped by a's reader, with nobody to hand it to
+    await sleep(200);
+    const started = Date.now();
+    const pendingOther = a.receive('other.channel').catch((e: unknown) => e);
+    await within(a.close(), 1500, 'close');
+    assert.ok(Date.now() - started < 1500);
+    await pendingOther;
+    assert.equal(await within(b.receive('handed.out'), 2000), { precious: true });
+  },
+);
+
+faults(
+  'malformed bytes in a channel key are logged and skipped; the reader keeps going',
+  async () => {
+    const { logger, lines } = captureLogs();
+    const receiver = layer({ logger }, flaky.url);
+    const channel = await receiver.newChannel();
+    const client = raw(flaky.url);
+    const now = Date.now() / 1000;
+    const processKey = `${prefix}${channel.slice(0, channel.indexOf('!') + 1)}`;
+    await client.zadd(`${prefix}garbage.in`, now, Buffer.from('123456789012\xc1\xff not msgpack'));
+    await client.zadd(`${prefix}garbage.in`, now + 0.001, Buffer.from('short'));
+    await client.zadd(processKey, now, Buffer.from('123456789012\x93\x01\x02\x03')); // a list, not a map
+    await layer({}, flaky.url).send('garbage.in', { good: 1 });
+    await layer({}, flaky.url).send(channel, { good: 2 });
+    assert.equal(await within(receiver.receive('garbage.in'), 2000), { good: 1 });
+    assert.equal(await within(receiver.receive(channel), 2000), { good: 2 });
+    assert.ok(receiver.stats.malformed >= 3, `malformed counted (${receiver.stats.malformed})`);
+    assert.ok(lines.filter((l) => l.level === ERROR && /malformed/.test(l.msg)).length >= 3);
+  },
+);
+
+faults(
+  'a message left in "<key>$inflight" by an interrupted channels_redis receiver is delivered',
+  async () => {
+    const sender = layer({}, flaky.url);
+    await sender.send('left.behind', { rescued: true });
+    const client = raw(flaky.url);
+    const key = `${prefix}left.behind`;
+    const popped = await client.zpopminBuffer(key);
+    await client.zadd(`${key}$inflight`, Number(popped[1]!.toString()), popped[0]!);
+    assert.equal(await within(layer({}, flaky.url).receive('left.behind'), 2000), {
+      rescued: true,
+    });
+    assert.is(await client.exists(`${key}$inflight`), 0);
+  },
+);
+
+faults('a send while Redis is down fails with LayerUnavailable instead of hanging', async () => {
+  const sender = layer({}, flaky.url);
+  await sender.send('probe', { up: true });
+  await flaky.kill();
+  try {
+    const error = await within(
+      sender.send('probe', { up: false }).catch((e: unknown) => e),
+      10_000,
+      'failing send',
+    );
+    assert.is((error as { code?: string }).code, 'GREDIS_LAYER_UNAVAILABLE');
+    assert.is(sender.health().ok, false);
+  } finally {
+    await flaky.startProcess();
+  }
+  await waitFor(() => sender.health().ok, 10_000, 'health to recover');
+  assert.is(await settledWithin(sender.send('probe', { up: 'again' }), 5000), undefined);
+});
+
+faults.run();

@@ -1,0 +1,167 @@
+"""Drives channels_redis 4 for test/layer-interop.test.ts (wire compatibility).
+
+Run with Debian's interpreter, the only one that can import channels_redis:
+
+    /usr/bin/python3 test/python/interop.py '<json command>'
+
+The command is one JSON object (argv[1], or stdin when there is no argument):
+
+    {"action": ..., "url": "redis://...", "prefix": "...", "keys": ["secret"]?, ...}
+
+actions:
+    send        {"channel", "messages": [...]}  sends each, in order
+    group_send  {"group", "message"}
+    listen      {"channel"? | "new_channels": n, "groups"?: [...], "count"?: 1,
+                 "expect"?: [message, ...], "echo_to"?: channel,
+                 "then_send"?: {"channel", "message"}}
+                makes its channels, adds them to the groups, reports ready, does
+                then_send, then receives `count` (default: one per expected)
+                messages on each channel, round by round, reporting each,
+                comparing round i with expect[i] strictly (types too) and sending
+                it back unchanged to `echo_to` when given.
+
+Output: one JSON object per line: {"event": "ready", "channels": [...]},
+{"event": "received", "channel", "message", "same"?, "difference"?},
+{"event": "sent"}, or {"event": "error", "error"} (exit status 1).
+
+Bytes travel through JSON as {"__bytes__": "<base64>"}, and the non-finite floats
+JSON cannot carry as {"__float__": "inf" | "-inf" | "nan"}; the tags exist only here
+and in the test, never on the wire.
+"""
+
+import asyncio
+import base64
+import json
+import math
+import sys
+import traceback
+
+from channels_redis.core import RedisChannelLayer
+
+BYTES_TAG = "__bytes__"
+FLOAT_TAG = "__float__"
+
+
+def from_json(value):
+    """JSON (with the bytes tag) to the Python values channels_redis carries."""
+    if isinstance(value, dict):
+        if set(value) == {BYTES_TAG}:
+            return base64.b64decode(value[BYTES_TAG])
+        return {key: from_json(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [from_json(item) for item in value]
+    return value
+
+
+def to_json(value):
+    if isinstance(value, float) and not math.isfinite(value):
+        # Plain JSON has no inf/nan; a broken float must still reach the report.
+        return {FLOAT_TAG: repr(value)}
+    if isinstance(value, bytes):
+        return {BYTES_TAG: base64.b64encode(value).decode("ascii")}
+    if isinstance(value, dict):
+        return {key: to_json(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [to_json(item) for item in value]
+    return value
+
+
+def difference(got, want, path="message"):
+    """Where `got` and `want` differ, or None.
+
+    Stricter than ==, which would accept 1 == 1.0 == True and so hide a decoder
+    that turned an int into a float or a bool into an int.
+    """
+    if type(got) is not type(want):
+        return f"{path}: {type(got).__name__} {got!r} != {type(want).__name__} {want!r}"
+    if isinstance(want, dict):
+        if set(got) != set(want):
+            return f"{path}: keys {sorted(got)} != {sorted(want)}"
+        for key in want:
+            found = difference(got[key], want[key], f"{path}[{key!r}]")
+            if found:
+                return found
+        return None
+    if isinstance(want, list):
+        if len(got) != len(want):
+            return f"{path}: length {len(got)} != {len(want)}"
+        for index, (g, w) in enumerate(zip(got, want)):
+            found = difference(g, w, f"{path}[{index}]")
+            if found:
+                return found
+        return None
+    return None if got == want else f"{path}: {got!r} != {want!r}"
+
+
+def report(event, **fields):
+    print(json.dumps({"event": event, **fields}), flush=True)
+
+
+def make_layer(command):
+    return RedisChannelLayer(
+        hosts=[command["url"]],
+        prefix=command["prefix"],
+        symmetric_encryption_keys=command.get("keys") or None,
+    )
+
+
+async def listen(layer, command):
+    if "channel" in command:
+        channels = [command["channel"]]
+    else:
+        channels = [await layer.new_channel() for _ in range(command["new_channels"])]
+    for group in command.get("groups", []):
+        for channel in channels:
+            await layer.group_add(group, channel)
+    report("ready", channels=channels)
+    then_send = command.get("then_send")
+    if then_send:
+        await layer.send(then_send["channel"], from_json(then_send["message"]))
+    expected = from_json(command.get("expect", []))
+    for round_ in range(command.get("count", len(expected) or 1)):
+        for channel in channels:
+            message = await layer.receive(channel)
+            fields = {"channel": channel, "message": to_json(message)}
+            if expected:
+                found = difference(message, expected[round_])
+                fields["same"] = found is None
+                if found:
+                    fields["difference"] = found
+            report("received", **fields)
+            if "echo_to" in command:
+                await layer.send(command["echo_to"], message)
+
+
+async def run(command):
+    layer = make_layer(command)
+    try:
+        action = command["action"]
+        if action == "send":
+            for message in from_json(command["messages"]):
+                await layer.send(command["channel"], message)
+            report("sent")
+        elif action == "group_send":
+            await layer.group_send(command["group"], from_json(command["message"]))
+            report("sent")
+        elif action == "listen":
+            await listen(layer, command)
+        else:
+            raise ValueError(f"unknown action {action!r}")
+    finally:
+        # The backup-queue cleaners run as detached tasks; let them finish so no
+        # stray "$inflight" entry outlives the process.
+        await layer.close_pools()
+
+
+def main():
+    text = sys.argv[1] if len(sys.argv) > 1 else sys.stdin.read()
+    try:
+        asyncio.run(run(json.loads(text)))
+    except Exception as error:  # reported to the test rather than as a bare traceback
+        traceback.print_exc()
+        report("error", error=f"{type(error).__name__}: {error}")
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

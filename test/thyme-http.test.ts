@@ -1,0 +1,343 @@
+/** Thyme's HTTP side and its defences, in-process, against the layer-only test worker. */
+import { mkdtempSync, readFileSync, symlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { connect } from 'node:net';
+import { request } from 'node:http';
+import { fileURLToPath } from 'node:url';
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { createLayer, type ChannelLayer, type LayerOptions } from '../src/index.js';
+import { Thyme, type ThymeOptions } from '../src/server/index.js';
+import { EVENT_CHANNEL_CAPACITY } from '../src/settings.js';
+import { httpRequest, rawExchange } from './helpers/http-client.js';
+import { testPrefix } from './helpers/layers.js';
+import { TestWorker } from './helpers/test-worker.js';
+import { sleep, waitFor, within } from './helpers/wait.js';
+import { TestClient } from './helpers/ws-client.js';
+
+const FIXTURES = fileURLToPath(new URL('../../test/fixtures/', import.meta.url));
+
+interface Setup {
+  layer: ChannelLayer;
+  thyme: Thyme;
+  worker: TestWorker;
+  port: number;
+}
+
+const test = suite('thyme http');
+let current: Setup[] = [];
+
+async function setup(
+  options: Partial<ThymeOptions> = {},
+  layerOptions: Partial<LayerOptions> = {},
+): Promise<Setup> {
+  const layer = createLayer('memory://', {
+    prefix: testPrefix(),
+    channelCapacity: Object.entries(EVENT_CHANNEL_CAPACITY),
+    ...layerOptions,
+  });
+  const thyme = new Thyme(layer, {
+    allowedHosts: ['localhost', '127.0.0.1'],
+    staticDir: join(FIXTURES, 'static'),
+    ...options,
+  });
+  const { port } = await thyme.listen(0, '127.0.0.1');
+  const worker = new TestWorker(layer).start();
+  const made = { layer, thyme, worker, port };
+  current.push(made);
+  return made;
+}
+
+test.after.each(async () => {
+  for (const { layer, thyme, worker } of current) {
+    await thyme.close();
+    await worker.stop();
+    await layer.close();
+  }
+  current = [];
+});
+
+test('http.request carries exactly the protocol keys; duplicate response headers are kept', async () => {
+  const { port } = await setup();
+  const res = await httpRequest(port, '/echo?a=1&b=%20x', {
+    method: 'post',
+    headers: { 'X-Thing': 'One', 'content-type': 'text/plain' },
+    body: 'hello body',
+  });
+  assert.is(res.status, 200);
+  const seen = JSON.parse(res.body.toString()) as Record<string, unknown>;
+  assert.equal(seen.keys, [
+    'body',
+    'client',
+    'headers',
+    'http_version',
+    'method',
+    'path',
+    'query_string',
+    'reply_channel',
+    'root_path',
+    'scheme',
+    'server',
+  ]);
+  assert.is(seen.method, 'POST');
+  assert.is(seen.path, '/echo');
+  assert.is(seen.query, 'a=1&b=%20x');
+  assert.is(seen.body, 'hello body');
+  assert.is(seen.http_version, '1.1');
+  assert.is(seen.scheme, 'http');
+  assert.is(seen.root_path, '');
+  assert.ok((seen.headers as string[][]).some(([n, v]) => n === 'x-thing' && v === 'One'));
+  assert.is((seen.client as unknown[])[0], '127.0.0.1');
+  assert.equal((seen.server as unknown[])[1], port);
+  const dups = res.rawHeaders.filter((_, i) => i % 2 === 0 && res.rawHeaders[i] === 'x-dup');
+  assert.is(dups.length, 2);
+});
+
+test('the path is percent-decoded; a malformed encoding is refused with 400', async () => {
+  const { port } = await setup();
+  const res = await httpRequest(port, '/ec%68o');
+  assert.is((JSON.parse(res.body.toString()) as { path: string }).path, '/echo');
+  assert.is((await httpRequest(port, '/bad%zz')).status, 400);
+});
+
+test('a chunked response is streamed as the worker sends it', async () => {
+  const setupResult = await setup();
+  let open!: () => void;
+  setupResult.worker.gate = new Promise((resolve) => (open = resolve));
+  const chunks: string[] = [];
+  const done = new Promise<number>((resolve, reject) => {
+    const req = request(
+      {
+        host: '127.0.0.1',
+        port: setupResult.port,
+        path: '/chunked',
+        headers: { host: 'localhost' },
+      },
+      (res) => {
+        assert.is(res.headers['transfer-encoding'], 'chunked');
+        res.on('data', (chunk: Buffer) => {
+          chunks.push(chunk.toString());
+          if (chunks.length === 1) open();
+        });
+        res.on('end', () => resolve(res.statusCode ?? 0));
+      },
+    );
+    req.on('error', reject);
+    req.end();
+  });
+  assert.is(await within(done, 3000), 200);
+  assert.is(chunks[0], 'one,', 'the first chunk arrived before the worker sent the rest');
+  assert.is(chunks.join(''), 'one,two,three');
+});
+
+test('a body over the limit gets 413 before anything reaches the workers', async () => {
+  const { port, worker } = await setup({ httpMaxBodySize: 1000 });
+  assert.is(
+    (await httpRequest(port, '/echo', { method: 'POST', body: 'x'.repeat(5000) })).status,
+    413,
+  );
+  const chunked = await rawExchange(
+    port,
+    `POST /echo HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\n\r\n${'7d0\r\n' + 'y'.repeat(2000) + '\r\n'}0\r\n\r\n`,
+  );
+  assert.match(chunked, /^HTTP\/1\.1 413/);
+  assert.is(worker.of('http.request').length, 0);
+  assert.is((await httpRequest(port, '/echo', { method: 'POST', body: 'small' })).status, 200);
+});
+
+test('no response within the HTTP timeout gets 504', async () => {
+  const { port } = await setup({ httpTimeout: 0.4 });
+  const started = Date.now();
+  assert.is((await httpRequest(port, '/silent')).status, 504);
+  assert.ok(Date.now() - started < 2000);
+});
+
+test('a full http.request channel gets 503', async () => {
+  const { port, worker } = await setup(
+    { httpTimeout: 0.5 },
+    { channelCapacity: [['http.request', 1]] },
+  );
+  await worker.stop();
+  const first = httpRequest(port, '/'); // fills the channel
+  await sleep(50);
+  assert.is((await httpRequest(port, '/')).status, 503);
+  assert.is((await first).status, 504);
+});
+
+test('an invalid response from a worker gets 500', async () => {
+  const { port } = await setup();
+  assert.is((await httpRequest(port, '/bad-reply')).status, 500);
+});
+
+test('http.disconnect tells the worker the client left before the response ended', async () => {
+  const { port, worker } = await setup();
+  worker.gate = new Promise(() => undefined); // never sends the rest
+  await new Promise<void>((resolve) => {
+    const req = request(
+      { host: '127.0.0.1', port, path: '/chunked', headers: { host: 'localhost' } },
+      (res) => {
+        res.once('data', () => {
+          req.destroy();
+          resolve();
+        });
+      },
+    );
+    req.on('error', () => undefined);
+    req.end();
+  });
+  const gone = await waitFor(() => worker.of('http.disconnect')[0], 3000, 'http.disconnect');
+  assert.equal(Object.keys(gone).sort(), ['path', 'reply_channel']);
+  assert.is(gone.path, '/chunked');
+});
+
+test('an unknown Host header gets 400 and never reaches a worker', async () => {
+  const { port, worker } = await setup();
+  assert.is((await httpRequest(port, '/', { headers: { host: 'evil.example' } })).status, 400);
+  const noHost = await rawExchange(port, 'GET / HTTP/1.0\r\n\r\n');
+  assert.match(noHost, /^HTTP\/1\.1 400/);
+  assert.is(worker.of('http.request').length, 0);
+});
+
+test('static files come with an ETag and Cache-Control, and revalidate to 304', async () => {
+  const { port, worker } = await setup();
+  const res = await httpRequest(port, '/static/site.css');
+  assert.is(res.status, 200);
+  assert.is(res.body.toString(), readFileSync(join(FIXTURES, 'static/site.css'), 'utf8'));
+  assert.match(String(res.headers['content-type']), /^text\/css/);
+  assert.is(res.headers['cache-control'], 'no-cache');
+  assert.match(String(res.headers.etag), /^"[\w-]+"$/);
+  const again = await httpRequest(port, '/static/site.css', {
+    headers: { 'if-none-match': String(res.headers.etag) },
+  });
+  assert.is(again.status, 304);
+  assert.is(again.body.length, 0);
+  assert.is((await httpRequest(port, '/static/sub/app.js')).status, 200);
+  const head = await httpRequest(port, '/static/site.css', { method: 'HEAD' });
+  assert.is(head.status, 200);
+  assert.is(head.body.length, 0);
+  assert.is((await httpRequest(port, '/static/site.css', { method: 'POST' })).status, 405);
+  assert.is(worker.of('http.request').length, 0, 'served by Thyme, not through the layer');
+});
+
+test('static paths cannot leave the directory', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'gredis-static-'));
+  symlinkSync(join(FIXTURES, 'outside.txt'), join(dir, 'link.txt'));
+  const { port } = await setup({ staticDir: dir });
+  for (const path of [
+    '/static/../outside.txt',
+    '/static/%2e%2e/outside.txt',
+    '/static/%2e%2e%2foutside.txt',
+    '/static/sub/..%2f..%2foutside.txt',
+    '/static/..%5coutside.txt',
+    '/static/.hidden',
+    '/static/link.txt',
+    '/static/%00',
+    '/static/',
+    '/static/nope.css',
+  ]) {
+    const raw = await rawExchange(
+      port,
+      `GET ${path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n`,
+    );
+    assert.ok(!raw.includes('TOP SECRET'), `${path} leaked`);
+    assert.match(raw, /^HTTP\/1\.1 (404|400)/, `${path}: ${raw.split('\r\n')[0]}`);
+  }
+});
+
+test('/healthz reflects the layer; /metrics is served on its own port', async () => {
+  const { port, thyme, layer } = await setup();
+  const health = await httpRequest(port, '/healthz');
+  assert.is(health.status, 200);
+  assert.is((JSON.parse(health.body.toString()) as { status: string }).status, 'ok');
+  const metricsAddress = await thyme.listenMetrics(0, '127.0.0.1');
+  const client = await TestClient.open(`ws://127.0.0.1:${port}/`);
+  client.send('hi');
+  await client.next();
+  const metrics = (await httpRequest(metricsAddress.port, '/metrics')).body.toString();
+  assert.match(metrics, /^gredis_websockets_open 1$/m);
+  assert.match(metrics, /^gredis_websocket_messages_in_total 1$/m);
+  assert.match(metrics, /^gredis_websocket_messages_out_total 1$/m);
+  assert.match(metrics, /^gredis_layer_up 1$/m);
+  assert.match(metrics, /^gredis_http_responses_total\{status="200"\} 1$/m);
+  assert.is(
+    (await httpRequest(port, '/metrics')).status !== 200 ||
+      !(await httpRequest(port, '/metrics')).body.toString().includes('gredis_'),
+    true,
+  );
+  client.ws.terminate();
+  await layer.close();
+  assert.is((await httpRequest(port, '/healthz')).status, 503);
+});
+
+const hostile = suite('thyme http: bad input');
+hostile.after.each(async () => {
+  for (const { layer, thyme, worker } of current) {
+    await thyme.close();
+    await worker.stop();
+    await layer.close();
+  }
+  current = [];
+});
+
+hostile('malformed HTTP gets 400 and the server keeps serving', async () => {
+  const { port } = await setup();
+  for (const garbage of [
+    'GARBAGE\r\n\r\n',
+    'GET / HTTP/9.9\r\nHost: localhost\r\n\r\n',
+    '\x00\x01\x02\x03\r\n\r\n',
+    'GET / HTTP/1.1\r\nHost localhost\r\n\r\n',
+  ]) {
+    assert.match(await rawExchange(port, garbage), /^HTTP\/1\.1 400/, JSON.stringify(garbage));
+  }
+  assert.is((await httpRequest(port, '/')).status, 200);
+});
+
+hostile('oversized headers get 431', async () => {
+  const { port } = await setup();
+  const raw = await rawExchange(
+    port,
+    `GET / HTTP/1.1\r\nHost: localhost\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`,
+  );
+  assert.match(raw, /^HTTP\/1\.1 431/);
+  assert.is((await httpRequest(port, '/')).status, 200);
+});
+
+hostile(
+  'a half-open connection that never finishes its headers is closed; others are served meanwhile',
+  async () => {
+    const { port } = await setup({ headersTimeout: 1 });
+    const socket = connect(port, '127.0.0.1');
+    socket.on('error', () => undefined);
+    socket.write('GET / HTTP/1.1\r\nHost: local');
+    const closed = new Promise<string>((resolve) => {
+      const chunks: Buffer[] = [];
+      socket.on('data', (c) => chunks.push(c));
+      socket.on('close', () => resolve(Buffer.concat(chunks).toString()));
+    });
+    assert.is((await httpRequest(port, '/')).status, 200);
+    const answer = await within(closed, 5000, 'half-open connection to be closed');
+    assert.match(answer, /^(HTTP\/1\.1 408|$)/);
+  },
+);
+
+hostile(
+  'a half-open WebSocket handshake (client never reads the 101) does not stall others',
+  async () => {
+    const { port } = await setup();
+    const socket = connect(port, '127.0.0.1');
+    socket.on('error', () => undefined);
+    socket.write(
+      'GET / HTTP/1.1\r\nHost: localhost\r\nOrigin: http://localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n',
+    );
+    socket.pause();
+    const client = await TestClient.open(`ws://127.0.0.1:${port}/`);
+    client.send('ok');
+    assert.is(await client.next(), 'ok');
+    client.ws.terminate();
+    socket.destroy();
+  },
+);
+
+test.run();
+hostile.run();

@@ -1,0 +1,307 @@
+/**
+ * Thyme's WebSocket side, in-process, against a test worker that speaks only the
+ * layer protocol. Runs on the in-process layer and on Redis.
+ */
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { WebSocket } from 'ws';
+import { createLayer, type ChannelLayer, type LayerOptions, type Message } from '../src/index.js';
+import { Thyme, type ThymeOptions } from '../src/server/index.js';
+import { EVENT_CHANNEL_CAPACITY } from '../src/settings.js';
+import { testPrefix } from './helpers/layers.js';
+import { SHARED_REDIS_URL } from './helpers/redis-server.js';
+import { TestWorker } from './helpers/test-worker.js';
+import { sleep, waitFor, within } from './helpers/wait.js';
+import { handshakeStatus, TestClient } from './helpers/ws-client.js';
+
+/** Heap and buffers still reachable after a full collection (tests run with --expose-gc). */
+function retainedBytes(): number {
+  (globalThis as { gc?: () => void }).gc?.();
+  const usage = process.memoryUsage();
+  return usage.heapUsed + usage.arrayBuffers;
+}
+
+interface Setup {
+  layer: ChannelLayer;
+  thyme: Thyme;
+  worker: TestWorker;
+  url: (path: string) => string;
+}
+
+for (const layerUrl of ['memory://', SHARED_REDIS_URL]) {
+  const test = suite(`thyme websocket [${layerUrl.split(':')[0]}]`);
+  let current: Setup[] = [];
+  const clients: TestClient[] = [];
+
+  async function setup(
+    options: Partial<ThymeOptions> = {},
+    layerOptions: Partial<LayerOptions> = {},
+  ): Promise<Setup> {
+    const layer = createLayer(layerUrl, {
+      prefix: testPrefix(),
+      channelCapacity: Object.entries(EVENT_CHANNEL_CAPACITY),
+      ...layerOptions,
+    });
+    const thyme = new Thyme(layer, { allowedHosts: ['localhost', '127.0.0.1'], ...options });
+    const { port } = await thyme.listen(0, '127.0.0.1');
+    const worker = new TestWorker(layer).start();
+    const made = { layer, thyme, worker, url: (path: string) => `ws://127.0.0.1:${port}${path}` };
+    current.push(made);
+    return made;
+  }
+
+  async function open(
+    url: string,
+    options: Parameters<typeof TestClient.open>[1] = {},
+  ): Promise<TestClient> {
+    const client = await TestClient.open(url, options);
+    clients.push(client);
+    return client;
+  }
+
+  test.after.each(async () => {
+    for (const client of clients.splice(0)) client.ws.terminate();
+    for (const { layer, thyme, worker } of current) {
+      await thyme.close();
+      await worker.stop();
+      await layer.flush().catch(() => undefined);
+      await layer.close();
+    }
+    current = [];
+  });
+
+  test('echoes text and binary frames through a worker', async () => {
+    const { url } = await setup();
+    const client = await open(url('/echo/'));
+    client.send('hello');
+    assert.is(await client.next(), 'hello');
+    client.send(Buffer.from([0, 1, 2, 250]));
+    const echoed = await client.next();
+    assert.ok(Buffer.isBuffer(echoed));
+    assert.equal([...(echoed as Buffer)], [0, 1, 2, 250]);
+  });
+
+  test('websocket.connect, receive and disconnect carry exactly the protocol keys', async () => {
+    const { url, worker } = await setup();
+    const client = await open(url('/chat/stream/?room=1&x=%20y'), {
+      headers: { 'X-Custom': 'Value' },
+    });
+    client.send('one');
+    await client.next();
+    client.send(Buffer.from('two'));
+    await client.next();
+    client.close(3001);
+    await client.closed;
+    const disconnect = await waitFor(
+      () => worker.of('websocket.disconnect')[0],
+      3000,
+      'disconnect',
+    );
+    const [connect] = worker.of('websocket.connect') as [Message];
+    assert.equal(Object.keys(connect).sort(), [
+      'client',
+      'headers',
+      'order',
+      'path',
+      'query_string',
+      'reply_channel',
+      'root_path',
+      'scheme',
+      'server',
+    ]);
+    assert.is(connect.scheme, 'ws');
+    assert.is(connect.path, '/chat/stream/');
+    assert.is(Buffer.from(connect.query_string as Uint8Array).toString(), 'room=1&x=%20y');
+    assert.is(connect.root_path, '');
+    assert.is(connect.order, 0);
+    assert.match(connect.reply_channel as string, /^thyme\.[0-9a-f]{32}!/);
+    const headers = (connect.headers as Uint8Array[][]).map(([n, v]) => [
+      Buffer.from(n!).toString(),
+      Buffer.from(v!).toString(),
+    ]);
+    assert.ok(
+      headers.some(([n, v]) => n === 'x-custom' && v === 'Value'),
+      'names lower-cased, values kept',
+    );
+    assert.ok(
+      (connect.headers as unknown[][]).every(
+        ([n, v]) => n instanceof Uint8Array && v instanceof Uint8Array,
+      ),
+    );
+    assert.is((connect.client as unknown[])[0], '127.0.0.1');
+    assert.ok(Number.isInteger((connect.client as unknown[])[1]));
+    const receives = worker.of('websocket.receive');
+    assert.equal(
+      receives.map((m) => m.order),
+      [1, 2],
+    );
+    assert.equal(Object.keys(receives[0]!).sort(), ['order', 'path', 'reply_channel', 'text']);
+    assert.is(receives[0]!.text, 'one');
+    assert.equal(Object.keys(receives[1]!).sort(), ['bytes', 'order', 'path', 'reply_channel']);
+    assert.ok(receives[1]!.bytes instanceof Uint8Array);
+    assert.equal(Object.keys(disconnect).sort(), ['code', 'order', 'path', 'reply_channel']);
+    assert.is(disconnect.code, 3001);
+    assert.is(disconnect.order, 3);
+    assert.is(disconnect.reply_channel, connect.reply_channel);
+  });
+
+  test('the handshake waits for the worker; an accept carrying text delivers it first', async () => {
+    const { url, worker } = await setup();
+    worker.connectDelayMs = 300;
+    const started = Date.now();
+    const client = await open(url('/greet'));
+    assert.ok(Date.now() - started >= 280, 'the 101 waited for the worker');
+    assert.is(await client.next(), 'welcome');
+  });
+
+  test('a rejected handshake gets 403, and the worker hears the socket is gone', async () => {
+    const { url, worker } = await setup();
+    assert.is(await handshakeStatus(url('/reject')), 403);
+    assert.is(await handshakeStatus(url('/close-on-connect')), 403);
+    await waitFor(() => worker.of('websocket.disconnect').length === 2, 3000, 'disconnects');
+    assert.is(worker.of('websocket.receive').length, 0);
+  });
+
+  test('no answer within the connect timeout gets 503', async () => {
+    const { url } = await setup({ websocketConnectTimeout: 0.4 });
+    const started = Date.now();
+    assert.is(await handshakeStatus(url('/silent')), 503);
+    assert.ok(Date.now() - started < 2000);
+  });
+
+  test('the worker closing with a code closes the socket with that code', async () => {
+    const { url } = await setup();
+    const client = await open(url('/'));
+    client.send('close:4001');
+    assert.is((await within(client.closed, 3000)).code, 4001);
+  });
+
+  test('a client that vanishes is reported with code 1006', async () => {
+    const { url, worker } = await setup();
+    const client = await open(url('/'));
+    client.send('ping');
+    await client.next();
+    client.ws.terminate();
+    const disconnect = await waitFor(() => worker.of('websocket.disconnect')[0], 3000);
+    assert.is(disconnect.code, 1006);
+  });
+
+  test('a group send reaches every member socket, written by Thyme without a worker in between', async () => {
+    const { url } = await setup();
+    const members = await Promise.all([open(url('/')), open(url('/')), open(url('/'))]);
+    for (const member of members) {
+      member.send('join:room-a');
+      member.send('echo-after-join');
+      assert.is(await member.next(), 'echo-after-join');
+    }
+    members[0]!.send('broadcast:room-a:hi all');
+    for (const member of members) assert.is(await member.next(), 'hi all');
+  });
+
+  test('origin is checked against the allowed hosts; a missing origin is refused', async () => {
+    const { url } = await setup();
+    assert.is(await handshakeStatus(url('/'), { origin: 'http://evil.example' }), 403);
+    assert.is(await handshakeStatus(url('/'), { origin: undefined }), 403);
+    assert.is(await handshakeStatus(url('/'), { origin: 'null' }), 403);
+    assert.ok(await open(url('/'), { origin: 'http://localhost:1234' }));
+    assert.is(
+      await handshakeStatus(url('/'), {
+        headers: { host: 'evil.example' },
+        origin: 'http://localhost',
+      }),
+      400,
+    );
+  });
+
+  test('a message over the size limit closes with 1009; others are unaffected', async () => {
+    const { url } = await setup({ websocketMaxMessageSize: 1024 });
+    const bystander = await open(url('/'));
+    const client = await open(url('/'));
+    client.send('x'.repeat(2048));
+    assert.is((await within(client.closed, 3000)).code, 1009);
+    bystander.send('still here');
+    assert.is(await bystander.next(), 'still here');
+  });
+
+  test('an invalid UTF-8 text frame closes with 1007; others are unaffected', async () => {
+    const { url } = await setup();
+    const bystander = await open(url('/'));
+    const client = await open(url('/'));
+    // ws validates outgoing text too; send raw bytes as a text frame through its sender.
+    const invalid = Buffer.from([0xc3, 0x28]);
+    (
+      client.ws as unknown as { _sender: { send(d: Buffer, o: object, cb?: () => void): void } }
+    )._sender.send(invalid, { binary: false, fin: true, mask: true, compress: false, rsv1: false });
+    assert.is((await within(client.closed, 3000)).code, 1007);
+    bystander.send('fine');
+    assert.is(await bystander.next(), 'fine');
+  });
+
+  test('a full websocket.receive channel closes the socket with 1013', async () => {
+    const { url, worker } = await setup({}, { channelCapacity: [['websocket.receive', 2]] });
+    const client = await open(url('/'));
+    await worker.stop(); // nobody consumes websocket.receive any more
+    for (let i = 0; i < 5; i++) client.send(`m${i}`);
+    assert.is((await within(client.closed, 3000)).code, 1013);
+  });
+
+  test('a full websocket.connect channel refuses the handshake with 503', async () => {
+    const { url, worker } = await setup(
+      { websocketConnectTimeout: 0.5 },
+      { channelCapacity: [['websocket.connect', 1]] },
+    );
+    await worker.stop();
+    const first = handshakeStatus(url('/')); // fills the channel, then times out
+    await sleep(100);
+    assert.is(await handshakeStatus(url('/')), 503);
+    assert.is(await first, 503);
+  });
+
+  test('a client that never reads is closed as slow and server memory stays bounded', async () => {
+    const { url, thyme, worker } = await setup({ outgoingBufferLimit: 256 * 1024 });
+    const client = await open(url('/'));
+    const raw = (client.ws as unknown as { _socket: import('node:net').Socket })._socket;
+    raw.pause(); // stop reading: the kernel buffers fill, then Thyme's
+    const before = retainedBytes();
+    client.send('flood:4000:16384'); // 64 MiB the client will never read
+    await waitFor(() => thyme.metrics.websocketsClosedSlow === 1, 10_000, 'slow close');
+    const disconnect = await waitFor(
+      () => worker.of('websocket.disconnect')[0],
+      10_000,
+      'disconnect',
+    );
+    assert.is(disconnect.code, 1013);
+    await sleep(500); // the worker's flood is over: what is still held is what Thyme kept
+    const grown = retainedBytes() - before;
+    assert.ok(grown < 8 * 1024 * 1024, `memory still held grew by ${grown} bytes`);
+    assert.is(thyme.openWebSockets, 0);
+  });
+
+  test('a silent client is dropped after the ping timeout; a live one stays', async () => {
+    const { url, thyme } = await setup({ pingInterval: 0.2, pingTimeout: 0.6 });
+    const live = await open(url('/'));
+    const mute = new WebSocket(url('/'), { origin: 'http://localhost', autoPong: false } as object);
+    await new Promise((r) => mute.once('open', r));
+    await waitFor(() => thyme.openWebSockets === 1, 5000, 'the mute client to be dropped');
+    assert.is(live.ws.readyState, WebSocket.OPEN);
+    live.send('alive');
+    assert.is(await live.next(), 'alive');
+    mute.terminate();
+  });
+
+  test('an invalid reply from a worker closes that socket with 1011', async () => {
+    const { url } = await setup();
+    const client = await open(url('/'));
+    client.send('bad-reply');
+    assert.is((await within(client.closed, 3000)).code, 1011);
+  });
+
+  test('frames keep their order under load', async () => {
+    const { url } = await setup();
+    const client = await open(url('/'));
+    for (let i = 0; i < 500; i++) client.send(`n${i}`);
+    for (let i = 0; i < 500; i++) assert.is(await client.next(), `n${i}`);
+  });
+
+  test.run();
+}
