@@ -1,0 +1,196 @@
+/**
+ * Thyme as users run it: `gredis thyme` processes on Redis, driven by the
+ * layer-only test worker: shutdown, several processes, Redis restarts, logs.
+ */
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { request } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { createLayer, type ChannelLayer } from '../src/index.js';
+import { httpRequest } from './helpers/http-client.js';
+import { testPrefix } from './helpers/layers.js';
+import { startThyme, type GredisProcess } from './helpers/processes.js';
+import { RedisServer, SHARED_REDIS_URL } from './helpers/redis-server.js';
+import { TestWorker } from './helpers/test-worker.js';
+import { sleep, waitFor, within } from './helpers/wait.js';
+import { handshakeStatus, TestClient } from './helpers/ws-client.js';
+
+const test = suite('thyme processes');
+const procs: GredisProcess[] = [];
+const layers: ChannelLayer[] = [];
+const workers: TestWorker[] = [];
+const clients: TestClient[] = [];
+
+function workerOn(url: string): TestWorker {
+  const layer = createLayer(url);
+  layers.push(layer);
+  const worker = new TestWorker(layer).start();
+  workers.push(worker);
+  return worker;
+}
+
+async function thyme(url: string, args: string[] = []): Promise<number> {
+  const { proc, port } = await startThyme(['--layer', url, ...args]);
+  procs.push(proc);
+  return port;
+}
+
+async function open(url: string): Promise<TestClient> {
+  const client = await TestClient.open(url);
+  clients.push(client);
+  return client;
+}
+
+test.after.each(async () => {
+  for (const client of clients.splice(0)) client.ws.terminate();
+  for (const proc of procs.splice(0)) await proc.stop('SIGKILL');
+  for (const worker of workers.splice(0)) await worker.stop();
+  for (const layer of layers.splice(0)) {
+    await layer.flush().catch(() => undefined);
+    await layer.close();
+  }
+});
+
+test('SIGTERM: sockets close with 1001, workers hear it, in-flight HTTP finishes, exit 0', async () => {
+  const url = `${SHARED_REDIS_URL}?prefix=${testPrefix()}`;
+  const worker = workerOn(url);
+  let openGate!: () => void;
+  worker.gate = new Promise((resolve) => (openGate = resolve));
+  const port = await thyme(url);
+  const proc = procs[0]!;
+  const sockets = await Promise.all([1, 2, 3].map(() => open(`ws://127.0.0.1:${port}/`)));
+  for (const socket of sockets) {
+    socket.send('hello');
+    assert.is(await socket.next(), 'hello');
+  }
+  const body: string[] = [];
+  const response = new Promise<number>((resolve, reject) => {
+    const req = request(
+      { host: '127.0.0.1', port, path: '/chunked', headers: { host: 'localhost' } },
+      (res) => {
+        res.on('data', (chunk: Buffer) => body.push(chunk.toString()));
+        res.on('end', () => resolve(res.statusCode ?? 0));
+      },
+    );
+    req.on('error', reject);
+    req.end();
+  });
+  await waitFor(() => body.length === 1, 3000, 'the first chunk');
+
+  proc.child.kill('SIGTERM');
+  const closes = await within(Promise.all(sockets.map((s) => s.closed)), 5000, 'sockets to close');
+  assert.equal(
+    closes.map((c) => c.code),
+    [1001, 1001, 1001],
+  );
+  await sleep(200);
+  assert.ok(proc.child.exitCode === null, 'still running: an HTTP response is in flight');
+  openGate();
+  assert.is(await within(response, 5000, 'in-flight response'), 200);
+  assert.is(body.join(''), 'one,two,three');
+  const exit = await within(proc.exited, 10_000, 'exit');
+  assert.is(exit.code, 0);
+  const disconnects = await waitFor(
+    () =>
+      worker.of('websocket.disconnect').length === 3
+        ? worker.of('websocket.disconnect')
+        : undefined,
+    3000,
+  );
+  assert.equal(
+    disconnects!.map((d) => d.code),
+    [1001, 1001, 1001],
+  );
+});
+
+test('two Thyme processes on one Redis: a group send reaches sockets on both', async () => {
+  const url = `${SHARED_REDIS_URL}?prefix=${testPrefix()}`;
+  workerOn(url);
+  workerOn(url); // two workers, any of them serves any socket
+  const ports = [await thyme(url), await thyme(url)];
+  const members = await Promise.all([
+    open(`ws://127.0.0.1:${ports[0]}/`),
+    open(`ws://127.0.0.1:${ports[1]}/`),
+    open(`ws://127.0.0.1:${ports[1]}/`),
+  ]);
+  for (const member of members) {
+    member.send('join:everyone');
+    member.send('joined?');
+    assert.is(await member.next(), 'joined?');
+  }
+  members[0]!.send('broadcast:everyone:across processes');
+  for (const member of members) assert.is(await member.next(), 'across processes');
+});
+
+test('a Redis restart while sockets are open: they survive and traffic resumes', async () => {
+  const redis = await RedisServer.start();
+  try {
+    const url = redis.url;
+    workerOn(url);
+    const port = await thyme(url);
+    const client = await open(`ws://127.0.0.1:${port}/`);
+    client.send('before');
+    assert.is(await client.next(), 'before');
+    await redis.restart(500);
+    await waitFor(
+      async () => (await httpRequest(port, '/healthz')).status === 200,
+      10_000,
+      'Thyme to see Redis again',
+    );
+    await sleep(300); // the worker's readers reconnect too
+    client.send('after');
+    assert.is(await client.next(10_000), 'after');
+    assert.is(client.ws.readyState, 1);
+    const warned = procs[0]!.lines.some(
+      (l) => l.level === 40 && /lost the channel layer host/.test(String(l.msg)),
+    );
+    assert.ok(warned, 'the outage was logged as a warning');
+  } finally {
+    for (const proc of procs.splice(0)) await proc.stop('SIGKILL');
+    for (const worker of workers.splice(0)) await worker.stop();
+    for (const layer of layers.splice(0)) await layer.close();
+    await redis.stop();
+  }
+});
+
+test('--access-log writes NCSA lines for HTTP and WebSocket events', async () => {
+  const url = `${SHARED_REDIS_URL}?prefix=${testPrefix()}`;
+  workerOn(url);
+  const log = join(mkdtempSync(join(tmpdir(), 'gredis-log-')), 'access.log');
+  const port = await thyme(url, ['--access-log', log]);
+  await httpRequest(port, '/hello?x=1', {
+    headers: { 'user-agent': 'tester/1.0', referer: 'http://localhost/' },
+  });
+  const client = await open(`ws://127.0.0.1:${port}/chat/`);
+  client.close(1000);
+  await client.closed;
+  assert.is(await handshakeStatus(`ws://127.0.0.1:${port}/reject`), 403);
+  await sleep(300);
+  const lines = readFileSync(log, 'utf8').trim().split('\n');
+  assert.match(
+    lines.find((l) => l.includes('GET /hello'))!,
+    /^127\.0\.0\.1 - - \[\d{2}\/\w{3}\/\d{4}:\d{2}:\d{2}:\d{2} \+0000\] "GET \/hello\?x=1 HTTP\/1\.1" 200 \d+ "http:\/\/localhost\/" "tester\/1\.0"$/,
+  );
+  assert.ok(lines.some((l) => /"WSCONNECT \/chat\/"/.test(l)));
+  assert.ok(lines.some((l) => /"WSDISCONNECT \/chat\/" 1000/.test(l)));
+  assert.ok(lines.some((l) => /"WSREJECT \/reject" 403/.test(l)));
+});
+
+test('bad flags exit 2 with a one-line reason', async () => {
+  const { GredisProcess } = await import('./helpers/processes.js');
+  for (const args of [
+    ['thyme', 'multichat', '--port', 'x'],
+    ['thyme', 'nochat'],
+    ['thyme', 'multichat', '--layer', 'ftp://x'],
+    ['thyme'],
+  ]) {
+    const proc = GredisProcess.start(args);
+    const exit = await within(proc.exited, 10_000);
+    assert.is(exit.code, 2, `${args.join(' ')} → ${exit.code}; ${proc.stderr.join('|')}`);
+    assert.ok(proc.stderr.length >= 1 && proc.stderr.length <= 2, proc.stderr.join('\n'));
+  }
+});
+
+test.run();
