@@ -410,3 +410,34 @@ faults('a send while Redis is down fails with LayerUnavailable instead of hangin
 });
 
 faults.run();
+
+// ---------------------------------------------------------------------------
+const connections = suite('redis layer: connections');
+let counted: RedisServer;
+connections.before(async () => {
+  counted = await RedisServer.start();
+});
+connections.after(async () => {
+  await counted.stop();
+});
+connections.before.each(() => {
+  prefix = testPrefix();
+});
+connections.after.each(cleanup);
+
+connections(
+  'receiving on many short-lived plain channels does not pile up connections',
+  async () => {
+    const receiver = layer({}, counted.url);
+    const sender = layer({}, counted.url);
+    for (let i = 0; i < 100; i++) {
+      await sender.send(`short.lived${i}`, { i });
+      assert.equal(await receiver.receive(`short.lived${i}`), { i });
+    }
+    const readers =
+      ((await raw(counted.url).client('LIST')) as string).match(/name=gredis-reader/g)?.length ?? 0;
+    assert.ok(readers <= 33, `${readers} reader connections`);
+  },
+);
+
+connections.run();

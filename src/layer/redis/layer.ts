@@ -17,6 +17,7 @@ export interface RedisLayerOptions extends LayerOptions {
 }
 
 const FLUSH_BATCH = 1000;
+const MAX_IDLE_PLAIN_CHANNELS = 32;
 
 /**
  * The Redis layer, wire-compatible with channels_redis 4 (see layer.md).
@@ -200,7 +201,12 @@ export class RedisChannelLayer extends BaseChannelLayer {
     if (!taker) this.takers.set(channel, (taker = new Mailbox(channel, 0)));
     const received = taker.take(options?.signal);
     let readers = this.plainReaders.get(channel);
-    if (!readers) {
+    if (readers) {
+      // Keep the map in least-recently-used order for retireIdleReaders.
+      this.plainReaders.delete(channel);
+      this.plainReaders.set(channel, readers);
+    } else {
+      this.retireIdleReaders();
       const sink: ReaderSink = {
         wanted: () => this.takers.get(channel)?.waiting ?? 0,
         accept: (popped, reader) => this.acceptPlain(channel, popped, reader),
@@ -215,6 +221,23 @@ export class RedisChannelLayer extends BaseChannelLayer {
   }
 
   private readonly pendingPutBacks = new Set<Promise<unknown>>();
+
+  /**
+   * A plain channel's readers keep their blocking connections between receives
+   * (reconnecting per receive would cost more than the receive). Past
+   * MAX_IDLE_PLAIN_CHANNELS channels, the least recently used idle ones let go.
+   */
+  private retireIdleReaders(): void {
+    if (this.plainReaders.size < MAX_IDLE_PLAIN_CHANNELS) return;
+    for (const [channel, readers] of this.plainReaders) {
+      if (this.plainReaders.size < MAX_IDLE_PLAIN_CHANNELS) return;
+      if (readers.some((reader) => reader.running) || (this.takers.get(channel)?.waiting ?? 0) > 0)
+        continue;
+      this.plainReaders.delete(channel);
+      this.takers.delete(channel);
+      for (const reader of readers) void reader.stop();
+    }
+  }
 
   private acceptLocal(popped: Popped[]): void {
     const cutoff = this.expiryCutoff();
