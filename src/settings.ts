@@ -38,6 +38,10 @@ export function layerUrlFromEnv(): string {
   return env(ENV.layerUrl) ?? DEFAULTS.layerUrl;
 }
 
+export function databaseUrlFromEnv(): string {
+  return env(ENV.databaseUrl) ?? DEFAULTS.databaseUrl;
+}
+
 /**
  * Capacities of the shared event channels Thyme sends to. Every socket's events
  * queue there, so the layer's per-channel default (100) would refuse an ordinary

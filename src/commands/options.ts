@@ -1,5 +1,5 @@
 import { InvalidArgumentError, Option } from 'commander';
-import { DEFAULTS, ENV, env } from '../settings.js';
+import { DEFAULTS, ENV, databaseUrlFromEnv, env } from '../settings.js';
 
 /** Parses a number in [min, max]; a bad value makes commander exit 2 with this reason. */
 export function numberIn(min: number, max: number, integer = false): (value: string) => number {
@@ -36,5 +36,16 @@ export function layerOption(): Option {
   ).default(
     env(ENV.layerUrl) ?? DEFAULTS.layerUrl,
     env(ENV.layerUrl) ? `$${ENV.layerUrl}` : DEFAULTS.layerUrl,
+  );
+}
+
+export function databaseOption(): Option {
+  return new Option(
+    '--database <url>',
+    `database: sqlite://./file.sqlite3, sqlite:///abs/path.sqlite3 or postgres://user@host:port/db [env ${ENV.databaseUrl}]`,
+  ).default(
+    databaseUrlFromEnv(),
+    // Never print the variable's value: it may hold a password.
+    env(ENV.databaseUrl) ? `$${ENV.databaseUrl}` : DEFAULTS.databaseUrl,
   );
 }

@@ -5,7 +5,15 @@ import { ForeignChannel, LayerClosed } from './errors.js';
 import { LocalChannels } from './local-channels.js';
 import { assertChannelName, belongsTo, CapacityTable, isProcessSpecific } from './names.js';
 import { resolveOptions, type LayerOptions } from './options.js';
-import type { ChannelLayer, LayerHealth, LayerStats, Message, ReceiveOptions } from './types.js';
+import type {
+  ChannelLayer,
+  Counters,
+  Lanes,
+  LayerHealth,
+  LayerStats,
+  Message,
+  ReceiveOptions,
+} from './types.js';
 
 /**
  * What both layer implementations share: options, naming, the codec, the local
@@ -39,6 +47,9 @@ export abstract class BaseChannelLayer implements ChannelLayer {
       this.logger,
     );
   }
+
+  abstract readonly lanes: Lanes;
+  abstract readonly counters: Counters;
 
   abstract send(channel: string, message: Message): Promise<void>;
   abstract groupAdd(group: string, channel: string): Promise<void>;

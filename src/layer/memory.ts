@@ -3,6 +3,7 @@ import { ChannelFull, LayerClosed, MalformedPayload } from './errors.js';
 import { Deque, Mailbox } from './mailbox.js';
 import { assertChannelName, assertGroupName, isProcessSpecific, nonLocalName } from './names.js';
 import { assertMessage } from './message.js';
+import { MemoryCounters, MemoryLanes } from './memory-lanes.js';
 import type { LayerOptions } from './options.js';
 import type { LayerHealth, Message, ReceiveOptions } from './types.js';
 
@@ -17,6 +18,8 @@ interface Stored {
  * arrays, integers) is exactly what it would get over Redis.
  */
 export class InMemoryChannelLayer extends BaseChannelLayer {
+  readonly lanes = new MemoryLanes();
+  readonly counters = new MemoryCounters();
   private readonly queues = new Map<string, Deque<Stored>>();
   private readonly takers = new Map<string, Mailbox<Message>>();
   private readonly readingKeys = new Set<string>();

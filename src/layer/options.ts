@@ -14,6 +14,10 @@ export interface LayerOptions {
   channelCapacity: Record<string, number> | [string, number][];
   /** Secrets for Fernet encryption of stored messages: the first encrypts, all decrypt. */
   symmetricEncryptionKeys: string[];
+  /** Seconds a process may hold a lane's turn before others consider it dead. */
+  laneLease: number;
+  /** Seconds a lane waits for a missing earlier event before skipping it. */
+  laneGap: number;
   logger: Logger | undefined;
 }
 
@@ -24,6 +28,8 @@ export const LAYER_DEFAULTS: Readonly<Omit<LayerOptions, 'logger'>> = Object.fre
   capacity: 100,
   channelCapacity: {},
   symmetricEncryptionKeys: [],
+  laneLease: 60,
+  laneGap: 5,
 });
 
 export function resolveOptions(options: Partial<LayerOptions> = {}): LayerOptions {
@@ -31,7 +37,7 @@ export function resolveOptions(options: Partial<LayerOptions> = {}): LayerOption
   for (const [key, value] of Object.entries(options)) {
     if (value !== undefined) (resolved as unknown as Record<string, unknown>)[key] = value;
   }
-  for (const key of ['expiry', 'groupExpiry', 'capacity'] as const) {
+  for (const key of ['expiry', 'groupExpiry', 'capacity', 'laneLease', 'laneGap'] as const) {
     const value = resolved[key];
     if (!Number.isFinite(value) || value <= 0) {
       throw new RangeError(`layer option "${key}" must be a positive number, got ${String(value)}`);

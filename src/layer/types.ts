@@ -51,7 +51,7 @@ export interface ChannelLayer {
   newChannel(prefix?: string): Promise<string>;
   /**
    * Forget a process-specific channel made by `newChannel`: its buffered messages are
-   * dropped, later ones are discarded, and pending receives on it end with LayerClosed.
+   * dropped, later ones are discarded, and pending receives on it end with ReceiveAborted.
    */
   releaseChannel(channel: string): void;
 
@@ -63,4 +63,55 @@ export interface ChannelLayer {
   flush(): Promise<void>;
   close(): Promise<void>;
   health(): LayerHealth;
+
+  /** Ordered, crash-tolerant per-key execution across processes (see lanes.ts). */
+  readonly lanes: Lanes;
+  /** Expiring counters in the layer's backend (rate limits, throttles). */
+  readonly counters: Counters;
+}
+
+/** The outcome of offering an event to its lane. */
+export type LaneClaim =
+  /** It is this event's turn: run it, then `finish` it. `state` is the lane's saved state. */
+  | { kind: 'run'; state: Message | undefined }
+  /** An earlier event is running or has not arrived: the event is stored; whoever finishes before it runs it. */
+  | { kind: 'parked' }
+  /** This event (or a later one) already ran, or the lane ended: drop it. */
+  | { kind: 'stale' };
+
+/** An event handed to this process to run: the next in line after a finish, or a rescued one. */
+export interface LaneTurn {
+  lane: string;
+  order: number;
+  event: Message;
+  state: Message | undefined;
+}
+
+/**
+ * Runs the events of one key (a socket's reply channel) one at a time and in
+ * `order`, whichever process receives them. A process that dies holding a turn
+ * loses only that event: after its lease (or as soon as its connection is seen
+ * gone) another process runs the next one. Costs two round trips per event.
+ */
+export interface Lanes {
+  claim(lane: string, order: number, event: Message): Promise<LaneClaim>;
+  /**
+   * Ends the turn of `order`, saving `state`; `end` closes the lane for good.
+   * Resolves with the next event when it is already waiting (it is now this
+   * process's turn to run it), else undefined.
+   */
+  finish(
+    lane: string,
+    order: number,
+    state: Message | undefined,
+    end?: boolean,
+  ): Promise<LaneTurn | undefined>;
+  /** Where events rescued from dead or overdue processes are handed to run. */
+  onRescue(handler: (turn: LaneTurn) => void): void;
+}
+
+export interface Counters {
+  /** Increments `key`, starting a window of `windowSeconds` at the first increment; resolves with the count. */
+  increment(key: string, windowSeconds: number): Promise<number>;
+  reset(key: string): Promise<void>;
 }

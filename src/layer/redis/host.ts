@@ -8,6 +8,16 @@ import type { LuaScript } from './scripts.js';
 export type HostStatus = 'ready' | 'connecting' | 'down';
 type Arg = string | number | Buffer;
 
+/**
+ * ioredis has Buffer-reply variants of every command at run time but does not
+ * type the scripting ones. (Its generic callBuffer() cannot stand in: with
+ * auto-pipelining it drops the command name.)
+ */
+interface BufferScripting {
+  evalshaBuffer(sha: string, numKeys: number, ...args: Arg[]): Promise<unknown>;
+  evalBuffer(source: string, numKeys: number, ...args: Arg[]): Promise<unknown>;
+}
+
 /** TCP keep-alive is how a blocked read notices a dead server: it never times out. */
 const KEEP_ALIVE_MS = 10_000;
 
@@ -25,6 +35,8 @@ export class RedisHost {
 
   constructor(
     readonly config: RedisHostConfig,
+    /** CLIENT SETNAME of the command connection; lanes read owners' liveness from it. */
+    connectionName: string,
     private readonly stats: LayerStats,
     private readonly logger: Logger,
   ) {
@@ -34,7 +46,7 @@ export class RedisHost {
       // LayerUnavailable so callers can shed load instead of queueing forever.
       maxRetriesPerRequest: 2,
       enableAutoPipelining: true,
-      connectionName: 'gredis-layer',
+      connectionName,
     });
     this.client.on('ready', () => {
       if (this.down) this.logger.warn({ host: this.label }, 'channel layer host is back');
@@ -95,13 +107,42 @@ export class RedisHost {
 
   /** EVALSHA, or EVAL when the server does not have the script (e.g. after a restart). */
   eval(script: LuaScript, keys: readonly Arg[], args: readonly Arg[]): Promise<unknown> {
+    return this.evalWith(script, keys, args, false);
+  }
+
+  /** Like `eval`, with bulk strings in the reply as Buffers (for scripts returning stored bytes). */
+  evalBuffer(script: LuaScript, keys: readonly Arg[], args: readonly Arg[]): Promise<unknown> {
+    return this.evalWith(script, keys, args, true);
+  }
+
+  private evalWith(
+    script: LuaScript,
+    keys: readonly Arg[],
+    args: readonly Arg[],
+    buffers: boolean,
+  ): Promise<unknown> {
     return this.call(async (client) => {
       try {
-        return await client.evalsha(script.sha, keys.length, ...keys, ...args);
+        return buffers
+          ? await (client as unknown as BufferScripting).evalshaBuffer(
+              script.sha,
+              keys.length,
+              ...keys,
+              ...args,
+            )
+          : await client.evalsha(script.sha, keys.length, ...keys, ...args);
       } catch (error) {
-        if (!(error instanceof ReplyError) || !(error as Error).message.startsWith('NOSCRIPT'))
-          throw error;
-        return await client.eval(script.source, keys.length, ...keys, ...args);
+        const missing =
+          error instanceof ReplyError && (error as Error).message.startsWith('NOSCRIPT');
+        if (!missing) throw error;
+        return buffers
+          ? await (client as unknown as BufferScripting).evalBuffer(
+              script.source,
+              keys.length,
+              ...keys,
+              ...args,
+            )
+          : await client.eval(script.source, keys.length, ...keys, ...args);
       }
     });
   }

@@ -8,6 +8,7 @@ import type { LayerOptions } from '../options.js';
 import type { LayerHealth, Message, ReceiveOptions } from '../types.js';
 import type { RedisHostConfig } from '../url.js';
 import { RedisHost } from './host.js';
+import { RedisCounters, RedisLanes } from './lanes.js';
 import { KeyReader, type Popped, type ReaderSink } from './reader.js';
 import { GROUP_DELIVER, GROUP_MEMBERS, SEND } from './scripts.js';
 
@@ -30,6 +31,8 @@ const MAX_IDLE_PLAIN_CHANNELS = 32;
  * since given up is put back with its original score, so nothing is lost.
  */
 export class RedisChannelLayer extends BaseChannelLayer {
+  readonly lanes: RedisLanes;
+  readonly counters: RedisCounters;
   private readonly hosts: RedisHost[];
   private readonly processReaders = new Map<string, KeyReader>();
   private readonly plainReaders = new Map<string, KeyReader[]>();
@@ -39,7 +42,23 @@ export class RedisChannelLayer extends BaseChannelLayer {
   constructor(options: Partial<RedisLayerOptions> & { hosts: RedisHostConfig[] }) {
     super(options);
     if (options.hosts.length === 0) throw new RangeError('the Redis layer needs at least one host');
-    this.hosts = options.hosts.map((config) => new RedisHost(config, this.stats, this.logger));
+    this.hosts = options.hosts.map(
+      (config) =>
+        new RedisHost(config, `gredis-layer:${this.clientPrefix}`, this.stats, this.logger),
+    );
+    this.lanes = new RedisLanes(
+      this.hosts,
+      this.codec,
+      {
+        prefix: this.prefix,
+        owner: this.clientPrefix,
+        lease: this.options.laneLease,
+        gap: this.options.laneGap,
+        ttl: this.options.groupExpiry,
+      },
+      this.logger,
+    );
+    this.counters = new RedisCounters(this.hosts, this.prefix);
   }
 
   async send(channel: string, message: Message): Promise<void> {
@@ -162,6 +181,7 @@ export class RedisChannelLayer extends BaseChannelLayer {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    this.lanes.close();
     for (const taker of this.takers.values()) taker.failWaiters(new LayerClosed());
     const readers = [...this.processReaders.values(), ...[...this.plainReaders.values()].flat()];
     // Readers stopping now may still hand over what their last read popped: the

@@ -1,0 +1,118 @@
+import { pbkdf2, randomBytes, timingSafeEqual } from 'node:crypto';
+import { promisify } from 'node:util';
+
+/**
+ * Django's password hashes: `pbkdf2_sha256$<iterations>$<salt>$<base64 hash>` (and the
+ * older `pbkdf2_sha1`), so users created by a Django project log in here and back.
+ * Hashing runs on libuv's thread pool (crypto.pbkdf2), never on the event loop.
+ */
+
+/** Work factor for new hashes (OWASP's 2023 figure for PBKDF2-HMAC-SHA256; Django 5's is higher). */
+export const PBKDF2_ITERATIONS = 600_000;
+
+/** Unusable passwords start with this, as in Django, so no input ever matches them. */
+export const UNUSABLE_PASSWORD_PREFIX = '!';
+
+const pbkdf2Async = promisify(pbkdf2);
+
+/** Django's algorithm names → Node digest name and key length (the digest size). */
+const ALGORITHMS = {
+  pbkdf2_sha256: { digest: 'sha256', keyLength: 32 },
+  pbkdf2_sha1: { digest: 'sha1', keyLength: 20 },
+} as const;
+
+type AlgorithmName = keyof typeof ALGORITHMS;
+
+const SALT_ALPHABET = 'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789';
+/** ceil(128 bits / log2(62)): Django's salt length since 3.2. */
+const SALT_LENGTH = 22;
+/** Bounds what a stored (possibly tampered) hash can make us compute. */
+const MAX_ITERATIONS = 2 ** 31 - 1;
+
+/** Hashes `raw` with PBKDF2-SHA256 and a fresh random salt, in Django's format. */
+export async function makePassword(raw: string, iterations = PBKDF2_ITERATIONS): Promise<string> {
+  if (!Number.isSafeInteger(iterations) || iterations < 1 || iterations > MAX_ITERATIONS)
+    throw new RangeError(`iterations must be an integer from 1 to ${MAX_ITERATIONS}`);
+  const salt = randomString(SALT_LENGTH);
+  const hash = await derive('pbkdf2_sha256', raw, salt, iterations);
+  return `pbkdf2_sha256$${iterations}$${salt}$${hash}`;
+}
+
+/**
+ * Whether `raw` matches `encoded`, at whatever iteration count it was stored with.
+ * False (never a throw) for unusable passwords, unknown algorithms and malformed input.
+ */
+export async function checkPassword(raw: string, encoded: string): Promise<boolean> {
+  if (typeof raw !== 'string') return false;
+  const parsed = parseEncoded(encoded);
+  if (!parsed) return false;
+  const actual = await derive(parsed.algorithm, raw, parsed.salt, parsed.iterations);
+  // Equal-length compare of the base64 text, as Django's constant_time_compare does.
+  const a = Buffer.from(actual);
+  const b = Buffer.from(parsed.hash);
+  return a.length === b.length && timingSafeEqual(a, b);
+}
+
+/** A value no password matches (for users who must not log in with a password). */
+export function makeUnusablePassword(): string {
+  return UNUSABLE_PASSWORD_PREFIX + randomString(40);
+}
+
+export function isUsablePassword(encoded: string): boolean {
+  return parseEncoded(encoded) !== undefined;
+}
+
+/**
+ * Whether a stored hash is weaker than what we would make now (older algorithm or
+ * fewer iterations): rehash it after the next successful login. Unusable or
+ * unreadable values are left alone.
+ */
+export function needsRehash(encoded: string, iterations = PBKDF2_ITERATIONS): boolean {
+  const parsed = parseEncoded(encoded);
+  if (!parsed) return false;
+  return parsed.algorithm !== 'pbkdf2_sha256' || parsed.iterations < iterations;
+}
+
+interface ParsedHash {
+  algorithm: AlgorithmName;
+  iterations: number;
+  salt: string;
+  hash: string;
+}
+
+function parseEncoded(encoded: unknown): ParsedHash | undefined {
+  if (typeof encoded !== 'string' || encoded.startsWith(UNUSABLE_PASSWORD_PREFIX)) return undefined;
+  const parts = encoded.split('$');
+  if (parts.length !== 4) return undefined;
+  const [algorithm, iterationText, salt, hash] = parts as [string, string, string, string];
+  if (!Object.hasOwn(ALGORITHMS, algorithm)) return undefined;
+  if (!/^[1-9]\d{0,9}$/.test(iterationText)) return undefined;
+  const iterations = Number(iterationText);
+  if (iterations > MAX_ITERATIONS || salt === '' || hash === '') return undefined;
+  return { algorithm: algorithm as AlgorithmName, iterations, salt, hash };
+}
+
+async function derive(
+  algorithm: AlgorithmName,
+  raw: string,
+  salt: string,
+  iterations: number,
+): Promise<string> {
+  const { digest, keyLength } = ALGORITHMS[algorithm];
+  const key = await pbkdf2Async(raw, salt, iterations, keyLength, digest);
+  return key.toString('base64');
+}
+
+/** Uniform choice from SALT_ALPHABET: rejection sampling, so no character is favoured. */
+function randomString(length: number): string {
+  const limit = 256 - (256 % SALT_ALPHABET.length);
+  let out = '';
+  while (out.length < length) {
+    for (const byte of randomBytes(length * 2)) {
+      if (byte >= limit) continue;
+      out += SALT_ALPHABET[byte % SALT_ALPHABET.length];
+      if (out.length === length) break;
+    }
+  }
+  return out;
+}

@@ -1,0 +1,223 @@
+import { createHash, randomBytes } from 'node:crypto';
+import type { Database } from '../db/connection.js';
+import { isUniqueViolation } from '../db/errors.js';
+import { fromDbInteger, fromDbTimestamp, toDbTimestamp } from '../db/values.js';
+
+/** A session as the application sees it. `key` is the cookie value; only its hash is stored. */
+export interface Session {
+  key: string;
+  userId: number | null;
+  data: Record<string, unknown>;
+  expiresAt: Date;
+}
+
+export interface SessionStoreOptions {
+  /** Lifetime from each create/save/rotate; Django's SESSION_COOKIE_AGE (two weeks). */
+  maxAgeSeconds?: number;
+  /** The clock (tests move it instead of sleeping). */
+  now?: () => Date;
+}
+
+export type SessionErrorCode = 'GREDIS_SESSION_INTERRUPTED' | 'GREDIS_INVALID_SESSION_DATA';
+
+/**
+ * `save` found the session gone (logged out elsewhere, expired, or rotated): writing
+ * it back would resurrect a session someone ended. Django calls this SessionInterrupted.
+ */
+export class SessionInterrupted extends Error {
+  readonly code = 'GREDIS_SESSION_INTERRUPTED' as const;
+  constructor() {
+    super('the session was ended (logout, expiry or rotation) while this request used it');
+    this.name = 'SessionInterrupted';
+  }
+}
+
+/** Session data must be a plain object that JSON can carry. */
+export class InvalidSessionData extends TypeError {
+  readonly code = 'GREDIS_INVALID_SESSION_DATA' as const;
+  constructor(reason: string, options?: { cause?: unknown }) {
+    super(`invalid session data: ${reason}`, options);
+    this.name = 'InvalidSessionData';
+  }
+}
+
+export const SESSION_MAX_AGE_SECONDS = 1_209_600;
+
+/** 32 characters of [a-z0-9], like Django's session keys (~165 bits). */
+export const SESSION_KEY_PATTERN = /^[a-z0-9]{32}$/;
+const KEY_ALPHABET = 'abcdefghijklmnopqrstuvwxyz0123456789';
+const KEY_LENGTH = 32;
+
+/** What is stored instead of the key: a leaked table opens no session. */
+export function hashSessionKey(key: string): string {
+  return createHash('sha256').update(key).digest('hex');
+}
+
+/** Uniform over KEY_ALPHABET by rejection sampling (no modulo bias). */
+function newSessionKey(): string {
+  const limit = 256 - (256 % KEY_ALPHABET.length);
+  let key = '';
+  while (key.length < KEY_LENGTH) {
+    for (const byte of randomBytes(KEY_LENGTH * 2)) {
+      if (byte >= limit) continue;
+      key += KEY_ALPHABET[byte % KEY_ALPHABET.length];
+      if (key.length === KEY_LENGTH) break;
+    }
+  }
+  return key;
+}
+
+function encodeData(data: unknown): string {
+  if (typeof data !== 'object' || data === null || Array.isArray(data))
+    throw new InvalidSessionData('must be a plain object');
+  try {
+    return JSON.stringify(data);
+  } catch (error) {
+    throw new InvalidSessionData((error as Error).message, { cause: error });
+  }
+}
+
+function decodeData(text: unknown): Record<string, unknown> | undefined {
+  if (typeof text !== 'string') return undefined;
+  try {
+    const value: unknown = JSON.parse(text);
+    if (typeof value === 'object' && value !== null && !Array.isArray(value))
+      return value as Record<string, unknown>;
+  } catch {
+    // A row we cannot read is treated as no session at all.
+  }
+  return undefined;
+}
+
+interface SessionRow {
+  session_key_hash: string;
+  user_id: unknown;
+  data: string;
+  expire_date: unknown;
+}
+
+/** Sessions in `gredis_session`, keyed by the SHA-256 of the session key. */
+export class SessionStore {
+  readonly maxAgeSeconds: number;
+  private readonly now: () => Date;
+
+  constructor(
+    private readonly db: Database,
+    options: SessionStoreOptions = {},
+  ) {
+    const maxAge = options.maxAgeSeconds ?? SESSION_MAX_AGE_SECONDS;
+    if (!Number.isFinite(maxAge) || maxAge <= 0)
+      throw new RangeError('maxAgeSeconds must be a positive number');
+    this.maxAgeSeconds = maxAge;
+    this.now = options.now ?? (() => new Date());
+  }
+
+  private get table() {
+    return this.db.knex<SessionRow>('gredis_session');
+  }
+
+  private freshExpiry(): Date {
+    return new Date(this.now().getTime() + this.maxAgeSeconds * 1000);
+  }
+
+  /** A new session with a fresh random key. */
+  async create(userId: number | null, data: Record<string, unknown> = {}): Promise<Session> {
+    const encoded = encodeData(data);
+    const expiresAt = this.freshExpiry();
+    // A collision of 165 random bits will not happen; the retry documents that it is handled.
+    for (let attempt = 0; ; attempt++) {
+      const key = newSessionKey();
+      try {
+        await this.table.insert({
+          session_key_hash: hashSessionKey(key),
+          user_id: userId,
+          data: encoded,
+          expire_date: toDbTimestamp(this.db, expiresAt),
+        });
+        return { key, userId, data: { ...data }, expiresAt };
+      } catch (error) {
+        if (!isUniqueViolation(error) || attempt >= 2) throw error;
+      }
+    }
+  }
+
+  /**
+   * The live session for a cookie value, or undefined when the key is malformed (checked
+   * before any query), unknown, expired (the row is deleted) or unreadable.
+   */
+  async load(key: string): Promise<Session | undefined> {
+    if (typeof key !== 'string' || !SESSION_KEY_PATTERN.test(key)) return undefined;
+    const hash = hashSessionKey(key);
+    const row = await this.table.where('session_key_hash', hash).first();
+    if (!row) return undefined;
+    const expiresAt = fromDbTimestamp(row.expire_date);
+    if (expiresAt.getTime() <= this.now().getTime()) {
+      await this.table.where('session_key_hash', hash).delete();
+      return undefined;
+    }
+    const data = decodeData(row.data);
+    if (!data) return undefined;
+    const userId = row.user_id === null ? null : fromDbInteger(row.user_id);
+    return { key, userId, data, expiresAt };
+  }
+
+  /**
+   * Writes data and user back and extends the expiry to a full maxAge (setting
+   * `session.expiresAt`), as Django's save does. Throws SessionInterrupted if the
+   * session no longer exists or has expired, rather than bringing it back.
+   */
+  async save(session: Session): Promise<void> {
+    if (!SESSION_KEY_PATTERN.test(session.key)) throw new SessionInterrupted();
+    const encoded = encodeData(session.data);
+    const expiresAt = this.freshExpiry();
+    const count = await this.table
+      .where('session_key_hash', hashSessionKey(session.key))
+      .andWhere('expire_date', '>', toDbTimestamp(this.db, this.now()))
+      .update({
+        user_id: session.userId,
+        data: encoded,
+        expire_date: toDbTimestamp(this.db, expiresAt),
+      });
+    if (count === 0) throw new SessionInterrupted();
+    session.expiresAt = expiresAt;
+  }
+
+  /**
+   * Moves the session to a new key (same data; `userId` defaults to the session's) and
+   * deletes the old key, in one transaction. Call at login so a key planted before
+   * login (session fixation) is worthless after it.
+   */
+  async rotate(session: Session, userId: number | null = session.userId): Promise<Session> {
+    const encoded = encodeData(session.data);
+    const expiresAt = this.freshExpiry();
+    const key = newSessionKey();
+    await this.db.knex.transaction(async (trx) => {
+      await trx<SessionRow>('gredis_session')
+        .where('session_key_hash', hashSessionKey(session.key))
+        .delete();
+      await trx<SessionRow>('gredis_session').insert({
+        session_key_hash: hashSessionKey(key),
+        user_id: userId,
+        data: encoded,
+        expire_date: toDbTimestamp(this.db, expiresAt),
+      });
+    });
+    return { key, userId, data: { ...session.data }, expiresAt };
+  }
+
+  /** Ends one session (logout); unknown or malformed keys are ignored. */
+  async delete(key: string): Promise<void> {
+    if (typeof key !== 'string' || !SESSION_KEY_PATTERN.test(key)) return;
+    await this.table.where('session_key_hash', hashSessionKey(key)).delete();
+  }
+
+  /** Ends every session of a user (e.g. after a password change); returns how many. */
+  async deleteForUser(userId: number): Promise<number> {
+    return this.table.where('user_id', userId).delete();
+  }
+
+  /** Deletes expired rows (Django's clearsessions); returns how many. */
+  async clearExpired(): Promise<number> {
+    return this.table.where('expire_date', '<=', toDbTimestamp(this.db, this.now())).delete();
+  }
+}

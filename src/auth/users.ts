@@ -1,0 +1,360 @@
+import type { Database } from '../db/connection.js';
+import { isUniqueViolation } from '../db/errors.js';
+import {
+  fromDbBoolean,
+  fromDbInteger,
+  fromDbNullableTimestamp,
+  fromDbTimestamp,
+  toDbBoolean,
+  toDbTimestamp,
+} from '../db/values.js';
+import {
+  checkPassword,
+  makePassword,
+  makeUnusablePassword,
+  needsRehash,
+  PBKDF2_ITERATIONS,
+} from './hashers.js';
+
+/** A row of Django's `auth_user`, without the password hash (it never leaves this module). */
+export interface User {
+  id: number;
+  username: string;
+  email: string;
+  firstName: string;
+  lastName: string;
+  isStaff: boolean;
+  isSuperuser: boolean;
+  isActive: boolean;
+  lastLogin: Date | null;
+  dateJoined: Date;
+}
+
+export interface NewUser {
+  username: string;
+  email?: string;
+  /** Hashed before storing; undefined stores an unusable password (no password login). */
+  password?: string;
+  firstName?: string;
+  lastName?: string;
+  isStaff?: boolean;
+  isSuperuser?: boolean;
+  isActive?: boolean;
+}
+
+export interface UserChanges {
+  email?: string;
+  firstName?: string;
+  lastName?: string;
+  isStaff?: boolean;
+  isSuperuser?: boolean;
+  isActive?: boolean;
+}
+
+export interface UserRepositoryOptions {
+  /** PBKDF2 iterations for new hashes; defaults to PBKDF2_ITERATIONS (lower only in tests). */
+  passwordIterations?: number;
+}
+
+export type UserErrorCode =
+  | 'GREDIS_INVALID_USERNAME'
+  | 'GREDIS_DUPLICATE_USERNAME'
+  | 'GREDIS_INVALID_USER_FIELD'
+  | 'GREDIS_USER_NOT_FOUND';
+
+/** Django's username rule failed; `message` is Django's own wording. */
+export class InvalidUsername extends TypeError {
+  readonly code = 'GREDIS_INVALID_USERNAME' as const;
+  constructor(
+    readonly username: unknown,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'InvalidUsername';
+  }
+}
+
+/** The username belongs to another user (detected by the database's unique constraint). */
+export class DuplicateUsername extends Error {
+  readonly code = 'GREDIS_DUPLICATE_USERNAME' as const;
+  constructor(readonly username: string) {
+    super('That username is already taken.');
+    this.name = 'DuplicateUsername';
+  }
+}
+
+/** Another field (email, first or last name) is too long or not storable text. */
+export class InvalidUserField extends TypeError {
+  readonly code = 'GREDIS_INVALID_USER_FIELD' as const;
+  constructor(
+    readonly field: string,
+    reason: string,
+  ) {
+    super(`invalid ${field}: ${reason}`);
+    this.name = 'InvalidUserField';
+  }
+}
+
+export class UserNotFound extends Error {
+  readonly code = 'GREDIS_USER_NOT_FOUND' as const;
+  constructor(readonly id: number) {
+    super(`no user with id ${id}`);
+    this.name = 'UserNotFound';
+  }
+}
+
+export const USERNAME_MAX_LENGTH = 150;
+const NAME_MAX_LENGTH = 150;
+const EMAIL_MAX_LENGTH = 254;
+
+/** Django's UnicodeUsernameValidator: Python's \w (letters, digits, _) plus @ . + - */
+const USERNAME_PATTERN = /^[\p{L}\p{N}_.@+-]+$/u;
+/** A lone UTF-16 surrogate cannot be stored as UTF-8 and would come back altered. */
+const LONE_SURROGATE = /\p{Cs}/u;
+
+/**
+ * Checks a username as Django's user model does, after Django's NFKC normalisation;
+ * returns the normalised name or throws InvalidUsername (message in Django's words).
+ */
+export function validateUsername(username: unknown): string {
+  if (typeof username !== 'string') throw new InvalidUsername(username, 'A username is required.');
+  const normalized = username.normalize('NFKC');
+  if (normalized === '') throw new InvalidUsername(username, 'This field cannot be blank.');
+  const length = [...normalized].length;
+  if (length > USERNAME_MAX_LENGTH)
+    throw new InvalidUsername(
+      username,
+      `Ensure this value has at most ${USERNAME_MAX_LENGTH} characters (it has ${length}).`,
+    );
+  if (!USERNAME_PATTERN.test(normalized))
+    throw new InvalidUsername(
+      username,
+      'Enter a valid username. This value may contain only letters, numbers, and @/./+/-/_ characters.',
+    );
+  return normalized;
+}
+
+/**
+ * Text both databases store verbatim: PostgreSQL rejects NUL in text and UTF-8 has no
+ * lone surrogates, so these are refused up front (as Django's forms refuse NUL) on
+ * SQLite too, keeping the two backends identical.
+ */
+function storableText(field: string, value: unknown, maxLength: number): string {
+  if (typeof value !== 'string') throw new InvalidUserField(field, 'must be a string');
+  if (value.includes('\0')) throw new InvalidUserField(field, 'must not contain NUL characters');
+  if (LONE_SURROGATE.test(value))
+    throw new InvalidUserField(field, 'must not contain unpaired surrogates');
+  const length = [...value].length;
+  if (length > maxLength)
+    throw new InvalidUserField(field, `at most ${maxLength} characters (it has ${length})`);
+  return value;
+}
+
+/** Django's normalize_email: the domain part is case-insensitive, so it is lowercased. */
+function normalizeEmail(email: string): string {
+  const at = email.lastIndexOf('@');
+  return at === -1 ? email : email.slice(0, at + 1) + email.slice(at + 1).toLowerCase();
+}
+
+/** Whether a string can even be a stored username (so it is safe to query for). */
+function queryable(value: unknown): value is string {
+  return typeof value === 'string' && !value.includes('\0') && !LONE_SURROGATE.test(value);
+}
+
+interface UserRow {
+  id: unknown;
+  username: string;
+  email: string;
+  first_name: string;
+  last_name: string;
+  is_staff: unknown;
+  is_superuser: unknown;
+  is_active: unknown;
+  last_login: unknown;
+  date_joined: unknown;
+}
+
+interface UserRowWithPassword extends UserRow {
+  password: string;
+}
+
+const USER_COLUMNS = [
+  'id',
+  'username',
+  'email',
+  'first_name',
+  'last_name',
+  'is_staff',
+  'is_superuser',
+  'is_active',
+  'last_login',
+  'date_joined',
+] as const;
+
+function toUser(row: UserRow): User {
+  return {
+    id: fromDbInteger(row.id),
+    username: row.username,
+    email: row.email,
+    firstName: row.first_name,
+    lastName: row.last_name,
+    isStaff: fromDbBoolean(row.is_staff),
+    isSuperuser: fromDbBoolean(row.is_superuser),
+    isActive: fromDbBoolean(row.is_active),
+    lastLogin: fromDbNullableTimestamp(row.last_login),
+    dateJoined: fromDbTimestamp(row.date_joined),
+  };
+}
+
+/** Users in Django's `auth_user` table. Every query is parameterised by knex. */
+export class UserRepository {
+  private readonly iterations: number;
+
+  constructor(
+    private readonly db: Database,
+    options: UserRepositoryOptions = {},
+  ) {
+    this.iterations = options.passwordIterations ?? PBKDF2_ITERATIONS;
+  }
+
+  private get table() {
+    return this.db.knex<UserRowWithPassword>('auth_user');
+  }
+
+  async findById(id: number): Promise<User | undefined> {
+    if (!Number.isSafeInteger(id) || id < 1) return undefined;
+    const row = await this.table
+      .select(...USER_COLUMNS)
+      .where('id', id)
+      .first();
+    return row ? toUser(row) : undefined;
+  }
+
+  /** Exact (case-sensitive, unnormalised) lookup, as Django's get_by_natural_key. */
+  async findByUsername(username: string): Promise<User | undefined> {
+    if (!queryable(username)) return undefined;
+    const row = await this.table
+      .select(...USER_COLUMNS)
+      .where('username', username)
+      .first();
+    return row ? toUser(row) : undefined;
+  }
+
+  /**
+   * Creates a user. Throws InvalidUsername, InvalidUserField, or DuplicateUsername
+   * (from the unique constraint, so two concurrent creates cannot both succeed).
+   */
+  async create(input: NewUser): Promise<User> {
+    const username = validateUsername(input.username);
+    const email = normalizeEmail(storableText('email', input.email ?? '', EMAIL_MAX_LENGTH));
+    const firstName = storableText('first name', input.firstName ?? '', NAME_MAX_LENGTH);
+    const lastName = storableText('last name', input.lastName ?? '', NAME_MAX_LENGTH);
+    const password =
+      input.password === undefined
+        ? makeUnusablePassword()
+        : await makePassword(input.password, this.iterations);
+    const db = this.db;
+    try {
+      const [row] = await this.table
+        .insert({
+          password,
+          last_login: null,
+          is_superuser: toDbBoolean(db, input.isSuperuser ?? false),
+          username,
+          first_name: firstName,
+          last_name: lastName,
+          email,
+          is_staff: toDbBoolean(db, input.isStaff ?? false),
+          is_active: toDbBoolean(db, input.isActive ?? true),
+          date_joined: toDbTimestamp(db, new Date()),
+        })
+        .returning(USER_COLUMNS);
+      return toUser(row as UserRow);
+    } catch (error) {
+      if (isUniqueViolation(error)) throw new DuplicateUsername(username);
+      throw error;
+    }
+  }
+
+  /** Every user, oldest first. */
+  async list(): Promise<User[]> {
+    const rows = await this.table.select(...USER_COLUMNS).orderBy('id');
+    return rows.map((row) => toUser(row));
+  }
+
+  /** Changes profile fields and flags; throws UserNotFound or InvalidUserField. */
+  async update(id: number, changes: UserChanges): Promise<User> {
+    const values: Record<string, unknown> = {};
+    if (changes.email !== undefined)
+      values.email = normalizeEmail(storableText('email', changes.email, EMAIL_MAX_LENGTH));
+    if (changes.firstName !== undefined)
+      values.first_name = storableText('first name', changes.firstName, NAME_MAX_LENGTH);
+    if (changes.lastName !== undefined)
+      values.last_name = storableText('last name', changes.lastName, NAME_MAX_LENGTH);
+    for (const [key, column] of [
+      ['isStaff', 'is_staff'],
+      ['isSuperuser', 'is_superuser'],
+      ['isActive', 'is_active'],
+    ] as const) {
+      const flag = changes[key];
+      if (flag !== undefined) values[column] = toDbBoolean(this.db, flag === true);
+    }
+    if (Object.keys(values).length > 0) {
+      const count = await this.table.where('id', id).update(values);
+      if (count === 0) throw new UserNotFound(id);
+    }
+    const user = await this.findById(id);
+    if (!user) throw new UserNotFound(id);
+    return user;
+  }
+
+  /**
+   * Stores a new hash of `raw` (undefined: an unusable password). Sessions are not
+   * touched: callers that change a password should also end the user's sessions.
+   */
+  async setPassword(id: number, raw: string | undefined): Promise<void> {
+    const password =
+      raw === undefined ? makeUnusablePassword() : await makePassword(raw, this.iterations);
+    const count = await this.table.where('id', id).update({ password });
+    if (count === 0) throw new UserNotFound(id);
+  }
+
+  /**
+   * The active user with this username and password, else undefined. Costs one hash
+   * whether or not the user exists, so response times do not reveal usernames; a
+   * correct password stored with fewer iterations is rehashed at today's cost.
+   */
+  async authenticate(username: string, raw: string): Promise<User | undefined> {
+    const name = typeof username === 'string' ? username.normalize('NFKC') : undefined;
+    const row = queryable(name)
+      ? await this.table
+          .select(...USER_COLUMNS, 'password')
+          .where('username', name)
+          .first()
+      : undefined;
+    if (!row || typeof raw !== 'string') {
+      await makePassword(typeof raw === 'string' ? raw : '', this.iterations);
+      return undefined;
+    }
+    // Checked before is_active (as Django does) so inactive accounts cost the same time.
+    if (!(await checkPassword(raw, row.password))) return undefined;
+    if (!fromDbBoolean(row.is_active)) return undefined;
+    const user = toUser(row);
+    if (needsRehash(row.password, this.iterations)) await this.setPassword(user.id, raw);
+    return user;
+  }
+
+  /** Records a login now (Django's update_last_login). */
+  async touchLastLogin(id: number): Promise<void> {
+    const count = await this.table
+      .where('id', id)
+      .update({ last_login: toDbTimestamp(this.db, new Date()) });
+    if (count === 0) throw new UserNotFound(id);
+  }
+
+  /** Deletes the user (and, by cascade, their sessions); false if there was none. */
+  async delete(id: number): Promise<boolean> {
+    if (!Number.isSafeInteger(id) || id < 1) return false;
+    return (await this.table.where('id', id).delete()) > 0;
+  }
+}

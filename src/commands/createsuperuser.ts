@@ -1,0 +1,181 @@
+import { userInfo } from 'node:os';
+import { Command, Option } from 'commander';
+import {
+  DuplicateUsername,
+  InvalidUsername,
+  InvalidUserField,
+  UserRepository,
+  validateUsername,
+} from '../auth/users.js';
+import { createLogger } from '../logger.js';
+import { withDatabase } from './database.js';
+import { CommandFailed } from './errors.js';
+import { databaseOption, verbosityOption } from './options.js';
+import { Prompter } from './prompt.js';
+
+/** Where --noinput takes the password from (Django's is DJANGO_SUPERUSER_PASSWORD). */
+export const SUPERUSER_PASSWORD_ENV = 'GREDIS_SUPERUSER_PASSWORD';
+
+interface CreateSuperuserFlags {
+  username?: string;
+  email?: string;
+  noinput?: boolean;
+  database: string;
+  verbosity: number;
+}
+
+export function createSuperuserCommand(): Command {
+  return new Command('createsuperuser')
+    .description(
+      `create a staff superuser; prompts for username, email and password, or with --noinput reads the password from ${SUPERUSER_PASSWORD_ENV}`,
+    )
+    .addOption(new Option('--username <username>', 'the username (required with --noinput)'))
+    .addOption(new Option('--email <email>', 'the email address'))
+    .addOption(
+      new Option(
+        '--noinput',
+        `do not prompt: needs --username, password from ${SUPERUSER_PASSWORD_ENV}`,
+      ),
+    )
+    .addOption(databaseOption())
+    .addOption(verbosityOption())
+    .action(async (flags: CreateSuperuserFlags) => {
+      if (flags.noinput && flags.username === undefined)
+        throw new CommandFailed('--noinput needs --username', 2);
+      const logger = createLogger({ verbosity: flags.verbosity, name: 'createsuperuser' });
+      await withDatabase(flags.database, logger, async (db) => {
+        const users = new UserRepository(db);
+        const details = flags.noinput ? noinputDetails(flags) : await askDetails(users, flags);
+        try {
+          await users.create({ ...details, isStaff: true, isSuperuser: true, isActive: true });
+        } catch (error) {
+          if (
+            error instanceof DuplicateUsername ||
+            error instanceof InvalidUsername ||
+            error instanceof InvalidUserField
+          )
+            throw new CommandFailed(`Error: ${error.message}`);
+          throw error;
+        }
+        process.stdout.write('Superuser created successfully.\n');
+      });
+    });
+}
+
+interface SuperuserDetails {
+  username: string;
+  email: string;
+  password: string;
+}
+
+/** --noinput: everything from flags and the environment; any problem is fatal (exit 1). */
+function noinputDetails(flags: CreateSuperuserFlags): SuperuserDetails {
+  const username = checked(() => validateUsername(flags.username));
+  const email = flags.email ?? '';
+  const emailError = emailProblem(email);
+  if (emailError) throw new CommandFailed(`Error: ${emailError}`);
+  // Not trimmed: spaces may be part of a password; but all-blank is refused.
+  const password = process.env[SUPERUSER_PASSWORD_ENV];
+  if (password === undefined || password.trim() === '')
+    throw new CommandFailed(
+      `--noinput reads the password from ${SUPERUSER_PASSWORD_ENV}, which is ${password === undefined ? 'not set' : 'blank'}`,
+    );
+  return { username, email, password };
+}
+
+/** Interactive: prompts as Django does, re-asking after each error until input ends. */
+async function askDetails(
+  users: UserRepository,
+  flags: CreateSuperuserFlags,
+): Promise<SuperuserDetails> {
+  const prompter = new Prompter();
+  const complain = (message: string): boolean => process.stderr.write(`Error: ${message}\n`);
+  try {
+    const fallback = await defaultUsername(users);
+    let username: string | undefined;
+    let candidate = flags.username;
+    while (username === undefined) {
+      if (candidate === undefined) {
+        const hint = fallback ? ` (leave blank to use '${fallback}')` : '';
+        candidate = await prompter.ask(`Username${hint}: `);
+        if (candidate === '' && fallback) candidate = fallback;
+      }
+      const problem = await usernameProblem(users, candidate);
+      if (problem) complain(problem);
+      else username = validateUsername(candidate);
+      candidate = undefined;
+    }
+
+    let email: string | undefined;
+    let emailCandidate = flags.email;
+    while (email === undefined) {
+      emailCandidate ??= (await prompter.ask('Email address: ')).trim();
+      const problem = emailProblem(emailCandidate);
+      if (problem) complain(problem);
+      else email = emailCandidate;
+      emailCandidate = undefined;
+    }
+
+    for (;;) {
+      const password = await prompter.askHidden('Password: ');
+      const again = await prompter.askHidden('Password (again): ');
+      if (password !== again) complain("Your passwords didn't match.");
+      else if (password.trim() === '') complain("Blank passwords aren't allowed.");
+      else return { username, email, password };
+    }
+  } finally {
+    prompter.close();
+  }
+}
+
+/** Django's message for a username it would refuse, or undefined if it is free and valid. */
+async function usernameProblem(
+  users: UserRepository,
+  username: string,
+): Promise<string | undefined> {
+  let normalized: string;
+  try {
+    normalized = validateUsername(username);
+  } catch (error) {
+    if (error instanceof InvalidUsername) return error.message;
+    throw error;
+  }
+  // A friendly early answer only: the unique constraint still decides at create time.
+  if (await users.findByUsername(normalized)) return 'That username is already taken.';
+  return undefined;
+}
+
+/** The login name of whoever runs the command, offered as a default if usable (as Django does). */
+async function defaultUsername(users: UserRepository): Promise<string | undefined> {
+  let name: string;
+  try {
+    name = userInfo().username.normalize('NFKC');
+  } catch {
+    return undefined;
+  }
+  return (await usernameProblem(users, name)) === undefined ? name : undefined;
+}
+
+function checked(validate: () => string): string {
+  try {
+    return validate();
+  } catch (error) {
+    if (error instanceof InvalidUsername) throw new CommandFailed(`Error: ${error.message}`);
+    throw error;
+  }
+}
+
+const EMAIL_LOCAL = /^[-!#$%&'*+/=?^_`{|}~\p{L}\p{N}]+(\.[-!#$%&'*+/=?^_`{|}~\p{L}\p{N}]+)*$/u;
+const EMAIL_DOMAIN = /^((?!-)[\p{L}\p{N}-]{1,63}(?<!-)\.)+[\p{L}-]{2,63}$|^localhost$/iu;
+
+/** Django's EmailValidator in brief: blank is allowed, otherwise local@domain.tld. */
+export function emailProblem(email: string): string | undefined {
+  if (email === '') return undefined;
+  const at = email.lastIndexOf('@');
+  const valid =
+    at > 0 &&
+    [...email].length <= 254 &&
+    EMAIL_LOCAL.test(email.slice(0, at)) &&
+    EMAIL_DOMAIN.test(email.slice(at + 1));
+  return valid ? undefined : 'Enter a valid email address.';
+}

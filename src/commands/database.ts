@@ -1,0 +1,50 @@
+import { openDatabase, type Database } from '../db/connection.js';
+import {
+  describeDriverError,
+  InvalidDatabaseUrl,
+  isConnectionError,
+  isMissingTable,
+} from '../db/errors.js';
+import { redactDatabaseUrl } from '../db/url.js';
+import type { Logger } from '../logger.js';
+import { CommandFailed } from './errors.js';
+
+/**
+ * Opens the database for one command, runs `work`, and always closes the pool (else
+ * the process would not exit). Driver errors become one actionable line; the
+ * original stack is kept for --verbosity 2.
+ */
+export async function withDatabase<T>(
+  url: string,
+  logger: Logger,
+  work: (db: Database) => Promise<T>,
+): Promise<T> {
+  let db: Database;
+  try {
+    db = openDatabase(url, { logger });
+  } catch (error) {
+    if (error instanceof InvalidDatabaseUrl) throw new CommandFailed(error.message, 2);
+    throw error;
+  }
+  try {
+    return await work(db);
+  } catch (error) {
+    throw describeFailure(error, url);
+  } finally {
+    await db.close();
+  }
+}
+
+function describeFailure(error: unknown, url: string): unknown {
+  if (error instanceof CommandFailed) return error;
+  let message: string | undefined;
+  if (isConnectionError(error))
+    message = `cannot connect to the database ${redactDatabaseUrl(url)}: ${describeDriverError(error)}`;
+  else if (isMissingTable(error))
+    message = `the database ${redactDatabaseUrl(url)} has no tables yet: run "gredis migrate" first`;
+  if (message === undefined) return error;
+  const failure = new CommandFailed(message);
+  if (error instanceof Error)
+    failure.stack = `${failure.stack ?? message}\nCaused by: ${error.stack}`;
+  return failure;
+}

@@ -1,0 +1,37 @@
+import { Command, Option } from 'commander';
+import { listMigrations, migrate } from '../db/migrations.js';
+import { createLogger } from '../logger.js';
+import { withDatabase } from './database.js';
+import { databaseOption, verbosityOption } from './options.js';
+
+interface MigrateFlags {
+  list?: boolean;
+  database: string;
+  verbosity: number;
+}
+
+/** `gredis migrate`: applies pending migrations, printing one line per migration. */
+export function migrateCommand(): Command {
+  return new Command('migrate')
+    .description('apply pending database migrations (safe to repeat)')
+    .addOption(new Option('--list', 'show every migration: [X] applied, [ ] pending'))
+    .addOption(databaseOption())
+    .addOption(verbosityOption())
+    .action(async (flags: MigrateFlags) => {
+      const logger = createLogger({ verbosity: flags.verbosity, name: 'migrate' });
+      const write = (line: string): boolean => process.stdout.write(`${line}\n`);
+      await withDatabase(flags.database, logger, async (db) => {
+        if (flags.list) {
+          for (const { name, applied } of await listMigrations(db))
+            write(` [${applied ? 'X' : ' '}] ${name}`);
+          return;
+        }
+        write('Running migrations:');
+        const applied = await migrate(db, {
+          logger,
+          onApplied: (name) => write(`  Applying ${name}... OK`),
+        });
+        if (applied.length === 0) write('  No migrations to apply.');
+      });
+    });
+}

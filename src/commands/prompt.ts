@@ -1,0 +1,149 @@
+import { StringDecoder } from 'node:string_decoder';
+import { CommandFailed } from './errors.js';
+
+/** The input side of a prompt: process.stdin, a TTY or a pipe. */
+export interface PromptInput extends NodeJS.ReadableStream {
+  isTTY?: boolean;
+  setRawMode?(mode: boolean): unknown;
+}
+
+const CTRL_C = '\x03';
+const CTRL_D = '\x04';
+const CTRL_U = '\x15';
+const BACKSPACES = new Set(['\x7f', '\b']);
+
+/**
+ * Line prompts for interactive commands, reading one shared buffer so lines typed or
+ * piped ahead are never lost between prompts. Hidden prompts on a terminal switch it
+ * to raw mode (nothing is echoed; Ctrl-C, Ctrl-D, Backspace and Ctrl-U are handled
+ * here); on a pipe, lines are simply read. Ctrl-C or end of input cancels the command.
+ */
+export class Prompter {
+  private pending = '';
+  private ended = false;
+  private interrupted = false;
+  /** A line ended with "\r": a "\n" right after it belongs to the same line break. */
+  private skipLineFeed = false;
+  private wake: (() => void) | undefined;
+  private readonly decoder = new StringDecoder('utf8');
+  private readonly onData = (chunk: Buffer | string): void => {
+    this.pending += typeof chunk === 'string' ? chunk : this.decoder.write(chunk);
+    this.notify();
+  };
+  private readonly onEnd = (): void => {
+    this.pending += this.decoder.end();
+    this.ended = true;
+    this.notify();
+  };
+  // Ctrl-C at a visible (cooked) prompt arrives as a signal, not a character.
+  private readonly onSigint = (): void => {
+    this.interrupted = true;
+    this.notify();
+  };
+
+  constructor(
+    private readonly input: PromptInput = process.stdin,
+    private readonly output: NodeJS.WritableStream = process.stdout,
+  ) {
+    input.on('data', this.onData);
+    input.on('end', this.onEnd);
+    process.on('SIGINT', this.onSigint);
+  }
+
+  /** Whether a person is typing (stdin is a terminal). */
+  get interactive(): boolean {
+    return this.input.isTTY === true;
+  }
+
+  /** Asks and returns the line typed (echoed by the terminal as usual). */
+  ask(question: string): Promise<string> {
+    this.output.write(question);
+    return this.readLine(false);
+  }
+
+  /** Asks for a secret: on a terminal nothing typed is echoed. */
+  async askHidden(question: string): Promise<string> {
+    const raw = this.interactive && typeof this.input.setRawMode === 'function';
+    // Raw mode before the prompt appears, so nothing typed after seeing it is echoed.
+    if (raw) this.input.setRawMode!(true);
+    this.output.write(question);
+    try {
+      return await this.readLine(raw);
+    } finally {
+      if (raw) {
+        this.input.setRawMode!(false);
+        this.output.write('\n');
+      }
+    }
+  }
+
+  /** Stops reading so the process can exit. */
+  close(): void {
+    this.input.removeListener('data', this.onData);
+    this.input.removeListener('end', this.onEnd);
+    process.removeListener('SIGINT', this.onSigint);
+    this.input.pause();
+  }
+
+  private notify(): void {
+    const wake = this.wake;
+    this.wake = undefined;
+    wake?.();
+  }
+
+  private async readLine(raw: boolean): Promise<string> {
+    let line = '';
+    for (;;) {
+      if (this.interrupted) throw cancelled();
+      if (this.skipLineFeed && this.pending.length > 0) {
+        if (this.pending.startsWith('\n')) this.pending = this.pending.slice(1);
+        this.skipLineFeed = false;
+      }
+      if (raw) {
+        const result = this.consumeRaw(line);
+        if (result.done) return result.line;
+        line = result.line;
+      } else {
+        const end = this.pending.search(/[\r\n]/);
+        if (end !== -1) {
+          const text = this.pending.slice(0, end);
+          this.skipLineFeed = this.pending[end] === '\r';
+          this.pending = this.pending.slice(end + 1);
+          return text;
+        }
+        if (this.ended && this.pending !== '') {
+          const text = this.pending;
+          this.pending = '';
+          return text;
+        }
+      }
+      if (this.ended) throw cancelled();
+      this.input.resume();
+      await new Promise<void>((resolve) => (this.wake = resolve));
+    }
+  }
+
+  /** Applies typed characters to `line` the way a terminal's line editor would. */
+  private consumeRaw(line: string): { done: boolean; line: string } {
+    let current = line;
+    while (this.pending.length > 0) {
+      const char = String.fromCodePoint(this.pending.codePointAt(0)!);
+      this.pending = this.pending.slice(char.length);
+      if (char === '\r' || char === '\n') {
+        this.skipLineFeed = char === '\r';
+        return { done: true, line: current };
+      }
+      if (char === CTRL_C) throw cancelled();
+      if (char === CTRL_D) {
+        if (current === '') throw cancelled();
+      } else if (BACKSPACES.has(char)) current = [...current].slice(0, -1).join('');
+      else if (char === CTRL_U) current = '';
+      else if (char >= ' ') current += char;
+    }
+    return { done: false, line: current };
+  }
+}
+
+function cancelled(): CommandFailed {
+  return new CommandFailed('Operation cancelled.');
+}

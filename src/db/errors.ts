@@ -1,0 +1,107 @@
+/**
+ * Errors of the database layer, each with a stable `code` (docs/errors.md), and
+ * the predicates that recognise driver errors the same way on SQLite and PostgreSQL.
+ */
+
+export type DatabaseErrorCode = 'GREDIS_INVALID_DATABASE_URL' | 'GREDIS_MIGRATION_FAILED';
+
+/** A database URL that cannot be understood; thrown before any I/O. */
+export class InvalidDatabaseUrl extends TypeError {
+  readonly code = 'GREDIS_INVALID_DATABASE_URL' as const;
+  constructor(
+    /** The URL with any password replaced by "***". */
+    readonly url: string,
+    reason: string,
+  ) {
+    super(
+      `invalid database URL ${JSON.stringify(url)}: ${reason} (expected sqlite://./relative.sqlite3, sqlite:///absolute/path.sqlite3, sqlite://:memory: or postgres://user@host:port/dbname; set DATABASE_URL or --database)`,
+    );
+    this.name = 'InvalidDatabaseUrl';
+  }
+}
+
+/** A migration (or the migration bookkeeping) failed; `migration` names it when known. */
+export class MigrationFailed extends Error {
+  readonly code = 'GREDIS_MIGRATION_FAILED' as const;
+  constructor(
+    readonly migration: string | undefined,
+    reason: string,
+    options?: { cause?: unknown },
+  ) {
+    super(
+      migration ? `migration ${migration} failed: ${reason}` : `migrations failed: ${reason}`,
+      options,
+    );
+    this.name = 'MigrationFailed';
+  }
+}
+
+interface DriverError {
+  code?: unknown;
+  message?: unknown;
+  constraint?: unknown;
+}
+
+function driverCode(error: unknown): string | undefined {
+  if (typeof error !== 'object' || error === null) return undefined;
+  const code = (error as DriverError).code;
+  return typeof code === 'string' ? code : undefined;
+}
+
+function driverMessage(error: unknown): string {
+  if (typeof error !== 'object' || error === null) return String(error);
+  const message = (error as DriverError).message;
+  return typeof message === 'string' ? message : '';
+}
+
+/** A UNIQUE or PRIMARY KEY violation: SQLite's extended codes, PostgreSQL's SQLSTATE 23505. */
+export function isUniqueViolation(error: unknown): boolean {
+  const code = driverCode(error);
+  return (
+    code === '23505' ||
+    code === 'SQLITE_CONSTRAINT_UNIQUE' ||
+    code === 'SQLITE_CONSTRAINT_PRIMARYKEY'
+  );
+}
+
+/** A query on a table that does not exist yet: usually "run gredis migrate first". */
+export function isMissingTable(error: unknown): boolean {
+  const code = driverCode(error);
+  if (code === '42P01') return true;
+  return code === 'SQLITE_ERROR' && /no such table/i.test(driverMessage(error));
+}
+
+/** Another writer holds the database (SQLite) or a serialisation conflict (PostgreSQL). */
+export function isBusy(error: unknown): boolean {
+  const code = driverCode(error) ?? '';
+  return code.startsWith('SQLITE_BUSY') || code === '40001' || code === '40P01';
+}
+
+const CONNECTION_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'ETIMEDOUT',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'EACCES',
+  'ENOENT',
+  '28000', // invalid authorization
+  '28P01', // wrong password
+  '3D000', // no such database
+  '57P03', // server starting up
+  'SQLITE_CANTOPEN',
+]);
+
+/** The database could not be reached or opened at all (as opposed to a failing query). */
+export function isConnectionError(error: unknown): boolean {
+  if (error instanceof Error && error.name === 'KnexTimeoutError') return true;
+  return CONNECTION_CODES.has(driverCode(error) ?? '');
+}
+
+/** A one-line description of a driver error (Node's AggregateError has an empty message). */
+export function describeDriverError(error: unknown): string {
+  const message = driverMessage(error).split('\n')[0]!.trim();
+  return message || driverCode(error) || String(error);
+}

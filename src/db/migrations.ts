@@ -1,0 +1,159 @@
+import { readdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import type { Knex } from 'knex';
+import { silentLogger, type Logger } from '../logger.js';
+import { PACKAGE_ROOT } from '../paths.js';
+import type { Database } from './connection.js';
+import { isBusy, MigrationFailed } from './errors.js';
+
+/** Where the compiled migrations (top-level `migrations/*.ts`) end up. */
+export const MIGRATIONS_DIR = join(PACKAGE_ROOT, 'dist', 'migrations');
+
+/** Knex's bookkeeping tables (`<name>_lock` is derived by knex). */
+export const MIGRATIONS_TABLE = 'gredis_migrations';
+
+export interface MigrationStatus {
+  name: string;
+  applied: boolean;
+}
+
+export interface MigrateOptions {
+  logger?: Logger;
+  /** Called after each migration is applied, e.g. to print progress. */
+  onApplied?: (name: string) => void;
+  /** How long to keep retrying while another process holds the migration lock. */
+  lockTimeoutMs?: number;
+  /** Overrides MIGRATIONS_DIR (tests). */
+  directory?: string;
+}
+
+/** Migration modules as compiled: `up` and `down` taking knex. */
+interface MigrationModule {
+  up(knex: Knex): Promise<void>;
+  down(knex: Knex): Promise<void>;
+}
+
+/**
+ * Lists the compiled directory itself, so names carry no ".js" (they are the same
+ * whether the TypeScript or its output ran) and sort by their timestamp prefix.
+ */
+class CompiledMigrations implements Knex.MigrationSource<string> {
+  constructor(private readonly directory: string) {}
+
+  async getMigrations(): Promise<string[]> {
+    let files: string[];
+    try {
+      files = await readdir(this.directory);
+    } catch (error) {
+      throw new MigrationFailed(
+        undefined,
+        `cannot read ${this.directory} (run "npm run build"): ${(error as Error).message}`,
+        { cause: error },
+      );
+    }
+    return files
+      .filter((file) => /^\d+_[\w-]+\.js$/.test(file))
+      .map((file) => file.slice(0, -'.js'.length))
+      .sort();
+  }
+
+  getMigrationName(name: string): string {
+    return name;
+  }
+
+  async getMigration(name: string): Promise<Knex.Migration> {
+    const url = pathToFileURL(join(this.directory, `${name}.js`)).href;
+    return (await import(url)) as MigrationModule;
+  }
+}
+
+function migratorConfig(directory: string | undefined): Knex.MigratorConfig {
+  return {
+    tableName: MIGRATIONS_TABLE,
+    migrationSource: new CompiledMigrations(directory ?? MIGRATIONS_DIR),
+  };
+}
+
+/** Every known migration, oldest first, and whether this database has it. */
+export async function listMigrations(
+  db: Database,
+  options: Pick<MigrateOptions, 'directory'> = {},
+): Promise<MigrationStatus[]> {
+  const config = migratorConfig(options.directory);
+  const source = config.migrationSource as CompiledMigrations;
+  const [all, completed] = await Promise.all([
+    source.getMigrations(),
+    db.knex.migrate.list(config).then(([done]) => completedNames(done)),
+  ]);
+  return all.map((name) => ({ name, applied: completed.has(name) }));
+}
+
+/**
+ * Applies pending migrations one at a time (each in its own transaction, so progress
+ * is reported as it happens) and returns their names; already-applied ones are skipped.
+ * Several processes may run this at once: the loser of knex's lock waits and retries,
+ * then finds nothing left to do.
+ */
+export async function migrate(db: Database, options: MigrateOptions = {}): Promise<string[]> {
+  const logger = options.logger ?? silentLogger();
+  const config = migratorConfig(options.directory);
+  const deadline = Date.now() + (options.lockTimeoutMs ?? 30_000);
+  const applied: string[] = [];
+  for (let attempt = 1; ; attempt++) {
+    let names: string[];
+    try {
+      const [, ran] = (await db.knex.migrate.up(config)) as [number, string[]];
+      names = ran;
+    } catch (error) {
+      if (isContention(error) && Date.now() < deadline) {
+        logger.debug({ attempt, err: error }, 'migrations busy in another process; retrying');
+        await sleep(Math.min(50 * attempt, 500));
+        continue;
+      }
+      if (error instanceof MigrationFailed) throw error;
+      throw new MigrationFailed(undefined, (error as Error).message, { cause: error });
+    }
+    if (names.length === 0) return applied;
+    for (const name of names) {
+      logger.debug({ migration: name }, 'migration applied');
+      applied.push(name);
+      options.onApplied?.(name);
+    }
+  }
+}
+
+/** Reverts the most recent batch (one migration, as migrate applies them); for tests and dev. */
+export async function rollback(
+  db: Database,
+  options: Pick<MigrateOptions, 'directory'> = {},
+): Promise<string[]> {
+  const [, names] = (await db.knex.migrate.down(migratorConfig(options.directory))) as [
+    number,
+    string[],
+  ];
+  return names;
+}
+
+/**
+ * Errors that mean "another migrator got there first": knex's lock, SQLite's write
+ * lock, or PostgreSQL refusing a second concurrent CREATE TABLE of the bookkeeping tables.
+ */
+function isContention(error: unknown): boolean {
+  if (isBusy(error)) return true;
+  const message = error instanceof Error ? error.message : '';
+  const code = (error as { code?: unknown } | null)?.code;
+  const bookkeeping = /gredis_migrations|pg_type_typname_nsp_index/.test(message);
+  return /already locked/i.test(message) || ((code === '42P07' || code === '23505') && bookkeeping);
+}
+
+function completedNames(done: unknown): Set<string> {
+  const names = new Set<string>();
+  for (const entry of done as (string | { name: string })[])
+    names.add(typeof entry === 'string' ? entry : entry.name);
+  return names;
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}

@@ -1,0 +1,81 @@
+import { isAbsolute, resolve } from 'node:path';
+import { InvalidDatabaseUrl } from './errors.js';
+
+/** Where a database URL points, parsed once and before any I/O. */
+export type DatabaseTarget =
+  | { kind: 'sqlite'; filename: string; memory: boolean }
+  | { kind: 'postgres'; connectionString: string; searchPath: string[] | undefined };
+
+/** A schema name we are willing to hand to knex, which splices searchPath into SQL text. */
+const SCHEMA_NAME = /^[A-Za-z_][A-Za-z0-9_$]{0,62}$/;
+
+/**
+ * Parses the URL forms Gredis accepts:
+ * - `sqlite://./relative.sqlite3` (relative to the working directory),
+ *   `sqlite:///absolute/path.sqlite3`, `sqlite://:memory:`;
+ * - `postgres://…` or `postgresql://…`, handed to `pg` as a connection string. The extra
+ *   query parameter `search_path=a,b` sets the schema search path of every connection
+ *   (how tests isolate themselves in a schema); pg's own `options=-c search_path=…` works too.
+ */
+export function parseDatabaseUrl(url: string): DatabaseTarget {
+  const text = url.trim();
+  const scheme = /^([a-z][a-z0-9+.-]*):/i.exec(text)?.[1]?.toLowerCase();
+  if (scheme === 'sqlite') return parseSqlite(text, url);
+  if (scheme === 'postgres' || scheme === 'postgresql') return parsePostgres(text, url);
+  throw new InvalidDatabaseUrl(
+    redactDatabaseUrl(url),
+    scheme ? `unsupported scheme "${scheme}:"` : 'no scheme',
+  );
+}
+
+function parseSqlite(text: string, original: string): DatabaseTarget {
+  if (!text.startsWith('sqlite://'))
+    throw new InvalidDatabaseUrl(original, 'SQLite URLs start with "sqlite://"');
+  const path = text.slice('sqlite://'.length);
+  if (path === ':memory:') return { kind: 'sqlite', filename: ':memory:', memory: true };
+  if (path === '' || path === '/' || path.endsWith('/'))
+    throw new InvalidDatabaseUrl(original, 'no SQLite file name');
+  if (path.includes('\0')) throw new InvalidDatabaseUrl(original, 'NUL in the file name');
+  // "sqlite:///abs" leaves "/abs"; anything else is relative to where the command runs.
+  const filename = isAbsolute(path) ? path : resolve(process.cwd(), path);
+  return { kind: 'sqlite', filename, memory: false };
+}
+
+function parsePostgres(text: string, original: string): DatabaseTarget {
+  try {
+    new URL(text);
+  } catch {
+    throw new InvalidDatabaseUrl(redactDatabaseUrl(original), 'not a URL');
+  }
+  const queryAt = text.indexOf('?');
+  if (queryAt === -1) return { kind: 'postgres', connectionString: text, searchPath: undefined };
+  const params = new URLSearchParams(text.slice(queryAt + 1));
+  const searchPathParam = params.get('search_path');
+  params.delete('search_path');
+  let searchPath: string[] | undefined;
+  if (searchPathParam !== null) {
+    searchPath = searchPathParam.split(',').map((name) => name.trim());
+    for (const name of searchPath) {
+      if (!SCHEMA_NAME.test(name))
+        throw new InvalidDatabaseUrl(
+          redactDatabaseUrl(original),
+          `search_path entry ${JSON.stringify(name)} is not a plain schema name`,
+        );
+    }
+  }
+  // Rebuilt by hand: URL serialisation would re-encode the user's password and host.
+  const rest = params.toString();
+  const connectionString = text.slice(0, queryAt) + (rest ? `?${rest}` : '');
+  return { kind: 'postgres', connectionString, searchPath };
+}
+
+/** The URL with its password (if any) replaced by "***", for messages and logs. */
+export function redactDatabaseUrl(url: string): string {
+  return url.replace(/^([a-z][a-z0-9+.-]*:\/\/[^:/?#@]*:)[^@/?#]*@/i, '$1***@');
+}
+
+/** The SQLite file a URL names, or undefined for PostgreSQL and in-memory databases. */
+export function sqliteFileOf(url: string): string | undefined {
+  const target = parseDatabaseUrl(url);
+  return target.kind === 'sqlite' && !target.memory ? target.filename : undefined;
+}

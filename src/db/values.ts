@@ -1,0 +1,72 @@
+import type { Database } from './connection.js';
+
+/**
+ * Conversions that make rows look the same on both databases. PostgreSQL (pg) already
+ * returns booleans and Dates; SQLite returns 0/1 and whatever was stored. Timestamps
+ * are stored in SQLite as Django does ("YYYY-MM-DD HH:MM:SS.ffffff", UTC), so a
+ * Django project can share the file and text comparison orders them correctly.
+ */
+
+/** The value to bind for a timestamp column. */
+export function toDbTimestamp(db: Pick<Database, 'kind'>, date: Date): Date | string {
+  if (db.kind === 'postgres') return date;
+  const iso = date.toISOString(); // 2026-11-28T12:34:56.789Z
+  return `${iso.slice(0, 10)} ${iso.slice(11, 23)}000`;
+}
+
+/** The value to bind for a boolean column. */
+export function toDbBoolean(db: Pick<Database, 'kind'>, value: boolean): boolean | number {
+  return db.kind === 'postgres' ? value : value ? 1 : 0;
+}
+
+const DJANGO_SQLITE_TIMESTAMP =
+  /^(\d{4})-(\d{2})-(\d{2})[ T](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,6}))?(Z|[+-]\d{2}:?\d{2})?$/;
+
+/** A timestamp column's value as a Date; throws TypeError for anything unreadable. */
+export function fromDbTimestamp(value: unknown): Date {
+  if (value instanceof Date) return value;
+  // Rows written through knex's own Date binding on SQLite hold epoch milliseconds.
+  if (typeof value === 'number' || typeof value === 'bigint') return new Date(Number(value));
+  if (typeof value === 'string') {
+    const match = DJANGO_SQLITE_TIMESTAMP.exec(value.trim());
+    if (match) {
+      const [, y, mo, d, h, mi, s, fraction = '', zone] = match;
+      const ms = Number(fraction.padEnd(6, '0').slice(0, 3));
+      const utc = Date.UTC(
+        Number(y),
+        Number(mo) - 1,
+        Number(d),
+        Number(h),
+        Number(mi),
+        Number(s),
+        ms,
+      );
+      return new Date(utc - zoneOffsetMs(zone));
+    }
+  }
+  throw new TypeError(`unreadable timestamp ${JSON.stringify(String(value))}`);
+}
+
+export function fromDbNullableTimestamp(value: unknown): Date | null {
+  return value === null || value === undefined ? null : fromDbTimestamp(value);
+}
+
+/** Django on SQLite stores naive UTC; an explicit offset is honoured if present. */
+function zoneOffsetMs(zone: string | undefined): number {
+  if (!zone || zone === 'Z') return 0;
+  const sign = zone.startsWith('-') ? -1 : 1;
+  const digits = zone.slice(1).replace(':', '');
+  return sign * (Number(digits.slice(0, 2)) * 60 + Number(digits.slice(2))) * 60_000;
+}
+
+export function fromDbBoolean(value: unknown): boolean {
+  return value === true || value === 1 || value === 1n || value === '1' || value === 't';
+}
+
+/** Integer columns (and PostgreSQL's bigint counts, which pg returns as strings). */
+export function fromDbInteger(value: unknown): number {
+  const number = typeof value === 'string' || typeof value === 'bigint' ? Number(value) : value;
+  if (typeof number !== 'number' || !Number.isSafeInteger(number))
+    throw new TypeError(`unreadable integer ${JSON.stringify(String(value))}`);
+  return number;
+}

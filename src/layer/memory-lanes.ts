@@ -1,0 +1,84 @@
+import type { Counters, LaneClaim, Lanes, LaneTurn, Message } from './types.js';
+
+interface Lane {
+  next: number;
+  running: boolean;
+  ended: boolean;
+  state: Message | undefined;
+  parked: Map<number, Message>;
+}
+
+/**
+ * Lanes for the in-process layer. One process means no other process can die
+ * holding a turn and nothing arrives out of order, so no rescue is ever needed.
+ */
+export class MemoryLanes implements Lanes {
+  private readonly lanes = new Map<string, Lane>();
+
+  async claim(lane: string, order: number, event: Message): Promise<LaneClaim> {
+    let entry = this.lanes.get(lane);
+    if (!entry)
+      this.lanes.set(
+        lane,
+        (entry = { next: 0, running: false, ended: false, state: undefined, parked: new Map() }),
+      );
+    if (entry.ended || order < entry.next || (order === entry.next && entry.running))
+      return { kind: 'stale' };
+    if (order === entry.next) {
+      entry.running = true;
+      return { kind: 'run', state: entry.state };
+    }
+    entry.parked.set(order, event);
+    return { kind: 'parked' };
+  }
+
+  async finish(
+    lane: string,
+    order: number,
+    state: Message | undefined,
+    end = false,
+  ): Promise<LaneTurn | undefined> {
+    const entry = this.lanes.get(lane);
+    if (!entry || !entry.running || entry.next !== order) return undefined;
+    if (end) {
+      this.lanes.delete(lane);
+      return undefined;
+    }
+    entry.state = state;
+    entry.next = order + 1;
+    const event = entry.parked.get(entry.next);
+    if (event === undefined) {
+      entry.running = false;
+      return undefined;
+    }
+    entry.parked.delete(entry.next);
+    return { lane, order: entry.next, event, state };
+  }
+
+  onRescue(): void {
+    // Nothing is ever rescued in one process.
+  }
+}
+
+export class MemoryCounters implements Counters {
+  private readonly counts = new Map<string, { count: number; until: number }>();
+
+  async increment(key: string, windowSeconds: number): Promise<number> {
+    const now = Date.now();
+    const entry = this.counts.get(key);
+    if (!entry || entry.until <= now) {
+      if (this.counts.size > 100_000) this.sweep(now);
+      this.counts.set(key, { count: 1, until: now + windowSeconds * 1000 });
+      return 1;
+    }
+    return ++entry.count;
+  }
+
+  async reset(key: string): Promise<void> {
+    this.counts.delete(key);
+  }
+
+  private sweep(now: number): void {
+    for (const [key, entry] of this.counts) if (entry.until <= now) this.counts.delete(key);
+  }
+}

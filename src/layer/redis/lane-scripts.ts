@@ -1,0 +1,164 @@
+import { LuaScript } from './scripts.js';
+
+/*
+ * A lane is a hash at "<prefix>gredis.lane:<lane>":
+ *   next      the order whose turn it is (running, when owner is set)
+ *   owner     client prefix of the process running `next`, absent when idle
+ *   deadline  epoch seconds when the owner's lease ends
+ *   state     the lane's saved state (stored message bytes)
+ *   p:<n>     parked event n (stored message bytes); parked = how many
+ *   ended     set once the lane's last event finished
+ * "<prefix>gredis.lanes" (one per host) indexes lanes with parked events, scored
+ * by when they need attention: the owner's deadline, or when a gap gives up.
+ */
+
+/**
+ * KEYS: lane, index. ARGV: lane name, order, owner, now, lease, gap, event, ttl.
+ * Returns {'run', state-or-''} | {'parked'} | {'stale'}.
+ */
+export const LANE_CLAIM = new LuaScript(
+  'laneClaim',
+  `
+local order, now = tonumber(ARGV[2]), tonumber(ARGV[4])
+local f = redis.call('HMGET', KEYS[1], 'next', 'owner', 'deadline', 'state', 'ended')
+if f[5] then return {'stale'} end
+local nxt = tonumber(f[1] or '0')
+if order < nxt or (order == nxt and f[2]) then return {'stale'} end
+if order == nxt then
+  redis.call('HSET', KEYS[1], 'next', order, 'owner', ARGV[3], 'deadline', now + tonumber(ARGV[5]))
+  redis.call('EXPIRE', KEYS[1], ARGV[8])
+  return {'run', f[4] or ''}
+end
+if redis.call('HSETNX', KEYS[1], 'p:' .. order, ARGV[7]) == 1 then
+  redis.call('HINCRBY', KEYS[1], 'parked', 1)
+end
+local due = now + tonumber(ARGV[6])
+if f[2] then due = tonumber(f[3]) end
+redis.call('ZADD', KEYS[2], 'LT', due, ARGV[1])
+redis.call('EXPIRE', KEYS[1], ARGV[8])
+return {'parked'}
+`,
+);
+
+/**
+ * KEYS: lane, index. ARGV: lane name, order, owner, now, lease, gap, state,
+ * has-state ('1'/'0'), end ('1'/'0'), ttl.
+ * Returns {'run', order, event} (the caller now owns the next turn) | {'idle'} | {'lost'}.
+ */
+export const LANE_FINISH = new LuaScript(
+  'laneFinish',
+  `
+local order, now = tonumber(ARGV[2]), tonumber(ARGV[4])
+local f = redis.call('HMGET', KEYS[1], 'next', 'owner')
+if f[2] ~= ARGV[3] or tonumber(f[1]) ~= order then return {'lost'} end
+if ARGV[9] == '1' then
+  redis.call('DEL', KEYS[1])
+  redis.call('HSET', KEYS[1], 'ended', '1')
+  redis.call('EXPIRE', KEYS[1], 3600)
+  redis.call('ZREM', KEYS[2], ARGV[1])
+  return {'idle'}
+end
+if ARGV[8] == '1' then redis.call('HSET', KEYS[1], 'state', ARGV[7]) end
+local nxt = order + 1
+local event = redis.call('HGET', KEYS[1], 'p:' .. nxt)
+redis.call('EXPIRE', KEYS[1], ARGV[10])
+if event then
+  redis.call('HDEL', KEYS[1], 'p:' .. nxt)
+  local left = redis.call('HINCRBY', KEYS[1], 'parked', -1)
+  local deadline = now + tonumber(ARGV[5])
+  redis.call('HSET', KEYS[1], 'next', nxt, 'deadline', deadline)
+  if left > 0 then redis.call('ZADD', KEYS[2], deadline, ARGV[1]) else redis.call('ZREM', KEYS[2], ARGV[1]) end
+  return {'run', nxt, event}
+end
+redis.call('HSET', KEYS[1], 'next', nxt)
+redis.call('HDEL', KEYS[1], 'owner', 'deadline')
+if tonumber(redis.call('HGET', KEYS[1], 'parked') or '0') > 0 then
+  redis.call('ZADD', KEYS[2], now + tonumber(ARGV[6]), ARGV[1])
+else
+  redis.call('ZREM', KEYS[2], ARGV[1])
+end
+return {'idle'}
+`,
+);
+
+/**
+ * Takes over lanes whose owner is gone (not among the live owners, when known)
+ * or overdue, and lanes whose gap has lasted too long: the lost event is skipped
+ * and the next parked one becomes the caller's turn.
+ * KEYS: index. ARGV: lane key prefix, now, owner, lease, limit, live owners
+ * (comma-separated) or '*' when unknown.
+ * Returns {{lane, order, event, state, ...}, seconds until the next entry is due or ''}.
+ */
+export const LANE_RESCUE = new LuaScript(
+  'laneRescue',
+  `
+local now, lease = tonumber(ARGV[2]), tonumber(ARGV[4])
+local liveKnown = ARGV[6] ~= '*'
+local live = {}
+for id in string.gmatch(ARGV[6], '[^,]+') do live[id] = true end
+local entries = redis.call('ZRANGE', KEYS[1], 0, tonumber(ARGV[5]) - 1, 'WITHSCORES')
+local out = {}
+for i = 1, #entries, 2 do
+  local lane, due = entries[i], tonumber(entries[i + 1])
+  local key = ARGV[1] .. lane
+  local f = redis.call('HMGET', key, 'next', 'owner', 'deadline', 'parked', 'state', 'ended')
+  if f[6] or tonumber(f[4] or '0') <= 0 then
+    redis.call('ZREM', KEYS[1], lane)
+  else
+    local nxt = tonumber(f[1] or '0')
+    local take = false
+    if f[2] then
+      if tonumber(f[3]) <= now or (liveKnown and not live[f[2]]) then
+        nxt = nxt + 1
+        take = true
+      end
+    elseif due <= now then
+      take = true
+    end
+    if take then
+      local best = nil
+      for _, name in ipairs(redis.call('HKEYS', key)) do
+        if string.sub(name, 1, 2) == 'p:' then
+          local o = tonumber(string.sub(name, 3))
+          if o < nxt then
+            redis.call('HDEL', key, name)
+            redis.call('HINCRBY', key, 'parked', -1)
+          elseif best == nil or o < best then
+            best = o
+          end
+        end
+      end
+      if best then
+        local event = redis.call('HGET', key, 'p:' .. best)
+        redis.call('HDEL', key, 'p:' .. best)
+        local left = redis.call('HINCRBY', key, 'parked', -1)
+        redis.call('HSET', key, 'next', best, 'owner', ARGV[3], 'deadline', now + lease)
+        out[#out + 1] = lane
+        out[#out + 1] = best
+        out[#out + 1] = event
+        out[#out + 1] = f[5] or ''
+        if left > 0 then redis.call('ZADD', KEYS[1], now + lease, lane) else redis.call('ZREM', KEYS[1], lane) end
+      else
+        redis.call('HSET', key, 'next', nxt)
+        redis.call('HDEL', key, 'owner', 'deadline')
+        redis.call('ZREM', KEYS[1], lane)
+      end
+    end
+  end
+end
+local first = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+local wait = ''
+if first[2] then wait = tostring(tonumber(first[2]) - now) end
+return {out, wait}
+`,
+);
+
+/** KEYS: counter. ARGV: window seconds. Returns the count after incrementing. */
+export const COUNTER_INCREMENT = new LuaScript(
+  'counterIncrement',
+  `
+local n = redis.call('INCR', KEYS[1])
+if n == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
+return n
+`,
+);

@@ -1,0 +1,209 @@
+import type { Logger } from '../../logger.js';
+import type { Codec } from '../codec.js';
+import { consistentHash } from '../hash.js';
+import type { Counters, LaneClaim, Lanes, LaneTurn, Message } from '../types.js';
+import { COUNTER_INCREMENT, LANE_CLAIM, LANE_FINISH, LANE_RESCUE } from './lane-scripts.js';
+import type { RedisHost } from './host.js';
+
+export interface RedisLanesConfig {
+  prefix: string;
+  /** This process's id as a lane owner: the layer's client prefix. */
+  owner: string;
+  lease: number;
+  gap: number;
+  /** Seconds a lane's bookkeeping outlives its last event. */
+  ttl: number;
+}
+
+/** How often a process that parked events checks whether their owners are still alive. */
+const RESCUE_CHECK_SECONDS = 2;
+const RESCUE_BATCH = 200;
+
+/**
+ * Lanes in Redis (see lane-scripts.ts for the data). A claim and a finish are
+ * one script each. The only timer is the rescue check, armed by a process that
+ * parked an event and kept only while some lane still has parked events: an idle
+ * system runs none.
+ */
+export class RedisLanes implements Lanes {
+  private rescueHandler: ((turn: LaneTurn) => void) | undefined;
+  private rescueTimer: NodeJS.Timeout | undefined;
+  private closed = false;
+
+  constructor(
+    private readonly hosts: readonly RedisHost[],
+    private readonly codec: Codec,
+    private readonly config: RedisLanesConfig,
+    private readonly logger: Logger,
+  ) {}
+
+  async claim(lane: string, order: number, event: Message): Promise<LaneClaim> {
+    const host = this.hostFor(lane);
+    const reply = (await host.evalBuffer(
+      LANE_CLAIM,
+      [this.laneKey(lane), this.indexKey()],
+      [
+        lane,
+        order,
+        this.config.owner,
+        now(),
+        this.config.lease,
+        this.config.gap,
+        this.codec.encode(event),
+        this.config.ttl,
+      ],
+    )) as [Buffer, Buffer?];
+    switch (reply[0].toString()) {
+      case 'run':
+        return { kind: 'run', state: this.decodeState(reply[1]) };
+      case 'parked':
+        this.armRescue();
+        return { kind: 'parked' };
+      default:
+        return { kind: 'stale' };
+    }
+  }
+
+  async finish(
+    lane: string,
+    order: number,
+    state: Message | undefined,
+    end = false,
+  ): Promise<LaneTurn | undefined> {
+    const host = this.hostFor(lane);
+    const reply = (await host.evalBuffer(
+      LANE_FINISH,
+      [this.laneKey(lane), this.indexKey()],
+      [
+        lane,
+        order,
+        this.config.owner,
+        now(),
+        this.config.lease,
+        this.config.gap,
+        state === undefined ? '' : this.codec.encode(state),
+        state === undefined ? '0' : '1',
+        end ? '1' : '0',
+        this.config.ttl,
+      ],
+    )) as [Buffer, number?, Buffer?];
+    const outcome = reply[0].toString();
+    if (outcome === 'lost') {
+      this.logger.warn(
+        { lane, order },
+        'a lane turn outlived its lease and was taken over; its state was not saved',
+      );
+      return undefined;
+    }
+    if (outcome !== 'run') return undefined;
+    return { lane, order: Number(reply[1]), event: this.codec.decode(reply[2]!).message, state };
+  }
+
+  onRescue(handler: (turn: LaneTurn) => void): void {
+    this.rescueHandler = handler;
+  }
+
+  close(): void {
+    this.closed = true;
+    clearTimeout(this.rescueTimer);
+  }
+
+  private armRescue(delaySeconds = RESCUE_CHECK_SECONDS): void {
+    if (this.rescueTimer || this.closed || !this.rescueHandler) return;
+    this.rescueTimer = setTimeout(() => {
+      this.rescueTimer = undefined;
+      void this.rescue();
+    }, delaySeconds * 1000);
+    this.rescueTimer.unref();
+  }
+
+  private async rescue(): Promise<void> {
+    let pending = false;
+    let soonest = RESCUE_CHECK_SECONDS;
+    for (const host of this.hosts) {
+      try {
+        const live = await this.liveOwners(host);
+        const [turns, wait] = (await host.evalBuffer(
+          LANE_RESCUE,
+          [this.indexKey()],
+          [this.laneKey(''), now(), this.config.owner, this.config.lease, RESCUE_BATCH, live],
+        )) as [(number | Buffer)[], Buffer];
+        for (let i = 0; i < turns.length; i += 4) {
+          const lane = (turns[i] as Buffer).toString();
+          const order = Number(turns[i + 1]);
+          const event = this.codec.decode(turns[i + 2] as Buffer).message;
+          const state = this.decodeState(turns[i + 3] as Buffer);
+          this.logger.warn({ lane, order }, 'took over a lane whose previous event was lost');
+          this.rescueHandler?.({ lane, order, event, state });
+        }
+        if (wait.length > 0) {
+          pending = true;
+          soonest = Math.min(soonest, Math.max(0.05, Number(wait.toString())));
+        }
+      } catch (error) {
+        pending = true;
+        this.logger.warn({ err: error, host: host.label }, 'lane rescue check failed; retrying');
+      }
+    }
+    if (pending) this.armRescue(soonest);
+  }
+
+  /** Client prefixes of processes connected to `host`, or '*' when the server will not say. */
+  private async liveOwners(host: RedisHost): Promise<string> {
+    try {
+      const list = String(await host.call((c) => c.client('LIST', 'TYPE', 'NORMAL')));
+      const owners = [...list.matchAll(/ name=gredis-layer:([0-9a-f]+) /g)].map((m) => m[1]);
+      return owners.join(',') || '*';
+    } catch {
+      return '*';
+    }
+  }
+
+  private decodeState(bytes: Buffer | undefined): Message | undefined {
+    if (!bytes || bytes.length === 0) return undefined;
+    return this.codec.decode(bytes).message;
+  }
+
+  private hostFor(lane: string): RedisHost {
+    return this.hosts[consistentHash(lane, this.hosts.length)]!;
+  }
+
+  private laneKey(lane: string): string {
+    return `${this.config.prefix}gredis.lane:${lane}`;
+  }
+
+  private indexKey(): string {
+    return `${this.config.prefix}gredis.lanes`;
+  }
+}
+
+export class RedisCounters implements Counters {
+  constructor(
+    private readonly hosts: readonly RedisHost[],
+    private readonly prefix: string,
+  ) {}
+
+  async increment(key: string, windowSeconds: number): Promise<number> {
+    return (await this.hostFor(key).eval(
+      COUNTER_INCREMENT,
+      [this.key(key)],
+      [Math.ceil(windowSeconds)],
+    )) as number;
+  }
+
+  async reset(key: string): Promise<void> {
+    await this.hostFor(key).call((c) => c.del(this.key(key)));
+  }
+
+  private hostFor(key: string): RedisHost {
+    return this.hosts[consistentHash(key, this.hosts.length)]!;
+  }
+
+  private key(key: string): string {
+    return `${this.prefix}gredis.counter:${key}`;
+  }
+}
+
+function now(): number {
+  return Date.now() / 1000;
+}

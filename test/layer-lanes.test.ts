@@ -1,0 +1,165 @@
+/**
+ * Lanes: per-socket ordered execution across processes (the worker's ordering
+ * mechanism) and counters, on the in-process layer and on Redis.
+ */
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { createLayer, type ChannelLayer, type LaneTurn, type LayerOptions } from '../src/index.js';
+import { testPrefix } from './helpers/layers.js';
+import { RedisServer, SHARED_REDIS_URL } from './helpers/redis-server.js';
+import { sleep, waitFor } from './helpers/wait.js';
+
+for (const url of ['memory://', SHARED_REDIS_URL]) {
+  const test = suite(`lanes [${url.split(':')[0]}]`);
+  const open: ChannelLayer[] = [];
+  const make = (options: Partial<LayerOptions> = {}): ChannelLayer => {
+    const layer = createLayer(url, { prefix: testPrefix(), ...options });
+    open.push(layer);
+    return layer;
+  };
+  test.after.each(async () => {
+    for (const layer of open.splice(0)) {
+      await layer.flush().catch(() => undefined);
+      await layer.close();
+    }
+  });
+
+  test('events run one at a time in order; whoever finishes runs the parked next one', async () => {
+    const { lanes } = make();
+    assert.equal(await lanes.claim('sock', 0, { e: 0 }), { kind: 'run', state: undefined });
+    assert.equal(await lanes.claim('sock', 1, { e: 1 }), { kind: 'parked' });
+    assert.equal(await lanes.claim('sock', 2, { e: 2 }), { kind: 'parked' });
+    const next = await lanes.finish('sock', 0, { joined: ['a'] });
+    assert.equal(next, { lane: 'sock', order: 1, event: { e: 1 }, state: { joined: ['a'] } });
+    const after = await lanes.finish('sock', 1, { joined: ['a', 'b'] });
+    assert.is(after?.order, 2);
+    assert.is(await lanes.finish('sock', 2, { joined: ['a', 'b'] }), undefined);
+    const claim = await lanes.claim('sock', 3, { e: 3 });
+    assert.equal(claim, { kind: 'run', state: { joined: ['a', 'b'] } });
+  });
+
+  test('an event arriving before its predecessor waits for it', async () => {
+    const { lanes } = make();
+    await lanes.claim('s', 0, {});
+    await lanes.finish('s', 0, undefined);
+    assert.equal(await lanes.claim('s', 2, { e: 2 }), { kind: 'parked' });
+    assert.is((await lanes.claim('s', 1, { e: 1 })).kind, 'run');
+    assert.equal((await lanes.finish('s', 1, undefined))?.event, { e: 2 });
+  });
+
+  test('duplicates and events after the end are stale', async () => {
+    const { lanes } = make();
+    await lanes.claim('d', 0, {});
+    assert.is((await lanes.claim('d', 0, {})).kind, 'stale');
+    await lanes.finish('d', 0, undefined);
+    assert.is((await lanes.claim('d', 0, {})).kind, 'stale');
+    await lanes.claim('d', 1, {});
+    await lanes.finish('d', 1, undefined, true);
+    if (url !== 'memory://') assert.is((await lanes.claim('d', 2, {})).kind, 'stale');
+  });
+
+  test('lanes are independent', async () => {
+    const { lanes } = make();
+    assert.is((await lanes.claim('x', 0, {})).kind, 'run');
+    assert.is((await lanes.claim('y', 0, {})).kind, 'run');
+  });
+
+  test('counters count within a window and reset', async () => {
+    const { counters } = make();
+    assert.is(await counters.increment('login:bob', 60), 1);
+    assert.is(await counters.increment('login:bob', 60), 2);
+    assert.is(await counters.increment('login:eve', 60), 1);
+    await counters.reset('login:bob');
+    assert.is(await counters.increment('login:bob', 60), 1);
+    assert.is(await counters.increment('short', 1), 1);
+    await sleep(1100);
+    assert.is(await counters.increment('short', 1), 1);
+  });
+
+  test.run();
+}
+
+const rescue = suite('lanes [redis]: rescue');
+let server: RedisServer;
+const open: ChannelLayer[] = [];
+rescue.before(async () => {
+  server = await RedisServer.start();
+});
+rescue.after(async () => {
+  await server.stop();
+});
+rescue.after.each(async () => {
+  for (const layer of open.splice(0)) await layer.close();
+});
+
+function process(
+  prefix: string,
+  options: Partial<LayerOptions> = {},
+): { layer: ChannelLayer; turns: LaneTurn[] } {
+  const layer = createLayer(server.url, { prefix, ...options });
+  open.push(layer);
+  const turns: LaneTurn[] = [];
+  layer.lanes.onRescue((turn) => turns.push(turn));
+  return { layer, turns };
+}
+
+rescue(
+  'a process that dies holding a turn is noticed by its connection, not its lease',
+  async () => {
+    const prefix = testPrefix();
+    const dying = process(prefix, { laneLease: 600 });
+    const survivor = process(prefix, { laneLease: 600 });
+    await dying.layer.lanes.claim('sock', 0, { e: 0 });
+    await dying.layer.lanes.finish('sock', 0, { user: 7 });
+    await dying.layer.lanes.claim('sock', 1, { e: 1 });
+    await dying.layer.close(); // as if SIGKILLed: its connections vanish with event 1
+    assert.is((await survivor.layer.lanes.claim('sock', 2, { e: 2 })).kind, 'parked');
+    const turn = await waitFor(() => survivor.turns[0], 8000, 'the rescue');
+    assert.equal(turn, { lane: 'sock', order: 2, event: { e: 2 }, state: { user: 7 } });
+    assert.is(await survivor.layer.lanes.finish('sock', 2, { user: 7 }), undefined);
+  },
+);
+
+rescue('a turn held past its lease is taken over; the late finish is refused', async () => {
+  const prefix = testPrefix();
+  const slow = process(prefix, { laneLease: 1 });
+  const other = process(prefix, { laneLease: 1 });
+  await slow.layer.lanes.claim('s', 0, {});
+  assert.is((await other.layer.lanes.claim('s', 1, { e: 1 })).kind, 'parked');
+  const turn = await waitFor(() => other.turns[0], 8000, 'the rescue');
+  assert.is(turn.order, 1);
+  assert.is(await slow.layer.lanes.finish('s', 0, { stale: true }), undefined);
+  assert.is((await slow.layer.lanes.claim('s', 0, {})).kind, 'stale');
+});
+
+rescue('a gap that never fills is skipped after laneGap seconds', async () => {
+  const prefix = testPrefix();
+  const worker = process(prefix, { laneGap: 1 });
+  await worker.layer.lanes.claim('g', 0, {});
+  await worker.layer.lanes.finish('g', 0, undefined);
+  assert.is((await worker.layer.lanes.claim('g', 2, { e: 2 })).kind, 'parked'); // 1 was lost
+  const turn = await waitFor(() => worker.turns[0], 8000, 'the gap to be skipped');
+  assert.is(turn.order, 2);
+});
+
+rescue('once nothing is parked, no rescue checks run (no Redis commands while idle)', async () => {
+  const prefix = testPrefix();
+  const a = process(prefix);
+  const b = process(prefix);
+  await a.layer.lanes.claim('q', 0, {});
+  await b.layer.lanes.claim('q', 1, {}); // parks: b arms its rescue check
+  const next = await a.layer.lanes.finish('q', 0, undefined);
+  await a.layer.lanes.finish('q', next!.order, undefined);
+  await sleep(2500); // b's check runs once, finds nothing parked, and stops
+  const client = (await import('./helpers/redis-server.js')).rawClient(server.url);
+  const calls = async (): Promise<number> =>
+    [
+      ...(await client.info('commandstats')).matchAll(/^cmdstat_(?!info)[^:]+:calls=(\d+)/gm),
+    ].reduce((n, m) => n + Number(m[1]), 0);
+  const before = await calls();
+  await sleep(4500);
+  assert.is(await calls(), before);
+  client.disconnect();
+});
+
+rescue.run();
