@@ -27,7 +27,27 @@ export const ENV = Object.freeze({
   secretKey: 'SECRET_KEY',
   allowedHosts: 'ALLOWED_HOSTS',
   notifyEnterLeave: 'MULTICHAT_NOTIFY_ENTER_LEAVE',
+  chatBurst: 'MULTICHAT_RATE_BURST',
+  chatPerSecond: 'MULTICHAT_RATE_PER_SECOND',
 });
+
+/** "true"/"1"/"yes"/"on" or "false"/"0"/"no"/"off"; anything else is an error naming the variable. */
+export function booleanFromEnv(name: string, fallback: boolean): boolean {
+  const value = env(name)?.toLowerCase();
+  if (value === undefined) return fallback;
+  if (['true', '1', 'yes', 'on'].includes(value)) return true;
+  if (['false', '0', 'no', 'off'].includes(value)) return false;
+  throw new RangeError(`${name} must be true or false, got ${JSON.stringify(env(name))}`);
+}
+
+export function positiveNumberFromEnv(name: string): number | undefined {
+  const value = env(name);
+  if (value === undefined) return undefined;
+  const number = Number(value);
+  if (!Number.isFinite(number) || number <= 0)
+    throw new RangeError(`${name} must be a positive number, got ${JSON.stringify(value)}`);
+  return number;
+}
 
 export function env(name: string): string | undefined {
   const value = process.env[name];
@@ -53,4 +73,6 @@ export const EVENT_CHANNEL_CAPACITY: Readonly<Record<string, number>> = Object.f
   'websocket.connect': 2000,
   'websocket.receive': 10000,
   'websocket.disconnect': 10000,
+  // Every reply to one Thyme process shares its process key: room for bursts.
+  'thyme.*': 1000,
 });

@@ -37,14 +37,23 @@ export async function withDatabase<T>(
 
 function describeFailure(error: unknown, url: string): unknown {
   if (error instanceof CommandFailed) return error;
+  const root = rootCause(error);
   let message: string | undefined;
-  if (isConnectionError(error))
-    message = `cannot connect to the database ${redactDatabaseUrl(url)}: ${describeDriverError(error)}`;
-  else if (isMissingTable(error))
+  if (isConnectionError(root))
+    message = `cannot connect to the database ${redactDatabaseUrl(url)}: ${describeDriverError(root)}`;
+  else if (isMissingTable(root))
     message = `the database ${redactDatabaseUrl(url)} has no tables yet: run "gredis migrate" first`;
   if (message === undefined) return error;
   const failure = new CommandFailed(message);
   if (error instanceof Error)
     failure.stack = `${failure.stack ?? message}\nCaused by: ${error.stack}`;
   return failure;
+}
+
+/** Our wrappers (e.g. MigrationFailed) keep the driver's error as `cause`. */
+function rootCause(error: unknown): unknown {
+  let current = error;
+  for (let depth = 0; depth < 5 && current instanceof Error && current.cause !== undefined; depth++)
+    current = current.cause;
+  return current;
 }

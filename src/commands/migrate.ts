@@ -26,12 +26,17 @@ export function migrateCommand(): Command {
             write(` [${applied ? 'X' : ' '}] ${name}`);
           return;
         }
-        write('Running migrations:');
-        const applied = await migrate(db, {
+        // The heading waits for the first answer from the database, so an unreachable
+        // server gives one error line and nothing else.
+        let count = 0;
+        await migrate(db, {
           logger,
-          onApplied: (name) => write(`  Applying ${name}... OK`),
+          onApplied: (name) => {
+            if (count++ === 0) write('Running migrations:');
+            write(`  Applying ${name}... OK`);
+          },
         });
-        if (applied.length === 0) write('  No migrations to apply.');
+        if (count === 0) write('Running migrations:\n  No migrations to apply.');
       });
     });
 }

@@ -37,6 +37,7 @@ export class Prompter {
   };
   // Ctrl-C at a visible (cooked) prompt arrives as a signal, not a character.
   private readonly onSigint = (): void => {
+    this.output.write('\n');
     this.interrupted = true;
     this.notify();
   };
@@ -117,7 +118,7 @@ export class Prompter {
           return text;
         }
       }
-      if (this.ended) throw cancelled();
+      if (this.ended) throw cancelled('input ended');
       this.input.resume();
       await new Promise<void>((resolve) => (this.wake = resolve));
     }
@@ -144,6 +145,6 @@ export class Prompter {
   }
 }
 
-function cancelled(): CommandFailed {
-  return new CommandFailed('Operation cancelled.');
+function cancelled(why?: string): CommandFailed {
+  return new CommandFailed(why ? `Operation cancelled: ${why}.` : 'Operation cancelled.');
 }

@@ -1,12 +1,17 @@
 import { Command, Option } from 'commander';
-import { appNames, findApp } from '../apps/registry.js';
-import { createLogger } from '../logger.js';
+import { appNames, type AppEntry } from '../apps/registry.js';
+import { InMemoryChannelLayer } from '../layer/index.js';
+import type { ChannelLayer } from '../layer/types.js';
+import { Worker } from '../worker/runner.js';
+import { loadApplication, requireApp } from './app-runtime.js';
+import { withDatabase } from './database.js';
+import { createLogger, type Logger } from '../logger.js';
 import { Thyme } from '../server/index.js';
 import { DEFAULTS, ENV, env } from '../settings.js';
 import { CommandFailed } from './errors.js';
 import { openLayer } from './layer.js';
 import { stopOnSignal } from './lifecycle.js';
-import { layerOption, numberIn, verbosityOption } from './options.js';
+import { databaseOption, layerOption, numberIn, verbosityOption } from './options.js';
 
 interface ThymeFlags {
   bind: string;
@@ -21,6 +26,7 @@ interface ThymeFlags {
   httpMaxBodySize: number;
   outgoingBufferLimit: number;
   layer: string;
+  database: string;
   metricsPort?: number;
   metricsBind: string;
 }
@@ -39,6 +45,7 @@ export function thymeCommand(): Command {
     )
     .addOption(verbosityOption())
     .addOption(layerOption())
+    .addOption(databaseOption())
     .addOption(
       new Option(
         '--access-log <file>',
@@ -96,48 +103,75 @@ export function thymeCommand(): Command {
       new Option('--metrics-bind <address>', 'address for the metrics port').default('127.0.0.1'),
     )
     .action(async (appName: string, flags: ThymeFlags) => {
-      const app = findApp(appName);
-      if (!app)
-        throw new CommandFailed(`unknown app "${appName}" (known: ${appNames().join(', ')})`, 2);
+      const entry = requireApp(appName);
       const logger = createLogger({ verbosity: flags.verbosity, name: 'thyme' });
       const layer = openLayer(flags.layer, logger);
-      const allowedHosts = env(ENV.allowedHosts)?.split(',') ?? DEFAULTS.allowedHosts;
-      const thyme = new Thyme(layer, {
-        allowedHosts,
-        staticDir: app.staticDir,
-        pingInterval: flags.pingInterval,
-        pingTimeout: flags.pingTimeout,
-        httpTimeout: flags.httpTimeout,
-        websocketConnectTimeout: flags.websocketConnectTimeout,
-        websocketMaxMessageSize: flags.websocketMaxMessageSize,
-        httpMaxBodySize: flags.httpMaxBodySize,
-        outgoingBufferLimit: flags.outgoingBufferLimit,
-        accessLog: flags.accessLog,
-        logger,
-      });
-      let address;
       try {
-        address = await thyme.listen(flags.port, flags.bind);
-      } catch (error) {
+        if (!(layer instanceof InMemoryChannelLayer)) {
+          await serve(entry, layer, flags, logger, undefined);
+          return;
+        }
+        // The embedded default: the in-process layer reaches no other process, so
+        // this process runs the app's workers itself.
+        await withDatabase(flags.database, logger, async (db) => {
+          const app = await loadApplication(entry, db, layer, logger);
+          const worker = new Worker(layer, app, { logger }).start();
+          await serve(entry, layer, flags, logger, worker);
+        });
+      } finally {
         await layer.close();
-        throw new CommandFailed(
-          `cannot listen on ${flags.bind}:${flags.port}: ${(error as Error).message}`,
-        );
       }
-      if (flags.metricsPort !== undefined) {
-        const metrics = await thyme.listenMetrics(flags.metricsPort, flags.metricsBind);
-        logger.info(
-          { port: metrics.port },
-          `metrics on http://${flags.metricsBind}:${metrics.port}/metrics`,
-        );
-      }
-      logger.info(
-        { app: app.name, layer: layer.health().hosts.map((h) => h.url) },
-        `serving ${app.name} on http://${address.address}:${address.port}/`,
-      );
-      await stopOnSignal(logger, async () => {
-        await thyme.close();
-        await layer.close();
-      });
     });
+}
+
+/** Listens until SIGINT/SIGTERM, then shuts down gracefully (sockets first, then the worker). */
+async function serve(
+  entry: AppEntry,
+  layer: ChannelLayer,
+  flags: ThymeFlags,
+  logger: Logger,
+  worker: Worker | undefined,
+): Promise<void> {
+  const allowedHosts = env(ENV.allowedHosts)?.split(',') ?? DEFAULTS.allowedHosts;
+  const thyme = new Thyme(layer, {
+    allowedHosts,
+    staticDir: entry.staticDir,
+    pingInterval: flags.pingInterval,
+    pingTimeout: flags.pingTimeout,
+    httpTimeout: flags.httpTimeout,
+    websocketConnectTimeout: flags.websocketConnectTimeout,
+    websocketMaxMessageSize: flags.websocketMaxMessageSize,
+    httpMaxBodySize: flags.httpMaxBodySize,
+    outgoingBufferLimit: flags.outgoingBufferLimit,
+    accessLog: flags.accessLog,
+    logger,
+  });
+  let address;
+  try {
+    address = await thyme.listen(flags.port, flags.bind);
+  } catch (error) {
+    await worker?.stop();
+    throw new CommandFailed(
+      `cannot listen on ${flags.bind}:${flags.port}: ${(error as Error).message}`,
+    );
+  }
+  if (flags.metricsPort !== undefined) {
+    const metrics = await thyme.listenMetrics(flags.metricsPort, flags.metricsBind);
+    logger.info(
+      { port: metrics.port },
+      `metrics on http://${flags.metricsBind}:${metrics.port}/metrics`,
+    );
+  }
+  logger.info(
+    {
+      app: entry.name,
+      layer: layer.health().hosts.map((h) => h.url),
+      embedded: worker !== undefined,
+    },
+    `serving ${entry.name} on http://${address.address}:${address.port}/`,
+  );
+  await stopOnSignal(logger, async () => {
+    await thyme.close();
+    await worker?.stop();
+  });
 }

@@ -35,11 +35,13 @@ export function openDatabase(url: string, options: OpenDatabaseOptions = {}): Da
   const knex = knexFactory({
     ...clientConfig(target),
     acquireConnectionTimeout: ACQUIRE_TIMEOUT_MS,
+    // Knex's own messages (e.g. a failed connection attempt) duplicate errors we
+    // report anyway, so they are debug output here.
     log: {
-      warn: (message: unknown) => logger.warn({ knex: message }, 'knex warning'),
-      error: (message: unknown) => logger.error({ knex: message }, 'knex error'),
+      warn: (message: unknown) => logger.debug({ knex: message }, 'knex warning'),
+      error: (message: unknown) => logger.debug({ knex: message }, 'knex error'),
       deprecate: (method: unknown, alternative: unknown) =>
-        logger.warn({ method, alternative }, 'knex deprecation'),
+        logger.debug({ method, alternative }, 'knex deprecation'),
       debug: (message: unknown) => logger.debug({ knex: message }, 'knex debug'),
     },
   });

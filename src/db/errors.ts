@@ -97,6 +97,8 @@ const CONNECTION_CODES = new Set([
 /** The database could not be reached or opened at all (as opposed to a failing query). */
 export function isConnectionError(error: unknown): boolean {
   if (error instanceof Error && error.name === 'KnexTimeoutError') return true;
+  // better-sqlite3 reports a missing directory as a plain TypeError without a code.
+  if (error instanceof TypeError && /cannot open database/i.test(error.message)) return true;
   return CONNECTION_CODES.has(driverCode(error) ?? '');
 }
 

@@ -12,6 +12,7 @@ export const MIGRATIONS_DIR = join(PACKAGE_ROOT, 'dist', 'migrations');
 
 /** Knex's bookkeeping tables (`<name>_lock` is derived by knex). */
 export const MIGRATIONS_TABLE = 'gredis_migrations';
+const LOCK_TABLE = `${MIGRATIONS_TABLE}_lock`;
 
 export interface MigrationStatus {
   name: string;
@@ -82,6 +83,7 @@ export async function listMigrations(
 ): Promise<MigrationStatus[]> {
   const config = migratorConfig(options.directory);
   const source = config.migrationSource as CompiledMigrations;
+  await ensureBookkeeping(db);
   const [all, completed] = await Promise.all([
     source.getMigrations(),
     db.knex.migrate.list(config).then(([done]) => completedNames(done)),
@@ -103,6 +105,7 @@ export async function migrate(db: Database, options: MigrateOptions = {}): Promi
   for (let attempt = 1; ; attempt++) {
     let names: string[];
     try {
+      await ensureBookkeeping(db);
       const [, ran] = (await db.knex.migrate.up(config)) as [number, string[]];
       names = ran;
     } catch (error) {
@@ -136,15 +139,47 @@ export async function rollback(
 }
 
 /**
+ * Creates knex's bookkeeping tables before knex does. Knex checks-then-creates them and
+ * checks-then-inserts the lock row, so two first-time migrators could each insert a
+ * row, after which knex's "lock exactly one row" fails forever. Here the lock table
+ * admits one row only (a CHECK on its key), so the loser of any such race gets an
+ * error, which migrate() retries, and finds everything in place.
+ */
+async function ensureBookkeeping(db: Database): Promise<void> {
+  const { schema } = db.knex;
+  if (!(await schema.hasTable(MIGRATIONS_TABLE)))
+    await schema.createTable(MIGRATIONS_TABLE, (table) => {
+      table.increments('id').primary();
+      table.string('name');
+      table.integer('batch');
+      table.timestamp('migration_time');
+    });
+  if (!(await schema.hasTable(LOCK_TABLE)))
+    await schema.createTable(LOCK_TABLE, (table) => {
+      table.increments('index').primary();
+      table.integer('is_locked');
+      table.check('?? = 1', ['index'], `${LOCK_TABLE}_one_row`);
+    });
+}
+
+/**
  * Errors that mean "another migrator got there first": knex's lock, SQLite's write
- * lock, or PostgreSQL refusing a second concurrent CREATE TABLE of the bookkeeping tables.
+ * lock, or a concurrent creation of the bookkeeping tables or of the lock row.
  */
 function isContention(error: unknown): boolean {
   if (isBusy(error)) return true;
   const message = error instanceof Error ? error.message : '';
+  if (/already locked/i.test(message)) return true;
   const code = (error as { code?: unknown } | null)?.code;
   const bookkeeping = /gredis_migrations|pg_type_typname_nsp_index/.test(message);
-  return /already locked/i.test(message) || ((code === '42P07' || code === '23505') && bookkeeping);
+  return (
+    bookkeeping &&
+    (code === '42P07' || // duplicate table
+      code === '23505' || // unique violation (PostgreSQL's catalogue during CREATE TABLE)
+      code === '23514' || // check violation: a second lock row
+      code === 'SQLITE_CONSTRAINT_CHECK' ||
+      /already exists/i.test(message))
+  );
 }
 
 function completedNames(done: unknown): Set<string> {

@@ -74,6 +74,11 @@ export class MemoryCounters implements Counters {
     return ++entry.count;
   }
 
+  async get(key: string): Promise<number> {
+    const entry = this.counts.get(key);
+    return entry && entry.until > Date.now() ? entry.count : 0;
+  }
+
   async reset(key: string): Promise<void> {
     this.counts.delete(key);
   }

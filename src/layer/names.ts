@@ -1,3 +1,4 @@
+import { globToRegExp } from '../glob.js';
 import { InvalidChannelName, InvalidGroupName } from './errors.js';
 
 /** The reserved message key that carries the full process-specific channel name(s). */
@@ -69,14 +70,4 @@ export class CapacityTable {
     }
     return capacity;
   }
-}
-
-function globToRegExp(glob: string): RegExp {
-  let source = '';
-  for (const char of glob) {
-    if (char === '*') source += '.*';
-    else if (char === '?') source += '.';
-    else source += char.replace(/[\\^$.|+()[\]{}]/g, '\\$&');
-  }
-  return new RegExp(`^${source}$`);
 }

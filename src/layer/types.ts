@@ -113,5 +113,7 @@ export interface Lanes {
 export interface Counters {
   /** Increments `key`, starting a window of `windowSeconds` at the first increment; resolves with the count. */
   increment(key: string, windowSeconds: number): Promise<number>;
+  /** The count in the current window (0 when none). */
+  get(key: string): Promise<number>;
   reset(key: string): Promise<void>;
 }

@@ -191,6 +191,10 @@ export class RedisCounters implements Counters {
     )) as number;
   }
 
+  async get(key: string): Promise<number> {
+    return Number((await this.hostFor(key).call((c) => c.get(this.key(key)))) ?? 0);
+  }
+
   async reset(key: string): Promise<void> {
     await this.hostFor(key).call((c) => c.del(this.key(key)));
   }

@@ -1,0 +1,37 @@
+/**
+ * Bench-only server: Thyme and an echo worker in one process on the in-process
+ * layer (memory://), what `gredis thyme` with memory:// will be once the worker
+ * framework runs apps in process. Logs JSON lines; "Thyme listening" has the port.
+ *
+ *   node dist/bench/server/embedded-echo.js [--port 0] [--receivers 1]
+ */
+import { parseArgs } from 'node:util';
+import { openLayer } from '../../src/commands/layer.js';
+import { stopOnSignal } from '../../src/commands/lifecycle.js';
+import { createLogger } from '../../src/logger.js';
+import { Thyme } from '../../src/server/index.js';
+import { EchoWorker } from '../lib/echo-worker.js';
+
+const { values } = parseArgs({
+  options: {
+    port: { type: 'string', default: '0' },
+    receivers: { type: 'string', default: '1' },
+  },
+});
+
+const logger = createLogger({ name: 'embedded-echo' });
+// openLayer, as the commands do: the event channels get their production capacities.
+const layer = openLayer('memory://', logger);
+const worker = new EchoWorker(layer, Number(values.receivers), (error) => {
+  // The first few only: under a persistent fault every message would log.
+  if (worker.failures <= 3) logger.warn({ err: error }, 'echo reply failed');
+}).start();
+const thyme = new Thyme(layer, { logger });
+await thyme.listen(Number(values.port), '127.0.0.1');
+await stopOnSignal(logger, async () => {
+  await thyme.close();
+  await worker.stop();
+  await layer.close();
+});
+// Nothing should be left running, but a stray handle must not keep a stopped server alive.
+process.exit(0);

@@ -1,0 +1,77 @@
+/**
+ * MultiChat's WebSocket protocol (multichat.md): the commands a client sends,
+ * how they are validated, and the messages and errors it gets back.
+ */
+
+export type ErrorCode =
+  | 'USER_HAS_TO_LOGIN'
+  | 'ROOM_INVALID'
+  | 'ROOM_ACCESS_DENIED'
+  | 'INVALID_MESSAGE'
+  | 'MESSAGE_TOO_LONG'
+  | 'RATE_LIMITED';
+
+export const MESSAGE_TYPES = Object.freeze({
+  message: 0,
+  warning: 1,
+  alert: 2,
+  muted: 3,
+  enter: 4,
+  leave: 5,
+});
+
+export const MAX_MESSAGE_LENGTH = 4096;
+
+export type Command =
+  | { command: 'join'; room: number }
+  | { command: 'leave'; room: number }
+  | { command: 'send'; room: number; message: string };
+
+/** A frame the client sent that is not a valid command; carries the error to answer with. */
+export class InvalidCommand extends Error {
+  constructor(readonly error: ErrorCode) {
+    super(error);
+    this.name = 'InvalidCommand';
+  }
+}
+
+/** Parses one text frame; throws InvalidCommand with INVALID_MESSAGE or MESSAGE_TOO_LONG. */
+export function parseCommand(text: string | undefined): Command {
+  if (text === undefined) throw new InvalidCommand('INVALID_MESSAGE');
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    throw new InvalidCommand('INVALID_MESSAGE');
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value))
+    throw new InvalidCommand('INVALID_MESSAGE');
+  const { command, room, message } = value as Record<string, unknown>;
+  const roomId = parseRoomId(room);
+  switch (command) {
+    case 'join':
+    case 'leave':
+      return { command, room: roomId };
+    case 'send':
+      if (typeof message !== 'string' || message.trim() === '')
+        throw new InvalidCommand('INVALID_MESSAGE');
+      if ([...message].length > MAX_MESSAGE_LENGTH) throw new InvalidCommand('MESSAGE_TOO_LONG');
+      return { command, room: roomId, message };
+    default:
+      throw new InvalidCommand('INVALID_MESSAGE');
+  }
+}
+
+/** Room ids come as integers or as strings of digits ("7"); anything else is invalid. */
+function parseRoomId(room: unknown): number {
+  if (typeof room === 'number' && Number.isSafeInteger(room) && room > 0) return room;
+  if (typeof room === 'string' && /^[1-9]\d{0,15}$/.test(room)) {
+    const id = Number(room);
+    if (Number.isSafeInteger(id)) return id;
+  }
+  throw new InvalidCommand('INVALID_MESSAGE');
+}
+
+export function roomGroup(roomId: number): string {
+  return `room-${roomId}`;
+}

@@ -1,0 +1,161 @@
+import type { SessionStore } from '../../auth/sessions.js';
+import type { UserRepository } from '../../auth/users.js';
+import type { Message } from '../../layer/types.js';
+import type { SocketContext, WebSocketConsumer } from '../../worker/websocket/consumer.js';
+import {
+  InvalidCommand,
+  MESSAGE_TYPES,
+  parseCommand,
+  roomGroup,
+  type Command,
+  type ErrorCode,
+} from './chat-protocol.js';
+import type { Room, RoomRepository } from './rooms.js';
+
+/** Per-connection state, kept between events: the rooms joined and the flood bucket. */
+interface ChatState extends Message {
+  rooms: number[];
+  tokens: number;
+  at: number;
+}
+
+export interface ChatSettings {
+  notifyEnterLeave: boolean;
+  /** Commands a socket may send in a burst, and per second after it. */
+  burst: number;
+  perSecond: number;
+}
+
+export const CHAT_DEFAULTS = Object.freeze({ burst: 30, perSecond: 10 });
+
+type ChatSocket = SocketContext<ChatState>;
+
+/**
+ * The MultiChat consumer: join/leave/send over one socket, many rooms. Every
+ * command re-checks, in order: the user is still valid, the room exists, the
+ * user may enter it; errors change nothing.
+ */
+export class ChatConsumer implements WebSocketConsumer<ChatState> {
+  constructor(
+    private readonly users: UserRepository,
+    private readonly sessions: SessionStore,
+    private readonly rooms: RoomRepository,
+    private readonly settings: ChatSettings,
+  ) {}
+
+  async connect(socket: ChatSocket): Promise<void> {
+    // Anonymous sockets are refused (HTTP 403); the origin was checked by Thyme.
+    if (!socket.user) return socket.reject();
+    socket.state = { rooms: [], tokens: this.settings.burst, at: Date.now() };
+    socket.accept();
+  }
+
+  async receive(socket: ChatSocket, frame: { text?: string }): Promise<void> {
+    if (!this.takeToken(socket)) return socket.sendJson({ error: 'RATE_LIMITED' });
+    let command: Command;
+    try {
+      command = parseCommand(frame.text);
+    } catch (error) {
+      if (error instanceof InvalidCommand) return socket.sendJson({ error: error.error });
+      throw error;
+    }
+    const checked = await this.check(socket, command.room);
+    if (typeof checked === 'string') return socket.sendJson({ error: checked });
+    const { room, username } = checked;
+    switch (command.command) {
+      case 'join':
+        return this.join(socket, room, username);
+      case 'leave':
+        return this.leave(socket, room, username);
+      case 'send':
+        if (!socket.state.rooms.includes(room.id))
+          return socket.sendJson({ error: 'ROOM_ACCESS_DENIED' });
+        return socket.groupSendJson(roomGroup(room.id), {
+          room: String(room.id),
+          message: command.message,
+          username,
+          msg_type: MESSAGE_TYPES.message,
+        });
+    }
+  }
+
+  async disconnect(socket: ChatSocket): Promise<void> {
+    const username = socket.user?.username ?? '';
+    for (const roomId of socket.state.rooms ?? []) {
+      if (this.settings.notifyEnterLeave) {
+        socket.groupSendJson(roomGroup(roomId), {
+          room: String(roomId),
+          username,
+          msg_type: MESSAGE_TYPES.leave,
+        });
+      }
+      socket.groupDiscard(roomGroup(roomId));
+    }
+    socket.state.rooms = [];
+  }
+
+  private join(socket: ChatSocket, room: Room, username: string): void {
+    if (!socket.state.rooms.includes(room.id)) {
+      // Those already in the room hear of the newcomer; then the newcomer joins.
+      if (this.settings.notifyEnterLeave) {
+        socket.groupSendJson(roomGroup(room.id), {
+          room: String(room.id),
+          username,
+          msg_type: MESSAGE_TYPES.enter,
+        });
+      }
+      socket.groupAdd(roomGroup(room.id));
+      socket.state.rooms = [...socket.state.rooms, room.id];
+    }
+    socket.sendJson({ join: String(room.id), title: room.title });
+  }
+
+  private leave(socket: ChatSocket, room: Room, username: string): void {
+    if (socket.state.rooms.includes(room.id)) {
+      if (this.settings.notifyEnterLeave) {
+        socket.groupSendJson(roomGroup(room.id), {
+          room: String(room.id),
+          username,
+          msg_type: MESSAGE_TYPES.leave,
+        });
+      }
+      socket.groupDiscard(roomGroup(room.id));
+      socket.state.rooms = socket.state.rooms.filter((id) => id !== room.id);
+    }
+    socket.sendJson({ leave: String(room.id) });
+  }
+
+  /** The checks every command goes through, in the order multichat.md gives. */
+  private async check(
+    socket: ChatSocket,
+    roomId: number,
+  ): Promise<{ room: Room; username: string } | ErrorCode> {
+    const identity = socket.user;
+    if (!identity) return 'USER_HAS_TO_LOGIN';
+    const [user, session] = await Promise.all([
+      this.users.findById(identity.id),
+      this.sessions.load(identity.sessionKey),
+    ]);
+    // Deactivated, deleted, or logged out since the socket opened.
+    if (!user?.isActive || session?.userId !== identity.id) return 'USER_HAS_TO_LOGIN';
+    const room = await this.rooms.find(roomId);
+    if (!room) return 'ROOM_INVALID';
+    if (room.staffOnly && !user.isStaff) return 'ROOM_ACCESS_DENIED';
+    return { room, username: user.username };
+  }
+
+  /** A token bucket in the connection state: flooding gets RATE_LIMITED, the socket stays. */
+  private takeToken(socket: ChatSocket): boolean {
+    const now = Date.now();
+    const state = socket.state;
+    const elapsed = Math.max(0, (now - (state.at ?? now)) / 1000);
+    state.tokens = Math.min(
+      this.settings.burst,
+      (state.tokens ?? this.settings.burst) + elapsed * this.settings.perSecond,
+    );
+    state.at = now;
+    if (state.tokens < 1) return false;
+    state.tokens -= 1;
+    return true;
+  }
+}

@@ -1,0 +1,61 @@
+import type { SessionStore } from '../../auth/sessions.js';
+import type { UserRepository } from '../../auth/users.js';
+import type { Application } from '../../worker/app.js';
+import {
+  authMiddleware,
+  identifySocketUser,
+  loginRequired,
+  LoginThrottle,
+} from '../../worker/http/auth.js';
+import { csrfMiddleware } from '../../worker/http/csrf.js';
+import { compose, Router } from '../../worker/http/router.js';
+import { securityHeaders } from '../../worker/http/security.js';
+import { sessionMiddleware } from '../../worker/http/sessions.js';
+import type { AppServices } from '../../worker/services.js';
+import { CHAT_DEFAULTS, ChatConsumer } from './consumer.js';
+import { RoomRepository } from './rooms.js';
+import { addAdminRoutes } from './views/admin.js';
+import { csrfFailure, errorPage, indexView, loginView, logoutView } from './views/pages.js';
+
+export const CHAT_PATH = '/chat/stream/';
+
+/** What the admin views work with. */
+export interface AdminServices {
+  rooms: RoomRepository;
+  users: UserRepository;
+  sessions: SessionStore;
+}
+
+/** MultiChat (multichat.md): rooms, login, the admin, and the chat over one WebSocket. */
+export function createApplication(services: AppServices): Application {
+  const { users, sessions, layer } = services;
+  const rooms = new RoomRepository(services.db);
+  const router = new Router()
+    .add('/', loginRequired(indexView(rooms)), ['GET'])
+    .add('/accounts/login/', loginView(users, new LoginThrottle(layer.counters)), ['GET', 'POST'])
+    .add('/accounts/logout/', logoutView, ['POST']);
+  addAdminRoutes(router, { rooms, users, sessions });
+
+  // The order Django users know: sessions, then CSRF, then auth.
+  const handleHttp = compose(
+    [
+      securityHeaders(),
+      sessionMiddleware(sessions),
+      csrfMiddleware({ failure: csrfFailure }),
+      authMiddleware(users),
+    ],
+    (request) => router.dispatch(request),
+  );
+  const consumer = new ChatConsumer(users, sessions, rooms, {
+    notifyEnterLeave: services.settings.notifyEnterLeave,
+    burst: services.settings.chatBurst ?? CHAT_DEFAULTS.burst,
+    perSecond: services.settings.chatPerSecond ?? CHAT_DEFAULTS.perSecond,
+  });
+  return {
+    name: 'multichat',
+    handleHttp,
+    consumerFor: (path) => (path === CHAT_PATH ? consumer : undefined),
+    identifySocket: (headers) => identifySocketUser(headers, sessions, users),
+    errorResponse: (status, request) => errorPage(status, request),
+  };
+}

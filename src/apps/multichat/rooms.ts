@@ -1,0 +1,81 @@
+import type { Database } from '../../db/connection.js';
+import { fromDbBoolean, fromDbInteger, toDbBoolean } from '../../db/values.js';
+
+export interface Room {
+  id: number;
+  title: string;
+  staffOnly: boolean;
+}
+
+export const ROOM_TITLE_MAX_LENGTH = 255;
+
+/** A room title that cannot be stored. */
+export class InvalidRoomTitle extends TypeError {
+  readonly code = 'GREDIS_INVALID_ROOM_TITLE' as const;
+  constructor(reason: string) {
+    super(`invalid room title: ${reason}`);
+    this.name = 'InvalidRoomTitle';
+  }
+}
+
+interface RoomRow {
+  id: unknown;
+  title: string;
+  staff_only: unknown;
+}
+
+/** Rooms in `chat_room`. */
+export class RoomRepository {
+  constructor(private readonly db: Database) {}
+
+  private get table() {
+    return this.db.knex<RoomRow>('chat_room');
+  }
+
+  /** Every room, ordered by title (then id, so equal titles keep a stable order). */
+  async list(): Promise<Room[]> {
+    const rows = await this.table
+      .select('id', 'title', 'staff_only')
+      .orderBy([{ column: 'title' }, { column: 'id' }]);
+    return rows.map(toRoom);
+  }
+
+  async find(id: number): Promise<Room | undefined> {
+    if (!Number.isSafeInteger(id) || id < 1) return undefined;
+    const row = await this.table.select('id', 'title', 'staff_only').where('id', id).first();
+    return row ? toRoom(row) : undefined;
+  }
+
+  async create(title: string, staffOnly = false): Promise<Room> {
+    const clean = validateTitle(title);
+    const [row] = await this.table
+      .insert({ title: clean, staff_only: toDbBoolean(this.db, staffOnly) } as Partial<RoomRow>)
+      .returning(['id', 'title', 'staff_only']);
+    return toRoom(row as RoomRow);
+  }
+
+  async update(id: number, title: string, staffOnly: boolean): Promise<Room | undefined> {
+    const clean = validateTitle(title);
+    const count = await this.table
+      .where('id', id)
+      .update({ title: clean, staff_only: toDbBoolean(this.db, staffOnly) } as Partial<RoomRow>);
+    return count > 0 ? { id, title: clean, staffOnly } : undefined;
+  }
+
+  async delete(id: number): Promise<boolean> {
+    return (await this.table.where('id', id).delete()) > 0;
+  }
+}
+
+function validateTitle(title: string): string {
+  const clean = title.trim();
+  if (clean === '') throw new InvalidRoomTitle('a title is required');
+  if (clean.length > ROOM_TITLE_MAX_LENGTH)
+    throw new InvalidRoomTitle(`at most ${ROOM_TITLE_MAX_LENGTH} characters`);
+  if (clean.includes('\0')) throw new InvalidRoomTitle('NUL characters are not allowed');
+  return clean;
+}
+
+function toRoom(row: RoomRow): Room {
+  return { id: fromDbInteger(row.id), title: row.title, staffOnly: fromDbBoolean(row.staff_only) };
+}

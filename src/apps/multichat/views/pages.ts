@@ -1,0 +1,156 @@
+import type { UserRepository } from '../../../auth/users.js';
+import { login, LoginThrottle, logout, safeNext, LOGIN_URL } from '../../../worker/http/auth.js';
+import type { CsrfFailure } from '../../../worker/http/csrf.js';
+import { html } from '../../../worker/http/html.js';
+import type { Request } from '../../../worker/http/request.js';
+import { Response } from '../../../worker/http/response.js';
+import type { RoomRepository } from '../rooms.js';
+import { csrfInput, field, page } from './layout.js';
+
+const ERROR_TITLES: Record<number, [string, string]> = {
+  400: ['Bad request', 'The request could not be understood.'],
+  403: ['Forbidden', 'You are not allowed to do that.'],
+  404: ['Page not found', 'There is no page at this address.'],
+  405: ['Method not allowed', 'This page does not accept that method.'],
+  429: ['Too many attempts', 'Please wait before trying again.'],
+  500: ['Server error', 'Something went wrong on our side. It has been logged.'],
+};
+
+export function errorPage(status: number, request: Request | undefined, detail?: string): Response {
+  const [title, text] = ERROR_TITLES[status] ?? ['Error', 'The request failed.'];
+  return Response.html(
+    page(request, {
+      title,
+      body: html`<section class="card error-page">
+        <h1>${title}</h1>
+        <p>${text}</p>
+        ${detail ? html`<p class="detail">${detail}</p>` : ''}
+        <p><a href="/">Back to MultiChat</a></p>
+      </section>`,
+    }),
+    status,
+  );
+}
+
+export function csrfFailure(request: Request, reason: CsrfFailure): Response {
+  return errorPage(403, request, `CSRF verification failed: ${reason}`);
+}
+
+/** `/`: the room list; the chat client turns it into joinable panes. */
+export function indexView(rooms: RoomRepository) {
+  return async (request: Request): Promise<Response> => {
+    const list = await rooms.list();
+    const user = request.user!;
+    const body = html`<section class="chat" aria-labelledby="rooms-heading">
+      <div class="rooms">
+        <h1 id="rooms-heading">Rooms</h1>
+        ${
+          list.length === 0
+            ? html`<p class="empty">
+                No rooms yet.
+                ${
+                  user.isStaff
+                    ? html`<a href="/admin/rooms/new/">Create one in the admin</a>.`
+                    : html`Ask an administrator to <a href="/admin/">create one in the admin</a>.`
+                }
+              </p>`
+            : html`<ul class="room-list">
+                ${list.map(
+                  (room) =>
+                    html`<li>
+                      <button
+                        type="button"
+                        class="room-link${room.staffOnly ? ' staff-only' : ''}"
+                        data-room-id="${room.id}"
+                        aria-pressed="false"
+                      >
+                        ${room.title}${
+                          room.staffOnly
+                            ? html` <span class="badge" title="Staff only">staff only</span>`
+                            : ''
+                        }
+                      </button>
+                    </li>`,
+                )}
+              </ul>`
+        }
+        <p class="connection" id="connection-status" role="status" aria-live="polite">
+          Connecting…
+        </p>
+      </div>
+      <div class="panes" id="panes" aria-live="polite"></div>
+      <div class="alerts" id="alerts" role="alert" aria-live="assertive"></div>
+    </section>`;
+    return Response.html(page(request, { title: 'MultiChat', body, scripts: ['/static/chat.js'] }));
+  };
+}
+
+/** `/accounts/login/`: Django's login form, throttled per username and address. */
+export function loginView(users: UserRepository, throttle: LoginThrottle) {
+  return async (request: Request): Promise<Response> => {
+    const next = safeNext(
+      request.method === 'POST' ? request.form().get('next') : request.query.get('next'),
+    );
+    if (request.method !== 'POST') {
+      if (request.user) return Response.redirect(next);
+      return loginForm(request, next, '', undefined, 200);
+    }
+    const form = request.form();
+    const username = form.get('username') ?? '';
+    const password = form.get('password') ?? '';
+    if (username === '' || password === '') {
+      return loginForm(request, next, username, 'Please enter a username and password.', 200);
+    }
+    if (await throttle.isBlocked(username, request.client)) {
+      const minutes = Math.ceil(throttle.windowSeconds / 60);
+      return loginForm(
+        request,
+        next,
+        username,
+        `Too many failed login attempts. Try again in ${minutes} minutes.`,
+        429,
+      );
+    }
+    const user = await users.authenticate(username, password);
+    if (!user) {
+      await throttle.failed(username, request.client);
+      return loginForm(
+        request,
+        next,
+        username,
+        'Please enter a correct username and password. Note that both fields may be case-sensitive.',
+        200,
+      );
+    }
+    await throttle.succeeded(username, request.client);
+    await login(request, user, users);
+    return Response.redirect(next);
+  };
+}
+
+function loginForm(
+  request: Request,
+  next: string,
+  username: string,
+  error: string | undefined,
+  status: number,
+): Response {
+  const body = html`<section class="card narrow" aria-labelledby="login-heading">
+    <h1 id="login-heading">Log in</h1>
+    ${error ? html`<p class="error form-error" role="alert">${error}</p>` : ''}
+    <form method="post" action="${LOGIN_URL}">
+      ${csrfInput(request)}
+      <input type="hidden" name="next" value="${next}" />
+      ${field({ name: 'username', label: 'Username', value: username, autocomplete: 'username', required: true, autofocus: true, maxlength: 150 })}
+      ${field({ name: 'password', label: 'Password', type: 'password', autocomplete: 'current-password', required: true })}
+      <p><button type="submit">Log in</button></p>
+    </form>
+  </section>`;
+  return Response.html(page(request, { title: 'Log in', body }), status);
+}
+
+/** `/accounts/logout/`: POST only (with CSRF); ends the session. */
+export async function logoutView(request: Request): Promise<Response> {
+  await logout(request);
+  return Response.redirect(LOGIN_URL);
+}

@@ -1,0 +1,54 @@
+import { findApp, appNames, type AppEntry } from '../apps/registry.js';
+import { SessionStore } from '../auth/sessions.js';
+import { UserRepository } from '../auth/users.js';
+import type { Database } from '../db/connection.js';
+import { listMigrations } from '../db/migrations.js';
+import type { ChannelLayer } from '../layer/types.js';
+import type { Logger } from '../logger.js';
+import { booleanFromEnv, DEFAULTS, ENV, positiveNumberFromEnv } from '../settings.js';
+import type { Application } from '../worker/app.js';
+import type { AppServices } from '../worker/services.js';
+import { CommandFailed } from './errors.js';
+
+export function requireApp(name: string): AppEntry {
+  const app = findApp(name);
+  if (!app) throw new CommandFailed(`unknown app "${name}" (known: ${appNames().join(', ')})`, 2);
+  return app;
+}
+
+/**
+ * Builds an application on an open database and layer, refusing to start on a
+ * database with pending migrations (the error says what to run).
+ */
+export async function loadApplication(
+  entry: AppEntry,
+  db: Database,
+  layer: ChannelLayer,
+  logger: Logger,
+): Promise<Application> {
+  const pending = (await listMigrations(db)).filter((m) => !m.applied);
+  if (pending.length > 0) {
+    throw new CommandFailed(
+      `${pending.length} database migration(s) are not applied yet: run "gredis migrate" first`,
+    );
+  }
+  let settings: AppServices['settings'];
+  try {
+    settings = {
+      notifyEnterLeave: booleanFromEnv(ENV.notifyEnterLeave, DEFAULTS.notifyEnterLeave),
+      chatBurst: positiveNumberFromEnv(ENV.chatBurst),
+      chatPerSecond: positiveNumberFromEnv(ENV.chatPerSecond),
+    };
+  } catch (error) {
+    throw new CommandFailed((error as Error).message, 2);
+  }
+  const module = await entry.load();
+  return module.createApplication({
+    layer,
+    db,
+    users: new UserRepository(db),
+    sessions: new SessionStore(db),
+    logger,
+    settings,
+  });
+}

@@ -1,0 +1,95 @@
+import { Command, Option } from 'commander';
+import { globToRegExp } from '../glob.js';
+import { InMemoryChannelLayer } from '../layer/index.js';
+import { createLogger } from '../logger.js';
+import { EVENT_CHANNELS } from '../protocol.js';
+import { DEFAULTS } from '../settings.js';
+import { Worker, WORKER_DEFAULTS } from '../worker/runner.js';
+import { loadApplication, requireApp } from './app-runtime.js';
+import { withDatabase } from './database.js';
+import { CommandFailed } from './errors.js';
+import { openLayer } from './layer.js';
+import { stopOnSignal } from './lifecycle.js';
+import { databaseOption, layerOption, numberIn, verbosityOption } from './options.js';
+
+interface RunWorkerFlags {
+  layer: string;
+  database: string;
+  verbosity: number;
+  onlyChannels?: string[];
+  excludeChannels?: string[];
+  concurrency: number;
+  eventTimeout: number;
+}
+
+export function runWorkerCommand(): Command {
+  return new Command('runworker')
+    .description(
+      'run a worker for APP: it handles the HTTP and WebSocket events interface servers put on the layer',
+    )
+    .argument('[app]', 'the application to run', DEFAULTS.app)
+    .addOption(layerOption())
+    .addOption(databaseOption())
+    .addOption(verbosityOption())
+    .addOption(
+      new Option(
+        '--only-channels <glob...>',
+        `handle only these channels (of ${EVENT_CHANNELS.join(', ')})`,
+      ),
+    )
+    .addOption(new Option('--exclude-channels <glob...>', 'do not handle these channels'))
+    .addOption(
+      new Option('--concurrency <n>', 'events handled at once (async I/O)')
+        .default(WORKER_DEFAULTS.concurrency)
+        .argParser(numberIn(1, 100_000, true)),
+    )
+    .addOption(
+      new Option(
+        '--event-timeout <seconds>',
+        "a socket's event running longer than this is presumed lost and the socket's next event runs",
+      )
+        .default(60)
+        .argParser(numberIn(1, 86_400)),
+    )
+    .action(async (appName: string, flags: RunWorkerFlags) => {
+      const entry = requireApp(appName);
+      const channels = selectChannels(flags.onlyChannels, flags.excludeChannels);
+      const logger = createLogger({ verbosity: flags.verbosity, name: 'worker' });
+      const layer = openLayer(flags.layer, logger, { laneLease: flags.eventTimeout });
+      if (layer instanceof InMemoryChannelLayer) {
+        await layer.close();
+        throw new CommandFailed(
+          'runworker needs a shared channel layer (e.g. --layer redis://127.0.0.1:6379/0): the in-process layer only reaches workers inside "gredis thyme", which runs them itself',
+          2,
+        );
+      }
+      try {
+        await withDatabase(flags.database, logger, async (db) => {
+          const app = await loadApplication(entry, db, layer, logger);
+          const worker = new Worker(layer, app, {
+            channels,
+            concurrency: flags.concurrency,
+            logger,
+          }).start();
+          logger.info({ app: entry.name, channels }, `worker for ${entry.name} running`);
+          await stopOnSignal(logger, () => worker.stop());
+        });
+      } finally {
+        await layer.close();
+      }
+    });
+}
+
+function selectChannels(only: string[] | undefined, exclude: string[] | undefined): string[] {
+  const matches = (globs: string[]) => (channel: string) =>
+    globs.some((glob) => globToRegExp(glob).test(channel));
+  let channels = [...EVENT_CHANNELS];
+  if (only) channels = channels.filter(matches(only));
+  if (exclude) channels = channels.filter((channel) => !matches(exclude)(channel));
+  if (channels.length === 0)
+    throw new CommandFailed(
+      `no channels left to handle (choose from ${EVENT_CHANNELS.join(', ')})`,
+      2,
+    );
+  return channels;
+}

@@ -1,0 +1,141 @@
+import { parse as parseCookies } from 'cookie';
+import type { SessionStore } from '../../auth/sessions.js';
+import type { User, UserRepository } from '../../auth/users.js';
+import type { Counters } from '../../layer/types.js';
+import type { Request, RequestUser } from './request.js';
+import { Response } from './response.js';
+import type { Middleware, View } from './router.js';
+import type { SocketUser } from '../app.js';
+import { SESSION_COOKIE } from './sessions.js';
+
+export const LOGIN_URL = '/accounts/login/';
+
+/** Sets `request.user` from the session (inactive or deleted users are nobody). */
+export function authMiddleware(users: UserRepository): Middleware {
+  return async (request, next) => {
+    const userId = request.session?.userId;
+    if (userId !== null && userId !== undefined) {
+      const user = await users.findById(userId);
+      request.user = user?.isActive ? toRequestUser(user) : null;
+    }
+    return next();
+  };
+}
+
+export function toRequestUser(user: User): RequestUser {
+  return {
+    id: user.id,
+    username: user.username,
+    isStaff: user.isStaff,
+    isSuperuser: user.isSuperuser,
+    isActive: user.isActive,
+  };
+}
+
+/** Logs `user` in: new session key (against fixation), new CSRF secret, last_login. */
+export async function login(request: Request, user: User, users: UserRepository): Promise<void> {
+  if (!request.session) throw new Error('the session middleware is not installed');
+  await request.session.login(user.id);
+  request.rotateCsrfToken();
+  request.user = toRequestUser(user);
+  await users.touchLastLogin(user.id);
+}
+
+export async function logout(request: Request): Promise<void> {
+  await request.session?.logout();
+  request.user = null;
+}
+
+/** Anonymous visitors are sent to the login page, with `next` to come back. */
+export function loginRequired(view: View): View {
+  return (request, params) => {
+    if (!request.user) return redirectToLogin(request);
+    return view(request, params);
+  };
+}
+
+/** Staff only: everyone else is sent to the login page (as Django's admin does). */
+export function staffRequired(view: View): View {
+  return (request, params) => {
+    if (!request.user?.isStaff) return redirectToLogin(request);
+    return view(request, params);
+  };
+}
+
+export function redirectToLogin(request: Request): Response {
+  return Response.redirect(`${LOGIN_URL}?next=${encodeURIComponent(request.fullPath)}`);
+}
+
+/**
+ * A `next` target is followed only when it is a path on this site: "/x" but
+ * not "//evil.example" or "/\\evil.example" or "https://…".
+ */
+export function safeNext(next: string | null | undefined, fallback = '/'): string {
+  if (!next || !next.startsWith('/') || next.startsWith('//') || next.startsWith('/\\'))
+    return fallback;
+  // eslint-disable-next-line no-control-regex -- control characters are what is refused
+  if (/[\u0000-\u001f\u007f]/.test(next)) return fallback;
+  return next;
+}
+
+export interface ThrottleOptions {
+  /** Failed attempts allowed per username and address within the window. */
+  limit: number;
+  windowSeconds: number;
+}
+
+/**
+ * Failed logins counted per username and client address in the layer's counters,
+ * so every worker sees the same count. Over the limit, logins are refused without
+ * checking the password until the window passes.
+ */
+export class LoginThrottle {
+  constructor(
+    private readonly counters: Counters,
+    private readonly options: ThrottleOptions = { limit: 5, windowSeconds: 900 },
+  ) {}
+
+  get windowSeconds(): number {
+    return this.options.windowSeconds;
+  }
+
+  async isBlocked(username: string, address: string): Promise<boolean> {
+    return (await this.counters.get(this.key(username, address))) >= this.options.limit;
+  }
+
+  async failed(username: string, address: string): Promise<void> {
+    await this.counters.increment(this.key(username, address), this.options.windowSeconds);
+  }
+
+  async succeeded(username: string, address: string): Promise<void> {
+    await this.counters.reset(this.key(username, address));
+  }
+
+  private key(username: string, address: string): string {
+    return `login-failures:${username.toLowerCase()}:${address}`;
+  }
+}
+
+/**
+ * The user a WebSocket handshake carries: its `sessionid` cookie's live session
+ * and that session's active user; null for anyone else.
+ */
+export async function identifySocketUser(
+  headers: ReadonlyMap<string, string>,
+  sessions: SessionStore,
+  users: UserRepository,
+): Promise<SocketUser | null> {
+  const key = parseCookies(headers.get('cookie') ?? '')[SESSION_COOKIE];
+  if (!key) return null;
+  const session = await sessions.load(key);
+  if (session?.userId === null || session?.userId === undefined) return null;
+  const user = await users.findById(session.userId);
+  if (!user?.isActive) return null;
+  return {
+    id: user.id,
+    username: user.username,
+    isStaff: user.isStaff,
+    isSuperuser: user.isSuperuser,
+    sessionKey: key,
+  };
+}

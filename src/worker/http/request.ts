@@ -1,0 +1,108 @@
+import { parse as parseCookies } from 'cookie';
+import type { Message } from '../../layer/types.js';
+import type { HttpRequestEvent } from '../../protocol.js';
+import { headerMap } from '../headers.js';
+import type { SessionHandle } from './sessions.js';
+
+/** Request bodies beyond these are not forms we accept (Thyme already caps bytes). */
+const MAX_FORM_FIELDS = 1000;
+
+/** A form we cannot parse; answered with 400 by the framework. */
+export class BadRequest extends Error {
+  readonly code = 'GREDIS_BAD_REQUEST' as const;
+  constructor(message: string) {
+    super(message);
+    this.name = 'BadRequest';
+  }
+}
+
+/** Who the request is from, once the auth middleware has looked. */
+export interface RequestUser {
+  id: number;
+  username: string;
+  isStaff: boolean;
+  isSuperuser: boolean;
+  isActive: boolean;
+}
+
+/** An HTTP request as views see it, built from an `http.request` event. */
+export class Request {
+  readonly method: string;
+  readonly path: string;
+  readonly query: URLSearchParams;
+  readonly headers: ReadonlyMap<string, string>;
+  readonly body: Buffer;
+  readonly scheme: string;
+  readonly client: string;
+  readonly replyChannel: string;
+  /** Filled in by middleware (sessions → CSRF → auth). */
+  session: SessionHandle | null = null;
+  user: RequestUser | null = null;
+  /** A masked CSRF token for a form on the page being rendered. */
+  csrfToken: () => string = notInstalled;
+  /** Replaces the CSRF secret (at login, as Django does). */
+  rotateCsrfToken: () => void = notInstalled;
+  private cookieCache: Record<string, string | undefined> | undefined;
+  private formCache: URLSearchParams | undefined;
+
+  constructor(event: HttpRequestEvent) {
+    this.method = event.method;
+    this.path = event.path;
+    this.query = new URLSearchParams(Buffer.from(event.query_string).toString('latin1'));
+    this.headers = headerMap(event.headers);
+    this.body = Buffer.from(event.body);
+    this.scheme = event.scheme;
+    this.client = event.client[0];
+    this.replyChannel = event.reply_channel;
+  }
+
+  static fromMessage(message: Message): Request {
+    return new Request(message as unknown as HttpRequestEvent);
+  }
+
+  get host(): string {
+    return this.headers.get('host') ?? '';
+  }
+
+  get isSecure(): boolean {
+    return this.scheme === 'https';
+  }
+
+  /** The path and query, for `next=` redirects. */
+  get fullPath(): string {
+    const query = this.query.toString();
+    return query ? `${this.path}?${query}` : this.path;
+  }
+
+  get cookies(): Readonly<Record<string, string | undefined>> {
+    // cookie.parse tolerates malformed headers: bad pairs are skipped, never thrown.
+    this.cookieCache ??= parseCookies(this.headers.get('cookie') ?? '');
+    return this.cookieCache;
+  }
+
+  /** The urlencoded form body (multipart is not accepted). */
+  form(): URLSearchParams {
+    if (this.formCache) return this.formCache;
+    const type = (this.headers.get('content-type') ?? '').split(';')[0]!.trim().toLowerCase();
+    if (this.body.length === 0) return (this.formCache = new URLSearchParams());
+    if (type !== 'application/x-www-form-urlencoded') {
+      throw new BadRequest(
+        `expected an application/x-www-form-urlencoded form, got ${type || 'no content type'}`,
+      );
+    }
+    const text = this.body.toString('utf8');
+    const fields = text.split('&').length;
+    if (fields > MAX_FORM_FIELDS)
+      throw new BadRequest(`a form may have at most ${MAX_FORM_FIELDS} fields`);
+    this.formCache = new URLSearchParams(text);
+    return this.formCache;
+  }
+
+  get isUnsafeMethod(): boolean {
+    return !['GET', 'HEAD', 'OPTIONS', 'TRACE'].includes(this.method);
+  }
+}
+
+function notInstalled(): never {
+  throw new Error('the CSRF middleware is not installed');
+}

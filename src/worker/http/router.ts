@@ -1,0 +1,92 @@
+import type { Request } from './request.js';
+import type { Response } from './response.js';
+
+/** A view gets the request and the path's captured groups (named, from the pattern). */
+export type View = (
+  request: Request,
+  params: Record<string, string>,
+) => Promise<Response> | Response;
+
+/** Runs around the views: may answer itself, or call `next` and adjust its response. */
+export type Middleware = (request: Request, next: () => Promise<Response>) => Promise<Response>;
+
+interface Route {
+  pattern: RegExp;
+  methods: readonly string[] | undefined;
+  view: View;
+}
+
+/** The request's path matched no route (→ 404 page). */
+export class NotFound extends Error {
+  readonly code = 'GREDIS_NOT_FOUND' as const;
+  constructor(readonly path: string) {
+    super(`no route for ${path}`);
+    this.name = 'NotFound';
+  }
+}
+
+/** The path matched, the method did not (→ 405). */
+export class MethodNotAllowed extends Error {
+  readonly code = 'GREDIS_METHOD_NOT_ALLOWED' as const;
+  constructor(readonly allowed: readonly string[]) {
+    super(`method not allowed; allowed: ${allowed.join(', ')}`);
+    this.name = 'MethodNotAllowed';
+  }
+}
+
+/**
+ * Routes by path. Patterns are exact paths with `:name` segments
+ * ("/admin/rooms/:id/edit/"), matched whole; `:name` matches one segment.
+ */
+export class Router {
+  private readonly routes: Route[] = [];
+
+  add(path: string, view: View, methods?: readonly string[]): this {
+    const source = path
+      .split('/')
+      .map((segment) =>
+        segment.startsWith(':') ? `(?<${segment.slice(1)}>[^/]+)` : escapeRegExp(segment),
+      )
+      .join('/');
+    this.routes.push({
+      pattern: new RegExp(`^${source}$`),
+      methods: methods?.map((m) => m.toUpperCase()),
+      view,
+    });
+    return this;
+  }
+
+  async dispatch(request: Request): Promise<Response> {
+    let allowed: string[] | undefined;
+    for (const route of this.routes) {
+      const match = route.pattern.exec(request.path);
+      if (!match) continue;
+      if (
+        route.methods &&
+        !route.methods.includes(request.method) &&
+        !(request.method === 'HEAD' && route.methods.includes('GET'))
+      ) {
+        allowed = [...(allowed ?? []), ...route.methods];
+        continue;
+      }
+      return route.view(request, { ...match.groups });
+    }
+    if (allowed) throw new MethodNotAllowed(allowed);
+    throw new NotFound(request.path);
+  }
+}
+
+/** Composes middleware around a final handler, first listed outermost. */
+export function compose(
+  middleware: readonly Middleware[],
+  last: (request: Request) => Promise<Response>,
+): (request: Request) => Promise<Response> {
+  return middleware.reduceRight<(request: Request) => Promise<Response>>(
+    (next, layer) => (request) => layer(request, () => next(request)),
+    last,
+  );
+}
+
+function escapeRegExp(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}

@@ -1,0 +1,152 @@
+import { setMaxListeners } from 'node:events';
+import { LayerClosed, ReceiveAborted } from '../layer/errors.js';
+import type { ChannelLayer, Message } from '../layer/types.js';
+import { silentLogger, type Logger } from '../logger.js';
+import { CHANNELS, EVENT_CHANNELS } from '../protocol.js';
+import type { Application } from './app.js';
+import { handleHttpEvent } from './http/handler.js';
+import { SocketDispatcher } from './websocket/dispatcher.js';
+
+export interface WorkerOptions {
+  /** Channels to pull events from (default: every event channel Thyme sends on). */
+  channels: readonly string[];
+  /** Events handled at once, across all channels (async I/O, like a greenlet each). */
+  concurrency: number;
+  logger: Logger | undefined;
+}
+
+export const WORKER_DEFAULTS = Object.freeze({ concurrency: 256 });
+
+/** Receives waiting at once per channel: the layer pops up to this many per round trip. */
+const RECEIVERS_PER_CHANNEL = 8;
+
+/**
+ * Runs an application for the events Thyme puts on the layer. Many events run
+ * concurrently; a socket's own events run one at a time, in order, through its
+ * lane (SocketDispatcher). No polling: receives block in the layer until an event
+ * arrives, and a worker with nothing to do makes no calls.
+ */
+export class Worker {
+  private readonly options: WorkerOptions;
+  private readonly logger: Logger;
+  private readonly sockets: SocketDispatcher;
+  private readonly abort = new AbortController();
+  private readonly loops: Promise<void>[] = [];
+  private readonly running = new Set<Promise<void>>();
+  private free: number;
+  private slotWaiters: (() => void)[] = [];
+  handled = 0;
+
+  constructor(
+    private readonly layer: ChannelLayer,
+    private readonly app: Application,
+    options: Partial<WorkerOptions> = {},
+  ) {
+    this.options = {
+      channels: options.channels ?? EVENT_CHANNELS,
+      concurrency: options.concurrency ?? WORKER_DEFAULTS.concurrency,
+      logger: options.logger,
+    };
+    this.free = this.options.concurrency;
+    this.logger = (this.options.logger ?? silentLogger()).child({ component: 'worker' });
+    this.sockets = new SocketDispatcher(layer, app, this.logger);
+    // Every receive loop listens on this one signal.
+    setMaxListeners(0, this.abort.signal);
+    layer.lanes.onRescue((turn) =>
+      this.spawn(() => this.sockets.runFrom(turn), 'rescued WebSocket event'),
+    );
+  }
+
+  start(): this {
+    const receivers = Math.max(
+      1,
+      Math.min(
+        RECEIVERS_PER_CHANNEL,
+        Math.floor(this.options.concurrency / this.options.channels.length),
+      ),
+    );
+    for (const channel of this.options.channels) {
+      for (let i = 0; i < receivers; i++) this.loops.push(this.receiveLoop(channel));
+    }
+    this.logger.info(
+      { channels: this.options.channels, concurrency: this.options.concurrency },
+      'worker started',
+    );
+    return this;
+  }
+
+  /** Stops taking events and waits for those in progress (each finishes its turn). */
+  async stop(): Promise<void> {
+    this.abort.abort();
+    await Promise.allSettled(this.loops);
+    while (this.running.size > 0) await Promise.allSettled([...this.running]);
+    await this.app.close?.();
+  }
+
+  private async receiveLoop(channel: string): Promise<void> {
+    const { signal } = this.abort;
+    while (!signal.aborted) {
+      await this.acquireSlot();
+      let event: Message;
+      try {
+        event = await this.layer.receive(channel, { signal });
+      } catch (error) {
+        this.releaseSlot();
+        if (error instanceof ReceiveAborted || error instanceof LayerClosed || signal.aborted)
+          return;
+        this.logger.error({ err: error, channel }, 'receive failed; retrying');
+        await new Promise((resolve) => setTimeout(resolve, 500));
+        continue;
+      }
+      this.run(() => this.dispatch(channel, event), channel);
+    }
+  }
+
+  private dispatch(channel: string, event: Message): Promise<void> {
+    switch (channel) {
+      case CHANNELS.httpRequest:
+        return handleHttpEvent(this.layer, this.app, event, this.logger);
+      case CHANNELS.httpDisconnect:
+        this.logger.debug({ path: event.path }, 'client left before its response ended');
+        return Promise.resolve();
+      case CHANNELS.websocketConnect:
+      case CHANNELS.websocketReceive:
+      case CHANNELS.websocketDisconnect:
+        return this.sockets.handle(channel, event);
+      default:
+        this.logger.warn({ channel }, 'no handler for this channel');
+        return Promise.resolve();
+    }
+  }
+
+  /** Runs work that already holds a slot. */
+  private run(work: () => Promise<void>, what: string): void {
+    const task = work()
+      .catch((error: unknown) => this.logger.error({ err: error, what }, 'event handling failed'))
+      .finally(() => {
+        this.handled++;
+        this.running.delete(task);
+        this.releaseSlot();
+      });
+    this.running.add(task);
+  }
+
+  /** Runs work that arrived outside a receive (a rescued turn): it takes a slot when one frees. */
+  private spawn(work: () => Promise<void>, what: string): void {
+    void this.acquireSlot().then(() => this.run(work, what));
+  }
+
+  private acquireSlot(): Promise<void> {
+    if (this.free > 0) {
+      this.free--;
+      return Promise.resolve();
+    }
+    return new Promise((resolve) => this.slotWaiters.push(resolve));
+  }
+
+  private releaseSlot(): void {
+    const next = this.slotWaiters.shift();
+    if (next) next();
+    else this.free++;
+  }
+}

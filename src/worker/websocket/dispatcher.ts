@@ -1,0 +1,144 @@
+import type { ChannelLayer, LaneTurn, Message } from '../../layer/types.js';
+import type { Logger } from '../../logger.js';
+import { CHANNELS } from '../../protocol.js';
+import type { Application, SocketUser } from '../app.js';
+import { headerMap } from '../headers.js';
+import type { WebSocketConsumer } from './consumer.js';
+import { Socket, type Scope } from './socket.js';
+
+/** A lane's saved state: the connect-time scope and the consumer's own state. */
+interface LaneState {
+  s: Scope;
+  a: Message;
+}
+
+/**
+ * Runs WebSocket events through their socket's lane, so that each socket's events
+ * run one at a time and in order across every worker (see Lanes in the layer):
+ * claim the turn, run the consumer, save the state and finish the turn, then run
+ * whatever event was parked behind it. Ordering costs two layer round trips per
+ * event (claim, finish), plus one when an event had to be parked.
+ */
+export class SocketDispatcher {
+  constructor(
+    private readonly layer: ChannelLayer,
+    private readonly app: Application,
+    private readonly logger: Logger,
+  ) {}
+
+  async handle(channel: string, event: Message): Promise<void> {
+    const lane = event.reply_channel;
+    const order = event.order;
+    if (typeof lane !== 'string' || typeof order !== 'number' || !Number.isInteger(order)) {
+      this.logger.error({ channel }, 'WebSocket event without reply_channel/order: skipped');
+      return;
+    }
+    const claim = await this.layer.lanes.claim(lane, order, { c: channel, e: event });
+    if (claim.kind !== 'run') {
+      if (claim.kind === 'stale')
+        this.logger.debug({ lane, order }, 'stale WebSocket event dropped');
+      return;
+    }
+    await this.runFrom({ lane, order, event: { c: channel, e: event }, state: claim.state });
+  }
+
+  /** Runs a turn and every turn that finishing it hands over. */
+  async runFrom(first: LaneTurn): Promise<void> {
+    let turn: LaneTurn | undefined = first;
+    while (turn) {
+      const channel = turn.event.c as string;
+      const state = await this.runOne(
+        channel,
+        turn.event.e as Message,
+        turn.state as LaneState | undefined,
+      );
+      turn = await this.layer.lanes.finish(
+        turn.lane,
+        turn.order,
+        state as unknown as Message,
+        channel === CHANNELS.websocketDisconnect,
+      );
+    }
+  }
+
+  private async runOne(
+    channel: string,
+    event: Message,
+    saved: LaneState | undefined,
+  ): Promise<LaneState> {
+    const replyChannel = event.reply_channel as string;
+    if (channel === CHANNELS.websocketConnect) return this.connect(replyChannel, event);
+    const scope: Scope = saved?.s ?? { path: String(event.path ?? ''), query: '', user: null };
+    const consumer = this.app.consumerFor(scope.path);
+    const gone = channel === CHANNELS.websocketDisconnect;
+    const socket = new Socket(this.layer, replyChannel, scope, saved?.a ?? {}, true, gone);
+    if (consumer) {
+      await this.run(socket, scope.path, async () => {
+        if (gone) await consumer.disconnect?.(socket, Number(event.code ?? 1006));
+        else await consumer.receive?.(socket, frameOf(event));
+      });
+    }
+    return { s: scope, a: socket.state };
+  }
+
+  private async connect(replyChannel: string, event: Message): Promise<LaneState> {
+    const path = String(event.path);
+    const headers = headerMap(event.headers);
+    const user = await this.identify(headers);
+    const scope: Scope = {
+      path,
+      query: Buffer.from((event.query_string as Uint8Array | undefined) ?? []).toString('latin1'),
+      user,
+    };
+    const socket = new Socket(this.layer, replyChannel, scope, {}, false);
+    const consumer: WebSocketConsumer | undefined = this.app.consumerFor(path);
+    if (!consumer) socket.reject();
+    else {
+      await this.run(socket, path, async () => {
+        await consumer.connect?.(socket);
+      });
+      socket.accept(); // no-op when the handler decided
+    }
+    await this.drain(socket, path);
+    return { s: scope, a: socket.state };
+  }
+
+  /** Runs a handler; a throw closes the socket (1011) rather than taking the worker down. */
+  private async run(socket: Socket, path: string, handler: () => Promise<void>): Promise<void> {
+    try {
+      await handler();
+    } catch (error) {
+      this.logger.error({ err: error, path }, 'WebSocket handler failed; closing the socket');
+      if (socket.decision === 'pending') socket.reject();
+      else socket.close(1011);
+    }
+    await this.drain(socket, path);
+  }
+
+  private async drain(socket: Socket, path: string): Promise<void> {
+    try {
+      await socket.flush();
+    } catch (error) {
+      this.logger.error({ err: error, path }, 'a WebSocket handler effect failed');
+    }
+  }
+
+  private async identify(headers: ReadonlyMap<string, string>): Promise<SocketUser | null> {
+    if (!this.app.identifySocket) return null;
+    try {
+      return await this.app.identifySocket(headers);
+    } catch (error) {
+      this.logger.error(
+        { err: error },
+        'could not identify a WebSocket user; treating it as anonymous',
+      );
+      return null;
+    }
+  }
+}
+
+function frameOf(event: Message): { text?: string; bytes?: Uint8Array } {
+  if (typeof event.text === 'string') return { text: event.text };
+  if (event.bytes instanceof Uint8Array) return { bytes: event.bytes };
+  return {};
+}

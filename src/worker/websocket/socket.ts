@@ -1,0 +1,94 @@
+import type { ChannelLayer, Message } from '../../layer/types.js';
+import type { SocketUser } from '../app.js';
+import type { SocketContext } from './consumer.js';
+import { Outbox } from './outbox.js';
+
+/** What is fixed at connect and kept in the lane state for the socket's life. */
+export interface Scope {
+  path: string;
+  query: string;
+  user: SocketUser | null;
+}
+
+/** The SocketContext handed to consumers for one event. */
+export class Socket implements SocketContext {
+  readonly query: URLSearchParams;
+  readonly outbox: Outbox;
+  /** 'accepted' once accept was sent (or it was already open before this event). */
+  decision: 'pending' | 'accepted' | 'rejected';
+
+  constructor(
+    layer: ChannelLayer,
+    readonly channel: string,
+    readonly scope: Scope,
+    public state: Message,
+    open: boolean,
+    /** The socket is gone (disconnect event): nothing can be sent to it any more. */
+    private readonly gone = false,
+  ) {
+    this.query = new URLSearchParams(scope.query);
+    this.outbox = new Outbox(layer);
+    this.decision = open ? 'accepted' : 'pending';
+  }
+
+  get path(): string {
+    return this.scope.path;
+  }
+
+  get user(): SocketUser | null {
+    return this.scope.user;
+  }
+
+  accept(): void {
+    if (this.decision !== 'pending') return;
+    this.decision = 'accepted';
+    this.outbox.send(this.channel, { accept: true });
+  }
+
+  reject(): void {
+    if (this.decision !== 'pending') return;
+    this.decision = 'rejected';
+    this.outbox.send(this.channel, { accept: false });
+  }
+
+  close(code = 1000): void {
+    if (this.gone || this.decision === 'rejected') return;
+    if (this.decision === 'pending') return this.reject();
+    this.outbox.send(this.channel, { close: code });
+  }
+
+  send(text: string): void {
+    if (this.writable()) this.outbox.send(this.channel, { text });
+  }
+
+  sendJson(value: unknown): void {
+    this.send(JSON.stringify(value));
+  }
+
+  sendBytes(bytes: Uint8Array): void {
+    if (this.writable()) this.outbox.send(this.channel, { bytes });
+  }
+
+  groupAdd(group: string): void {
+    this.outbox.groupAdd(group, this.channel);
+  }
+
+  groupDiscard(group: string): void {
+    this.outbox.groupDiscard(group, this.channel);
+  }
+
+  groupSendJson(group: string, value: unknown): void {
+    this.outbox.groupSend(group, { text: JSON.stringify(value) });
+  }
+
+  flush(): Promise<void> {
+    return this.outbox.drain();
+  }
+
+  /** Sending before deciding accepts, as in Channels. */
+  private writable(): boolean {
+    if (this.gone || this.decision === 'rejected') return false;
+    if (this.decision === 'pending') this.accept();
+    return true;
+  }
+}

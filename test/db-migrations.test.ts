@@ -1,0 +1,273 @@
+/**
+ * Migrations on SQLite and PostgreSQL, through the API and through `gredis migrate`:
+ * Django's columns, idempotence, --list, rollback, and several migrators at once.
+ */
+import { mkdtempSync, existsSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import type { Database } from '../src/db/connection.js';
+import { isUniqueViolation } from '../src/db/errors.js';
+import { listMigrations, migrate, MIGRATIONS_TABLE, rollback } from '../src/db/migrations.js';
+import { runGredis } from './helpers/cli.js';
+import { allDatabases } from './helpers/databases.js';
+
+const INITIAL = '20261128000001_initial';
+
+/** Django's auth_user: column → [type family, max length, nullable]. */
+const AUTH_USER: Record<string, [string, number | undefined, boolean]> = {
+  id: ['integer', undefined, false],
+  password: ['varchar', 128, false],
+  last_login: ['timestamp', undefined, true],
+  is_superuser: ['boolean', undefined, false],
+  username: ['varchar', 150, false],
+  first_name: ['varchar', 150, false],
+  last_name: ['varchar', 150, false],
+  email: ['varchar', 254, false],
+  is_staff: ['boolean', undefined, false],
+  is_active: ['boolean', undefined, false],
+  date_joined: ['timestamp', undefined, false],
+};
+
+/** Maps each dialect's reported type to one family name. */
+function family(type: string): string {
+  if (/^(character varying|varchar)/.test(type)) return 'varchar';
+  if (/^(timestamp with time zone|datetime)/.test(type)) return 'timestamp';
+  if (/^(character|char)\b/.test(type)) return 'char';
+  return type;
+}
+
+for (const backend of allDatabases()) {
+  const test = suite(`migrations (${backend.name})`);
+  let db: Database;
+
+  test.before.each(async () => {
+    await backend.setup();
+    db = backend.open();
+  });
+  test.after.each(() => backend.teardown());
+
+  test('an empty database lists every migration as pending', async () => {
+    assert.equal(await listMigrations(db), [{ name: INITIAL, applied: false }]);
+  });
+
+  test('migrate applies each migration once and reports it; a second run is a no-op', async () => {
+    const progress: string[] = [];
+    assert.equal(await migrate(db, { onApplied: (name) => progress.push(name) }), [INITIAL]);
+    assert.equal(progress, [INITIAL]);
+    assert.equal(await listMigrations(db), [{ name: INITIAL, applied: true }]);
+    assert.equal(await migrate(db), []);
+    const rows = await db.knex(MIGRATIONS_TABLE).select('name');
+    assert.equal(
+      rows.map((r: { name: string }) => r.name),
+      [INITIAL],
+    );
+    assert.ok(await db.knex.schema.hasTable(`${MIGRATIONS_TABLE}_lock`));
+    assert.not.ok(await db.knex.schema.hasTable('knex_migrations'));
+  });
+
+  test("auth_user has exactly Django's columns, types, lengths and nullability", async () => {
+    await migrate(db);
+    const info = await db.knex('auth_user').columnInfo();
+    assert.equal(Object.keys(info).sort(), Object.keys(AUTH_USER).sort());
+    for (const [column, [type, length, nullable]] of Object.entries(AUTH_USER)) {
+      const actual = info[column]!;
+      assert.is(family(actual.type), type, `${column} type ${actual.type}`);
+      if (length !== undefined) assert.is(Number(actual.maxLength), length, `${column} length`);
+      assert.is(actual.nullable, nullable, `${column} nullable`);
+    }
+  });
+
+  test('chat_room and gredis_session have their columns', async () => {
+    await migrate(db);
+    const room = await db.knex('chat_room').columnInfo();
+    assert.equal(Object.keys(room).sort(), ['id', 'staff_only', 'title']);
+    assert.is(family(room.title!.type), 'varchar');
+    assert.is(Number(room.title!.maxLength), 255);
+    assert.is(room.title!.nullable, false);
+    const session = await db.knex('gredis_session').columnInfo();
+    assert.equal(Object.keys(session).sort(), [
+      'data',
+      'expire_date',
+      'session_key_hash',
+      'user_id',
+    ]);
+    assert.is(family(session.session_key_hash!.type), 'char');
+    assert.is(Number(session.session_key_hash!.maxLength), 64);
+    assert.is(session.user_id!.nullable, true);
+    assert.is(family(session.expire_date!.type), 'timestamp');
+  });
+
+  test('constraints: unique usernames, staff_only defaults to false, sessions cascade with their user', async () => {
+    await migrate(db);
+    const user = {
+      password: '!',
+      is_superuser: false,
+      username: 'dup',
+      first_name: '',
+      last_name: '',
+      email: '',
+      is_staff: false,
+      is_active: true,
+      date_joined: new Date(),
+    };
+    await db.knex('auth_user').insert(user);
+    try {
+      await db.knex('auth_user').insert(user);
+      assert.unreachable('a second "dup" was accepted');
+    } catch (error) {
+      assert.ok(isUniqueViolation(error), String(error));
+    }
+    await db.knex('chat_room').insert({ title: 'Lobby' });
+    const room = (await db.knex('chat_room').first()) as { staff_only: unknown };
+    assert.ok(room.staff_only === false || room.staff_only === 0, String(room.staff_only));
+    const { id } = (await db.knex('auth_user').first('id')) as { id: number };
+    await db.knex('gredis_session').insert({
+      session_key_hash: 'a'.repeat(64),
+      user_id: id,
+      data: '{}',
+      expire_date: new Date(),
+    });
+    await db.knex('auth_user').where({ id }).delete();
+    assert.is((await db.knex('gredis_session').select()).length, 0);
+    try {
+      await db.knex('gredis_session').insert({
+        session_key_hash: 'b'.repeat(64),
+        user_id: 424242,
+        data: '{}',
+        expire_date: new Date(),
+      });
+      assert.unreachable('a session of a missing user was accepted');
+    } catch (error) {
+      assert.match(String(error), /foreign key/i);
+    }
+  });
+
+  test('rollback reverts the migration (down) and migrate reapplies it', async () => {
+    await migrate(db);
+    assert.equal(await rollback(db), [INITIAL]);
+    assert.not.ok(await db.knex.schema.hasTable('auth_user'));
+    assert.not.ok(await db.knex.schema.hasTable('gredis_session'));
+    assert.equal(await listMigrations(db), [{ name: INITIAL, applied: false }]);
+    assert.equal(await migrate(db), [INITIAL]);
+    assert.ok(await db.knex.schema.hasTable('auth_user'));
+  });
+
+  test('four migrators on separate connections at once: all succeed, each migration runs once', async () => {
+    const handles = [db, backend.open(), backend.open(), backend.open()];
+    const results = await Promise.all(handles.map((handle) => migrate(handle)));
+    assert.equal(results.flat(), [INITIAL]);
+    assert.is((await db.knex(MIGRATIONS_TABLE).select()).length, 1);
+  });
+
+  test('gredis migrate: progress lines, then "No migrations to apply.", and --list', async () => {
+    const pending = await runGredis(['migrate', '--list', '--database', backend.url]);
+    assert.is(pending.code, 0, pending.stderr);
+    assert.is(pending.stdout, ` [ ] ${INITIAL}\n`);
+    const first = await runGredis(['migrate', '--database', backend.url]);
+    assert.is(first.code, 0, first.stderr);
+    assert.is(first.stdout, `Running migrations:\n  Applying ${INITIAL}... OK\n`);
+    assert.is(first.stderr, '');
+    const second = await runGredis(['migrate', '--database', backend.url]);
+    assert.is(second.code, 0, second.stderr);
+    assert.is(second.stdout, 'Running migrations:\n  No migrations to apply.\n');
+    const listed = await runGredis(['migrate', '--list', '--database', backend.url]);
+    assert.is(listed.stdout, ` [X] ${INITIAL}\n`);
+    assert.ok(await db.knex.schema.hasTable('auth_user'), 'the same database the test sees');
+  });
+
+  test('gredis migrate reads DATABASE_URL; --database overrides it', async () => {
+    const viaEnv = await runGredis(['migrate'], { env: { DATABASE_URL: backend.url } });
+    assert.is(viaEnv.code, 0, viaEnv.stderr);
+    assert.match(viaEnv.stdout, /Applying/);
+    const overridden = await runGredis(['migrate', '--database', backend.url], {
+      env: { DATABASE_URL: 'nosuch://x' },
+    });
+    assert.is(overridden.code, 0, overridden.stderr);
+    assert.match(overridden.stdout, /No migrations to apply/);
+  });
+
+  test('three gredis migrate processes at once all exit 0', async () => {
+    const runs = await Promise.all(
+      [1, 2, 3].map(() => runGredis(['migrate', '--database', backend.url])),
+    );
+    for (const run of runs) assert.is(run.code, 0, run.stderr);
+    assert.is(runs.filter((run) => run.stdout.includes('Applying')).length, 1);
+    assert.is((await db.knex(MIGRATIONS_TABLE).select()).length, 1);
+  });
+
+  test.run();
+}
+
+const cli = suite('gredis migrate: configuration and failures');
+
+cli(
+  'without --database or DATABASE_URL it uses ./gredis.sqlite3 in the working directory',
+  async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'gredis-default-'));
+    try {
+      const run = await runGredis(['migrate'], { cwd: dir });
+      assert.is(run.code, 0, run.stderr);
+      assert.ok(existsSync(join(dir, 'gredis.sqlite3')));
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  },
+);
+
+cli('an unknown URL scheme is a usage error: exit 2, one line', async () => {
+  const run = await runGredis(['migrate', '--database', 'mysql://root:hunter2@localhost/x']);
+  assert.is(run.code, 2);
+  assert.is(run.stdout, '');
+  assert.is(run.stderr.trim().split('\n').length, 1, run.stderr);
+  assert.match(run.stderr, /^gredis: invalid database URL .*unsupported scheme "mysql:"/);
+  assert.not.match(run.stderr, /hunter2/, 'the password is not printed');
+});
+
+cli('an unreachable PostgreSQL: exit 1, one line naming it, no password, no stack', async () => {
+  const run = await runGredis([
+    'migrate',
+    '--database',
+    'postgres://postgres:hunter2@127.0.0.1:1/test',
+  ]);
+  assert.is(run.code, 1);
+  assert.is(run.stdout, '');
+  assert.is(run.stderr.trim().split('\n').length, 1, run.stderr);
+  assert.match(
+    run.stderr,
+    /^gredis: cannot connect to the database postgres:\/\/postgres:\*\*\*@127\.0\.0\.1:1\/test: .*ECONNREFUSED/,
+  );
+  assert.not.match(run.stderr, /hunter2/);
+});
+
+cli('--verbosity 2 adds the stack trace', async () => {
+  const run = await runGredis([
+    'migrate',
+    '-v',
+    '2',
+    '--database',
+    'postgres://postgres@127.0.0.1:1/test',
+  ]);
+  assert.is(run.code, 1);
+  assert.match(run.stderr, /\n\s+at /);
+});
+
+cli('a missing PostgreSQL database and a missing SQLite directory: exit 1, one line', async () => {
+  const missingDb = await runGredis([
+    'migrate',
+    '--database',
+    'postgres://postgres@127.0.0.1:5432/gredis_no_such_database',
+  ]);
+  assert.is(missingDb.code, 1);
+  assert.match(missingDb.stderr, /^gredis: cannot connect .*does not exist\n$/);
+  const missingDir = await runGredis([
+    'migrate',
+    '--database',
+    'sqlite:///nonexistent-dir/x.sqlite3',
+  ]);
+  assert.is(missingDir.code, 1);
+  assert.match(missingDir.stderr, /^gredis: cannot connect .*directory does not exist\n$/);
+});
+
+cli.run();

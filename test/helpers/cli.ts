@@ -1,0 +1,118 @@
+import { execFile, spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { GREDIS_BIN } from './processes.js';
+
+/** Debian's interpreter, which has python3-django (not whatever `python3` is on PATH). */
+export const SYSTEM_PYTHON = '/usr/bin/python3';
+
+const PYTHON_DIR = fileURLToPath(new URL('../../../test/python/', import.meta.url));
+
+export interface CliResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs `gredis ARGS` to completion with stdin piped from `input` (closed after writing). */
+export function runGredis(
+  args: string[],
+  options: { env?: Record<string, string | undefined>; input?: string; cwd?: string } = {},
+): Promise<CliResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [GREDIS_BIN, ...args], {
+      cwd: options.cwd,
+      env: cleanEnv(options.env),
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+    child.stdin.on('error', () => undefined);
+    child.stdin.end(options.input ?? '');
+  });
+}
+
+export interface PtyStep {
+  /** Wait until this appears in the terminal output (after the previous match)... */
+  expect: string;
+  /** ...then type this. */
+  send: string;
+}
+
+export interface PtyResult {
+  /** Everything the terminal showed (program output plus whatever the tty echoed). */
+  output: string;
+  status: number;
+  timedOut: boolean;
+  /** Per step: whether the terminal's ECHO flag was off when `send` was typed. */
+  echoOff: boolean[];
+}
+
+/** Runs `gredis ARGS` in a pseudo-terminal (test/python/pty_drive.py), typing `steps`. */
+export function runGredisInPty(
+  args: string[],
+  steps: PtyStep[],
+  options: { env?: Record<string, string | undefined>; cwd?: string; timeoutS?: number } = {},
+): Promise<PtyResult> {
+  const spec = JSON.stringify({
+    argv: [process.execPath, GREDIS_BIN, ...args],
+    steps,
+    cwd: options.cwd,
+    timeout: options.timeoutS ?? 20,
+  });
+  return new Promise((resolve, reject) => {
+    execFile(
+      SYSTEM_PYTHON,
+      [`${PYTHON_DIR}pty_drive.py`, spec],
+      { env: cleanEnv(options.env), maxBuffer: 1 << 24 },
+      (error, stdout, stderr) => {
+        if (error) return reject(new Error(`pty_drive failed: ${error.message}\n${stderr}`));
+        const result = JSON.parse(stdout) as {
+          output: string;
+          status: number;
+          timed_out: boolean;
+          echo_off_at: boolean[];
+        };
+        resolve({
+          output: result.output,
+          status: result.status,
+          timedOut: result.timed_out,
+          echoOff: result.echo_off_at,
+        });
+      },
+    );
+  });
+}
+
+/** Runs a helper script from test/python with Debian's Python, JSON in and out. */
+export function runPython<T>(script: string, input: unknown): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const child = execFile(
+      SYSTEM_PYTHON,
+      [`${PYTHON_DIR}${script}`],
+      { maxBuffer: 1 << 24 },
+      (error, stdout, stderr) => {
+        if (error) return reject(new Error(`${script} failed: ${error.message}\n${stderr}`));
+        resolve(JSON.parse(stdout) as T);
+      },
+    );
+    child.stdin!.end(JSON.stringify(input));
+  });
+}
+
+/**
+ * The test process's environment minus settings that would leak into the child
+ * (a developer's DATABASE_URL or SECRET_KEY), plus `extra`; undefined deletes.
+ */
+function cleanEnv(extra: Record<string, string | undefined> = {}): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...process.env, GREDIS_LOG_LEVEL: 'silent' };
+  for (const name of ['DATABASE_URL', 'SECRET_KEY', 'GREDIS_SUPERUSER_PASSWORD']) delete env[name];
+  for (const [name, value] of Object.entries(extra)) {
+    if (value === undefined) delete env[name];
+    else env[name] = value;
+  }
+  return env;
+}

@@ -1,0 +1,108 @@
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { openDatabase, type Database } from '../../src/db/connection.js';
+import { migrate } from '../../src/db/migrations.js';
+
+/** The shared PostgreSQL every test may use (trust auth, database `test`). */
+export const SHARED_POSTGRES_URL =
+  process.env.GREDIS_TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+
+/**
+ * A private, empty database per suite, on one of the two backends. `url` is valid
+ * after setup() and means the same database to openDatabase and to a `gredis`
+ * subprocess (`--database url`): a SQLite file in a fresh temporary directory, or a
+ * fresh PostgreSQL schema selected with `?search_path=`.
+ */
+export interface DatabaseBackend {
+  name: 'sqlite' | 'postgres';
+  url: string;
+  /** The temporary directory (SQLite) holding the database file; undefined for PostgreSQL. */
+  dir: string | undefined;
+  setup(): Promise<void>;
+  /** Closes every database opened through `open` and deletes the file or schema. */
+  teardown(): Promise<void>;
+  /** A new handle on this backend's database, closed by teardown. */
+  open(): Database;
+  /** open() then migrate(): a handle on an up-to-date schema. */
+  openMigrated(): Promise<Database>;
+  /** Empties the application tables (between tests of one suite). */
+  truncate(db: Database): Promise<void>;
+}
+
+function tracked(backend: Omit<DatabaseBackend, 'open' | 'openMigrated' | 'truncate'>): {
+  handles: Database[];
+  backend: DatabaseBackend;
+} {
+  const handles: Database[] = [];
+  const full: DatabaseBackend = {
+    ...backend,
+    open() {
+      const db = openDatabase(full.url);
+      handles.push(db);
+      return db;
+    },
+    async openMigrated() {
+      const db = full.open();
+      await migrate(db);
+      return db;
+    },
+    async truncate(db) {
+      // Children first: sessions reference users.
+      for (const table of ['gredis_session', 'chat_room', 'auth_user']) await db.knex(table).delete();
+    },
+  };
+  return { handles, backend: full };
+}
+
+export function sqliteBackend(): DatabaseBackend {
+  const { handles, backend } = tracked({
+    name: 'sqlite',
+    url: '',
+    dir: undefined,
+    async setup() {
+      backend.dir = mkdtempSync(join(tmpdir(), 'gredis-db-'));
+      backend.url = `sqlite://${join(backend.dir, 'test.sqlite3')}`;
+    },
+    async teardown() {
+      for (const db of handles.splice(0)) await db.close();
+      if (backend.dir) rmSync(backend.dir, { recursive: true, force: true });
+    },
+  });
+  return backend;
+}
+
+export function postgresBackend(): DatabaseBackend {
+  let schema = '';
+  const { handles, backend } = tracked({
+    name: 'postgres',
+    url: '',
+    dir: undefined,
+    async setup() {
+      schema = `t_${randomBytes(6).toString('hex')}`;
+      const admin = openDatabase(SHARED_POSTGRES_URL);
+      try {
+        await admin.knex.raw('create schema ??', [schema]);
+      } finally {
+        await admin.close();
+      }
+      backend.url = `${SHARED_POSTGRES_URL}?search_path=${schema}`;
+    },
+    async teardown() {
+      for (const db of handles.splice(0)) await db.close();
+      const admin = openDatabase(SHARED_POSTGRES_URL);
+      try {
+        await admin.knex.raw('drop schema if exists ?? cascade', [schema]);
+      } finally {
+        await admin.close();
+      }
+    },
+  });
+  return backend;
+}
+
+/** One of each backend: every database test runs against both. */
+export function allDatabases(): DatabaseBackend[] {
+  return [sqliteBackend(), postgresBackend()];
+}

@@ -1,0 +1,150 @@
+import { createApplication } from '../../src/apps/multichat/index.js';
+import { RoomRepository, type Room } from '../../src/apps/multichat/rooms.js';
+import { SessionStore } from '../../src/auth/sessions.js';
+import { UserRepository, type User } from '../../src/auth/users.js';
+import type { Database } from '../../src/db/connection.js';
+import { createLayer, type ChannelLayer } from '../../src/index.js';
+import { Thyme } from '../../src/server/index.js';
+import { EVENT_CHANNEL_CAPACITY } from '../../src/settings.js';
+import { Worker } from '../../src/worker/runner.js';
+import type { DatabaseBackend } from './databases.js';
+import { testPrefix } from './layers.js';
+import { GredisProcess, startThyme } from './processes.js';
+import { SHARED_REDIS_URL } from './redis-server.js';
+import { TestClient } from './ws-client.js';
+
+/** Fast hashing for fixtures: tests of the real cost use the default explicitly. */
+export const TEST_PASSWORD_ITERATIONS = 1000;
+
+/** Users, sessions and rooms made directly in the database a deployment uses. */
+export class Fixtures {
+  readonly users: UserRepository;
+  readonly sessions: SessionStore;
+  readonly rooms: RoomRepository;
+
+  constructor(readonly db: Database) {
+    this.users = new UserRepository(db, { passwordIterations: TEST_PASSWORD_ITERATIONS });
+    this.sessions = new SessionStore(db);
+    this.rooms = new RoomRepository(db);
+  }
+
+  user(
+    username: string,
+    options: { password?: string; staff?: boolean; superuser?: boolean } = {},
+  ): Promise<User> {
+    return this.users.create({
+      username,
+      password: options.password ?? 'correct horse',
+      isStaff: options.staff ?? false,
+      isSuperuser: options.superuser ?? false,
+    });
+  }
+
+  /** A logged-in session for `user`: its `sessionid` cookie value. */
+  async login(user: User): Promise<string> {
+    return (await this.sessions.create(user.id)).key;
+  }
+
+  room(title: string, staffOnly = false): Promise<Room> {
+    return this.rooms.create(title, staffOnly);
+  }
+}
+
+/** Where the chat can be reached: one base URL per Thyme. */
+export interface ChatEndpoints {
+  ports: number[];
+}
+
+/** Opens a chat WebSocket as the holder of `sessionKey`. */
+export function chatClient(
+  port: number,
+  sessionKey: string | undefined,
+  origin = `http://localhost:${port}`,
+): Promise<TestClient> {
+  return TestClient.open(`ws://localhost:${port}/chat/stream/`, {
+    origin,
+    headers: sessionKey ? { cookie: `sessionid=${sessionKey}` } : {},
+  });
+}
+
+/** MultiChat embedded in the test process: in-process layer, one Thyme, one Worker. */
+export class EmbeddedChat implements ChatEndpoints {
+  ports: number[] = [];
+  private constructor(
+    readonly layer: ChannelLayer,
+    readonly thyme: Thyme,
+    readonly worker: Worker,
+  ) {}
+
+  static async start(
+    db: Database,
+    settings: { notifyEnterLeave?: boolean; chatBurst?: number; chatPerSecond?: number } = {},
+  ): Promise<EmbeddedChat> {
+    const layer = createLayer('memory://', {
+      channelCapacity: Object.entries(EVENT_CHANNEL_CAPACITY),
+    });
+    const fixtures = new Fixtures(db);
+    const app = createApplication({
+      layer,
+      db,
+      users: fixtures.users,
+      sessions: fixtures.sessions,
+      logger: (await import('../../src/logger.js')).silentLogger(),
+      settings: { notifyEnterLeave: settings.notifyEnterLeave ?? true, ...settings },
+    });
+    const worker = new Worker(layer, app).start();
+    const thyme = new Thyme(layer, { allowedHosts: ['localhost', '127.0.0.1'] });
+    const chat = new EmbeddedChat(layer, thyme, worker);
+    chat.ports = [(await thyme.listen(0, '127.0.0.1')).port];
+    return chat;
+  }
+
+  async stop(): Promise<void> {
+    await this.thyme.close();
+    await this.worker.stop();
+    await this.layer.close();
+  }
+}
+
+/** MultiChat as deployed: `gredis runworker` × N and `gredis thyme` × M on Redis and a database. */
+export class DistributedChat implements ChatEndpoints {
+  readonly workers: GredisProcess[] = [];
+  readonly thymes: GredisProcess[] = [];
+  ports: number[] = [];
+  readonly layerUrl = `${SHARED_REDIS_URL}?prefix=${testPrefix()}`;
+
+  constructor(
+    readonly database: DatabaseBackend,
+    private readonly env: Record<string, string> = {},
+  ) {}
+
+  get processEnv(): Record<string, string> {
+    return {
+      DATABASE_URL: this.database.url,
+      CHANNEL_LAYER_URL: this.layerUrl,
+      SECRET_KEY: 'test-secret-key',
+      ...this.env,
+    };
+  }
+
+  async startWorker(args: string[] = []): Promise<GredisProcess> {
+    const worker = GredisProcess.start(['runworker', 'multichat', ...args], this.processEnv);
+    await worker.waitForLine((line) => line.msg === 'worker for multichat running');
+    this.workers.push(worker);
+    return worker;
+  }
+
+  async startThyme(args: string[] = []): Promise<number> {
+    const { proc, port } = await startThyme(args, this.processEnv);
+    this.thymes.push(proc);
+    this.ports.push(port);
+    return port;
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all([...this.thymes, ...this.workers].map((proc) => proc.stop('SIGTERM')));
+    const layer = createLayer(this.layerUrl);
+    await layer.flush();
+    await layer.close();
+  }
+}
