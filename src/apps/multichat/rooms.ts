@@ -8,6 +8,7 @@ export interface Room {
 }
 
 export const ROOM_TITLE_MAX_LENGTH = 255;
+const MAX_ROOM_ID = 2 ** 31 - 1;
 
 /** A room title that cannot be stored. */
 export class InvalidRoomTitle extends TypeError {
@@ -41,7 +42,8 @@ export class RoomRepository {
   }
 
   async find(id: number): Promise<Room | undefined> {
-    if (!Number.isSafeInteger(id) || id < 1) return undefined;
+    // Ids beyond the column's range (PostgreSQL integer) name no room; asking would be an error.
+    if (!Number.isSafeInteger(id) || id < 1 || id > MAX_ROOM_ID) return undefined;
     const row = await this.table.select('id', 'title', 'staff_only').where('id', id).first();
     return row ? toRoom(row) : undefined;
   }

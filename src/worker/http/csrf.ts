@@ -77,13 +77,9 @@ function check(request: Request, cookie: string | undefined): CsrfFailure | unde
   }
   if (!isWellFormed(cookie)) return 'CSRF cookie not set.';
   let submitted = request.headers.get(CSRF_HEADER);
-  if (submitted === undefined && request.method === 'POST') {
-    try {
-      submitted = request.form().get(CSRF_FIELD) ?? undefined;
-    } catch {
-      submitted = undefined;
-    }
-  }
+  // A body that is not a form we accept throws BadRequest (400), as Django's does.
+  if (submitted === undefined && request.method === 'POST')
+    submitted = request.form().get(CSRF_FIELD) ?? undefined;
   if (!submitted) return 'CSRF token missing.';
   if (!isWellFormed(submitted)) return 'CSRF token has incorrect format.';
   if (!tokenMatches(submitted, secretOf(cookie))) return 'CSRF token incorrect.';

@@ -1,0 +1,356 @@
+/**
+ * MultiChat's WebSocket protocol (multichat.md) from plain WebSocket clients: every
+ * command and every error, refused handshakes, rooms and users changing under a
+ * live socket, disconnect cleanup, and a fuzzing flood. SQLite and PostgreSQL.
+ */
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import type { Room } from '../src/apps/multichat/rooms.js';
+import type { User } from '../src/auth/users.js';
+import type { Database } from '../src/db/connection.js';
+import { allDatabases } from './helpers/databases.js';
+import { chatClient, EmbeddedChat, Fixtures } from './helpers/deployment.js';
+import { sleep, within } from './helpers/wait.js';
+import { handshakeStatus, type TestClient } from './helpers/ws-client.js';
+
+type Reply = Record<string, unknown>;
+
+async function next(client: TestClient, timeoutMs = 3000): Promise<Reply> {
+  return JSON.parse(String(await client.next(timeoutMs))) as Reply;
+}
+
+/** Asserts nothing more arrives for a while. */
+async function quiet(client: TestClient, ms = 300): Promise<void> {
+  const outcome = await client.next(ms).then(
+    (message) => `unexpected: ${String(message)}`,
+    () => 'quiet',
+  );
+  assert.is(outcome, 'quiet');
+}
+
+function command(client: TestClient, value: unknown): void {
+  client.send(typeof value === 'string' ? value : JSON.stringify(value));
+}
+
+for (const database of allDatabases()) {
+  const test = suite(`chat protocol [${database.name}]`);
+  let db: Database;
+  let fixtures: Fixtures;
+  let chat: EmbeddedChat;
+  let port: number;
+  let lobby: Room;
+  let staffRoom: Room;
+  let alice: User;
+  let bob: User;
+  let staff: User;
+  const clients: TestClient[] = [];
+
+  async function connect(user: User): Promise<TestClient> {
+    const client = await chatClient(port, await fixtures.login(user));
+    clients.push(client);
+    return client;
+  }
+
+  test.before(async () => {
+    await database.setup();
+    db = await database.openMigrated();
+    fixtures = new Fixtures(db);
+  });
+  test.after(() => database.teardown());
+  test.before.each(async () => {
+    chat = await EmbeddedChat.start(db, { chatBurst: 1000, chatPerSecond: 1000 });
+    port = chat.ports[0]!;
+    lobby = await fixtures.room('Lobby');
+    staffRoom = await fixtures.room('Staff lounge', true);
+    alice = await fixtures.user('alice');
+    bob = await fixtures.user('bob');
+    staff = await fixtures.user('sam', { staff: true });
+  });
+  test.after.each(async () => {
+    for (const client of clients.splice(0)) client.ws.terminate();
+    await chat.stop();
+    await database.truncate(db);
+  });
+
+  test('join: the room hears the newcomer, the newcomer gets the title; joining twice is harmless', async () => {
+    const a = await connect(alice);
+    const b = await connect(bob);
+    command(a, { command: 'join', room: lobby.id });
+    assert.equal(await next(a), { join: String(lobby.id), title: 'Lobby' });
+    command(b, { command: 'join', room: String(lobby.id) });
+    assert.equal(await next(a), { room: String(lobby.id), username: 'bob', msg_type: 4 });
+    assert.equal(await next(b), { join: String(lobby.id), title: 'Lobby' });
+    command(b, { command: 'join', room: lobby.id });
+    assert.equal(await next(b), { join: String(lobby.id), title: 'Lobby' });
+    await quiet(a); // one membership, one notice
+  });
+
+  test('send: every member including the sender gets it; room ids as strings or integers', async () => {
+    const a = await connect(alice);
+    const b = await connect(bob);
+    for (const client of [a, b]) {
+      command(client, { command: 'join', room: lobby.id });
+      await next(client);
+    }
+    await next(a); // bob's enter notice
+    command(a, { command: 'send', room: String(lobby.id), message: 'hello <b>all</b>' });
+    const expected = {
+      room: String(lobby.id),
+      message: 'hello <b>all</b>',
+      username: 'alice',
+      msg_type: 0,
+    };
+    assert.equal(await next(a), expected);
+    assert.equal(await next(b), expected);
+    command(b, { command: 'send', room: lobby.id, message: 'é✓' });
+    assert.equal((await next(a)).message, 'é✓');
+  });
+
+  test('leave: the room including the leaver hears it; the socket leaves the group', async () => {
+    const a = await connect(alice);
+    const b = await connect(bob);
+    for (const client of [a, b]) {
+      command(client, { command: 'join', room: lobby.id });
+      await next(client);
+    }
+    await next(a);
+    command(b, { command: 'leave', room: lobby.id });
+    assert.equal(await next(a), { room: String(lobby.id), username: 'bob', msg_type: 5 });
+    assert.equal(await next(b), { room: String(lobby.id), username: 'bob', msg_type: 5 });
+    assert.equal(await next(b), { leave: String(lobby.id) });
+    command(a, { command: 'send', room: lobby.id, message: 'bob is gone' });
+    await next(a);
+    await quiet(b);
+    command(b, { command: 'send', room: lobby.id, message: 'let me in' });
+    assert.equal(await next(b), { error: 'ROOM_ACCESS_DENIED' });
+  });
+
+  test('errors, each changing nothing, and the socket stays open', async () => {
+    const a = await connect(alice);
+    const cases: [unknown, string][] = [
+      ['not json', 'INVALID_MESSAGE'],
+      ['[1,2]', 'INVALID_MESSAGE'],
+      ['"join"', 'INVALID_MESSAGE'],
+      ['null', 'INVALID_MESSAGE'],
+      [{ command: 'dance', room: lobby.id }, 'INVALID_MESSAGE'],
+      [{ command: 'join' }, 'INVALID_MESSAGE'],
+      [{ command: 'join', room: 'abc' }, 'INVALID_MESSAGE'],
+      [{ command: 'join', room: 1.5 }, 'INVALID_MESSAGE'],
+      [{ command: 'join', room: -1 }, 'INVALID_MESSAGE'],
+      [{ command: 'join', room: [lobby.id] }, 'INVALID_MESSAGE'],
+      [{ command: 'send', room: lobby.id }, 'INVALID_MESSAGE'],
+      [{ command: 'send', room: lobby.id, message: '' }, 'INVALID_MESSAGE'],
+      [{ command: 'send', room: lobby.id, message: 42 }, 'INVALID_MESSAGE'],
+      [{ command: 'send', room: lobby.id, message: 'x'.repeat(4097) }, 'MESSAGE_TOO_LONG'],
+      [{ command: 'join', room: 999999 }, 'ROOM_INVALID'],
+      [{ command: 'join', room: staffRoom.id }, 'ROOM_ACCESS_DENIED'],
+      [{ command: 'send', room: lobby.id, message: 'not joined' }, 'ROOM_ACCESS_DENIED'],
+    ];
+    for (const [frame, error] of cases) {
+      command(a, frame);
+      assert.equal(await next(a), { error }, JSON.stringify(frame).slice(0, 60));
+    }
+    command(a, { command: 'join', room: lobby.id });
+    assert.equal(await next(a), { join: String(lobby.id), title: 'Lobby' });
+    command(a, { command: 'send', room: lobby.id, message: 'y'.repeat(4096) });
+    assert.is(
+      ((await next(a)).message as string).length,
+      4096,
+      '4096 characters is the limit, inclusive',
+    );
+    a.send(Buffer.from('binary frame'));
+    assert.equal(await next(a), { error: 'INVALID_MESSAGE' });
+  });
+
+  test('staff may enter a staff-only room; others are refused with ROOM_ACCESS_DENIED', async () => {
+    const s = await connect(staff);
+    command(s, { command: 'join', room: staffRoom.id });
+    assert.equal(await next(s), { join: String(staffRoom.id), title: 'Staff lounge' });
+    const a = await connect(alice);
+    command(a, { command: 'join', room: staffRoom.id });
+    assert.equal(await next(a), { error: 'ROOM_ACCESS_DENIED' });
+    await quiet(s, 200); // no enter notice for a refused join
+  });
+
+  test('anonymous, forged-session and cross-origin handshakes are refused with 403', async () => {
+    const url = `ws://localhost:${port}/chat/stream/`;
+    assert.is(await handshakeStatus(url, { origin: `http://localhost:${port}` }), 403);
+    assert.is(
+      await handshakeStatus(url, {
+        origin: `http://localhost:${port}`,
+        headers: { cookie: `sessionid=${'z'.repeat(32)}` },
+      }),
+      403,
+    );
+    const key = await fixtures.login(alice);
+    assert.is(
+      await handshakeStatus(url, {
+        origin: 'http://evil.example',
+        headers: { cookie: `sessionid=${key}` },
+      }),
+      403,
+    );
+    assert.is(
+      await handshakeStatus(`ws://localhost:${port}/other/`, {
+        origin: `http://localhost:${port}`,
+        headers: { cookie: `sessionid=${key}` },
+      }),
+      403,
+    );
+  });
+
+  test('a room deleted mid-session answers ROOM_INVALID', async () => {
+    const a = await connect(alice);
+    command(a, { command: 'join', room: lobby.id });
+    await next(a);
+    await fixtures.rooms.delete(lobby.id);
+    command(a, { command: 'send', room: lobby.id, message: 'anyone?' });
+    assert.equal(await next(a), { error: 'ROOM_INVALID' });
+  });
+
+  test('a user deactivated, or logged out, mid-session gets USER_HAS_TO_LOGIN', async () => {
+    const a = await connect(alice);
+    command(a, { command: 'join', room: lobby.id });
+    await next(a);
+    await fixtures.users.update(alice.id, { isActive: false });
+    command(a, { command: 'send', room: lobby.id, message: 'still here?' });
+    assert.equal(await next(a), { error: 'USER_HAS_TO_LOGIN' });
+    const key = await fixtures.login(bob);
+    const b = await chatClient(port, key);
+    clients.push(b);
+    await fixtures.sessions.delete(key);
+    command(b, { command: 'join', room: lobby.id });
+    assert.equal(await next(b), { error: 'USER_HAS_TO_LOGIN' });
+  });
+
+  test('a disconnect leaves every room the socket joined, with leave notices', async () => {
+    const a = await connect(alice);
+    const b = await connect(bob);
+    const other = await fixtures.room('Other');
+    for (const room of [lobby, other]) {
+      for (const client of [a, b]) {
+        command(client, { command: 'join', room: room.id });
+        await next(client);
+      }
+      await next(a);
+    }
+    b.close(1000);
+    await b.closed;
+    const notices = [await next(a), await next(a)];
+    assert.equal(
+      notices.sort((x, y) => String(x.room).localeCompare(String(y.room))),
+      [lobby, other]
+        .map((r) => ({ room: String(r.id), username: 'bob', msg_type: 5 }))
+        .sort((x, y) => x.room.localeCompare(y.room)),
+    );
+    command(a, { command: 'send', room: lobby.id, message: 'alone' });
+    assert.is((await next(a)).message, 'alone');
+  });
+
+  test('flooding beyond the per-socket rate gets RATE_LIMITED; the socket stays open', async () => {
+    await chat.stop();
+    chat = await EmbeddedChat.start(db, { chatBurst: 5, chatPerSecond: 1 });
+    port = chat.ports[0]!;
+    const a = await connect(alice);
+    for (let i = 0; i < 8; i++) command(a, { command: 'join', room: lobby.id });
+    const got = [];
+    for (let i = 0; i < 8; i++) got.push(await next(a));
+    assert.is(got.filter((r) => r.join).length, 5);
+    assert.is(got.filter((r) => r.error === 'RATE_LIMITED').length, 3);
+    await sleep(1100);
+    command(a, { command: 'join', room: lobby.id });
+    assert.ok((await next(a)).join, 'the bucket refills');
+  });
+
+  test('enter/leave notices switch off with the setting', async () => {
+    await chat.stop();
+    chat = await EmbeddedChat.start(db, {
+      notifyEnterLeave: false,
+      chatBurst: 1000,
+      chatPerSecond: 1000,
+    });
+    port = chat.ports[0]!;
+    const a = await connect(alice);
+    const b = await connect(bob);
+    command(a, { command: 'join', room: lobby.id });
+    await next(a);
+    command(b, { command: 'join', room: lobby.id });
+    await next(b);
+    command(b, { command: 'leave', room: lobby.id });
+    assert.equal(await next(b), { leave: String(lobby.id) });
+    await quiet(a);
+  });
+
+  test('10 000 random and malformed frames leave the server serving everyone else', async () => {
+    const fuzzers = await Promise.all([connect(alice), connect(bob), connect(staff)]);
+    const bystander = await connect(await fixtures.user('carol'));
+    command(bystander, { command: 'join', room: lobby.id });
+    await next(bystander);
+    const random = seeded(20261128);
+    const shapes = [
+      () => randomText(random, 1 + Math.floor(random() * 200)),
+      () =>
+        JSON.stringify({
+          command: pick(random, ['join', 'leave', 'send', 'x', '', null, 7]),
+          room: pick(random, [lobby.id, String(lobby.id), staffRoom.id, -3, 'x', null, {}, 1e308]),
+          message: pick(random, ['hi', '', 5, null, ['a'], 'z'.repeat(5000)]),
+        }),
+      () => JSON.stringify(pick(random, [[], {}, 1, 'str', true, null, { command: 'send' }])),
+      () => '{'.repeat(Math.floor(random() * 500)),
+      () => `{"command":"join","room":${'9'.repeat(Math.floor(random() * 40) + 1)}}`,
+    ];
+    let sent = 0;
+    for (let i = 0; i < 10_000; i++) {
+      const fuzzer = fuzzers[i % fuzzers.length]!;
+      if (random() < 0.05) fuzzer.send(Buffer.from(randomText(random, 50)));
+      else fuzzer.send(shapes[Math.floor(random() * shapes.length)]!());
+      sent++;
+      if (i % 500 === 0) await sleep(1); // let replies drain like a real flood would
+    }
+    assert.is(sent, 10_000);
+    // Everyone else is served promptly; the fuzzers too.
+    command(bystander, { command: 'send', room: lobby.id, message: 'still fine' });
+    const reply = await within(
+      (async () => {
+        for (;;) {
+          const r = await next(bystander, 30_000);
+          if (r.message === 'still fine') return r;
+        }
+      })(),
+      30_000,
+      "the bystander's message",
+    );
+    assert.is(reply.username, 'carol');
+    for (const fuzzer of fuzzers) {
+      const closed = await Promise.race([fuzzer.closed, sleep(10).then(() => undefined)]);
+      assert.is(
+        closed,
+        undefined,
+        `fuzzers stay connected (errors, not closes): ${JSON.stringify(closed)}`,
+      );
+    }
+    const fresh = await connect(alice);
+    command(fresh, { command: 'join', room: lobby.id });
+    assert.ok((await next(fresh, 10_000)).join);
+  });
+
+  test.run();
+}
+
+function seeded(seed: number): () => number {
+  let state = seed >>> 0;
+  return () => {
+    state = (state * 1664525 + 1013904223) >>> 0;
+    return state / 2 ** 32;
+  };
+}
+
+function pick<T>(random: () => number, values: T[]): T {
+  return values[Math.floor(random() * values.length)]!;
+}
+
+function randomText(random: () => number, length: number): string {
+  let text = '';
+  for (let i = 0; i < length; i++) text += String.fromCharCode(32 + Math.floor(random() * 0x2fff));
+  return text;
+}

@@ -1,0 +1,81 @@
+import { httpRequest, type HttpResult } from './http-client.js';
+
+/**
+ * A cookie-keeping HTTP client that behaves like a browser on our site: it sends
+ * Host and Origin, keeps cookies from Set-Cookie, and fills in the CSRF token
+ * from the last page it fetched.
+ */
+export class BrowserlessClient {
+  readonly cookies = new Map<string, string>();
+  lastPage = '';
+
+  constructor(readonly port: number) {}
+
+  get origin(): string {
+    return `http://localhost:${this.port}`;
+  }
+
+  async get(path: string, headers: Record<string, string> = {}): Promise<HttpResult> {
+    const result = await httpRequest(this.port, path, {
+      headers: { ...this.cookieHeader(), ...headers },
+    });
+    this.keep(result);
+    this.lastPage = result.body.toString();
+    return result;
+  }
+
+  /** POSTs a urlencoded form; `csrf: true` adds the token of the last page fetched. */
+  async post(
+    path: string,
+    fields: Record<string, string>,
+    options: { csrf?: boolean; headers?: Record<string, string> } = {},
+  ): Promise<HttpResult> {
+    const form = new URLSearchParams(fields);
+    if (options.csrf ?? true) {
+      const token = this.formToken();
+      if (token && !form.has('csrfmiddlewaretoken')) form.set('csrfmiddlewaretoken', token);
+    }
+    const result = await httpRequest(this.port, path, {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/x-www-form-urlencoded',
+        origin: this.origin,
+        ...this.cookieHeader(),
+        ...options.headers,
+      },
+      body: form.toString(),
+    });
+    this.keep(result);
+    this.lastPage = result.body.toString();
+    return result;
+  }
+
+  /** Logs in through the real form; resolves with the POST's response. */
+  async login(username: string, password: string, next = '/'): Promise<HttpResult> {
+    await this.get(`/accounts/login/?next=${encodeURIComponent(next)}`);
+    return this.post('/accounts/login/', { username, password, next });
+  }
+
+  /** The masked token in the last page's form, as a browser would submit it. */
+  formToken(): string | undefined {
+    return /name="csrfmiddlewaretoken" value="([A-Za-z0-9]+)"/.exec(this.lastPage)?.[1];
+  }
+
+  cookieHeader(): Record<string, string> {
+    if (this.cookies.size === 0) return {};
+    return { cookie: [...this.cookies].map(([name, value]) => `${name}=${value}`).join('; ') };
+  }
+
+  private keep(result: HttpResult): void {
+    const setCookies = result.headers['set-cookie'] ?? [];
+    for (const line of Array.isArray(setCookies) ? setCookies : [setCookies]) {
+      const [pair, ...attributes] = line.split(';');
+      const eq = pair!.indexOf('=');
+      const name = pair!.slice(0, eq).trim();
+      const value = pair!.slice(eq + 1).trim();
+      const expired = attributes.some((a) => /^\s*max-age=0$/i.test(a)) || value === '';
+      if (expired) this.cookies.delete(name);
+      else this.cookies.set(name, value);
+    }
+  }
+}

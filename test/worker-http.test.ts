@@ -1,0 +1,316 @@
+/**
+ * The HTTP side of the worker framework as MultiChat uses it: sessions, CSRF as
+ * Django does it, login/logout, throttling, error pages, and bad input. On SQLite
+ * and PostgreSQL, embedded (Thyme + worker in this process).
+ */
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { SessionStore } from '../src/auth/sessions.js';
+import type { Database } from '../src/db/connection.js';
+import { createLayer } from '../src/index.js';
+import { Thyme } from '../src/server/index.js';
+import type { Application } from '../src/worker/app.js';
+import { html } from '../src/worker/http/html.js';
+import { Request } from '../src/worker/http/request.js';
+import { Response } from '../src/worker/http/response.js';
+import { compose, Router } from '../src/worker/http/router.js';
+import { Worker } from '../src/worker/runner.js';
+import { BrowserlessClient } from './helpers/browserless.js';
+import { runPython } from './helpers/cli.js';
+import { allDatabases } from './helpers/databases.js';
+import { EmbeddedChat, Fixtures } from './helpers/deployment.js';
+import { httpRequest } from './helpers/http-client.js';
+
+for (const database of allDatabases()) {
+  const test = suite(`worker http [${database.name}]`);
+  let db: Database;
+  let fixtures: Fixtures;
+  let chat: EmbeddedChat;
+  let port: number;
+
+  test.before(async () => {
+    await database.setup();
+    db = await database.openMigrated();
+    fixtures = new Fixtures(db);
+  });
+  test.after(() => database.teardown());
+  test.before.each(async () => {
+    chat = await EmbeddedChat.start(db);
+    port = chat.ports[0]!;
+  });
+  test.after.each(async () => {
+    await chat.stop();
+    await database.truncate(db);
+  });
+
+  const browser = (): BrowserlessClient => new BrowserlessClient(port);
+
+  test('anonymous visitors are sent to the login page with next', async () => {
+    const res = await browser().get('/');
+    assert.is(res.status, 302);
+    assert.is(res.headers.location, '/accounts/login/?next=%2F');
+  });
+
+  test('the login page sets a CSRF cookie and a masked token that changes per render', async () => {
+    const client = browser();
+    const first = await client.get('/accounts/login/');
+    assert.is(first.status, 200);
+    const cookie = client.cookies.get('csrftoken');
+    assert.match(cookie ?? '', /^[A-Za-z0-9]{32}$/);
+    const token1 = client.formToken();
+    await client.get('/accounts/login/');
+    const token2 = client.formToken();
+    assert.match(token1 ?? '', /^[A-Za-z0-9]{64}$/);
+    assert.is.not(token1, token2, 'masked differently each time');
+    assert.is(client.cookies.get('csrftoken'), cookie, 'the secret stays');
+    assert.match(String(first.headers['set-cookie']), /SameSite=Lax/);
+  });
+
+  test('login: right credentials log in, rotate the session key and the CSRF secret', async () => {
+    await fixtures.user('alice', { password: 's3cret pass' });
+    const client = browser();
+    // A session planted before login (fixation) must not survive it.
+    const planted = await fixtures.sessions.create(null, { planted: true });
+    client.cookies.set('sessionid', planted.key);
+    await client.get('/accounts/login/?next=/');
+    const csrfBefore = client.cookies.get('csrftoken');
+    const res = await client.post('/accounts/login/', {
+      username: 'alice',
+      password: 's3cret pass',
+      next: '/',
+    });
+    assert.is(res.status, 302);
+    assert.is(res.headers.location, '/');
+    const setCookie = ([] as string[])
+      .concat(res.headers['set-cookie'] ?? [])
+      .find((c) => c.startsWith('sessionid='))!;
+    assert.match(setCookie, /HttpOnly/);
+    assert.match(setCookie, /SameSite=Lax/);
+    const key = client.cookies.get('sessionid')!;
+    assert.is.not(key, planted.key, 'a new session key at login');
+    assert.is(await fixtures.sessions.load(planted.key), undefined, 'the planted key is dead');
+    assert.is.not(client.cookies.get('csrftoken'), csrfBefore, 'CSRF secret rotated');
+    const home = await client.get('/');
+    assert.is(home.status, 200);
+    assert.match(home.body.toString(), /Signed in as <strong>alice<\/strong>/);
+  });
+
+  test('login: wrong credentials show the form again with an error (200)', async () => {
+    await fixtures.user('alice', { password: 'right' });
+    for (const [username, password] of [
+      ['alice', 'wrong'],
+      ['nobody', 'right'],
+      ['ALICE', 'right'],
+    ]) {
+      const client = browser();
+      const res = await client.login(username!, password!);
+      assert.is(res.status, 200);
+      assert.match(res.body.toString(), /Please enter a correct username and password/);
+      assert.is(client.cookies.get('sessionid'), undefined);
+    }
+  });
+
+  test('login: next is followed only to paths on this site', async () => {
+    await fixtures.user('alice', { password: 'pw' });
+    for (const [next, expected] of [
+      ['/admin/', '/admin/'],
+      ['//evil.example/', '/'],
+      ['https://evil.example/', '/'],
+      ['/\\evil.example', '/'],
+    ]) {
+      const res = await browser().login('alice', 'pw', next!);
+      assert.is(res.headers.location, expected, `next=${next}`);
+    }
+  });
+
+  test('CSRF: missing, wrong or foreign-origin submissions get 403 and change nothing', async () => {
+    await fixtures.user('alice', { password: 'pw' });
+    const client = browser();
+    await client.get('/accounts/login/');
+    const fields = { username: 'alice', password: 'pw' };
+    const noToken = await client.post('/accounts/login/', fields, { csrf: false });
+    assert.is(noToken.status, 403);
+    assert.match(noToken.body.toString(), /CSRF token missing/);
+    const wrong = await client.post('/accounts/login/', {
+      ...fields,
+      csrfmiddlewaretoken: 'x'.repeat(64),
+    });
+    assert.is(wrong.status, 403);
+    await client.get('/accounts/login/');
+    const foreign = await client.post('/accounts/login/', fields, {
+      headers: { origin: 'http://evil.example' },
+    });
+    assert.is(foreign.status, 403);
+    assert.match(foreign.body.toString(), /Origin checking failed/);
+    const noCookie = new BrowserlessClient(port);
+    noCookie.lastPage = client.lastPage;
+    await client.get('/accounts/login/');
+    noCookie.lastPage = client.lastPage;
+    const res = await noCookie.post('/accounts/login/', fields);
+    assert.is(res.status, 403);
+    assert.match(res.body.toString(), /CSRF cookie not set/);
+    assert.is(client.cookies.get('sessionid'), undefined, 'nobody logged in');
+    // The header form works too (for scripts): X-CSRFToken.
+    await client.get('/accounts/login/');
+    const viaHeader = await client.post('/accounts/login/', fields, {
+      csrf: false,
+      headers: { 'x-csrftoken': client.formToken()! },
+    });
+    assert.is(viaHeader.status, 302);
+  });
+
+  test('logout: POST with CSRF ends the session; the old cookie no longer works; GET is refused', async () => {
+    await fixtures.user('alice', { password: 'pw' });
+    const client = browser();
+    await client.login('alice', 'pw');
+    const key = client.cookies.get('sessionid')!;
+    const page = await client.get('/');
+    assert.is(page.status, 200);
+    assert.is((await client.get('/accounts/logout/')).status, 405);
+    const res = await client.post('/accounts/logout/', {});
+    assert.is(res.status, 302);
+    assert.is(res.headers.location, '/accounts/login/');
+    assert.is(client.cookies.get('sessionid'), undefined, 'cookie cleared');
+    assert.is(await fixtures.sessions.load(key), undefined, 'session deleted');
+    const replay = await httpRequest(port, '/', { headers: { cookie: `sessionid=${key}` } });
+    assert.is(replay.status, 302, 'the old key is worthless');
+  });
+
+  test('throttling: after 5 failures for a username and address, even the right password is refused', async () => {
+    await fixtures.user('alice', { password: 'pw' });
+    await fixtures.user('bob', { password: 'pw' });
+    for (let i = 0; i < 5; i++)
+      assert.is((await browser().login('alice', `wrong${i}`)).status, 200);
+    const blocked = await browser().login('alice', 'pw');
+    assert.is(blocked.status, 429);
+    assert.match(blocked.body.toString(), /Too many failed login attempts/);
+    assert.is((await browser().login('bob', 'pw')).status, 302, 'other usernames are not affected');
+  });
+
+  test('a password hashed by Django itself logs in', async () => {
+    const [encoded] = await runPython<string[]>('django_hashes.py', [
+      { make: 'from django', algorithm: 'pbkdf2_sha256', iterations: 260000 },
+    ]);
+    const user = await fixtures.user('djangouser');
+    await db.knex('auth_user').where('id', user.id).update({ password: encoded });
+    assert.is((await browser().login('djangouser', 'from django')).status, 302);
+    assert.is((await browser().login('djangouser', 'not it')).status, 200);
+  });
+
+  test('bad input: malformed cookies, forged and expired session ids are nobody, and are cleared', async () => {
+    const user = await fixtures.user('alice');
+    const expiredStore = new SessionStore(db, {
+      now: () => new Date(Date.now() - 15 * 24 * 3600 * 1000),
+    });
+    const expired = await expiredStore.create(user.id);
+    for (const cookie of [
+      '===;;; sessionid=%%%; =x',
+      `sessionid=${'a'.repeat(32)}`,
+      'sessionid=../../etc/passwd',
+      `sessionid=${expired.key}`,
+      "sessionid=' OR 1=1 --",
+      'csrftoken=<script>; sessionid=\u00ff\u00fe',
+    ]) {
+      const res = await httpRequest(port, '/', { headers: { cookie: cookie } });
+      assert.is(res.status, 302, cookie);
+    }
+    const forged = await httpRequest(port, '/accounts/login/', {
+      headers: { cookie: `sessionid=${'b'.repeat(32)}` },
+    });
+    assert.ok(
+      ([] as string[])
+        .concat(forged.headers['set-cookie'] ?? [])
+        .some((c) => /^sessionid=;.*Max-Age=0/.test(c)),
+    );
+  });
+
+  test('bad input: SQL metacharacters in login fields are just text', async () => {
+    await fixtures.user('alice', { password: 'pw' });
+    for (const value of [
+      "' OR '1'='1",
+      "alice'; DROP TABLE auth_user; --",
+      '"; --',
+      '\u0000',
+      'a'.repeat(5000),
+      '%00%27',
+    ]) {
+      const client = browser();
+      const res = await client.login(value, value, value);
+      assert.is(res.status, 200, JSON.stringify(value.slice(0, 20)));
+    }
+    assert.is((await browser().login('alice', 'pw')).status, 302, 'auth_user is intact');
+  });
+
+  test('bad input: oversized forms get 413 or 400, never a crash', async () => {
+    const client = browser();
+    await client.get('/accounts/login/');
+    const many: Record<string, string> = {};
+    for (let i = 0; i < 2000; i++) many[`f${i}`] = 'x';
+    assert.is((await client.post('/accounts/login/', many)).status, 400);
+    const huge = await httpRequest(port, '/accounts/login/', {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', origin: client.origin },
+      body: Buffer.alloc(11 * 1024 * 1024, 'a'),
+    }).catch(() => ({ status: 413 }));
+    assert.is(huge.status, 413);
+    await client.get('/accounts/login/');
+    const multipart = await client.post(
+      '/accounts/login/',
+      {},
+      { headers: { 'content-type': 'multipart/form-data; boundary=x' } },
+    );
+    assert.is(multipart.status, 400, 'only urlencoded forms are accepted');
+    assert.is((await browser().get('/accounts/login/')).status, 200, 'still serving');
+  });
+
+  test('unknown paths get a 404 page in the site layout', async () => {
+    const res = await browser().get('/no/such/page/');
+    assert.is(res.status, 404);
+    assert.match(res.body.toString(), /Page not found/);
+    assert.match(res.body.toString(), /class="site-header"/);
+  });
+
+  test('pages carry security headers and a CSP with no third-party sources', async () => {
+    const res = await browser().get('/accounts/login/');
+    assert.is(res.headers['x-frame-options'], 'DENY');
+    assert.is(res.headers['x-content-type-options'], 'nosniff');
+    assert.match(String(res.headers['content-security-policy']), /default-src 'self'/);
+    assert.not.match(res.body.toString(), /https?:\/\/(?!localhost)/, 'no external resources');
+  });
+
+  test.run();
+}
+
+const errors = suite('worker http: failing views');
+errors(
+  'a view that throws gets the 500 page, without a stack trace, and the worker goes on',
+  async () => {
+    const layer = createLayer('memory://');
+    const router = new Router()
+      .add('/boom/', () => {
+        throw new Error('secret internal detail at /srv/app.ts:42');
+      })
+      .add('/ok/', () => Response.text('fine'), ['GET']);
+    const app: Application = {
+      name: 'failing',
+      handleHttp: compose([], (request: Request) => router.dispatch(request)),
+      consumerFor: () => undefined,
+      errorResponse: (status) => Response.html(html`<h1>Error ${status}</h1>`, status),
+    };
+    const worker = new Worker(layer, app).start();
+    const thyme = new Thyme(layer, { allowedHosts: ['localhost'] });
+    const { port } = await thyme.listen(0, '127.0.0.1');
+    try {
+      const res = await httpRequest(port, '/boom/');
+      assert.is(res.status, 500);
+      assert.is(res.body.toString(), '<h1>Error 500</h1>');
+      assert.is((await httpRequest(port, '/ok/')).body.toString(), 'fine');
+      assert.is((await httpRequest(port, '/ok/', { method: 'DELETE' })).status, 405);
+    } finally {
+      await thyme.close();
+      await worker.stop();
+      await layer.close();
+    }
+  },
+);
+errors.run();
