@@ -14,6 +14,7 @@ import {
 } from '../protocol.js';
 import { REPLY_PREFIX, type ThymeContext } from './context.js';
 import { clientAddress, headerList, isTls, parseTarget, serverAddress } from './request-info.js';
+import { FanOut } from './fan-out.js';
 import { rejectUpgrade } from './responses.js';
 import type { InFlight } from './in-flight.js';
 
@@ -30,6 +31,7 @@ const VALID_KEY = /^[+/0-9A-Za-z]{22}==$/;
  */
 export class WebSocketGateway {
   readonly sessions = new Set<WebSocketSession>();
+  readonly fanOut = new FanOut();
   private readonly wss: WebSocketServer;
   private keepAlive: NodeJS.Timeout | undefined;
 
@@ -128,7 +130,7 @@ export class WebSocketGateway {
       ctx.layer.releaseChannel(reply);
       return refuse(403, 'rejected');
     }
-    this.wss.handleUpgrade(req, socket, head, (ws) => session.open(ws, decision));
+    this.wss.handleUpgrade(req, socket, head, (ws) => session.open(ws, socket, decision));
   }
 
   /** Ends every socket with `code` and resolves once all have closed. */
@@ -194,6 +196,8 @@ function carriesData(reply: WebSocketReply): boolean {
 /** One accepted WebSocket: its reply channel, its event order, its liveness. */
 export class WebSocketSession {
   private ws: WebSocket | undefined;
+  /** The connection under `ws`: ours since the upgrade, corked by FanOut. */
+  private socket: Duplex | undefined;
   private order = 0;
   private pendingSends = 0;
   private lastSeen = Date.now();
@@ -209,8 +213,9 @@ export class WebSocketSession {
     private readonly client: string,
   ) {}
 
-  open(ws: WebSocket, first: WebSocketReply): void {
+  open(ws: WebSocket, socket: Duplex, first: WebSocketReply): void {
     this.ws = ws;
+    this.socket = socket;
     this.closedPromise = new Promise((resolve) => ws.once('close', () => resolve()));
     const { ctx } = this;
     this.gateway.sessions.add(this);
@@ -225,7 +230,7 @@ export class WebSocketSession {
     ws.on('error', (error: Error) =>
       ctx.logger.debug({ err: error, path: this.path }, 'WebSocket error'),
     );
-    this.apply(first);
+    this.apply(first, undefined);
     void this.pump();
   }
 
@@ -272,7 +277,7 @@ export class WebSocketSession {
         return; // the channel was released: the socket is closed
       }
       try {
-        this.apply(parseWebSocketReply(message));
+        this.apply(parseWebSocketReply(message), message);
       } catch (error) {
         this.ctx.logger.error(
           { err: error, path: this.path },
@@ -283,18 +288,22 @@ export class WebSocketSession {
     }
   }
 
-  private apply(reply: WebSocketReply): void {
+  /** `message` is the layer message `reply` came from: shared by every socket of a group send. */
+  private apply(reply: WebSocketReply, message: Message | undefined): void {
     const ws = this.ws!;
     if (ws.readyState !== WebSocket.OPEN) return;
-    if (reply.text !== undefined) this.write(ws, reply.text);
-    else if (reply.bytes !== undefined) this.write(ws, reply.bytes);
+    if (reply.text !== undefined) {
+      const bytes = message ? this.gateway.fanOut.textBytes(message, reply.text) : reply.text;
+      this.write(ws, bytes, false);
+    } else if (reply.bytes !== undefined) this.write(ws, reply.bytes, true);
     if (reply.close !== undefined && ws.readyState === WebSocket.OPEN) {
       this.close(reply.close === true ? 1000 : reply.close);
     }
   }
 
-  private write(ws: WebSocket, data: string | Uint8Array): void {
-    ws.send(data);
+  private write(ws: WebSocket, data: string | Uint8Array, binary: boolean): void {
+    this.gateway.fanOut.cork(this.socket!);
+    ws.send(data, { binary });
     this.ctx.metrics.websocketMessagesOut++;
     if (ws.bufferedAmount > this.ctx.options.outgoingBufferLimit) {
       // The client is not reading: stop buffering for it rather than grow memory.
