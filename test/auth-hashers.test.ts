@@ -51,7 +51,10 @@ test("Django's hashes verify: default, non-default iteration counts and pbkdf2_s
     requests.push({ make: password, algorithm: 'pbkdf2_sha1', iterations: 5000 });
   }
   const hashes = await django<string>(requests);
-  assert.ok(hashes.some((h) => h.startsWith('pbkdf2_sha256$260000$')), "Django 3.2's default");
+  assert.ok(
+    hashes.some((h) => h.startsWith('pbkdf2_sha256$260000$')),
+    "Django 3.2's default",
+  );
   assert.ok(hashes.some((h) => h.startsWith('pbkdf2_sha256$1000$')));
   assert.ok(hashes.some((h) => h.startsWith('pbkdf2_sha256$720000$')));
   assert.ok(hashes.some((h) => h.startsWith('pbkdf2_sha1$5000$')));
@@ -80,7 +83,10 @@ test('Django accepts our hashes (so users can move back)', async () => {
     checks.push({ check: `${PASSWORDS[i]}!`, encoded });
   }
   const verdicts = await django<boolean>(checks);
-  assert.equal(verdicts, PASSWORDS.flatMap(() => [true, false]));
+  assert.equal(
+    verdicts,
+    PASSWORDS.flatMap(() => [true, false]),
+  );
 });
 
 test('unusable passwords, unknown algorithms and malformed values never verify (and never throw)', async () => {

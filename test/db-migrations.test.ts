@@ -161,6 +161,12 @@ for (const backend of allDatabases()) {
     assert.is((await db.knex(MIGRATIONS_TABLE).select()).length, 1);
   });
 
+  test('listMigrations from four connections at once on a fresh database all answer', async () => {
+    const handles = [db, backend.open(), backend.open(), backend.open()];
+    const lists = await Promise.all(handles.map((handle) => listMigrations(handle)));
+    for (const list of lists) assert.equal(list, [{ name: INITIAL, applied: false }]);
+  });
+
   test('gredis migrate: progress lines, then "No migrations to apply.", and --list', async () => {
     const pending = await runGredis(['migrate', '--list', '--database', backend.url]);
     assert.is(pending.code, 0, pending.stderr);

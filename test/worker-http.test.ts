@@ -18,7 +18,7 @@ import { Worker } from '../src/worker/runner.js';
 import { BrowserlessClient } from './helpers/browserless.js';
 import { runPython } from './helpers/cli.js';
 import { allDatabases } from './helpers/databases.js';
-import { EmbeddedChat, Fixtures } from './helpers/deployment.js';
+import { EmbeddedChat, Fixtures, TEST_SECRET_KEY } from './helpers/deployment.js';
 import { httpRequest } from './helpers/http-client.js';
 
 for (const database of allDatabases()) {
@@ -200,6 +200,7 @@ for (const database of allDatabases()) {
   test('bad input: malformed cookies, forged and expired session ids are nobody, and are cleared', async () => {
     const user = await fixtures.user('alice');
     const expiredStore = new SessionStore(db, {
+      secret: TEST_SECRET_KEY,
       now: () => new Date(Date.now() - 15 * 24 * 3600 * 1000),
     });
     const expired = await expiredStore.create(user.id);

@@ -1,4 +1,4 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash, createHmac, randomBytes } from 'node:crypto';
 import type { Database } from '../db/connection.js';
 import { isUniqueViolation } from '../db/errors.js';
 import { fromDbInteger, fromDbTimestamp, toDbTimestamp } from '../db/values.js';
@@ -16,6 +16,11 @@ export interface SessionStoreOptions {
   maxAgeSeconds?: number;
   /** The clock (tests move it instead of sleeping). */
   now?: () => Date;
+  /**
+   * SECRET_KEY: when given, keys are stored as HMAC-SHA256(secret, key) rather than
+   * SHA-256(key), so changing SECRET_KEY ends every session (as it does in Django).
+   */
+  secret?: string;
 }
 
 export type SessionErrorCode = 'GREDIS_SESSION_INTERRUPTED' | 'GREDIS_INVALID_SESSION_DATA';
@@ -49,8 +54,9 @@ const KEY_ALPHABET = 'abcdefghijklmnopqrstuvwxyz0123456789';
 const KEY_LENGTH = 32;
 
 /** What is stored instead of the key: a leaked table opens no session. */
-export function hashSessionKey(key: string): string {
-  return createHash('sha256').update(key).digest('hex');
+export function hashSessionKey(key: string, secret?: string): string {
+  if (secret === undefined) return createHash('sha256').update(key).digest('hex');
+  return createHmac('sha256', secret).update(key).digest('hex');
 }
 
 /** Uniform over KEY_ALPHABET by rejection sampling (no modulo bias). */
@@ -100,6 +106,7 @@ interface SessionRow {
 export class SessionStore {
   readonly maxAgeSeconds: number;
   private readonly now: () => Date;
+  private readonly secret: string | undefined;
 
   constructor(
     private readonly db: Database,
@@ -110,10 +117,15 @@ export class SessionStore {
       throw new RangeError('maxAgeSeconds must be a positive number');
     this.maxAgeSeconds = maxAge;
     this.now = options.now ?? (() => new Date());
+    this.secret = options.secret;
   }
 
   private get table() {
     return this.db.knex<SessionRow>('gredis_session');
+  }
+
+  private hash(key: string): string {
+    return hashSessionKey(key, this.secret);
   }
 
   private freshExpiry(): Date {
@@ -129,7 +141,7 @@ export class SessionStore {
       const key = newSessionKey();
       try {
         await this.table.insert({
-          session_key_hash: hashSessionKey(key),
+          session_key_hash: this.hash(key),
           user_id: userId,
           data: encoded,
           expire_date: toDbTimestamp(this.db, expiresAt),
@@ -147,7 +159,7 @@ export class SessionStore {
    */
   async load(key: string): Promise<Session | undefined> {
     if (typeof key !== 'string' || !SESSION_KEY_PATTERN.test(key)) return undefined;
-    const hash = hashSessionKey(key);
+    const hash = this.hash(key);
     const row = await this.table.where('session_key_hash', hash).first();
     if (!row) return undefined;
     const expiresAt = fromDbTimestamp(row.expire_date);
@@ -171,7 +183,7 @@ export class SessionStore {
     const encoded = encodeData(session.data);
     const expiresAt = this.freshExpiry();
     const count = await this.table
-      .where('session_key_hash', hashSessionKey(session.key))
+      .where('session_key_hash', this.hash(session.key))
       .andWhere('expire_date', '>', toDbTimestamp(this.db, this.now()))
       .update({
         user_id: session.userId,
@@ -193,10 +205,10 @@ export class SessionStore {
     const key = newSessionKey();
     await this.db.knex.transaction(async (trx) => {
       await trx<SessionRow>('gredis_session')
-        .where('session_key_hash', hashSessionKey(session.key))
+        .where('session_key_hash', this.hash(session.key))
         .delete();
       await trx<SessionRow>('gredis_session').insert({
-        session_key_hash: hashSessionKey(key),
+        session_key_hash: this.hash(key),
         user_id: userId,
         data: encoded,
         expire_date: toDbTimestamp(this.db, expiresAt),
@@ -208,7 +220,7 @@ export class SessionStore {
   /** Ends one session (logout); unknown or malformed keys are ignored. */
   async delete(key: string): Promise<void> {
     if (typeof key !== 'string' || !SESSION_KEY_PATTERN.test(key)) return;
-    await this.table.where('session_key_hash', hashSessionKey(key)).delete();
+    await this.table.where('session_key_hash', this.hash(key)).delete();
   }
 
   /** Ends every session of a user (e.g. after a password change); returns how many. */

@@ -1,6 +1,7 @@
 import { findApp, appNames, type AppEntry } from '../apps/registry.js';
 import { SessionStore } from '../auth/sessions.js';
 import { UserRepository } from '../auth/users.js';
+import { loadSecretKey } from '../config/secret-key.js';
 import type { Database } from '../db/connection.js';
 import { listMigrations } from '../db/migrations.js';
 import type { ChannelLayer } from '../layer/types.js';
@@ -33,6 +34,12 @@ export async function loadApplication(
     );
   }
   let settings: AppServices['settings'];
+  let secret: string;
+  try {
+    secret = loadSecretKey(db.url);
+  } catch (error) {
+    throw new CommandFailed((error as Error).message);
+  }
   try {
     settings = {
       notifyEnterLeave: booleanFromEnv(ENV.notifyEnterLeave, DEFAULTS.notifyEnterLeave),
@@ -47,7 +54,7 @@ export async function loadApplication(
     layer,
     db,
     users: new UserRepository(db),
-    sessions: new SessionStore(db),
+    sessions: new SessionStore(db, { secret }),
     logger,
     settings,
   });

@@ -83,12 +83,22 @@ export async function listMigrations(
 ): Promise<MigrationStatus[]> {
   const config = migratorConfig(options.directory);
   const source = config.migrationSource as CompiledMigrations;
-  await ensureBookkeeping(db);
-  const [all, completed] = await Promise.all([
-    source.getMigrations(),
-    db.knex.migrate.list(config).then(([done]) => completedNames(done)),
-  ]);
-  return all.map((name) => ({ name, applied: completed.has(name) }));
+  // Many processes may check at start-up at once; on a fresh database they race to
+  // create the bookkeeping tables, which is contention, not failure.
+  const deadline = Date.now() + 10_000;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await ensureBookkeeping(db);
+      const [all, completed] = await Promise.all([
+        source.getMigrations(),
+        db.knex.migrate.list(config).then(([done]) => completedNames(done)),
+      ]);
+      return all.map((name) => ({ name, applied: completed.has(name) }));
+    } catch (error) {
+      if (!isContention(error) || Date.now() >= deadline) throw error;
+      await sleep(Math.min(50 * attempt, 500));
+    }
+  }
 }
 
 /**
@@ -146,16 +156,16 @@ export async function rollback(
  * error, which migrate() retries, and finds everything in place.
  */
 async function ensureBookkeeping(db: Database): Promise<void> {
-  const { schema } = db.knex;
-  if (!(await schema.hasTable(MIGRATIONS_TABLE)))
-    await schema.createTable(MIGRATIONS_TABLE, (table) => {
+  // knex.schema is a new builder per access; reusing one would replay its earlier calls.
+  if (!(await db.knex.schema.hasTable(MIGRATIONS_TABLE)))
+    await db.knex.schema.createTable(MIGRATIONS_TABLE, (table) => {
       table.increments('id').primary();
       table.string('name');
       table.integer('batch');
       table.timestamp('migration_time');
     });
-  if (!(await schema.hasTable(LOCK_TABLE)))
-    await schema.createTable(LOCK_TABLE, (table) => {
+  if (!(await db.knex.schema.hasTable(LOCK_TABLE)))
+    await db.knex.schema.createTable(LOCK_TABLE, (table) => {
       table.increments('index').primary();
       table.integer('is_locked');
       table.check('?? = 1', ['index'], `${LOCK_TABLE}_one_row`);

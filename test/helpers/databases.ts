@@ -50,7 +50,8 @@ function tracked(backend: Omit<DatabaseBackend, 'open' | 'openMigrated' | 'trunc
     },
     async truncate(db) {
       // Children first: sessions reference users.
-      for (const table of ['gredis_session', 'chat_room', 'auth_user']) await db.knex(table).delete();
+      for (const table of ['gredis_session', 'chat_room', 'auth_user'])
+        await db.knex(table).delete();
     },
   };
   return { handles, backend: full };

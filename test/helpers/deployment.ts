@@ -15,6 +15,8 @@ import { TestClient } from './ws-client.js';
 
 /** Fast hashing for fixtures: tests of the real cost use the default explicitly. */
 export const TEST_PASSWORD_ITERATIONS = 1000;
+/** The SECRET_KEY of every deployment the tests start, so fixtures' sessions are theirs. */
+export const TEST_SECRET_KEY = 'test-secret-key';
 
 /** Users, sessions and rooms made directly in the database a deployment uses. */
 export class Fixtures {
@@ -24,7 +26,7 @@ export class Fixtures {
 
   constructor(readonly db: Database) {
     this.users = new UserRepository(db, { passwordIterations: TEST_PASSWORD_ITERATIONS });
-    this.sessions = new SessionStore(db);
+    this.sessions = new SessionStore(db, { secret: TEST_SECRET_KEY });
     this.rooms = new RoomRepository(db);
   }
 
@@ -122,7 +124,7 @@ export class DistributedChat implements ChatEndpoints {
     return {
       DATABASE_URL: this.database.url,
       CHANNEL_LAYER_URL: this.layerUrl,
-      SECRET_KEY: 'test-secret-key',
+      SECRET_KEY: TEST_SECRET_KEY,
       ...this.env,
     };
   }

@@ -1,26 +1,620 @@
-import { html } from '../../../worker/http/html.js';
+/**
+ * The admin (multichat.md): rooms for staff, users for superusers. Server-rendered
+ * forms that POST with CSRF, are validated here, and redirect with a one-shot
+ * notice kept in the session (post/redirect/get, so a reload never re-submits).
+ */
+import {
+  DuplicateUsername,
+  InvalidUserField,
+  InvalidUsername,
+  USERNAME_MAX_LENGTH,
+  validateUsername,
+  type User,
+} from '../../../auth/users.js';
+import { login, staffRequired } from '../../../worker/http/auth.js';
+import { html, type HtmlValue } from '../../../worker/http/html.js';
 import type { Request } from '../../../worker/http/request.js';
 import { Response } from '../../../worker/http/response.js';
-import type { Router } from '../../../worker/http/router.js';
-import { staffRequired } from '../../../worker/http/auth.js';
+import type { Router, View } from '../../../worker/http/router.js';
 import type { AdminServices } from '../index.js';
-import { page } from './layout.js';
+import { InvalidRoomTitle, ROOM_TITLE_MAX_LENGTH, type Room } from '../rooms.js';
+import { checkbox, csrfInput, field, page, type FlashMessage } from './layout.js';
+import { errorPage } from './pages.js';
 
-/** The admin: rooms for staff; users for superusers. */
 export function addAdminRoutes(router: Router, services: AdminServices): void {
-  router.add('/admin/', staffRequired(adminHome(services)), ['GET']);
+  const staff = staffRequired;
+  // Staff who are not superusers get 403 on every users page (anonymous → login).
+  const superuser = (view: View): View =>
+    staffRequired((request, params) =>
+      request.user?.isSuperuser ? view(request, params) : errorPage(403, request),
+    );
+  const both = ['GET', 'POST'];
+  router
+    .add('/admin/', staff(dashboard(services)), ['GET'])
+    .add('/admin/rooms/', staff(roomList(services)), ['GET'])
+    .add('/admin/rooms/new/', staff(roomCreate(services)), both)
+    .add('/admin/rooms/:id/', staff(roomEdit(services)), both)
+    .add('/admin/rooms/:id/delete/', staff(roomDelete(services)), both)
+    .add('/admin/users/', superuser(userList(services)), ['GET'])
+    .add('/admin/users/new/', superuser(userCreate(services)), both)
+    .add('/admin/users/:id/', superuser(userEdit(services)), both)
+    .add('/admin/users/:id/password/', superuser(userPassword(services)), both)
+    .add('/admin/users/:id/delete/', superuser(userDelete(services)), both);
 }
 
-function adminHome(services: AdminServices) {
-  return async (request: Request): Promise<Response> => {
+// ——— shared ———
+
+const FLASH_KEY = 'admin_flash';
+
+function isFlash(value: unknown): value is FlashMessage {
+  if (typeof value !== 'object' || value === null) return false;
+  const { level, text } = value as Record<string, unknown>;
+  return (level === 'success' || level === 'error') && typeof text === 'string';
+}
+
+/** Reads and clears the notices left by the last POST (only writes when there were some). */
+function takeFlash(request: Request): FlashMessage[] {
+  const stored = request.session?.get(FLASH_KEY);
+  if (!Array.isArray(stored) || stored.length === 0) return [];
+  request.session!.set(FLASH_KEY, []);
+  return stored.filter(isFlash);
+}
+
+/** 303: the browser follows with a GET, so reloading the result never re-submits the form. */
+function redirectWith(request: Request, location: string, text: string): Response {
+  request.session?.set(FLASH_KEY, [{ level: 'success', text }]);
+  return Response.redirect(location, 303);
+}
+
+function adminPage(request: Request, title: string, body: HtmlValue, status = 200): Response {
+  return Response.html(
+    page(request, { title: `${title} · Admin`, admin: true, body, messages: takeFlash(request) }),
+    status,
+  );
+}
+
+/** Path ids are positive integers; anything else is a page that does not exist. */
+function parseId(text: string | undefined): number | undefined {
+  return text && /^[1-9]\d{0,15}$/.test(text) ? Number(text) : undefined;
+}
+
+/** Field errors by field name; `form` is the error about the form as a whole. */
+type Errors = Partial<Record<string, string>>;
+
+function hasErrors(errors: Errors): boolean {
+  return Object.values(errors).some(Boolean);
+}
+
+function formError(errors: Errors): HtmlValue {
+  if (!hasErrors(errors)) return '';
+  return html`<p class="error form-error" role="alert">
+    ${errors.form ?? 'Please correct the errors below.'}
+  </p>`;
+}
+
+/** "invalid email: at most 254 characters" → "At most 254 characters." */
+function reasonOf(message: string, prefix: RegExp): string {
+  const reason = message.replace(prefix, '');
+  return `${reason.charAt(0).toUpperCase()}${reason.slice(1)}${reason.endsWith('.') ? '' : '.'}`;
+}
+
+function yesNo(value: boolean): HtmlValue {
+  return value
+    ? html`<span class="flag flag-yes">Yes</span>`
+    : html`<span class="flag flag-no">No</span>`;
+}
+
+function timestamp(date: Date | null): HtmlValue {
+  if (!date) return html`<span class="muted">never</span>`;
+  const iso = date.toISOString();
+  return html`<time datetime="${iso}">${iso.slice(0, 16).replace('T', ' ')} UTC</time>`;
+}
+
+/** "Are you sure?" — deleting takes a POST from this page, never a GET. */
+function confirmDelete(
+  request: Request,
+  options: { title: string; question: HtmlValue; action: string; cancel: string },
+): Response {
+  return adminPage(
+    request,
+    options.title,
+    html`<section class="card narrow" aria-labelledby="confirm-heading">
+      <h1 id="confirm-heading">${options.title}</h1>
+      <p>${options.question}</p>
+      <form method="post" action="${options.action}" class="form-actions">
+        ${csrfInput(request)}
+        <button type="submit" class="danger">Yes, delete</button>
+        <a class="button" href="${options.cancel}">No, take me back</a>
+      </form>
+    </section>`,
+  );
+}
+
+// ——— dashboard ———
+
+function dashboard(services: AdminServices): View {
+  return async (request) => {
     const rooms = await services.rooms.list();
-    return Response.html(
-      page(request, {
-        title: 'Admin',
-        admin: true,
-        body: html`<h1>Admin</h1>
-          <p>${rooms.length} rooms.</p>`,
-      }),
+    const staffOnly = rooms.filter((room) => room.staffOnly).length;
+    const users = request.user?.isSuperuser ? await services.users.list() : undefined;
+    return adminPage(
+      request,
+      'Dashboard',
+      html`<h1>Administration</h1>
+        <div class="dashboard">
+          <section class="card" aria-labelledby="dash-rooms">
+            <h2 id="dash-rooms">Rooms</h2>
+            <p>
+              ${rooms.length} ${rooms.length === 1 ? 'room' : 'rooms'}, ${staffOnly} staff-only.
+            </p>
+            <p class="card-actions">
+              <a href="/admin/rooms/">Manage rooms</a>
+              <a href="/admin/rooms/new/">Add a room</a>
+            </p>
+          </section>
+          ${
+            users
+              ? html`<section class="card" aria-labelledby="dash-users">
+                  <h2 id="dash-users">Users</h2>
+                  <p>
+                    ${users.length} ${users.length === 1 ? 'user' : 'users'},
+                    ${users.filter((u) => u.isStaff).length} staff.
+                  </p>
+                  <p class="card-actions">
+                    <a href="/admin/users/">Manage users</a>
+                    <a href="/admin/users/new/">Add a user</a>
+                  </p>
+                </section>`
+              : ''
+          }
+        </div>`,
     );
+  };
+}
+
+// ——— rooms ———
+
+function roomList(services: AdminServices): View {
+  return async (request) => {
+    const rooms = await services.rooms.list();
+    return adminPage(
+      request,
+      'Rooms',
+      html`<div class="page-heading">
+          <h1>Rooms</h1>
+          <a class="button primary" href="/admin/rooms/new/">Add room</a>
+        </div>
+        ${
+          rooms.length === 0
+            ? html`<p class="empty">
+                No rooms yet. <a href="/admin/rooms/new/">Add the first one</a>.
+              </p>`
+            : html`<div class="table-wrap">
+                <table class="admin-table">
+                  <caption class="visually-hidden">
+                    Rooms, ordered by title
+                  </caption>
+                  <thead>
+                    <tr>
+                      <th scope="col">ID</th>
+                      <th scope="col">Title</th>
+                      <th scope="col">Staff only</th>
+                      <th scope="col"><span class="visually-hidden">Actions</span></th>
+                    </tr>
+                  </thead>
+                  <tbody>
+                    ${rooms.map(
+                      (room) =>
+                        html`<tr data-room-id="${room.id}">
+                          <td class="num">${room.id}</td>
+                          <th scope="row"><a href="/admin/rooms/${room.id}/">${room.title}</a></th>
+                          <td>${yesNo(room.staffOnly)}</td>
+                          <td class="actions">
+                            <a href="/admin/rooms/${room.id}/"
+                              >Edit<span class="visually-hidden"> ${room.title}</span></a
+                            >
+                            <a href="/admin/rooms/${room.id}/delete/" class="danger-link"
+                              >Delete<span class="visually-hidden"> ${room.title}</span></a
+                            >
+                          </td>
+                        </tr>`,
+                    )}
+                  </tbody>
+                </table>
+              </div>`
+        }`,
+    );
+  };
+}
+
+interface RoomValues {
+  title: string;
+  staffOnly: boolean;
+}
+
+function readRoomForm(request: Request): RoomValues {
+  const form = request.form();
+  return { title: form.get('title') ?? '', staffOnly: form.get('staff_only') !== null };
+}
+
+function roomForm(
+  request: Request,
+  options: { heading: string; action: string; values: RoomValues; errors: Errors; room?: Room },
+): Response {
+  const { values, errors, room } = options;
+  return adminPage(
+    request,
+    options.heading,
+    html`<section class="card form-card" aria-labelledby="form-heading">
+      <h1 id="form-heading">${options.heading}</h1>
+      ${formError(errors)}
+      <form method="post" action="${options.action}" class="admin-form">
+        ${csrfInput(request)}
+        ${field({ name: 'title', label: 'Title', value: values.title, error: errors.title, required: true, autofocus: !room, maxlength: ROOM_TITLE_MAX_LENGTH })}
+        ${checkbox({ name: 'staff_only', label: 'Staff only', checked: values.staffOnly, help: 'Only staff users can join a staff-only room.' })}
+        <p class="form-actions">
+          <button type="submit" class="primary">Save</button>
+          <a class="button" href="/admin/rooms/">Cancel</a>
+          ${room ? html`<a class="danger-link" href="/admin/rooms/${room.id}/delete/">Delete this room</a>` : ''}
+        </p>
+      </form>
+    </section>`,
+  );
+}
+
+function roomCreate(services: AdminServices): View {
+  return async (request) => {
+    const heading = 'Add room';
+    const action = '/admin/rooms/new/';
+    if (request.method !== 'POST') {
+      return roomForm(request, {
+        heading,
+        action,
+        values: { title: '', staffOnly: false },
+        errors: {},
+      });
+    }
+    const values = readRoomForm(request);
+    try {
+      const room = await services.rooms.create(values.title, values.staffOnly);
+      return redirectWith(request, '/admin/rooms/', `The room “${room.title}” was added.`);
+    } catch (error) {
+      if (!(error instanceof InvalidRoomTitle)) throw error;
+      const errors = { title: reasonOf(error.message, /^invalid room title:\s*/) };
+      return roomForm(request, { heading, action, values, errors });
+    }
+  };
+}
+
+function roomEdit(services: AdminServices): View {
+  return async (request, params) => {
+    const id = parseId(params.id);
+    const room = id === undefined ? undefined : await services.rooms.find(id);
+    if (!room) return errorPage(404, request);
+    const heading = `Edit room “${room.title}”`;
+    const action = `/admin/rooms/${room.id}/`;
+    if (request.method !== 'POST') {
+      return roomForm(request, { heading, action, values: room, errors: {}, room });
+    }
+    const values = readRoomForm(request);
+    try {
+      const saved = await services.rooms.update(room.id, values.title, values.staffOnly);
+      if (!saved) return errorPage(404, request);
+      return redirectWith(request, '/admin/rooms/', `The room “${saved.title}” was saved.`);
+    } catch (error) {
+      if (!(error instanceof InvalidRoomTitle)) throw error;
+      const errors = { title: reasonOf(error.message, /^invalid room title:\s*/) };
+      return roomForm(request, { heading, action, values, errors, room });
+    }
+  };
+}
+
+function roomDelete(services: AdminServices): View {
+  return async (request, params) => {
+    const id = parseId(params.id);
+    const room = id === undefined ? undefined : await services.rooms.find(id);
+    if (!room) return errorPage(404, request);
+    if (request.method !== 'POST') {
+      return confirmDelete(request, {
+        title: 'Delete room',
+        question: html`Delete the room <strong>${room.title}</strong>? Anyone in it can no longer
+          send to it. This cannot be undone.`,
+        action: `/admin/rooms/${room.id}/delete/`,
+        cancel: `/admin/rooms/${room.id}/`,
+      });
+    }
+    if (!(await services.rooms.delete(room.id))) return errorPage(404, request);
+    return redirectWith(request, '/admin/rooms/', `The room “${room.title}” was deleted.`);
+  };
+}
+
+// ——— users (superusers only) ———
+
+function userList(services: AdminServices): View {
+  return async (request) => {
+    const users = await services.users.list();
+    return adminPage(
+      request,
+      'Users',
+      html`<div class="page-heading">
+          <h1>Users</h1>
+          <a class="button primary" href="/admin/users/new/">Add user</a>
+        </div>
+        <div class="table-wrap">
+          <table class="admin-table">
+            <caption class="visually-hidden">
+              Users, oldest first
+            </caption>
+            <thead>
+              <tr>
+                <th scope="col">ID</th>
+                <th scope="col">Username</th>
+                <th scope="col">Email</th>
+                <th scope="col">Active</th>
+                <th scope="col">Staff</th>
+                <th scope="col">Superuser</th>
+                <th scope="col">Last login</th>
+                <th scope="col"><span class="visually-hidden">Actions</span></th>
+              </tr>
+            </thead>
+            <tbody>
+              ${users.map(
+                (user) =>
+                  html`<tr data-user-id="${user.id}">
+                    <td class="num">${user.id}</td>
+                    <th scope="row"><a href="/admin/users/${user.id}/">${user.username}</a></th>
+                    <td>${user.email}</td>
+                    <td>${yesNo(user.isActive)}</td>
+                    <td>${yesNo(user.isStaff)}</td>
+                    <td>${yesNo(user.isSuperuser)}</td>
+                    <td>${timestamp(user.lastLogin)}</td>
+                    <td class="actions">
+                      <a href="/admin/users/${user.id}/"
+                        >Edit<span class="visually-hidden"> ${user.username}</span></a
+                      >
+                      <a href="/admin/users/${user.id}/password/"
+                        >Password<span class="visually-hidden"> of ${user.username}</span></a
+                      >
+                    </td>
+                  </tr>`,
+              )}
+            </tbody>
+          </table>
+        </div>`,
+    );
+  };
+}
+
+interface UserFlags {
+  isActive: boolean;
+  isStaff: boolean;
+  isSuperuser: boolean;
+}
+
+function readFlags(form: URLSearchParams): UserFlags {
+  return {
+    isActive: form.get('is_active') !== null,
+    isStaff: form.get('is_staff') !== null,
+    isSuperuser: form.get('is_superuser') !== null,
+  };
+}
+
+function flagFields(flags: UserFlags, errors: Errors): HtmlValue {
+  return html`<fieldset class="flags">
+    <legend>Permissions</legend>
+    ${checkbox({ name: 'is_active', label: 'Active', checked: flags.isActive, error: errors.is_active, help: 'Inactive users cannot log in, and their sessions end.' })}
+    ${checkbox({ name: 'is_staff', label: 'Staff', checked: flags.isStaff, error: errors.is_staff, help: 'Staff can use the admin and join staff-only rooms.' })}
+    ${checkbox({ name: 'is_superuser', label: 'Superuser', checked: flags.isSuperuser, error: errors.is_superuser, help: 'Superusers can also manage users.' })}
+  </fieldset>`;
+}
+
+/** Django's rules for the two password boxes: both filled in, and the same. */
+function passwordErrors(password1: string, password2: string): Errors {
+  const errors: Errors = {};
+  if (password1 === '') errors.password1 = 'This field is required.';
+  if (password2 === '') errors.password2 = 'This field is required.';
+  else if (password1 !== '' && password1 !== password2)
+    errors.password2 = 'The two password fields didn’t match.';
+  return errors;
+}
+
+function passwordFields(errors: Errors): HtmlValue {
+  return html`${field({ name: 'password1', label: 'Password', type: 'password', autocomplete: 'new-password', required: true, error: errors.password1 })}
+  ${field({ name: 'password2', label: 'Password confirmation', type: 'password', autocomplete: 'new-password', required: true, error: errors.password2, help: 'Enter the same password as before, for verification.' })}`;
+}
+
+interface NewUserValues extends UserFlags {
+  username: string;
+  email: string;
+}
+
+function userCreateForm(request: Request, values: NewUserValues, errors: Errors): Response {
+  return adminPage(
+    request,
+    'Add user',
+    html`<section class="card form-card" aria-labelledby="form-heading">
+      <h1 id="form-heading">Add user</h1>
+      ${formError(errors)}
+      <form method="post" action="/admin/users/new/" class="admin-form">
+        ${csrfInput(request)}
+        ${field({ name: 'username', label: 'Username', value: values.username, error: errors.username, required: true, autofocus: true, autocomplete: 'off', maxlength: USERNAME_MAX_LENGTH, help: `Required. ${USERNAME_MAX_LENGTH} characters or fewer. Letters, digits and @/./+/-/_ only.` })}
+        ${field({ name: 'email', label: 'Email address (optional)', type: 'email', value: values.email, error: errors.email, autocomplete: 'off' })}
+        ${passwordFields(errors)} ${flagFields(values, errors)}
+        <p class="form-actions">
+          <button type="submit" class="primary">Save</button>
+          <a class="button" href="/admin/users/">Cancel</a>
+        </p>
+      </form>
+    </section>`,
+  );
+}
+
+function userCreate(services: AdminServices): View {
+  return async (request) => {
+    if (request.method !== 'POST') {
+      const blank = { username: '', email: '', isActive: true, isStaff: false, isSuperuser: false };
+      return userCreateForm(request, blank, {});
+    }
+    const form = request.form();
+    const values: NewUserValues = {
+      username: form.get('username') ?? '',
+      email: (form.get('email') ?? '').trim(),
+      ...readFlags(form),
+    };
+    const password = form.get('password1') ?? '';
+    // Every field is checked before anything is stored, so all errors show at once.
+    const errors = passwordErrors(password, form.get('password2') ?? '');
+    try {
+      validateUsername(values.username);
+    } catch (error) {
+      if (!(error instanceof InvalidUsername)) throw error;
+      errors.username = error.message;
+    }
+    if (hasErrors(errors)) return userCreateForm(request, values, errors);
+    try {
+      const user = await services.users.create({ ...values, password });
+      return redirectWith(request, '/admin/users/', `The user “${user.username}” was added.`);
+    } catch (error) {
+      if (error instanceof DuplicateUsername)
+        errors.username = 'A user with that username already exists.';
+      else if (error instanceof InvalidUsername) errors.username = error.message;
+      else if (error instanceof InvalidUserField && error.field === 'email')
+        errors.email = reasonOf(error.message, /^invalid email:\s*/);
+      else throw error;
+      return userCreateForm(request, values, errors);
+    }
+  };
+}
+
+async function findUser(services: AdminServices, params: Record<string, string>) {
+  const id = parseId(params.id);
+  return id === undefined ? undefined : services.users.findById(id);
+}
+
+function userEditForm(
+  request: Request,
+  user: User,
+  values: { email: string } & UserFlags,
+  errors: Errors,
+): Response {
+  const self = user.id === request.user?.id;
+  return adminPage(
+    request,
+    `User ${user.username}`,
+    html`<section class="card form-card" aria-labelledby="form-heading">
+      <h1 id="form-heading">User <span class="username">${user.username}</span></h1>
+      <dl class="facts">
+        <dt>ID</dt>
+        <dd>${user.id}</dd>
+        <dt>Joined</dt>
+        <dd>${timestamp(user.dateJoined)}</dd>
+        <dt>Last login</dt>
+        <dd>${timestamp(user.lastLogin)}</dd>
+      </dl>
+      ${formError(errors)}
+      <form method="post" action="/admin/users/${user.id}/" class="admin-form">
+        ${csrfInput(request)}
+        ${field({ name: 'email', label: 'Email address (optional)', type: 'email', value: values.email, error: errors.email, autocomplete: 'off' })}
+        ${flagFields(values, errors)}
+        ${self ? html`<p class="help">This is your own account: you cannot take away your own active, staff or superuser status.</p>` : ''}
+        <p class="form-actions">
+          <button type="submit" class="primary">Save</button>
+          <a class="button" href="/admin/users/">Cancel</a>
+          <a href="/admin/users/${user.id}/password/">Set password</a>
+          ${self ? '' : html`<a class="danger-link" href="/admin/users/${user.id}/delete/">Delete this user</a>`}
+        </p>
+      </form>
+    </section>`,
+  );
+}
+
+function userEdit(services: AdminServices): View {
+  return async (request, params) => {
+    const user = await findUser(services, params);
+    if (!user) return errorPage(404, request);
+    if (request.method !== 'POST') return userEditForm(request, user, user, {});
+    const form = request.form();
+    const values = { email: (form.get('email') ?? '').trim(), ...readFlags(form) };
+    const errors: Errors = {};
+    // Against lock-out: nobody removes their own way back into the admin.
+    if (user.id === request.user?.id) {
+      const reason = 'You cannot remove this from your own account.';
+      if (!values.isActive) errors.is_active = reason;
+      if (!values.isStaff) errors.is_staff = reason;
+      if (!values.isSuperuser) errors.is_superuser = reason;
+    }
+    if (hasErrors(errors)) return userEditForm(request, user, values, errors);
+    let saved: User;
+    try {
+      saved = await services.users.update(user.id, values);
+    } catch (error) {
+      if (!(error instanceof InvalidUserField && error.field === 'email')) throw error;
+      errors.email = reasonOf(error.message, /^invalid email:\s*/);
+      return userEditForm(request, user, values, errors);
+    }
+    // A deactivated user is logged out everywhere (their sockets are refused on next command).
+    if (user.isActive && !saved.isActive) await services.sessions.deleteForUser(user.id);
+    return redirectWith(request, '/admin/users/', `The user “${saved.username}” was saved.`);
+  };
+}
+
+function userPasswordForm(request: Request, user: User, errors: Errors): Response {
+  return adminPage(
+    request,
+    `Password of ${user.username}`,
+    html`<section class="card form-card" aria-labelledby="form-heading">
+      <h1 id="form-heading">Set the password of <span class="username">${user.username}</span></h1>
+      <p class="help">The user’s sessions end: they log in again with the new password.</p>
+      ${formError(errors)}
+      <form method="post" action="/admin/users/${user.id}/password/" class="admin-form">
+        ${csrfInput(request)} ${passwordFields(errors)}
+        <p class="form-actions">
+          <button type="submit" class="primary">Set password</button>
+          <a class="button" href="/admin/users/${user.id}/">Cancel</a>
+        </p>
+      </form>
+    </section>`,
+  );
+}
+
+function userPassword(services: AdminServices): View {
+  return async (request, params) => {
+    const user = await findUser(services, params);
+    if (!user) return errorPage(404, request);
+    if (request.method !== 'POST') return userPasswordForm(request, user, {});
+    const form = request.form();
+    const password = form.get('password1') ?? '';
+    const errors = passwordErrors(password, form.get('password2') ?? '');
+    if (hasErrors(errors)) return userPasswordForm(request, user, errors);
+    await services.users.setPassword(user.id, password);
+    // Whoever knew the old password is logged out; the admin changing their own stays in.
+    await services.sessions.deleteForUser(user.id);
+    if (user.id === request.user?.id) await login(request, user, services.users);
+    return redirectWith(
+      request,
+      `/admin/users/${user.id}/`,
+      `The password of “${user.username}” was changed.`,
+    );
+  };
+}
+
+function userDelete(services: AdminServices): View {
+  return async (request, params) => {
+    const user = await findUser(services, params);
+    if (!user) return errorPage(404, request);
+    if (user.id === request.user?.id)
+      return errorPage(403, request, 'You cannot delete your own account.');
+    if (request.method !== 'POST') {
+      return confirmDelete(request, {
+        title: 'Delete user',
+        question: html`Delete the user <strong>${user.username}</strong>? Their sessions end at
+          once. This cannot be undone.`,
+        action: `/admin/users/${user.id}/delete/`,
+        cancel: `/admin/users/${user.id}/`,
+      });
+    }
+    // The user's sessions go with them (ON DELETE CASCADE).
+    if (!(await services.users.delete(user.id))) return errorPage(404, request);
+    return redirectWith(request, '/admin/users/', `The user “${user.username}” was deleted.`);
   };
 }

@@ -1,49 +1,106 @@
 import type { Request } from '../../../worker/http/request.js';
 import { html, type HtmlValue, type SafeHtml } from '../../../worker/http/html.js';
 
+/** A one-shot notice shown on the page after a redirect ("The room was created."). */
+export interface FlashMessage {
+  level: 'success' | 'error';
+  text: string;
+}
+
 export interface PageOptions {
   title: string;
   body: HtmlValue;
   /** Extra scripts from /static/ (the chat client). */
   scripts?: string[];
-  /** Adds the admin stylesheet and navigation. */
+  /** Adds the admin navigation. */
   admin?: boolean;
+  /** Notices shown above the body, announced politely to screen readers. */
+  messages?: readonly FlashMessage[];
 }
 
 /** The site layout: every page, including error pages, is rendered in it. */
 export function page(request: Request | undefined, options: PageOptions): SafeHtml {
   const user = request?.user;
+  const messages = options.messages ?? [];
   return html`<!doctype html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="color-scheme" content="light dark">
 <title>${options.title === 'MultiChat' ? 'MultiChat' : `${options.title} · MultiChat`}</title>
+<link rel="icon" href="/static/favicon.svg" type="image/svg+xml">
 <link rel="stylesheet" href="/static/chat.css">
 </head>
 <body${options.admin ? html` class="admin"` : ''}>
+<a class="skip-link" href="#main">Skip to content</a>
 <header class="site-header">
   <a class="brand" href="/">MultiChat</a>
-  <nav aria-label="Account">
+  <nav aria-label="Account" class="account-nav">
     ${
       user
         ? html`<span class="whoami">Signed in as <strong>${user.username}</strong></span>
             ${user.isStaff ? html`<a href="/admin/">Admin</a>` : ''}
             <form method="post" action="/accounts/logout/" class="inline">
               <input type="hidden" name="csrfmiddlewaretoken" value="${request!.csrfToken()}" />
-              <button type="submit">Log out</button>
+              <button type="submit" class="link-button">Log out</button>
             </form>`
         : html`<a href="/accounts/login/">Log in</a>`
     }
   </nav>
 </header>
-<main id="main">
+${options.admin && request ? adminNav(request) : ''}
+<main id="main" tabindex="-1">
+${
+  messages.length > 0
+    ? html`<div class="flash-messages" role="status">
+        ${messages.map((m) => html`<p class="flash flash-${m.level}">${m.text}</p>`)}
+      </div>`
+    : ''
+}
 ${options.body}
 </main>
 ${(options.scripts ?? []).map((src) => html`<script src="${src}" defer></script>`)}
 </body>
 </html>
 `;
+}
+
+/** The admin's sections; Users only for superusers (others would get 403 there). */
+function adminNav(request: Request): SafeHtml {
+  const links: [string, string][] = [
+    ['/admin/', 'Dashboard'],
+    ['/admin/rooms/', 'Rooms'],
+  ];
+  if (request.user?.isSuperuser) links.push(['/admin/users/', 'Users']);
+  const current = (href: string): boolean =>
+    href === '/admin/' ? request.path === href : request.path.startsWith(href);
+  return html`<nav class="admin-nav" aria-label="Admin">
+    <ul>
+      ${links.map(
+        ([href, label]) =>
+          html`<li>
+            <a href="${href}" ${current(href) ? html` aria-current="page"` : ''}>${label}</a>
+          </li>`,
+      )}
+    </ul>
+  </nav>`;
+}
+
+/** The ids of what describes a field: its help text and its error, if any. */
+function describedBy(
+  id: string,
+  help: string | undefined,
+  error: string | undefined,
+): SafeHtml | '' {
+  const ids = [help ? `${id}_help` : '', error ? `${id}_error` : ''].filter(Boolean).join(' ');
+  return ids ? html` aria-describedby="${ids}"` : '';
+}
+
+function fieldNotes(id: string, help: string | undefined, error: string | undefined): SafeHtml {
+  return html`${help ? html`<span class="help" id="${id}_help">${help}</span>` : ''}${
+    error ? html`<span class="error" id="${id}_error">${error}</span>` : ''
+  }`;
 }
 
 /** A form field's label and input with its error, accessible by construction. */
@@ -53,14 +110,14 @@ export function field(options: {
   type?: string;
   value?: string;
   error?: string | undefined;
+  help?: string | undefined;
   autocomplete?: string;
   required?: boolean;
   autofocus?: boolean;
   maxlength?: number;
 }): SafeHtml {
   const id = `id_${options.name}`;
-  const errorId = `${id}_error`;
-  return html`<p class="field">
+  return html`<p class="field${options.error ? ' has-error' : ''}">
     <label for="${id}">${options.label}</label>
     <input
       id="${id}"
@@ -71,9 +128,33 @@ export function field(options: {
         options.autocomplete ? html` autocomplete="${options.autocomplete}"` : ''
       }${options.required ? html` required` : ''}${options.autofocus ? html` autofocus` : ''}${
         options.maxlength ? html` maxlength="${options.maxlength}"` : ''
-      }${options.error ? html` aria-invalid="true" aria-describedby="${errorId}"` : ''}
+      }${options.error ? html` aria-invalid="true"` : ''}${describedBy(id, options.help, options.error)}
     />
-    ${options.error ? html`<span class="error" id="${errorId}">${options.error}</span>` : ''}
+    ${fieldNotes(id, options.help, options.error)}
+  </p>`;
+}
+
+/** A labelled checkbox; an unchecked box sends nothing, which reads as false. */
+export function checkbox(options: {
+  name: string;
+  label: string;
+  checked: boolean;
+  help?: string | undefined;
+  error?: string | undefined;
+}): SafeHtml {
+  const id = `id_${options.name}`;
+  return html`<p class="field checkbox${options.error ? ' has-error' : ''}">
+    <input
+      id="${id}"
+      name="${options.name}"
+      type="checkbox"
+      value="on"
+      ${
+        options.checked ? html` checked` : ''
+      }${options.error ? html` aria-invalid="true"` : ''}${describedBy(id, options.help, options.error)}
+    />
+    <label for="${id}">${options.label}</label>
+    ${fieldNotes(id, options.help, options.error)}
   </p>`;
 }
 

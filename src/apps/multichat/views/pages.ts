@@ -41,8 +41,9 @@ export function indexView(rooms: RoomRepository) {
   return async (request: Request): Promise<Response> => {
     const list = await rooms.list();
     const user = request.user!;
-    const body = html`<section class="chat" aria-labelledby="rooms-heading">
-      <div class="rooms">
+    // data-username lets the client tell the user's own messages apart (styling only).
+    const body = html`<div class="chat" data-username="${user.username}">
+      <section class="rooms" aria-labelledby="rooms-heading">
         <h1 id="rooms-heading">Rooms</h1>
         ${
           list.length === 0
@@ -54,33 +55,47 @@ export function indexView(rooms: RoomRepository) {
                     : html`Ask an administrator to <a href="/admin/">create one in the admin</a>.`
                 }
               </p>`
-            : html`<ul class="room-list">
-                ${list.map(
-                  (room) =>
-                    html`<li>
-                      <button
-                        type="button"
-                        class="room-link${room.staffOnly ? ' staff-only' : ''}"
-                        data-room-id="${room.id}"
-                        aria-pressed="false"
-                      >
-                        ${room.title}${
-                          room.staffOnly
-                            ? html` <span class="badge" title="Staff only">staff only</span>`
-                            : ''
-                        }
-                      </button>
-                    </li>`,
-                )}
-              </ul>`
+            : html`<p class="hint" id="rooms-hint">
+                  Select a room to join it; select it again to leave.
+                </p>
+                <ul class="room-list">
+                  ${list.map(
+                    (room) =>
+                      html`<li>
+                        <button
+                          type="button"
+                          class="room-link${room.staffOnly ? ' staff-only' : ''}"
+                          data-room-id="${room.id}"
+                          aria-pressed="false"
+                          aria-describedby="rooms-hint"
+                        >
+                          <span class="room-title">${room.title}</span>${
+                            room.staffOnly
+                              ? html` <span class="badge" title="Staff only">staff only</span>`
+                              : ''
+                          }
+                        </button>
+                      </li>`,
+                  )}
+                </ul>`
         }
-        <p class="connection" id="connection-status" role="status" aria-live="polite">
+        <p
+          class="connection"
+          id="connection-status"
+          role="status"
+          aria-live="polite"
+          data-state="connecting"
+        >
           Connecting…
         </p>
-      </div>
-      <div class="panes" id="panes" aria-live="polite"></div>
-      <div class="alerts" id="alerts" role="alert" aria-live="assertive"></div>
-    </section>`;
+      </section>
+      <section class="chat-main" aria-label="Joined rooms">
+        <div class="alerts" id="alerts" role="alert" aria-live="assertive"></div>
+        <div class="panes" id="panes">
+          <p class="panes-empty">Join a room to start chatting.</p>
+        </div>
+      </section>
+    </div>`;
     return Response.html(page(request, { title: 'MultiChat', body, scripts: ['/static/chat.js'] }));
   };
 }
@@ -92,8 +107,12 @@ export function loginView(users: UserRepository, throttle: LoginThrottle) {
       request.method === 'POST' ? request.form().get('next') : request.query.get('next'),
     );
     if (request.method !== 'POST') {
-      if (request.user) return Response.redirect(next);
-      return loginForm(request, next, '', undefined, 200);
+      const user = request.user;
+      if (!user) return loginForm(request, next, '', undefined, 200);
+      // staffRequired sends signed-in non-staff users here: sending them back would loop.
+      if (user.isStaff || !next.startsWith('/admin/')) return Response.redirect(next);
+      const notice = `You are signed in as ${user.username}, but are not authorized to access this page. Would you like to log in to a different account?`;
+      return loginForm(request, next, '', undefined, 200, notice);
     }
     const form = request.form();
     const username = form.get('username') ?? '';
@@ -134,16 +153,18 @@ function loginForm(
   username: string,
   error: string | undefined,
   status: number,
+  notice?: string,
 ): Response {
   const body = html`<section class="card narrow" aria-labelledby="login-heading">
     <h1 id="login-heading">Log in</h1>
+    ${notice ? html`<p class="notice">${notice}</p>` : ''}
     ${error ? html`<p class="error form-error" role="alert">${error}</p>` : ''}
     <form method="post" action="${LOGIN_URL}">
       ${csrfInput(request)}
       <input type="hidden" name="next" value="${next}" />
       ${field({ name: 'username', label: 'Username', value: username, autocomplete: 'username', required: true, autofocus: true, maxlength: 150 })}
       ${field({ name: 'password', label: 'Password', type: 'password', autocomplete: 'current-password', required: true })}
-      <p><button type="submit">Log in</button></p>
+      <p class="form-actions"><button type="submit" class="primary">Log in</button></p>
     </form>
   </section>`;
   return Response.html(page(request, { title: 'Log in', body }), status);

@@ -1,0 +1,410 @@
+/**
+ * MultiChat's page client (multichat.md, "The page's client"): one WebSocket to
+ * /chat/stream/ carries every room the user has joined. Other people's text
+ * (usernames, messages, room titles) only ever reaches the page through
+ * textContent and attribute values, never as markup.
+ */
+(function () {
+  'use strict';
+
+  const STREAM_PATH = '/chat/stream/';
+  const MAX_MESSAGE_LENGTH = 4096;
+  /** Reconnect delays: 0.5 s doubling to 15 s, each ±50 % so a restarted server is not stampeded. */
+  const BACKOFF = Object.freeze({ initialMs: 500, maxMs: 15000, jitter: 0.5 });
+  /** Older messages are dropped so a long-open tab does not grow without bound. */
+  const MAX_MESSAGES_PER_ROOM = 500;
+  const ALERT_TIMEOUT_MS = 15000;
+  const MAX_ALERTS = 4;
+  const MSG_TYPE = Object.freeze({
+    message: 0,
+    warning: 1,
+    alert: 2,
+    muted: 3,
+    enter: 4,
+    leave: 5,
+  });
+  const MSG_CLASS = ['message', 'warning', 'alert', 'muted'];
+
+  const ERROR_TEXT = Object.freeze({
+    USER_HAS_TO_LOGIN: 'Your session has ended, so you can no longer chat here.',
+    ROOM_ACCESS_DENIED: 'You don’t have access to that room: it is for staff only.',
+    ROOM_INVALID: 'That room no longer exists. Reload the page to see the current rooms.',
+    INVALID_MESSAGE: 'That message could not be sent: it was empty or malformed.',
+    MESSAGE_TOO_LONG: `That message is too long: at most ${MAX_MESSAGE_LENGTH} characters.`,
+    RATE_LIMITED: 'You are sending too fast. Wait a moment, then try again.',
+  });
+
+  const chat = document.querySelector('.chat');
+  const panes = document.getElementById('panes');
+  const alerts = document.getElementById('alerts');
+  const status = document.getElementById('connection-status');
+  // Only the chat page has these; every other page just shares the stylesheet.
+  if (!chat || !panes || !alerts || !status) return;
+  const me = chat.getAttribute('data-username') || '';
+
+  /** Joined rooms by id: { pane, heading, leave, list, input }. */
+  const rooms = new Map();
+  /** Rooms re-joined after a reconnect, in the order sent: each gets exactly one reply, in order. */
+  let rejoining = [];
+  /** The room whose send box takes focus when its join is confirmed (the user asked for it). */
+  let focusOnJoin = null;
+  let socket = null;
+  let attempt = 0;
+  let retryTimer = 0;
+  let everConnected = false;
+  let stopped = false;
+
+  // ——— small DOM helpers ———
+
+  function el(tag, properties, attributes) {
+    const node = Object.assign(document.createElement(tag), properties || {});
+    for (const [name, value] of Object.entries(attributes || {})) node.setAttribute(name, value);
+    return node;
+  }
+
+  function roomButtons(id) {
+    return document.querySelectorAll(`.room-link[data-room-id="${CSS.escape(id)}"]`);
+  }
+
+  function setPressed(id, pressed) {
+    for (const button of roomButtons(id)) button.setAttribute('aria-pressed', String(pressed));
+  }
+
+  function setStatus(state, text) {
+    status.setAttribute('data-state', state);
+    status.textContent = text;
+    chat.setAttribute('data-connection', state);
+  }
+
+  function updateEmptyState() {
+    const empty = panes.querySelector('.panes-empty');
+    if (empty) empty.hidden = rooms.size > 0;
+  }
+
+  // ——— alerts (the role="alert" region) ———
+
+  function showAlert(code, text, options) {
+    const sticky = Boolean(options && options.sticky);
+    for (const old of alerts.querySelectorAll('.alert-item')) {
+      if (old.getAttribute('data-code') === code) old.remove();
+    }
+    const item = el(
+      'div',
+      { className: `alert-item alert-${code.toLowerCase()}` },
+      { 'data-code': code },
+    );
+    const message = el('p', { textContent: text });
+    if (options && options.loginLink) {
+      const next = encodeURIComponent(location.pathname);
+      message.append(
+        ' ',
+        el('a', { href: `/accounts/login/?next=${next}`, textContent: 'Log in again' }),
+        '.',
+      );
+    }
+    const dismiss = el(
+      'button',
+      { type: 'button', className: 'alert-dismiss', textContent: '×' },
+      { 'aria-label': 'Dismiss' },
+    );
+    dismiss.addEventListener('click', () => item.remove());
+    item.append(message, dismiss);
+    alerts.append(item);
+    while (alerts.children.length > MAX_ALERTS) alerts.firstElementChild.remove();
+    if (!sticky) setTimeout(() => item.remove(), ALERT_TIMEOUT_MS);
+  }
+
+  function showError(code, prefix) {
+    const text = ERROR_TEXT[code] || `Something went wrong (${code}).`;
+    const loginLink = code === 'USER_HAS_TO_LOGIN';
+    showAlert(code, prefix ? `${prefix} ${text}` : text, { loginLink, sticky: loginLink });
+  }
+
+  // ——— panes ———
+
+  function createPane(id, title) {
+    const base = `room-${id}`;
+    const heading = el('h2', { id: `${base}-title`, textContent: title });
+    const leave = el('button', { type: 'button', className: 'pane-leave', textContent: 'Leave' });
+    leave.addEventListener('click', () => command('leave', id));
+    const list = el(
+      'ol',
+      { className: 'messages', tabIndex: 0 },
+      { 'aria-live': 'polite', 'aria-labelledby': `${base}-title` },
+    );
+    const input = el('input', {
+      type: 'text',
+      id: `${base}-input`,
+      name: 'message',
+      maxLength: MAX_MESSAGE_LENGTH,
+      autocomplete: 'off',
+      placeholder: 'Write a message…',
+    });
+    const label = el('label', { htmlFor: input.id, className: 'visually-hidden' });
+    const form = el('form', { className: 'send-form' });
+    form.append(
+      label,
+      input,
+      el('button', { type: 'submit', className: 'primary', textContent: 'Send' }),
+    );
+    form.addEventListener('submit', (event) => {
+      event.preventDefault();
+      sendMessage(id, input);
+    });
+    const header = el('header', { className: 'pane-header' });
+    header.append(heading, leave);
+    const pane = el(
+      'section',
+      { className: 'pane', id: base },
+      { 'aria-labelledby': heading.id, 'data-room-id': id },
+    );
+    pane.append(header, list, form);
+    const room = { pane, heading, leave, list, input, label };
+    retitle(room, title);
+    panes.append(pane);
+    return room;
+  }
+
+  /** Titles come from the server's join reply (the room may have been renamed). */
+  function retitle(room, title) {
+    room.heading.textContent = title;
+    room.leave.setAttribute('aria-label', `Leave ${title}`);
+    room.label.textContent = `Message to ${title}`;
+  }
+
+  function appendItem(room, item) {
+    const list = room.list;
+    // Follow new messages only if the reader is at the bottom already (not reading history).
+    const atBottom = list.scrollHeight - list.scrollTop - list.clientHeight < 48;
+    list.append(item);
+    while (list.children.length > MAX_MESSAGES_PER_ROOM) list.firstElementChild.remove();
+    if (atBottom) list.scrollTop = list.scrollHeight;
+  }
+
+  function timeElement() {
+    const now = new Date();
+    const hh = String(now.getHours()).padStart(2, '0');
+    const mm = String(now.getMinutes()).padStart(2, '0');
+    return el('time', {
+      className: 'time',
+      dateTime: now.toISOString(),
+      textContent: `${hh}:${mm}`,
+    });
+  }
+
+  // ——— the protocol ———
+
+  function send(payload) {
+    if (!socket || socket.readyState !== WebSocket.OPEN) {
+      showAlert(
+        'NOT_CONNECTED',
+        'Not connected right now; reconnecting. Please try again in a moment.',
+      );
+      return false;
+    }
+    socket.send(JSON.stringify(payload));
+    return true;
+  }
+
+  function command(name, id) {
+    const open = socket && socket.readyState === WebSocket.OPEN;
+    // Offline, the server already dropped the membership with the socket: just close the pane.
+    if (name === 'leave' && !open) return removePane(id);
+    if (name === 'join') focusOnJoin = id;
+    send({ command: name, room: id });
+  }
+
+  function sendMessage(id, input) {
+    const text = input.value;
+    if (text.trim() === '') {
+      input.value = '';
+      return;
+    }
+    // The server counts characters (code points); maxlength counts UTF-16 units, so this is a backstop.
+    if ([...text].length > MAX_MESSAGE_LENGTH) return showError('MESSAGE_TOO_LONG');
+    if (send({ command: 'send', room: id, message: text })) input.value = '';
+  }
+
+  function onJoin(id, title) {
+    rejoining = rejoining.filter((pending) => pending !== id);
+    let room = rooms.get(id);
+    if (room) {
+      retitle(room, title);
+      room.pane.classList.remove('is-offline');
+    } else {
+      room = createPane(id, title);
+      rooms.set(id, room);
+      updateEmptyState();
+    }
+    setPressed(id, true);
+    if (focusOnJoin === id) {
+      focusOnJoin = null;
+      room.input.focus();
+    }
+  }
+
+  function removePane(id) {
+    const room = rooms.get(id);
+    setPressed(id, false);
+    if (!room) return;
+    const hadFocus = room.pane.contains(document.activeElement);
+    room.pane.remove();
+    rooms.delete(id);
+    updateEmptyState();
+    const button = roomButtons(id)[0];
+    if (hadFocus && button) button.focus();
+  }
+
+  function onRoomMessage(data) {
+    const room = rooms.get(String(data.room));
+    if (!room) return;
+    const type = Number(data.msg_type);
+    const username = String(data.username ?? '');
+    let item;
+    if (type === MSG_TYPE.enter || type === MSG_TYPE.leave) {
+      const entered = type === MSG_TYPE.enter;
+      item = el('li', { className: `notice notice-${entered ? 'enter' : 'leave'}` });
+      item.append(
+        timeElement(),
+        el('span', {
+          className: 'text',
+          textContent: `${username} ${entered ? 'joined' : 'left'}`,
+        }),
+      );
+    } else {
+      const kind = MSG_CLASS[type] || 'message';
+      item = el('li', { className: `message message-${kind}${username === me ? ' mine' : ''}` });
+      item.append(
+        timeElement(),
+        el('span', { className: 'username', textContent: username }),
+        el('span', { className: 'text', textContent: String(data.message ?? '') }),
+      );
+    }
+    appendItem(room, item);
+  }
+
+  function onError(code) {
+    // The first replies after a reconnect answer the re-joins, in order: a refused one names its room.
+    const id = rejoining.shift();
+    if (id !== undefined && code !== 'USER_HAS_TO_LOGIN' && code !== 'RATE_LIMITED') {
+      const room = rooms.get(id);
+      const title = room ? room.heading.textContent : `room ${id}`;
+      removePane(id);
+      return showError(code, `Could not rejoin “${title}”.`);
+    }
+    showError(code);
+  }
+
+  function onFrame(text) {
+    let data;
+    try {
+      data = JSON.parse(text);
+    } catch {
+      return;
+    }
+    if (typeof data !== 'object' || data === null) return;
+    if ('error' in data) return onError(String(data.error));
+    if ('join' in data) return onJoin(String(data.join), String(data.title ?? ''));
+    if ('leave' in data) return removePane(String(data.leave));
+    if ('room' in data && 'msg_type' in data) return onRoomMessage(data);
+  }
+
+  // ——— the connection ———
+
+  function backoffDelay(n) {
+    const base = Math.min(BACKOFF.maxMs, BACKOFF.initialMs * 2 ** n);
+    return Math.round(base * (1 - BACKOFF.jitter + Math.random() * 2 * BACKOFF.jitter));
+  }
+
+  function connect() {
+    clearTimeout(retryTimer);
+    if (stopped || socket) return;
+    const scheme = location.protocol === 'https:' ? 'wss:' : 'ws:';
+    const ws = new WebSocket(`${scheme}//${location.host}${STREAM_PATH}`);
+    let opened = false;
+    socket = ws;
+    setStatus('connecting', everConnected ? 'Reconnecting…' : 'Connecting…');
+    ws.addEventListener('open', () => {
+      opened = true;
+      attempt = 0;
+      setStatus('connected', everConnected ? 'Reconnected.' : 'Connected.');
+      everConnected = true;
+      // Back into every room the page still shows; the replies come back in this order.
+      rejoining = [...rooms.keys()];
+      for (const id of rejoining) ws.send(JSON.stringify({ command: 'join', room: id }));
+    });
+    ws.addEventListener('message', (event) => onFrame(event.data));
+    ws.addEventListener('close', () => {
+      if (socket !== ws) return;
+      socket = null;
+      rejoining = [];
+      for (const room of rooms.values()) room.pane.classList.add('is-offline');
+      if (stopped) return;
+      if (opened) scheduleRetry();
+      else void retryUnlessLoggedOut();
+    });
+  }
+
+  function scheduleRetry() {
+    const delay = backoffDelay(attempt++);
+    setStatus(
+      'disconnected',
+      `Disconnected. Reconnecting in ${Math.max(1, Math.round(delay / 1000))} s…`,
+    );
+    retryTimer = setTimeout(connect, delay);
+  }
+
+  /**
+   * A handshake the server refused looks like any failed connection to a page (no
+   * status code is exposed): ask the server whether the session is still alive.
+   */
+  async function retryUnlessLoggedOut() {
+    let loggedOut = false;
+    try {
+      const response = await fetch(location.pathname, {
+        method: 'HEAD',
+        redirect: 'manual',
+        cache: 'no-store',
+        credentials: 'same-origin',
+      });
+      loggedOut = response.type === 'opaqueredirect';
+    } catch {
+      // Unreachable: a network problem, not a login one; keep trying.
+    }
+    if (!loggedOut) return scheduleRetry();
+    stopped = true;
+    setStatus('disconnected', 'Disconnected: you are logged out.');
+    showError('USER_HAS_TO_LOGIN');
+  }
+
+  function reconnectNow() {
+    if (stopped || socket) return;
+    attempt = 0;
+    connect();
+  }
+
+  // ——— wiring ———
+
+  document.addEventListener('click', (event) => {
+    const button = event.target instanceof Element ? event.target.closest('.room-link') : null;
+    const id = button && button.getAttribute('data-room-id');
+    if (!id) return;
+    event.preventDefault();
+    command(rooms.has(id) ? 'leave' : 'join', id);
+  });
+  window.addEventListener('online', reconnectNow);
+  // Leaving the page is not a dropped connection: no reconnect behind the next page.
+  window.addEventListener('pagehide', () => {
+    stopped = true;
+    clearTimeout(retryTimer);
+    if (socket) socket.close(1000);
+  });
+  window.addEventListener('pageshow', (event) => {
+    if (!event.persisted) return;
+    stopped = false;
+    reconnectNow();
+  });
+
+  updateEmptyState();
+  connect();
+})();

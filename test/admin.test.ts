@@ -1,0 +1,485 @@
+/**
+ * MultiChat's admin (multichat.md, `/admin/`) over real HTTP: staff manage rooms,
+ * superusers manage users, everyone else is turned away; every form POSTs with
+ * CSRF, is validated on the server, and escapes what users typed. On SQLite and
+ * PostgreSQL, embedded (Thyme + worker in this process).
+ */
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import type { User } from '../src/auth/users.js';
+import type { Database } from '../src/db/connection.js';
+import { BrowserlessClient } from './helpers/browserless.js';
+import { allDatabases } from './helpers/databases.js';
+import { EmbeddedChat, Fixtures } from './helpers/deployment.js';
+import type { HttpResult } from './helpers/http-client.js';
+
+const PASSWORD = 'correct horse';
+
+/** Every admin URL, with the methods it answers; `:room`/`:user` are filled in per test. */
+const ROOM_PAGES = [
+  '/admin/rooms/',
+  '/admin/rooms/new/',
+  '/admin/rooms/:room/',
+  '/admin/rooms/:room/delete/',
+];
+const USER_PAGES = [
+  '/admin/users/',
+  '/admin/users/new/',
+  '/admin/users/:user/',
+  '/admin/users/:user/password/',
+  '/admin/users/:user/delete/',
+];
+
+function text(result: HttpResult): string {
+  return result.body.toString();
+}
+
+function fill(path: string, ids: { room?: number; user?: number }): string {
+  return path.replace(':room', String(ids.room ?? 0)).replace(':user', String(ids.user ?? 0));
+}
+
+for (const database of allDatabases()) {
+  const test = suite(`admin [${database.name}]`);
+  let db: Database;
+  let fixtures: Fixtures;
+  let chat: EmbeddedChat;
+  let port: number;
+
+  test.before(async () => {
+    await database.setup();
+    db = await database.openMigrated();
+    fixtures = new Fixtures(db);
+  });
+  test.after(() => database.teardown());
+  test.before.each(async () => {
+    chat = await EmbeddedChat.start(db);
+    port = chat.ports[0]!;
+  });
+  test.after.each(async () => {
+    await chat.stop();
+    await database.truncate(db);
+  });
+
+  /** A user made in the database, logged in through the real login form. */
+  async function signedIn(
+    username: string,
+    options: { staff?: boolean; superuser?: boolean } = {},
+  ): Promise<{ client: BrowserlessClient; user: User }> {
+    const user = await fixtures.user(username, { password: PASSWORD, ...options });
+    const client = new BrowserlessClient(port);
+    const res = await client.login(username, PASSWORD);
+    assert.is(res.status, 302, `${username} logs in`);
+    return { client, user };
+  }
+
+  /** GETs the form page (for its CSRF token), then POSTs the form like a browser. */
+  async function submit(
+    client: BrowserlessClient,
+    path: string,
+    fields: Record<string, string>,
+  ): Promise<HttpResult> {
+    const form = await client.get(path);
+    assert.is(form.status, 200, `GET ${path}`);
+    return client.post(path, fields);
+  }
+
+  async function roomRows(): Promise<{ title: string; staff_only: unknown }[]> {
+    return db.knex('chat_room').select('title', 'staff_only').orderBy('id');
+  }
+
+  test('anonymous visitors are sent to log in from every admin page', async () => {
+    const room = await fixtures.room('Lobby');
+    const user = await fixtures.user('someone');
+    const client = new BrowserlessClient(port);
+    for (const path of ['/admin/', ...ROOM_PAGES, ...USER_PAGES]) {
+      const url = fill(path, { room: room.id, user: user.id });
+      const res = await client.get(url);
+      assert.is(res.status, 302, url);
+      assert.is(res.headers.location, `/accounts/login/?next=${encodeURIComponent(url)}`);
+    }
+  });
+
+  test('a non-staff user cannot reach the admin, and the login page does not bounce them back', async () => {
+    const room = await fixtures.room('Lobby');
+    const { client, user } = await signedIn('visitor');
+    for (const path of ['/admin/', ...ROOM_PAGES, ...USER_PAGES]) {
+      const url = fill(path, { room: room.id, user: user.id });
+      const res = await client.get(url);
+      assert.is(res.status, 302, url);
+      assert.match(String(res.headers.location), /^\/accounts\/login\/\?next=/);
+    }
+    const login = await client.get('/accounts/login/?next=%2Fadmin%2F');
+    assert.is(login.status, 200, 'the form, not a redirect loop');
+    assert.match(text(login), /signed in as visitor, but are not authorized/);
+    assert.not.match(text(await client.get('/')), /href="\/admin\/"/, 'no Admin link for them');
+    // Nor can they change anything by POSTing directly.
+    await client.get('/');
+    const res = await client.post('/admin/rooms/new/', { title: 'Sneaky' });
+    assert.is(res.status, 302);
+    assert.equal(
+      (await roomRows()).map((r) => r.title),
+      ['Lobby'],
+    );
+  });
+
+  test('staff create a room: 303 to the list, which shows id, title and staff-only with a notice', async () => {
+    const { client } = await signedIn('mod', { staff: true });
+    const form = await client.get('/admin/rooms/new/');
+    assert.match(text(form), /<label for="id_title">Title<\/label>/);
+    assert.match(text(form), /<label for="id_staff_only">Staff only<\/label>/);
+    const res = await client.post('/admin/rooms/new/', {
+      title: '  Staff lounge ',
+      staff_only: 'on',
+    });
+    assert.is(res.status, 303);
+    assert.is(res.headers.location, '/admin/rooms/');
+    const rows = await db.knex('chat_room').select('id', 'title', 'staff_only');
+    assert.is(rows.length, 1);
+    assert.is(rows[0].title, 'Staff lounge', 'trimmed');
+    assert.ok(Boolean(rows[0].staff_only));
+    const list = text(await client.get('/admin/rooms/'));
+    assert.match(list, /The room “Staff lounge” was added\./);
+    assert.match(list, new RegExp(`<td class="num">${rows[0].id}</td>`));
+    assert.match(list, />Staff lounge<\/a>/);
+    assert.match(list, /flag-yes">Yes</);
+    assert.not.match(text(await client.get('/admin/rooms/')), /was added/, 'the notice shows once');
+    // Unchecked box: not staff-only.
+    await submit(client, '/admin/rooms/new/', { title: 'Open' });
+    assert.equal(
+      (await roomRows()).map((r) => Boolean(r.staff_only)),
+      [true, false],
+    );
+  });
+
+  test('staff edit a room: title and staff-only change; unknown ids are 404', async () => {
+    const { client } = await signedIn('mod', { staff: true });
+    const room = await fixtures.room('Old name', true);
+    const form = await client.get(`/admin/rooms/${room.id}/`);
+    assert.match(text(form), /value="Old name"/);
+    assert.match(text(form), /id="id_staff_only"[^>]*checked/);
+    const res = await client.post(`/admin/rooms/${room.id}/`, { title: 'New name' });
+    assert.is(res.status, 303);
+    assert.equal(await fixtures.rooms.find(room.id), {
+      id: room.id,
+      title: 'New name',
+      staffOnly: false,
+    });
+    assert.match(text(await client.get('/admin/rooms/')), /The room “New name” was saved\./);
+    for (const path of [
+      '/admin/rooms/999999/',
+      '/admin/rooms/abc/',
+      '/admin/rooms/0/delete/',
+      '/admin/rooms/-1/',
+    ]) {
+      const missing = await client.get(path);
+      assert.is(missing.status, 404, path);
+      assert.match(text(missing), /Page not found/);
+    }
+  });
+
+  test('staff delete a room only by POST from the confirmation page', async () => {
+    const { client } = await signedIn('mod', { staff: true });
+    const room = await fixtures.room('Doomed');
+    const confirm = await client.get(`/admin/rooms/${room.id}/delete/`);
+    assert.is(confirm.status, 200);
+    assert.match(text(confirm), /Delete the room <strong>Doomed<\/strong>\?/);
+    assert.match(
+      text(confirm),
+      new RegExp(`<form method="post" action="/admin/rooms/${room.id}/delete/"`),
+    );
+    assert.ok(await fixtures.rooms.find(room.id), 'the GET deleted nothing');
+    const res = await client.post(`/admin/rooms/${room.id}/delete/`, {});
+    assert.is(res.status, 303);
+    assert.is(await fixtures.rooms.find(room.id), undefined);
+    assert.match(text(await client.get('/admin/rooms/')), /The room “Doomed” was deleted\./);
+    assert.is((await client.post(`/admin/rooms/${room.id}/delete/`, {})).status, 404, 'twice');
+  });
+
+  test('invalid room input: errors next to the field, status 200, nothing changes', async () => {
+    const { client } = await signedIn('mod', { staff: true });
+    const room = await fixtures.room('Keep me');
+    for (const title of ['', '   ', 'x'.repeat(256), 'nul\0byte']) {
+      for (const path of ['/admin/rooms/new/', `/admin/rooms/${room.id}/`]) {
+        const res = await submit(client, path, { title, staff_only: 'on' });
+        assert.is(res.status, 200, `${path} ${JSON.stringify(title.slice(0, 10))}`);
+        const page = text(res);
+        assert.match(page, /role="alert">\s*Please correct the errors below\./);
+        assert.match(page, /aria-invalid="true" aria-describedby="id_title_error"/);
+        assert.match(page, /<span class="error" id="id_title_error">[^<]+<\/span>/);
+        assert.match(page, /id="id_staff_only"[^>]*checked/, 'what was typed is kept');
+      }
+    }
+    assert.equal(await fixtures.rooms.list(), [room], 'no room added, the room unchanged');
+  });
+
+  test('HTML in a room title is escaped on the admin pages and on the index', async () => {
+    const { client } = await signedIn('mod', { staff: true });
+    const title = `<script>alert(1)</script><img src=x onerror="alert('x')">&amp;`;
+    assert.is((await submit(client, '/admin/rooms/new/', { title })).status, 303);
+    const room = (await fixtures.rooms.list())[0]!;
+    assert.is(room.title, title, 'stored verbatim');
+    const escaped =
+      '&lt;script&gt;alert(1)&lt;/script&gt;&lt;img src=x onerror=&quot;alert(&#x27;x&#x27;)&quot;&gt;&amp;amp;';
+    for (const path of [
+      '/admin/rooms/',
+      `/admin/rooms/${room.id}/`,
+      `/admin/rooms/${room.id}/delete/`,
+      '/',
+    ]) {
+      const page = text(await client.get(path));
+      assert.ok(page.includes(escaped), `${path} shows the title as text`);
+      assert.not.match(page, /<script>alert|<img src=x/, `${path} has no injected markup`);
+    }
+  });
+
+  test('superusers create a user with a password and flags; the user can log in', async () => {
+    const { client } = await signedIn('root', { staff: true, superuser: true });
+    const form = text(await client.get('/admin/users/new/'));
+    for (const name of [
+      'username',
+      'email',
+      'password1',
+      'password2',
+      'is_active',
+      'is_staff',
+      'is_superuser',
+    ])
+      assert.match(form, new RegExp(`<label for="id_${name}">`), `${name} is labelled`);
+    const res = await client.post('/admin/users/new/', {
+      username: 'newbie',
+      email: 'newbie@EXAMPLE.com',
+      password1: 'pa55 word',
+      password2: 'pa55 word',
+      is_active: 'on',
+    });
+    assert.is(res.status, 303);
+    assert.is(res.headers.location, '/admin/users/');
+    const created = await fixtures.users.findByUsername('newbie');
+    assert.ok(created);
+    assert.equal(
+      [created.isActive, created.isStaff, created.isSuperuser, created.email],
+      [true, false, false, 'newbie@example.com'],
+    );
+    const list = text(await client.get('/admin/users/'));
+    assert.match(list, /The user “newbie” was added\./);
+    assert.match(list, new RegExp(`data-user-id="${created.id}"`));
+    // The new account works through the real login form, and is not staff.
+    const newbie = new BrowserlessClient(port);
+    assert.is((await newbie.login('newbie', 'pa55 word')).status, 302);
+    assert.is((await newbie.get('/')).status, 200);
+    assert.is((await newbie.get('/admin/')).status, 302);
+  });
+
+  test('user form errors: passwords empty or different, bad or taken usernames → 200, nothing stored', async () => {
+    const { client } = await signedIn('root', { staff: true, superuser: true });
+    const cases: [Record<string, string>, string, RegExp][] = [
+      [{ username: 'a', password1: '', password2: '' }, 'password1', /This field is required\./],
+      [{ username: 'a', password1: 'x', password2: '' }, 'password2', /This field is required\./],
+      [{ username: 'a', password1: 'one', password2: 'two' }, 'password2', /didn’t match/],
+      [
+        { username: 'bad name', password1: 'p', password2: 'p' },
+        'username',
+        /Enter a valid username/,
+      ],
+      [
+        { username: '<b>x</b>', password1: 'p', password2: 'p' },
+        'username',
+        /Enter a valid username/,
+      ],
+      [{ username: '', password1: 'p', password2: 'p' }, 'username', /cannot be blank/],
+      [{ username: 'root', password1: 'p', password2: 'p' }, 'username', /already exists/],
+      [
+        { username: 'fine', email: `${'e'.repeat(300)}@x.org`, password1: 'p', password2: 'p' },
+        'email',
+        /At most 254/,
+      ],
+    ];
+    for (const [fields, errorField, message] of cases) {
+      const res = await submit(client, '/admin/users/new/', { is_staff: 'on', ...fields });
+      const page = text(res);
+      assert.is(res.status, 200, JSON.stringify(fields));
+      assert.match(
+        page,
+        new RegExp(
+          `aria-invalid="true" aria-describedby="(id_${errorField}_help )?id_${errorField}_error"`,
+        ),
+      );
+      const error = new RegExp(`id="id_${errorField}_error">([^<]*)<`).exec(page)?.[1] ?? '';
+      assert.match(error, message, `${errorField}: ${error}`);
+      assert.not.match(page, /value="(one|two|p|x)"/, 'passwords are never sent back');
+      assert.match(page, /id="id_is_staff"[^>]*checked/, 'flags are kept');
+    }
+    assert.equal(
+      (await fixtures.users.list()).map((u) => u.username),
+      ['root'],
+    );
+  });
+
+  test('superusers edit flags; deactivating a user ends their sessions', async () => {
+    const { client } = await signedIn('root', { staff: true, superuser: true });
+    const { client: bob, user } = await signedIn('bob');
+    const form = text(await client.get(`/admin/users/${user.id}/`));
+    assert.match(form, /id="id_is_active"[^>]*checked/);
+    assert.not.match(form, /id="id_is_staff"[^>]*checked/);
+    assert.is(
+      (await client.post(`/admin/users/${user.id}/`, { is_active: 'on', is_staff: 'on' })).status,
+      303,
+    );
+    let saved = (await fixtures.users.findById(user.id))!;
+    assert.equal([saved.isActive, saved.isStaff, saved.isSuperuser], [true, true, false]);
+    assert.is((await bob.get('/admin/')).status, 200, 'bob is staff now');
+    await client.get(`/admin/users/${user.id}/`);
+    assert.is((await client.post(`/admin/users/${user.id}/`, { is_superuser: 'on' })).status, 303);
+    saved = (await fixtures.users.findById(user.id))!;
+    assert.equal([saved.isActive, saved.isStaff, saved.isSuperuser], [false, false, true]);
+    assert.is((await bob.get('/')).status, 302, "bob's session ended");
+    assert.is((await db.knex('gredis_session').where('user_id', user.id)).length, 0);
+    assert.is(
+      (await new BrowserlessClient(port).login('bob', PASSWORD)).status,
+      200,
+      'inactive: no login',
+    );
+  });
+
+  test('superusers set a password: both boxes must match; the old password and sessions stop working', async () => {
+    const { client } = await signedIn('root', { staff: true, superuser: true });
+    const { client: bob, user } = await signedIn('bob');
+    const path = `/admin/users/${user.id}/password/`;
+    const mismatch = await submit(client, path, { password1: 'new one', password2: 'new 1' });
+    assert.is(mismatch.status, 200);
+    assert.match(text(mismatch), /id="id_password2_error">The two password fields didn’t match\./);
+    const empty = await submit(client, path, { password1: '', password2: '' });
+    assert.is(empty.status, 200);
+    assert.is(
+      (await new BrowserlessClient(port).login('bob', PASSWORD)).status,
+      302,
+      'unchanged so far',
+    );
+    const res = await submit(client, path, { password1: 'new one', password2: 'new one' });
+    assert.is(res.status, 303);
+    assert.is(res.headers.location, `/admin/users/${user.id}/`);
+    assert.is((await bob.get('/')).status, 302, "bob's old session ended");
+    assert.is((await new BrowserlessClient(port).login('bob', PASSWORD)).status, 200);
+    assert.is((await new BrowserlessClient(port).login('bob', 'new one')).status, 302);
+    // Changing one's own password keeps one signed in (a new session).
+    const self = await submit(
+      client,
+      `/admin/users/${(await fixtures.users.findByUsername('root'))!.id}/password/`,
+      {
+        password1: 'root 2',
+        password2: 'root 2',
+      },
+    );
+    assert.is(self.status, 303);
+    assert.is((await client.get('/admin/users/')).status, 200, 'still signed in');
+  });
+
+  test('superusers delete a user only by POST from the confirmation page', async () => {
+    const { client } = await signedIn('root', { staff: true, superuser: true });
+    const { client: bob, user } = await signedIn('bob');
+    const confirm = await client.get(`/admin/users/${user.id}/delete/`);
+    assert.is(confirm.status, 200);
+    assert.match(text(confirm), /Delete the user <strong>bob<\/strong>\?/);
+    assert.ok(await fixtures.users.findById(user.id));
+    const res = await client.post(`/admin/users/${user.id}/delete/`, {});
+    assert.is(res.status, 303);
+    assert.is(await fixtures.users.findById(user.id), undefined);
+    assert.is((await bob.get('/')).status, 302, 'their session went with them');
+    assert.match(text(await client.get('/admin/users/')), /The user “bob” was deleted\./);
+  });
+
+  test('superusers cannot lock themselves out: no self-delete, no removing own flags', async () => {
+    const { client, user } = await signedIn('root', { staff: true, superuser: true });
+    const del = await client.get(`/admin/users/${user.id}/delete/`);
+    assert.is(del.status, 403);
+    await client.get(`/admin/users/${user.id}/`);
+    assert.is((await client.post(`/admin/users/${user.id}/delete/`, {})).status, 403);
+    const res = await submit(client, `/admin/users/${user.id}/`, { is_active: 'on' });
+    assert.is(res.status, 200);
+    assert.match(
+      text(res),
+      /id="id_is_staff_error">You cannot remove this from your own account\./,
+    );
+    const saved = (await fixtures.users.findById(user.id))!;
+    assert.equal([saved.isActive, saved.isStaff, saved.isSuperuser], [true, true, true]);
+  });
+
+  test('a staff non-superuser manages rooms but gets 403 on every users page and no Users link', async () => {
+    const { client, user } = await signedIn('mod', { staff: true });
+    const other = await fixtures.user('other');
+    const home = text(await client.get('/admin/'));
+    assert.not.match(home, /href="\/admin\/users\/"/);
+    assert.match(home, /href="\/admin\/rooms\/"/);
+    for (const path of [...USER_PAGES, '/admin/users/999999/', '/admin/users/abc/delete/']) {
+      for (const id of [user.id, other.id]) {
+        const url = fill(path, { user: id });
+        const res = await client.get(url);
+        assert.is(res.status, 403, `GET ${url}`);
+        assert.match(text(res), /Forbidden/);
+        await client.get('/admin/');
+        const post = await client.post(url, {
+          username: 'x',
+          password1: 'p',
+          password2: 'p',
+          is_staff: 'on',
+          is_superuser: 'on',
+        });
+        // The list takes no POST at all (405, for everyone); the forms refuse them (403).
+        assert.is(post.status, url === '/admin/users/' ? 405 : 403, `POST ${url}`);
+      }
+    }
+    assert.equal(
+      (await fixtures.users.list()).map((u) => [u.username, u.isSuperuser]),
+      [
+        ['mod', false],
+        ['other', false],
+      ],
+    );
+    assert.is((await submit(client, '/admin/rooms/new/', { title: 'Mine' })).status, 303);
+  });
+
+  test('CSRF: every admin POST without the token, with a wrong one or from another origin is 403', async () => {
+    const { client } = await signedIn('root', { staff: true, superuser: true });
+    const room = await fixtures.room('Safe');
+    const victim = await fixtures.user('victim', { password: PASSWORD });
+    const posts: [string, Record<string, string>][] = [
+      ['/admin/rooms/new/', { title: 'Forged' }],
+      [`/admin/rooms/${room.id}/`, { title: 'Forged', staff_only: 'on' }],
+      [`/admin/rooms/${room.id}/delete/`, {}],
+      [
+        '/admin/users/new/',
+        { username: 'forged', password1: 'p', password2: 'p', is_superuser: 'on' },
+      ],
+      [`/admin/users/${victim.id}/`, { is_active: 'on', is_staff: 'on', is_superuser: 'on' }],
+      [`/admin/users/${victim.id}/password/`, { password1: 'p', password2: 'p' }],
+      [`/admin/users/${victim.id}/delete/`, {}],
+    ];
+    for (const [path, fields] of posts) {
+      await client.get(path);
+      const missing = await client.post(path, fields, { csrf: false });
+      assert.is(missing.status, 403, `no token: ${path}`);
+      assert.match(text(missing), /CSRF token missing/);
+      const wrong = await client.post(path, { ...fields, csrfmiddlewaretoken: 'A'.repeat(64) });
+      assert.is(wrong.status, 403, `wrong token: ${path}`);
+      await client.get(path);
+      const foreign = await client.post(path, fields, {
+        headers: { origin: 'http://evil.example' },
+      });
+      assert.is(foreign.status, 403, `foreign origin: ${path}`);
+    }
+    assert.equal(await fixtures.rooms.list(), [room]);
+    assert.equal(
+      (await fixtures.users.list()).map((u) => u.username),
+      ['root', 'victim'],
+    );
+    const after = (await fixtures.users.findById(victim.id))!;
+    assert.is(after.isSuperuser, false);
+    assert.is(
+      (await new BrowserlessClient(port).login('victim', PASSWORD)).status,
+      302,
+      'password unchanged',
+    );
+  });
+
+  test.run();
+}

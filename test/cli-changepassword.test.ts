@@ -1,0 +1,99 @@
+/**
+ * `gredis changepassword USER` on SQLite and PostgreSQL: hidden prompts at a terminal,
+ * piped input, Django's three tries, and the user's sessions ending with the change.
+ */
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { SessionStore } from '../src/auth/sessions.js';
+import { UserRepository } from '../src/auth/users.js';
+import type { Database } from '../src/db/connection.js';
+import { runGredis, runGredisInPty } from './helpers/cli.js';
+import { allDatabases } from './helpers/databases.js';
+
+for (const backend of allDatabases()) {
+  const test = suite(`changepassword (${backend.name})`);
+  let db: Database;
+  let users: UserRepository;
+  const db_ = (): string[] => ['--database', backend.url];
+
+  test.before(async () => {
+    await backend.setup();
+    db = await backend.openMigrated();
+    users = new UserRepository(db, { passwordIterations: 1000 });
+  });
+  test.after(() => backend.teardown());
+  test.before.each(() => backend.truncate(db));
+
+  test("in a terminal: two hidden prompts; the new password works, the old one and the user's sessions do not", async () => {
+    const alice = await users.create({ username: 'alice', password: 'old password' });
+    const bob = await users.create({ username: 'bob', password: 'bob pw' });
+    const sessions = new SessionStore(db);
+    const aliceSession = await sessions.create(alice.id);
+    const bobSession = await sessions.create(bob.id);
+    const result = await runGredisInPty(
+      ['changepassword', 'alice', ...db_()],
+      [
+        { expect: 'Password: ', send: 'n3w-Secret\r' },
+        { expect: 'Password (again): ', send: 'n3w-Secret\r' },
+      ],
+    );
+    assert.is(result.status, 0, result.output);
+    assert.match(result.output, /^Changing password for user 'alice'\r\n/);
+    assert.match(result.output, /Password changed successfully for user 'alice'\r\n$/);
+    assert.not.ok(result.output.includes('n3w-Secret'), 'the password was echoed');
+    assert.equal(result.echoOff, [true, true]);
+    assert.is(await users.authenticate('alice', 'old password'), undefined);
+    assert.is((await users.authenticate('alice', 'n3w-Secret'))?.id, alice.id);
+    assert.is(await sessions.load(aliceSession.key), undefined, "alice's sessions ended");
+    assert.ok(await sessions.load(bobSession.key), "bob's did not");
+    assert.is((await users.authenticate('bob', 'bob pw'))?.id, bob.id);
+  });
+
+  test('stdin piped: a mismatch is asked again; then it succeeds', async () => {
+    await users.create({ username: 'carol', password: 'old' });
+    const result = await runGredis(['changepassword', 'carol', ...db_()], {
+      input: 'a\nb\nnew one\nnew one\n',
+    });
+    assert.is(result.code, 0, result.stderr);
+    assert.is(result.stderr, 'Passwords do not match. Please try again.\n');
+    assert.ok(await users.authenticate('carol', 'new one'));
+  });
+
+  test('three failed tries abort with exit 1 and leave the password alone', async () => {
+    await users.create({ username: 'dave', password: 'keep me' });
+    const result = await runGredis(['changepassword', 'dave', ...db_()], {
+      input: 'a\nb\n \n \nc\nd\nnever\nnever\n',
+    });
+    assert.is(result.code, 1);
+    assert.match(result.stderr, /Passwords do not match\. Please try again\.\n/);
+    assert.match(result.stderr, /Error: Blank passwords aren't allowed\.\n/);
+    assert.match(
+      result.stderr,
+      /gredis: Aborting password change for user 'dave' after 3 attempts\n$/,
+    );
+    assert.ok(await users.authenticate('dave', 'keep me'));
+    assert.is(await users.authenticate('dave', 'never'), undefined);
+  });
+
+  test('an unknown user (including SQL metacharacters) is exit 1, one line, no prompt', async () => {
+    await users.create({ username: 'erin', password: 'pw' });
+    const [unknown, hostile] = await Promise.all(
+      ['nobody', "erin' OR '1'='1"].map((name) =>
+        runGredis(['changepassword', name, ...db_()], { input: 'x\nx\n' }),
+      ),
+    );
+    assert.is(unknown!.code, 1);
+    assert.is(unknown!.stderr, "gredis: user 'nobody' does not exist\n");
+    assert.is(unknown!.stdout, '');
+    assert.is(hostile!.code, 1);
+    assert.ok(await users.authenticate('erin', 'pw'), 'erin untouched');
+  });
+
+  test('a missing username argument is a usage error (exit 2)', async () => {
+    const result = await runGredis(['changepassword', ...db_()]);
+    assert.is(result.code, 2);
+    assert.match(result.stderr, /missing required argument/);
+  });
+
+  test.run();
+}

@@ -1,0 +1,263 @@
+/**
+ * `gredis createsuperuser` as people run it, on SQLite and PostgreSQL: typed at a
+ * terminal (a real pseudo-terminal; the password must not be echoed), with stdin
+ * piped, and with --noinput; Django's prompts, messages and re-prompts; exit codes.
+ */
+import { userInfo } from 'node:os';
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { UserRepository } from '../src/auth/users.js';
+import type { Database } from '../src/db/connection.js';
+import { runGredis, runGredisInPty } from './helpers/cli.js';
+import { allDatabases, postgresBackend, sqliteBackend } from './helpers/databases.js';
+
+const PASSWORD = 'Tr0ub4dor&3';
+
+for (const backend of allDatabases()) {
+  const test = suite(`createsuperuser (${backend.name})`);
+  let db: Database;
+  let users: UserRepository;
+
+  const db_ = (): string[] => ['--database', backend.url];
+  const count = async (): Promise<number> =>
+    Number((await db.knex('auth_user').count({ n: '*' }))[0]!.n);
+
+  test.before(async () => {
+    await backend.setup();
+    db = await backend.openMigrated();
+    users = new UserRepository(db);
+  });
+  test.after(() => backend.teardown());
+  test.before.each(() => backend.truncate(db));
+
+  test('in a terminal: prompts, hides the password (Backspace works), creates a staff superuser', async () => {
+    const result = await runGredisInPty(
+      ['createsuperuser', ...db_()],
+      [
+        { expect: 'Username', send: 'alice\r' },
+        { expect: 'Email address: ', send: 'alice@example.com\r' },
+        { expect: 'Password: ', send: `${PASSWORD}x\x7f\r` },
+        { expect: 'Password (again): ', send: `${PASSWORD}\r` },
+      ],
+    );
+    assert.is(result.status, 0, result.output);
+    assert.match(result.output, /Superuser created successfully\.\r\n$/);
+    assert.match(result.output, /alice@example\.com/, 'visible answers are echoed');
+    assert.not.ok(result.output.includes(PASSWORD), `password echoed: ${result.output}`);
+    assert.not.ok(result.output.includes('Tr0ub'), 'not even partly');
+    assert.equal(
+      result.echoOff,
+      [false, false, true, true],
+      'echo is off exactly while typing passwords',
+    );
+    const user = (await users.findByUsername('alice'))!;
+    assert.equal(
+      [user.isStaff, user.isSuperuser, user.isActive, user.email],
+      [true, true, true, 'alice@example.com'],
+    );
+    assert.is((await users.authenticate('alice', PASSWORD))?.id, user.id);
+  });
+
+  test("in a terminal: Django's errors and re-prompts for username, email and password", async () => {
+    await users.create({ username: 'taken' });
+    const result = await runGredisInPty(
+      ['createsuperuser', ...db_()],
+      [
+        { expect: 'Username', send: 'taken\r' },
+        { expect: 'Error: That username is already taken.', send: '' },
+        { expect: 'Username', send: 'bad name\r' },
+        { expect: 'Error: Enter a valid username.', send: '' },
+        { expect: 'Username', send: 'bob\r' },
+        { expect: 'Email address: ', send: 'not-an-email\r' },
+        { expect: 'Error: Enter a valid email address.', send: '' },
+        { expect: 'Email address: ', send: '\r' },
+        { expect: 'Password: ', send: 'one\r' },
+        { expect: 'Password (again): ', send: 'two\r' },
+        { expect: "Error: Your passwords didn't match.", send: '' },
+        { expect: 'Password: ', send: '   \r' },
+        { expect: 'Password (again): ', send: '   \r' },
+        { expect: "Error: Blank passwords aren't allowed.", send: '' },
+        { expect: 'Password: ', send: 'good pw\r' },
+        { expect: 'Password (again): ', send: 'good pw\r' },
+      ],
+    );
+    assert.is(result.status, 0, result.output);
+    assert.match(result.output, /Superuser created successfully\./);
+    const bob = (await users.findByUsername('bob'))!;
+    assert.is(bob.email, '');
+    assert.is((await users.authenticate('bob', 'good pw'))?.id, bob.id);
+    assert.is(await count(), 2);
+  });
+
+  test("in a terminal: a blank username takes the offered default (the OS user's name)", async () => {
+    const me = userInfo().username;
+    const result = await runGredisInPty(
+      ['createsuperuser', ...db_()],
+      [
+        { expect: `Username (leave blank to use '${me}'): `, send: '\r' },
+        { expect: 'Email address: ', send: '\r' },
+        { expect: 'Password: ', send: 'pw\r' },
+        { expect: 'Password (again): ', send: 'pw\r' },
+      ],
+    );
+    assert.is(result.status, 0, result.output);
+    assert.ok(await users.findByUsername(me));
+  });
+
+  test('in a terminal: Ctrl-C cancels with exit 1 and creates nothing', async () => {
+    const [atPassword, atUsername] = await Promise.all([
+      runGredisInPty(
+        ['createsuperuser', ...db_()],
+        [
+          { expect: 'Username', send: 'carol\r' },
+          { expect: 'Email address: ', send: '\r' },
+          { expect: 'Password: ', send: 'abc\x03' },
+        ],
+      ),
+      runGredisInPty(['createsuperuser', ...db_()], [{ expect: 'Username', send: '\x03' }]),
+    ]);
+    assert.is(atPassword.status, 1, atPassword.output);
+    assert.match(atPassword.output, /Operation cancelled\./);
+    assert.is(atUsername.status, 1, atUsername.output);
+    assert.match(atUsername.output, /Operation cancelled\./);
+    assert.is(await count(), 0);
+  });
+
+  test('stdin piped: reads the answers line by line, re-prompting after errors', async () => {
+    const result = await runGredis(['createsuperuser', ...db_()], {
+      input: 'carol\ncarol@Example.COM\nx\ny\nsecret pw\r\nsecret pw\r\n',
+    });
+    assert.is(result.code, 0, result.stderr);
+    assert.is(result.stderr, "Error: Your passwords didn't match.\n");
+    assert.match(result.stdout, /Username.*: Email address: Password: Password \(again\): /);
+    assert.match(result.stdout, /Superuser created successfully\.\n$/);
+    const carol = (await users.findByUsername('carol'))!;
+    assert.is(
+      carol.email,
+      'carol@example.com',
+      "the domain is lowercased, as Django's normalize_email does",
+    );
+    assert.ok(carol.isSuperuser && carol.isStaff);
+    assert.is((await users.authenticate('carol', 'secret pw'))?.id, carol.id);
+  });
+
+  test('stdin piped: input ending before the password is confirmed → exit 1, nothing created', async () => {
+    const result = await runGredis(['createsuperuser', ...db_()], { input: 'dave\n\nonly-once\n' });
+    assert.is(result.code, 1);
+    assert.match(result.stderr, /^gredis: Operation cancelled: input ended\.\n$/);
+    assert.is(await count(), 0);
+  });
+
+  test('--username and --email skip their prompts; an invalid --username is asked again', async () => {
+    const given = await runGredis(
+      ['createsuperuser', '--username', 'erin', '--email', 'erin@example.com', ...db_()],
+      { input: 'pw\npw\n' },
+    );
+    assert.is(given.code, 0, given.stderr);
+    assert.not.match(given.stdout, /Username|Email/);
+    assert.is((await users.findByUsername('erin'))?.email, 'erin@example.com');
+    const retry = await runGredis(['createsuperuser', '--username', 'erin', ...db_()], {
+      input: 'frank\n\npw\npw\n',
+    });
+    assert.is(retry.code, 0, retry.stderr);
+    assert.match(retry.stderr, /That username is already taken\./);
+    assert.ok(await users.findByUsername('frank'));
+  });
+
+  test('--noinput: takes the password from GREDIS_SUPERUSER_PASSWORD', async () => {
+    const result = await runGredis(
+      ['createsuperuser', '--noinput', '--username', 'grace', '--email', 'g@example.com', ...db_()],
+      { env: { GREDIS_SUPERUSER_PASSWORD: ' spaced pw ' } },
+    );
+    assert.is(result.code, 0, result.stderr);
+    assert.is(result.stdout, 'Superuser created successfully.\n');
+    const grace = (await users.findByUsername('grace'))!;
+    assert.equal([grace.isStaff, grace.isSuperuser, grace.isActive], [true, true, true]);
+    assert.is((await users.authenticate('grace', ' spaced pw '))?.id, grace.id, 'not trimmed');
+  });
+
+  test('--noinput failures: one line each, exit 1 (exit 2 without --username), nothing created', async () => {
+    await users.create({ username: 'taken' });
+    const cases: [string[], Record<string, string | undefined>, number, RegExp][] = [
+      [['--username', 'henry'], {}, 1, /GREDIS_SUPERUSER_PASSWORD.*not set/],
+      [
+        ['--username', 'henry'],
+        { GREDIS_SUPERUSER_PASSWORD: '' },
+        1,
+        /GREDIS_SUPERUSER_PASSWORD.*blank/,
+      ],
+      [['--username', 'henry'], { GREDIS_SUPERUSER_PASSWORD: '   ' }, 1, /blank/],
+      [
+        ['--username', 'taken'],
+        { GREDIS_SUPERUSER_PASSWORD: 'pw' },
+        1,
+        /That username is already taken\./,
+      ],
+      [
+        ['--username', "' OR 1=1 --"],
+        { GREDIS_SUPERUSER_PASSWORD: 'pw' },
+        1,
+        /Enter a valid username/,
+      ],
+      [
+        ['--username', 'henry', '--email', 'nope'],
+        { GREDIS_SUPERUSER_PASSWORD: 'pw' },
+        1,
+        /Enter a valid email address/,
+      ],
+      [[], { GREDIS_SUPERUSER_PASSWORD: 'pw' }, 2, /--noinput needs --username/],
+    ];
+    // Independent runs, so in parallel: each is a Node start-up.
+    const results = await Promise.all(
+      cases.map(([args, env]) =>
+        runGredis(['createsuperuser', '--noinput', ...args, ...db_()], { env }),
+      ),
+    );
+    for (const [i, [args, , code, message]] of cases.entries()) {
+      const result = results[i]!;
+      assert.is(result.code, code, `${args.join(' ')}: ${result.stderr}`);
+      assert.is(result.stderr.trim().split('\n').length, 1, result.stderr);
+      assert.match(result.stderr, message);
+      assert.is(result.stdout, '');
+    }
+    assert.is(await count(), 1);
+  });
+
+  test('two --noinput runs racing for one username: exactly one succeeds', async () => {
+    const runs = await Promise.all(
+      [1, 2, 3].map(() =>
+        runGredis(['createsuperuser', '--noinput', '--username', 'racer', ...db_()], {
+          env: { GREDIS_SUPERUSER_PASSWORD: 'pw' },
+        }),
+      ),
+    );
+    assert.equal(runs.map((r) => r.code).sort(), [0, 1, 1]);
+    for (const run of runs.filter((r) => r.code === 1))
+      assert.match(run.stderr, /That username is already taken\./);
+    assert.is(await count(), 1);
+  });
+
+  test.run();
+}
+
+const unmigrated = suite('createsuperuser before migrate');
+
+unmigrated('says to run gredis migrate first (exit 1, one line) on both databases', async () => {
+  for (const backend of [sqliteBackend(), postgresBackend()]) {
+    await backend.setup();
+    try {
+      const result = await runGredis(
+        ['createsuperuser', '--noinput', '--username', 'x', '--database', backend.url],
+        {
+          env: { GREDIS_SUPERUSER_PASSWORD: 'pw' },
+        },
+      );
+      assert.is(result.code, 1, backend.name);
+      assert.match(result.stderr, /^gredis: .*run "gredis migrate" first\n$/);
+    } finally {
+      await backend.teardown();
+    }
+  }
+});
+
+unmigrated.run();

@@ -1,0 +1,262 @@
+/**
+ * Database URLs and connections: the accepted forms, SQLite's pragmas on every
+ * connection, PostgreSQL's search_path, and values that read back the same on both.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { openDatabase } from '../src/db/connection.js';
+import { InvalidDatabaseUrl } from '../src/db/errors.js';
+import { parseDatabaseUrl, redactDatabaseUrl } from '../src/db/url.js';
+import {
+  fromDbBoolean,
+  fromDbInteger,
+  fromDbTimestamp,
+  toDbBoolean,
+  toDbTimestamp,
+} from '../src/db/values.js';
+import { databaseUrlFromEnv, DEFAULTS } from '../src/settings.js';
+import { allDatabases, SHARED_POSTGRES_URL } from './helpers/databases.js';
+
+const urls = suite('database URLs');
+
+urls('sqlite:// forms: relative to the working directory, absolute, and in-memory', () => {
+  assert.equal(parseDatabaseUrl('sqlite://./gredis.sqlite3'), {
+    kind: 'sqlite',
+    filename: resolve(process.cwd(), 'gredis.sqlite3'),
+    memory: false,
+  });
+  assert.equal(parseDatabaseUrl('sqlite://data/x.db'), {
+    kind: 'sqlite',
+    filename: resolve(process.cwd(), 'data/x.db'),
+    memory: false,
+  });
+  assert.equal(parseDatabaseUrl('sqlite:///var/lib/gredis/db.sqlite3'), {
+    kind: 'sqlite',
+    filename: '/var/lib/gredis/db.sqlite3',
+    memory: false,
+  });
+  assert.equal(parseDatabaseUrl('sqlite://:memory:'), {
+    kind: 'sqlite',
+    filename: ':memory:',
+    memory: true,
+  });
+});
+
+urls('postgres:// and postgresql:// go to pg; search_path is taken out and validated', () => {
+  assert.equal(parseDatabaseUrl('postgres://u:p@db:5432/app'), {
+    kind: 'postgres',
+    connectionString: 'postgres://u:p@db:5432/app',
+    searchPath: undefined,
+  });
+  assert.equal(parseDatabaseUrl('postgresql://u@db/app?search_path=t_1,public&sslmode=require'), {
+    kind: 'postgres',
+    connectionString: 'postgresql://u@db/app?sslmode=require',
+    searchPath: ['t_1', 'public'],
+  });
+  for (const bad of ["x'; drop table auth_user; --", 'a b', '', '1abc'])
+    assert.throws(
+      () => parseDatabaseUrl(`postgres://db/app?search_path=${encodeURIComponent(bad)}`),
+      (error: unknown) => error instanceof InvalidDatabaseUrl,
+      `search_path ${JSON.stringify(bad)}`,
+    );
+});
+
+urls('anything else throws InvalidDatabaseUrl (code, no password in the message)', () => {
+  for (const url of [
+    'mysql://root:hunter2@db/x',
+    'redis://localhost',
+    'gredis.sqlite3',
+    '',
+    'sqlite://',
+    'sqlite:gredis.sqlite3',
+    'sqlite:///tmp/',
+    'postgres://:hunter2@[bad',
+  ]) {
+    try {
+      parseDatabaseUrl(url);
+      assert.unreachable(`${JSON.stringify(url)} accepted`);
+    } catch (error) {
+      assert.instance(error, InvalidDatabaseUrl, url);
+      assert.is((error as InvalidDatabaseUrl).code, 'GREDIS_INVALID_DATABASE_URL');
+      assert.not.match((error as Error).message, /hunter2/);
+      assert.match((error as Error).message, /DATABASE_URL/);
+    }
+  }
+  assert.throws(
+    () => openDatabase('nosuch://'),
+    (error: unknown) => error instanceof InvalidDatabaseUrl,
+  );
+});
+
+urls('redactDatabaseUrl hides only the password', () => {
+  assert.is(redactDatabaseUrl('postgres://u:s3cr:et@db:5432/x'), 'postgres://u:***@db:5432/x');
+  assert.is(redactDatabaseUrl('postgres://u@db/x'), 'postgres://u@db/x');
+  assert.is(redactDatabaseUrl('sqlite://./a.sqlite3'), 'sqlite://./a.sqlite3');
+});
+
+urls('DATABASE_URL overrides the default sqlite://./gredis.sqlite3', () => {
+  const saved = process.env.DATABASE_URL;
+  try {
+    delete process.env.DATABASE_URL;
+    assert.is(databaseUrlFromEnv(), DEFAULTS.databaseUrl);
+    assert.is(DEFAULTS.databaseUrl, 'sqlite://./gredis.sqlite3');
+    process.env.DATABASE_URL = ' postgres://db/x ';
+    assert.is(databaseUrlFromEnv(), 'postgres://db/x');
+    process.env.DATABASE_URL = '';
+    assert.is(databaseUrlFromEnv(), DEFAULTS.databaseUrl);
+  } finally {
+    if (saved === undefined) delete process.env.DATABASE_URL;
+    else process.env.DATABASE_URL = saved;
+  }
+});
+
+urls.run();
+
+const sqlite = suite('SQLite connections');
+
+sqlite('a file database runs with WAL, foreign keys and a busy timeout', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'gredis-conn-'));
+  const db = openDatabase(`sqlite://${join(dir, 'p.sqlite3')}`);
+  try {
+    assert.is(db.kind, 'sqlite');
+    const pragma = async (name: string): Promise<unknown> =>
+      Object.values(((await db.knex.raw(`pragma ${name}`)) as Record<string, unknown>[])[0]!)[0];
+    assert.is(await pragma('journal_mode'), 'wal');
+    assert.is(await pragma('foreign_keys'), 1);
+    assert.is(await pragma('busy_timeout'), 5000);
+  } finally {
+    await db.close();
+    await db.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+sqlite('an in-memory database has foreign keys on too (WAL does not apply)', async () => {
+  const db = openDatabase('sqlite://:memory:');
+  try {
+    const [row] = (await db.knex.raw('pragma foreign_keys')) as { foreign_keys: number }[];
+    assert.is(row!.foreign_keys, 1);
+  } finally {
+    await db.close();
+  }
+});
+
+sqlite.run();
+
+const pg = suite('PostgreSQL connections');
+
+pg(
+  "?search_path= puts every table in that schema; pg's options=-c search_path= works too",
+  async () => {
+    const admin = openDatabase(SHARED_POSTGRES_URL);
+    const schema = `t_conn_${process.pid}`;
+    await admin.knex.raw('create schema ??', [schema]);
+    try {
+      const viaParam = openDatabase(`${SHARED_POSTGRES_URL}?search_path=${schema}`);
+      assert.is(viaParam.kind, 'postgres');
+      await viaParam.knex.schema.createTable('probe', (t) => t.integer('x'));
+      await viaParam.close();
+      const { rows } = (await admin.knex.raw(
+        'select table_schema from information_schema.tables where table_name = ?',
+        ['probe'],
+      )) as { rows: { table_schema: string }[] };
+      assert.equal(
+        rows.map((r) => r.table_schema),
+        [schema],
+      );
+      const viaOptions = openDatabase(
+        `${SHARED_POSTGRES_URL}?options=${encodeURIComponent(`-c search_path=${schema}`)}`,
+      );
+      assert.ok(await viaOptions.knex.schema.hasTable('probe'));
+      await viaOptions.close();
+    } finally {
+      await admin.knex.raw('drop schema ?? cascade', [schema]);
+      await admin.close();
+    }
+  },
+);
+
+pg.run();
+
+for (const backend of allDatabases()) {
+  const values = suite(`values (${backend.name})`);
+  values.before(() => backend.setup());
+  values.after(() => backend.teardown());
+
+  values(
+    'timestamps and booleans read back as Dates and booleans, to the millisecond',
+    async () => {
+      const db = backend.open();
+      await db.knex.schema.createTable('v', (t) => {
+        t.increments('id');
+        t.timestamp('at', { useTz: true });
+        t.boolean('flag');
+      });
+      const moments = [
+        new Date('2024-02-29T23:59:59.999Z'),
+        new Date(0),
+        new Date('2099-01-01T00:00:00.001Z'),
+      ];
+      for (const [i, at] of moments.entries())
+        await db
+          .knex('v')
+          .insert({ at: toDbTimestamp(db, at), flag: toDbBoolean(db, i % 2 === 0) });
+      const rows = (await db.knex('v').orderBy('id')) as {
+        id: unknown;
+        at: unknown;
+        flag: unknown;
+      }[];
+      assert.equal(
+        rows.map((r) => fromDbTimestamp(r.at).toISOString()),
+        moments.map((m) => m.toISOString()),
+      );
+      assert.equal(
+        rows.map((r) => fromDbBoolean(r.flag)),
+        [true, false, true],
+      );
+      assert.equal(
+        rows.map((r) => fromDbInteger(r.id)),
+        [1, 2, 3],
+      );
+      // Ordering in SQL agrees with time order (SQLite compares the stored text).
+      const later = (await db
+        .knex('v')
+        .where('at', '>', toDbTimestamp(db, new Date('2024-01-01T00:00:00Z')))
+        .orderBy('at')) as { id: number }[];
+      assert.equal(
+        later.map((r) => fromDbInteger(r.id)),
+        [1, 3],
+      );
+    },
+  );
+
+  values.run();
+}
+
+const conversions = suite('value conversions');
+
+conversions(
+  'Django-style SQLite timestamps, epoch numbers and offsets parse; garbage throws',
+  () => {
+    assert.is(fromDbTimestamp('2024-01-02 03:04:05').toISOString(), '2024-01-02T03:04:05.000Z');
+    assert.is(fromDbTimestamp('2024-01-02 03:04:05.5').toISOString(), '2024-01-02T03:04:05.500Z');
+    assert.is(
+      fromDbTimestamp('2024-01-02T03:04:05.123456+02:00').toISOString(),
+      '2024-01-02T01:04:05.123Z',
+    );
+    assert.is(fromDbTimestamp(86_400_000).toISOString(), '1970-01-02T00:00:00.000Z');
+    assert.is(
+      toDbTimestamp({ kind: 'sqlite' }, new Date('2024-01-02T03:04:05.006Z')),
+      '2024-01-02 03:04:05.006000',
+    );
+    for (const bad of ['yesterday', '', null, {}, '2024-01-02'])
+      assert.throws(() => fromDbTimestamp(bad));
+    assert.throws(() => fromDbInteger('1.5'));
+    assert.is(fromDbInteger('42'), 42);
+  },
+);
+
+conversions.run();

@@ -1,0 +1,489 @@
+/**
+ * MultiChat in a real browser: Debian's headless Chromium driven by playwright-core,
+ * against the distributed deployment (PostgreSQL + Redis, 2 × `gredis runworker`,
+ * 2 × `gredis thyme`). Two people on different Thymes log in through the login
+ * form, chat across rooms, get refused a staff-only room, see hostile text stay
+ * text, and survive their Thyme being SIGKILLed and restarted.
+ */
+import { mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import type { Room } from '../src/apps/multichat/rooms.js';
+import { makePassword } from '../src/auth/hashers.js';
+import type { Database } from '../src/db/connection.js';
+import { toDbBoolean, toDbTimestamp } from '../src/db/values.js';
+import { postgresBackend } from './helpers/databases.js';
+import {
+  chatClient,
+  DistributedChat,
+  Fixtures,
+  TEST_PASSWORD_ITERATIONS,
+} from './helpers/deployment.js';
+import { httpRequest } from './helpers/http-client.js';
+import { waitFor, within } from './helpers/wait.js';
+import type { TestClient } from './helpers/ws-client.js';
+
+const CHROMIUM = '/usr/bin/chromium';
+const CHROMIUM_ARGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-background-networking',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-component-update',
+  '--disable-sync',
+];
+const ARTIFACTS = fileURLToPath(new URL('../../test-artifacts/', import.meta.url));
+const PASSWORD = 'correct horse battery';
+const XSS = `<img src=x onerror="window.__xss=1">`;
+/** The whole file must finish well inside the runner's budget, whatever hangs. */
+const FILE_DEADLINE_MS = 110_000;
+
+/** Counts CSP violations and page errors from the first script on (init scripts bypass CSP). */
+const PAGE_PROBE = `
+  window.__cspViolations = [];
+  document.addEventListener('securitypolicyviolation', (e) => window.__cspViolations.push(e.violatedDirective + ' ' + e.blockedURI));
+`;
+
+interface Person {
+  name: string;
+  port: number;
+  context: BrowserContext;
+  dir: string;
+  page: Page;
+  errors: string[];
+}
+
+const test = suite('e2e browser [postgres + redis, 2 workers, 2 thymes]');
+const database = postgresBackend();
+let db: Database;
+let fixtures: Fixtures;
+let chat: DistributedChat;
+const people: Person[] = [];
+let mallory: TestClient | undefined;
+const shots: { path: string; size: number }[] = [];
+const rooms = {} as Record<'general' | 'random' | 'staff' | 'hostile', Room>;
+
+const watchdog = setTimeout(() => {
+  console.error(`e2e-browser: still running after ${FILE_DEADLINE_MS} ms; killing everything`);
+  for (const proc of [...(chat?.thymes ?? []), ...(chat?.workers ?? [])])
+    proc.child.kill('SIGKILL');
+  process.exit(1);
+}, FILE_DEADLINE_MS);
+watchdog.unref();
+
+/** A browser of one's own: a fresh profile directory, cookies and all. */
+async function openBrowser(name: string, port: number): Promise<Person> {
+  const dir = mkdtempSync(join(tmpdir(), `gredis-chromium-${name}-`));
+  const context = await chromium.launchPersistentContext(dir, {
+    executablePath: CHROMIUM,
+    headless: true,
+    args: CHROMIUM_ARGS,
+    viewport: { width: 1280, height: 800 },
+    timeout: 30_000,
+  });
+  context.setDefaultTimeout(10_000);
+  await context.addInitScript({ content: PAGE_PROBE });
+  const page = context.pages()[0] ?? (await context.newPage());
+  const person: Person = { name, port, context, dir, page, errors: [] };
+  page.on('pageerror', (error) => person.errors.push(error.message));
+  people.push(person);
+  return person;
+}
+
+/** Through the real login form, as a person would. */
+async function logIn(person: Person, username: string): Promise<void> {
+  const { page, port } = person;
+  await page.goto(`http://localhost:${port}/`);
+  assert.match(page.url(), /\/accounts\/login\/\?next=%2F$/, 'anonymous → login page');
+  await page.getByLabel('Username').fill(username);
+  await page.getByLabel('Password').fill(PASSWORD);
+  await Promise.all([
+    page.waitForURL(`http://localhost:${port}/`),
+    page.getByRole('button', { name: 'Log in', exact: true }).click(),
+  ]);
+  await page.locator('#connection-status[data-state="connected"]').waitFor();
+}
+
+function roomButton(person: Person, room: Room) {
+  return person.page.locator(`.room-link[data-room-id="${room.id}"]`);
+}
+
+function pane(person: Person, room: Room) {
+  return person.page.locator(`#room-${room.id}`);
+}
+
+async function enter(person: Person, room: Room): Promise<void> {
+  await roomButton(person, room).click();
+  await pane(person, room).waitFor();
+  await waitFor(
+    async () => (await roomButton(person, room).getAttribute('aria-pressed')) === 'true',
+    5000,
+    `${person.name}: aria-pressed of ${room.title}`,
+  );
+}
+
+async function say(person: Person, room: Room, message: string): Promise<void> {
+  const input = pane(person, room).locator('input[name="message"]');
+  await input.fill(message);
+  await input.press('Enter');
+  await waitFor(async () => (await input.inputValue()) === '', 5000, 'the send box to clear');
+}
+
+/** The texts of a pane's list items, as the person sees them. */
+function lines(person: Person, room: Room): Promise<string[]> {
+  return pane(person, room).locator('.messages li').allTextContents();
+}
+
+/** Waits until a pane shows an item with exactly this username (or notice) and text. */
+async function sees(
+  person: Person,
+  room: Room,
+  item: { username: string; text: string } | { notice: string },
+): Promise<void> {
+  const list = pane(person, room).locator('.messages');
+  const seen = waitFor(
+    async () => {
+      if ('notice' in item) {
+        const notices = await list.locator('li.notice .text').allTextContents();
+        return notices.includes(item.notice);
+      }
+      const messages = list.locator('li.message');
+      const users = await messages.locator('.username').allTextContents();
+      const texts = await messages.locator('.text').allTextContents();
+      return users.some((u, i) => u === item.username && texts[i] === item.text);
+    },
+    10_000,
+    `${person.name} to see ${JSON.stringify(item)} in ${room.title}`,
+  );
+  await seen.catch(async (error: Error) => {
+    throw new Error(
+      `${error.message}; the pane shows ${JSON.stringify(await lines(person, room))}`,
+    );
+  });
+}
+
+async function alertText(person: Person): Promise<string> {
+  return (await person.page.getByRole('alert').first().textContent()) ?? '';
+}
+
+/** A user whose name the username validator would refuse: written straight into auth_user. */
+async function insertHostileUser(username: string): Promise<number> {
+  const [row] = await db
+    .knex('auth_user')
+    .insert({
+      password: await makePassword(PASSWORD, TEST_PASSWORD_ITERATIONS),
+      last_login: null,
+      is_superuser: toDbBoolean(db, false),
+      username,
+      first_name: '',
+      last_name: '',
+      email: '',
+      is_staff: toDbBoolean(db, false),
+      is_active: toDbBoolean(db, true),
+      date_joined: toDbTimestamp(db, new Date()),
+    })
+    .returning('id');
+  return Number((row as { id: unknown }).id);
+}
+
+/**
+ * Decodes a PNG in a blank page (about:blank has no CSP) and measures it: a blank
+ * or failed screenshot is one flat colour.
+ */
+async function imageStats(page: Page, png: Buffer): Promise<{ colours: number; stddev: number }> {
+  const probe = await page.context().newPage();
+  try {
+    await probe.goto('about:blank');
+    const script = `(async () => {
+      const img = new Image();
+      img.src = 'data:image/png;base64,${png.toString('base64')}';
+      await img.decode();
+      const canvas = document.createElement('canvas');
+      canvas.width = img.width; canvas.height = img.height;
+      const ctx = canvas.getContext('2d');
+      ctx.drawImage(img, 0, 0);
+      const data = ctx.getImageData(0, 0, img.width, img.height).data;
+      const colours = new Set();
+      let sum = 0, sum2 = 0, n = 0;
+      for (let i = 0; i < data.length; i += 4) {
+        const y = 0.2126 * data[i] + 0.7152 * data[i + 1] + 0.0722 * data[i + 2];
+        sum += y; sum2 += y * y; n++;
+        colours.add((data[i] >> 3) << 10 | (data[i + 1] >> 3) << 5 | (data[i + 2] >> 3));
+      }
+      const mean = sum / n;
+      return { colours: colours.size, stddev: Math.sqrt(sum2 / n - mean * mean) };
+    })()`;
+    return (await probe.evaluate(script)) as { colours: number; stddev: number };
+  } finally {
+    await probe.close();
+  }
+}
+
+async function screenshot(page: Page, name: string): Promise<{ path: string; size: number }> {
+  mkdirSync(ARTIFACTS, { recursive: true });
+  const path = join(ARTIFACTS, name);
+  const png = await page.screenshot({ path, fullPage: true });
+  const stats = await imageStats(page, png);
+  assert.ok(stats.colours >= 16, `${name}: ${stats.colours} colours (blank?)`);
+  assert.ok(stats.stddev >= 8, `${name}: luminance stddev ${stats.stddev.toFixed(1)} (blank?)`);
+  return { path, size: statSync(path).size };
+}
+
+test.before(async () => {
+  await database.setup();
+  db = await database.openMigrated();
+  fixtures = new Fixtures(db);
+  await fixtures.user('sam', { password: PASSWORD, staff: true, superuser: true });
+  await fixtures.user('nora', { password: PASSWORD });
+  rooms.general = await fixtures.room('General');
+  rooms.random = await fixtures.room('Random');
+  rooms.staff = await fixtures.room('Staff lounge', true);
+  rooms.hostile = await fixtures.room(`Hostile ${XSS}`);
+  chat = new DistributedChat(database);
+  await within(
+    Promise.all([chat.startWorker(), chat.startWorker(), chat.startThyme(), chat.startThyme()]),
+    30_000,
+    'the deployment to start',
+  );
+});
+
+test.after(async () => {
+  mallory?.close();
+  await Promise.allSettled(
+    people.map(async (person) => {
+      await within(person.context.close(), 10_000, 'closing a browser').catch(() => undefined);
+      rmSync(person.dir, { recursive: true, force: true });
+    }),
+  );
+  await chat?.stop();
+  await database.teardown();
+  clearTimeout(watchdog);
+});
+
+test('two people log in through the login form, each on a different Thyme', async () => {
+  const [portA, portB] = chat.ports;
+  assert.is.not(portA, portB);
+  const [sam, nora] = await within(
+    Promise.all([openBrowser('sam', portA!), openBrowser('nora', portB!)]),
+    30_000,
+    'Chromium to start',
+  );
+  await within(Promise.all([logIn(sam!, 'sam'), logIn(nora!, 'nora')]), 30_000, 'logging in');
+  assert.is(await sam!.page.title(), 'MultiChat');
+  assert.is(await sam!.page.locator('.whoami strong').textContent(), 'sam');
+  assert.is(await nora!.page.locator('.whoami strong').textContent(), 'nora');
+});
+
+test('accessibility basics: landmarks, every control labelled, room items are toggle buttons', async () => {
+  const [sam] = people;
+  const page = sam!.page;
+  for (const landmark of ['banner', 'main'] as const)
+    assert.is(await page.getByRole(landmark).count(), 1, landmark);
+  assert.ok((await page.getByRole('navigation').count()) >= 1, 'navigation');
+  const buttons = page.getByRole('button', { name: 'General' });
+  assert.is(await buttons.getAttribute('aria-pressed'), 'false');
+  await enter(sam!, rooms.general);
+  const unlabelled =
+    await page.evaluate(`[...document.querySelectorAll('input:not([type=hidden]), button')]
+    .filter((el) => !(el.labels?.length || el.getAttribute('aria-label') || el.textContent.trim()))
+    .map((el) => el.outerHTML)`);
+  assert.equal(unlabelled, [], 'every input and button has a name');
+  await page.getByRole('textbox', { name: 'Message to General' }).waitFor();
+});
+
+test('they join two rooms, see each other enter and leave, and messages flow both ways', async () => {
+  const [sam, nora] = people as [Person, Person];
+  await enter(sam, rooms.random);
+  assert.is(await pane(sam, rooms.general).locator('h2').textContent(), 'General');
+  await enter(nora, rooms.general);
+  await sees(sam, rooms.general, { notice: 'nora joined' });
+  // By keyboard: focus the room's button and press Space.
+  await roomButton(nora, rooms.random).focus();
+  await nora.page.keyboard.press('Space');
+  await pane(nora, rooms.random).waitFor();
+  await sees(sam, rooms.random, { notice: 'nora joined' });
+  assert.equal(
+    await nora.page.evaluate('document.activeElement && document.activeElement.id'),
+    `room-${rooms.random.id}-input`,
+    'the new pane’s send box has focus',
+  );
+
+  await say(sam, rooms.general, 'hello from sam');
+  await sees(nora, rooms.general, { username: 'sam', text: 'hello from sam' });
+  await sees(sam, rooms.general, { username: 'sam', text: 'hello from sam' });
+  await say(nora, rooms.random, 'hi from nora');
+  await sees(sam, rooms.random, { username: 'nora', text: 'hi from nora' });
+  assert.not.ok(
+    (await lines(nora, rooms.general)).some((l) => l.includes('hi from nora')),
+    'messages stay in their room',
+  );
+  // Empty messages are not sent.
+  await pane(nora, rooms.general).locator('input[name="message"]').fill('   ');
+  await pane(nora, rooms.general).locator('input[name="message"]').press('Enter');
+
+  // Clicking a joined room leaves it: the pane goes, the others hear it.
+  await roomButton(nora, rooms.random).click();
+  await pane(nora, rooms.random).waitFor({ state: 'detached' });
+  assert.is(await roomButton(nora, rooms.random).getAttribute('aria-pressed'), 'false');
+  await sees(sam, rooms.random, { notice: 'nora left' });
+  await enter(nora, rooms.random);
+  await sees(sam, rooms.random, { notice: 'nora joined' });
+  assert.is(
+    await pane(sam, rooms.random).locator('li.notice.notice-enter').count(),
+    2,
+    'one enter notice per join',
+  );
+  assert.is(
+    (await lines(sam, rooms.general)).filter((l) => /^\d\d:\d\dsam\s*$/.test(l)).length,
+    0,
+    'no empty message arrived',
+  );
+});
+
+test('the non-staff user is refused the staff-only room, with a visible alert', async () => {
+  const [sam, nora] = people as [Person, Person];
+  await enter(sam, rooms.staff);
+  await roomButton(nora, rooms.staff).click();
+  await waitFor(async () => /staff only/i.test(await alertText(nora)), 10_000, 'the alert');
+  assert.ok(await nora.page.getByRole('alert').first().isVisible(), 'the alert is visible');
+  assert.is(await nora.page.getByRole('alert').first().getAttribute('id'), 'alerts');
+  assert.is(await pane(nora, rooms.staff).count(), 0, 'no pane');
+  assert.is(await roomButton(nora, rooms.staff).getAttribute('aria-pressed'), 'false');
+  shots.push(await screenshot(nora.page, 'e2e-refused.png'));
+});
+
+test('hostile text — a message, a username, a room title — stays text', async () => {
+  const [sam, nora] = people as [Person, Person];
+  await enter(sam, rooms.hostile);
+  await enter(nora, rooms.hostile);
+  assert.is(await pane(nora, rooms.hostile).locator('h2').textContent(), `Hostile ${XSS}`);
+  await say(sam, rooms.general, XSS);
+  await sees(nora, rooms.general, { username: 'sam', text: XSS });
+
+  const hostileName = `${XSS}`;
+  const id = await insertHostileUser(hostileName);
+  const session = await fixtures.sessions.create(id);
+  mallory = await chatClient(chat.ports[0]!, session.key);
+  mallory.send(JSON.stringify({ command: 'join', room: rooms.general.id }));
+  await sees(sam, rooms.general, { notice: `${hostileName} joined` });
+  mallory.send(
+    JSON.stringify({ command: 'send', room: rooms.general.id, message: `<b>bold</b> ${XSS}` }),
+  );
+  for (const person of [sam, nora])
+    await sees(person, rooms.general, { username: hostileName, text: `<b>bold</b> ${XSS}` });
+  // Mallory's own pages escape the name too.
+  const home = await httpRequest(chat.ports[0]!, '/', {
+    headers: { cookie: `sessionid=${session.key}` },
+  });
+  assert.ok(
+    home.body
+      .toString()
+      .includes(
+        'Signed in as <strong>&lt;img src=x onerror=&quot;window.__xss=1&quot;&gt;</strong>',
+      ),
+  );
+
+  for (const person of [sam, nora]) {
+    assert.is(
+      await person.page.locator('#panes img, #panes b, #alerts img').count(),
+      0,
+      'no markup was made',
+    );
+    assert.is(
+      await person.page.evaluate('typeof window.__xss'),
+      'undefined',
+      `${person.name}: no script ran`,
+    );
+    assert.equal(
+      await person.page.evaluate('window.__cspViolations'),
+      [],
+      `${person.name}: nothing was even attempted`,
+    );
+  }
+});
+
+test('a Thyme killed with SIGKILL and restarted on its port: the page reconnects and re-joins, no reload', async () => {
+  const [sam, nora] = people as [Person, Person];
+  await nora.page.evaluate('window.__samePage = true');
+  const before = await nora.page
+    .locator('#panes .pane')
+    .evaluateAll((panes) => panes.map((p) => p.id));
+  const noraThyme = chat.thymes[chat.ports.indexOf(nora.port)]!;
+  noraThyme.child.kill('SIGKILL');
+  await noraThyme.exited;
+  await nora.page.locator('#connection-status[data-state="disconnected"]').waitFor();
+  assert.equal(
+    await nora.page.locator('#panes .pane').evaluateAll((panes) => panes.map((p) => p.id)),
+    before,
+    'panes stay while disconnected',
+  );
+  assert.match((await nora.page.locator('#connection-status').textContent()) ?? '', /Disconnected/);
+  assert.is(await sam.page.locator('#connection-status').getAttribute('data-state'), 'connected');
+
+  const port = await within(
+    chat.startThyme(['--port', String(nora.port)]),
+    15_000,
+    'Thyme to restart',
+  );
+  assert.is(port, nora.port, 'the same port');
+  await nora.page
+    .locator('#connection-status[data-state="connected"]')
+    .waitFor({ timeout: 25_000 });
+  assert.match((await nora.page.locator('#connection-status').textContent()) ?? '', /Reconnected/);
+  assert.is(await nora.page.evaluate('window.__samePage'), true, 'no reload');
+  // Re-joined: the others hear her come back into each of her rooms.
+  await waitFor(
+    async () =>
+      (await pane(sam, rooms.random).locator('li.notice.notice-enter').count()) === 3 &&
+      (await pane(sam, rooms.general)
+        .locator('li.notice.notice-enter .text', { hasText: /^nora joined$/ })
+        .count()) === 2,
+    15_000,
+    'sam to hear nora re-join',
+  );
+  assert.equal(
+    await nora.page.locator('#panes .pane').evaluateAll((panes) => panes.map((p) => p.id)),
+    before,
+  );
+  for (const room of [rooms.general, rooms.random, rooms.hostile])
+    assert.is(await roomButton(nora, room).getAttribute('aria-pressed'), 'true', room.title);
+
+  await say(nora, rooms.general, 'back again');
+  await sees(sam, rooms.general, { username: 'nora', text: 'back again' });
+  await say(sam, rooms.random, 'welcome back');
+  await sees(nora, rooms.random, { username: 'sam', text: 'welcome back' });
+  assert.equal(nora.errors, [], 'no script errors');
+  assert.equal(sam.errors, [], 'no script errors');
+});
+
+test('screenshots of the chat and the admin are saved and are not blank', async () => {
+  const [sam] = people as [Person];
+  await sam.page.evaluate('window.scrollTo(0, 0)');
+  shots.push(await screenshot(sam.page, 'e2e-chat.png'));
+  const admin = await sam.context.newPage();
+  try {
+    await admin.goto(`http://localhost:${sam.port}/admin/rooms/`);
+    await admin.getByRole('heading', { name: 'Rooms' }).waitFor();
+    assert.ok(
+      (await admin.content()).includes('Hostile &lt;img src=x onerror="window.__xss=1"&gt;'),
+      'the hostile title is text in the admin',
+    );
+    shots.push(await screenshot(admin, 'e2e-admin.png'));
+    await admin.setViewportSize({ width: 390, height: 844 });
+    await admin.goto(`http://localhost:${sam.port}/`);
+    await admin.locator('#connection-status[data-state="connected"]').waitFor();
+    shots.push(await screenshot(admin, 'e2e-chat-phone.png'));
+  } finally {
+    await admin.close();
+  }
+  for (const shot of shots) assert.ok(shot.size > 10_000, `${shot.path}: ${shot.size} bytes`);
+  console.log(shots.map((s) => `  ${s.path} (${s.size} bytes)`).join('\n'));
+});
+
+test.run();
