@@ -1,0 +1,115 @@
+/**
+ * The embedded default as a newcomer runs it: in an empty directory, `gredis
+ * migrate`, `gredis createsuperuser`, then `gredis thyme multichat` alone serves
+ * pages, login and the chat (SQLite file, in-process layer), and stops cleanly.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { RoomRepository } from '../src/apps/multichat/rooms.js';
+import { openDatabase } from '../src/db/connection.js';
+import { BrowserlessClient } from './helpers/browserless.js';
+import { runGredis } from './helpers/cli.js';
+import { spawn } from 'node:child_process';
+import { GREDIS_BIN, GredisProcess } from './helpers/processes.js';
+import { within } from './helpers/wait.js';
+import { TestClient } from './helpers/ws-client.js';
+
+const test = suite('embedded: gredis thyme multichat');
+let dir: string;
+
+test.before(() => {
+  dir = mkdtempSync(join(tmpdir(), 'gredis-embedded-'));
+});
+test.after(() => {
+  rmSync(dir, { recursive: true, force: true });
+});
+
+test('migrate, createsuperuser, thyme: log in, chat, then SIGTERM closes sockets with 1001 and exits 0', async () => {
+  const env = { CHANNEL_LAYER_URL: undefined, DATABASE_URL: undefined };
+  const migrated = await runGredis(['migrate'], { cwd: dir, env });
+  assert.is(migrated.code, 0, migrated.stderr);
+  const created = await runGredis(
+    ['createsuperuser', '--noinput', '--username', 'admin', '--email', 'admin@example.com'],
+    {
+      cwd: dir,
+      env: { ...env, GREDIS_SUPERUSER_PASSWORD: 'embedded pw' },
+    },
+  );
+  assert.is(created.code, 0, created.stderr);
+  const db = openDatabase(`sqlite://${join(dir, 'gredis.sqlite3')}`);
+  const room = await new RoomRepository(db).create('Embedded room');
+  await db.close();
+
+  const child = spawn(process.execPath, [GREDIS_BIN, 'thyme', 'multichat', '--port', '0'], {
+    cwd: dir,
+    env: {
+      ...process.env,
+      GREDIS_LOG_FORMAT: 'json',
+      GREDIS_LOG_LEVEL: 'info',
+      CHANNEL_LAYER_URL: '',
+      DATABASE_URL: '',
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const proc = new GredisProcess(child);
+  try {
+    const listening = await proc.waitForLine((l) => l.msg === 'Thyme listening');
+    const port = listening.port as number;
+    const served = await proc.waitForLine(
+      (l) => typeof l.msg === 'string' && l.msg.startsWith('serving multichat'),
+    );
+    assert.is(served.embedded, true);
+
+    const browser = new BrowserlessClient(port);
+    const login = await browser.login('admin', 'embedded pw');
+    assert.is(login.status, 302);
+    const home = await browser.get('/');
+    assert.is(home.status, 200);
+    assert.match(home.body.toString(), /data-room-id="\d+"/);
+    assert.is((await browser.get('/static/chat.css')).status, 200);
+
+    const client = await TestClient.open(`ws://localhost:${port}/chat/stream/`, {
+      origin: `http://localhost:${port}`,
+      headers: { cookie: `sessionid=${browser.cookies.get('sessionid')}` },
+    });
+    client.send(JSON.stringify({ command: 'join', room: room.id }));
+    assert.equal(JSON.parse(String(await client.next())), {
+      join: String(room.id),
+      title: 'Embedded room',
+    });
+    client.send(JSON.stringify({ command: 'send', room: room.id, message: 'hello embedded' }));
+    assert.is(JSON.parse(String(await client.next())).message, 'hello embedded');
+
+    child.kill('SIGTERM');
+    assert.is((await within(client.closed, 5000, 'the socket to close')).code, 1001);
+    assert.is((await within(proc.exited, 10_000, 'exit')).code, 0);
+  } finally {
+    child.kill('SIGKILL');
+  }
+});
+
+test('runworker refuses the in-process layer, and bad flags exit 2 with one line', async () => {
+  const memory = await runGredis(['runworker', '--layer', 'memory://'], { cwd: dir });
+  assert.is(memory.code, 2);
+  assert.match(memory.stderr, /needs a shared channel layer/);
+  for (const args of [
+    ['runworker', '--concurrency', 'lots'],
+    ['runworker', 'nochat'],
+    ['runworker', '--only-channels', 'nothing.matches'],
+    ['thyme', 'multichat', '--ping-interval', '-1'],
+    ['migrate', '--bogus'],
+  ]) {
+    const result = await runGredis(args, { cwd: dir });
+    assert.is(result.code, 2, `${args.join(' ')}: ${result.stderr}`);
+    assert.ok(result.stderr.trim().split('\n').length <= 2, result.stderr);
+    assert.not.match(result.stderr, /\n\s+at /, 'no stack trace');
+  }
+  const help = await runGredis(['runworker', '--help'], { cwd: dir });
+  assert.is(help.code, 0);
+  assert.match(help.stdout, /--only-channels/);
+});
+
+test.run();
