@@ -26,4 +26,20 @@ export default tseslint.config(
       eqeqeq: ['error', 'always', { null: 'ignore' }],
     },
   },
+  {
+    // The chat client: a plain browser script served as is from /static/.
+    files: ['src/apps/multichat/static/**/*.js'],
+    languageOptions: {
+      sourceType: 'script',
+      globals: {
+        window: 'readonly',
+        document: 'readonly',
+        location: 'readonly',
+        WebSocket: 'readonly',
+        fetch: 'readonly',
+        CSS: 'readonly',
+        Element: 'readonly',
+      },
+    },
+  },
 );

@@ -18,11 +18,13 @@ import { parseArgs } from 'node:util';
 import { createLayer } from '../src/index.js';
 import { RedisServer } from '../test/helpers/redis-server.js';
 import { collectGarbage, INSPECT_FLAG, inspectorUrl } from './lib/inspector.js';
+import { withPrefix } from './lib/layer-url.js';
 import {
   clockTicks,
   commandsBetween,
   type CommandCalls,
   cpuSeconds,
+  ensureOpenFiles,
   RedisProbe,
   rssKiB,
 } from './lib/proc.js';
@@ -43,6 +45,8 @@ interface Options {
   idleSockets: number;
   idleSeconds: number;
   profile: boolean;
+  /** Thyme's --ping-timeout for the idle servers; undefined keeps Thyme's default. */
+  pingTimeout: number | undefined;
 }
 
 const USAGE = `usage: npm run bench:server -- [options]
@@ -52,10 +56,11 @@ const USAGE = `usage: npm run bench:server -- [options]
   --inflight K          messages each client keeps in flight (default 2)
   --workers W           echo worker processes for the Redis-layer echo (default 1)
   --receivers R         receive loops on websocket.receive per echo worker (default 50)
-  --rounds R            echo rounds per setup, order alternating (default 2; quick 1)
-  --seconds S           timed seconds per echo round (default 8; quick 2)
+  --rounds R            echo rounds per setup, order alternating (default 3; quick 1)
+  --seconds S           timed seconds per echo round (default 5; quick 2)
   --idle-sockets M      idle connections per server (default 2000; quick 500)
   --idle-seconds S      idle window (default 30; quick 10)
+  --ping-timeout S      the idle Thymes' --ping-timeout (default: Thyme's own; for diagnosis only)
   --profile             run the servers with --cpu-prof (profiles in bench/results/profiles-<date>/)`;
 
 function parseOptions(argv: string[]): Options {
@@ -73,6 +78,7 @@ function parseOptions(argv: string[]): Options {
       'idle-sockets': { type: 'string' },
       'idle-seconds': { type: 'string' },
       profile: { type: 'boolean', default: false },
+      'ping-timeout': { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -87,19 +93,29 @@ function parseOptions(argv: string[]): Options {
     if (!Number.isFinite(parsed) || parsed <= 0) throw new Error(`--${name} must be > 0`);
     return parsed;
   };
+  // Counts must be whole: a fractional window would never run out of credits.
+  const count = (name: string, value: string | undefined, fallback: number): number => {
+    const parsed = number(name, value, fallback);
+    if (!Number.isInteger(parsed)) throw new Error(`--${name} must be a whole number`);
+    return parsed;
+  };
   return {
     quick,
     url: values.url ?? process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379/0',
-    clients: number('clients', values.clients, quick ? 50 : 200),
-    inflight: number('inflight', values.inflight, 2),
-    workers: number('workers', values.workers, 1),
-    receivers: number('receivers', values.receivers, 50),
-    rounds: number('rounds', values.rounds, quick ? 1 : 2),
+    clients: count('clients', values.clients, quick ? 50 : 200),
+    inflight: count('inflight', values.inflight, 2),
+    workers: count('workers', values.workers, 1),
+    receivers: count('receivers', values.receivers, 50),
+    rounds: count('rounds', values.rounds, quick ? 1 : 3),
     warmupSeconds: quick ? 0.5 : 2,
-    seconds: number('seconds', values.seconds, quick ? 2 : 8),
-    idleSockets: number('idle-sockets', values['idle-sockets'], quick ? 500 : 2000),
+    seconds: number('seconds', values.seconds, quick ? 2 : 5),
+    idleSockets: count('idle-sockets', values['idle-sockets'], quick ? 500 : 2000),
     idleSeconds: number('idle-seconds', values['idle-seconds'], quick ? 10 : 30),
     profile: values.profile,
+    pingTimeout:
+      values['ping-timeout'] === undefined
+        ? undefined
+        : number('ping-timeout', values['ping-timeout'], 0),
   };
 }
 
@@ -117,8 +133,8 @@ const TARGETS = {
 /** Characters per echoed text frame (as the layer benchmark's messages). */
 const TEXT_LENGTH = 100;
 /** Seconds for freshly started servers (and, after opening, idle sockets) to settle before RSS is read. */
-const SETTLE_SECONDS = 3;
-const IDLE_SETTLE_SECONDS = 5;
+const settleSeconds = (options: Options): number => (options.quick ? 1 : 3);
+const idleSettleSeconds = (options: Options): number => (options.quick ? 2 : 5);
 /** Connections opened and closed on each idle server before its baseline is read. */
 const IDLE_WARMUP_SOCKETS = 200;
 
@@ -188,6 +204,10 @@ interface IdleResult {
   windowSeconds: number;
   cpuSeconds: number;
   cpuPercent: number;
+  /** CPU milliseconds in each second of the window (tick resolution: 1000 / CLK_TCK ms). */
+  cpuTraceMs: number[];
+  /** Thyme's keep-alive sweeps run every ping interval from its listen. */
+  windowStartsAfterListenSeconds: number;
   /** Commands the private Redis executed during the window (Redis-layer Thyme only). */
   redisCommands?: number;
   redisCommandsByName?: Record<string, number>;
@@ -318,7 +338,7 @@ async function echoPhase(
       warmupSeconds: options.warmupSeconds,
       seconds: options.seconds,
     };
-    await sleep(SETTLE_SECONDS * 1000);
+    await sleep(settleSeconds(options) * 1000);
     for (let round = 0; round < options.rounds; round++) {
       // ABC then CBA: each setup sees the machine's drift from both sides.
       const order = round % 2 === 0 ? SETUP_KEYS : [...SETUP_KEYS].reverse();
@@ -340,13 +360,6 @@ async function echoPhase(
   }
 }
 
-/** `url` with the layer's key prefix as its query (replacing any). */
-function withPrefix(url: string, prefix: string): string {
-  const parsed = new URL(url);
-  parsed.searchParams.set('prefix', prefix);
-  return parsed.toString();
-}
-
 /**
  * Idle: fresh servers, `idleSockets` idle connections each, memory before and
  * after (each read after a full GC forced through the inspector), then CPU over a
@@ -366,10 +379,12 @@ async function idlePhase(
   try {
     probe = await RedisProbe.open(redis.url);
     const layerUrl = withPrefix(redis.url, prefix);
+    const thymeArgs =
+      options.pingTimeout === undefined ? [] : ['--ping-timeout', String(options.pingTimeout)];
     const servers: Record<SetupKey, Listening> = {
       ws: await processes.wsEcho(),
-      embedded: await processes.embeddedEcho(),
-      redis: await processes.thyme(layerUrl),
+      embedded: await processes.embeddedEcho(thymeArgs),
+      redis: await processes.thyme(layerUrl, thymeArgs),
     };
     // Accepts the handshakes, then leaves before the window: what is counted is Thyme's.
     const worker = await processes.echoWorker(layerUrl, 1);
@@ -385,7 +400,7 @@ async function idlePhase(
       );
       await warm.close();
     }
-    await sleep(SETTLE_SECONDS * 1000);
+    await sleep(settleSeconds(options) * 1000);
     const before = await memory(servers, inspectors);
     const sockets = {} as Record<SetupKey, IdleSockets>;
     for (const key of SETUP_KEYS) {
@@ -393,7 +408,7 @@ async function idlePhase(
       held.push(sockets[key]);
     }
     await processes.stop(worker);
-    await sleep(IDLE_SETTLE_SECONDS * 1000);
+    await sleep(idleSettleSeconds(options) * 1000);
     const settled = await memory(servers, inspectors);
     console.log(
       `  ${options.idleSockets} idle sockets per server; ${options.idleSeconds} s window...`,
@@ -401,8 +416,18 @@ async function idlePhase(
     const commandsBefore = await probe.commandCalls();
     const cpuBefore = mapSetups((key) => cpuSeconds(servers[key].pid));
     const started = performance.now();
-    await sleep(options.idleSeconds * 1000);
-    const cpuAfter = mapSetups((key) => cpuSeconds(servers[key].pid));
+    // CPU each second, so that a figure above zero can be placed in time (a ping sweep, drops).
+    const trace: Record<SetupKey, number[]> = { ws: [], embedded: [], redis: [] };
+    let previous = cpuBefore;
+    for (let second = 1; second <= Math.ceil(options.idleSeconds); second++) {
+      await sleep(
+        Math.max(0, started + Math.min(second, options.idleSeconds) * 1000 - performance.now()),
+      );
+      const now = mapSetups((key) => cpuSeconds(servers[key].pid));
+      for (const key of SETUP_KEYS) trace[key].push(Math.round((now[key] - previous[key]) * 1000));
+      previous = now;
+    }
+    const cpuAfter = previous;
     const windowSeconds = (performance.now() - started) / 1000;
     const commands = commandsBetween(commandsBefore, await probe.commandCalls());
     // Not after a forced GC: what the process holds after the window on its own.
@@ -423,6 +448,8 @@ async function idlePhase(
         windowSeconds,
         cpuSeconds: cpu,
         cpuPercent: (cpu / windowSeconds) * 100,
+        cpuTraceMs: trace[key],
+        windowStartsAfterListenSeconds: (started - servers[key].listeningAt) / 1000,
         ...(key === 'redis'
           ? { redisCommands: commands.total, redisCommandsByName: commands.byName }
           : {}),
@@ -514,13 +541,27 @@ function report(options: Options, echo: EchoResult[], idle: IdleResult[]): strin
     (k) => byIdle(k).rssPerConnectionEndKiB,
   );
   row(`  CPU over ${options.idleSeconds} s, % of one core`, (k) => byIdle(k).cpuPercent);
-  row('  Redis commands during the window (private Redis)', (k) => byIdle(k).redisCommands);
+  row(
+    '  Redis commands during the window (private Redis, incl. in scripts)',
+    (k) => byIdle(k).redisCommands,
+  );
   row('  sockets dropped by the server while held', (k) => byIdle(k).dropped.length);
+  const traces = SETUP_KEYS.map(
+    (key) =>
+      `  ${SETUP_LABELS[key].padEnd(20)} ${byIdle(key)
+        .cpuTraceMs.map((ms) => (ms === 0 ? '.' : String(ms)))
+        .join(
+          ' ',
+        )}  (window from ${byIdle(key).windowStartsAfterListenSeconds.toFixed(1)} s after listen)`,
+  );
   return [
     table(
       ['figure', SETUP_LABELS.ws, SETUP_LABELS.embedded, '/ ws', SETUP_LABELS.redis, '/ ws'],
       rows,
     ),
+    '',
+    'idle window, CPU ms in each second (. = none):',
+    ...traces,
   ];
 }
 
@@ -580,6 +621,12 @@ function targets(echo: EchoResult[], idle: IdleResult[]): TargetResult[] {
 
 async function main(): Promise<void> {
   const options = parseOptions(process.argv.slice(2));
+  // This process holds every client socket (three servers' idle sockets at once).
+  const status = ensureOpenFiles(3 * options.idleSockets + options.clients + 1000);
+  if (status !== undefined) {
+    process.exitCode = status;
+    return;
+  }
   const environment = await describeEnvironment(options.url);
   const runPrefix = `bench.${randomBytes(4).toString('hex')}.`;
   const startedAt = performance.now();
@@ -588,9 +635,9 @@ async function main(): Promise<void> {
   const profileDir = join(resultsDir, `profiles-${stamp}`);
   // Profiling (sampling at 1 kHz) would show in the idle CPU: echo servers only.
   const echoProcesses = new ServerProcesses(
-    options.profile ? `--cpu-prof --cpu-prof-dir=${profileDir}` : undefined,
+    options.profile ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [],
   );
-  const idleProcesses = new ServerProcesses(INSPECT_FLAG);
+  const idleProcesses = new ServerProcesses([INSPECT_FLAG]);
 
   console.log(`Gredis interface-server benchmark${options.quick ? ' (QUICK smoke run)' : ''}`);
   console.log(`date          ${environment.date}`);
@@ -606,8 +653,9 @@ async function main(): Promise<void> {
       `              alternating order; CPU = utime+stime from /proc of the server processes\n` +
       `              (for the Redis layer: Thyme, ${options.workers} echo worker(s) with ${options.receivers} receive loops, redis-server).\n` +
       `              Idle: ${options.idleSockets} sockets per fresh server; RSS and V8 heap after a forced GC\n` +
-      `              before and ${IDLE_SETTLE_SECONDS} s after opening them, then CPU over ${options.idleSeconds} s; the\n` +
-      `              Redis-layer Thyme on a private redis-server, its echo worker stopped before the window`,
+      `              before and ${idleSettleSeconds(options)} s after opening them, then CPU over ${options.idleSeconds} s; the\n` +
+      `              Redis-layer Thyme on a private redis-server, its echo worker stopped before the window;\n` +
+      `              Thyme keep-alive: ${options.pingTimeout === undefined ? 'defaults (ping every 20 s, drop after 30 s quiet)' : `--ping-timeout ${options.pingTimeout} (NOT the default)`}`,
   );
   console.log('');
 

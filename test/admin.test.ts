@@ -221,6 +221,7 @@ for (const database of allDatabases()) {
     const escaped =
       '&lt;script&gt;alert(1)&lt;/script&gt;&lt;img src=x onerror=&quot;alert(&#x27;x&#x27;)&quot;&gt;&amp;amp;';
     for (const path of [
+      '/admin/',
       '/admin/rooms/',
       `/admin/rooms/${room.id}/`,
       `/admin/rooms/${room.id}/delete/`,

@@ -5,7 +5,7 @@
  * form, chat across rooms, get refused a staff-only room, see hostile text stay
  * text, and survive their Thyme being SIGKILLed and restarted.
  */
-import { mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -64,15 +64,35 @@ const database = postgresBackend();
 let db: Database;
 let fixtures: Fixtures;
 let chat: DistributedChat;
+/** sam, then nora (the order tests rely on). */
 const people: Person[] = [];
+/** Every browser launched, for cleanup whatever happened. */
+const opened: Person[] = [];
 let mallory: TestClient | undefined;
+let noraId: number;
 const shots: { path: string; size: number }[] = [];
 const rooms = {} as Record<'general' | 'random' | 'staff' | 'hostile', Room>;
 
+/**
+ * Everything this process started (gredis processes, Chromium), found by parent id:
+ * a process whose start timed out is not in `chat` yet, and must not outlive us.
+ */
+function killChildren(): void {
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      if (ppid === process.pid) process.kill(Number(entry), 'SIGKILL');
+    } catch {
+      // Gone meanwhile.
+    }
+  }
+}
+
 const watchdog = setTimeout(() => {
   console.error(`e2e-browser: still running after ${FILE_DEADLINE_MS} ms; killing everything`);
-  for (const proc of [...(chat?.thymes ?? []), ...(chat?.workers ?? [])])
-    proc.child.kill('SIGKILL');
+  killChildren();
   process.exit(1);
 }, FILE_DEADLINE_MS);
 watchdog.unref();
@@ -92,7 +112,7 @@ async function openBrowser(name: string, port: number): Promise<Person> {
   const page = context.pages()[0] ?? (await context.newPage());
   const person: Person = { name, port, context, dir, page, errors: [] };
   page.on('pageerror', (error) => person.errors.push(error.message));
-  people.push(person);
+  opened.push(person);
   return person;
 }
 
@@ -240,7 +260,7 @@ test.before(async () => {
   db = await database.openMigrated();
   fixtures = new Fixtures(db);
   await fixtures.user('sam', { password: PASSWORD, staff: true, superuser: true });
-  await fixtures.user('nora', { password: PASSWORD });
+  noraId = (await fixtures.user('nora', { password: PASSWORD })).id;
   rooms.general = await fixtures.room('General');
   rooms.random = await fixtures.room('Random');
   rooms.staff = await fixtures.room('Staff lounge', true);
@@ -248,7 +268,7 @@ test.before(async () => {
   chat = new DistributedChat(database);
   await within(
     Promise.all([chat.startWorker(), chat.startWorker(), chat.startThyme(), chat.startThyme()]),
-    30_000,
+    45_000,
     'the deployment to start',
   );
 });
@@ -256,12 +276,13 @@ test.before(async () => {
 test.after(async () => {
   mallory?.close();
   await Promise.allSettled(
-    people.map(async (person) => {
+    opened.map(async (person) => {
       await within(person.context.close(), 10_000, 'closing a browser').catch(() => undefined);
       rmSync(person.dir, { recursive: true, force: true });
     }),
   );
   await chat?.stop();
+  killChildren();
   await database.teardown();
   clearTimeout(watchdog);
 });
@@ -274,6 +295,7 @@ test('two people log in through the login form, each on a different Thyme', asyn
     30_000,
     'Chromium to start',
   );
+  people.push(sam, nora);
   await within(Promise.all([logIn(sam!, 'sam'), logIn(nora!, 'nora')]), 30_000, 'logging in');
   assert.is(await sam!.page.title(), 'MultiChat');
   assert.is(await sam!.page.locator('.whoami strong').textContent(), 'sam');
@@ -484,6 +506,27 @@ test('screenshots of the chat and the admin are saved and are not blank', async 
   }
   for (const shot of shots) assert.ok(shot.size > 10_000, `${shot.path}: ${shot.size} bytes`);
   console.log(shots.map((s) => `  ${s.path} (${s.size} bytes)`).join('\n'));
+});
+
+test('logged out elsewhere: the page says so, offers to log in, and stops reconnecting', async () => {
+  const [sam, nora] = people as [Person, Person];
+  await fixtures.sessions.deleteForUser(noraId);
+  // The socket stays open, but every command is refused now.
+  await say(nora, rooms.general, 'still there?');
+  await waitFor(async () => /session has ended/.test(await alertText(nora)), 10_000, 'the alert');
+  const link = nora.page.getByRole('alert').getByRole('link', { name: 'Log in again' });
+  assert.is(await link.getAttribute('href'), '/accounts/login/?next=%2F');
+  assert.not.ok((await lines(sam, rooms.general)).some((l) => l.includes('still there?')));
+  // A graceful restart (close 1001): the new handshake is refused, and the page stops trying.
+  const thyme = chat.thymes[chat.ports.lastIndexOf(nora.port)]!;
+  await thyme.stop('SIGTERM');
+  await within(chat.startThyme(['--port', String(nora.port)]), 15_000, 'Thyme to restart');
+  await nora.page
+    .locator('#connection-status[data-state="disconnected"]', { hasText: 'logged out' })
+    .waitFor({ timeout: 25_000 });
+  assert.is(await nora.page.evaluate('window.__samePage'), true, 'no reload');
+  await link.click();
+  await nora.page.waitForURL(/\/accounts\/login\/\?next=%2F$/);
 });
 
 test.run();

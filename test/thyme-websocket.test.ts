@@ -9,14 +9,22 @@ import { createLayer, type ChannelLayer, type LayerOptions, type Message } from 
 import { Thyme, type ThymeOptions } from '../src/server/index.js';
 import { EVENT_CHANNEL_CAPACITY } from '../src/settings.js';
 import { testPrefix } from './helpers/layers.js';
-import { SHARED_REDIS_URL } from './helpers/redis-server.js';
+import { rawClient, SHARED_REDIS_URL } from './helpers/redis-server.js';
 import { TestWorker } from './helpers/test-worker.js';
 import { sleep, waitFor, within } from './helpers/wait.js';
 import { handshakeStatus, TestClient } from './helpers/ws-client.js';
 
-/** Heap and buffers still reachable after a full collection (tests run with --expose-gc). */
-function retainedBytes(): number {
-  (globalThis as { gc?: () => void }).gc?.();
+/**
+ * Heap and buffers still reachable after full collections (tests run with
+ * --expose-gc). External buffers are released by finalizers after a collection,
+ * so collect, let them run, and collect again.
+ */
+async function retainedBytes(): Promise<number> {
+  const gc = (globalThis as { gc?: () => void }).gc;
+  for (let i = 0; i < 3; i++) {
+    gc?.();
+    await sleep(50);
+  }
   const usage = process.memoryUsage();
   return usage.heapUsed + usage.arrayBuffers;
 }
@@ -258,11 +266,11 @@ for (const layerUrl of ['memory://', SHARED_REDIS_URL]) {
   });
 
   test('a client that never reads is closed as slow and server memory stays bounded', async () => {
-    const { url, thyme, worker } = await setup({ outgoingBufferLimit: 256 * 1024 });
+    const { url, thyme, worker, layer } = await setup({ outgoingBufferLimit: 256 * 1024 });
     const client = await open(url('/'));
     const raw = (client.ws as unknown as { _socket: import('node:net').Socket })._socket;
     raw.pause(); // stop reading: the kernel buffers fill, then Thyme's
-    const before = retainedBytes();
+    const before = await retainedBytes();
     client.send('flood:4000:16384'); // 64 MiB the client will never read
     await waitFor(() => thyme.metrics.websocketsClosedSlow === 1, 10_000, 'slow close');
     const disconnect = await waitFor(
@@ -271,8 +279,16 @@ for (const layerUrl of ['memory://', SHARED_REDIS_URL]) {
       'disconnect',
     );
     assert.is(disconnect.code, 1013);
-    await sleep(500); // the worker's flood is over: what is still held is what Thyme kept
-    const grown = retainedBytes() - before;
+    // Once the worker's flood is over, what is still held is what Thyme kept.
+    await waitFor(() => worker.floodsRunning === 0, 30_000, 'the flood to end');
+    if (layerUrl !== 'memory://') {
+      // ...and Thyme has read (and dropped) what was still queued for it in Redis.
+      const redis = rawClient(layerUrl);
+      const key = `${layer.prefix}thyme.${layer.clientPrefix}!`;
+      await waitFor(async () => (await redis.zcard(key)) === 0, 30_000, 'the reply queue to drain');
+      redis.disconnect();
+    }
+    const grown = (await retainedBytes()) - before;
     assert.ok(grown < 8 * 1024 * 1024, `memory still held grew by ${grown} bytes`);
     assert.is(thyme.openWebSockets, 0);
   });
@@ -287,6 +303,18 @@ for (const layerUrl of ['memory://', SHARED_REDIS_URL]) {
     live.send('alive');
     assert.is(await live.next(), 'alive');
     mute.terminate();
+  });
+
+  test('idle clients that answer pings stay open, whenever they connected relative to the sweep', async () => {
+    const { url, thyme } = await setup({ pingInterval: 0.4, pingTimeout: 0.6 });
+    const idle: TestClient[] = [];
+    for (let i = 0; i < 6; i++) {
+      idle.push(await open(url('/')));
+      await sleep(90); // spread over a whole interval
+    }
+    await sleep(2500); // several sweeps with no traffic at all
+    assert.is(thyme.openWebSockets, 6);
+    for (const client of idle) assert.is(client.ws.readyState, WebSocket.OPEN);
   });
 
   test('an invalid reply from a worker closes that socket with 1011', async () => {

@@ -4,7 +4,7 @@
  * benchmark reads these from outside, so the processes measured carry no
  * instrumentation of their own.
  */
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { Redis } from 'ioredis';
 
@@ -39,6 +39,45 @@ export function rssKiB(pid: number): number {
   const match = /^VmRSS:\s+(\d+) kB$/m.exec(status);
   if (!match) throw new Error(`no VmRSS in /proc/${pid}/status`);
   return Number(match[1]);
+}
+
+/** This process's open-file limits ("unlimited" as Infinity), from /proc/self/limits. */
+export function openFileLimits(): { soft: number; hard: number } {
+  const limits = readFileSync('/proc/self/limits', 'utf8');
+  const match = /^Max open files\s+(\S+)\s+(\S+)/m.exec(limits);
+  if (!match) throw new Error('no "Max open files" in /proc/self/limits');
+  const value = (text: string): number => (text === 'unlimited' ? Infinity : Number(text));
+  return { soft: value(match[1]!), hard: value(match[2]!) };
+}
+
+/**
+ * Makes sure this process (and so the servers it starts) may open `needed` files.
+ * Node cannot raise its own limit, so when the soft limit is too low but the hard
+ * limit allows it, this runs the same command again under `bash -c 'ulimit -n …'`
+ * and returns its exit status; undefined means carry on here.
+ */
+export function ensureOpenFiles(needed: number): number | undefined {
+  const { soft, hard } = openFileLimits();
+  if (soft >= needed) return undefined;
+  if (hard < needed || process.env.BENCH_ULIMIT_RAISED === '1') {
+    throw new Error(
+      `this run needs about ${needed} open files but the limit is ${soft} (hard ${hard}): ` +
+        'raise it (ulimit -n) or ask for fewer sockets',
+    );
+  }
+  const limit = Number.isFinite(hard) ? hard : Math.max(needed, 65536);
+  const rerun = spawnSync(
+    'bash',
+    [
+      '-c',
+      `ulimit -n ${limit} && exec "$0" "$@"`,
+      process.execPath,
+      ...process.execArgv,
+      ...process.argv.slice(1),
+    ],
+    { stdio: 'inherit', env: { ...process.env, BENCH_ULIMIT_RAISED: '1' } },
+  );
+  return rerun.status ?? 1;
 }
 
 /** Summed CPU seconds of several processes. */

@@ -4,21 +4,16 @@
  * when the benchmark fails or is interrupted).
  */
 import { spawn } from 'node:child_process';
+import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
-import { GredisProcess } from '../../test/helpers/processes.js';
+import { GREDIS_BIN, GredisProcess } from '../../test/helpers/processes.js';
 
 /** The bench-only server scripts, compiled next to this file's directory. */
 const script = (name: string): string =>
   fileURLToPath(new URL(`../server/${name}.js`, import.meta.url));
 
 /** What every server process gets: JSON logs at info (debug would log per socket). */
-function childEnv(nodeOptions: string | undefined): Record<string, string> {
-  return {
-    GREDIS_LOG_FORMAT: 'json',
-    GREDIS_LOG_LEVEL: 'info',
-    ...(nodeOptions ? { NODE_OPTIONS: nodeOptions } : {}),
-  };
-}
+const CHILD_ENV = { GREDIS_LOG_FORMAT: 'json', GREDIS_LOG_LEVEL: 'info' };
 
 export interface Server {
   /** What the figures call it. */
@@ -29,6 +24,8 @@ export interface Server {
 
 export interface Listening extends Server {
   port: number;
+  /** performance.now() when its "listening" line arrived: Thyme's keep-alive timer starts then. */
+  listeningAt: number;
 }
 
 /** Every process started, so that all of them are stopped whatever happens. */
@@ -38,10 +35,10 @@ export class ServerProcesses {
   private readonly all: GredisProcess[] = [];
 
   /**
-   * `nodeOptions`: extra Node flags for every server process (e.g. --cpu-prof),
-   * passed as NODE_OPTIONS so that `gredis thyme` gets them too.
+   * `nodeFlags`: extra Node flags for every server process (--cpu-prof, --inspect),
+   * on the command line: Node 20 refuses --cpu-prof in NODE_OPTIONS.
    */
-  constructor(private readonly nodeOptions?: string) {
+  constructor(private readonly nodeFlags: readonly string[] = []) {
     // Last resort on a crash or Ctrl-C: the children must not outlive the benchmark.
     process.once('exit', () => this.killAll());
     for (const signal of ['SIGINT', 'SIGTERM'] as const) {
@@ -59,44 +56,50 @@ export class ServerProcesses {
     args: string[],
     ready: string,
   ): Promise<{ server: Server; line: Record<string, unknown> }> {
-    const child = spawn(process.execPath, ['--enable-source-maps', script(name), ...args], {
-      env: { ...process.env, ...childEnv(this.nodeOptions) },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    const proc = this.track(new GredisProcess(child));
+    const proc = this.spawn([script(name), ...args]);
     const line = await proc.waitForLine((l) => l.msg === ready, 15_000);
-    return { server: { role, proc, pid: child.pid! }, line };
+    return { server: { role, proc, pid: proc.child.pid! }, line };
   }
 
   /** The bare `ws` echo server: the ceiling. */
   async wsEcho(): Promise<Listening> {
     const { server, line } = await this.startScript('ws echo', 'ws-echo', [], 'ws echo listening');
-    return { ...server, port: line.port as number };
+    return { ...server, port: line.port as number, listeningAt: performance.now() };
   }
 
-  /** Thyme + echo worker in one process on memory://. */
-  async embeddedEcho(): Promise<Listening> {
+  /** Thyme + echo worker in one process on memory://; `thymeArgs` as for `gredis thyme`. */
+  async embeddedEcho(thymeArgs: string[] = []): Promise<Listening> {
     const { server, line } = await this.startScript(
       'Thyme+worker',
       'embedded-echo',
-      [],
+      thymeArgs,
       'Thyme listening',
     );
-    return { ...server, port: line.port as number };
+    return { ...server, port: line.port as number, listeningAt: performance.now() };
   }
 
   /** `gredis thyme multichat --port 0 --layer <url>`, the real command. */
-  async thyme(layerUrl: string): Promise<Listening> {
-    // As test/helpers' startThyme, but tracked before waiting, so a Thyme that
-    // never listens is stopped too.
-    const proc = this.track(
-      GredisProcess.start(
-        ['thyme', 'multichat', '--port', '0', '--layer', layerUrl],
-        childEnv(this.nodeOptions),
-      ),
-    );
+  async thyme(layerUrl: string, thymeArgs: string[] = []): Promise<Listening> {
+    // As test/helpers' startThyme, but with our Node flags, and tracked before
+    // waiting so that a Thyme that never listens is stopped too.
+    const proc = this.spawn([
+      GREDIS_BIN,
+      'thyme',
+      'multichat',
+      '--port',
+      '0',
+      '--layer',
+      layerUrl,
+      ...thymeArgs,
+    ]);
     const line = await proc.waitForLine((l) => l.msg === 'Thyme listening', 15_000);
-    return { role: 'Thyme', proc, pid: proc.child.pid!, port: line.port as number };
+    return {
+      role: 'Thyme',
+      proc,
+      pid: proc.child.pid!,
+      port: line.port as number,
+      listeningAt: performance.now(),
+    };
   }
 
   /** An echo worker process on a shared layer. */
@@ -143,7 +146,13 @@ export class ServerProcesses {
     this.started.clear();
   }
 
-  private track(proc: GredisProcess): GredisProcess {
+  /** `node <flags> <args>`, its JSON log lines kept by a GredisProcess. */
+  private spawn(args: string[]): GredisProcess {
+    const child = spawn(process.execPath, [...this.nodeFlags, '--enable-source-maps', ...args], {
+      env: { ...process.env, ...CHILD_ENV },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const proc = new GredisProcess(child);
     this.started.add(proc);
     this.all.push(proc);
     return proc;

@@ -3,7 +3,7 @@
  * layer (memory://), what `gredis thyme` with memory:// will be once the worker
  * framework runs apps in process. Logs JSON lines; "Thyme listening" has the port.
  *
- *   node dist/bench/server/embedded-echo.js [--port 0] [--receivers 1]
+ *   node dist/bench/server/embedded-echo.js [--port 0] [--receivers 1] [--ping-timeout S]
  */
 import { parseArgs } from 'node:util';
 import { openLayer } from '../../src/commands/layer.js';
@@ -16,6 +16,8 @@ const { values } = parseArgs({
   options: {
     port: { type: 'string', default: '0' },
     receivers: { type: 'string', default: '1' },
+    // As `gredis thyme --ping-timeout`; Thyme's default when absent.
+    'ping-timeout': { type: 'string' },
   },
 });
 
@@ -26,7 +28,11 @@ const worker = new EchoWorker(layer, Number(values.receivers), (error) => {
   // The first few only: under a persistent fault every message would log.
   if (worker.failures <= 3) logger.warn({ err: error }, 'echo reply failed');
 }).start();
-const thyme = new Thyme(layer, { logger });
+const pingTimeout = values['ping-timeout'];
+const thyme = new Thyme(layer, {
+  logger,
+  ...(pingTimeout === undefined ? {} : { pingTimeout: Number(pingTimeout) }),
+});
 await thyme.listen(Number(values.port), '127.0.0.1');
 await stopOnSignal(logger, async () => {
   await thyme.close();

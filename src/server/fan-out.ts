@@ -9,18 +9,20 @@ import type { Message } from '../layer/types.js';
  * leave in one write (one syscall) instead of one each.
  */
 export class FanOut {
-  private readonly encoded = new WeakMap<Message, Buffer>();
+  // One entry is enough: a group message is written to its sockets one after the
+  // other, and a reply for one socket never needs to be remembered.
+  private lastMessage: Message | undefined;
+  private lastBytes: Buffer | undefined;
   private readonly corked = new Set<Duplex>();
   private flushScheduled = false;
 
   /** The UTF-8 bytes of `text`, computed once per message object. */
   textBytes(message: Message, text: string): Buffer {
-    let bytes = this.encoded.get(message);
-    if (!bytes) {
-      bytes = Buffer.from(text, 'utf8');
-      this.encoded.set(message, bytes);
+    if (message !== this.lastMessage) {
+      this.lastMessage = message;
+      this.lastBytes = Buffer.from(text, 'utf8');
     }
-    return bytes;
+    return this.lastBytes!;
   }
 
   /** Holds `socket`'s writes until this turn of the event loop is over. */

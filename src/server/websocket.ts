@@ -63,7 +63,9 @@ export class WebSocketGateway {
   }
 
   async handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
-    socket.on('error', () => socket.destroy());
+    // A module-level listener: a closure here would keep `req` (and its headers)
+    // alive for the socket's whole life.
+    socket.on('error', destroyOnError);
     const { ctx } = this;
     const client = clientAddress(req);
     const label = `${client[0]}:${client[1]}`;
@@ -189,6 +191,13 @@ export class WebSocketGateway {
   }
 }
 
+function destroyOnError(this: Duplex): void {
+  this.destroy();
+}
+
+/** A ping frame (FIN, opcode 9, no payload), written as is: no framing work per ping. */
+const PING_FRAME = Buffer.from([0x89, 0x00]);
+
 function carriesData(reply: WebSocketReply): boolean {
   return reply.text !== undefined || reply.bytes !== undefined;
 }
@@ -201,6 +210,8 @@ export class WebSocketSession {
   private order = 0;
   private pendingSends = 0;
   private lastSeen = Date.now();
+  /** When the unanswered ping was sent; 0 when none is outstanding. */
+  private pingSentAt = 0;
   private closedPromise: Promise<void> | undefined;
   /** The code this side closed with, reported when the client's close frame never came. */
   private closingCode: number | undefined;
@@ -225,6 +236,7 @@ export class WebSocketSession {
     ws.on('message', (data: Buffer, isBinary: boolean) => this.forward(data, isBinary));
     ws.on('pong', () => {
       this.lastSeen = Date.now();
+      this.pingSentAt = 0;
     });
     ws.on('close', (code: number) => this.onClose(code));
     ws.on('error', (error: Error) =>
@@ -249,12 +261,24 @@ export class WebSocketSession {
     );
   }
 
+  /**
+   * Called once per ping interval. A socket that answered nothing for `timeoutMs`
+   * since its ping is dropped; a socket quiet for half an interval or more gets a
+   * ping. Any frame or pong counts as an answer.
+   */
   keepAlive(now: number, intervalMs: number, timeoutMs: number): void {
     const ws = this.ws;
     if (!ws || ws.readyState !== WebSocket.OPEN) return;
-    const quiet = now - this.lastSeen;
-    if (quiet > timeoutMs) ws.terminate();
-    else if (quiet >= intervalMs * 0.9) ws.ping();
+    if (this.pingSentAt !== 0) {
+      if (now - this.pingSentAt >= timeoutMs) ws.terminate();
+      return;
+    }
+    if (now - this.lastSeen >= intervalMs / 2) {
+      this.pingSentAt = now;
+      // Control frames may go between whole messages, and ws writes each message
+      // whole, synchronously: writing the ping straight to the connection is safe.
+      this.socket!.write(PING_FRAME);
+    }
   }
 
   shutdown(code: number): Promise<void> {
@@ -321,6 +345,7 @@ export class WebSocketSession {
   private forward(data: Buffer, isBinary: boolean): void {
     const ws = this.ws!;
     this.lastSeen = Date.now();
+    this.pingSentAt = 0;
     this.ctx.metrics.websocketMessagesIn++;
     const event: WebSocketReceiveEvent = isBinary
       ? { reply_channel: this.reply, path: this.path, order: ++this.order, bytes: data }

@@ -11,6 +11,8 @@ export class TestWorker {
   /** Replies to HTTP /gate wait for this to be opened. */
   gate: Promise<void> = Promise.resolve();
   connectDelayMs = 0;
+  /** Floods still sending (see the "flood" command). */
+  floodsRunning = 0;
 
   constructor(private readonly layer: ChannelLayer) {}
 
@@ -81,12 +83,13 @@ export class TestWorker {
       case 'flood': {
         const [count, size] = rest.map(Number) as [number, number];
         const chunk = 'x'.repeat(size);
-        for (let i = 0; i < count; i++) {
-          try {
-            await this.layer.send(reply, { text: chunk });
-          } catch {
-            return;
-          }
+        this.floodsRunning++;
+        try {
+          for (let i = 0; i < count; i++) await this.layer.send(reply, { text: chunk });
+        } catch {
+          // the reply channel is gone or full: the flood is over
+        } finally {
+          this.floodsRunning--;
         }
         return;
       }

@@ -135,39 +135,33 @@ function confirmDelete(
 function dashboard(services: AdminServices): View {
   return async (request) => {
     const rooms = await services.rooms.list();
-    const staffOnly = rooms.filter((room) => room.staffOnly).length;
     const users = request.user?.isSuperuser ? await services.users.list() : undefined;
     return adminPage(
       request,
       'Dashboard',
       html`<h1>Administration</h1>
-        <div class="dashboard">
-          <section class="card" aria-labelledby="dash-rooms">
+        <section class="admin-section" aria-labelledby="dash-rooms">
+          <div class="page-heading">
             <h2 id="dash-rooms">Rooms</h2>
-            <p>
-              ${rooms.length} ${rooms.length === 1 ? 'room' : 'rooms'}, ${staffOnly} staff-only.
-            </p>
-            <p class="card-actions">
-              <a href="/admin/rooms/">Manage rooms</a>
-              <a href="/admin/rooms/new/">Add a room</a>
-            </p>
-          </section>
-          ${
-            users
-              ? html`<section class="card" aria-labelledby="dash-users">
+            <a class="button primary" href="/admin/rooms/new/">Add room</a>
+          </div>
+          ${roomsTable(rooms)}
+        </section>
+        ${
+          users
+            ? html`<section class="admin-section" aria-labelledby="dash-users">
+                <div class="page-heading">
                   <h2 id="dash-users">Users</h2>
-                  <p>
-                    ${users.length} ${users.length === 1 ? 'user' : 'users'},
-                    ${users.filter((u) => u.isStaff).length} staff.
-                  </p>
-                  <p class="card-actions">
-                    <a href="/admin/users/">Manage users</a>
-                    <a href="/admin/users/new/">Add a user</a>
-                  </p>
-                </section>`
-              : ''
-          }
-        </div>`,
+                  <a class="button primary" href="/admin/users/new/">Add user</a>
+                </div>
+                <p>
+                  ${users.length} ${users.length === 1 ? 'user' : 'users'},
+                  ${users.filter((u) => u.isStaff).length} of them staff.
+                  <a href="/admin/users/">Manage users</a>
+                </p>
+              </section>`
+            : ''
+        }`,
     );
   };
 }
@@ -184,47 +178,48 @@ function roomList(services: AdminServices): View {
           <h1>Rooms</h1>
           <a class="button primary" href="/admin/rooms/new/">Add room</a>
         </div>
-        ${
-          rooms.length === 0
-            ? html`<p class="empty">
-                No rooms yet. <a href="/admin/rooms/new/">Add the first one</a>.
-              </p>`
-            : html`<div class="table-wrap">
-                <table class="admin-table">
-                  <caption class="visually-hidden">
-                    Rooms, ordered by title
-                  </caption>
-                  <thead>
-                    <tr>
-                      <th scope="col">ID</th>
-                      <th scope="col">Title</th>
-                      <th scope="col">Staff only</th>
-                      <th scope="col"><span class="visually-hidden">Actions</span></th>
-                    </tr>
-                  </thead>
-                  <tbody>
-                    ${rooms.map(
-                      (room) =>
-                        html`<tr data-room-id="${room.id}">
-                          <td class="num">${room.id}</td>
-                          <th scope="row"><a href="/admin/rooms/${room.id}/">${room.title}</a></th>
-                          <td>${yesNo(room.staffOnly)}</td>
-                          <td class="actions">
-                            <a href="/admin/rooms/${room.id}/"
-                              >Edit<span class="visually-hidden"> ${room.title}</span></a
-                            >
-                            <a href="/admin/rooms/${room.id}/delete/" class="danger-link"
-                              >Delete<span class="visually-hidden"> ${room.title}</span></a
-                            >
-                          </td>
-                        </tr>`,
-                    )}
-                  </tbody>
-                </table>
-              </div>`
-        }`,
+        ${roomsTable(rooms)}`,
     );
   };
+}
+
+/** Rooms with id, title and staff-only, each linking to its edit and delete pages. */
+function roomsTable(rooms: readonly Room[]): HtmlValue {
+  return rooms.length === 0
+    ? html`<p class="empty">No rooms yet. <a href="/admin/rooms/new/">Add the first one</a>.</p>`
+    : html`<div class="table-wrap">
+        <table class="admin-table">
+          <caption class="visually-hidden">
+            Rooms, ordered by title
+          </caption>
+          <thead>
+            <tr>
+              <th scope="col">ID</th>
+              <th scope="col">Title</th>
+              <th scope="col">Staff only</th>
+              <th scope="col"><span class="visually-hidden">Actions</span></th>
+            </tr>
+          </thead>
+          <tbody>
+            ${rooms.map(
+              (room) =>
+                html`<tr data-room-id="${room.id}">
+                  <td class="num">${room.id}</td>
+                  <th scope="row"><a href="/admin/rooms/${room.id}/">${room.title}</a></th>
+                  <td>${yesNo(room.staffOnly)}</td>
+                  <td class="actions">
+                    <a href="/admin/rooms/${room.id}/"
+                      >Edit<span class="visually-hidden"> ${room.title}</span></a
+                    >
+                    <a href="/admin/rooms/${room.id}/delete/" class="danger-link"
+                      >Delete<span class="visually-hidden"> ${room.title}</span></a
+                    >
+                  </td>
+                </tr>`,
+            )}
+          </tbody>
+        </table>
+      </div>`;
 }
 
 interface RoomValues {
