@@ -18,6 +18,23 @@ interface BufferScripting {
   evalBuffer(source: string, numKeys: number, ...args: Arg[]): Promise<unknown>;
 }
 
+/** A script call waiting for the end of this tick to go out with others like it. */
+interface QueuedCall {
+  keys: readonly Arg[];
+  args: readonly Arg[];
+  resolve(value: unknown): void;
+  reject(error: unknown): void;
+}
+
+interface Batch {
+  script: LuaScript;
+  buffers: boolean;
+  calls: QueuedCall[];
+}
+
+/** Calls of one script sent as one EVAL, at most. */
+const MAX_BATCH = 256;
+
 /** TCP keep-alive is how a blocked read notices a dead server: it never times out. */
 const KEEP_ALIVE_MS = 10_000;
 
@@ -29,6 +46,8 @@ export class RedisHost {
   readonly label: string;
   readonly client: Redis;
   private readonly blocking = new Set<Redis>();
+  private readonly batches = new Map<string, Batch>();
+  private batchFlushScheduled = false;
   private wasReady = false;
   private down = false;
   private closing = false;
@@ -113,6 +132,68 @@ export class RedisHost {
   /** Like `eval`, with bulk strings in the reply as Buffers (for scripts returning stored bytes). */
   evalBuffer(script: LuaScript, keys: readonly Arg[], args: readonly Arg[]): Promise<unknown> {
     return this.evalWith(script, keys, args, true);
+  }
+
+  /**
+   * Like `eval`/`evalBuffer`, but calls of the same script made in the same tick
+   * go to Redis as one batched EVAL (in call order, atomically). Each call still
+   * gets its own reply; a failure of the batch fails each of its calls.
+   */
+  evalBatched(
+    script: LuaScript,
+    keys: readonly Arg[],
+    args: readonly Arg[],
+    buffers = false,
+  ): Promise<unknown> {
+    const id = buffers ? `${script.sha}:b` : script.sha;
+    let batch = this.batches.get(id);
+    if (!batch || batch.calls.length >= MAX_BATCH) {
+      if (batch) this.runBatch(batch);
+      batch = { script, buffers, calls: [] };
+      this.batches.set(id, batch);
+    }
+    if (!this.batchFlushScheduled) {
+      this.batchFlushScheduled = true;
+      process.nextTick(this.flushBatches);
+    }
+    const calls = batch.calls;
+    return new Promise((resolve, reject) => calls.push({ keys, args, resolve, reject }));
+  }
+
+  private readonly flushBatches = (): void => {
+    this.batchFlushScheduled = false;
+    const batches = [...this.batches.values()];
+    this.batches.clear();
+    for (const batch of batches) this.runBatch(batch);
+  };
+
+  private runBatch(batch: Batch): void {
+    const { calls } = batch;
+    if (calls.length === 1) {
+      const [only] = calls;
+      this.evalWith(batch.script, only!.keys, only!.args, batch.buffers).then(
+        only!.resolve,
+        only!.reject,
+      );
+      return;
+    }
+    const keys: Arg[] = [];
+    const header: Arg[] = [calls.length];
+    const args: Arg[] = [];
+    for (const call of calls) {
+      keys.push(...call.keys);
+      args.push(...call.args);
+      header.push(call.keys.length, call.args.length);
+    }
+    this.evalWith(batch.script.batched, keys, [...header, ...args], batch.buffers).then(
+      (replies) => {
+        const list = replies as unknown[];
+        calls.forEach((call, i) => call.resolve(list[i]));
+      },
+      (error: unknown) => {
+        for (const call of calls) call.reject(error);
+      },
+    );
   }
 
   private evalWith(

@@ -39,7 +39,7 @@ export class RedisLanes implements Lanes {
 
   async claim(lane: string, order: number, event: Message): Promise<LaneClaim> {
     const host = this.hostFor(lane);
-    const reply = (await host.evalBuffer(
+    const reply = (await host.evalBatched(
       LANE_CLAIM,
       [this.laneKey(lane), this.indexKey()],
       [
@@ -52,6 +52,7 @@ export class RedisLanes implements Lanes {
         this.codec.encode(event),
         this.config.ttl,
       ],
+      true,
     )) as [Buffer, Buffer?];
     switch (reply[0].toString()) {
       case 'run':
@@ -71,7 +72,7 @@ export class RedisLanes implements Lanes {
     end = false,
   ): Promise<LaneTurn | undefined> {
     const host = this.hostFor(lane);
-    const reply = (await host.evalBuffer(
+    const reply = (await host.evalBatched(
       LANE_FINISH,
       [this.laneKey(lane), this.indexKey()],
       [
@@ -86,6 +87,7 @@ export class RedisLanes implements Lanes {
         end ? '1' : '0',
         this.config.ttl,
       ],
+      true,
     )) as [Buffer, number?, Buffer?];
     const outcome = reply[0].toString();
     if (outcome === 'lost') {

@@ -71,7 +71,7 @@ export class RedisChannelLayer extends BaseChannelLayer {
     const payload = this.codec.encode(message, specific ? channel : undefined);
     const capacity = this.capacities.of(channel);
     const host = specific ? this.hostFor(nonLocal) : this.nextSendHost();
-    const stored = await host.eval(
+    const stored = await host.evalBatched(
       SEND,
       [this.prefix + nonLocal],
       [payload, score, this.expiryCutoff(), capacity, Math.ceil(this.options.expiry)],
