@@ -155,6 +155,20 @@ format('a message older than expiry is never delivered, even if still stored', a
   assert.equal(await receiver.receive('old.news'), { fresh: true });
 });
 
+format('sends made in one tick go as one batched script, each with its own outcome', async () => {
+  const sender = layer({ capacity: 3 });
+  const before = sender.stats.roundTrips;
+  const outcomes = await Promise.allSettled(
+    Array.from({ length: 10 }, (_, i) => sender.send('batched.full', { i })),
+  );
+  assert.is(sender.stats.roundTrips - before, 1, 'one round trip for ten sends');
+  assert.equal(
+    outcomes.map((o) => o.status),
+    [...Array(3).fill('fulfilled'), ...Array(7).fill('rejected')],
+  );
+  for (let i = 0; i < 3; i++) assert.equal(await sender.receive('batched.full'), { i });
+});
+
 format.run();
 
 // ---------------------------------------------------------------------------
