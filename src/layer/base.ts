@@ -1,6 +1,5 @@
 import { randomUUID } from 'node:crypto';
 import { silentLogger, type Logger } from '../logger.js';
-import { Codec } from './codec.js';
 import { ForeignChannel, LayerClosed } from './errors.js';
 import { LocalChannels } from './local-channels.js';
 import { assertChannelName, belongsTo, CapacityTable, isProcessSpecific } from './names.js';
@@ -16,7 +15,7 @@ import type {
 } from './types.js';
 
 /**
- * What both layer implementations share: options, naming, the codec, the local
+ * What both layer implementations share: options, naming, the local
  * demultiplexer and the send clock. Subclasses supply storage and transport.
  */
 export abstract class BaseChannelLayer implements ChannelLayer {
@@ -26,7 +25,6 @@ export abstract class BaseChannelLayer implements ChannelLayer {
 
   protected readonly options: LayerOptions;
   protected readonly logger: Logger;
-  protected readonly codec: Codec;
   protected readonly capacities: CapacityTable;
   protected readonly local: LocalChannels;
   protected closed = false;
@@ -38,7 +36,6 @@ export abstract class BaseChannelLayer implements ChannelLayer {
     this.options = resolveOptions(options);
     this.prefix = this.options.prefix;
     this.logger = (this.options.logger ?? silentLogger()).child({ component: 'layer' });
-    this.codec = new Codec(this.options.symmetricEncryptionKeys, this.options.expiry);
     this.capacities = new CapacityTable(this.options.capacity, this.options.channelCapacity);
     this.local = new LocalChannels(
       (c) => this.capacities.of(c),

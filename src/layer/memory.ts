@@ -1,21 +1,25 @@
 import { BaseChannelLayer } from './base.js';
-import { ChannelFull, LayerClosed, MalformedPayload } from './errors.js';
+import { ChannelFull, LayerClosed } from './errors.js';
 import { Deque, Mailbox } from './mailbox.js';
-import { assertChannelName, assertGroupName, isProcessSpecific, nonLocalName } from './names.js';
-import { assertMessage } from './message.js';
 import { MemoryCounters, MemoryLanes } from './memory-lanes.js';
+import { assertMessage, copyMessage } from './message.js';
+import { assertChannelName, assertGroupName, isProcessSpecific, nonLocalName } from './names.js';
 import type { LayerOptions } from './options.js';
 import type { LayerHealth, Message, ReceiveOptions } from './types.js';
 
 interface Stored {
-  payload: Buffer;
+  /** A private copy of what was sent. */
+  message: Message;
+  /** For a process key: the channel(s) it is for (what Redis stamps as __asgi_channel__). */
+  channels: string | string[] | undefined;
   score: number;
 }
 
 /**
- * The in-process layer: one process, no I/O, the same behaviour as the Redis layer.
- * Messages go through the same codec so that what a receiver gets (copies, byte
- * arrays, integers) is exactly what it would get over Redis.
+ * The in-process layer: one process, no I/O, the same behaviour as the Redis layer
+ * (names, capacity, expiry, FIFO, groups, the demultiplexer). Receivers get deep
+ * copies, taken once per send: a group message reaching many channels is one copy,
+ * as it is one decoded message over Redis.
  */
 export class InMemoryChannelLayer extends BaseChannelLayer {
   readonly lanes = new MemoryLanes();
@@ -34,8 +38,12 @@ export class InMemoryChannelLayer extends BaseChannelLayer {
     assertChannelName(channel);
     assertMessage(message);
     const specific = isProcessSpecific(channel);
-    const payload = this.codec.encode(message, specific ? channel : undefined);
-    if (!this.store(nonLocalName(channel), payload, this.capacities.of(channel))) {
+    const stored: Stored = {
+      message: copyMessage(message),
+      channels: specific ? channel : undefined,
+      score: this.nextScore(),
+    };
+    if (!this.store(nonLocalName(channel), stored, this.capacities.of(channel))) {
       throw new ChannelFull(channel, this.capacities.of(channel));
     }
   }
@@ -78,12 +86,18 @@ export class InMemoryChannelLayer extends BaseChannelLayer {
       if (names) names.push(channel);
       else byKey.set(key, [channel]);
     }
-    const body = this.codec.encodeBody(message);
+    const copy = copyMessage(message);
+    const score = this.nextScore();
     let skipped = 0;
     for (const [key, names] of byKey) {
-      if (!this.store(key, this.codec.stamp(body, names), this.capacities.of(names[0]!))) {
-        skipped += names.length;
-      }
+      const specific = isProcessSpecific(names[0]!);
+      // Plain channels each get their own copy: their receivers are unrelated.
+      const stored: Stored = {
+        message: specific ? copy : copyMessage(message),
+        channels: specific ? names : undefined,
+        score,
+      };
+      if (!this.store(key, stored, this.capacities.of(names[0]!))) skipped += names.length;
     }
     if (skipped > 0) {
       this.logger.info(
@@ -130,9 +144,7 @@ export class InMemoryChannelLayer extends BaseChannelLayer {
     if (queue) {
       const cutoff = this.expiryCutoff();
       for (let stored = queue.shift(); stored; stored = queue.shift()) {
-        if (stored.score < cutoff) continue;
-        const message = this.decode(stored.payload);
-        if (message) return message;
+        if (stored.score >= cutoff) return stored.message;
       }
       this.queues.delete(channel);
     }
@@ -142,16 +154,14 @@ export class InMemoryChannelLayer extends BaseChannelLayer {
   }
 
   /** Hands a message to a waiting receiver, or queues it; false when the queue is full. */
-  private store(key: string, payload: Buffer, capacity: number): boolean {
-    const stored: Stored = { payload, score: this.nextScore() };
+  private store(key: string, stored: Stored, capacity: number): boolean {
     if (this.readingKeys.has(key)) {
       this.dispatchLocal(stored);
       return true;
     }
     const taker = this.takers.get(key);
     if (taker && taker.waiting > 0) {
-      const message = this.decode(payload);
-      if (message) taker.put(message);
+      taker.put(stored.message);
       return true;
     }
     let queue = this.queues.get(key);
@@ -164,23 +174,7 @@ export class InMemoryChannelLayer extends BaseChannelLayer {
   }
 
   private dispatchLocal(stored: Stored): void {
-    if (stored.score < this.expiryCutoff()) return;
-    const decoded = this.decodeStamped(stored.payload);
-    if (decoded?.channels) this.local.deliver(decoded.channels, decoded.message, stored.score);
-  }
-
-  private decode(payload: Buffer): Message | undefined {
-    return this.decodeStamped(payload)?.message;
-  }
-
-  private decodeStamped(payload: Buffer) {
-    try {
-      return this.codec.decode(payload);
-    } catch (error) {
-      if (!(error instanceof MalformedPayload)) throw error;
-      this.stats.malformed++;
-      this.logger.error({ err: error }, 'skipped a malformed message');
-      return undefined;
-    }
+    if (stored.score < this.expiryCutoff() || stored.channels === undefined) return;
+    this.local.deliver(stored.channels, stored.message, stored.score);
   }
 }

@@ -58,3 +58,23 @@ function kindOf(value: unknown): string {
   if (typeof value === 'object') return value.constructor?.name ?? 'object';
   return typeof value;
 }
+
+/**
+ * A deep copy of a message that passed assertMessage: what the in-process layer
+ * hands to receivers, so that a sender changing its object afterwards changes
+ * nothing they got (as with any layer that stores messages).
+ */
+export function copyMessage(message: Message): Message {
+  return copyValue(message) as Message;
+}
+
+function copyValue(value: unknown): unknown {
+  if (typeof value !== 'object' || value === null) return value;
+  if (value instanceof Uint8Array)
+    return Buffer.isBuffer(value) ? Buffer.from(value) : new Uint8Array(value);
+  if (Array.isArray(value)) return value.map(copyValue);
+  const copy: Record<string, unknown> = {};
+  for (const key of Object.keys(value))
+    copy[key] = copyValue((value as Record<string, unknown>)[key]);
+  return copy;
+}

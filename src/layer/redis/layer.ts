@@ -1,4 +1,5 @@
 import { BaseChannelLayer } from '../base.js';
+import { Codec } from '../codec.js';
 import { ChannelFull, LayerClosed, MalformedPayload } from '../errors.js';
 import { consistentHash } from '../hash.js';
 import { Mailbox } from '../mailbox.js';
@@ -31,6 +32,7 @@ const MAX_IDLE_PLAIN_CHANNELS = 32;
  * since given up is put back with its original score, so nothing is lost.
  */
 export class RedisChannelLayer extends BaseChannelLayer {
+  private readonly codec: Codec;
   readonly lanes: RedisLanes;
   readonly counters: RedisCounters;
   private readonly hosts: RedisHost[];
@@ -42,6 +44,7 @@ export class RedisChannelLayer extends BaseChannelLayer {
   constructor(options: Partial<RedisLayerOptions> & { hosts: RedisHostConfig[] }) {
     super(options);
     if (options.hosts.length === 0) throw new RangeError('the Redis layer needs at least one host');
+    this.codec = new Codec(this.options.symmetricEncryptionKeys, this.options.expiry);
     this.hosts = options.hosts.map(
       (config) =>
         new RedisHost(config, `gredis-layer:${this.clientPrefix}`, this.stats, this.logger),
