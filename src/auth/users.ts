@@ -7,6 +7,7 @@ import {
   fromDbTimestamp,
   toDbBoolean,
   toDbTimestamp,
+  unstorableText,
 } from '../db/values.js';
 import {
   checkPassword,
@@ -109,8 +110,6 @@ const EMAIL_MAX_LENGTH = 254;
 
 /** Django's UnicodeUsernameValidator: Python's \w (letters, digits, _) plus @ . + - */
 const USERNAME_PATTERN = /^[\p{L}\p{N}_.@+-]+$/u;
-/** A lone UTF-16 surrogate cannot be stored as UTF-8 and would come back altered. */
-const LONE_SURROGATE = /\p{Cs}/u;
 
 /**
  * Checks a username as Django's user model does, after Django's NFKC normalisation;
@@ -141,12 +140,8 @@ export function validateUsername(username: unknown): string {
  */
 function storableText(field: string, value: unknown, maxLength: number): string {
   if (typeof value !== 'string') throw new InvalidUserField(field, 'must be a string');
-  if (value.includes('\0')) throw new InvalidUserField(field, 'must not contain NUL characters');
-  if (LONE_SURROGATE.test(value))
-    throw new InvalidUserField(field, 'must not contain unpaired surrogates');
-  const length = [...value].length;
-  if (length > maxLength)
-    throw new InvalidUserField(field, `at most ${maxLength} characters (it has ${length})`);
+  const reason = unstorableText(value, maxLength);
+  if (reason) throw new InvalidUserField(field, reason);
   return value;
 }
 
@@ -158,7 +153,7 @@ function normalizeEmail(email: string): string {
 
 /** Whether a string can even be a stored username (so it is safe to query for). */
 function queryable(value: unknown): value is string {
-  return typeof value === 'string' && !value.includes('\0') && !LONE_SURROGATE.test(value);
+  return typeof value === 'string' && unstorableText(value, Infinity) === undefined;
 }
 
 interface UserRow {

@@ -70,3 +70,20 @@ export function fromDbInteger(value: unknown): number {
     throw new TypeError(`unreadable integer ${JSON.stringify(String(value))}`);
   return number;
 }
+
+/** A lone UTF-16 surrogate cannot be stored as UTF-8 and would come back altered. */
+const LONE_SURROGATE = /\p{Cs}/u;
+
+/**
+ * Why `value` cannot go into a text column of at most `maxLength` characters and
+ * come back the same on both databases, or undefined when it can. PostgreSQL
+ * rejects NUL in text and UTF-8 has no lone surrogates, so both are refused on
+ * SQLite too. Lengths count characters (code points), as Django does.
+ */
+export function unstorableText(value: string, maxLength: number): string | undefined {
+  if (value.includes('\0')) return 'must not contain NUL characters';
+  if (LONE_SURROGATE.test(value)) return 'must not contain unpaired surrogates';
+  const length = [...value].length;
+  if (length > maxLength) return `at most ${maxLength} characters (it has ${length})`;
+  return undefined;
+}

@@ -1,5 +1,5 @@
 import type { Database } from '../../db/connection.js';
-import { fromDbBoolean, fromDbInteger, toDbBoolean } from '../../db/values.js';
+import { fromDbBoolean, fromDbInteger, toDbBoolean, unstorableText } from '../../db/values.js';
 
 export interface Room {
   id: number;
@@ -33,11 +33,14 @@ export class RoomRepository {
     return this.db.knex<RoomRow>('chat_room');
   }
 
-  /** Every room, ordered by title (then id, so equal titles keep a stable order). */
+  /**
+   * Every room, ordered by title case-insensitively, the same on both databases
+   * whatever their collation (then by title and id, for a stable order).
+   */
   async list(): Promise<Room[]> {
     const rows = await this.table
       .select('id', 'title', 'staff_only')
-      .orderBy([{ column: 'title' }, { column: 'id' }]);
+      .orderByRaw('lower(title), title, id');
     return rows.map(toRoom);
   }
 
@@ -72,9 +75,8 @@ export class RoomRepository {
 function validateTitle(title: string): string {
   const clean = title.trim();
   if (clean === '') throw new InvalidRoomTitle('a title is required');
-  if (clean.length > ROOM_TITLE_MAX_LENGTH)
-    throw new InvalidRoomTitle(`at most ${ROOM_TITLE_MAX_LENGTH} characters`);
-  if (clean.includes('\0')) throw new InvalidRoomTitle('NUL characters are not allowed');
+  const reason = unstorableText(clean, ROOM_TITLE_MAX_LENGTH);
+  if (reason) throw new InvalidRoomTitle(reason);
   return clean;
 }
 
