@@ -80,6 +80,16 @@ export abstract class BaseChannelLayer implements ChannelLayer {
     return name;
   }
 
+  listen(channel: string, listener: (message: Message) => void): void {
+    this.assertOpen();
+    assertChannelName(channel);
+    if (!isProcessSpecific(channel) || !belongsTo(channel, this.clientPrefix)) {
+      throw new ForeignChannel(channel, this.clientPrefix);
+    }
+    this.local.listen(channel, listener);
+    this.readProcessKey(channel.slice(0, channel.indexOf('!') + 1));
+  }
+
   releaseChannel(channel: string): void {
     this.local.release(channel);
   }

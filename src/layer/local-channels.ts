@@ -3,21 +3,26 @@ import { LayerClosed, ReceiveAborted } from './errors.js';
 import { Mailbox } from './mailbox.js';
 import type { LayerStats, Message, ReceiveOptions } from './types.js';
 
-/**
- * The demultiplexer for this process's process-specific channels. One reader per
- * process key hands every message here; this routes it by its stamped channel
- * name(s) to that channel's mailbox. Only channels this process opened get a
- * mailbox, and each buffers at most its capacity (oldest dropped), so a socket
- * that stopped reading cannot grow memory without bound.
- */
 interface Entry {
   message: Message;
   /** Epoch seconds after which the message must not be delivered (layer expiry). */
   deadline: number;
 }
 
+/** Takes every message of a channel as it arrives (see ChannelLayer.listen). */
+export type Listener = (message: Message) => void;
+
+/**
+ * The demultiplexer for this process's process-specific channels. One reader per
+ * process key hands every message here; this routes it by its stamped channel
+ * name(s) to that channel's listener, or to its mailbox for `receive`. Only
+ * channels this process opened get either, and a mailbox buffers at most its
+ * capacity (oldest dropped), so a socket that stopped reading cannot grow memory
+ * without bound.
+ */
 export class LocalChannels {
   private readonly mailboxes = new Map<string, Mailbox<Entry>>();
+  private readonly listeners = new Map<string, Listener>();
   private closed = false;
 
   constructor(
@@ -36,7 +41,22 @@ export class LocalChannels {
     return mailbox;
   }
 
+  /**
+   * From now on, hands each message for `channel` to `listener` synchronously, in
+   * order; what was buffered for it goes first.
+   */
+  listen(channel: string, listener: Listener): void {
+    const mailbox = this.mailboxes.get(channel);
+    this.mailboxes.delete(channel);
+    this.listeners.set(channel, listener);
+    if (!mailbox) return;
+    const now = Date.now() / 1000;
+    for (const entry of mailbox.drainItems())
+      if (entry.deadline >= now) this.call(channel, listener, entry.message);
+  }
+
   release(channel: string): void {
+    this.listeners.delete(channel);
     const mailbox = this.mailboxes.get(channel);
     if (!mailbox) return;
     this.mailboxes.delete(channel);
@@ -67,12 +87,13 @@ export class LocalChannels {
   }
 
   get size(): number {
-    return this.mailboxes.size;
+    return this.mailboxes.size + this.listeners.size;
   }
 
   /** Ends every pending receive and returns what was buffered, per channel. */
   close(): Map<string, Message[]> {
     this.closed = true;
+    this.listeners.clear();
     const undelivered = new Map<string, Message[]>();
     for (const [channel, mailbox] of this.mailboxes) {
       mailbox.failWaiters(new LayerClosed());
@@ -88,6 +109,11 @@ export class LocalChannels {
   }
 
   private deliverOne(channel: string, entry: Entry): void {
+    const listener = this.listeners.get(channel);
+    if (listener) {
+      this.call(channel, listener, entry.message);
+      return;
+    }
     const mailbox = this.mailboxes.get(channel);
     if (!mailbox) {
       this.logger.debug({ channel }, 'message for a released or unknown local channel dropped');
@@ -100,6 +126,14 @@ export class LocalChannels {
         { channel, dropped, capacity: this.capacityOf(channel) },
         'local channel buffer full: its reader is not keeping up; oldest message dropped',
       );
+    }
+  }
+
+  private call(channel: string, listener: Listener, message: Message): void {
+    try {
+      listener(message);
+    } catch (error) {
+      this.logger.error({ err: error, channel }, 'a channel listener failed');
     }
   }
 }

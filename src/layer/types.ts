@@ -50,6 +50,15 @@ export interface ChannelLayer {
   receive(channel: string, options?: ReceiveOptions): Promise<Message>;
   newChannel(prefix?: string): Promise<string>;
   /**
+   * Push delivery for a process-specific channel of this process: from now on each
+   * of its messages is handed to `listener` synchronously as it arrives, in order,
+   * instead of waiting for `receive` (what is already buffered goes first). The
+   * same message object may go to several channels: treat it as read-only. Ends
+   * with releaseChannel. Cheaper than a receive per message for a server holding
+   * many sockets.
+   */
+  listen(channel: string, listener: (message: Message) => void): void;
+  /**
    * Forget a process-specific channel made by `newChannel`: its buffered messages are
    * dropped, later ones are discarded, and pending receives on it end with ReceiveAborted.
    */

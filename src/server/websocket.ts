@@ -5,7 +5,6 @@ import { ChannelFull, LayerUnavailable } from '../layer/errors.js';
 import type { Message } from '../layer/types.js';
 import {
   CHANNELS,
-  parseWebSocketReply,
   ProtocolViolation,
   type WebSocketConnectEvent,
   type WebSocketDisconnectEvent,
@@ -14,7 +13,7 @@ import {
 } from '../protocol.js';
 import { REPLY_PREFIX, type ThymeContext } from './context.js';
 import { clientAddress, headerList, isTls, parseTarget, serverAddress } from './request-info.js';
-import { FanOut } from './fan-out.js';
+import { FanOut, type PreparedReply } from './fan-out.js';
 import { rejectUpgrade } from './responses.js';
 import type { InFlight } from './in-flight.js';
 
@@ -125,8 +124,10 @@ export class WebSocketGateway {
       return;
     }
     if (
-      decision.accept === false ||
-      (decision.accept === undefined && decision.close !== undefined && !carriesData(decision))
+      decision.reply.accept === false ||
+      (decision.reply.accept === undefined &&
+        decision.reply.close !== undefined &&
+        !carriesData(decision.reply))
     ) {
       session.sendDisconnect(1006);
       ctx.layer.releaseChannel(reply);
@@ -151,7 +152,7 @@ export class WebSocketGateway {
   private async awaitDecision(
     session: WebSocketSession,
     socket: Duplex,
-  ): Promise<WebSocketReply | 'gone' | 'timeout' | 'invalid'> {
+  ): Promise<PreparedReply | 'gone' | 'timeout' | 'invalid'> {
     const abort = new AbortController();
     let outcome: 'gone' | 'timeout' | undefined;
     const timer = setTimeout(() => {
@@ -166,9 +167,10 @@ export class WebSocketGateway {
     try {
       for (;;) {
         const message = await this.ctx.layer.receive(session.reply, { signal: abort.signal });
-        const reply = parseWebSocketReply(message);
+        const prepared = this.fanOut.prepare(message);
+        const { reply } = prepared;
         if (reply.accept !== undefined || reply.close !== undefined || carriesData(reply))
-          return reply;
+          return prepared;
       }
     } catch (error) {
       if (error instanceof ProtocolViolation) {
@@ -224,7 +226,7 @@ export class WebSocketSession {
     private readonly client: string,
   ) {}
 
-  open(ws: WebSocket, socket: Duplex, first: WebSocketReply): void {
+  open(ws: WebSocket, socket: Duplex, first: PreparedReply): void {
     this.ws = ws;
     this.socket = socket;
     this.closedPromise = new Promise((resolve) => ws.once('close', () => resolve()));
@@ -242,8 +244,10 @@ export class WebSocketSession {
     ws.on('error', (error: Error) =>
       ctx.logger.debug({ err: error, path: this.path }, 'WebSocket error'),
     );
-    this.apply(first, undefined);
-    void this.pump();
+    this.apply(first);
+    // From now on replies are pushed to this socket as they arrive: no receive, no
+    // promise per reply, and a group message is parsed and framed once for all.
+    ctx.layer.listen(this.reply, (message) => this.deliver(message));
   }
 
   /** Sends `websocket.disconnect`; a full channel drops it silently (protocol.md). */
@@ -291,43 +295,37 @@ export class WebSocketSession {
     this.ws?.close(code, reason);
   }
 
-  /** Writes every reply the workers (or group sends) put on this socket's channel. */
-  private async pump(): Promise<void> {
-    for (;;) {
-      let message: Message;
-      try {
-        message = await this.ctx.layer.receive(this.reply);
-      } catch {
-        return; // the channel was released: the socket is closed
-      }
-      try {
-        this.apply(parseWebSocketReply(message), message);
-      } catch (error) {
-        this.ctx.logger.error(
-          { err: error, path: this.path },
-          'invalid reply for a WebSocket; closing it',
-        );
-        this.close(1011, 'internal error');
-      }
+  /** One reply from the layer: written as is, or closing the socket when it is invalid. */
+  private deliver(message: Message): void {
+    let prepared: PreparedReply;
+    try {
+      prepared = this.gateway.fanOut.prepare(message);
+    } catch (error) {
+      this.ctx.logger.error(
+        { err: error, path: this.path },
+        'invalid reply for a WebSocket; closing it',
+      );
+      this.close(1011, 'internal error');
+      return;
     }
+    this.apply(prepared);
   }
 
-  /** `message` is the layer message `reply` came from: shared by every socket of a group send. */
-  private apply(reply: WebSocketReply, message: Message | undefined): void {
+  private apply({ reply, frame }: PreparedReply): void {
     const ws = this.ws!;
     if (ws.readyState !== WebSocket.OPEN) return;
-    if (reply.text !== undefined) {
-      const bytes = message ? this.gateway.fanOut.textBytes(message, reply.text) : reply.text;
-      this.write(ws, bytes, false);
-    } else if (reply.bytes !== undefined) this.write(ws, reply.bytes, true);
+    if (frame) this.write(ws, frame);
     if (reply.close !== undefined && ws.readyState === WebSocket.OPEN) {
       this.close(reply.close === true ? 1000 : reply.close);
     }
   }
 
-  private write(ws: WebSocket, data: string | Uint8Array, binary: boolean): void {
-    this.gateway.fanOut.cork(this.socket!);
-    ws.send(data, { binary });
+  /**
+   * ws writes each of its own frames (close, pong) whole and synchronously, so a
+   * complete data frame written straight to the connection never splits one.
+   */
+  private write(ws: WebSocket, frame: Buffer): void {
+    this.gateway.fanOut.write(this.socket!, frame);
     this.ctx.metrics.websocketMessagesOut++;
     if (ws.bufferedAmount > this.ctx.options.outgoingBufferLimit) {
       // The client is not reading: stop buffering for it rather than grow memory.
