@@ -18,7 +18,7 @@ import {
 } from '../src/index.js';
 import { rejects } from './helpers/assert.js';
 import { allBackends, testPrefix, type LayerBackend } from './helpers/layers.js';
-import { settledWithin, sleep, within } from './helpers/wait.js';
+import { settledWithin, sleep, waitFor, within } from './helpers/wait.js';
 
 for (const backend of allBackends()) contract(backend);
 
@@ -365,6 +365,27 @@ function contract(backend: LayerBackend): void {
     assert.instance(await specific, LayerClosed);
     await receiver.close();
     await rejects(() => receiver.send('x', {}), LayerClosed);
+  });
+
+  test("listen pushes a channel's messages in order, buffered ones first, until released", async () => {
+    const { sender, receiver } = pair();
+    const channel = await receiver.newChannel();
+    await sender.send(channel, { n: 0 });
+    await sleep(100); // buffered before anyone listens (the reader runs once something waits)
+    const got: number[] = [];
+    const first = receiver.receive(channel); // starts the reader; takes n=0
+    assert.equal(await within(first, 2000), { n: 0 });
+    await sender.send(channel, { n: 1 });
+    await sleep(100);
+    receiver.listen(channel, (message) => got.push(message.n as number));
+    for (let i = 2; i < 6; i++) await sender.send(channel, { n: i });
+    await waitFor(() => got.length === 5, 3000, 'five messages');
+    assert.equal(got, [1, 2, 3, 4, 5]);
+    receiver.releaseChannel(channel);
+    await sender.send(channel, { n: 6 });
+    await sleep(100);
+    assert.is(got.length, 5);
+    await rejects(async () => receiver.listen('specific.other!x', () => undefined), ForeignChannel);
   });
 
   test('a released channel drops its buffer and ends its receives', async () => {
