@@ -128,6 +128,11 @@ export class SessionStore {
     return hashSessionKey(key, this.secret);
   }
 
+  /** What the table stores for a session key (to join on it), or undefined for a malformed key. */
+  hashOf(key: string): string | undefined {
+    return typeof key === 'string' && SESSION_KEY_PATTERN.test(key) ? this.hash(key) : undefined;
+  }
+
   private freshExpiry(): Date {
     return new Date(this.now().getTime() + this.maxAgeSeconds * 1000);
   }

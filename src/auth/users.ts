@@ -225,6 +225,23 @@ export class UserRepository {
     return row ? toUser(row) : undefined;
   }
 
+  /**
+   * The active user a live session (by its stored key hash, see SessionStore.hashOf)
+   * belongs to, in one query: what a WebSocket handshake needs, cheaply.
+   */
+  async findBySession(sessionKeyHash: string, now = new Date()): Promise<User | undefined> {
+    const row = await this.db
+      .knex<UserRowWithPassword>('gredis_session as s')
+      .join('auth_user as u', 'u.id', 's.user_id')
+      .where('s.session_key_hash', sessionKeyHash)
+      .andWhere('s.expire_date', '>', toDbTimestamp(this.db, now))
+      .select(USER_COLUMNS.map((column) => `u.${column}`))
+      .first();
+    if (!row) return undefined;
+    const user = toUser(row as UserRow);
+    return user.isActive ? user : undefined;
+  }
+
   /** Exact (case-sensitive, unnormalised) lookup, as Django's get_by_natural_key. */
   async findByUsername(username: string): Promise<User | undefined> {
     if (!queryable(username)) return undefined;

@@ -1,5 +1,3 @@
-import type { SessionStore } from '../../auth/sessions.js';
-import type { UserRepository } from '../../auth/users.js';
 import type { Message } from '../../layer/types.js';
 import type { SocketContext, WebSocketConsumer } from '../../worker/websocket/consumer.js';
 import {
@@ -10,7 +8,8 @@ import {
   type Command,
   type ErrorCode,
 } from './chat-protocol.js';
-import type { Room, RoomRepository } from './rooms.js';
+import type { ChatAccess } from './access.js';
+import type { Room } from './rooms.js';
 
 /** Per-connection state, kept between events: the rooms joined and the flood bucket. */
 interface ChatState extends Message {
@@ -37,9 +36,7 @@ type ChatSocket = SocketContext<ChatState>;
  */
 export class ChatConsumer implements WebSocketConsumer<ChatState> {
   constructor(
-    private readonly users: UserRepository,
-    private readonly sessions: SessionStore,
-    private readonly rooms: RoomRepository,
+    private readonly access: ChatAccess,
     private readonly settings: ChatSettings,
   ) {}
 
@@ -132,13 +129,9 @@ export class ChatConsumer implements WebSocketConsumer<ChatState> {
   ): Promise<{ room: Room; username: string } | ErrorCode> {
     const identity = socket.user;
     if (!identity) return 'USER_HAS_TO_LOGIN';
-    const [user, session] = await Promise.all([
-      this.users.findById(identity.id),
-      this.sessions.load(identity.sessionKey),
-    ]);
+    const { user, room } = await this.access.check(identity.id, identity.sessionKey, roomId);
     // Deactivated, deleted, or logged out since the socket opened.
-    if (!user?.isActive || session?.userId !== identity.id) return 'USER_HAS_TO_LOGIN';
-    const room = await this.rooms.find(roomId);
+    if (!user) return 'USER_HAS_TO_LOGIN';
     if (!room) return 'ROOM_INVALID';
     if (room.staffOnly && !user.isStaff) return 'ROOM_ACCESS_DENIED';
     return { room, username: user.username };

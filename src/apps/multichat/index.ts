@@ -12,6 +12,7 @@ import { compose, Router } from '../../worker/http/router.js';
 import { securityHeaders } from '../../worker/http/security.js';
 import { sessionMiddleware } from '../../worker/http/sessions.js';
 import type { AppServices } from '../../worker/services.js';
+import { ChatAccess } from './access.js';
 import { CHAT_DEFAULTS, ChatConsumer } from './consumer.js';
 import { RoomRepository } from './rooms.js';
 import { addAdminRoutes } from './views/admin.js';
@@ -46,7 +47,7 @@ export function createApplication(services: AppServices): Application {
     ],
     (request) => router.dispatch(request),
   );
-  const consumer = new ChatConsumer(users, sessions, rooms, {
+  const consumer = new ChatConsumer(new ChatAccess(services.db, sessions), {
     notifyEnterLeave: services.settings.notifyEnterLeave,
     burst: services.settings.chatBurst ?? CHAT_DEFAULTS.burst,
     perSecond: services.settings.chatPerSecond ?? CHAT_DEFAULTS.perSecond,

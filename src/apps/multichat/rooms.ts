@@ -8,7 +8,8 @@ export interface Room {
 }
 
 export const ROOM_TITLE_MAX_LENGTH = 255;
-const MAX_ROOM_ID = 2 ** 31 - 1;
+/** The largest id the column holds (PostgreSQL integer). */
+export const MAX_ROOM_ID = 2 ** 31 - 1;
 
 /** A room title that cannot be stored. */
 export class InvalidRoomTitle extends TypeError {

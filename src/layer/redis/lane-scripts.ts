@@ -14,7 +14,9 @@ import { LuaScript } from './scripts.js';
 
 /**
  * KEYS: lane, index. ARGV: lane name, order, owner, now, lease, gap, event, ttl.
- * Returns {'run', state-or-''} | {'parked'} | {'stale'}.
+ * Returns {'run', state-or-''} | {'parked'} | {'stale'}, or {'busy'} when the
+ * event would have to be parked but was not given (event = ''): callers first
+ * try without it, since an event usually runs at once and need not be stored.
  */
 export const LANE_CLAIM = new LuaScript(
   'laneClaim',
@@ -29,6 +31,7 @@ if order == nxt then
   redis.call('EXPIRE', KEYS[1], ARGV[8])
   return {'run', f[4] or ''}
 end
+if ARGV[7] == '' then return {'busy'} end
 if redis.call('HSETNX', KEYS[1], 'p:' .. order, ARGV[7]) == 1 then
   redis.call('HINCRBY', KEYS[1], 'parked', 1)
 end

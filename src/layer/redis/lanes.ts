@@ -38,8 +38,20 @@ export class RedisLanes implements Lanes {
   ) {}
 
   async claim(lane: string, order: number, event: Message): Promise<LaneClaim> {
-    const host = this.hostFor(lane);
-    const reply = (await host.evalBatched(
+    // Most events run at once: offer the turn without the event, and encode and
+    // store it only when it has to wait.
+    const first = await this.offer(lane, order, '');
+    return first === 'busy'
+      ? ((await this.offer(lane, order, this.codec.encode(event))) as LaneClaim)
+      : first;
+  }
+
+  private async offer(
+    lane: string,
+    order: number,
+    event: Buffer | '',
+  ): Promise<LaneClaim | 'busy'> {
+    const reply = (await this.hostFor(lane).evalBatched(
       LANE_CLAIM,
       [this.laneKey(lane), this.indexKey()],
       [
@@ -49,7 +61,7 @@ export class RedisLanes implements Lanes {
         now(),
         this.config.lease,
         this.config.gap,
-        this.codec.encode(event),
+        event,
         this.config.ttl,
       ],
       true,
@@ -60,6 +72,8 @@ export class RedisLanes implements Lanes {
       case 'parked':
         this.armRescue();
         return { kind: 'parked' };
+      case 'busy':
+        return 'busy';
       default:
         return { kind: 'stale' };
     }

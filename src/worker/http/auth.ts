@@ -126,11 +126,10 @@ export async function identifySocketUser(
   users: UserRepository,
 ): Promise<SocketUser | null> {
   const key = parseCookies(headers.get('cookie') ?? '')[SESSION_COOKIE];
-  if (!key) return null;
-  const session = await sessions.load(key);
-  if (session?.userId === null || session?.userId === undefined) return null;
-  const user = await users.findById(session.userId);
-  if (!user?.isActive) return null;
+  const hash = key ? sessions.hashOf(key) : undefined;
+  if (!key || !hash) return null;
+  const user = await users.findBySession(hash);
+  if (!user) return null;
   return {
     id: user.id,
     username: user.username,
