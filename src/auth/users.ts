@@ -6,6 +6,7 @@ import {
   fromDbNullableTimestamp,
   fromDbTimestamp,
   toDbBoolean,
+  rowsOf,
   toDbTimestamp,
   unstorableText,
 } from '../db/values.js';
@@ -186,6 +187,10 @@ const USER_COLUMNS = [
   'date_joined',
 ] as const;
 
+const FIND_BY_SESSION_SQL = `select ${USER_COLUMNS.map((c) => `u.${c}`).join(', ')}
+from gredis_session s join auth_user u on u.id = s.user_id
+where s.session_key_hash = ? and s.expire_date > ?`;
+
 function toUser(row: UserRow): User {
   return {
     id: fromDbInteger(row.id),
@@ -230,15 +235,14 @@ export class UserRepository {
    * belongs to, in one query: what a WebSocket handshake needs, cheaply.
    */
   async findBySession(sessionKeyHash: string, now = new Date()): Promise<User | undefined> {
-    const row = await this.db
-      .knex<UserRowWithPassword>('gredis_session as s')
-      .join('auth_user as u', 'u.id', 's.user_id')
-      .where('s.session_key_hash', sessionKeyHash)
-      .andWhere('s.expire_date', '>', toDbTimestamp(this.db, now))
-      .select(USER_COLUMNS.map((column) => `u.${column}`))
-      .first();
+    // Raw SQL, compiled once: this runs for every WebSocket handshake.
+    const result: unknown = await this.db.knex.raw(FIND_BY_SESSION_SQL, [
+      sessionKeyHash,
+      toDbTimestamp(this.db, now),
+    ]);
+    const [row] = rowsOf(result) as UserRow[];
     if (!row) return undefined;
-    const user = toUser(row as UserRow);
+    const user = toUser(row);
     return user.isActive ? user : undefined;
   }
 

@@ -87,3 +87,10 @@ export function unstorableText(value: string, maxLength: number): string | undef
   if (length > maxLength) return `at most ${maxLength} characters (it has ${length})`;
   return undefined;
 }
+
+/** The rows of a `knex.raw` result: pg returns `{ rows }`, better-sqlite3 the array itself. */
+export function rowsOf(result: unknown): unknown[] {
+  if (Array.isArray(result)) return result;
+  const rows = (result as { rows?: unknown } | null)?.rows;
+  return Array.isArray(rows) ? rows : [];
+}

@@ -1,6 +1,6 @@
 import type { SessionStore } from '../../auth/sessions.js';
 import type { Database } from '../../db/connection.js';
-import { fromDbBoolean, fromDbInteger, toDbTimestamp } from '../../db/values.js';
+import { fromDbBoolean, fromDbInteger, rowsOf, toDbTimestamp } from '../../db/values.js';
 import { MAX_ROOM_ID, type Room } from './rooms.js';
 
 /** What every chat command needs to know, as of now. */
@@ -9,6 +9,13 @@ export interface Access {
   user: { username: string; isStaff: boolean } | undefined;
   room: Room | undefined;
 }
+
+const ACCESS_SQL = `select u.username, u.is_active, u.is_staff,
+  exists (select 1 from gredis_session s
+          where s.session_key_hash = ? and s.user_id = u.id and s.expire_date > ?) as live,
+  r.id as room_id, r.title, r.staff_only
+from auth_user u left join chat_room r on r.id = ?
+where u.id = ?`;
 
 interface AccessRow {
   username: string;
@@ -34,27 +41,16 @@ export class ChatAccess {
   async check(userId: number, sessionKey: string, roomId: number): Promise<Access> {
     const hash = this.sessions.hashOf(sessionKey);
     if (!hash) return { user: undefined, room: undefined };
-    const { knex } = this.db;
     // An id outside the column's range names no room (and would be an error in PostgreSQL).
     const room = roomId >= 1 && roomId <= MAX_ROOM_ID ? roomId : null;
-    const row = (await knex('auth_user as u')
-      .leftJoin('chat_room as r', (join) => join.on('r.id', '=', knex.raw('?', [room])))
-      .where('u.id', userId)
-      .select(
-        'u.username',
-        'u.is_active',
-        'u.is_staff',
-        'r.id as room_id',
-        'r.title',
-        'r.staff_only',
-      )
-      .select(
-        knex.raw(
-          'exists (select 1 from gredis_session s where s.session_key_hash = ? and s.user_id = u.id and s.expire_date > ?) as live',
-          [hash, toDbTimestamp(this.db, new Date())],
-        ),
-      )
-      .first()) as AccessRow | undefined;
+    // Raw SQL, compiled once: this runs for every chat command.
+    const result: unknown = await this.db.knex.raw(ACCESS_SQL, [
+      hash,
+      toDbTimestamp(this.db, new Date()),
+      room,
+      userId,
+    ]);
+    const [row] = rowsOf(result) as AccessRow[];
     if (!row) return { user: undefined, room: undefined };
     const valid = fromDbBoolean(row.is_active) && fromDbBoolean(row.live);
     return {
