@@ -16,6 +16,17 @@ export const CHANNELS = Object.freeze({
 /** Every channel Thyme sends events on; what a worker listens to by default. */
 export const EVENT_CHANNELS: readonly string[] = Object.values(CHANNELS);
 
+/**
+ * Which channel a WebSocket event belongs on, from its keys alone: connect is
+ * order 0, disconnect has a code, anything else is a receive. (Events waiting in
+ * a socket's lane are stored as sent, without their channel.)
+ */
+export function websocketChannelOf(event: Message): string {
+  if (event.order === 0) return CHANNELS.websocketConnect;
+  if (event.code !== undefined) return CHANNELS.websocketDisconnect;
+  return CHANNELS.websocketReceive;
+}
+
 /** `[name, value]` byte pairs, names lower-cased, order and duplicates kept. */
 export type HeaderList = [Uint8Array, Uint8Array][];
 export type Address = [string, number];

@@ -64,6 +64,27 @@ for (const url of ['memory://', SHARED_REDIS_URL]) {
     assert.is((await lanes.claim('y', 0, {})).kind, 'run');
   });
 
+  test('announced events: a claim clears its deposit; a finish runs the next deposit; late deposits are ignored', async () => {
+    const { lanes } = make();
+    await lanes.announce('a', 0, { e: 0 });
+    await lanes.announce('a', 1, { e: 1 });
+    assert.is((await lanes.claim('a', 0, { e: 0 })).kind, 'run');
+    const next = await lanes.finish('a', 0, { s: 1 });
+    assert.equal(next?.event, { e: 1 }, 'the deposit of 1 runs without anyone having claimed it');
+    assert.is(
+      (await lanes.claim('a', 1, { e: 1 })).kind,
+      'stale',
+      'its channel copy is then stale',
+    );
+    await lanes.announce('a', 1, { e: 1 }); // a late deposit for a running or finished event
+    assert.is(await lanes.finish('a', 1, { s: 2 }), undefined);
+    assert.is(
+      (await lanes.claim('a', 2, { e: 2 })).kind,
+      'run',
+      'nothing left behind blocks the lane',
+    );
+  });
+
   test('counters count within a window and reset', async () => {
     const { counters } = make();
     assert.is(await counters.increment('login:bob', 60), 1);
@@ -141,6 +162,24 @@ rescue('a gap that never fills is skipped after laneGap seconds', async () => {
   const turn = await waitFor(() => worker.turns[0], 8000, 'the gap to be skipped');
   assert.is(turn.order, 2);
 });
+
+rescue(
+  'an event taken from the channel by a process that died before claiming it still runs, from its deposit',
+  async () => {
+    const prefix = testPrefix();
+    const thyme = process(prefix, { laneGap: 1 });
+    const survivor = process(prefix, { laneGap: 1 });
+    await thyme.layer.lanes.announce('s', 0, { e: 0 });
+    await survivor.layer.lanes.claim('s', 0, { e: 0 });
+    assert.is(await survivor.layer.lanes.finish('s', 0, { ok: true }), undefined);
+    await thyme.layer.lanes.announce('s', 1, { e: 1 }); // popped by a worker that then died
+    await thyme.layer.lanes.announce('s', 2, { e: 2 });
+    assert.is((await survivor.layer.lanes.claim('s', 2, { e: 2 })).kind, 'parked');
+    const turn = await waitFor(() => survivor.turns[0], 8000, 'the deposit of 1 to run');
+    assert.equal(turn, { lane: 's', order: 1, event: { e: 1 }, state: { ok: true } });
+    assert.equal((await survivor.layer.lanes.finish('s', 1, { ok: true }))?.event, { e: 2 });
+  },
+);
 
 rescue('once nothing is parked, no rescue checks run (no Redis commands while idle)', async () => {
   const prefix = testPrefix();

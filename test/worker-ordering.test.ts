@@ -127,10 +127,11 @@ for (const database of allDatabases()) {
     chat.workers[0]!.child.kill('SIGKILL');
     await pump(100);
     // Every socket gets the messages of every other socket in the room (6 × 200 sends)
-    // minus those the killed worker held: the event each socket had running on it,
-    // plus any it had just popped and not yet claimed (one round trip's worth).
+    // minus those the killed worker was handling: at most one event per socket. (An
+    // event it had taken from the channel but not yet started is not lost: Thyme
+    // deposited it in the socket's lane, and the lane runs it.)
     const expected = clients.length * 200;
-    const allowedLoss = clients.length * 2;
+    const allowedLoss = clients.length;
     for (const client of clients) {
       const seen = new Set<string>();
       await waitFor(

@@ -90,6 +90,8 @@ export class ServerProcesses {
       '0',
       '--layer',
       layerUrl,
+      // The echo worker speaks the layer protocol only, without lanes.
+      '--no-event-lanes',
       ...thymeArgs,
     ]);
     const line = await proc.waitForLine((l) => l.msg === 'Thyme listening', 15_000);

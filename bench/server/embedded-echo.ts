@@ -31,6 +31,9 @@ const worker = new EchoWorker(layer, Number(values.receivers), (error) => {
 const pingTimeout = values['ping-timeout'];
 const thyme = new Thyme(layer, {
   logger,
+  // The echo worker speaks the layer protocol only (no lanes): nothing would take
+  // the deposits, as with any non-Gredis worker.
+  announceEvents: false,
   ...(pingTimeout === undefined ? {} : { pingTimeout: Number(pingTimeout) }),
 });
 await thyme.listen(Number(values.port), '127.0.0.1');

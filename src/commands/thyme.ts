@@ -29,6 +29,7 @@ interface ThymeFlags {
   database: string;
   metricsPort?: number;
   metricsBind: string;
+  eventLanes: boolean;
 }
 
 export function thymeCommand(): Command {
@@ -102,6 +103,12 @@ export function thymeCommand(): Command {
     .addOption(
       new Option('--metrics-bind <address>', 'address for the metrics port').default('127.0.0.1'),
     )
+    .addOption(
+      new Option(
+        '--no-event-lanes',
+        "do not deposit WebSocket events in their sockets' lanes (only for workers that are not Gredis workers)",
+      ),
+    )
     .action(async (appName: string, flags: ThymeFlags) => {
       const entry = requireApp(appName);
       const logger = createLogger({ verbosity: flags.verbosity, name: 'thyme' });
@@ -144,6 +151,7 @@ async function serve(
     httpMaxBodySize: flags.httpMaxBodySize,
     outgoingBufferLimit: flags.outgoingBufferLimit,
     accessLog: flags.accessLog,
+    announceEvents: flags.eventLanes,
     logger,
   });
   let address;

@@ -1,3 +1,4 @@
+import { copyMessage } from './message.js';
 import type { Counters, LaneClaim, Lanes, LaneTurn, Message } from './types.js';
 
 interface Lane {
@@ -14,6 +15,12 @@ interface Lane {
  */
 export class MemoryLanes implements Lanes {
   private readonly lanes = new Map<string, Lane>();
+
+  async announce(lane: string, order: number, event: Message): Promise<void> {
+    const entry = this.entry(lane);
+    if (entry.ended || order < entry.next || (order === entry.next && entry.running)) return;
+    if (!entry.parked.has(order)) entry.parked.set(order, copyMessage(event));
+  }
 
   async claim(lane: string, order: number, event: Message): Promise<LaneClaim> {
     let entry = this.lanes.get(lane);
@@ -53,6 +60,15 @@ export class MemoryLanes implements Lanes {
     }
     entry.parked.delete(entry.next);
     return { lane, order: entry.next, event, state };
+  }
+
+  private entry(lane: string): Lane {
+    let entry = this.lanes.get(lane);
+    if (!entry) {
+      entry = { next: 0, running: false, ended: false, state: undefined, parked: new Map() };
+      this.lanes.set(lane, entry);
+    }
+    return entry;
   }
 
   onRescue(): void {

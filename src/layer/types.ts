@@ -103,6 +103,12 @@ export interface LaneTurn {
  * gone) another process runs the next one. Costs two round trips per event.
  */
 export interface Lanes {
+  /**
+   * Deposits event `order` in its lane before it is sent on a channel (the
+   * interface server does this), so that a process that takes it from the channel
+   * and dies before claiming it loses nothing: the lane runs it from here.
+   */
+  announce(lane: string, order: number, event: Message): Promise<void>;
   claim(lane: string, order: number, event: Message): Promise<LaneClaim>;
   /**
    * Ends the turn of `order`, saving `state`; `end` closes the lane for good.

@@ -25,6 +25,13 @@ export interface ThymeOptions {
   headersTimeout: number;
   /** Seconds graceful shutdown waits for in-flight HTTP responses. */
   shutdownTimeout: number;
+  /**
+   * Deposit every WebSocket event in its socket's lane before sending it (see
+   * Lanes.announce), so a worker that dies right after taking an event loses it
+   * not. Turn off only when the workers are not Gredis workers (nothing would
+   * collect the deposits but their expiry).
+   */
+  announceEvents: boolean;
   /** File for NCSA-style access log lines, or undefined. */
   accessLog: string | undefined;
   logger: Logger | undefined;
@@ -42,6 +49,7 @@ export const THYME_DEFAULTS: Readonly<Omit<ThymeOptions, 'logger' | 'staticDir' 
     outgoingBufferLimit: DEFAULTS.outgoingBufferLimit,
     headersTimeout: 20,
     shutdownTimeout: 30,
+    announceEvents: true,
   });
 
 export function resolveThymeOptions(options: Partial<ThymeOptions>): ThymeOptions {

@@ -101,6 +101,7 @@ export class WebSocketGateway {
       order: 0,
     };
     try {
+      this.announce(reply, 0, connect);
       await ctx.layer.send(CHANNELS.websocketConnect, connect);
     } catch (error) {
       ctx.layer.releaseChannel(reply);
@@ -146,6 +147,16 @@ export class WebSocketGateway {
 
   track(promise: Promise<unknown>): void {
     this.inFlight.track(promise);
+  }
+
+  /** Deposits an event in its socket's lane ahead of the send (ThymeOptions.announceEvents). */
+  announce(reply: string, order: number, event: Message): void {
+    if (!this.ctx.options.announceEvents) return;
+    this.track(
+      this.ctx.layer.lanes.announce(reply, order, event).catch((error: unknown) => {
+        this.ctx.logger.debug({ err: error }, 'could not deposit an event in its lane');
+      }),
+    );
   }
 
   /** Waits for the first reply that decides the handshake, the timeout, or the client leaving. */
@@ -258,6 +269,7 @@ export class WebSocketSession {
       code,
       order: ++this.order,
     };
+    this.gateway.announce(this.reply, event.order, event);
     this.gateway.track(
       this.ctx.layer.send(CHANNELS.websocketDisconnect, event).catch((error: unknown) => {
         this.ctx.logger.debug({ err: error }, 'websocket.disconnect not delivered');
@@ -354,6 +366,7 @@ export class WebSocketSession {
           text: data.toString('utf8'),
         };
     if (++this.pendingSends >= PAUSE_AT && !ws.isPaused) ws.pause();
+    this.gateway.announce(this.reply, event.order, event);
     this.gateway.track(
       this.ctx.layer
         .send(CHANNELS.websocketReceive, event)

@@ -6,7 +6,9 @@ import { LuaScript } from './scripts.js';
  *   owner     client prefix of the process running `next`, absent when idle
  *   deadline  epoch seconds when the owner's lease ends
  *   state     the lane's saved state (stored message bytes)
- *   p:<n>     parked event n (stored message bytes); parked = how many
+ *   p:<n>     parked event n (stored message bytes): announced by the interface
+ *             server before it sends the event, or parked by a worker that got
+ *             it out of turn; parked = how many
  *   ended     set once the lane's last event finished
  * "<prefix>gredis.lanes" (one per host) indexes lanes with parked events, scored
  * by when they need attention: the owner's deadline, or when a gap gives up.
@@ -28,10 +30,14 @@ local nxt = tonumber(f[1] or '0')
 if order < nxt or (order == nxt and f[2]) then return {'stale'} end
 if order == nxt then
   redis.call('HSET', KEYS[1], 'next', order, 'owner', ARGV[3], 'deadline', now + tonumber(ARGV[5]))
+  -- Its announced copy is not needed any more: the caller runs the one it has.
+  if redis.call('HDEL', KEYS[1], 'p:' .. order) == 1 then
+    if redis.call('HINCRBY', KEYS[1], 'parked', -1) <= 0 then redis.call('ZREM', KEYS[2], ARGV[1]) end
+  end
   redis.call('EXPIRE', KEYS[1], ARGV[8])
   return {'run', f[4] or ''}
 end
-if ARGV[7] == '' then return {'busy'} end
+if ARGV[7] == '' and redis.call('HEXISTS', KEYS[1], 'p:' .. order) == 0 then return {'busy'} end
 if redis.call('HSETNX', KEYS[1], 'p:' .. order, ARGV[7]) == 1 then
   redis.call('HINCRBY', KEYS[1], 'parked', 1)
 end
@@ -163,5 +169,31 @@ export const COUNTER_INCREMENT = new LuaScript(
 local n = redis.call('INCR', KEYS[1])
 if n == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
 return n
+`,
+);
+
+/**
+ * The interface server's deposit of an event in its lane, before it sends the
+ * event: a worker that takes the event from the channel and dies before claiming
+ * it loses nothing, since whoever runs the lane next finds it here. No effect on
+ * an event whose turn has passed or a lane that ended.
+ * KEYS: lane, index. ARGV: lane name, order, event, now, gap, ttl.
+ */
+export const LANE_ANNOUNCE = new LuaScript(
+  'laneAnnounce',
+  `
+local order = tonumber(ARGV[2])
+local f = redis.call('HMGET', KEYS[1], 'next', 'owner', 'deadline', 'ended')
+local nxt = tonumber(f[1] or '0')
+-- Too late (a worker already claimed or ran it, the send having overtaken this):
+if f[4] or order < nxt or (order == nxt and f[2]) then return 0 end
+if redis.call('HSETNX', KEYS[1], 'p:' .. order, ARGV[3]) == 1 then
+  redis.call('HINCRBY', KEYS[1], 'parked', 1)
+end
+local due = tonumber(ARGV[4]) + tonumber(ARGV[5])
+if f[2] then due = tonumber(f[3]) end
+redis.call('ZADD', KEYS[2], 'LT', due, ARGV[1])
+redis.call('EXPIRE', KEYS[1], ARGV[6])
+return 1
 `,
 );

@@ -2,7 +2,13 @@ import type { Logger } from '../../logger.js';
 import type { Codec } from '../codec.js';
 import { consistentHash } from '../hash.js';
 import type { Counters, LaneClaim, Lanes, LaneTurn, Message } from '../types.js';
-import { COUNTER_INCREMENT, LANE_CLAIM, LANE_FINISH, LANE_RESCUE } from './lane-scripts.js';
+import {
+  COUNTER_INCREMENT,
+  LANE_ANNOUNCE,
+  LANE_CLAIM,
+  LANE_FINISH,
+  LANE_RESCUE,
+} from './lane-scripts.js';
 import type { RedisHost } from './host.js';
 
 export interface RedisLanesConfig {
@@ -36,6 +42,14 @@ export class RedisLanes implements Lanes {
     private readonly config: RedisLanesConfig,
     private readonly logger: Logger,
   ) {}
+
+  async announce(lane: string, order: number, event: Message): Promise<void> {
+    await this.hostFor(lane).evalBatched(
+      LANE_ANNOUNCE,
+      [this.laneKey(lane), this.indexKey()],
+      [lane, order, this.codec.encode(event), now(), this.config.gap, this.config.ttl],
+    );
+  }
 
   async claim(lane: string, order: number, event: Message): Promise<LaneClaim> {
     // Most events run at once: offer the turn without the event, and encode and

@@ -1,6 +1,6 @@
 import type { ChannelLayer, LaneTurn, Message } from '../../layer/types.js';
 import type { Logger } from '../../logger.js';
-import { CHANNELS } from '../../protocol.js';
+import { CHANNELS, websocketChannelOf } from '../../protocol.js';
 import type { Application, SocketUser } from '../app.js';
 import { headerMap } from '../headers.js';
 import type { WebSocketConsumer } from './consumer.js';
@@ -33,25 +33,22 @@ export class SocketDispatcher {
       this.logger.error({ channel }, 'WebSocket event without reply_channel/order: skipped');
       return;
     }
-    const claim = await this.layer.lanes.claim(lane, order, { c: channel, e: event });
+    const claim = await this.layer.lanes.claim(lane, order, event);
     if (claim.kind !== 'run') {
       if (claim.kind === 'stale')
         this.logger.debug({ lane, order }, 'stale WebSocket event dropped');
       return;
     }
-    await this.runFrom({ lane, order, event: { c: channel, e: event }, state: claim.state });
+    await this.runFrom({ lane, order, event, state: claim.state });
   }
 
   /** Runs a turn and every turn that finishing it hands over. */
   async runFrom(first: LaneTurn): Promise<void> {
     let turn: LaneTurn | undefined = first;
     while (turn) {
-      const channel = turn.event.c as string;
-      const state = await this.runOne(
-        channel,
-        turn.event.e as Message,
-        turn.state as LaneState | undefined,
-      );
+      // Events waiting in a lane were deposited as sent; their keys say which they are.
+      const channel = websocketChannelOf(turn.event);
+      const state = await this.runOne(channel, turn.event, turn.state as LaneState | undefined);
       turn = await this.layer.lanes.finish(
         turn.lane,
         turn.order,
