@@ -3,17 +3,14 @@
  * process, started here and always stopped (a registry kills whatever is left
  * when the benchmark fails or is interrupted).
  */
-import { spawn } from 'node:child_process';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
-import { GREDIS_BIN, GredisProcess } from '../../test/helpers/processes.js';
+import { GREDIS_BIN, type GredisProcess } from '../../test/helpers/processes.js';
+import { ProcessRegistry } from './process-registry.js';
 
 /** The bench-only server scripts, compiled next to this file's directory. */
 const script = (name: string): string =>
   fileURLToPath(new URL(`../server/${name}.js`, import.meta.url));
-
-/** What every server process gets: JSON logs at info (debug would log per socket). */
-const CHILD_ENV = { GREDIS_LOG_FORMAT: 'json', GREDIS_LOG_LEVEL: 'info' };
 
 export interface Server {
   /** What the figures call it. */
@@ -28,26 +25,15 @@ export interface Listening extends Server {
   listeningAt: number;
 }
 
-/** Every process started, so that all of them are stopped whatever happens. */
+/** The servers under test, started as the real commands and always stopped. */
 export class ServerProcesses {
-  private readonly started = new Set<GredisProcess>();
-  /** Every process ever started, stopped or not, for diagnostics. */
-  private readonly all: GredisProcess[] = [];
+  private readonly registry = new ProcessRegistry();
 
   /**
    * `nodeFlags`: extra Node flags for every server process (--cpu-prof, --inspect),
    * on the command line: Node 20 refuses --cpu-prof in NODE_OPTIONS.
    */
-  constructor(private readonly nodeFlags: readonly string[] = []) {
-    // Last resort on a crash or Ctrl-C: the children must not outlive the benchmark.
-    process.once('exit', () => this.killAll());
-    for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-      process.once(signal, () => {
-        this.killAll();
-        process.exit(130);
-      });
-    }
-  }
+  constructor(private readonly nodeFlags: readonly string[] = []) {}
 
   /** A bench/server/*.js script, until it logs a line with msg `ready`. */
   private async startScript(
@@ -115,55 +101,22 @@ export class ServerProcesses {
     return server;
   }
 
-  /**
-   * What the servers said that may explain a failure: their warnings and errors
-   * (pino level ≥ 40), their stderr, and how they exited.
-   */
+  /** What the servers said that may explain a failure (see ProcessRegistry). */
   diagnostics(): string[] {
-    const lines: string[] = [];
-    for (const proc of this.all) {
-      const name = `pid ${proc.child.pid} (${proc.child.spawnargs.slice(2, 4).join(' ')})`;
-      const exited =
-        proc.child.exitCode !== null || proc.child.signalCode !== null
-          ? ` exited ${proc.child.exitCode ?? proc.child.signalCode}`
-          : '';
-      const notable = proc.lines.filter((l) => typeof l.level === 'number' && l.level >= 40);
-      const stderr = proc.stderr.filter((l) => !/Debugger|inspector|For help, see/.test(l));
-      if (notable.length === 0 && stderr.length === 0 && !exited) continue;
-      lines.push(`${name}${exited}:`);
-      for (const l of notable.slice(-10)) lines.push(`  ${JSON.stringify(l)}`);
-      for (const l of stderr.slice(-10)) lines.push(`  stderr: ${l}`);
-    }
-    return lines;
+    return this.registry.diagnostics();
   }
 
   /** Stops one server (SIGTERM, then SIGKILL after 10 s). */
-  async stop(server: Server): Promise<void> {
-    await server.proc.stop('SIGTERM', 10_000);
-    this.started.delete(server.proc);
+  stop(server: Server): Promise<void> {
+    return this.registry.stop(server.proc);
   }
 
-  async stopAll(): Promise<void> {
-    await Promise.allSettled([...this.started].map((proc) => proc.stop('SIGTERM', 10_000)));
-    this.started.clear();
+  stopAll(): Promise<void> {
+    return this.registry.stopAll();
   }
 
-  /** `node <flags> <args>`, its JSON log lines kept by a GredisProcess. */
+  /** `node <flags> <args>`, tracked from the start. */
   private spawn(args: string[]): GredisProcess {
-    const child = spawn(process.execPath, [...this.nodeFlags, '--enable-source-maps', ...args], {
-      env: { ...process.env, ...CHILD_ENV },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    const proc = new GredisProcess(child);
-    this.started.add(proc);
-    this.all.push(proc);
-    return proc;
-  }
-
-  private killAll(): void {
-    for (const proc of this.started) {
-      if (proc.child.exitCode === null && proc.child.signalCode === null)
-        proc.child.kill('SIGKILL');
-    }
+    return this.registry.spawnNode([...this.nodeFlags, ...args]);
   }
 }
