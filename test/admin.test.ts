@@ -10,7 +10,7 @@ import type { User } from '../src/auth/users.js';
 import type { Database } from '../src/db/connection.js';
 import { BrowserlessClient } from './helpers/browserless.js';
 import { allDatabases } from './helpers/databases.js';
-import { EmbeddedChat, Fixtures } from './helpers/deployment.js';
+import { Fixtures, useEmbeddedChat } from './helpers/deployment.js';
 import type { HttpResult } from './helpers/http-client.js';
 
 const PASSWORD = 'correct horse';
@@ -42,23 +42,9 @@ for (const database of allDatabases()) {
   const test = suite(`admin [${database.name}]`);
   let db: Database;
   let fixtures: Fixtures;
-  let chat: EmbeddedChat;
   let port: number;
 
-  test.before(async () => {
-    await database.setup();
-    db = await database.openMigrated();
-    fixtures = new Fixtures(db);
-  });
-  test.after(() => database.teardown());
-  test.before.each(async () => {
-    chat = await EmbeddedChat.start(db);
-    port = chat.ports[0]!;
-  });
-  test.after.each(async () => {
-    await chat.stop();
-    await database.truncate(db);
-  });
+  useEmbeddedChat(test, database, (state) => ({ db, fixtures, port } = state));
 
   /** A user made in the database, logged in through the real login form. */
   async function signedIn(

@@ -18,30 +18,16 @@ import { Worker } from '../src/worker/runner.js';
 import { BrowserlessClient } from './helpers/browserless.js';
 import { runPython } from './helpers/cli.js';
 import { allDatabases } from './helpers/databases.js';
-import { EmbeddedChat, Fixtures, TEST_SECRET_KEY } from './helpers/deployment.js';
+import { Fixtures, useEmbeddedChat, TEST_SECRET_KEY } from './helpers/deployment.js';
 import { httpRequest } from './helpers/http-client.js';
 
 for (const database of allDatabases()) {
   const test = suite(`worker http [${database.name}]`);
   let db: Database;
   let fixtures: Fixtures;
-  let chat: EmbeddedChat;
   let port: number;
 
-  test.before(async () => {
-    await database.setup();
-    db = await database.openMigrated();
-    fixtures = new Fixtures(db);
-  });
-  test.after(() => database.teardown());
-  test.before.each(async () => {
-    chat = await EmbeddedChat.start(db);
-    port = chat.ports[0]!;
-  });
-  test.after.each(async () => {
-    await chat.stop();
-    await database.truncate(db);
-  });
+  useEmbeddedChat(test, database, (state) => ({ db, fixtures, port } = state));
 
   const browser = (): BrowserlessClient => new BrowserlessClient(port);
 

@@ -9,28 +9,10 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { InspectorSession } from '../lib/inspector-session.js';
 import { inspectorUrl } from '../lib/inspector.js';
+import type { CallFrame, CpuProfile } from '../lib/cpu-profile.js';
 import type { ServerProcess } from './deployments.js';
 
-interface CallFrame {
-  functionName: string;
-  url: string;
-  lineNumber: number;
-}
-
-interface ProfileNode {
-  id: number;
-  callFrame: CallFrame;
-  hitCount?: number;
-  children?: number[];
-}
-
-/** The DevTools protocol's Profiler.Profile (the fields used here). */
-export interface CpuProfile {
-  nodes: ProfileNode[];
-  /** Microseconds. */
-  startTime: number;
-  endTime: number;
-}
+export type { CpuProfile } from '../lib/cpu-profile.js';
 
 export interface Profiled {
   role: string;

@@ -7,6 +7,7 @@ import { createLayer, type ChannelLayer } from '../../src/index.js';
 import { Thyme } from '../../src/server/index.js';
 import { EVENT_CHANNEL_CAPACITY } from '../../src/settings.js';
 import { Worker } from '../../src/worker/runner.js';
+import type { Test } from 'uvu';
 import type { DatabaseBackend } from './databases.js';
 import { testPrefix } from './layers.js';
 import { GredisProcess, startThyme } from './processes.js';
@@ -149,4 +150,41 @@ export class DistributedChat implements ChatEndpoints {
     await layer.flush();
     await layer.close();
   }
+}
+
+/** What a test of the embedded chat works with; a fresh chat for every test. */
+export interface EmbeddedChatState {
+  db: Database;
+  fixtures: Fixtures;
+  chat: EmbeddedChat;
+  port: number;
+}
+
+/**
+ * Registers the hooks of a suite that runs each test against a fresh embedded
+ * chat on `database` (set up once, emptied after each test); `bind` receives the
+ * state before each test.
+ */
+export function useEmbeddedChat(
+  test: Test,
+  database: DatabaseBackend,
+  bind: (state: EmbeddedChatState) => void,
+): void {
+  let db: Database;
+  let fixtures: Fixtures;
+  let chat: EmbeddedChat;
+  test.before(async () => {
+    await database.setup();
+    db = await database.openMigrated();
+    fixtures = new Fixtures(db);
+  });
+  test.after(() => database.teardown());
+  test.before.each(async () => {
+    chat = await EmbeddedChat.start(db);
+    bind({ db, fixtures, chat, port: chat.ports[0]! });
+  });
+  test.after.each(async () => {
+    await chat.stop();
+    await database.truncate(db);
+  });
 }
