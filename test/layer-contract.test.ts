@@ -257,6 +257,23 @@ function contract(backend: LayerBackend): void {
     assert.equal(await receiver.receive(full), { filler: true });
   });
 
+  test('group send applies the capacity pattern of each member, Lua-special characters included', async () => {
+    const { sender, receiver } = pair({
+      capacity: 100,
+      // "-" is special in Lua patterns: unescaped, this would not match "tiny-room.…".
+      channelCapacity: [['tiny-room.*', 1]],
+    });
+    const tiny = await receiver.newChannel('tiny-room');
+    await sender.groupAdd('sized', tiny);
+    await sender.groupAdd('sized', 'roomy.member');
+    await sender.send(tiny, { filler: true });
+    await sender.send('roomy.member', { filler: true });
+    assert.is(await sender.groupSend('sized', { text: 'x' }), 1);
+    assert.equal(await receiver.receive('roomy.member'), { filler: true });
+    assert.equal(await receiver.receive('roomy.member'), { text: 'x' });
+    assert.equal(await receiver.receive(tiny), { filler: true });
+  });
+
   test('many channels of one process in one group each get the message once', async () => {
     const { sender, receiver } = pair();
     const channels = await Promise.all(Array.from({ length: 30 }, () => receiver.newChannel()));

@@ -54,8 +54,57 @@ for (const url of ['memory://', SHARED_REDIS_URL]) {
     await lanes.finish('d', 0, undefined);
     assert.is((await lanes.claim('d', 0, {})).kind, 'stale');
     await lanes.claim('d', 1, {});
-    await lanes.finish('d', 1, undefined, true);
+    await lanes.finish('d', 1, undefined, { end: true });
     if (url !== 'memory://') assert.is((await lanes.claim('d', 2, {})).kind, 'stale');
+  });
+
+  test('a turn carries its effects: applied in order with its finish', async () => {
+    const layer = make();
+    const socket = await layer.newChannel('effects');
+    await layer.lanes.claim('e', 0, {});
+    const before = layer.stats.roundTrips;
+    const next = await layer.lanes.finish('e', 0, undefined, {
+      effects: [
+        { kind: 'groupAdd', group: 'room', channel: socket },
+        { kind: 'send', channel: socket, message: { n: 1 } },
+        { kind: 'groupSend', group: 'room', message: { n: 2 } },
+        { kind: 'groupDiscard', group: 'room', channel: socket },
+        { kind: 'groupSend', group: 'room', message: { n: 3 } },
+        { kind: 'send', channel: 'plain.effects', message: { n: 4 } },
+      ],
+    });
+    assert.is(next, undefined);
+    if (url !== 'memory://') assert.is(layer.stats.roundTrips - before, 1, 'one script');
+    assert.equal(await layer.receive(socket), { n: 1 });
+    assert.equal(await layer.receive(socket), { n: 2 });
+    assert.equal(await layer.receive('plain.effects'), { n: 4 });
+    await layer.send(socket, { n: 5 }); // n: 3 went to nobody: the group was empty
+    assert.equal(await layer.receive(socket), { n: 5 });
+    assert.is((await layer.lanes.claim('e', 1, {})).kind, 'run');
+  });
+
+  test('a full channel stops the effects after it; the turn still ends', async () => {
+    const layer = make({ capacity: 1 });
+    const socket = await layer.newChannel('full');
+    await layer.send(socket, { filler: true });
+    await layer.lanes.claim('f', 0, {});
+    await layer.lanes.finish(
+      'f',
+      0,
+      { kept: true },
+      {
+        effects: [
+          { kind: 'send', channel: 'first.effect', message: { n: 1 } },
+          { kind: 'send', channel: socket, message: { n: 2 } },
+          { kind: 'send', channel: 'after.full', message: { n: 3 } },
+        ],
+      },
+    );
+    assert.equal(await layer.lanes.claim('f', 1, {}), { kind: 'run', state: { kept: true } });
+    assert.equal(await layer.receive('first.effect'), { n: 1 });
+    assert.equal(await layer.receive(socket), { filler: true });
+    await layer.send('after.full', { marker: true }); // n: 3 was dropped
+    assert.equal(await layer.receive('after.full'), { marker: true });
   });
 
   test('lanes are independent', async () => {
@@ -141,16 +190,44 @@ rescue(
   },
 );
 
-rescue('a turn held past its lease is taken over; the late finish is refused', async () => {
-  const prefix = testPrefix();
-  const slow = process(prefix, { laneLease: 1 });
-  const other = process(prefix, { laneLease: 1 });
-  await slow.layer.lanes.claim('s', 0, {});
-  assert.is((await other.layer.lanes.claim('s', 1, { e: 1 })).kind, 'parked');
-  const turn = await waitFor(() => other.turns[0], 8000, 'the rescue');
-  assert.is(turn.order, 1);
-  assert.is(await slow.layer.lanes.finish('s', 0, { stale: true }), undefined);
-  assert.is((await slow.layer.lanes.claim('s', 0, {})).kind, 'stale');
+rescue(
+  'a turn held past its lease is taken over; the late finish and its effects are refused',
+  async () => {
+    const prefix = testPrefix();
+    const slow = process(prefix, { laneLease: 1 });
+    const other = process(prefix, { laneLease: 1 });
+    await slow.layer.lanes.claim('s', 0, {});
+    assert.is((await other.layer.lanes.claim('s', 1, { e: 1 })).kind, 'parked');
+    const turn = await waitFor(() => other.turns[0], 8000, 'the rescue');
+    assert.is(turn.order, 1);
+    const late = { kind: 'send', channel: 'late.effect', message: { late: true } } as const;
+    assert.is(
+      await slow.layer.lanes.finish('s', 0, { stale: true }, { effects: [late] }),
+      undefined,
+    );
+    assert.is((await slow.layer.lanes.claim('s', 0, {})).kind, 'stale');
+    await other.layer.send('late.effect', { marker: true }); // the late turn's send was not applied
+    assert.equal(await other.layer.receive('late.effect'), { marker: true });
+  },
+);
+
+rescue('encrypted (or sharded), a turn applies its effects one by one, then finishes', async () => {
+  const { layer } = process(testPrefix(), {
+    symmetricEncryptionKeys: ['a key long enough for Fernet, here'],
+  });
+  const socket = await layer.newChannel('sealed');
+  await layer.lanes.claim('x', 0, {});
+  const before = layer.stats.roundTrips;
+  await layer.lanes.finish('x', 0, undefined, {
+    effects: [
+      { kind: 'groupAdd', group: 'sealed', channel: socket },
+      { kind: 'groupSend', group: 'sealed', message: { n: 1 } },
+      { kind: 'send', channel: socket, message: { n: 2 } },
+    ],
+  });
+  assert.is(layer.stats.roundTrips - before, 5, 'add, members, delivery, send, finish');
+  assert.equal(await layer.receive(socket), { n: 1 });
+  assert.equal(await layer.receive(socket), { n: 2 });
 });
 
 rescue('a gap that never fills is skipped after laneGap seconds', async () => {

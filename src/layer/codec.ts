@@ -43,6 +43,18 @@ export class Codec {
     this.crypter = encryptionKeys.length > 0 ? new MultiFernet(encryptionKeys) : undefined;
   }
 
+  /** Whether stored bytes are encrypted, so that only this side can make them. */
+  get encrypts(): boolean {
+    return this.crypter !== undefined;
+  }
+
+  /** A fresh random prefix, for bytes put together elsewhere (a script in Redis). */
+  prefix(): Buffer {
+    const out = Buffer.allocUnsafe(RANDOM_PREFIX_LENGTH);
+    this.randomPrefix(out);
+    return out;
+  }
+
   /** Stored bytes for `message`, stamped with `channels` when given. */
   encode(message: Message, channels?: string | string[]): Buffer {
     if (channels === undefined) return this.seal(this.encoder.encodeSharedRef(message));

@@ -1,5 +1,7 @@
+import type { Logger } from '../logger.js';
+import { applyEffects, logEffectFailure, type EffectTarget } from './effects.js';
 import { copyMessage } from './message.js';
-import type { Counters, LaneClaim, Lanes, LaneTurn, Message } from './types.js';
+import type { Counters, LaneClaim, LaneFinishOptions, Lanes, LaneTurn, Message } from './types.js';
 
 interface Lane {
   next: number;
@@ -15,6 +17,11 @@ interface Lane {
  */
 export class MemoryLanes implements Lanes {
   private readonly lanes = new Map<string, Lane>();
+
+  constructor(
+    private readonly layer: EffectTarget,
+    private readonly logger: Logger,
+  ) {}
 
   async announce(lane: string, order: number, event: Message): Promise<void> {
     const entry = this.entry(lane);
@@ -43,10 +50,14 @@ export class MemoryLanes implements Lanes {
     lane: string,
     order: number,
     state: Message | undefined,
-    end = false,
+    { end = false, effects = [] }: LaneFinishOptions = {},
   ): Promise<LaneTurn | undefined> {
     const entry = this.lanes.get(lane);
     if (!entry || !entry.running || entry.next !== order) return undefined;
+    // The lane stays this turn's while its effects are applied: nothing else runs it.
+    await applyEffects(this.layer, effects).catch((error: unknown) =>
+      logEffectFailure(this.logger, lane, error),
+    );
     if (end) {
       this.lanes.delete(lane);
       return undefined;

@@ -22,7 +22,7 @@ interface Stored {
  * as it is one decoded message over Redis.
  */
 export class InMemoryChannelLayer extends BaseChannelLayer {
-  readonly lanes = new MemoryLanes();
+  readonly lanes = new MemoryLanes(this, this.logger);
   readonly counters = new MemoryCounters();
   private readonly queues = new Map<string, Deque<Stored>>();
   private readonly takers = new Map<string, Mailbox<Message>>();

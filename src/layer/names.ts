@@ -1,4 +1,4 @@
-import { globToRegExp } from '../glob.js';
+import { globToLuaPattern, globToRegExp } from '../glob.js';
 import { InvalidChannelName, InvalidGroupName } from './errors.js';
 
 /** The reserved message key that carries the full process-specific channel name(s). */
@@ -50,6 +50,8 @@ export function belongsTo(channel: string, clientPrefix: string): boolean {
 export class CapacityTable {
   private readonly patterns: [RegExp, number][];
   private readonly cache = new Map<string, number>();
+  /** The table for Lua: fallback, rule count, then each rule's Lua pattern and capacity. */
+  readonly luaRules: readonly (string | number)[];
 
   constructor(
     private readonly fallback: number,
@@ -57,6 +59,11 @@ export class CapacityTable {
   ) {
     const entries = Array.isArray(patterns) ? patterns : Object.entries(patterns);
     this.patterns = entries.map(([glob, capacity]) => [globToRegExp(glob), capacity]);
+    this.luaRules = [
+      fallback,
+      entries.length,
+      ...entries.flatMap(([glob, capacity]) => [globToLuaPattern(glob), capacity]),
+    ];
   }
 
   of(channel: string): number {

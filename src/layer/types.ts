@@ -88,6 +88,19 @@ export type LaneClaim =
   /** This event (or a later one) already ran, or the lane ended: drop it. */
   | { kind: 'stale' };
 
+/** One effect of a lane turn: what a consumer asked the layer to do, in order. */
+export type LaneEffect =
+  | { kind: 'send'; channel: string; message: Message }
+  | { kind: 'groupAdd'; group: string; channel: string }
+  | { kind: 'groupDiscard'; group: string; channel: string }
+  | { kind: 'groupSend'; group: string; message: Message };
+
+export interface LaneFinishOptions {
+  /** Close the lane for good (the socket is gone). */
+  end?: boolean;
+  effects?: readonly LaneEffect[];
+}
+
 /** An event handed to this process to run: the next in line after a finish, or a rescued one. */
 export interface LaneTurn {
   lane: string;
@@ -112,6 +125,11 @@ export interface Lanes {
   claim(lane: string, order: number, event: Message): Promise<LaneClaim>;
   /**
    * Ends the turn of `order`, saving `state`; `end` closes the lane for good.
+   * `effects` are the turn's sends and group changes, applied in order before
+   * the turn ends; on one Redis server (unencrypted) they and the finish are one
+   * atomic script, so a turn's effects and its end are never seen apart, and a
+   * turn that lost its lease applies none. The first effect that fails (a full
+   * channel) stops the ones after it; it is logged, and the turn still ends.
    * Resolves with the next event when it is already waiting (it is now this
    * process's turn to run it), else undefined.
    */
@@ -119,7 +137,7 @@ export interface Lanes {
     lane: string,
     order: number,
     state: Message | undefined,
-    end?: boolean,
+    options?: LaneFinishOptions,
   ): Promise<LaneTurn | undefined>;
   /** Where events rescued from dead or overdue processes are handed to run. */
   onRescue(handler: (turn: LaneTurn) => void): void;

@@ -6,7 +6,7 @@ import { redactUrl, type RedisHostConfig } from '../url.js';
 import type { LuaScript } from './scripts.js';
 
 export type HostStatus = 'ready' | 'connecting' | 'down';
-type Arg = string | number | Buffer;
+export type Arg = string | number | Buffer;
 
 /**
  * ioredis has Buffer-reply variants of every command at run time but does not

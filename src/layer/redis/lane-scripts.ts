@@ -1,4 +1,4 @@
-import { LuaScript } from './scripts.js';
+import { LUA_CAPACITIES, LUA_GROUP_SEND, LUA_SEND, LuaScript } from './scripts.js';
 
 /*
  * A lane is a hash at "<prefix>gredis.lane:<lane>":
@@ -49,14 +49,7 @@ return {'parked'}
 `,
 );
 
-/**
- * KEYS: lane, index. ARGV: lane name, order, owner, now, lease, gap, state,
- * has-state ('1'/'0'), end ('1'/'0'), ttl.
- * Returns {'run', order, event} (the caller now owns the next turn) | {'idle'} | {'lost'}.
- */
-export const LANE_FINISH = new LuaScript(
-  'laneFinish',
-  `
+const LUA_FINISH = `
 local order, now = tonumber(ARGV[2]), tonumber(ARGV[4])
 local f = redis.call('HMGET', KEYS[1], 'next', 'owner')
 if f[2] ~= ARGV[3] or tonumber(f[1]) ~= order then return {'lost'} end
@@ -87,8 +80,14 @@ else
   redis.call('ZREM', KEYS[2], ARGV[1])
 end
 return {'idle'}
-`,
-);
+`;
+
+/**
+ * KEYS: lane, index. ARGV: lane name, order, owner, now, lease, gap, state,
+ * has-state ('1'/'0'), end ('1'/'0'), ttl.
+ * Returns {'run', order, event} (the caller now owns the next turn) | {'idle'} | {'lost'}.
+ */
+export const LANE_FINISH = new LuaScript('laneFinish', LUA_FINISH);
 
 /**
  * Takes over lanes whose owner is gone (not among the live owners, when known)
@@ -195,5 +194,57 @@ if f[2] then due = tonumber(f[3]) end
 redis.call('ZADD', KEYS[2], 'LT', due, ARGV[1])
 redis.call('EXPIRE', KEYS[1], ARGV[6])
 return 1
+`,
+);
+
+/**
+ * A turn's effects and its finish as one atomic script (one server, unencrypted):
+ * nothing is applied when the turn was lost, and the effects and the turn's end
+ * are never seen apart. Effects run in order; the first send that finds its
+ * channel full stops the rest (as the worker's outbox does); the turn ends anyway.
+ * KEYS, and ARGV[1..10]: as LANE_FINISH. ARGV[11] cutoff, [12] expiry, [13] group
+ * cutoff, [14] key prefix, [15] now (group scores), [16] group expiry, [17] effect
+ * count, [18] where the capacity table starts, then the effects, each an op and
+ * its arguments (its keys among them: one standalone server only):
+ *   'S' key payload score capacity          a send
+ *   'A' groupKey channel                     a group add
+ *   'D' groupKey channel                     a group discard
+ *   'G' groupKey prefix entries count score  a group send (see LUA_GROUP_SEND)
+ * Returns {LANE_FINISH's reply, index of the effect that failed or 0, members
+ * skipped by group sends}.
+ */
+export const LANE_COMMIT = new LuaScript(
+  'laneCommit',
+  `${LUA_SEND}${LUA_CAPACITIES}${LUA_GROUP_SEND}
+local function finish()
+${LUA_FINISH}
+end
+local owner = redis.call('HMGET', KEYS[1], 'next', 'owner')
+if owner[2] ~= ARGV[3] or tonumber(owner[1]) ~= tonumber(ARGV[2]) then return {{'lost'}, 0, 0} end
+local capacityOf = capacities(ARGV, tonumber(ARGV[18]))
+local i, failed, skipped = 19, 0, 0
+for n = 1, tonumber(ARGV[17]) do
+  local op = ARGV[i]
+  if op == 'S' then
+    if send(ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[11], ARGV[i + 4], ARGV[12]) == 0 then
+      failed = n
+      break
+    end
+    i = i + 5
+  elseif op == 'A' then
+    redis.call('ZADD', ARGV[i + 1], ARGV[15], ARGV[i + 2])
+    redis.call('EXPIRE', ARGV[i + 1], ARGV[16])
+    i = i + 3
+  elseif op == 'D' then
+    redis.call('ZREM', ARGV[i + 1], ARGV[i + 2])
+    i = i + 3
+  else
+    local _, s = groupSend(ARGV[i + 1], ARGV[13], ARGV[14], ARGV[i + 5], ARGV[11], ARGV[12],
+      ARGV[i + 2], ARGV[i + 3], ARGV[i + 4], capacityOf)
+    skipped = skipped + s
+    i = i + 6
+  end
+end
+return {finish(), failed, skipped}
 `,
 );

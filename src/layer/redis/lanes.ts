@@ -1,15 +1,25 @@
 import type { Logger } from '../../logger.js';
 import type { Codec } from '../codec.js';
 import { consistentHash } from '../hash.js';
-import type { Counters, LaneClaim, Lanes, LaneTurn, Message } from '../types.js';
+import { logEffectFailure } from '../effects.js';
+import type {
+  Counters,
+  LaneClaim,
+  LaneEffect,
+  LaneFinishOptions,
+  Lanes,
+  LaneTurn,
+  Message,
+} from '../types.js';
 import {
   COUNTER_INCREMENT,
   LANE_ANNOUNCE,
   LANE_CLAIM,
+  LANE_COMMIT,
   LANE_FINISH,
   LANE_RESCUE,
 } from './lane-scripts.js';
-import type { RedisHost } from './host.js';
+import type { Arg, RedisHost } from './host.js';
 
 export interface RedisLanesConfig {
   prefix: string;
@@ -19,6 +29,20 @@ export interface RedisLanesConfig {
   gap: number;
   /** Seconds a lane's bookkeeping outlives its last event. */
   ttl: number;
+}
+
+/** How the layer turns a turn's effects into LANE_COMMIT arguments, or applies them itself. */
+export interface TurnEffects {
+  /**
+   * LANE_COMMIT's arguments from ARGV[11] on, or undefined when these effects
+   * cannot share a script with the finish of `lane` (several servers, encryption,
+   * an invalid effect): then `apply` runs them first.
+   */
+  scriptArgs(lane: string, effects: readonly LaneEffect[]): Arg[] | undefined;
+  /** Applies the effects one by one, in order; throws the first failure. */
+  apply(effects: readonly LaneEffect[]): Promise<void>;
+  /** The error for a send that LANE_COMMIT found full. */
+  fullError(effect: LaneEffect): Error;
 }
 
 /** How often a process that parked events checks whether their owners are still alive. */
@@ -41,6 +65,7 @@ export class RedisLanes implements Lanes {
     private readonly codec: Codec,
     private readonly config: RedisLanesConfig,
     private readonly logger: Logger,
+    private readonly effects: TurnEffects,
   ) {}
 
   async announce(lane: string, order: number, event: Message): Promise<void> {
@@ -97,26 +122,43 @@ export class RedisLanes implements Lanes {
     lane: string,
     order: number,
     state: Message | undefined,
-    end = false,
+    { end = false, effects = [] }: LaneFinishOptions = {},
   ): Promise<LaneTurn | undefined> {
     const host = this.hostFor(lane);
-    const reply = (await host.evalBatched(
-      LANE_FINISH,
-      [this.laneKey(lane), this.indexKey()],
-      [
-        lane,
-        order,
-        this.config.owner,
-        now(),
-        this.config.lease,
-        this.config.gap,
-        state === undefined ? '' : this.codec.encode(state),
-        state === undefined ? '0' : '1',
-        end ? '1' : '0',
-        this.config.ttl,
-      ],
-      true,
-    )) as [Buffer, number?, Buffer?];
+    const args: Arg[] = [
+      lane,
+      order,
+      this.config.owner,
+      now(),
+      this.config.lease,
+      this.config.gap,
+      state === undefined ? '' : this.codec.encode(state),
+      state === undefined ? '0' : '1',
+      end ? '1' : '0',
+      this.config.ttl,
+    ];
+    const keys = [this.laneKey(lane), this.indexKey()];
+    let reply: [Buffer, number?, Buffer?];
+    const effectArgs = effects.length > 0 ? this.effects.scriptArgs(lane, effects) : undefined;
+    if (effectArgs) {
+      const [finished, failed, skipped] = (await host.evalBatched(
+        LANE_COMMIT,
+        keys,
+        [...args, ...effectArgs],
+        true,
+      )) as [[Buffer, number?, Buffer?], number, number];
+      if (failed > 0)
+        logEffectFailure(this.logger, lane, this.effects.fullError(effects[failed - 1]!));
+      if (skipped > 0) this.logger.info({ lane, skipped }, 'group send skipped full members');
+      reply = finished;
+    } else {
+      if (effects.length > 0) {
+        await this.effects.apply(effects).catch((error: unknown) => {
+          logEffectFailure(this.logger, lane, error);
+        });
+      }
+      reply = (await host.evalBatched(LANE_FINISH, keys, args, true)) as typeof reply;
+    }
     const outcome = reply[0].toString();
     if (outcome === 'lost') {
       this.logger.warn(

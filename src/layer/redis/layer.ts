@@ -1,17 +1,18 @@
 import { BaseChannelLayer } from '../base.js';
-import { Codec } from '../codec.js';
+import { Codec, type EncodedBody } from '../codec.js';
+import { applyEffects } from '../effects.js';
 import { ChannelFull, LayerClosed, MalformedPayload } from '../errors.js';
 import { consistentHash } from '../hash.js';
 import { Mailbox } from '../mailbox.js';
 import { assertChannelName, assertGroupName, isProcessSpecific, nonLocalName } from '../names.js';
 import { assertMessage } from '../message.js';
 import type { LayerOptions } from '../options.js';
-import type { LayerHealth, Message, ReceiveOptions } from '../types.js';
+import type { LaneEffect, LayerHealth, Message, ReceiveOptions } from '../types.js';
 import type { RedisHostConfig } from '../url.js';
-import { RedisHost } from './host.js';
+import { RedisHost, type Arg } from './host.js';
 import { RedisCounters, RedisLanes } from './lanes.js';
 import { KeyReader, type Popped, type ReaderSink } from './reader.js';
-import { GROUP_DELIVER, GROUP_MEMBERS, SEND } from './scripts.js';
+import { GROUP_DELIVER, GROUP_MEMBERS, GROUP_SEND, SEND } from './scripts.js';
 
 export interface RedisLayerOptions extends LayerOptions {
   /** One or more servers; names are sharded across them as channels_redis does. */
@@ -20,6 +21,8 @@ export interface RedisLayerOptions extends LayerOptions {
 
 const FLUSH_BATCH = 1000;
 const MAX_IDLE_PLAIN_CHANNELS = 32;
+/** GROUP_SEND writes map headers up to map16 (the codec also knows map32). */
+const MAX_SCRIPT_MAP_ENTRIES = 0xffff;
 
 /**
  * The Redis layer, wire-compatible with channels_redis 4 (see layer.md).
@@ -60,6 +63,14 @@ export class RedisChannelLayer extends BaseChannelLayer {
         ttl: this.options.groupExpiry,
       },
       this.logger,
+      {
+        scriptArgs: (_lane, effects) => this.commitArgs(effects),
+        apply: (effects) => applyEffects(this, effects),
+        fullError: (effect) =>
+          effect.kind === 'send'
+            ? new ChannelFull(effect.channel, this.capacities.of(effect.channel))
+            : new Error(`a ${effect.kind} effect failed`),
+      },
     );
     this.counters = new RedisCounters(this.hosts, this.prefix);
   }
@@ -80,6 +91,77 @@ export class RedisChannelLayer extends BaseChannelLayer {
       [payload, score, this.expiryCutoff(), capacity, Math.ceil(this.options.expiry)],
     );
     if (stored !== 1) throw new ChannelFull(channel, capacity);
+  }
+
+  /**
+   * LANE_COMMIT's effect arguments (see lane-scripts.ts), or undefined when the
+   * effects must be applied one by one: several servers (a script runs on one),
+   * encryption (only this side can encrypt), or an effect the layer's own
+   * methods would refuse (they then report it, in order).
+   */
+  private commitArgs(effects: readonly LaneEffect[]): Arg[] | undefined {
+    if (this.hosts.length !== 1 || this.codec.encrypts || this.closed) return undefined;
+    const ops: Arg[] = [];
+    const now = Date.now() / 1000;
+    try {
+      for (const effect of effects) {
+        switch (effect.kind) {
+          case 'send': {
+            assertChannelName(effect.channel);
+            assertMessage(effect.message);
+            const specific = isProcessSpecific(effect.channel);
+            ops.push(
+              'S',
+              this.prefix + nonLocalName(effect.channel),
+              this.codec.encode(effect.message, specific ? effect.channel : undefined),
+              this.nextScore(),
+              this.capacities.of(effect.channel),
+            );
+            break;
+          }
+          case 'groupAdd':
+          case 'groupDiscard':
+            assertGroupName(effect.group);
+            assertChannelName(effect.channel);
+            ops.push(
+              effect.kind === 'groupAdd' ? 'A' : 'D',
+              this.groupKey(effect.group),
+              effect.channel,
+            );
+            break;
+          case 'groupSend': {
+            assertGroupName(effect.group);
+            assertMessage(effect.message);
+            const body = this.codec.encodeBody(effect.message);
+            if (body.count >= MAX_SCRIPT_MAP_ENTRIES) return undefined;
+            ops.push(
+              'G',
+              this.groupKey(effect.group),
+              this.codec.prefix(),
+              bytesOf(body),
+              body.count,
+              this.nextScore(),
+            );
+            break;
+          }
+        }
+      }
+    } catch {
+      return undefined;
+    }
+    const rulesAt = 19 + ops.length;
+    return [
+      this.expiryCutoff(),
+      Math.ceil(this.options.expiry),
+      this.groupCutoff(),
+      this.prefix,
+      now,
+      this.options.groupExpiry,
+      effects.length,
+      rulesAt,
+      ...ops,
+      ...this.capacities.luaRules,
+    ];
   }
 
   async groupAdd(group: string, channel: string): Promise<void> {
@@ -104,20 +186,58 @@ export class RedisChannelLayer extends BaseChannelLayer {
   }
 
   /**
-   * One round trip for the members, then one script per host holding member keys,
-   * all hosts in parallel. The message is encoded once; each key's copy differs only
-   * in its `__asgi_channel__` stamp (the list of that key's member channels).
+   * On one host without encryption, one script does it all (GROUP_SEND). Otherwise
+   * one round trip for the members, then one script per host holding member keys,
+   * all hosts in parallel. Either way the message is encoded once; each key's copy
+   * differs only in its `__asgi_channel__` stamp (the list of that key's members).
    */
   async groupSend(group: string, message: Message): Promise<number> {
     this.assertOpen();
     assertGroupName(group);
     assertMessage(message);
+    const body = this.codec.encodeBody(message);
+    const skipped =
+      this.hosts.length === 1 && !this.codec.encrypts && body.count < MAX_SCRIPT_MAP_ENTRIES
+        ? await this.groupSendInScript(group, body)
+        : await this.groupSendFromHere(group, body);
+    if (skipped.skipped > 0) {
+      this.logger.info({ group, ...skipped }, 'group send skipped full members');
+    }
+    return skipped.skipped;
+  }
+
+  private async groupSendInScript(
+    group: string,
+    body: EncodedBody,
+  ): Promise<{ skipped: number; members: number }> {
+    const [members, skipped] = (await this.hosts[0]!.evalBatched(
+      GROUP_SEND,
+      [this.groupKey(group)],
+      [
+        this.groupCutoff(),
+        this.prefix,
+        this.nextScore(),
+        this.expiryCutoff(),
+        Math.ceil(this.options.expiry),
+        this.codec.prefix(),
+        bytesOf(body),
+        body.count,
+        ...this.capacities.luaRules,
+      ],
+    )) as [number, number];
+    return { members, skipped };
+  }
+
+  private async groupSendFromHere(
+    group: string,
+    body: EncodedBody,
+  ): Promise<{ skipped: number; members: number }> {
     const members = (await this.hostFor(group).eval(
       GROUP_MEMBERS,
       [this.groupKey(group)],
       [this.groupCutoff()],
     )) as string[];
-    if (members.length === 0) return 0;
+    if (members.length === 0) return { skipped: 0, members: 0 };
 
     const byKey = new Map<string, string[]>();
     for (const channel of members) {
@@ -126,7 +246,6 @@ export class RedisChannelLayer extends BaseChannelLayer {
       if (names) names.push(channel);
       else byKey.set(key, [channel]);
     }
-    const body = this.codec.encodeBody(message);
     const perHost = new Map<
       RedisHost,
       { keys: string[]; names: string[][]; args: (string | number | Buffer)[] }
@@ -153,14 +272,7 @@ export class RedisChannelLayer extends BaseChannelLayer {
         return full.reduce((sum, index) => sum + batch.names[index - 1]!.length, 0);
       }),
     );
-    const skipped = results.reduce((a, b) => a + b, 0);
-    if (skipped > 0) {
-      this.logger.info(
-        { group, skipped, members: members.length },
-        'group send skipped full members',
-      );
-    }
-    return skipped;
+    return { skipped: results.reduce((a, b) => a + b, 0), members: members.length };
   }
 
   /** Deletes every key under the prefix on every host, scanning in batches. */
@@ -330,4 +442,9 @@ export class RedisChannelLayer extends BaseChannelLayer {
   private groupKey(group: string): string {
     return `${this.prefix}:group:${group}`;
   }
+}
+
+/** A body's entries as a Buffer view (ioredis sends Buffers as they are). */
+function bytesOf(body: EncodedBody): Buffer {
+  return Buffer.from(body.entries.buffer, body.entries.byteOffset, body.entries.length);
 }

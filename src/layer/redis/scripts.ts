@@ -50,21 +50,86 @@ return out
 }
 
 /**
- * send: the four steps of channels_redis's send (drop expired, refuse when full,
- * add, refresh expiry) in one atomic round trip.
- * KEYS[1] channel key. ARGV: payload, score, cutoff, capacity, expiry.
+ * Lua: send(key, payload, score, cutoff, capacity, expiry) → 1 stored, 0 full.
+ * The four steps of channels_redis's send (drop expired, refuse when full, add,
+ * refresh expiry), shared by every script that stores a message.
+ */
+export const LUA_SEND = `
+local function send(key, payload, score, cutoff, capacity, expiry)
+  redis.call('ZREMRANGEBYSCORE', key, 0, cutoff)
+  if redis.call('ZCARD', key) >= tonumber(capacity) then return 0 end
+  redis.call('ZADD', key, score, payload)
+  redis.call('EXPIRE', key, expiry)
+  return 1
+end
+`;
+
+/**
+ * Lua: capacities(args, base) → capacityOf(name), from CapacityTable.luaRules laid
+ * out in `args` from index `base` (fallback, rule count, pattern/capacity pairs).
+ */
+export const LUA_CAPACITIES = `
+local function capacities(args, base)
+  local fallback, rules = tonumber(args[base]), tonumber(args[base + 1])
+  return function(name)
+    for i = 0, rules - 1 do
+      if string.find(name, args[base + 2 + 2 * i]) then return tonumber(args[base + 3 + 2 * i]) end
+    end
+    return fallback
+  end
+end
+`;
+
+/**
+ * Lua: groupSend(groupKey, groupCutoff, keyPrefix, score, cutoff, expiry, prefix,
+ * entries, count, capacityOf) → members, skipped. A whole group send: the members
+ * (expired ones dropped), grouped by channel key, each key's copy made as the
+ * codec makes it (random prefix, the map header counting one more entry, the
+ * entries, then `__asgi_channel__` = that key's member names), stored with
+ * expiry and capacity as `send` does. It computes the keys it writes, so it is
+ * only for a single standalone server, and only unencrypted.
+ */
+export const LUA_GROUP_SEND = `
+local function groupSend(groupKey, groupCutoff, keyPrefix, score, cutoff, expiry, prefix, entries, count, capacityOf)
+  redis.call('ZREMRANGEBYSCORE', groupKey, 0, groupCutoff)
+  local members = redis.call('ZRANGE', groupKey, 0, -1)
+  local byKey, keys = {}, {}
+  for _, name in ipairs(members) do
+    local bang = string.find(name, '!', 1, true)
+    local key = bang and string.sub(name, 1, bang) or name
+    local names = byKey[key]
+    if not names then
+      names = {}
+      byKey[key] = names
+      keys[#keys + 1] = key
+    end
+    names[#names + 1] = name
+  end
+  local n = tonumber(count) + 1
+  local header
+  if n < 16 then header = string.char(0x80 + n)
+  else header = string.char(0xde, math.floor(n / 256), n % 256) end
+  local head = prefix .. header .. entries
+  local skipped = 0
+  for _, key in ipairs(keys) do
+    local names = byKey[key]
+    local payload = head .. cmsgpack.pack('__asgi_channel__', names)
+    if send(keyPrefix .. key, payload, score, cutoff, capacityOf(names[1]), expiry) == 0 then
+      skipped = skipped + #names
+    end
+  end
+  return #members, skipped
+end
+`;
+
+/**
+ * send: KEYS[1] channel key. ARGV: payload, score, cutoff, capacity, expiry.
  * Returns 1 when stored, 0 when the channel is full.
  */
 export const SEND = new LuaScript(
   'send',
-  `
-redis.call('ZREMRANGEBYSCORE', KEYS[1], 0, ARGV[3])
-if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[4]) then
-  return 0
-end
-redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
-redis.call('EXPIRE', KEYS[1], ARGV[5])
-return 1
+  `${LUA_SEND}
+return send(KEYS[1], ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5])
 `,
 );
 
@@ -89,18 +154,30 @@ return redis.call('ZRANGE', KEYS[1], 0, -1)
  */
 export const GROUP_DELIVER = new LuaScript(
   'groupDeliver',
-  `
+  `${LUA_SEND}
 local full = {}
 for i = 1, #KEYS do
-  redis.call('ZREMRANGEBYSCORE', KEYS[i], 0, ARGV[2])
-  if redis.call('ZCARD', KEYS[i]) < tonumber(ARGV[3 + 2 * i]) then
-    redis.call('ZADD', KEYS[i], ARGV[1], ARGV[2 + 2 * i])
-    redis.call('EXPIRE', KEYS[i], ARGV[3])
-  else
+  if send(KEYS[i], ARGV[2 + 2 * i], ARGV[1], ARGV[2], ARGV[3 + 2 * i], ARGV[3]) == 0 then
     full[#full + 1] = i
   end
 end
 return full
+`,
+);
+
+/**
+ * A whole group send in one round trip (LUA_GROUP_SEND), for one server without
+ * encryption. KEYS[1] group key. ARGV: group cutoff, key prefix, score, cutoff,
+ * expiry, random prefix, entries (MessagePack, no map header), entry count, then
+ * the capacity table (CapacityTable.luaRules).
+ * Returns {members, members skipped because their key was full}.
+ */
+export const GROUP_SEND = new LuaScript(
+  'groupSend',
+  `${LUA_SEND}${LUA_CAPACITIES}${LUA_GROUP_SEND}
+local members, skipped = groupSend(KEYS[1], ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5],
+  ARGV[6], ARGV[7], ARGV[8], capacities(ARGV, 9))
+return {members, skipped}
 `,
 );
 

@@ -15,9 +15,10 @@ interface LaneState {
 /**
  * Runs WebSocket events through their socket's lane, so that each socket's events
  * run one at a time and in order across every worker (see Lanes in the layer):
- * claim the turn, run the consumer, save the state and finish the turn, then run
- * whatever event was parked behind it. Ordering costs two layer round trips per
- * event (claim, finish), plus one when an event had to be parked.
+ * claim the turn, run the consumer, then finish the turn with its effects and
+ * state, and run whatever event was parked behind it. Ordering costs two layer
+ * round trips per event (claim, finish), plus one when an event had to be parked;
+ * the finish carries the consumer's effects, so they cost no round trip of their own.
  */
 export class SocketDispatcher {
   constructor(
@@ -42,19 +43,22 @@ export class SocketDispatcher {
     await this.runFrom({ lane, order, event, state: claim.state });
   }
 
-  /** Runs a turn and every turn that finishing it hands over. */
+  /**
+   * Runs a turn and every turn that finishing it hands over. A turn's effects go
+   * with its finish, so that on one Redis server they and the turn's end are one
+   * script: one round trip per event besides the claim.
+   */
   async runFrom(first: LaneTurn): Promise<void> {
     let turn: LaneTurn | undefined = first;
     while (turn) {
       // Events waiting in a lane were deposited as sent; their keys say which they are.
       const channel = websocketChannelOf(turn.event);
-      const state = await this.runOne(channel, turn.event, turn.state as LaneState | undefined);
-      turn = await this.layer.lanes.finish(
-        turn.lane,
-        turn.order,
-        state as unknown as Message,
-        channel === CHANNELS.websocketDisconnect,
-      );
+      const socket = await this.runOne(channel, turn.event, turn.state as LaneState | undefined);
+      const state: LaneState = { s: socket.scope, a: socket.state };
+      turn = await this.layer.lanes.finish(turn.lane, turn.order, state as unknown as Message, {
+        end: channel === CHANNELS.websocketDisconnect,
+        effects: socket.outbox.take(),
+      });
     }
   }
 
@@ -62,7 +66,7 @@ export class SocketDispatcher {
     channel: string,
     event: Message,
     saved: LaneState | undefined,
-  ): Promise<LaneState> {
+  ): Promise<Socket> {
     const replyChannel = event.reply_channel as string;
     if (channel === CHANNELS.websocketConnect) return this.connect(replyChannel, event);
     const scope: Scope = saved?.s ?? { path: String(event.path ?? ''), query: '', user: null };
@@ -75,10 +79,10 @@ export class SocketDispatcher {
         else await consumer.receive?.(socket, frameOf(event));
       });
     }
-    return { s: scope, a: socket.state };
+    return socket;
   }
 
-  private async connect(replyChannel: string, event: Message): Promise<LaneState> {
+  private async connect(replyChannel: string, event: Message): Promise<Socket> {
     const path = String(event.path);
     const headers = headerMap(event.headers);
     const user = await this.identify(headers);
@@ -96,8 +100,7 @@ export class SocketDispatcher {
       });
       socket.accept(); // no-op when the handler decided
     }
-    await this.drain(socket, path);
-    return { s: scope, a: socket.state };
+    return socket;
   }
 
   /** Runs a handler; a throw closes the socket (1011) rather than taking the worker down. */
@@ -108,15 +111,6 @@ export class SocketDispatcher {
       this.logger.error({ err: error, path }, 'WebSocket handler failed; closing the socket');
       if (socket.decision === 'pending') socket.reject();
       else socket.close(1011);
-    }
-    await this.drain(socket, path);
-  }
-
-  private async drain(socket: Socket, path: string): Promise<void> {
-    try {
-      await socket.flush();
-    } catch (error) {
-      this.logger.error({ err: error, path }, 'a WebSocket handler effect failed');
     }
   }
 

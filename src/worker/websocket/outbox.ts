@@ -1,49 +1,44 @@
-import type { ChannelLayer, Message } from '../../layer/types.js';
+import { applyEffects, type EffectTarget } from '../../layer/effects.js';
+import type { LaneEffect, Message } from '../../layer/types.js';
 
 /**
- * The effects of one handler, applied strictly in the order they were asked for
- * (a group send then a direct send reach the layer in that order) without making
- * the handler await each one. The first failure stops the rest and is reported
- * by `drain`.
+ * The effects of one handler, in the order they were asked for, without making
+ * the handler await each one. They are applied when the turn finishes, with the
+ * finish (`take`), or earlier when the handler flushes (`drain`).
  */
 export class Outbox {
-  private tail: Promise<void> = Promise.resolve();
-  private failure: unknown;
+  private pending: LaneEffect[] = [];
 
-  constructor(private readonly layer: ChannelLayer) {}
+  constructor(private readonly layer: EffectTarget) {}
 
   send(channel: string, message: Message): void {
-    this.then(() => this.layer.send(channel, message));
+    this.pending.push({ kind: 'send', channel, message });
   }
 
   groupAdd(group: string, channel: string): void {
-    this.then(() => this.layer.groupAdd(group, channel));
+    this.pending.push({ kind: 'groupAdd', group, channel });
   }
 
   groupDiscard(group: string, channel: string): void {
-    this.then(() => this.layer.groupDiscard(group, channel));
+    this.pending.push({ kind: 'groupDiscard', group, channel });
   }
 
   groupSend(group: string, message: Message): void {
-    this.then(async () => {
-      await this.layer.groupSend(group, message);
-    });
+    this.pending.push({ kind: 'groupSend', group, message });
   }
 
-  /** Resolves when everything queued so far is done; rejects with the first failure. */
+  /**
+   * Applies everything queued so far, one by one, in order; rejects with the
+   * first failure, and the effects queued after it in this batch are dropped.
+   */
   async drain(): Promise<void> {
-    await this.tail;
-    if (this.failure !== undefined) throw this.failure;
+    await applyEffects(this.layer, this.take());
   }
 
-  private then(step: () => Promise<void>): void {
-    this.tail = this.tail.then(async () => {
-      if (this.failure !== undefined) return;
-      try {
-        await step();
-      } catch (error) {
-        this.failure = error;
-      }
-    });
+  /** What is queued and not applied yet, for the turn's finish to carry. */
+  take(): LaneEffect[] {
+    const effects = this.pending;
+    this.pending = [];
+    return effects;
   }
 }
