@@ -1,4 +1,5 @@
 import type { Database } from '../db/connection.js';
+import { PreparedQuery } from '../db/prepared.js';
 import { isUniqueViolation } from '../db/errors.js';
 import {
   fromDbBoolean,
@@ -6,7 +7,6 @@ import {
   fromDbNullableTimestamp,
   fromDbTimestamp,
   toDbBoolean,
-  rowsOf,
   toDbTimestamp,
   unstorableText,
 } from '../db/values.js';
@@ -209,12 +209,14 @@ function toUser(row: UserRow): User {
 /** Users in Django's `auth_user` table. Every query is parameterised by knex. */
 export class UserRepository {
   private readonly iterations: number;
+  private readonly bySession: PreparedQuery<UserRow>;
 
   constructor(
     private readonly db: Database,
     options: UserRepositoryOptions = {},
   ) {
     this.iterations = options.passwordIterations ?? PBKDF2_ITERATIONS;
+    this.bySession = new PreparedQuery(db, 'gredis_user_by_session', FIND_BY_SESSION_SQL);
   }
 
   private get table() {
@@ -235,12 +237,8 @@ export class UserRepository {
    * belongs to, in one query: what a WebSocket handshake needs, cheaply.
    */
   async findBySession(sessionKeyHash: string, now = new Date()): Promise<User | undefined> {
-    // Raw SQL, compiled once: this runs for every WebSocket handshake.
-    const result: unknown = await this.db.knex.raw(FIND_BY_SESSION_SQL, [
-      sessionKeyHash,
-      toDbTimestamp(this.db, now),
-    ]);
-    const [row] = rowsOf(result) as UserRow[];
+    // A prepared statement: this runs for every WebSocket handshake.
+    const [row] = await this.bySession.rows([sessionKeyHash, toDbTimestamp(this.db, now)]);
     if (!row) return undefined;
     const user = toUser(row);
     return user.isActive ? user : undefined;

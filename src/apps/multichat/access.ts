@@ -1,6 +1,7 @@
 import type { SessionStore } from '../../auth/sessions.js';
 import type { Database } from '../../db/connection.js';
-import { fromDbBoolean, fromDbInteger, rowsOf, toDbTimestamp } from '../../db/values.js';
+import { PreparedQuery } from '../../db/prepared.js';
+import { fromDbBoolean, fromDbInteger, toDbTimestamp } from '../../db/values.js';
 import { MAX_ROOM_ID, type Room } from './rooms.js';
 
 /** What every chat command needs to know, as of now. */
@@ -30,27 +31,25 @@ interface AccessRow {
 /**
  * The checks multichat.md asks of every command (user still valid, room exists,
  * staff-only rooms), answered by one query: they run for every chat message, so
- * three round trips to the database would be the worker's largest cost.
+ * three round trips to the database would be the worker's largest cost. It is a
+ * prepared statement, so PostgreSQL plans it once per connection.
  */
 export class ChatAccess {
+  private readonly query: PreparedQuery<AccessRow>;
+
   constructor(
     private readonly db: Database,
     private readonly sessions: SessionStore,
-  ) {}
+  ) {
+    this.query = new PreparedQuery(db, 'gredis_chat_access', ACCESS_SQL);
+  }
 
   async check(userId: number, sessionKey: string, roomId: number): Promise<Access> {
     const hash = this.sessions.hashOf(sessionKey);
     if (!hash) return { user: undefined, room: undefined };
     // An id outside the column's range names no room (and would be an error in PostgreSQL).
     const room = roomId >= 1 && roomId <= MAX_ROOM_ID ? roomId : null;
-    // Raw SQL, compiled once: this runs for every chat command.
-    const result: unknown = await this.db.knex.raw(ACCESS_SQL, [
-      hash,
-      toDbTimestamp(this.db, new Date()),
-      room,
-      userId,
-    ]);
-    const [row] = rowsOf(result) as AccessRow[];
+    const [row] = await this.query.rows([hash, toDbTimestamp(this.db, new Date()), room, userId]);
     if (!row) return { user: undefined, room: undefined };
     const valid = fromDbBoolean(row.is_active) && fromDbBoolean(row.live);
     return {

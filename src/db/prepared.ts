@@ -1,0 +1,58 @@
+import type BetterSqlite3 from 'better-sqlite3';
+import type { Database } from './connection.js';
+
+/** What the pg driver's client offers that a prepared query needs. */
+interface PgClient {
+  query(config: { name: string; text: string; values: unknown[] }): Promise<{ rows: unknown[] }>;
+}
+
+/** SQLite statements by connection, then SQL: kept as long as the connection lives. */
+const sqliteStatements = new WeakMap<
+  BetterSqlite3.Database,
+  Map<string, BetterSqlite3.Statement>
+>();
+
+/**
+ * A query that runs for every chat command or handshake, as a prepared statement:
+ * PostgreSQL parses and plans it once per connection (a named statement) rather
+ * than on every call, and SQLite compiles it once. Both would otherwise redo that
+ * work each time, and on PostgreSQL it is most of the query's cost. The SQL uses
+ * `?` placeholders, as knex.raw does; values must already be in the database's
+ * form (see values.ts).
+ */
+export class PreparedQuery<Row> {
+  private readonly text: string;
+
+  constructor(
+    private readonly db: Database,
+    private readonly name: string,
+    private readonly sql: string,
+  ) {
+    let n = 0;
+    this.text = db.kind === 'postgres' ? sql.replace(/\?/g, () => `$${++n}`) : sql;
+  }
+
+  async rows(values: unknown[]): Promise<Row[]> {
+    // knex's own pool, so that these connections are the ones it sets up and closes.
+    const client = this.db.knex.client;
+    const connection: unknown = await client.acquireConnection();
+    try {
+      if (this.db.kind === 'postgres') {
+        const result = await (connection as PgClient).query({
+          name: this.name,
+          text: this.text,
+          values,
+        });
+        return result.rows as Row[];
+      }
+      const sqlite = connection as BetterSqlite3.Database;
+      let statements = sqliteStatements.get(sqlite);
+      if (!statements) sqliteStatements.set(sqlite, (statements = new Map()));
+      let statement = statements.get(this.sql);
+      if (!statement) statements.set(this.sql, (statement = sqlite.prepare(this.sql)));
+      return statement.all(...values) as Row[];
+    } finally {
+      await client.releaseConnection(connection);
+    }
+  }
+}
