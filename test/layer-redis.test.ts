@@ -179,6 +179,28 @@ format(
   },
 );
 
+format(
+  'sends made in one turn are one script: each key takes them in order until it is full',
+  async () => {
+    const receiver = layer();
+    const sender = layer({ capacity: 3 });
+    const channel = await receiver.newChannel();
+    const before = sender.stats.roundTrips;
+    const sends = [0, 1, 2, 3, 4].map((n) => sender.send(channel, { n }));
+    sends.push(sender.send('other.key', { n: 9 }));
+    const outcomes = await Promise.allSettled(sends);
+    assert.equal(
+      outcomes.map((o) => o.status),
+      ['fulfilled', 'fulfilled', 'fulfilled', 'rejected', 'rejected', 'fulfilled'],
+    );
+    const refused = outcomes[3] as PromiseRejectedResult;
+    assert.is((refused.reason as Error).name, 'ChannelFull');
+    assert.is(sender.stats.roundTrips - before, 1);
+    for (const n of [0, 1, 2]) assert.equal(await receiver.receive(channel), { n });
+    assert.equal(await receiver.receive('other.key'), { n: 9 });
+  },
+);
+
 format('a message older than expiry is never delivered, even if still stored', async () => {
   const receiver = layer({ expiry: 10 });
   const sender = layer({ expiry: 10 });

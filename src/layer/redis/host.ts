@@ -135,9 +135,12 @@ export class RedisHost {
   }
 
   /**
-   * Like `eval`/`evalBuffer`, but calls of the same script made in the same tick
-   * go to Redis as one batched EVAL (in call order, atomically). Each call still
-   * gets its own reply; a failure of the batch fails each of its calls.
+   * Like `eval`/`evalBuffer`, but calls of the same script made in the same turn
+   * of the event loop go to Redis as one batched EVAL (in call order, atomically).
+   * Each call still gets its own reply; a failure of the batch fails each of its
+   * calls. The batch leaves in setImmediate, after every I/O callback of this
+   * turn has run: with process.nextTick it would leave after the first one, and
+   * frames from many sockets (one callback each) would each cost a script.
    */
   evalBatched(
     script: LuaScript,
@@ -154,7 +157,7 @@ export class RedisHost {
     }
     if (!this.batchFlushScheduled) {
       this.batchFlushScheduled = true;
-      process.nextTick(this.flushBatches);
+      setImmediate(this.flushBatches);
     }
     const calls = batch.calls;
     return new Promise((resolve, reject) => calls.push({ keys, args, resolve, reject }));
