@@ -24,15 +24,19 @@ export const LANE_CLAIM = new LuaScript(
   'laneClaim',
   `
 local order, now = tonumber(ARGV[2]), tonumber(ARGV[4])
-local f = redis.call('HMGET', KEYS[1], 'next', 'owner', 'deadline', 'state', 'ended')
+local f = redis.call('HMGET', KEYS[1], 'next', 'owner', 'deadline', 'state', 'ended', 'parked')
 if f[5] then return {'stale'} end
 local nxt = tonumber(f[1] or '0')
 if order < nxt or (order == nxt and f[2]) then return {'stale'} end
 if order == nxt then
-  redis.call('HSET', KEYS[1], 'next', order, 'owner', ARGV[3], 'deadline', now + tonumber(ARGV[5]))
+  local parked = tonumber(f[6] or '0')
   -- Its announced copy is not needed any more: the caller runs the one it has.
-  if redis.call('HDEL', KEYS[1], 'p:' .. order) == 1 then
-    if redis.call('HINCRBY', KEYS[1], 'parked', -1) <= 0 then redis.call('ZREM', KEYS[2], ARGV[1]) end
+  if parked > 0 and redis.call('HDEL', KEYS[1], 'p:' .. order) == 1 then
+    parked = parked - 1
+    if parked == 0 then redis.call('ZREM', KEYS[2], ARGV[1]) end
+    redis.call('HSET', KEYS[1], 'next', order, 'owner', ARGV[3], 'deadline', now + tonumber(ARGV[5]), 'parked', parked)
+  else
+    redis.call('HSET', KEYS[1], 'next', order, 'owner', ARGV[3], 'deadline', now + tonumber(ARGV[5]))
   end
   redis.call('EXPIRE', KEYS[1], ARGV[8])
   return {'run', f[4] or ''}
@@ -51,34 +55,40 @@ return {'parked'}
 
 const LUA_FINISH = `
 local order, now = tonumber(ARGV[2]), tonumber(ARGV[4])
-local f = redis.call('HMGET', KEYS[1], 'next', 'owner')
+local f = redis.call('HMGET', KEYS[1], 'next', 'owner', 'parked')
 if f[2] ~= ARGV[3] or tonumber(f[1]) ~= order then return {'lost'} end
+-- The index holds a lane only while it has parked events: with none, no index work.
+local parked = tonumber(f[3] or '0')
 if ARGV[9] == '1' then
   redis.call('DEL', KEYS[1])
   redis.call('HSET', KEYS[1], 'ended', '1')
   redis.call('EXPIRE', KEYS[1], 3600)
-  redis.call('ZREM', KEYS[2], ARGV[1])
+  if parked > 0 then redis.call('ZREM', KEYS[2], ARGV[1]) end
   return {'idle'}
 end
-if ARGV[8] == '1' then redis.call('HSET', KEYS[1], 'state', ARGV[7]) end
 local nxt = order + 1
-local event = redis.call('HGET', KEYS[1], 'p:' .. nxt)
-redis.call('EXPIRE', KEYS[1], ARGV[10])
+local event = parked > 0 and redis.call('HGET', KEYS[1], 'p:' .. nxt)
+local fields = {'next', nxt}
+if ARGV[8] == '1' then
+  fields[3] = 'state'
+  fields[4] = ARGV[7]
+end
 if event then
   redis.call('HDEL', KEYS[1], 'p:' .. nxt)
-  local left = redis.call('HINCRBY', KEYS[1], 'parked', -1)
   local deadline = now + tonumber(ARGV[5])
-  redis.call('HSET', KEYS[1], 'next', nxt, 'deadline', deadline)
-  if left > 0 then redis.call('ZADD', KEYS[2], deadline, ARGV[1]) else redis.call('ZREM', KEYS[2], ARGV[1]) end
+  fields[#fields + 1] = 'deadline'
+  fields[#fields + 1] = deadline
+  fields[#fields + 1] = 'parked'
+  fields[#fields + 1] = parked - 1
+  redis.call('HSET', KEYS[1], unpack(fields))
+  redis.call('EXPIRE', KEYS[1], ARGV[10])
+  if parked > 1 then redis.call('ZADD', KEYS[2], deadline, ARGV[1]) else redis.call('ZREM', KEYS[2], ARGV[1]) end
   return {'run', nxt, event}
 end
-redis.call('HSET', KEYS[1], 'next', nxt)
+redis.call('HSET', KEYS[1], unpack(fields))
 redis.call('HDEL', KEYS[1], 'owner', 'deadline')
-if tonumber(redis.call('HGET', KEYS[1], 'parked') or '0') > 0 then
-  redis.call('ZADD', KEYS[2], now + tonumber(ARGV[6]), ARGV[1])
-else
-  redis.call('ZREM', KEYS[2], ARGV[1])
-end
+redis.call('EXPIRE', KEYS[1], ARGV[10])
+if parked > 0 then redis.call('ZADD', KEYS[2], now + tonumber(ARGV[6]), ARGV[1]) end
 return {'idle'}
 `;
 

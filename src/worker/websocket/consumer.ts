@@ -26,9 +26,11 @@ export interface SocketContext<State extends Message = Message> {
   groupDiscard(group: string): void;
   groupSendJson(group: string, value: unknown): void;
   /**
-   * Waits until everything this handler asked for so far has been done. The
-   * worker waits for it too before the socket's next event runs; handlers await
-   * it only when they need the result (or an error) of an earlier step.
+   * Applies now, in order, everything this handler asked for so far, and waits
+   * for it; rejects with the first failure. Without it, a handler's effects are
+   * applied when it returns, together with the end of its turn (one script on
+   * one Redis server), before the socket's next event runs: handlers flush only
+   * when they need the result (or an error) of an earlier step.
    */
   flush(): Promise<void>;
 }
