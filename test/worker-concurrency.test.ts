@@ -1,7 +1,8 @@
 /**
  * Workers run many events at once on async I/O: a slow database query in one
  * socket's handler does not delay another socket, while each socket's own events
- * still wait their turn.
+ * still wait their turn. A handler's effects leave with the end of its turn, or
+ * earlier when it flushes them.
  */
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -30,6 +31,12 @@ function slowConsumer(db: Database): WebSocketConsumer {
         if (db.kind === 'postgres') await db.knex.raw('select pg_sleep(1)');
         else await new Promise((resolve) => setTimeout(resolve, 1000));
         socket.send('slow done');
+      } else if (frame.text === 'progress') {
+        // Effects go out when the turn ends, unless the handler flushes them.
+        socket.send('started');
+        await socket.flush();
+        await new Promise((resolve) => setTimeout(resolve, 600));
+        socket.send('finished');
       } else socket.send(`echo ${frame.text}`);
     },
   };
@@ -83,6 +90,19 @@ for (const database of allDatabases()) {
       assert.ok(slowAt >= 950, `slow reply after ${slowAt} ms`);
       slow.ws.terminate();
       fast.ws.terminate();
+    });
+
+    test('flush() sends what a handler asked for so far before the handler ends', async () => {
+      const client = await TestClient.open(`ws://127.0.0.1:${port}/`);
+      const started = Date.now();
+      client.send('progress');
+      assert.is(await client.next(3000), 'started');
+      const startedAt = Date.now() - started;
+      assert.is(await client.next(3000), 'finished');
+      const finishedAt = Date.now() - started;
+      assert.ok(startedAt < 400, `"started" after ${startedAt} ms`);
+      assert.ok(finishedAt >= 590, `"finished" after ${finishedAt} ms`);
+      client.ws.terminate();
     });
 
     test.run();
