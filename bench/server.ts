@@ -4,7 +4,7 @@
  * bench/README.md for what each figure means.
  *
  *   npm run bench:server                   # full run, about 3 minutes
- *   npm run bench:server -- --quick        # smoke run, about 30 s (or BENCH_QUICK=1)
+ *   npm run bench:server -- --quick        # smoke run, about 55 s (or BENCH_QUICK=1)
  *   npm run bench:server -- --help         # the other knobs
  */
 import { randomBytes } from 'node:crypto';
@@ -60,7 +60,7 @@ const USAGE = `usage: npm run bench:server -- [options]
   --rounds R            echo rounds per setup, order alternating (default 3; quick 1)
   --seconds S           timed seconds per echo round (default 5; quick 2)
   --idle-sockets M      idle connections per server (default 2000; quick 500)
-  --idle-seconds S      idle window (default 30; quick 10)
+  --idle-seconds S      first idle window (default 30; quick 10); then the steady one (2 keep-alive intervals; quick 1)
   --ping-timeout S      the idle Thymes' --ping-timeout (default: Thyme's own; for diagnosis only)
   --profile             run the servers with --cpu-prof (profiles in bench/results/profiles-<date>/)`;
 
