@@ -35,10 +35,10 @@ export interface RedisLanesConfig {
 export interface TurnEffects {
   /**
    * LANE_COMMIT's arguments from ARGV[11] on, or undefined when these effects
-   * cannot share a script with the finish of `lane` (several servers, encryption,
-   * an invalid effect): then `apply` runs them first.
+   * cannot share a script with a lane's finish (several servers, encryption, an
+   * invalid effect): then `apply` runs them first.
    */
-  scriptArgs(lane: string, effects: readonly LaneEffect[]): Arg[] | undefined;
+  scriptArgs(effects: readonly LaneEffect[]): Arg[] | undefined;
   /** Applies the effects one by one, in order; throws the first failure. */
   apply(effects: readonly LaneEffect[]): Promise<void>;
   /** The error for a send that LANE_COMMIT found full. */
@@ -139,7 +139,7 @@ export class RedisLanes implements Lanes {
     ];
     const keys = [this.laneKey(lane), this.indexKey()];
     let reply: [Buffer, number?, Buffer?];
-    const effectArgs = effects.length > 0 ? this.effects.scriptArgs(lane, effects) : undefined;
+    const effectArgs = effects.length > 0 ? this.effects.scriptArgs(effects) : undefined;
     if (effectArgs) {
       const [finished, failed, skipped] = (await host.evalBatched(
         LANE_COMMIT,

@@ -64,7 +64,7 @@ export class RedisChannelLayer extends BaseChannelLayer {
       },
       this.logger,
       {
-        scriptArgs: (_lane, effects) => this.commitArgs(effects),
+        scriptArgs: (effects) => this.commitArgs(effects),
         apply: (effects) => applyEffects(this, effects),
         fullError: (effect) =>
           effect.kind === 'send'
@@ -77,20 +77,34 @@ export class RedisChannelLayer extends BaseChannelLayer {
 
   async send(channel: string, message: Message): Promise<void> {
     this.assertOpen();
-    assertChannelName(channel);
-    assertMessage(message);
-    const score = this.nextScore();
-    const specific = isProcessSpecific(channel);
-    const nonLocal = nonLocalName(channel);
-    const payload = this.codec.encode(message, specific ? channel : undefined);
-    const capacity = this.capacities.of(channel);
-    const host = specific ? this.hostFor(nonLocal) : this.nextSendHost();
+    const { nonLocal, key, payload, capacity } = this.storable(channel, message);
+    const host = isProcessSpecific(channel) ? this.hostFor(nonLocal) : this.nextSendHost();
     const stored = await host.evalBatched(
       SEND,
-      [this.prefix + nonLocal],
-      [payload, score, this.expiryCutoff(), capacity, Math.ceil(this.options.expiry)],
+      [key],
+      [payload, this.nextScore(), this.expiryCutoff(), capacity, Math.ceil(this.options.expiry)],
     );
     if (stored !== 1) throw new ChannelFull(channel, capacity);
+  }
+
+  /**
+   * What storing `message` on `channel` takes: its key, its stored bytes (stamped
+   * with the channel when it is process-specific) and the channel's capacity.
+   * Throws on an invalid name or message.
+   */
+  private storable(
+    channel: string,
+    message: Message,
+  ): { nonLocal: string; key: string; payload: Buffer; capacity: number } {
+    assertChannelName(channel);
+    assertMessage(message);
+    const nonLocal = nonLocalName(channel);
+    return {
+      nonLocal,
+      key: this.prefix + nonLocal,
+      payload: this.codec.encode(message, isProcessSpecific(channel) ? channel : undefined),
+      capacity: this.capacities.of(channel),
+    };
   }
 
   /**
@@ -107,16 +121,8 @@ export class RedisChannelLayer extends BaseChannelLayer {
       for (const effect of effects) {
         switch (effect.kind) {
           case 'send': {
-            assertChannelName(effect.channel);
-            assertMessage(effect.message);
-            const specific = isProcessSpecific(effect.channel);
-            ops.push(
-              'S',
-              this.prefix + nonLocalName(effect.channel),
-              this.codec.encode(effect.message, specific ? effect.channel : undefined),
-              this.nextScore(),
-              this.capacities.of(effect.channel),
-            );
+            const { key, payload, capacity } = this.storable(effect.channel, effect.message);
+            ops.push('S', key, payload, this.nextScore(), capacity);
             break;
           }
           case 'groupAdd':
