@@ -238,11 +238,11 @@ function report(results: SystemResult[]): string {
     r.system === 'gredis' ? r.postgresCpuPerDeliveryUs : undefined,
   );
   row(
-    'Redis commands per message delivered (incl. those scripts run)',
+    'Redis commands per chat message (incl. those scripts run)',
     (r) => r.redisCommandsPerMessage,
   );
   row(
-    '  round trips per message (EVALSHA, BZMPOP, PUBLISH, EXEC)',
+    '  round trips per chat message (EVALSHA, BZMPOP, PUBLISH, EXEC)',
     (r) => r.redisRoundTripsPerMessage,
   );
   row('load generator CPU in the window, % of one core', (r) => r.loadCpuPercent);
