@@ -18,7 +18,7 @@ interface BufferScripting {
   evalBuffer(source: string, numKeys: number, ...args: Arg[]): Promise<unknown>;
 }
 
-/** A script call waiting for the end of this tick to go out with others like it. */
+/** A script call waiting for the end of this turn of the event loop to go out with others like it. */
 interface QueuedCall {
   keys: readonly Arg[];
   args: readonly Arg[];
