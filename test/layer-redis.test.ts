@@ -143,6 +143,28 @@ format('groupSend to 200 members on 200 keys still takes one round trip', async 
   assert.equal(await sender.receive('member.n199'), { n: 1 });
 });
 
+format('group sends made in one turn are one script, each to its own members', async () => {
+  const receiver = layer();
+  const sender = layer({ channelCapacity: [['tight.*', 1]] });
+  const a = await receiver.newChannel();
+  const tight = await receiver.newChannel('tight');
+  await sender.groupAdd('one', a);
+  await sender.groupAdd('two', a);
+  await sender.groupAdd('two', tight);
+  await sender.send(tight, { filler: true });
+  const before = sender.stats.roundTrips;
+  const skipped = await Promise.all([
+    sender.groupSend('one', { g: 1 }),
+    sender.groupSend('two', { g: 2 }),
+    sender.groupSend('nobody', { g: 3 }),
+  ]);
+  assert.equal(skipped, [0, 1, 0]);
+  assert.is(sender.stats.roundTrips - before, 1);
+  assert.equal(await receiver.receive(a), { g: 1 });
+  assert.equal(await receiver.receive(a), { g: 2 });
+  assert.equal(await receiver.receive(tight), { filler: true });
+});
+
 format(
   'encrypted, a group send reads the members, then stores with one script (only this side can encrypt)',
   async () => {
