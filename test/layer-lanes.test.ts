@@ -83,6 +83,34 @@ for (const url of ['memory://', SHARED_REDIS_URL]) {
     assert.is((await layer.lanes.claim('e', 1, {})).kind, 'run');
   });
 
+  test('turns of several lanes finishing at once each apply their own effects', async () => {
+    const layer = make();
+    const socket = await layer.newChannel('many');
+    for (const lane of ['m1', 'm2', 'm3']) await layer.lanes.claim(lane, 0, {});
+    const before = layer.stats.roundTrips;
+    await Promise.all(
+      ['m1', 'm2', 'm3'].map((lane) =>
+        layer.lanes.finish(
+          lane,
+          0,
+          { lane },
+          {
+            effects: [{ kind: 'send', channel: socket, message: { from: lane } }],
+          },
+        ),
+      ),
+    );
+    if (url !== 'memory://') assert.is(layer.stats.roundTrips - before, 1, 'one batched script');
+    const got = [
+      await layer.receive(socket),
+      await layer.receive(socket),
+      await layer.receive(socket),
+    ];
+    assert.equal(got, [{ from: 'm1' }, { from: 'm2' }, { from: 'm3' }]);
+    for (const lane of ['m1', 'm2', 'm3'])
+      assert.equal(await layer.lanes.claim(lane, 1, {}), { kind: 'run', state: { lane } });
+  });
+
   test('a full channel stops the effects after it; the turn still ends', async () => {
     const layer = make({ capacity: 1 });
     const socket = await layer.newChannel('full');
