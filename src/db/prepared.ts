@@ -18,7 +18,9 @@ const sqliteStatements = new WeakMap<
  * than on every call, and SQLite compiles it once. Both would otherwise redo that
  * work each time, and on PostgreSQL it is most of the query's cost. The SQL uses
  * `?` placeholders, as knex.raw does; values must already be in the database's
- * form (see values.ts).
+ * form (see values.ts). A PostgreSQL connection keeps its plan until it closes:
+ * after a migration that changes the tables these queries read, restart the
+ * processes (deployments restart them after `gredis migrate` anyway).
  */
 export class PreparedQuery<Row> {
   private readonly text: string;
