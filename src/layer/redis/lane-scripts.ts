@@ -53,43 +53,53 @@ return {'parked'}
 `,
 );
 
+/**
+ * Lua: turn() → the lane's next, owner and parked fields, or nil when the caller
+ * no longer holds the turn of ARGV[2] (ARGV[3] is the caller); finish(f) ends
+ * that turn given turn()'s fields. ARGV as LANE_FINISH.
+ */
 const LUA_FINISH = `
-local order, now = tonumber(ARGV[2]), tonumber(ARGV[4])
-local f = redis.call('HMGET', KEYS[1], 'next', 'owner', 'parked')
-if f[2] ~= ARGV[3] or tonumber(f[1]) ~= order then return {'lost'} end
--- The index holds a lane only while it has parked events: with none, no index work.
-local parked = tonumber(f[3] or '0')
-if ARGV[9] == '1' then
-  redis.call('DEL', KEYS[1])
-  redis.call('HSET', KEYS[1], 'ended', '1')
-  redis.call('EXPIRE', KEYS[1], 3600)
-  if parked > 0 then redis.call('ZREM', KEYS[2], ARGV[1]) end
+local function turn()
+  local f = redis.call('HMGET', KEYS[1], 'next', 'owner', 'parked')
+  if f[2] ~= ARGV[3] or tonumber(f[1]) ~= tonumber(ARGV[2]) then return nil end
+  return f
+end
+local function finish(f)
+  local order, now = tonumber(ARGV[2]), tonumber(ARGV[4])
+  -- The index holds a lane only while it has parked events: with none, no index work.
+  local parked = tonumber(f[3] or '0')
+  if ARGV[9] == '1' then
+    redis.call('DEL', KEYS[1])
+    redis.call('HSET', KEYS[1], 'ended', '1')
+    redis.call('EXPIRE', KEYS[1], 3600)
+    if parked > 0 then redis.call('ZREM', KEYS[2], ARGV[1]) end
+    return {'idle'}
+  end
+  local nxt = order + 1
+  local event = parked > 0 and redis.call('HGET', KEYS[1], 'p:' .. nxt)
+  local fields = {'next', nxt}
+  if ARGV[8] == '1' then
+    fields[3] = 'state'
+    fields[4] = ARGV[7]
+  end
+  if event then
+    redis.call('HDEL', KEYS[1], 'p:' .. nxt)
+    local deadline = now + tonumber(ARGV[5])
+    fields[#fields + 1] = 'deadline'
+    fields[#fields + 1] = deadline
+    fields[#fields + 1] = 'parked'
+    fields[#fields + 1] = parked - 1
+    redis.call('HSET', KEYS[1], unpack(fields))
+    redis.call('EXPIRE', KEYS[1], ARGV[10])
+    if parked > 1 then redis.call('ZADD', KEYS[2], deadline, ARGV[1]) else redis.call('ZREM', KEYS[2], ARGV[1]) end
+    return {'run', nxt, event}
+  end
+  redis.call('HSET', KEYS[1], unpack(fields))
+  redis.call('HDEL', KEYS[1], 'owner', 'deadline')
+  redis.call('EXPIRE', KEYS[1], ARGV[10])
+  if parked > 0 then redis.call('ZADD', KEYS[2], now + tonumber(ARGV[6]), ARGV[1]) end
   return {'idle'}
 end
-local nxt = order + 1
-local event = parked > 0 and redis.call('HGET', KEYS[1], 'p:' .. nxt)
-local fields = {'next', nxt}
-if ARGV[8] == '1' then
-  fields[3] = 'state'
-  fields[4] = ARGV[7]
-end
-if event then
-  redis.call('HDEL', KEYS[1], 'p:' .. nxt)
-  local deadline = now + tonumber(ARGV[5])
-  fields[#fields + 1] = 'deadline'
-  fields[#fields + 1] = deadline
-  fields[#fields + 1] = 'parked'
-  fields[#fields + 1] = parked - 1
-  redis.call('HSET', KEYS[1], unpack(fields))
-  redis.call('EXPIRE', KEYS[1], ARGV[10])
-  if parked > 1 then redis.call('ZADD', KEYS[2], deadline, ARGV[1]) else redis.call('ZREM', KEYS[2], ARGV[1]) end
-  return {'run', nxt, event}
-end
-redis.call('HSET', KEYS[1], unpack(fields))
-redis.call('HDEL', KEYS[1], 'owner', 'deadline')
-redis.call('EXPIRE', KEYS[1], ARGV[10])
-if parked > 0 then redis.call('ZADD', KEYS[2], now + tonumber(ARGV[6]), ARGV[1]) end
-return {'idle'}
 `;
 
 /**
@@ -97,7 +107,14 @@ return {'idle'}
  * has-state ('1'/'0'), end ('1'/'0'), ttl.
  * Returns {'run', order, event} (the caller now owns the next turn) | {'idle'} | {'lost'}.
  */
-export const LANE_FINISH = new LuaScript('laneFinish', LUA_FINISH);
+export const LANE_FINISH = new LuaScript(
+  'laneFinish',
+  `${LUA_FINISH}
+local f = turn()
+if not f then return {'lost'} end
+return finish(f)
+`,
+);
 
 /**
  * Takes over lanes whose owner is gone (not among the live owners, when known)
@@ -225,12 +242,9 @@ return 1
  */
 export const LANE_COMMIT = new LuaScript(
   'laneCommit',
-  `${LUA_SEND}${LUA_CAPACITIES}${LUA_GROUP_SEND}
-local function finish()
-${LUA_FINISH}
-end
-local owner = redis.call('HMGET', KEYS[1], 'next', 'owner')
-if owner[2] ~= ARGV[3] or tonumber(owner[1]) ~= tonumber(ARGV[2]) then return {{'lost'}, 0, 0} end
+  `${LUA_SEND}${LUA_CAPACITIES}${LUA_GROUP_SEND}${LUA_FINISH}
+local f = turn()
+if not f then return {{'lost'}, 0, 0} end
 local capacityOf = capacities(ARGV, tonumber(ARGV[18]))
 local i, failed, skipped = 19, 0, 0
 for n = 1, tonumber(ARGV[17]) do
@@ -255,6 +269,6 @@ for n = 1, tonumber(ARGV[17]) do
     i = i + 6
   end
 end
-return {finish(), failed, skipped}
+return {finish(f), failed, skipped}
 `,
 );

@@ -41,8 +41,8 @@ export interface TurnEffects {
   scriptArgs(effects: readonly LaneEffect[]): Arg[] | undefined;
   /** Applies the effects one by one, in order; throws the first failure. */
   apply(effects: readonly LaneEffect[]): Promise<void>;
-  /** The error for a send that LANE_COMMIT found full. */
-  fullError(effect: LaneEffect): Error;
+  /** The error for a send to `channel` that LANE_COMMIT found full. */
+  fullError(channel: string): Error;
 }
 
 /** How often a process that parked events checks whether their owners are still alive. */
@@ -147,8 +147,10 @@ export class RedisLanes implements Lanes {
         [...args, ...effectArgs],
         true,
       )) as [[Buffer, number?, Buffer?], number, number];
-      if (failed > 0)
-        logEffectFailure(this.logger, lane, this.effects.fullError(effects[failed - 1]!));
+      // Only a send can fail in the script (its channel is full).
+      const full = effects[failed - 1];
+      if (full?.kind === 'send')
+        logEffectFailure(this.logger, lane, this.effects.fullError(full.channel));
       if (skipped > 0) this.logger.info({ lane, skipped }, 'group send skipped full members');
       reply = finished;
     } else {

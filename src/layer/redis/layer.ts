@@ -66,10 +66,7 @@ export class RedisChannelLayer extends BaseChannelLayer {
       {
         scriptArgs: (effects) => this.commitArgs(effects),
         apply: (effects) => applyEffects(this, effects),
-        fullError: (effect) =>
-          effect.kind === 'send'
-            ? new ChannelFull(effect.channel, this.capacities.of(effect.channel))
-            : new Error(`a ${effect.kind} effect failed`),
+        fullError: (channel) => new ChannelFull(channel, this.capacities.of(channel)),
       },
     );
     this.counters = new RedisCounters(this.hosts, this.prefix);
@@ -108,13 +105,21 @@ export class RedisChannelLayer extends BaseChannelLayer {
   }
 
   /**
+   * Whether scripts may build and store messages themselves: a script runs on one
+   * server and cannot encrypt, so only with one server and no encryption.
+   */
+  private get storesInScripts(): boolean {
+    return this.hosts.length === 1 && !this.codec.encrypts;
+  }
+
+  /**
    * LANE_COMMIT's effect arguments (see lane-scripts.ts), or undefined when the
    * effects must be applied one by one: several servers (a script runs on one),
    * encryption (only this side can encrypt), or an effect the layer's own
    * methods would refuse (they then report it, in order).
    */
   private commitArgs(effects: readonly LaneEffect[]): Arg[] | undefined {
-    if (this.hosts.length !== 1 || this.codec.encrypts || this.closed) return undefined;
+    if (!this.storesInScripts || this.closed) return undefined;
     const ops: Arg[] = [];
     const now = Date.now() / 1000;
     try {
@@ -202,14 +207,14 @@ export class RedisChannelLayer extends BaseChannelLayer {
     assertGroupName(group);
     assertMessage(message);
     const body = this.codec.encodeBody(message);
-    const skipped =
-      this.hosts.length === 1 && !this.codec.encrypts && body.count < MAX_SCRIPT_MAP_ENTRIES
+    const outcome =
+      this.storesInScripts && body.count < MAX_SCRIPT_MAP_ENTRIES
         ? await this.groupSendInScript(group, body)
         : await this.groupSendFromHere(group, body);
-    if (skipped.skipped > 0) {
-      this.logger.info({ group, ...skipped }, 'group send skipped full members');
+    if (outcome.skipped > 0) {
+      this.logger.info({ group, ...outcome }, 'group send skipped full members');
     }
-    return skipped.skipped;
+    return outcome.skipped;
   }
 
   private async groupSendInScript(
