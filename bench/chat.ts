@@ -39,6 +39,7 @@ import { measure, type RunSettings, type SystemResult } from './chat/run.js';
 import { INSPECT_FLAG } from './lib/inspector.js';
 import { withPrefix } from './lib/layer-url.js';
 import { clockTicks, RedisProbe } from './lib/proc.js';
+import { positiveNumber } from './lib/options.js';
 import { describeEnvironment, formatNumber, formatRatio, table } from './lib/report.js';
 
 const USAGE = `usage: npm run bench:chat -- [options]
@@ -97,31 +98,29 @@ function parseOptions(argv: string[]): Options {
     process.exit(0);
   }
   const quick = values.quick || process.env.BENCH_QUICK === '1';
-  const number = (name: string, value: string | undefined, fallback: number): number => {
-    if (value === undefined) return fallback;
-    const parsed = Number(value);
-    if (!Number.isFinite(parsed) || parsed <= 0) throw new Error(`--${name} must be > 0`);
-    return parsed;
-  };
   const systems = (values.systems ?? 'gredis,socketio,embedded').split(',').map((s) => s.trim());
   for (const s of systems) {
     if (!(s in SYSTEM_LABELS)) throw new Error(`--systems: unknown system ${JSON.stringify(s)}`);
   }
   const options: Options = {
     quick,
-    clients: number('clients', values.clients, quick ? 200 : 500),
-    rooms: number('rooms', values.rooms, quick ? 5 : 10),
-    senders: number('senders', values.senders, quick ? 20 : 50),
-    rate: number('rate', values.rate, quick ? 400 : 1000),
+    clients: positiveNumber('clients', values.clients, quick ? 200 : 500),
+    rooms: positiveNumber('rooms', values.rooms, quick ? 5 : 10),
+    senders: positiveNumber('senders', values.senders, quick ? 20 : 50),
+    rate: positiveNumber('rate', values.rate, quick ? 400 : 1000),
     textLength: TEXT_LENGTH,
-    seconds: number('seconds', values.seconds, quick ? 3 : 10),
-    warmupSeconds: number('warmup', values.warmup, quick ? 1 : 3),
-    idleSeconds: number('idle-seconds', values['idle-seconds'], quick ? 2 : 10),
-    connectClients: number('connect-clients', values['connect-clients'], quick ? 500 : 2000),
-    connectConcurrency: number('connect-concurrency', values['connect-concurrency'], 500),
+    seconds: positiveNumber('seconds', values.seconds, quick ? 3 : 10),
+    warmupSeconds: positiveNumber('warmup', values.warmup, quick ? 1 : 3),
+    idleSeconds: positiveNumber('idle-seconds', values['idle-seconds'], quick ? 2 : 10),
+    connectClients: positiveNumber(
+      'connect-clients',
+      values['connect-clients'],
+      quick ? 500 : 2000,
+    ),
+    connectConcurrency: positiveNumber('connect-concurrency', values['connect-concurrency'], 500),
     drainSeconds: 30,
-    loadProcesses: number('load-processes', values['load-processes'], 2),
-    workers: number('workers', values.workers, WORKERS),
+    loadProcesses: positiveNumber('load-processes', values['load-processes'], 2),
+    workers: positiveNumber('workers', values.workers, WORKERS),
     workerArgs: (values['worker-args'] ?? '').split(' ').filter((a) => a !== ''),
     systems: systems as SystemKey[],
     url: values.url ?? process.env.BENCH_REDIS_URL,

@@ -29,6 +29,7 @@ import {
   RedisProbe,
   rssKiB,
 } from './lib/proc.js';
+import { positiveCount, positiveNumber } from './lib/options.js';
 import { describeEnvironment, formatNumber, formatRatio, table } from './lib/report.js';
 import { ServerProcesses, type Listening, type Server } from './lib/server-processes.js';
 import { EchoLoad, IdleSockets, latencyHistogram, type EchoPlan } from './lib/ws-load.js';
@@ -51,7 +52,7 @@ interface Options {
 }
 
 const USAGE = `usage: npm run bench:server -- [options]
-  --quick               smoke run (~30 s; also BENCH_QUICK=1): fewer clients, shorter phases
+  --quick               smoke run (~55 s; also BENCH_QUICK=1): fewer clients, shorter phases
   --url URL             Redis for the Redis-layer echo (default redis://127.0.0.1:6379/0, or BENCH_REDIS_URL)
   --clients N           echo clients per setup (default 200; quick 50)
   --inflight K          messages each client keeps in flight (default 2)
@@ -88,35 +89,23 @@ function parseOptions(argv: string[]): Options {
     process.exit(0);
   }
   const quick = values.quick || process.env.BENCH_QUICK === '1';
-  const number = (name: string, value: string | undefined, fallback: number): number => {
-    if (value === undefined) return fallback;
-    const parsed = Number(value);
-    if (!Number.isFinite(parsed) || parsed <= 0) throw new Error(`--${name} must be > 0`);
-    return parsed;
-  };
-  // Counts must be whole: a fractional window would never run out of credits.
-  const count = (name: string, value: string | undefined, fallback: number): number => {
-    const parsed = number(name, value, fallback);
-    if (!Number.isInteger(parsed)) throw new Error(`--${name} must be a whole number`);
-    return parsed;
-  };
   return {
     quick,
     url: values.url ?? process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379/0',
-    clients: count('clients', values.clients, quick ? 50 : 200),
-    inflight: count('inflight', values.inflight, 2),
-    workers: count('workers', values.workers, 1),
-    receivers: count('receivers', values.receivers, 50),
-    rounds: count('rounds', values.rounds, quick ? 1 : 3),
+    clients: positiveCount('clients', values.clients, quick ? 50 : 200),
+    inflight: positiveCount('inflight', values.inflight, 2),
+    workers: positiveCount('workers', values.workers, 1),
+    receivers: positiveCount('receivers', values.receivers, 50),
+    rounds: positiveCount('rounds', values.rounds, quick ? 1 : 3),
     warmupSeconds: quick ? 0.5 : 2,
-    seconds: number('seconds', values.seconds, quick ? 2 : 5),
-    idleSockets: count('idle-sockets', values['idle-sockets'], quick ? 500 : 2000),
-    idleSeconds: number('idle-seconds', values['idle-seconds'], quick ? 10 : 30),
+    seconds: positiveNumber('seconds', values.seconds, quick ? 2 : 5),
+    idleSockets: positiveCount('idle-sockets', values['idle-sockets'], quick ? 500 : 2000),
+    idleSeconds: positiveNumber('idle-seconds', values['idle-seconds'], quick ? 10 : 30),
     profile: values.profile,
     pingTimeout:
       values['ping-timeout'] === undefined
         ? undefined
-        : number('ping-timeout', values['ping-timeout'], 0),
+        : positiveNumber('ping-timeout', values['ping-timeout'], 0),
   };
 }
 
