@@ -6,25 +6,28 @@ import { Worker } from '../worker/runner.js';
 import { loadApplication, requireApp } from './app-runtime.js';
 import { withDatabase } from './database.js';
 import { createLogger, type Logger } from '../logger.js';
-import { Thyme } from '../server/index.js';
+import { Thyme, type ThymeOptions } from '../server/index.js';
 import { DEFAULTS, ENV, env } from '../settings.js';
 import { CommandFailed } from './errors.js';
 import { openLayer } from './layer.js';
 import { stopOnSignal } from './lifecycle.js';
 import { databaseOption, layerOption, numberIn, verbosityOption } from './options.js';
 
-interface ThymeFlags {
+/** The flags; those named as Thyme's options are passed on as they are. */
+interface ThymeFlags extends Pick<
+  ThymeOptions,
+  | 'pingInterval'
+  | 'pingTimeout'
+  | 'httpTimeout'
+  | 'websocketConnectTimeout'
+  | 'websocketMaxMessageSize'
+  | 'httpMaxBodySize'
+  | 'outgoingBufferLimit'
+> {
   bind: string;
   port: number;
   verbosity: number;
   accessLog?: string;
-  pingInterval: number;
-  pingTimeout: number;
-  httpTimeout: number;
-  websocketConnectTimeout: number;
-  websocketMaxMessageSize: number;
-  httpMaxBodySize: number;
-  outgoingBufferLimit: number;
   layer: string;
   database: string;
   metricsPort?: number;
