@@ -39,8 +39,14 @@ const MAX_BATCH = 256;
 const KEEP_ALIVE_MS = 10_000;
 
 /**
- * One Redis server of the layer: a command connection shared by all calls
- * (auto-pipelined) and the blocking connections of the key readers.
+ * One Redis server of the layer: a command connection shared by all calls and
+ * the blocking connections of the key readers.
+ *
+ * The command connection does not use ioredis's auto-pipelining: it builds a
+ * Pipeline per turn, which measured 35–40 µs of CPU more per call than a plain
+ * command when calls come one per turn (the common case below saturation), and
+ * more per call at every batch size tried. Calls of one turn share a write
+ * anyway: the batched scripts leave together with the stream corked.
  */
 export class RedisHost {
   readonly label: string;
@@ -64,7 +70,7 @@ export class RedisHost {
       // Commands issued while the server is away wait a little, then fail with
       // LayerUnavailable so callers can shed load instead of queueing forever.
       maxRetriesPerRequest: 2,
-      enableAutoPipelining: true,
+      enableAutoPipelining: false,
       connectionName,
     });
     this.client.on('ready', () => {
@@ -167,7 +173,15 @@ export class RedisHost {
     this.batchFlushScheduled = false;
     const batches = [...this.batches.values()];
     this.batches.clear();
-    for (const batch of batches) this.runBatch(batch);
+    // One write for all of them: each EVALSHA is written synchronously as it is called.
+    // (No stream yet before the first connection: typed as always there, it is not.)
+    const stream = this.client.stream as Redis['stream'] | undefined;
+    stream?.cork();
+    try {
+      for (const batch of batches) this.runBatch(batch);
+    } finally {
+      stream?.uncork();
+    }
   };
 
   private runBatch(batch: Batch): void {
