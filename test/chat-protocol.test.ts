@@ -8,8 +8,11 @@ import * as assert from 'uvu/assert';
 import type { Room } from '../src/apps/multichat/rooms.js';
 import type { User } from '../src/auth/users.js';
 import type { Database } from '../src/db/connection.js';
+import type { Redis } from 'ioredis';
 import { allDatabases } from './helpers/databases.js';
 import { chatClient, EmbeddedChat, Fixtures } from './helpers/deployment.js';
+import { testPrefix } from './helpers/layers.js';
+import { rawClient, SHARED_REDIS_URL } from './helpers/redis-server.js';
 import { sleep, within } from './helpers/wait.js';
 import { handshakeStatus, type TestClient } from './helpers/ws-client.js';
 
@@ -26,6 +29,18 @@ async function quiet(client: TestClient, ms = 300): Promise<void> {
     () => 'quiet',
   );
   assert.is(outcome, 'quiet');
+}
+
+/** Every value stored under `prefix` (hash fields, set members, strings). */
+async function storedValues(redis: Redis, prefix: string): Promise<Buffer[]> {
+  const values: Buffer[] = [];
+  for (const key of await redis.keys(`${prefix}*`)) {
+    const type = await redis.type(key);
+    if (type === 'hash') values.push(...Object.values(await redis.hgetallBuffer(key)));
+    else if (type === 'zset') values.push(...(await redis.zrangeBuffer(key, 0, -1)));
+    else if (type === 'string') values.push((await redis.getBuffer(key))!);
+  }
+  return values;
 }
 
 function command(client: TestClient, value: unknown): void {
@@ -221,6 +236,36 @@ for (const database of allDatabases()) {
     await fixtures.sessions.delete(key);
     command(b, { command: 'join', room: lobby.id });
     assert.equal(await next(b), { error: 'USER_HAS_TO_LOGIN' });
+  });
+
+  test("on Redis, a socket's saved state holds its session's stored hash, never the session key", async () => {
+    // The worker saves a socket's state (its user among it) in the layer between
+    // events: whoever can read Redis must not find a cookie that opens a session.
+    const prefix = `${testPrefix()}.`;
+    const url = new URL(SHARED_REDIS_URL);
+    url.searchParams.set('prefix', prefix);
+    const onRedis = await EmbeddedChat.start(db, {}, url.toString());
+    const redis = rawClient();
+    try {
+      const key = await fixtures.login(alice);
+      const client = await chatClient(onRedis.ports[0]!, key);
+      clients.push(client);
+      command(client, { command: 'join', room: lobby.id });
+      assert.equal(await next(client), { join: String(lobby.id), title: 'Lobby' });
+      const stored = await storedValues(redis, prefix);
+      const hash = fixtures.sessions.hashOf(key)!;
+      assert.ok(
+        stored.some((value) => value.includes(hash)),
+        'the lane state holds the hash',
+      );
+      assert.not.ok(
+        stored.some((value) => value.includes(key)),
+        'no stored value holds the key',
+      );
+    } finally {
+      redis.disconnect();
+      await onRedis.stop();
+    }
   });
 
   test('a disconnect leaves every room the socket joined, with leave notices', async () => {

@@ -9,8 +9,12 @@ export interface SocketUser {
   username: string;
   isStaff: boolean;
   isSuperuser: boolean;
-  /** The session the socket was opened with (to notice a logout). */
-  sessionKey: string;
+  /**
+   * The stored hash of the session the socket was opened with (to notice a
+   * logout). Not the key: a socket's state is saved in the layer, and what is
+   * saved there must not open a session for whoever can read it.
+   */
+  sessionKeyHash: string;
 }
 
 /** What a worker runs: HTTP views (behind their middleware) and WebSocket consumers by path. */

@@ -79,11 +79,13 @@ export class EmbeddedChat implements ChatEndpoints {
     readonly worker: Worker,
   ) {}
 
+  /** `layerUrl` puts the same single process on another layer (a Redis one, with its own prefix). */
   static async start(
     db: Database,
     settings: { notifyEnterLeave?: boolean; chatBurst?: number; chatPerSecond?: number } = {},
+    layerUrl = 'memory://',
   ): Promise<EmbeddedChat> {
-    const layer = createLayer('memory://', {
+    const layer = createLayer(layerUrl, {
       channelCapacity: Object.entries(EVENT_CHANNEL_CAPACITY),
     });
     const fixtures = new Fixtures(db);
@@ -105,6 +107,7 @@ export class EmbeddedChat implements ChatEndpoints {
   async stop(): Promise<void> {
     await this.thyme.close();
     await this.worker.stop();
+    await this.layer.flush();
     await this.layer.close();
   }
 }

@@ -1,4 +1,3 @@
-import type { SessionStore } from '../../auth/sessions.js';
 import type { Database } from '../../db/connection.js';
 import { PreparedQuery } from '../../db/prepared.js';
 import { fromDbBoolean, fromDbInteger, toDbTimestamp } from '../../db/values.js';
@@ -37,19 +36,20 @@ interface AccessRow {
 export class ChatAccess {
   private readonly query: PreparedQuery<AccessRow>;
 
-  constructor(
-    private readonly db: Database,
-    private readonly sessions: SessionStore,
-  ) {
+  constructor(private readonly db: Database) {
     this.query = new PreparedQuery(db, 'gredis_chat_access', ACCESS_SQL);
   }
 
-  async check(userId: number, sessionKey: string, roomId: number): Promise<Access> {
-    const hash = this.sessions.hashOf(sessionKey);
-    if (!hash) return { user: undefined, room: undefined };
+  /** `sessionKeyHash` is what SessionStore.hashOf gave for the socket's session key. */
+  async check(userId: number, sessionKeyHash: string, roomId: number): Promise<Access> {
     // An id outside the column's range names no room (and would be an error in PostgreSQL).
     const room = roomId >= 1 && roomId <= MAX_ROOM_ID ? roomId : null;
-    const [row] = await this.query.rows([hash, toDbTimestamp(this.db, new Date()), room, userId]);
+    const [row] = await this.query.rows([
+      sessionKeyHash,
+      toDbTimestamp(this.db, new Date()),
+      room,
+      userId,
+    ]);
     if (!row) return { user: undefined, room: undefined };
     const valid = fromDbBoolean(row.is_active) && fromDbBoolean(row.live);
     return {

@@ -129,7 +129,7 @@ export class ChatConsumer implements WebSocketConsumer<ChatState> {
   ): Promise<{ room: Room; username: string } | ErrorCode> {
     const identity = socket.user;
     if (!identity) return 'USER_HAS_TO_LOGIN';
-    const { user, room } = await this.access.check(identity.id, identity.sessionKey, roomId);
+    const { user, room } = await this.access.check(identity.id, identity.sessionKeyHash, roomId);
     // Deactivated, deleted, or logged out since the socket opened.
     if (!user) return 'USER_HAS_TO_LOGIN';
     if (!room) return 'ROOM_INVALID';

@@ -47,7 +47,7 @@ export function createApplication(services: AppServices): Application {
     ],
     (request) => router.dispatch(request),
   );
-  const consumer = new ChatConsumer(new ChatAccess(services.db, sessions), {
+  const consumer = new ChatConsumer(new ChatAccess(services.db), {
     notifyEnterLeave: services.settings.notifyEnterLeave,
     burst: services.settings.chatBurst ?? CHAT_DEFAULTS.burst,
     perSecond: services.settings.chatPerSecond ?? CHAT_DEFAULTS.perSecond,

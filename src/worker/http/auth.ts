@@ -135,6 +135,6 @@ export async function identifySocketUser(
     username: user.username,
     isStaff: user.isStaff,
     isSuperuser: user.isSuperuser,
-    sessionKey: key,
+    sessionKeyHash: hash,
   };
 }
