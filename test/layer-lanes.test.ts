@@ -4,7 +4,13 @@
  */
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { createLayer, type ChannelLayer, type LaneTurn, type LayerOptions } from '../src/index.js';
+import {
+  ChannelFull,
+  createLayer,
+  type ChannelLayer,
+  type LaneTurn,
+  type LayerOptions,
+} from '../src/index.js';
 import { testPrefix } from './helpers/layers.js';
 import { RedisServer, SHARED_REDIS_URL } from './helpers/redis-server.js';
 import { sleep, waitFor } from './helpers/wait.js';
@@ -160,6 +166,35 @@ for (const url of ['memory://', SHARED_REDIS_URL]) {
       'run',
       'nothing left behind blocks the lane',
     );
+  });
+
+  test('announceAndSend: the event is sent and deposited at once; on a full channel, neither', async () => {
+    const layer = make({ capacity: 1 });
+    const { lanes } = layer;
+    const before = layer.stats.roundTrips;
+    await lanes.announceAndSend('a', 0, { e: 0 }, 'events');
+    if (url !== 'memory://') assert.is(layer.stats.roundTrips - before, 1, 'one script');
+    assert.equal(await layer.receive('events'), { e: 0 });
+    await lanes.announceAndSend('a', 1, { e: 1 }, 'events');
+    try {
+      await lanes.announceAndSend('a', 2, { e: 2 }, 'events');
+      assert.unreachable('the channel was full');
+    } catch (error) {
+      assert.instance(error, ChannelFull);
+    }
+    assert.is((await lanes.claim('a', 0, { e: 0 })).kind, 'run');
+    if (url === 'memory://') {
+      // White-box: nothing else shows a deposit the claim left behind, which
+      // would hold a copy of every event of a socket until it closed.
+      const parked = (
+        lanes as unknown as { lanes: Map<string, { parked: Map<number, unknown> }> }
+      ).lanes.get('a')!.parked;
+      assert.equal([...parked.keys()], [1], "the claim cleared 0's deposit");
+    }
+    const next = await lanes.finish('a', 0, undefined);
+    assert.equal(next?.event, { e: 1 }, 'the deposit of 1 runs');
+    assert.is(await lanes.finish('a', 1, undefined), undefined, '2 was not deposited');
+    assert.equal(await layer.receive('events'), { e: 1 });
   });
 
   test('counters count within a window and reset', async () => {

@@ -29,6 +29,16 @@ export class MemoryLanes implements Lanes {
     if (!entry.parked.has(order)) entry.parked.set(order, copyMessage(event));
   }
 
+  async announceAndSend(
+    lane: string,
+    order: number,
+    event: Message,
+    channel: string,
+  ): Promise<void> {
+    await this.layer.send(channel, event);
+    await this.announce(lane, order, event);
+  }
+
   async claim(lane: string, order: number, event: Message): Promise<LaneClaim> {
     let entry = this.lanes.get(lane);
     if (!entry)
@@ -40,6 +50,8 @@ export class MemoryLanes implements Lanes {
       return { kind: 'stale' };
     if (order === entry.next) {
       entry.running = true;
+      // Its announced copy is not needed any more: the caller runs the one it has.
+      entry.parked.delete(order);
       return { kind: 'run', state: entry.state };
     }
     entry.parked.set(order, event);

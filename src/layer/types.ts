@@ -122,6 +122,15 @@ export interface Lanes {
    * and dies before claiming it loses nothing: the lane runs it from here.
    */
   announce(lane: string, order: number, event: Message): Promise<void>;
+  /**
+   * The layer's send of `event` on `channel`, and its announce(). On one Redis
+   * server (unencrypted) one atomic call whose stored bytes serve both, so the
+   * event travels once. When the channel is full (ChannelFull), neither happens.
+   * Otherwise the send goes first: an announce that arrives after a worker
+   * claimed the event is a no-op, and one that fails is logged, not thrown (the
+   * event was sent; only its deposit is missing).
+   */
+  announceAndSend(lane: string, order: number, event: Message, channel: string): Promise<void>;
   claim(lane: string, order: number, event: Message): Promise<LaneClaim>;
   /**
    * Ends the turn of `order`, saving `state`; `end` closes the lane for good.

@@ -101,8 +101,7 @@ export class WebSocketGateway {
       order: 0,
     };
     try {
-      this.announce(reply, 0, connect);
-      await ctx.layer.send(CHANNELS.websocketConnect, connect);
+      await this.sendEvent(CHANNELS.websocketConnect, connect);
     } catch (error) {
       ctx.layer.releaseChannel(reply);
       ctx.metrics.layerSendFailures++;
@@ -149,14 +148,16 @@ export class WebSocketGateway {
     this.inFlight.track(promise);
   }
 
-  /** Deposits an event in its socket's lane ahead of the send (ThymeOptions.announceEvents). */
-  announce(reply: string, order: number, event: Message): void {
-    if (!this.ctx.options.announceEvents) return;
-    this.track(
-      this.ctx.layer.lanes.announce(reply, order, event).catch((error: unknown) => {
-        this.ctx.logger.debug({ err: error }, 'could not deposit an event in its lane');
-      }),
-    );
+  /**
+   * Sends a socket's event to the workers, deposited in its lane as well when
+   * ThymeOptions.announceEvents (one call: see Lanes.announceAndSend).
+   */
+  sendEvent(
+    channel: string,
+    event: Message & { reply_channel: string; order: number },
+  ): Promise<void> {
+    if (!this.ctx.options.announceEvents) return this.ctx.layer.send(channel, event);
+    return this.ctx.layer.lanes.announceAndSend(event.reply_channel, event.order, event, channel);
   }
 
   /** Waits for the first reply that decides the handshake, the timeout, or the client leaving. */
@@ -269,9 +270,8 @@ export class WebSocketSession {
       code,
       order: ++this.order,
     };
-    this.gateway.announce(this.reply, event.order, event);
     this.gateway.track(
-      this.ctx.layer.send(CHANNELS.websocketDisconnect, event).catch((error: unknown) => {
+      this.gateway.sendEvent(CHANNELS.websocketDisconnect, event).catch((error: unknown) => {
         this.ctx.logger.debug({ err: error }, 'websocket.disconnect not delivered');
       }),
     );
@@ -366,10 +366,9 @@ export class WebSocketSession {
           text: data.toString('utf8'),
         };
     if (++this.pendingSends >= PAUSE_AT && !ws.isPaused) ws.pause();
-    this.gateway.announce(this.reply, event.order, event);
     this.gateway.track(
-      this.ctx.layer
-        .send(CHANNELS.websocketReceive, event)
+      this.gateway
+        .sendEvent(CHANNELS.websocketReceive, event)
         .catch((error: unknown) => {
           this.ctx.metrics.layerSendFailures++;
           if (error instanceof ChannelFull || error instanceof LayerUnavailable) {

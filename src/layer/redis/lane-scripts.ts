@@ -1,4 +1,4 @@
-import { LUA_CAPACITIES, LUA_GROUP_SEND, LUA_SEND, LuaScript } from './scripts.js';
+import { LUA_CAPACITIES, LUA_GROUP_SEND, LUA_SEND, LUA_SENDS, LuaScript } from './scripts.js';
 
 /*
  * A lane is a hash at "<prefix>gredis.lane:<lane>":
@@ -199,28 +199,71 @@ return n
 );
 
 /**
- * The interface server's deposit of an event in its lane, before it sends the
- * event: a worker that takes the event from the channel and dies before claiming
- * it loses nothing, since whoever runs the lane next finds it here. No effect on
- * an event whose turn has passed or a lane that ended.
- * KEYS: lane, index. ARGV: lane name, order, event, now, gap, ttl.
+ * Lua: announce(laneKey, indexKey, lane, order, event, now, gap, ttl) → 1, or 0
+ * when too late. The interface server's deposit of an event in its lane, before
+ * it sends the event: a worker that takes the event from the channel and dies
+ * before claiming it loses nothing, since whoever runs the lane next finds it
+ * here. No effect on an event whose turn has passed or a lane that ended.
  */
+const LUA_ANNOUNCE = `
+local function announce(laneKey, indexKey, lane, order, event, now, gap, ttl)
+  order = tonumber(order)
+  local f = redis.call('HMGET', laneKey, 'next', 'owner', 'deadline', 'ended')
+  local nxt = tonumber(f[1] or '0')
+  -- Too late (a worker already claimed or ran it, the send having overtaken this):
+  if f[4] or order < nxt or (order == nxt and f[2]) then return 0 end
+  if redis.call('HSETNX', laneKey, 'p:' .. order, event) == 1 then
+    redis.call('HINCRBY', laneKey, 'parked', 1)
+  end
+  local due = tonumber(now) + tonumber(gap)
+  if f[2] then due = tonumber(f[3]) end
+  redis.call('ZADD', indexKey, 'LT', due, lane)
+  redis.call('EXPIRE', laneKey, ttl)
+  return 1
+end
+`;
+
+/** KEYS: lane, index. ARGV: lane name, order, event, now, gap, ttl. See LUA_ANNOUNCE. */
 export const LANE_ANNOUNCE = new LuaScript(
   'laneAnnounce',
-  `
-local order = tonumber(ARGV[2])
-local f = redis.call('HMGET', KEYS[1], 'next', 'owner', 'deadline', 'ended')
-local nxt = tonumber(f[1] or '0')
--- Too late (a worker already claimed or ran it, the send having overtaken this):
-if f[4] or order < nxt or (order == nxt and f[2]) then return 0 end
-if redis.call('HSETNX', KEYS[1], 'p:' .. order, ARGV[3]) == 1 then
-  redis.call('HINCRBY', KEYS[1], 'parked', 1)
-end
-local due = tonumber(ARGV[4]) + tonumber(ARGV[5])
-if f[2] then due = tonumber(f[3]) end
-redis.call('ZADD', KEYS[2], 'LT', due, ARGV[1])
-redis.call('EXPIRE', KEYS[1], ARGV[6])
+  `${LUA_ANNOUNCE}
+return announce(KEYS[1], KEYS[2], ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6])
+`,
+);
+
+/**
+ * An announce and the send of the same event as one atomic script (one server,
+ * unencrypted), its stored bytes serving both: the event crosses the network
+ * once and costs one call. When the channel is full, neither happens, so an event
+ * its sender was told failed cannot run later from its lane.
+ * KEYS: lane, index, channel key. ARGV: lane name, order, now, gap, ttl, then
+ * SEND's: payload, score, cutoff, capacity, expiry. Returns 1 sent, 0 full.
+ *
+ * Batched, the calls for one channel key share its work as SEND's batch does.
+ */
+export const LANE_ANNOUNCE_SEND = new LuaScript(
+  'laneAnnounceSend',
+  `${LUA_SEND}${LUA_ANNOUNCE}
+if send(KEYS[3], ARGV[6], ARGV[7], ARGV[8], ARGV[9], ARGV[10]) == 0 then return 0 end
+announce(KEYS[1], KEYS[2], ARGV[1], ARGV[2], ARGV[6], ARGV[3], ARGV[4], ARGV[5])
 return 1
+`,
+  `${LUA_SENDS}${LUA_ANNOUNCE}
+local calls = tonumber(ARGV[1])
+local out, batch = {}, sends()
+local a = 2 + calls * 2
+for i = 1, calls do
+  local k = i * 3 - 2
+  if batch.offer(KEYS[k + 2], ARGV[a + 5], ARGV[a + 6], ARGV[a + 7], ARGV[a + 8], ARGV[a + 9]) then
+    announce(KEYS[k], KEYS[k + 1], ARGV[a], ARGV[a + 1], ARGV[a + 5], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4])
+    out[i] = 1
+  else
+    out[i] = 0
+  end
+  a = a + 10
+end
+batch.store()
+return out
 `,
 );
 

@@ -14,6 +14,7 @@ import type {
 import {
   COUNTER_INCREMENT,
   LANE_ANNOUNCE,
+  LANE_ANNOUNCE_SEND,
   LANE_CLAIM,
   LANE_COMMIT,
   LANE_FINISH,
@@ -31,8 +32,12 @@ export interface RedisLanesConfig {
   ttl: number;
 }
 
-/** How the layer turns a turn's effects into LANE_COMMIT arguments, or applies them itself. */
-export interface TurnEffects {
+/**
+ * What the lanes need of the layer's writes: a turn's effects as LANE_COMMIT
+ * arguments, an announced event's send as SEND arguments, or either done by the
+ * layer itself.
+ */
+export interface LayerWrites {
   /**
    * LANE_COMMIT's arguments from ARGV[11] on, or undefined when these effects
    * cannot share a script with a lane's finish (several servers, encryption, an
@@ -41,8 +46,16 @@ export interface TurnEffects {
   scriptArgs(effects: readonly LaneEffect[]): Arg[] | undefined;
   /** Applies the effects one by one, in order; throws the first failure. */
   apply(effects: readonly LaneEffect[]): Promise<void>;
-  /** The error for a send to `channel` that LANE_COMMIT found full. */
+  /** The error for a send to `channel` that a script found full. */
   fullError(channel: string): Error;
+  /**
+   * SEND's key and arguments for `message` on `channel` (see scripts.ts), or
+   * undefined when a lane script cannot store it (several servers, encryption).
+   * Throws on an invalid channel name or message.
+   */
+  sendArgs(channel: string, message: Message): { key: string; args: Arg[] } | undefined;
+  /** The layer's own send. */
+  send(channel: string, message: Message): Promise<void>;
 }
 
 /** How often a process that parked events checks whether their owners are still alive. */
@@ -65,7 +78,7 @@ export class RedisLanes implements Lanes {
     private readonly codec: Codec,
     private readonly config: RedisLanesConfig,
     private readonly logger: Logger,
-    private readonly effects: TurnEffects,
+    private readonly writes: LayerWrites,
   ) {}
 
   async announce(lane: string, order: number, event: Message): Promise<void> {
@@ -74,6 +87,27 @@ export class RedisLanes implements Lanes {
       [this.laneKey(lane), this.indexKey()],
       [lane, order, this.codec.encode(event), now(), this.config.gap, this.config.ttl],
     );
+  }
+
+  async announceAndSend(
+    lane: string,
+    order: number,
+    event: Message,
+    channel: string,
+  ): Promise<void> {
+    const send = this.writes.sendArgs(channel, event);
+    if (!send) {
+      await this.writes.send(channel, event);
+      return this.announce(lane, order, event).catch((error: unknown) => {
+        this.logger.warn({ err: error, lane }, 'could not deposit a sent event in its lane');
+      });
+    }
+    const stored = await this.hostFor(lane).evalBatched(
+      LANE_ANNOUNCE_SEND,
+      [this.laneKey(lane), this.indexKey(), send.key],
+      [lane, order, now(), this.config.gap, this.config.ttl, ...send.args],
+    );
+    if (stored !== 1) throw this.writes.fullError(channel);
   }
 
   async claim(lane: string, order: number, event: Message): Promise<LaneClaim> {
@@ -139,7 +173,7 @@ export class RedisLanes implements Lanes {
     ];
     const keys = [this.laneKey(lane), this.indexKey()];
     let reply: [Buffer, number?, Buffer?];
-    const effectArgs = effects.length > 0 ? this.effects.scriptArgs(effects) : undefined;
+    const effectArgs = effects.length > 0 ? this.writes.scriptArgs(effects) : undefined;
     if (effectArgs) {
       const [finished, failed, skipped] = (await host.evalBatched(
         LANE_COMMIT,
@@ -150,12 +184,12 @@ export class RedisLanes implements Lanes {
       // Only a send can fail in the script (its channel is full).
       const full = effects[failed - 1];
       if (full?.kind === 'send')
-        logEffectFailure(this.logger, lane, this.effects.fullError(full.channel));
+        logEffectFailure(this.logger, lane, this.writes.fullError(full.channel));
       if (skipped > 0) this.logger.info({ lane, skipped }, 'group send skipped full members');
       reply = finished;
     } else {
       if (effects.length > 0) {
-        await this.effects.apply(effects).catch((error: unknown) => {
+        await this.writes.apply(effects).catch((error: unknown) => {
           logEffectFailure(this.logger, lane, error);
         });
       }

@@ -67,6 +67,9 @@ export class RedisChannelLayer extends BaseChannelLayer {
         scriptArgs: (effects) => this.commitArgs(effects),
         apply: (effects) => applyEffects(this, effects),
         fullError: (channel) => new ChannelFull(channel, this.capacities.of(channel)),
+        sendArgs: (channel, message) =>
+          this.storesInScripts ? this.sendArgs(channel, message) : undefined,
+        send: (channel, message) => this.send(channel, message),
       },
     );
     this.counters = new RedisCounters(this.hosts, this.prefix);
@@ -74,14 +77,29 @@ export class RedisChannelLayer extends BaseChannelLayer {
 
   async send(channel: string, message: Message): Promise<void> {
     this.assertOpen();
-    const { nonLocal, key, payload, capacity } = this.storable(channel, message);
+    const { nonLocal, key, args } = this.sendArgs(channel, message);
     const host = isProcessSpecific(channel) ? this.hostFor(nonLocal) : this.nextSendHost();
-    const stored = await host.evalBatched(
-      SEND,
-      [key],
-      [payload, this.nextScore(), this.expiryCutoff(), capacity, Math.ceil(this.options.expiry)],
-    );
-    if (stored !== 1) throw new ChannelFull(channel, capacity);
+    const stored = await host.evalBatched(SEND, [key], args);
+    if (stored !== 1) throw new ChannelFull(channel, this.capacities.of(channel));
+  }
+
+  /** SEND's key and arguments for `message` on `channel`. Throws on an invalid name or message. */
+  private sendArgs(
+    channel: string,
+    message: Message,
+  ): { nonLocal: string; key: string; args: Arg[] } {
+    const { nonLocal, key, payload, capacity } = this.storable(channel, message);
+    return {
+      nonLocal,
+      key,
+      args: [
+        payload,
+        this.nextScore(),
+        this.expiryCutoff(),
+        capacity,
+        Math.ceil(this.options.expiry),
+      ],
+    };
   }
 
   /**

@@ -68,6 +68,43 @@ end
 `;
 
 /**
+ * Lua: sends() → a batch of sends that share each key's work: offer(key, payload,
+ * score, cutoff, capacity, expiry) → true when the key takes the message (the
+ * first ones, until it is full, as one by one), and store() adds what the keys
+ * took, one ZADD and one EXPIRE per key. One expiry sweep and one count per key.
+ */
+export const LUA_SENDS = `
+local function sends()
+  local byKey, keys, batch = {}, {}, {}
+  function batch.offer(key, payload, score, cutoff, capacity, expiry)
+    local k = byKey[key]
+    if not k then
+      redis.call('ZREMRANGEBYSCORE', key, 0, cutoff)
+      k = { count = redis.call('ZCARD', key), adds = {} }
+      byKey[key] = k
+      keys[#keys + 1] = key
+    end
+    if k.count >= tonumber(capacity) then return false end
+    k.count = k.count + 1
+    k.adds[#k.adds + 1] = score
+    k.adds[#k.adds + 1] = payload
+    k.expiry = expiry
+    return true
+  end
+  function batch.store()
+    for _, key in ipairs(keys) do
+      local k = byKey[key]
+      if #k.adds > 0 then
+        redis.call('ZADD', key, unpack(k.adds))
+        redis.call('EXPIRE', key, k.expiry)
+      end
+    end
+  end
+  return batch
+end
+`;
+
+/**
  * Lua: capacities(args, base) → capacityOf(name), from CapacityTable.luaRules laid
  * out in `args` from index `base` (fallback, rule count, pattern/capacity pairs).
  */
@@ -140,37 +177,15 @@ export const SEND = new LuaScript(
   `${LUA_SEND}
 return send(KEYS[1], ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5])
 `,
-  `
+  `${LUA_SENDS}
 local calls = tonumber(ARGV[1])
-local out, keys, byKey = {}, {}, {}
+local out, batch = {}, sends()
 local a = 2 + calls * 2
 for i = 1, calls do
-  local key = KEYS[i]
-  local k = byKey[key]
-  if not k then
-    redis.call('ZREMRANGEBYSCORE', key, 0, ARGV[a + 2])
-    k = { count = redis.call('ZCARD', key), adds = {} }
-    byKey[key] = k
-    keys[#keys + 1] = key
-  end
-  if k.count < tonumber(ARGV[a + 3]) then
-    k.count = k.count + 1
-    k.adds[#k.adds + 1] = ARGV[a + 1]
-    k.adds[#k.adds + 1] = ARGV[a]
-    k.expiry = ARGV[a + 4]
-    out[i] = 1
-  else
-    out[i] = 0
-  end
+  out[i] = batch.offer(KEYS[i], ARGV[a], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4]) and 1 or 0
   a = a + 5
 end
-for _, key in ipairs(keys) do
-  local k = byKey[key]
-  if #k.adds > 0 then
-    redis.call('ZADD', key, unpack(k.adds))
-    redis.call('EXPIRE', key, k.expiry)
-  end
-end
+batch.store()
 return out
 `,
 );
