@@ -49,7 +49,7 @@ const USAGE = `usage: npm run bench:chat -- [options]
   --senders S              clients that send (default 50; quick 20)
   --rate M                 messages per second, all senders together (default 1000; quick 400)
   --seconds T              timed send window (default 10; quick 3)
-  --warmup W               sending before the window (default 3; quick 1)
+  --warmup W               sending before the window (default 8; quick 1)
   --idle-seconds I         idle CPU window (default 10; quick 2)
   --connect-clients K      clients of the connect burst (default 2000; quick 500)
   --connect-concurrency C  handshakes in progress at once (default 500)
@@ -110,7 +110,7 @@ function parseOptions(argv: string[]): Options {
     rate: positiveNumber('rate', values.rate, quick ? 400 : 1000),
     textLength: TEXT_LENGTH,
     seconds: positiveNumber('seconds', values.seconds, quick ? 3 : 10),
-    warmupSeconds: positiveNumber('warmup', values.warmup, quick ? 1 : 3),
+    warmupSeconds: positiveNumber('warmup', values.warmup, quick ? 1 : 8),
     idleSeconds: positiveNumber('idle-seconds', values['idle-seconds'], quick ? 2 : 10),
     connectClients: positiveNumber(
       'connect-clients',
@@ -227,6 +227,8 @@ function report(results: SystemResult[]): string {
   row('  latency p50, ms (send → delivery at each member)', (r) => r.p50Ms);
   row('  latency p99, ms', (r) => r.p99Ms);
   row('  latency max, ms', (r) => r.maxMs);
+  row('  warm-up (cold start, not timed): latency p99, ms', (r) => r.warmupP99Ms);
+  row('  warm-up: latency max, ms', (r) => r.warmupMaxMs);
   row('server CPU per delivered message, µs (HEADLINE)', (r) => r.cpuPerDeliveryUs);
   const roles = [...new Set(results.flatMap((r) => Object.keys(r.cpuPerDeliveryUsByRole)))];
   for (const role of roles) {

@@ -46,6 +46,7 @@ class LoadGenerator implements LoadApi {
   private clients: ChatClient[] = [];
   private counters_ = emptyCounters();
   private latency = new LatencyHistogram();
+  private warmupLatency = new LatencyHistogram();
   /** Phase of what is being sent and received now; `idle` before the first start. */
   private current: Phase | 'idle' = 'idle';
   private timer: NodeJS.Timeout | undefined;
@@ -65,6 +66,7 @@ class LoadGenerator implements LoadApi {
       }
       counters.deliveredBySendPhase[decoded.phase]++;
       if (decoded.phase === 'timed') this.latency.record(receivedUs - decoded.sentUs);
+      else if (decoded.phase === 'warmup') this.warmupLatency.record(receivedUs - decoded.sentUs);
     },
     unexpected: (description) => this.unexpected(description),
     dropped: (reason) => {
@@ -143,6 +145,7 @@ class LoadGenerator implements LoadApi {
     return {
       ...this.counters_,
       latency: this.latency.toJSON(),
+      warmupLatency: this.warmupLatency.toJSON(),
       // The histogram is in nanoseconds; 0 when it recorded nothing.
       loopDelayP99Ms: delay.count > 0 ? delay.percentile(99) / 1e6 : 0,
       loopDelayMaxMs: delay.count > 0 ? delay.max / 1e6 : 0,
@@ -156,6 +159,7 @@ class LoadGenerator implements LoadApi {
     await Promise.all(clients.map((client) => client.close()));
     this.counters_ = emptyCounters();
     this.latency = new LatencyHistogram();
+    this.warmupLatency = new LatencyHistogram();
     this.loopDelay = monitorEventLoopDelay({ resolution: 10 });
     this.seq.clear();
     this.current = 'idle';

@@ -57,6 +57,8 @@ export interface LoadCounters {
 export interface LoadReport extends LoadCounters {
   /** Send → delivery at each member, for messages sent in the timed window. */
   latency: LatencyCounts;
+  /** The same for messages sent in the warm-up: how the deployment took the cold start. */
+  warmupLatency: LatencyCounts;
   /**
    * This process's event-loop delay during the timed window, ms (p99 and max): when
    * high, the load generator itself was behind and the latencies include its queue.

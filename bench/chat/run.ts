@@ -68,6 +68,14 @@ export interface SystemResult {
   p50Ms: number;
   p99Ms: number;
   maxMs: number;
+  /**
+   * The same for messages sent during the warm-up: every process starts cold
+   * (nothing compiled by V8 yet), so this shows how a deployment takes the start
+   * of the load, and whether the warm-up was long enough for the backlog it built
+   * to drain before the window.
+   */
+  warmupP99Ms: number;
+  warmupMaxMs: number;
   /** Server CPU seconds in the window, by role (every process of a role summed). */
   cpuSecondsByRole: Record<string, number>;
   cpuPerDeliveryUs: number;
@@ -415,7 +423,11 @@ async function sendWindow(
   const reports: LoadReport[] = await loads.all('report', () => []);
   const counters = mergeCounters(reports);
   const latency = new LatencyHistogram();
-  for (const r of reports) latency.add(r.latency);
+  const warmupLatency = new LatencyHistogram();
+  for (const r of reports) {
+    latency.add(r.latency);
+    warmupLatency.add(r.warmupLatency);
+  }
   await loads.all('close', () => []);
 
   const cpu = minus(cpuAfter, cpuBefore);
@@ -454,6 +466,8 @@ async function sendWindow(
     p50Ms: latency.percentileMs(50),
     p99Ms: latency.percentileMs(99),
     maxMs: latency.maxMicroseconds / 1000,
+    warmupP99Ms: warmupLatency.percentileMs(99),
+    warmupMaxMs: warmupLatency.maxMicroseconds / 1000,
     cpuSecondsByRole: cpu,
     cpuPerDeliveryUs: perDelivery(cpuTotal),
     cpuPerDeliveryUsByRole,
