@@ -386,6 +386,51 @@ for (const backend of allDatabases()) {
     await rejects(() => users.touchLastLogin(424242), UserNotFound);
   });
 
+  test('findBySession: each live session its active user; concurrent lookups share one query on PostgreSQL', async () => {
+    const sessions = new SessionStore(db);
+    // Its sessions were made an hour ago and lasted a minute.
+    const expiring = new SessionStore(db, {
+      maxAgeSeconds: 60,
+      now: () => new Date(Date.now() - 3_600_000),
+    });
+    const people = await Promise.all(
+      ['ann', 'ben', 'cy'].map((name) => users.create({ username: name, password: 'pw' })),
+    );
+    const keys = await Promise.all(people.map(async (p) => (await sessions.create(p.id)).key));
+    const idle = await users.create({ username: 'ida', password: 'pw' });
+    const idleKey = (await sessions.create(idle.id)).key;
+    await users.update(idle.id, { isActive: false });
+    const expired = (await expiring.create(people[0]!.id)).key;
+    const hash = (key: string): string => sessions.hashOf(key)!;
+
+    // Every query takes a pooled connection: count them.
+    const client = db.knex.client as { acquireConnection(): Promise<unknown> };
+    const acquire = client.acquireConnection.bind(client);
+    let queries = 0;
+    client.acquireConnection = () => {
+      queries++;
+      return acquire();
+    };
+    let found: (User | undefined)[];
+    try {
+      found = await Promise.all([
+        ...keys.map((key) => users.findBySession(hash(key))),
+        users.findBySession(hash(keys[1]!)), // the same session twice
+        users.findBySession(hash(idleKey)),
+        users.findBySession(hash(expired)),
+        users.findBySession(hash('x'.repeat(32))),
+      ]);
+    } finally {
+      client.acquireConnection = acquire;
+    }
+    assert.equal(
+      found.map((user) => user?.username),
+      ['ann', 'ben', 'cy', 'ben', undefined, undefined, undefined],
+    );
+    assert.is(queries, db.kind === 'postgres' ? 1 : 7);
+    assert.is((await users.findBySession(hash(keys[2]!)))?.username, 'cy', 'and again, alone');
+  });
+
   test("delete removes the user and, by cascade, the user's sessions", async () => {
     const user = await users.create({ username: 'gone' });
     const other = await users.create({ username: 'stays' });

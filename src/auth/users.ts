@@ -1,5 +1,5 @@
 import type { Database } from '../db/connection.js';
-import { PreparedQuery } from '../db/prepared.js';
+import { BatchedLookup, type BatchedLookupSql } from '../db/batched-lookup.js';
 import { isUniqueViolation } from '../db/errors.js';
 import {
   fromDbBoolean,
@@ -187,9 +187,14 @@ const USER_COLUMNS = [
   'date_joined',
 ] as const;
 
-const FIND_BY_SESSION_SQL = `select ${USER_COLUMNS.map((c) => `u.${c}`).join(', ')}
-from gredis_session s join auth_user u on u.id = s.user_id
-where s.session_key_hash = ? and s.expire_date > ?`;
+const USER_FROM_SESSION = `${USER_COLUMNS.map((c) => `u.${c}`).join(', ')}
+from gredis_session s join auth_user u on u.id = s.user_id`;
+
+const FIND_BY_SESSION_SQL: BatchedLookupSql = {
+  one: `select ${USER_FROM_SESSION} where s.session_key_hash = ? and s.expire_date > ?`,
+  many: `select s.session_key_hash as lookup_key, ${USER_FROM_SESSION}
+where s.session_key_hash = any(?) and s.expire_date > ?`,
+};
 
 function toUser(row: UserRow): User {
   return {
@@ -209,14 +214,16 @@ function toUser(row: UserRow): User {
 /** Users in Django's `auth_user` table. Every query is parameterised by knex. */
 export class UserRepository {
   private readonly iterations: number;
-  private readonly bySession: PreparedQuery<UserRow>;
+  private readonly bySession: BatchedLookup<UserRow>;
 
   constructor(
     private readonly db: Database,
     options: UserRepositoryOptions = {},
   ) {
     this.iterations = options.passwordIterations ?? PBKDF2_ITERATIONS;
-    this.bySession = new PreparedQuery(db, 'gredis_user_by_session', FIND_BY_SESSION_SQL);
+    this.bySession = new BatchedLookup(db, 'gredis_user_by_session', FIND_BY_SESSION_SQL, () => [
+      toDbTimestamp(db, new Date()),
+    ]);
   }
 
   private get table() {
@@ -234,11 +241,12 @@ export class UserRepository {
 
   /**
    * The active user a live session (by its stored key hash, see SessionStore.hashOf)
-   * belongs to, in one query: what a WebSocket handshake needs, cheaply.
+   * belongs to, in one query: what a WebSocket handshake needs, cheaply. It runs
+   * for every handshake, so it is prepared, and on PostgreSQL the handshakes of
+   * one moment share it (BatchedLookup).
    */
-  async findBySession(sessionKeyHash: string, now = new Date()): Promise<User | undefined> {
-    // A prepared statement: this runs for every WebSocket handshake.
-    const [row] = await this.bySession.rows([sessionKeyHash, toDbTimestamp(this.db, now)]);
+  async findBySession(sessionKeyHash: string): Promise<User | undefined> {
+    const row = await this.bySession.get(sessionKeyHash);
     if (!row) return undefined;
     const user = toUser(row);
     return user.isActive ? user : undefined;
