@@ -18,7 +18,7 @@ import {
 import type { Database } from '../src/db/connection.js';
 import { rejects } from './helpers/assert.js';
 import { runPython } from './helpers/cli.js';
-import { allDatabases } from './helpers/databases.js';
+import { allDatabases, countingQueries } from './helpers/databases.js';
 
 /** Fast hashes for the bulk of the tests; tests of the default cost say so. */
 const FAST = { passwordIterations: 1000 };
@@ -403,26 +403,15 @@ for (const backend of allDatabases()) {
     const expired = (await expiring.create(people[0]!.id)).key;
     const hash = (key: string): string => sessions.hashOf(key)!;
 
-    // Every query takes a pooled connection: count them.
-    const client = db.knex.client as { acquireConnection(): Promise<unknown> };
-    const acquire = client.acquireConnection.bind(client);
-    let queries = 0;
-    client.acquireConnection = () => {
-      queries++;
-      return acquire();
-    };
-    let found: (User | undefined)[];
-    try {
-      found = await Promise.all([
+    const { result: found, queries } = await countingQueries(db, () =>
+      Promise.all([
         ...keys.map((key) => users.findBySession(hash(key))),
         users.findBySession(hash(keys[1]!)), // the same session twice
         users.findBySession(hash(idleKey)),
         users.findBySession(hash(expired)),
         users.findBySession(hash('x'.repeat(32))),
-      ]);
-    } finally {
-      client.acquireConnection = acquire;
-    }
+      ]),
+    );
     assert.equal(
       found.map((user) => user?.username),
       ['ann', 'ben', 'cy', 'ben', undefined, undefined, undefined],

@@ -246,7 +246,10 @@ export class UserRepository {
    * one moment share it (BatchedLookup).
    */
   async findBySession(sessionKeyHash: string): Promise<User | undefined> {
-    const row = await this.bySession.get(sessionKeyHash);
+    const row = await this.bySession.get(sessionKeyHash, [
+      sessionKeyHash,
+      toDbTimestamp(this.db, new Date()),
+    ]);
     if (!row) return undefined;
     const user = toUser(row);
     return user.isActive ? user : undefined;

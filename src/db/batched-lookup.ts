@@ -3,10 +3,12 @@ import { PreparedQuery } from './prepared.js';
 
 /** The SQL of a BatchedLookup, with `?` placeholders. */
 export interface BatchedLookupSql {
-  /** One key: the key first, then the values of `values()`. */
+  /** One lookup, given the parameters `get` was given. */
   one: string;
-  /** Many keys: the keys as an array (`= any(?)`) first, then the values of
-   * `values()`; each row says which key it answers as `lookup_key`. */
+  /**
+   * Many: the keys as an array (`unnest(?)`, `= any(?)`) first, then the values
+   * of `values()`; each row says which key it answers as `lookup_key`.
+   */
   many: string;
 }
 
@@ -24,8 +26,9 @@ const MAX_KEYS = 1000;
  * handshakes, each looking up its session, costs the worker one write and the
  * database one execution instead of one each, and both share the two cores with
  * everything else. On SQLite each lookup runs on its own: its driver is
- * synchronous, so a batch would save nothing. `values()` gives the query's other
- * values (e.g. "now") when it runs.
+ * synchronous, so a batch would save nothing. A key is a string that says
+ * everything the lookup needs (the `many` query takes it apart); `values()`
+ * gives the batch's other values (e.g. "now") when it runs.
  */
 export class BatchedLookup<Row> {
   private readonly one: PreparedQuery<Row> | undefined;
@@ -43,8 +46,9 @@ export class BatchedLookup<Row> {
     else this.one = new PreparedQuery(db, name, sql.one);
   }
 
-  get(key: string): Promise<Row | undefined> {
-    if (this.one) return this.one.rows([key, ...this.values()]).then(([row]) => row);
+  /** The row for `key`; on SQLite, the `one` query with `oneParams`. At most one row per key. */
+  get(key: string, oneParams: readonly unknown[]): Promise<Row | undefined> {
+    if (this.one) return this.one.rows([...oneParams]).then(([row]) => row);
     return new Promise((resolve, reject) => {
       let waiters = this.waiting.get(key);
       if (!waiters) {

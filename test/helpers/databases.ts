@@ -107,3 +107,25 @@ export function postgresBackend(): DatabaseBackend {
 export function allDatabases(): DatabaseBackend[] {
   return [sqliteBackend(), postgresBackend()];
 }
+
+/**
+ * Runs `work` and returns what it returned and how many queries it ran, counted
+ * as connections taken from the pool: every query takes one, prepared or not.
+ */
+export async function countingQueries<T>(
+  db: Database,
+  work: () => Promise<T>,
+): Promise<{ result: T; queries: number }> {
+  const client = db.knex.client as { acquireConnection(): Promise<unknown> };
+  const acquire = client.acquireConnection.bind(client);
+  let queries = 0;
+  client.acquireConnection = () => {
+    queries++;
+    return acquire();
+  };
+  try {
+    return { result: await work(), queries };
+  } finally {
+    client.acquireConnection = acquire;
+  }
+}

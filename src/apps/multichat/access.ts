@@ -1,5 +1,5 @@
 import type { Database } from '../../db/connection.js';
-import { PreparedQuery } from '../../db/prepared.js';
+import { BatchedLookup, type BatchedLookupSql } from '../../db/batched-lookup.js';
 import { fromDbBoolean, fromDbInteger, toDbTimestamp } from '../../db/values.js';
 import { MAX_ROOM_ID, type Room } from './rooms.js';
 
@@ -10,12 +10,30 @@ export interface Access {
   room: Room | undefined;
 }
 
-const ACCESS_SQL = `select u.username, u.is_active, u.is_staff,
+const ACCESS_SQL: BatchedLookupSql = {
+  one: `select u.username, u.is_active, u.is_staff,
   exists (select 1 from gredis_session s
           where s.session_key_hash = ? and s.user_id = u.id and s.expire_date > ?) as live,
   r.id as room_id, r.title, r.staff_only
 from auth_user u left join chat_room r on r.id = ?
-where u.id = ?`;
+where u.id = ?`,
+  // The same for many keys at once (PostgreSQL); a key is "user hash room" (see check).
+  many: `select q.lookup_key, u.username, u.is_active, u.is_staff, l.live,
+  r.id as room_id, r.title, r.staff_only
+from (select k as lookup_key,
+        split_part(k, ' ', 1)::bigint as user_id,
+        split_part(k, ' ', 2) as session_key_hash,
+        nullif(split_part(k, ' ', 3), '')::bigint as room_id
+      from unnest(?::text[]) as k) q
+join auth_user u on u.id = q.user_id
+left join chat_room r on r.id = q.room_id
+left join lateral (select true as live from gredis_session s
+                   where s.session_key_hash = q.session_key_hash and s.user_id = u.id
+                     and s.expire_date > ?
+                   limit 1) l on true`,
+};
+
+const HEX = /^[0-9a-f]+$/;
 
 interface AccessRow {
   username: string;
@@ -31,20 +49,26 @@ interface AccessRow {
  * The checks multichat.md asks of every command (user still valid, room exists,
  * staff-only rooms), answered by one query: they run for every chat message, so
  * three round trips to the database would be the worker's largest cost. It is a
- * prepared statement, so PostgreSQL plans it once per connection.
+ * prepared statement, so PostgreSQL plans it once per connection, and on
+ * PostgreSQL the commands a worker runs at the same moment share it.
  */
 export class ChatAccess {
-  private readonly query: PreparedQuery<AccessRow>;
+  private readonly query: BatchedLookup<AccessRow>;
 
   constructor(private readonly db: Database) {
-    this.query = new PreparedQuery(db, 'gredis_chat_access', ACCESS_SQL);
+    this.query = new BatchedLookup(db, 'gredis_chat_access', ACCESS_SQL, () => [
+      toDbTimestamp(db, new Date()),
+    ]);
   }
 
   /** `sessionKeyHash` is what SessionStore.hashOf gave for the socket's session key. */
   async check(userId: number, sessionKeyHash: string, roomId: number): Promise<Access> {
     // An id outside the column's range names no room (and would be an error in PostgreSQL).
     const room = roomId >= 1 && roomId <= MAX_ROOM_ID ? roomId : null;
-    const [row] = await this.query.rows([
+    // Hashes are hex (SessionStore.hashOf), so a key's three parts cannot run together.
+    if (!Number.isSafeInteger(userId) || !HEX.test(sessionKeyHash))
+      return { user: undefined, room: undefined };
+    const row = await this.query.get(`${userId} ${sessionKeyHash} ${room ?? ''}`, [
       sessionKeyHash,
       toDbTimestamp(this.db, new Date()),
       room,
