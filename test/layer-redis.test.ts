@@ -8,9 +8,11 @@ import * as assert from 'uvu/assert';
 import { Encoder } from '@msgpack/msgpack';
 import type { Redis } from 'ioredis';
 import { consistentHash, createLayer, type ChannelLayer, type LayerOptions } from '../src/index.js';
+import { InvalidLayerUrl } from '../src/layer/errors.js';
+import { parseLayerUrl, redactUrl, type RedisHostConfig } from '../src/layer/url.js';
 import { captureLogs, ERROR, WARN } from './helpers/log-capture.js';
 import { testPrefix } from './helpers/layers.js';
-import { RedisServer, rawClient, SHARED_REDIS_URL } from './helpers/redis-server.js';
+import { RedisSentinel, RedisServer, rawClient, SHARED_REDIS_URL } from './helpers/redis-server.js';
 import { settledWithin, sleep, waitFor, within } from './helpers/wait.js';
 
 const open: ChannelLayer[] = [];
@@ -535,3 +537,102 @@ connections(
 );
 
 connections.run();
+
+const urls = suite('redis layer: URLs and Sentinel');
+urls.after.each(cleanup);
+
+urls('layer URLs: Redis, several Redis (sharding), Sentinel; their options', () => {
+  assert.equal(parseLayerUrl('redis://127.0.0.1:6380/2?prefix=app.&expiry=30&capacity=50'), {
+    kind: 'redis',
+    hosts: [{ kind: 'url', url: 'redis://127.0.0.1:6380/2' }],
+    options: { prefix: 'app.', expiry: 30, capacity: 50 },
+  });
+  assert.equal(hostsOf('redis://a:6379/0,rediss://:pw@b:6380/1?group_expiry=60'), [
+    { kind: 'url', url: 'redis://a:6379/0' },
+    { kind: 'url', url: 'rediss://:pw@b:6380/1' },
+  ]);
+  const sentinel = parseLayerUrl(
+    'redis+sentinel://:s%40cret@s1:26379,s2:26380,s3/my%20master/3?prefix=p.',
+  );
+  assert.equal(sentinel, {
+    kind: 'redis',
+    hosts: [
+      {
+        kind: 'sentinel',
+        sentinels: [
+          { host: 's1', port: 26379 },
+          { host: 's2', port: 26380 },
+          { host: 's3', port: 26379 },
+        ],
+        masterName: 'my master',
+        db: 3,
+        password: 's@cret',
+        label: 'redis+sentinel://s1:26379,s2:26380,s3/my%20master',
+      },
+    ],
+    options: { prefix: 'p.' },
+  });
+  assert.not.match(redactUrl(hostsOf('redis+sentinel://:s%40cret@s1/m')[0]!), 'cret');
+  assert.is(redactUrl({ kind: 'url', url: 'redis://:hunter2@h:1/0' }), 'redis://:***@h:1/0');
+  assert.equal(parseLayerUrl('memory://?capacity=5'), { kind: 'memory', options: { capacity: 5 } });
+});
+
+urls('a bad layer URL says what is wrong, and never shows its password', () => {
+  const cases: [string, RegExp][] = [
+    ['', /empty/],
+    ['http://h:1/0', /unsupported scheme "http:"/],
+    ['redis://h:1/zero', /database must be a number/],
+    ['redis://h:1/0?speed=9', /unknown option "speed"/],
+    ['redis://h:1/0?expiry=-1', /expiry must be a positive number/],
+    ['redis+sentinel://h:26379', /a Sentinel URL looks like/],
+    ['redis+sentinel://h:x/m', /bad sentinel address "h:x"/],
+    ['redis://:hunter2@h:1/0?capacity=0', /capacity must be a positive number/],
+    ['redis+sentinel://:hunter2@h:x/m', /bad sentinel address/],
+  ];
+  for (const [url, reason] of cases) {
+    try {
+      parseLayerUrl(url);
+      assert.unreachable(url);
+    } catch (error) {
+      assert.instance(error, InvalidLayerUrl, url);
+      assert.match((error as Error).message, reason);
+      assert.not.match((error as Error).message, 'hunter2');
+      assert.not.match((error as InvalidLayerUrl).url, 'hunter2');
+    }
+  }
+});
+
+urls('through Sentinel: the layer finds the master and works as on a plain URL', async () => {
+  const master = await RedisServer.start();
+  const sentinel = await RedisSentinel.start(master, 'gredis-test');
+  try {
+    prefix = testPrefix();
+    const url = `redis+sentinel://127.0.0.1:${sentinel.port}/gredis-test/3`;
+    const a = layer({}, url);
+    const b = layer({}, url);
+    await a.send('plain.work', { n: 1 });
+    assert.equal(await b.receive('plain.work'), { n: 1 });
+    const inbox = await b.newChannel('inbox');
+    await a.groupAdd('room', inbox);
+    assert.is(await a.groupSend('room', { hello: 'sentinel' }), 0, 'no member skipped');
+    assert.equal(await b.receive(inbox), { hello: 'sentinel' });
+    assert.equal(a.health(), {
+      ok: true,
+      hosts: [{ url: `redis+sentinel://127.0.0.1:${sentinel.port}/gredis-test`, status: 'ready' }],
+    });
+    // It is the master's database 3 that holds the group, found through Sentinel.
+    assert.equal(await raw(`redis://127.0.0.1:${master.port}/3`).zcard(`${prefix}:group:room`), 1);
+  } finally {
+    await cleanup();
+    await sentinel.stop();
+    await master.stop();
+  }
+});
+
+function hostsOf(url: string): RedisHostConfig[] {
+  const parsed = parseLayerUrl(url);
+  if (parsed.kind !== 'redis') throw new Error(`${url} is not a Redis layer URL`);
+  return parsed.hosts;
+}
+
+urls.run();

@@ -109,17 +109,20 @@ export class LayerUnavailable extends Error {
   }
 }
 
-/** A layer URL that cannot be understood. */
+/**
+ * A layer URL that cannot be understood. Its message and `url` show the URL with
+ * any password as `***`: the error is printed and logged.
+ */
 export class InvalidLayerUrl extends TypeError {
   readonly code = 'GREDIS_INVALID_LAYER_URL' as const;
-  constructor(
-    readonly url: string,
-    reason: string,
-  ) {
+  readonly url: string;
+  constructor(url: string, reason: string) {
+    const shown = url.replace(/(\/\/[^:@/]*:)[^@/]*@/g, '$1***@');
     super(
-      `invalid channel layer URL ${JSON.stringify(url)}: ${reason} (expected memory://, redis://host:port/db, several redis:// URLs separated by commas, or redis+sentinel://host:port/master)`,
+      `invalid channel layer URL ${JSON.stringify(shown)}: ${reason} (expected memory://, redis://host:port/db, several redis:// URLs separated by commas, or redis+sentinel://host:port/master)`,
     );
     this.name = 'InvalidLayerUrl';
+    this.url = shown;
   }
 }
 

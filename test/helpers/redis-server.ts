@@ -1,5 +1,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Redis } from 'ioredis';
 
 /** The shared Redis every test may use (DEVELOPERS.md: 127.0.0.1:6379). */
@@ -16,6 +19,29 @@ export function freePort(): Promise<number> {
       server.close(() => resolve(port));
     });
   });
+}
+
+/** Waits (10 s at most) until the server on `port` answers and `ready` says yes. */
+async function until(port: number, ready: (probe: Redis) => Promise<boolean>): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    const probe = new Redis(port, '127.0.0.1', {
+      lazyConnect: true,
+      maxRetriesPerRequest: 0,
+      retryStrategy: () => null,
+    });
+    probe.on('error', () => {});
+    try {
+      await probe.connect();
+      if (await ready(probe)) return;
+    } catch {
+      // Not listening yet.
+    } finally {
+      probe.disconnect();
+    }
+    if (Date.now() > deadline) throw new Error(`the server on port ${port} did not start`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
 }
 
 /**
@@ -59,26 +85,7 @@ export class RedisServer {
       { stdio: 'ignore' },
     );
     this.child = child;
-    const deadline = Date.now() + 10_000;
-    for (;;) {
-      const probe = new Redis(this.url, {
-        lazyConnect: true,
-        maxRetriesPerRequest: 0,
-        retryStrategy: () => null,
-      });
-      probe.on('error', () => {});
-      try {
-        await probe.connect();
-        await probe.ping();
-        probe.disconnect();
-        return;
-      } catch {
-        probe.disconnect();
-        if (Date.now() > deadline)
-          throw new Error(`redis-server on port ${this.port} did not start`);
-        await new Promise((r) => setTimeout(r, 50));
-      }
-    }
+    await until(this.port, async (probe) => (await probe.ping()) === 'PONG');
   }
 
   /** SIGKILL: the server vanishes as in a crash. */
@@ -105,4 +112,55 @@ export class RedisServer {
 /** A plain client for inspecting what the layer stored. */
 export function rawClient(url = SHARED_REDIS_URL): Redis {
   return new Redis(url);
+}
+
+/**
+ * A private Sentinel (redis-server --sentinel) watching `master` under `name`, for
+ * the Sentinel URL tests. Its config file is its own (Sentinel rewrites it).
+ * Stopped by PID.
+ */
+export class RedisSentinel {
+  private constructor(
+    readonly port: number,
+    private readonly child: ChildProcess,
+    private readonly dir: string,
+  ) {}
+
+  static async start(master: RedisServer, name: string): Promise<RedisSentinel> {
+    const port = await freePort();
+    const dir = mkdtempSync(join(tmpdir(), 'gredis-sentinel-'));
+    const config = join(dir, 'sentinel.conf');
+    writeFileSync(
+      config,
+      [
+        `port ${port}`,
+        'bind 127.0.0.1',
+        `dir ${dir}`,
+        `sentinel monitor ${name} 127.0.0.1 ${master.port} 1`,
+        '',
+      ].join('\n'),
+    );
+    const child = spawn('redis-server', [config, '--sentinel'], { stdio: 'ignore' });
+    const sentinel = new RedisSentinel(port, child, dir);
+    try {
+      await until(port, async (probe) => {
+        const address = (await probe.call('SENTINEL', 'get-master-addr-by-name', name)) as
+          string[] | null;
+        return address?.[1] === String(master.port);
+      });
+    } catch (error) {
+      await sentinel.stop();
+      throw error;
+    }
+    return sentinel;
+  }
+
+  async stop(): Promise<void> {
+    if (this.child.exitCode === null) {
+      const exited = new Promise((r) => this.child.once('exit', r));
+      this.child.kill('SIGKILL');
+      await exited;
+    }
+    rmSync(this.dir, { recursive: true, force: true });
+  }
 }
