@@ -173,8 +173,9 @@ export class RedisHost {
     this.batchFlushScheduled = false;
     const batches = [...this.batches.values()];
     this.batches.clear();
-    // One write for all of them: each EVALSHA is written synchronously as it is called.
-    // (No stream yet before the first connection: typed as always there, it is not.)
+    // One write for all of them: each EVALSHA is written synchronously as it is
+    // called. (ioredis types `stream` as always there; before the first connection
+    // it is not.)
     const stream = this.client.stream as Redis['stream'] | undefined;
     stream?.cork();
     try {
