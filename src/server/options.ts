@@ -26,9 +26,9 @@ export interface ThymeOptions {
   /** Seconds graceful shutdown waits for in-flight HTTP responses. */
   shutdownTimeout: number;
   /**
-   * Deposit every WebSocket event in its socket's lane before sending it (see
-   * Lanes.announce), so a worker that dies right after taking an event loses it
-   * not. Turn off only when the workers are not Gredis workers (nothing would
+   * Deposit every WebSocket event in its socket's lane as it is sent (see
+   * Lanes.announceAndSend), so a worker that dies right after taking an event
+   * loses it not. Turn off only when the workers are not Gredis workers (nothing would
    * collect the deposits but their expiry).
    */
   announceEvents: boolean;
