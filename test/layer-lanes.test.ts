@@ -293,6 +293,30 @@ rescue('encrypted (or sharded), a turn applies its effects one by one, then fini
   assert.equal(await layer.receive(socket), { n: 2 });
 });
 
+rescue(
+  'encrypted (or sharded), announceAndSend sends, then deposits; a full channel gets neither',
+  async () => {
+    const { layer } = process(testPrefix(), {
+      symmetricEncryptionKeys: ['a key long enough for Fernet, here'],
+      capacity: 1,
+    });
+    const before = layer.stats.roundTrips;
+    await layer.lanes.announceAndSend('e', 0, { e: 0 }, 'sealed.events');
+    assert.is(layer.stats.roundTrips - before, 2, 'the send, then the deposit');
+    try {
+      await layer.lanes.announceAndSend('e', 1, { e: 1, attempt: 1 }, 'sealed.events');
+      assert.unreachable('the channel was full');
+    } catch (error) {
+      assert.instance(error, ChannelFull);
+    }
+    assert.equal(await layer.receive('sealed.events'), { e: 0 });
+    await layer.lanes.announceAndSend('e', 1, { e: 1, attempt: 2 }, 'sealed.events');
+    assert.is((await layer.lanes.claim('e', 0, { e: 0 })).kind, 'run');
+    // A deposit keeps the first copy of an event: the refused attempt left none.
+    assert.equal((await layer.lanes.finish('e', 0, undefined))?.event, { e: 1, attempt: 2 });
+  },
+);
+
 rescue('a gap that never fills is skipped after laneGap seconds', async () => {
   const prefix = testPrefix();
   const worker = process(prefix, { laneGap: 1 });
