@@ -6,7 +6,6 @@ import type { Counters, LaneClaim, LaneFinishOptions, Lanes, LaneTurn, Message }
 interface Lane {
   next: number;
   running: boolean;
-  ended: boolean;
   state: Message | undefined;
   parked: Map<number, Message>;
 }
@@ -25,7 +24,7 @@ export class MemoryLanes implements Lanes {
 
   async announce(lane: string, order: number, event: Message): Promise<void> {
     const entry = this.entry(lane);
-    if (entry.ended || order < entry.next || (order === entry.next && entry.running)) return;
+    if (isPast(entry, order)) return;
     if (!entry.parked.has(order)) entry.parked.set(order, copyMessage(event));
   }
 
@@ -40,14 +39,8 @@ export class MemoryLanes implements Lanes {
   }
 
   async claim(lane: string, order: number, event: Message): Promise<LaneClaim> {
-    let entry = this.lanes.get(lane);
-    if (!entry)
-      this.lanes.set(
-        lane,
-        (entry = { next: 0, running: false, ended: false, state: undefined, parked: new Map() }),
-      );
-    if (entry.ended || order < entry.next || (order === entry.next && entry.running))
-      return { kind: 'stale' };
+    const entry = this.entry(lane);
+    if (isPast(entry, order)) return { kind: 'stale' };
     if (order === entry.next) {
       entry.running = true;
       // Its announced copy is not needed any more: the caller runs the one it has.
@@ -88,7 +81,7 @@ export class MemoryLanes implements Lanes {
   private entry(lane: string): Lane {
     let entry = this.lanes.get(lane);
     if (!entry) {
-      entry = { next: 0, running: false, ended: false, state: undefined, parked: new Map() };
+      entry = { next: 0, running: false, state: undefined, parked: new Map() };
       this.lanes.set(lane, entry);
     }
     return entry;
@@ -97,6 +90,11 @@ export class MemoryLanes implements Lanes {
   onRescue(): void {
     // Nothing is ever rescued in one process.
   }
+}
+
+/** Whether event `order`'s turn has come and gone, or is running now. */
+function isPast(entry: Lane, order: number): boolean {
+  return order < entry.next || (order === entry.next && entry.running);
 }
 
 export class MemoryCounters implements Counters {
