@@ -127,16 +127,7 @@ export class RedisLanes implements Lanes {
     const reply = (await this.hostFor(lane).evalBatched(
       LANE_CLAIM,
       [this.laneKey(lane), this.indexKey()],
-      [
-        lane,
-        order,
-        this.config.owner,
-        now(),
-        this.config.lease,
-        this.config.gap,
-        event,
-        this.config.ttl,
-      ],
+      [...this.turnArgs(lane, order), event, this.config.ttl],
       true,
     )) as [Buffer, Buffer?];
     switch (reply[0].toString()) {
@@ -160,12 +151,7 @@ export class RedisLanes implements Lanes {
   ): Promise<LaneTurn | undefined> {
     const host = this.hostFor(lane);
     const args: Arg[] = [
-      lane,
-      order,
-      this.config.owner,
-      now(),
-      this.config.lease,
-      this.config.gap,
+      ...this.turnArgs(lane, order),
       state === undefined ? '' : this.codec.encode(state),
       state === undefined ? '0' : '1',
       end ? '1' : '0',
@@ -270,6 +256,11 @@ export class RedisLanes implements Lanes {
   private decodeState(bytes: Buffer | undefined): Message | undefined {
     if (!bytes || bytes.length === 0) return undefined;
     return this.codec.decode(bytes).message;
+  }
+
+  /** The ARGV that LANE_CLAIM, LANE_FINISH and LANE_COMMIT begin with. */
+  private turnArgs(lane: string, order: number): Arg[] {
+    return [lane, order, this.config.owner, now(), this.config.lease, this.config.gap];
   }
 
   private hostFor(lane: string): RedisHost {
