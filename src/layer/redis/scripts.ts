@@ -53,21 +53,6 @@ return out
 }
 
 /**
- * Lua: send(key, payload, score, cutoff, capacity, expiry) → 1 stored, 0 full.
- * The four steps of channels_redis's send (drop expired, refuse when full, add,
- * refresh expiry), shared by every script that stores a message.
- */
-export const LUA_SEND = `
-local function send(key, payload, score, cutoff, capacity, expiry)
-  redis.call('ZREMRANGEBYSCORE', key, 0, cutoff)
-  if redis.call('ZCARD', key) >= tonumber(capacity) then return 0 end
-  redis.call('ZADD', key, score, payload)
-  redis.call('EXPIRE', key, expiry)
-  return 1
-end
-`;
-
-/**
  * Lua: sends() → a batch of sends that share each key's work: offer(key, payload,
  * score, cutoff, capacity, expiry) → true when the key takes the message (the
  * first ones, until it is full, as one by one), and store() adds what the keys
@@ -101,6 +86,21 @@ local function sends()
     end
   end
   return batch
+end
+`;
+
+/**
+ * Lua: send(key, payload, score, cutoff, capacity, expiry) → 1 stored, 0 full.
+ * The four steps of channels_redis's send (drop expired, refuse when full, add,
+ * refresh expiry), shared by every script that stores a message: a batch of one,
+ * so that one piece of Lua says what a send is.
+ */
+export const LUA_SEND = `${LUA_SENDS}
+local function send(key, payload, score, cutoff, capacity, expiry)
+  local batch = sends()
+  if not batch.offer(key, payload, score, cutoff, capacity, expiry) then return 0 end
+  batch.store()
+  return 1
 end
 `;
 
