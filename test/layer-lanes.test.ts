@@ -11,6 +11,7 @@ import {
   type LaneTurn,
   type LayerOptions,
 } from '../src/index.js';
+import { MAX_WAITING_EVENTS } from '../src/layer/types.js';
 import { testPrefix } from './helpers/layers.js';
 import { RedisServer, SHARED_REDIS_URL } from './helpers/redis-server.js';
 import { sleep, waitFor } from './helpers/wait.js';
@@ -165,6 +166,31 @@ for (const url of ['memory://', SHARED_REDIS_URL]) {
       (await lanes.claim('a', 2, { e: 2 })).kind,
       'run',
       'nothing left behind blocks the lane',
+    );
+  });
+
+  test('a lane nothing claims holds at most MAX_WAITING_EVENTS deposits; a waiting claim still parks', async () => {
+    const { lanes } = make();
+    const extra = 20;
+    // Events 1.. are deposited while nothing claims (a consumer without lanes).
+    for (let order = 1; order <= MAX_WAITING_EVENTS + extra; order++)
+      await lanes.announce('cap', order, { e: order });
+    // A claim past the bound parks its event, so nothing a worker holds is lost.
+    const late = MAX_WAITING_EVENTS + extra + 1;
+    assert.equal(await lanes.claim('cap', late, { e: late }), { kind: 'parked' });
+    assert.is((await lanes.claim('cap', 0, { e: 0 })).kind, 'run');
+    let next = await lanes.finish('cap', 0, undefined);
+    const ran: number[] = [];
+    while (next) {
+      ran.push(next.order);
+      next = await lanes.finish('cap', next.order, undefined);
+    }
+    const deposited = Array.from({ length: MAX_WAITING_EVENTS }, (_, i) => i + 1);
+    assert.equal(ran, deposited, 'the deposits up to the bound run in order; the lane then waits');
+    assert.is(
+      (await lanes.claim('cap', MAX_WAITING_EVENTS + 1, { e: 0 })).kind,
+      'run',
+      'the first event past the bound runs from its channel copy',
     );
   });
 

@@ -1,7 +1,15 @@
 import type { Logger } from '../logger.js';
 import { applyEffects, logEffectFailure, type EffectTarget } from './effects.js';
 import { copyMessage } from './message.js';
-import type { Counters, LaneClaim, LaneFinishOptions, Lanes, LaneTurn, Message } from './types.js';
+import {
+  MAX_WAITING_EVENTS,
+  type Counters,
+  type LaneClaim,
+  type LaneFinishOptions,
+  type Lanes,
+  type LaneTurn,
+  type Message,
+} from './types.js';
 
 interface Lane {
   next: number;
@@ -24,7 +32,7 @@ export class MemoryLanes implements Lanes {
 
   async announce(lane: string, order: number, event: Message): Promise<void> {
     const entry = this.entry(lane);
-    if (isPast(entry, order)) return;
+    if (isPast(entry, order) || entry.parked.size >= MAX_WAITING_EVENTS) return;
     if (!entry.parked.has(order)) entry.parked.set(order, copyMessage(event));
   }
 

@@ -110,6 +110,18 @@ export interface LaneTurn {
 }
 
 /**
+ * Most events a lane holds waiting at once; an announce beyond it deposits nothing
+ * (the send still goes). A worker that runs lanes claims each event within a
+ * round trip of its send, so a lane normally holds none or a few; hundreds mean
+ * that nothing claims this socket's events (a consumer written against the
+ * channels alone, such as a Django Channels worker), and without a bound its
+ * lane would keep a copy of every event of the socket. A claim that has to wait
+ * still parks its event, past the bound too: only the crash cover of deposits
+ * is given up.
+ */
+export const MAX_WAITING_EVENTS = 100;
+
+/**
  * Runs the events of one key (a socket's reply channel) one at a time and in
  * `order`, whichever process receives them. A process that dies holding a turn
  * loses only that event: after its lease (or as soon as its connection is seen
@@ -120,6 +132,7 @@ export interface Lanes {
    * Deposits event `order` in its lane before it is sent on a channel (the
    * interface server does this), so that a process that takes it from the channel
    * and dies before claiming it loses nothing: the lane runs it from here.
+   * Deposits nothing when the lane already holds MAX_WAITING_EVENTS.
    */
   announce(lane: string, order: number, event: Message): Promise<void>;
   /**

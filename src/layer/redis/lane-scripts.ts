@@ -1,3 +1,4 @@
+import { MAX_WAITING_EVENTS } from '../types.js';
 import { LUA_CAPACITIES, LUA_GROUP_SEND, LUA_SEND, LUA_SENDS, LuaScript } from './scripts.js';
 
 /*
@@ -203,15 +204,18 @@ return n
  * when too late. The interface server's deposit of an event in its lane, before
  * it sends the event: a worker that takes the event from the channel and dies
  * before claiming it loses nothing, since whoever runs the lane next finds it
- * here. No effect on an event whose turn has passed or a lane that ended.
+ * here. No effect on an event whose turn has passed, a lane that ended, or a
+ * lane that holds MAX_WAITING_EVENTS.
  */
 const LUA_ANNOUNCE = `
 local function announce(laneKey, indexKey, lane, order, event, now, gap, ttl)
   order = tonumber(order)
-  local f = redis.call('HMGET', laneKey, 'next', 'owner', 'deadline', 'ended')
+  local f = redis.call('HMGET', laneKey, 'next', 'owner', 'deadline', 'ended', 'parked')
   local nxt = tonumber(f[1] or '0')
   -- Too late (a worker already claimed or ran it, the send having overtaken this):
   if f[4] or order < nxt or (order == nxt and f[2]) then return 0 end
+  -- Full: nothing claims this lane's events (see MAX_WAITING_EVENTS).
+  if tonumber(f[5] or '0') >= ${MAX_WAITING_EVENTS} then return 0 end
   if redis.call('HSETNX', laneKey, 'p:' .. order, event) == 1 then
     redis.call('HINCRBY', laneKey, 'parked', 1)
   end
