@@ -151,7 +151,15 @@ for (const database of allDatabases()) {
       [{ command: 'join' }, 'INVALID_MESSAGE'],
       [{ command: 'join', room: 'abc' }, 'INVALID_MESSAGE'],
       [{ command: 'join', room: 1.5 }, 'INVALID_MESSAGE'],
-      [{ command: 'join', room: -1 }, 'INVALID_MESSAGE'],
+      [{ command: 'join', room: '1e3' }, 'INVALID_MESSAGE'],
+      [{ command: 'join', room: ' 1' }, 'INVALID_MESSAGE'],
+      [{ command: 'join', room: 2 ** 53 }, 'INVALID_MESSAGE'],
+      // Well-formed ids of rooms that do not exist:
+      [{ command: 'join', room: -1 }, 'ROOM_INVALID'],
+      [{ command: 'join', room: 0 }, 'ROOM_INVALID'],
+      [{ command: 'join', room: '0' }, 'ROOM_INVALID'],
+      [{ command: 'join', room: '-7' }, 'ROOM_INVALID'],
+      [{ command: 'join', room: 2 ** 31 }, 'ROOM_INVALID'],
       [{ command: 'join', room: [lobby.id] }, 'INVALID_MESSAGE'],
       [{ command: 'send', room: lobby.id }, 'INVALID_MESSAGE'],
       [{ command: 'send', room: lobby.id, message: '' }, 'INVALID_MESSAGE'],
@@ -165,7 +173,7 @@ for (const database of allDatabases()) {
       command(a, frame);
       assert.equal(await next(a), { error }, JSON.stringify(frame).slice(0, 60));
     }
-    command(a, { command: 'join', room: lobby.id });
+    command(a, { command: 'join', room: `0${lobby.id}` }); // "07" is room 7, as Django reads it
     assert.equal(await next(a), { join: String(lobby.id), title: 'Lobby' });
     command(a, { command: 'send', room: lobby.id, message: 'y'.repeat(4096) });
     assert.is(

@@ -70,6 +70,9 @@ test('migrate, createsuperuser, thyme: log in, chat, then SIGTERM closes sockets
     assert.is(home.status, 200);
     assert.match(home.body.toString(), /data-room-id="\d+"/);
     assert.is((await browser.get('/static/chat.css')).status, 200);
+    const missing = await browser.get('/static/no-such.css');
+    assert.is(missing.status, 404);
+    assert.match(missing.body.toString(), /class="site-header"/, 'the 404 page in the site layout');
 
     const client = await TestClient.open(`ws://localhost:${port}/chat/stream/`, {
       origin: `http://localhost:${port}`,

@@ -223,7 +223,7 @@ test('static files come with an ETag and Cache-Control, and revalidate to 304', 
 test('static paths cannot leave the directory', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'gredis-static-'));
   symlinkSync(join(FIXTURES, 'outside.txt'), join(dir, 'link.txt'));
-  const { port } = await setup({ staticDir: dir });
+  const { port, worker } = await setup({ staticDir: dir });
   for (const path of [
     '/static/../outside.txt',
     '/static/%2e%2e/outside.txt',
@@ -236,12 +236,20 @@ test('static paths cannot leave the directory', async () => {
     '/static/',
     '/static/nope.css',
   ]) {
+    const before = worker.of('http.request').length;
     const raw = await rawExchange(
       port,
       `GET ${path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n`,
     );
     assert.ok(!raw.includes('TOP SECRET'), `${path} leaked`);
-    assert.match(raw, /^HTTP\/1\.1 (404|400)/, `${path}: ${raw.split('\r\n')[0]}`);
+    // Refused as malformed, or not a file of the directory: then the application
+    // answers it like any other path (its own 404 page).
+    if (!raw.startsWith('HTTP/1.1 400'))
+      assert.is(
+        worker.of('http.request').length,
+        before + 1,
+        `${path}: passed on to the application`,
+      );
   }
 });
 

@@ -38,14 +38,24 @@ export class StaticFiles {
 
   constructor(private readonly directory: string) {}
 
-  async handle(req: IncomingMessage, res: ServerResponse, pathname: string): Promise<number> {
+  /**
+   * Answers with the file and resolves with the status, or resolves with
+   * undefined, having written nothing, when the directory has no such file: the
+   * caller then lets the application answer, so a miss gets the app's own 404
+   * page like any unknown path.
+   */
+  async handle(
+    req: IncomingMessage,
+    res: ServerResponse,
+    pathname: string,
+  ): Promise<number | undefined> {
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       return end(res, 405, 'Method Not Allowed', { Allow: 'GET, HEAD' });
     }
     const file = await this.resolve(pathname.slice(STATIC_PREFIX.length));
-    if (!file) return end(res, 404, 'Not Found');
+    if (!file) return undefined;
     const info = await stat(file).catch(() => undefined);
-    if (!info?.isFile()) return end(res, 404, 'Not Found');
+    if (!info?.isFile()) return undefined;
     const etag = await this.etag(file, info.mtimeMs, info.size);
     const headers: Record<string, string> = {
       ETag: etag,

@@ -185,7 +185,8 @@ export class Thyme implements ThymeContext {
     }
     if (target.path === HEALTH_PATH) return this.health(res);
     if (this.staticFiles && target.path.startsWith(STATIC_PREFIX)) {
-      return this.staticFiles.handle(req, res, (req.url ?? '/').split('?')[0]!);
+      const status = await this.staticFiles.handle(req, res, (req.url ?? '/').split('?')[0]!);
+      if (status !== undefined) return status;
     }
     if (this.closing) {
       plainResponse(res, 503, 'Service Unavailable: shutting down', true);

@@ -62,10 +62,14 @@ export function parseCommand(text: string | undefined): Command {
   }
 }
 
-/** Room ids come as integers or as strings of digits ("7"); anything else is invalid. */
+/**
+ * Room ids come as integers or as strings of an integer ("7", as Django's int()
+ * reads them: "07" is 7); anything else is the wrong type. Whether the room
+ * exists is the access check's answer: 0 or -1 is well-formed and ROOM_INVALID.
+ */
 function parseRoomId(room: unknown): number {
-  if (typeof room === 'number' && Number.isSafeInteger(room) && room > 0) return room;
-  if (typeof room === 'string' && /^[1-9]\d{0,15}$/.test(room)) {
+  if (typeof room === 'number' && Number.isSafeInteger(room)) return room;
+  if (typeof room === 'string' && /^[-+]?\d{1,16}$/.test(room)) {
     const id = Number(room);
     if (Number.isSafeInteger(id)) return id;
   }

@@ -68,14 +68,25 @@ export function redirectToLogin(request: Request): Response {
 
 /**
  * A `next` target is followed only when it is a path on this site: "/x" but
- * not "//evil.example" or "/\\evil.example" or "https://…".
+ * not "//evil.example" or "/\\evil.example" or "https://…". It comes back as a
+ * URI (Django's iri_to_uri): anything outside URI characters percent-encoded,
+ * "%" kept. The check must see those bytes, not the decoded text: a header
+ * carries Latin-1 only, and a character such as "į" (U+012F) written as its low
+ * byte would become "/" there, turning "/įevil.example" into "//evil.example".
  */
 export function safeNext(next: string | null | undefined, fallback = '/'): string {
-  if (!next || !next.startsWith('/') || next.startsWith('//') || next.startsWith('/\\'))
-    return fallback;
+  // A backslash is a slash to browsers (Django refuses these too).
+  if (!next || next.startsWith('/\\')) return fallback;
   // eslint-disable-next-line no-control-regex -- control characters are what is refused
   if (/[\u0000-\u001f\u007f]/.test(next)) return fallback;
-  return next;
+  let uri: string;
+  try {
+    uri = next.replace(/[^A-Za-z0-9\-._~!#$&'()*+,/:;=?@[\]%]/gu, encodeURIComponent);
+  } catch {
+    return fallback; // a lone surrogate: not text
+  }
+  if (!uri.startsWith('/') || uri.startsWith('//')) return fallback;
+  return uri;
 }
 
 export interface ThrottleOptions {

@@ -2,6 +2,17 @@ import { serialize, type SerializeOptions } from 'cookie';
 import { STATUS_CODES } from 'node:http';
 import type { SafeHtml } from './html.js';
 
+/** A header value with a character a header cannot carry (control, or above U+00FF). */
+export class InvalidHeaderValue extends TypeError {
+  constructor(
+    readonly headerName: string,
+    value: string,
+  ) {
+    super(`invalid value for header ${JSON.stringify(headerName)}: ${JSON.stringify(value)}`);
+    this.name = 'InvalidHeaderValue';
+  }
+}
+
 /** What a view returns: status, headers (in order, duplicates kept) and a body. */
 export class Response {
   readonly headers: [string, string][] = [];
@@ -34,7 +45,12 @@ export class Response {
     return Response.text(`${status} ${STATUS_CODES[status] ?? ''}\n`, status);
   }
 
+  /** Throws InvalidHeaderValue for a value a header cannot carry as it is. */
   header(name: string, value: string): this {
+    // Headers go out as Latin-1 bytes (one per character): a character above
+    // U+00FF would be cut to its low byte, and CR/LF would split the header.
+    // eslint-disable-next-line no-control-regex -- control characters are what is refused
+    if (/[^\t\x20-\x7e\x80-\xff]/.test(value)) throw new InvalidHeaderValue(name, value);
     this.headers.push([name.toLowerCase(), value]);
     return this;
   }

@@ -127,7 +127,8 @@ export function loginView(users: UserRepository, throttle: LoginThrottle) {
         next,
         username,
         `Too many failed login attempts. Try again in ${minutes} minutes.`,
-        429,
+        // multichat.md: a login that fails gets the form again, with status 200.
+        200,
       );
     }
     const user = await users.authenticate(username, password);
