@@ -49,7 +49,6 @@ export class Response {
   header(name: string, value: string): this {
     // Headers go out as Latin-1 bytes (one per character): a character above
     // U+00FF would be cut to its low byte, and CR/LF would split the header.
-    // eslint-disable-next-line no-control-regex -- control characters are what is refused
     if (/[^\t\x20-\x7e\x80-\xff]/.test(value)) throw new InvalidHeaderValue(name, value);
     this.headers.push([name.toLowerCase(), value]);
     return this;
