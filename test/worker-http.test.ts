@@ -96,6 +96,31 @@ for (const database of allDatabases()) {
     }
   });
 
+  test("login as another user ends the first user's session and keeps none of its data", async () => {
+    const alice = await fixtures.user('alice', { password: 'pw' });
+    const bob = await fixtures.user('bob', { password: 'pw' });
+    /** Bob logs in through the form of a browser whose session is `sessionKey`'s. */
+    const loginOver = async (sessionKey: string): Promise<string> => {
+      const client = browser();
+      await client.get('/accounts/login/'); // the form and its CSRF cookie
+      client.cookies.set('sessionid', sessionKey);
+      const res = await client.post('/accounts/login/', { username: 'bob', password: 'pw' });
+      assert.is(res.status, 302);
+      return client.cookies.get('sessionid')!;
+    };
+    const aliceSession = await fixtures.sessions.create(alice.id, { flash: 'for alice' });
+    const key = await loginOver(aliceSession.key);
+    assert.is(await fixtures.sessions.load(aliceSession.key), undefined, "alice's session ended");
+    const bobSession = await fixtures.sessions.load(key);
+    assert.is(bobSession?.userId, bob.id);
+    assert.equal(bobSession?.data, {}, "nothing of alice's session carried over");
+    // The same user logging in again keeps the session's data (under a new key).
+    const kept = await fixtures.sessions.create(bob.id, { flash: 'for bob' });
+    const rotated = await fixtures.sessions.load(await loginOver(kept.key));
+    assert.is(rotated?.data.flash, 'for bob');
+    assert.is(await fixtures.sessions.load(kept.key), undefined, 'its old key is dead');
+  });
+
   test('login: next is followed only to paths on this site', async () => {
     // Staff: a signed-in non-staff user asking for /admin/ is shown the form instead.
     await fixtures.user('alice', { password: 'pw', staff: true });

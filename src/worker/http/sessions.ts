@@ -36,10 +36,18 @@ export class SessionHandle {
     this.dirty = true;
   }
 
-  /** Binds the session to `userId` under a new key (no session fixation). */
+  /**
+   * Binds the session to `userId` under a new key (no session fixation). As in
+   * Django, the data is kept unless the session belonged to another user: then
+   * that user's session ends and `userId` starts an empty one.
+   */
   async login(userId: number): Promise<void> {
-    if (this.current?.key) this.current = await this.store.rotate(this.current, userId);
-    else this.current = await this.store.create(userId, this.current?.data ?? {});
+    const current = this.current;
+    if (current?.key && current.userId !== null && current.userId !== userId) {
+      await this.store.delete(current.key);
+      this.current = await this.store.create(userId, {});
+    } else if (current?.key) this.current = await this.store.rotate(current, userId);
+    else this.current = await this.store.create(userId, current?.data ?? {});
     this.changedKey = true;
     this.dirty = false;
     this.ended = false;
