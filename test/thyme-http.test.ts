@@ -330,6 +330,43 @@ hostile(
 );
 
 hostile(
+  'a body that stops arriving gets 408 after the idle timeout; a slow one that keeps moving is served',
+  async () => {
+    const { port, worker } = await setup({ headersTimeout: 0.5 });
+    const socket = connect(port, '127.0.0.1');
+    socket.on('error', () => undefined);
+    socket.write('POST /stall HTTP/1.1\r\nHost: localhost\r\nContent-Length: 10\r\n\r\nabc');
+    const closed = new Promise<string>((resolve) => {
+      const chunks: Buffer[] = [];
+      socket.on('data', (c) => chunks.push(c));
+      socket.on('close', () => resolve(Buffer.concat(chunks).toString()));
+    });
+    // Meanwhile a body sent in pieces, each within the timeout, takes longer in all.
+    const slow = connect(port, '127.0.0.1');
+    const slowAnswer = new Promise<string>((resolve) => {
+      const chunks: Buffer[] = [];
+      slow.on('data', (c) => chunks.push(c));
+      slow.on('close', () => resolve(Buffer.concat(chunks).toString()));
+    });
+    slow.write(
+      'POST /slow HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nContent-Length: 4\r\n\r\n',
+    );
+    for (const piece of ['a', 'b', 'c', 'd']) {
+      await sleep(300);
+      slow.write(piece);
+    }
+    const answer = await within(closed, 3000, 'the stalled request to be answered');
+    assert.match(answer, /^HTTP\/1\.1 408/);
+    assert.match(await within(slowAnswer, 3000, 'the slow request'), /^HTTP\/1\.1 200/);
+    assert.equal(
+      worker.of('http.request').map((r) => r.path),
+      ['/slow'],
+      'the stalled request never reached the layer',
+    );
+  },
+);
+
+hostile(
   'a half-open WebSocket handshake (client never reads the 101) does not stall others',
   async () => {
     const { port } = await setup();

@@ -221,18 +221,34 @@ for (const layerUrl of ['memory://', SHARED_REDIS_URL]) {
     );
   });
 
+  test('a handshake still waiting for its worker at shutdown gets 503; the worker hears it is gone', async () => {
+    const { url, thyme, worker } = await setup();
+    worker.connectDelayMs = 1000;
+    const status = handshakeStatus(url('/'));
+    await waitFor(() => worker.of('websocket.connect').length === 1, 3000, 'the handshake');
+    const started = Date.now();
+    const closed = thyme.close();
+    assert.is(await status, 503);
+    assert.ok(Date.now() - started < 500, 'refused at once, not when the worker answers');
+    await closed;
+    const disconnect = await waitFor(() => worker.of('websocket.disconnect')[0], 3000);
+    assert.is(disconnect.code, 1001);
+  });
+
   test('a message over the size limit closes with 1009; others are unaffected', async () => {
-    const { url } = await setup({ websocketMaxMessageSize: 1024 });
+    const { url, worker } = await setup({ websocketMaxMessageSize: 1024 });
     const bystander = await open(url('/'));
     const client = await open(url('/'));
     client.send('x'.repeat(2048));
     assert.is((await within(client.closed, 3000)).code, 1009);
+    const disconnect = await waitFor(() => worker.of('websocket.disconnect')[0], 3000);
+    assert.is(disconnect.code, 1009, 'the worker hears the code Thyme closed with');
     bystander.send('still here');
     assert.is(await bystander.next(), 'still here');
   });
 
   test('an invalid UTF-8 text frame closes with 1007; others are unaffected', async () => {
-    const { url } = await setup();
+    const { url, worker } = await setup();
     const bystander = await open(url('/'));
     const client = await open(url('/'));
     // ws validates outgoing text too; send raw bytes as a text frame through its sender.
@@ -241,6 +257,8 @@ for (const layerUrl of ['memory://', SHARED_REDIS_URL]) {
       client.ws as unknown as { _sender: { send(d: Buffer, o: object, cb?: () => void): void } }
     )._sender.send(invalid, { binary: false, fin: true, mask: true, compress: false, rsv1: false });
     assert.is((await within(client.closed, 3000)).code, 1007);
+    const disconnect = await waitFor(() => worker.of('websocket.disconnect')[0], 3000);
+    assert.is(disconnect.code, 1007, 'the worker hears the code Thyme closed with');
     bystander.send('fine');
     assert.is(await bystander.next(), 'fine');
   });
@@ -293,12 +311,20 @@ for (const layerUrl of ['memory://', SHARED_REDIS_URL]) {
     assert.is(thyme.openWebSockets, 0);
   });
 
-  test('a silent client is dropped after the ping timeout; a live one stays', async () => {
-    const { url, thyme } = await setup({ pingInterval: 0.2, pingTimeout: 0.6 });
+  test('a silent client is dropped once its ping times out, not a sweep later; a live one stays', async () => {
+    // A timeout shorter than the interval: a check at sweeps only would drop the
+    // client a whole interval (1 s) after its ping.
+    const { url, thyme } = await setup({ pingInterval: 1, pingTimeout: 0.3 });
     const live = await open(url('/'));
     const mute = new WebSocket(url('/'), { origin: 'http://localhost', autoPong: false } as object);
+    let pingedAt = 0;
+    mute.once('ping', () => (pingedAt = Date.now()));
     await new Promise((r) => mute.once('open', r));
+    const closed = new Promise<number>((r) => mute.once('close', () => r(Date.now())));
     await waitFor(() => thyme.openWebSockets === 1, 5000, 'the mute client to be dropped');
+    const after = (await closed) - pingedAt;
+    assert.ok(pingedAt > 0, 'it was pinged');
+    assert.ok(after >= 250 && after < 800, `dropped ${after} ms after its ping (timeout 300)`);
     assert.is(live.ws.readyState, WebSocket.OPEN);
     live.send('alive');
     assert.is(await live.next(), 'alive');

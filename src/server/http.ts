@@ -12,6 +12,8 @@ import { clientAddress, headerList, isTls, serverAddress, type Target } from './
 import { plainResponse } from './responses.js';
 
 class BodyTooLarge extends Error {}
+/** No byte of the body came for the idle timeout: the client stalled mid-request. */
+class BodyStalled extends Error {}
 
 /**
  * Turns one HTTP request into an `http.request` event and the messages on its
@@ -29,10 +31,15 @@ export async function bridgeHttpRequest(
   if (declared > limit) return refuseBody(res, limit);
   let body: Buffer;
   try {
-    body = await readBody(req, limit);
+    // A body that stops arriving gets the same patience as headers that do.
+    body = await readBody(req, limit, ctx.options.headersTimeout * 1000);
   } catch (error) {
     if (error instanceof BodyTooLarge) return refuseBody(res, limit);
-    return 400; // the client went away mid-body: nothing to answer
+    if (error instanceof BodyStalled) {
+      plainResponse(res, 408, 'Request Timeout: the request body stopped arriving', true);
+      return 408;
+    }
+    return 499; // the client went away mid-body: nothing to answer (nginx's 499)
   }
 
   const reply = await ctx.layer.newChannel(REPLY_PREFIX);
@@ -49,6 +56,20 @@ export async function bridgeHttpRequest(
     client: clientAddress(req),
     server: serverAddress(req),
   };
+  // Watched from before the send: a client that leaves while it is on its way is
+  // told to the worker too, once the request has reached it.
+  let phase: 'sending' | 'streaming' | 'done' = 'sending';
+  let leftWhileSending = false;
+  const clientLeft = (): void => {
+    const gone: HttpDisconnectEvent = { reply_channel: reply, path: target.path };
+    inFlight.track(ctx.layer.send(CHANNELS.httpDisconnect, gone).catch(() => undefined));
+    ctx.layer.releaseChannel(reply);
+  };
+  res.once('close', () => {
+    if (phase === 'sending') leftWhileSending = true;
+    // The client left before the response ended: tell the worker, stop waiting.
+    else if (phase === 'streaming') clientLeft();
+  });
   try {
     await ctx.layer.send(CHANNELS.httpRequest, event);
   } catch (error) {
@@ -67,18 +88,15 @@ export async function bridgeHttpRequest(
     return busy ? 503 : 500;
   }
 
-  let finished = false;
-  res.once('close', () => {
-    if (finished) return;
-    // The client left before the response ended: tell the worker, stop waiting.
-    const gone: HttpDisconnectEvent = { reply_channel: reply, path: target.path };
-    inFlight.track(ctx.layer.send(CHANNELS.httpDisconnect, gone).catch(() => undefined));
-    ctx.layer.releaseChannel(reply);
-  });
+  if (leftWhileSending) {
+    clientLeft();
+    return 499;
+  }
+  phase = 'streaming';
   try {
     return await streamResponse(ctx, reply, res);
   } finally {
-    finished = true;
+    phase = 'done';
     ctx.layer.releaseChannel(reply);
   }
 }
@@ -136,10 +154,24 @@ async function streamResponse(
   }
 }
 
-function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
+/**
+ * Reads the whole body, refusing more than `limit` bytes, and giving up when no
+ * byte arrives for `idleMs` (Node's own timeouts stop at the headers here:
+ * requestTimeout is off, since it would also cut long uploads that are moving).
+ */
+function readBody(req: IncomingMessage, limit: number, idleMs: number): Promise<Buffer> {
+  if (req.complete) return Promise.resolve(Buffer.alloc(0));
+  const { socket } = req;
+  let stalled: () => void = () => undefined;
+  return new Promise<Buffer>((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
+    stalled = () => reject(new BodyStalled());
+    // The socket's idle timer: Node re-arms it on every read, so it fires only
+    // after idleMs of silence, and it costs no timer of our own per chunk. Set
+    // through the request: with a listener there, Node leaves the answer to us
+    // instead of destroying the socket.
+    req.setTimeout(idleMs, stalled);
     req.on('data', (chunk: Buffer) => {
       size += chunk.length;
       if (size > limit) {
@@ -152,6 +184,9 @@ function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
     req.on('end', () => resolve(Buffer.concat(chunks, size)));
     req.on('error', reject);
     req.on('aborted', () => reject(new Error('aborted')));
+  }).finally(() => {
+    socket.setTimeout(0);
+    req.off('timeout', stalled);
   });
 }
 

@@ -60,10 +60,14 @@ export class Thyme implements ThymeContext {
       (req: IncomingMessage, res: ServerResponse) => void this.onRequest(req, res),
     );
     this.server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
-      void this.gateway.handleUpgrade(req, socket, head).catch((error: unknown) => {
-        this.logger.error({ err: error }, 'WebSocket handshake failed');
-        socket.destroy();
-      });
+      // In flight until decided (the connect timeout at most): a shutdown waits for
+      // the websocket.disconnect of a handshake it cut short.
+      this.inFlight.track(
+        this.gateway.handleUpgrade(req, socket, head).catch((error: unknown) => {
+          this.logger.error({ err: error }, 'WebSocket handshake failed');
+          socket.destroy();
+        }),
+      );
     });
     this.server.on('clientError', (error: NodeJS.ErrnoException, socket: Socket) =>
       this.onClientError(error, socket),

@@ -33,6 +33,9 @@ export class WebSocketGateway {
   readonly fanOut = new FanOut();
   private readonly wss: WebSocketServer;
   private keepAlive: NodeJS.Timeout | undefined;
+  private readonly pingDeadlines = new Set<NodeJS.Timeout>();
+  /** Ends, for a shutdown, each handshake still waiting for a worker's decision. */
+  private readonly deciding = new Set<() => void>();
 
   constructor(
     private readonly ctx: ThymeContext,
@@ -51,7 +54,10 @@ export class WebSocketGateway {
     this.wss = new WebSocketServer(options);
   }
 
-  /** Starts the one keep-alive timer of the process (not one per socket). */
+  /**
+   * Starts the keep-alive: one sweep timer for the process (not one per socket),
+   * and after a sweep that pinged, one check when those pings' timeout is up.
+   */
   startKeepAlive(): void {
     const { pingInterval, pingTimeout } = this.ctx.options;
     this.keepAlive = setInterval(
@@ -113,6 +119,13 @@ export class WebSocketGateway {
     }
 
     const decision = await this.awaitDecision(session, socket);
+    if (decision === 'shutdown' || (ctx.closing && typeof decision === 'object')) {
+      // The server began to shut down first (ws would refuse the upgrade by now
+      // without a word to the worker, which may hold state for this socket).
+      session.sendDisconnect(1001);
+      ctx.layer.releaseChannel(reply);
+      return refuse(503, 'server shutting down');
+    }
     if (decision === 'gone' || decision === 'timeout' || decision === 'invalid') {
       // The worker may already hold state for this socket: tell it the socket is gone.
       session.sendDisconnect(1006);
@@ -136,9 +149,16 @@ export class WebSocketGateway {
     this.wss.handleUpgrade(req, socket, head, (ws) => session.open(ws, socket, decision));
   }
 
-  /** Ends every socket with `code` and resolves once all have closed. */
+  /**
+   * Ends every socket with `code` and resolves once all have closed. Handshakes
+   * still waiting for a worker end at once with 503 (their websocket.disconnect,
+   * code 1001, is an in-flight send).
+   */
   async closeAll(code: number): Promise<void> {
+    for (const endForShutdown of this.deciding) endForShutdown();
     clearInterval(this.keepAlive);
+    for (const deadline of this.pingDeadlines) clearTimeout(deadline);
+    this.pingDeadlines.clear();
     const closed = [...this.sessions].map((session) => session.shutdown(code));
     await Promise.all(closed);
     this.wss.close();
@@ -164,9 +184,14 @@ export class WebSocketGateway {
   private async awaitDecision(
     session: WebSocketSession,
     socket: Duplex,
-  ): Promise<PreparedReply | 'gone' | 'timeout' | 'invalid'> {
+  ): Promise<PreparedReply | 'gone' | 'timeout' | 'invalid' | 'shutdown'> {
     const abort = new AbortController();
-    let outcome: 'gone' | 'timeout' | undefined;
+    let outcome: 'gone' | 'timeout' | 'shutdown' | undefined;
+    const endForShutdown = (): void => {
+      outcome ??= 'shutdown';
+      abort.abort();
+    };
+    this.deciding.add(endForShutdown);
     const timer = setTimeout(() => {
       outcome = 'timeout';
       abort.abort();
@@ -196,12 +221,30 @@ export class WebSocketGateway {
     } finally {
       clearTimeout(timer);
       socket.off('close', onClose);
+      this.deciding.delete(endForShutdown);
     }
   }
 
   private sweep(intervalMs: number, timeoutMs: number): void {
     const now = Date.now();
-    for (const session of this.sessions) session.keepAlive(now, intervalMs, timeoutMs);
+    let pinged = false;
+    for (const session of this.sessions) pinged = session.keepAlive(now, intervalMs) || pinged;
+    if (!pinged) return;
+    // These pings' own deadline: the timeout need not be a multiple of the
+    // interval, and a socket must go when it is up, not at a later sweep. (One
+    // timer per sweep that pinged: with a timeout longer than the interval, two
+    // sweeps' deadlines can be pending at once.)
+    const deadline = setTimeout(() => {
+      this.pingDeadlines.delete(deadline);
+      this.expirePings(timeoutMs);
+    }, timeoutMs);
+    deadline.unref();
+    this.pingDeadlines.add(deadline);
+  }
+
+  private expirePings(timeoutMs: number): void {
+    const now = Date.now();
+    for (const session of this.sessions) session.expirePing(now, timeoutMs);
   }
 }
 
@@ -211,6 +254,22 @@ function destroyOnError(this: Duplex): void {
 
 /** A ping frame (FIN, opcode 9, no payload), written as is: no framing work per ping. */
 const PING_FRAME = Buffer.from([0x89, 0x00]);
+
+/** The close code ws sends for one of its errors (ws's doc/ws.md lists them). */
+function closeCodeOf(error: Error): number | undefined {
+  const code = (error as NodeJS.ErrnoException).code;
+  switch (code) {
+    case 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH':
+    case 'WS_ERR_UNSUPPORTED_DATA_PAYLOAD_LENGTH':
+      return 1009;
+    case 'WS_ERR_INVALID_UTF8':
+      return 1007;
+    case 'WS_ERR_TOO_MANY_BUFFERED_PARTS':
+      return 1008;
+    default:
+      return code?.startsWith('WS_ERR_') ? 1002 : undefined;
+  }
+}
 
 function carriesData(reply: WebSocketReply): boolean {
   return reply.text !== undefined || reply.bytes !== undefined;
@@ -253,9 +312,12 @@ export class WebSocketSession {
       this.pingSentAt = 0;
     });
     ws.on('close', (code: number) => this.onClose(code));
-    ws.on('error', (error: Error) =>
-      ctx.logger.debug({ err: error, path: this.path }, 'WebSocket error'),
-    );
+    ws.on('error', (error: Error) => {
+      // ws closes the socket itself on a protocol error, with the code the error
+      // carries; its close event then shows 1006 (no close frame read back).
+      this.closingCode ??= closeCodeOf(error);
+      ctx.logger.debug({ err: error, path: this.path }, 'WebSocket error');
+    });
     this.apply(first);
     // From now on replies are pushed to this socket as they arrive: no receive, no
     // promise per reply, and a group message is parsed and framed once for all.
@@ -278,23 +340,25 @@ export class WebSocketSession {
   }
 
   /**
-   * Called once per ping interval. A socket that answered nothing for `timeoutMs`
-   * since its ping is dropped; a socket quiet for half an interval or more gets a
-   * ping. Any frame or pong counts as an answer.
+   * Called once per ping interval: a socket quiet for half an interval or more,
+   * with no ping outstanding, gets a ping. Returns whether it did.
    */
-  keepAlive(now: number, intervalMs: number, timeoutMs: number): void {
+  keepAlive(now: number, intervalMs: number): boolean {
     const ws = this.ws;
-    if (!ws || ws.readyState !== WebSocket.OPEN) return;
-    if (this.pingSentAt !== 0) {
-      if (now - this.pingSentAt >= timeoutMs) ws.terminate();
-      return;
-    }
-    if (now - this.lastSeen >= intervalMs / 2) {
-      this.pingSentAt = now;
-      // Control frames may go between whole messages, and ws writes each message
-      // whole, synchronously: writing the ping straight to the connection is safe.
-      this.socket!.write(PING_FRAME);
-    }
+    if (!ws || ws.readyState !== WebSocket.OPEN || this.pingSentAt !== 0) return false;
+    if (now - this.lastSeen < intervalMs / 2) return false;
+    this.pingSentAt = now;
+    // Control frames may go between whole messages, and ws writes each message
+    // whole, synchronously: writing the ping straight to the connection is safe.
+    this.socket!.write(PING_FRAME);
+    return true;
+  }
+
+  /** Drops the socket when its ping has gone unanswered for `timeoutMs` (any frame or pong answers). */
+  expirePing(now: number, timeoutMs: number): void {
+    const ws = this.ws;
+    if (!ws || ws.readyState !== WebSocket.OPEN || this.pingSentAt === 0) return;
+    if (now - this.pingSentAt >= timeoutMs) ws.terminate();
   }
 
   shutdown(code: number): Promise<void> {
