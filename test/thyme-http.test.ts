@@ -329,6 +329,27 @@ hostile(
   },
 );
 
+test('a request to upgrade to another protocol (h2c) is served as plain HTTP/1.1', async () => {
+  const { port, worker } = await setup();
+  const upgrade =
+    'Connection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA\r\n';
+  const raw = await rawExchange(port, `GET /h2c?q=1 HTTP/1.1\r\nHost: localhost\r\n${upgrade}\r\n`);
+  assert.match(raw, /^HTTP\/1\.1 200 /, raw.split('\r\n')[0]);
+  assert.match(raw, /\r\nconnection: close\r\n/i);
+  assert.equal(
+    worker.of('http.request').map((r) => r.path),
+    ['/h2c'],
+  );
+  // Node has taken a body after such headers as upgrade data: refused, not lost silently.
+  const withBody = await rawExchange(
+    port,
+    `POST /h2c HTTP/1.1\r\nHost: localhost\r\n${upgrade}Content-Length: 3\r\n\r\nabc`,
+  );
+  assert.match(withBody, /^HTTP\/1\.1 400 /);
+  assert.is(worker.of('http.request').length, 1);
+  assert.is((await httpRequest(port, '/')).status, 200, 'still serving');
+});
+
 hostile(
   'a body that stops arriving gets 408 after the idle timeout; a slow one that keeps moving is served',
   async () => {

@@ -1,4 +1,4 @@
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer, ServerResponse, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { ChannelLayer } from '../layer/types.js';
@@ -11,7 +11,7 @@ import { InFlight } from './in-flight.js';
 import { ThymeMetrics } from './metrics.js';
 import { resolveThymeOptions, type ThymeOptions } from './options.js';
 import { parseTarget } from './request-info.js';
-import { plainResponse } from './responses.js';
+import { plainResponse, rejectUpgrade } from './responses.js';
 import { STATIC_PREFIX, StaticFiles } from './static-files.js';
 import { WebSocketGateway } from './websocket.js';
 
@@ -60,6 +60,10 @@ export class Thyme implements ThymeContext {
       (req: IncomingMessage, res: ServerResponse) => void this.onRequest(req, res),
     );
     this.server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+      if (req.headers.upgrade?.toLowerCase() !== 'websocket') {
+        this.serveIgnoringUpgrade(req, socket as Socket, head);
+        return;
+      }
       // In flight until decided (the connect timeout at most): a shutdown waits for
       // the websocket.disconnect of a handshake it cut short.
       this.inFlight.track(
@@ -145,6 +149,32 @@ export class Thyme implements ThymeContext {
     await this.inFlight.settle();
     if (this.metricsServer) await new Promise<void>((r) => this.metricsServer!.close(() => r()));
     await this.accessLog?.close();
+  }
+
+  /**
+   * Node hands every request with an Upgrade header to the upgrade listener. A
+   * request to switch to a protocol Thyme does not speak (`curl --http2` sends
+   * `Upgrade: h2c`) is served as plain HTTP/1.1 instead, since a server may ignore
+   * an Upgrade it does not support (RFC 9110 §7.8), on its own connection, closed
+   * after the response. Node has already taken what followed the headers as
+   * upgrade data, so such a request that declares a body is refused.
+   */
+  private serveIgnoringUpgrade(req: IncomingMessage, socket: Socket, head: Buffer): void {
+    socket.on('error', () => socket.destroy());
+    const declared = Number(req.headers['content-length'] ?? 0);
+    if (head.length > 0 || req.headers['transfer-encoding'] !== undefined || declared !== 0) {
+      this.metrics.countResponse(400);
+      rejectUpgrade(socket, 400, 'a request body cannot come with this Upgrade header');
+      return;
+    }
+    const res = new ServerResponse(req);
+    res.shouldKeepAlive = false;
+    res.assignSocket(socket);
+    res.once('finish', () => {
+      res.detachSocket(socket);
+      socket.end();
+    });
+    void this.onRequest(req, res);
   }
 
   private async onRequest(req: IncomingMessage, res: ServerResponse): Promise<void> {
