@@ -9,6 +9,7 @@ import type { Room } from '../src/apps/multichat/rooms.js';
 import type { User } from '../src/auth/users.js';
 import type { Database } from '../src/db/connection.js';
 import type { Redis } from 'ioredis';
+import { BrowserlessClient } from './helpers/browserless.js';
 import { allDatabases } from './helpers/databases.js';
 import { chatClient, EmbeddedChat, Fixtures } from './helpers/deployment.js';
 import { testPrefix } from './helpers/layers.js';
@@ -244,6 +245,31 @@ for (const database of allDatabases()) {
     await fixtures.sessions.delete(key);
     command(b, { command: 'join', room: lobby.id });
     assert.equal(await next(b), { error: 'USER_HAS_TO_LOGIN' });
+  });
+
+  test("logging out closes the session's sockets with 4001, with their leave notices; other sessions' stay", async () => {
+    const browser = new BrowserlessClient(port);
+    assert.is((await browser.login('alice', 'correct horse')).status, 302);
+    const loggedIn = await chatClient(port, browser.cookies.get('sessionid')!);
+    clients.push(loggedIn);
+    command(loggedIn, { command: 'join', room: lobby.id });
+    await next(loggedIn);
+    const elsewhere = await connect(alice); // the same user, another session (another browser)
+    command(elsewhere, { command: 'join', room: lobby.id });
+    await next(elsewhere);
+    assert.equal(await next(loggedIn), { room: String(lobby.id), username: 'alice', msg_type: 4 });
+
+    await browser.get('/'); // the page with the logout form (and its CSRF token)
+    assert.is((await browser.post('/accounts/logout/', {})).status, 302);
+    assert.is((await within(loggedIn.closed, 3000, 'the socket to close')).code, 4001);
+    assert.equal(await next(elsewhere), { room: String(lobby.id), username: 'alice', msg_type: 5 });
+    command(elsewhere, { command: 'send', room: lobby.id, message: 'still here' });
+    assert.equal(await next(elsewhere), {
+      room: String(lobby.id),
+      message: 'still here',
+      username: 'alice',
+      msg_type: 0,
+    });
   });
 
   test("on Redis, a socket's saved state holds its session's stored hash, never the session key", async () => {

@@ -24,7 +24,7 @@ import {
   TEST_PASSWORD_ITERATIONS,
 } from './helpers/deployment.js';
 import { httpRequest } from './helpers/http-client.js';
-import { waitFor, within } from './helpers/wait.js';
+import { sleep, waitFor, within } from './helpers/wait.js';
 import type { TestClient } from './helpers/ws-client.js';
 
 const CHROMIUM = '/usr/bin/chromium';
@@ -527,6 +527,31 @@ test('logged out elsewhere: the page says so, offers to log in, and stops reconn
   assert.is(await nora.page.evaluate('window.__samePage'), true, 'no reload');
   await link.click();
   await nora.page.waitForURL(/\/accounts\/login\/\?next=%2F$/);
+});
+
+test("logging out in another tab ends this tab's chat at once; it does not reconnect", async () => {
+  const [sam] = people as [Person, Person];
+  await sam.page.evaluate('window.__samePage = true');
+  const other = await sam.context.newPage();
+  let reconnects = 0;
+  const countReconnect = (): void => void reconnects++;
+  try {
+    await other.goto(`http://localhost:${sam.port}/`);
+    sam.page.on('websocket', countReconnect);
+    await other.getByRole('button', { name: 'Log out' }).click();
+    await other.waitForURL(/\/accounts\/login\/$/);
+    // Closed by the server (4001), not found out at the next reconnect attempt.
+    await sam.page
+      .locator('#connection-status[data-state="disconnected"]', { hasText: 'logged out' })
+      .waitFor({ timeout: 3000 });
+    assert.match(await alertText(sam), /session has ended/);
+    assert.is(await sam.page.evaluate('window.__samePage'), true, 'no reload');
+    await sleep(1000); // longer than the first reconnect delay would be
+    assert.is(reconnects, 0, 'the page did not try to reconnect');
+  } finally {
+    sam.page.off('websocket', countReconnect);
+    await other.close();
+  }
 });
 
 test.run();

@@ -79,3 +79,14 @@ function parseRoomId(room: unknown): number {
 export function roomGroup(roomId: number): string {
   return `room-${roomId}`;
 }
+
+/**
+ * The group of the sockets opened with one session (its stored hash, hex): a
+ * logout closes them, so a shared computer's other tabs stop receiving at once.
+ */
+export function sessionGroup(sessionKeyHash: string): string {
+  return `session-${sessionKeyHash}`;
+}
+
+/** The close code of a socket whose session was logged out (an application code, 4000–4999). */
+export const CLOSE_LOGGED_OUT = 4001;

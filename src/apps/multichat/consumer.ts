@@ -5,6 +5,7 @@ import {
   MESSAGE_TYPES,
   parseCommand,
   roomGroup,
+  sessionGroup,
   type Command,
   type ErrorCode,
 } from './chat-protocol.js';
@@ -44,6 +45,7 @@ export class ChatConsumer implements WebSocketConsumer<ChatState> {
     // Anonymous sockets are refused (HTTP 403); the origin was checked by Thyme.
     if (!socket.user) return socket.reject();
     socket.state = { rooms: [], tokens: this.settings.burst, at: Date.now() };
+    socket.groupAdd(sessionGroup(socket.user.sessionKeyHash));
     socket.accept();
   }
 
@@ -89,6 +91,7 @@ export class ChatConsumer implements WebSocketConsumer<ChatState> {
       socket.groupDiscard(roomGroup(roomId));
     }
     socket.state.rooms = [];
+    if (socket.user) socket.groupDiscard(sessionGroup(socket.user.sessionKeyHash));
   }
 
   private join(socket: ChatSocket, room: Room, username: string): void {

@@ -34,7 +34,7 @@ export function createApplication(services: AppServices): Application {
   const router = new Router()
     .add('/', loginRequired(indexView(rooms)), ['GET'])
     .add('/accounts/login/', loginView(users, new LoginThrottle(layer.counters)), ['GET', 'POST'])
-    .add('/accounts/logout/', logoutView, ['POST']);
+    .add('/accounts/logout/', logoutView(layer, sessions), ['POST']);
   addAdminRoutes(router, { rooms, users, sessions });
 
   // The order Django users know: sessions, then CSRF, then auth.

@@ -8,6 +8,8 @@
   'use strict';
 
   const STREAM_PATH = '/chat/stream/';
+  /** The server closes a socket with this when its session logs out (CLOSE_LOGGED_OUT). */
+  const CLOSE_LOGGED_OUT = 4001;
   const MAX_MESSAGE_LENGTH = 4096;
   /** Reconnect delays: 0.5 s doubling to 15 s, each ±50 % so a restarted server is not stampeded. */
   const BACKOFF = Object.freeze({ initialMs: 500, maxMs: 15000, jitter: 0.5 });
@@ -334,13 +336,14 @@
       for (const id of rejoining) ws.send(JSON.stringify({ command: 'join', room: id }));
     });
     ws.addEventListener('message', (event) => onFrame(event.data));
-    ws.addEventListener('close', () => {
+    ws.addEventListener('close', (event) => {
       if (socket !== ws) return;
       socket = null;
       rejoining = [];
       for (const room of rooms.values()) room.pane.classList.add('is-offline');
       if (stopped) return;
-      if (opened) scheduleRetry();
+      if (event.code === CLOSE_LOGGED_OUT) loggedOut();
+      else if (opened) scheduleRetry();
       else void retryUnlessLoggedOut();
     });
   }
@@ -359,7 +362,7 @@
    * status code is exposed): ask the server whether the session is still alive.
    */
   async function retryUnlessLoggedOut() {
-    let loggedOut = false;
+    let redirected = false;
     try {
       const response = await fetch(location.pathname, {
         method: 'HEAD',
@@ -367,11 +370,16 @@
         cache: 'no-store',
         credentials: 'same-origin',
       });
-      loggedOut = response.type === 'opaqueredirect';
+      redirected = response.type === 'opaqueredirect';
     } catch {
       // Unreachable: a network problem, not a login one; keep trying.
     }
-    if (!loggedOut) return scheduleRetry();
+    if (!redirected) return scheduleRetry();
+    loggedOut();
+  }
+
+  /** The session is over (logged out here or in another tab): stop reconnecting. */
+  function loggedOut() {
     stopped = true;
     setStatus('disconnected', 'Disconnected: you are logged out.');
     showError('USER_HAS_TO_LOGIN');

@@ -1,9 +1,12 @@
+import type { SessionStore } from '../../../auth/sessions.js';
 import type { UserRepository } from '../../../auth/users.js';
+import type { ChannelLayer } from '../../../layer/types.js';
 import { login, LoginThrottle, logout, safeNext, LOGIN_URL } from '../../../worker/http/auth.js';
 import type { CsrfFailure } from '../../../worker/http/csrf.js';
 import { html } from '../../../worker/http/html.js';
 import type { Request } from '../../../worker/http/request.js';
 import { Response } from '../../../worker/http/response.js';
+import { CLOSE_LOGGED_OUT, sessionGroup } from '../chat-protocol.js';
 import type { RoomRepository } from '../rooms.js';
 import { csrfInput, field, page } from './layout.js';
 
@@ -171,8 +174,17 @@ function loginForm(
   return Response.html(page(request, { title: 'Log in', body }), status);
 }
 
-/** `/accounts/logout/`: POST only (with CSRF); ends the session. */
-export async function logoutView(request: Request): Promise<Response> {
-  await logout(request);
-  return Response.redirect(LOGIN_URL);
+/**
+ * `/accounts/logout/`: POST only (with CSRF); ends the session, and closes the
+ * chat sockets opened with it (CLOSE_LOGGED_OUT): they would otherwise go on
+ * receiving their rooms' messages, since only commands re-check the session.
+ */
+export function logoutView(layer: ChannelLayer, sessions: SessionStore) {
+  return async (request: Request): Promise<Response> => {
+    const key = request.session?.key;
+    const hash = key ? sessions.hashOf(key) : undefined;
+    await logout(request);
+    if (hash) await layer.groupSend(sessionGroup(hash), { close: CLOSE_LOGGED_OUT });
+    return Response.redirect(LOGIN_URL);
+  };
 }
