@@ -188,6 +188,19 @@ async function sees(
   });
 }
 
+/** WCAG contrast ratio of two CSS rgb()/rgba() colours. */
+function contrastRatio(a: string, b: string): number {
+  const luminance = (css: string): number => {
+    const [r, g, b] = (css.match(/[\d.]+/g) ?? []).slice(0, 3).map((v) => {
+      const c = Number(v) / 255;
+      return c <= 0.03928 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4;
+    }) as [number, number, number];
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b;
+  };
+  const [hi, lo] = [luminance(a), luminance(b)].sort((x, y) => y - x) as [number, number];
+  return (hi + 0.05) / (lo + 0.05);
+}
+
 async function alertText(person: Person): Promise<string> {
   return (await person.page.getByRole('alert').first().textContent()) ?? '';
 }
@@ -317,6 +330,32 @@ test('accessibility basics: landmarks, every control labelled, room items are to
     .map((el) => el.outerHTML)`);
   assert.equal(unlabelled, [], 'every input and button has a name');
   await page.getByRole('textbox', { name: 'Message to General' }).waitFor();
+  // Focus by keyboard: the ring must stand out from what is behind it (WCAG 1.4.11: 3:1).
+  await roomButton(sam!, rooms.general).focus();
+  await page.keyboard.press('Shift+Tab');
+  await page.keyboard.press('Tab');
+  const ring = (await page.evaluate(`(() => {
+    const el = document.activeElement;
+    const style = getComputedStyle(el);
+    // Every background a focused control can sit on in this scheme.
+    const probe = document.body.appendChild(document.createElement('div'));
+    const backgrounds = ['--bg', '--surface', '--surface-2'].map((name) => {
+      probe.style.backgroundColor = 'var(' + name + ')';
+      return getComputedStyle(probe).backgroundColor;
+    });
+    probe.remove();
+    return {
+      visible: el.matches(':focus-visible'),
+      outline: style.outlineStyle + ' ' + style.outlineWidth,
+      ring: style.outlineColor,
+      backgrounds,
+    };
+  })()`)) as { visible: boolean; outline: string; ring: string; backgrounds: string[] };
+  assert.ok(ring.visible && /^solid [3-9]/.test(ring.outline), JSON.stringify(ring));
+  for (const behind of ring.backgrounds) {
+    const contrast = contrastRatio(ring.ring, behind);
+    assert.ok(contrast >= 3, `focus ring ${ring.ring} on ${behind}: ${contrast.toFixed(2)}:1`);
+  }
 });
 
 test('they join two rooms, see each other enter and leave, and messages flow both ways', async () => {
@@ -378,6 +417,15 @@ test('the non-staff user is refused the staff-only room, with a visible alert', 
   assert.is(await pane(nora, rooms.staff).count(), 0, 'no pane');
   assert.is(await roomButton(nora, rooms.staff).getAttribute('aria-pressed'), 'false');
   shots.push(await screenshot(nora.page, 'e2e-refused.png'));
+  // Dismissed by keyboard, the alert gives focus back to where she was, not to the page.
+  await nora.page.getByRole('button', { name: 'Dismiss' }).first().focus();
+  await nora.page.keyboard.press('Enter');
+  assert.is(await nora.page.locator('#alerts .alert-item').count(), 0);
+  assert.is(
+    await nora.page.evaluate(`document.activeElement.getAttribute('data-room-id')`),
+    String(rooms.staff.id),
+    'focus is back on the room she chose',
+  );
 });
 
 test('hostile text — a message, a username, a room title — stays text', async () => {
@@ -436,6 +484,14 @@ test('a Thyme killed with SIGKILL and restarted on its port: the page reconnects
   const before = await nora.page
     .locator('#panes .pane')
     .evaluateAll((panes) => panes.map((p) => p.id));
+  // What a screen reader is told (the live region's text), from here to the end.
+  await nora.page.evaluate(`(() => {
+    const live = document.getElementById('connection-text');
+    window.__announced = [];
+    new MutationObserver(() => window.__announced.push(live.textContent)).observe(live, {
+      childList: true, characterData: true, subtree: true,
+    });
+  })()`);
   const noraThyme = chat.thymes[chat.ports.indexOf(nora.port)]!;
   noraThyme.child.kill('SIGKILL');
   await noraThyme.exited;
@@ -458,6 +514,11 @@ test('a Thyme killed with SIGKILL and restarted on its port: the page reconnects
     .locator('#connection-status[data-state="connected"]')
     .waitFor({ timeout: 25_000 });
   assert.match((await nora.page.locator('#connection-status').textContent()) ?? '', /Reconnected/);
+  assert.equal(
+    await nora.page.evaluate('window.__announced'),
+    ['Disconnected. Reconnecting…', 'Reconnected.'],
+    'the outage is announced once and the return once, not every retry',
+  );
   assert.is(await nora.page.evaluate('window.__samePage'), true, 'no reload');
   // Re-joined: the others hear her come back into each of her rooms.
   await waitFor(
@@ -498,6 +559,11 @@ test('screenshots of the chat and the admin are saved and are not blank', async 
     );
     shots.push(await screenshot(admin, 'e2e-admin.png'));
     await admin.setViewportSize({ width: 390, height: 844 });
+    await admin.goto(`http://localhost:${sam.port}/admin/users/`);
+    const table = admin.locator('.table-wrap');
+    const [scroll, visible] = await table.evaluate((el) => [el.scrollWidth, el.clientWidth]);
+    assert.ok(scroll <= visible, `the users table fits a phone: ${scroll} > ${visible} px`);
+    assert.ok(await admin.getByRole('link', { name: 'Password of sam' }).isVisible());
     await admin.goto(`http://localhost:${sam.port}/`);
     await admin.locator('#connection-status[data-state="connected"]').waitFor();
     shots.push(await screenshot(admin, 'e2e-chat-phone.png'));

@@ -289,6 +289,19 @@ for (const database of allDatabases()) {
     assert.is((await browser().get('/accounts/login/')).status, 200, 'still serving');
   });
 
+  test('with no rooms, the index sends staff to the admin and tells others whom to ask', async () => {
+    await fixtures.user('alice', { password: 'pw' });
+    await fixtures.user('sam', { password: 'pw', staff: true });
+    const visitor = browser();
+    await visitor.login('alice', 'pw');
+    const forAlice = (await visitor.get('/')).body.toString();
+    assert.match(forAlice, /No rooms yet\.\s*Ask an administrator to create one\./);
+    assert.not.match(forAlice, /href="\/admin\//, 'no link to a page she cannot use');
+    const staff = browser();
+    await staff.login('sam', 'pw');
+    assert.match((await staff.get('/')).body.toString(), /href="\/admin\/rooms\/new\/"/);
+  });
+
   test('unknown paths get a 404 page in the site layout', async () => {
     const res = await browser().get('/no/such/page/');
     assert.is(res.status, 404);

@@ -40,9 +40,19 @@
   const panes = document.getElementById('panes');
   const alerts = document.getElementById('alerts');
   const status = document.getElementById('connection-status');
+  // The live region: only changes of state go here, so a screen reader hears
+  // "disconnected" and "reconnected", not every retry's countdown.
+  const statusText = document.getElementById('connection-text');
+  const retryNote = document.getElementById('connection-retry');
   // Only the chat page has these; every other page just shares the stylesheet.
-  if (!chat || !panes || !alerts || !status) return;
+  if (!chat || !panes || !alerts || !status || !statusText || !retryNote) return;
   const me = chat.getAttribute('data-username') || '';
+
+  /** The last element focused outside the alerts: where focus returns when an alert goes. */
+  let lastFocus = null;
+  document.addEventListener('focusin', (event) => {
+    if (!alerts.contains(event.target)) lastFocus = event.target;
+  });
 
   /** Joined rooms by id: { pane, heading, leave, list, input }. */
   const rooms = new Map();
@@ -72,10 +82,12 @@
     for (const button of roomButtons(id)) button.setAttribute('aria-pressed', String(pressed));
   }
 
-  function setStatus(state, text) {
+  /** `text` undefined keeps the announced text (a retry within the same outage). */
+  function setStatus(state, text, note = '') {
     status.setAttribute('data-state', state);
-    status.textContent = text;
     chat.setAttribute('data-connection', state);
+    if (text !== undefined && statusText.textContent !== text) statusText.textContent = text;
+    retryNote.textContent = note;
   }
 
   function updateEmptyState() {
@@ -109,11 +121,37 @@
       { type: 'button', className: 'alert-dismiss', textContent: '×' },
       { 'aria-label': 'Dismiss' },
     );
-    dismiss.addEventListener('click', () => item.remove());
+    dismiss.addEventListener('click', () => removeAlert(item));
     item.append(message, dismiss);
     alerts.append(item);
-    while (alerts.children.length > MAX_ALERTS) alerts.firstElementChild.remove();
-    if (!sticky) setTimeout(() => item.remove(), ALERT_TIMEOUT_MS);
+    while (alerts.children.length > MAX_ALERTS) removeAlert(alerts.firstElementChild);
+    if (!sticky) expireLater(item);
+  }
+
+  /** Removes an alert; focus inside it goes back to where the user was before. */
+  function removeAlert(item) {
+    const hadFocus = item.contains(document.activeElement);
+    item.remove();
+    if (hadFocus && lastFocus && lastFocus.isConnected) lastFocus.focus();
+  }
+
+  /** An alert goes after a while, but never while the pointer or focus is on it. */
+  function expireLater(item) {
+    setTimeout(function expire() {
+      if (!item.isConnected) return;
+      if (!item.matches(':hover') && !item.contains(document.activeElement)) {
+        item.remove();
+        return;
+      }
+      let armed = false;
+      const again = () => {
+        if (armed) return;
+        armed = true;
+        setTimeout(expire, ALERT_TIMEOUT_MS);
+      };
+      item.addEventListener('mouseleave', again, { once: true });
+      item.addEventListener('focusout', again, { once: true });
+    }, ALERT_TIMEOUT_MS);
   }
 
   function showError(code, prefix) {
@@ -325,7 +363,8 @@
     const ws = new WebSocket(`${scheme}//${location.host}${STREAM_PATH}`);
     let opened = false;
     socket = ws;
-    setStatus('connecting', everConnected ? 'Reconnecting…' : 'Connecting…');
+    if (everConnected) setStatus('connecting', undefined, 'Trying now…');
+    else setStatus('connecting', 'Connecting…');
     ws.addEventListener('open', () => {
       opened = true;
       attempt = 0;
@@ -352,7 +391,8 @@
     const delay = backoffDelay(attempt++);
     setStatus(
       'disconnected',
-      `Disconnected. Reconnecting in ${Math.max(1, Math.round(delay / 1000))} s…`,
+      'Disconnected. Reconnecting…',
+      `Next try in ${Math.max(1, Math.round(delay / 1000))} s.`,
     );
     retryTimer = setTimeout(connect, delay);
   }

@@ -344,11 +344,11 @@ function userList(services: AdminServices): View {
               <tr>
                 <th scope="col">ID</th>
                 <th scope="col">Username</th>
-                <th scope="col">Email</th>
+                <th scope="col" class="optional">Email</th>
                 <th scope="col">Active</th>
                 <th scope="col">Staff</th>
-                <th scope="col">Superuser</th>
-                <th scope="col">Last login</th>
+                <th scope="col" class="optional">Superuser</th>
+                <th scope="col" class="optional">Last login</th>
                 <th scope="col"><span class="visually-hidden">Actions</span></th>
               </tr>
             </thead>
@@ -358,11 +358,11 @@ function userList(services: AdminServices): View {
                   html`<tr data-user-id="${user.id}">
                     <td class="num">${user.id}</td>
                     <th scope="row"><a href="/admin/users/${user.id}/">${user.username}</a></th>
-                    <td>${user.email}</td>
+                    <td class="optional">${user.email}</td>
                     <td>${yesNo(user.isActive)}</td>
                     <td>${yesNo(user.isStaff)}</td>
-                    <td>${yesNo(user.isSuperuser)}</td>
-                    <td>${timestamp(user.lastLogin)}</td>
+                    <td class="optional">${yesNo(user.isSuperuser)}</td>
+                    <td class="optional when">${timestamp(user.lastLogin)}</td>
                     <td class="actions">
                       <a href="/admin/users/${user.id}/"
                         >Edit<span class="visually-hidden"> ${user.username}</span></a

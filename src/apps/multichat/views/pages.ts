@@ -55,7 +55,7 @@ export function indexView(rooms: RoomRepository) {
                 ${
                   user.isStaff
                     ? html`<a href="/admin/rooms/new/">Create one in the admin</a>.`
-                    : html`Ask an administrator to <a href="/admin/">create one in the admin</a>.`
+                    : html`Ask an administrator to create one.`
                 }
               </p>`
             : html`<p class="hint" id="rooms-hint">
@@ -82,14 +82,9 @@ export function indexView(rooms: RoomRepository) {
                   )}
                 </ul>`
         }
-        <p
-          class="connection"
-          id="connection-status"
-          role="status"
-          aria-live="polite"
-          data-state="connecting"
-        >
-          Connecting…
+        <p class="connection" id="connection-status" data-state="connecting">
+          <span id="connection-text" role="status" aria-live="polite">Connecting…</span>
+          <span id="connection-retry" class="connection-retry"></span>
         </p>
       </section>
       <section class="chat-main" aria-label="Joined rooms">
