@@ -486,6 +486,39 @@ faults(
   },
 );
 
+faults(
+  'a message left in "$inflight" while a reader is already running is put back before its next read',
+  async () => {
+    const receiver = layer({}, flaky.url);
+    const sender = layer({}, flaky.url);
+    await sender.send('mid.run', { n: 1 });
+    assert.equal(await within(receiver.receive('mid.run'), 2000), { n: 1 }); // the reader runs
+    // A channels_redis receiver on the same channel dies mid-handover:
+    await sender.send('mid.run', { stranded: true });
+    const client = raw(flaky.url);
+    const key = `${prefix}mid.run`;
+    const popped = await client.zpopminBuffer(key);
+    await client.zadd(`${key}$inflight`, Number(popped[1]!.toString()), popped[0]!);
+    await sender.send('mid.run', { n: 2 });
+    assert.equal(await within(receiver.receive('mid.run'), 2000), { stranded: true }, 'FIFO');
+    assert.equal(await within(receiver.receive('mid.run'), 2000), { n: 2 });
+    assert.is(await client.exists(`${key}$inflight`), 0);
+  },
+);
+
+faults('a send made just before close() still reaches Redis', async () => {
+  const sender = layer({}, flaky.url);
+  await sender.send('last.words', { warmed: true }); // connected
+  const sent = sender.send('last.words', { last: true });
+  const grouped = sender.groupSend('nobody.here', { last: true });
+  await sender.close();
+  assert.is(await sent, undefined);
+  assert.is(await grouped, 0);
+  const receiver = layer({}, flaky.url);
+  assert.equal(await within(receiver.receive('last.words'), 2000), { warmed: true });
+  assert.equal(await within(receiver.receive('last.words'), 2000), { last: true });
+});
+
 faults('a send while Redis is down fails with LayerUnavailable instead of hanging', async () => {
   const sender = layer({}, flaky.url);
   await sender.send('probe', { up: true });
@@ -533,6 +566,27 @@ connections(
     const readers =
       ((await raw(counted.url).client('LIST')) as string).match(/name=gredis-reader/g)?.length ?? 0;
     assert.ok(readers <= 33, `${readers} reader connections`);
+  },
+);
+
+connections(
+  'aborted receives on many plain channels do not keep their blocked reads (and lose nothing)',
+  async () => {
+    const receiver = layer({}, counted.url);
+    for (let i = 0; i < 80; i++) {
+      const controller = new AbortController();
+      const waiting = receiver.receive(`given.up${i}`, { signal: controller.signal });
+      waiting.catch(() => undefined);
+      await sleep(5);
+      controller.abort();
+    }
+    const inspector = raw(counted.url);
+    const readers = async (): Promise<number> =>
+      ((await inspector.client('LIST')) as string).match(/name=gredis-reader/g)?.length ?? 0;
+    await waitFor(async () => (await readers()) <= 33, 5000, 'idle readers to let go');
+    // A message sent to a channel whose reader was let go waits in Redis for the next receive.
+    await layer({}, counted.url).send('given.up0', { kept: true });
+    assert.equal(await within(receiver.receive('given.up0'), 2000), { kept: true });
   },
 );
 

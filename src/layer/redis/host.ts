@@ -35,6 +35,9 @@ interface Batch {
 /** Calls of one script sent as one EVAL, at most. */
 const MAX_BATCH = 256;
 
+/** How long close() waits for calls still on their way. */
+const CLOSE_WAIT_MS = 2000;
+
 /** TCP keep-alive is how a blocked read notices a dead server: it never times out. */
 const KEEP_ALIVE_MS = 10_000;
 
@@ -53,6 +56,9 @@ export class RedisHost {
   readonly client: Redis;
   private readonly blocking = new Set<Redis>();
   private readonly batches = new Map<string, Batch>();
+  /** Round trips on the command connection not yet answered, and who waits for none. */
+  private unanswered = 0;
+  private answered: (() => void) | undefined;
   private batchFlushScheduled = false;
   private wasReady = false;
   private down = false;
@@ -119,12 +125,14 @@ export class RedisHost {
   /** Runs one round trip, counting it and mapping connection failures to LayerUnavailable. */
   async call<T>(operation: (client: Redis) => Promise<T>): Promise<T> {
     const started = performance.now();
+    this.unanswered++;
     try {
       return await operation(this.client);
     } catch (error) {
       if (error instanceof ReplyError) throw error;
       throw new LayerUnavailable(this.label, { cause: error });
     } finally {
+      if (--this.unanswered === 0) this.answered?.();
       this.stats.roundTrips++;
       this.stats.roundTripSeconds += (performance.now() - started) / 1000;
     }
@@ -248,6 +256,19 @@ export class RedisHost {
 
   async close(): Promise<void> {
     this.closing = true;
+    // Calls made before close() finish first: this turn's batch leaves now, and
+    // calls still on their way (a script's EVAL after NOSCRIPT is a second
+    // command) get their replies before QUIT, within a bound should the server
+    // be away.
+    if (this.batchFlushScheduled) this.flushBatches();
+    if (this.unanswered > 0) {
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([
+        new Promise<void>((resolve) => (this.answered = resolve)),
+        new Promise<void>((resolve) => (timer = setTimeout(resolve, CLOSE_WAIT_MS))),
+      ]);
+      clearTimeout(timer);
+    }
     for (const client of this.blocking) client.disconnect();
     this.blocking.clear();
     try {

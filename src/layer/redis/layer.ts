@@ -376,7 +376,7 @@ export class RedisChannelLayer extends BaseChannelLayer {
         accept: (popped, reader) => this.acceptPlain(channel, popped, reader),
       };
       readers = this.hosts.map(
-        (host) => new KeyReader(host, this.prefix + channel, sink, this.logger),
+        (host) => new KeyReader(host, this.prefix + channel, sink, this.logger, true),
       );
       this.plainReaders.set(channel, readers);
     }
@@ -389,14 +389,16 @@ export class RedisChannelLayer extends BaseChannelLayer {
   /**
    * A plain channel's readers keep their blocking connections between receives
    * (reconnecting per receive would cost more than the receive). Past
-   * MAX_IDLE_PLAIN_CHANNELS channels, the least recently used idle ones let go.
+   * MAX_IDLE_PLAIN_CHANNELS channels, the least recently used ones nobody waits
+   * on let go, blocked or not: a read whose receive was aborted stays blocked
+   * until a message comes, and would otherwise hold its connection for good.
+   * (Stopping a reader puts back what its last read popped.)
    */
   private retireIdleReaders(): void {
     if (this.plainReaders.size < MAX_IDLE_PLAIN_CHANNELS) return;
     for (const [channel, readers] of this.plainReaders) {
       if (this.plainReaders.size < MAX_IDLE_PLAIN_CHANNELS) return;
-      if (readers.some((reader) => reader.running) || (this.takers.get(channel)?.waiting ?? 0) > 0)
-        continue;
+      if ((this.takers.get(channel)?.waiting ?? 0) > 0) continue;
       this.plainReaders.delete(channel);
       this.takers.delete(channel);
       for (const reader of readers) void reader.stop();

@@ -39,6 +39,13 @@ export class KeyReader {
     readonly key: string,
     private readonly sink: ReaderSink,
     private readonly logger: Logger,
+    /**
+     * Put back what `<key>$inflight` holds before every read, not only when the
+     * reader starts: on a key other processes read too (a plain channel), a
+     * channels_redis receiver that dies mid-handover leaves its message there
+     * at any time, and channels_redis itself cleans up before each pop.
+     */
+    private readonly restoreEveryRead = false,
   ) {}
 
   get running(): boolean {
@@ -88,13 +95,28 @@ export class KeyReader {
       const count = Math.min(this.sink.wanted(), MAX_BATCH);
       if (count <= 0) return;
       try {
+        let restored: Promise<unknown> | undefined;
         if (this.clientId === undefined) {
           this.clientId = (await client.client('ID')) as number;
+          // Through the command connection: EVALSHA, or EVAL when the server
+          // lacks the script, which also loads it for the reads below.
           await this.host.eval(RESTORE_INFLIGHT, [this.key, `${this.key}$inflight`], []);
+        } else if (this.restoreEveryRead) {
+          // On the read's own connection, written just ahead of it: it runs first,
+          // and costs no round trip of its own.
+          restored = client.evalsha(RESTORE_INFLIGHT.sha, 2, this.key, `${this.key}$inflight`);
+          restored.catch(() => undefined);
         }
         this.blocked = true;
         const popped = await this.pop(client, count);
         this.blocked = false;
+        if (restored) {
+          await restored.catch((error: unknown) => {
+            // NOSCRIPT (the server's scripts were flushed): load it again next time.
+            this.clientId = undefined;
+            this.logger.debug({ key: this.key, err: error }, 'inflight restore failed');
+          });
+        }
         failures = 0;
         if (popped.length > 0) this.sink.accept(popped, this);
       } catch (error) {
