@@ -1,0 +1,92 @@
+/**
+ * PostgreSQL going away under a running deployment (MultiChat embedded in this
+ * process, on a database of its own): pages answer 500 at once rather than hang,
+ * a chat command closes its socket with 1011 (the page reconnects), nothing
+ * crashes, and once the database is back everything works again, no restart.
+ * The outage is the database refusing connections and its sessions killed, as a
+ * restart or failover looks to a client.
+ */
+import { randomBytes } from 'node:crypto';
+import pg from 'pg';
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { openDatabase, type Database } from '../src/db/connection.js';
+import { migrate } from '../src/db/migrations.js';
+import { BrowserlessClient } from './helpers/browserless.js';
+import { SHARED_POSTGRES_URL } from './helpers/databases.js';
+import { chatClient, EmbeddedChat, Fixtures } from './helpers/deployment.js';
+import { waitFor, within } from './helpers/wait.js';
+import type { TestClient } from './helpers/ws-client.js';
+
+const test = suite('worker: a database outage');
+const name = `gredis_outage_${randomBytes(4).toString('hex')}`;
+const admin = new pg.Client({ connectionString: SHARED_POSTGRES_URL });
+let db: Database;
+let chat: EmbeddedChat;
+const clients: TestClient[] = [];
+
+/** The database refuses new connections and its open ones are killed; or it comes back. */
+async function outage(on: boolean): Promise<void> {
+  await admin.query(`alter database ${name} allow_connections ${on ? 'false' : 'true'}`);
+  if (on)
+    await admin.query(
+      'select pg_terminate_backend(pid) from pg_stat_activity where datname = $1 and pid <> pg_backend_pid()',
+      [name],
+    );
+}
+
+test.before(async () => {
+  await admin.connect();
+  await admin.query(`create database ${name}`);
+  const url = new URL(SHARED_POSTGRES_URL);
+  url.pathname = `/${name}`;
+  db = openDatabase(url.toString());
+  await migrate(db);
+  chat = await EmbeddedChat.start(db);
+});
+
+test.after(async () => {
+  for (const client of clients) client.ws.terminate();
+  await chat?.stop();
+  await db?.close();
+  await admin.query(`alter database ${name} allow_connections true`).catch(() => undefined);
+  await admin.query(`drop database if exists ${name} with (force)`);
+  await admin.end();
+});
+
+test('pages answer 500 and chat commands close with 1011 while it is away; all is well once it is back', async () => {
+  const fixtures = new Fixtures(db);
+  await fixtures.user('alice', { password: 'pw' });
+  const lobby = await fixtures.room('Lobby');
+  const port = chat.ports[0]!;
+  const browser = new BrowserlessClient(port);
+  assert.is((await browser.login('alice', 'pw')).status, 302);
+  const key = browser.cookies.get('sessionid')!;
+  const socket = await chatClient(port, key);
+  clients.push(socket);
+  socket.send(JSON.stringify({ command: 'join', room: lobby.id }));
+  assert.equal(JSON.parse(String(await socket.next())), { join: String(lobby.id), title: 'Lobby' });
+
+  await outage(true);
+  const started = Date.now();
+  assert.is((await within(browser.get('/'), 5000, 'a page')).status, 500);
+  assert.ok(Date.now() - started < 5000, 'answered, not hung');
+  socket.send(JSON.stringify({ command: 'send', room: lobby.id, message: 'anyone?' }));
+  assert.is((await within(socket.closed, 5000, 'the socket to close')).code, 1011);
+
+  await outage(false);
+  await waitFor(async () => (await browser.get('/')).status === 200, 10_000, 'pages to recover');
+  const again = await chatClient(port, key);
+  clients.push(again);
+  again.send(JSON.stringify({ command: 'join', room: lobby.id }));
+  assert.equal(JSON.parse(String(await again.next())), { join: String(lobby.id), title: 'Lobby' });
+  again.send(JSON.stringify({ command: 'send', room: lobby.id, message: 'back' }));
+  assert.equal(JSON.parse(String(await again.next())), {
+    room: String(lobby.id),
+    message: 'back',
+    username: 'alice',
+    msg_type: 0,
+  });
+});
+
+test.run();
