@@ -502,6 +502,19 @@ test('a Thyme killed with SIGKILL and restarted on its port: the page reconnects
     'panes stay while disconnected',
   );
   assert.match((await nora.page.locator('#connection-status').textContent()) ?? '', /Disconnected/);
+  // Offline panes are marked without fading their text below 4.5:1.
+  const offline = (await nora.page.evaluate(`(() => {
+    const pane = document.querySelector('#panes .pane.is-offline');
+    const time = pane && pane.querySelector('.messages .time');
+    return pane && time && {
+      opacity: getComputedStyle(pane).opacity,
+      text: getComputedStyle(time).color,
+      behind: getComputedStyle(pane.querySelector('.messages')).backgroundColor,
+    };
+  })()`)) as { opacity: string; text: string; behind: string } | null;
+  assert.ok(offline, 'an offline pane with a message time');
+  assert.is(offline.opacity, '1');
+  assert.ok(contrastRatio(offline.text, offline.behind) >= 4.5, JSON.stringify(offline));
   assert.is(await sam.page.locator('#connection-status').getAttribute('data-state'), 'connected');
 
   const port = await within(
