@@ -571,6 +571,16 @@ test('screenshots of the chat and the admin are saved and are not blank', async 
       'the hostile title is text in the admin',
     );
     shots.push(await screenshot(admin, 'e2e-admin.png'));
+    // A notice after a redirect is focused, so that a screen reader reads it out.
+    await admin.getByRole('link', { name: 'Add room' }).first().click();
+    await admin.getByRole('textbox', { name: 'Title' }).fill('Added in the browser');
+    await admin.getByRole('button', { name: 'Save' }).click();
+    await admin.waitForURL(/\/admin\/rooms\/$/);
+    const focused = (await admin.evaluate(
+      `[document.activeElement.className, document.activeElement.textContent]`,
+    )) as [string, string];
+    assert.is(focused[0], 'flash-messages', 'the notice has focus');
+    assert.match(focused[1], /Added in the browser/);
     await admin.setViewportSize({ width: 390, height: 844 });
     await admin.goto(`http://localhost:${sam.port}/admin/users/`);
     const table = admin.locator('.table-wrap');

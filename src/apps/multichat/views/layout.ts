@@ -14,7 +14,7 @@ export interface PageOptions {
   scripts?: string[];
   /** Adds the admin navigation. */
   admin?: boolean;
-  /** Notices shown above the body, announced politely to screen readers. */
+  /** Notices shown above the body; focused on load, so screen readers read them. */
   messages?: readonly FlashMessage[];
 }
 
@@ -53,7 +53,9 @@ ${options.admin && request ? adminNav(request) : ''}
 <main id="main" tabindex="-1">
 ${
   messages.length > 0
-    ? html`<div class="flash-messages" role="status">
+    ? // Focused on load (autofocus): a status region already there when a page
+      // loads is not announced, and these follow a redirect ("The room was added.").
+      html`<div class="flash-messages" role="status" tabindex="-1" autofocus>
         ${messages.map((m) => html`<p class="flash flash-${m.level}">${m.text}</p>`)}
       </div>`
     : ''
