@@ -329,6 +329,14 @@ test('accessibility basics: landmarks, every control labelled, room items are to
     .filter((el) => !(el.labels?.length || el.getAttribute('aria-label') || el.textContent.trim()))
     .map((el) => el.outerHTML)`);
   assert.equal(unlabelled, [], 'every input and button has a name');
+  // The alert region is rendered while empty: a live region that appears with its
+  // first alert may not be announced.
+  assert.equal(
+    await page.evaluate(
+      `[document.getElementById('alerts').childElementCount, getComputedStyle(document.getElementById('alerts')).display]`,
+    ),
+    [0, 'grid'],
+  );
   await page.getByRole('textbox', { name: 'Message to General' }).waitFor();
   // Focus by keyboard: the ring must stand out from what is behind it (WCAG 1.4.11: 3:1).
   await roomButton(sam!, rooms.general).focus();
