@@ -445,6 +445,8 @@ faults(
     await within(a.close(), 1500, 'close');
     assert.ok(Date.now() - started < 1500);
     await pendingOther;
+    const ttl = await raw(flaky.url).ttl(`${prefix}handed.out`);
+    assert.ok(ttl > 0, `the key it went back to expires like any channel key (ttl ${ttl})`);
     assert.equal(await within(b.receive('handed.out'), 2000), { precious: true });
   },
 );

@@ -436,9 +436,16 @@ export class RedisChannelLayer extends BaseChannelLayer {
     if (putBack.length === 0) return;
     // The receiver gave up after the read was issued: return the messages with
     // their original scores, so they are next in line for whoever reads next.
+    // The key may have gone with its last message: give it back its expiry too.
     const args = putBack.flatMap(({ payload, score }) => [score, payload]);
     const put = reader.host
-      .call((c) => c.zadd(reader.key, ...(args as [number, Buffer])))
+      .call((c) =>
+        c
+          .multi()
+          .zadd(reader.key, ...(args as [number, Buffer]))
+          .expire(reader.key, Math.ceil(this.options.expiry))
+          .exec(),
+      )
       .catch((error: unknown) => {
         this.logger.error(
           { err: error, channel, count: putBack.length },
