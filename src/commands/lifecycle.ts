@@ -17,7 +17,12 @@ export function stopOnSignal(
       }
       stopping = true;
       logger.info({ signal }, 'stopping');
-      stop(signal).then(resolve, reject);
+      const started = performance.now();
+      stop(signal).then(() => {
+        // A shutdown waits for sockets and in-flight work: say when it is over.
+        logger.info({ ms: Math.round(performance.now() - started) }, 'stopped');
+        resolve();
+      }, reject);
     };
     process.on('SIGINT', onSignal);
     process.on('SIGTERM', onSignal);
