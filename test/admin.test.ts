@@ -6,12 +6,15 @@
  */
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
+import { WebSocket } from 'ws';
 import type { User } from '../src/auth/users.js';
 import type { Database } from '../src/db/connection.js';
 import { BrowserlessClient } from './helpers/browserless.js';
 import { allDatabases } from './helpers/databases.js';
-import { Fixtures, useEmbeddedChat } from './helpers/deployment.js';
+import { chatClient, Fixtures, useEmbeddedChat } from './helpers/deployment.js';
 import type { HttpResult } from './helpers/http-client.js';
+import { within } from './helpers/wait.js';
+import type { TestClient } from './helpers/ws-client.js';
 
 const PASSWORD = 'correct horse';
 
@@ -45,6 +48,10 @@ for (const database of allDatabases()) {
   let port: number;
 
   useEmbeddedChat(test, database, (state) => ({ db, fixtures, port } = state));
+  const sockets: TestClient[] = [];
+  test.after.each(() => {
+    for (const socket of sockets.splice(0)) socket.ws.terminate();
+  });
 
   /** A user made in the database, logged in through the real login form. */
   async function signedIn(
@@ -56,6 +63,13 @@ for (const database of allDatabases()) {
     const res = await client.login(username, PASSWORD);
     assert.is(res.status, 302, `${username} logs in`);
     return { client, user };
+  }
+
+  /** A chat socket opened with `client`'s session. */
+  async function chatOf(client: BrowserlessClient): Promise<TestClient> {
+    const socket = await chatClient(port, client.cookies.get('sessionid')!);
+    sockets.push(socket);
+    return socket;
   }
 
   /** GETs the form page (for its CSRF token), then POSTs the form like a browser. */
@@ -302,9 +316,10 @@ for (const database of allDatabases()) {
     );
   });
 
-  test('superusers edit flags; deactivating a user ends their sessions', async () => {
+  test('superusers edit flags; deactivating a user ends their sessions and closes their sockets', async () => {
     const { client } = await signedIn('root', { staff: true, superuser: true });
     const { client: bob, user } = await signedIn('bob');
+    const bobsChat = await chatOf(bob);
     const form = text(await client.get(`/admin/users/${user.id}/`));
     assert.match(form, /id="id_is_active"[^>]*checked/);
     assert.not.match(form, /id="id_is_staff"[^>]*checked/);
@@ -315,11 +330,17 @@ for (const database of allDatabases()) {
     let saved = (await fixtures.users.findById(user.id))!;
     assert.equal([saved.isActive, saved.isStaff, saved.isSuperuser], [true, true, false]);
     assert.is((await bob.get('/admin/')).status, 200, 'bob is staff now');
+    assert.is(
+      bobsChat.ws.readyState,
+      WebSocket.OPEN,
+      'an edit that keeps him active leaves it open',
+    );
     await client.get(`/admin/users/${user.id}/`);
     assert.is((await client.post(`/admin/users/${user.id}/`, { is_superuser: 'on' })).status, 303);
     saved = (await fixtures.users.findById(user.id))!;
     assert.equal([saved.isActive, saved.isStaff, saved.isSuperuser], [false, false, true]);
     assert.is((await bob.get('/')).status, 302, "bob's session ended");
+    assert.is((await within(bobsChat.closed, 3000, 'his chat socket to close')).code, 4001);
     assert.is((await db.knex('gredis_session').where('user_id', user.id)).length, 0);
     assert.is(
       (await new BrowserlessClient(port).login('bob', PASSWORD)).status,
@@ -342,10 +363,12 @@ for (const database of allDatabases()) {
       302,
       'unchanged so far',
     );
+    const bobsChat = await chatOf(bob);
     const res = await submit(client, path, { password1: 'new one', password2: 'new one' });
     assert.is(res.status, 303);
     assert.is(res.headers.location, `/admin/users/${user.id}/`);
     assert.is((await bob.get('/')).status, 302, "bob's old session ended");
+    assert.is((await within(bobsChat.closed, 3000, 'his chat socket to close')).code, 4001);
     assert.is((await new BrowserlessClient(port).login('bob', PASSWORD)).status, 200);
     assert.is((await new BrowserlessClient(port).login('bob', 'new one')).status, 302);
     // Changing one's own password keeps one signed in (a new session).
@@ -364,6 +387,7 @@ for (const database of allDatabases()) {
   test('superusers delete a user only by POST from the confirmation page', async () => {
     const { client } = await signedIn('root', { staff: true, superuser: true });
     const { client: bob, user } = await signedIn('bob');
+    const bobsChat = await chatOf(bob);
     const confirm = await client.get(`/admin/users/${user.id}/delete/`);
     assert.is(confirm.status, 200);
     assert.match(text(confirm), /Delete the user <strong>bob<\/strong>\?/);
@@ -372,6 +396,7 @@ for (const database of allDatabases()) {
     assert.is(res.status, 303);
     assert.is(await fixtures.users.findById(user.id), undefined);
     assert.is((await bob.get('/')).status, 302, 'their session went with them');
+    assert.is((await within(bobsChat.closed, 3000, 'their chat socket to close')).code, 4001);
     assert.match(text(await client.get('/admin/users/')), /The user “bob” was deleted\./);
   });
 

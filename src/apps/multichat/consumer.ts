@@ -6,6 +6,7 @@ import {
   parseCommand,
   roomGroup,
   sessionGroup,
+  userGroup,
   type Command,
   type ErrorCode,
 } from './chat-protocol.js';
@@ -46,6 +47,7 @@ export class ChatConsumer implements WebSocketConsumer<ChatState> {
     if (!socket.user) return socket.reject();
     socket.state = { rooms: [], tokens: this.settings.burst, at: Date.now() };
     socket.groupAdd(sessionGroup(socket.user.sessionKeyHash));
+    socket.groupAdd(userGroup(socket.user.id));
     socket.accept();
   }
 
@@ -91,7 +93,10 @@ export class ChatConsumer implements WebSocketConsumer<ChatState> {
       socket.groupDiscard(roomGroup(roomId));
     }
     socket.state.rooms = [];
-    if (socket.user) socket.groupDiscard(sessionGroup(socket.user.sessionKeyHash));
+    if (socket.user) {
+      socket.groupDiscard(sessionGroup(socket.user.sessionKeyHash));
+      socket.groupDiscard(userGroup(socket.user.id));
+    }
   }
 
   private join(socket: ChatSocket, room: Room, username: string): void {

@@ -1,5 +1,6 @@
 import type { SessionStore } from '../../auth/sessions.js';
 import type { UserRepository } from '../../auth/users.js';
+import type { ChannelLayer } from '../../layer/types.js';
 import type { Application } from '../../worker/app.js';
 import {
   authMiddleware,
@@ -25,6 +26,8 @@ export interface AdminServices {
   rooms: RoomRepository;
   users: UserRepository;
   sessions: SessionStore;
+  /** To close the sockets of a user whose sessions the admin ends. */
+  layer: ChannelLayer;
 }
 
 /** MultiChat (multichat.md): rooms, login, the admin, and the chat over one WebSocket. */
@@ -35,7 +38,7 @@ export function createApplication(services: AppServices): Application {
     .add('/', loginRequired(indexView(rooms)), ['GET'])
     .add('/accounts/login/', loginView(users, new LoginThrottle(layer.counters)), ['GET', 'POST'])
     .add('/accounts/logout/', logoutView(layer, sessions), ['POST']);
-  addAdminRoutes(router, { rooms, users, sessions });
+  addAdminRoutes(router, { rooms, users, sessions, layer });
 
   // The order Django users know: sessions, then CSRF, then auth.
   const handleHttp = compose(

@@ -8,7 +8,7 @@
   'use strict';
 
   const STREAM_PATH = '/chat/stream/';
-  /** The server closes a socket with this when its session logs out (CLOSE_LOGGED_OUT). */
+  /** The server closes a socket with this when its session ends (CLOSE_LOGGED_OUT). */
   const CLOSE_LOGGED_OUT = 4001;
   const MAX_MESSAGE_LENGTH = 4096;
   /** Reconnect delays: 0.5 s doubling to 15 s, each ±50 % so a restarted server is not stampeded. */
@@ -381,7 +381,9 @@
       rejoining = [];
       for (const room of rooms.values()) room.pane.classList.add('is-offline');
       if (stopped) return;
-      if (event.code === CLOSE_LOGGED_OUT) loggedOut();
+      // Our session ended: stop unless this browser is logged in again (an
+      // admin who set their own password has a new session), without a reconnect.
+      if (event.code === CLOSE_LOGGED_OUT) void retryUnlessLoggedOut();
       else if (opened) scheduleRetry();
       else void retryUnlessLoggedOut();
     });

@@ -16,6 +16,7 @@ import { html, type HtmlValue } from '../../../worker/http/html.js';
 import type { Request } from '../../../worker/http/request.js';
 import { Response } from '../../../worker/http/response.js';
 import type { Router, View } from '../../../worker/http/router.js';
+import { CLOSE_LOGGED_OUT, userGroup } from '../chat-protocol.js';
 import type { AdminServices } from '../index.js';
 import { InvalidRoomTitle, ROOM_TITLE_MAX_LENGTH, type Room } from '../rooms.js';
 import { checkbox, csrfInput, field, page, type FlashMessage } from './layout.js';
@@ -481,6 +482,12 @@ function userCreate(services: AdminServices): View {
   };
 }
 
+/** Ends every session of a user and closes their chat sockets (CLOSE_LOGGED_OUT). */
+async function endSessionsOf(services: AdminServices, userId: number): Promise<void> {
+  await services.sessions.deleteForUser(userId);
+  await services.layer.groupSend(userGroup(userId), { close: CLOSE_LOGGED_OUT });
+}
+
 async function findUser(services: AdminServices, params: Record<string, string>) {
   const id = parseId(params.id);
   return id === undefined ? undefined : services.users.findById(id);
@@ -547,8 +554,8 @@ function userEdit(services: AdminServices): View {
       errors.email = reasonOf(error.message, /^invalid email:\s*/);
       return userEditForm(request, user, values, errors);
     }
-    // A deactivated user is logged out everywhere (their sockets are refused on next command).
-    if (user.isActive && !saved.isActive) await services.sessions.deleteForUser(user.id);
+    // A deactivated user is logged out everywhere, open chat sockets included.
+    if (user.isActive && !saved.isActive) await endSessionsOf(services, user.id);
     return redirectWith(request, '/admin/users/', `The user “${saved.username}” was saved.`);
   };
 }
@@ -582,8 +589,9 @@ function userPassword(services: AdminServices): View {
     const errors = passwordErrors(password, form.get('password2') ?? '');
     if (hasErrors(errors)) return userPasswordForm(request, user, errors);
     await services.users.setPassword(user.id, password);
-    // Whoever knew the old password is logged out; the admin changing their own stays in.
-    await services.sessions.deleteForUser(user.id);
+    // Whoever knew the old password is logged out, open chat sockets included; the
+    // admin changing their own stays in (their pages reconnect with the new session).
+    await endSessionsOf(services, user.id);
     if (user.id === request.user?.id) await login(request, user, services.users);
     return redirectWith(
       request,
@@ -608,8 +616,9 @@ function userDelete(services: AdminServices): View {
         cancel: `/admin/users/${user.id}/`,
       });
     }
-    // The user's sessions go with them (ON DELETE CASCADE).
+    // The user's sessions go with them (ON DELETE CASCADE); so do their chat sockets.
     if (!(await services.users.delete(user.id))) return errorPage(404, request);
+    await services.layer.groupSend(userGroup(user.id), { close: CLOSE_LOGGED_OUT });
     return redirectWith(request, '/admin/users/', `The user “${user.username}” was deleted.`);
   };
 }
