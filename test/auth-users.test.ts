@@ -115,6 +115,27 @@ for (const backend of allDatabases()) {
     assert.ok((await storedHash(user.id)).startsWith(`pbkdf2_sha256$${PBKDF2_ITERATIONS}$`));
   });
 
+  test('a failed login costs a full hash whatever the account: missing, unusable password, or an old hash', async () => {
+    // Timing is the property here; the hash at 200 000 iterations dwarfs the noise.
+    const slow = new UserRepository(db, { passwordIterations: 200_000 });
+    await users.create({ username: 'sso' }); // unusable password
+    await users.create({ username: 'old', password: 'pw' }); // 1 000 iterations
+    const timed = async (username: string): Promise<number> => {
+      const started = performance.now();
+      assert.is(await slow.authenticate(username, 'wrong'), undefined);
+      return performance.now() - started;
+    };
+    await timed('nobody'); // warm
+    const nobody = Math.min(await timed('nobody'), await timed('nobody'));
+    for (const username of ['sso', 'old']) {
+      const took = Math.min(await timed(username), await timed(username));
+      assert.ok(
+        took > nobody * 0.6,
+        `${username}: ${took.toFixed(0)} ms vs ${nobody.toFixed(0)} ms`,
+      );
+    }
+  });
+
   test('no password means an unusable one: nothing authenticates, not even ""', async () => {
     const user = await users.create({ username: 'nopass' });
     assert.ok((await storedHash(user.id)).startsWith('!'));

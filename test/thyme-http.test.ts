@@ -196,6 +196,12 @@ test('an unknown Host header gets 400 and never reaches a worker', async () => {
   assert.is((await httpRequest(port, '/', { headers: { host: 'evil.example' } })).status, 400);
   const noHost = await rawExchange(port, 'GET / HTTP/1.0\r\n\r\n');
   assert.match(noHost, /^HTTP\/1\.1 400/);
+  // Two Host headers, an allowed one first: 400 (RFC 9112), not the first one's answer.
+  const twoHosts = await rawExchange(
+    port,
+    'GET / HTTP/1.1\r\nHost: localhost\r\nHost: evil.example\r\nConnection: close\r\n\r\n',
+  );
+  assert.match(twoHosts, /^HTTP\/1\.1 400/);
   assert.is(worker.of('http.request').length, 0);
 });
 

@@ -210,6 +210,20 @@ for (const database of allDatabases()) {
     assert.match(blocked.body.toString(), /Too many failed login attempts/);
     assert.not.match(String(blocked.headers['set-cookie'] ?? ''), /sessionid=/, 'not logged in');
     assert.is((await browser().login('bob', 'pw')).status, 302, 'other usernames are not affected');
+    // A look-alike spelling that logs in as the same user is the same key (NFKC):
+    const fullwidth = await browser().login('\uff41lice', 'pw');
+    assert.match(fullwidth.body.toString(), /Too many failed login attempts/, '"ａlice" is alice');
+  });
+
+  test('throttling: attempts made all at once are counted before any is checked', async () => {
+    await fixtures.user('carol', { password: 'pw' });
+    const answers = await Promise.all(
+      Array.from({ length: 12 }, (_, i) => browser().login('carol', `wrong${i}`)),
+    );
+    const checked = answers.filter((a) =>
+      /Please enter a correct username/.test(a.body.toString()),
+    ).length;
+    assert.is(checked, 5, 'only the first five were checked; the rest were refused');
   });
 
   test('a password hashed by Django itself logs in', async () => {
@@ -220,6 +234,22 @@ for (const database of allDatabases()) {
     await db.knex('auth_user').where('id', user.id).update({ password: encoded });
     assert.is((await browser().login('djangouser', 'from django')).status, 302);
     assert.is((await browser().login('djangouser', 'not it')).status, 200);
+  });
+
+  test('a cookie sent twice: the last one counts, as in Django (a planted first one changes nothing)', async () => {
+    await fixtures.user('alice', { password: 'pw' });
+    const client = browser();
+    await client.login('alice', 'pw');
+    const key = client.cookies.get('sessionid')!;
+    const planted = 'x'.repeat(32);
+    const withOwnLast = await httpRequest(port, '/', {
+      headers: { cookie: `sessionid=${planted}; sessionid=${key}` },
+    });
+    assert.is(withOwnLast.status, 200, 'the session sent last is used');
+    const withOwnFirst = await httpRequest(port, '/', {
+      headers: { cookie: `sessionid=${key}; sessionid=${planted}` },
+    });
+    assert.is(withOwnFirst.status, 302, 'the last one is a bad key: nobody');
   });
 
   test('bad input: malformed cookies, forged and expired session ids are nobody, and are cleared', async () => {
@@ -307,6 +337,23 @@ for (const database of allDatabases()) {
     assert.is(res.status, 404);
     assert.match(res.body.toString(), /Page not found/);
     assert.match(res.body.toString(), /class="site-header"/);
+  });
+
+  test('error pages go out through the middleware: security headers, and a signed-in page stays private', async () => {
+    await fixtures.user('alice', { password: 'pw' });
+    const client = browser();
+    await client.login('alice', 'pw');
+    for (const [path, status] of [
+      ['/no/such/page/', 404],
+      ['/accounts/logout/', 405], // GET on a POST-only view
+    ] as const) {
+      const res = await client.get(path);
+      assert.is(res.status, status, path);
+      assert.match(res.body.toString(), /Signed in as <strong>alice<\/strong>/, path);
+      assert.is(res.headers['x-frame-options'], 'DENY', path);
+      assert.match(String(res.headers['content-security-policy']), /default-src 'self'/, path);
+      assert.match(String(res.headers.vary), /cookie/i, `${path}: varies by cookie`);
+    }
   });
 
   test('pages carry security headers and a CSP with no third-party sources', async () => {

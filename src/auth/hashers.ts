@@ -53,6 +53,21 @@ export async function checkPassword(raw: string, encoded: string): Promise<boole
   return a.length === b.length && timingSafeEqual(a, b);
 }
 
+/**
+ * After a wrong password was checked against `encoded`, spends what a check at
+ * `iterations` would have cost beyond it (Django's harden_runtime), so that the
+ * time of a failed login does not tell an old hash from a current one.
+ */
+export async function hardenRuntime(
+  raw: string,
+  encoded: string,
+  iterations = PBKDF2_ITERATIONS,
+): Promise<void> {
+  const parsed = parseEncoded(encoded);
+  if (!parsed || parsed.iterations >= iterations) return;
+  await derive(parsed.algorithm, raw, parsed.salt, iterations - parsed.iterations);
+}
+
 /** A value no password matches (for users who must not log in with a password). */
 export function makeUnusablePassword(): string {
   return UNUSABLE_PASSWORD_PREFIX + randomString(40);

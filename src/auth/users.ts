@@ -12,6 +12,8 @@ import {
 } from '../db/values.js';
 import {
   checkPassword,
+  hardenRuntime,
+  isUsablePassword,
   makePassword,
   makeUnusablePassword,
   needsRehash,
@@ -357,12 +359,17 @@ export class UserRepository {
           .where('username', name)
           .first()
       : undefined;
-    if (!row || typeof raw !== 'string') {
+    // No user, or nothing to check against (an unusable password): the same hash
+    // anyway, as Django does since CVE-2024-39329, so the time tells nothing.
+    if (!row || typeof raw !== 'string' || !isUsablePassword(row.password)) {
       await makePassword(typeof raw === 'string' ? raw : '', this.iterations);
       return undefined;
     }
     // Checked before is_active (as Django does) so inactive accounts cost the same time.
-    if (!(await checkPassword(raw, row.password))) return undefined;
+    if (!(await checkPassword(raw, row.password))) {
+      await hardenRuntime(raw, row.password, this.iterations);
+      return undefined;
+    }
     if (!fromDbBoolean(row.is_active)) return undefined;
     const user = toUser(row);
     if (needsRehash(row.password, this.iterations)) await this.setPassword(user.id, raw);

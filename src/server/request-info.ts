@@ -45,3 +45,18 @@ export function serverAddress(req: IncomingMessage): Address {
 export function isTls(req: IncomingMessage): boolean {
   return 'encrypted' in req.socket && Boolean((req.socket as { encrypted?: boolean }).encrypted);
 }
+
+/**
+ * The request's Host header, or undefined when it has none or more than one
+ * (RFC 9112 §3.2: answered 400). Node keeps only the first of several in
+ * `headers`, while the worker would see them all.
+ */
+export function singleHost(req: IncomingMessage): string | undefined {
+  let host: string | undefined;
+  for (let i = 0; i < req.rawHeaders.length; i += 2) {
+    if (req.rawHeaders[i]!.toLowerCase() !== 'host') continue;
+    if (host !== undefined) return undefined;
+    host = req.rawHeaders[i + 1]!;
+  }
+  return host;
+}

@@ -10,7 +10,7 @@ import { bridgeHttpRequest } from './http.js';
 import { InFlight } from './in-flight.js';
 import { ThymeMetrics } from './metrics.js';
 import { resolveThymeOptions, type ThymeOptions } from './options.js';
-import { parseTarget } from './request-info.js';
+import { parseTarget, singleHost } from './request-info.js';
 import { plainResponse, rejectUpgrade } from './responses.js';
 import { STATIC_PREFIX, StaticFiles } from './static-files.js';
 import { WebSocketGateway } from './websocket.js';
@@ -208,7 +208,7 @@ export class Thyme implements ThymeContext {
   }
 
   private async route(req: IncomingMessage, res: ServerResponse): Promise<number> {
-    if (!this.hosts.allowsHost(req.headers.host)) {
+    if (!this.hosts.allowsHost(singleHost(req))) {
       plainResponse(res, 400, 'Bad Request: invalid Host header');
       return 400;
     }

@@ -12,7 +12,14 @@ import {
   type WebSocketReply,
 } from '../protocol.js';
 import { REPLY_PREFIX, type ThymeContext } from './context.js';
-import { clientAddress, headerList, isTls, parseTarget, serverAddress } from './request-info.js';
+import {
+  clientAddress,
+  headerList,
+  isTls,
+  parseTarget,
+  serverAddress,
+  singleHost,
+} from './request-info.js';
 import { FanOut, type PreparedReply } from './fan-out.js';
 import { rejectUpgrade } from './responses.js';
 import type { InFlight } from './in-flight.js';
@@ -88,7 +95,7 @@ export class WebSocketGateway {
     ) {
       return refuse(400, 'not a valid WebSocket handshake');
     }
-    if (!ctx.hosts.allowsHost(req.headers.host)) return refuse(400, 'invalid Host header');
+    if (!ctx.hosts.allowsHost(singleHost(req))) return refuse(400, 'invalid Host header');
     if (!ctx.hosts.allowsOrigin(req.headers.origin)) return refuse(403, 'origin not allowed');
     const target = parseTarget(req.url);
     if (!target) return refuse(400, 'malformed request target');

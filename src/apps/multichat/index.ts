@@ -9,6 +9,7 @@ import {
   LoginThrottle,
 } from '../../worker/http/auth.js';
 import { csrfMiddleware } from '../../worker/http/csrf.js';
+import { responseForError } from '../../worker/http/handler.js';
 import { compose, Router } from '../../worker/http/router.js';
 import { securityHeaders } from '../../worker/http/security.js';
 import { sessionMiddleware } from '../../worker/http/sessions.js';
@@ -49,6 +50,8 @@ export function createApplication(services: AppServices): Application {
       authMiddleware(users),
     ],
     (request) => router.dispatch(request),
+    (error, request) =>
+      responseForError(error, request, (status) => errorPage(status, request), services.logger),
   );
   const consumer = new ChatConsumer(new ChatAccess(services.db), {
     notifyEnterLeave: services.settings.notifyEnterLeave,

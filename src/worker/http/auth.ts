@@ -1,8 +1,7 @@
-import { parse as parseCookies } from 'cookie';
 import type { SessionStore } from '../../auth/sessions.js';
 import type { User, UserRepository } from '../../auth/users.js';
 import type { Counters } from '../../layer/types.js';
-import type { Request, RequestUser } from './request.js';
+import { parseCookieHeader, type Request, type RequestUser } from './request.js';
 import { Response } from './response.js';
 import type { Middleware, View } from './router.js';
 import type { SocketUser } from '../app.js';
@@ -96,9 +95,13 @@ export interface ThrottleOptions {
 }
 
 /**
- * Failed logins counted per username and client address in the layer's counters,
- * so every worker sees the same count. Over the limit, logins are refused without
- * checking the password until the window passes.
+ * Login attempts counted per username and client address in the layer's counters,
+ * so every worker sees the same count. Each attempt is counted before its
+ * password is checked (one atomic increment), so parallel attempts cannot all
+ * slip in before the first failure is counted; a success resets the count. Over
+ * the limit, attempts are refused without checking the password until the
+ * window passes. Usernames are keyed as authentication reads them (NFKC), so a
+ * look-alike spelling ("ａdmin") is the same key.
  */
 export class LoginThrottle {
   constructor(
@@ -110,12 +113,13 @@ export class LoginThrottle {
     return this.options.windowSeconds;
   }
 
-  async isBlocked(username: string, address: string): Promise<boolean> {
-    return (await this.counters.get(this.key(username, address))) >= this.options.limit;
-  }
-
-  async failed(username: string, address: string): Promise<void> {
-    await this.counters.increment(this.key(username, address), this.options.windowSeconds);
+  /** Counts an attempt; resolves with true when it is over the limit (refuse it). */
+  async refuses(username: string, address: string): Promise<boolean> {
+    const count = await this.counters.increment(
+      this.key(username, address),
+      this.options.windowSeconds,
+    );
+    return count > this.options.limit;
   }
 
   async succeeded(username: string, address: string): Promise<void> {
@@ -123,7 +127,7 @@ export class LoginThrottle {
   }
 
   private key(username: string, address: string): string {
-    return `login-failures:${username.toLowerCase()}:${address}`;
+    return `login-failures:${username.normalize('NFKC').toLowerCase()}:${address}`;
   }
 }
 
@@ -136,7 +140,7 @@ export async function identifySocketUser(
   sessions: SessionStore,
   users: UserRepository,
 ): Promise<SocketUser | null> {
-  const key = parseCookies(headers.get('cookie') ?? '')[SESSION_COOKIE];
+  const key = parseCookieHeader(headers.get('cookie') ?? '')[SESSION_COOKIE];
   const hash = key ? sessions.hashOf(key) : undefined;
   if (!key || !hash) return null;
   const user = await users.findBySession(hash);

@@ -24,25 +24,35 @@ export async function handleHttpEvent(
     request = Request.fromMessage(event);
     response = await app.handleHttp(request);
   } catch (error) {
-    response = errorToResponse(app, error, request, logger);
+    // Only what escaped the application's own middleware (see compose) gets here.
+    response = responseForError(
+      error,
+      request,
+      (status) => errorPage(app, status, request),
+      logger,
+    );
   }
   if (request?.method === 'HEAD') response.body = Buffer.alloc(0);
   await sendResponse(layer, replyChannel, response);
 }
 
-function errorToResponse(
-  app: Application,
+/**
+ * The response for an error a view or middleware threw: 404, 405 (with Allow),
+ * 400, or a logged 500, rendered by `page`.
+ */
+export function responseForError(
   error: unknown,
   request: Request | undefined,
+  page: (status: number) => Response,
   logger: Logger,
 ): Response {
-  if (error instanceof NotFound) return errorPage(app, 404, request);
+  if (error instanceof NotFound) return page(404);
   if (error instanceof MethodNotAllowed) {
-    return errorPage(app, 405, request).header('allow', [...new Set(error.allowed)].join(', '));
+    return page(405).header('allow', [...new Set(error.allowed)].join(', '));
   }
-  if (error instanceof BadRequest) return errorPage(app, 400, request);
+  if (error instanceof BadRequest) return page(400);
   logger.error({ err: error, path: request?.path }, 'view failed');
-  return errorPage(app, 500, request);
+  return page(500);
 }
 
 function errorPage(app: Application, status: number, request: Request | undefined): Response {

@@ -75,8 +75,7 @@ export class Request {
   }
 
   get cookies(): Readonly<Record<string, string | undefined>> {
-    // cookie.parse tolerates malformed headers: bad pairs are skipped, never thrown.
-    this.cookieCache ??= parseCookies(this.headers.get('cookie') ?? '');
+    this.cookieCache ??= parseCookieHeader(this.headers.get('cookie') ?? '');
     return this.cookieCache;
   }
 
@@ -105,4 +104,14 @@ export class Request {
 
 function notInstalled(): never {
   throw new Error('the CSRF middleware is not installed');
+}
+
+/**
+ * The cookies of a Cookie header. Of a name sent twice, the last wins, as in
+ * Django's parse_cookie (the cookie package keeps the first): a cookie planted
+ * for a wider path or domain comes first and must not override the site's own.
+ * Malformed pairs are skipped, never thrown.
+ */
+export function parseCookieHeader(header: string): Record<string, string | undefined> {
+  return parseCookies(header.split(';').reverse().join(';'));
 }

@@ -76,14 +76,31 @@ export class Router {
   }
 }
 
-/** Composes middleware around a final handler, first listed outermost. */
+/**
+ * Composes middleware around a final handler, first listed outermost. With
+ * `onError`, what the handler or a middleware throws becomes a response right
+ * there, and goes back out through the middleware around it (as Django converts
+ * an exception at each middleware): an error page gets the security headers,
+ * the session's commit and the CSRF cookie like any page.
+ */
 export function compose(
   middleware: readonly Middleware[],
   last: (request: Request) => Promise<Response>,
+  onError?: (error: unknown, request: Request) => Response,
 ): (request: Request) => Promise<Response> {
+  const guarded = (handler: (request: Request) => Promise<Response>) =>
+    onError
+      ? async (request: Request): Promise<Response> => {
+          try {
+            return await handler(request);
+          } catch (error) {
+            return onError(error, request);
+          }
+        }
+      : handler;
   return middleware.reduceRight<(request: Request) => Promise<Response>>(
-    (next, layer) => (request) => layer(request, () => next(request)),
-    last,
+    (next, layer) => guarded((request) => layer(request, () => next(request))),
+    guarded(last),
   );
 }
 

@@ -118,7 +118,7 @@ export function loginView(users: UserRepository, throttle: LoginThrottle) {
     if (username === '' || password === '') {
       return loginForm(request, next, username, 'Please enter a username and password.', 200);
     }
-    if (await throttle.isBlocked(username, request.client)) {
+    if (await throttle.refuses(username, request.client)) {
       const minutes = Math.ceil(throttle.windowSeconds / 60);
       return loginForm(
         request,
@@ -131,7 +131,6 @@ export function loginView(users: UserRepository, throttle: LoginThrottle) {
     }
     const user = await users.authenticate(username, password);
     if (!user) {
-      await throttle.failed(username, request.client);
       return loginForm(
         request,
         next,
