@@ -43,7 +43,8 @@ test('migrate, createsuperuser, thyme: log in, chat, then SIGTERM closes sockets
   const room = await new RoomRepository(db).create('Embedded room');
   await db.close();
 
-  const child = spawn(process.execPath, [GREDIS_BIN, 'thyme', 'multichat', '--port', '0'], {
+  const args = [GREDIS_BIN, 'thyme', 'multichat', '--port', '0', '--proxy-headers'];
+  const child = spawn(process.execPath, args, {
     cwd: dir,
     env: {
       ...process.env,
@@ -70,6 +71,23 @@ test('migrate, createsuperuser, thyme: log in, chat, then SIGTERM closes sockets
     assert.is(home.status, 200);
     assert.match(home.body.toString(), /data-room-id="\d+"/);
     assert.is((await browser.get('/static/chat.css')).status, 200);
+    // Behind a TLS-terminating proxy (--proxy-headers): Secure cookies, and the
+    // https Origin passes the CSRF check.
+    const secure = new BrowserlessClient(port);
+    const https = { 'x-forwarded-proto': 'https' };
+    await secure.get('/accounts/login/', https);
+    assert.match(String(secure.cookies.get('csrftoken')), /./);
+    const secureLogin = await secure.post(
+      '/accounts/login/',
+      { username: 'admin', password: 'embedded pw', next: '/' },
+      { headers: { ...https, origin: `https://localhost:${port}` } },
+    );
+    assert.is(secureLogin.status, 302, secureLogin.body.toString().slice(0, 200));
+    const cookies = ([] as string[]).concat(secureLogin.headers['set-cookie'] ?? []);
+    assert.ok(
+      cookies.some((c) => /^sessionid=.*;\s*Secure/i.test(c)),
+      `a Secure session cookie: ${cookies.join(' | ')}`,
+    );
     const missing = await browser.get('/static/no-such.css');
     assert.is(missing.status, 404);
     assert.match(missing.body.toString(), /class="site-header"/, 'the 404 page in the site layout');

@@ -94,6 +94,31 @@ test('http.request carries exactly the protocol keys; duplicate response headers
   assert.is(dups.length, 2);
 });
 
+test('--proxy-headers: scheme and client come from the proxy in front; without it they are ignored', async () => {
+  const forwarded = {
+    'x-forwarded-proto': 'https',
+    'x-forwarded-for': '203.0.113.7, 198.51.100.9',
+  };
+  const seen = async (port: number): Promise<{ scheme: string; client: unknown[] }> =>
+    JSON.parse((await httpRequest(port, '/echo', { headers: forwarded })).body.toString()) as {
+      scheme: string;
+      client: unknown[];
+    };
+  const direct = await seen((await setup()).port);
+  assert.is(direct.scheme, 'http', 'a client cannot claim https by itself');
+  assert.is(direct.client[0], '127.0.0.1');
+  const behind = await setup({ proxyHeaders: true });
+  const proxied = await seen(behind.port);
+  assert.is(proxied.scheme, 'https');
+  assert.equal(proxied.client, ['198.51.100.9', 0], 'the entry the proxy added, the last');
+  const socket = await TestClient.open(`ws://127.0.0.1:${behind.port}/`, {
+    headers: { 'x-forwarded-proto': 'https' },
+  });
+  socket.ws.terminate();
+  const connect = behind.worker.of('websocket.connect').at(-1)!;
+  assert.is(connect.scheme, 'wss');
+});
+
 test('the path is percent-decoded; a malformed encoding is refused with 400', async () => {
   const { port } = await setup();
   const res = await httpRequest(port, '/ec%68o');

@@ -33,6 +33,7 @@ interface ThymeFlags extends Pick<
   metricsPort?: number;
   metricsBind: string;
   eventLanes: boolean;
+  proxyHeaders: boolean;
 }
 
 export function thymeCommand(): Command {
@@ -112,6 +113,12 @@ export function thymeCommand(): Command {
         "do not deposit WebSocket events in their sockets' lanes (only for workers that are not Gredis workers)",
       ),
     )
+    .addOption(
+      new Option(
+        '--proxy-headers',
+        'take the client address and scheme from X-Forwarded-For and X-Forwarded-Proto (only behind a proxy that sets them)',
+      ),
+    )
     .action(async (appName: string, flags: ThymeFlags) => {
       const entry = requireApp(appName);
       const logger = createLogger({ verbosity: flags.verbosity, name: 'thyme' });
@@ -155,6 +162,7 @@ async function serve(
     outgoingBufferLimit: flags.outgoingBufferLimit,
     accessLog: flags.accessLog,
     announceEvents: flags.eventLanes,
+    proxyHeaders: flags.proxyHeaders ?? false,
     logger,
   });
   let address;

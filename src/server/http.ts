@@ -47,13 +47,13 @@ export async function bridgeHttpRequest(
     reply_channel: reply,
     http_version: req.httpVersion,
     method: (req.method ?? 'GET').toUpperCase(),
-    scheme: isTls(req) ? 'https' : 'http',
+    scheme: isTls(req, ctx.options.proxyHeaders) ? 'https' : 'http',
     path: target.path,
     query_string: target.query,
     root_path: '',
     headers: headerList(req),
     body,
-    client: clientAddress(req),
+    client: clientAddress(req, ctx.options.proxyHeaders),
     server: serverAddress(req),
   };
   // Watched from before the send: a client that leaves while it is on its way is

@@ -32,6 +32,14 @@ export interface ThymeOptions {
    * collect the deposits but their expiry).
    */
   announceEvents: boolean;
+  /**
+   * Take the client's address and scheme from the proxy in front (the last
+   * X-Forwarded-For entry, X-Forwarded-Proto): https behind a TLS-terminating
+   * proxy, so the worker marks cookies Secure and checks Origin against https.
+   * Only behind a proxy that sets them: a client reaching Thyme directly could
+   * forge them.
+   */
+  proxyHeaders: boolean;
   /** File for NCSA-style access log lines, or undefined. */
   accessLog: string | undefined;
   logger: Logger | undefined;
@@ -50,6 +58,7 @@ export const THYME_DEFAULTS: Readonly<Omit<ThymeOptions, 'logger' | 'staticDir' 
     headersTimeout: 20,
     shutdownTimeout: 30,
     announceEvents: true,
+    proxyHeaders: false,
   });
 
 export function resolveThymeOptions(options: Partial<ThymeOptions>): ThymeOptions {

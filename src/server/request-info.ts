@@ -34,7 +34,16 @@ export function headerList(req: IncomingMessage): HeaderList {
   return list;
 }
 
-export function clientAddress(req: IncomingMessage): Address {
+/**
+ * Who sent the request: the socket's peer, or with `proxied` (ThymeOptions.
+ * proxyHeaders) the last X-Forwarded-For entry, the one the proxy in front
+ * added (earlier ones came from the client and prove nothing).
+ */
+export function clientAddress(req: IncomingMessage, proxied = false): Address {
+  if (proxied) {
+    const forwarded = lastValue(req.headers['x-forwarded-for']);
+    if (forwarded) return [forwarded, 0];
+  }
   return [req.socket.remoteAddress ?? '', req.socket.remotePort ?? 0];
 }
 
@@ -42,8 +51,20 @@ export function serverAddress(req: IncomingMessage): Address {
   return [req.socket.localAddress ?? '', req.socket.localPort ?? 0];
 }
 
-export function isTls(req: IncomingMessage): boolean {
+/** Whether the client's connection is TLS: this socket's, or with `proxied` the proxy's (X-Forwarded-Proto). */
+export function isTls(req: IncomingMessage, proxied = false): boolean {
+  if (proxied) {
+    const proto = lastValue(req.headers['x-forwarded-proto'])?.toLowerCase();
+    if (proto) return proto === 'https' || proto === 'wss';
+  }
   return 'encrypted' in req.socket && Boolean((req.socket as { encrypted?: boolean }).encrypted);
+}
+
+/** The last entry of a comma-separated header (Node joins repeated ones with ", "). */
+function lastValue(header: string | string[] | undefined): string | undefined {
+  const joined = Array.isArray(header) ? header.join(',') : header;
+  const last = joined?.split(',').pop()?.trim();
+  return last ? last : undefined;
 }
 
 /**

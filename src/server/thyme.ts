@@ -10,7 +10,7 @@ import { bridgeHttpRequest } from './http.js';
 import { InFlight } from './in-flight.js';
 import { ThymeMetrics } from './metrics.js';
 import { resolveThymeOptions, type ThymeOptions } from './options.js';
-import { parseTarget, singleHost } from './request-info.js';
+import { clientAddress, parseTarget, singleHost } from './request-info.js';
 import { plainResponse, rejectUpgrade } from './responses.js';
 import { STATIC_PREFIX, StaticFiles } from './static-files.js';
 import { WebSocketGateway } from './websocket.js';
@@ -194,7 +194,7 @@ export class Thyme implements ThymeContext {
       this.httpInFlight.delete(res);
       this.metrics.countResponse(status);
       this.accessLog?.http({
-        client: req.socket.remoteAddress ?? '-',
+        client: clientAddress(req, this.options.proxyHeaders)[0] || '-',
         method: req.method ?? '-',
         path: req.url ?? '-',
         httpVersion: req.httpVersion,

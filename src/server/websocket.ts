@@ -79,7 +79,7 @@ export class WebSocketGateway {
     // alive for the socket's whole life.
     socket.on('error', destroyOnError);
     const { ctx } = this;
-    const client = clientAddress(req);
+    const client = clientAddress(req, ctx.options.proxyHeaders);
     const label = `${client[0]}:${client[1]}`;
     const refuse = (status: number, reason: string): void => {
       ctx.metrics.websocketsRejected++;
@@ -104,7 +104,7 @@ export class WebSocketGateway {
     const session = new WebSocketSession(ctx, this, reply, target.path, label);
     const connect: WebSocketConnectEvent = {
       reply_channel: reply,
-      scheme: isTls(req) ? 'wss' : 'ws',
+      scheme: isTls(req, ctx.options.proxyHeaders) ? 'wss' : 'ws',
       path: target.path,
       query_string: target.query,
       root_path: '',
