@@ -2,7 +2,7 @@
 import { mkdtempSync, readFileSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { connect } from 'node:net';
+import { connect, type Socket } from 'node:net';
 import { request } from 'node:http';
 import { fileURLToPath } from 'node:url';
 import { suite } from 'uvu';
@@ -342,6 +342,15 @@ hostile('oversized headers get 431', async () => {
   assert.is((await httpRequest(port, '/')).status, 200);
 });
 
+/** Everything a raw connection receives until it closes, as text. */
+function everythingUntilClose(socket: Socket): Promise<string> {
+  return new Promise((resolve) => {
+    const chunks: Buffer[] = [];
+    socket.on('data', (chunk: Buffer) => chunks.push(chunk));
+    socket.on('close', () => resolve(Buffer.concat(chunks).toString()));
+  });
+}
+
 hostile(
   'a half-open connection that never finishes its headers is closed; others are served meanwhile',
   async () => {
@@ -349,11 +358,7 @@ hostile(
     const socket = connect(port, '127.0.0.1');
     socket.on('error', () => undefined);
     socket.write('GET / HTTP/1.1\r\nHost: local');
-    const closed = new Promise<string>((resolve) => {
-      const chunks: Buffer[] = [];
-      socket.on('data', (c) => chunks.push(c));
-      socket.on('close', () => resolve(Buffer.concat(chunks).toString()));
-    });
+    const closed = everythingUntilClose(socket);
     assert.is((await httpRequest(port, '/')).status, 200);
     const answer = await within(closed, 5000, 'half-open connection to be closed');
     assert.match(answer, /^(HTTP\/1\.1 408|$)/);
@@ -388,18 +393,10 @@ hostile(
     const socket = connect(port, '127.0.0.1');
     socket.on('error', () => undefined);
     socket.write('POST /stall HTTP/1.1\r\nHost: localhost\r\nContent-Length: 10\r\n\r\nabc');
-    const closed = new Promise<string>((resolve) => {
-      const chunks: Buffer[] = [];
-      socket.on('data', (c) => chunks.push(c));
-      socket.on('close', () => resolve(Buffer.concat(chunks).toString()));
-    });
+    const closed = everythingUntilClose(socket);
     // Meanwhile a body sent in pieces, each within the timeout, takes longer in all.
     const slow = connect(port, '127.0.0.1');
-    const slowAnswer = new Promise<string>((resolve) => {
-      const chunks: Buffer[] = [];
-      slow.on('data', (c) => chunks.push(c));
-      slow.on('close', () => resolve(Buffer.concat(chunks).toString()));
-    });
+    const slowAnswer = everythingUntilClose(slow);
     slow.write(
       'POST /slow HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nContent-Length: 4\r\n\r\n',
     );
