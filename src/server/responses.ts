@@ -1,6 +1,15 @@
 import { STATUS_CODES, type ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 
+/**
+ * The error listener of a connection taken over from the HTTP server (an
+ * upgrade): a module-level function, since a closure made per request would keep
+ * that request (and its headers) alive for the connection's whole life.
+ */
+export function destroyOnError(this: Duplex): void {
+  this.destroy();
+}
+
 /** Answers a handshake that will not be upgraded with a plain HTTP status, then closes. */
 export function rejectUpgrade(socket: Duplex, status: number, reason: string): void {
   if (socket.destroyed) return;

@@ -11,7 +11,7 @@ import { InFlight } from './in-flight.js';
 import { ThymeMetrics } from './metrics.js';
 import { resolveThymeOptions, type ThymeOptions } from './options.js';
 import { clientAddress, parseTarget, singleHost } from './request-info.js';
-import { plainResponse, rejectUpgrade } from './responses.js';
+import { destroyOnError, plainResponse, rejectUpgrade } from './responses.js';
 import { STATIC_PREFIX, StaticFiles } from './static-files.js';
 import { WebSocketGateway } from './websocket.js';
 
@@ -60,6 +60,8 @@ export class Thyme implements ThymeContext {
       (req: IncomingMessage, res: ServerResponse) => void this.onRequest(req, res),
     );
     this.server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+      // The HTTP server no longer watches this connection: its errors are ours.
+      socket.on('error', destroyOnError);
       if (req.headers.upgrade?.toLowerCase() !== 'websocket') {
         this.serveIgnoringUpgrade(req, socket as Socket, head);
         return;
@@ -160,7 +162,6 @@ export class Thyme implements ThymeContext {
    * upgrade data, so such a request that declares a body is refused.
    */
   private serveIgnoringUpgrade(req: IncomingMessage, socket: Socket, head: Buffer): void {
-    socket.on('error', () => socket.destroy());
     const declared = Number(req.headers['content-length'] ?? 0);
     if (head.length > 0 || req.headers['transfer-encoding'] !== undefined || declared !== 0) {
       this.metrics.countResponse(400);

@@ -74,10 +74,8 @@ export class WebSocketGateway {
     this.keepAlive.unref();
   }
 
+  /** Expects `socket` to have an error listener already (see Thyme's upgrade listener). */
   async handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
-    // A module-level listener: a closure here would keep `req` (and its headers)
-    // alive for the socket's whole life.
-    socket.on('error', destroyOnError);
     const { ctx } = this;
     const client = clientAddress(req, ctx.options.proxyHeaders);
     const label = `${client[0]}:${client[1]}`;
@@ -253,10 +251,6 @@ export class WebSocketGateway {
     const now = Date.now();
     for (const session of this.sessions) session.expirePing(now, timeoutMs);
   }
-}
-
-function destroyOnError(this: Duplex): void {
-  this.destroy();
 }
 
 /** A ping frame (FIN, opcode 9, no payload), written as is: no framing work per ping. */

@@ -381,10 +381,10 @@
       rejoining = [];
       for (const room of rooms.values()) room.pane.classList.add('is-offline');
       if (stopped) return;
-      // Our session ended: stop unless this browser is logged in again (an
-      // admin who set their own password has a new session), without a reconnect.
-      if (event.code === CLOSE_LOGGED_OUT) void retryUnlessLoggedOut();
-      else if (opened) scheduleRetry();
+      // A refused handshake, or our session ended (CLOSE_LOGGED_OUT): ask before
+      // reconnecting, since this browser may be logged in again (an admin who set
+      // their own password has a new session).
+      if (opened && event.code !== CLOSE_LOGGED_OUT) scheduleRetry();
       else void retryUnlessLoggedOut();
     });
   }
@@ -417,11 +417,7 @@
       // Unreachable: a network problem, not a login one; keep trying.
     }
     if (!redirected) return scheduleRetry();
-    loggedOut();
-  }
-
-  /** The session is over (logged out here or in another tab): stop reconnecting. */
-  function loggedOut() {
+    // The session is over (logged out here or in another tab): stop reconnecting.
     stopped = true;
     setStatus('disconnected', 'Disconnected: you are logged out.');
     showError('USER_HAS_TO_LOGIN');
