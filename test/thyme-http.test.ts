@@ -174,8 +174,18 @@ test('a body over the limit gets 413 before anything reaches the workers', async
 test('no response within the HTTP timeout gets 504', async () => {
   const { port } = await setup({ httpTimeout: 0.4 });
   const started = Date.now();
-  assert.is((await httpRequest(port, '/silent')).status, 504);
+  const answer = await httpRequest(port, '/silent');
+  assert.is(answer.status, 504);
   assert.ok(Date.now() - started < 2000);
+  // Thyme's own error pages never reach the app's middleware; they carry their own
+  // protections, and no cache keeps a gateway error.
+  assert.is(answer.headers['x-content-type-options'], 'nosniff');
+  assert.is(answer.headers['x-frame-options'], 'DENY');
+  assert.is(
+    answer.headers['content-security-policy'],
+    "default-src 'none'; frame-ancestors 'none'",
+  );
+  assert.is(answer.headers['cache-control'], 'no-store');
 });
 
 test('a full http.request channel gets 503', async () => {

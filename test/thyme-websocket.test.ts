@@ -8,6 +8,7 @@ import { WebSocket } from 'ws';
 import { createLayer, type ChannelLayer, type LayerOptions, type Message } from '../src/index.js';
 import { Thyme, type ThymeOptions } from '../src/server/index.js';
 import { EVENT_CHANNEL_CAPACITY } from '../src/settings.js';
+import { rawExchange } from './helpers/http-client.js';
 import { testPrefix } from './helpers/layers.js';
 import { rawClient, SHARED_REDIS_URL } from './helpers/redis-server.js';
 import { TestWorker } from './helpers/test-worker.js';
@@ -219,6 +220,20 @@ for (const layerUrl of ['memory://', SHARED_REDIS_URL]) {
       }),
       400,
     );
+    // The refusal is Thyme's own page: a browser that opens it gets nothing to run.
+    const port = new URL(url('/')).port;
+    const refusal = await rawExchange(
+      Number(port),
+      `GET / HTTP/1.1\r\nHost: localhost\r\nOrigin: http://evil.example\r\nUpgrade: websocket\r\n` +
+        `Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n`,
+    );
+    assert.match(refusal, /^HTTP\/1\.1 403 /);
+    assert.match(refusal, /\r\nX-Content-Type-Options: nosniff\r\n/);
+    assert.match(
+      refusal,
+      /\r\nContent-Security-Policy: default-src 'none'; frame-ancestors 'none'\r\n/,
+    );
+    assert.match(refusal, /\r\nCache-Control: no-store\r\n/);
   });
 
   test('a handshake still waiting for its worker at shutdown gets 503; the worker hears it is gone', async () => {

@@ -10,12 +10,30 @@ export function destroyOnError(this: Duplex): void {
   this.destroy();
 }
 
+/**
+ * Headers of every error Thyme answers itself. The application's pages get theirs
+ * from its middleware; these never reach it, and a browser may still load them (a
+ * 503 during a deploy, a refused handshake opened as a page): no sniffing the
+ * text as HTML, no framing, nothing to run, and never from a cache.
+ */
+const ERROR_HEADERS = {
+  'Content-Type': 'text/plain; charset=utf-8',
+  'X-Content-Type-Options': 'nosniff',
+  'X-Frame-Options': 'DENY',
+  'Content-Security-Policy': "default-src 'none'; frame-ancestors 'none'",
+  'Cache-Control': 'no-store',
+} as const;
+
+const ERROR_HEADER_LINES = Object.entries(ERROR_HEADERS)
+  .map(([name, value]) => `${name}: ${value}\r\n`)
+  .join('');
+
 /** Answers a handshake that will not be upgraded with a plain HTTP status, then closes. */
 export function rejectUpgrade(socket: Duplex, status: number, reason: string): void {
   if (socket.destroyed) return;
   const body = `${STATUS_CODES[status] ?? 'Error'}: ${reason}\n`;
   socket.end(
-    `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\nConnection: close\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+    `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\nConnection: close\r\n${ERROR_HEADER_LINES}Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
   );
 }
 
@@ -32,7 +50,7 @@ export function plainResponse(
     return;
   }
   res.writeHead(status, {
-    'Content-Type': 'text/plain; charset=utf-8',
+    ...ERROR_HEADERS,
     'Content-Length': Buffer.byteLength(body),
     ...(close ? { Connection: 'close' } : {}),
   });
