@@ -7,8 +7,13 @@ import * as assert from 'uvu/assert';
 import { SessionStore } from '../src/auth/sessions.js';
 import { UserRepository } from '../src/auth/users.js';
 import type { Database } from '../src/db/connection.js';
+import { CLOSE_LOGGED_OUT, userGroup } from '../src/auth/socket-groups.js';
+import { createLayer } from '../src/index.js';
 import { runGredis, runGredisInPty } from './helpers/cli.js';
 import { allDatabases } from './helpers/databases.js';
+import { testPrefix } from './helpers/layers.js';
+import { freePort, SHARED_REDIS_URL } from './helpers/redis-server.js';
+import { within } from './helpers/wait.js';
 
 for (const backend of allDatabases()) {
   const test = suite(`changepassword (${backend.name})`);
@@ -87,6 +92,47 @@ for (const backend of allDatabases()) {
     assert.is(unknown!.stdout, '');
     assert.is(hostile!.code, 1);
     assert.ok(await users.authenticate('erin', 'pw'), 'erin untouched');
+  });
+
+  test("on a shared layer the user's open chat sockets are closed (4001), and nobody else's", async () => {
+    const alice = await users.create({ username: 'alice', password: 'old password' });
+    const bob = await users.create({ username: 'bob', password: 'bob pw' });
+    const prefix = testPrefix();
+    const layer = createLayer(SHARED_REDIS_URL, { prefix });
+    try {
+      // Stand-ins for two sockets, in the groups a consumer puts its sockets in.
+      await layer.groupAdd(userGroup(alice.id), 'sockets.alice');
+      await layer.groupAdd(userGroup(bob.id), 'sockets.bob');
+      const result = await runGredis(
+        ['changepassword', 'alice', ...db_(), '--layer', `${SHARED_REDIS_URL}?prefix=${prefix}`],
+        { input: 'n3w\nn3w\n' },
+      );
+      assert.is(result.code, 0, result.stderr);
+      assert.match(result.stdout, /Closed the chat sockets of user 'alice'\n$/);
+      assert.equal(await within(layer.receive('sockets.alice'), 3000), {
+        close: CLOSE_LOGGED_OUT,
+      });
+      await layer.send('sockets.bob', { type: 'sentinel' });
+      assert.equal(await within(layer.receive('sockets.bob'), 3000), { type: 'sentinel' });
+    } finally {
+      await layer.flush();
+      await layer.close();
+    }
+  });
+
+  test('a layer it cannot reach: exit 1, saying the password changed but sockets stay open', async () => {
+    await users.create({ username: 'frank', password: 'old' });
+    const closedPort = await freePort();
+    const result = await runGredis(
+      ['changepassword', 'frank', ...db_(), '--layer', `redis://127.0.0.1:${closedPort}/0`],
+      { input: 'n3w\nn3w\n' },
+    );
+    assert.is(result.code, 1, result.stderr);
+    assert.match(
+      result.stderr,
+      /^gredis: the password was changed and the sessions ended, but the open chat sockets could not be closed: /,
+    );
+    assert.ok(await users.authenticate('frank', 'n3w'));
   });
 
   test('a missing username argument is a usage error (exit 2)', async () => {

@@ -1,10 +1,14 @@
 import { Command } from 'commander';
 import { SessionStore } from '../auth/sessions.js';
-import { UserRepository } from '../auth/users.js';
-import { createLogger } from '../logger.js';
+import { closeUserSockets } from '../auth/socket-groups.js';
+import { UserRepository, type User } from '../auth/users.js';
+import type { ChannelLayer } from '../layer/types.js';
+import { createLogger, type Logger } from '../logger.js';
 import { withDatabase } from './database.js';
+import { InMemoryChannelLayer } from '../layer/index.js';
 import { CommandFailed } from './errors.js';
-import { databaseOption, verbosityOption } from './options.js';
+import { openLayer } from './layer.js';
+import { databaseOption, layerOption, verbosityOption } from './options.js';
 import { Prompter } from './prompt.js';
 
 /** Django gives up after this many mismatched or refused entries. */
@@ -12,29 +16,60 @@ const MAX_TRIES = 3;
 
 interface ChangePasswordFlags {
   database: string;
+  layer: string;
   verbosity: number;
 }
 
 export function changePasswordCommand(): Command {
   return new Command('changepassword')
-    .description("change a user's password (prompts twice, hidden) and end their sessions")
+    .description(
+      "change a user's password (prompts twice, hidden), end their sessions and close their chat sockets",
+    )
     .argument('<username>', 'the user whose password changes')
     .addOption(databaseOption())
+    .addOption(layerOption())
     .addOption(verbosityOption())
     .action(async (username: string, flags: ChangePasswordFlags) => {
       const logger = createLogger({ verbosity: flags.verbosity, name: 'changepassword' });
-      await withDatabase(flags.database, logger, async (db) => {
-        const users = new UserRepository(db);
-        const user = await users.findByUsername(username);
-        if (!user) throw new CommandFailed(`user '${username}' does not exist`);
-        process.stdout.write(`Changing password for user '${user.username}'\n`);
-        const password = await askNewPassword(user.username);
-        await users.setPassword(user.id, password);
-        // Whoever knew the old password is logged out everywhere.
-        await new SessionStore(db).deleteForUser(user.id);
-        process.stdout.write(`Password changed successfully for user '${user.username}'\n`);
-      });
+      // Opened first, so that a bad URL is refused before anyone types a password.
+      const layer = openLayer(flags.layer, logger);
+      try {
+        await withDatabase(flags.database, logger, async (db) => {
+          const users = new UserRepository(db);
+          const user = await users.findByUsername(username);
+          if (!user) throw new CommandFailed(`user '${username}' does not exist`);
+          process.stdout.write(`Changing password for user '${user.username}'\n`);
+          const password = await askNewPassword(user.username);
+          await users.setPassword(user.id, password);
+          // Whoever knew the old password is logged out everywhere, and the chat
+          // sockets they opened are closed, as the admin's "set password" does.
+          await new SessionStore(db).deleteForUser(user.id);
+          process.stdout.write(`Password changed successfully for user '${user.username}'\n`);
+          await closeSocketsOf(layer, user, logger);
+        });
+      } finally {
+        await layer.close();
+      }
     });
+}
+
+/**
+ * Closes the user's chat sockets on a shared layer. The in-process layer reaches
+ * no running server: its sockets are refused at their next command instead.
+ */
+async function closeSocketsOf(layer: ChannelLayer, user: User, logger: Logger): Promise<void> {
+  if (layer instanceof InMemoryChannelLayer) {
+    logger.debug('chat sockets not closed: the in-process layer reaches no running server');
+    return;
+  }
+  try {
+    await closeUserSockets(layer, user.id);
+  } catch (error) {
+    throw new CommandFailed(
+      `the password was changed and the sessions ended, but the open chat sockets could not be closed: ${(error as Error).message}`,
+    );
+  }
+  process.stdout.write(`Closed the chat sockets of user '${user.username}'\n`);
 }
 
 async function askNewPassword(username: string): Promise<string> {

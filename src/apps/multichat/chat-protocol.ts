@@ -79,25 +79,3 @@ function parseRoomId(room: unknown): number {
 export function roomGroup(roomId: number): string {
   return `room-${roomId}`;
 }
-
-/**
- * The group of the sockets opened with one session (its stored hash, hex): a
- * logout closes them, so a shared computer's other tabs stop receiving at once.
- */
-export function sessionGroup(sessionKeyHash: string): string {
-  return `session-${sessionKeyHash}`;
-}
-
-/**
- * The group of all of one user's sockets: deactivating the user, or setting their
- * password (which ends their sessions, as in Django), closes them.
- */
-export function userGroup(userId: number): string {
-  return `user-${userId}`;
-}
-
-/**
- * The close code of a socket whose session ended under it: logged out, or its
- * user deactivated or given a new password (an application code, 4000–4999).
- */
-export const CLOSE_LOGGED_OUT = 4001;

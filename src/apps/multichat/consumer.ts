@@ -1,3 +1,4 @@
+import { sessionGroup, userGroup } from '../../auth/socket-groups.js';
 import type { Message } from '../../layer/types.js';
 import type { SocketContext, WebSocketConsumer } from '../../worker/websocket/consumer.js';
 import {
@@ -5,8 +6,6 @@ import {
   MESSAGE_TYPES,
   parseCommand,
   roomGroup,
-  sessionGroup,
-  userGroup,
   type Command,
   type ErrorCode,
 } from './chat-protocol.js';

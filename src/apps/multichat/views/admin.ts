@@ -11,12 +11,12 @@ import {
   validateUsername,
   type User,
 } from '../../../auth/users.js';
+import { closeUserSockets } from '../../../auth/socket-groups.js';
 import { login, staffRequired } from '../../../worker/http/auth.js';
 import { html, type HtmlValue } from '../../../worker/http/html.js';
 import type { Request } from '../../../worker/http/request.js';
 import { Response } from '../../../worker/http/response.js';
 import type { Router, View } from '../../../worker/http/router.js';
-import { CLOSE_LOGGED_OUT, userGroup } from '../chat-protocol.js';
 import type { AdminServices } from '../index.js';
 import { InvalidRoomTitle, ROOM_TITLE_MAX_LENGTH, type Room } from '../rooms.js';
 import { checkbox, csrfInput, field, page, type FlashMessage } from './layout.js';
@@ -485,7 +485,7 @@ function userCreate(services: AdminServices): View {
 /** Ends every session of a user and closes their chat sockets (CLOSE_LOGGED_OUT). */
 async function endSessionsOf(services: AdminServices, userId: number): Promise<void> {
   await services.sessions.deleteForUser(userId);
-  await services.layer.groupSend(userGroup(userId), { close: CLOSE_LOGGED_OUT });
+  await closeUserSockets(services.layer, userId);
 }
 
 async function findUser(services: AdminServices, params: Record<string, string>) {
@@ -618,7 +618,7 @@ function userDelete(services: AdminServices): View {
     }
     // The user's sessions go with them (ON DELETE CASCADE); so do their chat sockets.
     if (!(await services.users.delete(user.id))) return errorPage(404, request);
-    await services.layer.groupSend(userGroup(user.id), { close: CLOSE_LOGGED_OUT });
+    await closeUserSockets(services.layer, user.id);
     return redirectWith(request, '/admin/users/', `The user “${user.username}” was deleted.`);
   };
 }

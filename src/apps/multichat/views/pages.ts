@@ -1,4 +1,5 @@
 import type { SessionStore } from '../../../auth/sessions.js';
+import { closeSessionSockets } from '../../../auth/socket-groups.js';
 import type { UserRepository } from '../../../auth/users.js';
 import type { ChannelLayer } from '../../../layer/types.js';
 import { login, LoginThrottle, logout, safeNext, LOGIN_URL } from '../../../worker/http/auth.js';
@@ -6,7 +7,6 @@ import type { CsrfFailure } from '../../../worker/http/csrf.js';
 import { html } from '../../../worker/http/html.js';
 import type { Request } from '../../../worker/http/request.js';
 import { Response } from '../../../worker/http/response.js';
-import { CLOSE_LOGGED_OUT, sessionGroup } from '../chat-protocol.js';
 import type { RoomRepository } from '../rooms.js';
 import { csrfInput, field, page } from './layout.js';
 
@@ -178,7 +178,7 @@ export function logoutView(layer: ChannelLayer, sessions: SessionStore) {
     const key = request.session?.key;
     const hash = key ? sessions.hashOf(key) : undefined;
     await logout(request);
-    if (hash) await layer.groupSend(sessionGroup(hash), { close: CLOSE_LOGGED_OUT });
+    if (hash) await closeSessionSockets(layer, hash);
     return Response.redirect(LOGIN_URL);
   };
 }

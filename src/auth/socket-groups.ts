@@ -1,0 +1,39 @@
+import type { ChannelLayer } from '../layer/types.js';
+
+/**
+ * The groups that tie an application's sockets to the session and the user they
+ * were opened by. A consumer adds each socket it accepts to both; whatever ends
+ * a session (a logout, the admin, `gredis changepassword`) closes the sockets it
+ * leaves without a login, from any process on the layer. Without this a socket
+ * would go on receiving: only what it sends is checked against its session.
+ */
+
+/** The group of the sockets opened with one session (its stored hash, hex). */
+export function sessionGroup(sessionKeyHash: string): string {
+  return `session-${sessionKeyHash}`;
+}
+
+/** The group of all of one user's sockets. */
+export function userGroup(userId: number): string {
+  return `user-${userId}`;
+}
+
+/**
+ * The close code of a socket whose session ended under it: logged out, or its
+ * user deactivated, deleted or given a new password (an application code,
+ * 4000–4999, so that a client can tell it from a dropped connection).
+ */
+export const CLOSE_LOGGED_OUT = 4001;
+
+/** Closes the sockets opened with one session. */
+export async function closeSessionSockets(
+  layer: ChannelLayer,
+  sessionKeyHash: string,
+): Promise<void> {
+  await layer.groupSend(sessionGroup(sessionKeyHash), { close: CLOSE_LOGGED_OUT });
+}
+
+/** Closes every socket of one user, whatever session it was opened with. */
+export async function closeUserSockets(layer: ChannelLayer, userId: number): Promise<void> {
+  await layer.groupSend(userGroup(userId), { close: CLOSE_LOGGED_OUT });
+}
