@@ -176,6 +176,18 @@ for (const backend of allDatabases()) {
     assert.is((await users.authenticate('grace', ' spaced pw '))?.id, grace.id, 'not trimmed');
   });
 
+  test("--no-input, Django's other spelling, is --noinput", async () => {
+    const result = await runGredis(
+      ['createsuperuser', '--no-input', '--username', 'heidi', ...db_()],
+      { env: { GREDIS_SUPERUSER_PASSWORD: 'pw' } },
+    );
+    assert.is(result.code, 0, result.stderr);
+    assert.ok(await users.authenticate('heidi', 'pw'));
+    const missing = await runGredis(['createsuperuser', '--no-input', ...db_()]);
+    assert.is(missing.code, 2);
+    assert.match(missing.stderr, /--noinput needs --username/);
+  });
+
   test('--noinput failures: one line each, exit 1 (exit 2 without --username), nothing created', async () => {
     await users.create({ username: 'taken' });
     const cases: [string[], Record<string, string | undefined>, number, RegExp][] = [

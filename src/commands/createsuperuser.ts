@@ -20,6 +20,8 @@ interface CreateSuperuserFlags {
   username?: string;
   email?: string;
   noinput?: boolean;
+  /** false with --no-input, Django's other spelling of --noinput. */
+  input?: boolean;
   database: string;
   verbosity: number;
 }
@@ -37,9 +39,11 @@ export function createSuperuserCommand(): Command {
         `do not prompt: needs --username, password from ${SUPERUSER_PASSWORD_ENV}`,
       ),
     )
+    .addOption(new Option('--no-input', 'the same as --noinput (as in Django)').hideHelp())
     .addOption(databaseOption())
     .addOption(verbosityOption())
     .action(async (flags: CreateSuperuserFlags) => {
+      if (flags.input === false) flags.noinput = true;
       if (flags.noinput && flags.username === undefined)
         throw new CommandFailed('--noinput needs --username', 2);
       const logger = createLogger({ verbosity: flags.verbosity, name: 'createsuperuser' });
