@@ -6,12 +6,14 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { Room } from '../src/apps/multichat/rooms.js';
+import { closeUserSockets, CLOSE_LOGGED_OUT } from '../src/auth/socket-groups.js';
 import type { User } from '../src/auth/users.js';
 import type { Database } from '../src/db/connection.js';
 import type { Redis } from 'ioredis';
 import { BrowserlessClient } from './helpers/browserless.js';
 import { allDatabases } from './helpers/databases.js';
 import { chatClient, EmbeddedChat, Fixtures } from './helpers/deployment.js';
+import { httpRequest } from './helpers/http-client.js';
 import { testPrefix } from './helpers/layers.js';
 import { rawClient, SHARED_REDIS_URL } from './helpers/redis-server.js';
 import { sleep, within } from './helpers/wait.js';
@@ -184,6 +186,49 @@ for (const database of allDatabases()) {
     );
     a.send(Buffer.from('binary frame'));
     assert.equal(await next(a), { error: 'INVALID_MESSAGE' });
+  });
+
+  test("a command renews the socket's groups, so a socket open longer than the group expiry keeps its rooms and its logout", async () => {
+    // A layer that forgets group members after 2 s; the consumer renews memberships
+    // older than a quarter of that at a command (the page sends one every half).
+    await chat.stop();
+    chat = await EmbeddedChat.start(
+      db,
+      { chatBurst: 1000, chatPerSecond: 1000 },
+      'memory://?group_expiry=2',
+    );
+    port = chat.ports[0]!;
+    const [a, b] = [await connect(alice), await connect(bob)];
+    for (const client of [a, b]) {
+      command(client, { command: 'join', room: lobby.id });
+      assert.equal((await next(client)).join, String(lobby.id));
+    }
+    await next(a); // bob's enter notice
+    // The page is told to send a command every quarter of the group expiry.
+    const index = await httpRequest(port, '/', {
+      headers: { cookie: `sessionid=${await fixtures.login(alice)}` },
+    });
+    assert.match(index.body.toString(), /data-keep-alive-seconds="0\.5"/);
+    await sleep(1200);
+    // alice speaks up (joining again, as the page does); bob stays silent.
+    command(a, { command: 'join', room: lobby.id });
+    assert.equal(await next(a), { join: String(lobby.id), title: 'Lobby' });
+    await sleep(1200); // 2.4 s since both joined; 1.2 s since alice's renewal
+    const carol = await connect(staff);
+    command(carol, { command: 'join', room: lobby.id });
+    await next(carol);
+    assert.equal((await next(a)).msg_type, 4, "alice hears sam enter; bob's membership lapsed");
+    command(carol, { command: 'send', room: lobby.id, message: 'still there?' });
+    assert.equal((await next(a)).message, 'still there?');
+    command(b, { command: 'join', room: lobby.id });
+    assert.equal(
+      await next(b),
+      { join: String(lobby.id), title: 'Lobby' },
+      'bob (never renewed) heard nothing of the room',
+    );
+    // alice's user group was renewed too: closing her sockets still reaches this one.
+    await closeUserSockets(chat.layer, alice.id);
+    assert.is((await within(a.closed, 3000)).code, CLOSE_LOGGED_OUT);
   });
 
   test('staff may enter a staff-only room; others are refused with ROOM_ACCESS_DENIED', async () => {

@@ -415,6 +415,44 @@ test('they join two rooms, see each other enter and leave, and messages flow bot
   );
 });
 
+test('with rooms open the page says "join" again every 6 hours, which keeps its memberships alive', async () => {
+  const [sam, nora] = people as [Person, Person];
+  // A second tab of sam's, on a fake clock (the WebSocket itself runs in real time).
+  const tab = await sam.context.newPage();
+  await tab.clock.install();
+  const joins: string[] = [];
+  tab.on('websocket', (ws) =>
+    ws.on('framesent', ({ payload }) => {
+      if (String(payload).includes('"join"')) joins.push(String(payload));
+    }),
+  );
+  try {
+    await tab.goto(`http://localhost:${sam.port}/`);
+    await tab.locator('#connection-status[data-state="connected"]').waitFor();
+    // The layer forgets a group member after a day unless re-added: a quarter of that.
+    assert.is(await tab.locator('.chat').getAttribute('data-keep-alive-seconds'), '21600');
+    await tab.clock.runFor('07:00:00');
+    assert.is(joins.length, 0, 'no rooms open, nothing to keep alive');
+    await tab.locator(`.room-link[data-room-id="${rooms.general.id}"]`).click();
+    await tab.locator(`#room-${rooms.general.id}`).waitFor();
+    await sees(nora, rooms.general, { notice: 'sam joined' });
+    await tab.clock.runFor('13:00:00'); // two keep-alives
+    const expected = JSON.stringify({ command: 'join', room: String(rooms.general.id) });
+    await waitFor(async () => joins.length === 3, 5000, `3 joins: ${joins.join(' ')}`);
+    assert.ok(
+      joins.every((frame) => frame === expected),
+      joins.join(' '),
+    );
+    await sleep(300); // the replies
+    assert.is(await tab.locator(`#room-${rooms.general.id}`).count(), 1, 'one pane still');
+    assert.is(((await tab.getByRole('alert').first().textContent()) ?? '').trim(), '', 'no alert');
+    const enters = await pane(nora, rooms.general).locator('li.notice .text').allTextContents();
+    assert.is(enters.filter((t) => t === 'sam joined').length, 1, 'joining again is silent');
+  } finally {
+    await tab.close();
+  }
+});
+
 test('the non-staff user is refused the staff-only room, with a visible alert', async () => {
   const [sam, nora] = people as [Person, Person];
   await enter(sam, rooms.staff);

@@ -288,6 +288,7 @@ function contract(backend: LayerBackend): void {
 
   test('members expire when not re-added within groupExpiry', async () => {
     const { sender, receiver } = pair({ groupExpiry: 1 });
+    assert.is(sender.groupExpiry, 1, 'consumers read it to know how often to re-add');
     await sender.groupAdd('short', 'old.member');
     await sleep(1300);
     await sender.groupAdd('short', 'new.member');

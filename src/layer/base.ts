@@ -20,6 +20,7 @@ import type {
  */
 export abstract class BaseChannelLayer implements ChannelLayer {
   readonly prefix: string;
+  readonly groupExpiry: number;
   readonly clientPrefix = randomUUID().replaceAll('-', '');
   readonly stats: LayerStats = { roundTrips: 0, roundTripSeconds: 0, bufferDrops: 0, malformed: 0 };
 
@@ -35,6 +36,7 @@ export abstract class BaseChannelLayer implements ChannelLayer {
   constructor(options: Partial<LayerOptions> = {}) {
     this.options = resolveOptions(options);
     this.prefix = this.options.prefix;
+    this.groupExpiry = this.options.groupExpiry;
     this.logger = (this.options.logger ?? silentLogger()).child({ component: 'layer' });
     this.capacities = new CapacityTable(this.options.capacity, this.options.channelCapacity);
     this.local = new LocalChannels(

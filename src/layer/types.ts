@@ -44,6 +44,11 @@ export interface ChannelLayer {
   readonly prefix: string;
   /** The unique part of this process's process-specific channel names. */
   readonly clientPrefix: string;
+  /**
+   * Seconds a group member stays in its group unless added again (the
+   * groupExpiry option): a consumer whose sockets may outlive it re-adds them.
+   */
+  readonly groupExpiry: number;
   readonly stats: Readonly<LayerStats>;
 
   send(channel: string, message: Message): Promise<void>;

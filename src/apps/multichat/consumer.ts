@@ -17,6 +17,11 @@ interface ChatState extends Message {
   rooms: number[];
   tokens: number;
   at: number;
+  /**
+   * When the socket's group memberships were last added (epoch ms). A state saved
+   * by an older version has none: renewed at its next command.
+   */
+  groupsAddedAt: number;
 }
 
 export interface ChatSettings {
@@ -24,6 +29,14 @@ export interface ChatSettings {
   /** Commands a socket may send in a burst, and per second after it. */
   burst: number;
   perSecond: number;
+  /**
+   * A command renews the socket's group memberships when they are older than
+   * this, in ms. The layer drops a member not re-added within its groupExpiry;
+   * without renewal a socket open longer (a tab left open overnight) would stop
+   * receiving its rooms, and a logout would no longer close it. The page sends a
+   * command at least this often while it has rooms open (see chat.js).
+   */
+  renewGroupsAfterMs: number;
 }
 
 export const CHAT_DEFAULTS = Object.freeze({ burst: 30, perSecond: 10 });
@@ -44,7 +57,8 @@ export class ChatConsumer implements WebSocketConsumer<ChatState> {
   async connect(socket: ChatSocket): Promise<void> {
     // Anonymous sockets are refused (HTTP 403); the origin was checked by Thyme.
     if (!socket.user) return socket.reject();
-    socket.state = { rooms: [], tokens: this.settings.burst, at: Date.now() };
+    const now = Date.now();
+    socket.state = { rooms: [], tokens: this.settings.burst, at: now, groupsAddedAt: now };
     socket.groupAdd(sessionGroup(socket.user.sessionKeyHash));
     socket.groupAdd(userGroup(socket.user.id));
     socket.accept();
@@ -60,6 +74,8 @@ export class ChatConsumer implements WebSocketConsumer<ChatState> {
       throw error;
     }
     const checked = await this.check(socket, command.room);
+    // Whatever the room, a command from a valid user keeps the socket in its groups.
+    if (checked !== 'USER_HAS_TO_LOGIN') this.renewGroups(socket);
     if (typeof checked === 'string') return socket.sendJson({ error: checked });
     const { room, username } = checked;
     switch (command.command) {
@@ -96,6 +112,16 @@ export class ChatConsumer implements WebSocketConsumer<ChatState> {
       socket.groupDiscard(sessionGroup(socket.user.sessionKeyHash));
       socket.groupDiscard(userGroup(socket.user.id));
     }
+  }
+
+  private renewGroups(socket: ChatSocket): void {
+    const now = Date.now();
+    const { state, user } = socket;
+    if (!user || now - (state.groupsAddedAt ?? 0) < this.settings.renewGroupsAfterMs) return;
+    state.groupsAddedAt = now;
+    socket.groupAdd(sessionGroup(user.sessionKeyHash));
+    socket.groupAdd(userGroup(user.id));
+    for (const roomId of state.rooms) socket.groupAdd(roomGroup(roomId));
   }
 
   private join(socket: ChatSocket, room: Room, username: string): void {

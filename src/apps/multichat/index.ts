@@ -35,8 +35,11 @@ export interface AdminServices {
 export function createApplication(services: AppServices): Application {
   const { users, sessions, layer } = services;
   const rooms = new RoomRepository(services.db);
+  // The page sends a command this often while it has rooms open, and a command
+  // renews memberships older than half of it: well inside the layer's group expiry.
+  const keepAliveSeconds = layer.groupExpiry / 4;
   const router = new Router()
-    .add('/', loginRequired(indexView(rooms)), ['GET'])
+    .add('/', loginRequired(indexView(rooms, keepAliveSeconds)), ['GET'])
     .add('/accounts/login/', loginView(users, new LoginThrottle(layer.counters)), ['GET', 'POST'])
     .add('/accounts/logout/', logoutView(layer, sessions), ['POST']);
   addAdminRoutes(router, { rooms, users, sessions, layer });
@@ -57,6 +60,7 @@ export function createApplication(services: AppServices): Application {
     notifyEnterLeave: services.settings.notifyEnterLeave,
     burst: services.settings.chatBurst ?? CHAT_DEFAULTS.burst,
     perSecond: services.settings.chatPerSecond ?? CHAT_DEFAULTS.perSecond,
+    renewGroupsAfterMs: (keepAliveSeconds * 1000) / 2,
   });
   return {
     name: 'multichat',

@@ -65,6 +65,13 @@
   let retryTimer = 0;
   let everConnected = false;
   let stopped = false;
+  /**
+   * The server keeps a socket in its rooms only as long as it hears from it now and
+   * then (the layer forgets group members not renewed within a day): while rooms
+   * are open, the page says "join" again for one of them this often. Joining a room
+   * again changes nothing else.
+   */
+  const KEEP_ALIVE_MS = Number(chat.getAttribute('data-keep-alive-seconds')) * 1000;
 
   // ——— small DOM helpers ———
 
@@ -451,6 +458,15 @@
     reconnectNow();
   });
 
+  function keepMemberships() {
+    const first = rooms.keys().next();
+    // During a re-join the server is hearing from us already.
+    if (first.done || rejoining.length > 0 || !socket || socket.readyState !== WebSocket.OPEN)
+      return;
+    socket.send(JSON.stringify({ command: 'join', room: first.value }));
+  }
+
   updateEmptyState();
+  if (KEEP_ALIVE_MS > 0) setInterval(keepMemberships, KEEP_ALIVE_MS);
   connect();
 })();

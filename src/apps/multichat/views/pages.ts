@@ -39,13 +39,20 @@ export function csrfFailure(request: Request, reason: CsrfFailure): Response {
   return errorPage(403, request, `CSRF verification failed: ${reason}`);
 }
 
-/** `/`: the room list; the chat client turns it into joinable panes. */
-export function indexView(rooms: RoomRepository) {
+/**
+ * `/`: the room list; the chat client turns it into joinable panes. `keepAliveSeconds`: how often the page, while it
+ * has rooms open, sends a command that keeps its socket in its groups.
+ */
+export function indexView(rooms: RoomRepository, keepAliveSeconds: number) {
   return async (request: Request): Promise<Response> => {
     const list = await rooms.list();
     const user = request.user!;
     // data-username lets the client tell the user's own messages apart (styling only).
-    const body = html`<div class="chat" data-username="${user.username}">
+    const body = html`<div
+      class="chat"
+      data-username="${user.username}"
+      data-keep-alive-seconds="${keepAliveSeconds}"
+    >
       <section class="rooms" aria-labelledby="rooms-heading">
         <h1 id="rooms-heading">Rooms</h1>
         ${
