@@ -299,6 +299,10 @@ test('/healthz reflects the layer; /metrics is served on its own port', async ()
   const health = await httpRequest(port, '/healthz');
   assert.is(health.status, 200);
   assert.is((JSON.parse(health.body.toString()) as { status: string }).status, 'ok');
+  // A load balancer probing by address: any Host, where the app's pages refuse it.
+  const byAddress = { headers: { host: '10.0.0.5:8002' } };
+  assert.is((await httpRequest(port, '/healthz', byAddress)).status, 200);
+  assert.is((await httpRequest(port, '/', byAddress)).status, 400);
   const metricsAddress = await thyme.listenMetrics(0, '127.0.0.1');
   const client = await TestClient.open(`ws://127.0.0.1:${port}/`);
   client.send('hi');
@@ -308,7 +312,8 @@ test('/healthz reflects the layer; /metrics is served on its own port', async ()
   assert.match(metrics, /^gredis_websocket_messages_in_total 1$/m);
   assert.match(metrics, /^gredis_websocket_messages_out_total 1$/m);
   assert.match(metrics, /^gredis_layer_up 1$/m);
-  assert.match(metrics, /^gredis_http_responses_total\{status="200"\} 1$/m);
+  assert.match(metrics, /^gredis_http_responses_total\{status="200"\} 2$/m);
+  assert.match(metrics, /^gredis_http_responses_total\{status="400"\} 1$/m);
   assert.is(
     (await httpRequest(port, '/metrics')).status !== 200 ||
       !(await httpRequest(port, '/metrics')).body.toString().includes('gredis_'),

@@ -209,16 +209,19 @@ export class Thyme implements ThymeContext {
   }
 
   private async route(req: IncomingMessage, res: ServerResponse): Promise<number> {
-    if (!this.hosts.allowsHost(singleHost(req))) {
-      plainResponse(res, 400, 'Bad Request: invalid Host header');
-      return 400;
-    }
     const target = parseTarget(req.url);
     if (!target) {
       plainResponse(res, 400, 'Bad Request: malformed request target');
       return 400;
     }
+    // Load balancers probe by address, under whatever Host they like; the answer
+    // says nothing that depends on the Host, which is checked to keep forged
+    // hosts out of the application's links and redirects.
     if (target.path === HEALTH_PATH) return this.health(res);
+    if (!this.hosts.allowsHost(singleHost(req))) {
+      plainResponse(res, 400, 'Bad Request: invalid Host header');
+      return 400;
+    }
     if (this.staticFiles && target.path.startsWith(STATIC_PREFIX)) {
       const status = await this.staticFiles.handle(req, res, (req.url ?? '/').split('?')[0]!);
       if (status !== undefined) return status;
