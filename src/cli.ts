@@ -1,6 +1,7 @@
 import { Command, CommanderError } from 'commander';
 import { CommandFailed } from './commands/errors.js';
 import { registerCommands } from './commands/index.js';
+import { InvalidSetting } from './settings.js';
 
 export function buildProgram(): Command {
   const program = new Command('gredis')
@@ -15,6 +16,8 @@ export function buildProgram(): Command {
   // Subcommands built on their own do not inherit these; usage errors must exit 2 everywhere.
   for (const command of program.commands) {
     command
+      // Wrap descriptions even beside thyme's long flags (commander stops below 40 columns).
+      .configureHelp({ minWidthToWrap: 30 })
       .exitOverride()
       .showHelpAfterError('(run with --help for usage)')
       .configureOutput({ outputError: (text, write) => write(text) });
@@ -38,6 +41,9 @@ export async function main(argv: string[]): Promise<void> {
     if (error instanceof CommandFailed) {
       console.error(`gredis: ${error.message}`);
       process.exitCode = error.exitCode;
+    } else if (error instanceof InvalidSetting) {
+      console.error(`gredis: ${error.message}`);
+      process.exitCode = 2;
     } else {
       console.error(`gredis: ${error instanceof Error ? error.message : String(error)}`);
       process.exitCode = 1;

@@ -1,4 +1,5 @@
 import pino from 'pino';
+import { InvalidSetting } from './settings.js';
 
 /** The logging surface Gredis code depends on (a subset of pino's). */
 export type Logger = pino.Logger;
@@ -17,7 +18,7 @@ const LEVELS = ['warn', 'info', 'debug'] as const;
  */
 export function createLogger(options: LoggerOptions = {}): Logger {
   const verbosity = Math.max(0, Math.min(2, options.verbosity ?? 1));
-  const level = process.env.GREDIS_LOG_LEVEL ?? LEVELS[verbosity];
+  const level = levelFromEnv() ?? LEVELS[verbosity];
   const pretty = process.stdout.isTTY && process.env.GREDIS_LOG_FORMAT !== 'json';
   return pino({
     name: options.name ?? 'gredis',
@@ -28,6 +29,18 @@ export function createLogger(options: LoggerOptions = {}): Logger {
         }
       : {}),
   });
+}
+
+/** GREDIS_LOG_LEVEL, when set: one of pino's levels, or a clear error naming the variable. */
+function levelFromEnv(): string | undefined {
+  const value = process.env.GREDIS_LOG_LEVEL?.trim();
+  if (!value) return undefined;
+  const known = [...Object.keys(pino.levels.values), 'silent'];
+  if (!known.includes(value))
+    throw new InvalidSetting(
+      `GREDIS_LOG_LEVEL must be one of ${known.join(', ')}; got ${JSON.stringify(value)}`,
+    );
+  return value;
 }
 
 /** A logger that drops everything; the default for library use. */

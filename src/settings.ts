@@ -21,6 +21,14 @@ export const DEFAULTS = Object.freeze({
   app: 'multichat',
 });
 
+/** An environment variable with a value Gredis cannot use; the CLI exits 2 with the message. */
+export class InvalidSetting extends RangeError {
+  constructor(message: string) {
+    super(message);
+    this.name = 'InvalidSetting';
+  }
+}
+
 export const ENV = Object.freeze({
   databaseUrl: 'DATABASE_URL',
   layerUrl: 'CHANNEL_LAYER_URL',
@@ -37,7 +45,7 @@ export function booleanFromEnv(name: string, fallback: boolean): boolean {
   if (value === undefined) return fallback;
   if (['true', '1', 'yes', 'on'].includes(value)) return true;
   if (['false', '0', 'no', 'off'].includes(value)) return false;
-  throw new RangeError(`${name} must be true or false, got ${JSON.stringify(env(name))}`);
+  throw new InvalidSetting(`${name} must be true or false, got ${JSON.stringify(env(name))}`);
 }
 
 export function positiveNumberFromEnv(name: string): number | undefined {
@@ -45,13 +53,26 @@ export function positiveNumberFromEnv(name: string): number | undefined {
   if (value === undefined) return undefined;
   const number = Number(value);
   if (!Number.isFinite(number) || number <= 0)
-    throw new RangeError(`${name} must be a positive number, got ${JSON.stringify(value)}`);
+    throw new InvalidSetting(`${name} must be a positive number, got ${JSON.stringify(value)}`);
   return number;
 }
 
 export function env(name: string): string | undefined {
   const value = process.env[name];
   return value === undefined || value.trim() === '' ? undefined : value.trim();
+}
+
+/** ALLOWED_HOSTS, comma-separated; set but naming no host is an error (everything would get 400). */
+export function allowedHostsFromEnv(): string[] {
+  const value = env(ENV.allowedHosts);
+  if (value === undefined) return [...DEFAULTS.allowedHosts];
+  const hosts = value
+    .split(',')
+    .map((host) => host.trim())
+    .filter((host) => host !== '');
+  if (hosts.length === 0)
+    throw new InvalidSetting(`${ENV.allowedHosts} names no host: got ${JSON.stringify(value)}`);
+  return hosts;
 }
 
 export function layerUrlFromEnv(): string {

@@ -230,6 +230,7 @@ for (const backend of allDatabases()) {
       assert.is(result.code, code, `${args.join(' ')}: ${result.stderr}`);
       assert.is(result.stderr.trim().split('\n').length, 1, result.stderr);
       assert.match(result.stderr, message);
+      assert.not.match(result.stderr, /gredis: Error:/, 'one prefix');
       assert.is(result.stdout, '');
     }
     assert.is(await count(), 1);

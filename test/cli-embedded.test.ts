@@ -120,6 +120,8 @@ test('runworker refuses the in-process layer, and bad flags exit 2 with one line
     ['runworker', '--concurrency', 'lots'],
     ['runworker', 'nochat'],
     ['runworker', '--only-channels', 'nothing.matches'],
+    ['runworker', '--exclude-channels', 'http.requests'], // a typo, not "exclude nothing"
+    ['runworker', '--only-channels', 'websocket.*', 'multichat'], // the app swallowed
     ['thyme', 'multichat', '--ping-interval', '-1'],
     ['migrate', '--bogus'],
   ]) {
@@ -128,9 +130,35 @@ test('runworker refuses the in-process layer, and bad flags exit 2 with one line
     assert.ok(result.stderr.trim().split('\n').length <= 2, result.stderr);
     assert.not.match(result.stderr, /\n\s+at /, 'no stack trace');
   }
+  for (const [args, env, message] of [
+    [['thyme', 'multichat'], { ALLOWED_HOSTS: ',' }, /ALLOWED_HOSTS names no host/],
+    [['migrate'], { GREDIS_LOG_LEVEL: 'bogus' }, /GREDIS_LOG_LEVEL must be one of .*"bogus"/],
+  ] as const) {
+    const result = await runGredis([...args], { cwd: dir, env: { ...env } });
+    assert.is(result.code, 2, `${args.join(' ')}: ${result.stderr}`);
+    assert.match(result.stderr, message);
+    assert.is(result.stderr.trim().split('\n').length, 1, result.stderr);
+  }
+  const swallowed = await runGredis(
+    [
+      'runworker',
+      '--only-channels',
+      'websocket.*',
+      'multichat',
+      '--layer',
+      'redis://127.0.0.1:1/0',
+    ],
+    { cwd: dir },
+  );
+  assert.match(swallowed.stderr, /give the app's name before the flag/);
   const help = await runGredis(['runworker', '--help'], { cwd: dir });
   assert.is(help.code, 0);
   assert.match(help.stdout, /--only-channels/);
+  for (const command of ['thyme', 'runworker', 'migrate', 'createsuperuser', 'changepassword']) {
+    const text = (await runGredis([command, '--help'], { cwd: dir })).stdout;
+    const long = text.split('\n').filter((line) => line.length > 80);
+    assert.equal(long, [], `${command} --help fits 80 columns`);
+  }
 });
 
 test.run();

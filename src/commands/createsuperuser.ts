@@ -58,7 +58,7 @@ export function createSuperuserCommand(): Command {
             error instanceof InvalidUsername ||
             error instanceof InvalidUserField
           )
-            throw new CommandFailed(`Error: ${error.message}`);
+            throw new CommandFailed(error.message);
           throw error;
         }
         process.stdout.write('Superuser created successfully.\n');
@@ -77,7 +77,7 @@ function noinputDetails(flags: CreateSuperuserFlags): SuperuserDetails {
   const username = checked(() => validateUsername(flags.username));
   const email = flags.email ?? '';
   const emailError = emailProblem(email);
-  if (emailError) throw new CommandFailed(`Error: ${emailError}`);
+  if (emailError) throw new CommandFailed(emailError);
   // Not trimmed: spaces may be part of a password; but all-blank is refused.
   const password = process.env[SUPERUSER_PASSWORD_ENV];
   if (password === undefined || password.trim() === '')
@@ -164,7 +164,7 @@ function checked(validate: () => string): string {
   try {
     return validate();
   } catch (error) {
-    if (error instanceof InvalidUsername) throw new CommandFailed(`Error: ${error.message}`);
+    if (error instanceof InvalidUsername) throw new CommandFailed(error.message);
     throw error;
   }
 }

@@ -1,4 +1,5 @@
 import { Command, Option } from 'commander';
+import { appNames } from '../apps/registry.js';
 import { globToRegExp } from '../glob.js';
 import { InMemoryChannelLayer } from '../layer/index.js';
 import { createLogger } from '../logger.js';
@@ -83,6 +84,21 @@ export function runWorkerCommand(): Command {
 function selectChannels(only: string[] | undefined, exclude: string[] | undefined): string[] {
   const matches = (globs: string[]) => (channel: string) =>
     globs.some((glob) => globToRegExp(glob).test(channel));
+  // A glob that names no channel is a typo (http.requests), or the app's name
+  // swallowed by the variadic flag: silently ignoring it would change what runs.
+  for (const [flag, globs] of [
+    ['--only-channels', only],
+    ['--exclude-channels', exclude],
+  ] as const) {
+    const unmatched = globs?.find(
+      (glob) => !EVENT_CHANNELS.some((c) => globToRegExp(glob).test(c)),
+    );
+    if (unmatched !== undefined)
+      throw new CommandFailed(
+        `${flag} ${JSON.stringify(unmatched)} matches no channel (the channels: ${EVENT_CHANNELS.join(', ')})${appNames().includes(unmatched) ? "; give the app's name before the flag" : ''}`,
+        2,
+      );
+  }
   let channels = [...EVENT_CHANNELS];
   if (only) channels = channels.filter(matches(only));
   if (exclude) channels = channels.filter((channel) => !matches(exclude)(channel));

@@ -7,7 +7,7 @@ import { loadApplication, requireApp } from './app-runtime.js';
 import { withDatabase } from './database.js';
 import { createLogger, type Logger } from '../logger.js';
 import { Thyme, type ThymeOptions } from '../server/index.js';
-import { DEFAULTS, ENV, env } from '../settings.js';
+import { allowedHostsFromEnv, DEFAULTS } from '../settings.js';
 import { CommandFailed } from './errors.js';
 import { openLayer } from './layer.js';
 import { stopOnSignal } from './lifecycle.js';
@@ -121,11 +121,14 @@ export function thymeCommand(): Command {
     )
     .action(async (appName: string, flags: ThymeFlags) => {
       const entry = requireApp(appName);
+      const allowedHosts = allowedHostsFromEnv();
       const logger = createLogger({ verbosity: flags.verbosity, name: 'thyme' });
       const layer = openLayer(flags.layer, logger);
+      const serveWith = (worker: Worker | undefined) =>
+        serve(entry, layer, { ...flags, allowedHosts }, logger, worker);
       try {
         if (!(layer instanceof InMemoryChannelLayer)) {
-          await serve(entry, layer, flags, logger, undefined);
+          await serveWith(undefined);
           return;
         }
         // The embedded default: the in-process layer reaches no other process, so
@@ -133,7 +136,7 @@ export function thymeCommand(): Command {
         await withDatabase(flags.database, logger, async (db) => {
           const app = await loadApplication(entry, db, layer, logger);
           const worker = new Worker(layer, app, { logger }).start();
-          await serve(entry, layer, flags, logger, worker);
+          await serveWith(worker);
         });
       } finally {
         await layer.close();
@@ -145,13 +148,12 @@ export function thymeCommand(): Command {
 async function serve(
   entry: AppEntry,
   layer: ChannelLayer,
-  flags: ThymeFlags,
+  flags: ThymeFlags & { allowedHosts: string[] },
   logger: Logger,
   worker: Worker | undefined,
 ): Promise<void> {
-  const allowedHosts = env(ENV.allowedHosts)?.split(',') ?? DEFAULTS.allowedHosts;
   const thyme = new Thyme(layer, {
-    allowedHosts,
+    allowedHosts: flags.allowedHosts,
     staticDir: entry.staticDir,
     pingInterval: flags.pingInterval,
     pingTimeout: flags.pingTimeout,
