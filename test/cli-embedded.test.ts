@@ -14,7 +14,7 @@ import { BrowserlessClient } from './helpers/browserless.js';
 import { runGredis } from './helpers/cli.js';
 import { spawn } from 'node:child_process';
 import { GREDIS_BIN, GredisProcess } from './helpers/processes.js';
-import { within } from './helpers/wait.js';
+import { waitFor, within } from './helpers/wait.js';
 import { TestClient } from './helpers/ws-client.js';
 
 const test = suite('embedded: gredis thyme multichat');
@@ -111,6 +111,47 @@ test('migrate, createsuperuser, thyme: log in, chat, then SIGTERM closes sockets
     child.kill('SIGKILL');
   }
 });
+
+test('npm start: migrates and serves; SIGTERM to npm reaches the server, which stops (no orphan)', async () => {
+  const packageRoot = join(GREDIS_BIN, '..', '..');
+  const child = spawn('npm', ['start', '--silent', '--', '--port', '0'], {
+    cwd: packageRoot,
+    env: {
+      ...process.env,
+      GREDIS_LOG_FORMAT: 'json',
+      GREDIS_LOG_LEVEL: 'info',
+      CHANNEL_LAYER_URL: '',
+      DATABASE_URL: `sqlite://${join(dir, 'npm-start.sqlite3')}`,
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const proc = new GredisProcess(child);
+  let serverPid: number | undefined;
+  try {
+    const listening = await within(
+      proc.waitForLine((l) => l.msg === 'Thyme listening'),
+      20_000,
+      'npm start to listen',
+    );
+    serverPid = listening.pid as number;
+    assert.is.not(serverPid, child.pid, 'the server runs under npm');
+    child.kill('SIGTERM');
+    await within(proc.exited, 10_000, 'npm to exit');
+    await waitFor(() => !isRunning(serverPid!), 5000, 'the server to stop');
+  } finally {
+    child.kill('SIGKILL');
+    if (serverPid !== undefined && isRunning(serverPid)) process.kill(serverPid, 'SIGKILL');
+  }
+});
+
+function isRunning(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 test('runworker refuses the in-process layer, and bad flags exit 2 with one line', async () => {
   const memory = await runGredis(['runworker', '--layer', 'memory://'], { cwd: dir });
