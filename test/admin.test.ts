@@ -13,7 +13,7 @@ import { BrowserlessClient } from './helpers/browserless.js';
 import { allDatabases } from './helpers/databases.js';
 import { chatClient, Fixtures, useEmbeddedChat } from './helpers/deployment.js';
 import type { HttpResult } from './helpers/http-client.js';
-import { within } from './helpers/wait.js';
+import { sleep, within } from './helpers/wait.js';
 import type { TestClient } from './helpers/ws-client.js';
 
 const PASSWORD = 'correct horse';
@@ -165,6 +165,26 @@ for (const database of allDatabases()) {
       staffOnly: false,
     });
     assert.match(text(await client.get('/admin/rooms/')), /The room “New name” was saved\./);
+    // Made staff-only: the sockets in it close with 4002 (they join again, checked
+    // afresh); a socket elsewhere stays.
+    const { client: bob } = await signedIn('bob');
+    const [inRoom, elsewhere] = [await chatOf(bob), await chatOf(bob)];
+    const other = await fixtures.room('Other');
+    for (const [socket, id] of [
+      [inRoom, room.id],
+      [elsewhere, other.id],
+    ] as const) {
+      socket.send(JSON.stringify({ command: 'join', room: id }));
+      assert.equal(JSON.parse(String(await socket.next())).join, String(id));
+    }
+    assert.is(
+      (await client.post(`/admin/rooms/${room.id}/`, { title: 'New name', staff_only: 'on' }))
+        .status,
+      303,
+    );
+    assert.is((await within(inRoom.closed, 3000, 'the socket in the room')).code, 4002);
+    await sleep(200);
+    assert.is(elsewhere.ws.readyState, WebSocket.OPEN);
     for (const path of [
       '/admin/rooms/999999/',
       '/admin/rooms/abc/',
@@ -335,12 +355,21 @@ for (const database of allDatabases()) {
       WebSocket.OPEN,
       'an edit that keeps him active leaves it open',
     );
+    // No longer staff: his sockets close with 4002, to join their rooms afresh.
+    const demotedChat = await chatOf(bob);
+    await client.get(`/admin/users/${user.id}/`);
+    assert.is((await client.post(`/admin/users/${user.id}/`, { is_active: 'on' })).status, 303);
+    assert.is((await within(demotedChat.closed, 3000, 'his socket to close')).code, 4002);
+    assert.is((await bob.get('/')).status, 200, 'still logged in');
+    await client.get(`/admin/users/${user.id}/`);
+    await client.post(`/admin/users/${user.id}/`, { is_active: 'on', is_staff: 'on' });
+    const bobsChatAgain = await chatOf(bob);
     await client.get(`/admin/users/${user.id}/`);
     assert.is((await client.post(`/admin/users/${user.id}/`, { is_superuser: 'on' })).status, 303);
     saved = (await fixtures.users.findById(user.id))!;
     assert.equal([saved.isActive, saved.isStaff, saved.isSuperuser], [false, false, true]);
     assert.is((await bob.get('/')).status, 302, "bob's session ended");
-    assert.is((await within(bobsChat.closed, 3000, 'his chat socket to close')).code, 4001);
+    assert.is((await within(bobsChatAgain.closed, 3000, 'his chat socket to close')).code, 4001);
     assert.is((await db.knex('gredis_session').where('user_id', user.id)).length, 0);
     assert.is(
       (await new BrowserlessClient(port).login('bob', PASSWORD)).status,

@@ -33,7 +33,14 @@ export async function closeSessionSockets(
   await layer.groupSend(sessionGroup(sessionKeyHash), { close: CLOSE_LOGGED_OUT });
 }
 
-/** Closes every socket of one user, whatever session it was opened with. */
-export async function closeUserSockets(layer: ChannelLayer, userId: number): Promise<void> {
-  await layer.groupSend(userGroup(userId), { close: CLOSE_LOGGED_OUT });
+/**
+ * Closes every socket of one user, whatever session it was opened with: with
+ * CLOSE_LOGGED_OUT by default, or an app's code when the user may reconnect.
+ */
+export async function closeUserSockets(
+  layer: ChannelLayer,
+  userId: number,
+  code: number = CLOSE_LOGGED_OUT,
+): Promise<void> {
+  await layer.groupSend(userGroup(userId), { close: code });
 }

@@ -79,3 +79,11 @@ function parseRoomId(room: unknown): number {
 export function roomGroup(roomId: number): string {
   return `room-${roomId}`;
 }
+
+/**
+ * The close code of a socket whose access changed under it: its user lost the
+ * staff flag, or a room it is in became staff-only. Its memberships were
+ * granted by checks that no longer hold; the page reconnects at once and joins
+ * its rooms again, and each join is checked afresh (an application code).
+ */
+export const CLOSE_ACCESS_CHANGED = 4002;

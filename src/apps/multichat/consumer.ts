@@ -75,14 +75,14 @@ export class ChatConsumer implements WebSocketConsumer<ChatState> {
     }
     const checked = await this.check(socket, command.room);
     // Whatever the room, a command from a valid user keeps the socket in its groups.
-    if (checked !== 'USER_HAS_TO_LOGIN') this.renewGroups(socket);
+    if (checked !== 'USER_HAS_TO_LOGIN') await this.renewGroups(socket);
     if (typeof checked === 'string') return socket.sendJson({ error: checked });
     const { room, username } = checked;
     switch (command.command) {
       case 'join':
         return this.join(socket, room, username);
       case 'leave':
-        return this.leave(socket, room, username);
+        return this.leave(socket, room.id, username);
       case 'send':
         if (!socket.state.rooms.includes(room.id))
           return socket.sendJson({ error: 'ROOM_ACCESS_DENIED' });
@@ -114,14 +114,24 @@ export class ChatConsumer implements WebSocketConsumer<ChatState> {
     }
   }
 
-  private renewGroups(socket: ChatSocket): void {
+  /**
+   * Adds the socket to its groups again once they are old enough to need it.
+   * Each room is checked as a join would be: a room deleted, made staff-only, or
+   * closed to the user by a lost staff flag is left (the socket gets its `leave`,
+   * the room its notice) instead of renewed, so renewal never extends access.
+   */
+  private async renewGroups(socket: ChatSocket): Promise<void> {
     const now = Date.now();
     const { state, user } = socket;
     if (!user || now - (state.groupsAddedAt ?? 0) < this.settings.renewGroupsAfterMs) return;
     state.groupsAddedAt = now;
     socket.groupAdd(sessionGroup(user.sessionKeyHash));
     socket.groupAdd(userGroup(user.id));
-    for (const roomId of state.rooms) socket.groupAdd(roomGroup(roomId));
+    for (const roomId of state.rooms) {
+      if (typeof (await this.check(socket, roomId)) === 'string')
+        this.leave(socket, roomId, user.username);
+      else socket.groupAdd(roomGroup(roomId));
+    }
   }
 
   private join(socket: ChatSocket, room: Room, username: string): void {
@@ -140,19 +150,19 @@ export class ChatConsumer implements WebSocketConsumer<ChatState> {
     socket.sendJson({ join: String(room.id), title: room.title });
   }
 
-  private leave(socket: ChatSocket, room: Room, username: string): void {
-    if (socket.state.rooms.includes(room.id)) {
+  private leave(socket: ChatSocket, roomId: number, username: string): void {
+    if (socket.state.rooms.includes(roomId)) {
       if (this.settings.notifyEnterLeave) {
-        socket.groupSendJson(roomGroup(room.id), {
-          room: String(room.id),
+        socket.groupSendJson(roomGroup(roomId), {
+          room: String(roomId),
           username,
           msg_type: MESSAGE_TYPES.leave,
         });
       }
-      socket.groupDiscard(roomGroup(room.id));
-      socket.state.rooms = socket.state.rooms.filter((id) => id !== room.id);
+      socket.groupDiscard(roomGroup(roomId));
+      socket.state.rooms = socket.state.rooms.filter((id) => id !== roomId);
     }
-    socket.sendJson({ leave: String(room.id) });
+    socket.sendJson({ leave: String(roomId) });
   }
 
   /** The checks every command goes through, in the order multichat.md gives. */

@@ -17,6 +17,7 @@ import { html, type HtmlValue } from '../../../worker/http/html.js';
 import type { Request } from '../../../worker/http/request.js';
 import { Response } from '../../../worker/http/response.js';
 import type { Router, View } from '../../../worker/http/router.js';
+import { CLOSE_ACCESS_CHANGED, roomGroup } from '../chat-protocol.js';
 import type { AdminServices } from '../index.js';
 import { InvalidRoomTitle, ROOM_TITLE_MAX_LENGTH, type Room } from '../rooms.js';
 import { checkbox, csrfInput, field, page, type FlashMessage } from './layout.js';
@@ -296,6 +297,9 @@ function roomEdit(services: AdminServices): View {
     try {
       const saved = await services.rooms.update(room.id, values.title, values.staffOnly);
       if (!saved) return errorPage(404, request);
+      // Its members joined when anyone could: they join again, and only staff get in.
+      if (!room.staffOnly && saved.staffOnly)
+        await services.layer.groupSend(roomGroup(room.id), { close: CLOSE_ACCESS_CHANGED });
       return redirectWith(request, '/admin/rooms/', `The room “${saved.title}” was saved.`);
     } catch (error) {
       if (!(error instanceof InvalidRoomTitle)) throw error;
@@ -556,6 +560,9 @@ function userEdit(services: AdminServices): View {
     }
     // A deactivated user is logged out everywhere, open chat sockets included.
     if (user.isActive && !saved.isActive) await endSessionsOf(services, user.id);
+    // No longer staff: out of the staff-only rooms the user is in (they join again).
+    else if (user.isStaff && !saved.isStaff)
+      await closeUserSockets(services.layer, user.id, CLOSE_ACCESS_CHANGED);
     return redirectWith(request, '/admin/users/', `The user “${saved.username}” was saved.`);
   };
 }
