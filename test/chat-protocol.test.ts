@@ -231,6 +231,52 @@ for (const database of allDatabases()) {
     assert.is((await within(a.closed, 3000)).code, CLOSE_LOGGED_OUT);
   });
 
+  test("the page's keep-alive stays between half a second and a day, whatever the group expiry", async () => {
+    for (const [expiry, keepAlive] of [
+      ['0.01', '0.5'],
+      ['1000000000', '86400'],
+    ]) {
+      await chat.stop();
+      chat = await EmbeddedChat.start(db, {}, `memory://?group_expiry=${expiry}`);
+      port = chat.ports[0]!;
+      const index = await httpRequest(port, '/', {
+        headers: { cookie: `sessionid=${await fixtures.login(alice)}` },
+      });
+      assert.match(index.body.toString(), `data-keep-alive-seconds="${keepAlive}"`);
+    }
+  });
+
+  test('renewal never extends access: a room the user may no longer enter is left, not renewed', async () => {
+    await chat.stop();
+    chat = await EmbeddedChat.start(
+      db,
+      { chatBurst: 1000, chatPerSecond: 1000 },
+      'memory://?group_expiry=2',
+    );
+    port = chat.ports[0]!;
+    const demoted = await fixtures.user('dora', { staff: true });
+    const d = await connect(demoted);
+    const s = await connect(staff);
+    for (const room of [lobby, staffRoom]) {
+      command(d, { command: 'join', room: room.id });
+      assert.equal((await next(d)).join, String(room.id));
+    }
+    command(s, { command: 'join', room: staffRoom.id });
+    await next(s);
+    await next(d); // sam's enter notice
+    await fixtures.users.update(demoted.id, { isStaff: false });
+    await sleep(700); // past the renewal age (0.25 s)
+    command(d, { command: 'join', room: lobby.id });
+    const staffId = String(staffRoom.id);
+    assert.equal(await next(d), { room: staffId, username: 'dora', msg_type: 5 });
+    assert.equal(await next(d), { leave: staffId });
+    assert.equal(await next(d), { join: String(lobby.id), title: 'Lobby' });
+    assert.equal(await next(s), { room: staffId, username: 'dora', msg_type: 5 });
+    command(s, { command: 'send', room: staffRoom.id, message: 'staff only' });
+    assert.equal((await next(s)).message, 'staff only');
+    await quiet(d);
+  });
+
   test('staff may enter a staff-only room; others are refused with ROOM_ACCESS_DENIED', async () => {
     const s = await connect(staff);
     command(s, { command: 'join', room: staffRoom.id });

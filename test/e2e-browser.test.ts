@@ -9,7 +9,7 @@ import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } f
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import { chromium, type BrowserContext, type Page, type WebSocketRoute } from 'playwright-core';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { Room } from '../src/apps/multichat/rooms.js';
@@ -420,12 +420,24 @@ test('with rooms open the page says "join" again every 6 hours, which keeps its 
   // A second tab of sam's, on a fake clock (the WebSocket itself runs in real time).
   const tab = await sam.context.newPage();
   await tab.clock.install();
+  // The tab's socket goes through a relay that counts its joins and can hold
+  // back the server's answer to a leave.
   const joins: string[] = [];
-  tab.on('websocket', (ws) =>
-    ws.on('framesent', ({ payload }) => {
-      if (String(payload).includes('"join"')) joins.push(String(payload));
-    }),
-  );
+  let holdLeaves = false;
+  const held: string[] = [];
+  let relay: WebSocketRoute | undefined;
+  await tab.routeWebSocket(/\/chat\/stream\/$/, (page) => {
+    relay = page;
+    const server = page.connectToServer();
+    page.onMessage((frame) => {
+      if (String(frame).includes('"join"')) joins.push(String(frame));
+      server.send(frame);
+    });
+    server.onMessage((frame) => {
+      if (holdLeaves && /^\{"leave"/.test(String(frame))) held.push(String(frame));
+      else page.send(frame);
+    });
+  });
   try {
     await tab.goto(`http://localhost:${sam.port}/`);
     await tab.locator('#connection-status[data-state="connected"]').waitFor();
@@ -448,8 +460,19 @@ test('with rooms open the page says "join" again every 6 hours, which keeps its 
     assert.is(((await tab.getByRole('alert').first().textContent()) ?? '').trim(), '', 'no alert');
     const enters = await pane(nora, rooms.general).locator('li.notice .text').allTextContents();
     assert.is(enters.filter((t) => t === 'sam joined').length, 1, 'joining again is silent');
+    // While a leave waits for its answer, no keep-alive: its join could bring the room back.
+    holdLeaves = true;
+    await tab.locator(`.room-link[data-room-id="${rooms.general.id}"]`).click();
+    await waitFor(async () => held.length === 1, 5000, 'the leave answer');
+    await tab.clock.runFor('13:00:00');
+    assert.is(joins.length, 3, `no join during the leave: ${joins.join(' ')}`);
+    await tab.locator(`#room-${rooms.general.id}`).waitFor(); // the pane waits for the answer
+    holdLeaves = false;
+    relay!.send(held[0]!);
+    await tab.locator(`#room-${rooms.general.id}`).waitFor({ state: 'detached' });
   } finally {
     await tab.close();
+    await sam.page.bringToFront();
   }
 });
 
@@ -641,6 +664,44 @@ test('screenshots of the chat and the admin are saved and are not blank', async 
   }
   for (const shot of shots) assert.ok(shot.size > 10_000, `${shot.path}: ${shot.size} bytes`);
   console.log(shots.map((s) => `  ${s.path} (${s.size} bytes)`).join('\n'));
+});
+
+test('a room made staff-only in the admin: the non-staff member is out of it at once, with an alert; no reload', async () => {
+  const [sam, nora] = people as [Person, Person];
+  await nora.page.evaluate('window.__sameNoraPage = true');
+  await pane(nora, rooms.random).waitFor();
+  const admin = await sam.context.newPage();
+  try {
+    await admin.goto(`http://localhost:${sam.port}/admin/rooms/${rooms.random.id}/`);
+    await admin.getByLabel('Staff only').check();
+    await Promise.all([
+      admin.waitForURL(`http://localhost:${sam.port}/admin/rooms/`),
+      admin.getByRole('button', { name: 'Save' }).click(),
+    ]);
+    await pane(nora, rooms.random).waitFor({ state: 'detached', timeout: 10_000 });
+    await waitFor(
+      async () => /Could not rejoin “Random”/.test(await alertText(nora)),
+      5000,
+      'the alert',
+    );
+    await pane(nora, rooms.general).waitFor();
+    assert.is(await nora.page.evaluate('window.__sameNoraPage'), true, 'no reload');
+    // The staff member was in the room too: his page reconnects and re-joins it.
+    await waitFor(
+      async () =>
+        (await sam.page.locator('#connection-status').getAttribute('data-state')) === 'connected' &&
+        (await pane(sam, rooms.random).getAttribute('class'))?.includes('is-offline') === false,
+      10_000,
+      'sam back in Random',
+    );
+    await nora.page.locator('#connection-status[data-state="connected"]').waitFor();
+    await say(nora, rooms.general, 'still in general');
+    await sees(sam, rooms.general, { username: 'nora', text: 'still in general' });
+  } finally {
+    await admin.close();
+    await sam.page.bringToFront();
+    await fixtures.rooms.update(rooms.random.id, 'Random', false);
+  }
 });
 
 test('logged out elsewhere: the page says so, offers to log in, and stops reconnecting', async () => {

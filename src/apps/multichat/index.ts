@@ -37,7 +37,9 @@ export function createApplication(services: AppServices): Application {
   const rooms = new RoomRepository(services.db);
   // The page sends a command this often while it has rooms open, and a command
   // renews memberships older than half of it: well inside the layer's group expiry.
-  const keepAliveSeconds = layer.groupExpiry / 4;
+  // At most a day (a browser fires an interval over 2^31 ms at once, in a loop),
+  // at least half a second.
+  const keepAliveSeconds = Math.min(Math.max(layer.groupExpiry / 4, 0.5), 86_400);
   const router = new Router()
     .add('/', loginRequired(indexView(rooms, keepAliveSeconds)), ['GET'])
     .add('/accounts/login/', loginView(users, new LoginThrottle(layer.counters)), ['GET', 'POST'])

@@ -58,6 +58,8 @@
   const rooms = new Map();
   /** Rooms re-joined after a reconnect, in the order sent: each gets exactly one reply, in order. */
   let rejoining = [];
+  /** Rooms whose leave is on its way: a keep-alive join now would bring them back. */
+  const leaving = new Set();
   /** The room whose send box takes focus when its join is confirmed (the user asked for it). */
   let focusOnJoin = null;
   let socket = null;
@@ -258,7 +260,7 @@
     // Offline, the server already dropped the membership with the socket: just close the pane.
     if (name === 'leave' && !open) return removePane(id);
     if (name === 'join') focusOnJoin = id;
-    send({ command: name, room: id });
+    if (send({ command: name, room: id }) && name === 'leave') leaving.add(id);
   }
 
   function sendMessage(id, input) {
@@ -291,6 +293,7 @@
   }
 
   function removePane(id) {
+    leaving.delete(id);
     const room = rooms.get(id);
     setPressed(id, false);
     if (!room) return;
@@ -386,6 +389,8 @@
       if (socket !== ws) return;
       socket = null;
       rejoining = [];
+      // A leave that got no answer: the room stays, and the reconnect re-joins it.
+      leaving.clear();
       for (const room of rooms.values()) room.pane.classList.add('is-offline');
       if (stopped) return;
       // A refused handshake, or our session ended (CLOSE_LOGGED_OUT): ask before
@@ -460,9 +465,10 @@
 
   function keepMemberships() {
     const first = rooms.keys().next();
-    // During a re-join the server is hearing from us already.
-    if (first.done || rejoining.length > 0 || !socket || socket.readyState !== WebSocket.OPEN)
-      return;
+    // During a re-join the server is hearing from us already; during a leave, a
+    // join could overtake it and bring the room back.
+    if (first.done || rejoining.length > 0 || leaving.size > 0) return;
+    if (!socket || socket.readyState !== WebSocket.OPEN) return;
     socket.send(JSON.stringify({ command: 'join', room: first.value }));
   }
 
