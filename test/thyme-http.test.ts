@@ -301,7 +301,10 @@ test('/healthz reflects the layer; /metrics is served on its own port', async ()
   assert.is((JSON.parse(health.body.toString()) as { status: string }).status, 'ok');
   // A load balancer probing by address: any Host, where the app's pages refuse it.
   const byAddress = { headers: { host: '10.0.0.5:8002' } };
-  assert.is((await httpRequest(port, '/healthz', byAddress)).status, 200);
+  const probed = await httpRequest(port, '/healthz', byAddress);
+  assert.is(probed.status, 200);
+  assert.equal(JSON.parse(probed.body.toString()), { status: 'ok' }, 'the status alone');
+  assert.ok('layer' in (JSON.parse(health.body.toString()) as object), 'details for allowed hosts');
   assert.is((await httpRequest(port, '/', byAddress)).status, 400);
   const metricsAddress = await thyme.listenMetrics(0, '127.0.0.1');
   const client = await TestClient.open(`ws://127.0.0.1:${port}/`);

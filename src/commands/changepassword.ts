@@ -3,7 +3,7 @@ import { SessionStore } from '../auth/sessions.js';
 import { closeUserSockets } from '../auth/socket-groups.js';
 import { UserRepository, type User } from '../auth/users.js';
 import type { ChannelLayer } from '../layer/types.js';
-import { createLogger, type Logger } from '../logger.js';
+import { createLogger } from '../logger.js';
 import { withDatabase } from './database.js';
 import { InMemoryChannelLayer } from '../layer/index.js';
 import { CommandFailed } from './errors.js';
@@ -45,7 +45,7 @@ export function changePasswordCommand(): Command {
           // sockets they opened are closed, as the admin's "set password" does.
           await new SessionStore(db).deleteForUser(user.id);
           process.stdout.write(`Password changed successfully for user '${user.username}'\n`);
-          await closeSocketsOf(layer, user, logger);
+          await closeSocketsOf(layer, user);
         });
       } finally {
         await layer.close();
@@ -57,9 +57,12 @@ export function changePasswordCommand(): Command {
  * Closes the user's chat sockets on a shared layer. The in-process layer reaches
  * no running server: its sockets are refused at their next command instead.
  */
-async function closeSocketsOf(layer: ChannelLayer, user: User, logger: Logger): Promise<void> {
+async function closeSocketsOf(layer: ChannelLayer, user: User): Promise<void> {
   if (layer instanceof InMemoryChannelLayer) {
-    logger.debug('chat sockets not closed: the in-process layer reaches no running server');
+    // Said, not logged: an admin whose shell lacks CHANNEL_LAYER_URL must notice.
+    process.stderr.write(
+      'Note: no shared channel layer (--layer or CHANNEL_LAYER_URL), so chat sockets open on a running server were not closed; they are refused at their next command.\n',
+    );
     return;
   }
   try {

@@ -106,7 +106,7 @@ export class Thyme implements ThymeContext {
         const body = this.metrics.render(this.layer);
         res.writeHead(200, { 'Content-Type': 'text/plain; version=0.0.4; charset=utf-8' });
         res.end(body);
-      } else if (target?.path === HEALTH_PATH) this.health(res);
+      } else if (target?.path === HEALTH_PATH) this.health(res, true);
       else plainResponse(res, 404);
     });
     this.metricsServer = server;
@@ -214,10 +214,11 @@ export class Thyme implements ThymeContext {
       plainResponse(res, 400, 'Bad Request: malformed request target');
       return 400;
     }
-    // Load balancers probe by address, under whatever Host they like; the answer
-    // says nothing that depends on the Host, which is checked to keep forged
-    // hosts out of the application's links and redirects.
-    if (target.path === HEALTH_PATH) return this.health(res);
+    // Load balancers probe by address, under whatever Host they like. Under a Host
+    // that is not allowed (a probe, or a page that DNS rebinding pointed here) the
+    // answer is the status alone: the layer's hosts are nobody else's business.
+    if (target.path === HEALTH_PATH)
+      return this.health(res, this.hosts.allowsHost(singleHost(req)));
     if (!this.hosts.allowsHost(singleHost(req))) {
       plainResponse(res, 400, 'Bad Request: invalid Host header');
       return 400;
@@ -233,14 +234,12 @@ export class Thyme implements ThymeContext {
     return bridgeHttpRequest(this, this.inFlight, req, res, target);
   }
 
-  private health(res: ServerResponse): number {
+  /** `detailed`: with the closing flag and the layer's hosts, for those allowed to see them. */
+  private health(res: ServerResponse, detailed: boolean): number {
     const layer = this.layer.health();
     const ok = layer.ok && !this.closing;
-    const body = JSON.stringify({
-      status: ok ? 'ok' : 'unavailable',
-      closing: this.closing,
-      layer,
-    });
+    const status = ok ? 'ok' : 'unavailable';
+    const body = JSON.stringify(detailed ? { status, closing: this.closing, layer } : { status });
     res.writeHead(ok ? 200 : 503, {
       'Content-Type': 'application/json',
       'Cache-Control': 'no-store',
