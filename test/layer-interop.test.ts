@@ -17,6 +17,8 @@ import {
   type Message,
   type MessageValue,
 } from '../src/index.js';
+import { sqliteBackend } from './helpers/databases.js';
+import { chatClient, EmbeddedChat, Fixtures } from './helpers/deployment.js';
 import { testPrefix } from './helpers/layers.js';
 import { rawClient, SHARED_REDIS_URL } from './helpers/redis-server.js';
 import { within } from './helpers/wait.js';
@@ -321,6 +323,57 @@ test('one group send from either side reaches every member of a group shared by 
       }
     }
   });
+});
+
+test('the crossbar, end to end: a Django Channels process and a MultiChat room on Gredis share their messages', async () => {
+  // MultiChat (Thyme and its worker in this process) on the Redis layer, with a
+  // chat client in a room; a channels_redis process joins the same room's group.
+  const database = sqliteBackend();
+  await database.setup();
+  const db = await database.openMigrated();
+  const fixtures = new Fixtures(db);
+  const chat = await EmbeddedChat.start(db, {}, `${SHARED_REDIS_URL}?prefix=${prefix}`);
+  try {
+    const room = await fixtures.room('Shared');
+    const client = await chatClient(
+      chat.ports[0]!,
+      await fixtures.login(await fixtures.user('ann')),
+    );
+    client.send(JSON.stringify({ command: 'join', room: room.id }));
+    assert.equal(JSON.parse(String(await client.next())).join, String(room.id));
+    const group = `room-${room.id}`;
+    const listen: PyCommand = { action: 'listen', new_channels: 1, groups: [group], count: 2 };
+    await withPython(listen, async (peer) => {
+      await peer.expect('ready');
+      // What a Django consumer's group_send puts on the wire reaches the browser's socket.
+      const announcement = {
+        room: String(room.id),
+        message: 'from Django',
+        username: 'django',
+        msg_type: 2,
+      };
+      await python({
+        action: 'group_send',
+        group,
+        message: { type: 'websocket.send', text: JSON.stringify(announcement) },
+      });
+      assert.equal(JSON.parse(String(await client.next())), announcement);
+      // And a chat message sent through Gredis reaches the Python member.
+      client.send(JSON.stringify({ command: 'send', room: room.id, message: 'hello Django' }));
+      const echoed = JSON.parse(String(await client.next())) as Record<string, unknown>;
+      assert.is(echoed.message, 'hello Django');
+      // Python, a member as well, got both: its own broadcast, then the chat message.
+      for (const expected of [announcement, echoed]) {
+        const got = messageFromJson((await peer.expect('received')).message);
+        assert.equal(JSON.parse(String(got.text)), expected, 'Python got the frame the socket got');
+      }
+    });
+    client.ws.terminate();
+  } finally {
+    await chat.stop();
+    await db.close();
+    await database.teardown();
+  }
 });
 
 const ALL_BYTES = Uint8Array.from({ length: 256 }, (_, i) => i);
