@@ -17,6 +17,13 @@ export const CHANNELS = Object.freeze({
 export const EVENT_CHANNELS: readonly string[] = Object.values(CHANNELS);
 
 /**
+ * Close code 1012, "service restart" (RFC 6455 §7.4.1, IANA registry): clients
+ * reconnect, as after a restart. Used when what the layer kept for a socket (its
+ * groups, its connection state) is gone, so that its new connection sets it up again.
+ */
+export const CLOSE_SERVICE_RESTART = 1012;
+
+/**
  * Which channel a WebSocket event belongs on, from its keys alone: connect is
  * order 0, disconnect has a code, anything else is a receive. (Events waiting in
  * a socket's lane are stored as sent, without their channel.)

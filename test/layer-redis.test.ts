@@ -508,6 +508,33 @@ faults(
   },
 );
 
+faults(
+  'a server back without its data is reported once to every process; a mere reconnection is not',
+  async () => {
+    const lost: string[][] = [[], []];
+    const [a, b] = [layer({}, flaky.url), layer({}, flaky.url)];
+    a.onStorageLost((host) => lost[0]!.push(host));
+    b.onStorageLost((host) => lost[1]!.push(host));
+    await a.send('warm.up', { n: 1 }); // both connected and their marker read
+    await b.send('warm.up', { n: 2 });
+    await sleep(100);
+    // Connections dropped, data kept: nothing to report.
+    const killer = rawClient(flaky.url);
+    await killer.client('KILL', 'TYPE', 'normal').catch(() => undefined); // itself too
+    killer.disconnect();
+    await waitFor(async () => a.health().ok && b.health().ok, 10_000, 'reconnected');
+    await a.send('after.kill', { n: 3 });
+    await sleep(300);
+    assert.equal(lost, [[], []]);
+    // A restart without persistence: each process hears it, whichever reconnects first.
+    await flaky.restart(300);
+    await waitFor(async () => lost[0]!.length > 0 && lost[1]!.length > 0, 10_000, 'both told');
+    await sleep(300);
+    const label = a.health().hosts[0]!.url; // the host as the layer names it
+    assert.equal(lost, [[label], [label]]);
+  },
+);
+
 faults('a send made just before close() still reaches Redis', async () => {
   const sender = layer({}, flaky.url);
   await sender.send('last.words', { warmed: true }); // connected

@@ -30,6 +30,7 @@ export abstract class BaseChannelLayer implements ChannelLayer {
   protected readonly local: LocalChannels;
   protected closed = false;
 
+  private readonly storageLostListeners = new Set<(host: string) => void>();
   private lastScore = 0;
   private channelCounter = 0;
 
@@ -45,6 +46,20 @@ export abstract class BaseChannelLayer implements ChannelLayer {
       this.stats,
       this.logger,
     );
+  }
+
+  onStorageLost(listener: (host: string) => void): void {
+    this.storageLostListeners.add(listener);
+  }
+
+  protected storageLost(host: string): void {
+    for (const listener of this.storageLostListeners) {
+      try {
+        listener(host);
+      } catch (error) {
+        this.logger.error({ err: error }, 'a storage-lost listener failed');
+      }
+    }
   }
 
   abstract readonly lanes: Lanes;

@@ -77,6 +77,13 @@ export interface ChannelLayer {
   flush(): Promise<void>;
   close(): Promise<void>;
   health(): LayerHealth;
+  /**
+   * Calls `listener` when a backend server came back without what it stored (a
+   * Redis restart without persistence): groups, connection states and lanes are
+   * gone, so whoever holds sockets should have them reconnect and set up again.
+   * The in-process layer never loses its storage while it lives.
+   */
+  onStorageLost(listener: (host: string) => void): void;
 
   /** Ordered, crash-tolerant per-key execution across processes (see lanes.ts). */
   readonly lanes: Lanes;

@@ -13,6 +13,7 @@ import { RedisHost, type Arg } from './host.js';
 import { RedisCounters, RedisLanes } from './lanes.js';
 import { KeyReader, type Popped, type ReaderSink } from './reader.js';
 import { GROUP_DELIVER, GROUP_MEMBERS, GROUP_SEND, SEND } from './scripts.js';
+import { watchStorage } from './storage-watch.js';
 
 export interface RedisLayerOptions extends LayerOptions {
   /** One or more servers; names are sharded across them as channels_redis does. */
@@ -73,6 +74,14 @@ export class RedisChannelLayer extends BaseChannelLayer {
       },
     );
     this.counters = new RedisCounters(this.hosts, this.prefix);
+    for (const host of this.hosts) {
+      watchStorage(
+        host,
+        `${this.prefix}gredis.epoch`,
+        (label) => this.storageLost(label),
+        this.logger,
+      );
+    }
   }
 
   async send(channel: string, message: Message): Promise<void> {
