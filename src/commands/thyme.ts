@@ -110,7 +110,7 @@ export function thymeCommand(): Command {
     .addOption(
       new Option(
         '--no-event-lanes',
-        "do not deposit WebSocket events in their sockets' lanes (only for workers that are not Gredis workers)",
+        "only for workers that are not Gredis workers: do not deposit WebSocket events in their sockets' lanes, and keep sockets open when the layer loses its data",
       ),
     )
     .addOption(

@@ -48,6 +48,18 @@ export class Thyme implements ThymeContext {
     this.accessLog = this.options.accessLog ? new AccessLog(this.options.accessLog) : undefined;
     this.staticFiles = this.options.staticDir ? new StaticFiles(this.options.staticDir) : undefined;
     this.gateway = new WebSocketGateway(this, this.inFlight);
+    // Gredis workers (those the events are announced to) keep each socket's
+    // state and groups in the layer: when the layer loses them, the sockets
+    // must start over. Other workers keep nothing there, and theirs go on.
+    if (this.options.announceEvents) {
+      layer.onStorageLost((host) => {
+        const closed = this.gateway.restartAll();
+        this.logger.warn(
+          { host, websockets: closed },
+          'the channel layer lost its data: sockets closed with 1012, to reconnect',
+        );
+      });
+    }
     this.server = createServer({
       headersTimeout: this.options.headersTimeout * 1000,
       requestTimeout: 0,

@@ -5,6 +5,7 @@ import { ChannelFull, LayerUnavailable } from '../layer/errors.js';
 import type { Message } from '../layer/types.js';
 import {
   CHANNELS,
+  CLOSE_SERVICE_RESTART,
   ProtocolViolation,
   type WebSocketConnectEvent,
   type WebSocketDisconnectEvent,
@@ -159,6 +160,17 @@ export class WebSocketGateway {
    * still waiting for a worker end at once with 503 (their websocket.disconnect,
    * code 1001, is an in-flight send).
    */
+  /**
+   * Closes every open socket with 1012 (service restart): the layer lost what the
+   * workers kept for them (groups, connection state). Clients reconnect, and
+   * their new connections set everything up again. Thyme keeps serving.
+   */
+  restartAll(): number {
+    const sessions = [...this.sessions];
+    for (const session of sessions) session.restart();
+    return sessions.length;
+  }
+
   async closeAll(code: number): Promise<void> {
     for (const endForShutdown of this.deciding) endForShutdown();
     clearInterval(this.keepAlive);
@@ -365,6 +377,10 @@ export class WebSocketSession {
   shutdown(code: number): Promise<void> {
     this.close(code, 'server shutting down');
     return this.closedPromise ?? Promise.resolve();
+  }
+
+  restart(): void {
+    this.close(CLOSE_SERVICE_RESTART, 'channel layer restarted');
   }
 
   private close(code: number, reason?: string): void {

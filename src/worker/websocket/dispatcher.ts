@@ -1,6 +1,6 @@
 import type { ChannelLayer, LaneTurn, Message } from '../../layer/types.js';
 import type { Logger } from '../../logger.js';
-import { CHANNELS, websocketChannelOf } from '../../protocol.js';
+import { CHANNELS, CLOSE_SERVICE_RESTART, websocketChannelOf } from '../../protocol.js';
 import type { Application, SocketUser } from '../app.js';
 import { headerMap } from '../headers.js';
 import type { WebSocketConsumer } from './consumer.js';
@@ -73,6 +73,18 @@ export class SocketDispatcher {
     const consumer = this.app.consumerFor(scope.path);
     const gone = channel === CHANNELS.websocketDisconnect;
     const socket = new Socket(this.layer, replyChannel, scope, saved?.a ?? {}, true, gone);
+    if (!saved && !gone) {
+      // The lane lost what connect saved (a layer server restarted without its
+      // data, or a day passed without an event): who the socket is and what it
+      // joined are unknown. Running the event would answer as if to a stranger;
+      // closing it makes the client reconnect and set everything up again.
+      this.logger.warn(
+        { lane: replyChannel },
+        "a socket's saved state is gone; closing it (1012) so that it reconnects",
+      );
+      socket.close(CLOSE_SERVICE_RESTART);
+      return socket;
+    }
     if (consumer) {
       await this.run(socket, scope.path, async () => {
         if (gone) await consumer.disconnect?.(socket, Number(event.code ?? 1006));

@@ -1,0 +1,93 @@
+/**
+ * MultiChat when the Redis layer loses what it kept for open sockets: a restart
+ * without persistence (as the README's deployment runs Redis), or one socket's
+ * saved state gone. The sockets are closed with 1012 (service restart), and the
+ * reconnected ones chat as before; none stays open in no room, its user unknown.
+ */
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import type { Room } from '../src/apps/multichat/rooms.js';
+import type { Database } from '../src/db/connection.js';
+import { sqliteBackend } from './helpers/databases.js';
+import { chatClient, EmbeddedChat, Fixtures } from './helpers/deployment.js';
+import { testPrefix } from './helpers/layers.js';
+import { rawClient, RedisServer, SHARED_REDIS_URL } from './helpers/redis-server.js';
+import { within } from './helpers/wait.js';
+import type { TestClient } from './helpers/ws-client.js';
+
+const test = suite('chat when the layer loses its data');
+const database = sqliteBackend();
+let db: Database;
+let fixtures: Fixtures;
+const clients: TestClient[] = [];
+
+test.before(async () => {
+  await database.setup();
+  db = await database.openMigrated();
+  fixtures = new Fixtures(db);
+});
+test.after(() => database.teardown());
+test.after.each(async () => {
+  for (const client of clients.splice(0)) client.ws.terminate();
+  await database.truncate(db);
+});
+
+type Reply = Record<string, unknown>;
+
+async function joined(chat: EmbeddedChat, session: string, room: Room): Promise<TestClient> {
+  const client = await chatClient(chat.ports[0]!, session);
+  clients.push(client);
+  client.send(JSON.stringify({ command: 'join', room: room.id }));
+  assert.equal((JSON.parse(String(await client.next())) as Reply).join, String(room.id));
+  return client;
+}
+
+test('a Redis restart without its data: every socket closes with 1012, and reconnected ones chat', async () => {
+  const redis = await RedisServer.start();
+  const chat = await EmbeddedChat.start(db, { notifyEnterLeave: false }, redis.url);
+  try {
+    const room = await fixtures.room('Lobby');
+    const sessions = [
+      await fixtures.login(await fixtures.user('ann')),
+      await fixtures.login(await fixtures.user('bob')),
+    ];
+    const before = [await joined(chat, sessions[0]!, room), await joined(chat, sessions[1]!, room)];
+    await redis.restart(300);
+    // Idle sockets too: nothing they send is needed for Thyme to notice.
+    for (const client of before) {
+      assert.is((await within(client.closed, 10_000, 'the socket to close')).code, 1012);
+    }
+    const [ann, bob] = [
+      await joined(chat, sessions[0]!, room),
+      await joined(chat, sessions[1]!, room),
+    ];
+    ann.send(JSON.stringify({ command: 'send', room: room.id, message: 'after the restart' }));
+    assert.is((JSON.parse(String(await bob.next())) as Reply).message, 'after the restart');
+    assert.is((JSON.parse(String(await ann.next())) as Reply).message, 'after the restart');
+  } finally {
+    await chat.stop();
+    await redis.stop();
+  }
+});
+
+test("a socket whose saved state is gone is closed with 1012 at its next event, not answered as a stranger's", async () => {
+  const prefix = testPrefix();
+  const chat = await EmbeddedChat.start(db, {}, `${SHARED_REDIS_URL}?prefix=${prefix}`);
+  const redis = rawClient();
+  try {
+    const room = await fixtures.room('Lobby');
+    const ann = await joined(chat, await fixtures.login(await fixtures.user('ann')), room);
+    const lanes = await redis.keys(`${prefix}gredis.lane:*`);
+    assert.is(lanes.length, 1);
+    await redis.del(...lanes);
+    ann.send(JSON.stringify({ command: 'send', room: room.id, message: 'who am I?' }));
+    // The event waits out the lane's gap (5 s) before it runs without a state.
+    assert.is((await within(ann.closed, 10_000, 'the socket to close')).code, 1012);
+    assert.is(ann.received.length, 0, 'no USER_HAS_TO_LOGIN, no other answer');
+  } finally {
+    await chat.stop();
+    await redis.quit();
+  }
+});
+
+test.run();
