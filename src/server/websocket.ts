@@ -253,15 +253,20 @@ export class WebSocketGateway {
     // sweeps' deadlines can be pending at once.)
     const deadline = setTimeout(() => {
       this.pingDeadlines.delete(deadline);
-      this.expirePings(timeoutMs);
+      this.expirePings(now);
     }, timeoutMs);
     deadline.unref();
     this.pingDeadlines.add(deadline);
   }
 
-  private expirePings(timeoutMs: number): void {
-    const now = Date.now();
-    for (const session of this.sessions) session.expirePing(now, timeoutMs);
+  /**
+   * Drops the sockets still waiting for a ping sent at or before `sentBy` (a
+   * sweep's time). Not "pinged at least timeout ago by Date.now()": a timer set
+   * during a sweep counts from the event loop's cached time, which can lag the
+   * clock, and a deadline that fires a millisecond early must not miss its pings.
+   */
+  private expirePings(sentBy: number): void {
+    for (const session of this.sessions) session.expirePing(sentBy);
   }
 }
 
@@ -367,11 +372,11 @@ export class WebSocketSession {
     return true;
   }
 
-  /** Drops the socket when its ping has gone unanswered for `timeoutMs` (any frame or pong answers). */
-  expirePing(now: number, timeoutMs: number): void {
+  /** Drops the socket when its ping sent by `sentBy` is still unanswered (any frame or pong answers). */
+  expirePing(sentBy: number): void {
     const ws = this.ws;
     if (!ws || ws.readyState !== WebSocket.OPEN || this.pingSentAt === 0) return;
-    if (now - this.pingSentAt >= timeoutMs) ws.terminate();
+    if (this.pingSentAt <= sentBy) ws.terminate();
   }
 
   shutdown(code: number): Promise<void> {
