@@ -11,9 +11,14 @@ import type { Database } from '../src/db/connection.js';
 import { sqliteBackend } from './helpers/databases.js';
 import { chatClient, EmbeddedChat, Fixtures } from './helpers/deployment.js';
 import { testPrefix } from './helpers/layers.js';
+import { createLayer, type Message } from '../src/index.js';
+import { Thyme } from '../src/server/index.js';
+import type { Application } from '../src/worker/app.js';
+import { Worker } from '../src/worker/runner.js';
+import type { WebSocketConsumer } from '../src/worker/websocket/consumer.js';
 import { rawClient, RedisServer, SHARED_REDIS_URL } from './helpers/redis-server.js';
-import { within } from './helpers/wait.js';
-import type { TestClient } from './helpers/ws-client.js';
+import { sleep, waitFor, within } from './helpers/wait.js';
+import { TestClient } from './helpers/ws-client.js';
 
 const test = suite('chat when the layer loses its data');
 const database = sqliteBackend();
@@ -86,6 +91,48 @@ test("a socket whose saved state is gone is closed with 1012 at its next event, 
     assert.is(ann.received.length, 0, 'no USER_HAS_TO_LOGIN, no other answer');
   } finally {
     await chat.stop();
+    await redis.quit();
+  }
+});
+
+test("after such a close, the socket's later events find no state either: none runs as a stranger's", async () => {
+  const prefix = testPrefix();
+  const layer = createLayer(SHARED_REDIS_URL, { prefix, laneGap: 0.3 });
+  const ran: Message[] = [];
+  const consumer: WebSocketConsumer = {
+    connect: async (socket) => {
+      socket.state = { who: 'ann' };
+      socket.accept();
+    },
+    receive: async (socket, frame) => {
+      ran.push({ text: frame.text ?? null, state: socket.state });
+    },
+  };
+  const app: Application = {
+    name: 'recorder',
+    handleHttp: () => Promise.reject(new Error('no HTTP here')),
+    consumerFor: () => consumer,
+  };
+  const worker = new Worker(layer, app).start();
+  const thyme = new Thyme(layer, { allowedHosts: ['localhost', '127.0.0.1'] });
+  const port = (await thyme.listen(0, '127.0.0.1')).port;
+  const redis = rawClient();
+  try {
+    const client = await TestClient.open(`ws://127.0.0.1:${port}/`);
+    clients.push(client);
+    client.send('one');
+    await waitFor(() => ran.length === 1, 5000, 'the first frame');
+    await redis.del(...(await redis.keys(`${prefix}gredis.lane:*`)));
+    client.send('two');
+    client.send('three');
+    assert.is((await within(client.closed, 10_000, 'the socket to close')).code, 1012);
+    await sleep(1000); // past the lane's gap: anything still parked has run by now
+    assert.equal(ran, [{ text: 'one', state: { who: 'ann' } }]);
+  } finally {
+    await thyme.close();
+    await worker.stop();
+    await layer.flush();
+    await layer.close();
     await redis.quit();
   }
 });

@@ -53,9 +53,15 @@ export class SocketDispatcher {
     while (turn) {
       // Events waiting in a lane were deposited as sent; their keys say which they are.
       const channel = websocketChannelOf(turn.event);
-      const socket = await this.runOne(channel, turn.event, turn.state as LaneState | undefined);
-      const state: LaneState = { s: socket.scope, a: socket.state };
-      turn = await this.layer.lanes.finish(turn.lane, turn.order, state as unknown as Message, {
+      const saved = turn.state as LaneState | undefined;
+      const socket = await this.runOne(channel, turn.event, saved);
+      // A socket whose state was lost keeps none: its later events must find it
+      // missing too (and close it), not a stranger's state made up here.
+      const state: LaneState | undefined =
+        saved || channel === CHANNELS.websocketConnect
+          ? { s: socket.scope, a: socket.state }
+          : undefined;
+      turn = await this.layer.lanes.finish(turn.lane, turn.order, state as Message | undefined, {
         end: channel === CHANNELS.websocketDisconnect,
         effects: socket.outbox.take(),
       });
