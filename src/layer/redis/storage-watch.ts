@@ -13,18 +13,28 @@ redis.call('SET', KEYS[1], ARGV[1])
 return ARGV[1]
 `;
 
+/** The server's run_id (INFO server): a new one means a new server process. */
+async function runIdOf(host: RedisHost): Promise<string> {
+  const info = await host.client.info('server');
+  const match = /^run_id:(\w+)/m.exec(info);
+  if (!match) throw new Error('INFO server has no run_id');
+  return match[1]!;
+}
+
 /**
  * Notices a Redis server that came back without its data (a restart without
- * persistence, a flush): groups, lanes and connection states are gone, and
- * nothing else would say so: sockets would stay open, in no group, their
- * state unknown to the workers.
+ * persistence): groups, lanes and connection states are gone, and nothing else
+ * would say so: sockets would stay open, in no group, their state unknown to
+ * the workers.
  *
- * A marker key holds a random epoch, created by the first process to find it
- * missing. Each process remembers the epoch it saw; at every reconnection it
- * reads the marker again (one script, only then: nothing while connected), and
- * a different or recreated value means the data it relied on is gone, however
- * many processes reconnected first. A server that kept its data (AOF, a
- * failover to a replica) keeps the marker and raises nothing.
+ * At every (re)connection, and only then (nothing while connected), a process
+ * reads the server's run_id and a marker key holding a random epoch, created by
+ * the first process to find it missing. Data is lost when both changed since
+ * this process last looked: a new server process (run_id), and a marker that was
+ * recreated (epoch), however many processes reconnected first. Either alone is
+ * not a loss: a restart that kept its data (AOF, RDB, a failover to a replica)
+ * keeps the marker, and a marker deleted or evicted from a running server (a
+ * flush, maxmemory) left the rest alone.
  */
 export function watchStorage(
   host: RedisHost,
@@ -32,18 +42,23 @@ export function watchStorage(
   onLost: (host: string) => void,
   logger: Logger,
 ): void {
-  let epoch: string | undefined;
+  let last: { runId: string; epoch: string } | undefined;
   const check = async (): Promise<void> => {
-    let seen: string;
+    let runId: string;
+    let epoch: string;
     try {
-      seen = String(await host.client.eval(READ_OR_SET, 1, key, randomUUID()));
+      runId = await runIdOf(host);
+      epoch = String(await host.client.eval(READ_OR_SET, 1, key, randomUUID()));
     } catch (error) {
-      // Gone again already: the next 'ready' checks.
-      logger.debug({ host: host.label, err: error }, 'could not read the storage marker');
+      // Gone again, or refused (OOM, READONLY): the next connection checks.
+      logger.warn(
+        { host: host.label, err: error },
+        'could not check the channel layer host for lost data',
+      );
       return;
     }
-    const lost = epoch !== undefined && seen !== epoch;
-    epoch = seen;
+    const lost = last !== undefined && runId !== last.runId && epoch !== last.epoch;
+    last = { runId, epoch };
     if (!lost) return;
     logger.warn(
       { host: host.label },
