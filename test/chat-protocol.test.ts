@@ -50,6 +50,9 @@ function command(client: TestClient, value: unknown): void {
   client.send(typeof value === 'string' ? value : JSON.stringify(value));
 }
 
+/** Limits no test here reaches unless it means to. */
+const NO_LIMITS = { chatBurst: 1000, chatPerSecond: 1000 };
+
 for (const database of allDatabases()) {
   const test = suite(`chat protocol [${database.name}]`);
   let db: Database;
@@ -62,6 +65,16 @@ for (const database of allDatabases()) {
   let bob: User;
   let staff: User;
   const clients: TestClient[] = [];
+
+  /** Replaces the suite's chat with one of other settings, or on another layer. */
+  async function restartChat(
+    settings: Parameters<typeof EmbeddedChat.start>[1] = NO_LIMITS,
+    layerUrl?: string,
+  ): Promise<void> {
+    await chat.stop();
+    chat = await EmbeddedChat.start(db, settings, layerUrl);
+    port = chat.ports[0]!;
+  }
 
   async function connect(user: User): Promise<TestClient> {
     const client = await chatClient(port, await fixtures.login(user));
@@ -76,7 +89,7 @@ for (const database of allDatabases()) {
   });
   test.after(() => database.teardown());
   test.before.each(async () => {
-    chat = await EmbeddedChat.start(db, { chatBurst: 1000, chatPerSecond: 1000 });
+    chat = await EmbeddedChat.start(db, NO_LIMITS);
     port = chat.ports[0]!;
     lobby = await fixtures.room('Lobby');
     staffRoom = await fixtures.room('Staff lounge', true);
@@ -189,15 +202,9 @@ for (const database of allDatabases()) {
   });
 
   test("a command renews the socket's groups, so a socket open longer than the group expiry keeps its rooms and its logout", async () => {
-    // A layer that forgets group members after 2 s; the consumer renews memberships
-    // older than a quarter of that at a command (the page sends one every half).
-    await chat.stop();
-    chat = await EmbeddedChat.start(
-      db,
-      { chatBurst: 1000, chatPerSecond: 1000 },
-      'memory://?group_expiry=2',
-    );
-    port = chat.ports[0]!;
+    // A layer that forgets group members after 2 s; a command renews memberships
+    // older than an eighth of that (the page sends one every quarter: 0.5 s).
+    await restartChat(NO_LIMITS, 'memory://?group_expiry=2');
     const [a, b] = [await connect(alice), await connect(bob)];
     for (const client of [a, b]) {
       command(client, { command: 'join', room: lobby.id });
@@ -236,9 +243,7 @@ for (const database of allDatabases()) {
       ['0.01', '0.5'],
       ['1000000000', '86400'],
     ]) {
-      await chat.stop();
-      chat = await EmbeddedChat.start(db, {}, `memory://?group_expiry=${expiry}`);
-      port = chat.ports[0]!;
+      await restartChat({}, `memory://?group_expiry=${expiry}`);
       const index = await httpRequest(port, '/', {
         headers: { cookie: `sessionid=${await fixtures.login(alice)}` },
       });
@@ -247,13 +252,7 @@ for (const database of allDatabases()) {
   });
 
   test('renewal never extends access: a room the user may no longer enter is left, not renewed', async () => {
-    await chat.stop();
-    chat = await EmbeddedChat.start(
-      db,
-      { chatBurst: 1000, chatPerSecond: 1000 },
-      'memory://?group_expiry=2',
-    );
-    port = chat.ports[0]!;
+    await restartChat(NO_LIMITS, 'memory://?group_expiry=2');
     const demoted = await fixtures.user('dora', { staff: true });
     const d = await connect(demoted);
     const s = await connect(staff);
@@ -418,9 +417,7 @@ for (const database of allDatabases()) {
   });
 
   test('flooding beyond the per-socket rate gets RATE_LIMITED; the socket stays open', async () => {
-    await chat.stop();
-    chat = await EmbeddedChat.start(db, { chatBurst: 5, chatPerSecond: 1 });
-    port = chat.ports[0]!;
+    await restartChat({ chatBurst: 5, chatPerSecond: 1 });
     const a = await connect(alice);
     for (let i = 0; i < 8; i++) command(a, { command: 'join', room: lobby.id });
     const got = [];
@@ -433,13 +430,11 @@ for (const database of allDatabases()) {
   });
 
   test('enter/leave notices switch off with the setting', async () => {
-    await chat.stop();
-    chat = await EmbeddedChat.start(db, {
+    await restartChat({
       notifyEnterLeave: false,
       chatBurst: 1000,
       chatPerSecond: 1000,
     });
-    port = chat.ports[0]!;
     const a = await connect(alice);
     const b = await connect(bob);
     command(a, { command: 'join', room: lobby.id });

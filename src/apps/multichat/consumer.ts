@@ -97,16 +97,7 @@ export class ChatConsumer implements WebSocketConsumer<ChatState> {
 
   async disconnect(socket: ChatSocket): Promise<void> {
     const username = socket.user?.username ?? '';
-    for (const roomId of socket.state.rooms ?? []) {
-      if (this.settings.notifyEnterLeave) {
-        socket.groupSendJson(roomGroup(roomId), {
-          room: String(roomId),
-          username,
-          msg_type: MESSAGE_TYPES.leave,
-        });
-      }
-      socket.groupDiscard(roomGroup(roomId));
-    }
+    for (const roomId of socket.state.rooms ?? []) this.exitRoom(socket, roomId, username);
     socket.state.rooms = [];
     if (socket.user) {
       socket.groupDiscard(sessionGroup(socket.user.sessionKeyHash));
@@ -151,18 +142,21 @@ export class ChatConsumer implements WebSocketConsumer<ChatState> {
   }
 
   private leave(socket: ChatSocket, roomId: number, username: string): void {
-    if (socket.state.rooms.includes(roomId)) {
-      if (this.settings.notifyEnterLeave) {
-        socket.groupSendJson(roomGroup(roomId), {
-          room: String(roomId),
-          username,
-          msg_type: MESSAGE_TYPES.leave,
-        });
-      }
-      socket.groupDiscard(roomGroup(roomId));
-      socket.state.rooms = socket.state.rooms.filter((id) => id !== roomId);
-    }
+    if (socket.state.rooms.includes(roomId)) this.exitRoom(socket, roomId, username);
     socket.sendJson({ leave: String(roomId) });
+  }
+
+  /** The room, the leaver included, hears of it (if enabled); then the socket is out. */
+  private exitRoom(socket: ChatSocket, roomId: number, username: string): void {
+    if (this.settings.notifyEnterLeave) {
+      socket.groupSendJson(roomGroup(roomId), {
+        room: String(roomId),
+        username,
+        msg_type: MESSAGE_TYPES.leave,
+      });
+    }
+    socket.groupDiscard(roomGroup(roomId));
+    socket.state.rooms = socket.state.rooms.filter((id) => id !== roomId);
   }
 
   /** The checks every command goes through, in the order multichat.md gives. */
