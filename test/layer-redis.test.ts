@@ -458,7 +458,9 @@ faults(
     const receiver = layer({ logger }, flaky.url);
     const channel = await receiver.newChannel();
     const client = raw(flaky.url);
-    const now = Date.now() / 1000;
+    // A second in the past: every entry sorts before the good messages sent next
+    // (whose scores are their send times, possibly within a millisecond of now).
+    const now = Date.now() / 1000 - 1;
     const processKey = `${prefix}${channel.slice(0, channel.indexOf('!') + 1)}`;
     await client.zadd(`${prefix}garbage.in`, now, Buffer.from('123456789012\xc1\xff not msgpack'));
     await client.zadd(`${prefix}garbage.in`, now + 0.001, Buffer.from('short'));
