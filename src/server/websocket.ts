@@ -156,11 +156,6 @@ export class WebSocketGateway {
   }
 
   /**
-   * Ends every socket with `code` and resolves once all have closed. Handshakes
-   * still waiting for a worker end at once with 503 (their websocket.disconnect,
-   * code 1001, is an in-flight send).
-   */
-  /**
    * Closes every open socket with 1012 (service restart): the layer lost what the
    * workers kept for them (groups, connection state). Clients reconnect, and
    * their new connections set everything up again. Thyme keeps serving.
@@ -171,6 +166,11 @@ export class WebSocketGateway {
     return sessions.length;
   }
 
+  /**
+   * Ends every socket with `code` and resolves once all have closed. Handshakes
+   * still waiting for a worker end at once with 503 (their websocket.disconnect,
+   * code 1001, is an in-flight send).
+   */
   async closeAll(code: number): Promise<void> {
     for (const endForShutdown of this.deciding) endForShutdown();
     clearInterval(this.keepAlive);

@@ -40,8 +40,9 @@ export function csrfFailure(request: Request, reason: CsrfFailure): Response {
 }
 
 /**
- * `/`: the room list; the chat client turns it into joinable panes. `keepAliveSeconds`: how often the page, while it
- * has rooms open, sends a command that keeps its socket in its groups.
+ * `/`: the room list; the chat client turns it into joinable panes.
+ * `keepAliveSeconds`: how often the page, while it has rooms open, sends a
+ * command that keeps its socket in its groups.
  */
 export function indexView(rooms: RoomRepository, keepAliveSeconds: number) {
   return async (request: Request): Promise<Response> => {
