@@ -38,16 +38,10 @@ export async function main(argv: string[]): Promise<void> {
     }
     const verbose =
       argv.includes('--verbosity=2') || /(^|\s)(-v|--verbosity)\s+2(\s|$)/.test(argv.join(' '));
-    if (error instanceof CommandFailed) {
-      console.error(`gredis: ${error.message}`);
-      process.exitCode = error.exitCode;
-    } else if (error instanceof InvalidSetting) {
-      console.error(`gredis: ${error.message}`);
-      process.exitCode = 2;
-    } else {
-      console.error(`gredis: ${error instanceof Error ? error.message : String(error)}`);
-      process.exitCode = 1;
-    }
+    console.error(`gredis: ${error instanceof Error ? error.message : String(error)}`);
+    // A setting Gredis cannot use is bad usage, like a bad flag.
+    process.exitCode =
+      error instanceof CommandFailed ? error.exitCode : error instanceof InvalidSetting ? 2 : 1;
     if (verbose && error instanceof Error) console.error(error.stack);
   }
 }

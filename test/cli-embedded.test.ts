@@ -174,6 +174,11 @@ test('runworker refuses the in-process layer, and bad flags exit 2 with one line
   for (const [args, env, message] of [
     [['thyme', 'multichat'], { ALLOWED_HOSTS: ',' }, /ALLOWED_HOSTS names no host/],
     [['migrate'], { GREDIS_LOG_LEVEL: 'bogus' }, /GREDIS_LOG_LEVEL must be one of .*"bogus"/],
+    [
+      ['thyme', 'multichat', '--port', '0'],
+      { MULTICHAT_NOTIFY_ENTER_LEAVE: 'maybe' },
+      /MULTICHAT_NOTIFY_ENTER_LEAVE must be true or false, got "maybe"/,
+    ],
   ] as const) {
     const result = await runGredis([...args], { cwd: dir, env: { ...env } });
     assert.is(result.code, 2, `${args.join(' ')}: ${result.stderr}`);

@@ -33,22 +33,18 @@ export async function loadApplication(
       `${pending.length} database migration(s) are not applied yet: run "gredis migrate" first`,
     );
   }
-  let settings: AppServices['settings'];
   let secret: string;
   try {
     secret = loadSecretKey(db.url);
   } catch (error) {
     throw new CommandFailed((error as Error).message);
   }
-  try {
-    settings = {
-      notifyEnterLeave: booleanFromEnv(ENV.notifyEnterLeave, DEFAULTS.notifyEnterLeave),
-      chatBurst: positiveNumberFromEnv(ENV.chatBurst),
-      chatPerSecond: positiveNumberFromEnv(ENV.chatPerSecond),
-    };
-  } catch (error) {
-    throw new CommandFailed((error as Error).message, 2);
-  }
+  // A bad value throws InvalidSetting: the CLI exits 2 with its message.
+  const settings: AppServices['settings'] = {
+    notifyEnterLeave: booleanFromEnv(ENV.notifyEnterLeave, DEFAULTS.notifyEnterLeave),
+    chatBurst: positiveNumberFromEnv(ENV.chatBurst),
+    chatPerSecond: positiveNumberFromEnv(ENV.chatPerSecond),
+  };
   const module = await entry.load();
   return module.createApplication({
     layer,
