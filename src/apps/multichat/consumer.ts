@@ -1,5 +1,6 @@
 import { sessionGroup, userGroup } from '../../auth/socket-groups.js';
 import type { Message } from '../../layer/types.js';
+import type { SocketUser } from '../../worker/app.js';
 import type { SocketContext, WebSocketConsumer } from '../../worker/websocket/consumer.js';
 import {
   InvalidCommand,
@@ -59,8 +60,7 @@ export class ChatConsumer implements WebSocketConsumer<ChatState> {
     if (!socket.user) return socket.reject();
     const now = Date.now();
     socket.state = { rooms: [], tokens: this.settings.burst, at: now, groupsAddedAt: now };
-    socket.groupAdd(sessionGroup(socket.user.sessionKeyHash));
-    socket.groupAdd(userGroup(socket.user.id));
+    for (const group of identityGroups(socket.user)) socket.groupAdd(group);
     socket.accept();
   }
 
@@ -99,10 +99,7 @@ export class ChatConsumer implements WebSocketConsumer<ChatState> {
     const username = socket.user?.username ?? '';
     for (const roomId of socket.state.rooms ?? []) this.exitRoom(socket, roomId, username);
     socket.state.rooms = [];
-    if (socket.user) {
-      socket.groupDiscard(sessionGroup(socket.user.sessionKeyHash));
-      socket.groupDiscard(userGroup(socket.user.id));
-    }
+    if (socket.user) for (const group of identityGroups(socket.user)) socket.groupDiscard(group);
   }
 
   /**
@@ -116,8 +113,7 @@ export class ChatConsumer implements WebSocketConsumer<ChatState> {
     const { state, user } = socket;
     if (!user || now - (state.groupsAddedAt ?? 0) < this.settings.renewGroupsAfterMs) return;
     state.groupsAddedAt = now;
-    socket.groupAdd(sessionGroup(user.sessionKeyHash));
-    socket.groupAdd(userGroup(user.id));
+    for (const group of identityGroups(user)) socket.groupAdd(group);
     for (const roomId of state.rooms) {
       if (typeof (await this.check(socket, roomId)) === 'string')
         this.leave(socket, roomId, user.username);
@@ -188,4 +184,9 @@ export class ChatConsumer implements WebSocketConsumer<ChatState> {
     state.tokens -= 1;
     return true;
   }
+}
+
+/** The groups that close a socket when its session or its user's login ends (auth/socket-groups). */
+function identityGroups(user: SocketUser): string[] {
+  return [sessionGroup(user.sessionKeyHash), userGroup(user.id)];
 }
