@@ -18,6 +18,8 @@ export const DEFAULTS = Object.freeze({
   websocketMaxMessageSize: 1024 * 1024,
   httpMaxBodySize: 10 * 1024 * 1024,
   outgoingBufferLimit: 1024 * 1024,
+  websocketRate: 100,
+  websocketBurst: 200,
   app: 'multichat',
 });
 

@@ -180,12 +180,30 @@ test('--access-log writes NCSA lines for HTTP and WebSocket events', async () =>
   assert.ok(lines.some((l) => /"WSREJECT \/reject" 403/.test(l)));
 });
 
+test('--websocket-rate and --websocket-burst: a client far past them is closed with 1008, and it is logged', async () => {
+  const url = `${SHARED_REDIS_URL}?prefix=${testPrefix()}`;
+  const worker = workerOn(url);
+  const port = await thyme(url, ['--websocket-rate', '5', '--websocket-burst', '3']);
+  const client = await open(`ws://127.0.0.1:${port}/`);
+  for (let i = 0; i < 50; i++) client.send(`f${i}`);
+  assert.is((await within(client.closed, 3000)).code, 1008);
+  const disconnect = await waitFor(() => worker.of('websocket.disconnect')[0], 3000);
+  assert.is(disconnect.code, 1008, 'the worker hears why');
+  assert.ok(worker.of('websocket.receive').length <= 3, 'only the burst reached the worker');
+  assert.ok(
+    procs[0]!.lines.some((l) => l.level === 40 && /far above its message rate/.test(String(l.msg))),
+    'logged as a warning',
+  );
+});
+
 test('bad flags exit 2 with a one-line reason', async () => {
   const { GredisProcess } = await import('./helpers/processes.js');
   for (const args of [
     ['thyme', 'multichat', '--port', 'x'],
     ['thyme', 'nochat'],
     ['thyme', 'multichat', '--layer', 'ftp://x'],
+    ['thyme', 'multichat', '--websocket-burst', '0'],
+    ['thyme', 'multichat', '--websocket-rate', '-1'],
     ['thyme'],
   ]) {
     const proc = GredisProcess.start(args);

@@ -366,10 +366,56 @@ for (const layerUrl of ['memory://', SHARED_REDIS_URL]) {
   });
 
   test('frames keep their order under load', async () => {
-    const { url } = await setup();
+    const { url } = await setup({ websocketRate: 0 }); // 500 at once: no message rate
     const client = await open(url('/'));
     for (let i = 0; i < 500; i++) client.send(`n${i}`);
     for (let i = 0; i < 500; i++) assert.is(await client.next(), `n${i}`);
+  });
+
+  test('a client past its message rate is slowed, not dropped: the rest pass on at the rate, in order', async () => {
+    const { url, thyme } = await setup({ websocketRate: 20, websocketBurst: 10 });
+    const client = await open(url('/'));
+    // 10 pass on at once; 8 more are held and leave one every 50 ms.
+    for (let i = 0; i < 18; i++) client.send(`n${i}`);
+    const at: number[] = [];
+    for (let i = 0; i < 18; i++) {
+      assert.is(await client.next(), `n${i}`);
+      at.push(Date.now());
+    }
+    const slowed = at[17]! - at[9]!;
+    assert.ok(slowed >= 300, `the held 8 came ${slowed} ms after the burst, expected about 400`);
+    assert.ok(thyme.metrics.websocketMessagesHeld >= 7, 'held, and counted');
+    assert.is(thyme.metrics.websocketsClosedFlooding, 0);
+    // The bucket refills: after a pause the client may burst again.
+    await sleep(600);
+    const again = Date.now();
+    for (let i = 0; i < 10; i++) client.send(`m${i}`);
+    for (let i = 0; i < 10; i++) assert.is(await client.next(), `m${i}`);
+    assert.ok(Date.now() - again < 250, 'a refilled burst is not held');
+  });
+
+  test('a client flooding far past its rate is closed with 1008 and cannot fill websocket.receive for everyone else', async () => {
+    const { url, layer, thyme, worker } = await setup(
+      { websocketRate: 20, websocketBurst: 10 },
+      { channelCapacity: [['websocket.receive', 100]] },
+    );
+    const flooder = await open(url('/'));
+    const bystander = await open(url('/'));
+    await worker.stop(); // nothing drains websocket.receive: a flood would fill it
+    for (let i = 0; i < 1000; i++) flooder.send(`f${i}`);
+    assert.is((await within(flooder.closed, 3000)).code, 1008);
+    assert.is(thyme.metrics.websocketsClosedFlooding, 1);
+    for (let i = 0; i < 5; i++) bystander.send(`b${i}`);
+    const restarted = new TestWorker(layer).start();
+    try {
+      for (let i = 0; i < 5; i++) assert.is(await bystander.next(), `b${i}`);
+      const passed = restarted
+        .of('websocket.receive')
+        .filter((event) => String(event.text).startsWith('f')).length;
+      assert.ok(passed <= 20, `${passed} of the flood reached the workers; at most a burst or two`);
+    } finally {
+      await restarted.stop();
+    }
   });
 
   test.run();

@@ -8,6 +8,9 @@ import { fileURLToPath } from 'node:url';
 import { GREDIS_BIN, type GredisProcess } from '../../test/helpers/processes.js';
 import { ProcessRegistry } from './process-registry.js';
 
+/** `gredis thyme` flags for a message rate that never binds in the echo benchmark. */
+const ECHO_RATE_ARGS = ['--websocket-rate', '1000000', '--websocket-burst', '1000000'];
+
 /** The bench-only server scripts, compiled next to this file's directory. */
 const script = (name: string): string =>
   fileURLToPath(new URL(`../server/${name}.js`, import.meta.url));
@@ -78,6 +81,9 @@ export class ServerProcesses {
       layerUrl,
       // The echo worker speaks the layer protocol only, without lanes.
       '--no-event-lanes',
+      // Each client echoes hundreds of messages a second: a rate that never binds,
+      // so that checking it is measured but slows no one.
+      ...ECHO_RATE_ARGS,
       ...thymeArgs,
     ]);
     const line = await proc.waitForLine((l) => l.msg === 'Thyme listening', 15_000);

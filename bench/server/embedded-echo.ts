@@ -34,6 +34,9 @@ const thyme = new Thyme(layer, {
   // The echo worker speaks the layer protocol only (no lanes): nothing would take
   // the deposits, as with any non-Gredis worker.
   announceEvents: false,
+  // As the Redis-layer Thyme's flags (server-processes.ts): checked on every message, never binding.
+  websocketRate: 1e6,
+  websocketBurst: 1e6,
   ...(pingTimeout === undefined ? {} : { pingTimeout: Number(pingTimeout) }),
 });
 await thyme.listen(Number(values.port), '127.0.0.1');

@@ -23,6 +23,8 @@ interface ThymeFlags extends Pick<
   | 'websocketMaxMessageSize'
   | 'httpMaxBodySize'
   | 'outgoingBufferLimit'
+  | 'websocketRate'
+  | 'websocketBurst'
 > {
   bind: string;
   port: number;
@@ -100,6 +102,22 @@ export function thymeCommand(): Command {
     )
     .addOption(
       new Option(
+        '--websocket-rate <messages>',
+        'messages per second a WebSocket may send after its burst; faster clients are slowed (0 = no limit)',
+      )
+        .default(DEFAULTS.websocketRate)
+        .argParser(numberIn(0, 1e6)),
+    )
+    .addOption(
+      new Option(
+        '--websocket-burst <messages>',
+        'messages a WebSocket may send at once; a slowed client sending this many more is closed with 1008',
+      )
+        .default(DEFAULTS.websocketBurst)
+        .argParser(numberIn(1, 1e6, true)),
+    )
+    .addOption(
+      new Option(
         '--metrics-port <port>',
         'serve /metrics (Prometheus) and /healthz on this separate port',
       ).argParser(numberIn(0, 65535, true)),
@@ -162,6 +180,8 @@ async function serve(
     websocketMaxMessageSize: flags.websocketMaxMessageSize,
     httpMaxBodySize: flags.httpMaxBodySize,
     outgoingBufferLimit: flags.outgoingBufferLimit,
+    websocketRate: flags.websocketRate,
+    websocketBurst: flags.websocketBurst,
     accessLog: flags.accessLog,
     announceEvents: flags.eventLanes,
     proxyHeaders: flags.proxyHeaders ?? false,

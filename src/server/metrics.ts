@@ -8,6 +8,8 @@ export class ThymeMetrics {
   websocketMessagesIn = 0;
   websocketMessagesOut = 0;
   websocketsClosedSlow = 0;
+  websocketsClosedFlooding = 0;
+  websocketMessagesHeld = 0;
   httpRequests = 0;
   httpInFlight = 0;
   httpResponses = new Map<number, number>();
@@ -43,6 +45,18 @@ export class ThymeMetrics {
       'counter',
       'WebSockets closed 1013 as slow clients.',
       [['', this.websocketsClosedSlow]],
+    );
+    metric(
+      'gredis_websockets_closed_flooding_total',
+      'counter',
+      'WebSockets closed 1008 for sending far above their message rate.',
+      [['', this.websocketsClosedFlooding]],
+    );
+    metric(
+      'gredis_websocket_messages_held_total',
+      'counter',
+      'WebSocket messages held back to keep a client to its message rate.',
+      [['', this.websocketMessagesHeld]],
     );
     metric(
       'gredis_websocket_messages_in_total',

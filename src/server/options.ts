@@ -21,6 +21,18 @@ export interface ThymeOptions {
   httpMaxBodySize: number;
   /** Bytes a socket may have waiting to be written before it counts as a slow client (1013). */
   outgoingBufferLimit: number;
+  /**
+   * Messages per second a WebSocket may send after its burst (0: no limit). A
+   * faster client is slowed: Thyme stops reading from it and passes on what it
+   * already read at this rate. Without it one client could fill
+   * websocket.receive and get everyone else closed with 1013.
+   */
+  websocketRate: number;
+  /**
+   * Messages a WebSocket may send at once; also how many more Thyme holds for a
+   * client it slowed. A client that sends more than that regardless is closed with 1008.
+   */
+  websocketBurst: number;
   /** Seconds a client may take to send a request's headers. */
   headersTimeout: number;
   /** Seconds graceful shutdown waits for in-flight HTTP responses. */
@@ -55,6 +67,8 @@ export const THYME_DEFAULTS: Readonly<Omit<ThymeOptions, 'logger' | 'staticDir' 
     websocketMaxMessageSize: DEFAULTS.websocketMaxMessageSize,
     httpMaxBodySize: DEFAULTS.httpMaxBodySize,
     outgoingBufferLimit: DEFAULTS.outgoingBufferLimit,
+    websocketRate: DEFAULTS.websocketRate,
+    websocketBurst: DEFAULTS.websocketBurst,
     headersTimeout: 20,
     shutdownTimeout: 30,
     announceEvents: true,

@@ -21,6 +21,7 @@ import {
   serverAddress,
   singleHost,
 } from './request-info.js';
+import { msUntilToken, refilledTokens, type BucketRate } from '../token-bucket.js';
 import { FanOut, type PreparedReply } from './fan-out.js';
 import { rejectUpgrade } from './responses.js';
 import type { InFlight } from './in-flight.js';
@@ -39,6 +40,8 @@ const VALID_KEY = /^[+/0-9A-Za-z]{22}==$/;
 export class WebSocketGateway {
   readonly sessions = new Set<WebSocketSession>();
   readonly fanOut = new FanOut();
+  /** Each socket's message rate (ThymeOptions.websocketRate), or undefined for none. */
+  readonly messageRate: Readonly<BucketRate> | undefined;
   private readonly wss: WebSocketServer;
   private keepAlive: NodeJS.Timeout | undefined;
   private readonly pingDeadlines = new Set<NodeJS.Timeout>();
@@ -60,6 +63,9 @@ export class WebSocketGateway {
       closeTimeout: 5000,
     };
     this.wss = new WebSocketServer(options);
+    const { websocketRate, websocketBurst } = ctx.options;
+    this.messageRate =
+      websocketRate > 0 ? { perSecond: websocketRate, burst: websocketBurst } : undefined;
   }
 
   /**
@@ -293,6 +299,12 @@ function carriesData(reply: WebSocketReply): boolean {
   return reply.text !== undefined || reply.bytes !== undefined;
 }
 
+/** A message read from a client and held back to keep it to its rate. */
+interface HeldMessage {
+  data: Buffer;
+  isBinary: boolean;
+}
+
 /** One accepted WebSocket: its reply channel, its event order, its liveness. */
 export class WebSocketSession {
   private ws: WebSocket | undefined;
@@ -300,6 +312,16 @@ export class WebSocketSession {
   private socket: Duplex | undefined;
   private order = 0;
   private pendingSends = 0;
+  /** Layer sends in flight reached PAUSE_AT and have not yet fallen to RESUME_AT. */
+  private sendsBacklogged = false;
+  /** The message-rate bucket (see ThymeOptions.websocketRate). */
+  private tokens: number;
+  private tokensAt = Date.now();
+  /** Messages read but not yet passed on, oldest first; reading is paused meanwhile. */
+  private held: HeldMessage[] = [];
+  private releaseTimer: NodeJS.Timeout | undefined;
+  /** Closed with 1008 for flooding: nothing more it sends is passed on. */
+  private flooded = false;
   private lastSeen = Date.now();
   /** When the unanswered ping was sent; 0 when none is outstanding. */
   private pingSentAt = 0;
@@ -313,7 +335,9 @@ export class WebSocketSession {
     readonly reply: string,
     readonly path: string,
     private readonly client: string,
-  ) {}
+  ) {
+    this.tokens = gateway.messageRate?.burst ?? 0;
+  }
 
   open(ws: WebSocket, socket: Duplex, first: PreparedReply): void {
     this.ws = ws;
@@ -324,7 +348,7 @@ export class WebSocketSession {
     ctx.metrics.websocketsOpen++;
     ctx.metrics.websocketsAccepted++;
     ctx.accessLog?.websocket('WSCONNECT', this.client, this.path);
-    ws.on('message', (data: Buffer, isBinary: boolean) => this.forward(data, isBinary));
+    ws.on('message', (data: Buffer, isBinary: boolean) => this.receive(data, isBinary));
     ws.on('pong', () => {
       this.lastSeen = Date.now();
       this.pingSentAt = 0;
@@ -364,7 +388,8 @@ export class WebSocketSession {
   keepAlive(now: number, intervalMs: number): boolean {
     const ws = this.ws;
     if (!ws || ws.readyState !== WebSocket.OPEN || this.pingSentAt !== 0) return false;
-    if (now - this.lastSeen < intervalMs / 2) return false;
+    // Holding its messages, Thyme is not reading from it: its quiet is ours.
+    if (this.held.length > 0 || now - this.lastSeen < intervalMs / 2) return false;
     this.pingSentAt = now;
     // Control frames may go between whole messages, and ws writes each message
     // whole, synchronously: writing the ping straight to the connection is safe.
@@ -376,7 +401,8 @@ export class WebSocketSession {
   expirePing(sentBy: number): void {
     const ws = this.ws;
     if (!ws || ws.readyState !== WebSocket.OPEN || this.pingSentAt === 0) return;
-    if (this.pingSentAt <= sentBy) ws.terminate();
+    // Its pong may be waiting behind messages Thyme holds and does not read past.
+    if (this.pingSentAt <= sentBy && this.held.length === 0) ws.terminate();
   }
 
   shutdown(code: number): Promise<void> {
@@ -438,11 +464,84 @@ export class WebSocketSession {
     }
   }
 
-  private forward(data: Buffer, isBinary: boolean): void {
-    const ws = this.ws!;
+  /**
+   * A message from the client: passed on at once while the client keeps to its
+   * rate. Past it, reading stops (TCP pushes back on the client) and what was
+   * already read is held and passed on at the rate, in order. A client with a
+   * whole burst held that still sends is not slowed by TCP (or ignores it): it
+   * is closed with 1008.
+   */
+  private receive(data: Buffer, isBinary: boolean): void {
+    if (this.flooded) return;
     this.lastSeen = Date.now();
     this.pingSentAt = 0;
     this.ctx.metrics.websocketMessagesIn++;
+    if (this.held.length === 0 && this.takeToken(this.lastSeen)) {
+      this.forward(data, isBinary);
+      return;
+    }
+    const rate = this.gateway.messageRate!;
+    if (this.held.length >= rate.burst) {
+      this.closeFlooding();
+      return;
+    }
+    this.held.push({ data, isBinary });
+    this.ctx.metrics.websocketMessagesHeld++;
+    if (this.held.length === 1) {
+      this.armRelease(rate);
+      this.updateFlow();
+    }
+  }
+
+  private takeToken(now: number): boolean {
+    const rate = this.gateway.messageRate;
+    if (!rate) return true;
+    this.tokens = refilledTokens(this.tokens, this.tokensAt, now, rate);
+    this.tokensAt = now;
+    if (this.tokens < 1) return false;
+    this.tokens -= 1;
+    return true;
+  }
+
+  /** One timer per slowed socket, none for the others: wakes when the next held message is due. */
+  private armRelease(rate: BucketRate): void {
+    this.releaseTimer = setTimeout(() => this.release(rate), msUntilToken(this.tokens, rate));
+  }
+
+  private release(rate: BucketRate): void {
+    this.releaseTimer = undefined;
+    while (this.held.length > 0 && this.takeToken(Date.now())) {
+      const { data, isBinary } = this.held.shift()!;
+      this.forward(data, isBinary);
+    }
+    if (this.held.length > 0) this.armRelease(rate);
+    else this.updateFlow();
+  }
+
+  private closeFlooding(): void {
+    this.flooded = true;
+    this.held = [];
+    clearTimeout(this.releaseTimer);
+    this.ctx.metrics.websocketsClosedFlooding++;
+    this.ctx.logger.warn(
+      { path: this.path, client: this.client },
+      'closing a WebSocket that sends far above its message rate (1008)',
+    );
+    this.close(1008, 'message rate exceeded');
+    // Read on, dropping what comes, so that the client's close frame is seen.
+    this.ws!.resume();
+  }
+
+  /** Reads from the client unless layer sends are backlogged or messages are held. */
+  private updateFlow(): void {
+    const ws = this.ws!;
+    if (ws.readyState !== WebSocket.OPEN) return;
+    const hold = this.sendsBacklogged || this.held.length > 0;
+    if (hold && !ws.isPaused) ws.pause();
+    else if (!hold && ws.isPaused) ws.resume();
+  }
+
+  private forward(data: Buffer, isBinary: boolean): void {
     const event: WebSocketReceiveEvent = isBinary
       ? { reply_channel: this.reply, path: this.path, order: ++this.order, bytes: data }
       : {
@@ -451,7 +550,10 @@ export class WebSocketSession {
           order: ++this.order,
           text: data.toString('utf8'),
         };
-    if (++this.pendingSends >= PAUSE_AT && !ws.isPaused) ws.pause();
+    if (++this.pendingSends >= PAUSE_AT && !this.sendsBacklogged) {
+      this.sendsBacklogged = true;
+      this.updateFlow();
+    }
     this.gateway.track(
       this.gateway
         .sendEvent(CHANNELS.websocketReceive, event)
@@ -472,13 +574,18 @@ export class WebSocketSession {
           }
         })
         .finally(() => {
-          if (--this.pendingSends <= RESUME_AT && ws.isPaused && ws.readyState === WebSocket.OPEN)
-            ws.resume();
+          if (--this.pendingSends <= RESUME_AT && this.sendsBacklogged) {
+            this.sendsBacklogged = false;
+            this.updateFlow();
+          }
         }),
     );
   }
 
   private onClose(code: number): void {
+    clearTimeout(this.releaseTimer);
+    // What the client sent before it left still reaches the worker, ahead of its disconnect.
+    for (const { data, isBinary } of this.held.splice(0)) this.forward(data, isBinary);
     this.gateway.sessions.delete(this);
     this.ctx.metrics.websocketsOpen--;
     // 1005/1006: no close code came back (the peer sent none, or vanished). Report

@@ -82,9 +82,16 @@ export class EmbeddedChat implements ChatEndpoints {
   /** `layerUrl` puts the same single process on another layer (a Redis one, with its own prefix). */
   static async start(
     db: Database,
-    settings: { notifyEnterLeave?: boolean; chatBurst?: number; chatPerSecond?: number } = {},
+    settings: {
+      notifyEnterLeave?: boolean;
+      chatBurst?: number;
+      chatPerSecond?: number;
+      /** Thyme's websocketRate (0: none). */
+      websocketRate?: number;
+    } = {},
     layerUrl = 'memory://',
   ): Promise<EmbeddedChat> {
+    const { websocketRate, ...appSettings } = settings;
     const layer = createLayer(layerUrl, {
       channelCapacity: Object.entries(EVENT_CHANNEL_CAPACITY),
     });
@@ -95,10 +102,10 @@ export class EmbeddedChat implements ChatEndpoints {
       users: fixtures.users,
       sessions: fixtures.sessions,
       logger: (await import('../../src/logger.js')).silentLogger(),
-      settings: { notifyEnterLeave: settings.notifyEnterLeave ?? true, ...settings },
+      settings: { notifyEnterLeave: appSettings.notifyEnterLeave ?? true, ...appSettings },
     });
     const worker = new Worker(layer, app).start();
-    const thyme = new Thyme(layer, { allowedHosts: ['localhost', '127.0.0.1'] });
+    const thyme = new Thyme(layer, { allowedHosts: ['localhost', '127.0.0.1'], websocketRate });
     const chat = new EmbeddedChat(layer, thyme, worker);
     chat.ports = [(await thyme.listen(0, '127.0.0.1')).port];
     return chat;

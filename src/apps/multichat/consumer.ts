@@ -1,5 +1,6 @@
 import { sessionGroup, userGroup } from '../../auth/socket-groups.js';
 import type { Message } from '../../layer/types.js';
+import { refilledTokens, type BucketRate } from '../../token-bucket.js';
 import type { SocketUser } from '../../worker/app.js';
 import type { SocketContext, WebSocketConsumer } from '../../worker/websocket/consumer.js';
 import {
@@ -25,11 +26,9 @@ interface ChatState extends Message {
   groupsAddedAt: number;
 }
 
-export interface ChatSettings {
+/** `burst` and `perSecond`: the commands a socket may send at once, and per second after. */
+export interface ChatSettings extends BucketRate {
   notifyEnterLeave: boolean;
-  /** Commands a socket may send in a burst, and per second after it. */
-  burst: number;
-  perSecond: number;
   /**
    * A command renews the socket's group memberships when they are older than
    * this, in ms. The layer drops a member not re-added within its groupExpiry;
@@ -174,10 +173,11 @@ export class ChatConsumer implements WebSocketConsumer<ChatState> {
   private takeToken(socket: ChatSocket): boolean {
     const now = Date.now();
     const state = socket.state;
-    const elapsed = Math.max(0, (now - (state.at ?? now)) / 1000);
-    state.tokens = Math.min(
-      this.settings.burst,
-      (state.tokens ?? this.settings.burst) + elapsed * this.settings.perSecond,
+    state.tokens = refilledTokens(
+      state.tokens ?? this.settings.burst,
+      state.at ?? now,
+      now,
+      this.settings,
     );
     state.at = now;
     if (state.tokens < 1) return false;
