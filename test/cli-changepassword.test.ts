@@ -123,7 +123,7 @@ for (const backend of allDatabases()) {
     }
   });
 
-  test('a layer it cannot reach: exit 1, saying the password changed but sockets stay open', async () => {
+  test('a layer it cannot reach: exit 1 before any prompt, nothing changed, and how to go on anyway', async () => {
     await users.create({ username: 'frank', password: 'old' });
     const closedPort = await freePort();
     const result = await runGredis(
@@ -133,8 +133,15 @@ for (const backend of allDatabases()) {
     assert.is(result.code, 1, result.stderr);
     assert.match(
       result.stderr,
-      /^gredis: the password was changed and the sessions ended, but the open chat sockets could not be closed: /,
+      /^gredis: cannot reach the channel layer \(redis:\/\/127\.0\.0\.1:/,
     );
+    assert.match(result.stderr, /nothing was changed\. .*--layer memory:\/\//);
+    assert.not.match(result.stdout, /Password/, 'no prompt');
+    assert.ok(await users.authenticate('frank', 'old'), 'the old password still works');
+    const anyway = await runGredis(['changepassword', 'frank', ...db_(), '--layer', 'memory://'], {
+      input: 'n3w\nn3w\n',
+    });
+    assert.is(anyway.code, 0, anyway.stderr);
     assert.ok(await users.authenticate('frank', 'n3w'));
   });
 

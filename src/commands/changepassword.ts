@@ -7,7 +7,7 @@ import { createLogger } from '../logger.js';
 import { withDatabase } from './database.js';
 import { InMemoryChannelLayer } from '../layer/index.js';
 import { CommandFailed } from './errors.js';
-import { openLayer } from './layer.js';
+import { layerReachable, openLayer } from './layer.js';
 import { databaseOption, layerOption, verbosityOption } from './options.js';
 import { Prompter } from './prompt.js';
 
@@ -38,6 +38,7 @@ export function changePasswordCommand(): Command {
           const users = new UserRepository(db);
           const user = await users.findByUsername(username);
           if (!user) throw new CommandFailed(`user '${username}' does not exist`);
+          await requireReachable(layer, flags.layer);
           process.stdout.write(`Changing password for user '${user.username}'\n`);
           const password = await askNewPassword(user.username);
           await users.setPassword(user.id, password);
@@ -51,6 +52,26 @@ export function changePasswordCommand(): Command {
         await layer.close();
       }
     });
+}
+
+/** How long a shared layer may take to answer before the command gives up, changing nothing. */
+const LAYER_WAIT_MS = 5000;
+
+/**
+ * Refuses, before any prompt, to change a password whose user's sockets it could
+ * not then close: better to say so while nothing has changed.
+ */
+async function requireReachable(layer: ChannelLayer, url: string): Promise<void> {
+  if (layer instanceof InMemoryChannelLayer) return;
+  if (await layerReachable(layer, LAYER_WAIT_MS)) return;
+  const shown =
+    layer
+      .health()
+      .hosts.map((host) => host.url)
+      .join(', ') || url;
+  throw new CommandFailed(
+    `cannot reach the channel layer (${shown}), so the user's open chat sockets could not be closed; nothing was changed. To change the password anyway, pass --layer memory:// (open sockets are then refused at their next command)`,
+  );
 }
 
 /**

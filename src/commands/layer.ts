@@ -20,3 +20,17 @@ export function openLayer(
     throw new CommandFailed((error as Error).message, 2);
   }
 }
+
+/**
+ * Whether every host of `layer` is connected within `ms`: for a command that must
+ * not start what it cannot finish. (A command's one-off check, so a short poll of
+ * the connection state; servers never wait like this.)
+ */
+export async function layerReachable(layer: ChannelLayer, ms: number): Promise<boolean> {
+  const deadline = Date.now() + ms;
+  while (!layer.health().ok) {
+    if (Date.now() >= deadline) return false;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  return true;
+}
