@@ -156,6 +156,34 @@ test('a chunked response is streamed as the worker sends it', async () => {
   assert.is(chunks.join(''), 'one,two,three');
 });
 
+test('a response whose next chunk does not come within the HTTP timeout is cut off, not left hanging', async () => {
+  const { port, worker } = await setup({ httpTimeout: 0.5 });
+  worker.gate = new Promise(() => undefined); // the worker never sends the rest
+  const started = Date.now();
+  const outcome = await within(
+    new Promise<{ chunks: string; ended: 'aborted' | 'end' }>((resolve, reject) => {
+      const req = request(
+        { host: '127.0.0.1', port, path: '/chunked', headers: { host: 'localhost' } },
+        (res) => {
+          let chunks = '';
+          res.on('data', (chunk: Buffer) => (chunks += chunk.toString()));
+          res.on('end', () => resolve({ chunks, ended: 'end' }));
+          res.on('aborted', () => resolve({ chunks, ended: 'aborted' }));
+          res.on('error', () => undefined);
+        },
+      );
+      req.on('error', reject);
+      req.end();
+    }),
+    5000,
+    'the response to end',
+  );
+  assert.equal(outcome, { chunks: 'one,', ended: 'aborted' }, 'truncated, not complete');
+  assert.ok(Date.now() - started >= 450, 'after the timeout, not before');
+  // ...and the worker, if it is still there, hears that the client is gone.
+  await waitFor(() => worker.of('http.disconnect')[0], 3000, 'http.disconnect');
+});
+
 test('a body over the limit gets 413 before anything reaches the workers', async () => {
   const { port, worker } = await setup({ httpMaxBodySize: 1000 });
   assert.is(

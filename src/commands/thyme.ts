@@ -70,7 +70,10 @@ export function thymeCommand(): Command {
         .argParser(numberIn(0.1, 86400)),
     )
     .addOption(
-      new Option('--http-timeout <seconds>', 'answer 504 when no worker responds within this')
+      new Option(
+        '--http-timeout <seconds>',
+        'answer 504 when no worker responds within this; cut off a response whose next chunk takes longer',
+      )
         .default(DEFAULTS.httpTimeout)
         .argParser(numberIn(0.1, 86400)),
     )

@@ -67,8 +67,9 @@ export async function bridgeHttpRequest(
   };
   res.once('close', () => {
     if (phase === 'sending') leftWhileSending = true;
-    // The client left before the response ended: tell the worker, stop waiting.
-    else if (phase === 'streaming') clientLeft();
+    // The response never ended (the client left, or Thyme cut it off): tell the
+    // worker, stop waiting.
+    else if (!res.writableEnded) clientLeft();
   });
   try {
     await ctx.layer.send(CHANNELS.httpRequest, event);
@@ -107,14 +108,24 @@ async function streamResponse(
   res: ServerResponse,
 ): Promise<number> {
   let status = 0;
-  const timeout = AbortSignal.timeout(ctx.options.httpTimeout * 1000);
+  const timeoutMs = ctx.options.httpTimeout * 1000;
   for (;;) {
     let message;
     try {
-      // Only the wait for the response's start is bounded; a started response may stream for long.
-      message = await ctx.layer.receive(reply, status === 0 ? { signal: timeout } : {});
+      // The timeout bounds the wait for the response's start, then each wait for
+      // its next chunk (as nginx's proxy_read_timeout): a started response may
+      // stream for as long as it keeps moving, but a worker that died in the middle
+      // must not hold the client forever.
+      message = await ctx.layer.receive(reply, { signal: AbortSignal.timeout(timeoutMs) });
     } catch {
-      if (status !== 0 || res.destroyed) return status || 499;
+      if (res.destroyed) return status || 499;
+      if (status !== 0) {
+        ctx.logger.warn({ reply, status }, 'a worker stopped in the middle of an HTTP response');
+        // Too late for an error status: cut the connection, so that the client
+        // sees a truncated response rather than a complete one.
+        res.destroy();
+        return status;
+      }
       ctx.logger.warn({ reply }, 'no worker answered an HTTP request in time');
       plainResponse(res, 504, 'Gateway Timeout: no worker answered in time');
       return 504;

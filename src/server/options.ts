@@ -11,7 +11,10 @@ export interface ThymeOptions {
   pingInterval: number;
   /** Seconds without any frame or pong after which a WebSocket is dropped. */
   pingTimeout: number;
-  /** Seconds to wait for a worker's HTTP response before answering 504. */
+  /**
+   * Seconds to wait for a worker's HTTP response before answering 504, and then
+   * for each next chunk of a streamed one before cutting it off.
+   */
   httpTimeout: number;
   /** Seconds to wait for a worker to accept or reject a WebSocket before answering 503. */
   websocketConnectTimeout: number;
