@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { ChannelFull, LayerUnavailable } from '../layer/errors.js';
+import type { Message } from '../layer/types.js';
 import {
   CHANNELS,
   parseHttpResponse,
@@ -102,6 +103,21 @@ export async function bridgeHttpRequest(
   }
 }
 
+/**
+ * The next message on `reply`, or a rejection after `ms`. Not AbortSignal.timeout,
+ * whose timer cannot be cleared: one per request would stay armed for the whole
+ * timeout after its answer came.
+ */
+async function receiveWithin(ctx: ThymeContext, reply: string, ms: number): Promise<Message> {
+  const abort = new AbortController();
+  const timer = setTimeout(() => abort.abort(), ms);
+  try {
+    return await ctx.layer.receive(reply, { signal: abort.signal });
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 async function streamResponse(
   ctx: ThymeContext,
   reply: string,
@@ -116,7 +132,7 @@ async function streamResponse(
       // its next chunk (as nginx's proxy_read_timeout): a started response may
       // stream for as long as it keeps moving, but a worker that died in the middle
       // must not hold the client forever.
-      message = await ctx.layer.receive(reply, { signal: AbortSignal.timeout(timeoutMs) });
+      message = await receiveWithin(ctx, reply, timeoutMs);
     } catch {
       if (res.destroyed) return status || 499;
       if (status !== 0) {
