@@ -133,7 +133,7 @@ for (const backend of allDatabases()) {
     assert.is(result.code, 1, result.stderr);
     assert.match(
       result.stderr,
-      /^gredis: cannot reach the channel layer \(redis:\/\/127\.0\.0\.1:/,
+      /^gredis: cannot connect to the channel layer \(redis:\/\/127\.0\.0\.1:/,
     );
     assert.match(result.stderr, /nothing was changed\. .*--layer memory:\/\//);
     assert.not.match(result.stdout, /Password/, 'no prompt');

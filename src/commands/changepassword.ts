@@ -70,7 +70,7 @@ async function requireReachable(layer: ChannelLayer, url: string): Promise<void>
       .hosts.map((host) => host.url)
       .join(', ') || url;
   throw new CommandFailed(
-    `cannot reach the channel layer (${shown}), so the user's open chat sockets could not be closed; nothing was changed. To change the password anyway, pass --layer memory:// (open sockets are then refused at their next command)`,
+    `cannot connect to the channel layer (${shown}: down, or refusing these credentials), so the user's open chat sockets could not be closed; nothing was changed. To change the password anyway, pass --layer memory:// (open sockets are then refused at their next command)`,
   );
 }
 

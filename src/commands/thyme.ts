@@ -114,7 +114,7 @@ export function thymeCommand(): Command {
     .addOption(
       new Option(
         '--websocket-burst <messages>',
-        'messages a WebSocket may send at once; a slowed client sending this many more is closed with 1008',
+        'messages a WebSocket may send at once, before --websocket-rate applies',
       )
         .default(DEFAULTS.websocketBurst)
         .argParser(numberIn(1, 1e6, true)),

@@ -8,8 +8,8 @@ export class ThymeMetrics {
   websocketMessagesIn = 0;
   websocketMessagesOut = 0;
   websocketsClosedSlow = 0;
-  websocketsClosedFlooding = 0;
   websocketMessagesHeld = 0;
+  websocketMessagesDropped = 0;
   httpRequests = 0;
   httpInFlight = 0;
   httpResponses = new Map<number, number>();
@@ -47,16 +47,16 @@ export class ThymeMetrics {
       [['', this.websocketsClosedSlow]],
     );
     metric(
-      'gredis_websockets_closed_flooding_total',
-      'counter',
-      'WebSockets closed 1008 for sending far above their message rate.',
-      [['', this.websocketsClosedFlooding]],
-    );
-    metric(
       'gredis_websocket_messages_held_total',
       'counter',
       'WebSocket messages held back to keep a client to its message rate.',
       [['', this.websocketMessagesHeld]],
+    );
+    metric(
+      'gredis_websocket_messages_dropped_total',
+      'counter',
+      'WebSocket messages over their rate dropped because the socket was closing or closed.',
+      [['', this.websocketMessagesDropped]],
     );
     metric(
       'gredis_websocket_messages_in_total',

@@ -26,15 +26,12 @@ export interface ThymeOptions {
   outgoingBufferLimit: number;
   /**
    * Messages per second a WebSocket may send after its burst (0: no limit). A
-   * faster client is slowed: Thyme stops reading from it and passes on what it
-   * already read at this rate. Without it one client could fill
+   * faster client is slowed, not dropped: Thyme stops reading from it and passes
+   * on what it already read at this rate. Without it one client could fill
    * websocket.receive and get everyone else closed with 1013.
    */
   websocketRate: number;
-  /**
-   * Messages a WebSocket may send at once; also how many more Thyme holds for a
-   * client it slowed. A client that sends more than that regardless is closed with 1008.
-   */
+  /** Messages a WebSocket may send at once before its rate applies. */
   websocketBurst: number;
   /** Seconds a client may take to send a request's headers. */
   headersTimeout: number;

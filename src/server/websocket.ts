@@ -317,11 +317,12 @@ export class WebSocketSession {
   /** The message-rate bucket (see ThymeOptions.websocketRate). */
   private tokens: number;
   private tokensAt = Date.now();
-  /** Messages read but not yet passed on, oldest first; reading is paused meanwhile. */
+  /**
+   * Messages read but not yet passed on, oldest first. Reading stops at the
+   * first, so these are at most what one read of the connection brought.
+   */
   private held: HeldMessage[] = [];
   private releaseTimer: NodeJS.Timeout | undefined;
-  /** Closed with 1008 for flooding: nothing more it sends is passed on. */
-  private flooded = false;
   private lastSeen = Date.now();
   /** When the unanswered ping was sent; 0 when none is outstanding. */
   private pingSentAt = 0;
@@ -388,8 +389,8 @@ export class WebSocketSession {
   keepAlive(now: number, intervalMs: number): boolean {
     const ws = this.ws;
     if (!ws || ws.readyState !== WebSocket.OPEN || this.pingSentAt !== 0) return false;
-    // Holding its messages, Thyme is not reading from it: its quiet is ours.
-    if (this.held.length > 0 || now - this.lastSeen < intervalMs / 2) return false;
+    // Paused, Thyme is not reading from it: its quiet is ours.
+    if (ws.isPaused || now - this.lastSeen < intervalMs / 2) return false;
     this.pingSentAt = now;
     // Control frames may go between whole messages, and ws writes each message
     // whole, synchronously: writing the ping straight to the connection is safe.
@@ -401,8 +402,8 @@ export class WebSocketSession {
   expirePing(sentBy: number): void {
     const ws = this.ws;
     if (!ws || ws.readyState !== WebSocket.OPEN || this.pingSentAt === 0) return;
-    // Its pong may be waiting behind messages Thyme holds and does not read past.
-    if (this.pingSentAt <= sentBy && this.held.length === 0) ws.terminate();
+    // Paused since the ping, Thyme has not read past whatever came before its pong.
+    if (this.pingSentAt <= sentBy && !ws.isPaused) ws.terminate();
   }
 
   shutdown(code: number): Promise<void> {
@@ -417,6 +418,9 @@ export class WebSocketSession {
   private close(code: number, reason?: string): void {
     this.closingCode ??= code;
     this.ws?.close(code, reason);
+    // Read on, even if paused, or the client's closing frame would wait unread
+    // until ws gives up on it (its closeTimeout). See receive for what comes before it.
+    this.ws?.resume();
   }
 
   /** One reply from the layer: written as is, or closing the socket when it is invalid. */
@@ -467,12 +471,11 @@ export class WebSocketSession {
   /**
    * A message from the client: passed on at once while the client keeps to its
    * rate. Past it, reading stops (TCP pushes back on the client) and what was
-   * already read is held and passed on at the rate, in order. A client with a
-   * whole burst held that still sends is not slowed by TCP (or ignores it): it
-   * is closed with 1008.
+   * already read is held and passed on at the rate, in order: the client is
+   * slowed, never dropped, and what it sends reaches the workers at the rate.
    */
   private receive(data: Buffer, isBinary: boolean): void {
-    if (this.flooded) return;
+    const ws = this.ws!;
     this.lastSeen = Date.now();
     this.pingSentAt = 0;
     this.ctx.metrics.websocketMessagesIn++;
@@ -480,15 +483,16 @@ export class WebSocketSession {
       this.forward(data, isBinary);
       return;
     }
-    const rate = this.gateway.messageRate!;
-    if (this.held.length >= rate.burst) {
-      this.closeFlooding();
+    if (ws.readyState !== WebSocket.OPEN) {
+      // Closing, Thyme reads on to find the client's closing frame: holding what
+      // comes meanwhile would not be bounded by one read.
+      this.ctx.metrics.websocketMessagesDropped++;
       return;
     }
     this.held.push({ data, isBinary });
     this.ctx.metrics.websocketMessagesHeld++;
     if (this.held.length === 1) {
-      this.armRelease(rate);
+      this.armRelease(this.gateway.messageRate!);
       this.updateFlow();
     }
   }
@@ -516,20 +520,6 @@ export class WebSocketSession {
     }
     if (this.held.length > 0) this.armRelease(rate);
     else this.updateFlow();
-  }
-
-  private closeFlooding(): void {
-    this.flooded = true;
-    this.held = [];
-    clearTimeout(this.releaseTimer);
-    this.ctx.metrics.websocketsClosedFlooding++;
-    this.ctx.logger.warn(
-      { path: this.path, client: this.client },
-      'closing a WebSocket that sends far above its message rate (1008)',
-    );
-    this.close(1008, 'message rate exceeded');
-    // Read on, dropping what comes, so that the client's close frame is seen.
-    this.ws!.resume();
   }
 
   /** Reads from the client unless layer sends are backlogged or messages are held. */
@@ -584,8 +574,10 @@ export class WebSocketSession {
 
   private onClose(code: number): void {
     clearTimeout(this.releaseTimer);
-    // What the client sent before it left still reaches the worker, ahead of its disconnect.
-    for (const { data, isBinary } of this.held.splice(0)) this.forward(data, isBinary);
+    // Messages the client sent past its rate and then left: passed on now, they
+    // would be a way around the rate (one read can hold thousands).
+    this.ctx.metrics.websocketMessagesDropped += this.held.length;
+    this.held = [];
     this.gateway.sessions.delete(this);
     this.ctx.metrics.websocketsOpen--;
     // 1005/1006: no close code came back (the peer sent none, or vanished). Report
