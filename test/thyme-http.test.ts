@@ -162,17 +162,20 @@ test('a response whose next chunk does not come within the HTTP timeout is cut o
   const started = Date.now();
   const outcome = await within(
     new Promise<{ chunks: string; ended: 'aborted' | 'end' }>((resolve, reject) => {
+      let responded = false;
       const req = request(
         { host: '127.0.0.1', port, path: '/chunked', headers: { host: 'localhost' } },
         (res) => {
+          responded = true;
           let chunks = '';
           res.on('data', (chunk: Buffer) => (chunks += chunk.toString()));
           res.on('end', () => resolve({ chunks, ended: 'end' }));
+          // A reset: 'aborted' on the response, and an error on the request.
           res.on('aborted', () => resolve({ chunks, ended: 'aborted' }));
-          res.on('error', () => undefined);
+          res.on('error', () => resolve({ chunks, ended: 'aborted' }));
         },
       );
-      req.on('error', reject);
+      req.on('error', (error) => (responded ? undefined : reject(error)));
       req.end();
     }),
     5000,
@@ -182,6 +185,61 @@ test('a response whose next chunk does not come within the HTTP timeout is cut o
   assert.ok(Date.now() - started >= 450, 'after the timeout, not before');
   // ...and the worker, if it is still there, hears that the client is gone.
   await waitFor(() => worker.of('http.disconnect')[0], 3000, 'http.disconnect');
+});
+
+test('a stream that starts without a body reaches the client as started (its head is not held back)', async () => {
+  const { port, thyme, worker } = await setup({ httpTimeout: 1 });
+  worker.gate = new Promise(() => undefined); // the rest never comes
+  const started = Date.now();
+  const head = await within(
+    new Promise<{ status: number; type: string | undefined; ms: number }>((resolve, reject) => {
+      const req = request(
+        { host: '127.0.0.1', port, path: '/empty-start', headers: { host: 'localhost' } },
+        (res) => {
+          res.on('error', () => undefined);
+          resolve({
+            status: res.statusCode ?? 0,
+            type: res.headers['content-type'],
+            ms: Date.now() - started,
+          });
+        },
+      );
+      req.on('error', reject);
+      req.end();
+    }),
+    3000,
+    'the head',
+  );
+  assert.equal(
+    { status: head.status, type: head.type },
+    { status: 200, type: 'text/event-stream' },
+  );
+  assert.ok(head.ms < 800, `the head came after ${head.ms} ms, not at the start`);
+  // The worker never goes on: cut off at the timeout, and counted.
+  await waitFor(() => thyme.metrics.httpResponsesCutOff === 1, 3000, 'the cut-off');
+});
+
+test('a client that leaves while a chunk waits for it to drain ends the request at once', async () => {
+  const { port, thyme, worker } = await setup(); // the default HTTP timeout: 120 s
+  await new Promise<void>((resolve, reject) => {
+    const req = request(
+      { host: '127.0.0.1', port, path: '/big-chunked', headers: { host: 'localhost' } },
+      (res) => {
+        res.pause(); // take nothing: Thyme waits for a drain
+        setTimeout(() => {
+          req.destroy();
+          resolve();
+        }, 200);
+      },
+    );
+    req.on('error', () => undefined);
+    req.on('close', () => resolve());
+    req.end();
+    setTimeout(() => reject(new Error('no response head')), 3000);
+  });
+  await waitFor(() => worker.of('http.disconnect')[0], 3000, 'http.disconnect');
+  // The worker's next chunk comes 500 ms in, to a client that has gone.
+  await waitFor(() => thyme.metrics.httpInFlight === 0, 3000, 'the request to end');
 });
 
 test('a body over the limit gets 413 before anything reaches the workers', async () => {
@@ -231,6 +289,13 @@ test('a full http.request channel gets 503', async () => {
 test('an invalid response from a worker gets 500', async () => {
   const { port } = await setup();
   assert.is((await httpRequest(port, '/bad-reply')).status, 500);
+  // A header Node refuses to write: 500 with its own reason, not the worker's "OK".
+  const raw = await rawExchange(
+    port,
+    'GET /bad-header HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n',
+  );
+  assert.match(raw, /^HTTP\/1\.1 500 Internal Server Error\r\n/);
+  assert.not.match(raw, /never sent|x-bad/i);
 });
 
 test('http.disconnect tells the worker the client left before the response ended', async () => {

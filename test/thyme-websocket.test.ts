@@ -430,6 +430,35 @@ for (const layerUrl of ['memory://', SHARED_REDIS_URL]) {
     }
   });
 
+  test('a message rate that would hold every message forever is refused', () => {
+    const layer = createLayer('memory://');
+    for (const options of [
+      { websocketBurst: 0.5 },
+      { websocketBurst: Number.NaN },
+      { websocketRate: -1 },
+    ]) {
+      assert.throws(() => new Thyme(layer, options), /websocket(Burst|Rate) must be/);
+    }
+    void layer.close();
+  });
+
+  test('once Thyme closes a socket, what the client still sends is not passed on', async () => {
+    const { url, thyme, worker } = await setup({ websocketRate: 0 });
+    const client = await open(url('/'));
+    const raw = (client.ws as unknown as { _socket: import('node:net').Socket })._socket;
+    raw.pause(); // the client never reads Thyme's close, and goes on sending
+    client.send('close:4000');
+    await waitFor(() => worker.of('websocket.receive').length === 1, 3000, 'the close command');
+    await sleep(200); // the worker's close reaches Thyme, which starts closing
+    for (let i = 0; i < 100; i++) client.send(`late${i}`);
+    await waitFor(
+      () => thyme.metrics.websocketMessagesDropped >= 100,
+      3000,
+      'the late messages to be dropped',
+    );
+    assert.is(worker.of('websocket.receive').length, 1, 'none of them reached the worker');
+  });
+
   test("a slowed client's socket still closes at once when asked to (its closing frame is read)", async () => {
     const { url } = await setup({ websocketRate: 20, websocketBurst: 10 });
     const client = await open(url('/'));

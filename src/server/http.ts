@@ -126,6 +126,8 @@ async function streamResponse(
   let status = 0;
   const timeoutMs = ctx.options.httpTimeout * 1000;
   for (;;) {
+    // The client left while a chunk waited for it to drain: nothing more to read.
+    if (status !== 0 && res.destroyed) return status;
     let message;
     try {
       // The timeout bounds the wait for the response's start, then each wait for
@@ -137,9 +139,12 @@ async function streamResponse(
       if (res.destroyed) return status || 499;
       if (status !== 0) {
         ctx.logger.warn({ reply, status }, 'a worker stopped in the middle of an HTTP response');
-        // Too late for an error status: cut the connection, so that the client
-        // sees a truncated response rather than a complete one.
-        res.destroy();
+        ctx.metrics.httpResponsesCutOff++;
+        // Too late for an error status: cut the connection with a reset, so that
+        // the client sees a broken response, not a complete one (over HTTP/1.0 a
+        // plain close would end the body as if it were whole).
+        if (res.socket) res.socket.resetAndDestroy();
+        else res.destroy();
         return status;
       }
       ctx.logger.warn({ reply }, 'no worker answered an HTTP request in time');
@@ -156,12 +161,18 @@ async function streamResponse(
         }
         res.writeHead(part.status!, raw);
         status = part.status!;
+        // Node holds the head until the first body write: a stream that starts
+        // empty (server-sent events, say) must reach the client as started.
+        if (part.more_content && !part.content?.length) res.flushHeaders();
       }
     } catch (error) {
       ctx.logger.error({ err: error }, 'invalid HTTP response from a worker');
       plainResponse(res, 500);
       return 500;
     }
+    // The client may have left during the last wait: writing on would wait for a
+    // drain that never comes, and reading on would reopen the released channel.
+    if (res.destroyed) return status;
     if (part.content && part.content.length > 0 && !res.write(part.content)) {
       // Wait for the client to take it before pulling more from the layer.
       await new Promise<void>((resolve) => {

@@ -13,6 +13,7 @@ export class ThymeMetrics {
   httpRequests = 0;
   httpInFlight = 0;
   httpResponses = new Map<number, number>();
+  httpResponsesCutOff = 0;
   layerSendFailures = 0;
 
   countResponse(status: number): void {
@@ -83,6 +84,12 @@ export class ThymeMetrics {
       [...this.httpResponses]
         .sort(([a], [b]) => a - b)
         .map(([status, n]) => [`{status="${status}"}`, n]),
+    );
+    metric(
+      'gredis_http_responses_cut_off_total',
+      'counter',
+      'Streamed HTTP responses cut off when the next chunk did not come within the HTTP timeout.',
+      [['', this.httpResponsesCutOff]],
     );
     metric(
       'gredis_layer_send_failures_total',

@@ -85,5 +85,12 @@ export function resolveThymeOptions(options: Partial<ThymeOptions>): ThymeOption
   for (const [key, value] of Object.entries(options)) {
     if (value !== undefined) (resolved as unknown as Record<string, unknown>)[key] = value;
   }
+  // A bucket that can never hold a whole token would hold every message forever.
+  if (resolved.websocketRate > 0 && !(resolved.websocketBurst >= 1))
+    throw new RangeError(`websocketBurst must be at least 1, got ${resolved.websocketBurst}`);
+  if (!(resolved.websocketRate >= 0))
+    throw new RangeError(
+      `websocketRate must be 0 (no limit) or more, got ${resolved.websocketRate}`,
+    );
   return resolved;
 }

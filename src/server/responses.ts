@@ -49,7 +49,9 @@ export function plainResponse(
     res.destroy();
     return;
   }
-  res.writeHead(status, {
+  // The reason phrase too: a writeHead that threw (a worker's invalid header)
+  // may have left its own status's ("OK") behind.
+  res.writeHead(status, STATUS_CODES[status] ?? 'Error', {
     ...ERROR_HEADERS,
     'Content-Length': Buffer.byteLength(body),
     ...(close ? { Connection: 'close' } : {}),

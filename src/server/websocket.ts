@@ -316,7 +316,8 @@ export class WebSocketSession {
   private sendsBacklogged = false;
   /** The message-rate bucket (see ThymeOptions.websocketRate). */
   private tokens: number;
-  private tokensAt = Date.now();
+  /** performance.now(), which no clock adjustment moves: a step back would stall the bucket. */
+  private tokensAt = performance.now();
   /**
    * Messages read but not yet passed on, oldest first. Reading stops at the
    * first, so these are at most what one read of the connection brought.
@@ -415,12 +416,24 @@ export class WebSocketSession {
     this.close(CLOSE_SERVICE_RESTART, 'channel layer restarted');
   }
 
+  /**
+   * Closes from this side. Nothing the client sent is passed on after this (see
+   * receive): not what is held, and not what it sends before it reads the close.
+   */
   private close(code: number, reason?: string): void {
     this.closingCode ??= code;
     this.ws?.close(code, reason);
+    this.dropHeld();
     // Read on, even if paused, or the client's closing frame would wait unread
-    // until ws gives up on it (its closeTimeout). See receive for what comes before it.
+    // until ws gives up on it (its closeTimeout).
     this.ws?.resume();
+  }
+
+  private dropHeld(): void {
+    clearTimeout(this.releaseTimer);
+    this.releaseTimer = undefined;
+    this.ctx.metrics.websocketMessagesDropped += this.held.length;
+    this.held = [];
   }
 
   /** One reply from the layer: written as is, or closing the socket when it is invalid. */
@@ -479,14 +492,15 @@ export class WebSocketSession {
     this.lastSeen = Date.now();
     this.pingSentAt = 0;
     this.ctx.metrics.websocketMessagesIn++;
-    if (this.held.length === 0 && this.takeToken(this.lastSeen)) {
-      this.forward(data, isBinary);
+    if (ws.readyState !== WebSocket.OPEN) {
+      // Thyme is closing it, and reads on only to find the client's closing
+      // frame: passing on what comes meanwhile would bypass the rate and the
+      // layer's backpressure alike (a client may go on sending for ws's closeTimeout).
+      this.ctx.metrics.websocketMessagesDropped++;
       return;
     }
-    if (ws.readyState !== WebSocket.OPEN) {
-      // Closing, Thyme reads on to find the client's closing frame: holding what
-      // comes meanwhile would not be bounded by one read.
-      this.ctx.metrics.websocketMessagesDropped++;
+    if (this.held.length === 0 && this.takeToken(performance.now())) {
+      this.forward(data, isBinary);
       return;
     }
     this.held.push({ data, isBinary });
@@ -514,7 +528,7 @@ export class WebSocketSession {
 
   private release(rate: BucketRate): void {
     this.releaseTimer = undefined;
-    while (this.held.length > 0 && this.takeToken(Date.now())) {
+    while (this.held.length > 0 && this.takeToken(performance.now())) {
       const { data, isBinary } = this.held.shift()!;
       this.forward(data, isBinary);
     }
@@ -573,11 +587,9 @@ export class WebSocketSession {
   }
 
   private onClose(code: number): void {
-    clearTimeout(this.releaseTimer);
     // Messages the client sent past its rate and then left: passed on now, they
     // would be a way around the rate (one read can hold thousands).
-    this.ctx.metrics.websocketMessagesDropped += this.held.length;
-    this.held = [];
+    this.dropHeld();
     this.gateway.sessions.delete(this);
     this.ctx.metrics.websocketsOpen--;
     // 1005/1006: no close code came back (the peer sent none, or vanished). Report

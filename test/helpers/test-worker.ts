@@ -115,6 +115,32 @@ export class TestWorker {
       await this.layer.send(reply, { content: b('three'), more_content: false });
       return;
     }
+    if (path === '/big-chunked') {
+      // More than the connection buffers, so that Thyme waits for the client to
+      // drain it; the rest comes later, whatever the client did meanwhile.
+      await this.layer.send(reply, {
+        status: 200,
+        headers: [[b('content-type'), b('application/octet-stream')]],
+        content: Buffer.alloc(8 * 1024 * 1024),
+        more_content: true,
+      });
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      await this.layer.send(reply, { content: b('tail'), more_content: true });
+      await this.gate;
+      await this.layer.send(reply, { content: b('end'), more_content: false });
+      return;
+    }
+    if (path === '/empty-start') {
+      // A stream whose start carries no body (as server-sent events may).
+      await this.layer.send(reply, {
+        status: 200,
+        headers: [[b('content-type'), b('text/event-stream')]],
+        more_content: true,
+      });
+      await this.gate;
+      await this.layer.send(reply, { content: b('data: hi\n\n'), more_content: false });
+      return;
+    }
     if (path === '/echo') {
       const summary = {
         method: message.method,
@@ -140,6 +166,14 @@ export class TestWorker {
           [b('x-dup'), b('2')],
         ],
         content: b(JSON.stringify(summary)),
+      });
+    }
+    if (path === '/bad-header') {
+      // Well-formed for the protocol, but no valid HTTP header (a line break in it).
+      return this.layer.send(reply, {
+        status: 200,
+        headers: [[b('x-bad'), b('one\r\ntwo')]],
+        content: b('never sent'),
       });
     }
     if (path === '/bad-reply')
