@@ -40,6 +40,25 @@ test('every code in the source is documented, and every documented code exists',
   assert.ok(inCode.size >= 10);
 });
 
+test('every CLOSE_* close code in the source is in the table of close codes', () => {
+  const docs = readFileSync(join(ROOT, 'docs/errors.md'), 'utf8');
+  const table = docs.slice(docs.indexOf('## WebSocket close codes'));
+  const documented = new Map(
+    [...table.matchAll(/^\| (\d{4}) +\|[^|]*\|([^|]*)\|/gm)].map((m) => [m[1]!, m[2]!]),
+  );
+  let constants = 0;
+  for (const file of sources(join(ROOT, 'src'))) {
+    for (const match of readFileSync(file, 'utf8').matchAll(
+      /export const (CLOSE_[A-Z_]+) = (\d{4});/g,
+    )) {
+      constants++;
+      const when = documented.get(match[2]!);
+      assert.ok(when?.includes(`\`${match[1]!}\``), `${match[1]} (${match[2]}) in docs/errors.md`);
+    }
+  }
+  assert.ok(constants >= 3, 'the constants were found');
+});
+
 test('every layer error class carries its code and a TypeError where it is bad input', async () => {
   const errors = await import('../src/layer/errors.js');
   const samples = [
