@@ -5,6 +5,8 @@
  */
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
+import { ChatAccess } from '../src/apps/multichat/access.js';
+import { CLOSE_ACCESS_CHANGED, roomGroup } from '../src/apps/multichat/chat-protocol.js';
 import type { Room } from '../src/apps/multichat/rooms.js';
 import { closeUserSockets, CLOSE_LOGGED_OUT } from '../src/auth/socket-groups.js';
 import type { User } from '../src/auth/users.js';
@@ -284,6 +286,48 @@ for (const database of allDatabases()) {
     command(a, { command: 'join', room: staffRoom.id });
     assert.equal(await next(a), { error: 'ROOM_ACCESS_DENIED' });
     await quiet(s, 200); // no enter notice for a refused join
+  });
+
+  test('a join racing its room being made staff-only is undone: the check runs again once the socket is in', async () => {
+    // Alice's join is checked, then waits before it adds her, as a check that ran
+    // just before the admin's change would; meanwhile the admin makes the room
+    // staff-only and closes with 4002 the sockets in it, which hers is not yet.
+    let checked!: () => void;
+    const firstCheck = new Promise<void>((resolve) => (checked = resolve));
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    class StaleFirstCheck extends ChatAccess {
+      private stale = true;
+      override async check(userId: number, sessionKeyHash: string, roomId: number) {
+        const access = await super.check(userId, sessionKeyHash, roomId);
+        if (userId === alice.id && this.stale) {
+          this.stale = false;
+          checked();
+          await held;
+        }
+        return access;
+      }
+    }
+    await restartChat({ ...NO_LIMITS, access: new StaleFirstCheck(db) });
+    const a = await connect(alice);
+    command(a, { command: 'join', room: lobby.id });
+    await within(firstCheck, 3000, "alice's first check");
+    await fixtures.rooms.update(lobby.id, 'Lobby', true);
+    await chat.layer.groupSend(roomGroup(lobby.id), { close: CLOSE_ACCESS_CHANGED });
+    release();
+    const replies = [await next(a), await next(a)];
+    assert.equal(replies.at(-1), { error: 'ROOM_ACCESS_DENIED' });
+    assert.not.ok(
+      replies.some((reply) => reply.join),
+      `no join: ${JSON.stringify(replies)}`,
+    );
+    // She is not in the room: staff talking there is not for her.
+    const s = await connect(staff);
+    command(s, { command: 'join', room: lobby.id });
+    assert.equal((await next(s)).join, String(lobby.id));
+    command(s, { command: 'send', room: lobby.id, message: 'staff only now' });
+    assert.equal((await next(s)).message, 'staff only now');
+    await quiet(a);
   });
 
   test('anonymous, forged-session and cross-origin handshakes are refused with 403', async () => {

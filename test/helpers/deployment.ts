@@ -1,3 +1,4 @@
+import type { ChatAccess } from '../../src/apps/multichat/access.js';
 import { createApplication } from '../../src/apps/multichat/index.js';
 import { RoomRepository, type Room } from '../../src/apps/multichat/rooms.js';
 import { SessionStore } from '../../src/auth/sessions.js';
@@ -88,22 +89,27 @@ export class EmbeddedChat implements ChatEndpoints {
       chatPerSecond?: number;
       /** Thyme's websocketRate (0: none). */
       websocketRate?: number;
+      /** The chat's access checks, for a test that steers their timing. */
+      access?: ChatAccess;
     } = {},
     layerUrl = 'memory://',
   ): Promise<EmbeddedChat> {
-    const { websocketRate, ...appSettings } = settings;
+    const { websocketRate, access, ...appSettings } = settings;
     const layer = createLayer(layerUrl, {
       channelCapacity: Object.entries(EVENT_CHANNEL_CAPACITY),
     });
     const fixtures = new Fixtures(db);
-    const app = createApplication({
-      layer,
-      db,
-      users: fixtures.users,
-      sessions: fixtures.sessions,
-      logger: (await import('../../src/logger.js')).silentLogger(),
-      settings: { notifyEnterLeave: appSettings.notifyEnterLeave ?? true, ...appSettings },
-    });
+    const app = createApplication(
+      {
+        layer,
+        db,
+        users: fixtures.users,
+        sessions: fixtures.sessions,
+        logger: (await import('../../src/logger.js')).silentLogger(),
+        settings: { notifyEnterLeave: appSettings.notifyEnterLeave ?? true, ...appSettings },
+      },
+      access,
+    );
     const worker = new Worker(layer, app).start();
     const thyme = new Thyme(layer, { allowedHosts: ['localhost', '127.0.0.1'], websocketRate });
     const chat = new EmbeddedChat(layer, thyme, worker);

@@ -120,7 +120,7 @@ export class ChatConsumer implements WebSocketConsumer<ChatState> {
     }
   }
 
-  private join(socket: ChatSocket, room: Room, username: string): void {
+  private async join(socket: ChatSocket, room: Room, username: string): Promise<void> {
     if (!socket.state.rooms.includes(room.id)) {
       // Those already in the room hear of the newcomer; then the newcomer joins.
       if (this.settings.notifyEnterLeave) {
@@ -131,6 +131,16 @@ export class ChatConsumer implements WebSocketConsumer<ChatState> {
         });
       }
       socket.groupAdd(roomGroup(room.id));
+      // The check ran before the add. An admin who closed the room to this user
+      // in between (made it staff-only, took the staff flag) closed with 4002 the
+      // sockets then in it, which this one was not yet: check again, now that it
+      // is in, and undo the join if it may no longer be.
+      await socket.flush();
+      const again = await this.check(socket, room.id);
+      if (typeof again === 'string') {
+        this.exitRoom(socket, room.id, username);
+        return socket.sendJson({ error: again });
+      }
       socket.state.rooms = [...socket.state.rooms, room.id];
     }
     socket.sendJson({ join: String(room.id), title: room.title });

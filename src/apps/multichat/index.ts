@@ -31,8 +31,14 @@ export interface AdminServices {
   layer: ChannelLayer;
 }
 
-/** MultiChat (multichat.md): rooms, login, the admin, and the chat over one WebSocket. */
-export function createApplication(services: AppServices): Application {
+/**
+ * MultiChat (multichat.md): rooms, login, the admin, and the chat over one
+ * WebSocket. `access` answers the chat's checks (a test may steer their timing).
+ */
+export function createApplication(
+  services: AppServices,
+  access: ChatAccess = new ChatAccess(services.db),
+): Application {
   const { users, sessions, layer } = services;
   const rooms = new RoomRepository(services.db);
   // The page sends a command this often while it has rooms open, and a command
@@ -58,7 +64,7 @@ export function createApplication(services: AppServices): Application {
     (error, request) =>
       responseForError(error, request, (status) => errorPage(status, request), services.logger),
   );
-  const consumer = new ChatConsumer(new ChatAccess(services.db), {
+  const consumer = new ChatConsumer(access, {
     notifyEnterLeave: services.settings.notifyEnterLeave,
     burst: services.settings.chatBurst ?? CHAT_DEFAULTS.burst,
     perSecond: services.settings.chatPerSecond ?? CHAT_DEFAULTS.perSecond,
