@@ -12,6 +12,7 @@ import {
   type WebSocketReceiveEvent,
   type WebSocketReply,
 } from '../protocol.js';
+import { msUntilToken, refilledTokens, type BucketRate } from '../token-bucket.js';
 import { REPLY_PREFIX, type ThymeContext } from './context.js';
 import {
   clientAddress,
@@ -21,7 +22,6 @@ import {
   serverAddress,
   singleHost,
 } from './request-info.js';
-import { msUntilToken, refilledTokens, type BucketRate } from '../token-bucket.js';
 import { FanOut, type PreparedReply } from './fan-out.js';
 import { rejectUpgrade } from './responses.js';
 import type { InFlight } from './in-flight.js';

@@ -121,29 +121,30 @@ export class ChatConsumer implements WebSocketConsumer<ChatState> {
   }
 
   private async join(socket: ChatSocket, room: Room, username: string): Promise<void> {
-    if (!socket.state.rooms.includes(room.id)) {
-      // Those already in the room hear of the newcomer; then the newcomer joins.
-      if (this.settings.notifyEnterLeave) {
-        socket.groupSendJson(roomGroup(room.id), {
-          room: String(room.id),
-          username,
-          msg_type: MESSAGE_TYPES.enter,
-        });
-      }
-      socket.groupAdd(roomGroup(room.id));
-      // The check ran before the add. An admin who closed the room to this user
-      // in between (made it staff-only, took the staff flag) closed with 4002 the
-      // sockets then in it, which this one was not yet: check again, now that it
-      // is in, and undo the join if it may no longer be.
-      await socket.flush();
-      const again = await this.check(socket, room.id);
-      if (typeof again === 'string') {
-        this.exitRoom(socket, room.id, username);
-        return socket.sendJson({ error: again });
-      }
-      socket.state.rooms = [...socket.state.rooms, room.id];
+    const reply = { join: String(room.id), title: room.title };
+    if (socket.state.rooms.includes(room.id)) return socket.sendJson(reply);
+    // Those already in the room hear of the newcomer; then the newcomer joins.
+    if (this.settings.notifyEnterLeave) {
+      socket.groupSendJson(roomGroup(room.id), {
+        room: String(room.id),
+        username,
+        msg_type: MESSAGE_TYPES.enter,
+      });
     }
-    socket.sendJson({ join: String(room.id), title: room.title });
+    socket.groupAdd(roomGroup(room.id));
+    socket.state.rooms = [...socket.state.rooms, room.id];
+    // Its answer goes with the add, so that no message of the room comes first.
+    socket.sendJson(reply);
+    // The check ran before the add. An admin who closed the room to this user in
+    // between (made it staff-only, took the staff flag) closed with 4002 the
+    // sockets then in it, which this one was not yet: check again now that it is
+    // in, and take it out again if it may no longer be.
+    await socket.flush();
+    const again = await this.check(socket, room.id);
+    if (typeof again === 'string') {
+      this.leave(socket, room.id, username);
+      socket.sendJson({ error: again });
+    }
   }
 
   private leave(socket: ChatSocket, roomId: number, username: string): void {
