@@ -38,7 +38,7 @@ export function changePasswordCommand(): Command {
           const users = new UserRepository(db);
           const user = await users.findByUsername(username);
           if (!user) throw new CommandFailed(`user '${username}' does not exist`);
-          await requireReachable(layer, flags.layer);
+          await requireReachable(layer);
           process.stdout.write(`Changing password for user '${user.username}'\n`);
           const password = await askNewPassword(user.username);
           await users.setPassword(user.id, password);
@@ -61,14 +61,13 @@ const LAYER_WAIT_MS = 5000;
  * Refuses, before any prompt, to change a password whose user's sockets it could
  * not then close: better to say so while nothing has changed.
  */
-async function requireReachable(layer: ChannelLayer, url: string): Promise<void> {
-  if (layer instanceof InMemoryChannelLayer) return;
+async function requireReachable(layer: ChannelLayer): Promise<void> {
+  // The in-process layer is always ready: it passes at once.
   if (await layerReachable(layer, LAYER_WAIT_MS)) return;
-  const shown =
-    layer
-      .health()
-      .hosts.map((host) => host.url)
-      .join(', ') || url;
+  const shown = layer
+    .health()
+    .hosts.map((host) => host.url)
+    .join(', ');
   throw new CommandFailed(
     `cannot connect to the channel layer (${shown}: down, or refusing these credentials), so the user's open chat sockets could not be closed; nothing was changed. To change the password anyway, pass --layer memory:// (open sockets are then refused at their next command)`,
   );
