@@ -90,9 +90,7 @@ function selectChannels(only: string[] | undefined, exclude: string[] | undefine
     ['--only-channels', only],
     ['--exclude-channels', exclude],
   ] as const) {
-    const unmatched = globs?.find(
-      (glob) => !EVENT_CHANNELS.some((c) => globToRegExp(glob).test(c)),
-    );
+    const unmatched = globs?.find((glob) => !EVENT_CHANNELS.some(matches([glob])));
     if (unmatched !== undefined)
       throw new CommandFailed(
         `${flag} ${JSON.stringify(unmatched)} matches no channel (the channels: ${EVENT_CHANNELS.join(', ')})${appNames().includes(unmatched) ? "; give the app's name before the flag" : ''}`,
