@@ -14,12 +14,14 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { Room } from '../src/apps/multichat/rooms.js';
 import { makePassword } from '../src/auth/hashers.js';
+import { CLOSE_LOGGED_OUT, closeUserSockets } from '../src/auth/socket-groups.js';
 import type { Database } from '../src/db/connection.js';
 import { toDbBoolean, toDbTimestamp } from '../src/db/values.js';
 import { postgresBackend } from './helpers/databases.js';
 import {
   chatClient,
   DistributedChat,
+  EmbeddedChat,
   Fixtures,
   TEST_PASSWORD_ITERATIONS,
 } from './helpers/deployment.js';
@@ -50,6 +52,30 @@ const PAGE_PROBE = `
   document.addEventListener('securitypolicyviolation', (e) => window.__cspViolations.push(e.violatedDirective + ' ' + e.blockedURI));
 `;
 
+/**
+ * Keeps every WebSocket a page makes in `window.__sockets`, each with the code it
+ * closed with as `closeCode`. Added after any `routeWebSocket`, it extends the
+ * class that route installs.
+ */
+const SOCKET_PROBE = `
+  window.__sockets = [];
+  window.WebSocket = class extends window.WebSocket {
+    constructor(...args) {
+      super(...args);
+      window.__sockets.push(this);
+      this.addEventListener('close', (event) => { this.closeCode = event.code; });
+    }
+  };
+`;
+
+/**
+ * `[readyState, closeCode]` of every WebSocket the page made, oldest first, as
+ * JSON: readyState 1 is OPEN, 3 CLOSED; a socket not closed has a null code.
+ */
+function sockets(page: Page): Promise<string> {
+  return page.evaluate('JSON.stringify(window.__sockets.map((s) => [s.readyState, s.closeCode]))');
+}
+
 interface Person {
   name: string;
   port: number;
@@ -69,6 +95,7 @@ const people: Person[] = [];
 /** Every browser launched, for cleanup whatever happened. */
 const opened: Person[] = [];
 let mallory: TestClient | undefined;
+let samId: number;
 let noraId: number;
 const shots: { path: string; size: number }[] = [];
 const rooms = {} as Record<'general' | 'random' | 'staff' | 'hostile', Room>;
@@ -272,7 +299,7 @@ test.before(async () => {
   await database.setup();
   db = await database.openMigrated();
   fixtures = new Fixtures(db);
-  await fixtures.user('sam', { password: PASSWORD, staff: true, superuser: true });
+  samId = (await fixtures.user('sam', { password: PASSWORD, staff: true, superuser: true })).id;
   noraId = (await fixtures.user('nora', { password: PASSWORD })).id;
   rooms.general = await fixtures.room('General');
   rooms.random = await fixtures.room('Random');
@@ -415,7 +442,7 @@ test('they join two rooms, see each other enter and leave, and messages flow bot
   );
 });
 
-test('with rooms open the page says "join" again every 6 hours, which keeps its memberships alive', async () => {
+test('every 6 hours the page says "join" again with rooms open, and opens a fresh socket without, which keeps its groups alive', async () => {
   const [sam, nora] = people as [Person, Person];
   // A second tab of sam's, on a fake clock (the WebSocket itself runs in real time).
   const tab = await sam.context.newPage();
@@ -438,13 +465,24 @@ test('with rooms open the page says "join" again every 6 hours, which keeps its 
       else page.send(frame);
     });
   });
+  await tab.addInitScript({ content: SOCKET_PROBE });
   try {
     await tab.goto(`http://localhost:${sam.port}/`);
     await tab.locator('#connection-status[data-state="connected"]').waitFor();
     // The layer forgets a group member after a day unless re-added: a quarter of that.
     assert.is(await tab.locator('.chat').getAttribute('data-keep-alive-seconds'), '21600');
-    await tab.clock.runFor('07:00:00');
-    assert.is(joins.length, 0, 'no rooms open, nothing to keep alive');
+    await tab.clock.runFor('05:59:00');
+    assert.is(await sockets(tab), '[[1,null]]');
+    // No rooms open: at 6 h a fresh socket, quietly, and no join.
+    await tab.clock.runFor('01:01:00');
+    await waitFor(
+      async () => (await sockets(tab)) === '[[3,1000],[1,null]]',
+      5000,
+      'the old socket closed (1000), a new one open',
+    );
+    assert.is(joins.length, 0, 'no rooms open, nothing to re-join');
+    assert.is(await tab.locator('#connection-text').textContent(), 'Connected.', 'not announced');
+    assert.is(((await tab.getByRole('alert').first().textContent()) ?? '').trim(), '', 'no alert');
     await tab.locator(`.room-link[data-room-id="${rooms.general.id}"]`).click();
     await tab.locator(`#room-${rooms.general.id}`).waitFor();
     await sees(nora, rooms.general, { notice: 'sam joined' });
@@ -470,9 +508,35 @@ test('with rooms open the page says "join" again every 6 hours, which keeps its 
     holdLeaves = false;
     relay!.send(held[0]!);
     await tab.locator(`#room-${rooms.general.id}`).waitFor({ state: 'detached' });
+    assert.is(await sockets(tab), '[[3,1000],[1,null]]', 'with rooms open, no fresh socket');
   } finally {
     await tab.close();
     await sam.page.bringToFront();
+  }
+});
+
+test('a tab with no room open stays in its user group past the group expiry: a logout elsewhere still closes it', async () => {
+  const [sam] = people as [Person, Person];
+  // The same database (and so sam's session cookie) on an embedded chat whose
+  // layer forgets group members after 2 s: the page's keep-alive is 0.5 s.
+  const embedded = await EmbeddedChat.start(db, {}, 'memory://?group_expiry=2');
+  const tab = await sam.context.newPage();
+  await tab.addInitScript({ content: SOCKET_PROBE });
+  try {
+    await tab.goto(`http://localhost:${embedded.ports[0]}/`);
+    await tab.locator('#connection-status[data-state="connected"]').waitFor();
+    assert.is(await tab.locator('.chat').getAttribute('data-keep-alive-seconds'), '0.5');
+    await sleep(3000); // past the expiry of the first socket's groups
+    await closeUserSockets(embedded.layer, samId); // what a password change does
+    await waitFor(
+      async () => (await sockets(tab)).includes(`,${CLOSE_LOGGED_OUT}]`),
+      5000,
+      'a socket of the tab closed with 4001',
+    );
+  } finally {
+    await tab.close();
+    await sam.page.bringToFront();
+    await embedded.stop();
   }
 });
 

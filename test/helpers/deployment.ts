@@ -1,6 +1,7 @@
 import type { ChatAccess } from '../../src/apps/multichat/access.js';
 import { createApplication } from '../../src/apps/multichat/index.js';
 import { RoomRepository, type Room } from '../../src/apps/multichat/rooms.js';
+import { findApp } from '../../src/apps/registry.js';
 import { SessionStore } from '../../src/auth/sessions.js';
 import { UserRepository, type User } from '../../src/auth/users.js';
 import type { Database } from '../../src/db/connection.js';
@@ -111,7 +112,11 @@ export class EmbeddedChat implements ChatEndpoints {
       access,
     );
     const worker = new Worker(layer, app).start();
-    const thyme = new Thyme(layer, { allowedHosts: ['localhost', '127.0.0.1'], websocketRate });
+    const thyme = new Thyme(layer, {
+      allowedHosts: ['localhost', '127.0.0.1'],
+      staticDir: findApp('multichat')?.staticDir, // the page's script, for a browser
+      websocketRate,
+    });
     const chat = new EmbeddedChat(layer, thyme, worker);
     chat.ports = [(await thyme.listen(0, '127.0.0.1')).port];
     return chat;

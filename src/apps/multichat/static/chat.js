@@ -67,11 +67,16 @@
   let retryTimer = 0;
   let everConnected = false;
   let stopped = false;
+  /** When the current socket opened or last carried a command (Date.now()). */
+  let lastHeardAt = 0;
   /**
-   * The server keeps a socket in its rooms only as long as it hears from it now and
-   * then (the layer forgets group members not renewed within a day): while rooms
-   * are open, the page says "join" again for one of them this often. Joining a room
-   * again changes nothing else.
+   * The server keeps a socket in its groups (its rooms, and its session's and
+   * user's, which a logout elsewhere closes it through) only as long as it hears
+   * from it now and then: the layer forgets group members not renewed within a day.
+   * So this often, a page with rooms open says "join" again for one of them
+   * (joining a room again changes nothing else), and a page with none that has
+   * been silent for half of this opens a fresh socket, whose handshake joins
+   * those groups anew.
    */
   const KEEP_ALIVE_MS = Number(chat.getAttribute('data-keep-alive-seconds')) * 1000;
 
@@ -252,6 +257,7 @@
       return false;
     }
     socket.send(JSON.stringify(payload));
+    lastHeardAt = Date.now();
     return true;
   }
 
@@ -366,19 +372,23 @@
     return Math.round(base * (1 - BACKOFF.jitter + Math.random() * 2 * BACKOFF.jitter));
   }
 
-  function connect() {
+  /** `quiet`: a renewal the user need not hear of (the status changes only if it fails). */
+  function connect(quiet = false) {
     clearTimeout(retryTimer);
     if (stopped || socket) return;
     const scheme = location.protocol === 'https:' ? 'wss:' : 'ws:';
     const ws = new WebSocket(`${scheme}//${location.host}${STREAM_PATH}`);
     let opened = false;
     socket = ws;
-    if (everConnected) setStatus('connecting', undefined, 'Trying now…');
+    if (quiet) {
+      // Connected as far as the user is concerned.
+    } else if (everConnected) setStatus('connecting', undefined, 'Trying now…');
     else setStatus('connecting', 'Connecting…');
     ws.addEventListener('open', () => {
       opened = true;
       attempt = 0;
-      setStatus('connected', everConnected ? 'Reconnected.' : 'Connected.');
+      lastHeardAt = Date.now();
+      if (!quiet) setStatus('connected', everConnected ? 'Reconnected.' : 'Connected.');
       everConnected = true;
       // Back into every room the page still shows; the replies come back in this order.
       rejoining = [...rooms.keys()];
@@ -464,12 +474,23 @@
   });
 
   function keepMemberships() {
-    const first = rooms.keys().next();
     // During a re-join the server is hearing from us already; during a leave, a
     // join could overtake it and bring the room back.
-    if (first.done || rejoining.length > 0 || leaving.size > 0) return;
+    if (rejoining.length > 0 || leaving.size > 0) return;
     if (!socket || socket.readyState !== WebSocket.OPEN) return;
-    socket.send(JSON.stringify({ command: 'join', room: first.value }));
+    const first = rooms.keys().next();
+    if (!first.done) {
+      socket.send(JSON.stringify({ command: 'join', room: first.value }));
+      return;
+    }
+    // No rooms: renewed by a fresh socket, unless this one opened or sent a command
+    // within half an interval (which also spares a join still on its way). With
+    // nothing to re-join, nothing is missed in between.
+    if (Date.now() - lastHeardAt < KEEP_ALIVE_MS / 2) return;
+    const old = socket;
+    socket = null;
+    old.close(1000);
+    connect(true);
   }
 
   updateEmptyState();
