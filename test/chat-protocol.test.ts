@@ -420,6 +420,37 @@ for (const database of allDatabases()) {
     });
   });
 
+  test("logging in over a session closes that session's sockets with 4001, whether as another user or the same one", async () => {
+    for (const [first, second] of [
+      ['alice', 'bob'],
+      ['alice', 'alice'],
+    ] as const) {
+      const browser = new BrowserlessClient(port);
+      assert.is((await browser.login(first, 'correct horse')).status, 302);
+      const before = await chatClient(port, browser.cookies.get('sessionid')!);
+      clients.push(before);
+      command(before, { command: 'join', room: lobby.id });
+      await next(before);
+      const bystander = await connect(alice); // the first user, another browser
+      command(bystander, { command: 'join', room: lobby.id });
+      await next(bystander);
+      await next(before); // the bystander's enter notice
+      // The same browser logs in again: the form Django offers a non-staff user sent
+      // to the admin ("log in to a different account?").
+      const again = await browser.login(second, 'correct horse', '/admin/');
+      assert.is(again.status, 302, `${first} → ${second}`);
+      assert.is((await within(before.closed, 3000, 'the old socket to close')).code, 4001);
+      const after = await chatClient(port, browser.cookies.get('sessionid')!);
+      clients.push(after);
+      command(after, { command: 'join', room: lobby.id });
+      assert.equal((await next(after)).join, String(lobby.id), 'the new session chats');
+      const notices = [(await next(bystander)).msg_type, (await next(bystander)).msg_type];
+      assert.equal(notices.sort(), [4, 5], 'the old socket left, the new one entered');
+      command(bystander, { command: 'send', room: lobby.id, message: 'still here' });
+      assert.is((await next(bystander)).message, 'still here', 'the other browser stays');
+    }
+  });
+
   test("on Redis, a socket's saved state holds its session's stored hash, never the session key", async () => {
     // The worker saves a socket's state (its user among it) in the layer between
     // events: whoever can read Redis must not find a cookie that opens a session.

@@ -48,7 +48,11 @@ export function createApplication(
   const keepAliveSeconds = Math.min(Math.max(layer.groupExpiry / 4, 0.5), 86_400);
   const router = new Router()
     .add('/', loginRequired(indexView(rooms, keepAliveSeconds)), ['GET'])
-    .add('/accounts/login/', loginView(users, new LoginThrottle(layer.counters)), ['GET', 'POST'])
+    .add(
+      '/accounts/login/',
+      loginView(users, new LoginThrottle(layer.counters), layer, sessions),
+      ['GET', 'POST'],
+    )
     .add('/accounts/logout/', logoutView(layer, sessions), ['POST']);
   addAdminRoutes(router, { rooms, users, sessions, layer });
 

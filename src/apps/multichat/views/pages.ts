@@ -106,8 +106,18 @@ export function indexView(rooms: RoomRepository, keepAliveSeconds: number) {
   };
 }
 
-/** `/accounts/login/`: Django's login form, throttled per username and address. */
-export function loginView(users: UserRepository, throttle: LoginThrottle) {
+/**
+ * `/accounts/login/`: Django's login form, throttled per username and address.
+ * A login replaces the browser's session (another user's ends, the same user's
+ * gets a new key), so the chat sockets opened with the old one are closed, as a
+ * logout closes them: they would go on receiving their rooms' messages.
+ */
+export function loginView(
+  users: UserRepository,
+  throttle: LoginThrottle,
+  layer: ChannelLayer,
+  sessions: SessionStore,
+) {
   return async (request: Request): Promise<Response> => {
     const next = safeNext(
       request.method === 'POST' ? request.form().get('next') : request.query.get('next'),
@@ -148,7 +158,9 @@ export function loginView(users: UserRepository, throttle: LoginThrottle) {
       );
     }
     await throttle.succeeded(username, request.client);
+    const replaced = loggedInSessionHash(request, sessions);
     await login(request, user, users);
+    if (replaced) await closeSessionSockets(layer, replaced);
     return Response.redirect(next);
   };
 }
@@ -183,10 +195,15 @@ function loginForm(
  */
 export function logoutView(layer: ChannelLayer, sessions: SessionStore) {
   return async (request: Request): Promise<Response> => {
-    const key = request.session?.key;
-    const hash = key ? sessions.hashOf(key) : undefined;
+    const hash = loggedInSessionHash(request, sessions);
     await logout(request);
     if (hash) await closeSessionSockets(layer, hash);
     return Response.redirect(LOGIN_URL);
   };
+}
+
+/** The stored hash of the request's session if it is a logged-in one: only those open sockets. */
+function loggedInSessionHash(request: Request, sessions: SessionStore): string | undefined {
+  const key = request.session?.key;
+  return key && request.session?.userId !== null ? sessions.hashOf(key) : undefined;
 }
