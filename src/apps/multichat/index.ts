@@ -46,13 +46,10 @@ export function createApplication(
   // At most a day (a browser fires an interval over 2^31 ms at once, in a loop),
   // at least half a second.
   const keepAliveSeconds = Math.min(Math.max(layer.groupExpiry / 4, 0.5), 86_400);
+  const throttle = new LoginThrottle(layer.counters);
   const router = new Router()
     .add('/', loginRequired(indexView(rooms, keepAliveSeconds)), ['GET'])
-    .add(
-      '/accounts/login/',
-      loginView(users, new LoginThrottle(layer.counters), layer, sessions),
-      ['GET', 'POST'],
-    )
+    .add('/accounts/login/', loginView(users, throttle, layer, sessions), ['GET', 'POST'])
     .add('/accounts/logout/', logoutView(layer, sessions), ['POST']);
   addAdminRoutes(router, { rooms, users, sessions, layer });
 
