@@ -29,7 +29,7 @@ export function buildProgram(): Command {
 export async function main(argv: string[]): Promise<void> {
   const program = buildProgram();
   try {
-    await program.parseAsync(argv);
+    await program.parseAsync(withoutHelpForUnknownCommand(program, argv));
   } catch (error) {
     if (error instanceof CommanderError) {
       // --help and --version "fail" with exit code 0.
@@ -44,4 +44,15 @@ export async function main(argv: string[]): Promise<void> {
       error instanceof CommandFailed ? error.exitCode : error instanceof InvalidSetting ? 2 : 1;
     if (verbose && error instanceof Error) console.error(error.stack);
   }
+}
+
+/**
+ * `gredis bogus --help` would print the top-level help and exit 0, as if `bogus`
+ * were fine: without the help flag, commander reports the unknown command (exit 2).
+ */
+function withoutHelpForUnknownCommand(program: Command, argv: string[]): string[] {
+  const name = argv.slice(2).find((arg) => !arg.startsWith('-'));
+  const known =
+    name === undefined || name === 'help' || program.commands.some((c) => c.name() === name);
+  return known ? argv : argv.filter((arg) => arg !== '--help' && arg !== '-h');
 }

@@ -165,6 +165,7 @@ test('runworker refuses the in-process layer, and bad flags exit 2 with one line
     ['runworker', '--only-channels', 'websocket.*', 'multichat'], // the app swallowed
     ['thyme', 'multichat', '--ping-interval', '-1'],
     ['migrate', '--bogus'],
+    ['bogus', '--help'], // not the top-level help, exit 0, as if "bogus" were fine
   ]) {
     const result = await runGredis(args, { cwd: dir });
     assert.is(result.code, 2, `${args.join(' ')}: ${result.stderr}`);
@@ -204,6 +205,24 @@ test('runworker refuses the in-process layer, and bad flags exit 2 with one line
     const text = (await runGredis([command, '--help'], { cwd: dir })).stdout;
     const long = text.split('\n').filter((line) => line.length > 80);
     assert.equal(long, [], `${command} --help fits 80 columns`);
+  }
+});
+
+test('a worker that cannot reach its layer says so at the default log level, and keeps trying', async () => {
+  const worker = GredisProcess.start(
+    ['runworker', 'multichat', '--layer', 'redis://127.0.0.1:1/0'],
+    { DATABASE_URL: `sqlite://${join(dir, 'gredis.sqlite3')}`, GREDIS_LOG_LEVEL: 'info' },
+  );
+  try {
+    const warning = await worker.waitForLine((l) => /channel layer host/.test(String(l.msg)));
+    assert.is(warning.level, 40, 'warn');
+    assert.match(String(warning.msg), /cannot reach the channel layer host \(.*ECONNREFUSED.*\)/);
+    assert.is(worker.child.exitCode, null, 'still running');
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    const repeated = worker.lines.filter((l) => /channel layer/.test(String(l.msg)));
+    assert.is(repeated.length, 1, `said once, not at every retry: ${JSON.stringify(repeated)}`);
+  } finally {
+    await worker.stop('SIGTERM');
   }
 });
 

@@ -3,7 +3,8 @@
  * layer-only test worker: shutdown, several processes, Redis restarts, logs.
  */
 import { mkdtempSync, readFileSync } from 'node:fs';
-import { request } from 'node:http';
+import { createServer, request } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { suite } from 'uvu';
@@ -210,6 +211,42 @@ test('bad flags exit 2 with a one-line reason', async () => {
     const exit = await within(proc.exited, 10_000);
     assert.is(exit.code, 2, `${args.join(' ')} → ${exit.code}; ${proc.stderr.join('|')}`);
     assert.ok(proc.stderr.length >= 1 && proc.stderr.length <= 2, proc.stderr.join('\n'));
+  }
+});
+
+test('a start-up failure exits 1 with one line and leaves nothing listening: an access log that cannot be opened, a metrics port in use', async () => {
+  const url = `${SHARED_REDIS_URL}?prefix=${testPrefix()}`;
+  const taken = createServer();
+  await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
+  const busy = (taken.address() as AddressInfo).port;
+  const { GredisProcess } = await import('./helpers/processes.js');
+  try {
+    for (const [args, reason] of [
+      [
+        ['--access-log', '/nonexistent-dir/access.log'],
+        /^gredis: cannot open the access log \/nonexistent-dir\/access\.log: ENOENT/,
+      ],
+      [
+        ['--metrics-port', String(busy)],
+        new RegExp(`^gredis: cannot listen for metrics on 127\\.0\\.0\\.1:${busy}: .*EADDRINUSE`),
+      ],
+    ] as const) {
+      const proc = GredisProcess.start([
+        'thyme',
+        'multichat',
+        '--port',
+        '0',
+        '--layer',
+        url,
+        ...args,
+      ]);
+      const exit = await within(proc.exited, 10_000, `${args.join(' ')} to exit`);
+      assert.is(exit.code, 1, `${args.join(' ')}: ${proc.stderr.join('|')}`);
+      assert.is(proc.stderr.length, 1, proc.stderr.join('\n'));
+      assert.match(proc.stderr[0]!, reason);
+    }
+  } finally {
+    taken.close();
   }
 });
 

@@ -32,7 +32,7 @@ export function verbosityOption(): Option {
 export function layerOption(): Option {
   return new Option(
     '--layer <url>',
-    `channel layer: memory:// or redis://host:port/db (comma-separated for sharding) [env ${ENV.layerUrl}]`,
+    `channel layer: memory://, redis://host:port/db or rediss:// (comma-separated for sharding), or redis+sentinel://host:port/master/db [env ${ENV.layerUrl}]`,
   ).default(
     env(ENV.layerUrl) ?? DEFAULTS.layerUrl,
     env(ENV.layerUrl) ? `$${ENV.layerUrl}` : DEFAULTS.layerUrl,

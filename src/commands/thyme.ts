@@ -6,7 +6,7 @@ import { Worker } from '../worker/runner.js';
 import { loadApplication, requireApp } from './app-runtime.js';
 import { withDatabase } from './database.js';
 import { createLogger, type Logger } from '../logger.js';
-import { Thyme, type ThymeOptions } from '../server/index.js';
+import { AccessLogUnavailable, Thyme, type ThymeOptions } from '../server/index.js';
 import { allowedHostsFromEnv, DEFAULTS } from '../settings.js';
 import { CommandFailed } from './errors.js';
 import { openLayer } from './layer.js';
@@ -173,34 +173,16 @@ async function serve(
   logger: Logger,
   worker: Worker | undefined,
 ): Promise<void> {
-  const thyme = new Thyme(layer, {
-    allowedHosts: flags.allowedHosts,
-    staticDir: entry.staticDir,
-    pingInterval: flags.pingInterval,
-    pingTimeout: flags.pingTimeout,
-    httpTimeout: flags.httpTimeout,
-    websocketConnectTimeout: flags.websocketConnectTimeout,
-    websocketMaxMessageSize: flags.websocketMaxMessageSize,
-    httpMaxBodySize: flags.httpMaxBodySize,
-    outgoingBufferLimit: flags.outgoingBufferLimit,
-    websocketRate: flags.websocketRate,
-    websocketBurst: flags.websocketBurst,
-    accessLog: flags.accessLog,
-    announceEvents: flags.eventLanes,
-    proxyHeaders: flags.proxyHeaders ?? false,
-    logger,
+  const thyme = await startOrStop(worker, () => newThyme(entry, layer, flags, logger));
+  const address = await startOrStop(worker, () => thyme.listen(flags.port, flags.bind), {
+    failed: `cannot listen on ${flags.bind}:${flags.port}`,
   });
-  let address;
-  try {
-    address = await thyme.listen(flags.port, flags.bind);
-  } catch (error) {
-    await worker?.stop();
-    throw new CommandFailed(
-      `cannot listen on ${flags.bind}:${flags.port}: ${(error as Error).message}`,
-    );
-  }
   if (flags.metricsPort !== undefined) {
-    const metrics = await thyme.listenMetrics(flags.metricsPort, flags.metricsBind);
+    const metrics = await startOrStop(
+      worker,
+      () => thyme.listenMetrics(flags.metricsPort!, flags.metricsBind),
+      { failed: `cannot listen for metrics on ${flags.metricsBind}:${flags.metricsPort}`, thyme },
+    );
     logger.info(
       { port: metrics.port },
       `metrics on http://${flags.metricsBind}:${metrics.port}/metrics`,
@@ -217,5 +199,51 @@ async function serve(
   await stopOnSignal(logger, async () => {
     await thyme.close();
     await worker?.stop();
+  });
+}
+
+/**
+ * A start-up step: when it fails, what was started so far is stopped (the
+ * process must exit, not linger half-serving), and an error the user can act on
+ * becomes a CommandFailed (`failed` says what could not be done).
+ */
+async function startOrStop<T>(
+  worker: Worker | undefined,
+  step: () => T | Promise<T>,
+  { failed, thyme }: { failed?: string; thyme?: Thyme } = {},
+): Promise<T> {
+  try {
+    return await step();
+  } catch (error) {
+    await thyme?.close();
+    await worker?.stop();
+    if (error instanceof AccessLogUnavailable) throw new CommandFailed(error.message);
+    if (failed) throw new CommandFailed(`${failed}: ${(error as Error).message}`);
+    throw error;
+  }
+}
+
+function newThyme(
+  entry: AppEntry,
+  layer: ChannelLayer,
+  flags: ThymeFlags & { allowedHosts: string[] },
+  logger: Logger,
+): Thyme {
+  return new Thyme(layer, {
+    allowedHosts: flags.allowedHosts,
+    staticDir: entry.staticDir,
+    pingInterval: flags.pingInterval,
+    pingTimeout: flags.pingTimeout,
+    httpTimeout: flags.httpTimeout,
+    websocketConnectTimeout: flags.websocketConnectTimeout,
+    websocketMaxMessageSize: flags.websocketMaxMessageSize,
+    httpMaxBodySize: flags.httpMaxBodySize,
+    outgoingBufferLimit: flags.outgoingBufferLimit,
+    websocketRate: flags.websocketRate,
+    websocketBurst: flags.websocketBurst,
+    accessLog: flags.accessLog,
+    announceEvents: flags.eventLanes,
+    proxyHeaders: flags.proxyHeaders ?? false,
+    logger,
   });
 }

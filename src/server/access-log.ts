@@ -1,4 +1,4 @@
-import { createWriteStream, type WriteStream } from 'node:fs';
+import { createWriteStream, openSync, type WriteStream } from 'node:fs';
 
 const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
 
@@ -8,9 +8,30 @@ const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', '
  */
 export class AccessLog {
   private readonly stream: WriteStream;
+  private failed = false;
 
-  constructor(path: string) {
-    this.stream = createWriteStream(path, { flags: 'a' });
+  /**
+   * Opens `path` at once, so that a file that cannot be written is refused at
+   * start-up (AccessLogUnavailable), not found out by the first request. A write
+   * that fails later is reported once to `onError`, and the log stops: losing
+   * the access log must not take the server down.
+   */
+  constructor(
+    readonly path: string,
+    onError: (error: Error) => void,
+  ) {
+    let fd: number;
+    try {
+      fd = openSync(path, 'a');
+    } catch (error) {
+      throw new AccessLogUnavailable(path, error as Error);
+    }
+    this.stream = createWriteStream(path, { fd });
+    this.stream.on('error', (error) => {
+      if (this.failed) return;
+      this.failed = true;
+      onError(error);
+    });
   }
 
   http(entry: {
@@ -23,6 +44,7 @@ export class AccessLog {
     referer: string | undefined;
     userAgent: string | undefined;
   }): void {
+    if (this.failed) return;
     this.stream.write(
       `${entry.client} - - [${timestamp()}] "${clean(entry.method)} ${clean(entry.path)} HTTP/${entry.httpVersion}" ${entry.status} ${entry.bytes} "${clean(entry.referer ?? '-')}" "${clean(entry.userAgent ?? '-')}"\n`,
     );
@@ -34,13 +56,26 @@ export class AccessLog {
     path: string,
     code?: number,
   ): void {
+    if (this.failed) return;
     this.stream.write(
       `${client} - - [${timestamp()}] "${event} ${clean(path)}" ${code ?? '-'} -\n`,
     );
   }
 
   close(): Promise<void> {
+    if (this.failed) return Promise.resolve();
     return new Promise((resolve) => this.stream.end(resolve));
+  }
+}
+
+/** The access log's file could not be opened for appending. */
+export class AccessLogUnavailable extends Error {
+  constructor(
+    readonly path: string,
+    cause: Error,
+  ) {
+    super(`cannot open the access log ${path}: ${cause.message}`, { cause });
+    this.name = 'AccessLogUnavailable';
   }
 }
 

@@ -1,2 +1,3 @@
 export { Thyme, HEALTH_PATH } from './thyme.js';
 export { THYME_DEFAULTS, type ThymeOptions } from './options.js';
+export { AccessLogUnavailable } from './access-log.js';

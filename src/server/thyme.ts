@@ -45,7 +45,11 @@ export class Thyme implements ThymeContext {
     this.options = resolveThymeOptions(options);
     this.logger = (this.options.logger ?? silentLogger()).child({ component: 'thyme' });
     this.hosts = new AllowedHosts(this.options.allowedHosts);
-    this.accessLog = this.options.accessLog ? new AccessLog(this.options.accessLog) : undefined;
+    this.accessLog = this.options.accessLog
+      ? new AccessLog(this.options.accessLog, (error) =>
+          this.logger.error({ err: error }, 'the access log cannot be written; it stops here'),
+        )
+      : undefined;
     this.staticFiles = this.options.staticDir ? new StaticFiles(this.options.staticDir) : undefined;
     this.gateway = new WebSocketGateway(this, this.inFlight);
     // Gredis workers (those the events are announced to) keep each socket's

@@ -61,6 +61,8 @@ export class RedisHost {
   private answered: (() => void) | undefined;
   private batchFlushScheduled = false;
   private wasReady = false;
+  /** The first connection failed, and that was said (once, at warn: a typo in the URL must show). */
+  private unreachableReported = false;
   private down = false;
   private closing = false;
 
@@ -81,6 +83,8 @@ export class RedisHost {
     });
     this.client.on('ready', () => {
       if (this.down) this.logger.warn({ host: this.label }, 'channel layer host is back');
+      else if (this.unreachableReported)
+        this.logger.warn({ host: this.label }, 'reached the channel layer host');
       this.down = false;
       this.wasReady = true;
     });
@@ -91,6 +95,14 @@ export class RedisHost {
       }
     });
     this.client.on('error', (error: Error) => {
+      if (!this.wasReady && !this.unreachableReported && !this.closing) {
+        this.unreachableReported = true;
+        this.logger.warn(
+          { host: this.label, err: error },
+          `cannot reach the channel layer host (${error.message}); retrying`,
+        );
+        return;
+      }
       this.logger.debug({ host: this.label, err: error }, 'channel layer connection error');
     });
   }
