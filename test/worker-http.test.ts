@@ -315,8 +315,56 @@ for (const database of allDatabases()) {
       {},
       { headers: { 'content-type': 'multipart/form-data; boundary=x' } },
     );
-    assert.is(multipart.status, 400, 'only urlencoded forms are accepted');
+    assert.is(multipart.status, 400, 'a malformed multipart body');
     assert.is((await browser().get('/accounts/login/')).status, 200, 'still serving');
+  });
+
+  test("forms as Django reads them: a multipart form (a page's FormData) logs in; a body that is no form has no fields, so no token: 403", async () => {
+    await fixtures.user('alice', { password: 'pw' });
+    const client = browser();
+    await client.get('/accounts/login/');
+    const form = new FormData();
+    form.set('csrfmiddlewaretoken', client.formToken()!);
+    form.set('username', 'alice');
+    form.set('password', 'pw');
+    form.set('avatar', new Blob(['not read']), 'avatar.png'); // files are left out
+    const encoded = new globalThis.Response(form); // encodes it as a browser would
+    const multipart = await httpRequest(port, '/accounts/login/', {
+      method: 'POST',
+      headers: {
+        'content-type': encoded.headers.get('content-type')!,
+        origin: client.origin,
+        ...client.cookieHeader(),
+      },
+      body: Buffer.from(await encoded.arrayBuffer()),
+    });
+    assert.is(multipart.status, 302, multipart.body.toString().slice(0, 200));
+    assert.match(String(multipart.headers['set-cookie']), /(^|,)sessionid=/, 'logged in');
+
+    const fields = new FormData();
+    for (let i = 0; i < 1001; i++) fields.set(`f${i}`, 'x');
+    const tooMany = new globalThis.Response(fields);
+    const refused = await httpRequest(port, '/accounts/login/', {
+      method: 'POST',
+      headers: { 'content-type': tooMany.headers.get('content-type')!, origin: client.origin },
+      body: Buffer.from(await tooMany.arrayBuffer()),
+    });
+    assert.is(refused.status, 400, 'at most 1000 fields');
+
+    await client.login('alice', 'pw');
+    for (const [type, body] of [
+      ['application/json', '{"csrfmiddlewaretoken": "x"}'],
+      ['text/plain', 'csrfmiddlewaretoken=x'],
+    ]) {
+      const res = await httpRequest(port, '/accounts/logout/', {
+        method: 'POST',
+        headers: { 'content-type': type!, origin: client.origin, ...client.cookieHeader() },
+        body,
+      });
+      assert.is(res.status, 403, type);
+      assert.match(res.body.toString(), /CSRF token missing/);
+    }
+    assert.is((await client.get('/')).status, 200, 'still logged in');
   });
 
   test('with no rooms, the index sends staff to the admin and tells others whom to ask', async () => {
@@ -362,6 +410,9 @@ for (const database of allDatabases()) {
     assert.is(res.headers['x-content-type-options'], 'nosniff');
     assert.match(String(res.headers['content-security-policy']), /default-src 'self'/);
     assert.not.match(res.body.toString(), /https?:\/\/(?!localhost)/, 'no external resources');
+    // An anonymous visitor's login form sets the CSRF cookie: no shared cache may keep it.
+    assert.match(String(res.headers['set-cookie']), /csrftoken=/);
+    assert.is(res.headers['cache-control'], 'private, no-store');
   });
 
   test.run();

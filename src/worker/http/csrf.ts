@@ -77,7 +77,7 @@ function check(request: Request, cookie: string | undefined): CsrfFailure | unde
   }
   if (!isWellFormed(cookie)) return 'CSRF cookie not set.';
   let submitted = request.headers.get(CSRF_HEADER);
-  // A body that is not a form we accept throws BadRequest (400), as Django's does.
+  // A body that is no form has no fields: no token, 403 (as in Django).
   if (submitted === undefined && request.method === 'POST')
     submitted = request.form().get(CSRF_FIELD) ?? undefined;
   if (!submitted) return 'CSRF token missing.';

@@ -2,6 +2,7 @@ import { parse as parseCookies } from 'cookie';
 import type { Message } from '../../layer/types.js';
 import type { HttpRequestEvent } from '../../protocol.js';
 import { headerMap } from '../headers.js';
+import { MalformedMultipartForm, parseMultipartForm } from './multipart-form.js';
 import type { SessionHandle } from './sessions.js';
 
 /** Request bodies beyond these are not forms we accept (Thyme already caps bytes). */
@@ -56,8 +57,27 @@ export class Request {
     this.replyChannel = event.reply_channel;
   }
 
-  static fromMessage(message: Message): Request {
-    return new Request(message as unknown as HttpRequestEvent);
+  /** Reads a multipart form's fields now: form() is synchronous, busboy is not. */
+  static async fromMessage(message: Message): Promise<Request> {
+    const request = new Request(message as unknown as HttpRequestEvent);
+    if (request.body.length > 0 && request.mediaType === 'multipart/form-data') {
+      try {
+        request.formCache = await parseMultipartForm(
+          request.body,
+          request.headers.get('content-type')!,
+          MAX_FORM_FIELDS,
+        );
+      } catch (error) {
+        if (error instanceof MalformedMultipartForm) throw new BadRequest(error.message);
+        throw error;
+      }
+    }
+    return request;
+  }
+
+  /** The body's media type, lower-cased, without parameters ('' when none). */
+  get mediaType(): string {
+    return (this.headers.get('content-type') ?? '').split(';')[0]!.trim().toLowerCase();
   }
 
   get host(): string {
@@ -79,16 +99,16 @@ export class Request {
     return this.cookieCache;
   }
 
-  /** The urlencoded form body (multipart is not accepted). */
+  /**
+   * The form's fields, as Django's request.POST: a urlencoded body's, or a
+   * multipart one's (read by fromMessage). Any other body (JSON, text) is not a
+   * form and has none, so a view sees its fields missing, and the CSRF check
+   * answers 403 "CSRF token missing." when no X-CSRFToken header came either.
+   */
   form(): URLSearchParams {
     if (this.formCache) return this.formCache;
-    const type = (this.headers.get('content-type') ?? '').split(';')[0]!.trim().toLowerCase();
-    if (this.body.length === 0) return (this.formCache = new URLSearchParams());
-    if (type !== 'application/x-www-form-urlencoded') {
-      throw new BadRequest(
-        `expected an application/x-www-form-urlencoded form, got ${type || 'no content type'}`,
-      );
-    }
+    if (this.body.length === 0 || this.mediaType !== 'application/x-www-form-urlencoded')
+      return (this.formCache = new URLSearchParams());
     const text = this.body.toString('utf8');
     const fields = text.split('&').length;
     if (fields > MAX_FORM_FIELDS)
