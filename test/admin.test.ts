@@ -291,28 +291,45 @@ for (const database of allDatabases()) {
     assert.is((await newbie.get('/admin/')).status, 302);
   });
 
-  test('user form errors: passwords empty or different, bad or taken usernames → 200, nothing stored', async () => {
+  test("user form errors: passwords empty, different or refused by Django's validators, bad or taken usernames, bad emails → 200, nothing stored", async () => {
     const { client } = await signedIn('root', { staff: true, superuser: true });
+    const OK = 'a fine passphrase';
     const cases: [Record<string, string>, string, RegExp][] = [
       [{ username: 'a', password1: '', password2: '' }, 'password1', /This field is required\./],
       [{ username: 'a', password1: 'x', password2: '' }, 'password2', /This field is required\./],
       [{ username: 'a', password1: 'one', password2: 'two' }, 'password2', /didn’t match/],
+      [{ username: 'a', password1: 'short', password2: 'short' }, 'password2', /too short/],
       [
-        { username: 'bad name', password1: 'p', password2: 'p' },
+        { username: 'robert', password1: 'robert99', password2: 'robert99' },
+        'password2',
+        /^The password is too similar to the username\.$/,
+      ],
+      [
+        { username: 'n', password1: '20262027', password2: '20262027' },
+        'password2',
+        /^This password is entirely numeric\.$/,
+      ],
+      [
+        { username: 'bad name', password1: OK, password2: OK },
         'username',
         /Enter a valid username/,
       ],
       [
-        { username: '<b>x</b>', password1: 'p', password2: 'p' },
+        { username: '<b>x</b>', password1: OK, password2: OK },
         'username',
         /Enter a valid username/,
       ],
-      [{ username: '', password1: 'p', password2: 'p' }, 'username', /cannot be blank/],
-      [{ username: 'root', password1: 'p', password2: 'p' }, 'username', /already exists/],
+      [{ username: '', password1: OK, password2: OK }, 'username', /cannot be blank/],
+      [{ username: 'root', password1: OK, password2: OK }, 'username', /already exists/],
       [
-        { username: 'fine', email: `${'e'.repeat(300)}@x.org`, password1: 'p', password2: 'p' },
+        { username: 'fine', email: 'not an email <x>', password1: OK, password2: OK },
         'email',
-        /At most 254/,
+        /^Enter a valid email address\.$/,
+      ],
+      [
+        { username: 'fine', email: `${'e'.repeat(300)}@x.org`, password1: OK, password2: OK },
+        'email',
+        /^Enter a valid email address\.$/,
       ],
     ];
     for (const [fields, errorField, message] of cases) {
@@ -327,13 +344,28 @@ for (const database of allDatabases()) {
       );
       const error = new RegExp(`id="id_${errorField}_error">([^<]*)<`).exec(page)?.[1] ?? '';
       assert.match(error, message, `${errorField}: ${error}`);
-      assert.not.match(page, /value="(one|two|p|x)"/, 'passwords are never sent back');
+      assert.not.match(
+        page,
+        /value="(one|two|x|short|robert99|20262027|a fine passphrase)"/,
+        'passwords are never sent back',
+      );
       assert.match(page, /id="id_is_staff"[^>]*checked/, 'flags are kept');
     }
     assert.equal(
       (await fixtures.users.list()).map((u) => u.username),
       ['root'],
     );
+    // Editing a user checks the email the same way.
+    const root = (await fixtures.users.findByUsername('root'))!;
+    const edit = await submit(client, `/admin/users/${root.id}/`, {
+      email: 'not an email <x>',
+      is_active: 'on',
+      is_staff: 'on',
+      is_superuser: 'on',
+    });
+    assert.is(edit.status, 200);
+    assert.match(text(edit), /id="id_email_error">Enter a valid email address\./);
+    assert.is((await fixtures.users.findById(root.id))!.email, root.email, 'unchanged');
   });
 
   test('superusers edit flags; deactivating a user ends their sessions and closes their sockets', async () => {
@@ -393,20 +425,28 @@ for (const database of allDatabases()) {
       'unchanged so far',
     );
     const bobsChat = await chatOf(bob);
-    const res = await submit(client, path, { password1: 'new one', password2: 'new one' });
+    const weak = await submit(client, path, { password1: 'Bob', password2: 'Bob' });
+    assert.match(
+      text(weak),
+      /id="id_password2_error">The password is too similar to the username\. This password is too short\./,
+    );
+    const res = await submit(client, path, {
+      password1: 'new one 2026',
+      password2: 'new one 2026',
+    });
     assert.is(res.status, 303);
     assert.is(res.headers.location, `/admin/users/${user.id}/`);
     assert.is((await bob.get('/')).status, 302, "bob's old session ended");
     assert.is((await within(bobsChat.closed, 3000, 'his chat socket to close')).code, 4001);
     assert.is((await new BrowserlessClient(port).login('bob', PASSWORD)).status, 200);
-    assert.is((await new BrowserlessClient(port).login('bob', 'new one')).status, 302);
+    assert.is((await new BrowserlessClient(port).login('bob', 'new one 2026')).status, 302);
     // Changing one's own password keeps one signed in (a new session).
     const self = await submit(
       client,
       `/admin/users/${(await fixtures.users.findByUsername('root'))!.id}/password/`,
       {
-        password1: 'root 2',
-        password2: 'root 2',
+        password1: 'root password 2',
+        password2: 'root password 2',
       },
     );
     assert.is(self.status, 303);

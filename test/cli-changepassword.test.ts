@@ -59,27 +59,31 @@ for (const backend of allDatabases()) {
   test('stdin piped: a mismatch is asked again; then it succeeds', async () => {
     await users.create({ username: 'carol', password: 'old' });
     const result = await runGredis(['changepassword', 'carol', ...db_()], {
-      input: 'a\nb\nnew one\nnew one\n',
+      input: 'a\nb\nnew one 2026\nnew one 2026\n',
     });
     assert.is(result.code, 0, result.stderr);
     assert.match(result.stderr, /^Passwords do not match\. Please try again\.\nNote: no shared/);
-    assert.ok(await users.authenticate('carol', 'new one'));
+    assert.ok(await users.authenticate('carol', 'new one 2026'));
   });
 
-  test('three failed tries abort with exit 1 and leave the password alone', async () => {
+  test("three failed tries (a mismatch, a blank, one Django's validators refuse) abort with exit 1 and leave the password alone", async () => {
     await users.create({ username: 'dave', password: 'keep me' });
     const result = await runGredis(['changepassword', 'dave', ...db_()], {
-      input: 'a\nb\n \n \nc\nd\nnever\nnever\n',
+      input: 'a\nb\n \n \ndave\ndave\nnever mind it\nnever mind it\n',
     });
     assert.is(result.code, 1);
     assert.match(result.stderr, /Passwords do not match\. Please try again\.\n/);
     assert.match(result.stderr, /Error: Blank passwords aren't allowed\.\n/);
     assert.match(
       result.stderr,
+      /The password is too similar to the username\.\nThis password is too short\. It must contain at least 8 characters\.\n/,
+    );
+    assert.match(
+      result.stderr,
       /gredis: Aborting password change for user 'dave' after 3 attempts\n$/,
     );
     assert.ok(await users.authenticate('dave', 'keep me'));
-    assert.is(await users.authenticate('dave', 'never'), undefined);
+    assert.is(await users.authenticate('dave', 'never mind it'), undefined);
   });
 
   test('an unknown user (including SQL metacharacters) is exit 1, one line, no prompt', async () => {
@@ -107,7 +111,7 @@ for (const backend of allDatabases()) {
       await layer.groupAdd(userGroup(bob.id), 'sockets.bob');
       const result = await runGredis(
         ['changepassword', 'alice', ...db_(), '--layer', `${SHARED_REDIS_URL}?prefix=${prefix}`],
-        { input: 'n3w\nn3w\n' },
+        { input: 'n3w-Secret\nn3w-Secret\n' },
       );
       assert.is(result.code, 0, result.stderr);
       assert.match(result.stdout, /Closed the chat sockets of user 'alice'\n$/);
@@ -128,7 +132,7 @@ for (const backend of allDatabases()) {
     const closedPort = await freePort();
     const result = await runGredis(
       ['changepassword', 'frank', ...db_(), '--layer', `redis://127.0.0.1:${closedPort}/0`],
-      { input: 'n3w\nn3w\n' },
+      { input: 'n3w-Secret\nn3w-Secret\n' },
     );
     assert.is(result.code, 1, result.stderr);
     assert.match(
@@ -139,10 +143,10 @@ for (const backend of allDatabases()) {
     assert.not.match(result.stdout, /Password/, 'no prompt');
     assert.ok(await users.authenticate('frank', 'old'), 'the old password still works');
     const anyway = await runGredis(['changepassword', 'frank', ...db_(), '--layer', 'memory://'], {
-      input: 'n3w\nn3w\n',
+      input: 'n3w-Secret\nn3w-Secret\n',
     });
     assert.is(anyway.code, 0, anyway.stderr);
-    assert.ok(await users.authenticate('frank', 'n3w'));
+    assert.ok(await users.authenticate('frank', 'n3w-Secret'));
   });
 
   test('a missing username argument is a usage error (exit 2)', async () => {

@@ -77,15 +77,23 @@ for (const backend of allDatabases()) {
         { expect: 'Password: ', send: '   \r' },
         { expect: 'Password (again): ', send: '   \r' },
         { expect: "Error: Blank passwords aren't allowed.", send: '' },
-        { expect: 'Password: ', send: 'good pw\r' },
-        { expect: 'Password (again): ', send: 'good pw\r' },
+        // Django's validators, then its choice: N asks again, y keeps the password.
+        { expect: 'Password: ', send: 'Bob\r' },
+        { expect: 'Password (again): ', send: 'Bob\r' },
+        { expect: 'The password is too similar to the username.', send: '' },
+        { expect: 'This password is too short. It must contain at least 8 characters.', send: '' },
+        { expect: 'Bypass password validation and create user anyway? [y/N]: ', send: '\r' },
+        { expect: 'Password: ', send: '12345678\r' },
+        { expect: 'Password (again): ', send: '12345678\r' },
+        { expect: 'This password is entirely numeric.', send: '' },
+        { expect: 'Bypass password validation and create user anyway? [y/N]: ', send: 'y\r' },
       ],
     );
     assert.is(result.status, 0, result.output);
     assert.match(result.output, /Superuser created successfully\./);
     const bob = (await users.findByUsername('bob'))!;
     assert.is(bob.email, '');
-    assert.is((await users.authenticate('bob', 'good pw'))?.id, bob.id);
+    assert.is((await users.authenticate('bob', '12345678'))?.id, bob.id, 'the bypassed password');
     assert.is(await count(), 2);
   });
 
@@ -96,8 +104,8 @@ for (const backend of allDatabases()) {
       [
         { expect: `Username (leave blank to use '${me}'): `, send: '\r' },
         { expect: 'Email address: ', send: '\r' },
-        { expect: 'Password: ', send: 'pw\r' },
-        { expect: 'Password (again): ', send: 'pw\r' },
+        { expect: 'Password: ', send: 'a good passphrase\r' },
+        { expect: 'Password (again): ', send: 'a good passphrase\r' },
       ],
     );
     assert.is(result.status, 0, result.output);
@@ -151,17 +159,32 @@ for (const backend of allDatabases()) {
   test('--username and --email skip their prompts; an invalid --username is asked again', async () => {
     const given = await runGredis(
       ['createsuperuser', '--username', 'erin', '--email', 'erin@example.com', ...db_()],
-      { input: 'pw\npw\n' },
+      { input: 'long enough\nlong enough\n' },
     );
     assert.is(given.code, 0, given.stderr);
     assert.not.match(given.stdout, /Username|Email/);
     assert.is((await users.findByUsername('erin'))?.email, 'erin@example.com');
     const retry = await runGredis(['createsuperuser', '--username', 'erin', ...db_()], {
-      input: 'frank\n\npw\npw\n',
+      input: 'frank\n\nlong enough\nlong enough\n',
     });
     assert.is(retry.code, 0, retry.stderr);
     assert.match(retry.stderr, /That username is already taken\./);
     assert.ok(await users.findByUsername('frank'));
+  });
+
+  test('stdin piped: a password the validators refuse is asked again unless bypassed with y', async () => {
+    const result = await runGredis(['createsuperuser', ...db_()], {
+      input: 'georgina\n\nshort\nshort\n\ngeorgina1\ngeorgina1\nY\n',
+    });
+    assert.is(result.code, 0, result.stderr);
+    assert.is(
+      result.stderr,
+      'This password is too short. It must contain at least 8 characters.\n' +
+        'The password is too similar to the username.\n',
+    );
+    assert.match(result.stdout, /Bypass password validation and create user anyway\? \[y\/N\]: /);
+    const gina = (await users.findByUsername('georgina'))!;
+    assert.is((await users.authenticate('georgina', 'georgina1'))?.id, gina.id, 'kept, bypassed');
   });
 
   test('--noinput: takes the password from GREDIS_SUPERUSER_PASSWORD', async () => {

@@ -2,6 +2,7 @@ import { Command } from 'commander';
 import { SessionStore } from '../auth/sessions.js';
 import { closeUserSockets } from '../auth/socket-groups.js';
 import { UserRepository, type User } from '../auth/users.js';
+import { passwordProblems } from '../auth/validation.js';
 import type { ChannelLayer } from '../layer/types.js';
 import { createLogger } from '../logger.js';
 import { withDatabase } from './database.js';
@@ -40,7 +41,7 @@ export function changePasswordCommand(): Command {
           if (!user) throw new CommandFailed(`user '${username}' does not exist`);
           await requireReachable(layer);
           process.stdout.write(`Changing password for user '${user.username}'\n`);
-          const password = await askNewPassword(user.username);
+          const password = await askNewPassword(user);
           await users.setPassword(user.id, password);
           // Whoever knew the old password is logged out everywhere, and the chat
           // sockets they opened are closed, as the admin's "set password" does.
@@ -95,19 +96,22 @@ async function closeSocketsOf(layer: ChannelLayer, user: User): Promise<void> {
   process.stdout.write(`Closed the chat sockets of user '${user.username}'\n`);
 }
 
-async function askNewPassword(username: string): Promise<string> {
+/** Asks as Django does: a mismatch, a blank or a refused password (its reasons said) is a try. */
+async function askNewPassword(user: User): Promise<string> {
   const prompter = new Prompter();
   try {
     for (let tries = 1; ; tries++) {
       const password = await prompter.askHidden('Password: ');
       const again = await prompter.askHidden('Password (again): ');
+      const problems = passwordProblems(password, user);
       if (password !== again) process.stderr.write('Passwords do not match. Please try again.\n');
       else if (password.trim() === '')
         process.stderr.write("Error: Blank passwords aren't allowed.\n");
+      else if (problems.length > 0) process.stderr.write(`${problems.join('\n')}\n`);
       else return password;
       if (tries >= MAX_TRIES)
         throw new CommandFailed(
-          `Aborting password change for user '${username}' after ${MAX_TRIES} attempts`,
+          `Aborting password change for user '${user.username}' after ${MAX_TRIES} attempts`,
         );
     }
   } finally {

@@ -7,6 +7,7 @@ import {
   UserRepository,
   validateUsername,
 } from '../auth/users.js';
+import { emailProblem, passwordProblems } from '../auth/validation.js';
 import { createLogger } from '../logger.js';
 import { withDatabase } from './database.js';
 import { CommandFailed } from './errors.js';
@@ -125,7 +126,16 @@ async function askDetails(
       const again = await prompter.askHidden('Password (again): ');
       if (password !== again) complain("Your passwords didn't match.");
       else if (password.trim() === '') complain("Blank passwords aren't allowed.");
-      else return { username, email, password };
+      else {
+        // As Django: the reasons, then the choice to keep the password anyway.
+        const problems = passwordProblems(password, { username, email });
+        if (problems.length === 0) return { username, email, password };
+        process.stderr.write(`${problems.join('\n')}\n`);
+        const bypass = await prompter.ask(
+          'Bypass password validation and create user anyway? [y/N]: ',
+        );
+        if (bypass.toLowerCase() === 'y') return { username, email, password };
+      }
     }
   } finally {
     prompter.close();
@@ -167,19 +177,4 @@ function checked(validate: () => string): string {
     if (error instanceof InvalidUsername) throw new CommandFailed(error.message);
     throw error;
   }
-}
-
-const EMAIL_LOCAL = /^[-!#$%&'*+/=?^_`{|}~\p{L}\p{N}]+(\.[-!#$%&'*+/=?^_`{|}~\p{L}\p{N}]+)*$/u;
-const EMAIL_DOMAIN = /^((?!-)[\p{L}\p{N}-]{1,63}(?<!-)\.)+[\p{L}-]{2,63}$|^localhost$/iu;
-
-/** Django's EmailValidator in brief: blank is allowed, otherwise local@domain.tld. */
-export function emailProblem(email: string): string | undefined {
-  if (email === '') return undefined;
-  const at = email.lastIndexOf('@');
-  const valid =
-    at > 0 &&
-    [...email].length <= 254 &&
-    EMAIL_LOCAL.test(email.slice(0, at)) &&
-    EMAIL_DOMAIN.test(email.slice(at + 1));
-  return valid ? undefined : 'Enter a valid email address.';
 }

@@ -131,7 +131,9 @@ export class Prompter {
       const char = String.fromCodePoint(this.pending.codePointAt(0)!);
       this.pending = this.pending.slice(char.length);
       if (char === '\r' || char === '\n') {
-        this.skipLineFeed = char === '\r';
+        // Enter in raw mode is a lone "\r": a "\n" typed later is a line of its own
+        // (the empty answer at the cooked prompt that may come next), not part of it.
+        if (char === '\r' && this.pending.startsWith('\n')) this.pending = this.pending.slice(1);
         return { done: true, line: current };
       }
       if (char === CTRL_C) throw cancelled();

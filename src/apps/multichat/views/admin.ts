@@ -12,6 +12,7 @@ import {
   type User,
 } from '../../../auth/users.js';
 import { closeUserSockets } from '../../../auth/socket-groups.js';
+import { emailProblem, passwordProblems, type PasswordOwner } from '../../../auth/validation.js';
 import { login, staffRequired } from '../../../worker/http/auth.js';
 import { html, type HtmlValue } from '../../../worker/http/html.js';
 import type { Request } from '../../../worker/http/request.js';
@@ -408,13 +409,20 @@ function flagFields(flags: UserFlags, errors: Errors): HtmlValue {
   </fieldset>`;
 }
 
-/** Django's rules for the two password boxes: both filled in, and the same. */
-function passwordErrors(password1: string, password2: string): Errors {
+/**
+ * Django's rules for the two password boxes: both filled in, the same, and a
+ * password its validators accept for `owner` (their reasons go under the second).
+ */
+function passwordErrors(password1: string, password2: string, owner: PasswordOwner): Errors {
   const errors: Errors = {};
   if (password1 === '') errors.password1 = 'This field is required.';
   if (password2 === '') errors.password2 = 'This field is required.';
   else if (password1 !== '' && password1 !== password2)
     errors.password2 = 'The two password fields didn’t match.';
+  else if (password1 !== '') {
+    const problems = passwordProblems(password2, owner);
+    if (problems.length > 0) errors.password2 = problems.join(' ');
+  }
   return errors;
 }
 
@@ -463,7 +471,9 @@ function userCreate(services: AdminServices): View {
     };
     const password = form.get('password1') ?? '';
     // Every field is checked before anything is stored, so all errors show at once.
-    const errors = passwordErrors(password, form.get('password2') ?? '');
+    const errors = passwordErrors(password, form.get('password2') ?? '', values);
+    const badEmail = emailProblem(values.email);
+    if (badEmail) errors.email = badEmail;
     try {
       validateUsername(values.username);
     } catch (error) {
@@ -542,6 +552,8 @@ function userEdit(services: AdminServices): View {
     const form = request.form();
     const values = { email: (form.get('email') ?? '').trim(), ...readFlags(form) };
     const errors: Errors = {};
+    const badEmail = emailProblem(values.email);
+    if (badEmail) errors.email = badEmail;
     // Against lock-out: nobody removes their own way back into the admin.
     if (user.id === request.user?.id) {
       const reason = 'You cannot remove this from your own account.';
@@ -593,7 +605,7 @@ function userPassword(services: AdminServices): View {
     if (request.method !== 'POST') return userPasswordForm(request, user, {});
     const form = request.form();
     const password = form.get('password1') ?? '';
-    const errors = passwordErrors(password, form.get('password2') ?? '');
+    const errors = passwordErrors(password, form.get('password2') ?? '', user);
     if (hasErrors(errors)) return userPasswordForm(request, user, errors);
     await services.users.setPassword(user.id, password);
     // Whoever knew the old password is logged out, open chat sockets included; the

@@ -1,0 +1,124 @@
+/**
+ * Password and email validation, checked against Django itself (Debian's
+ * python3-django run by /usr/bin/python3): the same messages, in the same order,
+ * for the same passwords and users; the same emails accepted.
+ */
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { emailProblem, passwordProblems, type PasswordOwner } from '../src/auth/validation.js';
+import { runPython } from './helpers/cli.js';
+
+const test = suite('password and email validation');
+
+interface DjangoUser {
+  username: string;
+  email: string;
+  first_name: string;
+  last_name: string;
+}
+
+const USERS: (PasswordOwner | undefined)[] = [
+  undefined,
+  {
+    username: 'alice',
+    email: 'alice.liddell@example.com',
+    firstName: 'Alice',
+    lastName: 'Liddell',
+  },
+  { username: 'bob', email: '' },
+  { username: 'x', email: 'x@y.io' },
+  { username: 'Zoë_Ünïcödé', email: 'zoe@exämple.de', firstName: 'Zoë', lastName: '' },
+  { username: 'jd', email: '', firstName: 'Jonathan', lastName: 'Doe' },
+];
+
+const PASSWORDS = [
+  '',
+  'x',
+  'short',
+  '1234567',
+  '12345678',
+  '١٢٣٤٥٦٧٨٩', // Arabic-Indic digits: numeric too
+  'alice',
+  'alice2024',
+  'ecila123',
+  'liddell!',
+  'Liddell Alice',
+  'example.com',
+  'correct horse battery staple',
+  'bobbobbobbobbob',
+  'b',
+  'zoë_ünïcödé',
+  'jonathan1',
+  'doe-doe-doe',
+  'a much longer passphrase that mentions bob once',
+  'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx',
+  '🔑🔑🔑🔑🔑🔑🔑🔑',
+];
+
+function toDjango(owner: PasswordOwner | undefined): DjangoUser | null {
+  if (!owner) return null;
+  return {
+    username: owner.username,
+    email: owner.email ?? '',
+    first_name: owner.firstName ?? '',
+    last_name: owner.lastName ?? '',
+  };
+}
+
+test("the password validators give Django's messages, in Django's order", async () => {
+  const cases = USERS.flatMap((user) => PASSWORDS.map((password) => ({ password, user })));
+  const django = await runPython<string[][]>(
+    'django_validation.py',
+    cases.map(({ password, user }) => ({ password, user: toDjango(user) })),
+  );
+  let refused = 0;
+  for (const [i, { password, user }] of cases.entries()) {
+    const ours = passwordProblems(password, user);
+    assert.equal(ours, django[i], `${JSON.stringify(password)} for ${user?.username ?? 'no user'}`);
+    if (ours.length > 0) refused++;
+  }
+  // The cases must exercise every rule, not pass because everything passes.
+  const all = django.flat();
+  for (const rule of [
+    /too similar to the username/,
+    /too similar to the email/,
+    /too similar to the first name/,
+    /too short/,
+    /entirely numeric/,
+  ])
+    assert.ok(
+      all.some((m) => rule.test(m)),
+      `a case for ${rule}`,
+    );
+  assert.ok(refused > 0 && refused < cases.length);
+});
+
+test("emails: the same accepted and refused as Django's EmailValidator", async () => {
+  const emails = [
+    'a@b.co',
+    'first.last@example.com',
+    'x+tag@sub.example.org',
+    'zoë@exämple.de',
+    'zoe@exämple.de',
+    'ZOE@EXAMPLE.COM',
+    'root@localhost',
+    'not-an-email',
+    '@example.com',
+    'a@b',
+    'a@@b.co',
+    'a b@c.de',
+    'a.@b.co',
+    'a@-b.co',
+  ];
+  const django = await runPython<boolean[]>(
+    'django_validation.py',
+    emails.map((email) => ({ email })),
+  );
+  for (const [i, email] of emails.entries())
+    assert.is(emailProblem(email) === undefined, django[i], email);
+  // Past 254 characters the field refuses what the validator would pass (Django's
+  // EmailField max_length): one message for both here.
+  assert.is(emailProblem(`${'e'.repeat(250)}@x.org`), 'Enter a valid email address.');
+});
+
+test.run();
