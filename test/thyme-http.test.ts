@@ -498,30 +498,42 @@ test('a request to upgrade to another protocol (h2c) is served as plain HTTP/1.1
 });
 
 hostile(
-  'a body that stops arriving gets 408 after the idle timeout; a slow one that keeps moving is served',
+  'a body that stops arriving, or trickles in, gets 408; a slow one that keeps moving is served',
   async () => {
     const { port, worker } = await setup({ headersTimeout: 0.5 });
     const socket = connect(port, '127.0.0.1');
     socket.on('error', () => undefined);
     socket.write('POST /stall HTTP/1.1\r\nHost: localhost\r\nContent-Length: 10\r\n\r\nabc');
     const closed = everythingUntilClose(socket);
+    // A byte at a time, each within the idle timeout, to hold the connection for
+    // ever: cut once past the grace at under 500 bytes a second.
+    const trickle = connect(port, '127.0.0.1');
+    trickle.on('error', () => undefined);
+    const trickleAnswer = everythingUntilClose(trickle);
+    trickle.write('POST /trickle HTTP/1.1\r\nHost: localhost\r\nContent-Length: 8\r\n\r\n');
     // Meanwhile a body sent in pieces, each within the timeout, takes longer in all.
     const slow = connect(port, '127.0.0.1');
     const slowAnswer = everythingUntilClose(slow);
     slow.write(
-      'POST /slow HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nContent-Length: 4\r\n\r\n',
+      'POST /slow HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nContent-Length: 800\r\n\r\n',
     );
-    for (const piece of ['a', 'b', 'c', 'd']) {
+    for (let i = 0; i < 4; i++) {
       await sleep(300);
-      slow.write(piece);
+      slow.write('s'.repeat(200));
+      if (!trickle.destroyed) trickle.write('t');
+    }
+    for (let i = 0; i < 4 && !trickle.destroyed; i++) {
+      await sleep(300);
+      trickle.write('t');
     }
     const answer = await within(closed, 3000, 'the stalled request to be answered');
     assert.match(answer, /^HTTP\/1\.1 408/);
+    assert.match(await within(trickleAnswer, 3000, 'the trickle'), /^HTTP\/1\.1 408/);
     assert.match(await within(slowAnswer, 3000, 'the slow request'), /^HTTP\/1\.1 200/);
     assert.equal(
       worker.of('http.request').map((r) => r.path),
       ['/slow'],
-      'the stalled request never reached the layer',
+      'neither the stalled request nor the trickle reached the layer',
     );
   },
 );

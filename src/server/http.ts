@@ -37,7 +37,12 @@ export async function bridgeHttpRequest(
   } catch (error) {
     if (error instanceof BodyTooLarge) return refuseBody(res, limit);
     if (error instanceof BodyStalled) {
-      plainResponse(res, 408, 'Request Timeout: the request body stopped arriving', true);
+      plainResponse(
+        res,
+        408,
+        'Request Timeout: the request body stopped arriving, or came too slowly',
+        true,
+      );
       return 408;
     }
     return 499; // the client went away mid-body: nothing to answer (nginx's 499)
@@ -193,14 +198,24 @@ async function streamResponse(
 }
 
 /**
+ * The slowest a body may arrive, on average, once `idleMs` of grace is spent
+ * (Apache's mod_reqtimeout MinRate): far below any real upload, far above a
+ * client that trickles a byte now and then to hold a connection for ever.
+ */
+const MIN_BODY_BYTES_PER_SECOND = 500;
+
+/**
  * Reads the whole body, refusing more than `limit` bytes, and giving up when no
- * byte arrives for `idleMs` (Node's own timeouts stop at the headers here:
- * requestTimeout is off, since it would also cut long uploads that are moving).
+ * byte arrives for `idleMs`, or when the bytes come slower than
+ * MIN_BODY_BYTES_PER_SECOND after `idleMs` of grace (Node's own timeouts stop at
+ * the headers here: requestTimeout is off, since it would also cut long uploads
+ * that are moving).
  */
 function readBody(req: IncomingMessage, limit: number, idleMs: number): Promise<Buffer> {
   if (req.complete) return Promise.resolve(Buffer.alloc(0));
   const { socket } = req;
   let stalled: () => void = () => undefined;
+  const started = performance.now();
   return new Promise<Buffer>((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
@@ -215,6 +230,13 @@ function readBody(req: IncomingMessage, limit: number, idleMs: number): Promise<
       if (size > limit) {
         req.pause();
         reject(new BodyTooLarge());
+        return;
+      }
+      // Checked as bytes come, so no timer: a trickle is cut at its next byte.
+      const allowedMs = idleMs + (size / MIN_BODY_BYTES_PER_SECOND) * 1000;
+      if (performance.now() - started > allowedMs) {
+        req.pause();
+        reject(new BodyStalled());
         return;
       }
       chunks.push(chunk);
