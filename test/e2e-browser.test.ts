@@ -696,6 +696,7 @@ test('screenshots of the chat and the admin are saved and are not blank', async 
   await sam.page.evaluate('window.scrollTo(0, 0)');
   shots.push(await screenshot(sam.page, 'e2e-chat.png'));
   const admin = await sam.context.newPage();
+  await admin.bringToFront(); // a page in the background is not rendered, so not autofocused
   try {
     await admin.goto(`http://localhost:${sam.port}/admin/rooms/`);
     await admin.getByRole('heading', { name: 'Rooms' }).waitFor();
@@ -709,6 +710,13 @@ test('screenshots of the chat and the admin are saved and are not blank', async 
     await admin.getByRole('textbox', { name: 'Title' }).fill('Added in the browser');
     await admin.getByRole('button', { name: 'Save' }).click();
     await admin.waitForURL(/\/admin\/rooms\/$/);
+    // The browser applies `autofocus` when it next renders the page, which may be
+    // just after the load.
+    await admin
+      .waitForFunction(`document.activeElement.className === 'flash-messages'`, null, {
+        timeout: 5000,
+      })
+      .catch(() => undefined); // the assertion below says what had focus instead
     const focused = (await admin.evaluate(
       `[document.activeElement.className, document.activeElement.textContent]`,
     )) as [string, string];

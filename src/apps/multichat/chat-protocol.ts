@@ -63,9 +63,11 @@ export function parseCommand(text: string | undefined): Command {
 }
 
 /**
- * Room ids come as integers or as strings of an integer ("7", as Django's int()
- * reads them: "07" is 7); anything else is the wrong type. Whether the room
- * exists is the access check's answer: 0 or -1 is well-formed and ROOM_INVALID.
+ * Room ids come as integers or as strings of ASCII digits with an optional sign
+ * ("7"; "07" is 7, as Python's int() reads it). What else int() would take
+ * (spaces around, "1_0", non-ASCII digits) and integers past 2^53 are the wrong
+ * type here, INVALID_MESSAGE. Whether the room exists is the access check's
+ * answer: 0 or -1 is well-formed and ROOM_INVALID.
  */
 function parseRoomId(room: unknown): number {
   if (typeof room === 'number' && Number.isSafeInteger(room)) return room;
