@@ -221,8 +221,33 @@ test('a worker that cannot reach its layer says so at the default log level, and
     await new Promise((resolve) => setTimeout(resolve, 1500));
     const repeated = worker.lines.filter((l) => /channel layer/.test(String(l.msg)));
     assert.is(repeated.length, 1, `said once, not at every retry: ${JSON.stringify(repeated)}`);
+    // Its key is the one generated beside the database: nothing to say about it.
+    assert.not.ok(worker.lines.some((l) => /SECRET_KEY/.test(String(l.msg))));
   } finally {
     await worker.stop('SIGTERM');
+  }
+});
+
+test("a weak SECRET_KEY is warned about at start, as Django's check --deploy does", async () => {
+  for (const key of ['abc', 'a'.repeat(60)]) {
+    const worker = GredisProcess.start(
+      ['runworker', 'multichat', '--layer', 'redis://127.0.0.1:1/0'],
+      {
+        DATABASE_URL: `sqlite://${join(dir, 'gredis.sqlite3')}`,
+        GREDIS_LOG_LEVEL: 'info',
+        SECRET_KEY: key,
+      },
+    );
+    try {
+      const warning = await worker.waitForLine((l) => /SECRET_KEY is weak/.test(String(l.msg)));
+      assert.is(warning.level, 40);
+      assert.match(
+        String(warning.msg),
+        key === 'abc' ? /3 characters, 3 different/ : /60 characters, 1 different/,
+      );
+    } finally {
+      await worker.stop('SIGTERM');
+    }
   }
 });
 

@@ -1,7 +1,7 @@
 import { findApp, appNames, type AppEntry } from '../apps/registry.js';
 import { SessionStore } from '../auth/sessions.js';
 import { UserRepository } from '../auth/users.js';
-import { loadSecretKey } from '../config/secret-key.js';
+import { loadSecretKey, secretKeyWeakness } from '../config/secret-key.js';
 import type { Database } from '../db/connection.js';
 import { listMigrations } from '../db/migrations.js';
 import type { ChannelLayer } from '../layer/types.js';
@@ -39,6 +39,8 @@ export async function loadApplication(
   } catch (error) {
     throw new CommandFailed((error as Error).message);
   }
+  const weakness = secretKeyWeakness(secret);
+  if (weakness) logger.warn(weakness);
   // A bad value throws InvalidSetting: the CLI exits 2 with its message.
   const settings: AppServices['settings'] = {
     notifyEnterLeave: booleanFromEnv(ENV.notifyEnterLeave, DEFAULTS.notifyEnterLeave),

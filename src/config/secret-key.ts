@@ -29,6 +29,18 @@ export function loadSecretKey(databaseUrl: string): string {
   return readOrCreateKeyFile(secretKeyFileFor(target.filename));
 }
 
+/**
+ * Why `key` is too weak to sign sessions, as Django's `check --deploy` judges it
+ * (security.W009: under 50 characters or under 5 different ones), or undefined.
+ * A warning, not a refusal: Django starts with such a key too.
+ */
+export function secretKeyWeakness(key: string): string | undefined {
+  const length = [...key].length;
+  const distinct = new Set(key).size;
+  if (length >= 50 && distinct >= 5) return undefined;
+  return `SECRET_KEY is weak (${length} characters, ${distinct} different; want at least 50 and 5): anyone who guesses it can forge sessions. Generate one as the README shows`;
+}
+
 function generateKey(): string {
   return randomBytes(GENERATED_KEY_BYTES).toString('base64url');
 }
