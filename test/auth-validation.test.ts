@@ -53,6 +53,8 @@ const PASSWORDS = [
   'a much longer passphrase that mentions bob once',
   'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx',
   '🔑🔑🔑🔑🔑🔑🔑🔑',
+  '²²²²²²²²', // digits to Python's isdigit, though not decimal
+  '①②③④⑤⑥⑦⑧',
 ];
 
 function toDjango(owner: PasswordOwner | undefined): DjangoUser | null {
@@ -109,6 +111,19 @@ test("emails: the same accepted and refused as Django's EmailValidator", async (
     'a b@c.de',
     'a.@b.co',
     'a@-b.co',
+    'a@b.xn--p1ai',
+    'x@пример.рф',
+    'a@b.c1',
+    'a@b.123',
+    'a@[127.0.0.1]',
+    'a@[::1]',
+    'a@[999.1.1.1]',
+    'a@😀.com',
+    'a@b.co-',
+    'a@LOCALHOST',
+    '"quoted name"@example.com',
+    'a\n@example.com',
+    'a@example.com\n',
   ];
   const django = await runPython<boolean[]>(
     'django_validation.py',

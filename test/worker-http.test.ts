@@ -350,6 +350,26 @@ for (const database of allDatabases()) {
       body: Buffer.from(await tooMany.arrayBuffer()),
     });
     assert.is(refused.status, 400, 'at most 1000 fields');
+    assert.is(refused.headers['x-frame-options'], 'DENY', 'the 400 is a page like any other');
+
+    const files = new FormData();
+    for (let i = 0; i < 101; i++) files.append('f', new Blob(['']), `f${i}.txt`);
+    const tooManyFiles = new globalThis.Response(files);
+    const filesRefused = await httpRequest(port, '/accounts/login/', {
+      method: 'POST',
+      headers: { 'content-type': tooManyFiles.headers.get('content-type')!, origin: client.origin },
+      body: Buffer.from(await tooManyFiles.arrayBuffer()),
+    });
+    assert.is(filesRefused.status, 400, 'at most 100 files, as Django');
+
+    // A body cut short inside a file part: the parser errors on the file's stream.
+    const truncated = await httpRequest(port, '/accounts/login/', {
+      method: 'POST',
+      headers: { 'content-type': 'multipart/form-data; boundary=XX', origin: client.origin },
+      body: '--XX\r\nContent-Disposition: form-data; name="f"; filename="x.txt"\r\n\r\nabc',
+    });
+    assert.is(truncated.status, 400, 'a malformed form, not a crash');
+    assert.is((await browser().get('/accounts/login/')).status, 200, 'still serving');
 
     await client.login('alice', 'pw');
     for (const [type, body] of [

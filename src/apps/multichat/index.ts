@@ -9,6 +9,7 @@ import {
   LoginThrottle,
 } from '../../worker/http/auth.js';
 import { csrfMiddleware } from '../../worker/http/csrf.js';
+import { multipartForms } from '../../worker/http/multipart-form.js';
 import { responseForError } from '../../worker/http/handler.js';
 import { compose, Router } from '../../worker/http/router.js';
 import { securityHeaders } from '../../worker/http/security.js';
@@ -58,6 +59,7 @@ export function createApplication(
     [
       securityHeaders(),
       sessionMiddleware(sessions),
+      multipartForms(),
       csrfMiddleware({ failure: csrfFailure }),
       authMiddleware(users),
     ],

@@ -21,7 +21,7 @@ export async function handleHttpEvent(
   let request: Request | undefined;
   let response: Response;
   try {
-    request = await Request.fromMessage(event);
+    request = Request.fromMessage(event);
     response = await app.handleHttp(request);
   } catch (error) {
     // Only what escaped the application's own middleware (see compose) gets here.

@@ -2,11 +2,10 @@ import { parse as parseCookies } from 'cookie';
 import type { Message } from '../../layer/types.js';
 import type { HttpRequestEvent } from '../../protocol.js';
 import { headerMap } from '../headers.js';
-import { MalformedMultipartForm, parseMultipartForm } from './multipart-form.js';
 import type { SessionHandle } from './sessions.js';
 
-/** Request bodies beyond these are not forms we accept (Thyme already caps bytes). */
-const MAX_FORM_FIELDS = 1000;
+/** Forms with more fields are refused, as Django's DATA_UPLOAD_MAX_NUMBER_FIELDS (Thyme caps bytes). */
+export const MAX_FORM_FIELDS = 1000;
 
 /** A form we cannot parse; answered with 400 by the framework. */
 export class BadRequest extends Error {
@@ -57,22 +56,13 @@ export class Request {
     this.replyChannel = event.reply_channel;
   }
 
-  /** Reads a multipart form's fields now: form() is synchronous, busboy is not. */
-  static async fromMessage(message: Message): Promise<Request> {
-    const request = new Request(message as unknown as HttpRequestEvent);
-    if (request.body.length > 0 && request.mediaType === 'multipart/form-data') {
-      try {
-        request.formCache = await parseMultipartForm(
-          request.body,
-          request.headers.get('content-type')!,
-          MAX_FORM_FIELDS,
-        );
-      } catch (error) {
-        if (error instanceof MalformedMultipartForm) throw new BadRequest(error.message);
-        throw error;
-      }
-    }
-    return request;
+  static fromMessage(message: Message): Request {
+    return new Request(message as unknown as HttpRequestEvent);
+  }
+
+  /** The fields of a form read elsewhere (a multipart body: see multipartForms). */
+  setForm(fields: URLSearchParams): void {
+    this.formCache = fields;
   }
 
   /** The body's media type, lower-cased, without parameters ('' when none). */
@@ -101,12 +91,17 @@ export class Request {
 
   /**
    * The form's fields, as Django's request.POST: a urlencoded body's, or a
-   * multipart one's (read by fromMessage). Any other body (JSON, text) is not a
-   * form and has none, so a view sees its fields missing, and the CSRF check
-   * answers 403 "CSRF token missing." when no X-CSRFToken header came either.
+   * multipart one's (read by the multipartForms middleware). Any other body
+   * (JSON, text) is not a form and has none, so a view sees its fields missing,
+   * and the CSRF check answers 403 "CSRF token missing." when no X-CSRFToken
+   * header came either.
    */
   form(): URLSearchParams {
     if (this.formCache) return this.formCache;
+    if (this.body.length > 0 && this.mediaType === 'multipart/form-data')
+      throw new Error(
+        'the multipartForms middleware, which reads multipart forms, is not installed',
+      );
     if (this.body.length === 0 || this.mediaType !== 'application/x-www-form-urlencoded')
       return (this.formCache = new URLSearchParams());
     const text = this.body.toString('utf8');
