@@ -3,6 +3,8 @@
  * python3-django run by /usr/bin/python3): both directions, several iteration
  * counts, the older pbkdf2_sha1, and refusal of everything that is not a match.
  */
+import { readFile } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import {
@@ -35,6 +37,17 @@ test('new hashes are pbkdf2_sha256 with at least 600 000 iterations and a 22-cha
   assert.match(salt!, /^[a-zA-Z0-9]{22}$/);
   assert.is(Buffer.from(hash!, 'base64').length, 32);
   assert.ok(await checkPassword('secret', encoded));
+});
+
+test("a flood of hashes waits in turn, leaving libuv's thread pool room for file reads", async () => {
+  // More hashes at once than the pool has threads (4): unlimited, a file read
+  // would queue behind them and end after the first hash.
+  const hashes = Array.from({ length: 12 }, () => makePassword('flood'));
+  let hashed = 0;
+  for (const hash of hashes) void hash.then(() => hashed++);
+  await readFile(fileURLToPath(import.meta.url));
+  assert.is(hashed, 0, 'the read went ahead of the hashes');
+  assert.is(new Set(await Promise.all(hashes)).size, 12, 'and every hash was made');
 });
 
 test('two hashes of one password differ (fresh salt each time)', async () => {

@@ -1,5 +1,7 @@
 import { pbkdf2, randomBytes, timingSafeEqual } from 'node:crypto';
+import { availableParallelism } from 'node:os';
 import { promisify } from 'node:util';
+import pLimit from 'p-limit';
 
 /**
  * Django's password hashes: `pbkdf2_sha256$<iterations>$<salt>$<base64 hash>` (and the
@@ -14,6 +16,16 @@ export const PBKDF2_ITERATIONS = 600_000;
 export const UNUSABLE_PASSWORD_PREFIX = '!';
 
 const pbkdf2Async = promisify(pbkdf2);
+
+/**
+ * Hashes running at once in this process; the others wait here, not in libuv's
+ * thread pool (4 threads by default). A flood of logins, each a PBKDF2 of a few
+ * hundred milliseconds, would otherwise fill that pool, and file reads (static
+ * files), DNS lookups and the like would queue behind every hash. At most one
+ * per core, and always a thread left free: more at once would not hash faster.
+ */
+const HASHES_AT_ONCE = Math.max(1, Math.min(availableParallelism(), 3));
+const hashing = pLimit(HASHES_AT_ONCE);
 
 /** Django's algorithm names → Node digest name and key length (the digest size). */
 const ALGORITHMS = {
@@ -114,7 +126,7 @@ async function derive(
   iterations: number,
 ): Promise<string> {
   const { digest, keyLength } = ALGORITHMS[algorithm];
-  const key = await pbkdf2Async(raw, salt, iterations, keyLength, digest);
+  const key = await hashing(() => pbkdf2Async(raw, salt, iterations, keyLength, digest));
   return key.toString('base64');
 }
 
