@@ -55,6 +55,7 @@ const PASSWORDS = [
   '🔑🔑🔑🔑🔑🔑🔑🔑',
   '²²²²²²²²', // digits to Python's isdigit, though not decimal
   '①②③④⑤⑥⑦⑧',
+  '\u{1E4F0}\u{1E4F1}\u{1E4F2}\u{1E4F3}\u{1E4F4}\u{1E4F5}\u{1E4F6}\u{1E4F7}', // decimal since Unicode 15, not in Python 3.11's 14
 ];
 
 function toDjango(owner: PasswordOwner | undefined): DjangoUser | null {
@@ -124,6 +125,14 @@ test("emails: the same accepted and refused as Django's EmailValidator", async (
     '"quoted name"@example.com',
     'a\n@example.com',
     'a@example.com\n',
+    'x@example.com/<b>x', // a URL host parser would stop at "/"
+    'a@example.com?x',
+    'a@example.com#x',
+    'a@ex%61mple.com',
+    'a@2130706442', // an IPv4 address to a URL host parser
+    'a@exam\uFEFFple.com',
+    'ſ@example.com', // Python's IGNORECASE: [A-Z] matches ſ and K
+    '\u212A@example.com',
   ];
   const django = await runPython<boolean[]>(
     'django_validation.py',

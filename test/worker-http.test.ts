@@ -362,6 +362,25 @@ for (const database of allDatabases()) {
     });
     assert.is(filesRefused.status, 400, 'at most 100 files, as Django');
 
+    // Exactly the limits is still a form (busboy counts the closing boundary too).
+    const full = new FormData();
+    full.set('csrfmiddlewaretoken', client.formToken()!);
+    full.set('username', 'alice');
+    full.set('password', 'pw');
+    for (let i = 0; i < 997; i++) full.set(`f${i}`, 'x');
+    for (let i = 0; i < 100; i++) full.append('file', new Blob(['']), `f${i}.txt`);
+    const atLimits = new globalThis.Response(full);
+    const accepted = await httpRequest(port, '/accounts/login/', {
+      method: 'POST',
+      headers: {
+        'content-type': atLimits.headers.get('content-type')!,
+        origin: client.origin,
+        ...client.cookieHeader(),
+      },
+      body: Buffer.from(await atLimits.arrayBuffer()),
+    });
+    assert.is(accepted.status, 302, '1000 fields and 100 files: a form');
+
     // A body cut short inside a file part: the parser errors on the file's stream.
     const truncated = await httpRequest(port, '/accounts/login/', {
       method: 'POST',

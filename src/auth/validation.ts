@@ -15,12 +15,30 @@ export const MIN_PASSWORD_LENGTH = 8;
 const MAX_SIMILARITY = 0.7;
 
 /**
- * Python's str.isdigit, which NumericPasswordValidator uses: decimal digits, and
- * the characters Unicode gives a digit value without being decimal (superscripts,
- * circled digits, …), listed from Python 3.11's Unicode data.
+ * Python's str.isdigit, which NumericPasswordValidator uses: the code points
+ * (hex ranges) Python 3.11's Unicode 14.0 data gives a digit value, decimal or
+ * not (superscripts, circled digits, …). Spelled out rather than \p{Nd}, which
+ * follows Node's newer Unicode and also lacks the non-decimal digits.
  */
-const DIGITS_ONLY =
-  /^[\p{Nd}\u00B2\u00B3\u00B9\u1369-\u1371\u19DA\u2070\u2074-\u2079\u2080-\u2089\u2460-\u2468\u2474-\u247C\u2488-\u2490\u24EA\u24F5-\u24FD\u24FF\u2776-\u277E\u2780-\u2788\u278A-\u2792\u{10A40}-\u{10A43}\u{10E60}-\u{10E68}\u{11052}-\u{1105A}\u{1F100}-\u{1F10A}]+$/u;
+const DIGIT_RANGES = `
+30-39 B2-B3 B9 660-669 6F0-6F9 7C0-7C9 966-96F 9E6-9EF A66-A6F AE6-AEF B66-B6F
+BE6-BEF C66-C6F CE6-CEF D66-D6F DE6-DEF E50-E59 ED0-ED9 F20-F29 1040-1049 1090-1099
+1369-1371 17E0-17E9 1810-1819 1946-194F 19D0-19DA 1A80-1A89 1A90-1A99 1B50-1B59
+1BB0-1BB9 1C40-1C49 1C50-1C59 2070 2074-2079 2080-2089 2460-2468 2474-247C 2488-2490
+24EA 24F5-24FD 24FF 2776-277E 2780-2788 278A-2792 A620-A629 A8D0-A8D9 A900-A909
+A9D0-A9D9 A9F0-A9F9 AA50-AA59 ABF0-ABF9 FF10-FF19 104A0-104A9 10A40-10A43
+10D30-10D39 10E60-10E68 11052-1105A 11066-1106F 110F0-110F9 11136-1113F 111D0-111D9
+112F0-112F9 11450-11459 114D0-114D9 11650-11659 116C0-116C9 11730-11739 118E0-118E9
+11950-11959 11C50-11C59 11D50-11D59 11DA0-11DA9 16A60-16A69 16AC0-16AC9 16B50-16B59
+1D7CE-1D7FF 1E140-1E149 1E2F0-1E2F9 1E950-1E959 1F100-1F10A 1FBF0-1FBF9
+`;
+const DIGITS_ONLY = new RegExp(
+  `^[${DIGIT_RANGES.trim()
+    .split(/\s+/)
+    .map((range) => range.replace(/[0-9A-F]+/g, (hex) => `\\u{${hex}}`))
+    .join('')}]+$`,
+  'u',
+);
 
 /** The user a password is for: what the similarity check compares it with. */
 export interface PasswordOwner {
@@ -95,9 +113,11 @@ function quickRatio(a: string, b: string): number {
 // Django 3.2's EmailValidator, regex for regex: a dot-atom or quoted local part;
 // a domain of LDH labels (tried again as IDNA when it fails), an address literal,
 // or exactly "localhost".
+// Python's re.IGNORECASE also lets [A-Z] match ſ, K (Kelvin), ı and İ; JavaScript's
+// /i does not, so they are added to the classes that have A-Z.
 const EMAIL_USER =
   // eslint-disable-next-line no-control-regex -- a quoted local part may hold them, as in Django
-  /^(?:[-!#$%&'*+/=?^_`{}|~0-9A-Z]+(?:\.[-!#$%&'*+/=?^_`{}|~0-9A-Z]+)*|"(?:[\x01-\x08\x0b\x0c\x0e-\x1f!#-[\]-\x7f]|\\[\x01-\x09\x0b\x0c\x0e-\x7f])*")$/i;
+  /^(?:[-!#$%&'*+/=?^_`{}|~0-9A-Z\u017f\u212a\u0131\u0130]+(?:\.[-!#$%&'*+/=?^_`{}|~0-9A-Z\u017f\u212a\u0131\u0130]+)*|"(?:[\x01-\x08\x0b\x0c\x0e-\x1f!#-[\]-\x7f]|\\[\x01-\x09\x0b\x0c\x0e-\x7f])*")$/i;
 const EMAIL_DOMAIN = /^(?:[A-Z0-9](?:[A-Z0-9-]{0,61}[A-Z0-9])?\.)+[A-Z0-9-]{2,63}(?<!-)$/i;
 const EMAIL_LITERAL = /^\[([A-F0-9:.]+)\]$/i;
 /** Django's field (EmailField's max_length), checked here too: one message for both. */
@@ -117,10 +137,12 @@ export function emailProblem(email: string): string | undefined {
 
 function validEmailDomain(domain: string): boolean {
   if (domain === 'localhost' || validDomainPart(domain)) return true;
-  // An international domain, as its ASCII (punycode) form. domainToASCII drops
-  // tabs and line breaks that Python's IDNA codec keeps (and its regex refuses).
-  // eslint-disable-next-line no-control-regex -- the control characters are what is refused
-  if (/[\s\x00-\x1f\x7f]/.test(domain)) return false;
+  // An international domain, as its ASCII (punycode) form. Python's IDNA codec
+  // changes nothing in ASCII, so an ASCII domain gets no second try; nor does one
+  // with ASCII outside letters, digits, "." and "-", which the codec keeps and the
+  // regex refuses, where domainToASCII, a URL host parser, would cut at "/", "?"
+  // or "#", decode "%61", or read "2130706442" as an address.
+  if (!/[^\p{ASCII}]/u.test(domain) || /[^\P{ASCII}A-Za-z0-9.-]/u.test(domain)) return false;
   const ascii = domainToASCII(domain);
   return ascii !== '' && validDomainPart(ascii);
 }

@@ -38,7 +38,8 @@ async function parseMultipartForm(body: Buffer, contentType: string): Promise<UR
       limits: {
         fields: MAX_FORM_FIELDS,
         files: MAX_FORM_FILES,
-        parts: MAX_FORM_FIELDS + MAX_FORM_FILES,
+        // busboy counts the closing boundary as a part, and stops when it reaches this.
+        parts: MAX_FORM_FIELDS + MAX_FORM_FILES + 1,
         fieldSize: body.length,
       },
       defParamCharset: 'utf8',
@@ -51,12 +52,17 @@ async function parseMultipartForm(body: Buffer, contentType: string): Promise<UR
   const fail = (reason: string): void => {
     failure ??= new BadRequest(reason);
   };
-  parser.on('field', (name, value) => fields.append(name, value));
+  // A part with no name is no field (Django skips it too).
+  parser.on('field', (name: string | undefined, value) => {
+    if (name !== undefined) fields.append(name, value);
+  });
   // A file part cut short errors on its own stream: unheard, that would end the process.
   parser.on('file', (_name, stream) => stream.on('error', () => undefined).resume());
   parser.on('fieldsLimit', () => fail(`a form may have at most ${MAX_FORM_FIELDS} fields`));
   parser.on('filesLimit', () => fail(`a form may have at most ${MAX_FORM_FILES} files`));
-  parser.on('partsLimit', () => fail(`a form may have at most ${MAX_FORM_FIELDS} fields`));
+  parser.on('partsLimit', () =>
+    fail(`a form may have at most ${MAX_FORM_FIELDS + MAX_FORM_FILES} parts`),
+  );
   const done = new Promise<void>((resolve) => {
     parser.on('close', resolve);
     parser.on('error', (error: Error) => {
