@@ -323,63 +323,47 @@ for (const database of allDatabases()) {
     await fixtures.user('alice', { password: 'pw' });
     const client = browser();
     await client.get('/accounts/login/');
-    const form = new FormData();
-    form.set('csrfmiddlewaretoken', client.formToken()!);
-    form.set('username', 'alice');
-    form.set('password', 'pw');
+    // FormData encoded as a browser encodes it (multipart), posted to the login form.
+    const post = async (form: FormData) => {
+      const encoded = new globalThis.Response(form);
+      return httpRequest(port, '/accounts/login/', {
+        method: 'POST',
+        headers: {
+          'content-type': encoded.headers.get('content-type')!,
+          origin: client.origin,
+          ...client.cookieHeader(),
+        },
+        body: Buffer.from(await encoded.arrayBuffer()),
+      });
+    };
+    const login = (): FormData => {
+      const form = new FormData();
+      form.set('csrfmiddlewaretoken', client.formToken()!);
+      form.set('username', 'alice');
+      form.set('password', 'pw');
+      return form;
+    };
+    const form = login();
     form.set('avatar', new Blob(['not read']), 'avatar.png'); // files are left out
-    const encoded = new globalThis.Response(form); // encodes it as a browser would
-    const multipart = await httpRequest(port, '/accounts/login/', {
-      method: 'POST',
-      headers: {
-        'content-type': encoded.headers.get('content-type')!,
-        origin: client.origin,
-        ...client.cookieHeader(),
-      },
-      body: Buffer.from(await encoded.arrayBuffer()),
-    });
+    const multipart = await post(form);
     assert.is(multipart.status, 302, multipart.body.toString().slice(0, 200));
     assert.match(String(multipart.headers['set-cookie']), /(^|,)sessionid=/, 'logged in');
 
     const fields = new FormData();
     for (let i = 0; i < 1001; i++) fields.set(`f${i}`, 'x');
-    const tooMany = new globalThis.Response(fields);
-    const refused = await httpRequest(port, '/accounts/login/', {
-      method: 'POST',
-      headers: { 'content-type': tooMany.headers.get('content-type')!, origin: client.origin },
-      body: Buffer.from(await tooMany.arrayBuffer()),
-    });
+    const refused = await post(fields);
     assert.is(refused.status, 400, 'at most 1000 fields');
     assert.is(refused.headers['x-frame-options'], 'DENY', 'the 400 is a page like any other');
 
     const files = new FormData();
     for (let i = 0; i < 101; i++) files.append('f', new Blob(['']), `f${i}.txt`);
-    const tooManyFiles = new globalThis.Response(files);
-    const filesRefused = await httpRequest(port, '/accounts/login/', {
-      method: 'POST',
-      headers: { 'content-type': tooManyFiles.headers.get('content-type')!, origin: client.origin },
-      body: Buffer.from(await tooManyFiles.arrayBuffer()),
-    });
-    assert.is(filesRefused.status, 400, 'at most 100 files, as Django');
+    assert.is((await post(files)).status, 400, 'at most 100 files, as Django');
 
     // Exactly the limits is still a form (busboy counts the closing boundary too).
-    const full = new FormData();
-    full.set('csrfmiddlewaretoken', client.formToken()!);
-    full.set('username', 'alice');
-    full.set('password', 'pw');
+    const full = login();
     for (let i = 0; i < 997; i++) full.set(`f${i}`, 'x');
     for (let i = 0; i < 100; i++) full.append('file', new Blob(['']), `f${i}.txt`);
-    const atLimits = new globalThis.Response(full);
-    const accepted = await httpRequest(port, '/accounts/login/', {
-      method: 'POST',
-      headers: {
-        'content-type': atLimits.headers.get('content-type')!,
-        origin: client.origin,
-        ...client.cookieHeader(),
-      },
-      body: Buffer.from(await atLimits.arrayBuffer()),
-    });
-    assert.is(accepted.status, 302, '1000 fields and 100 files: a form');
+    assert.is((await post(full)).status, 302, '1000 fields and 100 files: a form');
 
     // A body cut short inside a file part: the parser errors on the file's stream.
     const truncated = await httpRequest(port, '/accounts/login/', {
