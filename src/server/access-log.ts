@@ -44,8 +44,7 @@ export class AccessLog {
     referer: string | undefined;
     userAgent: string | undefined;
   }): void {
-    if (this.failed) return;
-    this.stream.write(
+    this.write(
       `${entry.client} - - [${timestamp()}] "${clean(entry.method)} ${clean(entry.path)} HTTP/${entry.httpVersion}" ${entry.status} ${entry.bytes} "${clean(entry.referer ?? '-')}" "${clean(entry.userAgent ?? '-')}"\n`,
     );
   }
@@ -56,10 +55,12 @@ export class AccessLog {
     path: string,
     code?: number,
   ): void {
-    if (this.failed) return;
-    this.stream.write(
-      `${client} - - [${timestamp()}] "${event} ${clean(path)}" ${code ?? '-'} -\n`,
-    );
+    this.write(`${client} - - [${timestamp()}] "${event} ${clean(path)}" ${code ?? '-'} -\n`);
+  }
+
+  /** After a failed write the log has stopped: lines are dropped, not queued. */
+  private write(line: string): void {
+    if (!this.failed) this.stream.write(line);
   }
 
   close(): Promise<void> {

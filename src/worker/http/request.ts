@@ -99,22 +99,22 @@ export class Request {
    */
   form(): URLSearchParams {
     if (this.formCache) return this.formCache;
-    if (this.body.length > 0 && this.mediaType === 'multipart/form-data')
+    const type = this.body.length === 0 ? '' : this.mediaType;
+    if (type === 'multipart/form-data')
       throw new Error(
         'the multipartForms middleware, which reads multipart forms, is not installed',
       );
-    if (this.body.length === 0 || this.mediaType !== 'application/x-www-form-urlencoded')
+    if (type !== 'application/x-www-form-urlencoded')
       return (this.formCache = new URLSearchParams());
     // Counted on the bytes, stopping past the limit: a 10 MiB body of "&" is refused
     // without being decoded or split first.
     let separators = 0;
-    for (
-      let at = this.body.indexOf(AMPERSAND);
-      at !== -1;
-      at = this.body.indexOf(AMPERSAND, at + 1)
-    )
+    let at = this.body.indexOf(AMPERSAND);
+    while (at !== -1) {
       if (++separators >= MAX_FORM_FIELDS)
         throw new BadRequest(`a form may have at most ${MAX_FORM_FIELDS} fields`);
+      at = this.body.indexOf(AMPERSAND, at + 1);
+    }
     this.formCache = new URLSearchParams(this.body.toString('utf8'));
     return this.formCache;
   }

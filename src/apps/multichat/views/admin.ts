@@ -409,6 +409,12 @@ function flagFields(flags: UserFlags, errors: Errors): HtmlValue {
   </fieldset>`;
 }
 
+/** Django's EmailValidator on the email box: its error, if any. */
+function emailErrors(email: string): Errors {
+  const problem = emailProblem(email);
+  return problem ? { email: problem } : {};
+}
+
 /**
  * Django's rules for the two password boxes: both filled in, the same, and a
  * password its validators accept for `owner` (their reasons go under the second).
@@ -471,9 +477,10 @@ function userCreate(services: AdminServices): View {
     };
     const password = form.get('password1') ?? '';
     // Every field is checked before anything is stored, so all errors show at once.
-    const errors = passwordErrors(password, form.get('password2') ?? '', values);
-    const badEmail = emailProblem(values.email);
-    if (badEmail) errors.email = badEmail;
+    const errors = {
+      ...passwordErrors(password, form.get('password2') ?? '', values),
+      ...emailErrors(values.email),
+    };
     try {
       validateUsername(values.username);
     } catch (error) {
@@ -551,9 +558,7 @@ function userEdit(services: AdminServices): View {
     if (request.method !== 'POST') return userEditForm(request, user, user, {});
     const form = request.form();
     const values = { email: (form.get('email') ?? '').trim(), ...readFlags(form) };
-    const errors: Errors = {};
-    const badEmail = emailProblem(values.email);
-    if (badEmail) errors.email = badEmail;
+    const errors = emailErrors(values.email);
     // Against lock-out: nobody removes their own way back into the admin.
     if (user.id === request.user?.id) {
       const reason = 'You cannot remove this from your own account.';
