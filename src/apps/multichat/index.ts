@@ -42,8 +42,9 @@ export function createApplication(
 ): Application {
   const { users, sessions, layer } = services;
   const rooms = new RoomRepository(services.db);
-  // The page sends a command this often while it has rooms open, and a command
-  // renews memberships older than half of it: well inside the layer's group expiry.
+  // The page renews its socket's groups this often (a command while it has rooms
+  // open, else a fresh socket), and a command renews memberships older than half
+  // of it: well inside the layer's group expiry.
   // At most a day (a browser fires an interval over 2^31 ms at once, in a loop),
   // at least half a second.
   const keepAliveSeconds = Math.min(Math.max(layer.groupExpiry / 4, 0.5), 86_400);

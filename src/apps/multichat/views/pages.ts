@@ -41,8 +41,8 @@ export function csrfFailure(request: Request, reason: CsrfFailure): Response {
 
 /**
  * `/`: the room list; the chat client turns it into joinable panes.
- * `keepAliveSeconds`: how often the page, while it has rooms open, sends a
- * command that keeps its socket in its groups.
+ * `keepAliveSeconds`: how often the page renews its socket's groups (a command
+ * while it has rooms open, else a fresh socket: see chat.js).
  */
 export function indexView(rooms: RoomRepository, keepAliveSeconds: number) {
   return async (request: Request): Promise<Response> => {
