@@ -1,5 +1,6 @@
 /** Thyme's HTTP side and its defences, in-process, against the layer-only test worker. */
-import { mkdtempSync, readFileSync, symlinkSync } from 'node:fs';
+import { pbkdf2 } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect, type Socket } from 'node:net';
@@ -352,6 +353,55 @@ test('static files come with an ETag and Cache-Control, and revalidate to 304', 
   assert.is(head.body.length, 0);
   assert.is((await httpRequest(port, '/static/site.css', { method: 'POST' })).status, 405);
   assert.is(worker.of('http.request').length, 0, 'served by Thyme, not through the layer');
+});
+
+test('a static file once served is answered while the thread pool is busy', async () => {
+  const { port } = await setup();
+  assert.is((await httpRequest(port, '/static/site.css')).status, 200);
+  // Fill every thread of libuv's pool (password hashing, fs and DNS share it).
+  const threads = Number(process.env.UV_THREADPOOL_SIZE ?? 4);
+  let poolFreed = false;
+  const busy = Array.from(
+    { length: threads },
+    () =>
+      new Promise<void>((resolve) =>
+        pbkdf2('x', 'salt', 400_000, 32, 'sha256', () => {
+          poolFreed = true;
+          resolve();
+        }),
+      ),
+  );
+  const res = await httpRequest(port, '/static/site.css');
+  assert.is(res.status, 200);
+  assert.not.ok(poolFreed, 'served without waiting for a thread');
+  await Promise.all(busy);
+});
+
+test('a changed static file is served after the next check; a removed one is a miss', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'gredis-static-'));
+  writeFileSync(join(dir, 'page.css'), 'body { color: red }');
+  const { port, worker } = await setup({ staticDir: dir });
+  const first = await httpRequest(port, '/static/page.css');
+  assert.is(first.body.toString(), 'body { color: red }');
+  writeFileSync(join(dir, 'page.css'), 'body { color: blue; margin: 0 }');
+  const changed = await waitFor(
+    async () => {
+      const res = await httpRequest(port, '/static/page.css');
+      return res.body.toString() === 'body { color: blue; margin: 0 }' ? res : undefined;
+    },
+    5000,
+    'the new content',
+  );
+  assert.is.not(changed?.headers.etag, first.headers.etag);
+  rmSync(join(dir, 'page.css'));
+  await waitFor(
+    async () => {
+      await httpRequest(port, '/static/page.css');
+      return worker.of('http.request').length > 0;
+    },
+    5000,
+    'the removed file to go to the application',
+  );
 });
 
 test('static paths cannot leave the directory', async () => {
