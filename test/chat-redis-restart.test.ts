@@ -82,7 +82,7 @@ test("a socket whose saved state is gone is closed with 1012 at its next event, 
   try {
     const room = await fixtures.room('Lobby');
     const ann = await joined(chat, await fixtures.login(await fixtures.user('ann')), room);
-    const lanes = await redis.keys(`${prefix}gredis.lane:*`);
+    const lanes = await redis.keys(`${prefix}gredis:lane:*`);
     assert.is(lanes.length, 1);
     await redis.del(...lanes);
     ann.send(JSON.stringify({ command: 'send', room: room.id, message: 'who am I?' }));
@@ -122,7 +122,7 @@ test("after such a close, the socket's later events find no state either: none r
     clients.push(client);
     client.send('one');
     await waitFor(() => ran.length === 1, 5000, 'the first frame');
-    await redis.del(...(await redis.keys(`${prefix}gredis.lane:*`)));
+    await redis.del(...(await redis.keys(`${prefix}gredis:lane:*`)));
     client.send('two');
     client.send('three');
     assert.is((await within(client.closed, 10_000, 'the socket to close')).code, 1012);

@@ -200,6 +200,11 @@ function contract(backend: LayerBackend): void {
       [{ list: [1, undefined] }, 'message.list[1]'],
       [circular, 'message.self'],
       [{ __asgi_channel__: 'x' }, 'message.__asgi_channel__'],
+      // UTF-8 has no lone surrogates: a Python receiver would fail on the message.
+      [{ text: 'hi \ud83d' }, 'message.text'],
+      [{ list: ['ok', '\udc00 x'] }, 'message.list[1]'],
+      // JSON.parse makes own "__proto__" keys; receivers cannot decode them.
+      [JSON.parse('{"data": {"__proto__": {"x": 1}}}'), 'message.data.__proto__'],
       ['not an object', 'message'],
       [[1, 2], 'message'],
       [null, 'message'],

@@ -17,6 +17,8 @@ import {
   type Message,
   type MessageValue,
 } from '../src/index.js';
+import { globToLuaPattern, globToRegExp } from '../src/glob.js';
+import { runPython } from './helpers/cli.js';
 import { sqliteBackend } from './helpers/databases.js';
 import { chatClient, EmbeddedChat, Fixtures } from './helpers/deployment.js';
 import { testPrefix } from './helpers/layers.js';
@@ -551,6 +553,67 @@ test("Gredis writes Fernet tokens as padded base64url, the form Python's Fernet 
         token.length % 4 === 0,
         `a ${side} token of ${token.length} characters is not padded to a multiple of 4`,
       );
+    }
+  }
+});
+
+test("capacity patterns match as channels_redis's fnmatch does, in Node and in Redis's Lua", async () => {
+  const patterns = [
+    'room*',
+    'room?',
+    'room[0-9]',
+    'room[!0-9]',
+    'room[]]',
+    'room[!]]x',
+    'room[a-]',
+    'room[-a]',
+    'room[z-a]',
+    'room[!z-a]',
+    'room[az-ab]',
+    'room[a-c-e]',
+    'room[.!]x',
+    'room[',
+    'room[x',
+    'a.b-c_d!*',
+    'specific.*!abc',
+    '*[0-9][0-9]',
+  ];
+  const names = [
+    'room',
+    'room1',
+    'room7',
+    'roomx',
+    'room]',
+    'room]x',
+    'roomax',
+    'room-',
+    'rooma',
+    'roomb',
+    'roomc',
+    'roomd',
+    'roome',
+    'room.x',
+    'room!x',
+    'room[',
+    'room[x',
+    'room12',
+    'a.b-c_d!xyz',
+    'axb-c_d!',
+    'specific.abc123!abc',
+    'web99',
+  ];
+  const expected = await runPython<boolean[][]>('fnmatch_cases.py', { patterns, names });
+  for (const [p, pattern] of patterns.entries()) {
+    const node = names.map((name) => globToRegExp(pattern).test(name));
+    const lua = (await raw.eval(
+      'local out = {} for i = 2, #ARGV do out[i - 1] = string.find(ARGV[i], ARGV[1]) and 1 or 0 end return out',
+      0,
+      globToLuaPattern(pattern),
+      ...names,
+    )) as number[];
+    for (const [n, name] of names.entries()) {
+      assert.is(node[n], expected[p]![n], `Node: ${pattern} against ${name}`);
+      assert.is(lua[n] === 1, expected[p]![n], `Lua: ${pattern} against ${name}`);
     }
   }
 });

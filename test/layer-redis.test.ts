@@ -524,7 +524,7 @@ faults(
     // alone went (a flush, an eviction) while the server ran on.
     for (const dropMarker of [false, true]) {
       const killer = rawClient(flaky.url);
-      if (dropMarker) await killer.del(`${prefix}gredis.epoch`);
+      if (dropMarker) await killer.del(`${prefix}gredis:epoch`);
       await killer.client('KILL', 'TYPE', 'normal').catch(() => undefined); // itself too
       killer.disconnect();
       await waitFor(async () => a.health().ok && b.health().ok, 10_000, 'reconnected');

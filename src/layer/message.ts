@@ -21,6 +21,11 @@ export function assertMessage(message: unknown): asserts message is Message {
 function checkValue(value: unknown, path: string, seen: Set<object>, depth: number): void {
   switch (typeof value) {
     case 'string':
+      // MessagePack carries UTF-8, which has no lone surrogate: Python refuses to
+      // encode one, and a Python receiver would fail on what JavaScript's encoder
+      // writes for it.
+      if (!value.isWellFormed()) throw new InvalidMessage(path, 'string holds a lone surrogate');
+      return;
     case 'boolean':
       return;
     case 'number':
@@ -38,6 +43,10 @@ function checkValue(value: unknown, path: string, seen: Set<object>, depth: numb
     for (let i = 0; i < value.length; i++) checkValue(value[i], `${path}[${i}]`, seen, depth + 1);
   } else if (isPlainObject(value)) {
     for (const key of Object.keys(value)) {
+      // An own "__proto__" key (JSON.parse makes them) would set a copy's
+      // prototype, and JavaScript receivers refuse to decode it.
+      if (key === '__proto__')
+        throw new InvalidMessage(`${path}.${key}`, 'this key cannot be sent');
       checkValue(value[key], `${path}.${key}`, seen, depth + 1);
     }
   } else {

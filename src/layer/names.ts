@@ -46,7 +46,7 @@ export function belongsTo(channel: string, clientPrefix: string): boolean {
   return nonLocalName(channel).endsWith(`.${clientPrefix}!`);
 }
 
-/** Resolves a channel's capacity from glob patterns ("*" and "?"), first match wins. */
+/** Resolves a channel's capacity from glob patterns (fnmatch's, as channels_redis), first match wins. */
 export class CapacityTable {
   private readonly patterns: [RegExp, number][];
   private readonly cache = new Map<string, number>();

@@ -2,7 +2,7 @@ import { MAX_WAITING_EVENTS } from '../types.js';
 import { LUA_CAPACITIES, LUA_GROUP_SEND, LUA_SEND, LUA_SENDS, LuaScript } from './scripts.js';
 
 /*
- * A lane is a hash at "<prefix>gredis.lane:<lane>":
+ * A lane is a hash at "<prefix>gredis:lane:<lane>":
  *   next      the order whose turn it is (running, when owner is set)
  *   owner     client prefix of the process running `next`, absent when idle
  *   deadline  epoch seconds when the owner's lease ends
@@ -11,7 +11,7 @@ import { LUA_CAPACITIES, LUA_GROUP_SEND, LUA_SEND, LUA_SENDS, LuaScript } from '
  *             server before it sends the event, or parked by a worker that got
  *             it out of turn; parked = how many
  *   ended     set once the lane's last event finished
- * "<prefix>gredis.lanes" (one per host) indexes lanes with parked events, scored
+ * "<prefix>gredis:lanes" (one per host) indexes lanes with parked events, scored
  * by when they need attention: the owner's deadline, or when a gap gives up.
  */
 

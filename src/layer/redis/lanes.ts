@@ -268,11 +268,11 @@ export class RedisLanes implements Lanes {
   }
 
   private laneKey(lane: string): string {
-    return `${this.config.prefix}gredis.lane:${lane}`;
+    return `${this.config.prefix}gredis:lane:${lane}`;
   }
 
   private indexKey(): string {
-    return `${this.config.prefix}gredis.lanes`;
+    return `${this.config.prefix}gredis:lanes`;
   }
 }
 
@@ -303,7 +303,7 @@ export class RedisCounters implements Counters {
   }
 
   private key(key: string): string {
-    return `${this.prefix}gredis.counter:${key}`;
+    return `${this.prefix}gredis:counter:${key}`;
   }
 }
 

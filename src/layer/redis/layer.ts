@@ -77,7 +77,7 @@ export class RedisChannelLayer extends BaseChannelLayer {
     for (const host of this.hosts) {
       watchStorage(
         host,
-        `${this.prefix}gredis.epoch`,
+        `${this.prefix}gredis:epoch`,
         (label) => this.storageLost(label),
         this.logger,
       );
