@@ -355,13 +355,24 @@ for (const database of allDatabases()) {
       403,
     );
     const key = await fixtures.login(alice);
-    assert.is(
-      await handshakeStatus(url, {
-        origin: 'http://evil.example',
-        headers: { cookie: `sessionid=${key}` },
-      }),
-      403,
-    );
+    // A foreign host; then pages of an allowed host on another port, another
+    // scheme, another allowed name: the browser sends them the cookie too.
+    for (const origin of [
+      'http://evil.example',
+      'http://localhost:1',
+      `https://localhost:${port}`,
+      `http://127.0.0.1:${port}`,
+      'null',
+    ]) {
+      assert.is(
+        await handshakeStatus(url, { origin, headers: { cookie: `sessionid=${key}` } }),
+        403,
+        origin,
+      );
+    }
+    // The site's own page is the user.
+    const own = await chatClient(port, key);
+    own.close();
     assert.is(
       await handshakeStatus(`ws://localhost:${port}/other/`, {
         origin: `http://localhost:${port}`,

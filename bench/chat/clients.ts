@@ -6,7 +6,6 @@
  */
 import { io, type Socket } from 'socket.io-client';
 import { WebSocket } from 'ws';
-import { ORIGIN } from '../lib/ws-load.js';
 import type { ChatKind, ClientSpec } from './protocol.js';
 
 /** A delivered message's payload, identical on both systems (multichat.md's `send`). */
@@ -73,7 +72,8 @@ class GredisClient implements ChatClient {
 
   static open(spec: ClientSpec, events: ClientEvents, timeoutMs: number): Promise<ChatClient> {
     const ws = new WebSocket(spec.url, {
-      origin: ORIGIN,
+      // The page's own origin: MultiChat takes only its site's pages to be the user.
+      origin: new URL(spec.url).origin.replace(/^ws/, 'http'),
       perMessageDeflate: false,
       headers: { cookie: `sessionid=${spec.sessionKey}` },
       handshakeTimeout: timeoutMs,

@@ -20,3 +20,11 @@ export function headerMap(list: unknown): Map<string, string> {
   }
   return map;
 }
+
+/**
+ * The origin of the site a request was made to, as a page of it would send in
+ * `Origin`: the scope's scheme (a page at https:// opens wss://) and its Host.
+ */
+export function siteOrigin(scheme: string, host: string): string {
+  return `${scheme === 'https' || scheme === 'wss' ? 'https' : 'http'}://${host}`;
+}

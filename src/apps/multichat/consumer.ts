@@ -55,7 +55,8 @@ export class ChatConsumer implements WebSocketConsumer<ChatState> {
   ) {}
 
   async connect(socket: ChatSocket): Promise<void> {
-    // Anonymous sockets are refused (HTTP 403); the origin was checked by Thyme.
+    // Anonymous sockets are refused (HTTP 403), those from another site's page
+    // included (the dispatcher identifies only the site's own pages).
     if (!socket.user) return socket.reject();
     const now = Date.now();
     socket.state = { rooms: [], tokens: this.settings.burst, at: now, groupsAddedAt: now };

@@ -5,6 +5,7 @@ import {
   secretOf,
   tokenMatches,
 } from '../../auth/csrf.js';
+import { siteOrigin } from '../headers.js';
 import type { Request } from './request.js';
 import { Response } from './response.js';
 import type { Middleware } from './router.js';
@@ -67,7 +68,7 @@ export function csrfMiddleware(options: CsrfOptions): Middleware {
 }
 
 function check(request: Request, cookie: string | undefined): CsrfFailure | undefined {
-  const good = `${request.scheme}://${request.host}`;
+  const good = siteOrigin(request.scheme, request.host);
   const origin = request.headers.get('origin');
   if (origin !== undefined) {
     if (origin !== good) return 'Origin checking failed';

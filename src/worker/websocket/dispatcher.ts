@@ -2,7 +2,7 @@ import type { ChannelLayer, LaneTurn, Message } from '../../layer/types.js';
 import type { Logger } from '../../logger.js';
 import { CHANNELS, CLOSE_SERVICE_RESTART, websocketChannelOf } from '../../protocol.js';
 import type { Application, SocketUser } from '../app.js';
-import { headerMap } from '../headers.js';
+import { headerMap, siteOrigin } from '../headers.js';
 import type { WebSocketConsumer } from './consumer.js';
 import { Socket, type Scope } from './socket.js';
 
@@ -103,7 +103,13 @@ export class SocketDispatcher {
   private async connect(replyChannel: string, event: Message): Promise<Socket> {
     const path = String(event.path);
     const headers = headerMap(event.headers);
-    const user = await this.identify(headers);
+    // The browser sends the site's cookies with a handshake from any page, one on
+    // another port or scheme of an allowed host included. Only the site's own
+    // pages are taken to be the user, as Django's CSRF check takes only their
+    // POSTs; any other handshake is anonymous.
+    const fromSite =
+      headers.get('origin') === siteOrigin(String(event.scheme), headers.get('host') ?? '');
+    const user = fromSite ? await this.identify(headers) : null;
     const scope: Scope = {
       path,
       query: Buffer.from((event.query_string as Uint8Array | undefined) ?? []).toString('latin1'),
