@@ -410,6 +410,22 @@ for (const database of allDatabases()) {
     assert.match(res.body.toString(), /class="site-header"/);
   });
 
+  test("a page's path typed without its slash redirects there (Django's APPEND_SLASH), to this site only", async () => {
+    const client = browser();
+    const admin = await client.get('/admin');
+    assert.is(admin.status, 301);
+    assert.is(admin.headers.location, '/admin/');
+    const login = await client.get('/accounts/login?next=/admin/');
+    assert.is(login.status, 301);
+    assert.is(login.headers.location, '/accounts/login/?next=%2Fadmin%2F');
+    for (const path of ['/no/such/page', '//evil.example', '/%2Fevil.example', '/admin//']) {
+      assert.is((await client.get(path)).status, 404, path);
+    }
+    // A POST would lose its body on the way: no redirect.
+    await client.get('/accounts/login/');
+    assert.is((await client.post('/accounts/login', { username: 'x', password: 'y' })).status, 404);
+  });
+
   test('error pages go out through the middleware: security headers, and a signed-in page stays private', async () => {
     await fixtures.user('alice', { password: 'pw' });
     const client = browser();

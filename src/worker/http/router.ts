@@ -1,5 +1,5 @@
 import type { Request } from './request.js';
-import type { Response } from './response.js';
+import { Response } from './response.js';
 
 /** A view gets the request and the path's captured groups (named, from the pattern). */
 export type View = (
@@ -72,7 +72,24 @@ export class Router {
       return route.view(request, { ...match.groups });
     }
     if (allowed) throw new MethodNotAllowed(allowed);
+    if (this.wantsSlash(request)) {
+      const path = request.path.split('/').map(encodeURIComponent).join('/');
+      const query = request.query.toString();
+      return Response.redirect(`${path}/${query ? `?${query}` : ''}`, 301);
+    }
     throw new NotFound(request.path);
+  }
+
+  /**
+   * Django's APPEND_SLASH: "/admin" is "/admin/" typed without its slash. Only
+   * for GET and HEAD (a redirected POST would lose its body), and only to a path
+   * a route matches, which starts with one "/": never "//host", another site.
+   */
+  private wantsSlash(request: Request): boolean {
+    if (request.path.endsWith('/')) return false;
+    if (request.method !== 'GET' && request.method !== 'HEAD') return false;
+    const slashed = `${request.path}/`;
+    return this.routes.some((route) => route.pattern.test(slashed));
   }
 }
 
