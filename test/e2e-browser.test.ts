@@ -12,6 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { chromium, type BrowserContext, type Page, type WebSocketRoute } from 'playwright-core';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
+import { roomGroup } from '../src/apps/multichat/chat-protocol.js';
 import type { Room } from '../src/apps/multichat/rooms.js';
 import { makePassword } from '../src/auth/hashers.js';
 import { CLOSE_LOGGED_OUT, closeUserSockets } from '../src/auth/socket-groups.js';
@@ -540,6 +541,58 @@ test('a tab with no room open stays in its user group past the group expiry: a l
   }
 });
 
+test("more rooms than the chat's burst of commands: a reconnect re-joins every one; a long paste is kept whole", async () => {
+  const [sam] = people as [Person, Person];
+  // A burst of 2 commands: re-joining 4 rooms at once gets 2 refused for the rate.
+  const embedded = await EmbeddedChat.start(db, { chatBurst: 2, chatPerSecond: 4 });
+  const tab = await sam.context.newPage();
+  const errors: string[] = [];
+  tab.on('pageerror', (error) => errors.push(error.message));
+  const all = [rooms.general, rooms.random, rooms.staff, rooms.hostile];
+  const paneOf = (room: Room) => tab.locator(`#room-${room.id}`);
+  const offline = () => tab.locator('#panes .pane.is-offline').count();
+  try {
+    await tab.goto(`http://localhost:${embedded.ports[0]}/`);
+    await tab.locator('#connection-status[data-state="connected"]').waitFor();
+    for (const room of all) {
+      await tab.locator(`.room-link[data-room-id="${room.id}"]`).click();
+      await paneOf(room).waitFor();
+      await sleep(300); // the next command's token
+    }
+    // Any close but a logout's: the page reconnects and re-joins.
+    await embedded.layer.groupSend(roomGroup(rooms.general.id), { close: 1012 });
+    await waitFor(async () => (await offline()) > 0, 5000, 'the panes to go offline');
+    await tab.locator('#connection-status[data-state="connected"]').waitFor();
+    await waitFor(async () => (await offline()) === 0, 8000, 'every pane to be back');
+    for (const room of all) {
+      assert.is(
+        await tab.locator(`.room-link[data-room-id="${room.id}"]`).getAttribute('aria-pressed'),
+        'true',
+        room.title,
+      );
+    }
+    assert.is(await tab.locator('#alerts .alert-item').count(), 0, 'nothing to tell the user');
+
+    // Pasted past the limit: kept whole (not cut at a maxlength), and refused with a reason.
+    const input = paneOf(rooms.general).locator('input[name="message"]');
+    await input.focus();
+    await tab.keyboard.insertText('x'.repeat(5000));
+    assert.is((await input.inputValue()).length, 5000, 'the paste is whole');
+    await input.press('Enter');
+    await waitFor(
+      async () => /too long/.test((await tab.getByRole('alert').first().textContent()) ?? ''),
+      5000,
+      'the too-long alert',
+    );
+    assert.is((await input.inputValue()).length, 5000, 'the text stays to be shortened');
+    assert.equal(errors, [], 'no script errors');
+  } finally {
+    await tab.close();
+    await sam.page.bringToFront();
+    await embedded.stop();
+  }
+});
+
 test('the non-staff user is refused the staff-only room, with a visible alert', async () => {
   const [sam, nora] = people as [Person, Person];
   await enter(sam, rooms.staff);
@@ -635,6 +688,12 @@ test('a Thyme killed with SIGKILL and restarted on its port: the page reconnects
     'panes stay while disconnected',
   );
   assert.match((await nora.page.locator('#connection-status').textContent()) ?? '', /Disconnected/);
+  // A message written now is kept, and she is told why it did not go.
+  const box = pane(nora, rooms.general).locator('input[name="message"]');
+  await box.fill('written while away');
+  await box.press('Enter');
+  await waitFor(async () => /reconnecting/.test(await alertText(nora)), 5000, 'the alert');
+  assert.is(await box.inputValue(), 'written while away');
   // Offline panes are marked without fading their text below 4.5:1.
   const offline = (await nora.page.evaluate(`(() => {
     const pane = document.querySelector('#panes .pane.is-offline');
@@ -660,6 +719,11 @@ test('a Thyme killed with SIGKILL and restarted on its port: the page reconnects
     .locator('#connection-status[data-state="connected"]')
     .waitFor({ timeout: 25_000 });
   assert.match((await nora.page.locator('#connection-status').textContent()) ?? '', /Reconnected/);
+  assert.is(
+    await nora.page.locator('#alerts [data-code="NOT_CONNECTED"]').count(),
+    0,
+    '"reconnecting" is no longer true: its alert goes',
+  );
   assert.equal(
     await nora.page.evaluate('window.__announced'),
     ['Disconnected. Reconnecting…', 'Reconnected.'],
@@ -813,6 +877,10 @@ test("logging out in another tab ends this tab's chat at once; it does not recon
       .locator('#connection-status[data-state="disconnected"]', { hasText: 'logged out' })
       .waitFor({ timeout: 3000 });
     assert.match(await alertText(sam), /session has ended/);
+    // Nothing can be sent any more, and the page does not pretend otherwise.
+    const form = pane(sam, rooms.general).locator('form');
+    assert.ok(await form.getByRole('button', { name: 'Send' }).isDisabled(), 'Send is disabled');
+    assert.is(await form.locator('input').getAttribute('readonly'), '', 'the box is read-only');
     assert.is(await sam.page.evaluate('window.__samePage'), true, 'no reload');
     await sleep(1000); // longer than the first reconnect delay would be
     assert.is(reconnects, 0, 'the page did not try to reconnect');

@@ -13,6 +13,12 @@
   const MAX_MESSAGE_LENGTH = 4096;
   /** Reconnect delays: 0.5 s doubling to 15 s, each ±50 % so a restarted server is not stampeded. */
   const BACKOFF = Object.freeze({ initialMs: 500, maxMs: 15000, jitter: 0.5 });
+  /**
+   * A re-join the server refused for its rate (a page with more rooms than its
+   * burst of commands) goes again after this, give or take: the chat's tokens
+   * come back at 10 a second by default.
+   */
+  const REJOIN_RETRY_MS = 1000;
   /** Older messages are dropped so a long-open tab does not grow without bound. */
   const MAX_MESSAGES_PER_ROOM = 500;
   const ALERT_TIMEOUT_MS = 15000;
@@ -67,6 +73,8 @@
   let retryTimer = 0;
   let everConnected = false;
   let stopped = false;
+  /** The session ended: the page no longer connects, and says so when used. */
+  let loggedOut = false;
   /** When the current socket opened or last carried a command (Date.now()). */
   let lastHeardAt = 0;
   /**
@@ -149,6 +157,13 @@
     if (hadFocus && lastFocus && lastFocus.isConnected) lastFocus.focus();
   }
 
+  /** Removes the alerts of one kind, such as "reconnecting" once that is over. */
+  function clearAlerts(code) {
+    for (const item of alerts.querySelectorAll('.alert-item')) {
+      if (item.getAttribute('data-code') === code) removeAlert(item);
+    }
+  }
+
   /** An alert goes after a while, but never while the pointer or focus is on it. */
   function expireLater(item) {
     setTimeout(function expire() {
@@ -190,17 +205,13 @@
       type: 'text',
       id: `${base}-input`,
       name: 'message',
-      maxLength: MAX_MESSAGE_LENGTH,
       autocomplete: 'off',
       placeholder: 'Write a message…',
     });
     const label = el('label', { htmlFor: input.id, className: 'visually-hidden' });
     const form = el('form', { className: 'send-form' });
-    form.append(
-      label,
-      input,
-      el('button', { type: 'submit', className: 'primary', textContent: 'Send' }),
-    );
+    const submit = el('button', { type: 'submit', className: 'primary', textContent: 'Send' });
+    form.append(label, input, submit);
     form.addEventListener('submit', (event) => {
       event.preventDefault();
       sendMessage(id, input);
@@ -213,7 +224,7 @@
       { 'aria-labelledby': heading.id, 'data-room-id': id },
     );
     pane.append(header, list, form);
-    const room = { pane, heading, leave, list, input, label };
+    const room = { pane, heading, leave, list, input, label, submit };
     retitle(room, title);
     panes.append(pane);
     return room;
@@ -249,6 +260,10 @@
   // ——— the protocol ———
 
   function send(payload) {
+    if (loggedOut) {
+      showError('USER_HAS_TO_LOGIN');
+      return false;
+    }
     if (!socket || socket.readyState !== WebSocket.OPEN) {
       showAlert(
         'NOT_CONNECTED',
@@ -275,8 +290,17 @@
       input.value = '';
       return;
     }
-    // The server counts characters (code points); maxlength counts UTF-16 units, so this is a backstop.
+    // Checked here rather than cut by maxlength, which would drop the end of a
+    // long paste unseen; the server counts characters (code points) too.
     if ([...text].length > MAX_MESSAGE_LENGTH) return showError('MESSAGE_TOO_LONG');
+    const room = rooms.get(id);
+    // Back on the socket but not yet back in this room: the server would refuse it.
+    if (!loggedOut && room && room.pane.classList.contains('is-offline') && socket) {
+      return showAlert(
+        'NOT_CONNECTED',
+        `Still rejoining “${room.heading.textContent}”. Please try again in a moment.`,
+      );
+    }
     if (send({ command: 'send', room: id, message: text })) input.value = '';
   }
 
@@ -342,13 +366,26 @@
   function onError(code) {
     // The first replies after a reconnect answer the re-joins, in order: a refused one names its room.
     const id = rejoining.shift();
-    if (id !== undefined && code !== 'USER_HAS_TO_LOGIN' && code !== 'RATE_LIMITED') {
+    // More rooms than the server takes commands at once: ask again for this one.
+    if (id !== undefined && code === 'RATE_LIMITED') return rejoinLater(id);
+    if (id !== undefined && code !== 'USER_HAS_TO_LOGIN') {
       const room = rooms.get(id);
       const title = room ? room.heading.textContent : `room ${id}`;
       removePane(id);
       return showError(code, `Could not rejoin “${title}”.`);
     }
     showError(code);
+  }
+
+  /** A re-join refused for the rate goes again once the server's tokens are back. */
+  function rejoinLater(id) {
+    const ws = socket;
+    const delay = Math.round(REJOIN_RETRY_MS * (1 + Math.random() * BACKOFF.jitter));
+    setTimeout(() => {
+      if (socket !== ws || !ws || ws.readyState !== WebSocket.OPEN || !rooms.has(id)) return;
+      rejoining.push(id);
+      ws.send(JSON.stringify({ command: 'join', room: id }));
+    }, delay);
   }
 
   function onFrame(text) {
@@ -389,6 +426,7 @@
       attempt = 0;
       lastHeardAt = Date.now();
       if (!quiet) setStatus('connected', everConnected ? 'Reconnected.' : 'Connected.');
+      clearAlerts('NOT_CONNECTED');
       everConnected = true;
       // Back into every room the page still shows; the replies come back in this order.
       rejoining = [...rooms.keys()];
@@ -441,6 +479,13 @@
     if (!redirected) return scheduleRetry();
     // The session is over (logged out here or in another tab): stop reconnecting.
     stopped = true;
+    loggedOut = true;
+    clearAlerts('NOT_CONNECTED');
+    // What is typed stays readable, and can be copied; nothing can be sent.
+    for (const room of rooms.values()) {
+      room.input.readOnly = true;
+      room.submit.disabled = true;
+    }
     setStatus('disconnected', 'Disconnected: you are logged out.');
     showError('USER_HAS_TO_LOGIN');
   }
