@@ -13,7 +13,7 @@ import {
 } from '../src/index.js';
 import { MAX_WAITING_EVENTS } from '../src/layer/types.js';
 import { testPrefix } from './helpers/layers.js';
-import { RedisServer, SHARED_REDIS_URL } from './helpers/redis-server.js';
+import { rawClient, RedisServer, SHARED_REDIS_URL } from './helpers/redis-server.js';
 import { sleep, waitFor } from './helpers/wait.js';
 
 for (const url of ['memory://', SHARED_REDIS_URL]) {
@@ -64,6 +64,24 @@ for (const url of ['memory://', SHARED_REDIS_URL]) {
     await lanes.finish('d', 1, undefined, { end: true });
     if (url !== 'memory://') assert.is((await lanes.claim('d', 2, {})).kind, 'stale');
   });
+
+  if (url !== 'memory://') {
+    test('an ended lane is only a marker, kept for the message expiry and a minute', async () => {
+      const prefix = testPrefix();
+      const { lanes } = make({ prefix, expiry: 5 });
+      await lanes.claim('e', 0, {});
+      await lanes.finish('e', 0, { joined: ['a'] }, { end: true });
+      const raw = rawClient();
+      try {
+        const key = `${prefix}gredis:lane:e`;
+        assert.equal(await raw.hgetall(key), { ended: '1' });
+        const ttl = await raw.ttl(key);
+        assert.ok(ttl > 60 && ttl <= 65, `its TTL is ${ttl} s`);
+      } finally {
+        raw.disconnect();
+      }
+    });
+  }
 
   test('a turn carries its effects: applied in order with its finish', async () => {
     const layer = make();

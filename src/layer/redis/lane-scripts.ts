@@ -10,7 +10,10 @@ import { LUA_CAPACITIES, LUA_GROUP_SEND, LUA_SEND, LUA_SENDS, LuaScript } from '
  *   p:<n>     parked event n (stored message bytes): announced by the interface
  *             server before it sends the event, or parked by a worker that got
  *             it out of turn; parked = how many
- *   ended     set once the lane's last event finished
+ *   ended     set once the lane's last event finished; the lane is then only
+ *             this marker, kept as long as a copy of one of its events can
+ *             still be delivered (the message expiry), so that a late copy is
+ *             refused as stale rather than starting the lane anew
  * "<prefix>gredis:lanes" (one per host) indexes lanes with parked events, scored
  * by when they need attention: the owner's deadline, or when a gap gives up.
  */
@@ -72,7 +75,7 @@ local function finish(f)
   if ARGV[9] == '1' then
     redis.call('DEL', KEYS[1])
     redis.call('HSET', KEYS[1], 'ended', '1')
-    redis.call('EXPIRE', KEYS[1], 3600)
+    redis.call('EXPIRE', KEYS[1], ARGV[10])
     if parked > 0 then redis.call('ZREM', KEYS[2], ARGV[1]) end
     return {'idle'}
   end
@@ -105,7 +108,7 @@ end
 
 /**
  * KEYS: lane, index. ARGV: lane name, order, owner, now, lease, gap, state,
- * has-state ('1'/'0'), end ('1'/'0'), ttl.
+ * has-state ('1'/'0'), end ('1'/'0'), ttl (the ended marker's when end is '1').
  * Returns {'run', order, event} (the caller now owns the next turn) | {'idle'} | {'lost'}.
  */
 export const LANE_FINISH = new LuaScript(

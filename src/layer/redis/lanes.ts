@@ -30,6 +30,8 @@ export interface RedisLanesConfig {
   gap: number;
   /** Seconds a lane's bookkeeping outlives its last event. */
   ttl: number;
+  /** Seconds an ended lane's marker stays: while a late copy of its events may still come. */
+  endedTtl: number;
 }
 
 /**
@@ -155,7 +157,7 @@ export class RedisLanes implements Lanes {
       state === undefined ? '' : this.codec.encode(state),
       state === undefined ? '0' : '1',
       end ? '1' : '0',
-      this.config.ttl,
+      end ? this.config.endedTtl : this.config.ttl,
     ];
     const keys = [this.laneKey(lane), this.indexKey()];
     let reply: [Buffer, number?, Buffer?];

@@ -62,6 +62,9 @@ export class RedisChannelLayer extends BaseChannelLayer {
         lease: this.options.laneLease,
         gap: this.options.laneGap,
         ttl: this.options.groupExpiry,
+        // A copy older than the expiry is never delivered; a minute more covers
+        // clocks that differ between processes.
+        endedTtl: Math.ceil(this.options.expiry) + 60,
       },
       this.logger,
       {
