@@ -9,6 +9,7 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { openDatabase } from '../src/db/connection.js';
 import { InvalidDatabaseUrl } from '../src/db/errors.js';
+import { PreparedQuery } from '../src/db/prepared.js';
 import { parseDatabaseUrl, redactDatabaseUrl } from '../src/db/url.js';
 import {
   fromDbBoolean,
@@ -19,6 +20,7 @@ import {
 } from '../src/db/values.js';
 import { databaseUrlFromEnv, DEFAULTS } from '../src/settings.js';
 import { allDatabases, SHARED_POSTGRES_URL } from './helpers/databases.js';
+import { waitFor } from './helpers/wait.js';
 
 const urls = suite('database URLs');
 
@@ -178,6 +180,38 @@ pg(
     }
   },
 );
+
+pg('a read whose backend is terminated under it runs again on another connection', async () => {
+  const db = openDatabase(SHARED_POSTGRES_URL);
+  const admin = openDatabase(SHARED_POSTGRES_URL);
+  // A unique text, so that only this query's backend is found and terminated.
+  const tag = `gredis_lost_${process.pid}_${Date.now()}`;
+  const query = new PreparedQuery<{ tag: string }>(
+    db,
+    'gredis_test_lost',
+    `select pg_sleep(0.3), ?::text as tag, '${tag}' as marker`,
+  );
+  try {
+    const answer = query.rows([tag]);
+    const killed = await waitFor(
+      async () => {
+        const { rows } = (await admin.knex.raw(
+          `select pg_terminate_backend(pid) as done from pg_stat_activity
+          where query like ? and state = 'active' and pid <> pg_backend_pid()`,
+          [`%'${tag}' as marker%`],
+        )) as { rows: { done: boolean }[] };
+        return rows.some((row) => row.done);
+      },
+      5000,
+      'the query to be running',
+    );
+    assert.ok(killed);
+    assert.equal(await answer, [{ pg_sleep: '', tag, marker: tag }]);
+  } finally {
+    await db.close();
+    await admin.close();
+  }
+});
 
 pg.run();
 

@@ -102,6 +102,26 @@ export function isConnectionError(error: unknown): boolean {
   return CONNECTION_CODES.has(driverCode(error) ?? '');
 }
 
+const LOST_CODES = new Set([
+  '57P01', // terminated by an administrator (pg_terminate_backend)
+  '57P02', // the server crashed
+  '08000', // connection exception
+  '08003', // connection does not exist
+  '08006', // connection failure
+  'ECONNRESET',
+  'EPIPE',
+]);
+
+/**
+ * A connection that was working broke under a query (a backend terminated, a
+ * proxy restarted): another connection may well work.
+ */
+export function isLostConnection(error: unknown): boolean {
+  if (LOST_CODES.has(driverCode(error) ?? '')) return true;
+  // node-postgres says so in words, without a code.
+  return /Connection terminated|not queryable/i.test(driverMessage(error));
+}
+
 /** A one-line description of a driver error (Node's AggregateError has an empty message). */
 export function describeDriverError(error: unknown): string {
   const message = driverMessage(error).split('\n')[0]!.trim();

@@ -1,10 +1,14 @@
 import type BetterSqlite3 from 'better-sqlite3';
 import type { Database } from './connection.js';
+import { isLostConnection } from './errors.js';
 
 /** What the pg driver's client offers that a prepared query needs. */
 interface PgClient {
   query(config: { name: string; text: string; values: unknown[] }): Promise<{ rows: unknown[] }>;
 }
+
+/** Runs of a query whose connection broke: each on another connection of the pool. */
+const ATTEMPTS = 3;
 
 /** SQLite statements by connection, then SQL: kept as long as the connection lives. */
 const sqliteStatements = new WeakMap<
@@ -13,7 +17,7 @@ const sqliteStatements = new WeakMap<
 >();
 
 /**
- * A query that runs for every chat command or handshake, as a prepared statement:
+ * A read-only query that runs for every chat command or handshake, as a prepared statement:
  * PostgreSQL parses and plans it once per connection (a named statement) rather
  * than on every call, and SQLite compiles it once. Both would otherwise redo that
  * work each time, and on PostgreSQL it is most of the query's cost. The SQL uses
@@ -35,6 +39,20 @@ export class PreparedQuery<Row> {
   }
 
   async rows(values: unknown[]): Promise<Row[]> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.rowsOnce(values);
+      } catch (error) {
+        // These queries only read, so one whose connection broke under it runs
+        // again on another: one terminated backend would otherwise fail every
+        // command of a batch. A database that is down fails again at once (the
+        // pool cannot connect), and that error goes up.
+        if (attempt >= ATTEMPTS || !isLostConnection(error)) throw error;
+      }
+    }
+  }
+
+  private async rowsOnce(values: unknown[]): Promise<Row[]> {
     // knex's own pool, so that these connections are the ones it sets up and closes.
     const client = this.db.knex.client;
     const connection: unknown = await client.acquireConnection();
