@@ -47,3 +47,85 @@ function levelFromEnv(): string | undefined {
 export function silentLogger(): Logger {
   return pino({ level: 'silent' });
 }
+
+const burstLoggers = new WeakMap<Logger, BurstLogger>();
+
+interface Burst {
+  /** Until when further lines are counted rather than written. */
+  quietUntil: number;
+  more: number;
+  fields: Record<string, unknown>;
+  report: NodeJS.Timeout | undefined;
+}
+
+/**
+ * Writes the first of a burst of like lines (same level and message) in full,
+ * then at most one line per interval counting the rest. A Redis outage or
+ * restart touches every socket at once, and a line per socket buries the one
+ * that says what happened.
+ */
+export class BurstLogger {
+  private readonly bursts = new Map<string, Burst>();
+
+  /** The one BurstLogger of a logger, so that every caller's lines count together. */
+  static for(logger: Logger): BurstLogger {
+    let burst = burstLoggers.get(logger);
+    if (!burst) burstLoggers.set(logger, (burst = new BurstLogger(logger)));
+    return burst;
+  }
+
+  constructor(
+    private readonly logger: Logger,
+    private readonly intervalMs = 10_000,
+  ) {}
+
+  warn(fields: Record<string, unknown>, message: string): void {
+    this.write('warn', fields, message);
+  }
+
+  info(fields: Record<string, unknown>, message: string): void {
+    this.write('info', fields, message);
+  }
+
+  private write(level: 'warn' | 'info', fields: Record<string, unknown>, message: string): void {
+    const key = `${level} ${message}`;
+    const now = Date.now();
+    const burst = this.bursts.get(key);
+    if (!burst || now >= burst.quietUntil) {
+      this.logger[level](fields, message);
+      if (burst) burst.quietUntil = now + this.intervalMs;
+      else
+        this.bursts.set(key, {
+          quietUntil: now + this.intervalMs,
+          more: 0,
+          fields,
+          report: undefined,
+        });
+      return;
+    }
+    burst.more++;
+    burst.fields = fields;
+    // The count goes out when the interval ends, even if nothing else comes.
+    burst.report ??= setTimeout(() => {
+      burst.report = undefined;
+      if (burst.more === 0) return;
+      const more = burst.more;
+      burst.more = 0;
+      burst.quietUntil = Date.now() + this.intervalMs;
+      this.logger[level](
+        { ...burst.fields, more },
+        `${message} (${more} more like it in ${this.intervalMs / 1000} s)`,
+      );
+    }, burst.quietUntil - now).unref();
+  }
+}
+
+/**
+ * An expected operational error (a layer or database that is away or full) as
+ * one line: its message and its cause's, without the stack a bug would need.
+ */
+export function briefError(error: unknown): { error: string } {
+  if (!(error instanceof Error)) return { error: String(error) };
+  const cause = error.cause instanceof Error ? `: ${error.cause.message}` : '';
+  return { error: `${error.message}${cause}` };
+}

@@ -9,6 +9,7 @@ import { createLayer, type ChannelLayer, type LayerOptions, type Message } from 
 import { Thyme, type ThymeOptions } from '../src/server/index.js';
 import { EVENT_CHANNEL_CAPACITY } from '../src/settings.js';
 import { rawExchange } from './helpers/http-client.js';
+import { captureLogs, WARN } from './helpers/log-capture.js';
 import { testPrefix } from './helpers/layers.js';
 import { rawClient, SHARED_REDIS_URL } from './helpers/redis-server.js';
 import { TestWorker } from './helpers/test-worker.js';
@@ -278,12 +279,22 @@ for (const layerUrl of ['memory://', SHARED_REDIS_URL]) {
     assert.is(await bystander.next(), 'fine');
   });
 
-  test('a full websocket.receive channel closes the socket with 1013', async () => {
-    const { url, worker } = await setup({}, { channelCapacity: [['websocket.receive', 2]] });
-    const client = await open(url('/'));
+  test('a full websocket.receive channel closes the socket with 1013, logged once for all', async () => {
+    const { logger, lines } = captureLogs();
+    const { url, worker } = await setup(
+      { logger },
+      { channelCapacity: [['websocket.receive', 2]] },
+    );
+    const sockets = await Promise.all([1, 2, 3, 4, 5].map(() => open(url('/'))));
     await worker.stop(); // nobody consumes websocket.receive any more
-    for (let i = 0; i < 5; i++) client.send(`m${i}`);
-    assert.is((await within(client.closed, 3000)).code, 1013);
+    for (const client of sockets) for (let i = 0; i < 5; i++) client.send(`m${i}`);
+    for (const client of sockets) assert.is((await within(client.closed, 3000)).code, 1013);
+    // Five sockets, one cause: one line, with the cause in words and no stack.
+    const full = lines.filter((line) => /workers cannot take more/.test(line.msg));
+    assert.is(full.length, 1, JSON.stringify(full));
+    assert.is(full[0]!.level, WARN);
+    assert.match(String(full[0]!.error), /is full/);
+    assert.not.ok('err' in full[0]!, 'no stack trace');
   });
 
   test('a full websocket.connect channel refuses the handshake with 503', async () => {

@@ -1,4 +1,5 @@
-import type { Logger } from '../logger.js';
+import { briefError, BurstLogger, type Logger } from '../logger.js';
+import { isTransientLayerError } from './errors.js';
 import type { ChannelLayer, LaneEffect } from './types.js';
 
 /** What applying effects one by one needs of a layer. */
@@ -33,8 +34,9 @@ export async function applyEffects(
 
 /** The one log line for an effect that failed: the turn still ends. */
 export function logEffectFailure(logger: Logger, lane: string, error: unknown): void {
-  logger.error(
-    { err: error, lane },
-    'an effect of a lane turn failed; the effects after it were dropped',
-  );
+  const message = 'an effect of a lane turn failed; the effects after it were dropped';
+  // A full or unreachable layer fails the effects of many sockets at once.
+  if (isTransientLayerError(error))
+    BurstLogger.for(logger).warn({ ...briefError(error), lane }, message);
+  else logger.error({ err: error, lane }, message);
 }

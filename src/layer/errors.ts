@@ -109,6 +109,11 @@ export class LayerUnavailable extends Error {
   }
 }
 
+/** The layer is full or away: try again later (503, 1013), not a bug to log with its stack. */
+export function isTransientLayerError(error: unknown): error is ChannelFull | LayerUnavailable {
+  return error instanceof ChannelFull || error instanceof LayerUnavailable;
+}
+
 /**
  * A layer URL that cannot be understood. Its message and `url` show the URL with
  * any password as `***`: the error is printed and logged.

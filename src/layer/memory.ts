@@ -1,5 +1,6 @@
 import { BaseChannelLayer } from './base.js';
 import { ChannelFull, LayerClosed } from './errors.js';
+import { BurstLogger } from '../logger.js';
 import { Deque, Mailbox } from './mailbox.js';
 import { MemoryCounters, MemoryLanes } from './memory-lanes.js';
 import { assertMessage, copyMessage } from './message.js';
@@ -100,7 +101,7 @@ export class InMemoryChannelLayer extends BaseChannelLayer {
       if (!this.store(key, stored, this.capacities.of(names[0]!))) skipped += names.length;
     }
     if (skipped > 0) {
-      this.logger.info(
+      BurstLogger.for(this.logger).warn(
         { group, skipped, members: members.size },
         'group send skipped full members',
       );

@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { ChannelFull, LayerUnavailable } from '../layer/errors.js';
+import { isTransientLayerError } from '../layer/errors.js';
 import type { Message } from '../layer/types.js';
+import { briefError, BurstLogger } from '../logger.js';
 import {
   CHANNELS,
   parseHttpResponse,
@@ -82,9 +83,9 @@ export async function bridgeHttpRequest(
   } catch (error) {
     ctx.layer.releaseChannel(reply);
     ctx.metrics.layerSendFailures++;
-    const busy = error instanceof ChannelFull || error instanceof LayerUnavailable;
-    ctx.logger.warn(
-      { err: error, path: target.path },
+    const busy = isTransientLayerError(error);
+    (busy ? BurstLogger.for(ctx.logger) : ctx.logger).warn(
+      { ...(busy ? briefError(error) : { err: error }), path: target.path },
       'cannot pass an HTTP request to the workers',
     );
     plainResponse(

@@ -1,8 +1,9 @@
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocket, WebSocketServer } from 'ws';
-import { ChannelFull, LayerUnavailable } from '../layer/errors.js';
+import { ChannelFull, isTransientLayerError } from '../layer/errors.js';
 import type { Message } from '../layer/types.js';
+import { briefError, BurstLogger } from '../logger.js';
 import {
   CHANNELS,
   CLOSE_SERVICE_RESTART,
@@ -123,8 +124,9 @@ export class WebSocketGateway {
     } catch (error) {
       ctx.layer.releaseChannel(reply);
       ctx.metrics.layerSendFailures++;
-      ctx.logger.warn(
-        { err: error, path: target.path },
+      const busy = isTransientLayerError(error);
+      (busy ? BurstLogger.for(ctx.logger) : ctx.logger).warn(
+        { ...(busy ? briefError(error) : { err: error }), path: target.path },
         'cannot pass a WebSocket handshake to the workers',
       );
       return refuse(503, 'workers unavailable');
@@ -563,10 +565,12 @@ export class WebSocketSession {
         .sendEvent(CHANNELS.websocketReceive, event)
         .catch((error: unknown) => {
           this.ctx.metrics.layerSendFailures++;
-          if (error instanceof ChannelFull || error instanceof LayerUnavailable) {
-            this.ctx.logger.warn(
-              { err: error, path: this.path },
-              'workers cannot take more: closing with 1013',
+          if (isTransientLayerError(error)) {
+            BurstLogger.for(this.ctx.logger).warn(
+              { ...briefError(error), path: this.path },
+              error instanceof ChannelFull
+                ? 'workers cannot take more: closing the socket with 1013'
+                : 'the channel layer is unreachable: closing the socket with 1013',
             );
             this.close(1013, 'try again later');
           } else {

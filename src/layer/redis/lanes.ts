@@ -1,4 +1,4 @@
-import type { Logger } from '../../logger.js';
+import { BurstLogger, type Logger } from '../../logger.js';
 import type { Codec } from '../codec.js';
 import { consistentHash } from '../hash.js';
 import { logEffectFailure } from '../effects.js';
@@ -173,7 +173,8 @@ export class RedisLanes implements Lanes {
       const full = effects[failed - 1];
       if (full?.kind === 'send')
         logEffectFailure(this.logger, lane, this.writes.fullError(full.channel));
-      if (skipped > 0) this.logger.info({ lane, skipped }, 'group send skipped full members');
+      if (skipped > 0)
+        BurstLogger.for(this.logger).warn({ lane, skipped }, 'group send skipped full members');
       reply = finished;
     } else {
       if (effects.length > 0) {
@@ -229,7 +230,10 @@ export class RedisLanes implements Lanes {
           const order = Number(turns[i + 1]);
           const event = this.codec.decode(turns[i + 2] as Buffer).message;
           const state = this.decodeState(turns[i + 3] as Buffer);
-          this.logger.warn({ lane, order }, 'took over a lane whose previous event was lost');
+          BurstLogger.for(this.logger).warn(
+            { lane, order },
+            'took over a lane whose previous event was lost',
+          );
           this.rescueHandler?.({ lane, order, event, state });
         }
         if (wait.length > 0) {

@@ -2,6 +2,7 @@ import { BaseChannelLayer } from '../base.js';
 import { Codec, type EncodedBody } from '../codec.js';
 import { applyEffects } from '../effects.js';
 import { ChannelFull, LayerClosed, MalformedPayload } from '../errors.js';
+import { BurstLogger } from '../../logger.js';
 import { consistentHash } from '../hash.js';
 import { Mailbox } from '../mailbox.js';
 import { assertChannelName, assertGroupName, isProcessSpecific, nonLocalName } from '../names.js';
@@ -242,7 +243,7 @@ export class RedisChannelLayer extends BaseChannelLayer {
         ? await this.groupSendInScript(group, body)
         : await this.groupSendFromHere(group, body);
     if (outcome.skipped > 0) {
-      this.logger.info({ group, ...outcome }, 'group send skipped full members');
+      BurstLogger.for(this.logger).warn({ group, ...outcome }, 'group send skipped full members');
     }
     return outcome.skipped;
   }

@@ -1,6 +1,7 @@
 import type { ChannelLayer, Message } from '../../layer/types.js';
 import type { Logger } from '../../logger.js';
 import type { Application } from '../app.js';
+import { logFailure } from '../failures.js';
 import { BadRequest, Request } from './request.js';
 import { Response } from './response.js';
 import { sendResponse } from './responder.js';
@@ -51,7 +52,7 @@ export function responseForError(
     return page(405).header('allow', [...new Set(error.allowed)].join(', '));
   }
   if (error instanceof BadRequest) return page(400);
-  logger.error({ err: error, path: request?.path }, 'view failed');
+  logFailure(logger, error, { path: request?.path }, 'view failed');
   return page(500);
 }
 
