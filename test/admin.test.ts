@@ -208,9 +208,15 @@ for (const database of allDatabases()) {
       new RegExp(`<form method="post" action="/admin/rooms/${room.id}/delete/"`),
     );
     assert.ok(await fixtures.rooms.find(room.id), 'the GET deleted nothing');
+    // Someone in it hears it go: the answer to a leave, so the page closes its pane.
+    const { client: bob } = await signedIn('bob');
+    const inRoom = await chatOf(bob);
+    inRoom.send(JSON.stringify({ command: 'join', room: room.id }));
+    assert.equal(JSON.parse(String(await inRoom.next())).join, String(room.id));
     const res = await client.post(`/admin/rooms/${room.id}/delete/`, {});
     assert.is(res.status, 303);
     assert.is(await fixtures.rooms.find(room.id), undefined);
+    assert.equal(JSON.parse(String(await inRoom.next())), { leave: String(room.id) });
     assert.match(text(await client.get('/admin/rooms/')), /The room “Doomed” was deleted\./);
     assert.is((await client.post(`/admin/rooms/${room.id}/delete/`, {})).status, 404, 'twice');
   });

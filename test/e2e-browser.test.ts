@@ -26,6 +26,7 @@ import {
   Fixtures,
   TEST_PASSWORD_ITERATIONS,
 } from './helpers/deployment.js';
+import { BrowserlessClient } from './helpers/browserless.js';
 import { httpRequest } from './helpers/http-client.js';
 import { sleep, waitFor, within } from './helpers/wait.js';
 import type { TestClient } from './helpers/ws-client.js';
@@ -585,6 +586,38 @@ test("more rooms than the chat's burst of commands: a reconnect re-joins every o
       'the too-long alert',
     );
     assert.is((await input.inputValue()).length, 5000, 'the text stays to be shortened');
+    assert.equal(errors, [], 'no script errors');
+  } finally {
+    await tab.close();
+    await sam.page.bringToFront();
+    await embedded.stop();
+  }
+});
+
+test('a room deleted in the admin: its pane closes in the pages of those in it, and it leaves their list', async () => {
+  const [sam] = people as [Person, Person];
+  const doomed = await fixtures.room('Short-lived');
+  const embedded = await EmbeddedChat.start(db);
+  const port = embedded.ports[0]!;
+  const tab = await sam.context.newPage();
+  const errors: string[] = [];
+  tab.on('pageerror', (error) => errors.push(error.message));
+  const button = tab.locator(`.room-link[data-room-id="${doomed.id}"]`);
+  try {
+    await tab.goto(`http://localhost:${port}/`);
+    await tab.locator('#connection-status[data-state="connected"]').waitFor();
+    await button.click();
+    await tab.locator(`#room-${doomed.id}`).waitFor();
+    const admin = new BrowserlessClient(port);
+    await admin.login('sam', PASSWORD);
+    await admin.get(`/admin/rooms/${doomed.id}/delete/`);
+    assert.is((await admin.post(`/admin/rooms/${doomed.id}/delete/`, {})).status, 303);
+    await tab.locator(`#room-${doomed.id}`).waitFor({ state: 'detached', timeout: 5000 });
+    assert.is(await button.count(), 0, 'gone from the room list');
+    assert.match(
+      (await tab.getByRole('alert').first().textContent()) ?? '',
+      /The room “Short-lived” was deleted\./,
+    );
     assert.equal(errors, [], 'no script errors');
   } finally {
     await tab.close();

@@ -83,6 +83,15 @@ export function roomGroup(roomId: number): string {
 }
 
 /**
+ * What the sockets in a room get when it is deleted: the answer to a leave,
+ * unasked, so that pages close its pane at once rather than find out at their
+ * next send (multichat.md says only that a command to it is ROOM_INVALID).
+ */
+export function roomDeletedFrame(roomId: number): { text: string } {
+  return { text: JSON.stringify({ leave: String(roomId) }) };
+}
+
+/**
  * The close code of a socket whose access changed under it: its user lost the
  * staff flag, or a room it is in became staff-only. Its memberships were
  * granted by checks that no longer hold; the page reconnects at once and joins

@@ -335,6 +335,26 @@
     if (hadFocus && button) button.focus();
   }
 
+  function onLeave(id) {
+    const asked = leaving.has(id);
+    const room = rooms.get(id);
+    removePane(id);
+    if (asked || !room) return;
+    // Unasked: the room was deleted. It goes from the list too; focus, if it was
+    // on its button, moves to a neighbour's.
+    const title = room.heading.textContent;
+    for (const button of roomButtons(id)) {
+      const item = button.closest('li') || button;
+      if (item.contains(document.activeElement)) {
+        const next = item.nextElementSibling || item.previousElementSibling;
+        const target = next && next.querySelector('.room-link');
+        if (target) target.focus();
+      }
+      item.remove();
+    }
+    showAlert('ROOM_DELETED', `The room “${title}” was deleted.`);
+  }
+
   function onRoomMessage(data) {
     const room = rooms.get(String(data.room));
     if (!room) return;
@@ -398,7 +418,7 @@
     if (typeof data !== 'object' || data === null) return;
     if ('error' in data) return onError(String(data.error));
     if ('join' in data) return onJoin(String(data.join), String(data.title ?? ''));
-    if ('leave' in data) return removePane(String(data.leave));
+    if ('leave' in data) return onLeave(String(data.leave));
     if ('room' in data && 'msg_type' in data) return onRoomMessage(data);
   }
 

@@ -18,7 +18,7 @@ import { html, type HtmlValue } from '../../../worker/http/html.js';
 import type { Request } from '../../../worker/http/request.js';
 import { Response } from '../../../worker/http/response.js';
 import type { Router, View } from '../../../worker/http/router.js';
-import { CLOSE_ACCESS_CHANGED, roomGroup } from '../chat-protocol.js';
+import { CLOSE_ACCESS_CHANGED, roomDeletedFrame, roomGroup } from '../chat-protocol.js';
 import type { AdminServices } from '../index.js';
 import { InvalidRoomTitle, ROOM_TITLE_MAX_LENGTH, type Room } from '../rooms.js';
 import { checkbox, csrfInput, field, page, type FlashMessage } from './layout.js';
@@ -325,6 +325,7 @@ function roomDelete(services: AdminServices): View {
       });
     }
     if (!(await services.rooms.delete(room.id))) return errorPage(404, request);
+    await services.layer.groupSend(roomGroup(room.id), roomDeletedFrame(room.id));
     return redirectWith(request, '/admin/rooms/', `The room “${room.title}” was deleted.`);
   };
 }
