@@ -59,7 +59,7 @@ interface Burst {
 }
 
 /**
- * Writes the first of a burst of like lines (same level and message) in full,
+ * Writes the first of a burst of like warnings (same message) in full,
  * then at most one line per interval counting the rest. A Redis outage or
  * restart touches every socket at once, and a line per socket buries the one
  * that says what happened.
@@ -80,19 +80,11 @@ export class BurstLogger {
   ) {}
 
   warn(fields: Record<string, unknown>, message: string): void {
-    this.write('warn', fields, message);
-  }
-
-  info(fields: Record<string, unknown>, message: string): void {
-    this.write('info', fields, message);
-  }
-
-  private write(level: 'warn' | 'info', fields: Record<string, unknown>, message: string): void {
-    const key = `${level} ${message}`;
+    const key = message;
     const now = Date.now();
     const burst = this.bursts.get(key);
     if (!burst || now >= burst.quietUntil) {
-      this.logger[level](fields, message);
+      this.logger.warn(fields, message);
       if (burst) burst.quietUntil = now + this.intervalMs;
       else
         this.bursts.set(key, {
@@ -112,7 +104,7 @@ export class BurstLogger {
       const more = burst.more;
       burst.more = 0;
       burst.quietUntil = Date.now() + this.intervalMs;
-      this.logger[level](
+      this.logger.warn(
         { ...burst.fields, more },
         `${message} (${more} more like it in ${this.intervalMs / 1000} s)`,
       );

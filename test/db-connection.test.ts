@@ -189,7 +189,7 @@ pg('a read whose backend is terminated under it runs again on another connection
   const query = new PreparedQuery<{ tag: string }>(
     db,
     'gredis_test_lost',
-    `select pg_sleep(0.3), ?::text as tag, '${tag}' as marker`,
+    `select pg_sleep(2), ?::text as tag, '${tag}' as marker`,
   );
   try {
     const answer = query.rows([tag]);

@@ -203,6 +203,7 @@ function contract(backend: LayerBackend): void {
       // UTF-8 has no lone surrogates: a Python receiver would fail on the message.
       [{ text: 'hi \ud83d' }, 'message.text'],
       [{ list: ['ok', '\udc00 x'] }, 'message.list[1]'],
+      [{ nested: { 'k\ud800': 1 } }, 'message.nested.k\ud800'],
       // JSON.parse makes own "__proto__" keys; receivers cannot decode them.
       [JSON.parse('{"data": {"__proto__": {"x": 1}}}'), 'message.data.__proto__'],
       ['not an object', 'message'],

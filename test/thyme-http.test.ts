@@ -1,6 +1,16 @@
 /** Thyme's HTTP side and its defences, in-process, against the layer-only test worker. */
 import { pbkdf2 } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  appendFileSync,
+  mkdtempSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  utimesSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect, type Socket } from 'node:net';
@@ -393,6 +403,24 @@ test('a changed static file is served after the next check; a removed one is a m
     'the new content',
   );
   assert.is.not(changed?.headers.etag, first.headers.etag);
+  // Replaced by a file of the same size and mtime (cp -p, rsync -a): noticed too.
+  const mtime = new Date(1_700_000_000_000); // whole seconds: utimes can set it exactly
+  utimesSync(join(dir, 'page.css'), mtime, mtime);
+  await sleep(1100);
+  await httpRequest(port, '/static/page.css'); // its check sees the new mtime
+  await sleep(200);
+  writeFileSync(join(dir, 'next.css'), 'body { color: green; margin: 0 }'.slice(0, 31));
+  utimesSync(join(dir, 'next.css'), mtime, mtime);
+  renameSync(join(dir, 'next.css'), join(dir, 'page.css'));
+  assert.is(statSync(join(dir, 'page.css')).size, 'body { color: blue; margin: 0 }'.length);
+  assert.is(statSync(join(dir, 'page.css')).mtimeMs, mtime.getTime());
+  await waitFor(
+    async () =>
+      (await httpRequest(port, '/static/page.css')).body.toString() ===
+      'body { color: green; margin: 0 }'.slice(0, 31),
+    5000,
+    'the same-size, same-mtime replacement',
+  );
   rmSync(join(dir, 'page.css'));
   await waitFor(
     async () => {
@@ -402,6 +430,20 @@ test('a changed static file is served after the next check; a removed one is a m
     5000,
     'the removed file to go to the application',
   );
+});
+
+test('a static file too large to hold is streamed with headers that match its bytes, even just after a change', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'gredis-static-'));
+  const path = join(dir, 'big.bin');
+  writeFileSync(path, Buffer.alloc(600 * 1024, 'a'));
+  const { port } = await setup({ staticDir: dir });
+  const first = await httpRequest(port, '/static/big.bin');
+  assert.is(first.body.length, 600 * 1024);
+  appendFileSync(path, 'b'.repeat(50));
+  const after = await httpRequest(port, '/static/big.bin');
+  assert.is(Number(after.headers['content-length']), after.body.length);
+  assert.ok(after.body.equals(readFileSync(path)), 'the file as it is now');
+  assert.is.not(after.headers.etag, first.headers.etag);
 });
 
 test('static paths cannot leave the directory', async () => {

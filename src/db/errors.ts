@@ -119,7 +119,8 @@ const LOST_CODES = new Set([
 export function isLostConnection(error: unknown): boolean {
   if (LOST_CODES.has(driverCode(error) ?? '')) return true;
   // node-postgres says so in words, without a code.
-  return /Connection terminated|not queryable/i.test(driverMessage(error));
+  // (Not "Connection terminated due to connection timeout": that one never connected.)
+  return /Connection terminated unexpectedly|not queryable/i.test(driverMessage(error));
 }
 
 /** A one-line description of a driver error (Node's AggregateError has an empty message). */

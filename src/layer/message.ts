@@ -47,6 +47,8 @@ function checkValue(value: unknown, path: string, seen: Set<object>, depth: numb
       // prototype, and JavaScript receivers refuse to decode it.
       if (key === '__proto__')
         throw new InvalidMessage(`${path}.${key}`, 'this key cannot be sent');
+      if (!key.isWellFormed())
+        throw new InvalidMessage(`${path}.${key}`, 'key holds a lone surrogate');
       checkValue(value[key], `${path}.${key}`, seen, depth + 1);
     }
   } else {

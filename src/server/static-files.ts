@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
-import { readFile, realpath, stat } from 'node:fs/promises';
+import { constants, type Stats } from 'node:fs';
+import { open, realpath, stat, type FileHandle } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { extname, join, sep } from 'node:path';
 
@@ -24,15 +24,48 @@ export const STATIC_PREFIX = '/static/';
 const MAX_HELD_FILE_BYTES = 512 * 1024;
 /** What all held files together may take; past it, files are streamed. */
 const MAX_HELD_BYTES = 32 * 1024 * 1024;
-/** A held file is checked against the disk at most this often. */
+/** URL paths remembered at most: symlinks inside the directory can make many name one file. */
+const MAX_PATHS = 1000;
+/** A remembered file is checked against the disk at most this often. */
 const RECHECK_MS = 1000;
+/** Reads of a file that was written to while read, before giving up on it. */
+const READ_ATTEMPTS = 3;
+/** Opens a real path (every link in it already resolved): a link put there since is not followed. */
+const OPEN_FLAGS = constants.O_RDONLY | constants.O_NOFOLLOW;
+
+/**
+ * What tells one version of a file from another. Size and mtime alone miss a
+ * copy that keeps both (`cp -p`, `rsync -a`, reproducible builds); a rename
+ * brings a new inode, and any write or `utimes` a new ctime.
+ */
+interface Identity {
+  dev: number;
+  ino: number;
+  size: number;
+  mtimeMs: number;
+  ctimeMs: number;
+}
+
+function identityOf(info: Stats): Identity {
+  const { dev, ino, size, mtimeMs, ctimeMs } = info;
+  return { dev, ino, size, mtimeMs, ctimeMs };
+}
+
+function sameIdentity(a: Identity, b: Identity): boolean {
+  return (
+    a.dev === b.dev &&
+    a.ino === b.ino &&
+    a.size === b.size &&
+    a.mtimeMs === b.mtimeMs &&
+    a.ctimeMs === b.ctimeMs
+  );
+}
 
 /** What is known of one file of the directory. */
 interface StaticFile {
   /** The real path, inside the directory. */
   path: string;
-  mtimeMs: number;
-  size: number;
+  identity: Identity;
   /** The response headers but Content-Length, ready to send. */
   headers: Record<string, string>;
   etag: string;
@@ -52,8 +85,9 @@ interface StaticFile {
  * libuv's small thread pool, which password hashing and DNS lookups share: were
  * each request to `realpath`, `stat` and read the file there, the page's CSS and
  * script would wait behind a burst of logins. The disk is looked at again in the
- * background, at most once a second per file, so a changed file is served from
- * the next request after that check.
+ * background, when the file is asked for a second or more after the last look,
+ * and a changed file is served from then on. Files too large to hold are opened
+ * and checked on every request, so that what goes out matches its headers.
  */
 export class StaticFiles {
   private readonly files = new Map<string, StaticFile>();
@@ -80,16 +114,43 @@ export class StaticFiles {
     if (!segments) return undefined;
     const key = segments.join('/');
     let file = this.files.get(key);
-    if (file) {
-      if (!file.checking && Date.now() - file.checkedAt >= RECHECK_MS) void this.recheck(key, file);
-    } else {
+    if (file && !file.checking && Date.now() - file.checkedAt >= RECHECK_MS)
+      void this.recheck(key, file);
+    if (!file) {
       file = await this.load(segments);
       if (!file) return undefined;
-      // Two first requests for one file may both load it: the later one stays.
-      this.forget(key);
-      this.hold(key, file);
+      this.remember(key, file);
     }
-    return serve(req, res, file);
+    if (file.body) return serveHeld(req, res, file, file.body);
+    return this.serveStreamed(req, res, key, segments, file);
+  }
+
+  /** A file too large to hold: streamed through a handle whose stat matches the headers. */
+  private async serveStreamed(
+    req: IncomingMessage,
+    res: ServerResponse,
+    key: string,
+    segments: string[],
+    known: StaticFile,
+  ): Promise<number | undefined> {
+    let file = known;
+    for (let attempt = 1; ; attempt++) {
+      const handle = await open(file.path, OPEN_FLAGS).catch(() => undefined);
+      const info = await handle?.stat().catch(() => undefined);
+      if (handle && info && sameIdentity(identityOf(info), file.identity)) {
+        return streamFrom(req, res, file, handle);
+      }
+      await handle?.close().catch(() => undefined);
+      // Changed since it was looked at: look again.
+      const fresh = attempt < READ_ATTEMPTS ? await this.load(segments) : undefined;
+      if (!fresh) {
+        this.forget(key);
+        return undefined;
+      }
+      this.remember(key, fresh);
+      if (fresh.body) return serveHeld(req, res, fresh, fresh.body);
+      file = fresh;
+    }
   }
 
   /** Reads what the disk holds at the path, or undefined when it is not a file of the directory. */
@@ -97,39 +158,51 @@ export class StaticFiles {
     this.root ??= await realpath(this.directory);
     const real = await realpath(join(this.root, ...segments)).catch(() => undefined);
     if (!real?.startsWith(this.root + sep)) return undefined;
-    const info = await stat(real).catch(() => undefined);
-    if (!info?.isFile()) return undefined;
-    const content = await readFile(real).catch(() => undefined);
-    // Changed while read: the stat no longer describes it; the next request loads again.
-    if (!content || content.length !== info.size) return undefined;
-    const etag = `"${createHash('sha256').update(content).digest('base64url').slice(0, 27)}"`;
-    const held = content.length <= MAX_HELD_FILE_BYTES;
-    return {
-      path: real,
-      mtimeMs: info.mtimeMs,
-      size: info.size,
-      etag,
-      headers: {
-        ETag: etag,
-        'Cache-Control': 'no-cache',
-        'Last-Modified': info.mtime.toUTCString(),
-        'Content-Type': CONTENT_TYPES[extname(real).toLowerCase()] ?? 'application/octet-stream',
-        'X-Content-Type-Options': 'nosniff',
-      },
-      body: held ? content : undefined,
-      checkedAt: Date.now(),
-      checking: false,
-    };
+    for (let attempt = 0; attempt < READ_ATTEMPTS; attempt++) {
+      const handle = await open(real, OPEN_FLAGS).catch(() => undefined);
+      if (!handle) return undefined;
+      try {
+        const before = await handle.stat();
+        if (!before.isFile()) return undefined;
+        const content = await handle.readFile();
+        const after = await handle.stat();
+        const identity = identityOf(after);
+        // Written to while read: read it again.
+        if (!sameIdentity(identityOf(before), identity) || content.length !== after.size) continue;
+        const etag = `"${createHash('sha256').update(content).digest('base64url').slice(0, 27)}"`;
+        return {
+          path: real,
+          identity,
+          etag,
+          headers: {
+            ETag: etag,
+            'Cache-Control': 'no-cache',
+            'Last-Modified': after.mtime.toUTCString(),
+            'Content-Type':
+              CONTENT_TYPES[extname(real).toLowerCase()] ?? 'application/octet-stream',
+            'X-Content-Type-Options': 'nosniff',
+          },
+          body: content.length <= MAX_HELD_FILE_BYTES ? content : undefined,
+          checkedAt: Date.now(),
+          checking: false,
+        };
+      } catch {
+        return undefined;
+      } finally {
+        await handle.close().catch(() => undefined);
+      }
+    }
+    return undefined;
   }
 
-  /** In the background: drops or reloads a held file that the disk no longer matches. */
+  /** In the background: drops or reloads a remembered file that the disk no longer matches. */
   private async recheck(key: string, file: StaticFile): Promise<void> {
     file.checking = true;
     const segments = key.split('/');
     const real = await realpath(join(this.root!, ...segments)).catch(() => undefined);
     const info = real ? await stat(real).catch(() => undefined) : undefined;
     if (this.files.get(key) !== file) return;
-    if (real === file.path && info?.mtimeMs === file.mtimeMs && info.size === file.size) {
+    if (real === file.path && info && sameIdentity(identityOf(info), file.identity)) {
       file.checkedAt = Date.now();
       file.checking = false;
       return;
@@ -137,10 +210,13 @@ export class StaticFiles {
     const fresh = await this.load(segments);
     if (this.files.get(key) !== file) return;
     this.forget(key);
-    if (fresh) this.hold(key, fresh);
+    if (fresh) this.remember(key, fresh);
   }
 
-  private hold(key: string, file: StaticFile): void {
+  /** Keeps `file` for `key` (in place of what was there), its body if the budget allows. */
+  private remember(key: string, file: StaticFile): void {
+    this.forget(key);
+    if (this.files.size >= MAX_PATHS) return; // served, not remembered
     if (file.body && this.heldBytes + file.body.length > MAX_HELD_BYTES) file.body = undefined;
     this.heldBytes += file.body?.length ?? 0;
     this.files.set(key, file);
@@ -169,28 +245,67 @@ function pathSegments(relative: string): string[] | undefined {
   return segments;
 }
 
-async function serve(req: IncomingMessage, res: ServerResponse, file: StaticFile): Promise<number> {
+/** Whether the client already has this version (a 304). */
+function notModified(req: IncomingMessage, file: StaticFile): boolean {
   const ifNoneMatch = req.headers['if-none-match'];
-  if (
-    ifNoneMatch &&
+  return (
+    ifNoneMatch !== undefined &&
     ifNoneMatch.split(',').some((tag) => tag.trim() === file.etag || tag.trim() === '*')
-  ) {
-    return end(res, 304, undefined, file.headers);
+  );
+}
+
+/** Answers 304 when the client has this version (false: nothing more to send), or writes the 200 headers. */
+function begin(
+  req: IncomingMessage,
+  res: ServerResponse,
+  file: StaticFile,
+  length: number,
+): boolean {
+  if (notModified(req, file)) {
+    end(res, 304, undefined, file.headers);
+    return false;
   }
-  res.writeHead(200, { ...file.headers, 'Content-Length': String(file.size) });
-  if (req.method === 'HEAD') {
-    res.end();
-    return 200;
-  }
-  if (file.body) {
-    res.end(file.body);
-    return 200;
+  res.writeHead(200, { ...file.headers, 'Content-Length': String(length) });
+  return true;
+}
+
+function serveHeld(
+  req: IncomingMessage,
+  res: ServerResponse,
+  file: StaticFile,
+  body: Buffer,
+): number {
+  if (begin(req, res, file, body.length)) res.end(req.method === 'HEAD' ? undefined : body);
+  return res.statusCode;
+}
+
+/** Streams the file's bytes from `handle` (closed here), exactly as many as its headers say. */
+async function streamFrom(
+  req: IncomingMessage,
+  res: ServerResponse,
+  file: StaticFile,
+  handle: FileHandle,
+): Promise<number> {
+  const { size } = file.identity;
+  if (!begin(req, res, file, size) || req.method === 'HEAD' || size === 0) {
+    await handle.close().catch(() => undefined);
+    if (!res.writableEnded) res.end();
+    return res.statusCode;
   }
   await new Promise<void>((resolve) => {
-    const stream = createReadStream(file.path);
+    const stream = handle.createReadStream({ start: 0, end: size - 1 });
+    let sent = 0;
+    stream.on('data', (chunk: string | Buffer) => {
+      sent += chunk.length;
+    });
     stream.on('error', () => {
       res.destroy();
       resolve();
+    });
+    // Cut short (the file shrank under us): the client must not take what follows
+    // on this connection for the rest of the body.
+    stream.on('end', () => {
+      if (sent < size) res.destroy();
     });
     res.on('close', () => {
       stream.destroy();

@@ -31,6 +31,8 @@ export class Request {
   readonly method: string;
   readonly path: string;
   readonly query: URLSearchParams;
+  /** The query string as it came (Latin-1 of its bytes), for a redirect that keeps it. */
+  readonly queryString: string;
   readonly headers: ReadonlyMap<string, string>;
   readonly body: Buffer;
   readonly scheme: string;
@@ -49,7 +51,8 @@ export class Request {
   constructor(event: HttpRequestEvent) {
     this.method = event.method;
     this.path = event.path;
-    this.query = new URLSearchParams(Buffer.from(event.query_string).toString('latin1'));
+    this.queryString = Buffer.from(event.query_string).toString('latin1');
+    this.query = new URLSearchParams(this.queryString);
     this.headers = headerMap(event.headers);
     this.body = Buffer.from(event.body);
     this.scheme = event.scheme;

@@ -74,7 +74,7 @@ export class Router {
     if (allowed) throw new MethodNotAllowed(allowed);
     if (this.wantsSlash(request)) {
       const path = request.path.split('/').map(encodeURIComponent).join('/');
-      const query = request.query.toString();
+      const query = request.queryString;
       return Response.redirect(`${path}/${query ? `?${query}` : ''}`, 301);
     }
     throw new NotFound(request.path);

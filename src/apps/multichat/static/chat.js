@@ -64,6 +64,8 @@
   const rooms = new Map();
   /** Rooms re-joined after a reconnect, in the order sent: each gets exactly one reply, in order. */
   let rejoining = [];
+  /** Re-joins refused for the rate, waiting to go again (their timers). */
+  const retries = new Set();
   /** Rooms whose leave is on its way: a keep-alive join now would bring them back. */
   const leaving = new Set();
   /** The room whose send box takes focus when its join is confirmed (the user asked for it). */
@@ -276,10 +278,23 @@
     return true;
   }
 
+  /**
+   * Whether re-joins are still to be answered. The replies to them are told
+   * apart only by their order, so the user's own commands wait till they are in.
+   */
+  function rejoinsPending() {
+    return rejoining.length > 0 || retries.size > 0;
+  }
+
+  function showStillRejoining() {
+    showAlert('NOT_CONNECTED', 'Still rejoining your rooms. Please try again in a moment.');
+  }
+
   function command(name, id) {
     const open = socket && socket.readyState === WebSocket.OPEN;
     // Offline, the server already dropped the membership with the socket: just close the pane.
     if (name === 'leave' && !open) return removePane(id);
+    if (open && !loggedOut && rejoinsPending()) return showStillRejoining();
     if (name === 'join') focusOnJoin = id;
     if (send({ command: name, room: id }) && name === 'leave') leaving.add(id);
   }
@@ -293,14 +308,7 @@
     // Checked here rather than cut by maxlength, which would drop the end of a
     // long paste unseen; the server counts characters (code points) too.
     if ([...text].length > MAX_MESSAGE_LENGTH) return showError('MESSAGE_TOO_LONG');
-    const room = rooms.get(id);
-    // Back on the socket but not yet back in this room: the server would refuse it.
-    if (!loggedOut && room && room.pane.classList.contains('is-offline') && socket) {
-      return showAlert(
-        'NOT_CONNECTED',
-        `Still rejoining “${room.heading.textContent}”. Please try again in a moment.`,
-      );
-    }
+    if (socket && !loggedOut && rejoinsPending()) return showStillRejoining();
     if (send({ command: 'send', room: id, message: text })) input.value = '';
   }
 
@@ -399,13 +407,14 @@
 
   /** A re-join refused for the rate goes again once the server's tokens are back. */
   function rejoinLater(id) {
-    const ws = socket;
     const delay = Math.round(REJOIN_RETRY_MS * (1 + Math.random() * BACKOFF.jitter));
-    setTimeout(() => {
-      if (socket !== ws || !ws || ws.readyState !== WebSocket.OPEN || !rooms.has(id)) return;
+    const timer = setTimeout(() => {
+      retries.delete(timer);
+      if (!socket || socket.readyState !== WebSocket.OPEN || !rooms.has(id)) return;
       rejoining.push(id);
-      ws.send(JSON.stringify({ command: 'join', room: id }));
+      socket.send(JSON.stringify({ command: 'join', room: id }));
     }, delay);
+    retries.add(timer);
   }
 
   function onFrame(text) {
@@ -447,6 +456,15 @@
       lastHeardAt = Date.now();
       if (!quiet) setStatus('connected', everConnected ? 'Reconnected.' : 'Connected.');
       clearAlerts('NOT_CONNECTED');
+      // Logged in again (a page restored from the back/forward cache): usable again.
+      if (loggedOut) {
+        loggedOut = false;
+        clearAlerts('USER_HAS_TO_LOGIN');
+        for (const room of rooms.values()) {
+          room.input.readOnly = false;
+          room.submit.disabled = false;
+        }
+      }
       everConnected = true;
       // Back into every room the page still shows; the replies come back in this order.
       rejoining = [...rooms.keys()];
@@ -457,6 +475,8 @@
       if (socket !== ws) return;
       socket = null;
       rejoining = [];
+      for (const timer of retries) clearTimeout(timer);
+      retries.clear();
       // A leave that got no answer: the room stays, and the reconnect re-joins it.
       leaving.clear();
       for (const room of rooms.values()) room.pane.classList.add('is-offline');
@@ -541,7 +561,7 @@
   function keepMemberships() {
     // During a re-join the server is hearing from us already; during a leave, a
     // join could overtake it and bring the room back.
-    if (rejoining.length > 0 || leaving.size > 0) return;
+    if (rejoinsPending() || leaving.size > 0) return;
     if (!socket || socket.readyState !== WebSocket.OPEN) return;
     const first = rooms.keys().next();
     if (!first.done) {
