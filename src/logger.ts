@@ -23,12 +23,35 @@ export function createLogger(options: LoggerOptions = {}): Logger {
   return pino({
     name: options.name ?? 'gredis',
     level,
+    serializers: { err: serializeError },
     ...(pretty
       ? {
           transport: { target: 'pino-pretty', options: { colorize: true, ignore: 'pid,hostname' } },
         }
       : {}),
   });
+}
+
+/**
+ * pino's error serializer, less what must never reach a log: the arguments of
+ * the Redis command an error came from (ioredis attaches the command, and
+ * AUTH's arguments are the password).
+ */
+export function serializeError(error: unknown): unknown {
+  const shown = pino.stdSerializers.err(error as Error) as unknown;
+  dropCommandArgs(shown, 0);
+  return shown;
+}
+
+function dropCommandArgs(value: unknown, depth: number): void {
+  if (typeof value !== 'object' || value === null || depth > 4) return;
+  const record = value as Record<string, unknown>;
+  const command = record.command;
+  if (typeof command === 'object' && command !== null && 'args' in command)
+    record.command = { name: (command as { name?: unknown }).name };
+  for (const key of Object.keys(record)) {
+    if (key !== 'command') dropCommandArgs(record[key], depth + 1);
+  }
 }
 
 /** GREDIS_LOG_LEVEL, when set: one of pino's levels, or a clear error naming the variable. */

@@ -10,7 +10,10 @@ import * as assert from 'uvu/assert';
 import { openDatabase } from '../src/db/connection.js';
 import { InvalidDatabaseUrl } from '../src/db/errors.js';
 import { PreparedQuery } from '../src/db/prepared.js';
-import { parseDatabaseUrl, redactDatabaseUrl } from '../src/db/url.js';
+import { parseDatabaseUrl } from '../src/db/url.js';
+import { InvalidLayerUrl } from '../src/layer/errors.js';
+import { parseLayerUrl } from '../src/layer/url.js';
+import { redactSecrets } from '../src/redact.js';
 import {
   fromDbBoolean,
   fromDbInteger,
@@ -93,10 +96,62 @@ urls('anything else throws InvalidDatabaseUrl (code, no password in the message)
   );
 });
 
-urls('redactDatabaseUrl hides only the password', () => {
-  assert.is(redactDatabaseUrl('postgres://u:s3cr:et@db:5432/x'), 'postgres://u:***@db:5432/x');
-  assert.is(redactDatabaseUrl('postgres://u@db/x'), 'postgres://u@db/x');
-  assert.is(redactDatabaseUrl('sqlite://./a.sqlite3'), 'sqlite://./a.sqlite3');
+urls('redactSecrets hides passwords, even in URLs that do not parse, and nothing else', () => {
+  assert.is(redactSecrets('postgres://u:s3cr:et@db:5432/x'), 'postgres://u:***@db:5432/x');
+  assert.is(redactSecrets('postgres://u@db/x'), 'postgres://u@db/x');
+  assert.is(redactSecrets('sqlite://./a.sqlite3'), 'sqlite://./a.sqlite3');
+  // Unescaped "/", "#", "?" or "@" in the password (what makes such a URL unparseable).
+  for (const password of ['pa/ssWORD', 'pa#ss', 'pa?ss', 's3cr3t@PW'])
+    assert.is(
+      redactSecrets(`postgres://postgres:${password}@127.0.0.1:5432/db`),
+      'postgres://postgres:***@127.0.0.1:5432/db',
+    );
+  assert.is(
+    redactSecrets('postgres://u@db/x?sslmode=require&password=QSECRET'),
+    'postgres://u@db/x?sslmode=require&password=***',
+  );
+  // Several URLs, and URLs inside a message.
+  assert.is(
+    redactSecrets('redis://:a/b@h1:6379/0,redis://:c@h2:6379/0?sentinel_password=d'),
+    'redis://:***@h1:6379/0,redis://:***@h2:6379/0?sentinel_password=***',
+  );
+  assert.is(
+    redactSecrets('"redis://:LAY#ERpw@127.0.0.1:99999/0" is not a URL'),
+    '"redis://:***@127.0.0.1:99999/0" is not a URL',
+  );
+});
+
+urls('errors about a bad URL never show its password', () => {
+  for (const url of [
+    'postgres://postgres:pa/ssWORD@127.0.0.1:5432/db',
+    'postgres://postgres:s3cr3t@PW@127.0.0.1:5432/db?search_path=bad name',
+  ]) {
+    const error = (() => {
+      try {
+        parseDatabaseUrl(url);
+      } catch (caught) {
+        return caught as Error;
+      }
+    })();
+    assert.instance(error, InvalidDatabaseUrl);
+    assert.not.match(error!.message, /ssWORD|s3cr3t|PW@/, error!.message);
+  }
+  for (const url of [
+    'redis://:LAYERpw@127.0.0.1:99999/0',
+    'redis://:LAY/ERpw@127.0.0.1:6379/0',
+    'redis://127.0.0.1:6379/0?password=QPpw',
+    'redis+sentinel://:SENTpw@h:26379/m?sentinel_password=SENT2pw',
+  ]) {
+    const error = (() => {
+      try {
+        parseLayerUrl(url);
+      } catch (caught) {
+        return caught as Error;
+      }
+    })();
+    assert.instance(error, InvalidLayerUrl, url);
+    assert.not.match(error!.message, /LAYERpw|ERpw|QPpw|SENTpw|SENT2pw/, error!.message);
+  }
 });
 
 urls('DATABASE_URL overrides the default sqlite://./gredis.sqlite3', () => {

@@ -8,7 +8,7 @@ import * as assert from 'uvu/assert';
 import { Encoder } from '@msgpack/msgpack';
 import type { Redis } from 'ioredis';
 import { consistentHash, createLayer, type ChannelLayer, type LayerOptions } from '../src/index.js';
-import { InvalidLayerUrl } from '../src/layer/errors.js';
+import { InvalidLayerUrl, LayerUnavailable } from '../src/layer/errors.js';
 import { parseLayerUrl, redactUrl, type RedisHostConfig } from '../src/layer/url.js';
 import { captureLogs, ERROR, WARN } from './helpers/log-capture.js';
 import { testPrefix } from './helpers/layers.js';
@@ -572,6 +572,37 @@ faults('a send while Redis is down fails with LayerUnavailable instead of hangin
   await waitFor(() => sender.health().ok, 10_000, 'health to recover');
   assert.is(await settledWithin(sender.send('probe', { up: 'again' }), 5000), undefined);
 });
+
+faults(
+  'a database the server does not have is refused, never database 0 in its place',
+  async () => {
+    const { logger, lines } = captureLogs();
+    const prefix = `${testPrefix()}.`;
+    const layer = createLayer(`redis://127.0.0.1:6379/99?prefix=${prefix}`, { logger });
+    const raw = rawClient();
+    try {
+      // A send made before the server answered fails with the connection.
+      const first = await within(layer.send('test.nodb', { x: 1 }), 10_000).catch(
+        (caught: unknown) => caught,
+      );
+      assert.instance(first, LayerUnavailable);
+      await waitFor(
+        () => lines.some((line) => line.level === ERROR && /no such database/.test(line.msg)),
+        5000,
+        'the error line',
+      );
+      assert.not.ok(layer.health().ok);
+      const later = await layer.send('test.nodb', { x: 2 }).catch((caught: unknown) => caught);
+      assert.instance(later, LayerUnavailable);
+      assert.match(String((later as Error).cause), /DB index is out of range/);
+      await sleep(300);
+      assert.equal(await raw.keys(`${prefix}*`), [], 'nothing written in database 0');
+    } finally {
+      await layer.close();
+      raw.disconnect();
+    }
+  },
+);
 
 faults.run();
 

@@ -5,7 +5,7 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { LayerUnavailable } from '../src/layer/errors.js';
-import { briefError, BurstLogger } from '../src/logger.js';
+import { briefError, BurstLogger, serializeError } from '../src/logger.js';
 import { logFailure } from '../src/worker/failures.js';
 import { captureLogs, ERROR, WARN } from './helpers/log-capture.js';
 import { sleep, waitFor } from './helpers/wait.js';
@@ -68,6 +68,19 @@ test('logFailure: a layer or database away is one line without a stack; a bug ke
   );
   assert.is(lines[0]!.error, 'channel layer host 127.0.0.1:6379 is unavailable: ECONNREFUSED');
   assert.match(String((lines[2]!.err as { stack: string }).stack), /TypeError: x is undefined/);
+});
+
+test("an error's Redis command goes to the log without its arguments (AUTH's are the password)", () => {
+  const error = Object.assign(new Error('WRONGPASS invalid username-password pair'), {
+    command: { name: 'auth', args: ['alice', 'LEAKpw'] },
+    previousErrors: [
+      Object.assign(new Error('again'), { command: { name: 'auth', args: ['alice', 'LEAKpw'] } }),
+    ],
+  });
+  const shown = JSON.stringify(serializeError(error));
+  assert.not.match(shown, /LEAKpw/);
+  assert.match(shown, /"command":\{"name":"auth"\}/);
+  assert.match(shown, /WRONGPASS/);
 });
 
 test.run();

@@ -5,7 +5,7 @@ import {
   isConnectionError,
   isMissingTable,
 } from '../db/errors.js';
-import { redactDatabaseUrl } from '../db/url.js';
+import { redactSecrets } from '../redact.js';
 import type { Logger } from '../logger.js';
 import { CommandFailed } from './errors.js';
 
@@ -40,9 +40,9 @@ function describeFailure(error: unknown, url: string): unknown {
   const root = rootCause(error);
   let message: string | undefined;
   if (isConnectionError(root))
-    message = `cannot connect to the database ${redactDatabaseUrl(url)}: ${describeDriverError(root)}`;
+    message = `cannot connect to the database ${redactSecrets(url)}: ${describeDriverError(root)}`;
   else if (isMissingTable(root))
-    message = `the database ${redactDatabaseUrl(url)} has no tables yet: run "gredis migrate" first`;
+    message = `the database ${redactSecrets(url)} has no tables yet: run "gredis migrate" first`;
   if (message === undefined) return error;
   const failure = new CommandFailed(message);
   if (error instanceof Error)

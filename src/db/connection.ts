@@ -1,13 +1,14 @@
 import type BetterSqlite3 from 'better-sqlite3';
 import knexFactory, { type Knex } from 'knex';
 import { silentLogger, type Logger } from '../logger.js';
-import { parseDatabaseUrl, redactDatabaseUrl, type DatabaseTarget } from './url.js';
+import { redactSecrets } from '../redact.js';
+import { parseDatabaseUrl, type DatabaseTarget } from './url.js';
 
 /** One process's handle on the database: a knex pool plus what kind of database it is. */
 export interface Database {
   knex: Knex;
   kind: 'sqlite' | 'postgres';
-  /** The URL as given (it may contain a password: log `redactDatabaseUrl(url)` instead). */
+  /** The URL as given (it may contain a password: log `redactSecrets(url)` instead). */
   url: string;
   /** Closes every pooled connection; idempotent. */
   close(): Promise<void>;
@@ -30,7 +31,7 @@ const SQLITE_BUSY_TIMEOUT_MS = 5000;
 export function openDatabase(url: string, options: OpenDatabaseOptions = {}): Database {
   const target = parseDatabaseUrl(url);
   const logger = (options.logger ?? silentLogger()).child({
-    database: redactDatabaseUrl(url),
+    database: redactSecrets(url),
   });
   const knex = knexFactory({
     ...clientConfig(target),

@@ -1,4 +1,5 @@
 import { isAbsolute, resolve } from 'node:path';
+import { redactSecrets } from '../redact.js';
 import { InvalidDatabaseUrl } from './errors.js';
 
 /** Where a database URL points, parsed once and before any I/O. */
@@ -23,7 +24,7 @@ export function parseDatabaseUrl(url: string): DatabaseTarget {
   if (scheme === 'sqlite') return parseSqlite(text, url);
   if (scheme === 'postgres' || scheme === 'postgresql') return parsePostgres(text, url);
   throw new InvalidDatabaseUrl(
-    redactDatabaseUrl(url),
+    redactSecrets(url),
     scheme ? `unsupported scheme "${scheme}:"` : 'no scheme',
   );
 }
@@ -45,7 +46,7 @@ function parsePostgres(text: string, original: string): DatabaseTarget {
   try {
     new URL(text);
   } catch {
-    throw new InvalidDatabaseUrl(redactDatabaseUrl(original), 'not a URL');
+    throw new InvalidDatabaseUrl(redactSecrets(original), 'not a URL');
   }
   const queryAt = text.indexOf('?');
   if (queryAt === -1) return { kind: 'postgres', connectionString: text, searchPath: undefined };
@@ -58,7 +59,7 @@ function parsePostgres(text: string, original: string): DatabaseTarget {
     for (const name of searchPath) {
       if (!SCHEMA_NAME.test(name))
         throw new InvalidDatabaseUrl(
-          redactDatabaseUrl(original),
+          redactSecrets(original),
           `search_path entry ${JSON.stringify(name)} is not a plain schema name`,
         );
     }
@@ -67,11 +68,6 @@ function parsePostgres(text: string, original: string): DatabaseTarget {
   const rest = params.toString();
   const connectionString = text.slice(0, queryAt) + (rest ? `?${rest}` : '');
   return { kind: 'postgres', connectionString, searchPath };
-}
-
-/** The URL with its password (if any) replaced by "***", for messages and logs. */
-export function redactDatabaseUrl(url: string): string {
-  return url.replace(/^([a-z][a-z0-9+.-]*:\/\/[^:/?#@]*:)[^@/?#]*@/i, '$1***@');
 }
 
 /** The SQLite file a URL names, or undefined for PostgreSQL and in-memory databases. */

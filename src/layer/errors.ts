@@ -1,3 +1,5 @@
+import { redactSecrets } from '../redact.js';
+
 /**
  * Every error the channel layer throws. Each carries a stable `code` (a contract:
  * callers branch on it, docs/errors.md lists it) and its context as fields.
@@ -122,9 +124,9 @@ export class InvalidLayerUrl extends TypeError {
   readonly code = 'GREDIS_INVALID_LAYER_URL' as const;
   readonly url: string;
   constructor(url: string, reason: string) {
-    const shown = url.replace(/(\/\/[^:@/]*:)[^@/]*@/g, '$1***@');
+    const shown = redactSecrets(url);
     super(
-      `invalid channel layer URL ${JSON.stringify(shown)}: ${reason} (expected memory://, redis://host:port/db, several redis:// URLs separated by commas, or redis+sentinel://host:port/master)`,
+      `invalid channel layer URL ${JSON.stringify(shown)}: ${redactSecrets(reason)} (expected memory://, redis://host:port/db, several redis:// URLs separated by commas, or redis+sentinel://host:port/master)`,
     );
     this.name = 'InvalidLayerUrl';
     this.url = shown;

@@ -1,5 +1,5 @@
 import { Redis, ReplyError, type RedisOptions } from 'ioredis';
-import type { Logger } from '../../logger.js';
+import { briefError, type Logger } from '../../logger.js';
 import { LayerUnavailable } from '../errors.js';
 import type { LayerStats } from '../types.js';
 import { redactUrl, type RedisHostConfig } from '../url.js';
@@ -64,6 +64,11 @@ export class RedisHost {
   /** The first connection failed, and that was said (once, at warn: a typo in the URL must show). */
   private unreachableReported = false;
   private down = false;
+  /**
+   * Set when the server has no such database: ioredis would go on in database
+   * 0 (another deployment's, maybe), so every connection to it is closed.
+   */
+  misconfigured: Error | undefined;
   private closing = false;
 
   constructor(
@@ -108,6 +113,7 @@ export class RedisHost {
   }
 
   get status(): HostStatus {
+    if (this.misconfigured) return 'down';
     if (this.client.status === 'ready') return 'ready';
     return this.down ? 'down' : 'connecting';
   }
@@ -136,6 +142,7 @@ export class RedisHost {
 
   /** Runs one round trip, counting it and mapping connection failures to LayerUnavailable. */
   async call<T>(operation: (client: Redis) => Promise<T>): Promise<T> {
+    if (this.misconfigured) throw new LayerUnavailable(this.label, { cause: this.misconfigured });
     const started = performance.now();
     this.unanswered++;
     try {
@@ -298,13 +305,30 @@ export class RedisHost {
       retryStrategy: (attempt) => Math.min(50 * 2 ** Math.min(attempt, 6), 2000),
       ...extra,
     };
-    if (this.config.kind === 'url') return new Redis(this.config.url, common);
-    return new Redis({
-      ...common,
-      sentinels: this.config.sentinels,
-      name: this.config.masterName,
-      db: this.config.db,
-      ...(this.config.password ? { password: this.config.password } : {}),
+    const client =
+      this.config.kind === 'url'
+        ? new Redis(this.config.url, common)
+        : new Redis({
+            ...common,
+            sentinels: this.config.sentinels,
+            name: this.config.masterName,
+            db: this.config.db,
+            ...(this.config.password ? { password: this.config.password } : {}),
+          });
+    // The SELECT of a database the server does not have fails, and ioredis goes
+    // on in database 0. Its reply comes before the ready check's, so closing
+    // the connection here comes before any command of ours is sent.
+    client.prependListener('error', (error: Error) => {
+      if (!(error instanceof ReplyError) || !/DB index is out of range/i.test(error.message))
+        return;
+      client.disconnect();
+      if (this.misconfigured) return;
+      this.misconfigured = error;
+      this.logger.error(
+        { host: this.label, ...briefError(error) },
+        'the channel layer host has no such database: not using it (fix the /db of the URL)',
+      );
     });
+    return client;
   }
 }

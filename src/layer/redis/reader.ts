@@ -1,6 +1,6 @@
 import { ReplyError, type Redis } from 'ioredis';
 import { setTimeout as delay } from 'node:timers/promises';
-import type { Logger } from '../../logger.js';
+import { briefError, BurstLogger, type Logger } from '../../logger.js';
 import type { RedisHost } from './host.js';
 import { RESTORE_INFLIGHT } from './scripts.js';
 
@@ -122,13 +122,14 @@ export class KeyReader {
       } catch (error) {
         this.blocked = false;
         this.clientId = undefined;
-        if (this.stopping) return;
+        if (this.stopping || this.host.misconfigured) return;
         if (error instanceof ReplyError) {
           // A server-side error (e.g. the key holds another type) would repeat at
           // once: back off so a misconfiguration cannot spin the CPU.
           failures++;
-          this.logger.error(
-            { key: this.key, host: this.host.label, err: error },
+          // Once per burst: a wrong password or a key of another type repeats.
+          BurstLogger.for(this.logger).warn(
+            { key: this.key, host: this.host.label, ...briefError(error) },
             'blocking read failed',
           );
           await delay(Math.min(100 * 2 ** failures, 5000));
