@@ -121,18 +121,22 @@ urls('redactSecrets hides passwords, even in URLs that do not parse, and nothing
   );
 });
 
+/** What `work` throws (undefined if nothing). */
+function thrown(work: () => unknown): Error | undefined {
+  try {
+    work();
+  } catch (caught) {
+    return caught as Error;
+  }
+  return undefined;
+}
+
 urls('errors about a bad URL never show its password', () => {
   for (const url of [
     'postgres://postgres:pa/ssWORD@127.0.0.1:5432/db',
     'postgres://postgres:s3cr3t@PW@127.0.0.1:5432/db?search_path=bad name',
   ]) {
-    const error = (() => {
-      try {
-        parseDatabaseUrl(url);
-      } catch (caught) {
-        return caught as Error;
-      }
-    })();
+    const error = thrown(() => parseDatabaseUrl(url));
     assert.instance(error, InvalidDatabaseUrl);
     assert.not.match(error!.message, /ssWORD|s3cr3t|PW@/, error!.message);
   }
@@ -142,13 +146,7 @@ urls('errors about a bad URL never show its password', () => {
     'redis://127.0.0.1:6379/0?password=QPpw',
     'redis+sentinel://:SENTpw@h:26379/m?sentinel_password=SENT2pw',
   ]) {
-    const error = (() => {
-      try {
-        parseLayerUrl(url);
-      } catch (caught) {
-        return caught as Error;
-      }
-    })();
+    const error = thrown(() => parseLayerUrl(url));
     assert.instance(error, InvalidLayerUrl, url);
     assert.not.match(error!.message, /LAYERpw|ERpw|QPpw|SENTpw|SENT2pw/, error!.message);
   }
