@@ -164,6 +164,10 @@ test('runworker refuses the in-process layer, and bad flags exit 2 with one line
     ['runworker', '--exclude-channels', 'http.requests'], // a typo, not "exclude nothing"
     ['runworker', '--only-channels', 'websocket.*', 'multichat'], // the app swallowed
     ['thyme', 'multichat', '--ping-interval', '-1'],
+    ['thyme', 'multichat', '-b', ''], // would listen on every interface
+    ['thyme', 'multichat', '-p', '1e3'],
+    ['thyme', 'multichat', '-p', '0x50'],
+    ['thyme', 'multichat', '-p', ' 80'],
     ['migrate', '--bogus'],
     ['bogus', '--help'], // not the top-level help, exit 0, as if "bogus" were fine
   ]) {

@@ -3,6 +3,7 @@
  * Django's columns, idempotence, --list, rollback, and several migrators at once.
  */
 import { mkdtempSync, existsSync, rmSync } from 'node:fs';
+import { createServer, type AddressInfo, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { suite } from 'uvu';
@@ -12,6 +13,7 @@ import { isUniqueViolation } from '../src/db/errors.js';
 import { listMigrations, migrate, MIGRATIONS_TABLE, rollback } from '../src/db/migrations.js';
 import { runGredis } from './helpers/cli.js';
 import { allDatabases } from './helpers/databases.js';
+import { within } from './helpers/wait.js';
 
 const INITIAL = '20261128000001_initial';
 
@@ -246,6 +248,31 @@ cli('an unreachable PostgreSQL: exit 1, one line naming it, no password, no stac
   );
   assert.not.match(run.stderr, /hunter2/);
 });
+
+cli(
+  'a PostgreSQL that accepts connections and never answers: exit 1 in seconds, not a hang',
+  async () => {
+    const held = new Set<Socket>();
+    const silent = createServer((socket) => held.add(socket)); // holds every connection, says nothing
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    const { port } = silent.address() as AddressInfo;
+    try {
+      const started = Date.now();
+      const run = await within(
+        runGredis(['migrate', '--database', `postgres://postgres:hunter2@127.0.0.1:${port}/test`]),
+        30_000,
+        'gredis migrate to exit',
+      );
+      assert.is(run.code, 1);
+      assert.match(run.stderr, /^gredis: cannot connect to the database .*timeout/);
+      assert.not.match(run.stderr, /hunter2/);
+      assert.ok(Date.now() - started < 20_000, `took ${Date.now() - started} ms`);
+    } finally {
+      for (const socket of held) socket.destroy();
+      silent.close();
+    }
+  },
+);
 
 cli('--verbosity 2 adds the stack trace', async () => {
   const run = await runGredis([

@@ -6,7 +6,8 @@ export function numberIn(min: number, max: number, integer = false): (value: str
   return (value) => {
     const number = Number(value);
     if (
-      value.trim() === '' ||
+      // Plain decimals only: Number() would also take " 80", "1e3" and "0x50".
+      !/^-?\d+(\.\d+)?$/.test(value) ||
       !Number.isFinite(number) ||
       number < min ||
       number > max ||
@@ -18,6 +19,16 @@ export function numberIn(min: number, max: number, integer = false): (value: str
     }
     return number;
   };
+}
+
+/**
+ * A listening address: a name or an IP address, IPv6 with or without its
+ * brackets. Empty is refused: it would mean every interface.
+ */
+export function bindAddress(value: string): string {
+  const address = value.trim().replace(/^\[(.*)\]$/, '$1');
+  if (address === '') throw new InvalidArgumentError('expected an address, such as 127.0.0.1.');
+  return address;
 }
 
 export function verbosityOption(): Option {

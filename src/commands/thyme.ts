@@ -11,7 +11,7 @@ import { allowedHostsFromEnv, DEFAULTS } from '../settings.js';
 import { CommandFailed } from './errors.js';
 import { openLayer } from './layer.js';
 import { stopOnSignal } from './lifecycle.js';
-import { databaseOption, layerOption, numberIn, verbosityOption } from './options.js';
+import { bindAddress, databaseOption, layerOption, numberIn, verbosityOption } from './options.js';
 
 /** The flags; those named as Thyme's options are passed on as they are. */
 interface ThymeFlags extends Pick<
@@ -44,7 +44,11 @@ export function thymeCommand(): Command {
       "run the interface server (HTTP and WebSocket) for APP; with memory:// it also runs APP's workers",
     )
     .argument('<app>', `the application to serve (${appNames().join(', ')})`)
-    .addOption(new Option('-b, --bind <address>', 'address to listen on').default(DEFAULTS.bind))
+    .addOption(
+      new Option('-b, --bind <address>', 'address to listen on')
+        .default(DEFAULTS.bind)
+        .argParser(bindAddress),
+    )
     .addOption(
       new Option('-p, --port <port>', 'port to listen on (0 = any free port)')
         .default(DEFAULTS.port)

@@ -21,6 +21,13 @@ export interface OpenDatabaseOptions {
 
 /** Fail fast instead of knex's 60 s default when the server is unreachable. */
 const ACQUIRE_TIMEOUT_MS = 10_000;
+/**
+ * A PostgreSQL connection attempt gives up after this (pg's default is never): a
+ * server that accepts the connection and never answers would otherwise keep the
+ * attempt, and the process, alive for ever. Shorter than the acquire timeout, so
+ * that the error says why.
+ */
+const CONNECT_TIMEOUT_MS = 8000;
 /** How long a SQLite writer waits for another connection's write lock. */
 const SQLITE_BUSY_TIMEOUT_MS = 5000;
 
@@ -59,7 +66,10 @@ function clientConfig(target: DatabaseTarget): Knex.Config {
   if (target.kind === 'postgres') {
     return {
       client: 'pg',
-      connection: { connectionString: target.connectionString },
+      connection: {
+        connectionString: target.connectionString,
+        connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
+      },
       ...(target.searchPath ? { searchPath: target.searchPath } : {}),
       // min 0: idle connections are released rather than held for the process's life.
       pool: { min: 0, max: 10 },

@@ -97,6 +97,12 @@ const CONNECTION_CODES = new Set([
 /** The database could not be reached or opened at all (as opposed to a failing query). */
 export function isConnectionError(error: unknown): boolean {
   if (error instanceof Error && error.name === 'KnexTimeoutError') return true;
+  // node-postgres's connect timeout says so in words, without a code (the
+  // client's "timeout expired", the pool's "…due to connection timeout").
+  if (
+    /^timeout expired$|Connection terminated due to connection timeout/i.test(driverMessage(error))
+  )
+    return true;
   // better-sqlite3 reports a missing directory as a plain TypeError without a code.
   if (error instanceof TypeError && /cannot open database/i.test(error.message)) return true;
   return CONNECTION_CODES.has(driverCode(error) ?? '');
