@@ -54,6 +54,19 @@ test.after.each(async () => {
   }
 });
 
+test('SIGHUP (the terminal went away) stops as gracefully as SIGTERM: 1001, exit 0', async () => {
+  const url = `${SHARED_REDIS_URL}?prefix=${testPrefix()}`;
+  workerOn(url);
+  const port = await thyme(url);
+  const proc = procs[0]!;
+  const socket = await open(`ws://127.0.0.1:${port}/`);
+  socket.send('hello');
+  assert.is(await socket.next(), 'hello');
+  proc.child.kill('SIGHUP');
+  assert.is((await within(socket.closed, 5000, 'the socket to close')).code, 1001);
+  assert.is((await within(proc.exited, 10_000, 'exit')).code, 0);
+});
+
 test('SIGTERM: sockets close with 1001, workers hear it, in-flight HTTP finishes, exit 0', async () => {
   const url = `${SHARED_REDIS_URL}?prefix=${testPrefix()}`;
   const worker = workerOn(url);

@@ -1,8 +1,10 @@
 import type { Logger } from '../logger.js';
 
 /**
- * Resolves after SIGINT or SIGTERM has been handled by `stop`. A second signal
- * while stopping exits at once with status 1.
+ * Resolves after SIGINT, SIGTERM or SIGHUP has been handled by `stop`. A second
+ * signal while stopping exits at once with status 1. SIGHUP (the terminal went
+ * away: a dropped ssh session) would otherwise end the process on the spot,
+ * every socket dropped without its 1001.
  */
 export function stopOnSignal(
   logger: Logger,
@@ -26,5 +28,6 @@ export function stopOnSignal(
     };
     process.on('SIGINT', onSignal);
     process.on('SIGTERM', onSignal);
+    process.on('SIGHUP', onSignal);
   });
 }

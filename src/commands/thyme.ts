@@ -189,7 +189,7 @@ async function serve(
     );
     logger.info(
       { port: metrics.port },
-      `metrics on http://${flags.metricsBind}:${metrics.port}/metrics`,
+      `metrics on http://${urlHost(flags.metricsBind)}:${metrics.port}/metrics`,
     );
   }
   logger.info(
@@ -198,7 +198,7 @@ async function serve(
       layer: layer.health().hosts.map((h) => h.url),
       embedded: worker !== undefined,
     },
-    `serving ${entry.name} on http://${address.address}:${address.port}/`,
+    `serving ${entry.name} on http://${urlHost(address.address)}:${address.port}/`,
   );
   await stopOnSignal(logger, async () => {
     await thyme.close();
@@ -250,4 +250,9 @@ function newThyme(
     proxyHeaders: flags.proxyHeaders ?? false,
     logger,
   });
+}
+
+/** An address as a URL's host: an IPv6 address in brackets. */
+function urlHost(address: string): string {
+  return address.includes(':') ? `[${address}]` : address;
 }
