@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { Database } from '../src/db/connection.js';
-import { isUniqueViolation } from '../src/db/errors.js';
+import { isUniqueViolation, MigrationFailed } from '../src/db/errors.js';
 import { listMigrations, migrate, MIGRATIONS_TABLE, rollback } from '../src/db/migrations.js';
 import { runGredis } from './helpers/cli.js';
 import { allDatabases } from './helpers/databases.js';
@@ -144,6 +144,24 @@ for (const backend of allDatabases()) {
     } catch (error) {
       assert.match(String(error), /foreign key/i);
     }
+  });
+
+  test('a database migrated by a newer Gredis is refused, and said to be so', async () => {
+    await migrate(db);
+    await db.knex(MIGRATIONS_TABLE).insert({
+      name: '20991231000001_future',
+      batch: 2,
+      migration_time: new Date(),
+    });
+    for (const run of [() => migrate(db), () => listMigrations(db)]) {
+      const error = await run().catch((caught: unknown) => caught);
+      assert.instance(error, MigrationFailed);
+      assert.match(
+        (error as Error).message,
+        /does not know \(20991231000001_future\): a newer Gredis migrated it/,
+      );
+    }
+    await db.knex(MIGRATIONS_TABLE).where({ name: '20991231000001_future' }).delete();
   });
 
   test('rollback reverts the migration (down) and migrate reapplies it', async () => {

@@ -95,10 +95,27 @@ export async function listMigrations(
       ]);
       return all.map((name) => ({ name, applied: completed.has(name) }));
     } catch (error) {
-      if (!isContention(error) || Date.now() >= deadline) throw error;
+      if (!isContention(error) || Date.now() >= deadline) throw newerDatabase(error) ?? error;
       await sleep(Math.min(50 * attempt, 500));
     }
   }
+}
+
+/** How knex says the database has applied migrations it has no file for. */
+const MISSING_FILES = /migration directory is corrupt, the following files are missing: (.*)$/i;
+
+/**
+ * What knex calls a corrupt migration directory, said as it is: a newer Gredis
+ * migrated this database (knex's message would send one looking for lost files).
+ */
+function newerDatabase(error: unknown): MigrationFailed | undefined {
+  const missing = error instanceof Error ? MISSING_FILES.exec(error.message) : null;
+  if (!missing) return undefined;
+  return new MigrationFailed(
+    undefined,
+    `the database has migrations this version of Gredis does not know (${missing[1]!.trim()}): a newer Gredis migrated it; run that version, or restore a backup from before`,
+    { cause: error },
+  );
 }
 
 /**
@@ -125,7 +142,10 @@ export async function migrate(db: Database, options: MigrateOptions = {}): Promi
         continue;
       }
       if (error instanceof MigrationFailed) throw error;
-      throw new MigrationFailed(undefined, (error as Error).message, { cause: error });
+      throw (
+        newerDatabase(error) ??
+        new MigrationFailed(undefined, (error as Error).message, { cause: error })
+      );
     }
     if (names.length === 0) return applied;
     for (const name of names) {
