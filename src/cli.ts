@@ -36,14 +36,26 @@ export async function main(argv: string[]): Promise<void> {
       process.exitCode = error.exitCode === 0 ? 0 : 2;
       return;
     }
-    const verbose =
-      argv.includes('--verbosity=2') || /(^|\s)(-v|--verbosity)\s+2(\s|$)/.test(argv.join(' '));
+    const verbose = verbosityIn(argv) === 2;
     console.error(`gredis: ${error instanceof Error ? error.message : String(error)}`);
     // A setting Gredis cannot use is bad usage, like a bad flag.
     process.exitCode =
       error instanceof CommandFailed ? error.exitCode : error instanceof InvalidSetting ? 2 : 1;
     if (verbose && error instanceof Error) console.error(error.stack);
   }
+}
+
+/** The last verbosity the arguments ask for, in any of the forms commander takes. */
+function verbosityIn(argv: string[]): number | undefined {
+  let level: number | undefined;
+  argv.forEach((arg, i) => {
+    let value: string | undefined;
+    if (arg === '-v' || arg === '--verbosity') value = argv[i + 1];
+    else if (arg.startsWith('--verbosity=')) value = arg.slice('--verbosity='.length);
+    else if (/^-v\d/.test(arg)) value = arg.slice(2);
+    if (value !== undefined && /^\d+$/.test(value)) level = Number(value);
+  });
+  return level;
 }
 
 /**

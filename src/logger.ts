@@ -56,7 +56,7 @@ function dropCommandArgs(value: unknown, depth: number): void {
 
 /** GREDIS_LOG_LEVEL, when set: one of pino's levels, or a clear error naming the variable. */
 function levelFromEnv(): string | undefined {
-  const value = process.env.GREDIS_LOG_LEVEL?.trim();
+  const value = process.env.GREDIS_LOG_LEVEL?.trim().toLowerCase();
   if (!value) return undefined;
   const known = [...Object.keys(pino.levels.values), 'silent'];
   if (!known.includes(value))

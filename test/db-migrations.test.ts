@@ -292,16 +292,17 @@ cli(
   },
 );
 
-cli('--verbosity 2 adds the stack trace', async () => {
-  const run = await runGredis([
-    'migrate',
-    '-v',
-    '2',
-    '--database',
-    'postgres://postgres@127.0.0.1:1/test',
-  ]);
-  assert.is(run.code, 1);
-  assert.match(run.stderr, /\n\s+at /);
+cli('--verbosity 2 adds the stack trace, however it is spelt', async () => {
+  for (const flag of [['-v', '2'], ['-v2'], ['--verbosity=2'], ['--verbosity', '02']]) {
+    const run = await runGredis([
+      'migrate',
+      ...flag,
+      '--database',
+      'postgres://postgres@127.0.0.1:1/test',
+    ]);
+    assert.is(run.code, 1, flag.join(' '));
+    assert.match(run.stderr, /\n\s+at /, flag.join(' '));
+  }
 });
 
 cli('a missing PostgreSQL database and a missing SQLite directory: exit 1, one line', async () => {

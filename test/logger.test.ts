@@ -5,7 +5,7 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { LayerUnavailable } from '../src/layer/errors.js';
-import { briefError, BurstLogger, serializeError } from '../src/logger.js';
+import { briefError, BurstLogger, createLogger, serializeError } from '../src/logger.js';
 import { logFailure } from '../src/worker/failures.js';
 import { captureLogs, ERROR, WARN } from './helpers/log-capture.js';
 import { sleep, waitFor } from './helpers/wait.js';
@@ -81,6 +81,19 @@ test("an error's Redis command goes to the log without its arguments (AUTH's are
   assert.not.match(shown, /LEAKpw/);
   assert.match(shown, /"command":\{"name":"auth"\}/);
   assert.match(shown, /WRONGPASS/);
+});
+
+test('GREDIS_LOG_LEVEL is read whatever its case', () => {
+  const before = process.env.GREDIS_LOG_LEVEL;
+  try {
+    process.env.GREDIS_LOG_LEVEL = 'WARN';
+    assert.is(createLogger().level, 'warn');
+    process.env.GREDIS_LOG_LEVEL = 'Bogus';
+    assert.throws(() => createLogger(), /GREDIS_LOG_LEVEL must be one of/);
+  } finally {
+    if (before === undefined) delete process.env.GREDIS_LOG_LEVEL;
+    else process.env.GREDIS_LOG_LEVEL = before;
+  }
 });
 
 test.run();
