@@ -165,6 +165,8 @@ test('runworker refuses the in-process layer, and bad flags exit 2 with one line
     ['runworker', '--only-channels', 'websocket.*', 'multichat'], // the app swallowed
     ['thyme', 'multichat', '--ping-interval', '-1'],
     ['thyme', 'multichat', '-b', ''], // would listen on every interface
+    ['thyme', 'multichat', '--database', 'sqlite://:memory:'], // empty in every process
+    ['migrate', '--database', 'sqlite://:memory:'],
     ['thyme', 'multichat', '-p', '1e3'],
     ['thyme', 'multichat', '-p', '0x50'],
     ['thyme', 'multichat', '-p', ' 80'],

@@ -5,6 +5,7 @@ import {
   isConnectionError,
   isMissingTable,
 } from '../db/errors.js';
+import { parseDatabaseUrl } from '../db/url.js';
 import { redactSecrets } from '../redact.js';
 import type { Logger } from '../logger.js';
 import { CommandFailed } from './errors.js';
@@ -21,6 +22,14 @@ export async function withDatabase<T>(
 ): Promise<T> {
   let db: Database;
   try {
+    // Each command is its own process: an in-memory database would be a fresh,
+    // empty one for each (migrate's tables and createsuperuser's user gone).
+    const target = parseDatabaseUrl(url);
+    if (target.kind === 'sqlite' && target.memory)
+      throw new CommandFailed(
+        'sqlite://:memory: lasts only as long as one process, and each gredis command is its own: use a file, such as sqlite://./gredis.sqlite3',
+        2,
+      );
     db = openDatabase(url, { logger });
   } catch (error) {
     if (error instanceof InvalidDatabaseUrl) throw new CommandFailed(error.message, 2);
