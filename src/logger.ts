@@ -144,3 +144,19 @@ export function briefError(error: unknown): { error: string } {
   const cause = error.cause instanceof Error ? `: ${error.cause.message}` : '';
   return { error: `${error.message}${cause}` };
 }
+
+/**
+ * Logs a failure: an expected one (a service away or full, which strikes every
+ * socket and request at once and says nothing about the code) as one line at
+ * warn, a burst at a time; any other with its stack, at `level`.
+ */
+export function logFailure(
+  logger: Logger,
+  error: unknown,
+  fields: Record<string, unknown>,
+  message: string,
+  { expected, level = 'error' }: { expected: boolean; level?: 'warn' | 'error' },
+): void {
+  if (expected) BurstLogger.for(logger).warn({ ...fields, ...briefError(error) }, message);
+  else logger[level]({ ...fields, err: error }, message);
+}

@@ -517,16 +517,41 @@ test('every 6 hours the page says "join" again with rooms open, and opens a fres
   }
 });
 
-test('a tab with no room open stays in its user group past the group expiry: a logout elsewhere still closes it', async () => {
+/**
+ * Runs `work` in a tab of sam's on an embedded chat over the same database (so
+ * his session cookie is good there too), connected; then closes both.
+ */
+async function inEmbeddedTab(
+  options: {
+    settings?: Parameters<typeof EmbeddedChat.start>[1];
+    layerUrl?: string;
+    initScript?: string;
+  },
+  work: (tab: Page, embedded: EmbeddedChat) => Promise<void>,
+): Promise<void> {
   const [sam] = people as [Person, Person];
-  // The same database (and so sam's session cookie) on an embedded chat whose
-  // layer forgets group members after 2 s: the page's keep-alive is 0.5 s.
-  const embedded = await EmbeddedChat.start(db, {}, 'memory://?group_expiry=2');
+  const embedded = await EmbeddedChat.start(db, options.settings, options.layerUrl);
   const tab = await sam.context.newPage();
-  await tab.addInitScript({ content: SOCKET_PROBE });
+  const errors: string[] = [];
+  tab.on('pageerror', (error) => errors.push(error.message));
+  if (options.initScript) await tab.addInitScript({ content: options.initScript });
   try {
     await tab.goto(`http://localhost:${embedded.ports[0]}/`);
     await tab.locator('#connection-status[data-state="connected"]').waitFor();
+    await work(tab, embedded);
+    assert.equal(errors, [], 'no script errors');
+  } finally {
+    await tab.close();
+    await sam.page.bringToFront();
+    await embedded.stop();
+  }
+}
+
+test('a tab with no room open stays in its user group past the group expiry: a logout elsewhere still closes it', async () => {
+  // The same database (and so sam's session cookie) on an embedded chat whose
+  // layer forgets group members after 2 s: the page's keep-alive is 0.5 s.
+  const options = { layerUrl: 'memory://?group_expiry=2', initScript: SOCKET_PROBE };
+  await inEmbeddedTab(options, async (tab, embedded) => {
     assert.is(await tab.locator('.chat').getAttribute('data-keep-alive-seconds'), '0.5');
     await sleep(3000); // past the expiry of the first socket's groups
     await closeUserSockets(embedded.layer, samId); // what a password change does
@@ -535,27 +560,17 @@ test('a tab with no room open stays in its user group past the group expiry: a l
       5000,
       'a socket of the tab closed with 4001',
     );
-  } finally {
-    await tab.close();
-    await sam.page.bringToFront();
-    await embedded.stop();
-  }
+  });
 });
 
 test("more rooms than the chat's burst of commands: a reconnect re-joins every one; a long paste is kept whole", async () => {
-  const [sam] = people as [Person, Person];
   // A burst of 2 commands, one more a second: re-joining 4 rooms at once gets 2
   // refused for the rate, and they take a few seconds to get back in.
-  const embedded = await EmbeddedChat.start(db, { chatBurst: 2, chatPerSecond: 1 });
-  const tab = await sam.context.newPage();
-  const errors: string[] = [];
-  tab.on('pageerror', (error) => errors.push(error.message));
-  const all = [rooms.general, rooms.random, rooms.staff, rooms.hostile];
-  const paneOf = (room: Room) => tab.locator(`#room-${room.id}`);
-  const offline = () => tab.locator('#panes .pane.is-offline').count();
-  try {
-    await tab.goto(`http://localhost:${embedded.ports[0]}/`);
-    await tab.locator('#connection-status[data-state="connected"]').waitFor();
+  const settings = { chatBurst: 2, chatPerSecond: 1 };
+  await inEmbeddedTab({ settings }, async (tab, embedded) => {
+    const all = [rooms.general, rooms.random, rooms.staff, rooms.hostile];
+    const paneOf = (room: Room) => tab.locator(`#room-${room.id}`);
+    const offline = () => tab.locator('#panes .pane.is-offline').count();
     for (const room of all) {
       await tab.locator(`.room-link[data-room-id="${room.id}"]`).click();
       await paneOf(room).waitFor();
@@ -598,26 +613,14 @@ test("more rooms than the chat's burst of commands: a reconnect re-joins every o
       'the too-long alert',
     );
     assert.is((await input.inputValue()).length, 5000, 'the text stays to be shortened');
-    assert.equal(errors, [], 'no script errors');
-  } finally {
-    await tab.close();
-    await sam.page.bringToFront();
-    await embedded.stop();
-  }
+  });
 });
 
 test('a room deleted in the admin: its pane closes in the pages of those in it, and it leaves their list', async () => {
-  const [sam] = people as [Person, Person];
   const doomed = await fixtures.room('Short-lived');
-  const embedded = await EmbeddedChat.start(db);
-  const port = embedded.ports[0]!;
-  const tab = await sam.context.newPage();
-  const errors: string[] = [];
-  tab.on('pageerror', (error) => errors.push(error.message));
-  const button = tab.locator(`.room-link[data-room-id="${doomed.id}"]`);
-  try {
-    await tab.goto(`http://localhost:${port}/`);
-    await tab.locator('#connection-status[data-state="connected"]').waitFor();
+  await inEmbeddedTab({}, async (tab, embedded) => {
+    const port = embedded.ports[0]!;
+    const button = tab.locator(`.room-link[data-room-id="${doomed.id}"]`);
     await button.click();
     await tab.locator(`#room-${doomed.id}`).waitFor();
     const admin = new BrowserlessClient(port);
@@ -630,12 +633,7 @@ test('a room deleted in the admin: its pane closes in the pages of those in it, 
       (await tab.getByRole('alert').first().textContent()) ?? '',
       /The room “Short-lived” was deleted\./,
     );
-    assert.equal(errors, [], 'no script errors');
-  } finally {
-    await tab.close();
-    await sam.page.bringToFront();
-    await embedded.stop();
-  }
+  });
 });
 
 test('the non-staff user is refused the staff-only room, with a visible alert', async () => {

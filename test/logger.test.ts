@@ -6,7 +6,7 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { LayerUnavailable } from '../src/layer/errors.js';
 import { briefError, BurstLogger, createLogger, serializeError } from '../src/logger.js';
-import { logFailure } from '../src/worker/failures.js';
+import { logAppFailure } from '../src/worker/failures.js';
 import { captureLogs, ERROR, WARN } from './helpers/log-capture.js';
 import { sleep, waitFor } from './helpers/wait.js';
 
@@ -49,15 +49,15 @@ test('briefError: the message and its cause in one line', () => {
   assert.equal(briefError('plain'), { error: 'plain' });
 });
 
-test('logFailure: a layer or database away is one line without a stack; a bug keeps its stack', () => {
+test('logAppFailure: a layer or database away is one line without a stack; a bug keeps its stack', () => {
   const { logger, lines } = captureLogs();
   const away = new LayerUnavailable('127.0.0.1:6379', { cause: new Error('ECONNREFUSED') });
   const lost = Object.assign(new Error('terminating connection due to administrator command'), {
     code: '57P01',
   });
-  for (let i = 0; i < 3; i++) logFailure(logger, away, { path: '/chat/' }, 'handler failed');
-  logFailure(logger, lost, {}, 'view failed');
-  logFailure(logger, new TypeError('x is undefined'), { path: '/' }, 'view failed');
+  for (let i = 0; i < 3; i++) logAppFailure(logger, away, { path: '/chat/' }, 'handler failed');
+  logAppFailure(logger, lost, {}, 'view failed');
+  logAppFailure(logger, new TypeError('x is undefined'), { path: '/' }, 'view failed');
   assert.equal(
     lines.map((line) => [line.level, line.msg, 'err' in line]),
     [

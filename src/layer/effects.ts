@@ -1,4 +1,4 @@
-import { briefError, BurstLogger, type Logger } from '../logger.js';
+import { logFailure, type Logger } from '../logger.js';
 import { isTransientLayerError } from './errors.js';
 import type { ChannelLayer, LaneEffect } from './types.js';
 
@@ -34,9 +34,12 @@ export async function applyEffects(
 
 /** The one log line for an effect that failed: the turn still ends. */
 export function logEffectFailure(logger: Logger, lane: string, error: unknown): void {
-  const message = 'an effect of a lane turn failed; the effects after it were dropped';
   // A full or unreachable layer fails the effects of many sockets at once.
-  if (isTransientLayerError(error))
-    BurstLogger.for(logger).warn({ ...briefError(error), lane }, message);
-  else logger.error({ err: error, lane }, message);
+  logFailure(
+    logger,
+    error,
+    { lane },
+    'an effect of a lane turn failed; the effects after it were dropped',
+    { expected: isTransientLayerError(error) },
+  );
 }

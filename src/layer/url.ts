@@ -1,3 +1,4 @@
+import { redactSecrets } from '../redact.js';
 import { InvalidLayerUrl } from './errors.js';
 import type { LayerOptions } from './options.js';
 
@@ -128,8 +129,5 @@ function readQuery(url: URL, options: Partial<LayerOptions>, input: string): voi
 
 /** The URL with any password replaced, for logs and health output. */
 export function redactUrl(config: RedisHostConfig): string {
-  if (config.kind === 'sentinel') return config.label;
-  const url = new URL(config.url);
-  if (url.password) url.password = '***';
-  return url.toString();
+  return config.kind === 'sentinel' ? config.label : redactSecrets(config.url);
 }

@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { isTransientLayerError } from '../layer/errors.js';
 import type { Message } from '../layer/types.js';
-import { briefError, BurstLogger } from '../logger.js';
+import { logFailure } from '../logger.js';
 import {
   CHANNELS,
   parseHttpResponse,
@@ -84,9 +84,15 @@ export async function bridgeHttpRequest(
     ctx.layer.releaseChannel(reply);
     ctx.metrics.layerSendFailures++;
     const busy = isTransientLayerError(error);
-    (busy ? BurstLogger.for(ctx.logger) : ctx.logger).warn(
-      { ...(busy ? briefError(error) : { err: error }), path: target.path },
+    logFailure(
+      ctx.logger,
+      error,
+      { path: target.path },
       'cannot pass an HTTP request to the workers',
+      {
+        expected: busy,
+        level: 'warn',
+      },
     );
     plainResponse(
       res,

@@ -3,7 +3,7 @@ import type { Duplex } from 'node:stream';
 import { WebSocket, WebSocketServer } from 'ws';
 import { ChannelFull, isTransientLayerError } from '../layer/errors.js';
 import type { Message } from '../layer/types.js';
-import { briefError, BurstLogger } from '../logger.js';
+import { briefError, BurstLogger, logFailure } from '../logger.js';
 import {
   CHANNELS,
   CLOSE_SERVICE_RESTART,
@@ -124,10 +124,12 @@ export class WebSocketGateway {
     } catch (error) {
       ctx.layer.releaseChannel(reply);
       ctx.metrics.layerSendFailures++;
-      const busy = isTransientLayerError(error);
-      (busy ? BurstLogger.for(ctx.logger) : ctx.logger).warn(
-        { ...(busy ? briefError(error) : { err: error }), path: target.path },
+      logFailure(
+        ctx.logger,
+        error,
+        { path: target.path },
         'cannot pass a WebSocket handshake to the workers',
+        { expected: isTransientLayerError(error), level: 'warn' },
       );
       return refuse(503, 'workers unavailable');
     }

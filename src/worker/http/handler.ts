@@ -1,7 +1,7 @@
 import type { ChannelLayer, Message } from '../../layer/types.js';
 import type { Logger } from '../../logger.js';
 import type { Application } from '../app.js';
-import { logFailure } from '../failures.js';
+import { logAppFailure } from '../failures.js';
 import { BadRequest, Request } from './request.js';
 import { Response } from './response.js';
 import { sendResponse } from './responder.js';
@@ -52,7 +52,7 @@ export function responseForError(
     return page(405).header('allow', [...new Set(error.allowed)].join(', '));
   }
   if (error instanceof BadRequest) return page(400);
-  logFailure(logger, error, { path: request?.path }, 'view failed');
+  logAppFailure(logger, error, { path: request?.path }, 'view failed');
   return page(500);
 }
 

@@ -2,7 +2,7 @@ import type { ChannelLayer, LaneTurn, Message } from '../../layer/types.js';
 import type { Logger } from '../../logger.js';
 import { CHANNELS, CLOSE_SERVICE_RESTART, websocketChannelOf } from '../../protocol.js';
 import type { Application, SocketUser } from '../app.js';
-import { logFailure } from '../failures.js';
+import { logAppFailure } from '../failures.js';
 import { headerMap, siteOrigin } from '../headers.js';
 import type { WebSocketConsumer } from './consumer.js';
 import { Socket, type Scope } from './socket.js';
@@ -133,7 +133,7 @@ export class SocketDispatcher {
     try {
       await handler();
     } catch (error) {
-      logFailure(this.logger, error, { path }, 'WebSocket handler failed; closing the socket');
+      logAppFailure(this.logger, error, { path }, 'WebSocket handler failed; closing the socket');
       if (socket.decision === 'pending') socket.reject();
       else socket.close(1011);
     }
