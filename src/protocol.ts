@@ -81,6 +81,18 @@ export type WebSocketDisconnectEvent = {
   order: number;
 };
 
+/**
+ * The disconnect of a socket whose interface server died without sending it
+ * (Lanes.reapOrphans): code 1006, abnormal closure. Its path is unknown; the
+ * worker has the socket's from its connect.
+ */
+export function abandonedSocketEvent(
+  replyChannel: string,
+  order: number,
+): WebSocketDisconnectEvent {
+  return { reply_channel: replyChannel, path: '', code: 1006, order };
+}
+
 /** What a worker may send to a socket's reply channel (any combination). */
 export type WebSocketReply = {
   accept?: boolean;

@@ -10,10 +10,12 @@ import {
   type ChannelLayer,
   type LaneTurn,
   type LayerOptions,
+  type Message,
 } from '../src/index.js';
 import { MAX_WAITING_EVENTS } from '../src/layer/types.js';
 import { testPrefix } from './helpers/layers.js';
 import { rawClient, RedisServer, SHARED_REDIS_URL } from './helpers/redis-server.js';
+import { TcpProxy } from './helpers/tcp-proxy.js';
 import { sleep, waitFor } from './helpers/wait.js';
 
 for (const url of ['memory://', SHARED_REDIS_URL]) {
@@ -217,7 +219,11 @@ for (const url of ['memory://', SHARED_REDIS_URL]) {
     const { lanes } = layer;
     const before = layer.stats.roundTrips;
     await lanes.announceAndSend('a', 0, { e: 0 }, 'events');
-    if (url !== 'memory://') assert.is(layer.stats.roundTrips - before, 1, 'one script');
+    if (url !== 'memory://')
+      assert.is(layer.stats.roundTrips - before, 2, 'one script, and (once) the holder registers');
+    const again = layer.stats.roundTrips;
+    await lanes.announceAndSend('b', 0, { e: 0 }, 'other.events');
+    if (url !== 'memory://') assert.is(layer.stats.roundTrips - again, 1, 'one script');
     assert.equal(await layer.receive('events'), { e: 0 });
     await lanes.announceAndSend('a', 1, { e: 1 }, 'events');
     try {
@@ -346,7 +352,11 @@ rescue(
     });
     const before = layer.stats.roundTrips;
     await layer.lanes.announceAndSend('e', 0, { e: 0 }, 'sealed.events');
-    assert.is(layer.stats.roundTrips - before, 2, 'the send, then the deposit');
+    assert.is(
+      layer.stats.roundTrips - before,
+      3,
+      'the send, then the deposit (and the registration, once)',
+    );
     try {
       await layer.lanes.announceAndSend('e', 1, { e: 1, attempt: 1 }, 'sealed.events');
       assert.unreachable('the channel was full');
@@ -408,5 +418,126 @@ rescue('once nothing is parked, no rescue checks run (no Redis commands while id
   assert.is(await calls(), before);
   client.disconnect();
 });
+
+/** The lanes of one holder process: as an interface server's sockets, named after its channels. */
+async function holderLanes(holder: ChannelLayer, count: number): Promise<string[]> {
+  return Promise.all(Array.from({ length: count }, () => holder.newChannel('thyme')));
+}
+
+/** Runs a lane's connect (order 0), announced by its holder, on `worker`, saving `state`. */
+async function connected(
+  holder: ChannelLayer,
+  worker: ChannelLayer,
+  lane: string,
+  state: Message,
+): Promise<void> {
+  await holder.lanes.announce(lane, 0, { e: 0 });
+  assert.is((await worker.lanes.claim(lane, 0, { e: 0 })).kind, 'run');
+  assert.is(await worker.lanes.finish(lane, 0, state), undefined);
+}
+
+const clientPrefixOf = (layer: ChannelLayer): string =>
+  (layer as unknown as { clientPrefix: string }).clientPrefix;
+const lastEvent = (lane: string, order: number): Message => ({ last: lane, order });
+
+rescue(
+  'a holder that dies: each of its open lanes gets its last event, after what it holds; a live holder is left alone',
+  async () => {
+    const prefix = testPrefix();
+    const dead = process(prefix); // two interface servers
+    const alive = process(prefix);
+    const worker = process(prefix, { laneGap: 0.2 });
+    const [idle, busy, closed] = await holderLanes(dead.layer, 3);
+    const [other] = await holderLanes(alive.layer, 1);
+    for (const lane of [idle!, busy!, closed!])
+      await connected(dead.layer, worker.layer, lane, { user: lane });
+    await connected(alive.layer, worker.layer, other!, { user: other });
+    await dead.layer.lanes.announce(busy!, 1, { e: 1 }); // in flight when it died
+    await dead.layer.lanes.announce(closed!, 1, { e: 'gone' }); // its socket closed normally
+    assert.is((await worker.layer.lanes.claim(closed!, 1, { e: 'gone' })).kind, 'run');
+    await worker.layer.lanes.finish(closed!, 1, undefined, { end: true });
+    await dead.layer.close(); // as if SIGKILLed: its connections vanish
+
+    worker.layer.lanes.reapOrphans(lastEvent, 0.2);
+    const turnOf = (lane: string) =>
+      waitFor(() => worker.turns.find((turn) => turn.lane === lane), 8000, `a turn of ${lane}`);
+    assert.equal(await turnOf(idle!), {
+      lane: idle!,
+      order: 1,
+      event: lastEvent(idle!, 1),
+      state: { user: idle! },
+    });
+    assert.is(await worker.layer.lanes.finish(idle!, 1, undefined, { end: true }), undefined);
+    const inFlight = (await turnOf(busy!))!;
+    assert.equal([inFlight.order, inFlight.event], [1, { e: 1 }], 'what it held runs first');
+    const last = await worker.layer.lanes.finish(busy!, 1, { user: busy! });
+    assert.equal(last, {
+      lane: busy!,
+      order: 2,
+      event: lastEvent(busy!, 2),
+      state: { user: busy! },
+    });
+    assert.is(await worker.layer.lanes.finish(busy!, 2, undefined, { end: true }), undefined);
+
+    // More checks: nothing else is ended, and the dead holder, with nothing left
+    // open, is forgotten; its mark stays, for it to find should it come back.
+    const client = rawClient(server.url);
+    try {
+      await waitFor(
+        async () =>
+          (await client.smembers(`${prefix}gredis:holders`)).join() === clientPrefixOf(alive.layer),
+        8000,
+        'the dead holder to be forgotten',
+      );
+      assert.is(await client.exists(`${prefix}gredis:reaped:${clientPrefixOf(dead.layer)}`), 1);
+      assert.is(await client.exists(`${prefix}gredis:reaped:${clientPrefixOf(alive.layer)}`), 0);
+    } finally {
+      client.disconnect();
+    }
+    assert.equal(
+      worker.turns.map((turn) => turn.lane),
+      [idle!, busy!],
+    );
+    assert.is((await worker.layer.lanes.claim(other!, 1, { e: 1 })).kind, 'run');
+  },
+);
+
+rescue(
+  'a holder cut off from Redis for two checks is taken for dead; back, it hears its sockets are gone',
+  async () => {
+    const prefix = testPrefix();
+    const proxy = await TcpProxy.start({ host: '127.0.0.1', port: server.port });
+    try {
+      const holder = createLayer(`redis://127.0.0.1:${proxy.port}/0`, { prefix });
+      open.push(holder);
+      const lost: string[] = [];
+      holder.onStorageLost((host) => lost.push(host));
+      const worker = process(prefix, { laneGap: 0.2 });
+      const [lane] = await holderLanes(holder, 1);
+      await connected(holder, worker.layer, lane!, { user: 1 });
+      worker.layer.lanes.reapOrphans(lastEvent, 0.2);
+      await sleep(800);
+      assert.equal(worker.turns, [], 'connected, it is left alone');
+
+      await proxy.cut();
+      const turn = await waitFor(() => worker.turns[0], 8000, 'its lane to be ended');
+      assert.equal([turn.lane, turn.order, turn.event], [lane!, 1, lastEvent(lane!, 1)]);
+      await worker.layer.lanes.finish(lane!, 1, undefined, { end: true });
+      assert.equal(lost, []);
+
+      await proxy.restore();
+      await waitFor(() => lost.length > 0, 10_000, 'the holder to hear of it');
+      assert.equal(lost, [`redis://127.0.0.1:${proxy.port}/0`]);
+      const client = rawClient(server.url);
+      try {
+        assert.is(await client.exists(`${prefix}gredis:reaped:${clientPrefixOf(holder)}`), 0);
+      } finally {
+        client.disconnect();
+      }
+    } finally {
+      await proxy.stop();
+    }
+  },
+);
 
 rescue.run();

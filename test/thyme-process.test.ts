@@ -144,7 +144,7 @@ test('a Redis restart while sockets are open: they survive and traffic resumes',
     const url = redis.url;
     workerOn(url);
     // A worker that keeps nothing in the layer (not a Gredis worker): the restart
-    // loses nothing it needs. (Gredis workers' sockets start over: chat-redis-restart.)
+    // loses nothing it needs. (Gredis workers' sockets start over: chat-faults.)
     const port = await thyme(url, ['--no-event-lanes']);
     const client = await open(`ws://127.0.0.1:${port}/`);
     client.send('before');

@@ -21,6 +21,7 @@ interface RunWorkerFlags {
   excludeChannels?: string[];
   concurrency: number;
   eventTimeout: number;
+  orphanCheck: number;
 }
 
 export function runWorkerCommand(): Command {
@@ -52,6 +53,14 @@ export function runWorkerCommand(): Command {
         .default(60)
         .argParser(numberIn(1, 86_400)),
     )
+    .addOption(
+      new Option(
+        '--orphan-check <seconds>',
+        'how often to look for sockets of interface servers that died, to disconnect them (0: never)',
+      )
+        .default(WORKER_DEFAULTS.orphanCheck)
+        .argParser(numberIn(0, 86_400)),
+    )
     .action(async (appName: string, flags: RunWorkerFlags) => {
       const entry = requireApp(appName);
       const channels = selectChannels(flags.onlyChannels, flags.excludeChannels);
@@ -70,6 +79,7 @@ export function runWorkerCommand(): Command {
           const worker = new Worker(layer, app, {
             channels,
             concurrency: flags.concurrency,
+            orphanCheck: flags.orphanCheck,
             logger,
           }).start();
           logger.info({ app: entry.name, channels }, `worker for ${entry.name} running`);

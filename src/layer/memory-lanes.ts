@@ -98,6 +98,10 @@ export class MemoryLanes implements Lanes {
   onRescue(): void {
     // Nothing is ever rescued in one process.
   }
+
+  reapOrphans(): void {
+    // A holder of this layer's lanes is this process: none outlives it.
+  }
 }
 
 /** Whether event `order`'s turn has come and gone, or is running now. */

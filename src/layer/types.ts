@@ -78,10 +78,12 @@ export interface ChannelLayer {
   close(): Promise<void>;
   health(): LayerHealth;
   /**
-   * Calls `listener` when a backend server came back without what it stored (a
-   * Redis restart without persistence): groups, connection states and lanes are
-   * gone, so whoever holds sockets should have them reconnect and set up again.
-   * The in-process layer never loses its storage while it lives.
+   * Calls `listener` when what a backend server stored for this process is gone:
+   * the server came back without its data (a Redis restart without
+   * persistence), or this process, cut off from it, was taken for dead and its
+   * lanes were ended (Lanes.reapOrphans). Groups, connection states and lanes
+   * are gone, so whoever holds sockets should have them reconnect and set up
+   * again. The in-process layer never loses its storage while it lives.
    */
   onStorageLost(listener: (host: string) => void): void;
 
@@ -175,6 +177,20 @@ export interface Lanes {
   ): Promise<LaneTurn | undefined>;
   /** Where events rescued from dead or overdue processes are handed to run. */
   onRescue(handler: (turn: LaneTurn) => void): void;
+  /**
+   * Ends the lanes of holders that died: a process that announces a lane's
+   * events (an interface server, for each of its sockets) and is gone before
+   * announcing the last one leaves the lane open, and what its turns did (a
+   * socket's groups) in place. `lastEvent` makes that missing last event (a
+   * disconnect); it runs through the onRescue handler, after every event the
+   * lane already holds, and its turn should end the lane. From now on, every
+   * `everySeconds` while the layer is open, the layer looks for holders whose
+   * connection is gone, and takes one to be dead once it was missing at two
+   * checks in a row. A holder taken for dead that comes back (it was only cut
+   * off) hears of it through onStorageLost, since what it held is gone.
+   * Never needed in one process (the in-process layer does nothing).
+   */
+  reapOrphans(lastEvent: (lane: string, order: number) => Message, everySeconds: number): void;
 }
 
 export interface Counters {

@@ -60,7 +60,7 @@ export class Thyme implements ThymeContext {
         const closed = this.gateway.restartAll();
         this.logger.warn(
           { host, websockets: closed },
-          'the channel layer lost its data: sockets closed with 1012, to reconnect',
+          'what the channel layer kept for the sockets is gone: sockets closed with 1012, to reconnect',
         );
       });
     }

@@ -2,7 +2,7 @@ import { setMaxListeners } from 'node:events';
 import { LayerClosed, ReceiveAborted } from '../layer/errors.js';
 import type { ChannelLayer, Message } from '../layer/types.js';
 import { silentLogger, type Logger } from '../logger.js';
-import { CHANNELS, EVENT_CHANNELS } from '../protocol.js';
+import { abandonedSocketEvent, CHANNELS, EVENT_CHANNELS } from '../protocol.js';
 import type { Application } from './app.js';
 import { handleHttpEvent } from './http/handler.js';
 import { SocketDispatcher } from './websocket/dispatcher.js';
@@ -12,10 +12,16 @@ export interface WorkerOptions {
   channels: readonly string[];
   /** Events handled at once, across all channels (async I/O, like a greenlet each). */
   concurrency: number;
+  /**
+   * Seconds between checks for sockets of interface servers that died (see
+   * Lanes.reapOrphans); 0 for none. A dead server's sockets are disconnected
+   * (left their groups, with leave notices) one to two checks after it died.
+   */
+  orphanCheck: number;
   logger: Logger | undefined;
 }
 
-export const WORKER_DEFAULTS = Object.freeze({ concurrency: 256 });
+export const WORKER_DEFAULTS = Object.freeze({ concurrency: 256, orphanCheck: 30 });
 
 /** Receives waiting at once per channel: the layer pops up to this many per round trip. */
 const RECEIVERS_PER_CHANNEL = 8;
@@ -45,6 +51,7 @@ export class Worker {
     this.options = {
       channels: options.channels ?? EVENT_CHANNELS,
       concurrency: options.concurrency ?? WORKER_DEFAULTS.concurrency,
+      orphanCheck: options.orphanCheck ?? WORKER_DEFAULTS.orphanCheck,
       logger: options.logger,
     };
     this.free = this.options.concurrency;
@@ -68,6 +75,11 @@ export class Worker {
     for (const channel of this.options.channels) {
       for (let i = 0; i < receivers; i++) this.loops.push(this.receiveLoop(channel));
     }
+    if (
+      this.options.orphanCheck > 0 &&
+      this.options.channels.includes(CHANNELS.websocketDisconnect)
+    )
+      this.layer.lanes.reapOrphans(abandonedSocketEvent, this.options.orphanCheck);
     this.logger.info(
       { channels: this.options.channels, concurrency: this.options.concurrency },
       'worker started',

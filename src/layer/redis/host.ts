@@ -157,6 +157,23 @@ export class RedisHost {
     }
   }
 
+  /**
+   * Calls `page` with each batch of keys that match `pattern` (SCAN MATCH), one
+   * batch at a time. SCAN walks the whole keyspace: for rare work only.
+   */
+  async scanKeys(
+    pattern: string,
+    count: number,
+    page: (keys: string[]) => Promise<void>,
+  ): Promise<void> {
+    let cursor = '0';
+    do {
+      const [next, keys] = await this.call((c) => c.scan(cursor, 'MATCH', pattern, 'COUNT', count));
+      cursor = next;
+      if (keys.length > 0) await page(keys);
+    } while (cursor !== '0');
+  }
+
   /** EVALSHA, or EVAL when the server does not have the script (e.g. after a restart). */
   eval(script: LuaScript, keys: readonly Arg[], args: readonly Arg[]): Promise<unknown> {
     return this.evalWith(script, keys, args, false);
@@ -331,4 +348,9 @@ export class RedisHost {
     });
     return client;
   }
+}
+
+/** `text` as a SCAN MATCH pattern that matches only itself. */
+export function literalPattern(text: string): string {
+  return text.replace(/[*?[\]\\]/g, '\\$&');
 }

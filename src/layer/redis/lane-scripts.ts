@@ -192,6 +192,37 @@ return {out, wait}
 `,
 );
 
+/**
+ * Plans the last event of lanes whose holder is gone (see RedisLanes.reapOrphans):
+ * for each lane that is neither ended nor missing, the order after every event it
+ * has seen — its turn (the one running, if any) and its parked events — so that
+ * the last event runs after all of them.
+ * KEYS: lane keys. Returns {index into KEYS, order, ...}.
+ */
+export const LANE_REAP = new LuaScript(
+  'laneReap',
+  `
+local out = {}
+for i, key in ipairs(KEYS) do
+  local f = redis.call('HMGET', key, 'next', 'owner', 'ended', 'parked')
+  if not f[3] and redis.call('EXISTS', key) == 1 then
+    local order = tonumber(f[1] or '0')
+    if f[2] then order = order + 1 end
+    if tonumber(f[4] or '0') > 0 then
+      for _, name in ipairs(redis.call('HKEYS', key)) do
+        if string.sub(name, 1, 2) == 'p:' then
+          order = math.max(order, tonumber(string.sub(name, 3)) + 1)
+        end
+      end
+    end
+    out[#out + 1] = i
+    out[#out + 1] = order
+  end
+end
+return out
+`,
+);
+
 /** KEYS: counter. ARGV: window seconds. Returns the count after incrementing. */
 export const COUNTER_INCREMENT = new LuaScript(
   'counterIncrement',

@@ -18,9 +18,10 @@ import {
   LANE_CLAIM,
   LANE_COMMIT,
   LANE_FINISH,
+  LANE_REAP,
   LANE_RESCUE,
 } from './lane-scripts.js';
-import type { Arg, RedisHost } from './host.js';
+import { literalPattern, type Arg, type RedisHost } from './host.js';
 
 export interface RedisLanesConfig {
   prefix: string;
@@ -63,17 +64,31 @@ export interface LayerWrites {
 /** How often a process that parked events checks whether their owners are still alive. */
 const RESCUE_CHECK_SECONDS = 2;
 const RESCUE_BATCH = 200;
+const REAP_SCAN_BATCH = 1000;
 
 /**
  * Lanes in Redis (see lane-scripts.ts for the data). A claim and a finish are
- * one script each. The only timer is the rescue check, armed by a process that
- * parked an event and kept only while some lane still has parked events: an idle
- * system runs none.
+ * one script each. Timers: the rescue check, armed by a process that parked an
+ * event and kept only while some lane still has parked events; and the orphan
+ * check of a process that asked for it (reapOrphans: a worker), two commands
+ * per host per check.
+ *
+ * Holders: a process that announces the first event of a lane (order 0) is its
+ * holder, and registers once per host in the set "<prefix>gredis:holders". Its
+ * lanes are found by name (each is named after a channel of the holder, which
+ * ends ".<client prefix>!…"), so holding costs nothing per lane.
  */
 export class RedisLanes implements Lanes {
   private rescueHandler: ((turn: LaneTurn) => void) | undefined;
   private rescueTimer: NodeJS.Timeout | undefined;
   private closed = false;
+  /** Hosts where this process is registered as a holder. */
+  private readonly holding = new Set<RedisHost>();
+  private orphanCheck:
+    { lastEvent: (lane: string, order: number) => Message; every: number } | undefined;
+  private orphanTimer: NodeJS.Timeout | undefined;
+  /** Holders missing at the last orphan check, per host: missing again, they are dead. */
+  private missing = new Map<RedisHost, Set<string>>();
 
   constructor(
     private readonly hosts: readonly RedisHost[],
@@ -81,9 +96,19 @@ export class RedisLanes implements Lanes {
     private readonly config: RedisLanesConfig,
     private readonly logger: Logger,
     private readonly writes: LayerWrites,
-  ) {}
+    /** Called when this process, back on `host`, learns it was taken for dead there. */
+    private readonly onReaped: (host: string) => void,
+  ) {
+    for (const host of hosts) {
+      let connections = 0;
+      host.client.on('ready', () => {
+        if (++connections > 1) void this.checkReaped(host);
+      });
+    }
+  }
 
   async announce(lane: string, order: number, event: Message): Promise<void> {
+    if (order === 0) this.registerHolder(this.hostFor(lane));
     await this.hostFor(lane).evalBatched(
       LANE_ANNOUNCE,
       [this.laneKey(lane), this.indexKey()],
@@ -97,6 +122,7 @@ export class RedisLanes implements Lanes {
     event: Message,
     channel: string,
   ): Promise<void> {
+    if (order === 0) this.registerHolder(this.hostFor(lane));
     const send = this.writes.sendArgs(channel, event);
     if (!send) {
       await this.writes.send(channel, event);
@@ -200,9 +226,146 @@ export class RedisLanes implements Lanes {
     this.rescueHandler = handler;
   }
 
+  reapOrphans(lastEvent: (lane: string, order: number) => Message, everySeconds: number): void {
+    this.orphanCheck = { lastEvent, every: everySeconds };
+    this.armOrphanCheck(0);
+  }
+
   close(): void {
     this.closed = true;
     clearTimeout(this.rescueTimer);
+    clearTimeout(this.orphanTimer);
+  }
+
+  private registerHolder(host: RedisHost): void {
+    if (this.holding.has(host)) return;
+    this.holding.add(host);
+    host
+      .call((c) => c.sadd(this.holdersKey(), this.config.owner))
+      .catch((error: unknown) => {
+        this.holding.delete(host); // the next first event tries again
+        BurstLogger.for(this.logger).warn(
+          { err: error, host: host.label },
+          'could not register as a holder of lanes; retrying at the next socket',
+        );
+      });
+  }
+
+  /**
+   * At a reconnection (not the first connection): a holder cut off from `host` long enough was taken for
+   * dead, and its lanes there were ended (reapOrphans). Its sockets must start
+   * over, as after a loss of the host's data.
+   */
+  private async checkReaped(host: RedisHost): Promise<void> {
+    if (!this.holding.has(host)) return;
+    // Registered again below (the set may be gone with the host's data) or,
+    // if reaped, by the sockets that start over.
+    this.holding.delete(host);
+    let reaped: string | null;
+    try {
+      reaped = await host.call((c) => c.getdel(this.reapedKey(this.config.owner)));
+    } catch (error) {
+      this.logger.warn(
+        { err: error, host: host.label },
+        'could not check whether this process was taken for dead',
+      );
+      return;
+    }
+    if (reaped === null) {
+      this.registerHolder(host);
+      return;
+    }
+    this.logger.warn(
+      { host: host.label },
+      'this process was cut off from the channel layer host long enough to be taken for dead: its sockets there were ended',
+    );
+    this.onReaped(host.label);
+  }
+
+  private armOrphanCheck(delaySeconds: number): void {
+    if (this.closed || !this.orphanCheck) return;
+    this.orphanTimer = setTimeout(() => {
+      void this.checkOrphans().finally(() => this.armOrphanCheck(this.orphanCheck!.every));
+    }, delaySeconds * 1000);
+    this.orphanTimer.unref();
+  }
+
+  private async checkOrphans(): Promise<void> {
+    for (const host of this.hosts) {
+      try {
+        await this.checkOrphansOn(host);
+      } catch (error) {
+        BurstLogger.for(this.logger).warn(
+          { err: error, host: host.label },
+          'the check for lanes of dead holders failed; retrying at the next',
+        );
+      }
+    }
+  }
+
+  private async checkOrphansOn(host: RedisHost): Promise<void> {
+    const holders = (await host.call((c) => c.smembers(this.holdersKey()))).filter(
+      (holder) => holder !== this.config.owner,
+    );
+    const missingBefore = this.missing.get(host) ?? new Set<string>();
+    this.missing.delete(host);
+    if (holders.length === 0) return;
+    const live = await this.liveOwners(host);
+    if (live === undefined) return;
+    const missingNow = new Set(holders.filter((holder) => !live.has(holder)));
+    this.missing.set(host, missingNow);
+    for (const holder of missingNow) {
+      if (missingBefore.has(holder) && (await this.reap(host, holder))) missingNow.delete(holder);
+    }
+  }
+
+  /**
+   * Ends the open lanes of a holder found dead at two checks in a row: each gets
+   * its last event, parked after what it holds, and this process's rescue runs
+   * it. Returns whether the holder has nothing left to end (it is then forgotten).
+   */
+  private async reap(host: RedisHost, holder: string): Promise<boolean> {
+    // Marked first, then looked for once more: a holder that reconnects from
+    // now on finds the mark (checkReaped); one that reconnected in between is
+    // seen here, and left alone.
+    const marked = await host.call((c) =>
+      c.set(this.reapedKey(holder), '1', 'EX', this.config.ttl, 'NX'),
+    );
+    const live = await this.liveOwners(host);
+    if (live === undefined || live.has(holder)) {
+      if (marked) await host.call((c) => c.del(this.reapedKey(holder)));
+      return false;
+    }
+    const keyPrefix = this.laneKey('');
+    let ended = 0;
+    await host.scanKeys(
+      `${literalPattern(keyPrefix)}*.${holder}!*`,
+      REAP_SCAN_BATCH,
+      async (keys) => {
+        const planned = (await host.eval(LANE_REAP, keys, [])) as number[];
+        const announced: Promise<void>[] = [];
+        for (let i = 0; i < planned.length; i += 2) {
+          const lane = keys[planned[i]! - 1]!.slice(keyPrefix.length);
+          const order = planned[i + 1]!;
+          announced.push(this.announce(lane, order, this.orphanCheck!.lastEvent(lane, order)));
+        }
+        await Promise.all(announced);
+        ended += announced.length;
+      },
+    );
+    if (ended > 0) {
+      this.logger.warn(
+        { host: host.label, holder, lanes: ended },
+        "a process holding sockets is gone: ending their lanes (each socket's disconnect runs)",
+      );
+      this.armRescue(this.config.gap);
+      return false;
+    }
+    // Nothing open: a holder that stopped cleanly, or one already reaped. The
+    // mark stays only if it told of ended lanes (an earlier reap set it).
+    await host.call((c) => c.srem(this.holdersKey(), holder));
+    if (marked) await host.call((c) => c.del(this.reapedKey(holder)));
+    return true;
   }
 
   private armRescue(delaySeconds = RESCUE_CHECK_SECONDS): void {
@@ -219,7 +382,7 @@ export class RedisLanes implements Lanes {
     let soonest = RESCUE_CHECK_SECONDS;
     for (const host of this.hosts) {
       try {
-        const live = await this.liveOwners(host);
+        const live = [...((await this.liveOwners(host)) ?? ['*'])].join(',');
         const [turns, wait] = (await host.evalBuffer(
           LANE_RESCUE,
           [this.indexKey()],
@@ -248,14 +411,16 @@ export class RedisLanes implements Lanes {
     if (pending) this.armRescue(soonest);
   }
 
-  /** Client prefixes of processes connected to `host`, or '*' when the server will not say. */
-  private async liveOwners(host: RedisHost): Promise<string> {
+  /** Client prefixes of processes connected to `host`, or undefined when the server will not say. */
+  private async liveOwners(host: RedisHost): Promise<Set<string> | undefined> {
     try {
       const list = String(await host.call((c) => c.client('LIST', 'TYPE', 'NORMAL')));
-      const owners = [...list.matchAll(/ name=gredis-layer:([0-9a-f]+) /g)].map((m) => m[1]);
-      return owners.join(',') || '*';
+      const owners = new Set(
+        [...list.matchAll(/ name=gredis-layer:([0-9a-f]+) /g)].map((m) => m[1]!),
+      );
+      return owners.size > 0 ? owners : undefined;
     } catch {
-      return '*';
+      return undefined;
     }
   }
 
@@ -279,6 +444,15 @@ export class RedisLanes implements Lanes {
 
   private indexKey(): string {
     return `${this.config.prefix}gredis:lanes`;
+  }
+
+  private holdersKey(): string {
+    return `${this.config.prefix}gredis:holders`;
+  }
+
+  /** Set while a holder's lanes are being or were ended, for it to find if it comes back. */
+  private reapedKey(holder: string): string {
+    return `${this.config.prefix}gredis:reaped:${holder}`;
   }
 }
 

@@ -10,7 +10,7 @@ import { assertMessage } from '../message.js';
 import type { LayerOptions } from '../options.js';
 import type { LaneEffect, LayerHealth, Message, ReceiveOptions } from '../types.js';
 import type { RedisHostConfig } from '../url.js';
-import { RedisHost, type Arg } from './host.js';
+import { literalPattern, RedisHost, type Arg } from './host.js';
 import { RedisCounters, RedisLanes } from './lanes.js';
 import { KeyReader, type Popped, type ReaderSink } from './reader.js';
 import { GROUP_DELIVER, GROUP_MEMBERS, GROUP_SEND, SEND } from './scripts.js';
@@ -76,6 +76,7 @@ export class RedisChannelLayer extends BaseChannelLayer {
           this.storesInScripts ? this.sendArgs(channel, message) : undefined,
         send: (channel, message) => this.send(channel, message),
       },
+      (label) => this.storageLost(label),
     );
     this.counters = new RedisCounters(this.hosts, this.prefix);
     for (const host of this.hosts) {
@@ -320,18 +321,13 @@ export class RedisChannelLayer extends BaseChannelLayer {
   /** Deletes every key under the prefix on every host, scanning in batches. */
   async flush(): Promise<void> {
     this.assertOpen();
-    const pattern = `${this.prefix.replace(/[*?[\]\\]/g, '\\$&')}*`;
+    const pattern = `${literalPattern(this.prefix)}*`;
     await Promise.all(
-      this.hosts.map(async (host) => {
-        let cursor = '0';
-        do {
-          const [next, keys] = await host.call((c) =>
-            c.scan(cursor, 'MATCH', pattern, 'COUNT', FLUSH_BATCH),
-          );
-          cursor = next;
-          if (keys.length > 0) await host.call((c) => c.unlink(...keys));
-        } while (cursor !== '0');
-      }),
+      this.hosts.map((host) =>
+        host.scanKeys(pattern, FLUSH_BATCH, async (keys) => {
+          await host.call((c) => c.unlink(...keys));
+        }),
+      ),
     );
   }
 

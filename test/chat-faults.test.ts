@@ -3,13 +3,23 @@
  * without persistence (as the README's deployment runs Redis), or one socket's
  * saved state gone. The sockets are closed with 1012 (service restart), and the
  * reconnected ones chat as before; none stays open in no room, its user unknown.
+ * And when a Thyme dies without closing its sockets (SIGKILL, a crash, its
+ * machine gone): the workers notice its layer connection is gone and run each of
+ * its sockets' disconnect, so its users leave their rooms, with leave notices.
  */
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { Room } from '../src/apps/multichat/rooms.js';
 import type { Database } from '../src/db/connection.js';
 import { sqliteBackend } from './helpers/databases.js';
-import { chatClient, EmbeddedChat, Fixtures } from './helpers/deployment.js';
+import { MESSAGE_TYPES, roomGroup } from '../src/apps/multichat/chat-protocol.js';
+import {
+  chatClient,
+  DistributedChat,
+  EmbeddedChat,
+  Fixtures,
+  type ChatEndpoints,
+} from './helpers/deployment.js';
 import { testPrefix } from './helpers/layers.js';
 import { createLayer, type Message } from '../src/index.js';
 import { Thyme } from '../src/server/index.js';
@@ -20,7 +30,7 @@ import { rawClient, RedisServer, SHARED_REDIS_URL } from './helpers/redis-server
 import { sleep, waitFor, within } from './helpers/wait.js';
 import { TestClient } from './helpers/ws-client.js';
 
-const test = suite('chat when the layer loses its data');
+const test = suite('chat when the layer loses its data, or a Thyme dies');
 const database = sqliteBackend();
 let db: Database;
 let fixtures: Fixtures;
@@ -39,11 +49,20 @@ test.after.each(async () => {
 
 type Reply = Record<string, unknown>;
 
-async function joined(chat: EmbeddedChat, session: string, room: Room): Promise<TestClient> {
-  const client = await chatClient(chat.ports[0]!, session);
+async function next(client: TestClient, timeoutMs = 10_000): Promise<Reply> {
+  return JSON.parse(String(await client.next(timeoutMs))) as Reply;
+}
+
+async function joined(
+  chat: ChatEndpoints,
+  session: string,
+  room: Room,
+  port = chat.ports[0]!,
+): Promise<TestClient> {
+  const client = await chatClient(port, session);
   clients.push(client);
   client.send(JSON.stringify({ command: 'join', room: room.id }));
-  assert.equal((JSON.parse(String(await client.next())) as Reply).join, String(room.id));
+  assert.equal((await next(client)).join, String(room.id));
   return client;
 }
 
@@ -134,6 +153,62 @@ test("after such a close, the socket's later events find no state either: none r
     await layer.flush();
     await layer.close();
     await redis.quit();
+  }
+});
+
+test('a Thyme killed with SIGKILL: its users leave their rooms, and the others hear it', async () => {
+  const chat = new DistributedChat(database);
+  const redis = rawClient();
+  try {
+    await Promise.all([
+      chat.startWorker(['--orphan-check', '1']),
+      chat.startWorker(['--orphan-check', '1']),
+    ]);
+    const [doomed, lasting] = [await chat.startThyme(), await chat.startThyme()];
+    const room = await fixtures.room('Lobby');
+    const other = await fixtures.room('Garden');
+    const prefix = new URL(chat.layerUrl).searchParams.get('prefix')!;
+    const [group, otherGroup] = [room, other].map((r) => `${prefix}:group:${roomGroup(r.id)}`);
+    const ann = await joined(chat, await fixtures.login(await fixtures.user('ann')), room, doomed);
+    ann.send(JSON.stringify({ command: 'join', room: other.id }));
+    assert.is((await next(ann)).join, String(other.id));
+    const bob = await joined(chat, await fixtures.login(await fixtures.user('bob')), room, lasting);
+    assert.equal(await next(ann), {
+      room: String(room.id),
+      username: 'bob',
+      msg_type: MESSAGE_TYPES.enter,
+    });
+    assert.equal([await redis.zcard(group!), await redis.zcard(otherGroup!)], [2, 1]);
+
+    await chat.thymes[0]!.stop('SIGKILL');
+    // Two checks a second apart find it gone; its sockets' disconnects then run
+    // from their lanes (after the lanes' 5 s wait for events still in flight).
+    assert.equal(
+      await next(bob, 15_000),
+      { room: String(room.id), username: 'ann', msg_type: MESSAGE_TYPES.leave },
+      'the leave notice',
+    );
+    await waitFor(
+      async () => (await redis.zcard(group!)) === 1 && (await redis.zcard(otherGroup!)) === 0,
+      5000,
+      'ann out of both groups',
+    );
+    const line = chat.workers
+      .flatMap((proc) => proc.lines)
+      .find((entry) => String(entry.msg).startsWith('a process holding sockets is gone'));
+    assert.is(line?.lanes, 1, 'a worker says what it did');
+
+    // Bob chats on as before.
+    bob.send(JSON.stringify({ command: 'send', room: room.id, message: 'still here' }));
+    assert.equal(await next(bob), {
+      room: String(room.id),
+      username: 'bob',
+      message: 'still here',
+      msg_type: MESSAGE_TYPES.message,
+    });
+  } finally {
+    await chat.stop();
+    redis.disconnect();
   }
 });
 
