@@ -14,6 +14,7 @@ export const DEFAULTS = Object.freeze({
   pingInterval: 20,
   pingTimeout: 30,
   httpTimeout: 120,
+  keepAliveTimeout: 5,
   websocketConnectTimeout: 5,
   websocketMaxMessageSize: 1024 * 1024,
   httpMaxBodySize: 10 * 1024 * 1024,

@@ -568,6 +568,41 @@ hostile(
   },
 );
 
+test('an idle keep-alive connection is closed after keepAliveTimeout; one in use is not', async () => {
+  // headersTimeout below the gaps: the idle time between requests is not header time.
+  const { port, worker } = await setup({ keepAliveTimeout: 1, headersTimeout: 0.5 });
+  let open!: () => void;
+  worker.gate = new Promise((resolve) => (open = resolve));
+  const socket = connect(port, '127.0.0.1');
+  socket.on('error', () => undefined);
+  let received = '';
+  socket.on('data', (chunk: Buffer) => (received += chunk.toString()));
+  let closedAt = 0;
+  socket.on('close', () => (closedAt = Date.now()));
+  const get = async (path: string, ending: string): Promise<string> => {
+    const from = received.length;
+    socket.write(`GET ${path} HTTP/1.1\r\nHost: localhost\r\n\r\n`);
+    await waitFor(() => received.slice(from).endsWith(ending), 3000, `the answer to ${path}`);
+    return received.slice(from);
+  };
+  // A response that takes longer than the timeout: the connection is in use, not idle.
+  const slow = get('/chunked', '0\r\n\r\n');
+  await sleep(1500);
+  open();
+  assert.match(await slow, /^HTTP\/1\.1 200 [^]*\r\nKeep-Alive: timeout=1\r\n/i);
+  // Requests closer together than the timeout keep it open.
+  for (let i = 0; i < 3; i++) {
+    await sleep(600);
+    assert.match(await get('/', '0\r\n\r\n'), /^HTTP\/1\.1 200 /);
+  }
+  const answered = Date.now();
+  // Node closes a second after the advertised timeout, so that a request the
+  // client sent just before it is not cut.
+  await waitFor(() => closedAt, 4000, 'the idle connection to be closed');
+  const idle = closedAt - answered;
+  assert.ok(idle >= 900 && idle < 3000, `closed after ${idle} ms idle`);
+});
+
 test('a request to upgrade to another protocol (h2c) is served as plain HTTP/1.1', async () => {
   const { port, worker } = await setup();
   const upgrade =

@@ -210,6 +210,14 @@ test('--websocket-rate and --websocket-burst: a client past them is slowed to th
   assert.is(worker.of('websocket.receive').length, 8, 'none lost');
 });
 
+test('--keep-alive-timeout: the server keeps idle connections that long, and says so', async () => {
+  const url = `${SHARED_REDIS_URL}?prefix=${testPrefix()}`;
+  workerOn(url);
+  const port = await thyme(url, ['--keep-alive-timeout', '75']);
+  const res = await httpRequest(port, '/', { headers: { connection: 'keep-alive' } });
+  assert.is(res.headers['keep-alive'], 'timeout=75');
+});
+
 test('bad flags exit 2 with a one-line reason', async () => {
   const { GredisProcess } = await import('./helpers/processes.js');
   for (const args of [
@@ -218,6 +226,7 @@ test('bad flags exit 2 with a one-line reason', async () => {
     ['thyme', 'multichat', '--layer', 'ftp://x'],
     ['thyme', 'multichat', '--websocket-burst', '0'],
     ['thyme', 'multichat', '--websocket-rate', '-1'],
+    ['thyme', 'multichat', '--keep-alive-timeout', '0'],
     ['thyme'],
   ]) {
     const proc = GredisProcess.start(args);

@@ -19,6 +19,7 @@ interface ThymeFlags extends Pick<
   | 'pingInterval'
   | 'pingTimeout'
   | 'httpTimeout'
+  | 'keepAliveTimeout'
   | 'websocketConnectTimeout'
   | 'websocketMaxMessageSize'
   | 'httpMaxBodySize'
@@ -80,6 +81,15 @@ export function thymeCommand(): Command {
       )
         .default(DEFAULTS.httpTimeout)
         .argParser(numberIn(0.1, 86400)),
+    )
+    .addOption(
+      new Option(
+        '--keep-alive-timeout <seconds>',
+        'close an idle keep-alive HTTP connection after this; behind a load balancer, make it longer than its idle timeout',
+      )
+        .default(DEFAULTS.keepAliveTimeout)
+        // Keep-Alive: timeout=N tells clients whole seconds: under 1 it would say 0.
+        .argParser(numberIn(1, 86400)),
     )
     .addOption(
       new Option(
@@ -239,6 +249,7 @@ function newThyme(
     pingInterval: flags.pingInterval,
     pingTimeout: flags.pingTimeout,
     httpTimeout: flags.httpTimeout,
+    keepAliveTimeout: flags.keepAliveTimeout,
     websocketConnectTimeout: flags.websocketConnectTimeout,
     websocketMaxMessageSize: flags.websocketMaxMessageSize,
     httpMaxBodySize: flags.httpMaxBodySize,

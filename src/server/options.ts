@@ -35,6 +35,13 @@ export interface ThymeOptions {
   websocketBurst: number;
   /** Seconds a client may take to send a request's headers. */
   headersTimeout: number;
+  /**
+   * Seconds a keep-alive connection may stay idle after a response before it is
+   * closed (clients are told, in `Keep-Alive: timeout=N`). Behind a load balancer
+   * that reuses connections, longer than its idle timeout, so that it never sends
+   * a request down a connection Thyme is closing (a 502).
+   */
+  keepAliveTimeout: number;
   /** Seconds graceful shutdown waits for in-flight HTTP responses. */
   shutdownTimeout: number;
   /**
@@ -63,6 +70,7 @@ export const THYME_DEFAULTS: Readonly<Omit<ThymeOptions, 'logger' | 'staticDir' 
     pingInterval: DEFAULTS.pingInterval,
     pingTimeout: DEFAULTS.pingTimeout,
     httpTimeout: DEFAULTS.httpTimeout,
+    keepAliveTimeout: DEFAULTS.keepAliveTimeout,
     websocketConnectTimeout: DEFAULTS.websocketConnectTimeout,
     websocketMaxMessageSize: DEFAULTS.websocketMaxMessageSize,
     httpMaxBodySize: DEFAULTS.httpMaxBodySize,
@@ -88,6 +96,9 @@ export function resolveThymeOptions(options: Partial<ThymeOptions>): ThymeOption
   // A bucket that can never hold a whole token would hold every message forever.
   if (resolved.websocketRate > 0 && !(resolved.websocketBurst >= 1))
     throw new RangeError(`websocketBurst must be at least 1, got ${resolved.websocketBurst}`);
+  // Node reads 0 as no timeout: idle connections would be kept for ever.
+  if (!(resolved.keepAliveTimeout > 0))
+    throw new RangeError(`keepAliveTimeout must be more than 0, got ${resolved.keepAliveTimeout}`);
   if (!(resolved.websocketRate >= 0))
     throw new RangeError(
       `websocketRate must be 0 (no limit) or more, got ${resolved.websocketRate}`,

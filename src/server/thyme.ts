@@ -67,6 +67,10 @@ export class Thyme implements ThymeContext {
     this.server = createServer({
       headersTimeout: this.options.headersTimeout * 1000,
       requestTimeout: 0,
+      // Runs from the end of a response; Node times headers from a request's
+      // first byte, so the idle time before it never counts as header time and
+      // this may exceed headersTimeout (as a load balancer's idle timeout wants).
+      keepAliveTimeout: this.options.keepAliveTimeout * 1000,
       // Node checks headersTimeout on this period; its default (30 s) would let a
       // half-open connection linger far past the timeout.
       connectionsCheckingInterval: Math.max(250, (this.options.headersTimeout * 1000) / 4),
