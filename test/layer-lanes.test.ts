@@ -519,7 +519,7 @@ rescue(
       await sleep(800);
       assert.equal(worker.turns, [], 'connected, it is left alone');
 
-      await proxy.cut();
+      proxy.cut();
       const turn = await waitFor(() => worker.turns[0], 8000, 'its lane to be ended');
       assert.equal([turn.lane, turn.order, turn.event], [lane!, 1, lastEvent(lane!, 1)]);
       await worker.layer.lanes.finish(lane!, 1, undefined, { end: true });
@@ -535,7 +535,7 @@ rescue(
         client.disconnect();
       }
     } finally {
-      await proxy.stop();
+      proxy.stop();
     }
   },
 );

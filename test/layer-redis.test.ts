@@ -13,6 +13,7 @@ import { parseLayerUrl, redactUrl, type RedisHostConfig } from '../src/layer/url
 import { captureLogs, ERROR, WARN } from './helpers/log-capture.js';
 import { testPrefix } from './helpers/layers.js';
 import { RedisSentinel, RedisServer, rawClient, SHARED_REDIS_URL } from './helpers/redis-server.js';
+import { TcpProxy } from './helpers/tcp-proxy.js';
 import { settledWithin, sleep, waitFor, within } from './helpers/wait.js';
 
 const open: ChannelLayer[] = [];
@@ -600,6 +601,42 @@ faults(
     } finally {
       await layer.close();
       raw.disconnect();
+    }
+  },
+);
+
+faults(
+  'a server gone without closing anything: a command gives up after replyTimeout, and blocked reads move to the new connection',
+  async () => {
+    const proxy = await TcpProxy.start({ host: '127.0.0.1', port: flaky.port });
+    try {
+      const { logger, lines } = captureLogs();
+      const cut = layer({ logger, replyTimeout: 1 }, `redis://127.0.0.1:${proxy.port}/0`);
+      const sender = layer({}, flaky.url);
+      const channel = await cut.newChannel();
+      const received: unknown[] = [];
+      cut.listen(channel, (message) => received.push(message));
+      await sender.send(channel, { n: 1 });
+      await waitFor(() => received.length === 1, 5000, 'the first message');
+
+      proxy.freeze(); // TCP says nothing: only a reply that never comes tells
+      const started = Date.now();
+      const failed = await within(
+        cut.send('test.frozen', { n: 0 }).catch((error: unknown) => error),
+        8000,
+        'the send to give up',
+      );
+      assert.instance(failed, LayerUnavailable);
+      assert.ok(Date.now() - started < 5000, `gave up after ${Date.now() - started} ms`);
+      assert.ok(lines.some((line) => line.level === WARN && /stopped answering/.test(line.msg)));
+
+      await proxy.restore(); // the server is back (or a failover put another there)
+      await sender.send(channel, { n: 2 });
+      await waitFor(() => received.length === 2, 10_000, 'the message sent once it was back');
+      assert.equal(received, [{ n: 1 }, { n: 2 }]);
+      await cut.send('test.frozen', { n: 3 });
+    } finally {
+      proxy.stop();
     }
   },
 );

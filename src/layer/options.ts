@@ -18,6 +18,12 @@ export interface LayerOptions {
   laneLease: number;
   /** Seconds a lane waits for a missing earlier event before skipping it. */
   laneGap: number;
+  /**
+   * Redis: seconds a connection may leave a command unanswered before it is
+   * taken for dead and replaced, with its host's blocked reads (a server gone
+   * without closing anything: TCP alone would notice only after many minutes).
+   */
+  replyTimeout: number;
   logger: Logger | undefined;
 }
 
@@ -30,6 +36,7 @@ export const LAYER_DEFAULTS: Readonly<Omit<LayerOptions, 'logger'>> = Object.fre
   symmetricEncryptionKeys: [],
   laneLease: 60,
   laneGap: 5,
+  replyTimeout: 15,
 });
 
 export function resolveOptions(options: Partial<LayerOptions> = {}): LayerOptions {
@@ -37,7 +44,14 @@ export function resolveOptions(options: Partial<LayerOptions> = {}): LayerOption
   for (const [key, value] of Object.entries(options)) {
     if (value !== undefined) (resolved as unknown as Record<string, unknown>)[key] = value;
   }
-  for (const key of ['expiry', 'groupExpiry', 'capacity', 'laneLease', 'laneGap'] as const) {
+  for (const key of [
+    'expiry',
+    'groupExpiry',
+    'capacity',
+    'laneLease',
+    'laneGap',
+    'replyTimeout',
+  ] as const) {
     const value = resolved[key];
     if (!Number.isFinite(value) || value <= 0) {
       throw new RangeError(`layer option "${key}" must be a positive number, got ${String(value)}`);

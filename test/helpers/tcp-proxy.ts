@@ -1,13 +1,15 @@
 import { connect, createServer, type Server, type Socket } from 'node:net';
 
 /**
- * A loopback TCP proxy that can cut its clients off from the server behind it
- * and let them back: a network partition between one process and Redis, while
- * others reach Redis directly.
+ * A loopback TCP proxy between clients and a server, to break what lies between
+ * one process and Redis while others reach Redis directly: cut the connections
+ * (the server or the network closed them), or freeze them (the server's machine
+ * died, or a network path broke, without closing anything).
  */
 export class TcpProxy {
   private server: Server | undefined;
   private readonly sockets = new Set<Socket>();
+  private readonly frozen = new Set<Socket>();
 
   private constructor(
     private readonly target: { host: string; port: number },
@@ -25,15 +27,27 @@ export class TcpProxy {
   }
 
   /** Drops every connection and refuses new ones. */
-  async cut(): Promise<void> {
-    const server = this.server;
-    this.server = undefined;
+  cut(): void {
     for (const socket of this.sockets) socket.destroy();
     this.sockets.clear();
-    if (server) await new Promise<void>((resolve) => server.close(() => resolve()));
+    this.stopListening();
   }
 
-  /** Accepts connections again, on the same port. */
+  /**
+   * Open connections stop passing bytes either way, and stay open: TCP alone
+   * tells their clients nothing. New connections are refused.
+   */
+  freeze(): void {
+    for (const socket of this.sockets) {
+      socket.unpipe();
+      socket.pause();
+      this.frozen.add(socket); // left as they are until stop()
+    }
+    this.sockets.clear();
+    this.stopListening();
+  }
+
+  /** Accepts connections again, on the same port (frozen ones stay frozen). */
   async restore(): Promise<void> {
     const server = createServer((client) => {
       const upstream = connect(this.target.port, this.target.host);
@@ -54,7 +68,16 @@ export class TcpProxy {
     this.server = server;
   }
 
-  async stop(): Promise<void> {
-    await this.cut();
+  /** Closes everything, frozen connections included. */
+  stop(): void {
+    this.cut();
+    for (const socket of this.frozen) socket.destroy();
+    this.frozen.clear();
+  }
+
+  /** Refuses new connections at once (close's callback would wait for the open ones to end). */
+  private stopListening(): void {
+    this.server?.close();
+    this.server = undefined;
   }
 }

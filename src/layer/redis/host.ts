@@ -73,8 +73,15 @@ export class RedisHost {
 
   constructor(
     readonly config: RedisHostConfig,
-    /** CLIENT SETNAME of the command connection; lanes read owners' liveness from it. */
-    connectionName: string,
+    {
+      connectionName,
+      replyTimeoutMs,
+    }: {
+      /** CLIENT SETNAME of the command connection; lanes read owners' liveness from it. */
+      connectionName: string;
+      /** LayerOptions.replyTimeout. */
+      replyTimeoutMs: number;
+    },
     private readonly stats: LayerStats,
     private readonly logger: Logger,
   ) {
@@ -85,6 +92,10 @@ export class RedisHost {
       maxRetriesPerRequest: 2,
       enableAutoPipelining: false,
       connectionName,
+      // A server gone without closing anything (its machine died, a failover
+      // moved it) leaves a connection that TCP takes many minutes to give up:
+      // ioredis destroys it when a command waits this long for any reply.
+      socketTimeout: replyTimeoutMs,
     });
     this.client.on('ready', () => {
       if (this.down) this.logger.warn({ host: this.label }, 'channel layer host is back');
@@ -100,6 +111,10 @@ export class RedisHost {
       }
     });
     this.client.on('error', (error: Error) => {
+      if (error.message.startsWith('Socket timeout')) {
+        this.restartBlockedReads(error);
+        return;
+      }
       if (!this.wasReady && !this.unreachableReported && !this.closing) {
         this.unreachableReported = true;
         this.logger.warn(
@@ -116,6 +131,20 @@ export class RedisHost {
     if (this.misconfigured) return 'down';
     if (this.client.status === 'ready') return 'ready';
     return this.down ? 'down' : 'connecting';
+  }
+
+  /**
+   * The command connection got no reply in time: the blocking connections to
+   * the same server, which never time out (an idle read is silent), are
+   * presumed dead too, and replaced; their reads are reissued. A message a
+   * dead connection had popped is lost with it, as with any connection lost.
+   */
+  private restartBlockedReads(error: Error): void {
+    this.logger.warn(
+      { host: this.label, err: error },
+      'the channel layer host stopped answering; reconnecting',
+    );
+    for (const client of this.blocking) if (client.status === 'ready') client.disconnect(true);
   }
 
   /** A new connection for a blocking read; it never gives up reconnecting. */

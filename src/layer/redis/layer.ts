@@ -52,7 +52,15 @@ export class RedisChannelLayer extends BaseChannelLayer {
     this.codec = new Codec(this.options.symmetricEncryptionKeys, this.options.expiry);
     this.hosts = options.hosts.map(
       (config) =>
-        new RedisHost(config, `gredis-layer:${this.clientPrefix}`, this.stats, this.logger),
+        new RedisHost(
+          config,
+          {
+            connectionName: `gredis-layer:${this.clientPrefix}`,
+            replyTimeoutMs: this.options.replyTimeout * 1000,
+          },
+          this.stats,
+          this.logger,
+        ),
     );
     this.lanes = new RedisLanes(
       this.hosts,
