@@ -540,4 +540,31 @@ rescue(
   },
 );
 
+rescue(
+  'a live holder whose connection cannot be named (CLIENT SETNAME refused) is not registered, so never taken for dead',
+  async () => {
+    const prefix = testPrefix();
+    const admin = rawClient(server.url);
+    try {
+      await admin.acl('SETUSER', 'unnamed', 'on', '>pw', '~*', '&*', '+@all', '-client|setname');
+      const holder = createLayer(`redis://unnamed:pw@127.0.0.1:${server.port}/0`, { prefix });
+      open.push(holder);
+      const lost: string[] = [];
+      holder.onStorageLost((host) => lost.push(host));
+      const worker = process(prefix, { laneGap: 0.2 });
+      const [lane] = await holderLanes(holder, 1);
+      await connected(holder, worker.layer, lane!, { user: 1 });
+      worker.layer.lanes.reapOrphans(lastEvent, 0.2);
+      await sleep(1500);
+      assert.equal(worker.turns, [], 'its live socket is not ended');
+      assert.equal(await admin.smembers(`${prefix}gredis:holders`), []);
+      assert.is((await worker.layer.lanes.claim(lane!, 1, { e: 1 })).kind, 'run');
+      assert.equal(lost, []);
+    } finally {
+      await admin.acl('DELUSER', 'unnamed');
+      admin.disconnect();
+    }
+  },
+);
+
 rescue.run();

@@ -240,8 +240,22 @@ export class RedisLanes implements Lanes {
   private registerHolder(host: RedisHost): void {
     if (this.holding.has(host)) return;
     this.holding.add(host);
+    const name = `gredis-layer:${this.config.owner}`;
     host
-      .call((c) => c.sadd(this.holdersKey(), this.config.owner))
+      .call((c) => c.pipeline().client('GETNAME').sadd(this.holdersKey(), this.config.owner).exec())
+      .then(async (replies) => {
+        const [named, added] = replies ?? [];
+        if (!added || added[0]) throw added?.[0] ?? new Error('no reply');
+        if (!named?.[0] && named?.[1] === name) return;
+        // Workers judge a holder alive by this name in CLIENT LIST. Without it
+        // (CLIENT SETNAME refused by an ACL or a proxy: ioredis ignores that),
+        // this live process would be taken for dead and its sockets ended.
+        await host.call((c) => c.srem(this.holdersKey(), this.config.owner));
+        BurstLogger.for(this.logger).warn(
+          { host: host.label, name: named?.[1] ?? null },
+          'this connection is not named in CLIENT LIST (CLIENT SETNAME refused?): not registered as a holder of lanes, so its sockets are not ended should it die',
+        );
+      })
       .catch((error: unknown) => {
         this.holding.delete(host); // the next first event tries again
         BurstLogger.for(this.logger).warn(
