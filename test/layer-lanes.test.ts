@@ -460,7 +460,7 @@ rescue(
 
     worker.layer.lanes.reapOrphans(lastEvent, 0.2);
     const turnOf = (lane: string) =>
-      waitFor(() => worker.turns.find((turn) => turn.lane === lane), 8000, `a turn of ${lane}`);
+      waitFor(() => worker.turns.find((turn) => turn.lane === lane), 15_000, `a turn of ${lane}`);
     assert.equal(await turnOf(idle!), {
       lane: idle!,
       order: 1,
@@ -486,7 +486,7 @@ rescue(
       await waitFor(
         async () =>
           (await client.smembers(`${prefix}gredis:holders`)).join() === clientPrefixOf(alive.layer),
-        8000,
+        15_000,
         'the dead holder to be forgotten',
       );
       assert.is(await client.exists(`${prefix}gredis:reaped:${clientPrefixOf(dead.layer)}`), 1);
@@ -494,16 +494,13 @@ rescue(
     } finally {
       client.disconnect();
     }
-    assert.equal(
-      worker.turns.map((turn) => turn.lane),
-      [idle!, busy!],
-    );
+    assert.equal(worker.turns.map((turn) => turn.lane).sort(), [idle!, busy!].sort());
     assert.is((await worker.layer.lanes.claim(other!, 1, { e: 1 })).kind, 'run');
   },
 );
 
 rescue(
-  'a holder cut off from Redis for two checks is taken for dead; back, it hears its sockets are gone',
+  'a holder cut off from Redis for 5 s and two checks is taken for dead; back, it hears its sockets are gone',
   async () => {
     const prefix = testPrefix();
     const proxy = await TcpProxy.start({ host: '127.0.0.1', port: server.port });
@@ -520,7 +517,7 @@ rescue(
       assert.equal(worker.turns, [], 'connected, it is left alone');
 
       proxy.cut();
-      const turn = await waitFor(() => worker.turns[0], 8000, 'its lane to be ended');
+      const turn = await waitFor(() => worker.turns[0], 15_000, 'its lane to be ended');
       assert.equal([turn.lane, turn.order, turn.event], [lane!, 1, lastEvent(lane!, 1)]);
       await worker.layer.lanes.finish(lane!, 1, undefined, { end: true });
       assert.equal(lost, []);
@@ -555,7 +552,7 @@ rescue(
       const [lane] = await holderLanes(holder, 1);
       await connected(holder, worker.layer, lane!, { user: 1 });
       worker.layer.lanes.reapOrphans(lastEvent, 0.2);
-      await sleep(1500);
+      await sleep(7000); // past the 5 s a holder must be missing
       assert.equal(worker.turns, [], 'its live socket is not ended');
       assert.equal(await admin.smembers(`${prefix}gredis:holders`), []);
       assert.is((await worker.layer.lanes.claim(lane!, 1, { e: 1 })).kind, 'run');
@@ -563,6 +560,33 @@ rescue(
     } finally {
       await admin.acl('DELUSER', 'unnamed');
       admin.disconnect();
+    }
+  },
+);
+
+rescue(
+  'one process reaps a holder at a time: the mark of a live one is left to it, that of a dead one taken over',
+  async () => {
+    const prefix = testPrefix();
+    const dead = process(prefix);
+    const reaping = process(prefix); // reaping that holder already, as far as the mark says
+    const worker = process(prefix, { laneGap: 0.2 });
+    const [lane] = await holderLanes(dead.layer, 1);
+    await connected(dead.layer, worker.layer, lane!, { user: 1 });
+    await dead.layer.close();
+    const client = rawClient(server.url);
+    try {
+      const mark = `${prefix}gredis:reaped:${clientPrefixOf(dead.layer)}`;
+      await client.set(mark, clientPrefixOf(reaping.layer));
+      worker.layer.lanes.reapOrphans(lastEvent, 0.2);
+      await sleep(7000);
+      assert.equal(worker.turns, [], 'left to the live reaper');
+      await reaping.layer.close();
+      const turn = await waitFor(() => worker.turns[0], 15_000, 'the lane to be ended');
+      assert.equal([turn.lane, turn.order], [lane!, 1]);
+      assert.is(await client.get(mark), clientPrefixOf(worker.layer));
+    } finally {
+      client.disconnect();
     }
   },
 );

@@ -196,14 +196,17 @@ return {out, wait}
  * Plans the last event of lanes whose holder is gone (see RedisLanes.reapOrphans):
  * for each lane that is neither ended nor missing, the order after every event it
  * has seen — its turn (the one running, if any) and its parked events — so that
- * the last event runs after all of them.
- * KEYS: lane keys. Returns {index into KEYS, order, ...}.
+ * the last event runs after all of them. Nothing while the holder's mark does
+ * not name the caller (the holder came back and took it).
+ * KEYS: the mark, then lane keys. ARGV: the caller. Returns {index into KEYS (from 2), order, ...}.
  */
 export const LANE_REAP = new LuaScript(
   'laneReap',
   `
 local out = {}
-for i, key in ipairs(KEYS) do
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return out end
+for i = 2, #KEYS do
+  local key = KEYS[i]
   local f = redis.call('HMGET', key, 'next', 'owner', 'ended', 'parked')
   if not f[3] and redis.call('EXISTS', key) == 1 then
     local order = tonumber(f[1] or '0')
@@ -220,6 +223,15 @@ for i, key in ipairs(KEYS) do
   end
 end
 return out
+`,
+);
+
+/** KEYS: a key. ARGV: a value. Deletes the key if it holds that value; returns 1 if it did. */
+export const DELETE_IF_EQUAL = new LuaScript(
+  'deleteIfEqual',
+  `
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
 `,
 );
 

@@ -18,6 +18,7 @@ import {
   LANE_CLAIM,
   LANE_COMMIT,
   LANE_FINISH,
+  DELETE_IF_EQUAL,
   LANE_REAP,
   LANE_RESCUE,
 } from './lane-scripts.js';
@@ -65,6 +66,12 @@ export interface LayerWrites {
 const RESCUE_CHECK_SECONDS = 2;
 const RESCUE_BATCH = 200;
 const REAP_SCAN_BATCH = 1000;
+/**
+ * How long a holder must have been missing, at two checks in a row, to be taken
+ * for dead, however often the checks run: longer than reconnecting takes (the
+ * retry backoff is at most 2 s), so a Redis restart reaps nobody.
+ */
+const MIN_MISSING_SECONDS = 5;
 
 /**
  * Lanes in Redis (see lane-scripts.ts for the data). A claim and a finish are
@@ -87,8 +94,8 @@ export class RedisLanes implements Lanes {
   private orphanCheck:
     { lastEvent: (lane: string, order: number) => Message; every: number } | undefined;
   private orphanTimer: NodeJS.Timeout | undefined;
-  /** Holders missing at the last orphan check, per host: missing again, they are dead. */
-  private missing = new Map<RedisHost, Set<string>>();
+  /** Per host, holders missing at the last orphan check, and since when (ms). */
+  private missing = new Map<RedisHost, Map<string, number>>();
 
   constructor(
     private readonly hosts: readonly RedisHost[],
@@ -321,33 +328,47 @@ export class RedisLanes implements Lanes {
     const holders = (await host.call((c) => c.smembers(this.holdersKey()))).filter(
       (holder) => holder !== this.config.owner,
     );
-    const missingBefore = this.missing.get(host) ?? new Set<string>();
+    const missingBefore = this.missing.get(host) ?? new Map<string, number>();
     this.missing.delete(host);
     if (holders.length === 0) return;
     const live = await this.liveOwners(host);
     if (live === undefined) return;
-    const missingNow = new Set(holders.filter((holder) => !live.has(holder)));
+    const missingNow = new Map<string, number>();
+    for (const holder of holders) {
+      if (!live.has(holder)) missingNow.set(holder, missingBefore.get(holder) ?? Date.now());
+    }
     this.missing.set(host, missingNow);
-    for (const holder of missingNow) {
-      if (missingBefore.has(holder) && (await this.reap(host, holder))) missingNow.delete(holder);
+    for (const [holder, since] of missingNow) {
+      if (!missingBefore.has(holder) || Date.now() - since < MIN_MISSING_SECONDS * 1000) continue;
+      if (await this.reap(host, holder, live)) missingNow.delete(holder);
     }
   }
 
   /**
-   * Ends the open lanes of a holder found dead at two checks in a row: each gets
-   * its last event, parked after what it holds, and this process's rescue runs
-   * it. Returns whether the holder has nothing left to end (it is then forgotten).
+   * Ends the open lanes of a holder found dead: each gets its last event, parked
+   * after what it holds, and this process's rescue runs it. Returns whether the
+   * holder has nothing left to end (it is then forgotten).
+   *
+   * The mark comes first and names its reaper: one process reaps a holder at a
+   * time (another takes over only if that one is gone too), and a holder that
+   * reconnects from then on finds it (checkReaped). Liveness is looked at once
+   * more after it: a holder that reconnected in between is left alone. And each
+   * batch of lanes is ended only while the mark is still there: a holder that
+   * came back and took it is starting its sockets over, and its new lanes,
+   * named like the old ones, must be left alone.
    */
-  private async reap(host: RedisHost, holder: string): Promise<boolean> {
-    // Marked first, then looked for once more: a holder that reconnects from
-    // now on finds the mark (checkReaped); one that reconnected in between is
-    // seen here, and left alone.
-    const marked = await host.call((c) =>
-      c.set(this.reapedKey(holder), '1', 'EX', this.config.ttl, 'NX'),
-    );
-    const live = await this.liveOwners(host);
-    if (live === undefined || live.has(holder)) {
-      if (marked) await host.call((c) => c.del(this.reapedKey(holder)));
+  private async reap(host: RedisHost, holder: string, live: Set<string>): Promise<boolean> {
+    const mark = this.reapedKey(holder);
+    const owner = this.config.owner;
+    const markedNow = await host.call((c) => c.set(mark, owner, 'EX', this.config.ttl, 'NX'));
+    if (!markedNow) {
+      const reaper = await host.call((c) => c.get(mark));
+      if (reaper !== null && reaper !== owner && live.has(reaper)) return false;
+      await host.call((c) => c.set(mark, owner, 'EX', this.config.ttl));
+    }
+    const liveNow = await this.liveOwners(host);
+    if (liveNow === undefined || liveNow.has(holder)) {
+      if (markedNow) await host.eval(DELETE_IF_EQUAL, [mark], [owner]);
       return false;
     }
     const keyPrefix = this.laneKey('');
@@ -356,10 +377,10 @@ export class RedisLanes implements Lanes {
       `${literalPattern(keyPrefix)}*.${holder}!*`,
       REAP_SCAN_BATCH,
       async (keys) => {
-        const planned = (await host.eval(LANE_REAP, keys, [])) as number[];
+        const planned = (await host.eval(LANE_REAP, [mark, ...keys], [owner])) as number[];
         const announced: Promise<void>[] = [];
         for (let i = 0; i < planned.length; i += 2) {
-          const lane = keys[planned[i]! - 1]!.slice(keyPrefix.length);
+          const lane = keys[planned[i]! - 2]!.slice(keyPrefix.length); // KEYS[1] is the mark
           const order = planned[i + 1]!;
           announced.push(this.announce(lane, order, this.orphanCheck!.lastEvent(lane, order)));
         }
@@ -378,7 +399,10 @@ export class RedisLanes implements Lanes {
     // Nothing open: a holder that stopped cleanly, or one already reaped. The
     // mark stays only if it told of ended lanes (an earlier reap set it).
     await host.call((c) => c.srem(this.holdersKey(), holder));
-    if (marked) await host.call((c) => c.del(this.reapedKey(holder)));
+    if (markedNow) await host.eval(DELETE_IF_EQUAL, [mark], [owner]);
+    // A holder back in the meantime may have registered again: keep it.
+    if ((await this.liveOwners(host))?.has(holder))
+      await host.call((c) => c.sadd(this.holdersKey(), holder));
     return true;
   }
 
