@@ -251,6 +251,23 @@ for (const layerUrl of ['memory://', SHARED_REDIS_URL]) {
     assert.is(disconnect.code, 1001);
   });
 
+  if (layerUrl !== 'memory://') {
+    test('a Thyme that shut down cleanly is no holder of lanes: nobody looks for them', async () => {
+      const { layer, thyme, url } = await setup();
+      const holders = `${(layer as unknown as { prefix: string }).prefix}gredis:holders`;
+      const self = (layer as unknown as { clientPrefix: string }).clientPrefix;
+      const redis = rawClient();
+      try {
+        await open(url('/'));
+        await waitFor(async () => (await redis.smembers(holders)).includes(self), 3000);
+        await thyme.close();
+        assert.equal(await redis.smembers(holders), []);
+      } finally {
+        redis.disconnect();
+      }
+    });
+  }
+
   test('a message over the size limit closes with 1009; others are unaffected', async () => {
     const { url, worker } = await setup({ websocketMaxMessageSize: 1024 });
     const bystander = await open(url('/'));

@@ -102,6 +102,10 @@ export class MemoryLanes implements Lanes {
   reapOrphans(): void {
     // A holder of this layer's lanes is this process: none outlives it.
   }
+
+  async release(): Promise<void> {
+    // Nobody looks for this layer's lanes (see reapOrphans).
+  }
 }
 
 /** Whether event `order`'s turn has come and gone, or is running now. */

@@ -191,6 +191,12 @@ export interface Lanes {
    * Never needed in one process (the in-process layer does nothing).
    */
   reapOrphans(lastEvent: (lane: string, order: number) => Message, everySeconds: number): void;
+  /**
+   * Says this process holds no open lane any more (an interface server that
+   * closed every socket and sent each one's last event): nobody need look for
+   * its lanes once it is gone.
+   */
+  release(): Promise<void>;
 }
 
 export interface Counters {

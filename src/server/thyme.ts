@@ -169,6 +169,13 @@ export class Thyme implements ThymeContext {
     this.server.closeAllConnections();
     await stopped;
     await this.inFlight.settle();
+    // Every socket's last event has left: nobody need look for their lanes once
+    // this process is gone (Lanes.reapOrphans).
+    if (this.options.announceEvents && this.gateway.lostDisconnects === 0) {
+      await this.layer.lanes.release().catch((error: unknown) => {
+        this.logger.warn({ err: error }, 'could not say that no socket is left here');
+      });
+    }
     if (this.metricsServer) await new Promise<void>((r) => this.metricsServer!.close(() => r()));
     await this.accessLog?.close();
   }

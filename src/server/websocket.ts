@@ -48,6 +48,8 @@ export class WebSocketGateway {
   private readonly pingDeadlines = new Set<NodeJS.Timeout>();
   /** Ends, for a shutdown, each handshake still waiting for a worker's decision. */
   private readonly deciding = new Set<() => void>();
+  /** websocket.disconnect events that could not be sent (their sockets' lanes stay open). */
+  lostDisconnects = 0;
 
   constructor(
     private readonly ctx: ThymeContext,
@@ -382,6 +384,7 @@ export class WebSocketSession {
     };
     this.gateway.track(
       this.gateway.sendEvent(CHANNELS.websocketDisconnect, event).catch((error: unknown) => {
+        this.gateway.lostDisconnects++;
         this.ctx.logger.debug({ err: error }, 'websocket.disconnect not delivered');
       }),
     );

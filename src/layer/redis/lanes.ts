@@ -238,6 +238,14 @@ export class RedisLanes implements Lanes {
     this.armOrphanCheck(0);
   }
 
+  async release(): Promise<void> {
+    const hosts = [...this.holding];
+    this.holding.clear();
+    await Promise.all(
+      hosts.map((host) => host.call((c) => c.srem(this.holdersKey(), this.config.owner))),
+    );
+  }
+
   close(): void {
     this.closed = true;
     clearTimeout(this.rescueTimer);
