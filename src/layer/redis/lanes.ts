@@ -18,11 +18,10 @@ import {
   LANE_CLAIM,
   LANE_COMMIT,
   LANE_FINISH,
-  DELETE_IF_EQUAL,
-  LANE_REAP,
   LANE_RESCUE,
 } from './lane-scripts.js';
-import { literalPattern, type Arg, type RedisHost } from './host.js';
+import type { Arg, RedisHost } from './host.js';
+import { LaneHolders, liveOwners } from './holders.js';
 
 export interface RedisLanesConfig {
   prefix: string;
@@ -65,37 +64,18 @@ export interface LayerWrites {
 /** How often a process that parked events checks whether their owners are still alive. */
 const RESCUE_CHECK_SECONDS = 2;
 const RESCUE_BATCH = 200;
-const REAP_SCAN_BATCH = 1000;
-/**
- * How long a holder must have been missing, at two checks in a row, to be taken
- * for dead, however often the checks run: longer than reconnecting takes (the
- * retry backoff is at most 2 s), so a Redis restart reaps nobody.
- */
-const MIN_MISSING_SECONDS = 5;
-
 /**
  * Lanes in Redis (see lane-scripts.ts for the data). A claim and a finish are
  * one script each. Timers: the rescue check, armed by a process that parked an
- * event and kept only while some lane still has parked events; and the orphan
- * check of a process that asked for it (reapOrphans: a worker), two commands
- * per host per check.
- *
- * Holders: a process that announces the first event of a lane (order 0) is its
- * holder, and registers once per host in the set "<prefix>gredis:holders". Its
- * lanes are found by name (each is named after a channel of the holder, which
- * ends ".<client prefix>!…"), so holding costs nothing per lane.
+ * event and kept only while some lane still has parked events; and the check
+ * for lanes of dead holders, of a process that asked for it (reapOrphans: a
+ * worker; see holders.ts).
  */
 export class RedisLanes implements Lanes {
   private rescueHandler: ((turn: LaneTurn) => void) | undefined;
   private rescueTimer: NodeJS.Timeout | undefined;
   private closed = false;
-  /** Hosts where this process is registered as a holder. */
-  private readonly holding = new Set<RedisHost>();
-  private orphanCheck:
-    { lastEvent: (lane: string, order: number) => Message; every: number } | undefined;
-  private orphanTimer: NodeJS.Timeout | undefined;
-  /** Per host, holders missing at the last orphan check, and since when (ms). */
-  private missing = new Map<RedisHost, Map<string, number>>();
+  private readonly holders: LaneHolders;
 
   constructor(
     private readonly hosts: readonly RedisHost[],
@@ -104,18 +84,17 @@ export class RedisLanes implements Lanes {
     private readonly logger: Logger,
     private readonly writes: LayerWrites,
     /** Called when this process, back on `host`, learns it was taken for dead there. */
-    private readonly onReaped: (host: string) => void,
+    onReaped: (host: string) => void,
   ) {
-    for (const host of hosts) {
-      let connections = 0;
-      host.client.on('ready', () => {
-        if (++connections > 1) void this.checkReaped(host);
-      });
-    }
+    this.holders = new LaneHolders(hosts, config, logger, {
+      announce: (lane, order, event) => this.announce(lane, order, event),
+      rescueSoon: () => this.armRescue(config.gap),
+      reaped: onReaped,
+    });
   }
 
   async announce(lane: string, order: number, event: Message): Promise<void> {
-    if (order === 0) this.registerHolder(this.hostFor(lane));
+    if (order === 0) this.holders.hold(this.hostFor(lane));
     await this.hostFor(lane).evalBatched(
       LANE_ANNOUNCE,
       [this.laneKey(lane), this.indexKey()],
@@ -129,7 +108,7 @@ export class RedisLanes implements Lanes {
     event: Message,
     channel: string,
   ): Promise<void> {
-    if (order === 0) this.registerHolder(this.hostFor(lane));
+    if (order === 0) this.holders.hold(this.hostFor(lane));
     const send = this.writes.sendArgs(channel, event);
     if (!send) {
       await this.writes.send(channel, event);
@@ -234,184 +213,17 @@ export class RedisLanes implements Lanes {
   }
 
   reapOrphans(lastEvent: (lane: string, order: number) => Message, everySeconds: number): void {
-    this.orphanCheck = { lastEvent, every: everySeconds };
-    this.armOrphanCheck(0);
+    this.holders.reapOrphans(lastEvent, everySeconds);
   }
 
-  async release(): Promise<void> {
-    const hosts = [...this.holding];
-    this.holding.clear();
-    await Promise.all(
-      hosts.map((host) => host.call((c) => c.srem(this.holdersKey(), this.config.owner))),
-    );
+  release(): Promise<void> {
+    return this.holders.release();
   }
 
   close(): void {
     this.closed = true;
     clearTimeout(this.rescueTimer);
-    clearTimeout(this.orphanTimer);
-  }
-
-  private registerHolder(host: RedisHost): void {
-    if (this.holding.has(host)) return;
-    this.holding.add(host);
-    const name = `gredis-layer:${this.config.owner}`;
-    host
-      .call((c) => c.pipeline().client('GETNAME').sadd(this.holdersKey(), this.config.owner).exec())
-      .then(async (replies) => {
-        const [named, added] = replies ?? [];
-        if (!added || added[0]) throw added?.[0] ?? new Error('no reply');
-        if (!named?.[0] && named?.[1] === name) return;
-        // Workers judge a holder alive by this name in CLIENT LIST. Without it
-        // (CLIENT SETNAME refused by an ACL or a proxy: ioredis ignores that),
-        // this live process would be taken for dead and its sockets ended.
-        await host.call((c) => c.srem(this.holdersKey(), this.config.owner));
-        BurstLogger.for(this.logger).warn(
-          { host: host.label, name: named?.[1] ?? null },
-          'this connection is not named in CLIENT LIST (CLIENT SETNAME refused?): not registered as a holder of lanes, so its sockets are not ended should it die',
-        );
-      })
-      .catch((error: unknown) => {
-        this.holding.delete(host); // the next first event tries again
-        BurstLogger.for(this.logger).warn(
-          { err: error, host: host.label },
-          'could not register as a holder of lanes; retrying at the next socket',
-        );
-      });
-  }
-
-  /**
-   * At a reconnection (not the first connection): a holder cut off from `host` long enough was taken for
-   * dead, and its lanes there were ended (reapOrphans). Its sockets must start
-   * over, as after a loss of the host's data.
-   */
-  private async checkReaped(host: RedisHost): Promise<void> {
-    if (!this.holding.has(host)) return;
-    // Registered again below (the set may be gone with the host's data) or,
-    // if reaped, by the sockets that start over.
-    this.holding.delete(host);
-    let reaped: string | null;
-    try {
-      reaped = await host.call((c) => c.getdel(this.reapedKey(this.config.owner)));
-    } catch (error) {
-      this.logger.warn(
-        { err: error, host: host.label },
-        'could not check whether this process was taken for dead',
-      );
-      return;
-    }
-    if (reaped === null) {
-      this.registerHolder(host);
-      return;
-    }
-    this.logger.warn(
-      { host: host.label },
-      'this process was cut off from the channel layer host long enough to be taken for dead: its sockets there were ended',
-    );
-    this.onReaped(host.label);
-  }
-
-  private armOrphanCheck(delaySeconds: number): void {
-    if (this.closed || !this.orphanCheck) return;
-    this.orphanTimer = setTimeout(() => {
-      void this.checkOrphans().finally(() => this.armOrphanCheck(this.orphanCheck!.every));
-    }, delaySeconds * 1000);
-    this.orphanTimer.unref();
-  }
-
-  private async checkOrphans(): Promise<void> {
-    for (const host of this.hosts) {
-      try {
-        await this.checkOrphansOn(host);
-      } catch (error) {
-        BurstLogger.for(this.logger).warn(
-          { err: error, host: host.label },
-          'the check for lanes of dead holders failed; retrying at the next',
-        );
-      }
-    }
-  }
-
-  private async checkOrphansOn(host: RedisHost): Promise<void> {
-    const holders = (await host.call((c) => c.smembers(this.holdersKey()))).filter(
-      (holder) => holder !== this.config.owner,
-    );
-    const missingBefore = this.missing.get(host) ?? new Map<string, number>();
-    this.missing.delete(host);
-    if (holders.length === 0) return;
-    const live = await this.liveOwners(host);
-    if (live === undefined) return;
-    const missingNow = new Map<string, number>();
-    for (const holder of holders) {
-      if (!live.has(holder)) missingNow.set(holder, missingBefore.get(holder) ?? Date.now());
-    }
-    this.missing.set(host, missingNow);
-    for (const [holder, since] of missingNow) {
-      if (!missingBefore.has(holder) || Date.now() - since < MIN_MISSING_SECONDS * 1000) continue;
-      if (await this.reap(host, holder, live)) missingNow.delete(holder);
-    }
-  }
-
-  /**
-   * Ends the open lanes of a holder found dead: each gets its last event, parked
-   * after what it holds, and this process's rescue runs it. Returns whether the
-   * holder has nothing left to end (it is then forgotten).
-   *
-   * The mark comes first and names its reaper: one process reaps a holder at a
-   * time (another takes over only if that one is gone too), and a holder that
-   * reconnects from then on finds it (checkReaped). Liveness is looked at once
-   * more after it: a holder that reconnected in between is left alone. And each
-   * batch of lanes is ended only while the mark is still there: a holder that
-   * came back and took it is starting its sockets over, and its new lanes,
-   * named like the old ones, must be left alone.
-   */
-  private async reap(host: RedisHost, holder: string, live: Set<string>): Promise<boolean> {
-    const mark = this.reapedKey(holder);
-    const owner = this.config.owner;
-    const markedNow = await host.call((c) => c.set(mark, owner, 'EX', this.config.ttl, 'NX'));
-    if (!markedNow) {
-      const reaper = await host.call((c) => c.get(mark));
-      if (reaper !== null && reaper !== owner && live.has(reaper)) return false;
-      await host.call((c) => c.set(mark, owner, 'EX', this.config.ttl));
-    }
-    const liveNow = await this.liveOwners(host);
-    if (liveNow === undefined || liveNow.has(holder)) {
-      if (markedNow) await host.eval(DELETE_IF_EQUAL, [mark], [owner]);
-      return false;
-    }
-    const keyPrefix = this.laneKey('');
-    let ended = 0;
-    await host.scanKeys(
-      `${literalPattern(keyPrefix)}*.${holder}!*`,
-      REAP_SCAN_BATCH,
-      async (keys) => {
-        const planned = (await host.eval(LANE_REAP, [mark, ...keys], [owner])) as number[];
-        const announced: Promise<void>[] = [];
-        for (let i = 0; i < planned.length; i += 2) {
-          const lane = keys[planned[i]! - 2]!.slice(keyPrefix.length); // KEYS[1] is the mark
-          const order = planned[i + 1]!;
-          announced.push(this.announce(lane, order, this.orphanCheck!.lastEvent(lane, order)));
-        }
-        await Promise.all(announced);
-        ended += announced.length;
-      },
-    );
-    if (ended > 0) {
-      this.logger.warn(
-        { host: host.label, holder, lanes: ended },
-        "a process holding sockets is gone: ending their lanes (each socket's disconnect runs)",
-      );
-      this.armRescue(this.config.gap);
-      return false;
-    }
-    // Nothing open: a holder that stopped cleanly, or one already reaped. The
-    // mark stays only if it told of ended lanes (an earlier reap set it).
-    await host.call((c) => c.srem(this.holdersKey(), holder));
-    if (markedNow) await host.eval(DELETE_IF_EQUAL, [mark], [owner]);
-    // A holder back in the meantime may have registered again: keep it.
-    if ((await this.liveOwners(host))?.has(holder))
-      await host.call((c) => c.sadd(this.holdersKey(), holder));
-    return true;
+    this.holders.close();
   }
 
   private armRescue(delaySeconds = RESCUE_CHECK_SECONDS): void {
@@ -428,7 +240,7 @@ export class RedisLanes implements Lanes {
     let soonest = RESCUE_CHECK_SECONDS;
     for (const host of this.hosts) {
       try {
-        const live = [...((await this.liveOwners(host)) ?? ['*'])].join(',');
+        const live = [...((await liveOwners(host)) ?? ['*'])].join(',');
         const [turns, wait] = (await host.evalBuffer(
           LANE_RESCUE,
           [this.indexKey()],
@@ -457,19 +269,6 @@ export class RedisLanes implements Lanes {
     if (pending) this.armRescue(soonest);
   }
 
-  /** Client prefixes of processes connected to `host`, or undefined when the server will not say. */
-  private async liveOwners(host: RedisHost): Promise<Set<string> | undefined> {
-    try {
-      const list = String(await host.call((c) => c.client('LIST', 'TYPE', 'NORMAL')));
-      const owners = new Set(
-        [...list.matchAll(/ name=gredis-layer:([0-9a-f]+) /g)].map((m) => m[1]!),
-      );
-      return owners.size > 0 ? owners : undefined;
-    } catch {
-      return undefined;
-    }
-  }
-
   private decodeState(bytes: Buffer | undefined): Message | undefined {
     if (!bytes || bytes.length === 0) return undefined;
     return this.codec.decode(bytes).message;
@@ -490,15 +289,6 @@ export class RedisLanes implements Lanes {
 
   private indexKey(): string {
     return `${this.config.prefix}gredis:lanes`;
-  }
-
-  private holdersKey(): string {
-    return `${this.config.prefix}gredis:holders`;
-  }
-
-  /** Set while a holder's lanes are being or were ended, for it to find if it comes back. */
-  private reapedKey(holder: string): string {
-    return `${this.config.prefix}gredis:reaped:${holder}`;
   }
 }
 
