@@ -641,6 +641,28 @@ faults(
   },
 );
 
+faults(
+  'a process that could not run for longer than replyTimeout does not take a healthy server for gone',
+  async () => {
+    const { logger, lines } = captureLogs();
+    const busy = layer({ logger, replyTimeout: 1 }, flaky.url);
+    await busy.send('test.blocked', { n: 1 });
+    await sleep(400); // the watch has seen that reply
+    const sent = busy.send('test.blocked', { n: 2 }); // leaves in setImmediate...
+    setImmediate(() => {
+      const until = Date.now() + 2500; // ...then the event loop is blocked, its reply unread
+      while (Date.now() < until);
+    });
+    await sent;
+    await sleep(1500);
+    assert.equal(
+      lines.filter((line) => /stopped answering/.test(line.msg)),
+      [],
+      'no reconnection',
+    );
+  },
+);
+
 faults.run();
 
 // ---------------------------------------------------------------------------

@@ -144,11 +144,18 @@ export class RedisHost {
    */
   private watchReplies(): void {
     if (this.watchdog || this.closing) return;
+    const every = this.replyTimeoutMs / 3;
     let seen = this.settledCalls;
     let progressAt = performance.now();
+    let tickAt = progressAt;
     this.watchdog = setInterval(() => {
       const now = performance.now();
-      if (this.settledCalls !== seen) {
+      // A late tick means this process was not running (a blocked event loop,
+      // a paused or starved process): the replies that came meanwhile wait
+      // behind this timer, unread. That time tells nothing of the server.
+      const late = now - tickAt > 2 * every;
+      tickAt = now;
+      if (this.settledCalls !== seen || late) {
         seen = this.settledCalls;
         progressAt = now;
       } else if (this.unanswered === 0) {
@@ -163,7 +170,7 @@ export class RedisHost {
         this.client.disconnect(true);
         for (const client of this.blocking) if (client.status === 'ready') client.disconnect(true);
       }
-    }, this.replyTimeoutMs / 3);
+    }, every);
     this.watchdog.unref();
   }
 
