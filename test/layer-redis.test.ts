@@ -631,6 +631,13 @@ faults(
       assert.ok(lines.some((line) => line.level === WARN && /stopped answering/.test(line.msg)));
 
       await proxy.restore(); // the server is back (or a failover put another there)
+      // Until its connections are closed, the server still serves the blocked read
+      // the frozen proxy holds open: a message sent before would be popped into it.
+      await waitFor(
+        () => lines.some((line) => /host is back/.test(line.msg)),
+        10_000,
+        'the reconnection',
+      );
       await sender.send(channel, { n: 2 });
       await waitFor(() => received.length === 2, 10_000, 'the message sent once it was back');
       assert.equal(received, [{ n: 1 }, { n: 2 }]);
@@ -660,6 +667,41 @@ faults(
       [],
       'no reconnection',
     );
+  },
+);
+
+faults(
+  'a server that stalls longer than replyTimeout runs a group_send once: the call fails rather than being resent',
+  async () => {
+    const { logger, lines } = captureLogs();
+    const sender = layer({ logger, replyTimeout: 1 }, flaky.url);
+    const receiver = layer({}, flaky.url);
+    const channel = await receiver.newChannel();
+    const received: unknown[] = [];
+    receiver.listen(channel, (message) => received.push(message));
+    await receiver.groupAdd('stall', channel);
+    await sender.groupSend('stall', { n: 1 });
+    await waitFor(() => received.length === 1, 5000, 'the first message');
+
+    // The server stops (SIGSTOP: its machine paused, or one long command): healthy,
+    // but silent for longer than replyTimeout. It reads the call when it resumes.
+    const pid = flaky.pid!;
+    await sleep(500);
+    process.kill(pid, 'SIGSTOP');
+    try {
+      await sleep(50);
+      const sent = sender.groupSend('stall', { n: 2 }).catch((error: unknown) => error);
+      await sleep(2950);
+      process.kill(pid, 'SIGCONT');
+      await sent;
+      await sleep(1500); // a copy sent again, if any, has arrived
+    } finally {
+      process.kill(pid, 'SIGCONT');
+    }
+    assert.ok(lines.some((line) => /stopped answering/.test(line.msg)), 'the watch fired');
+    assert.equal(received, [{ n: 1 }, { n: 2 }]);
+    await sender.groupSend('stall', { n: 3 });
+    await waitFor(() => received.length === 3, 5000, 'a message once the server answers');
   },
 );
 

@@ -18,6 +18,14 @@ interface BufferScripting {
   evalBuffer(source: string, numKeys: number, ...args: Arg[]): Promise<unknown>;
 }
 
+/**
+ * ioredis's own (untyped) way to fail the commands sent and not answered: they
+ * are then not resent on the next connection.
+ */
+interface UnfulfilledQueue {
+  flushQueue(error: Error, options: { offlineQueue: boolean }): void;
+}
+
 /** A script call waiting for the end of this turn of the event loop to go out with others like it. */
 interface QueuedCall {
   keys: readonly Arg[];
@@ -137,8 +145,11 @@ export class RedisHost {
    * timeout looks whether any was answered since the last; none for the whole
    * timeout, and the command connection is dropped and made again, and so are
    * the blocking connections to the same server, which never time out (an idle
-   * read is silent); their reads are reissued. A message a dead connection had
-   * popped is lost with it, as with any connection lost. The check stops once
+   * read is silent); their reads are reissued. The calls left unanswered fail
+   * (LayerUnavailable), and are not sent again: the server may have run them
+   * (it was only stalled, or a replica has them), and a second run would
+   * deliver a message twice. A message a dead connection had popped is lost
+   * with it, as with any connection lost. The check stops once
    * nothing is unanswered: an idle process runs none, and a busy one pays no
    * timer per call (ioredis's socketTimeout did: 2 µs per echoed message).
    */
@@ -167,6 +178,16 @@ export class RedisHost {
           { host: this.label, unanswered: this.unanswered, seconds: this.replyTimeoutMs / 1000 },
           'the channel layer host stopped answering; reconnecting',
         );
+        // Fail the calls on their way rather than let ioredis resend them on the
+        // new connection (autoResendUnfulfilledCommands): a server only stalled
+        // (a long command, a paused machine, a healed network) runs them when it
+        // wakes, and a resent group_send would then deliver its message twice.
+        if (this.client.status === 'ready') {
+          (this.client as unknown as UnfulfilledQueue).flushQueue(
+            new Error(`no reply for ${this.replyTimeoutMs / 1000} s`),
+            { offlineQueue: false },
+          );
+        }
         this.client.disconnect(true);
         for (const client of this.blocking) if (client.status === 'ready') client.disconnect(true);
       }
