@@ -698,7 +698,10 @@ faults(
     } finally {
       process.kill(pid, 'SIGCONT');
     }
-    assert.ok(lines.some((line) => /stopped answering/.test(line.msg)), 'the watch fired');
+    assert.ok(
+      lines.some((line) => /stopped answering/.test(line.msg)),
+      'the watch fired',
+    );
     assert.equal(received, [{ n: 1 }, { n: 2 }]);
     await sender.groupSend('stall', { n: 3 });
     await waitFor(() => received.length === 3, 5000, 'a message once the server answers');
@@ -849,6 +852,65 @@ urls('through Sentinel: the layer finds the master and works as on a plain URL',
     await master.stop();
   }
 });
+
+urls(
+  'through Sentinel: a master that stops answering is failed over, and blocked reads follow to the new one',
+  async () => {
+    const master = await RedisServer.start();
+    const replica = await RedisServer.start(['--replicaof', '127.0.0.1', String(master.port)]);
+    const sentinel = await RedisSentinel.start(master, 'gredis-failover', { downAfterMs: 1000 });
+    const admin = raw(`redis://127.0.0.1:${sentinel.port}`);
+    try {
+      prefix = testPrefix();
+      // Sentinel learns of the replica from the master (INFO, every 10 s).
+      await waitFor(
+        async () =>
+          ((await admin.call('SENTINEL', 'replicas', 'gredis-failover')) as unknown[]).length > 0,
+        15_000,
+        'Sentinel to know the replica',
+      );
+      const url = `redis+sentinel://127.0.0.1:${sentinel.port}/gredis-failover/0`;
+      const listener = layer({}, url);
+      const inbox = await listener.newChannel('inbox');
+      const received: unknown[] = [];
+      listener.listen(inbox, (message) => received.push(message));
+      const sender = layer({}, url);
+      await sender.send(inbox, { n: 1 });
+      await waitFor(() => received.length === 1, 5000, 'the first message');
+
+      master.pause(); // its connections stay open: only Sentinel says it is gone
+      await waitFor(
+        async () =>
+          (
+            (await admin.call('SENTINEL', 'get-master-addr-by-name', 'gredis-failover')) as string[]
+          )[1] === String(replica.port),
+        20_000,
+        'the failover',
+      );
+      await within(
+        (async () => {
+          for (;;) {
+            try {
+              return await sender.send(inbox, { n: 2 });
+            } catch {
+              await sleep(200);
+            }
+          }
+        })(),
+        20_000,
+        'a send to the new master',
+      );
+      await waitFor(() => received.length === 2, 10_000, 'the message sent after the failover');
+      assert.equal(received, [{ n: 1 }, { n: 2 }]);
+    } finally {
+      master.resume();
+      await cleanup();
+      await sentinel.stop();
+      await replica.stop();
+      await master.stop();
+    }
+  },
+);
 
 function hostsOf(url: string): RedisHostConfig[] {
   const parsed = parseLayerUrl(url);

@@ -51,10 +51,14 @@ async function until(port: number, ready: (probe: Redis) => Promise<boolean>): P
 export class RedisServer {
   private child: ChildProcess | undefined;
 
-  private constructor(readonly port: number) {}
+  private constructor(
+    readonly port: number,
+    private readonly extraArgs: readonly string[],
+  ) {}
 
-  static async start(): Promise<RedisServer> {
-    const server = new RedisServer(await freePort());
+  /** `extraArgs`: more redis-server options, e.g. `['--replicaof', '127.0.0.1', '6380']`. */
+  static async start(extraArgs: readonly string[] = []): Promise<RedisServer> {
+    const server = new RedisServer(await freePort(), extraArgs);
     await server.startProcess();
     return server;
   }
@@ -81,11 +85,24 @@ export class RedisServer {
         'no',
         '--dir',
         '/tmp',
+        ...this.extraArgs,
       ],
       { stdio: 'ignore' },
     );
     this.child = child;
     await until(this.port, async (probe) => (await probe.ping()) === 'PONG');
+  }
+
+  /**
+   * SIGSTOP: the server stops answering and its connections stay open, as when
+   * its machine vanishes (to clients, until TCP gives up). `resume` undoes it.
+   */
+  pause(): void {
+    this.child?.kill('SIGSTOP');
+  }
+
+  resume(): void {
+    this.child?.kill('SIGCONT');
   }
 
   /** SIGKILL: the server vanishes as in a crash. */
@@ -126,7 +143,12 @@ export class RedisSentinel {
     private readonly dir: string,
   ) {}
 
-  static async start(master: RedisServer, name: string): Promise<RedisSentinel> {
+  /** `downAfterMs`: how long the master may not answer before it is failed over (Sentinel's 30 s by default). */
+  static async start(
+    master: RedisServer,
+    name: string,
+    { downAfterMs }: { downAfterMs?: number } = {},
+  ): Promise<RedisSentinel> {
     const port = await freePort();
     const dir = mkdtempSync(join(tmpdir(), 'gredis-sentinel-'));
     const config = join(dir, 'sentinel.conf');
@@ -137,6 +159,12 @@ export class RedisSentinel {
         'bind 127.0.0.1',
         `dir ${dir}`,
         `sentinel monitor ${name} 127.0.0.1 ${master.port} 1`,
+        ...(downAfterMs === undefined
+          ? []
+          : [
+              `sentinel down-after-milliseconds ${name} ${downAfterMs}`,
+              `sentinel failover-timeout ${name} ${Math.max(3000, downAfterMs * 3)}`,
+            ]),
         '',
       ].join('\n'),
     );

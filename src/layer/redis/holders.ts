@@ -206,7 +206,10 @@ export class LaneHolders {
     if (!markedNow) {
       const reaper = await host.call((c) => c.get(mark));
       if (reaper !== null && reaper !== owner && live.has(reaper)) return false;
-      await host.call((c) => c.set(mark, owner, 'EX', this.config.ttl));
+      // Taken over only while it is there: one the holder took meanwhile (it is
+      // back) must not be set again, to restart its sockets at its next reconnection.
+      const taken = await host.call((c) => c.set(mark, owner, 'EX', this.config.ttl, 'XX'));
+      if (!taken) return false;
     }
     const liveNow = await liveOwners(host);
     if (liveNow === undefined || liveNow.has(holder)) {

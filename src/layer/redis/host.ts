@@ -408,6 +408,10 @@ export class RedisHost {
         : new Redis({
             ...common,
             sentinels: this.config.sentinels,
+            // Hears the Sentinels announce a failover and reconnects at once: a
+            // process that only waits in blocked reads sends nothing, so nothing
+            // else would tell it that a master which vanished was replaced.
+            failoverDetector: true,
             name: this.config.masterName,
             db: this.config.db,
             ...(this.config.password ? { password: this.config.password } : {}),
