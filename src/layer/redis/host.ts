@@ -174,25 +174,34 @@ export class RedisHost {
         this.watchdog = undefined;
       } else if (now - progressAt >= this.replyTimeoutMs) {
         progressAt = now;
-        this.logger.warn(
-          { host: this.label, unanswered: this.unanswered, seconds: this.replyTimeoutMs / 1000 },
-          'the channel layer host stopped answering; reconnecting',
-        );
-        // Fail the calls on their way rather than let ioredis resend them on the
-        // new connection (autoResendUnfulfilledCommands): a server only stalled
-        // (a long command, a paused machine, a healed network) runs them when it
-        // wakes, and a resent group_send would then deliver its message twice.
-        if (this.client.status === 'ready') {
-          (this.client as unknown as UnfulfilledQueue).flushQueue(
-            new Error(`no reply for ${this.replyTimeoutMs / 1000} s`),
-            { offlineQueue: false },
-          );
-        }
-        this.client.disconnect(true);
-        for (const client of this.blocking) if (client.status === 'ready') client.disconnect(true);
+        // Timers run before the poll for I/O: replies already here are read
+        // first, and only then is the silence judged.
+        setImmediate(() => {
+          if (this.settledCalls !== seen) seen = this.settledCalls;
+          else if (this.unanswered > 0 && !this.closing) this.dropSilentConnections();
+        });
       }
     }, every);
     this.watchdog.unref();
+  }
+
+  private dropSilentConnections(): void {
+    this.logger.warn(
+      { host: this.label, unanswered: this.unanswered, seconds: this.replyTimeoutMs / 1000 },
+      'the channel layer host stopped answering; reconnecting',
+    );
+    // Fail the calls on their way rather than let ioredis resend them on the
+    // new connection (autoResendUnfulfilledCommands): a server only stalled (a
+    // long command, a paused machine, a healed network) runs them when it
+    // wakes, and a resent group_send would then deliver its message twice.
+    if (this.client.status === 'ready') {
+      (this.client as unknown as UnfulfilledQueue).flushQueue(
+        new Error(`no reply for ${this.replyTimeoutMs / 1000} s`),
+        { offlineQueue: false },
+      );
+    }
+    this.client.disconnect(true);
+    for (const client of this.blocking) if (client.status === 'ready') client.disconnect(true);
   }
 
   /** A new connection for a blocking read; it never gives up reconnecting. */
