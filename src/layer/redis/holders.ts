@@ -17,6 +17,8 @@ export interface HoldersConfig {
   owner: string;
   /** Seconds a holder's mark lasts (the lanes' bookkeeping TTL). */
   ttl: number;
+  /** What a lane's key is its name prefixed with. */
+  laneKeyPrefix: string;
 }
 
 /** What reaping needs of the lanes. */
@@ -216,7 +218,7 @@ export class LaneHolders {
       if (markedNow) await host.eval(DELETE_IF_EQUAL, [mark], [owner]);
       return false;
     }
-    const keyPrefix = `${this.config.prefix}gredis:lane:`;
+    const keyPrefix = this.config.laneKeyPrefix;
     let ended = 0;
     await host.scanKeys(
       `${literalPattern(keyPrefix)}*.${holder}!*`,

@@ -86,7 +86,7 @@ export class RedisLanes implements Lanes {
     /** Called when this process, back on `host`, learns it was taken for dead there. */
     onReaped: (host: string) => void,
   ) {
-    this.holders = new LaneHolders(hosts, config, logger, {
+    this.holders = new LaneHolders(hosts, { ...config, laneKeyPrefix: this.laneKey('') }, logger, {
       announce: (lane, order, event) => this.announce(lane, order, event),
       rescueSoon: () => this.armRescue(config.gap),
       reaped: onReaped,
