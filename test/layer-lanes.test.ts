@@ -247,6 +247,18 @@ for (const url of ['memory://', SHARED_REDIS_URL]) {
     assert.equal(await layer.receive('events'), { e: 1 });
   });
 
+  test('counters: a decrement takes one back, never below 0, and at 0 ends the window', async () => {
+    const { counters } = make();
+    await counters.increment('places', 60);
+    assert.is(await counters.increment('places', 60), 2);
+    assert.is(await counters.decrement('places'), 1);
+    assert.is(await counters.decrement('places'), 0);
+    assert.is(await counters.decrement('places'), 0, 'not below 0');
+    assert.is(await counters.get('places'), 0);
+    assert.is(await counters.decrement('never'), 0);
+    assert.is(await counters.get('never'), 0, 'a decrement alone leaves nothing');
+  });
+
   test('counters count within a window and reset', async () => {
     const { counters } = make();
     assert.is(await counters.increment('login:bob', 60), 1);

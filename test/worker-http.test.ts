@@ -5,6 +5,7 @@
  */
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
+import { makePassword } from '../src/auth/hashers.js';
 import { SessionStore } from '../src/auth/sessions.js';
 import type { Database } from '../src/db/connection.js';
 import { createLayer } from '../src/index.js';
@@ -224,6 +225,25 @@ for (const database of allDatabases()) {
       /Please enter a correct username/.test(a.body.toString()),
     ).length;
     assert.is(checked, 5, 'only the first five were checked; the rest were refused');
+  });
+
+  test('throttling: right passwords sent all at once are never taken for failures', async () => {
+    // A hash slow enough (tens of milliseconds) that the checks overlap.
+    const dave = await fixtures.user('dave');
+    await db
+      .knex('auth_user')
+      .where('id', dave.id)
+      .update({ password: await makePassword('pw', 100_000) });
+    // Every tab has its form first, so the logins themselves are sent at once.
+    const tabs = Array.from({ length: 12 }, browser);
+    await Promise.all(tabs.map((tab) => tab.get('/accounts/login/')));
+    const fields = { username: 'dave', password: 'pw', next: '/' };
+    const answers = await Promise.all(tabs.map((tab) => tab.post('/accounts/login/', fields)));
+    const refused = answers.filter((a) => a.status !== 302).map((a) => a.body.toString());
+    assert.ok(answers.filter((a) => a.status === 302).length >= 5, 'five log in at least');
+    assert.ok(refused.length > 0, 'the checks overlapped (else this tests nothing)');
+    for (const body of refused) assert.match(body, /Too many login attempts at once/);
+    assert.is((await browser().login('dave', 'pw')).status, 302, 'and the next one logs in');
   });
 
   test('a password hashed by Django itself logs in', async () => {

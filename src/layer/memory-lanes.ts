@@ -127,6 +127,15 @@ export class MemoryCounters implements Counters {
     return ++entry.count;
   }
 
+  async decrement(key: string): Promise<number> {
+    const entry = this.counts.get(key);
+    if (!entry || entry.until <= Date.now() || entry.count <= 1) {
+      this.counts.delete(key);
+      return 0;
+    }
+    return --entry.count;
+  }
+
   async get(key: string): Promise<number> {
     const entry = this.counts.get(key);
     return entry && entry.until > Date.now() ? entry.count : 0;

@@ -202,6 +202,11 @@ export interface Lanes {
 export interface Counters {
   /** Increments `key`, starting a window of `windowSeconds` at the first increment; resolves with the count. */
   increment(key: string, windowSeconds: number): Promise<number>;
+  /**
+   * Takes one back (a place given up): never below 0, and at 0 the key goes, so
+   * the next increment starts a new window. Resolves with the count.
+   */
+  decrement(key: string): Promise<number>;
   /** The count in the current window (0 when none). */
   get(key: string): Promise<number>;
   reset(key: string): Promise<void>;

@@ -245,6 +245,19 @@ return n
 `,
 );
 
+/** KEYS: counter. Returns the count after taking one back (see Counters.decrement). */
+export const COUNTER_DECREMENT = new LuaScript(
+  'counterDecrement',
+  `
+local n = tonumber(redis.call('GET', KEYS[1]) or '0')
+if n <= 1 then
+  redis.call('DEL', KEYS[1])
+  return 0
+end
+return redis.call('DECR', KEYS[1])
+`,
+);
+
 /**
  * Lua: announce(laneKey, indexKey, lane, order, event, now, gap, ttl) → 1, or 0
  * when too late. The interface server's deposit of an event in its lane, before

@@ -12,6 +12,7 @@ import type {
   Message,
 } from '../types.js';
 import {
+  COUNTER_DECREMENT,
   COUNTER_INCREMENT,
   LANE_ANNOUNCE,
   LANE_ANNOUNCE_SEND,
@@ -304,6 +305,10 @@ export class RedisCounters implements Counters {
       [this.key(key)],
       [Math.ceil(windowSeconds)],
     )) as number;
+  }
+
+  async decrement(key: string): Promise<number> {
+    return (await this.hostFor(key).eval(COUNTER_DECREMENT, [this.key(key)], [])) as number;
   }
 
   async get(key: string): Promise<number> {

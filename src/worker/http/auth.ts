@@ -94,14 +94,33 @@ export interface ThrottleOptions {
   windowSeconds: number;
 }
 
+/** Why an attempt was refused without its password checked. */
+export type ThrottleRefusal = 'failures' | 'busy';
+
+export type ThrottledCheck<T> = { refused: ThrottleRefusal } | { refused: false; result: T };
+
 /**
- * Login attempts counted per username and client address in the layer's counters,
- * so every worker sees the same count. Each attempt is counted before its
- * password is checked (one atomic increment), so parallel attempts cannot all
- * slip in before the first failure is counted; a success resets the count. Over
- * the limit, attempts are refused without checking the password until the
- * window passes. Usernames are keyed as authentication reads them (NFKC), so a
- * look-alike spelling ("ａdmin") is the same key.
+ * Seconds a check under way holds its place at most: longer than any password
+ * check, short enough that places held by a worker that died mid-check free
+ * themselves soon.
+ */
+const CHECK_SECONDS = 60;
+
+/**
+ * Failed logins counted per username and client address in the layer's
+ * counters, so every worker sees the same count; a success resets it. Only
+ * failures count, as in django-axes: right passwords are never refused for
+ * one another's sake. Usernames are keyed as authentication reads them (NFKC),
+ * so a look-alike spelling ("ａdmin") is the same key.
+ *
+ * Guesses sent at once must not all be checked before the first failure is
+ * counted, so a password is checked only in a place: failures plus checks
+ * under way stay within the limit. A place is taken with an atomic increment
+ * before the failures are read, and given back after a failure is counted, so
+ * the sum never dips in between. An attempt without a place is refused at once,
+ * with a reason of its own ("busy": try again in a moment); once the failures
+ * fill the limit, every attempt is refused without its password checked until
+ * the window passes (whether it was right would answer the guess).
  */
 export class LoginThrottle {
   constructor(
@@ -113,21 +132,27 @@ export class LoginThrottle {
     return this.options.windowSeconds;
   }
 
-  /** Counts an attempt; resolves with true when it is over the limit (refuse it). */
-  async refuses(username: string, address: string): Promise<boolean> {
-    const count = await this.counters.increment(
-      this.key(username, address),
-      this.options.windowSeconds,
-    );
-    return count > this.options.limit;
-  }
-
-  async succeeded(username: string, address: string): Promise<void> {
-    await this.counters.reset(this.key(username, address));
-  }
-
-  private key(username: string, address: string): string {
-    return `login-failures:${username.normalize('NFKC').toLowerCase()}:${address}`;
+  /** Runs `check` (undefined: the password was wrong) in a place, or refuses. */
+  async check<T>(
+    username: string,
+    address: string,
+    check: () => Promise<T | undefined>,
+  ): Promise<ThrottledCheck<T | undefined>> {
+    const key = `${username.normalize('NFKC').toLowerCase()}:${address}`;
+    const failuresKey = `login-failures:${key}`;
+    const checkingKey = `login-checking:${key}`;
+    const checking = await this.counters.increment(checkingKey, CHECK_SECONDS);
+    try {
+      const failures = await this.counters.get(failuresKey);
+      if (failures >= this.options.limit) return { refused: 'failures' };
+      if (failures + checking > this.options.limit) return { refused: 'busy' };
+      const result = await check();
+      if (result === undefined) await this.counters.increment(failuresKey, this.windowSeconds);
+      else await this.counters.reset(failuresKey);
+      return { refused: false, result };
+    } finally {
+      await this.counters.decrement(checkingKey);
+    }
   }
 }
 

@@ -136,18 +136,22 @@ export function loginView(
     if (username === '' || password === '') {
       return loginForm(request, next, username, 'Please enter a username and password.', 200);
     }
-    if (await throttle.refuses(username, request.client)) {
-      const minutes = Math.ceil(throttle.windowSeconds / 60);
+    const attempt = await throttle.check(username, request.client, () =>
+      users.authenticate(username, password),
+    );
+    if (attempt.refused) {
       return loginForm(
         request,
         next,
         username,
-        `Too many failed login attempts. Try again in ${minutes} minutes.`,
+        attempt.refused === 'failures'
+          ? `Too many failed login attempts. Try again in ${Math.ceil(throttle.windowSeconds / 60)} minutes.`
+          : 'Too many login attempts at once. Try again in a moment.',
         // multichat.md: a login that fails gets the form again, with status 200.
         200,
       );
     }
-    const user = await users.authenticate(username, password);
+    const user = attempt.result;
     if (!user) {
       return loginForm(
         request,
@@ -157,7 +161,6 @@ export function loginView(
         200,
       );
     }
-    await throttle.succeeded(username, request.client);
     const replaced = loggedInSessionHash(request, sessions);
     await login(request, user, users);
     if (replaced) await closeSessionSockets(layer, replaced);
