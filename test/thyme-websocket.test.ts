@@ -7,6 +7,7 @@ import * as assert from 'uvu/assert';
 import { WebSocket } from 'ws';
 import { createLayer, type ChannelLayer, type LayerOptions, type Message } from '../src/index.js';
 import { Thyme, type ThymeOptions } from '../src/server/index.js';
+import { LayerUnavailable } from '../src/layer/errors.js';
 import { EVENT_CHANNEL_CAPACITY } from '../src/settings.js';
 import { rawExchange } from './helpers/http-client.js';
 import { captureLogs, WARN } from './helpers/log-capture.js';
@@ -263,6 +264,30 @@ for (const layerUrl of ['memory://', SHARED_REDIS_URL]) {
         await thyme.close();
         assert.equal(await redis.smembers(holders), []);
       } finally {
+        redis.disconnect();
+      }
+    });
+
+    test('a handshake whose connect may have reached Redis unanswered keeps the Thyme a holder of lanes', async () => {
+      const { layer, thyme, url } = await setup();
+      const holders = `${(layer as unknown as { prefix: string }).prefix}gredis:holders`;
+      const self = (layer as unknown as { clientPrefix: string }).clientPrefix;
+      const lanes = layer.lanes;
+      const real = lanes.announceAndSend.bind(lanes);
+      // The script runs (lane and worker get the connect) but its reply is lost,
+      // as when the reply watchdog gives up on a stalled server.
+      lanes.announceAndSend = async (...args) => {
+        await real(...args);
+        throw new LayerUnavailable('no reply');
+      };
+      const redis = rawClient();
+      try {
+        assert.is(await handshakeStatus(url('/')), 503);
+        await waitFor(async () => (await redis.smembers(holders)).includes(self), 3000);
+        await thyme.close();
+        assert.equal(await redis.smembers(holders), [self], 'its lane is never ended otherwise');
+      } finally {
+        await redis.srem(holders, self);
         redis.disconnect();
       }
     });

@@ -48,7 +48,10 @@ export class WebSocketGateway {
   private readonly pingDeadlines = new Set<NodeJS.Timeout>();
   /** Ends, for a shutdown, each handshake still waiting for a worker's decision. */
   private readonly deciding = new Set<() => void>();
-  /** websocket.disconnect events that could not be sent (their sockets' lanes stay open). */
+  /**
+   * websocket.disconnect events that could not be sent, and connects that may
+   * have landed unacknowledged (their sockets' lanes may stay open).
+   */
   lostDisconnects = 0;
 
   constructor(
@@ -124,6 +127,10 @@ export class WebSocketGateway {
     try {
       await this.sendEvent(CHANNELS.websocketConnect, connect);
     } catch (error) {
+      // A full channel stored nothing; any other failure (a reply lost, as when
+      // the reply watchdog gives up) may come after the connect ran and opened the
+      // socket's lane, which no disconnect will end: this process must stay a holder.
+      if (!(error instanceof ChannelFull)) this.lostDisconnects++;
       ctx.layer.releaseChannel(reply);
       ctx.metrics.layerSendFailures++;
       logFailure(
