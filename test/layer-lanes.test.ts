@@ -452,6 +452,30 @@ const clientPrefixOf = (layer: ChannelLayer): string =>
   (layer as unknown as { clientPrefix: string }).clientPrefix;
 const lastEvent = (lane: string, order: number): Message => ({ last: lane, order });
 
+/**
+ * A holder on `url` with one connected lane, what it hears through onStorageLost,
+ * and a worker on the shared server checking for dead holders every 0.2 s.
+ */
+async function watchedHolder(
+  url: string,
+  prefix: string,
+): Promise<{
+  holder: ChannelLayer;
+  lost: string[];
+  worker: ReturnType<typeof process>;
+  lane: string;
+}> {
+  const holder = createLayer(url, { prefix });
+  open.push(holder);
+  const lost: string[] = [];
+  holder.onStorageLost((host) => lost.push(host));
+  const worker = process(prefix, { laneGap: 0.2 });
+  const [lane] = await holderLanes(holder, 1);
+  await connected(holder, worker.layer, lane!, { user: 1 });
+  worker.layer.lanes.reapOrphans(lastEvent, 0.2);
+  return { holder, lost, worker, lane: lane! };
+}
+
 rescue(
   'a holder that dies: each of its open lanes gets its last event, after what it holds; a live holder is left alone',
   async () => {
@@ -517,21 +541,17 @@ rescue(
     const prefix = testPrefix();
     const proxy = await TcpProxy.start({ host: '127.0.0.1', port: server.port });
     try {
-      const holder = createLayer(`redis://127.0.0.1:${proxy.port}/0`, { prefix });
-      open.push(holder);
-      const lost: string[] = [];
-      holder.onStorageLost((host) => lost.push(host));
-      const worker = process(prefix, { laneGap: 0.2 });
-      const [lane] = await holderLanes(holder, 1);
-      await connected(holder, worker.layer, lane!, { user: 1 });
-      worker.layer.lanes.reapOrphans(lastEvent, 0.2);
+      const { holder, lost, worker, lane } = await watchedHolder(
+        `redis://127.0.0.1:${proxy.port}/0`,
+        prefix,
+      );
       await sleep(800);
       assert.equal(worker.turns, [], 'connected, it is left alone');
 
       proxy.cut();
       const turn = await waitFor(() => worker.turns[0], 15_000, 'its lane to be ended');
-      assert.equal([turn.lane, turn.order, turn.event], [lane!, 1, lastEvent(lane!, 1)]);
-      await worker.layer.lanes.finish(lane!, 1, undefined, { end: true });
+      assert.equal([turn.lane, turn.order, turn.event], [lane, 1, lastEvent(lane, 1)]);
+      await worker.layer.lanes.finish(lane, 1, undefined, { end: true });
       assert.equal(lost, []);
 
       await proxy.restore();
@@ -556,18 +576,14 @@ rescue(
     const admin = rawClient(server.url);
     try {
       await admin.acl('SETUSER', 'unnamed', 'on', '>pw', '~*', '&*', '+@all', '-client|setname');
-      const holder = createLayer(`redis://unnamed:pw@127.0.0.1:${server.port}/0`, { prefix });
-      open.push(holder);
-      const lost: string[] = [];
-      holder.onStorageLost((host) => lost.push(host));
-      const worker = process(prefix, { laneGap: 0.2 });
-      const [lane] = await holderLanes(holder, 1);
-      await connected(holder, worker.layer, lane!, { user: 1 });
-      worker.layer.lanes.reapOrphans(lastEvent, 0.2);
+      const { lost, worker, lane } = await watchedHolder(
+        `redis://unnamed:pw@127.0.0.1:${server.port}/0`,
+        prefix,
+      );
       await sleep(7000); // past the 5 s a holder must be missing
       assert.equal(worker.turns, [], 'its live socket is not ended');
       assert.equal(await admin.smembers(`${prefix}gredis:holders`), []);
-      assert.is((await worker.layer.lanes.claim(lane!, 1, { e: 1 })).kind, 'run');
+      assert.is((await worker.layer.lanes.claim(lane, 1, { e: 1 })).kind, 'run');
       assert.equal(lost, []);
     } finally {
       await admin.acl('DELUSER', 'unnamed');

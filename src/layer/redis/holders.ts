@@ -4,6 +4,13 @@ import { literalPattern, type RedisHost } from './host.js';
 import { DELETE_IF_EQUAL, LANE_REAP } from './lane-scripts.js';
 
 const REAP_SCAN_BATCH = 1000;
+
+/** What a layer's command connection is named (CLIENT SETNAME): liveness is read from it. */
+const CONNECTION_NAME_PREFIX = 'gredis-layer:';
+
+export function connectionNameOf(owner: string): string {
+  return `${CONNECTION_NAME_PREFIX}${owner}`;
+}
 /**
  * How long a holder must have been missing, at two checks in a row, to be taken
  * for dead, however often the checks run: longer than reconnecting takes (the
@@ -71,7 +78,7 @@ export class LaneHolders {
   hold(host: RedisHost): void {
     if (this.holding.has(host)) return;
     this.holding.add(host);
-    const name = `gredis-layer:${this.config.owner}`;
+    const name = connectionNameOf(this.config.owner);
     host
       .call((c) => c.pipeline().client('GETNAME').sadd(this.holdersKey(), this.config.owner).exec())
       .then(async (replies) => {
@@ -273,7 +280,9 @@ export async function liveOwners(host: RedisHost): Promise<Set<string> | undefin
   try {
     const list = String(await host.call((c) => c.client('LIST', 'TYPE', 'NORMAL')));
     const owners = new Set(
-      [...list.matchAll(/ name=gredis-layer:([0-9a-f]+) /g)].map((m) => m[1]!),
+      [...list.matchAll(new RegExp(` name=${CONNECTION_NAME_PREFIX}([0-9a-f]+) `, 'g'))].map(
+        (m) => m[1]!,
+      ),
     );
     return owners.size > 0 ? owners : undefined;
   } catch {

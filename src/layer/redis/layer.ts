@@ -11,6 +11,7 @@ import type { LayerOptions } from '../options.js';
 import type { LaneEffect, LayerHealth, Message, ReceiveOptions } from '../types.js';
 import type { RedisHostConfig } from '../url.js';
 import { literalPattern, RedisHost, type Arg } from './host.js';
+import { connectionNameOf } from './holders.js';
 import { RedisCounters, RedisLanes } from './lanes.js';
 import { KeyReader, type Popped, type ReaderSink } from './reader.js';
 import { GROUP_DELIVER, GROUP_MEMBERS, GROUP_SEND, SEND } from './scripts.js';
@@ -55,7 +56,7 @@ export class RedisChannelLayer extends BaseChannelLayer {
         new RedisHost(
           config,
           {
-            connectionName: `gredis-layer:${this.clientPrefix}`,
+            connectionName: connectionNameOf(this.clientPrefix),
             replyTimeoutMs: this.options.replyTimeout * 1000,
           },
           this.stats,
