@@ -2,7 +2,7 @@
  * Thyme as users run it: `gredis thyme` processes on Redis, driven by the
  * layer-only test worker: shutdown, several processes, Redis restarts, logs.
  */
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { createServer, request } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -12,7 +12,7 @@ import * as assert from 'uvu/assert';
 import { createLayer, type ChannelLayer } from '../src/index.js';
 import { httpRequest } from './helpers/http-client.js';
 import { testPrefix } from './helpers/layers.js';
-import { startThyme, type GredisProcess } from './helpers/processes.js';
+import { GredisProcess, startThyme } from './helpers/processes.js';
 import { RedisServer, SHARED_REDIS_URL } from './helpers/redis-server.js';
 import { TestWorker } from './helpers/test-worker.js';
 import { sleep, waitFor, within } from './helpers/wait.js';
@@ -38,8 +38,11 @@ async function thyme(url: string, args: string[] = []): Promise<number> {
   return port;
 }
 
-async function open(url: string): Promise<TestClient> {
-  const client = await TestClient.open(url);
+async function open(
+  url: string,
+  options?: Parameters<typeof TestClient.open>[1],
+): Promise<TestClient> {
+  const client = await TestClient.open(url, options);
   clients.push(client);
   return client;
 }
@@ -218,8 +221,59 @@ test('--keep-alive-timeout: the server keeps idle connections that long, and say
   assert.is(res.headers['keep-alive'], 'timeout=75');
 });
 
+test("--unix-socket: HTTP and WebSockets there; a dead server's socket is replaced, a live one kept; gone at exit", async () => {
+  const url = `${SHARED_REDIS_URL}?prefix=${testPrefix()}`;
+  const worker = workerOn(url);
+  const path = join(mkdtempSync(join(tmpdir(), 'gredis-')), 'thyme.sock');
+  const start = async (): Promise<GredisProcess> => {
+    const proc = GredisProcess.start(['thyme', 'multichat', '--layer', url, '-u', path]);
+    procs.push(proc);
+    await proc.waitForLine((l) => l.msg === 'Thyme listening' && l.socket === path);
+    return proc;
+  };
+  const first = await start();
+  // Any local user may connect, as to a port on 127.0.0.1 (the proxy rarely runs as Thyme's user).
+  assert.is(statSync(path).mode & 0o777, 0o666);
+
+  const res = await httpRequest({ socketPath: path }, '/echo');
+  assert.is(res.status, 200);
+  const seen = JSON.parse(res.body.toString()) as { client: unknown; server: unknown };
+  assert.equal(seen.server, [path, 0]);
+  assert.equal(seen.client, ['', 0]);
+  const socket = await open(`ws+unix:${path}:/chat/`, {
+    origin: 'http://localhost',
+    headers: { host: 'localhost' },
+  });
+  socket.send('hello');
+  assert.is(await socket.next(), 'hello');
+  assert.equal(worker.of('websocket.connect').at(-1)!.server, [path, 0]);
+
+  const second = GredisProcess.start(['thyme', 'multichat', '--layer', url, '-u', path]);
+  procs.push(second);
+  assert.is((await within(second.exited, 10_000, 'the second server to exit')).code, 1);
+  assert.match(second.stderr.join('\n'), `cannot listen on ${path}: another server listens there`);
+
+  // SIGKILL leaves the socket file behind; the next start must not need a hand.
+  await first.stop('SIGKILL');
+  assert.ok(statSync(path).isSocket());
+  const third = await start();
+  assert.is((await httpRequest({ socketPath: path }, '/')).status, 200);
+  assert.is((await third.stop('SIGTERM')).code, 0);
+  assert.not.ok(existsSync(path), 'the socket file is removed at a clean exit');
+
+  writeFileSync(path, 'not a socket');
+  const refused = GredisProcess.start(['thyme', 'multichat', '--layer', url, '-u', path]);
+  procs.push(refused);
+  assert.is((await within(refused.exited, 10_000, 'exit')).code, 1);
+  assert.match(refused.stderr.join('\n'), 'a file that is not a socket is there');
+  assert.is(
+    readFileSync(path, 'utf8'),
+    'not a socket',
+    'a file that is not a socket is left alone',
+  );
+});
+
 test('bad flags exit 2 with a one-line reason', async () => {
-  const { GredisProcess } = await import('./helpers/processes.js');
   for (const args of [
     ['thyme', 'multichat', '--port', 'x'],
     ['thyme', 'nochat'],
@@ -227,6 +281,8 @@ test('bad flags exit 2 with a one-line reason', async () => {
     ['thyme', 'multichat', '--websocket-burst', '0'],
     ['thyme', 'multichat', '--websocket-rate', '-1'],
     ['thyme', 'multichat', '--keep-alive-timeout', '0'],
+    ['thyme', 'multichat', '--unix-socket', '/tmp/a.sock', '--port', '8001'],
+    ['thyme', 'multichat', '--unix-socket', `/tmp/${'x'.repeat(120)}.sock`],
     ['thyme'],
   ]) {
     const proc = GredisProcess.start(args);
@@ -241,7 +297,6 @@ test('a start-up failure exits 1 with one line and leaves nothing listening: an 
   const taken = createServer();
   await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
   const busy = (taken.address() as AddressInfo).port;
-  const { GredisProcess } = await import('./helpers/processes.js');
   try {
     for (const [args, reason] of [
       [

@@ -31,6 +31,18 @@ export function bindAddress(value: string): string {
   return address;
 }
 
+/**
+ * A Unix socket's path. Linux keeps at most 107 bytes of it (sun_path), and
+ * Node would cut a longer one short without a word: refused here instead.
+ */
+export function socketPath(value: string): string {
+  if (value === '')
+    throw new InvalidArgumentError('expected a path, such as /run/gredis/thyme.sock.');
+  if (Buffer.byteLength(value) > 107)
+    throw new InvalidArgumentError('a Unix socket path may be 107 bytes at most.');
+  return value;
+}
+
 export function verbosityOption(): Option {
   return new Option(
     '-v, --verbosity <level>',

@@ -6,12 +6,24 @@ import { Worker } from '../worker/runner.js';
 import { loadApplication, requireApp } from './app-runtime.js';
 import { withDatabase } from './database.js';
 import { createLogger, type Logger } from '../logger.js';
-import { AccessLogUnavailable, Thyme, type ThymeOptions } from '../server/index.js';
+import {
+  AccessLogUnavailable,
+  SocketPathUnavailable,
+  Thyme,
+  type ThymeOptions,
+} from '../server/index.js';
 import { allowedHostsFromEnv, DEFAULTS } from '../settings.js';
 import { CommandFailed } from './errors.js';
 import { openLayer } from './layer.js';
 import { stopOnSignal } from './lifecycle.js';
-import { bindAddress, databaseOption, layerOption, numberIn, verbosityOption } from './options.js';
+import {
+  bindAddress,
+  databaseOption,
+  layerOption,
+  numberIn,
+  socketPath,
+  verbosityOption,
+} from './options.js';
 
 /** The flags; those named as Thyme's options are passed on as they are. */
 interface ThymeFlags extends Pick<
@@ -29,6 +41,7 @@ interface ThymeFlags extends Pick<
 > {
   bind: string;
   port: number;
+  unixSocket?: string;
   verbosity: number;
   accessLog?: string;
   layer: string;
@@ -54,6 +67,14 @@ export function thymeCommand(): Command {
       new Option('-p, --port <port>', 'port to listen on (0 = any free port)')
         .default(DEFAULTS.port)
         .argParser(numberIn(0, 65535, true)),
+    )
+    .addOption(
+      new Option(
+        '-u, --unix-socket <path>',
+        'listen on this Unix socket instead of an address and port (for a proxy on the same machine)',
+      )
+        .conflicts(['bind', 'port'])
+        .argParser(socketPath),
     )
     .addOption(verbosityOption())
     .addOption(layerOption())
@@ -188,8 +209,8 @@ async function serve(
   worker: Worker | undefined,
 ): Promise<void> {
   const thyme = await startOrStop(worker, () => newThyme(entry, layer, flags, logger));
-  const address = await startOrStop(worker, () => thyme.listen(flags.port, flags.bind), {
-    failed: `cannot listen on ${flags.bind}:${flags.port}`,
+  const serving = await startOrStop(worker, () => listen(thyme, flags), {
+    failed: `cannot listen on ${flags.unixSocket ?? `${flags.bind}:${flags.port}`}`,
   });
   if (flags.metricsPort !== undefined) {
     const metrics = await startOrStop(
@@ -208,12 +229,22 @@ async function serve(
       layer: layer.health().hosts.map((h) => h.url),
       embedded: worker !== undefined,
     },
-    `serving ${entry.name} on http://${urlHost(address.address)}:${address.port}/`,
+    `serving ${entry.name} on ${serving}`,
   );
   await stopOnSignal(logger, async () => {
     await thyme.close();
     await worker?.stop();
   });
+}
+
+/** Listens where the flags say; resolves with where, as the serving line shows it. */
+async function listen(thyme: Thyme, flags: ThymeFlags): Promise<string> {
+  if (flags.unixSocket !== undefined) {
+    await thyme.listenOnSocket(flags.unixSocket);
+    return `unix:${flags.unixSocket}`;
+  }
+  const address = await thyme.listen(flags.port, flags.bind);
+  return `http://${urlHost(address.address)}:${address.port}/`;
 }
 
 /**
@@ -231,7 +262,8 @@ async function startOrStop<T>(
   } catch (error) {
     await thyme?.close();
     await worker?.stop();
-    if (error instanceof AccessLogUnavailable) throw new CommandFailed(error.message);
+    if (error instanceof AccessLogUnavailable || error instanceof SocketPathUnavailable)
+      throw new CommandFailed(error.message);
     if (failed) throw new CommandFailed(`${failed}: ${(error as Error).message}`);
     throw error;
   }

@@ -13,6 +13,8 @@ export interface ThymeContext {
   readonly metrics: ThymeMetrics;
   readonly accessLog: AccessLog | undefined;
   readonly logger: Logger;
+  /** The Unix socket listened on, if any: the `server` of its connections' events. */
+  readonly socketPath: string | undefined;
   /** Set once graceful shutdown starts: no new requests or sockets. */
   readonly closing: boolean;
 }

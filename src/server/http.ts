@@ -61,7 +61,7 @@ export async function bridgeHttpRequest(
     headers: headerList(req),
     body,
     client: clientAddress(req, ctx.options.proxyHeaders),
-    server: serverAddress(req),
+    server: serverAddress(req, ctx.socketPath),
   };
   // Watched from before the send: a client that leaves while it is on its way is
   // told to the worker too, once the request has reached it.

@@ -47,8 +47,24 @@ export function clientAddress(req: IncomingMessage, proxied = false): Address {
   return [req.socket.remoteAddress ?? '', req.socket.remotePort ?? 0];
 }
 
-export function serverAddress(req: IncomingMessage): Address {
-  return [req.socket.localAddress ?? '', req.socket.localPort ?? 0];
+/**
+ * Where the request arrived: the socket's own address, or on a Unix socket
+ * (which has none) its path and port 0, as ASGI servers give `[path, None]`.
+ */
+/**
+ * A client as logs show it: `host:port`, an IPv6 host in brackets, and `-` for
+ * none (a Unix socket's client has no address).
+ */
+export function addressLabel([host, port]: Address): string {
+  if (host === '') return '-';
+  const shown = host.includes(':') ? `[${host}]` : host;
+  return port ? `${shown}:${port}` : shown;
+}
+
+export function serverAddress(req: IncomingMessage, socketPath?: string): Address {
+  const { localAddress, localPort } = req.socket;
+  if (localAddress === undefined && socketPath !== undefined) return [socketPath, 0];
+  return [localAddress ?? '', localPort ?? 0];
 }
 
 /** Whether the client's connection is TLS: this socket's, or with `proxied` the proxy's (X-Forwarded-Proto). */

@@ -12,6 +12,7 @@ import { ThymeMetrics } from './metrics.js';
 import { resolveThymeOptions, type ThymeOptions } from './options.js';
 import { clientAddress, parseTarget, singleHost } from './request-info.js';
 import { destroyOnError, plainResponse, rejectUpgrade } from './responses.js';
+import { freeSocketPath, openSocketPath } from './socket-path.js';
 import { STATIC_PREFIX, StaticFiles } from './static-files.js';
 import { WebSocketGateway } from './websocket.js';
 
@@ -29,6 +30,7 @@ export class Thyme implements ThymeContext {
   readonly accessLog: AccessLog | undefined;
   readonly logger: Logger;
   closing = false;
+  socketPath: string | undefined;
 
   private readonly server: Server;
   private metricsServer: Server | undefined;
@@ -102,17 +104,25 @@ export class Thyme implements ThymeContext {
 
   /** Listens on host:port (port 0 picks a free one) and resolves with the bound address. */
   async listen(port: number, host: string): Promise<AddressInfo> {
-    await new Promise<void>((resolve, reject) => {
-      this.server.once('error', reject);
-      this.server.listen(port, host, () => {
-        this.server.off('error', reject);
-        resolve();
-      });
-    });
+    await bind(this.server, { port, host });
     this.gateway.startKeepAlive();
     const address = this.server.address() as AddressInfo;
     this.logger.info({ address: address.address, port: address.port }, 'Thyme listening');
     return address;
+  }
+
+  /**
+   * Listens on a Unix socket, for a proxy on the same machine (Daphne's -u). A
+   * socket left there by a server that died is replaced; the socket is removed
+   * again at shutdown. Throws SocketPathUnavailable when the path is taken.
+   */
+  async listenOnSocket(path: string): Promise<void> {
+    await freeSocketPath(path);
+    await bind(this.server, { path });
+    this.socketPath = path;
+    await openSocketPath(path);
+    this.gateway.startKeepAlive();
+    this.logger.info({ socket: path }, 'Thyme listening');
   }
 
   /**
@@ -130,10 +140,7 @@ export class Thyme implements ThymeContext {
       else plainResponse(res, 404);
     });
     this.metricsServer = server;
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(port, host, () => resolve());
-    });
+    await bind(server, { port, host });
     return server.address() as AddressInfo;
   }
 
@@ -293,4 +300,20 @@ export class Thyme implements ThymeContext {
       `HTTP/1.1 ${status} ${status === 431 ? 'Request Header Fields Too Large' : status === 408 ? 'Request Timeout' : 'Bad Request'}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`,
     );
   }
+}
+
+/** Where a server listens: an address and port, or a Unix socket's path. */
+type ListenTarget = { port: number; host: string } | { path: string };
+
+/** `server.listen` that rejects when listening fails (EADDRINUSE, EACCES, …). */
+function bind(server: Server, target: ListenTarget): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    const listening = (): void => {
+      server.off('error', reject);
+      resolve();
+    };
+    if ('path' in target) server.listen(target.path, listening);
+    else server.listen(target.port, target.host, listening);
+  });
 }

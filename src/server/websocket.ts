@@ -16,6 +16,7 @@ import {
 import { msUntilToken, refilledTokens, type BucketRate } from '../token-bucket.js';
 import { REPLY_PREFIX, type ThymeContext } from './context.js';
 import {
+  addressLabel,
   clientAddress,
   headerList,
   isTls,
@@ -91,7 +92,7 @@ export class WebSocketGateway {
   async handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
     const { ctx } = this;
     const client = clientAddress(req, ctx.options.proxyHeaders);
-    const label = `${client[0]}:${client[1]}`;
+    const label = addressLabel(client);
     const refuse = (status: number, reason: string): void => {
       ctx.metrics.websocketsRejected++;
       ctx.accessLog?.websocket('WSREJECT', label, req.url ?? '', status);
@@ -121,7 +122,7 @@ export class WebSocketGateway {
       root_path: '',
       headers: headerList(req),
       client,
-      server: serverAddress(req),
+      server: serverAddress(req, ctx.socketPath),
       order: 0,
     };
     try {

@@ -8,20 +8,22 @@ export interface HttpResult {
   body: Buffer;
 }
 
-/** One HTTP request over a fresh connection. */
+/** One HTTP request over a fresh connection: to 127.0.0.1:port, or to a Unix socket. */
 export function httpRequest(
-  port: number,
+  to: number | { socketPath: string },
   path: string,
   options: { method?: string; headers?: Record<string, string>; body?: Buffer | string } = {},
 ): Promise<HttpResult> {
   return new Promise((resolve, reject) => {
     const req = request(
       {
-        host: '127.0.0.1',
-        port,
+        ...(typeof to === 'number' ? { host: '127.0.0.1', port: to } : to),
         path,
         method: options.method ?? 'GET',
-        headers: { host: `localhost:${port}`, ...options.headers },
+        headers: {
+          host: typeof to === 'number' ? `localhost:${to}` : 'localhost',
+          ...options.headers,
+        },
         agent: false,
       },
       (res) => {
