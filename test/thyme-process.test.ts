@@ -5,8 +5,10 @@
 import { existsSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { createServer, request } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { request as httpsRequest } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { createLayer, type ChannelLayer } from '../src/index.js';
@@ -19,6 +21,26 @@ import { sleep, waitFor, within } from './helpers/wait.js';
 import { handshakeStatus, TestClient } from './helpers/ws-client.js';
 
 const test = suite('thyme processes');
+const TLS_CERT = fileURLToPath(new URL('../../test/fixtures/tls/cert.pem', import.meta.url));
+const TLS_KEY = fileURLToPath(new URL('../../test/fixtures/tls/key.pem', import.meta.url));
+
+/** GET over HTTPS from 127.0.0.1:port, as `localhost`, trusting `ca`. */
+function httpsGet(
+  port: number,
+  path: string,
+  ca: Buffer,
+): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = httpsRequest({ host: 'localhost', port, path, ca, agent: false }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => (body += chunk));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
 const procs: GredisProcess[] = [];
 const layers: ChannelLayer[] = [];
 const workers: TestWorker[] = [];
@@ -273,6 +295,35 @@ test("--unix-socket: HTTP and WebSockets there; a dead server's socket is replac
   );
 });
 
+test('--ssl-certfile and --ssl-keyfile: HTTPS and WSS, and the events say so', async () => {
+  const url = `${SHARED_REDIS_URL}?prefix=${testPrefix()}`;
+  const worker = workerOn(url);
+  const port = await thyme(url, [
+    ...['--ssl-certfile', TLS_CERT, '--ssl-keyfile', TLS_KEY],
+    ...['--ping-interval', '0.5', '--ping-timeout', '2'],
+  ]);
+  // Verified against the test certificate: a client that trusts it finds it served.
+  const ca = readFileSync(TLS_CERT);
+  const res = await httpsGet(port, '/echo', ca);
+  assert.is(res.status, 200);
+  assert.is((JSON.parse(res.body) as { scheme: string }).scheme, 'https');
+
+  const socket = await open(`wss://localhost:${port}/`, { ca });
+  assert.is(worker.of('websocket.connect').at(-1)!.scheme, 'wss');
+  socket.send('hello');
+  assert.is(await socket.next(), 'hello');
+  // A group's frames are written by Thyme itself (FanOut), not by ws: over TLS too.
+  socket.send('join:tls');
+  socket.send('joined?');
+  assert.is(await socket.next(), 'joined?');
+  socket.send('broadcast:tls:to everyone');
+  assert.is(await socket.next(), 'to everyone');
+  // Thyme's prebuilt pings too: the client reads them, answers, and stays.
+  await within(new Promise((resolve) => socket.ws.once('ping', resolve)), 3000, 'a ping over TLS');
+  socket.send('still here?');
+  assert.is(await socket.next(), 'still here?');
+});
+
 test('bad flags exit 2 with a one-line reason', async () => {
   for (const args of [
     ['thyme', 'multichat', '--port', 'x'],
@@ -281,6 +332,7 @@ test('bad flags exit 2 with a one-line reason', async () => {
     ['thyme', 'multichat', '--websocket-burst', '0'],
     ['thyme', 'multichat', '--websocket-rate', '-1'],
     ['thyme', 'multichat', '--keep-alive-timeout', '0'],
+    ['thyme', 'multichat', '--ssl-certfile', TLS_CERT],
     ['thyme', 'multichat', '--unix-socket', '/tmp/a.sock', '--port', '8001'],
     ['thyme', 'multichat', '--unix-socket', `/tmp/${'x'.repeat(120)}.sock`],
     ['thyme'],
@@ -302,6 +354,14 @@ test('a start-up failure exits 1 with one line and leaves nothing listening: an 
       [
         ['--access-log', '/nonexistent-dir/access.log'],
         /^gredis: cannot open the access log \/nonexistent-dir\/access\.log: ENOENT/,
+      ],
+      [
+        ['--ssl-certfile', TLS_CERT, '--ssl-keyfile', '/nonexistent/key.pem'],
+        /^gredis: cannot read the TLS key \/nonexistent\/key\.pem: ENOENT/,
+      ],
+      [
+        ['--ssl-certfile', TLS_KEY, '--ssl-keyfile', TLS_KEY],
+        /^gredis: cannot use the TLS certificate and key: /,
       ],
       [
         ['--metrics-port', String(busy)],

@@ -1,3 +1,4 @@
+import { readFile } from 'node:fs/promises';
 import { Command, Option } from 'commander';
 import { appNames, type AppEntry } from '../apps/registry.js';
 import { InMemoryChannelLayer } from '../layer/index.js';
@@ -10,7 +11,9 @@ import {
   AccessLogUnavailable,
   SocketPathUnavailable,
   Thyme,
+  TlsUnusable,
   type ThymeOptions,
+  type TlsFiles,
 } from '../server/index.js';
 import { allowedHostsFromEnv, DEFAULTS } from '../settings.js';
 import { CommandFailed } from './errors.js';
@@ -42,6 +45,8 @@ interface ThymeFlags extends Pick<
   bind: string;
   port: number;
   unixSocket?: string;
+  sslCertfile?: string;
+  sslKeyfile?: string;
   verbosity: number;
   accessLog?: string;
   layer: string;
@@ -51,6 +56,9 @@ interface ThymeFlags extends Pick<
   eventLanes: boolean;
   proxyHeaders: boolean;
 }
+
+/** The flags, with what the action read from the environment and the TLS files. */
+type ServeFlags = ThymeFlags & { allowedHosts: string[]; tls: TlsFiles | undefined };
 
 export function thymeCommand(): Command {
   return new Command('thyme')
@@ -75,6 +83,15 @@ export function thymeCommand(): Command {
       )
         .conflicts(['bind', 'port'])
         .argParser(socketPath),
+    )
+    .addOption(
+      new Option(
+        '--ssl-certfile <file>',
+        'serve HTTPS and WSS with this certificate (PEM; the chain after it)',
+      ),
+    )
+    .addOption(
+      new Option('--ssl-keyfile <file>', "the certificate's private key (PEM, unencrypted)"),
     )
     .addOption(verbosityOption())
     .addOption(layerOption())
@@ -177,11 +194,12 @@ export function thymeCommand(): Command {
     )
     .action(async (appName: string, flags: ThymeFlags) => {
       const entry = requireApp(appName);
+      const tls = await readTlsFiles(flags);
       const allowedHosts = allowedHostsFromEnv();
       const logger = createLogger({ verbosity: flags.verbosity, name: 'thyme' });
       const layer = openLayer(flags.layer, logger);
       const serveWith = (worker: Worker | undefined) =>
-        serve(entry, layer, { ...flags, allowedHosts }, logger, worker);
+        serve(entry, layer, { ...flags, allowedHosts, tls }, logger, worker);
       try {
         if (!(layer instanceof InMemoryChannelLayer)) {
           await serveWith(undefined);
@@ -204,7 +222,7 @@ export function thymeCommand(): Command {
 async function serve(
   entry: AppEntry,
   layer: ChannelLayer,
-  flags: ThymeFlags & { allowedHosts: string[] },
+  flags: ServeFlags,
   logger: Logger,
   worker: Worker | undefined,
 ): Promise<void> {
@@ -238,13 +256,13 @@ async function serve(
 }
 
 /** Listens where the flags say; resolves with where, as the serving line shows it. */
-async function listen(thyme: Thyme, flags: ThymeFlags): Promise<string> {
+async function listen(thyme: Thyme, flags: ServeFlags): Promise<string> {
   if (flags.unixSocket !== undefined) {
     await thyme.listenOnSocket(flags.unixSocket);
     return `unix:${flags.unixSocket}`;
   }
   const address = await thyme.listen(flags.port, flags.bind);
-  return `http://${urlHost(address.address)}:${address.port}/`;
+  return `${flags.tls ? 'https' : 'http'}://${urlHost(address.address)}:${address.port}/`;
 }
 
 /**
@@ -262,19 +280,18 @@ async function startOrStop<T>(
   } catch (error) {
     await thyme?.close();
     await worker?.stop();
-    if (error instanceof AccessLogUnavailable || error instanceof SocketPathUnavailable)
+    if (
+      error instanceof AccessLogUnavailable ||
+      error instanceof SocketPathUnavailable ||
+      error instanceof TlsUnusable
+    )
       throw new CommandFailed(error.message);
     if (failed) throw new CommandFailed(`${failed}: ${(error as Error).message}`);
     throw error;
   }
 }
 
-function newThyme(
-  entry: AppEntry,
-  layer: ChannelLayer,
-  flags: ThymeFlags & { allowedHosts: string[] },
-  logger: Logger,
-): Thyme {
+function newThyme(entry: AppEntry, layer: ChannelLayer, flags: ServeFlags, logger: Logger): Thyme {
   return new Thyme(layer, {
     allowedHosts: flags.allowedHosts,
     staticDir: entry.staticDir,
@@ -291,8 +308,25 @@ function newThyme(
     accessLog: flags.accessLog,
     announceEvents: flags.eventLanes,
     proxyHeaders: flags.proxyHeaders ?? false,
+    tls: flags.tls,
     logger,
   });
+}
+
+/** Reads --ssl-certfile and --ssl-keyfile, which go together; undefined for plain HTTP. */
+async function readTlsFiles(flags: ThymeFlags): Promise<TlsFiles | undefined> {
+  const { sslCertfile, sslKeyfile } = flags;
+  if (sslCertfile === undefined && sslKeyfile === undefined) return undefined;
+  if (sslCertfile === undefined || sslKeyfile === undefined)
+    throw new CommandFailed(
+      '--ssl-certfile and --ssl-keyfile go together: give both, or neither',
+      2,
+    );
+  const read = (file: string, what: string): Promise<Buffer> =>
+    readFile(file).catch((error: Error) => {
+      throw new CommandFailed(`cannot read the TLS ${what} ${file}: ${error.message}`);
+    });
+  return { cert: await read(sslCertfile, 'certificate'), key: await read(sslKeyfile, 'key') };
 }
 
 /** An address as a URL's host: an IPv6 address in brackets. */

@@ -59,35 +59,49 @@ export interface ThymeOptions {
    * forge them.
    */
   proxyHeaders: boolean;
+  /**
+   * Serve HTTPS and WSS with this certificate (PEM, the chain after it) and
+   * key, or plain HTTP when undefined. Events then carry `https`/`wss`, so the
+   * worker marks cookies Secure and checks Origin against https.
+   */
+  tls: TlsFiles | undefined;
   /** File for NCSA-style access log lines, or undefined. */
   accessLog: string | undefined;
   logger: Logger | undefined;
 }
 
-export const THYME_DEFAULTS: Readonly<Omit<ThymeOptions, 'logger' | 'staticDir' | 'accessLog'>> =
-  Object.freeze({
-    allowedHosts: DEFAULTS.allowedHosts,
-    pingInterval: DEFAULTS.pingInterval,
-    pingTimeout: DEFAULTS.pingTimeout,
-    httpTimeout: DEFAULTS.httpTimeout,
-    keepAliveTimeout: DEFAULTS.keepAliveTimeout,
-    websocketConnectTimeout: DEFAULTS.websocketConnectTimeout,
-    websocketMaxMessageSize: DEFAULTS.websocketMaxMessageSize,
-    httpMaxBodySize: DEFAULTS.httpMaxBodySize,
-    outgoingBufferLimit: DEFAULTS.outgoingBufferLimit,
-    websocketRate: DEFAULTS.websocketRate,
-    websocketBurst: DEFAULTS.websocketBurst,
-    headersTimeout: 20,
-    shutdownTimeout: 30,
-    announceEvents: true,
-    proxyHeaders: false,
-  });
+/** A certificate chain and its private key, PEM, as read from their files. */
+export interface TlsFiles {
+  cert: Buffer;
+  key: Buffer;
+}
+
+export const THYME_DEFAULTS: Readonly<
+  Omit<ThymeOptions, 'logger' | 'staticDir' | 'accessLog' | 'tls'>
+> = Object.freeze({
+  allowedHosts: DEFAULTS.allowedHosts,
+  pingInterval: DEFAULTS.pingInterval,
+  pingTimeout: DEFAULTS.pingTimeout,
+  httpTimeout: DEFAULTS.httpTimeout,
+  keepAliveTimeout: DEFAULTS.keepAliveTimeout,
+  websocketConnectTimeout: DEFAULTS.websocketConnectTimeout,
+  websocketMaxMessageSize: DEFAULTS.websocketMaxMessageSize,
+  httpMaxBodySize: DEFAULTS.httpMaxBodySize,
+  outgoingBufferLimit: DEFAULTS.outgoingBufferLimit,
+  websocketRate: DEFAULTS.websocketRate,
+  websocketBurst: DEFAULTS.websocketBurst,
+  headersTimeout: 20,
+  shutdownTimeout: 30,
+  announceEvents: true,
+  proxyHeaders: false,
+});
 
 export function resolveThymeOptions(options: Partial<ThymeOptions>): ThymeOptions {
   const resolved: ThymeOptions = {
     ...THYME_DEFAULTS,
     staticDir: undefined,
     accessLog: undefined,
+    tls: undefined,
     logger: undefined,
   };
   for (const [key, value] of Object.entries(options)) {

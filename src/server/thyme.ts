@@ -1,4 +1,10 @@
-import { createServer, ServerResponse, type IncomingMessage, type Server } from 'node:http';
+import {
+  createServer,
+  ServerResponse,
+  type IncomingMessage,
+  type Server,
+  type ServerOptions,
+} from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { ChannelLayer } from '../layer/types.js';
@@ -13,6 +19,7 @@ import { resolveThymeOptions, type ThymeOptions } from './options.js';
 import { clientAddress, parseTarget, singleHost } from './request-info.js';
 import { destroyOnError, plainResponse, rejectUpgrade } from './responses.js';
 import { freeSocketPath, openSocketPath } from './socket-path.js';
+import { createSecureServer } from './tls.js';
 import { STATIC_PREFIX, StaticFiles } from './static-files.js';
 import { WebSocketGateway } from './websocket.js';
 
@@ -66,7 +73,7 @@ export class Thyme implements ThymeContext {
         );
       });
     }
-    this.server = createServer({
+    const serverOptions: ServerOptions = {
       headersTimeout: this.options.headersTimeout * 1000,
       requestTimeout: 0,
       // Runs from the end of a response; Node times headers from a request's
@@ -76,7 +83,14 @@ export class Thyme implements ThymeContext {
       // Node checks headersTimeout on this period; its default (30 s) would let a
       // half-open connection linger far past the timeout.
       connectionsCheckingInterval: Math.max(250, (this.options.headersTimeout * 1000) / 4),
-    });
+    };
+    const { tls } = this.options;
+    // Node's TLS handshake timeout is 120 s: a client that opens connections and
+    // never finishes its handshake would hold each that long. It gets the time it
+    // has for its headers. Throws TlsUnusable for a key that is not the certificate's.
+    this.server = tls
+      ? createSecureServer(tls, serverOptions, this.options.headersTimeout * 1000)
+      : createServer(serverOptions);
     this.server.on(
       'request',
       (req: IncomingMessage, res: ServerResponse) => void this.onRequest(req, res),
