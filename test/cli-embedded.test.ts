@@ -12,6 +12,9 @@ import { RoomRepository } from '../src/apps/multichat/rooms.js';
 import { openDatabase } from '../src/db/connection.js';
 import { BrowserlessClient } from './helpers/browserless.js';
 import { runGredis } from './helpers/cli.js';
+import { httpRequest } from './helpers/http-client.js';
+import { testPrefix } from './helpers/layers.js';
+import { SHARED_REDIS_URL } from './helpers/redis-server.js';
 import { spawn } from 'node:child_process';
 import { GREDIS_BIN, GredisProcess } from './helpers/processes.js';
 import { waitFor, within } from './helpers/wait.js';
@@ -214,12 +217,47 @@ test('runworker refuses the in-process layer, and bad flags exit 2 with one line
   }
 });
 
+test('runworker --metrics-port: /metrics counts the events it handled, by channel; /healthz', async () => {
+  const layer = `${SHARED_REDIS_URL}?prefix=${testPrefix()}`;
+  const env = { DATABASE_URL: `sqlite://${join(dir, 'gredis.sqlite3')}` };
+  const worker = GredisProcess.start(
+    ['runworker', 'multichat', '--layer', layer, '--metrics-port', '0'],
+    env,
+  );
+  const thyme = GredisProcess.start(['thyme', 'multichat', '--layer', layer, '--port', '0'], env);
+  try {
+    const metricsPort = (await worker.waitForLine((l) => /^metrics on http/.test(String(l.msg))))
+      .port as number;
+    const port = (await thyme.waitForLine((l) => l.msg === 'Thyme listening')).port as number;
+    assert.is((await httpRequest(port, '/')).status, 302);
+    assert.is((await httpRequest(port, '/')).status, 302);
+    const metrics = (await httpRequest(metricsPort, '/metrics')).body.toString();
+    assert.match(metrics, /^gredis_worker_events_total\{channel="http\.request"\} 2$/m);
+    assert.match(
+      metrics,
+      /^gredis_worker_event_seconds_total\{channel="http\.request"\} 0\.\d*[1-9]/m,
+    );
+    assert.match(metrics, /^gredis_worker_events_running 0$/m);
+    assert.match(metrics, /^gredis_layer_up 1$/m);
+    const health = await httpRequest(metricsPort, '/healthz');
+    assert.is(health.status, 200);
+    assert.is((JSON.parse(health.body.toString()) as { running: number }).running, 0);
+  } finally {
+    await thyme.stop('SIGTERM');
+    await worker.stop('SIGTERM');
+  }
+});
+
 test('a worker that cannot reach its layer says so at the default log level, and keeps trying', async () => {
   const worker = GredisProcess.start(
-    ['runworker', 'multichat', '--layer', 'redis://127.0.0.1:1/0'],
+    ['runworker', 'multichat', '--layer', 'redis://127.0.0.1:1/0', '--metrics-port', '0'],
     { DATABASE_URL: `sqlite://${join(dir, 'gredis.sqlite3')}`, GREDIS_LOG_LEVEL: 'info' },
   );
   try {
+    // Not ready without its layer: a load balancer or an orchestrator can see it.
+    const metricsPort = (await worker.waitForLine((l) => /^metrics on http/.test(String(l.msg))))
+      .port as number;
+    assert.is((await httpRequest(metricsPort, '/healthz')).status, 503);
     const warning = await worker.waitForLine((l) => /channel layer host/.test(String(l.msg)));
     assert.is(warning.level, 40, 'warn');
     assert.match(String(warning.msg), /cannot reach the channel layer host \(.*ECONNREFUSED.*\)/);

@@ -2,7 +2,10 @@ import { Command, Option } from 'commander';
 import { appNames } from '../apps/registry.js';
 import { globToRegExp } from '../glob.js';
 import { InMemoryChannelLayer } from '../layer/index.js';
-import { createLogger } from '../logger.js';
+import type { Server } from 'node:http';
+import type { ChannelLayer } from '../layer/types.js';
+import { createLogger, type Logger } from '../logger.js';
+import { serveMetrics } from '../metrics/endpoint.js';
 import { EVENT_CHANNELS } from '../protocol.js';
 import { DEFAULTS } from '../settings.js';
 import { Worker, WORKER_DEFAULTS } from '../worker/runner.js';
@@ -11,9 +14,10 @@ import { withDatabase } from './database.js';
 import { CommandFailed } from './errors.js';
 import { openLayer } from './layer.js';
 import { stopOnSignal } from './lifecycle.js';
+import { metricsBindOption, metricsPortOption, metricsUrl, type MetricsFlags } from './metrics.js';
 import { databaseOption, layerOption, numberIn, verbosityOption } from './options.js';
 
-interface RunWorkerFlags {
+interface RunWorkerFlags extends MetricsFlags {
   layer: string;
   database: string;
   verbosity: number;
@@ -61,6 +65,8 @@ export function runWorkerCommand(): Command {
         .default(WORKER_DEFAULTS.orphanCheck)
         .argParser(numberIn(0, 86_400)),
     )
+    .addOption(metricsPortOption())
+    .addOption(metricsBindOption())
     .action(async (appName: string, flags: RunWorkerFlags) => {
       const entry = requireApp(appName);
       const channels = selectChannels(flags.onlyChannels, flags.excludeChannels);
@@ -82,13 +88,41 @@ export function runWorkerCommand(): Command {
             orphanCheck: flags.orphanCheck,
             logger,
           }).start();
+          const metrics = await serveWorkerMetrics(worker, layer, flags, logger);
           logger.info({ app: entry.name, channels }, `worker for ${entry.name} running`);
-          await stopOnSignal(logger, () => worker.stop());
+          await stopOnSignal(logger, async () => {
+            await worker.stop();
+            metrics?.close();
+          });
         });
       } finally {
         await layer.close();
       }
     });
+}
+
+/** Serves the worker's /metrics and /healthz when asked to; stops the worker if it cannot. */
+async function serveWorkerMetrics(
+  worker: Worker,
+  layer: ChannelLayer,
+  flags: MetricsFlags,
+  logger: Logger,
+): Promise<Server | undefined> {
+  if (flags.metricsPort === undefined) return undefined;
+  try {
+    const { server, address } = await serveMetrics(
+      { metrics: () => worker.metrics.render(layer), health: () => worker.health() },
+      flags.metricsPort,
+      flags.metricsBind,
+    );
+    logger.info({ port: address.port }, metricsUrl(flags.metricsBind, address.port));
+    return server;
+  } catch (error) {
+    await worker.stop();
+    throw new CommandFailed(
+      `cannot listen for metrics on ${flags.metricsBind}:${flags.metricsPort}: ${(error as Error).message}`,
+    );
+  }
 }
 
 function selectChannels(only: string[] | undefined, exclude: string[] | undefined): string[] {

@@ -18,6 +18,13 @@ import {
 import { allowedHostsFromEnv, DEFAULTS } from '../settings.js';
 import { CommandFailed } from './errors.js';
 import { openLayer } from './layer.js';
+import {
+  metricsBindOption,
+  metricsPortOption,
+  metricsUrl,
+  urlHost,
+  type MetricsFlags,
+} from './metrics.js';
 import { stopOnSignal } from './lifecycle.js';
 import {
   bindAddress,
@@ -29,19 +36,22 @@ import {
 } from './options.js';
 
 /** The flags; those named as Thyme's options are passed on as they are. */
-interface ThymeFlags extends Pick<
-  ThymeOptions,
-  | 'pingInterval'
-  | 'pingTimeout'
-  | 'httpTimeout'
-  | 'keepAliveTimeout'
-  | 'websocketConnectTimeout'
-  | 'websocketMaxMessageSize'
-  | 'httpMaxBodySize'
-  | 'outgoingBufferLimit'
-  | 'websocketRate'
-  | 'websocketBurst'
-> {
+interface ThymeFlags
+  extends
+    MetricsFlags,
+    Pick<
+      ThymeOptions,
+      | 'pingInterval'
+      | 'pingTimeout'
+      | 'httpTimeout'
+      | 'keepAliveTimeout'
+      | 'websocketConnectTimeout'
+      | 'websocketMaxMessageSize'
+      | 'httpMaxBodySize'
+      | 'outgoingBufferLimit'
+      | 'websocketRate'
+      | 'websocketBurst'
+    > {
   bind: string;
   port: number;
   unixSocket?: string;
@@ -51,8 +61,6 @@ interface ThymeFlags extends Pick<
   accessLog?: string;
   layer: string;
   database: string;
-  metricsPort?: number;
-  metricsBind: string;
   eventLanes: boolean;
   proxyHeaders: boolean;
 }
@@ -171,15 +179,8 @@ export function thymeCommand(): Command {
         .default(DEFAULTS.websocketBurst)
         .argParser(numberIn(1, 1e6, true)),
     )
-    .addOption(
-      new Option(
-        '--metrics-port <port>',
-        'serve /metrics (Prometheus) and /healthz on this separate port',
-      ).argParser(numberIn(0, 65535, true)),
-    )
-    .addOption(
-      new Option('--metrics-bind <address>', 'address for the metrics port').default('127.0.0.1'),
-    )
+    .addOption(metricsPortOption())
+    .addOption(metricsBindOption())
     .addOption(
       new Option(
         '--no-event-lanes',
@@ -236,10 +237,7 @@ async function serve(
       () => thyme.listenMetrics(flags.metricsPort!, flags.metricsBind),
       { failed: `cannot listen for metrics on ${flags.metricsBind}:${flags.metricsPort}`, thyme },
     );
-    logger.info(
-      { port: metrics.port },
-      `metrics on http://${urlHost(flags.metricsBind)}:${metrics.port}/metrics`,
-    );
+    logger.info({ port: metrics.port }, metricsUrl(flags.metricsBind, metrics.port));
   }
   logger.info(
     {
@@ -327,9 +325,4 @@ async function readTlsFiles(flags: ThymeFlags): Promise<TlsFiles | undefined> {
       throw new CommandFailed(`cannot read the TLS ${what} ${file}: ${error.message}`);
     });
   return { cert: await read(sslCertfile, 'certificate'), key: await read(sslKeyfile, 'key') };
-}
-
-/** An address as a URL's host: an IPv6 address in brackets. */
-function urlHost(address: string): string {
-  return address.includes(':') ? `[${address}]` : address;
 }

@@ -18,13 +18,14 @@ import { ThymeMetrics } from './metrics.js';
 import { resolveThymeOptions, type ThymeOptions } from './options.js';
 import { clientAddress, parseTarget, singleHost } from './request-info.js';
 import { destroyOnError, plainResponse, rejectUpgrade } from './responses.js';
+import { listenOn } from '../listen.js';
+import { HEALTH_PATH, serveMetrics, writeHealth, type HealthReport } from '../metrics/endpoint.js';
 import { freeSocketPath, openSocketPath } from './socket-path.js';
 import { createSecureServer } from './tls.js';
 import { STATIC_PREFIX, StaticFiles } from './static-files.js';
 import { WebSocketGateway } from './websocket.js';
 
-/** The path of the readiness probe on the public port (and the metrics port). */
-export const HEALTH_PATH = '/healthz';
+export { HEALTH_PATH };
 
 /**
  * The interface server: terminates HTTP and WebSocket and talks to workers only
@@ -118,7 +119,7 @@ export class Thyme implements ThymeContext {
 
   /** Listens on host:port (port 0 picks a free one) and resolves with the bound address. */
   async listen(port: number, host: string): Promise<AddressInfo> {
-    await bind(this.server, { port, host });
+    await listenOn(this.server, { port, host });
     this.gateway.startKeepAlive();
     const address = this.server.address() as AddressInfo;
     this.logger.info({ address: address.address, port: address.port }, 'Thyme listening');
@@ -132,7 +133,7 @@ export class Thyme implements ThymeContext {
    */
   async listenOnSocket(path: string): Promise<void> {
     await freeSocketPath(path);
-    await bind(this.server, { path });
+    await listenOn(this.server, { path });
     this.socketPath = path;
     await openSocketPath(path);
     this.gateway.startKeepAlive();
@@ -144,18 +145,13 @@ export class Thyme implements ThymeContext {
    * public port need not expose them.
    */
   async listenMetrics(port: number, host: string): Promise<AddressInfo> {
-    const server = createServer((req, res) => {
-      const target = parseTarget(req.url);
-      if (target?.path === '/metrics') {
-        const body = this.metrics.render(this.layer);
-        res.writeHead(200, { 'Content-Type': 'text/plain; version=0.0.4; charset=utf-8' });
-        res.end(body);
-      } else if (target?.path === HEALTH_PATH) this.health(res, true);
-      else plainResponse(res, 404);
-    });
+    const { server, address } = await serveMetrics(
+      { metrics: () => this.metrics.render(this.layer), health: () => this.health() },
+      port,
+      host,
+    );
     this.metricsServer = server;
-    await bind(server, { port, host });
-    return server.address() as AddressInfo;
+    return address;
   }
 
   get openWebSockets(): number {
@@ -266,7 +262,7 @@ export class Thyme implements ThymeContext {
     // that is not allowed (a probe, or a page that DNS rebinding pointed here) the
     // answer is the status alone: the layer's hosts are nobody else's business.
     if (target.path === HEALTH_PATH)
-      return this.health(res, this.hosts.allowsHost(singleHost(req)));
+      return writeHealth(res, this.health(), this.hosts.allowsHost(singleHost(req)));
     if (!this.hosts.allowsHost(singleHost(req))) {
       plainResponse(res, 400, 'Bad Request: invalid Host header');
       return 400;
@@ -283,17 +279,10 @@ export class Thyme implements ThymeContext {
   }
 
   /** `detailed`: with the closing flag and the layer's hosts, for those allowed to see them. */
-  private health(res: ServerResponse, detailed: boolean): number {
+  /** Ready while the layer is reachable and no shutdown has begun. */
+  private health(): HealthReport {
     const layer = this.layer.health();
-    const ok = layer.ok && !this.closing;
-    const status = ok ? 'ok' : 'unavailable';
-    const body = JSON.stringify(detailed ? { status, closing: this.closing, layer } : { status });
-    res.writeHead(ok ? 200 : 503, {
-      'Content-Type': 'application/json',
-      'Cache-Control': 'no-store',
-    });
-    res.end(body);
-    return ok ? 200 : 503;
+    return { ok: layer.ok && !this.closing, details: { closing: this.closing, layer } };
   }
 
   /** Malformed HTTP never reaches the layer: answer with the right status and drop the connection. */
@@ -314,20 +303,4 @@ export class Thyme implements ThymeContext {
       `HTTP/1.1 ${status} ${status === 431 ? 'Request Header Fields Too Large' : status === 408 ? 'Request Timeout' : 'Bad Request'}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`,
     );
   }
-}
-
-/** Where a server listens: an address and port, or a Unix socket's path. */
-type ListenTarget = { port: number; host: string } | { path: string };
-
-/** `server.listen` that rejects when listening fails (EADDRINUSE, EACCES, …). */
-function bind(server: Server, target: ListenTarget): Promise<void> {
-  return new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    const listening = (): void => {
-      server.off('error', reject);
-      resolve();
-    };
-    if ('path' in target) server.listen(target.path, listening);
-    else server.listen(target.port, target.host, listening);
-  });
 }

@@ -5,6 +5,8 @@ import { silentLogger, type Logger } from '../logger.js';
 import { abandonedSocketEvent, CHANNELS, EVENT_CHANNELS } from '../protocol.js';
 import type { Application } from './app.js';
 import { handleHttpEvent } from './http/handler.js';
+import type { HealthReport } from '../metrics/endpoint.js';
+import { RESCUED, WorkerMetrics } from './metrics.js';
 import { SocketDispatcher } from './websocket/dispatcher.js';
 
 export interface WorkerOptions {
@@ -41,7 +43,8 @@ export class Worker {
   private readonly running = new Set<Promise<void>>();
   private free: number;
   private slotWaiters: (() => void)[] = [];
-  handled = 0;
+  readonly metrics = new WorkerMetrics();
+  private stopping = false;
 
   constructor(
     private readonly layer: ChannelLayer,
@@ -59,9 +62,7 @@ export class Worker {
     this.sockets = new SocketDispatcher(layer, app, this.logger);
     // Every receive loop listens on this one signal.
     setMaxListeners(0, this.abort.signal);
-    layer.lanes.onRescue((turn) =>
-      this.spawn(() => this.sockets.runFrom(turn), 'rescued WebSocket event'),
-    );
+    layer.lanes.onRescue((turn) => this.spawn(() => this.sockets.runFrom(turn), RESCUED));
   }
 
   start(): this {
@@ -89,6 +90,7 @@ export class Worker {
 
   /** Stops taking events and waits for those in progress (each finishes its turn). */
   async stop(): Promise<void> {
+    this.stopping = true;
     this.abort.abort();
     await Promise.allSettled(this.loops);
     while (this.running.size > 0) await Promise.allSettled([...this.running]);
@@ -131,12 +133,28 @@ export class Worker {
     }
   }
 
-  /** Runs work that already holds a slot. */
-  private run(work: () => Promise<void>, what: string): void {
+  /** Ready while the layer is reachable and the worker is not stopping (its /healthz). */
+  health(): HealthReport {
+    const layer = this.layer.health();
+    return {
+      ok: layer.ok && !this.stopping,
+      details: { stopping: this.stopping, running: this.metrics.running, layer },
+    };
+  }
+
+  /** Runs work that already holds a slot; `channel` names it in logs and metrics. */
+  private run(work: () => Promise<void>, channel: string): void {
+    const started = performance.now();
+    let failed = false;
+    this.metrics.running++;
     const task = work()
-      .catch((error: unknown) => this.logger.error({ err: error, what }, 'event handling failed'))
+      .catch((error: unknown) => {
+        failed = true;
+        this.logger.error({ err: error, channel }, 'event handling failed');
+      })
       .finally(() => {
-        this.handled++;
+        this.metrics.running--;
+        this.metrics.count(channel, (performance.now() - started) / 1000, failed);
         this.running.delete(task);
         this.releaseSlot();
       });
@@ -144,8 +162,8 @@ export class Worker {
   }
 
   /** Runs work that arrived outside a receive (a rescued turn): it takes a slot when one frees. */
-  private spawn(work: () => Promise<void>, what: string): void {
-    void this.acquireSlot().then(() => this.run(work, what));
+  private spawn(work: () => Promise<void>, channel: string): void {
+    void this.acquireSlot().then(() => this.run(work, channel));
   }
 
   private acquireSlot(): Promise<void> {

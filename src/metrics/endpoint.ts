@@ -1,0 +1,55 @@
+import { createServer, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { listenOn } from '../listen.js';
+
+/** The path of the readiness probe, on the metrics port (and Thyme's public port). */
+export const HEALTH_PATH = '/healthz';
+
+/** Whether a process can do its work, and the details a private port may show. */
+export interface HealthReport {
+  ok: boolean;
+  details: Record<string, unknown>;
+}
+
+/** What a process reports on its metrics port. */
+export interface MetricsSource {
+  /** The /metrics page (Exposition.text()). */
+  metrics(): string;
+  health(): HealthReport;
+}
+
+/** Answers a readiness probe: 200 or 503, `{status}` and, when `detailed`, the details. */
+export function writeHealth(
+  res: ServerResponse,
+  { ok, details }: HealthReport,
+  detailed: boolean,
+): number {
+  const status = ok ? 'ok' : 'unavailable';
+  res.writeHead(ok ? 200 : 503, {
+    'Content-Type': 'application/json',
+    'Cache-Control': 'no-store',
+  });
+  res.end(JSON.stringify(detailed ? { status, ...details } : { status }));
+  return ok ? 200 : 503;
+}
+
+/**
+ * Serves /metrics (Prometheus) and /healthz on a listener of their own, so that
+ * a public port need not expose them. Resolves once listening.
+ */
+export async function serveMetrics(
+  source: MetricsSource,
+  port: number,
+  host: string,
+): Promise<{ server: Server; address: AddressInfo }> {
+  const server = createServer((req, res) => {
+    const path = (req.url ?? '/').split('?')[0];
+    if (path === '/metrics') {
+      res.writeHead(200, { 'Content-Type': 'text/plain; version=0.0.4; charset=utf-8' });
+      res.end(source.metrics());
+    } else if (path === HEALTH_PATH) writeHealth(res, source.health(), true);
+    else res.writeHead(404, { 'Content-Type': 'text/plain' }).end('Not Found\n');
+  });
+  await listenOn(server, { port, host });
+  return { server, address: server.address() as AddressInfo };
+}

@@ -1,0 +1,64 @@
+import type { ChannelLayer } from '../layer/types.js';
+import { Exposition, label, type Sample } from '../metrics/exposition.js';
+
+/** The channel label of turns a worker runs for a dead worker's lane (Lanes.onRescue). */
+export const RESCUED = 'rescued';
+
+/** Counts per channel, in the order they were first seen. */
+class PerChannel {
+  private readonly values = new Map<string, number>();
+
+  add(channel: string, amount: number): void {
+    this.values.set(channel, (this.values.get(channel) ?? 0) + amount);
+  }
+
+  samples(round = false): Sample[] {
+    return [...this.values].map(([channel, value]) => [
+      label('channel', channel),
+      round ? Number(value.toFixed(6)) : value,
+    ]);
+  }
+}
+
+/** What a worker counts for its metrics endpoint; bumped once per event. */
+export class WorkerMetrics {
+  running = 0;
+  private readonly handled = new PerChannel();
+  private readonly failed = new PerChannel();
+  private readonly seconds = new PerChannel();
+
+  /** An event of `channel` ran for `seconds`; `failed` when its handling threw. */
+  count(channel: string, seconds: number, failed: boolean): void {
+    this.handled.add(channel, 1);
+    this.seconds.add(channel, seconds);
+    if (failed) this.failed.add(channel, 1);
+  }
+
+  render(layer: ChannelLayer): string {
+    return new Exposition()
+      .metric(
+        'gredis_worker_events_total',
+        'counter',
+        `Events handled, by channel (${RESCUED}: a dead worker's socket events run again).`,
+        this.handled.samples(),
+      )
+      .metric(
+        'gredis_worker_event_failures_total',
+        'counter',
+        'Events whose handling failed outside the application (the layer or the database unavailable), by channel.',
+        this.failed.samples(),
+      )
+      .metric(
+        'gredis_worker_event_seconds_total',
+        'counter',
+        'Time spent handling events, by channel.',
+        this.seconds.samples(true),
+      )
+      .metric('gredis_worker_events_running', 'gauge', 'Events being handled now.', [
+        ['', this.running],
+      ])
+      .layer(layer)
+      .process()
+      .text();
+  }
+}
