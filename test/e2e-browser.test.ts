@@ -636,6 +636,45 @@ test('a room deleted in the admin: its pane closes in the pages of those in it, 
   });
 });
 
+test('an alert is in view however far the page is scrolled, and never over the box in use', async () => {
+  await inEmbeddedTab({}, async (tab) => {
+    for (const room of [rooms.general, rooms.random, rooms.staff, rooms.hostile]) {
+      await tab.locator(`.room-link[data-room-id="${room.id}"]`).click();
+      await tab.locator(`#room-${room.id}`).waitFor();
+    }
+    const input = tab.locator(`#room-${rooms.general.id} input[name="message"]`);
+    for (const viewport of [
+      { width: 1280, height: 600 },
+      { width: 375, height: 667 },
+    ]) {
+      const size = `${viewport.width}×${viewport.height}`;
+      await tab.setViewportSize(viewport);
+      await input.fill('x'.repeat(5000));
+      // Scrolled down so that the box is at the top of the screen, where an alert would be.
+      await input.evaluate((el) => {
+        el.focus();
+        el.ownerDocument.defaultView!.scrollBy(0, el.getBoundingClientRect().top - 10);
+      });
+      assert.ok(await tab.evaluate('scrollY > 300'), `${size}: the page is scrolled`);
+      await input.press('Enter');
+      const alert = tab.locator('#alerts .alert-item', { hasText: 'too long' });
+      await alert.waitFor();
+      const shown = (await alert.boundingBox())!;
+      const box = (await input.boundingBox())!;
+      assert.ok(
+        shown.y >= 0 && shown.y + shown.height <= viewport.height,
+        `${size}: the alert is on the screen (${shown.y}–${shown.y + shown.height} px)`,
+      );
+      assert.ok(box.y >= shown.y + shown.height, `${size}: the alert covers the box in use`);
+      assert.ok(
+        await input.evaluate((el) => el === el.ownerDocument.activeElement),
+        `${size}: focus`,
+      );
+      await alert.getByRole('button', { name: 'Dismiss' }).click();
+    }
+  });
+});
+
 test('the non-staff user is refused the staff-only room, with a visible alert', async () => {
   const [sam, nora] = people as [Person, Person];
   await enter(sam, rooms.staff);

@@ -150,6 +150,22 @@
     alerts.append(item);
     while (alerts.children.length > MAX_ALERTS) removeAlert(alerts.firstElementChild);
     if (!sticky) expireLater(item);
+    uncoverFocus();
+  }
+
+  /**
+   * Alerts lie over the top of the page once it is scrolled (chat.css): the
+   * control in use must not end up under them (WCAG 2.4.11), so the page moves
+   * down by as much as they cover of it.
+   */
+  function uncoverFocus() {
+    const focused = document.activeElement;
+    if (!focused || focused === document.body || alerts.contains(focused)) return;
+    const box = focused.getBoundingClientRect();
+    const over = alerts.getBoundingClientRect();
+    const covered = over.bottom - box.top;
+    if (box.bottom > over.top && covered > 0 && box.right > over.left && box.left < over.right)
+      window.scrollBy(0, -(covered + 8));
   }
 
   /** Removes an alert; focus inside it goes back to where the user was before. */
