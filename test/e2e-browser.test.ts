@@ -636,6 +636,40 @@ test('a room deleted in the admin: its pane closes in the pages of those in it, 
   });
 });
 
+test('right-to-left text reads right to left: a Hebrew title, message and send box each take their own direction', async () => {
+  const hebrew = await fixtures.room('חדר שיחה');
+  try {
+    await inEmbeddedTab({}, async (tab) => {
+      const rtl = (selector: string) =>
+        tab
+          .locator(selector)
+          .first()
+          .evaluate((el) => el.matches(':dir(rtl)'));
+      const button = `.room-link[data-room-id="${hebrew.id}"]`;
+      assert.ok(await rtl(`${button} .room-title`), 'the title in the room list');
+      await tab.locator(button).click();
+      const box = `#room-${hebrew.id}`;
+      await tab.locator(box).waitFor();
+      assert.ok(await rtl(`${box} h2`), 'the pane’s heading');
+      // Written as its writer reads it: the question mark ends the sentence, on the left.
+      const question = 'שלום! מה שלומך?';
+      await tab.locator(`${box} input[name="message"]`).fill(question);
+      assert.ok(await rtl(`${box} input[name="message"]`), 'the send box, as it is typed in');
+      await tab.locator(`${box} input[name="message"]`).press('Enter');
+      await tab.locator(`${box} li.message .text`, { hasText: question }).waitFor();
+      assert.ok(await rtl(`${box} li.message .text`), 'the message');
+      assert.is(await tab.locator(`${box} li.message .username`).getAttribute('dir'), 'auto');
+      await tab.locator(`${box} input[name="message"]`).fill('ok? שלום');
+      await tab.locator(`${box} input[name="message"]`).press('Enter');
+      const latin = tab.locator(`${box} li.message .text`, { hasText: 'ok?' });
+      await latin.waitFor();
+      assert.ok(await latin.evaluate((el) => el.matches(':dir(ltr)')), 'a message begun in Latin');
+    });
+  } finally {
+    await fixtures.rooms.delete(hebrew.id);
+  }
+});
+
 test('an alert is in view however far the page is scrolled, and never over the box in use', async () => {
   await inEmbeddedTab({}, async (tab) => {
     for (const room of [rooms.general, rooms.random, rooms.staff, rooms.hostile]) {

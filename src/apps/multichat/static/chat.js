@@ -2,7 +2,9 @@
  * MultiChat's page client (multichat.md, "The page's client"): one WebSocket to
  * /chat/stream/ carries every room the user has joined. Other people's text
  * (usernames, messages, room titles) only ever reaches the page through
- * textContent and attribute values, never as markup.
+ * textContent and attribute values, never as markup, each piece in a direction
+ * of its own (dir="auto", <bdi>): Hebrew or Arabic reads right to left with its
+ * punctuation where its writer put it, and cannot reorder the text around it.
  */
 (function () {
   'use strict';
@@ -211,7 +213,7 @@
 
   function createPane(id, title) {
     const base = `room-${id}`;
-    const heading = el('h2', { id: `${base}-title`, textContent: title });
+    const heading = el('h2', { id: `${base}-title`, dir: 'auto', textContent: title });
     const leave = el('button', { type: 'button', className: 'pane-leave', textContent: 'Leave' });
     leave.addEventListener('click', () => command('leave', id));
     const list = el(
@@ -223,6 +225,7 @@
       type: 'text',
       id: `${base}-input`,
       name: 'message',
+      dir: 'auto',
       autocomplete: 'off',
       placeholder: 'Write a message…',
     });
@@ -388,20 +391,16 @@
     if (type === MSG_TYPE.enter || type === MSG_TYPE.leave) {
       const entered = type === MSG_TYPE.enter;
       item = el('li', { className: `notice notice-${entered ? 'enter' : 'leave'}` });
-      item.append(
-        timeElement(),
-        el('span', {
-          className: 'text',
-          textContent: `${username} ${entered ? 'joined' : 'left'}`,
-        }),
-      );
+      const text = el('span', { className: 'text' });
+      text.append(el('bdi', { textContent: username }), entered ? ' joined' : ' left');
+      item.append(timeElement(), text);
     } else {
       const kind = MSG_CLASS[type] || 'message';
       item = el('li', { className: `message message-${kind}${username === me ? ' mine' : ''}` });
       item.append(
         timeElement(),
-        el('span', { className: 'username', textContent: username }),
-        el('span', { className: 'text', textContent: String(data.message ?? '') }),
+        el('span', { className: 'username', dir: 'auto', textContent: username }),
+        el('span', { className: 'text', dir: 'auto', textContent: String(data.message ?? '') }),
       );
     }
     appendItem(room, item);

@@ -80,7 +80,7 @@ export function indexView(rooms: RoomRepository, keepAliveSeconds: number) {
                           aria-pressed="false"
                           aria-describedby="rooms-hint"
                         >
-                          <span class="room-title">${room.title}</span>${
+                          <span class="room-title" dir="auto">${room.title}</span>${
                             room.staffOnly
                               ? html` <span class="badge" title="Staff only">staff only</span>`
                               : ''
