@@ -995,8 +995,18 @@ test("logging out in another tab ends this tab's chat at once; it does not recon
     assert.match(await alertText(sam), /session has ended/);
     // Nothing can be sent any more, and the page does not pretend otherwise.
     const form = pane(sam, rooms.general).locator('form');
-    assert.ok(await form.getByRole('button', { name: 'Send' }).isDisabled(), 'Send is disabled');
+    const send = form.getByRole('button', { name: 'Send' });
+    assert.ok(await send.isDisabled(), 'Send is disabled');
     assert.is(await form.locator('input').getAttribute('readonly'), '', 'the box is read-only');
+    // And they look it: a Send that looks as pressable as ever does nothing when pressed.
+    const style = (element: typeof send, property: string) =>
+      element.evaluate(
+        (el, name) => el.ownerDocument.defaultView!.getComputedStyle(el).getPropertyValue(name),
+        property,
+      );
+    assert.ok(Number(await style(send, 'opacity')) < 1, 'Send is faded');
+    assert.is(await style(send, 'cursor'), 'not-allowed');
+    assert.is(await style(form.locator('input'), 'border-top-style'), 'dashed', 'the box too');
     assert.is(await sam.page.evaluate('window.__samePage'), true, 'no reload');
     await sleep(1000); // longer than the first reconnect delay would be
     assert.is(reconnects, 0, 'the page did not try to reconnect');
