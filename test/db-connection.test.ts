@@ -48,6 +48,12 @@ urls('sqlite:// forms: relative to the working directory, absolute, and in-memor
     filename: ':memory:',
     memory: true,
   });
+  // Percent-decoded, as in any URL (dj-database-url does the same).
+  assert.equal(parseDatabaseUrl('sqlite:///srv/my%20data/chat%3F.sqlite3'), {
+    kind: 'sqlite',
+    filename: '/srv/my data/chat?.sqlite3',
+    memory: false,
+  });
 });
 
 urls('postgres:// and postgresql:// go to pg; search_path is taken out and validated', () => {
@@ -78,6 +84,8 @@ urls('anything else throws InvalidDatabaseUrl (code, no password in the message)
     'sqlite://',
     'sqlite:gredis.sqlite3',
     'sqlite:///tmp/',
+    'sqlite:///tmp/x.sqlite3?mode=ro', // would have named the file "x.sqlite3?mode=ro"
+    'sqlite:///tmp/x%ZZ.sqlite3',
     'postgres://:hunter2@[bad',
   ]) {
     try {

@@ -13,7 +13,8 @@ const SCHEMA_NAME = /^[A-Za-z_][A-Za-z0-9_$]{0,62}$/;
 /**
  * Parses the URL forms Gredis accepts:
  * - `sqlite://./relative.sqlite3` (relative to the working directory),
- *   `sqlite:///absolute/path.sqlite3`, `sqlite://:memory:`;
+ *   `sqlite:///absolute/path.sqlite3`, `sqlite://:memory:`; the path percent-decoded,
+ *   no query;
  * - `postgres://…` or `postgresql://…`, handed to `pg` as a connection string. The extra
  *   query parameter `search_path=a,b` sets the schema search path of every connection
  *   (how tests isolate themselves in a schema); pg's own `options=-c search_path=…` works too.
@@ -32,7 +33,21 @@ export function parseDatabaseUrl(url: string): DatabaseTarget {
 function parseSqlite(text: string, original: string): DatabaseTarget {
   if (!text.startsWith('sqlite://'))
     throw new InvalidDatabaseUrl(original, 'SQLite URLs start with "sqlite://"');
-  const path = text.slice('sqlite://'.length);
+  const raw = text.slice('sqlite://'.length);
+  // A query would otherwise end up in the file name ("x.sqlite3?mode=ro"), as a
+  // fragment would: Gredis takes no SQLite options from the URL.
+  if (/[?#]/.test(raw))
+    throw new InvalidDatabaseUrl(
+      original,
+      'SQLite URLs take no query or fragment (write a "?" or "#" in a file name as %3F or %23)',
+    );
+  // Percent-encoded, as in any URL: "my%20data" is the directory "my data".
+  let path: string;
+  try {
+    path = decodeURIComponent(raw);
+  } catch {
+    throw new InvalidDatabaseUrl(original, 'malformed percent-encoding in the file name');
+  }
   if (path === ':memory:') return { kind: 'sqlite', filename: ':memory:', memory: true };
   if (path === '' || path === '/' || path.endsWith('/'))
     throw new InvalidDatabaseUrl(original, 'no SQLite file name');
