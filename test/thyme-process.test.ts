@@ -344,6 +344,51 @@ test('bad flags exit 2 with a one-line reason', async () => {
   }
 });
 
+test('--metrics-bind takes an address as --bind does: empty refused, IPv6 in brackets', async () => {
+  const url = `${SHARED_REDIS_URL}?prefix=${testPrefix()}`;
+  const { GredisProcess } = await import('./helpers/processes.js');
+  // Empty would be every interface, the metrics open to anyone who can reach the host.
+  const empty = GredisProcess.start([
+    'thyme',
+    'multichat',
+    '--port',
+    '0',
+    '--layer',
+    url,
+    '--metrics-port',
+    '0',
+    '--metrics-bind',
+    '',
+  ]);
+  procs.push(empty);
+  const exit = await within(empty.exited, 10_000, 'an empty --metrics-bind to be refused');
+  assert.is(exit.code, 2, empty.stderr.join('|'));
+  assert.match(empty.stderr[0] ?? '', /--metrics-bind <address>.*expected an address/);
+
+  const { proc } = await startThyme([
+    '--layer',
+    url,
+    '--metrics-port',
+    '0',
+    '--metrics-bind',
+    '[::1]',
+  ]);
+  procs.push(proc);
+  const line = await proc.waitForLine(
+    (l) => typeof l.msg === 'string' && l.msg.startsWith('metrics on'),
+  );
+  assert.is(line.msg, `metrics on http://[::1]:${line.port as number}/metrics`);
+  const status = await new Promise<number>((resolve, reject) =>
+    request({ host: '::1', port: line.port as number, path: '/metrics', agent: false }, (res) => {
+      res.resume();
+      resolve(res.statusCode ?? 0);
+    })
+      .on('error', reject)
+      .end(),
+  );
+  assert.is(status, 200);
+});
+
 test('a start-up failure exits 1 with one line and leaves nothing listening: an access log that cannot be opened, a metrics port in use', async () => {
   const url = `${SHARED_REDIS_URL}?prefix=${testPrefix()}`;
   const taken = createServer();
