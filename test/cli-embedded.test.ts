@@ -265,6 +265,12 @@ test('a worker that cannot reach its layer says so at the default log level, and
     await new Promise((resolve) => setTimeout(resolve, 1500));
     const repeated = worker.lines.filter((l) => /channel layer/.test(String(l.msg)));
     assert.is(repeated.length, 1, `said once, not at every retry: ${JSON.stringify(repeated)}`);
+    // A service away is no bug: no stack (on a terminal, pino-pretty prints it in full),
+    // here nor in the worker's first checks of the layer, which fail too.
+    const stacks = worker.lines.filter((l) =>
+      /\n\s+at /.test(JSON.stringify(l).replace(/\\n/g, '\n')),
+    );
+    assert.equal(stacks, [], 'no stack trace for a layer that is away');
     // Its key is the one generated beside the database: nothing to say about it.
     assert.not.ok(worker.lines.some((l) => /SECRET_KEY/.test(String(l.msg))));
   } finally {

@@ -122,8 +122,10 @@ export class RedisHost {
     this.client.on('error', (error: Error) => {
       if (!this.wasReady && !this.unreachableReported && !this.closing) {
         this.unreachableReported = true;
+        // A server down, a wrong address or password: no stack, which says nothing
+        // about them (and fills a terminal, where pino-pretty prints it in full).
         this.logger.warn(
-          { host: this.label, err: error },
+          { host: this.label, code: (error as NodeJS.ErrnoException).code },
           `cannot reach the channel layer host (${error.message}); retrying`,
         );
         return;

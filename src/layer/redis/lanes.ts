@@ -1,7 +1,8 @@
-import { BurstLogger, type Logger } from '../../logger.js';
+import { BurstLogger, logFailure, type Logger } from '../../logger.js';
 import type { Codec } from '../codec.js';
 import { consistentHash } from '../hash.js';
 import { logEffectFailure } from '../effects.js';
+import { isTransientLayerError } from '../errors.js';
 import type {
   Counters,
   LaneClaim,
@@ -264,7 +265,10 @@ export class RedisLanes implements Lanes {
         }
       } catch (error) {
         pending = true;
-        this.logger.warn({ err: error, host: host.label }, 'lane rescue check failed; retrying');
+        logFailure(this.logger, error, { host: host.label }, 'lane rescue check failed; retrying', {
+          expected: isTransientLayerError(error),
+          level: 'warn',
+        });
       }
     }
     if (pending) this.armRescue(soonest);
