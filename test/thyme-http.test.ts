@@ -285,16 +285,29 @@ test('no response within the HTTP timeout gets 504', async () => {
   assert.is(answer.headers['cache-control'], 'no-store');
 });
 
-test('a full http.request channel gets 503', async () => {
+test('a full http.request channel and an unreachable layer get 503, each with its own reason', async () => {
   const { port, worker } = await setup(
     { httpTimeout: 0.5 },
     { channelCapacity: [['http.request', 1]] },
   );
   await worker.stop();
-  const first = httpRequest(port, '/'); // fills the channel
+  const first = httpRequest(port, '/');
   await sleep(50);
-  assert.is((await httpRequest(port, '/')).status, 503);
+  const full = await httpRequest(port, '/');
+  assert.is(full.status, 503);
+  assert.match(full.body.toString(), /the workers cannot take more requests/);
   assert.is((await first).status, 504);
+
+  // Nothing listens on port 1: the operator must not be sent looking for busy workers.
+  const layer = createLayer('redis://127.0.0.1:1/0');
+  const thyme = new Thyme(layer, {
+    allowedHosts: ['localhost'],
+    staticDir: join(FIXTURES, 'static'),
+  });
+  current.push({ layer, thyme, worker: new TestWorker(layer), port: 0 });
+  const away = await httpRequest((await thyme.listen(0, '127.0.0.1')).port, '/');
+  assert.is(away.status, 503);
+  assert.match(away.body.toString(), /the workers cannot be reached/);
 });
 
 test('an invalid response from a worker gets 500', async () => {

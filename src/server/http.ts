@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { isTransientLayerError } from '../layer/errors.js';
+import { ChannelFull, isTransientLayerError, type LayerUnavailable } from '../layer/errors.js';
 import type { Message } from '../layer/types.js';
 import { logFailure } from '../logger.js';
 import {
@@ -94,11 +94,7 @@ export async function bridgeHttpRequest(
         level: 'warn',
       },
     );
-    plainResponse(
-      res,
-      busy ? 503 : 500,
-      busy ? 'Service Unavailable: the workers cannot take more requests' : undefined,
-    );
+    plainResponse(res, busy ? 503 : 500, busy ? unavailableReason(error) : undefined);
     return busy ? 503 : 500;
   }
 
@@ -260,4 +256,14 @@ function readBody(req: IncomingMessage, limit: number, idleMs: number): Promise<
 function refuseBody(res: ServerResponse, limit: number): number {
   plainResponse(res, 413, `Payload Too Large: request bodies are limited to ${limit} bytes`, true);
   return 413;
+}
+
+/**
+ * Why a request could not reach the workers: a full channel (add workers) and a
+ * layer that is away (look at Redis) send the operator to different places.
+ */
+function unavailableReason(error: ChannelFull | LayerUnavailable): string {
+  return error instanceof ChannelFull
+    ? 'Service Unavailable: the workers cannot take more requests'
+    : 'Service Unavailable: the workers cannot be reached';
 }
