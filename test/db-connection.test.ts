@@ -160,6 +160,16 @@ urls('errors about a bad URL never show its password', () => {
   }
 });
 
+urls('a port out of range is named, not "not a URL"', () => {
+  const layer = thrown(() => parseLayerUrl('redis://127.0.0.1:99999/0'));
+  assert.instance(layer, InvalidLayerUrl);
+  assert.match(layer!.message, 'port 99999 is out of range (0–65535)');
+  const database = thrown(() => parseDatabaseUrl('postgres://u:pw@[::1]:70000/db'));
+  assert.instance(database, InvalidDatabaseUrl);
+  assert.match(database!.message, 'port 70000 is out of range (0–65535)');
+  assert.match(thrown(() => parseLayerUrl('redis://a b:6379/0'))!.message, 'not a URL');
+});
+
 urls('DATABASE_URL overrides the default sqlite://./gredis.sqlite3', () => {
   const saved = process.env.DATABASE_URL;
   try {

@@ -1,5 +1,6 @@
 import { isAbsolute, resolve } from 'node:path';
 import { redactSecrets } from '../redact.js';
+import { whyNotUrl } from '../url-syntax.js';
 import { InvalidDatabaseUrl } from './errors.js';
 
 /** Where a database URL points, parsed once and before any I/O. */
@@ -61,7 +62,7 @@ function parsePostgres(text: string, original: string): DatabaseTarget {
   try {
     new URL(text);
   } catch {
-    throw new InvalidDatabaseUrl(redactSecrets(original), 'not a URL');
+    throw new InvalidDatabaseUrl(redactSecrets(original), whyNotUrl(text));
   }
   const queryAt = text.indexOf('?');
   if (queryAt === -1) return { kind: 'postgres', connectionString: text, searchPath: undefined };

@@ -1,4 +1,5 @@
 import { redactSecrets } from '../redact.js';
+import { whyNotUrl } from '../url-syntax.js';
 import { InvalidLayerUrl } from './errors.js';
 import type { LayerOptions } from './options.js';
 
@@ -59,7 +60,7 @@ function parseHost(part: string, options: Partial<LayerOptions>, input: string):
   try {
     url = new URL(part);
   } catch {
-    throw new InvalidLayerUrl(input, `${JSON.stringify(part)} is not a URL`);
+    throw new InvalidLayerUrl(input, `${JSON.stringify(part)}: ${whyNotUrl(part)}`);
   }
   if (url.protocol !== 'redis:' && url.protocol !== 'rediss:') {
     throw new InvalidLayerUrl(input, `unsupported scheme ${JSON.stringify(url.protocol)}`);
