@@ -153,6 +153,8 @@ for (const backend of allDatabases()) {
     const result = await runGredis(['createsuperuser', ...db_()], { input: 'dave\n\nonly-once\n' });
     assert.is(result.code, 1);
     assert.match(result.stderr, /^gredis: Operation cancelled: input ended\.\n$/);
+    // The unanswered prompt's line is ended, so on a terminal the error has a line of its own.
+    assert.match(result.stdout, /Password \(again\): \n$/);
     assert.is(await count(), 0);
   });
 

@@ -118,7 +118,12 @@ export class Prompter {
           return text;
         }
       }
-      if (this.ended) throw cancelled('input ended');
+      if (this.ended) {
+        // The prompt is still on its line: the error (on stderr) goes on the next,
+        // not after "Password (again): " (raw mode ends its line in askHidden).
+        if (!raw) this.output.write('\n');
+        throw cancelled('input ended');
+      }
       this.input.resume();
       await new Promise<void>((resolve) => (this.wake = resolve));
     }
