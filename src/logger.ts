@@ -1,3 +1,4 @@
+import { format } from 'node:util';
 import pino from 'pino';
 import { InvalidSetting } from './settings.js';
 
@@ -159,4 +160,16 @@ export function logFailure(
 ): void {
   if (expected) BurstLogger.for(logger).warn({ ...fields, ...briefError(error) }, message);
   else logger[level]({ ...fields, err: error }, message);
+}
+
+/**
+ * Makes a library's console.warn a log line (structured, and counted when it
+ * repeats, as BurstLogger does): ioredis writes "[WARN] … a password was
+ * supplied" to the console at every reconnection when the URL has a password
+ * the server does not need. For a command's process only: it replaces the
+ * global console.warn.
+ */
+export function logConsoleWarnings(logger: Logger): void {
+  console.warn = (...args: unknown[]) =>
+    BurstLogger.for(logger).warn({ source: 'console' }, format(...args).replace(/^\[WARN\] /, ''));
 }

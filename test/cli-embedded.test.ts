@@ -248,6 +248,23 @@ test('runworker --metrics-port: /metrics counts the events it handled, by channe
   }
 });
 
+test("ioredis's console warning (a password Redis does not need) is a log line, not raw text", async () => {
+  const layer = `redis://:not-needed@127.0.0.1:6379/0?prefix=${testPrefix()}`;
+  const worker = GredisProcess.start(['runworker', 'multichat', '--layer', layer], {
+    DATABASE_URL: `sqlite://${join(dir, 'gredis.sqlite3')}`,
+  });
+  try {
+    const line = await worker.waitForLine((l) => l.source === 'console');
+    assert.is(line.level, 40);
+    assert.match(String(line.msg), /does not require a password/);
+    assert.not.match(String(line.msg), /^\[WARN\]/);
+    await worker.waitForLine((l) => /worker for multichat running/.test(String(l.msg)));
+    assert.equal(worker.stderr, [], 'nothing written around the logger');
+  } finally {
+    await worker.stop('SIGTERM');
+  }
+});
+
 test('a worker that cannot reach its layer says so at the default log level, and keeps trying', async () => {
   const worker = GredisProcess.start(
     ['runworker', 'multichat', '--layer', 'redis://127.0.0.1:1/0', '--metrics-port', '0'],

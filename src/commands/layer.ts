@@ -1,6 +1,6 @@
 import { createLayer, type LayerOptions } from '../layer/index.js';
 import type { ChannelLayer } from '../layer/types.js';
-import type { Logger } from '../logger.js';
+import { logConsoleWarnings, type Logger } from '../logger.js';
 import { EVENT_CHANNEL_CAPACITY } from '../settings.js';
 import { CommandFailed } from './errors.js';
 
@@ -10,6 +10,7 @@ export function openLayer(
   logger: Logger,
   options: Partial<LayerOptions> = {},
 ): ChannelLayer {
+  logConsoleWarnings(logger);
   try {
     return createLayer(url, {
       logger,
