@@ -180,9 +180,16 @@ test('a Thyme killed with SIGKILL: its users leave their rooms, and the others h
     });
     assert.equal([await redis.zcard(group!), await redis.zcard(otherGroup!)], [2, 1]);
 
+    // Idle now: the workers check nothing (no Redis commands while idle), so a
+    // death alone would go unseen until someone acts.
     await chat.thymes[0]!.stop('SIGKILL');
-    // Checks a second apart find it gone for 5 s; its sockets' disconnects then
-    // run from their lanes (after the lanes' 5 s wait for events still in flight).
+    await sleep(3000);
+    assert.equal(bob.received, [], 'nothing while nobody acts');
+    // Someone acting (here carol opening the page, as ann's own page would,
+    // reconnecting) brings checks a second apart: they find the dead Thyme gone
+    // for 5 s, and its sockets' disconnects run from their lanes (after the
+    // lanes' 5 s wait for events still in flight).
+    clients.push(await chatClient(lasting, await fixtures.login(await fixtures.user('carol'))));
     assert.equal(
       await next(bob, 25_000),
       { room: String(room.id), username: 'ann', msg_type: MESSAGE_TYPES.leave },

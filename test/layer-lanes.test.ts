@@ -420,16 +420,35 @@ rescue('once nothing is parked, no rescue checks run (no Redis commands while id
   const next = await a.layer.lanes.finish('q', 0, undefined);
   await a.layer.lanes.finish('q', next!.order, undefined);
   await sleep(2500); // b's check runs once, finds nothing parked, and stops
-  const client = (await import('./helpers/redis-server.js')).rawClient(server.url);
-  const calls = async (): Promise<number> =>
-    [
-      ...(await client.info('commandstats')).matchAll(/^cmdstat_(?!info)[^:]+:calls=(\d+)/gm),
-    ].reduce((n, m) => n + Number(m[1]), 0);
-  const before = await calls();
+  const client = rawClient(server.url);
+  const before = await commandCalls(client);
   await sleep(4500);
-  assert.is(await calls(), before);
+  assert.is(await commandCalls(client), before);
   client.disconnect();
 });
+
+/** Commands the server has run so far, INFO (the test's own) aside. */
+async function commandCalls(client: ReturnType<typeof rawClient>): Promise<number> {
+  return [
+    ...(await client.info('commandstats')).matchAll(/^cmdstat_(?!info)[^:]+:calls=(\d+)/gm),
+  ].reduce((n, m) => n + Number(m[1]), 0);
+}
+
+/**
+ * Claims (and ends) a lane of its own every 100 ms, as a worker serving other
+ * sockets does, until the returned function is called.
+ */
+function keepClaiming(layer: ChannelLayer): () => void {
+  let n = 0;
+  const timer = setInterval(() => {
+    const lane = `bystander.${n++}`;
+    void layer.lanes
+      .claim(lane, 0, {})
+      .then(() => layer.lanes.finish(lane, 0, undefined, { end: true }))
+      .catch(() => undefined);
+  }, 100);
+  return () => clearInterval(timer);
+}
 
 /** The lanes of one holder process: as an interface server's sockets, named after its channels. */
 async function holderLanes(holder: ChannelLayer, count: number): Promise<string[]> {
@@ -549,7 +568,10 @@ rescue(
       assert.equal(worker.turns, [], 'connected, it is left alone');
 
       proxy.cut();
-      const turn = await waitFor(() => worker.turns[0], 15_000, 'its lane to be ended');
+      const stopClaiming = keepClaiming(worker.layer); // checks run while it works
+      const turn = await waitFor(() => worker.turns[0], 15_000, 'its lane to be ended').finally(
+        stopClaiming,
+      );
       assert.equal([turn.lane, turn.order, turn.event], [lane, 1, lastEvent(lane, 1)]);
       await worker.layer.lanes.finish(lane, 1, undefined, { end: true });
       assert.equal(lost, []);
@@ -565,6 +587,36 @@ rescue(
       }
     } finally {
       proxy.stop();
+    }
+  },
+);
+
+rescue(
+  'a reaper checks for dead holders only while it claims turns: idle, it issues no commands',
+  async () => {
+    const prefix = testPrefix();
+    const dead = process(prefix);
+    const worker = process(prefix, { laneGap: 0.2 });
+    const [lane] = await holderLanes(dead.layer, 1);
+    await connected(dead.layer, worker.layer, lane!, { user: 1 });
+    worker.layer.lanes.reapOrphans(lastEvent, 0.2);
+    await sleep(1000); // its check at start, and those its claims brought, are over
+    const client = rawClient(server.url);
+    try {
+      const before = await commandCalls(client);
+      await sleep(1500);
+      assert.is(await commandCalls(client), before, 'no Redis commands while idle');
+
+      await dead.layer.close(); // as if SIGKILLed
+      await sleep(6000); // past the 5 s a holder must be missing
+      assert.equal(worker.turns, [], 'idle, it has not looked');
+      const stopClaiming = keepClaiming(worker.layer);
+      const turn = await waitFor(() => worker.turns[0], 15_000, 'its lane to be ended').finally(
+        stopClaiming,
+      );
+      assert.equal([turn.lane, turn.order, turn.event], [lane!, 1, lastEvent(lane!, 1)]);
+    } finally {
+      client.disconnect();
     }
   },
 );

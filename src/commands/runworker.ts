@@ -60,7 +60,7 @@ export function runWorkerCommand(): Command {
     .addOption(
       new Option(
         '--orphan-check <seconds>',
-        'how often to look for sockets of interface servers that died, to disconnect them (0: never)',
+        'while handling WebSocket events, how often to look for sockets of interface servers that died, to disconnect them (0: never)',
       )
         .default(WORKER_DEFAULTS.orphanCheck)
         .argParser(numberIn(0, 86_400)),

@@ -183,10 +183,11 @@ export interface Lanes {
    * announcing the last one leaves the lane open, and what its turns did (a
    * socket's groups) in place. `lastEvent` makes that missing last event (a
    * disconnect); it runs through the onRescue handler, after every event the
-   * lane already holds, and its turn should end the lane. From now on, every
-   * `everySeconds` while the layer is open, the layer looks for holders whose
-   * connection is gone, and takes one to be dead once it was missing at two
-   * checks in a row. A holder taken for dead that comes back (it was only cut
+   * lane already holds, and its turn should end the lane. From now on the layer
+   * looks for holders whose connection is gone: at once, then every
+   * `everySeconds` while this process claims turns (and until what a check
+   * found is settled), never while it is idle; a holder missing at two checks
+   * in a row is taken to be dead. A holder taken for dead that comes back (it was only cut
    * off) hears of it through onStorageLost, since what it held is gone.
    * Never needed in one process (the in-process layer does nothing).
    */

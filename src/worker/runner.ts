@@ -15,9 +15,10 @@ export interface WorkerOptions {
   /** Events handled at once, across all channels (async I/O, like a greenlet each). */
   concurrency: number;
   /**
-   * Seconds between checks for sockets of interface servers that died (see
-   * Lanes.reapOrphans); 0 for none. A dead server's sockets are disconnected
-   * (left their groups, with leave notices) one to two checks after it died.
+   * Seconds between checks for sockets of interface servers that died, while
+   * this worker handles WebSocket events (see Lanes.reapOrphans); 0 for none. A
+   * dead server's sockets are disconnected (left their groups, with leave
+   * notices) one to two checks after the first event that follows its death.
    */
   orphanCheck: number;
   logger: Logger | undefined;

@@ -46,10 +46,15 @@ export interface LaneAccess {
  * named after a channel of the holder, which ends ".<client prefix>!…"), so
  * holding costs nothing per lane.
  *
- * A process that reaps (a worker: Lanes.reapOrphans) checks every so often,
- * two commands per host, which holders are still connected (CLIENT LIST names),
- * and ends the open lanes of those gone: each gets its last event, parked after
- * what it holds, which its rescue runs.
+ * A process that reaps (a worker: Lanes.reapOrphans) checks, two commands per
+ * host, which holders are still connected (CLIENT LIST names), and ends the
+ * open lanes of those gone: each gets its last event, parked after what it
+ * holds, which its rescue runs. It checks at start, then every so often while
+ * it is busy (it claimed a turn since the last check) or has something to
+ * finish (a holder seen missing once, a reap under way): an idle process issues
+ * no commands (layer.md). A dead holder's sockets matter only once someone acts
+ * (a group send would still count them; their users' pages reconnect
+ * elsewhere), and acting is what brings the next check.
  */
 export class LaneHolders {
   /** Hosts where this process is registered as a holder. */
@@ -57,6 +62,8 @@ export class LaneHolders {
   private orphanCheck:
     { lastEvent: (lane: string, order: number) => Message; every: number } | undefined;
   private timer: NodeJS.Timeout | undefined;
+  /** Whether a turn was claimed since the last check began. */
+  private busy = false;
   /** Per host, holders missing at the last check, and since when (ms). */
   private readonly missing = new Map<RedisHost, Map<string, number>>();
   private closed = false;
@@ -122,6 +129,12 @@ export class LaneHolders {
     this.arm(0);
   }
 
+  /** A turn was claimed here: while that goes on, checks go on (see the class). */
+  noteClaim(): void {
+    this.busy = true;
+    if (!this.timer && this.orphanCheck) this.arm(this.orphanCheck.every);
+  }
+
   close(): void {
     this.closed = true;
     clearTimeout(this.timer);
@@ -164,9 +177,19 @@ export class LaneHolders {
   private arm(delaySeconds: number): void {
     if (this.closed || !this.orphanCheck) return;
     this.timer = setTimeout(() => {
-      void this.check().finally(() => this.arm(this.orphanCheck!.every));
+      this.busy = false;
+      void this.check().finally(() => {
+        this.timer = undefined;
+        if (this.busy || this.unfinished()) this.arm(this.orphanCheck!.every);
+      });
     }, delaySeconds * 1000);
     this.timer.unref();
+  }
+
+  /** Holders missing at the last check: to be confirmed gone, or their reap finished. */
+  private unfinished(): boolean {
+    for (const holders of this.missing.values()) if (holders.size > 0) return true;
+    return false;
   }
 
   private async check(): Promise<void> {

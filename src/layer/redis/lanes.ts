@@ -127,6 +127,7 @@ export class RedisLanes implements Lanes {
   }
 
   async claim(lane: string, order: number, event: Message): Promise<LaneClaim> {
+    this.holders.noteClaim();
     // Most events run at once: offer the turn without the event, and encode and
     // store it only when it has to wait.
     const first = await this.offer(lane, order, '');
