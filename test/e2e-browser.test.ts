@@ -149,7 +149,7 @@ async function openBrowser(name: string, port: number): Promise<Person> {
 async function logIn(person: Person, username: string): Promise<void> {
   const { page, port } = person;
   await page.goto(`http://localhost:${port}/`);
-  assert.match(page.url(), /\/accounts\/login\/\?next=%2F$/, 'anonymous → login page');
+  assert.match(page.url(), /\/accounts\/login\/\?next=\/$/, 'anonymous → login page');
   await page.getByLabel('Username').fill(username);
   await page.getByLabel('Password').fill(PASSWORD);
   await Promise.all([

@@ -35,7 +35,24 @@ for (const database of allDatabases()) {
   test('anonymous visitors are sent to the login page with next', async () => {
     const res = await browser().get('/');
     assert.is(res.status, 302);
-    assert.is(res.headers.location, '/accounts/login/?next=%2F');
+    assert.is(res.headers.location, '/accounts/login/?next=/');
+  });
+
+  test('next is quoted as Django quotes it: slashes kept, the query escaped whole', async () => {
+    // Locations Django's login_required gives for the same requests.
+    const cases: [string, string][] = [
+      ['/admin/', '/accounts/login/?next=/admin/'],
+      [
+        '/?x=1&y=%C3%A9&s=a+b%20c',
+        '/accounts/login/?next=/%3Fx%3D1%26y%3D%25C3%25A9%26s%3Da%2Bb%2520c',
+      ],
+      ["/admin/?q=(!*')~&n=/x", '/accounts/login/?next=/admin/%3Fq%3D%28%21%2A%27%29~%26n%3D/x'],
+    ];
+    for (const [path, location] of cases) {
+      const res = await browser().get(path);
+      assert.is(res.status, 302, path);
+      assert.is(res.headers.location, location, path);
+    }
   });
 
   test('the login page sets a CSRF cookie and a masked token that changes per render', async () => {

@@ -6,6 +6,7 @@ import { Response } from './response.js';
 import type { Middleware, View } from './router.js';
 import type { SocketUser } from '../app.js';
 import { SESSION_COOKIE } from './sessions.js';
+import { quote } from './uri.js';
 
 export const LOGIN_URL = '/accounts/login/';
 
@@ -61,8 +62,9 @@ export function staffRequired(view: View): View {
   };
 }
 
+/** As Django's redirect_to_login: `next` keeps its slashes ("?next=/admin/"). */
 export function redirectToLogin(request: Request): Response {
-  return Response.redirect(`${LOGIN_URL}?next=${encodeURIComponent(request.fullPath)}`);
+  return Response.redirect(`${LOGIN_URL}?next=${quote(request.fullPath, '/')}`);
 }
 
 /**

@@ -3,6 +3,7 @@ import type { Message } from '../../layer/types.js';
 import type { HttpRequestEvent } from '../../protocol.js';
 import { headerMap } from '../headers.js';
 import type { SessionHandle } from './sessions.js';
+import { PATH_SAFE, QUERY_SAFE, quote } from './uri.js';
 
 /** Forms with more fields are refused, as Django's DATA_UPLOAD_MAX_NUMBER_FIELDS (Thyme caps bytes). */
 export const MAX_FORM_FIELDS = 1000;
@@ -82,10 +83,11 @@ export class Request {
     return this.scheme === 'https';
   }
 
-  /** The path and query, for `next=` redirects. */
+  /** The path and query as a URI, for `next=` redirects (Django's get_full_path). */
   get fullPath(): string {
-    const query = this.query.toString();
-    return query ? `${this.path}?${query}` : this.path;
+    const path = quote(this.path, PATH_SAFE);
+    if (this.queryString === '') return path;
+    return `${path}?${quote(Buffer.from(this.queryString, 'latin1'), QUERY_SAFE)}`;
   }
 
   get cookies(): Readonly<Record<string, string | undefined>> {
