@@ -6,6 +6,7 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import {
   ChannelFull,
+  createLayer,
   ForeignChannel,
   InvalidChannelName,
   InvalidGroupName,
@@ -17,6 +18,7 @@ import {
   type Message,
 } from '../src/index.js';
 import { rejects } from './helpers/assert.js';
+import { captureLogs, WARN } from './helpers/log-capture.js';
 import { allBackends, testPrefix, type LayerBackend } from './helpers/layers.js';
 import { settledWithin, sleep, waitFor, within } from './helpers/wait.js';
 
@@ -252,15 +254,41 @@ function contract(backend: LayerBackend): void {
   });
 
   test('group send to a full member neither throws nor blocks the others and reports the drop', async () => {
-    const { sender, receiver } = pair({ capacity: 1 });
+    const { logger, lines } = captureLogs();
+    const { sender, receiver } = pair({ capacity: 1, logger });
     const full = await receiver.newChannel('full');
     await sender.groupAdd('busy', full);
     await sender.groupAdd('busy', 'free.member');
     await sender.send(full, { filler: true });
     const skipped = await within(sender.groupSend('busy', { text: 'x' }), 2000, 'groupSend');
     assert.is(skipped, 1);
+    const logged = lines.find((line) => line.level === WARN && /skipped full/.test(line.msg));
+    assert.ok(logged, 'the drop is logged');
+    assert.is(logged!.skipped, 1);
+    assert.is(logged!.group, 'busy');
     assert.equal(await receiver.receive('free.member'), { text: 'x' });
     assert.equal(await receiver.receive(full), { filler: true });
+  });
+
+  test('flush deletes every message and every group; the layer stays usable', async () => {
+    const { sender, receiver } = pair();
+    const specific = await receiver.newChannel();
+    await sender.send('flushed.plain', { n: 1 });
+    await sender.send(specific, { n: 1 });
+    await sender.groupAdd('flushed', 'flushed.member');
+    await sender.groupAdd('flushed', specific);
+    await sender.flush();
+    assert.is(await sender.groupSend('flushed', { n: 2 }), 0);
+    for (const channel of ['flushed.plain', specific, 'flushed.member']) {
+      // Aborted, so that it cannot take the message sent below.
+      const abort = new AbortController();
+      const nothing = receiver.receive(channel, { signal: abort.signal });
+      await sleep(300);
+      abort.abort();
+      await rejects(() => nothing, ReceiveAborted, `${channel} is empty`);
+    }
+    await sender.send('flushed.plain', { n: 3 });
+    assert.equal(await receiver.receive('flushed.plain'), { n: 3 });
   });
 
   test('group send applies the capacity pattern of each member, Lua-special characters included', async () => {
@@ -434,3 +462,47 @@ function contract(backend: LayerBackend): void {
 
   test.run();
 }
+
+const defaults = suite("layer defaults: layer.md's");
+
+defaults('prefix "asgi", expiry 60 s, groupExpiry 86400 s, capacity 100', async () => {
+  const layer = createLayer('memory://');
+  const realNow = Date.now;
+  const at = (seconds: number): void => {
+    const shifted = realNow() + seconds * 1000;
+    Date.now = () => shifted;
+  };
+  try {
+    assert.is(layer.prefix, 'asgi');
+    assert.is(layer.groupExpiry, 86400);
+    for (let i = 0; i < 100; i++) await layer.send('default.capacity', { i });
+    const full = await rejects(() => layer.send('default.capacity', {}), ChannelFull);
+    assert.is(full.capacity, 100);
+
+    await layer.send('default.expiry', { n: 1 });
+    at(59);
+    await layer.send('default.expiry', { n: 2 });
+    assert.equal(await layer.receive('default.expiry'), { n: 1 }, 'kept for 59 s');
+    at(120);
+    await layer.send('default.expiry', { n: 3 });
+    assert.equal(await layer.receive('default.expiry'), { n: 3 }, 'gone after 61 s');
+
+    Date.now = realNow;
+    await layer.groupAdd('default.group', 'default.member');
+    at(86390);
+    assert.is(await layer.groupSend('default.group', { n: 1 }), 0);
+    assert.equal(await layer.receive('default.member'), { n: 1 }, 'a member for a day');
+    at(86410);
+    await layer.groupSend('default.group', { n: 2 });
+    const abort = new AbortController();
+    const nothing = layer.receive('default.member', { signal: abort.signal });
+    await sleep(50);
+    abort.abort();
+    await rejects(() => nothing, ReceiveAborted, 'dropped after 86400 s');
+  } finally {
+    Date.now = realNow;
+    await layer.close();
+  }
+});
+
+defaults.run();

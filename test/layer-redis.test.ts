@@ -319,6 +319,31 @@ sharding('a group send reaches members on both hosts with one script per host', 
     assert.equal(await receiver.receive(channels[i]!), { n: 1 });
 });
 
+sharding(
+  'flush deletes every key starting with the prefix, on every host, and only those',
+  async () => {
+    const url = `${SHARED_REDIS_URL},${second.url}`;
+    const hosts = [raw(), raw(second.url)];
+    // Glob characters in the prefix are literal: "[x]" must not match "x".
+    const flushing = layer({ prefix: `${prefix}[x]` }, url);
+    const kept = [`${prefix}x.kept`, `other${prefix}[x].kept`];
+    for (const host of hosts) for (const key of kept) await host.set(key, '1');
+    // Plain sends alternate hosts: more keys on each than one batch deletes.
+    await Promise.all(Array.from({ length: 2500 }, (_, i) => flushing.send(`flush.n${i}`, { i })));
+    await flushing.groupAdd('key_one', 'flush.n0');
+    await flushing.groupAdd('key_two', 'flush.n0');
+    const under = async (host: Redis): Promise<number> =>
+      (await host.keys(`${prefix}\\[x\\]*`)).length;
+    assert.ok((await under(hosts[0]!)) > 1000 && (await under(hosts[1]!)) > 1000);
+    await flushing.flush();
+    assert.equal([await under(hosts[0]!), await under(hosts[1]!)], [0, 0]);
+    for (const host of hosts) {
+      assert.is(await host.exists(...kept), kept.length, 'keys outside the prefix are left');
+      await host.del(...kept);
+    }
+  },
+);
+
 sharding.run();
 
 // ---------------------------------------------------------------------------
