@@ -187,6 +187,48 @@ for (const layerUrl of ['memory://', SHARED_REDIS_URL]) {
     assert.is((await within(client.closed, 3000)).code, 4001);
   });
 
+  test('after acceptance accept is ignored, and close: true closes with 1000', async () => {
+    const { url, layer, worker } = await setup();
+    const client = await open(url('/'));
+    const connect = await waitFor(() => worker.of('websocket.connect')[0], 3000, 'the connect');
+    const reply = connect.reply_channel as string;
+    await layer.send(reply, { accept: false, text: 'still open' });
+    assert.is(await client.next(), 'still open');
+    client.send('ping');
+    assert.is(await client.next(), 'ping');
+    await layer.send(reply, { close: true });
+    assert.is((await within(client.closed, 3000)).code, 1000);
+  });
+
+  test('a full websocket.disconnect channel drops the disconnect silently', async () => {
+    const { logger, lines } = captureLogs();
+    const { url, layer, worker } = await setup(
+      { logger },
+      { channelCapacity: [['websocket.disconnect', 1]] },
+    );
+    const sockets = await Promise.all([1, 2, 3].map(() => open(url('/'))));
+    await worker.stop(); // nobody consumes websocket.disconnect any more
+    for (const client of sockets) client.ws.close(4000);
+    for (const client of sockets) assert.is((await within(client.closed, 3000)).code, 4000);
+    const first = await within(layer.receive('websocket.disconnect'), 3000, 'the one kept');
+    assert.is(first.code, 4000);
+    await sleep(200);
+    const loud = lines.filter((line) => line.level >= WARN);
+    assert.equal(loud, [], 'nothing logged above debug');
+    const abort = new AbortController();
+    const more = layer.receive('websocket.disconnect', { signal: abort.signal });
+    await sleep(200);
+    abort.abort();
+    assert.is(
+      await more.then(
+        () => 'received',
+        () => 'none',
+      ),
+      'none',
+      'the others dropped',
+    );
+  });
+
   test('a client that vanishes is reported with code 1006', async () => {
     const { url, worker } = await setup();
     const client = await open(url('/'));
