@@ -132,6 +132,32 @@ for (const database of allDatabases()) {
     }
   });
 
+  test("a join's answer comes first even when another worker's message lands right after the add", async () => {
+    // The join flushes its effects (for its second check) one by one: another
+    // worker's group send can reach the room between the add and whatever comes
+    // next. The page drops a room message that comes before the join's answer (it
+    // has no pane for it yet), so the answer must not come after the add.
+    const group = roomGroup(lobby.id);
+    const layer = chat.layer;
+    const add = layer.groupAdd.bind(layer);
+    layer.groupAdd = async (name, channel) => {
+      await add(name, channel);
+      if (name === group) {
+        const message = {
+          room: String(lobby.id),
+          message: 'meanwhile',
+          username: 'bob',
+          msg_type: 0,
+        };
+        await layer.groupSend(group, { text: JSON.stringify(message) });
+      }
+    };
+    const a = await connect(alice);
+    command(a, { command: 'join', room: lobby.id });
+    assert.equal(await next(a), { join: String(lobby.id), title: 'Lobby' });
+    assert.equal((await next(a)).message, 'meanwhile');
+  });
+
   test('send: every member including the sender gets it; room ids as strings or integers', async () => {
     const a = await connect(alice);
     const b = await connect(bob);

@@ -134,10 +134,12 @@ export class ChatConsumer implements WebSocketConsumer<ChatState> {
         msg_type: MESSAGE_TYPES.enter,
       });
     }
+    // The answer goes before the add, so that no message of the room comes first
+    // (the page has no pane for one): the flush below applies them one by one, and
+    // another worker's group send may land between them.
+    socket.sendJson(reply);
     socket.groupAdd(roomGroup(room.id));
     socket.state.rooms = [...socket.state.rooms, room.id];
-    // Its answer goes with the add, so that no message of the room comes first.
-    socket.sendJson(reply);
     // The check ran before the add. An admin who closed the room to this user in
     // between (made it staff-only, took the staff flag) closed with 4002 the
     // sockets then in it, which this one was not yet: check again now that it is
