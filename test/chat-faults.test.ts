@@ -28,6 +28,7 @@ import { Worker } from '../src/worker/runner.js';
 import type { WebSocketConsumer } from '../src/worker/websocket/consumer.js';
 import { rawClient, RedisServer, SHARED_REDIS_URL } from './helpers/redis-server.js';
 import { sleep, waitFor, within } from './helpers/wait.js';
+import { captureLogs } from './helpers/log-capture.js';
 import { TestClient } from './helpers/ws-client.js';
 
 const test = suite('chat when the layer loses its data, or a Thyme dies');
@@ -147,6 +148,52 @@ test("after such a close, the socket's later events find no state either: none r
     assert.is((await within(client.closed, 10_000, 'the socket to close')).code, 1012);
     await sleep(1000); // past the lane's gap: anything still parked has run by now
     assert.equal(ran, [{ text: 'one', state: { who: 'ann' } }]);
+  } finally {
+    await thyme.close();
+    await worker.stop();
+    await layer.flush();
+    await layer.close();
+    await redis.quit();
+  }
+});
+
+test('sockets whose saved state is gone, as after a Redis restart: one warning line, the rest counted', async () => {
+  const prefix = testPrefix();
+  const layer = createLayer(SHARED_REDIS_URL, { prefix, laneGap: 0.3 });
+  const consumer: WebSocketConsumer = {
+    connect: async (socket) => {
+      socket.state = { who: 'ann' };
+      socket.accept();
+    },
+  };
+  const app: Application = {
+    name: 'recorder',
+    handleHttp: () => Promise.reject(new Error('no HTTP here')),
+    consumerFor: () => consumer,
+  };
+  const { logger, lines } = captureLogs();
+  const worker = new Worker(layer, app, { logger }).start();
+  const thyme = new Thyme(layer, { allowedHosts: ['localhost', '127.0.0.1'] });
+  const port = (await thyme.listen(0, '127.0.0.1')).port;
+  const redis = rawClient();
+  try {
+    const sockets: TestClient[] = [];
+    for (let i = 0; i < 5; i++) {
+      const client = await TestClient.open(`ws://127.0.0.1:${port}/`);
+      clients.push(client);
+      sockets.push(client);
+    }
+    await waitFor(
+      async () => (await redis.keys(`${prefix}gredis:lane:*`)).length === 5,
+      5000,
+      'five lanes',
+    );
+    await redis.del(...(await redis.keys(`${prefix}gredis:lane:*`)));
+    for (const client of sockets) client.send('hello');
+    for (const client of sockets)
+      assert.is((await within(client.closed, 10_000, 'the socket to close')).code, 1012);
+    const warned = lines.filter((line) => line.msg.startsWith("a socket's saved state is gone"));
+    assert.is(warned.length, 1, JSON.stringify(warned));
   } finally {
     await thyme.close();
     await worker.stop();

@@ -1,5 +1,5 @@
 import type { ChannelLayer, LaneTurn, Message } from '../../layer/types.js';
-import type { Logger } from '../../logger.js';
+import { BurstLogger, type Logger } from '../../logger.js';
 import { CHANNELS, CLOSE_SERVICE_RESTART, websocketChannelOf } from '../../protocol.js';
 import type { Application, SocketUser } from '../app.js';
 import { logAppFailure } from '../failures.js';
@@ -85,7 +85,9 @@ export class SocketDispatcher {
       // data, or a day passed without an event): who the socket is and what it
       // joined are unknown. Running the event would answer as if to a stranger;
       // closing it makes the client reconnect and set everything up again.
-      this.logger.warn(
+      // A Redis restart without its data finds every socket's state gone at once:
+      // one line, the rest counted.
+      BurstLogger.for(this.logger).warn(
         { lane: replyChannel },
         "a socket's saved state is gone; closing it (1012) so that it reconnects",
       );
