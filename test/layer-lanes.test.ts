@@ -14,6 +14,7 @@ import {
 } from '../src/index.js';
 import { MAX_WAITING_EVENTS } from '../src/layer/types.js';
 import { testPrefix } from './helpers/layers.js';
+import { captureLogs } from './helpers/log-capture.js';
 import { rawClient, RedisServer, SHARED_REDIS_URL } from './helpers/redis-server.js';
 import { TcpProxy } from './helpers/tcp-proxy.js';
 import { sleep, waitFor } from './helpers/wait.js';
@@ -501,7 +502,8 @@ rescue(
     const prefix = testPrefix();
     const dead = process(prefix); // two interface servers
     const alive = process(prefix);
-    const worker = process(prefix, { laneGap: 0.2 });
+    const { logger, lines } = captureLogs();
+    const worker = process(prefix, { laneGap: 0.2, logger });
     const [idle, busy, closed] = await holderLanes(dead.layer, 3);
     const [other] = await holderLanes(alive.layer, 1);
     for (const lane of [idle!, busy!, closed!])
@@ -551,6 +553,20 @@ rescue(
     }
     assert.equal(worker.turns.map((turn) => turn.lane).sort(), [idle!, busy!].sort());
     assert.is((await worker.layer.lanes.claim(other!, 1, { e: 1 })).kind, 'run');
+    // Said once, though the checks went on until it was forgotten: a later reap
+    // plans nothing for lanes whose last event is planned already.
+    const reaps = lines.filter((line) => line.msg.startsWith('a process holding sockets is gone'));
+    assert.equal(
+      reaps.map((line) => line.lanes),
+      [2],
+    );
+    // A planned last event is no lost one; the deposit nobody claimed (busy's 1) was.
+    assert.equal(
+      lines
+        .filter((line) => line.msg === 'took over a lane whose previous event was lost')
+        .map((line) => [line.lane, line.order]),
+      [[busy!, 1]],
+    );
   },
 );
 

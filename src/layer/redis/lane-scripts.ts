@@ -126,7 +126,9 @@ return finish(f)
  * and the next parked one becomes the caller's turn.
  * KEYS: index. ARGV: lane key prefix, now, owner, lease, limit, live owners
  * (comma-separated) or '*' when unknown.
- * Returns {{lane, order, event, state, ...}, seconds until the next entry is due or ''}.
+ * Returns {{lane, order, event, state, last, ...}, seconds until the next entry is due
+ * or ''}; `last` is 1 for the last event LANE_REAP planned (its holder is gone),
+ * 0 for an event whose predecessor was lost.
  */
 export const LANE_RESCUE = new LuaScript(
   'laneRescue',
@@ -140,7 +142,7 @@ local out = {}
 for i = 1, #entries, 2 do
   local lane, due = entries[i], tonumber(entries[i + 1])
   local key = ARGV[1] .. lane
-  local f = redis.call('HMGET', key, 'next', 'owner', 'deadline', 'parked', 'state', 'ended')
+  local f = redis.call('HMGET', key, 'next', 'owner', 'deadline', 'parked', 'state', 'ended', 'reaped')
   if f[6] or tonumber(f[4] or '0') <= 0 then
     redis.call('ZREM', KEYS[1], lane)
   else
@@ -176,6 +178,7 @@ for i = 1, #entries, 2 do
         out[#out + 1] = best
         out[#out + 1] = event
         out[#out + 1] = f[5] or ''
+        out[#out + 1] = (f[7] == tostring(best)) and 1 or 0
         if left > 0 then redis.call('ZADD', KEYS[1], now + lease, lane) else redis.call('ZREM', KEYS[1], lane) end
       else
         redis.call('HSET', key, 'next', nxt)
@@ -197,7 +200,10 @@ return {out, wait}
  * for each lane that is neither ended nor missing, the order after every event it
  * has seen — its turn (the one running, if any) and its parked events — so that
  * the last event runs after all of them. Nothing while the holder's mark does
- * not name the caller (the holder came back and took it).
+ * not name the caller (the holder came back and took it). The order is kept
+ * (field 'reaped'): a lane whose last event is parked, running or run is not
+ * planned again by a later reap, one whose event never arrived (its announce
+ * failed) is, at the same order.
  * KEYS: the mark, then lane keys. ARGV: the caller. Returns {index into KEYS (from 2), order, ...}.
  */
 export const LANE_REAP = new LuaScript(
@@ -207,19 +213,27 @@ local out = {}
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return out end
 for i = 2, #KEYS do
   local key = KEYS[i]
-  local f = redis.call('HMGET', key, 'next', 'owner', 'ended', 'parked')
+  local f = redis.call('HMGET', key, 'next', 'owner', 'ended', 'parked', 'reaped')
   if not f[3] and redis.call('EXISTS', key) == 1 then
-    local order = tonumber(f[1] or '0')
-    if f[2] then order = order + 1 end
-    if tonumber(f[4] or '0') > 0 then
-      for _, name in ipairs(redis.call('HKEYS', key)) do
-        if string.sub(name, 1, 2) == 'p:' then
-          order = math.max(order, tonumber(string.sub(name, 3)) + 1)
+    local nxt, planned = tonumber(f[1] or '0'), tonumber(f[5])
+    local settled = planned and (nxt > planned or (nxt == planned and f[2])
+      or redis.call('HEXISTS', key, 'p:' .. planned) == 1)
+    if not settled then
+      local order = planned or nxt
+      if not planned then
+        if f[2] then order = order + 1 end
+        if tonumber(f[4] or '0') > 0 then
+          for _, name in ipairs(redis.call('HKEYS', key)) do
+            if string.sub(name, 1, 2) == 'p:' then
+              order = math.max(order, tonumber(string.sub(name, 3)) + 1)
+            end
+          end
         end
+        redis.call('HSET', key, 'reaped', order)
       end
+      out[#out + 1] = i
+      out[#out + 1] = order
     end
-    out[#out + 1] = i
-    out[#out + 1] = order
   end
 end
 return out

@@ -249,15 +249,20 @@ export class RedisLanes implements Lanes {
           [this.indexKey()],
           [this.laneKey(''), now(), this.config.owner, this.config.lease, RESCUE_BATCH, live],
         )) as [(number | Buffer)[], Buffer];
-        for (let i = 0; i < turns.length; i += 4) {
+        for (let i = 0; i < turns.length; i += 5) {
           const lane = (turns[i] as Buffer).toString();
           const order = Number(turns[i + 1]);
           const event = this.codec.decode(turns[i + 2] as Buffer).message;
           const state = this.decodeState(turns[i + 3] as Buffer);
-          BurstLogger.for(this.logger).warn(
-            { lane, order },
-            'took over a lane whose previous event was lost',
-          );
+          // A dead holder's lanes each get a last event (a reap): nothing was lost
+          // there, and the reap itself said so once for them all.
+          if (turns[i + 4] === 1)
+            this.logger.debug({ lane, order }, "running the last event of a dead holder's lane");
+          else
+            BurstLogger.for(this.logger).warn(
+              { lane, order },
+              'took over a lane whose previous event was lost',
+            );
           this.rescueHandler?.({ lane, order, event, state });
         }
         if (wait.length > 0) {
