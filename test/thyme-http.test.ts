@@ -581,6 +581,26 @@ hostile(
   },
 );
 
+hostile(
+  'over TLS, a connection that never finishes its handshake is closed in the headers timeout, and shutdown does not wait for it',
+  async () => {
+    const tls = {
+      cert: readFileSync(join(FIXTURES, 'tls/cert.pem')),
+      key: readFileSync(join(FIXTURES, 'tls/key.pem')),
+    };
+    const { port, thyme } = await setup({ tls, headersTimeout: 0.5 });
+    const silent = connect(port, '127.0.0.1');
+    silent.on('error', () => undefined);
+    const closed = everythingUntilClose(silent);
+    // Nothing can be answered in the clear on a TLS connection: it is just dropped.
+    assert.is(await within(closed, 3000, 'the silent connection to be closed'), '');
+    const halfway = connect(port, '127.0.0.1');
+    halfway.on('error', () => undefined);
+    await new Promise((resolve) => halfway.once('connect', resolve));
+    await within(thyme.close(), 3000, 'shutdown');
+  },
+);
+
 test('an idle keep-alive connection is closed after keepAliveTimeout; one in use is not', async () => {
   // headersTimeout below the gaps: the idle time between requests is not header time.
   const { port, worker } = await setup({ keepAliveTimeout: 1, headersTimeout: 0.5 });

@@ -285,9 +285,18 @@ export class Thyme implements ThymeContext {
     return { ok: layer.ok && !this.closing, details: { closing: this.closing, layer } };
   }
 
-  /** Malformed HTTP never reaches the layer: answer with the right status and drop the connection. */
+  /**
+   * Malformed HTTP never reaches the layer: answer with the right status and drop
+   * the connection. Other errors come here too, and leave nothing to answer: over
+   * TLS, https.Server reports a failed or timed-out handshake (plain HTTP sent to
+   * the port, a client that never says hello) as a clientError and then leaves
+   * the connection to this listener; a response written to it in the clear would
+   * wait for a handshake that never comes, holding the connection (and a
+   * shutdown) for good.
+   */
   private onClientError(error: NodeJS.ErrnoException, socket: Socket): void {
-    if (!socket.writable || (socket as { _httpMessage?: unknown })._httpMessage) {
+    const answerable = error.code?.startsWith('HPE_') || error.code === 'ERR_HTTP_REQUEST_TIMEOUT';
+    if (!answerable || !socket.writable || (socket as { _httpMessage?: unknown })._httpMessage) {
       socket.destroy();
       return;
     }
