@@ -15,3 +15,8 @@ export function listenOn(server: Server, target: ListenTarget): Promise<void> {
     else server.listen(target.port, target.host, listening);
   });
 }
+
+/** An address as a URL's host (and a log's): an IPv6 address in brackets. */
+export function urlHost(address: string): string {
+  return address.includes(':') ? `[${address}]` : address;
+}

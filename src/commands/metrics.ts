@@ -1,4 +1,5 @@
 import { Option } from 'commander';
+import { urlHost } from '../listen.js';
 import { numberIn, bindAddress } from './options.js';
 
 /** The flags of a process that can serve /metrics and /healthz on a port of its own. */
@@ -23,9 +24,4 @@ export function metricsBindOption(): Option {
 /** What to say once the metrics port listens. */
 export function metricsUrl(bind: string, port: number): string {
   return `metrics on http://${urlHost(bind)}:${port}/metrics`;
-}
-
-/** An address as a URL's host: an IPv6 address in brackets. */
-export function urlHost(address: string): string {
-  return address.includes(':') ? `[${address}]` : address;
 }

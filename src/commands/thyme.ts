@@ -18,13 +18,8 @@ import {
 import { allowedHostsFromEnv, DEFAULTS } from '../settings.js';
 import { CommandFailed } from './errors.js';
 import { openLayer } from './layer.js';
-import {
-  metricsBindOption,
-  metricsPortOption,
-  metricsUrl,
-  urlHost,
-  type MetricsFlags,
-} from './metrics.js';
+import { urlHost } from '../listen.js';
+import { metricsBindOption, metricsPortOption, metricsUrl, type MetricsFlags } from './metrics.js';
 import { stopOnSignal } from './lifecycle.js';
 import {
   bindAddress,

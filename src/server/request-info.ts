@@ -1,4 +1,5 @@
 import type { IncomingMessage } from 'node:http';
+import { urlHost } from '../listen.js';
 import type { Address, HeaderList } from '../protocol.js';
 
 /** A request target split into the protocol's decoded path and raw query bytes. */
@@ -48,19 +49,19 @@ export function clientAddress(req: IncomingMessage, proxied = false): Address {
 }
 
 /**
- * Where the request arrived: the socket's own address, or on a Unix socket
- * (which has none) its path and port 0, as ASGI servers give `[path, None]`.
- */
-/**
  * A client as logs show it: `host:port`, an IPv6 host in brackets, and `-` for
  * none (a Unix socket's client has no address).
  */
 export function addressLabel([host, port]: Address): string {
   if (host === '') return '-';
-  const shown = host.includes(':') ? `[${host}]` : host;
+  const shown = urlHost(host);
   return port ? `${shown}:${port}` : shown;
 }
 
+/**
+ * Where the request arrived: the socket's own address, or on a Unix socket
+ * (which has none) its path and port 0, as ASGI servers give `[path, None]`.
+ */
 export function serverAddress(req: IncomingMessage, socketPath?: string): Address {
   const { localAddress, localPort } = req.socket;
   if (localAddress === undefined && socketPath !== undefined) return [socketPath, 0];

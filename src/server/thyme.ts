@@ -278,7 +278,6 @@ export class Thyme implements ThymeContext {
     return bridgeHttpRequest(this, this.inFlight, req, res, target);
   }
 
-  /** `detailed`: with the closing flag and the layer's hosts, for those allowed to see them. */
   /** Ready while the layer is reachable and no shutdown has begun. */
   private health(): HealthReport {
     const layer = this.layer.health();
