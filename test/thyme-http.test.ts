@@ -492,6 +492,18 @@ test('static paths cannot leave the directory', async () => {
   }
 });
 
+test('--proxy-headers: the forwarded client cannot break an access log line', async () => {
+  const log = join(mkdtempSync(join(tmpdir(), 'gredis-log-')), 'access.log');
+  const { port, thyme } = await setup({ accessLog: log, proxyHeaders: true });
+  // A proxy that passes the client's own header on: its last entry is what the client wrote.
+  const forged = { headers: { 'x-forwarded-for': '1.2.3.4" 200 0 "-" "forged' } };
+  assert.is((await httpRequest(port, '/', forged)).status, 200);
+  await thyme.close();
+  const line = readFileSync(log, 'utf8').trim();
+  assert.ok(line.startsWith('1.2.3.4\\x22 200 0 \\x22-\\x22 \\x22forged - - ['), line);
+  assert.is(line.split('"').length, 7, 'only the line format quotes');
+});
+
 test('/healthz reflects the layer; /metrics is served on its own port', async () => {
   const { port, thyme, layer } = await setup();
   const health = await httpRequest(port, '/healthz');

@@ -45,7 +45,7 @@ export class AccessLog {
     userAgent: string | undefined;
   }): void {
     this.write(
-      `${entry.client} - - [${timestamp()}] "${clean(entry.method)} ${clean(entry.path)} HTTP/${entry.httpVersion}" ${entry.status} ${entry.bytes} "${clean(entry.referer ?? '-')}" "${clean(entry.userAgent ?? '-')}"\n`,
+      `${clean(entry.client)} - - [${timestamp()}] "${clean(entry.method)} ${clean(entry.path)} HTTP/${entry.httpVersion}" ${entry.status} ${entry.bytes} "${clean(entry.referer ?? '-')}" "${clean(entry.userAgent ?? '-')}"\n`,
     );
   }
 
@@ -55,7 +55,9 @@ export class AccessLog {
     path: string,
     code?: number,
   ): void {
-    this.write(`${client} - - [${timestamp()}] "${event} ${clean(path)}" ${code ?? '-'} -\n`);
+    this.write(
+      `${clean(client)} - - [${timestamp()}] "${event} ${clean(path)}" ${code ?? '-'} -\n`,
+    );
   }
 
   /** After a failed write the log has stopped: lines are dropped, not queued. */

@@ -20,7 +20,7 @@ import { clientAddress, parseTarget, singleHost } from './request-info.js';
 import { destroyOnError, plainResponse, rejectUpgrade } from './responses.js';
 import { listenOn } from '../listen.js';
 import { HEALTH_PATH, serveMetrics, writeHealth, type HealthReport } from '../metrics/endpoint.js';
-import { freeSocketPath, openSocketPath } from './socket-path.js';
+import { freeSocketPath, listenOnPath } from './socket-path.js';
 import { createSecureServer } from './tls.js';
 import { STATIC_PREFIX, StaticFiles } from './static-files.js';
 import { WebSocketGateway } from './websocket.js';
@@ -133,9 +133,8 @@ export class Thyme implements ThymeContext {
    */
   async listenOnSocket(path: string): Promise<void> {
     await freeSocketPath(path);
-    await listenOn(this.server, { path });
+    await listenOnPath(this.server, path);
     this.socketPath = path;
-    await openSocketPath(path);
     this.gateway.startKeepAlive();
     this.logger.info({ socket: path }, 'Thyme listening');
   }
