@@ -571,6 +571,37 @@ rescue(
 );
 
 rescue(
+  "a reaper gone before its rescue ran a dead holder's parked last events: the next reaper runs them",
+  async () => {
+    const prefix = testPrefix();
+    const dead = process(prefix);
+    // Without a rescue handler, as a reaper that dies (or stops) before its rescue
+    // runs what it parked: the gap is 5 s in production, a worker restart less.
+    const first = createLayer(server.url, { prefix, laneGap: 0.2 });
+    open.push(first);
+    const [lane] = await holderLanes(dead.layer, 1);
+    await connected(dead.layer, first, lane!, { user: 1 });
+    await dead.layer.close(); // as if SIGKILLed
+    first.lanes.reapOrphans(lastEvent, 0.2);
+    const client = rawClient(server.url);
+    try {
+      await waitFor(
+        async () => (await client.hexists(`${prefix}gredis:lane:${lane!}`, 'p:1')) === 1,
+        15_000,
+        'its last event to be parked',
+      );
+      await first.close();
+      const worker = process(prefix, { laneGap: 0.2 });
+      worker.layer.lanes.reapOrphans(lastEvent, 0.2);
+      const turn = await waitFor(() => worker.turns[0], 15_000, 'the parked last event to run');
+      assert.equal(turn, { lane: lane!, order: 1, event: lastEvent(lane!, 1), state: { user: 1 } });
+    } finally {
+      client.disconnect();
+    }
+  },
+);
+
+rescue(
   'a holder cut off from Redis for 5 s and two checks is taken for dead; back, it hears its sockets are gone',
   async () => {
     const prefix = testPrefix();

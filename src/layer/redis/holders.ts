@@ -260,11 +260,16 @@ export class LaneHolders {
     }
     const keyPrefix = this.config.laneKeyPrefix;
     let ended = 0;
+    let waiting = 0;
     await host.scanKeys(
       `${literalPattern(keyPrefix)}*.${holder}!*`,
       REAP_SCAN_BATCH,
       async (keys) => {
-        const planned = (await host.eval(LANE_REAP, [mark, ...keys], [owner])) as number[];
+        const [planned, left] = (await host.eval(LANE_REAP, [mark, ...keys], [owner])) as [
+          number[],
+          number,
+        ];
+        waiting += left;
         const announced: Promise<void>[] = [];
         for (let i = 0; i < planned.length; i += 2) {
           const lane = keys[planned[i]! - 2]!.slice(keyPrefix.length); // KEYS[1] is the mark
@@ -282,6 +287,13 @@ export class LaneHolders {
         { host: host.label, holder, lanes: ended },
         "a process holding sockets is gone: ending their lanes (each socket's disconnect runs)",
       );
+      this.lanes.rescueSoon();
+      return false;
+    }
+    if (waiting > 0) {
+      // Last events planned earlier have not run yet. The reaper that parked them
+      // may have died or stopped before its rescue ran them, and nothing else
+      // looks: this one's rescue does, and the holder is kept until they end.
       this.lanes.rescueSoon();
       return false;
     }

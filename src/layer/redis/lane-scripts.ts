@@ -201,24 +201,27 @@ return {out, wait}
  * has seen — its turn (the one running, if any) and its parked events — so that
  * the last event runs after all of them. Nothing while the holder's mark does
  * not name the caller (the holder came back and took it). The order is kept
- * (field 'reaped'): a lane whose last event is parked, running or run is not
- * planned again by a later reap, one whose event never arrived (its announce
- * failed) is, at the same order.
- * KEYS: the mark, then lane keys. ARGV: the caller. Returns {index into KEYS (from 2), order, ...}.
+ * (field 'reaped'): a lane whose last event is parked or running is not planned
+ * again by a later reap but counted as waiting (until it ends, someone's rescue
+ * may still have to run it: the reaper that parked it may be gone), one whose
+ * event never arrived (its announce failed) is planned again, at the same order.
+ * KEYS: the mark, then lane keys. ARGV: the caller.
+ * Returns {{index into KEYS (from 2), order, ...}, lanes waiting}.
  */
 export const LANE_REAP = new LuaScript(
   'laneReap',
   `
-local out = {}
-if redis.call('GET', KEYS[1]) ~= ARGV[1] then return out end
+local out, waiting = {}, 0
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return {out, waiting} end
 for i = 2, #KEYS do
   local key = KEYS[i]
   local f = redis.call('HMGET', key, 'next', 'owner', 'ended', 'parked', 'reaped')
   if not f[3] and redis.call('EXISTS', key) == 1 then
     local nxt, planned = tonumber(f[1] or '0'), tonumber(f[5])
-    local settled = planned and (nxt > planned or (nxt == planned and f[2])
-      or redis.call('HEXISTS', key, 'p:' .. planned) == 1)
-    if not settled then
+    if planned and ((nxt == planned and f[2])
+        or redis.call('HEXISTS', key, 'p:' .. planned) == 1) then
+      waiting = waiting + 1
+    elseif not planned or nxt <= planned then
       local order = planned or nxt
       if not planned then
         if f[2] then order = order + 1 end
@@ -236,7 +239,7 @@ for i = 2, #KEYS do
     end
   end
 end
-return out
+return {out, waiting}
 `,
 );
 
