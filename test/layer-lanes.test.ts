@@ -602,6 +602,58 @@ rescue(
 );
 
 rescue(
+  "a dead holder's own event run in its last event's place: the lane still gets a last event, after it",
+  async () => {
+    const prefix = testPrefix();
+    const dead = process(prefix);
+    const worker = process(prefix, { laneGap: 3 });
+    const [lane] = await holderLanes(dead.layer, 1);
+    await connected(dead.layer, worker.layer, lane!, { user: 1 });
+    // It dies having sent event 1 without its deposit (encrypted or sharded, the
+    // send goes first; or the deposit failed): the copy waits in the channel.
+    await dead.layer.close();
+    worker.layer.lanes.reapOrphans(lastEvent, 0.2);
+    const client = rawClient(server.url);
+    try {
+      await waitFor(
+        async () => (await client.hexists(`${prefix}gredis:lane:${lane!}`, 'p:1')) === 1,
+        15_000,
+        'its last event to be parked',
+      );
+      // A worker takes event 1 from the channel before the rescue runs the last
+      // event (3 s): it runs at order 1, in the last event's place.
+      assert.is((await worker.layer.lanes.claim(lane!, 1, { e: 1 })).kind, 'run');
+      assert.is(await worker.layer.lanes.finish(lane!, 1, { user: 1 }), undefined);
+      const turn = await waitFor(() => worker.turns[0], 15_000, 'a last event after it');
+      assert.equal(turn, { lane: lane!, order: 2, event: lastEvent(lane!, 2), state: { user: 1 } });
+    } finally {
+      client.disconnect();
+    }
+  },
+);
+
+rescue(
+  "a worker that dies running a dead holder's last event: the next reaper plans another",
+  async () => {
+    const prefix = testPrefix();
+    const dead = process(prefix);
+    const first = process(prefix, { laneGap: 0.2 }); // runs the last event, never finishes it
+    const [lane] = await holderLanes(dead.layer, 1);
+    await connected(dead.layer, first.layer, lane!, { user: 1 });
+    await dead.layer.close();
+    first.layer.lanes.reapOrphans(lastEvent, 0.2);
+    const running = await waitFor(() => first.turns[0], 15_000, 'the last event to run');
+    assert.is(running.order, 1);
+    await first.layer.close(); // as if SIGKILLed while running it
+    const worker = process(prefix, { laneGap: 0.2 });
+    worker.layer.lanes.reapOrphans(lastEvent, 0.2);
+    const turn = await waitFor(() => worker.turns[0], 15_000, 'another last event');
+    assert.equal([turn.lane, turn.order, turn.event], [lane!, 2, lastEvent(lane!, 2)]);
+    assert.is(await worker.layer.lanes.finish(lane!, 2, undefined, { end: true }), undefined);
+  },
+);
+
+rescue(
   'a holder cut off from Redis for 5 s and two checks is taken for dead; back, it hears its sockets are gone',
   async () => {
     const prefix = testPrefix();

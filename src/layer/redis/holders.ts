@@ -265,10 +265,11 @@ export class LaneHolders {
       `${literalPattern(keyPrefix)}*.${holder}!*`,
       REAP_SCAN_BATCH,
       async (keys) => {
-        const [planned, left] = (await host.eval(LANE_REAP, [mark, ...keys], [owner])) as [
-          number[],
-          number,
-        ];
+        const [planned, left] = (await host.eval(
+          LANE_REAP,
+          [mark, ...keys],
+          [owner, Date.now() / 1000, [...liveNow].join(',')],
+        )) as [number[], number];
         waiting += left;
         const announced: Promise<void>[] = [];
         for (let i = 0; i < planned.length; i += 2) {

@@ -201,11 +201,15 @@ return {out, wait}
  * has seen — its turn (the one running, if any) and its parked events — so that
  * the last event runs after all of them. Nothing while the holder's mark does
  * not name the caller (the holder came back and took it). The order is kept
- * (field 'reaped'): a lane whose last event is parked or running is not planned
- * again by a later reap but counted as waiting (until it ends, someone's rescue
- * may still have to run it: the reaper that parked it may be gone), one whose
- * event never arrived (its announce failed) is planned again, at the same order.
- * KEYS: the mark, then lane keys. ARGV: the caller.
+ * (field 'reaped'): a lane whose last event is parked, or running in a live
+ * owner within its lease, is not planned again by a later reap but counted as
+ * waiting (until it ends, someone's rescue may still have to run it: the reaper
+ * that parked it may be gone); one whose event never arrived (its announce
+ * failed) is planned again, at the same order; and one where that order ran
+ * without ending the lane (a copy of the holder's own event, from its channel,
+ * took its place) or is held by an owner that is gone or overdue gets a new
+ * plan, after all that.
+ * KEYS: the mark, then lane keys. ARGV: the caller, now, live owners (comma-separated).
  * Returns {{index into KEYS (from 2), order, ...}, lanes waiting}.
  */
 export const LANE_REAP = new LuaScript(
@@ -213,17 +217,22 @@ export const LANE_REAP = new LuaScript(
   `
 local out, waiting = {}, 0
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return {out, waiting} end
+local now = tonumber(ARGV[2])
+local live = {}
+for id in string.gmatch(ARGV[3], '[^,]+') do live[id] = true end
 for i = 2, #KEYS do
   local key = KEYS[i]
-  local f = redis.call('HMGET', key, 'next', 'owner', 'ended', 'parked', 'reaped')
+  local f = redis.call('HMGET', key, 'next', 'owner', 'ended', 'parked', 'reaped', 'deadline')
   if not f[3] and redis.call('EXISTS', key) == 1 then
     local nxt, planned = tonumber(f[1] or '0'), tonumber(f[5])
-    if planned and ((nxt == planned and f[2])
+    if planned and ((nxt == planned and f[2] and live[f[2]] and tonumber(f[6] or '0') > now)
         or redis.call('HEXISTS', key, 'p:' .. planned) == 1) then
       waiting = waiting + 1
-    elseif not planned or nxt <= planned then
-      local order = planned or nxt
-      if not planned then
+    else
+      local order = nxt
+      if planned and (nxt < planned or (nxt == planned and not f[2])) then
+        order = planned
+      else
         if f[2] then order = order + 1 end
         if tonumber(f[4] or '0') > 0 then
           for _, name in ipairs(redis.call('HKEYS', key)) do
