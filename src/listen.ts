@@ -16,7 +16,7 @@ export function listenOn(server: Server, target: ListenTarget): Promise<void> {
   });
 }
 
-/** An address as a URL's host (and a log's): an IPv6 address in brackets. */
+/** An address as a URL's host: an IPv6 address in brackets. */
 export function urlHost(address: string): string {
   return address.includes(':') ? `[${address}]` : address;
 }

@@ -214,6 +214,11 @@ test('--access-log writes NCSA lines for HTTP and WebSocket events', async () =>
     lines.find((l) => l.includes('GET /hello'))!,
     /^127\.0\.0\.1 - - \[\d{2}\/\w{3}\/\d{4}:\d{2}:\d{2}:\d{2} \+0000\] "GET \/hello\?x=1 HTTP\/1\.1" 200 \d+ "http:\/\/localhost\/" "tester\/1\.0"$/,
   );
+  // The first field is the client's address alone, on WebSocket lines as on HTTP ones.
+  assert.match(
+    lines.find((l) => l.includes('WSCONNECT'))!,
+    /^127\.0\.0\.1 - - \[/,
+  );
   assert.ok(lines.some((l) => /"WSCONNECT \/chat\/"/.test(l)));
   assert.ok(lines.some((l) => /"WSDISCONNECT \/chat\/" 1000/.test(l)));
   assert.ok(lines.some((l) => /"WSREJECT \/reject" 403/.test(l)));

@@ -1,5 +1,4 @@
 import type { IncomingMessage } from 'node:http';
-import { urlHost } from '../listen.js';
 import type { Address, HeaderList } from '../protocol.js';
 
 /** A request target split into the protocol's decoded path and raw query bytes. */
@@ -49,13 +48,12 @@ export function clientAddress(req: IncomingMessage, proxied = false): Address {
 }
 
 /**
- * A client as logs show it: `host:port`, an IPv6 host in brackets, and `-` for
- * none (a Unix socket's client has no address).
+ * A client as the access log's first field shows it, the same for HTTP and
+ * WebSocket lines: the address alone, as NCSA lines (Apache's, nginx's) have
+ * it, and `-` for none (a Unix socket's client has no address).
  */
-export function addressLabel([host, port]: Address): string {
-  if (host === '') return '-';
-  const shown = urlHost(host);
-  return port ? `${shown}:${port}` : shown;
+export function logHost([host]: Address): string {
+  return host === '' ? '-' : host;
 }
 
 /**

@@ -16,7 +16,7 @@ import { bridgeHttpRequest } from './http.js';
 import { InFlight } from './in-flight.js';
 import { ThymeMetrics } from './metrics.js';
 import { resolveThymeOptions, type ThymeOptions } from './options.js';
-import { clientAddress, parseTarget, singleHost } from './request-info.js';
+import { clientAddress, logHost, parseTarget, singleHost } from './request-info.js';
 import { destroyOnError, plainResponse, rejectUpgrade } from './responses.js';
 import { listenOn } from '../listen.js';
 import { HEALTH_PATH, serveMetrics, writeHealth, type HealthReport } from '../metrics/endpoint.js';
@@ -238,7 +238,7 @@ export class Thyme implements ThymeContext {
       this.httpInFlight.delete(res);
       this.metrics.countResponse(status);
       this.accessLog?.http({
-        client: clientAddress(req, this.options.proxyHeaders)[0] || '-',
+        client: logHost(clientAddress(req, this.options.proxyHeaders)),
         method: req.method ?? '-',
         path: req.url ?? '-',
         httpVersion: req.httpVersion,

@@ -16,10 +16,10 @@ import {
 import { msUntilToken, refilledTokens, type BucketRate } from '../token-bucket.js';
 import { REPLY_PREFIX, type ThymeContext } from './context.js';
 import {
-  addressLabel,
   clientAddress,
   headerList,
   isTls,
+  logHost,
   parseTarget,
   serverAddress,
   singleHost,
@@ -92,7 +92,7 @@ export class WebSocketGateway {
   async handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
     const { ctx } = this;
     const client = clientAddress(req, ctx.options.proxyHeaders);
-    const label = addressLabel(client);
+    const label = logHost(client);
     const refuse = (status: number, reason: string): void => {
       ctx.metrics.websocketsRejected++;
       ctx.accessLog?.websocket('WSREJECT', label, req.url ?? '', status);
