@@ -428,6 +428,20 @@ rescue('once nothing is parked, no rescue checks run (no Redis commands while id
   client.disconnect();
 });
 
+/** Waits until a reap has parked the lane's last event at `order`. */
+async function lastEventParked(prefix: string, lane: string, order: number): Promise<void> {
+  const client = rawClient(server.url);
+  try {
+    await waitFor(
+      async () => (await client.hexists(`${prefix}gredis:lane:${lane}`, `p:${order}`)) === 1,
+      15_000,
+      'its last event to be parked',
+    );
+  } finally {
+    client.disconnect();
+  }
+}
+
 /** Commands the server has run so far, INFO (the test's own) aside. */
 async function commandCalls(client: ReturnType<typeof rawClient>): Promise<number> {
   return [
@@ -583,21 +597,12 @@ rescue(
     await connected(dead.layer, first, lane!, { user: 1 });
     await dead.layer.close(); // as if SIGKILLed
     first.lanes.reapOrphans(lastEvent, 0.2);
-    const client = rawClient(server.url);
-    try {
-      await waitFor(
-        async () => (await client.hexists(`${prefix}gredis:lane:${lane!}`, 'p:1')) === 1,
-        15_000,
-        'its last event to be parked',
-      );
-      await first.close();
-      const worker = process(prefix, { laneGap: 0.2 });
-      worker.layer.lanes.reapOrphans(lastEvent, 0.2);
-      const turn = await waitFor(() => worker.turns[0], 15_000, 'the parked last event to run');
-      assert.equal(turn, { lane: lane!, order: 1, event: lastEvent(lane!, 1), state: { user: 1 } });
-    } finally {
-      client.disconnect();
-    }
+    await lastEventParked(prefix, lane!, 1);
+    await first.close();
+    const worker = process(prefix, { laneGap: 0.2 });
+    worker.layer.lanes.reapOrphans(lastEvent, 0.2);
+    const turn = await waitFor(() => worker.turns[0], 15_000, 'the parked last event to run');
+    assert.equal(turn, { lane: lane!, order: 1, event: lastEvent(lane!, 1), state: { user: 1 } });
   },
 );
 
@@ -613,22 +618,13 @@ rescue(
     // send goes first; or the deposit failed): the copy waits in the channel.
     await dead.layer.close();
     worker.layer.lanes.reapOrphans(lastEvent, 0.2);
-    const client = rawClient(server.url);
-    try {
-      await waitFor(
-        async () => (await client.hexists(`${prefix}gredis:lane:${lane!}`, 'p:1')) === 1,
-        15_000,
-        'its last event to be parked',
-      );
-      // A worker takes event 1 from the channel before the rescue runs the last
-      // event (3 s): it runs at order 1, in the last event's place.
-      assert.is((await worker.layer.lanes.claim(lane!, 1, { e: 1 })).kind, 'run');
-      assert.is(await worker.layer.lanes.finish(lane!, 1, { user: 1 }), undefined);
-      const turn = await waitFor(() => worker.turns[0], 15_000, 'a last event after it');
-      assert.equal(turn, { lane: lane!, order: 2, event: lastEvent(lane!, 2), state: { user: 1 } });
-    } finally {
-      client.disconnect();
-    }
+    await lastEventParked(prefix, lane!, 1);
+    // A worker takes event 1 from the channel before the rescue runs the last
+    // event (3 s): it runs at order 1, in the last event's place.
+    assert.is((await worker.layer.lanes.claim(lane!, 1, { e: 1 })).kind, 'run');
+    assert.is(await worker.layer.lanes.finish(lane!, 1, { user: 1 }), undefined);
+    const turn = await waitFor(() => worker.turns[0], 15_000, 'a last event after it');
+    assert.equal(turn, { lane: lane!, order: 2, event: lastEvent(lane!, 2), state: { user: 1 } });
   },
 );
 

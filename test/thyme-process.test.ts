@@ -351,7 +351,6 @@ test('bad flags exit 2 with a one-line reason', async () => {
 
 test('--metrics-bind takes an address as --bind does: empty refused, IPv6 in brackets', async () => {
   const url = `${SHARED_REDIS_URL}?prefix=${testPrefix()}`;
-  const { GredisProcess } = await import('./helpers/processes.js');
   // Empty would be every interface, the metrics open to anyone who can reach the host.
   const empty = GredisProcess.start([
     'thyme',
