@@ -1,3 +1,4 @@
+import { logFailure, type Logger } from '../logger.js';
 import { redactSecrets } from '../redact.js';
 
 /**
@@ -114,6 +115,23 @@ export class LayerUnavailable extends Error {
 /** The layer is full or away: try again later (503, 1013), not a bug to log with its stack. */
 export function isTransientLayerError(error: unknown): error is ChannelFull | LayerUnavailable {
   return error instanceof ChannelFull || error instanceof LayerUnavailable;
+}
+
+/**
+ * Logs a failed layer call as a warning: a full or unreachable layer (which
+ * strikes everything at once) as one counted line without a stack, anything
+ * else, a bug, with its stack (logFailure).
+ */
+export function warnLayerFailure(
+  logger: Logger,
+  error: unknown,
+  fields: Record<string, unknown>,
+  message: string,
+): void {
+  logFailure(logger, error, fields, message, {
+    expected: isTransientLayerError(error),
+    level: 'warn',
+  });
 }
 
 /**

@@ -1,9 +1,9 @@
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocket, WebSocketServer } from 'ws';
-import { ChannelFull, isTransientLayerError } from '../layer/errors.js';
+import { ChannelFull, isTransientLayerError, warnLayerFailure } from '../layer/errors.js';
 import type { Message } from '../layer/types.js';
-import { briefError, BurstLogger, logFailure } from '../logger.js';
+import { briefError, BurstLogger } from '../logger.js';
 import {
   CHANNELS,
   CLOSE_SERVICE_RESTART,
@@ -134,12 +134,11 @@ export class WebSocketGateway {
       if (!(error instanceof ChannelFull)) this.lostDisconnects++;
       ctx.layer.releaseChannel(reply);
       ctx.metrics.layerSendFailures++;
-      logFailure(
+      warnLayerFailure(
         ctx.logger,
         error,
         { path: target.path },
         'cannot pass a WebSocket handshake to the workers',
-        { expected: isTransientLayerError(error), level: 'warn' },
       );
       return refuse(503, 'workers unavailable');
     }

@@ -1,5 +1,5 @@
-import { BurstLogger, logFailure, type Logger } from '../../logger.js';
-import { isTransientLayerError } from '../errors.js';
+import { BurstLogger, type Logger } from '../../logger.js';
+import { warnLayerFailure } from '../errors.js';
 import type { Message } from '../types.js';
 import { literalPattern, type RedisHost } from './host.js';
 import { DELETE_IF_EQUAL, LANE_REAP } from './lane-scripts.js';
@@ -104,12 +104,11 @@ export class LaneHolders {
       })
       .catch((error: unknown) => {
         this.holding.delete(host); // the next first event tries again
-        logFailure(
+        warnLayerFailure(
           this.logger,
           error,
           { host: host.label },
           'could not register as a holder of lanes; retrying at the next socket',
-          { expected: isTransientLayerError(error), level: 'warn' },
         );
       });
   }
@@ -154,12 +153,11 @@ export class LaneHolders {
     try {
       reaped = await host.call((c) => c.getdel(this.reapedKey(this.config.owner)));
     } catch (error) {
-      logFailure(
+      warnLayerFailure(
         this.logger,
         error,
         { host: host.label },
         'could not check whether this process was taken for dead',
-        { expected: isTransientLayerError(error), level: 'warn' },
       );
       return;
     }
@@ -197,12 +195,11 @@ export class LaneHolders {
       try {
         await this.checkOn(host);
       } catch (error) {
-        logFailure(
+        warnLayerFailure(
           this.logger,
           error,
           { host: host.label },
           'the check for lanes of dead holders failed; retrying at the next',
-          { expected: isTransientLayerError(error), level: 'warn' },
         );
       }
     }

@@ -1,8 +1,8 @@
-import { BurstLogger, logFailure, type Logger } from '../../logger.js';
+import { BurstLogger, type Logger } from '../../logger.js';
 import type { Codec } from '../codec.js';
 import { consistentHash } from '../hash.js';
 import { logEffectFailure } from '../effects.js';
-import { isTransientLayerError } from '../errors.js';
+import { warnLayerFailure } from '../errors.js';
 import type {
   Counters,
   LaneClaim,
@@ -271,10 +271,12 @@ export class RedisLanes implements Lanes {
         }
       } catch (error) {
         pending = true;
-        logFailure(this.logger, error, { host: host.label }, 'lane rescue check failed; retrying', {
-          expected: isTransientLayerError(error),
-          level: 'warn',
-        });
+        warnLayerFailure(
+          this.logger,
+          error,
+          { host: host.label },
+          'lane rescue check failed; retrying',
+        );
       }
     }
     if (pending) this.armRescue(soonest);
