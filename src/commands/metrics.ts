@@ -21,6 +21,11 @@ export function metricsBindOption(): Option {
     .argParser(bindAddress);
 }
 
+/** The start of the error when the metrics port cannot be listened on. */
+export function metricsListenFailed(flags: MetricsFlags): string {
+  return `cannot listen for metrics on ${flags.metricsBind}:${flags.metricsPort}`;
+}
+
 /** What to say once the metrics port listens. */
 export function metricsUrl(bind: string, port: number): string {
   return `metrics on http://${urlHost(bind)}:${port}/metrics`;

@@ -14,7 +14,13 @@ import { withDatabase } from './database.js';
 import { CommandFailed } from './errors.js';
 import { openLayer } from './layer.js';
 import { stopOnSignal } from './lifecycle.js';
-import { metricsBindOption, metricsPortOption, metricsUrl, type MetricsFlags } from './metrics.js';
+import {
+  metricsBindOption,
+  metricsListenFailed,
+  metricsPortOption,
+  metricsUrl,
+  type MetricsFlags,
+} from './metrics.js';
 import { databaseOption, layerOption, numberIn, verbosityOption } from './options.js';
 
 interface RunWorkerFlags extends MetricsFlags {
@@ -119,9 +125,7 @@ async function serveWorkerMetrics(
     return server;
   } catch (error) {
     await worker.stop();
-    throw new CommandFailed(
-      `cannot listen for metrics on ${flags.metricsBind}:${flags.metricsPort}: ${(error as Error).message}`,
-    );
+    throw new CommandFailed(`${metricsListenFailed(flags)}: ${(error as Error).message}`);
   }
 }
 

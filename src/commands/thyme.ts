@@ -19,7 +19,13 @@ import { allowedHostsFromEnv, DEFAULTS } from '../settings.js';
 import { CommandFailed } from './errors.js';
 import { openLayer } from './layer.js';
 import { urlHost } from '../listen.js';
-import { metricsBindOption, metricsPortOption, metricsUrl, type MetricsFlags } from './metrics.js';
+import {
+  metricsBindOption,
+  metricsListenFailed,
+  metricsPortOption,
+  metricsUrl,
+  type MetricsFlags,
+} from './metrics.js';
 import { stopOnSignal } from './lifecycle.js';
 import {
   bindAddress,
@@ -230,7 +236,7 @@ async function serve(
     const metrics = await startOrStop(
       worker,
       () => thyme.listenMetrics(flags.metricsPort!, flags.metricsBind),
-      { failed: `cannot listen for metrics on ${flags.metricsBind}:${flags.metricsPort}`, thyme },
+      { failed: metricsListenFailed(flags), thyme },
     );
     logger.info({ port: metrics.port }, metricsUrl(flags.metricsBind, metrics.port));
   }

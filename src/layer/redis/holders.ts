@@ -285,13 +285,11 @@ export class LaneHolders {
         { host: host.label, holder, lanes: ended },
         "a process holding sockets is gone: ending their lanes (each socket's disconnect runs)",
       );
-      this.lanes.rescueSoon();
-      return false;
     }
-    if (waiting > 0) {
-      // Last events planned earlier have not run yet. The reaper that parked them
-      // may have died or stopped before its rescue ran them, and nothing else
-      // looks: this one's rescue does, and the holder is kept until they end.
+    if (ended > 0 || waiting > 0) {
+      // Also for last events planned earlier that have not run yet: the reaper
+      // that parked them may have died or stopped before its rescue ran them, and
+      // nothing else looks. This one's rescue does; the holder is kept until they end.
       this.lanes.rescueSoon();
       return false;
     }
