@@ -3,7 +3,6 @@ import { appNames } from '../apps/registry.js';
 import { globToRegExp } from '../glob.js';
 import { InMemoryChannelLayer } from '../layer/index.js';
 import type { Server } from 'node:http';
-import type { ChannelLayer } from '../layer/types.js';
 import { createLogger, type Logger } from '../logger.js';
 import { serveMetrics } from '../metrics/endpoint.js';
 import { EVENT_CHANNELS } from '../protocol.js';
@@ -94,7 +93,7 @@ export function runWorkerCommand(): Command {
             orphanCheck: flags.orphanCheck,
             logger,
           }).start();
-          const metrics = await serveWorkerMetrics(worker, layer, flags, logger);
+          const metrics = await serveWorkerMetrics(worker, flags, logger);
           logger.info({ app: entry.name, channels }, `worker for ${entry.name} running`);
           await stopOnSignal(logger, async () => {
             await worker.stop();
@@ -110,14 +109,13 @@ export function runWorkerCommand(): Command {
 /** Serves the worker's /metrics and /healthz when asked to; stops the worker if it cannot. */
 async function serveWorkerMetrics(
   worker: Worker,
-  layer: ChannelLayer,
   flags: MetricsFlags,
   logger: Logger,
 ): Promise<Server | undefined> {
   if (flags.metricsPort === undefined) return undefined;
   try {
     const { server, address } = await serveMetrics(
-      { metrics: () => worker.metrics.render(layer), health: () => worker.health() },
+      { metrics: () => worker.renderMetrics(), health: () => worker.health() },
       flags.metricsPort,
       flags.metricsBind,
     );

@@ -22,7 +22,6 @@ class PerChannel {
 
 /** What a worker counts for its metrics endpoint; bumped once per event. */
 export class WorkerMetrics {
-  running = 0;
   private readonly handled = new PerChannel();
   private readonly failed = new PerChannel();
   private readonly seconds = new PerChannel();
@@ -34,7 +33,8 @@ export class WorkerMetrics {
     if (failed) this.failed.add(channel, 1);
   }
 
-  render(layer: ChannelLayer): string {
+  /** The /metrics page: these counts, `running` events now, the layer's and the process's figures. */
+  render(layer: ChannelLayer, running: number): string {
     return new Exposition()
       .metric(
         'gredis_worker_events_total',
@@ -54,9 +54,7 @@ export class WorkerMetrics {
         'Time spent handling events, by channel.',
         this.seconds.samples(true),
       )
-      .metric('gredis_worker_events_running', 'gauge', 'Events being handled now.', [
-        ['', this.running],
-      ])
+      .metric('gredis_worker_events_running', 'gauge', 'Events being handled now.', [['', running]])
       .layer(layer)
       .process()
       .text();

@@ -44,7 +44,7 @@ export class Worker {
   private readonly running = new Set<Promise<void>>();
   private free: number;
   private slotWaiters: (() => void)[] = [];
-  readonly metrics = new WorkerMetrics();
+  private readonly metrics = new WorkerMetrics();
   private stopping = false;
 
   constructor(
@@ -134,12 +134,17 @@ export class Worker {
     }
   }
 
+  /** The /metrics page (runworker --metrics-port). */
+  renderMetrics(): string {
+    return this.metrics.render(this.layer, this.running.size);
+  }
+
   /** Ready while the layer is reachable and the worker is not stopping (its /healthz). */
   health(): HealthReport {
     const layer = this.layer.health();
     return {
       ok: layer.ok && !this.stopping,
-      details: { stopping: this.stopping, running: this.metrics.running, layer },
+      details: { stopping: this.stopping, running: this.running.size, layer },
     };
   }
 
@@ -147,14 +152,12 @@ export class Worker {
   private run(work: () => Promise<void>, channel: string): void {
     const started = performance.now();
     let failed = false;
-    this.metrics.running++;
     const task = work()
       .catch((error: unknown) => {
         failed = true;
         this.logger.error({ err: error, channel }, 'event handling failed');
       })
       .finally(() => {
-        this.metrics.running--;
         this.metrics.count(channel, (performance.now() - started) / 1000, failed);
         this.running.delete(task);
         this.releaseSlot();
