@@ -7,6 +7,7 @@ import * as assert from 'uvu/assert';
 import {
   ChannelFull,
   createLayer,
+  LaneTurnLost,
   type ChannelLayer,
   type LaneTurn,
   type LayerOptions,
@@ -161,6 +162,40 @@ for (const url of ['memory://', SHARED_REDIS_URL]) {
     assert.equal(await layer.receive(socket), { filler: true });
     await layer.send('after.full', { marker: true }); // n: 3 was dropped
     assert.equal(await layer.receive('after.full'), { marker: true });
+  });
+
+  test('apply: a running turn applies effects ahead of its finish, at once; a full channel rejects', async () => {
+    const layer = make({ capacity: 1 });
+    const socket = await layer.newChannel('apply');
+    await layer.lanes.claim('a', 0, {});
+    const before = layer.stats.roundTrips;
+    await layer.lanes.apply('a', 0, [
+      { kind: 'send', channel: socket, message: { join: 1 } },
+      { kind: 'groupAdd', group: 'joined', channel: socket },
+    ]);
+    if (url !== 'memory://') assert.is(layer.stats.roundTrips - before, 1, 'one script');
+    assert.equal(await layer.receive(socket), { join: 1 });
+    await layer.groupSend('joined', { room: 'hello' }); // the add was applied
+    assert.equal(await layer.receive(socket), { room: 'hello' });
+    await layer.lanes.apply('a', 0, []); // nothing to do: no call
+    // (A channel this process reads is drained as it fills: a plain one fills up.)
+    await layer.send('full.plain', { filler: true });
+    try {
+      await layer.lanes.apply('a', 0, [
+        { kind: 'send', channel: 'before.full', message: { n: 1 } },
+        { kind: 'send', channel: 'full.plain', message: { n: 2 } },
+        { kind: 'send', channel: 'after.full', message: { n: 3 } },
+      ]);
+      assert.unreachable('full.plain was full');
+    } catch (error) {
+      assert.instance(error, ChannelFull);
+    }
+    assert.equal(await layer.receive('before.full'), { n: 1 });
+    await layer.send('after.full', { marker: true }); // n: 3 was dropped
+    assert.equal(await layer.receive('after.full'), { marker: true });
+    // The turn is still running: its finish ends it.
+    await layer.lanes.finish('a', 0, { done: true });
+    assert.equal(await layer.lanes.claim('a', 1, {}), { kind: 'run', state: { done: true } });
   });
 
   test('lanes are independent', async () => {
@@ -337,6 +372,26 @@ rescue(
   },
 );
 
+rescue('a turn taken over applies nothing ahead of its finish: LaneTurnLost', async () => {
+  const prefix = testPrefix();
+  const slow = process(prefix, { laneLease: 1 });
+  const other = process(prefix, { laneLease: 1 });
+  await slow.layer.lanes.claim('t', 0, {});
+  assert.is((await other.layer.lanes.claim('t', 1, { e: 1 })).kind, 'parked');
+  await waitFor(() => other.turns[0], 8000, 'the rescue');
+  try {
+    await slow.layer.lanes.apply('t', 0, [
+      { kind: 'send', channel: 'late.apply', message: { late: true } },
+    ]);
+    assert.unreachable('the turn was taken over');
+  } catch (error) {
+    assert.instance(error, LaneTurnLost);
+    assert.is((error as LaneTurnLost).code, 'GREDIS_LANE_TURN_LOST');
+  }
+  await other.layer.send('late.apply', { marker: true }); // the late send was not applied
+  assert.equal(await other.layer.receive('late.apply'), { marker: true });
+});
+
 rescue('encrypted (or sharded), a turn applies its effects one by one, then finishes', async () => {
   const { layer } = process(testPrefix(), {
     symmetricEncryptionKeys: ['a key long enough for Fernet, here'],
@@ -353,6 +408,23 @@ rescue('encrypted (or sharded), a turn applies its effects one by one, then fini
   });
   assert.is(layer.stats.roundTrips - before, 5, 'add, members, delivery, send, finish');
   assert.equal(await layer.receive(socket), { n: 1 });
+  assert.equal(await layer.receive(socket), { n: 2 });
+});
+
+rescue('encrypted (or sharded), apply applies effects one by one', async () => {
+  const { layer } = process(testPrefix(), {
+    symmetricEncryptionKeys: ['a key long enough for Fernet, here'],
+  });
+  const socket = await layer.newChannel('sealed');
+  await layer.lanes.claim('y', 0, {});
+  const before = layer.stats.roundTrips;
+  await layer.lanes.apply('y', 0, [
+    { kind: 'send', channel: socket, message: { join: 1 } },
+    { kind: 'groupAdd', group: 'sealed', channel: socket },
+  ]);
+  assert.is(layer.stats.roundTrips - before, 2, 'the send, then the add');
+  await layer.groupSend('sealed', { n: 2 });
+  assert.equal(await layer.receive(socket), { join: 1 });
   assert.equal(await layer.receive(socket), { n: 2 });
 });
 

@@ -14,6 +14,7 @@ export type LayerErrorCode =
   | 'GREDIS_FOREIGN_CHANNEL'
   | 'GREDIS_LAYER_CLOSED'
   | 'GREDIS_RECEIVE_ABORTED'
+  | 'GREDIS_LANE_TURN_LOST'
   | 'GREDIS_LAYER_UNAVAILABLE'
   | 'GREDIS_INVALID_LAYER_URL'
   | 'GREDIS_MALFORMED_PAYLOAD';
@@ -97,6 +98,22 @@ export class ReceiveAborted extends Error {
   constructor(readonly channel: string) {
     super(`receive on ${JSON.stringify(channel)} was aborted`);
     this.name = 'AbortError';
+  }
+}
+
+/**
+ * A lane turn outlived its lease and another process took the lane over: what
+ * the turn still had to do was not applied (`Lanes.apply`). The event is lost,
+ * as a turn's whose finish comes too late; the handler should stop.
+ */
+export class LaneTurnLost extends Error {
+  readonly code = 'GREDIS_LANE_TURN_LOST' as const;
+  constructor(
+    readonly lane: string,
+    readonly order: number,
+  ) {
+    super(`the turn of event ${order} of lane ${JSON.stringify(lane)} was taken over`);
+    this.name = 'LaneTurnLost';
   }
 }
 

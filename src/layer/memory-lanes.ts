@@ -5,6 +5,7 @@ import {
   MAX_WAITING_EVENTS,
   type Counters,
   type LaneClaim,
+  type LaneEffect,
   type LaneFinishOptions,
   type Lanes,
   type LaneTurn,
@@ -57,6 +58,11 @@ export class MemoryLanes implements Lanes {
     }
     entry.parked.set(order, event);
     return { kind: 'parked' };
+  }
+
+  async apply(_lane: string, _order: number, effects: readonly LaneEffect[]): Promise<void> {
+    // One process: no other can take a turn over, so there is no turn to check.
+    await applyEffects(this.layer, effects);
   }
 
   async finish(

@@ -175,6 +175,15 @@ export interface Lanes {
     state: Message | undefined,
     options?: LaneFinishOptions,
   ): Promise<LaneTurn | undefined>;
+  /**
+   * Applies `effects` of the running turn `order` now, ahead of its finish (a
+   * handler that needs them done before it goes on). On one Redis server
+   * (unencrypted) one atomic script, as the finish's: nothing lands between
+   * them, and a turn that lost its lease applies none and rejects with
+   * LaneTurnLost. Elsewhere one by one. Rejects with the first failure (a full
+   * channel: ChannelFull); the effects after it are dropped.
+   */
+  apply(lane: string, order: number, effects: readonly LaneEffect[]): Promise<void>;
   /** Where events rescued from dead or overdue processes are handed to run. */
   onRescue(handler: (turn: LaneTurn) => void): void;
   /**

@@ -135,8 +135,8 @@ export class ChatConsumer implements WebSocketConsumer<ChatState> {
       });
     }
     // The answer goes before the add, so that no message of the room comes first
-    // (the page has no pane for one): the flush below applies them one by one, and
-    // another worker's group send may land between them.
+    // (the page has no pane for one); the flush below applies both at once (one
+    // script on one Redis server), so no message of the room falls between them.
     socket.sendJson(reply);
     socket.groupAdd(roomGroup(room.id));
     socket.state.rooms = [...socket.state.rooms, room.id];

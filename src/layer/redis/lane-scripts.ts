@@ -59,15 +59,18 @@ return {'parked'}
 
 /**
  * Lua: turn() → the lane's next, owner and parked fields, or nil when the caller
- * no longer holds the turn of ARGV[2] (ARGV[3] is the caller); finish(f) ends
- * that turn given turn()'s fields. ARGV as LANE_FINISH.
+ * no longer holds the turn of ARGV[2] (ARGV[3] is the caller). ARGV as LANE_FINISH.
  */
-const LUA_FINISH = `
+const LUA_TURN = `
 local function turn()
   local f = redis.call('HMGET', KEYS[1], 'next', 'owner', 'parked')
   if f[2] ~= ARGV[3] or tonumber(f[1]) ~= tonumber(ARGV[2]) then return nil end
   return f
 end
+`;
+
+/** Lua: finish(f) ends the turn of ARGV[2] given turn()'s fields. ARGV as LANE_FINISH. */
+const LUA_FINISH = `${LUA_TURN}
 local function finish(f)
   local order, now = tonumber(ARGV[2]), tonumber(ARGV[4])
   -- The index holds a lane only while it has parked events: with none, no index work.
@@ -357,50 +360,79 @@ return out
 );
 
 /**
- * A turn's effects and its finish as one atomic script (one server, unencrypted):
- * nothing is applied when the turn was lost, and the effects and the turn's end
- * are never seen apart. Effects run in order; the first send that finds its
- * channel full stops the rest (as the worker's outbox does); the turn ends anyway.
- * KEYS, and ARGV[1..10]: as LANE_FINISH. ARGV[11] cutoff, [12] expiry, [13] group
- * cutoff, [14] key prefix, [15] now (group scores), [16] group expiry, [17] effect
- * count, [18] where the capacity table starts, then the effects, each an op and
- * its arguments (its keys among them: one standalone server only):
+ * Lua: effects() → failed, skipped. Applies a turn's effects, in order, from
+ * ARGV[11] on: [11] cutoff, [12] expiry, [13] group cutoff, [14] key prefix,
+ * [15] now (group scores), [16] group expiry, [17] effect count, [18] where the
+ * capacity table starts, then the effects, each an op and its arguments (its
+ * keys among them: one standalone server only):
  *   'S' key payload score capacity          a send
  *   'A' groupKey channel                     a group add
  *   'D' groupKey channel                     a group discard
  *   'G' groupKey prefix entries count score  a group send (see LUA_GROUP_SEND)
- * Returns {LANE_FINISH's reply, index of the effect that failed or 0, members
- * skipped by group sends}.
+ * The first send that finds its channel full stops the rest (as the worker's
+ * outbox does): `failed` is its index (1-based), else 0; `skipped` counts the
+ * members group sends skipped.
+ */
+const LUA_EFFECTS = `${LUA_SEND}${LUA_CAPACITIES}${LUA_GROUP_SEND}
+local function effects()
+  local capacityOf = capacities(ARGV, tonumber(ARGV[18]))
+  local i, skipped = 19, 0
+  for n = 1, tonumber(ARGV[17]) do
+    local op = ARGV[i]
+    if op == 'S' then
+      if send(ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[11], ARGV[i + 4], ARGV[12]) == 0 then
+        return n, skipped
+      end
+      i = i + 5
+    elseif op == 'A' then
+      redis.call('ZADD', ARGV[i + 1], ARGV[15], ARGV[i + 2])
+      redis.call('EXPIRE', ARGV[i + 1], ARGV[16])
+      i = i + 3
+    elseif op == 'D' then
+      redis.call('ZREM', ARGV[i + 1], ARGV[i + 2])
+      i = i + 3
+    else
+      local _, s = groupSend(ARGV[i + 1], ARGV[13], ARGV[14], ARGV[i + 5], ARGV[11], ARGV[12],
+        ARGV[i + 2], ARGV[i + 3], ARGV[i + 4], capacityOf)
+      skipped = skipped + s
+      i = i + 6
+    end
+  end
+  return 0, skipped
+end
+`;
+
+/**
+ * A turn's effects and its finish as one atomic script (one server, unencrypted):
+ * nothing is applied when the turn was lost, and the effects and the turn's end
+ * are never seen apart. The turn ends even when an effect failed.
+ * KEYS, and ARGV[1..10]: as LANE_FINISH; from ARGV[11] on, the effects (see
+ * LUA_EFFECTS). Returns {LANE_FINISH's reply, index of the effect that failed or
+ * 0, members skipped by group sends}.
  */
 export const LANE_COMMIT = new LuaScript(
   'laneCommit',
-  `${LUA_SEND}${LUA_CAPACITIES}${LUA_GROUP_SEND}${LUA_FINISH}
+  `${LUA_EFFECTS}${LUA_FINISH}
 local f = turn()
 if not f then return {{'lost'}, 0, 0} end
-local capacityOf = capacities(ARGV, tonumber(ARGV[18]))
-local i, failed, skipped = 19, 0, 0
-for n = 1, tonumber(ARGV[17]) do
-  local op = ARGV[i]
-  if op == 'S' then
-    if send(ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[11], ARGV[i + 4], ARGV[12]) == 0 then
-      failed = n
-      break
-    end
-    i = i + 5
-  elseif op == 'A' then
-    redis.call('ZADD', ARGV[i + 1], ARGV[15], ARGV[i + 2])
-    redis.call('EXPIRE', ARGV[i + 1], ARGV[16])
-    i = i + 3
-  elseif op == 'D' then
-    redis.call('ZREM', ARGV[i + 1], ARGV[i + 2])
-    i = i + 3
-  else
-    local _, s = groupSend(ARGV[i + 1], ARGV[13], ARGV[14], ARGV[i + 5], ARGV[11], ARGV[12],
-      ARGV[i + 2], ARGV[i + 3], ARGV[i + 4], capacityOf)
-    skipped = skipped + s
-    i = i + 6
-  end
-end
+local failed, skipped = effects()
 return {finish(f), failed, skipped}
+`,
+);
+
+/**
+ * Effects of a turn still running, ahead of its finish (a handler that flushes),
+ * as one atomic script (one server, unencrypted): nothing is applied when the
+ * turn was lost, and the effects are never seen apart (a join's answer and its
+ * group add: no group send lands between them). ARGV as LANE_COMMIT's (7–10 are
+ * not read). Returns {'lost'} | {'ok', index of the effect that failed or 0,
+ * members skipped by group sends}.
+ */
+export const LANE_APPLY = new LuaScript(
+  'laneApply',
+  `${LUA_EFFECTS}${LUA_TURN}
+if not turn() then return {'lost'} end
+local failed, skipped = effects()
+return {'ok', failed, skipped}
 `,
 );

@@ -2,7 +2,7 @@ import { BurstLogger, type Logger } from '../../logger.js';
 import type { Codec } from '../codec.js';
 import { consistentHash } from '../hash.js';
 import { logEffectFailure } from '../effects.js';
-import { warnLayerFailure } from '../errors.js';
+import { LaneTurnLost, warnLayerFailure } from '../errors.js';
 import type {
   Counters,
   LaneClaim,
@@ -17,6 +17,7 @@ import {
   COUNTER_INCREMENT,
   LANE_ANNOUNCE,
   LANE_ANNOUNCE_SEND,
+  LANE_APPLY,
   LANE_CLAIM,
   LANE_COMMIT,
   LANE_FINISH,
@@ -184,12 +185,8 @@ export class RedisLanes implements Lanes {
         [...args, ...effectArgs],
         true,
       )) as [[Buffer, number?, Buffer?], number, number];
-      // Only a send can fail in the script (its channel is full).
-      const full = effects[failed - 1];
-      if (full?.kind === 'send')
-        logEffectFailure(this.logger, lane, this.writes.fullError(full.channel));
-      if (skipped > 0)
-        BurstLogger.for(this.logger).warn({ lane, skipped }, 'group send skipped full members');
+      const full = this.scriptFailure(lane, effects, failed, skipped);
+      if (full) logEffectFailure(this.logger, lane, full);
       reply = finished;
     } else {
       if (effects.length > 0) {
@@ -209,6 +206,39 @@ export class RedisLanes implements Lanes {
     }
     if (outcome !== 'run') return undefined;
     return { lane, order: Number(reply[1]), event: this.codec.decode(reply[2]!).message, state };
+  }
+
+  async apply(lane: string, order: number, effects: readonly LaneEffect[]): Promise<void> {
+    if (effects.length === 0) return;
+    const effectArgs = this.writes.scriptArgs(effects);
+    if (!effectArgs) return this.writes.apply(effects);
+    // LANE_FINISH's ARGV layout, its state and end unused: LUA_EFFECTS reads from ARGV[11].
+    const args = [...this.turnArgs(lane, order), '', '0', '0', this.config.ttl, ...effectArgs];
+    const [outcome, failed = 0, skipped = 0] = (await this.hostFor(lane).evalBatched(
+      LANE_APPLY,
+      [this.laneKey(lane), this.indexKey()],
+      args,
+    )) as [string, number?, number?];
+    if (outcome === 'lost') throw new LaneTurnLost(lane, order);
+    const full = this.scriptFailure(lane, effects, failed, skipped);
+    if (full) throw full;
+  }
+
+  /**
+   * What a script that applied `effects` reported: the error of the send it
+   * found full (the only effect that can fail in a script), if any; members that
+   * group sends skipped are logged here.
+   */
+  private scriptFailure(
+    lane: string,
+    effects: readonly LaneEffect[],
+    failed: number,
+    skipped: number,
+  ): Error | undefined {
+    if (skipped > 0)
+      BurstLogger.for(this.logger).warn({ lane, skipped }, 'group send skipped full members');
+    const full = effects[failed - 1];
+    return full?.kind === 'send' ? this.writes.fullError(full.channel) : undefined;
   }
 
   onRescue(handler: (turn: LaneTurn) => void): void {
@@ -287,7 +317,7 @@ export class RedisLanes implements Lanes {
     return this.codec.decode(bytes).message;
   }
 
-  /** The ARGV that LANE_CLAIM, LANE_FINISH and LANE_COMMIT begin with. */
+  /** The ARGV that LANE_CLAIM, LANE_FINISH, LANE_COMMIT and LANE_APPLY begin with. */
   private turnArgs(lane: string, order: number): Arg[] {
     return [lane, order, this.config.owner, now(), this.config.lease, this.config.gap];
   }

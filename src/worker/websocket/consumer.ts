@@ -27,7 +27,10 @@ export interface SocketContext<State extends Message = Message> {
   groupSendJson(group: string, value: unknown): void;
   /**
    * Applies now, in order, everything this handler asked for so far, and waits
-   * for it; rejects with the first failure. Without it, a handler's effects are
+   * for it; rejects with the first failure. On one Redis server they go as one
+   * script, so nothing another process does lands between them (a join's answer
+   * and its group add); a turn another worker took over (lease lapsed) applies
+   * nothing, and the handler stops there. Without it, a handler's effects are
    * applied when it returns, together with the end of its turn (one script on
    * one Redis server), before the socket's next event runs: handlers flush only
    * when they need the result (or an error) of an earlier step.

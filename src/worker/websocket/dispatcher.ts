@@ -1,4 +1,5 @@
-import type { ChannelLayer, LaneTurn, Message } from '../../layer/types.js';
+import { LaneTurnLost } from '../../layer/errors.js';
+import type { ChannelLayer, LaneEffect, LaneTurn, Message } from '../../layer/types.js';
 import { BurstLogger, type Logger } from '../../logger.js';
 import { CHANNELS, CLOSE_SERVICE_RESTART, websocketChannelOf } from '../../protocol.js';
 import type { Application, SocketUser } from '../app.js';
@@ -55,7 +56,7 @@ export class SocketDispatcher {
       // Events waiting in a lane were deposited as sent; their keys say which they are.
       const channel = websocketChannelOf(turn.event);
       const saved = turn.state as LaneState | undefined;
-      const socket = await this.runOne(channel, turn.event, saved);
+      const socket = await this.runOne(channel, turn, saved);
       // A socket whose state was lost keeps none: its later events must find it
       // missing too (and close it), not a stranger's state made up here.
       const state: LaneState | undefined =
@@ -71,15 +72,17 @@ export class SocketDispatcher {
 
   private async runOne(
     channel: string,
-    event: Message,
+    turn: LaneTurn,
     saved: LaneState | undefined,
   ): Promise<Socket> {
-    const replyChannel = event.reply_channel as string;
-    if (channel === CHANNELS.websocketConnect) return this.connect(replyChannel, event);
+    const { lane: replyChannel, event } = turn;
+    const apply = (effects: readonly LaneEffect[]): Promise<void> =>
+      this.layer.lanes.apply(turn.lane, turn.order, effects);
+    if (channel === CHANNELS.websocketConnect) return this.connect(replyChannel, event, apply);
     const scope: Scope = saved?.s ?? { path: String(event.path ?? ''), query: '', user: null };
     const consumer = this.app.consumerFor(scope.path);
     const gone = channel === CHANNELS.websocketDisconnect;
-    const socket = new Socket(this.layer, replyChannel, scope, saved?.a ?? {}, true, gone);
+    const socket = new Socket(apply, replyChannel, scope, saved?.a ?? {}, true, gone);
     if (!saved && !gone) {
       // The lane lost what connect saved (a layer server restarted without its
       // data, or a day passed without an event): who the socket is and what it
@@ -103,7 +106,11 @@ export class SocketDispatcher {
     return socket;
   }
 
-  private async connect(replyChannel: string, event: Message): Promise<Socket> {
+  private async connect(
+    replyChannel: string,
+    event: Message,
+    apply: (effects: readonly LaneEffect[]) => Promise<void>,
+  ): Promise<Socket> {
     const path = String(event.path);
     const headers = headerMap(event.headers);
     // The browser sends the site's cookies with a handshake from any page, one on
@@ -118,7 +125,7 @@ export class SocketDispatcher {
       query: Buffer.from((event.query_string as Uint8Array | undefined) ?? []).toString('latin1'),
       user,
     };
-    const socket = new Socket(this.layer, replyChannel, scope, {}, false);
+    const socket = new Socket(apply, replyChannel, scope, {}, false);
     const consumer: WebSocketConsumer | undefined = this.app.consumerFor(path);
     if (!consumer) socket.reject();
     else {
@@ -135,6 +142,9 @@ export class SocketDispatcher {
     try {
       await handler();
     } catch (error) {
+      // Another process runs the lane now: nothing of this turn applies any more
+      // (its finish says so in the log), closing the socket included.
+      if (error instanceof LaneTurnLost) return;
       logAppFailure(this.logger, error, { path }, 'WebSocket handler failed; closing the socket');
       if (socket.decision === 'pending') socket.reject();
       else socket.close(1011);

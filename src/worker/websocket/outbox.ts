@@ -1,4 +1,3 @@
-import { applyEffects, type EffectTarget } from '../../layer/effects.js';
 import type { LaneEffect, Message } from '../../layer/types.js';
 
 /**
@@ -9,7 +8,8 @@ import type { LaneEffect, Message } from '../../layer/types.js';
 export class Outbox {
   private pending: LaneEffect[] = [];
 
-  constructor(private readonly layer: EffectTarget) {}
+  /** `apply` applies effects ahead of the turn's finish (Lanes.apply for this turn). */
+  constructor(private readonly apply: (effects: readonly LaneEffect[]) => Promise<void>) {}
 
   send(channel: string, message: Message): void {
     this.pending.push({ kind: 'send', channel, message });
@@ -28,11 +28,13 @@ export class Outbox {
   }
 
   /**
-   * Applies everything queued so far, one by one, in order; rejects with the
-   * first failure, and the effects queued after it in this batch are dropped.
+   * Applies everything queued so far, in order (on one Redis server, at once);
+   * rejects with the first failure, and the effects queued after it in this
+   * batch are dropped.
    */
   async drain(): Promise<void> {
-    await applyEffects(this.layer, this.take());
+    const effects = this.take();
+    if (effects.length > 0) await this.apply(effects);
   }
 
   /** What is queued and not applied yet, for the turn's finish to carry. */

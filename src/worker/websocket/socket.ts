@@ -1,4 +1,4 @@
-import type { ChannelLayer, Message } from '../../layer/types.js';
+import type { LaneEffect, Message } from '../../layer/types.js';
 import type { SocketUser } from '../app.js';
 import type { SocketContext } from './consumer.js';
 import { Outbox } from './outbox.js';
@@ -18,7 +18,8 @@ export class Socket implements SocketContext {
   decision: 'pending' | 'accepted' | 'rejected';
 
   constructor(
-    layer: ChannelLayer,
+    /** Applies effects ahead of the turn's finish: `flush` (Lanes.apply for this turn). */
+    apply: (effects: readonly LaneEffect[]) => Promise<void>,
     readonly channel: string,
     readonly scope: Scope,
     public state: Message,
@@ -27,7 +28,7 @@ export class Socket implements SocketContext {
     private readonly gone = false,
   ) {
     this.query = new URLSearchParams(scope.query);
-    this.outbox = new Outbox(layer);
+    this.outbox = new Outbox(apply);
     this.decision = open ? 'accepted' : 'pending';
   }
 
