@@ -5,7 +5,9 @@
 import { existsSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { createServer, request } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { X509Certificate } from 'node:crypto';
 import { request as httpsRequest } from 'node:https';
+import { connect as tlsConnect } from 'node:tls';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -23,6 +25,26 @@ import { handshakeStatus, TestClient } from './helpers/ws-client.js';
 const test = suite('thyme processes');
 const TLS_CERT = fileURLToPath(new URL('../../test/fixtures/tls/cert.pem', import.meta.url));
 const TLS_KEY = fileURLToPath(new URL('../../test/fixtures/tls/key.pem', import.meta.url));
+const RENEWED_CERT = fileURLToPath(
+  new URL('../../test/fixtures/tls/renewed-cert.pem', import.meta.url),
+);
+const RENEWED_KEY = fileURLToPath(
+  new URL('../../test/fixtures/tls/renewed-key.pem', import.meta.url),
+);
+
+/** The SHA-256 fingerprint of the certificate a TLS server on 127.0.0.1:port presents. */
+function servedFingerprint(port: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = tlsConnect(
+      { host: '127.0.0.1', port, servername: 'localhost', rejectUnauthorized: false },
+      () => {
+        resolve(socket.getPeerCertificate().fingerprint256);
+        socket.end();
+      },
+    );
+    socket.on('error', reject);
+  });
+}
 
 /** GET over HTTPS from 127.0.0.1:port, as `localhost`, trusting `ca`. */
 function httpsGet(
@@ -327,6 +349,40 @@ test('--ssl-certfile and --ssl-keyfile: HTTPS and WSS, and the events say so', a
   await within(new Promise((resolve) => socket.ws.once('ping', resolve)), 3000, 'a ping over TLS');
   socket.send('still here?');
   assert.is(await socket.next(), 'still here?');
+});
+
+test('a renewed certificate is served to new connections without a restart; a pair that does not match is not', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'gredis-tls-'));
+  const cert = join(dir, 'cert.pem');
+  const key = join(dir, 'key.pem');
+  writeFileSync(cert, readFileSync(TLS_CERT));
+  writeFileSync(key, readFileSync(TLS_KEY));
+  const url = `${SHARED_REDIS_URL}?prefix=${testPrefix()}`;
+  workerOn(url);
+  const port = await thyme(url, ['--ssl-certfile', cert, '--ssl-keyfile', key]);
+  const proc = procs[0]!;
+  const fingerprint = (file: string): string =>
+    new X509Certificate(readFileSync(file)).fingerprint256;
+  assert.is(await servedFingerprint(port), fingerprint(TLS_CERT));
+  const socket = await open(`wss://localhost:${port}/`, { ca: readFileSync(TLS_CERT) });
+
+  // As a renewal writes them: the key, then the certificate.
+  writeFileSync(key, readFileSync(RENEWED_KEY));
+  writeFileSync(cert, readFileSync(RENEWED_CERT));
+  const renewed = await proc.waitForLine(
+    (line) => line.msg === 'serving the renewed TLS certificate to new connections',
+  );
+  assert.match(String(renewed.validTo), '2126');
+  assert.is(await servedFingerprint(port), fingerprint(RENEWED_CERT));
+  socket.send('still on the first certificate');
+  assert.is(await socket.next(), 'still on the first certificate');
+
+  // A certificate without its key: refused, the renewed pair stays.
+  writeFileSync(cert, readFileSync(TLS_CERT));
+  await proc.waitForLine((line) =>
+    String(line.msg).startsWith('the TLS files changed but cannot be used'),
+  );
+  assert.is(await servedFingerprint(port), fingerprint(RENEWED_CERT));
 });
 
 test('bad flags exit 2 with a one-line reason', async () => {

@@ -1,4 +1,3 @@
-import { readFile } from 'node:fs/promises';
 import { Command, Option } from 'commander';
 import { appNames, type AppEntry } from '../apps/registry.js';
 import { InMemoryChannelLayer } from '../layer/index.js';
@@ -27,6 +26,7 @@ import {
   type MetricsFlags,
 } from './metrics.js';
 import { stopOnSignal } from './lifecycle.js';
+import { readTlsFiles, watchTlsFiles, type TlsPaths } from './tls-files.js';
 import {
   bindAddress,
   databaseOption,
@@ -67,7 +67,10 @@ interface ThymeFlags
 }
 
 /** The flags, with what the action read from the environment and the TLS files. */
-type ServeFlags = ThymeFlags & { allowedHosts: string[]; tls: TlsFiles | undefined };
+type ServeFlags = ThymeFlags & {
+  allowedHosts: string[];
+  tls: { paths: TlsPaths; files: TlsFiles } | undefined;
+};
 
 export function thymeCommand(): Command {
   return new Command('thyme')
@@ -96,7 +99,7 @@ export function thymeCommand(): Command {
     .addOption(
       new Option(
         '--ssl-certfile <file>',
-        'serve HTTPS and WSS with this certificate (PEM; the chain after it)',
+        'serve HTTPS and WSS with this certificate (PEM; the chain after it); a renewal of either file is served to new connections without a restart',
       ),
     )
     .addOption(
@@ -196,7 +199,8 @@ export function thymeCommand(): Command {
     )
     .action(async (appName: string, flags: ThymeFlags) => {
       const entry = requireApp(appName);
-      const tls = await readTlsFiles(flags);
+      const paths = tlsPaths(flags);
+      const tls = paths && { paths, files: await readTlsFiles(paths) };
       const allowedHosts = allowedHostsFromEnv();
       const logger = createLogger({ verbosity: flags.verbosity, name: 'thyme' });
       const layer = openLayer(flags.layer, logger);
@@ -240,6 +244,10 @@ async function serve(
     );
     logger.info({ port: metrics.port }, metricsUrl(flags.metricsBind, metrics.port));
   }
+  // A renewed certificate is served without a restart (open connections keep theirs).
+  const unwatch =
+    flags.tls &&
+    watchTlsFiles(flags.tls.paths, flags.tls.files, (files) => thyme.replaceTls(files), logger);
   logger.info(
     {
       app: entry.name,
@@ -249,6 +257,7 @@ async function serve(
     `serving ${entry.name} on ${serving}`,
   );
   await stopOnSignal(logger, async () => {
+    unwatch?.();
     await thyme.close();
     await worker?.stop();
   });
@@ -307,13 +316,13 @@ function newThyme(entry: AppEntry, layer: ChannelLayer, flags: ServeFlags, logge
     accessLog: flags.accessLog,
     announceEvents: flags.eventLanes,
     proxyHeaders: flags.proxyHeaders ?? false,
-    tls: flags.tls,
+    tls: flags.tls?.files,
     logger,
   });
 }
 
-/** Reads --ssl-certfile and --ssl-keyfile, which go together; undefined for plain HTTP. */
-async function readTlsFiles(flags: ThymeFlags): Promise<TlsFiles | undefined> {
+/** --ssl-certfile and --ssl-keyfile, which go together; undefined for plain HTTP. */
+function tlsPaths(flags: ThymeFlags): TlsPaths | undefined {
   const { sslCertfile, sslKeyfile } = flags;
   if (sslCertfile === undefined && sslKeyfile === undefined) return undefined;
   if (sslCertfile === undefined || sslKeyfile === undefined)
@@ -321,9 +330,5 @@ async function readTlsFiles(flags: ThymeFlags): Promise<TlsFiles | undefined> {
       '--ssl-certfile and --ssl-keyfile go together: give both, or neither',
       2,
     );
-  const read = (file: string, what: string): Promise<Buffer> =>
-    readFile(file).catch((error: Error) => {
-      throw new CommandFailed(`cannot read the TLS ${what} ${file}: ${error.message}`);
-    });
-  return { cert: await read(sslCertfile, 'certificate'), key: await read(sslKeyfile, 'key') };
+  return { cert: sslCertfile, key: sslKeyfile };
 }

@@ -15,13 +15,13 @@ import { AllowedHosts } from './hosts.js';
 import { bridgeHttpRequest } from './http.js';
 import { InFlight } from './in-flight.js';
 import { ThymeMetrics } from './metrics.js';
-import { resolveThymeOptions, type ThymeOptions } from './options.js';
+import { resolveThymeOptions, type ThymeOptions, type TlsFiles } from './options.js';
 import { clientAddress, logHost, parseTarget, singleHost } from './request-info.js';
 import { destroyOnError, plainResponse, rejectUpgrade } from './responses.js';
 import { listenOn } from '../listen.js';
 import { HEALTH_PATH, serveMetrics, writeHealth, type HealthReport } from '../metrics/endpoint.js';
 import { freeSocketPath, listenOnPath } from './socket-path.js';
-import { createSecureServer } from './tls.js';
+import { createSecureServer, replaceTlsFiles, TlsUnusable } from './tls.js';
 import { STATIC_PREFIX, StaticFiles } from './static-files.js';
 import { WebSocketGateway } from './websocket.js';
 
@@ -115,6 +115,17 @@ export class Thyme implements ThymeContext {
     this.server.on('clientError', (error: NodeJS.ErrnoException, socket: Socket) =>
       this.onClientError(error, socket),
     );
+  }
+
+  /**
+   * Serves a new certificate and key (a renewal) to the connections accepted
+   * from now on, without a restart; open ones keep theirs. Throws TlsUnusable
+   * for a pair TLS cannot use (the current one stays), and when Thyme serves
+   * plain HTTP.
+   */
+  replaceTls(files: TlsFiles): void {
+    if (!this.options.tls) throw new TlsUnusable(new Error('Thyme serves plain HTTP'));
+    replaceTlsFiles(this.server, files);
   }
 
   /** Listens on host:port (port 0 picks a free one) and resolves with the bound address. */

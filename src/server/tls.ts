@@ -1,5 +1,5 @@
 import type { Server, ServerOptions } from 'node:http';
-import { createServer } from 'node:https';
+import { createServer, type Server as HttpsServer } from 'node:https';
 import type { TlsFiles } from './options.js';
 
 /** A certificate and key TLS cannot use: a key of another certificate, a file that is not PEM. */
@@ -27,6 +27,19 @@ export function createSecureServer(
       key: files.key,
       handshakeTimeout: handshakeTimeoutMs,
     });
+  } catch (error) {
+    throw new TlsUnusable(error as Error);
+  }
+}
+
+/**
+ * Serves `files` to the connections `server` accepts from now on (a renewed
+ * certificate); those already open keep theirs. Throws TlsUnusable for a pair
+ * TLS cannot use, and the server goes on with the pair it had.
+ */
+export function replaceTlsFiles(server: Server, files: TlsFiles): void {
+  try {
+    (server as unknown as HttpsServer).setSecureContext({ cert: files.cert, key: files.key });
   } catch (error) {
     throw new TlsUnusable(error as Error);
   }
