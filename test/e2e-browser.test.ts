@@ -5,7 +5,7 @@
  * form, chat across rooms, get refused a staff-only room, see hostile text stay
  * text, and survive their Thyme being SIGKILLed and restarted.
  */
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -27,21 +27,11 @@ import {
   TEST_PASSWORD_ITERATIONS,
 } from './helpers/deployment.js';
 import { BrowserlessClient } from './helpers/browserless.js';
+import { CHROMIUM, CHROMIUM_ARGS, killChildren } from './helpers/chromium.js';
 import { httpRequest } from './helpers/http-client.js';
 import { sleep, waitFor, within } from './helpers/wait.js';
 import type { TestClient } from './helpers/ws-client.js';
 
-const CHROMIUM = '/usr/bin/chromium';
-const CHROMIUM_ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-background-networking',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-component-update',
-  '--disable-sync',
-];
 const ARTIFACTS = fileURLToPath(new URL('../../test-artifacts/', import.meta.url));
 const PASSWORD = 'correct horse battery';
 const XSS = `<img src=x onerror="window.__xss=1">`;
@@ -101,23 +91,6 @@ let samId: number;
 let noraId: number;
 const shots: { path: string; size: number }[] = [];
 const rooms = {} as Record<'general' | 'random' | 'staff' | 'hostile', Room>;
-
-/**
- * Everything this process started (gredis processes, Chromium), found by parent id:
- * a process whose start timed out is not in `chat` yet, and must not outlive us.
- */
-function killChildren(): void {
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
-      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-      if (ppid === process.pid) process.kill(Number(entry), 'SIGKILL');
-    } catch {
-      // Gone meanwhile.
-    }
-  }
-}
 
 const watchdog = setTimeout(() => {
   console.error(`e2e-browser: still running after ${FILE_DEADLINE_MS} ms; killing everything`);
