@@ -933,8 +933,11 @@ test('logged out elsewhere: the page says so, offers to log in, and stops reconn
   const [sam, nora] = people as [Person, Person];
   await fixtures.sessions.deleteForUser(noraId);
   // The socket stays open, but every command is refused now.
-  await say(nora, rooms.general, 'still there?');
+  const box = pane(nora, rooms.general).locator('input[name="message"]');
+  await box.fill('still there?');
+  await box.press('Enter');
   await waitFor(async () => /session has ended/.test(await alertText(nora)), 10_000, 'the alert');
+  assert.is(await box.inputValue(), 'still there?', 'what she wrote is back in its box');
   const link = nora.page.getByRole('alert').getByRole('link', { name: 'Log in again' });
   assert.is(await link.getAttribute('href'), '/accounts/login/?next=%2F');
   assert.not.ok((await lines(sam, rooms.general)).some((l) => l.includes('still there?')));

@@ -70,6 +70,15 @@
   const retries = new Set();
   /** Rooms whose leave is on its way: a keep-alive join now would bring them back. */
   const leaving = new Set();
+  /**
+   * This socket's commands not yet answered (re-joins aside), oldest first, as
+   * sent. The server answers a socket's commands in order: each with its reply (a
+   * send's is the sender's own copy of the message, which every member gets) or
+   * with a refusal, {"error": CODE}, which names neither room nor text. So a
+   * refusal answers the oldest of these, and a send's text is kept here until it
+   * is known to have gone.
+   */
+  let awaiting = [];
   /** The room whose send box takes focus when its join is confirmed (the user asked for it). */
   let focusOnJoin = null;
   let socket = null;
@@ -294,7 +303,29 @@
     }
     socket.send(JSON.stringify(payload));
     lastHeardAt = Date.now();
+    awaiting.push(payload);
     return true;
+  }
+
+  /**
+   * The reply to one of our commands has come: that command is answered, and so
+   * is every older one, whose reply came before or never will (a copy of a
+   * message dropped from a full channel).
+   */
+  function answered(matches) {
+    awaiting.splice(0, awaiting.findIndex(matches) + 1);
+  }
+
+  /**
+   * A send refused, or perhaps lost with its connection: its text goes back in
+   * its room's send box, to send again or edit; if the user is writing something
+   * else there by now, into the room's list instead, marked as not sent.
+   */
+  function giveBack(sent) {
+    const room = sent && sent.command === 'send' && rooms.get(sent.room);
+    if (!room) return;
+    if (room.input.value.trim() === '') room.input.value = sent.message;
+    else appendItem(room, unsentItem(sent.message));
   }
 
   /**
@@ -333,6 +364,7 @@
 
   function onJoin(id, title) {
     rejoining = rejoining.filter((pending) => pending !== id);
+    answered((sent) => sent.command === 'join' && sent.room === id);
     let room = rooms.get(id);
     if (room) {
       retitle(room, title);
@@ -363,6 +395,7 @@
   }
 
   function onLeave(id) {
+    answered((sent) => sent.command === 'leave' && sent.room === id);
     const asked = leaving.has(id);
     const room = rooms.get(id);
     removePane(id);
@@ -383,10 +416,15 @@
   }
 
   function onRoomMessage(data) {
-    const room = rooms.get(String(data.room));
+    const id = String(data.room);
+    const room = rooms.get(id);
     if (!room) return;
     const type = Number(data.msg_type);
     const username = String(data.username ?? '');
+    const text = String(data.message ?? '');
+    if (type === MSG_TYPE.message && username === me) {
+      answered((sent) => sent.command === 'send' && sent.room === id && sent.message === text);
+    }
     let item;
     if (type === MSG_TYPE.enter || type === MSG_TYPE.leave) {
       const entered = type === MSG_TYPE.enter;
@@ -400,10 +438,22 @@
       item.append(
         timeElement(),
         el('span', { className: 'username', dir: 'auto', textContent: username }),
-        el('span', { className: 'text', dir: 'auto', textContent: String(data.message ?? '') }),
+        el('span', { className: 'text', dir: 'auto', textContent: text }),
       );
     }
     appendItem(room, item);
+  }
+
+  /** A message of the user's that did not go: in view, its text there to copy. */
+  function unsentItem(text) {
+    const item = el('li', { className: 'unsent mine' });
+    item.append(
+      timeElement(),
+      el('span', { className: 'username', dir: 'auto', textContent: me }),
+      el('span', { className: 'text', dir: 'auto', textContent: text }),
+      el('span', { className: 'unsent-note', textContent: 'Not sent' }),
+    );
+    return item;
   }
 
   function onError(code) {
@@ -417,6 +467,7 @@
       removePane(id);
       return showError(code, `Could not rejoin “${title}”.`);
     }
+    if (id === undefined) giveBack(awaiting.shift());
     showError(code);
   }
 
@@ -495,6 +546,7 @@
       // A leave that got no answer: the room stays, and the reconnect re-joins it.
       leaving.clear();
       for (const room of rooms.values()) room.pane.classList.add('is-offline');
+      giveBackUnconfirmed();
       if (stopped) return;
       // A refused handshake, or our session ended (CLOSE_LOGGED_OUT): ask before
       // reconnecting, since this browser may be logged in again (an admin who set
@@ -502,6 +554,22 @@
       if (opened && event.code !== CLOSE_LOGGED_OUT) scheduleRetry();
       else void retryUnlessLoggedOut();
     });
+  }
+
+  /**
+   * Sends the connection dropped before they came back may never have reached the
+   * server (written into a connection already dead): their text goes back, and the
+   * user decides whether to send it again.
+   */
+  function giveBackUnconfirmed() {
+    const sends = awaiting.filter((sent) => sent.command === 'send');
+    awaiting = [];
+    if (sends.length === 0) return;
+    for (const sent of sends) giveBack(sent);
+    showAlert(
+      'UNCONFIRMED',
+      'The connection dropped before your message was confirmed: it is back in its box, to send again once reconnected.',
+    );
   }
 
   function scheduleRetry() {
@@ -580,7 +648,7 @@
     if (!socket || socket.readyState !== WebSocket.OPEN) return;
     const first = rooms.keys().next();
     if (!first.done) {
-      socket.send(JSON.stringify({ command: 'join', room: first.value }));
+      send({ command: 'join', room: first.value });
       return;
     }
     // No rooms: renewed by a fresh socket, unless this one opened or sent a command
@@ -589,6 +657,8 @@
     if (Date.now() - lastHeardAt < KEEP_ALIVE_MS / 2) return;
     const old = socket;
     socket = null;
+    // What it still owes us goes with it (a join in flight was spared above).
+    awaiting = [];
     old.close(1000);
     connect(true);
   }

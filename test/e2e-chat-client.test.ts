@@ -1,0 +1,219 @@
+/**
+ * The chat page's client (chat.js) in a real browser, where frames meet it in an
+ * order or at a moment the server cannot be made to choose: Debian's headless
+ * Chromium driven by playwright-core, against MultiChat embedded in this process
+ * (in-process layer, SQLite). The page's socket goes through a relay the test
+ * steers: it holds back some of the server's frames, or loses one of the page's
+ * with its connection.
+ */
+import { chromium, type Browser, type Page, type WebSocketRoute } from 'playwright-core';
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import type { Room } from '../src/apps/multichat/rooms.js';
+import type { Database } from '../src/db/connection.js';
+import { CHROMIUM, CHROMIUM_ARGS, killChildren } from './helpers/chromium.js';
+import { sqliteBackend } from './helpers/databases.js';
+import { EmbeddedChat, Fixtures } from './helpers/deployment.js';
+import { waitFor } from './helpers/wait.js';
+
+/** The whole file must finish well inside the runner's budget, whatever hangs. */
+const FILE_DEADLINE_MS = 60_000;
+
+const test = suite('chat page client [sqlite, memory layer, Chromium]');
+const database = sqliteBackend();
+let db: Database;
+let fixtures: Fixtures;
+let browser: Browser | undefined;
+/** sam's session: every page is his. */
+let samSession: string;
+
+const watchdog = setTimeout(() => {
+  console.error(`e2e-chat-client: still running after ${FILE_DEADLINE_MS} ms; killing everything`);
+  killChildren();
+  process.exit(1);
+}, FILE_DEADLINE_MS);
+watchdog.unref();
+
+/**
+ * The page's chat socket, through a relay: the server's frames that match
+ * `holding` wait in `held` until `release()`; the page's next frame that matches
+ * `losing` never reaches the server, and its connection then drops, as one that
+ * was already dead when the page wrote into it.
+ */
+class Relay {
+  holding: RegExp | undefined;
+  losing: RegExp | undefined;
+  readonly held: string[] = [];
+  private page: WebSocketRoute | undefined;
+
+  static async install(page: Page): Promise<Relay> {
+    const relay = new Relay();
+    await page.routeWebSocket(/\/chat\/stream\/$/, (route) => relay.attach(route));
+    return relay;
+  }
+
+  /** Sends the frames held on to the page, in order, and holds no more. */
+  release(): void {
+    this.holding = undefined;
+    for (const frame of this.held.splice(0)) this.page!.send(frame);
+  }
+
+  private attach(page: WebSocketRoute): void {
+    this.page = page;
+    const server = page.connectToServer();
+    page.onMessage((frame) => {
+      if (!this.losing?.test(String(frame))) return server.send(frame);
+      this.losing = undefined;
+      page.close({ code: 1006 });
+    });
+    server.onMessage((frame) => {
+      if (this.holding?.test(String(frame))) this.held.push(String(frame));
+      else page.send(frame);
+    });
+  }
+}
+
+interface Tab {
+  page: Page;
+  relay: Relay;
+  chat: EmbeddedChat;
+}
+
+/** Runs `work` in a page of sam's, connected through a relay to a fresh embedded chat. */
+async function inTab(
+  settings: Parameters<typeof EmbeddedChat.start>[1],
+  work: (tab: Tab) => Promise<void>,
+): Promise<void> {
+  const chat = await EmbeddedChat.start(db, settings);
+  const context = await browser!.newContext();
+  context.setDefaultTimeout(10_000);
+  const errors: string[] = [];
+  try {
+    await context.addCookies([
+      { name: 'sessionid', value: samSession, domain: 'localhost', path: '/' },
+    ]);
+    const page = await context.newPage();
+    page.on('pageerror', (error) => errors.push(error.message));
+    const relay = await Relay.install(page);
+    await page.goto(`http://localhost:${chat.ports[0]}/`);
+    await page.locator('#connection-status[data-state="connected"]').waitFor();
+    await work({ page, relay, chat });
+    assert.equal(errors, [], 'no script errors');
+  } finally {
+    await context.close();
+    await chat.stop();
+  }
+}
+
+function pane(page: Page, room: Room) {
+  return page.locator(`#room-${room.id}`);
+}
+
+function box(page: Page, room: Room) {
+  return pane(page, room).locator('input[name="message"]');
+}
+
+async function join(page: Page, room: Room): Promise<void> {
+  await page.locator(`.room-link[data-room-id="${room.id}"]`).click();
+  await pane(page, room).waitFor();
+}
+
+/** Types a message in a room's box and sends it with Enter, as a person would. */
+async function write(page: Page, room: Room, text: string): Promise<void> {
+  await box(page, room).fill(text);
+  await box(page, room).press('Enter');
+}
+
+/** The texts of a pane's delivered messages, "username: text", in order. */
+async function delivered(page: Page, room: Room): Promise<string[]> {
+  return pane(page, room)
+    .locator('li.message')
+    .evaluateAll((items) =>
+      items.map(
+        (li) =>
+          `${li.querySelector('.username')!.textContent}: ${li.querySelector('.text')!.textContent}`,
+      ),
+    );
+}
+
+async function alertText(page: Page): Promise<string> {
+  return (await page.locator('#alerts').textContent()) ?? '';
+}
+
+test.before(async () => {
+  await database.setup();
+  db = await database.openMigrated();
+  fixtures = new Fixtures(db);
+  samSession = await fixtures.login(await fixtures.user('sam'));
+  browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    headless: true,
+    args: CHROMIUM_ARGS,
+    timeout: 30_000,
+  });
+});
+
+test.after(async () => {
+  await browser?.close();
+  killChildren();
+  await database.teardown();
+  clearTimeout(watchdog);
+});
+
+test('a send refused for the rate: its text is back in its box, and the user is told why', async () => {
+  const room = await fixtures.room('Busy');
+  // A burst of 2 commands and no third for 10 s: the join and one message go.
+  await inTab({ chatBurst: 2, chatPerSecond: 0.1 }, async ({ page }) => {
+    await join(page, room);
+    await write(page, room, 'first');
+    await waitFor(async () => (await delivered(page, room)).length === 1, 5000, 'the first');
+    await write(page, room, 'second');
+    await waitFor(async () => /sending too fast/.test(await alertText(page)), 5000, 'the alert');
+    assert.is(await box(page, room).inputValue(), 'second');
+    assert.equal(await delivered(page, room), ['sam: first']);
+  });
+});
+
+test('a send refused after the user began another: the new text stays, the refused one is listed as not sent', async () => {
+  const room = await fixtures.room('Busy too');
+  await inTab({ chatBurst: 2, chatPerSecond: 0.1 }, async ({ page, relay }) => {
+    await join(page, room);
+    await write(page, room, 'first');
+    await waitFor(async () => (await delivered(page, room)).length === 1, 5000, 'the first');
+    relay.holding = /^\{"error"/;
+    await write(page, room, '<b>second</b>');
+    await waitFor(() => relay.held.length === 1, 5000, 'the refusal');
+    await box(page, room).fill('third, being written');
+    relay.release();
+    await waitFor(async () => /sending too fast/.test(await alertText(page)), 5000, 'the alert');
+    assert.is(await box(page, room).inputValue(), 'third, being written');
+    const unsent = pane(page, room).locator('li.unsent');
+    assert.is(await unsent.locator('.text').textContent(), '<b>second</b>', 'as text');
+    assert.match((await unsent.textContent()) ?? '', /Not sent$/);
+    assert.is(await pane(page, room).locator('b').count(), 0, 'no markup was made');
+    assert.equal(await delivered(page, room), ['sam: first']);
+  });
+});
+
+test('a send lost with a connection that dropped: its text is back in its box, to send once reconnected', async () => {
+  const room = await fixtures.room('Lossy');
+  await inTab({}, async ({ page, relay }) => {
+    await join(page, room);
+    relay.losing = /"command":"send"/;
+    await write(page, room, 'into the void');
+    await page.locator(`#room-${room.id}.is-offline`).waitFor();
+    assert.is(await box(page, room).inputValue(), 'into the void');
+    assert.match(await alertText(page), /connection dropped before your message was confirmed/);
+    // Back in the room: Enter sends it.
+    await page.locator(`#room-${room.id}:not(.is-offline)`).waitFor();
+    await box(page, room).press('Enter');
+    await waitFor(
+      async () => (await delivered(page, room)).join() === 'sam: into the void',
+      5000,
+      'the message, once',
+    );
+    assert.is(await box(page, room).inputValue(), '');
+  });
+});
+
+test.run();
