@@ -9,8 +9,10 @@
 import { chromium, type Browser, type Page, type WebSocketRoute } from 'playwright-core';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
+import { roomGroup } from '../src/apps/multichat/chat-protocol.js';
 import type { Room } from '../src/apps/multichat/rooms.js';
 import type { Database } from '../src/db/connection.js';
+import { BrowserlessClient } from './helpers/browserless.js';
 import { CHROMIUM, CHROMIUM_ARGS, killChildren } from './helpers/chromium.js';
 import { sqliteBackend } from './helpers/databases.js';
 import { EmbeddedChat, Fixtures } from './helpers/deployment.js';
@@ -24,6 +26,7 @@ const database = sqliteBackend();
 let db: Database;
 let fixtures: Fixtures;
 let browser: Browser | undefined;
+const PASSWORD = 'correct horse battery';
 /** sam's session: every page is his. */
 let samSession: string;
 
@@ -144,7 +147,9 @@ test.before(async () => {
   await database.setup();
   db = await database.openMigrated();
   fixtures = new Fixtures(db);
-  samSession = await fixtures.login(await fixtures.user('sam'));
+  samSession = await fixtures.login(
+    await fixtures.user('sam', { password: PASSWORD, staff: true }),
+  );
   browser = await chromium.launch({
     executablePath: CHROMIUM,
     headless: true,
@@ -213,6 +218,30 @@ test('a send lost with a connection that dropped: its text is back in its box, t
       'the message, once',
     );
     assert.is(await box(page, room).inputValue(), '');
+  });
+});
+
+test('a room renamed in the admin: after a reconnect, its re-join shows the new title in the pane and the list, as text', async () => {
+  const room = await fixtures.room('Old name');
+  const renamed = 'New <b>name</b>';
+  await inTab({}, async ({ page, chat }) => {
+    await join(page, room);
+    const admin = new BrowserlessClient(chat.ports[0]!);
+    await admin.login('sam', PASSWORD);
+    await admin.get(`/admin/rooms/${room.id}/`);
+    assert.is((await admin.post(`/admin/rooms/${room.id}/`, { title: renamed })).status, 303);
+    // Any close but a logout's: the page reconnects and re-joins.
+    await chat.layer.groupSend(roomGroup(room.id), { close: 1012 });
+    await page.locator(`#room-${room.id}.is-offline`).waitFor();
+    await page.locator(`#room-${room.id}:not(.is-offline)`).waitFor();
+    assert.is(await pane(page, room).locator('h2').textContent(), renamed);
+    assert.is(
+      await page.locator(`.room-link[data-room-id="${room.id}"] .room-title`).textContent(),
+      renamed,
+    );
+    await page.getByRole('button', { name: renamed, exact: true }).waitFor();
+    await page.getByRole('textbox', { name: `Message to ${renamed}` }).waitFor();
+    assert.is(await page.locator('.chat b').count(), 0, 'no markup was made');
   });
 });
 

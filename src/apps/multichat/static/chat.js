@@ -267,6 +267,18 @@
     room.label.textContent = `Message to ${title}`;
   }
 
+  /**
+   * The room list has the titles of when the page loaded: a join's reply brings
+   * the room's up to date (its place in the list stays, not to move a button
+   * from under the pointer).
+   */
+  function retitleListed(id, title) {
+    for (const button of roomButtons(id)) {
+      const listed = button.querySelector('.room-title');
+      if (listed && listed.textContent !== title) listed.textContent = title;
+    }
+  }
+
   function appendItem(room, item) {
     const list = room.list;
     // Follow new messages only if the reader is at the bottom already (not reading history).
@@ -374,6 +386,7 @@
       rooms.set(id, room);
       updateEmptyState();
     }
+    retitleListed(id, title);
     setPressed(id, true);
     if (focusOnJoin === id) {
       focusOnJoin = null;
