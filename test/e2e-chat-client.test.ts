@@ -15,7 +15,7 @@ import type { Database } from '../src/db/connection.js';
 import { BrowserlessClient } from './helpers/browserless.js';
 import { CHROMIUM, CHROMIUM_ARGS, killChildren } from './helpers/chromium.js';
 import { sqliteBackend } from './helpers/databases.js';
-import { EmbeddedChat, Fixtures } from './helpers/deployment.js';
+import { chatClient, EmbeddedChat, Fixtures } from './helpers/deployment.js';
 import { waitFor } from './helpers/wait.js';
 
 /** The whole file must finish well inside the runner's budget, whatever hangs. */
@@ -39,7 +39,8 @@ watchdog.unref();
 
 /**
  * The page's chat socket, through a relay: the server's frames that match
- * `holding` wait in `held` until `release()`; the page's next frame that matches
+ * `holding` wait in `held` until `release()`, the others are in `passed`; the
+ * page's next frame that matches
  * `losing` never reaches the server, and its connection then drops, as one that
  * was already dead when the page wrote into it.
  */
@@ -47,6 +48,7 @@ class Relay {
   holding: RegExp | undefined;
   losing: RegExp | undefined;
   readonly held: string[] = [];
+  readonly passed: string[] = [];
   private page: WebSocketRoute | undefined;
 
   static async install(page: Page): Promise<Relay> {
@@ -70,8 +72,9 @@ class Relay {
       page.close({ code: 1006 });
     });
     server.onMessage((frame) => {
-      if (this.holding?.test(String(frame))) this.held.push(String(frame));
-      else page.send(frame);
+      if (this.holding?.test(String(frame))) return void this.held.push(String(frame));
+      this.passed.push(String(frame));
+      page.send(frame);
     });
   }
 }
@@ -244,5 +247,54 @@ test('a room renamed in the admin: after a reconnect, its re-join shows the new 
     assert.is(await page.locator('.chat b').count(), 0, 'no markup was made');
   });
 });
+
+test("a room's messages and notices that come before the answer to its join: shown once the pane appears, in order", async () => {
+  const room = await fixtures.room('Early');
+  const nora = await fixtures.login(await fixtures.user('nora'));
+  await inTab({}, async ({ page, relay, chat }) => {
+    relay.holding = /^\{"join"/;
+    await page.locator(`.room-link[data-room-id="${room.id}"]`).click();
+    await waitFor(() => relay.held.length === 1, 5000, 'the answer to the join');
+    // The group add follows the answer: in once a frame sent to the room reaches the page.
+    await waitFor(
+      async () => {
+        await chat.layer.groupSend(roomGroup(room.id), { text: '{}' });
+        return relay.passed.includes('{}');
+      },
+      5000,
+      'sam in the room',
+    );
+    const other = await chatClient(chat.ports[0]!, nora);
+    try {
+      other.send(JSON.stringify({ command: 'join', room: room.id }));
+      for (const message of ['one', '<b>two</b>'])
+        other.send(JSON.stringify({ command: 'send', room: room.id, message }));
+      other.send(JSON.stringify({ command: 'leave', room: room.id }));
+      await waitFor(
+        () => relay.passed.filter((frame) => frame.includes('"username":"nora"')).length === 4,
+        5000,
+        "nora's notices and messages to reach the page",
+      );
+      assert.is(await pane(page, room).count(), 0, 'no pane yet');
+      relay.release();
+      await pane(page, room).waitFor();
+      const items = pane(page, room).locator('.messages li');
+      assert.equal(await items.allTextContents().then((all) => all.map(withoutTime)), [
+        'nora joined',
+        'noraone',
+        'nora<b>two</b>',
+        'nora left',
+      ]);
+      assert.is(await pane(page, room).locator('b').count(), 0, 'no markup was made');
+    } finally {
+      other.close();
+    }
+  });
+});
+
+/** A list item's text without its time (hh:mm). */
+function withoutTime(text: string): string {
+  return text.replace(/^\d\d:\d\d/, '');
+}
 
 test.run();

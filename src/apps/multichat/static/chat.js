@@ -23,6 +23,8 @@
   const REJOIN_RETRY_MS = 1000;
   /** Older messages are dropped so a long-open tab does not grow without bound. */
   const MAX_MESSAGES_PER_ROOM = 500;
+  /** Room frames that may wait for their join's answer (keepEarly); the oldest go first. */
+  const MAX_EARLY_FRAMES = 100;
   const ALERT_TIMEOUT_MS = 15000;
   const MAX_ALERTS = 4;
   const MSG_TYPE = Object.freeze({
@@ -76,7 +78,7 @@
    * send's is the sender's own copy of the message, which every member gets) or
    * with a refusal, {"error": CODE}, which names neither room nor text. So a
    * refusal answers the oldest of these, and a send's text is kept here until it
-   * is known to have gone.
+   * is known to have gone (a join's early frames too: keepEarly).
    */
   let awaiting = [];
   /** The room whose send box takes focus when its join is confirmed (the user asked for it). */
@@ -376,7 +378,8 @@
 
   function onJoin(id, title) {
     rejoining = rejoining.filter((pending) => pending !== id);
-    answered((sent) => sent.command === 'join' && sent.room === id);
+    const asked = awaitedJoin(id);
+    answered((sent) => sent === asked);
     let room = rooms.get(id);
     if (room) {
       retitle(room, title);
@@ -387,6 +390,7 @@
       updateEmptyState();
     }
     retitleListed(id, title);
+    for (const data of (asked && asked.early) || []) onRoomMessage(data);
     setPressed(id, true);
     if (focusOnJoin === id) {
       focusOnJoin = null;
@@ -431,7 +435,7 @@
   function onRoomMessage(data) {
     const id = String(data.room);
     const room = rooms.get(id);
-    if (!room) return;
+    if (!room) return keepEarly(id, data);
     const type = Number(data.msg_type);
     const username = String(data.username ?? '');
     const text = String(data.message ?? '');
@@ -455,6 +459,25 @@
       );
     }
     appendItem(room, item);
+  }
+
+  function awaitedJoin(id) {
+    return awaiting.find((sent) => sent.command === 'join' && sent.room === id);
+  }
+
+  /**
+   * A frame of a room with no pane waits on the user's join of it, if that is on
+   * its way, and is shown once its answer makes the pane: the server may deliver
+   * a room's messages first (the socket enters the room's group and gets the
+   * answer in two steps; other processes' messages are ordered by their clocks).
+   * A refused join's frames go with it.
+   */
+  function keepEarly(id, data) {
+    const join = awaitedJoin(id);
+    if (!join) return;
+    join.early = join.early || [];
+    join.early.push(data);
+    if (join.early.length > MAX_EARLY_FRAMES) join.early.shift();
   }
 
   /** A message of the user's that did not go: in view, its text there to copy. */
