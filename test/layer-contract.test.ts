@@ -105,6 +105,32 @@ function contract(backend: LayerBackend): void {
     assert.equal(received.nothing, null);
   });
 
+  test('integers stay integers: beyond ±2^53 as bigints, exact; every other one a number', async () => {
+    const { sender, receiver } = pair();
+    const message: Message = {
+      ms: 1_764_000_000_000, // beyond 32 bits, safe: a number both ways
+      safe: [Number.MAX_SAFE_INTEGER, Number.MIN_SAFE_INTEGER, -(2 ** 40)],
+      id: 2n ** 60n + 1n, // a Snowflake-sized id, which a number would round
+      edges: [2n ** 64n - 1n, -(2n ** 63n)],
+      small: 5n, // a bigint a number can hold arrives as that number
+      nested: { list: [{ big: 9_007_199_254_740_993n }], float: 2.5, text: 'Ïó ωπ' },
+    };
+    await sender.send('test.wide', message);
+    const received = await receiver.receive('test.wide');
+    assert.equal(received, {
+      ...message,
+      small: 5,
+    });
+    // Group sends store a pre-encoded body (stamped once per process): the same.
+    const channel = await receiver.newChannel('wide');
+    await receiver.groupAdd('wide', channel);
+    await sender.groupSend('wide', message);
+    assert.equal(await receiver.receive(channel), { ...message, small: 5 });
+    // Greek text holds the bytes of MessagePack's 64-bit markers (0xcf): no bigint for it.
+    await sender.send('test.wide', { text: 'ωπ', n: 7 });
+    assert.equal(await receiver.receive('test.wide'), { text: 'ωπ', n: 7 });
+  });
+
   test('two new channels each get their own message', async () => {
     const { sender, receiver } = pair();
     const first = await receiver.newChannel();
@@ -196,7 +222,8 @@ function contract(backend: LayerBackend): void {
       [{ f: () => 1 }, 'message.f'],
       [{ s: Symbol('x') }, 'message.s'],
       [{ u: undefined }, 'message.u'],
-      [{ n: 10n }, 'message.n'],
+      [{ n: 2n ** 64n }, 'message.n'],
+      [{ list: [-(2n ** 63n) - 1n] }, 'message.list[0]'],
       [{ deep: { d: new Date() } }, 'message.deep.d'],
       [{ m: new Map() }, 'message.m'],
       [{ list: [1, undefined] }, 'message.list[1]'],

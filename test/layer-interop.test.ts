@@ -36,6 +36,8 @@ const RECEIVE_TIMEOUT_MS = 5_000;
 const BYTES_TAG = '__bytes__';
 /** Python reports non-finite floats (which plain JSON lacks) as {"__float__": "-inf"}. */
 const FLOAT_TAG = '__float__';
+/** Integers beyond ±2^53, which JSON.parse would round, travel as {"__int__": "<digits>"}. */
+const INT_TAG = '__int__';
 const NON_FINITE: Record<string, number> = { inf: Infinity, '-inf': -Infinity, nan: NaN };
 
 type Json = string | number | boolean | null | Json[] | { [key: string]: Json };
@@ -62,6 +64,7 @@ type PyEvent =
   | { event: 'error'; error: string };
 
 function toJson(value: unknown): Json {
+  if (typeof value === 'bigint') return { [INT_TAG]: value.toString() };
   if (value instanceof Uint8Array) return { [BYTES_TAG]: Buffer.from(value).toString('base64') };
   if (Array.isArray(value)) return value.map(toJson);
   if (value !== null && typeof value === 'object') {
@@ -78,6 +81,8 @@ function fromJson(value: Json): MessageValue {
     if (keys.length === 1 && typeof tagged === 'string') {
       return new Uint8Array(Buffer.from(tagged, 'base64'));
     }
+    const int = value[INT_TAG];
+    if (keys.length === 1 && typeof int === 'string') return BigInt(int);
     const float = value[FLOAT_TAG];
     if (keys.length === 1 && typeof float === 'string' && float in NON_FINITE) {
       return NON_FINITE[float]!;
@@ -379,12 +384,17 @@ test('the crossbar, end to end: a Django Channels process and a MultiChat room o
 });
 
 const ALL_BYTES = Uint8Array.from({ length: 256 }, (_, i) => i);
-/** Both sides of every MessagePack integer width boundary, up to the largest safe integer. */
-const INTS = [
+/**
+ * Both sides of every MessagePack integer width boundary, and beyond the largest
+ * safe integer as bigints (which Python's ints carry exactly) up to 64 bits.
+ */
+const INTS: MessageValue[] = [
   ...[0, 1, -1, -32, -33, -(2 ** 53 - 1)],
   ...[2 ** 7, 2 ** 8, 2 ** 15, 2 ** 16, 2 ** 31, 2 ** 32, 2 ** 40, 2 ** 53]
     .flatMap((n) => [n - 1, n, n + 1, -n, -n - 1])
     .filter((n) => Number.isSafeInteger(n)),
+  ...[2n ** 53n, 2n ** 53n + 1n, 2n ** 60n + 1n, 2n ** 63n - 1n, 2n ** 63n, 2n ** 64n - 1n],
+  ...[-(2n ** 53n), -(2n ** 53n) - 1n, -(2n ** 62n) - 3n, -(2n ** 63n)],
 ];
 /** Past 65535 bytes MessagePack switches to bin32/str32. */
 const LARGE_BYTES = Uint8Array.from({ length: 70_000 }, (_, i) => (i * 7919) % 256);

@@ -4,6 +4,7 @@ import { MalformedPayload } from './errors.js';
 import { MultiFernet } from './fernet.js';
 import { CHANNEL_KEY } from './names.js';
 import type { Message } from './types.js';
+import { WideIntegers } from './wide-integers.js';
 
 /** Length of the random prefix that keeps equal messages distinct in a sorted set. */
 export const RANDOM_PREFIX_LENGTH = 12;
@@ -32,6 +33,7 @@ const POOL_SIZE = RANDOM_PREFIX_LENGTH * 512;
 export class Codec {
   private readonly encoder = new Encoder();
   private readonly decoder = new Decoder();
+  private readonly wide = new WideIntegers();
   private readonly crypter: MultiFernet | undefined;
   private readonly pool = Buffer.allocUnsafe(POOL_SIZE);
   private poolOffset = POOL_SIZE;
@@ -57,13 +59,13 @@ export class Codec {
 
   /** Stored bytes for `message`, stamped with `channels` when given. */
   encode(message: Message, channels?: string | string[]): Buffer {
-    if (channels === undefined) return this.seal(this.encoder.encodeSharedRef(message));
+    if (channels === undefined) return this.seal(this.pack(message, true));
     return this.stamp(this.encodeBody(message), channels);
   }
 
   /** Encodes a message's entries once; `stamp` then makes each key's variant cheaply. */
   encodeBody(message: Message): EncodedBody {
-    const full = this.encoder.encode(message);
+    const full = this.pack(message, false);
     const { count, headerLength } = readMapHeader(full);
     return { entries: full.subarray(headerLength), count };
   }
@@ -98,7 +100,7 @@ export class Codec {
     }
     let value: unknown;
     try {
-      value = this.decoder.decode(packed);
+      value = WideIntegers.mayHold(packed) ? this.wide.decode(packed) : this.decoder.decode(packed);
     } catch (error) {
       throw new MalformedPayload('not MessagePack', { cause: error });
     }
@@ -123,6 +125,20 @@ export class Codec {
     return { message, channels };
   }
 
+  /**
+   * MessagePack for `message` (`shared`: in the encoder's own buffer, valid until
+   * its next call). The plain encoder refuses bigints: a message that holds one
+   * (an integer beyond ±2^53) is encoded by WideIntegers instead.
+   */
+  private pack(message: Message, shared: boolean): Uint8Array {
+    try {
+      return shared ? this.encoder.encodeSharedRef(message) : this.encoder.encode(message);
+    } catch (error) {
+      if (!holdsBigInt(message)) throw error;
+      return this.wide.encode(message);
+    }
+  }
+
   /** Prepends the random prefix to (encrypted) packed bytes. */
   private seal(packed: Uint8Array): Buffer {
     const body = this.crypter ? this.crypter.encrypt(packed) : packed;
@@ -140,6 +156,12 @@ export class Codec {
     this.pool.copy(target, 0, this.poolOffset, this.poolOffset + RANDOM_PREFIX_LENGTH);
     this.poolOffset += RANDOM_PREFIX_LENGTH;
   }
+}
+
+function holdsBigInt(value: unknown): boolean {
+  if (typeof value === 'bigint') return true;
+  if (typeof value !== 'object' || value === null || value instanceof Uint8Array) return false;
+  return Object.values(value).some(holdsBigInt);
 }
 
 function readMapHeader(bytes: Uint8Array): { count: number; headerLength: number } {

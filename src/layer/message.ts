@@ -1,6 +1,7 @@
 import { InvalidMessage } from './errors.js';
 import { CHANNEL_KEY } from './names.js';
 import type { Message } from './types.js';
+import { INT64_MIN, narrowBigInt, UINT64_MAX } from './wide-integers.js';
 
 const MAX_DEPTH = 64;
 
@@ -29,6 +30,10 @@ function checkValue(value: unknown, path: string, seen: Set<object>, depth: numb
     case 'boolean':
       return;
     case 'number':
+      return;
+    case 'bigint':
+      if (value < INT64_MIN || value > UINT64_MAX)
+        throw new InvalidMessage(path, 'integer beyond 64 bits (MessagePack carries no more)');
       return;
     case 'object':
       break;
@@ -80,6 +85,8 @@ export function copyMessage(message: Message): Message {
 }
 
 function copyValue(value: unknown): unknown {
+  // As the Redis layer's decoding does: only integers beyond ±2^53 stay bigints.
+  if (typeof value === 'bigint') return narrowBigInt(value);
   if (typeof value !== 'object' || value === null) return value;
   if (value instanceof Uint8Array)
     return Buffer.isBuffer(value) ? Buffer.from(value) : new Uint8Array(value);

@@ -2,6 +2,8 @@
 export type MessageValue =
   | string
   | number
+  /** An integer beyond ±2^53 (Number.MAX_SAFE_INTEGER), 64 bits at most: it stays exact. */
+  | bigint
   | boolean
   | null
   | Uint8Array

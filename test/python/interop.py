@@ -24,9 +24,10 @@ Output: one JSON object per line: {"event": "ready", "channels": [...]},
 {"event": "received", "channel", "message", "same"?, "difference"?},
 {"event": "sent"}, or {"event": "error", "error"} (exit status 1).
 
-Bytes travel through JSON as {"__bytes__": "<base64>"}, and the non-finite floats
-JSON cannot carry as {"__float__": "inf" | "-inf" | "nan"}; the tags exist only here
-and in the test, never on the wire.
+Bytes travel through JSON as {"__bytes__": "<base64>"}, the non-finite floats
+JSON cannot carry as {"__float__": "inf" | "-inf" | "nan"}, and integers beyond
+±2^53 (which JavaScript's JSON.parse would round) as {"__int__": "<digits>"}; the
+tags exist only here and in the test, never on the wire.
 """
 
 import asyncio
@@ -40,6 +41,8 @@ from channels_redis.core import RedisChannelLayer
 
 BYTES_TAG = "__bytes__"
 FLOAT_TAG = "__float__"
+INT_TAG = "__int__"
+SAFE_INTEGER = 2**53 - 1
 
 
 def from_json(value):
@@ -47,6 +50,8 @@ def from_json(value):
     if isinstance(value, dict):
         if set(value) == {BYTES_TAG}:
             return base64.b64decode(value[BYTES_TAG])
+        if set(value) == {INT_TAG}:
+            return int(value[INT_TAG])
         return {key: from_json(item) for key, item in value.items()}
     if isinstance(value, list):
         return [from_json(item) for item in value]
@@ -59,6 +64,8 @@ def to_json(value):
         return {FLOAT_TAG: repr(value)}
     if isinstance(value, bytes):
         return {BYTES_TAG: base64.b64encode(value).decode("ascii")}
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) > SAFE_INTEGER:
+        return {INT_TAG: str(value)}
     if isinstance(value, dict):
         return {key: to_json(item) for key, item in value.items()}
     if isinstance(value, (list, tuple)):
