@@ -1,12 +1,14 @@
-import { sessionGroup, userGroup } from '../../auth/socket-groups.js';
+import { CLOSE_LOGGED_OUT, sessionGroup, userGroup } from '../../auth/socket-groups.js';
 import type { Message } from '../../layer/types.js';
 import { refilledTokens, type BucketRate } from '../../token-bucket.js';
 import type { SocketUser } from '../../worker/app.js';
 import type { SocketContext, WebSocketConsumer } from '../../worker/websocket/consumer.js';
 import {
+  CLOSE_ACCESS_CHANGED,
   InvalidCommand,
   MESSAGE_TYPES,
   parseCommand,
+  roomDeletedFrame,
   roomGroup,
   type Command,
   type ErrorCode,
@@ -140,16 +142,30 @@ export class ChatConsumer implements WebSocketConsumer<ChatState> {
     socket.sendJson(reply);
     socket.groupAdd(roomGroup(room.id));
     socket.state.rooms = [...socket.state.rooms, room.id];
-    // The check ran before the add. An admin who closed the room to this user in
-    // between (made it staff-only, took the staff flag) closed with 4002 the
-    // sockets then in it, which this one was not yet: check again now that it is
-    // in, and take it out again if it may no longer be.
+    // The check ran before the add. What an admin did in between reached the
+    // sockets then in the room, which this one was not yet: check again now that
+    // it is in, and if the room is closed to it, do to it what they got.
     await socket.flush();
     const again = await this.check(socket, room.id);
-    if (typeof again === 'string') {
-      this.leave(socket, room.id, username);
-      socket.sendJson({ error: again });
+    if (typeof again === 'string') this.undoJoin(socket, room.id, again);
+  }
+
+  /**
+   * A join whose second check failed gets what the room's other sockets got from
+   * the change that failed it, so that the page handles it as theirs, with no
+   * reply of its own: made staff-only or the staff flag taken, closed with
+   * CLOSE_ACCESS_CHANGED (it reconnects, and its re-joins are checked afresh);
+   * deleted, its unasked leave; logged out, or the session over, closed as a
+   * logout closes (its disconnect leaves its rooms, with their notices).
+   */
+  private undoJoin(socket: ChatSocket, roomId: number, error: ErrorCode): void {
+    if (error === 'ROOM_INVALID') {
+      socket.groupDiscard(roomGroup(roomId));
+      socket.state.rooms = socket.state.rooms.filter((id) => id !== roomId);
+      socket.send(roomDeletedFrame(roomId).text);
+      return;
     }
+    socket.close(error === 'USER_HAS_TO_LOGIN' ? CLOSE_LOGGED_OUT : CLOSE_ACCESS_CHANGED);
   }
 
   private leave(socket: ChatSocket, roomId: number, username: string): void {
