@@ -72,6 +72,7 @@ test('every layer error class carries its code and a TypeError where it is bad i
     new errors.LayerUnavailable('redis://x'),
     new errors.InvalidLayerUrl('x', 'bad'),
     new errors.MalformedPayload('bad'),
+    new errors.LaneTurnLost('specific.a!b', 3),
   ];
   for (const error of samples) {
     assert.match(error.code, /^GREDIS_/);
