@@ -10,6 +10,7 @@ export class TcpProxy {
   private server: Server | undefined;
   private readonly sockets = new Set<Socket>();
   private readonly frozen = new Set<Socket>();
+  private stalled = false;
 
   private constructor(
     private readonly target: { host: string; port: number },
@@ -47,9 +48,21 @@ export class TcpProxy {
     this.stopListening();
   }
 
+  /**
+   * New connections are accepted and then hear nothing, as from a server whose
+   * process is stopped (its kernel still completes handshakes); open ones go on.
+   */
+  stall(): void {
+    this.stalled = true;
+  }
+
   /** Accepts connections again, on the same port (frozen ones stay frozen). */
   async restore(): Promise<void> {
     const server = createServer((client) => {
+      if (this.stalled) {
+        this.frozen.add(client); // left as it is until stop()
+        return;
+      }
       const upstream = connect(this.target.port, this.target.host);
       for (const [from, to] of [
         [client, upstream],

@@ -50,6 +50,14 @@ const CLOSE_WAIT_MS = 2000;
 const KEEP_ALIVE_MS = 10_000;
 
 /**
+ * How long a Sentinel may take to name the master. ioredis waits forever by
+ * default, and so a Sentinel that accepts connections but does not answer (its
+ * process stopped, its machine gone behind a live address) held every
+ * reconnection there instead of letting it ask the next one.
+ */
+const SENTINEL_COMMAND_TIMEOUT_MS = 2000;
+
+/**
  * One Redis server of the layer: a command connection shared by all calls and
  * the blocking connections of the key readers.
  *
@@ -423,10 +431,23 @@ export class RedisHost {
             // process that only waits in blocked reads sends nothing, so nothing
             // else would tell it that a master which vanished was replaced.
             failoverDetector: true,
+            sentinelCommandTimeout: SENTINEL_COMMAND_TIMEOUT_MS,
             name: this.config.masterName,
             db: this.config.db,
             ...(this.config.password ? { password: this.config.password } : {}),
           });
+    // ioredis ends a Sentinel connection for good (status 'end', every command
+    // failing at once) when it is told to disconnect while it asks a Sentinel
+    // for the master: its failover detector does, when a failover is announced
+    // during a reconnection (the master died, so its connections were
+    // reconnecting), and so may dropSilentConnections. Only close,
+    // releaseBlockingClient and a misconfiguration end ours on purpose.
+    client.on('end', () => {
+      if (this.closing || this.misconfigured) return;
+      if (client !== this.client && !this.blocking.has(client)) return;
+      this.logger.debug({ host: this.label }, 'channel layer connection ended; connecting again');
+      client.connect().catch(() => undefined);
+    });
     // The SELECT of a database the server does not have fails, and ioredis goes
     // on in database 0. Its reply comes before the ready check's, so closing
     // the connection here comes before any command of ours is sent.

@@ -1,4 +1,5 @@
 import { ReplyError, type Redis } from 'ioredis';
+import { once } from 'node:events';
 import { setTimeout as delay } from 'node:timers/promises';
 import { briefError, BurstLogger, type Logger } from '../../logger.js';
 import type { RedisHost } from './host.js';
@@ -135,7 +136,10 @@ export class KeyReader {
           await delay(Math.min(100 * 2 ** failures, 5000));
         }
         // A connection error needs no delay: the next command waits in ioredis's
-        // offline queue until the server is back.
+        // offline queue until the server is back. Not on a connection ioredis
+        // ended, where it fails at once: this loop would spin, starving the event
+        // loop, and the restart (RedisHost.connect) with it.
+        if (client.status === 'end') await once(client, 'connecting');
       }
     }
   }
