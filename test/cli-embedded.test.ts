@@ -14,7 +14,7 @@ import { BrowserlessClient } from './helpers/browserless.js';
 import { runGredis } from './helpers/cli.js';
 import { httpRequest } from './helpers/http-client.js';
 import { testPrefix } from './helpers/layers.js';
-import { SHARED_REDIS_URL } from './helpers/redis-server.js';
+import { RedisSentinel, RedisServer, SHARED_REDIS_URL } from './helpers/redis-server.js';
 import { spawn } from 'node:child_process';
 import { GREDIS_BIN, GredisProcess } from './helpers/processes.js';
 import { waitFor, within } from './helpers/wait.js';
@@ -262,6 +262,30 @@ test("ioredis's console warning (a password Redis does not need) is a log line, 
     assert.equal(worker.stderr, [], 'nothing written around the logger');
   } finally {
     await worker.stop('SIGTERM');
+  }
+});
+
+test("ioredis's own errors (a Sentinel of the URL down) are log lines, not raw stacks on stderr", async () => {
+  const master = await RedisServer.start();
+  const sentinel = await RedisSentinel.start(master, 'm');
+  // The first Sentinel listed is down: ioredis's own connection to it (its
+  // failover detector's) has nobody to tell of the refusal.
+  const layer = `redis+sentinel://127.0.0.1:1,127.0.0.1:${sentinel.port}/m/0?prefix=${testPrefix()}`;
+  const worker = GredisProcess.start(['runworker', 'multichat', '--layer', layer], {
+    DATABASE_URL: `sqlite://${join(dir, 'gredis.sqlite3')}`,
+  });
+  try {
+    await worker.waitForLine((l) => /worker for multichat running/.test(String(l.msg)));
+    const line = await worker.waitForLine(
+      (l) => l.source === 'console' && /ECONNREFUSED/.test(String(l.msg)),
+    );
+    assert.is(line.level, 40);
+    assert.not.match(String(line.msg), /\n\s+at /, 'one line, not the stack');
+    assert.equal(worker.stderr, [], 'nothing written around the logger');
+  } finally {
+    await worker.stop('SIGTERM');
+    await sentinel.stop();
+    await master.stop();
   }
 });
 
