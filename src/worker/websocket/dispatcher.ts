@@ -1,11 +1,12 @@
 import { LaneTurnLost } from '../../layer/errors.js';
-import type { ChannelLayer, LaneEffect, LaneTurn, Message } from '../../layer/types.js';
+import type { ChannelLayer, LaneTurn, Message } from '../../layer/types.js';
 import { BurstLogger, type Logger } from '../../logger.js';
 import { CHANNELS, CLOSE_SERVICE_RESTART, websocketChannelOf } from '../../protocol.js';
 import type { Application, SocketUser } from '../app.js';
 import { logAppFailure } from '../failures.js';
 import { headerMap, siteOrigin } from '../headers.js';
 import type { WebSocketConsumer } from './consumer.js';
+import type { ApplyEffects } from './outbox.js';
 import { Socket, type Scope } from './socket.js';
 
 /** A lane's saved state: the connect-time scope and the consumer's own state. */
@@ -76,8 +77,7 @@ export class SocketDispatcher {
     saved: LaneState | undefined,
   ): Promise<Socket> {
     const { lane: replyChannel, event } = turn;
-    const apply = (effects: readonly LaneEffect[]): Promise<void> =>
-      this.layer.lanes.apply(turn.lane, turn.order, effects);
+    const apply: ApplyEffects = (effects) => this.layer.lanes.apply(turn.lane, turn.order, effects);
     if (channel === CHANNELS.websocketConnect) return this.connect(replyChannel, event, apply);
     const scope: Scope = saved?.s ?? { path: String(event.path ?? ''), query: '', user: null };
     const consumer = this.app.consumerFor(scope.path);
@@ -109,7 +109,7 @@ export class SocketDispatcher {
   private async connect(
     replyChannel: string,
     event: Message,
-    apply: (effects: readonly LaneEffect[]) => Promise<void>,
+    apply: ApplyEffects,
   ): Promise<Socket> {
     const path = String(event.path);
     const headers = headerMap(event.headers);

@@ -1,5 +1,8 @@
 import type { LaneEffect, Message } from '../../layer/types.js';
 
+/** Applies effects ahead of the turn's finish: Lanes.apply for the turn being run. */
+export type ApplyEffects = (effects: readonly LaneEffect[]) => Promise<void>;
+
 /**
  * The effects of one handler, in the order they were asked for, without making
  * the handler await each one. They are applied when the turn finishes, with the
@@ -8,8 +11,7 @@ import type { LaneEffect, Message } from '../../layer/types.js';
 export class Outbox {
   private pending: LaneEffect[] = [];
 
-  /** `apply` applies effects ahead of the turn's finish (Lanes.apply for this turn). */
-  constructor(private readonly apply: (effects: readonly LaneEffect[]) => Promise<void>) {}
+  constructor(private readonly apply: ApplyEffects) {}
 
   send(channel: string, message: Message): void {
     this.pending.push({ kind: 'send', channel, message });
@@ -32,9 +34,8 @@ export class Outbox {
    * rejects with the first failure, and the effects queued after it in this
    * batch are dropped.
    */
-  async drain(): Promise<void> {
-    const effects = this.take();
-    if (effects.length > 0) await this.apply(effects);
+  drain(): Promise<void> {
+    return this.apply(this.take());
   }
 
   /** What is queued and not applied yet, for the turn's finish to carry. */

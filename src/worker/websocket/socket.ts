@@ -1,7 +1,7 @@
-import type { LaneEffect, Message } from '../../layer/types.js';
+import type { Message } from '../../layer/types.js';
 import type { SocketUser } from '../app.js';
 import type { SocketContext } from './consumer.js';
-import { Outbox } from './outbox.js';
+import { Outbox, type ApplyEffects } from './outbox.js';
 
 /** What is fixed at connect and kept in the lane state for the socket's life. */
 export interface Scope {
@@ -18,8 +18,8 @@ export class Socket implements SocketContext {
   decision: 'pending' | 'accepted' | 'rejected';
 
   constructor(
-    /** Applies effects ahead of the turn's finish: `flush` (Lanes.apply for this turn). */
-    apply: (effects: readonly LaneEffect[]) => Promise<void>,
+    /** What `flush` applies the effects with. */
+    apply: ApplyEffects,
     readonly channel: string,
     readonly scope: Scope,
     public state: Message,
