@@ -1,18 +1,30 @@
 /**
  * The Redis layer through Sentinel (`redis+sentinel://`), on real processes: a
  * master, its replica and a Sentinel, private and on loopback, started afresh
- * for each test, since a failover leaves them changed. The URL's forms and
- * errors are tested in layer-redis.test.ts.
+ * for each test, since a failover leaves them changed; and MultiChat deployed on
+ * them (`gredis thyme` and `gredis runworker` on PostgreSQL) through a failover.
+ * The URL's forms and errors are tested in layer-redis.test.ts.
  */
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { Redis } from 'ioredis';
+import { MESSAGE_TYPES } from '../src/apps/multichat/chat-protocol.js';
+import type { Room } from '../src/apps/multichat/rooms.js';
+import type { Database } from '../src/db/connection.js';
 import { createLayer, type ChannelLayer, type LayerOptions, type Message } from '../src/index.js';
+import { RedisHost } from '../src/layer/redis/host.js';
+import { KeyReader, type Popped } from '../src/layer/redis/reader.js';
+import { parseLayerUrl } from '../src/layer/url.js';
+import { silentLogger } from '../src/logger.js';
+import { postgresBackend } from './helpers/databases.js';
+import { chatClient, DistributedChat, Fixtures } from './helpers/deployment.js';
+import type { GredisProcess } from './helpers/processes.js';
 import { captureLogs, ERROR, WARN, type CapturedLine } from './helpers/log-capture.js';
 import { testPrefix } from './helpers/layers.js';
 import { freePort, RedisSentinel, RedisServer, rawClient } from './helpers/redis-server.js';
 import { TcpProxy } from './helpers/tcp-proxy.js';
 import { sleep, waitFor, within } from './helpers/wait.js';
+import { HandshakeRefused, type TestClient } from './helpers/ws-client.js';
 
 /** The master's name in Sentinel. */
 const NAME = 'm';
@@ -29,6 +41,16 @@ const raws: Redis[] = [];
 let prefix = '';
 
 const test = suite('redis layer through Sentinel');
+const database = postgresBackend();
+let db: Database;
+let fixtures: Fixtures;
+
+test.before(async () => {
+  await database.setup();
+  db = await database.openMigrated();
+  fixtures = new Fixtures(db);
+});
+test.after(() => database.teardown());
 
 test.before.each(async () => {
   prefix = testPrefix();
@@ -41,12 +63,17 @@ test.before.each(async () => {
 });
 
 test.after.each(async () => {
-  try {
-    for (const made of layers.splice(0)) await made.close();
-  } finally {
-    for (const client of raws.splice(0)) client.disconnect();
-    for (const process of started.splice(0).reverse()) await process.stop();
-  }
+  // Everything, in turn (a deployment before its Redis), whatever a stop throws.
+  const failures: unknown[] = [];
+  const settle = (stop: () => Promise<void> | void): Promise<void> =>
+    Promise.resolve()
+      .then(stop)
+      .catch((error: unknown) => void failures.push(error));
+  for (const made of layers.splice(0)) await settle(() => made.close());
+  for (const client of raws.splice(0)) client.disconnect();
+  for (const process of started.splice(0).reverse()) await settle(() => process.stop());
+  await settle(() => database.truncate(db));
+  if (failures.length > 0) throw failures[0];
 });
 
 function track<T extends { stop(): Promise<void> | void }>(process: T): T {
@@ -198,6 +225,210 @@ test('a Sentinel that accepts connections and never answers does not hold up a f
     lines.filter((line) => line.level >= ERROR),
     [],
   );
+});
+
+test('a reader whose connection ioredis ended during a failover waits for the restart, not for its first event', async () => {
+  // Sentinel announces the failover while the connection asks a Sentinel (its
+  // only one, hung here) for the master: ioredis ends the connection, RedisHost
+  // connects it again, and the connector, its list of Sentinels used up, first
+  // emits 'error' ("All sentinels are unreachable. Retrying from scratch"),
+  // before 'connecting'. The reader waited with events.once, which rejected on
+  // it: its loop threw, and the unhandled rejection ended the process.
+  const proxy = track(await TcpProxy.start({ host: '127.0.0.1', port: sentinel.port }));
+  const parsed = parseLayerUrl(sentinelUrl([proxy.port]));
+  assert.is(parsed.kind, 'redis');
+  const host = new RedisHost(
+    (parsed as Extract<typeof parsed, { kind: 'redis' }>).hosts[0]!,
+    { connectionName: 'gredis-test', replyTimeoutMs: 5000 },
+    { roundTrips: 0, roundTripSeconds: 0, bufferDrops: 0, malformed: 0 },
+    silentLogger(),
+  );
+  const popped: Popped[] = [];
+  const reader = new KeyReader(
+    host,
+    `${prefix}key`,
+    { wanted: () => (popped.length === 0 ? 1 : 0), accept: (batch) => popped.push(...batch) },
+    silentLogger(),
+  );
+  const unhandled: string[] = [];
+  const onUnhandled = (reason: unknown): number => unhandled.push(String(reason));
+  process.on('unhandledRejection', onUnhandled);
+  try {
+    reader.start();
+    await waitFor(async () => (await blockedReads(master)).length > 0, 2000, 'a blocked read');
+    await replicated();
+    proxy.stall(); // the failover detector's subscription, already open, still passes
+    await master.kill();
+    await masterBecomes(replica);
+    await sleep(2500); // the hung asking times out (2 s): the connection has ended and restarted
+    proxy.unstall();
+    await raw(replica.port).zadd(`${prefix}key`, 1, 'after the failover');
+    await waitFor(
+      () => popped.length > 0 || unhandled.length > 0,
+      10_000,
+      'the reader to read again',
+    );
+    assert.equal(unhandled, []);
+    assert.is(popped[0]!.payload.toString(), 'after the failover');
+  } finally {
+    process.off('unhandledRejection', onUnhandled);
+    await reader.stop();
+    await host.close();
+  }
+});
+
+/** The next chat message `client` gets (notices of others entering or leaving skipped). */
+async function said(client: TestClient, timeoutMs = 5000): Promise<Record<string, unknown>> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const reply = JSON.parse(String(await client.next(deadline - Date.now()))) as Record<
+      string,
+      unknown
+    >;
+    if (reply.msg_type === MESSAGE_TYPES.message) return reply;
+  }
+}
+
+/** MultiChat deployed on the Sentinel URL: a `gredis thyme` and a `gredis runworker`. */
+async function deployChat(): Promise<{ chat: DistributedChat; port: number }> {
+  const chat = track(new DistributedChat(database, {}, sentinelUrl()));
+  await within(Promise.all([chat.startWorker(), chat.startThyme()]), 15_000, 'the deployment');
+  return { chat, port: chat.ports[0]! };
+}
+
+/**
+ * A chat socket of `session`'s user in `room`, opened as the page does: again
+ * while the handshake is refused (503 while the layer is away), until `deadline`.
+ */
+async function joined(
+  port: number,
+  session: string,
+  room: Room,
+  deadline: number,
+): Promise<TestClient> {
+  for (;;) {
+    try {
+      const client = await chatClient(port, session);
+      track({ stop: () => client.ws.terminate() });
+      client.send(JSON.stringify({ command: 'join', room: room.id }));
+      assert.equal(JSON.parse(String(await client.next(deadline - Date.now()))), {
+        join: String(room.id),
+        title: room.title,
+      });
+      return client;
+    } catch (error) {
+      if (!(error instanceof HandshakeRefused) || Date.now() > deadline) throw error;
+      await sleep(500);
+    }
+  }
+}
+
+function chatSend(client: TestClient, room: Room, message: string): void {
+  client.send(JSON.stringify({ command: 'send', room: room.id, message }));
+}
+
+/** `message` from `username`, as everyone in `room` gets it. */
+function chatLine(room: Room, username: string, message: string): Record<string, unknown> {
+  return { room: String(room.id), message, username, msg_type: MESSAGE_TYPES.message };
+}
+
+/** What the deployment's processes logged at `level` or above, and on stderr. */
+function logged(
+  chat: DistributedChat,
+  level: number,
+): { thyme: string[]; worker: string[]; stderr: string[] } {
+  const above = (proc: GredisProcess): string[] =>
+    proc.lines.filter((line) => (line.level as number) >= level).map((line) => String(line.msg));
+  return {
+    thyme: chat.thymes.flatMap(above),
+    worker: chat.workers.flatMap(above),
+    stderr: [...chat.thymes, ...chat.workers].flatMap((proc) => proc.stderr),
+  };
+}
+
+test('the deployed chat, its users idle while the master dies: their sockets survive and chat on once the replica is promoted', async () => {
+  const { chat, port } = await deployChat();
+  const room = await fixtures.room('Lobby');
+  const start = Date.now();
+  const [ann, bob] = [
+    await joined(port, await fixtures.login(await fixtures.user('ann')), room, start + 5000),
+    await joined(port, await fixtures.login(await fixtures.user('bob')), room, start + 5000),
+  ];
+  chatSend(ann, room, 'before');
+  assert.equal(await said(bob), chatLine(room, 'ann', 'before'));
+  assert.equal(await said(ann), chatLine(room, 'ann', 'before'));
+  await replicated();
+
+  await master.kill();
+  const killedAt = Date.now();
+  await masterBecomes(replica);
+  // The processes reconnect on their own (Sentinel's announcement): nothing a
+  // user does is needed, and the first message after goes through.
+  await waitFor(
+    () =>
+      [...chat.thymes, ...chat.workers].every((proc) =>
+        proc.lines.some((line) => line.msg === 'channel layer host is back'),
+      ),
+    10_000,
+    'the processes to be back on the layer',
+  );
+  chatSend(ann, room, 'after');
+  assert.equal(await said(bob), chatLine(room, 'ann', 'after'), 'bob, on the same socket');
+  assert.equal(await said(ann), chatLine(room, 'ann', 'after'));
+  chatSend(bob, room, 'me too');
+  assert.equal(await said(ann), chatLine(room, 'bob', 'me too'), 'ann, on the same socket');
+  assert.ok(
+    Date.now() - killedAt < 20_000,
+    `chatting again ${Date.now() - killedAt} ms after the kill`,
+  );
+  assert.equal(logged(chat, WARN), {
+    thyme: ['lost the channel layer host; reconnecting', 'channel layer host is back'],
+    worker: ['lost the channel layer host; reconnecting', 'channel layer host is back'],
+    stderr: [],
+  });
+});
+
+test('the deployed chat, a message sent while the master is down: that socket is closed with 1013, and reconnected and re-joined it chats on', async () => {
+  const { chat, port } = await deployChat();
+  const room = await fixtures.room('Lobby');
+  const start = Date.now();
+  const annSession = await fixtures.login(await fixtures.user('ann'));
+  const ann = await joined(port, annSession, room, start + 5000);
+  const bob = await joined(
+    port,
+    await fixtures.login(await fixtures.user('bob')),
+    room,
+    start + 5000,
+  );
+  await replicated();
+
+  await master.kill();
+  const killedAt = Date.now();
+  chatSend(ann, room, 'into the void');
+  // Thyme cannot pass it on (the layer is away for the failover's seconds): it
+  // says so (1013, try again later) rather than hold it, and the page gives the
+  // text back, unconfirmed, and reconnects.
+  assert.equal(await within(ann.closed, 10_000, 'ann closed'), {
+    code: 1013,
+    reason: 'try again later',
+  });
+  const annAgain = await joined(port, annSession, room, killedAt + 15_000);
+  chatSend(annAgain, room, 'again');
+  assert.equal(await said(bob, 5000), chatLine(room, 'ann', 'again'), 'bob, on his first socket');
+  assert.equal(await said(annAgain), chatLine(room, 'ann', 'again'));
+  chatSend(bob, room, 'welcome back');
+  assert.equal(await said(annAgain), chatLine(room, 'bob', 'welcome back'));
+  assert.ok(
+    Date.now() - killedAt < 20_000,
+    `chatting again ${Date.now() - killedAt} ms after the kill`,
+  );
+  assert.equal(
+    bob.received.filter((frame) => JSON.parse(String(frame)).message === 'into the void'),
+    [],
+    'what failed was not delivered',
+  );
+  const { thyme, worker, stderr } = logged(chat, ERROR);
+  assert.equal({ thyme, worker, stderr }, { thyme: [], worker: [], stderr: [] });
 });
 
 test.run();

@@ -14,6 +14,7 @@ import type { DatabaseBackend } from './databases.js';
 import { testPrefix } from './layers.js';
 import { GredisProcess, startThyme } from './processes.js';
 import { SHARED_REDIS_URL } from './redis-server.js';
+import { within } from './wait.js';
 import { TestClient } from './ws-client.js';
 
 /** Fast hashing for fixtures: tests of the real cost use the default explicitly. */
@@ -133,16 +134,20 @@ export class EmbeddedChat implements ChatEndpoints {
   }
 }
 
-/** MultiChat as deployed: `gredis runworker` × N and `gredis thyme` × M on Redis and a database. */
+/**
+ * MultiChat as deployed: `gredis runworker` × N and `gredis thyme` × M on Redis
+ * and a database. `layerUrl`: the CHANNEL_LAYER_URL they share (the shared Redis
+ * under a fresh prefix unless given, e.g. a `redis+sentinel://` one).
+ */
 export class DistributedChat implements ChatEndpoints {
   readonly workers: GredisProcess[] = [];
   readonly thymes: GredisProcess[] = [];
   ports: number[] = [];
-  readonly layerUrl = `${SHARED_REDIS_URL}?prefix=${testPrefix()}`;
 
   constructor(
     readonly database: DatabaseBackend,
     private readonly env: Record<string, string> = {},
+    readonly layerUrl = `${SHARED_REDIS_URL}?prefix=${testPrefix()}`,
   ) {}
 
   get processEnv(): Record<string, string> {
@@ -156,8 +161,8 @@ export class DistributedChat implements ChatEndpoints {
 
   async startWorker(args: string[] = []): Promise<GredisProcess> {
     const worker = GredisProcess.start(['runworker', 'multichat', ...args], this.processEnv);
+    this.workers.push(worker); // stopped by stop() even if it never comes up
     await worker.waitForLine((line) => line.msg === 'worker for multichat running');
-    this.workers.push(worker);
     return worker;
   }
 
@@ -171,8 +176,11 @@ export class DistributedChat implements ChatEndpoints {
   async stop(): Promise<void> {
     await Promise.all([...this.thymes, ...this.workers].map((proc) => proc.stop('SIGTERM')));
     const layer = createLayer(this.layerUrl);
-    await layer.flush();
-    await layer.close();
+    try {
+      await within(layer.flush(), 10_000, 'emptying the layer');
+    } finally {
+      await layer.close();
+    }
   }
 }
 

@@ -98,6 +98,11 @@ export async function startThyme(
   env: Record<string, string> = {},
 ): Promise<{ proc: GredisProcess; port: number }> {
   const proc = GredisProcess.start(['thyme', 'multichat', '--port', '0', ...args], env);
-  const line = await proc.waitForLine((l) => l.msg === 'Thyme listening');
-  return { proc, port: line.port as number };
+  try {
+    const line = await proc.waitForLine((l) => l.msg === 'Thyme listening');
+    return { proc, port: line.port as number };
+  } catch (error) {
+    await proc.stop('SIGKILL'); // nobody else holds it
+    throw error;
+  }
 }

@@ -56,6 +56,11 @@ export class TcpProxy {
     this.stalled = true;
   }
 
+  /** New connections pass again (those accepted while stalled stay silent until stop()). */
+  unstall(): void {
+    this.stalled = false;
+  }
+
   /** Accepts connections again, on the same port (frozen ones stay frozen). */
   async restore(): Promise<void> {
     const server = createServer((client) => {

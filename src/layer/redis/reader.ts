@@ -1,5 +1,4 @@
 import { ReplyError, type Redis } from 'ioredis';
-import { once } from 'node:events';
 import { setTimeout as delay } from 'node:timers/promises';
 import { briefError, BurstLogger, type Logger } from '../../logger.js';
 import type { RedisHost } from './host.js';
@@ -20,6 +19,8 @@ export interface ReaderSink {
 
 /** Upper bound on messages popped by one read; keeps one reply small. */
 const MAX_BATCH = 100;
+/** How often a reader whose connection ended looks again whether it was restarted. */
+const RESTART_CHECK_MS = 1000;
 
 /**
  * The one blocking read of one key on one host. It blocks without a timeout
@@ -139,7 +140,7 @@ export class KeyReader {
         // offline queue until the server is back. Not on a connection ioredis
         // ended, where it fails at once: this loop would spin, starving the event
         // loop, and the restart (RedisHost.connect) with it.
-        if (client.status === 'end') await once(client, 'connecting');
+        if (client.status === 'end') await restarted(client);
       }
     }
   }
@@ -178,4 +179,24 @@ export class KeyReader {
     });
     return client;
   }
+}
+
+/**
+ * Resolves once `client` (ended) starts connecting again, or after a second, to
+ * look again. Never rejects, as events.once would on an 'error' first: a
+ * Sentinel connection restarted when its search had reached the last Sentinel
+ * emits one ("All sentinels are unreachable. Retrying from scratch") before
+ * 'connecting', and the reader's loop then ended with an unhandled rejection,
+ * which ends the process.
+ */
+function restarted(client: Redis): Promise<void> {
+  return new Promise((resolve) => {
+    const done = (): void => {
+      clearTimeout(timer);
+      client.off('connecting', done);
+      resolve();
+    };
+    const timer = setTimeout(done, RESTART_CHECK_MS);
+    client.once('connecting', done);
+  });
 }
