@@ -78,6 +78,8 @@ interface Burst {
   /** Until when further lines are counted rather than written. */
   quietUntil: number;
   more: number;
+  /** When the last counted line came (epoch ms). */
+  lastAt: number;
   fields: Record<string, unknown>;
   report: NodeJS.Timeout | undefined;
 }
@@ -114,12 +116,14 @@ export class BurstLogger {
         this.bursts.set(key, {
           quietUntil: now + this.intervalMs,
           more: 0,
+          lastAt: now,
           fields,
           report: undefined,
         });
       return;
     }
     burst.more++;
+    burst.lastAt = now;
     burst.fields = fields;
     // The count goes out when the interval ends, even if nothing else comes.
     burst.report ??= setTimeout(() => {
@@ -127,10 +131,14 @@ export class BurstLogger {
       if (burst.more === 0) return;
       const more = burst.more;
       burst.more = 0;
-      burst.quietUntil = Date.now() + this.intervalMs;
+      const at = Date.now();
+      burst.quietUntil = at + this.intervalMs;
+      // Written at the interval's end, maybe after the trouble is over (a layer
+      // back already): the line says when the last one came.
+      const ago = ((at - burst.lastAt) / 1000).toFixed(1);
       this.logger.warn(
-        { ...burst.fields, more },
-        `${message} (${more} more like it in ${this.intervalMs / 1000} s)`,
+        { ...burst.fields, more, lastAt: new Date(burst.lastAt).toISOString() },
+        `${message} (${more} more like it in ${this.intervalMs / 1000} s, the last ${ago} s ago)`,
       );
     }, burst.quietUntil - now).unref();
   }

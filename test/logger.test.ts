@@ -25,8 +25,14 @@ test('the first of a burst is written in full; the rest are counted at the end o
     ],
   );
   await waitFor(() => lines.length === 3, 2000, 'the count');
-  assert.is(lines[2]!.msg, 'the layer is away (4 more like it in 0.3 s)');
+  // Written at the interval's end, it says when the last one came (here: at once).
+  assert.match(
+    String(lines[2]!.msg),
+    /^the layer is away \(4 more like it in 0\.3 s, the last \d+\.\d s ago\)$/,
+  );
   assert.is(lines[2]!.more, 4);
+  const lastAt = Date.parse(String(lines[2]!.lastAt));
+  assert.ok(Date.now() - lastAt >= 250 && Date.now() - lastAt < 2000, 'lastAt: when the last came');
   assert.is(lines[2]!.level, WARN);
   // Quiet for an interval: the next one is written in full again.
   await sleep(350);
