@@ -134,7 +134,7 @@ export class Codec {
     try {
       return shared ? this.encoder.encodeSharedRef(message) : this.encoder.encode(message);
     } catch (error) {
-      if (!holdsBigInt(message)) throw error;
+      if (!WideIntegers.needed(message)) throw error;
       return this.wide.encode(message);
     }
   }
@@ -156,12 +156,6 @@ export class Codec {
     this.pool.copy(target, 0, this.poolOffset, this.poolOffset + RANDOM_PREFIX_LENGTH);
     this.poolOffset += RANDOM_PREFIX_LENGTH;
   }
-}
-
-function holdsBigInt(value: unknown): boolean {
-  if (typeof value === 'bigint') return true;
-  if (typeof value !== 'object' || value === null || value instanceof Uint8Array) return false;
-  return Object.values(value).some(holdsBigInt);
 }
 
 function readMapHeader(bytes: Uint8Array): { count: number; headerLength: number } {

@@ -35,6 +35,13 @@ export class WideIntegers {
     return packed.includes(UINT64_MARKER) || packed.includes(INT64_MARKER);
   }
 
+  /** Whether `value` holds a bigint, which only this encoder can write. */
+  static needed(value: unknown): boolean {
+    if (typeof value === 'bigint') return true;
+    if (typeof value !== 'object' || value === null || value instanceof Uint8Array) return false;
+    return Object.values(value).some(WideIntegers.needed);
+  }
+
   /** MessagePack for a value holding bigints: every integer an integer, none a float. */
   encode(value: unknown): Uint8Array {
     return this.encoder.encode(widen(value));
