@@ -451,14 +451,24 @@
       item.append(timeElement(), text);
     } else {
       const kind = MSG_CLASS[type] || 'message';
-      item = el('li', { className: `message message-${kind}${username === me ? ' mine' : ''}` });
-      item.append(
-        timeElement(),
-        el('span', { className: 'username', dir: 'auto', textContent: username }),
-        el('span', { className: 'text', dir: 'auto', textContent: text }),
+      item = messageItem(
+        `message message-${kind}${username === me ? ' mine' : ''}`,
+        username,
+        text,
       );
     }
     appendItem(room, item);
+  }
+
+  /** A message's list item: its time, who wrote it and what, all as text. */
+  function messageItem(className, username, text) {
+    const item = el('li', { className });
+    item.append(
+      timeElement(),
+      el('span', { className: 'username', dir: 'auto', textContent: username }),
+      el('span', { className: 'text', dir: 'auto', textContent: text }),
+    );
+    return item;
   }
 
   function awaitedJoin(id) {
@@ -468,8 +478,8 @@
   /**
    * A frame of a room with no pane waits on the user's join of it, if that is on
    * its way, and is shown once its answer makes the pane: the server may deliver
-   * a room's messages first (the socket enters the room's group and gets the
-   * answer in two steps; other processes' messages are ordered by their clocks).
+   * a room's messages first (the answer and the group add are one step only on
+   * one Redis server; other processes' messages are ordered by their clocks).
    * A refused join's frames go with it.
    */
   function keepEarly(id, data) {
@@ -482,13 +492,8 @@
 
   /** A message of the user's that did not go: in view, its text there to copy. */
   function unsentItem(text) {
-    const item = el('li', { className: 'unsent mine' });
-    item.append(
-      timeElement(),
-      el('span', { className: 'username', dir: 'auto', textContent: me }),
-      el('span', { className: 'text', dir: 'auto', textContent: text }),
-      el('span', { className: 'unsent-note', textContent: 'Not sent' }),
-    );
+    const item = messageItem('unsent mine', me, text);
+    item.append(el('span', { className: 'unsent-note', textContent: 'Not sent' }));
     return item;
   }
 
