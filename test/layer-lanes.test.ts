@@ -406,7 +406,7 @@ rescue('encrypted (or sharded), a turn applies its effects one by one, then fini
       { kind: 'send', channel: socket, message: { n: 2 } },
     ],
   });
-  assert.is(layer.stats.roundTrips - before, 5, 'add, members, delivery, send, finish');
+  assert.is(layer.stats.roundTrips - before, 6, 'hold, add, members, delivery, send, finish');
   assert.equal(await layer.receive(socket), { n: 1 });
   assert.equal(await layer.receive(socket), { n: 2 });
 });
@@ -422,11 +422,70 @@ rescue('encrypted (or sharded), apply applies effects one by one', async () => {
     { kind: 'send', channel: socket, message: { join: 1 } },
     { kind: 'groupAdd', group: 'sealed', channel: socket },
   ]);
-  assert.is(layer.stats.roundTrips - before, 2, 'the send, then the add');
+  assert.is(layer.stats.roundTrips - before, 3, 'the hold, the send, then the add');
   await layer.groupSend('sealed', { n: 2 });
   assert.equal(await layer.receive(socket), { join: 1 });
   assert.equal(await layer.receive(socket), { n: 2 });
 });
+
+rescue(
+  'encrypted (or sharded), a turn taken over applies nothing, ahead of its finish or with it',
+  async () => {
+    const prefix = testPrefix();
+    const options = {
+      laneLease: 1,
+      symmetricEncryptionKeys: ['a key long enough for Fernet, here'],
+    };
+    const slow = process(prefix, options);
+    const other = process(prefix, options);
+    await slow.layer.lanes.claim('u', 0, {});
+    assert.is((await other.layer.lanes.claim('u', 1, { e: 1 })).kind, 'parked');
+    await waitFor(() => other.turns[0], 8000, 'the rescue');
+    const late = (n: number) =>
+      [
+        { kind: 'send', channel: 'late.sealed', message: { late: n } },
+        { kind: 'groupAdd', group: 'late', channel: 'late.sealed' },
+      ] as const;
+    try {
+      await slow.layer.lanes.apply('u', 0, late(1));
+      assert.unreachable('the turn was taken over');
+    } catch (error) {
+      assert.instance(error, LaneTurnLost);
+    }
+    assert.is(
+      await slow.layer.lanes.finish('u', 0, { stale: true }, { effects: late(2) }),
+      undefined,
+    );
+    await other.layer.send('late.sealed', { marker: true }); // neither late send was applied
+    assert.equal(await other.layer.receive('late.sealed'), { marker: true });
+    assert.is(await other.layer.groupSend('late', { n: 3 }), 0);
+    await other.layer.send('late.sealed', { marker: 2 }); // nor the add: the group reached nobody
+    assert.equal(await other.layer.receive('late.sealed'), { marker: 2 });
+  },
+);
+
+rescue(
+  "encrypted (or sharded), effects applied one by one renew the turn's lease first",
+  async () => {
+    const prefix = testPrefix();
+    const { layer } = process(prefix, {
+      laneLease: 60,
+      symmetricEncryptionKeys: ['a key long enough for Fernet, here'],
+    });
+    const client = rawClient(server.url);
+    try {
+      const deadline = async () => Number(await client.hget(`${prefix}gredis:lane:v`, 'deadline'));
+      await layer.lanes.claim('v', 0, {});
+      const claimed = await deadline();
+      await sleep(1100);
+      await layer.lanes.apply('v', 0, [{ kind: 'send', channel: 'renewed', message: { n: 1 } }]);
+      assert.ok((await deadline()) >= claimed + 1, 'the lease runs from the hold');
+      assert.equal(await layer.receive('renewed'), { n: 1 });
+    } finally {
+      client.disconnect();
+    }
+  },
+);
 
 rescue(
   'encrypted (or sharded), announceAndSend sends, then deposits; a full channel gets neither',

@@ -165,8 +165,10 @@ export interface Lanes {
    * Ends the turn of `order`, saving `state`; `end` closes the lane for good.
    * `effects` are the turn's sends and group changes, applied in order before
    * the turn ends; on one Redis server (unencrypted) they and the finish are one
-   * atomic script, so a turn's effects and its end are never seen apart, and a
-   * turn that lost its lease applies none. The first effect that fails (a full
+   * atomic script, so a turn's effects and its end are never seen apart.
+   * Elsewhere they are applied one by one, once a check found the turn still
+   * held and renewed its lease. Either way a turn that lost its lease (taken
+   * over by another process) applies none. The first effect that fails (a full
    * channel) stops the ones after it; it is logged, and the turn still ends.
    * Resolves with the next event when it is already waiting (it is now this
    * process's turn to run it), else undefined.
@@ -181,8 +183,9 @@ export interface Lanes {
    * Applies `effects` of the running turn `order` now, ahead of its finish (a
    * handler that needs them done before it goes on). On one Redis server
    * (unencrypted) one atomic script, as the finish's: nothing lands between
-   * them, and a turn that lost its lease applies none and rejects with
-   * LaneTurnLost. Elsewhere one by one. Rejects with the first failure (a full
+   * them. Elsewhere one by one, once a check found the turn still held and
+   * renewed its lease. Either way a turn that lost its lease applies none and
+   * rejects with LaneTurnLost. Otherwise rejects with the first failure (a full
    * channel: ChannelFull); the effects after it are dropped.
    */
   apply(lane: string, order: number, effects: readonly LaneEffect[]): Promise<void>;

@@ -69,6 +69,26 @@ local function turn()
 end
 `;
 
+/**
+ * Whether the caller still holds the turn of ARGV[2], its lease renewed if so:
+ * the check ahead of effects that cannot share a script with it (several
+ * servers, encryption), applied one by one after it. Renewed, the turn cannot
+ * lapse while they are applied, unless they take a whole lease. KEYS: lane,
+ * index. ARGV as LANE_FINISH (7–10 not read). Returns 1 held, 0 lost.
+ */
+export const LANE_HOLD = new LuaScript(
+  'laneHold',
+  `${LUA_TURN}
+local f = turn()
+if not f then return 0 end
+local deadline = tonumber(ARGV[4]) + tonumber(ARGV[5])
+redis.call('HSET', KEYS[1], 'deadline', deadline)
+-- The index scores a lane with parked events by its owner's deadline.
+if tonumber(f[3] or '0') > 0 then redis.call('ZADD', KEYS[2], deadline, ARGV[1]) end
+return 1
+`,
+);
+
 /** Lua: finish(f) ends the turn of ARGV[2] given turn()'s fields. ARGV as LANE_FINISH. */
 const LUA_FINISH = `${LUA_TURN}
 local function finish(f)

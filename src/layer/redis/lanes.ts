@@ -21,6 +21,7 @@ import {
   LANE_CLAIM,
   LANE_COMMIT,
   LANE_FINISH,
+  LANE_HOLD,
   LANE_RESCUE,
 } from './lane-scripts.js';
 import type { Arg, RedisHost } from './host.js';
@@ -47,7 +48,8 @@ export interface LayerWrites {
   /**
    * LANE_COMMIT's arguments from ARGV[11] on, or undefined when these effects
    * cannot share a script with a lane's finish (several servers, encryption, an
-   * invalid effect): then `apply` runs them first.
+   * invalid effect): then `apply` runs them first, once a check found the turn
+   * still held (LANE_HOLD).
    */
   scriptArgs(effects: readonly LaneEffect[]): Arg[] | undefined;
   /** Applies the effects one by one, in order; throws the first failure. */
@@ -188,6 +190,8 @@ export class RedisLanes implements Lanes {
       const full = this.scriptFailure(lane, effects, failed, skipped);
       if (full) logEffectFailure(this.logger, lane, full);
       reply = finished;
+    } else if (effects.length > 0 && !(await this.hold(lane, order))) {
+      reply = [Buffer.from('lost')];
     } else {
       if (effects.length > 0) {
         await this.writes.apply(effects).catch((error: unknown) => {
@@ -200,7 +204,7 @@ export class RedisLanes implements Lanes {
     if (outcome === 'lost') {
       this.logger.warn(
         { lane, order },
-        'a lane turn outlived its lease and was taken over; its state was not saved',
+        'a lane turn outlived its lease and was taken over; its state and effects were not saved',
       );
       return undefined;
     }
@@ -211,7 +215,10 @@ export class RedisLanes implements Lanes {
   async apply(lane: string, order: number, effects: readonly LaneEffect[]): Promise<void> {
     if (effects.length === 0) return;
     const effectArgs = this.writes.scriptArgs(effects);
-    if (!effectArgs) return this.writes.apply(effects);
+    if (!effectArgs) {
+      if (!(await this.hold(lane, order))) throw new LaneTurnLost(lane, order);
+      return this.writes.apply(effects);
+    }
     // LANE_FINISH's ARGV layout, its state and end unused: LUA_EFFECTS reads from ARGV[11].
     const args = [...this.turnArgs(lane, order), '', '0', '0', this.config.ttl, ...effectArgs];
     const [outcome, failed = 0, skipped = 0] = (await this.hostFor(lane).evalBatched(
@@ -222,6 +229,20 @@ export class RedisLanes implements Lanes {
     if (outcome === 'lost') throw new LaneTurnLost(lane, order);
     const full = this.scriptFailure(lane, effects, failed, skipped);
     if (full) throw full;
+  }
+
+  /**
+   * Whether this process still holds the turn, its lease renewed: asked before
+   * effects applied one by one (they cannot share the check's script), so that a
+   * turn taken over applies nothing, as with LANE_COMMIT and LANE_APPLY.
+   */
+  private async hold(lane: string, order: number): Promise<boolean> {
+    const held = await this.hostFor(lane).evalBatched(
+      LANE_HOLD,
+      [this.laneKey(lane), this.indexKey()],
+      this.turnArgs(lane, order),
+    );
+    return held === 1;
   }
 
   /**
