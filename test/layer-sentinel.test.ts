@@ -99,12 +99,12 @@ function raw(port: number): Redis {
   return client;
 }
 
-/** Resolves once Sentinel names `server` as the master (after a failover). */
-async function masterBecomes(server: RedisServer, timeoutMs = 20_000): Promise<void> {
+/** Resolves once Sentinel names `server` as the master `name` (after a failover). */
+async function masterBecomes(server: RedisServer, timeoutMs = 20_000, name = NAME): Promise<void> {
   const admin = raw(sentinel.port);
   await waitFor(
     async () =>
-      ((await admin.call('SENTINEL', 'get-master-addr-by-name', NAME)) as string[])[1] ===
+      ((await admin.call('SENTINEL', 'get-master-addr-by-name', name)) as string[])[1] ===
       String(server.port),
     timeoutMs,
     `Sentinel to name port ${server.port} the master`,
@@ -139,6 +139,12 @@ async function sendThrough(sender: ChannelLayer, channel: string, message: Messa
 async function blockedReads(server: RedisServer): Promise<string[]> {
   const list = (await raw(server.port).client('LIST')) as string;
   return [...list.matchAll(/name=gredis-reader .*?cmd=(\S+)/g)].map((match) => match[1]!);
+}
+
+/** The ids of the layer's connections (named gredis-…) on `server`, sorted. */
+async function layerConnections(server: RedisServer): Promise<string[]> {
+  const list = (await raw(server.port).client('LIST')) as string;
+  return [...list.matchAll(/^id=(\d+) .*?name=gredis-/gm)].map((match) => match[1]!).sort();
 }
 
 function warnings(lines: CapturedLine[]): string[] {
@@ -193,6 +199,74 @@ test('a master killed: a waiting receive gets the next message, from the new mas
     'lost the channel layer host; reconnecting',
     'channel layer host is back',
   ]);
+});
+
+test('a master failed over while alive (SENTINEL FAILOVER): every connection moves to the new one', async () => {
+  const { logger, lines } = captureLogs();
+  const receiver = layer({ logger });
+  const sender = layer();
+  const inbox = await receiver.newChannel('inbox');
+  await sender.send(inbox, { n: 1 });
+  assert.equal(await within(receiver.receive(inbox), 2000), { n: 1 });
+  const waiting = receiver.receive(inbox);
+  waiting.catch(() => undefined); // failed by the layer's close when the test fails first
+  await waitFor(async () => (await blockedReads(master)).length > 0, 2000, 'a blocked read');
+  await replicated();
+
+  // The old master, made a replica, keeps its clients: their writes would fail
+  // (READONLY) and their reads find nothing, unless they are told of the move.
+  await raw(sentinel.port).call('SENTINEL', 'FAILOVER', NAME);
+  await masterBecomes(replica);
+  await sendThrough(sender, inbox, { n: 2 });
+  assert.equal(await within(waiting, 10_000), { n: 2 });
+  await sender.groupAdd('moved', inbox);
+  assert.is(await sender.groupSend('moved', { n: 3 }), 0);
+  assert.equal(await within(receiver.receive(inbox), 2000), { n: 3 });
+  await waitFor(
+    async () => (await blockedReads(replica)).join() === 'bzmpop',
+    2000,
+    'reading from the new master',
+  );
+  assert.equal(await layerConnections(master), [], 'nothing left on the old one');
+  assert.ok(
+    lines.some(
+      (line) => line.msg === 'Sentinel moved the channel layer master; reconnecting to it',
+    ),
+  );
+});
+
+test("a failover of another master the Sentinels watch leaves the layer's connections alone", async () => {
+  const other = track(await RedisServer.start(['--repl-diskless-sync-delay', '0']));
+  const otherReplica = track(
+    await RedisServer.start(['--replicaof', '127.0.0.1', String(other.port)]),
+  );
+  const admin = raw(sentinel.port);
+  await admin.call('SENTINEL', 'MONITOR', 'other', '127.0.0.1', String(other.port), '1');
+  const receiver = layer();
+  const sender = layer();
+  const inbox = await receiver.newChannel('inbox');
+  const waiting = receiver.receive(inbox);
+  waiting.catch(() => undefined); // failed by the layer's close when the test fails first
+  await waitFor(async () => (await blockedReads(master)).length > 0, 2000, 'a blocked read');
+  await sender.send('plain.work', { n: 0 }); // every connection of both layers is open
+  assert.equal(await within(receiver.receive('plain.work'), 2000), { n: 0 });
+  const before = await layerConnections(master);
+
+  // Refused (NOGOODSLAVE) until Sentinel has heard from the replica itself.
+  await waitFor(
+    () =>
+      admin.call('SENTINEL', 'FAILOVER', 'other').then(
+        () => true,
+        () => false,
+      ),
+    20_000,
+    'Sentinel to fail the other master over',
+  );
+  await masterBecomes(otherReplica, 20_000, 'other');
+  await sleep(1000); // the announce has reached every subscriber
+  assert.equal(await layerConnections(master), before, 'the same connections');
+  await sender.send(inbox, { n: 1 });
+  assert.equal(await within(waiting, 2000), { n: 1 });
 });
 
 test('a Sentinel that accepts connections and never answers does not hold up a failover', async () => {

@@ -4,6 +4,7 @@ import { LayerUnavailable } from '../errors.js';
 import type { LayerStats } from '../types.js';
 import { redactUrl, type RedisHostConfig } from '../url.js';
 import type { LuaScript } from './scripts.js';
+import { SentinelWatch, type MasterAddress } from './sentinel-watch.js';
 
 export type HostStatus = 'ready' | 'connecting' | 'down';
 export type Arg = string | number | Buffer;
@@ -90,6 +91,7 @@ export class RedisHost {
    */
   misconfigured: Error | undefined;
   private closing = false;
+  private readonly sentinelWatch: SentinelWatch | undefined;
 
   constructor(
     readonly config: RedisHostConfig,
@@ -106,6 +108,14 @@ export class RedisHost {
     private readonly logger: Logger,
   ) {
     this.label = redactUrl(config);
+    if (config.kind === 'sentinel') {
+      this.sentinelWatch = new SentinelWatch(
+        config.sentinels,
+        config.masterName,
+        (address) => this.masterMoved(address),
+        logger,
+      );
+    }
     this.client = this.connect({
       // Commands issued while the server is away wait a little, then fail with
       // LayerUnavailable so callers can shed load instead of queueing forever.
@@ -212,6 +222,28 @@ export class RedisHost {
     }
     this.client.disconnect(true);
     for (const client of this.blocking) if (client.status === 'ready') client.disconnect(true);
+  }
+
+  /**
+   * Sentinel announced a failover of this host's master: every open connection
+   * not already on the new master reconnects, and asks a Sentinel where it is
+   * (one reconnecting already will ask when it tries again). A blocked read's
+   * pending command fails and is reissued there; commands on their way are
+   * resent, as when the connection drops (the old master, made a replica,
+   * would refuse them, or it is gone).
+   */
+  private masterMoved(address: MasterAddress): void {
+    if (this.closing) return;
+    this.logger.info(
+      { host: this.label, master: `${address.host}:${address.port}` },
+      'Sentinel moved the channel layer master; reconnecting to it',
+    );
+    for (const client of [this.client, ...this.blocking]) {
+      const stream = client.stream as { remoteAddress?: string; remotePort?: number } | undefined;
+      const open = client.status === 'ready' || client.status === 'connect';
+      const there = stream?.remoteAddress === address.host && stream.remotePort === address.port;
+      if (open && !there) client.disconnect(true);
+    }
   }
 
   /** A new connection for a blocking read; it never gives up reconnecting. */
@@ -391,6 +423,7 @@ export class RedisHost {
   async close(): Promise<void> {
     this.closing = true;
     clearInterval(this.watchdog);
+    this.sentinelWatch?.close();
     // Calls made before close() finish first: this turn's batch leaves now, and
     // calls still on their way (a script's EVAL after NOSCRIPT is a second
     // command) get their replies before QUIT, within a bound should the server
@@ -427,10 +460,8 @@ export class RedisHost {
         : new Redis({
             ...common,
             sentinels: this.config.sentinels,
-            // Hears the Sentinels announce a failover and reconnects at once: a
-            // process that only waits in blocked reads sends nothing, so nothing
-            // else would tell it that a master which vanished was replaced.
-            failoverDetector: true,
+            // Failovers are heard by this host's one SentinelWatch, not by a
+            // detector per connection (failoverDetector).
             sentinelCommandTimeout: SENTINEL_COMMAND_TIMEOUT_MS,
             name: this.config.masterName,
             db: this.config.db,
@@ -438,9 +469,9 @@ export class RedisHost {
           });
     // ioredis ends a Sentinel connection for good (status 'end', every command
     // failing at once) when it is told to disconnect while it asks a Sentinel
-    // for the master: its failover detector does, when a failover is announced
-    // during a reconnection (the master died, so its connections were
-    // reconnecting), and so may dropSilentConnections. Only close,
+    // for the master: masterMoved does, when a failover is announced during a
+    // reconnection (the master died, so its connections were reconnecting),
+    // and so may dropSilentConnections. Only close,
     // releaseBlockingClient and a misconfiguration end ours on purpose.
     client.on('end', () => {
       if (this.closing || this.misconfigured) return;
