@@ -475,6 +475,22 @@ for (const database of allDatabases()) {
     assert.match(text(await client.get('/admin/users/')), /The user “bob” was deleted\./);
   });
 
+  test("unknown ids are 404 on every user and room page, ids past the id column's range included", async () => {
+    const { client } = await signedIn('root', { staff: true, superuser: true });
+    // 2^31 and 2^53 - 1 are well-formed ids no integer column holds (PostgreSQL refuses to look).
+    for (const id of [999999, 2 ** 31, Number.MAX_SAFE_INTEGER]) {
+      for (const path of [...USER_PAGES.slice(2), ...ROOM_PAGES.slice(2)]) {
+        const url = fill(path, { user: id, room: id });
+        const page = await client.get(url);
+        assert.is(page.status, 404, `GET ${url}`);
+        assert.match(text(page), /Page not found/);
+        await client.get('/admin/');
+        const post = await client.post(url, { password1: 'p', password2: 'p', title: 'x' });
+        assert.is(post.status, 404, `POST ${url}`);
+      }
+    }
+  });
+
   test('superusers cannot lock themselves out: no self-delete, no removing own flags', async () => {
     const { client, user } = await signedIn('root', { staff: true, superuser: true });
     const del = await client.get(`/admin/users/${user.id}/delete/`);

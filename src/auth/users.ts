@@ -6,6 +6,7 @@ import {
   fromDbInteger,
   fromDbNullableTimestamp,
   fromDbTimestamp,
+  isRowId,
   toDbBoolean,
   toDbTimestamp,
   unstorableText,
@@ -233,7 +234,7 @@ export class UserRepository {
   }
 
   async findById(id: number): Promise<User | undefined> {
-    if (!Number.isSafeInteger(id) || id < 1) return undefined;
+    if (!isRowId(id)) return undefined;
     const row = await this.table
       .select(...USER_COLUMNS)
       .where('id', id)

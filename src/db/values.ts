@@ -71,6 +71,15 @@ export function fromDbInteger(value: unknown): number {
   return number;
 }
 
+/**
+ * Whether `id` can be a row of an `increments` id column: a positive integer
+ * within PostgreSQL's integer. A larger one names no row, and asking for it
+ * there is an error ("out of range for type integer"), not an empty answer.
+ */
+export function isRowId(id: number): boolean {
+  return Number.isSafeInteger(id) && id >= 1 && id <= 2 ** 31 - 1;
+}
+
 /** A lone UTF-16 surrogate cannot be stored as UTF-8 and would come back altered. */
 const LONE_SURROGATE = /\p{Cs}/u;
 

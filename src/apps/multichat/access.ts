@@ -1,7 +1,7 @@
 import type { Database } from '../../db/connection.js';
 import { BatchedLookup, type BatchedLookupSql } from '../../db/batched-lookup.js';
-import { fromDbBoolean, fromDbInteger, toDbTimestamp } from '../../db/values.js';
-import { MAX_ROOM_ID, type Room } from './rooms.js';
+import { fromDbBoolean, fromDbInteger, isRowId, toDbTimestamp } from '../../db/values.js';
+import type { Room } from './rooms.js';
 
 /** What every chat command needs to know, as of now. */
 export interface Access {
@@ -63,8 +63,7 @@ export class ChatAccess {
 
   /** `sessionKeyHash` is what SessionStore.hashOf gave for the socket's session key. */
   async check(userId: number, sessionKeyHash: string, roomId: number): Promise<Access> {
-    // An id outside the column's range names no room (and would be an error in PostgreSQL).
-    const room = roomId >= 1 && roomId <= MAX_ROOM_ID ? roomId : null;
+    const room = isRowId(roomId) ? roomId : null;
     // Hashes are hex (SessionStore.hashOf), so a key's three parts cannot run together.
     if (!Number.isSafeInteger(userId) || !HEX.test(sessionKeyHash))
       return { user: undefined, room: undefined };

@@ -1,5 +1,11 @@
 import type { Database } from '../../db/connection.js';
-import { fromDbBoolean, fromDbInteger, toDbBoolean, unstorableText } from '../../db/values.js';
+import {
+  fromDbBoolean,
+  fromDbInteger,
+  isRowId,
+  toDbBoolean,
+  unstorableText,
+} from '../../db/values.js';
 
 export interface Room {
   id: number;
@@ -8,8 +14,6 @@ export interface Room {
 }
 
 export const ROOM_TITLE_MAX_LENGTH = 255;
-/** The largest id the column holds (PostgreSQL integer). */
-export const MAX_ROOM_ID = 2 ** 31 - 1;
 
 /** A room title that cannot be stored. */
 export class InvalidRoomTitle extends TypeError {
@@ -46,8 +50,7 @@ export class RoomRepository {
   }
 
   async find(id: number): Promise<Room | undefined> {
-    // Ids beyond the column's range (PostgreSQL integer) name no room; asking would be an error.
-    if (!Number.isSafeInteger(id) || id < 1 || id > MAX_ROOM_ID) return undefined;
+    if (!isRowId(id)) return undefined;
     const row = await this.table.select('id', 'title', 'staff_only').where('id', id).first();
     return row ? toRoom(row) : undefined;
   }
