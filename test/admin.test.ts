@@ -12,7 +12,7 @@ import type { Database } from '../src/db/connection.js';
 import { BrowserlessClient } from './helpers/browserless.js';
 import { allDatabases } from './helpers/databases.js';
 import { chatClient, Fixtures, useEmbeddedChat } from './helpers/deployment.js';
-import type { HttpResult } from './helpers/http-client.js';
+import { httpRequest, type HttpResult } from './helpers/http-client.js';
 import { sleep, within } from './helpers/wait.js';
 import type { TestClient } from './helpers/ws-client.js';
 
@@ -489,6 +489,61 @@ for (const database of allDatabases()) {
         assert.is(post.status, 404, `POST ${url}`);
       }
     }
+  });
+
+  test('checkboxes are read as Django reads them: "false" and an empty value are unticked, the last of two counts', async () => {
+    const { client } = await signedIn('root', { staff: true, superuser: true });
+    const bob = await fixtures.user('bob');
+    const flagsOf = async (id: number) => {
+      const user = (await fixtures.users.findById(id))!;
+      return [user.isActive, user.isStaff, user.isSuperuser];
+    };
+    const edit = `/admin/users/${bob.id}/`;
+    const res = await submit(client, edit, {
+      is_active: 'true',
+      is_staff: 'false',
+      is_superuser: 'FALSE',
+    });
+    assert.is(res.status, 303);
+    assert.equal(await flagsOf(bob.id), [true, false, false], 'a script cannot grant by "false"');
+    // Sent twice (a ticked box with a hidden "false" after it): Django takes the last.
+    await client.get(edit);
+    const token = client.formToken()!;
+    const body = `csrfmiddlewaretoken=${token}&is_active=on&is_staff=on&is_staff=false&is_superuser=`;
+    const last = await httpRequest(port, edit, {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/x-www-form-urlencoded',
+        origin: client.origin,
+        ...client.cookieHeader(),
+      },
+      body,
+    });
+    assert.is(last.status, 303);
+    assert.equal(await flagsOf(bob.id), [true, false, false], 'the last value counts');
+
+    const created = await submit(client, '/admin/users/new/', {
+      username: 'carol',
+      password1: 'a long passphrase 7',
+      password2: 'a long passphrase 7',
+      is_active: 'on',
+      is_staff: 'false',
+      is_superuser: 'false',
+    });
+    assert.is(created.status, 303);
+    const carol = (await fixtures.users.findByUsername('carol'))!;
+    assert.equal([carol.isStaff, carol.isSuperuser], [false, false]);
+
+    assert.is(
+      (await submit(client, '/admin/rooms/new/', { title: 'Open', staff_only: 'false' })).status,
+      303,
+    );
+    const [room] = await fixtures.rooms.list();
+    assert.equal(room, { id: room!.id, title: 'Open', staffOnly: false });
+    await submit(client, `/admin/rooms/${room!.id}/`, { title: 'Open', staff_only: '' });
+    assert.is((await fixtures.rooms.find(room!.id))!.staffOnly, false);
+    await submit(client, `/admin/rooms/${room!.id}/`, { title: 'Open', staff_only: 'true' });
+    assert.is((await fixtures.rooms.find(room!.id))!.staffOnly, true, 'a ticked box still ticks');
   });
 
   test('superusers cannot lock themselves out: no self-delete, no removing own flags', async () => {

@@ -81,6 +81,16 @@ function parseId(text: string | undefined): number | undefined {
   return text && /^[1-9]\d{0,15}$/.test(text) ? Number(text) : undefined;
 }
 
+/**
+ * A checkbox as Django's CheckboxInput reads it: absent (unticked) is false, and
+ * so are "false" in any case and an empty value; of a name sent twice, the last
+ * counts. A script that POSTs is_superuser=false must not make a superuser.
+ */
+function isChecked(form: URLSearchParams, name: string): boolean {
+  const value = form.getAll(name).at(-1);
+  return value !== undefined && value !== '' && value.toLowerCase() !== 'false';
+}
+
 /** Field errors by field name; `form` is the error about the form as a whole. */
 type Errors = Partial<Record<string, string>>;
 
@@ -232,7 +242,7 @@ interface RoomValues {
 
 function readRoomForm(request: Request): RoomValues {
   const form = request.form();
-  return { title: form.get('title') ?? '', staffOnly: form.get('staff_only') !== null };
+  return { title: form.get('title') ?? '', staffOnly: isChecked(form, 'staff_only') };
 }
 
 function roomForm(
@@ -395,9 +405,9 @@ interface UserFlags {
 
 function readFlags(form: URLSearchParams): UserFlags {
   return {
-    isActive: form.get('is_active') !== null,
-    isStaff: form.get('is_staff') !== null,
-    isSuperuser: form.get('is_superuser') !== null,
+    isActive: isChecked(form, 'is_active'),
+    isStaff: isChecked(form, 'is_staff'),
+    isSuperuser: isChecked(form, 'is_superuser'),
   };
 }
 
