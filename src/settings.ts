@@ -51,12 +51,18 @@ export function booleanFromEnv(name: string, fallback: boolean): boolean {
   throw new InvalidSetting(`${name} must be true or false, got ${JSON.stringify(env(name))}`);
 }
 
-export function positiveNumberFromEnv(name: string): number | undefined {
+/**
+ * A positive number; `whole` for a count (a token bucket's burst: one of 0.5 would
+ * never hold a whole token, and every command would be refused).
+ */
+export function positiveNumberFromEnv(name: string, whole = false): number | undefined {
   const value = env(name);
   if (value === undefined) return undefined;
   const number = Number(value);
-  if (!Number.isFinite(number) || number <= 0)
-    throw new InvalidSetting(`${name} must be a positive number, got ${JSON.stringify(value)}`);
+  if (!Number.isFinite(number) || number <= 0 || (whole && !Number.isInteger(number)))
+    throw new InvalidSetting(
+      `${name} must be a positive ${whole ? 'whole number' : 'number'}, got ${JSON.stringify(value)}`,
+    );
   return number;
 }
 

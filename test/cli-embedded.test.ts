@@ -189,8 +189,15 @@ test('runworker refuses the in-process layer, and bad flags exit 2 with one line
       { MULTICHAT_NOTIFY_ENTER_LEAVE: 'maybe' },
       /MULTICHAT_NOTIFY_ENTER_LEAVE must be true or false, got "maybe"/,
     ],
+    [
+      ['thyme', 'multichat', '--port', '0'],
+      // Never a whole token in the bucket: every chat command would be RATE_LIMITED.
+      { MULTICHAT_RATE_BURST: '0.5' },
+      /MULTICHAT_RATE_BURST must be a positive whole number, got "0.5"/,
+    ],
   ] as const) {
-    const result = await runGredis([...args], { cwd: dir, env: { ...env } });
+    // A server that starts instead of refusing is killed, and fails the code check.
+    const result = await runGredis([...args], { cwd: dir, env: { ...env }, timeoutMs: 10_000 });
     assert.is(result.code, 2, `${args.join(' ')}: ${result.stderr}`);
     assert.match(result.stderr, message);
     assert.is(result.stderr.trim().split('\n').length, 1, result.stderr);

@@ -44,7 +44,7 @@ export async function loadApplication(
   // A bad value throws InvalidSetting: the CLI exits 2 with its message.
   const settings: AppServices['settings'] = {
     notifyEnterLeave: booleanFromEnv(ENV.notifyEnterLeave, DEFAULTS.notifyEnterLeave),
-    chatBurst: positiveNumberFromEnv(ENV.chatBurst),
+    chatBurst: positiveNumberFromEnv(ENV.chatBurst, true),
     chatPerSecond: positiveNumberFromEnv(ENV.chatPerSecond),
   };
   const module = await entry.load();

@@ -13,16 +13,27 @@ export interface CliResult {
   stderr: string;
 }
 
-/** Runs `gredis ARGS` to completion with stdin piped from `input` (closed after writing). */
+/**
+ * Runs `gredis ARGS` to completion with stdin piped from `input` (closed after
+ * writing). One still running after `timeoutMs` (a server that started when it
+ * should have refused to) is killed, and its `code` is null.
+ */
 export function runGredis(
   args: string[],
-  options: { env?: Record<string, string | undefined>; input?: string; cwd?: string } = {},
+  options: {
+    env?: Record<string, string | undefined>;
+    input?: string;
+    cwd?: string;
+    timeoutMs?: number;
+  } = {},
 ): Promise<CliResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [GREDIS_BIN, ...args], {
       cwd: options.cwd,
       env: cleanEnv(options.env),
       stdio: ['pipe', 'pipe', 'pipe'],
+      timeout: options.timeoutMs ?? 60_000,
+      killSignal: 'SIGKILL',
     });
     let stdout = '';
     let stderr = '';
