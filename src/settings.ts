@@ -71,7 +71,17 @@ export function env(name: string): string | undefined {
   return value === undefined || value.trim() === '' ? undefined : value.trim();
 }
 
-/** ALLOWED_HOSTS, comma-separated; set but naming no host is an error (everything would get 400). */
+/**
+ * What an ALLOWED_HOSTS entry can be, as in Django: `*`, a name (`.example.com`
+ * for it and its subdomains), or an IPv6 address in brackets. The Host header's
+ * port is never compared, so an entry with a port or a scheme matches nothing.
+ */
+const HOST_PATTERN = /^(\*|\.?[a-z0-9.-]+|\[[a-f0-9]*:[a-f0-9.:]+\])$/i;
+
+/**
+ * ALLOWED_HOSTS, comma-separated. Set but naming no host, or with an entry that can
+ * match no Host header, is an error: every request (or that host's) would get 400.
+ */
 export function allowedHostsFromEnv(): string[] {
   const value = env(ENV.allowedHosts);
   if (value === undefined) return [...DEFAULTS.allowedHosts];
@@ -81,6 +91,11 @@ export function allowedHostsFromEnv(): string[] {
     .filter((host) => host !== '');
   if (hosts.length === 0)
     throw new InvalidSetting(`${ENV.allowedHosts} names no host: got ${JSON.stringify(value)}`);
+  const bad = hosts.find((host) => !HOST_PATTERN.test(host));
+  if (bad !== undefined)
+    throw new InvalidSetting(
+      `${ENV.allowedHosts} entry ${JSON.stringify(bad)} is not a host name: list names without scheme or port (chat.example.com; .example.com for it and its subdomains; [::1]; * for any)`,
+    );
   return hosts;
 }
 

@@ -183,6 +183,15 @@ test('runworker refuses the in-process layer, and bad flags exit 2 with one line
   }
   for (const [args, env, message] of [
     [['thyme', 'multichat'], { ALLOWED_HOSTS: ',' }, /ALLOWED_HOSTS names no host/],
+    // The Host header's port is not compared: these would answer every request with 400.
+    ...['localhost:8000', 'https://chat.example.com', '::1'].map(
+      (entry) =>
+        [
+          ['thyme', 'multichat', '--port', '0'],
+          { ALLOWED_HOSTS: `chat.example.com,${entry}` },
+          new RegExp(`ALLOWED_HOSTS entry "${entry}" is not a host name`),
+        ] as const,
+    ),
     [['migrate'], { GREDIS_LOG_LEVEL: 'bogus' }, /GREDIS_LOG_LEVEL must be one of .*"bogus"/],
     [
       ['thyme', 'multichat', '--port', '0'],
