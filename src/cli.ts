@@ -60,11 +60,14 @@ function verbosityIn(argv: string[]): number | undefined {
 
 /**
  * `gredis bogus --help` would print the top-level help and exit 0, as if `bogus`
- * were fine: without the help flag, commander reports the unknown command (exit 2).
+ * were fine, and `gredis help bogus` the same help with exit 2 and no reason:
+ * without the help, commander reports the unknown command (exit 2).
  */
 function withoutHelpForUnknownCommand(program: Command, argv: string[]): string[] {
-  const name = argv.slice(2).find((arg) => !arg.startsWith('-'));
-  const known =
-    name === undefined || name === 'help' || program.commands.some((c) => c.name() === name);
-  return known ? argv : argv.filter((arg) => arg !== '--help' && arg !== '-h');
+  const words = argv.slice(2).filter((arg) => !arg.startsWith('-'));
+  const name = words[0] === 'help' ? words[1] : words[0];
+  const known = name === undefined || program.commands.some((c) => c.name() === name);
+  if (known) return argv;
+  const helpAt = words[0] === 'help' ? argv.indexOf('help', 2) : -1;
+  return argv.filter((arg, i) => i !== helpAt && arg !== '--help' && arg !== '-h');
 }

@@ -175,6 +175,7 @@ test('runworker refuses the in-process layer, and bad flags exit 2 with one line
     ['thyme', 'multichat', '-p', ' 80'],
     ['migrate', '--bogus'],
     ['bogus', '--help'], // not the top-level help, exit 0, as if "bogus" were fine
+    ['help', 'bogus'], // not the top-level help without a reason
   ]) {
     const result = await runGredis(args, { cwd: dir });
     assert.is(result.code, 2, `${args.join(' ')}: ${result.stderr}`);
