@@ -292,6 +292,26 @@ cli(
   },
 );
 
+cli('a server that hangs up at once (not PostgreSQL): exit 1, one line naming it', async () => {
+  // Reads the client's first message, then closes (FIN: destroying unread would reset).
+  const hangUp = createServer((socket) => socket.once('data', () => socket.end()));
+  await new Promise<void>((resolve) => hangUp.listen(0, '127.0.0.1', resolve));
+  const { port } = hangUp.address() as AddressInfo;
+  try {
+    const url = `postgres://postgres:hunter2@127.0.0.1:${port}/test`;
+    for (const args of [['migrate'], ['runworker', '--layer', 'redis://127.0.0.1:1/0']]) {
+      const run = await runGredis([...args, '--database', url]);
+      assert.is(run.code, 1, run.stderr);
+      assert.is(
+        run.stderr,
+        `gredis: the database postgres://postgres:***@127.0.0.1:${port}/test closed the connection: Connection terminated unexpectedly\n`,
+      );
+    }
+  } finally {
+    hangUp.close();
+  }
+});
+
 cli('--verbosity 2 adds the stack trace, however it is spelt', async () => {
   for (const flag of [['-v', '2'], ['-v2'], ['--verbosity=2'], ['--verbosity', '02']]) {
     const run = await runGredis([

@@ -3,6 +3,7 @@ import {
   describeDriverError,
   InvalidDatabaseUrl,
   isConnectionError,
+  isLostConnection,
   isMissingTable,
 } from '../db/errors.js';
 import { parseDatabaseUrl } from '../db/url.js';
@@ -50,6 +51,10 @@ function describeFailure(error: unknown, url: string): unknown {
   let message: string | undefined;
   if (isConnectionError(root))
     message = `cannot connect to the database ${redactSecrets(url)}: ${describeDriverError(root)}`;
+  // A server that hangs up at once (not PostgreSQL, a proxy with nothing behind it)
+  // as much as one that went away under a query.
+  else if (isLostConnection(root))
+    message = `the database ${redactSecrets(url)} closed the connection: ${describeDriverError(root)}`;
   else if (isMissingTable(root))
     message = `the database ${redactSecrets(url)} has no tables yet: run "gredis migrate" first`;
   if (message === undefined) return error;
