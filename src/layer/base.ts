@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { silentLogger, type Logger } from '../logger.js';
 import { ForeignChannel, LayerClosed } from './errors.js';
+import { consistentHash } from './hash.js';
 import { LocalChannels } from './local-channels.js';
 import { assertChannelName, belongsTo, CapacityTable, isProcessSpecific } from './names.js';
 import { resolveOptions, type LayerOptions } from './options.js';
@@ -89,9 +90,22 @@ export abstract class BaseChannelLayer implements ChannelLayer {
     return received;
   }
 
+  /**
+   * The name's unique part is chosen so that the full name hashes to the host of
+   * its process key: channels_redis 4 sends to a process-specific channel on the
+   * host its full name hashes to (its bug #221) while both it and Gredis read
+   * the process key on the host its non-local part hashes to, so with several
+   * hosts a Python send to any other name is lost. About `shardCount` CRC32s of
+   * a short name, none with one host.
+   */
   async newChannel(prefix = 'specific'): Promise<string> {
     this.assertOpen();
-    const name = `${prefix}.${this.clientPrefix}!${(++this.channelCounter).toString(36)}`;
+    const processKey = `${prefix}.${this.clientPrefix}!`;
+    const shard = consistentHash(processKey, this.shardCount);
+    let name: string;
+    do {
+      name = processKey + (++this.channelCounter).toString(36);
+    } while (consistentHash(name, this.shardCount) !== shard);
     assertChannelName(name);
     this.local.open(name);
     return name;
@@ -109,6 +123,11 @@ export abstract class BaseChannelLayer implements ChannelLayer {
 
   releaseChannel(channel: string): void {
     this.local.release(channel);
+  }
+
+  /** How many hosts process keys are sharded across (see newChannel). */
+  protected get shardCount(): number {
+    return 1;
   }
 
   protected assertOpen(): void {

@@ -6,10 +6,14 @@ Run with Debian's interpreter, the only one that can import channels_redis:
 
 The command is one JSON object (argv[1], or stdin when there is no argument):
 
-    {"action": ..., "url": "redis://...", "prefix": "...", "keys": ["secret"]?, ...}
+    {"action": ..., "url": "redis://...", "hosts"?: [url, ...], "prefix": "...",
+     "keys": ["secret"]?, ...}
+
+"hosts", when given, are the layer's hosts (sharding) in place of "url".
 
 actions:
-    send        {"channel", "messages": [...]}  sends each, in order
+    send        {"channel" | "channels": [...], "messages": [...]}  sends each, in
+                order, to each channel in turn
     group_send  {"group", "message"}
     listen      {"channel"? | "new_channels": n, "groups"?: [...], "count"?: 1,
                  "expect"?: [message, ...], "echo_to"?: channel,
@@ -106,7 +110,7 @@ def report(event, **fields):
 
 def make_layer(command):
     return RedisChannelLayer(
-        hosts=[command["url"]],
+        hosts=command.get("hosts") or [command["url"]],
         prefix=command["prefix"],
         symmetric_encryption_keys=command.get("keys") or None,
     )
@@ -144,8 +148,9 @@ async def run(command):
     try:
         action = command["action"]
         if action == "send":
-            for message in from_json(command["messages"]):
-                await layer.send(command["channel"], message)
+            for channel in command.get("channels") or [command["channel"]]:
+                for message in from_json(command["messages"]):
+                    await layer.send(channel, message)
             report("sent")
         elif action == "group_send":
             await layer.group_send(command["group"], from_json(command["message"]))

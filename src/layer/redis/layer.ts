@@ -485,6 +485,10 @@ export class RedisChannelLayer extends BaseChannelLayer {
     }
   }
 
+  protected override get shardCount(): number {
+    return this.hosts.length;
+  }
+
   private hostFor(name: string): RedisHost {
     return this.hosts[consistentHash(name, this.hosts.length)]!;
   }
