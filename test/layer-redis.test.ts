@@ -6,10 +6,11 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { Encoder } from '@msgpack/msgpack';
-import type { Redis } from 'ioredis';
+import { ReplyError, type Redis } from 'ioredis';
 import { consistentHash, createLayer, type ChannelLayer, type LayerOptions } from '../src/index.js';
 import { InvalidLayerUrl, LayerUnavailable } from '../src/layer/errors.js';
 import { parseLayerUrl, redactUrl, type RedisHostConfig } from '../src/layer/url.js';
+import { rejects } from './helpers/assert.js';
 import { captureLogs, ERROR, WARN } from './helpers/log-capture.js';
 import { testPrefix } from './helpers/layers.js';
 import { RedisSentinel, RedisServer, rawClient, SHARED_REDIS_URL } from './helpers/redis-server.js';
@@ -117,6 +118,17 @@ format(
     assert.ok(Math.abs(Number(members[1]) - Date.now() / 1000) < 5);
     const ttl = await raw().ttl(`${prefix}:group:room-1`);
     assert.ok(ttl > 490 && ttl <= 500, `ttl ${ttl}`);
+  },
+);
+
+format(
+  "groupAdd fails, as channels_redis's does, when Redis refuses one of its commands",
+  async () => {
+    const sender = layer();
+    await raw().set(`${prefix}:group:taken`, 'not a sorted set');
+    // Its ZADD and EXPIRE go in one MULTI, whose exec() hands back such errors as replies.
+    const error = await rejects(() => sender.groupAdd('taken', 'member.one'), ReplyError);
+    assert.match(error.message, /WRONGTYPE/);
   },
 );
 

@@ -1,4 +1,4 @@
-import { Redis, ReplyError, type RedisOptions } from 'ioredis';
+import { Redis, ReplyError, type ChainableCommander, type RedisOptions } from 'ioredis';
 import { briefError, type Logger } from '../../logger.js';
 import { LayerUnavailable } from '../errors.js';
 import type { LayerStats } from '../types.js';
@@ -25,6 +25,15 @@ interface BufferScripting {
  */
 interface UnfulfilledQueue {
   flushQueue(error: Error, options: { offlineQueue: boolean }): void;
+}
+
+/**
+ * Runs a MULTI or pipeline and throws its first command's error (a WRONGTYPE, an
+ * EXPIRE refused), as that command alone would: ioredis's exec() resolves with
+ * the errors among the replies, where unread they went unnoticed.
+ */
+export async function execChecked(commands: ChainableCommander): Promise<void> {
+  for (const [error] of (await commands.exec()) ?? []) if (error) throw error;
 }
 
 /** A script call waiting for the end of this turn of the event loop to go out with others like it. */

@@ -10,7 +10,7 @@ import { assertMessage } from '../message.js';
 import type { LayerOptions } from '../options.js';
 import type { LaneEffect, LayerHealth, Message, ReceiveOptions } from '../types.js';
 import type { RedisHostConfig } from '../url.js';
-import { literalPattern, RedisHost, type Arg } from './host.js';
+import { execChecked, literalPattern, RedisHost, type Arg } from './host.js';
 import { connectionNameOf } from './holders.js';
 import { RedisCounters, RedisLanes } from './lanes.js';
 import { KeyReader, type Popped, type ReaderSink } from './reader.js';
@@ -222,11 +222,12 @@ export class RedisChannelLayer extends BaseChannelLayer {
     assertChannelName(channel);
     const key = this.groupKey(group);
     await this.hostFor(group).call((c) =>
-      c
-        .multi()
-        .zadd(key, Date.now() / 1000, channel)
-        .expire(key, this.options.groupExpiry)
-        .exec(),
+      execChecked(
+        c
+          .multi()
+          .zadd(key, Date.now() / 1000, channel)
+          .expire(key, this.options.groupExpiry),
+      ),
     );
   }
 
@@ -458,11 +459,12 @@ export class RedisChannelLayer extends BaseChannelLayer {
     const args = putBack.flatMap(({ payload, score }) => [score, payload]);
     const put = reader.host
       .call((c) =>
-        c
-          .multi()
-          .zadd(reader.key, ...(args as [number, Buffer]))
-          .expire(reader.key, Math.ceil(this.options.expiry))
-          .exec(),
+        execChecked(
+          c
+            .multi()
+            .zadd(reader.key, ...(args as [number, Buffer]))
+            .expire(reader.key, Math.ceil(this.options.expiry)),
+        ),
       )
       .catch((error: unknown) => {
         this.logger.error(
