@@ -122,6 +122,27 @@ format(
 );
 
 format(
+  'a fractional groupExpiry: group keys and lanes live for it rounded up to whole seconds',
+  async () => {
+    const sender = layer({ groupExpiry: 1.5 });
+    const group = `${prefix}:group:room-1`;
+    // EXPIRE refuses "1.5": both the MULTI of groupAdd and every lane script failed.
+    await sender.groupAdd('room-1', 'member.one');
+    const ttl = await raw().pttl(group);
+    assert.ok(ttl > 1500 && ttl <= 2000, `group key ttl ${ttl} ms`);
+    await sender.lanes.announce('lane.one', 0, { type: 'e' });
+    assert.is((await sender.lanes.claim('lane.one', 0, { type: 'e' })).kind, 'run');
+    await raw().del(group);
+    // The turn's group add goes with LANE_COMMIT's own arguments (one server, no encryption).
+    await sender.lanes.apply('lane.one', 0, [
+      { kind: 'groupAdd', group: 'room-1', channel: 'member.two' },
+    ]);
+    assert.equal(await raw().zrange(group, 0, -1), ['member.two']);
+    assert.ok((await raw().pttl(group)) > 1500);
+  },
+);
+
+format(
   "groupAdd fails, as channels_redis's does, when Redis refuses one of its commands",
   async () => {
     const sender = layer();

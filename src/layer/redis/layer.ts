@@ -46,6 +46,12 @@ export class RedisChannelLayer extends BaseChannelLayer {
   private readonly plainReaders = new Map<string, KeyReader[]>();
   private readonly takers = new Map<string, Mailbox<Message>>();
   private sendCursor = 0;
+  /**
+   * A group key's and a lane's lifetime: EXPIRE refuses a fraction, and a
+   * fractional groupExpiry (?group_expiry=0.5) failed every group add and lane
+   * write. Members still go by the exact groupExpiry (groupCutoff).
+   */
+  private readonly groupTtl = Math.ceil(this.options.groupExpiry);
 
   constructor(options: Partial<RedisLayerOptions> & { hosts: RedisHostConfig[] }) {
     super(options);
@@ -71,7 +77,7 @@ export class RedisChannelLayer extends BaseChannelLayer {
         owner: this.clientPrefix,
         lease: this.options.laneLease,
         gap: this.options.laneGap,
-        ttl: this.options.groupExpiry,
+        ttl: this.groupTtl,
         // A copy older than the expiry is never delivered; a minute more covers
         // clocks that differ between processes.
         endedTtl: Math.ceil(this.options.expiry) + 60,
@@ -208,7 +214,7 @@ export class RedisChannelLayer extends BaseChannelLayer {
       this.groupCutoff(),
       this.prefix,
       now,
-      this.options.groupExpiry,
+      this.groupTtl,
       effects.length,
       rulesAt,
       ...ops,
@@ -226,7 +232,7 @@ export class RedisChannelLayer extends BaseChannelLayer {
         c
           .multi()
           .zadd(key, Date.now() / 1000, channel)
-          .expire(key, this.options.groupExpiry),
+          .expire(key, this.groupTtl),
       ),
     );
   }
