@@ -147,6 +147,30 @@ async function layerConnections(server: RedisServer): Promise<string[]> {
   return [...list.matchAll(/^id=(\d+) .*?name=gredis-/gm)].map((match) => match[1]!).sort();
 }
 
+/**
+ * A receiver (its log captured) blocked in a receive on its process channel
+ * `inbox`, which has had a message from `sender`, everything replicated.
+ */
+async function receiveWaiting(): Promise<{
+  lines: CapturedLine[];
+  receiver: ChannelLayer;
+  sender: ChannelLayer;
+  inbox: string;
+  waiting: Promise<Message>;
+}> {
+  const { logger, lines } = captureLogs();
+  const receiver = layer({ logger });
+  const sender = layer();
+  const inbox = await receiver.newChannel('inbox');
+  await sender.send(inbox, { n: 1 });
+  assert.equal(await within(receiver.receive(inbox), 2000), { n: 1 });
+  const waiting = receiver.receive(inbox);
+  waiting.catch(() => undefined); // failed by the layer's close when the test fails first
+  await waitFor(async () => (await blockedReads(master)).length > 0, 2000, 'a blocked read');
+  await replicated();
+  return { lines, receiver, sender, inbox, waiting };
+}
+
 function warnings(lines: CapturedLine[]): string[] {
   return lines.filter((line) => line.level >= WARN).map((line) => line.msg);
 }
@@ -180,15 +204,7 @@ test('finds the master: channels, process-specific channels and groups work', as
 });
 
 test('a master killed: a waiting receive gets the next message, from the new master', async () => {
-  const { logger, lines } = captureLogs();
-  const receiver = layer({ logger });
-  const sender = layer();
-  const inbox = await receiver.newChannel('inbox');
-  await sender.send(inbox, { n: 1 });
-  assert.equal(await within(receiver.receive(inbox), 2000), { n: 1 });
-  const waiting = receiver.receive(inbox);
-  await waitFor(async () => (await blockedReads(master)).length > 0, 2000, 'a blocked read');
-  await replicated();
+  const { lines, sender, inbox, waiting } = await receiveWaiting();
 
   await master.kill();
   await masterBecomes(replica);
@@ -202,16 +218,7 @@ test('a master killed: a waiting receive gets the next message, from the new mas
 });
 
 test('a master failed over while alive (SENTINEL FAILOVER): every connection moves to the new one', async () => {
-  const { logger, lines } = captureLogs();
-  const receiver = layer({ logger });
-  const sender = layer();
-  const inbox = await receiver.newChannel('inbox');
-  await sender.send(inbox, { n: 1 });
-  assert.equal(await within(receiver.receive(inbox), 2000), { n: 1 });
-  const waiting = receiver.receive(inbox);
-  waiting.catch(() => undefined); // failed by the layer's close when the test fails first
-  await waitFor(async () => (await blockedReads(master)).length > 0, 2000, 'a blocked read');
-  await replicated();
+  const { lines, receiver, sender, inbox, waiting } = await receiveWaiting();
 
   // The old master, made a replica, keeps its clients: their writes would fail
   // (READONLY) and their reads find nothing, unless they are told of the move.
