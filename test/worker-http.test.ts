@@ -198,6 +198,16 @@ for (const database of allDatabases()) {
       headers: { 'x-csrftoken': client.formToken()! },
     });
     assert.is(viaHeader.status, 302);
+    // The form's field comes first, as in Django: an empty or wrong header beside
+    // it changes nothing.
+    for (const header of ['', 'x'.repeat(64)]) {
+      const other = browser();
+      await other.get('/accounts/login/');
+      const both = await other.post('/accounts/login/', fields, {
+        headers: { 'x-csrftoken': header },
+      });
+      assert.is(both.status, 302, `X-CSRFToken ${JSON.stringify(header)} beside a good field`);
+    }
   });
 
   test('logout: POST with CSRF ends the session; the old cookie no longer works; GET is refused', async () => {

@@ -77,10 +77,11 @@ function check(request: Request, cookie: string | undefined): CsrfFailure | unde
     if (!referer || !sameOrigin(referer, good)) return 'Referer checking failed';
   }
   if (!isWellFormed(cookie)) return 'CSRF cookie not set.';
-  let submitted = request.headers.get(CSRF_HEADER);
-  // A body that is no form has no fields: no token, 403 (as in Django).
-  if (submitted === undefined && request.method === 'POST')
-    submitted = request.form().get(CSRF_FIELD) ?? undefined;
+  // The form's field, then the header when the field is missing or empty, as
+  // Django reads them: an empty header beside a good field is no failure. A
+  // body that is no form has no fields.
+  let submitted = request.method === 'POST' ? (request.form().get(CSRF_FIELD) ?? '') : '';
+  if (submitted === '') submitted = request.headers.get(CSRF_HEADER) ?? '';
   if (!submitted) return 'CSRF token missing.';
   if (!isWellFormed(submitted)) return 'CSRF token has incorrect format.';
   if (!tokenMatches(submitted, secretOf(cookie))) return 'CSRF token incorrect.';
