@@ -295,6 +295,41 @@ test('what Gredis sends on a normal channel is received by a Python receive', as
   });
 });
 
+test('Python and Gredis receivers sharing a plain channel get every message once, none twice', async () => {
+  // channels_redis keeps each message it pops in "<key>$inflight" until it has
+  // handed it over; a Gredis reader that put back what is there before each of
+  // its reads (as channels_redis's own receivers do) delivered it a second time.
+  const total = 1500;
+  const pythonShare = 500;
+  const receiver = gredis();
+  const sender = gredis({ capacity: total }); // sends may outpace the receivers
+  await sender.send('shared.work', { seq: -1 }); // the Gredis reader has started
+  assert.equal(await received(receiver, 'shared.work'), { seq: -1 });
+  await withPython(
+    { action: 'listen', channel: 'shared.work', count: pythonShare },
+    async (peer) => {
+      await peer.expect('ready');
+      const byGredis: number[] = [];
+      const receiving = (async () => {
+        while (byGredis.length < total - pythonShare)
+          byGredis.push((await received(receiver, 'shared.work')).seq as number);
+      })();
+      for (let seq = 0; seq < total; seq++) await sender.send('shared.work', { seq });
+      const byPython: number[] = [];
+      for (let i = 0; i < pythonShare; i++)
+        byPython.push(((await peer.expect('received')).message as { seq: number }).seq);
+      await receiving;
+      const seqs = [...byPython, ...byGredis];
+      const twice = seqs.filter((seq, i) => seqs.indexOf(seq) !== i);
+      assert.equal(twice, [], 'delivered twice');
+      assert.equal(
+        seqs.sort((a, b) => a - b),
+        Array.from({ length: total }, (_, i) => i),
+      );
+    },
+  );
+});
+
 test('what Gredis sends to a Python process-specific channel reaches that Python process', async () => {
   const layer = gredis();
   const message: Message = { type: 'reply', text: 'for your process only' };

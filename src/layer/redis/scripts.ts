@@ -254,3 +254,25 @@ redis.call('DEL', KEYS[2])
 return #backed_up / 2
 `,
 );
+
+/**
+ * Puts back what stayed in "<key>$inflight" since the caller's last look: a
+ * live channels_redis receiver's hand-over takes milliseconds, so a message
+ * still there seconds later was left by one that died. What is there only now
+ * may be on its way to a live receiver, and putting it back would deliver it
+ * twice. KEYS[1] channel key, KEYS[2] backup key; ARGV: the members seen at the
+ * last look. Returns the members there now, for the next look.
+ */
+export const RESTORE_STRANDED = new LuaScript(
+  'restoreStranded',
+  `
+for i = 1, #ARGV do
+  local score = redis.call('ZSCORE', KEYS[2], ARGV[i])
+  if score then
+    redis.call('ZADD', KEYS[1], score, ARGV[i])
+    redis.call('ZREM', KEYS[2], ARGV[i])
+  end
+end
+return redis.call('ZRANGE', KEYS[2], 0, -1)
+`,
+);
