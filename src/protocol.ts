@@ -152,6 +152,9 @@ export function parseHttpResponse(message: Message, first: boolean): HttpRespons
     if (typeof status !== 'number' || !Number.isInteger(status) || status < 100 || status > 999) {
       throw new ProtocolViolation('"status" must be an integer HTTP status');
     }
+    // Sent as the response, a 1xx would be taken by the client for an interim
+    // one: it would wait on for the real response, or take the next request's.
+    if (status < 200) throw new ProtocolViolation('"status" must be a final status, not 1xx');
     response.status = status;
     response.headers = parseHeaders(message.headers ?? []);
   }

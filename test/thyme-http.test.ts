@@ -322,6 +322,46 @@ test('an invalid response from a worker gets 500', async () => {
   assert.not.match(raw, /never sent|x-bad/i);
 });
 
+test('a worker response cannot misframe a keep-alive connection: 1xx and foreign framing get 500, a body off its Content-Length is cut off', async () => {
+  const { port } = await setup();
+  // Each request is followed on its connection by another: a response framed
+  // other than its bytes would run into it.
+  const pipelined = (path: string): Promise<string> =>
+    rawExchange(
+      port,
+      `GET ${path} HTTP/1.1\r\nHost: localhost\r\n\r\nGET /echo HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n`,
+    );
+  // Refused before anything is written: a clean 500, and the connection goes on.
+  for (const path of ['/status/100', '/status/103', '/framing/gzip', '/framing/both']) {
+    const raw = await pipelined(path);
+    assert.match(raw, /^HTTP\/1\.1 500 Internal Server Error\r\n/, path);
+    assert.not.match(raw, /and more/, path);
+    assert.match(
+      raw,
+      /\r\n\r\nInternal Server Error\n(HTTP\/1\.1 200 OK\r\n)/,
+      `${path}: then /echo`,
+    );
+  }
+  // Found out while the body goes: the connection is cut, and nothing after the
+  // declared length (nor the next response) can pass for part of the exchange.
+  for (const path of ['/framing/longer', '/framing/shorter', '/framing/streamed-longer']) {
+    const raw = await pipelined(path);
+    assert.not.match(raw, /and more/, path);
+    assert.not.match(raw, /"path":"\/echo"/, `${path}: the connection is not reused`);
+  }
+  // A response that has no body (HEAD, 304) keeps the worker's Content-Length,
+  // whatever content came with it.
+  const head = await rawExchange(
+    port,
+    'HEAD /framing/longer HTTP/1.1\r\nHost: localhost\r\n\r\nGET /echo HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n',
+  );
+  assert.match(
+    head,
+    /^HTTP\/1\.1 200 OK\r\ncontent-length: 5\r\n[^]*?\r\n\r\nHTTP\/1\.1 200 OK\r\n/,
+  );
+  assert.not.match(head, /and more/);
+});
+
 test('http.disconnect tells the worker the client left before the response ended', async () => {
   const { port, worker } = await setup();
   worker.gate = new Promise(() => undefined); // never sends the rest

@@ -5,6 +5,8 @@ import { logFailure } from '../logger.js';
 import {
   CHANNELS,
   parseHttpResponse,
+  ProtocolViolation,
+  type HeaderList,
   type HttpDisconnectEvent,
   type HttpRequestEvent,
 } from '../protocol.js';
@@ -148,11 +150,7 @@ async function streamResponse(
       if (status !== 0) {
         ctx.logger.warn({ reply, status }, 'a worker stopped in the middle of an HTTP response');
         ctx.metrics.httpResponsesCutOff++;
-        // Too late for an error status: cut the connection with a reset, so that
-        // the client sees a broken response, not a complete one (over HTTP/1.0 a
-        // plain close would end the body as if it were whole).
-        if (res.socket) res.socket.resetAndDestroy();
-        else res.destroy();
+        cutOff(res);
         return status;
       }
       ctx.logger.warn({ reply }, 'no worker answered an HTTP request in time');
@@ -163,11 +161,11 @@ async function streamResponse(
     try {
       part = parseHttpResponse(message, status === 0);
       if (status === 0) {
-        const raw: string[] = [];
-        for (const [name, value] of part.headers ?? []) {
-          raw.push(Buffer.from(name).toString('latin1'), Buffer.from(value).toString('latin1'));
-        }
-        res.writeHead(part.status!, raw);
+        // Node sends what it is given past a worker's Content-Length, or stops
+        // short of it, and a keep-alive connection would take the difference for
+        // (or from) the next response: told to check, it throws instead.
+        res.strictContentLength = true;
+        res.writeHead(part.status!, rawHeaders(part.headers ?? []));
         status = part.status!;
         // Node holds the head until the first body write: a stream that starts
         // empty (server-sent events, say) must reach the client as started.
@@ -181,23 +179,71 @@ async function streamResponse(
     // The client may have left during the last wait: writing on would wait for a
     // drain that never comes, and reading on would reopen the released channel.
     if (res.destroyed) return status;
-    if (part.content && part.content.length > 0 && !res.write(part.content)) {
-      // Wait for the client to take it before pulling more from the layer.
-      await new Promise<void>((resolve) => {
-        const done = (): void => {
-          res.off('drain', done);
-          res.off('close', done);
-          resolve();
-        };
-        res.on('drain', done);
-        res.on('close', done);
-      });
-    }
-    if (!part.more_content) {
-      res.end();
+    try {
+      if (part.content && part.content.length > 0 && !res.write(part.content)) {
+        // Wait for the client to take it before pulling more from the layer.
+        await new Promise<void>((resolve) => {
+          const done = (): void => {
+            res.off('drain', done);
+            res.off('close', done);
+            resolve();
+          };
+          res.on('drain', done);
+          res.on('close', done);
+        });
+      }
+      if (!part.more_content) {
+        res.end();
+        return status;
+      }
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ERR_HTTP_CONTENT_LENGTH_MISMATCH') throw error;
+      ctx.logger.error(
+        { err: error, reply, status },
+        'a worker sent a body that does not match its Content-Length; the response is cut off',
+      );
+      cutOff(res);
       return status;
     }
   }
+}
+
+/**
+ * A worker's headers as writeHead takes them. How the body is framed on the
+ * connection is Thyme's to keep right: a Transfer-Encoding Node does not apply
+ * (anything but chunked), or one beside a Content-Length, would have the client
+ * or a proxy in front look for the body's end where Node does not put it, and
+ * read the rest as the next response. Throws ProtocolViolation for those.
+ */
+function rawHeaders(headers: HeaderList): string[] {
+  const raw: string[] = [];
+  let length = false;
+  let encoding = false;
+  for (const [nameBytes, valueBytes] of headers) {
+    const name = Buffer.from(nameBytes).toString('latin1');
+    const value = Buffer.from(valueBytes).toString('latin1');
+    const lower = name.toLowerCase();
+    if (lower === 'content-length') length = true;
+    else if (lower === 'transfer-encoding') {
+      if (value.trim().toLowerCase() !== 'chunked')
+        throw new ProtocolViolation('"transfer-encoding" may only be chunked');
+      encoding = true;
+    }
+    raw.push(name, value);
+  }
+  if (length && encoding)
+    throw new ProtocolViolation('a response has "content-length" or "transfer-encoding", not both');
+  return raw;
+}
+
+/**
+ * Ends a response that has started but cannot go on, with a reset: too late for
+ * an error status, the client must see a broken response, not a complete one
+ * (over HTTP/1.0 a plain close would end the body as if it were whole).
+ */
+function cutOff(res: ServerResponse): void {
+  if (res.socket) res.socket.resetAndDestroy();
+  else res.destroy();
 }
 
 /**

@@ -178,6 +178,11 @@ export class TestWorker {
     }
     if (path === '/bad-reply')
       return this.layer.send(reply, { status: 'ok' } as unknown as Message);
+    const framing = FRAMING[path];
+    if (framing) {
+      for (const part of framing) await this.layer.send(reply, part);
+      return;
+    }
     if (path.startsWith('/status/')) {
       return this.layer.send(reply, {
         status: Number(path.slice(8)),
@@ -196,3 +201,38 @@ export class TestWorker {
 function b(text: string): Buffer {
   return Buffer.from(text);
 }
+
+/**
+ * Responses whose headers frame the body other than it is sent: a connection
+ * that passed them on as they are would take their surplus for the next response.
+ */
+const FRAMING: Record<string, Message[]> = {
+  '/framing/longer': [
+    { status: 200, headers: [[b('content-length'), b('5')]], content: b('hello and more') },
+  ],
+  '/framing/shorter': [
+    { status: 200, headers: [[b('content-length'), b('50')]], content: b('hello') },
+  ],
+  '/framing/streamed-longer': [
+    {
+      status: 200,
+      headers: [[b('content-length'), b('5')]],
+      content: b('hel'),
+      more_content: true,
+    },
+    { content: b('lo and more'), more_content: false },
+  ],
+  '/framing/gzip': [
+    { status: 200, headers: [[b('transfer-encoding'), b('gzip')]], content: b('and more') },
+  ],
+  '/framing/both': [
+    {
+      status: 200,
+      headers: [
+        [b('content-length'), b('5')],
+        [b('transfer-encoding'), b('chunked')],
+      ],
+      content: b('hello and more'),
+    },
+  ],
+};
