@@ -410,7 +410,23 @@ test('static files come with an ETag and Cache-Control, and revalidate to 304', 
   });
   assert.is(again.status, 304);
   assert.is(again.body.length, 0);
+  // If-None-Match compares weakly: the ETag as a compressing proxy passes it on, in a list.
+  const weak = await httpRequest(port, '/static/site.css', {
+    headers: { 'if-none-match': `"other", W/${String(res.headers.etag)}` },
+  });
+  assert.is(weak.status, 304);
+  assert.is(
+    (await httpRequest(port, '/static/site.css', { headers: { 'if-none-match': '"other"' } }))
+      .status,
+    200,
+  );
   assert.is((await httpRequest(port, '/static/sub/app.js')).status, 200);
+  // The path as the application would see it, decoded: the same file.
+  for (const encoded of ['/%73tatic/site.css', '/static%2Fsite.css', '/static/sub%2fapp.js']) {
+    const same = await httpRequest(port, encoded);
+    assert.is(same.status, 200, encoded);
+    assert.ok(same.headers.etag, `${encoded}: served from the directory`);
+  }
   const head = await httpRequest(port, '/static/site.css', { method: 'HEAD' });
   assert.is(head.status, 200);
   assert.is(head.body.length, 0);
@@ -509,6 +525,7 @@ test('static paths cannot leave the directory', async () => {
     '/static/%2e%2e%2foutside.txt',
     '/static/sub/..%2f..%2foutside.txt',
     '/static/..%5coutside.txt',
+    '/static/%252e%252e/outside.txt',
     '/static/.hidden',
     '/static/link.txt',
     '/static/%00',

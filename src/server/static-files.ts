@@ -100,17 +100,18 @@ export class StaticFiles {
    * Answers with the file and resolves with the status, or resolves with
    * undefined, having written nothing, when the directory has no such file: the
    * caller then lets the application answer, so a miss gets the app's own 404
-   * page like any unknown path.
+   * page like any unknown path. `path` is decoded (the request's Target.path), as
+   * the application sees it: /%73tatic/site.css is /static/site.css for both.
    */
   async handle(
     req: IncomingMessage,
     res: ServerResponse,
-    pathname: string,
+    path: string,
   ): Promise<number | undefined> {
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       return end(res, 405, 'Method Not Allowed', { Allow: 'GET, HEAD' });
     }
-    const segments = pathSegments(pathname.slice(STATIC_PREFIX.length));
+    const segments = pathSegments(path.slice(STATIC_PREFIX.length));
     if (!segments) return undefined;
     const key = segments.join('/');
     let file = this.files.get(key);
@@ -230,27 +231,31 @@ export class StaticFiles {
   }
 }
 
-/** The path's segments under /static/, or undefined when it could name something outside. */
+/**
+ * The decoded path's segments under /static/, or undefined when it could name
+ * something outside. Not decoded again: %252e%252e is a file named "%2e%2e".
+ */
 function pathSegments(relative: string): string[] | undefined {
-  let decoded: string;
-  try {
-    decoded = decodeURIComponent(relative);
-  } catch {
-    return undefined;
-  }
-  if (decoded.includes('\0') || decoded.includes('\\')) return undefined;
-  const segments = decoded.split('/');
+  if (relative.includes('\0') || relative.includes('\\')) return undefined;
+  const segments = relative.split('/');
   if (segments.some((s) => s === '' || s === '.' || s === '..' || s.startsWith('.')))
     return undefined;
   return segments;
 }
 
-/** Whether the client already has this version (a 304). */
+/**
+ * Whether the client already has this version (a 304). If-None-Match compares
+ * weakly (RFC 9110 §13.1.2): W/"x" matches "x". A proxy that compresses on the
+ * way (nginx's gzip) weakens the ETag it passes on, and the browser sends that back.
+ */
 function notModified(req: IncomingMessage, file: StaticFile): boolean {
   const ifNoneMatch = req.headers['if-none-match'];
   return (
     ifNoneMatch !== undefined &&
-    ifNoneMatch.split(',').some((tag) => tag.trim() === file.etag || tag.trim() === '*')
+    ifNoneMatch.split(',').some((raw) => {
+      const tag = raw.trim();
+      return tag === '*' || (tag.startsWith('W/') ? tag.slice(2) : tag) === file.etag;
+    })
   );
 }
 

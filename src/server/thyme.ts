@@ -278,7 +278,7 @@ export class Thyme implements ThymeContext {
       return 400;
     }
     if (this.staticFiles && target.path.startsWith(STATIC_PREFIX)) {
-      const status = await this.staticFiles.handle(req, res, (req.url ?? '/').split('?')[0]!);
+      const status = await this.staticFiles.handle(req, res, target.path);
       if (status !== undefined) return status;
     }
     if (this.closing) {
