@@ -2,6 +2,7 @@
  * Thyme's WebSocket side, in-process, against a test worker that speaks only the
  * layer protocol. Runs on the in-process layer and on Redis.
  */
+import { connect, type Socket } from 'node:net';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { WebSocket } from 'ws';
@@ -278,6 +279,45 @@ for (const layerUrl of ['memory://', SHARED_REDIS_URL]) {
       /\r\nContent-Security-Policy: default-src 'none'; frame-ancestors 'none'\r\n/,
     );
     assert.match(refusal, /\r\nCache-Control: no-store\r\n/);
+  });
+
+  test('a client that leaves while its handshake waits is reported gone, though the worker accepts', async () => {
+    const { url, thyme, worker } = await setup();
+    const port = Number(new URL(url('/')).port);
+    const handshake =
+      `GET / HTTP/1.1\r\nHost: localhost\r\nOrigin: http://localhost\r\nUpgrade: websocket\r\n` +
+      `Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n`;
+    // A FIN (the page navigated away) or a reset, while the worker decides, or
+    // with the handshake itself (while the connect is on its way to the worker).
+    const leaving: [string, number, (socket: Socket) => void][] = [
+      ['FIN during the wait', 100, (socket) => socket.end()],
+      ['reset during the wait', 100, (socket) => socket.resetAndDestroy()],
+      ['FIN with the handshake', 0, (socket) => socket.end()],
+      ['reset with the handshake', 0, (socket) => socket.resetAndDestroy()],
+    ];
+    worker.connectDelayMs = 300;
+    const closed = leaving.map(([, afterMs, leave]) => {
+      const socket = connect(port, '127.0.0.1');
+      socket.on('error', () => undefined);
+      socket.write(handshake);
+      setTimeout(() => leave(socket), afterMs);
+      return new Promise((resolve) => socket.once('close', resolve));
+    });
+    await waitFor(
+      () => worker.of('websocket.disconnect').length === leaving.length,
+      3000,
+      'a websocket.disconnect for each',
+    );
+    const connects = worker.of('websocket.connect').map((event) => event.reply_channel);
+    const disconnects = worker.of('websocket.disconnect');
+    assert.equal(disconnects.map((event) => event.reply_channel).sort(), connects.sort());
+    assert.equal(
+      disconnects.map((event) => event.code),
+      leaving.map(() => 1006),
+    );
+    // Not kept half-open by Thyme either.
+    await within(Promise.all(closed), 3000, 'every connection closed');
+    assert.is(thyme.openWebSockets, 0);
   });
 
   test('a handshake still waiting for its worker at shutdown gets 503; the worker hears it is gone', async () => {

@@ -159,6 +159,8 @@ export class WebSocketGateway {
         ctx.logger.warn({ path: target.path }, 'no worker answered a WebSocket handshake in time');
         refuse(503, 'no worker answered in time');
       } else if (decision === 'invalid') refuse(500, 'invalid worker reply');
+      // Gone: closed, or half-closed by the client's FIN, which would hold it open.
+      else socket.destroy();
       return;
     }
     if (
@@ -236,14 +238,23 @@ export class WebSocketGateway {
       outcome ??= 'gone';
       abort.abort();
     };
+    // The client's FIN ends the socket without closing it (HTTP sockets allow
+    // half-open ones), and ws then drops it at the upgrade without a word: the
+    // worker, which accepted, would keep the socket's state for ever.
     socket.once('close', onClose);
+    socket.once('end', onClose);
+    const left = (): boolean => !socket.readable || !socket.writable;
+    // Either may have come while the connect was being sent.
+    if (left()) onClose();
     try {
       for (;;) {
         const message = await this.ctx.layer.receive(session.reply, { signal: abort.signal });
         const prepared = this.fanOut.prepare(message);
         const { reply } = prepared;
+        // A client that left in the same turn as the answer came has not had its
+        // close emitted yet.
         if (reply.accept !== undefined || reply.close !== undefined || carriesData(reply))
-          return prepared;
+          return left() ? 'gone' : prepared;
       }
     } catch (error) {
       if (error instanceof ProtocolViolation) {
@@ -257,6 +268,7 @@ export class WebSocketGateway {
     } finally {
       clearTimeout(timer);
       socket.off('close', onClose);
+      socket.off('end', onClose);
       this.deciding.delete(endForShutdown);
     }
   }
