@@ -210,29 +210,25 @@ async function streamResponse(
 
 /**
  * A worker's headers as writeHead takes them. How the body is framed on the
- * connection is Thyme's to keep right: a Transfer-Encoding Node does not apply
- * (anything but chunked), or one beside a Content-Length, would have the client
- * or a proxy in front look for the body's end where Node does not put it, and
- * read the rest as the next response. Throws ProtocolViolation for those.
+ * connection is Thyme's to get right: a worker's own Transfer-Encoding: chunked
+ * is left out (Node chunks a body of undeclared length itself, and only for
+ * HTTP/1.1 clients: an HTTP/1.0 one would read the chunk sizes as the body, and
+ * beside a Content-Length it is a request-smuggling shape for a proxy in front).
+ * Any other coding is one Thyme does not apply: the client would look for the
+ * body's end where it is not. Throws ProtocolViolation for those.
  */
 function rawHeaders(headers: HeaderList): string[] {
   const raw: string[] = [];
-  let length = false;
-  let encoding = false;
   for (const [nameBytes, valueBytes] of headers) {
     const name = Buffer.from(nameBytes).toString('latin1');
     const value = Buffer.from(valueBytes).toString('latin1');
-    const lower = name.toLowerCase();
-    if (lower === 'content-length') length = true;
-    else if (lower === 'transfer-encoding') {
+    if (name.toLowerCase() === 'transfer-encoding') {
       if (value.trim().toLowerCase() !== 'chunked')
         throw new ProtocolViolation('"transfer-encoding" may only be chunked');
-      encoding = true;
+      continue;
     }
     raw.push(name, value);
   }
-  if (length && encoding)
-    throw new ProtocolViolation('a response has "content-length" or "transfer-encoding", not both');
   return raw;
 }
 

@@ -232,7 +232,16 @@ const FRAMING: Record<string, Message[]> = {
         [b('content-length'), b('5')],
         [b('transfer-encoding'), b('chunked')],
       ],
-      content: b('hello and more'),
+      content: b('hello'),
     },
+  ],
+  '/framing/chunked': [
+    {
+      status: 200,
+      headers: [[b('transfer-encoding'), b('chunked')]],
+      content: b('hel'),
+      more_content: true,
+    },
+    { content: b('lo'), more_content: false },
   ],
 };
