@@ -42,13 +42,17 @@ watchdog.unref();
  * `holding` wait in `held` until `release()`, the others are in `passed`; the
  * page's next frame that matches
  * `losing` never reaches the server, and its connection then drops, as one that
- * was already dead when the page wrote into it.
+ * was already dead when the page wrote into it. While `overloaded`, a new
+ * connection is closed with 1013 at the page's first frame, as a server that
+ * cannot take its messages closes it. `connected`: when each connection came.
  */
 class Relay {
   holding: RegExp | undefined;
   losing: RegExp | undefined;
+  overloaded = false;
   readonly held: string[] = [];
   readonly passed: string[] = [];
+  readonly connected: number[] = [];
   private page: WebSocketRoute | undefined;
 
   static async install(page: Page): Promise<Relay> {
@@ -65,6 +69,8 @@ class Relay {
 
   private attach(page: WebSocketRoute): void {
     this.page = page;
+    this.connected.push(Date.now());
+    if (this.overloaded) return page.onMessage(() => page.close({ code: 1013 }));
     const server = page.connectToServer();
     page.onMessage((frame) => {
       if (!this.losing?.test(String(frame))) return server.send(frame);
@@ -221,6 +227,24 @@ test('a send lost with a connection that dropped: its text is back in its box, t
       'the message, once',
     );
     assert.is(await box(page, room).inputValue(), '');
+  });
+});
+
+test('a server that closes each new connection at once (overloaded, 1013): the page retries ever more slowly, not every half second', async () => {
+  const room = await fixtures.room('Busy');
+  await inTab({}, async ({ page, relay }) => {
+    await join(page, room);
+    relay.overloaded = true;
+    relay.losing = /"command":"send"/;
+    await write(page, room, 'lost with its connection');
+    await page.locator(`#room-${room.id}.is-offline`).waitFor();
+    const dropped = relay.connected.length;
+    // Each reconnect opens, sends its re-join, and is closed: four of them.
+    await waitFor(() => relay.connected.length >= dropped + 4, 15_000, 'four reconnects');
+    const gaps = relay.connected.slice(dropped).map((at, i, all) => at - (all[i - 1] ?? at));
+    // The fourth try waits 4 s ± 50 %: a backoff that restarted at every open waits 0.5 s ± 50 %.
+    assert.ok(gaps[3]! >= 1500, `the delays grow: ${gaps.join(', ')} ms`);
+    assert.is(await page.locator('#panes .pane').count(), 1, 'one pane all along');
   });
 });
 

@@ -13,8 +13,13 @@
   /** The server closes a socket with this when its session ends (CLOSE_LOGGED_OUT). */
   const CLOSE_LOGGED_OUT = 4001;
   const MAX_MESSAGE_LENGTH = 4096;
-  /** Reconnect delays: 0.5 s doubling to 15 s, each ±50 % so a restarted server is not stampeded. */
-  const BACKOFF = Object.freeze({ initialMs: 500, maxMs: 15000, jitter: 0.5 });
+  /**
+   * Reconnect delays: 0.5 s doubling to 15 s, each ±50 % so a restarted server is
+   * not stampeded. They start again from 0.5 s once a connection has served (it
+   * brought a frame, or lasted `stableMs`): one the server accepts and closes at
+   * once (overloaded: 1013) is one more failed try, not a reason to come straight back.
+   */
+  const BACKOFF = Object.freeze({ initialMs: 500, maxMs: 15000, jitter: 0.5, stableMs: 15000 });
   /**
    * A re-join the server refused for its rate (a page with more rooms than its
    * burst of commands) goes again after this, give or take: the chat's tokens
@@ -551,16 +556,15 @@
     if (stopped || socket) return;
     const scheme = location.protocol === 'https:' ? 'wss:' : 'ws:';
     const ws = new WebSocket(`${scheme}//${location.host}${STREAM_PATH}`);
-    let opened = false;
+    let openedAt = 0;
     socket = ws;
     if (quiet) {
       // Connected as far as the user is concerned.
     } else if (everConnected) setStatus('connecting', undefined, 'Trying now…');
     else setStatus('connecting', 'Connecting…');
     ws.addEventListener('open', () => {
-      opened = true;
-      attempt = 0;
-      lastHeardAt = Date.now();
+      openedAt = Date.now();
+      lastHeardAt = openedAt;
       if (!quiet) setStatus('connected', everConnected ? 'Reconnected.' : 'Connected.');
       clearAlerts('NOT_CONNECTED');
       // Logged in again (a page restored from the back/forward cache): usable again.
@@ -577,7 +581,10 @@
       rejoining = [...rooms.keys()];
       for (const id of rejoining) ws.send(JSON.stringify({ command: 'join', room: id }));
     });
-    ws.addEventListener('message', (event) => onFrame(event.data));
+    ws.addEventListener('message', (event) => {
+      attempt = 0;
+      onFrame(event.data);
+    });
     ws.addEventListener('close', (event) => {
       if (socket !== ws) return;
       socket = null;
@@ -588,6 +595,8 @@
       leaving.clear();
       for (const room of rooms.values()) room.pane.classList.add('is-offline');
       giveBackUnconfirmed();
+      const opened = openedAt > 0;
+      if (opened && Date.now() - openedAt >= BACKOFF.stableMs) attempt = 0;
       if (stopped) return;
       // A refused handshake, or our session ended (CLOSE_LOGGED_OUT): ask before
       // reconnecting, since this browser may be logged in again (an admin who set
