@@ -78,4 +78,47 @@ test('on a phone, no page scrolls sideways: a room title or a username without s
   }
 });
 
+test('a form sent back with errors: focus is on the first field in error, which its error describes', async () => {
+  const room = await fixtures.room('General');
+  const forms = [
+    {
+      path: `/admin/rooms/${room.id}/`,
+      fill: { Title: '   ' },
+      error: 'A title is required.',
+    },
+    {
+      path: '/admin/users/new/',
+      fill: { Username: 'zed', Password: 'first try 123', 'Password confirmation': 'second' },
+      error: 'The two password fields didn’t match.',
+    },
+  ];
+  for (const { path, fill, error } of forms) {
+    await page.goto(base + path);
+    for (const [label, value] of Object.entries(fill))
+      await page.getByLabel(label, { exact: true }).fill(value);
+    await Promise.all([
+      page.waitForNavigation(),
+      page.getByRole('button', { name: 'Save' }).click(),
+    ]);
+    // The browser applies `autofocus` when it next renders the page, just after the load.
+    await page
+      .waitForFunction('document.activeElement !== document.body', null, { timeout: 5000 })
+      .catch(() => undefined); // the assertions below say what had focus instead
+    const focused = (await page.evaluate(`(() => {
+      const el = document.activeElement;
+      const notes = (el.getAttribute('aria-describedby') || '')
+        .split(' ')
+        .map((id) => document.getElementById(id)?.textContent)
+        .join(' ');
+      return { name: el.tagName + '#' + el.id, invalid: el.getAttribute('aria-invalid'), notes };
+    })()`)) as { name: string; invalid: string | null; notes: string };
+    assert.is(
+      focused.invalid,
+      'true',
+      `${path}: focus is on ${focused.name}, not a field in error`,
+    );
+    assert.ok(focused.notes.includes(error), `${path}: its description is "${focused.notes}"`);
+  }
+});
+
 test.run();

@@ -105,6 +105,19 @@ function fieldNotes(id: string, help: string | undefined, error: string | undefi
   }`;
 }
 
+/**
+ * A field with an error takes focus when the form comes back (the first in the
+ * page, as the browser takes the first autofocus): the user lands where to
+ * correct it, and a screen reader reads its error, which an alert already in the
+ * page on load is not.
+ */
+function autofocusAttr(options: {
+  autofocus?: boolean;
+  error?: string | undefined;
+}): SafeHtml | '' {
+  return options.error || options.autofocus ? html` autofocus` : '';
+}
+
 /** A form field's label and input with its error, accessible by construction. */
 export function field(options: {
   name: string;
@@ -128,7 +141,7 @@ export function field(options: {
       value="${options.value ?? ''}"
       ${
         options.autocomplete ? html` autocomplete="${options.autocomplete}"` : ''
-      }${options.required ? html` required` : ''}${options.autofocus ? html` autofocus` : ''}${
+      }${options.required ? html` required` : ''}${autofocusAttr(options)}${
         options.maxlength ? html` maxlength="${options.maxlength}"` : ''
       }${options.error ? html` aria-invalid="true"` : ''}${describedBy(id, options.help, options.error)}
     />
@@ -153,7 +166,7 @@ export function checkbox(options: {
       value="on"
       ${
         options.checked ? html` checked` : ''
-      }${options.error ? html` aria-invalid="true"` : ''}${describedBy(id, options.help, options.error)}
+      }${autofocusAttr(options)}${options.error ? html` aria-invalid="true"` : ''}${describedBy(id, options.help, options.error)}
     />
     <label for="${id}">${options.label}</label>
     ${fieldNotes(id, options.help, options.error)}
