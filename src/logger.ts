@@ -174,20 +174,11 @@ export function logFailure(
  * Makes a library's console warnings log lines (structured, and counted when
  * they repeat, as BurstLogger does): ioredis writes "[WARN] … a password was
  * supplied" at every reconnection when the URL has a password the server does
- * not need, and "[ioredis] Unhandled error event: <stack>" for errors of
- * connections it makes itself (those to each Sentinel, one of which may be
- * down). For a command's process only: it replaces the global console.warn,
- * and console.error for ioredis's lines.
+ * not need. For a command's process only: it replaces the global console.warn.
+ * (Every Redis connection of ours has an error listener, so ioredis has no
+ * "Unhandled error event" to write on console.error.)
  */
 export function logConsoleWarnings(logger: Logger): void {
   const warn = (text: string): void => BurstLogger.for(logger).warn({ source: 'console' }, text);
   console.warn = (...args: unknown[]) => warn(format(...args).replace(/^\[WARN\] /, ''));
-  const error = console.error.bind(console);
-  console.error = (...args: unknown[]) => {
-    if (args[0] !== IOREDIS_UNHANDLED) return error(...args);
-    // The stack's first line says it all (ECONNREFUSED 127.0.0.1:26379).
-    warn(`redis: ${String(args[1]).split('\n', 1)[0]}`);
-  };
 }
-
-const IOREDIS_UNHANDLED = '[ioredis] Unhandled error event:';

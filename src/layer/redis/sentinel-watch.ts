@@ -43,11 +43,21 @@ export class SentinelWatch {
         maxRetriesPerRequest: null,
         connectionName: 'gredis-sentinel-watch',
       });
+      // A listed Sentinel that is down is said once (a wrong address must show),
+      // not at every retry; again once it has been reached and lost.
+      let reported = false;
       subscriber.on('error', (error: Error) => {
-        logger.debug(
-          { sentinel: `${host}:${port}`, err: error },
-          'Sentinel watch connection error',
+        const sentinel = `${host}:${port}`;
+        if (reported) return logger.debug({ sentinel, err: error }, 'Sentinel connection error');
+        reported = true;
+        logger.warn(
+          { sentinel, code: (error as NodeJS.ErrnoException).code },
+          `cannot reach the Sentinel ${sentinel} (${error.message}); retrying`,
         );
+      });
+      subscriber.on('ready', () => {
+        if (reported) logger.warn({ sentinel: `${host}:${port}` }, 'reached the Sentinel');
+        reported = false;
       });
       subscriber.on('message', (channel: string, text: string) => {
         if (channel === SWITCH_MASTER) this.heard(text);
