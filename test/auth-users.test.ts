@@ -125,10 +125,13 @@ for (const backend of allDatabases()) {
       assert.is(await slow.authenticate(username, 'wrong'), undefined);
       return performance.now() - started;
     };
+    // The least of three: a busy machine (another test run) can stall any one.
+    const least = async (username: string): Promise<number> =>
+      Math.min(await timed(username), await timed(username), await timed(username));
     await timed('nobody'); // warm
-    const nobody = Math.min(await timed('nobody'), await timed('nobody'));
+    const nobody = await least('nobody');
     for (const username of ['sso', 'old']) {
-      const took = Math.min(await timed(username), await timed(username));
+      const took = await least(username);
       assert.ok(
         took > nobody * 0.6,
         `${username}: ${took.toFixed(0)} ms vs ${nobody.toFixed(0)} ms`,
