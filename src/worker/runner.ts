@@ -43,7 +43,10 @@ export class Worker {
   private readonly loops: Promise<void>[] = [];
   private readonly running = new Set<Promise<void>>();
   private free: number;
-  private slotWaiters: (() => void)[] = [];
+  /** Events received, or rescued, waiting for a slot to run in. */
+  private readonly workWaiters: (() => void)[] = [];
+  /** Receives waiting for a slot before they receive (see start). */
+  private readonly receiveWaiters: (() => void)[] = [];
   private readonly metrics = new WorkerMetrics();
   private stopping = false;
 
@@ -74,8 +77,14 @@ export class Worker {
         Math.floor(this.options.concurrency / this.options.channels.length),
       ),
     );
+    // A receive that holds a slot has one for what it pops, but if every receive
+    // held one, a concurrency below the channel count would leave channels
+    // unread, and one equal to the number of receives would leave no slot for a
+    // rescued turn while nothing arrives. So each channel's first receive waits
+    // without one (taking one for what it pops): idle receives hold at most
+    // concurrency - channels slots.
     for (const channel of this.options.channels) {
-      for (let i = 0; i < receivers; i++) this.loops.push(this.receiveLoop(channel));
+      for (let i = 0; i < receivers; i++) this.loops.push(this.receiveLoop(channel, i > 0));
     }
     if (
       this.options.orphanCheck > 0 &&
@@ -98,21 +107,23 @@ export class Worker {
     await this.app.close?.();
   }
 
-  private async receiveLoop(channel: string): Promise<void> {
+  /** `holdSlot`: take a slot before receiving (see start), rather than for what arrived. */
+  private async receiveLoop(channel: string, holdSlot: boolean): Promise<void> {
     const { signal } = this.abort;
     while (!signal.aborted) {
-      await this.acquireSlot();
+      if (holdSlot) await this.acquireSlot(this.receiveWaiters);
       let event: Message;
       try {
         event = await this.layer.receive(channel, { signal });
       } catch (error) {
-        this.releaseSlot();
+        if (holdSlot) this.releaseSlot();
         if (error instanceof ReceiveAborted || error instanceof LayerClosed || signal.aborted)
           return;
         this.logger.error({ err: error, channel }, 'receive failed; retrying');
         await new Promise((resolve) => setTimeout(resolve, 500));
         continue;
       }
+      if (!holdSlot) await this.acquireSlot(this.workWaiters);
       this.run(() => this.dispatch(channel, event), channel);
     }
   }
@@ -167,19 +178,21 @@ export class Worker {
 
   /** Runs work that arrived outside a receive (a rescued turn): it takes a slot when one frees. */
   private spawn(work: () => Promise<void>, channel: string): void {
-    void this.acquireSlot().then(() => this.run(work, channel));
+    void this.acquireSlot(this.workWaiters).then(() => this.run(work, channel));
   }
 
-  private acquireSlot(): Promise<void> {
+  /** A free slot at once, else one when it frees, in `queue`'s turn. */
+  private acquireSlot(queue: (() => void)[]): Promise<void> {
     if (this.free > 0) {
       this.free--;
       return Promise.resolve();
     }
-    return new Promise((resolve) => this.slotWaiters.push(resolve));
+    return new Promise((resolve) => queue.push(resolve));
   }
 
+  /** A freed slot goes to an event already here before a receive that would wait for one. */
   private releaseSlot(): void {
-    const next = this.slotWaiters.shift();
+    const next = this.workWaiters.shift() ?? this.receiveWaiters.shift();
     if (next) next();
     else this.free++;
   }

@@ -1,0 +1,97 @@
+/**
+ * `gredis runworker` as deployed (MultiChat on Redis and PostgreSQL, with a
+ * `gredis thyme`): how many events it runs at once (--concurrency) never
+ * leaves a channel unread or a rescued turn waiting while the worker is idle.
+ */
+import pg from 'pg';
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import type { Database } from '../src/db/connection.js';
+import { postgresBackend, SHARED_POSTGRES_URL } from './helpers/databases.js';
+import { chatClient, DistributedChat, Fixtures } from './helpers/deployment.js';
+import { waitFor } from './helpers/wait.js';
+import type { TestClient } from './helpers/ws-client.js';
+
+const test = suite('gredis runworker');
+const database = postgresBackend();
+let db: Database;
+let fixtures: Fixtures;
+let chat: DistributedChat;
+const clients: TestClient[] = [];
+
+test.before(async () => {
+  await database.setup();
+  db = await database.openMigrated();
+  fixtures = new Fixtures(db);
+});
+test.after(() => database.teardown());
+test.before.each(() => {
+  chat = new DistributedChat(database, { MULTICHAT_NOTIFY_ENTER_LEAVE: 'false' });
+});
+test.after.each(async () => {
+  for (const client of clients.splice(0)) client.ws.terminate();
+  await chat.stop();
+  await database.truncate(db);
+});
+
+async function reply(client: TestClient, timeoutMs = 10_000): Promise<Record<string, unknown>> {
+  return JSON.parse(String(await client.next(timeoutMs))) as Record<string, unknown>;
+}
+
+async function joined(port: number, username: string, roomId: number): Promise<TestClient> {
+  const client = await chatClient(port, await fixtures.login(await fixtures.user(username)));
+  clients.push(client);
+  client.send(JSON.stringify({ command: 'join', room: roomId }));
+  assert.is((await reply(client)).join, String(roomId));
+  return client;
+}
+
+test('--concurrency 1 (below the number of channels): every channel is served, one event at a time', async () => {
+  await chat.startWorker(['--concurrency', '1']);
+  const port = await chat.startThyme();
+  const room = await fixtures.room('Lobby');
+  // A handshake (websocket.connect), then a command (websocket.receive).
+  const ann = await joined(port, 'ann', room.id);
+  ann.send(JSON.stringify({ command: 'send', room: room.id, message: 'one at a time' }));
+  assert.is((await reply(ann)).message, 'one at a time');
+  const page = await fetch(`http://127.0.0.1:${port}/accounts/login/`);
+  assert.is(page.status, 200);
+});
+
+test("--concurrency 5 (one receive per channel): a socket's turn lost with a killed worker runs at once, not at the next event", async () => {
+  const doomed = await chat.startWorker();
+  const port = await chat.startThyme();
+  const [lobby, garden] = [await fixtures.room('Lobby'), await fixtures.room('Garden')];
+  const ann = await joined(port, 'ann', lobby.id);
+  // The only worker is in the middle of ann's next command (the room is locked).
+  const admin = new pg.Client({ connectionString: SHARED_POSTGRES_URL });
+  await admin.connect();
+  try {
+    const schema = new URL(database.url).searchParams.get('search_path')!;
+    await admin.query('begin');
+    await admin.query(`lock table ${schema}.chat_room in access exclusive mode`);
+    ann.send(JSON.stringify({ command: 'join', room: garden.id }));
+    await waitFor(
+      async () =>
+        (
+          await admin.query(
+            "select 1 from pg_stat_activity where wait_event_type = 'Lock' and query like '%chat_room%'",
+          )
+        ).rowCount === 1,
+      5000,
+      'the join waiting for the lock',
+    );
+    await chat.startWorker(['--concurrency', '5']);
+    await doomed.stop('SIGKILL');
+    await admin.query('rollback');
+  } finally {
+    await admin.end();
+  }
+  // The survivor parks ann's next command behind the lost turn, takes the lane
+  // over once it finds the killed worker gone, and runs the command: with
+  // nothing else arriving, it must find a slot for it.
+  ann.send(JSON.stringify({ command: 'send', room: lobby.id, message: 'still here' }));
+  assert.is((await reply(ann)).message, 'still here');
+});
+
+test.run();
