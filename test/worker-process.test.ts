@@ -1,15 +1,17 @@
 /**
  * `gredis runworker` as deployed (MultiChat on Redis and PostgreSQL, with a
  * `gredis thyme`): how many events it runs at once (--concurrency) never
- * leaves a channel unread or a rescued turn waiting while the worker is idle.
+ * leaves a channel unread or a rescued turn waiting while the worker is idle;
+ * events of unexpected shapes (from a foreign interface server) are answered.
  */
 import pg from 'pg';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { Database } from '../src/db/connection.js';
+import { createLayer } from '../src/index.js';
 import { postgresBackend, SHARED_POSTGRES_URL } from './helpers/databases.js';
 import { chatClient, DistributedChat, Fixtures } from './helpers/deployment.js';
-import { waitFor } from './helpers/wait.js';
+import { waitFor, within } from './helpers/wait.js';
 import type { TestClient } from './helpers/ws-client.js';
 
 const test = suite('gredis runworker');
@@ -92,6 +94,26 @@ test("--concurrency 5 (one receive per channel): a socket's turn lost with a kil
   // nothing else arriving, it must find a slot for it.
   ann.send(JSON.stringify({ command: 'send', room: lobby.id, message: 'still here' }));
   assert.is((await reply(ann)).message, 'still here');
+});
+
+test("a foreign server's handshake whose query_string is no bytes is answered at once, not after the event timeout", async () => {
+  await chat.startWorker();
+  const layer = createLayer(chat.layerUrl);
+  try {
+    const replyChannel = await layer.newChannel('foreign');
+    await layer.send('websocket.connect', {
+      reply_channel: replyChannel,
+      order: 0,
+      scheme: 'ws',
+      path: '/chat/stream/',
+      query_string: 5,
+      headers: [],
+    });
+    const answer = await within(layer.receive(replyChannel), 5000, 'the handshake answer');
+    assert.is(typeof answer.accept, 'boolean');
+  } finally {
+    await layer.close();
+  }
 });
 
 test.run();

@@ -120,11 +120,10 @@ export class SocketDispatcher {
     const fromSite =
       headers.get('origin') === siteOrigin(String(event.scheme), headers.get('host') ?? '');
     const user = fromSite ? await this.identify(headers) : null;
-    const scope: Scope = {
-      path,
-      query: Buffer.from((event.query_string as Uint8Array | undefined) ?? []).toString('latin1'),
-      user,
-    };
+    // A query_string that is no bytes (a foreign server's) is no query: throwing
+    // here would leave the turn unfinished, the socket unanswered until the event timeout.
+    const query = event.query_string instanceof Uint8Array ? event.query_string : [];
+    const scope: Scope = { path, query: Buffer.from(query).toString('latin1'), user };
     const socket = new Socket(apply, replyChannel, scope, {}, false);
     const consumer: WebSocketConsumer | undefined = this.app.consumerFor(path);
     if (!consumer) socket.reject();
