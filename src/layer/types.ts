@@ -115,6 +115,8 @@ export interface LaneFinishOptions {
   /** Close the lane for good (the socket is gone). */
   end?: boolean;
   effects?: readonly LaneEffect[];
+  /** Stops trying the finish again while the layer is away (a worker stopping). */
+  signal?: AbortSignal;
 }
 
 /** An event handed to this process to run: the next in line after a finish, or a rescued one. */
@@ -170,6 +172,10 @@ export interface Lanes {
    * held and renewed its lease. Either way a turn that lost its lease (taken
    * over by another process) applies none. The first effect that fails (a full
    * channel) stops the ones after it; it is logged, and the turn still ends.
+   * A finish the layer cannot take (LayerUnavailable: a failover, a restart)
+   * is tried again, for up to a lease, until the layer closes or `signal`
+   * aborts: this process holds the turn until it lands, and every later event
+   * of the lane would otherwise wait out the lease.
    * Resolves with the next event when it is already waiting (it is now this
    * process's turn to run it), else undefined.
    */

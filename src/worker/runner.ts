@@ -63,7 +63,7 @@ export class Worker {
     };
     this.free = this.options.concurrency;
     this.logger = (this.options.logger ?? silentLogger()).child({ component: 'worker' });
-    this.sockets = new SocketDispatcher(layer, app, this.logger);
+    this.sockets = new SocketDispatcher(layer, app, this.logger, this.abort.signal);
     // Every receive loop listens on this one signal.
     setMaxListeners(0, this.abort.signal);
     layer.lanes.onRescue((turn) => this.spawn(() => this.sockets.runFrom(turn), RESCUED));

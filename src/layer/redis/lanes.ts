@@ -1,8 +1,9 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { BurstLogger, type Logger } from '../../logger.js';
 import type { Codec } from '../codec.js';
 import { consistentHash } from '../hash.js';
 import { logEffectFailure } from '../effects.js';
-import { LaneTurnLost, warnLayerFailure } from '../errors.js';
+import { LaneTurnLost, LayerUnavailable, warnLayerFailure } from '../errors.js';
 import type {
   Counters,
   LaneClaim,
@@ -64,6 +65,14 @@ export interface LayerWrites {
   sendArgs(channel: string, message: Message): { key: string; args: Arg[] } | undefined;
   /** The layer's own send. */
   send(channel: string, message: Message): Promise<void>;
+}
+
+/** The wait before a lane turn's finish is tried again while its host is away. */
+const FINISH_RETRY_MS = 250;
+/** A finish's steps, run again while the layer is away; `repeated` once one was. */
+interface FinishSteps {
+  run<T>(step: () => Promise<T>): Promise<T>;
+  repeated: boolean;
 }
 
 /** How often a process that parked events checks whether their owners are still alive. */
@@ -167,9 +176,10 @@ export class RedisLanes implements Lanes {
     lane: string,
     order: number,
     state: Message | undefined,
-    { end = false, effects = [] }: LaneFinishOptions = {},
+    { end = false, effects = [], signal }: LaneFinishOptions = {},
   ): Promise<LaneTurn | undefined> {
     const host = this.hostFor(lane);
+    const steps = this.tryingAgain(signal);
     const args: Arg[] = [
       ...this.turnArgs(lane, order),
       state === undefined ? '' : this.codec.encode(state),
@@ -181,16 +191,13 @@ export class RedisLanes implements Lanes {
     let reply: [Buffer, number?, Buffer?];
     const effectArgs = effects.length > 0 ? this.writes.scriptArgs(effects) : undefined;
     if (effectArgs) {
-      const [finished, failed, skipped] = (await host.evalBatched(
-        LANE_COMMIT,
-        keys,
-        [...args, ...effectArgs],
-        true,
+      const [finished, failed, skipped] = (await steps.run(() =>
+        host.evalBatched(LANE_COMMIT, keys, [...args, ...effectArgs], true),
       )) as [[Buffer, number?, Buffer?], number, number];
       const full = this.scriptFailure(lane, effects, failed, skipped);
       if (full) logEffectFailure(this.logger, lane, full);
       reply = finished;
-    } else if (effects.length > 0 && !(await this.hold(lane, order))) {
+    } else if (effects.length > 0 && !(await steps.run(() => this.hold(lane, order)))) {
       reply = [Buffer.from('lost')];
     } else {
       if (effects.length > 0) {
@@ -198,9 +205,19 @@ export class RedisLanes implements Lanes {
           logEffectFailure(this.logger, lane, error);
         });
       }
-      reply = (await host.evalBatched(LANE_FINISH, keys, args, true)) as typeof reply;
+      reply = (await steps.run(() =>
+        host.evalBatched(LANE_FINISH, keys, args, true),
+      )) as typeof reply;
     }
     const outcome = reply[0].toString();
+    if (outcome === 'lost' && steps.repeated) {
+      // Most likely the try whose reply the failover cut off had landed.
+      this.logger.info(
+        { lane, order },
+        "a lane turn's finish, tried again once the layer was back, found the turn over",
+      );
+      return undefined;
+    }
     if (outcome === 'lost') {
       this.logger.warn(
         { lane, order },
@@ -210,6 +227,36 @@ export class RedisLanes implements Lanes {
     }
     if (outcome !== 'run') return undefined;
     return { lane, order: Number(reply[1]), event: this.codec.decode(reply[2]!).message, state };
+  }
+
+  /**
+   * Runs a step of a finish, again while it fails with LayerUnavailable (the
+   * master failed over under it): given up, the finish would leave this live
+   * process holding the turn, and the lane's later events parked behind it for
+   * the whole lease. Each step may be sent again: the scripts end a turn, and
+   * apply its effects, only while the caller still holds it (a step that landed
+   * and lost its reply finds the turn gone: 'lost'). No longer than a lease,
+   * after which another process may run the lane anyway.
+   */
+  private tryingAgain(signal: AbortSignal | undefined): FinishSteps {
+    const until = performance.now() + this.config.lease * 1000;
+    const steps: FinishSteps = {
+      repeated: false,
+      run: async (step) => {
+        for (;;) {
+          try {
+            return await step();
+          } catch (error) {
+            const unavailable = error instanceof LayerUnavailable;
+            if (!unavailable || this.closed || signal?.aborted) throw error;
+            if (performance.now() + FINISH_RETRY_MS > until) throw error;
+            steps.repeated = true;
+            await sleep(FINISH_RETRY_MS, undefined, { signal }).catch(() => undefined);
+          }
+        }
+      },
+    };
+    return steps;
   }
 
   async apply(lane: string, order: number, effects: readonly LaneEffect[]): Promise<void> {

@@ -28,6 +28,8 @@ export class SocketDispatcher {
     private readonly layer: ChannelLayer,
     private readonly app: Application,
     private readonly logger: Logger,
+    /** The worker's stop: a finish waiting for the layer to come back gives up. */
+    private readonly signal?: AbortSignal,
   ) {}
 
   async handle(channel: string, event: Message): Promise<void> {
@@ -67,6 +69,7 @@ export class SocketDispatcher {
       turn = await this.layer.lanes.finish(turn.lane, turn.order, state as Message | undefined, {
         end: channel === CHANNELS.websocketDisconnect,
         effects: socket.outbox.take(),
+        signal: this.signal,
       });
     }
   }
