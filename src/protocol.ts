@@ -23,6 +23,9 @@ export const EVENT_CHANNELS: readonly string[] = Object.values(CHANNELS);
  */
 export const CLOSE_SERVICE_RESTART = 1012;
 
+/** No status received (RFC 6455 §7.4.1): ASGI's default code of websocket.disconnect. */
+export const CLOSE_NO_STATUS = 1005;
+
 /**
  * Which channel a WebSocket event belongs on, from its keys alone: connect is
  * order 0, disconnect has a code, anything else is a receive. (Events waiting in

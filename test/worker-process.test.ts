@@ -10,6 +10,7 @@ import * as assert from 'uvu/assert';
 import type { Database } from '../src/db/connection.js';
 import { createLayer } from '../src/index.js';
 import { postgresBackend, SHARED_POSTGRES_URL } from './helpers/databases.js';
+import { rawClient } from './helpers/redis-server.js';
 import { chatClient, DistributedChat, Fixtures } from './helpers/deployment.js';
 import { waitFor, within } from './helpers/wait.js';
 import type { TestClient } from './helpers/ws-client.js';
@@ -112,6 +113,45 @@ test("a foreign server's handshake whose query_string is no bytes is answered at
     const answer = await within(layer.receive(replyChannel), 5000, 'the handshake answer');
     assert.is(typeof answer.accept, 'boolean');
   } finally {
+    await layer.close();
+  }
+});
+
+test("a foreign server's websocket.disconnect without its code ends the socket's lane, as one with a code does", async () => {
+  await chat.startWorker();
+  const layer = createLayer(chat.layerUrl);
+  const redis = rawClient();
+  try {
+    const session = await fixtures.login(await fixtures.user('ann'));
+    const replyChannel = await layer.newChannel('foreign');
+    const header = (name: string, value: string): Uint8Array[] => [
+      Buffer.from(name),
+      Buffer.from(value),
+    ];
+    await layer.send('websocket.connect', {
+      reply_channel: replyChannel,
+      order: 0,
+      scheme: 'ws',
+      path: '/chat/stream/',
+      query_string: new Uint8Array(),
+      headers: [
+        header('host', '127.0.0.1:8000'),
+        header('origin', 'http://127.0.0.1:8000'),
+        header('cookie', `sessionid=${session}`),
+      ],
+    });
+    assert.equal(await within(layer.receive(replyChannel), 5000, 'the handshake answer'), {
+      accept: true,
+    });
+    await layer.send('websocket.disconnect', { reply_channel: replyChannel, order: 1 });
+    const prefix = new URL(chat.layerUrl).searchParams.get('prefix')!;
+    await waitFor(
+      async () => (await redis.hget(`${prefix}gredis:lane:${replyChannel}`, 'ended')) === '1',
+      5000,
+      'the lane to end',
+    );
+  } finally {
+    redis.disconnect();
     await layer.close();
   }
 });

@@ -1,7 +1,12 @@
 import { LaneTurnLost } from '../../layer/errors.js';
 import type { ChannelLayer, LaneTurn, Message } from '../../layer/types.js';
 import { BurstLogger, type Logger } from '../../logger.js';
-import { CHANNELS, CLOSE_SERVICE_RESTART, websocketChannelOf } from '../../protocol.js';
+import {
+  CHANNELS,
+  CLOSE_NO_STATUS,
+  CLOSE_SERVICE_RESTART,
+  websocketChannelOf,
+} from '../../protocol.js';
 import type { Application, SocketUser } from '../app.js';
 import { logAppFailure } from '../failures.js';
 import { headerMap, siteOrigin } from '../headers.js';
@@ -32,7 +37,15 @@ export class SocketDispatcher {
     private readonly signal?: AbortSignal,
   ) {}
 
-  async handle(channel: string, event: Message): Promise<void> {
+  async handle(channel: string, received: Message): Promise<void> {
+    // A disconnect without its code (which protocol.md requires; a foreign
+    // server's) gets ASGI's default: events in a lane are told apart by their
+    // keys (websocketChannelOf), and without one it would run as a receive and
+    // never end its lane.
+    const event =
+      channel === CHANNELS.websocketDisconnect && received.code === undefined
+        ? { ...received, code: CLOSE_NO_STATUS }
+        : received;
     const lane = event.reply_channel;
     const order = event.order;
     if (typeof lane !== 'string' || typeof order !== 'number' || !Number.isInteger(order)) {
