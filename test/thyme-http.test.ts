@@ -268,6 +268,35 @@ test('a body over the limit gets 413 before anything reaches the workers', async
   assert.is((await httpRequest(port, '/echo', { method: 'POST', body: 'small' })).status, 200);
 });
 
+test('Expect: 100-continue: the 100 comes only once the body will be read; a refusal comes instead of it', async () => {
+  const { port, worker } = await setup({ httpMaxBodySize: 1000 });
+  const ask = (host: string, length: number): string =>
+    `POST /echo HTTP/1.1\r\nHost: ${host}\r\nContent-Length: ${length}\r\nExpect: 100-continue\r\n\r\n`;
+  // Refused on its headers: the final status, no 100, and the connection closed
+  // (the body the client may send anyway must not be read as a request).
+  const tooLarge = await rawExchange(port, ask('localhost', 5000));
+  assert.match(tooLarge, /^HTTP\/1\.1 413 /);
+  assert.match(tooLarge, /\r\nConnection: close\r\n/i);
+  assert.match(await rawExchange(port, ask('evil.example', 5)), /^HTTP\/1\.1 400 /);
+  assert.is(worker.of('http.request').length, 0);
+  // Accepted: 100 Continue, then the body, then the answer, on a connection kept alive.
+  const socket = connect(port, '127.0.0.1');
+  socket.on('error', () => undefined);
+  let received = '';
+  socket.on('data', (chunk: Buffer) => (received += chunk.toString('latin1')));
+  try {
+    socket.write(ask('localhost', 5));
+    await waitFor(() => received.includes('\r\n\r\n'), 3000, 'the 100');
+    assert.is(received, 'HTTP/1.1 100 Continue\r\n\r\n');
+    socket.write('hello');
+    await waitFor(() => /\r\n\r\n[^]*hello/.test(received.slice(25)), 3000, 'the answer');
+    assert.match(received.slice(25), /^HTTP\/1\.1 200 /);
+    assert.not.match(received, /\r\nConnection: close\r\n/i);
+  } finally {
+    socket.destroy();
+  }
+});
+
 test('no response within the HTTP timeout gets 504', async () => {
   const { port } = await setup({ httpTimeout: 0.4 });
   const started = Date.now();

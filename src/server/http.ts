@@ -33,6 +33,7 @@ export async function bridgeHttpRequest(
   const limit = ctx.options.httpMaxBodySize;
   const declared = Number(req.headers['content-length'] ?? 0);
   if (declared > limit) return refuseBody(res, limit);
+  sendHeldContinue(res);
   let body: Buffer;
   try {
     // A body that stops arriving gets the same patience as headers that do.
@@ -293,6 +294,30 @@ function readBody(req: IncomingMessage, limit: number, idleMs: number): Promise<
     socket.setTimeout(0);
     req.off('timeout', stalled);
   });
+}
+
+/** Keep-alive of the responses whose `100 Continue` is held, until it is sent. */
+const heldContinues = new WeakMap<ServerResponse, boolean>();
+
+/**
+ * For a request with `Expect: 100-continue` (Node's 'checkContinue'): the 100
+ * is held until the body is to be read (bridgeHttpRequest), so that a request
+ * refused on its headers (a Host not allowed, a body declared too large) gets
+ * its final status instead of an invitation to send the body first. Until then
+ * the response closes its connection: a client may send the body anyway, and it
+ * would be read as the next request.
+ */
+export function holdContinue(res: ServerResponse): void {
+  heldContinues.set(res, res.shouldKeepAlive);
+  res.shouldKeepAlive = false;
+}
+
+function sendHeldContinue(res: ServerResponse): void {
+  const keepAlive = heldContinues.get(res);
+  if (keepAlive === undefined) return;
+  heldContinues.delete(res);
+  res.shouldKeepAlive = keepAlive;
+  res.writeContinue();
 }
 
 function refuseBody(res: ServerResponse, limit: number): number {

@@ -12,7 +12,7 @@ import { silentLogger, type Logger } from '../logger.js';
 import { AccessLog } from './access-log.js';
 import type { ThymeContext } from './context.js';
 import { AllowedHosts } from './hosts.js';
-import { bridgeHttpRequest } from './http.js';
+import { bridgeHttpRequest, holdContinue } from './http.js';
 import { InFlight } from './in-flight.js';
 import { ThymeMetrics } from './metrics.js';
 import { resolveThymeOptions, type ThymeOptions, type TlsFiles } from './options.js';
@@ -96,6 +96,11 @@ export class Thyme implements ThymeContext {
       'request',
       (req: IncomingMessage, res: ServerResponse) => void this.onRequest(req, res),
     );
+    // Node would answer `Expect: 100-continue` at once, before any check.
+    this.server.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => {
+      holdContinue(res);
+      void this.onRequest(req, res);
+    });
     this.server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
       // The HTTP server no longer watches this connection: its errors are ours.
       socket.on('error', destroyOnError);
