@@ -23,8 +23,11 @@ export const EVENT_CHANNELS: readonly string[] = Object.values(CHANNELS);
  */
 export const CLOSE_SERVICE_RESTART = 1012;
 
-/** No status received (RFC 6455 §7.4.1): ASGI's default code of websocket.disconnect. */
-export const CLOSE_NO_STATUS = 1005;
+/**
+ * The code of a websocket.disconnect that came without one (ASGI's default:
+ * RFC 6455's 1005, no status received). Reported, never sent.
+ */
+export const DEFAULT_DISCONNECT_CODE = 1005;
 
 /**
  * Which channel a WebSocket event belongs on, from its keys alone: connect is

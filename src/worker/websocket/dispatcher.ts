@@ -3,8 +3,8 @@ import type { ChannelLayer, LaneTurn, Message } from '../../layer/types.js';
 import { BurstLogger, type Logger } from '../../logger.js';
 import {
   CHANNELS,
-  CLOSE_NO_STATUS,
   CLOSE_SERVICE_RESTART,
+  DEFAULT_DISCONNECT_CODE,
   websocketChannelOf,
 } from '../../protocol.js';
 import type { Application, SocketUser } from '../app.js';
@@ -44,7 +44,7 @@ export class SocketDispatcher {
     // never end its lane.
     const event =
       channel === CHANNELS.websocketDisconnect && received.code === undefined
-        ? { ...received, code: CLOSE_NO_STATUS }
+        ? { ...received, code: DEFAULT_DISCONNECT_CODE }
         : received;
     const lane = event.reply_channel;
     const order = event.order;
