@@ -297,6 +297,17 @@ test('Expect: 100-continue: the 100 comes only once the body will be read; a ref
   }
 });
 
+test('CONNECT (a proxy method) gets 405 and a closed connection, not silence', async () => {
+  const { port, worker } = await setup();
+  const answer = await rawExchange(
+    port,
+    'CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n',
+  );
+  assert.match(answer, /^HTTP\/1\.1 405 Method Not Allowed\r\n/);
+  assert.match(answer, /CONNECT is not supported/);
+  assert.is(worker.of('http.request').length, 0);
+});
+
 test('no response within the HTTP timeout gets 504', async () => {
   const { port } = await setup({ httpTimeout: 0.4 });
   const started = Date.now();

@@ -96,6 +96,12 @@ export class Thyme implements ThymeContext {
       'request',
       (req: IncomingMessage, res: ServerResponse) => void this.onRequest(req, res),
     );
+    // Without a listener Node drops a CONNECT (a proxy's method) without a word.
+    this.server.on('connect', (_req: IncomingMessage, socket: Duplex) => {
+      socket.on('error', destroyOnError);
+      this.metrics.countResponse(405);
+      rejectUpgrade(socket, 405, 'CONNECT is not supported: this is no proxy');
+    });
     // Node would answer `Expect: 100-continue` at once, before any check.
     this.server.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => {
       holdContinue(res);
