@@ -15,19 +15,23 @@ const LEVELS = ['warn', 'info', 'debug'] as const;
 
 /**
  * Structured JSON logs on stdout; pretty-printed when stdout is a terminal.
- * GREDIS_LOG_LEVEL overrides the verbosity (e.g. "silent" in tests).
+ * GREDIS_LOG_LEVEL overrides the verbosity (e.g. "silent" in tests);
+ * GREDIS_LOG_FORMAT (`json` or `pretty`) overrides the terminal check.
  */
 export function createLogger(options: LoggerOptions = {}): Logger {
   const verbosity = Math.max(0, Math.min(2, options.verbosity ?? 1));
   const level = levelFromEnv() ?? LEVELS[verbosity];
-  const pretty = process.stdout.isTTY && process.env.GREDIS_LOG_FORMAT !== 'json';
+  const pretty = formatFromEnv() === 'pretty';
   return pino({
     name: options.name ?? 'gredis',
     level,
     serializers: { err: serializeError },
     ...(pretty
       ? {
-          transport: { target: 'pino-pretty', options: { colorize: true, ignore: 'pid,hostname' } },
+          transport: {
+            target: 'pino-pretty',
+            options: { colorize: Boolean(process.stdout.isTTY), ignore: 'pid,hostname' },
+          },
         }
       : {}),
   });
@@ -65,6 +69,21 @@ function levelFromEnv(): string | undefined {
       `GREDIS_LOG_LEVEL must be one of ${known.join(', ')}; got ${JSON.stringify(value)}`,
     );
   return value;
+}
+
+/**
+ * GREDIS_LOG_FORMAT, when set: `json` or `pretty`; unset, pretty on a terminal
+ * only. Any other value is refused rather than silently meaning "auto": a typo
+ * such as `JSON ` in a unit file would otherwise send colour codes to a log
+ * collector the day someone runs it on a terminal.
+ */
+function formatFromEnv(): 'json' | 'pretty' {
+  const value = process.env.GREDIS_LOG_FORMAT?.trim().toLowerCase();
+  if (!value) return process.stdout.isTTY ? 'pretty' : 'json';
+  if (value === 'json' || value === 'pretty') return value;
+  throw new InvalidSetting(
+    `GREDIS_LOG_FORMAT must be json or pretty; got ${JSON.stringify(process.env.GREDIS_LOG_FORMAT)}`,
+  );
 }
 
 /** A logger that drops everything; the default for library use. */

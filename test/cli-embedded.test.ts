@@ -195,6 +195,11 @@ test('runworker refuses the in-process layer, and bad flags exit 2 with one line
     ),
     [['migrate'], { GREDIS_LOG_LEVEL: 'bogus' }, /GREDIS_LOG_LEVEL must be one of .*"bogus"/],
     [
+      ['migrate'],
+      { GREDIS_LOG_FORMAT: 'yaml' },
+      /GREDIS_LOG_FORMAT must be json or pretty; got "yaml"/,
+    ],
+    [
       ['thyme', 'multichat', '--port', '0'],
       { MULTICHAT_NOTIFY_ENTER_LEAVE: 'maybe' },
       /MULTICHAT_NOTIFY_ENTER_LEAVE must be true or false, got "maybe"/,
@@ -211,6 +216,28 @@ test('runworker refuses the in-process layer, and bad flags exit 2 with one line
     assert.is(result.code, 2, `${args.join(' ')}: ${result.stderr}`);
     assert.match(result.stderr, message);
     assert.is(result.stderr.trim().split('\n').length, 1, result.stderr);
+  }
+  // Pretty on request without a terminal (a container's log viewer), JSON by default there.
+  for (const [format, listening] of [
+    ['pretty', /^\[[\d:. ]+\] INFO \(thyme\): Thyme listening$/m],
+    ['', /^\{"level":30,.*"msg":"Thyme listening"/m],
+  ] as const) {
+    const child = spawn(process.execPath, [GREDIS_BIN, 'thyme', 'multichat', '--port', '0'], {
+      cwd: dir,
+      env: { ...process.env, GREDIS_LOG_FORMAT: format, GREDIS_LOG_LEVEL: 'info' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+    const exited = new Promise((resolve) => child.on('close', resolve));
+    try {
+      await waitFor(() => listening.test(stdout), 20_000).catch((error: Error) => {
+        throw new Error(`${format || 'default'} format: ${error.message}; stdout: ${stdout}`);
+      });
+    } finally {
+      child.kill('SIGTERM');
+      await exited;
+    }
   }
   const swallowed = await runGredis(
     [
