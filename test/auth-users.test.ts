@@ -334,7 +334,10 @@ for (const backend of allDatabases()) {
 
   test('authenticate: right password → the user; wrong, unknown or inactive → undefined', async () => {
     const user = await users.create({ username: 'auth', password: 'right' });
-    assert.equal(await users.authenticate('auth', 'right'), user);
+    assert.equal(await users.authenticate('auth', 'right'), {
+      ...user,
+      sessionAuthHash: await users.sessionAuthHash(user.id),
+    });
     assert.is(await users.authenticate('auth', 'wrong'), undefined);
     assert.is(await users.authenticate('auth', ''), undefined);
     assert.is(await users.authenticate('nobody', 'right'), undefined);
@@ -420,11 +423,13 @@ for (const backend of allDatabases()) {
     const people = await Promise.all(
       ['ann', 'ben', 'cy'].map((name) => users.create({ username: name, password: 'pw' })),
     );
-    const keys = await Promise.all(people.map(async (p) => (await sessions.create(p.id)).key));
+    const login = async (store: SessionStore, id: number): Promise<string> =>
+      (await store.create(id, {}, await users.sessionAuthHash(id))).key;
+    const keys = await Promise.all(people.map((p) => login(sessions, p.id)));
     const idle = await users.create({ username: 'ida', password: 'pw' });
-    const idleKey = (await sessions.create(idle.id)).key;
+    const idleKey = await login(sessions, idle.id);
     await users.update(idle.id, { isActive: false });
-    const expired = (await expiring.create(people[0]!.id)).key;
+    const expired = await login(expiring, people[0]!.id);
     const hash = (key: string): string => sessions.hashOf(key)!;
 
     const { result: found, queries } = await countingQueries(db, () =>
@@ -437,11 +442,15 @@ for (const backend of allDatabases()) {
       ]),
     );
     assert.equal(
-      found.map((user) => user?.username),
+      found.map(({ user }) => user?.username),
       ['ann', 'ben', 'cy', 'ben', undefined, undefined, undefined],
     );
+    assert.ok(
+      found.every(({ stale }) => !stale),
+      'none stale',
+    );
     assert.is(queries, db.kind === 'postgres' ? 1 : 7);
-    assert.is((await users.findBySession(hash(keys[2]!)))?.username, 'cy', 'and again, alone');
+    assert.is((await users.findBySession(hash(keys[2]!))).user?.username, 'cy', 'and again, alone');
   });
 
   test("delete removes the user and, by cascade, the user's sessions", async () => {

@@ -354,7 +354,7 @@ for (const database of allDatabases()) {
         return access;
       }
     }
-    await restartChat({ ...NO_LIMITS, access: new StaleFirstCheck(db) });
+    await restartChat({ ...NO_LIMITS, access: new StaleFirstCheck(db, fixtures.users) });
     return { checked: firstCheck, release };
   }
 

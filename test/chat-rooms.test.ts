@@ -54,7 +54,7 @@ for (const database of allDatabases()) {
 
   test("ChatAccess: each check answered as alone; a moment's checks share one query on PostgreSQL", async () => {
     const fixtures = new Fixtures(db);
-    const access = new ChatAccess(db);
+    const access = new ChatAccess(db, fixtures.users);
     const lobby = await rooms.create('Lobby');
     const lounge = await rooms.create('Lounge', true);
     const ann = await fixtures.user('ann');

@@ -16,6 +16,9 @@ import { allDatabases } from './helpers/databases.js';
 import { within } from './helpers/wait.js';
 
 const INITIAL = '20261128000001_initial';
+const SESSION_AUTH_HASH = '20261201000001_session_auth_hash';
+/** Every migration, oldest first. */
+const ALL = [INITIAL, SESSION_AUTH_HASH];
 
 /** Django's auth_user: column → [type family, max length, nullable]. */
 const AUTH_USER: Record<string, [string, number | undefined, boolean]> = {
@@ -51,19 +54,25 @@ for (const backend of allDatabases()) {
   test.after.each(() => backend.teardown());
 
   test('an empty database lists every migration as pending', async () => {
-    assert.equal(await listMigrations(db), [{ name: INITIAL, applied: false }]);
+    assert.equal(
+      await listMigrations(db),
+      ALL.map((name) => ({ name, applied: false })),
+    );
   });
 
   test('migrate applies each migration once and reports it; a second run is a no-op', async () => {
     const progress: string[] = [];
-    assert.equal(await migrate(db, { onApplied: (name) => progress.push(name) }), [INITIAL]);
-    assert.equal(progress, [INITIAL]);
-    assert.equal(await listMigrations(db), [{ name: INITIAL, applied: true }]);
+    assert.equal(await migrate(db, { onApplied: (name) => progress.push(name) }), ALL);
+    assert.equal(progress, ALL);
+    assert.equal(
+      await listMigrations(db),
+      ALL.map((name) => ({ name, applied: true })),
+    );
     assert.equal(await migrate(db), []);
-    const rows = await db.knex(MIGRATIONS_TABLE).select('name');
+    const rows = await db.knex(MIGRATIONS_TABLE).select('name').orderBy('id');
     assert.equal(
       rows.map((r: { name: string }) => r.name),
-      [INITIAL],
+      ALL,
     );
     assert.ok(await db.knex.schema.hasTable(`${MIGRATIONS_TABLE}_lock`));
     assert.not.ok(await db.knex.schema.hasTable('knex_migrations'));
@@ -90,6 +99,7 @@ for (const backend of allDatabases()) {
     assert.is(room.title!.nullable, false);
     const session = await db.knex('gredis_session').columnInfo();
     assert.equal(Object.keys(session).sort(), [
+      'auth_hash',
       'data',
       'expire_date',
       'session_key_hash',
@@ -99,6 +109,41 @@ for (const backend of allDatabases()) {
     assert.is(Number(session.session_key_hash!.maxLength), 64);
     assert.is(session.user_id!.nullable, true);
     assert.is(family(session.expire_date!.type), 'timestamp');
+    assert.is(family(session.auth_hash!.type), 'char');
+    assert.is(Number(session.auth_hash!.maxLength), 64);
+    assert.is(session.auth_hash!.nullable, true);
+  });
+
+  test('the auth hash migration keeps the sessions already stored, without a hash; down drops it', async () => {
+    await migrate(db);
+    assert.equal(await rollback(db), [SESSION_AUTH_HASH]);
+    assert.not.ok(await db.knex.schema.hasColumn('gredis_session', 'auth_hash'));
+    const [user] = (await db
+      .knex('auth_user')
+      .insert({
+        password: '!',
+        is_superuser: false,
+        username: 'before',
+        first_name: '',
+        last_name: '',
+        email: '',
+        is_staff: false,
+        is_active: true,
+        date_joined: new Date(),
+      })
+      .returning('id')) as { id: number }[];
+    await db.knex('gredis_session').insert({
+      session_key_hash: 'c'.repeat(64),
+      user_id: user!.id,
+      data: '{"kept":1}',
+      expire_date: new Date(Date.now() + 60_000),
+    });
+    assert.equal(await migrate(db), [SESSION_AUTH_HASH]);
+    const rows = (await db.knex('gredis_session').select('data', 'auth_hash')) as unknown[];
+    assert.equal(rows, [{ data: '{"kept":1}', auth_hash: null }]);
+    // The foreign key survived the round trip (SQLite rebuilds the table to drop a column).
+    await db.knex('auth_user').where('id', user!.id).delete();
+    assert.is((await db.knex('gredis_session').select()).length, 0, 'cascaded');
   });
 
   test('constraints: unique usernames, staff_only defaults to false, sessions cascade with their user', async () => {
@@ -164,42 +209,53 @@ for (const backend of allDatabases()) {
     await db.knex(MIGRATIONS_TABLE).where({ name: '20991231000001_future' }).delete();
   });
 
-  test('rollback reverts the migration (down) and migrate reapplies it', async () => {
+  test('rollback reverts the latest migration (down), one at a time; migrate reapplies them', async () => {
     await migrate(db);
+    assert.equal(await rollback(db), [SESSION_AUTH_HASH]);
     assert.equal(await rollback(db), [INITIAL]);
     assert.not.ok(await db.knex.schema.hasTable('auth_user'));
     assert.not.ok(await db.knex.schema.hasTable('gredis_session'));
-    assert.equal(await listMigrations(db), [{ name: INITIAL, applied: false }]);
-    assert.equal(await migrate(db), [INITIAL]);
+    assert.equal(
+      await listMigrations(db),
+      ALL.map((name) => ({ name, applied: false })),
+    );
+    assert.equal(await migrate(db), ALL);
     assert.ok(await db.knex.schema.hasTable('auth_user'));
   });
 
   test('four migrators on separate connections at once: all succeed, each migration runs once', async () => {
     const handles = [db, backend.open(), backend.open(), backend.open()];
     const results = await Promise.all(handles.map((handle) => migrate(handle)));
-    assert.equal(results.flat(), [INITIAL]);
-    assert.is((await db.knex(MIGRATIONS_TABLE).select()).length, 1);
+    assert.equal(results.flat(), ALL);
+    assert.is((await db.knex(MIGRATIONS_TABLE).select()).length, ALL.length);
   });
 
   test('listMigrations from four connections at once on a fresh database all answer', async () => {
     const handles = [db, backend.open(), backend.open(), backend.open()];
     const lists = await Promise.all(handles.map((handle) => listMigrations(handle)));
-    for (const list of lists) assert.equal(list, [{ name: INITIAL, applied: false }]);
+    for (const list of lists)
+      assert.equal(
+        list,
+        ALL.map((name) => ({ name, applied: false })),
+      );
   });
 
   test('gredis migrate: progress lines, then "No migrations to apply.", and --list', async () => {
     const pending = await runGredis(['migrate', '--list', '--database', backend.url]);
     assert.is(pending.code, 0, pending.stderr);
-    assert.is(pending.stdout, ` [ ] ${INITIAL}\n`);
+    assert.is(pending.stdout, ALL.map((name) => ` [ ] ${name}\n`).join(''));
     const first = await runGredis(['migrate', '--database', backend.url]);
     assert.is(first.code, 0, first.stderr);
-    assert.is(first.stdout, `Running migrations:\n  Applying ${INITIAL}... OK\n`);
+    assert.is(
+      first.stdout,
+      `Running migrations:\n${ALL.map((name) => `  Applying ${name}... OK\n`).join('')}`,
+    );
     assert.is(first.stderr, '');
     const second = await runGredis(['migrate', '--database', backend.url]);
     assert.is(second.code, 0, second.stderr);
     assert.is(second.stdout, 'Running migrations:\n  No migrations to apply.\n');
     const listed = await runGredis(['migrate', '--list', '--database', backend.url]);
-    assert.is(listed.stdout, ` [X] ${INITIAL}\n`);
+    assert.is(listed.stdout, ALL.map((name) => ` [X] ${name}\n`).join(''));
     assert.ok(await db.knex.schema.hasTable('auth_user'), 'the same database the test sees');
   });
 
@@ -220,7 +276,7 @@ for (const backend of allDatabases()) {
     );
     for (const run of runs) assert.is(run.code, 0, run.stderr);
     assert.is(runs.filter((run) => run.stdout.includes('Applying')).length, 1);
-    assert.is((await db.knex(MIGRATIONS_TABLE).select()).length, 1);
+    assert.is((await db.knex(MIGRATIONS_TABLE).select()).length, ALL.length);
   });
 
   test.run();

@@ -713,7 +713,7 @@ test('hostile text — a message, a username, a room title — stays text', asyn
 
   const hostileName = `${XSS}`;
   const id = await insertHostileUser(hostileName);
-  const session = await fixtures.sessions.create(id);
+  const session = await fixtures.sessions.create(id, {}, await fixtures.users.sessionAuthHash(id));
   mallory = await chatClient(chat.ports[0]!, session.key);
   mallory.send(JSON.stringify({ command: 'join', room: rooms.general.id }));
   await sees(sam, rooms.general, { notice: `${hostileName} joined` });

@@ -126,14 +126,16 @@ for (const database of allDatabases()) {
       assert.is(res.status, 302);
       return client.cookies.get('sessionid')!;
     };
-    const aliceSession = await fixtures.sessions.create(alice.id, { flash: 'for alice' });
+    const loggedIn = async (user: { id: number }, data: Record<string, unknown>) =>
+      fixtures.sessions.create(user.id, data, await fixtures.users.sessionAuthHash(user.id));
+    const aliceSession = await loggedIn(alice, { flash: 'for alice' });
     const key = await loginOver(aliceSession.key);
     assert.is(await fixtures.sessions.load(aliceSession.key), undefined, "alice's session ended");
     const bobSession = await fixtures.sessions.load(key);
     assert.is(bobSession?.userId, bob.id);
     assert.equal(bobSession?.data, {}, "nothing of alice's session carried over");
     // The same user logging in again keeps the session's data (under a new key).
-    const kept = await fixtures.sessions.create(bob.id, { flash: 'for bob' });
+    const kept = await loggedIn(bob, { flash: 'for bob' });
     const rotated = await fixtures.sessions.load(await loginOver(kept.key));
     assert.is(rotated?.data.flash, 'for bob');
     assert.is(await fixtures.sessions.load(kept.key), undefined, 'its old key is dead');

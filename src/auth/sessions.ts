@@ -7,6 +7,8 @@ import { fromDbInteger, fromDbTimestamp, toDbTimestamp } from '../db/values.js';
 export interface Session {
   key: string;
   userId: number | null;
+  /** The session auth hash of the user's password at login (UserRepository); null if none. */
+  authHash: string | null;
   data: Record<string, unknown>;
   expiresAt: Date;
 }
@@ -98,6 +100,7 @@ function decodeData(text: unknown): Record<string, unknown> | undefined {
 interface SessionRow {
   session_key_hash: string;
   user_id: unknown;
+  auth_hash: string | null;
   data: string;
   expire_date: unknown;
 }
@@ -137,8 +140,12 @@ export class SessionStore {
     return new Date(this.now().getTime() + this.maxAgeSeconds * 1000);
   }
 
-  /** A new session with a fresh random key. */
-  async create(userId: number | null, data: Record<string, unknown> = {}): Promise<Session> {
+  /** A new session with a fresh random key; a logged-in one carries its user's `authHash`. */
+  async create(
+    userId: number | null,
+    data: Record<string, unknown> = {},
+    authHash: string | null = null,
+  ): Promise<Session> {
     const encoded = encodeData(data);
     const expiresAt = this.freshExpiry();
     // A collision of 165 random bits will not happen; the retry documents that it is handled.
@@ -148,10 +155,11 @@ export class SessionStore {
         await this.table.insert({
           session_key_hash: this.hash(key),
           user_id: userId,
+          auth_hash: authHash,
           data: encoded,
           expire_date: toDbTimestamp(this.db, expiresAt),
         });
-        return { key, userId, data: { ...data }, expiresAt };
+        return { key, userId, authHash, data: { ...data }, expiresAt };
       } catch (error) {
         if (!isUniqueViolation(error) || attempt >= 2) throw error;
       }
@@ -175,7 +183,7 @@ export class SessionStore {
     const data = decodeData(row.data);
     if (!data) return undefined;
     const userId = row.user_id === null ? null : fromDbInteger(row.user_id);
-    return { key, userId, data, expiresAt };
+    return { key, userId, authHash: row.auth_hash ?? null, data, expiresAt };
   }
 
   /**
@@ -200,11 +208,15 @@ export class SessionStore {
   }
 
   /**
-   * Moves the session to a new key (same data; `userId` defaults to the session's) and
-   * deletes the old key, in one transaction. Call at login so a key planted before
-   * login (session fixation) is worthless after it.
+   * Moves the session to a new key (same data; `userId` and `authHash` default to the
+   * session's) and deletes the old key, in one transaction. Call at login so a key
+   * planted before login (session fixation) is worthless after it.
    */
-  async rotate(session: Session, userId: number | null = session.userId): Promise<Session> {
+  async rotate(
+    session: Session,
+    userId: number | null = session.userId,
+    authHash: string | null = session.authHash,
+  ): Promise<Session> {
     const encoded = encodeData(session.data);
     const expiresAt = this.freshExpiry();
     const key = newSessionKey();
@@ -215,11 +227,12 @@ export class SessionStore {
       await trx<SessionRow>('gredis_session').insert({
         session_key_hash: this.hash(key),
         user_id: userId,
+        auth_hash: authHash,
         data: encoded,
         expire_date: toDbTimestamp(this.db, expiresAt),
       });
     });
-    return { key, userId, data: { ...session.data }, expiresAt };
+    return { key, userId, authHash, data: { ...session.data }, expiresAt };
   }
 
   /** Ends one session (logout); unknown or malformed keys are ignored. */

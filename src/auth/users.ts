@@ -20,8 +20,12 @@ import {
   needsRehash,
   PBKDF2_ITERATIONS,
 } from './hashers.js';
+import { sessionAuthHash, sessionAuthHashMatches } from './session-auth-hash.js';
 
-/** A row of Django's `auth_user`, without the password hash (it never leaves this module). */
+/**
+ * A row of Django's `auth_user`, without the password hash (it leaves this module
+ * only as a session auth hash, and in ChatAccess's query, which checks one).
+ */
 export interface User {
   id: number;
   username: string;
@@ -34,6 +38,20 @@ export interface User {
   lastLogin: Date | null;
   dateJoined: Date;
 }
+
+/** A user just authenticated or given a password: what a login stores with the session. */
+export interface LoginUser extends User {
+  /** The session auth hash of the password just checked or set (see session-auth-hash.ts). */
+  sessionAuthHash: string;
+}
+
+/**
+ * The user of a session, if any. `stale`: the session's auth hash is not that of
+ * the user's password now (changed since the login, by whatever means, or a
+ * session stored without one): the session is logged out, and the caller, which
+ * owns it, ends it (Django's get_user flushes it).
+ */
+export type SessionUser = { user: User; stale: false } | { user: undefined; stale: boolean };
 
 export interface NewUser {
   username: string;
@@ -59,6 +77,12 @@ export interface UserChanges {
 export interface UserRepositoryOptions {
   /** PBKDF2 iterations for new hashes; defaults to PBKDF2_ITERATIONS (lower only in tests). */
   passwordIterations?: number;
+  /**
+   * SECRET_KEY, which keys session auth hashes (as Django's); the same in every
+   * process. Without one (commands and tests that check no session) they are
+   * keyed by the empty string.
+   */
+  secret?: string;
 }
 
 export type UserErrorCode =
@@ -177,6 +201,10 @@ interface UserRowWithPassword extends UserRow {
   password: string;
 }
 
+interface SessionUserRow extends UserRowWithPassword {
+  session_auth_hash: string | null;
+}
+
 const USER_COLUMNS = [
   'id',
   'username',
@@ -190,7 +218,8 @@ const USER_COLUMNS = [
   'date_joined',
 ] as const;
 
-const USER_FROM_SESSION = `${USER_COLUMNS.map((c) => `u.${c}`).join(', ')}
+const USER_FROM_SESSION = `${USER_COLUMNS.map((c) => `u.${c}`).join(', ')},
+  u.password, s.auth_hash as session_auth_hash
 from gredis_session s join auth_user u on u.id = s.user_id`;
 
 const FIND_BY_SESSION_SQL: BatchedLookupSql = {
@@ -217,13 +246,15 @@ function toUser(row: UserRow): User {
 /** Users in Django's `auth_user` table. Every query is parameterised by knex. */
 export class UserRepository {
   private readonly iterations: number;
-  private readonly bySession: BatchedLookup<UserRow>;
+  private readonly secret: string;
+  private readonly bySession: BatchedLookup<SessionUserRow>;
 
   constructor(
     private readonly db: Database,
     options: UserRepositoryOptions = {},
   ) {
     this.iterations = options.passwordIterations ?? PBKDF2_ITERATIONS;
+    this.secret = options.secret ?? '';
     this.bySession = new BatchedLookup(db, 'gredis_user_by_session', FIND_BY_SESSION_SQL, () => [
       toDbTimestamp(db, new Date()),
     ]);
@@ -244,18 +275,57 @@ export class UserRepository {
 
   /**
    * The active user a live session (by its stored key hash, see SessionStore.hashOf)
-   * belongs to, in one query: what a WebSocket handshake needs, cheaply. It runs
-   * for every handshake, so it is prepared, and on PostgreSQL the handshakes of
-   * one moment share it (BatchedLookup).
+   * belongs to, if the session's auth hash still matches their password, in one
+   * query: what a WebSocket handshake needs, cheaply. It runs for every
+   * handshake, so it is prepared, and on PostgreSQL the handshakes of one moment
+   * share it (BatchedLookup).
    */
-  async findBySession(sessionKeyHash: string): Promise<User | undefined> {
+  async findBySession(sessionKeyHash: string): Promise<SessionUser> {
     const row = await this.bySession.get(sessionKeyHash, [
       sessionKeyHash,
       toDbTimestamp(this.db, new Date()),
     ]);
-    if (!row) return undefined;
+    if (!row) return { user: undefined, stale: false };
+    return this.sessionUser(row, row.session_auth_hash);
+  }
+
+  /**
+   * The user of a session already loaded (its `userId` and `authHash`): as
+   * findBySession, for a page, whose session middleware has read the session.
+   */
+  async findForSession(id: number, authHash: string | null): Promise<SessionUser> {
+    const row = isRowId(id)
+      ? await this.table
+          .select(...USER_COLUMNS, 'password')
+          .where('id', id)
+          .first()
+      : undefined;
+    if (!row) return { user: undefined, stale: false };
+    return this.sessionUser(row, authHash);
+  }
+
+  /** Whether a session's stored auth hash is that of this password hash (ChatAccess's check). */
+  sessionAuthHashMatches(stored: unknown, passwordHash: unknown): boolean {
+    return sessionAuthHashMatches(stored, passwordHash, this.secret);
+  }
+
+  /**
+   * The session auth hash of the user's password as stored now (undefined: no such
+   * user), for a session made outside a login (fixtures, tools).
+   */
+  async sessionAuthHash(id: number): Promise<string | undefined> {
+    if (!isRowId(id)) return undefined;
+    const row = await this.table.select('password').where('id', id).first();
+    return row ? sessionAuthHash(row.password, this.secret) : undefined;
+  }
+
+  private sessionUser(row: UserRowWithPassword, stored: unknown): SessionUser {
     const user = toUser(row);
-    return user.isActive ? user : undefined;
+    // An inactive user is nobody before the hash is looked at, as in Django (whose
+    // backend finds no such user): the session stays, for a reactivation.
+    if (!user.isActive) return { user: undefined, stale: false };
+    if (!this.sessionAuthHashMatches(stored, row.password)) return { user: undefined, stale: true };
+    return { user, stale: false };
   }
 
   /** Exact (case-sensitive, unnormalised) lookup, as Django's get_by_natural_key. */
@@ -337,22 +407,28 @@ export class UserRepository {
   }
 
   /**
-   * Stores a new hash of `raw` (undefined: an unusable password). Sessions are not
-   * touched: callers that change a password should also end the user's sessions.
+   * Stores a new hash of `raw` (undefined: an unusable password) and returns its
+   * session auth hash: the sessions made before no longer match it, and one who
+   * changes their own password logs in again with this one to stay in (Django's
+   * update_session_auth_hash). Callers should still end the user's sessions, so
+   * that their rows and chat sockets go at once.
    */
-  async setPassword(id: number, raw: string | undefined): Promise<void> {
+  async setPassword(id: number, raw: string | undefined): Promise<string> {
     const password =
       raw === undefined ? makeUnusablePassword() : await makePassword(raw, this.iterations);
     const count = await this.table.where('id', id).update({ password });
     if (count === 0) throw new UserNotFound(id);
+    return sessionAuthHash(password, this.secret);
   }
 
   /**
    * The active user with this username and password, else undefined. Costs one hash
    * whether or not the user exists, so response times do not reveal usernames; a
-   * correct password stored with fewer iterations is rehashed at today's cost.
+   * correct password stored with fewer iterations is rehashed at today's cost. The
+   * user carries the session auth hash of the password checked (or rehashed), not
+   * of one read later: a password changed meanwhile must not bless this login.
    */
-  async authenticate(username: string, raw: string): Promise<User | undefined> {
+  async authenticate(username: string, raw: string): Promise<LoginUser | undefined> {
     const name = typeof username === 'string' ? username.normalize('NFKC') : undefined;
     const row = queryable(name)
       ? await this.table
@@ -373,8 +449,12 @@ export class UserRepository {
     }
     if (!fromDbBoolean(row.is_active)) return undefined;
     const user = toUser(row);
-    if (needsRehash(row.password, this.iterations)) await this.setPassword(user.id, raw);
-    return user;
+    // A rehash changes the stored hash, so the user's other sessions end with it, as
+    // in Django (where check_password saves the upgraded hash the same way).
+    const authHash = needsRehash(row.password, this.iterations)
+      ? await this.setPassword(user.id, raw)
+      : sessionAuthHash(row.password, this.secret);
+    return { ...user, sessionAuthHash: authHash };
   }
 
   /** Records a login now (Django's update_last_login). */

@@ -51,7 +51,7 @@ export async function loadApplication(
   return module.createApplication({
     layer,
     db,
-    users: new UserRepository(db),
+    users: new UserRepository(db, { secret }),
     sessions: new SessionStore(db, { secret }),
     logger,
     settings,

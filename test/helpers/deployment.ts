@@ -32,7 +32,10 @@ export class Fixtures {
   readonly rooms: RoomRepository;
 
   constructor(readonly db: Database) {
-    this.users = new UserRepository(db, { passwordIterations: TEST_PASSWORD_ITERATIONS });
+    this.users = new UserRepository(db, {
+      passwordIterations: TEST_PASSWORD_ITERATIONS,
+      secret: TEST_SECRET_KEY,
+    });
     this.sessions = new SessionStore(db, { secret: TEST_SECRET_KEY });
     this.rooms = new RoomRepository(db);
   }
@@ -49,9 +52,10 @@ export class Fixtures {
     });
   }
 
-  /** A logged-in session for `user`: its `sessionid` cookie value. */
+  /** A logged-in session for `user` (with its password's auth hash): its `sessionid` cookie value. */
   async login(user: User): Promise<string> {
-    return (await this.sessions.create(user.id)).key;
+    const authHash = await this.users.sessionAuthHash(user.id);
+    return (await this.sessions.create(user.id, {}, authHash ?? null)).key;
   }
 
   room(title: string, staffOnly = false): Promise<Room> {

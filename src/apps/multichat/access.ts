@@ -1,3 +1,4 @@
+import type { UserRepository } from '../../auth/users.js';
 import type { Database } from '../../db/connection.js';
 import { BatchedLookup, type BatchedLookupSql } from '../../db/batched-lookup.js';
 import { fromDbBoolean, fromDbInteger, isRowId, toDbTimestamp } from '../../db/values.js';
@@ -5,20 +6,27 @@ import type { Room } from './rooms.js';
 
 /** What every chat command needs to know, as of now. */
 export interface Access {
-  /** The user, if still active and still logged in with the socket's session. */
+  /**
+   * The user, if still active and still logged in with the socket's session, whose
+   * auth hash still matches their password (not changed since, wherever).
+   */
   user: { username: string; isStaff: boolean } | undefined;
   room: Room | undefined;
 }
 
+// The session is found by its primary key, so the join adds at most one row.
 const ACCESS_SQL: BatchedLookupSql = {
-  one: `select u.username, u.is_active, u.is_staff,
-  exists (select 1 from gredis_session s
-          where s.session_key_hash = ? and s.user_id = u.id and s.expire_date > ?) as live,
+  one: `select u.username, u.is_active, u.is_staff, u.password,
+  s.session_key_hash is not null as live, s.auth_hash as session_auth_hash,
   r.id as room_id, r.title, r.staff_only
-from auth_user u left join chat_room r on r.id = ?
+from auth_user u
+left join gredis_session s
+  on s.session_key_hash = ? and s.user_id = u.id and s.expire_date > ?
+left join chat_room r on r.id = ?
 where u.id = ?`,
   // The same for many keys at once (PostgreSQL); a key is "user hash room" (see check).
-  many: `select q.lookup_key, u.username, u.is_active, u.is_staff, l.live,
+  many: `select q.lookup_key, u.username, u.is_active, u.is_staff, u.password,
+  l.live, l.session_auth_hash,
   r.id as room_id, r.title, r.staff_only
 from (select k as lookup_key,
         split_part(k, ' ', 1)::bigint as user_id,
@@ -27,7 +35,7 @@ from (select k as lookup_key,
       from unnest(?::text[]) as k) q
 join auth_user u on u.id = q.user_id
 left join chat_room r on r.id = q.room_id
-left join lateral (select true as live from gredis_session s
+left join lateral (select true as live, s.auth_hash as session_auth_hash from gredis_session s
                    where s.session_key_hash = q.session_key_hash and s.user_id = u.id
                      and s.expire_date > ?
                    limit 1) l on true`,
@@ -39,7 +47,9 @@ interface AccessRow {
   username: string;
   is_active: unknown;
   is_staff: unknown;
+  password: string;
   live: unknown;
+  session_auth_hash: string | null;
   room_id: unknown;
   title: string | null;
   staff_only: unknown;
@@ -55,7 +65,11 @@ interface AccessRow {
 export class ChatAccess {
   private readonly query: BatchedLookup<AccessRow>;
 
-  constructor(private readonly db: Database) {
+  /** `users` checks the session auth hash (it holds the secret that keys it). */
+  constructor(
+    private readonly db: Database,
+    private readonly users: UserRepository,
+  ) {
     this.query = new BatchedLookup(db, 'gredis_chat_access', ACCESS_SQL, () => [
       toDbTimestamp(db, new Date()),
     ]);
@@ -74,7 +88,10 @@ export class ChatAccess {
       userId,
     ]);
     if (!row) return { user: undefined, room: undefined };
-    const valid = fromDbBoolean(row.is_active) && fromDbBoolean(row.live);
+    const valid =
+      fromDbBoolean(row.is_active) &&
+      fromDbBoolean(row.live) &&
+      this.users.sessionAuthHashMatches(row.session_auth_hash, row.password);
     return {
       user: valid ? { username: row.username, isStaff: fromDbBoolean(row.is_staff) } : undefined,
       room:

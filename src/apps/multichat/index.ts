@@ -38,7 +38,7 @@ export interface AdminServices {
  */
 export function createApplication(
   services: AppServices,
-  access: ChatAccess = new ChatAccess(services.db),
+  access: ChatAccess = new ChatAccess(services.db, services.users),
 ): Application {
   const { users, sessions, layer } = services;
   const rooms = new RoomRepository(services.db);

@@ -1,5 +1,5 @@
 import type { SessionStore } from '../../auth/sessions.js';
-import type { User, UserRepository } from '../../auth/users.js';
+import type { LoginUser, User, UserRepository } from '../../auth/users.js';
 import type { Counters } from '../../layer/types.js';
 import { parseCookieHeader, type Request, type RequestUser } from './request.js';
 import { Response } from './response.js';
@@ -10,13 +10,18 @@ import { quote } from './uri.js';
 
 export const LOGIN_URL = '/accounts/login/';
 
-/** Sets `request.user` from the session (inactive or deleted users are nobody). */
+/**
+ * Sets `request.user` from the session (inactive or deleted users are nobody). A
+ * session whose auth hash no longer matches the user's password (changed since,
+ * wherever) is ended, its cookie cleared, as Django's get_user flushes it.
+ */
 export function authMiddleware(users: UserRepository): Middleware {
   return async (request, next) => {
-    const userId = request.session?.userId;
-    if (userId !== null && userId !== undefined) {
-      const user = await users.findById(userId);
-      request.user = user?.isActive ? toRequestUser(user) : null;
+    const session = request.session;
+    if (session && session.userId !== null) {
+      const { user, stale } = await users.findForSession(session.userId, session.authHash);
+      if (stale) await session.logout();
+      request.user = user ? toRequestUser(user) : null;
     }
     return next();
   };
@@ -32,10 +37,17 @@ export function toRequestUser(user: User): RequestUser {
   };
 }
 
-/** Logs `user` in: new session key (against fixation), new CSRF secret, last_login. */
-export async function login(request: Request, user: User, users: UserRepository): Promise<void> {
+/**
+ * Logs `user` in: new session key (against fixation) carrying the session auth
+ * hash of the password checked, new CSRF secret, last_login.
+ */
+export async function login(
+  request: Request,
+  user: LoginUser,
+  users: UserRepository,
+): Promise<void> {
   if (!request.session) throw new Error('the session middleware is not installed');
-  await request.session.login(user.id);
+  await request.session.login(user.id, user.sessionAuthHash);
   request.rotateCsrfToken();
   request.user = toRequestUser(user);
   await users.touchLastLogin(user.id);
@@ -160,7 +172,8 @@ export class LoginThrottle {
 
 /**
  * The user a WebSocket handshake carries: its `sessionid` cookie's live session
- * and that session's active user; null for anyone else.
+ * and that session's active user; null for anyone else. A session whose auth
+ * hash no longer matches the password is ended here too (as a page ends it).
  */
 export async function identifySocketUser(
   headers: ReadonlyMap<string, string>,
@@ -170,7 +183,8 @@ export async function identifySocketUser(
   const key = parseCookieHeader(headers.get('cookie') ?? '')[SESSION_COOKIE];
   const hash = key ? sessions.hashOf(key) : undefined;
   if (!key || !hash) return null;
-  const user = await users.findBySession(hash);
+  const { user, stale } = await users.findBySession(hash);
+  if (stale) await sessions.delete(key);
   if (!user) return null;
   return {
     id: user.id,

@@ -26,28 +26,34 @@ export class SessionHandle {
     return this.current?.userId ?? null;
   }
 
+  /** The session auth hash stored at login (see UserRepository.findForSession). */
+  get authHash(): string | null {
+    return this.current?.authHash ?? null;
+  }
+
   get(name: string): unknown {
     return this.current?.data[name];
   }
 
   set(name: string, value: unknown): void {
-    this.current ??= { key: '', userId: null, data: {}, expiresAt: new Date(0) };
+    this.current ??= { key: '', userId: null, authHash: null, data: {}, expiresAt: new Date(0) };
     this.current.data[name] = value;
     this.dirty = true;
   }
 
   /**
-   * Binds the session to `userId` under a new key (no session fixation). As in
-   * Django, the data is kept unless the session belonged to another user: then
-   * that user's session ends and `userId` starts an empty one.
+   * Binds the session to `userId` under a new key (no session fixation), with the
+   * session auth hash of the password just checked or set. As in Django, the data
+   * is kept unless the session belonged to another user: then that user's
+   * session ends and `userId` starts an empty one.
    */
-  async login(userId: number): Promise<void> {
+  async login(userId: number, authHash: string): Promise<void> {
     const current = this.current;
     if (current?.key && current.userId !== null && current.userId !== userId) {
       await this.store.delete(current.key);
-      this.current = await this.store.create(userId, {});
-    } else if (current?.key) this.current = await this.store.rotate(current, userId);
-    else this.current = await this.store.create(userId, current?.data ?? {});
+      this.current = await this.store.create(userId, {}, authHash);
+    } else if (current?.key) this.current = await this.store.rotate(current, userId, authHash);
+    else this.current = await this.store.create(userId, current?.data ?? {}, authHash);
     this.changedKey = true;
     this.dirty = false;
     this.ended = false;

@@ -623,11 +623,13 @@ function userPassword(services: AdminServices): View {
     const password = form.get('password1') ?? '';
     const errors = passwordErrors(password, form.get('password2') ?? '', user);
     if (hasErrors(errors)) return userPasswordForm(request, user, errors);
-    await services.users.setPassword(user.id, password);
+    const sessionAuthHash = await services.users.setPassword(user.id, password);
     // Whoever knew the old password is logged out, open chat sockets included; the
-    // admin changing their own stays in (their pages reconnect with the new session).
+    // admin changing their own stays in, under a new session carrying the new
+    // password's hash (Django's update_session_auth_hash); their pages reconnect.
     await endSessionsOf(services, user.id);
-    if (user.id === request.user?.id) await login(request, user, services.users);
+    if (user.id === request.user?.id)
+      await login(request, { ...user, sessionAuthHash }, services.users);
     return redirectWith(
       request,
       `/admin/users/${user.id}/`,

@@ -1,0 +1,183 @@
+/**
+ * The session auth hash (Django's `_auth_user_hash`): a password changed outside
+ * Gredis (Django's admin, `manage.py changepassword`, an UPDATE of `auth_user`)
+ * logs out the sessions made before, on pages, WebSocket handshakes and chat
+ * commands; a login keeps the hash of the password it checked. Real HTTP and
+ * WebSocket connections to an embedded chat, on SQLite and PostgreSQL.
+ */
+import { createHash, createHmac } from 'node:crypto';
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { makePassword } from '../src/auth/hashers.js';
+import { sessionAuthHash } from '../src/auth/session-auth-hash.js';
+import type { Database } from '../src/db/connection.js';
+import { BrowserlessClient } from './helpers/browserless.js';
+import { allDatabases } from './helpers/databases.js';
+import {
+  chatClient,
+  Fixtures,
+  TEST_PASSWORD_ITERATIONS,
+  useEmbeddedChat,
+} from './helpers/deployment.js';
+import { handshakeStatus, type TestClient } from './helpers/ws-client.js';
+
+const PASSWORD = 'correct horse';
+
+const formula = suite('session auth hash');
+formula(
+  "is Django's salted_hmac(key_salt, password, secret, algorithm='sha256').hexdigest()",
+  () => {
+    const salt = 'django.contrib.auth.models.AbstractBaseUser.get_session_auth_hash';
+    const key = createHash('sha256').update(`${salt}s3cret`).digest();
+    const expected = createHmac('sha256', key).update('pbkdf2_sha256$1$x$y').digest('hex');
+    assert.is(sessionAuthHash('pbkdf2_sha256$1$x$y', 's3cret'), expected);
+    assert.is.not(sessionAuthHash('pbkdf2_sha256$1$x$y', 'other'), expected);
+  },
+);
+formula.run();
+
+for (const database of allDatabases()) {
+  const test = suite(`session auth hash [${database.name}]`);
+  let db: Database;
+  let fixtures: Fixtures;
+  let port: number;
+  const clients: TestClient[] = [];
+  useEmbeddedChat(test, database, (state) => ({ db, fixtures, port } = state));
+  // Registered after useEmbeddedChat's: the sockets go before their chat stops.
+  test.after.each(() => {
+    for (const client of clients.splice(0)) client.ws.terminate();
+  });
+
+  const socketUrl = (): string => `ws://localhost:${port}/chat/stream/`;
+  const handshake = (key: string): Promise<number> =>
+    handshakeStatus(socketUrl(), {
+      origin: `http://localhost:${port}`,
+      headers: { cookie: `sessionid=${key}` },
+    });
+
+  async function open(key: string): Promise<TestClient> {
+    const client = await chatClient(port, key);
+    clients.push(client);
+    return client;
+  }
+
+  async function reply(client: TestClient): Promise<Record<string, unknown>> {
+    return JSON.parse(String(await client.next(3000))) as Record<string, unknown>;
+  }
+
+  /** A browser logged in through the form as `username`, its page and chat working. */
+  async function loggedIn(username: string): Promise<BrowserlessClient> {
+    const browser = new BrowserlessClient(port);
+    assert.is((await browser.login(username, PASSWORD)).status, 302);
+    assert.is((await browser.get('/')).status, 200, 'the page, logged in');
+    return browser;
+  }
+
+  async function sessionRows(userId: number): Promise<number> {
+    return (await db.knex('gredis_session').where('user_id', userId)).length;
+  }
+
+  /** The ways the stored hash stops matching: what Django's changepassword does, or the hash itself. */
+  const changes: [string, (userId: number, key: string) => Promise<void>][] = [
+    [
+      'a password changed by an UPDATE of auth_user (as Django would store it)',
+      async (userId) => {
+        const password = await makePassword('changed in Django', TEST_PASSWORD_ITERATIONS);
+        await db.knex('auth_user').where('id', userId).update({ password });
+      },
+    ],
+    [
+      "the session's stored auth hash changed in the database",
+      async (_userId, key) => {
+        await db
+          .knex('gredis_session')
+          .where('session_key_hash', fixtures.sessions.hashOf(key)!)
+          .update({ auth_hash: 'f'.repeat(64) });
+      },
+    ],
+    [
+      'a session stored before the hash was kept (none)',
+      async (_userId, key) => {
+        await db
+          .knex('gredis_session')
+          .where('session_key_hash', fixtures.sessions.hashOf(key)!)
+          .update({ auth_hash: null });
+      },
+    ],
+  ];
+
+  for (const [what, change] of changes) {
+    test(`${what}: the page is logged out and the session ended; a handshake is refused 403`, async () => {
+      const alice = await fixtures.user('alice');
+      const browser = await loggedIn('alice');
+      const key = browser.cookies.get('sessionid')!;
+      const socket = await open(key);
+      const lobby = await fixtures.room('Lobby');
+      socket.send(JSON.stringify({ command: 'join', room: lobby.id }));
+      assert.is((await reply(socket)).title, 'Lobby');
+
+      await change(alice.id, key);
+      // A command on the socket opened before: the user has to log in again.
+      socket.send(JSON.stringify({ command: 'send', room: lobby.id, message: 'still here?' }));
+      assert.equal(await reply(socket), { error: 'USER_HAS_TO_LOGIN' });
+      // A new socket with the same cookie is anonymous: refused.
+      assert.is(await handshake(key), 403);
+      assert.is(await sessionRows(alice.id), 0, 'the handshake ended the session');
+    });
+
+    test(`${what}: a page request ends the session and clears its cookie`, async () => {
+      const alice = await fixtures.user('alice');
+      const browser = await loggedIn('alice');
+      const key = browser.cookies.get('sessionid')!;
+      await change(alice.id, key);
+      const page = await browser.get('/');
+      assert.is(page.status, 302);
+      assert.is(page.headers.location, '/accounts/login/?next=/');
+      assert.match(String(page.headers['set-cookie']), /sessionid=;.*Max-Age=0/i);
+      assert.is(await sessionRows(alice.id), 0, 'the row is deleted, as Django flushes it');
+      assert.is(await handshake(key), 403);
+    });
+  }
+
+  test("only the changed user's sessions end; a new login works at once", async () => {
+    const alice = await fixtures.user('alice');
+    await fixtures.user('bob');
+    const aliceBrowser = await loggedIn('alice');
+    const bobBrowser = await loggedIn('bob');
+    const password = await makePassword('new in Django', TEST_PASSWORD_ITERATIONS);
+    await db.knex('auth_user').where('id', alice.id).update({ password });
+    assert.is((await aliceBrowser.get('/')).status, 302);
+    assert.is((await bobBrowser.get('/')).status, 200, 'bob stays');
+    const bobSocket = await open(bobBrowser.cookies.get('sessionid')!);
+    bobSocket.send(JSON.stringify({ command: 'join', room: (await fixtures.room('Lobby')).id }));
+    assert.is((await reply(bobSocket)).title, 'Lobby');
+    const again = new BrowserlessClient(port);
+    assert.is((await again.login('alice', 'new in Django')).status, 302);
+    assert.is((await again.get('/')).status, 200);
+    await open(again.cookies.get('sessionid')!);
+  });
+
+  test('a login that rehashes an old password stores the hash of the new one: it stays in', async () => {
+    // Fewer iterations than the deployment's: the login rehashes it.
+    const alice = await fixtures.user('alice');
+    const weak = await makePassword(PASSWORD, TEST_PASSWORD_ITERATIONS - 1);
+    await db.knex('auth_user').where('id', alice.id).update({ password: weak });
+    const browser = await loggedIn('alice');
+    const stored = (await db.knex('auth_user').where('id', alice.id).first('password')) as {
+      password: string;
+    };
+    assert.is.not(stored.password, weak, 'rehashed');
+    await open(browser.cookies.get('sessionid')!);
+  });
+
+  test('anonymous sessions need no hash: their data survives', async () => {
+    const browser = new BrowserlessClient(port);
+    const session = await fixtures.sessions.create(null, { kept: true });
+    browser.cookies.set('sessionid', session.key);
+    assert.is((await browser.get('/accounts/login/')).status, 200);
+    assert.is(browser.cookies.get('sessionid'), session.key, 'no cookie cleared');
+    assert.equal((await fixtures.sessions.load(session.key))?.data, { kept: true });
+  });
+
+  test.run();
+}
