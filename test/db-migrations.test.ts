@@ -16,7 +16,7 @@ import { allDatabases } from './helpers/databases.js';
 import { within } from './helpers/wait.js';
 
 const INITIAL = '20261128000001_initial';
-const SESSION_AUTH_HASH = '20261201000001_session_auth_hash';
+const SESSION_AUTH_HASH = '20261129000001_session_auth_hash';
 /** Every migration, oldest first. */
 const ALL = [INITIAL, SESSION_AUTH_HASH];
 
