@@ -2,6 +2,7 @@ import { Command, Option } from 'commander';
 import { appNames } from '../apps/registry.js';
 import { globToRegExp } from '../glob.js';
 import { InMemoryChannelLayer } from '../layer/index.js';
+import type { ChannelLayer } from '../layer/types.js';
 import type { Server } from 'node:http';
 import { createLogger, type Logger } from '../logger.js';
 import { serveMetrics } from '../metrics/endpoint.js';
@@ -31,7 +32,18 @@ interface RunWorkerFlags extends MetricsFlags {
   concurrency: number;
   eventTimeout: number;
   orphanCheck: number;
+  stopTimeout: number;
 }
+
+/**
+ * The exit status of a worker that stopped with events still running at
+ * --stop-timeout (abandoned): not 0, which says everything finished, nor 1, a
+ * failure, nor 2, bad usage.
+ */
+export const EXIT_ABANDONED = 3;
+
+/** How long an abandoning worker gives the layer to close before it exits anyway. */
+const LAYER_CLOSE_MS = 2000;
 
 export function runWorkerCommand(): Command {
   return new Command('runworker')
@@ -70,6 +82,14 @@ export function runWorkerCommand(): Command {
         .default(WORKER_DEFAULTS.orphanCheck)
         .argParser(numberIn(0, 86_400)),
     )
+    .addOption(
+      new Option(
+        '--stop-timeout <seconds>',
+        `at SIGTERM/SIGINT, how long events in progress may take to finish; those still running then are abandoned (lost, their sockets' next events served by other workers at once) and the worker exits ${EXIT_ABANDONED}`,
+      )
+        .default(WORKER_DEFAULTS.stopTimeout)
+        .argParser(numberIn(0, 86_400)),
+    )
     .addOption(metricsPortOption())
     .addOption(metricsBindOption())
     .action(async (appName: string, flags: RunWorkerFlags) => {
@@ -91,19 +111,40 @@ export function runWorkerCommand(): Command {
             channels,
             concurrency: flags.concurrency,
             orphanCheck: flags.orphanCheck,
+            stopTimeout: flags.stopTimeout,
             logger,
           }).start();
           const metrics = await serveWorkerMetrics(worker, flags, logger);
           logger.info({ app: entry.name, channels }, `worker for ${entry.name} running`);
-          await stopOnSignal(logger, async () => {
-            await worker.stop();
+          const { abandoned } = await stopOnSignal(logger, async () => {
+            const report = await worker.stop();
             metrics?.close();
+            return report;
           });
+          if (abandoned > 0) await exitAbandoned(layer, logger);
         });
       } finally {
         await layer.close();
       }
     });
+}
+
+/**
+ * Ends a worker that abandoned events: an abandoned handler may still hold a
+ * database connection (a query waiting for a lock, or for a server that stopped
+ * answering), and closing the pool would wait for it, so the process exits
+ * without; the layer is closed first, for a while at most.
+ */
+async function exitAbandoned(layer: ChannelLayer, logger: Logger): Promise<never> {
+  await Promise.race([
+    layer.close().catch(() => undefined),
+    new Promise((resolve) => setTimeout(resolve, LAYER_CLOSE_MS).unref()),
+  ]);
+  logger.warn(
+    { status: EXIT_ABANDONED },
+    `exiting with status ${EXIT_ABANDONED}: events were abandoned at --stop-timeout`,
+  );
+  process.exit(EXIT_ABANDONED);
 }
 
 /** Serves the worker's /metrics and /healthz when asked to; stops the worker if it cannot. */

@@ -101,6 +101,14 @@ export class MemoryLanes implements Lanes {
     return entry;
   }
 
+  async handBack(turn: LaneTurn, channel: string): Promise<void> {
+    const entry = this.lanes.get(turn.lane);
+    if (!entry || !entry.running || entry.next !== turn.order) return;
+    entry.running = false;
+    entry.parked.set(turn.order, turn.event);
+    await this.layer.send(channel, turn.event);
+  }
+
   onRescue(): void {
     // Nothing is ever rescued in one process.
   }

@@ -195,6 +195,16 @@ export interface Lanes {
    * channel: ChannelFull); the effects after it are dropped.
    */
   apply(lane: string, order: number, effects: readonly LaneEffect[]): Promise<void>;
+  /**
+   * Gives back a turn this process holds and will not run (a stopping worker's:
+   * the next in line after a finish, or a rescued one): the lane waits for that
+   * event again, with no owner, and the event is deposited and sent on
+   * `channel` again, as its interface server did, so that whichever process
+   * receives it runs it at once. A copy still on the channel is then one too
+   * many: the second to be claimed is dropped as stale. Nothing when the turn
+   * was not held any more.
+   */
+  handBack(turn: LaneTurn, channel: string): Promise<void>;
   /** Where events rescued from dead or overdue processes are handed to run. */
   onRescue(handler: (turn: LaneTurn) => void): void;
   /**

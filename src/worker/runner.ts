@@ -1,6 +1,6 @@
 import { setMaxListeners } from 'node:events';
 import { LayerClosed, ReceiveAborted } from '../layer/errors.js';
-import type { ChannelLayer, Message } from '../layer/types.js';
+import type { ChannelLayer, LaneTurn, Message } from '../layer/types.js';
 import { silentLogger, type Logger } from '../logger.js';
 import { abandonedSocketEvent, CHANNELS, EVENT_CHANNELS } from '../protocol.js';
 import type { Application } from './app.js';
@@ -21,10 +21,28 @@ export interface WorkerOptions {
    * notices) one to two checks after the first event that follows its death.
    */
   orphanCheck: number;
+  /**
+   * Seconds a stop waits for the events in progress (see stop). Below the
+   * supervisor's own grace (docker stop's 10 s, Kubernetes' 30 s), so that what
+   * is left is handed over before a SIGKILL; a chat event takes milliseconds.
+   */
+  stopTimeout: number;
   logger: Logger | undefined;
 }
 
-export const WORKER_DEFAULTS = Object.freeze({ concurrency: 256, orphanCheck: 30 });
+export const WORKER_DEFAULTS = Object.freeze({ concurrency: 256, orphanCheck: 30, stopTimeout: 5 });
+
+/** What a stop left unfinished. */
+export interface StopReport {
+  /** Events still running when the stop timeout came: given up, lost. */
+  abandoned: number;
+}
+
+/**
+ * After the stop timeout, how long giving up what is left may take (a round
+ * trip or two per abandoned turn): the stop is over then, answered or not.
+ */
+const ABANDON_MS = 2000;
 
 /** Receives waiting at once per channel: the layer pops up to this many per round trip. */
 const RECEIVERS_PER_CHANNEL = 8;
@@ -41,14 +59,20 @@ export class Worker {
   private readonly sockets: SocketDispatcher;
   private readonly abort = new AbortController();
   private readonly loops: Promise<void>[] = [];
-  private readonly running = new Set<Promise<void>>();
+  /** Work in progress, and what it is for the log of a stop that abandons it. */
+  private readonly running = new Map<Promise<void>, Record<string, unknown>>();
+  /** Turns and events a stopping worker is giving back to the layer. */
+  private readonly handovers = new Set<Promise<void>>();
   private free: number;
-  /** Events received, or rescued, waiting for a slot to run in. */
-  private readonly workWaiters: (() => void)[] = [];
+  /**
+   * Events received, or rescued, waiting for a slot to run in; each is told
+   * false if the worker stops first.
+   */
+  private readonly workWaiters: SlotWaiter[] = [];
   /** Receives waiting for a slot before they receive (see start). */
-  private readonly receiveWaiters: (() => void)[] = [];
+  private readonly receiveWaiters: SlotWaiter[] = [];
   private readonly metrics = new WorkerMetrics();
-  private stopping = false;
+  private stopping: Promise<StopReport> | undefined;
 
   constructor(
     private readonly layer: ChannelLayer,
@@ -59,6 +83,7 @@ export class Worker {
       channels: options.channels ?? EVENT_CHANNELS,
       concurrency: options.concurrency ?? WORKER_DEFAULTS.concurrency,
       orphanCheck: options.orphanCheck ?? WORKER_DEFAULTS.orphanCheck,
+      stopTimeout: options.stopTimeout ?? WORKER_DEFAULTS.stopTimeout,
       logger: options.logger,
     };
     this.free = this.options.concurrency;
@@ -66,7 +91,7 @@ export class Worker {
     this.sockets = new SocketDispatcher(layer, app, this.logger, this.abort.signal);
     // Every receive loop listens on this one signal.
     setMaxListeners(0, this.abort.signal);
-    layer.lanes.onRescue((turn) => this.spawn(() => this.sockets.runFrom(turn), RESCUED));
+    layer.lanes.onRescue((turn) => this.spawn(() => this.sockets.runFrom(turn), RESCUED, turn));
   }
 
   start(): this {
@@ -98,20 +123,67 @@ export class Worker {
     return this;
   }
 
-  /** Stops taking events and waits for those in progress (each finishes its turn). */
-  async stop(): Promise<void> {
-    this.stopping = true;
+  /**
+   * Stops taking events at once and waits up to the stop timeout for those in
+   * progress (each finishes its turn). What has not started goes back to the
+   * layer for other workers: events received but waiting for a slot are sent
+   * again on their channel, and a socket's next event that a finish or a rescue
+   * hands over is handed back (Lanes.handBack). What is still running at the
+   * timeout is abandoned, logged and lost, as with a worker that died, except
+   * that its sockets' next events run elsewhere at once, not after the lease.
+   * Resolves once that is done (an abandoned handler may still be running: the
+   * process should exit).
+   */
+  stop(): Promise<StopReport> {
+    this.stopping ??= this.stopNow();
+    return this.stopping;
+  }
+
+  private async stopNow(): Promise<StopReport> {
+    const deadline = performance.now() + this.options.stopTimeout * 1000;
     this.abort.abort();
+    for (const waiter of [...this.workWaiters.splice(0), ...this.receiveWaiters.splice(0)])
+      waiter(false);
+    const finished = await before(deadline, this.settled());
+    const abandoned = finished ? 0 : this.running.size;
+    if (!finished) {
+      this.logger.warn(
+        { abandoned, stopTimeout: this.options.stopTimeout },
+        `stop timeout: ${abandoned} event(s) still running abandoned`,
+      );
+      for (const what of this.running.values())
+        if (what.channel === CHANNELS.httpRequest)
+          this.logger.warn(what, 'stop timeout: abandoned an HTTP request still running');
+    }
+    await before(
+      performance.now() + ABANDON_MS,
+      (async () => {
+        if (!finished) await this.sockets.abandon();
+        await Promise.allSettled([...this.handovers]);
+      })(),
+    );
+    if (finished) await this.app.close?.();
+    return { abandoned };
+  }
+
+  /** Resolves once nothing runs and nothing is being handed back. */
+  private async settled(): Promise<void> {
     await Promise.allSettled(this.loops);
-    while (this.running.size > 0) await Promise.allSettled([...this.running]);
-    await this.app.close?.();
+    while (this.running.size > 0 || this.handovers.size > 0)
+      await Promise.allSettled([...this.running.keys(), ...this.handovers]);
+  }
+
+  /** Tracks a hand-back of a stopping worker, for stop to wait for. */
+  private handOver(work: Promise<void>): void {
+    this.handovers.add(work);
+    void work.finally(() => this.handovers.delete(work));
   }
 
   /** `holdSlot`: take a slot before receiving (see start), rather than for what arrived. */
   private async receiveLoop(channel: string, holdSlot: boolean): Promise<void> {
     const { signal } = this.abort;
     while (!signal.aborted) {
-      if (holdSlot) await this.acquireSlot(this.receiveWaiters);
+      if (holdSlot && !(await this.acquireSlot(this.receiveWaiters))) return;
       let event: Message;
       try {
         event = await this.layer.receive(channel, { signal });
@@ -123,8 +195,24 @@ export class Worker {
         await new Promise((resolve) => setTimeout(resolve, 500));
         continue;
       }
-      if (!holdSlot) await this.acquireSlot(this.workWaiters);
-      this.run(() => this.dispatch(channel, event), channel);
+      if (!holdSlot && !(await this.acquireSlot(this.workWaiters))) {
+        // Received, never started, and the worker stops: another runs it.
+        this.handOver(this.sendBack(channel, event));
+        return;
+      }
+      this.run(() => this.dispatch(channel, event), channel, describe(event));
+    }
+  }
+
+  /** Puts an event this stopping worker received and did not start back on its channel. */
+  private async sendBack(channel: string, event: Message): Promise<void> {
+    try {
+      await this.layer.send(channel, event);
+    } catch (error) {
+      this.logger.error(
+        { err: error, channel },
+        'stopping: could not put back an event received and not started; it is lost',
+      );
     }
   }
 
@@ -153,14 +241,18 @@ export class Worker {
   /** Ready while the layer is reachable and the worker is not stopping (its /healthz). */
   health(): HealthReport {
     const layer = this.layer.health();
+    const stopping = this.stopping !== undefined;
     return {
-      ok: layer.ok && !this.stopping,
-      details: { stopping: this.stopping, running: this.running.size, layer },
+      ok: layer.ok && !stopping,
+      details: { stopping, running: this.running.size, layer },
     };
   }
 
-  /** Runs work that already holds a slot; `channel` names it in logs and metrics. */
-  private run(work: () => Promise<void>, channel: string): void {
+  /**
+   * Runs work that already holds a slot; `channel` names it in logs and metrics,
+   * and `what` in the log of a stop that abandons it.
+   */
+  private run(work: () => Promise<void>, channel: string, what: Record<string, unknown>): void {
     const started = performance.now();
     let failed = false;
     const task = work()
@@ -173,19 +265,26 @@ export class Worker {
         this.running.delete(task);
         this.releaseSlot();
       });
-    this.running.add(task);
+    this.running.set(task, { channel, ...what });
   }
 
-  /** Runs work that arrived outside a receive (a rescued turn): it takes a slot when one frees. */
-  private spawn(work: () => Promise<void>, channel: string): void {
-    void this.acquireSlot(this.workWaiters).then(() => this.run(work, channel));
+  /**
+   * Runs a rescued turn (it arrived outside a receive): it takes a slot when one
+   * frees. A stopping worker starts nothing: the turn goes to another at once.
+   */
+  private spawn(work: () => Promise<void>, channel: string, turn: LaneTurn): void {
+    void this.acquireSlot(this.workWaiters).then((granted) => {
+      if (granted) this.run(work, channel, { lane: turn.lane, order: turn.order });
+      else this.handOver(this.sockets.handBack(turn));
+    });
   }
 
-  /** A free slot at once, else one when it frees, in `queue`'s turn. */
-  private acquireSlot(queue: (() => void)[]): Promise<void> {
+  /** A free slot at once, else one when it frees, in `queue`'s turn; false if the worker stops first. */
+  private acquireSlot(queue: SlotWaiter[]): Promise<boolean> {
+    if (this.stopping) return Promise.resolve(false);
     if (this.free > 0) {
       this.free--;
-      return Promise.resolve();
+      return Promise.resolve(true);
     }
     return new Promise((resolve) => queue.push(resolve));
   }
@@ -193,7 +292,34 @@ export class Worker {
   /** A freed slot goes to an event already here before a receive that would wait for one. */
   private releaseSlot(): void {
     const next = this.workWaiters.shift() ?? this.receiveWaiters.shift();
-    if (next) next();
+    if (next) next(true);
     else this.free++;
   }
+}
+
+/** Told whether it got a slot (true) or the worker stopped first (false). */
+type SlotWaiter = (granted: boolean) => void;
+
+/** Resolves true once `work` settles, false if `deadline` (performance.now()) comes first. */
+async function before(deadline: number, work: Promise<unknown>): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<false>((resolve) => {
+    timer = setTimeout(() => resolve(false), Math.max(0, deadline - performance.now()));
+  });
+  try {
+    return await Promise.race([
+      work.then(
+        () => true,
+        () => true,
+      ),
+      late,
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** What names a received event in the log of a stop that abandons it. */
+function describe(event: Message): Record<string, unknown> {
+  return { method: event.method, path: event.path, reply_channel: event.reply_channel };
 }

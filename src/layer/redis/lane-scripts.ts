@@ -89,6 +89,22 @@ return 1
 `,
 );
 
+/**
+ * Gives back the turn of ARGV[2], not run (a stopping worker's): the lane is left
+ * waiting for that order with no owner, so that the next claim of it runs at
+ * once; the caller then deposits the event again and sends it (LANE_ANNOUNCE_SEND).
+ * KEYS: lane, index. ARGV as LANE_FINISH (7–10 not read). Returns 1, or 0 when
+ * the caller no longer held the turn.
+ */
+export const LANE_RELEASE = new LuaScript(
+  'laneRelease',
+  `${LUA_TURN}
+if not turn() then return 0 end
+redis.call('HDEL', KEYS[1], 'owner', 'deadline')
+return 1
+`,
+);
+
 /** Lua: finish(f) ends the turn of ARGV[2] given turn()'s fields. ARGV as LANE_FINISH. */
 const LUA_FINISH = `${LUA_TURN}
 local function finish(f)

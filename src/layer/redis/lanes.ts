@@ -23,6 +23,7 @@ import {
   LANE_COMMIT,
   LANE_FINISH,
   LANE_HOLD,
+  LANE_RELEASE,
   LANE_RESCUE,
 } from './lane-scripts.js';
 import type { Arg, RedisHost } from './host.js';
@@ -307,6 +308,18 @@ export class RedisLanes implements Lanes {
       BurstLogger.for(this.logger).warn({ lane, skipped }, 'group send skipped full members');
     const full = effects[failed - 1];
     return full?.kind === 'send' ? this.writes.fullError(full.channel) : undefined;
+  }
+
+  async handBack(turn: LaneTurn, channel: string): Promise<void> {
+    const released = await this.hostFor(turn.lane).evalBatched(
+      LANE_RELEASE,
+      [this.laneKey(turn.lane), this.indexKey()],
+      this.turnArgs(turn.lane, turn.order),
+    );
+    if (released !== 1) return;
+    // As the interface server sent it: whoever receives it claims it, and the
+    // copy that comes second (one still on the channel) is dropped as stale.
+    await this.announceAndSend(turn.lane, turn.order, turn.event, channel);
   }
 
   onRescue(handler: (turn: LaneTurn) => void): void {

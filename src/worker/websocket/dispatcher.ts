@@ -29,11 +29,17 @@ interface LaneState {
  * the finish carries the consumer's effects, so they cost no round trip of their own.
  */
 export class SocketDispatcher {
+  /** Turns being run or finished here: what a stop past its grace abandons. */
+  private readonly running = new Set<LaneTurn>();
+
   constructor(
     private readonly layer: ChannelLayer,
     private readonly app: Application,
     private readonly logger: Logger,
-    /** The worker's stop: a finish waiting for the layer to come back gives up. */
+    /**
+     * The worker's stop: a finish waiting for the layer to come back gives up,
+     * and the turn a finish hands over is handed back instead of run.
+     */
     private readonly signal?: AbortSignal,
   ) {}
 
@@ -69,21 +75,87 @@ export class SocketDispatcher {
   async runFrom(first: LaneTurn): Promise<void> {
     let turn: LaneTurn | undefined = first;
     while (turn) {
-      // Events waiting in a lane were deposited as sent; their keys say which they are.
-      const channel = websocketChannelOf(turn.event);
-      const saved = turn.state as LaneState | undefined;
-      const socket = await this.runOne(channel, turn, saved);
-      // A socket whose state was lost keeps none: its later events must find it
-      // missing too (and close it), not a stranger's state made up here.
-      const state: LaneState | undefined =
-        saved || channel === CHANNELS.websocketConnect
-          ? { s: socket.scope, a: socket.state }
-          : undefined;
-      turn = await this.layer.lanes.finish(turn.lane, turn.order, state as Message | undefined, {
-        end: channel === CHANNELS.websocketDisconnect,
-        effects: socket.outbox.take(),
-        signal: this.signal,
-      });
+      const current: LaneTurn = turn;
+      this.running.add(current);
+      try {
+        turn = await this.runTurn(current);
+      } finally {
+        this.running.delete(current);
+      }
+      // A stopping worker starts nothing new: the socket's next event is
+      // another worker's to run, at once rather than after this one's grace.
+      if (turn && this.signal?.aborted) return this.handBack(turn);
+    }
+  }
+
+  /** Runs one turn and finishes it; resolves with the turn the finish handed over. */
+  private async runTurn(turn: LaneTurn): Promise<LaneTurn | undefined> {
+    // Events waiting in a lane were deposited as sent; their keys say which they are.
+    const channel = websocketChannelOf(turn.event);
+    const saved = turn.state as LaneState | undefined;
+    const socket = await this.runOne(channel, turn, saved);
+    // Abandoned by the worker's stop, which finished it as lost: nothing of it applies.
+    if (!this.running.has(turn)) return undefined;
+    // A socket whose state was lost keeps none: its later events must find it
+    // missing too (and close it), not a stranger's state made up here.
+    const state: LaneState | undefined =
+      saved || channel === CHANNELS.websocketConnect
+        ? { s: socket.scope, a: socket.state }
+        : undefined;
+    return this.layer.lanes.finish(turn.lane, turn.order, state as Message | undefined, {
+      end: channel === CHANNELS.websocketDisconnect,
+      effects: socket.outbox.take(),
+      signal: this.signal,
+    });
+  }
+
+  /**
+   * Gives up the turns still running (a stop past its grace), as a worker that
+   * died would lose them: each is finished without its effects or state, so
+   * that the socket's next event runs on another worker at once instead of
+   * after the lease (--event-timeout), and the event that finish hands over is
+   * handed back. Resolves with how many were given up.
+   */
+  async abandon(): Promise<number> {
+    const turns = [...this.running];
+    this.running.clear();
+    await Promise.all(
+      turns.map(async (turn) => {
+        const channel = websocketChannelOf(turn.event);
+        this.logger.warn(
+          { lane: turn.lane, order: turn.order, channel },
+          "stop timeout: abandoned a WebSocket event still running (lost, its effects not applied); the socket's next event runs elsewhere",
+        );
+        try {
+          const next = await this.layer.lanes.finish(turn.lane, turn.order, undefined, {
+            signal: this.signal,
+          });
+          if (next) await this.handBack(next);
+        } catch (error) {
+          this.logger.error(
+            { err: error, lane: turn.lane, order: turn.order },
+            "could not give up an abandoned WebSocket event's turn: the socket's next event waits until this worker is gone and another finds it so",
+          );
+        }
+      }),
+    );
+    return turns.length;
+  }
+
+  /** A turn this stopping worker will not run goes back to the layer for another (Lanes.handBack). */
+  async handBack(turn: LaneTurn): Promise<void> {
+    const { lane, order, event } = turn;
+    try {
+      await this.layer.lanes.handBack(turn, websocketChannelOf(event));
+      this.logger.info(
+        { lane, order },
+        "stopping: a socket's next event handed back to another worker",
+      );
+    } catch (error) {
+      this.logger.error(
+        { err: error, lane, order },
+        "stopping: could not hand a socket's next event back; it is lost once this worker is gone",
+      );
     }
   }
 

@@ -1,0 +1,160 @@
+/**
+ * How `gredis runworker` stops (SIGTERM), as deployed: MultiChat on Redis and
+ * PostgreSQL with a `gredis thyme`. It takes no new event, lets those in
+ * progress finish for --stop-timeout, abandons what is still running then and
+ * exits 3; whatever it will not run (a socket's next event, a rescued turn) goes
+ * to the other workers at once, so no socket waits for the lane lease.
+ */
+import pg from 'pg';
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import type { Database } from '../src/db/connection.js';
+import { EXIT_ABANDONED } from '../src/commands/runworker.js';
+import { postgresBackend, SHARED_POSTGRES_URL } from './helpers/databases.js';
+import { chatClient, DistributedChat, Fixtures } from './helpers/deployment.js';
+import type { GredisProcess } from './helpers/processes.js';
+import { sleep, waitFor } from './helpers/wait.js';
+import type { TestClient } from './helpers/ws-client.js';
+
+const test = suite('gredis runworker: stop');
+const database = postgresBackend();
+let db: Database;
+let fixtures: Fixtures;
+let chat: DistributedChat;
+const clients: TestClient[] = [];
+const locks: pg.Client[] = [];
+
+test.before(async () => {
+  await database.setup();
+  db = await database.openMigrated();
+  fixtures = new Fixtures(db);
+});
+test.after(() => database.teardown());
+test.before.each(() => {
+  chat = new DistributedChat(database, { MULTICHAT_NOTIFY_ENTER_LEAVE: 'false' });
+});
+test.after.each(async () => {
+  for (const lock of locks.splice(0)) await lock.end();
+  for (const client of clients.splice(0)) client.ws.terminate();
+  await chat.stop();
+  await database.truncate(db);
+});
+
+async function reply(client: TestClient, timeoutMs = 10_000): Promise<Record<string, unknown>> {
+  return JSON.parse(String(await client.next(timeoutMs))) as Record<string, unknown>;
+}
+
+async function joined(port: number, username: string, roomId: number): Promise<TestClient> {
+  const client = await chatClient(port, await fixtures.login(await fixtures.user(username)));
+  clients.push(client);
+  client.send(JSON.stringify({ command: 'join', room: roomId }));
+  assert.is((await reply(client)).join, String(roomId));
+  return client;
+}
+
+function say(client: TestClient, roomId: number, message: string): void {
+  client.send(JSON.stringify({ command: 'send', room: roomId, message }));
+}
+
+/**
+ * Locks the rooms' table in an open transaction: every chat command waits for it
+ * in the database (a handler stuck on a lock someone else holds) until `release`.
+ */
+async function lockRooms(): Promise<{
+  handlersWaiting(count: number): Promise<void>;
+  release(): Promise<void>;
+}> {
+  const admin = new pg.Client({ connectionString: SHARED_POSTGRES_URL });
+  await admin.connect();
+  locks.push(admin);
+  const schema = new URL(database.url).searchParams.get('search_path')!;
+  await admin.query('begin');
+  await admin.query(`lock table ${schema}.chat_room in access exclusive mode`);
+  return {
+    handlersWaiting: (count) =>
+      waitFor(
+        async () =>
+          (
+            await admin.query(
+              "select 1 from pg_stat_activity where wait_event_type = 'Lock' and query like '%chat_room%'",
+            )
+          ).rowCount === count,
+        5000,
+        `${count} handler(s) waiting for the lock`,
+      ).then(() => undefined),
+    release: async () => {
+      await admin.query('rollback');
+    },
+  };
+}
+
+/** Sends SIGTERM; resolves with the exit status and how long the exit took. */
+async function terminated(worker: GredisProcess): Promise<{ code: number | null; ms: number }> {
+  const sent = performance.now();
+  const { code } = await worker.stop('SIGTERM', 30_000);
+  return { code, ms: performance.now() - sent };
+}
+
+test('a handler stuck on the database: the worker exits 3 at --stop-timeout, says what it abandoned, and the socket goes on at once on another worker', async () => {
+  const stopping = await chat.startWorker(['--stop-timeout', '2']);
+  const port = await chat.startThyme();
+  const [lobby, garden] = [await fixtures.room('Lobby'), await fixtures.room('Garden')];
+  const ann = await joined(port, 'ann', lobby.id);
+  const lock = await lockRooms();
+  ann.send(JSON.stringify({ command: 'join', room: garden.id }));
+  await lock.handlersWaiting(1);
+  // Parked behind the stuck join: handed to the worker when the join's turn is given up.
+  say(ann, lobby.id, 'parked');
+  await sleep(300);
+  const { code, ms } = await terminated(stopping);
+  assert.is(code, EXIT_ABANDONED);
+  assert.ok(ms < 2000 + 1500, `exited ${Math.round(ms)} ms after SIGTERM (--stop-timeout 2)`);
+  assert.ok(
+    stopping.lines.some(
+      (line) =>
+        String(line.msg).startsWith('stop timeout: abandoned a WebSocket event') &&
+        line.channel === 'websocket.receive',
+    ),
+    'the abandoned event is logged',
+  );
+  await lock.release();
+  await chat.startWorker();
+  // The join was lost with the stop; what came after it runs, and the socket's
+  // next command with it, without waiting for the lane lease (60 s) or a rescue.
+  assert.is((await reply(ann, 5000)).message, 'parked');
+  const asked = performance.now();
+  say(ann, lobby.id, 'after');
+  assert.is((await reply(ann, 5000)).message, 'after');
+  const took = performance.now() - asked;
+  assert.ok(took < 1500, `the next command took ${Math.round(took)} ms`);
+});
+
+test("a handler that finishes within --stop-timeout: the worker exits 0 as soon as it has, and hands the socket's next event to another worker rather than run it", async () => {
+  const stopping = await chat.startWorker(['--stop-timeout', '20']);
+  const port = await chat.startThyme();
+  const [lobby, garden] = [await fixtures.room('Lobby'), await fixtures.room('Garden')];
+  const ann = await joined(port, 'ann', lobby.id);
+  const lock = await lockRooms();
+  ann.send(JSON.stringify({ command: 'join', room: garden.id }));
+  await lock.handlersWaiting(1);
+  say(ann, lobby.id, 'parked');
+  await sleep(300);
+  const exited = terminated(stopping);
+  await stopping.waitForLine((line) => line.msg === 'stopping');
+  await sleep(500);
+  await lock.release();
+  const { code, ms } = await exited;
+  assert.is(code, 0);
+  assert.ok(ms < 5000, `exited ${Math.round(ms)} ms after SIGTERM`);
+  assert.is((await reply(ann)).join, String(garden.id));
+  assert.ok(
+    stopping.lines.some(
+      (line) => line.msg === "stopping: a socket's next event handed back to another worker",
+    ),
+    'the parked event is handed back',
+  );
+  await chat.startWorker();
+  assert.is((await reply(ann, 5000)).message, 'parked');
+});
+
+test.run();
