@@ -13,6 +13,7 @@ import { EXIT_ABANDONED } from '../src/commands/runworker.js';
 import { postgresBackend, SHARED_POSTGRES_URL } from './helpers/databases.js';
 import { chatClient, DistributedChat, Fixtures } from './helpers/deployment.js';
 import type { GredisProcess } from './helpers/processes.js';
+import { rawClient } from './helpers/redis-server.js';
 import { sleep, waitFor } from './helpers/wait.js';
 import type { TestClient } from './helpers/ws-client.js';
 
@@ -153,6 +154,38 @@ test("a handler that finishes within --stop-timeout: the worker exits 0 as soon 
     ),
     'the parked event is handed back',
   );
+  await chat.startWorker();
+  assert.is((await reply(ann, 5000)).message, 'parked');
+});
+
+test("an event this worker parked behind a dead worker's turn is handed over when it stops: it runs without the socket's next event", async () => {
+  const dead = await chat.startWorker();
+  const port = await chat.startThyme();
+  const [lobby, garden] = [await fixtures.room('Lobby'), await fixtures.room('Garden')];
+  const ann = await joined(port, 'ann', lobby.id);
+  const lock = await lockRooms();
+  ann.send(JSON.stringify({ command: 'join', room: garden.id }));
+  await lock.handlersWaiting(1);
+  const stopping = await chat.startWorker();
+  await dead.stop('SIGKILL');
+  await lock.release();
+  // The only worker left takes ann's command from the channel and parks it
+  // behind the dead worker's turn; it stops before its rescue check (2 s) runs.
+  say(ann, lobby.id, 'parked');
+  const prefix = new URL(chat.layerUrl).searchParams.get('prefix')!;
+  const redis = rawClient();
+  try {
+    await waitFor(
+      async () => (await redis.zcard(`${prefix}websocket.receive`)) === 0,
+      2000,
+      'the command taken from the channel',
+    );
+  } finally {
+    redis.disconnect();
+  }
+  await sleep(150);
+  const { code } = await terminated(stopping);
+  assert.is(code, 0);
   await chat.startWorker();
   assert.is((await reply(ann, 5000)).message, 'parked');
 });

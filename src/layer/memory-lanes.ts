@@ -113,6 +113,10 @@ export class MemoryLanes implements Lanes {
     // Nothing is ever rescued in one process.
   }
 
+  async stopRescue(): Promise<void> {
+    // Nothing is ever rescued in one process.
+  }
+
   reapOrphans(): void {
     // A holder of this layer's lanes is this process: none outlives it.
   }

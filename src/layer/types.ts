@@ -208,6 +208,14 @@ export interface Lanes {
   /** Where events rescued from dead or overdue processes are handed to run. */
   onRescue(handler: (turn: LaneTurn) => void): void;
   /**
+   * Runs the rescue check once more, now, then never again (a stopping worker's
+   * last: a turn that a dead process held while this one had the lane's next
+   * event parked would otherwise wait for someone else to park one); what it
+   * takes goes to the onRescue handler. Resolves when the check under way, if
+   * any, and this last one are over.
+   */
+  stopRescue(): Promise<void>;
+  /**
    * Ends the lanes of holders that died: a process that announces a lane's
    * events (an interface server, for each of its sockets) and is gone before
    * announcing the last one leaves the lane open, and what its turns did (a

@@ -155,10 +155,14 @@ export class Worker {
         if (what.channel === CHANNELS.httpRequest)
           this.logger.warn(what, 'stop timeout: abandoned an HTTP request still running');
     }
+    // Abandoned turns given up, then a last rescue check (its turns handed back):
+    // a socket whose event this worker parked behind a dead one's turn would
+    // otherwise wait for another worker to park one.
     await before(
       performance.now() + ABANDON_MS,
       (async () => {
         if (!finished) await this.sockets.abandon();
+        await this.layer.lanes.stopRescue();
         await Promise.allSettled([...this.handovers]);
       })(),
     );

@@ -89,6 +89,10 @@ const RESCUE_BATCH = 200;
 export class RedisLanes implements Lanes {
   private rescueHandler: ((turn: LaneTurn) => void) | undefined;
   private rescueTimer: NodeJS.Timeout | undefined;
+  /** The rescue check under way, if any. */
+  private rescuing: Promise<void> | undefined;
+  /** No rescue check is armed any more (stopRescue), or the lanes closed. */
+  private rescueStopped = false;
   private closed = false;
   private readonly holders: LaneHolders;
 
@@ -326,6 +330,15 @@ export class RedisLanes implements Lanes {
     this.rescueHandler = handler;
   }
 
+  async stopRescue(): Promise<void> {
+    if (this.rescueStopped) return;
+    this.rescueStopped = true;
+    clearTimeout(this.rescueTimer);
+    this.rescueTimer = undefined;
+    await this.rescuing;
+    if (this.rescueHandler && !this.closed) await this.rescue();
+  }
+
   reapOrphans(lastEvent: (lane: string, order: number) => Message, everySeconds: number): void {
     this.holders.reapOrphans(lastEvent, everySeconds);
   }
@@ -336,15 +349,18 @@ export class RedisLanes implements Lanes {
 
   close(): void {
     this.closed = true;
+    this.rescueStopped = true;
     clearTimeout(this.rescueTimer);
     this.holders.close();
   }
 
   private armRescue(delaySeconds = RESCUE_CHECK_SECONDS): void {
-    if (this.rescueTimer || this.closed || !this.rescueHandler) return;
+    if (this.rescueTimer || this.rescueStopped || !this.rescueHandler) return;
     this.rescueTimer = setTimeout(() => {
       this.rescueTimer = undefined;
-      void this.rescue();
+      this.rescuing = this.rescue().finally(() => {
+        this.rescuing = undefined;
+      });
     }, delaySeconds * 1000);
     this.rescueTimer.unref();
   }
