@@ -2,7 +2,7 @@
  * How `gredis runworker` stops (SIGTERM), as deployed: MultiChat on Redis and
  * PostgreSQL with a `gredis thyme`. It takes no new event, lets those in
  * progress finish for --stop-timeout, abandons what is still running then and
- * exits 3; whatever it will not run (a socket's next event, a rescued turn) goes
+ * exits 1; whatever it will not run (a socket's next event, a rescued turn) goes
  * to the other workers at once, so no socket waits for the lane lease.
  */
 import pg from 'pg';
@@ -96,7 +96,7 @@ async function terminated(worker: GredisProcess): Promise<{ code: number | null;
   return { code, ms: performance.now() - sent };
 }
 
-test('a handler stuck on the database: the worker exits 3 at --stop-timeout, says what it abandoned, and the socket goes on at once on another worker', async () => {
+test('a handler stuck on the database: the worker exits 1 at --stop-timeout, says what it abandoned, and the socket goes on at once on another worker', async () => {
   const stopping = await chat.startWorker(['--stop-timeout', '2']);
   const port = await chat.startThyme();
   const [lobby, garden] = [await fixtures.room('Lobby'), await fixtures.room('Garden')];

@@ -37,10 +37,10 @@ interface RunWorkerFlags extends MetricsFlags {
 
 /**
  * The exit status of a worker that stopped with events still running at
- * --stop-timeout (abandoned): not 0, which says everything finished, nor 1, a
- * failure, nor 2, bad usage.
+ * --stop-timeout (abandoned): the CLI's status for a runtime failure (cli.md),
+ * since work was lost; 0 says everything finished.
  */
-export const EXIT_ABANDONED = 3;
+export const EXIT_ABANDONED = 1;
 
 /** How long an abandoning worker gives the layer to close before it exits anyway. */
 const LAYER_CLOSE_MS = 2000;
