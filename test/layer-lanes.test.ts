@@ -13,12 +13,13 @@ import {
   type LayerOptions,
   type Message,
 } from '../src/index.js';
+import { LANE_FINISH } from '../src/layer/redis/lane-scripts.js';
 import { MAX_WAITING_EVENTS } from '../src/layer/types.js';
 import { testPrefix } from './helpers/layers.js';
 import { captureLogs } from './helpers/log-capture.js';
 import { rawClient, RedisServer, SHARED_REDIS_URL } from './helpers/redis-server.js';
 import { TcpProxy } from './helpers/tcp-proxy.js';
-import { sleep, waitFor } from './helpers/wait.js';
+import { sleep, waitFor, within } from './helpers/wait.js';
 
 for (const url of ['memory://', SHARED_REDIS_URL]) {
   const test = suite(`lanes [${url.split(':')[0]}]`);
@@ -811,6 +812,44 @@ rescue(
       } finally {
         client.disconnect();
       }
+    } finally {
+      proxy.stop();
+    }
+  },
+);
+
+rescue(
+  'a finish that landed but lost its reply (the connection cut) still hands over the next event, at once',
+  async () => {
+    const proxy = await TcpProxy.start({ host: '127.0.0.1', port: server.port });
+    try {
+      const { logger, lines } = captureLogs('info');
+      const layer = createLayer(`redis://127.0.0.1:${proxy.port}/0`, {
+        prefix: testPrefix(),
+        logger,
+      });
+      open.push(layer);
+      // Scripts loaded: the cut finish goes out as an EVALSHA naming it.
+      await layer.lanes.claim('warm', 0, {});
+      await layer.lanes.finish('warm', 0, undefined);
+      assert.is((await layer.lanes.claim('cut', 0, { e: 0 })).kind, 'run');
+      assert.is((await layer.lanes.claim('cut', 1, { e: 1 })).kind, 'parked');
+      const landed = proxy.cutAfter((chunk) => {
+        const text = chunk.toString('latin1');
+        return text.includes(LANE_FINISH.sha) && text.includes('cut');
+      });
+      const finished = layer.lanes.finish('cut', 0, { user: 1 });
+      await landed;
+      await sleep(1500); // ioredis gives the call up (LayerUnavailable): retried
+      await proxy.restore();
+      const next = await within(finished, 5000, 'the finish');
+      assert.equal(next, { lane: 'cut', order: 1, event: { e: 1 }, state: { user: 1 } });
+      assert.is(await layer.lanes.finish('cut', 1, { user: 1 }), undefined);
+      assert.equal(
+        lines.map((line) => line.msg).filter((msg) => msg.includes('turn')),
+        [],
+        'no turn reported lost or over',
+      );
     } finally {
       proxy.stop();
     }

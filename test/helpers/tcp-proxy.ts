@@ -11,6 +11,8 @@ export class TcpProxy {
   private readonly sockets = new Set<Socket>();
   private readonly frozen = new Set<Socket>();
   private stalled = false;
+  private readonly draining = new WeakSet<Socket>();
+  private cutAfterMatch: ((chunk: Buffer) => boolean) | undefined;
 
   private constructor(
     private readonly target: { host: string; port: number },
@@ -61,6 +63,22 @@ export class TcpProxy {
     this.stalled = false;
   }
 
+  /**
+   * The next client write that `match` accepts reaches the server, and then
+   * every connection is cut and new ones refused (as cut()) before the server's
+   * reply comes back: a command that ran, its reply lost. Resolves once it has.
+   */
+  cutAfter(match: (chunk: Buffer) => boolean): Promise<void> {
+    return new Promise((resolve) => {
+      this.cutAfterMatch = (chunk) => {
+        if (!match(chunk)) return false;
+        this.cutAfterMatch = undefined;
+        resolve();
+        return true;
+      };
+    });
+  }
+
   /** Accepts connections again, on the same port (frozen ones stay frozen). */
   async restore(): Promise<void> {
     const server = createServer((client) => {
@@ -69,6 +87,15 @@ export class TcpProxy {
         return;
       }
       const upstream = connect(this.target.port, this.target.host);
+      client.on('data', (chunk: Buffer) => {
+        // After pipe()'s own listener: the chunk is already on its way upstream.
+        if (!this.cutAfterMatch?.(chunk)) return;
+        upstream.unpipe(client);
+        this.sockets.delete(upstream);
+        this.draining.add(upstream); // it lives until the server has answered
+        upstream.once('data', () => upstream.destroy());
+        this.cut();
+      });
       for (const [from, to] of [
         [client, upstream],
         [upstream, client],
@@ -78,7 +105,7 @@ export class TcpProxy {
         from.on('error', () => to.destroy());
         from.on('close', () => {
           this.sockets.delete(from);
-          to.destroy();
+          if (!this.draining.has(to)) to.destroy();
         });
       }
     });

@@ -10,6 +10,10 @@ import { LUA_CAPACITIES, LUA_GROUP_SEND, LUA_SEND, LUA_SENDS, LuaScript } from '
  *   p:<n>     parked event n (stored message bytes): announced by the interface
  *             server before it sends the event, or parked by a worker that got
  *             it out of turn; parked = how many
+ *   handed    the event a finish handed over with the turn now running (its
+ *             p:<n> moved here), kept until that turn ends or is taken over:
+ *             a finish sent again (its first reply lost with the connection)
+ *             gets it again instead of finding its turn over
  *   ended     set once the lane's last event finished; the lane is then only
  *             this marker, kept as long as a copy of one of its events can
  *             still be delivered (the message expiry), so that a late copy is
@@ -130,6 +134,8 @@ local function finish(f)
     local deadline = now + tonumber(ARGV[5])
     fields[#fields + 1] = 'deadline'
     fields[#fields + 1] = deadline
+    fields[#fields + 1] = 'handed'
+    fields[#fields + 1] = event
     fields[#fields + 1] = 'parked'
     fields[#fields + 1] = parked - 1
     redis.call('HSET', KEYS[1], unpack(fields))
@@ -138,10 +144,22 @@ local function finish(f)
     return {'run', nxt, event}
   end
   redis.call('HSET', KEYS[1], unpack(fields))
-  redis.call('HDEL', KEYS[1], 'owner', 'deadline')
+  redis.call('HDEL', KEYS[1], 'owner', 'deadline', 'handed')
   redis.call('EXPIRE', KEYS[1], ARGV[10])
   if parked > 0 then redis.call('ZADD', KEYS[2], now + tonumber(ARGV[6]), ARGV[1]) end
   return {'idle'}
+end
+
+-- The same finish sent again after it landed (its reply lost with the
+-- connection: ioredis resent it, or the caller retried) finds its turn over,
+-- and the next one running in the caller's name: it gets that turn's event
+-- again, which nobody else will run. Nil otherwise.
+local function handedAgain()
+  local f = redis.call('HMGET', KEYS[1], 'next', 'owner', 'handed')
+  if f[2] == ARGV[3] and f[3] and tonumber(f[1]) == tonumber(ARGV[2]) + 1 then
+    return {'run', tonumber(f[1]), f[3]}
+  end
+  return nil
 end
 `;
 
@@ -149,12 +167,13 @@ end
  * KEYS: lane, index. ARGV: lane name, order, owner, now, lease, gap, state,
  * has-state ('1'/'0'), end ('1'/'0'), ttl (the ended marker's when end is '1').
  * Returns {'run', order, event} (the caller now owns the next turn) | {'idle'} | {'lost'}.
+ * Sent again after it landed, it returns the same 'run' (see handedAgain).
  */
 export const LANE_FINISH = new LuaScript(
   'laneFinish',
   `${LUA_FINISH}
 local f = turn()
-if not f then return {'lost'} end
+if not f then return handedAgain() or {'lost'} end
 return finish(f)
 `,
 );
@@ -213,6 +232,7 @@ for i = 1, #entries, 2 do
         redis.call('HDEL', key, 'p:' .. best)
         local left = redis.call('HINCRBY', key, 'parked', -1)
         redis.call('HSET', key, 'next', best, 'owner', ARGV[3], 'deadline', now + lease)
+        redis.call('HDEL', key, 'handed')
         out[#out + 1] = lane
         out[#out + 1] = best
         out[#out + 1] = event
@@ -221,7 +241,7 @@ for i = 1, #entries, 2 do
         if left > 0 then redis.call('ZADD', KEYS[1], now + lease, lane) else redis.call('ZREM', KEYS[1], lane) end
       else
         redis.call('HSET', key, 'next', nxt)
-        redis.call('HDEL', key, 'owner', 'deadline')
+        redis.call('HDEL', key, 'owner', 'deadline', 'handed')
         redis.call('ZREM', KEYS[1], lane)
       end
     end
@@ -450,7 +470,8 @@ export const LANE_COMMIT = new LuaScript(
   'laneCommit',
   `${LUA_EFFECTS}${LUA_FINISH}
 local f = turn()
-if not f then return {{'lost'}, 0, 0} end
+-- Sent again after it landed, its effects were applied with the first.
+if not f then return {handedAgain() or {'lost'}, 0, 0} end
 local failed, skipped = effects()
 return {finish(f), failed, skipped}
 `,

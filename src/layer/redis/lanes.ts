@@ -216,7 +216,8 @@ export class RedisLanes implements Lanes {
     }
     const outcome = reply[0].toString();
     if (outcome === 'lost' && steps.repeated) {
-      // Most likely the try whose reply the failover cut off had landed.
+      // Most likely the try whose reply the failover cut off had landed, leaving
+      // the lane idle (had it handed over an event, this would be that event).
       this.logger.info(
         { lane, order },
         "a lane turn's finish, tried again once the layer was back, found the turn over",
@@ -239,8 +240,10 @@ export class RedisLanes implements Lanes {
    * master failed over under it): given up, the finish would leave this live
    * process holding the turn, and the lane's later events parked behind it for
    * the whole lease. Each step may be sent again: the scripts end a turn, and
-   * apply its effects, only while the caller still holds it (a step that landed
-   * and lost its reply finds the turn gone: 'lost'). No longer than a lease,
+   * apply its effects, only while the caller still holds it. A finish that
+   * landed and lost its reply finds its turn over: 'lost' when it left the lane
+   * idle, or, when it handed this process the next event, that event again
+   * (LANE_FINISH), which nobody else would run before the lease ran out. No longer than a lease,
    * after which another process may run the lane anyway.
    */
   private tryingAgain(signal: AbortSignal | undefined): FinishSteps {
