@@ -531,6 +531,35 @@ test('bytes and nested values survive Python → Gredis → Python exactly (chec
   });
 });
 
+test('a Python map with bytes keys reaches Gredis with those keys as their UTF-8 text', async () => {
+  const layer = gredis();
+  const bytesKey = (text: string | Buffer): Message => ({
+    [BYTES_TAG]: Buffer.from(text).toString('base64'),
+  });
+  // interop.py builds {b"type": ..., b"\xff": ..., "n": {b"inner": ...}}: keys Python
+  // accepts (str and bytes; channels_redis unpacks with strict_map_key).
+  const sent = {
+    __map__: [
+      [bytesKey('type'), 'legacy.message'],
+      [bytesKey(Buffer.from([0xff])), 1],
+      ['n', { __map__: [[bytesKey('inner'), [true]]] }],
+    ],
+  };
+  await python({ action: 'send', channel: 'interop.bytes-keys', messages: [sent] });
+  assertSame(
+    await received(layer, 'interop.bytes-keys'),
+    { type: 'legacy.message', '\ufffd': 1, n: { inner: [true] } },
+    'Gredis received',
+  );
+  // A bytes "__proto__" key is refused (the message skipped as malformed), as a
+  // str one is: it would set the decoded object's prototype.
+  const proto = { __map__: [[bytesKey('__proto__'), { polluted: true }]] };
+  await python({ action: 'send', channel: 'interop.bytes-keys', messages: [proto, { n: 2 }] });
+  const next = await received(layer, 'interop.bytes-keys');
+  assertSame(next, { n: 2 }, 'the message after it');
+  assert.is(Object.getPrototypeOf(next), Object.prototype);
+});
+
 test('bytes and nested values survive Gredis → Python → Gredis exactly', async () => {
   const layer = gredis();
   const ours = await layer.newChannel('echo');

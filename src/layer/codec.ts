@@ -2,6 +2,7 @@ import { randomFillSync } from 'node:crypto';
 import { Decoder, Encoder } from '@msgpack/msgpack';
 import { MalformedPayload } from './errors.js';
 import { MultiFernet } from './fernet.js';
+import { mapKey } from './map-keys.js';
 import { CHANNEL_KEY } from './names.js';
 import type { Message } from './types.js';
 import { WideIntegers } from './wide-integers.js';
@@ -32,7 +33,7 @@ const POOL_SIZE = RANDOM_PREFIX_LENGTH * 512;
  */
 export class Codec {
   private readonly encoder = new Encoder();
-  private readonly decoder = new Decoder();
+  private readonly decoder = new Decoder({ mapKeyConverter: mapKey });
   private readonly wide = new WideIntegers();
   private readonly crypter: MultiFernet | undefined;
   private readonly pool = Buffer.allocUnsafe(POOL_SIZE);

@@ -8,6 +8,7 @@
  * for messages that need it.
  */
 import { Decoder, Encoder } from '@msgpack/msgpack';
+import { mapKey } from './map-keys.js';
 
 const UINT32_LIMIT = 2 ** 32;
 const INT32_MIN = -(2 ** 31);
@@ -28,7 +29,7 @@ const INT64_MARKER = 0xd3;
  */
 export class WideIntegers {
   private readonly encoder = new Encoder({ useBigInt64: true });
-  private readonly decoder = new Decoder({ useBigInt64: true });
+  private readonly decoder = new Decoder({ useBigInt64: true, mapKeyConverter: mapKey });
 
   /** Whether `packed` may hold a 64-bit integer (a string's bytes may look like one too). */
   static mayHold(packed: Uint8Array): boolean {

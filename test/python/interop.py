@@ -30,8 +30,9 @@ Output: one JSON object per line: {"event": "ready", "channels": [...]},
 
 Bytes travel through JSON as {"__bytes__": "<base64>"}, the non-finite floats
 JSON cannot carry as {"__float__": "inf" | "-inf" | "nan"}, and integers beyond
-±2^53 (which JavaScript's JSON.parse would round) as {"__int__": "<digits>"}; the
-tags exist only here and in the test, never on the wire.
+±2^53 (which JavaScript's JSON.parse would round) as {"__int__": "<digits>"}, and
+a dict whose keys are not all str (bytes keys) as {"__map__": [[key, value], ...]};
+the tags exist only here and in the test, never on the wire.
 """
 
 import asyncio
@@ -46,6 +47,7 @@ from channels_redis.core import RedisChannelLayer
 BYTES_TAG = "__bytes__"
 FLOAT_TAG = "__float__"
 INT_TAG = "__int__"
+MAP_TAG = "__map__"
 SAFE_INTEGER = 2**53 - 1
 
 
@@ -56,6 +58,8 @@ def from_json(value):
             return base64.b64decode(value[BYTES_TAG])
         if set(value) == {INT_TAG}:
             return int(value[INT_TAG])
+        if set(value) == {MAP_TAG}:
+            return {from_json(key): from_json(item) for key, item in value[MAP_TAG]}
         return {key: from_json(item) for key, item in value.items()}
     if isinstance(value, list):
         return [from_json(item) for item in value]
