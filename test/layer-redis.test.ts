@@ -8,6 +8,7 @@ import * as assert from 'uvu/assert';
 import { Encoder } from '@msgpack/msgpack';
 import { ReplyError, type Redis } from 'ioredis';
 import {
+  ChannelFull,
   consistentHash,
   createLayer,
   type ChannelLayer,
@@ -184,6 +185,40 @@ format('groupSend to 200 members on 200 keys still takes one round trip', async 
   assert.is(sender.stats.roundTrips - before, 1);
   assert.equal(await sender.receive('member.n199'), { n: 1 });
 });
+
+format(
+  'channelCapacity takes fnmatch globs only, and refuses any other form at creation',
+  async () => {
+    const bad: [unknown, RegExp][] = [
+      [[[/^tight\./, 1]], /\/\^tight\\.\/ is a RegExp; patterns are globs as Python's fnmatch/],
+      [{ 'tight.*': 0 }, /capacity of "tight\.\*" must be a positive number, got 0/],
+      [{ 'tight.*': '2' }, /capacity of "tight\.\*" must be a positive number, got "2"/],
+      [{ 'tight.*': NaN }, /must be a positive number, got NaN/],
+      [[['tight.*']], /each entry must be a \[glob, capacity\] pair, got \["tight\.\*"\]/],
+      ['tight.*=1', /must be an object \(or Map\) of glob → capacity/],
+    ];
+    for (const [channelCapacity, reason] of bad) {
+      try {
+        layer({ channelCapacity: channelCapacity as LayerOptions['channelCapacity'] });
+        assert.unreachable(String(channelCapacity));
+      } catch (error) {
+        assert.match((error as Error).message, reason);
+        assert.match((error as Error).message, /layer option "channelCapacity"/);
+      }
+    }
+    // A Map keeps its order, as Python's dict does: the first match wins.
+    const sender = layer({
+      channelCapacity: new Map([
+        ['tight.[0-9]', 1],
+        ['tight.*', 3],
+      ]),
+    });
+    await sender.send('tight.1', { n: 1 });
+    await rejects(() => sender.send('tight.1', { n: 2 }), ChannelFull);
+    for (let n = 0; n < 3; n++) await sender.send('tight.x', { n });
+    await rejects(() => sender.send('tight.x', { n: 3 }), ChannelFull);
+  },
+);
 
 format('group sends made in one turn are one script, each to its own members', async () => {
   const receiver = layer();

@@ -4,7 +4,7 @@ import { ForeignChannel, LayerClosed } from './errors.js';
 import { consistentHash } from './hash.js';
 import { LocalChannels } from './local-channels.js';
 import { assertChannelName, belongsTo, CapacityTable, isProcessSpecific } from './names.js';
-import { resolveOptions, type LayerOptions } from './options.js';
+import { resolveOptions, type LayerOptions, type ResolvedLayerOptions } from './options.js';
 import type {
   ChannelLayer,
   Counters,
@@ -25,7 +25,7 @@ export abstract class BaseChannelLayer implements ChannelLayer {
   readonly clientPrefix = randomUUID().replaceAll('-', '');
   readonly stats: LayerStats = { roundTrips: 0, roundTripSeconds: 0, bufferDrops: 0, malformed: 0 };
 
-  protected readonly options: LayerOptions;
+  protected readonly options: ResolvedLayerOptions;
   protected readonly logger: Logger;
   protected readonly capacities: CapacityTable;
   protected readonly local: LocalChannels;

@@ -55,9 +55,9 @@ export class CapacityTable {
 
   constructor(
     private readonly fallback: number,
-    patterns: Record<string, number> | [string, number][],
+    /** Checked by resolveOptions. */
+    entries: readonly [string, number][],
   ) {
-    const entries = Array.isArray(patterns) ? patterns : Object.entries(patterns);
     this.patterns = entries.map(([glob, capacity]) => [globToRegExp(glob), capacity]);
     this.luaRules = [
       fallback,
