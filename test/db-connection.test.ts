@@ -8,7 +8,7 @@ import { join, resolve } from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { openDatabase } from '../src/db/connection.js';
-import { InvalidDatabaseUrl } from '../src/db/errors.js';
+import { InvalidDatabaseUrl, isConnectionError } from '../src/db/errors.js';
 import { PreparedQuery } from '../src/db/prepared.js';
 import { parseDatabaseUrl } from '../src/db/url.js';
 import { InvalidLayerUrl } from '../src/layer/errors.js';
@@ -283,6 +283,36 @@ pg('a read whose backend is terminated under it runs again on another connection
     await admin.close();
   }
 });
+
+pg(
+  'a query left unanswered fails after queryTimeoutMs, once, and its connection is not used again',
+  async () => {
+    // pg_sleep stands for a server that stopped answering (worker-database-outage
+    // freezes a real connection instead).
+    const db = openDatabase(SHARED_POSTGRES_URL, { queryTimeoutMs: 500 });
+    try {
+      const unanswered = new PreparedQuery(
+        db,
+        'gredis_test_unanswered',
+        'select pg_sleep(5), ?::int',
+      );
+      const started = Date.now();
+      const error = await unanswered.rows([1]).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      const waited = Date.now() - started;
+      assert.ok(isConnectionError(error), String(error)); // logged in one line, as the database being away
+      assert.ok(waited < 1400, `failed after ${waited} ms: once, not run again (it may yet run)`);
+      const next = Date.now();
+      const { rows } = (await db.knex.raw('select 1 as one')) as { rows: unknown[] };
+      assert.equal(rows, [{ one: 1 }]);
+      assert.ok(Date.now() - next < 400, 'answered on a fresh connection, not behind the sleep');
+    } finally {
+      await db.close();
+    }
+  },
+);
 
 pg.run();
 

@@ -4,7 +4,8 @@
  * a chat command closes its socket with 1011 (the page reconnects), nothing
  * crashes, and once the database is back everything works again, no restart.
  * The outage is the database refusing connections and its sessions killed, as a
- * restart or failover looks to a client.
+ * restart or failover looks to a client; or, for `gredis` processes, a database
+ * that stops answering (a TCP proxy between them freezes its connections).
  */
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
@@ -13,8 +14,9 @@ import * as assert from 'uvu/assert';
 import { openDatabase, type Database } from '../src/db/connection.js';
 import { migrate } from '../src/db/migrations.js';
 import { BrowserlessClient } from './helpers/browserless.js';
-import { SHARED_POSTGRES_URL } from './helpers/databases.js';
-import { chatClient, EmbeddedChat, Fixtures } from './helpers/deployment.js';
+import { SHARED_POSTGRES_URL, type DatabaseBackend } from './helpers/databases.js';
+import { chatClient, DistributedChat, EmbeddedChat, Fixtures } from './helpers/deployment.js';
+import { TcpProxy } from './helpers/tcp-proxy.js';
 import { waitFor, within } from './helpers/wait.js';
 import type { TestClient } from './helpers/ws-client.js';
 
@@ -87,6 +89,41 @@ test('pages answer 500 and chat commands close with 1011 while it is away; all i
     username: 'alice',
     msg_type: 0,
   });
+});
+
+test('a database that stops answering: pages fails with 500 within query_timeout, and the stuck connection is not used again', async () => {
+  const fixtures = new Fixtures(db);
+  await fixtures.user('bob', { password: 'pw' });
+  const shared = new URL(SHARED_POSTGRES_URL);
+  const proxy = await TcpProxy.start({ host: shared.hostname, port: Number(shared.port || 5432) });
+  const url = new URL(SHARED_POSTGRES_URL);
+  url.port = String(proxy.port);
+  url.pathname = `/${name}`;
+  url.search = '?query_timeout=1500'; // the 15 s default, shortened for the test
+  // Only its URL is used: the database is this suite's, set up and dropped above.
+  const deployment = new DistributedChat({ url: url.toString() } as DatabaseBackend);
+  try {
+    const worker = await deployment.startWorker();
+    // Without the timeout, the page would wait for Thyme's 504, here after 10 s.
+    const port = await deployment.startThyme(['--http-timeout', '10']);
+    const browser = new BrowserlessClient(port);
+    assert.is((await browser.login('bob', 'pw')).status, 302); // the worker's pool now holds a connection
+
+    proxy.freeze(); // that connection hears nothing more; new ones are refused
+    const started = Date.now();
+    assert.is((await within(browser.get('/'), 8000, 'a page')).status, 500);
+    assert.ok(Date.now() - started < 5000, `answered in ${Date.now() - started} ms`);
+    const failure = await worker.waitForLine((line) => line.msg === 'view failed');
+    assert.match(String(failure.error), /Query read timeout$/);
+    assert.is(failure.level, 40, 'a warning in one line, not an error with a stack');
+
+    await proxy.restore(); // the frozen connection stays frozen, as a dead path would
+    const page = await within(browser.get('/'), 8000, 'a page once the database answers');
+    assert.is(page.status, 200, 'served on a new connection, not behind the stuck query');
+  } finally {
+    proxy.stop();
+    await deployment.stop();
+  }
 });
 
 test.run();

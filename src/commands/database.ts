@@ -1,4 +1,4 @@
-import { openDatabase, type Database } from '../db/connection.js';
+import { openDatabase, type Database, type OpenDatabaseOptions } from '../db/connection.js';
 import {
   describeDriverError,
   InvalidDatabaseUrl,
@@ -20,6 +20,7 @@ export async function withDatabase<T>(
   url: string,
   logger: Logger,
   work: (db: Database) => Promise<T>,
+  options: Pick<OpenDatabaseOptions, 'queryTimeoutMs'> = {},
 ): Promise<T> {
   let db: Database;
   try {
@@ -31,7 +32,7 @@ export async function withDatabase<T>(
         'sqlite://:memory: lasts only as long as one process, and each gredis command is its own: use a file, such as sqlite://./gredis.sqlite3',
         2,
       );
-    db = openDatabase(url, { logger });
+    db = openDatabase(url, { ...options, logger });
   } catch (error) {
     if (error instanceof InvalidDatabaseUrl) throw new CommandFailed(error.message, 2);
     throw error;

@@ -17,6 +17,12 @@ export interface Database {
 export interface OpenDatabaseOptions {
   /** Receives knex's own warnings and debug output (silent by default). */
   logger?: Logger;
+  /**
+   * PostgreSQL: a query with no answer after this many ms fails (0: waits for
+   * ever, as a long migration may need to). Default QUERY_TIMEOUT_MS; a
+   * `query_timeout=` in the URL takes precedence.
+   */
+  queryTimeoutMs?: number;
 }
 
 /** Fail fast instead of knex's 60 s default when the server is unreachable. */
@@ -28,6 +34,16 @@ const ACQUIRE_TIMEOUT_MS = 10_000;
  * that the error says why.
  */
 const CONNECT_TIMEOUT_MS = 8000;
+/**
+ * A PostgreSQL query with no answer after this fails with pg's "Query read
+ * timeout" (pg's default is never). A server that stops answering (stopped, its
+ * disk stalled, a network path broken without a reset) would otherwise hold
+ * every query sent to it, and the event or request waiting on it, until TCP
+ * gives up (many minutes): pages would get Thyme's 504 after --http-timeout
+ * (120 s) and sockets nothing, with no line in the worker's log. Well above any
+ * query of the app's, well below --http-timeout.
+ */
+export const QUERY_TIMEOUT_MS = 15_000;
 /** How long a SQLite writer waits for another connection's write lock. */
 const SQLITE_BUSY_TIMEOUT_MS = 5000;
 
@@ -41,7 +57,7 @@ export function openDatabase(url: string, options: OpenDatabaseOptions = {}): Da
     database: redactSecrets(url),
   });
   const knex = knexFactory({
-    ...clientConfig(target),
+    ...clientConfig(target, options.queryTimeoutMs ?? QUERY_TIMEOUT_MS),
     acquireConnectionTimeout: ACQUIRE_TIMEOUT_MS,
     // Knex's own messages (e.g. a failed connection attempt) duplicate errors we
     // report anyway, so they are debug output here.
@@ -62,17 +78,40 @@ export function openDatabase(url: string, options: OpenDatabaseOptions = {}): Da
   };
 }
 
-function clientConfig(target: DatabaseTarget): Knex.Config {
+/** What the pool needs to see of a node-postgres client (pg's Client, narrowed). */
+interface PgPooledClient {
+  /** False while a query is outstanding: its answer, or the server's, is still awaited. */
+  readyForQuery: boolean;
+  connection?: { stream?: { destroy(): void } };
+}
+
+/**
+ * Whether a pooled PostgreSQL client may be handed out again. A query that timed
+ * out (query_timeout) leaves its client waiting for the answer pg gave up on,
+ * ahead of anything sent after it: handed out again, it would fail every query
+ * too, for as long as the server stays silent, and in a frozen pool for good.
+ * Such a client is dropped, its socket destroyed at once (ending it politely
+ * would wait on the same silence), and the pool opens a fresh connection.
+ */
+function reusable(client: PgPooledClient): boolean {
+  if (client.readyForQuery) return true;
+  client.connection?.stream?.destroy();
+  return false;
+}
+
+function clientConfig(target: DatabaseTarget, queryTimeoutMs: number): Knex.Config {
   if (target.kind === 'postgres') {
     return {
       client: 'pg',
       connection: {
         connectionString: target.connectionString,
         connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
+        // pg reads `query_timeout` from the URL over this one.
+        query_timeout: queryTimeoutMs,
       },
       ...(target.searchPath ? { searchPath: target.searchPath } : {}),
       // min 0: idle connections are released rather than held for the process's life.
-      pool: { min: 0, max: 10 },
+      pool: { min: 0, max: 10, validate: reusable },
     };
   }
   return {

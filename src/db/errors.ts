@@ -103,6 +103,11 @@ export function isConnectionError(error: unknown): boolean {
     /^timeout expired$|Connection terminated due to connection timeout/i.test(driverMessage(error))
   )
     return true;
+  // Its query_timeout: connected, but the server stopped answering (connection.ts
+  // then drops that connection). Not a lost connection: the query may still run
+  // when the server wakes, so it must not be sent again. (Knex puts the SQL
+  // before pg's message.)
+  if (/(^| - )Query read timeout$/.test(driverMessage(error))) return true;
   // better-sqlite3 reports a missing directory as a plain TypeError without a code.
   if (error instanceof TypeError && /cannot open database/i.test(error.message)) return true;
   return CONNECTION_CODES.has(driverCode(error) ?? '');
