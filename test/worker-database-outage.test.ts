@@ -16,6 +16,7 @@ import { migrate } from '../src/db/migrations.js';
 import { BrowserlessClient } from './helpers/browserless.js';
 import { SHARED_POSTGRES_URL, type DatabaseBackend } from './helpers/databases.js';
 import { chatClient, DistributedChat, EmbeddedChat, Fixtures } from './helpers/deployment.js';
+import { freePort } from './helpers/redis-server.js';
 import { TcpProxy } from './helpers/tcp-proxy.js';
 import { waitFor, within } from './helpers/wait.js';
 import type { TestClient } from './helpers/ws-client.js';
@@ -91,7 +92,7 @@ test('pages answer 500 and chat commands close with 1011 while it is away; all i
   });
 });
 
-test('a database that stops answering: pages fails with 500 within query_timeout, and the stuck connection is not used again', async () => {
+test('a database that stops answering: pages fail with 500 within query_timeout, and the stuck connection is not used again', async () => {
   const fixtures = new Fixtures(db);
   await fixtures.user('bob', { password: 'pw' });
   const shared = new URL(SHARED_POSTGRES_URL);
@@ -103,7 +104,13 @@ test('a database that stops answering: pages fails with 500 within query_timeout
   // Only its URL is used: the database is this suite's, set up and dropped above.
   const deployment = new DistributedChat({ url: url.toString() } as DatabaseBackend);
   try {
-    const worker = await deployment.startWorker();
+    const metricsPort = await freePort();
+    const worker = await deployment.startWorker(['--metrics-port', String(metricsPort)]);
+    const failures = async (): Promise<string | undefined> => {
+      const text = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
+      return /^gredis_worker_app_failures_total\{cause="database"\} (\d+)$/m.exec(text)?.[1];
+    };
+    assert.is(await failures(), '0');
     // Without the timeout, the page would wait for Thyme's 504, here after 10 s.
     const port = await deployment.startThyme(['--http-timeout', '10']);
     const browser = new BrowserlessClient(port);
@@ -116,6 +123,7 @@ test('a database that stops answering: pages fails with 500 within query_timeout
     const failure = await worker.waitForLine((line) => line.msg === 'view failed');
     assert.match(String(failure.error), /Query read timeout$/);
     assert.is(failure.level, 40, 'a warning in one line, not an error with a stack');
+    assert.is(await failures(), '1', 'an operator sees the outage in the metrics too');
 
     await proxy.restore(); // the frozen connection stays frozen, as a dead path would
     const page = await within(browser.get('/'), 8000, 'a page once the database answers');

@@ -2,9 +2,45 @@ import { isConnectionError, isLostConnection } from '../db/errors.js';
 import { isTransientLayerError } from '../layer/errors.js';
 import { logFailure, type Logger } from '../logger.js';
 
+/** What made application code fail: a dependency that is away, or anything else (a bug). */
+export type FailureCause = 'database' | 'layer' | 'other';
+
+export function failureCause(error: unknown): FailureCause {
+  if (isTransientLayerError(error)) return 'layer';
+  if (isConnectionError(error) || isLostConnection(error)) return 'database';
+  return 'other';
+}
+
 /**
- * Logs what application code threw: a bug with its stack, a layer or database
- * that is away or full in one line, a burst at a time (see logFailure).
+ * Failures of application code (views answered 500, sockets closed 1011), by
+ * cause, for the worker's metrics: the application catches them itself, so the
+ * worker would otherwise count a database outage as events handled, and an
+ * operator would see it only in the log. One tally per process (a process runs
+ * one worker), kept here because the application's own middleware reports
+ * through logAppFailure too, before the worker hears of anything.
+ */
+export class FailureTally {
+  private readonly counts = new Map<FailureCause, number>([
+    ['database', 0],
+    ['layer', 0],
+    ['other', 0],
+  ]);
+
+  add(cause: FailureCause): void {
+    this.counts.set(cause, (this.counts.get(cause) ?? 0) + 1);
+  }
+
+  entries(): [FailureCause, number][] {
+    return [...this.counts];
+  }
+}
+
+export const appFailures = new FailureTally();
+
+/**
+ * Logs what application code threw, and counts it in appFailures: a bug with its
+ * stack, a layer or database that is away or full in one line, a burst at a
+ * time (see logFailure).
  */
 export function logAppFailure(
   logger: Logger,
@@ -12,7 +48,7 @@ export function logAppFailure(
   fields: Record<string, unknown>,
   message: string,
 ): void {
-  const expected =
-    isTransientLayerError(error) || isConnectionError(error) || isLostConnection(error);
-  logFailure(logger, error, fields, message, { expected });
+  const cause = failureCause(error);
+  appFailures.add(cause);
+  logFailure(logger, error, fields, message, { expected: cause !== 'other' });
 }

@@ -1,5 +1,6 @@
 import type { ChannelLayer } from '../layer/types.js';
 import { Exposition, label, type Sample } from '../metrics/exposition.js';
+import { appFailures } from './failures.js';
 
 /** The channel label of turns a worker runs for a dead worker's lane (Lanes.onRescue). */
 export const RESCUED = 'rescued';
@@ -45,8 +46,14 @@ export class WorkerMetrics {
       .metric(
         'gredis_worker_event_failures_total',
         'counter',
-        'Events whose handling failed outside the application (the layer or the database unavailable), by channel.',
+        'Events whose handling failed outside the application (e.g. the layer unavailable for its answer), by channel.',
         this.failed.samples(),
+      )
+      .metric(
+        'gredis_worker_app_failures_total',
+        'counter',
+        'Failures the application answered itself (a page with 500, a socket closed with 1011), by cause: database or layer unavailable, or other (a bug).',
+        appFailures.entries().map(([cause, count]) => [label('cause', cause), count]),
       )
       .metric(
         'gredis_worker_event_seconds_total',
