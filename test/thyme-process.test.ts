@@ -114,6 +114,22 @@ test('SIGHUP (the terminal went away) stops as gracefully as SIGTERM: 1001, exit
   assert.is((await within(proc.exited, 10_000, 'exit')).code, 0);
 });
 
+test('Ctrl-C on npm start (SIGINT from the terminal, and again from npm a moment later) stops as gracefully as one', async () => {
+  const url = `${SHARED_REDIS_URL}?prefix=${testPrefix()}`;
+  workerOn(url);
+  const port = await thyme(url);
+  const proc = procs[0]!;
+  const socket = await open(`ws://127.0.0.1:${port}/`);
+  socket.send('hello');
+  assert.is(await socket.next(), 'hello');
+  proc.child.kill('SIGINT');
+  await sleep(20); // npm's forwarded copy came 15-20 ms after the terminal's
+  proc.child.kill('SIGINT');
+  assert.is((await within(socket.closed, 5000, 'the socket to close')).code, 1001);
+  assert.is((await within(proc.exited, 10_000, 'exit')).code, 0);
+  assert.not.ok(proc.lines.some((line) => line.msg === 'second signal: exiting without finishing'));
+});
+
 test('SIGTERM: sockets close with 1001, workers hear it, in-flight HTTP finishes, exit 0', async () => {
   const url = `${SHARED_REDIS_URL}?prefix=${testPrefix()}`;
   const worker = workerOn(url);

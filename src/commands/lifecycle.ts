@@ -1,24 +1,36 @@
 import type { Logger } from '../logger.js';
 
 /**
+ * A signal of the same name this soon after the first is the same request
+ * delivered twice, not an impatient second one: Ctrl-C on `npm start` reaches
+ * the server from the terminal (it signals the whole foreground group) and
+ * again from npm, which forwards SIGINT and SIGTERM to its child, a few ms apart.
+ */
+export const DUPLICATE_SIGNAL_MS = 1000;
+
+/**
  * Resolves, with what `stop` resolved with, after SIGINT, SIGTERM or SIGHUP has
- * been handled by `stop`. A second
- * signal while stopping exits at once with status 1. SIGHUP (the terminal went
- * away: a dropped ssh session) would otherwise end the process on the spot,
- * every socket dropped without its 1001.
+ * been handled by `stop`. A second signal while stopping exits at once with
+ * status 1, unless it is the first one again (DUPLICATE_SIGNAL_MS). SIGHUP (the
+ * terminal went away: a dropped ssh session) would otherwise end the process on
+ * the spot, every socket dropped without its 1001.
  */
 export function stopOnSignal<T>(
   logger: Logger,
   stop: (signal: NodeJS.Signals) => Promise<T>,
 ): Promise<T> {
   return new Promise((resolve, reject) => {
-    let stopping = false;
+    let first: { signal: NodeJS.Signals; at: number } | undefined;
     const onSignal = (signal: NodeJS.Signals): void => {
-      if (stopping) {
+      if (first) {
+        if (signal === first.signal && performance.now() - first.at < DUPLICATE_SIGNAL_MS) {
+          logger.debug({ signal }, 'the same signal again at once: one request, delivered twice');
+          return;
+        }
         logger.warn({ signal }, 'second signal: exiting without finishing');
         process.exit(1);
       }
-      stopping = true;
+      first = { signal, at: performance.now() };
       logger.info({ signal }, 'stopping');
       const started = performance.now();
       stop(signal).then((outcome) => {
