@@ -669,6 +669,38 @@ hostile('malformed HTTP gets 400 and the server keeps serving', async () => {
   assert.is((await httpRequest(port, '/')).status, 200);
 });
 
+hostile(
+  'a malformed chunked body gets 400 and a closed connection, and never reaches a worker',
+  async () => {
+    const { port, worker } = await setup();
+    const head = 'POST /echo HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\n\r\n';
+    for (const body of [
+      'zz\r\nabc\r\n0\r\n\r\n', // a chunk size that is no hex number
+      '3\r\nabcX0\r\n\r\n', // a chunk without its CRLF
+    ]) {
+      const raw = await rawExchange(port, head + body);
+      assert.match(raw, /^HTTP\/1\.1 400 [^]*\r\nConnection: close\r\n/i, JSON.stringify(body));
+      assert.match(raw, /malformed request body/);
+    }
+    assert.is(worker.of('http.request').length, 0);
+    assert.is((await httpRequest(port, '/')).status, 200, 'still serving');
+  },
+);
+
+hostile(
+  'malformed HTTP pipelined after whole requests: those are answered first, then 400',
+  async () => {
+    const { port } = await setup();
+    const raw = await rawExchange(
+      port,
+      'GET /status/201 HTTP/1.1\r\nHost: localhost\r\n\r\nGET / HTTP/1.1\r\nHost: localhost\r\n\r\nGARBAGE\r\n\r\n',
+    );
+    const statuses = [...raw.matchAll(/^HTTP\/1\.1 (\d+)/gm)].map((m) => m[1]);
+    assert.equal(statuses, ['201', '200', '400'], raw);
+    assert.match(raw, /\r\nhello\r\n0\r\n\r\nHTTP\/1\.1 400 /, 'the 400 after the whole response');
+  },
+);
+
 hostile('oversized headers get 431', async () => {
   const { port } = await setup();
   const raw = await rawExchange(

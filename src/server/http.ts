@@ -18,6 +18,31 @@ import { plainResponse } from './responses.js';
 class BodyTooLarge extends Error {}
 /** No byte of the body came for the idle timeout: the client stalled mid-request. */
 class BodyStalled extends Error {}
+/** The body broke HTTP/1.1's framing (a bad chunk size, a chunk without its CRLF). */
+class MalformedBody extends Error {}
+
+/** Requests whose body Node's parser found malformed (see failBody). */
+const malformedBodies = new WeakSet<IncomingMessage>();
+/** Emitted on a request whose body is found malformed while it is being read. */
+const BODY_MALFORMED = Symbol('body malformed');
+
+/**
+ * Node's parser found the body of `res`'s request malformed: Node says so only
+ * as a clientError on the connection, and leaves the request waiting for bytes
+ * that will never count. Marks it so that its answer is a 400 (readBody), and
+ * so that whatever answers it closes the connection: nothing after the error
+ * can be read as HTTP. Returns false when the error is not in this request's
+ * body (the request is whole: it is in a pipelined one after it) or the
+ * response has started (too late for a status).
+ */
+export function failBody(res: ServerResponse): boolean {
+  const { req } = res;
+  if (req.complete || res.headersSent) return false;
+  malformedBodies.add(req);
+  res.shouldKeepAlive = false;
+  req.emit(BODY_MALFORMED);
+  return true;
+}
 
 /**
  * Turns one HTTP request into an `http.request` event and the messages on its
@@ -40,6 +65,10 @@ export async function bridgeHttpRequest(
     body = await readBody(req, limit, ctx.options.headersTimeout * 1000);
   } catch (error) {
     if (error instanceof BodyTooLarge) return refuseBody(res, limit);
+    if (error instanceof MalformedBody) {
+      plainResponse(res, 400, 'Bad Request: malformed request body', true);
+      return 400;
+    }
     if (error instanceof BodyStalled) {
       plainResponse(
         res,
@@ -259,13 +288,17 @@ const MIN_BODY_BYTES_PER_SECOND = 500;
  */
 function readBody(req: IncomingMessage, limit: number, idleMs: number): Promise<Buffer> {
   if (req.complete) return Promise.resolve(Buffer.alloc(0));
+  if (malformedBodies.has(req)) return Promise.reject(new MalformedBody());
   const { socket } = req;
   let stalled: () => void = () => undefined;
+  let malformed: () => void = () => undefined;
   const started = performance.now();
   return new Promise<Buffer>((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
     stalled = () => reject(new BodyStalled());
+    malformed = () => reject(new MalformedBody());
+    req.once(BODY_MALFORMED, malformed);
     // The socket's idle timer: Node re-arms it on every read, so it fires only
     // after idleMs of silence, and it costs no timer of our own per chunk. Set
     // through the request: with a listener there, Node leaves the answer to us
@@ -293,6 +326,7 @@ function readBody(req: IncomingMessage, limit: number, idleMs: number): Promise<
   }).finally(() => {
     socket.setTimeout(0);
     req.off('timeout', stalled);
+    req.off(BODY_MALFORMED, malformed);
   });
 }
 

@@ -11,6 +11,7 @@ import type { ChannelLayer } from '../layer/types.js';
 import { silentLogger, type Logger } from '../logger.js';
 import { AccessLog } from './access-log.js';
 import type { ThymeContext } from './context.js';
+import { answerClientError, watchResponse } from './client-errors.js';
 import { AllowedHosts } from './hosts.js';
 import { bridgeHttpRequest, holdContinue } from './http.js';
 import { InFlight } from './in-flight.js';
@@ -244,6 +245,7 @@ export class Thyme implements ThymeContext {
   }
 
   private async onRequest(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    watchResponse(res);
     this.metrics.httpRequests++;
     this.metrics.httpInFlight++;
     this.httpInFlight.add(res);
@@ -305,31 +307,9 @@ export class Thyme implements ThymeContext {
     return { ok: layer.ok && !this.closing, details: { closing: this.closing, layer } };
   }
 
-  /**
-   * Malformed HTTP never reaches the layer: answer with the right status and drop
-   * the connection. Other errors come here too, and leave nothing to answer: over
-   * TLS, https.Server reports a failed or timed-out handshake (plain HTTP sent to
-   * the port, a client that never says hello) as a clientError and then leaves
-   * the connection to this listener; a response written to it in the clear would
-   * wait for a handshake that never comes, holding the connection (and a
-   * shutdown) for good.
-   */
+  /** Malformed HTTP never reaches the layer: answered with its status, the connection dropped. */
   private onClientError(error: NodeJS.ErrnoException, socket: Socket): void {
-    const answerable = error.code?.startsWith('HPE_') || error.code === 'ERR_HTTP_REQUEST_TIMEOUT';
-    if (!answerable || !socket.writable || (socket as { _httpMessage?: unknown })._httpMessage) {
-      socket.destroy();
-      return;
-    }
-    const status =
-      error.code === 'HPE_HEADER_OVERFLOW'
-        ? 431
-        : error.code === 'ERR_HTTP_REQUEST_TIMEOUT'
-          ? 408
-          : 400;
-    this.metrics.countResponse(status);
-    this.logger.debug({ err: error }, 'malformed HTTP from a client');
-    socket.end(
-      `HTTP/1.1 ${status} ${status === 431 ? 'Request Header Fields Too Large' : status === 408 ? 'Request Timeout' : 'Bad Request'}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`,
-    );
+    this.logger.debug({ err: error }, 'malformed HTTP (or a failed TLS handshake) from a client');
+    answerClientError(error, socket, (status) => this.metrics.countResponse(status));
   }
 }
