@@ -613,6 +613,40 @@ test('--proxy-headers: the forwarded client cannot break an access log line', as
   assert.is(line.split('"').length, 7, 'only the line format quotes');
 });
 
+test('the access log gives each response its own body size, pipelined on one connection or not', async () => {
+  const log = join(mkdtempSync(join(tmpdir(), 'gredis-log-')), 'access.log');
+  const { port, thyme } = await setup({ accessLog: log });
+  const css = statSync(join(FIXTURES, 'static/site.css')).size;
+  const get = (path: string, method = 'GET'): string =>
+    `${method} ${path} HTTP/1.1\r\nHost: localhost\r\n\r\n`;
+  const raw = await rawExchange(
+    port,
+    get('/status/201') +
+      get('/') +
+      get('/static/site.css', 'HEAD') +
+      get('/static/site.css') +
+      get('/status/204') +
+      'GET /status/202 HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n',
+  );
+  assert.is([...raw.matchAll(/^HTTP\/1\.1 /gm)].length, 6, raw);
+  await thyme.close();
+  const sizes = readFileSync(log, 'utf8')
+    .trim()
+    .split('\n')
+    .map((line) => /"(\w+ \S+) HTTP\/1\.1" \d+ (\d+) /.exec(line)!.slice(1).join(' '))
+    // In the order they were handled, which need not be the order they were sent in.
+    .sort();
+  const expected = [
+    'GET /status/201 6', // "status"
+    'GET / 5', // "hello"
+    'HEAD /static/site.css 0',
+    `GET /static/site.css ${css}`,
+    'GET /status/204 0', // a body a 204 cannot have is not sent
+    'GET /status/202 6',
+  ];
+  assert.equal(sizes, expected.sort());
+});
+
 test('/healthz reflects the layer; /metrics is served on its own port', async () => {
   const { port, thyme, layer } = await setup();
   const health = await httpRequest(port, '/healthz');

@@ -1,4 +1,5 @@
 import { createWriteStream, openSync, type WriteStream } from 'node:fs';
+import type { ServerResponse } from 'node:http';
 
 const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
 
@@ -69,6 +70,47 @@ export class AccessLog {
     if (this.failed) return Promise.resolve();
     return new Promise((resolve) => this.stream.end(resolve));
   }
+}
+
+/**
+ * Counts the body bytes `res` is given to send, for the access log's size
+ * field: the body alone, as combined-format lines have it (Apache's %b,
+ * nginx's $body_bytes_sent, Daphne's size). Counted on the response, not read
+ * off the connection: responses pipelined on one keep-alive connection are
+ * written to it in turn, each one's bytes held until those before it are sent,
+ * so the connection's byte count over one request's handling mixes them up.
+ * Returns the count so far; 0 for a response that has no body (HEAD, 1xx, 204,
+ * 304), whose body Node drops.
+ */
+export function countBodyBytes(res: ServerResponse): () => number {
+  let bytes = 0;
+  const count = (chunk: unknown, encoding: unknown): void => {
+    if (typeof chunk === 'string')
+      bytes += Buffer.byteLength(
+        chunk,
+        typeof encoding === 'string' ? (encoding as BufferEncoding) : 'utf8',
+      );
+    else if (chunk instanceof Uint8Array) bytes += chunk.byteLength;
+  };
+  const write = res.write as (...args: unknown[]) => boolean;
+  const end = res.end as (...args: unknown[]) => ServerResponse;
+  // Counted once taken: a write that throws (a body past its Content-Length) sent nothing.
+  res.write = ((...args: unknown[]) => {
+    const taken = write.apply(res, args);
+    count(args[0], args[1]);
+    return taken;
+  }) as typeof res.write;
+  res.end = ((...args: unknown[]) => {
+    const ended = end.apply(res, args);
+    count(args[0], args[1]);
+    return ended;
+  }) as typeof res.end;
+  return () => {
+    const { statusCode } = res;
+    const bodyless =
+      res.req.method === 'HEAD' || statusCode < 200 || statusCode === 204 || statusCode === 304;
+    return bodyless ? 0 : bytes;
+  };
 }
 
 /** The access log's file could not be opened for appending. */

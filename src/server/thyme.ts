@@ -9,7 +9,7 @@ import type { AddressInfo, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { ChannelLayer } from '../layer/types.js';
 import { silentLogger, type Logger } from '../logger.js';
-import { AccessLog } from './access-log.js';
+import { AccessLog, countBodyBytes } from './access-log.js';
 import type { ThymeContext } from './context.js';
 import { answerClientError, watchResponse } from './client-errors.js';
 import { AllowedHosts } from './hosts.js';
@@ -250,7 +250,9 @@ export class Thyme implements ThymeContext {
     this.metrics.httpInFlight++;
     this.httpInFlight.add(res);
     let status = 0;
-    const written = req.socket.bytesWritten;
+    const bodyBytes = countBodyBytes(res);
+    // Taken now: a connection that the client has dropped by the end has no address.
+    const client = logHost(clientAddress(req, this.options.proxyHeaders));
     try {
       status = await this.route(req, res);
     } catch (error) {
@@ -262,13 +264,12 @@ export class Thyme implements ThymeContext {
       this.httpInFlight.delete(res);
       this.metrics.countResponse(status);
       this.accessLog?.http({
-        client: logHost(clientAddress(req, this.options.proxyHeaders)),
+        client,
         method: req.method ?? '-',
         path: req.url ?? '-',
         httpVersion: req.httpVersion,
         status,
-        // Bytes sent on the connection for this response, headers included.
-        bytes: req.socket.bytesWritten - written,
+        bytes: bodyBytes(),
         referer: req.headers.referer,
         userAgent: req.headers['user-agent'],
       });
