@@ -93,6 +93,32 @@ for (const layerUrl of ['memory://', SHARED_REDIS_URL]) {
     assert.equal([...(echoed as Buffer)], [0, 1, 2, 250]);
   });
 
+  test("no subprotocol is claimed on the app's behalf; the offer reaches the worker in the headers", async () => {
+    const { url, worker } = await setup();
+    const socket = connect(Number(new URL(url('/')).port), '127.0.0.1');
+    socket.on('error', () => undefined);
+    socket.write(
+      `GET / HTTP/1.1\r\nHost: localhost\r\nOrigin: http://localhost\r\nUpgrade: websocket\r\n` +
+        `Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n` +
+        `Sec-WebSocket-Protocol: chat.v2, mqtt\r\n\r\n`,
+    );
+    let head = '';
+    socket.on('data', (chunk: Buffer) => (head += chunk.toString('latin1')));
+    await waitFor(() => head.includes('\r\n\r\n'), 3000, 'the handshake answer');
+    socket.destroy();
+    assert.match(head, /^HTTP\/1\.1 101 /);
+    assert.not.match(head, /sec-websocket-protocol/i, 'the 101 names no subprotocol');
+    const offered = (worker.of('websocket.connect').at(-1)!.headers as Uint8Array[][]).find(
+      ([name]) => Buffer.from(name!).toString() === 'sec-websocket-protocol',
+    );
+    assert.is(Buffer.from(offered![1]!).toString(), 'chat.v2, mqtt');
+    // So a client that will speak only a subprotocol fails the connection, as
+    // browsers do (and as under Daphne when the app chooses none).
+    const strict = new WebSocket(url('/'), ['chat.v2'], { origin: 'http://localhost' });
+    const failure = await new Promise<Error>((resolve) => strict.once('error', resolve));
+    assert.match(failure.message, /no subprotocol/);
+  });
+
   test('websocket.connect, receive and disconnect carry exactly the protocol keys', async () => {
     const { url, worker } = await setup();
     const client = await open(url('/chat/stream/?room=1&x=%20y'), {

@@ -68,6 +68,11 @@ export class WebSocketGateway {
       clientTracking: false,
       // A client that does not answer our close frame is dropped after this.
       closeTimeout: 5000,
+      // No subprotocol is ever agreed to: protocol.md has no way for a worker to
+      // choose one (Daphne's accept has `subprotocol`), and ws would otherwise
+      // claim the first the client offers, on behalf of an app that never saw it
+      // agreed. The offer still reaches the worker, in `sec-websocket-protocol`.
+      handleProtocols: () => false,
     };
     this.wss = new WebSocketServer(options);
     const { websocketRate, websocketBurst } = ctx.options;
