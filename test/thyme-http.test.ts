@@ -722,6 +722,26 @@ hostile(
 );
 
 hostile(
+  'a body in a transfer coding besides chunked gets 501, never reaching a worker still coded',
+  async () => {
+    const { port, worker } = await setup();
+    for (const coding of ['gzip, chunked', 'identity, chunked']) {
+      const raw = await rawExchange(
+        port,
+        `POST /echo HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: ${coding}\r\n\r\n3\r\nabc\r\n0\r\n\r\n`,
+      );
+      assert.match(raw, /^HTTP\/1\.1 501 [^]*\r\nConnection: close\r\n/i, coding);
+    }
+    assert.is(worker.of('http.request').length, 0);
+    const chunked = await rawExchange(
+      port,
+      'POST /echo HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: Chunked\r\nConnection: close\r\n\r\n3\r\nabc\r\n0\r\n\r\n',
+    );
+    assert.match(chunked, /^HTTP\/1\.1 200 [^]*"body":"abc"/);
+  },
+);
+
+hostile(
   'malformed HTTP pipelined after whole requests: those are answered first, then 400',
   async () => {
     const { port } = await setup();

@@ -55,6 +55,13 @@ export async function bridgeHttpRequest(
   res: ServerResponse,
   target: Target,
 ): Promise<number> {
+  const coding = req.headers['transfer-encoding'];
+  if (coding !== undefined && coding.trim().toLowerCase() !== 'chunked') {
+    // Node takes off the chunking alone (`gzip, chunked`): the worker would take
+    // bytes still gzipped for the body. nginx and uvicorn refuse these too.
+    plainResponse(res, 501, 'Not Implemented: request bodies may only be chunked', true);
+    return 501;
+  }
   const limit = ctx.options.httpMaxBodySize;
   const declared = Number(req.headers['content-length'] ?? 0);
   if (declared > limit) return refuseBody(res, limit);
