@@ -93,6 +93,10 @@ export class Thyme implements ThymeContext {
     this.server = tls
       ? createSecureServer(tls, serverOptions, this.options.headersTimeout * 1000)
       : createServer(serverOptions);
+    // Past its count limit (2000 by default) Node keeps the first headers and
+    // drops the rest without a word: the worker would see a cut list (1023 of
+    // 2500 short ones). Their size (16 KiB) bounds them, as nginx's does.
+    this.server.maxHeadersCount = 0;
     this.server.on(
       'request',
       (req: IncomingMessage, res: ServerResponse) => void this.onRequest(req, res),
