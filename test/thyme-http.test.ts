@@ -722,6 +722,28 @@ hostile(
 );
 
 hostile(
+  'requests pipelined after one Thyme refuses and closes the connection on are never run',
+  async () => {
+    const { port, worker } = await setup({ httpMaxBodySize: 10 });
+    const next = 'POST /status/202 HTTP/1.1\r\nHost: localhost\r\nContent-Length: 0\r\n\r\n';
+    const refused = [
+      // A body over the limit: Node reads past it to what follows once the 413 is sent.
+      'POST /status/200 HTTP/1.1\r\nHost: localhost\r\nContent-Length: 20\r\n\r\n01234567890123456789',
+      // HTTP/1.0 has no chunking: a proxy in front may frame it otherwise (RFC 9112 §6.1).
+      'POST /echo HTTP/1.0\r\nHost: localhost\r\nConnection: keep-alive\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n',
+    ];
+    const answers = [];
+    for (const first of refused) answers.push(await rawExchange(port, first + next));
+    assert.match(answers[0]!, /^HTTP\/1\.1 413 /);
+    assert.match(answers[1]!, /^HTTP\/1\.1 400 [^]*Transfer-Encoding in an HTTP\/1\.0 request/);
+    for (const answer of answers)
+      assert.is([...answer.matchAll(/^HTTP\/1\.1 /gm)].length, 1, answer);
+    await sleep(200);
+    assert.equal(worker.of('http.request'), [], 'the requests after them never reached a worker');
+  },
+);
+
+hostile(
   'a body in a transfer coding besides chunked gets 501, never reaching a worker still coded',
   async () => {
     const { port, worker } = await setup();

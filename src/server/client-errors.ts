@@ -1,6 +1,7 @@
 import { STATUS_CODES, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { failBody } from './http.js';
+import { closesConnection } from './responses.js';
 
 /**
  * The status for a clientError Node reports on a connection, or undefined when
@@ -23,6 +24,27 @@ const answering = new WeakSet<Socket>();
  * ones before them are sent.
  */
 const unfinished = new WeakMap<Socket, Set<ServerResponse>>();
+/**
+ * Connections a sent response closes: Node may parse what followed it only
+ * after it is sent (the rest of a body it had not yet read, say).
+ */
+const closedAfter = new WeakSet<Socket>();
+
+/**
+ * Whether a response before `res` on its connection closes the connection
+ * (Thyme refused its request: a body too large, a coding it cannot take). Node
+ * goes on parsing what the client pipelined after such a request, and hands it
+ * over as requests that can never be answered: run, they would act for a
+ * client that is never told (a POST after a refused one).
+ */
+export function followsClosingResponse(res: ServerResponse): boolean {
+  const { socket } = res.req;
+  if (closedAfter.has(socket)) return true;
+  for (const before of unfinished.get(socket) ?? []) {
+    if (before !== res && closesConnection(before)) return true;
+  }
+  return false;
+}
 
 /** Counts `res` among its connection's responses until it closes (see answerClientError). */
 export function watchResponse(res: ServerResponse): void {
@@ -30,7 +52,10 @@ export function watchResponse(res: ServerResponse): void {
   let responses = unfinished.get(socket);
   if (!responses) unfinished.set(socket, (responses = new Set()));
   responses.add(res);
-  res.once('close', () => responses.delete(res));
+  res.once('close', () => {
+    responses.delete(res);
+    if (closesConnection(res)) closedAfter.add(socket);
+  });
 }
 
 /**

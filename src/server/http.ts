@@ -56,6 +56,12 @@ export async function bridgeHttpRequest(
   target: Target,
 ): Promise<number> {
   const coding = req.headers['transfer-encoding'];
+  if (coding !== undefined && req.httpVersion === '1.0') {
+    // HTTP/1.0 has no chunking: a proxy in front may frame this body otherwise
+    // (RFC 9112 §6.1: faulty framing). nginx refuses these too.
+    plainResponse(res, 400, 'Bad Request: Transfer-Encoding in an HTTP/1.0 request', true);
+    return 400;
+  }
   if (coding !== undefined && coding.trim().toLowerCase() !== 'chunked') {
     // Node takes off the chunking alone (`gzip, chunked`): the worker would take
     // bytes still gzipped for the body. nginx and uvicorn refuse these too.
