@@ -66,7 +66,8 @@
   /** The last element focused outside the alerts: where focus returns when an alert goes. */
   let lastFocus = null;
   document.addEventListener('focusin', (event) => {
-    if (!alerts.contains(event.target)) lastFocus = event.target;
+    const target = event.target;
+    if (!(target instanceof Element && target.closest('.alerts, .pane-alerts'))) lastFocus = target;
   });
 
   /** Joined rooms by id: { pane, heading, leave, list, input }. */
@@ -139,9 +140,17 @@
 
   // ——— alerts (the role="alert" region) ———
 
+  /**
+   * `options.room`: the joined room the alert is about. It goes in that room's
+   * pane, beside the send box in use, rather than at the top of the page; its
+   * words for a screen reader begin with the room's title, since the announcement
+   * is all that says where it is.
+   */
   function showAlert(code, text, options) {
     const sticky = Boolean(options && options.sticky);
-    for (const old of alerts.querySelectorAll('.alert-item')) {
+    const room = options && options.room;
+    const region = room ? room.alerts : alerts;
+    for (const old of region.querySelectorAll('.alert-item')) {
       if (old.getAttribute('data-code') === code) old.remove();
     }
     const item = el(
@@ -149,7 +158,12 @@
       { className: `alert-item alert-${code.toLowerCase()}` },
       { 'data-code': code },
     );
-    const message = el('p', { textContent: text });
+    const message = el('p');
+    if (room)
+      message.append(
+        el('span', { className: 'visually-hidden', textContent: `${room.heading.textContent}: ` }),
+      );
+    message.append(text);
     if (options && options.loginLink) {
       const next = encodeURIComponent(location.pathname);
       message.append(
@@ -165,10 +179,11 @@
     );
     dismiss.addEventListener('click', () => removeAlert(item));
     item.append(message, dismiss);
-    alerts.append(item);
-    while (alerts.children.length > MAX_ALERTS) removeAlert(alerts.firstElementChild);
+    region.append(item);
+    while (region.children.length > MAX_ALERTS) removeAlert(region.firstElementChild);
     if (!sticky) expireLater(item);
-    uncoverFocus();
+    if (room) item.scrollIntoView({ block: 'nearest' });
+    else uncoverFocus();
   }
 
   /**
@@ -219,10 +234,12 @@
     }, ALERT_TIMEOUT_MS);
   }
 
-  function showError(code, prefix) {
+  /** `room`: the joined room it concerns, whose pane shows it (showAlert). */
+  function showError(code, prefix, room) {
     const text = ERROR_TEXT[code] || `Something went wrong (${code}).`;
     const loginLink = code === 'USER_HAS_TO_LOGIN';
-    showAlert(code, prefix ? `${prefix} ${text}` : text, { loginLink, sticky: loginLink });
+    const options = { loginLink, sticky: loginLink, room: loginLink ? undefined : room };
+    showAlert(code, prefix ? `${prefix} ${text}` : text, options);
   }
 
   // ——— panes ———
@@ -253,6 +270,14 @@
       event.preventDefault();
       sendMessage(id, input);
     });
+    // Made with the pane, empty: a live region must exist before its first alert
+    // for that alert to be announced.
+    const roomAlerts = el(
+      'div',
+      { className: 'pane-alerts', id: `${base}-alerts` },
+      { role: 'alert', 'aria-live': 'assertive' },
+    );
+    input.setAttribute('aria-describedby', roomAlerts.id);
     const header = el('header', { className: 'pane-header' });
     header.append(heading, leave);
     const pane = el(
@@ -260,8 +285,10 @@
       { className: 'pane', id: base },
       { 'aria-labelledby': heading.id, 'data-room-id': id },
     );
-    pane.append(header, list, form);
-    const room = { pane, heading, leave, list, input, label, submit };
+    // Under the send box: one above it would push the box down, and, with the box
+    // at the top of the screen, be itself pushed out of view above it.
+    pane.append(header, list, form, roomAlerts);
+    const room = { pane, heading, leave, list, input, label, submit, alerts: roomAlerts };
     retitle(room, title);
     panes.append(pane);
     return room;
@@ -376,7 +403,8 @@
     }
     // Checked here rather than cut by maxlength, which would drop the end of a
     // long paste unseen; the server counts characters (code points) too.
-    if ([...text].length > MAX_MESSAGE_LENGTH) return showError('MESSAGE_TOO_LONG');
+    if ([...text].length > MAX_MESSAGE_LENGTH)
+      return showError('MESSAGE_TOO_LONG', '', rooms.get(id));
     if (socket && !loggedOut && rejoinsPending()) return showStillRejoining();
     if (send({ command: 'send', room: id, message: text })) input.value = '';
   }
@@ -418,13 +446,29 @@
 
   function onLeave(id) {
     answered((sent) => sent.command === 'leave' && sent.room === id);
-    const asked = leaving.has(id);
-    const room = rooms.get(id);
+    // Unasked: the room was deleted.
+    if (!leaving.has(id) && rooms.has(id)) return roomGone(id);
     removePane(id);
-    if (asked || !room) return;
-    // Unasked: the room was deleted. It goes from the list too; focus, if it was
-    // on its button, moves to a neighbour's.
-    const title = room.heading.textContent;
+  }
+
+  /** A room's title as the page shows it: its pane's, else its item's in the list. */
+  function titleOf(id) {
+    const room = rooms.get(id);
+    if (room) return room.heading.textContent;
+    const listed = document.querySelector(
+      `.room-link[data-room-id="${CSS.escape(id)}"] .room-title`,
+    );
+    return listed ? listed.textContent : `room ${id}`;
+  }
+
+  /**
+   * The room was deleted: its pane and its item in the list go, and the user is
+   * told which room it was. Focus, if it was on its button, moves to a
+   * neighbour's. `note`: what else the user must know (a message that did not go).
+   */
+  function roomGone(id, note) {
+    const title = titleOf(id);
+    removePane(id);
     for (const button of roomButtons(id)) {
       const item = button.closest('li') || button;
       if (item.contains(document.activeElement)) {
@@ -434,7 +478,7 @@
       }
       item.remove();
     }
-    showAlert('ROOM_DELETED', `The room “${title}” was deleted.`);
+    showAlert('ROOM_DELETED', `The room “${title}” was deleted.${note ? ` ${note}` : ''}`);
   }
 
   function onRoomMessage(data) {
@@ -507,14 +551,45 @@
     const id = rejoining.shift();
     // More rooms than the server takes commands at once: ask again for this one.
     if (id !== undefined && code === 'RATE_LIMITED') return rejoinLater(id);
-    if (id !== undefined && code !== 'USER_HAS_TO_LOGIN') {
-      const room = rooms.get(id);
-      const title = room ? room.heading.textContent : `room ${id}`;
-      removePane(id);
-      return showError(code, `Could not rejoin “${title}”.`);
-    }
-    if (id === undefined) giveBack(awaiting.shift());
+    if (id !== undefined && code !== 'USER_HAS_TO_LOGIN') return shutOut(id, code, 'rejoin');
+    if (id !== undefined) return showError(code);
+    const sent = awaiting.shift();
+    if (sent && code !== 'USER_HAS_TO_LOGIN') return refused(sent, code);
+    giveBack(sent);
     showError(code);
+  }
+
+  /**
+   * One of the user's commands refused. A refusal names no room, but the user
+   * must know which one it is about: it is shown in the room's pane, or, for a
+   * room with none, names it.
+   */
+  function refused(sent, code) {
+    const id = sent.room;
+    const room = rooms.get(id);
+    if (sent.command === 'leave') leaving.delete(id);
+    if (code === 'ROOM_INVALID') {
+      const lost = sent.command === 'send' ? 'Your message to it was not sent.' : '';
+      return roomGone(id, lost);
+    }
+    if (sent.command === 'join') {
+      // With its pane open, a join is the keep-alive's: a rate refusal costs
+      // nothing (the next one renews), any other means the room is closed to us.
+      if (room) return code === 'RATE_LIMITED' ? undefined : shutOut(id, code, 'stay in');
+      return showError(code, `Could not join “${titleOf(id)}”.`);
+    }
+    // Out of the room or not, the user wanted out: only a rate refusal keeps the pane.
+    if (sent.command === 'leave' && code !== 'RATE_LIMITED') return removePane(id);
+    giveBack(sent);
+    if (!room) return showError(code, `Could not ${sent.command} “${titleOf(id)}”.`);
+    showError(code, sent.command === 'leave' ? 'Could not leave this room.' : '', room);
+  }
+
+  /** The server no longer lets the socket into a room it had: its pane goes, with why. */
+  function shutOut(id, code, verb) {
+    const title = titleOf(id);
+    removePane(id);
+    showError(code, `Could not ${verb} “${title}”.`);
   }
 
   /** A re-join refused for the rate goes again once the server's tokens are back. */
