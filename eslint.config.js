@@ -38,6 +38,7 @@ export default tseslint.config(
         location: 'readonly',
         WebSocket: 'readonly',
         fetch: 'readonly',
+        AbortSignal: 'readonly',
         CSS: 'readonly',
         Element: 'readonly',
       },

@@ -313,6 +313,49 @@ test('a send lost with a connection that dropped: its text is back in its box, t
   });
 });
 
+test('no worker up: the page says within seconds that the chat is down and when it tries next; back in its rooms by itself once a worker is', async () => {
+  const room = await fixtures.room('Patient');
+  await inTab({}, async ({ page, chat }) => {
+    const status = page.locator('#connection-text');
+    await join(page, room);
+    await chat.stopWorker();
+    await box(page, room).fill('written while the chat was down');
+    // Every note beside the status, in order.
+    await page.evaluate(`window.__notes = [];
+      new MutationObserver(() => window.__notes.push(document.getElementById('connection-retry').textContent))
+        .observe(document.getElementById('connection-retry'), { childList: true, characterData: true, subtree: true });`);
+    // Thyme closes the socket (any close but a logout's): the page reconnects, and
+    // no worker answers its handshake (refused after 5 s) or its session check.
+    await chat.layer.groupSend(roomGroup(room.id), { close: 1012 });
+    await waitFor(
+      async () => {
+        const notes = (await page.evaluate('window.__notes')) as string[];
+        const trying = notes.indexOf('Trying now…');
+        return (
+          trying >= 0 && notes.slice(trying).some((note) => /^Next try in \d+ s\.$/.test(note))
+        );
+      },
+      15_000,
+      'a failed try to be followed by the time of the next one',
+    );
+    assert.is(await status.textContent(), 'Disconnected. Reconnecting…', 'said once, not again');
+    assert.is(await page.locator(`#room-${room.id}.is-offline`).count(), 1);
+
+    chat.startWorker();
+    await page.locator('#connection-status[data-state="connected"]').waitFor({ timeout: 30_000 });
+    await page.locator(`#room-${room.id}:not(.is-offline)`).waitFor();
+    assert.is(await status.textContent(), 'Reconnected.');
+    // What was typed meanwhile is still there, and goes.
+    assert.is(await box(page, room).inputValue(), 'written while the chat was down');
+    await box(page, room).press('Enter');
+    await waitFor(
+      async () => (await delivered(page, room)).join() === 'sam: written while the chat was down',
+      5000,
+      'the message',
+    );
+  });
+});
+
 test('a server that closes each new connection at once (overloaded, 1013): the page retries ever more slowly, not every half second', async () => {
   const room = await fixtures.room('Busy');
   await inTab({}, async ({ page, relay }) => {

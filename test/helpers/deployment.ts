@@ -9,6 +9,7 @@ import { createLayer, type ChannelLayer } from '../../src/index.js';
 import { Thyme } from '../../src/server/index.js';
 import { EVENT_CHANNEL_CAPACITY } from '../../src/settings.js';
 import { Worker } from '../../src/worker/runner.js';
+import type { Application } from '../../src/worker/app.js';
 import type { Test } from 'uvu';
 import type { DatabaseBackend } from './databases.js';
 import { testPrefix } from './layers.js';
@@ -86,8 +87,19 @@ export class EmbeddedChat implements ChatEndpoints {
   private constructor(
     readonly layer: ChannelLayer,
     readonly thyme: Thyme,
-    readonly worker: Worker,
+    private worker: Worker,
+    private readonly app: Application,
   ) {}
+
+  /** Stops the worker, as when no `runworker` is up: Thyme serves on, events wait in the layer. */
+  stopWorker(): Promise<void> {
+    return this.worker.stop();
+  }
+
+  /** A worker again, for the same application: it takes the events that waited. */
+  startWorker(): void {
+    this.worker = new Worker(this.layer, this.app).start();
+  }
 
   /** `layerUrl` puts the same single process on another layer (a Redis one, with its own prefix). */
   static async start(
@@ -125,7 +137,7 @@ export class EmbeddedChat implements ChatEndpoints {
       staticDir: findApp('multichat')?.staticDir, // the page's script, for a browser
       websocketRate,
     });
-    const chat = new EmbeddedChat(layer, thyme, worker);
+    const chat = new EmbeddedChat(layer, thyme, worker, app);
     chat.ports = [(await thyme.listen(0, '127.0.0.1')).port];
     return chat;
   }

@@ -21,6 +21,19 @@
    */
   const BACKOFF = Object.freeze({ initialMs: 500, maxMs: 15000, jitter: 0.5, stableMs: 15000 });
   /**
+   * How long the session check after a refused handshake may take. With no worker
+   * up, Thyme holds the request for its HTTP timeout (120 s by default): the page
+   * would say nothing for that long, and only then try again.
+   */
+  const SESSION_CHECK_TIMEOUT_MS = 5000;
+  /**
+   * The status through an outage: one that began with a connection dropping, or
+   * before the page ever connected. Said once (the live region): the retries
+   * within it change only the note beside it.
+   */
+  const DROPPED = 'Disconnected. Reconnecting…';
+  const UNAVAILABLE = 'The chat is unavailable right now. Retrying…';
+  /**
    * A re-join the server refused for its rate (a page with more rooms than its
    * burst of commands) goes again after this, give or take: the chat's tokens
    * come back at 10 a second by default.
@@ -676,8 +689,8 @@
       // A refused handshake, or our session ended (CLOSE_LOGGED_OUT): ask before
       // reconnecting, since this browser may be logged in again (an admin who set
       // their own password has a new session).
-      if (opened && event.code !== CLOSE_LOGGED_OUT) scheduleRetry();
-      else void retryUnlessLoggedOut();
+      if (opened && event.code !== CLOSE_LOGGED_OUT) scheduleRetry(DROPPED);
+      else void retryUnlessLoggedOut(opened ? DROPPED : everConnected ? undefined : UNAVAILABLE);
     });
   }
 
@@ -697,21 +710,21 @@
     );
   }
 
-  function scheduleRetry() {
+  /** `text`: what the status says meanwhile (undefined: what it says already). */
+  function scheduleRetry(text) {
     const delay = backoffDelay(attempt++);
-    setStatus(
-      'disconnected',
-      'Disconnected. Reconnecting…',
-      `Next try in ${Math.max(1, Math.round(delay / 1000))} s.`,
-    );
+    setStatus('disconnected', text, `Next try in ${Math.max(1, Math.round(delay / 1000))} s.`);
     retryTimer = setTimeout(connect, delay);
   }
 
   /**
    * A handshake the server refused looks like any failed connection to a page (no
    * status code is exposed): ask the server whether the session is still alive.
+   * The user hears at once that the chat is down; the check gets a few seconds,
+   * and one unanswered by then (no worker up) is not a logout: keep trying.
    */
-  async function retryUnlessLoggedOut() {
+  async function retryUnlessLoggedOut(text) {
+    setStatus('disconnected', text, 'Checking…');
     let redirected = false;
     try {
       const response = await fetch(location.pathname, {
@@ -719,12 +732,15 @@
         redirect: 'manual',
         cache: 'no-store',
         credentials: 'same-origin',
+        signal: AbortSignal.timeout(SESSION_CHECK_TIMEOUT_MS),
       });
       redirected = response.type === 'opaqueredirect';
     } catch {
-      // Unreachable: a network problem, not a login one; keep trying.
+      // Unreachable or unanswered: a server problem, not a login one; keep trying.
     }
-    if (!redirected) return scheduleRetry();
+    // Meanwhile back online, or shown again from the cache: that connection decides.
+    if (socket) return;
+    if (!redirected) return scheduleRetry(text);
     // The session is over (logged out here or in another tab): stop reconnecting.
     stopped = true;
     loggedOut = true;
