@@ -356,6 +356,32 @@ test('no worker up: the page says within seconds that the chat is down and when 
   });
 });
 
+test('a message sent while no worker is up: after a while it is listed as not confirmed, and once a worker is back it goes as any other', async () => {
+  const room = await fixtures.room('Unanswered');
+  await inTab({}, async ({ page, chat }) => {
+    await join(page, room);
+    await chat.stopWorker();
+    // The socket stays open at Thyme: the message waits in the layer, unanswered.
+    await write(page, room, 'anyone <i>there</i>?');
+    assert.is(await box(page, room).inputValue(), '');
+    const pending = pane(page, room).locator('li.unsent');
+    await pending.waitFor({ timeout: 15_000 });
+    assert.is(await pending.locator('.text').textContent(), 'anyone <i>there</i>?');
+    assert.match((await pending.textContent()) ?? '', /Not confirmed yet$/);
+    assert.match(await paneAlertText(page, room), /has not confirmed your message/);
+    assert.is(await pane(page, room).locator('i').count(), 0, 'no markup was made');
+
+    chat.startWorker();
+    await waitFor(
+      async () => (await delivered(page, room)).join() === 'sam: anyone <i>there</i>?',
+      10_000,
+      'the message, once a worker took it',
+    );
+    assert.is(await pending.count(), 0, 'no longer listed as not confirmed');
+    assert.is(await pane(page, room).locator('.alert-item').count(), 0, 'nor said to be');
+  });
+});
+
 test('a server that closes each new connection at once (overloaded, 1013): the page retries ever more slowly, not every half second', async () => {
   const room = await fixtures.room('Busy');
   await inTab({}, async ({ page, relay }) => {

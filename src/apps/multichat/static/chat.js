@@ -39,6 +39,12 @@
    * come back at 10 a second by default.
    */
   const REJOIN_RETRY_MS = 1000;
+  /**
+   * A send unanswered for this long may never be handled (no worker up, or one
+   * stuck), and its box was emptied when it went: it is listed in its pane as not
+   * confirmed, until it is.
+   */
+  const CONFIRM_TIMEOUT_MS = 10000;
   /** Older messages are dropped so a long-open tab does not grow without bound. */
   const MAX_MESSAGES_PER_ROOM = 500;
   /** Room frames that may wait for their join's answer (keepEarly); the oldest go first. */
@@ -222,8 +228,8 @@
   }
 
   /** Removes the alerts of one kind, such as "reconnecting" once that is over. */
-  function clearAlerts(code) {
-    for (const item of alerts.querySelectorAll('.alert-item')) {
+  function clearAlerts(code, region = alerts) {
+    for (const item of region.querySelectorAll('.alert-item')) {
       if (item.getAttribute('data-code') === code) removeAlert(item);
     }
   }
@@ -363,7 +369,33 @@
     socket.send(JSON.stringify(payload));
     lastHeardAt = Date.now();
     awaiting.push(payload);
+    if (payload.command === 'send') setTimeout(() => notConfirmed(payload), CONFIRM_TIMEOUT_MS);
     return true;
+  }
+
+  /** A send still unanswered: its text in view (to copy), and the user told. */
+  function notConfirmed(sent) {
+    const room = rooms.get(sent.room);
+    if (!room || !awaiting.includes(sent)) return;
+    sent.late = unsentItem(sent.message, 'Not confirmed yet');
+    appendItem(room, sent.late);
+    showAlert(
+      'NOT_CONFIRMED',
+      'The chat server has not confirmed your message yet: it may arrive late, or not at all.',
+      { room },
+    );
+  }
+
+  /** A send's fate is known: what notConfirmed said of it goes. */
+  function settle(sent) {
+    if (!sent || !sent.late) return;
+    sent.late.remove();
+    sent.late = undefined;
+    const room = rooms.get(sent.room);
+    const others = awaiting.filter((other) => other !== sent && other.room === sent.room);
+    if (room && !others.some((other) => other.late)) {
+      clearAlerts('NOT_CONFIRMED', room.alerts);
+    }
   }
 
   /**
@@ -372,7 +404,9 @@
    * message dropped from a full channel).
    */
   function answered(matches) {
-    awaiting.splice(0, awaiting.findIndex(matches) + 1);
+    const index = awaiting.findIndex(matches);
+    if (index >= 0) settle(awaiting[index]);
+    awaiting.splice(0, index + 1);
   }
 
   /**
@@ -381,6 +415,7 @@
    * else there by now, into the room's list instead, marked as not sent.
    */
   function giveBack(sent) {
+    settle(sent);
     const room = sent && sent.command === 'send' && rooms.get(sent.room);
     if (!room) return;
     if (room.input.value.trim() === '') room.input.value = sent.message;
@@ -553,9 +588,9 @@
   }
 
   /** A message of the user's that did not go: in view, its text there to copy. */
-  function unsentItem(text) {
+  function unsentItem(text, note = 'Not sent') {
     const item = messageItem('unsent mine', me, text);
-    item.append(el('span', { className: 'unsent-note', textContent: 'Not sent' }));
+    item.append(el('span', { className: 'unsent-note', textContent: note }));
     return item;
   }
 
