@@ -382,6 +382,24 @@ test('a message sent while no worker is up: after a while it is listed as not co
   });
 });
 
+test('a room deleted while the page was reconnecting: its re-join is refused, and it goes from the list as well as its pane', async () => {
+  const room = await fixtures.room('Vanished');
+  await inTab({}, async ({ page, relay, chat }) => {
+    await join(page, room);
+    // The unasked leave is lost with the connection, as if the room went while the page was away.
+    relay.holding = /^\{"leave"/;
+    await fixtures.rooms.delete(room.id);
+    await chat.layer.groupSend(roomGroup(room.id), { close: 1012 });
+    await pane(page, room).waitFor({ state: 'detached' });
+    await waitFor(
+      async () => /The room “Vanished” was deleted/.test(await alertText(page)),
+      5000,
+      'the alert',
+    );
+    assert.is(await page.locator(`.room-link[data-room-id="${room.id}"]`).count(), 0);
+  });
+});
+
 test('a server that closes each new connection at once (overloaded, 1013): the page retries ever more slowly, not every half second', async () => {
   const room = await fixtures.room('Busy');
   await inTab({}, async ({ page, relay }) => {

@@ -599,6 +599,8 @@
     const id = rejoining.shift();
     // More rooms than the server takes commands at once: ask again for this one.
     if (id !== undefined && code === 'RATE_LIMITED') return rejoinLater(id);
+    // Deleted while the page was away: as if it had heard of it then.
+    if (id !== undefined && code === 'ROOM_INVALID') return roomGone(id);
     if (id !== undefined && code !== 'USER_HAS_TO_LOGIN') return shutOut(id, code, 'rejoin');
     if (id !== undefined) return showError(code);
     const sent = awaiting.shift();
