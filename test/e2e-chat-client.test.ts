@@ -400,6 +400,31 @@ test('a room deleted while the page was reconnecting: its re-join is refused, an
   });
 });
 
+test('a room double-clicked: joined once, and not left again by the second click', async () => {
+  const room = await fixtures.room('Clicked twice');
+  await inTab({}, async ({ page, relay }) => {
+    const button = page.locator(`.room-link[data-room-id="${room.id}"]`);
+    const { x, y, width, height } = (await button.boundingBox())!;
+    await page.mouse.move(x + width / 2, y + height / 2);
+    // A double-click slow enough for the answer to the first click to come in between.
+    await page.mouse.down({ clickCount: 1 });
+    await page.mouse.up({ clickCount: 1 });
+    await pane(page, room).waitFor();
+    await page.mouse.down({ clickCount: 2 });
+    await page.mouse.up({ clickCount: 2 });
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    assert.is(await pane(page, room).count(), 1, 'still in the room');
+    assert.is(await button.getAttribute('aria-pressed'), 'true');
+    assert.not.ok(
+      relay.passed.some((frame) => frame.startsWith('{"leave"')),
+      'no leave was sent',
+    );
+    // A single click later is a choice again: it leaves.
+    await button.click();
+    await pane(page, room).waitFor({ state: 'detached' });
+  });
+});
+
 test('a server that closes each new connection at once (overloaded, 1013): the page retries ever more slowly, not every half second', async () => {
   const room = await fixtures.room('Busy');
   await inTab({}, async ({ page, relay }) => {

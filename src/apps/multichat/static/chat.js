@@ -804,6 +804,9 @@
     const id = button && button.getAttribute('data-room-id');
     if (!id) return;
     event.preventDefault();
+    // The second click of a double-click is not a second choice: it would leave
+    // the room the first just joined, if the answer came in between.
+    if (event.detail > 1) return;
     command(rooms.has(id) ? 'leave' : 'join', id);
   });
   window.addEventListener('online', reconnectNow);
