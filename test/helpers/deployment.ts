@@ -92,8 +92,8 @@ export class EmbeddedChat implements ChatEndpoints {
   ) {}
 
   /** Stops the worker, as when no `runworker` is up: Thyme serves on, events wait in the layer. */
-  stopWorker(): Promise<void> {
-    return this.worker.stop();
+  async stopWorker(): Promise<void> {
+    await this.worker.stop();
   }
 
   /** A worker again, for the same application: it takes the events that waited. */
