@@ -28,6 +28,25 @@ export default tseslint.config(
     },
   },
   {
+    files: ['test/**/*.ts'],
+    ignores: ['test/helpers/suite.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          paths: [
+            {
+              name: 'uvu',
+              importNames: ['suite', 'test'],
+              message:
+                "take suite from test/helpers/suite.js: uvu's own swallows a failing before hook and exits 0",
+            },
+          ],
+        },
+      ],
+    },
+  },
+  {
     // The chat client: a plain browser script served as is from /static/.
     files: ['src/apps/multichat/static/**/*.js'],
     languageOptions: {

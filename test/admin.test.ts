@@ -4,7 +4,7 @@
  * CSRF, is validated on the server, and escapes what users typed. On SQLite and
  * PostgreSQL, embedded (Thyme + worker in this process).
  */
-import { suite } from 'uvu';
+import { suite } from './helpers/suite.js';
 import * as assert from 'uvu/assert';
 import { WebSocket } from 'ws';
 import type { User } from '../src/auth/users.js';

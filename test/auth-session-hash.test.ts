@@ -6,7 +6,7 @@
  * WebSocket connections to an embedded chat, on SQLite and PostgreSQL.
  */
 import { createHash, createHmac } from 'node:crypto';
-import { suite } from 'uvu';
+import { suite } from './helpers/suite.js';
 import * as assert from 'uvu/assert';
 import { makePassword } from '../src/auth/hashers.js';
 import { sessionAuthHash } from '../src/auth/session-auth-hash.js';

@@ -3,7 +3,7 @@
  * login, logout, expiry, and that only a hash of each key is ever stored.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { suite } from 'uvu';
+import { suite } from './helpers/suite.js';
 import * as assert from 'uvu/assert';
 import {
   hashSessionKey,

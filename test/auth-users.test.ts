@@ -3,7 +3,7 @@
  * username rules, duplicates (also under concurrency), hostile input stored verbatim
  * and never matching other rows, and authentication.
  */
-import { suite } from 'uvu';
+import { suite } from './helpers/suite.js';
 import * as assert from 'uvu/assert';
 import { checkPassword, PBKDF2_ITERATIONS } from '../src/auth/hashers.js';
 import { SessionStore } from '../src/auth/sessions.js';

@@ -3,7 +3,7 @@
  * python3-django run by /usr/bin/python3): the same messages, in the same order,
  * for the same passwords and users; the same emails accepted.
  */
-import { suite } from 'uvu';
+import { suite } from './helpers/suite.js';
 import * as assert from 'uvu/assert';
 import { emailProblem, passwordProblems, type PasswordOwner } from '../src/auth/validation.js';
 import { runPython } from './helpers/cli.js';

@@ -7,7 +7,7 @@
  * machine gone): the workers notice its layer connection is gone and run each of
  * its sockets' disconnect, so its users leave their rooms, with leave notices.
  */
-import { suite } from 'uvu';
+import { suite } from './helpers/suite.js';
 import * as assert from 'uvu/assert';
 import type { Room } from '../src/apps/multichat/rooms.js';
 import type { Database } from '../src/db/connection.js';

@@ -3,7 +3,7 @@
  * command and every error, refused handshakes, rooms and users changing under a
  * live socket, disconnect cleanup, and a fuzzing flood. SQLite and PostgreSQL.
  */
-import { suite } from 'uvu';
+import { suite } from './helpers/suite.js';
 import * as assert from 'uvu/assert';
 import { ChatAccess } from '../src/apps/multichat/access.js';
 import {

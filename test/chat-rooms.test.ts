@@ -1,5 +1,5 @@
 /** MultiChat's rooms in the database: ordering, lookups, and titles stored verbatim or refused. */
-import { suite } from 'uvu';
+import { suite } from './helpers/suite.js';
 import * as assert from 'uvu/assert';
 import { ChatAccess } from '../src/apps/multichat/access.js';
 import { InvalidRoomTitle, RoomRepository } from '../src/apps/multichat/rooms.js';

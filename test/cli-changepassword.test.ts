@@ -2,7 +2,7 @@
  * `gredis changepassword USER` on SQLite and PostgreSQL: hidden prompts at a terminal,
  * piped input, Django's three tries, and the user's sessions ending with the change.
  */
-import { suite } from 'uvu';
+import { suite } from './helpers/suite.js';
 import * as assert from 'uvu/assert';
 import { SessionStore } from '../src/auth/sessions.js';
 import { UserRepository } from '../src/auth/users.js';

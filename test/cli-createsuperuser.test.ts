@@ -4,7 +4,7 @@
  * piped, and with --noinput; Django's prompts, messages and re-prompts; exit codes.
  */
 import { userInfo } from 'node:os';
-import { suite } from 'uvu';
+import { suite } from './helpers/suite.js';
 import * as assert from 'uvu/assert';
 import { UserRepository } from '../src/auth/users.js';
 import type { Database } from '../src/db/connection.js';

@@ -7,7 +7,7 @@ import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync, readdirSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { suite } from 'uvu';
+import { suite } from './helpers/suite.js';
 import * as assert from 'uvu/assert';
 import { SecretKeyFileInvalid, SecretKeyRequired } from '../src/config/errors.js';
 import { loadSecretKey, secretKeyFileFor } from '../src/config/secret-key.js';

@@ -5,7 +5,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { suite } from 'uvu';
+import { suite } from './helpers/suite.js';
 import * as assert from 'uvu/assert';
 import { openDatabase } from '../src/db/connection.js';
 import { InvalidDatabaseUrl, isConnectionError } from '../src/db/errors.js';

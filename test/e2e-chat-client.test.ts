@@ -7,7 +7,7 @@
  * with its connection.
  */
 import { chromium, type Browser, type Page, type WebSocketRoute } from 'playwright-core';
-import { suite } from 'uvu';
+import { suite } from './helpers/suite.js';
 import * as assert from 'uvu/assert';
 import { roomGroup } from '../src/apps/multichat/chat-protocol.js';
 import type { Room } from '../src/apps/multichat/rooms.js';

@@ -5,7 +5,7 @@
  * (in-process layer, SQLite), logged in as a superuser.
  */
 import { chromium, type Browser, type Page } from 'playwright-core';
-import { suite } from 'uvu';
+import { suite } from './helpers/suite.js';
 import * as assert from 'uvu/assert';
 import { CHROMIUM, CHROMIUM_ARGS, killChildren } from './helpers/chromium.js';
 import { sqliteBackend } from './helpers/databases.js';

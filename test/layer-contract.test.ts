@@ -2,7 +2,7 @@
  * The channel layer contract (layer.md "Conformance"), run against every backend:
  * in-process, one Redis, and two Redis servers (sharded).
  */
-import { suite } from 'uvu';
+import { suite } from './helpers/suite.js';
 import * as assert from 'uvu/assert';
 import {
   ChannelFull,

@@ -2,7 +2,7 @@
  * Lanes: per-socket ordered execution across processes (the worker's ordering
  * mechanism) and counters, on the in-process layer and on Redis.
  */
-import { suite } from 'uvu';
+import { suite } from './helpers/suite.js';
 import * as assert from 'uvu/assert';
 import {
   ChannelFull,

@@ -3,7 +3,7 @@
  * trips, idleness, and behaviour under faults. The shared contract is in
  * layer-contract.test.ts.
  */
-import { suite } from 'uvu';
+import { suite } from './helpers/suite.js';
 import * as assert from 'uvu/assert';
 import { Encoder } from '@msgpack/msgpack';
 import { ReplyError, type Redis } from 'ioredis';

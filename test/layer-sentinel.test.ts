@@ -5,7 +5,7 @@
  * them (`gredis thyme` and `gredis runworker` on PostgreSQL) through a failover.
  * The URL's forms and errors are tested in layer-redis.test.ts.
  */
-import { suite } from 'uvu';
+import { suite } from './helpers/suite.js';
 import * as assert from 'uvu/assert';
 import type { Redis } from 'ioredis';
 import { MESSAGE_TYPES } from '../src/apps/multichat/chat-protocol.js';

@@ -2,7 +2,7 @@
  * Logging of failures: a burst of like lines is one line, then a count per
  * interval; a service away is one line without a stack, a bug keeps its stack.
  */
-import { suite } from 'uvu';
+import { suite } from './helpers/suite.js';
 import * as assert from 'uvu/assert';
 import { LayerUnavailable } from '../src/layer/errors.js';
 import { briefError, BurstLogger, createLogger, serializeError } from '../src/logger.js';

@@ -16,7 +16,7 @@ import { join } from 'node:path';
 import { connect, type Socket } from 'node:net';
 import { request } from 'node:http';
 import { fileURLToPath } from 'node:url';
-import { suite } from 'uvu';
+import { suite } from './helpers/suite.js';
 import * as assert from 'uvu/assert';
 import { createLayer, type ChannelLayer, type LayerOptions } from '../src/index.js';
 import { Thyme, type ThymeOptions } from '../src/server/index.js';

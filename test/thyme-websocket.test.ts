@@ -3,7 +3,7 @@
  * layer protocol. Runs on the in-process layer and on Redis.
  */
 import { connect, type Socket } from 'node:net';
-import { suite } from 'uvu';
+import { suite } from './helpers/suite.js';
 import * as assert from 'uvu/assert';
 import { WebSocket } from 'ws';
 import { createLayer, type ChannelLayer, type LayerOptions, type Message } from '../src/index.js';

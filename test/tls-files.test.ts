@@ -18,12 +18,14 @@ import {
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { test } from 'uvu';
+import { suite } from './helpers/suite.js';
 import * as assert from 'uvu/assert';
 import { watchTlsFiles } from '../src/commands/tls-files.js';
 import type { TlsFiles } from '../src/server/index.js';
 import { captureLogs } from './helpers/log-capture.js';
 import { sleep, waitFor } from './helpers/wait.js';
+
+const test = suite();
 
 const fixture = (name: string): Buffer =>
   readFileSync(fileURLToPath(new URL(`../../test/fixtures/tls/${name}`, import.meta.url)));

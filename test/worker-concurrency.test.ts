@@ -4,7 +4,7 @@
  * still wait their turn. A handler's effects leave with the end of its turn, or
  * earlier when it flushes them.
  */
-import { suite } from 'uvu';
+import { suite } from './helpers/suite.js';
 import * as assert from 'uvu/assert';
 import type { Database } from '../src/db/connection.js';
 import { createLayer, type ChannelLayer } from '../src/index.js';

@@ -3,7 +3,7 @@
  * Django does it, login/logout, throttling, error pages, and bad input. On SQLite
  * and PostgreSQL, embedded (Thyme + worker in this process).
  */
-import { suite } from 'uvu';
+import { suite } from './helpers/suite.js';
 import * as assert from 'uvu/assert';
 import { makePassword } from '../src/auth/hashers.js';
 import { SessionStore } from '../src/auth/sessions.js';

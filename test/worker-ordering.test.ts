@@ -4,7 +4,7 @@
  * handling. MultiChat over Redis with three `gredis runworker` processes, on
  * SQLite and on PostgreSQL.
  */
-import { suite } from 'uvu';
+import { suite } from './helpers/suite.js';
 import * as assert from 'uvu/assert';
 import type { Database } from '../src/db/connection.js';
 import { allDatabases } from './helpers/databases.js';

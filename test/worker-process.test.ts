@@ -5,7 +5,7 @@
  * events of unexpected shapes (from a foreign interface server) are answered.
  */
 import pg from 'pg';
-import { suite } from 'uvu';
+import { suite } from './helpers/suite.js';
 import * as assert from 'uvu/assert';
 import type { Database } from '../src/db/connection.js';
 import { createLayer } from '../src/index.js';

@@ -6,7 +6,7 @@
  * to the other workers at once, so no socket waits for the lane lease.
  */
 import pg from 'pg';
-import { suite } from 'uvu';
+import { suite } from './helpers/suite.js';
 import * as assert from 'uvu/assert';
 import type { Database } from '../src/db/connection.js';
 import { EXIT_ABANDONED } from '../src/commands/runworker.js';

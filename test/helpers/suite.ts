@@ -1,0 +1,32 @@
+import { suite as uvuSuite, type Callback, type Test } from 'uvu';
+
+let beforeHookFailed = false;
+// uvu sets process.exitCode itself when it is done; an exit listener runs after it.
+process.on('exit', () => {
+  if (beforeHookFailed) process.exitCode = 1;
+});
+
+/**
+ * uvu's `suite`, whose `before` hooks cannot fail in silence. uvu's runner
+ * returns from a `finally` block, which swallows a `before` hook's error: the
+ * suite prints "(0 / N)" with no reason and the process exits 0, so test/run.ts
+ * counted a deployment that never started as a passed file. Here the error is
+ * printed and the process exits 1. Every test file takes `suite` from here
+ * (eslint refuses uvu's own).
+ */
+export function suite<T = Record<string, unknown>>(name = '', context?: T): Test<T> {
+  const test = uvuSuite<T>(name, context);
+  const before = test.before;
+  const guarded = (hook: Callback<T>): void =>
+    before(async (state) => {
+      try {
+        await hook(state);
+      } catch (error) {
+        beforeHookFailed = true;
+        console.error(`\n  a before hook of "${name}" failed, so none of its tests ran:`, error);
+        throw error;
+      }
+    });
+  test.before = Object.assign(guarded, { each: before.each });
+  return test;
+}
