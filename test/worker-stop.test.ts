@@ -10,8 +10,11 @@ import { suite } from './helpers/suite.js';
 import * as assert from 'uvu/assert';
 import type { Database } from '../src/db/connection.js';
 import { EXIT_ABANDONED } from '../src/commands/runworker.js';
+import { makePassword } from '../src/auth/hashers.js';
+import { BrowserlessClient } from './helpers/browserless.js';
 import { postgresBackend, SHARED_POSTGRES_URL } from './helpers/databases.js';
 import { chatClient, DistributedChat, Fixtures } from './helpers/deployment.js';
+import type { HttpResult } from './helpers/http-client.js';
 import type { GredisProcess } from './helpers/processes.js';
 import { rawClient } from './helpers/redis-server.js';
 import { sleep, waitFor } from './helpers/wait.js';
@@ -57,36 +60,61 @@ function say(client: TestClient, roomId: number, message: string): void {
   client.send(JSON.stringify({ command: 'send', room: roomId, message }));
 }
 
-/**
- * Locks the rooms' table in an open transaction: every chat command waits for it
- * in the database (a handler stuck on a lock someone else holds) until `release`.
- */
-async function lockRooms(): Promise<{
-  handlersWaiting(count: number): Promise<void>;
+/** A lock the test holds in an open transaction, and the handlers waiting for it. */
+interface HeldLock {
+  /** Resolves once `count` handlers' queries wait for the lock. */
+  handlersWaiting(count: number, timeoutMs?: number): Promise<void>;
   release(): Promise<void>;
-}> {
+  /** The test's own connection (its transaction open until release). */
+  admin: pg.Client;
+  schema: string;
+}
+
+/**
+ * Takes a lock with `statement` (`$schema` stands for the test's schema) in an
+ * open transaction: every handler query that needs it, those that `waiting`
+ * (a LIKE pattern) matches, waits in the database until `release`.
+ */
+async function holdLock(
+  statement: string,
+  waiting: string,
+  values: unknown[] = [],
+): Promise<HeldLock> {
   const admin = new pg.Client({ connectionString: SHARED_POSTGRES_URL });
   await admin.connect();
   locks.push(admin);
   const schema = new URL(database.url).searchParams.get('search_path')!;
   await admin.query('begin');
-  await admin.query(`lock table ${schema}.chat_room in access exclusive mode`);
+  await admin.query(statement.replaceAll('$schema', schema), values);
   return {
-    handlersWaiting: (count) =>
+    admin,
+    schema,
+    handlersWaiting: (count, timeoutMs = 5000) =>
       waitFor(
-        async () =>
-          (
-            await admin.query(
-              "select 1 from pg_stat_activity where wait_event_type = 'Lock' and query like '%chat_room%'",
-            )
-          ).rowCount === count,
-        5000,
+        async () => {
+          // Read once per transaction otherwise, and this one stays open.
+          await admin.query('select pg_stat_clear_snapshot()');
+          const waiters = await admin.query(
+            "select 1 from pg_stat_activity where wait_event_type = 'Lock' and query like $1",
+            [waiting],
+          );
+          return waiters.rowCount === count;
+        },
+        timeoutMs,
         `${count} handler(s) waiting for the lock`,
       ).then(() => undefined),
     release: async () => {
       await admin.query('rollback');
     },
   };
+}
+
+/**
+ * Locks the rooms' table: every chat command waits for it in the database (a
+ * handler stuck on a lock someone else holds) until `release`.
+ */
+function lockRooms(): Promise<HeldLock> {
+  return holdLock('lock table $schema.chat_room in access exclusive mode', '%chat_room%');
 }
 
 /** Sends SIGTERM; resolves with the exit status and how long the exit took. */
@@ -188,6 +216,55 @@ test("an event this worker parked behind a dead worker's turn is handed over whe
   assert.is(code, 0);
   await chat.startWorker();
   assert.is((await reply(ann, 5000)).message, 'parked');
+});
+
+/**
+ * A login (POST /accounts/login/) whose last write, the user's last_login, waits
+ * for the user's row, locked by the test; resolves once it waits. The response,
+ * when it comes, is `answered`.
+ */
+async function loginWaitingForUserRow(port: number): Promise<{
+  lock: HeldLock;
+  userId: number;
+  answered: Promise<HttpResult | Error>;
+}> {
+  const user = await fixtures.user('ann');
+  // Hashed at today's cost, as the worker would rehash it (a write of its own).
+  await db
+    .knex('auth_user')
+    .where('id', user.id)
+    .update({ password: await makePassword('correct horse') });
+  const lock = await holdLock(
+    'select 1 from $schema.auth_user where id = $1 for no key update',
+    '%last_login%',
+    [user.id],
+  );
+  const browser = new BrowserlessClient(port);
+  await browser.get('/accounts/login/?next=/');
+  const answered = browser
+    .post('/accounts/login/', { username: 'ann', password: 'correct horse', next: '/' })
+    .catch((error: unknown) => error as Error);
+  // The password is checked first, at today's cost: slow on a busy machine.
+  await lock.handlersWaiting(1, 20_000);
+  return { lock, userId: user.id, answered };
+}
+
+test("an abandoned handler's query is cancelled before the worker exits: its write does not commit once the lock it waited for is free", async () => {
+  const stopping = await chat.startWorker(['--stop-timeout', '1']);
+  const port = await chat.startThyme(['--http-timeout', '30']);
+  const { lock, userId } = await loginWaitingForUserRow(port);
+  const { code } = await terminated(stopping);
+  assert.is(code, EXIT_ABANDONED);
+  // Nothing of the worker's waits for the lock any more...
+  await lock.handlersWaiting(0);
+  await lock.release();
+  // ...so its release lets no write through (it would have committed at once).
+  await sleep(500);
+  const { rows } = await lock.admin.query<{ last_login: Date | null }>(
+    `select last_login from ${lock.schema}.auth_user where id = $1`,
+    [userId],
+  );
+  assert.is(rows[0]!.last_login, null, "the abandoned login's last_login committed");
 });
 
 test.run();

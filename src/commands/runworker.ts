@@ -2,13 +2,13 @@ import { Command, Option } from 'commander';
 import { appNames } from '../apps/registry.js';
 import { globToRegExp } from '../glob.js';
 import { InMemoryChannelLayer } from '../layer/index.js';
-import type { ChannelLayer } from '../layer/types.js';
 import type { Server } from 'node:http';
 import { createLogger, type Logger } from '../logger.js';
 import { serveMetrics } from '../metrics/endpoint.js';
 import { EVENT_CHANNELS } from '../protocol.js';
 import { DEFAULTS } from '../settings.js';
 import { Worker, WORKER_DEFAULTS } from '../worker/runner.js';
+import { EXIT_ABANDONED, exitAbandoned } from './abandon.js';
 import { loadApplication, requireApp } from './app-runtime.js';
 import { withDatabase } from './database.js';
 import { CommandFailed } from './errors.js';
@@ -35,15 +35,7 @@ interface RunWorkerFlags extends MetricsFlags {
   stopTimeout: number;
 }
 
-/**
- * The exit status of a worker that stopped with events still running at
- * --stop-timeout (abandoned): the CLI's status for a runtime failure (cli.md),
- * since work was lost; 0 says everything finished.
- */
-export const EXIT_ABANDONED = 1;
-
-/** How long an abandoning worker gives the layer to close before it exits anyway. */
-const LAYER_CLOSE_MS = 2000;
+export { EXIT_ABANDONED } from './abandon.js';
 
 export function runWorkerCommand(): Command {
   return new Command('runworker')
@@ -121,30 +113,12 @@ export function runWorkerCommand(): Command {
             metrics?.close();
             return report;
           });
-          if (abandoned > 0) await exitAbandoned(layer, logger);
+          if (abandoned > 0) await exitAbandoned(layer, db, logger);
         });
       } finally {
         await layer.close();
       }
     });
-}
-
-/**
- * Ends a worker that abandoned events: an abandoned handler may still hold a
- * database connection (a query waiting for a lock, or for a server that stopped
- * answering), and closing the pool would wait for it, so the process exits
- * without; the layer is closed first, for a while at most.
- */
-async function exitAbandoned(layer: ChannelLayer, logger: Logger): Promise<never> {
-  await Promise.race([
-    layer.close().catch(() => undefined),
-    new Promise((resolve) => setTimeout(resolve, LAYER_CLOSE_MS).unref()),
-  ]);
-  logger.warn(
-    { status: EXIT_ABANDONED },
-    `exiting with status ${EXIT_ABANDONED}: events were abandoned at --stop-timeout`,
-  );
-  process.exit(EXIT_ABANDONED);
 }
 
 /** Serves the worker's /metrics and /healthz when asked to; stops the worker if it cannot. */

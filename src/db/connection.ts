@@ -2,6 +2,7 @@ import type BetterSqlite3 from 'better-sqlite3';
 import knexFactory, { type Knex } from 'knex';
 import { silentLogger, type Logger } from '../logger.js';
 import { redactSecrets } from '../redact.js';
+import { PostgresBackends } from './cancel.js';
 import { parseDatabaseUrl, type DatabaseTarget } from './url.js';
 
 /** One process's handle on the database: a knex pool plus what kind of database it is. */
@@ -12,6 +13,15 @@ export interface Database {
   url: string;
   /** Closes every pooled connection; idempotent. */
   close(): Promise<void>;
+  /**
+   * Has the server cancel the queries the pool's connections are running (for a
+   * process leaving work it gave up on, before it exits); resolves within
+   * `withinMs` with how many connections the server took a cancel for. SQLite
+   * has nothing to cancel: better-sqlite3 runs a statement synchronously, so
+   * none is running while this does, and an open transaction ends with the
+   * process, rolled back.
+   */
+  cancelQueries(withinMs: number): Promise<number>;
 }
 
 export interface OpenDatabaseOptions {
@@ -56,8 +66,9 @@ export function openDatabase(url: string, options: OpenDatabaseOptions = {}): Da
   const logger = (options.logger ?? silentLogger()).child({
     database: redactSecrets(url),
   });
+  const backends = target.kind === 'postgres' ? new PostgresBackends() : undefined;
   const knex = knexFactory({
-    ...clientConfig(target, options.queryTimeoutMs ?? QUERY_TIMEOUT_MS),
+    ...clientConfig(target, options.queryTimeoutMs ?? QUERY_TIMEOUT_MS, backends),
     acquireConnectionTimeout: ACQUIRE_TIMEOUT_MS,
     // Knex's own messages (e.g. a failed connection attempt) duplicate errors we
     // report anyway, so they are debug output here.
@@ -75,6 +86,7 @@ export function openDatabase(url: string, options: OpenDatabaseOptions = {}): Da
     kind: target.kind,
     url,
     close: () => (closing ??= knex.destroy()),
+    cancelQueries: async (withinMs) => (backends ? backends.cancelAll(withinMs) : 0),
   };
 }
 
@@ -99,7 +111,11 @@ function reusable(client: PgPooledClient): boolean {
   return false;
 }
 
-function clientConfig(target: DatabaseTarget, queryTimeoutMs: number): Knex.Config {
+function clientConfig(
+  target: DatabaseTarget,
+  queryTimeoutMs: number,
+  backends?: PostgresBackends,
+): Knex.Config {
   if (target.kind === 'postgres') {
     return {
       client: 'pg',
@@ -111,7 +127,12 @@ function clientConfig(target: DatabaseTarget, queryTimeoutMs: number): Knex.Conf
       },
       ...(target.searchPath ? { searchPath: target.searchPath } : {}),
       // min 0: idle connections are released rather than held for the process's life.
-      pool: { min: 0, max: 10, validate: reusable },
+      pool: {
+        min: 0,
+        max: 10,
+        validate: reusable,
+        ...(backends ? { afterCreate: backends.track } : {}),
+      },
     };
   }
   return {
