@@ -17,7 +17,7 @@ import { chatClient, DistributedChat, Fixtures } from './helpers/deployment.js';
 import type { HttpResult } from './helpers/http-client.js';
 import type { GredisProcess } from './helpers/processes.js';
 import { rawClient } from './helpers/redis-server.js';
-import { sleep, waitFor } from './helpers/wait.js';
+import { sleep, waitFor, within } from './helpers/wait.js';
 import type { TestClient } from './helpers/ws-client.js';
 
 const test = suite('gredis runworker: stop');
@@ -265,6 +265,19 @@ test("an abandoned handler's query is cancelled before the worker exits: its wri
     [userId],
   );
   assert.is(rows[0]!.last_login, null, "the abandoned login's last_login committed");
+});
+
+test('an HTTP request abandoned at --stop-timeout is answered 503 at once, not 504 at --http-timeout', async () => {
+  const stopping = await chat.startWorker(['--stop-timeout', '1']);
+  const port = await chat.startThyme(['--http-timeout', '30']);
+  const { answered } = await loginWaitingForUserRow(port);
+  const { code, ms } = await terminated(stopping);
+  assert.is(code, EXIT_ABANDONED);
+  const answer = await within(answered, 3000, 'the answer to the abandoned login');
+  assert.ok(!(answer instanceof Error), String(answer));
+  assert.is(answer.status, 503);
+  assert.match(answer.body.toString(), /Service unavailable/);
+  assert.ok(ms < 1000 + 2500, `exited ${Math.round(ms)} ms after SIGTERM`);
 });
 
 test.run();

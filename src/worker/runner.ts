@@ -4,7 +4,7 @@ import type { ChannelLayer, LaneTurn, Message } from '../layer/types.js';
 import { silentLogger, type Logger } from '../logger.js';
 import { abandonedSocketEvent, CHANNELS, EVENT_CHANNELS } from '../protocol.js';
 import type { Application } from './app.js';
-import { handleHttpEvent } from './http/handler.js';
+import { answerAbandoned, handleHttpEvent, ReplyClaim } from './http/handler.js';
 import type { HealthReport } from '../metrics/endpoint.js';
 import { RESCUED, WorkerMetrics } from './metrics.js';
 import { SocketDispatcher } from './websocket/dispatcher.js';
@@ -61,6 +61,8 @@ export class Worker {
   private readonly loops: Promise<void>[] = [];
   /** Work in progress, and what it is for the log of a stop that abandons it. */
   private readonly running = new Map<Promise<void>, Record<string, unknown>>();
+  /** The HTTP requests being handled: a stop that gives them up answers them. */
+  private readonly requests = new Map<string, ReplyClaim>();
   /** Turns and events a stopping worker is giving back to the layer. */
   private readonly handovers = new Set<Promise<void>>();
   private free: number;
@@ -130,7 +132,8 @@ export class Worker {
    * again on their channel, and a socket's next event that a finish or a rescue
    * hands over is handed back (Lanes.handBack). What is still running at the
    * timeout is abandoned, logged and lost, as with a worker that died, except
-   * that its sockets' next events run elsewhere at once, not after the lease.
+   * that its sockets' next events run elsewhere at once, not after the lease,
+   * and its HTTP requests not yet answered are answered 503 at once.
    * Resolves once that is done (an abandoned handler may still be running: the
    * process should exit).
    */
@@ -161,7 +164,7 @@ export class Worker {
     await before(
       performance.now() + ABANDON_MS,
       (async () => {
-        if (!finished) await this.sockets.abandon();
+        if (!finished) await Promise.all([this.sockets.abandon(), this.answerAbandoned()]);
         await this.layer.lanes.stopRescue();
         await Promise.allSettled([...this.handovers]);
       })(),
@@ -223,7 +226,7 @@ export class Worker {
   private dispatch(channel: string, event: Message): Promise<void> {
     switch (channel) {
       case CHANNELS.httpRequest:
-        return handleHttpEvent(this.layer, this.app, event, this.logger);
+        return this.handleRequest(event);
       case CHANNELS.httpDisconnect:
         this.logger.debug({ path: event.path }, 'client left before its response ended');
         return Promise.resolve();
@@ -235,6 +238,32 @@ export class Worker {
         this.logger.warn({ channel }, 'no handler for this channel');
         return Promise.resolve();
     }
+  }
+
+  private async handleRequest(event: Message): Promise<void> {
+    const reply = new ReplyClaim();
+    const channel = event.reply_channel;
+    // Reply channels are unique per request: Thyme makes one for each.
+    if (typeof channel === 'string') this.requests.set(channel, reply);
+    try {
+      await handleHttpEvent(this.layer, this.app, event, this.logger, reply);
+    } finally {
+      if (typeof channel === 'string') this.requests.delete(channel);
+    }
+  }
+
+  /** Answers 503 the requests a stop gives up whose handlers have not answered. */
+  private async answerAbandoned(): Promise<void> {
+    await Promise.allSettled(
+      [...this.requests].map(async ([channel, reply]) => {
+        try {
+          if (await answerAbandoned(this.layer, this.app, channel, reply))
+            this.logger.warn({ reply_channel: channel }, 'stop timeout: answered 503');
+        } catch (error) {
+          this.logger.error({ err: error, reply_channel: channel }, 'could not answer 503');
+        }
+      }),
+    );
   }
 
   /** The /metrics page (runworker --metrics-port). */

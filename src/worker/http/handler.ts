@@ -7,12 +7,30 @@ import { Response } from './response.js';
 import { sendResponse } from './responder.js';
 import { MethodNotAllowed, NotFound } from './router.js';
 
+/**
+ * Who answers a request: its handler, or a stop that gave it up (see
+ * answerAbandoned), never both. Thyme takes the first response whole; a second
+ * would come after it had released the reply channel (dropped), or, after a
+ * started stream, be read as the stream's next chunk.
+ */
+export class ReplyClaim {
+  private claimed = false;
+
+  /** True for the first caller only: that one answers. */
+  claim(): boolean {
+    if (this.claimed) return false;
+    this.claimed = true;
+    return true;
+  }
+}
+
 /** Runs one `http.request` event through the application and sends its response. */
 export async function handleHttpEvent(
   layer: ChannelLayer,
   app: Application,
   event: Message,
   logger: Logger,
+  reply = new ReplyClaim(),
 ): Promise<void> {
   const replyChannel = event.reply_channel;
   if (typeof replyChannel !== 'string') {
@@ -34,7 +52,28 @@ export async function handleHttpEvent(
     );
   }
   if (request?.method === 'HEAD') response.body = Buffer.alloc(0);
+  if (!reply.claim()) {
+    logger.debug({ path: request?.path }, 'finished after its worker gave it up: not sent');
+    return;
+  }
   await sendResponse(layer, replyChannel, response);
+}
+
+/**
+ * Answers a request its stopping worker gave up, unless its handler has begun to:
+ * 503 (the app's page for it), at once rather than a 504 at Thyme's
+ * --http-timeout; it was not handled, and may be sent again.
+ */
+export async function answerAbandoned(
+  layer: ChannelLayer,
+  app: Application,
+  replyChannel: string,
+  reply: ReplyClaim,
+): Promise<boolean> {
+  if (!reply.claim()) return false;
+  const response = errorPage(app, 503, undefined).header('retry-after', '1');
+  await sendResponse(layer, replyChannel, response);
+  return true;
 }
 
 /**

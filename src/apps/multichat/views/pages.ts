@@ -17,6 +17,8 @@ const ERROR_TITLES: Record<number, [string, string]> = {
   405: ['Method not allowed', 'This page does not accept that method.'],
   429: ['Too many attempts', 'Please wait before trying again.'],
   500: ['Server error', 'Something went wrong on our side. It has been logged.'],
+  // A worker stopping gave the request up (see answerAbandoned): nothing was done.
+  503: ['Service unavailable', 'The server is restarting. Please try again in a moment.'],
 };
 
 export function errorPage(status: number, request: Request | undefined, detail?: string): Response {
