@@ -15,7 +15,7 @@ import { BrowserlessClient } from './helpers/browserless.js';
 import { postgresBackend, SHARED_POSTGRES_URL } from './helpers/databases.js';
 import { chatClient, DistributedChat, Fixtures } from './helpers/deployment.js';
 import type { HttpResult } from './helpers/http-client.js';
-import type { GredisProcess } from './helpers/processes.js';
+import { startThyme, type GredisProcess } from './helpers/processes.js';
 import { rawClient } from './helpers/redis-server.js';
 import { sleep, waitFor, within } from './helpers/wait.js';
 import type { TestClient } from './helpers/ws-client.js';
@@ -278,6 +278,23 @@ test('an HTTP request abandoned at --stop-timeout is answered 503 at once, not 5
   assert.is(answer.status, 503);
   assert.match(answer.body.toString(), /Service unavailable/);
   assert.ok(ms < 1000 + 2500, `exited ${Math.round(ms)} ms after SIGTERM`);
+});
+
+test('gredis thyme with memory:// (its own worker) at SIGTERM: a handler stuck on the database is abandoned at --stop-timeout, its query cancelled, and thyme exits 1 rather than wait to close the pool', async () => {
+  const { proc: embedded, port } = await startThyme(['--stop-timeout', '1'], {
+    ...chat.processEnv,
+    CHANNEL_LAYER_URL: 'memory://',
+  });
+  chat.thymes.push(embedded);
+  const [lobby, garden] = [await fixtures.room('Lobby'), await fixtures.room('Garden')];
+  const ann = await joined(port, 'ann', lobby.id);
+  const lock = await lockRooms();
+  ann.send(JSON.stringify({ command: 'join', room: garden.id }));
+  await lock.handlersWaiting(1);
+  const { code, ms } = await terminated(embedded);
+  assert.is(code, EXIT_ABANDONED);
+  assert.ok(ms < 1000 + 3500, `exited ${Math.round(ms)} ms after SIGTERM (--stop-timeout 1)`);
+  await lock.handlersWaiting(0);
 });
 
 test.run();

@@ -2,7 +2,8 @@ import { Command, Option } from 'commander';
 import { appNames, type AppEntry } from '../apps/registry.js';
 import { InMemoryChannelLayer } from '../layer/index.js';
 import type { ChannelLayer } from '../layer/types.js';
-import { Worker } from '../worker/runner.js';
+import { Worker, WORKER_DEFAULTS, type StopReport } from '../worker/runner.js';
+import { EXIT_ABANDONED, exitAbandoned } from './abandon.js';
 import { loadApplication, requireApp } from './app-runtime.js';
 import { withDatabase } from './database.js';
 import { createLogger, type Logger } from '../logger.js';
@@ -64,6 +65,7 @@ interface ThymeFlags
   database: string;
   eventLanes: boolean;
   proxyHeaders: boolean;
+  stopTimeout: number;
 }
 
 /** The flags, with what the action read from the environment and the TLS files. */
@@ -183,6 +185,14 @@ export function thymeCommand(): Command {
         .default(DEFAULTS.websocketBurst)
         .argParser(numberIn(1, 1e6, true)),
     )
+    .addOption(
+      new Option(
+        '--stop-timeout <seconds>',
+        `with memory:// (its own workers): at SIGTERM/SIGINT, once the sockets are closed, how long the events in progress may take to finish; those still running then are abandoned (as runworker's) and thyme exits ${EXIT_ABANDONED}`,
+      )
+        .default(WORKER_DEFAULTS.stopTimeout)
+        .argParser(numberIn(0, 86_400)),
+    )
     .addOption(metricsPortOption())
     .addOption(metricsBindOption())
     .addOption(
@@ -215,8 +225,13 @@ export function thymeCommand(): Command {
         // this process runs the app's workers itself.
         await withDatabase(flags.database, logger, async (db) => {
           const app = await loadApplication(entry, db, layer, logger);
-          const worker = new Worker(layer, app, { logger }).start();
-          await serveWith(worker);
+          const worker = new Worker(layer, app, {
+            stopTimeout: flags.stopTimeout,
+            logger,
+          }).start();
+          const { abandoned } = await serveWith(worker);
+          // Not db.close(): it would wait for the abandoned handlers' queries.
+          if (abandoned > 0) await exitAbandoned(layer, db, logger);
         });
       } finally {
         await layer.close();
@@ -224,14 +239,17 @@ export function thymeCommand(): Command {
     });
 }
 
-/** Listens until SIGINT/SIGTERM, then shuts down gracefully (sockets first, then the worker). */
+/**
+ * Listens until SIGINT/SIGTERM, then shuts down gracefully (sockets first, then
+ * the worker); resolves with what the worker abandoned.
+ */
 async function serve(
   entry: AppEntry,
   layer: ChannelLayer,
   flags: ServeFlags,
   logger: Logger,
   worker: Worker | undefined,
-): Promise<void> {
+): Promise<StopReport> {
   const thyme = await startOrStop(worker, () => newThyme(entry, layer, flags, logger));
   const serving = await startOrStop(worker, () => listen(thyme, flags), {
     failed: `cannot listen on ${flags.unixSocket ?? `${flags.bind}:${flags.port}`}`,
@@ -256,10 +274,10 @@ async function serve(
     },
     `serving ${entry.name} on ${serving}`,
   );
-  await stopOnSignal(logger, async () => {
+  return stopOnSignal(logger, async () => {
     unwatch?.();
     await thyme.close();
-    await worker?.stop();
+    return (await worker?.stop()) ?? { abandoned: 0 };
   });
 }
 
