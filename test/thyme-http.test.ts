@@ -486,6 +486,31 @@ test('static files come with an ETag and Cache-Control, and revalidate to 304', 
   assert.is(worker.of('http.request').length, 0, 'served by Thyme, not through the layer');
 });
 
+test('static files revalidate by If-Modified-Since too; If-None-Match takes precedence', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'gredis-static-'));
+  writeFileSync(join(dir, 'page.css'), 'body { color: red }');
+  // Half a second past a whole one: Last-Modified carries whole seconds only.
+  const mtime = new Date(1_700_000_000_500);
+  utimesSync(join(dir, 'page.css'), mtime, mtime);
+  const { port } = await setup({ staticDir: dir });
+  const get = (headers: Record<string, string>): Promise<number> =>
+    httpRequest(port, '/static/page.css', { headers }).then((res) => res.status);
+  const first = await httpRequest(port, '/static/page.css');
+  assert.is(first.headers['last-modified'], 'Tue, 14 Nov 2023 22:13:20 GMT');
+  assert.is(first.headers['accept-ranges'], 'none', 'ranges are not served');
+  const lastModified = String(first.headers['last-modified']);
+  assert.is(await get({ 'if-modified-since': lastModified }), 304);
+  assert.is(await get({ 'if-modified-since': 'Wed, 15 Nov 2023 00:00:00 GMT' }), 304);
+  assert.is(await get({ 'if-modified-since': 'Tue, 14 Nov 2023 22:13:19 GMT' }), 200);
+  assert.is(await get({ 'if-modified-since': 'not a date' }), 200, 'an invalid date is ignored');
+  // Both sent: If-None-Match decides (RFC 9110 §13.2.2), either way.
+  const bothStale = { 'if-none-match': '"other"', 'if-modified-since': lastModified };
+  assert.is(await get(bothStale), 200);
+  const etag = String(first.headers.etag);
+  const bothFresh = { 'if-none-match': etag, 'if-modified-since': 'Mon, 01 Jan 2001 00:00:00 GMT' };
+  assert.is(await get(bothFresh), 304);
+});
+
 test('a static file once served is answered while the thread pool is busy', async () => {
   const { port } = await setup();
   assert.is((await httpRequest(port, '/static/site.css')).status, 200);

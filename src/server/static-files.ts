@@ -182,6 +182,9 @@ export class StaticFiles {
             'Content-Type':
               CONTENT_TYPES[extname(real).toLowerCase()] ?? 'application/octet-stream',
             'X-Content-Type-Options': 'nosniff',
+            // Range requests get the whole file: say so, rather than leave
+            // clients to find out (RFC 9110 §14.3).
+            'Accept-Ranges': 'none',
           },
           body: content.length <= MAX_HELD_FILE_BYTES ? content : undefined,
           checkedAt: Date.now(),
@@ -244,19 +247,37 @@ function pathSegments(relative: string): string[] | undefined {
 }
 
 /**
- * Whether the client already has this version (a 304). If-None-Match compares
- * weakly (RFC 9110 §13.1.2): W/"x" matches "x". A proxy that compresses on the
- * way (nginx's gzip) weakens the ETag it passes on, and the browser sends that back.
+ * Whether the client already has this version (a 304), as RFC 9110 §13.2.2
+ * orders the checks: If-None-Match when present, else If-Modified-Since.
  */
 function notModified(req: IncomingMessage, file: StaticFile): boolean {
   const ifNoneMatch = req.headers['if-none-match'];
-  return (
-    ifNoneMatch !== undefined &&
-    ifNoneMatch.split(',').some((raw) => {
-      const tag = raw.trim();
-      return tag === '*' || (tag.startsWith('W/') ? tag.slice(2) : tag) === file.etag;
-    })
-  );
+  if (ifNoneMatch !== undefined) return etagMatches(ifNoneMatch, file.etag);
+  const ifModifiedSince = req.headers['if-modified-since'];
+  return ifModifiedSince !== undefined && unmodifiedSince(ifModifiedSince, file);
+}
+
+/**
+ * If-None-Match compares weakly (RFC 9110 §13.1.2): W/"x" matches "x". A proxy
+ * that compresses on the way (nginx's gzip) weakens the ETag it passes on, and
+ * the browser sends that back.
+ */
+function etagMatches(ifNoneMatch: string, etag: string): boolean {
+  return ifNoneMatch.split(',').some((raw) => {
+    const tag = raw.trim();
+    return tag === '*' || (tag.startsWith('W/') ? tag.slice(2) : tag) === etag;
+  });
+}
+
+/**
+ * If-Modified-Since (RFC 9110 §13.1.3): unmodified when the file's mtime, to
+ * the whole second Last-Modified carries, is not after the date. A date that
+ * does not parse is ignored (a 200), as the RFC asks.
+ */
+function unmodifiedSince(ifModifiedSince: string, file: StaticFile): boolean {
+  const since = Date.parse(ifModifiedSince);
+  if (Number.isNaN(since)) return false;
+  return Math.floor(file.identity.mtimeMs / 1000) * 1000 <= since;
 }
 
 /** Answers 304 when the client has this version (false: nothing more to send), or writes the 200 headers. */
