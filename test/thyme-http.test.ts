@@ -769,6 +769,42 @@ hostile(
 );
 
 hostile(
+  'requests pipelined after a worker response that closes the connection are never run',
+  async () => {
+    const { port, worker } = await setup();
+    const next = 'POST /status/202 HTTP/1.1\r\nHost: localhost\r\nContent-Length: 0\r\n\r\n';
+    const closing = [
+      // The application's own Connection: close.
+      'GET /connection-close HTTP/1.1\r\nHost: localhost\r\n\r\n',
+      // An HTTP/1.0 keep-alive client, a body of no declared length: only the
+      // close can end it, and Node closes after it.
+      'GET /hello HTTP/1.0\r\nHost: localhost\r\nConnection: keep-alive\r\n\r\n',
+    ];
+    const answers = [];
+    for (const first of closing) answers.push(await rawExchange(port, first + next + next));
+    assert.match(answers[0]!, /^HTTP\/1\.1 200 [^]*\r\nconnection: close\r\n[^]*\r\nbye\r\n/i);
+    assert.match(answers[1]!, /^HTTP\/1\.1 200 [^]*\r\n\r\nhello$/);
+    for (const answer of answers)
+      assert.is([...answer.matchAll(/^HTTP\/1\.1 /gm)].length, 1, answer);
+    await sleep(200);
+    assert.equal(
+      worker.of('http.request').map((r) => r.path),
+      ['/connection-close', '/hello'],
+      'the requests after them never reached a worker',
+    );
+    // Pipelined after responses that keep the connection open, all are run and answered in order.
+    const kept = await rawExchange(
+      port,
+      'GET /status/201 HTTP/1.1\r\nHost: localhost\r\n\r\n' +
+        next +
+        'GET /status/203 HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n',
+    );
+    const statuses = [...kept.matchAll(/^HTTP\/1\.1 (\d+)/gm)].map((m) => m[1]);
+    assert.equal(statuses, ['201', '202', '203'], kept);
+  },
+);
+
+hostile(
   'a body in a transfer coding besides chunked gets 501, never reaching a worker still coded',
   async () => {
     const { port, worker } = await setup();

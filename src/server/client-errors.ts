@@ -1,7 +1,6 @@
 import { STATUS_CODES, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { failBody } from './http.js';
-import { closesConnection } from './responses.js';
 
 /**
  * The status for a clientError Node reports on a connection, or undefined when
@@ -24,37 +23,50 @@ const answering = new WeakSet<Socket>();
  * ones before them are sent.
  */
 const unfinished = new WeakMap<Socket, Set<ServerResponse>>();
-/**
- * Connections a sent response closes: Node may parse what followed it only
- * after it is sent (the rest of a body it had not yet read, say).
- */
-const closedAfter = new WeakSet<Socket>();
 
 /**
- * Whether a response before `res` on its connection closes the connection
- * (Thyme refused its request: a body too large, a coding it cannot take). Node
- * goes on parsing what the client pipelined after such a request, and hands it
- * over as requests that can never be answered: run, they would act for a
- * client that is never told (a POST after a refused one).
+ * Waits until every response before `res` on its connection has closed, then
+ * says whether `res` can still be answered there; until then it is counted
+ * among the connection's responses (see answerClientError). Node parses and
+ * hands over every request a client pipelines at once, whatever comes of those
+ * before it: after a response that closes the connection (Thyme's refusal of a
+ * body too large, a worker's `Connection: close`, a body of no declared length
+ * to an HTTP/1.0 keep-alive client, which only the close can end) the next
+ * request's answer can never be sent, and run, it would act for a client that
+ * is never told (a POST after a refused one). Whether a response closes is
+ * known only once it is written, so pipelined requests are taken one at a
+ * time, in order, as nginx and uvicorn take them.
  */
-export function followsClosingResponse(res: ServerResponse): boolean {
-  const { socket } = res.req;
-  if (closedAfter.has(socket)) return true;
-  for (const before of unfinished.get(socket) ?? []) {
-    if (before !== res && closesConnection(before)) return true;
-  }
-  return false;
-}
-
-/** Counts `res` among its connection's responses until it closes (see answerClientError). */
-export function watchResponse(res: ServerResponse): void {
+export async function awaitTurn(res: ServerResponse): Promise<boolean> {
   const { socket } = res.req;
   let responses = unfinished.get(socket);
   if (!responses) unfinished.set(socket, (responses = new Set()));
+  const before = [...responses];
   responses.add(res);
-  res.once('close', () => {
-    responses.delete(res);
-    if (closesConnection(res)) closedAfter.add(socket);
+  res.once('close', () => responses.delete(res));
+  // A closing response ends the socket as it finishes (Node's destroySoon),
+  // before its 'close': a request after it finds the socket no longer writable.
+  if (before.length > 0 && socket.writable) await closedOrGone(before, socket);
+  return socket.writable;
+}
+
+/**
+ * Resolves when every one of `responses` has closed, or `socket` has: a request
+ * that was never answered (one dropped by awaitTurn) has no 'close' of its own.
+ */
+function closedOrGone(responses: ServerResponse[], socket: Socket): Promise<void> {
+  return new Promise((resolve) => {
+    let left = responses.length;
+    const done = (): void => {
+      socket.off('close', done);
+      for (const res of responses) res.off('close', oneClosed);
+      resolve();
+    };
+    const oneClosed = (): void => {
+      if (--left === 0) done();
+    };
+    socket.once('close', done);
+    for (const res of responses) res.once('close', oneClosed);
   });
 }
 

@@ -37,14 +37,6 @@ export function rejectUpgrade(socket: Duplex, status: number, reason: string): v
   );
 }
 
-/** Responses Thyme answered with Connection: close (see closesConnection). */
-const closing = new WeakSet<ServerResponse>();
-
-/** Whether `res` is one of Thyme's own answers that close the connection after them. */
-export function closesConnection(res: ServerResponse): boolean {
-  return closing.has(res);
-}
-
 /** A short plain-text response for errors Thyme answers itself. */
 export function plainResponse(
   res: ServerResponse,
@@ -53,7 +45,6 @@ export function plainResponse(
   close = false,
 ): void {
   const body = `${text ?? STATUS_CODES[status] ?? 'Error'}\n`;
-  if (close) closing.add(res);
   if (res.headersSent) {
     res.destroy();
     return;

@@ -11,7 +11,7 @@ import type { ChannelLayer } from '../layer/types.js';
 import { silentLogger, type Logger } from '../logger.js';
 import { AccessLog, countBodyBytes } from './access-log.js';
 import type { ThymeContext } from './context.js';
-import { answerClientError, followsClosingResponse, watchResponse } from './client-errors.js';
+import { answerClientError, awaitTurn } from './client-errors.js';
 import { AllowedHosts } from './hosts.js';
 import { bridgeHttpRequest, holdContinue } from './http.js';
 import { InFlight } from './in-flight.js';
@@ -250,8 +250,7 @@ export class Thyme implements ThymeContext {
 
   private async onRequest(req: IncomingMessage, res: ServerResponse): Promise<void> {
     // Never answered, so never run, and not counted as served either.
-    if (followsClosingResponse(res)) return;
-    watchResponse(res);
+    if (!(await awaitTurn(res))) return;
     this.metrics.httpRequests++;
     this.metrics.httpInFlight++;
     this.httpInFlight.add(res);

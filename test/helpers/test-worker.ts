@@ -183,6 +183,14 @@ export class TestWorker {
       for (const part of framing) await this.layer.send(reply, part);
       return;
     }
+    if (path === '/connection-close') {
+      // The application closing its connection after this response.
+      return this.layer.send(reply, {
+        status: 200,
+        headers: [[b('connection'), b('close')]],
+        content: b('bye'),
+      });
+    }
     if (path.startsWith('/status/')) {
       return this.layer.send(reply, {
         status: Number(path.slice(8)),
