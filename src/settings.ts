@@ -21,6 +21,8 @@ export const DEFAULTS = Object.freeze({
   outgoingBufferLimit: 1024 * 1024,
   websocketRate: 100,
   websocketBurst: 200,
+  /** 0: no limit (the open-file limit, `ulimit -n`, is then the bound). */
+  maxConnections: 0,
   app: 'multichat',
 });
 

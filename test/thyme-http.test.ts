@@ -25,7 +25,8 @@ import { httpRequest, rawExchange } from './helpers/http-client.js';
 import { testPrefix } from './helpers/layers.js';
 import { TestWorker } from './helpers/test-worker.js';
 import { sleep, waitFor, within } from './helpers/wait.js';
-import { TestClient } from './helpers/ws-client.js';
+import { captureLogs, WARN } from './helpers/log-capture.js';
+import { HandshakeRefused, TestClient } from './helpers/ws-client.js';
 
 const FIXTURES = fileURLToPath(new URL('../../test/fixtures/', import.meta.url));
 
@@ -1002,6 +1003,46 @@ hostile(
       ['/slow'],
       'neither the stalled request nor the trickle reached the layer',
     );
+  },
+);
+
+hostile(
+  '--max-connections: one connection more is answered 503 and closed, and nothing on it runs',
+  async () => {
+    const { logger, lines } = captureLogs();
+    const { port, thyme, worker } = await setup({ maxConnections: 2, logger });
+    const metricsPort = (await thyme.listenMetrics(0, '127.0.0.1')).port;
+    // Two slow clients that never finish their headers hold both places.
+    const held = [connect(port, '127.0.0.1'), connect(port, '127.0.0.1')];
+    for (const socket of held) {
+      socket.on('error', () => undefined);
+      socket.write('GET / HTTP/1.1\r\nHost: local');
+    }
+    await waitFor(() => thyme.metrics.connectionsOpen === 2, 3000, 'both to be counted');
+    const refused = await rawExchange(
+      port,
+      'POST /status/202 HTTP/1.1\r\nHost: localhost\r\nContent-Length: 0\r\n\r\n',
+    );
+    assert.match(refused, /^HTTP\/1\.1 503 [^]*\r\nConnection: close\r\n[^]*too many connections/);
+    assert.is([...refused.matchAll(/^HTTP\/1\.1 /gm)].length, 1, refused);
+    const handshake = await TestClient.open(`ws://127.0.0.1:${port}/`).catch((e: unknown) => e);
+    assert.instance(handshake, HandshakeRefused);
+    assert.is((handshake as HandshakeRefused).status, 503);
+    // The separate metrics listener is not counted: a probe there still answers.
+    assert.is((await httpRequest(metricsPort, '/healthz')).status, 200);
+    const metrics = (await httpRequest(metricsPort, '/metrics')).body.toString();
+    assert.match(metrics, /^gredis_connections_open 2$/m);
+    assert.match(metrics, /^gredis_connections_refused_total 2$/m);
+    const warned = lines.filter((l) => l.level === WARN && /too many connections/.test(l.msg));
+    assert.is(warned.length, 1, 'one line for the burst');
+    assert.is(warned[0]!.client, '127.0.0.1');
+    await sleep(200);
+    assert.is(worker.of('http.request').length, 0, 'nothing on a refused connection ran');
+    assert.is(worker.of('websocket.connect').length, 0);
+    held[0]!.destroy();
+    await waitFor(() => thyme.metrics.connectionsOpen === 1, 3000, 'a place to come free');
+    assert.is((await httpRequest(port, '/status/201')).status, 201, 'served again');
+    held[1]!.destroy();
   },
 );
 

@@ -53,6 +53,7 @@ interface ThymeFlags
       | 'outgoingBufferLimit'
       | 'websocketRate'
       | 'websocketBurst'
+      | 'maxConnections'
     > {
   bind: string;
   port: number;
@@ -193,6 +194,14 @@ export function thymeCommand(): Command {
         .default(WORKER_DEFAULTS.stopTimeout)
         .argParser(numberIn(0, 86_400)),
     )
+    .addOption(
+      new Option(
+        '--max-connections <count>',
+        'client connections (HTTP and WebSocket) open at once; one more is answered 503 and closed (over TLS, closed without an answer); 0 = no limit',
+      )
+        .default(DEFAULTS.maxConnections)
+        .argParser(numberIn(0, 1e7, true)),
+    )
     .addOption(metricsPortOption())
     .addOption(metricsBindOption())
     .addOption(
@@ -331,6 +340,7 @@ function newThyme(entry: AppEntry, layer: ChannelLayer, flags: ServeFlags, logge
     outgoingBufferLimit: flags.outgoingBufferLimit,
     websocketRate: flags.websocketRate,
     websocketBurst: flags.websocketBurst,
+    maxConnections: flags.maxConnections,
     accessLog: flags.accessLog,
     announceEvents: flags.eventLanes,
     proxyHeaders: flags.proxyHeaders ?? false,

@@ -16,6 +16,8 @@ export class ThymeMetrics {
   httpResponses = new Map<number, number>();
   httpResponsesCutOff = 0;
   layerSendFailures = 0;
+  connectionsOpen = 0;
+  connectionsRefused = 0;
 
   countResponse(status: number): void {
     this.httpResponses.set(status, (this.httpResponses.get(status) ?? 0) + 1);
@@ -62,6 +64,15 @@ export class ThymeMetrics {
         'counter',
         'WebSocket messages sent to clients.',
         [['', this.websocketMessagesOut]],
+      )
+      .metric('gredis_connections_open', 'gauge', 'Client connections open (HTTP and WebSocket).', [
+        ['', this.connectionsOpen],
+      ])
+      .metric(
+        'gredis_connections_refused_total',
+        'counter',
+        'Client connections refused as over --max-connections.',
+        [['', this.connectionsRefused]],
       )
       .metric('gredis_http_requests_total', 'counter', 'HTTP requests received.', [
         ['', this.httpRequests],

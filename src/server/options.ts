@@ -33,6 +33,11 @@ export interface ThymeOptions {
   websocketRate: number;
   /** Messages a WebSocket may send at once before its rate applies. */
   websocketBurst: number;
+  /**
+   * Client connections open at once (HTTP and WebSocket; 0: no limit). One
+   * more is answered 503 and closed at once (over TLS, closed without a word).
+   */
+  maxConnections: number;
   /** Seconds a client may take to send a request's headers. */
   headersTimeout: number;
   /**
@@ -90,6 +95,7 @@ export const THYME_DEFAULTS: Readonly<
   outgoingBufferLimit: DEFAULTS.outgoingBufferLimit,
   websocketRate: DEFAULTS.websocketRate,
   websocketBurst: DEFAULTS.websocketBurst,
+  maxConnections: DEFAULTS.maxConnections,
   headersTimeout: 20,
   shutdownTimeout: 30,
   announceEvents: true,
@@ -113,6 +119,10 @@ export function resolveThymeOptions(options: Partial<ThymeOptions>): ThymeOption
   // Node reads 0 as no timeout: idle connections would be kept for ever.
   if (!(resolved.keepAliveTimeout > 0))
     throw new RangeError(`keepAliveTimeout must be more than 0, got ${resolved.keepAliveTimeout}`);
+  if (!(Number.isInteger(resolved.maxConnections) && resolved.maxConnections >= 0))
+    throw new RangeError(
+      `maxConnections must be 0 (no limit) or a whole number more, got ${resolved.maxConnections}`,
+    );
   if (!(resolved.websocketRate >= 0))
     throw new RangeError(
       `websocketRate must be 0 (no limit) or more, got ${resolved.websocketRate}`,

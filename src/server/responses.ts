@@ -30,7 +30,8 @@ const ERROR_HEADER_LINES = Object.entries(ERROR_HEADERS)
 
 /** Answers a handshake that will not be upgraded with a plain HTTP status, then closes. */
 export function rejectUpgrade(socket: Duplex, status: number, reason: string): void {
-  if (socket.destroyed) return;
+  // Not writable: already answered (a connection over the limit), and closing.
+  if (socket.destroyed || !socket.writable) return;
   const body = `${STATUS_CODES[status] ?? 'Error'}: ${reason}\n`;
   socket.end(
     `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\nConnection: close\r\n${ERROR_HEADER_LINES}Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,

@@ -8,10 +8,11 @@ import {
 import type { AddressInfo, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { ChannelLayer } from '../layer/types.js';
-import { silentLogger, type Logger } from '../logger.js';
+import { BurstLogger, silentLogger, type Logger } from '../logger.js';
 import { AccessLog, countBodyBytes } from './access-log.js';
 import type { ThymeContext } from './context.js';
 import { answerClientError, awaitTurn } from './client-errors.js';
+import { ConnectionLimit } from './connection-limit.js';
 import { AllowedHosts } from './hosts.js';
 import { bridgeHttpRequest, holdContinue } from './http.js';
 import { InFlight } from './in-flight.js';
@@ -97,6 +98,16 @@ export class Thyme implements ThymeContext {
     // drops the rest without a word: the worker would see a cut list (1023 of
     // 2500 short ones). Their size (16 KiB) bounds them, as nginx's does.
     this.server.maxHeadersCount = 0;
+    new ConnectionLimit(
+      this.options.maxConnections,
+      tls !== undefined,
+      this.metrics,
+      (client, open) =>
+        BurstLogger.for(this.logger).warn(
+          { client, open },
+          'too many connections (--max-connections): a new one refused',
+        ),
+    ).watch(this.server);
     this.server.on(
       'request',
       (req: IncomingMessage, res: ServerResponse) => void this.onRequest(req, res),
@@ -115,6 +126,8 @@ export class Thyme implements ThymeContext {
     this.server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
       // The HTTP server no longer watches this connection: its errors are ours.
       socket.on('error', destroyOnError);
+      // Already answered (a connection over the limit), and closing: nothing to run.
+      if (!socket.writable) return;
       if (req.headers.upgrade?.toLowerCase() !== 'websocket') {
         this.serveIgnoringUpgrade(req, socket as Socket, head);
         return;

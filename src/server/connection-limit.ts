@@ -1,0 +1,69 @@
+import type { Server } from 'node:http';
+import type { Socket } from 'node:net';
+import { rejectUpgrade } from './responses.js';
+
+/**
+ * How long a refused connection stays open for the request it may already be
+ * sending: closed with unread bytes, a socket is reset, and the reset may
+ * destroy the 503 before the client has read it.
+ */
+const REFUSED_LINGER_MS = 1000;
+
+/** What the limit tells Thyme of each connection it refuses. */
+export type OnRefused = (client: string | undefined, open: number) => void;
+
+/** Where the limit keeps its counts (ThymeMetrics). */
+export interface ConnectionCounts {
+  /** Connections open now, refused ones not counted. */
+  connectionsOpen: number;
+  connectionsRefused: number;
+}
+
+/**
+ * Caps the connections open at once (--max-connections, as uvicorn's
+ * --limit-concurrency and nginx's worker_connections): past it, many slow
+ * clients would take every file descriptor, and with them the listener, the
+ * layer's connections and the log files. A connection over the limit is
+ * answered at once with 503 and Connection: close, and then closed, before any
+ * request on it is read (one pipelined behind is dropped unrun, like any after
+ * a closing response: client-errors.ts awaitTurn), WebSocket handshakes
+ * included. Over TLS there is nothing to answer in before a handshake, which
+ * costs what the limit is there to save: the connection is closed without a
+ * word. Node's own maxConnections would close every one so.
+ */
+export class ConnectionLimit {
+  constructor(
+    private readonly limit: number,
+    private readonly tls: boolean,
+    private readonly counts: ConnectionCounts,
+    private readonly onRefused: OnRefused,
+  ) {}
+
+  /** Counts every connection `server` accepts (WebSockets too), refusing those over the limit. */
+  watch(server: Server): void {
+    server.on('connection', (socket: Socket) => this.admit(socket));
+  }
+
+  private admit(socket: Socket): void {
+    const { counts } = this;
+    if (this.limit > 0 && counts.connectionsOpen >= this.limit) {
+      this.refuse(socket);
+      return;
+    }
+    counts.connectionsOpen++;
+    socket.once('close', () => counts.connectionsOpen--);
+  }
+
+  private refuse(socket: Socket): void {
+    this.counts.connectionsRefused++;
+    this.onRefused(socket.remoteAddress, this.counts.connectionsOpen);
+    if (this.tls) {
+      socket.destroy();
+      return;
+    }
+    rejectUpgrade(socket, 503, 'too many connections; try again later');
+    // The HTTP server still reads (and drops) the request; a client that keeps
+    // the connection open past that is not waited for.
+    socket.setTimeout(REFUSED_LINGER_MS, () => socket.destroy());
+  }
+}
