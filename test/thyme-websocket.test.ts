@@ -447,6 +447,41 @@ for (const layerUrl of ['memory://', SHARED_REDIS_URL]) {
     assert.not.ok('err' in full[0]!, 'no stack trace');
   });
 
+  test('a client flooding pings is dropped (1006), with one warning line naming it', async () => {
+    const { logger, lines } = captureLogs();
+    const { url, worker } = await setup({ logger });
+    const socket = connect(Number(new URL(url('/')).port), '127.0.0.1');
+    socket.on('error', () => undefined);
+    socket.write(
+      `GET /flood HTTP/1.1\r\nHost: localhost\r\nOrigin: http://localhost\r\nUpgrade: websocket\r\n` +
+        `Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n`,
+    );
+    let head = '';
+    socket.on('data', (chunk: Buffer) => (head += chunk.toString('latin1')));
+    await waitFor(() => head.includes('\r\n\r\n'), 3000, 'the handshake answer');
+    assert.match(head, /^HTTP\/1\.1 101 /);
+    const closed = new Promise((resolve) => socket.once('close', resolve));
+    // More pings in one read than ws answers before its pongs are written
+    // (maxPendingAutoPongs, 60): masked, empty, as a client sends them.
+    const ping = Buffer.from([0x89, 0x80, 1, 2, 3, 4]);
+    socket.write(Buffer.concat(Array.from({ length: 100 }, () => ping)));
+    await within(closed, 3000, 'the flooding client to be dropped');
+    const disconnect = await waitFor(() => worker.of('websocket.disconnect')[0], 3000);
+    assert.is(disconnect.code, 1006);
+    const flood = lines.filter((line) => /pings faster than it read/.test(line.msg));
+    assert.is(flood.length, 1, JSON.stringify(flood));
+    assert.is(flood[0]!.level, WARN);
+    assert.is(flood[0]!.client, '127.0.0.1');
+    // A client that pings now and then is answered and stays.
+    const calm = await open(url('/'));
+    const pong = new Promise((resolve) => calm.ws.once('pong', resolve));
+    calm.ws.ping();
+    await within(pong, 3000, 'the pong');
+    calm.send('still here');
+    assert.is(await calm.next(), 'still here');
+    assert.is(lines.filter((line) => /pings faster/.test(line.msg)).length, 1);
+  });
+
   test('a full websocket.connect channel refuses the handshake with 503', async () => {
     const { url, worker } = await setup(
       { websocketConnectTimeout: 0.5 },

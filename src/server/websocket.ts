@@ -385,6 +385,18 @@ export class WebSocketSession {
       this.lastSeen = Date.now();
       this.pingSentAt = 0;
     });
+    ws.on('ping', () => {
+      // ws drops a client whose pings come faster than it reads their pongs
+      // (maxPendingAutoPongs, 60) before it emits the ping, and says nothing
+      // else: the worker would see a 1006 no log line explains. Not open now,
+      // and Thyme not closing it: that is what happened.
+      if (ws.readyState === WebSocket.OPEN || this.closingCode !== undefined) return;
+      this.closingCode = 1006;
+      BurstLogger.for(ctx.logger).warn(
+        { client: this.client, path: this.path },
+        'a WebSocket client sent pings faster than it read their pongs: dropped',
+      );
+    });
     ws.on('close', (code: number) => this.onClose(code));
     ws.on('error', (error: Error) => {
       // ws closes the socket itself on a protocol error, with the code the error
@@ -435,7 +447,10 @@ export class WebSocketSession {
     const ws = this.ws;
     if (!ws || ws.readyState !== WebSocket.OPEN || this.pingSentAt === 0) return;
     // Paused since the ping, Thyme has not read past whatever came before its pong.
-    if (this.pingSentAt <= sentBy && !ws.isPaused) ws.terminate();
+    if (this.pingSentAt <= sentBy && !ws.isPaused) {
+      this.closingCode ??= 1006; // no close frame: the worker hears 1006, as before
+      ws.terminate();
+    }
   }
 
   shutdown(code: number): Promise<void> {
