@@ -2,7 +2,8 @@
  * `gredis runworker` as deployed (MultiChat on Redis and PostgreSQL, with a
  * `gredis thyme`): how many events it runs at once (--concurrency) never
  * leaves a channel unread or a rescued turn waiting while the worker is idle;
- * events of unexpected shapes (from a foreign interface server) are answered.
+ * events of unexpected shapes (from a foreign interface server) are answered;
+ * started with Redis unreachable, it says it waits, and runs once Redis is up.
  */
 import pg from 'pg';
 import { suite } from './helpers/suite.js';
@@ -10,9 +11,11 @@ import * as assert from 'uvu/assert';
 import type { Database } from '../src/db/connection.js';
 import { createLayer } from '../src/index.js';
 import { postgresBackend, SHARED_POSTGRES_URL } from './helpers/databases.js';
-import { rawClient } from './helpers/redis-server.js';
-import { chatClient, DistributedChat, Fixtures } from './helpers/deployment.js';
-import { waitFor, within } from './helpers/wait.js';
+import { freePort, rawClient, RedisServer } from './helpers/redis-server.js';
+import { chatClient, DistributedChat, Fixtures, TEST_SECRET_KEY } from './helpers/deployment.js';
+import { testPrefix } from './helpers/layers.js';
+import { GredisProcess } from './helpers/processes.js';
+import { sleep, waitFor, within } from './helpers/wait.js';
 import type { TestClient } from './helpers/ws-client.js';
 
 const test = suite('gredis runworker');
@@ -153,6 +156,53 @@ test("a foreign server's websocket.disconnect without its code ends the socket's
   } finally {
     redis.disconnect();
     await layer.close();
+  }
+});
+
+test('started with Redis unreachable: it says it waits (/healthz 503) until Redis answers, then that it runs', async () => {
+  const [redisPort, metricsPort] = [await freePort(), await freePort()];
+  const worker = GredisProcess.start(
+    ['runworker', 'multichat', '--metrics-port', String(metricsPort)],
+    {
+      DATABASE_URL: database.url,
+      CHANNEL_LAYER_URL: `redis://127.0.0.1:${redisPort}/0?prefix=${testPrefix()}`,
+      SECRET_KEY: TEST_SECRET_KEY,
+    },
+  );
+  let redis: RedisServer | undefined;
+  const healthz = async (): Promise<number> =>
+    (await fetch(`http://127.0.0.1:${metricsPort}/healthz`)).status;
+  try {
+    await worker.waitForLine((line) => String(line.msg).startsWith('metrics on '));
+    await worker.waitForLine(
+      (line) => line.msg === 'worker for multichat waiting for the channel layer',
+    );
+    assert.is(await healthz(), 503);
+    await sleep(500);
+    assert.not.ok(
+      worker.lines.some((line) => line.msg === 'worker for multichat running'),
+      'not "running" while Redis is unreachable',
+    );
+    assert.is(await healthz(), 503);
+
+    redis = await RedisServer.start([], redisPort);
+    await worker.waitForLine((line) => line.msg === 'worker for multichat running');
+    await waitFor(async () => (await healthz()) === 200, 5000, '/healthz 200');
+    // Its receives are now waiting on the server for events.
+    const raw = rawClient(redis.url);
+    try {
+      await waitFor(
+        async () => /cmd=bz(mpop|popmin)/.test(String(await raw.client('LIST'))),
+        5000,
+        'blocked reads',
+      );
+    } finally {
+      raw.disconnect();
+    }
+    assert.is((await worker.stop()).code, 0);
+  } finally {
+    await worker.stop('SIGKILL');
+    await redis?.stop();
   }
 });
 

@@ -2,6 +2,7 @@ import { Command, Option } from 'commander';
 import { appNames } from '../apps/registry.js';
 import { globToRegExp } from '../glob.js';
 import { InMemoryChannelLayer } from '../layer/index.js';
+import type { ChannelLayer } from '../layer/types.js';
 import type { Server } from 'node:http';
 import { createLogger, type Logger } from '../logger.js';
 import { serveMetrics } from '../metrics/endpoint.js';
@@ -107,7 +108,7 @@ export function runWorkerCommand(): Command {
             logger,
           }).start();
           const metrics = await serveWorkerMetrics(worker, flags, logger);
-          logger.info({ app: entry.name, channels }, `worker for ${entry.name} running`);
+          announceRunning(layer, logger, entry.name, channels);
           const { abandoned } = await stopOnSignal(logger, async () => {
             const report = await worker.stop();
             metrics?.close();
@@ -119,6 +120,28 @@ export function runWorkerCommand(): Command {
         await layer.close();
       }
     });
+}
+
+/**
+ * Logs that the worker runs once the layer has answered. With the layer
+ * unreachable at start its receives wait for it (retrying for as long as it
+ * takes), and "running" then would read as healthy: it says it waits, and
+ * which hosts it waits for, until then; /healthz is 503 meanwhile.
+ */
+function announceRunning(
+  layer: ChannelLayer,
+  logger: Logger,
+  app: string,
+  channels: string[],
+): void {
+  const running = (): void => logger.info({ app, channels }, `worker for ${app} running`);
+  const health = layer.health();
+  if (health.ok) return running();
+  logger.info(
+    { app, hosts: health.hosts.filter((host) => host.status !== 'ready').map((host) => host.url) },
+    `worker for ${app} waiting for the channel layer`,
+  );
+  void layer.whenReady().then(running);
 }
 
 /** Serves the worker's /metrics and /healthz when asked to; stops the worker if it cannot. */

@@ -73,6 +73,7 @@ export abstract class BaseChannelLayer implements ChannelLayer {
   abstract flush(): Promise<void>;
   abstract close(): Promise<void>;
   abstract health(): LayerHealth;
+  abstract whenReady(): Promise<void>;
 
   /** Starts reading the process key (the non-local name) that `channel` lives under. */
   protected abstract readProcessKey(nonLocal: string): void;

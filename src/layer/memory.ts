@@ -131,6 +131,10 @@ export class InMemoryChannelLayer extends BaseChannelLayer {
     };
   }
 
+  async whenReady(): Promise<void> {
+    // In-process: nothing to reach.
+  }
+
   protected readProcessKey(key: string): void {
     if (this.readingKeys.has(key)) return;
     this.readingKeys.add(key);

@@ -80,6 +80,13 @@ export interface ChannelLayer {
   close(): Promise<void>;
   health(): LayerHealth;
   /**
+   * Resolves once every backend host has answered (the in-process layer: at
+   * once), so that a process says it is running only when it can be; until then
+   * health() is not ok. Never rejects; stays pending while a host is never
+   * reached (or the layer closes first).
+   */
+  whenReady(): Promise<void>;
+  /**
    * Calls `listener` when what a backend server stored for this process is gone:
    * the server came back without its data (a Redis restart without
    * persistence), or this process, cut off from it, was taken for dead and its

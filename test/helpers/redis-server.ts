@@ -56,9 +56,12 @@ export class RedisServer {
     private readonly extraArgs: readonly string[],
   ) {}
 
-  /** `extraArgs`: more redis-server options, e.g. `['--replicaof', '127.0.0.1', '6380']`. */
-  static async start(extraArgs: readonly string[] = []): Promise<RedisServer> {
-    const server = new RedisServer(await freePort(), extraArgs);
+  /**
+   * `extraArgs`: more redis-server options, e.g. `['--replicaof', '127.0.0.1', '6380']`.
+   * `port`: a port of the test's choosing (one a process already tries to reach).
+   */
+  static async start(extraArgs: readonly string[] = [], port?: number): Promise<RedisServer> {
+    const server = new RedisServer(port ?? (await freePort()), extraArgs);
     await server.startProcess();
     return server;
   }

@@ -161,6 +161,22 @@ export class RedisHost {
     });
   }
 
+  /**
+   * Resolves once the command connection is ready (ioredis's ready check has
+   * been answered), at once if it is: see ChannelLayer.whenReady.
+   */
+  whenReady(): Promise<void> {
+    if (this.status === 'ready') return Promise.resolve();
+    return new Promise((resolve) => {
+      const onReady = (): void => {
+        if (this.status !== 'ready') return; // a misconfigured server: never
+        this.client.off('ready', onReady);
+        resolve();
+      };
+      this.client.on('ready', onReady);
+    });
+  }
+
   get status(): HostStatus {
     if (this.misconfigured) return 'down';
     if (this.client.status === 'ready') return 'ready';

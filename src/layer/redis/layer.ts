@@ -372,6 +372,10 @@ export class RedisChannelLayer extends BaseChannelLayer {
     return { ok: !this.closed && hosts.every((h) => h.status === 'ready'), hosts };
   }
 
+  async whenReady(): Promise<void> {
+    await Promise.all(this.hosts.map((host) => host.whenReady()));
+  }
+
   protected readProcessKey(nonLocal: string): void {
     let reader = this.processReaders.get(nonLocal);
     if (!reader) {
