@@ -400,6 +400,21 @@ function contract(backend: LayerBackend): void {
     assert.ok(receiver.stats.bufferDrops >= 7);
   });
 
+  test("a local buffer holds its channel's pattern capacity, not only the global one", async () => {
+    // channels_redis bounds every receive buffer by the global capacity: a Thyme
+    // reply channel (thyme.*, 1000) would lose the start of a long streamed
+    // response that arrived before it listened.
+    const { sender, receiver } = pair({ capacity: 3, channelCapacity: { 'wide.*': 10 } });
+    const wide = await receiver.newChannel('wide');
+    const other = await receiver.newChannel();
+    await receiver.send(other, { start: true });
+    assert.equal(await receiver.receive(other), { start: true }); // the reader is now running
+    for (let i = 0; i < 10; i++) await sender.send(wide, { i });
+    await sleep(100);
+    for (let i = 0; i < 10; i++) assert.equal(await receiver.receive(wide), { i });
+    assert.is(receiver.stats.bufferDrops, 0);
+  });
+
   test('an aborted receive consumes nothing; the next receive gets the message', async () => {
     const { sender, receiver } = pair();
     const controller = new AbortController();
