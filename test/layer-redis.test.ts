@@ -312,6 +312,31 @@ format('a message older than expiry is never delivered, even if still stored', a
   assert.equal(await receiver.receive('old.news'), { fresh: true });
 });
 
+format(
+  "a sender whose host's clock is minutes slow is not taken for expired: the layer keeps Redis's time",
+  async () => {
+    const receiver = layer({ expiry: 10 });
+    const sender = layer({ expiry: 10 });
+    const specific = await receiver.newChannel();
+    // Connected, and each has read the server's clock: TIME is the first command
+    // at connection, and replies come in order.
+    for (const made of [sender, receiver]) await made.groupDiscard('skew-group', 'skew.none');
+    const realNow = Date.now;
+    Date.now = () => realNow() - 120_000; // the sender's host runs two minutes slow
+    try {
+      await sender.send('skew.plain', { n: 1 });
+      await sender.send(specific, { n: 2 });
+      await sender.groupAdd('skew-group', specific);
+      assert.is(await sender.groupSend('skew-group', { n: 3 }), 0);
+    } finally {
+      Date.now = realNow;
+    }
+    assert.equal(await within(receiver.receive('skew.plain'), 2000), { n: 1 });
+    assert.equal(await within(receiver.receive(specific), 2000), { n: 2 });
+    assert.equal(await within(receiver.receive(specific), 2000), { n: 3 });
+  },
+);
+
 format('sends made in one tick go as one batched script, each with its own outcome', async () => {
   const sender = layer({ capacity: 3 });
   const before = sender.stats.roundTrips;

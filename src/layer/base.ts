@@ -43,6 +43,7 @@ export abstract class BaseChannelLayer implements ChannelLayer {
     this.capacities = new CapacityTable(this.options.capacity, this.options.channelCapacity);
     this.local = new LocalChannels(
       (c) => this.capacities.of(c),
+      () => this.now(),
       this.options.expiry,
       this.stats,
       this.logger,
@@ -140,17 +141,25 @@ export abstract class BaseChannelLayer implements ChannelLayer {
    * this process so that messages one process sends keep their order in a sorted set.
    */
   protected nextScore(): number {
-    const now = Date.now() / 1000;
+    const now = this.now();
     this.lastScore = now > this.lastScore ? now : this.lastScore + 1e-6;
     return this.lastScore;
   }
 
   /** Messages scored before this are expired. */
   protected expiryCutoff(): number {
-    return Date.now() / 1000 - this.options.expiry;
+    return this.now() - this.options.expiry;
   }
 
   protected groupCutoff(): number {
-    return Date.now() / 1000 - this.options.groupExpiry;
+    return this.now() - this.options.groupExpiry;
+  }
+
+  /**
+   * Epoch seconds, the clock of every score and cutoff: this host's, unless the
+   * backend has one that all its processes share (see ServerClock).
+   */
+  protected now(): number {
+    return Date.now() / 1000;
   }
 }

@@ -42,6 +42,8 @@ export class Codec {
   constructor(
     encryptionKeys: readonly string[],
     private readonly expiry: number,
+    /** Epoch seconds of Fernet tokens: the layer's clock (see ServerClock). */
+    private readonly now: () => number = () => Date.now() / 1000,
   ) {
     this.crypter = encryptionKeys.length > 0 ? new MultiFernet(encryptionKeys) : undefined;
   }
@@ -95,7 +97,7 @@ export class Codec {
     }
     let packed: Uint8Array = payload.subarray(RANDOM_PREFIX_LENGTH);
     if (this.crypter) {
-      const plain = this.crypter.decrypt(packed, this.expiry + 10);
+      const plain = this.crypter.decrypt(packed, this.expiry + 10, this.now() * 1000);
       if (!plain) throw new MalformedPayload('cannot be decrypted with any configured key');
       packed = plain;
     }
@@ -142,7 +144,7 @@ export class Codec {
 
   /** Prepends the random prefix to (encrypted) packed bytes. */
   private seal(packed: Uint8Array): Buffer {
-    const body = this.crypter ? this.crypter.encrypt(packed) : packed;
+    const body = this.crypter ? this.crypter.encrypt(packed, this.now() * 1000) : packed;
     const out = Buffer.allocUnsafe(RANDOM_PREFIX_LENGTH + body.length);
     this.randomPrefix(out);
     out.set(body, RANDOM_PREFIX_LENGTH);

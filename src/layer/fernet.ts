@@ -72,13 +72,14 @@ export class MultiFernet {
     this.fernets = secrets.map((secret) => new Fernet(secret));
   }
 
-  encrypt(plaintext: Uint8Array): Buffer {
-    return this.fernets[0]!.encrypt(plaintext);
+  /** `now`: epoch milliseconds of the token (the layer's clock). */
+  encrypt(plaintext: Uint8Array, now?: number): Buffer {
+    return this.fernets[0]!.encrypt(plaintext, now);
   }
 
-  decrypt(token: Uint8Array, ttl?: number): Buffer | null {
+  decrypt(token: Uint8Array, ttl?: number, now?: number): Buffer | null {
     for (const fernet of this.fernets) {
-      const plaintext = fernet.decrypt(token, ttl);
+      const plaintext = fernet.decrypt(token, ttl, now);
       if (plaintext) return plaintext;
     }
     return null;

@@ -27,6 +27,8 @@ export class LocalChannels {
 
   constructor(
     private readonly capacityOf: (channel: string) => number,
+    /** The layer's clock, epoch seconds: the one its scores are on. */
+    private readonly now: () => number,
     private readonly expiry: number,
     private readonly stats: LayerStats,
     private readonly logger: Logger,
@@ -50,7 +52,7 @@ export class LocalChannels {
     this.mailboxes.delete(channel);
     this.listeners.set(channel, listener);
     if (!mailbox) return;
-    const now = Date.now() / 1000;
+    const now = this.now();
     for (const entry of mailbox.drainItems())
       if (entry.deadline >= now) this.call(channel, listener, entry.message);
   }
@@ -69,7 +71,7 @@ export class LocalChannels {
     for (;;) {
       const entry = await mailbox.take(options?.signal);
       // Buffered too long (its reader fell behind): expired like any stored message.
-      if (entry.deadline >= Date.now() / 1000) return entry.message;
+      if (entry.deadline >= this.now()) return entry.message;
     }
   }
 

@@ -56,7 +56,7 @@ export class InMemoryChannelLayer extends BaseChannelLayer {
     let members = this.groups.get(group);
     if (!members) this.groups.set(group, (members = new Map()));
     members.delete(channel);
-    members.set(channel, Date.now() / 1000);
+    members.set(channel, this.now());
   }
 
   async groupDiscard(group: string, channel: string): Promise<void> {

@@ -27,6 +27,8 @@ export interface HoldersConfig {
   ttl: number;
   /** What a lane's key is its name prefixed with. */
   laneKeyPrefix: string;
+  /** The layer's clock, epoch seconds (see ServerClock). */
+  now: () => number;
 }
 
 /** What reaping needs of the lanes. */
@@ -265,7 +267,7 @@ export class LaneHolders {
         const [planned, left] = (await host.eval(
           LANE_REAP,
           [mark, ...keys],
-          [owner, Date.now() / 1000, [...liveNow].join(',')],
+          [owner, this.config.now(), [...liveNow].join(',')],
         )) as [number[], number];
         waiting += left;
         const announced: Promise<void>[] = [];

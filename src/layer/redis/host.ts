@@ -3,6 +3,7 @@ import { briefError, type Logger } from '../../logger.js';
 import { LayerUnavailable } from '../errors.js';
 import type { LayerStats } from '../types.js';
 import { redactUrl, type RedisHostConfig } from '../url.js';
+import { ServerClock } from './clock.js';
 import type { LuaScript } from './scripts.js';
 import { SentinelWatch, type MasterAddress } from './sentinel-watch.js';
 
@@ -80,6 +81,8 @@ const SENTINEL_COMMAND_TIMEOUT_MS = 2000;
 export class RedisHost {
   readonly label: string;
   readonly client: Redis;
+  /** The server's time (see ServerClock), read at each connection. */
+  readonly clock: ServerClock;
   private readonly blocking = new Set<Redis>();
   private readonly batches = new Map<string, Batch>();
   /** Round trips on the command connection not yet answered, and who waits for none. */
@@ -133,7 +136,9 @@ export class RedisHost {
       connectionName,
     });
     this.replyTimeoutMs = replyTimeoutMs;
+    this.clock = new ServerClock(this.label, logger);
     this.client.on('ready', () => {
+      void this.clock.read(this.client);
       if (this.down) this.logger.warn({ host: this.label }, 'channel layer host is back');
       else if (this.unreachableReported)
         this.logger.warn({ host: this.label }, 'reached the channel layer host');

@@ -39,6 +39,11 @@ export interface RedisLanesConfig {
   ttl: number;
   /** Seconds an ended lane's marker stays: while a late copy of its events may still come. */
   endedTtl: number;
+  /**
+   * The layer's clock, epoch seconds (see ServerClock): leases and due times
+   * are compared with other processes' in the lane scripts.
+   */
+  now: () => number;
 }
 
 /**
@@ -117,7 +122,7 @@ export class RedisLanes implements Lanes {
     await this.hostFor(lane).evalBatched(
       LANE_ANNOUNCE,
       [this.laneKey(lane), this.indexKey()],
-      [lane, order, this.codec.encode(event), now(), this.config.gap, this.config.ttl],
+      [lane, order, this.codec.encode(event), this.config.now(), this.config.gap, this.config.ttl],
     );
   }
 
@@ -138,7 +143,7 @@ export class RedisLanes implements Lanes {
     const stored = await this.hostFor(lane).evalBatched(
       LANE_ANNOUNCE_SEND,
       [this.laneKey(lane), this.indexKey(), send.key],
-      [lane, order, now(), this.config.gap, this.config.ttl, ...send.args],
+      [lane, order, this.config.now(), this.config.gap, this.config.ttl, ...send.args],
     );
     if (stored !== 1) throw this.writes.fullError(channel);
   }
@@ -377,7 +382,14 @@ export class RedisLanes implements Lanes {
         const [turns, wait] = (await host.evalBuffer(
           LANE_RESCUE,
           [this.indexKey()],
-          [this.laneKey(''), now(), this.config.owner, this.config.lease, RESCUE_BATCH, live],
+          [
+            this.laneKey(''),
+            this.config.now(),
+            this.config.owner,
+            this.config.lease,
+            RESCUE_BATCH,
+            live,
+          ],
         )) as [(number | Buffer)[], Buffer];
         for (let i = 0; i < turns.length; i += 5) {
           const lane = (turns[i] as Buffer).toString();
@@ -419,7 +431,7 @@ export class RedisLanes implements Lanes {
 
   /** The ARGV that LANE_CLAIM, LANE_FINISH, LANE_COMMIT and LANE_APPLY begin with. */
   private turnArgs(lane: string, order: number): Arg[] {
-    return [lane, order, this.config.owner, now(), this.config.lease, this.config.gap];
+    return [lane, order, this.config.owner, this.config.now(), this.config.lease, this.config.gap];
   }
 
   private hostFor(lane: string): RedisHost {
@@ -468,8 +480,4 @@ export class RedisCounters implements Counters {
   private key(key: string): string {
     return `${this.prefix}gredis:counter:${key}`;
   }
-}
-
-function now(): number {
-  return Date.now() / 1000;
 }

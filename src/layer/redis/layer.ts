@@ -56,7 +56,9 @@ export class RedisChannelLayer extends BaseChannelLayer {
   constructor(options: Partial<RedisLayerOptions> & { hosts: RedisHostConfig[] }) {
     super(options);
     if (options.hosts.length === 0) throw new RangeError('the Redis layer needs at least one host');
-    this.codec = new Codec(this.options.symmetricEncryptionKeys, this.options.expiry);
+    this.codec = new Codec(this.options.symmetricEncryptionKeys, this.options.expiry, () =>
+      this.now(),
+    );
     this.hosts = options.hosts.map(
       (config) =>
         new RedisHost(
@@ -81,6 +83,7 @@ export class RedisChannelLayer extends BaseChannelLayer {
         // A copy older than the expiry is never delivered; a minute more covers
         // clocks that differ between processes.
         endedTtl: Math.ceil(this.options.expiry) + 60,
+        now: () => this.now(),
       },
       this.logger,
       {
@@ -168,7 +171,7 @@ export class RedisChannelLayer extends BaseChannelLayer {
   private commitArgs(effects: readonly LaneEffect[]): Arg[] | undefined {
     if (!this.storesInScripts || this.closed) return undefined;
     const ops: Arg[] = [];
-    const now = Date.now() / 1000;
+    const now = this.now();
     try {
       for (const effect of effects) {
         switch (effect.kind) {
@@ -228,12 +231,7 @@ export class RedisChannelLayer extends BaseChannelLayer {
     assertChannelName(channel);
     const key = this.groupKey(group);
     await this.hostFor(group).call((c) =>
-      execChecked(
-        c
-          .multi()
-          .zadd(key, Date.now() / 1000, channel)
-          .expire(key, this.groupTtl),
-      ),
+      execChecked(c.multi().zadd(key, this.now(), channel).expire(key, this.groupTtl)),
     );
   }
 
@@ -370,6 +368,11 @@ export class RedisChannelLayer extends BaseChannelLayer {
   health(): LayerHealth {
     const hosts = this.hosts.map((host) => ({ url: host.label, status: host.status }));
     return { ok: !this.closed && hosts.every((h) => h.status === 'ready'), hosts };
+  }
+
+  /** The first host's clock, which every process of the deployment reads (see ServerClock). */
+  protected override now(): number {
+    return this.hosts[0]!.clock.now();
   }
 
   async whenReady(): Promise<void> {
