@@ -12,7 +12,13 @@ import type { Database } from '../src/db/connection.js';
 import { createLayer } from '../src/index.js';
 import { postgresBackend, SHARED_POSTGRES_URL } from './helpers/databases.js';
 import { freePort, rawClient, RedisServer } from './helpers/redis-server.js';
-import { chatClient, DistributedChat, Fixtures, TEST_SECRET_KEY } from './helpers/deployment.js';
+import {
+  DistributedChat,
+  Fixtures,
+  joinedClient,
+  nextJson,
+  TEST_SECRET_KEY,
+} from './helpers/deployment.js';
 import { testPrefix } from './helpers/layers.js';
 import { GredisProcess } from './helpers/processes.js';
 import { sleep, waitFor, within } from './helpers/wait.js';
@@ -40,17 +46,9 @@ test.after.each(async () => {
   await database.truncate(db);
 });
 
-async function reply(client: TestClient, timeoutMs = 10_000): Promise<Record<string, unknown>> {
-  return JSON.parse(String(await client.next(timeoutMs))) as Record<string, unknown>;
-}
-
-async function joined(port: number, username: string, roomId: number): Promise<TestClient> {
-  const client = await chatClient(port, await fixtures.login(await fixtures.user(username)));
-  clients.push(client);
-  client.send(JSON.stringify({ command: 'join', room: roomId }));
-  assert.is((await reply(client)).join, String(roomId));
-  return client;
-}
+const reply = nextJson;
+const joined = (port: number, username: string, roomId: number): Promise<TestClient> =>
+  joinedClient(port, fixtures, username, roomId, clients);
 
 test('--concurrency 1 (below the number of channels): every channel is served, one event at a time', async () => {
   await chat.startWorker(['--concurrency', '1']);

@@ -13,7 +13,7 @@ import { EXIT_ABANDONED } from '../src/commands/runworker.js';
 import { makePassword } from '../src/auth/hashers.js';
 import { BrowserlessClient } from './helpers/browserless.js';
 import { postgresBackend, SHARED_POSTGRES_URL } from './helpers/databases.js';
-import { chatClient, DistributedChat, Fixtures } from './helpers/deployment.js';
+import { DistributedChat, Fixtures, joinedClient, nextJson } from './helpers/deployment.js';
 import type { HttpResult } from './helpers/http-client.js';
 import { startThyme, type GredisProcess } from './helpers/processes.js';
 import { rawClient } from './helpers/redis-server.js';
@@ -44,17 +44,9 @@ test.after.each(async () => {
   await database.truncate(db);
 });
 
-async function reply(client: TestClient, timeoutMs = 10_000): Promise<Record<string, unknown>> {
-  return JSON.parse(String(await client.next(timeoutMs))) as Record<string, unknown>;
-}
-
-async function joined(port: number, username: string, roomId: number): Promise<TestClient> {
-  const client = await chatClient(port, await fixtures.login(await fixtures.user(username)));
-  clients.push(client);
-  client.send(JSON.stringify({ command: 'join', room: roomId }));
-  assert.is((await reply(client)).join, String(roomId));
-  return client;
-}
+const reply = nextJson;
+const joined = (port: number, username: string, roomId: number): Promise<TestClient> =>
+  joinedClient(port, fixtures, username, roomId, clients);
 
 function say(client: TestClient, roomId: number, message: string): void {
   client.send(JSON.stringify({ command: 'send', room: roomId, message }));

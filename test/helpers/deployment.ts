@@ -81,6 +81,35 @@ export function chatClient(
   });
 }
 
+/** The client's next frame, parsed as JSON. */
+export async function nextJson(
+  client: TestClient,
+  timeoutMs = 10_000,
+): Promise<Record<string, unknown>> {
+  return JSON.parse(String(await client.next(timeoutMs))) as Record<string, unknown>;
+}
+
+/**
+ * A chat client of a new user `username` on `port` that has joined `roomId`;
+ * the join's answer is checked and consumed. `clients` collects it for the
+ * test's clean-up.
+ */
+export async function joinedClient(
+  port: number,
+  fixtures: Fixtures,
+  username: string,
+  roomId: number,
+  clients: TestClient[],
+): Promise<TestClient> {
+  const client = await chatClient(port, await fixtures.login(await fixtures.user(username)));
+  clients.push(client);
+  client.send(JSON.stringify({ command: 'join', room: roomId }));
+  const answer = await nextJson(client);
+  if (answer.join !== String(roomId))
+    throw new Error(`${username} could not join room ${roomId}: ${JSON.stringify(answer)}`);
+  return client;
+}
+
 /** MultiChat embedded in the test process: in-process layer, one Thyme, one Worker. */
 export class EmbeddedChat implements ChatEndpoints {
   ports: number[] = [];
