@@ -351,8 +351,13 @@ test('a worker that cannot reach its layer says so at the default log level, and
     assert.match(String(warning.msg), /cannot reach the channel layer host \(.*ECONNREFUSED.*\)/);
     assert.is(worker.child.exitCode, null, 'still running');
     await new Promise((resolve) => setTimeout(resolve, 1500));
-    const repeated = worker.lines.filter((l) => /channel layer/.test(String(l.msg)));
+    const repeated = worker.lines.filter((l) => /channel layer host/.test(String(l.msg)));
     assert.is(repeated.length, 1, `said once, not at every retry: ${JSON.stringify(repeated)}`);
+    // Not "running" while it waits (worker-process checks the line once the layer is back).
+    assert.equal(
+      worker.lines.filter((l) => /^worker for multichat /.test(String(l.msg))).map((l) => l.msg),
+      ['worker for multichat waiting for the channel layer'],
+    );
     // A service away is no bug: no stack (on a terminal, pino-pretty prints it in full),
     // here nor in the worker's first checks of the layer, which fail too.
     const stacks = worker.lines.filter((l) =>
