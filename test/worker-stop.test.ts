@@ -9,6 +9,7 @@ import pg from 'pg';
 import { suite } from './helpers/suite.js';
 import * as assert from 'uvu/assert';
 import type { Database } from '../src/db/connection.js';
+import type { Room } from '../src/apps/multichat/rooms.js';
 import { EXIT_ABANDONED } from '../src/commands/runworker.js';
 import { makePassword } from '../src/auth/hashers.js';
 import { BrowserlessClient } from './helpers/browserless.js';
@@ -109,6 +110,22 @@ function lockRooms(): Promise<HeldLock> {
   return holdLock('lock table $schema.chat_room in access exclusive mode', '%chat_room%');
 }
 
+/** ann in Lobby on a new Thyme, her join of Garden stuck in a handler on the locked room table. */
+async function stuckJoin(): Promise<{
+  ann: TestClient;
+  lobby: Room;
+  garden: Room;
+  lock: HeldLock;
+}> {
+  const port = await chat.startThyme();
+  const [lobby, garden] = [await fixtures.room('Lobby'), await fixtures.room('Garden')];
+  const ann = await joined(port, 'ann', lobby.id);
+  const lock = await lockRooms();
+  ann.send(JSON.stringify({ command: 'join', room: garden.id }));
+  await lock.handlersWaiting(1);
+  return { ann, lobby, garden, lock };
+}
+
 /** Sends SIGTERM; resolves with the exit status and how long the exit took. */
 async function terminated(worker: GredisProcess): Promise<{ code: number | null; ms: number }> {
   const sent = performance.now();
@@ -118,12 +135,7 @@ async function terminated(worker: GredisProcess): Promise<{ code: number | null;
 
 test('a handler stuck on the database: the worker exits 1 at --stop-timeout, says what it abandoned, and the socket goes on at once on another worker', async () => {
   const stopping = await chat.startWorker(['--stop-timeout', '2']);
-  const port = await chat.startThyme();
-  const [lobby, garden] = [await fixtures.room('Lobby'), await fixtures.room('Garden')];
-  const ann = await joined(port, 'ann', lobby.id);
-  const lock = await lockRooms();
-  ann.send(JSON.stringify({ command: 'join', room: garden.id }));
-  await lock.handlersWaiting(1);
+  const { ann, lobby, lock } = await stuckJoin();
   // Parked behind the stuck join: handed to the worker when the join's turn is given up.
   say(ann, lobby.id, 'parked');
   await sleep(300);
@@ -152,12 +164,7 @@ test('a handler stuck on the database: the worker exits 1 at --stop-timeout, say
 
 test("a handler that finishes within --stop-timeout: the worker exits 0 as soon as it has, and hands the socket's next event to another worker rather than run it", async () => {
   const stopping = await chat.startWorker(['--stop-timeout', '20']);
-  const port = await chat.startThyme();
-  const [lobby, garden] = [await fixtures.room('Lobby'), await fixtures.room('Garden')];
-  const ann = await joined(port, 'ann', lobby.id);
-  const lock = await lockRooms();
-  ann.send(JSON.stringify({ command: 'join', room: garden.id }));
-  await lock.handlersWaiting(1);
+  const { ann, lobby, garden, lock } = await stuckJoin();
   say(ann, lobby.id, 'parked');
   await sleep(300);
   const exited = terminated(stopping);
@@ -180,12 +187,7 @@ test("a handler that finishes within --stop-timeout: the worker exits 0 as soon 
 
 test("an event this worker parked behind a dead worker's turn is handed over when it stops: it runs without the socket's next event", async () => {
   const dead = await chat.startWorker();
-  const port = await chat.startThyme();
-  const [lobby, garden] = [await fixtures.room('Lobby'), await fixtures.room('Garden')];
-  const ann = await joined(port, 'ann', lobby.id);
-  const lock = await lockRooms();
-  ann.send(JSON.stringify({ command: 'join', room: garden.id }));
-  await lock.handlersWaiting(1);
+  const { ann, lobby, lock } = await stuckJoin();
   const stopping = await chat.startWorker();
   await dead.stop('SIGKILL');
   await lock.release();
