@@ -9,7 +9,7 @@ import { createHash, createHmac } from 'node:crypto';
 import { suite } from './helpers/suite.js';
 import * as assert from 'uvu/assert';
 import { makePassword } from '../src/auth/hashers.js';
-import { sessionAuthHash } from '../src/auth/session-auth-hash.js';
+import { SessionAuthHashes } from '../src/auth/session-auth-hash.js';
 import type { Database } from '../src/db/connection.js';
 import { BrowserlessClient } from './helpers/browserless.js';
 import { allDatabases } from './helpers/databases.js';
@@ -30,8 +30,35 @@ formula(
     const salt = 'django.contrib.auth.models.AbstractBaseUser.get_session_auth_hash';
     const key = createHash('sha256').update(`${salt}s3cret`).digest();
     const expected = createHmac('sha256', key).update('pbkdf2_sha256$1$x$y').digest('hex');
-    assert.is(sessionAuthHash('pbkdf2_sha256$1$x$y', 's3cret'), expected);
-    assert.is.not(sessionAuthHash('pbkdf2_sha256$1$x$y', 'other'), expected);
+    assert.is(new SessionAuthHashes('s3cret').of('pbkdf2_sha256$1$x$y'), expected);
+    assert.is.not(new SessionAuthHashes('other').of('pbkdf2_sha256$1$x$y'), expected);
+  },
+);
+formula(
+  'a kept hash answers as a fresh one: for each password hash, before and after many others',
+  () => {
+    const hashes = new SessionAuthHashes('s3cret');
+    const fresh = (passwordHash: string): string =>
+      new SessionAuthHashes('s3cret').of(passwordHash);
+    const before = fresh('pbkdf2_sha256$1$a$old');
+    assert.ok(hashes.matches(before, 'pbkdf2_sha256$1$a$old'));
+    assert.ok(hashes.matches(before, 'pbkdf2_sha256$1$a$old'), 'asked again');
+    // The password changed: the session made before no longer matches, one made after does.
+    assert.not.ok(hashes.matches(before, 'pbkdf2_sha256$1$a$new'));
+    assert.ok(hashes.matches(fresh('pbkdf2_sha256$1$a$new'), 'pbkdf2_sha256$1$a$new'));
+    // More password hashes than are kept: the first ones are computed again, the same.
+    for (let i = 0; i < 10_050; i++) hashes.of(`pbkdf2_sha256$1$s${i}$h`);
+    assert.ok(hashes.matches(before, 'pbkdf2_sha256$1$a$old'), 'after the oldest went');
+    assert.not.ok(hashes.matches(before, 'pbkdf2_sha256$1$a$new'));
+    assert.is(hashes.of('pbkdf2_sha256$1$s10049$h'), fresh('pbkdf2_sha256$1$s10049$h'));
+    assert.not.ok(
+      hashes.matches(undefined, 'pbkdf2_sha256$1$a$old'),
+      'a session stored without one',
+    );
+    assert.not.ok(
+      hashes.matches(before.toUpperCase(), 'pbkdf2_sha256$1$a$old'),
+      'compared as text',
+    );
   },
 );
 formula.run();

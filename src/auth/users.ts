@@ -20,7 +20,7 @@ import {
   needsRehash,
   PBKDF2_ITERATIONS,
 } from './hashers.js';
-import { sessionAuthHash, sessionAuthHashMatches } from './session-auth-hash.js';
+import { SessionAuthHashes } from './session-auth-hash.js';
 
 /**
  * A row of Django's `auth_user`, without the password hash (it leaves this module
@@ -246,7 +246,7 @@ function toUser(row: UserRow): User {
 /** Users in Django's `auth_user` table. Every query is parameterised by knex. */
 export class UserRepository {
   private readonly iterations: number;
-  private readonly secret: string;
+  private readonly authHashes: SessionAuthHashes;
   private readonly bySession: BatchedLookup<SessionUserRow>;
 
   constructor(
@@ -254,7 +254,7 @@ export class UserRepository {
     options: UserRepositoryOptions = {},
   ) {
     this.iterations = options.passwordIterations ?? PBKDF2_ITERATIONS;
-    this.secret = options.secret ?? '';
+    this.authHashes = new SessionAuthHashes(options.secret ?? '');
     this.bySession = new BatchedLookup(db, 'gredis_user_by_session', FIND_BY_SESSION_SQL, () => [
       toDbTimestamp(db, new Date()),
     ]);
@@ -306,7 +306,7 @@ export class UserRepository {
 
   /** Whether a session's stored auth hash is that of this password hash (ChatAccess's check). */
   sessionAuthHashMatches(stored: unknown, passwordHash: unknown): boolean {
-    return sessionAuthHashMatches(stored, passwordHash, this.secret);
+    return this.authHashes.matches(stored, passwordHash);
   }
 
   /**
@@ -316,7 +316,7 @@ export class UserRepository {
   async sessionAuthHash(id: number): Promise<string | undefined> {
     if (!isRowId(id)) return undefined;
     const row = await this.table.select('password').where('id', id).first();
-    return row ? sessionAuthHash(row.password, this.secret) : undefined;
+    return row ? this.authHashes.of(row.password) : undefined;
   }
 
   private sessionUser(row: UserRowWithPassword, stored: unknown): SessionUser {
@@ -418,7 +418,7 @@ export class UserRepository {
       raw === undefined ? makeUnusablePassword() : await makePassword(raw, this.iterations);
     const count = await this.table.where('id', id).update({ password });
     if (count === 0) throw new UserNotFound(id);
-    return sessionAuthHash(password, this.secret);
+    return this.authHashes.of(password);
   }
 
   /**
@@ -453,7 +453,7 @@ export class UserRepository {
     // in Django (where check_password saves the upgraded hash the same way).
     const authHash = needsRehash(row.password, this.iterations)
       ? await this.setPassword(user.id, raw)
-      : sessionAuthHash(row.password, this.secret);
+      : this.authHashes.of(row.password);
     return { ...user, sessionAuthHash: authHash };
   }
 
