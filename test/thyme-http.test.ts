@@ -326,6 +326,41 @@ test('no response within the HTTP timeout gets 504', async () => {
   assert.is(answer.headers['cache-control'], 'no-store');
 });
 
+test('a shutdown past its timeout answers 503 the requests no worker has answered, rather than drop their connections', async () => {
+  const { port, thyme } = await setup({ shutdownTimeout: 0.5, httpTimeout: 30 });
+  const answered = httpRequest(port, '/silent').catch((error: unknown) => error as Error);
+  await waitFor(() => thyme.metrics.httpInFlight === 1, 3000, 'the request in flight');
+  const started = performance.now();
+  await within(thyme.close(), 3000, 'the shutdown');
+  const answer = await within(answered, 1000, 'the answer');
+  assert.ok(!(answer instanceof Error), String(answer));
+  assert.is(answer.status, 503);
+  assert.match(answer.body.toString(), /shutting down/);
+  const ms = performance.now() - started;
+  assert.ok(ms >= 450 && ms < 1500, `closed ${Math.round(ms)} ms after the call`);
+});
+
+test('a shutdown past its timeout cuts a response still streaming off with a reset, not an end that reads as complete', async () => {
+  const { port, thyme, worker } = await setup({ shutdownTimeout: 0.5, httpTimeout: 30 });
+  worker.gate = new Promise(() => undefined); // the worker never sends the rest
+  // HTTP/1.0: no chunking, so a plain close would end the body as if it were whole.
+  const socket = connect(port, '127.0.0.1');
+  let read = '';
+  const ended = new Promise<string>((resolve) => {
+    socket.on('data', (chunk: Buffer) => (read += chunk.toString('latin1')));
+    socket.on('error', (error: NodeJS.ErrnoException) => resolve(error.code ?? 'error'));
+    socket.on('end', () => resolve('end'));
+  });
+  socket.write('GET /chunked HTTP/1.0\r\nHost: localhost\r\n\r\n');
+  await waitFor(() => read.endsWith('one,'), 3000, 'the first chunk');
+  const started = performance.now();
+  await within(thyme.close(), 3000, 'the shutdown');
+  assert.is(await within(ended, 1000, 'the connection to end'), 'ECONNRESET');
+  const ms = performance.now() - started;
+  assert.ok(ms < 1500, `closed ${Math.round(ms)} ms after the call`);
+  assert.is(thyme.metrics.httpResponsesCutOff, 1);
+});
+
 test('a full http.request channel and an unreachable layer get 503, each with its own reason', async () => {
   const { port, worker } = await setup(
     { httpTimeout: 0.5 },

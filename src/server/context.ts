@@ -17,6 +17,12 @@ export interface ThymeContext {
   readonly socketPath: string | undefined;
   /** Set once graceful shutdown starts: no new requests or sockets. */
   readonly closing: boolean;
+  /**
+   * Aborted when a graceful shutdown stops waiting for in-flight responses
+   * (ThymeOptions.shutdownTimeout): what a worker has not sent by then is not
+   * waited for.
+   */
+  readonly stopWaiting: AbortSignal;
 }
 
 /** The newChannel prefix of every reply channel Thyme makes: one process key, one read. */

@@ -157,17 +157,23 @@ export async function bridgeHttpRequest(
 }
 
 /**
- * The next message on `reply`, or a rejection after `ms`. Not AbortSignal.timeout,
- * whose timer cannot be cleared: one per request would stay armed for the whole
- * timeout after its answer came.
+ * The next message on `reply`, or a rejection after `ms` or once a shutdown
+ * stops waiting (ctx.stopWaiting). Not AbortSignal.timeout, whose timer cannot
+ * be cleared: one per request would stay armed for the whole timeout after its
+ * answer came; nor AbortSignal.any, whose dependent signals Node 20 keeps for
+ * the life of the one they follow.
  */
 async function receiveWithin(ctx: ThymeContext, reply: string, ms: number): Promise<Message> {
   const abort = new AbortController();
-  const timer = setTimeout(() => abort.abort(), ms);
+  const stop = (): void => abort.abort();
+  const timer = setTimeout(stop, ms);
+  if (ctx.stopWaiting.aborted) stop();
+  else ctx.stopWaiting.addEventListener('abort', stop, { once: true });
   try {
     return await ctx.layer.receive(reply, { signal: abort.signal });
   } finally {
     clearTimeout(timer);
+    ctx.stopWaiting.removeEventListener('abort', stop);
   }
 }
 
@@ -190,11 +196,27 @@ async function streamResponse(
       message = await receiveWithin(ctx, reply, timeoutMs);
     } catch {
       if (res.destroyed) return status || 499;
+      const stopping = ctx.stopWaiting.aborted;
       if (status !== 0) {
-        ctx.logger.warn({ reply, status }, 'a worker stopped in the middle of an HTTP response');
+        ctx.logger.warn(
+          { reply, status },
+          stopping
+            ? 'shutting down: an HTTP response still streaming at the stop timeout is cut off'
+            : 'a worker stopped in the middle of an HTTP response',
+        );
         ctx.metrics.httpResponsesCutOff++;
         cutOff(res);
         return status;
+      }
+      if (stopping) {
+        ctx.logger.warn({ reply }, 'shutting down: no worker answered an HTTP request in time');
+        plainResponse(
+          res,
+          503,
+          'Service Unavailable: shutting down before a worker answered',
+          true,
+        );
+        return 503;
       }
       ctx.logger.warn({ reply }, 'no worker answered an HTTP request in time');
       plainResponse(res, 504, 'Gateway Timeout: no worker answered in time');

@@ -47,7 +47,10 @@ export interface ThymeOptions {
    * a request down a connection Thyme is closing (a 502).
    */
   keepAliveTimeout: number;
-  /** Seconds graceful shutdown waits for in-flight HTTP responses. */
+  /**
+   * Seconds graceful shutdown waits for in-flight HTTP responses; then those no
+   * worker has answered get 503 and those still streaming are cut off.
+   */
   shutdownTimeout: number;
   /**
    * Deposit every WebSocket event in its socket's lane as it is sent (see

@@ -20,6 +20,7 @@ import { ThymeMetrics } from './metrics.js';
 import { resolveThymeOptions, type ThymeOptions, type TlsFiles } from './options.js';
 import { clientAddress, logHost, parseTarget, singleHost } from './request-info.js';
 import { destroyOnError, plainResponse, rejectUpgrade } from './responses.js';
+import { before } from '../deadline.js';
 import { listenOn } from '../listen.js';
 import { HEALTH_PATH, serveMetrics, writeHealth, type HealthReport } from '../metrics/endpoint.js';
 import { freeSocketPath, listenOnPath } from './socket-path.js';
@@ -28,6 +29,12 @@ import { STATIC_PREFIX, StaticFiles } from './static-files.js';
 import { WebSocketGateway } from './websocket.js';
 
 export { HEALTH_PATH };
+
+/**
+ * How long a shutdown that stopped waiting for workers gives the answers it
+ * writes instead (503s, resets) before it closes every connection.
+ */
+const LAST_WRITES_MS = 1000;
 
 /**
  * The interface server: terminates HTTP and WebSocket and talks to workers only
@@ -41,12 +48,14 @@ export class Thyme implements ThymeContext {
   readonly logger: Logger;
   closing = false;
   socketPath: string | undefined;
+  readonly stopWaiting: AbortSignal;
 
   private readonly server: Server;
   private metricsServer: Server | undefined;
   private readonly gateway: WebSocketGateway;
   private readonly inFlight = new InFlight();
   private readonly httpInFlight = new Set<ServerResponse>();
+  private readonly stopWaitingController = new AbortController();
   private readonly staticFiles: StaticFiles | undefined;
   private closed: Promise<void> | undefined;
 
@@ -55,6 +64,7 @@ export class Thyme implements ThymeContext {
     options: Partial<ThymeOptions> = {},
   ) {
     this.options = resolveThymeOptions(options);
+    this.stopWaiting = this.stopWaitingController.signal;
     this.logger = (this.options.logger ?? silentLogger()).child({ component: 'thyme' });
     this.hosts = new AllowedHosts(this.options.allowedHosts);
     this.accessLog = this.options.accessLog
@@ -199,9 +209,11 @@ export class Thyme implements ThymeContext {
 
   /**
    * Graceful shutdown: stop accepting, close every WebSocket with 1001 (each sends
-   * its websocket.disconnect), let in-flight HTTP responses finish (up to
-   * shutdownTimeout), and wait until every layer send has left. Idempotent. The
-   * layer itself belongs to the caller.
+   * its websocket.disconnect), let in-flight HTTP responses finish, and wait until
+   * every layer send has left. shutdownTimeout, from the call, bounds the wait for
+   * responses: those still waiting for a worker's answer then are answered 503,
+   * and those still streaming are cut off (a reset: the client sees them broken,
+   * not complete). Idempotent. The layer itself belongs to the caller.
    */
   close(): Promise<void> {
     this.closed ??= this.shutdown();
@@ -209,6 +221,7 @@ export class Thyme implements ThymeContext {
   }
 
   private async shutdown(): Promise<void> {
+    const deadline = performance.now() + this.options.shutdownTimeout * 1000;
     this.closing = true;
     this.logger.info(
       { websockets: this.gateway.sessions.size, http: this.httpInFlight.size },
@@ -217,11 +230,11 @@ export class Thyme implements ThymeContext {
     const stopped = new Promise<void>((resolve) => this.server.close(() => resolve()));
     this.server.closeIdleConnections();
     await this.gateway.closeAll(1001);
-    const deadline = this.options.shutdownTimeout * 1000;
-    await Promise.race([
-      Promise.all([...this.httpInFlight].map((res) => new Promise((r) => res.once('close', r)))),
-      new Promise((r) => setTimeout(r, deadline).unref()),
-    ]);
+    if (!(await before(deadline, this.httpEnded()))) {
+      this.stopWaitingController.abort();
+      // Time for those 503s to be written before the connections are closed.
+      await before(performance.now() + LAST_WRITES_MS, this.httpEnded());
+    }
     this.server.closeAllConnections();
     await stopped;
     await this.inFlight.settle();
@@ -234,6 +247,13 @@ export class Thyme implements ThymeContext {
     }
     if (this.metricsServer) await new Promise<void>((r) => this.metricsServer!.close(() => r()));
     await this.accessLog?.close();
+  }
+
+  /** Resolves once every response in flight now has ended (or its client has left). */
+  private httpEnded(): Promise<unknown> {
+    return Promise.all(
+      [...this.httpInFlight].map((res) => new Promise((r) => res.once('close', r))),
+    );
   }
 
   /**

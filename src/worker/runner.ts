@@ -1,6 +1,7 @@
 import { setMaxListeners } from 'node:events';
 import { LayerClosed, ReceiveAborted } from '../layer/errors.js';
 import type { ChannelLayer, LaneTurn, Message } from '../layer/types.js';
+import { before } from '../deadline.js';
 import { silentLogger, type Logger } from '../logger.js';
 import { abandonedSocketEvent, CHANNELS, EVENT_CHANNELS } from '../protocol.js';
 import type { Application } from './app.js';
@@ -332,25 +333,6 @@ export class Worker {
 
 /** Told whether it got a slot (true) or the worker stopped first (false). */
 type SlotWaiter = (granted: boolean) => void;
-
-/** Resolves true once `work` settles, false if `deadline` (performance.now()) comes first. */
-async function before(deadline: number, work: Promise<unknown>): Promise<boolean> {
-  let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<false>((resolve) => {
-    timer = setTimeout(() => resolve(false), Math.max(0, deadline - performance.now()));
-  });
-  try {
-    return await Promise.race([
-      work.then(
-        () => true,
-        () => true,
-      ),
-      late,
-    ]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
 
 /** What names a received event in the log of a stop that abandons it. */
 function describe(event: Message): Record<string, unknown> {
