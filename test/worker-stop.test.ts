@@ -291,4 +291,23 @@ test('gredis thyme with memory:// (its own worker) at SIGTERM: a handler stuck o
   await lock.handlersWaiting(0);
 });
 
+test('gredis thyme with memory:// at SIGTERM: a page stuck on the database gets 503 at --stop-timeout, and thyme exits then, not after waiting for the page', async () => {
+  const { proc: embedded, port } = await startThyme(
+    ['--stop-timeout', '1', '--http-timeout', '60'],
+    {
+      ...chat.processEnv,
+      CHANNEL_LAYER_URL: 'memory://',
+    },
+  );
+  chat.thymes.push(embedded);
+  const { lock, answered } = await loginWaitingForUserRow(port);
+  const { code, ms } = await terminated(embedded);
+  assert.is(code, EXIT_ABANDONED);
+  assert.ok(ms < 1000 + 3500, `exited ${Math.round(ms)} ms after SIGTERM (--stop-timeout 1)`);
+  const answer = await within(answered, 1000, 'the answer to the stuck login');
+  assert.ok(!(answer instanceof Error), String(answer));
+  assert.is(answer.status, 503);
+  await lock.handlersWaiting(0);
+});
+
 test.run();

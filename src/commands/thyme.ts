@@ -189,7 +189,7 @@ export function thymeCommand(): Command {
     .addOption(
       new Option(
         '--stop-timeout <seconds>',
-        `with memory:// (its own workers): at SIGTERM/SIGINT, once the sockets are closed, how long the events in progress may take to finish; those still running then are abandoned (as runworker's) and thyme exits ${EXIT_ABANDONED}`,
+        `with memory:// (its own workers): at SIGTERM/SIGINT, how long the stop may take; pages not answered by then get 503 (streamed ones are cut off), events still running are abandoned (as runworker's) and thyme exits ${EXIT_ABANDONED}`,
       )
         .default(WORKER_DEFAULTS.stopTimeout)
         .argParser(numberIn(0, 86_400)),
@@ -259,7 +259,9 @@ async function serve(
   logger: Logger,
   worker: Worker | undefined,
 ): Promise<StopReport> {
-  const thyme = await startOrStop(worker, () => newThyme(entry, layer, flags, logger));
+  const thyme = await startOrStop(worker, () =>
+    newThyme(entry, layer, flags, logger, worker !== undefined),
+  );
   const serving = await startOrStop(worker, () => listen(thyme, flags), {
     failed: `cannot listen on ${flags.unixSocket ?? `${flags.bind}:${flags.port}`}`,
   });
@@ -284,9 +286,12 @@ async function serve(
     `serving ${entry.name} on ${serving}`,
   );
   return stopOnSignal(logger, async () => {
+    // --stop-timeout bounds the whole stop: the worker has what the server's wait
+    // for in-flight responses left of it (an abandoned request has had its 503).
+    const deadline = performance.now() + flags.stopTimeout * 1000;
     unwatch?.();
     await thyme.close();
-    return (await worker?.stop()) ?? { abandoned: 0 };
+    return (await worker?.stop(deadline)) ?? { abandoned: 0 };
   });
 }
 
@@ -326,8 +331,16 @@ async function startOrStop<T>(
   }
 }
 
-function newThyme(entry: AppEntry, layer: ChannelLayer, flags: ServeFlags, logger: Logger): Thyme {
+function newThyme(
+  entry: AppEntry,
+  layer: ChannelLayer,
+  flags: ServeFlags,
+  logger: Logger,
+  embedded: boolean,
+): Thyme {
   return new Thyme(layer, {
+    // Its own worker answers its pages: their wait counts in the stop's bound.
+    shutdownTimeout: embedded ? flags.stopTimeout : undefined,
     allowedHosts: flags.allowedHosts,
     staticDir: entry.staticDir,
     pingInterval: flags.pingInterval,

@@ -136,15 +136,16 @@ export class Worker {
    * that its sockets' next events run elsewhere at once, not after the lease,
    * and its HTTP requests not yet answered are answered 503 at once.
    * Resolves once that is done (an abandoned handler may still be running: the
-   * process should exit).
+   * process should exit). `deadline` (performance.now()) stands for the stop
+   * timeout when the caller's stop began before this one and the timeout bounds
+   * the whole of it (gredis thyme's own worker, stopped after its server).
    */
-  stop(): Promise<StopReport> {
-    this.stopping ??= this.stopNow();
+  stop(deadline = performance.now() + this.options.stopTimeout * 1000): Promise<StopReport> {
+    this.stopping ??= this.stopNow(deadline);
     return this.stopping;
   }
 
-  private async stopNow(): Promise<StopReport> {
-    const deadline = performance.now() + this.options.stopTimeout * 1000;
+  private async stopNow(deadline: number): Promise<StopReport> {
     this.abort.abort();
     for (const waiter of [...this.workWaiters.splice(0), ...this.receiveWaiters.splice(0)])
       waiter(false);
