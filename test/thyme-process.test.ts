@@ -182,6 +182,25 @@ test('SIGTERM: sockets close with 1001, workers hear it, in-flight HTTP finishes
   );
 });
 
+test('SIGTERM with --stop-timeout: a request no worker answers gets 503 then, and Thyme exits 0, not after its own wait', async () => {
+  const url = `${SHARED_REDIS_URL}?prefix=${testPrefix()}`;
+  const worker = workerOn(url);
+  const port = await thyme(url, ['--stop-timeout', '1', '--http-timeout', '60']);
+  const proc = procs[0]!;
+  const answered = httpRequest(port, '/silent').catch((error: unknown) => error as Error);
+  await waitFor(() => worker.of('http.request').length === 1, 3000, 'the request at the worker');
+  const sent = performance.now();
+  proc.child.kill('SIGTERM');
+  const answer = await within(answered, 5000, 'the answer');
+  assert.ok(!(answer instanceof Error), String(answer));
+  assert.is(answer.status, 503);
+  assert.match(answer.body.toString(), /shutting down/);
+  const exit = await within(proc.exited, 5000, 'exit');
+  assert.is(exit.code, 0);
+  const ms = performance.now() - sent;
+  assert.ok(ms < 1000 + 2000, `exited ${Math.round(ms)} ms after SIGTERM (--stop-timeout 1)`);
+});
+
 test('two Thyme processes on one Redis: a group send reaches sockets on both', async () => {
   const url = `${SHARED_REDIS_URL}?prefix=${testPrefix()}`;
   workerOn(url);

@@ -189,7 +189,7 @@ export function thymeCommand(): Command {
     .addOption(
       new Option(
         '--stop-timeout <seconds>',
-        `with memory:// (its own workers): at SIGTERM/SIGINT, how long the stop may take; pages not answered by then get 503 (streamed ones are cut off), events still running are abandoned (as runworker's) and thyme exits ${EXIT_ABANDONED}`,
+        `at SIGTERM/SIGINT, how long the stop may wait for HTTP responses in flight; those no worker has answered by then get 503, streamed ones are cut off. With memory:// (its own workers) it bounds the whole stop: events still running then are abandoned (as runworker's) and thyme exits ${EXIT_ABANDONED}`,
       )
         .default(WORKER_DEFAULTS.stopTimeout)
         .argParser(numberIn(0, 86_400)),
@@ -259,9 +259,7 @@ async function serve(
   logger: Logger,
   worker: Worker | undefined,
 ): Promise<StopReport> {
-  const thyme = await startOrStop(worker, () =>
-    newThyme(entry, layer, flags, logger, worker !== undefined),
-  );
+  const thyme = await startOrStop(worker, () => newThyme(entry, layer, flags, logger));
   const serving = await startOrStop(worker, () => listen(thyme, flags), {
     failed: `cannot listen on ${flags.unixSocket ?? `${flags.bind}:${flags.port}`}`,
   });
@@ -331,16 +329,9 @@ async function startOrStop<T>(
   }
 }
 
-function newThyme(
-  entry: AppEntry,
-  layer: ChannelLayer,
-  flags: ServeFlags,
-  logger: Logger,
-  embedded: boolean,
-): Thyme {
+function newThyme(entry: AppEntry, layer: ChannelLayer, flags: ServeFlags, logger: Logger): Thyme {
   return new Thyme(layer, {
-    // Its own worker answers its pages: their wait counts in the stop's bound.
-    shutdownTimeout: embedded ? flags.stopTimeout : undefined,
+    shutdownTimeout: flags.stopTimeout,
     allowedHosts: flags.allowedHosts,
     staticDir: entry.staticDir,
     pingInterval: flags.pingInterval,
