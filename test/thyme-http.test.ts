@@ -15,6 +15,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect, type Socket } from 'node:net';
 import { request } from 'node:http';
+import { connect as tlsConnect } from 'node:tls';
 import { fileURLToPath } from 'node:url';
 import { suite } from './helpers/suite.js';
 import * as assert from 'uvu/assert';
@@ -1078,6 +1079,37 @@ hostile(
     await waitFor(() => thyme.metrics.connectionsOpen === 1, 3000, 'a place to come free');
     assert.is((await httpRequest(port, '/status/201')).status, 201, 'served again');
     held[1]!.destroy();
+  },
+);
+
+hostile(
+  '--max-connections over TLS: one connection more gets the same 503 once its handshake is done; one that never shakes hands is closed within a second',
+  async () => {
+    const tls = {
+      cert: readFileSync(join(FIXTURES, 'tls/cert.pem')),
+      key: readFileSync(join(FIXTURES, 'tls/key.pem')),
+    };
+    const { port, thyme, worker } = await setup({ tls, maxConnections: 1 });
+    // A TCP connection alone holds the place: a handshake costs as much as a request.
+    const held = connect(port, '127.0.0.1');
+    held.on('error', () => undefined);
+    await waitFor(() => thyme.metrics.connectionsOpen === 1, 3000, 'the held one to be counted');
+    const client = tlsConnect({ host: '127.0.0.1', port, rejectUnauthorized: false }, () =>
+      client.write('POST /status/202 HTTP/1.1\r\nHost: localhost\r\nContent-Length: 0\r\n\r\n'),
+    );
+    client.on('error', () => undefined);
+    const refused = await within(everythingUntilClose(client), 3000, 'the refused connection');
+    assert.match(refused, /^HTTP\/1\.1 503 [^]*\r\nConnection: close\r\n[^]*too many connections/);
+    const silent = connect(port, '127.0.0.1');
+    silent.on('error', () => undefined);
+    const started = performance.now();
+    assert.is(await within(everythingUntilClose(silent), 3000, 'the silent one to close'), '');
+    const ms = performance.now() - started;
+    assert.ok(ms < 2000, `a refused connection without a handshake lasted ${Math.round(ms)} ms`);
+    assert.is(thyme.metrics.connectionsRefused, 2);
+    await sleep(200);
+    assert.is(worker.of('http.request').length, 0, 'nothing on a refused connection ran');
+    held.destroy();
   },
 );
 

@@ -197,7 +197,7 @@ export function thymeCommand(): Command {
     .addOption(
       new Option(
         '--max-connections <count>',
-        'client connections (HTTP and WebSocket) open at once; one more is answered 503 and closed (over TLS, closed without an answer); 0 = no limit',
+        'client connections (HTTP and WebSocket) open at once; one more is answered 503 and closed (over TLS, once its handshake is done); 0 = no limit',
       )
         .default(DEFAULTS.maxConnections)
         .argParser(numberIn(0, 1e7, true)),

@@ -1,5 +1,7 @@
 import type { Server } from 'node:http';
 import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
+import type { TLSSocket } from 'node:tls';
 import { rejectUpgrade } from './responses.js';
 
 /**
@@ -27,9 +29,10 @@ export interface ConnectionCounts {
  * answered at once with 503 and Connection: close, and then closed, before any
  * request on it is read (one pipelined behind is dropped unrun, like any after
  * a closing response: client-errors.ts awaitTurn), WebSocket handshakes
- * included. Over TLS there is nothing to answer in before a handshake, which
- * costs what the limit is there to save: the connection is closed without a
- * word. Node's own maxConnections would close every one so.
+ * included. Over TLS the answer can come only after the handshake: a refused
+ * connection gets the same REFUSED_LINGER_MS for both, and is closed then, so
+ * refusals hold no more descriptors than over plain HTTP. Node's own
+ * maxConnections would close every one without a word.
  */
 export class ConnectionLimit {
   constructor(
@@ -39,9 +42,17 @@ export class ConnectionLimit {
     private readonly onRefused: OnRefused,
   ) {}
 
+  /** TCP connections refused over TLS, whose answer waits for their handshake. */
+  private readonly awaitingHandshake = new WeakSet<Socket>();
+
   /** Counts every connection `server` accepts (WebSockets too), refusing those over the limit. */
   watch(server: Server): void {
     server.on('connection', (socket: Socket) => this.admit(socket));
+    if (this.tls)
+      server.on('secureConnection', (socket: TLSSocket) => {
+        const tcp = tcpSocketOf(socket);
+        if (tcp && this.awaitingHandshake.has(tcp)) answerRefused(socket);
+      });
   }
 
   private admit(socket: Socket): void {
@@ -57,13 +68,25 @@ export class ConnectionLimit {
   private refuse(socket: Socket): void {
     this.counts.connectionsRefused++;
     this.onRefused(socket.remoteAddress, this.counts.connectionsOpen);
-    if (this.tls) {
-      socket.destroy();
-      return;
-    }
-    rejectUpgrade(socket, 503, 'too many connections; try again later');
     // The HTTP server still reads (and drops) the request; a client that keeps
-    // the connection open past that is not waited for.
+    // the connection open past that (or never finishes its handshake) is not
+    // waited for. Over TLS this is the TCP socket under the TLS one: its timer
+    // runs from here whatever the handshake does, and its end is the TLS one's.
     socket.setTimeout(REFUSED_LINGER_MS, () => socket.destroy());
+    if (this.tls) this.awaitingHandshake.add(socket);
+    else answerRefused(socket);
   }
+}
+
+function answerRefused(socket: Duplex): void {
+  rejectUpgrade(socket, 503, 'too many connections; try again later');
+}
+
+/**
+ * The TCP connection a server-side TLS socket runs on. Node keeps it as
+ * `_parent` (and no public way to it): the test of --max-connections over TLS
+ * fails if that ever changes.
+ */
+function tcpSocketOf(socket: TLSSocket): Socket | undefined {
+  return (socket as TLSSocket & { _parent?: Socket })._parent;
 }

@@ -35,7 +35,7 @@ export interface ThymeOptions {
   websocketBurst: number;
   /**
    * Client connections open at once (HTTP and WebSocket; 0: no limit). One
-   * more is answered 503 and closed at once (over TLS, closed without a word).
+   * more is answered 503 and closed at once (over TLS, after its handshake).
    */
   maxConnections: number;
   /** Seconds a client may take to send a request's headers. */
