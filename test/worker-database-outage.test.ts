@@ -15,7 +15,15 @@ import { openDatabase, type Database } from '../src/db/connection.js';
 import { migrate } from '../src/db/migrations.js';
 import { BrowserlessClient } from './helpers/browserless.js';
 import { SHARED_POSTGRES_URL, type DatabaseBackend } from './helpers/databases.js';
-import { chatClient, DistributedChat, EmbeddedChat, Fixtures } from './helpers/deployment.js';
+import {
+  chatClient,
+  DistributedChat,
+  EmbeddedChat,
+  Fixtures,
+  TEST_SECRET_KEY,
+} from './helpers/deployment.js';
+import { httpRequest, type HttpResult } from './helpers/http-client.js';
+import { startThyme } from './helpers/processes.js';
 import { freePort } from './helpers/redis-server.js';
 import { TcpProxy } from './helpers/tcp-proxy.js';
 import { waitFor, within } from './helpers/wait.js';
@@ -92,6 +100,39 @@ test('pages answer 500 and chat commands close with 1011 while it is away; all i
   });
 });
 
+test('gredis thyme with memory:// (its pages need the database): /healthz is 503 while the database is away, 200 once it is back', async () => {
+  const url = new URL(SHARED_POSTGRES_URL);
+  url.pathname = `/${name}`;
+  const { proc, port } = await startThyme([], {
+    DATABASE_URL: url.toString(),
+    CHANNEL_LAYER_URL: 'memory://',
+    SECRET_KEY: TEST_SECRET_KEY,
+  });
+  const health = (): Promise<HttpResult> => httpRequest(port, '/healthz');
+  try {
+    assert.is((await health()).status, 200);
+    await outage(true);
+    const away = await waitFor(
+      async () => {
+        const answer = await health();
+        return answer.status === 503 ? answer : undefined;
+      },
+      5000,
+      '/healthz to say the database is away',
+    );
+    const { database } = JSON.parse(away!.body.toString()) as {
+      database: { ok: boolean; error: string };
+    };
+    assert.equal(database, { ok: false, error: database.error });
+    assert.match(database.error, /not currently accepting connections/);
+    await outage(false);
+    await waitFor(async () => (await health()).status === 200, 5000, '/healthz to recover');
+  } finally {
+    await outage(false);
+    await proc.stop('SIGTERM');
+  }
+});
+
 test('a database that stops answering: pages fail with 500 within query_timeout, and the stuck connection is not used again', async () => {
   const fixtures = new Fixtures(db);
   await fixtures.user('bob', { password: 'pw' });
@@ -123,6 +164,8 @@ test('a database that stops answering: pages fail with 500 within query_timeout,
     const failure = await worker.waitForLine((line) => line.msg === 'view failed');
     assert.match(String(failure.error), /Query read timeout$/);
     assert.is(failure.level, 40, 'a warning in one line, not an error with a stack');
+    // Thyme on Redis runs no page itself and never touches the database.
+    assert.is((await httpRequest(port, '/healthz')).status, 200);
     assert.is(await failures(), '1', 'an operator sees the outage in the metrics too');
 
     await proxy.restore(); // the frozen connection stays frozen, as a dead path would

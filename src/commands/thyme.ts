@@ -6,6 +6,7 @@ import { Worker, WORKER_DEFAULTS, type StopReport } from '../worker/runner.js';
 import { EXIT_ABANDONED, exitAbandoned } from './abandon.js';
 import { loadApplication, requireApp } from './app-runtime.js';
 import { withDatabase } from './database.js';
+import { DatabaseProbe } from '../db/probe.js';
 import { createLogger, type Logger } from '../logger.js';
 import {
   AccessLogUnavailable,
@@ -73,6 +74,7 @@ interface ThymeFlags
 type ServeFlags = ThymeFlags & {
   allowedHosts: string[];
   tls: { paths: TlsPaths; files: TlsFiles } | undefined;
+  readinessChecks: ThymeOptions['readinessChecks'];
 };
 
 export function thymeCommand(): Command {
@@ -223,9 +225,12 @@ export function thymeCommand(): Command {
       const allowedHosts = allowedHostsFromEnv();
       const logger = createLogger({ verbosity: flags.verbosity, name: 'thyme' });
       const layer = openLayer(flags.layer, logger);
-      const serveWith = (worker: Worker | undefined) =>
-        serve(entry, layer, { ...flags, allowedHosts, tls }, logger, worker);
+      const serveWith = (
+        worker: Worker | undefined,
+        readinessChecks: ServeFlags['readinessChecks'] = {},
+      ) => serve(entry, layer, { ...flags, allowedHosts, tls, readinessChecks }, logger, worker);
       try {
+        // Thyme alone runs no page, and never touches the database.
         if (!(layer instanceof InMemoryChannelLayer)) {
           await serveWith(undefined);
           return;
@@ -238,7 +243,9 @@ export function thymeCommand(): Command {
             stopTimeout: flags.stopTimeout,
             logger,
           }).start();
-          const { abandoned } = await serveWith(worker);
+          // Its pages need the database: a process that cannot serve them is not ready.
+          const database = new DatabaseProbe(db);
+          const { abandoned } = await serveWith(worker, { database: () => database.check() });
           // Not db.close(): it would wait for the abandoned handlers' queries.
           if (abandoned > 0) await exitAbandoned(layer, db, logger);
         });
@@ -332,6 +339,7 @@ async function startOrStop<T>(
 function newThyme(entry: AppEntry, layer: ChannelLayer, flags: ServeFlags, logger: Logger): Thyme {
   return new Thyme(layer, {
     shutdownTimeout: flags.stopTimeout,
+    readinessChecks: flags.readinessChecks,
     allowedHosts: flags.allowedHosts,
     staticDir: entry.staticDir,
     pingInterval: flags.pingInterval,

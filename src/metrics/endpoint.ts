@@ -15,7 +15,7 @@ export interface HealthReport {
 export interface MetricsSource {
   /** The /metrics page (Exposition.text()). */
   metrics(): string;
-  health(): HealthReport;
+  health(): HealthReport | Promise<HealthReport>;
 }
 
 /** Answers a readiness probe: 200 or 503, `{status}` and, when `detailed`, the details. */
@@ -47,7 +47,8 @@ export async function serveMetrics(
     if (path === '/metrics') {
       res.writeHead(200, { 'Content-Type': 'text/plain; version=0.0.4; charset=utf-8' });
       res.end(source.metrics());
-    } else if (path === HEALTH_PATH) writeHealth(res, source.health(), true);
+    } else if (path === HEALTH_PATH)
+      void Promise.resolve(source.health()).then((report) => writeHealth(res, report, true));
     else res.writeHead(404, { 'Content-Type': 'text/plain' }).end('Not Found\n');
   });
   await listenOn(server, { port, host });

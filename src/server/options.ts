@@ -73,10 +73,22 @@ export interface ThymeOptions {
    * worker marks cookies Secure and checks Origin against https.
    */
   tls: TlsFiles | undefined;
+  /**
+   * What else /healthz needs to be ready, by name: for a Thyme that runs its own
+   * workers, `database`, which its pages need. Each check is answered in its
+   * details; one not ok makes the probe 503.
+   */
+  readinessChecks: Readonly<Record<string, ReadinessCheck>>;
   /** File for NCSA-style access log lines, or undefined. */
   accessLog: string | undefined;
   logger: Logger | undefined;
 }
+
+/**
+ * Whether something the server depends on is there: cheap and quick, since a
+ * probe waits for it, and never rejecting (an error is `ok: false`).
+ */
+export type ReadinessCheck = () => Promise<{ ok: boolean; error?: string }>;
 
 /** A certificate chain and its private key, PEM, as read from their files. */
 export interface TlsFiles {
@@ -85,7 +97,7 @@ export interface TlsFiles {
 }
 
 export const THYME_DEFAULTS: Readonly<
-  Omit<ThymeOptions, 'logger' | 'staticDir' | 'accessLog' | 'tls'>
+  Omit<ThymeOptions, 'logger' | 'staticDir' | 'accessLog' | 'tls' | 'readinessChecks'>
 > = Object.freeze({
   allowedHosts: DEFAULTS.allowedHosts,
   pingInterval: DEFAULTS.pingInterval,
@@ -111,6 +123,7 @@ export function resolveThymeOptions(options: Partial<ThymeOptions>): ThymeOption
     staticDir: undefined,
     accessLog: undefined,
     tls: undefined,
+    readinessChecks: {},
     logger: undefined,
   };
   for (const [key, value] of Object.entries(options)) {

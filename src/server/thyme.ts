@@ -324,7 +324,7 @@ export class Thyme implements ThymeContext {
     // that is not allowed (a probe, or a page that DNS rebinding pointed here) the
     // answer is the status alone: the layer's hosts are nobody else's business.
     if (target.path === HEALTH_PATH)
-      return writeHealth(res, this.health(), this.hosts.allowsHost(singleHost(req)));
+      return writeHealth(res, await this.health(), this.hosts.allowsHost(singleHost(req)));
     if (!this.hosts.allowsHost(singleHost(req))) {
       plainResponse(res, 400, 'Bad Request: invalid Host header');
       return 400;
@@ -340,10 +340,19 @@ export class Thyme implements ThymeContext {
     return bridgeHttpRequest(this, this.inFlight, req, res, target);
   }
 
-  /** Ready while the layer is reachable and no shutdown has begun. */
-  private health(): HealthReport {
+  /** Ready while the layer is reachable, every readiness check is ok, and no shutdown has begun. */
+  private async health(): Promise<HealthReport> {
     const layer = this.layer.health();
-    return { ok: layer.ok && !this.closing, details: { closing: this.closing, layer } };
+    const checks = Object.entries(this.options.readinessChecks);
+    const results = await Promise.all(checks.map(([, check]) => check()));
+    return {
+      ok: layer.ok && !this.closing && results.every((result) => result.ok),
+      details: {
+        closing: this.closing,
+        layer,
+        ...Object.fromEntries(checks.map(([name], i) => [name, results[i]])),
+      },
+    };
   }
 
   /** Malformed HTTP never reaches the layer: answered with its status, the connection dropped. */
