@@ -443,6 +443,30 @@ for (const database of allDatabases()) {
     assert.equal(await next(a), { error: 'ROOM_INVALID' });
   });
 
+  test("leaving a room deleted mid-session answers ROOM_INVALID and takes the socket out of the room's group", async () => {
+    const a = await connect(alice);
+    const b = await connect(bob);
+    for (const client of [a, b]) {
+      command(client, { command: 'join', room: lobby.id });
+      await next(client);
+    }
+    await next(a); // bob's enter notice
+    const id = String(lobby.id);
+    // As the admin deletes a room: the database row, then the room's unasked leave.
+    await fixtures.rooms.delete(lobby.id);
+    await chat.layer.groupSend(roomGroup(lobby.id), roomDeletedFrame(lobby.id));
+    for (const client of [a, b]) assert.equal(await next(client), { leave: id });
+    command(a, { command: 'leave', room: lobby.id });
+    assert.equal(await next(a), { error: 'ROOM_INVALID' });
+    // What is still sent to the deleted room's group (here bob's leave notice, as
+    // his socket closes) no longer reaches alice.
+    b.ws.close();
+    await within(b.closed, 3000, "bob's socket to close");
+    await sleep(300); // his disconnect handled
+    await chat.layer.groupSend(roomGroup(lobby.id), { text: '{"late":true}' });
+    await quiet(a);
+  });
+
   test('a user deactivated, or logged out, mid-session gets USER_HAS_TO_LOGIN', async () => {
     const a = await connect(alice);
     command(a, { command: 'join', room: lobby.id });

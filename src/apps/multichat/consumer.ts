@@ -78,6 +78,7 @@ export class ChatConsumer implements WebSocketConsumer<ChatState> {
     const checked = await this.check(socket, command.room);
     // Whatever the room, a command from a valid user keeps the socket in its groups.
     if (checked !== 'USER_HAS_TO_LOGIN') await this.renewGroups(socket);
+    if (checked === 'ROOM_INVALID') this.dropDeletedRoom(socket, command.room);
     if (typeof checked === 'string') return socket.sendJson({ error: checked });
     const { room, username } = checked;
     switch (command.command) {
@@ -160,12 +161,22 @@ export class ChatConsumer implements WebSocketConsumer<ChatState> {
    */
   private undoJoin(socket: ChatSocket, roomId: number, error: ErrorCode): void {
     if (error === 'ROOM_INVALID') {
-      socket.groupDiscard(roomGroup(roomId));
-      socket.state.rooms = socket.state.rooms.filter((id) => id !== roomId);
+      this.dropDeletedRoom(socket, roomId);
       socket.send(roomDeletedFrame(roomId).text);
       return;
     }
     socket.close(error === 'USER_HAS_TO_LOGIN' ? CLOSE_LOGGED_OUT : CLOSE_ACCESS_CHANGED);
+  }
+
+  /**
+   * A room found deleted is no longer the socket's: out of its group, so that
+   * nothing still sent there reaches it (the leave notices of those who were in
+   * it). Without a notice of its own: the pages in it closed its pane at the deletion.
+   */
+  private dropDeletedRoom(socket: ChatSocket, roomId: number): void {
+    if (!socket.state.rooms.includes(roomId)) return;
+    socket.groupDiscard(roomGroup(roomId));
+    socket.state.rooms = socket.state.rooms.filter((id) => id !== roomId);
   }
 
   private leave(socket: ChatSocket, roomId: number, username: string): void {
