@@ -10,6 +10,7 @@ import { suite } from './helpers/suite.js';
 import * as assert from 'uvu/assert';
 import { makePassword } from '../src/auth/hashers.js';
 import { SessionAuthHashes } from '../src/auth/session-auth-hash.js';
+import { CLOSE_LOGGED_OUT } from '../src/auth/socket-groups.js';
 import type { Database } from '../src/db/connection.js';
 import { BrowserlessClient } from './helpers/browserless.js';
 import { allDatabases } from './helpers/databases.js';
@@ -20,6 +21,7 @@ import {
   useEmbeddedChat,
 } from './helpers/deployment.js';
 import { handshakeStatus, type TestClient } from './helpers/ws-client.js';
+import { within } from './helpers/wait.js';
 
 const PASSWORD = 'correct horse';
 
@@ -147,6 +149,8 @@ for (const database of allDatabases()) {
       // A command on the socket opened before: the user has to log in again.
       socket.send(JSON.stringify({ command: 'send', room: lobby.id, message: 'still here?' }));
       assert.equal(await reply(socket), { error: 'USER_HAS_TO_LOGIN' });
+      // And it is closed as a logout closes it: it no longer receives its rooms.
+      assert.is((await within(socket.closed, 3000, 'the socket to close')).code, CLOSE_LOGGED_OUT);
       // A new socket with the same cookie is anonymous: refused.
       assert.is(await handshake(key), 403);
       assert.is(await sessionRows(alice.id), 0, 'the handshake ended the session');
