@@ -188,12 +188,22 @@ for (const database of allDatabases()) {
     await open(again.cookies.get('sessionid')!);
   });
 
-  test('a login that rehashes an old password stores the hash of the new one: it stays in', async () => {
+  test("a login that rehashes an old password stores the hash of the new one: it stays in; the user's other sessions' sockets close at once", async () => {
     // Fewer iterations than the deployment's: the login rehashes it.
     const alice = await fixtures.user('alice');
     const weak = await makePassword(PASSWORD, TEST_PASSWORD_ITERATIONS - 1);
     await db.knex('auth_user').where('id', alice.id).update({ password: weak });
+    // Another browser, logged in with the old hash, in a room.
+    const before = await open(await fixtures.login(alice));
+    const lobby = await fixtures.room('Lobby');
+    before.send(JSON.stringify({ command: 'join', room: lobby.id }));
+    assert.is((await reply(before)).title, 'Lobby');
     const browser = await loggedIn('alice');
+    // Its session ended with the old hash: closed as at a password change, no command needed.
+    assert.is(
+      (await within(before.closed, 3000, "the other session's socket to close")).code,
+      CLOSE_LOGGED_OUT,
+    );
     const stored = (await db.knex('auth_user').where('id', alice.id).first('password')) as {
       password: string;
     };

@@ -337,6 +337,7 @@ for (const backend of allDatabases()) {
     assert.equal(await users.authenticate('auth', 'right'), {
       ...user,
       sessionAuthHash: await users.sessionAuthHash(user.id),
+      rehashed: false,
     });
     assert.is(await users.authenticate('auth', 'wrong'), undefined);
     assert.is(await users.authenticate('auth', ''), undefined);

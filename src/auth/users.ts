@@ -43,6 +43,11 @@ export interface User {
 export interface LoginUser extends User {
   /** The session auth hash of the password just checked or set (see session-auth-hash.ts). */
   sessionAuthHash: string;
+  /**
+   * The login stored a new hash of the password (more iterations): the user's
+   * other sessions ended with the old one, and their open sockets are to close.
+   */
+  rehashed?: boolean;
 }
 
 /**
@@ -451,10 +456,11 @@ export class UserRepository {
     const user = toUser(row);
     // A rehash changes the stored hash, so the user's other sessions end with it, as
     // in Django (where check_password saves the upgraded hash the same way).
-    const authHash = needsRehash(row.password, this.iterations)
+    const rehashed = needsRehash(row.password, this.iterations);
+    const authHash = rehashed
       ? await this.setPassword(user.id, raw)
       : this.authHashes.of(row.password);
-    return { ...user, sessionAuthHash: authHash };
+    return { ...user, sessionAuthHash: authHash, rehashed };
   }
 
   /** Records a login now (Django's update_last_login). */

@@ -1,5 +1,5 @@
 import type { SessionStore } from '../../../auth/sessions.js';
-import { closeSessionSockets } from '../../../auth/socket-groups.js';
+import { closeSessionSockets, closeUserSockets } from '../../../auth/socket-groups.js';
 import type { UserRepository } from '../../../auth/users.js';
 import type { ChannelLayer } from '../../../layer/types.js';
 import { login, LoginThrottle, logout, safeNext, LOGIN_URL } from '../../../worker/http/auth.js';
@@ -166,6 +166,10 @@ export function loginView(
     const replaced = loggedInSessionHash(request, sessions);
     await login(request, user, users);
     if (replaced) await closeSessionSockets(layer, replaced);
+    // A rehash ended the user's other sessions (their auth hash is the old
+    // password's): their sockets close as at a password change. The new session
+    // has none yet.
+    if (user.rehashed) await closeUserSockets(layer, user.id);
     return Response.redirect(next);
   };
 }
