@@ -284,6 +284,22 @@ for (const database of allDatabases()) {
     assert.is((await within(a.closed, 3000)).code, CLOSE_LOGGED_OUT);
   });
 
+  test('a room joined after the connect, and nothing sent since: a logout closes the socket as long as the room reaches it', async () => {
+    // Group expiry 10 s: a command renews memberships older than 1.25 s.
+    await restartChat(NO_LIMITS, 'memory://?group_expiry=10');
+    const a = await connect(alice);
+    const connectedAt = Date.now();
+    await sleep(900); // too soon for the join to renew what the connect added
+    command(a, { command: 'join', room: lobby.id });
+    assert.equal(await next(a), { join: String(lobby.id), title: 'Lobby' });
+    // Past the expiry of what the connect added; the join's room membership still holds.
+    await sleep(connectedAt + 10_400 - Date.now());
+    await chat.layer.groupSend(roomGroup(lobby.id), { text: '{"still":"in"}' });
+    assert.equal(await next(a), { still: 'in' });
+    await closeUserSockets(chat.layer, alice.id);
+    assert.is((await within(a.closed, 3000, 'the socket to close')).code, CLOSE_LOGGED_OUT);
+  });
+
   test("the page's keep-alive stays between half a second and a day, whatever the group expiry", async () => {
     for (const [expiry, keepAlive] of [
       ['0.01', '0.5'],

@@ -157,6 +157,10 @@ export class ChatConsumer implements WebSocketConsumer<ChatState> {
     // script on one Redis server), so no message of the room falls between them.
     socket.sendJson(reply);
     socket.groupAdd(roomGroup(room.id));
+    // The groups that close the socket when its login ends are added again with
+    // each room, so that they never lapse while a room still reaches it (the
+    // layer drops a member not re-added within its group expiry).
+    if (socket.user) for (const group of identityGroups(socket.user)) socket.groupAdd(group);
     socket.state.rooms = [...socket.state.rooms, room.id];
     // The check ran before the add. What an admin did in between reached the
     // sockets then in the room, which this one was not yet: check again now that
