@@ -11,13 +11,16 @@ import * as assert from 'uvu/assert';
 import { makePassword } from '../src/auth/hashers.js';
 import { SessionAuthHashes } from '../src/auth/session-auth-hash.js';
 import { CLOSE_LOGGED_OUT } from '../src/auth/socket-groups.js';
+import { UserRepository, UserSecretRequired } from '../src/auth/users.js';
 import type { Database } from '../src/db/connection.js';
 import { BrowserlessClient } from './helpers/browserless.js';
+import { runPython } from './helpers/cli.js';
 import { allDatabases } from './helpers/databases.js';
 import {
   chatClient,
   Fixtures,
   TEST_PASSWORD_ITERATIONS,
+  TEST_SECRET_KEY,
   useEmbeddedChat,
 } from './helpers/deployment.js';
 import { handshakeStatus, type TestClient } from './helpers/ws-client.js';
@@ -61,6 +64,31 @@ formula(
       hashes.matches(before.toUpperCase(), 'pbkdf2_sha256$1$a$old'),
       'compared as text',
     );
+  },
+);
+formula("is Django's get_session_auth_hash for the same SECRET_KEY, ASCII or not", async () => {
+  const password = await makePassword('pässwörd ☕', TEST_PASSWORD_ITERATIONS);
+  const secrets = [TEST_SECRET_KEY, 'ключ-🔑-مفتاح-鍵', 'x'];
+  const django = await runPython<string[]>(
+    'django_session_hash.py',
+    secrets.map((secret) => ({ secret, password })),
+  );
+  assert.equal(
+    secrets.map((secret) => new SessionAuthHashes(secret).of(password)),
+    django,
+  );
+});
+
+formula(
+  'a UserRepository without SECRET_KEY is refused (UserSecretRequired), not keyed by nothing',
+  () => {
+    const db = {} as Database; // never reached: the constructor refuses first
+    for (const options of [{}, { secret: '' }, { secret: undefined }, undefined])
+      assert.throws(
+        () => new UserRepository(db, options as never),
+        (error: unknown) =>
+          error instanceof UserSecretRequired && error.code === 'GREDIS_USER_SECRET_REQUIRED',
+      );
   },
 );
 formula.run();
@@ -209,6 +237,22 @@ for (const database of allDatabases()) {
     };
     assert.is.not(stored.password, weak, 'rehashed');
     await open(browser.cookies.get('sessionid')!);
+  });
+
+  test("a login stores Django's session auth hash of the password under the deployment's SECRET_KEY", async () => {
+    const alice = await fixtures.user('alice');
+    const browser = await loggedIn('alice');
+    const row = (await db
+      .knex('gredis_session')
+      .where('session_key_hash', fixtures.sessions.hashOf(browser.cookies.get('sessionid')!)!)
+      .first('auth_hash')) as { auth_hash: string };
+    const { password } = (await db.knex('auth_user').where('id', alice.id).first('password')) as {
+      password: string;
+    };
+    const [django] = await runPython<string[]>('django_session_hash.py', [
+      { secret: TEST_SECRET_KEY, password },
+    ]);
+    assert.is(row.auth_hash, django);
   });
 
   test('anonymous sessions need no hash: their data survives', async () => {

@@ -15,6 +15,7 @@ import { UserRepository } from '../src/auth/users.js';
 import type { Database } from '../src/db/connection.js';
 import { rejects } from './helpers/assert.js';
 import { allDatabases } from './helpers/databases.js';
+import { TEST_SECRET_KEY } from './helpers/deployment.js';
 
 const DAY_MS = 86_400_000;
 
@@ -38,8 +39,11 @@ for (const backend of allDatabases()) {
   test.after(() => backend.teardown());
   test.before.each(async () => {
     await backend.truncate(db);
-    userId = (await new UserRepository(db, { passwordIterations: 1000 }).create({ username: 'u' }))
-      .id;
+    userId = (
+      await new UserRepository(db, { passwordIterations: 1000, secret: TEST_SECRET_KEY }).create({
+        username: 'u',
+      })
+    ).id;
     now = new Date();
     clocked = new SessionStore(db, { maxAgeSeconds: 3600, now: () => now });
   });
@@ -187,7 +191,9 @@ for (const backend of allDatabases()) {
 
   test("deleteForUser ends every session of that user and no one else's", async () => {
     const other = (
-      await new UserRepository(db, { passwordIterations: 1000 }).create({ username: 'o' })
+      await new UserRepository(db, { passwordIterations: 1000, secret: TEST_SECRET_KEY }).create({
+        username: 'o',
+      })
     ).id;
     await store.create(userId);
     await store.create(userId);

@@ -19,9 +19,10 @@ import type { Database } from '../src/db/connection.js';
 import { rejects } from './helpers/assert.js';
 import { runPython } from './helpers/cli.js';
 import { allDatabases, countingQueries } from './helpers/databases.js';
+import { TEST_SECRET_KEY } from './helpers/deployment.js';
 
 /** Fast hashes for the bulk of the tests; tests of the default cost say so. */
-const FAST = { passwordIterations: 1000 };
+const FAST = { passwordIterations: 1000, secret: TEST_SECRET_KEY };
 
 const HOSTILE = [
   "' OR 1=1 --",
@@ -111,13 +112,16 @@ for (const backend of allDatabases()) {
   });
 
   test('by default new hashes use PBKDF2_ITERATIONS', async () => {
-    const user = await new UserRepository(db).create({ username: 'slow', password: 'pw' });
+    const user = await new UserRepository(db, { secret: TEST_SECRET_KEY }).create({
+      username: 'slow',
+      password: 'pw',
+    });
     assert.ok((await storedHash(user.id)).startsWith(`pbkdf2_sha256$${PBKDF2_ITERATIONS}$`));
   });
 
   test('a failed login costs a full hash whatever the account: missing, unusable password, or an old hash', async () => {
     // Timing is the property here; the hash at 200 000 iterations dwarfs the noise.
-    const slow = new UserRepository(db, { passwordIterations: 200_000 });
+    const slow = new UserRepository(db, { passwordIterations: 200_000, secret: TEST_SECRET_KEY });
     await users.create({ username: 'sso' }); // unusable password
     await users.create({ username: 'old', password: 'pw' }); // 1 000 iterations
     const timed = async (username: string): Promise<number> => {
@@ -347,7 +351,7 @@ for (const backend of allDatabases()) {
   });
 
   test('an unknown username costs a full hash too, so timing does not reveal usernames', async () => {
-    const slow = new UserRepository(db);
+    const slow = new UserRepository(db, { secret: TEST_SECRET_KEY });
     await slow.create({ username: 'timed', password: 'pw' });
     const time = async (username: string): Promise<number> => {
       const started = performance.now();
@@ -371,7 +375,7 @@ for (const backend of allDatabases()) {
       { make: 'django-pw', iterations: 1000 },
       { make: 'django-pw', algorithm: 'pbkdf2_sha1', iterations: 2000 },
     ]);
-    const strong = new UserRepository(db, { passwordIterations: 5000 });
+    const strong = new UserRepository(db, { passwordIterations: 5000, secret: TEST_SECRET_KEY });
     for (const [username, hash] of [
       ['weak', weak!],
       ['sha1', sha1!],

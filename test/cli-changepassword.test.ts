@@ -9,7 +9,8 @@ import { UserRepository } from '../src/auth/users.js';
 import type { Database } from '../src/db/connection.js';
 import { CLOSE_LOGGED_OUT, userGroup } from '../src/auth/socket-groups.js';
 import { createLayer } from '../src/index.js';
-import { runGredis, runGredisInPty } from './helpers/cli.js';
+import { runGredis, runGredisInPtyWithKey, runGredisWithKey } from './helpers/cli.js';
+import { TEST_SECRET_KEY } from './helpers/deployment.js';
 import { allDatabases } from './helpers/databases.js';
 import { testPrefix } from './helpers/layers.js';
 import { freePort, SHARED_REDIS_URL } from './helpers/redis-server.js';
@@ -24,7 +25,7 @@ for (const backend of allDatabases()) {
   test.before(async () => {
     await backend.setup();
     db = await backend.openMigrated();
-    users = new UserRepository(db, { passwordIterations: 1000 });
+    users = new UserRepository(db, { passwordIterations: 1000, secret: TEST_SECRET_KEY });
   });
   test.after(() => backend.teardown());
   test.before.each(() => backend.truncate(db));
@@ -35,7 +36,7 @@ for (const backend of allDatabases()) {
     const sessions = new SessionStore(db);
     const aliceSession = await sessions.create(alice.id);
     const bobSession = await sessions.create(bob.id);
-    const result = await runGredisInPty(
+    const result = await runGredisInPtyWithKey(
       ['changepassword', 'alice', ...db_()],
       [
         { expect: 'Password: ', send: 'n3w-Secret\r' },
@@ -58,7 +59,7 @@ for (const backend of allDatabases()) {
 
   test('stdin piped: a mismatch is asked again; then it succeeds', async () => {
     await users.create({ username: 'carol', password: 'old' });
-    const result = await runGredis(['changepassword', 'carol', ...db_()], {
+    const result = await runGredisWithKey(['changepassword', 'carol', ...db_()], {
       input: 'a\nb\nnew one 2026\nnew one 2026\n',
     });
     assert.is(result.code, 0, result.stderr);
@@ -68,7 +69,7 @@ for (const backend of allDatabases()) {
 
   test("three failed tries (a mismatch, a blank, one Django's validators refuse) abort with exit 1 and leave the password alone", async () => {
     await users.create({ username: 'dave', password: 'keep me' });
-    const result = await runGredis(['changepassword', 'dave', ...db_()], {
+    const result = await runGredisWithKey(['changepassword', 'dave', ...db_()], {
       input: 'a\nb\n \n \ndave\ndave\nnever mind it\nnever mind it\n',
     });
     assert.is(result.code, 1);
@@ -90,7 +91,7 @@ for (const backend of allDatabases()) {
     await users.create({ username: 'erin', password: 'pw' });
     const [unknown, hostile] = await Promise.all(
       ['nobody', "erin' OR '1'='1"].map((name) =>
-        runGredis(['changepassword', name, ...db_()], { input: 'x\nx\n' }),
+        runGredisWithKey(['changepassword', name, ...db_()], { input: 'x\nx\n' }),
       ),
     );
     assert.is(unknown!.code, 1);
@@ -109,7 +110,7 @@ for (const backend of allDatabases()) {
       // Stand-ins for two sockets, in the groups a consumer puts its sockets in.
       await layer.groupAdd(userGroup(alice.id), 'sockets.alice');
       await layer.groupAdd(userGroup(bob.id), 'sockets.bob');
-      const result = await runGredis(
+      const result = await runGredisWithKey(
         ['changepassword', 'alice', ...db_(), '--layer', `${SHARED_REDIS_URL}?prefix=${prefix}`],
         { input: 'n3w-Secret\nn3w-Secret\n' },
       );
@@ -130,7 +131,7 @@ for (const backend of allDatabases()) {
   test('a layer it cannot reach: exit 1 before any prompt, nothing changed, and how to go on anyway', async () => {
     await users.create({ username: 'frank', password: 'old' });
     const closedPort = await freePort();
-    const result = await runGredis(
+    const result = await runGredisWithKey(
       ['changepassword', 'frank', ...db_(), '--layer', `redis://127.0.0.1:${closedPort}/0`],
       { input: 'n3w-Secret\nn3w-Secret\n' },
     );
@@ -142,15 +143,33 @@ for (const backend of allDatabases()) {
     assert.match(result.stderr, /nothing was changed\. .*--layer memory:\/\//);
     assert.not.match(result.stdout, /Password/, 'no prompt');
     assert.ok(await users.authenticate('frank', 'old'), 'the old password still works');
-    const anyway = await runGredis(['changepassword', 'frank', ...db_(), '--layer', 'memory://'], {
-      input: 'n3w-Secret\nn3w-Secret\n',
-    });
+    const anyway = await runGredisWithKey(
+      ['changepassword', 'frank', ...db_(), '--layer', 'memory://'],
+      {
+        input: 'n3w-Secret\nn3w-Secret\n',
+      },
+    );
     assert.is(anyway.code, 0, anyway.stderr);
     assert.ok(await users.authenticate('frank', 'n3w-Secret'));
   });
 
+  if (backend.name === 'postgres')
+    test('without SECRET_KEY: refused before any prompt, as the server is; nothing changes', async () => {
+      await users.create({ username: 'gina', password: 'old' });
+      const result = await runGredis(['changepassword', 'gina', ...db_()], {
+        input: 'n3w-Secret\nn3w-Secret\n',
+      });
+      assert.is(result.code, 1, result.stderr);
+      assert.match(
+        result.stderr,
+        /^gredis: SECRET_KEY is required when the database is PostgreSQL/,
+      );
+      assert.not.match(result.stdout, /Password/, 'no prompt');
+      assert.ok(await users.authenticate('gina', 'old'), 'the old password still works');
+    });
+
   test('a missing username argument is a usage error (exit 2)', async () => {
-    const result = await runGredis(['changepassword', ...db_()]);
+    const result = await runGredisWithKey(['changepassword', ...db_()]);
     assert.is(result.code, 2);
     assert.match(result.stderr, /missing required argument/);
   });

@@ -8,7 +8,8 @@ import { suite } from './helpers/suite.js';
 import * as assert from 'uvu/assert';
 import { UserRepository } from '../src/auth/users.js';
 import type { Database } from '../src/db/connection.js';
-import { runGredis, runGredisInPty } from './helpers/cli.js';
+import { runGredis, runGredisInPtyWithKey, runGredisWithKey } from './helpers/cli.js';
+import { TEST_SECRET_KEY } from './helpers/deployment.js';
 import { allDatabases, postgresBackend, sqliteBackend } from './helpers/databases.js';
 
 const PASSWORD = 'Tr0ub4dor&3';
@@ -25,13 +26,13 @@ for (const backend of allDatabases()) {
   test.before(async () => {
     await backend.setup();
     db = await backend.openMigrated();
-    users = new UserRepository(db);
+    users = new UserRepository(db, { secret: TEST_SECRET_KEY });
   });
   test.after(() => backend.teardown());
   test.before.each(() => backend.truncate(db));
 
   test('in a terminal: prompts, hides the password (Backspace works), creates a staff superuser', async () => {
-    const result = await runGredisInPty(
+    const result = await runGredisInPtyWithKey(
       ['createsuperuser', ...db_()],
       [
         { expect: 'Username', send: 'alice\r' },
@@ -60,7 +61,7 @@ for (const backend of allDatabases()) {
 
   test("in a terminal: Django's errors and re-prompts for username, email and password", async () => {
     await users.create({ username: 'taken' });
-    const result = await runGredisInPty(
+    const result = await runGredisInPtyWithKey(
       ['createsuperuser', ...db_()],
       [
         { expect: 'Username', send: 'taken\r' },
@@ -99,7 +100,7 @@ for (const backend of allDatabases()) {
 
   test("in a terminal: a blank username takes the offered default (the OS user's name)", async () => {
     const me = userInfo().username;
-    const result = await runGredisInPty(
+    const result = await runGredisInPtyWithKey(
       ['createsuperuser', ...db_()],
       [
         { expect: `Username (leave blank to use '${me}'): `, send: '\r' },
@@ -114,7 +115,7 @@ for (const backend of allDatabases()) {
 
   test('in a terminal: Ctrl-C cancels with exit 1 and creates nothing', async () => {
     const [atPassword, atUsername] = await Promise.all([
-      runGredisInPty(
+      runGredisInPtyWithKey(
         ['createsuperuser', ...db_()],
         [
           { expect: 'Username', send: 'carol\r' },
@@ -122,7 +123,7 @@ for (const backend of allDatabases()) {
           { expect: 'Password: ', send: 'abc\x03' },
         ],
       ),
-      runGredisInPty(['createsuperuser', ...db_()], [{ expect: 'Username', send: '\x03' }]),
+      runGredisInPtyWithKey(['createsuperuser', ...db_()], [{ expect: 'Username', send: '\x03' }]),
     ]);
     assert.is(atPassword.status, 1, atPassword.output);
     assert.match(atPassword.output, /Operation cancelled\./);
@@ -132,7 +133,7 @@ for (const backend of allDatabases()) {
   });
 
   test('stdin piped: reads the answers line by line, re-prompting after errors', async () => {
-    const result = await runGredis(['createsuperuser', ...db_()], {
+    const result = await runGredisWithKey(['createsuperuser', ...db_()], {
       input: 'carol\ncarol@Example.COM\nx\ny\nsecret pw\r\nsecret pw\r\n',
     });
     assert.is(result.code, 0, result.stderr);
@@ -150,7 +151,9 @@ for (const backend of allDatabases()) {
   });
 
   test('stdin piped: input ending before the password is confirmed → exit 1, nothing created', async () => {
-    const result = await runGredis(['createsuperuser', ...db_()], { input: 'dave\n\nonly-once\n' });
+    const result = await runGredisWithKey(['createsuperuser', ...db_()], {
+      input: 'dave\n\nonly-once\n',
+    });
     assert.is(result.code, 1);
     assert.match(result.stderr, /^gredis: Operation cancelled: input ended\.\n$/);
     // The unanswered prompt's line is ended, so on a terminal the error has a line of its own.
@@ -159,14 +162,14 @@ for (const backend of allDatabases()) {
   });
 
   test('--username and --email skip their prompts; an invalid --username is asked again', async () => {
-    const given = await runGredis(
+    const given = await runGredisWithKey(
       ['createsuperuser', '--username', 'erin', '--email', 'erin@example.com', ...db_()],
       { input: 'long enough\nlong enough\n' },
     );
     assert.is(given.code, 0, given.stderr);
     assert.not.match(given.stdout, /Username|Email/);
     assert.is((await users.findByUsername('erin'))?.email, 'erin@example.com');
-    const retry = await runGredis(['createsuperuser', '--username', 'erin', ...db_()], {
+    const retry = await runGredisWithKey(['createsuperuser', '--username', 'erin', ...db_()], {
       input: 'frank\n\nlong enough\nlong enough\n',
     });
     assert.is(retry.code, 0, retry.stderr);
@@ -175,7 +178,7 @@ for (const backend of allDatabases()) {
   });
 
   test('stdin piped: a password the validators refuse is asked again unless bypassed with y', async () => {
-    const result = await runGredis(['createsuperuser', ...db_()], {
+    const result = await runGredisWithKey(['createsuperuser', ...db_()], {
       input: 'georgina\n\nshort\nshort\n\ngeorgina1\ngeorgina1\nY\n',
     });
     assert.is(result.code, 0, result.stderr);
@@ -190,7 +193,7 @@ for (const backend of allDatabases()) {
   });
 
   test('--noinput: takes the password from GREDIS_SUPERUSER_PASSWORD', async () => {
-    const result = await runGredis(
+    const result = await runGredisWithKey(
       ['createsuperuser', '--noinput', '--username', 'grace', '--email', 'g@example.com', ...db_()],
       { env: { GREDIS_SUPERUSER_PASSWORD: ' spaced pw ' } },
     );
@@ -202,13 +205,13 @@ for (const backend of allDatabases()) {
   });
 
   test("--no-input, Django's other spelling, is --noinput", async () => {
-    const result = await runGredis(
+    const result = await runGredisWithKey(
       ['createsuperuser', '--no-input', '--username', 'heidi', ...db_()],
       { env: { GREDIS_SUPERUSER_PASSWORD: 'pw' } },
     );
     assert.is(result.code, 0, result.stderr);
     assert.ok(await users.authenticate('heidi', 'pw'));
-    const missing = await runGredis(['createsuperuser', '--no-input', ...db_()]);
+    const missing = await runGredisWithKey(['createsuperuser', '--no-input', ...db_()]);
     assert.is(missing.code, 2);
     assert.match(missing.stderr, /--noinput needs --username/);
   });
@@ -247,7 +250,7 @@ for (const backend of allDatabases()) {
     // Independent runs, so in parallel: each is a Node start-up.
     const results = await Promise.all(
       cases.map(([args, env]) =>
-        runGredis(['createsuperuser', '--noinput', ...args, ...db_()], { env }),
+        runGredisWithKey(['createsuperuser', '--noinput', ...args, ...db_()], { env }),
       ),
     );
     for (const [i, [args, , code, message]] of cases.entries()) {
@@ -264,7 +267,7 @@ for (const backend of allDatabases()) {
   test('two --noinput runs racing for one username: exactly one succeeds', async () => {
     const runs = await Promise.all(
       [1, 2, 3].map(() =>
-        runGredis(['createsuperuser', '--noinput', '--username', 'racer', ...db_()], {
+        runGredisWithKey(['createsuperuser', '--noinput', '--username', 'racer', ...db_()], {
           env: { GREDIS_SUPERUSER_PASSWORD: 'pw' },
         }),
       ),
@@ -275,6 +278,18 @@ for (const backend of allDatabases()) {
     assert.is(await count(), 1);
   });
 
+  if (backend.name === 'postgres')
+    test('without SECRET_KEY: refused before any prompt, as the server is; no user made', async () => {
+      const result = await runGredis(['createsuperuser', ...db_()], { input: 'alice\n' });
+      assert.is(result.code, 1, result.stderr);
+      assert.match(
+        result.stderr,
+        /^gredis: SECRET_KEY is required when the database is PostgreSQL/,
+      );
+      assert.not.match(result.stdout, /Username/, 'no prompt');
+      assert.is(await count(), 0);
+    });
+
   test.run();
 }
 
@@ -284,7 +299,7 @@ unmigrated('says to run gredis migrate first (exit 1, one line) on both database
   for (const backend of [sqliteBackend(), postgresBackend()]) {
     await backend.setup();
     try {
-      const result = await runGredis(
+      const result = await runGredisWithKey(
         ['createsuperuser', '--noinput', '--username', 'x', '--database', backend.url],
         {
           env: { GREDIS_SUPERUSER_PASSWORD: 'pw' },

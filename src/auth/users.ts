@@ -83,18 +83,20 @@ export interface UserRepositoryOptions {
   /** PBKDF2 iterations for new hashes; defaults to PBKDF2_ITERATIONS (lower only in tests). */
   passwordIterations?: number;
   /**
-   * SECRET_KEY, which keys session auth hashes (as Django's); the same in every
-   * process. Without one (commands and tests that check no session) they are
-   * keyed by the empty string.
+   * SECRET_KEY (loadSecretKey), which keys session auth hashes as Django's does; the
+   * same in every process. Required: a process keyed by anything else (once, the
+   * empty string by default) makes hashes no other process accepts, or that anyone
+   * who knows the password hash can forge.
    */
-  secret?: string;
+  secret: string;
 }
 
 export type UserErrorCode =
   | 'GREDIS_INVALID_USERNAME'
   | 'GREDIS_DUPLICATE_USERNAME'
   | 'GREDIS_INVALID_USER_FIELD'
-  | 'GREDIS_USER_NOT_FOUND';
+  | 'GREDIS_USER_NOT_FOUND'
+  | 'GREDIS_USER_SECRET_REQUIRED';
 
 /** Django's username rule failed; `message` is Django's own wording. */
 export class InvalidUsername extends TypeError {
@@ -134,6 +136,18 @@ export class UserNotFound extends Error {
   constructor(readonly id: number) {
     super(`no user with id ${id}`);
     this.name = 'UserNotFound';
+  }
+}
+
+/**
+ * A UserRepository made without SECRET_KEY (or with an empty one): refused at once,
+ * rather than signing session auth hashes with a key nobody else uses.
+ */
+export class UserSecretRequired extends TypeError {
+  readonly code = 'GREDIS_USER_SECRET_REQUIRED' as const;
+  constructor() {
+    super('UserRepository needs the SECRET_KEY (loadSecretKey) to key session auth hashes');
+    this.name = 'UserSecretRequired';
   }
 }
 
@@ -256,10 +270,13 @@ export class UserRepository {
 
   constructor(
     private readonly db: Database,
-    options: UserRepositoryOptions = {},
+    options: UserRepositoryOptions,
   ) {
+    // Checked at run time too: JavaScript callers and casts get past the type.
+    if (typeof options?.secret !== 'string' || options.secret === '')
+      throw new UserSecretRequired();
     this.iterations = options.passwordIterations ?? PBKDF2_ITERATIONS;
-    this.authHashes = new SessionAuthHashes(options.secret ?? '');
+    this.authHashes = new SessionAuthHashes(options.secret);
     this.bySession = new BatchedLookup(db, 'gredis_user_by_session', FIND_BY_SESSION_SQL, () => [
       toDbTimestamp(db, new Date()),
     ]);

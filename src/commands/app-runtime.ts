@@ -1,7 +1,7 @@
 import { findApp, appNames, type AppEntry } from '../apps/registry.js';
 import { SessionStore } from '../auth/sessions.js';
 import { UserRepository } from '../auth/users.js';
-import { loadSecretKey, secretKeyWeakness } from '../config/secret-key.js';
+import { secretKeyWeakness } from '../config/secret-key.js';
 import type { Database } from '../db/connection.js';
 import { listMigrations } from '../db/migrations.js';
 import type { ChannelLayer } from '../layer/types.js';
@@ -10,6 +10,7 @@ import { booleanFromEnv, DEFAULTS, ENV, positiveNumberFromEnv } from '../setting
 import type { Application } from '../worker/app.js';
 import type { AppServices } from '../worker/services.js';
 import { CommandFailed } from './errors.js';
+import { commandSecretKey } from './secret-key.js';
 
 export function requireApp(name: string): AppEntry {
   const app = findApp(name);
@@ -33,12 +34,7 @@ export async function loadApplication(
       `${pending.length} database migration(s) are not applied yet: run "gredis migrate" first`,
     );
   }
-  let secret: string;
-  try {
-    secret = loadSecretKey(db.url);
-  } catch (error) {
-    throw new CommandFailed((error as Error).message);
-  }
+  const secret = commandSecretKey(db);
   const weakness = secretKeyWeakness(secret);
   if (weakness) logger.warn(weakness);
   // A bad value throws InvalidSetting: the CLI exits 2 with its message.

@@ -11,6 +11,7 @@ import { CommandFailed } from './errors.js';
 import { layerReachable, openLayer } from './layer.js';
 import { databaseOption, layerOption, verbosityOption } from './options.js';
 import { Prompter } from './prompt.js';
+import { commandSecretKey } from './secret-key.js';
 
 /** Django gives up after this many mismatched or refused entries. */
 const MAX_TRIES = 3;
@@ -36,7 +37,8 @@ export function changePasswordCommand(): Command {
       const layer = openLayer(flags.layer, logger);
       try {
         await withDatabase(flags.database, logger, async (db) => {
-          const users = new UserRepository(db);
+          const secret = commandSecretKey(db);
+          const users = new UserRepository(db, { secret });
           const user = await users.findByUsername(username);
           if (!user) throw new CommandFailed(`user '${username}' does not exist`);
           await requireReachable(layer);
@@ -45,7 +47,7 @@ export function changePasswordCommand(): Command {
           await users.setPassword(user.id, password);
           // Whoever knew the old password is logged out everywhere, and the chat
           // sockets they opened are closed, as the admin's "set password" does.
-          await new SessionStore(db).deleteForUser(user.id);
+          await new SessionStore(db, { secret }).deleteForUser(user.id);
           process.stdout.write(`Password changed successfully for user '${user.username}'\n`);
           await closeSocketsOf(layer, user);
         });

@@ -13,6 +13,7 @@ import { withDatabase } from './database.js';
 import { CommandFailed } from './errors.js';
 import { databaseOption, verbosityOption } from './options.js';
 import { Prompter } from './prompt.js';
+import { commandSecretKey } from './secret-key.js';
 
 /** Where --noinput takes the password from (Django's is DJANGO_SUPERUSER_PASSWORD). */
 export const SUPERUSER_PASSWORD_ENV = 'GREDIS_SUPERUSER_PASSWORD';
@@ -49,7 +50,7 @@ export function createSuperuserCommand(): Command {
         throw new CommandFailed('--noinput needs --username', 2);
       const logger = createLogger({ verbosity: flags.verbosity, name: 'createsuperuser' });
       await withDatabase(flags.database, logger, async (db) => {
-        const users = new UserRepository(db);
+        const users = new UserRepository(db, { secret: commandSecretKey(db) });
         const details = flags.noinput ? noinputDetails(flags) : await askDetails(users, flags);
         try {
           await users.create({ ...details, isStaff: true, isSuperuser: true, isActive: true });

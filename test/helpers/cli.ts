@@ -1,5 +1,6 @@
 import { execFile, spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { TEST_SECRET_KEY } from './deployment.js';
 import { GREDIS_BIN } from './processes.js';
 
 /** Debian's interpreter, which has python3-django (not whatever `python3` is on PATH). */
@@ -44,6 +45,19 @@ export function runGredis(
     child.stdin.on('error', () => undefined);
     child.stdin.end(options.input ?? '');
   });
+}
+
+/** Options with the tests' SECRET_KEY, which commands need on PostgreSQL as the server does. */
+function withSecretKey<T extends { env?: Record<string, string | undefined> }>(options: T): T {
+  return { ...options, env: { SECRET_KEY: TEST_SECRET_KEY, ...options.env } };
+}
+
+/** runGredis for a command that needs SECRET_KEY (any that opens a PostgreSQL database's users). */
+export function runGredisWithKey(
+  args: string[],
+  options: Parameters<typeof runGredis>[1] = {},
+): Promise<CliResult> {
+  return runGredis(args, withSecretKey(options));
 }
 
 export interface PtyStep {
@@ -126,4 +140,13 @@ function cleanEnv(extra: Record<string, string | undefined> = {}): NodeJS.Proces
     else env[name] = value;
   }
   return env;
+}
+
+/** runGredisInPty with the tests' SECRET_KEY (see runGredisWithKey). */
+export function runGredisInPtyWithKey(
+  args: string[],
+  steps: PtyStep[],
+  options: Parameters<typeof runGredisInPty>[2] = {},
+): Promise<PtyResult> {
+  return runGredisInPty(args, steps, withSecretKey(options));
 }
