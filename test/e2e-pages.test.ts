@@ -78,6 +78,35 @@ test('on a phone, no page scrolls sideways: a room title or a username without s
   }
 });
 
+test('a name or title at its limit in characters fits its form: 150 astral letters to log in, 255 emoji for a room', async () => {
+  // Each character is two UTF-16 units, which is what a browser's maxlength counts.
+  const name = '𠀀'.repeat(150);
+  const title = '😀'.repeat(255);
+  await fixtures.user(name, { password: 'astral pw 123' });
+  const guest = await browser!.newContext();
+  try {
+    const login = await guest.newPage();
+    await login.goto(`${base}/accounts/login/`);
+    await login.getByLabel('Username').fill(name);
+    assert.is(await login.getByLabel('Username').inputValue(), name, 'the login form kept it all');
+    await login.getByLabel('Password').fill('astral pw 123');
+    await Promise.all([
+      login.waitForURL(`${base}/`),
+      login.getByRole('button', { name: 'Log in' }).click(),
+    ]);
+  } finally {
+    await guest.close();
+  }
+  await page.goto(`${base}/admin/rooms/new/`);
+  await page.getByLabel('Title').fill(title);
+  assert.is(await page.getByLabel('Title').inputValue(), title, 'the room form kept it all');
+  await Promise.all([
+    page.waitForURL(`${base}/admin/rooms/`),
+    page.getByRole('button', { name: 'Save' }).click(),
+  ]);
+  assert.ok((await fixtures.rooms.list()).some((room) => room.title === title));
+});
+
 test('a form sent back with errors: focus is on the first field in error, which its error describes', async () => {
   const room = await fixtures.room('General');
   const forms = [

@@ -675,6 +675,24 @@ test('--proxy-headers: the forwarded client cannot break an access log line', as
   assert.is(line.split('"').length, 7, 'only the line format quotes');
 });
 
+test('non-ASCII bytes in logged headers are escaped as \\xNN, as nginx and Apache do: the line stays ASCII, without C1 controls', async () => {
+  const log = join(mkdtempSync(join(tmpdir(), 'gredis-log-')), 'access.log');
+  const { port, thyme } = await setup({ accessLog: log });
+  // UTF-8 on the wire; Node's client sends each character of a latin1 string as one byte.
+  const utf8 = (text: string): string => Buffer.from(text, 'utf8').toString('latin1');
+  const headers = { 'user-agent': utf8('Browsér ☕'), referer: utf8('http://localhost/日本') };
+  assert.is((await httpRequest(port, '/', { headers })).status, 200);
+  await thyme.close();
+  const line = readFileSync(log, 'utf8').trim();
+  assert.ok(
+    line.endsWith(
+      '"http://localhost/\\xe6\\x97\\xa5\\xe6\\x9c\\xac" "Brows\\xc3\\xa9r \\xe2\\x98\\x95"',
+    ),
+    line,
+  );
+  assert.match(line, /^[\x20-\x7e]+$/, 'printable ASCII only');
+});
+
 test('the access log gives each response its own body size, pipelined on one connection or not', async () => {
   const log = join(mkdtempSync(join(tmpdir(), 'gredis-log-')), 'access.log');
   const { port, thyme } = await setup({ accessLog: log });

@@ -124,13 +124,20 @@ export class AccessLogUnavailable extends Error {
   }
 }
 
-/** Keeps a client-controlled value from breaking the line format. */
+/**
+ * Keeps a client-controlled value from breaking the line format. Node hands over
+ * header values and the request line as latin1, a character per byte, so UTF-8
+ * arrives as mojibake with C1 controls (U+0080-U+009F, NEL among them) in it:
+ * every byte outside printable ASCII is written as \xNN, as nginx and Apache
+ * do, and a line stays one line of ASCII whatever the client sent.
+ */
 function clean(value: string): string {
-  return value.replace(
-    // eslint-disable-next-line no-control-regex -- control characters are what must be escaped
-    /[\x00-\x1f\x7f"\\]/g,
-    (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`,
-  );
+  return value.replace(/[^\x20-\x7e]|["\\]/gu, (c) => {
+    const code = c.codePointAt(0)!;
+    // Past latin1 (a value not read off the wire): its UTF-8 bytes.
+    const bytes = code <= 0xff ? [code] : [...Buffer.from(c, 'utf8')];
+    return bytes.map((byte) => `\\x${byte.toString(16).padStart(2, '0')}`).join('');
+  });
 }
 
 function timestamp(date = new Date()): string {

@@ -258,7 +258,7 @@ function roomForm(
       ${formError(errors)}
       <form method="post" action="${options.action}" class="admin-form">
         ${csrfInput(request)}
-        ${field({ name: 'title', label: 'Title', value: values.title, error: errors.title, required: true, autofocus: !room, maxlength: ROOM_TITLE_MAX_LENGTH })}
+        ${field({ name: 'title', label: 'Title', value: values.title, error: errors.title, required: true, autofocus: !room, maxChars: ROOM_TITLE_MAX_LENGTH })}
         ${checkbox({ name: 'staff_only', label: 'Staff only', checked: values.staffOnly, help: 'Only staff users can join a staff-only room.' })}
         <p class="form-actions">
           <button type="submit" class="primary">Save</button>
@@ -462,7 +462,7 @@ function userCreateForm(request: Request, values: NewUserValues, errors: Errors)
       ${formError(errors)}
       <form method="post" action="/admin/users/new/" class="admin-form">
         ${csrfInput(request)}
-        ${field({ name: 'username', label: 'Username', value: values.username, error: errors.username, required: true, autofocus: !hasErrors(errors), autocomplete: 'off', maxlength: USERNAME_MAX_LENGTH, help: `Required. ${USERNAME_MAX_LENGTH} characters or fewer. Letters, digits and @/./+/-/_ only.` })}
+        ${field({ name: 'username', label: 'Username', value: values.username, error: errors.username, required: true, autofocus: !hasErrors(errors), autocomplete: 'off', maxChars: USERNAME_MAX_LENGTH, help: `Required. ${USERNAME_MAX_LENGTH} characters or fewer. Letters, digits and @/./+/-/_ only.` })}
         ${field({ name: 'email', label: 'Email address (optional)', type: 'email', value: values.email, error: errors.email, autocomplete: 'off' })}
         ${passwordFields(errors)} ${flagFields(values, errors)}
         <p class="form-actions">

@@ -129,7 +129,8 @@ export function field(options: {
   autocomplete?: string;
   required?: boolean;
   autofocus?: boolean;
-  maxlength?: number;
+  /** The server's limit in characters (code points), as Django counts them. */
+  maxChars?: number;
 }): SafeHtml {
   const id = `id_${options.name}`;
   return html`<p class="field${options.error ? ' has-error' : ''}">
@@ -142,7 +143,11 @@ export function field(options: {
       ${
         options.autocomplete ? html` autocomplete="${options.autocomplete}"` : ''
       }${options.required ? html` required` : ''}${autofocusAttr(options)}${
-        options.maxlength ? html` maxlength="${options.maxlength}"` : ''
+        // A browser's maxlength counts UTF-16 units, two for an astral character
+        // (emoji, rarer CJK): given the limit itself it would stop a valid name or
+        // title halfway. So it gets the most units a valid value can have, and
+        // the server counts the characters.
+        options.maxChars ? html` maxlength="${options.maxChars * 2}"` : ''
       }${options.error ? html` aria-invalid="true"` : ''}${describedBy(id, options.help, options.error)}
     />
     ${fieldNotes(id, options.help, options.error)}

@@ -1,6 +1,6 @@
 import type { SessionStore } from '../../../auth/sessions.js';
 import { closeSessionSockets, closeUserSockets } from '../../../auth/socket-groups.js';
-import type { UserRepository } from '../../../auth/users.js';
+import { USERNAME_MAX_LENGTH, type UserRepository } from '../../../auth/users.js';
 import type { ChannelLayer } from '../../../layer/types.js';
 import { login, LoginThrottle, logout, safeNext, LOGIN_URL } from '../../../worker/http/auth.js';
 import type { CsrfFailure } from '../../../worker/http/csrf.js';
@@ -189,7 +189,7 @@ function loginForm(
     <form method="post" action="${LOGIN_URL}">
       ${csrfInput(request)}
       <input type="hidden" name="next" value="${next}" />
-      ${field({ name: 'username', label: 'Username', value: username, autocomplete: 'username', required: true, autofocus: true, maxlength: 150 })}
+      ${field({ name: 'username', label: 'Username', value: username, autocomplete: 'username', required: true, autofocus: true, maxChars: USERNAME_MAX_LENGTH })}
       ${field({ name: 'password', label: 'Password', type: 'password', autocomplete: 'current-password', required: true })}
       <p class="form-actions"><button type="submit" class="primary">Log in</button></p>
     </form>
