@@ -49,6 +49,8 @@ watchdog.unref();
 class Relay {
   holding: RegExp | undefined;
   losing: RegExp | undefined;
+  /** The page's next frame that matches never reaches the server; its connection lives until cut(). */
+  swallowing: RegExp | undefined;
   overloaded = false;
   readonly held: string[] = [];
   readonly passed: string[] = [];
@@ -67,12 +69,18 @@ class Relay {
     for (const frame of this.held.splice(0)) this.page!.send(frame);
   }
 
+  /** Drops the page's connection (1006), as one found dead some time after it died. */
+  cut(): void {
+    this.page!.close({ code: 1006 });
+  }
+
   private attach(page: WebSocketRoute): void {
     this.page = page;
     this.connected.push(Date.now());
     if (this.overloaded) return page.onMessage(() => page.close({ code: 1013 }));
     const server = page.connectToServer();
     page.onMessage((frame) => {
+      if (this.swallowing?.test(String(frame))) return void (this.swallowing = undefined);
       if (!this.losing?.test(String(frame))) return server.send(frame);
       this.losing = undefined;
       page.close({ code: 1006 });
@@ -310,6 +318,33 @@ test('a send lost with a connection that dropped: its text is back in its box, t
       'the message, once',
     );
     assert.is(await box(page, room).inputValue(), '');
+  });
+});
+
+test("the same user's other tab sends the same text while this tab's send is lost: that echo does not confirm it, and it is given back", async () => {
+  const room = await fixtures.room('Twins');
+  await inTab({}, async ({ page, relay, chat }) => {
+    await join(page, room);
+    // sam's other tab (another socket of his session) joins after: this page hears it enter.
+    const other = await chatClient(chat.ports[0]!, samSession);
+    try {
+      other.send(JSON.stringify({ command: 'join', room: room.id }));
+      await pane(page, room).locator('li.notice-enter').waitFor();
+      relay.swallowing = /"command":"send"/;
+      await write(page, room, 'same text');
+      other.send(JSON.stringify({ command: 'send', room: room.id, message: 'same text' }));
+      await waitFor(
+        async () => (await delivered(page, room)).join() === 'sam: same text',
+        5000,
+        "the other tab's message",
+      );
+      relay.cut();
+      await page.locator(`#room-${room.id}.is-offline`).waitFor();
+      assert.is(await box(page, room).inputValue(), 'same text', 'given back');
+      assert.match(await alertText(page), /connection dropped before your message was confirmed/);
+    } finally {
+      other.close();
+    }
   });
 });
 

@@ -106,6 +106,14 @@
    * is known to have gone (a join's early frames too: keepEarly).
    */
   let awaiting = [];
+  /**
+   * Rooms where another socket of this user (another tab) has shown itself: it
+   * entered after us, or a message of ours came that this page never sent. Its
+   * copy of a message is the same frame as our own send's, so there a copy of
+   * the text we sent does not prove it was ours (ownMessage). A lower bound: a
+   * tab that was in the room first and has said nothing is not known.
+   */
+  const twins = new Map();
   /** The room whose send box takes focus when its join is confirmed (the user asked for it). */
   let focusOnJoin = null;
   let socket = null;
@@ -377,6 +385,12 @@
   function notConfirmed(sent) {
     const room = rooms.get(sent.room);
     if (!room || !awaiting.includes(sent)) return;
+    // Its text came back long ago, if perhaps from the other tab: a refusal would
+    // have come by now, so it is taken as sent.
+    if (sent.echoed) {
+      awaiting = awaiting.filter((other) => other !== sent);
+      return;
+    }
     sent.late = unsentItem(sent.message, 'Not confirmed yet');
     appendItem(room, sent.late);
     showAlert(
@@ -481,6 +495,8 @@
 
   function removePane(id) {
     leaving.delete(id);
+    // Joined again, the page hears afresh who else is there.
+    twins.delete(id);
     const room = rooms.get(id);
     setPressed(id, false);
     if (!room) return;
@@ -536,9 +552,8 @@
     const type = Number(data.msg_type);
     const username = String(data.username ?? '');
     const text = String(data.message ?? '');
-    if (type === MSG_TYPE.message && username === me) {
-      answered((sent) => sent.command === 'send' && sent.room === id && sent.message === text);
-    }
+    if (type === MSG_TYPE.message && username === me) ownMessage(id, text);
+    if (username === me) countTwins(id, type);
     let item;
     if (type === MSG_TYPE.enter || type === MSG_TYPE.leave) {
       const entered = type === MSG_TYPE.enter;
@@ -555,6 +570,32 @@
       );
     }
     appendItem(room, item);
+  }
+
+  /**
+   * A message of this user's: the answer to our oldest send of that text to that
+   * room, unless another tab of the user's is in the room, whose copy of the
+   * same text is the same frame. Then it only marks the send as echoed: the send
+   * is answered for sure by a second copy, or by the answer to a later command
+   * (the server answers in order); a refusal that comes first is still its own,
+   * and a connection that drops first gives its text back (it may not have gone).
+   */
+  function ownMessage(id, text) {
+    const sent = awaiting.find(
+      (other) => other.command === 'send' && other.room === id && other.message === text,
+    );
+    if (!sent) return void twins.set(id, Math.max(1, twins.get(id) || 0));
+    if (!twins.get(id) || sent.echoed) return answered((other) => other === sent);
+    sent.echoed = true;
+    settle(sent);
+  }
+
+  /** The user's other tabs entering and leaving a room: see `twins`. */
+  function countTwins(id, type) {
+    const count = twins.get(id) || 0;
+    if (type === MSG_TYPE.enter) twins.set(id, count + 1);
+    // Our own leave's notice comes to us too.
+    else if (type === MSG_TYPE.leave && !leaving.has(id)) twins.set(id, Math.max(0, count - 1));
   }
 
   /** A message's list item: its time, who wrote it and what, all as text. */
