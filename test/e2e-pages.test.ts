@@ -78,6 +78,51 @@ test('on a phone, no page scrolls sideways: a room title or a username without s
   }
 });
 
+test("on a phone with 12 rooms joined: no sideways scroll, and every pane's send box can be reached and used", async () => {
+  const rooms = await Promise.all(
+    Array.from({ length: 12 }, (_, i) =>
+      fixtures.room(`Room ${i + 1} ${i % 3 === 0 ? LONG_WORD : ''}`),
+    ),
+  );
+  await page.setViewportSize({ width: 375, height: 667 });
+  await page.goto(`${base}/`);
+  await page.locator('#connection-status[data-state="connected"]').waitFor();
+  for (const room of rooms) {
+    await page.locator(`.room-link[data-room-id="${room.id}"]`).click();
+    await page.locator(`#room-${room.id}`).waitFor();
+  }
+  const [scroll, visible] = (await page.evaluate(
+    '[document.documentElement.scrollWidth, document.documentElement.clientWidth]',
+  )) as [number, number];
+  assert.ok(scroll <= visible, `${scroll} px wide on a ${visible} px screen`);
+  for (const room of rooms) {
+    const input = page.locator(`#room-${room.id} input[name="message"]`);
+    const send = page.locator(`#room-${room.id} button[type="submit"]`);
+    await input.scrollIntoViewIfNeeded();
+    for (const [what, control] of [
+      ['box', input],
+      ['button', send],
+    ] as const) {
+      const box = (await control.boundingBox())!;
+      assert.ok(box, `${room.title}: its ${what} is shown`);
+      assert.ok(
+        box.x >= 0 && box.x + box.width <= visible,
+        `${room.title}: its ${what} at x ${box.x}, ${box.width} wide`,
+      );
+      assert.ok(
+        box.height >= 24 && box.width >= 24,
+        `${room.title}: its ${what} is ${box.width}×${box.height}`,
+      );
+    }
+    // The pane fits the screen: its latest messages and its box are seen together.
+    const pane = (await page.locator(`#room-${room.id}`).boundingBox())!;
+    assert.ok(pane.height <= 667, `${room.title}: its pane is ${pane.height} px tall`);
+    // The box is on top, not covered: a tap there reaches it.
+    await input.click();
+    await input.fill('hi');
+  }
+});
+
 test('a name or title at its limit in characters fits its form: 150 astral letters to log in, 255 emoji for a room', async () => {
   // Each character is two UTF-16 units, which is what a browser's maxlength counts.
   const name = '𠀀'.repeat(150);
