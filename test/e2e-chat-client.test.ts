@@ -56,6 +56,7 @@ class Relay {
   readonly passed: string[] = [];
   readonly connected: number[] = [];
   private page: WebSocketRoute | undefined;
+  private server: WebSocketRoute | undefined;
 
   static async install(page: Page): Promise<Relay> {
     const relay = new Relay();
@@ -69,9 +70,10 @@ class Relay {
     for (const frame of this.held.splice(0)) this.page!.send(frame);
   }
 
-  /** Drops the page's connection (1006), as one found dead some time after it died. */
+  /** Drops the page's connection (1006), and the server's, as one found dead some time after it died. */
   cut(): void {
     this.page!.close({ code: 1006 });
+    this.server!.close();
   }
 
   private attach(page: WebSocketRoute): void {
@@ -79,6 +81,7 @@ class Relay {
     this.connected.push(Date.now());
     if (this.overloaded) return page.onMessage(() => page.close({ code: 1013 }));
     const server = page.connectToServer();
+    this.server = server;
     page.onMessage((frame) => {
       if (this.swallowing?.test(String(frame))) return void (this.swallowing = undefined);
       if (!this.losing?.test(String(frame))) return server.send(frame);
@@ -345,6 +348,44 @@ test("the same user's other tab sends the same text while this tab's send is los
     } finally {
       other.close();
     }
+  });
+});
+
+test('a send whose copy comes only after a reconnect: it leaves the box it was given back to, and a copy does not answer the send made again', async () => {
+  const room = await fixtures.room('Late');
+  const offline = `#room-${room.id}.is-offline`;
+  await inTab({}, async ({ page, relay }) => {
+    await join(page, room);
+    // The copy is held, the connection drops: the text is given back...
+    relay.holding = /"message":"late"/;
+    await write(page, room, 'late');
+    await waitFor(() => relay.held.length === 1, 5000, 'the copy');
+    relay.cut();
+    await page.locator(offline).waitFor();
+    assert.is(await box(page, room).inputValue(), 'late');
+    await page.locator(`#room-${room.id}:not(.is-offline)`).waitFor();
+    // ...and sent again, which is lost with the next connection; the old copy comes meanwhile.
+    relay.swallowing = /"command":"send"/;
+    await box(page, room).press('Enter');
+    await waitFor(() => relay.swallowing === undefined, 5000, 'the send made again');
+    relay.release();
+    await waitFor(async () => (await delivered(page, room)).length === 1, 5000, 'the old copy');
+    relay.cut();
+    await page.locator(offline).waitFor();
+    assert.is(await box(page, room).inputValue(), 'late', 'the lost send is given back');
+    await page.locator(`#room-${room.id}:not(.is-offline)`).waitFor();
+    // A copy that comes after the reconnect, to a box not touched since: it went, so the box empties.
+    relay.holding = /"message":"once"/;
+    await write(page, room, 'once');
+    await waitFor(() => relay.held.length === 1, 5000, 'the copy');
+    relay.cut();
+    await page.locator(offline).waitFor();
+    assert.is(await box(page, room).inputValue(), 'once');
+    await page.locator(`#room-${room.id}:not(.is-offline)`).waitFor();
+    relay.release();
+    await waitFor(async () => (await box(page, room).inputValue()) === '', 5000, 'the box emptied');
+    assert.not.match(await alertText(page), /connection dropped before/);
+    assert.equal(await delivered(page, room), ['sam: late', 'sam: once']);
   });
 });
 

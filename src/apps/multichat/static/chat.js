@@ -584,10 +584,27 @@
     const sent = awaiting.find(
       (other) => other.command === 'send' && other.room === id && other.message === text,
     );
-    if (!sent) return void twins.set(id, Math.max(1, twins.get(id) || 0));
+    if (!sent) return unaskedOwnMessage(id, text);
     if (!twins.get(id) || sent.echoed) return answered((other) => other === sent);
     sent.echoed = true;
     settle(sent);
+  }
+
+  /**
+   * A message of this user's that answers no send of ours: another tab's, or one
+   * of ours from before a reconnect, which the server handled late. If it is the
+   * text given back to the box, untouched, it went after all: sent again, it
+   * would be there twice.
+   */
+  function unaskedOwnMessage(id, text) {
+    const room = rooms.get(id);
+    if (room.givenBack === text && room.input.value === text) {
+      room.input.value = '';
+      room.givenBack = undefined;
+      clearAlerts('UNCONFIRMED');
+      return;
+    }
+    twins.set(id, Math.max(1, twins.get(id) || 0));
   }
 
   /** The user's other tabs entering and leaving a room: see `twins`. */
@@ -781,7 +798,14 @@
     const sends = awaiting.filter((sent) => sent.command === 'send');
     awaiting = [];
     if (sends.length === 0) return;
-    for (const sent of sends) giveBack(sent);
+    // Those the server did get may yet come back, late, to the next connection:
+    // there, as another tab's would, a copy of their text proves nothing alone.
+    for (const sent of sends) twins.set(sent.room, Math.max(1, twins.get(sent.room) || 0));
+    for (const sent of sends) {
+      giveBack(sent);
+      const room = rooms.get(sent.room);
+      if (room && room.input.value === sent.message) room.givenBack = sent.message;
+    }
     showAlert(
       'UNCONFIRMED',
       'The connection dropped before your message was confirmed: it is back in its box, to send again once reconnected.',
