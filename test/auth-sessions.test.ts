@@ -2,17 +2,19 @@
  * Database sessions on SQLite and PostgreSQL: keys, loading, saving, rotation at
  * login, logout, expiry, and that only a hash of each key is ever stored.
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash, createHmac, randomBytes } from 'node:crypto';
 import { suite } from './helpers/suite.js';
 import * as assert from 'uvu/assert';
 import {
   hashSessionKey,
   InvalidSessionData,
   SessionInterrupted,
+  SessionSecretRequired,
   SessionStore,
 } from '../src/auth/sessions.js';
 import { UserRepository } from '../src/auth/users.js';
 import type { Database } from '../src/db/connection.js';
+import { toDbTimestamp } from '../src/db/values.js';
 import { rejects } from './helpers/assert.js';
 import { allDatabases } from './helpers/databases.js';
 import { TEST_SECRET_KEY } from './helpers/deployment.js';
@@ -34,7 +36,7 @@ for (const backend of allDatabases()) {
   test.before(async () => {
     await backend.setup();
     db = await backend.openMigrated();
-    store = new SessionStore(db);
+    store = new SessionStore(db, { secret: TEST_SECRET_KEY });
   });
   test.after(() => backend.teardown());
   test.before.each(async () => {
@@ -45,7 +47,11 @@ for (const backend of allDatabases()) {
       })
     ).id;
     now = new Date();
-    clocked = new SessionStore(db, { maxAgeSeconds: 3600, now: () => now });
+    clocked = new SessionStore(db, {
+      maxAgeSeconds: 3600,
+      now: () => now,
+      secret: TEST_SECRET_KEY,
+    });
   });
 
   test('create makes a 32-character [a-z0-9] key that expires in two weeks by default', async () => {
@@ -84,22 +90,64 @@ for (const backend of allDatabases()) {
     assert.is((await store.load(anonymous.key))?.userId, null);
   });
 
-  test('the database holds the SHA-256 of each key, never the key itself', async () => {
+  test('the database holds HMAC-SHA256(SECRET_KEY, key), never the key itself', async () => {
     const session = await store.create(userId, { secret: 'x' });
     const [row] = await rows();
-    const expected = createHash('sha256').update(session.key).digest('hex');
+    const expected = createHmac('sha256', TEST_SECRET_KEY).update(session.key).digest('hex');
     assert.is(String(row!.session_key_hash), expected);
-    assert.is(hashSessionKey(session.key), expected);
+    assert.is(hashSessionKey(session.key, TEST_SECRET_KEY), expected);
+    assert.is.not(expected, createHash('sha256').update(session.key).digest('hex'));
     assert.not.ok(
       JSON.stringify(row).includes(session.key),
       'the raw key appears nowhere in the row',
     );
   });
 
+  test('a session stored before (HMAC of the key, as keyed stores always wrote) still loads, with a non-ASCII key too', async () => {
+    // Written by hand: rows already in deployed databases must keep their sessions.
+    for (const [secret, key] of [
+      [TEST_SECRET_KEY, 'abcdefghijklmnopqrstuvwxyz012345'],
+      ['ключ-🔑-鍵', '0123456789abcdefghijklmnopqrstuv'],
+    ] as const) {
+      await db.knex('gredis_session').insert({
+        session_key_hash: createHmac('sha256', Buffer.from(secret, 'utf8'))
+          .update(key)
+          .digest('hex'),
+        user_id: userId,
+        auth_hash: null,
+        data: '{"kept":true}',
+        expire_date: toDbTimestamp(db, new Date(Date.now() + DAY_MS)),
+      });
+      const loaded = await new SessionStore(db, { secret }).load(key);
+      assert.equal(loaded?.data, { kept: true }, secret);
+      assert.is(loaded?.userId, userId);
+    }
+  });
+
+  test('a SessionStore without SECRET_KEY (or with an empty one) is refused: SessionSecretRequired', () => {
+    for (const options of [
+      {},
+      { secret: '' },
+      { secret: undefined },
+      { maxAgeSeconds: 60 },
+      undefined,
+    ])
+      assert.throws(
+        () => new SessionStore(db, options as never),
+        (error: unknown) =>
+          error instanceof SessionSecretRequired &&
+          error instanceof TypeError &&
+          error.code === 'GREDIS_SESSION_SECRET_REQUIRED',
+      );
+  });
+
   test('the stored hash does not open the session (a leaked table is useless)', async () => {
     const session = await store.create(userId);
-    assert.is(await store.load(hashSessionKey(session.key)), undefined);
-    assert.is(await store.load(hashSessionKey(session.key).slice(0, 32)), undefined);
+    assert.is(await store.load(hashSessionKey(session.key, TEST_SECRET_KEY)), undefined);
+    assert.is(
+      await store.load(hashSessionKey(session.key, TEST_SECRET_KEY).slice(0, 32)),
+      undefined,
+    );
   });
 
   test('malformed keys are refused before any query; forged well-formed keys find nothing', async () => {
@@ -215,7 +263,7 @@ for (const backend of allDatabases()) {
   });
 
   test('real time: a one-second session is gone after a second', async () => {
-    const short = new SessionStore(db, { maxAgeSeconds: 1 });
+    const short = new SessionStore(db, { maxAgeSeconds: 1, secret: TEST_SECRET_KEY });
     const session = await short.create(null);
     assert.ok(await short.load(session.key));
     await new Promise((resolve) => setTimeout(resolve, 1100));
@@ -255,7 +303,10 @@ for (const backend of allDatabases()) {
 
   test('maxAgeSeconds must be positive', () => {
     for (const maxAgeSeconds of [0, -1, Number.NaN, Infinity])
-      assert.throws(() => new SessionStore(db, { maxAgeSeconds }), RangeError);
+      assert.throws(
+        () => new SessionStore(db, { maxAgeSeconds, secret: TEST_SECRET_KEY }),
+        RangeError,
+      );
   });
 
   test.run();

@@ -419,9 +419,10 @@ for (const backend of allDatabases()) {
   });
 
   test('findBySession: each live session its active user; concurrent lookups share one query on PostgreSQL', async () => {
-    const sessions = new SessionStore(db);
+    const sessions = new SessionStore(db, { secret: TEST_SECRET_KEY });
     // Its sessions were made an hour ago and lasted a minute.
     const expiring = new SessionStore(db, {
+      secret: TEST_SECRET_KEY,
       maxAgeSeconds: 60,
       now: () => new Date(Date.now() - 3_600_000),
     });
@@ -461,7 +462,7 @@ for (const backend of allDatabases()) {
   test("delete removes the user and, by cascade, the user's sessions", async () => {
     const user = await users.create({ username: 'gone' });
     const other = await users.create({ username: 'stays' });
-    const sessions = new SessionStore(db);
+    const sessions = new SessionStore(db, { secret: TEST_SECRET_KEY });
     const mine = await sessions.create(user.id, { a: 1 });
     const theirs = await sessions.create(other.id);
     assert.ok(await users.delete(user.id));

@@ -33,7 +33,8 @@ for (const backend of allDatabases()) {
   test("in a terminal: two hidden prompts; the new password works, the old one and the user's sessions do not", async () => {
     const alice = await users.create({ username: 'alice', password: 'old password' });
     const bob = await users.create({ username: 'bob', password: 'bob pw' });
-    const sessions = new SessionStore(db);
+    // The key runGredisInPtyWithKey gives the command: its sessions are the command's.
+    const sessions = new SessionStore(db, { secret: TEST_SECRET_KEY });
     const aliceSession = await sessions.create(alice.id);
     const bobSession = await sessions.create(bob.id);
     const result = await runGredisInPtyWithKey(

@@ -1,7 +1,8 @@
-import { createHash, createHmac, randomBytes } from 'node:crypto';
+import { createHmac, randomBytes } from 'node:crypto';
 import type { Database } from '../db/connection.js';
 import { isUniqueViolation } from '../db/errors.js';
 import { fromDbInteger, fromDbTimestamp, toDbTimestamp } from '../db/values.js';
+import { isUsableSecret } from './secret.js';
 
 /** A session as the application sees it. `key` is the cookie value; only its hash is stored. */
 export interface Session {
@@ -19,13 +20,15 @@ export interface SessionStoreOptions {
   /** The clock (tests move it instead of sleeping). */
   now?: () => Date;
   /**
-   * SECRET_KEY: when given, keys are stored as HMAC-SHA256(secret, key) rather than
-   * SHA-256(key), so changing SECRET_KEY ends every session (as it does in Django).
+   * SECRET_KEY (loadSecretKey): keys are stored as HMAC-SHA256(secret, key), so
+   * changing SECRET_KEY ends every session (as it does in Django). Required: a store
+   * without it once stored a plain SHA-256, which no server (always keyed) finds.
    */
-  secret?: string;
+  secret: string;
 }
 
-export type SessionErrorCode = 'GREDIS_SESSION_INTERRUPTED' | 'GREDIS_INVALID_SESSION_DATA';
+export type SessionErrorCode =
+  'GREDIS_SESSION_INTERRUPTED' | 'GREDIS_INVALID_SESSION_DATA' | 'GREDIS_SESSION_SECRET_REQUIRED';
 
 /**
  * `save` found the session gone (logged out elsewhere, expired, or rotated): writing
@@ -48,6 +51,18 @@ export class InvalidSessionData extends TypeError {
   }
 }
 
+/**
+ * A SessionStore made without SECRET_KEY (or with an empty one): refused at once,
+ * rather than storing key hashes the servers, which key theirs, never find.
+ */
+export class SessionSecretRequired extends TypeError {
+  readonly code = 'GREDIS_SESSION_SECRET_REQUIRED' as const;
+  constructor() {
+    super('SessionStore needs the SECRET_KEY (loadSecretKey) to key stored session hashes');
+    this.name = 'SessionSecretRequired';
+  }
+}
+
 export const SESSION_MAX_AGE_SECONDS = 1_209_600;
 
 /** 32 characters of [a-z0-9], like Django's session keys (~165 bits). */
@@ -55,9 +70,11 @@ export const SESSION_KEY_PATTERN = /^[a-z0-9]{32}$/;
 const KEY_ALPHABET = 'abcdefghijklmnopqrstuvwxyz0123456789';
 const KEY_LENGTH = 32;
 
-/** What is stored instead of the key: a leaked table opens no session. */
-export function hashSessionKey(key: string, secret?: string): string {
-  if (secret === undefined) return createHash('sha256').update(key).digest('hex');
+/**
+ * What is stored instead of the key: a leaked table opens no session. The HMAC that
+ * keyed stores always wrote, so rows stored before the secret was required still load.
+ */
+export function hashSessionKey(key: string, secret: string): string {
   return createHmac('sha256', secret).update(key).digest('hex');
 }
 
@@ -105,16 +122,17 @@ interface SessionRow {
   expire_date: unknown;
 }
 
-/** Sessions in `gredis_session`, keyed by the SHA-256 of the session key. */
+/** Sessions in `gredis_session`, keyed by the HMAC-SHA256 (SECRET_KEY) of the session key. */
 export class SessionStore {
   readonly maxAgeSeconds: number;
   private readonly now: () => Date;
-  private readonly secret: string | undefined;
+  private readonly secret: string;
 
   constructor(
     private readonly db: Database,
-    options: SessionStoreOptions = {},
+    options: SessionStoreOptions,
   ) {
+    if (!isUsableSecret(options?.secret)) throw new SessionSecretRequired();
     const maxAge = options.maxAgeSeconds ?? SESSION_MAX_AGE_SECONDS;
     if (!Number.isFinite(maxAge) || maxAge <= 0)
       throw new RangeError('maxAgeSeconds must be a positive number');

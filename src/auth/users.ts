@@ -20,6 +20,7 @@ import {
   needsRehash,
   PBKDF2_ITERATIONS,
 } from './hashers.js';
+import { isUsableSecret } from './secret.js';
 import { SessionAuthHashes } from './session-auth-hash.js';
 
 /**
@@ -272,9 +273,7 @@ export class UserRepository {
     private readonly db: Database,
     options: UserRepositoryOptions,
   ) {
-    // Checked at run time too: JavaScript callers and casts get past the type.
-    if (typeof options?.secret !== 'string' || options.secret === '')
-      throw new UserSecretRequired();
+    if (!isUsableSecret(options?.secret)) throw new UserSecretRequired();
     this.iterations = options.passwordIterations ?? PBKDF2_ITERATIONS;
     this.authHashes = new SessionAuthHashes(options.secret);
     this.bySession = new BatchedLookup(db, 'gredis_user_by_session', FIND_BY_SESSION_SQL, () => [
