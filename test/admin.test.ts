@@ -151,6 +151,51 @@ for (const database of allDatabases()) {
     );
   });
 
+  test("titles and emails are stripped as Django's forms strip them (str.strip), not as trim() does", async () => {
+    const { client } = await signedIn('root', { staff: true, superuser: true });
+    // Python strips U+001C–U+001F and U+0085, which trim() keeps; trim() strips U+FEFF,
+    // which Python keeps (test/python-strip checks every such code point against Django).
+    for (const title of ['\u001c\u0085 Lounge \u001f\u001d', '\ufeffBOM\ufeff'])
+      assert.is((await submit(client, '/admin/rooms/new/', { title })).status, 303);
+    const blank = await submit(client, '/admin/rooms/new/', { title: '\u0085\u001e\u2028' });
+    assert.is(blank.status, 200, 'a title of Python whitespace is no title');
+    assert.match(text(blank), /id="id_title_error">A title is required\.</);
+    const [lounge] = await db.knex('chat_room').select('id').where('title', 'Lounge');
+    assert.ok(lounge, 'the Python whitespace went');
+    assert.equal(
+      (await roomRows()).map((r) => r.title),
+      ['Lounge', '\ufeffBOM\ufeff'],
+    );
+    await submit(client, `/admin/rooms/${lounge.id}/`, { title: '\u001fHall\u0085' });
+    assert.equal(
+      (await roomRows()).map((r) => r.title),
+      ['Hall', '\ufeffBOM\ufeff'],
+    );
+    const created = await submit(client, '/admin/users/new/', {
+      username: 'ann',
+      email: '\u0085\u001cann@example.com\u001f',
+      password1: 'pa55 word',
+      password2: 'pa55 word',
+      is_active: 'on',
+    });
+    assert.is(created.status, 303, text(created));
+    const ann = (await fixtures.users.findByUsername('ann'))!;
+    assert.is(ann.email, 'ann@example.com');
+    const edited = await submit(client, `/admin/users/${ann.id}/`, {
+      email: '\u001eann@example.org\u0085',
+      is_active: 'on',
+    });
+    assert.is(edited.status, 303, text(edited));
+    assert.is((await fixtures.users.findById(ann.id))!.email, 'ann@example.org');
+    // Django keeps U+FEFF, and then the address is no valid email.
+    const bom = await submit(client, `/admin/users/${ann.id}/`, {
+      email: '\ufeffann@example.net',
+      is_active: 'on',
+    });
+    assert.is(bom.status, 200);
+    assert.match(text(bom), /id="id_email_error">Enter a valid email address\./);
+  });
+
   test('staff edit a room: title and staff-only change; unknown ids are 404', async () => {
     const { client } = await signedIn('mod', { staff: true });
     const room = await fixtures.room('Old name', true);

@@ -227,6 +227,8 @@ for (const backend of allDatabases()) {
         /GREDIS_SUPERUSER_PASSWORD.*blank/,
       ],
       [['--username', 'henry'], { GREDIS_SUPERUSER_PASSWORD: '   ' }, 1, /blank/],
+      // Blank to Python's str.strip(), as Django's check is, though not to trim().
+      [['--username', 'henry'], { GREDIS_SUPERUSER_PASSWORD: '\u001c\u0085\u001f' }, 1, /blank/],
       [
         ['--username', 'taken'],
         { GREDIS_SUPERUSER_PASSWORD: 'pw' },

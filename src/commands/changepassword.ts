@@ -12,6 +12,7 @@ import { layerReachable, openLayer } from './layer.js';
 import { databaseOption, layerOption, verbosityOption } from './options.js';
 import { Prompter } from './prompt.js';
 import { commandSecretKey } from './secret-key.js';
+import { pythonStrip } from '../python-strip.js';
 
 /** Django gives up after this many mismatched or refused entries. */
 const MAX_TRIES = 3;
@@ -107,7 +108,7 @@ async function askNewPassword(user: User): Promise<string> {
       const again = await prompter.askHidden('Password (again): ');
       const problems = passwordProblems(password, user);
       if (password !== again) process.stderr.write('Passwords do not match. Please try again.\n');
-      else if (password.trim() === '')
+      else if (pythonStrip(password) === '')
         process.stderr.write("Error: Blank passwords aren't allowed.\n");
       else if (problems.length > 0) process.stderr.write(`${problems.join('\n')}\n`);
       else return password;

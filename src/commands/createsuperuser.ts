@@ -14,6 +14,7 @@ import { CommandFailed } from './errors.js';
 import { databaseOption, verbosityOption } from './options.js';
 import { Prompter } from './prompt.js';
 import { commandSecretKey } from './secret-key.js';
+import { pythonStrip } from '../python-strip.js';
 
 /** Where --noinput takes the password from (Django's is DJANGO_SUPERUSER_PASSWORD). */
 export const SUPERUSER_PASSWORD_ENV = 'GREDIS_SUPERUSER_PASSWORD';
@@ -82,7 +83,7 @@ function noinputDetails(flags: CreateSuperuserFlags): SuperuserDetails {
   if (emailError) throw new CommandFailed(emailError);
   // Not trimmed: spaces may be part of a password; but all-blank is refused.
   const password = process.env[SUPERUSER_PASSWORD_ENV];
-  if (password === undefined || password.trim() === '')
+  if (password === undefined || pythonStrip(password) === '')
     throw new CommandFailed(
       `--noinput reads the password from ${SUPERUSER_PASSWORD_ENV}, which is ${password === undefined ? 'not set' : 'blank'}`,
     );
@@ -115,7 +116,7 @@ async function askDetails(
     let email: string | undefined;
     let emailCandidate = flags.email;
     while (email === undefined) {
-      emailCandidate ??= (await prompter.ask('Email address: ')).trim();
+      emailCandidate ??= pythonStrip(await prompter.ask('Email address: '));
       const problem = emailProblem(emailCandidate);
       if (problem) complain(problem);
       else email = emailCandidate;
@@ -126,7 +127,7 @@ async function askDetails(
       const password = await prompter.askHidden('Password: ');
       const again = await prompter.askHidden('Password (again): ');
       if (password !== again) complain("Your passwords didn't match.");
-      else if (password.trim() === '') complain("Blank passwords aren't allowed.");
+      else if (pythonStrip(password) === '') complain("Blank passwords aren't allowed.");
       else {
         // As Django: the reasons, then the choice to keep the password anyway.
         const problems = passwordProblems(password, { username, email });

@@ -6,6 +6,7 @@ import {
   toDbBoolean,
   unstorableText,
 } from '../../db/values.js';
+import { pythonStrip } from '../../python-strip.js';
 
 export interface Room {
   id: number;
@@ -77,7 +78,8 @@ export class RoomRepository {
 }
 
 function validateTitle(title: string): string {
-  const clean = title.trim();
+  // As Django's admin form (CharField strip=True) cleans it.
+  const clean = pythonStrip(title);
   if (clean === '') throw new InvalidRoomTitle('a title is required');
   const reason = unstorableText(clean, ROOM_TITLE_MAX_LENGTH);
   if (reason) throw new InvalidRoomTitle(reason);

@@ -23,6 +23,7 @@ import type { AdminServices } from '../index.js';
 import { InvalidRoomTitle, ROOM_TITLE_MAX_LENGTH, type Room } from '../rooms.js';
 import { checkbox, csrfInput, field, page, type FlashMessage } from './layout.js';
 import { errorPage } from './pages.js';
+import { pythonStrip } from '../../../python-strip.js';
 
 export function addAdminRoutes(router: Router, services: AdminServices): void {
   const staff = staffRequired;
@@ -483,7 +484,7 @@ function userCreate(services: AdminServices): View {
     const form = request.form();
     const values: NewUserValues = {
       username: form.get('username') ?? '',
-      email: (form.get('email') ?? '').trim(),
+      email: pythonStrip(form.get('email') ?? ''),
       ...readFlags(form),
     };
     const password = form.get('password1') ?? '';
@@ -568,7 +569,7 @@ function userEdit(services: AdminServices): View {
     if (!user) return errorPage(404, request);
     if (request.method !== 'POST') return userEditForm(request, user, user, {});
     const form = request.form();
-    const values = { email: (form.get('email') ?? '').trim(), ...readFlags(form) };
+    const values = { email: pythonStrip(form.get('email') ?? ''), ...readFlags(form) };
     const errors = emailErrors(values.email);
     // Against lock-out: nobody removes their own way back into the admin.
     if (user.id === request.user?.id) {

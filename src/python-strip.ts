@@ -1,0 +1,34 @@
+/**
+ * The characters Python's str.isspace() accepts (bidirectional class WS, B or S, or
+ * category Zs), which str.strip() removes and so Django's forms (CharField's
+ * strip=True) do. JavaScript's trim() differs: it also strips U+FEFF, and keeps
+ * U+001C–U+001F and U+0085. All are in the BMP, so one UTF-16 unit each.
+ */
+const PYTHON_SPACE = new Set(
+  [
+    [0x09, 0x0d],
+    [0x1c, 0x20],
+    [0x85, 0x85],
+    [0xa0, 0xa0],
+    [0x1680, 0x1680],
+    [0x2000, 0x200a],
+    [0x2028, 0x2029],
+    [0x202f, 0x202f],
+    [0x205f, 0x205f],
+    [0x3000, 0x3000],
+  ].flatMap(([first, last]) => Array.from({ length: last! - first! + 1 }, (_, i) => first! + i)),
+);
+
+/**
+ * `text` without leading and trailing whitespace, exactly as Python's str.strip()
+ * with no argument: what a Django form field does to text it reads, so the same
+ * input is stored the same here. A scan rather than a regex, which would take
+ * quadratic time on a long run of spaces before a last non-space.
+ */
+export function pythonStrip(text: string): string {
+  let start = 0;
+  let end = text.length;
+  while (start < end && PYTHON_SPACE.has(text.charCodeAt(start))) start++;
+  while (end > start && PYTHON_SPACE.has(text.charCodeAt(end - 1))) end--;
+  return text.slice(start, end);
+}

@@ -1,0 +1,28 @@
+"""What Django's forms make of text with whitespace around it (Debian's python3-django).
+
+Reads a JSON list of strings on stdin and prints {"spaces": every code point for
+which str.isspace() is true, "cleaned": what forms.CharField() (strip=True, as the
+admin's text fields) returns for each string, "stripped": each string's str.strip()}.
+"""
+import json
+import sys
+
+import django
+from django.conf import settings
+
+settings.configure()
+django.setup()
+
+from django import forms  # noqa: E402
+
+field = forms.CharField(required=False)
+texts = json.load(sys.stdin)
+print(
+    json.dumps(
+        {
+            "spaces": [c for c in range(sys.maxunicode + 1) if chr(c).isspace()],
+            "cleaned": [field.clean(text) for text in texts],
+            "stripped": [text.strip() for text in texts],
+        }
+    )
+)
