@@ -172,7 +172,7 @@ for (const database of allDatabases()) {
       ['Hall', '\ufeffBOM\ufeff'],
     );
     const created = await submit(client, '/admin/users/new/', {
-      username: 'ann',
+      username: '\u001c ann\u0085', // Django's UsernameField strips too
       email: '\u0085\u001cann@example.com\u001f',
       password1: 'pa55 word',
       password2: 'pa55 word',
@@ -181,6 +181,9 @@ for (const database of allDatabases()) {
     assert.is(created.status, 303, text(created));
     const ann = (await fixtures.users.findByUsername('ann'))!;
     assert.is(ann.email, 'ann@example.com');
+    // So does its login form: a padded username logs in, and trim() would keep U+0085.
+    const login = await new BrowserlessClient(port).login('\u0085ann\u001f ', 'pa55 word');
+    assert.is(login.status, 302);
     const edited = await submit(client, `/admin/users/${ann.id}/`, {
       email: '\u001eann@example.org\u0085',
       is_active: 'on',

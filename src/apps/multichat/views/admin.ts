@@ -483,7 +483,8 @@ function userCreate(services: AdminServices): View {
     }
     const form = request.form();
     const values: NewUserValues = {
-      username: form.get('username') ?? '',
+      // Django's UsernameField strips, then normalises (validateUsername).
+      username: pythonStrip(form.get('username') ?? ''),
       email: pythonStrip(form.get('email') ?? ''),
       ...readFlags(form),
     };

@@ -9,6 +9,7 @@ import type { Request } from '../../../worker/http/request.js';
 import { Response } from '../../../worker/http/response.js';
 import type { RoomRepository } from '../rooms.js';
 import { csrfInput, field, page } from './layout.js';
+import { pythonStrip } from '../../../python-strip.js';
 
 const ERROR_TITLES: Record<number, [string, string]> = {
   400: ['Bad request', 'The request could not be understood.'],
@@ -133,7 +134,9 @@ export function loginView(
       return loginForm(request, next, '', undefined, 200, notice);
     }
     const form = request.form();
-    const username = form.get('username') ?? '';
+    // Stripped as Django's AuthenticationForm (UsernameField) strips it, before the
+    // throttle counts it: padding does not make a new username to guess for.
+    const username = pythonStrip(form.get('username') ?? '');
     const password = form.get('password') ?? '';
     if (username === '' || password === '') {
       return loginForm(request, next, username, 'Please enter a username and password.', 200);
