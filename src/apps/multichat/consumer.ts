@@ -48,8 +48,9 @@ type ChatSocket = SocketContext<ChatState>;
 /**
  * The MultiChat consumer: join/leave/send over one socket, many rooms. Every
  * command re-checks, in order: the user is still valid, the room exists, the
- * user may enter it; errors change nothing, but for a user no longer logged in,
- * whose socket is then closed (endLogin).
+ * user may enter it. Errors change nothing but what they find gone: a socket
+ * whose login is over is closed (endLogin), and a room found deleted is dropped
+ * from the socket (dropDeletedRoom).
  */
 export class ChatConsumer implements WebSocketConsumer<ChatState> {
   constructor(
@@ -63,7 +64,7 @@ export class ChatConsumer implements WebSocketConsumer<ChatState> {
     if (!socket.user) return socket.reject();
     const now = Date.now();
     socket.state = { rooms: [], tokens: this.settings.burst, at: now, groupsAddedAt: now };
-    for (const group of identityGroups(socket.user)) socket.groupAdd(group);
+    addIdentityGroups(socket);
     socket.accept();
   }
 
@@ -131,7 +132,7 @@ export class ChatConsumer implements WebSocketConsumer<ChatState> {
     const { state, user } = socket;
     if (!user || now - (state.groupsAddedAt ?? 0) < this.settings.renewGroupsAfterMs) return;
     state.groupsAddedAt = now;
-    for (const group of identityGroups(user)) socket.groupAdd(group);
+    addIdentityGroups(socket);
     // Asked together: on PostgreSQL a moment's checks share one query (ChatAccess).
     const rooms = state.rooms;
     const checked = await Promise.all(rooms.map((roomId) => this.check(socket, roomId)));
@@ -160,7 +161,7 @@ export class ChatConsumer implements WebSocketConsumer<ChatState> {
     // The groups that close the socket when its login ends are added again with
     // each room, so that they never lapse while a room still reaches it (the
     // layer drops a member not re-added within its group expiry).
-    if (socket.user) for (const group of identityGroups(socket.user)) socket.groupAdd(group);
+    addIdentityGroups(socket);
     socket.state.rooms = [...socket.state.rooms, room.id];
     // The check ran before the add. What an admin did in between reached the
     // sockets then in the room, which this one was not yet: check again now that
@@ -251,4 +252,9 @@ export class ChatConsumer implements WebSocketConsumer<ChatState> {
 /** The groups that close a socket when its session or its user's login ends (auth/socket-groups). */
 function identityGroups(user: SocketUser): string[] {
   return [sessionGroup(user.sessionKeyHash), userGroup(user.id)];
+}
+
+/** Adds the socket (again) to its identity groups: at its connect, a join and each renewal. */
+function addIdentityGroups(socket: ChatSocket): void {
+  if (socket.user) for (const group of identityGroups(socket.user)) socket.groupAdd(group);
 }
