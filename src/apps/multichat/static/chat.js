@@ -107,13 +107,14 @@
    */
   let awaiting = [];
   /**
-   * Rooms where another socket of this user (another tab) has shown itself: it
-   * entered after us, or a message of ours came that this page never sent. Its
-   * copy of a message is the same frame as our own send's, so there a copy of
-   * the text we sent does not prove it was ours (ownMessage). A lower bound: a
-   * tab that was in the room first and has said nothing is not known.
+   * Room id → how many other sockets of this user (other tabs) are known to be
+   * in it, where one has shown itself: it entered after us, or a message of ours
+   * came that this page never sent. Its copy of a message is the same frame as
+   * our own send's, so there a copy of the text we sent does not prove it was
+   * ours (ownMessage). A lower bound: a tab that was in the room first and has
+   * said nothing is not known.
    */
-  const twins = new Map();
+  const otherSockets = new Map();
   /** The room whose send box takes focus when its join is confirmed (the user asked for it). */
   let focusOnJoin = null;
   let socket = null;
@@ -496,7 +497,7 @@
   function removePane(id) {
     leaving.delete(id);
     // Joined again, the page hears afresh who else is there.
-    twins.delete(id);
+    otherSockets.delete(id);
     const room = rooms.get(id);
     setPressed(id, false);
     if (!room) return;
@@ -553,7 +554,7 @@
     const username = String(data.username ?? '');
     const text = String(data.message ?? '');
     if (type === MSG_TYPE.message && username === me) ownMessage(id, text);
-    if (username === me) countTwins(id, type);
+    if (username === me) countOtherSockets(id, type);
     let item;
     if (type === MSG_TYPE.enter || type === MSG_TYPE.leave) {
       const entered = type === MSG_TYPE.enter;
@@ -585,7 +586,7 @@
       (other) => other.command === 'send' && other.room === id && other.message === text,
     );
     if (!sent) return unaskedOwnMessage(id, text);
-    if (!twins.get(id) || sent.echoed) return answered((other) => other === sent);
+    if (!otherSockets.get(id) || sent.echoed) return answered((other) => other === sent);
     sent.echoed = true;
     settle(sent);
   }
@@ -604,15 +605,21 @@
       clearAlerts('UNCONFIRMED');
       return;
     }
-    twins.set(id, Math.max(1, twins.get(id) || 0));
+    assumeOtherSocket(id);
   }
 
-  /** The user's other tabs entering and leaving a room: see `twins`. */
-  function countTwins(id, type) {
-    const count = twins.get(id) || 0;
-    if (type === MSG_TYPE.enter) twins.set(id, count + 1);
+  /** Counts, where no notice said so, at least one other socket of the user's in a room. */
+  function assumeOtherSocket(id) {
+    otherSockets.set(id, Math.max(1, otherSockets.get(id) || 0));
+  }
+
+  /** The user's other tabs entering and leaving a room: see `otherSockets`. */
+  function countOtherSockets(id, type) {
+    const count = otherSockets.get(id) || 0;
+    if (type === MSG_TYPE.enter) otherSockets.set(id, count + 1);
     // Our own leave's notice comes to us too.
-    else if (type === MSG_TYPE.leave && !leaving.has(id)) twins.set(id, Math.max(0, count - 1));
+    else if (type === MSG_TYPE.leave && !leaving.has(id))
+      otherSockets.set(id, Math.max(0, count - 1));
   }
 
   /** A message's list item: its time, who wrote it and what, all as text. */
@@ -800,7 +807,7 @@
     if (sends.length === 0) return;
     // Those the server did get may yet come back, late, to the next connection:
     // there, as another tab's would, a copy of their text proves nothing alone.
-    for (const sent of sends) twins.set(sent.room, Math.max(1, twins.get(sent.room) || 0));
+    for (const sent of sends) assumeOtherSocket(sent.room);
     for (const sent of sends) {
       giveBack(sent);
       const room = rooms.get(sent.room);
