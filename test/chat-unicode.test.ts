@@ -12,7 +12,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { suite } from './helpers/suite.js';
 import * as assert from 'uvu/assert';
+import type { Room } from '../src/apps/multichat/rooms.js';
 import type { Database } from '../src/db/connection.js';
+import { escapeHtml } from '../src/worker/http/html.js';
 import { BrowserlessClient } from './helpers/browserless.js';
 import { allDatabases, postgresBackend } from './helpers/databases.js';
 import {
@@ -32,9 +34,30 @@ const ASTRAL_TITLE = '😀'.repeat(255);
 const TITLES = ['Café ☕', '日本語', 'مرحبا بالعالم', '🎉 party 🎉', ASTRAL_TITLE];
 const MESSAGE = 'Grüße 👋🏽 — שלום — 你好 — 𝄞';
 
-const escapeHtml = (value: string): string =>
-  value.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
 const text = (result: HttpResult): string => result.body.toString('utf8');
+
+/**
+ * In each room, `other` joins, then `socket` (LONG_NAME's): `other` hears
+ * LONG_NAME enter, and `socket`'s MESSAGE reaches both, titles and names intact.
+ */
+async function chatInEachRoom(
+  socket: TestClient,
+  other: TestClient,
+  rooms: readonly Room[],
+): Promise<void> {
+  for (const room of rooms) {
+    other.send(JSON.stringify({ command: 'join', room: room.id }));
+    assert.equal(await nextJson(other), { join: String(room.id), title: room.title });
+    socket.send(JSON.stringify({ command: 'join', room: room.id }));
+    const notice = { room: String(room.id), username: LONG_NAME, msg_type: 4 };
+    assert.equal(await nextJson(other), notice, `the enter notice in ${room.title}`);
+    assert.equal(await nextJson(socket), { join: String(room.id), title: room.title });
+    socket.send(JSON.stringify({ command: 'send', room: room.id, message: MESSAGE }));
+    const message = { room: String(room.id), message: MESSAGE, username: LONG_NAME, msg_type: 0 };
+    assert.equal(await nextJson(socket), message);
+    assert.equal(await nextJson(other), message);
+  }
+}
 
 /** The test's constants measure what they claim to (else the test proves nothing). */
 assert.is([...LONG_NAME].length, 150);
@@ -123,7 +146,7 @@ for (const database of allDatabases()) {
   });
 
   test('a Unicode user logs in, sees the titles on the index page, and chats in them', async () => {
-    const alice = await fixtures.user(LONG_NAME);
+    await fixtures.user(LONG_NAME);
     const bob = await fixtures.user('bøb_日本');
     const rooms = await Promise.all(TITLES.map((title) => fixtures.room(title)));
     const browser = new BrowserlessClient(port);
@@ -135,18 +158,7 @@ for (const database of allDatabases()) {
     const socket = await chatClient(port, browser.cookies.get('sessionid')!);
     const other = await chatClient(port, await fixtures.login(bob));
     sockets.push(socket, other);
-    for (const room of rooms) {
-      other.send(JSON.stringify({ command: 'join', room: room.id }));
-      assert.equal(await nextJson(other), { join: String(room.id), title: room.title });
-      socket.send(JSON.stringify({ command: 'join', room: room.id }));
-      const notice = { room: String(room.id), username: alice.username, msg_type: 4 };
-      assert.equal(await nextJson(other), notice, 'the enter notice names alice');
-      assert.equal(await nextJson(socket), { join: String(room.id), title: room.title });
-      socket.send(JSON.stringify({ command: 'send', room: room.id, message: MESSAGE }));
-      const message = { room: String(room.id), message: MESSAGE, username: LONG_NAME, msg_type: 0 };
-      assert.equal(await nextJson(socket), message);
-      assert.equal(await nextJson(other), message);
-    }
+    await chatInEachRoom(socket, other, rooms);
     // The limit on messages counts characters too: 4096 astral ones pass, 4097 do not.
     const room = String(rooms[0]!.id);
     socket.send(JSON.stringify({ command: 'send', room, message: '😀'.repeat(4096) }));
@@ -185,7 +197,7 @@ distributed(
     await chat.startWorker();
     const accessLog = join(logDir, 'access.log');
     const port = await chat.startThyme(['--access-log', accessLog]);
-    const alice = await fixtures.user(LONG_NAME);
+    await fixtures.user(LONG_NAME);
     const bob = await fixtures.user('بوب');
     const rooms = await Promise.all(TITLES.map((title) => fixtures.room(title)));
     const browser = new BrowserlessClient(port);
@@ -195,23 +207,7 @@ distributed(
     const socket = await chatClient(port, browser.cookies.get('sessionid')!);
     const other = await chatClient(port, await fixtures.login(bob));
     try {
-      for (const room of rooms) {
-        other.send(JSON.stringify({ command: 'join', room: room.id }));
-        assert.equal(await nextJson(other), { join: String(room.id), title: room.title });
-        socket.send(JSON.stringify({ command: 'join', room: room.id }));
-        const notice = { room: String(room.id), username: alice.username, msg_type: 4 };
-        assert.equal(await nextJson(other), notice);
-        assert.equal(await nextJson(socket), { join: String(room.id), title: room.title });
-        socket.send(JSON.stringify({ command: 'send', room: room.id, message: MESSAGE }));
-        const message = {
-          room: String(room.id),
-          message: MESSAGE,
-          username: LONG_NAME,
-          msg_type: 0,
-        };
-        assert.equal(await nextJson(other), message);
-        assert.equal(await nextJson(socket), message);
-      }
+      await chatInEachRoom(socket, other, rooms);
     } finally {
       socket.ws.terminate();
       other.ws.terminate();
