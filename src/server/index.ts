@@ -2,6 +2,7 @@ export { Thyme, HEALTH_PATH } from './thyme.js';
 export {
   THYME_DEFAULTS,
   type ReadinessCheck,
+  type ReadinessResult,
   type ThymeOptions,
   type TlsFiles,
 } from './options.js';

@@ -88,7 +88,14 @@ export interface ThymeOptions {
  * Whether something the server depends on is there: cheap and quick, since a
  * probe waits for it, and never rejecting (an error is `ok: false`).
  */
-export type ReadinessCheck = () => Promise<{ ok: boolean; error?: string }>;
+export type ReadinessCheck = () => Promise<ReadinessResult>;
+
+/** A readiness check's answer, shown as is in /healthz's details. */
+export interface ReadinessResult {
+  ok: boolean;
+  /** Why not, in one line. */
+  error?: string;
+}
 
 /** A certificate chain and its private key, PEM, as read from their files. */
 export interface TlsFiles {
