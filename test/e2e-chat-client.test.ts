@@ -389,6 +389,42 @@ test('a send whose copy comes only after a reconnect: it leaves the box it was g
   });
 });
 
+test("a text given back and then sent again is no longer the box's: the same text typed there later stays when another tab's copy of it comes", async () => {
+  const room = await fixtures.room('Retyped');
+  await inTab({}, async ({ page, relay, chat }) => {
+    await join(page, room);
+    // Lost with its connection: given back...
+    relay.swallowing = /"command":"send"/;
+    await write(page, room, 'again');
+    await waitFor(() => relay.swallowing === undefined, 5000, 'the send swallowed');
+    relay.cut();
+    await page.locator(`#room-${room.id}.is-offline`).waitFor();
+    assert.is(await box(page, room).inputValue(), 'again');
+    await page.locator(`#room-${room.id}:not(.is-offline)`).waitFor();
+    // ...and sent again from the box, which it leaves.
+    await box(page, room).press('Enter');
+    await waitFor(async () => (await delivered(page, room)).length === 1, 5000, 'its copy');
+    assert.is(await box(page, room).inputValue(), '');
+    // The user types the same text; sam's other tab sends it twice meanwhile.
+    await box(page, room).fill('again');
+    const other = await chatClient(chat.ports[0]!, samSession);
+    try {
+      other.send(JSON.stringify({ command: 'join', room: room.id }));
+      await pane(page, room).locator('li.notice-enter').waitFor();
+      for (let i = 0; i < 2; i++)
+        other.send(JSON.stringify({ command: 'send', room: room.id, message: 'again' }));
+      await waitFor(
+        async () => (await delivered(page, room)).length === 3,
+        5000,
+        "the other tab's messages",
+      );
+      assert.is(await box(page, room).inputValue(), 'again', 'what the user typed stays');
+    } finally {
+      other.close();
+    }
+  });
+});
+
 test('no worker up: the page says within seconds that the chat is down and when it tries next; back in its rooms by itself once a worker is', async () => {
   const room = await fixtures.room('Patient');
   await inTab({}, async ({ page, chat }) => {

@@ -469,7 +469,12 @@
     if ([...text].length > MAX_MESSAGE_LENGTH)
       return showError('MESSAGE_TOO_LONG', '', rooms.get(id));
     if (socket && !loggedOut && rejoinsPending()) return showStillRejoining();
-    if (send({ command: 'send', room: id, message: text })) input.value = '';
+    if (!send({ command: 'send', room: id, message: text })) return;
+    input.value = '';
+    // A text given back is sent again, or was replaced: the box no longer holds
+    // it, and the same text typed there later is not the one a late copy answers.
+    const room = rooms.get(id);
+    if (room) room.givenBack = undefined;
   }
 
   function onJoin(id, title) {
