@@ -1,4 +1,5 @@
 import type { Database } from '../db/connection.js';
+import { before } from '../deadline.js';
 import type { ChannelLayer } from '../layer/types.js';
 import type { Logger } from '../logger.js';
 
@@ -31,10 +32,7 @@ export async function exitAbandoned(
   // The layer first: an abandoned handler that its cancelled query fails must not
   // act on the socket it was given up for (close it, say, or answer it), which
   // other workers serve now.
-  await Promise.race([
-    layer.close().catch(() => undefined),
-    new Promise((resolve) => setTimeout(resolve, LAYER_CLOSE_MS).unref()),
-  ]);
+  await before(performance.now() + LAYER_CLOSE_MS, layer.close());
   const cancelled = await db.cancelQueries(CANCEL_MS).catch((error: unknown) => {
     logger.warn({ err: error }, "could not cancel the abandoned events' database queries");
     return 0;
