@@ -56,6 +56,14 @@ function command(client: TestClient, value: unknown): void {
   client.send(typeof value === 'string' ? value : JSON.stringify(value));
 }
 
+/** Each client joins the room in turn, waiting for its answer (before the next one's enter notice). */
+async function joinInTurn(roomId: number, ...clients: TestClient[]): Promise<void> {
+  for (const client of clients) {
+    command(client, { command: 'join', room: roomId });
+    await next(client);
+  }
+}
+
 /** Limits no test here reaches unless it means to (Thyme's message rate has tests of its own). */
 const NO_LIMITS = { chatBurst: 1000, chatPerSecond: 1000, websocketRate: 0 };
 
@@ -165,10 +173,7 @@ for (const database of allDatabases()) {
   test('send: every member including the sender gets it; room ids as strings or integers', async () => {
     const a = await connect(alice);
     const b = await connect(bob);
-    for (const client of [a, b]) {
-      command(client, { command: 'join', room: lobby.id });
-      await next(client);
-    }
+    await joinInTurn(lobby.id, a, b);
     await next(a); // bob's enter notice
     command(a, { command: 'send', room: String(lobby.id), message: 'hello <b>all</b>' });
     const expected = {
@@ -186,10 +191,7 @@ for (const database of allDatabases()) {
   test('leave: the room including the leaver hears it; the socket leaves the group', async () => {
     const a = await connect(alice);
     const b = await connect(bob);
-    for (const client of [a, b]) {
-      command(client, { command: 'join', room: lobby.id });
-      await next(client);
-    }
+    await joinInTurn(lobby.id, a, b);
     await next(a);
     command(b, { command: 'leave', room: lobby.id });
     assert.equal(await next(a), { room: String(lobby.id), username: 'bob', msg_type: 5 });
@@ -462,10 +464,7 @@ for (const database of allDatabases()) {
   test("leaving a room deleted mid-session answers ROOM_INVALID and takes the socket out of the room's group", async () => {
     const a = await connect(alice);
     const b = await connect(bob);
-    for (const client of [a, b]) {
-      command(client, { command: 'join', room: lobby.id });
-      await next(client);
-    }
+    await joinInTurn(lobby.id, a, b);
     await next(a); // bob's enter notice
     const id = String(lobby.id);
     // As the admin deletes a room: the database row, then the room's unasked leave.
@@ -486,10 +485,7 @@ for (const database of allDatabases()) {
   test('a user deactivated, or logged out, where no socket group hears of it gets USER_HAS_TO_LOGIN at the next command, and is closed with 4001, out of its rooms', async () => {
     const a = await connect(alice);
     const s = await connect(staff);
-    for (const client of [a, s]) {
-      command(client, { command: 'join', room: lobby.id });
-      await next(client);
-    }
+    await joinInTurn(lobby.id, a, s);
     await next(a); // sam's enter notice
     // As Django's admin on a shared auth_user would: the database only.
     await fixtures.users.update(alice.id, { isActive: false });
@@ -600,10 +596,7 @@ for (const database of allDatabases()) {
     const b = await connect(bob);
     const other = await fixtures.room('Other');
     for (const room of [lobby, other]) {
-      for (const client of [a, b]) {
-        command(client, { command: 'join', room: room.id });
-        await next(client);
-      }
+      await joinInTurn(room.id, a, b);
       await next(a);
     }
     b.close(1000);
