@@ -14,7 +14,7 @@ import * as assert from 'uvu/assert';
 import { CLOSE_LOGGED_OUT } from '../src/auth/socket-groups.js';
 import type { Database } from '../src/db/connection.js';
 import { BrowserlessClient } from './helpers/browserless.js';
-import { runGredis } from './helpers/cli.js';
+import { runGredisWithKey } from './helpers/cli.js';
 import { postgresBackend, sqliteBackend, type DatabaseBackend } from './helpers/databases.js';
 import {
   chatClient,
@@ -102,7 +102,7 @@ const TRIGGERS: Trigger[] = [
     endsEverySession: true,
     needsSharedLayer: true,
     async run({ database, deployment }) {
-      const result = await runGredis(
+      const result = await runGredisWithKey(
         [
           'changepassword',
           'vic',

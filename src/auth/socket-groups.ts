@@ -5,8 +5,8 @@ import type { ChannelLayer } from '../layer/types.js';
  * were opened by. A consumer adds each socket it accepts to both; whatever ends
  * a session (a logout, a login over it or one that rehashed the password, the
  * admin, `gredis changepassword`) closes the sockets it leaves without a login,
- * from any process on the layer. Without this a socket would go on receiving
- * until its next command, the only thing checked against its session.
+ * from any process on the layer. Without this a socket would go on receiving:
+ * only what it sends is checked against its session.
  */
 
 /** The group of the sockets opened with one session (its stored hash, hex). */

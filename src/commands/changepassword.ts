@@ -73,20 +73,19 @@ async function requireReachable(layer: ChannelLayer): Promise<void> {
     .hosts.map((host) => host.url)
     .join(', ');
   throw new CommandFailed(
-    `cannot connect to the channel layer (${shown}: down, or refusing these credentials), so the user's open chat sockets could not be closed; nothing was changed. To change the password anyway, pass --layer memory:// (open sockets are then closed at their next command)`,
+    `cannot connect to the channel layer (${shown}: down, or refusing these credentials), so the user's open chat sockets could not be closed; nothing was changed. To change the password anyway, pass --layer memory:// (open sockets are then refused at their next command)`,
   );
 }
 
 /**
  * Closes the user's chat sockets on a shared layer. The in-process layer reaches
- * no running server: its sockets are closed at their next command instead
- * (ChatConsumer.endLogin).
+ * no running server: its sockets are refused at their next command instead.
  */
 async function closeSocketsOf(layer: ChannelLayer, user: User): Promise<void> {
   if (layer instanceof InMemoryChannelLayer) {
     // Said, not logged: an admin whose shell lacks CHANNEL_LAYER_URL must notice.
     process.stderr.write(
-      'Note: no shared channel layer (--layer or CHANNEL_LAYER_URL), so chat sockets open on a running server were not closed; they are closed at their next command.\n',
+      'Note: no shared channel layer (--layer or CHANNEL_LAYER_URL), so chat sockets open on a running server were not closed; they are refused at their next command.\n',
     );
     return;
   }

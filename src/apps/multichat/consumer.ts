@@ -48,9 +48,9 @@ type ChatSocket = SocketContext<ChatState>;
 /**
  * The MultiChat consumer: join/leave/send over one socket, many rooms. Every
  * command re-checks, in order: the user is still valid, the room exists, the
- * user may enter it. Errors change nothing but what they find gone: a socket
- * whose login is over is closed (endLogin), and a room found deleted is dropped
- * from the socket (dropDeletedRoom).
+ * user may enter it. Errors change nothing a later command could see: a room
+ * found deleted is dropped from the socket's groups and state (dropDeletedRoom),
+ * and is invalid to every command anyway.
  */
 export class ChatConsumer implements WebSocketConsumer<ChatState> {
   constructor(
@@ -78,9 +78,8 @@ export class ChatConsumer implements WebSocketConsumer<ChatState> {
       throw error;
     }
     const checked = await this.check(socket, command.room);
-    if (checked === 'USER_HAS_TO_LOGIN') return this.endLogin(socket);
     // Whatever the room, a command from a valid user keeps the socket in its groups.
-    await this.renewGroups(socket);
+    if (checked !== 'USER_HAS_TO_LOGIN') await this.renewGroups(socket);
     if (checked === 'ROOM_INVALID') this.dropDeletedRoom(socket, command.room);
     if (typeof checked === 'string') return socket.sendJson({ error: checked });
     const { room, username } = checked;
@@ -106,19 +105,6 @@ export class ChatConsumer implements WebSocketConsumer<ChatState> {
     for (const roomId of socket.state.rooms ?? []) this.exitRoom(socket, roomId, username);
     socket.state.rooms = [];
     if (socket.user) for (const group of identityGroups(socket.user)) socket.groupDiscard(group);
-  }
-
-  /**
-   * The socket's login ended in a way that reached none of its groups: the
-   * session expired, or its user was deactivated or given a new password outside
-   * Gredis (Django's admin on a shared auth_user, an SQL UPDATE). It gets the
-   * error multichat.md asks for, and is then closed as a logout closes it (its
-   * disconnect leaves its rooms, with their notices): left open, it would go on
-   * receiving its rooms until their groups expired.
-   */
-  private endLogin(socket: ChatSocket): void {
-    socket.sendJson({ error: 'USER_HAS_TO_LOGIN' });
-    socket.close(CLOSE_LOGGED_OUT);
   }
 
   /**
