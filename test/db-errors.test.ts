@@ -6,12 +6,17 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { suite } from './helpers/suite.js';
 import * as assert from 'uvu/assert';
-import { InvalidSessionData, SessionInterrupted } from '../src/auth/sessions.js';
+import {
+  InvalidSessionData,
+  SessionInterrupted,
+  SessionSecretRequired,
+} from '../src/auth/sessions.js';
 import {
   DuplicateUsername,
   InvalidUserField,
   InvalidUsername,
   UserNotFound,
+  UserSecretRequired,
 } from '../src/auth/users.js';
 import { SecretKeyFileInvalid, SecretKeyRequired } from '../src/config/errors.js';
 import { InvalidDatabaseUrl, MigrationFailed } from '../src/db/errors.js';
@@ -27,6 +32,8 @@ const ERRORS: [Error & { code: string }, string, string][] = [
   [new UserNotFound(1), 'GREDIS_USER_NOT_FOUND', 'UserNotFound'],
   [new SessionInterrupted(), 'GREDIS_SESSION_INTERRUPTED', 'SessionInterrupted'],
   [new InvalidSessionData('reason'), 'GREDIS_INVALID_SESSION_DATA', 'InvalidSessionData'],
+  [new UserSecretRequired(), 'GREDIS_USER_SECRET_REQUIRED', 'UserSecretRequired'],
+  [new SessionSecretRequired(), 'GREDIS_SESSION_SECRET_REQUIRED', 'SessionSecretRequired'],
   [new SecretKeyRequired(), 'GREDIS_SECRET_KEY_REQUIRED', 'SecretKeyRequired'],
   [
     new SecretKeyFileInvalid('/k', 'is empty'),
