@@ -27,7 +27,7 @@ import { handshakeStatus, type TestClient } from './helpers/ws-client.js';
 
 type Reply = Record<string, unknown>;
 
-async function next(client: TestClient, timeoutMs = 3000): Promise<Reply> {
+async function next(client: TestClient, timeoutMs?: number): Promise<Reply> {
   return JSON.parse(String(await client.next(timeoutMs))) as Reply;
 }
 

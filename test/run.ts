@@ -1,6 +1,13 @@
 /**
  * Runs every test file in its own process, one after another, and summarises.
  * `npm test -- layer` runs only the files whose name contains "layer".
+ *
+ * A file that fails is run once more. These tests run real servers on a shared
+ * 2-core machine, where a stall of seconds can sink a correct run; a file that
+ * fails twice fails the suite, and one that passes only on its second run is
+ * named in the summary with what its first run printed, so that it gets mended
+ * rather than forgotten. The summary repeats every failure's own lines at the
+ * end, where a reader of a long CI log looks first.
  */
 import { spawn } from 'node:child_process';
 import { readdirSync } from 'node:fs';
@@ -15,17 +22,22 @@ const files = readdirSync(here)
   .sort();
 
 const FILE_TIMEOUT_MS = Number(process.env.GREDIS_TEST_FILE_TIMEOUT_MS ?? 300_000);
-const failed: string[] = [];
-const started = Date.now();
+/** The most lines of one run's failure the summary repeats. */
+const EXCERPT_LINES = 60;
 
-for (const file of files) {
-  const t0 = Date.now();
-  const code = await new Promise<number>((resolve) => {
+interface Run {
+  code: number;
+  output: string;
+}
+
+/** Runs one file, its output passed through as it comes and kept for the summary. */
+function runFile(file: string): Promise<Run> {
+  return new Promise((resolve) => {
     const child = spawn(
       process.execPath,
       ['--enable-source-maps', '--expose-gc', join(here, file)],
       {
-        stdio: 'inherit',
+        stdio: ['inherit', 'pipe', 'pipe'],
         env: {
           GREDIS_LOG_LEVEL: 'silent',
           ...process.env,
@@ -33,25 +45,84 @@ for (const file of files) {
         },
       },
     );
+    const chunks: Buffer[] = [];
+    child.stdout.on('data', (chunk: Buffer) => {
+      chunks.push(chunk);
+      process.stdout.write(chunk);
+    });
+    child.stderr.on('data', (chunk: Buffer) => {
+      chunks.push(chunk);
+      process.stderr.write(chunk);
+    });
     const timer = setTimeout(() => {
-      console.error(`\n${file}: timed out after ${FILE_TIMEOUT_MS} ms`);
+      const line = `\n${file}: timed out after ${FILE_TIMEOUT_MS} ms\n`;
+      chunks.push(Buffer.from(line));
+      process.stderr.write(line);
       child.kill('SIGKILL');
     }, FILE_TIMEOUT_MS);
-    child.on('exit', (exitCode, signal) => {
+    child.on('close', (exitCode, signal) => {
       clearTimeout(timer);
-      resolve(exitCode ?? (signal ? 1 : 0));
+      resolve({
+        code: exitCode ?? (signal ? 1 : 0),
+        output: Buffer.concat(chunks).toString('utf8'),
+      });
     });
   });
-  console.log(
-    `  ${code === 0 ? 'ok  ' : 'FAIL'} ${file} (${((Date.now() - t0) / 1000).toFixed(1)} s)`,
-  );
-  if (code !== 0) failed.push(file);
 }
 
+/**
+ * The lines that say what failed: uvu's FAIL blocks (up to the totals), a failed
+ * before hook, a file timeout; failing those, the run's last lines.
+ */
+function failureExcerpt(output: string): string {
+  // eslint-disable-next-line no-control-regex
+  const lines = output.replace(/\x1b\[[0-9;]*m/g, '').split('\n');
+  const kept: string[] = [];
+  let inBlock = false;
+  for (const line of lines) {
+    if (/^\s*FAIL\s/.test(line) || /a before hook of .* failed|timed out after/.test(line))
+      inBlock = true;
+    else if (/^\s*Total:/.test(line)) inBlock = false;
+    if (inBlock) kept.push(line);
+  }
+  const excerpt = kept.length > 0 ? kept : lines.slice(-30);
+  return excerpt
+    .slice(0, EXCERPT_LINES)
+    .map((line) => `    ${line}`)
+    .join('\n')
+    .replace(/(\n\s*)+$/, '');
+}
+
+const failed: { file: string; excerpt: string }[] = [];
+const flaky: { file: string; excerpt: string }[] = [];
+const started = Date.now();
+
+for (const file of files) {
+  const t0 = Date.now();
+  let run = await runFile(file);
+  if (run.code !== 0) {
+    const first = failureExcerpt(run.output);
+    console.log(`  again ${file}: it failed; running it once more`);
+    run = await runFile(file);
+    if (run.code === 0) flaky.push({ file, excerpt: first });
+    else failed.push({ file, excerpt: failureExcerpt(run.output) });
+  }
+  console.log(
+    `  ${run.code === 0 ? 'ok  ' : 'FAIL'} ${file} (${((Date.now() - t0) / 1000).toFixed(1)} s)`,
+  );
+}
+
+for (const { file, excerpt } of flaky)
+  console.log(`\nflaky: ${file} failed, then passed on its second run. The first run:\n${excerpt}`);
+for (const { file, excerpt } of failed)
+  console.log(`\nFAILED: ${file} failed twice. The second run:\n${excerpt}`);
 console.log(
-  `\n${files.length - failed.length}/${files.length} test files passed in ${((Date.now() - started) / 1000).toFixed(0)} s`,
+  `\n${files.length - failed.length}/${files.length} test files passed in ${((Date.now() - started) / 1000).toFixed(0)} s` +
+    (flaky.length > 0
+      ? ` (${flaky.length} only on a second run: ${flaky.map((f) => f.file).join(', ')})`
+      : ''),
 );
 if (failed.length > 0) {
-  console.log(`failed: ${failed.join(', ')}`);
+  console.log(`failed: ${failed.map((f) => f.file).join(', ')}`);
   process.exit(1);
 }

@@ -10,6 +10,8 @@ export class TestClient {
   readonly received: (string | Buffer)[] = [];
   readonly closed: Promise<Closed>;
   private waiters: ((value: string | Buffer) => void)[] = [];
+  /** The close code, once closed (for a timeout's message). */
+  private closedAs: number | undefined;
 
   private constructor(readonly ws: WebSocket) {
     ws.on('message', (data: Buffer, isBinary: boolean) => {
@@ -19,7 +21,10 @@ export class TestClient {
       else this.received.push(value);
     });
     this.closed = new Promise((resolve) =>
-      ws.once('close', (code, reason) => resolve({ code, reason: reason.toString() })),
+      ws.once('close', (code, reason) => {
+        this.closedAs = code;
+        resolve({ code, reason: reason.toString() });
+      }),
     );
     ws.on('error', () => undefined);
   }
@@ -44,13 +49,23 @@ export class TestClient {
     this.ws.send(data);
   }
 
-  next(timeoutMs = 3000): Promise<string | Buffer> {
+  /**
+   * The next message. The timeout is generous because it is only reached when a
+   * test fails: a loaded CI machine can stall a correct server for seconds.
+   */
+  next(timeoutMs = 5000): Promise<string | Buffer> {
     const queued = this.received.shift();
     if (queued !== undefined) return Promise.resolve(queued);
+    // Made here, so that its stack names the test line that waited, not a timer.
+    const timedOut = new Error(`no message within ${timeoutMs} ms`);
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         this.waiters = this.waiters.filter((w) => w !== deliver);
-        reject(new Error(`no message within ${timeoutMs} ms`));
+        timedOut.message +=
+          this.closedAs === undefined
+            ? ' (the socket is open)'
+            : ` (the socket closed with ${this.closedAs})`;
+        reject(timedOut);
       }, timeoutMs);
       const deliver = (value: string | Buffer): void => {
         clearTimeout(timer);
