@@ -64,6 +64,22 @@ async function joinInTurn(roomId: number, ...clients: TestClient[]): Promise<voi
   }
 }
 
+/**
+ * The sender sends `message` to the room (its id as a number or a string); the
+ * sender, then each of `others`, gets exactly its echo, as from `username`.
+ */
+async function sendAndHearEcho(
+  sender: TestClient,
+  roomId: number | string,
+  message: string,
+  username: string,
+  ...others: TestClient[]
+): Promise<void> {
+  command(sender, { command: 'send', room: roomId, message });
+  const echo = { room: String(roomId), message, username, msg_type: 0 };
+  for (const client of [sender, ...others]) assert.equal(await next(client), echo);
+}
+
 /** Limits no test here reaches unless it means to (Thyme's message rate has tests of its own). */
 const NO_LIMITS = { chatBurst: 1000, chatPerSecond: 1000, websocketRate: 0 };
 
@@ -175,17 +191,8 @@ for (const database of allDatabases()) {
     const b = await connect(bob);
     await joinInTurn(lobby.id, a, b);
     await next(a); // bob's enter notice
-    command(a, { command: 'send', room: String(lobby.id), message: 'hello <b>all</b>' });
-    const expected = {
-      room: String(lobby.id),
-      message: 'hello <b>all</b>',
-      username: 'alice',
-      msg_type: 0,
-    };
-    assert.equal(await next(a), expected);
-    assert.equal(await next(b), expected);
-    command(b, { command: 'send', room: lobby.id, message: 'é✓' });
-    assert.equal((await next(a)).message, 'é✓');
+    await sendAndHearEcho(a, String(lobby.id), 'hello <b>all</b>', 'alice', b);
+    await sendAndHearEcho(b, lobby.id, 'é✓', 'bob', a);
   });
 
   test('leave: the room including the leaver hears it; the socket leaves the group', async () => {
@@ -197,8 +204,7 @@ for (const database of allDatabases()) {
     assert.equal(await next(a), { room: String(lobby.id), username: 'bob', msg_type: 5 });
     assert.equal(await next(b), { room: String(lobby.id), username: 'bob', msg_type: 5 });
     assert.equal(await next(b), { leave: String(lobby.id) });
-    command(a, { command: 'send', room: lobby.id, message: 'bob is gone' });
-    await next(a);
+    await sendAndHearEcho(a, lobby.id, 'bob is gone', 'alice');
     await quiet(b);
     command(b, { command: 'send', room: lobby.id, message: 'let me in' });
     assert.equal(await next(b), { error: 'ROOM_ACCESS_DENIED' });
@@ -239,12 +245,7 @@ for (const database of allDatabases()) {
     }
     command(a, { command: 'join', room: `0${lobby.id}` }); // "07" is room 7, as Django reads it
     assert.equal(await next(a), { join: String(lobby.id), title: 'Lobby' });
-    command(a, { command: 'send', room: lobby.id, message: 'y'.repeat(4096) });
-    assert.is(
-      ((await next(a)).message as string).length,
-      4096,
-      '4096 characters is the limit, inclusive',
-    );
+    await sendAndHearEcho(a, lobby.id, 'y'.repeat(4096), 'alice'); // the limit is inclusive
     a.send(Buffer.from('binary frame'));
     assert.equal(await next(a), { error: 'INVALID_MESSAGE' });
   });
@@ -273,8 +274,7 @@ for (const database of allDatabases()) {
     command(carol, { command: 'join', room: lobby.id });
     await next(carol);
     assert.equal((await next(a)).msg_type, 4, "alice hears sam enter; bob's membership lapsed");
-    command(carol, { command: 'send', room: lobby.id, message: 'still there?' });
-    assert.equal((await next(a)).message, 'still there?');
+    await sendAndHearEcho(carol, lobby.id, 'still there?', 'sam', a);
     command(b, { command: 'join', room: lobby.id });
     assert.equal(
       await next(b),
@@ -335,8 +335,7 @@ for (const database of allDatabases()) {
     assert.equal(await next(d), { leave: staffId });
     assert.equal(await next(d), { join: String(lobby.id), title: 'Lobby' });
     assert.equal(await next(s), { room: staffId, username: 'dora', msg_type: 5 });
-    command(s, { command: 'send', room: staffRoom.id, message: 'staff only' });
-    assert.equal((await next(s)).message, 'staff only');
+    await sendAndHearEcho(s, staffRoom.id, 'staff only', 'sam');
     await quiet(d);
   });
 
@@ -393,8 +392,7 @@ for (const database of allDatabases()) {
     const s = await connect(staff);
     command(s, { command: 'join', room: lobby.id });
     assert.equal((await next(s)).join, String(lobby.id));
-    command(s, { command: 'send', room: lobby.id, message: 'staff only now' });
-    assert.equal((await next(s)).message, 'staff only now');
+    await sendAndHearEcho(s, lobby.id, 'staff only now', 'sam');
   });
 
   test('a join racing its room being deleted gets the leave the room got, and no error', async () => {
@@ -491,13 +489,7 @@ for (const database of allDatabases()) {
     assert.equal(await next(a), { error: 'USER_HAS_TO_LOGIN' });
     // multichat.md: errors change nothing. Active again, the same socket is still in its room.
     await fixtures.users.update(alice.id, { isActive: true });
-    command(a, { command: 'send', room: lobby.id, message: 'back' });
-    assert.equal(await next(a), {
-      room: String(lobby.id),
-      message: 'back',
-      username: 'alice',
-      msg_type: 0,
-    });
+    await sendAndHearEcho(a, lobby.id, 'back', 'alice');
     const key = await fixtures.login(bob);
     const b = await chatClient(port, key);
     clients.push(b);
@@ -522,13 +514,7 @@ for (const database of allDatabases()) {
     assert.is((await browser.post('/accounts/logout/', {})).status, 302);
     assert.is((await within(loggedIn.closed, 3000, 'the socket to close')).code, 4001);
     assert.equal(await next(elsewhere), { room: String(lobby.id), username: 'alice', msg_type: 5 });
-    command(elsewhere, { command: 'send', room: lobby.id, message: 'still here' });
-    assert.equal(await next(elsewhere), {
-      room: String(lobby.id),
-      message: 'still here',
-      username: 'alice',
-      msg_type: 0,
-    });
+    await sendAndHearEcho(elsewhere, lobby.id, 'still here', 'alice');
   });
 
   test("logging in over a session closes that session's sockets with 4001, whether as another user or the same one", async () => {
@@ -557,8 +543,7 @@ for (const database of allDatabases()) {
       assert.equal((await next(after)).join, String(lobby.id), 'the new session chats');
       const notices = [(await next(bystander)).msg_type, (await next(bystander)).msg_type];
       assert.equal(notices.sort(), [4, 5], 'the old socket left, the new one entered');
-      command(bystander, { command: 'send', room: lobby.id, message: 'still here' });
-      assert.is((await next(bystander)).message, 'still here', 'the other browser stays');
+      await sendAndHearEcho(bystander, lobby.id, 'still here', 'alice'); // the other browser stays
     }
   });
 
@@ -609,8 +594,7 @@ for (const database of allDatabases()) {
         .map((r) => ({ room: String(r.id), username: 'bob', msg_type: 5 }))
         .sort((x, y) => x.room.localeCompare(y.room)),
     );
-    command(a, { command: 'send', room: lobby.id, message: 'alone' });
-    assert.is((await next(a)).message, 'alone');
+    await sendAndHearEcho(a, lobby.id, 'alone', 'alice');
   });
 
   test('flooding beyond the per-socket rate gets RATE_LIMITED; the socket stays open', async () => {
