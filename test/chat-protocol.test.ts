@@ -339,6 +339,28 @@ for (const database of allDatabases()) {
     await quiet(d);
   });
 
+  test('renewal drops a room found deleted as a command does: no leave notice, no unasked leave', async () => {
+    await restartChat(NO_LIMITS, 'memory://?group_expiry=2');
+    const doomed = await fixtures.room('Doomed');
+    const [a, b] = [await connect(alice), await connect(bob)];
+    for (const room of [lobby, doomed]) {
+      await joinInTurn(room.id, a, b);
+      await next(a); // bob's enter notice
+    }
+    // The row only (as SQL would): no socket got the admin's leave for it.
+    await fixtures.rooms.delete(doomed.id);
+    await sleep(700); // past the renewal age (0.25 s)
+    // Alice's send renews her groups; what each socket gets next is the echo.
+    await sendAndHearEcho(a, lobby.id, 'after the renewal', 'alice', b);
+    await Promise.all([quiet(a), quiet(b)]);
+    // Alice is out of the deleted room's group; bob, not renewed yet, still in it.
+    await chat.layer.groupSend(roomGroup(doomed.id), { text: '{"late":true}' });
+    assert.equal(await next(b), { late: true });
+    await quiet(a);
+    command(a, { command: 'leave', room: doomed.id });
+    assert.equal(await next(a), { error: 'ROOM_INVALID' });
+  });
+
   test('staff may enter a staff-only room; others are refused with ROOM_ACCESS_DENIED', async () => {
     const s = await connect(staff);
     command(s, { command: 'join', room: staffRoom.id });

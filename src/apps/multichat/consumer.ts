@@ -109,9 +109,11 @@ export class ChatConsumer implements WebSocketConsumer<ChatState> {
 
   /**
    * Adds the socket to its groups again once they are old enough to need it.
-   * Each room is checked as a join would be: a room deleted, made staff-only, or
-   * closed to the user by a lost staff flag is left (the socket gets its `leave`,
-   * the room its notice) instead of renewed, so renewal never extends access.
+   * Each room is checked as a join would be, so that renewal never extends
+   * access: a room made staff-only, or closed to the user by a lost staff flag,
+   * is left (the socket gets its `leave`, the room its notice); a room found
+   * deleted is dropped as a command drops it, with no notice to a group whose
+   * pages already got their leave from the deletion.
    */
   private async renewGroups(socket: ChatSocket): Promise<void> {
     const now = Date.now();
@@ -123,7 +125,9 @@ export class ChatConsumer implements WebSocketConsumer<ChatState> {
     const rooms = state.rooms;
     const checked = await Promise.all(rooms.map((roomId) => this.check(socket, roomId)));
     rooms.forEach((roomId, i) => {
-      if (typeof checked[i] === 'string') this.leave(socket, roomId, user.username);
+      const access = checked[i];
+      if (access === 'ROOM_INVALID') this.dropDeletedRoom(socket, roomId);
+      else if (typeof access === 'string') this.leave(socket, roomId, user.username);
       else socket.groupAdd(roomGroup(roomId));
     });
   }
