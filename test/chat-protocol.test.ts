@@ -56,12 +56,25 @@ function command(client: TestClient, value: unknown): void {
   client.send(typeof value === 'string' ? value : JSON.stringify(value));
 }
 
-/** Each client joins the room in turn, waiting for its answer (before the next one's enter notice). */
+/**
+ * The client joins the room and waits until the worker is done with the join.
+ * Its answer comes before the join's second check (ChatConsumer.join), so a test
+ * that changes the database at once could meet that check and see the join
+ * undone (a leave, a close) where it meant to test a later command. The same
+ * join again, harmless, is answered only after the first has wholly run: a
+ * socket's commands run one after another.
+ */
+async function joinSettled(client: TestClient, roomId: number): Promise<void> {
+  command(client, { command: 'join', room: roomId });
+  const answer = await next(client);
+  assert.is(answer.join, String(roomId), 'the join is answered');
+  command(client, { command: 'join', room: roomId });
+  assert.equal(await next(client), answer, 'joining again is answered alike');
+}
+
+/** Each client joins the room in turn, settled (before the next one's enter notice). */
 async function joinInTurn(roomId: number, ...clients: TestClient[]): Promise<void> {
-  for (const client of clients) {
-    command(client, { command: 'join', room: roomId });
-    await next(client);
-  }
+  for (const client of clients) await joinSettled(client, roomId);
 }
 
 /**
@@ -320,12 +333,8 @@ for (const database of allDatabases()) {
     const demoted = await fixtures.user('dora', { staff: true });
     const d = await connect(demoted);
     const s = await connect(staff);
-    for (const room of [lobby, staffRoom]) {
-      command(d, { command: 'join', room: room.id });
-      assert.equal((await next(d)).join, String(room.id));
-    }
-    command(s, { command: 'join', room: staffRoom.id });
-    await next(s);
+    for (const room of [lobby, staffRoom]) await joinSettled(d, room.id);
+    await joinSettled(s, staffRoom.id);
     await next(d); // sam's enter notice
     await fixtures.users.update(demoted.id, { isStaff: false });
     await sleep(700); // past the renewal age (0.25 s)
@@ -474,8 +483,7 @@ for (const database of allDatabases()) {
 
   test('a room deleted mid-session answers ROOM_INVALID', async () => {
     const a = await connect(alice);
-    command(a, { command: 'join', room: lobby.id });
-    await next(a);
+    await joinSettled(a, lobby.id);
     await fixtures.rooms.delete(lobby.id);
     command(a, { command: 'send', room: lobby.id, message: 'anyone?' });
     assert.equal(await next(a), { error: 'ROOM_INVALID' });
