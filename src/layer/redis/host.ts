@@ -1,4 +1,5 @@
 import { Redis, ReplyError, type ChainableCommander, type RedisOptions } from 'ioredis';
+import { before } from '../../deadline.js';
 import { briefError, type Logger } from '../../logger.js';
 import { LayerUnavailable } from '../errors.js';
 import type { LayerStats } from '../types.js';
@@ -460,12 +461,8 @@ export class RedisHost {
     // be away.
     if (this.batchFlushScheduled) this.flushBatches();
     if (this.unanswered > 0) {
-      let timer: NodeJS.Timeout | undefined;
-      await Promise.race([
-        new Promise<void>((resolve) => (this.answered = resolve)),
-        new Promise<void>((resolve) => (timer = setTimeout(resolve, CLOSE_WAIT_MS))),
-      ]);
-      clearTimeout(timer);
+      const allAnswered = new Promise<void>((resolve) => (this.answered = resolve));
+      await before(performance.now() + CLOSE_WAIT_MS, allAnswered);
     }
     for (const client of this.blocking) client.disconnect();
     this.blocking.clear();
