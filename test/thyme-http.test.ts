@@ -19,7 +19,10 @@ import { connect as tlsConnect } from 'node:tls';
 import { fileURLToPath } from 'node:url';
 import { suite } from './helpers/suite.js';
 import * as assert from 'uvu/assert';
+import type { Command } from 'commander';
 import { createLayer, type ChannelLayer, type LayerOptions } from '../src/index.js';
+import { runWorkerCommand } from '../src/commands/runworker.js';
+import { thymeCommand } from '../src/commands/thyme.js';
 import { Thyme, type ThymeOptions } from '../src/server/index.js';
 import { EVENT_CHANNEL_CAPACITY } from '../src/settings.js';
 import { httpRequest, rawExchange } from './helpers/http-client.js';
@@ -328,7 +331,7 @@ test('no response within the HTTP timeout gets 504', async () => {
 });
 
 test('a shutdown past its timeout answers 503 the requests no worker has answered, rather than drop their connections', async () => {
-  const { port, thyme } = await setup({ shutdownTimeout: 0.5, httpTimeout: 30 });
+  const { port, thyme } = await setup({ stopTimeout: 0.5, httpTimeout: 30 });
   const answered = httpRequest(port, '/silent').catch((error: unknown) => error as Error);
   await waitFor(() => thyme.metrics.httpInFlight === 1, 3000, 'the request in flight');
   const started = performance.now();
@@ -341,8 +344,28 @@ test('a shutdown past its timeout answers 503 the requests no worker has answere
   assert.ok(ms >= 450 && ms < 1500, `closed ${Math.round(ms)} ms after the call`);
 });
 
+test("a Thyme made without stopTimeout gives up on in-flight requests at the CLI's --stop-timeout default, which thyme and runworker share", async () => {
+  const cliDefault = (command: Command): number =>
+    command.options.find((option) => option.long === '--stop-timeout')!.defaultValue as number;
+  const seconds = cliDefault(thymeCommand());
+  assert.is(cliDefault(runWorkerCommand()), seconds, 'runworker stops by the same default');
+  const { port, thyme } = await setup({ httpTimeout: 60 });
+  const answered = httpRequest(port, '/silent').catch((error: unknown) => error as Error);
+  await waitFor(() => thyme.metrics.httpInFlight === 1, 3000, 'the request in flight');
+  const started = performance.now();
+  await within(thyme.close(), seconds * 1000 + 2000, 'the shutdown');
+  const answer = await within(answered, 1000, 'the answer');
+  assert.ok(!(answer instanceof Error), String(answer));
+  assert.is(answer.status, 503);
+  const ms = performance.now() - started;
+  assert.ok(
+    ms >= seconds * 1000 - 50 && ms < seconds * 1000 + 1000,
+    `gave up ${Math.round(ms)} ms after the call (--stop-timeout ${seconds})`,
+  );
+});
+
 test('a shutdown past its timeout cuts a response still streaming off with a reset, not an end that reads as complete', async () => {
-  const { port, thyme, worker } = await setup({ shutdownTimeout: 0.5, httpTimeout: 30 });
+  const { port, thyme, worker } = await setup({ stopTimeout: 0.5, httpTimeout: 30 });
   worker.gate = new Promise(() => undefined); // the worker never sends the rest
   // HTTP/1.0: no chunking, so a plain close would end the body as if it were whole.
   const socket = connect(port, '127.0.0.1');

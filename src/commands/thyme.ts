@@ -2,7 +2,7 @@ import { Command, Option } from 'commander';
 import { appNames, type AppEntry } from '../apps/registry.js';
 import { InMemoryChannelLayer } from '../layer/index.js';
 import type { ChannelLayer } from '../layer/types.js';
-import { Worker, WORKER_DEFAULTS, type StopReport } from '../worker/runner.js';
+import { Worker, type StopReport } from '../worker/runner.js';
 import { EXIT_ABANDONED, exitAbandoned } from './abandon.js';
 import { loadApplication, requireApp } from './app-runtime.js';
 import { withDatabase } from './database.js';
@@ -55,6 +55,7 @@ interface ThymeFlags
       | 'websocketRate'
       | 'websocketBurst'
       | 'maxConnections'
+      | 'stopTimeout'
     > {
   bind: string;
   port: number;
@@ -67,7 +68,6 @@ interface ThymeFlags
   database: string;
   eventLanes: boolean;
   proxyHeaders: boolean;
-  stopTimeout: number;
 }
 
 /** The flags, with what the action read from the environment and the TLS files. */
@@ -193,7 +193,7 @@ export function thymeCommand(): Command {
         '--stop-timeout <seconds>',
         `at SIGTERM/SIGINT, how long the stop may wait for HTTP responses in flight; those no worker has answered by then get 503, streamed ones are cut off. With memory:// (its own workers) it bounds the whole stop: events still running then are abandoned (as runworker's) and thyme exits ${EXIT_ABANDONED}`,
       )
-        .default(WORKER_DEFAULTS.stopTimeout)
+        .default(DEFAULTS.stopTimeout)
         .argParser(numberIn(0, 86_400)),
     )
     .addOption(
@@ -338,7 +338,7 @@ async function startOrStop<T>(
 
 function newThyme(entry: AppEntry, layer: ChannelLayer, flags: ServeFlags, logger: Logger): Thyme {
   return new Thyme(layer, {
-    shutdownTimeout: flags.stopTimeout,
+    stopTimeout: flags.stopTimeout,
     readinessChecks: flags.readinessChecks,
     allowedHosts: flags.allowedHosts,
     staticDir: entry.staticDir,

@@ -19,7 +19,7 @@ export interface ThymeContext {
   readonly closing: boolean;
   /**
    * Aborted when a graceful shutdown stops waiting for in-flight responses
-   * (ThymeOptions.shutdownTimeout): what a worker has not sent by then is not
+   * (ThymeOptions.stopTimeout): what a worker has not sent by then is not
    * waited for.
    */
   readonly stopWaiting: AbortSignal;

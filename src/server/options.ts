@@ -51,7 +51,7 @@ export interface ThymeOptions {
    * Seconds graceful shutdown waits for in-flight HTTP responses; then those no
    * worker has answered get 503 and those still streaming are cut off.
    */
-  shutdownTimeout: number;
+  stopTimeout: number;
   /**
    * Deposit every WebSocket event in its socket's lane as it is sent (see
    * Lanes.announceAndSend), so a worker that dies right after taking an event
@@ -119,7 +119,7 @@ export const THYME_DEFAULTS: Readonly<
   websocketBurst: DEFAULTS.websocketBurst,
   maxConnections: DEFAULTS.maxConnections,
   headersTimeout: 20,
-  shutdownTimeout: 30,
+  stopTimeout: DEFAULTS.stopTimeout,
   announceEvents: true,
   proxyHeaders: false,
 });

@@ -210,7 +210,7 @@ export class Thyme implements ThymeContext {
   /**
    * Graceful shutdown: stop accepting, close every WebSocket with 1001 (each sends
    * its websocket.disconnect), let in-flight HTTP responses finish, and wait until
-   * every layer send has left. shutdownTimeout, from the call, bounds the wait for
+   * every layer send has left. stopTimeout, from the call, bounds the wait for
    * responses: those still waiting for a worker's answer then are answered 503,
    * and those still streaming are cut off (a reset: the client sees them broken,
    * not complete). Idempotent. The layer itself belongs to the caller.
@@ -221,7 +221,7 @@ export class Thyme implements ThymeContext {
   }
 
   private async shutdown(): Promise<void> {
-    const deadline = performance.now() + this.options.shutdownTimeout * 1000;
+    const deadline = performance.now() + this.options.stopTimeout * 1000;
     this.closing = true;
     this.logger.info(
       { websockets: this.gateway.sessions.size, http: this.httpInFlight.size },

@@ -3,6 +3,7 @@ import { LayerClosed, ReceiveAborted } from '../layer/errors.js';
 import type { ChannelLayer, LaneTurn, Message } from '../layer/types.js';
 import { before } from '../deadline.js';
 import { silentLogger, type Logger } from '../logger.js';
+import { DEFAULTS } from '../settings.js';
 import { abandonedSocketEvent, CHANNELS, EVENT_CHANNELS } from '../protocol.js';
 import type { Application } from './app.js';
 import { answerAbandoned, handleHttpEvent, ReplyClaim } from './http/handler.js';
@@ -22,16 +23,16 @@ export interface WorkerOptions {
    * notices) one to two checks after the first event that follows its death.
    */
   orphanCheck: number;
-  /**
-   * Seconds a stop waits for the events in progress (see stop). Below the
-   * supervisor's own grace (docker stop's 10 s, Kubernetes' 30 s), so that what
-   * is left is handed over before a SIGKILL; a chat event takes milliseconds.
-   */
+  /** Seconds a stop waits for the events in progress (see stop); see DEFAULTS.stopTimeout. */
   stopTimeout: number;
   logger: Logger | undefined;
 }
 
-export const WORKER_DEFAULTS = Object.freeze({ concurrency: 256, orphanCheck: 30, stopTimeout: 5 });
+export const WORKER_DEFAULTS = Object.freeze({
+  concurrency: 256,
+  orphanCheck: 30,
+  stopTimeout: DEFAULTS.stopTimeout,
+});
 
 /** What a stop left unfinished. */
 export interface StopReport {
