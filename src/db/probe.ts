@@ -1,13 +1,7 @@
 import { before } from '../deadline.js';
+import type { ReadinessResult } from '../metrics/endpoint.js';
 import type { Database } from './connection.js';
 import { describeDriverError } from './errors.js';
-
-/** What a readiness probe learnt of the database. */
-export interface ProbeResult {
-  ok: boolean;
-  /** Why not, in one line. */
-  error?: string;
-}
 
 /** How long an answer stands for the probes that follow it. */
 const FRESH_MS = 1000;
@@ -24,12 +18,12 @@ const ANSWER_MS = 500;
  * takes longer than ANSWER_MS counts as away.
  */
 export class DatabaseProbe {
-  private last: { at: number; result: ProbeResult } | undefined;
-  private query: Promise<ProbeResult> | undefined;
+  private last: { at: number; result: ReadinessResult } | undefined;
+  private query: Promise<ReadinessResult> | undefined;
 
   constructor(private readonly db: Database) {}
 
-  async check(): Promise<ProbeResult> {
+  async check(): Promise<ReadinessResult> {
     if (this.last && performance.now() - this.last.at < FRESH_MS) return this.last.result;
     const query = (this.query ??= this.selectOne().finally(() => (this.query = undefined)));
     const result = (await before(performance.now() + ANSWER_MS, query))
@@ -39,7 +33,7 @@ export class DatabaseProbe {
     return result;
   }
 
-  private selectOne(): Promise<ProbeResult> {
+  private selectOne(): Promise<ReadinessResult> {
     return this.db.knex.raw('select 1').then(
       () => ({ ok: true }),
       (error: unknown) => ({ ok: false, error: describeDriverError(error) }),

@@ -11,6 +11,18 @@ export interface HealthReport {
   details: Record<string, unknown>;
 }
 
+/**
+ * One readiness check's answer, shown as is in /healthz's details. Here with
+ * the probe's report rather than in server/, whose option runs the checks:
+ * the database probe (db/probe.ts) makes one too, and db/ must not depend on
+ * the server.
+ */
+export interface ReadinessResult {
+  ok: boolean;
+  /** Why not, in one line. */
+  error?: string;
+}
+
 /** What a process reports on its metrics port. */
 export interface MetricsSource {
   /** The /metrics page (Exposition.text()). */

@@ -1,5 +1,6 @@
 import { DEFAULTS } from '../settings.js';
 import type { Logger } from '../logger.js';
+import type { ReadinessResult } from '../metrics/endpoint.js';
 
 /** Everything Thyme can be told; defaults come from settings.ts (and --help prints them). */
 export interface ThymeOptions {
@@ -89,13 +90,6 @@ export interface ThymeOptions {
  * probe waits for it, and never rejecting (an error is `ok: false`).
  */
 export type ReadinessCheck = () => Promise<ReadinessResult>;
-
-/** A readiness check's answer, shown as is in /healthz's details. */
-export interface ReadinessResult {
-  ok: boolean;
-  /** Why not, in one line. */
-  error?: string;
-}
 
 /** A certificate chain and its private key, PEM, as read from their files. */
 export interface TlsFiles {
