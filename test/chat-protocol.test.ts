@@ -370,6 +370,36 @@ for (const database of allDatabases()) {
     assert.equal(await next(a), { error: 'ROOM_INVALID' });
   });
 
+  test('a login that ends between a command and its renewal changes nothing: no room left', async () => {
+    // The command's own check passes; the renewal's checks, just after, find the
+    // user logged out (a deactivation landing between them). Errors change
+    // nothing: the rooms are neither renewed nor left, and renewed at a later
+    // command once the user is valid again.
+    let loggedOutAfter = Infinity;
+    class EndsMidCommand extends ChatAccess {
+      checks = 0;
+      override async check(userId: number, sessionKeyHash: string, roomId: number) {
+        const access = await super.check(userId, sessionKeyHash, roomId);
+        return userId === alice.id && ++this.checks > loggedOutAfter
+          ? { ...access, user: undefined }
+          : access;
+      }
+    }
+    const access = new EndsMidCommand(db, fixtures.users);
+    await chat.stop();
+    chat = await EmbeddedChat.start(db, { ...NO_LIMITS, access }, 'memory://?group_expiry=2');
+    port = chat.ports[0]!;
+    const [a, b] = [await connect(alice), await connect(bob)];
+    await joinInTurn(lobby.id, a, b);
+    await next(a); // bob's enter notice
+    await sleep(700); // past the renewal age (0.25 s)
+    loggedOutAfter = access.checks + 1; // the send's own check passes, its renewal's fail
+    await sendAndHearEcho(a, lobby.id, 'renewing', 'alice', b);
+    await Promise.all([quiet(a), quiet(b)]); // no leave notice, no unasked leave
+    loggedOutAfter = Infinity;
+    await sendAndHearEcho(a, lobby.id, 'still in', 'alice', b);
+  });
+
   test('staff may enter a staff-only room; others are refused with ROOM_ACCESS_DENIED', async () => {
     const s = await connect(staff);
     command(s, { command: 'join', room: staffRoom.id });

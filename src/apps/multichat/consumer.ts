@@ -126,7 +126,11 @@ export class ChatConsumer implements WebSocketConsumer<ChatState> {
     const checked = await Promise.all(rooms.map((roomId) => this.check(socket, roomId)));
     rooms.forEach((roomId, i) => {
       const access = checked[i];
-      if (access === 'ROOM_INVALID') this.dropDeletedRoom(socket, roomId);
+      // Logged out or deactivated since the command's own check: errors change
+      // nothing, so the room is neither renewed nor left (the logout closes the
+      // socket; a user made active again renews at the next command).
+      if (access === 'USER_HAS_TO_LOGIN') state.groupsAddedAt = 0;
+      else if (access === 'ROOM_INVALID') this.dropDeletedRoom(socket, roomId);
       else if (typeof access === 'string') this.leave(socket, roomId, user.username);
       else socket.groupAdd(roomGroup(roomId));
     });
