@@ -15,7 +15,7 @@ import {
   type LayerOptions,
   type Message,
 } from '../src/index.js';
-import { InvalidLayerUrl, LayerUnavailable } from '../src/layer/errors.js';
+import { InvalidLayerUrl, LayerClosed, LayerUnavailable } from '../src/layer/errors.js';
 import { parseLayerUrl, redactUrl, type RedisHostConfig } from '../src/layer/url.js';
 import { rejects } from './helpers/assert.js';
 import { captureLogs, ERROR, WARN } from './helpers/log-capture.js';
@@ -776,6 +776,36 @@ faults(
       await waitFor(() => received.length === 2, 10_000, 'the message sent once it was back');
       assert.equal(received, [{ n: 1 }, { n: 2 }]);
       await cut.send('test.frozen', { n: 3 });
+    } finally {
+      proxy.stop();
+    }
+  },
+);
+
+faults(
+  'close() on a server that stopped answering, with a call and blocked reads on their way, returns within its 2 s bound',
+  async () => {
+    const proxy = await TcpProxy.start({ host: '127.0.0.1', port: flaky.port });
+    try {
+      // The default replyTimeout (15 s): the watch for silent servers does not end the wait here.
+      const cut = layer({}, `redis://127.0.0.1:${proxy.port}/0`);
+      const channel = await cut.newChannel();
+      cut.listen(channel, () => undefined); // the process key's reader
+      const plain = cut.receive('test.frozen.plain').catch((error: unknown) => error);
+      await cut.send('test.frozen.warm', { n: 0 });
+      await sleep(300); // both reads are now blocked in Redis
+
+      proxy.freeze(); // the connections stay open, and nothing comes back
+      const sent = cut.send('test.frozen', { n: 1 }).catch((error: unknown) => error);
+      await sleep(50); // on its way
+      const started = performance.now();
+      await within(cut.close(), 6000, 'close');
+      const ms = performance.now() - started;
+      assert.ok(ms < 2000 + 500, `closed after ${Math.round(ms)} ms`);
+      assert.instance(await within(plain, 1000, 'the receive'), LayerClosed);
+      // Unanswered, the send fails once its connection is destroyed, 0.5 s on
+      // (the server never closes its side): it does not hang either.
+      assert.instance(await within(sent, 1500, 'the send'), LayerUnavailable);
     } finally {
       proxy.stop();
     }

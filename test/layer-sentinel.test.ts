@@ -368,8 +368,9 @@ test('a reader whose connection ioredis ended during a failover waits for the re
     assert.is(popped[0]!.payload.toString(), 'after the failover');
   } finally {
     process.off('unhandledRejection', onUnhandled);
-    await reader.stop();
-    await host.close();
+    const deadline = performance.now() + 2000;
+    await reader.stop(deadline);
+    await host.close(deadline);
   }
 });
 

@@ -77,6 +77,10 @@ export interface ChannelLayer {
   groupSend(group: string, message: Message): Promise<number>;
 
   flush(): Promise<void>;
+  /**
+   * Stops all receives and releases the connections; idempotent. Bounded: the
+   * Redis layer waits 2 s at most for its servers, answering or not.
+   */
   close(): Promise<void>;
   health(): LayerHealth;
   /**

@@ -55,8 +55,14 @@ interface Batch {
 /** Calls of one script sent as one EVAL, at most. */
 const MAX_BATCH = 256;
 
-/** How long close() waits for calls still on their way. */
-const CLOSE_WAIT_MS = 2000;
+/**
+ * How long a connection ended on purpose (close, a reconnection) waits for the
+ * server to close its side before it is destroyed: ioredis's disconnectTimeout,
+ * 2 s by default. A live server closes at once; one that stopped answering
+ * with its connections left open never does, and until then the socket kept a
+ * stopping process alive 2 s past the layer's close, and held the reconnection.
+ */
+const DISCONNECT_WAIT_MS = 500;
 
 /** TCP keep-alive is how a blocked read notices a dead server: it never times out. */
 const KEEP_ALIVE_MS = 10_000;
@@ -451,32 +457,37 @@ export class RedisHost {
     });
   }
 
-  async close(): Promise<void> {
+  /**
+   * Closes every connection, waiting for the server until `deadline`
+   * (performance.now()) at most: calls made before close() finish first (this
+   * turn's batch leaves now, and calls still on their way, such as a script's
+   * EVAL after NOSCRIPT, get their replies), then the command connection ends
+   * with a QUIT. A server that stopped answering with its connections left open
+   * (its machine gone, a network path broken) would answer neither: past the
+   * deadline they are closed without, and their calls fail.
+   */
+  async close(deadline: number): Promise<void> {
     this.closing = true;
     clearInterval(this.watchdog);
     this.sentinelWatch?.close();
-    // Calls made before close() finish first: this turn's batch leaves now, and
-    // calls still on their way (a script's EVAL after NOSCRIPT is a second
-    // command) get their replies before QUIT, within a bound should the server
-    // be away.
     if (this.batchFlushScheduled) this.flushBatches();
     if (this.unanswered > 0) {
       const allAnswered = new Promise<void>((resolve) => (this.answered = resolve));
-      await before(performance.now() + CLOSE_WAIT_MS, allAnswered);
+      await before(deadline, allAnswered);
     }
     for (const client of this.blocking) client.disconnect();
     this.blocking.clear();
-    try {
-      if (this.client.status === 'ready') await this.client.quit();
-    } catch {
-      // The server went away while quitting: nothing is left to release.
-    }
+    // A QUIT refused or unanswered changes nothing: the connection is closed below
+    // either way, after what was written to it (ioredis ends the stream, and
+    // destroys it DISCONNECT_WAIT_MS later if the server has not closed its side).
+    if (this.client.status === 'ready') await before(deadline, this.client.quit());
     this.client.disconnect();
   }
 
   private connect(extra: RedisOptions): Redis {
     const common: RedisOptions = {
       keepAlive: KEEP_ALIVE_MS,
+      disconnectTimeout: DISCONNECT_WAIT_MS,
       // Reconnect with backoff, forever: a layer outlives a Redis restart.
       retryStrategy: (attempt) => Math.min(50 * 2 ** Math.min(attempt, 6), 2000),
       ...extra,

@@ -1,3 +1,4 @@
+import { before } from '../../deadline.js';
 import { BaseChannelLayer } from '../base.js';
 import { Codec, type EncodedBody } from '../codec.js';
 import { applyEffects } from '../effects.js';
@@ -23,6 +24,15 @@ export interface RedisLayerOptions extends LayerOptions {
 }
 
 const FLUSH_BATCH = 1000;
+/**
+ * How long close() waits, in all, for the servers: to end the blocked reads,
+ * answer the calls on their way and the QUIT. A server that stopped answering
+ * with its connections left open (its machine gone, a network path broken)
+ * would never do any, and the stop of a process (Thyme's, a worker's) would
+ * never end; past this its connections are closed without. A reader let go
+ * (retireIdleReaders) waits as long for its server.
+ */
+const CLOSE_WAIT_MS = 2000;
 const MAX_IDLE_PLAIN_CHANNELS = 32;
 /** GROUP_SEND writes map headers up to map16 (the codec also knows map32). */
 const MAX_SCRIPT_MAP_ENTRIES = 0xffff;
@@ -345,16 +355,18 @@ export class RedisChannelLayer extends BaseChannelLayer {
     );
   }
 
+  /** Returns within CLOSE_WAIT_MS (2 s), however the servers answer, or do not. */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    const deadline = performance.now() + CLOSE_WAIT_MS;
     this.lanes.close();
     for (const taker of this.takers.values()) taker.failWaiters(new LayerClosed());
     const readers = [...this.processReaders.values(), ...[...this.plainReaders.values()].flat()];
     // Readers stopping now may still hand over what their last read popped: the
     // sinks see `closed` and put plain-channel messages back (see acceptPlain).
-    await Promise.all(readers.map((reader) => reader.stop()));
-    await Promise.all(this.pendingPutBacks);
+    await Promise.all(readers.map((reader) => reader.stop(deadline)));
+    await before(deadline, Promise.all(this.pendingPutBacks));
     const undelivered = this.local.close();
     if (undelivered.size > 0) {
       this.logger.debug(
@@ -362,7 +374,7 @@ export class RedisChannelLayer extends BaseChannelLayer {
         'dropped buffered messages of closing process channels',
       );
     }
-    await Promise.all(this.hosts.map((host) => host.close()));
+    await Promise.all(this.hosts.map((host) => host.close(deadline)));
   }
 
   health(): LayerHealth {
@@ -433,7 +445,7 @@ export class RedisChannelLayer extends BaseChannelLayer {
       if ((this.takers.get(channel)?.waiting ?? 0) > 0) continue;
       this.plainReaders.delete(channel);
       this.takers.delete(channel);
-      for (const reader of readers) void reader.stop();
+      for (const reader of readers) void reader.stop(performance.now() + CLOSE_WAIT_MS);
     }
   }
 

@@ -1,5 +1,6 @@
 import { ReplyError, type Redis } from 'ioredis';
 import { setTimeout as delay } from 'node:timers/promises';
+import { before } from '../../deadline.js';
 import { briefError, BurstLogger, type Logger } from '../../logger.js';
 import type { RedisHost } from './host.js';
 import { RESTORE_INFLIGHT, RESTORE_STRANDED } from './scripts.js';
@@ -19,6 +20,8 @@ export interface ReaderSink {
 
 /** Upper bound on messages popped by one read; keeps one reply small. */
 const MAX_BATCH = 100;
+/** How long stop() waits for the read it ended to come back with what it popped. */
+const LAST_READ_WAIT_MS = 500;
 /** How often a reader whose connection ended looks again whether it was restarted. */
 const RESTART_CHECK_MS = 1000;
 /**
@@ -82,26 +85,27 @@ export class KeyReader {
   /**
    * Ends the blocked read (CLIENT UNBLOCK from the command connection) and waits
    * for it, so a message the server popped reaches the sink rather than vanishing
-   * with the connection.
+   * with the connection. Returns by `deadline` (performance.now()) at the
+   * latest: a server that stopped answering with its connections left open
+   * would never answer the UNBLOCK, nor end the read; the read's connection is
+   * then closed under it.
    */
-  async stop(): Promise<void> {
+  async stop(deadline: number): Promise<void> {
     this.stopping = true;
     const loop = this.loop;
     if (loop) {
-      for (let attempt = 0; attempt < 10 && this.loop; attempt++) {
+      for (let attempt = 0; attempt < 10 && this.loop && performance.now() < deadline; attempt++) {
         const id = this.clientId;
         if (this.blocked && id !== undefined && this.host.status === 'ready') {
-          try {
-            const unblocked = await this.host.call((c) => c.client('UNBLOCK', id));
-            if (unblocked === 1) break;
-          } catch {
-            break;
-          }
+          // undefined: the call failed, or no answer came in time.
+          const unblock = this.host.call((c) => c.client('UNBLOCK', id)).catch(() => undefined);
+          const unblocked = (await before(deadline, unblock)) ? await unblock : undefined;
+          if (unblocked !== 0) break;
         } else if (this.host.status !== 'ready') break;
         // Not blocked yet (the read is in flight) or its reply is on the way: give it a moment.
         await Promise.race([loop, delay(20)]);
       }
-      await Promise.race([loop, delay(500)]);
+      await before(Math.min(deadline, performance.now() + LAST_READ_WAIT_MS), loop);
     }
     if (this.client) this.host.releaseBlockingClient(this.client);
     this.client = undefined;
