@@ -3,7 +3,8 @@
  * `gredis thyme`): how many events it runs at once (--concurrency) never
  * leaves a channel unread or a rescued turn waiting while the worker is idle;
  * events of unexpected shapes (from a foreign interface server) are answered;
- * started with Redis unreachable, it says it waits, and runs once Redis is up.
+ * started with Redis unreachable, it says it waits, and runs once Redis is up;
+ * stopped while Redis is silent, it still exits.
  */
 import pg from 'pg';
 import { suite } from './helpers/suite.js';
@@ -21,6 +22,7 @@ import {
 } from './helpers/deployment.js';
 import { testPrefix } from './helpers/layers.js';
 import { GredisProcess } from './helpers/processes.js';
+import { TcpProxy } from './helpers/tcp-proxy.js';
 import { sleep, waitFor, within } from './helpers/wait.js';
 import type { TestClient } from './helpers/ws-client.js';
 
@@ -201,6 +203,42 @@ test('started with Redis unreachable: it says it waits (/healthz 503) until Redi
   } finally {
     await worker.stop('SIGKILL');
     await redis?.stop();
+  }
+});
+
+test('SIGTERM with Redis silent, its connections left open: the worker exits, each step of its stop bounded', async () => {
+  const redis = await RedisServer.start();
+  const proxy = await TcpProxy.start({ host: '127.0.0.1', port: redis.port });
+  const worker = GredisProcess.start(['runworker', 'multichat', '--stop-timeout', '1'], {
+    DATABASE_URL: database.url,
+    CHANNEL_LAYER_URL: `redis://127.0.0.1:${proxy.port}/0?prefix=${testPrefix()}`,
+    SECRET_KEY: TEST_SECRET_KEY,
+  });
+  try {
+    await worker.waitForLine((line) => line.msg === 'worker for multichat running');
+    const raw = rawClient(redis.url);
+    try {
+      await waitFor(
+        async () => /cmd=bz(mpop|popmin)/.test(String(await raw.client('LIST'))),
+        5000,
+        'blocked reads',
+      );
+    } finally {
+      raw.disconnect();
+    }
+    proxy.freeze(); // its machine gone: nothing closes, nothing answers
+    const signalled = performance.now();
+    worker.child.kill('SIGTERM');
+    const exit = await within(worker.exited, 10_000, 'exit');
+    const ms = performance.now() - signalled;
+    assert.is(exit.code, 0);
+    // Its stop (--stop-timeout, then at most 2 s for its last rescue check), the
+    // layer's close (2 s at most), its connections' end (0.5 s), and a margin.
+    assert.ok(ms < 1000 + 2000 + 2000 + 500 + 1000, `exited ${Math.round(ms)} ms after SIGTERM`);
+  } finally {
+    await worker.stop('SIGKILL');
+    proxy.stop();
+    await redis.stop();
   }
 });
 
