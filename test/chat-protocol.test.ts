@@ -18,7 +18,7 @@ import type { Database } from '../src/db/connection.js';
 import type { Redis } from 'ioredis';
 import { BrowserlessClient } from './helpers/browserless.js';
 import { allDatabases } from './helpers/databases.js';
-import { chatClient, EmbeddedChat, Fixtures } from './helpers/deployment.js';
+import { chatClient, EmbeddedChat, Fixtures, joinSettled } from './helpers/deployment.js';
 import { httpRequest } from './helpers/http-client.js';
 import { testPrefix } from './helpers/layers.js';
 import { rawClient, SHARED_REDIS_URL } from './helpers/redis-server.js';
@@ -54,22 +54,6 @@ async function storedValues(redis: Redis, prefix: string): Promise<Buffer[]> {
 
 function command(client: TestClient, value: unknown): void {
   client.send(typeof value === 'string' ? value : JSON.stringify(value));
-}
-
-/**
- * The client joins the room and waits until the worker is done with the join.
- * Its answer comes before the join's second check (ChatConsumer.join), so a test
- * that changes the database at once could meet that check and see the join
- * undone (a leave, a close) where it meant to test a later command. The same
- * join again, harmless, is answered only after the first has wholly run: a
- * socket's commands run one after another.
- */
-async function joinSettled(client: TestClient, roomId: number): Promise<void> {
-  command(client, { command: 'join', room: roomId });
-  const answer = await next(client);
-  assert.is(answer.join, String(roomId), 'the join is answered');
-  command(client, { command: 'join', room: roomId });
-  assert.equal(await next(client), answer, 'joining again is answered alike');
 }
 
 /** Each client joins the room in turn, settled (before the next one's enter notice). */

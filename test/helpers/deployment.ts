@@ -11,6 +11,7 @@ import { EVENT_CHANNEL_CAPACITY } from '../../src/settings.js';
 import { Worker } from '../../src/worker/runner.js';
 import type { Application } from '../../src/worker/app.js';
 import type { Test } from 'uvu';
+import * as assert from 'uvu/assert';
 import type { DatabaseBackend } from './databases.js';
 import { testPrefix } from './layers.js';
 import { GredisProcess, startThyme } from './processes.js';
@@ -90,9 +91,33 @@ export async function nextJson(
 }
 
 /**
- * A chat client of a new user `username` on `port` that has joined `roomId`;
- * the join's answer is checked and consumed. `clients` collects it for the
- * test's clean-up.
+ * The client joins the room and waits until the worker is done with the join;
+ * returns its answer. The answer comes before the join's second check
+ * (ChatConsumer.join), so a test that changes the database at once (deletes the
+ * room, deactivates the user, changes a password) could meet that check and see
+ * the join undone (a leave, a close) where it meant to test a later command; one
+ * that locks a table could find that check, not its own command, waiting on the
+ * lock. The same join again, harmless, is answered only after the first has
+ * wholly run: a socket's commands run one after another.
+ */
+export async function joinSettled(
+  client: TestClient,
+  roomId: number,
+): Promise<Record<string, unknown>> {
+  const join = JSON.stringify({ command: 'join', room: roomId });
+  client.send(join);
+  const answer = await nextJson(client);
+  assert.is(answer.join, String(roomId), 'the join is answered');
+  client.send(join);
+  assert.equal(await nextJson(client), answer, 'joining again is answered alike');
+  return answer;
+}
+
+/**
+ * A chat client of a new user `username` on `port` that has joined `roomId`,
+ * settled (joinSettled): nothing of the join still runs when a test then locks a
+ * table or kills a worker. The answers are checked and consumed. `clients`
+ * collects it for the test's clean-up.
  */
 export async function joinedClient(
   port: number,
@@ -103,10 +128,7 @@ export async function joinedClient(
 ): Promise<TestClient> {
   const client = await chatClient(port, await fixtures.login(await fixtures.user(username)));
   clients.push(client);
-  client.send(JSON.stringify({ command: 'join', room: roomId }));
-  const answer = await nextJson(client);
-  if (answer.join !== String(roomId))
-    throw new Error(`${username} could not join room ${roomId}: ${JSON.stringify(answer)}`);
+  await joinSettled(client, roomId);
   return client;
 }
 
