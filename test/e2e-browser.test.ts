@@ -157,6 +157,20 @@ async function say(person: Person, room: Room, message: string): Promise<void> {
   await waitFor(async () => (await input.inputValue()) === '', 5000, 'the send box to clear');
 }
 
+/**
+ * Waits until every pane of the person's is back from offline: each re-join
+ * answered. Until then the page keeps a message in its box and says it is still
+ * rejoining (the replies are told apart only by their order), so a test that
+ * writes sooner waits for a box that never clears.
+ */
+async function rejoined(person: Person): Promise<void> {
+  await waitFor(
+    async () => (await person.page.locator('#panes .pane.is-offline').count()) === 0,
+    10_000,
+    `${person.name}: every pane back online`,
+  );
+}
+
 /** The texts of a pane's list items, as the person sees them. */
 function lines(person: Person, room: Room): Promise<string[]> {
   return pane(person, room).locator('.messages li').allTextContents();
@@ -844,6 +858,9 @@ test('a Thyme killed with SIGKILL and restarted on its port: the page reconnects
   for (const room of [rooms.general, rooms.random, rooms.hostile])
     assert.is(await roomButton(nora, room).getAttribute('aria-pressed'), 'true', room.title);
 
+  // What sam heard is not her page's answers (nor Hostile's at all): her last
+  // re-join may still be on its way, and until it is answered she cannot write.
+  await rejoined(nora);
   await say(nora, rooms.general, 'back again');
   await sees(sam, rooms.general, { username: 'nora', text: 'back again' });
   await say(sam, rooms.random, 'welcome back');
@@ -928,6 +945,7 @@ test('a room made staff-only in the admin: the non-staff member is out of it at 
       'sam back in Random',
     );
     await nora.page.locator('#connection-status[data-state="connected"]').waitFor();
+    await rejoined(nora);
     await say(nora, rooms.general, 'still in general');
     await sees(sam, rooms.general, { username: 'nora', text: 'still in general' });
   } finally {
