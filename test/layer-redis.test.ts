@@ -318,9 +318,16 @@ format(
     const receiver = layer({ expiry: 10 });
     const sender = layer({ expiry: 10 });
     const specific = await receiver.newChannel();
-    // Connected, and each has read the server's clock: TIME is the first command
-    // at connection, and replies come in order.
-    for (const made of [sender, receiver]) await made.groupDiscard('skew-group', 'skew.none');
+    // Each has read the server's clock. TIME is sent when the connection is
+    // ready, which whenReady() waits for, and replies come in order: a command
+    // sent after it is answered after it. A command sent before (queued until the
+    // connection was ready) is not: ioredis sends its offline queue first, and
+    // about one layer in ten then had its first reply before the clock's, and
+    // stamped the skewed sends below with this host's slow clock.
+    for (const made of [sender, receiver]) {
+      await made.whenReady();
+      await made.groupDiscard('skew-group', 'skew.none');
+    }
     const realNow = Date.now;
     Date.now = () => realNow() - 120_000; // the sender's host runs two minutes slow
     try {
