@@ -1,4 +1,4 @@
-import { CLOSE_LOGGED_OUT, sessionGroup, userGroup } from '../../auth/socket-groups.js';
+import { sessionGroup, userGroup } from '../../auth/socket-groups.js';
 import type { Message } from '../../layer/types.js';
 import { refilledTokens, type BucketRate } from '../../token-bucket.js';
 import type { SocketUser } from '../../worker/app.js';
@@ -157,29 +157,39 @@ export class ChatConsumer implements WebSocketConsumer<ChatState> {
     // layer drops a member not re-added within its group expiry).
     addIdentityGroups(socket);
     socket.state.rooms = [...socket.state.rooms, room.id];
-    // The check ran before the add. What an admin did in between reached the
-    // sockets then in the room, which this one was not yet: check again now that
-    // it is in, and if the room is closed to it, do to it what they got.
+    // The check ran before the add. What an admin did to the room in between
+    // reached the sockets then in it, which this one was not yet: check again
+    // now that it is in, and if the room is closed to it, do to it what they got.
     await socket.flush();
     const again = await this.check(socket, room.id);
-    if (typeof again === 'string') this.undoJoin(socket, room.id, again);
+    if (again === 'ROOM_INVALID' || again === 'ROOM_ACCESS_DENIED')
+      this.undoJoin(socket, room.id, again);
+    // A login over by now (USER_HAS_TO_LOGIN) is not undone: Gredis's own ends
+    // of a login close the socket through its session and user groups, which
+    // it has been in since its connect (renewed by its commands), not only
+    // since this add; one made outside Gredis (an SQL UPDATE, an expiry) leaves
+    // the sockets already in the room open and in it (README), and so this one,
+    // rather than close it for having joined a moment before.
   }
 
   /**
-   * A join whose second check failed gets what the room's other sockets got from
-   * the change that failed it, so that the page handles it as theirs, with no
-   * reply of its own: made staff-only or the staff flag taken, closed with
-   * CLOSE_ACCESS_CHANGED (it reconnects, and its re-joins are checked afresh);
-   * deleted, its unasked leave; logged out, or the session over, closed as a
-   * logout closes (its disconnect leaves its rooms, with their notices).
+   * A join whose second check found the room closed to it gets what the room's
+   * other sockets got from that change, so that the page handles it as theirs,
+   * with no reply of its own: made staff-only or the staff flag taken, closed
+   * with CLOSE_ACCESS_CHANGED (it reconnects, and its re-joins are checked
+   * afresh); deleted, its unasked leave.
    */
-  private undoJoin(socket: ChatSocket, roomId: number, error: ErrorCode): void {
+  private undoJoin(
+    socket: ChatSocket,
+    roomId: number,
+    error: 'ROOM_INVALID' | 'ROOM_ACCESS_DENIED',
+  ): void {
     if (error === 'ROOM_INVALID') {
       this.dropDeletedRoom(socket, roomId);
       socket.send(roomDeletedFrame(roomId).text);
       return;
     }
-    socket.close(error === 'USER_HAS_TO_LOGIN' ? CLOSE_LOGGED_OUT : CLOSE_ACCESS_CHANGED);
+    socket.close(CLOSE_ACCESS_CHANGED);
   }
 
   /**
