@@ -12,7 +12,7 @@ import * as assert from 'uvu/assert';
 import type { Database } from '../src/db/connection.js';
 import { createLayer } from '../src/index.js';
 import { postgresBackend, SHARED_POSTGRES_URL } from './helpers/databases.js';
-import { freePort, rawClient, RedisServer } from './helpers/redis-server.js';
+import { freePort, rawClient, RedisServer, waitForBlockedReads } from './helpers/redis-server.js';
 import {
   DistributedChat,
   Fixtures,
@@ -189,16 +189,7 @@ test('started with Redis unreachable: it says it waits (/healthz 503) until Redi
     await worker.waitForLine((line) => line.msg === 'worker for multichat running');
     await waitFor(async () => (await healthz()) === 200, 5000, '/healthz 200');
     // Its receives are now waiting on the server for events.
-    const raw = rawClient(redis.url);
-    try {
-      await waitFor(
-        async () => /cmd=bz(mpop|popmin)/.test(String(await raw.client('LIST'))),
-        5000,
-        'blocked reads',
-      );
-    } finally {
-      raw.disconnect();
-    }
+    await waitForBlockedReads(redis.url);
     assert.is((await worker.stop()).code, 0);
   } finally {
     await worker.stop('SIGKILL');
@@ -216,16 +207,7 @@ test('SIGTERM with Redis silent, its connections left open: the worker exits, ea
   });
   try {
     await worker.waitForLine((line) => line.msg === 'worker for multichat running');
-    const raw = rawClient(redis.url);
-    try {
-      await waitFor(
-        async () => /cmd=bz(mpop|popmin)/.test(String(await raw.client('LIST'))),
-        5000,
-        'blocked reads',
-      );
-    } finally {
-      raw.disconnect();
-    }
+    await waitForBlockedReads(redis.url);
     proxy.freeze(); // its machine gone: nothing closes, nothing answers
     const signalled = performance.now();
     worker.child.kill('SIGTERM');

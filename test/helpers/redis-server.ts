@@ -4,6 +4,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
+import { waitFor } from './wait.js';
 
 /** The shared Redis every test may use (DEVELOPERS.md: 127.0.0.1:6379). */
 export const SHARED_REDIS_URL = process.env.GREDIS_TEST_REDIS_URL ?? 'redis://127.0.0.1:6379/0';
@@ -132,6 +133,20 @@ export class RedisServer {
 /** A plain client for inspecting what the layer stored. */
 export function rawClient(url = SHARED_REDIS_URL): Redis {
   return new Redis(url);
+}
+
+/** Waits until some client of the server at `url` is blocked in a layer read (BZMPOP/BZPOPMIN). */
+export async function waitForBlockedReads(url: string, timeoutMs = 5000): Promise<void> {
+  const raw = rawClient(url);
+  try {
+    await waitFor(
+      async () => /cmd=bz(mpop|popmin)/.test(String(await raw.client('LIST'))),
+      timeoutMs,
+      'blocked reads',
+    );
+  } finally {
+    raw.disconnect();
+  }
 }
 
 /**
