@@ -9,6 +9,13 @@ import type { Logger } from '../logger.js';
 export const DUPLICATE_SIGNAL_MS = 1000;
 
 /**
+ * How long after the first signal a stop that finished sooner still holds the
+ * process. npm's copy comes 15–20 ms after the terminal's; a process already
+ * tearing down when it lands has no handler left, and dies of it (no exit 0).
+ */
+const DUPLICATE_SIGNAL_LINGER_MS = 250;
+
+/**
  * Resolves, with what `stop` resolved with, after SIGINT, SIGTERM or SIGHUP has
  * been handled by `stop`. A second signal while stopping exits at once with
  * status 1, unless it is the first one again (DUPLICATE_SIGNAL_MS). SIGHUP (the
@@ -33,9 +40,11 @@ export function stopOnSignal<T>(
       first = { signal, at: performance.now() };
       logger.info({ signal }, 'stopping');
       const started = performance.now();
-      stop(signal).then((outcome) => {
+      stop(signal).then(async (outcome) => {
         // A shutdown waits for sockets and in-flight work: say when it is over.
         logger.info({ ms: Math.round(performance.now() - started) }, 'stopped');
+        const linger = started + DUPLICATE_SIGNAL_LINGER_MS - performance.now();
+        if (linger > 0) await new Promise((done) => setTimeout(done, linger));
         resolve(outcome);
       }, reject);
     };
