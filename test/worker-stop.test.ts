@@ -18,6 +18,7 @@ import { DistributedChat, Fixtures, joinedClient, nextJson } from './helpers/dep
 import type { HttpResult } from './helpers/http-client.js';
 import { startThyme, type GredisProcess } from './helpers/processes.js';
 import { rawClient } from './helpers/redis-server.js';
+import { TcpProxy } from './helpers/tcp-proxy.js';
 import { sleep, waitFor, within } from './helpers/wait.js';
 import type { TestClient } from './helpers/ws-client.js';
 
@@ -160,6 +161,31 @@ test('a handler stuck on the database: the worker exits 1 at --stop-timeout, say
   assert.is((await reply(ann, 5000)).message, 'after');
   const took = performance.now() - asked;
   assert.ok(took < 1500, `the next command took ${Math.round(took)} ms`);
+});
+
+test('a handler stuck on the database while Redis is silent: the worker exits 1 within the wind-down after --stop-timeout, giving up, closing and cancelling sharing it', async () => {
+  const layerUrl = new URL(chat.layerUrl);
+  const proxy = await TcpProxy.start({
+    host: layerUrl.hostname,
+    port: Number(layerUrl.port || 6379),
+  });
+  try {
+    // The worker alone reaches Redis through the proxy: the test's Thyme and
+    // its cleanup go on reaching it.
+    layerUrl.port = String(proxy.port);
+    const stopping = await chat.startWorker(['--stop-timeout', '1'], {
+      CHANNEL_LAYER_URL: layerUrl.href,
+    });
+    await stuckJoin();
+    proxy.freeze(); // its machine gone: nothing closes, nothing answers
+    const { code, ms } = await terminated(stopping);
+    assert.is(code, EXIT_ABANDONED);
+    // --stop-timeout, the wind-down (2 s, WIND_DOWN_MS), and a loaded machine's
+    // margin; each step waiting its own bound took 5 s and more.
+    assert.ok(ms < 1000 + 2000 + 1500, `exited ${Math.round(ms)} ms after SIGTERM`);
+  } finally {
+    proxy.stop();
+  }
 });
 
 test("a handler that finishes within --stop-timeout: the worker exits 0 as soon as it has, and hands the socket's next event to another worker rather than run it", async () => {

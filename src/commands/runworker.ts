@@ -97,6 +97,9 @@ export function runWorkerCommand(): Command {
           2,
         );
       }
+      // A stop's wind-down ends here (the worker's report says when): the layer's
+      // close shares it. Undefined when no stop ran: the close's own bound then.
+      let windDownEnd: number | undefined;
       try {
         await withDatabase(flags.database, logger, async (db) => {
           const app = await loadApplication(entry, db, layer, logger);
@@ -109,15 +112,16 @@ export function runWorkerCommand(): Command {
           }).start();
           const metrics = await serveWorkerMetrics(worker, flags, logger);
           announceRunning(layer, logger, entry.name, channels);
-          const { abandoned } = await stopOnSignal(logger, async () => {
-            const report = await worker.stop();
+          const report = await stopOnSignal(logger, async () => {
+            const stopped = await worker.stop();
             metrics?.close();
-            return report;
+            return stopped;
           });
-          if (abandoned > 0) await exitAbandoned(layer, db, logger);
+          windDownEnd = report.windDownEnd;
+          if (report.abandoned > 0) await exitAbandoned(layer, db, logger, windDownEnd);
         });
       } finally {
-        await layer.close();
+        await layer.close(windDownEnd);
       }
     });
 }

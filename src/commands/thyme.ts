@@ -2,7 +2,7 @@ import { Command, Option } from 'commander';
 import { appNames, type AppEntry } from '../apps/registry.js';
 import { InMemoryChannelLayer } from '../layer/index.js';
 import type { ChannelLayer } from '../layer/types.js';
-import { Worker, type StopReport } from '../worker/runner.js';
+import { Worker, WIND_DOWN_MS, type StopReport } from '../worker/runner.js';
 import { EXIT_ABANDONED, exitAbandoned } from './abandon.js';
 import { loadApplication, requireApp } from './app-runtime.js';
 import { withDatabase } from './database.js';
@@ -229,10 +229,13 @@ export function thymeCommand(): Command {
         worker: Worker | undefined,
         readinessChecks: ServeFlags['readinessChecks'] = {},
       ) => serve(entry, layer, { ...flags, allowedHosts, tls, readinessChecks }, logger, worker);
+      // A stop's wind-down ends here (serve says when): the layer's close shares
+      // it. Undefined when no stop ran: the close's own bound then.
+      let windDownEnd: number | undefined;
       try {
         // Thyme alone runs no page, and never touches the database.
         if (!(layer instanceof InMemoryChannelLayer)) {
-          await serveWith(undefined);
+          ({ windDownEnd } = await serveWith(undefined));
           return;
         }
         // The embedded default: the in-process layer reaches no other process, so
@@ -245,19 +248,21 @@ export function thymeCommand(): Command {
           }).start();
           // Its pages need the database: a process that cannot serve them is not ready.
           const database = new DatabaseProbe(db);
-          const { abandoned } = await serveWith(worker, { database: () => database.check() });
+          const report = await serveWith(worker, { database: () => database.check() });
+          windDownEnd = report.windDownEnd;
           // Not db.close(): it would wait for the abandoned handlers' queries.
-          if (abandoned > 0) await exitAbandoned(layer, db, logger);
+          if (report.abandoned > 0) await exitAbandoned(layer, db, logger, windDownEnd);
         });
       } finally {
-        await layer.close();
+        await layer.close(windDownEnd);
       }
     });
 }
 
 /**
  * Listens until SIGINT/SIGTERM, then shuts down gracefully (sockets first, then
- * the worker); resolves with what the worker abandoned.
+ * the worker); resolves with what the worker abandoned and when the rest of the
+ * stop must end.
  */
 async function serve(
   entry: AppEntry,
@@ -296,7 +301,7 @@ async function serve(
     const deadline = performance.now() + flags.stopTimeout * 1000;
     unwatch?.();
     await thyme.close();
-    return (await worker?.stop(deadline)) ?? { abandoned: 0 };
+    return (await worker?.stop(deadline)) ?? { abandoned: 0, windDownEnd: deadline + WIND_DOWN_MS };
   });
 }
 

@@ -79,9 +79,11 @@ export interface ChannelLayer {
   flush(): Promise<void>;
   /**
    * Stops all receives and releases the connections; idempotent. Bounded: the
-   * Redis layer waits 2 s at most for its servers, answering or not.
+   * Redis layer waits 2 s at most for its servers, answering or not, and not
+   * past `deadline` (performance.now()) when one is given (a process's stop
+   * that has its own end).
    */
-  close(): Promise<void>;
+  close(deadline?: number): Promise<void>;
   health(): LayerHealth;
   /**
    * Resolves once every backend host has answered (the in-process layer: at

@@ -34,17 +34,35 @@ export const WORKER_DEFAULTS = Object.freeze({
   stopTimeout: DEFAULTS.stopTimeout,
 });
 
-/** What a stop left unfinished. */
+/** What a stop left unfinished, and how long what follows it may take. */
 export interface StopReport {
   /** Events still running when the stop timeout came: given up, lost. */
   abandoned: number;
+  /**
+   * When the rest of the process's stop must be over (performance.now()): the
+   * layer's close and, with events abandoned, their queries' cancel
+   * (WIND_DOWN_MS after the stop timeout).
+   */
+  windDownEnd: number;
 }
 
 /**
- * After the stop timeout, how long giving up what is left may take (a round
- * trip or two per abandoned turn): the stop is over then, answered or not.
+ * After the stop timeout, how long the rest of a stop may take in all: giving
+ * up abandoned events, the last rescue check, the layer's close and the
+ * abandoned queries' cancel share this one deadline rather than each adding a
+ * bound of its own. Against a Redis that stopped answering each would wait its
+ * full bound, and the process must be gone before its supervisor's SIGKILL
+ * (docker's 10 s, the default --stop-timeout's 5 s plus this, plus ioredis's
+ * 0.5 s to drop connections the server never closes).
  */
-const ABANDON_MS = 2000;
+export const WIND_DOWN_MS = 2000;
+
+/**
+ * Of the wind-down, how long the worker's own part (giving up abandoned turns,
+ * a round trip or two each, and the last rescue check) may take at most: the
+ * rest is left for closing the layer and cancelling abandoned queries.
+ */
+const ABANDON_MS = 1000;
 
 /** Receives waiting at once per channel: the layer pops up to this many per round trip. */
 const RECEIVERS_PER_CHANNEL = 8;
@@ -137,7 +155,8 @@ export class Worker {
    * that its sockets' next events run elsewhere at once, not after the lease,
    * and its HTTP requests not yet answered are answered 503 at once.
    * Resolves once that is done (an abandoned handler may still be running: the
-   * process should exit). `deadline` (performance.now()) stands for the stop
+   * process should exit), with when the rest of the stop must end
+   * (StopReport.windDownEnd). `deadline` (performance.now()) stands for the stop
    * timeout when the caller's stop began before this one and the timeout bounds
    * the whole of it (gredis thyme's own worker, stopped after its server).
    */
@@ -164,8 +183,9 @@ export class Worker {
     // Abandoned turns given up, then a last rescue check (its turns handed back):
     // a socket whose event this worker parked behind a dead one's turn would
     // otherwise wait for another worker to park one.
+    const windDownEnd = deadline + WIND_DOWN_MS;
     await before(
-      performance.now() + ABANDON_MS,
+      Math.min(performance.now() + ABANDON_MS, windDownEnd),
       (async () => {
         if (!finished) await Promise.all([this.sockets.abandon(), this.answerAbandoned()]);
         await this.layer.lanes.stopRescue();
@@ -173,7 +193,7 @@ export class Worker {
       })(),
     );
     if (finished) await this.app.close?.();
-    return { abandoned };
+    return { abandoned, windDownEnd };
   }
 
   /** Resolves once nothing runs and nothing is being handed back. */

@@ -226,8 +226,12 @@ export class DistributedChat implements ChatEndpoints {
     };
   }
 
-  async startWorker(args: string[] = []): Promise<GredisProcess> {
-    const worker = GredisProcess.start(['runworker', 'multichat', ...args], this.processEnv);
+  /** `env` adds to, or overrides, the deployment's (another CHANNEL_LAYER_URL, say). */
+  async startWorker(args: string[] = [], env: Record<string, string> = {}): Promise<GredisProcess> {
+    const worker = GredisProcess.start(['runworker', 'multichat', ...args], {
+      ...this.processEnv,
+      ...env,
+    });
     this.workers.push(worker); // stopped by stop() even if it never comes up
     await worker.waitForLine((line) => line.msg === 'worker for multichat running');
     return worker;

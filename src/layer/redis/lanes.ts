@@ -413,11 +413,15 @@ export class RedisLanes implements Lanes {
         }
       } catch (error) {
         pending = true;
+        // A stopping process's last check (stopRescue) is not tried again: its
+        // parked events wait for another worker's check.
         warnLayerFailure(
           this.logger,
           error,
           { host: host.label },
-          'lane rescue check failed; retrying',
+          this.rescueStopped
+            ? 'lane rescue check failed; not retried: stopping'
+            : 'lane rescue check failed; retrying',
         );
       }
     }

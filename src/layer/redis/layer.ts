@@ -355,11 +355,14 @@ export class RedisChannelLayer extends BaseChannelLayer {
     );
   }
 
-  /** Returns within CLOSE_WAIT_MS (2 s), however the servers answer, or do not. */
-  async close(): Promise<void> {
+  /**
+   * Returns within CLOSE_WAIT_MS (2 s), or by `by` (performance.now()) if that
+   * comes first, however the servers answer, or do not.
+   */
+  async close(by = Infinity): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    const deadline = performance.now() + CLOSE_WAIT_MS;
+    const deadline = Math.min(performance.now() + CLOSE_WAIT_MS, by);
     this.lanes.close();
     for (const taker of this.takers.values()) taker.failWaiters(new LayerClosed());
     const readers = [...this.processReaders.values(), ...[...this.plainReaders.values()].flat()];
