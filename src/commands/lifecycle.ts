@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from '../logger.js';
 
 /**
@@ -37,14 +38,14 @@ export function stopOnSignal<T>(
         logger.warn({ signal }, 'second signal: exiting without finishing');
         process.exit(1);
       }
-      first = { signal, at: performance.now() };
-      logger.info({ signal }, 'stopping');
       const started = performance.now();
+      first = { signal, at: started };
+      logger.info({ signal }, 'stopping');
       stop(signal).then(async (outcome) => {
         // A shutdown waits for sockets and in-flight work: say when it is over.
         logger.info({ ms: Math.round(performance.now() - started) }, 'stopped');
         const linger = started + DUPLICATE_SIGNAL_LINGER_MS - performance.now();
-        if (linger > 0) await new Promise((done) => setTimeout(done, linger));
+        if (linger > 0) await sleep(linger);
         resolve(outcome);
       }, reject);
     };
