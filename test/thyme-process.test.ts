@@ -201,6 +201,44 @@ test('SIGTERM with --stop-timeout: a request no worker answers gets 503 then, an
   assert.ok(ms < 1000 + 2000, `exited ${Math.round(ms)} ms after SIGTERM (--stop-timeout 1)`);
 });
 
+test('SIGTERM while Redis is silent: sockets still close with 1001 at once, and Thyme exits within --stop-timeout and the wind-down', async () => {
+  const redis = await RedisServer.start();
+  try {
+    const url = `${redis.url}?prefix=${testPrefix()}`;
+    workerOn(url);
+    const port = await thyme(url, ['--stop-timeout', '1']);
+    const proc = procs[0]!;
+    const sockets = await Promise.all([1, 2].map(() => open(`ws://127.0.0.1:${port}/`)));
+    for (const socket of sockets) {
+      socket.send('hello');
+      assert.is(await socket.next(), 'hello');
+    }
+    redis.pause(); // its machine gone: the connections stay open, nothing answers
+    const sent = performance.now();
+    proc.child.kill('SIGTERM');
+    const closes = await within(Promise.all(sockets.map((s) => s.closed)), 3000, 'the closes');
+    assert.equal(
+      closes.map((c) => c.code),
+      [1001, 1001],
+    );
+    const exit = await within(proc.exited, 10_000, 'exit');
+    const ms = performance.now() - sent;
+    // --stop-timeout, the wind-down (2 s) and a loaded machine's margin: the
+    // disconnects that cannot leave must not hold the process for ever.
+    assert.ok(ms < 1000 + 2000 + 1500, `exited ${Math.round(ms)} ms after SIGTERM`);
+    assert.is(exit.code, 0);
+    assert.ok(
+      proc.lines.some((line) =>
+        /^stop timeout: events for the workers not sent/.test(String(line.msg)),
+      ),
+      'the lost disconnects are logged',
+    );
+  } finally {
+    redis.resume();
+    await redis.stop();
+  }
+});
+
 test('two Thyme processes on one Redis: a group send reaches sockets on both', async () => {
   const url = `${SHARED_REDIS_URL}?prefix=${testPrefix()}`;
   workerOn(url);

@@ -31,8 +31,9 @@ import { WebSocketGateway } from './websocket.js';
 export { HEALTH_PATH };
 
 /**
- * How long a shutdown that stopped waiting for workers gives the answers it
- * writes instead (503s, resets) before it closes every connection.
+ * How long a shutdown past its stop timeout gives each last step: the answers it
+ * writes instead of the workers' (503s, resets) before it closes every
+ * connection, and the layer's word that this process holds no socket now.
  */
 const LAST_WRITES_MS = 1000;
 
@@ -213,7 +214,9 @@ export class Thyme implements ThymeContext {
    * every layer send has left. stopTimeout, from the call, bounds the wait for
    * responses: those still waiting for a worker's answer then are answered 503,
    * and those still streaming are cut off (a reset: the client sees them broken,
-   * not complete). Idempotent. The layer itself belongs to the caller.
+   * not complete). It bounds the wait for the sends too: those the layer has not
+   * taken by then are given up (logged). Idempotent. The layer itself belongs to
+   * the caller.
    */
   close(): Promise<void> {
     this.closed ??= this.shutdown();
@@ -237,13 +240,32 @@ export class Thyme implements ThymeContext {
     }
     this.server.closeAllConnections();
     await stopped;
-    await this.inFlight.settle();
+    // The sockets' last events get what is left of the stop timeout: a silent
+    // Redis (its machine gone) answers none of them, and the process must still
+    // exit. What is left behind is lost like a disconnect the layer refused.
+    const unsent = this.inFlight.size;
+    if (
+      !(await before(
+        Math.max(deadline, performance.now() + LAST_WRITES_MS),
+        this.inFlight.settle(),
+      ))
+    ) {
+      this.gateway.lostDisconnects += this.inFlight.size;
+      this.logger.warn(
+        { events: this.inFlight.size, of: unsent },
+        'stop timeout: events for the workers not sent (the channel layer did not answer)',
+      );
+    }
     // Every socket's last event has left: nobody need look for their lanes once
     // this process is gone (Lanes.reapOrphans).
     if (this.options.announceEvents && this.gateway.lostDisconnects === 0) {
-      await this.layer.lanes.release().catch((error: unknown) => {
+      const released = this.layer.lanes.release().catch((error: unknown) => {
         this.logger.warn({ err: error }, 'could not say that no socket is left here');
       });
+      if (!(await before(performance.now() + LAST_WRITES_MS, released)))
+        this.logger.warn(
+          'could not say that no socket is left here: the channel layer did not answer',
+        );
     }
     if (this.metricsServer) await new Promise<void>((r) => this.metricsServer!.close(() => r()));
     await this.accessLog?.close();
