@@ -2,7 +2,7 @@ import { Command, Option } from 'commander';
 import { appNames, type AppEntry } from '../apps/registry.js';
 import { InMemoryChannelLayer } from '../layer/index.js';
 import type { ChannelLayer } from '../layer/types.js';
-import { Worker, WIND_DOWN_MS, type StopReport } from '../worker/runner.js';
+import { Worker, windDownEnd, type StopReport } from '../worker/runner.js';
 import { EXIT_ABANDONED, exitAbandoned } from './abandon.js';
 import { loadApplication, requireApp } from './app-runtime.js';
 import { withDatabase } from './database.js';
@@ -231,11 +231,11 @@ export function thymeCommand(): Command {
       ) => serve(entry, layer, { ...flags, allowedHosts, tls, readinessChecks }, logger, worker);
       // A stop's wind-down ends here (serve says when): the layer's close shares
       // it. Undefined when no stop ran: the close's own bound then.
-      let windDownEnd: number | undefined;
+      let stopEnd: number | undefined;
       try {
         // Thyme alone runs no page, and never touches the database.
         if (!(layer instanceof InMemoryChannelLayer)) {
-          ({ windDownEnd } = await serveWith(undefined));
+          ({ windDownEnd: stopEnd } = await serveWith(undefined));
           return;
         }
         // The embedded default: the in-process layer reaches no other process, so
@@ -249,12 +249,12 @@ export function thymeCommand(): Command {
           // Its pages need the database: a process that cannot serve them is not ready.
           const database = new DatabaseProbe(db);
           const report = await serveWith(worker, { database: () => database.check() });
-          windDownEnd = report.windDownEnd;
+          stopEnd = report.windDownEnd;
           // Not db.close(): it would wait for the abandoned handlers' queries.
-          if (report.abandoned > 0) await exitAbandoned(layer, db, logger, windDownEnd);
+          if (report.abandoned > 0) await exitAbandoned(layer, db, logger, stopEnd);
         });
       } finally {
-        await layer.close(windDownEnd);
+        await layer.close(stopEnd);
       }
     });
 }
@@ -301,7 +301,7 @@ async function serve(
     const deadline = performance.now() + flags.stopTimeout * 1000;
     unwatch?.();
     await thyme.close();
-    return (await worker?.stop(deadline)) ?? { abandoned: 0, windDownEnd: deadline + WIND_DOWN_MS };
+    return (await worker?.stop(deadline)) ?? { abandoned: 0, windDownEnd: windDownEnd(deadline) };
   });
 }
 

@@ -55,7 +55,12 @@ export interface StopReport {
  * (docker's 10 s, the default --stop-timeout's 5 s plus this, plus ioredis's
  * 0.5 s to drop connections the server never closes).
  */
-export const WIND_DOWN_MS = 2000;
+const WIND_DOWN_MS = 2000;
+
+/** When the wind-down after a stop timeout of `deadline` (performance.now()) ends. */
+export function windDownEnd(deadline: number): number {
+  return deadline + WIND_DOWN_MS;
+}
 
 /**
  * Of the wind-down, how long the worker's own part (giving up abandoned turns,
@@ -183,9 +188,9 @@ export class Worker {
     // Abandoned turns given up, then a last rescue check (its turns handed back):
     // a socket whose event this worker parked behind a dead one's turn would
     // otherwise wait for another worker to park one.
-    const windDownEnd = deadline + WIND_DOWN_MS;
+    const end = windDownEnd(deadline);
     await before(
-      Math.min(performance.now() + ABANDON_MS, windDownEnd),
+      Math.min(performance.now() + ABANDON_MS, end),
       (async () => {
         if (!finished) await Promise.all([this.sockets.abandon(), this.answerAbandoned()]);
         await this.layer.lanes.stopRescue();
@@ -193,7 +198,7 @@ export class Worker {
       })(),
     );
     if (finished) await this.app.close?.();
-    return { abandoned, windDownEnd };
+    return { abandoned, windDownEnd: end };
   }
 
   /** Resolves once nothing runs and nothing is being handed back. */
