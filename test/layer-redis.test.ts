@@ -833,6 +833,34 @@ faults(
 );
 
 faults(
+  'started while the server accepts connections and says nothing: once it answers, the layer is ready and a receive made meanwhile gets its message',
+  async () => {
+    const proxy = await TcpProxy.start({ host: '127.0.0.1', port: flaky.port });
+    try {
+      proxy.stall(); // its process stopped, or a path broken after the TCP handshake
+      const { logger, lines } = captureLogs();
+      const cut = layer({ logger, replyTimeout: 1 }, `redis://127.0.0.1:${proxy.port}/0`);
+      const received = cut.receive('test.silent.start').catch((error: unknown) => error);
+      // The command connection and the receive's own, both accepted and silent.
+      await waitFor(() => proxy.held >= 2, ARRIVES_MS, 'both connections accepted');
+      assert.not.ok(cut.health().ok);
+
+      proxy.unstall(); // the server answers again, on new connections
+      // Those two stay silent: before, they were kept for good, the layer
+      // "connecting" and the receive unread, however long the server answered.
+      await waitFor(() => cut.health().ok, ARRIVES_MS, 'the layer ready');
+      await layer({}, flaky.url).send('test.silent.start', { n: 1 });
+      assert.equal(await within(received, ARRIVES_MS, 'the receive'), { n: 1 });
+      const said = lines.filter((line) => /did not answer/.test(line.msg));
+      assert.is(said.length, 1, 'said once');
+      assert.is(said[0]!.level, WARN);
+    } finally {
+      proxy.stop();
+    }
+  },
+);
+
+faults(
   'close() on a server that stopped answering, with a call and blocked reads on their way, returns within its 2 s bound',
   async () => {
     const proxy = await TcpProxy.start({ host: '127.0.0.1', port: flaky.port });

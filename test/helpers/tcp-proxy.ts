@@ -58,6 +58,11 @@ export class TcpProxy {
     this.stalled = true;
   }
 
+  /** Connections held silent (accepted while stalled, or frozen) until stop(). */
+  get held(): number {
+    return this.frozen.size;
+  }
+
   /** New connections pass again (those accepted while stalled stay silent until stop()). */
   unstall(): void {
     this.stalled = false;

@@ -135,6 +135,7 @@ export class RedisHost {
         logger,
       );
     }
+    this.replyTimeoutMs = replyTimeoutMs;
     this.client = this.connect({
       // Commands issued while the server is away wait a little, then fail with
       // LayerUnavailable so callers can shed load instead of queueing forever.
@@ -142,7 +143,6 @@ export class RedisHost {
       enableAutoPipelining: false,
       connectionName,
     });
-    this.replyTimeoutMs = replyTimeoutMs;
     this.clock = new ServerClock(this.label, logger);
     this.client.on('ready', () => {
       void this.clock.read(this.client);
@@ -484,6 +484,40 @@ export class RedisHost {
     this.client.disconnect();
   }
 
+  /**
+   * Replaces a connection that was just opened (ioredis's 'connect': its
+   * handshake, CLIENT SETNAME and the ready check, sent) if the server has sent
+   * not a byte back within replyTimeout. ioredis's connectTimeout ends with the
+   * TCP connect, and watchReplies runs only while calls wait, so a connection
+   * that stays silent (a network path broken after the TCP handshake, a proxy
+   * whose upstream is gone) stayed "connecting" for good, after Redis answered
+   * new connections again too: a Thyme started then kept /healthz at 503, and
+   * a worker's reads never reached Redis while it said it ran. A server
+   * loading its data answers (LOADING), and is left to finish.
+   */
+  private dropIfSilent(client: Redis): void {
+    const stream = client.stream;
+    let heard = false;
+    stream.once('data', () => (heard = true));
+    setTimeout(() => {
+      if (heard || this.closing || client.stream !== stream || client.status !== 'connect') return;
+      if (client !== this.client && !this.blocking.has(client)) return; // released
+      const seconds = this.replyTimeoutMs / 1000;
+      if (client === this.client && !this.wasReady && !this.unreachableReported) {
+        // Said once, at warn, as a refused first connection is: a process started
+        // against a silent server must not look as if it waited for nothing.
+        this.unreachableReported = true;
+        this.logger.warn(
+          { host: this.label, seconds },
+          'the channel layer host accepted the connection and did not answer; retrying',
+        );
+      } else {
+        this.logger.debug({ host: this.label, seconds }, 'silent new connection; connecting again');
+      }
+      client.disconnect(true);
+    }, this.replyTimeoutMs).unref();
+  }
+
   private connect(extra: RedisOptions): Redis {
     const common: RedisOptions = {
       keepAlive: KEEP_ALIVE_MS,
@@ -511,6 +545,7 @@ export class RedisHost {
     // reconnection (the master died, so its connections were reconnecting),
     // and so may dropSilentConnections. Only close,
     // releaseBlockingClient and a misconfiguration end ours on purpose.
+    client.on('connect', () => this.dropIfSilent(client));
     client.on('end', () => {
       if (this.closing || this.misconfigured) return;
       if (client !== this.client && !this.blocking.has(client)) return;
