@@ -963,6 +963,34 @@ faults(
   },
 );
 
+faults(
+  'a call made while a silent server holds up the reconnection fails at the next drop, not three reconnections later',
+  async () => {
+    const { logger, lines } = captureLogs();
+    const sender = layer({ logger, replyTimeout: 1 }, flaky.url);
+    await sender.send('test.silent', { n: 0 });
+    const drops = (): number => lines.filter((line) => /stopped answering/.test(line.msg)).length;
+    const pid = flaky.pid!;
+    process.kill(pid, 'SIGSTOP'); // its kernel still completes the new connection's handshake
+    try {
+      const first = sender.send('test.silent', { n: 1 }).catch((error: unknown) => error);
+      assert.instance(await within(first, ARRIVES_MS, 'the first call'), LayerUnavailable);
+      // The new connection waits for its ready check, which never comes: the
+      // call is queued for it, unsent.
+      await waitFor(() => !sender.health().ok, ARRIVES_MS, 'the host to be reconnecting');
+      const before = drops();
+      const second = sender.send('test.silent', { n: 2 }).catch((error: unknown) => error);
+      assert.instance(await within(second, 3 * ARRIVES_MS, 'the second call'), LayerUnavailable);
+      // One drop after it (about replyTimeout); ioredis alone kept it for three.
+      assert.is(drops() - before, 1, 'drops while the second call waited');
+    } finally {
+      process.kill(pid, 'SIGCONT');
+    }
+    await waitFor(() => sender.health().ok, ARRIVES_MS, 'the host to be back');
+    await sender.send('test.silent', { n: 3 });
+  },
+);
+
 faults.run();
 
 // ---------------------------------------------------------------------------

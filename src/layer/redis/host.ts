@@ -22,11 +22,12 @@ interface BufferScripting {
 }
 
 /**
- * ioredis's own (untyped) way to fail the commands sent and not answered: they
- * are then not resent on the next connection.
+ * ioredis's own (untyped) way to fail the commands sent and not answered, and
+ * those queued for a connection not yet ready: they are then not sent on the
+ * next connection.
  */
 interface UnfulfilledQueue {
-  flushQueue(error: Error, options: { offlineQueue: boolean }): void;
+  flushQueue(error: Error, options: { offlineQueue: boolean; commandQueue?: boolean }): void;
 }
 
 /**
@@ -251,12 +252,17 @@ export class RedisHost {
     // new connection (autoResendUnfulfilledCommands): a server only stalled (a
     // long command, a paused machine, a healed network) runs them when it
     // wakes, and a resent group_send would then deliver its message twice.
-    if (this.client.status === 'ready') {
-      (this.client as unknown as UnfulfilledQueue).flushQueue(
-        new Error(`no reply for ${this.replyTimeoutMs / 1000} s`),
-        { offlineQueue: false },
-      );
-    }
+    const noReply = new Error(`no reply for ${this.replyTimeoutMs / 1000} s`);
+    const queue = this.client as unknown as UnfulfilledQueue;
+    if (this.client.status === 'ready') queue.flushQueue(noReply, { offlineQueue: false });
+    // A reconnection the server never answered (its kernel took the connection,
+    // its process does not run) holds the calls made meanwhile unsent, for the
+    // ready check. ioredis would carry them to the next connection, and fail
+    // them only every third reconnection (maxRetriesPerRequest): each is one of
+    // these drops, so a call waited up to three reply timeouts. Unsent, they
+    // cannot run twice: they fail now too. (Not the ready check's own commands,
+    // whose failure would make ioredis reconnect by itself as well.)
+    else queue.flushQueue(noReply, { offlineQueue: true, commandQueue: false });
     this.client.disconnect(true);
     for (const client of this.blocking) if (client.status === 'ready') client.disconnect(true);
   }
