@@ -239,6 +239,48 @@ test('SIGTERM while Redis is silent: sockets still close with 1001 at once, and 
   }
 });
 
+test('a handshake while Redis is silent gets 503 at --websocket-connect-timeout; the worker hears it gone once Redis answers', async () => {
+  const redis = await RedisServer.start();
+  try {
+    const url = `${redis.url}?prefix=${testPrefix()}`;
+    const worker = workerOn(url);
+    const port = await thyme(url, ['--websocket-connect-timeout', '1']);
+    const before = await open(`ws://127.0.0.1:${port}/`);
+    before.send('hello');
+    assert.is(await before.next(), 'hello');
+    redis.pause(); // its machine gone: the connections stay open, nothing answers
+    const started = performance.now();
+    // The layer gives up on a silent Redis only after its reply timeout (15 s).
+    const status = await within(handshakeStatus(`ws://127.0.0.1:${port}/late`), 10_000, 'answer');
+    const ms = performance.now() - started;
+    assert.is(status, 503);
+    assert.ok(ms < 1000 + 1500, `answered ${Math.round(ms)} ms after the handshake`);
+    redis.resume(); // before that timeout: the connect lands, and is accepted
+    const connect = (await waitFor(
+      () => worker.of('websocket.connect').find((event) => event.path === '/late'),
+      10_000,
+      'the connect to reach the worker',
+    ))!;
+    await waitFor(
+      () =>
+        worker
+          .of('websocket.disconnect')
+          .some((event) => event.reply_channel === connect.reply_channel && event.code === 1006),
+      10_000,
+      'the disconnect of the socket refused',
+    );
+    const after = await open(`ws://127.0.0.1:${port}/`);
+    after.send('again');
+    assert.is(await after.next(), 'again');
+  } finally {
+    redis.resume();
+    for (const proc of procs.splice(0)) await proc.stop('SIGKILL');
+    for (const worker of workers.splice(0)) await worker.stop();
+    for (const layer of layers.splice(0)) await layer.close();
+    await redis.stop();
+  }
+});
+
 test('two Thyme processes on one Redis: a group send reaches sockets on both', async () => {
   const url = `${SHARED_REDIS_URL}?prefix=${testPrefix()}`;
   workerOn(url);

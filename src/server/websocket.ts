@@ -3,6 +3,7 @@ import type { Duplex } from 'node:stream';
 import { WebSocket, WebSocketServer } from 'ws';
 import { ChannelFull, isTransientLayerError, warnLayerFailure } from '../layer/errors.js';
 import type { Message } from '../layer/types.js';
+import { before } from '../deadline.js';
 import { briefError, BurstLogger } from '../logger.js';
 import {
   CHANNELS,
@@ -130,8 +131,21 @@ export class WebSocketGateway {
       server: serverAddress(req, ctx.socketPath),
       order: 0,
     };
+    // The connect timeout counts from here, the send included: a layer that does
+    // not take the connect (a Redis that stopped answering, its connections left
+    // open) holds it until the layer gives up on the server, 15 s or more.
+    const decideBy = performance.now() + ctx.options.websocketConnectTimeout * 1000;
+    const sent = this.sendEvent(CHANNELS.websocketConnect, connect);
+    if (!(await before(decideBy, sent))) {
+      this.track(this.settleLateConnect(session, sent));
+      BurstLogger.for(ctx.logger).warn(
+        { path: target.path },
+        'the channel layer did not take a WebSocket handshake in time',
+      );
+      return refuse(503, 'no worker answered in time');
+    }
     try {
-      await this.sendEvent(CHANNELS.websocketConnect, connect);
+      await sent;
     } catch (error) {
       // A full channel stored nothing; any other failure (a reply lost, as when
       // the reply watchdog gives up) may come after the connect ran and opened the
@@ -148,7 +162,7 @@ export class WebSocketGateway {
       return refuse(503, 'workers unavailable');
     }
 
-    const decision = await this.awaitDecision(session, socket);
+    const decision = await this.awaitDecision(session, socket, decideBy);
     if (decision === 'shutdown' || (ctx.closing && typeof decision === 'object')) {
       // The server began to shut down first (ws would refuse the upgrade by now
       // without a word to the worker, which may hold state for this socket).
@@ -223,10 +237,32 @@ export class WebSocketGateway {
     return this.ctx.layer.lanes.announceAndSend(event.reply_channel, event.order, event, channel);
   }
 
-  /** Waits for the first reply that decides the handshake, the timeout, or the client leaving. */
+  /**
+   * A connect refused because the layer had not taken it by the connect
+   * timeout: once it has, the worker hears that its socket is gone, as after
+   * any handshake that timed out. One that failed may have landed unacknowledged
+   * all the same (see handleUpgrade).
+   */
+  private async settleLateConnect(session: WebSocketSession, sent: Promise<void>): Promise<void> {
+    try {
+      await sent;
+      session.sendDisconnect(1006);
+    } catch (error) {
+      if (!(error instanceof ChannelFull)) this.lostDisconnects++;
+      this.ctx.metrics.layerSendFailures++;
+    } finally {
+      this.ctx.layer.releaseChannel(session.reply);
+    }
+  }
+
+  /**
+   * Waits for the first reply that decides the handshake, the connect timeout
+   * (`decideBy`, performance.now()), or the client leaving.
+   */
   private async awaitDecision(
     session: WebSocketSession,
     socket: Duplex,
+    decideBy: number,
   ): Promise<PreparedReply | 'gone' | 'timeout' | 'invalid' | 'shutdown'> {
     const abort = new AbortController();
     let outcome: 'gone' | 'timeout' | 'shutdown' | undefined;
@@ -235,10 +271,13 @@ export class WebSocketGateway {
       abort.abort();
     };
     this.deciding.add(endForShutdown);
-    const timer = setTimeout(() => {
-      outcome = 'timeout';
-      abort.abort();
-    }, this.ctx.options.websocketConnectTimeout * 1000);
+    const timer = setTimeout(
+      () => {
+        outcome = 'timeout';
+        abort.abort();
+      },
+      Math.max(0, decideBy - performance.now()),
+    );
     const onClose = (): void => {
       outcome ??= 'gone';
       abort.abort();
