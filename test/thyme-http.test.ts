@@ -27,6 +27,7 @@ import { Thyme, type ThymeOptions } from '../src/server/index.js';
 import { EVENT_CHANNEL_CAPACITY } from '../src/settings.js';
 import { httpRequest, rawExchange } from './helpers/http-client.js';
 import { testPrefix } from './helpers/layers.js';
+import { RedisServer } from './helpers/redis-server.js';
 import { TestWorker } from './helpers/test-worker.js';
 import { sleep, waitFor, within } from './helpers/wait.js';
 import { captureLogs, WARN } from './helpers/log-capture.js';
@@ -47,8 +48,9 @@ let current: Setup[] = [];
 async function setup(
   options: Partial<ThymeOptions> = {},
   layerOptions: Partial<LayerOptions> = {},
+  layerUrl = 'memory://',
 ): Promise<Setup> {
-  const layer = createLayer('memory://', {
+  const layer = createLayer(layerUrl, {
     prefix: testPrefix(),
     channelCapacity: Object.entries(EVENT_CHANNEL_CAPACITY),
     ...layerOptions,
@@ -781,6 +783,45 @@ test('/healthz reflects the layer; /metrics is served on its own port', async ()
   client.ws.terminate();
   await layer.close();
   assert.is((await httpRequest(port, '/healthz')).status, 503);
+});
+
+test('/healthz turns 503 while Redis is silent, though no socket sends anything, and 200 once it answers; /metrics still answers', async () => {
+  const redis = await RedisServer.start();
+  try {
+    const { port, thyme } = await setup({}, { replyTimeout: 1 }, redis.url);
+    const metricsPort = (await thyme.listenMetrics(0, '127.0.0.1')).port;
+    const client = await TestClient.open(`ws://127.0.0.1:${port}/`);
+    client.send('hi');
+    assert.is(await client.next(), 'hi'); // then it only listens: nothing is sent to time
+    assert.is((await httpRequest(port, '/healthz')).status, 200);
+    redis.pause(); // its machine gone: the connections stay open, nothing answers
+    // About replyTimeout (1 s) after the first probe; never, before.
+    await waitFor(
+      async () => (await httpRequest(port, '/healthz')).status === 503,
+      10_000,
+      '/healthz to say 503',
+    );
+    assert.is((await httpRequest(metricsPort, '/healthz')).status, 503);
+    const metrics = await within(httpRequest(metricsPort, '/metrics'), 1000, '/metrics');
+    assert.match(metrics.body.toString(), /^gredis_layer_up 0$/m);
+    redis.resume();
+    await waitFor(
+      async () => (await httpRequest(port, '/healthz')).status === 200,
+      10_000,
+      '/healthz to say 200 again',
+    );
+    client.send('again');
+    assert.is(await client.next(), 'again');
+    client.ws.terminate();
+  } finally {
+    redis.resume();
+    for (const { layer, thyme, worker } of current.splice(0)) {
+      await thyme.close();
+      await worker.stop();
+      await layer.close();
+    }
+    await redis.stop();
+  }
 });
 
 const hostile = suite('thyme http: bad input');

@@ -84,6 +84,12 @@ export interface ChannelLayer {
    * that has its own end).
    */
   close(deadline?: number): Promise<void>;
+  /**
+   * Whether every backend host is reachable now. The Redis layer also sends
+   * each host a PING when nothing else waits for it (one a second at most), so
+   * that a server that stopped answering with its connections left open is
+   * reported within its reply timeout, however idle the process.
+   */
   health(): LayerHealth;
   /**
    * Resolves once every backend host has answered (the in-process layer: at

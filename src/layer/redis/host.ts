@@ -65,6 +65,9 @@ const MAX_BATCH = 256;
  */
 const DISCONNECT_WAIT_MS = 500;
 
+/** A readiness probe's PING goes out once in this, at most (see RedisHost.probe). */
+const PROBE_EVERY_MS = 1000;
+
 /** TCP keep-alive is how a blocked read notices a dead server: it never times out. */
 const KEEP_ALIVE_MS = 10_000;
 
@@ -101,6 +104,9 @@ export class RedisHost {
   private settledCalls = 0;
   private watchdog: NodeJS.Timeout | undefined;
   private readonly replyTimeoutMs: number;
+  /** When probe() last sent its PING (performance.now()), and whether it is unanswered. */
+  private probedAt = -Infinity;
+  private probing = false;
   private wasReady = false;
   /** The first connection failed, and that was said (once, at warn: a typo in the URL must show). */
   private unreachableReported = false;
@@ -194,6 +200,26 @@ export class RedisHost {
     if (this.misconfigured) return 'down';
     if (this.client.status === 'ready') return 'ready';
     return this.down ? 'down' : 'connecting';
+  }
+
+  /**
+   * Sends a PING when nothing else waits for the server (once a second at
+   * most): a readiness probe's way to hear of a server that stopped answering
+   * with its connections left open. A process that only waits in blocked reads
+   * (a Thyme whose users only listen) times nothing else, and would say it is
+   * ready for as long as TCP takes to give up (many minutes). The watch
+   * (watchReplies) drops the connections once the PING has gone unanswered for
+   * the reply timeout, and the host is then not ready until it answers again.
+   */
+  probe(): void {
+    const now = performance.now();
+    if (this.probing || this.unanswered > 0 || this.closing || this.status !== 'ready') return;
+    if (now - this.probedAt < PROBE_EVERY_MS) return;
+    this.probing = true;
+    this.probedAt = now;
+    this.call((client) => client.ping())
+      .catch(() => undefined) // the silence is what tells, and the watch hears it
+      .finally(() => (this.probing = false));
   }
 
   /**

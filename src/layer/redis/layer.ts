@@ -380,7 +380,9 @@ export class RedisChannelLayer extends BaseChannelLayer {
     await Promise.all(this.hosts.map((host) => host.close(deadline)));
   }
 
+  /** Also probes each host (RedisHost.probe), so that whoever asks hears of a silent server. */
   health(): LayerHealth {
+    if (!this.closed) for (const host of this.hosts) host.probe();
     const hosts = this.hosts.map((host) => ({ url: host.label, status: host.status }));
     return { ok: !this.closed && hosts.every((h) => h.status === 'ready'), hosts };
   }
