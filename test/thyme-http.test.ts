@@ -785,6 +785,29 @@ test('/healthz reflects the layer; /metrics is served on its own port', async ()
   assert.is((await httpRequest(port, '/healthz')).status, 503);
 });
 
+test('--http-timeout counts from the request, its send to a silent Redis included: 504 then, not 503 when the layer gives up', async () => {
+  const redis = await RedisServer.start();
+  try {
+    const { port } = await setup({ httpTimeout: 1 }, { replyTimeout: 10 }, redis.url);
+    assert.is((await httpRequest(port, '/echo')).status, 200);
+    redis.pause(); // its machine gone: the connections stay open, nothing answers
+    const asked = performance.now();
+    const answer = await within(httpRequest(port, '/echo'), 8000, 'the answer');
+    const ms = performance.now() - asked;
+    assert.is(answer.status, 504);
+    // --http-timeout (1 s) and a loaded machine's margin; the layer gives up at 10 s.
+    assert.ok(ms < 1000 + 2000, `answered ${Math.round(ms)} ms after the request`);
+  } finally {
+    redis.resume();
+    for (const { layer, thyme, worker } of current.splice(0)) {
+      await thyme.close();
+      await worker.stop();
+      await layer.close();
+    }
+    await redis.stop();
+  }
+});
+
 test('/healthz turns 503 while Redis is silent, though no socket sends anything, and 200 once it answers; /metrics still answers', async () => {
   const redis = await RedisServer.start();
   try {

@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { ChannelFull, isTransientLayerError, type LayerUnavailable } from '../layer/errors.js';
 import type { Message } from '../layer/types.js';
+import { before } from '../deadline.js';
 import { logFailure } from '../logger.js';
 import {
   CHANNELS,
@@ -123,8 +124,25 @@ export async function bridgeHttpRequest(
     // worker, stop waiting.
     else if (!res.writableEnded) clientLeft();
   });
+  // --http-timeout counts from here, the send included: a layer that does not
+  // take the request (a Redis that stopped answering, its connections left
+  // open) holds it until the layer gives up on the server, 15 s or more.
+  const answerBy = performance.now() + ctx.options.httpTimeout * 1000;
+  const sent = ctx.layer.send(CHANNELS.httpRequest, event);
+  if (!(await before(answerBy, sent))) {
+    // Should it land after all, its worker hears that nobody waits for the answer.
+    inFlight.track(sent.then(clientLeft, () => ctx.layer.releaseChannel(reply)));
+    phase = 'done';
+    ctx.metrics.layerSendFailures++;
+    ctx.logger.warn(
+      { path: target.path },
+      'the channel layer did not take an HTTP request in time',
+    );
+    plainResponse(res, 504, 'Gateway Timeout: no worker answered in time');
+    return 504;
+  }
   try {
-    await ctx.layer.send(CHANNELS.httpRequest, event);
+    await sent;
   } catch (error) {
     ctx.layer.releaseChannel(reply);
     ctx.metrics.layerSendFailures++;
@@ -149,7 +167,7 @@ export async function bridgeHttpRequest(
   }
   phase = 'streaming';
   try {
-    return await streamResponse(ctx, reply, res);
+    return await streamResponse(ctx, reply, res, answerBy);
   } finally {
     phase = 'done';
     ctx.layer.releaseChannel(reply);
@@ -177,10 +195,12 @@ async function receiveWithin(ctx: ThymeContext, reply: string, ms: number): Prom
   }
 }
 
+/** `answerBy` (performance.now()): when the response must have started (--http-timeout). */
 async function streamResponse(
   ctx: ThymeContext,
   reply: string,
   res: ServerResponse,
+  answerBy: number,
 ): Promise<number> {
   let status = 0;
   const timeoutMs = ctx.options.httpTimeout * 1000;
@@ -193,7 +213,11 @@ async function streamResponse(
       // its next chunk (as nginx's proxy_read_timeout): a started response may
       // stream for as long as it keeps moving, but a worker that died in the middle
       // must not hold the client forever.
-      message = await receiveWithin(ctx, reply, timeoutMs);
+      message = await receiveWithin(
+        ctx,
+        reply,
+        status === 0 ? Math.max(0, answerBy - performance.now()) : timeoutMs,
+      );
     } catch {
       if (res.destroyed) return status || 499;
       const stopping = ctx.stopWaiting.aborted;
