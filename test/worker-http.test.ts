@@ -504,6 +504,25 @@ for (const database of allDatabases()) {
     assert.is(res.headers['cache-control'], 'private, no-store');
   });
 
+  test('a page holding the CSRF token is never cached, though the visitor already had the cookie', async () => {
+    // Django's login view is never_cache. The form's token unmasks to the
+    // visitor's secret: a shared cache that kept it (one that ignores Vary:
+    // Cookie, as CDNs do) would hand that secret to everyone, and a token that
+    // matches nobody else's cookie.
+    const client = browser();
+    await client.get('/accounts/login/');
+    assert.ok(client.cookies.get('csrftoken'), 'the first visit set the cookie');
+    const again = await client.get('/accounts/login/');
+    assert.is(again.headers['set-cookie'], undefined, 'nothing new to set');
+    assert.ok(client.formToken(), 'the form carries the token');
+    assert.is(again.headers['cache-control'], 'private, no-store', 'the form again');
+    const failed = await client.post('/accounts/login/', { username: 'nobody', password: 'x' });
+    assert.is(failed.status, 200);
+    assert.is(failed.headers['cache-control'], 'private, no-store', 'the form after a failure');
+    // A page without the token stays cacheable by the rules it had.
+    assert.is((await client.get('/no/such/page/')).headers['cache-control'], undefined);
+  });
+
   test.run();
 }
 

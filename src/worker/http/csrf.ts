@@ -40,6 +40,7 @@ export function csrfMiddleware(options: CsrfOptions): Middleware {
     let secret = isWellFormed(cookie) ? secretOf(cookie) : undefined;
     let setCookie = false;
     request.csrfToken = () => {
+      request.csrfTokenUsed = true;
       if (!secret) {
         secret = newCsrfSecret();
         setCookie = true;

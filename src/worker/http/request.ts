@@ -44,6 +44,8 @@ export class Request {
   user: RequestUser | null = null;
   /** A masked CSRF token for a form on the page being rendered. */
   csrfToken: () => string = notInstalled;
+  /** Whether the page holds a CSRF token (Django's CSRF_COOKIE_USED): it is this visitor's. */
+  csrfTokenUsed = false;
   /** Replaces the CSRF secret (at login, as Django does). */
   rotateCsrfToken: () => void = notInstalled;
   private cookieCache: Record<string, string | undefined> | undefined;

@@ -20,10 +20,16 @@ export function securityHeaders(): Middleware {
     if ((response.getHeader('content-type') ?? '').startsWith('text/html')) {
       response.header('content-security-policy', CONTENT_SECURITY_POLICY);
     }
-    // A page for one visitor, or one that hands out a cookie (the login form sets
-    // the CSRF cookie for anonymous visitors too): a shared cache that kept it
-    // would give everyone the same one. Django's login view is never_cache.
-    if (request.user || request.session?.key || response.getHeader('set-cookie') !== undefined)
+    // A page for one visitor, one holding their CSRF token (which unmasks to their
+    // cookie's secret: the login form, for anonymous visitors too, as Django's login
+    // view is never_cache), or one that hands out a cookie: a shared cache that kept
+    // it would give everyone the same one.
+    if (
+      request.user ||
+      request.session?.key ||
+      request.csrfTokenUsed ||
+      response.getHeader('set-cookie') !== undefined
+    )
       response.header('cache-control', 'private, no-store');
     return response;
   };
