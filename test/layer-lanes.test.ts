@@ -324,11 +324,19 @@ rescue.after.each(async () => {
   for (const layer of open.splice(0)) await layer.close();
 });
 
+/**
+ * The lanes' timers here: a rescue check every 0.5 s (2 s in production) and a
+ * holder taken for dead once missing for 1 s (5 s). The waits that prove
+ * something does not happen are scaled to these, with margins as wide as
+ * production's would need.
+ */
+const QUICK: Partial<LayerOptions> = { laneRescueCheck: 0.5, laneHolderMissing: 1 };
+
 function process(
   prefix: string,
   options: Partial<LayerOptions> = {},
 ): { layer: ChannelLayer; turns: LaneTurn[] } {
-  const layer = createLayer(server.url, { prefix, ...options });
+  const layer = createLayer(server.url, { prefix, ...QUICK, ...options });
   open.push(layer);
   const turns: LaneTurn[] = [];
   layer.lanes.onRescue((turn) => turns.push(turn));
@@ -552,12 +560,18 @@ rescue('once nothing is parked, no rescue checks run (no Redis commands while id
   await b.layer.lanes.claim('q', 1, {}); // parks: b arms its rescue check
   const next = await a.layer.lanes.finish('q', 0, undefined);
   await a.layer.lanes.finish('q', next!.order, undefined);
-  await sleep(2500); // b's check runs once, finds nothing parked, and stops
+  // b's check (CLIENT LIST, then the rescue script) runs once, finds nothing
+  // parked, and stops.
+  const trips = b.layer.stats.roundTrips;
+  await waitFor(() => b.layer.stats.roundTrips >= trips + 2, 5000, "b's rescue check");
   const client = rawClient(server.url);
-  const before = await commandCalls(client);
-  await sleep(4500);
-  assert.is(await commandCalls(client), before);
-  client.disconnect();
+  try {
+    const before = await commandCalls(client);
+    await sleep(2000); // four of its 0.5 s intervals
+    assert.is(await commandCalls(client), before);
+  } finally {
+    client.disconnect(); // left open, it would keep a failed run from exiting
+  }
 });
 
 /** Waits until a reap has parked the lane's last event at `order`. */
@@ -723,7 +737,7 @@ rescue(
     const dead = process(prefix);
     // Without a rescue handler, as a reaper that dies (or stops) before its rescue
     // runs what it parked: the gap is 5 s in production, a worker restart less.
-    const first = createLayer(server.url, { prefix, laneGap: 0.2 });
+    const first = createLayer(server.url, { prefix, ...QUICK, laneGap: 0.2 });
     open.push(first);
     const [lane] = await holderLanes(dead.layer, 1);
     await connected(dead.layer, first, lane!, { user: 1 });
@@ -782,7 +796,7 @@ rescue(
 );
 
 rescue(
-  'a holder cut off from Redis for 5 s and two checks is taken for dead; back, it hears its sockets are gone',
+  'a holder cut off from Redis for laneHolderMissing and two checks is taken for dead; back, it hears its sockets are gone',
   async () => {
     const prefix = testPrefix();
     const proxy = await TcpProxy.start({ host: '127.0.0.1', port: server.port });
@@ -873,7 +887,9 @@ rescue(
       assert.is(await commandCalls(client), before, 'no Redis commands while idle');
 
       await dead.layer.close(); // as if SIGKILLed
-      await sleep(6000); // past the 5 s a holder must be missing
+      // Past the 1 s a holder must be missing, and the 0.2 s gap before the
+      // rescue runs its last event: were it looking, it would have run by 1.6 s.
+      await sleep(3000);
       assert.equal(worker.turns, [], 'idle, it has not looked');
       const stopClaiming = keepClaiming(worker.layer);
       const turn = await waitFor(() => worker.turns[0], 15_000, 'its lane to be ended').finally(
@@ -897,7 +913,7 @@ rescue(
         `redis://unnamed:pw@127.0.0.1:${server.port}/0`,
         prefix,
       );
-      await sleep(7000); // past the 5 s a holder must be missing
+      await sleep(3000); // past the 1 s a holder must be missing, and the rescue
       assert.equal(worker.turns, [], 'its live socket is not ended');
       assert.equal(await admin.smembers(`${prefix}gredis:holders`), []);
       assert.is((await worker.layer.lanes.claim(lane, 1, { e: 1 })).kind, 'run');
@@ -924,7 +940,7 @@ rescue(
       const mark = `${prefix}gredis:reaped:${clientPrefixOf(dead.layer)}`;
       await client.set(mark, clientPrefixOf(reaping.layer));
       worker.layer.lanes.reapOrphans(lastEvent, 0.2);
-      await sleep(7000);
+      await sleep(3000); // past the 1 s a holder must be missing, and the rescue
       assert.equal(worker.turns, [], 'left to the live reaper');
       await reaping.layer.close();
       const turn = await waitFor(() => worker.turns[0], 15_000, 'the lane to be ended');

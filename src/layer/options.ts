@@ -29,6 +29,19 @@ export interface LayerOptions {
    * without closing anything: TCP alone would notice only after many minutes).
    */
   replyTimeout: number;
+  /**
+   * Redis: seconds between a process's checks of the events it parked (is their
+   * lane's turn held by a process gone or past its lease, is a gap past
+   * laneGap?), made while it has any parked.
+   */
+  laneRescueCheck: number;
+  /**
+   * Redis: seconds a lane holder (an interface server) must have been missing
+   * from its host, at two checks in a row, before a reaper takes it for dead
+   * and ends its sockets' lanes. Longer than reconnecting takes (the retry
+   * backoff is at most 2 s), so that a Redis restart reaps nobody.
+   */
+  laneHolderMissing: number;
   logger: Logger | undefined;
 }
 
@@ -42,6 +55,8 @@ export const LAYER_DEFAULTS: Readonly<Omit<LayerOptions, 'logger'>> = Object.fre
   laneLease: 60,
   laneGap: 5,
   replyTimeout: 15,
+  laneRescueCheck: 2,
+  laneHolderMissing: 5,
 });
 
 /** Options checked, defaults filled in, channelCapacity as ordered pairs. */
@@ -61,6 +76,8 @@ export function resolveOptions(options: Partial<LayerOptions> = {}): ResolvedLay
     'laneLease',
     'laneGap',
     'replyTimeout',
+    'laneRescueCheck',
+    'laneHolderMissing',
   ] as const) {
     const value = resolved[key];
     if (!Number.isFinite(value) || value <= 0) {

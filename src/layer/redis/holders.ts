@@ -12,17 +12,16 @@ const CONNECTION_NAME_PREFIX = 'gredis-layer:';
 export function connectionNameOf(owner: string): string {
   return `${CONNECTION_NAME_PREFIX}${owner}`;
 }
-/**
- * How long a holder must have been missing, at two checks in a row, to be taken
- * for dead, however often the checks run: longer than reconnecting takes (the
- * retry backoff is at most 2 s), so a Redis restart reaps nobody.
- */
-const MIN_MISSING_SECONDS = 5;
 
 export interface HoldersConfig {
   prefix: string;
   /** This process's client prefix. */
   owner: string;
+  /**
+   * Seconds a holder must have been missing, at two checks in a row, to be taken
+   * for dead, however often the checks run (LayerOptions.laneHolderMissing).
+   */
+  holderMissing: number;
   /** Seconds a holder's mark lasts (the lanes' bookkeeping TTL). */
   ttl: number;
   /** What a lane's key is its name prefixed with. */
@@ -222,7 +221,8 @@ export class LaneHolders {
     }
     this.missing.set(host, missingNow);
     for (const [holder, since] of missingNow) {
-      if (!missingBefore.has(holder) || Date.now() - since < MIN_MISSING_SECONDS * 1000) continue;
+      if (!missingBefore.has(holder) || Date.now() - since < this.config.holderMissing * 1000)
+        continue;
       if (await this.reap(host, holder, live)) missingNow.delete(holder);
     }
   }

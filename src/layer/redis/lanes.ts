@@ -35,6 +35,10 @@ export interface RedisLanesConfig {
   owner: string;
   lease: number;
   gap: number;
+  /** Seconds between rescue checks while this process has parked events (LayerOptions.laneRescueCheck). */
+  rescueCheck: number;
+  /** Seconds a holder must be missing to be taken for dead (see holders.ts). */
+  holderMissing: number;
   /** Seconds a lane's bookkeeping outlives its last event. */
   ttl: number;
   /** Seconds an ended lane's marker stays: while a late copy of its events may still come. */
@@ -81,8 +85,6 @@ interface FinishSteps {
   repeated: boolean;
 }
 
-/** How often a process that parked events checks whether their owners are still alive. */
-const RESCUE_CHECK_SECONDS = 2;
 const RESCUE_BATCH = 200;
 /**
  * Lanes in Redis (see lane-scripts.ts for the data). A claim and a finish are
@@ -362,7 +364,7 @@ export class RedisLanes implements Lanes {
     this.holders.close();
   }
 
-  private armRescue(delaySeconds = RESCUE_CHECK_SECONDS): void {
+  private armRescue(delaySeconds = this.config.rescueCheck): void {
     if (this.rescueTimer || this.rescueStopped || !this.rescueHandler) return;
     this.rescueTimer = setTimeout(() => {
       this.rescueTimer = undefined;
@@ -375,7 +377,7 @@ export class RedisLanes implements Lanes {
 
   private async rescue(): Promise<void> {
     let pending = false;
-    let soonest = RESCUE_CHECK_SECONDS;
+    let soonest = this.config.rescueCheck;
     for (const host of this.hosts) {
       try {
         const live = [...((await liveOwners(host)) ?? ['*'])].join(',');

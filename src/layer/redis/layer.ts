@@ -89,6 +89,8 @@ export class RedisChannelLayer extends BaseChannelLayer {
         owner: this.clientPrefix,
         lease: this.options.laneLease,
         gap: this.options.laneGap,
+        rescueCheck: this.options.laneRescueCheck,
+        holderMissing: this.options.laneHolderMissing,
         ttl: this.groupTtl,
         // A copy older than the expiry is never delivered; a minute more covers
         // clocks that differ between processes.
