@@ -526,6 +526,34 @@ test('a room deleted while the page was reconnecting: its re-join is refused, an
   });
 });
 
+test('a leave and a join unanswered when the connection drops: once reconnected, the user is out of the one and in the other, as asked', async () => {
+  const left = await fixtures.room('Left meanwhile');
+  const joined = await fixtures.room('Joined meanwhile');
+  await inTab({}, async ({ page, relay }) => {
+    await join(page, left);
+    // The server does both; their answers are lost with the connection.
+    relay.holding = /^\{"(leave|join)"/;
+    await pane(page, left).getByRole('button', { name: 'Leave Left meanwhile' }).click();
+    await page.locator(`.room-link[data-room-id="${joined.id}"]`).click();
+    await waitFor(() => relay.held.length === 2, 5000, 'both answers');
+    relay.cut();
+    relay.holding = undefined;
+    const answered = relay.passed.length;
+    await waitFor(() => relay.connected.length === 2, 5000, 'the reconnect');
+    await pane(page, joined).waitFor();
+    assert.is(await pane(page, left).count(), 0, 'not back in the room left');
+    assert.is(
+      await page.locator(`.room-link[data-room-id="${left.id}"]`).getAttribute('aria-pressed'),
+      'false',
+    );
+    assert.not.ok(
+      relay.passed.slice(answered).some((frame) => frame.startsWith(`{"join":"${left.id}"`)),
+      'the room left was not joined again',
+    );
+    assert.is(await page.locator('#panes .pane').count(), 1);
+  });
+});
+
 test('a room double-clicked: joined once, and not left again by the second click', async () => {
   const room = await fixtures.room('Clicked twice');
   await inTab({}, async ({ page, relay }) => {

@@ -98,6 +98,11 @@
   /** Rooms whose leave is on its way: a keep-alive join now would bring them back. */
   const leaving = new Set();
   /**
+   * Rooms the user asked to join whose answer was lost with a connection: joined
+   * with the re-joins once reconnected (their panes appear then), until answered.
+   */
+  const joinsLost = new Set();
+  /**
    * This socket's commands not yet answered (re-joins aside), oldest first, as
    * sent. The server answers a socket's commands in order: each with its reply (a
    * send's is the sender's own copy of the message, which every member gets) or
@@ -479,6 +484,7 @@
 
   function onJoin(id, title) {
     rejoining = rejoining.filter((pending) => pending !== id);
+    joinsLost.delete(id);
     const asked = awaitedJoin(id);
     answered((sent) => sent === asked);
     let room = rooms.get(id);
@@ -501,6 +507,7 @@
 
   function removePane(id) {
     leaving.delete(id);
+    joinsLost.delete(id);
     // Joined again, the page hears afresh who else is there.
     otherSockets.delete(id);
     const room = rooms.get(id);
@@ -671,8 +678,12 @@
     if (id !== undefined && code === 'RATE_LIMITED') return rejoinLater(id);
     // Deleted while the page was away: as if it had heard of it then.
     if (id !== undefined && code === 'ROOM_INVALID') return roomGone(id);
-    if (id !== undefined && code !== 'USER_HAS_TO_LOGIN') return shutOut(id, code, 'rejoin');
-    if (id !== undefined) return showError(code);
+    if (id !== undefined && code !== 'USER_HAS_TO_LOGIN')
+      return shutOut(id, code, rooms.has(id) ? 'rejoin' : 'join');
+    if (id !== undefined) {
+      joinsLost.delete(id);
+      return showError(code);
+    }
     const sent = awaiting.shift();
     if (sent && code !== 'USER_HAS_TO_LOGIN') return refused(sent, code);
     giveBack(sent);
@@ -717,7 +728,8 @@
     const delay = Math.round(REJOIN_RETRY_MS * (1 + Math.random() * BACKOFF.jitter));
     const timer = setTimeout(() => {
       retries.delete(timer);
-      if (!socket || socket.readyState !== WebSocket.OPEN || !rooms.has(id)) return;
+      if (!socket || socket.readyState !== WebSocket.OPEN) return;
+      if (!rooms.has(id) && !joinsLost.has(id)) return;
       rejoining.push(id);
       socket.send(JSON.stringify({ command: 'join', room: id }));
     }, delay);
@@ -772,8 +784,9 @@
         }
       }
       everConnected = true;
-      // Back into every room the page still shows; the replies come back in this order.
-      rejoining = [...rooms.keys()];
+      // Back into every room the page still shows, and those the user was joining;
+      // the replies come back in this order.
+      rejoining = [...rooms.keys(), ...[...joinsLost].filter((id) => !rooms.has(id))];
       for (const id of rejoining) ws.send(JSON.stringify({ command: 'join', room: id }));
     });
     ws.addEventListener('message', (event) => {
@@ -786,8 +799,14 @@
       rejoining = [];
       for (const timer of retries) clearTimeout(timer);
       retries.clear();
-      // A leave that got no answer: the room stays, and the reconnect re-joins it.
-      leaving.clear();
+      // What the user asked for and got no answer to holds. A leave: the socket's
+      // memberships went with it, so the pane goes, as for a leave made offline.
+      // A join: made with the re-joins (focus stays where the user is by then).
+      for (const id of leaving) removePane(id);
+      for (const sent of awaiting) {
+        if (sent.command === 'join' && !rooms.has(sent.room)) joinsLost.add(sent.room);
+      }
+      focusOnJoin = null;
       for (const room of rooms.values()) room.pane.classList.add('is-offline');
       giveBackUnconfirmed();
       const opened = openedAt > 0;
@@ -807,7 +826,8 @@
    * user decides whether to send it again.
    */
   function giveBackUnconfirmed() {
-    const sends = awaiting.filter((sent) => sent.command === 'send');
+    // Those to a room the user left meanwhile have no box to go back to.
+    const sends = awaiting.filter((sent) => sent.command === 'send' && rooms.has(sent.room));
     awaiting = [];
     if (sends.length === 0) return;
     // Those the server did get may yet come back, late, to the next connection:
