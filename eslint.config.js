@@ -58,6 +58,7 @@ export default tseslint.config(
         WebSocket: 'readonly',
         fetch: 'readonly',
         AbortSignal: 'readonly',
+        DOMParser: 'readonly',
         CSS: 'readonly',
         Element: 'readonly',
       },

@@ -23,7 +23,7 @@ import { httpRequest } from './helpers/http-client.js';
 import { testPrefix } from './helpers/layers.js';
 import { rawClient, SHARED_REDIS_URL } from './helpers/redis-server.js';
 import { sleep, within } from './helpers/wait.js';
-import { handshakeStatus, type TestClient } from './helpers/ws-client.js';
+import { handshakeStatus, TestClient } from './helpers/ws-client.js';
 
 type Reply = Record<string, unknown>;
 
@@ -543,6 +543,17 @@ for (const database of allDatabases()) {
       }),
       403,
     );
+  });
+
+  test("a handshake from a page that says it is another user's (?user=) is refused with 403", async () => {
+    const url = `ws://localhost:${port}/chat/stream/`;
+    const key = await fixtures.login(alice);
+    const options = { origin: `http://localhost:${port}`, headers: { cookie: `sessionid=${key}` } };
+    // Bob's page, in a browser logged in as alice since it loaded.
+    assert.is(await handshakeStatus(`${url}?user=${bob.id}`, options), 403);
+    assert.is(await handshakeStatus(`${url}?user=`, options), 403);
+    const own = await TestClient.open(`${url}?user=${alice.id}`, options);
+    own.close();
   });
 
   test('a room deleted mid-session answers ROOM_INVALID', async () => {

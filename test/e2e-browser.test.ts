@@ -442,7 +442,7 @@ test('every 6 hours the page says "join" again with rooms open, and opens a fres
   let holdLeaves = false;
   const held: string[] = [];
   let relay: WebSocketRoute | undefined;
-  await tab.routeWebSocket(/\/chat\/stream\/$/, (page) => {
+  await tab.routeWebSocket(/\/chat\/stream\/(\?|$)/, (page) => {
     relay = page;
     const server = page.connectToServer();
     page.onMessage((frame) => {

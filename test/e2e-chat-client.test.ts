@@ -10,6 +10,7 @@ import { chromium, type Browser, type Page, type WebSocketRoute } from 'playwrig
 import { suite } from './helpers/suite.js';
 import * as assert from 'uvu/assert';
 import { roomGroup } from '../src/apps/multichat/chat-protocol.js';
+import { closeSessionSockets } from '../src/auth/socket-groups.js';
 import type { Room } from '../src/apps/multichat/rooms.js';
 import type { Database } from '../src/db/connection.js';
 import { BrowserlessClient } from './helpers/browserless.js';
@@ -60,7 +61,7 @@ class Relay {
 
   static async install(page: Page): Promise<Relay> {
     const relay = new Relay();
-    await page.routeWebSocket(/\/chat\/stream\/$/, (route) => relay.attach(route));
+    await page.routeWebSocket(/\/chat\/stream\/(\?|$)/, (route) => relay.attach(route));
     return relay;
   }
 
@@ -551,6 +552,38 @@ test('a leave and a join unanswered when the connection drops: once reconnected,
       'the room left was not joined again',
     );
     assert.is(await page.locator('#panes .pane').count(), 1);
+  });
+});
+
+test('the browser logged in as someone else meanwhile: the page stops and says so, rather than chat as them under its own name', async () => {
+  const room = await fixtures.room('Whose page');
+  const nora = await fixtures.login(await fixtures.user('nora-meanwhile'));
+  const loggedInAsNora = (page: Page) =>
+    page.context().addCookies([{ name: 'sessionid', value: nora, domain: 'localhost', path: '/' }]);
+  const stopped = async (page: Page, relay: Relay) => {
+    await page
+      .locator('#connection-status[data-state="disconnected"]', { hasText: 'someone else' })
+      .waitFor();
+    assert.match(await alertText(page), /logged in as someone else since this page was loaded/);
+    assert.is(await box(page, room).getAttribute('readonly'), '', 'nothing can be sent');
+    // No join went as nora: sam's page would have shown her rooms as his.
+    assert.not.ok(relay.passed.some((frame) => frame.startsWith('{"join"')));
+  };
+  // Logged in as nora in another tab: that login closes the page's socket (4001).
+  await inTab({}, async ({ page, relay, chat }) => {
+    await join(page, room);
+    relay.passed.splice(0);
+    await loggedInAsNora(page);
+    await closeSessionSockets(chat.layer, fixtures.sessions.hashOf(samSession)!);
+    await stopped(page, relay);
+  });
+  // ...while the page was disconnected, which then reconnects as after any drop.
+  await inTab({}, async ({ page, relay, chat }) => {
+    await join(page, room);
+    relay.passed.splice(0);
+    await loggedInAsNora(page);
+    await chat.layer.groupSend(roomGroup(room.id), { close: 1012 });
+    await stopped(page, relay);
   });
 });
 

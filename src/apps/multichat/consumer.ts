@@ -62,6 +62,11 @@ export class ChatConsumer implements WebSocketConsumer<ChatState> {
     // Anonymous sockets are refused (HTTP 403), those from another site's page
     // included (the dispatcher identifies only the site's own pages).
     if (!socket.user) return socket.reject();
+    // So is one whose page says it is another user's (`?user=`): the browser
+    // logged in as someone else since that page loaded, which shows the old user
+    // and would chat as the new one. Its check of the session tells it so.
+    const pageUser = socket.query.get('user');
+    if (pageUser !== null && pageUser !== String(socket.user.id)) return socket.reject();
     const now = Date.now();
     socket.state = { rooms: [], tokens: this.settings.burst, at: now, groupsAddedAt: now };
     addIdentityGroups(socket);

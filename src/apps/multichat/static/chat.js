@@ -63,6 +63,9 @@
 
   const ERROR_TEXT = Object.freeze({
     USER_HAS_TO_LOGIN: 'Your session has ended, so you can no longer chat here.',
+    // The page's own: the browser's session is now another user's (sessionUser).
+    OTHER_USER:
+      'This browser has logged in as someone else since this page was loaded, so it no longer chats here. Reload the page to chat as them.',
     ROOM_ACCESS_DENIED: 'You don’t have access to that room: it is for staff only.',
     ROOM_INVALID: 'That room no longer exists. Reload the page to see the current rooms.',
     INVALID_MESSAGE: 'That message could not be sent: it was empty or malformed.',
@@ -81,6 +84,12 @@
   // Only the chat page has these; every other page just shares the stylesheet.
   if (!chat || !panes || !alerts || !status || !statusText || !retryNote) return;
   const me = chat.getAttribute('data-username') || '';
+  /**
+   * Whose page this is. The socket asks for it (?user=): under another user's
+   * session (the browser logged in as someone else meanwhile, in another tab) the
+   * handshake is refused, and the page does not go on as a user it does not show.
+   */
+  const myId = chat.getAttribute('data-user-id') || '';
 
   /** The last element focused outside the alerts: where focus returns when an alert goes. */
   let lastFocus = null;
@@ -127,7 +136,10 @@
   let retryTimer = 0;
   let everConnected = false;
   let stopped = false;
-  /** The session ended: the page no longer connects, and says so when used. */
+  /**
+   * The page's login ended: the page no longer connects, and says so when used.
+   * False, or why: USER_HAS_TO_LOGIN (logged out), OTHER_USER (sessionUser).
+   */
   let loggedOut = false;
   /** When the current socket opened or last carried a command (Date.now()). */
   let lastHeardAt = 0;
@@ -271,7 +283,8 @@
   function showError(code, prefix, room) {
     const text = ERROR_TEXT[code] || `Something went wrong (${code}).`;
     const loginLink = code === 'USER_HAS_TO_LOGIN';
-    const options = { loginLink, sticky: loginLink, room: loginLink ? undefined : room };
+    const sticky = loginLink || code === 'OTHER_USER';
+    const options = { loginLink, sticky, room: sticky ? undefined : room };
     showAlert(code, prefix ? `${prefix} ${text}` : text, options);
   }
 
@@ -370,7 +383,7 @@
 
   function send(payload) {
     if (loggedOut) {
-      showError('USER_HAS_TO_LOGIN');
+      showError(loggedOut);
       return false;
     }
     if (!socket || socket.readyState !== WebSocket.OPEN) {
@@ -762,7 +775,8 @@
     clearTimeout(retryTimer);
     if (stopped || socket) return;
     const scheme = location.protocol === 'https:' ? 'wss:' : 'ws:';
-    const ws = new WebSocket(`${scheme}//${location.host}${STREAM_PATH}`);
+    const query = myId ? `?user=${encodeURIComponent(myId)}` : '';
+    const ws = new WebSocket(`${scheme}//${location.host}${STREAM_PATH}${query}`);
     let openedAt = 0;
     socket = ws;
     if (quiet) {
@@ -776,8 +790,8 @@
       clearAlerts('NOT_CONNECTED');
       // Logged in again (a page restored from the back/forward cache): usable again.
       if (loggedOut) {
+        clearAlerts(loggedOut);
         loggedOut = false;
-        clearAlerts('USER_HAS_TO_LOGIN');
         for (const room of rooms.values()) {
           room.input.readOnly = false;
           room.submit.disabled = false;
@@ -852,40 +866,56 @@
   }
 
   /**
+   * Whose session the browser has now, asked of this page's own address: null
+   * when logged out (redirected to the login page), the user id the page carries
+   * otherwise. Throws when the server does not answer in time.
+   */
+  async function sessionUser() {
+    const response = await fetch(location.pathname, {
+      redirect: 'manual',
+      cache: 'no-store',
+      credentials: 'same-origin',
+      signal: AbortSignal.timeout(SESSION_CHECK_TIMEOUT_MS),
+    });
+    if (response.type === 'opaqueredirect') return null;
+    if (!response.ok) throw new Error(`the session check got ${response.status}`);
+    // Parsed, not run: DOMParser's documents execute no scripts.
+    const page = new DOMParser().parseFromString(await response.text(), 'text/html');
+    const other = page.querySelector('.chat');
+    if (!other) throw new Error('the session check got no chat page');
+    return other.getAttribute('data-user-id') || '';
+  }
+
+  /**
    * A handshake the server refused looks like any failed connection to a page (no
-   * status code is exposed): ask the server whether the session is still alive.
-   * The user hears at once that the chat is down; the check gets a few seconds,
-   * and one unanswered by then (no worker up) is not a logout: keep trying.
+   * status code is exposed): ask the server whose the session is now. The user
+   * hears at once that the chat is down; the check gets a few seconds, and one
+   * unanswered by then (no worker up) is not a logout: keep trying.
    */
   async function retryUnlessLoggedOut(text) {
     setStatus('disconnected', text, 'Checking…');
-    let redirected = false;
+    let user = myId;
     try {
-      const response = await fetch(location.pathname, {
-        method: 'HEAD',
-        redirect: 'manual',
-        cache: 'no-store',
-        credentials: 'same-origin',
-        signal: AbortSignal.timeout(SESSION_CHECK_TIMEOUT_MS),
-      });
-      redirected = response.type === 'opaqueredirect';
+      user = await sessionUser();
     } catch {
       // Unreachable or unanswered: a server problem, not a login one; keep trying.
     }
     // Meanwhile back online, or shown again from the cache: that connection decides.
     if (socket) return;
-    if (!redirected) return scheduleRetry(text);
-    // The session is over (logged out here or in another tab): stop reconnecting.
+    if (user !== null && (user === myId || !myId)) return scheduleRetry(text);
+    // The session is over (logged out here or in another tab), or is another
+    // user's, whom this page does not show: stop reconnecting.
     stopped = true;
-    loggedOut = true;
+    loggedOut = user === null ? 'USER_HAS_TO_LOGIN' : 'OTHER_USER';
     clearAlerts('NOT_CONNECTED');
     // What is typed stays readable, and can be copied; nothing can be sent.
     for (const room of rooms.values()) {
       room.input.readOnly = true;
       room.submit.disabled = true;
     }
-    setStatus('disconnected', 'Disconnected: you are logged out.');
-    showError('USER_HAS_TO_LOGIN');
+    const why = user === null ? 'you are logged out' : 'logged in as someone else';
+    setStatus('disconnected', `Disconnected: ${why}.`);
+    showError(loggedOut);
   }
 
   function reconnectNow() {

@@ -51,10 +51,12 @@ export function indexView(rooms: RoomRepository, keepAliveSeconds: number) {
   return async (request: Request): Promise<Response> => {
     const list = await rooms.list();
     const user = request.user!;
-    // data-username lets the client tell the user's own messages apart (styling only).
+    // data-username lets the client tell the user's own messages apart (styling
+    // only); data-user-id keeps its socket to this user (chat.js, ChatConsumer.connect).
     const body = html`<div
       class="chat"
       data-username="${user.username}"
+      data-user-id="${user.id}"
       data-keep-alive-seconds="${keepAliveSeconds}"
     >
       <section class="rooms" aria-labelledby="rooms-heading">
