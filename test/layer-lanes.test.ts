@@ -871,6 +871,32 @@ rescue(
 );
 
 rescue(
+  'a claim cut off by a silence longer than replyTimeout, that landed when Redis resumed, runs its event then: the lane is not held until the lease',
+  async () => {
+    const layer = createLayer(server.url, { prefix: testPrefix(), replyTimeout: 1 });
+    open.push(layer);
+    await layer.lanes.claim('warm', 0, {}); // scripts loaded: the claim goes out as one EVALSHA
+    await layer.lanes.finish('warm', 0, undefined);
+    server.pause(); // its machine stopped: the claim waits, unread, in its socket
+    let claimed: Promise<unknown>;
+    try {
+      claimed = layer.lanes.claim('silent', 0, { e: 0 }).catch((error: unknown) => error);
+      // Past replyTimeout: the layer drops the connection (the call was sent).
+      await waitFor(() => !layer.health().ok, 10_000, 'the layer to give up on the server');
+    } finally {
+      server.resume(); // it reads the claim now, and runs it
+    }
+    const claim = await within(claimed, 10_000, 'the claim');
+    assert.equal(claim, { kind: 'run', state: undefined });
+    assert.is(await layer.lanes.finish('silent', 0, { user: 1 }), undefined);
+    assert.equal(await layer.lanes.claim('silent', 1, { e: 1 }), {
+      kind: 'run',
+      state: { user: 1 },
+    });
+  },
+);
+
+rescue(
   'a reaper checks for dead holders only while it claims turns: idle, it issues no commands',
   async () => {
     const prefix = testPrefix();

@@ -130,6 +130,11 @@ export type LaneEffect =
   | { kind: 'groupDiscard'; group: string; channel: string }
   | { kind: 'groupSend'; group: string; message: Message };
 
+export interface LaneClaimOptions {
+  /** Stops trying the claim again while the layer is away (a worker stopping). */
+  signal?: AbortSignal;
+}
+
 export interface LaneFinishOptions {
   /** Close the lane for good (the socket is gone). */
   end?: boolean;
@@ -181,7 +186,21 @@ export interface Lanes {
    * event was sent; only its deposit is missing).
    */
   announceAndSend(lane: string, order: number, event: Message, channel: string): Promise<void>;
-  claim(lane: string, order: number, event: Message): Promise<LaneClaim>;
+  /**
+   * Takes the turn of event `order` when it is the lane's next (run it), parks
+   * the event when its turn has not come ('parked': whoever finishes the turn
+   * before it runs it), or says it ran already ('stale'). A claim the layer
+   * cannot take (LayerUnavailable) is tried again, as a finish is, for up to a
+   * lease, until the layer closes or `signal` aborts: one that landed and lost
+   * its reply gets the turn it took, which would otherwise stay held, not run,
+   * for the whole lease.
+   */
+  claim(
+    lane: string,
+    order: number,
+    event: Message,
+    options?: LaneClaimOptions,
+  ): Promise<LaneClaim>;
   /**
    * Ends the turn of `order`, saving `state`; `end` closes the lane for good.
    * `effects` are the turn's sends and group changes, applied in order before

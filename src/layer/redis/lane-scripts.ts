@@ -10,6 +10,8 @@ import { LUA_CAPACITIES, LUA_GROUP_SEND, LUA_SEND, LUA_SENDS, LuaScript } from '
  *   p:<n>     parked event n (stored message bytes): announced by the interface
  *             server before it sends the event, or parked by a worker that got
  *             it out of turn; parked = how many
+ *   claim     the name of the claim that took the turn now running, if a claim
+ *             did: the same claim sent again gets the turn again (LANE_CLAIM)
  *   handed    the event a finish handed over with the turn now running (its
  *             p:<n> moved here), kept until that turn ends or is taken over:
  *             a finish sent again (its first reply lost with the connection)
@@ -23,18 +25,31 @@ import { LUA_CAPACITIES, LUA_GROUP_SEND, LUA_SEND, LUA_SENDS, LuaScript } from '
  */
 
 /**
- * KEYS: lane, index. ARGV: lane name, order, owner, now, lease, gap, event, ttl.
+ * KEYS: lane, index. ARGV: lane name, order, owner, now, lease, gap, event, ttl,
+ * claim (a name for this claim, unique in the owner; kept as the turn's 'claim').
  * Returns {'run', state-or-''} | {'parked'} | {'stale'}, or {'busy'} when the
  * event would have to be parked but was not given (event = ''): callers first
  * try without it, since an event usually runs at once and need not be stored.
+ * Sent again after it landed (its reply lost: the connection cut, or the server
+ * silent past the reply timeout and then resumed), a claim finds the turn it
+ * took, not run yet, and gets 'run' again, its lease renewed: 'stale' would
+ * leave the turn held by a live process that never runs it, and the lane's later
+ * events parked behind it for the whole lease.
  */
 export const LANE_CLAIM = new LuaScript(
   'laneClaim',
   `
 local order, now = tonumber(ARGV[2]), tonumber(ARGV[4])
-local f = redis.call('HMGET', KEYS[1], 'next', 'owner', 'deadline', 'state', 'ended', 'parked')
+local f = redis.call('HMGET', KEYS[1], 'next', 'owner', 'deadline', 'state', 'ended', 'parked', 'claim')
 if f[5] then return {'stale'} end
 local nxt = tonumber(f[1] or '0')
+if order == nxt and f[2] == ARGV[3] and f[7] == ARGV[9] then
+  local deadline = now + tonumber(ARGV[5])
+  redis.call('HSET', KEYS[1], 'deadline', deadline)
+  -- The index scores a lane with parked events by its owner's deadline.
+  if tonumber(f[6] or '0') > 0 then redis.call('ZADD', KEYS[2], deadline, ARGV[1]) end
+  return {'run', f[4] or ''}
+end
 if order < nxt or (order == nxt and f[2]) then return {'stale'} end
 if order == nxt then
   local parked = tonumber(f[6] or '0')
@@ -42,9 +57,9 @@ if order == nxt then
   if parked > 0 and redis.call('HDEL', KEYS[1], 'p:' .. order) == 1 then
     parked = parked - 1
     if parked == 0 then redis.call('ZREM', KEYS[2], ARGV[1]) end
-    redis.call('HSET', KEYS[1], 'next', order, 'owner', ARGV[3], 'deadline', now + tonumber(ARGV[5]), 'parked', parked)
+    redis.call('HSET', KEYS[1], 'next', order, 'owner', ARGV[3], 'deadline', now + tonumber(ARGV[5]), 'parked', parked, 'claim', ARGV[9])
   else
-    redis.call('HSET', KEYS[1], 'next', order, 'owner', ARGV[3], 'deadline', now + tonumber(ARGV[5]))
+    redis.call('HSET', KEYS[1], 'next', order, 'owner', ARGV[3], 'deadline', now + tonumber(ARGV[5]), 'claim', ARGV[9])
   end
   redis.call('EXPIRE', KEYS[1], ARGV[8])
   return {'run', f[4] or ''}

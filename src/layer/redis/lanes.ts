@@ -7,6 +7,7 @@ import { LaneTurnLost, LayerUnavailable, warnLayerFailure } from '../errors.js';
 import type {
   Counters,
   LaneClaim,
+  LaneClaimOptions,
   LaneEffect,
   LaneFinishOptions,
   Lanes,
@@ -77,9 +78,9 @@ export interface LayerWrites {
   send(channel: string, message: Message): Promise<void>;
 }
 
-/** The wait before a lane turn's finish is tried again while its host is away. */
-const FINISH_RETRY_MS = 250;
-/** A finish's steps, run again while the layer is away; `repeated` once one was. */
+/** The wait before a lane turn's claim or finish is tried again while its host is away. */
+const RETRY_MS = 250;
+/** A claim's or a finish's steps, run again while the layer is away; `repeated` once one was. */
 interface FinishSteps {
   run<T>(step: () => Promise<T>): Promise<T>;
   repeated: boolean;
@@ -101,6 +102,8 @@ export class RedisLanes implements Lanes {
   /** No rescue check is armed any more (stopRescue), or the lanes closed. */
   private rescueStopped = false;
   private closed = false;
+  /** Claims made so far: each is named by its count (LANE_CLAIM). */
+  private claims = 0;
   private readonly holders: LaneHolders;
 
   constructor(
@@ -150,25 +153,35 @@ export class RedisLanes implements Lanes {
     if (stored !== 1) throw this.writes.fullError(channel);
   }
 
-  async claim(lane: string, order: number, event: Message): Promise<LaneClaim> {
+  async claim(
+    lane: string,
+    order: number,
+    event: Message,
+    { signal }: LaneClaimOptions = {},
+  ): Promise<LaneClaim> {
     this.holders.noteClaim();
+    // Tried again while the layer is away, as a finish is, under one name: a try
+    // that landed and lost its reply holds the turn, which the next try gets.
+    const steps = this.tryingAgain(signal);
+    const name = (++this.claims).toString(36);
     // Most events run at once: offer the turn without the event, and encode and
     // store it only when it has to wait.
-    const first = await this.offer(lane, order, '');
-    return first === 'busy'
-      ? ((await this.offer(lane, order, this.codec.encode(event))) as LaneClaim)
-      : first;
+    const first = await steps.run(() => this.offer(lane, order, '', name));
+    if (first !== 'busy') return first;
+    const encoded = this.codec.encode(event);
+    return (await steps.run(() => this.offer(lane, order, encoded, name))) as LaneClaim;
   }
 
   private async offer(
     lane: string,
     order: number,
     event: Buffer | '',
+    name: string,
   ): Promise<LaneClaim | 'busy'> {
     const reply = (await this.hostFor(lane).evalBatched(
       LANE_CLAIM,
       [this.laneKey(lane), this.indexKey()],
-      [...this.turnArgs(lane, order), event, this.config.ttl],
+      [...this.turnArgs(lane, order), event, this.config.ttl, name],
       true,
     )) as [Buffer, Buffer?];
     switch (reply[0].toString()) {
@@ -243,10 +256,12 @@ export class RedisLanes implements Lanes {
   }
 
   /**
-   * Runs a step of a finish, again while it fails with LayerUnavailable (the
-   * master failed over under it): given up, the finish would leave this live
-   * process holding the turn, and the lane's later events parked behind it for
-   * the whole lease. Each step may be sent again: the scripts end a turn, and
+   * Runs a step of a claim or a finish, again while it fails with
+   * LayerUnavailable (the master failed over under it, or it stopped answering
+   * for longer than the reply timeout): given up, a claim that landed, or a
+   * finish that did not, would leave this live process holding the turn, and the
+   * lane's later events parked behind it for the whole lease. A claim sent again
+   * gets the turn it took (LANE_CLAIM). Each step may be sent again: the scripts end a turn, and
    * apply its effects, only while the caller still holds it. A finish that
    * landed and lost its reply finds its turn over: 'lost' when it left the lane
    * idle, or, when it handed this process the next event, that event again
@@ -264,9 +279,9 @@ export class RedisLanes implements Lanes {
           } catch (error) {
             const unavailable = error instanceof LayerUnavailable;
             if (!unavailable || this.closed || signal?.aborted) throw error;
-            if (performance.now() + FINISH_RETRY_MS > until) throw error;
+            if (performance.now() + RETRY_MS > until) throw error;
             steps.repeated = true;
-            await sleep(FINISH_RETRY_MS, undefined, { signal }).catch(() => undefined);
+            await sleep(RETRY_MS, undefined, { signal }).catch(() => undefined);
           }
         }
       },

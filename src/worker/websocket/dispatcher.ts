@@ -37,7 +37,7 @@ export class SocketDispatcher {
     private readonly app: Application,
     private readonly logger: Logger,
     /**
-     * The worker's stop: a finish waiting for the layer to come back gives up,
+     * The worker's stop: a claim or finish waiting for the layer to come back gives up,
      * and the turn a finish hands over is handed back instead of run.
      */
     private readonly signal?: AbortSignal,
@@ -58,7 +58,7 @@ export class SocketDispatcher {
       this.logger.error({ channel }, 'WebSocket event without reply_channel/order: skipped');
       return;
     }
-    const claim = await this.layer.lanes.claim(lane, order, event);
+    const claim = await this.layer.lanes.claim(lane, order, event, { signal: this.signal });
     if (claim.kind !== 'run') {
       if (claim.kind === 'stale')
         this.logger.debug({ lane, order }, 'stale WebSocket event dropped');
