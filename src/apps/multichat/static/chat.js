@@ -189,14 +189,17 @@
    * `options.room`: the joined room the alert is about. It goes in that room's
    * pane, beside the send box in use, rather than at the top of the page; its
    * words for a screen reader begin with the room's title, since the announcement
-   * is all that says where it is.
+   * is all that says where it is. `options.quotes`: texts of the user's that
+   * have nowhere else to be (their pane went), shown under it until dismissed.
    */
   function showAlert(code, text, options) {
-    const sticky = Boolean(options && options.sticky);
+    const quotes = (options && options.quotes) || [];
+    const sticky = Boolean(options && options.sticky) || quotes.length > 0;
     const room = options && options.room;
     const region = room ? room.alerts : alerts;
+    // One alert of a kind says it all, unless it holds the user's text.
     for (const old of region.querySelectorAll('.alert-item')) {
-      if (old.getAttribute('data-code') === code) old.remove();
+      if (old.getAttribute('data-code') === code && !holdsText(old)) old.remove();
     }
     const item = el(
       'div',
@@ -223,12 +226,34 @@
       { 'aria-label': 'Dismiss' },
     );
     dismiss.addEventListener('click', () => removeAlert(item));
-    item.append(message, dismiss);
+    if (quotes.length === 0) item.append(message, dismiss);
+    else {
+      const body = el('div', { className: 'alert-body' });
+      body.append(message);
+      // Focusable: a long one scrolls, which a keyboard must reach too.
+      for (const quote of quotes) {
+        const properties = {
+          className: 'alert-quote',
+          dir: 'auto',
+          tabIndex: 0,
+          textContent: quote,
+        };
+        body.append(el('blockquote', properties));
+      }
+      item.append(body, dismiss);
+    }
     region.append(item);
-    while (region.children.length > MAX_ALERTS) removeAlert(region.firstElementChild);
+    while (region.children.length > MAX_ALERTS) {
+      const children = [...region.children];
+      removeAlert(children.find((old) => !holdsText(old)) || children[0]);
+    }
     if (!sticky) expireLater(item);
     if (room) item.scrollIntoView({ block: 'nearest' });
     else uncoverFocus();
+  }
+
+  function holdsText(item) {
+    return item.querySelector('.alert-quote') !== null;
   }
 
   /**
@@ -554,10 +579,14 @@
   /**
    * The room was deleted: its pane and its item in the list go, and the user is
    * told which room it was. Focus, if it was on its button, moves to a
-   * neighbour's. `note`: what else the user must know (a message that did not go).
+   * neighbour's. `note`: what else the user must know (a message that did not
+   * go, `unsent`). What the user wrote there and did not get sent goes with the
+   * pane: the alert keeps it, to copy.
    */
-  function roomGone(id, note) {
+  function roomGone(id, note, unsent) {
     const title = titleOf(id);
+    const quotes = unwrittenIn(id, unsent);
+    if (quotes.length > 0) note = `${note ? `${note} ` : ''}What you wrote there:`;
     removePane(id);
     for (const button of roomButtons(id)) {
       const item = button.closest('li') || button;
@@ -568,7 +597,20 @@
       }
       item.remove();
     }
-    showAlert('ROOM_DELETED', `The room “${title}” was deleted.${note ? ` ${note}` : ''}`);
+    showAlert('ROOM_DELETED', `The room “${title}” was deleted.${note ? ` ${note}` : ''}`, {
+      quotes,
+    });
+  }
+
+  /** The texts a room's pane holds that did not go: listed as not sent, `unsent`, in its box. */
+  function unwrittenIn(id, unsent) {
+    const room = rooms.get(id);
+    const texts = room
+      ? [...room.list.querySelectorAll('li.unsent .text')].map((text) => text.textContent)
+      : [];
+    if (unsent !== undefined) texts.push(unsent);
+    if (room && room.input.value.trim() !== '') texts.push(room.input.value);
+    return [...new Set(texts)];
   }
 
   function onRoomMessage(data) {
@@ -714,7 +756,7 @@
     if (sent.command === 'leave') leaving.delete(id);
     if (code === 'ROOM_INVALID') {
       const lost = sent.command === 'send' ? 'Your message to it was not sent.' : '';
-      return roomGone(id, lost);
+      return roomGone(id, lost, sent.command === 'send' ? sent.message : undefined);
     }
     if (sent.command === 'join') {
       // With its pane open, a join is the keep-alive's: a rate refusal costs
