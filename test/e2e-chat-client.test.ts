@@ -439,7 +439,8 @@ test("a text given back and then sent again is no longer the box's: the same tex
 
 test('no worker up: the page says within seconds that the chat is down and when it tries next; back in its rooms by itself once a worker is', async () => {
   const room = await fixtures.room('Patient');
-  await inTab({}, async ({ page, chat }) => {
+  // Thyme refuses a handshake no worker answers after 2 s here (5 by default).
+  await inTab({ websocketConnectTimeout: 2 }, async ({ page, chat }) => {
     const status = page.locator('#connection-text');
     await join(page, room);
     await chat.stopWorker();
@@ -449,7 +450,7 @@ test('no worker up: the page says within seconds that the chat is down and when 
       new MutationObserver(() => window.__notes.push(document.getElementById('connection-retry').textContent))
         .observe(document.getElementById('connection-retry'), { childList: true, characterData: true, subtree: true });`);
     // Thyme closes the socket (any close but a logout's): the page reconnects, and
-    // no worker answers its handshake (refused after 5 s) or its session check.
+    // no worker answers its handshake (refused after 2 s) or its session check.
     await chat.layer.groupSend(roomGroup(room.id), { close: 1012 });
     await waitFor(
       async () => {
@@ -485,11 +486,15 @@ test('a message sent while no worker is up: after a while it is listed as not co
   await inTab({}, async ({ page, chat }) => {
     await join(page, room);
     await chat.stopWorker();
+    // The page's own clock, so that its 10 s wait for a confirmation can be run
+    // at once; it goes on at the real pace otherwise.
+    await page.clock.install();
     // The socket stays open at Thyme: the message waits in the layer, unanswered.
     await write(page, room, 'anyone <i>there</i>?');
     assert.is(await box(page, room).inputValue(), '');
     const pending = pane(page, room).locator('li.unsent');
-    await pending.waitFor({ timeout: 15_000 });
+    await page.clock.fastForward(10_000);
+    await pending.waitFor({ timeout: 5000 }); // listed within 15 s of the page's time, as before
     assert.is(await pending.locator('.text').textContent(), 'anyone <i>there</i>?');
     assert.match((await pending.textContent()) ?? '', /Not confirmed yet$/);
     assert.match(await paneAlertText(page, room), /has not confirmed your message/);

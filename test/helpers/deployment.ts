@@ -161,12 +161,14 @@ export class EmbeddedChat implements ChatEndpoints {
       chatPerSecond?: number;
       /** Thyme's websocketRate (0: none). */
       websocketRate?: number;
+      /** Thyme's websocketConnectTimeout, seconds (5 by default). */
+      websocketConnectTimeout?: number;
       /** The chat's access checks, for a test that steers their timing. */
       access?: ChatAccess;
     } = {},
     layerUrl = 'memory://',
   ): Promise<EmbeddedChat> {
-    const { websocketRate, access, ...appSettings } = settings;
+    const { websocketRate, websocketConnectTimeout, access, ...appSettings } = settings;
     const layer = createLayer(layerUrl, {
       channelCapacity: Object.entries(EVENT_CHANNEL_CAPACITY),
     });
@@ -187,6 +189,7 @@ export class EmbeddedChat implements ChatEndpoints {
       allowedHosts: ['localhost', '127.0.0.1'],
       staticDir: findApp('multichat')?.staticDir, // the page's script, for a browser
       websocketRate,
+      websocketConnectTimeout,
     });
     const chat = new EmbeddedChat(layer, thyme, worker, app);
     chat.ports = [(await thyme.listen(0, '127.0.0.1')).port];
