@@ -42,6 +42,13 @@ export interface LayerOptions {
    * backoff is at most 2 s), so that a Redis restart reaps nobody.
    */
   laneHolderMissing: number;
+  /**
+   * Redis: seconds, at least, between a plain channel reader's looks for
+   * messages a channels_redis receiver left in `<key>$inflight` (it died handing
+   * them over): one is put back at the second look that finds it. Far longer
+   * than a live receiver's hand-over, which would otherwise arrive twice.
+   */
+  inflightLook: number;
   logger: Logger | undefined;
 }
 
@@ -57,6 +64,7 @@ export const LAYER_DEFAULTS: Readonly<Omit<LayerOptions, 'logger'>> = Object.fre
   replyTimeout: 15,
   laneRescueCheck: 2,
   laneHolderMissing: 5,
+  inflightLook: 5,
 });
 
 /** Options checked, defaults filled in, channelCapacity as ordered pairs. */
@@ -78,6 +86,7 @@ export function resolveOptions(options: Partial<LayerOptions> = {}): ResolvedLay
     'replyTimeout',
     'laneRescueCheck',
     'laneHolderMissing',
+    'inflightLook',
   ] as const) {
     const value = resolved[key];
     if (!Number.isFinite(value) || value <= 0) {

@@ -427,7 +427,14 @@ export class RedisChannelLayer extends BaseChannelLayer {
         accept: (popped, reader) => this.acceptPlain(channel, popped, reader),
       };
       readers = this.hosts.map(
-        (host) => new KeyReader(host, this.prefix + channel, sink, this.logger, true),
+        (host) =>
+          new KeyReader(
+            host,
+            this.prefix + channel,
+            sink,
+            this.logger,
+            this.options.inflightLook * 1000,
+          ),
       );
       this.plainReaders.set(channel, readers);
     }

@@ -25,14 +25,6 @@ const LAST_READ_WAIT_MS = 500;
 /** How often a reader whose connection ended looks again whether it was restarted. */
 const RESTART_CHECK_MS = 1000;
 /**
- * How often, at most, a reader of a key that others read too looks for messages
- * stranded in `<key>$inflight` (see watchInflight): a stranded message is put
- * back at the second look that finds it, 5 to 10 s after it was left there
- * while reads go on.
- */
-const INFLIGHT_LOOK_MS = 5000;
-
-/**
  * The one blocking read of one key on one host. It blocks without a timeout
  * (an idle reader costs no commands), pops up to `sink.wanted()` messages per
  * read (BZMPOP; BZPOPMIN on servers older than 7), survives a server restart by
@@ -59,11 +51,13 @@ export class KeyReader {
      * channels_redis's own receivers put back: what a live receiver is handing
      * over sits there too, for a moment, and would be delivered twice (238
      * times in 3000 messages, with one Python and one Gredis receiver).
-     * Only what two looks at least INFLIGHT_LOOK_MS apart found is put back
+     * Only what two looks at least `inflightLookMs` ms apart found is put back
      * (RESTORE_STRANDED), on the command connection, at most one look per
-     * interval: nothing on the read's own path.
+     * interval: nothing on the read's own path (LayerOptions.inflightLook: a
+     * stranded message is put back 5 to 10 s after it was left there, by
+     * default, while reads go on). Undefined: no looks while reading.
      */
-    private readonly watchInflight = false,
+    private readonly inflightLookMs: number | undefined = undefined,
   ) {}
 
   /** Members of `<key>$inflight` at the last look, and when it was. */
@@ -123,8 +117,8 @@ export class KeyReader {
           await this.host.eval(RESTORE_INFLIGHT, [this.key, `${this.key}$inflight`], []);
           this.inflightLookedAt = performance.now();
         } else if (
-          this.watchInflight &&
-          performance.now() - this.inflightLookedAt >= INFLIGHT_LOOK_MS
+          this.inflightLookMs !== undefined &&
+          performance.now() - this.inflightLookedAt >= this.inflightLookMs
         ) {
           this.inflightLookedAt = performance.now();
           void this.restoreStranded();
@@ -158,7 +152,7 @@ export class KeyReader {
     }
   }
 
-  /** One look for stranded messages (see watchInflight); a failed look is the next one's to do. */
+  /** One look for stranded messages (see inflightLookMs); a failed look is the next one's to do. */
   private async restoreStranded(): Promise<void> {
     try {
       this.inflightSeen = (await this.host.evalBuffer(
