@@ -991,6 +991,42 @@ faults(
   },
 );
 
+faults(
+  'a silence of several reply timeouts is said once at warn, when the server stops answering, and once when it is back',
+  async () => {
+    const { logger, lines } = captureLogs();
+    const sender = layer({ logger, replyTimeout: 1 }, flaky.url);
+    await sender.send('test.quiet', { n: 0 });
+    // Its check for lost data at connecting is over (it would fail, and say so, too).
+    const inspector = raw(flaky.url);
+    await waitFor(async () => (await inspector.exists(`${prefix}gredis:epoch`)) === 1);
+    const drops = (): number => lines.filter((line) => /stopped answering/.test(line.msg)).length;
+    const pid = flaky.pid!;
+    process.kill(pid, 'SIGSTOP'); // its machine paused: connections open, nothing answers
+    try {
+      // Calls keep coming, as a busy process's do: each reconnection that the
+      // silent server holds up is dropped in turn.
+      let n = 0;
+      await waitFor(
+        () => {
+          void sender.send('test.quiet', { n: ++n }).catch(() => undefined);
+          return drops() >= 3;
+        },
+        20_000,
+        'three drops',
+      );
+    } finally {
+      process.kill(pid, 'SIGCONT');
+    }
+    await waitFor(() => sender.health().ok, ARRIVES_MS, 'the host to be back');
+    await sender.send('test.quiet', { n: -1 });
+    assert.equal(
+      lines.filter((line) => line.level >= WARN).map((line) => line.msg),
+      ['the channel layer host stopped answering; reconnecting', 'channel layer host is back'],
+    );
+  },
+);
+
 faults.run();
 
 // ---------------------------------------------------------------------------

@@ -270,10 +270,14 @@ export class RedisHost {
   }
 
   private dropSilentConnections(): void {
-    this.logger.warn(
+    // Said once per outage, at warn, and for it the lost connection's own line
+    // is not said: a silence of minutes drops every reconnection the server
+    // holds up (one a reply timeout), and each said anew would tell nothing.
+    this.logger[this.down ? 'debug' : 'warn'](
       { host: this.label, unanswered: this.unanswered, seconds: this.replyTimeoutMs / 1000 },
       'the channel layer host stopped answering; reconnecting',
     );
+    if (this.wasReady) this.down = true;
     // Fail the calls on their way rather than let ioredis resend them on the
     // new connection (autoResendUnfulfilledCommands): a server only stalled (a
     // long command, a paused machine, a healed network) runs them when it
