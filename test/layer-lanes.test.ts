@@ -16,7 +16,7 @@ import {
 import { LANE_FINISH } from '../src/layer/redis/lane-scripts.js';
 import { MAX_WAITING_EVENTS } from '../src/layer/types.js';
 import { testPrefix } from './helpers/layers.js';
-import { captureLogs } from './helpers/log-capture.js';
+import { captureLogs, type CapturedLine } from './helpers/log-capture.js';
 import { rawClient, RedisServer, SHARED_REDIS_URL } from './helpers/redis-server.js';
 import { TcpProxy } from './helpers/tcp-proxy.js';
 import { sleep, waitFor, within } from './helpers/wait.js';
@@ -524,14 +524,24 @@ rescue(
   },
 );
 
-rescue('a gap that never fills is skipped after laneGap seconds', async () => {
+/** What a rescue said of the events it took over. */
+function takeovers(lines: CapturedLine[]): CapturedLine[] {
+  return lines.filter((line) => /previous event was lost|from its lane/.test(line.msg));
+}
+
+rescue('a gap that never fills is skipped after laneGap seconds, and said', async () => {
   const prefix = testPrefix();
-  const worker = process(prefix, { laneGap: 1 });
+  const { logger, lines } = captureLogs();
+  const worker = process(prefix, { laneGap: 1, logger });
   await worker.layer.lanes.claim('g', 0, {});
   await worker.layer.lanes.finish('g', 0, undefined);
   assert.is((await worker.layer.lanes.claim('g', 2, { e: 2 })).kind, 'parked'); // 1 was lost
   const turn = await waitFor(() => worker.turns[0], 8000, 'the gap to be skipped');
   assert.is(turn.order, 2);
+  assert.equal(
+    takeovers(lines).map((line) => line.msg),
+    ['took over a lane whose previous event was lost'],
+  );
 });
 
 rescue(
@@ -539,7 +549,8 @@ rescue(
   async () => {
     const prefix = testPrefix();
     const thyme = process(prefix, { laneGap: 1 });
-    const survivor = process(prefix, { laneGap: 1 });
+    const { logger, lines } = captureLogs();
+    const survivor = process(prefix, { laneGap: 1, logger });
     await thyme.layer.lanes.announce('s', 0, { e: 0 });
     await survivor.layer.lanes.claim('s', 0, { e: 0 });
     assert.is(await survivor.layer.lanes.finish('s', 0, { ok: true }), undefined);
@@ -549,6 +560,12 @@ rescue(
     const turn = await waitFor(() => survivor.turns[0], 8000, 'the deposit of 1 to run');
     assert.equal(turn, { lane: 's', order: 1, event: { e: 1 }, state: { ok: true } });
     assert.equal((await survivor.layer.lanes.finish('s', 1, { ok: true }))?.event, { e: 2 });
+    // Late, and nothing lost: 1 ran, from its deposit (as when Redis was silent
+    // for longer than the message expiry, and every channel copy expired).
+    assert.equal(
+      takeovers(lines).map((line) => line.msg),
+      ["ran a socket's event from its lane: its copy on the channel was not taken in time"],
+    );
   },
 );
 
@@ -720,12 +737,17 @@ rescue(
       reaps.map((line) => line.lanes),
       [2],
     );
-    // A planned last event is no lost one; the deposit nobody claimed (busy's 1) was.
+    // A planned last event is no lost one, nor the deposit nobody claimed (busy's
+    // 1): that ran late.
     assert.equal(
-      lines
-        .filter((line) => line.msg === 'took over a lane whose previous event was lost')
-        .map((line) => [line.lane, line.order]),
-      [[busy!, 1]],
+      takeovers(lines).map((line) => [line.lane, line.order, line.msg]),
+      [
+        [
+          busy!,
+          1,
+          "ran a socket's event from its lane: its copy on the channel was not taken in time",
+        ],
+      ],
     );
   },
 );

@@ -199,9 +199,11 @@ return finish(f)
  * and the next parked one becomes the caller's turn.
  * KEYS: index. ARGV: lane key prefix, now, owner, lease, limit, live owners
  * (comma-separated) or '*' when unknown.
- * Returns {{lane, order, event, state, last, ...}, seconds until the next entry is due
- * or ''}; `last` is 1 for the last event LANE_REAP planned (its holder is gone),
- * 0 for an event whose predecessor was lost.
+ * Returns {{lane, order, event, state, kind, ...}, seconds until the next entry is due
+ * or ''}; `kind` is 1 for the last event LANE_REAP planned (its holder is gone),
+ * 2 for the lane's next event itself, run from its deposit (nothing was skipped:
+ * its channel copy was not claimed in time, expired or popped by a process that
+ * died), 0 for an event whose predecessor was lost.
  */
 export const LANE_RESCUE = new LuaScript(
   'laneRescue',
@@ -252,7 +254,9 @@ for i = 1, #entries, 2 do
         out[#out + 1] = best
         out[#out + 1] = event
         out[#out + 1] = f[5] or ''
-        out[#out + 1] = (f[7] == tostring(best)) and 1 or 0
+        local kind = 0
+        if f[7] == tostring(best) then kind = 1 elseif not f[2] and best == nxt then kind = 2 end
+        out[#out + 1] = kind
         if left > 0 then redis.call('ZADD', KEYS[1], now + lease, lane) else redis.call('ZREM', KEYS[1], lane) end
       else
         redis.call('HSET', key, 'next', nxt)

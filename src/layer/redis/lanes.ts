@@ -420,7 +420,11 @@ export class RedisLanes implements Lanes {
           else
             BurstLogger.for(this.logger).warn(
               { lane, order },
-              'took over a lane whose previous event was lost',
+              turns[i + 4] === 2
+                ? // Late, not lost: as after a silence of Redis past the message
+                  // expiry, when every event sent just before it has expired there.
+                  "ran a socket's event from its lane: its copy on the channel was not taken in time"
+                : 'took over a lane whose previous event was lost',
             );
           this.rescueHandler?.({ lane, order, event, state });
         }
