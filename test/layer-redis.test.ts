@@ -18,7 +18,7 @@ import {
 import { InvalidLayerUrl, LayerClosed, LayerUnavailable } from '../src/layer/errors.js';
 import { parseLayerUrl, redactUrl, type RedisHostConfig } from '../src/layer/url.js';
 import { rejects } from './helpers/assert.js';
-import { captureLogs, ERROR, WARN } from './helpers/log-capture.js';
+import { captureLogs, ERROR, WARN, type CapturedLine } from './helpers/log-capture.js';
 import { testPrefix } from './helpers/layers.js';
 import { RedisSentinel, RedisServer, rawClient, SHARED_REDIS_URL } from './helpers/redis-server.js';
 import { TcpProxy } from './helpers/tcp-proxy.js';
@@ -536,6 +536,11 @@ idle.run();
 
 // ---------------------------------------------------------------------------
 const faults = suite('redis layer: faults');
+/** How often a layer logging to `lines` has dropped its connections to a silent server. */
+function dropsIn(lines: CapturedLine[]): number {
+  return lines.filter((line) => /stopped answering/.test(line.msg)).length;
+}
+
 let flaky: RedisServer;
 faults.before(async () => {
   flaky = await RedisServer.start();
@@ -935,27 +940,22 @@ faults(
 
     // The server stops (SIGSTOP: its machine paused, or one long command): healthy,
     // but silent for longer than replyTimeout. It reads the call when it resumes.
-    const pid = flaky.pid!;
     await sleep(500);
-    process.kill(pid, 'SIGSTOP');
+    flaky.pause();
     try {
       await sleep(50);
       const sent = sender.groupSend('stall', { n: 2 }).catch((error: unknown) => error);
       // Stopped until the watch gives up on the call: about replyTimeout, but
       // later on a loaded machine, whose late timer ticks the watch takes for a
       // stall of this process and starts over from (a fixed 3 s could end first).
-      await waitFor(
-        () => lines.some((line) => /stopped answering/.test(line.msg)),
-        10_000,
-        'the watch to fire',
-      );
-      process.kill(pid, 'SIGCONT');
+      await waitFor(() => dropsIn(lines) > 0, 10_000, 'the watch to fire');
+      flaky.resume();
       assert.instance(await sent, LayerUnavailable, 'the call failed');
       // The server reads the call when it resumes, and runs it once.
       await waitFor(() => received.length >= 2, ARRIVES_MS, 'the call, run once resumed');
       await sleep(1500); // a copy sent again, if any, has arrived
     } finally {
-      process.kill(pid, 'SIGCONT');
+      flaky.resume();
     }
     assert.equal(received, [{ n: 1 }, { n: 2 }]);
     await sender.groupSend('stall', { n: 3 });
@@ -969,22 +969,20 @@ faults(
     const { logger, lines } = captureLogs();
     const sender = layer({ logger, replyTimeout: 1 }, flaky.url);
     await sender.send('test.silent', { n: 0 });
-    const drops = (): number => lines.filter((line) => /stopped answering/.test(line.msg)).length;
-    const pid = flaky.pid!;
-    process.kill(pid, 'SIGSTOP'); // its kernel still completes the new connection's handshake
+    flaky.pause(); // its kernel still completes the new connection's handshake
     try {
       const first = sender.send('test.silent', { n: 1 }).catch((error: unknown) => error);
       assert.instance(await within(first, ARRIVES_MS, 'the first call'), LayerUnavailable);
       // The new connection waits for its ready check, which never comes: the
       // call is queued for it, unsent.
       await waitFor(() => !sender.health().ok, ARRIVES_MS, 'the host to be reconnecting');
-      const before = drops();
+      const before = dropsIn(lines);
       const second = sender.send('test.silent', { n: 2 }).catch((error: unknown) => error);
       assert.instance(await within(second, 3 * ARRIVES_MS, 'the second call'), LayerUnavailable);
       // One drop after it (about replyTimeout); ioredis alone kept it for three.
-      assert.is(drops() - before, 1, 'drops while the second call waited');
+      assert.is(dropsIn(lines) - before, 1, 'drops while the second call waited');
     } finally {
-      process.kill(pid, 'SIGCONT');
+      flaky.resume();
     }
     await waitFor(() => sender.health().ok, ARRIVES_MS, 'the host to be back');
     await sender.send('test.silent', { n: 3 });
@@ -1000,9 +998,7 @@ faults(
     // Its check for lost data at connecting is over (it would fail, and say so, too).
     const inspector = raw(flaky.url);
     await waitFor(async () => (await inspector.exists(`${prefix}gredis:epoch`)) === 1);
-    const drops = (): number => lines.filter((line) => /stopped answering/.test(line.msg)).length;
-    const pid = flaky.pid!;
-    process.kill(pid, 'SIGSTOP'); // its machine paused: connections open, nothing answers
+    flaky.pause(); // its machine paused: connections open, nothing answers
     try {
       // Calls keep coming, as a busy process's do: each reconnection that the
       // silent server holds up is dropped in turn.
@@ -1010,13 +1006,13 @@ faults(
       await waitFor(
         () => {
           void sender.send('test.quiet', { n: ++n }).catch(() => undefined);
-          return drops() >= 3;
+          return dropsIn(lines) >= 3;
         },
         20_000,
         'three drops',
       );
     } finally {
-      process.kill(pid, 'SIGCONT');
+      flaky.resume();
     }
     await waitFor(() => sender.health().ok, ARRIVES_MS, 'the host to be back');
     await sender.send('test.quiet', { n: -1 });

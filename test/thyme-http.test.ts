@@ -43,7 +43,7 @@ interface Setup {
 }
 
 const test = suite('thyme http');
-let current: Setup[] = [];
+const current: Setup[] = [];
 
 async function setup(
   options: Partial<ThymeOptions> = {},
@@ -67,14 +67,31 @@ async function setup(
   return made;
 }
 
-test.after.each(async () => {
-  for (const { layer, thyme, worker } of current) {
+/** Closes everything setup made. */
+async function closeSetups(): Promise<void> {
+  for (const { layer, thyme, worker } of current.splice(0)) {
     await thyme.close();
     await worker.stop();
     await layer.close();
   }
-  current = [];
-});
+}
+
+/**
+ * Runs `body` against a private Redis it may pause; what setup made is closed
+ * once that Redis answers again, before it stops.
+ */
+async function withPrivateRedis(body: (redis: RedisServer) => Promise<void>): Promise<void> {
+  const redis = await RedisServer.start();
+  try {
+    await body(redis);
+  } finally {
+    redis.resume();
+    await closeSetups();
+    await redis.stop();
+  }
+}
+
+test.after.each(closeSetups);
 
 test('http.request carries exactly the protocol keys; duplicate response headers are kept', async () => {
   const { port } = await setup();
@@ -786,8 +803,7 @@ test('/healthz reflects the layer; /metrics is served on its own port', async ()
 });
 
 test('--http-timeout counts from the request, its send to a silent Redis included: 504 then, not 503 when the layer gives up', async () => {
-  const redis = await RedisServer.start();
-  try {
+  await withPrivateRedis(async (redis) => {
     const { port } = await setup({ httpTimeout: 1 }, { replyTimeout: 10 }, redis.url);
     assert.is((await httpRequest(port, '/echo')).status, 200);
     redis.pause(); // its machine gone: the connections stay open, nothing answers
@@ -797,20 +813,11 @@ test('--http-timeout counts from the request, its send to a silent Redis include
     assert.is(answer.status, 504);
     // --http-timeout (1 s) and a loaded machine's margin; the layer gives up at 10 s.
     assert.ok(ms < 1000 + 2000, `answered ${Math.round(ms)} ms after the request`);
-  } finally {
-    redis.resume();
-    for (const { layer, thyme, worker } of current.splice(0)) {
-      await thyme.close();
-      await worker.stop();
-      await layer.close();
-    }
-    await redis.stop();
-  }
+  });
 });
 
 test('/healthz turns 503 while Redis is silent, though no socket sends anything, and 200 once it answers; /metrics still answers', async () => {
-  const redis = await RedisServer.start();
-  try {
+  await withPrivateRedis(async (redis) => {
     const { port, thyme } = await setup({}, { replyTimeout: 1 }, redis.url);
     const metricsPort = (await thyme.listenMetrics(0, '127.0.0.1')).port;
     const client = await TestClient.open(`ws://127.0.0.1:${port}/`);
@@ -836,26 +843,11 @@ test('/healthz turns 503 while Redis is silent, though no socket sends anything,
     client.send('again');
     assert.is(await client.next(), 'again');
     client.ws.terminate();
-  } finally {
-    redis.resume();
-    for (const { layer, thyme, worker } of current.splice(0)) {
-      await thyme.close();
-      await worker.stop();
-      await layer.close();
-    }
-    await redis.stop();
-  }
+  });
 });
 
 const hostile = suite('thyme http: bad input');
-hostile.after.each(async () => {
-  for (const { layer, thyme, worker } of current) {
-    await thyme.close();
-    await worker.stop();
-    await layer.close();
-  }
-  current = [];
-});
+hostile.after.each(closeSetups);
 
 hostile('malformed HTTP gets 400 and the server keeps serving', async () => {
   const { port } = await setup();
