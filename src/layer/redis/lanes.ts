@@ -81,7 +81,7 @@ export interface LayerWrites {
 /** The wait before a lane turn's claim or finish is tried again while its host is away. */
 const RETRY_MS = 250;
 /** A claim's or a finish's steps, run again while the layer is away; `repeated` once one was. */
-interface FinishSteps {
+interface RetriedSteps {
   run<T>(step: () => Promise<T>): Promise<T>;
   repeated: boolean;
 }
@@ -268,9 +268,9 @@ export class RedisLanes implements Lanes {
    * (LANE_FINISH), which nobody else would run before the lease ran out. No longer than a lease,
    * after which another process may run the lane anyway.
    */
-  private tryingAgain(signal: AbortSignal | undefined): FinishSteps {
+  private tryingAgain(signal: AbortSignal | undefined): RetriedSteps {
     const until = performance.now() + this.config.lease * 1000;
-    const steps: FinishSteps = {
+    const steps: RetriedSteps = {
       repeated: false,
       run: async (step) => {
         for (;;) {
