@@ -24,6 +24,20 @@ export const EVENT_CHANNELS: readonly string[] = Object.values(CHANNELS);
 export const CLOSE_SERVICE_RESTART = 1012;
 
 /**
+ * Close code 1011, "internal error": the server hit a bug (a consumer that threw,
+ * a worker's reply that breaks this protocol). Clients may reconnect, but the
+ * same request may fail the same way.
+ */
+export const CLOSE_INTERNAL_ERROR = 1011;
+
+/**
+ * Close code 1013, "try again later": something the server needs is away or full
+ * for now (the channel layer, the database), or the client does not read. Not a
+ * bug: clients reconnect, with backoff.
+ */
+export const CLOSE_TRY_AGAIN_LATER = 1013;
+
+/**
  * The code of a websocket.disconnect that came without one (ASGI's default:
  * RFC 6455's 1005, no status received). Reported, never sent.
  */

@@ -21,6 +21,8 @@ import { runPython } from './helpers/cli.js';
 import { allDatabases } from './helpers/databases.js';
 import { Fixtures, useEmbeddedChat, TEST_SECRET_KEY } from './helpers/deployment.js';
 import { httpRequest } from './helpers/http-client.js';
+import { within } from './helpers/wait.js';
+import { TestClient } from './helpers/ws-client.js';
 
 for (const database of allDatabases()) {
   const test = suite(`worker http [${database.name}]`);
@@ -552,6 +554,41 @@ errors(
       assert.is((await httpRequest(port, '/ok/')).body.toString(), 'fine');
       assert.is((await httpRequest(port, '/ok/', { method: 'DELETE' })).status, 405);
     } finally {
+      await thyme.close();
+      await worker.stop();
+      await layer.close();
+    }
+  },
+);
+errors(
+  'a consumer that throws (a bug) closes its socket with 1011, not 1013, and the worker goes on',
+  async () => {
+    const layer = createLayer('memory://');
+    const app: Application = {
+      name: 'failing',
+      handleHttp: async () => Response.text('unused'),
+      consumerFor: () => ({
+        receive: (socket, frame) => {
+          if (frame.text === 'boom') throw new TypeError('x is undefined');
+          socket.send(frame.text ?? '');
+        },
+      }),
+    };
+    const worker = new Worker(layer, app).start();
+    const thyme = new Thyme(layer, { allowedHosts: ['127.0.0.1'] });
+    const { port } = await thyme.listen(0, '127.0.0.1');
+    const clients: TestClient[] = [];
+    try {
+      const failing = await TestClient.open(`ws://127.0.0.1:${port}/`);
+      clients.push(failing);
+      failing.send('boom');
+      assert.is((await within(failing.closed, 5000, 'the socket to close')).code, 1011);
+      const next = await TestClient.open(`ws://127.0.0.1:${port}/`);
+      clients.push(next);
+      next.send('fine');
+      assert.is(await next.next(), 'fine');
+    } finally {
+      for (const client of clients) client.ws.terminate();
       await thyme.close();
       await worker.stop();
       await layer.close();

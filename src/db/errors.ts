@@ -91,6 +91,11 @@ const CONNECTION_CODES = new Set([
   '28P01', // wrong password
   '3D000', // no such database
   '57P03', // server starting up
+  // A database closed to new connections (ALTER DATABASE … ALLOW_CONNECTIONS
+  // false, as for maintenance). PostgreSQL uses the code for a few query errors
+  // too (a sequence's currval before its nextval, a replication slot in use),
+  // none of which Gredis's queries can meet.
+  '55000',
   'SQLITE_CANTOPEN',
 ]);
 

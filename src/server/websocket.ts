@@ -7,7 +7,9 @@ import { before } from '../deadline.js';
 import { briefError, BurstLogger } from '../logger.js';
 import {
   CHANNELS,
+  CLOSE_INTERNAL_ERROR,
   CLOSE_SERVICE_RESTART,
+  CLOSE_TRY_AGAIN_LATER,
   ProtocolViolation,
   type WebSocketConnectEvent,
   type WebSocketDisconnectEvent,
@@ -531,7 +533,7 @@ export class WebSocketSession {
         { err: error, path: this.path },
         'invalid reply for a WebSocket; closing it',
       );
-      this.close(1011, 'internal error');
+      this.close(CLOSE_INTERNAL_ERROR, 'internal error');
       return;
     }
     this.apply(prepared);
@@ -562,7 +564,7 @@ export class WebSocketSession {
       );
       // Nothing more is buffered after this; if the client never reads the close
       // frame either, ws drops the connection after its close timeout.
-      this.close(1013, 'slow client');
+      this.close(CLOSE_TRY_AGAIN_LATER, 'slow client');
     }
   }
 
@@ -655,13 +657,13 @@ export class WebSocketSession {
                 ? 'workers cannot take more: closing the socket with 1013'
                 : 'the channel layer is unreachable: closing the socket with 1013',
             );
-            this.close(1013, 'try again later');
+            this.close(CLOSE_TRY_AGAIN_LATER, 'try again later');
           } else {
             this.ctx.logger.error(
               { err: error, path: this.path },
               'cannot forward a WebSocket message',
             );
-            this.close(1011, 'internal error');
+            this.close(CLOSE_INTERNAL_ERROR, 'internal error');
           }
         })
         .finally(() => {

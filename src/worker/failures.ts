@@ -5,6 +5,13 @@ import { logFailure, type Logger } from '../logger.js';
 /** What made application code fail: a dependency that is away, or anything else (a bug). */
 export type FailureCause = 'database' | 'layer' | 'other';
 
+/**
+ * The one place that tells an outage from a bug. A layer away or full
+ * (its error classes), a database that cannot be reached or lost its connection
+ * (the driver's codes: pg and better-sqlite3 have no classes for these): the
+ * client is told to try again later (503 with Retry-After, close 1013), as the
+ * same request will work once it is back. Anything else is a bug (500, 1011).
+ */
 export function failureCause(error: unknown): FailureCause {
   if (isTransientLayerError(error)) return 'layer';
   if (isConnectionError(error) || isLostConnection(error)) return 'database';
@@ -12,7 +19,7 @@ export function failureCause(error: unknown): FailureCause {
 }
 
 /**
- * Failures of application code (views answered 500, sockets closed 1011), by
+ * Failures of application code (views answered 500 or 503, sockets closed 1011 or 1013), by
  * cause, for the worker's metrics: the application catches them itself, so the
  * worker would otherwise count a database outage as events handled, and an
  * operator would see it only in the log. One tally per process (a process runs
@@ -40,15 +47,16 @@ export const appFailures = new FailureTally();
 /**
  * Logs what application code threw, and counts it in appFailures: a bug with its
  * stack, a layer or database that is away or full in one line, a burst at a
- * time (see logFailure).
+ * time (see logFailure). Returns its cause, for the caller's answer to the client.
  */
 export function logAppFailure(
   logger: Logger,
   error: unknown,
   fields: Record<string, unknown>,
   message: string,
-): void {
+): FailureCause {
   const cause = failureCause(error);
   appFailures.add(cause);
   logFailure(logger, error, fields, message, { expected: cause !== 'other' });
+  return cause;
 }

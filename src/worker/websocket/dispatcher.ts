@@ -3,7 +3,9 @@ import type { ChannelLayer, LaneTurn, Message } from '../../layer/types.js';
 import { BurstLogger, type Logger } from '../../logger.js';
 import {
   CHANNELS,
+  CLOSE_INTERNAL_ERROR,
   CLOSE_SERVICE_RESTART,
+  CLOSE_TRY_AGAIN_LATER,
   DEFAULT_DISCONNECT_CODE,
   websocketChannelOf,
 } from '../../protocol.js';
@@ -224,7 +226,11 @@ export class SocketDispatcher {
     return socket;
   }
 
-  /** Runs a handler; a throw closes the socket (1011) rather than taking the worker down. */
+  /**
+   * Runs a handler; a throw closes the socket rather than taking the worker down:
+   * with 1013 when the database or the layer is away (the client reconnects, with
+   * backoff, and is served once it is back), with 1011 for a bug.
+   */
   private async run(socket: Socket, path: string, handler: () => Promise<void>): Promise<void> {
     try {
       await handler();
@@ -232,9 +238,14 @@ export class SocketDispatcher {
       // Another process runs the lane now: nothing of this turn applies any more
       // (its finish says so in the log), closing the socket included.
       if (error instanceof LaneTurnLost) return;
-      logAppFailure(this.logger, error, { path }, 'WebSocket handler failed; closing the socket');
+      const cause = logAppFailure(
+        this.logger,
+        error,
+        { path },
+        'WebSocket handler failed; closing the socket',
+      );
       if (socket.decision === 'pending') socket.reject();
-      else socket.close(1011);
+      else socket.close(cause === 'other' ? CLOSE_INTERNAL_ERROR : CLOSE_TRY_AGAIN_LATER);
     }
   }
 
