@@ -816,6 +816,32 @@ test('--http-timeout counts from the request, its send to a silent Redis include
   });
 });
 
+test('a request whose send to a silent Redis outlasts --http-timeout: its send counts as failed only if it fails, not if it lands late', async () => {
+  await withPrivateRedis(async (redis) => {
+    const { port, thyme } = await setup({ httpTimeout: 1 }, { replyTimeout: 2 }, redis.url);
+    const metricsPort = (await thyme.listenMetrics(0, '127.0.0.1')).port;
+    const sendFailures = async (): Promise<string | undefined> => {
+      const text = (await httpRequest(metricsPort, '/metrics')).body.toString();
+      return /^gredis_layer_send_failures_total (\d+)$/m.exec(text)?.[1];
+    };
+    assert.is((await httpRequest(port, '/echo')).status, 200);
+
+    redis.pause(); // nothing answers: the send waits past the HTTP timeout (1 s)
+    assert.is((await within(httpRequest(port, '/echo'), 8000, 'the answer')).status, 504);
+    assert.is(await sendFailures(), '0', 'not failed yet: it may land');
+    redis.resume();
+    // Replies come in order on the connection: once this one is answered, the
+    // late send has landed.
+    assert.is((await within(httpRequest(port, '/echo'), 8000, 'the next answer')).status, 200);
+    assert.is(await sendFailures(), '0', 'a send that landed late did not fail');
+
+    redis.pause();
+    assert.is((await within(httpRequest(port, '/echo'), 8000, 'the answer')).status, 504);
+    // The layer gives up on the silent server after replyTimeout (2 s): now it failed.
+    await waitFor(async () => (await sendFailures()) === '1', 15_000, 'the failure to count');
+  });
+});
+
 test('/healthz turns 503 while Redis is silent, though no socket sends anything, and 200 once it answers; /metrics still answers', async () => {
   await withPrivateRedis(async (redis) => {
     const { port, thyme } = await setup({}, { replyTimeout: 1 }, redis.url);

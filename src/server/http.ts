@@ -131,9 +131,15 @@ export async function bridgeHttpRequest(
   const sent = ctx.layer.send(CHANNELS.httpRequest, event);
   if (!(await before(answerBy, sent))) {
     // Should it land after all, its worker hears that nobody waits for the answer.
-    inFlight.track(sent.then(clientLeft, () => ctx.layer.releaseChannel(reply)));
+    // A failed send is counted once it has failed, as a WebSocket's late connect
+    // is (settleLateConnect): one that lands late did not fail.
+    inFlight.track(
+      sent.then(clientLeft, () => {
+        ctx.metrics.layerSendFailures++;
+        ctx.layer.releaseChannel(reply);
+      }),
+    );
     phase = 'done';
-    ctx.metrics.layerSendFailures++;
     ctx.logger.warn(
       { path: target.path },
       'the channel layer did not take an HTTP request in time',
