@@ -13,6 +13,7 @@ import { suite } from './helpers/suite.js';
 import * as assert from 'uvu/assert';
 import { openDatabase, type Database } from '../src/db/connection.js';
 import { migrate } from '../src/db/migrations.js';
+import { rejects } from './helpers/assert.js';
 import { BrowserlessClient } from './helpers/browserless.js';
 import { SHARED_POSTGRES_URL, type DatabaseBackend } from './helpers/databases.js';
 import {
@@ -27,7 +28,7 @@ import { startThyme } from './helpers/processes.js';
 import { freePort } from './helpers/redis-server.js';
 import { TcpProxy } from './helpers/tcp-proxy.js';
 import { waitFor, within } from './helpers/wait.js';
-import type { TestClient } from './helpers/ws-client.js';
+import { HandshakeRefused, type TestClient } from './helpers/ws-client.js';
 
 const test = suite('worker: a database outage');
 const name = `gredis_outage_${randomBytes(4).toString('hex')}`;
@@ -139,7 +140,7 @@ test('gredis thyme with memory:// (its pages need the database): /healthz is 503
   }
 });
 
-test('a database that stops answering: pages fail with 503 within query_timeout, and the stuck connection is not used again', async () => {
+test('a database that stops answering: pages fail with 503 within query_timeout, a chat handshake is refused in one warning line, and the stuck connection is not used again', async () => {
   const fixtures = new Fixtures(db);
   await fixtures.user('bob', { password: 'pw' });
   const shared = new URL(SHARED_POSTGRES_URL);
@@ -173,6 +174,16 @@ test('a database that stops answering: pages fail with 503 within query_timeout,
     // Thyme on Redis runs no page itself and never touches the database.
     assert.is((await httpRequest(port, '/healthz')).status, 200);
     assert.is(await failures(), '1', 'an operator sees the outage in the metrics too');
+    // A chat handshake meanwhile: its user cannot be looked up (refused as anonymous).
+    const key = browser.cookies.get('sessionid')!;
+    const refused = await rejects(() => chatClient(port, key), HandshakeRefused);
+    assert.is(refused.status, 403);
+    const unidentified = await worker.waitForLine((line) =>
+      String(line.msg).startsWith('could not identify a WebSocket user'),
+    );
+    assert.is(unidentified.level, 40, 'one warning line, as for a page, not an error with a stack');
+    assert.not.ok('err' in unidentified);
+    assert.is(await failures(), '2');
 
     await proxy.restore(); // the frozen connection stays frozen, as a dead path would
     const page = await within(browser.get('/'), 8000, 'a page once the database answers');

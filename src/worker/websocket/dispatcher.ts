@@ -254,8 +254,12 @@ export class SocketDispatcher {
     try {
       return await this.app.identifySocket(headers);
     } catch (error) {
-      this.logger.error(
-        { err: error },
+      // A database away fails every handshake at once: one counted line, as any
+      // handler's failure (logAppFailure), not a stack for each.
+      logAppFailure(
+        this.logger,
+        error,
+        {},
         'could not identify a WebSocket user; treating it as anonymous',
       );
       return null;
