@@ -195,4 +195,35 @@ test('a form sent back with errors: focus is on the first field in error, which 
   }
 });
 
+test('a failed login: focus is on the username, which the error describes', async () => {
+  await fixtures.user('lee', { password: 'lee pw 12345' });
+  const guest = await browser!.newContext();
+  try {
+    const login = await guest.newPage();
+    await login.goto(`${base}/accounts/login/`);
+    await login.getByLabel('Username').fill('lee');
+    await login.getByLabel('Password').fill('not it');
+    await Promise.all([
+      login.waitForNavigation(),
+      login.getByRole('button', { name: 'Log in' }).click(),
+    ]);
+    // An alert already in the page when it loads is not announced: the error is
+    // heard only as the description of the field that has focus.
+    await login.waitForFunction("document.activeElement.id === 'id_username'", null, {
+      timeout: 5000,
+    });
+    const notes =
+      (await login.evaluate(`(document.activeElement.getAttribute('aria-describedby') || '')
+      .split(' ')
+      .map((id) => document.getElementById(id)?.textContent)
+      .join(' ')`)) as string;
+    assert.ok(
+      notes.includes('Please enter a correct username and password.'),
+      `the username's description is "${notes}"`,
+    );
+  } finally {
+    await guest.close();
+  }
+});
+
 test.run();

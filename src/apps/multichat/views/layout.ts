@@ -89,13 +89,19 @@ function adminNav(request: Request): SafeHtml {
   </nav>`;
 }
 
-/** The ids of what describes a field: its help text and its error, if any. */
+/**
+ * The ids of what describes a field: its help text and its error, if any, and
+ * `formError`, the id of an error about the whole form that concerns it too.
+ */
 function describedBy(
   id: string,
   help: string | undefined,
   error: string | undefined,
+  formError?: string,
 ): SafeHtml | '' {
-  const ids = [help ? `${id}_help` : '', error ? `${id}_error` : ''].filter(Boolean).join(' ');
+  const ids = [help ? `${id}_help` : '', error ? `${id}_error` : '', formError ?? '']
+    .filter(Boolean)
+    .join(' ');
   return ids ? html` aria-describedby="${ids}"` : '';
 }
 
@@ -131,6 +137,12 @@ export function field(options: {
   autofocus?: boolean;
   /** The server's limit in characters (code points), as Django counts them. */
   maxChars?: number;
+  /**
+   * The id of an error about the form as a whole that is about this field too
+   * (a login refused): a field that takes focus must say it, since the alert
+   * shown with the page is not announced.
+   */
+  formError?: string | undefined;
 }): SafeHtml {
   const id = `id_${options.name}`;
   return html`<p class="field${options.error ? ' has-error' : ''}">
@@ -148,7 +160,7 @@ export function field(options: {
         // title halfway. So it gets the most units a valid value can have, and
         // the server counts the characters.
         options.maxChars ? html` maxlength="${options.maxChars * 2}"` : ''
-      }${options.error ? html` aria-invalid="true"` : ''}${describedBy(id, options.help, options.error)}
+      }${options.error ? html` aria-invalid="true"` : ''}${describedBy(id, options.help, options.error, options.formError)}
     />
     ${fieldNotes(id, options.help, options.error)}
   </p>`;

@@ -189,15 +189,18 @@ function loginForm(
   status: number,
   notice?: string,
 ): Response {
+  // Both fields, as the error is about both (or about logging in at all): the
+  // username has focus, the password is where a user tabs to correct it.
+  const formError = error ? 'login_error' : undefined;
   const body = html`<section class="card narrow" aria-labelledby="login-heading">
     <h1 id="login-heading">Log in</h1>
     ${notice ? html`<p class="notice">${notice}</p>` : ''}
-    ${error ? html`<p class="error form-error" role="alert">${error}</p>` : ''}
+    ${error ? html`<p class="error form-error" id="login_error" role="alert">${error}</p>` : ''}
     <form method="post" action="${LOGIN_URL}">
       ${csrfInput(request)}
       <input type="hidden" name="next" value="${next}" />
-      ${field({ name: 'username', label: 'Username', value: username, autocomplete: 'username', required: true, autofocus: true, maxChars: USERNAME_MAX_LENGTH })}
-      ${field({ name: 'password', label: 'Password', type: 'password', autocomplete: 'current-password', required: true })}
+      ${field({ name: 'username', label: 'Username', value: username, autocomplete: 'username', required: true, autofocus: true, maxChars: USERNAME_MAX_LENGTH, formError })}
+      ${field({ name: 'password', label: 'Password', type: 'password', autocomplete: 'current-password', required: true, formError })}
       <p class="form-actions"><button type="submit" class="primary">Log in</button></p>
     </form>
   </section>`;
