@@ -226,4 +226,31 @@ test('a failed login: focus is on the username, which the error describes', asyn
   }
 });
 
+test("the last room in the list deleted while its pane has focus: focus goes to the room list's heading, not to nowhere", async () => {
+  for (const room of await fixtures.rooms.list()) await fixtures.rooms.delete(room.id);
+  const room = await fixtures.room('Only room');
+  await page.setViewportSize({ width: 375, height: 667 });
+  await page.goto(`${base}/`);
+  await page.locator('#connection-status[data-state="connected"]').waitFor();
+  await page.locator(`.room-link[data-room-id="${room.id}"]`).focus();
+  await page.keyboard.press('Enter');
+  await page.locator(`#room-${room.id} input[name="message"]:focus`).waitFor();
+  const admin = await page.context().newPage();
+  try {
+    await admin.goto(`${base}/admin/rooms/${room.id}/delete/`);
+    await Promise.all([
+      admin.waitForURL(`${base}/admin/rooms/`),
+      admin.getByRole('button', { name: 'Yes, delete' }).click(),
+    ]);
+  } finally {
+    await admin.close();
+  }
+  await page.locator(`#room-${room.id}`).waitFor({ state: 'detached' });
+  await page.locator('#alerts .alert-item').waitFor();
+  const focused = (await page.evaluate(
+    "document.activeElement.tagName + '#' + document.activeElement.id",
+  )) as string;
+  assert.is(focused, 'H1#rooms-heading');
+});
+
 test.run();

@@ -81,8 +81,10 @@
   // "disconnected" and "reconnected", not every retry's countdown.
   const statusText = document.getElementById('connection-text');
   const retryNote = document.getElementById('connection-retry');
+  /** Where focus goes when the room it was on is gone with no other to go to (roomGone). */
+  const roomsHeading = document.getElementById('rooms-heading');
   // Only the chat page has these; every other page just shares the stylesheet.
-  if (!chat || !panes || !alerts || !status || !statusText || !retryNote) return;
+  if (!chat || !panes || !alerts || !status || !statusText || !retryNote || !roomsHeading) return;
   const me = chat.getAttribute('data-username') || '';
   /**
    * Whose page this is. The socket asks for it (?user=): under another user's
@@ -579,7 +581,9 @@
   /**
    * The room was deleted: its pane and its item in the list go, and the user is
    * told which room it was. Focus, if it was on its button, moves to a
-   * neighbour's. `note`: what else the user must know (a message that did not
+   * neighbour's, or, with none left, to the list's heading: not to the page's
+   * body, where a screen reader loses its place (and an alert dismissed later
+   * has nowhere to give focus back to). `note`: what else the user must know (a message that did not
    * go, `unsent`). What the user wrote there and did not get sent goes with the
    * pane: the alert keeps it, to copy.
    */
@@ -593,7 +597,7 @@
       if (item.contains(document.activeElement)) {
         const next = item.nextElementSibling || item.previousElementSibling;
         const target = next && next.querySelector('.room-link');
-        if (target) target.focus();
+        (target || roomsHeading).focus();
       }
       item.remove();
     }

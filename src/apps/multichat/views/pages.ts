@@ -62,7 +62,7 @@ export function indexView(rooms: RoomRepository, keepAliveSeconds: number) {
       data-keep-alive-seconds="${keepAliveSeconds}"
     >
       <section class="rooms" aria-labelledby="rooms-heading">
-        <h1 id="rooms-heading">Rooms</h1>
+        <h1 id="rooms-heading" tabindex="-1">Rooms</h1>
         ${
           list.length === 0
             ? html`<p class="empty">
