@@ -253,4 +253,23 @@ test("the last room in the list deleted while its pane has focus: focus goes to 
   assert.is(focused, 'H1#rooms-heading');
 });
 
+test("on a phone (360 and 375 px wide), the admin's tables fit their box: none scrolls sideways, cutting off the action links", async () => {
+  await fixtures.room('Lobby');
+  for (const width of [360, 375]) {
+    await page.setViewportSize({ width, height: 667 });
+    for (const path of ['/admin/', '/admin/rooms/', '/admin/users/']) {
+      await page.goto(base + path);
+      const boxes = (await page.evaluate(
+        "[...document.querySelectorAll('.table-wrap')].map((w) => [w.scrollWidth, w.clientWidth])",
+      )) as [number, number][];
+      assert.ok(boxes.length > 0, `${path}: a table is shown`);
+      for (const [scroll, visible] of boxes)
+        assert.ok(
+          scroll <= visible,
+          `${width} px, ${path}: a table ${scroll} px wide in ${visible}`,
+        );
+    }
+  }
+});
+
 test.run();
