@@ -272,4 +272,20 @@ test("on a phone (360 and 375 px wide), the admin's tables fit their box: none s
   }
 });
 
+test("on a phone, a username box does not capitalise its first letter: usernames are case-sensitive ('sam' is not 'Sam')", async () => {
+  const guest = await browser!.newContext({ isMobile: true, hasTouch: true });
+  try {
+    const login = await guest.newPage();
+    await login.goto(`${base}/accounts/login/`);
+    assert.is(await login.getByLabel('Username').getAttribute('autocapitalize'), 'none');
+  } finally {
+    await guest.close();
+  }
+  await page.goto(`${base}/admin/users/new/`);
+  assert.is(
+    await page.getByLabel('Username', { exact: true }).getAttribute('autocapitalize'),
+    'none',
+  );
+});
+
 test.run();

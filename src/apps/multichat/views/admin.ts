@@ -463,7 +463,7 @@ function userCreateForm(request: Request, values: NewUserValues, errors: Errors)
       ${formError(errors)}
       <form method="post" action="/admin/users/new/" class="admin-form">
         ${csrfInput(request)}
-        ${field({ name: 'username', label: 'Username', value: values.username, error: errors.username, required: true, autofocus: !hasErrors(errors), autocomplete: 'off', maxChars: USERNAME_MAX_LENGTH, help: `Required. ${USERNAME_MAX_LENGTH} characters or fewer. Letters, digits and @/./+/-/_ only.` })}
+        ${field({ name: 'username', label: 'Username', value: values.username, error: errors.username, required: true, autofocus: !hasErrors(errors), autocomplete: 'off', autocapitalize: 'none', maxChars: USERNAME_MAX_LENGTH, help: `Required. ${USERNAME_MAX_LENGTH} characters or fewer. Letters, digits and @/./+/-/_ only.` })}
         ${field({ name: 'email', label: 'Email address (optional)', type: 'email', value: values.email, error: errors.email, autocomplete: 'off' })}
         ${passwordFields(errors)} ${flagFields(values, errors)}
         <p class="form-actions">

@@ -133,6 +133,11 @@ export function field(options: {
   error?: string | undefined;
   help?: string | undefined;
   autocomplete?: string;
+  /**
+   * 'none' for a username, as Django's UsernameField has it: usernames are
+   * case-sensitive, and a phone's keyboard would start one with a capital.
+   */
+  autocapitalize?: 'none';
   required?: boolean;
   autofocus?: boolean;
   /** The server's limit in characters (code points), as Django counts them. */
@@ -152,8 +157,8 @@ export function field(options: {
       name="${options.name}"
       type="${options.type ?? 'text'}"
       value="${options.value ?? ''}"
-      ${
-        options.autocomplete ? html` autocomplete="${options.autocomplete}"` : ''
+      ${options.autocomplete ? html` autocomplete="${options.autocomplete}"` : ''}${
+        options.autocapitalize ? html` autocapitalize="${options.autocapitalize}"` : ''
       }${options.required ? html` required` : ''}${autofocusAttr(options)}${
         // A browser's maxlength counts UTF-16 units, two for an astral character
         // (emoji, rarer CJK): given the limit itself it would stop a valid name or

@@ -199,7 +199,7 @@ function loginForm(
     <form method="post" action="${LOGIN_URL}">
       ${csrfInput(request)}
       <input type="hidden" name="next" value="${next}" />
-      ${field({ name: 'username', label: 'Username', value: username, autocomplete: 'username', required: true, autofocus: true, maxChars: USERNAME_MAX_LENGTH, formError })}
+      ${field({ name: 'username', label: 'Username', value: username, autocomplete: 'username', autocapitalize: 'none', required: true, autofocus: true, maxChars: USERNAME_MAX_LENGTH, formError })}
       ${field({ name: 'password', label: 'Password', type: 'password', autocomplete: 'current-password', required: true, formError })}
       <p class="form-actions"><button type="submit" class="primary">Log in</button></p>
     </form>
