@@ -9,7 +9,8 @@ import { suite } from './helpers/suite.js';
 import * as assert from 'uvu/assert';
 import { CHROMIUM, CHROMIUM_ARGS, killChildren } from './helpers/chromium.js';
 import { sqliteBackend } from './helpers/databases.js';
-import { EmbeddedChat, Fixtures } from './helpers/deployment.js';
+import { EmbeddedChat, Fixtures, joinedClient } from './helpers/deployment.js';
+import type { TestClient } from './helpers/ws-client.js';
 
 /** The whole file must finish well inside the runner's budget, whatever hangs. */
 const FILE_DEADLINE_MS = 60_000;
@@ -286,6 +287,28 @@ test("on a phone, a username box does not capitalise its first letter: usernames
     await page.getByLabel('Username', { exact: true }).getAttribute('autocapitalize'),
     'none',
   );
+});
+
+test('enter and leave notices are read as words: their arrows are for the eye only', async () => {
+  const room = await fixtures.room('Notices');
+  await page.setViewportSize({ width: 1280, height: 800 });
+  await page.goto(`${base}/`);
+  await page.locator('#connection-status[data-state="connected"]').waitFor();
+  await page.locator(`.room-link[data-room-id="${room.id}"]`).click();
+  await page.locator(`#room-${room.id}`).waitFor();
+  const clients: TestClient[] = [];
+  try {
+    const ann = await joinedClient(chat.ports[0]!, fixtures, 'ann', room.id, clients);
+    ann.close();
+    await page.locator(`#room-${room.id} .notice-leave`).waitFor();
+  } finally {
+    for (const client of clients) client.close();
+  }
+  // What a screen reader reads of the list, and announces as the notices come (aria-live).
+  const read = await page.locator(`#room-${room.id} .messages`).ariaSnapshot();
+  assert.match(read, /ann joined/);
+  assert.match(read, /ann left/);
+  assert.not.match(read, /[→←]/, `the list reads:\n${read}`);
 });
 
 test.run();
