@@ -227,7 +227,7 @@ test('a failed login: focus is on the username, which the error describes', asyn
   }
 });
 
-test("the last room in the list deleted while its pane has focus: focus goes to the room list's heading, not to nowhere", async () => {
+test("the last room in the list deleted while its pane has focus: focus goes to the room list's heading, not to nowhere, and the list says it is empty", async () => {
   for (const room of await fixtures.rooms.list()) await fixtures.rooms.delete(room.id);
   const room = await fixtures.room('Only room');
   await page.setViewportSize({ width: 375, height: 667 });
@@ -252,6 +252,9 @@ test("the last room in the list deleted while its pane has focus: focus goes to 
     "document.activeElement.tagName + '#' + document.activeElement.id",
   )) as string;
   assert.is(focused, 'H1#rooms-heading');
+  // What is read next: not how to use a list now empty, but that it is.
+  assert.ok(await page.getByText('No rooms yet.').isVisible(), 'the list says it is empty');
+  assert.not.ok(await page.locator('#rooms-hint').isVisible(), 'no hint for an empty list');
 });
 
 test("on a phone (360 and 375 px wide), the admin's tables fit their box: none scrolls sideways, cutting off the action links", async () => {

@@ -601,9 +601,18 @@
       }
       item.remove();
     }
+    if (!document.querySelector('.room-link')) showNoRooms();
     showAlert('ROOM_DELETED', `The room “${title}” was deleted.${note ? ` ${note}` : ''}`, {
       quotes,
     });
+  }
+
+  /** The list's last room is gone: the page says so, as one loaded with none does. */
+  function showNoRooms() {
+    const hint = document.getElementById('rooms-hint');
+    const empty = document.getElementById('rooms-empty');
+    if (hint) hint.hidden = true;
+    if (empty) empty.hidden = false;
   }
 
   /** The texts a room's pane holds that did not go: listed as not sent, `unsent`, in its box. */

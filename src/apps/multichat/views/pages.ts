@@ -64,15 +64,20 @@ export function indexView(rooms: RoomRepository, keepAliveSeconds: number) {
       <section class="rooms" aria-labelledby="rooms-heading">
         <h1 id="rooms-heading" tabindex="-1">Rooms</h1>
         ${
+          // In the page with rooms too, hidden: shown by the client once the
+          // last of them is deleted (chat.js, roomGone).
+          html`<p class="empty" id="rooms-empty" ${list.length > 0 ? html` hidden` : ''}>
+            No rooms yet.
+            ${
+              user.isStaff
+                ? html`<a href="/admin/rooms/new/">Create one in the admin</a>.`
+                : html`Ask an administrator to create one.`
+            }
+          </p>`
+        }
+        ${
           list.length === 0
-            ? html`<p class="empty">
-                No rooms yet.
-                ${
-                  user.isStaff
-                    ? html`<a href="/admin/rooms/new/">Create one in the admin</a>.`
-                    : html`Ask an administrator to create one.`
-                }
-              </p>`
+            ? ''
             : html`<p class="hint" id="rooms-hint">
                   Select a room to join it; select it again to leave.
                 </p>
