@@ -2,13 +2,14 @@
  * Database URLs and connections: the accepted forms, SQLite's pragmas on every
  * connection, PostgreSQL's search_path, and values that read back the same on both.
  */
+import BetterSqlite3 from 'better-sqlite3';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { suite } from './helpers/suite.js';
 import * as assert from 'uvu/assert';
 import { openDatabase } from '../src/db/connection.js';
-import { InvalidDatabaseUrl, isConnectionError } from '../src/db/errors.js';
+import { InvalidDatabaseUrl, isConnectionError, isDatabaseTimeout } from '../src/db/errors.js';
 import { PreparedQuery } from '../src/db/prepared.js';
 import { parseDatabaseUrl } from '../src/db/url.js';
 import { InvalidLayerUrl } from '../src/layer/errors.js';
@@ -22,6 +23,7 @@ import {
   toDbTimestamp,
 } from '../src/db/values.js';
 import { databaseUrlFromEnv, DEFAULTS } from '../src/settings.js';
+import { failureCause } from '../src/worker/failures.js';
 import { allDatabases, SHARED_POSTGRES_URL } from './helpers/databases.js';
 import { waitFor } from './helpers/wait.js';
 
@@ -56,24 +58,44 @@ urls('sqlite:// forms: relative to the working directory, absolute, and in-memor
   });
 });
 
-urls('postgres:// and postgresql:// go to pg; search_path is taken out and validated', () => {
-  assert.equal(parseDatabaseUrl('postgres://u:p@db:5432/app'), {
-    kind: 'postgres',
-    connectionString: 'postgres://u:p@db:5432/app',
-    searchPath: undefined,
-  });
-  assert.equal(parseDatabaseUrl('postgresql://u@db/app?search_path=t_1,public&sslmode=require'), {
-    kind: 'postgres',
-    connectionString: 'postgresql://u@db/app?sslmode=require',
-    searchPath: ['t_1', 'public'],
-  });
-  for (const bad of ["x'; drop table auth_user; --", 'a b', '', '1abc'])
-    assert.throws(
-      () => parseDatabaseUrl(`postgres://db/app?search_path=${encodeURIComponent(bad)}`),
-      (error: unknown) => error instanceof InvalidDatabaseUrl,
-      `search_path ${JSON.stringify(bad)}`,
-    );
-});
+urls(
+  'postgres:// and postgresql:// go to pg; search_path and query_timeout are taken out and validated',
+  () => {
+    assert.equal(parseDatabaseUrl('postgres://u:p@db:5432/app'), {
+      kind: 'postgres',
+      connectionString: 'postgres://u:p@db:5432/app',
+      searchPath: undefined,
+      queryTimeoutMs: undefined,
+    });
+    assert.equal(parseDatabaseUrl('postgresql://u@db/app?search_path=t_1,public&sslmode=require'), {
+      kind: 'postgres',
+      connectionString: 'postgresql://u@db/app?sslmode=require',
+      searchPath: ['t_1', 'public'],
+      queryTimeoutMs: undefined,
+    });
+    // query_timeout sets the server's statement timeout too (openDatabase): taken out of pg's hands.
+    assert.equal(parseDatabaseUrl('postgres://db/app?query_timeout=0&application_name=x'), {
+      kind: 'postgres',
+      connectionString: 'postgres://db/app?application_name=x',
+      searchPath: undefined,
+      queryTimeoutMs: 0,
+    });
+    for (const bad of ['', '1.5', '-1', '15s', '9999999999'])
+      assert.throws(
+        () => parseDatabaseUrl(`postgres://db/app?query_timeout=${bad}`),
+        (error: unknown) =>
+          error instanceof InvalidDatabaseUrl &&
+          /query_timeout .* milliseconds/.test(error.message),
+        `query_timeout ${JSON.stringify(bad)}`,
+      );
+    for (const bad of ["x'; drop table auth_user; --", 'a b', '', '1abc'])
+      assert.throws(
+        () => parseDatabaseUrl(`postgres://db/app?search_path=${encodeURIComponent(bad)}`),
+        (error: unknown) => error instanceof InvalidDatabaseUrl,
+        `search_path ${JSON.stringify(bad)}`,
+      );
+  },
+);
 
 urls('anything else throws InvalidDatabaseUrl (code, no password in the message)', () => {
   for (const url of [
@@ -207,6 +229,37 @@ sqlite('a file database runs with WAL, foreign keys and a busy timeout', async (
   }
 });
 
+sqlite(
+  "a write the file's lock holds past the busy timeout fails as a database timeout, not a bug",
+  async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'gredis-conn-'));
+    const file = join(dir, 'busy.sqlite3');
+    const db = openDatabase(`sqlite://${file}`);
+    // Another process's connection, as a second `gredis` on the same file has.
+    const other = new BetterSqlite3(file);
+    try {
+      await db.knex.schema.createTable('t', (t) => t.integer('x'));
+      await db.knex.raw('pragma busy_timeout = 50'); // 5 s by default
+      other.exec('begin immediate');
+      const error = await db
+        .knex('t')
+        .insert({ x: 1 })
+        .then(
+          () => undefined,
+          (e: unknown) => e,
+        );
+      assert.ok(isDatabaseTimeout(error), String(error));
+      assert.is(failureCause(error), 'database');
+      other.exec('rollback');
+      await db.knex('t').insert({ x: 1 });
+    } finally {
+      other.close();
+      await db.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  },
+);
+
 sqlite('an in-memory database has foreign keys on too (WAL does not apply)', async () => {
   const db = openDatabase('sqlite://:memory:');
   try {
@@ -287,9 +340,11 @@ pg('a read whose backend is terminated under it runs again on another connection
 pg(
   'a query left unanswered fails after queryTimeoutMs, once, and its connection is not used again',
   async () => {
-    // pg_sleep stands for a server that stopped answering (worker-database-outage
-    // freezes a real connection instead).
-    const db = openDatabase(SHARED_POSTGRES_URL, { queryTimeoutMs: 500 });
+    // pg_sleep, with no statement timeout of the server's, stands for a server
+    // that stopped answering (worker-database-outage freezes a real connection instead).
+    const db = openDatabase(`${SHARED_POSTGRES_URL}?statement_timeout=0`, {
+      queryTimeoutMs: 500,
+    });
     try {
       const unanswered = new PreparedQuery(
         db,
@@ -303,13 +358,50 @@ pg(
       );
       const waited = Date.now() - started;
       assert.ok(isConnectionError(error), String(error)); // logged in one line, as the database being away
-      assert.ok(waited < 1400, `failed after ${waited} ms: once, not run again (it may yet run)`);
+      assert.ok(waited < 2400, `failed after ${waited} ms: once, not run again (it may yet run)`);
       const next = Date.now();
       const { rows } = (await db.knex.raw('select 1 as one')) as { rows: unknown[] };
       assert.equal(rows, [{ one: 1 }]);
       assert.ok(Date.now() - next < 400, 'answered on a fresh connection, not behind the sleep');
     } finally {
       await db.close();
+    }
+  },
+);
+
+pg(
+  'a statement still running at queryTimeoutMs is cancelled by the server, once, and its connection serves on',
+  async () => {
+    const db = openDatabase(SHARED_POSTGRES_URL, { queryTimeoutMs: 500 });
+    const admin = openDatabase(SHARED_POSTGRES_URL);
+    const tag = `gredis_slow_${process.pid}_${Date.now()}`;
+    try {
+      const slow = new PreparedQuery(
+        db,
+        'gredis_test_slow',
+        `select pg_sleep(5), '${tag}', ?::int`,
+      );
+      const started = Date.now();
+      const error = await slow.rows([1]).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      const waited = Date.now() - started;
+      assert.ok(isDatabaseTimeout(error), String(error));
+      assert.match(String(error), 'canceling statement due to statement timeout');
+      assert.ok(waited < 1400, `failed after ${waited} ms: once, not run again`);
+      const { rows: running } = (await admin.knex.raw(
+        "select 1 from pg_stat_activity where state = 'active' and query like ?",
+        [`%'${tag}'%`],
+      )) as { rows: unknown[] };
+      assert.is(running.length, 0, 'the statement no longer runs in the server');
+      const next = Date.now();
+      const { rows } = (await db.knex.raw('select 1 as one')) as { rows: unknown[] };
+      assert.equal(rows, [{ one: 1 }]);
+      assert.ok(Date.now() - next < 400, 'answered at once');
+    } finally {
+      await db.close();
+      await admin.close();
     }
   },
 );

@@ -28,9 +28,11 @@ export interface OpenDatabaseOptions {
   /** Receives knex's own warnings and debug output (silent by default). */
   logger?: Logger;
   /**
-   * PostgreSQL: a query with no answer after this many ms fails (0: waits for
-   * ever, as a long migration may need to). Default QUERY_TIMEOUT_MS; a
-   * `query_timeout=` in the URL takes precedence.
+   * PostgreSQL: a statement that runs, or waits for a lock, longer than this
+   * many ms is cancelled by the server, and a query with no answer
+   * SERVER_CANCEL_GRACE_MS later fails (0: waits for ever, as a long migration
+   * may need to). Default QUERY_TIMEOUT_MS; a `query_timeout=` in the URL takes
+   * precedence.
    */
   queryTimeoutMs?: number;
 }
@@ -45,15 +47,29 @@ const ACQUIRE_TIMEOUT_MS = 10_000;
  */
 const CONNECT_TIMEOUT_MS = 8000;
 /**
- * A PostgreSQL query with no answer after this fails with pg's "Query read
- * timeout" (pg's default is never). A server that stops answering (stopped, its
- * disk stalled, a network path broken without a reset) would otherwise hold
+ * A PostgreSQL statement still running or waiting after this is cancelled by
+ * the server ("canceling statement due to statement timeout"), and a query
+ * with no answer at all fails SERVER_CANCEL_GRACE_MS later with pg's "Query
+ * read timeout" (the defaults of both are never). A server that stops
+ * answering (stopped, its disk stalled, a network path broken without a
+ * reset) would otherwise hold
  * every query sent to it, and the event or request waiting on it, until TCP
  * gives up (many minutes): pages would get Thyme's 504 after --http-timeout
  * (120 s) and sockets nothing, with no line in the worker's log. Well above any
  * query of the app's, well below --http-timeout.
  */
 export const QUERY_TIMEOUT_MS = 15_000;
+/**
+ * The server cancels a statement at the query timeout (statement_timeout), and
+ * pg's own timer waits this much longer: a server that answers gives its own
+ * error first. Were pg's timer first, it would drop a connection whose
+ * statement goes on in the server: one waiting for a lock (a table locked by a
+ * migration or by hand) holds its backend, a connection slot of the server's,
+ * until the lock is released, each timed-out command leaving one more, until
+ * the server refuses every client; and a write then commits after its request
+ * was answered 500.
+ */
+const SERVER_CANCEL_GRACE_MS = 1000;
 /** How long a SQLite writer waits for another connection's write lock. */
 const SQLITE_BUSY_TIMEOUT_MS = 5000;
 
@@ -117,13 +133,15 @@ function clientConfig(
   backends?: PostgresBackends,
 ): Knex.Config {
   if (target.kind === 'postgres') {
+    const timeoutMs = target.queryTimeoutMs ?? queryTimeoutMs;
     return {
       client: 'pg',
       connection: {
         connectionString: target.connectionString,
         connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
-        // pg reads `query_timeout` from the URL over this one.
-        query_timeout: queryTimeoutMs,
+        // 0 sends none: the server's own setting applies.
+        statement_timeout: timeoutMs,
+        query_timeout: timeoutMs && timeoutMs + SERVER_CANCEL_GRACE_MS,
       },
       ...(target.searchPath ? { searchPath: target.searchPath } : {}),
       // min 0: idle connections are released rather than held for the process's life.

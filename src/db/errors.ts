@@ -77,6 +77,18 @@ export function isBusy(error: unknown): boolean {
   return code.startsWith('SQLITE_BUSY') || code === '40001' || code === '40P01';
 }
 
+/**
+ * The database gave up on a statement that waited too long: PostgreSQL's
+ * statement or lock timeout (a table locked by another session), SQLite's
+ * busy timeout (another process holding the file's write lock). Like the
+ * database being away, it says nothing about the code that ran the statement.
+ */
+export function isDatabaseTimeout(error: unknown): boolean {
+  const code = driverCode(error) ?? '';
+  if (code === '57014') return /statement timeout/.test(driverMessage(error));
+  return code === '55P03' || code.startsWith('SQLITE_BUSY');
+}
+
 const CONNECTION_CODES = new Set([
   'ECONNREFUSED',
   'ECONNRESET',

@@ -6,7 +6,13 @@ import { InvalidDatabaseUrl } from './errors.js';
 /** Where a database URL points, parsed once and before any I/O. */
 export type DatabaseTarget =
   | { kind: 'sqlite'; filename: string; memory: boolean }
-  | { kind: 'postgres'; connectionString: string; searchPath: string[] | undefined };
+  | {
+      kind: 'postgres';
+      connectionString: string;
+      searchPath: string[] | undefined;
+      /** The URL's `query_timeout=`, in ms (see openDatabase). */
+      queryTimeoutMs: number | undefined;
+    };
 
 /** A schema name we are willing to hand to knex, which splices searchPath into SQL text. */
 const SCHEMA_NAME = /^[A-Za-z_][A-Za-z0-9_$]{0,62}$/;
@@ -19,6 +25,8 @@ const SCHEMA_NAME = /^[A-Za-z_][A-Za-z0-9_$]{0,62}$/;
  * - `postgres://…` or `postgresql://…`, handed to `pg` as a connection string. The extra
  *   query parameter `search_path=a,b` sets the schema search path of every connection
  *   (how tests isolate themselves in a schema); pg's own `options=-c search_path=…` works too.
+ *   `query_timeout=` (ms, 0 for none) is taken out too: it sets the server's
+ *   statement timeout as well as pg's own (see openDatabase).
  */
 export function parseDatabaseUrl(url: string): DatabaseTarget {
   const text = url.trim();
@@ -65,7 +73,13 @@ function parsePostgres(text: string, original: string): DatabaseTarget {
     throw new InvalidDatabaseUrl(redactSecrets(original), whyNotUrl(text));
   }
   const queryAt = text.indexOf('?');
-  if (queryAt === -1) return { kind: 'postgres', connectionString: text, searchPath: undefined };
+  if (queryAt === -1)
+    return {
+      kind: 'postgres',
+      connectionString: text,
+      searchPath: undefined,
+      queryTimeoutMs: undefined,
+    };
   const params = new URLSearchParams(text.slice(queryAt + 1));
   const searchPathParam = params.get('search_path');
   params.delete('search_path');
@@ -80,10 +94,21 @@ function parsePostgres(text: string, original: string): DatabaseTarget {
         );
     }
   }
+  const queryTimeoutParam = params.get('query_timeout');
+  params.delete('query_timeout');
+  let queryTimeoutMs: number | undefined;
+  if (queryTimeoutParam !== null) {
+    if (!/^\d{1,9}$/.test(queryTimeoutParam))
+      throw new InvalidDatabaseUrl(
+        redactSecrets(original),
+        `query_timeout ${JSON.stringify(queryTimeoutParam)} is not a number of milliseconds`,
+      );
+    queryTimeoutMs = Number(queryTimeoutParam);
+  }
   // Rebuilt by hand: URL serialisation would re-encode the user's password and host.
   const rest = params.toString();
   const connectionString = text.slice(0, queryAt) + (rest ? `?${rest}` : '');
-  return { kind: 'postgres', connectionString, searchPath };
+  return { kind: 'postgres', connectionString, searchPath, queryTimeoutMs };
 }
 
 /** The SQLite file a URL names, or undefined for PostgreSQL and in-memory databases. */

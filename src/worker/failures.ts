@@ -1,8 +1,8 @@
-import { isConnectionError, isLostConnection } from '../db/errors.js';
+import { isConnectionError, isDatabaseTimeout, isLostConnection } from '../db/errors.js';
 import { isTransientLayerError } from '../layer/errors.js';
 import { logFailure, type Logger } from '../logger.js';
 
-/** What made application code fail: a dependency that is away, or anything else (a bug). */
+/** What made application code fail: a dependency that is away or busy, or anything else (a bug). */
 export type FailureCause = 'database' | 'layer' | 'other';
 
 /**
@@ -14,7 +14,8 @@ export type FailureCause = 'database' | 'layer' | 'other';
  */
 export function failureCause(error: unknown): FailureCause {
   if (isTransientLayerError(error)) return 'layer';
-  if (isConnectionError(error) || isLostConnection(error)) return 'database';
+  if (isConnectionError(error) || isLostConnection(error) || isDatabaseTimeout(error))
+    return 'database';
   return 'other';
 }
 

@@ -1,0 +1,121 @@
+/**
+ * PostgreSQL answering, but a table locked by another session (a migration's
+ * ALTER TABLE, a LOCK TABLE by hand): MultiChat embedded in this process, on a
+ * schema of its own, with a short query timeout. A command or page that needs
+ * the table fails at the timeout, the server cancelling its statement, so that
+ * no connection of the server's is left waiting for the lock; what does not
+ * need the table is served meanwhile, and all works once the lock is released.
+ */
+import { randomBytes } from 'node:crypto';
+import pg from 'pg';
+import { suite } from './helpers/suite.js';
+import * as assert from 'uvu/assert';
+import { openDatabase, type Database } from '../src/db/connection.js';
+import { appFailures } from '../src/worker/failures.js';
+import { BrowserlessClient } from './helpers/browserless.js';
+import { postgresBackend, SHARED_POSTGRES_URL } from './helpers/databases.js';
+import {
+  chatClient,
+  EmbeddedChat,
+  Fixtures,
+  joinedClient,
+  joinSettled,
+  nextJson,
+} from './helpers/deployment.js';
+import { within } from './helpers/wait.js';
+import type { TestClient } from './helpers/ws-client.js';
+
+const test = suite('worker: a table locked by another session');
+const database = postgresBackend();
+/** Names this suite's connections, so that the server's view of them can be found. */
+const application = `gredis_locks_${randomBytes(4).toString('hex')}`;
+const QUERY_TIMEOUT_MS = 1000;
+let db: Database;
+let chat: EmbeddedChat;
+const clients: TestClient[] = [];
+const admin = new pg.Client({ connectionString: SHARED_POSTGRES_URL });
+const locker = new pg.Client({ connectionString: SHARED_POSTGRES_URL });
+
+test.before(async () => {
+  await database.setup();
+  await database.openMigrated();
+  db = openDatabase(
+    `${database.url}&query_timeout=${QUERY_TIMEOUT_MS}&application_name=${application}`,
+  );
+  chat = await EmbeddedChat.start(db, { notifyEnterLeave: false });
+  await admin.connect();
+  await locker.connect();
+});
+
+test.after(async () => {
+  for (const client of clients) client.ws.terminate();
+  await chat?.stop();
+  await db?.close();
+  await locker.end();
+  await admin.end();
+  await database.teardown();
+});
+
+/** This suite's server connections whose statement waits for a lock. */
+async function waitingForLocks(): Promise<number> {
+  const { rows } = await admin.query<{ n: string }>(
+    "select count(*) as n from pg_stat_activity where application_name = $1 and wait_event_type = 'Lock'",
+    [application],
+  );
+  return Number(rows[0]!.n);
+}
+
+function databaseFailures(): number {
+  return new Map(appFailures.entries()).get('database')!;
+}
+
+test('chat commands and the admin fail at the query timeout, leaving no statement waiting on the server; the rest is served, and all works once the lock is released', async () => {
+  const fixtures = new Fixtures(db);
+  const port = chat.ports[0]!;
+  const lobby = await fixtures.room('Lobby');
+  await fixtures.user('root', { password: 'pw', staff: true, superuser: true });
+  const staff = new BrowserlessClient(port);
+  assert.is((await staff.login('root', 'pw')).status, 302);
+  const ann = await joinedClient(port, fixtures, 'ann', lobby.id, clients);
+  const bob = await joinedClient(port, fixtures, 'bob', lobby.id, clients);
+  const failures = databaseFailures();
+
+  const schema = new URL(database.url).searchParams.get('search_path')!;
+  await locker.query('begin');
+  await locker.query(`lock table ${schema}.chat_room in access exclusive mode`);
+  try {
+    for (const client of [ann, bob]) {
+      const started = Date.now();
+      client.send(JSON.stringify({ command: 'send', room: lobby.id, message: 'stuck' }));
+      assert.is((await within(client.closed, 5000, 'the socket to close')).code, 1011);
+      const took = Date.now() - started;
+      assert.ok(took >= QUERY_TIMEOUT_MS - 100, `closed after ${took} ms, not before the timeout`);
+      // The server ended the statement itself: its connection holds no place in
+      // the lock's queue, nor one of the server's connection slots, and a
+      // second command's does not add to it.
+      assert.is(await waitingForLocks(), 0, 'no statement of ours still waits for the lock');
+    }
+    const rooms = await within(staff.get('/admin/rooms/'), 5000, 'the admin room list');
+    assert.is(rooms.status, 500);
+    assert.match(rooms.body.toString(), 'Server error');
+    assert.not.match(rooms.body.toString(), /statement timeout|at .*\.js/);
+    assert.is(await waitingForLocks(), 0);
+    assert.is(databaseFailures() - failures, 3, 'counted as the database failing, not as bugs');
+    // What needs no room is served meanwhile.
+    assert.is((await within(staff.get('/admin/users/'), 5000, 'the user list')).status, 200);
+  } finally {
+    await locker.query('rollback');
+  }
+
+  const again = await chatClient(
+    port,
+    await fixtures.login((await fixtures.users.findByUsername('ann'))!),
+  );
+  clients.push(again);
+  await joinSettled(again, lobby.id);
+  again.send(JSON.stringify({ command: 'send', room: lobby.id, message: 'unlocked' }));
+  assert.is((await nextJson(again)).message, 'unlocked');
+  assert.is((await staff.get('/admin/rooms/')).status, 200);
+});
+
+test.run();
