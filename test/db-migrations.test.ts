@@ -13,6 +13,7 @@ import { isUniqueViolation, MigrationFailed } from '../src/db/errors.js';
 import { listMigrations, migrate, MIGRATIONS_TABLE, rollback } from '../src/db/migrations.js';
 import { runGredis } from './helpers/cli.js';
 import { allDatabases } from './helpers/databases.js';
+import { captureLogs, WARN } from './helpers/log-capture.js';
 import { within } from './helpers/wait.js';
 
 const INITIAL = '20261128000001_initial';
@@ -221,6 +222,30 @@ for (const backend of allDatabases()) {
     );
     assert.equal(await migrate(db), ALL);
     assert.ok(await db.knex.schema.hasTable('auth_user'));
+  });
+
+  test('a migration lock left taken: migrate says it waits, then gives up naming the lock and how to release it', async () => {
+    await migrate(db);
+    await db.knex(`${MIGRATIONS_TABLE}_lock`).update({ is_locked: 1 });
+    const { logger, lines } = captureLogs('info');
+    const error = await migrate(db, { logger, lockTimeoutMs: 300 }).catch((e: unknown) => e);
+    assert.instance(error, MigrationFailed);
+    assert.match(
+      (error as Error).message,
+      'the migration lock (gredis_migrations_lock) was still taken after 0.3 s',
+    );
+    assert.match((error as Error).message, 'UPDATE gredis_migrations_lock SET is_locked = 0');
+    assert.equal(
+      lines.map((line) => [line.level, line.msg]),
+      [
+        [
+          WARN,
+          'the migration lock (gredis_migrations_lock) is taken; waiting for it to be released',
+        ],
+      ],
+    );
+    await db.knex(`${MIGRATIONS_TABLE}_lock`).update({ is_locked: 0 });
+    assert.equal(await migrate(db), []);
   });
 
   test('four migrators on separate connections at once: all succeed, each migration runs once', async () => {

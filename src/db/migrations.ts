@@ -127,8 +127,10 @@ function newerDatabase(error: unknown): MigrationFailed | undefined {
 export async function migrate(db: Database, options: MigrateOptions = {}): Promise<string[]> {
   const logger = options.logger ?? silentLogger();
   const config = migratorConfig(options.directory);
-  const deadline = Date.now() + (options.lockTimeoutMs ?? 30_000);
+  const lockTimeoutMs = options.lockTimeoutMs ?? 30_000;
+  const deadline = Date.now() + lockTimeoutMs;
   const applied: string[] = [];
+  let saidLocked = false;
   for (let attempt = 1; ; attempt++) {
     let names: string[];
     try {
@@ -136,12 +138,30 @@ export async function migrate(db: Database, options: MigrateOptions = {}): Promi
       const [, ran] = (await db.knex.migrate.up(config)) as [number, string[]];
       names = ran;
     } catch (error) {
+      const locked = isLocked(error);
       if (isContention(error) && Date.now() < deadline) {
-        logger.debug({ attempt, err: error }, 'migrations busy in another process; retrying');
+        // The lock row says locked outside any transaction: no migrate is
+        // about to be done with it (a running one holds it in its transaction,
+        // where the others wait for it without this error). Said once, so that
+        // the wait is not a silent one.
+        if (locked && !saidLocked) {
+          saidLocked = true;
+          logger.warn(
+            { lockTimeoutMs },
+            `the migration lock (${LOCK_TABLE}) is taken; waiting for it to be released`,
+          );
+        } else
+          logger.debug({ attempt, err: error }, 'migrations busy in another process; retrying');
         await sleep(Math.min(50 * attempt, 500));
         continue;
       }
       if (error instanceof MigrationFailed) throw error;
+      if (locked)
+        throw new MigrationFailed(
+          undefined,
+          `the migration lock (${LOCK_TABLE}) was still taken after ${lockTimeoutMs / 1000} s. A migrate that stopped without releasing it (its migration run outside a transaction) leaves it so: once no migrate runs, release it with UPDATE ${LOCK_TABLE} SET is_locked = 0`,
+          { cause: error },
+        );
       throw (
         newerDatabase(error) ??
         new MigrationFailed(undefined, (error as Error).message, { cause: error })
@@ -197,9 +217,8 @@ async function ensureBookkeeping(db: Database): Promise<void> {
  * lock, or a concurrent creation of the bookkeeping tables or of the lock row.
  */
 function isContention(error: unknown): boolean {
-  if (isBusy(error)) return true;
+  if (isBusy(error) || isLocked(error)) return true;
   const message = error instanceof Error ? error.message : '';
-  if (/already locked/i.test(message)) return true;
   const code = (error as { code?: unknown } | null)?.code;
   const bookkeeping = /gredis_migrations|pg_type_typname_nsp_index/.test(message);
   return (
@@ -210,6 +229,11 @@ function isContention(error: unknown): boolean {
       code === 'SQLITE_CONSTRAINT_CHECK' ||
       /already exists/i.test(message))
   );
+}
+
+/** Knex found its lock row taken ("Migration table is already locked"). */
+function isLocked(error: unknown): boolean {
+  return error instanceof Error && /already locked/i.test(error.message);
 }
 
 function completedNames(done: unknown): Set<string> {
