@@ -22,7 +22,7 @@ import {
   joinSettled,
   nextJson,
 } from './helpers/deployment.js';
-import { within } from './helpers/wait.js';
+import { sleep, waitFor, within } from './helpers/wait.js';
 import type { TestClient } from './helpers/ws-client.js';
 
 const test = suite('worker: a table locked by another session');
@@ -116,6 +116,52 @@ test('chat commands and the admin fail at the query timeout, leaving no statemen
   again.send(JSON.stringify({ command: 'send', room: lobby.id, message: 'unlocked' }));
   assert.is((await nextJson(again)).message, 'unlocked');
   assert.is((await staff.get('/admin/rooms/')).status, 200);
+});
+
+test("chat commands stuck on the lock take a few of the pool's connections, not all: a login is served meanwhile, and the commands run once the lock is released", async () => {
+  // Long enough for the login to have waited for the stuck ones without the bound.
+  const patient = openDatabase(
+    `${database.url}&query_timeout=4000&application_name=${application}`,
+  );
+  const busy = await EmbeddedChat.start(patient, { notifyEnterLeave: false });
+  try {
+    const fixtures = new Fixtures(patient);
+    const port = busy.ports[0]!;
+    const lobby = await fixtures.room('Garden');
+    await fixtures.user('cat', { password: 'pw' });
+    const chatters: TestClient[] = [];
+    // More than the pool's ten connections.
+    for (let i = 0; i < 12; i++)
+      chatters.push(await joinedClient(port, fixtures, `chatter${i}`, lobby.id, clients));
+    const schema = new URL(database.url).searchParams.get('search_path')!;
+    await locker.query('begin');
+    try {
+      await locker.query(`lock table ${schema}.chat_room in access exclusive mode`);
+      for (const [i, chatter] of chatters.entries()) {
+        chatter.send(JSON.stringify({ command: 'send', room: lobby.id, message: `m${i}` }));
+        await sleep(20); // each in a turn of its own, not batched with the others
+      }
+      await waitFor(async () => (await waitingForLocks()) > 0, 2000, 'commands on the lock');
+      const started = Date.now();
+      const login = await new BrowserlessClient(port).login('cat', 'pw');
+      assert.is(login.status, 302);
+      const took = Date.now() - started;
+      assert.ok(took < 2000, `the login took ${took} ms`);
+      assert.ok(
+        (await waitingForLocks()) <= 3,
+        'a few queries wait for the lock, not one per command',
+      );
+    } finally {
+      await locker.query('rollback');
+    }
+    // Queued, not failed: every command runs once the lock is released.
+    const heard = [];
+    for (let i = 0; i < chatters.length; i++) heard.push((await nextJson(chatters[0]!)).message);
+    assert.equal(heard.sort(), chatters.map((_, i) => `m${i}`).sort());
+  } finally {
+    await busy.stop();
+    await patient.close();
+  }
 });
 
 test.run();
