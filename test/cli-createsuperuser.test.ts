@@ -4,13 +4,19 @@
  * piped, and with --noinput; Django's prompts, messages and re-prompts; exit codes.
  */
 import { userInfo } from 'node:os';
+import pg from 'pg';
 import { suite } from './helpers/suite.js';
 import * as assert from 'uvu/assert';
 import { UserRepository } from '../src/auth/users.js';
 import type { Database } from '../src/db/connection.js';
 import { runGredis, runGredisInPtyWithKey, runGredisWithKey } from './helpers/cli.js';
 import { TEST_SECRET_KEY } from './helpers/deployment.js';
-import { allDatabases, postgresBackend, sqliteBackend } from './helpers/databases.js';
+import {
+  allDatabases,
+  postgresBackend,
+  SHARED_POSTGRES_URL,
+  sqliteBackend,
+} from './helpers/databases.js';
 
 const PASSWORD = 'Tr0ub4dor&3';
 
@@ -279,6 +285,38 @@ for (const backend of allDatabases()) {
       assert.match(run.stderr, /That username is already taken\./);
     assert.is(await count(), 1);
   });
+
+  if (backend.name === 'postgres')
+    test('auth_user locked by another session: one line saying so at the query timeout, exit 1, no user made', async () => {
+      const locker = new pg.Client({ connectionString: SHARED_POSTGRES_URL });
+      await locker.connect();
+      try {
+        await locker.query('begin');
+        const schema = new URL(backend.url).searchParams.get('search_path')!;
+        await locker.query(`lock table ${schema}.auth_user in access exclusive mode`);
+        const run = await runGredisWithKey(
+          [
+            'createsuperuser',
+            '--noinput',
+            '--username',
+            'ivan',
+            '--database',
+            `${backend.url}&query_timeout=500`,
+          ],
+          { env: { GREDIS_SUPERUSER_PASSWORD: 'pw' } },
+        );
+        assert.is(run.code, 1, run.stderr);
+        assert.is(run.stderr.trim().split('\n').length, 1, run.stderr);
+        assert.match(
+          run.stderr,
+          /^gredis: the database \S+ gave up waiting \(another session may hold a lock on its tables\): canceling statement due to statement timeout$/m,
+        );
+      } finally {
+        await locker.query('rollback');
+        await locker.end();
+      }
+      assert.is(await count(), 0);
+    });
 
   if (backend.name === 'postgres')
     test('without SECRET_KEY: refused before any prompt, as the server is; no user made', async () => {

@@ -3,6 +3,7 @@ import {
   describeDriverError,
   InvalidDatabaseUrl,
   isConnectionError,
+  isDatabaseTimeout,
   isLostConnection,
   isMissingTable,
 } from '../db/errors.js';
@@ -56,6 +57,9 @@ function describeFailure(error: unknown, url: string): unknown {
   // as much as one that went away under a query.
   else if (isLostConnection(root))
     message = `the database ${redactSecrets(url)} closed the connection: ${describeDriverError(root)}`;
+  // Knex puts the statement before the driver's message: the reason alone is said.
+  else if (isDatabaseTimeout(root))
+    message = `the database ${redactSecrets(url)} gave up waiting (another session may hold a lock on its tables): ${describeDriverError(root).replace(/^.* - /, '')}`;
   else if (isMissingTable(root))
     message = `the database ${redactSecrets(url)} has no tables yet: run "gredis migrate" first`;
   if (message === undefined) return error;
