@@ -87,7 +87,7 @@ test('chat commands and the admin fail at the query timeout, leaving no statemen
     for (const client of [ann, bob]) {
       const started = Date.now();
       client.send(JSON.stringify({ command: 'send', room: lobby.id, message: 'stuck' }));
-      assert.is((await within(client.closed, 5000, 'the socket to close')).code, 1011);
+      assert.is((await within(client.closed, 5000, 'the socket to close')).code, 1013);
       const took = Date.now() - started;
       assert.ok(took >= QUERY_TIMEOUT_MS - 100, `closed after ${took} ms, not before the timeout`);
       // The server ended the statement itself: its connection holds no place in
@@ -96,8 +96,8 @@ test('chat commands and the admin fail at the query timeout, leaving no statemen
       assert.is(await waitingForLocks(), 0, 'no statement of ours still waits for the lock');
     }
     const rooms = await within(staff.get('/admin/rooms/'), 5000, 'the admin room list');
-    assert.is(rooms.status, 500);
-    assert.match(rooms.body.toString(), 'Server error');
+    assert.is(rooms.status, 503);
+    assert.match(rooms.body.toString(), 'Service unavailable');
     assert.not.match(rooms.body.toString(), /statement timeout|at .*\.js/);
     assert.is(await waitingForLocks(), 0);
     assert.is(databaseFailures() - failures, 3, 'counted as the database failing, not as bugs');
