@@ -43,9 +43,11 @@ const NON_FINITE: Record<string, number> = { inf: Infinity, '-inf': -Infinity, n
 type Json = string | number | boolean | null | Json[] | { [key: string]: Json };
 
 type PyCommand = (
-  | { action: 'send'; channel: string; messages: Message[] }
-  | { action: 'send'; channels: string[]; messages: Message[] }
+  | { action: 'send'; channel: string; messages: Message[]; count_full?: boolean }
+  | { action: 'send'; channels: string[]; messages: Message[]; count_full?: boolean }
   | { action: 'group_send'; group: string; message: Message }
+  | { action: 'group_add' | 'group_discard'; group: string; channels: string[] }
+  | { action: 'flush' }
   | {
       action: 'listen';
       channel?: string;
@@ -56,16 +58,24 @@ type PyCommand = (
       expect?: Message[];
       echo_to?: string;
       then_send?: { channel: string; message: Message };
+      /** A receive that raises is reported (receive_error), not fatal. */
+      report_errors?: boolean;
     }
 ) & {
   /** The Python layer's hosts (sharding), in place of the shared Redis alone. */
   hosts?: string[];
+  /** More RedisChannelLayer arguments: capacity, channel_capacity, expiry, group_expiry. */
+  options?: Record<string, Json>;
+  /** Seconds Fernet's clock is moved by when it stamps tokens (a sender's clock ahead). */
+  token_clock_offset?: number;
 };
 
 type PyEvent =
   | { event: 'ready'; channels: string[] }
   | { event: 'received'; channel: string; message: Json; same?: boolean; difference?: string }
-  | { event: 'sent' }
+  | { event: 'receive_error'; channel: string; error: string }
+  | { event: 'sent'; full?: number[] }
+  | { event: 'done' }
   | { event: 'error'; error: string };
 
 function toJson(value: unknown): Json {
@@ -243,9 +253,18 @@ async function withPython<T>(
   }
 }
 
-/** Runs a command that needs nothing from Gredis while it runs (send, group_send, …). */
-async function python(command: PyCommand, keys?: string[]): Promise<void> {
-  await withPython(command, (peer) => peer.expect('sent').then(() => undefined), keys);
+/**
+ * Runs a command that needs nothing from Gredis while it runs (send, group_send,
+ * group_add, …); returns the indexes of sends refused with ChannelFull (count_full).
+ */
+async function python(command: PyCommand, keys?: string[]): Promise<number[]> {
+  const sends = command.action === 'send' || command.action === 'group_send';
+  return withPython(
+    command,
+    async (peer) =>
+      sends ? ((await peer.expect('sent')).full ?? []) : (await peer.expect('done'), []),
+    keys,
+  );
 }
 
 function received(layer: ChannelLayer, channel: string): Promise<Message> {
@@ -680,6 +699,87 @@ test("Gredis writes Fernet tokens as padded base64url, the form Python's Fernet 
       );
     }
   }
+});
+
+/** What a Python listener on `channel` got for each of `rounds` receives: a message, or its error. */
+async function pythonOutcomes(
+  channel: string,
+  rounds: number,
+  keys: string[],
+): Promise<(Message | string)[]> {
+  const listen: PyCommand = { action: 'listen', channel, count: rounds, report_errors: true };
+  return withPython(
+    listen,
+    async (peer) => {
+      await peer.expect('ready');
+      const outcomes: (Message | string)[] = [];
+      for (let i = 0; i < rounds; i++) {
+        const event = await peer.next();
+        if (event?.event === 'received') outcomes.push(messageFromJson(event.message));
+        else if (event?.event === 'receive_error') outcomes.push(event.error.split(':')[0]!);
+        else throw new Error(`unexpected event from Python: ${JSON.stringify(event)}`);
+      }
+      return outcomes;
+    },
+    keys,
+  );
+}
+
+test('rotated keys: either side decrypts with any of its keys what the other encrypted with its first', async () => {
+  const [oldKey, newKey] = ['old secret', 'new secret'];
+  // Python still on the old key alone; Gredis rotated to [new, old].
+  const rotated = gredis({ symmetricEncryptionKeys: [newKey, oldKey] });
+  await python({ action: 'send', channel: 'interop.rotate', messages: [{ by: 'old' }] }, [oldKey]);
+  assertSame(await received(rotated, 'interop.rotate'), { by: 'old' }, 'Gredis [new, old]');
+  // Gredis writes with its first key, which Python reads once it has it in its list.
+  await rotated.send('interop.rotate', { by: 'new' });
+  assert.equal(await pythonOutcomes('interop.rotate', 1, [oldKey, newKey]), [{ by: 'new' }]);
+  // The reverse: Python rotated to [new, old], Gredis still on the old key alone.
+  const stale = gredis({ symmetricEncryptionKeys: [oldKey] });
+  await stale.send('interop.rotate', { by: 'stale' });
+  assert.equal(await pythonOutcomes('interop.rotate', 1, [newKey, oldKey]), [{ by: 'stale' }]);
+});
+
+test('a message under a key the receiver lacks is dropped by both sides, and the next one arrives', async () => {
+  // channels_redis's receive raises InvalidToken for it, the message gone; a
+  // Gredis reader logs and skips it (MalformedPayload, never thrown to callers).
+  const layer = gredis({ symmetricEncryptionKeys: KEYS });
+  const channel = 'interop.foreign-key';
+  await python({ action: 'send', channel, messages: [{ n: 1 }] }, ['someone else']);
+  await python({ action: 'send', channel, messages: [{ n: 2 }] }, KEYS);
+  assertSame(await received(layer, channel), { n: 2 }, 'Gredis received');
+  assert.is(layer.stats.malformed, 1, 'the foreign message was counted as malformed');
+  assert.is(await raw.exists(`${prefix}${channel}`), 0, 'nothing is left behind');
+
+  const foreign = gredis({ symmetricEncryptionKeys: ['someone else'] });
+  await foreign.send(channel, { n: 3 });
+  await layer.send(channel, { n: 4 });
+  assert.equal(await pythonOutcomes(channel, 2, KEYS), ['InvalidToken', { n: 4 }]);
+});
+
+test("a token stamped more than a minute ahead of the reader's clock is dropped, as Python's Fernet drops it", async () => {
+  // cryptography's Fernet refuses a token from over 60 s in the future
+  // (_MAX_CLOCK_SKEW) as it refuses one past its ttl; Gredis accepted it.
+  const layer = gredis({ symmetricEncryptionKeys: KEYS });
+  const channel = 'interop.skew';
+  const sendAll = async (): Promise<void> => {
+    for (const [n, offset] of [
+      [1, 120],
+      [2, 0],
+      [3, 50],
+    ] as const) {
+      await python(
+        { action: 'send', channel, messages: [{ n }], token_clock_offset: offset },
+        KEYS,
+      );
+    }
+  };
+  await sendAll();
+  assert.equal(await pythonOutcomes(channel, 3, KEYS), ['InvalidToken', { n: 2 }, { n: 3 }]);
+  await sendAll();
+  assertSame(await received(layer, channel), { n: 2 }, 'Gredis received first');
+  assertSame(await received(layer, channel), { n: 3 }, 'then, 50 s ahead (within the skew)');
+  assert.is(layer.stats.malformed, 1);
 });
 
 test("capacity patterns match as channels_redis's fnmatch does, in Node and in Redis's Lua", async () => {

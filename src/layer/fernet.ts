@@ -7,6 +7,9 @@ import {
   timingSafeEqual,
 } from 'node:crypto';
 
+/** Seconds a token's timestamp may be ahead of the reader's clock (cryptography's _MAX_CLOCK_SKEW). */
+const MAX_CLOCK_SKEW = 60;
+
 /**
  * Fernet (https://github.com/fernet/spec) with the key derivation channels_redis
  * uses: key = urlsafe-base64(sha256(secret)). Written here rather than pulled in:
@@ -42,7 +45,12 @@ export class Fernet {
     return Buffer.from(token, 'ascii');
   }
 
-  /** Returns the plaintext, or null when the token is not ours, tampered or older than `ttl` seconds. */
+  /**
+   * Returns the plaintext, or null when the token is not ours, tampered, or (with
+   * a `ttl`) older than `ttl` seconds or stamped more than MAX_CLOCK_SKEW seconds
+   * ahead: Python's Fernet refuses those, so a channels_redis receiver drops
+   * such a message and a Gredis one must too.
+   */
   decrypt(token: Uint8Array, ttl?: number, now = Date.now()): Buffer | null {
     const data = Buffer.from(Buffer.from(token).toString('ascii'), 'base64url');
     if (data.length < 57 || data[0] !== 0x80 || (data.length - 57) % 16 !== 0) return null;
@@ -50,7 +58,11 @@ export class Fernet {
     const expected = createHmac('sha256', this.signingKey).update(signed).digest();
     if (!timingSafeEqual(expected, data.subarray(data.length - 32))) return null;
     const timestamp = Number(data.readBigUInt64BE(1));
-    if (ttl !== undefined && timestamp + ttl < now / 1000) return null;
+    if (ttl !== undefined) {
+      // Whole seconds, as Python's int(time.time()).
+      const seconds = Math.floor(now / 1000);
+      if (timestamp + ttl < seconds || seconds + MAX_CLOCK_SKEW < timestamp) return null;
+    }
     const decipher = createDecipheriv('aes-128-cbc', this.encryptionKey, data.subarray(9, 25));
     try {
       return Buffer.concat([

@@ -7,14 +7,21 @@ Run with Debian's interpreter, the only one that can import channels_redis:
 The command is one JSON object (argv[1], or stdin when there is no argument):
 
     {"action": ..., "url": "redis://...", "hosts"?: [url, ...], "prefix": "...",
-     "keys": ["secret"]?, ...}
+     "keys": ["secret"]?, "options"?: {...}, "token_clock_offset"?: seconds, ...}
 
-"hosts", when given, are the layer's hosts (sharding) in place of "url".
+"hosts", when given, are the layer's hosts (sharding) in place of "url";
+"options" are more RedisChannelLayer arguments (capacity, channel_capacity,
+expiry, group_expiry); "token_clock_offset" moves the clock Fernet stamps its
+tokens with (a sender whose clock is ahead or behind).
 
 actions:
-    send        {"channel" | "channels": [...], "messages": [...]}  sends each, in
-                order, to each channel in turn
-    group_send  {"group", "message"}
+    send        {"channel" | "channels": [...], "messages": [...], "count_full"?}
+                sends each, in order, to each channel in turn; with "count_full"
+                a ChannelFull is no error and "sent" lists the refused messages'
+                indexes as "full"
+    group_send  {"group", "message"}  also reports {"event": "sent"}
+    group_add   {"group", "channels": [...]}, group_discard likewise, and flush
+                {}: each reports {"event": "done"}
     listen      {"channel"? | "new_channels": n, "groups"?: [...], "count"?: 1,
                  "expect"?: [message, ...], "echo_to"?: channel,
                  "then_send"?: {"channel", "message"}}
@@ -22,7 +29,10 @@ actions:
                 then_send, then receives `count` (default: one per expected)
                 messages on each channel, round by round, reporting each,
                 comparing round i with expect[i] strictly (types too) and sending
-                it back unchanged to `echo_to` when given.
+                it back unchanged to `echo_to` when given. With "report_errors",
+                a receive that raises is reported as {"event": "receive_error",
+                "error"} and counts as that round's message (what a consumer
+                sees: the message is gone).
 
 Output: one JSON object per line: {"event": "ready", "channels": [...]},
 {"event": "received", "channel", "message", "same"?, "difference"?},
@@ -37,11 +47,15 @@ the tags exist only here and in the test, never on the wire.
 
 import asyncio
 import base64
+import time
+import types
 import json
 import math
 import sys
 import traceback
 
+import cryptography.fernet
+from channels.exceptions import ChannelFull
 from channels_redis.core import RedisChannelLayer
 
 BYTES_TAG = "__bytes__"
@@ -113,10 +127,15 @@ def report(event, **fields):
 
 
 def make_layer(command):
+    offset = command.get("token_clock_offset")
+    if offset:
+        # Only Fernet's clock: the scores channels_redis gives stay the real time.
+        cryptography.fernet.time = types.SimpleNamespace(time=lambda: time.time() + offset)
     return RedisChannelLayer(
         hosts=command.get("hosts") or [command["url"]],
         prefix=command["prefix"],
         symmetric_encryption_keys=command.get("keys") or None,
+        **command.get("options", {}),
     )
 
 
@@ -135,7 +154,13 @@ async def listen(layer, command):
     expected = from_json(command.get("expect", []))
     for round_ in range(command.get("count", len(expected) or 1)):
         for channel in channels:
-            message = await layer.receive(channel)
+            try:
+                message = await layer.receive(channel)
+            except Exception as error:
+                if not command.get("report_errors"):
+                    raise
+                report("receive_error", channel=channel, error=f"{type(error).__name__}: {error}")
+                continue
             fields = {"channel": channel, "message": to_json(message)}
             if expected:
                 found = difference(message, expected[round_])
@@ -152,13 +177,26 @@ async def run(command):
     try:
         action = command["action"]
         if action == "send":
+            refused = []
             for channel in command.get("channels") or [command["channel"]]:
-                for message in from_json(command["messages"]):
-                    await layer.send(channel, message)
-            report("sent")
+                for index, message in enumerate(from_json(command["messages"])):
+                    try:
+                        await layer.send(channel, message)
+                    except ChannelFull:
+                        if not command.get("count_full"):
+                            raise
+                        refused.append(index)
+            report("sent", **({"full": refused} if command.get("count_full") else {}))
         elif action == "group_send":
             await layer.group_send(command["group"], from_json(command["message"]))
             report("sent")
+        elif action in ("group_add", "group_discard"):
+            for channel in command["channels"]:
+                await getattr(layer, action)(command["group"], channel)
+            report("done")
+        elif action == "flush":
+            await layer.flush()
+            report("done")
         elif action == "listen":
             await listen(layer, command)
         else:
