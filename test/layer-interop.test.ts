@@ -12,6 +12,7 @@ import { suite } from './helpers/suite.js';
 import * as assert from 'uvu/assert';
 import {
   createLayer,
+  InvalidMessage,
   type ChannelLayer,
   type LayerOptions,
   type Message,
@@ -548,6 +549,42 @@ test('bytes and nested values survive Python → Gredis → Python exactly (chec
     const got = await peer.expect('received');
     assert.ok(got.same, `Python got back something else: ${got.difference}`);
   });
+});
+
+/** `{ deep: [[...[leaf]...]] }` with `leaf` at `depth` levels below the message. */
+function nested(depth: number, leaf: MessageValue = 'leaf'): Message {
+  let value = leaf;
+  for (let i = 1; i < depth; i++) value = [value];
+  return { deep: value };
+}
+
+test("a message nested as deep as Python's msgpack packs passes through Gredis both ways; one level more neither side sends", async () => {
+  // Python's packb refuses a value more than 511 levels below the message; Gredis
+  // refused anything past 64, so it could not pass on what Python sent it.
+  const layer = gredis();
+  const ours = await layer.newChannel('echo');
+  const deepest = nested(511);
+  const listen: PyCommand = {
+    action: 'listen',
+    new_channels: 1,
+    expect: [deepest],
+    then_send: { channel: ours, message: deepest },
+  };
+  await withPython(listen, async (peer) => {
+    const [theirs] = (await peer.expect('ready')).channels;
+    const message = await received(layer, ours);
+    assertSame(message, deepest, 'Gredis received');
+    await layer.send(theirs!, message);
+    const got = await peer.expect('received');
+    assert.ok(got.same, `Python got back something else: ${got.difference}`);
+  });
+  const tooDeep = nested(512, {});
+  const python_ = await python({ action: 'send', channel: 'interop.deep', messages: [tooDeep] })
+    .then(() => 'sent')
+    .catch((error: Error) => error.message);
+  assert.match(python_, /recursion limit exceeded/, 'Python refuses it');
+  const error = await layer.send('interop.deep', tooDeep).catch((e: unknown) => e);
+  assert.instance(error, InvalidMessage, 'Gredis refuses it');
 });
 
 test('a Python map with bytes keys reaches Gredis with those keys as their UTF-8 text', async () => {

@@ -3,6 +3,7 @@ import { Decoder, Encoder } from '@msgpack/msgpack';
 import { MalformedPayload } from './errors.js';
 import { MultiFernet } from './fernet.js';
 import { mapKey } from './map-keys.js';
+import { ENCODER_MAX_DEPTH } from './limits.js';
 import { CHANNEL_KEY } from './names.js';
 import type { Message } from './types.js';
 import { WideIntegers } from './wide-integers.js';
@@ -32,7 +33,7 @@ const POOL_SIZE = RANDOM_PREFIX_LENGTH * 512;
  * str, bytes as bin, floats as float64), Fernet-encrypted when keys are set.
  */
 export class Codec {
-  private readonly encoder = new Encoder();
+  private readonly encoder = new Encoder({ maxDepth: ENCODER_MAX_DEPTH });
   private readonly decoder = new Decoder({ mapKeyConverter: mapKey });
   private readonly wide = new WideIntegers();
   private readonly crypter: MultiFernet | undefined;

@@ -1,9 +1,8 @@
 import { InvalidMessage } from './errors.js';
+import { MAX_DEPTH } from './limits.js';
 import { CHANNEL_KEY } from './names.js';
 import type { Message } from './types.js';
 import { INT64_MIN, narrowBigInt, UINT64_MAX } from './wide-integers.js';
-
-const MAX_DEPTH = 64;
 
 /**
  * Checks that `message` holds only what the wire format carries exactly, so a bad
@@ -20,6 +19,7 @@ export function assertMessage(message: unknown): asserts message is Message {
 }
 
 function checkValue(value: unknown, path: string, seen: Set<object>, depth: number): void {
+  if (depth > MAX_DEPTH) throw new InvalidMessage(path, `nested deeper than ${MAX_DEPTH} levels`);
   switch (typeof value) {
     case 'string':
       // MessagePack carries UTF-8, which has no lone surrogate: Python refuses to
@@ -41,7 +41,6 @@ function checkValue(value: unknown, path: string, seen: Set<object>, depth: numb
       throw new InvalidMessage(path, `${kindOf(value)} cannot be sent`);
   }
   if (value === null || value instanceof Uint8Array) return;
-  if (depth >= MAX_DEPTH) throw new InvalidMessage(path, `nested deeper than ${MAX_DEPTH} levels`);
   if (seen.has(value)) throw new InvalidMessage(path, 'circular reference');
   seen.add(value);
   if (Array.isArray(value)) {

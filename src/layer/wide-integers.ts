@@ -9,6 +9,7 @@
  */
 import { Decoder, Encoder } from '@msgpack/msgpack';
 import { mapKey } from './map-keys.js';
+import { ENCODER_MAX_DEPTH } from './limits.js';
 
 const UINT32_LIMIT = 2 ** 32;
 const INT32_MIN = -(2 ** 31);
@@ -28,7 +29,7 @@ const INT64_MARKER = 0xd3;
  * a bigint, or when packed bytes may hold a 64-bit integer.
  */
 export class WideIntegers {
-  private readonly encoder = new Encoder({ useBigInt64: true });
+  private readonly encoder = new Encoder({ useBigInt64: true, maxDepth: ENCODER_MAX_DEPTH });
   private readonly decoder = new Decoder({ useBigInt64: true, mapKeyConverter: mapKey });
 
   /** Whether `packed` may hold a 64-bit integer (a string's bytes may look like one too). */

@@ -208,6 +208,9 @@ async def run(command):
 
 
 def main():
+    # The JSON helpers recurse two frames per level (comprehensions are frames):
+    # the default 1000 stops short of the 511 levels msgpack packs.
+    sys.setrecursionlimit(10_000)
     text = sys.argv[1] if len(sys.argv) > 1 else sys.stdin.read()
     try:
         asyncio.run(run(json.loads(text)))
