@@ -616,6 +616,23 @@ test('a Python map with bytes keys reaches Gredis with those keys as their UTF-8
   assert.is(Object.getPrototypeOf(next), Object.prototype);
 });
 
+test('a Python map with number keys is dropped by Gredis, as a channels_redis receiver drops it', async () => {
+  // channels_redis unpacks with strict_map_key: its receive raises ValueError for
+  // keys other than str and bytes. Gredis delivered them with "1" for 1.
+  const layer = gredis();
+  const channel = 'interop.number-keys';
+  const messages = [
+    { __map__: [[1, 'int key']] },
+    { n: { __map__: [[2.5, 'float key']] } },
+    { ok: true },
+  ] as unknown as Message[];
+  await python({ action: 'send', channel, messages });
+  assert.equal(await pythonOutcomes(channel, 3, []), ['ValueError', 'ValueError', { ok: true }]);
+  await python({ action: 'send', channel, messages });
+  assertSame(await received(layer, channel), { ok: true }, 'Gredis received');
+  assert.is(layer.stats.malformed, 2);
+});
+
 test('bytes and nested values survive Gredis → Python → Gredis exactly', async () => {
   const layer = gredis();
   const ours = await layer.newChannel('echo');
