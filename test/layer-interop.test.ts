@@ -492,6 +492,78 @@ test('sharded over two servers, Python and Gredis reach each other by direct sen
   }
 });
 
+test('sharded over two servers: plain channels, groups the other side filled, encrypted group sends, and flush', async () => {
+  const second = await RedisServer.start();
+  const hosts = [SHARED_REDIS_URL, second.url];
+  const layer = createLayer(hosts.join(','), { prefix, symmetricEncryptionKeys: KEYS });
+  const secondRaw = rawClient(second.url);
+  try {
+    // Plain channels: each side spreads its sends over both servers, and reads both.
+    const six = Array.from({ length: 6 }, (_, i) => ({ i }));
+    await python({ action: 'send', hosts, channel: 'sharded.plain', messages: six }, KEYS);
+    assert.ok((await secondRaw.zcard(`${prefix}sharded.plain`)) > 0, 'some on the second');
+    const got: number[] = [];
+    for (let i = 0; i < six.length; i++) {
+      got.push((await received(layer, 'sharded.plain')).i as number);
+    }
+    assert.equal(got.sort(), [0, 1, 2, 3, 4, 5]);
+    const listen: PyCommand = { action: 'listen', hosts, channel: 'sharded.plain', count: 6 };
+    await withPython(
+      listen,
+      async (peer) => {
+        await peer.expect('ready');
+        for (const message of six) await layer.send('sharded.plain', message);
+        const byPython: number[] = [];
+        for (let i = 0; i < six.length; i++) {
+          byPython.push(messageFromJson((await peer.expect('received')).message).i as number);
+        }
+        assert.equal(byPython.sort(), [0, 1, 2, 3, 4, 5]);
+      },
+      KEYS,
+    );
+
+    // Groups whose members the other side added: Python adds Gredis's channels
+    // and Gredis adds Python's, in groups hashed to each server.
+    const groups = ['key_one', 'key_two']; // host 1 and host 0 of 2
+    const ours = [await layer.newChannel(), await layer.newChannel()];
+    const message: Message = { type: 'sealed.group', n: 2 ** 40 };
+    const pyListen: PyCommand = {
+      action: 'listen',
+      hosts,
+      new_channels: 2,
+      expect: [message, message],
+    };
+    await withPython(
+      pyListen,
+      async (peer) => {
+        const theirs = (await peer.expect('ready')).channels;
+        await python({ action: 'group_add', hosts, group: groups[0]!, channels: ours }, KEYS);
+        for (const channel of theirs) await layer.groupAdd(groups[1]!, channel);
+        await python({ action: 'group_send', hosts, group: groups[0]!, message }, KEYS);
+        for (const channel of ours) assertSame(await received(layer, channel), message, channel);
+        assert.is(await layer.groupSend(groups[1]!, message), 0);
+        await python({ action: 'group_send', hosts, group: groups[1]!, message }, KEYS);
+        await expectSame(peer, 2 * theirs.length);
+      },
+      KEYS,
+    );
+    assert.is(await secondRaw.exists(`${prefix}:group:key_one`), 1, 'key_one on host 1');
+
+    // Python's flush empties both servers of what Gredis stored, and the reverse.
+    await layer.send('sharded.left', { n: 1 });
+    await layer.send('sharded.left', { n: 2 });
+    await python({ action: 'flush', hosts });
+    for (const client of [raw, secondRaw]) assert.equal(await client.keys(`${prefix}*`), []);
+    await python({ action: 'send', hosts, channel: 'sharded.left', messages: six }, KEYS);
+    await layer.flush();
+    for (const client of [raw, secondRaw]) assert.equal(await client.keys(`${prefix}*`), []);
+  } finally {
+    secondRaw.disconnect();
+    await layer.close();
+    await second.stop();
+  }
+});
+
 const ALL_BYTES = Uint8Array.from({ length: 256 }, (_, i) => i);
 /**
  * Both sides of every MessagePack integer width boundary, and beyond the largest
