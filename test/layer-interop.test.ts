@@ -662,6 +662,38 @@ test("a message nested as deep as Python's msgpack packs passes through Gredis b
   assert.instance(error, InvalidMessage, 'Gredis refuses it');
 });
 
+test('messages whose stamped map crosses the map16/map32 boundary go both ways, by send and group send', async () => {
+  const layer = gredis();
+  const ours = await layer.newChannel();
+  const group = 'interop-wide';
+  await layer.groupAdd(group, ours);
+  // 65534 entries plus the stamp fit map16 (and Gredis's one-script group send);
+  // 65535 plus the stamp need map32 on both sides.
+  const wide = (count: number): Message =>
+    Object.fromEntries(Array.from({ length: count }, (_, i) => [`k${i}`, i]));
+  const messages = [wide(65_534), wide(65_535)];
+  const listen: PyCommand = {
+    action: 'listen',
+    new_channels: 1,
+    groups: [group],
+    expect: [...messages, ...messages],
+  };
+  await withPython(listen, async (peer) => {
+    await peer.expect('ready');
+    const theirs = (await raw.zrange(`${prefix}:group:${group}`, 0, -1)).filter((c) => c !== ours);
+    for (const message of messages)
+      await python({ action: 'send', channel: ours, messages: [message] });
+    for (const message of messages) await python({ action: 'group_send', group, message });
+    for (const message of [...messages, ...messages]) {
+      assertSame(await received(layer, ours), message, `${Object.keys(message).length} entries`);
+    }
+    for (const message of messages) await layer.send(theirs[0]!, message);
+    for (const message of messages) assert.is(await layer.groupSend(group, message), 0);
+    await expectSame(peer, 4);
+    for (const message of messages) assertSame(await received(layer, ours), message, 'group');
+  });
+});
+
 test('a Python map with bytes keys reaches Gredis with those keys as their UTF-8 text', async () => {
   const layer = gredis();
   const bytesKey = (text: string | Buffer): Message => ({
