@@ -68,16 +68,37 @@ function codePoint(code: number): string {
 }
 
 /**
- * The same glob as an anchored Lua pattern, for scripts that run inside Redis.
- * Lua patterns see bytes, so a set lists its members one by one, and only those
- * in printable ASCII: every character a channel name may hold.
+ * One UTF-8 character of any kind but the ASCII `excluded` (Lua set members):
+ * a first byte that is no continuation byte, then its continuation bytes.
+ * Lua patterns see bytes, and channel names past a "!" may hold any letter
+ * (as Python reads "\w"): "." or "[^0-9]" took one byte of "é" and then
+ * failed where fnmatch's "?" matches it.
  */
-export function globToLuaPattern(glob: string): string {
+function luaOneCharBut(excluded: string): string {
+  return `[^${excluded}${CONTINUATION}][${CONTINUATION}]*`;
+}
+
+/** UTF-8's continuation bytes, as a Lua set range (in a latin1 string: one char per byte). */
+const CONTINUATION = '\x80-\xbf';
+
+/**
+ * The same glob as an anchored Lua pattern, for scripts that run inside Redis,
+ * as bytes (a Lua pattern matches the bytes of UTF-8 names, and a JavaScript
+ * string would be sent as UTF-8 again). A set lists its members one by one,
+ * and only those in printable ASCII: a non-ASCII character only ever matches
+ * a literal, "*", "?" or a negated set.
+ */
+export function globToLuaPattern(glob: string): Buffer {
+  return Buffer.from(luaPatternBytes(glob), 'latin1');
+}
+
+/** The pattern as a latin1 string, one char per byte. */
+function luaPatternBytes(glob: string): string {
   let source = '';
   for (const part of parseGlob(glob)) {
     if (part.kind === 'star') source += '.*';
-    else if (part.kind === 'one') source += '.';
-    else if (part.kind === 'literal') source += part.char.replace(/[\^$()%.[\]*+\-?]/g, '%$&');
+    else if (part.kind === 'one') source += luaOneCharBut('');
+    else if (part.kind === 'literal') source += luaLiteral(part.char);
     else {
       let members = '';
       for (let code = 0x21; code <= 0x7e; code++) {
@@ -85,14 +106,19 @@ export function globToLuaPattern(glob: string): string {
           members += luaSetMember(String.fromCharCode(code));
         }
       }
-      if (members) source += `[${part.negated ? '^' : ''}${members}]`;
-      else if (part.negated) source += '.';
+      if (members) source += part.negated ? luaOneCharBut(members) : `[${members}]`;
+      else if (part.negated) source += luaOneCharBut('');
       // A set with no member matches nothing, and so does the glob: no channel
       // name is empty.
       else return '^$';
     }
   }
   return `^${source}$`;
+}
+
+function luaLiteral(char: string): string {
+  if (char.charCodeAt(0) >= 0x80) return Buffer.from(char, 'utf8').toString('latin1');
+  return char.replace(/[\^$()%.[\]*+\-?]/g, '%$&');
 }
 
 function luaSetMember(char: string): string {

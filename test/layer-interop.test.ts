@@ -14,6 +14,8 @@ import {
   ChannelFull,
   consistentHash,
   createLayer,
+  InvalidChannelName,
+  InvalidGroupName,
   InvalidMessage,
   type ChannelLayer,
   type LayerOptions,
@@ -1068,6 +1070,69 @@ test('consistent hashing picks the host channels_redis picks, for every kind of 
   }
 });
 
+test('names: Gredis accepts exactly the channel and group names channels accepts, and uses them with Python', async () => {
+  // channels validates with Python's re: "\d" and "\w" are Unicode, "$" also
+  // matches before a final newline, and the length is in code points.
+  const names = [
+    'room',
+    'room-٣',
+    'room１',
+    'roomé',
+    'room\n',
+    'room\n\n',
+    '\nroom',
+    'x.y!é日本𝒜_1',
+    'x.y!a\u0301',
+    'x.y!a b',
+    'x.y!abc\n',
+    'x.y!٣!',
+    `x.y!${'𝒜'.repeat(95)}`,
+    `x.y!${'𝒜'.repeat(96)}`,
+    'x'.repeat(99),
+    'x'.repeat(100),
+    'ünïcode',
+    '',
+  ];
+  const expected = await runPython<{ channel: boolean[]; group: boolean[] }>('name_cases.py', {
+    names,
+  });
+  const layer = gredis();
+  for (const [i, name] of names.entries()) {
+    const channelError = await layer.send(name, {}).catch((e: unknown) => e);
+    assert.is(
+      !(channelError instanceof InvalidChannelName),
+      expected.channel[i],
+      `channel ${JSON.stringify(name)}`,
+    );
+    const groupError = await layer.groupSend(name, {}).catch((e: unknown) => e);
+    assert.is(
+      !(groupError instanceof InvalidGroupName),
+      expected.group[i],
+      `group ${JSON.stringify(name)}`,
+    );
+  }
+  await layer.flush();
+
+  // A group and channels with such names, used from both sides.
+  const group = 'salle-٣';
+  const ours = `${await layer.newChannel()}é`;
+  await python({ action: 'group_add', group, channels: [ours, 'file-٣'] });
+  await python({ action: 'group_send', group, message: { from: 'python' } });
+  assertSame(await received(layer, ours), { from: 'python' }, ours);
+  assertSame(await received(layer, 'file-٣'), { from: 'python' }, 'file-٣');
+  await layer.groupAdd(group, 'file-٣');
+  assert.is(await layer.groupSend(group, { from: 'gredis' }), 0);
+  assertSame(await received(layer, ours), { from: 'gredis' }, ours);
+  await withPython({ action: 'listen', channel: 'file-٣' }, async (peer) => {
+    await peer.expect('ready');
+    assertSame(
+      messageFromJson((await peer.expect('received')).message),
+      { from: 'gredis' },
+      'Python',
+    );
+  });
+});
+
 test("capacity patterns match as channels_redis's fnmatch does, in Node and in Redis's Lua", async () => {
   const patterns = [
     'room*',
@@ -1088,6 +1153,15 @@ test("capacity patterns match as channels_redis's fnmatch does, in Node and in R
     'a.b-c_d!*',
     'specific.*!abc',
     '*[0-9][0-9]',
+    // Names may hold any letter past the "!", and any digit: "?" and a negated set
+    // take one character of them, which Lua's "." took one byte of.
+    'x.y!?',
+    'x.y!??',
+    'x.y![!a]',
+    'x.y!?[0-9]',
+    'salle-?',
+    'salle-٣*',
+    '*!*é',
   ];
   const names = [
     'room',
@@ -1112,6 +1186,14 @@ test("capacity patterns match as channels_redis's fnmatch does, in Node and in R
     'axb-c_d!',
     'specific.abc123!abc',
     'web99',
+    'x.y!é',
+    'x.y!éa',
+    'x.y!a',
+    'x.y!𝒜',
+    'x.y!日1',
+    'salle-٣',
+    'salle-٣٤',
+    'x.y!abcé',
   ];
   const expected = await runPython<boolean[][]>('fnmatch_cases.py', { patterns, names });
   for (const [p, pattern] of patterns.entries()) {

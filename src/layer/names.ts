@@ -4,26 +4,37 @@ import { InvalidChannelName, InvalidGroupName } from './errors.js';
 /** The reserved message key that carries the full process-specific channel name(s). */
 export const CHANNEL_KEY = '__asgi_channel__';
 
-const CHANNEL_NAME = /^[a-zA-Z\d\-_.]+(![\d\w\-_.]*)?$/;
-const GROUP_NAME = /^[a-zA-Z\d\-_.]+$/;
+/**
+ * channels' name patterns as Python's re reads them: "\d" is any Unicode
+ * decimal digit (\p{Nd}), "\w" any letter or number or "_", and "$" also
+ * matches before a final newline. A name a channels_redis process may use
+ * (a group "salle-٣", a channel "x.abc!é") was refused here.
+ */
+const CHANNEL_NAME = /^[a-zA-Z\p{Nd}\-_.]+(![\p{Nd}\p{L}\p{N}_\-.]*)?\n?$/u;
+const GROUP_NAME = /^[a-zA-Z\p{Nd}\-_.]+\n?$/u;
 const MAX_NAME_LENGTH = 100;
+
+/** Python's len(): code points, where .length counts a character beyond U+FFFF twice. */
+function tooLong(name: string): boolean {
+  return name.length >= MAX_NAME_LENGTH && [...name].length >= MAX_NAME_LENGTH;
+}
 
 export function assertChannelName(channel: unknown): asserts channel is string {
   if (typeof channel !== 'string') throw new InvalidChannelName(channel, 'not a string');
-  if (channel.length >= MAX_NAME_LENGTH) {
+  if (tooLong(channel)) {
     throw new InvalidChannelName(channel, `must be shorter than ${MAX_NAME_LENGTH} characters`);
   }
   if (!CHANNEL_NAME.test(channel)) {
     throw new InvalidChannelName(
       channel,
-      'only ASCII letters, digits, "-", "_", "." and one "!" are allowed',
+      'only ASCII letters, digits, "-", "_", "." and one "!" are allowed (after the "!", any letter or number)',
     );
   }
 }
 
 export function assertGroupName(group: unknown): asserts group is string {
   if (typeof group !== 'string') throw new InvalidGroupName(group, 'not a string');
-  if (group.length >= MAX_NAME_LENGTH) {
+  if (tooLong(group)) {
     throw new InvalidGroupName(group, `must be shorter than ${MAX_NAME_LENGTH} characters`);
   }
   if (!GROUP_NAME.test(group)) {
@@ -51,7 +62,7 @@ export class CapacityTable {
   private readonly patterns: [RegExp, number][];
   private readonly cache = new Map<string, number>();
   /** The table for Lua: fallback, rule count, then each rule's Lua pattern and capacity. */
-  readonly luaRules: readonly (string | number)[];
+  readonly luaRules: readonly (Buffer | number)[];
 
   constructor(
     private readonly fallback: number,
