@@ -528,6 +528,31 @@ test('an unknown Host header gets 400 and never reaches a worker', async () => {
   assert.is(worker.of('http.request').length, 0);
 });
 
+test('Host is checked as Django checks it: a trailing dot names the same host, a bracketed literal must be IPv6', async () => {
+  const status = async (port: number, host: string): Promise<string> =>
+    (await rawExchange(port, `GET / HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`)).slice(
+      9,
+      12,
+    );
+  const named = await setup({ allowedHosts: ['localhost', '.example.com', '[::1]'] });
+  for (const host of [
+    'localhost.',
+    'LOCALHOST.:8000',
+    'a.example.com.',
+    'example.com.',
+    '[::1]:80',
+  ])
+    assert.is(await status(named.port, host), '200', host);
+  for (const host of ['localhost..', '.', 'evil.com.', '[::1].', 'user@localhost'])
+    assert.is(await status(named.port, host), '400', host);
+  // Even when every host is allowed, a Host that is no host name is not one.
+  const any = await setup({ allowedHosts: ['*'] });
+  for (const host of ['[evil]', '[not<an>ip]:80', '.', ':80'])
+    assert.is(await status(any.port, host), '400', host);
+  assert.is(await status(any.port, '[2001:db8::1]:8000'), '200');
+  assert.is(named.worker.of('http.request').length + any.worker.of('http.request').length, 6);
+});
+
 test('static files come with an ETag and Cache-Control, and revalidate to 304', async () => {
   const { port, worker } = await setup();
   const res = await httpRequest(port, '/static/site.css');

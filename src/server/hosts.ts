@@ -46,18 +46,25 @@ export class AllowedHosts {
   }
 }
 
-/** "example.com:8000" → "example.com", "[::1]:80" → "[::1]"; undefined when malformed. */
+/**
+ * "example.com:8000" → "example.com", "[::1]:80" → "[::1]"; undefined when
+ * malformed. As Django's split_domain_port: a name's one trailing dot is
+ * dropped ("example.com." is the fully qualified example.com, and browsers
+ * send the Host as typed), and a bracketed literal must look like IPv6.
+ */
 function stripPort(host: string): string | undefined {
   if (host.startsWith('[')) {
     const end = host.indexOf(']');
     if (end === -1) return undefined;
     const rest = host.slice(end + 1);
     if (rest !== '' && !/^:\d{1,5}$/.test(rest)) return undefined;
-    return host.slice(0, end + 1);
+    const literal = host.slice(0, end + 1);
+    return /^\[[a-f0-9]*:[a-f0-9.:]+\]$/.test(literal) ? literal : undefined;
   }
   const [name, port, extra] = host.split(':');
-  if (extra !== undefined || name === undefined || name === '') return undefined;
+  if (extra !== undefined || name === undefined) return undefined;
   if (port !== undefined && !/^\d{1,5}$/.test(port)) return undefined;
   if (!/^[a-z0-9.-]+$/.test(name)) return undefined;
-  return name;
+  const domain = name.endsWith('.') ? name.slice(0, -1) : name;
+  return domain === '' ? undefined : domain;
 }
