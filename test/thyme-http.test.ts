@@ -30,7 +30,7 @@ import { testPrefix } from './helpers/layers.js';
 import { RedisServer } from './helpers/redis-server.js';
 import { TestWorker } from './helpers/test-worker.js';
 import { sleep, waitFor, within } from './helpers/wait.js';
-import { captureLogs, WARN } from './helpers/log-capture.js';
+import { captureLogs, ERROR, WARN } from './helpers/log-capture.js';
 import { HandshakeRefused, TestClient } from './helpers/ws-client.js';
 
 const FIXTURES = fileURLToPath(new URL('../../test/fixtures/', import.meta.url));
@@ -491,6 +491,26 @@ test('a worker response cannot misframe a connection: 1xx and foreign codings ge
     /^HTTP\/1\.1 200 OK\r\ncontent-length: 5\r\n[^]*?\r\n\r\nHTTP\/1\.1 200 OK\r\n/,
   );
   assert.not.match(head, /and more/);
+});
+
+test('a worker message that breaks the protocol once the response is under way cuts it off with a reset, logged', async () => {
+  const { logger, lines } = captureLogs();
+  const { port } = await setup({ logger });
+  // HTTP/1.0: no chunking, so a plain close would end the body as if it were whole.
+  const socket = connect(port, '127.0.0.1');
+  let read = '';
+  const ended = new Promise<string>((resolve) => {
+    socket.on('data', (chunk: Buffer) => (read += chunk.toString('latin1')));
+    socket.on('error', (error: NodeJS.ErrnoException) => resolve(error.code ?? 'error'));
+    socket.on('end', () => resolve('end'));
+  });
+  socket.write('GET /framing/bad-chunk HTTP/1.0\r\nHost: localhost\r\n\r\n');
+  assert.is(await within(ended, 3000, 'the connection to end'), 'ECONNRESET');
+  assert.not.match(read, /two/);
+  const logged = lines.find((line) => line.msg === 'invalid HTTP response from a worker');
+  assert.is(logged?.level, ERROR);
+  assert.is(logged?.status, 200);
+  assert.is((await httpRequest(port, '/')).status, 200, 'still serving');
 });
 
 test('http.disconnect tells the worker the client left before the response ended', async () => {

@@ -14,7 +14,7 @@ import {
 import { REPLY_PREFIX, type ThymeContext } from './context.js';
 import type { InFlight } from './in-flight.js';
 import { clientAddress, headerList, isTls, serverAddress, type Target } from './request-info.js';
-import { plainResponse } from './responses.js';
+import { cutOff, plainResponse } from './responses.js';
 
 class BodyTooLarge extends Error {}
 /** No byte of the body came for the idle timeout: the client stalled mid-request. */
@@ -267,9 +267,10 @@ async function streamResponse(
         if (part.more_content && !part.content?.length) res.flushHeaders();
       }
     } catch (error) {
-      ctx.logger.error({ err: error }, 'invalid HTTP response from a worker');
+      ctx.logger.error({ err: error, reply, status }, 'invalid HTTP response from a worker');
+      // A later chunk's fault, the response under way: it is cut off (plainResponse).
       plainResponse(res, 500);
-      return 500;
+      return status || 500;
     }
     // The client may have left during the last wait: writing on would wait for a
     // drain that never comes, and reading on would reopen the released channel.
@@ -325,16 +326,6 @@ function rawHeaders(headers: HeaderList): string[] {
     raw.push(name, value);
   }
   return raw;
-}
-
-/**
- * Ends a response that has started but cannot go on, with a reset: too late for
- * an error status, the client must see a broken response, not a complete one
- * (over HTTP/1.0 a plain close would end the body as if it were whole).
- */
-function cutOff(res: ServerResponse): void {
-  if (res.socket) res.socket.resetAndDestroy();
-  else res.destroy();
 }
 
 /**

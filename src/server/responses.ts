@@ -38,7 +38,20 @@ export function rejectUpgrade(socket: Duplex, status: number, reason: string): v
   );
 }
 
-/** A short plain-text response for errors Thyme answers itself. */
+/**
+ * Ends a response that has started but cannot go on, with a reset: too late for
+ * an error status, the client must see a broken response, not a complete one
+ * (over HTTP/1.0 a plain close would end the body as if it were whole).
+ */
+export function cutOff(res: ServerResponse): void {
+  if (res.socket) res.socket.resetAndDestroy();
+  else res.destroy();
+}
+
+/**
+ * A short plain-text response for errors Thyme answers itself; a response that
+ * has started already is cut off instead (cutOff).
+ */
 export function plainResponse(
   res: ServerResponse,
   status: number,
@@ -47,7 +60,7 @@ export function plainResponse(
 ): void {
   const body = `${text ?? STATUS_CODES[status] ?? 'Error'}\n`;
   if (res.headersSent) {
-    res.destroy();
+    cutOff(res);
     return;
   }
   // The reason phrase too: a writeHead that threw (a worker's invalid header)

@@ -243,6 +243,12 @@ const FRAMING: Record<string, Message[]> = {
       content: b('hello'),
     },
   ],
+  // Its second chunk breaks the protocol (text, not bytes): found only once the
+  // response is under way.
+  '/framing/bad-chunk': [
+    { status: 200, headers: [], content: b('one,'), more_content: true },
+    { content: 'two', more_content: false },
+  ],
   '/framing/chunked': [
     {
       status: 200,
