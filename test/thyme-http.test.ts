@@ -493,6 +493,29 @@ test('a worker response cannot misframe a connection: 1xx and foreign codings ge
   assert.not.match(head, /and more/);
 });
 
+test("a worker's Content-Length goes out in digits, once: others get 500 before anything is written", async () => {
+  const { port } = await setup();
+  const pipelined = (path: string): Promise<string> =>
+    rawExchange(
+      port,
+      `GET ${path} HTTP/1.1\r\nHost: localhost\r\n\r\nGET /echo HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n`,
+    );
+  // Node counted "+5" as 5 and sent it so: clients (Node's own) refuse that framing.
+  for (const path of ['/framing/plus-length', '/framing/list-length', '/framing/two-lengths']) {
+    const raw = await pipelined(path);
+    assert.match(raw, /^HTTP\/1\.1 500 Internal Server Error\r\n/, path);
+    assert.not.match(raw, /hello/, path);
+    assert.match(
+      raw,
+      /\r\n\r\nInternal Server Error\nHTTP\/1\.1 200 OK\r\n/,
+      `${path}: then /echo`,
+    );
+  }
+  const same = await pipelined('/framing/same-length');
+  assert.match(same, /^HTTP\/1\.1 200 OK\r\n[^]*\r\n\r\nhelloHTTP\/1\.1 200 OK\r\n/);
+  assert.is(same.split('\r\n\r\n')[0]!.match(/content-length/gi)?.length, 1);
+});
+
 test('a worker message that breaks the protocol once the response is under way cuts it off with a reset, logged', async () => {
   const { logger, lines } = captureLogs();
   const { port } = await setup({ logger });

@@ -311,17 +311,32 @@ async function streamResponse(
  * HTTP/1.1 clients: an HTTP/1.0 one would read the chunk sizes as the body, and
  * beside a Content-Length it is a request-smuggling shape for a proxy in front).
  * Any other coding is one Thyme does not apply: the client would look for the
- * body's end where it is not. Throws ProtocolViolation for those.
+ * body's end where it is not. A Content-Length goes out only as RFC 9110 §8.6
+ * has it, digits, once: Node counts "+5" or "5, 5" as 5 bytes and sends it as
+ * given, which a client (Node's own, nginx in front) refuses as the framing,
+ * and two that differ leave each reader to pick one. Repeats of one value are
+ * sent once. Throws ProtocolViolation for those.
  */
 function rawHeaders(headers: HeaderList): string[] {
   const raw: string[] = [];
+  let length: string | undefined;
   for (const [nameBytes, valueBytes] of headers) {
     const name = Buffer.from(nameBytes).toString('latin1');
     const value = Buffer.from(valueBytes).toString('latin1');
-    if (name.toLowerCase() === 'transfer-encoding') {
+    const lowerName = name.toLowerCase();
+    if (lowerName === 'transfer-encoding') {
       if (value.trim().toLowerCase() !== 'chunked')
         throw new ProtocolViolation('"transfer-encoding" may only be chunked');
       continue;
+    }
+    if (lowerName === 'content-length') {
+      const digits = value.trim();
+      if (!/^\d+$/.test(digits))
+        throw new ProtocolViolation('"content-length" must be a number of bytes, in digits');
+      if (length !== undefined && BigInt(digits) !== BigInt(length))
+        throw new ProtocolViolation('"content-length" is given twice, with two values');
+      if (length !== undefined) continue;
+      length = digits;
     }
     raw.push(name, value);
   }

@@ -230,6 +230,35 @@ const FRAMING: Record<string, Message[]> = {
     },
     { content: b('lo and more'), more_content: false },
   ],
+  // Content-Lengths that no client reads as Node counts them ("+5" is 5 bytes to
+  // Node), or two that disagree.
+  '/framing/plus-length': [
+    { status: 200, headers: [[b('content-length'), b('+5')]], content: b('hello') },
+  ],
+  '/framing/list-length': [
+    { status: 200, headers: [[b('content-length'), b('5, 5')]], content: b('hello') },
+  ],
+  '/framing/two-lengths': [
+    {
+      status: 200,
+      headers: [
+        [b('content-length'), b('5')],
+        [b('content-length'), b('50')],
+      ],
+      content: b('hello'),
+    },
+  ],
+  // The same length twice: one framing, sent once.
+  '/framing/same-length': [
+    {
+      status: 200,
+      headers: [
+        [b('content-length'), b('5')],
+        [b('Content-Length'), b('05')],
+      ],
+      content: b('hello'),
+    },
+  ],
   '/framing/gzip': [
     { status: 200, headers: [[b('transfer-encoding'), b('gzip')]], content: b('and more') },
   ],
