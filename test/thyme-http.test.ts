@@ -154,11 +154,20 @@ test('--proxy-headers: scheme and client come from the proxy in front; without i
   assert.is(connect.scheme, 'wss');
 });
 
-test('the path is percent-decoded; a malformed encoding is refused with 400', async () => {
-  const { port } = await setup();
+test('the path is percent-decoded as UTF-8, bytes that are none as U+FFFD (as Daphne); a malformed encoding is refused with 400', async () => {
+  const { port, worker } = await setup();
   const res = await httpRequest(port, '/ec%68o');
   assert.is((JSON.parse(res.body.toString()) as { path: string }).path, '/echo');
-  assert.is((await httpRequest(port, '/bad%zz')).status, 400);
+  assert.is((await httpRequest(port, '/caf%C3%A9/%E2%82%AC')).status, 200);
+  // Latin-1 "é", a UTF-8 sequence cut short: a valid URI all the same.
+  assert.is((await httpRequest(port, '/caf%E9/%E2%82x')).status, 200);
+  assert.equal(
+    worker.of('http.request').map((r) => r.path),
+    ['/echo', '/café/€', '/caf\uFFFD/\uFFFDx'],
+  );
+  for (const bad of ['/bad%zz', '/bad%4', '/bad%'])
+    assert.is((await httpRequest(port, bad)).status, 400, bad);
+  assert.is(worker.of('http.request').length, 3);
 });
 
 test('a chunked response is streamed as the worker sends it', async () => {

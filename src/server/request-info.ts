@@ -14,14 +14,29 @@ export function parseTarget(url: string | undefined): Target | undefined {
   const rawPath = question === -1 ? raw : raw.slice(0, question);
   const query = question === -1 ? '' : raw.slice(question + 1);
   if (!rawPath.startsWith('/')) return undefined;
-  let path: string;
-  try {
-    path = decodeURIComponent(rawPath);
-  } catch {
-    return undefined;
-  }
+  // A % not followed by two hex digits breaks RFC 3986: the target is malformed.
+  if (/%(?![0-9a-f]{2})/i.test(rawPath)) return undefined;
+  const path = decodePercents(rawPath);
   if (path.includes('\0')) return undefined;
   return { path, query: Buffer.from(query, 'latin1') };
+}
+
+/** Bytes that are no UTF-8 become U+FFFD; never a BOM taken off (a path starts with "/" anyway). */
+const UTF8 = new TextDecoder('utf-8', { ignoreBOM: true });
+
+/**
+ * Percent-decodes a well-formed path as UTF-8. Escaped bytes that are no UTF-8
+ * (%E9, Latin-1 "é" from an old client) are still a valid URI: each bad
+ * sequence becomes U+FFFD, as Daphne and uvicorn decode (Python's unquote), so
+ * the application answers such a path like any other, where
+ * decodeURIComponent would throw.
+ */
+function decodePercents(rawPath: string): string {
+  if (!rawPath.includes('%')) return rawPath;
+  const bytes = rawPath.replace(/%([0-9a-f]{2})/gi, (_, hex: string) =>
+    String.fromCharCode(parseInt(hex, 16)),
+  );
+  return UTF8.decode(Buffer.from(bytes, 'latin1'));
 }
 
 /** Headers as the protocol wants them: byte pairs, names lower-cased, order and duplicates kept. */
