@@ -580,6 +580,18 @@ test('an unknown Host header gets 400 and never reaches a worker', async () => {
   assert.is(worker.of('http.request').length, 0);
 });
 
+test("an HTTP/1.1 request without Host gets Thyme's own 400, logged and counted like any other", async () => {
+  const log = join(mkdtempSync(join(tmpdir(), 'gredis-log-')), 'access.log');
+  const { port, thyme, worker } = await setup({ accessLog: log });
+  const raw = await rawExchange(port, 'GET /nohost HTTP/1.1\r\nConnection: close\r\n\r\n');
+  assert.match(raw, /^HTTP\/1\.1 400 [^]*\r\nX-Content-Type-Options: nosniff\r\n/);
+  assert.match(raw, /\r\n\r\nBad Request: invalid Host header\n$/);
+  assert.is(thyme.metrics.httpResponses.get(400), 1);
+  await thyme.close();
+  assert.match(readFileSync(log, 'utf8'), /"GET \/nohost HTTP\/1\.1" 400 /);
+  assert.is(worker.of('http.request').length, 0);
+});
+
 test('Host is checked as Django checks it: a trailing dot names the same host, a bracketed literal must be IPv6', async () => {
   const status = async (port: number, host: string): Promise<string> =>
     (await rawExchange(port, `GET / HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`)).slice(

@@ -90,6 +90,10 @@ export class Thyme implements ThymeContext {
     const serverOptions: ServerOptions = {
       headersTimeout: this.options.headersTimeout * 1000,
       requestTimeout: 0,
+      // Thyme checks Host itself (route): Node's own 400 for an HTTP/1.1 request
+      // without one never reached the access log or the metrics, nor had the
+      // headers of Thyme's other errors.
+      requireHostHeader: false,
       // Runs from the end of a response; Node times headers from a request's
       // first byte, so the idle time before it never counts as header time and
       // this may exceed headersTimeout (as a load balancer's idle timeout wants).
