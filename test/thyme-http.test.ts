@@ -1104,6 +1104,35 @@ hostile('every header within the size limit reaches the worker, however many', a
   assert.equal(headers.at(-1), ['connection', 'close']);
 });
 
+hostile(
+  'thousands of requests pipelined in one write are answered in time linear in their number',
+  async () => {
+    const { port } = await setup();
+    const warnings: string[] = [];
+    const onWarning = (warning: Error): number => warnings.push(warning.name);
+    process.on('warning', onWarning);
+    try {
+      // 3000 requests, 90 KB: each waited on every one before it, so they took
+      // about 20 s and 300 MB (16000 stalled the server), and each response
+      // gathered a listener per request after it.
+      const count = 3000;
+      const started = performance.now();
+      const raw = await rawExchange(
+        port,
+        'GET / HTTP/1.1\r\nHost: localhost\r\n\r\n'.repeat(count - 1) +
+          'GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n',
+        20_000,
+      );
+      const ms = performance.now() - started;
+      assert.is([...raw.matchAll(/^HTTP\/1\.1 200 /gm)].length, count);
+      assert.ok(ms < 10_000, `answered in ${Math.round(ms)} ms`);
+      assert.not.ok(warnings.includes('MaxListenersExceededWarning'), warnings.join());
+    } finally {
+      process.off('warning', onWarning);
+    }
+  },
+);
+
 hostile('oversized headers get 431', async () => {
   const { port } = await setup();
   const raw = await rawExchange(

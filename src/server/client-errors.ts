@@ -17,12 +17,35 @@ function statusFor(error: NodeJS.ErrnoException): number | undefined {
 
 /** Connections whose malformed HTTP is already being answered (Node reports it again with every read). */
 const answering = new WeakSet<Socket>();
+
 /**
- * Each connection's responses not yet closed, pipelined ones waiting their turn
- * included: Node keeps those in a queue of its own, their bytes held until the
- * ones before them are sent.
+ * A connection's responses not yet closed, pipelined ones waiting their turn
+ * included (Node keeps those in a queue of its own, their bytes held until the
+ * ones before them are sent), each with what ends its wait.
  */
-const unfinished = new WeakMap<Socket, Set<ServerResponse>>();
+interface Responses {
+  unfinished: Map<ServerResponse, () => void>;
+  /** Resolves once every response so far has closed, or the connection has. */
+  allClosed: Promise<void> | undefined;
+}
+
+const connections = new WeakMap<Socket, Responses>();
+
+function responsesOf(socket: Socket): Responses {
+  let responses = connections.get(socket);
+  if (!responses) {
+    const made: Responses = { unfinished: new Map(), allClosed: undefined };
+    connections.set(socket, made);
+    // A request that was never answered (one dropped by awaitTurn) has no
+    // 'close' of its own: the connection's ends every wait. One listener per
+    // connection, not one per request.
+    socket.once('close', () => {
+      for (const closed of made.unfinished.values()) closed();
+    });
+    responses = made;
+  }
+  return responses;
+}
 
 /**
  * Waits until every response before `res` on its connection has closed, then
@@ -35,39 +58,27 @@ const unfinished = new WeakMap<Socket, Set<ServerResponse>>();
  * request's answer can never be sent, and run, it would act for a client that
  * is never told (a POST after a refused one). Whether a response closes is
  * known only once it is written, so pipelined requests are taken one at a
- * time, in order, as nginx and uvicorn take them.
+ * time, in order, as nginx and uvicorn take them. Each waits on the one before
+ * it alone (a chain): waiting on all of them, thousands pipelined in one write
+ * cost time and memory in the square of their number.
  */
 export async function awaitTurn(res: ServerResponse): Promise<boolean> {
   const { socket } = res.req;
-  let responses = unfinished.get(socket);
-  if (!responses) unfinished.set(socket, (responses = new Set()));
-  const before = [...responses];
-  responses.add(res);
-  res.once('close', () => responses.delete(res));
-  // A closing response ends the socket as it finishes (Node's destroySoon),
-  // before its 'close': a request after it finds the socket no longer writable.
-  if (before.length > 0 && socket.writable) await closedOrGone(before, socket);
-  return socket.writable;
-}
-
-/**
- * Resolves when every one of `responses` has closed, or `socket` has: a request
- * that was never answered (one dropped by awaitTurn) has no 'close' of its own.
- */
-function closedOrGone(responses: ServerResponse[], socket: Socket): Promise<void> {
-  return new Promise((resolve) => {
-    let left = responses.length;
+  const responses = responsesOf(socket);
+  const closed = new Promise<void>((resolve) => {
     const done = (): void => {
-      socket.off('close', done);
-      for (const res of responses) res.off('close', oneClosed);
+      responses.unfinished.delete(res);
       resolve();
     };
-    const oneClosed = (): void => {
-      if (--left === 0) done();
-    };
-    socket.once('close', done);
-    for (const res of responses) res.once('close', oneClosed);
+    responses.unfinished.set(res, done);
+    res.once('close', done);
   });
+  const before = responses.allClosed;
+  responses.allClosed = before ? before.then(() => closed) : closed;
+  // A closing response ends the socket as it finishes (Node's destroySoon),
+  // before its 'close': a request after it finds the socket no longer writable.
+  if (before && socket.writable) await before;
+  return socket.writable;
 }
 
 /**
@@ -102,15 +113,12 @@ export function answerClientError(
     return;
   }
   answering.add(socket);
-  const before = [...(unfinished.get(socket) ?? [])];
-  void Promise.all(before.map((res) => new Promise((resolve) => res.once('close', resolve)))).then(
-    () => {
-      // A response before it may have closed the connection (Connection: close).
-      if (!socket.writable) return;
-      onAnswer(status);
-      socket.end(
-        `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`,
-      );
-    },
-  );
+  void (connections.get(socket)?.allClosed ?? Promise.resolve()).then(() => {
+    // A response before it may have closed the connection (Connection: close).
+    if (!socket.writable) return;
+    onAnswer(status);
+    socket.end(
+      `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`,
+    );
+  });
 }
