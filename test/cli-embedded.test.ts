@@ -3,9 +3,10 @@
  * migrate`, `gredis createsuperuser`, then `gredis thyme multichat` alone serves
  * pages, login and the chat (SQLite file, in-process layer), and stops cleanly.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { suite } from './helpers/suite.js';
 import * as assert from 'uvu/assert';
 import { RoomRepository } from '../src/apps/multichat/rooms.js';
@@ -392,6 +393,64 @@ test("a weak SECRET_KEY is warned about at start, as Django's check --deploy doe
       await worker.stop('SIGTERM');
     }
   }
+});
+
+test('help and usage errors load no driver, server or logger package: only a command that runs does', async () => {
+  // A resolve hook (in the real CLI, through NODE_OPTIONS) notes every package
+  // the process imports.
+  const loaded = join(dir, 'loaded.txt');
+  const hooks = join(dir, 'hooks.mjs');
+  writeFileSync(
+    hooks,
+    `import { appendFileSync } from 'node:fs';
+export async function resolve(specifier, context, next) {
+  const resolved = await next(specifier, context);
+  const name = /[/]node_modules[/]((?:@[^/]+[/])?[^/]+)[/]/.exec(resolved.url)?.[1];
+  if (name) appendFileSync(${JSON.stringify(loaded)}, name + '\\n');
+  return resolved;
+}
+`,
+  );
+  const register = join(dir, 'register.mjs');
+  writeFileSync(
+    register,
+    `import { register } from 'node:module';\nregister(${JSON.stringify(pathToFileURL(hooks).href)});\n`,
+  );
+  const packagesOf = async (args: string[]) => {
+    writeFileSync(loaded, '');
+    const result = await runGredis(args, {
+      cwd: dir,
+      env: { NODE_OPTIONS: `--import=${pathToFileURL(register).href}` },
+      timeoutMs: 10_000,
+    });
+    const names = [...new Set(readFileSync(loaded, 'utf8').split('\n'))];
+    return { code: result.code, stderr: result.stderr, names };
+  };
+  const heavy = ['knex', 'pg', 'better-sqlite3', 'ioredis', 'ws', 'pino', 'busboy'];
+  for (const [args, code] of [
+    [['--help'], 0],
+    [['thyme', '--help'], 0],
+    [['runworker', '--help'], 0],
+    [['migrate', '--help'], 0],
+    [['createsuperuser', '--help'], 0],
+    [['changepassword', '--help'], 0],
+    [['thyme', 'multichat', '--bogus'], 2],
+    [['thyme', 'multichat', '--port', '99999'], 2],
+    [['runworker', '--concurrency', 'lots'], 2],
+  ] as const) {
+    const { code: status, stderr, names } = await packagesOf([...args]);
+    assert.is(status, code, `${args.join(' ')}: ${stderr}`);
+    assert.ok(names.includes('commander'), `${args.join(' ')}: the hook saw commander`);
+    assert.equal(
+      names.filter((name) => heavy.includes(name)),
+      [],
+      `${args.join(' ')} loads no heavy package`,
+    );
+  }
+  // The hook does see them when a command runs.
+  const { code, names } = await packagesOf(['migrate', '--list']);
+  assert.is(code, 0);
+  assert.ok(names.includes('knex') && names.includes('pino'), names.join(', '));
 });
 
 test.run();

@@ -1,25 +1,10 @@
-import { userInfo } from 'node:os';
 import { Command, Option } from 'commander';
-import {
-  DuplicateUsername,
-  InvalidUsername,
-  InvalidUserField,
-  UserRepository,
-  validateUsername,
-} from '../auth/users.js';
-import { emailProblem, passwordProblems } from '../auth/validation.js';
-import { createLogger } from '../logger.js';
-import { withDatabase } from './database.js';
-import { CommandFailed } from './errors.js';
 import { databaseOption, verbosityOption } from './options.js';
-import { Prompter } from './prompt.js';
-import { commandSecretKey } from './secret-key.js';
-import { pythonStrip } from '../python-strip.js';
 
 /** Where --noinput takes the password from (Django's is DJANGO_SUPERUSER_PASSWORD). */
 export const SUPERUSER_PASSWORD_ENV = 'GREDIS_SUPERUSER_PASSWORD';
 
-interface CreateSuperuserFlags {
+export interface CreateSuperuserFlags {
   username?: string;
   email?: string;
   noinput?: boolean;
@@ -46,137 +31,7 @@ export function createSuperuserCommand(): Command {
     .addOption(databaseOption())
     .addOption(verbosityOption())
     .action(async (flags: CreateSuperuserFlags) => {
-      if (flags.input === false) flags.noinput = true;
-      if (flags.noinput && flags.username === undefined)
-        throw new CommandFailed('--noinput needs --username', 2);
-      const logger = createLogger({ verbosity: flags.verbosity, name: 'createsuperuser' });
-      await withDatabase(flags.database, logger, async (db) => {
-        const users = new UserRepository(db, { secret: commandSecretKey(db) });
-        const details = flags.noinput ? noinputDetails(flags) : await askDetails(users, flags);
-        try {
-          await users.create({ ...details, isStaff: true, isSuperuser: true, isActive: true });
-        } catch (error) {
-          if (
-            error instanceof DuplicateUsername ||
-            error instanceof InvalidUsername ||
-            error instanceof InvalidUserField
-          )
-            throw new CommandFailed(error.message);
-          throw error;
-        }
-        process.stdout.write('Superuser created successfully.\n');
-      });
+      const { runCreateSuperuser } = await import('./createsuperuser-action.js');
+      await runCreateSuperuser(flags);
     });
-}
-
-interface SuperuserDetails {
-  username: string;
-  email: string;
-  password: string;
-}
-
-/** --noinput: everything from flags and the environment; any problem is fatal (exit 1). */
-function noinputDetails(flags: CreateSuperuserFlags): SuperuserDetails {
-  const username = checked(() => validateUsername(flags.username));
-  const email = flags.email ?? '';
-  const emailError = emailProblem(email);
-  if (emailError) throw new CommandFailed(emailError);
-  // Not trimmed: spaces may be part of a password; but all-blank is refused.
-  const password = process.env[SUPERUSER_PASSWORD_ENV];
-  if (password === undefined || pythonStrip(password) === '')
-    throw new CommandFailed(
-      `--noinput reads the password from ${SUPERUSER_PASSWORD_ENV}, which is ${password === undefined ? 'not set' : 'blank'}`,
-    );
-  return { username, email, password };
-}
-
-/** Interactive: prompts as Django does, re-asking after each error until input ends. */
-async function askDetails(
-  users: UserRepository,
-  flags: CreateSuperuserFlags,
-): Promise<SuperuserDetails> {
-  const prompter = new Prompter();
-  const complain = (message: string): boolean => process.stderr.write(`Error: ${message}\n`);
-  try {
-    const fallback = await defaultUsername(users);
-    let username: string | undefined;
-    let candidate = flags.username;
-    while (username === undefined) {
-      if (candidate === undefined) {
-        const hint = fallback ? ` (leave blank to use '${fallback}')` : '';
-        candidate = await prompter.ask(`Username${hint}: `);
-        if (candidate === '' && fallback) candidate = fallback;
-      }
-      const problem = await usernameProblem(users, candidate);
-      if (problem) complain(problem);
-      else username = validateUsername(candidate);
-      candidate = undefined;
-    }
-
-    let email: string | undefined;
-    let emailCandidate = flags.email;
-    while (email === undefined) {
-      emailCandidate ??= pythonStrip(await prompter.ask('Email address: '));
-      const problem = emailProblem(emailCandidate);
-      if (problem) complain(problem);
-      else email = emailCandidate;
-      emailCandidate = undefined;
-    }
-
-    for (;;) {
-      const password = await prompter.askHidden('Password: ');
-      const again = await prompter.askHidden('Password (again): ');
-      if (password !== again) complain("Your passwords didn't match.");
-      else if (pythonStrip(password) === '') complain("Blank passwords aren't allowed.");
-      else {
-        // As Django: the reasons, then the choice to keep the password anyway.
-        const problems = passwordProblems(password, { username, email });
-        if (problems.length === 0) return { username, email, password };
-        process.stderr.write(`${problems.join('\n')}\n`);
-        const bypass = await prompter.ask(
-          'Bypass password validation and create user anyway? [y/N]: ',
-        );
-        if (bypass.toLowerCase() === 'y') return { username, email, password };
-      }
-    }
-  } finally {
-    prompter.close();
-  }
-}
-
-/** Django's message for a username it would refuse, or undefined if it is free and valid. */
-async function usernameProblem(
-  users: UserRepository,
-  username: string,
-): Promise<string | undefined> {
-  let normalized: string;
-  try {
-    normalized = validateUsername(username);
-  } catch (error) {
-    if (error instanceof InvalidUsername) return error.message;
-    throw error;
-  }
-  // A friendly early answer only: the unique constraint still decides at create time.
-  if (await users.findByUsername(normalized)) return 'That username is already taken.';
-  return undefined;
-}
-
-/** The login name of whoever runs the command, offered as a default if usable (as Django does). */
-async function defaultUsername(users: UserRepository): Promise<string | undefined> {
-  let name: string;
-  try {
-    name = userInfo().username.normalize('NFKC');
-  } catch {
-    return undefined;
-  }
-  return (await usernameProblem(users, name)) === undefined ? name : undefined;
-}
-
-function checked(validate: () => string): string {
-  try {
-    return validate();
-  } catch (error) {
-    if (error instanceof InvalidUsername) throw new CommandFailed(error.message);
-    throw error;
-  }
 }

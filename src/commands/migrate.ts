@@ -1,10 +1,7 @@
 import { Command, Option } from 'commander';
-import { listMigrations, migrate } from '../db/migrations.js';
-import { createLogger } from '../logger.js';
-import { withDatabase } from './database.js';
 import { databaseOption, verbosityOption } from './options.js';
 
-interface MigrateFlags {
+export interface MigrateFlags {
   list?: boolean;
   database: string;
   verbosity: number;
@@ -18,31 +15,7 @@ export function migrateCommand(): Command {
     .addOption(databaseOption())
     .addOption(verbosityOption())
     .action(async (flags: MigrateFlags) => {
-      const logger = createLogger({ verbosity: flags.verbosity, name: 'migrate' });
-      const write = (line: string): boolean => process.stdout.write(`${line}\n`);
-      await withDatabase(
-        flags.database,
-        logger,
-        async (db) => {
-          if (flags.list) {
-            for (const { name, applied } of await listMigrations(db))
-              write(` [${applied ? 'X' : ' '}] ${name}`);
-            return;
-          }
-          // The heading waits for the first answer from the database, so an unreachable
-          // server gives one error line and nothing else.
-          let count = 0;
-          await migrate(db, {
-            logger,
-            onApplied: (name) => {
-              if (count++ === 0) write('Running migrations:');
-              write(`  Applying ${name}... OK`);
-            },
-          });
-          if (count === 0) write('Running migrations:\n  No migrations to apply.');
-        },
-        // No query timeout: a migration may rightly run for minutes (an index on a large table).
-        { queryTimeoutMs: 0 },
-      );
+      const { runMigrate } = await import('./migrate-action.js');
+      await runMigrate(flags);
     });
 }

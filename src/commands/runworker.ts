@@ -1,30 +1,12 @@
 import { Command, Option } from 'commander';
-import { appNames } from '../apps/registry.js';
-import { globToRegExp } from '../glob.js';
-import { InMemoryChannelLayer } from '../layer/index.js';
-import type { ChannelLayer } from '../layer/types.js';
-import type { Server } from 'node:http';
-import { createLogger, type Logger } from '../logger.js';
-import { serveMetrics } from '../metrics/endpoint.js';
 import { EVENT_CHANNELS } from '../protocol.js';
 import { DEFAULTS } from '../settings.js';
-import { Worker, WORKER_DEFAULTS } from '../worker/runner.js';
-import { EXIT_ABANDONED, exitAbandoned } from './abandon.js';
-import { loadApplication, requireApp } from './app-runtime.js';
-import { withDatabase } from './database.js';
-import { CommandFailed } from './errors.js';
-import { openLayer } from './layer.js';
-import { stopOnSignal } from './lifecycle.js';
-import {
-  metricsBindOption,
-  metricsListenFailed,
-  metricsPortOption,
-  metricsUrl,
-  type MetricsFlags,
-} from './metrics.js';
+import { WORKER_DEFAULTS } from '../worker/defaults.js';
+import { EXIT_ABANDONED } from './abandon.js';
+import { metricsBindOption, metricsPortOption, type MetricsFlags } from './metrics.js';
 import { databaseOption, layerOption, numberIn, verbosityOption } from './options.js';
 
-interface RunWorkerFlags extends MetricsFlags {
+export interface RunWorkerFlags extends MetricsFlags {
   layer: string;
   database: string;
   verbosity: number;
@@ -86,112 +68,7 @@ export function runWorkerCommand(): Command {
     .addOption(metricsPortOption())
     .addOption(metricsBindOption())
     .action(async (appName: string, flags: RunWorkerFlags) => {
-      const entry = requireApp(appName);
-      const channels = selectChannels(flags.onlyChannels, flags.excludeChannels);
-      const logger = createLogger({ verbosity: flags.verbosity, name: 'worker' });
-      const layer = openLayer(flags.layer, logger, { laneLease: flags.eventTimeout });
-      if (layer instanceof InMemoryChannelLayer) {
-        await layer.close();
-        throw new CommandFailed(
-          'runworker needs a shared channel layer (e.g. --layer redis://127.0.0.1:6379/0): the in-process layer only reaches workers inside "gredis thyme", which runs them itself',
-          2,
-        );
-      }
-      // A stop's wind-down ends here (the worker's report says when): the layer's
-      // close shares it. Undefined when no stop ran: the close's own bound then.
-      let windDownEnd: number | undefined;
-      try {
-        await withDatabase(flags.database, logger, async (db) => {
-          const app = await loadApplication(entry, db, layer, logger);
-          const worker = new Worker(layer, app, {
-            channels,
-            concurrency: flags.concurrency,
-            orphanCheck: flags.orphanCheck,
-            stopTimeout: flags.stopTimeout,
-            logger,
-          }).start();
-          const metrics = await serveWorkerMetrics(worker, flags, logger);
-          announceRunning(layer, logger, entry.name, channels);
-          const report = await stopOnSignal(logger, async () => {
-            const stopped = await worker.stop();
-            metrics?.close();
-            return stopped;
-          });
-          windDownEnd = report.windDownEnd;
-          if (report.abandoned > 0) await exitAbandoned(layer, db, logger, windDownEnd);
-        });
-      } finally {
-        await layer.close(windDownEnd);
-      }
+      const { runWorker } = await import('./runworker-action.js');
+      await runWorker(appName, flags);
     });
-}
-
-/**
- * Logs that the worker runs once the layer has answered. With the layer
- * unreachable at start its receives wait for it (retrying for as long as it
- * takes), and "running" then would read as healthy: it says it waits, and
- * which hosts it waits for, until then; /healthz is 503 meanwhile.
- */
-function announceRunning(
-  layer: ChannelLayer,
-  logger: Logger,
-  app: string,
-  channels: string[],
-): void {
-  const running = (): void => logger.info({ app, channels }, `worker for ${app} running`);
-  const health = layer.health();
-  if (health.ok) return running();
-  logger.info(
-    { app, hosts: health.hosts.filter((host) => host.status !== 'ready').map((host) => host.url) },
-    `worker for ${app} waiting for the channel layer`,
-  );
-  void layer.whenReady().then(running);
-}
-
-/** Serves the worker's /metrics and /healthz when asked to; stops the worker if it cannot. */
-async function serveWorkerMetrics(
-  worker: Worker,
-  flags: MetricsFlags,
-  logger: Logger,
-): Promise<Server | undefined> {
-  if (flags.metricsPort === undefined) return undefined;
-  try {
-    const { server, address } = await serveMetrics(
-      { metrics: () => worker.renderMetrics(), health: () => worker.health() },
-      flags.metricsPort,
-      flags.metricsBind,
-    );
-    logger.info({ port: address.port }, metricsUrl(flags.metricsBind, address.port));
-    return server;
-  } catch (error) {
-    await worker.stop();
-    throw new CommandFailed(`${metricsListenFailed(flags)}: ${(error as Error).message}`);
-  }
-}
-
-function selectChannels(only: string[] | undefined, exclude: string[] | undefined): string[] {
-  const matches = (globs: string[]) => (channel: string) =>
-    globs.some((glob) => globToRegExp(glob).test(channel));
-  // A glob that names no channel is a typo (http.requests), or the app's name
-  // swallowed by the variadic flag: silently ignoring it would change what runs.
-  for (const [flag, globs] of [
-    ['--only-channels', only],
-    ['--exclude-channels', exclude],
-  ] as const) {
-    const unmatched = globs?.find((glob) => !EVENT_CHANNELS.some(matches([glob])));
-    if (unmatched !== undefined)
-      throw new CommandFailed(
-        `${flag} ${JSON.stringify(unmatched)} matches no channel (the channels: ${EVENT_CHANNELS.join(', ')})${appNames().includes(unmatched) ? "; give the app's name before the flag" : ''}`,
-        2,
-      );
-  }
-  let channels = [...EVENT_CHANNELS];
-  if (only) channels = channels.filter(matches(only));
-  if (exclude) channels = channels.filter((channel) => !matches(exclude)(channel));
-  if (channels.length === 0)
-    throw new CommandFailed(
-      `no channels left to handle (choose from ${EVENT_CHANNELS.join(', ')})`,
-      2,
-    );
-  return channels;
 }

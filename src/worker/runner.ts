@@ -3,7 +3,7 @@ import { LayerClosed, ReceiveAborted } from '../layer/errors.js';
 import type { ChannelLayer, LaneTurn, Message } from '../layer/types.js';
 import { before } from '../deadline.js';
 import { silentLogger, type Logger } from '../logger.js';
-import { DEFAULTS } from '../settings.js';
+import { WORKER_DEFAULTS } from './defaults.js';
 import { abandonedSocketEvent, CHANNELS, EVENT_CHANNELS } from '../protocol.js';
 import type { Application } from './app.js';
 import { answerAbandoned, handleHttpEvent, ReplyClaim } from './http/handler.js';
@@ -27,12 +27,6 @@ export interface WorkerOptions {
   stopTimeout: number;
   logger: Logger | undefined;
 }
-
-export const WORKER_DEFAULTS = Object.freeze({
-  concurrency: 256,
-  orphanCheck: 30,
-  stopTimeout: DEFAULTS.stopTimeout,
-});
 
 /** What a stop left unfinished, and how long what follows it may take. */
 export interface StopReport {
