@@ -8,7 +8,7 @@ import { withDatabase } from './database.js';
 import { InMemoryChannelLayer } from '../layer/index.js';
 import type { ChangePasswordFlags } from './changepassword.js';
 import { CommandFailed } from './errors.js';
-import { layerReachable, openLayer } from './layer.js';
+import { heldLayerWarnings, layerReachable, openLayer } from './layer.js';
 import { Prompter } from './prompt.js';
 import { commandSecretKey } from './secret-key.js';
 import { pythonStrip } from '../python-strip.js';
@@ -22,15 +22,16 @@ export async function runChangePassword(
   flags: ChangePasswordFlags,
 ): Promise<void> {
   const logger = createLogger({ verbosity: flags.verbosity, name: 'changepassword' });
+  const layerLog = heldLayerWarnings(logger);
   // Opened first, so that a bad URL is refused before anyone types a password.
-  const layer = openLayer(flags.layer, logger);
+  const layer = openLayer(flags.layer, logger, { logger: layerLog.logger });
   try {
     await withDatabase(flags.database, logger, async (db) => {
       const secret = commandSecretKey(db);
       const users = new UserRepository(db, { secret });
       const user = await users.findByUsername(username);
       if (!user) throw new CommandFailed(`user '${username}' does not exist`);
-      await requireReachable(layer);
+      await requireReachable(layer, layerLog.reason);
       process.stdout.write(`Changing password for user '${user.username}'\n`);
       const password = await askNewPassword(user);
       await users.setPassword(user.id, password);
@@ -52,15 +53,19 @@ const LAYER_WAIT_MS = 5000;
  * Refuses, before any prompt, to change a password whose user's sockets it could
  * not then close: better to say so while nothing has changed.
  */
-async function requireReachable(layer: ChannelLayer): Promise<void> {
+async function requireReachable(
+  layer: ChannelLayer,
+  reason: () => string | undefined,
+): Promise<void> {
   // The in-process layer is always ready: it passes at once.
   if (await layerReachable(layer, LAYER_WAIT_MS)) return;
   const shown = layer
     .health()
-    .hosts.map((host) => host.url)
+    .hosts.filter((host) => host.status !== 'ready')
+    .map((host) => host.url)
     .join(', ');
   throw new CommandFailed(
-    `cannot connect to the channel layer (${shown}: down, or refusing these credentials), so the user's open chat sockets could not be closed; nothing was changed. To change the password anyway, pass --layer memory:// (open sockets are then refused at their next command)`,
+    `cannot connect to the channel layer (${shown}: ${reason() ?? 'down, or refusing these credentials'}), so the user's open chat sockets could not be closed; nothing was changed. To change the password anyway, pass --layer memory:// (open sockets are then refused at their next command)`,
   );
 }
 

@@ -1,3 +1,4 @@
+import pino from 'pino';
 import { createLayer, type LayerOptions } from '../layer/index.js';
 import type { ChannelLayer } from '../layer/types.js';
 import { logConsoleWarnings, type Logger } from '../logger.js';
@@ -34,4 +35,29 @@ export async function layerReachable(layer: ChannelLayer, ms: number): Promise<b
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
   return true;
+}
+
+/**
+ * The layer's logger for a one-off command, which says itself, once, that it
+ * could not reach the layer: the layer's warnings (a server's "cannot reach the
+ * channel layer host …; retrying", meant for servers that keep trying) are held
+ * back instead of printed before that error, and the last one's reason is kept
+ * for it. A command that logs debug lines logs them as they come.
+ */
+export function heldLayerWarnings(logger: Logger): {
+  logger: Logger;
+  reason: () => string | undefined;
+} {
+  if (logger.isLevelEnabled('debug')) return { logger, reason: () => undefined };
+  let reason: string | undefined;
+  const held = pino(
+    { level: 'warn' },
+    {
+      write(line: string) {
+        const record = JSON.parse(line) as { reason?: string; msg?: string };
+        reason = record.reason ?? record.msg;
+      },
+    },
+  );
+  return { logger: held, reason: () => reason };
 }

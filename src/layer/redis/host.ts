@@ -171,7 +171,7 @@ export class RedisHost {
         // A server down, a wrong address or password: no stack, which says nothing
         // about them (and fills a terminal, where pino-pretty prints it in full).
         this.logger.warn(
-          { host: this.label, code: (error as NodeJS.ErrnoException).code },
+          { host: this.label, code: (error as NodeJS.ErrnoException).code, reason: error.message },
           `cannot reach the channel layer host (${error.message}); retrying`,
         );
         return;
