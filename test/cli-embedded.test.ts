@@ -169,6 +169,10 @@ test('runworker refuses the in-process layer, and bad flags exit 2 with one line
     ['runworker', '--only-channels', 'websocket.*', 'multichat'], // the app swallowed
     ['thyme', 'multichat', '--ping-interval', '-1'],
     ['thyme', 'multichat', '-b', ''], // would listen on every interface
+    // No lookup resolves these: a typo, not a failure to listen (exit 1).
+    ['thyme', 'multichat', '-b', 'exa mple'],
+    ['thyme', 'multichat', '-b', '999.1.1.1'],
+    ['thyme', 'multichat', '--metrics-port', '0', '--metrics-bind', 'localhost:9100'],
     ['thyme', 'multichat', '--database', 'sqlite://:memory:'], // empty in every process
     ['migrate', '--database', 'sqlite://:memory:'],
     ['thyme', 'multichat', '-p', '1e3'],
@@ -182,6 +186,27 @@ test('runworker refuses the in-process layer, and bad flags exit 2 with one line
     assert.is(result.code, 2, `${args.join(' ')}: ${result.stderr}`);
     assert.ok(result.stderr.trim().split('\n').length <= 2, result.stderr);
     assert.not.match(result.stderr, /\n\s+at /, 'no stack trace');
+  }
+  // The URL, once: a bad one of several is named beside the whole.
+  for (const [layer, reason] of [
+    ['redis://localhost:99999/0', 'port 99999 is out of range (0–65535)'],
+    ['redis//localhost', 'not a URL'],
+    ['memory://x y', 'not a URL'],
+    ['redis+sentinel://a b:26379/mymaster', 'bad sentinel address "a b:26379"'],
+    ['redis+sentinel://localhost:99999/mymaster', 'bad sentinel address "localhost:99999"'],
+    ['redis://127.0.0.1:6379/0,redis://a b', '"redis://a b": not a URL'],
+  ]) {
+    const result = await runGredis(['thyme', 'multichat', '--layer', layer!], {
+      cwd: dir,
+      timeoutMs: 10_000,
+    });
+    assert.is(result.code, 2, result.stderr);
+    assert.ok(
+      result.stderr.startsWith(
+        `gredis: invalid channel layer URL ${JSON.stringify(layer)}: ${reason} (expected memory://`,
+      ),
+      result.stderr,
+    );
   }
   for (const [args, env, message] of [
     [['thyme', 'multichat'], { ALLOWED_HOSTS: ',' }, /ALLOWED_HOSTS names no host/],

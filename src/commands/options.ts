@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import { InvalidArgumentError, Option } from 'commander';
 import { DEFAULTS, ENV, databaseUrlFromEnv, env } from '../settings.js';
 
@@ -23,11 +24,18 @@ export function numberIn(min: number, max: number, integer = false): (value: str
 
 /**
  * A listening address: a name or an IP address, IPv6 with or without its
- * brackets. Empty is refused: it would mean every interface.
+ * brackets. Empty is refused: it would mean every interface. So is what no
+ * lookup could resolve (a space, a port, a scheme, 999.1.1.1): a typo, said as
+ * one, not as a failed listen at start.
  */
 export function bindAddress(value: string): string {
   const address = value.trim().replace(/^\[(.*)\]$/, '$1');
   if (address === '') throw new InvalidArgumentError('expected an address, such as 127.0.0.1.');
+  const name = /^[a-z0-9.-]+$/i.test(address) && !/^[\d.]+$/.test(address);
+  if (isIP(address) === 0 && !name)
+    throw new InvalidArgumentError(
+      'expected an IP address or a host name (no port or scheme), such as 127.0.0.1 or ::.',
+    );
   return address;
 }
 

@@ -36,7 +36,7 @@ export function parseLayerUrl(input: string): ParsedLayerUrl {
   const parts = splitUrls(text);
   const options: Partial<LayerOptions> = {};
   if (parts.length === 1 && parts[0]!.startsWith('memory:')) {
-    readQuery(new URL(parts[0]!), options, input);
+    readQuery(toUrl(parts[0]!, input), options, input);
     return { kind: 'memory', options };
   }
   const hosts = parts.map((part) => parseHost(part, options, input));
@@ -54,14 +54,20 @@ function splitUrls(text: string): string[] {
   return parts;
 }
 
+/** `part` of `input` as a URL; if it is none, the error says why. */
+function toUrl(part: string, input: string): URL {
+  try {
+    return new URL(part);
+  } catch {
+    // Of several URLs, which one; of one, the message shows it already.
+    const which = part === input.trim() ? '' : `${JSON.stringify(part)}: `;
+    throw new InvalidLayerUrl(input, `${which}${whyNotUrl(part)}`);
+  }
+}
+
 function parseHost(part: string, options: Partial<LayerOptions>, input: string): RedisHostConfig {
   if (part.startsWith('redis+sentinel://')) return parseSentinel(part, options, input);
-  let url: URL;
-  try {
-    url = new URL(part);
-  } catch {
-    throw new InvalidLayerUrl(input, `${JSON.stringify(part)}: ${whyNotUrl(part)}`);
-  }
+  const url = toUrl(part, input);
   if (url.protocol !== 'redis:' && url.protocol !== 'rediss:') {
     throw new InvalidLayerUrl(input, `unsupported scheme ${JSON.stringify(url.protocol)}`);
   }
@@ -94,7 +100,14 @@ function parseSentinel(
   const sentinels = hostList!.split(',').map((entry) => {
     const [host, port] = entry.split(':');
     const portNumber = Number(port ?? 26379);
-    if (!host || !Number.isInteger(portNumber))
+    // As a redis:// host: no space, a port that can be (ioredis would retry these forever).
+    if (
+      !host ||
+      /\s/.test(host) ||
+      !Number.isInteger(portNumber) ||
+      portNumber < 1 ||
+      portNumber > 65535
+    )
       throw new InvalidLayerUrl(input, `bad sentinel address ${JSON.stringify(entry)}`);
     return { host, port: portNumber };
   });
