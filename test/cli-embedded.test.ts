@@ -17,6 +17,7 @@ import { httpRequest } from './helpers/http-client.js';
 import { testPrefix } from './helpers/layers.js';
 import { RedisSentinel, RedisServer, SHARED_REDIS_URL } from './helpers/redis-server.js';
 import { spawn } from 'node:child_process';
+import { createServer, type AddressInfo } from 'node:net';
 import { GREDIS_BIN, GredisProcess } from './helpers/processes.js';
 import { waitFor, within } from './helpers/wait.js';
 import { TestClient } from './helpers/ws-client.js';
@@ -476,6 +477,37 @@ export async function resolve(specifier, context, next) {
   const { code, names } = await packagesOf(['migrate', '--list']);
   assert.is(code, 0);
   assert.ok(names.includes('knex') && names.includes('pino'), names.join(', '));
+});
+
+test('runworker on a database it cannot start on says that alone, without connecting to the layer', async () => {
+  // Stands for Redis: counts who connects (and answers nothing).
+  const connections: unknown[] = [];
+  const redis = createServer((socket) => connections.push(socket.destroy()));
+  await new Promise<void>((resolve) => redis.listen(0, '127.0.0.1', resolve));
+  const { port } = redis.address() as AddressInfo;
+  const fresh = mkdtempSync(join(tmpdir(), 'gredis-unmigrated-'));
+  try {
+    const result = await runGredis(
+      [
+        'runworker',
+        '--layer',
+        `redis://127.0.0.1:${port}/0`,
+        '--database',
+        `sqlite://${join(fresh, 'db.sqlite3')}`,
+      ],
+      { cwd: fresh, env: { GREDIS_LOG_LEVEL: undefined }, timeoutMs: 10_000 },
+    );
+    assert.is(result.code, 1, result.stderr);
+    assert.is(
+      result.stderr,
+      'gredis: 2 database migration(s) are not applied yet: run "gredis migrate" first\n',
+    );
+    assert.is(result.stdout, '', 'no layer warning');
+    assert.is(connections.length, 0, 'connections to the layer');
+  } finally {
+    redis.close();
+    rmSync(fresh, { recursive: true, force: true });
+  }
 });
 
 test.run();

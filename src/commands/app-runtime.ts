@@ -19,15 +19,16 @@ export function requireApp(name: string): AppEntry {
 }
 
 /**
- * Builds an application on an open database and layer, refusing to start on a
- * database with pending migrations (the error says what to run).
+ * Readies an application on an open database: refuses to start on one with
+ * pending migrations (the error says what to run), or without a usable
+ * SECRET_KEY or setting; resolves with what builds it on a layer. Nothing
+ * here needs the layer, so a command connects to it only once these pass.
  */
-export async function loadApplication(
+export async function prepareApplication(
   entry: AppEntry,
   db: Database,
-  layer: ChannelLayer,
   logger: Logger,
-): Promise<Application> {
+): Promise<(layer: ChannelLayer) => Application> {
   const pending = (await listMigrations(db)).filter((m) => !m.applied);
   if (pending.length > 0) {
     throw new CommandFailed(
@@ -44,12 +45,13 @@ export async function loadApplication(
     chatPerSecond: positiveNumberFromEnv(ENV.chatPerSecond),
   };
   const module = await entry.load();
-  return module.createApplication({
-    layer,
-    db,
-    users: new UserRepository(db, { secret }),
-    sessions: new SessionStore(db, { secret }),
-    logger,
-    settings,
-  });
+  return (layer) =>
+    module.createApplication({
+      layer,
+      db,
+      users: new UserRepository(db, { secret }),
+      sessions: new SessionStore(db, { secret }),
+      logger,
+      settings,
+    });
 }

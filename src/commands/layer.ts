@@ -1,5 +1,6 @@
 import pino from 'pino';
 import { createLayer, type LayerOptions } from '../layer/index.js';
+import { parseLayerUrl } from '../layer/url.js';
 import type { ChannelLayer } from '../layer/types.js';
 import { logConsoleWarnings, type Logger } from '../logger.js';
 import { EVENT_CHANNEL_CAPACITY } from '../settings.js';
@@ -18,6 +19,18 @@ export function openLayer(
       channelCapacity: Object.entries(EVENT_CHANNEL_CAPACITY),
       ...options,
     });
+  } catch (error) {
+    throw new CommandFailed((error as Error).message, 2);
+  }
+}
+
+/**
+ * Whether `url` names the in-process layer, known without connecting to any;
+ * a URL that names none is a usage error, as for openLayer.
+ */
+export function isMemoryLayerUrl(url: string): boolean {
+  try {
+    return parseLayerUrl(url).kind === 'memory';
   } catch (error) {
     throw new CommandFailed((error as Error).message, 2);
   }

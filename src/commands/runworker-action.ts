@@ -1,17 +1,16 @@
 import type { Server } from 'node:http';
 import { appNames } from '../apps/registry.js';
 import { globToRegExp } from '../glob.js';
-import { InMemoryChannelLayer } from '../layer/index.js';
 import type { ChannelLayer } from '../layer/types.js';
 import { createLogger, type Logger } from '../logger.js';
 import { serveMetrics } from '../metrics/endpoint.js';
 import { EVENT_CHANNELS } from '../protocol.js';
 import { Worker } from '../worker/runner.js';
 import { exitAbandoned } from './abandon.js';
-import { loadApplication, requireApp } from './app-runtime.js';
+import { prepareApplication, requireApp } from './app-runtime.js';
 import { withDatabase } from './database.js';
 import { CommandFailed } from './errors.js';
-import { openLayer } from './layer.js';
+import { isMemoryLayerUrl, openLayer } from './layer.js';
 import { stopOnSignal } from './lifecycle.js';
 import { metricsListenFailed, metricsUrl, type MetricsFlags } from './metrics.js';
 import type { RunWorkerFlags } from './runworker.js';
@@ -21,21 +20,21 @@ export async function runWorker(appName: string, flags: RunWorkerFlags): Promise
   const entry = requireApp(appName);
   const channels = selectChannels(flags.onlyChannels, flags.excludeChannels);
   const logger = createLogger({ verbosity: flags.verbosity, name: 'worker' });
-  const layer = openLayer(flags.layer, logger, { laneLease: flags.eventTimeout });
-  if (layer instanceof InMemoryChannelLayer) {
-    await layer.close();
+  if (isMemoryLayerUrl(flags.layer))
     throw new CommandFailed(
       'runworker needs a shared channel layer (e.g. --layer redis://127.0.0.1:6379/0): the in-process layer only reaches workers inside "gredis thyme", which runs them itself',
       2,
     );
-  }
-  // A stop's wind-down ends here (the worker's report says when): the layer's
-  // close shares it. Undefined when no stop ran: the close's own bound then.
-  let windDownEnd: number | undefined;
-  try {
-    await withDatabase(flags.database, logger, async (db) => {
-      const app = await loadApplication(entry, db, layer, logger);
-      const worker = new Worker(layer, app, {
+  await withDatabase(flags.database, logger, async (db) => {
+    const build = await prepareApplication(entry, db, logger);
+    // Connected only now: a worker that cannot start on its database (not
+    // migrated, no SECRET_KEY) says that alone, no layer warnings before it.
+    const layer = openLayer(flags.layer, logger, { laneLease: flags.eventTimeout });
+    // A stop's wind-down ends here (the worker's report says when): the layer's
+    // close shares it. Undefined when no stop ran: the close's own bound then.
+    let windDownEnd: number | undefined;
+    try {
+      const worker = new Worker(layer, build(layer), {
         channels,
         concurrency: flags.concurrency,
         orphanCheck: flags.orphanCheck,
@@ -51,10 +50,10 @@ export async function runWorker(appName: string, flags: RunWorkerFlags): Promise
       });
       windDownEnd = report.windDownEnd;
       if (report.abandoned > 0) await exitAbandoned(layer, db, logger, windDownEnd);
-    });
-  } finally {
-    await layer.close(windDownEnd);
-  }
+    } finally {
+      await layer.close(windDownEnd);
+    }
+  });
 }
 
 /**

@@ -3,7 +3,7 @@ import { InMemoryChannelLayer } from '../layer/index.js';
 import type { ChannelLayer } from '../layer/types.js';
 import { Worker, windDownEnd, type StopReport } from '../worker/runner.js';
 import { exitAbandoned } from './abandon.js';
-import { loadApplication, requireApp } from './app-runtime.js';
+import { prepareApplication, requireApp } from './app-runtime.js';
 import { withDatabase } from './database.js';
 import { DatabaseProbe } from '../db/probe.js';
 import { createLogger, type Logger } from '../logger.js';
@@ -55,7 +55,7 @@ export async function runThyme(appName: string, flags: ThymeFlags): Promise<void
     // The embedded default: the in-process layer reaches no other process, so
     // this process runs the app's workers itself.
     await withDatabase(flags.database, logger, async (db) => {
-      const app = await loadApplication(entry, db, layer, logger);
+      const app = (await prepareApplication(entry, db, logger))(layer);
       const worker = new Worker(layer, app, {
         stopTimeout: flags.stopTimeout,
         logger,
