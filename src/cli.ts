@@ -1,6 +1,9 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { Command, CommanderError } from 'commander';
 import { CommandFailed } from './commands/errors.js';
 import { registerCommands } from './commands/index.js';
+import { PACKAGE_ROOT } from './paths.js';
 import { InvalidSetting } from './settings.js';
 
 export function buildProgram(): Command {
@@ -8,7 +11,7 @@ export function buildProgram(): Command {
     .description(
       'Realtime channels for Node.js: interface server, channel layer, workers and the MultiChat app.',
     )
-    .version(process.env.npm_package_version ?? '0.1.0', '-V, --version')
+    .version(packageVersion(), '-V, --version')
     .showHelpAfterError('(run with --help for usage)')
     .configureOutput({ outputError: (text, write) => write(text) })
     .exitOverride();
@@ -23,6 +26,17 @@ export function buildProgram(): Command {
       .configureOutput({ outputError: (text, write) => write(text) });
   }
   return program;
+}
+
+/**
+ * Gredis's own version, from its package.json. Not npm_package_version: under
+ * `npm run` in a project that depends on Gredis, that is the project's version.
+ */
+function packageVersion(): string {
+  const { version } = JSON.parse(readFileSync(join(PACKAGE_ROOT, 'package.json'), 'utf8')) as {
+    version: string;
+  };
+  return version;
 }
 
 /** Runs the CLI: bad usage exits 2 with a one-line reason, runtime failures exit 1. */

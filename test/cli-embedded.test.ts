@@ -421,6 +421,22 @@ test("a weak SECRET_KEY is warned about at start, as Django's check --deploy doe
   }
 });
 
+test("--version is Gredis's own, also under another package's npm run", async () => {
+  const { version } = JSON.parse(
+    readFileSync(new URL('../../package.json', import.meta.url), 'utf8'),
+  ) as {
+    version: string;
+  };
+  // npm sets npm_package_version to the version of the package whose script runs.
+  const result = await runGredis(['--version'], {
+    cwd: dir,
+    env: { npm_package_version: '9.9.9' },
+    timeoutMs: 10_000,
+  });
+  assert.is(result.code, 0, result.stderr);
+  assert.is(result.stdout.trim(), version);
+});
+
 test('help and usage errors load no driver, server or logger package: only a command that runs does', async () => {
   // A resolve hook (in the real CLI, through NODE_OPTIONS) notes every package
   // the process imports.
