@@ -33,6 +33,66 @@ async function retainedBytes(): Promise<number> {
   return usage.heapUsed + usage.arrayBuffers;
 }
 
+/** A handshake as a browser sends it, with `extra` header lines (each ending in CRLF). */
+function handshake(extra = '', version = 'Sec-WebSocket-Version: 13\r\n'): string {
+  return (
+    `GET / HTTP/1.1\r\nHost: localhost\r\nOrigin: http://localhost\r\nUpgrade: websocket\r\n` +
+    `Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n${version}${extra}\r\n`
+  );
+}
+
+/** A client frame written by hand: masked unless told otherwise, RSV bits in `rsv`. */
+function frame(
+  opcode: number,
+  payload: Uint8Array | string,
+  { fin = true, masked = true, rsv = 0 } = {},
+): Buffer {
+  const data = Buffer.from(payload);
+  const length =
+    data.length < 126
+      ? Buffer.from([data.length])
+      : Buffer.from([126, data.length >> 8, data.length & 0xff]);
+  if (masked) length[0]! |= 0x80;
+  const key = Buffer.from([0x37, 0xfa, 0x21, 0x3d]);
+  const body = masked ? data.map((byte, i) => byte ^ key[i % 4]!) : data;
+  return Buffer.concat([
+    Buffer.from([(fin ? 0x80 : 0) | rsv | opcode]),
+    length,
+    masked ? key : Buffer.alloc(0),
+    body,
+  ]);
+}
+
+/** A close frame from the client with `code` and `reason` bytes. */
+function closeFrame(code: number, reason: Uint8Array = Buffer.alloc(0)): Buffer {
+  const payload = Buffer.alloc(2 + reason.length);
+  payload.writeUInt16BE(code);
+  payload.set(reason, 2);
+  return frame(8, payload);
+}
+
+/**
+ * A raw TCP client: writes `bytes`, and gives the response's head once it is
+ * complete and every byte read after it.
+ */
+function rawSocket(port: number, bytes: string | Buffer) {
+  const socket = connect(port, '127.0.0.1');
+  socket.on('error', () => undefined);
+  let read = Buffer.alloc(0);
+  socket.on('data', (chunk: Buffer) => (read = Buffer.concat([read, chunk])));
+  socket.write(bytes);
+  const end = (): number => read.indexOf('\r\n\r\n');
+  return {
+    socket,
+    head: async (): Promise<string> => {
+      await waitFor(() => end() !== -1, 3000, 'the handshake answer');
+      return read.subarray(0, end()).toString('latin1');
+    },
+    after: (): Buffer => read.subarray(end() + 4),
+    closed: new Promise<void>((resolve) => socket.once('close', () => resolve())),
+  };
+}
+
 interface Setup {
   layer: ChannelLayer;
   thyme: Thyme;
@@ -667,6 +727,63 @@ for (const layerUrl of ['memory://', SHARED_REDIS_URL]) {
     assert.is(closed.code, 4000);
     // Without reading on, the client's closing frame waited for ws's 5 s closeTimeout.
     assert.ok(Date.now() - started < 1000, `closed after ${Date.now() - started} ms`);
+  });
+
+  test('an offer of subprotocols ws cannot parse opens with none agreed, and its close reaches the worker', async () => {
+    const { url, worker } = await setup();
+    const port = Number(new URL(url('/')).port);
+    // Duplicates, and a space inside a name: ws refuses either (400) when it sees it.
+    const offers = ['chat, chat', 'a b'];
+    for (const offer of offers) {
+      const client = rawSocket(port, handshake(`Sec-WebSocket-Protocol: ${offer}\r\n`));
+      const head = await client.head();
+      assert.match(head, /^HTTP\/1\.1 101 /, offer);
+      assert.not.match(head, /sec-websocket-protocol/i);
+      client.socket.write(frame(1, 'hello'));
+      await waitFor(() => client.after().length > 0, 3000, 'the echo');
+      client.socket.write(closeFrame(4000));
+      await within(client.closed, 3000, 'the close');
+    }
+    await waitFor(
+      () => worker.of('websocket.disconnect').length === offers.length,
+      3000,
+      'a websocket.disconnect for each',
+    );
+    assert.equal(
+      worker.of('websocket.disconnect').map((event) => event.code),
+      [4000, 4000],
+    );
+  });
+
+  test('a WebSocket version Thyme does not speak gets 426 naming those it does; a missing one 400', async () => {
+    const { url, worker } = await setup();
+    const port = Number(new URL(url('/')).port);
+    const refusal = await rawExchange(port, handshake('', 'Sec-WebSocket-Version: 12\r\n'));
+    assert.match(refusal, /^HTTP\/1\.1 426 /);
+    assert.match(refusal, /\r\nSec-WebSocket-Version: 13, 8\r\n/);
+    assert.match(await rawExchange(port, handshake('', '')), /^HTTP\/1\.1 400 /);
+    assert.is(worker.of('websocket.connect').length, 0, 'the worker heard of neither');
+  });
+
+  test('a handshake that declares a body is refused with 400 before the worker hears of it', async () => {
+    const { url, worker } = await setup();
+    const port = Number(new URL(url('/')).port);
+    // The body is a valid frame: taken as one, it would reach the worker as a message.
+    const body = frame(1, 'smuggled');
+    for (const declared of [
+      `Content-Length: ${body.length}\r\n`,
+      'Transfer-Encoding: chunked\r\n',
+    ]) {
+      const refusal = await rawExchange(
+        port,
+        Buffer.concat([Buffer.from(handshake(declared)), body]),
+      );
+      assert.match(refusal, /^HTTP\/1\.1 400 /, declared);
+    }
+    assert.is(worker.of('websocket.connect').length, 0);
+    const empty = rawSocket(port, handshake('Content-Length: 0\r\n'));
+    assert.match(await empty.head(), /^HTTP\/1\.1 101 /, 'an empty body is no body');
+    empty.socket.destroy();
   });
 
   test.run();

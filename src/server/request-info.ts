@@ -39,6 +39,17 @@ function decodePercents(rawPath: string): string {
   return UTF8.decode(Buffer.from(bytes, 'latin1'));
 }
 
+/**
+ * Whether the request declares a body. Node hands an upgrade request's listener
+ * everything after the headers as upgrade data, body and all.
+ */
+export function declaresBody(req: IncomingMessage): boolean {
+  return (
+    req.headers['transfer-encoding'] !== undefined ||
+    Number(req.headers['content-length'] ?? 0) !== 0
+  );
+}
+
 /** Headers as the protocol wants them: byte pairs, names lower-cased, order and duplicates kept. */
 export function headerList(req: IncomingMessage): HeaderList {
   const raw = req.rawHeaders;

@@ -28,13 +28,21 @@ const ERROR_HEADER_LINES = Object.entries(ERROR_HEADERS)
   .map(([name, value]) => `${name}: ${value}\r\n`)
   .join('');
 
-/** Answers a handshake that will not be upgraded with a plain HTTP status, then closes. */
-export function rejectUpgrade(socket: Duplex, status: number, reason: string): void {
+/**
+ * Answers a handshake that will not be upgraded with a plain HTTP status, then
+ * closes. `extraHeaders` are complete header lines, each ending in CRLF.
+ */
+export function rejectUpgrade(
+  socket: Duplex,
+  status: number,
+  reason: string,
+  extraHeaders = '',
+): void {
   // Not writable: already answered (a connection over the limit), and closing.
   if (socket.destroyed || !socket.writable) return;
   const body = `${STATUS_CODES[status] ?? 'Error'}: ${reason}\n`;
   socket.end(
-    `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\nConnection: close\r\n${ERROR_HEADER_LINES}Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+    `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\nConnection: close\r\n${extraHeaders}${ERROR_HEADER_LINES}Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
   );
 }
 

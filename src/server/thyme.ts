@@ -18,7 +18,7 @@ import { bridgeHttpRequest, holdContinue } from './http.js';
 import { InFlight } from './in-flight.js';
 import { ThymeMetrics } from './metrics.js';
 import { resolveThymeOptions, type ThymeOptions, type TlsFiles } from './options.js';
-import { clientAddress, logHost, parseTarget, singleHost } from './request-info.js';
+import { clientAddress, declaresBody, logHost, parseTarget, singleHost } from './request-info.js';
 import { destroyOnError, plainResponse, rejectUpgrade } from './responses.js';
 import { before } from '../deadline.js';
 import { listenOn } from '../listen.js';
@@ -291,8 +291,7 @@ export class Thyme implements ThymeContext {
    * upgrade data, so such a request that declares a body is refused.
    */
   private serveIgnoringUpgrade(req: IncomingMessage, socket: Socket, head: Buffer): void {
-    const declared = Number(req.headers['content-length'] ?? 0);
-    if (head.length > 0 || req.headers['transfer-encoding'] !== undefined || declared !== 0) {
+    if (head.length > 0 || declaresBody(req)) {
       this.metrics.countResponse(400);
       rejectUpgrade(socket, 400, 'a request body cannot come with this Upgrade header');
       return;

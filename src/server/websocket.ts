@@ -20,6 +20,7 @@ import { msUntilToken, refilledTokens, type BucketRate } from '../token-bucket.j
 import { REPLY_PREFIX, type ThymeContext } from './context.js';
 import {
   clientAddress,
+  declaresBody,
   headerList,
   isTls,
   logHost,
@@ -36,6 +37,9 @@ const PAUSE_AT = 64;
 const RESUME_AT = 16;
 
 const VALID_KEY = /^[+/0-9A-Za-z]{22}==$/;
+
+/** The versions ws speaks, named in a refusal of any other (RFC 6455 §4.4). */
+const VERSIONS_HEADER = 'Sec-WebSocket-Version: 13, 8\r\n';
 
 /**
  * Turns WebSocket handshakes and frames into layer events and replies on each
@@ -71,11 +75,6 @@ export class WebSocketGateway {
       clientTracking: false,
       // A client that does not answer our close frame is dropped after this.
       closeTimeout: 5000,
-      // No subprotocol is ever agreed to: protocol.md has no way for a worker to
-      // choose one (Daphne's accept has `subprotocol`), and ws would otherwise
-      // claim the first the client offers, on behalf of an app that never saw it
-      // agreed. The offer still reaches the worker, in `sec-websocket-protocol`.
-      handleProtocols: () => false,
     };
     this.wss = new WebSocketServer(options);
     const { websocketRate, websocketBurst } = ctx.options;
@@ -101,20 +100,28 @@ export class WebSocketGateway {
     const { ctx } = this;
     const client = clientAddress(req, ctx.options.proxyHeaders);
     const label = logHost(client);
-    const refuse = (status: number, reason: string): void => {
+    const refuse = (status: number, reason: string, extraHeaders?: string): void => {
       ctx.metrics.websocketsRejected++;
       ctx.accessLog?.websocket('WSREJECT', label, req.url ?? '', status);
-      rejectUpgrade(socket, status, reason);
+      rejectUpgrade(socket, status, reason, extraHeaders);
     };
     if (ctx.closing) return refuse(503, 'server shutting down');
     if (
       req.method !== 'GET' ||
       req.headers.upgrade?.toLowerCase() !== 'websocket' ||
       !VALID_KEY.test(req.headers['sec-websocket-key'] ?? '') ||
-      !['8', '13'].includes(req.headers['sec-websocket-version'] ?? '')
+      req.headers['sec-websocket-version'] === undefined
     ) {
       return refuse(400, 'not a valid WebSocket handshake');
     }
+    if (!['8', '13'].includes(req.headers['sec-websocket-version'])) {
+      // RFC 6455 §4.2.2: 426, naming the versions spoken, so a client can retry with one.
+      return refuse(426, 'unsupported WebSocket version', VERSIONS_HEADER);
+    }
+    // What follows the headers is taken for frames: a declared body would be
+    // read as messages from the client (one a proxy passed on as a body, too).
+    if (declaresBody(req))
+      return refuse(400, 'a request body cannot come with this Upgrade header');
     if (!ctx.hosts.allowsHost(singleHost(req))) return refuse(400, 'invalid Host header');
     if (!ctx.hosts.allowsOrigin(req.headers.origin)) return refuse(403, 'origin not allowed');
     const target = parseTarget(req.url);
@@ -194,6 +201,13 @@ export class WebSocketGateway {
       ctx.layer.releaseChannel(reply);
       return refuse(403, 'rejected');
     }
+    // No subprotocol is ever agreed to: protocol.md has no way for a worker to
+    // choose one (Daphne's accept has `subprotocol`), and the offer has reached
+    // the worker, in `sec-websocket-protocol`. ws must not see it: it would claim
+    // the first one offered on behalf of an app that never saw it agreed, and it
+    // refuses (400) an offer it cannot parse ("chat, chat") without calling back,
+    // when this worker has accepted and would never hear the socket is gone.
+    delete req.headers['sec-websocket-protocol'];
     this.wss.handleUpgrade(req, socket, head, (ws) => session.open(ws, socket, decision));
   }
 
