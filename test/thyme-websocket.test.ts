@@ -786,5 +786,108 @@ for (const layerUrl of ['memory://', SHARED_REDIS_URL]) {
     empty.socket.destroy();
   });
 
+  test('protocol errors in client frames close with RFC 6455 codes, and the worker hears the same code', async () => {
+    const { url, worker } = await setup();
+    const port = Number(new URL(url('/')).port);
+    const utf8Reason = Buffer.from([0xce, 0xba, 0xff]);
+    const cases: [string, Buffer[], number][] = [
+      ['ping over 125 bytes', [frame(9, 'p'.repeat(126))], 1002],
+      ['RSV1 with no extension agreed', [frame(1, 'x', { rsv: 0x40 })], 1002],
+      ['a reserved opcode', [frame(3, 'x')], 1002],
+      ['an unmasked frame', [frame(1, 'x', { masked: false })], 1002],
+      ['a fragmented ping', [frame(9, 'p', { fin: false })], 1002],
+      ['a continuation with nothing to continue', [frame(0, 'x')], 1002],
+      [
+        'a new message inside a fragmented one',
+        [frame(1, 'a', { fin: false }), frame(1, 'b')],
+        1002,
+      ],
+      ['close code 1005 (never sent)', [closeFrame(1005)], 1002],
+      ['close code 999', [closeFrame(999)], 1002],
+      ['close code 5000', [closeFrame(5000)], 1002],
+      ['a 1-byte close payload', [frame(8, Buffer.from([3]))], 1002],
+      ['a close reason not UTF-8', [closeFrame(4000, utf8Reason)], 1007],
+      [
+        'UTF-8 invalid across fragments',
+        [frame(1, Buffer.from([0xe2, 0x82]), { fin: false }), frame(0, Buffer.from([0x41]))],
+        1007,
+      ],
+    ];
+    for (const [name, frames, code] of cases) {
+      const client = rawSocket(
+        port,
+        handshake('Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n'),
+      );
+      const head = await client.head();
+      assert.match(head, /^HTTP\/1\.1 101 /, name);
+      assert.not.match(head, /sec-websocket-extensions/i, 'no compression is agreed');
+      for (const part of frames) client.socket.write(part);
+      await waitFor(() => client.after().length >= 4, 3000, `the close frame for ${name}`);
+      assert.equal([...client.after().subarray(0, 2)], [0x88, 2], name);
+      assert.is(client.after().readUInt16BE(2), code, name);
+      client.socket.destroy();
+      const disconnect = await waitFor(
+        () => worker.of('websocket.disconnect')[cases.findIndex(([n]) => n === name)],
+        3000,
+        `the disconnect for ${name}`,
+      );
+      assert.is(disconnect.code, code, name);
+    }
+    assert.is(worker.of('websocket.receive').length, 0, 'nothing was passed on');
+  });
+
+  test('a message in many fragments, pings between, is passed on whole; the size limit is on the whole', async () => {
+    const { url, worker } = await setup({ websocketMaxMessageSize: 1024 });
+    const port = Number(new URL(url('/')).port);
+    const fragmented = (parts: number): Buffer[] =>
+      Array.from({ length: parts }, (_, i) => [
+        frame(i === 0 ? 1 : 0, String(i).repeat(200), { fin: i === parts - 1 }),
+        frame(9, `ping${i}`),
+      ]).flat();
+    const fits = rawSocket(port, handshake());
+    await fits.head();
+    for (const part of fragmented(5)) fits.socket.write(part);
+    const received = await waitFor(() => worker.of('websocket.receive')[0], 3000, 'the message');
+    assert.is(received.text, ['0', '1', '2', '3', '4'].map((n) => n.repeat(200)).join(''));
+    assert.is(fits.after().indexOf(Buffer.from([0x8a, 5, ...Buffer.from('ping4')])) !== -1, true);
+    fits.socket.destroy();
+    // Six fragments of 200 bytes, none over the limit alone.
+    const over = rawSocket(port, handshake());
+    await over.head();
+    for (const part of fragmented(6)) over.socket.write(part);
+    await waitFor(() => over.after().includes(Buffer.from([0x88, 2, 0x03, 0xf1])), 3000, '1009');
+    over.socket.destroy();
+    await waitFor(() => worker.of('websocket.disconnect').length === 2, 3000, 'the disconnects');
+    assert.equal(
+      worker.of('websocket.disconnect').map((event) => event.code),
+      [1006, 1009],
+    );
+    assert.is(worker.of('websocket.receive').length, 1);
+  });
+
+  test('frames a client sends before the accept are passed on after it, in order', async () => {
+    const { url, worker } = await setup();
+    worker.connectDelayMs = 300;
+    const port = Number(new URL(url('/')).port);
+    // With the handshake, in the same write, and while the worker decides.
+    const client = rawSocket(
+      port,
+      Buffer.concat([Buffer.from(handshake()), frame(1, 'early1'), frame(1, 'early2')]),
+    );
+    await sleep(100);
+    client.socket.write(frame(1, 'early3'));
+    assert.match(await client.head(), /^HTTP\/1\.1 101 /);
+    await waitFor(() => worker.of('websocket.receive').length === 3, 3000, 'the three');
+    assert.equal(
+      worker.of('websocket.receive').map((event) => [event.order, event.text]),
+      [
+        [1, 'early1'],
+        [2, 'early2'],
+        [3, 'early3'],
+      ],
+    );
+    client.socket.destroy();
+  });
+
   test.run();
 }
