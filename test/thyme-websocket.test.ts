@@ -765,6 +765,14 @@ for (const layerUrl of ['memory://', SHARED_REDIS_URL]) {
     assert.is(worker.of('websocket.connect').length, 0, 'the worker heard of neither');
   });
 
+  test('an HTTP/1.0 handshake is refused with 400 (RFC 6455 §4.1 asks for 1.1 or later)', async () => {
+    const { url, worker } = await setup();
+    const port = Number(new URL(url('/')).port);
+    const refusal = await rawExchange(port, handshake().replace(' HTTP/1.1\r\n', ' HTTP/1.0\r\n'));
+    assert.match(refusal, /^HTTP\/1\.1 400 /);
+    assert.is(worker.of('websocket.connect').length, 0);
+  });
+
   test('a handshake that declares a body is refused with 400 before the worker hears of it', async () => {
     const { url, worker } = await setup();
     const port = Number(new URL(url('/')).port);

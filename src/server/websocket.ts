@@ -108,6 +108,8 @@ export class WebSocketGateway {
     if (ctx.closing) return refuse(503, 'server shutting down');
     if (
       req.method !== 'GET' ||
+      // RFC 6455 §4.1: HTTP/1.1 or later (ws does not check it).
+      req.httpVersionMajor * 10 + req.httpVersionMinor < 11 ||
       req.headers.upgrade?.toLowerCase() !== 'websocket' ||
       !VALID_KEY.test(req.headers['sec-websocket-key'] ?? '') ||
       req.headers['sec-websocket-version'] === undefined
