@@ -30,6 +30,7 @@ import { testPrefix } from './helpers/layers.js';
 import { RedisServer } from './helpers/redis-server.js';
 import { TestWorker } from './helpers/test-worker.js';
 import { sleep, waitFor, within } from './helpers/wait.js';
+import { retainedBytes } from './helpers/memory.js';
 import { captureLogs, ERROR, WARN } from './helpers/log-capture.js';
 import { HandshakeRefused, TestClient } from './helpers/ws-client.js';
 
@@ -1132,6 +1133,59 @@ hostile(
     }
   },
 );
+
+hostile(
+  'a client pipelining without end is read only so far ahead of its answers, and answered in order',
+  async () => {
+    // The first request holds every answer after it for the http timeout.
+    const { port } = await setup({ httpTimeout: 2 });
+    const before = await retainedBytes();
+    const socket = connect(port, '127.0.0.1');
+    socket.on('error', () => undefined);
+    let read = '';
+    socket.on('data', (chunk: Buffer) => (read += chunk.toString('latin1')));
+    const count = 20_000;
+    let requests = 'GET /silent HTTP/1.1\r\nHost: localhost\r\n\r\n';
+    for (let n = 0; n < count; n++)
+      requests += `GET /echo?n=${n} HTTP/1.1\r\nHost: localhost\r\n\r\n`;
+    socket.write(requests);
+    try {
+      // Node parsed all 20,000 at once and held them while the first waited:
+      // some 60 MB. Now what one read brings (64 KB) past the first hundred.
+      await sleep(800);
+      const grown = (await retainedBytes()) - before;
+      assert.ok(grown < 25e6, `the server grew by ${Math.round(grown / 1e6)} MB`);
+      const other = await within(httpRequest(port, '/echo'), 1000, 'another client');
+      assert.is(other.status, 200);
+      assert.is(read, '');
+      // Once the first is answered (504), reading resumes as the answers drain,
+      // read after read, and every request is answered in its turn.
+      const answered = 5000;
+      const order = (): number[] =>
+        [...read.matchAll(/"query":"n=(\d+)"/g)].map((match) => Number(match[1]));
+      await waitFor(() => order().length >= answered, 10_000, 'the answers');
+      assert.match(read, /^HTTP\/1\.1 504 /);
+      assert.equal(order().slice(0, answered), [...Array(answered).keys()]);
+    } finally {
+      socket.destroy();
+    }
+  },
+);
+
+hostile('a client pipelining tens of requests gets every answer, in order', async () => {
+  const { port } = await setup();
+  const count = 50;
+  let requests = '';
+  for (let n = 0; n < count; n++)
+    requests += `GET /echo?n=${n} HTTP/1.1\r\nHost: localhost\r\n\r\n`;
+  const raw = await rawExchange(
+    port,
+    requests + 'GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n',
+  );
+  const order = [...raw.matchAll(/"query":"n=(\d+)"/g)].map((match) => Number(match[1]));
+  assert.equal(order, [...Array(count).keys()]);
+  assert.is([...raw.matchAll(/^HTTP\/1\.1 200 /gm)].length, count + 1);
+});
 
 hostile('oversized headers get 431', async () => {
   const { port } = await setup();

@@ -16,22 +16,8 @@ import { testPrefix } from './helpers/layers.js';
 import { rawClient, SHARED_REDIS_URL } from './helpers/redis-server.js';
 import { TestWorker } from './helpers/test-worker.js';
 import { sleep, waitFor, within } from './helpers/wait.js';
+import { retainedBytes } from './helpers/memory.js';
 import { handshakeStatus, TestClient } from './helpers/ws-client.js';
-
-/**
- * Heap and buffers still reachable after full collections (tests run with
- * --expose-gc). External buffers are released by finalizers after a collection,
- * so collect, let them run, and collect again.
- */
-async function retainedBytes(): Promise<number> {
-  const gc = (globalThis as { gc?: () => void }).gc;
-  for (let i = 0; i < 3; i++) {
-    gc?.();
-    await sleep(50);
-  }
-  const usage = process.memoryUsage();
-  return usage.heapUsed + usage.arrayBuffers;
-}
 
 /** A handshake as a browser sends it, with `extra` header lines (each ending in CRLF). */
 function handshake(extra = '', version = 'Sec-WebSocket-Version: 13\r\n'): string {
