@@ -1172,6 +1172,36 @@ hostile(
   },
 );
 
+hostile(
+  'a request cut by the read where the connection was held gets its headers time again, no more',
+  async () => {
+    // The first request holds the others past the headers timeout; the read that
+    // was held ends in the middle of a request, whose headers Node timed from it.
+    const { port } = await setup({ headersTimeout: 1, httpTimeout: 2 });
+    const count = 3000;
+    let requests = 'GET /silent HTTP/1.1\r\nHost: localhost\r\n\r\n';
+    for (let n = 0; n < count; n++)
+      requests += `GET /echo?n=${n} HTTP/1.1\r\nHost: localhost\r\n\r\n`;
+    const [whole, stalled] = await Promise.all([
+      rawExchange(
+        port,
+        requests + 'GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n',
+        10_000,
+      ),
+      // A client that stops mid-headers once its requests are answered is cut.
+      rawExchange(port, requests + 'GET / HTTP/1.1\r\nHost: local', 10_000),
+    ]);
+    const order = (raw: string): number[] =>
+      [...raw.matchAll(/"query":"n=(\d+)"/g)].map((match) => Number(match[1]));
+    assert.not.match(whole, /^HTTP\/1\.1 408 /m);
+    assert.equal(order(whole), [...Array(count).keys()]);
+    assert.is([...whole.matchAll(/^HTTP\/1\.1 200 /gm)].length, count + 1);
+    assert.equal(order(stalled), [...Array(count).keys()]);
+    assert.is([...stalled.matchAll(/^HTTP\/1\.1 408 /gm)].length, 1);
+    assert.ok(stalled.indexOf('HTTP/1.1 408 ') > stalled.lastIndexOf('"query"'));
+  },
+);
+
 hostile('a client pipelining tens of requests gets every answer, in order', async () => {
   const { port } = await setup();
   const count = 50;

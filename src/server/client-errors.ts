@@ -29,6 +29,12 @@ interface Responses {
   allClosed: Promise<void> | undefined;
   /** Reading is stopped: too many requests wait for their answers (MAX_WAITING). */
   held: boolean;
+  /** Requests taken on the connection so far. */
+  taken: number;
+  /** `taken` once reading was last stopped: while they are equal, no request has been read since. */
+  heldAt: number;
+  /** Run once reading resumes. */
+  onResume: (() => void)[];
 }
 
 /**
@@ -48,7 +54,14 @@ const connections = new WeakMap<Socket, Responses>();
 function responsesOf(socket: Socket): Responses {
   let responses = connections.get(socket);
   if (!responses) {
-    const made: Responses = { unfinished: new Map(), allClosed: undefined, held: false };
+    const made: Responses = {
+      unfinished: new Map(),
+      allClosed: undefined,
+      held: false,
+      taken: 0,
+      heldAt: -1,
+      onResume: [],
+    };
     connections.set(socket, made);
     // A request that was never answered (one dropped by awaitTurn) has no
     // 'close' of its own: the connection's ends every wait. One listener per
@@ -92,24 +105,52 @@ export async function awaitTurn(res: ServerResponse): Promise<boolean> {
       if (responses.held && responses.unfinished.size < MAX_WAITING) {
         responses.held = false;
         socket.resume();
+        for (const resumed of responses.onResume.splice(0)) resumed();
       }
       resolve();
     };
     responses.unfinished.set(res, done);
     res.once('close', done);
   });
+  responses.taken++;
   if (responses.unfinished.size > MAX_WAITING && !responses.held) {
     // Node still hands over the rest of the bytes it has read (one read, 64 KB
     // at most): the bound is MAX_WAITING and one read's worth.
     responses.held = true;
     socket.pause();
   }
+  // Those still handed over from the last read came before the hold took effect.
+  if (responses.held) responses.heldAt = responses.taken;
   const before = responses.allClosed;
   responses.allClosed = before ? before.then(() => closed) : closed;
   // A closing response ends the socket as it finishes (Node's destroySoon),
   // before its 'close': a request after it finds the socket no longer writable.
   if (before && socket.writable) await before;
   return socket.writable;
+}
+
+/**
+ * Node times a request's headers from the read that began them: on a
+ * connection held (MAX_WAITING) before the rest of them was read, the time
+ * was Thyme's, not the client's. Such a request gets its time again from the
+ * resume (Node times it no more), and `timedOut` runs only if no request has
+ * come by its end, as a client that stops mid-headers must still be cut.
+ * Returns false when the time was the client's own.
+ */
+function timedWhileHeld(socket: Socket, headersTimeoutMs: number, timedOut: () => void): boolean {
+  const responses = connections.get(socket);
+  if (responses === undefined || responses.heldAt !== responses.taken) return false;
+  responses.heldAt = -1; // once: when its time runs out again, it is the client's
+  const { taken } = responses;
+  const restart = (): void => {
+    const timer = setTimeout(() => {
+      if (responses.taken === taken) timedOut();
+    }, headersTimeoutMs);
+    socket.once('close', () => clearTimeout(timer));
+  };
+  if (responses.held) responses.onResume.push(restart);
+  else restart();
+  return true;
 }
 
 /**
@@ -130,12 +171,20 @@ export function answerClientError(
   error: NodeJS.ErrnoException,
   socket: Socket,
   onAnswer: (status: number) => void,
+  headersTimeoutMs: number,
 ): void {
   const status = statusFor(error);
   if (status === undefined || !socket.writable) {
     socket.destroy();
     return;
   }
+  if (
+    error.code === 'ERR_HTTP_REQUEST_TIMEOUT' &&
+    timedWhileHeld(socket, headersTimeoutMs, () =>
+      answerClientError(error, socket, onAnswer, headersTimeoutMs),
+    )
+  )
+    return;
   if (answering.has(socket)) return;
   const current = (socket as { _httpMessage?: ServerResponse | null })._httpMessage;
   if (current && failBody(current)) return;

@@ -383,6 +383,11 @@ export class Thyme implements ThymeContext {
   /** Malformed HTTP never reaches the layer: answered with its status, the connection dropped. */
   private onClientError(error: NodeJS.ErrnoException, socket: Socket): void {
     this.logger.debug({ err: error }, 'malformed HTTP (or a failed TLS handshake) from a client');
-    answerClientError(error, socket, (status) => this.metrics.countResponse(status));
+    answerClientError(
+      error,
+      socket,
+      (status) => this.metrics.countResponse(status),
+      this.options.headersTimeout * 1000,
+    );
   }
 }
