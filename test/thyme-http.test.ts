@@ -451,15 +451,20 @@ test('an invalid response from a worker gets 500', async () => {
   assert.not.match(raw, /never sent|x-bad/i);
 });
 
+/**
+ * GET `path`, followed on its connection by a GET /echo: a response framed
+ * other than its bytes would run into the second.
+ */
+function withEchoAfter(port: number, path: string): Promise<string> {
+  return rawExchange(
+    port,
+    `GET ${path} HTTP/1.1\r\nHost: localhost\r\n\r\nGET /echo HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n`,
+  );
+}
+
 test('a worker response cannot misframe a connection: 1xx and foreign codings get 500, Thyme does the chunking, a body off its Content-Length is cut off', async () => {
   const { port } = await setup();
-  // Each request is followed on its connection by another: a response framed
-  // other than its bytes would run into it.
-  const pipelined = (path: string): Promise<string> =>
-    rawExchange(
-      port,
-      `GET ${path} HTTP/1.1\r\nHost: localhost\r\n\r\nGET /echo HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n`,
-    );
+  const pipelined = (path: string) => withEchoAfter(port, path);
   // Refused before anything is written: a clean 500, and the connection goes on.
   for (const path of ['/status/100', '/status/103', '/framing/gzip']) {
     const raw = await pipelined(path);
@@ -505,11 +510,7 @@ test('a worker response cannot misframe a connection: 1xx and foreign codings ge
 
 test("a worker's Content-Length goes out in digits, once: others get 500 before anything is written", async () => {
   const { port } = await setup();
-  const pipelined = (path: string): Promise<string> =>
-    rawExchange(
-      port,
-      `GET ${path} HTTP/1.1\r\nHost: localhost\r\n\r\nGET /echo HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n`,
-    );
+  const pipelined = (path: string) => withEchoAfter(port, path);
   // Node counted "+5" as 5 and sent it so: clients (Node's own) refuse that framing.
   for (const path of ['/framing/plus-length', '/framing/list-length', '/framing/two-lengths']) {
     const raw = await pipelined(path);
