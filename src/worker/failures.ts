@@ -8,9 +8,10 @@ export type FailureCause = 'database' | 'layer' | 'other';
 /**
  * The one place that tells an outage from a bug. A layer away or full
  * (its error classes), a database that cannot be reached or lost its connection
- * (the driver's codes: pg and better-sqlite3 have no classes for these): the
- * client is told to try again later (503 with Retry-After, close 1013), as the
- * same request will work once it is back. Anything else is a bug (500, 1011).
+ * (the driver's codes: pg and better-sqlite3 have no classes for these), a
+ * statement it gave up on: a socket is told to try again later (close 1013), as
+ * the same request will work once it is back, and the log has one line. Anything
+ * else is a bug (close 1011, its stack logged). Pages are 500 either way.
  */
 export function failureCause(error: unknown): FailureCause {
   if (isTransientLayerError(error)) return 'layer';

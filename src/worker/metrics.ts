@@ -52,7 +52,7 @@ export class WorkerMetrics {
       .metric(
         'gredis_worker_app_failures_total',
         'counter',
-        'Failures the application answered itself, by cause: database or layer unavailable (a page with 503, a socket closed with 1013), or other (a bug: 500, 1011).',
+        'Failures the application answered itself, by cause: database or layer unavailable (a socket closed with 1013), or other (a bug: a socket closed with 1011); pages are 500 for both.',
         appFailures.entries().map(([cause, count]) => [label('cause', cause), count]),
       )
       .metric(

@@ -77,15 +77,11 @@ export async function answerAbandoned(
 }
 
 /**
- * How long a client should wait before asking again while the database or the
- * layer is away: a restart or a failover takes seconds.
- */
-const OUTAGE_RETRY_AFTER_SECONDS = 5;
-
-/**
  * The response for an error a view or middleware threw: 404, 405 (with Allow),
- * 400, or, logged, 503 (with Retry-After) for a database or layer that is away
- * and 500 for anything else (a bug), rendered by `page`.
+ * 400, or a logged 500, rendered by `page`. A database or layer that is away is
+ * a 500 too, as multichat.md asks of every error ("errors a 500 page"), and as
+ * Django answers its OperationalError; the log and the metrics tell it from a
+ * bug (one line, cause `database` or `layer`).
  */
 export function responseForError(
   error: unknown,
@@ -98,9 +94,8 @@ export function responseForError(
     return page(405).header('allow', [...new Set(error.allowed)].join(', '));
   }
   if (error instanceof BadRequest) return page(400);
-  const cause = logAppFailure(logger, error, { path: request?.path }, 'view failed');
-  if (cause === 'other') return page(500);
-  return page(503).header('retry-after', String(OUTAGE_RETRY_AFTER_SECONDS));
+  logAppFailure(logger, error, { path: request?.path }, 'view failed');
+  return page(500);
 }
 
 function errorPage(app: Application, status: number, request: Request | undefined): Response {

@@ -18,9 +18,8 @@ const ERROR_TITLES: Record<number, [string, string]> = {
   405: ['Method not allowed', 'This page does not accept that method.'],
   429: ['Too many attempts', 'Please wait before trying again.'],
   500: ['Server error', 'Something went wrong on our side. It has been logged.'],
-  // A worker stopping gave the request up (see answerAbandoned), or the database
-  // or the channel layer is away (see responseForError): not a bug, and the same
-  // request will work again.
+  // A worker stopping gave the request up (see answerAbandoned): not a bug, and
+  // the same request will work again.
   503: ['Service unavailable', 'The server cannot answer right now. Please try again in a moment.'],
 };
 
