@@ -16,7 +16,7 @@ import type { Database } from '../src/db/connection.js';
 import { BrowserlessClient } from './helpers/browserless.js';
 import { CHROMIUM, CHROMIUM_ARGS, killChildren } from './helpers/chromium.js';
 import { sqliteBackend } from './helpers/databases.js';
-import { chatClient, EmbeddedChat, Fixtures } from './helpers/deployment.js';
+import { chatClient, EmbeddedChat, Fixtures, joinSettled, nextJson } from './helpers/deployment.js';
 import { waitFor } from './helpers/wait.js';
 
 /** The whole file must finish well inside the runner's budget (300 s), whatever hangs. */
@@ -737,5 +737,179 @@ test("a room's messages and notices that come before the answer to its join: sho
 function withoutTime(text: string): string {
   return text.replace(/^\d\d:\d\d/, '');
 }
+
+/** Waits for the note beside the status to put the next try at least `seconds` away. */
+async function nextTryAtLeast(page: Page, seconds: number): Promise<void> {
+  await waitFor(
+    async () => {
+      const note = (await page.locator('#connection-retry').textContent()) ?? '';
+      return Number(/^Next try in (\d+) s\.$/.exec(note)?.[1] ?? 0) >= seconds;
+    },
+    15_000,
+    `a next try ${seconds} s or more away`,
+  );
+}
+
+test('the browser offline, then online: the page says it is disconnected, keeps what was typed, and is back at once, not at its next try', async () => {
+  const room = await fixtures.room('Offline a while');
+  await inTab({}, async ({ page, relay, chat }) => {
+    await join(page, room);
+    await box(page, room).fill('typed while offline');
+    await page.context().setOffline(true);
+    // Chromium's offline mode spares a socket already open: it dies on its own.
+    await chat.layer.groupSend(roomGroup(room.id), { close: 1012 });
+    await page.locator('#connection-status[data-state="disconnected"]').waitFor();
+    assert.is(await page.locator('#connection-text').textContent(), 'Disconnected. Reconnecting…');
+    // Tries made offline fail, and the backoff grows: 3 s is at least 2.5 s.
+    await nextTryAtLeast(page, 3);
+    const tries = relay.connected.length;
+    const back = Date.now();
+    await page.context().setOffline(false);
+    await page.locator(`#room-${room.id}:not(.is-offline)`).waitFor();
+    assert.ok(Date.now() - back < 2000, `back ${Date.now() - back} ms after the network`);
+    assert.is(relay.connected.length, tries + 1, 'one connection, the one the network brought');
+    assert.is(await box(page, room).inputValue(), 'typed while offline');
+    await box(page, room).press('Enter');
+    await waitFor(
+      async () => (await delivered(page, room)).join() === 'sam: typed while offline',
+      5000,
+      'the message',
+    );
+  });
+});
+
+test('a tab shown again after its connection dropped while hidden: it reconnects then, not at its next try', async () => {
+  const room = await fixtures.room('Hidden a while');
+  await inTab({}, async ({ page, relay }) => {
+    await join(page, room);
+    // Every try fails while the tab is hidden, and the backoff grows.
+    relay.overloaded = true;
+    relay.cut();
+    await nextTryAtLeast(page, 3);
+    relay.overloaded = false;
+    const tries = relay.connected.length;
+    const shown = Date.now();
+    // Headless Chromium never hides a page: its visibility is "visible" throughout,
+    // and this is the event a browser sends as the tab is shown again.
+    await page.evaluate(`document.dispatchEvent(new Event('visibilitychange'))`);
+    await page.locator(`#room-${room.id}:not(.is-offline)`).waitFor();
+    assert.ok(Date.now() - shown < 2000, `back ${Date.now() - shown} ms after it was shown`);
+    assert.is(relay.connected.length, tries + 1);
+  });
+});
+
+test('rooms clicked faster than the server answers, past its rate: the panes shown are the rooms the server has the socket in', async () => {
+  const rooms: Room[] = [];
+  for (const title of ['Rapid A', 'Rapid B', 'Rapid C', 'Rapid D', 'Rapid E']) {
+    rooms.push(await fixtures.room(title));
+  }
+  await inTab({}, async ({ page, relay, chat }) => {
+    // Each click as the user's, one after another with nothing in between.
+    const click = (ids: string[]) =>
+      page.evaluate(`for (const id of ${JSON.stringify(ids)})
+        document.querySelector('.room-link[data-room-id="' + id + '"]')
+          .dispatchEvent(new MouseEvent('click', { bubbles: true, detail: 1 }))`);
+    const ids = rooms.map((room) => String(room.id));
+    // 45 commands against a burst of 30: some are refused for the rate, some
+    // meet the answers of others, joins and leaves of the same room cross.
+    for (let round = 0; round < 9; round++) {
+      await click([ids[0]!, ids[0]!, ids[round % 5]!, ids[1]!, ids[(round * 3) % 5]!]);
+      if (round % 3 === 0) await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+    // Settled: the last answers are in.
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    const other = await chatClient(
+      chat.ports[0]!,
+      await fixtures.login(await fixtures.user('rapid-witness')),
+    );
+    try {
+      for (const room of rooms) await joinSettled(other, room.id);
+      for (const room of rooms) {
+        other.send(JSON.stringify({ command: 'send', room: room.id, message: `to ${room.id}` }));
+      }
+      // Its own copies: every member's went with them.
+      for (const room of rooms) assert.is((await nextJson(other)).message, `to ${room.id}`);
+      await new Promise((resolve) => setTimeout(resolve, 300));
+    } finally {
+      other.close();
+    }
+    const inRoom = relay.passed
+      .filter((frame) => frame.includes('"to '))
+      .map((frame) => String((JSON.parse(frame) as { room: unknown }).room))
+      .sort();
+    const shown = await page
+      .locator('#panes .pane')
+      .evaluateAll((panes) => panes.map((pane) => pane.getAttribute('data-room-id')!).sort());
+    const pressed = await page
+      .locator('.room-link[aria-pressed="true"]')
+      .evaluateAll((links) => links.map((link) => link.getAttribute('data-room-id')!).sort());
+    assert.equal(shown, inRoom, 'a pane for each room the server has the socket in, no other');
+    assert.equal(pressed, shown);
+    for (const id of shown) {
+      assert.is(await page.locator(`#room-${id} li.message`).count(), 1, `one copy in ${id}`);
+    }
+  });
+});
+
+test('reconnected again and again: one socket, one pane a room, one copy of each message, no listeners or timers piling up', async () => {
+  const first = await fixtures.room('Restarted often');
+  const second = await fixtures.room('Restarted often too');
+  await inTab({}, async ({ page, relay, chat }) => {
+    await join(page, first);
+    await join(page, second);
+    // Counts what the page adds from now on: sockets, listeners on window and document, timers.
+    await page.evaluate(`(() => {
+      const count = { sockets: [], listeners: 0, intervals: 0 };
+      window.__count = count;
+      const Native = window.WebSocket;
+      window.WebSocket = class extends Native {
+        constructor(...args) { super(...args); count.sockets.push(this); }
+      };
+      const add = EventTarget.prototype.addEventListener;
+      EventTarget.prototype.addEventListener = function (...args) {
+        if (this === window || this === document) count.listeners++;
+        return add.apply(this, args);
+      };
+      const every = window.setInterval;
+      window.setInterval = (...args) => { count.intervals++; return every(...args); };
+    })()`);
+    for (let restart = 0; restart < 4; restart++) {
+      await chat.layer.groupSend(roomGroup(first.id), { close: 1012 });
+      await pane(page, first).and(page.locator('.is-offline')).waitFor();
+      await page.locator('#panes .pane.is-offline').first().waitFor({ state: 'detached' });
+    }
+    const connections = relay.connected.length;
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    assert.is(relay.connected.length, connections, 'no try left over to connect again');
+    const count = (await page.evaluate(`({
+      states: window.__count.sockets.map((socket) => socket.readyState),
+      listeners: window.__count.listeners,
+      intervals: window.__count.intervals,
+    })`)) as { states: number[]; listeners: number; intervals: number };
+    assert.equal(count.states, [3, 3, 3, 1], 'one socket open, the last');
+    assert.is(count.listeners, 0, 'no listener added to window or document');
+    assert.is(count.intervals, 0, 'no interval added');
+    assert.is(await page.locator('#panes .pane').count(), 2);
+    const other = await chatClient(
+      chat.ports[0]!,
+      await fixtures.login(await fixtures.user('restart-witness')),
+    );
+    try {
+      for (const room of [first, second]) await joinSettled(other, room.id);
+      for (const room of [first, second]) {
+        other.send(JSON.stringify({ command: 'send', room: room.id, message: 'once' }));
+      }
+      for (const room of [first, second]) {
+        await waitFor(
+          async () => (await delivered(page, room)).join() === 'restart-witness: once',
+          5000,
+          `the message in ${room.title}`,
+        );
+      }
+    } finally {
+      other.close();
+    }
+  });
+});
 
 test.run();
