@@ -17,7 +17,7 @@ import { BrowserlessClient } from './helpers/browserless.js';
 import { CHROMIUM, CHROMIUM_ARGS, killChildren } from './helpers/chromium.js';
 import { sqliteBackend } from './helpers/databases.js';
 import { chatClient, EmbeddedChat, Fixtures, joinSettled, nextJson } from './helpers/deployment.js';
-import { waitFor } from './helpers/wait.js';
+import { sleep, waitFor } from './helpers/wait.js';
 
 /** The whole file must finish well inside the runner's budget (300 s), whatever hangs. */
 const FILE_DEADLINE_MS = 180_000;
@@ -814,10 +814,11 @@ test('rooms clicked faster than the server answers, past its rate: the panes sho
     // meet the answers of others, joins and leaves of the same room cross.
     for (let round = 0; round < 9; round++) {
       await click([ids[0]!, ids[0]!, ids[round % 5]!, ids[1]!, ids[(round * 3) % 5]!]);
-      if (round % 3 === 0) await new Promise((resolve) => setTimeout(resolve, 5));
+      if (round % 3 === 0) await sleep(5);
     }
-    // Settled: the last answers are in.
-    await new Promise((resolve) => setTimeout(resolve, 1500));
+    // Each command is answered once, in order: with its reply or a refusal.
+    const answers = () => relay.passed.filter((frame) => /^\{"(join|leave|error)"/.test(frame));
+    await waitFor(() => answers().length === 45, 10_000, 'every answer');
     const other = await chatClient(
       chat.ports[0]!,
       await fixtures.login(await fixtures.user('rapid-witness')),
@@ -829,17 +830,18 @@ test('rooms clicked faster than the server answers, past its rate: the panes sho
       }
       // Its own copies: every member's went with them.
       for (const room of rooms) assert.is((await nextJson(other)).message, `to ${room.id}`);
-      await new Promise((resolve) => setTimeout(resolve, 300));
     } finally {
       other.close();
     }
-    const inRoom = relay.passed
-      .filter((frame) => frame.includes('"to '))
-      .map((frame) => String((JSON.parse(frame) as { room: unknown }).room))
-      .sort();
     const shown = await page
       .locator('#panes .pane')
       .evaluateAll((panes) => panes.map((pane) => pane.getAttribute('data-room-id')!).sort());
+    const copies = () => relay.passed.filter((frame) => frame.includes('"to '));
+    await waitFor(() => copies().length >= shown.length, 5000, 'the copies to the panes');
+    await sleep(300);
+    const inRoom = copies()
+      .map((frame) => String((JSON.parse(frame) as { room: unknown }).room))
+      .sort();
     const pressed = await page
       .locator('.room-link[aria-pressed="true"]')
       .evaluateAll((links) => links.map((link) => link.getAttribute('data-room-id')!).sort());
@@ -879,7 +881,7 @@ test('reconnected again and again: one socket, one pane a room, one copy of each
       await page.locator('#panes .pane.is-offline').first().waitFor({ state: 'detached' });
     }
     const connections = relay.connected.length;
-    await new Promise((resolve) => setTimeout(resolve, 1500));
+    await sleep(1500);
     assert.is(relay.connected.length, connections, 'no try left over to connect again');
     const count = (await page.evaluate(`({
       states: window.__count.sockets.map((socket) => socket.readyState),
