@@ -6,18 +6,27 @@ import { mkdtempSync, existsSync, rmSync } from 'node:fs';
 import { createServer, type AddressInfo, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { suite } from './helpers/suite.js';
 import * as assert from 'uvu/assert';
 import type { Database } from '../src/db/connection.js';
 import { isUniqueViolation, MigrationFailed } from '../src/db/errors.js';
-import { listMigrations, migrate, MIGRATIONS_TABLE, rollback } from '../src/db/migrations.js';
+import type { Knex } from 'knex';
+import {
+  listMigrations,
+  migrate,
+  MIGRATIONS_DIR,
+  MIGRATIONS_TABLE,
+  rollback,
+} from '../src/db/migrations.js';
 import { runGredis } from './helpers/cli.js';
 import { allDatabases } from './helpers/databases.js';
 import { captureLogs, WARN } from './helpers/log-capture.js';
-import { within } from './helpers/wait.js';
+import { waitFor, within } from './helpers/wait.js';
 
 const INITIAL = '20261128000001_initial';
 const SESSION_AUTH_HASH = '20261129000001_session_auth_hash';
+const LOCK_TABLE = `${MIGRATIONS_TABLE}_lock`;
 /** Every migration, oldest first. */
 const ALL = [INITIAL, SESSION_AUTH_HASH];
 
@@ -250,10 +259,63 @@ for (const backend of allDatabases()) {
 
   test('four migrators on separate connections at once: all succeed, each migration runs once', async () => {
     const handles = [db, backend.open(), backend.open(), backend.open()];
-    const results = await Promise.all(handles.map((handle) => migrate(handle)));
-    assert.equal(results.flat(), ALL);
+    // Each returns only once every migration is applied, by it or by another.
+    const results = await Promise.all(
+      handles.map(async (handle) => {
+        const applied = await migrate(handle);
+        assert.ok((await listMigrations(handle)).every((status) => status.applied));
+        return applied;
+      }),
+    );
+    // Which migrator applied which is down to timing: flat() is in handle order.
+    assert.equal(results.flat().sort(), ALL);
     assert.is((await db.knex(MIGRATIONS_TABLE).select()).length, ALL.length);
   });
+
+  // Knex picks the next migration before waiting for the lock: this migrator picked
+  // the first, and got the lock only once another process had applied it.
+  if (backend.name === 'postgres')
+    test('a migrator that waited for the lock while another applied the first migration applies the rest', async () => {
+      await listMigrations(db); // the bookkeeping tables and the lock row
+      const holder = await db.knex.transaction();
+      try {
+        await holder(LOCK_TABLE).update({ is_locked: 1 });
+        const { rows } = (await holder.raw('select pg_backend_pid() as pid')) as {
+          rows: { pid: number }[];
+        };
+        const migrating = migrate(backend.open());
+        await waitFor(
+          async () => {
+            const waiting = (await db.knex.raw(
+              'select 1 from pg_stat_activity where ? = any(pg_blocking_pids(pid))',
+              [rows[0]!.pid],
+            )) as { rows: unknown[] };
+            return waiting.rows.length > 0;
+          },
+          5000,
+          'the migrator to wait for the lock',
+        );
+        // As a migrating process does, under the lock: apply, record, release.
+        const initial = (await import(
+          pathToFileURL(join(MIGRATIONS_DIR, `${INITIAL}.js`)).href
+        )) as { up(knex: Knex): Promise<void> };
+        await initial.up(holder);
+        await holder(MIGRATIONS_TABLE).insert({
+          name: INITIAL,
+          batch: 1,
+          migration_time: new Date(),
+        });
+        await holder(LOCK_TABLE).update({ is_locked: 0 });
+        await holder.commit();
+        assert.equal(await within(migrating, 5000, 'migrate'), [SESSION_AUTH_HASH]);
+      } finally {
+        if (!holder.isCompleted()) await holder.rollback();
+      }
+      assert.equal(
+        await listMigrations(db),
+        ALL.map((name) => ({ name, applied: true })),
+      );
+    });
 
   test('listMigrations from four connections at once on a fresh database all answer', async () => {
     const handles = [db, backend.open(), backend.open(), backend.open()];

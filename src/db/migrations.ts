@@ -121,8 +121,9 @@ function newerDatabase(error: unknown): MigrationFailed | undefined {
 /**
  * Applies pending migrations one at a time (each in its own transaction, so progress
  * is reported as it happens) and returns their names; already-applied ones are skipped.
- * Several processes may run this at once: the loser of knex's lock waits and retries,
- * then finds nothing left to do.
+ * Several processes may run this at once: they take turns under knex's lock, each
+ * applying what is still pending when its turn comes, and each returns only once
+ * every migration is applied (by it or by another).
  */
 export async function migrate(db: Database, options: MigrateOptions = {}): Promise<string[]> {
   const logger = options.logger ?? silentLogger();
@@ -137,6 +138,10 @@ export async function migrate(db: Database, options: MigrateOptions = {}): Promi
       await ensureBookkeeping(db);
       const [, ran] = (await db.knex.migrate.up(config)) as [number, string[]];
       names = ran;
+      // Knex picks the next migration before waiting for the lock and drops it if
+      // the holder applied it meanwhile: nothing applied is not nothing pending,
+      // as later migrations may still be. Done only once none is.
+      if (names.length === 0 && (await pendingMigrations(db, config)) === 0) return applied;
     } catch (error) {
       const locked = isLocked(error);
       if (isContention(error) && Date.now() < deadline) {
@@ -167,13 +172,18 @@ export async function migrate(db: Database, options: MigrateOptions = {}): Promi
         new MigrationFailed(undefined, (error as Error).message, { cause: error })
       );
     }
-    if (names.length === 0) return applied;
     for (const name of names) {
       logger.debug({ migration: name }, 'migration applied');
       applied.push(name);
       options.onApplied?.(name);
     }
   }
+}
+
+/** How many known migrations the database does not have yet. */
+async function pendingMigrations(db: Database, config: Knex.MigratorConfig): Promise<number> {
+  const [, pending] = (await db.knex.migrate.list(config)) as [unknown[], unknown[]];
+  return pending.length;
 }
 
 /** Reverts the most recent batch (one migration, as migrate applies them); for tests and dev. */
