@@ -760,6 +760,35 @@ faults('a send while Redis is down fails with LayerUnavailable instead of hangin
 });
 
 faults(
+  'Redis out of memory (maxmemory, noeviction): a refused write is LayerUnavailable naming why, wrote nothing, and works once memory frees',
+  async () => {
+    const user = layer({}, flaky.url);
+    await user.groupAdd('oom.room', 'oom.a');
+    await user.lanes.announce('oom.lane', 1, { n: 1 });
+    const admin = raw(flaky.url);
+    const laneBefore = await admin.hgetall(`${prefix}gredis:lane:oom.lane`);
+    await admin.config('SET', 'maxmemory-policy', 'noeviction');
+    await admin.config('SET', 'maxmemory', '1');
+    try {
+      for (const [what, refused] of [
+        ['groupAdd (a MULTI)', () => user.groupAdd('oom.room', 'oom.b')],
+        ['a lane script', () => user.lanes.announce('oom.lane', 2, { n: 2 })],
+      ] as const) {
+        const error = await rejects(refused, LayerUnavailable, what);
+        assert.match(error.message, /out of memory/, what);
+      }
+      assert.equal(await admin.zrange(`${prefix}:group:oom.room`, 0, -1), ['oom.a']);
+      assert.equal(await admin.hgetall(`${prefix}gredis:lane:oom.lane`), laneBefore);
+    } finally {
+      await admin.config('SET', 'maxmemory', '0');
+    }
+    await user.groupAdd('oom.room', 'oom.b');
+    await user.lanes.announce('oom.lane', 2, { n: 2 });
+    assert.equal(await admin.zrange(`${prefix}:group:oom.room`, 0, -1), ['oom.a', 'oom.b']);
+  },
+);
+
+faults(
   'a database the server does not have is refused, never database 0 in its place',
   async () => {
     const { logger, lines } = captureLogs();

@@ -117,14 +117,20 @@ export class LaneTurnLost extends Error {
   }
 }
 
-/** The backend (Redis) could not be reached in time; the call had no effect or an unknown one. */
+/**
+ * The backend (Redis) could not be reached in time, or refused the call for now
+ * (`reason`, e.g. out of memory); the call had no effect or an unknown one.
+ */
 export class LayerUnavailable extends Error {
   readonly code = 'GREDIS_LAYER_UNAVAILABLE' as const;
   constructor(
     readonly host: string,
-    options?: { cause?: unknown },
+    options?: { cause?: unknown; reason?: string },
   ) {
-    super(`channel layer host ${host} is unavailable`, options);
+    super(
+      `channel layer host ${host} is unavailable${options?.reason ? `: ${options.reason}` : ''}`,
+      options,
+    );
     this.name = 'LayerUnavailable';
   }
 }

@@ -350,6 +350,9 @@ export class RedisHost {
     try {
       return await operation(this.client);
     } catch (error) {
+      if (outOfMemory(error)) {
+        throw new LayerUnavailable(this.label, { cause: error, reason: OUT_OF_MEMORY });
+      }
       if (error instanceof ReplyError) throw error;
       throw new LayerUnavailable(this.label, { cause: error });
     } finally {
@@ -604,6 +607,23 @@ export class RedisHost {
     });
     return client;
   }
+}
+
+const OUT_OF_MEMORY = 'out of memory (maxmemory reached, nothing evictable)';
+
+/**
+ * Whether Redis refused `error`'s command for lack of memory (maxmemory with a
+ * policy that had nothing to evict): a full layer, which frees as readers drain
+ * and keys expire, so the caller should try again later (LayerUnavailable:
+ * 1013, 503) rather than take it for a bug. Refused, the command wrote
+ * nothing: a MULTI is discarded whole (EXECABORT, naming the refusal among its
+ * previousErrors), and a script is refused, if at all, before its first write
+ * (Redis checks a script's memory only then, so it stays atomic).
+ */
+function outOfMemory(error: unknown): boolean {
+  if (!(error instanceof ReplyError)) return false;
+  const refusals = (error as { previousErrors?: unknown[] }).previousErrors ?? [error];
+  return refusals.some((refusal) => refusal instanceof Error && refusal.message.startsWith('OOM '));
 }
 
 /** `text` as a SCAN MATCH pattern that matches only itself. */
