@@ -789,6 +789,32 @@ faults(
 );
 
 faults(
+  'a password set on the running server: the refused reconnection says why at warn, once, and the layer works once it is lifted',
+  async () => {
+    const { logger, lines } = captureLogs();
+    const user = layer({ logger }, flaky.url);
+    await user.send('auth.probe', { n: 1 });
+    const admin = raw(flaky.url);
+    await admin.ping(); // authenticated before the password exists: stays so
+    await admin.config('SET', 'requirepass', 'changed-meanwhile');
+    try {
+      await admin.client('KILL', 'TYPE', 'normal', 'SKIPME', 'yes');
+      const refusal = (line: CapturedLine): boolean =>
+        line.level === WARN && /refuses the reconnection \(NOAUTH/.test(line.msg);
+      await waitFor(() => lines.some(refusal), ARRIVES_MS, 'the refusal, said at warn');
+      await sleep(500); // reconnections go on meanwhile, every 50–400 ms
+      assert.is(lines.filter(refusal).length, 1);
+      assert.is(user.health().ok, false);
+    } finally {
+      await admin.config('SET', 'requirepass', '');
+    }
+    await waitFor(() => user.health().ok, ARRIVES_MS, 'the layer to be ready again');
+    await user.send('auth.probe', { n: 2 });
+    assert.equal(await within(user.receive('auth.probe'), ARRIVES_MS), { n: 1 });
+  },
+);
+
+faults(
   'a database the server does not have is refused, never database 0 in its place',
   async () => {
     const { logger, lines } = captureLogs();

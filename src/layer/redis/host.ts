@@ -110,6 +110,8 @@ export class RedisHost {
   private wasReady = false;
   /** The first connection failed, and that was said (once, at warn: a typo in the URL must show). */
   private unreachableReported = false;
+  /** A lost connection's reconnections are refused by the server, and that was said (once an outage). */
+  private refusalReported = false;
   private down = false;
   /**
    * Set when the server has no such database: ioredis would go on in database
@@ -158,6 +160,7 @@ export class RedisHost {
         this.logger.warn({ host: this.label }, 'reached the channel layer host');
       this.down = false;
       this.wasReady = true;
+      this.refusalReported = false;
     });
     this.client.on('close', () => {
       if (this.wasReady && !this.down && !this.closing) {
@@ -173,6 +176,18 @@ export class RedisHost {
         this.logger.warn(
           { host: this.label, code: (error as NodeJS.ErrnoException).code, reason: error.message },
           `cannot reach the channel layer host (${error.message}); retrying`,
+        );
+        return;
+      }
+      const refused = error instanceof ReplyError && this.down && !this.misconfigured;
+      if (refused && !this.refusalReported && !this.closing) {
+        // The server answers and refuses the reconnection (a password set or
+        // changed, an ACL user disabled while running): it will go on refusing
+        // until someone acts, and "lost ... reconnecting" alone hid why.
+        this.refusalReported = true;
+        this.logger.warn(
+          { host: this.label, reason: error.message },
+          `the channel layer host refuses the reconnection (${error.message}); retrying`,
         );
         return;
       }
