@@ -762,7 +762,8 @@ faults('a send while Redis is down fails with LayerUnavailable instead of hangin
 faults(
   'Redis out of memory (maxmemory, noeviction): a refused write is LayerUnavailable naming why, wrote nothing, and works once memory frees',
   async () => {
-    const user = layer({}, flaky.url);
+    const { logger, lines } = captureLogs();
+    const user = layer({ logger }, flaky.url);
     await user.groupAdd('oom.room', 'oom.a');
     await user.lanes.announce('oom.lane', 1, { n: 1 });
     const admin = raw(flaky.url);
@@ -779,6 +780,17 @@ faults(
       }
       assert.equal(await admin.zrange(`${prefix}:group:oom.room`, 0, -1), ['oom.a']);
       assert.equal(await admin.hgetall(`${prefix}gredis:lane:oom.lane`), laneBefore);
+      // A socket's first event registers this process as a holder of lanes (a
+      // SADD, refused): a warning in one line, not a bug's stack.
+      await user.lanes.announceAndSend('oom.socket', 0, { n: 0 }, 'oom.worker').catch(() => {});
+      await waitFor(
+        () => lines.some((line) => /holder of lanes/.test(line.msg)),
+        ARRIVES_MS,
+        'the failed registration to be logged',
+      );
+      const registration = lines.find((line) => /holder of lanes/.test(line.msg))!;
+      assert.is(registration.err, undefined, 'logged as a bug, with its stack');
+      assert.match(String(registration.error), /out of memory/);
     } finally {
       await admin.config('SET', 'maxmemory', '0');
     }

@@ -89,10 +89,19 @@ export class LaneHolders {
     this.holding.add(host);
     const name = connectionNameOf(this.config.owner);
     host
-      .call((c) => c.pipeline().client('GETNAME').sadd(this.holdersKey(), this.config.owner).exec())
-      .then(async (replies) => {
+      .call(async (c) => {
+        const replies = await c
+          .pipeline()
+          .client('GETNAME')
+          .sadd(this.holdersKey(), this.config.owner)
+          .exec();
+        // Thrown in the call, which tells a server away or out of memory (a
+        // one-line warning) from a bug (its stack).
         const [named, added] = replies ?? [];
         if (!added || added[0]) throw added?.[0] ?? new Error('no reply');
+        return named;
+      })
+      .then(async (named) => {
         if (!named?.[0] && named?.[1] === name) return;
         // Reapers judge a holder alive by this name in CLIENT LIST. Without it
         // (CLIENT SETNAME refused by an ACL or a proxy: ioredis ignores that),
