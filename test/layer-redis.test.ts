@@ -801,6 +801,27 @@ faults(
 );
 
 faults(
+  "an ACL user without access to the prefix's keys: each call fails naming the refusal (NOPERM), groupAdd's MULTI too",
+  async () => {
+    const admin = raw(flaky.url);
+    const user = `u${prefix}`;
+    await admin.acl('SETUSER', user, 'on', '>pw', '~elsewhere:*', '+@all');
+    try {
+      const limited = layer({}, `redis://${user}:pw@127.0.0.1:${flaky.port}/0`);
+      for (const [what, call] of [
+        ['send (a script)', () => limited.send('acl.probe', { n: 1 })],
+        ['groupAdd (a MULTI)', () => limited.groupAdd('acl.room', 'acl.probe')],
+      ] as const) {
+        const error = await rejects(call, ReplyError, what);
+        assert.match(error.message, /^NOPERM .*keys/, what);
+      }
+    } finally {
+      await admin.acl('DELUSER', user);
+    }
+  },
+);
+
+faults(
   'a password set on the running server: the refused reconnection says why at warn, once, and the layer works once it is lifted',
   async () => {
     const { logger, lines } = captureLogs();

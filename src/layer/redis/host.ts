@@ -33,10 +33,20 @@ interface UnfulfilledQueue {
 /**
  * Runs a MULTI or pipeline and throws its first command's error (a WRONGTYPE, an
  * EXPIRE refused), as that command alone would: ioredis's exec() resolves with
- * the errors among the replies, where unread they went unnoticed.
+ * the errors among the replies, where unread they went unnoticed. A MULTI
+ * whose command Redis refused as it was queued (out of memory, an ACL's
+ * NOPERM) is discarded whole, and its EXECABORT says only that: the refusal,
+ * which says why, is thrown in its place.
  */
 export async function execChecked(commands: ChainableCommander): Promise<void> {
-  for (const [error] of (await commands.exec()) ?? []) if (error) throw error;
+  let replies: [Error | null, unknown][] | null;
+  try {
+    replies = await commands.exec();
+  } catch (error) {
+    const [refusal] = (error as { previousErrors?: unknown[] }).previousErrors ?? [];
+    throw refusal ?? error;
+  }
+  for (const [error] of replies ?? []) if (error) throw error;
 }
 
 /** A script call waiting for the end of this turn of the event loop to go out with others like it. */
@@ -631,14 +641,12 @@ const OUT_OF_MEMORY = 'out of memory (maxmemory reached, nothing evictable)';
  * policy that had nothing to evict): a full layer, which frees as readers drain
  * and keys expire, so the caller should try again later (LayerUnavailable:
  * 1013, 503) rather than take it for a bug. Refused, the command wrote
- * nothing: a MULTI is discarded whole (EXECABORT, naming the refusal among its
- * previousErrors), and a script is refused, if at all, before its first write
- * (Redis checks a script's memory only then, so it stays atomic).
+ * nothing: a MULTI is discarded whole (execChecked), and a script is refused,
+ * if at all, before its first write (Redis checks a script's memory only then,
+ * so it stays atomic).
  */
 function outOfMemory(error: unknown): boolean {
-  if (!(error instanceof ReplyError)) return false;
-  const refusals = (error as { previousErrors?: unknown[] }).previousErrors ?? [error];
-  return refusals.some((refusal) => refusal instanceof Error && refusal.message.startsWith('OOM '));
+  return error instanceof ReplyError && (error as Error).message.startsWith('OOM ');
 }
 
 /** `text` as a SCAN MATCH pattern that matches only itself. */
