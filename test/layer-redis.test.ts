@@ -801,6 +801,34 @@ faults(
 );
 
 faults(
+  'Redis out of memory when a reader must put back what "$inflight" holds: it backs off, and delivers the message once memory frees',
+  async () => {
+    const user = layer({}, flaky.url);
+    await user.send('oom.inflight', { left: 'by a receiver that died' });
+    const admin = raw(flaky.url);
+    const key = `${prefix}oom.inflight`;
+    const [payload, score] = await admin.zpopminBuffer(key);
+    await admin.zadd(`${key}$inflight`, score!, payload!);
+    await admin.config('SET', 'maxmemory-policy', 'noeviction');
+    await admin.config('SET', 'maxmemory', '1');
+    const commands = async (): Promise<number> =>
+      Number(/total_commands_processed:(\d+)/.exec(await admin.info('stats'))![1]);
+    let received: Promise<unknown>;
+    try {
+      const before = await commands();
+      // Caught: a failed assertion below must not leave it to reject unheard at cleanup.
+      received = user.receive('oom.inflight').catch((error: unknown) => error);
+      await sleep(1000);
+      const spent = (await commands()) - before;
+      assert.ok(spent < 100, `${spent} commands in a second: the reader does not back off`);
+    } finally {
+      await admin.config('SET', 'maxmemory', '0');
+    }
+    assert.equal(await within(received, ARRIVES_MS), { left: 'by a receiver that died' });
+  },
+);
+
+faults(
   "an ACL user without access to the prefix's keys: each call fails naming the refusal (NOPERM), groupAdd's MULTI too",
   async () => {
     const admin = raw(flaky.url);

@@ -2,6 +2,7 @@ import { ReplyError, type Redis } from 'ioredis';
 import { setTimeout as delay } from 'node:timers/promises';
 import { before } from '../../deadline.js';
 import { briefError, BurstLogger, type Logger } from '../../logger.js';
+import { LayerUnavailable } from '../errors.js';
 import type { RedisHost } from './host.js';
 import { RESTORE_INFLIGHT, RESTORE_STRANDED } from './scripts.js';
 
@@ -132,9 +133,13 @@ export class KeyReader {
         this.blocked = false;
         this.clientId = undefined;
         if (this.stopping || this.host.misconfigured) return;
-        if (error instanceof ReplyError) {
-          // A server-side error (e.g. the key holds another type) would repeat at
-          // once: back off so a misconfiguration cannot spin the CPU.
+        // Refused by the server, out of memory included (a LayerUnavailable
+        // whose cause is Redis's reply), rather than a connection lost.
+        const refusal = error instanceof LayerUnavailable ? error.cause : error;
+        if (refusal instanceof ReplyError) {
+          // A server-side error (e.g. the key holds another type, or no memory for
+          // putting back "$inflight") would repeat at once: back off so it cannot
+          // spin the CPU.
           failures++;
           // Once per burst: a wrong password or a key of another type repeats.
           BurstLogger.for(this.logger).warn(
