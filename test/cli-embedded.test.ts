@@ -13,6 +13,7 @@ import { RoomRepository } from '../src/apps/multichat/rooms.js';
 import { openDatabase } from '../src/db/connection.js';
 import { BrowserlessClient } from './helpers/browserless.js';
 import { runGredis } from './helpers/cli.js';
+import { assertCountersNotDown, parseExposition } from './helpers/exposition.js';
 import { httpRequest } from './helpers/http-client.js';
 import { testPrefix } from './helpers/layers.js';
 import { RedisSentinel, RedisServer, SHARED_REDIS_URL } from './helpers/redis-server.js';
@@ -310,6 +311,15 @@ test('runworker --metrics-port: /metrics counts the events it handled, by channe
     );
     assert.match(metrics, /^gredis_worker_events_running 0$/m);
     assert.match(metrics, /^gredis_layer_up 1$/m);
+    const series = parseExposition(metrics);
+    assert.is((await httpRequest(port, '/')).status, 302);
+    assertCountersNotDown(
+      series,
+      parseExposition((await httpRequest(metricsPort, '/metrics')).body.toString()),
+    );
+    for (const path of ['/metrics', '/healthz'])
+      assert.is((await httpRequest(metricsPort, path, { method: 'POST' })).status, 405, path);
+    assert.is((await httpRequest(metricsPort, '/')).status, 404);
     const health = await httpRequest(metricsPort, '/healthz');
     assert.is(health.status, 200);
     assert.is((JSON.parse(health.body.toString()) as { running: number }).running, 0);

@@ -32,7 +32,8 @@ import { TestWorker } from './helpers/test-worker.js';
 import { sleep, waitFor, within } from './helpers/wait.js';
 import { retainedBytes } from './helpers/memory.js';
 import { captureLogs, ERROR, WARN } from './helpers/log-capture.js';
-import { HandshakeRefused, TestClient } from './helpers/ws-client.js';
+import { HandshakeRefused, TestClient, handshakeStatus } from './helpers/ws-client.js';
+import { assertCountersNotDown, parseExposition, type Scrape } from './helpers/exposition.js';
 
 const FIXTURES = fileURLToPath(new URL('../../test/fixtures/', import.meta.url));
 
@@ -891,6 +892,71 @@ test('/healthz reflects the layer; /metrics is served on its own port', async ()
   client.ws.terminate();
   await layer.close();
   assert.is((await httpRequest(port, '/healthz')).status, 503);
+});
+
+test('the metrics port: a valid Prometheus page after HTTP and WebSocket traffic, counters never down, gauges back to 0; GET and HEAD only, 404 elsewhere', async () => {
+  const { port, thyme } = await setup();
+  const metrics = await thyme.listenMetrics(0, '127.0.0.1');
+  assert.is(metrics.address, '127.0.0.1');
+  const scrape = async (): Promise<Scrape> => {
+    const page = await httpRequest(metrics.port, '/metrics');
+    assert.is(page.status, 200);
+    assert.is(page.headers['content-type'], 'text/plain; version=0.0.4; charset=utf-8');
+    return parseExposition(page.body.toString());
+  };
+  const before = await scrape();
+
+  assert.is((await httpRequest(port, '/echo', { method: 'POST', body: 'x' })).status, 200);
+  assert.is((await httpRequest(port, '/status/404')).status, 404);
+  assert.is((await httpRequest(port, '/echo', { method: 'HEAD' })).status, 200);
+  assert.is((await httpRequest(port, '/', { headers: { host: 'evil.example' } })).status, 400);
+  // 100 sockets: closed, killed without a close frame, and refused at the handshake.
+  for (let round = 0; round < 5; round++) {
+    const sockets = await Promise.all(
+      Array.from({ length: 14 }, () => TestClient.open(`ws://127.0.0.1:${port}/`)),
+    );
+    sockets[0]!.send('hi');
+    await sockets[0]!.next();
+    for (const [i, client] of sockets.entries()) {
+      if (i % 2) client.ws.terminate();
+      else client.ws.close(1000);
+    }
+    const refused = await Promise.all(
+      Array.from({ length: 6 }, () => handshakeStatus(`ws://127.0.0.1:${port}/reject`)),
+    );
+    assert.equal(refused, Array<number>(6).fill(403));
+  }
+  await waitFor(() => thyme.metrics.websocketsOpen === 0, 5000, 'every socket to close');
+  await waitFor(() => thyme.metrics.connectionsOpen === 0, 5000, 'every connection to close');
+  const after = await scrape();
+  assertCountersNotDown(before, after);
+  assert.is(after.get('gredis_websockets_open'), 0);
+  assert.is(after.get('gredis_connections_open'), 0);
+  assert.is(after.get('gredis_http_requests_in_flight'), 0);
+  assert.is(after.get('gredis_websockets_accepted_total'), 70);
+  assert.is(after.get('gredis_websockets_rejected_total'), 30);
+  assert.is(after.get('gredis_http_responses_total{status="400"}'), 1);
+
+  const head = await httpRequest(metrics.port, '/metrics', { method: 'HEAD' });
+  assert.is(head.status, 200);
+  assert.is(head.body.length, 0);
+  assert.is((await httpRequest(metrics.port, '/healthz', { method: 'HEAD' })).status, 200);
+  // A scrape or a probe only reads: another method is refused, not served.
+  for (const [to, path] of [
+    [metrics.port, '/metrics'],
+    [metrics.port, '/healthz'],
+    [port, '/healthz'],
+  ] as const) {
+    for (const method of ['POST', 'PUT', 'DELETE']) {
+      const refused = await httpRequest(to, path, { method, body: 'x' });
+      assert.is(refused.status, 405, `${method} ${path}`);
+      assert.is(refused.headers.allow, 'GET, HEAD');
+    }
+  }
+  // No application routes there.
+  for (const path of ['/', '/echo', '/metrics/', '/static/site.css'])
+    assert.is((await httpRequest(metrics.port, path)).status, 404, path);
+  assertCountersNotDown(after, await scrape());
 });
 
 test('--http-timeout counts from the request, its send to a silent Redis included: 504 then, not 503 when the layer gives up', async () => {

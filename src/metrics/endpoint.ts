@@ -1,4 +1,4 @@
-import { createServer, type Server, type ServerResponse } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { listenOn } from '../listen.js';
 
@@ -46,6 +46,19 @@ export function writeHealth(
 }
 
 /**
+ * Answers 405 (with `Allow`) and returns its status when `req` is not a GET or
+ * HEAD: a scrape or a probe only reads, and another method (a POST, a DELETE)
+ * is a client's mistake that a 200 would hide. Undefined when it may be served.
+ */
+export function refuseUnlessRead(req: IncomingMessage, res: ServerResponse): number | undefined {
+  if (req.method === 'GET' || req.method === 'HEAD') return undefined;
+  res
+    .writeHead(405, { 'Content-Type': 'text/plain', Allow: 'GET, HEAD' })
+    .end('Method Not Allowed\n');
+  return 405;
+}
+
+/**
  * Serves /metrics (Prometheus) and /healthz on a listener of their own, so that
  * a public port need not expose them. Resolves once listening.
  */
@@ -56,6 +69,8 @@ export async function serveMetrics(
 ): Promise<{ server: Server; address: AddressInfo }> {
   const server = createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0];
+    const known = path === '/metrics' || path === HEALTH_PATH;
+    if (known && refuseUnlessRead(req, res) !== undefined) return;
     if (path === '/metrics') {
       res.writeHead(200, { 'Content-Type': 'text/plain; version=0.0.4; charset=utf-8' });
       res.end(source.metrics());

@@ -22,7 +22,13 @@ import { clientAddress, declaresBody, logHost, parseTarget, singleHost } from '.
 import { destroyOnError, plainResponse, rejectUpgrade } from './responses.js';
 import { before } from '../deadline.js';
 import { listenOn } from '../listen.js';
-import { HEALTH_PATH, serveMetrics, writeHealth, type HealthReport } from '../metrics/endpoint.js';
+import {
+  HEALTH_PATH,
+  refuseUnlessRead,
+  serveMetrics,
+  writeHealth,
+  type HealthReport,
+} from '../metrics/endpoint.js';
 import { freeSocketPath, listenOnPath } from './socket-path.js';
 import { createSecureServer, replaceTlsFiles, TlsUnusable } from './tls.js';
 import { STATIC_PREFIX, StaticFiles } from './static-files.js';
@@ -349,7 +355,10 @@ export class Thyme implements ThymeContext {
     // that is not allowed (a probe, or a page that DNS rebinding pointed here) the
     // answer is the status alone: the layer's hosts are nobody else's business.
     if (target.path === HEALTH_PATH)
-      return writeHealth(res, await this.health(), this.hosts.allowsHost(singleHost(req)));
+      return (
+        refuseUnlessRead(req, res) ??
+        writeHealth(res, await this.health(), this.hosts.allowsHost(singleHost(req)))
+      );
     if (!this.hosts.allowsHost(singleHost(req))) {
       plainResponse(res, 400, 'Bad Request: invalid Host header');
       return 400;
