@@ -595,6 +595,54 @@ test("an HTTP/1.1 request without Host gets Thyme's own 400, logged and counted 
   assert.is(worker.of('http.request').length, 0);
 });
 
+test('every HTTP answer Thyme writes is in the access log once, with its status and size: unparsable requests (400, 431, 408 from Node), CONNECT (405), a refused Upgrade (400)', async () => {
+  const log = join(mkdtempSync(join(tmpdir(), 'gredis-log-')), 'access.log');
+  const { port, thyme } = await setup({ accessLog: log, headersTimeout: 1 });
+  const answers = await Promise.all([
+    rawExchange(port, 'GARBAGE\r\n\r\n'),
+    rawExchange(port, `GET / HTTP/1.1\r\nHost: localhost\r\nX: ${'a'.repeat(20_000)}\r\n\r\n`),
+    rawExchange(port, 'GET / HTTP/1.1\r\nHost: local'),
+    rawExchange(port, 'CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n'),
+    rawExchange(
+      port,
+      'POST /echo HTTP/1.1\r\nHost: localhost\r\nUpgrade: h2c\r\nConnection: Upgrade\r\nContent-Length: 2\r\n\r\nhi',
+    ),
+  ]);
+  assert.equal(
+    answers.map((answer) => answer.slice(9, 12)),
+    ['400', '431', '408', '405', '400'],
+  );
+  await thyme.close();
+  const lines = readFileSync(log, 'utf8').trim().split('\n').sort();
+  const date = String.raw`\[\d{2}\/\w{3}\/\d{4}:\d{2}:\d{2}:\d{2} \+0000\]`;
+  const expected = [
+    String.raw`^127\.0\.0\.1 - - ${date} "-" 400 0 "-" "-"$`,
+    String.raw`^127\.0\.0\.1 - - ${date} "-" 408 0 "-" "-"$`,
+    String.raw`^127\.0\.0\.1 - - ${date} "-" 431 0 "-" "-"$`,
+    String.raw`^127\.0\.0\.1 - - ${date} "CONNECT example\.com:443 HTTP\/1\.1" 405 \d+ "-" "-"$`,
+    String.raw`^127\.0\.0\.1 - - ${date} "POST \/echo HTTP\/1\.1" 400 \d+ "-" "-"$`,
+  ];
+  assert.is(lines.length, expected.length, lines.join('\n'));
+  for (const pattern of expected)
+    assert.ok(
+      lines.some((line) => new RegExp(pattern).test(line)),
+      `${pattern} in\n${lines.join('\n')}`,
+    );
+  // The size is the body's, as for any answer.
+  const connect = answers[3]!;
+  const body = connect.slice(connect.indexOf('\r\n\r\n') + 4);
+  assert.ok(lines.some((line) => line.includes(`" 405 ${body.length} "`)));
+  assert.equal(
+    [...thyme.metrics.httpResponses].sort(([a], [b]) => a - b),
+    [
+      [400, 2],
+      [405, 1],
+      [408, 1],
+      [431, 1],
+    ],
+  );
+});
+
 test('Host is checked as Django checks it: a trailing dot names the same host, a bracketed literal must be IPv6', async () => {
   const status = async (port: number, host: string): Promise<string> =>
     (await rawExchange(port, `GET / HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`)).slice(

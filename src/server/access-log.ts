@@ -50,6 +50,15 @@ export class AccessLog {
     );
   }
 
+  /**
+   * An answer to HTTP that Node could not parse (a 400, 431 or 408 written by
+   * client-errors.ts): no request line to show, so "-" as nginx writes it, and
+   * no body.
+   */
+  unparsed(client: string, status: number): void {
+    this.write(`${clean(client)} - - [${timestamp()}] "-" ${status} 0 "-" "-"\n`);
+  }
+
   websocket(
     event: 'WSCONNECT' | 'WSREJECT' | 'WSDISCONNECT',
     client: string,

@@ -31,19 +31,22 @@ const ERROR_HEADER_LINES = Object.entries(ERROR_HEADERS)
 /**
  * Answers a handshake that will not be upgraded with a plain HTTP status, then
  * closes. `extraHeaders` are complete header lines, each ending in CRLF.
+ * Returns the body's bytes, for the access log: 0 when nothing was written.
  */
 export function rejectUpgrade(
   socket: Duplex,
   status: number,
   reason: string,
   extraHeaders = '',
-): void {
+): number {
   // Not writable: already answered (a connection over the limit), and closing.
-  if (socket.destroyed || !socket.writable) return;
+  if (socket.destroyed || !socket.writable) return 0;
   const body = `${STATUS_CODES[status] ?? 'Error'}: ${reason}\n`;
+  const bytes = Buffer.byteLength(body);
   socket.end(
-    `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\nConnection: close\r\n${extraHeaders}${ERROR_HEADER_LINES}Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+    `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\nConnection: close\r\n${extraHeaders}${ERROR_HEADER_LINES}Content-Length: ${bytes}\r\n\r\n${body}`,
   );
+  return bytes;
 }
 
 /**

@@ -134,10 +134,9 @@ export class Thyme implements ThymeContext {
       (req: IncomingMessage, res: ServerResponse) => void this.onRequest(req, res),
     );
     // Without a listener Node drops a CONNECT (a proxy's method) without a word.
-    this.server.on('connect', (_req: IncomingMessage, socket: Duplex) => {
+    this.server.on('connect', (req: IncomingMessage, socket: Duplex) => {
       socket.on('error', destroyOnError);
-      this.metrics.countResponse(405);
-      rejectUpgrade(socket, 405, 'CONNECT is not supported: this is no proxy');
+      this.refuseRequest(req, socket, 405, 'CONNECT is not supported: this is no proxy');
     });
     // Node would answer `Expect: 100-continue` at once, before any check.
     this.server.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => {
@@ -298,8 +297,7 @@ export class Thyme implements ThymeContext {
    */
   private serveIgnoringUpgrade(req: IncomingMessage, socket: Socket, head: Buffer): void {
     if (head.length > 0 || declaresBody(req)) {
-      this.metrics.countResponse(400);
-      rejectUpgrade(socket, 400, 'a request body cannot come with this Upgrade header');
+      this.refuseRequest(req, socket, 400, 'a request body cannot come with this Upgrade header');
       return;
     }
     const res = new ServerResponse(req);
@@ -331,18 +329,37 @@ export class Thyme implements ThymeContext {
     } finally {
       this.metrics.httpInFlight--;
       this.httpInFlight.delete(res);
-      this.metrics.countResponse(status);
-      this.accessLog?.http({
-        client,
-        method: req.method ?? '-',
-        path: req.url ?? '-',
-        httpVersion: req.httpVersion,
-        status,
-        bytes: bodyBytes(),
-        referer: req.headers.referer,
-        userAgent: req.headers['user-agent'],
-      });
+      this.countAndLog(req, client, status, bodyBytes());
     }
+  }
+
+  /** Counts an answered request in the metrics and writes its access log line. */
+  private countAndLog(req: IncomingMessage, client: string, status: number, bytes: number): void {
+    this.metrics.countResponse(status);
+    this.accessLog?.http({
+      client,
+      method: req.method ?? '-',
+      path: req.url ?? '-',
+      httpVersion: req.httpVersion,
+      status,
+      bytes,
+      referer: req.headers.referer,
+      userAgent: req.headers['user-agent'],
+    });
+  }
+
+  /**
+   * Answers a request Node hands over with its socket alone (a CONNECT, an
+   * Upgrade that cannot be served), counted and logged like any other.
+   */
+  private refuseRequest(
+    req: IncomingMessage,
+    socket: Duplex,
+    status: number,
+    reason: string,
+  ): void {
+    const client = logHost(clientAddress(req, this.options.proxyHeaders));
+    this.countAndLog(req, client, status, rejectUpgrade(socket, status, reason));
   }
 
   private async route(req: IncomingMessage, res: ServerResponse): Promise<number> {
@@ -392,10 +409,15 @@ export class Thyme implements ThymeContext {
   /** Malformed HTTP never reaches the layer: answered with its status, the connection dropped. */
   private onClientError(error: NodeJS.ErrnoException, socket: Socket): void {
     this.logger.debug({ err: error }, 'malformed HTTP (or a failed TLS handshake) from a client');
+    // The peer's address: with no request parsed, no proxy header can name the client.
+    const client = logHost([socket.remoteAddress ?? '', 0]);
     answerClientError(
       error,
       socket,
-      (status) => this.metrics.countResponse(status),
+      (status) => {
+        this.metrics.countResponse(status);
+        this.accessLog?.unparsed(client, status);
+      },
       this.options.headersTimeout * 1000,
     );
   }
