@@ -875,6 +875,25 @@ test('non-ASCII bytes in logged headers are escaped as \\xNN, as nginx and Apach
   assert.match(line, /^[\x20-\x7e]+$/, 'printable ASCII only');
 });
 
+test('the access log has one line for a WebSocket whose client left while the worker decided: its disconnect, as the worker heard it', async () => {
+  const log = join(mkdtempSync(join(tmpdir(), 'gredis-log-')), 'access.log');
+  const { port, thyme, worker } = await setup({ accessLog: log });
+  const socket = connect(port, '127.0.0.1');
+  socket.on('error', () => undefined);
+  socket.write(
+    'GET /silent HTTP/1.1\r\nHost: localhost\r\nOrigin: http://localhost\r\nUpgrade: websocket\r\n' +
+      'Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n',
+  );
+  await waitFor(() => worker.of('websocket.connect').length === 1, 3000, 'the connect');
+  socket.destroy();
+  await waitFor(() => worker.of('websocket.disconnect').length === 1, 3000, 'the disconnect');
+  await thyme.close();
+  const lines = readFileSync(log, 'utf8').trim().split('\n');
+  assert.is(lines.length, 1, lines.join('\n'));
+  assert.match(lines[0]!, /^127\.0\.0\.1 - - \[[^\]]+\] "WSDISCONNECT \/silent" 1006 -$/);
+  assert.is(worker.of('websocket.disconnect')[0]!.code, 1006);
+});
+
 test('the access log gives each response its own body size, pipelined on one connection or not', async () => {
   const log = join(mkdtempSync(join(tmpdir(), 'gredis-log-')), 'access.log');
   const { port, thyme } = await setup({ accessLog: log });

@@ -189,8 +189,13 @@ export class WebSocketGateway {
         ctx.logger.warn({ path: target.path }, 'no worker answered a WebSocket handshake in time');
         refuse(503, 'no worker answered in time');
       } else if (decision === 'invalid') refuse(500, 'invalid worker reply');
-      // Gone: closed, or half-closed by the client's FIN, which would hold it open.
-      else socket.destroy();
+      else {
+        // Gone: closed, or half-closed by the client's FIN, which would hold it
+        // open. Neither accepted nor refused, but the worker saw the socket come
+        // and go: the log has its disconnect too, as Daphne's has.
+        ctx.accessLog?.websocket('WSDISCONNECT', label, target.path, 1006);
+        socket.destroy();
+      }
       return;
     }
     if (
