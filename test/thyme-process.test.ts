@@ -2,9 +2,17 @@
  * Thyme as users run it: `gredis thyme` processes on Redis, driven by the
  * layer-only test worker: shutdown, several processes, Redis restarts, logs.
  */
-import { existsSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { createServer, request } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { connect, type AddressInfo } from 'node:net';
+import { execFileSync } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
 import { request as httpsRequest } from 'node:https';
 import { connect as tlsConnect } from 'node:tls';
@@ -14,6 +22,7 @@ import { fileURLToPath } from 'node:url';
 import { suite } from './helpers/suite.js';
 import * as assert from 'uvu/assert';
 import { createLayer, type ChannelLayer } from '../src/index.js';
+import { parseExposition } from './helpers/exposition.js';
 import { httpRequest } from './helpers/http-client.js';
 import { testPrefix } from './helpers/layers.js';
 import { GredisProcess, startThyme } from './helpers/processes.js';
@@ -518,6 +527,47 @@ test('bad flags exit 2 with a one-line reason', async () => {
     assert.is(exit.code, 2, `${args.join(' ')} → ${exit.code}; ${proc.stderr.join('|')}`);
     assert.ok(proc.stderr.length >= 1 && proc.stderr.length <= 2, proc.stderr.join('\n'));
   }
+});
+
+test('a scrape while Thyme is out of file descriptors is answered, without its RSS, and Thyme lives on', async () => {
+  const url = `${SHARED_REDIS_URL}?prefix=${testPrefix()}`;
+  const { proc, port } = await startThyme(['--layer', url, '--metrics-port', '0']);
+  procs.push(proc);
+  const metricsPort = (await proc.waitForLine((l) => String(l.msg).startsWith('metrics on ')))
+    .port as number;
+  const pid = proc.child.pid!;
+  execFileSync('prlimit', [
+    `--pid=${pid}`,
+    `--nofile=${readdirSync(`/proc/${pid}/fd`).length + 10}`,
+  ]);
+  // More clients than descriptors left: Node closes those it cannot take.
+  const clients = Array.from({ length: 30 }, () =>
+    connect(port, '127.0.0.1').on('error', () => undefined),
+  );
+  await waitFor(() => clients.some((c) => c.closed), 5000, 'the descriptors to run out');
+  await sleep(300);
+  // One descriptor comes free: the scrape's connection takes it, and RSS needs one more.
+  clients.find((c) => !c.closed)!.destroy();
+  let page: Awaited<ReturnType<typeof httpRequest>> | undefined;
+  for (let attempt = 0; attempt < 10 && !page; attempt++) {
+    page = await httpRequest(metricsPort, '/metrics').catch(() => undefined);
+    if (!page) await sleep(200);
+  }
+  assert.is(proc.child.exitCode, null, 'Thyme still runs');
+  assert.ok(page, 'a scrape answered');
+  assert.is(page!.status, 200);
+  const series = parseExposition(page!.body.toString());
+  assert.not.ok(series.has('process_resident_memory_bytes'), 'RSS could not be read');
+  assert.ok(series.has('gredis_connections_open'));
+  for (const client of clients) client.destroy();
+  await waitFor(
+    async () =>
+      parseExposition((await httpRequest(metricsPort, '/metrics')).body.toString()).has(
+        'process_resident_memory_bytes',
+      ),
+    5000,
+    'RSS once descriptors are free',
+  );
 });
 
 test('--metrics-bind takes an address as --bind does: empty refused, IPv6 in brackets', async () => {

@@ -42,15 +42,32 @@ export class Exposition {
   /** The process's memory and CPU, under the names Prometheus's own clients use. */
   process(): this {
     const cpu = process.cpuUsage();
-    return this.metric('process_resident_memory_bytes', 'gauge', 'Resident memory size in bytes.', [
-      ['', process.memoryUsage.rss()],
-    ]).metric('process_cpu_seconds_total', 'counter', 'User and system CPU time spent.', [
+    return this.metric(
+      'process_resident_memory_bytes',
+      'gauge',
+      'Resident memory size in bytes.',
+      residentMemory(),
+    ).metric('process_cpu_seconds_total', 'counter', 'User and system CPU time spent.', [
       ['', (cpu.user + cpu.system) / 1e6],
     ]);
   }
 
   text(): string {
     return `${this.lines.join('\n')}\n`;
+  }
+}
+
+/**
+ * The resident set size, or no sample when it cannot be read. Node reads it
+ * from /proc/self/stat, a file to open: a process out of descriptors (as many
+ * clients as its limit allows) gets EMFILE, which thrown from the metrics
+ * handler took the whole process down at the moment its metrics mattered most.
+ */
+function residentMemory(): Sample[] {
+  try {
+    return [['', process.memoryUsage.rss()]];
+  } catch {
+    return [];
   }
 }
 
