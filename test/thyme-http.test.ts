@@ -894,6 +894,25 @@ test('the access log has one line for a WebSocket whose client left while the wo
   assert.is(worker.of('websocket.disconnect')[0]!.code, 1006);
 });
 
+test('the access log shows the request target of a WebSocket as sent, query included, on every line of it, accepted or refused', async () => {
+  const log = join(mkdtempSync(join(tmpdir(), 'gredis-log-')), 'access.log');
+  const { port, thyme } = await setup({ accessLog: log });
+  const client = await TestClient.open(`ws://127.0.0.1:${port}/ch%61t/?room=1`);
+  client.ws.close(1000);
+  await client.closed;
+  assert.is(await handshakeStatus(`ws://127.0.0.1:${port}/reject?room=1`), 403);
+  await thyme.close();
+  const events = readFileSync(log, 'utf8')
+    .trim()
+    .split('\n')
+    .map((line) => line.slice(line.indexOf('] "') + 2));
+  assert.equal(events, [
+    '"WSCONNECT /ch%61t/?room=1" - -',
+    '"WSDISCONNECT /ch%61t/?room=1" 1000 -',
+    '"WSREJECT /reject?room=1" 403 -',
+  ]);
+});
+
 test('the access log gives each response its own body size, pipelined on one connection or not', async () => {
   const log = join(mkdtempSync(join(tmpdir(), 'gredis-log-')), 'access.log');
   const { port, thyme } = await setup({ accessLog: log });

@@ -130,7 +130,7 @@ export class WebSocketGateway {
     if (!target) return refuse(400, 'malformed request target');
 
     const reply = await ctx.layer.newChannel(REPLY_PREFIX);
-    const session = new WebSocketSession(ctx, this, reply, target.path, label);
+    const session = new WebSocketSession(ctx, this, reply, target.path, label, req.url ?? '');
     const connect: WebSocketConnectEvent = {
       reply_channel: reply,
       scheme: isTls(req, ctx.options.proxyHeaders) ? 'wss' : 'ws',
@@ -193,7 +193,7 @@ export class WebSocketGateway {
         // Gone: closed, or half-closed by the client's FIN, which would hold it
         // open. Neither accepted nor refused, but the worker saw the socket come
         // and go: the log has its disconnect too, as Daphne's has.
-        ctx.accessLog?.websocket('WSDISCONNECT', label, target.path, 1006);
+        ctx.accessLog?.websocket('WSDISCONNECT', label, req.url ?? '', 1006);
         socket.destroy();
       }
       return;
@@ -429,6 +429,12 @@ export class WebSocketSession {
     readonly reply: string,
     readonly path: string,
     private readonly client: string,
+    /**
+     * The request target as the client sent it, query included, for the access
+     * log: a refused handshake (whose target may not even parse) can show only
+     * that, and every line of one socket, like every HTTP line, shows the same.
+     */
+    private readonly target: string,
   ) {
     this.tokens = gateway.messageRate?.burst ?? 0;
   }
@@ -441,7 +447,7 @@ export class WebSocketSession {
     this.gateway.sessions.add(this);
     ctx.metrics.websocketsOpen++;
     ctx.metrics.websocketsAccepted++;
-    ctx.accessLog?.websocket('WSCONNECT', this.client, this.path);
+    ctx.accessLog?.websocket('WSCONNECT', this.client, this.target);
     ws.on('message', (data: Buffer, isBinary: boolean) => this.receive(data, isBinary));
     ws.on('pong', () => {
       this.lastSeen = Date.now();
@@ -707,6 +713,6 @@ export class WebSocketSession {
     const reported = code === 1005 || code === 1006 || !code ? (this.closingCode ?? 1006) : code;
     this.sendDisconnect(reported);
     this.ctx.layer.releaseChannel(this.reply);
-    this.ctx.accessLog?.websocket('WSDISCONNECT', this.client, this.path, reported);
+    this.ctx.accessLog?.websocket('WSDISCONNECT', this.client, this.target, reported);
   }
 }
