@@ -394,10 +394,12 @@ test("a Thyme made without stopTimeout gives up on in-flight requests at the CLI
   );
 });
 
-test('a shutdown past its timeout cuts a response still streaming off with a reset, not an end that reads as complete', async () => {
-  const { port, thyme, worker } = await setup({ stopTimeout: 0.5, httpTimeout: 30 });
-  worker.gate = new Promise(() => undefined); // the worker never sends the rest
-  // HTTP/1.0: no chunking, so a plain close would end the body as if it were whole.
+/**
+ * GET `path` over HTTP/1.0 on a raw socket: no chunking, so a plain close would
+ * end the body as if it were whole. `ended` says how the connection ended: 'end'
+ * (a FIN) or the error's code (ECONNRESET for a reset).
+ */
+function http10Get(port: number, path: string): { read: () => string; ended: Promise<string> } {
   const socket = connect(port, '127.0.0.1');
   let read = '';
   const ended = new Promise<string>((resolve) => {
@@ -405,8 +407,15 @@ test('a shutdown past its timeout cuts a response still streaming off with a res
     socket.on('error', (error: NodeJS.ErrnoException) => resolve(error.code ?? 'error'));
     socket.on('end', () => resolve('end'));
   });
-  socket.write('GET /chunked HTTP/1.0\r\nHost: localhost\r\n\r\n');
-  await waitFor(() => read.endsWith('one,'), 3000, 'the first chunk');
+  socket.write(`GET ${path} HTTP/1.0\r\nHost: localhost\r\n\r\n`);
+  return { read: () => read, ended };
+}
+
+test('a shutdown past its timeout cuts a response still streaming off with a reset, not an end that reads as complete', async () => {
+  const { port, thyme, worker } = await setup({ stopTimeout: 0.5, httpTimeout: 30 });
+  worker.gate = new Promise(() => undefined); // the worker never sends the rest
+  const { read, ended } = http10Get(port, '/chunked');
+  await waitFor(() => read().endsWith('one,'), 3000, 'the first chunk');
   const started = performance.now();
   await within(thyme.close(), 3000, 'the shutdown');
   assert.is(await within(ended, 1000, 'the connection to end'), 'ECONNRESET');
@@ -531,17 +540,9 @@ test("a worker's Content-Length goes out in digits, once: others get 500 before 
 test('a worker message that breaks the protocol once the response is under way cuts it off with a reset, logged', async () => {
   const { logger, lines } = captureLogs();
   const { port } = await setup({ logger });
-  // HTTP/1.0: no chunking, so a plain close would end the body as if it were whole.
-  const socket = connect(port, '127.0.0.1');
-  let read = '';
-  const ended = new Promise<string>((resolve) => {
-    socket.on('data', (chunk: Buffer) => (read += chunk.toString('latin1')));
-    socket.on('error', (error: NodeJS.ErrnoException) => resolve(error.code ?? 'error'));
-    socket.on('end', () => resolve('end'));
-  });
-  socket.write('GET /framing/bad-chunk HTTP/1.0\r\nHost: localhost\r\n\r\n');
+  const { read, ended } = http10Get(port, '/framing/bad-chunk');
   assert.is(await within(ended, 3000, 'the connection to end'), 'ECONNRESET');
-  assert.not.match(read, /two/);
+  assert.not.match(read(), /two/);
   const logged = lines.find((line) => line.msg === 'invalid HTTP response from a worker');
   assert.is(logged?.level, ERROR);
   assert.is(logged?.status, 200);
