@@ -175,6 +175,10 @@ test('runworker refuses the in-process layer, and bad flags exit 2 with one line
     ['thyme', 'multichat', '-b', 'exa mple'],
     ['thyme', 'multichat', '-b', '999.1.1.1'],
     ['thyme', 'multichat', '--metrics-port', '0', '--metrics-bind', 'localhost:9100'],
+    // The metrics on Thyme's own port: the bind's default, the same address, a wildcard.
+    ['thyme', 'multichat', '--port', '18099', '--metrics-port', '18099'],
+    ['thyme', 'multichat', '-b', '0.0.0.0', '-p', '18099', '--metrics-port', '18099'],
+    ['thyme', 'multichat', '-p', '18099', '--metrics-port', '18099', '--metrics-bind', '::'],
     ['thyme', 'multichat', '--database', 'sqlite://:memory:'], // empty in every process
     ['migrate', '--database', 'sqlite://:memory:'],
     ['thyme', 'multichat', '-p', '1e3'],

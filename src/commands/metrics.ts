@@ -21,6 +21,26 @@ export function metricsBindOption(): Option {
     .argParser(bindAddress);
 }
 
+/** Addresses that take a port on every interface (`::` takes IPv4 too, dual-stack). */
+const WILDCARDS = new Set(['0.0.0.0', '::']);
+
+/**
+ * Why the metrics port cannot be the one the server listens on, or undefined
+ * when it can: the same port on the same address, or on a wildcard that covers
+ * the other. Said as bad usage before anything starts, rather than found at
+ * listen as "address already in use" once the server has opened its port.
+ */
+export function metricsPortClash(
+  flags: MetricsFlags,
+  bind: string,
+  port: number,
+): string | undefined {
+  if (!flags.metricsPort || flags.metricsPort !== port) return undefined;
+  const { metricsBind } = flags;
+  if (bind !== metricsBind && !WILDCARDS.has(bind) && !WILDCARDS.has(metricsBind)) return undefined;
+  return `--metrics-port ${port} on ${metricsBind} is the port Thyme listens on (${bind}:${port}): give the metrics a port of their own`;
+}
+
 /** The start of the error when the metrics port cannot be listened on. */
 export function metricsListenFailed(flags: MetricsFlags): string {
   return `cannot listen for metrics on ${flags.metricsBind}:${flags.metricsPort}`;

@@ -3,7 +3,12 @@ import { appNames } from '../apps/registry.js';
 import type { ThymeOptions } from '../server/index.js';
 import { DEFAULTS } from '../settings.js';
 import { EXIT_ABANDONED } from './abandon.js';
-import { metricsBindOption, metricsPortOption, type MetricsFlags } from './metrics.js';
+import {
+  metricsBindOption,
+  metricsPortClash,
+  metricsPortOption,
+  type MetricsFlags,
+} from './metrics.js';
 import {
   bindAddress,
   databaseOption,
@@ -186,7 +191,9 @@ export function thymeCommand(): Command {
         'take the client address and scheme from X-Forwarded-For and X-Forwarded-Proto (only behind a proxy that sets them)',
       ),
     )
-    .action(async (appName: string, flags: ThymeFlags) => {
+    .action(async (appName: string, flags: ThymeFlags, command: Command) => {
+      const clash = flags.unixSocket ? undefined : metricsPortClash(flags, flags.bind, flags.port);
+      if (clash) command.error(`error: ${clash}`, { exitCode: 2, code: 'gredis.metricsPort' });
       const { runThyme } = await import('./thyme-action.js');
       await runThyme(appName, flags);
     });
