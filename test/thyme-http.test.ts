@@ -644,6 +644,61 @@ test('every HTTP answer Thyme writes is in the access log once, with its status 
   );
 });
 
+test('--max-connections: each 503, HTTP and WebSocket alike, is in the access log and counted as a request and its response, as an unparsable request and CONNECT are', async () => {
+  const log = join(mkdtempSync(join(tmpdir(), 'gredis-log-')), 'access.log');
+  const { port, thyme, worker } = await setup({ accessLog: log, maxConnections: 1 });
+  const held = connect(port, '127.0.0.1');
+  // Silent: one that sent half its headers would get a 400 as it leaves.
+  held.on('error', () => undefined);
+  await waitFor(() => thyme.metrics.connectionsOpen === 1, 3000, 'the held one to be counted');
+  const refused = await Promise.all([
+    rawExchange(port, 'GET /status/201 HTTP/1.1\r\nHost: localhost\r\n\r\n'),
+    // A CONNECT on a refused connection has the 503 alone: no 405 written, counted or logged.
+    rawExchange(port, 'CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n'),
+    TestClient.open(`ws://127.0.0.1:${port}/`).catch((e: unknown) => e),
+  ]);
+  assert.match(refused[0], /^HTTP\/1\.1 503 [^]*too many connections/);
+  assert.match(refused[1], /^HTTP\/1\.1 503 [^]*too many connections/);
+  assert.is([...refused[1].matchAll(/^HTTP\/1\.1 /gm)].length, 1, refused[1]);
+  assert.is((refused[2] as HandshakeRefused).status, 503);
+  held.destroy();
+  await waitFor(() => thyme.metrics.connectionsOpen === 0, 3000, 'the held one to close');
+  // One at a time: each holds the one place until Thyme has seen it close.
+  const served: string[] = [];
+  for (const raw of [
+    'GARBAGE\r\n\r\n',
+    'CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n',
+  ]) {
+    served.push(await rawExchange(port, raw));
+    await waitFor(() => thyme.metrics.connectionsOpen === 0, 3000, 'the place to come free');
+  }
+  assert.equal(
+    served.map((answer) => answer.slice(9, 12)),
+    ['400', '405'],
+  );
+  assert.is((await httpRequest(port, '/status/201')).status, 201);
+  const responses = [...thyme.metrics.httpResponses].sort(([a], [b]) => a - b);
+  assert.equal(responses, [
+    [201, 1],
+    [400, 1],
+    [405, 1],
+    [503, 3],
+  ]);
+  // Every request received is counted once it is answered, handled or not.
+  assert.is(thyme.metrics.httpRequests, 6);
+  const metricsPort = (await thyme.listenMetrics(0, '127.0.0.1')).port;
+  const scraped = (await httpRequest(metricsPort, '/metrics')).body.toString();
+  assert.match(scraped, /^gredis_http_requests_total 6$/m);
+  await thyme.close();
+  const lines = readFileSync(log, 'utf8').trim().split('\n');
+  const body = refused[0].slice(refused[0].indexOf('\r\n\r\n') + 4);
+  const date = String.raw`\[\d{2}\/\w{3}\/\d{4}:\d{2}:\d{2}:\d{2} \+0000\]`;
+  const refusal = new RegExp(String.raw`^127\.0\.0\.1 - - ${date} "-" 503 ${body.length} "-" "-"$`);
+  assert.is(lines.filter((line) => refusal.test(line)).length, 3, lines.join('\n'));
+  assert.is(lines.length, 6, lines.join('\n'));
+  assert.is(worker.of('http.request').length, 1, 'nothing on a refused connection ran');
+});
+
 test('Host is checked as Django checks it: a trailing dot names the same host, a bracketed literal must be IPv6', async () => {
   const status = async (port: number, host: string): Promise<string> =>
     (await rawExchange(port, `GET / HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`)).slice(

@@ -51,12 +51,13 @@ export class AccessLog {
   }
 
   /**
-   * An answer to HTTP that Node could not parse (a 400, 431 or 408 written by
-   * client-errors.ts): no request line to show, so "-" as nginx writes it, and
-   * no body.
+   * An answer written with no request parsed: HTTP Node could not parse (a
+   * 400, 431 or 408 written by client-errors.ts, no body) or a connection
+   * refused before its request is read (connection-limit.ts). No request line
+   * to show, so "-" as nginx writes it.
    */
-  unparsed(client: string, status: number): void {
-    this.write(`${clean(client)} - - [${timestamp()}] "-" ${status} 0 "-" "-"\n`);
+  unparsed(client: string, status: number, bytes = 0): void {
+    this.write(`${clean(client)} - - [${timestamp()}] "-" ${status} ${bytes} "-" "-"\n`);
   }
 
   websocket(

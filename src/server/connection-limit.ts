@@ -1,6 +1,5 @@
 import type { Server } from 'node:http';
 import type { Socket } from 'node:net';
-import type { Duplex } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
 import { rejectUpgrade } from './responses.js';
 
@@ -13,6 +12,9 @@ const REFUSED_LINGER_MS = 1000;
 
 /** What the limit tells Thyme of each connection it refuses. */
 export type OnRefused = (client: string | undefined, open: number) => void;
+
+/** What the limit tells Thyme of each 503 it writes: its status and body bytes, for the metrics and access log. */
+export type OnAnswered = (client: string | undefined, status: number, bytes: number) => void;
 
 /** Where the limit keeps its counts (ThymeMetrics). */
 export interface ConnectionCounts {
@@ -40,6 +42,7 @@ export class ConnectionLimit {
     private readonly tls: boolean,
     private readonly counts: ConnectionCounts,
     private readonly onRefused: OnRefused,
+    private readonly onAnswered: OnAnswered,
   ) {}
 
   /** TCP connections refused over TLS, whose answer waits for their handshake. */
@@ -51,7 +54,7 @@ export class ConnectionLimit {
     if (this.tls)
       server.on('secureConnection', (socket: TLSSocket) => {
         const tcp = tcpSocketOf(socket);
-        if (tcp && this.awaitingHandshake.has(tcp)) answerRefused(socket);
+        if (tcp && this.awaitingHandshake.has(tcp)) this.answer(socket);
       });
   }
 
@@ -74,12 +77,14 @@ export class ConnectionLimit {
     // runs from here whatever the handshake does, and its end is the TLS one's.
     socket.setTimeout(REFUSED_LINGER_MS, () => socket.destroy());
     if (this.tls) this.awaitingHandshake.add(socket);
-    else answerRefused(socket);
+    else this.answer(socket);
   }
-}
 
-function answerRefused(socket: Duplex): void {
-  rejectUpgrade(socket, 503, 'too many connections; try again later');
+  /** A connection its client has already closed gets no answer: nothing to count or log. */
+  private answer(socket: Socket): void {
+    const bytes = rejectUpgrade(socket, 503, 'too many connections; try again later');
+    if (bytes > 0) this.onAnswered(socket.remoteAddress, 503, bytes);
+  }
 }
 
 /**

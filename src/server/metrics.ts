@@ -74,9 +74,12 @@ export class ThymeMetrics {
         'Client connections refused as over --max-connections.',
         [['', this.connectionsRefused]],
       )
-      .metric('gredis_http_requests_total', 'counter', 'HTTP requests received.', [
-        ['', this.httpRequests],
-      ])
+      .metric(
+        'gredis_http_requests_total',
+        'counter',
+        'HTTP requests received, each answered (gredis_http_responses_total) or in flight; unparsable ones, CONNECT and connections refused by --max-connections included.',
+        [['', this.httpRequests]],
+      )
       .metric('gredis_http_requests_in_flight', 'gauge', 'HTTP requests awaiting their response.', [
         ['', this.httpInFlight],
       ])

@@ -128,6 +128,9 @@ export class Thyme implements ThymeContext {
           { client, open },
           'too many connections (--max-connections): a new one refused',
         ),
+      // Answered before its request is read: no request line, and no proxy
+      // header to name the client.
+      (client, status, bytes) => this.answeredUnparsed(client ?? '', status, bytes),
     ).watch(this.server);
     this.server.on(
       'request',
@@ -358,8 +361,22 @@ export class Thyme implements ThymeContext {
     status: number,
     reason: string,
   ): void {
+    // Already answered (a connection over the limit), its 503 counted and logged.
+    if (!socket.writable) return;
     const client = logHost(clientAddress(req, this.options.proxyHeaders));
+    this.metrics.httpRequests++;
     this.countAndLog(req, client, status, rejectUpgrade(socket, status, reason));
+  }
+
+  /**
+   * Counts and logs an answer written with no request parsed (malformed HTTP,
+   * a connection over the limit): a request received all the same, as
+   * gredis_http_requests_total counts every request answered.
+   */
+  private answeredUnparsed(address: string, status: number, bytes: number): void {
+    this.metrics.httpRequests++;
+    this.metrics.countResponse(status);
+    this.accessLog?.unparsed(logHost([address, 0]), status, bytes);
   }
 
   private async route(req: IncomingMessage, res: ServerResponse): Promise<number> {
@@ -410,14 +427,11 @@ export class Thyme implements ThymeContext {
   private onClientError(error: NodeJS.ErrnoException, socket: Socket): void {
     this.logger.debug({ err: error }, 'malformed HTTP (or a failed TLS handshake) from a client');
     // The peer's address: with no request parsed, no proxy header can name the client.
-    const client = logHost([socket.remoteAddress ?? '', 0]);
+    const address = socket.remoteAddress ?? '';
     answerClientError(
       error,
       socket,
-      (status) => {
-        this.metrics.countResponse(status);
-        this.accessLog?.unparsed(client, status);
-      },
+      (status) => this.answeredUnparsed(address, status, 0),
       this.options.headersTimeout * 1000,
     );
   }
