@@ -57,6 +57,7 @@ export default tseslint.config(
         location: 'readonly',
         WebSocket: 'readonly',
         fetch: 'readonly',
+        AbortController: 'readonly',
         AbortSignal: 'readonly',
         DOMParser: 'readonly',
         CSS: 'readonly',

@@ -914,4 +914,111 @@ test('reconnected again and again: one socket, one pane a room, one copy of each
   });
 });
 
+/**
+ * Counts, in the page, its retry loops: each is at any moment a try waiting (a
+ * timer that calls `connect`), a socket connecting or open, or a session check
+ * in flight (a fetch neither settled nor aborted). `max` is the most there were
+ * at once, taken whenever one is added; `checks`, how many checks began;
+ * `tries`, how many tries were put off (timers set).
+ */
+const COUNT_LOOPS = `(() => {
+  const count = { max: 0, checks: 0, tries: 0, sockets: [], timers: new Set(), fetches: new Set() };
+  window.__loops = count;
+  const now = () =>
+    count.timers.size +
+    count.sockets.filter((socket) => socket.readyState < 2).length +
+    [...count.fetches].filter((f) => !(f.signal && f.signal.aborted)).length;
+  const note = () => { count.max = Math.max(count.max, now()); };
+  const Native = window.WebSocket;
+  window.WebSocket = class extends Native {
+    constructor(...args) { super(...args); count.sockets.push(this); note(); }
+  };
+  const later = window.setTimeout;
+  const stop = window.clearTimeout;
+  window.setTimeout = (fn, delay, ...args) => {
+    if (typeof fn !== 'function' || fn.name !== 'connect') return later(fn, delay, ...args);
+    const id = later(() => { count.timers.delete(id); fn(...args); }, delay);
+    count.timers.add(id);
+    count.tries++;
+    note();
+    return id;
+  };
+  window.clearTimeout = (id) => { count.timers.delete(id); stop(id); };
+  const get = window.fetch;
+  window.fetch = (input, init) => {
+    const entry = { signal: init && init.signal };
+    count.checks++;
+    count.fetches.add(entry);
+    note();
+    const settled = () => count.fetches.delete(entry);
+    const answer = get(input, init);
+    answer.then(settled, settled);
+    return answer;
+  };
+})()`;
+
+test('woken again and again during an outage (back online, tab shown again) while its session check hangs: one retry loop at a time', async () => {
+  const room = await fixtures.room('Woken often');
+  // No worker: Thyme refuses the handshake after 1 s, and the session check
+  // hangs until the page gives up on it (5 s).
+  await inTab({ websocketConnectTimeout: 1 }, async ({ page, chat }) => {
+    await join(page, room);
+    await chat.stopWorker();
+    await page.evaluate(COUNT_LOOPS);
+    const checks = (n: number) =>
+      waitFor(
+        async () => ((await page.evaluate('window.__loops.checks')) as number) >= n,
+        10_000,
+        `session check ${n}`,
+      );
+    await chat.layer.groupSend(roomGroup(room.id), { close: 1012 });
+    await checks(1);
+    await page.evaluate(`window.dispatchEvent(new Event('online'))`);
+    await checks(2);
+    assert.is(await page.evaluate('document.visibilityState'), 'visible');
+    await page.evaluate(`document.dispatchEvent(new Event('visibilitychange'))`);
+    await checks(3);
+    // Every check so far has run out (5 s), and the tries after them have begun.
+    await sleep(6500);
+    assert.is(await page.evaluate('window.__loops.max'), 1, 'one retry loop at a time');
+
+    chat.startWorker();
+    await page.locator('#connection-status[data-state="connected"]').waitFor({ timeout: 30_000 });
+    await page.locator(`#room-${room.id}:not(.is-offline)`).waitFor();
+    await sleep(1500);
+    const states = (await page.evaluate(
+      'window.__loops.sockets.map((socket) => socket.readyState)',
+    )) as number[];
+    assert.equal(
+      states.filter((state) => state !== 3),
+      [1],
+      'one socket, open',
+    );
+    assert.is(await page.evaluate('window.__loops.timers.size'), 0, 'no try left waiting');
+    assert.is(await page.evaluate('window.__loops.max'), 1, 'one retry loop at a time');
+  });
+});
+
+test('a page restored from the back/forward cache before its socket is heard closing reconnects at once, not after a backoff', async () => {
+  const room = await fixtures.room('Restored');
+  await inTab({}, async ({ page, relay }) => {
+    await join(page, room);
+    await page.evaluate(COUNT_LOOPS);
+    const connections = relay.connected.length;
+    // Chromium does not keep this page in its back/forward cache: the events it
+    // sends around one, in the same task, so that the socket pagehide closes is
+    // heard closing only once the page is shown again.
+    await page.evaluate(`
+      window.dispatchEvent(new PageTransitionEvent('pagehide', { persisted: true }));
+      window.dispatchEvent(new PageTransitionEvent('pageshow', { persisted: true }));
+    `);
+    await page.locator(`#room-${room.id}:not(.is-offline)`).waitFor({ timeout: 5000 });
+    await page.locator('#connection-status[data-state="connected"]').waitFor();
+    assert.is(relay.connected.length, connections + 1, 'one new connection');
+    assert.is(await page.evaluate('window.__loops.sockets.length'), 1);
+    assert.is(await page.evaluate('window.__loops.max'), 1);
+    assert.is(await page.evaluate('window.__loops.tries'), 0, 'no try put off');
+  });
+});
+
 test.run();

@@ -136,6 +136,14 @@
   let socket = null;
   let attempt = 0;
   let retryTimer = 0;
+  /**
+   * The session check in flight, if any (its AbortController). A reconnect made
+   * meanwhile (back online, a tab shown again) cancels it, as it does a pending
+   * try: a page has one retry loop at a time, however many times it is woken.
+   */
+  let sessionCheck = null;
+  /** The socket pagehide closed: heard closing only once the page is back (bfcache), it reconnects at once. */
+  let closedOnHide = null;
   let everConnected = false;
   let stopped = false;
   /**
@@ -827,7 +835,7 @@
 
   /** `quiet`: a renewal the user need not hear of (the status changes only if it fails). */
   function connect(quiet = false) {
-    clearTimeout(retryTimer);
+    cancelRetry();
     if (stopped || socket) return;
     const scheme = location.protocol === 'https:' ? 'wss:' : 'ws:';
     const query = myId ? `?user=${encodeURIComponent(myId)}` : '';
@@ -881,6 +889,9 @@
       const opened = openedAt > 0;
       if (opened && Date.now() - openedAt >= BACKOFF.stableMs) attempt = 0;
       if (stopped) return;
+      // Restored from the back/forward cache before this close came: no backoff,
+      // as for a page shown again.
+      if (ws === closedOnHide) return reconnectNow();
       // A refused handshake, or our session ended (CLOSE_LOGGED_OUT): ask before
       // reconnecting, since this browser may be logged in again (an admin who set
       // their own password has a new session).
@@ -913,8 +924,16 @@
     );
   }
 
+  /** Drops the pending try and the session check in flight, for a newer attempt. */
+  function cancelRetry() {
+    clearTimeout(retryTimer);
+    if (sessionCheck) sessionCheck.abort();
+    sessionCheck = null;
+  }
+
   /** `text`: what the status says meanwhile (undefined: what it says already). */
   function scheduleRetry(text) {
+    cancelRetry();
     const delay = backoffDelay(attempt++);
     setStatus('disconnected', text, `Next try in ${Math.max(1, Math.round(delay / 1000))} s.`);
     retryTimer = setTimeout(connect, delay);
@@ -925,12 +944,12 @@
    * when logged out (redirected to the login page), the user id the page carries
    * otherwise. Throws when the server does not answer in time.
    */
-  async function sessionUser() {
+  async function sessionUser(cancelled) {
     const response = await fetch(location.pathname, {
       redirect: 'manual',
       cache: 'no-store',
       credentials: 'same-origin',
-      signal: AbortSignal.timeout(SESSION_CHECK_TIMEOUT_MS),
+      signal: AbortSignal.any([cancelled, AbortSignal.timeout(SESSION_CHECK_TIMEOUT_MS)]),
     });
     if (response.type === 'opaqueredirect') return null;
     if (!response.ok) throw new Error(`the session check got ${response.status}`);
@@ -948,15 +967,19 @@
    * unanswered by then (no worker up) is not a logout: keep trying.
    */
   async function retryUnlessLoggedOut(text) {
+    cancelRetry();
+    const check = new AbortController();
+    sessionCheck = check;
     setStatus('disconnected', text, 'Checking…');
     let user = myId;
     try {
-      user = await sessionUser();
+      user = await sessionUser(check.signal);
     } catch {
       // Unreachable or unanswered: a server problem, not a login one; keep trying.
     }
     // Meanwhile back online, or shown again from the cache: that connection decides.
-    if (socket) return;
+    if (check.signal.aborted) return;
+    sessionCheck = null;
     if (user !== null && (user === myId || !myId)) return scheduleRetry(text);
     // The session is over (logged out here or in another tab), or is another
     // user's, whom this page does not show: stop reconnecting.
@@ -1000,7 +1023,8 @@
   // Leaving the page is not a dropped connection: no reconnect behind the next page.
   window.addEventListener('pagehide', () => {
     stopped = true;
-    clearTimeout(retryTimer);
+    cancelRetry();
+    closedOnHide = socket;
     if (socket) socket.close(1000);
   });
   window.addEventListener('pageshow', (event) => {
