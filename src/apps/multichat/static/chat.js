@@ -945,19 +945,30 @@
    * otherwise. Throws when the server does not answer in time.
    */
   async function sessionUser(cancelled) {
-    const response = await fetch(location.pathname, {
-      redirect: 'manual',
-      cache: 'no-store',
-      credentials: 'same-origin',
-      signal: AbortSignal.any([cancelled, AbortSignal.timeout(SESSION_CHECK_TIMEOUT_MS)]),
-    });
-    if (response.type === 'opaqueredirect') return null;
-    if (!response.ok) throw new Error(`the session check got ${response.status}`);
-    // Parsed, not run: DOMParser's documents execute no scripts.
-    const page = new DOMParser().parseFromString(await response.text(), 'text/html');
-    const other = page.querySelector('.chat');
-    if (!other) throw new Error('the session check got no chat page');
-    return other.getAttribute('data-user-id') || '';
+    // Ended by a cancel or by the timeout, whichever comes first: one signal of
+    // its own, as AbortSignal.any is newer than browsers still in use (Safari 17.4).
+    const request = new AbortController();
+    const abort = () => request.abort();
+    cancelled.addEventListener('abort', abort, { once: true });
+    const timer = setTimeout(abort, SESSION_CHECK_TIMEOUT_MS);
+    try {
+      const response = await fetch(location.pathname, {
+        redirect: 'manual',
+        cache: 'no-store',
+        credentials: 'same-origin',
+        signal: request.signal,
+      });
+      if (response.type === 'opaqueredirect') return null;
+      if (!response.ok) throw new Error(`the session check got ${response.status}`);
+      // Parsed, not run: DOMParser's documents execute no scripts.
+      const page = new DOMParser().parseFromString(await response.text(), 'text/html');
+      const other = page.querySelector('.chat');
+      if (!other) throw new Error('the session check got no chat page');
+      return other.getAttribute('data-user-id') || '';
+    } finally {
+      clearTimeout(timer);
+      cancelled.removeEventListener('abort', abort);
+    }
   }
 
   /**
