@@ -22,7 +22,7 @@ import {
 import { runGredis } from './helpers/cli.js';
 import { allDatabases } from './helpers/databases.js';
 import { captureLogs, WARN } from './helpers/log-capture.js';
-import { waitFor, within } from './helpers/wait.js';
+import { sleep, waitFor, within } from './helpers/wait.js';
 
 const INITIAL = '20261128000001_initial';
 const SESSION_AUTH_HASH = '20261129000001_session_auth_hash';
@@ -315,6 +315,41 @@ for (const backend of allDatabases()) {
         await listMigrations(db),
         ALL.map((name) => ({ name, applied: true })),
       );
+    });
+
+  // An index built on a large table, or an ALTER waiting for the sessions in
+  // use to let go of the table: a statement as long as the migration takes.
+  if (backend.name === 'postgres')
+    test("gredis migrate lets a migration's statement run past DATABASE_URL's query_timeout", async () => {
+      await migrate(db);
+      await rollback(db); // the ALTER TABLE of SESSION_AUTH_HASH is pending
+      const holder = await db.knex.transaction();
+      try {
+        await holder.raw('lock table gredis_session in access share mode');
+        const { rows } = (await holder.raw('select pg_backend_pid() as pid')) as {
+          rows: { pid: number }[];
+        };
+        const migrating = runGredis(['migrate', '--database', `${backend.url}&query_timeout=300`]);
+        await waitFor(
+          async () => {
+            const waiting = (await db.knex.raw(
+              'select 1 from pg_stat_activity where ? = any(pg_blocking_pids(pid))',
+              [rows[0]!.pid],
+            )) as { rows: unknown[] };
+            return waiting.rows.length > 0;
+          },
+          10_000,
+          'the migration to wait for the table',
+        );
+        // Past the statement timeout and pg's own, a second after it.
+        await sleep(1600);
+        await holder.commit();
+        const run = await within(migrating, 10_000, 'gredis migrate');
+        assert.is(run.code, 0, run.stderr);
+        assert.is(run.stdout, `Running migrations:\n  Applying ${SESSION_AUTH_HASH}... OK\n`);
+      } finally {
+        if (!holder.isCompleted()) await holder.rollback();
+      }
     });
 
   test('listMigrations from four connections at once on a fresh database all answer', async () => {

@@ -28,7 +28,8 @@ export async function runMigrate(flags: MigrateFlags): Promise<void> {
       });
       if (count === 0) write('Running migrations:\n  No migrations to apply.');
     },
-    // No query timeout: a migration may rightly run for minutes (an index on a large table).
+    // No query timeout, whatever DATABASE_URL's query_timeout= says (it is the
+    // app's): a migration may rightly run for minutes (an index on a large table).
     { queryTimeoutMs: 0 },
   );
 }

@@ -31,8 +31,10 @@ export interface OpenDatabaseOptions {
    * PostgreSQL: a statement that runs, or waits for a lock, longer than this
    * many ms is cancelled by the server, and a query with no answer
    * SERVER_CANCEL_GRACE_MS later fails (0: waits for ever, as a long migration
-   * may need to). Default QUERY_TIMEOUT_MS; a `query_timeout=` in the URL takes
-   * precedence.
+   * may need to). Given here, it wins over a `query_timeout=` in the URL, which
+   * is for what sets none (the app's queries): the URL is the deployment's, the
+   * same for every command, and `gredis migrate` must not be bounded by it.
+   * Default: the URL's, else QUERY_TIMEOUT_MS.
    */
   queryTimeoutMs?: number;
 }
@@ -84,7 +86,7 @@ export function openDatabase(url: string, options: OpenDatabaseOptions = {}): Da
   });
   const backends = target.kind === 'postgres' ? new PostgresBackends() : undefined;
   const knex = knexFactory({
-    ...clientConfig(target, options.queryTimeoutMs ?? QUERY_TIMEOUT_MS, backends),
+    ...clientConfig(target, options, backends),
     acquireConnectionTimeout: ACQUIRE_TIMEOUT_MS,
     // Knex's own messages (e.g. a failed connection attempt) duplicate errors we
     // report anyway, so they are debug output here.
@@ -129,11 +131,11 @@ function reusable(client: PgPooledClient): boolean {
 
 function clientConfig(
   target: DatabaseTarget,
-  queryTimeoutMs: number,
+  options: OpenDatabaseOptions,
   backends?: PostgresBackends,
 ): Knex.Config {
   if (target.kind === 'postgres') {
-    const timeoutMs = target.queryTimeoutMs ?? queryTimeoutMs;
+    const timeoutMs = options.queryTimeoutMs ?? target.queryTimeoutMs ?? QUERY_TIMEOUT_MS;
     return {
       client: 'pg',
       connection: {
