@@ -11,6 +11,7 @@ import * as assert from 'uvu/assert';
 import { openDatabase } from '../src/db/connection.js';
 import { InvalidDatabaseUrl, isConnectionError, isDatabaseTimeout } from '../src/db/errors.js';
 import { PreparedQuery } from '../src/db/prepared.js';
+import { SQLITE_BUSY_BLOCK_MS } from '../src/db/sqlite-busy.js';
 import { parseDatabaseUrl } from '../src/db/url.js';
 import { InvalidLayerUrl } from '../src/layer/errors.js';
 import { parseLayerUrl } from '../src/layer/url.js';
@@ -24,8 +25,8 @@ import {
 } from '../src/db/values.js';
 import { databaseUrlFromEnv, DEFAULTS } from '../src/settings.js';
 import { failureCause } from '../src/worker/failures.js';
-import { allDatabases, SHARED_POSTGRES_URL } from './helpers/databases.js';
-import { waitFor } from './helpers/wait.js';
+import { allDatabases, holdWriteLock, SHARED_POSTGRES_URL } from './helpers/databases.js';
+import { sleep, waitFor } from './helpers/wait.js';
 
 const urls = suite('database URLs');
 
@@ -212,7 +213,29 @@ urls.run();
 
 const sqlite = suite('SQLite connections');
 
-sqlite('a file database runs with WAL, foreign keys and a busy timeout', async () => {
+/**
+ * Runs `work`, and returns what it returned and the longest the event loop
+ * stalled meanwhile: the widest gap between ticks of a 5 ms timer.
+ * (perf_hooks' monitorEventLoopDelay did not show these stalls.)
+ */
+async function stallsDuring<T>(work: () => Promise<T>): Promise<{ result: T; stallMs: number }> {
+  let last = performance.now();
+  let stallMs = 0;
+  const probe = setInterval(() => {
+    const now = performance.now();
+    stallMs = Math.max(stallMs, now - last);
+    last = now;
+  }, 5);
+  try {
+    const result = await work();
+    await sleep(20); // a tick after the last stall, to see it
+    return { result, stallMs };
+  } finally {
+    clearInterval(probe);
+  }
+}
+
+sqlite('a file database runs with WAL, foreign keys and a busy timeout of a few ms', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'gredis-conn-'));
   const db = openDatabase(`sqlite://${join(dir, 'p.sqlite3')}`);
   try {
@@ -221,7 +244,8 @@ sqlite('a file database runs with WAL, foreign keys and a busy timeout', async (
       Object.values(((await db.knex.raw(`pragma ${name}`)) as Record<string, unknown>[])[0]!)[0];
     assert.is(await pragma('journal_mode'), 'wal');
     assert.is(await pragma('foreign_keys'), 1);
-    assert.is(await pragma('busy_timeout'), 5000);
+    // SQLite's own wait blocks the event loop: the rest of the wait is Gredis's (below).
+    assert.is(await pragma('busy_timeout'), SQLITE_BUSY_BLOCK_MS);
   } finally {
     await db.close();
     await db.close();
@@ -234,13 +258,13 @@ sqlite(
   async () => {
     const dir = mkdtempSync(join(tmpdir(), 'gredis-conn-'));
     const file = join(dir, 'busy.sqlite3');
-    const db = openDatabase(`sqlite://${file}`);
+    const db = openDatabase(`sqlite://${file}`, { busyTimeoutMs: 300 }); // 5 s by default
     // Another process's connection, as a second `gredis` on the same file has.
     const other = new BetterSqlite3(file);
     try {
       await db.knex.schema.createTable('t', (t) => t.integer('x'));
-      await db.knex.raw('pragma busy_timeout = 50'); // 5 s by default
       other.exec('begin immediate');
+      const started = Date.now();
       const error = await db
         .knex('t')
         .insert({ x: 1 })
@@ -248,12 +272,53 @@ sqlite(
           () => undefined,
           (e: unknown) => e,
         );
+      const waited = Date.now() - started;
+      assert.ok(waited >= 290 && waited < 1000, `failed after ${waited} ms`);
+      // The driver's own error, as when SQLite's busy timeout gave up.
+      assert.is((error as { code?: unknown }).code, 'SQLITE_BUSY');
+      assert.match(String(error), /insert into .* - database is locked$/);
       assert.ok(isDatabaseTimeout(error), String(error));
       assert.is(failureCause(error), 'database');
       other.exec('rollback');
       await db.knex('t').insert({ x: 1 });
     } finally {
       other.close();
+      await db.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  },
+);
+
+sqlite(
+  "a write waiting for another process's write lock leaves the event loop running, and goes through once the lock is released",
+  async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'gredis-conn-'));
+    const file = join(dir, 'wait.sqlite3');
+    const db = openDatabase(`sqlite://${file}`);
+    try {
+      await db.knex.schema.createTable('t', (t) => t.integer('x'));
+      const { released } = await holdWriteLock(file, 1500);
+      const started = Date.now();
+      // A write on its own, and a transaction whose first statement writes.
+      const { stallMs } = await stallsDuring(() =>
+        Promise.all([
+          db.knex('t').insert({ x: 1 }),
+          db.knex.transaction(async (trx) => {
+            await trx('t').insert({ x: 2 });
+            await trx('t').insert({ x: 3 });
+          }),
+        ]),
+      );
+      const waited = Date.now() - started;
+      await released;
+      assert.ok(waited >= 1000, `written after ${waited} ms: while the lock was held?`);
+      assert.ok(stallMs < 300, `the event loop stalled for ${Math.round(stallMs)} ms`);
+      const rows = (await db.knex('t').orderBy('x')) as { x: number }[];
+      assert.equal(
+        rows.map((row) => row.x),
+        [1, 2, 3],
+      );
+    } finally {
       await db.close();
       rmSync(dir, { recursive: true, force: true });
     }

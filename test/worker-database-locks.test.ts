@@ -5,15 +5,24 @@
  * the table fails at the timeout, the server cancelling its statement, so that
  * no connection of the server's is left waiting for the lock; what does not
  * need the table is served meanwhile, and all works once the lock is released.
+ * And SQLite's file locked by another process: a `gredis thyme` waiting for it
+ * serves its sockets meanwhile.
  */
 import { randomBytes } from 'node:crypto';
+import { once } from 'node:events';
 import pg from 'pg';
 import { suite } from './helpers/suite.js';
 import * as assert from 'uvu/assert';
 import { openDatabase, type Database } from '../src/db/connection.js';
+import { sqliteFileOf } from '../src/db/url.js';
 import { appFailures } from '../src/worker/failures.js';
 import { BrowserlessClient } from './helpers/browserless.js';
-import { postgresBackend, SHARED_POSTGRES_URL } from './helpers/databases.js';
+import {
+  holdWriteLock,
+  postgresBackend,
+  SHARED_POSTGRES_URL,
+  sqliteBackend,
+} from './helpers/databases.js';
 import {
   chatClient,
   EmbeddedChat,
@@ -21,7 +30,9 @@ import {
   joinedClient,
   joinSettled,
   nextJson,
+  TEST_SECRET_KEY,
 } from './helpers/deployment.js';
+import { startThyme } from './helpers/processes.js';
 import { sleep, waitFor, within } from './helpers/wait.js';
 import type { TestClient } from './helpers/ws-client.js';
 
@@ -165,3 +176,55 @@ test("chat commands stuck on the lock take a few of the pool's connections, not 
 });
 
 test.run();
+
+const file = suite("thyme on SQLite: the file's write lock held by another process");
+const sqlite = sqliteBackend();
+file.before(() => sqlite.setup());
+file.after(() => sqlite.teardown());
+
+/** Pings `client` every 50 ms until `work` settles; the longest wait for a pong. */
+async function longestPong(client: TestClient, work: Promise<unknown>): Promise<number> {
+  let settled = false;
+  void work.finally(() => (settled = true)).catch(() => undefined);
+  let longest = 0;
+  while (!settled) {
+    const sent = performance.now();
+    client.ws.ping();
+    await once(client.ws, 'pong');
+    longest = Math.max(longest, performance.now() - sent);
+    await sleep(50);
+  }
+  return longest;
+}
+
+file(
+  'a login waiting for the lock leaves the process answering WebSocket pings, and logs in once it is released',
+  async () => {
+    const fixtures = new Fixtures(await sqlite.openMigrated());
+    const lobby = await fixtures.room('Lobby');
+    const ann = await fixtures.user('ann');
+    await fixtures.user('cat', { password: 'pw' });
+    const { proc, port } = await startThyme([], {
+      DATABASE_URL: sqlite.url,
+      SECRET_KEY: TEST_SECRET_KEY,
+    });
+    const client = await chatClient(port, await fixtures.login(ann));
+    try {
+      await joinSettled(client, lobby.id);
+      const { released } = await holdWriteLock(sqliteFileOf(sqlite.url)!, 2000);
+      const started = Date.now();
+      const login = new BrowserlessClient(port).login('cat', 'pw'); // writes a session
+      const longest = await longestPong(client, login);
+      assert.is((await login).status, 302);
+      const took = Date.now() - started;
+      await released;
+      assert.ok(took >= 1500, `logged in after ${took} ms: while the lock was held?`);
+      assert.ok(longest < 500, `a ping waited ${Math.round(longest)} ms for its pong`);
+    } finally {
+      client.ws.terminate();
+      await proc.stop();
+    }
+  },
+);
+
+file.run();

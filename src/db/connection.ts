@@ -3,6 +3,7 @@ import knexFactory, { type Knex } from 'knex';
 import { silentLogger, type Logger } from '../logger.js';
 import { redactSecrets } from '../redact.js';
 import { PostgresBackends } from './cancel.js';
+import { BusyWaitingSqliteClient, retryWhileBusy, setUpBusyWait } from './sqlite-busy.js';
 import { parseDatabaseUrl, type DatabaseTarget } from './url.js';
 
 /** One process's handle on the database: a knex pool plus what kind of database it is. */
@@ -18,8 +19,9 @@ export interface Database {
    * process leaving work it gave up on, before it exits); resolves within
    * `withinMs` with how many connections the server took a cancel for. SQLite
    * has nothing to cancel: better-sqlite3 runs a statement synchronously, so
-   * none is running while this does, and an open transaction ends with the
-   * process, rolled back.
+   * none is running while this does (one waiting for another process's lock
+   * runs again only on a later turn, which an exiting process does not reach),
+   * and an open transaction ends with the process, rolled back.
    */
   cancelQueries(withinMs: number): Promise<number>;
 }
@@ -37,6 +39,11 @@ export interface OpenDatabaseOptions {
    * Default: the URL's, else QUERY_TIMEOUT_MS.
    */
   queryTimeoutMs?: number;
+  /**
+   * SQLite: how long a statement waits in all for another connection's lock on
+   * the file before it fails with SQLITE_BUSY. Default SQLITE_BUSY_TIMEOUT_MS.
+   */
+  busyTimeoutMs?: number;
 }
 
 /** Fail fast instead of knex's 60 s default when the server is unreachable. */
@@ -72,7 +79,11 @@ export const QUERY_TIMEOUT_MS = 15_000;
  * was answered 500.
  */
 const SERVER_CANCEL_GRACE_MS = 1000;
-/** How long a SQLite writer waits for another connection's write lock. */
+/**
+ * How long a SQLite statement waits in all for another connection's lock (a
+ * `gredis migrate`, or another process's write, on the same file), without
+ * blocking the event loop (see sqlite-busy.ts).
+ */
 const SQLITE_BUSY_TIMEOUT_MS = 5000;
 
 /**
@@ -155,8 +166,9 @@ function clientConfig(
       },
     };
   }
+  const busyTimeoutMs = options.busyTimeoutMs ?? SQLITE_BUSY_TIMEOUT_MS;
   return {
-    client: 'better-sqlite3',
+    client: BusyWaitingSqliteClient,
     connection: { filename: target.filename },
     useNullAsDefault: true,
     // One connection per process: better-sqlite3 is synchronous, so more would only
@@ -166,13 +178,16 @@ function clientConfig(
       max: 1,
       afterCreate: (connection: BetterSqlite3.Database, done: (error?: Error) => void) => {
         try {
+          setUpBusyWait(connection, busyTimeoutMs);
+        } catch (error) {
+          return done(error as Error);
+        }
+        // Switching a file to WAL takes its lock, which another process
+        // starting on a new file at the same time may hold.
+        retryWhileBusy(connection, () => {
           if (!target.memory) connection.pragma('journal_mode = WAL');
           connection.pragma('foreign_keys = ON');
-          connection.pragma(`busy_timeout = ${SQLITE_BUSY_TIMEOUT_MS}`);
-          done();
-        } catch (error) {
-          done(error as Error);
-        }
+        }).then(() => done(), done);
       },
     },
   };

@@ -1,6 +1,7 @@
 import type BetterSqlite3 from 'better-sqlite3';
 import type { Database } from './connection.js';
 import { isLostConnection } from './errors.js';
+import { retryWhileBusy } from './sqlite-busy.js';
 
 /** What the pg driver's client offers that a prepared query needs. */
 interface PgClient {
@@ -66,11 +67,13 @@ export class PreparedQuery<Row> {
         return result.rows as Row[];
       }
       const sqlite = connection as BetterSqlite3.Database;
-      let statements = sqliteStatements.get(sqlite);
-      if (!statements) sqliteStatements.set(sqlite, (statements = new Map()));
-      let statement = statements.get(this.sql);
-      if (!statement) statements.set(this.sql, (statement = sqlite.prepare(this.sql)));
-      return statement.all(...values) as Row[];
+      return await retryWhileBusy(sqlite, () => {
+        let statements = sqliteStatements.get(sqlite);
+        if (!statements) sqliteStatements.set(sqlite, (statements = new Map()));
+        let statement = statements.get(this.sql);
+        if (!statement) statements.set(this.sql, (statement = sqlite.prepare(this.sql)));
+        return statement.all(...values) as Row[];
+      });
     } finally {
       await client.releaseConnection(connection);
     }

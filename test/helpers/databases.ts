@@ -1,7 +1,10 @@
+import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createInterface } from 'node:readline';
 import { openDatabase, type Database } from '../../src/db/connection.js';
 import { migrate } from '../../src/db/migrations.js';
 
@@ -128,4 +131,34 @@ export async function countingQueries<T>(
   } finally {
     client.acquireConnection = acquire;
   }
+}
+
+const BETTER_SQLITE3 = createRequire(import.meta.url).resolve('better-sqlite3');
+
+/**
+ * Another process takes the file's write lock and holds it for `ms`, as a
+ * `gredis migrate` or `createsuperuser` on the same file does: resolves once it
+ * holds it. (A connection of this process could not release it while a
+ * statement of Gredis's blocks the event loop.)
+ */
+export async function holdWriteLock(
+  file: string,
+  ms: number,
+): Promise<{ released: Promise<void> }> {
+  const child = spawn(
+    process.execPath,
+    [
+      '-e',
+      `const db = new (require(${JSON.stringify(BETTER_SQLITE3)}))(process.argv[1]);
+      db.exec('begin immediate');
+      console.log('locked');
+      setTimeout(() => { db.exec('commit'); db.close(); }, Number(process.argv[2]));`,
+      file,
+      String(ms),
+    ],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
+  );
+  const released = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  for await (const line of createInterface({ input: child.stdout })) if (line === 'locked') break;
+  return { released };
 }

@@ -1,0 +1,91 @@
+import type BetterSqlite3 from 'better-sqlite3';
+import Client_BetterSQLite3 from 'knex/lib/dialects/better-sqlite3/index.js';
+
+/**
+ * How long SQLite itself waits for another connection's lock (busy_timeout)
+ * before a statement fails with SQLITE_BUSY. better-sqlite3 runs statements
+ * synchronously, so SQLite's busy handler sleeps on the event loop: with the
+ * whole wait there (5 s), a `gredis migrate` or a second worker writing to the
+ * file froze the process for as long as it held the lock, WebSocket pings and
+ * all. A few ms covers the usual brief overlap of two writers; longer waits
+ * are retryWhileBusy's, between turns of the event loop.
+ */
+export const SQLITE_BUSY_BLOCK_MS = 5;
+
+/** Pauses between retries: doubling from the first, up to the last. */
+const FIRST_PAUSE_MS = 5;
+const LONGEST_PAUSE_MS = 50;
+
+/** Each connection's total wait for a lock, as set by setUpBusyWait. */
+const busyWaits = new WeakMap<BetterSqlite3.Database, number>();
+/** Connections whose open transaction has run a statement since its BEGIN. */
+const pastFirstStatement = new WeakSet<BetterSqlite3.Database>();
+
+/** Has a new connection's statements wait up to `totalMs` in all for another connection's lock. */
+export function setUpBusyWait(connection: BetterSqlite3.Database, totalMs: number): void {
+  connection.pragma(`busy_timeout = ${SQLITE_BUSY_BLOCK_MS}`);
+  busyWaits.set(connection, totalMs);
+}
+
+/**
+ * Runs one statement on `connection`, running it again while it fails for
+ * another connection's lock, until it succeeds or the connection's total wait
+ * (setUpBusyWait) has passed; then its last error goes up, as SQLite's own
+ * busy timeout gave it before.
+ *
+ * Retried only where SQLite's busy handler would itself have waited: a
+ * statement outside a transaction, or the first one in a transaction (knex's
+ * BEGIN is deferred and takes no lock; the first statement takes them). Such a
+ * statement failed taking its lock, before changing anything, and left no
+ * lock behind, so running it again is the handler's own retry, later. Later
+ * in a transaction, SQLite fails at once and so do we: the transaction holds a
+ * read lock (rollback-journal mode: the writer it waits for would be waiting
+ * for it) or a snapshot that the other writer's commit makes stale
+ * (SQLITE_BUSY_SNAPSHOT, never retried): only the whole transaction again
+ * could succeed, which is its caller's to decide (migrate() does).
+ */
+export async function retryWhileBusy<T>(
+  connection: BetterSqlite3.Database,
+  run: () => T | Promise<T>,
+): Promise<T> {
+  const inTransaction = connection.inTransaction;
+  if (!inTransaction) pastFirstStatement.delete(connection);
+  const deadline = performance.now() + (busyWaits.get(connection) ?? 0);
+  try {
+    for (let pause = FIRST_PAUSE_MS; ; pause = Math.min(pause * 2, LONGEST_PAUSE_MS)) {
+      try {
+        return await run();
+      } catch (error) {
+        const left = deadline - performance.now();
+        const first = !inTransaction || !pastFirstStatement.has(connection);
+        // The transaction's state changing under a failed statement (it never
+        // does for SQLITE_BUSY) would make a retry something else.
+        const unchanged = connection.inTransaction === inTransaction;
+        if (!isLockWait(error) || !first || !unchanged || left <= 0) throw error;
+        await new Promise((resolve) => setTimeout(resolve, Math.min(pause, left)));
+      }
+    }
+  } finally {
+    if (inTransaction) pastFirstStatement.add(connection);
+  }
+}
+
+/** SQLITE_BUSY and its extended codes, but for a stale snapshot (see retryWhileBusy). */
+function isLockWait(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && /^SQLITE_BUSY(?!_SNAPSHOT)/.test(code);
+}
+
+/**
+ * Knex's better-sqlite3 client with every statement run through
+ * retryWhileBusy: every knex query, schema change, migration and transaction
+ * statement goes through `_query`. A class rather than a patched instance:
+ * knex makes each transaction's client from the class's prototype.
+ */
+export class BusyWaitingSqliteClient extends Client_BetterSQLite3 {
+  override _query(connection: unknown, query: unknown): Promise<unknown> {
+    return retryWhileBusy(connection as BetterSqlite3.Database, () =>
+      super._query(connection, query),
+    );
+  }
+}
