@@ -40,6 +40,12 @@ function decodePercents(rawPath: string): string {
 }
 
 /**
+ * Why a request with an Upgrade header is refused when it declares a body:
+ * Node hands whatever follows the headers over as upgrade data (declaresBody).
+ */
+export const BODY_WITH_UPGRADE = 'a request body cannot come with this Upgrade header';
+
+/**
  * Whether the request declares a body. Node hands an upgrade request's listener
  * everything after the headers as upgrade data, body and all.
  */

@@ -18,7 +18,14 @@ import { bridgeHttpRequest, holdContinue } from './http.js';
 import { InFlight } from './in-flight.js';
 import { ThymeMetrics } from './metrics.js';
 import { resolveThymeOptions, type ThymeOptions, type TlsFiles } from './options.js';
-import { clientAddress, declaresBody, logHost, parseTarget, singleHost } from './request-info.js';
+import {
+  BODY_WITH_UPGRADE,
+  clientAddress,
+  declaresBody,
+  logHost,
+  parseTarget,
+  singleHost,
+} from './request-info.js';
 import { destroyOnError, plainResponse, rejectUpgrade } from './responses.js';
 import { before } from '../deadline.js';
 import { listenOn } from '../listen.js';
@@ -300,7 +307,7 @@ export class Thyme implements ThymeContext {
    */
   private serveIgnoringUpgrade(req: IncomingMessage, socket: Socket, head: Buffer): void {
     if (head.length > 0 || declaresBody(req)) {
-      this.refuseRequest(req, socket, 400, 'a request body cannot come with this Upgrade header');
+      this.refuseRequest(req, socket, 400, BODY_WITH_UPGRADE);
       return;
     }
     const res = new ServerResponse(req);

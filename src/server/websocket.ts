@@ -20,6 +20,7 @@ import { msUntilToken, refilledTokens, type BucketRate } from '../token-bucket.j
 import { REPLY_PREFIX, type ThymeContext } from './context.js';
 import {
   clientAddress,
+  BODY_WITH_UPGRADE,
   declaresBody,
   headerList,
   isTls,
@@ -122,8 +123,7 @@ export class WebSocketGateway {
     }
     // What follows the headers is taken for frames: a declared body would be
     // read as messages from the client (one a proxy passed on as a body, too).
-    if (declaresBody(req))
-      return refuse(400, 'a request body cannot come with this Upgrade header');
+    if (declaresBody(req)) return refuse(400, BODY_WITH_UPGRADE);
     if (!ctx.hosts.allowsHost(singleHost(req))) return refuse(400, 'invalid Host header');
     if (!ctx.hosts.allowsOrigin(req.headers.origin)) return refuse(403, 'origin not allowed');
     const target = parseTarget(req.url);
