@@ -699,6 +699,80 @@ test('--max-connections: each 503, HTTP and WebSocket alike, is in the access lo
   assert.is(worker.of('http.request').length, 1, 'nothing on a refused connection ran');
 });
 
+test("an absolute-form target (RFC 9112 §3.2.2) is served: path and query from the URL; its authority, not Host, is checked against the allowed hosts and is the worker's Host", async () => {
+  const { port, worker } = await setup();
+  const exchange = async (target: string, headers = 'Host: localhost\r\n', version = '1.1') => {
+    const raw = await rawExchange(
+      port,
+      `GET ${target} HTTP/${version}\r\n${headers}Connection: close\r\n\r\n`,
+    );
+    return raw.slice(9, 12);
+  };
+  const hostsSeen = (): string[] =>
+    worker
+      .of('http.request')
+      .map((event) =>
+        (event.headers as Uint8Array[][]).filter(
+          ([name]) => Buffer.from(name!).toString() === 'host',
+        ),
+      )
+      .map((hosts) => hosts.map(([, value]) => Buffer.from(value!).toString()).join(' | '));
+  assert.is(await exchange(`http://localhost:${port}/echo?a=1&b=%20x`), '200');
+  const [event] = worker.of('http.request');
+  assert.is(event!.path, '/echo');
+  assert.is(Buffer.from(event!.query_string as Uint8Array).toString(), 'a=1&b=%20x');
+  // The authority stands for the Host: a Host that is not allowed does not matter,
+  // and the worker never sees it (an app building links from Host would use it).
+  assert.is(await exchange('HTTP://LOCALHOST/chat', 'Host: evil.example\r\n'), '200');
+  // HTTP/1.0 needs no Host: the worker is given the authority as one.
+  assert.is(await exchange('http://127.0.0.1', '', '1.0'), '200');
+  assert.equal(
+    worker
+      .of('http.request')
+      .slice(1)
+      .map((e) => e.path),
+    ['/chat', '/'],
+  );
+  assert.equal(hostsSeen(), [`localhost:${port}`, 'LOCALHOST', '127.0.0.1']);
+  // Never a way past the check: an authority not allowed is refused under an allowed Host.
+  const before = worker.of('http.request').length;
+  for (const [target, headers, version] of [
+    ['http://evil.example/echo', 'Host: localhost\r\n', '1.1'],
+    ['http://evil.example/echo', '', '1.0'],
+    ['http://[evil]/echo', 'Host: localhost\r\n', '1.1'],
+    ['http://evil.example/static/site.css', 'Host: localhost\r\n', '1.1'],
+    // RFC 9112 §3.2: HTTP/1.1 still needs one Host line.
+    ['http://localhost/echo', '', '1.1'],
+    ['http://localhost/echo', 'Host: localhost\r\nHost: localhost\r\n', '1.1'],
+    // No host, userinfo, a scheme that is not HTTP's.
+    ['http:///echo', 'Host: localhost\r\n', '1.1'],
+    ['http://localhost@evil.example/echo', 'Host: localhost\r\n', '1.1'],
+    ['ftp://localhost/echo', 'Host: localhost\r\n', '1.1'],
+  ] as const) {
+    assert.is(
+      await exchange(target, headers, version),
+      '400',
+      `${target} ${JSON.stringify(headers)}`,
+    );
+  }
+  assert.is(worker.of('http.request').length, before, 'nothing refused reached a worker');
+  // Static files are found by the URL's path too.
+  const css = await rawExchange(
+    port,
+    'GET http://localhost/static/site.css HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n',
+  );
+  assert.match(css, /^HTTP\/1\.1 200 [^]*\r\nETag: /);
+  // /healthz gives its details to an allowed host alone: the authority's.
+  const health = (authority: string): Promise<string> =>
+    rawExchange(
+      port,
+      `GET http://${authority}/healthz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n`,
+    );
+  assert.match(await health('localhost'), /"layer"/);
+  assert.match(await health('evil.example'), /^HTTP\/1\.1 200 [^]*\{"status":"ok"\}/);
+  assert.not.match(await health('evil.example'), /"layer"/);
+});
+
 test('Host is checked as Django checks it: a trailing dot names the same host, a bracketed literal must be IPv6', async () => {
   const status = async (port: number, host: string): Promise<string> =>
     (await rawExchange(port, `GET / HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`)).slice(

@@ -353,6 +353,30 @@ for (const layerUrl of ['memory://', SHARED_REDIS_URL]) {
     assert.match(refusal, /\r\nCache-Control: no-store\r\n/);
   });
 
+  test("an absolute-form target (RFC 9112 §3.2.2) opens a socket: its authority, not Host, is checked and is the worker's Host", async () => {
+    const { url, worker } = await setup();
+    const port = Number(new URL(url('/')).port);
+    const absolute = (target: string, host = 'localhost'): string =>
+      handshake().replace('GET / ', `GET ${target} `).replace('Host: localhost', `Host: ${host}`);
+    const accepted = rawSocket(
+      port,
+      absolute(`http://localhost:${port}/room/?x=1`, 'evil.example'),
+    );
+    assert.match(await accepted.head(), /^HTTP\/1\.1 101 /);
+    accepted.socket.destroy();
+    const [connect] = worker.of('websocket.connect') as [Message];
+    assert.is(connect.path, '/room/');
+    assert.is(Buffer.from(connect.query_string as Uint8Array).toString(), 'x=1');
+    const hosts = (connect.headers as Uint8Array[][])
+      .filter(([name]) => Buffer.from(name!).toString() === 'host')
+      .map(([, value]) => Buffer.from(value!).toString());
+    assert.equal(hosts, [`localhost:${port}`]);
+    // An authority that is not allowed is refused, whatever the Host says.
+    for (const target of ['http://evil.example/room/', 'http://localhost@evil.example/'])
+      assert.match(await rawExchange(port, absolute(target)), /^HTTP\/1\.1 400 /, target);
+    assert.is(worker.of('websocket.connect').length, 1);
+  });
+
   test('a client that leaves while its handshake waits is reported gone, though the worker accepts', async () => {
     const { url, thyme, worker } = await setup();
     const port = Number(new URL(url('/')).port);

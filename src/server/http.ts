@@ -104,7 +104,7 @@ export async function bridgeHttpRequest(
     path: target.path,
     query_string: target.query,
     root_path: '',
-    headers: headerList(req),
+    headers: headerList(req, target),
     body,
     client: clientAddress(req, ctx.options.proxyHeaders),
     server: serverAddress(req, ctx.socketPath),

@@ -5,11 +5,31 @@ import type { Address, HeaderList } from '../protocol.js';
 export interface Target {
   path: string;
   query: Uint8Array;
+  /**
+   * The authority (`host[:port]`) of an absolute-form target, `GET
+   * http://example.com/chat/ HTTP/1.1`, which a server must accept (RFC 9112
+   * §3.2.2); undefined for the usual origin form, `GET /chat/ HTTP/1.1`.
+   */
+  authority?: string;
 }
 
-/** Splits `req.url`; undefined when its percent-encoding is malformed. */
+/** An absolute-form target: the scheme, the authority, then the path and query. */
+const ABSOLUTE_FORM = /^https?:\/\/([^/?#]*)(.*)$/is;
+
+/** Splits `req.url`; undefined when it is malformed (its percent-encoding, say). */
 export function parseTarget(url: string | undefined): Target | undefined {
-  const raw = url ?? '/';
+  let raw = url ?? '/';
+  let authority: string | undefined;
+  const absolute = ABSOLUTE_FORM.exec(raw);
+  if (absolute) {
+    authority = absolute[1]!;
+    // An http(s) URI has a host (RFC 9110 §4.2.1), and no userinfo a sender
+    // may use (§4.2.4): what the client meant by one is anybody's guess.
+    if (authority === '' || authority.includes('@')) return undefined;
+    // http://example.com and http://example.com?q name the path "/" (§4.2.3).
+    const rest = absolute[2]!;
+    raw = rest.startsWith('/') ? rest : `/${rest}`;
+  }
   const question = raw.indexOf('?');
   const rawPath = question === -1 ? raw : raw.slice(0, question);
   const query = question === -1 ? '' : raw.slice(question + 1);
@@ -18,7 +38,9 @@ export function parseTarget(url: string | undefined): Target | undefined {
   if (/%(?![0-9a-f]{2})/i.test(rawPath)) return undefined;
   const path = decodePercents(rawPath);
   if (path.includes('\0')) return undefined;
-  return { path, query: Buffer.from(query, 'latin1') };
+  const target: Target = { path, query: Buffer.from(query, 'latin1') };
+  if (authority !== undefined) target.authority = authority;
+  return target;
 }
 
 /** Bytes that are no UTF-8 become U+FFFD; never a BOM taken off (a path starts with "/" anyway). */
@@ -56,13 +78,30 @@ export function declaresBody(req: IncomingMessage): boolean {
   );
 }
 
-/** Headers as the protocol wants them: byte pairs, names lower-cased, order and duplicates kept. */
-export function headerList(req: IncomingMessage): HeaderList {
+/**
+ * Headers as the protocol wants them: byte pairs, names lower-cased, order and
+ * duplicates kept. For an absolute-form target the worker is given its
+ * authority as the Host, in place of the Host line (or after the headers of an
+ * HTTP/1.0 request that had none): it is the host the request is for and the
+ * one ALLOWED_HOSTS was checked against (requestHost), so an application that
+ * builds links from Host never sees a host that was not checked.
+ */
+export function headerList(req: IncomingMessage, target: Target): HeaderList {
   const raw = req.rawHeaders;
   const list: HeaderList = [];
+  const { authority } = target;
+  let hostGiven = false;
   for (let i = 0; i < raw.length; i += 2) {
-    list.push([Buffer.from(raw[i]!.toLowerCase(), 'latin1'), Buffer.from(raw[i + 1]!, 'latin1')]);
+    const name = raw[i]!.toLowerCase();
+    const isHost = name === 'host' && authority !== undefined;
+    hostGiven ||= isHost;
+    list.push([
+      Buffer.from(name, 'latin1'),
+      Buffer.from(isHost ? authority : raw[i + 1]!, 'latin1'),
+    ]);
   }
+  if (authority !== undefined && !hostGiven)
+    list.push([Buffer.from('host', 'latin1'), Buffer.from(authority, 'latin1')]);
   return list;
 }
 
@@ -115,16 +154,21 @@ function lastValue(header: string | string[] | undefined): string | undefined {
 }
 
 /**
- * The request's Host header, or undefined when it has none or more than one
- * (RFC 9112 §3.2: answered 400). Node keeps only the first of several in
- * `headers`, while the worker would see them all.
+ * The host a request is for, which ALLOWED_HOSTS is checked against, or
+ * undefined (a 400) for none. RFC 9112 §3.2.2: the authority of an
+ * absolute-form target replaces the Host header, so it is the one checked.
+ * That is no way past the check: the authority must be allowed itself, and the
+ * Host it replaces never reaches the worker (headerList). Either form is
+ * refused when it breaks §3.2: more than one Host line (Node keeps only the
+ * first in `headers`, while the worker would see them all), or an HTTP/1.1
+ * request with none.
  */
-export function singleHost(req: IncomingMessage): string | undefined {
-  let host: string | undefined;
+export function requestHost(req: IncomingMessage, target: Target): string | undefined {
+  const hosts: string[] = [];
   for (let i = 0; i < req.rawHeaders.length; i += 2) {
-    if (req.rawHeaders[i]!.toLowerCase() !== 'host') continue;
-    if (host !== undefined) return undefined;
-    host = req.rawHeaders[i + 1]!;
+    if (req.rawHeaders[i]!.toLowerCase() === 'host') hosts.push(req.rawHeaders[i + 1]!);
   }
-  return host;
+  if (hosts.length > 1) return undefined;
+  if (target.authority === undefined) return hosts[0];
+  return hosts.length === 1 || req.httpVersion === '1.0' ? target.authority : undefined;
 }

@@ -24,7 +24,7 @@ import {
   declaresBody,
   logHost,
   parseTarget,
-  singleHost,
+  requestHost,
 } from './request-info.js';
 import { destroyOnError, plainResponse, rejectUpgrade } from './responses.js';
 import { before } from '../deadline.js';
@@ -395,12 +395,10 @@ export class Thyme implements ThymeContext {
     // Load balancers probe by address, under whatever Host they like. Under a Host
     // that is not allowed (a probe, or a page that DNS rebinding pointed here) the
     // answer is the status alone: the layer's hosts are nobody else's business.
+    const allowed = this.hosts.allowsHost(requestHost(req, target));
     if (target.path === HEALTH_PATH)
-      return (
-        refuseUnlessRead(req, res) ??
-        writeHealth(res, await this.health(), this.hosts.allowsHost(singleHost(req)))
-      );
-    if (!this.hosts.allowsHost(singleHost(req))) {
+      return refuseUnlessRead(req, res) ?? writeHealth(res, await this.health(), allowed);
+    if (!allowed) {
       plainResponse(res, 400, 'Bad Request: invalid Host header');
       return 400;
     }

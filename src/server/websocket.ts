@@ -26,8 +26,8 @@ import {
   isTls,
   logHost,
   parseTarget,
+  requestHost,
   serverAddress,
-  singleHost,
 } from './request-info.js';
 import { FanOut, type PreparedReply } from './fan-out.js';
 import { rejectUpgrade } from './responses.js';
@@ -124,10 +124,11 @@ export class WebSocketGateway {
     // What follows the headers is taken for frames: a declared body would be
     // read as messages from the client (one a proxy passed on as a body, too).
     if (declaresBody(req)) return refuse(400, BODY_WITH_UPGRADE);
-    if (!ctx.hosts.allowsHost(singleHost(req))) return refuse(400, 'invalid Host header');
-    if (!ctx.hosts.allowsOrigin(req.headers.origin)) return refuse(403, 'origin not allowed');
+    // Parsed first: the host of an absolute-form target is the one checked (requestHost).
     const target = parseTarget(req.url);
     if (!target) return refuse(400, 'malformed request target');
+    if (!ctx.hosts.allowsHost(requestHost(req, target))) return refuse(400, 'invalid Host header');
+    if (!ctx.hosts.allowsOrigin(req.headers.origin)) return refuse(403, 'origin not allowed');
 
     const reply = await ctx.layer.newChannel(REPLY_PREFIX);
     const session = new WebSocketSession(ctx, this, reply, target.path, label, req.url ?? '');
@@ -137,7 +138,7 @@ export class WebSocketGateway {
       path: target.path,
       query_string: target.query,
       root_path: '',
-      headers: headerList(req),
+      headers: headerList(req, target),
       client,
       server: serverAddress(req, ctx.socketPath),
       order: 0,
