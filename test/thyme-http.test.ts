@@ -1,8 +1,11 @@
 /** Thyme's HTTP side and its defences, in-process, against the layer-only test worker. */
 import { pbkdf2 } from 'node:crypto';
+import { execFileSync } from 'node:child_process';
 import {
   appendFileSync,
+  closeSync,
   mkdtempSync,
+  openSync,
   readFileSync,
   renameSync,
   rmSync,
@@ -13,7 +16,7 @@ import {
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { connect, type Socket } from 'node:net';
+import { connect, createServer, type Socket } from 'node:net';
 import { request } from 'node:http';
 import { connect as tlsConnect } from 'node:tls';
 import { fileURLToPath } from 'node:url';
@@ -29,7 +32,7 @@ import { httpRequest, rawExchange } from './helpers/http-client.js';
 import { testPrefix } from './helpers/layers.js';
 import { RedisServer } from './helpers/redis-server.js';
 import { TestWorker } from './helpers/test-worker.js';
-import { sleep, waitFor, within } from './helpers/wait.js';
+import { settledWithin, sleep, waitFor, within } from './helpers/wait.js';
 import { retainedBytes } from './helpers/memory.js';
 import { captureLogs, ERROR, WARN } from './helpers/log-capture.js';
 import { HandshakeRefused, TestClient, handshakeStatus } from './helpers/ws-client.js';
@@ -972,6 +975,35 @@ test('static paths cannot leave the directory', async () => {
         before + 1,
         `${path}: passed on to the application`,
       );
+  }
+});
+
+test('a FIFO or socket in the static directory is no file to serve: the application answers it at once, and nothing waits for a writer', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'gredis-static-'));
+  writeFileSync(join(dir, 'site.css'), 'body {}');
+  const fifo = join(dir, 'pipe.css');
+  execFileSync('mkfifo', [fifo]);
+  const socketServer = createServer().listen(join(dir, 'socket.css'));
+  await new Promise((resolve) => socketServer.once('listening', resolve));
+  const { port, worker } = await setup({ staticDir: dir });
+  // More than libuv's four threads: an open that waited for a writer would hold one each.
+  const asked = Promise.all(
+    [1, 2, 3, 4, 5, 6].map((i) =>
+      httpRequest(port, i % 2 ? '/static/pipe.css' : '/static/socket.css'),
+    ),
+  );
+  try {
+    const answers = await within(asked, 2000, 'the FIFO and socket to be answered');
+    assert.ok(answers.every((answer) => answer.status === 200 && !answer.headers.etag));
+    assert.is(worker.of('http.request').length, 6, 'each passed on to the application');
+    const css = await within(httpRequest(port, '/static/site.css'), 2000, 'a file beside them');
+    assert.is(css.body.toString(), 'body {}');
+  } finally {
+    // Opens left waiting (without the fix) get their writer, or the process could not exit.
+    const writer = openSync(fifo, 'r+');
+    await settledWithin(asked, 3000);
+    closeSync(writer);
+    socketServer.close();
   }
 });
 

@@ -30,8 +30,16 @@ const MAX_PATHS = 1000;
 const RECHECK_MS = 1000;
 /** Reads of a file that was written to while read, before giving up on it. */
 const READ_ATTEMPTS = 3;
-/** Opens a real path (every link in it already resolved): a link put there since is not followed. */
-const OPEN_FLAGS = constants.O_RDONLY | constants.O_NOFOLLOW;
+/**
+ * Opens a real path (every link in it already resolved): a link put there since
+ * is not followed. Without blocking: opening a FIFO to read waits for a writer,
+ * which would hold one of libuv's few threads (and the request) for as long as
+ * none comes. A FIFO, socket or device is then refused by the fstat of the
+ * handle before a byte is read (load): what is checked is what was opened, where
+ * a stat before the open would leave the path free to be swapped in between.
+ * Reads of a regular file ignore O_NONBLOCK.
+ */
+const OPEN_FLAGS = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK;
 
 /**
  * What tells one version of a file from another. Size and mtime alone miss a
