@@ -776,6 +776,40 @@ test("an absolute-form target (RFC 9112 §3.2.2) is served: path and query from 
   assert.not.match(await health('evil.example'), /"layer"/);
 });
 
+test('a client that leaves mid-body (a FIN or a reset) is logged and counted as 499, a request never answered, not as a 400 for malformed HTTP', async () => {
+  const log = join(mkdtempSync(join(tmpdir(), 'gredis-log-')), 'access.log');
+  const { port, thyme, worker } = await setup({ accessLog: log });
+  const sized = 'POST /echo HTTP/1.1\r\nHost: localhost\r\nContent-Length: 1000\r\n\r\n0123456789';
+  const chunked =
+    'POST /echo HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\n\r\na\r\n0123456789\r\n';
+  const cases: [string, string, (socket: Socket) => void][] = [
+    ['FIN', sized, (socket) => socket.end()],
+    ['reset', sized, (socket) => socket.resetAndDestroy()],
+    ['FIN in a chunked body', chunked, (socket) => socket.end()],
+    // With the request's bytes: it may reach Thyme in the same read.
+    ['FIN at once', '', (socket) => socket.end(sized)],
+  ];
+  for (const [i, [what, bytes, leave]] of cases.entries()) {
+    const socket = connect(port, '127.0.0.1');
+    socket.on('error', () => undefined);
+    const read = everythingUntilClose(socket);
+    if (bytes) {
+      socket.write(bytes);
+      await waitFor(() => thyme.metrics.httpInFlight === 1, 3000, 'the request to be read');
+    }
+    leave(socket);
+    assert.is(await within(read, 3000, `${what}: the connection to close`), '', what);
+    await waitFor(() => thyme.metrics.httpResponses.get(499) === i + 1, 3000, `${what}: a 499`);
+  }
+  assert.equal([...thyme.metrics.httpResponses], [[499, cases.length]]);
+  assert.is(thyme.metrics.httpRequests, cases.length);
+  await thyme.close();
+  const lines = readFileSync(log, 'utf8').trim().split('\n');
+  assert.is(lines.length, cases.length, lines.join('\n'));
+  for (const line of lines) assert.match(line, /"POST \/echo HTTP\/1\.1" 499 0 "-" "-"$/);
+  assert.is(worker.of('http.request').length, 0);
+});
+
 test('Host is checked as Django checks it: a trailing dot names the same host, a bracketed literal must be IPv6', async () => {
   const status = async (port: number, host: string): Promise<string> =>
     (await rawExchange(port, `GET / HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`)).slice(

@@ -160,7 +160,8 @@ function timedWhileHeld(socket: Socket, headersTimeoutMs: number, timedOut: () =
  * - no request under way: the headers are malformed (or came too slowly),
  *   answered at once;
  * - a request under way whose body is not whole: its body is malformed, and
- *   its own answer is a 400 (failBody), as for any other bad body;
+ *   its own answer is a 400 (failBody), as for any other bad body; or the
+ *   client ended the connection before the body was (a 499, never answered);
  * - requests under way that are whole: the error is in a request pipelined
  *   after them, and they are answered first (their responses are not cut).
  * A response already started on a malformed body can only be cut off.
@@ -187,6 +188,14 @@ export function answerClientError(
     return;
   if (answering.has(socket)) return;
   const current = (socket as { _httpMessage?: ServerResponse | null })._httpMessage;
+  // The client ended the connection before the body it declared was whole:
+  // not malformed, only cut short by a client that has given up on it. The
+  // socket is dropped, and the request ends as any whose client has left,
+  // logged and counted as nginx's 499 (bridgeHttpRequest), not as a 400.
+  if (error.code === 'HPE_INVALID_EOF_STATE' && current && !current.req.complete) {
+    socket.destroy();
+    return;
+  }
   if (current && failBody(current)) return;
   if (current && !current.req.complete) {
     socket.destroy();
