@@ -3,7 +3,8 @@
  * `gredis thyme`): how many events it runs at once (--concurrency) never
  * leaves a channel unread or a rescued turn waiting while the worker is idle;
  * events of unexpected shapes (from a foreign interface server) are answered;
- * started with Redis unreachable, it says it waits, and runs once Redis is up;
+ * started with Redis unreachable, it says it waits, and runs once Redis is up
+ * (with Redis up, only that it runs);
  * stopped while Redis is silent, it still exits.
  */
 import { once } from 'node:events';
@@ -195,6 +196,28 @@ test('started with Redis unreachable: it says it waits (/healthz 503) until Redi
   } finally {
     await worker.stop('SIGKILL');
     await redis?.stop();
+  }
+});
+
+test('started with Redis up: it says it runs, never that it waits for the layer', async () => {
+  const worker = GredisProcess.start(['runworker', 'multichat'], {
+    DATABASE_URL: database.url,
+    CHANNEL_LAYER_URL: `redis://127.0.0.1:6379/0?prefix=${testPrefix()}`,
+    SECRET_KEY: TEST_SECRET_KEY,
+  });
+  try {
+    await worker.waitForLine((line) => line.msg === 'worker for multichat running');
+    await sleep(1500); // past the first connection's grace
+    assert.equal(
+      worker.lines
+        .filter((line) => /^worker for multichat /.test(String(line.msg)))
+        .map((l) => l.msg),
+      ['worker for multichat running'],
+      'a reachable Redis is not waited for',
+    );
+    assert.is((await worker.stop()).code, 0);
+  } finally {
+    await worker.stop('SIGKILL');
   }
 });
 

@@ -42,8 +42,9 @@ export async function runWorker(appName: string, flags: RunWorkerFlags): Promise
         logger,
       }).start();
       const metrics = await serveWorkerMetrics(worker, flags, logger);
-      announceRunning(layer, logger, entry.name, channels);
+      const announcing = announceRunning(layer, logger, entry.name, channels);
       const report = await stopOnSignal(logger, async () => {
+        announcing.cancel();
         const stopped = await worker.stop();
         metrics?.close();
         return stopped;
@@ -57,25 +58,47 @@ export async function runWorker(appName: string, flags: RunWorkerFlags): Promise
 }
 
 /**
+ * How long the layer's first connection may take before the worker says it
+ * waits: a Redis that is up answers within milliseconds, and "waiting" at every
+ * healthy start would read as a fault.
+ */
+const FIRST_CONNECTION_GRACE_MS = 1000;
+
+/**
  * Logs that the worker runs once the layer has answered. With the layer
  * unreachable at start its receives wait for it (retrying for as long as it
- * takes), and "running" then would read as healthy: it says it waits, and
- * which hosts it waits for, until then; /healthz is 503 meanwhile.
+ * takes), and "running" then would read as healthy: past the first
+ * connection's grace it says it waits, and which hosts it waits for, until
+ * then; /healthz is 503 meanwhile. cancel() stops it saying either (a stop).
  */
 function announceRunning(
   layer: ChannelLayer,
   logger: Logger,
   app: string,
   channels: string[],
-): void {
-  const running = (): void => logger.info({ app, channels }, `worker for ${app} running`);
-  const health = layer.health();
-  if (health.ok) return running();
-  logger.info(
-    { app, hosts: health.hosts.filter((host) => host.status !== 'ready').map((host) => host.url) },
-    `worker for ${app} waiting for the channel layer`,
-  );
-  void layer.whenReady().then(running);
+): { cancel(): void } {
+  let cancelled = false;
+  const running = (): void => {
+    if (!cancelled) logger.info({ app, channels }, `worker for ${app} running`);
+  };
+  const waiting = setTimeout(() => {
+    if (cancelled) return;
+    const hosts = layer.health().hosts.filter((host) => host.status !== 'ready');
+    logger.info(
+      { app, hosts: hosts.map((host) => host.url) },
+      `worker for ${app} waiting for the channel layer`,
+    );
+  }, FIRST_CONNECTION_GRACE_MS);
+  void layer.whenReady().then(() => {
+    clearTimeout(waiting);
+    running();
+  });
+  return {
+    cancel: () => {
+      cancelled = true;
+      clearTimeout(waiting);
+    },
+  };
 }
 
 /** Serves the worker's /metrics and /healthz when asked to; stops the worker if it cannot. */
