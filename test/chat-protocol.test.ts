@@ -485,7 +485,7 @@ for (const database of allDatabases()) {
     // The join's answer goes before its second check, and alice is deactivated
     // in between, the database only (Django's admin on a shared auth_user); on a
     // loaded machine a deactivation made just after the answer lands there. Her
-    // socket stays open and in the room, as the README says of sockets already in
+    // socket stays open and in the room, as docs/security.md says of sockets already in
     // rooms: reactivated, she chats on. (It was closed with 4001: CI saw the
     // deactivation test below time out on PostgreSQL.)
     const { checked, release } = await holdAlicesCheck(2, 'before');

@@ -173,7 +173,7 @@ export class ChatConsumer implements WebSocketConsumer<ChatState> {
     // of a login close the socket through its session and user groups, which
     // it has been in since its connect (renewed by its commands), not only
     // since this add; one made outside Gredis (an SQL UPDATE, an expiry) leaves
-    // the sockets already in the room open and in it (README), and so this one,
+    // the sockets already in the room open and in it (docs/security.md), and so this one,
     // rather than close it for having joined a moment before.
   }
 
