@@ -2,7 +2,8 @@
  * Chat benchmark: MultiChat as deployed (2 Thymes, 2 workers, Redis, PostgreSQL)
  * against the same chat on Socket.IO with its Redis adapter (2 servers, same
  * Redis), and MultiChat embedded (one process, memory layer, SQLite), same
- * clients, rooms and message rate, same run. The headline figure is server CPU
+ * clients, rooms and message rate, same run; optionally (`--systems …,channels`)
+ * the original stack too, Django Channels on 2 Daphnes with channels_redis. The headline figure is server CPU
  * time per delivered message. See bench/README.md (Chat) for every figure.
  *
  *   npm run bench:chat                  # full run, about 2¼ minutes
@@ -25,11 +26,13 @@ import { RedisServer } from '../test/helpers/redis-server.js';
 import {
   SYSTEM_LABELS,
   startDistributed,
+  startChannels,
   startEmbedded,
   startSocketIo,
   type Deployment,
   type SystemKey,
 } from './chat/deployments.js';
+import { createDjangoFixtures, djangoEnv, type DjangoVersions } from './chat/django.js';
 import { createChatFixtures, type ChatFixtures } from './chat/fixtures.js';
 import { LoadPool } from './chat/load-pool.js';
 import { PostgresBackends } from './chat/postgres.js';
@@ -56,7 +59,8 @@ const USAGE = `usage: npm run bench:chat -- [options]
   --load-processes P       load-generator processes (default 2)
   --workers N              gredis runworker processes of the distributed deployment (default 2)
   --worker-args "ARGS"     extra arguments for each runworker (e.g. "--concurrency 1024")
-  --systems LIST           comma-separated, of gredis,socketio,embedded (default all three)
+  --systems LIST           comma-separated, of gredis,socketio,embedded,channels
+                           (default gredis,socketio,embedded; channels = Django Channels on Daphne)
   --url URL                use this Redis (or BENCH_REDIS_URL) instead of a private redis-server
   --profile                sample the Node servers' CPU during the window (perturbs the CPU figures)`;
 
@@ -137,6 +141,7 @@ const TEXT_LENGTH = 100;
 const THYMES = 2;
 const WORKERS = 2;
 const SOCKET_IO_SERVERS = 2;
+const DAPHNES = 2;
 
 /** The issue's targets, Gredis distributed against Socket.IO at the default workload. */
 const TARGETS = { cpuRatio: 0.5, connectSeconds: 2 };
@@ -196,20 +201,26 @@ function targets(results: SystemResult[]): TargetResult[] {
 
 function report(results: SystemResult[]): string {
   const by = (key: SystemKey) => results.find((r) => r.system === key);
+  // Django Channels is opt-in: its two columns only when it ran.
+  const channels = by('channels');
   const rows: string[][] = [];
   const show = (v: number | undefined): string => (v === undefined ? '' : formatNumber(v));
+  const ratio = (a: number | undefined, b: number | undefined): string =>
+    a === undefined || b === undefined || b === 0 ? '' : formatRatio(a / b);
   const row = (label: string, value: (r: SystemResult) => number | undefined): void => {
     const g = by('gredis');
     const s = by('socketio');
     const e = by('embedded');
     const gv = g && value(g);
     const sv = s && value(s);
+    const cv = channels && value(channels);
     rows.push([
       label,
       show(gv),
       show(sv),
-      gv === undefined || sv === undefined || sv === 0 ? '' : formatRatio(gv / sv),
+      ratio(gv, sv),
       show(e && value(e)),
+      ...(channels ? [show(cv), ratio(gv, cv)] : []),
     ]);
   };
   const first = results[0]!;
@@ -235,8 +246,9 @@ function report(results: SystemResult[]): string {
     row(`  of which ${role} (all processes)`, (r) => r.cpuPerDeliveryUsByRole[role]);
   }
   row('  server CPU in the window, % of one core', (r) => r.serverCpuPercent);
-  row('PostgreSQL CPU per delivered message, µs (not in the headline)', (r) =>
-    r.system === 'gredis' ? r.postgresCpuPerDeliveryUs : undefined,
+  row(
+    'PostgreSQL CPU per delivered message, µs (not in the headline)',
+    (r) => r.postgresCpuPerDeliveryUs,
   );
   row(
     'Redis commands per chat message (incl. those scripts run)',
@@ -267,6 +279,7 @@ function report(results: SystemResult[]): string {
       SYSTEM_LABELS.socketio,
       'Gredis/Socket.IO',
       SYSTEM_LABELS.embedded,
+      ...(channels ? [SYSTEM_LABELS.channels, 'Gredis/Channels'] : []),
     ],
     rows,
   );
@@ -327,6 +340,7 @@ async function main(): Promise<void> {
   let probe: RedisProbe | undefined;
   const results: SystemResult[] = [];
   let pgVersion = 'unknown';
+  let djangoVersions: DjangoVersions | undefined;
 
   console.log(`Gredis chat benchmark${options.quick ? ' (QUICK smoke run)' : ''}`);
   console.log(`date          ${environment.date}`);
@@ -351,7 +365,8 @@ async function main(): Promise<void> {
       `servers       distributed: ${THYMES} × gredis thyme + ${options.workers} × gredis runworker${options.workerArgs.length ? ` ${options.workerArgs.join(' ')}` : ''}, ` +
       `Redis, PostgreSQL; Socket.IO: ${SOCKET_IO_SERVERS} servers, same Redis;
 ` +
-      `              embedded: gredis thyme alone (memory://, SQLite). CPU = utime+stime from /proc`,
+      `              embedded: gredis thyme alone (memory://, SQLite)${options.systems.includes('channels') ? `; Django Channels: ${DAPHNES} × Daphne, same Redis, PostgreSQL` : ''}. ` +
+      'CPU = utime+stime from /proc',
   );
 
   try {
@@ -376,6 +391,33 @@ async function main(): Promise<void> {
       pgUrl = PostgresBackends.tag(pg.url, appName);
       log(
         `fixtures      PostgreSQL ${pgVersion}: ${needed} users + sessions, ${options.rooms} rooms in ${((performance.now() - fixtureStarted) / 1000).toFixed(1)} s`,
+      );
+    }
+    let channelsFixtures: ChatFixtures | undefined;
+    let channelsPostgres: PostgresBackends | undefined;
+    let channelsEnv: Record<string, string> = {};
+    if (wants('channels')) {
+      // Its own schema (Django migrates its own tables), made and dropped as Gredis's.
+      const fixtureStarted = performance.now();
+      const pg = postgresBackend();
+      databases.push(pg);
+      await pg.setup();
+      const appName = `channels_bench_${runId}`;
+      channelsPostgres = new PostgresBackends(pg.open(), appName);
+      channelsEnv = djangoEnv({
+        secretKey: TEST_SECRET_KEY,
+        databaseUrl: PostgresBackends.tag(pg.url, appName),
+        redisUrl,
+        channelPrefix: `${prefix}c.`,
+      });
+      const made = await createDjangoFixtures(channelsEnv, needed, options.rooms);
+      djangoVersions = made.versions;
+      channelsFixtures = made;
+      const v = made.versions;
+      log(
+        `fixtures      Django ${v.django} (Python ${v.python}, psycopg2 ${v.psycopg2}): ${needed} users + sessions, ` +
+          `${options.rooms} rooms in ${((performance.now() - fixtureStarted) / 1000).toFixed(1)} s; ` +
+          `channels ${v.channels}, channels_redis ${v.channels_redis}, daphne ${v.daphne}`,
       );
     }
     let sqliteFixtures: ChatFixtures | undefined;
@@ -423,6 +465,13 @@ async function main(): Promise<void> {
           redisPid,
           servers: SOCKET_IO_SERVERS,
         });
+      } else if (key === 'channels') {
+        fixtures = channelsFixtures!;
+        deployment = await startChannels(registry, {
+          env: channelsEnv,
+          redisPid,
+          servers: DAPHNES,
+        });
       } else {
         fixtures = sqliteFixtures!;
         deployment = await startEmbedded(registry, { databaseUrl: sqliteUrl, secretKey });
@@ -435,7 +484,8 @@ async function main(): Promise<void> {
               loads,
               fixtures,
               redis: key === 'embedded' ? undefined : probe,
-              postgres: key === 'gredis' ? postgres : undefined,
+              postgres:
+                key === 'gredis' ? postgres : key === 'channels' ? channelsPostgres : undefined,
               log,
             },
             deployment,
@@ -526,6 +576,7 @@ async function main(): Promise<void> {
               (name) => [name, packageVersion(name)],
             ),
           ),
+          ...(djangoVersions ? { django: djangoVersions } : {}),
         },
         seconds,
         results,

@@ -1,30 +1,34 @@
 /**
- * The three chat deployments the benchmark measures, each started fresh and
- * stopped after its measurements:
+ * The chat deployments the benchmark measures, each started fresh and stopped
+ * after its measurements:
  *
  * - `gredis`: MultiChat distributed: 2 × `gredis runworker multichat` and
  *   2 × `gredis thyme multichat` on Redis (the layer) and PostgreSQL;
  * - `socketio`: 2 Socket.IO server processes with @socket.io/redis-adapter on the
  *   same Redis (bench/chat/socketio-server.ts);
  * - `embedded`: one `gredis thyme multichat` on the in-process layer and a SQLite
- *   file, running its worker itself.
+ *   file, running its worker itself;
+ * - `channels` (opt-in): the original stack, 2 Daphne processes serving Django
+ *   Channels 4 consumers (bench/python/multichat_django/) with channels_redis on
+ *   the same Redis and Django's ORM on PostgreSQL.
  */
 import type { ChatKind } from './protocol.js';
 import type { ServerRegistry, Started } from './processes.js';
 
-export type SystemKey = 'gredis' | 'socketio' | 'embedded';
+export type SystemKey = 'gredis' | 'socketio' | 'embedded' | 'channels';
 
 export const SYSTEM_LABELS: Record<SystemKey, string> = {
   gredis: 'Gredis distributed',
   socketio: 'Socket.IO + Redis',
   embedded: 'Gredis embedded',
+  channels: 'Django Channels',
 };
 
 /** A process whose CPU time (and RSS) counts towards its deployment. */
 export interface ServerProcess {
   role: string;
   pid: number;
-  /** The Node inspector of the process (to force a GC, or profile); none for redis-server. */
+  /** How it was started (its logs; its inspector if a Node process); none for redis-server. */
   started?: Started;
 }
 
@@ -146,5 +150,37 @@ export async function startEmbedded(
     kind: 'gredis',
     urls: [`ws://127.0.0.1:${thyme.ready.port as number}/chat/stream/`],
     servers: [{ role: 'Thyme+worker', pid: thyme.pid, started: thyme }],
+  };
+}
+
+/** Daphne's line once it listens; `-p 0` picks a free port, which the line gives. */
+const DAPHNE_LISTENING = /^Listening on TCP address [^\s]+:(\d+)$/;
+
+export async function startChannels(
+  registry: ServerRegistry,
+  options: { env: Record<string, string>; redisPid: number; servers: number },
+): Promise<Deployment> {
+  const daphnes = await Promise.all(
+    Array.from({ length: options.servers }, () =>
+      registry.python(
+        'Daphne',
+        'multichat_django.serve',
+        // -v 0: no access log (a line per connection; the Node servers write none).
+        ['-v', '0', '-b', '127.0.0.1', '-p', '0', 'multichat_django.asgi:application'],
+        options.env,
+        (line) => DAPHNE_LISTENING.test(String(line.msg)),
+      ),
+    ),
+  );
+  return {
+    key: 'channels',
+    kind: 'gredis',
+    urls: daphnes.map(
+      (d) => `ws://127.0.0.1:${DAPHNE_LISTENING.exec(String(d.ready.msg))![1]}/chat/stream/`,
+    ),
+    servers: [
+      ...daphnes.map((d) => ({ role: 'Daphne', pid: d.pid, started: d })),
+      { role: 'redis-server', pid: options.redisPid },
+    ],
   };
 }

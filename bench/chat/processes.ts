@@ -1,11 +1,12 @@
 /**
  * The chat benchmark's server processes (`gredis thyme`, `gredis runworker`, the
- * Socket.IO servers): each its own OS process with a raised open-file limit and
+ * Socket.IO servers, Daphne): each its own OS process with a raised open-file limit and
  * JSON logs, tracked so that all of them are stopped however the run ends.
  */
 import { fileURLToPath } from 'node:url';
 import { GREDIS_BIN, type GredisProcess } from '../../test/helpers/processes.js';
 import { ProcessRegistry } from '../lib/process-registry.js';
+import { PYTHON, PYTHON_SOURCES } from '../lib/python-runner.js';
 
 export { withFileLimit } from '../lib/process-registry.js';
 
@@ -19,6 +20,8 @@ export interface Started {
   pid: number;
   /** The log line the process was waited for (it may carry a port). */
   ready: Record<string, unknown>;
+  /** A Node process with its inspector open (GC and profiles); false for Python. */
+  inspector: boolean;
 }
 
 export class ServerRegistry {
@@ -47,6 +50,23 @@ export class ServerRegistry {
     return this.start(role, [chatScript(name), ...args], {}, ready);
   }
 
+  /** `python3 -m <module> <args>` in bench/python/, until a log line passes `ready`. */
+  async python(
+    role: string,
+    module: string,
+    args: string[],
+    env: Record<string, string>,
+    ready: (line: Record<string, unknown>) => boolean,
+  ): Promise<Started> {
+    const proc = this.registry.spawnProgram(PYTHON, ['-m', module, ...args], {
+      fileLimit: true,
+      cwd: PYTHON_SOURCES,
+      env,
+    });
+    const line = await proc.waitForLine(ready, 20_000);
+    return { role, proc, pid: proc.child.pid!, ready: line, inspector: false };
+  }
+
   stop(started: Started): Promise<void> {
     return this.registry.stop(started.proc);
   }
@@ -71,6 +91,6 @@ export class ServerRegistry {
       env: { NODE_OPTIONS: this.nodeOptions, ...env },
     });
     const line = await proc.waitForLine(ready, 20_000);
-    return { role, proc, pid: proc.child.pid!, ready: line };
+    return { role, proc, pid: proc.child.pid!, ready: line, inspector: true };
   }
 }

@@ -31,7 +31,7 @@ export class Profiling {
   static async start(servers: readonly ServerProcess[]): Promise<Profiling> {
     const sessions: { server: ServerProcess; session: InspectorSession }[] = [];
     for (const server of servers) {
-      if (!server.started) continue;
+      if (!server.started?.inspector) continue;
       const session = await InspectorSession.open(await inspectorUrl(server.started.proc));
       await session.call('Profiler.enable');
       await session.call('Profiler.setSamplingInterval', { interval: SAMPLING_INTERVAL_US });

@@ -7,7 +7,10 @@
 import { messageText } from '../lib/workloads.js';
 import type { LatencyCounts } from './latency.js';
 
-/** Which chat a client speaks: MultiChat over a raw WebSocket, or Socket.IO events. */
+/**
+ * Which chat a client speaks: MultiChat over a raw WebSocket (Gredis, and the
+ * Django Channels original, same protocol), or Socket.IO events.
+ */
 export type ChatKind = 'gredis' | 'socketio';
 
 /**

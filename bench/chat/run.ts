@@ -211,7 +211,7 @@ async function settle(
 async function memory(servers: readonly ServerProcess[]): Promise<Record<string, number>> {
   const rss: Record<string, number> = {};
   for (const server of servers) {
-    if (server.started) await collectGarbage(await inspectorUrl(server.started.proc));
+    if (server.started?.inspector) await collectGarbage(await inspectorUrl(server.started.proc));
     rss[server.role] = (rss[server.role] ?? 0) + rssKiB(server.pid);
   }
   return rss;

@@ -33,6 +33,7 @@ export interface SpawnOptions {
   env?: Record<string, string>;
   /** Raise the open-file limit first (see withFileLimit). */
   fileLimit?: boolean;
+  cwd?: string;
 }
 
 export class ProcessRegistry {
@@ -52,11 +53,14 @@ export class ProcessRegistry {
 
   /** `node --enable-source-maps <nodeArgs>`; `nodeArgs` may start with Node flags. */
   spawnNode(nodeArgs: string[], options: SpawnOptions = {}): GredisProcess {
-    const args = ['--enable-source-maps', ...nodeArgs];
-    const [command, argv] = options.fileLimit
-      ? withFileLimit(process.execPath, args)
-      : [process.execPath, args];
+    return this.spawnProgram(process.execPath, ['--enable-source-maps', ...nodeArgs], options);
+  }
+
+  /** Any program (a Python server, say), logging JSON lines on stdout as the Node servers do. */
+  spawnProgram(program: string, args: string[], options: SpawnOptions = {}): GredisProcess {
+    const [command, argv] = options.fileLimit ? withFileLimit(program, args) : [program, args];
     const child = spawn(command, argv, {
+      cwd: options.cwd,
       env: { ...process.env, ...CHILD_ENV, ...options.env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
@@ -106,9 +110,9 @@ export class ProcessRegistry {
   }
 }
 
-/** The script a process runs and its first arguments, for diagnostics. */
+/** The script (or Python module) a process runs and its first arguments, for diagnostics. */
 function describe(proc: GredisProcess): string {
   const args = proc.child.spawnargs;
-  const script = args.findIndex((arg) => arg.endsWith('.js'));
+  const script = args.findIndex((arg) => arg.endsWith('.js') || arg === '-m');
   return args.slice(script === -1 ? 0 : script, (script === -1 ? 0 : script) + 3).join(' ');
 }

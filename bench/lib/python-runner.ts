@@ -6,16 +6,17 @@ import type { Workload, WorkloadResult } from './workloads.js';
 /** The only interpreter with Debian's python3-channels-redis; `python3` on PATH lacks it. */
 export const PYTHON = '/usr/bin/python3';
 
-/** The .py file is not compiled: reach it in the source tree from dist/bench/lib/. */
-const SCRIPT = join(
+/** bench/python/: its .py files are not compiled, so reach it in the source tree from dist/bench/lib/. */
+export const PYTHON_SOURCES = join(
   dirname(fileURLToPath(import.meta.url)),
   '..',
   '..',
   '..',
   'bench',
   'python',
-  'layer_bench.py',
 );
+
+const SCRIPT = join(PYTHON_SOURCES, 'layer_bench.py');
 
 export interface PythonRuntime {
   python: string;
@@ -31,13 +32,14 @@ export interface PythonOutput {
 }
 
 /**
- * Runs one workload through channels_redis in a fresh Python process (one per
- * workload, so Gredis and channels_redis alternate and share the machine's
- * drifting noise), and returns what it printed.
+ * Runs `PYTHON args` in bench/python/ (so its packages import) with `env` added,
+ * and returns the JSON object it printed last on stdout.
  */
-export function runPython(url: string, prefix: string, workload: Workload): Promise<PythonOutput> {
+export function runPythonJson<T>(args: string[], env: Record<string, string> = {}): Promise<T> {
   return new Promise((resolve, reject) => {
-    const child = spawn(PYTHON, [SCRIPT, JSON.stringify({ url, prefix, workload })], {
+    const child = spawn(PYTHON, args, {
+      cwd: PYTHON_SOURCES,
+      env: { ...process.env, ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let stdout = '';
@@ -46,17 +48,27 @@ export function runPython(url: string, prefix: string, workload: Workload): Prom
     child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
     child.on('error', reject);
     child.on('close', (code) => {
+      const command = `${PYTHON} ${args[0] ?? ''}`;
       if (code !== 0) {
-        reject(new Error(`${PYTHON} ${SCRIPT} exited with ${code}:\n${stderr.trim()}`));
+        reject(new Error(`${command} exited with ${code}:\n${stderr.trim()}`));
         return;
       }
       try {
-        resolve(JSON.parse(stdout.trim().split('\n').pop() ?? '') as PythonOutput);
+        resolve(JSON.parse(stdout.trim().split('\n').pop() ?? '') as T);
       } catch (error) {
         reject(
-          new Error(`unreadable output from ${SCRIPT}: ${stdout}\n${stderr}`, { cause: error }),
+          new Error(`unreadable output from ${command}: ${stdout}\n${stderr}`, { cause: error }),
         );
       }
     });
   });
+}
+
+/**
+ * Runs one workload through channels_redis in a fresh Python process (one per
+ * workload, so Gredis and channels_redis alternate and share the machine's
+ * drifting noise), and returns what it printed.
+ */
+export function runPython(url: string, prefix: string, workload: Workload): Promise<PythonOutput> {
+  return runPythonJson([SCRIPT, JSON.stringify({ url, prefix, workload })]);
 }
