@@ -3,8 +3,9 @@
  * against the same chat on Socket.IO with its Redis adapter (2 servers, same
  * Redis), and MultiChat embedded (one process, memory layer, SQLite), same
  * clients, rooms and message rate, same run; optionally (`--systems …,channels`)
- * the original stack too, Django Channels on 2 Daphnes with channels_redis. The headline figure is server CPU
- * time per delivered message. See bench/README.md (Chat) for every figure.
+ * the original stack too, Django Channels on 2 Daphnes with channels_redis. The
+ * headline figure is server CPU time per delivered message. See bench/README.md
+ * (Chat) for every figure.
  *
  *   npm run bench:chat                  # full run, about 2¼ minutes
  *   npm run bench:chat -- --quick       # smoke run, about a minute (or BENCH_QUICK=1)

@@ -168,7 +168,7 @@ export async function startChannels(
         // -v 0: no access log (a line per connection; the Node servers write none).
         ['-v', '0', '-b', '127.0.0.1', '-p', '0', 'multichat_django.asgi:application'],
         options.env,
-        (line) => DAPHNE_LISTENING.test(String(line.msg)),
+        (line) => DAPHNE_LISTENING.test(String(line.text)),
       ),
     ),
   );
@@ -176,7 +176,7 @@ export async function startChannels(
     key: 'channels',
     kind: 'gredis',
     urls: daphnes.map(
-      (d) => `ws://127.0.0.1:${DAPHNE_LISTENING.exec(String(d.ready.msg))![1]}/chat/stream/`,
+      (d) => `ws://127.0.0.1:${DAPHNE_LISTENING.exec(String(d.ready.text))![1]}/chat/stream/`,
     ),
     servers: [
       ...daphnes.map((d) => ({ role: 'Daphne', pid: d.pid, started: d })),

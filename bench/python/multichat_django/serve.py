@@ -1,8 +1,9 @@
 """
 Daphne's own command line, with its log records also printed to stdout as JSON
-lines ({"level", "msg"}, levels as pino numbers), the form the benchmark reads
-from every server: it waits for "Listening on TCP address <host>:<port>" (so
-`-p 0` works) and counts warnings.
+lines, the form the benchmark reads from every server: {"level", "msg", "text"},
+levels as pino numbers, "msg" the logging call's format string (so that the
+benchmark counts warnings by kind, not one per connection) and "text" the
+message. It waits for "Listening on TCP address <host>:<port>" (so `-p 0` works).
 
     python3 -m multichat_django.serve -v 0 -b 127.0.0.1 -p 0 multichat_django.asgi:application
 
@@ -20,7 +21,11 @@ PINO_LEVELS = {"DEBUG": 20, "INFO": 30, "WARNING": 40, "ERROR": 50, "CRITICAL": 
 
 class JsonLines(logging.Handler):
     def emit(self, record):
-        line = {"level": PINO_LEVELS.get(record.levelname, 30), "msg": record.getMessage()}
+        line = {
+            "level": PINO_LEVELS.get(record.levelname, 30),
+            "msg": str(record.msg),
+            "text": record.getMessage(),
+        }
         if record.exc_info:
             line["err"] = self.format(record)
         sys.stdout.write(json.dumps(line) + "\n")
