@@ -346,6 +346,52 @@ test('CONNECT (a proxy method) gets 405 and a closed connection, not silence', a
   assert.is(worker.of('http.request').length, 0);
 });
 
+test('the server-wide OPTIONS (OPTIONS * HTTP/1.1) is answered by Thyme, 200 with no content, on a connection kept open; the asterisk with any other method is a 400', async () => {
+  const log = join(mkdtempSync(join(tmpdir(), 'gredis-log-')), 'access.log');
+  const { port, thyme, worker } = await setup({ accessLog: log });
+  const options = (host = 'Host: localhost\r\n'): string => `OPTIONS * HTTP/1.1\r\n${host}\r\n`;
+  // Pipelined before a request for the worker: the connection stays usable.
+  const raw = await rawExchange(
+    port,
+    options() + 'GET /echo HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n',
+  );
+  const [first, second] = raw.split(/(?=HTTP\/1\.1 )/);
+  assert.match(first!, /^HTTP\/1\.1 200 OK\r\n/);
+  assert.match(first!, /\r\nContent-Length: 0\r\n/i);
+  assert.not.match(first!, /\r\nConnection: close\r\n/i);
+  assert.match(second!, /^HTTP\/1\.1 200 OK\r\n/);
+  // Its Host is checked as any request's: without an allowed one, a 400.
+  assert.match(
+    await rawExchange(port, 'OPTIONS * HTTP/1.0\r\nHost: localhost\r\n\r\n'),
+    /^HTTP\/1\.1 200 /,
+  );
+  assert.match(await rawExchange(port, 'OPTIONS * HTTP/1.0\r\n\r\n'), /^HTTP\/1\.1 400 /);
+  assert.match(
+    await rawExchange(port, options('Host: evil.example\r\nConnection: close\r\n')),
+    /^HTTP\/1\.1 400 [^]*invalid Host header/,
+  );
+  // RFC 9112 §3.2.4: the asterisk is OPTIONS's alone.
+  for (const method of ['GET', 'POST', 'DELETE'])
+    assert.match(
+      await rawExchange(
+        port,
+        `${method} * HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n`,
+      ),
+      /^HTTP\/1\.1 400 [^]*malformed request target/,
+      method,
+    );
+  assert.equal(
+    worker.of('http.request').map((event) => event.path),
+    ['/echo'],
+  );
+  await thyme.close();
+  const lines = readFileSync(log, 'utf8').trim().split('\n');
+  assert.ok(
+    lines.some((line) => line.includes('"OPTIONS * HTTP/1.1" 200 0 ')),
+    lines.join('\n'),
+  );
+});
+
 test('no response within the HTTP timeout gets 504', async () => {
   const { port } = await setup({ httpTimeout: 0.4 });
   const started = Date.now();

@@ -43,6 +43,24 @@ export function parseTarget(url: string | undefined): Target | undefined {
   return target;
 }
 
+/**
+ * The target of the server-wide OPTIONS, `OPTIONS * HTTP/1.1` (asterisk-form,
+ * RFC 9112 §3.2.4): a question about the server, not about a resource, so
+ * Thyme answers it itself (route) rather than hand a worker the path "*",
+ * which no application routes.
+ */
+export const ASTERISK: Target = Object.freeze({ path: '*', query: new Uint8Array(0) });
+
+/**
+ * The request's target: ASTERISK for `OPTIONS *`, otherwise as parseTarget
+ * splits it. Only OPTIONS may have the asterisk (§3.2.4): `GET *` stays
+ * malformed (undefined).
+ */
+export function requestTarget(req: IncomingMessage): Target | undefined {
+  if (req.url === '*' && req.method === 'OPTIONS') return ASTERISK;
+  return parseTarget(req.url);
+}
+
 /** Bytes that are no UTF-8 become U+FFFD; never a BOM taken off (a path starts with "/" anyway). */
 const UTF8 = new TextDecoder('utf-8', { ignoreBOM: true });
 

@@ -83,3 +83,17 @@ export function plainResponse(
   });
   res.end(body);
 }
+
+/**
+ * Answers the server-wide `OPTIONS * HTTP/1.1` (RFC 9110 §9.3.7), which tools
+ * and proxies send as a ping: 200 with no content, whose Content-Length: 0
+ * the RFC requires. No Allow: the methods are the application's, and differ
+ * from path to path (an `OPTIONS /path` reaches the worker, which names
+ * them); a list for the whole server would promise what a path may refuse.
+ * Returns the status.
+ */
+export function answerServerOptions(res: ServerResponse): number {
+  res.writeHead(200, { 'Content-Length': 0 });
+  res.end();
+  return 200;
+}

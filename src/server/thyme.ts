@@ -19,14 +19,15 @@ import { InFlight } from './in-flight.js';
 import { ThymeMetrics } from './metrics.js';
 import { resolveThymeOptions, type ThymeOptions, type TlsFiles } from './options.js';
 import {
+  ASTERISK,
   BODY_WITH_UPGRADE,
   clientAddress,
   declaresBody,
   logHost,
-  parseTarget,
   requestHost,
+  requestTarget,
 } from './request-info.js';
-import { destroyOnError, plainResponse, rejectUpgrade } from './responses.js';
+import { answerServerOptions, destroyOnError, plainResponse, rejectUpgrade } from './responses.js';
 import { before } from '../deadline.js';
 import { listenOn } from '../listen.js';
 import {
@@ -387,7 +388,7 @@ export class Thyme implements ThymeContext {
   }
 
   private async route(req: IncomingMessage, res: ServerResponse): Promise<number> {
-    const target = parseTarget(req.url);
+    const target = requestTarget(req);
     if (!target) {
       plainResponse(res, 400, 'Bad Request: malformed request target');
       return 400;
@@ -402,6 +403,8 @@ export class Thyme implements ThymeContext {
       plainResponse(res, 400, 'Bad Request: invalid Host header');
       return 400;
     }
+    // Thyme's own answer, which needs no worker: shutting down or not.
+    if (target === ASTERISK) return answerServerOptions(res);
     if (this.staticFiles && target.path.startsWith(STATIC_PREFIX)) {
       const status = await this.staticFiles.handle(req, res, target.path);
       if (status !== undefined) return status;
