@@ -856,6 +856,75 @@ test('a client that leaves mid-body (a FIN or a reset) is logged and counted as 
   assert.is(worker.of('http.request').length, 0);
 });
 
+test('a client that ends the connection mid-body of a request pipelined behind a response still being sent gets that response whole; the cut request is a 499 (or has its answer if it needs no body), and nothing more is written', async () => {
+  const log = join(mkdtempSync(join(tmpdir(), 'gredis-log-')), 'access.log');
+  const { port, thyme, worker } = await setup({ accessLog: log });
+  const streaming = 'GET /chunked HTTP/1.1\r\nHost: localhost\r\n\r\n';
+  const cut = (host: string): string =>
+    `POST /echo HTTP/1.1\r\nHost: ${host}\r\nContent-Length: 1000\r\n\r\n0123456789`;
+  const streamed = String.raw`HTTP\/1\.1 200 OK\r\n[^]*\r\n\r\n4\r\none,\r\n4\r\ntwo,\r\n5\r\nthree\r\n0\r\n\r\n`;
+  const refused = String.raw`HTTP\/1\.1 400 Bad Request\r\n[^]*\r\n\r\nBad Request: invalid Host header\n`;
+  // What, behind the stream or not, the request cut short, the FIN in its write,
+  // every byte the client reads, the cut request's status.
+  const cases: [string, boolean, string, boolean, string, number][] = [
+    ['FIN after the bytes', true, cut('localhost'), false, streamed, 499],
+    // With the bytes: it may reach Thyme in the same read.
+    ['FIN with the bytes', true, cut('localhost'), true, streamed, 499],
+    ['answered without its body', true, cut('evil.example'), false, streamed + refused, 400],
+    // Not pipelined, answered before the FIN came: that answer was the last word.
+    ['answered before the FIN', false, cut('evil.example'), false, refused, 400],
+  ];
+  for (const [what, pipelined, request, withBytes, expected, status] of cases) {
+    let open!: () => void;
+    worker.gate = new Promise((resolve) => (open = resolve));
+    const counted = thyme.metrics.httpResponses.get(status) ?? 0;
+    const socket = connect(port, '127.0.0.1');
+    socket.on('error', () => undefined);
+    const read = everythingUntilClose(socket);
+    if (pipelined) {
+      const streams = worker.of('http.request').length;
+      socket.write(streaming);
+      // The first response is under way (its first chunk sent) and held there.
+      await waitFor(() => worker.of('http.request').length > streams, 3000, `${what}: streaming`);
+    }
+    if (withBytes) socket.end(request);
+    else {
+      socket.write(request);
+      await sleep(100);
+      socket.end();
+    }
+    await sleep(100); // the FIN reaches Thyme while the first response waits for the rest
+    open();
+    const answer = await within(read, 3000, `${what}: the connection to close`);
+    assert.match(answer, new RegExp(`^${expected}$`), `${what}: ${answer}`);
+    await waitFor(
+      () => thyme.metrics.httpResponses.get(status) === counted + 1,
+      3000,
+      `${what}: a ${status}`,
+    );
+  }
+  assert.equal(
+    [...thyme.metrics.httpResponses].sort(([a], [b]) => a - b),
+    [
+      [200, 3],
+      [400, 2],
+      [499, 2],
+    ],
+  );
+  assert.is(thyme.metrics.httpRequests, 7);
+  await thyme.close();
+  const lines = readFileSync(log, 'utf8').trim().split('\n');
+  assert.is(lines.length, 7, lines.join('\n'));
+  const count = (pattern: RegExp): number => lines.filter((line) => pattern.test(line)).length;
+  assert.is(count(/"GET \/chunked HTTP\/1\.1" 200 13 /), 3);
+  assert.is(count(/"POST \/echo HTTP\/1\.1" 499 0 "-" "-"$/), 2);
+  assert.is(count(/"POST \/echo HTTP\/1\.1" 400 33 "-" "-"$/), 2);
+  assert.equal(
+    worker.of('http.request').map((event) => event.path),
+    ['/chunked', '/chunked', '/chunked'],
+  );
+});
+
 test('Host is checked as Django checks it: a trailing dot names the same host, a bracketed literal must be IPv6', async () => {
   const status = async (port: number, host: string): Promise<string> =>
     (await rawExchange(port, `GET / HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`)).slice(

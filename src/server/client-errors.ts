@@ -1,6 +1,6 @@
-import { STATUS_CODES, type ServerResponse } from 'node:http';
+import { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
-import { failBody } from './http.js';
+import { cutShort, failBody } from './http.js';
 
 /**
  * The status for a clientError Node reports on a connection, or undefined when
@@ -153,15 +153,25 @@ function timedWhileHeld(socket: Socket, headersTimeoutMs: number, timedOut: () =
   return true;
 }
 
+/** The response to `req` among those of `socket` not yet closed, if it is one of them. */
+function responseTo(socket: Socket, req: IncomingMessage): ServerResponse | undefined {
+  for (const res of connections.get(socket)?.unfinished.keys() ?? [])
+    if (res.req === req) return res;
+  return undefined;
+}
+
 /**
  * Answers malformed HTTP on `socket` (Node's clientError) and drops the
  * connection, nothing after the error being readable as HTTP. Where the error
  * is depends on what the connection is doing:
  * - no request under way: the headers are malformed (or came too slowly),
  *   answered at once;
+ * - the client ended the connection (a FIN) before the body of the last
+ *   request it sent was whole: nothing is malformed, the client has given up
+ *   on that request (cutShort: a 499 unless answered without its body), and
+ *   the responses before it are sent whole first;
  * - a request under way whose body is not whole: its body is malformed, and
- *   its own answer is a 400 (failBody), as for any other bad body; or the
- *   client ended the connection before the body was (a 499, never answered);
+ *   its own answer is a 400 (failBody), as for any other bad body;
  * - requests under way that are whole: the error is in a request pipelined
  *   after them, and they are answered first (their responses are not cut).
  * A response already started on a malformed body can only be cut off.
@@ -187,15 +197,19 @@ export function answerClientError(
   )
     return;
   if (answering.has(socket)) return;
-  const current = (socket as { _httpMessage?: ServerResponse | null })._httpMessage;
-  // The client ended the connection before the body it declared was whole:
-  // not malformed, only cut short by a client that has given up on it. The
-  // socket is dropped, and the request ends as any whose client has left,
-  // logged and counted as nginx's 499 (bridgeHttpRequest), not as a 400.
-  if (error.code === 'HPE_INVALID_EOF_STATE' && current && !current.req.complete) {
-    socket.destroy();
-    return;
+  if (error.code === 'HPE_INVALID_EOF_STATE') {
+    // The request Node was reading when the connection ended: with responses
+    // before it still being sent, it waits its turn behind them.
+    const last = (socket as { parser?: { incoming?: IncomingMessage | null } }).parser?.incoming;
+    if (last && !last.complete) {
+      const res = responseTo(socket, last);
+      // None: it was answered (before its body came) and its response is done.
+      if (res) cutShort(res);
+      else socket.end();
+      return;
+    }
   }
+  const current = (socket as { _httpMessage?: ServerResponse | null })._httpMessage;
   if (current && failBody(current)) return;
   if (current && !current.req.complete) {
     socket.destroy();

@@ -21,28 +21,53 @@ class BodyTooLarge extends Error {}
 class BodyStalled extends Error {}
 /** The body broke HTTP/1.1's framing (a bad chunk size, a chunk without its CRLF). */
 class MalformedBody extends Error {}
-
-/** Requests whose body Node's parser found malformed (see failBody). */
-const malformedBodies = new WeakSet<IncomingMessage>();
-/** Emitted on a request whose body is found malformed while it is being read. */
-const BODY_MALFORMED = Symbol('body malformed');
+/** The client ended the connection (a FIN) before the body was whole. */
+class BodyCutShort extends Error {}
 
 /**
- * Node's parser found the body of `res`'s request malformed: Node says so only
- * as a clientError on the connection, and leaves the request waiting for bytes
- * that will never count. Marks it so that its answer is a 400 (readBody), and
- * so that whatever answers it closes the connection: nothing after the error
- * can be read as HTTP. Returns false when the error is not in this request's
- * body (the request is whole: it is in a pipelined one after it) or the
- * response has started (too late for a status).
+ * Requests whose body Node's parser says will never be whole, with what reading
+ * it throws (failBody, cutShort). Node says so only as a clientError on the
+ * connection, and leaves the request waiting for bytes that will never count.
+ */
+const unfinishedBodies = new WeakMap<IncomingMessage, Error>();
+/** Emitted, with that error, on such a request while its body is being read. */
+const BODY_UNFINISHED = Symbol('body unfinished');
+
+function neverWhole(req: IncomingMessage, error: Error): void {
+  unfinishedBodies.set(req, error);
+  req.emit(BODY_UNFINISHED, error);
+}
+
+/**
+ * Node's parser found the body of `res`'s request malformed. Marks it so that
+ * its answer is a 400 (readBody), and so that whatever answers it closes the
+ * connection: nothing after the error can be read as HTTP. Returns false when
+ * the error is not in this request's body (the request is whole: it is in a
+ * pipelined one after it) or the response has started (too late for a status).
  */
 export function failBody(res: ServerResponse): boolean {
   const { req } = res;
   if (req.complete || res.headersSent) return false;
-  malformedBodies.add(req);
   res.shouldKeepAlive = false;
-  req.emit(BODY_MALFORMED);
+  neverWhole(req, new MalformedBody());
   return true;
+}
+
+/**
+ * The client ended the connection (a FIN) before the body of `res`'s request
+ * was whole, whether that request is being read or still waits for the
+ * responses before it (pipelined) to be sent: nothing is malformed, the client
+ * has given up on it. Reading its body ends it as any request whose client has
+ * left (a 499, never answered); an answer that needs no body (a Host not
+ * allowed, a static file) is still sent. Either way nothing can follow on the
+ * connection, which closes once the response is done.
+ */
+export function cutShort(res: ServerResponse): void {
+  const { req } = res;
+  if (!res.headersSent) res.shouldKeepAlive = false;
+  else if (res.writableFinished) req.socket.end();
+  else res.once('finish', () => req.socket.end());
+  neverWhole(req, new BodyCutShort());
 }
 
 /**
@@ -82,6 +107,12 @@ export async function bridgeHttpRequest(
     if (error instanceof MalformedBody) {
       plainResponse(res, 400, 'Bad Request: malformed request body', true);
       return 400;
+    }
+    if (error instanceof BodyCutShort) {
+      // Nothing is written, so nothing else would close the connection; the
+      // responses before this one on it have been sent (awaitTurn).
+      req.socket.destroy();
+      return 499;
     }
     if (error instanceof BodyStalled) {
       plainResponse(
@@ -359,17 +390,18 @@ const MIN_BODY_BYTES_PER_SECOND = 500;
  */
 function readBody(req: IncomingMessage, limit: number, idleMs: number): Promise<Buffer> {
   if (req.complete) return Promise.resolve(Buffer.alloc(0));
-  if (malformedBodies.has(req)) return Promise.reject(new MalformedBody());
+  const unfinished = unfinishedBodies.get(req);
+  if (unfinished) return Promise.reject(unfinished);
   const { socket } = req;
   let stalled: () => void = () => undefined;
-  let malformed: () => void = () => undefined;
+  let ended: (error: Error) => void = () => undefined;
   const started = performance.now();
   return new Promise<Buffer>((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
     stalled = () => reject(new BodyStalled());
-    malformed = () => reject(new MalformedBody());
-    req.once(BODY_MALFORMED, malformed);
+    ended = reject;
+    req.once(BODY_UNFINISHED, ended);
     // The socket's idle timer: Node re-arms it on every read, so it fires only
     // after idleMs of silence, and it costs no timer of our own per chunk. Set
     // through the request: with a listener there, Node leaves the answer to us
@@ -397,7 +429,7 @@ function readBody(req: IncomingMessage, limit: number, idleMs: number): Promise<
   }).finally(() => {
     socket.setTimeout(0);
     req.off('timeout', stalled);
-    req.off(BODY_MALFORMED, malformed);
+    req.off(BODY_UNFINISHED, ended);
   });
 }
 
