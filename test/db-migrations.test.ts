@@ -2,6 +2,7 @@
  * Migrations on SQLite and PostgreSQL, through the API and through `gredis migrate`:
  * Django's columns, idempotence, --list, rollback, and several migrators at once.
  */
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, existsSync, rmSync } from 'node:fs';
 import { createServer, type AddressInfo, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -19,7 +20,7 @@ import {
   MIGRATIONS_TABLE,
   rollback,
 } from '../src/db/migrations.js';
-import { runGredis } from './helpers/cli.js';
+import { runGredis, type CliResult } from './helpers/cli.js';
 import { allDatabases } from './helpers/databases.js';
 import { captureLogs, WARN } from './helpers/log-capture.js';
 import { sleep, waitFor, within } from './helpers/wait.js';
@@ -44,6 +45,38 @@ const AUTH_USER: Record<string, [string, number | undefined, boolean]> = {
   is_active: ['boolean', undefined, false],
   date_joined: ['timestamp', undefined, false],
 };
+
+/**
+ * Runs `gredis migrate --database url` while `db` holds a lock on gredis_session,
+ * so that the ALTER TABLE of SESSION_AUTH_HASH (pending) waits for it 1.6 s:
+ * past a statement timeout of 300 ms, and pg's own a second after that.
+ */
+async function migrateBehindLock(db: Database, url: string): Promise<CliResult> {
+  const holder = await db.knex.transaction();
+  try {
+    await holder.raw('lock table gredis_session in access share mode');
+    const { rows } = (await holder.raw('select pg_backend_pid() as pid')) as {
+      rows: { pid: number }[];
+    };
+    const migrating = runGredis(['migrate', '--database', url]);
+    await waitFor(
+      async () => {
+        const waiting = (await db.knex.raw(
+          'select 1 from pg_stat_activity where ? = any(pg_blocking_pids(pid))',
+          [rows[0]!.pid],
+        )) as { rows: unknown[] };
+        return waiting.rows.length > 0;
+      },
+      10_000,
+      'the migration to wait for the table',
+    );
+    await sleep(1600);
+    await holder.commit();
+    return await within(migrating, 10_000, 'gredis migrate');
+  } finally {
+    if (!holder.isCompleted()) await holder.rollback();
+  }
+}
 
 /** Maps each dialect's reported type to one family name. */
 function family(type: string): string {
@@ -323,32 +356,31 @@ for (const backend of allDatabases()) {
     test("gredis migrate lets a migration's statement run past DATABASE_URL's query_timeout", async () => {
       await migrate(db);
       await rollback(db); // the ALTER TABLE of SESSION_AUTH_HASH is pending
-      const holder = await db.knex.transaction();
+      const run = await migrateBehindLock(db, `${backend.url}&query_timeout=300`);
+      assert.is(run.code, 0, run.stderr);
+      assert.is(run.stdout, `Running migrations:\n  Applying ${SESSION_AUTH_HASH}... OK\n`);
+    });
+
+  if (backend.name === 'postgres')
+    test("gredis migrate lets a migration's statement run past a statement_timeout the server applies: the URL's options, the role's", async () => {
+      // A superuser, so that it may alter the tables `db` made.
+      const role = `gredis_t_${randomBytes(6).toString('hex')}`;
+      await db.knex.raw('create role ?? login superuser', [role]);
       try {
-        await holder.raw('lock table gredis_session in access share mode');
-        const { rows } = (await holder.raw('select pg_backend_pid() as pid')) as {
-          rows: { pid: number }[];
-        };
-        const migrating = runGredis(['migrate', '--database', `${backend.url}&query_timeout=300`]);
-        await waitFor(
-          async () => {
-            const waiting = (await db.knex.raw(
-              'select 1 from pg_stat_activity where ? = any(pg_blocking_pids(pid))',
-              [rows[0]!.pid],
-            )) as { rows: unknown[] };
-            return waiting.rows.length > 0;
-          },
-          10_000,
-          'the migration to wait for the table',
-        );
-        // Past the statement timeout and pg's own, a second after it.
-        await sleep(1600);
-        await holder.commit();
-        const run = await within(migrating, 10_000, 'gredis migrate');
-        assert.is(run.code, 0, run.stderr);
-        assert.is(run.stdout, `Running migrations:\n  Applying ${SESSION_AUTH_HASH}... OK\n`);
+        await db.knex.raw("alter role ?? set statement_timeout = '300ms'", [role]);
+        const asRole = new URL(backend.url);
+        asRole.username = role;
+        const options = encodeURIComponent('-c statement_timeout=300');
+        for (const url of [`${backend.url}&options=${options}`, asRole.href]) {
+          await migrate(db);
+          await rollback(db); // the ALTER TABLE of SESSION_AUTH_HASH is pending
+          const run = await migrateBehindLock(db, url);
+          assert.is(run.code, 0, run.stderr);
+          assert.is(run.stdout, `Running migrations:\n  Applying ${SESSION_AUTH_HASH}... OK\n`);
+        }
       } finally {
-        if (!holder.isCompleted()) await holder.rollback();
+        await db.knex.raw('drop owned by ??', [role]);
+        await db.knex.raw('drop role ??', [role]);
       }
     });
 

@@ -33,7 +33,8 @@ export interface OpenDatabaseOptions {
    * PostgreSQL: a statement that runs, or waits for a lock, longer than this
    * many ms is cancelled by the server, and a query with no answer
    * SERVER_CANCEL_GRACE_MS later fails (0: waits for ever, as a long migration
-   * may need to). Given here, it wins over a `query_timeout=` in the URL, which
+   * may need to, whatever statement_timeout the server would apply: see
+   * withoutStatementTimeout). Given here, it wins over a `query_timeout=` in the URL, which
    * is for what sets none (the app's queries): the URL is the deployment's, the
    * same for every command, and `gredis migrate` must not be bounded by it.
    * Default: the URL's, else QUERY_TIMEOUT_MS.
@@ -140,6 +141,36 @@ function reusable(client: PgPooledClient): boolean {
   return false;
 }
 
+/** A pool's afterCreate hook for PostgreSQL, as PostgresBackends tracks clients. */
+type PgAfterCreate = PostgresBackends['track'];
+
+/** pg's Client, as the pool hands it to afterCreate, narrowed to what is used. */
+type PgCreated = Parameters<PgAfterCreate>[0] & {
+  query(sql: string, callback: (error: Error | null) => void): unknown;
+};
+
+/**
+ * For a caller that wants no statement timeout at all (queryTimeoutMs 0:
+ * `gredis migrate`), sets none on each new connection before `then`. pg sends
+ * no statement_timeout for 0, which leaves the server's in force: one set on
+ * the role or the database (ALTER ROLE … SET statement_timeout, often set for
+ * the app's queries) or in the URL's `options=-c statement_timeout=…` would
+ * cancel a migration's long statement (an index build, an ALTER waiting for
+ * the sessions using its table). A SET in the session wins over all of those.
+ * A lock_timeout set there is left alone: it is how an operator chooses how
+ * long a migration may wait for a lock, while the app's queries queue behind it.
+ */
+function withoutStatementTimeout(
+  then: PgAfterCreate,
+): (client: PgCreated, done: (error?: Error) => void) => void {
+  return (client, done) => {
+    client.query('set statement_timeout = 0', (error) => {
+      if (error) done(error);
+      else then(client, done);
+    });
+  };
+}
+
 function clientConfig(
   target: DatabaseTarget,
   options: OpenDatabaseOptions,
@@ -152,7 +183,8 @@ function clientConfig(
       connection: {
         connectionString: target.connectionString,
         connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
-        // 0 sends none: the server's own setting applies.
+        // 0 sends none: the server's own setting applies, unless the caller
+        // asked for none at all (withoutStatementTimeout).
         statement_timeout: timeoutMs,
         query_timeout: timeoutMs && timeoutMs + SERVER_CANCEL_GRACE_MS,
       },
@@ -162,7 +194,14 @@ function clientConfig(
         min: 0,
         max: 10,
         validate: reusable,
-        ...(backends ? { afterCreate: backends.track } : {}),
+        ...(backends
+          ? {
+              afterCreate:
+                options.queryTimeoutMs === 0
+                  ? withoutStatementTimeout(backends.track)
+                  : backends.track,
+            }
+          : {}),
       },
     };
   }
