@@ -850,6 +850,79 @@ faults(
 );
 
 faults(
+  'an ACL user that may not BZMPOP: the reader says what it lacks, once; the host is refused (not ready) until granted, then the message arrives',
+  async () => {
+    const { logger, lines } = captureLogs();
+    const admin = raw(flaky.url);
+    const user = `u${prefix}`;
+    await admin.acl('SETUSER', user, 'on', '>pw', '~*', '&*', '+@all', '-bzmpop');
+    const limited = layer({ logger }, `redis://${user}:pw@127.0.0.1:${flaky.port}/0`);
+    try {
+      await limited.whenReady();
+      assert.ok(limited.health().ok, 'ready before anything was refused');
+      const channel = await limited.newChannel();
+      // Caught: a failed assertion below must not leave it to reject unheard at close.
+      const received = limited.receive(channel).catch((error: unknown) => error);
+      const said = (line: CapturedLine): boolean =>
+        line.level === WARN && /lacks \+bzmpop to read .*'bzmpop' command/.test(line.msg);
+      await waitFor(() => lines.some(said), ARRIVES_MS, 'the refusal, said at warn');
+      const health = limited.health();
+      assert.not.ok(health.ok);
+      assert.is(health.hosts[0]!.status, 'refused');
+      assert.match(health.hosts[0]!.refusal!, /^NOPERM .*'bzmpop'/);
+      await layer({}, flaky.url).send(channel, { n: 1 });
+      await sleep(1500); // retries, backing off
+      assert.not.ok(limited.health().ok, 'still refused');
+      assert.is(lines.filter(said).length, 1, 'said once, not at every retry');
+      await admin.acl('SETUSER', user, '+bzmpop');
+      assert.equal(await within(received, ARRIVES_MS), { n: 1 });
+      await waitFor(() => limited.health().ok, ARRIVES_MS, 'ready again');
+      assert.ok(lines.some((line) => /may read again/.test(line.msg)));
+    } finally {
+      await limited.close(); // as below
+      await admin.acl('DELUSER', user);
+    }
+  },
+);
+
+faults(
+  'an ACL user that may EVAL but not EVALSHA: each send fails naming evalsha, the host is refused until granted, then sends work',
+  async () => {
+    const { logger, lines } = captureLogs();
+    const admin = raw(flaky.url);
+    const user = `u${prefix}`;
+    await admin.acl('SETUSER', user, 'on', '>pw', '~*', '&*', '+@all', '-evalsha');
+    const limited = layer({ logger }, `redis://${user}:pw@127.0.0.1:${flaky.port}/0`);
+    try {
+      await limited.whenReady();
+      for (let i = 0; i < 3; i++) {
+        const error = await rejects(() => limited.send('acl.sha', { i }), ReplyError);
+        assert.match(error.message, /^NOPERM .*'evalsha' command/);
+      }
+      const said = lines.filter(
+        (line) =>
+          line.level === WARN && /lacks \+evalsha to run the layer's scripts/.test(line.msg),
+      );
+      assert.is(said.length, 1, 'said once');
+      // Each health() probes again (MAY_RUN on the refused keys): still refused.
+      for (let i = 0; i < 3; i++, await sleep(600)) {
+        const health = limited.health();
+        assert.not.ok(health.ok);
+        assert.is(health.hosts[0]!.status, 'refused');
+      }
+      await admin.acl('SETUSER', user, '+evalsha');
+      await waitFor(() => limited.health().ok, ARRIVES_MS, 'ready again, found by the probe');
+      await limited.send('acl.sha', { i: 3 });
+      assert.equal(await within(layer({}, flaky.url).receive('acl.sha'), ARRIVES_MS), { i: 3 });
+    } finally {
+      // Closed first: a call made while the user is deleted under it never ends.
+      await limited.close();
+      await admin.acl('DELUSER', user);
+    }
+  },
+);
+
+faults(
   'a password set on the running server: the refused reconnection says why at warn, once, and the layer works once it is lifted',
   async () => {
     const { logger, lines } = captureLogs();

@@ -26,7 +26,7 @@ import { parseExposition } from './helpers/exposition.js';
 import { httpRequest } from './helpers/http-client.js';
 import { testPrefix } from './helpers/layers.js';
 import { GredisProcess, startThyme } from './helpers/processes.js';
-import { RedisServer, SHARED_REDIS_URL } from './helpers/redis-server.js';
+import { RedisServer, rawClient, SHARED_REDIS_URL } from './helpers/redis-server.js';
 import { TestWorker } from './helpers/test-worker.js';
 import { sleep, waitFor, within } from './helpers/wait.js';
 import { handshakeStatus, TestClient } from './helpers/ws-client.js';
@@ -338,6 +338,54 @@ test('a Redis restart while sockets are open: they survive and traffic resumes',
     for (const proc of procs.splice(0)) await proc.stop('SIGKILL');
     for (const worker of workers.splice(0)) await worker.stop();
     for (const layer of layers.splice(0)) await layer.close();
+    await redis.stop();
+  }
+});
+
+test('a Redis user that may not BZMPOP: /healthz is 503 on both ports, naming it, until it is granted; then requests are answered', async () => {
+  const redis = await RedisServer.start();
+  const admin = rawClient(redis.url);
+  try {
+    await admin.acl('SETUSER', 'thyme', 'on', '>pw', '~*', '&*', '+@all', '-bzmpop');
+    workerOn(redis.url);
+    const { proc, port } = await startThyme([
+      '--layer',
+      `redis://thyme:pw@127.0.0.1:${redis.port}/0`,
+      '--metrics-port',
+      '0',
+      '--http-timeout',
+      '2',
+    ]);
+    procs.push(proc);
+    const metricsPort = (await proc.waitForLine((l) => String(l.msg).startsWith('metrics on ')))
+      .port as number;
+    const health = async (at: number): Promise<{ status: number; body: string }> => {
+      const answer = await httpRequest(at, '/healthz');
+      return { status: answer.status, body: answer.body.toString() };
+    };
+    await waitFor(async () => (await health(port)).status === 200, 10_000, 'ready at first');
+    // The worker answers; Thyme cannot read the reply, and gives up at --http-timeout.
+    assert.is((await httpRequest(port, '/hello')).status, 504);
+    assert.is((await health(port)).status, 503);
+    const details = await health(metricsPort);
+    assert.is(details.status, 503);
+    assert.match(details.body, /"status":"refused","refusal":"NOPERM [^"]*'bzmpop'/);
+    assert.ok(
+      proc.lines.some((l) => l.level === 40 && /lacks \+bzmpop to read/.test(String(l.msg))),
+      'the log says what to grant',
+    );
+    await admin.acl('SETUSER', 'thyme', '+bzmpop');
+    await waitFor(
+      async () => (await health(port)).status === 200 && (await health(metricsPort)).status === 200,
+      10_000,
+      '/healthz 200 once granted',
+    );
+    assert.is((await httpRequest(port, '/hello')).status, 200);
+  } finally {
+    for (const proc of procs.splice(0)) await proc.stop('SIGKILL');
+    for (const worker of workers.splice(0)) await worker.stop();
+    for (const layer of layers.splice(0)) await layer.close();
+    admin.disconnect();
     await redis.stop();
   }
 });

@@ -161,6 +161,54 @@ test("a foreign server's websocket.disconnect without its code ends the socket's
   }
 });
 
+test('a Redis user that may not BZMPOP: /healthz is 503 naming it until it is granted; then events are served', async () => {
+  const redis = await RedisServer.start();
+  const admin = rawClient(redis.url);
+  const metricsPort = await freePort();
+  const prefix = testPrefix();
+  await admin.acl('SETUSER', 'worker', 'on', '>pw', '~*', '&*', '+@all', '-bzmpop');
+  const worker = GredisProcess.start(
+    ['runworker', 'multichat', '--metrics-port', String(metricsPort)],
+    {
+      DATABASE_URL: database.url,
+      CHANNEL_LAYER_URL: `redis://worker:pw@127.0.0.1:${redis.port}/0?prefix=${prefix}`,
+      SECRET_KEY: TEST_SECRET_KEY,
+    },
+  );
+  const layer = createLayer(`${redis.url}?prefix=${prefix}`);
+  const healthz = async (): Promise<{ status: number; body: string }> => {
+    const answer = await fetch(`http://127.0.0.1:${metricsPort}/healthz`);
+    return { status: answer.status, body: await answer.text() };
+  };
+  try {
+    await worker.waitForLine((line) => line.msg === 'worker for multichat running');
+    await waitFor(async () => (await healthz()).status === 503, 5000, '/healthz 503');
+    assert.match((await healthz()).body, /"status":"refused","refusal":"NOPERM [^"]*'bzmpop'/);
+    assert.ok(
+      worker.lines.some((l) => l.level === 40 && /lacks \+bzmpop to read/.test(String(l.msg))),
+      'the log says what to grant',
+    );
+    await admin.acl('SETUSER', 'worker', '+bzmpop');
+    await waitFor(async () => (await healthz()).status === 200, 10_000, '/healthz 200');
+    const replyChannel = await layer.newChannel('foreign');
+    await layer.send('websocket.connect', {
+      reply_channel: replyChannel,
+      order: 0,
+      scheme: 'ws',
+      path: '/chat/stream/',
+      query_string: 5,
+      headers: [],
+    });
+    const answer = await within(layer.receive(replyChannel), 5000, 'the handshake answer');
+    assert.is(typeof answer.accept, 'boolean');
+  } finally {
+    await worker.stop('SIGKILL');
+    await layer.close();
+    admin.disconnect();
+    await redis.stop();
+  }
+});
+
 test('started with Redis unreachable: it says it waits (/healthz 503) until Redis answers, then that it runs', async () => {
   const [redisPort, metricsPort] = [await freePort(), await freePort()];
   const worker = GredisProcess.start(

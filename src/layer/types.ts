@@ -21,8 +21,12 @@ export interface ReceiveOptions {
 /** What the layer can report about itself to a readiness probe. */
 export interface LayerHealth {
   ok: boolean;
-  /** One entry per backend host: `ready`, `connecting` or `down`. */
-  hosts: { url: string; status: 'ready' | 'connecting' | 'down' }[];
+  /**
+   * One entry per backend host: `ready`, `connecting` or `down`, or `refused`:
+   * reachable, but its server refuses the layer's work for lack of permission
+   * (an ACL user without a command or key access: `refusal` is Redis's reason).
+   */
+  hosts: { url: string; status: 'ready' | 'connecting' | 'down' | 'refused'; refusal?: string }[];
 }
 
 /** Cumulative counters, for metrics. */
@@ -85,10 +89,13 @@ export interface ChannelLayer {
    */
   close(deadline?: number): Promise<void>;
   /**
-   * Whether every backend host is reachable now. The Redis layer also sends
-   * each host a PING when nothing else waits for it (one a second at most), so
-   * that a server that stopped answering with its connections left open is
-   * reported within its reply timeout, however idle the process.
+   * Whether every backend host is reachable now, and lets the layer work: not
+   * while a key reader's last read, or a script, was refused for lack of
+   * permission (until a read, or the probe below, is allowed again). The Redis
+   * layer also sends each host a PING when nothing else waits for it (one a
+   * second at most), so that a server that stopped answering with its
+   * connections left open is reported within its reply timeout, however idle
+   * the process; after a refused script, the probe asks again instead.
    */
   health(): LayerHealth;
   /**

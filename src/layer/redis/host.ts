@@ -5,7 +5,8 @@ import { LayerUnavailable } from '../errors.js';
 import type { LayerStats } from '../types.js';
 import { redactUrl, type RedisHostConfig } from '../url.js';
 import { ServerClock } from './clock.js';
-import type { LuaScript } from './scripts.js';
+import { lacking, permissionRefusal, Refusals } from './refusals.js';
+import { MAY_RUN, type LuaScript } from './scripts.js';
 import { SentinelWatch, type MasterAddress } from './sentinel-watch.js';
 
 export type HostStatus = 'ready' | 'connecting' | 'down';
@@ -78,6 +79,9 @@ const DISCONNECT_WAIT_MS = 500;
 /** A readiness probe's PING goes out once in this, at most (see RedisHost.probe). */
 const PROBE_EVERY_MS = 1000;
 
+/** Who the refusals of script calls are recorded for (RedisHost.refusals); readers are recorded as themselves. */
+const SCRIPTS = Symbol('scripts');
+
 /** TCP keep-alive is how a blocked read notices a dead server: it never times out. */
 const KEEP_ALIVE_MS = 10_000;
 
@@ -129,6 +133,12 @@ export class RedisHost {
    */
   misconfigured: Error | undefined;
   private closing = false;
+  /**
+   * What this server refuses the layer for lack of permission: its key readers'
+   * last reads (KeyReader), and script calls (SCRIPTS). The layer's health
+   * shows the host `refused` while any is.
+   */
+  readonly refusals = new Refusals<object | symbol>();
   private readonly sentinelWatch: SentinelWatch | undefined;
 
   constructor(
@@ -235,6 +245,11 @@ export class RedisHost {
    * ready for as long as TCP takes to give up (many minutes). The watch
    * (watchReplies) drops the connections once the PING has gone unanswered for
    * the reply timeout, and the host is then not ready until it answers again.
+   *
+   * After a script call refused for lack of permission, the probe runs MAY_RUN
+   * on that call's keys instead, which answers as the PING would: the host is
+   * ready again once it is allowed. Without it, a process taken out of service
+   * for the refusal would get no traffic, hence no call to find out.
    */
   probe(): void {
     const now = performance.now();
@@ -242,7 +257,17 @@ export class RedisHost {
     if (now - this.probedAt < PROBE_EVERY_MS) return;
     this.probing = true;
     this.probedAt = now;
-    this.call((client) => client.ping())
+    const refusedKeys = this.refusals.keysOf(SCRIPTS) as Arg[] | undefined;
+    const answer = refusedKeys
+      ? this.evalWith(MAY_RUN, refusedKeys, [], false).then(() => {
+          if (this.refusals.allowed(SCRIPTS))
+            this.logger.warn(
+              { host: this.label },
+              "the channel layer's Redis user may run its scripts again",
+            );
+        })
+      : this.call((client) => client.ping());
+    answer
       .catch(() => undefined) // the silence is what tells, and the watch hears it
       .finally(() => (this.probing = false));
   }
@@ -489,7 +514,37 @@ export class RedisHost {
     );
   }
 
-  private evalWith(
+  /**
+   * A call refused for lack of permission is thrown as Redis refused it (see
+   * docs/errors.md), and makes the host `refused` until the probe finds it
+   * allowed. An EVALSHA refused is not retried by EVAL, as ioredis does after
+   * NOSCRIPT: a user that may EVAL and not EVALSHA (an ACL written for
+   * channels_redis, which runs EVAL) lacks other commands of this layer too,
+   * which no fallback covers; each EVAL would also carry the whole script. One
+   * line naming what to grant lets the operator fix the ACL instead.
+   */
+  private async evalWith(
+    script: LuaScript,
+    keys: readonly Arg[],
+    args: readonly Arg[],
+    buffers: boolean,
+  ): Promise<unknown> {
+    try {
+      return await this.evalOnce(script, keys, args, buffers);
+    } catch (error) {
+      const refusal = permissionRefusal(error);
+      if (refusal && this.refusals.refused(SCRIPTS, refusal, keys)) {
+        const key = String(keys[0] ?? '');
+        this.logger.warn(
+          { host: this.label, script: script.name, key, reason: refusal.message },
+          `the channel layer's Redis user lacks ${lacking(refusal, key)} to run the layer's scripts (${refusal.message}): not ready until it has it`,
+        );
+      }
+      throw error;
+    }
+  }
+
+  private evalOnce(
     script: LuaScript,
     keys: readonly Arg[],
     args: readonly Arg[],

@@ -382,10 +382,20 @@ export class RedisChannelLayer extends BaseChannelLayer {
     await Promise.all(this.hosts.map((host) => host.close(deadline)));
   }
 
-  /** Also probes each host (RedisHost.probe), so that whoever asks hears of a silent server. */
+  /**
+   * Also probes each host (RedisHost.probe), so that whoever asks hears of a
+   * silent server, or of a refused permission granted since. A host that is
+   * reachable but refuses the layer's reads or scripts for lack of permission
+   * (RedisHost.refusals) is `refused`, with Redis's reason: not ready.
+   */
   health(): LayerHealth {
     if (!this.closed) for (const host of this.hosts) host.probe();
-    const hosts = this.hosts.map((host) => ({ url: host.label, status: host.status }));
+    const hosts: LayerHealth['hosts'] = this.hosts.map((host) => {
+      const refusal = host.status === 'ready' ? host.refusals.first : undefined;
+      return refusal
+        ? { url: host.label, status: 'refused', refusal: refusal.message }
+        : { url: host.label, status: host.status };
+    });
     return { ok: !this.closed && hosts.every((h) => h.status === 'ready'), hosts };
   }
 

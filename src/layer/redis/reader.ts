@@ -4,6 +4,7 @@ import { before } from '../../deadline.js';
 import { briefError, BurstLogger, type Logger } from '../../logger.js';
 import { LayerUnavailable } from '../errors.js';
 import type { RedisHost } from './host.js';
+import { lacking, permissionRefusal } from './refusals.js';
 import { RESTORE_INFLIGHT, RESTORE_STRANDED } from './scripts.js';
 
 /** One popped sorted-set member: the stored bytes and the score (send time). */
@@ -23,6 +24,13 @@ export interface ReaderSink {
 const MAX_BATCH = 100;
 /** How long stop() waits for the read it ended to come back with what it popped. */
 const LAST_READ_WAIT_MS = 500;
+/**
+ * How long a read waits, in seconds, while the reader is refused for lack of
+ * permission: one that ends (empty or not) tells that reading is allowed
+ * again, where a read blocked until a message comes would not say so until one
+ * came, and the host would stay not ready meanwhile.
+ */
+const REFUSED_READ_WAIT = '0.1';
 /** How often a reader whose connection ended looks again whether it was restarted. */
 const RESTART_CHECK_MS = 1000;
 /**
@@ -104,6 +112,7 @@ export class KeyReader {
     }
     if (this.client) this.host.releaseBlockingClient(this.client);
     this.client = undefined;
+    this.host.refusals.allowed(this); // a reader let go no longer needs the permission
   }
 
   private async run(): Promise<void> {
@@ -125,9 +134,16 @@ export class KeyReader {
           void this.restoreStranded();
         }
         this.blocked = true;
-        const popped = await this.pop(client, count);
+        const refused = this.host.refusals.keysOf(this) !== undefined;
+        const popped = await this.pop(client, count, refused ? REFUSED_READ_WAIT : '0');
         this.blocked = false;
         failures = 0;
+        if (this.host.refusals.allowed(this)) {
+          this.logger.warn(
+            { key: this.key, host: this.host.label },
+            "the channel layer's Redis user may read again",
+          );
+        }
         if (popped.length > 0) this.sink.accept(popped, this);
       } catch (error) {
         this.blocked = false;
@@ -136,16 +152,21 @@ export class KeyReader {
         // Refused by the server, out of memory included (a LayerUnavailable
         // whose cause is Redis's reply), rather than a connection lost.
         const refusal = error instanceof LayerUnavailable ? error.cause : error;
-        if (refusal instanceof ReplyError) {
+        const denied = permissionRefusal(error);
+        if (denied || refusal instanceof ReplyError) {
           // A server-side error (e.g. the key holds another type, or no memory for
           // putting back "$inflight") would repeat at once: back off so it cannot
           // spin the CPU.
           failures++;
-          // Once per burst: a wrong password or a key of another type repeats.
-          BurstLogger.for(this.logger).warn(
-            { key: this.key, host: this.host.label, ...briefError(error) },
-            'blocking read failed',
-          );
+          if (denied) {
+            this.deniedRead(denied);
+          } else {
+            // Once per burst: a key of another type repeats.
+            BurstLogger.for(this.logger).warn(
+              { key: this.key, host: this.host.label, ...briefError(error) },
+              'blocking read failed',
+            );
+          }
           await delay(Math.min(100 * 2 ** failures, 5000));
         }
         // A connection error needs no delay: the next command waits in ioredis's
@@ -155,6 +176,20 @@ export class KeyReader {
         if (client.status === 'end') await restarted(client);
       }
     }
+  }
+
+  /**
+   * A read (or the put-back before it) refused for lack of permission: the
+   * process cannot receive what is sent to this key, so its host is not ready
+   * (RedisHost.refusals) until a read is allowed. Said once, naming what the
+   * user lacks, rather than once per burst of retries as another failure is.
+   */
+  private deniedRead(refusal: Error): void {
+    if (!this.host.refusals.refused(this, refusal, [this.key])) return;
+    this.logger.warn(
+      { key: this.key, host: this.host.label, reason: refusal.message },
+      `the channel layer's Redis user lacks ${lacking(refusal, this.key)} to read ${this.key} (${refusal.message}): not ready until it has it; retrying`,
+    );
   }
 
   /** One look for stranded messages (see inflightLookMs); a failed look is the next one's to do. */
@@ -170,12 +205,13 @@ export class KeyReader {
     }
   }
 
-  private async pop(client: Redis, count: number): Promise<Popped[]> {
+  /** Pops up to `count` messages, waiting `timeout` seconds at most ('0': until one comes). */
+  private async pop(client: Redis, count: number, timeout: string): Promise<Popped[]> {
     if (KeyReader.bzmpop) {
       try {
         const reply = (await client.callBuffer(
           'BZMPOP',
-          '0',
+          timeout,
           '1',
           this.key,
           'MIN',
@@ -190,7 +226,7 @@ export class KeyReader {
         KeyReader.bzmpop = false;
       }
     }
-    const reply = (await client.callBuffer('BZPOPMIN', this.key, '0')) as
+    const reply = (await client.callBuffer('BZPOPMIN', this.key, timeout)) as
       [Buffer, Buffer, Buffer] | null;
     if (!reply) return [];
     return [{ payload: reply[1], score: Number(reply[2].toString()) }];

@@ -276,3 +276,11 @@ end
 return redis.call('ZRANGE', KEYS[2], 0, -1)
 `,
 );
+
+/**
+ * Does nothing. Run with the keys of a script call Redis refused for lack of
+ * permission, it asks again, without touching them, whether the layer's user
+ * may now run its scripts on them (RedisHost.probe): Redis checks the command
+ * and the keys a script declares before running it.
+ */
+export const MAY_RUN = new LuaScript('mayRun', 'return 1');

@@ -1,0 +1,66 @@
+import { LayerUnavailable } from '../errors.js';
+
+/**
+ * Redis's refusal of `error`'s command for lack of permission, if it is one: an ACL user
+ * without the command or without access to its keys (NOPERM), or a connection
+ * that could not authenticate (NOAUTH, WRONGPASS; ioredis reports those of its
+ * ready check wrapped: "Ready check failed: NOAUTH …"). Unlike an outage, only
+ * an operator changes that: until then every such call fails alike.
+ */
+export function permissionRefusal(error: unknown): Error | undefined {
+  const refusal = error instanceof LayerUnavailable ? error.cause : error;
+  if (refusal instanceof Error && /\b(NOPERM|NOAUTH|WRONGPASS)\b/.test(refusal.message))
+    return refusal;
+  return undefined;
+}
+
+/**
+ * What a permission refusal says the layer's Redis user lacks, in ACL SETUSER's
+ * terms where Redis names it: `+bzmpop` for "no permissions to run the
+ * 'bzmpop' command"; for a key, the key the layer asked for (Redis names none).
+ */
+export function lacking(refusal: Error, key: string): string {
+  const command = /run the '([^']+)' command/.exec(refusal.message)?.[1];
+  if (command) return `+${command}`;
+  if (/NOPERM/.test(refusal.message)) return `access to the key ${key}`;
+  return 'a password the server accepts';
+}
+
+/**
+ * The layer work one server refuses for lack of permission, by who was refused
+ * (a key reader, for its last read; the scripts, for the last refused call).
+ * A host with any is not ready (LayerHealth `refused`): a process that cannot
+ * read its replies, or whose sends all fail, must not be sent traffic. Each
+ * entry ends when its refused work is allowed again, so readiness comes back
+ * by itself once the user is granted what it lacked.
+ */
+export class Refusals<Who> {
+  private readonly byWho = new Map<Who, { error: Error; keys: readonly unknown[] }>();
+
+  /** One refusal, the first recorded, to show; undefined when nothing is refused. */
+  get first(): Error | undefined {
+    for (const { error } of this.byWho.values()) return error;
+    return undefined;
+  }
+
+  /** The keys of `who`'s refused work, to ask about again; undefined when it is not refused. */
+  keysOf(who: Who): readonly unknown[] | undefined {
+    return this.byWho.get(who)?.keys;
+  }
+
+  /**
+   * Records that `who`'s work on `keys` was refused. True when that is news (it
+   * was allowed, or refused another way), to be said once rather than at every
+   * retry.
+   */
+  refused(who: Who, error: Error, keys: readonly unknown[] = []): boolean {
+    const before = this.byWho.get(who);
+    this.byWho.set(who, { error, keys });
+    return before?.error.message !== error.message;
+  }
+
+  /** `who` was allowed again (or is gone). True when it had been refused. */
+  allowed(who: Who): boolean {
+    return this.byWho.delete(who);
+  }
+}
