@@ -879,7 +879,6 @@ faults(
       await waitFor(() => limited.health().ok, ARRIVES_MS, 'ready again');
       assert.ok(lines.some((line) => /may read again/.test(line.msg)));
     } finally {
-      await limited.close(); // as below
       await admin.acl('DELUSER', user);
     }
   },
@@ -915,10 +914,27 @@ faults(
       await limited.send('acl.sha', { i: 3 });
       assert.equal(await within(layer({}, flaky.url).receive('acl.sha'), ARRIVES_MS), { i: 3 });
     } finally {
-      // Closed first: a call made while the user is deleted under it never ends.
-      await limited.close();
       await admin.acl('DELUSER', user);
     }
+  },
+);
+
+faults(
+  'the ACL user deleted while a call is on its way: the call fails with the refused reconnection, rather than wait for ever',
+  async () => {
+    const admin = raw(flaky.url);
+    const user = `u${prefix}`;
+    await admin.acl('SETUSER', user, 'on', '>pw', '~*', '&*', '+@all');
+    const limited = layer({}, `redis://${user}:pw@127.0.0.1:${flaky.port}/0`);
+    await limited.send('deleted.probe', { n: 1 });
+    // Writes wait: the send is on its way, unanswered, when its connection is killed.
+    await admin.client('PAUSE', 300, 'WRITE');
+    const sent = limited.send('deleted.probe', { n: 2 }).catch((error: unknown) => error);
+    await sleep(100);
+    await admin.acl('DELUSER', user);
+    const outcome = await settledWithin(sent, 5000);
+    assert.instance(outcome, ReplyError, `the send: ${String(outcome)}`);
+    assert.match((outcome as Error).message, /^WRONGPASS/);
   },
 );
 

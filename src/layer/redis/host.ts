@@ -29,6 +29,11 @@ interface BufferScripting {
  */
 interface UnfulfilledQueue {
   flushQueue(error: Error, options: { offlineQueue: boolean; commandQueue?: boolean }): void;
+  /**
+   * What a connection lost while ready had sent and not had answered, held to
+   * be sent again once a connection is ready: flushQueue leaves it alone.
+   */
+  prevCommandQueue: { shift(): { command: { reject(error: Error): void } } | undefined } | null;
 }
 
 /**
@@ -200,6 +205,7 @@ export class RedisHost {
         return;
       }
       const refused = error instanceof ReplyError && this.down && !this.misconfigured;
+      if (refused) this.failHeldCalls(error);
       if (refused && !this.refusalReported && !this.closing) {
         // The server answers and refuses the reconnection (a password set or
         // changed, an ACL user disabled while running): it will go on refusing
@@ -317,6 +323,22 @@ export class RedisHost {
       }
     }, every);
     this.watchdog.unref();
+  }
+
+  /**
+   * Fails, with the server's refusal, the calls the lost connection had sent
+   * and not had answered. ioredis holds them to send again once a connection
+   * is ready, which a refused reconnection (an ACL user deleted or disabled, a
+   * password changed) may never be: they waited for ever, past the reply
+   * timeout too (watchReplies fails only what is queued), and with them the
+   * event a worker ran, or a flush. Calls made since fail at the reconnections
+   * anyway (maxRetriesPerRequest).
+   */
+  private failHeldCalls(refusal: Error): void {
+    const queue = this.client as unknown as UnfulfilledQueue;
+    const held = queue.prevCommandQueue;
+    queue.prevCommandQueue = null;
+    for (let item = held?.shift(); item; item = held?.shift()) item.command.reject(refusal);
   }
 
   private dropSilentConnections(): void {
