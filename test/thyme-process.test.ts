@@ -390,6 +390,55 @@ test('a Redis user that may not BZMPOP: /healthz is 503 on both ports, naming it
   }
 });
 
+test('a Redis user that may not EVALSHA: requests are 500, /healthz 503 naming it, until it is granted; the probe finds out without traffic', async () => {
+  const redis = await RedisServer.start();
+  const admin = rawClient(redis.url);
+  try {
+    await admin.acl('SETUSER', 'thyme', 'on', '>pw', '~*', '&*', '+@all', '-evalsha');
+    workerOn(redis.url);
+    const { proc, port } = await startThyme([
+      '--layer',
+      `redis://thyme:pw@127.0.0.1:${redis.port}/0`,
+      '--metrics-port',
+      '0',
+    ]);
+    procs.push(proc);
+    const metricsPort = (await proc.waitForLine((l) => String(l.msg).startsWith('metrics on ')))
+      .port as number;
+    await waitFor(
+      async () => (await httpRequest(port, '/healthz')).status === 200,
+      10_000,
+      'ready at first',
+    );
+    // Its send of http.request is refused: Redis's NOPERM is a configuration to fix (500).
+    assert.is((await httpRequest(port, '/hello')).status, 500);
+    const details = await httpRequest(metricsPort, '/healthz');
+    assert.is(details.status, 503);
+    assert.match(details.body.toString(), /"status":"refused","refusal":"NOPERM [^"]*'evalsha'/);
+    assert.ok(
+      proc.lines.some(
+        (l) => l.level === 40 && /lacks \+evalsha to run the layer's scripts/.test(String(l.msg)),
+      ),
+      'the log says what to grant',
+    );
+    await sleep(1500); // probes meanwhile are refused too
+    assert.is((await httpRequest(port, '/healthz')).status, 503);
+    await admin.acl('SETUSER', 'thyme', '+evalsha');
+    await waitFor(
+      async () => (await httpRequest(metricsPort, '/healthz')).status === 200,
+      10_000,
+      '/healthz 200 once granted, with no request in between',
+    );
+    assert.is((await httpRequest(port, '/hello')).status, 200);
+  } finally {
+    for (const proc of procs.splice(0)) await proc.stop('SIGKILL');
+    for (const worker of workers.splice(0)) await worker.stop();
+    for (const layer of layers.splice(0)) await layer.close();
+    admin.disconnect();
+    await redis.stop();
+  }
+});
+
 test('--access-log writes NCSA lines for HTTP and WebSocket events', async () => {
   const url = `${SHARED_REDIS_URL}?prefix=${testPrefix()}`;
   workerOn(url);
