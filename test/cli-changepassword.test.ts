@@ -13,7 +13,8 @@ import { runGredis, runGredisInPtyWithKey, runGredisWithKey } from './helpers/cl
 import { TEST_SECRET_KEY } from './helpers/deployment.js';
 import { allDatabases } from './helpers/databases.js';
 import { testPrefix } from './helpers/layers.js';
-import { freePort, SHARED_REDIS_URL } from './helpers/redis-server.js';
+import { freePort } from './helpers/ports.js';
+import { SHARED_REDIS_URL } from './helpers/redis-server.js';
 import { within } from './helpers/wait.js';
 
 for (const backend of allDatabases()) {

@@ -8,9 +8,15 @@
  * named in the summary with what its first run printed, so that it gets mended
  * rather than forgotten. The summary repeats every failure's own lines at the
  * end, where a reader of a long CI log looks first.
+ *
+ * Each file runs in a process group of its own, and whatever of that group is
+ * still running once the file has ended (a redis-server or gredis process a
+ * failed test did not stop, or everything under a file that timed out) is
+ * killed and named: it would otherwise hold its port, its Redis clients and the
+ * CPU through every later file.
  */
 import { spawn } from 'node:child_process';
-import { readdirSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -30,6 +36,48 @@ interface Run {
   output: string;
 }
 
+/** The process group of the file now running, to kill if the runner is stopped. */
+let running: number | undefined;
+for (const signal of ['SIGINT', 'SIGTERM'] as const)
+  process.on(signal, () => {
+    if (running !== undefined) killGroup(running);
+    process.exit(130);
+  });
+
+/**
+ * Kills process group `group`; whether any of it was still running. Zombies do
+ * not count: where nothing reaps orphans (a container whose first process is
+ * not an init), one stays in the group after it has exited.
+ */
+function killGroup(group: number): boolean {
+  const running = runningIn(group);
+  try {
+    process.kill(-group, 'SIGKILL');
+  } catch {
+    // ESRCH: all of it had exited and been reaped.
+  }
+  return running;
+}
+
+/** Whether some process of group `group` runs (false without a /proc to read). */
+function runningIn(group: number): boolean {
+  let entries: string[];
+  try {
+    entries = readdirSync('/proc').filter((entry) => /^\d+$/.test(entry));
+  } catch {
+    return false;
+  }
+  return entries.some((entry) => {
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const [state, , pgrp] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      return Number(pgrp) === group && state !== 'Z';
+    } catch {
+      return false; // gone meanwhile
+    }
+  });
+}
+
 /** Runs one file, its output passed through as it comes and kept for the summary. */
 function runFile(file: string): Promise<Run> {
   return new Promise((resolve) => {
@@ -37,7 +85,9 @@ function runFile(file: string): Promise<Run> {
       process.execPath,
       ['--enable-source-maps', '--expose-gc', join(here, file)],
       {
-        stdio: ['inherit', 'pipe', 'pipe'],
+        // Its own group, which its children join: none outlives the file (killGroup).
+        detached: true,
+        stdio: ['ignore', 'pipe', 'pipe'],
         env: {
           GREDIS_LOG_LEVEL: 'silent',
           ...process.env,
@@ -54,14 +104,22 @@ function runFile(file: string): Promise<Run> {
       chunks.push(chunk);
       process.stderr.write(chunk);
     });
-    const timer = setTimeout(() => {
-      const line = `\n${file}: timed out after ${FILE_TIMEOUT_MS} ms\n`;
+    const say = (line: string): void => {
       chunks.push(Buffer.from(line));
       process.stderr.write(line);
-      child.kill('SIGKILL');
+    };
+    running = child.pid;
+    const timer = setTimeout(() => {
+      say(`\n${file}: timed out after ${FILE_TIMEOUT_MS} ms\n`);
+      killGroup(child.pid!);
     }, FILE_TIMEOUT_MS);
-    child.on('close', (exitCode, signal) => {
+    // At its exit, not at 'close': a process it left holding its stdout would hold off 'close'.
+    child.on('exit', () => {
       clearTimeout(timer);
+      running = undefined;
+      if (killGroup(child.pid!)) say(`\n${file}: left processes running; killed them\n`);
+    });
+    child.on('close', (exitCode, signal) => {
       resolve({
         code: exitCode ?? (signal ? 1 : 0),
         output: Buffer.concat(chunks).toString('utf8'),
@@ -80,7 +138,10 @@ function failureExcerpt(output: string): string {
   const kept: string[] = [];
   let inBlock = false;
   for (const line of lines) {
-    if (/^\s*FAIL\s/.test(line) || /a before hook of .* failed|timed out after/.test(line))
+    if (
+      /^\s*FAIL\s/.test(line) ||
+      /a before hook of .* failed|timed out after|left processes running/.test(line)
+    )
       inBlock = true;
     else if (/^\s*Total:/.test(line)) inBlock = false;
     if (inBlock) kept.push(line);

@@ -25,7 +25,6 @@ import {
 } from './helpers/deployment.js';
 import { httpRequest, type HttpResult } from './helpers/http-client.js';
 import { startThyme } from './helpers/processes.js';
-import { freePort } from './helpers/redis-server.js';
 import { TcpProxy } from './helpers/tcp-proxy.js';
 import { waitFor, within } from './helpers/wait.js';
 import { HandshakeRefused, type TestClient } from './helpers/ws-client.js';
@@ -151,8 +150,10 @@ test('a database that stops answering: pages fail with 500 within query_timeout,
   // Only its URL is used: the database is this suite's, set up and dropped above.
   const deployment = new DistributedChat({ url: url.toString() } as DatabaseBackend);
   try {
-    const metricsPort = await freePort();
-    const worker = await deployment.startWorker(['--metrics-port', String(metricsPort)]);
+    const worker = await deployment.startWorker(['--metrics-port', '0']);
+    const metricsPort = (
+      await worker.waitForLine((line) => String(line.msg).startsWith('metrics on '))
+    ).port as number;
     const failures = async (): Promise<string | undefined> => {
       const text = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
       return /^gredis_worker_app_failures_total\{cause="database"\} (\d+)$/m.exec(text)?.[1];

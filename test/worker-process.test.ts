@@ -14,7 +14,8 @@ import * as assert from 'uvu/assert';
 import type { Database } from '../src/db/connection.js';
 import { createLayer } from '../src/index.js';
 import { postgresBackend, SHARED_POSTGRES_URL } from './helpers/databases.js';
-import { freePort, rawClient, RedisServer, waitForBlockedReads } from './helpers/redis-server.js';
+import { freePort } from './helpers/ports.js';
+import { rawClient, RedisServer, waitForBlockedReads } from './helpers/redis-server.js';
 import {
   DistributedChat,
   Fixtures,
@@ -210,20 +211,19 @@ test('a Redis user that may not BZMPOP: /healthz is 503 naming it until it is gr
 });
 
 test('started with Redis unreachable: it says it waits (/healthz 503) until Redis answers, then that it runs', async () => {
-  const [redisPort, metricsPort] = [await freePort(), await freePort()];
-  const worker = GredisProcess.start(
-    ['runworker', 'multichat', '--metrics-port', String(metricsPort)],
-    {
-      DATABASE_URL: database.url,
-      CHANNEL_LAYER_URL: `redis://127.0.0.1:${redisPort}/0?prefix=${testPrefix()}`,
-      SECRET_KEY: TEST_SECRET_KEY,
-    },
-  );
+  const redisPort = await freePort();
+  const worker = GredisProcess.start(['runworker', 'multichat', '--metrics-port', '0'], {
+    DATABASE_URL: database.url,
+    CHANNEL_LAYER_URL: `redis://127.0.0.1:${redisPort}/0?prefix=${testPrefix()}`,
+    SECRET_KEY: TEST_SECRET_KEY,
+  });
   let redis: RedisServer | undefined;
-  const healthz = async (): Promise<number> =>
-    (await fetch(`http://127.0.0.1:${metricsPort}/healthz`)).status;
   try {
-    await worker.waitForLine((line) => String(line.msg).startsWith('metrics on '));
+    const metricsPort = (
+      await worker.waitForLine((line) => String(line.msg).startsWith('metrics on '))
+    ).port as number;
+    const healthz = async (): Promise<number> =>
+      (await fetch(`http://127.0.0.1:${metricsPort}/healthz`)).status;
     await worker.waitForLine(
       (line) => line.msg === 'worker for multichat waiting for the channel layer',
     );

@@ -8,13 +8,36 @@ export interface HttpResult {
   body: Buffer;
 }
 
-/** One HTTP request over a fresh connection: to 127.0.0.1:port, or to a Unix socket. */
+/**
+ * One HTTP request over a fresh connection: to 127.0.0.1:port, or to a Unix
+ * socket. An answer not whole within `timeoutMs` (a server that hangs) fails
+ * the test that waited, rather than the whole file at the runner's timeout,
+ * which names no test.
+ */
 export function httpRequest(
   to: number | { socketPath: string },
   path: string,
-  options: { method?: string; headers?: Record<string, string>; body?: Buffer | string } = {},
+  options: {
+    method?: string;
+    headers?: Record<string, string>;
+    body?: Buffer | string;
+    timeoutMs?: number;
+  } = {},
 ): Promise<HttpResult> {
+  const timeoutMs = options.timeoutMs ?? 30_000;
+  // Made here, so that its stack names the test line that waited, not a timer.
+  const timedOut = new Error(
+    `no whole answer to ${options.method ?? 'GET'} ${path} within ${timeoutMs} ms`,
+  );
   return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      reject(timedOut);
+      req.destroy();
+    }, timeoutMs);
+    const fail = (error: Error): void => {
+      clearTimeout(timer);
+      reject(error);
+    };
     const req = request(
       {
         ...(typeof to === 'number' ? { host: '127.0.0.1', port: to } : to),
@@ -29,18 +52,19 @@ export function httpRequest(
       (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (chunk: Buffer) => chunks.push(chunk));
-        res.on('end', () =>
+        res.on('end', () => {
+          clearTimeout(timer);
           resolve({
             status: res.statusCode ?? 0,
             headers: res.headers,
             rawHeaders: res.rawHeaders,
             body: Buffer.concat(chunks),
-          }),
-        );
-        res.on('error', reject);
+          });
+        });
+        res.on('error', fail);
       },
     );
-    req.on('error', reject);
+    req.on('error', fail);
     req.end(options.body);
   });
 }

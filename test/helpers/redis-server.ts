@@ -1,40 +1,87 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
+import type { Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
+import { onFreePort, PortTakenError } from './ports.js';
 import { waitFor } from './wait.js';
 
 /** The shared Redis every test may use (DEVELOPERS.md: 127.0.0.1:6379). */
 export const SHARED_REDIS_URL = process.env.GREDIS_TEST_REDIS_URL ?? 'redis://127.0.0.1:6379/0';
 
-/** A free loopback TCP port (bound then released). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.unref();
-    server.on('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
+/** redis-server's last words, kept to say why it did not start. */
+const LOG_TAIL_CHARS = 2000;
+
+/** Every redis-server this process started that may still run. */
+const running = new Set<ChildProcess>();
+// None outlives the test file: one a failed test left behind holds its port and CPU.
+process.on('exit', () => {
+  for (const child of running) child.kill('SIGKILL');
+});
+
+interface RedisProcess {
+  child: ChildProcess;
+  log: () => string;
+  /** Whether it has exited and its log has been read to the end. */
+  ended: () => boolean;
 }
 
-/** Waits (10 s at most) until the server on `port` answers and `ready` says yes. */
-async function until(port: number, ready: (probe: Redis) => Promise<boolean>): Promise<void> {
+/**
+ * A redis-server process whose log (stdout) is kept, its tail, to tell why it
+ * stopped. Neither the process nor its log holds the test process open: one
+ * that a failed test left running would otherwise keep the file from ending
+ * until the runner's timeout; at exit it is killed.
+ */
+function spawnRedis(args: readonly string[]): RedisProcess {
+  const child = spawn('redis-server', args, { stdio: ['ignore', 'pipe', 'ignore'] });
+  running.add(child);
+  child.once('exit', () => running.delete(child));
+  let ended = false;
+  child.once('close', () => (ended = true));
+  child.unref();
+  const stdout = child.stdout as Socket;
+  stdout.unref();
+  let log = '';
+  // Read on for the server's whole life: a full pipe would stop it.
+  stdout.on('data', (chunk: Buffer) => {
+    log = (log + chunk.toString('utf8')).slice(-LOG_TAIL_CHARS);
+  });
+  return { child, log: () => log, ended: () => ended };
+}
+
+/**
+ * Waits (10 s at most) until `child`, which is to listen on `port`, answers there
+ * and `ready` says yes. Another server that answers on the port (one that took it
+ * first) is not taken for `child`: its process id is checked. If `child` exits,
+ * says why at once: PortTakenError when the port was in use.
+ */
+async function until(
+  port: number,
+  { child, log, ended }: RedisProcess,
+  ready: (probe: Redis) => Promise<boolean>,
+): Promise<void> {
   const deadline = Date.now() + 10_000;
   for (;;) {
+    if (ended()) {
+      if (log().includes('Address already in use')) throw new PortTakenError(port);
+      throw new Error(
+        `redis-server on port ${port} exited (${child.exitCode ?? child.signalCode}) before it answered: ${log()}`,
+      );
+    }
     const probe = new Redis(port, '127.0.0.1', {
       lazyConnect: true,
       maxRetriesPerRequest: 0,
       retryStrategy: () => null,
+      // Its default 2 s timer, armed at disconnect() for a refused probe's stream
+      // too, would hold the test process that long after its last test.
+      disconnectTimeout: 0,
     });
     probe.on('error', () => {});
     try {
       await probe.connect();
-      if (await ready(probe)) return;
+      const info = await probe.info('server');
+      if (info.includes(`process_id:${child.pid}\r\n`) && (await ready(probe))) return;
     } catch {
       // Not listening yet.
     } finally {
@@ -43,6 +90,15 @@ async function until(port: number, ready: (probe: Redis) => Promise<boolean>): P
     if (Date.now() > deadline) throw new Error(`the server on port ${port} did not start`);
     await new Promise((r) => setTimeout(r, 50));
   }
+}
+
+/** Stops `child` with SIGKILL; resolves once it has exited. */
+async function killed(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  child.ref(); // the test process waits for its exit
+  const exited = new Promise((r) => child.once('exit', r));
+  child.kill('SIGKILL');
+  await exited;
 }
 
 /**
@@ -59,12 +115,16 @@ export class RedisServer {
 
   /**
    * `extraArgs`: more redis-server options, e.g. `['--replicaof', '127.0.0.1', '6380']`.
-   * `port`: a port of the test's choosing (one a process already tries to reach).
+   * `port`: a port of the test's choosing (one a process already tries to reach);
+   * without it, one from freePort(), and another if that one is taken first.
    */
   static async start(extraArgs: readonly string[] = [], port?: number): Promise<RedisServer> {
-    const server = new RedisServer(port ?? (await freePort()), extraArgs);
-    await server.startProcess();
-    return server;
+    const startOn = async (chosen: number): Promise<RedisServer> => {
+      const server = new RedisServer(chosen, extraArgs);
+      await server.startProcess();
+      return server;
+    };
+    return port === undefined ? onFreePort(startOn) : startOn(port);
   }
 
   get url(): string {
@@ -75,26 +135,28 @@ export class RedisServer {
     return this.child?.pid;
   }
 
+  /** Starts the process on its port: PortTakenError if another holds it. */
   async startProcess(): Promise<void> {
-    const child = spawn(
-      'redis-server',
-      [
-        '--port',
-        String(this.port),
-        '--bind',
-        '127.0.0.1',
-        '--save',
-        '',
-        '--appendonly',
-        'no',
-        '--dir',
-        '/tmp',
-        ...this.extraArgs,
-      ],
-      { stdio: 'ignore' },
-    );
-    this.child = child;
-    await until(this.port, async (probe) => (await probe.ping()) === 'PONG');
+    const redis = spawnRedis([
+      '--port',
+      String(this.port),
+      '--bind',
+      '127.0.0.1',
+      '--save',
+      '',
+      '--appendonly',
+      'no',
+      '--dir',
+      '/tmp',
+      ...this.extraArgs,
+    ]);
+    this.child = redis.child;
+    try {
+      await until(this.port, redis, async (probe) => (await probe.ping()) === 'PONG');
+    } catch (error) {
+      await this.kill();
+      throw error;
+    }
   }
 
   /**
@@ -111,11 +173,7 @@ export class RedisServer {
 
   /** SIGKILL: the server vanishes as in a crash. */
   async kill(): Promise<void> {
-    const child = this.child;
-    if (!child || child.exitCode !== null) return;
-    const exited = new Promise((r) => child.once('exit', r));
-    child.kill('SIGKILL');
-    await exited;
+    if (this.child) await killed(this.child);
     this.child = undefined;
   }
 
@@ -172,47 +230,44 @@ export class RedisSentinel {
     name: string,
     { downAfterMs, replicas = [] }: { downAfterMs?: number; replicas?: RedisServer[] } = {},
   ): Promise<RedisSentinel> {
-    const port = await freePort();
-    const dir = mkdtempSync(join(tmpdir(), 'gredis-sentinel-'));
-    const config = join(dir, 'sentinel.conf');
-    writeFileSync(
-      config,
-      [
-        `port ${port}`,
-        'bind 127.0.0.1',
-        `dir ${dir}`,
-        `sentinel monitor ${name} 127.0.0.1 ${master.port} 1`,
-        ...replicas.map((replica) => `sentinel known-replica ${name} 127.0.0.1 ${replica.port}`),
-        ...(downAfterMs === undefined
-          ? []
-          : [
-              `sentinel down-after-milliseconds ${name} ${downAfterMs}`,
-              `sentinel failover-timeout ${name} ${Math.max(3000, downAfterMs * 3)}`,
-            ]),
-        '',
-      ].join('\n'),
-    );
-    const child = spawn('redis-server', [config, '--sentinel'], { stdio: 'ignore' });
-    const sentinel = new RedisSentinel(port, child, dir);
-    try {
-      await until(port, async (probe) => {
-        const address = (await probe.call('SENTINEL', 'get-master-addr-by-name', name)) as
-          string[] | null;
-        return address?.[1] === String(master.port);
-      });
-    } catch (error) {
-      await sentinel.stop();
-      throw error;
-    }
-    return sentinel;
+    return onFreePort(async (port) => {
+      const dir = mkdtempSync(join(tmpdir(), 'gredis-sentinel-'));
+      const config = join(dir, 'sentinel.conf');
+      writeFileSync(
+        config,
+        [
+          `port ${port}`,
+          'bind 127.0.0.1',
+          `dir ${dir}`,
+          `sentinel monitor ${name} 127.0.0.1 ${master.port} 1`,
+          ...replicas.map((replica) => `sentinel known-replica ${name} 127.0.0.1 ${replica.port}`),
+          ...(downAfterMs === undefined
+            ? []
+            : [
+                `sentinel down-after-milliseconds ${name} ${downAfterMs}`,
+                `sentinel failover-timeout ${name} ${Math.max(3000, downAfterMs * 3)}`,
+              ]),
+          '',
+        ].join('\n'),
+      );
+      const redis = spawnRedis([config, '--sentinel']);
+      const sentinel = new RedisSentinel(port, redis.child, dir);
+      try {
+        await until(port, redis, async (probe) => {
+          const address = (await probe.call('SENTINEL', 'get-master-addr-by-name', name)) as
+            string[] | null;
+          return address?.[1] === String(master.port);
+        });
+      } catch (error) {
+        await sentinel.stop();
+        throw error;
+      }
+      return sentinel;
+    });
   }
 
   async stop(): Promise<void> {
-    if (this.child.exitCode === null) {
-      const exited = new Promise((r) => this.child.once('exit', r));
-      this.child.kill('SIGKILL');
-      await exited;
-    }
+    await killed(this.child);
     rmSync(this.dir, { recursive: true, force: true });
   }
 }

@@ -1,4 +1,5 @@
 import { connect, createServer, type Server, type Socket } from 'node:net';
+import { onFreePort, PortTakenError } from './ports.js';
 
 /**
  * A loopback TCP proxy between clients and a server, to break what lies between
@@ -19,14 +20,17 @@ export class TcpProxy {
     readonly port: number,
   ) {}
 
-  static async start(target: { host: string; port: number }): Promise<TcpProxy> {
-    const probe = createServer();
-    await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
-    const port = (probe.address() as { port: number }).port;
-    await new Promise<void>((resolve) => probe.close(() => resolve()));
-    const proxy = new TcpProxy(target, port);
-    await proxy.restore();
-    return proxy;
+  /**
+   * On a port from freePort(), not one the kernel picks: restore() listens on it
+   * again after cut() or freeze(), when an ephemeral port could have become some
+   * outgoing connection's own.
+   */
+  static start(target: { host: string; port: number }): Promise<TcpProxy> {
+    return onFreePort(async (port) => {
+      const proxy = new TcpProxy(target, port);
+      await proxy.restore();
+      return proxy;
+    });
   }
 
   /** Drops every connection and refuses new ones. */
@@ -84,7 +88,10 @@ export class TcpProxy {
     });
   }
 
-  /** Accepts connections again, on the same port (frozen ones stay frozen). */
+  /**
+   * Accepts connections again, on the same port (frozen ones stay frozen):
+   * PortTakenError if another process listens there now.
+   */
   async restore(): Promise<void> {
     const server = createServer((client) => {
       if (this.stalled) {
@@ -114,7 +121,12 @@ export class TcpProxy {
         });
       }
     });
-    await new Promise<void>((resolve) => server.listen(this.port, '127.0.0.1', resolve));
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', (error: NodeJS.ErrnoException) =>
+        reject(error.code === 'EADDRINUSE' ? new PortTakenError(this.port) : error),
+      );
+      server.listen(this.port, '127.0.0.1', resolve);
+    });
     this.server = server;
   }
 

@@ -1,0 +1,150 @@
+/**
+ * The test helpers and runner themselves: ports that no other server takes by
+ * chance, servers that notice when one did, and no process of a test file
+ * outliving it into the next.
+ */
+import { spawnSync } from 'node:child_process';
+import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type AddressInfo, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import * as assert from 'uvu/assert';
+import { rejects } from './helpers/assert.js';
+import { httpRequest } from './helpers/http-client.js';
+import { FREE_PORT_RANGE, freePort, PortTakenError } from './helpers/ports.js';
+import { RedisServer } from './helpers/redis-server.js';
+import { suite } from './helpers/suite.js';
+import { TcpProxy } from './helpers/tcp-proxy.js';
+import { waitFor, within } from './helpers/wait.js';
+
+const test = suite('test infrastructure');
+
+/** Whether process `pid` runs (a zombie, killed but not yet reaped, does not). */
+function running(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z';
+  } catch {
+    return false;
+  }
+}
+
+test('freePort: never the same port twice in a process, and none the kernel picks for a connection or a listen on port 0', async () => {
+  const ephemeral = readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8');
+  const ephemeralStart = Number(ephemeral.trim().split(/\s+/)[0]);
+  const ports: number[] = [];
+  for (let i = 0; i < 500; i++) ports.push(await freePort());
+  assert.is(new Set(ports).size, ports.length, 'no port handed out twice');
+  const outside = ports.filter((port) => port >= FREE_PORT_RANGE.first && port < ephemeralStart);
+  assert.equal(outside, ports, `all below the ephemeral range (${ephemeral.trim()})`);
+});
+
+test('RedisServer.start on a port another redis-server holds: PortTakenError at once, not the other server taken for its own', async () => {
+  const holder = await RedisServer.start();
+  try {
+    const started = Date.now();
+    const error = await rejects(() => RedisServer.start([], holder.port), PortTakenError);
+    assert.is(error.port, holder.port);
+    assert.ok(Date.now() - started < 5000, `said in ${Date.now() - started} ms`);
+  } finally {
+    await holder.stop();
+  }
+});
+
+test('TcpProxy.restore on a port taken while it was cut: PortTakenError, not an uncaught error', async () => {
+  const proxy = await TcpProxy.start({ host: '127.0.0.1', port: 1 });
+  const squatter = createServer();
+  try {
+    proxy.cut();
+    await new Promise<void>((resolve) => squatter.listen(proxy.port, '127.0.0.1', resolve));
+    const error = await rejects(() => proxy.restore(), PortTakenError);
+    assert.is(error.port, proxy.port);
+  } finally {
+    proxy.stop();
+    squatter.close();
+  }
+});
+
+test('httpRequest to a server that never answers: fails at its timeout, naming the request', async () => {
+  const held: Socket[] = [];
+  const silent = createServer((socket) => held.push(socket)); // accepts, reads, says nothing
+  await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+  try {
+    const { port } = silent.address() as AddressInfo;
+    const started = Date.now();
+    const error = await within(
+      rejects(() => httpRequest(port, '/hangs', { timeoutMs: 300 }), Error),
+      5000,
+      'the request to fail',
+    );
+    assert.is(error.message, 'no whole answer to GET /hangs within 300 ms');
+    assert.ok(Date.now() - started < 2000, `failed after ${Date.now() - started} ms`);
+  } finally {
+    for (const socket of held) socket.destroy();
+    silent.close();
+  }
+});
+
+test('a RedisServer a test left running: the file still ends, and the server with it', async () => {
+  const helper = join(dirname(fileURLToPath(import.meta.url)), 'helpers', 'redis-server.js');
+  const started = Date.now();
+  const run = spawnSync(
+    process.execPath,
+    [
+      '--input-type=module',
+      '-e',
+      `const { RedisServer } = await import(${JSON.stringify(helper)});
+       console.log((await RedisServer.start()).pid);`,
+    ],
+    { encoding: 'utf8', timeout: 15_000, killSignal: 'SIGKILL' },
+  );
+  const pid = Number(run.stdout.trim());
+  try {
+    assert.is(run.status, 0, `ended by ${run.signal ?? 'itself'}: ${run.stderr}`);
+    assert.ok(Date.now() - started < 10_000, `ended after ${Date.now() - started} ms`);
+    await waitFor(() => !running(pid), 2000, `redis-server ${pid} to be killed`);
+  } finally {
+    if (pid > 0 && running(pid)) process.kill(pid, 'SIGKILL');
+  }
+});
+
+test('the runner kills what a test file left running, and says so; a file that left nothing running, a zombie aside, is not named', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'gredis-runner-'));
+  try {
+    copyFileSync(join(dirname(fileURLToPath(import.meta.url)), 'run.js'), join(dir, 'run.js'));
+    const pidFile = join(dir, 'pid');
+    // A file whose child outlives it: unref'd, so the file itself ends.
+    writeFileSync(
+      join(dir, 'leaks.test.js'),
+      `import { spawn } from 'node:child_process';
+       import { writeFileSync } from 'node:fs';
+       const child = spawn('sleep', ['60'], { stdio: 'ignore' });
+       child.unref();
+       writeFileSync(${JSON.stringify(pidFile)}, String(child.pid));`,
+    );
+    // One whose child has ended: nothing to kill, nothing said. Its grandchild
+    // outlives the shell that started it, and once it has exited stays a zombie
+    // where nothing reaps orphans: not a process left running either.
+    writeFileSync(
+      join(dir, 'clean.test.js'),
+      `import { execFileSync } from 'node:child_process';
+       execFileSync('sh', ['-c', 'sleep 0.1 &']);
+       await new Promise((resolve) => setTimeout(resolve, 500));`,
+    );
+    writeFileSync(join(dir, 'package.json'), '{"type":"module"}');
+    const run = spawnSync(process.execPath, [join(dir, 'run.js')], {
+      encoding: 'utf8',
+      timeout: 20_000,
+    });
+    assert.is(run.status, 0, run.stdout + run.stderr);
+    assert.match(run.stderr, 'leaks.test.js: left processes running; killed them');
+    assert.not.match(run.stderr, 'clean.test.js: left');
+    const pid = Number(readFileSync(pidFile, 'utf8'));
+    await waitFor(() => !running(pid), 2000, `the child ${pid} to be killed`);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test.run();
