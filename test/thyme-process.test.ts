@@ -451,8 +451,22 @@ test('--access-log writes NCSA lines for HTTP and WebSocket events', async () =>
   client.close(1000);
   await client.closed;
   assert.is(await handshakeStatus(`ws://127.0.0.1:${port}/reject`), 403);
-  await sleep(300);
-  const lines = readFileSync(log, 'utf8').trim().split('\n');
+  // Thyme writes each line once it is done with the request or socket, which on a
+  // loaded machine can come after the client has seen the end.
+  const written = [
+    'GET /hello',
+    '"WSCONNECT /chat/"',
+    '"WSDISCONNECT /chat/"',
+    '"WSREJECT /reject"',
+  ];
+  const lines = (await waitFor(
+    () => {
+      const now = readFileSync(log, 'utf8').trim().split('\n');
+      return written.every((part) => now.some((l) => l.includes(part))) ? now : undefined;
+    },
+    5000,
+    'the access log lines',
+  ))!;
   assert.match(
     lines.find((l) => l.includes('GET /hello'))!,
     /^127\.0\.0\.1 - - \[\d{2}\/\w{3}\/\d{4}:\d{2}:\d{2}:\d{2} \+0000\] "GET \/hello\?x=1 HTTP\/1\.1" 200 \d+ "http:\/\/localhost\/" "tester\/1\.0"$/,
