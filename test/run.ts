@@ -38,10 +38,13 @@ interface Run {
 
 /** The process group of the file now running, to kill if the runner is stopped. */
 let running: number | undefined;
-for (const signal of ['SIGINT', 'SIGTERM'] as const)
+for (const [signal, code] of [
+  ['SIGINT', 130],
+  ['SIGTERM', 143],
+] as const)
   process.on(signal, () => {
     if (running !== undefined) killGroup(running);
-    process.exit(130);
+    process.exit(code);
   });
 
 /**
