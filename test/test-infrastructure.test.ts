@@ -52,6 +52,17 @@ test('RedisServer.start on a port another redis-server holds: PortTakenError at 
   }
 });
 
+test('RedisServer.start with no redis-server to run: it rejects saying so, not an uncaught error', async () => {
+  const path = process.env.PATH;
+  process.env.PATH = '/nonexistent';
+  try {
+    const error = await rejects(() => RedisServer.start(), Error);
+    assert.match(error.message, 'spawn redis-server ENOENT');
+  } finally {
+    process.env.PATH = path;
+  }
+});
+
 test('TcpProxy.restore on a port taken while it was cut: PortTakenError, not an uncaught error', async () => {
   const proxy = await TcpProxy.start({ host: '127.0.0.1', port: 1 });
   const squatter = createServer();

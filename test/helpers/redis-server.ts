@@ -39,10 +39,15 @@ function spawnRedis(args: readonly string[]): RedisProcess {
   child.once('exit', () => running.delete(child));
   let ended = false;
   child.once('close', () => (ended = true));
+  let log = '';
+  // Not started at all (no redis-server on PATH): said as its last words.
+  child.once('error', (error) => {
+    log += error.message;
+    ended = true;
+  });
   child.unref();
   const stdout = child.stdout as Socket;
   stdout.unref();
-  let log = '';
   // Read on for the server's whole life: a full pipe would stop it.
   stdout.on('data', (chunk: Buffer) => {
     log = (log + chunk.toString('utf8')).slice(-LOG_TAIL_CHARS);
