@@ -120,6 +120,34 @@ test('a RedisServer a test left running: the file still ends, and the server wit
   }
 });
 
+test('a GredisProcess a test left running: killed and named once the last suite has run, so the file ends', () => {
+  const helpers = join(dirname(fileURLToPath(import.meta.url)), 'helpers');
+  const started = Date.now();
+  const run = spawnSync(
+    process.execPath,
+    [
+      '--input-type=module',
+      '-e',
+      `import { spawn } from 'node:child_process';
+       const { suite } = await import(${JSON.stringify(join(helpers, 'suite.js'))});
+       const { GredisProcess } = await import(${JSON.stringify(join(helpers, 'processes.js'))});
+       for (const name of ['first', 'last']) {
+         const test = suite(name);
+         test('leaves a process running', () => {
+           new GredisProcess(spawn('sleep', ['60'], { stdio: 'pipe' }));
+         });
+         test.run();
+       }`,
+    ],
+    { encoding: 'utf8', timeout: 15_000, killSignal: 'SIGKILL' },
+  );
+  assert.is(run.status, 0, `ended by ${run.signal ?? 'itself'}: ${run.stdout}${run.stderr}`);
+  assert.ok(Date.now() - started < 10_000, `ended after ${Date.now() - started} ms`);
+  const named = run.stderr.match(/a gredis process the tests left running was killed: sleep 60/g);
+  assert.is(named?.length, 2, run.stderr);
+  assert.is(run.stdout.split('(1 / 1)').length, 3, `both suites ran: ${run.stdout}`);
+});
+
 test('the runner kills what a test file left running, and says so; a file that left nothing running, a zombie aside, is not named', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'gredis-runner-'));
   try {

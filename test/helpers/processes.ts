@@ -4,6 +4,22 @@ import { fileURLToPath } from 'node:url';
 
 export const GREDIS_BIN = fileURLToPath(new URL('../../../bin/gredis.js', import.meta.url));
 
+/** Every GredisProcess of this test process that has not exited. */
+const live = new Set<GredisProcess>();
+
+/**
+ * Kills the processes the tests left running (a failed test that never reached
+ * its clean-up); returns what each was started as. Once the tests are done
+ * (suite.ts): a live child holds the test process open, so the file would run
+ * on until the runner's timeout.
+ */
+export function killLeftovers(): string[] {
+  return [...live].map((proc) => {
+    proc.child.kill('SIGKILL');
+    return proc.child.spawnargs.join(' ');
+  });
+}
+
 /** A `gredis` subprocess whose JSON log lines are kept for assertions. */
 export class GredisProcess {
   readonly lines: Record<string, unknown>[] = [];
@@ -31,8 +47,12 @@ export class GredisProcess {
       }
     });
     createInterface({ input: child.stderr! }).on('line', (text) => this.stderr.push(text));
+    live.add(this);
     this.exited = new Promise((resolve) =>
-      child.once('exit', (code, signal) => resolve({ code, signal })),
+      child.once('exit', (code, signal) => {
+        live.delete(this);
+        resolve({ code, signal });
+      }),
     );
   }
 

@@ -1,4 +1,5 @@
 import { suite as uvuSuite, type Callback, type Test } from 'uvu';
+import { killLeftovers } from './processes.js';
 
 let beforeHookFailed = false;
 // uvu sets process.exitCode itself when it is done; an exit listener runs after it.
@@ -12,7 +13,8 @@ process.on('exit', () => {
  * suite prints "(0 / N)" with no reason and the process exits 0, so test/run.ts
  * counted a deployment that never started as a passed file. Here the error is
  * printed and the process exits 1. Every test file takes `suite` from here
- * (eslint refuses uvu's own).
+ * (eslint refuses uvu's own). Once its last suite has run, the gredis processes
+ * its tests left running are killed, and named (killLeftovers).
  */
 export function suite<T = Record<string, unknown>>(name = '', context?: T): Test<T> {
   const test = uvuSuite<T>(name, context);
@@ -28,5 +30,19 @@ export function suite<T = Record<string, unknown>>(name = '', context?: T): Test
       }
     });
   test.before = Object.assign(guarded, { each: before.each });
+  const run = test.run;
+  test.run = () => {
+    suitesToRun++;
+    // After the suite's own after hooks; every file's suites are queued before any runs.
+    test.after(() => {
+      if (--suitesToRun > 0) return;
+      for (const args of killLeftovers())
+        console.error(`\n  a gredis process the tests left running was killed: ${args}`);
+    });
+    run();
+  };
   return test;
 }
+
+/** Suites of this file not yet run to their end. */
+let suitesToRun = 0;
