@@ -29,6 +29,7 @@ import {
 import { BrowserlessClient } from './helpers/browserless.js';
 import { CHROMIUM, CHROMIUM_ARGS, killChildren } from './helpers/chromium.js';
 import { httpRequest } from './helpers/http-client.js';
+import { freePort } from './helpers/ports.js';
 import { sleep, waitFor, within } from './helpers/wait.js';
 import type { TestClient } from './helpers/ws-client.js';
 
@@ -295,8 +296,16 @@ test.before(async () => {
   rooms.staff = await fixtures.room('Staff lounge', true);
   rooms.hostile = await fixtures.room(`Hostile ${XSS}`);
   chat = new DistributedChat(database);
+  // Ports outside the ephemeral range: a test restarts Nora's Thyme on its port,
+  // which an outgoing connection could take meanwhile were it the kernel's pick.
+  const [portA, portB] = [await freePort(), await freePort()];
   await within(
-    Promise.all([chat.startWorker(), chat.startWorker(), chat.startThyme(), chat.startThyme()]),
+    Promise.all([
+      chat.startWorker(),
+      chat.startWorker(),
+      chat.startThyme(['--port', String(portA)]),
+      chat.startThyme(['--port', String(portB)]),
+    ]),
     45_000,
     'the deployment to start',
   );
