@@ -1,6 +1,7 @@
 /**
  * The test helpers and runner themselves: ports that no other server takes by
- * chance, servers that notice when one did, and no process of a test file
+ * chance, servers that notice when one did, helpers that fail at a timeout
+ * rather than wait on a silent server or script, and no process of a test file
  * outliving it into the next.
  */
 import { spawnSync } from 'node:child_process';
@@ -11,12 +12,14 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as assert from 'uvu/assert';
 import { rejects } from './helpers/assert.js';
+import { runPython } from './helpers/cli.js';
 import { httpRequest } from './helpers/http-client.js';
 import { FREE_PORT_RANGE, freePort, PortTakenError } from './helpers/ports.js';
 import { RedisServer } from './helpers/redis-server.js';
 import { suite } from './helpers/suite.js';
 import { TcpProxy } from './helpers/tcp-proxy.js';
 import { waitFor, within } from './helpers/wait.js';
+import { TestClient } from './helpers/ws-client.js';
 
 const test = suite('test infrastructure');
 
@@ -95,6 +98,65 @@ test('httpRequest to a server that never answers: fails at its timeout, naming t
     for (const socket of held) socket.destroy();
     silent.close();
   }
+});
+
+test('TestClient.open to a server that accepts and never answers: fails at its handshake timeout, naming the URL', async () => {
+  const held: Socket[] = [];
+  const silent = createServer((socket) => {
+    held.push(socket); // accepts, reads, says nothing
+    socket.resume();
+  });
+  await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+  try {
+    const { port } = silent.address() as AddressInfo;
+    const url = `ws://127.0.0.1:${port}/ws/`;
+    const started = Date.now();
+    const error = await within(
+      rejects(() => TestClient.open(url, { handshakeTimeoutMs: 300 }), Error),
+      5000,
+      'the handshake to fail',
+    );
+    assert.is(error.message, `no answer to the WebSocket handshake with ${url} within 300 ms`);
+    assert.ok(Date.now() - started < 2000, `failed after ${Date.now() - started} ms`);
+    await waitFor(
+      () => held.every((socket) => socket.destroyed),
+      2000,
+      'the client to close its socket',
+    );
+  } finally {
+    for (const socket of held) socket.destroy();
+    silent.close();
+  }
+});
+
+test('TestClient.open: a handshake timeout by default, so a silent server fails the test, not its file', async () => {
+  const held: Socket[] = [];
+  const silent = createServer((socket) => held.push(socket));
+  await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+  try {
+    const { port } = silent.address() as AddressInfo;
+    const error = await within(
+      rejects(() => TestClient.open(`ws://127.0.0.1:${port}/ws/`), Error),
+      30_000,
+      'the handshake to fail by default',
+    );
+    assert.match(error.message, /within 15000 ms$/);
+  } finally {
+    for (const socket of held) socket.destroy();
+    silent.close();
+  }
+});
+
+test('runPython: a script still running at its timeout is killed, and the error names it', async () => {
+  const started = Date.now();
+  // Python alone takes longer than this to start and import Django.
+  const error = await within(
+    rejects(() => runPython('django_hashes.py', [], { timeoutMs: 20 }), Error),
+    5000,
+    'the script to be stopped',
+  );
+  assert.match(error.message, /^django_hashes\.py did not finish within 20 ms/);
+  assert.ok(Date.now() - started < 2000, `failed after ${Date.now() - started} ms`);
 });
 
 test('a RedisServer a test left running: the file still ends, and the server with it', async () => {

@@ -112,18 +112,31 @@ export function runGredisInPty(
   });
 }
 
-/** Runs a helper script from test/python with Debian's Python, JSON in and out. */
-export function runPython<T>(script: string, input: unknown): Promise<T> {
+/**
+ * Runs a helper script from test/python with Debian's Python, JSON in and out.
+ * One still running after `timeoutMs` is killed and fails the test that waited,
+ * naming the script, rather than hang its file until the runner's timeout.
+ */
+export function runPython<T>(
+  script: string,
+  input: unknown,
+  options: { timeoutMs?: number } = {},
+): Promise<T> {
+  const timeoutMs = options.timeoutMs ?? 60_000;
   return new Promise((resolve, reject) => {
     const child = execFile(
       SYSTEM_PYTHON,
       [`${PYTHON_DIR}${script}`],
-      { maxBuffer: 1 << 24 },
+      { maxBuffer: 1 << 24, timeout: timeoutMs, killSignal: 'SIGKILL' },
       (error, stdout, stderr) => {
+        if (error?.killed)
+          return reject(new Error(`${script} did not finish within ${timeoutMs} ms\n${stderr}`));
         if (error) return reject(new Error(`${script} failed: ${error.message}\n${stderr}`));
         resolve(JSON.parse(stdout) as T);
       },
     );
+    // A script killed before reading its input makes the write fail (EPIPE); the callback says why.
+    child.stdin!.on('error', () => undefined);
     child.stdin!.end(JSON.stringify(input));
   });
 }

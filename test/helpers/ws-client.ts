@@ -29,20 +29,35 @@ export class TestClient {
     ws.on('error', () => undefined);
   }
 
-  /** Opens a socket; rejects with the HTTP status when the handshake is refused. */
-  static open(url: string, options: ClientOptions & { origin?: string } = {}): Promise<TestClient> {
+  /**
+   * Opens a socket; rejects with the HTTP status when the handshake is refused,
+   * and with an error naming the URL when no answer to it came within
+   * `handshakeTimeoutMs` (a server that accepts and says nothing), so that the
+   * test that waited fails, not its whole file at the runner's timeout.
+   */
+  static open(url: string, options: OpenOptions = {}): Promise<TestClient> {
+    const { handshakeTimeoutMs = 15_000, ...wsOptions } = options;
     const origin =
-      'origin' in options ? options.origin : new URL(url).origin.replace(/^ws/, 'http');
-    const ws = new WebSocket(url, { ...options, ...(origin === undefined ? {} : { origin }) });
+      'origin' in wsOptions ? wsOptions.origin : new URL(url).origin.replace(/^ws/, 'http');
+    // Made here, so that its stack names the test line that waited, not a timer.
+    const timedOut = new Error(
+      `no answer to the WebSocket handshake with ${url} within ${handshakeTimeoutMs} ms`,
+    );
+    const ws = new WebSocket(url, { ...wsOptions, ...(origin === undefined ? {} : { origin }) });
     const client = new TestClient(ws);
-    return new Promise((resolve, reject) => {
+    let timer: NodeJS.Timeout | undefined;
+    return new Promise<TestClient>((resolve, reject) => {
+      timer = setTimeout(() => {
+        reject(timedOut);
+        ws.terminate();
+      }, handshakeTimeoutMs);
       ws.once('open', () => resolve(client));
       ws.once('unexpected-response', (_req, res) => {
         reject(new HandshakeRefused(res.statusCode ?? 0));
         ws.terminate();
       });
       ws.once('error', (error) => reject(error));
-    });
+    }).finally(() => clearTimeout(timer));
   }
 
   send(data: string | Buffer): void {
@@ -80,6 +95,8 @@ export class TestClient {
   }
 }
 
+export type OpenOptions = ClientOptions & { origin?: string; handshakeTimeoutMs?: number };
+
 export class HandshakeRefused extends Error {
   constructor(readonly status: number) {
     super(`handshake refused with HTTP ${status}`);
@@ -87,10 +104,7 @@ export class HandshakeRefused extends Error {
 }
 
 /** The status a refused handshake got (throws if it was accepted). */
-export async function handshakeStatus(
-  url: string,
-  options: ClientOptions & { origin?: string } = {},
-): Promise<number> {
+export async function handshakeStatus(url: string, options: OpenOptions = {}): Promise<number> {
   try {
     const client = await TestClient.open(url, options);
     client.ws.terminate();
