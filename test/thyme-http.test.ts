@@ -925,6 +925,67 @@ test('a client that ends the connection mid-body of a request pipelined behind a
   );
 });
 
+test('a client that resets the connection mid-body of a request pipelined behind a response still being sent: the cut request is a 499, logged and counted, as without pipelining, and the response before it is logged as it ended', async () => {
+  const log = join(mkdtempSync(join(tmpdir(), 'gredis-log-')), 'access.log');
+  const { port, thyme, worker } = await setup({ accessLog: log });
+  const streaming = 'GET /chunked HTTP/1.1\r\nHost: localhost\r\n\r\n';
+  const cases: [string, string][] = [
+    [
+      'mid-body',
+      'POST /echo HTTP/1.1\r\nHost: localhost\r\nContent-Length: 1000\r\n\r\n0123456789',
+    ],
+    // A whole request waiting its turn: its client left before its answer too.
+    ['whole', 'POST /echo HTTP/1.1\r\nHost: localhost\r\nContent-Length: 10\r\n\r\n0123456789'],
+  ];
+  let open!: () => void;
+  worker.gate = new Promise((resolve) => (open = resolve));
+  for (const [i, [what, request]] of cases.entries()) {
+    const socket = connect(port, '127.0.0.1');
+    socket.on('error', () => undefined);
+    const read = everythingUntilClose(socket);
+    const streams = worker.of('http.request').length;
+    socket.write(streaming);
+    // The first response is under way (its first chunk sent) and held there.
+    await waitFor(() => worker.of('http.request').length > streams, 3000, `${what}: streaming`);
+    socket.write(request);
+    await sleep(100); // the request is parsed and waits its turn
+    socket.resetAndDestroy();
+    await within(read, 3000, `${what}: the connection to close`);
+    await waitFor(
+      () => thyme.metrics.httpResponses.get(499) === i + 1,
+      3000,
+      `${what}: the cut request counted as a 499`,
+    );
+    await waitFor(
+      () => thyme.metrics.httpResponses.get(200) === i + 1,
+      3000,
+      `${what}: the response before it counted as it ended`,
+    );
+  }
+  open();
+  assert.equal(
+    [...thyme.metrics.httpResponses].sort(([a], [b]) => a - b),
+    [
+      [200, 2],
+      [499, 2],
+    ],
+  );
+  assert.is(thyme.metrics.httpRequests, 4);
+  await thyme.close();
+  const lines = readFileSync(log, 'utf8').trim().split('\n');
+  assert.is(lines.length, 4, lines.join('\n'));
+  // Each line names the client, whose connection was gone by then.
+  for (const line of lines) assert.match(line, /^127\.0\.0\.1 /);
+  const count = (pattern: RegExp): number => lines.filter((line) => pattern.test(line)).length;
+  // The first chunk was sent before the reset.
+  assert.is(count(/"GET \/chunked HTTP\/1\.1" 200 4 /), 2);
+  assert.is(count(/"POST \/echo HTTP\/1\.1" 499 0 "-" "-"$/), 2);
+  assert.equal(
+    worker.of('http.request').map((event) => event.path),
+    ['/chunked', '/chunked'],
+  );
+});
+
 test('Host is checked as Django checks it: a trailing dot names the same host, a bracketed literal must be IPv6', async () => {
   const status = async (port: number, host: string): Promise<string> =>
     (await rawExchange(port, `GET / HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`)).slice(

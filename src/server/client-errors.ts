@@ -81,11 +81,23 @@ function responsesOf(socket: Socket): Responses {
 }
 
 /**
+ * What comes of a request once the responses before it on its connection are
+ * done (awaitTurn):
+ * - 'answer': the connection is still open, the request is served;
+ * - 'left': the client reset the connection before the request's turn (it
+ *   may be cut mid-body): it has left before its answer, a 499, as it would
+ *   be without pipelining;
+ * - 'closed': Thyme closed the connection first (a response before it that
+ *   closes it, a shutdown): the request is never taken, run or counted.
+ */
+export type Turn = 'answer' | 'left' | 'closed';
+
+/**
  * Waits until every response before `res` on its connection has closed, then
- * says whether `res` can still be answered there; until then it is counted
- * among the connection's responses (see answerClientError). Node parses and
- * hands over every request a client pipelines at once, whatever comes of those
- * before it: after a response that closes the connection (Thyme's refusal of a
+ * says whether `res` can still be answered there (a Turn); until then it is
+ * counted among the connection's responses (see answerClientError). Node
+ * parses and hands over every request a client pipelines at once, whatever
+ * comes of those before it: after a response that closes the connection (Thyme's refusal of a
  * body too large, a worker's `Connection: close`, a body of no declared length
  * to an HTTP/1.0 keep-alive client, which only the close can end) the next
  * request's answer can never be sent, and run, it would act for a client that
@@ -96,7 +108,7 @@ function responsesOf(socket: Socket): Responses {
  * cost time and memory in the square of their number. Past MAX_WAITING of
  * them, the connection is not read until they drain.
  */
-export async function awaitTurn(res: ServerResponse): Promise<boolean> {
+export async function awaitTurn(res: ServerResponse): Promise<Turn> {
   const { socket } = res.req;
   const responses = responsesOf(socket);
   const closed = new Promise<void>((resolve) => {
@@ -126,7 +138,11 @@ export async function awaitTurn(res: ServerResponse): Promise<boolean> {
   // A closing response ends the socket as it finishes (Node's destroySoon),
   // before its 'close': a request after it finds the socket no longer writable.
   if (before && socket.writable) await before;
-  return socket.writable;
+  if (socket.writable) return 'answer';
+  // A socket destroyed by an error was reset by its client (ECONNRESET, or
+  // EPIPE on a write); one ended or destroyed without one, reset included (a
+  // response cut off), was closed by Thyme.
+  return socket.errored ? 'left' : 'closed';
 }
 
 /**

@@ -322,15 +322,21 @@ export class Thyme implements ThymeContext {
   }
 
   private async onRequest(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    // Taken now: a connection that the client has dropped by the end (or by
+    // its turn, pipelined) has no address.
+    const client = logHost(clientAddress(req, this.options.proxyHeaders));
+    const turn = await awaitTurn(res);
     // Never answered, so never run, and not counted as served either.
-    if (!(await awaitTurn(res))) return;
+    if (turn === 'closed') return;
     this.metrics.httpRequests++;
+    if (turn === 'left') {
+      this.countAndLog(req, client, 499, 0);
+      return;
+    }
     this.metrics.httpInFlight++;
     this.httpInFlight.add(res);
     let status = 0;
     const bodyBytes = countBodyBytes(res);
-    // Taken now: a connection that the client has dropped by the end has no address.
-    const client = logHost(clientAddress(req, this.options.proxyHeaders));
     try {
       status = await this.route(req, res);
     } catch (error) {
