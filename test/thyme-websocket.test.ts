@@ -783,6 +783,26 @@ for (const layerUrl of ['memory://', SHARED_REDIS_URL]) {
     assert.is(worker.of('websocket.connect').length, 0);
   });
 
+  test("a handshake to the target * (the server-wide OPTIONS's) is refused with 400 saying so, not as malformed; plain OPTIONS * is still answered", async () => {
+    const { url, worker, thyme } = await setup();
+    const port = Number(new URL(url('/')).port);
+    for (const method of ['GET', 'OPTIONS']) {
+      const refusal = await rawExchange(port, handshake().replace('GET / ', `${method} * `));
+      assert.match(refusal, /^HTTP\/1\.1 400 /, method);
+      assert.match(
+        refusal,
+        /\r\n\r\nBad Request: a WebSocket handshake needs a path, not \*\n$/,
+        method,
+      );
+    }
+    assert.is(thyme.metrics.websocketsRejected, 2);
+    assert.is(worker.of('websocket.connect').length, 0);
+    assert.match(
+      await rawExchange(port, 'OPTIONS * HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n'),
+      /^HTTP\/1\.1 200 /,
+    );
+  });
+
   test('a handshake that declares a body is refused with 400 before the worker hears of it', async () => {
     const { url, worker } = await setup();
     const port = Number(new URL(url('/')).port);

@@ -107,6 +107,11 @@ export class WebSocketGateway {
       rejectUpgrade(socket, status, reason, extraHeaders);
     };
     if (ctx.closing) return refuse(503, 'server shutting down');
+    // The asterisk names the server itself, for the server-wide `OPTIONS *`
+    // (answered as plain HTTP), never a resource a socket could open on (RFC
+    // 6455 §4.1: the handshake's target is a path). Said first, whatever the
+    // method: "malformed" or "not a valid handshake" would not say what is wrong.
+    if (req.url === '*') return refuse(400, 'a WebSocket handshake needs a path, not *');
     if (
       req.method !== 'GET' ||
       // RFC 6455 §4.1: HTTP/1.1 or later (ws does not check it).
