@@ -129,24 +129,6 @@ test('TestClient.open to a server that accepts and never answers: fails at its h
   }
 });
 
-test('TestClient.open: a handshake timeout by default, so a silent server fails the test, not its file', async () => {
-  const held: Socket[] = [];
-  const silent = createServer((socket) => held.push(socket));
-  await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
-  try {
-    const { port } = silent.address() as AddressInfo;
-    const error = await within(
-      rejects(() => TestClient.open(`ws://127.0.0.1:${port}/ws/`), Error),
-      30_000,
-      'the handshake to fail by default',
-    );
-    assert.match(error.message, /within 15000 ms$/);
-  } finally {
-    for (const socket of held) socket.destroy();
-    silent.close();
-  }
-});
-
 test('runPython: a script still running at its timeout is killed, and the error names it', async () => {
   const started = Date.now();
   // Python alone takes longer than this to start and import Django.
