@@ -829,7 +829,7 @@ faults(
 );
 
 faults(
-  "an ACL user without access to the prefix's keys: each call fails naming the refusal (NOPERM), groupAdd's MULTI too",
+  "an ACL user without access to the prefix's keys: each call fails as LayerUnavailable naming the refusal (NOPERM), groupAdd's MULTI and groupDiscard too",
   async () => {
     const admin = raw(flaky.url);
     const user = `u${prefix}`;
@@ -839,9 +839,12 @@ faults(
       for (const [what, call] of [
         ['send (a script)', () => limited.send('acl.probe', { n: 1 })],
         ['groupAdd (a MULTI)', () => limited.groupAdd('acl.room', 'acl.probe')],
+        ['groupDiscard (a ZREM)', () => limited.groupDiscard('acl.room', 'acl.probe')],
       ] as const) {
-        const error = await rejects(call, ReplyError, what);
-        assert.match(error.message, /^NOPERM .*keys/, what);
+        const error = await rejects(call, LayerUnavailable, what);
+        assert.match(error.message, /refused for lack of permission$/, what);
+        assert.instance(error.cause, ReplyError, what);
+        assert.match((error.cause as Error).message, /^NOPERM .*keys/, what);
       }
     } finally {
       await admin.acl('DELUSER', user);
@@ -885,7 +888,7 @@ faults(
 );
 
 faults(
-  'an ACL user that may EVAL but not EVALSHA: each send fails naming evalsha, the host is refused until granted, then sends work',
+  'an ACL user that may EVAL but not EVALSHA: each send fails as LayerUnavailable naming evalsha, the host is refused until granted, then sends work',
   async () => {
     const { logger, lines } = captureLogs();
     const admin = raw(flaky.url);
@@ -895,8 +898,8 @@ faults(
     try {
       await limited.whenReady();
       for (let i = 0; i < 3; i++) {
-        const error = await rejects(() => limited.send('acl.sha', { i }), ReplyError);
-        assert.match(error.message, /^NOPERM .*'evalsha' command/);
+        const error = await rejects(() => limited.send('acl.sha', { i }), LayerUnavailable);
+        assert.match((error.cause as Error).message, /^NOPERM .*'evalsha' command/);
       }
       const said = lines.filter(
         (line) =>
@@ -920,6 +923,77 @@ faults(
 );
 
 faults(
+  'an ACL user that may not ZADD or ZREM: groupAdd and groupDiscard fail as LayerUnavailable, the host is refused, naming each once, until the probe finds them granted',
+  async () => {
+    const { logger, lines } = captureLogs();
+    const admin = raw(flaky.url);
+    const user = `u${prefix}`;
+    await admin.acl('SETUSER', user, 'on', '>pw', '~*', '&*', '+@all', '-zadd', '-zrem');
+    const limited = layer({ logger }, `redis://${user}:pw@127.0.0.1:${flaky.port}/0`);
+    try {
+      await limited.whenReady();
+      for (let i = 0; i < 3; i++) {
+        const added = await rejects(
+          () => limited.groupAdd('acl.room', 'acl.member'),
+          LayerUnavailable,
+        );
+        assert.match((added.cause as Error).message, /^NOPERM .*'zadd' command/);
+        const discarded = await rejects(
+          () => limited.groupDiscard('acl.room', 'acl.member'),
+          LayerUnavailable,
+        );
+        assert.match((discarded.cause as Error).message, /^NOPERM .*'zrem' command/);
+      }
+      const said = (pattern: RegExp) =>
+        lines.filter((line) => line.level === WARN && pattern.test(line.msg)).length;
+      assert.is(said(/lacks \+zadd to run MULTI ZADD EXPIRE EXEC/), 1, 'said once');
+      assert.is(said(/lacks \+zrem to run ZREM/), 1, 'said once');
+      const health = limited.health();
+      assert.not.ok(health.ok);
+      assert.is(health.hosts[0]!.status, 'refused');
+      assert.match(health.hosts[0]!.refusal!, /^NOPERM .*'(zadd|zrem)' command/);
+      // The probe asks (MAY_CALL) without running them: still refused, nothing written.
+      await admin.acl('SETUSER', user, '+zadd');
+      await sleep(1500);
+      assert.not.ok(limited.health().ok, 'ZREM still refused');
+      assert.is(await admin.exists(`${prefix}:group:acl.room`), 0, 'the probe wrote nothing');
+      await admin.acl('SETUSER', user, '+zrem');
+      await waitFor(() => limited.health().ok, ARRIVES_MS, 'ready again, found by the probe');
+      assert.is(said(/may run ZREM again/), 1);
+      assert.is(said(/may run MULTI ZADD EXPIRE EXEC again/), 1);
+      await limited.groupAdd('acl.room', 'acl.member');
+      await limited.groupDiscard('acl.room', 'acl.member');
+    } finally {
+      await admin.acl('DELUSER', user);
+    }
+  },
+);
+
+faults(
+  'an ACL user that may not MULTI: groupAdd is refused, and the probe, which asks about MULTI too, keeps the host refused until it is granted',
+  async () => {
+    const admin = raw(flaky.url);
+    const user = `u${prefix}`;
+    await admin.acl('SETUSER', user, 'on', '>pw', '~*', '&*', '+@all', '-multi');
+    const limited = layer({}, `redis://${user}:pw@127.0.0.1:${flaky.port}/0`);
+    try {
+      await limited.whenReady();
+      const error = await rejects(
+        () => limited.groupAdd('acl.room', 'acl.member'),
+        LayerUnavailable,
+      );
+      assert.match((error.cause as Error).message, /^NOPERM .*'multi' command/);
+      await sleep(1500);
+      assert.not.ok(limited.health().ok, 'still refused');
+      await admin.acl('SETUSER', user, '+multi');
+      await waitFor(() => limited.health().ok, ARRIVES_MS, 'ready again, found by the probe');
+    } finally {
+      await admin.acl('DELUSER', user);
+    }
+  },
+);
+
+faults(
   'the ACL user deleted while a call is on its way: the call fails with the refused reconnection, rather than wait for ever',
   async () => {
     const admin = raw(flaky.url);
@@ -933,8 +1007,8 @@ faults(
     await sleep(100);
     await admin.acl('DELUSER', user);
     const outcome = await settledWithin(sent, 5000);
-    assert.instance(outcome, ReplyError, `the send: ${String(outcome)}`);
-    assert.match((outcome as Error).message, /^WRONGPASS/);
+    assert.instance(outcome, LayerUnavailable, `the send: ${String(outcome)}`);
+    assert.match(((outcome as Error).cause as Error).message, /^WRONGPASS/);
   },
 );
 

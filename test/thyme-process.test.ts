@@ -390,7 +390,7 @@ test('a Redis user that may not BZMPOP: /healthz is 503 on both ports, naming it
   }
 });
 
-test('a Redis user that may not EVALSHA: requests are 500, /healthz 503 naming it, until it is granted; the probe finds out without traffic', async () => {
+test('a Redis user that may not EVALSHA: requests are 503 (logged without a stack), /healthz 503 naming it, until it is granted; the probe finds out without traffic', async () => {
   const redis = await RedisServer.start();
   const admin = rawClient(redis.url);
   try {
@@ -410,8 +410,21 @@ test('a Redis user that may not EVALSHA: requests are 500, /healthz 503 naming i
       10_000,
       'ready at first',
     );
-    // Its send of http.request is refused: Redis's NOPERM is a configuration to fix (500).
-    assert.is((await httpRequest(port, '/hello')).status, 500);
+    // Its send of http.request is refused: as while the layer is away, try again later.
+    for (let i = 0; i < 3; i++) assert.is((await httpRequest(port, '/hello')).status, 503);
+    await waitFor(
+      () =>
+        proc.lines.some((l) => /cannot pass an HTTP request to the workers/.test(String(l.msg))),
+      5000,
+      'the failed send, logged',
+    );
+    const sendFailures = proc.lines.filter((l) =>
+      /cannot pass an HTTP request to the workers/.test(String(l.msg)),
+    );
+    assert.ok(
+      sendFailures.every((l) => l.level === 40 && l.err === undefined),
+      'a warning without a stack, not an error for a bug',
+    );
     const details = await httpRequest(metricsPort, '/healthz');
     assert.is(details.status, 503);
     assert.match(details.body.toString(), /"status":"refused","refusal":"NOPERM [^"]*'evalsha'/);
@@ -435,6 +448,36 @@ test('a Redis user that may not EVALSHA: requests are 500, /healthz 503 naming i
     for (const worker of workers.splice(0)) await worker.stop();
     for (const layer of layers.splice(0)) await layer.close();
     admin.disconnect();
+    await redis.stop();
+  }
+});
+
+test('a Redis user refused EVALSHA while a socket is open: its next message closes it with 1013, said without a stack', async () => {
+  const redis = await RedisServer.start();
+  const admin = rawClient(redis.url);
+  try {
+    await admin.acl('SETUSER', 'thyme', 'on', '>pw', '~*', '&*', '+@all');
+    workerOn(redis.url);
+    const port = await thyme(`redis://thyme:pw@127.0.0.1:${redis.port}/0`);
+    const proc = procs[0]!;
+    const client = await open(`ws://127.0.0.1:${port}/`);
+    client.send('before');
+    assert.is(await client.next(), 'before');
+    await admin.acl('SETUSER', 'thyme', '-evalsha');
+    client.send('refused');
+    assert.is((await within(client.closed, 5000, 'the socket to close')).code, 1013);
+    await waitFor(
+      () => proc.lines.some((l) => /closing the socket with 1013/.test(String(l.msg))),
+      5000,
+      'the close, logged',
+    );
+    assert.not.ok(
+      proc.lines.some((l) => /cannot forward a WebSocket message/.test(String(l.msg))),
+      'not logged as a bug',
+    );
+  } finally {
+    admin.disconnect();
+    for (const proc of procs.splice(0)) await proc.stop('SIGKILL');
     await redis.stop();
   }
 });

@@ -210,6 +210,76 @@ test('a Redis user that may not BZMPOP: /healthz is 503 naming it until it is gr
   }
 });
 
+test('a Redis user refused EVALSHA while a consumer runs: counted as the layer failing (socket to close 1013), said without a stack, not as a bug', async () => {
+  const redis = await RedisServer.start();
+  const admin = rawClient(redis.url);
+  const locker = new pg.Client({ connectionString: SHARED_POSTGRES_URL });
+  const prefix = testPrefix();
+  await admin.acl('SETUSER', 'worker', 'on', '>pw', '~*', '&*', '+@all');
+  await locker.connect();
+  chat = new DistributedChat(
+    database,
+    { MULTICHAT_NOTIFY_ENTER_LEAVE: 'false' },
+    `${redis.url}?prefix=${prefix}`,
+  );
+  try {
+    const metricsPort = await freePort();
+    const worker = await chat.startWorker(['--metrics-port', String(metricsPort)], {
+      CHANNEL_LAYER_URL: `redis://worker:pw@127.0.0.1:${redis.port}/0?prefix=${prefix}`,
+    });
+    const port = await chat.startThyme();
+    const [lobby, garden] = [await fixtures.room('Lobby'), await fixtures.room('Garden')];
+    const ann = await joined(port, 'ann', lobby.id);
+    const failures = async (cause: string): Promise<number> => {
+      const text = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
+      const line = new RegExp(
+        `^gredis_worker_app_failures_total\\{cause="${cause}"\\} (\\d+)$`,
+        'm',
+      );
+      return Number(line.exec(text)?.[1]);
+    };
+    assert.is(await failures('layer'), 0);
+    // The worker has claimed ann's join (a script) and waits for the room's lock;
+    // meanwhile its user loses EVALSHA, so that the join's flush is refused.
+    const schema = new URL(database.url).searchParams.get('search_path')!;
+    await locker.query('begin');
+    await locker.query(`lock table ${schema}.chat_room in access exclusive mode`);
+    ann.send(JSON.stringify({ command: 'join', room: garden.id }));
+    await waitFor(
+      async () =>
+        (
+          await locker.query(
+            "select 1 from pg_stat_activity where wait_event_type = 'Lock' and query like '%chat_room%'",
+          )
+        ).rowCount === 1,
+      5000,
+      'the join waiting for the lock',
+    );
+    await admin.acl('SETUSER', 'worker', '-evalsha');
+    await locker.query('rollback');
+    const failed = await worker.waitForLine(
+      (l) => l.msg === 'WebSocket handler failed; closing the socket',
+      5000,
+    );
+    assert.is(failed.level, 40, 'a warning: the layer refused, as when it is away');
+    assert.is(failed.err, undefined, 'without a stack');
+    assert.match(String(failed.error), /refused for lack of permission: NOPERM .*'evalsha'/);
+    assert.is(await failures('layer'), 1);
+    assert.is(await failures('other'), 0, 'not a bug');
+    // The turn's finish, which would carry the close, is refused too: one line as well.
+    const finish = await worker.waitForLine((l) => l.msg === 'event handling failed', 5000);
+    assert.is(finish.level, 40);
+    assert.is(finish.err, undefined, 'without a stack');
+  } finally {
+    await locker.query('rollback').catch(() => undefined);
+    await locker.end();
+    for (const proc of [...chat.workers, ...chat.thymes]) await proc.stop('SIGKILL');
+    chat = new DistributedChat(database, { MULTICHAT_NOTIFY_ENTER_LEAVE: 'false' });
+    admin.disconnect();
+    await redis.stop();
+  }
+});
+
 test('started with Redis unreachable: it says it waits (/healthz 503) until Redis answers, then that it runs', async () => {
   const redisPort = await freePort();
   const worker = GredisProcess.start(['runworker', 'multichat', '--metrics-port', '0'], {

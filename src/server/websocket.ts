@@ -688,7 +688,7 @@ export class WebSocketSession {
               { ...briefError(error), path: this.path },
               error instanceof ChannelFull
                 ? 'workers cannot take more: closing the socket with 1013'
-                : 'the channel layer is unreachable: closing the socket with 1013',
+                : 'the channel layer is unreachable or refuses the call: closing the socket with 1013',
             );
             this.close(CLOSE_TRY_AGAIN_LATER, 'try again later');
           } else {

@@ -1,8 +1,8 @@
 import { setMaxListeners } from 'node:events';
-import { LayerClosed, ReceiveAborted } from '../layer/errors.js';
+import { isTransientLayerError, LayerClosed, ReceiveAborted } from '../layer/errors.js';
 import type { ChannelLayer, LaneTurn, Message } from '../layer/types.js';
 import { before } from '../deadline.js';
-import { silentLogger, type Logger } from '../logger.js';
+import { logFailure, silentLogger, type Logger } from '../logger.js';
 import { WORKER_DEFAULTS } from './defaults.js';
 import { abandonedSocketEvent, CHANNELS, EVENT_CHANNELS } from '../protocol.js';
 import type { Application } from './app.js';
@@ -313,7 +313,10 @@ export class Worker {
     const task = work()
       .catch((error: unknown) => {
         failed = true;
-        this.logger.error({ err: error, channel }, 'event handling failed');
+        // A layer away or refused fails every event's answer alike: one line a burst.
+        logFailure(this.logger, error, { channel }, 'event handling failed', {
+          expected: isTransientLayerError(error),
+        });
       })
       .finally(() => {
         this.metrics.count(channel, (performance.now() - started) / 1000, failed);

@@ -6,11 +6,13 @@ import type { LayerStats } from '../types.js';
 import { redactUrl, type RedisHostConfig } from '../url.js';
 import { ServerClock } from './clock.js';
 import { lacking, permissionRefusal, Refusals } from './refusals.js';
-import { MAY_RUN, type LuaScript } from './scripts.js';
+import { MAY_CALL, MAY_RUN, type LuaScript } from './scripts.js';
 import { SentinelWatch, type MasterAddress } from './sentinel-watch.js';
 
 export type HostStatus = 'ready' | 'connecting' | 'down';
 export type Arg = string | number | Buffer;
+/** A Redis command as sent: its name, then its arguments (the first, its key). */
+export type Command = readonly [name: string, key: Arg, ...args: Arg[]];
 
 /**
  * ioredis has Buffer-reply variants of every command at run time but does not
@@ -44,7 +46,7 @@ interface UnfulfilledQueue {
  * NOPERM) is discarded whole, and its EXECABORT says only that: the refusal,
  * which says why, is thrown in its place.
  */
-export async function execChecked(commands: ChainableCommander): Promise<void> {
+async function execChecked(commands: ChainableCommander): Promise<void> {
   let replies: [Error | null, unknown][] | null;
   try {
     replies = await commands.exec();
@@ -84,7 +86,11 @@ const DISCONNECT_WAIT_MS = 500;
 /** A readiness probe's PING goes out once in this, at most (see RedisHost.probe). */
 const PROBE_EVERY_MS = 1000;
 
-/** Who the refusals of script calls are recorded for (RedisHost.refusals); readers are recorded as themselves. */
+/**
+ * Who the refusals of script calls are recorded for (RedisHost.refusals);
+ * readers are recorded as themselves, and plain commands and MULTIs (see
+ * RedisHost.commands) by their command names, e.g. "MULTI ZADD EXPIRE EXEC".
+ */
 const SCRIPTS = Symbol('scripts');
 
 /** TCP keep-alive is how a blocked read notices a dead server: it never times out. */
@@ -143,7 +149,7 @@ export class RedisHost {
    * last reads (KeyReader), and script calls (SCRIPTS). The layer's health
    * shows the host `refused` while any is.
    */
-  readonly refusals = new Refusals<object | symbol>();
+  readonly refusals = new Refusals<object | symbol | string>();
   private readonly sentinelWatch: SentinelWatch | undefined;
 
   constructor(
@@ -253,9 +259,11 @@ export class RedisHost {
    * the reply timeout, and the host is then not ready until it answers again.
    *
    * After a script call refused for lack of permission, the probe runs MAY_RUN
-   * on that call's keys instead, which answers as the PING would: the host is
-   * ready again once it is allowed. Without it, a process taken out of service
-   * for the refusal would get no traffic, hence no call to find out.
+   * on that call's keys instead, which answers as the PING would; after
+   * commands refused (RedisHost.commands), MAY_CALL asks whether they may run
+   * now, without running them: the host is ready again once each is allowed.
+   * Without it, a process taken out of service for the refusal would get no
+   * traffic, hence no call to find out.
    */
   probe(): void {
     const now = performance.now();
@@ -263,19 +271,39 @@ export class RedisHost {
     if (now - this.probedAt < PROBE_EVERY_MS) return;
     this.probing = true;
     this.probedAt = now;
-    const refusedKeys = this.refusals.keysOf(SCRIPTS) as Arg[] | undefined;
-    const answer = refusedKeys
-      ? this.evalWith(MAY_RUN, refusedKeys, [], false).then(() => {
-          if (this.refusals.allowed(SCRIPTS))
-            this.logger.warn(
-              { host: this.label },
-              "the channel layer's Redis user may run its scripts again",
-            );
-        })
-      : this.call((client) => client.ping());
+    const asked: Promise<unknown>[] = [];
+    for (const [who, work] of this.refusals.entries()) {
+      if (who === SCRIPTS)
+        asked.push(
+          this.evalWith(MAY_RUN, work as Arg[], [], false).then(() =>
+            this.allowed(who, 'its scripts'),
+          ),
+        );
+      else if (typeof who === 'string') {
+        const commands = work as Command[];
+        // A MULTI's own commands too: refused MULTI or EXEC, the MULTI never
+        // runs, however allowed the commands in it are.
+        const checked = commands.length > 1 ? [['multi'], ...commands, ['exec']] : commands;
+        const argv = checked.flatMap((command) => [command.length, ...command]);
+        asked.push(
+          this.evalWith(MAY_CALL, [], argv, false).then((refused) => {
+            if (refused === 1) this.allowed(who, who);
+          }),
+        );
+      }
+    }
+    const answer = asked.length > 0 ? Promise.all(asked) : this.call((client) => client.ping());
     answer
       .catch(() => undefined) // the silence is what tells, and the watch hears it
       .finally(() => (this.probing = false));
+  }
+
+  private allowed(who: object | symbol | string, what: string): void {
+    if (this.refusals.allowed(who))
+      this.logger.warn(
+        { host: this.label },
+        `the channel layer's Redis user may run ${what} again`,
+      );
   }
 
   /**
@@ -413,7 +441,13 @@ export class RedisHost {
     client.disconnect();
   }
 
-  /** Runs one round trip, counting it and mapping connection failures to LayerUnavailable. */
+  /**
+   * Runs one round trip, counting it and mapping connection failures to
+   * LayerUnavailable. So is a call Redis refused for lack of permission: like an
+   * outage, it strikes every call alike until an operator grants the user what
+   * it lacks, and readiness says so (the host is `refused`): callers answer
+   * "try again later" (503, 1013) in one line rather than take it for a bug.
+   */
   async call<T>(operation: (client: Redis) => Promise<T>): Promise<T> {
     if (this.misconfigured) throw new LayerUnavailable(this.label, { cause: this.misconfigured });
     const started = performance.now();
@@ -424,6 +458,13 @@ export class RedisHost {
     } catch (error) {
       if (outOfMemory(error)) {
         throw new LayerUnavailable(this.label, { cause: error, reason: OUT_OF_MEMORY });
+      }
+      const refusal = permissionRefusal(error);
+      if (refusal) {
+        throw new LayerUnavailable(this.label, {
+          cause: refusal,
+          reason: REFUSED,
+        });
       }
       if (error instanceof ReplyError) throw error;
       throw new LayerUnavailable(this.label, { cause: error });
@@ -450,6 +491,35 @@ export class RedisHost {
       cursor = next;
       if (keys.length > 0) await page(keys);
     } while (cursor !== '0');
+  }
+
+  /**
+   * Runs `commands` on the command connection: one alone, several in one MULTI
+   * (all or none, execChecked). Refused for lack of permission, they make the
+   * host `refused` as a script call does, until the probe finds them allowed
+   * (MAY_CALL), and the log says once what the user lacks.
+   */
+  async commands(commands: readonly [Command, ...Command[]]): Promise<void> {
+    try {
+      const [[name, ...args], ...more] = commands;
+      await this.call((client) =>
+        more.length === 0
+          ? client.call(name, ...args)
+          : execChecked(client.multi(commands.map((command) => [...command]))),
+      );
+    } catch (error) {
+      const refusal = permissionRefusal(error);
+      const names = commands.map(([name]) => name.toUpperCase()).join(' ');
+      const who = commands.length > 1 ? `MULTI ${names} EXEC` : names;
+      if (refusal && this.refusals.refused(who, refusal, commands)) {
+        const key = String(commands[0]![1]);
+        this.logger.warn(
+          { host: this.label, commands: who, key, reason: refusal.message },
+          `the channel layer's Redis user lacks ${lacking(refusal, key)} to run ${who} (${refusal.message}): not ready until it has it`,
+        );
+      }
+      throw error;
+    }
   }
 
   /** EVALSHA, or EVAL when the server does not have the script (e.g. after a restart). */
@@ -537,8 +607,8 @@ export class RedisHost {
   }
 
   /**
-   * A call refused for lack of permission is thrown as Redis refused it (see
-   * docs/errors.md), and makes the host `refused` until the probe finds it
+   * A call refused for lack of permission fails as the layer being unavailable
+   * (see call), and makes the host `refused` until the probe finds it
    * allowed. An EVALSHA refused is not retried by EVAL, as ioredis does after
    * NOSCRIPT: a user that may EVAL and not EVALSHA (an ACL written for
    * channels_redis, which runs EVAL) lacks other commands of this layer too,
@@ -712,6 +782,7 @@ export class RedisHost {
 }
 
 const OUT_OF_MEMORY = 'out of memory (maxmemory reached, nothing evictable)';
+const REFUSED = 'refused for lack of permission';
 
 /**
  * Whether Redis refused `error`'s command for lack of memory (maxmemory with a

@@ -29,6 +29,7 @@ import {
 } from './lane-scripts.js';
 import type { Arg, RedisHost } from './host.js';
 import { LaneHolders, liveOwners } from './holders.js';
+import { permissionRefusal } from './refusals.js';
 
 export interface RedisLanesConfig {
   prefix: string;
@@ -277,7 +278,9 @@ export class RedisLanes implements Lanes {
           try {
             return await step();
           } catch (error) {
-            const unavailable = error instanceof LayerUnavailable;
+            // Refused for lack of permission, it stays refused until an operator
+            // grants it: failing now is no worse than a lease of the same refusals.
+            const unavailable = error instanceof LayerUnavailable && !permissionRefusal(error);
             if (!unavailable || this.closed || signal?.aborted) throw error;
             if (performance.now() + RETRY_MS > until) throw error;
             steps.repeated = true;

@@ -11,7 +11,7 @@ import { assertMessage } from '../message.js';
 import type { LayerOptions } from '../options.js';
 import type { LaneEffect, LayerHealth, Message, ReceiveOptions } from '../types.js';
 import type { RedisHostConfig } from '../url.js';
-import { execChecked, literalPattern, RedisHost, type Arg } from './host.js';
+import { literalPattern, RedisHost, type Arg } from './host.js';
 import { connectionNameOf } from './holders.js';
 import { RedisCounters, RedisLanes } from './lanes.js';
 import { KeyReader, type Popped, type ReaderSink } from './reader.js';
@@ -242,16 +242,17 @@ export class RedisChannelLayer extends BaseChannelLayer {
     assertGroupName(group);
     assertChannelName(channel);
     const key = this.groupKey(group);
-    await this.hostFor(group).call((c) =>
-      execChecked(c.multi().zadd(key, this.now(), channel).expire(key, this.groupTtl)),
-    );
+    await this.hostFor(group).commands([
+      ['zadd', key, this.now(), channel],
+      ['expire', key, this.groupTtl],
+    ]);
   }
 
   async groupDiscard(group: string, channel: string): Promise<void> {
     this.assertOpen();
     assertGroupName(group);
     assertChannelName(channel);
-    await this.hostFor(group).call((c) => c.zrem(this.groupKey(group), channel));
+    await this.hostFor(group).commands([['zrem', this.groupKey(group), channel]]);
   }
 
   /**
@@ -507,14 +508,10 @@ export class RedisChannelLayer extends BaseChannelLayer {
     // The key may have gone with its last message: give it back its expiry too.
     const args = putBack.flatMap(({ payload, score }) => [score, payload]);
     const put = reader.host
-      .call((c) =>
-        execChecked(
-          c
-            .multi()
-            .zadd(reader.key, ...(args as [number, Buffer]))
-            .expire(reader.key, Math.ceil(this.options.expiry)),
-        ),
-      )
+      .commands([
+        ['zadd', reader.key, ...args],
+        ['expire', reader.key, Math.ceil(this.options.expiry)],
+      ])
       .catch((error: unknown) => {
         this.logger.error(
           { err: error, channel, count: putBack.length },

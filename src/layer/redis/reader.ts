@@ -134,7 +134,7 @@ export class KeyReader {
           void this.restoreStranded();
         }
         this.blocked = true;
-        const refused = this.host.refusals.keysOf(this) !== undefined;
+        const refused = this.host.refusals.workOf(this) !== undefined;
         const popped = await this.pop(client, count, refused ? REFUSED_READ_WAIT : '0');
         this.blocked = false;
         failures = 0;

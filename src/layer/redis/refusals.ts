@@ -28,14 +28,15 @@ export function lacking(refusal: Error, key: string): string {
 
 /**
  * The layer work one server refuses for lack of permission, by who was refused
- * (a key reader, for its last read; the scripts, for the last refused call).
+ * (a key reader, for its last read; the scripts, for the last refused call;
+ * each form of plain command or MULTI, for its last refused call).
  * A host with any is not ready (LayerHealth `refused`): a process that cannot
  * read its replies, or whose sends all fail, must not be sent traffic. Each
  * entry ends when its refused work is allowed again, so readiness comes back
  * by itself once the user is granted what it lacked.
  */
 export class Refusals<Who> {
-  private readonly byWho = new Map<Who, { error: Error; keys: readonly unknown[] }>();
+  private readonly byWho = new Map<Who, { error: Error; work: readonly unknown[] }>();
 
   /** One refusal, the first recorded, to show; undefined when nothing is refused. */
   get first(): Error | undefined {
@@ -43,19 +44,27 @@ export class Refusals<Who> {
     return undefined;
   }
 
-  /** The keys of `who`'s refused work, to ask about again; undefined when it is not refused. */
-  keysOf(who: Who): readonly unknown[] | undefined {
-    return this.byWho.get(who)?.keys;
+  /**
+   * What `who` was refused (a script call's keys, the commands of a call), to
+   * ask about again; undefined when it is not refused.
+   */
+  workOf(who: Who): readonly unknown[] | undefined {
+    return this.byWho.get(who)?.work;
+  }
+
+  /** Who is refused now, with their refused work (see workOf). */
+  *entries(): IterableIterator<[Who, readonly unknown[]]> {
+    for (const [who, { work }] of this.byWho) yield [who, work];
   }
 
   /**
-   * Records that `who`'s work on `keys` was refused. True when that is news (it
-   * was allowed, or refused another way), to be said once rather than at every
+   * Records that `who`'s `work` was refused. True when that is news (it was
+   * allowed, or refused another way), to be said once rather than at every
    * retry.
    */
-  refused(who: Who, error: Error, keys: readonly unknown[] = []): boolean {
+  refused(who: Who, error: Error, work: readonly unknown[] = []): boolean {
     const before = this.byWho.get(who);
-    this.byWho.set(who, { error, keys });
+    this.byWho.set(who, { error, work });
     return before?.error.message !== error.message;
   }
 

@@ -284,3 +284,24 @@ return redis.call('ZRANGE', KEYS[2], 0, -1)
  * and the keys a script declares before running it.
  */
 export const MAY_RUN = new LuaScript('mayRun', 'return 1');
+
+/**
+ * Whether the layer's user may now run commands Redis refused it for lack of
+ * permission (RedisHost.probe), without running them: redis.acl_check_cmd
+ * checks a command and the keys it names as Redis would (Redis 7). ARGV holds
+ * each command as its argument count, its name and its arguments. Returns the
+ * first refused command's name, or 1 when all are allowed: not an error reply,
+ * which would be taken for this script's own refusal.
+ */
+export const MAY_CALL = new LuaScript(
+  'mayCall',
+  `
+local i = 1
+while i <= #ARGV do
+  local n = tonumber(ARGV[i])
+  if not redis.acl_check_cmd(unpack(ARGV, i + 1, i + n)) then return ARGV[i + 1] end
+  i = i + n + 1
+end
+return 1
+`,
+);
