@@ -9,7 +9,12 @@ import { join, resolve } from 'node:path';
 import { suite } from './helpers/suite.js';
 import * as assert from 'uvu/assert';
 import { openDatabase } from '../src/db/connection.js';
-import { InvalidDatabaseUrl, isConnectionError, isDatabaseTimeout } from '../src/db/errors.js';
+import {
+  DatabaseBusy,
+  InvalidDatabaseUrl,
+  isConnectionError,
+  isDatabaseTimeout,
+} from '../src/db/errors.js';
 import { PreparedQuery } from '../src/db/prepared.js';
 import { SQLITE_BUSY_BLOCK_MS } from '../src/db/sqlite-busy.js';
 import { parseDatabaseUrl } from '../src/db/url.js';
@@ -283,6 +288,56 @@ sqlite(
       await db.knex('t').insert({ x: 1 });
     } finally {
       other.close();
+      await db.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  },
+);
+
+sqlite(
+  "queries queued behind a write waiting for another process's lock fail as the lock's, soon after the busy timeout, not as an unreachable database",
+  async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'gredis-conn-'));
+    const file = join(dir, 'queued.sqlite3');
+    // The acquire timeout follows: 300 ms + SQLITE_ACQUIRE_MARGIN_MS (1 s).
+    const db = openDatabase(`sqlite://${file}`, { busyTimeoutMs: 300 });
+    try {
+      await db.knex.schema.createTable('t', (t) => t.integer('x'));
+      const { released } = await holdWriteLock(file, 3000);
+      const started = Date.now();
+      // One connection: each write waits 300 ms for the lock in turn, and
+      // those still queued at the acquire timeout give up there.
+      const outcomes = await Promise.all(
+        Array.from({ length: 10 }, (_, x) =>
+          db
+            .knex('t')
+            .insert({ x })
+            .then(
+              () => undefined,
+              (error: unknown) => ({ error, afterMs: Date.now() - started }),
+            ),
+        ),
+      );
+      const failures = outcomes.filter((outcome) => outcome !== undefined);
+      assert.is(failures.length, 10, 'a write went through: queued past the lock?');
+      for (const { error, afterMs } of failures) {
+        assert.match(String(error), /database is locked/);
+        assert.not.match(String(error), /Timeout acquiring a connection/);
+        assert.ok(isDatabaseTimeout(error), String(error));
+        assert.not.ok(isConnectionError(error), String(error));
+        // A socket is closed 1013, a page answered 500, one line logged.
+        assert.is(failureCause(error), 'database');
+        assert.ok(afterMs < 2500, `failed after ${afterMs} ms`);
+      }
+      const queued = failures.filter(({ error }) => error instanceof DatabaseBusy);
+      assert.ok(queued.length > 0, 'no query timed out queueing: a longer lock?');
+      for (const { error, afterMs } of queued) {
+        assert.is((error as DatabaseBusy).code, 'GREDIS_DATABASE_BUSY');
+        assert.ok(afterMs >= 1250, `gave up queueing after ${afterMs} ms`);
+      }
+      await released;
+      await db.knex('t').insert({ x: 10 });
+    } finally {
       await db.close();
       rmSync(dir, { recursive: true, force: true });
     }

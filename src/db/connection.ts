@@ -42,12 +42,13 @@ export interface OpenDatabaseOptions {
   queryTimeoutMs?: number;
   /**
    * SQLite: how long a statement waits in all for another connection's lock on
-   * the file before it fails with SQLITE_BUSY. Default SQLITE_BUSY_TIMEOUT_MS.
+   * the file before it fails with SQLITE_BUSY, and, plus SQLITE_ACQUIRE_MARGIN_MS,
+   * how long a query waits for the connection. Default SQLITE_BUSY_TIMEOUT_MS.
    */
   busyTimeoutMs?: number;
 }
 
-/** Fail fast instead of knex's 60 s default when the server is unreachable. */
+/** Fail fast instead of knex's 60 s default when the server is unreachable (PostgreSQL). */
 const ACQUIRE_TIMEOUT_MS = 10_000;
 /**
  * A PostgreSQL connection attempt gives up after this (pg's default is never): a
@@ -86,6 +87,19 @@ const SERVER_CANCEL_GRACE_MS = 1000;
  * blocking the event loop (see sqlite-busy.ts).
  */
 const SQLITE_BUSY_TIMEOUT_MS = 5000;
+/**
+ * SQLite's acquire timeout is its busy wait plus this, not ACQUIRE_TIMEOUT_MS.
+ * Its pool has one connection, and a statement waiting for another process's
+ * lock holds it: every query behind it queues, and fails at the acquire
+ * timeout (as the lock's, DatabaseBusy) if the lock outlasts it. At 10 s a
+ * queued query waited twice what the statement ahead of it was allowed to,
+ * and the page or socket event behind it was answered 5 s after the same
+ * lock had already been reported. The margin leaves room for the statements
+ * ahead that do not wait (SQLite's run in ms) and for the first connection's
+ * switch to WAL, which waits up to the busy wait too, inside its acquire:
+ * its SQLITE_BUSY, which says why, comes first.
+ */
+const SQLITE_ACQUIRE_MARGIN_MS = 1000;
 
 /**
  * Opens (lazily: nothing connects until the first query) the database a URL names;
@@ -99,7 +113,6 @@ export function openDatabase(url: string, options: OpenDatabaseOptions = {}): Da
   const backends = target.kind === 'postgres' ? new PostgresBackends() : undefined;
   const knex = knexFactory({
     ...clientConfig(target, options, backends),
-    acquireConnectionTimeout: ACQUIRE_TIMEOUT_MS,
     // Knex's own messages (e.g. a failed connection attempt) duplicate errors we
     // report anyway, so they are debug output here.
     log: {
@@ -180,6 +193,7 @@ function clientConfig(
     const timeoutMs = options.queryTimeoutMs ?? target.queryTimeoutMs ?? QUERY_TIMEOUT_MS;
     return {
       client: 'pg',
+      acquireConnectionTimeout: ACQUIRE_TIMEOUT_MS,
       connection: {
         connectionString: target.connectionString,
         connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
@@ -208,6 +222,7 @@ function clientConfig(
   const busyTimeoutMs = options.busyTimeoutMs ?? SQLITE_BUSY_TIMEOUT_MS;
   return {
     client: BusyWaitingSqliteClient,
+    acquireConnectionTimeout: busyTimeoutMs + SQLITE_ACQUIRE_MARGIN_MS,
     connection: { filename: target.filename },
     useNullAsDefault: true,
     // One connection per process: better-sqlite3 is synchronous, so more would only

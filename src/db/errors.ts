@@ -3,7 +3,8 @@
  * the predicates that recognise driver errors the same way on SQLite and PostgreSQL.
  */
 
-export type DatabaseErrorCode = 'GREDIS_INVALID_DATABASE_URL' | 'GREDIS_MIGRATION_FAILED';
+export type DatabaseErrorCode =
+  'GREDIS_INVALID_DATABASE_URL' | 'GREDIS_MIGRATION_FAILED' | 'GREDIS_DATABASE_BUSY';
 
 /** A database URL that cannot be understood; thrown before any I/O. */
 export class InvalidDatabaseUrl extends TypeError {
@@ -33,6 +34,26 @@ export class MigrationFailed extends Error {
       options,
     );
     this.name = 'MigrationFailed';
+  }
+}
+
+/**
+ * A SQLite query that waited for the process's one connection until the
+ * pool's acquire timeout while that connection waited for another process's
+ * lock on the file: the lock's SQLITE_BUSY, for a query that never got to run.
+ * Nothing was run; the same query works once the lock is released.
+ */
+export class DatabaseBusy extends Error {
+  readonly code = 'GREDIS_DATABASE_BUSY' as const;
+  constructor(
+    readonly waitedMs: number,
+    options?: { cause?: unknown },
+  ) {
+    super(
+      `database is locked: waited ${waitedMs} ms for the connection, which is waiting for another process's lock on the file`,
+      options,
+    );
+    this.name = 'DatabaseBusy';
   }
 }
 
@@ -80,10 +101,12 @@ export function isBusy(error: unknown): boolean {
 /**
  * The database gave up on a statement that waited too long: PostgreSQL's
  * statement or lock timeout (a table locked by another session), SQLite's
- * busy timeout (another process holding the file's write lock). Like the
+ * busy timeout (another process holding the file's write lock), and a query
+ * queued behind a statement waiting for that lock (DatabaseBusy). Like the
  * database being away, it says nothing about the code that ran the statement.
  */
 export function isDatabaseTimeout(error: unknown): boolean {
+  if (error instanceof DatabaseBusy) return true;
   const code = driverCode(error) ?? '';
   if (code === '57014') return /statement timeout/.test(driverMessage(error));
   return code === '55P03' || code.startsWith('SQLITE_BUSY');

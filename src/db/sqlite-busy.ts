@@ -1,5 +1,6 @@
 import type BetterSqlite3 from 'better-sqlite3';
 import Client_BetterSQLite3 from 'knex/lib/dialects/better-sqlite3/index.js';
+import { DatabaseBusy } from './errors.js';
 
 /**
  * How long SQLite itself waits for another connection's lock (busy_timeout)
@@ -20,6 +21,8 @@ const LONGEST_PAUSE_MS = 50;
 const busyWaits = new WeakMap<BetterSqlite3.Database, number>();
 /** Connections whose open transaction has run a statement since its BEGIN. */
 const pastFirstStatement = new WeakSet<BetterSqlite3.Database>();
+/** When each connection last waited for a lock (performance.now()): Infinity while it waits. */
+const lastLockWait = new WeakMap<BetterSqlite3.Database, number>();
 
 /** Has a new connection's statements wait up to `totalMs` in all for another connection's lock. */
 export function setUpBusyWait(connection: BetterSqlite3.Database, totalMs: number): void {
@@ -51,6 +54,7 @@ export async function retryWhileBusy<T>(
   const inTransaction = connection.inTransaction;
   if (!inTransaction) pastFirstStatement.delete(connection);
   const deadline = performance.now() + (busyWaits.get(connection) ?? 0);
+  let waited = false;
   try {
     for (let pause = FIRST_PAUSE_MS; ; pause = Math.min(pause * 2, LONGEST_PAUSE_MS)) {
       try {
@@ -62,11 +66,14 @@ export async function retryWhileBusy<T>(
         // does for SQLITE_BUSY) would make a retry something else.
         const unchanged = connection.inTransaction === inTransaction;
         if (!isLockWait(error) || !first || !unchanged || left <= 0) throw error;
+        waited = true;
+        lastLockWait.set(connection, Infinity);
         await new Promise((resolve) => setTimeout(resolve, Math.min(pause, left)));
       }
     }
   } finally {
     if (inTransaction) pastFirstStatement.add(connection);
+    if (waited) lastLockWait.set(connection, performance.now());
   }
 }
 
@@ -83,6 +90,43 @@ function isLockWait(error: unknown): boolean {
  * knex makes each transaction's client from the class's prototype.
  */
 export class BusyWaitingSqliteClient extends Client_BetterSQLite3 {
+  /** The pool's connections (one, as connection.ts sets it up). */
+  private readonly connections = new Set<BetterSqlite3.Database>();
+
+  override async acquireRawConnection(): Promise<BetterSqlite3.Database> {
+    const connection = (await super.acquireRawConnection()) as BetterSqlite3.Database;
+    this.connections.add(connection);
+    return connection;
+  }
+
+  override async destroyRawConnection(connection: BetterSqlite3.Database): Promise<void> {
+    this.connections.delete(connection);
+    await super.destroyRawConnection(connection);
+  }
+
+  /**
+   * A query queued for the connection while that connection waited for
+   * another process's lock fails, at the pool's acquire timeout, as the lock's
+   * (DatabaseBusy), not as knex's "Timeout acquiring a connection", which
+   * reads as a database that cannot be reached: the file is right there, and
+   * the queue is long because the statement ahead waits for the lock.
+   */
+  override async acquireConnection(): Promise<unknown> {
+    const started = performance.now();
+    try {
+      return (await super.acquireConnection()) as unknown;
+    } catch (error) {
+      const lockWaited = [...this.connections].some(
+        (connection) => (lastLockWait.get(connection) ?? -Infinity) >= started,
+      );
+      // By name, as errors.ts: knex's ESM entry does not export the class.
+      const timedOut = error instanceof Error && error.name === 'KnexTimeoutError';
+      if (timedOut && lockWaited)
+        throw new DatabaseBusy(Math.round(performance.now() - started), { cause: error });
+      throw error;
+    }
+  }
+
   override _query(connection: unknown, query: unknown): Promise<unknown> {
     return retryWhileBusy(connection as BetterSqlite3.Database, () =>
       super._query(connection, query),
