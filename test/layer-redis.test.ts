@@ -906,7 +906,7 @@ faults(
           line.level === WARN && /lacks \+evalsha to run the layer's scripts/.test(line.msg),
       );
       assert.is(said.length, 1, 'said once');
-      // Each health() probes again (MAY_RUN on the refused keys): still refused.
+      // Each health() probes again (the refused call run dry): still refused.
       for (let i = 0; i < 3; i++, await sleep(600)) {
         const health = limited.health();
         assert.not.ok(health.ok);
@@ -916,6 +916,77 @@ faults(
       await waitFor(() => limited.health().ok, ARRIVES_MS, 'ready again, found by the probe');
       await limited.send('acl.sha', { i: 3 });
       assert.equal(await within(layer({}, flaky.url).receive('acl.sha'), ARRIVES_MS), { i: 3 });
+    } finally {
+      await admin.acl('DELUSER', user);
+    }
+  },
+);
+
+faults(
+  "an ACL user that may run the scripts but not the ZADD in them (Redis 7 refuses it inside the script, as ERR): send is LayerUnavailable, the host refused, said once, and the probe's dry run keeps it so until ZADD is granted",
+  async () => {
+    const { logger, lines } = captureLogs();
+    const admin = raw(flaky.url);
+    const user = `u${prefix}`;
+    await admin.acl('SETUSER', user, 'on', '>pw', '~*', '&*', '+@all', '-zadd');
+    const limited = layer({ logger }, `redis://${user}:pw@127.0.0.1:${flaky.port}/0`);
+    try {
+      await limited.whenReady();
+      for (let i = 0; i < 2; i++) {
+        const error = await rejects(() => limited.send('acl.inside', { i }), LayerUnavailable);
+        assert.match(error.message, /refused for lack of permission$/);
+        assert.match(
+          (error.cause as Error).message,
+          /^ERR The user executing the script can't run this command/,
+        );
+      }
+      const said = lines.filter(
+        (line) => line.level === WARN && /lacks a command its scripts run/.test(line.msg),
+      );
+      assert.is(said.length, 1, 'said once');
+      // EVALSHA on the call's keys is allowed: only a probe that runs the
+      // script's own commands (dry) keeps the host refused.
+      for (let i = 0; i < 3; i++, await sleep(600)) {
+        const health = limited.health();
+        assert.not.ok(health.ok, 'still refused');
+        assert.is(health.hosts[0]!.status, 'refused');
+        assert.match(health.hosts[0]!.refusal!, /script can't run this command/);
+      }
+      assert.is(await admin.exists(`${prefix}:acl.inside`), 0, 'the probe wrote nothing');
+      await admin.acl('SETUSER', user, '+zadd');
+      await waitFor(() => limited.health().ok, ARRIVES_MS, 'ready again, found by the probe');
+      await limited.send('acl.inside', { i: 2 });
+      assert.equal(await within(layer({}, flaky.url).receive('acl.inside'), ARRIVES_MS), { i: 2 });
+    } finally {
+      await admin.acl('DELUSER', user);
+    }
+  },
+);
+
+faults(
+  "an ACL user that may write the group's key but not its members' keys: groupSend (one script computing the members' keys) is LayerUnavailable, and the host stays refused until the members' keys are granted",
+  async () => {
+    const admin = raw(flaky.url);
+    const user = `u${prefix}`;
+    await admin.acl('SETUSER', user, 'on', '>pw', '%R~*', `~${prefix}:group:*`, '&*', '+@all');
+    const full = layer({}, flaky.url);
+    const limited = layer({}, `redis://${user}:pw@127.0.0.1:${flaky.port}/0`);
+    try {
+      await full.groupAdd('acl.keys', 'acl.member');
+      const error = await rejects(() => limited.groupSend('acl.keys', { n: 1 }), LayerUnavailable);
+      assert.match(
+        (error.cause as Error).message,
+        /^ERR The user executing the script can't access at least one of the keys/,
+      );
+      for (let i = 0; i < 3; i++, await sleep(600)) {
+        const health = limited.health();
+        assert.not.ok(health.ok, 'still refused');
+        assert.is(health.hosts[0]!.status, 'refused');
+      }
+      await admin.acl('SETUSER', user, '~*');
+      await waitFor(() => limited.health().ok, ARRIVES_MS, 'ready again, found by the probe');
+      await limited.groupSend('acl.keys', { n: 2 });
+      assert.equal(await within(full.receive('acl.member'), ARRIVES_MS), { n: 2 });
     } finally {
       await admin.acl('DELUSER', user);
     }

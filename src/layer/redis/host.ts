@@ -6,7 +6,7 @@ import type { LayerStats } from '../types.js';
 import { redactUrl, type RedisHostConfig } from '../url.js';
 import { ServerClock } from './clock.js';
 import { lacking, permissionRefusal, Refusals } from './refusals.js';
-import { MAY_CALL, MAY_RUN, type LuaScript } from './scripts.js';
+import { MAY_CALL, type LuaScript } from './scripts.js';
 import { SentinelWatch, type MasterAddress } from './sentinel-watch.js';
 
 export type HostStatus = 'ready' | 'connecting' | 'down';
@@ -92,6 +92,13 @@ const PROBE_EVERY_MS = 1000;
  * RedisHost.commands) by their command names, e.g. "MULTI ZADD EXPIRE EXEC".
  */
 const SCRIPTS = Symbol('scripts');
+
+/** A script call, as recorded for SCRIPTS when refused: what the probe runs dry. */
+interface ScriptCall {
+  script: LuaScript;
+  keys: readonly Arg[];
+  args: readonly Arg[];
+}
 
 /** TCP keep-alive is how a blocked read notices a dead server: it never times out. */
 const KEEP_ALIVE_MS = 10_000;
@@ -258,8 +265,9 @@ export class RedisHost {
    * (watchReplies) drops the connections once the PING has gone unanswered for
    * the reply timeout, and the host is then not ready until it answers again.
    *
-   * After a script call refused for lack of permission, the probe runs MAY_RUN
-   * on that call's keys instead, which answers as the PING would; after
+   * After a script call refused for lack of permission, the probe runs that
+   * call again dry instead (LuaScript.dry: every command it would run is
+   * checked, nothing written), which answers as the PING would; after
    * commands refused (RedisHost.commands), MAY_CALL asks whether they may run
    * now, without running them: the host is ready again once each is allowed.
    * Without it, a process taken out of service for the refusal would get no
@@ -273,13 +281,15 @@ export class RedisHost {
     this.probedAt = now;
     const asked: Promise<unknown>[] = [];
     for (const [who, work] of this.refusals.entries()) {
-      if (who === SCRIPTS)
+      if (who === SCRIPTS) {
+        // evalOnce: a refused dry run leaves the refused call recorded, to ask about again.
+        const [{ script, keys, args }] = work as [ScriptCall];
         asked.push(
-          this.evalWith(MAY_RUN, work as Arg[], [], false).then(() =>
-            this.allowed(who, 'its scripts'),
-          ),
+          this.evalOnce(script.dry, keys, args, false).then((refused) => {
+            if (refused === 1) this.allowed(who, 'its scripts');
+          }),
         );
-      else if (typeof who === 'string') {
+      } else if (typeof who === 'string') {
         const commands = work as Command[];
         // A MULTI's own commands too: refused MULTI or EXEC, the MULTI never
         // runs, however allowed the commands in it are.
@@ -625,7 +635,8 @@ export class RedisHost {
       return await this.evalOnce(script, keys, args, buffers);
     } catch (error) {
       const refusal = permissionRefusal(error);
-      if (refusal && this.refusals.refused(SCRIPTS, refusal, keys)) {
+      const call: ScriptCall = { script, keys, args };
+      if (refusal && this.refusals.refused(SCRIPTS, refusal, [call])) {
         const key = String(keys[0] ?? '');
         this.logger.warn(
           { host: this.label, script: script.name, key, reason: refusal.message },

@@ -9,20 +9,40 @@ import { LayerUnavailable } from '../errors.js';
  */
 export function permissionRefusal(error: unknown): Error | undefined {
   const refusal = error instanceof LayerUnavailable ? error.cause : error;
-  if (refusal instanceof Error && /\b(NOPERM|NOAUTH|WRONGPASS)\b/.test(refusal.message))
+  if (
+    refusal instanceof Error &&
+    (/\b(NOPERM|NOAUTH|WRONGPASS)\b/.test(refusal.message) || insideScript(refusal))
+  )
     return refusal;
   return undefined;
+}
+
+/**
+ * Whether `refusal` is of a command a script runs, rather than of the script
+ * call: Redis 7 checks only EVALSHA and the declared KEYS before running a
+ * script (NOPERM), and each command in it as it runs, refusing it with "ERR
+ * The user executing the script can't run this command or subcommand" (or
+ * "can't access at least one of the keys mentioned in the command arguments"),
+ * naming neither the command nor the key (ACL LOG does).
+ */
+function insideScript(refusal: Error): boolean {
+  return /\bThe user executing the script can't\b/.test(refusal.message);
 }
 
 /**
  * What a permission refusal says the layer's Redis user lacks, in ACL SETUSER's
  * terms where Redis names it: `+bzmpop` for "no permissions to run the
  * 'bzmpop' command"; for a key, the key the layer asked for (Redis names none).
+ * A command refused inside a script names neither, and the key may be one the
+ * script computed: the operator is sent to ACL LOG, which names both.
  */
 export function lacking(refusal: Error, key: string): string {
   const command = /run the '([^']+)' command/.exec(refusal.message)?.[1];
   if (command) return `+${command}`;
   if (/NOPERM/.test(refusal.message)) return `access to the key ${key}`;
+  if (/script can't run this command/.test(refusal.message))
+    return 'a command its scripts run (ACL LOG names it)';
+  if (insideScript(refusal)) return 'access to a key its scripts use (ACL LOG names it)';
   return 'a password the server accepts';
 }
 

@@ -4,6 +4,7 @@ import { createHash } from 'node:crypto';
 export class LuaScript {
   readonly sha: string;
   private batchedScript: LuaScript | undefined;
+  private dryScript: LuaScript | undefined;
 
   constructor(
     readonly name: string,
@@ -49,6 +50,48 @@ return out
 `,
     );
     return this.batchedScript;
+  }
+
+  /**
+   * This script run with the same KEYS and ARGV without writing anything, to
+   * ask whether the layer's user may run it now (RedisHost.probe): each
+   * command it would run is checked with redis.acl_check_cmd on the keys it
+   * names; only the reads run (on to the keys a group send computes from its
+   * members), and the writes are skipped, replying 0 (a lane script's HSETNX
+   * or HDEL then steers it as if it did nothing). Returns the first refused
+   * command's name, not an error reply, which would be taken for this script's
+   * own refusal; or 1 when none is, also when the dry run fails otherwise (a
+   * skipped write's reply it could not use): at worst one more refused call
+   * then, never a host kept out of service for good. EVALSHA and the declared
+   * KEYS are checked as for the script itself, before it runs.
+   *
+   * Why not ask less: Redis checks a script's own commands only as they run,
+   * and its refusal names neither the command nor the key (refusals.ts). A
+   * probe that checked only EVALSHA on the declared KEYS would pass while a
+   * ZADD on a member key is still refused, and readiness would flap: ready,
+   * traffic, refused, not ready. Asking about fixed lists of commands and
+   * keys instead would miss the keys a group send computes.
+   */
+  get dry(): LuaScript {
+    this.dryScript ??= new LuaScript(
+      `${this.name}?`,
+      `
+local READS = { exists = true, get = true, hexists = true, hget = true, hkeys = true,
+  hmget = true, zcard = true, zrange = true, zscore = true }
+local function dry(command, ...)
+  if not redis.acl_check_cmd(command, ...) then error({ refused = command }) end
+  if READS[string.lower(command)] then return redis.call(command, ...) end
+  return 0
+end
+local function run()
+${this.source.replaceAll('redis.call(', 'dry(')}
+end
+local ran, failure = pcall(run)
+if not ran and type(failure) == 'table' and failure.refused then return failure.refused end
+return 1
+`,
+    );
+    return this.dryScript;
   }
 }
 
@@ -276,14 +319,6 @@ end
 return redis.call('ZRANGE', KEYS[2], 0, -1)
 `,
 );
-
-/**
- * Does nothing. Run with the keys of a script call Redis refused for lack of
- * permission, it asks again, without touching them, whether the layer's user
- * may now run its scripts on them (RedisHost.probe): Redis checks the command
- * and the keys a script declares before running it.
- */
-export const MAY_RUN = new LuaScript('mayRun', 'return 1');
 
 /**
  * Whether the layer's user may now run commands Redis refused it for lack of
