@@ -357,8 +357,7 @@ test('a Redis user that may not BZMPOP: /healthz is 503 on both ports, naming it
       '2',
     ]);
     procs.push(proc);
-    const metricsPort = (await proc.waitForLine((l) => String(l.msg).startsWith('metrics on ')))
-      .port as number;
+    const metricsPort = await proc.metricsPort();
     const health = async (at: number): Promise<{ status: number; body: string }> => {
       const answer = await httpRequest(at, '/healthz');
       return { status: answer.status, body: answer.body.toString() };
@@ -403,8 +402,7 @@ test('a Redis user that may not EVALSHA: requests are 503 (logged without a stac
       '0',
     ]);
     procs.push(proc);
-    const metricsPort = (await proc.waitForLine((l) => String(l.msg).startsWith('metrics on ')))
-      .port as number;
+    const metricsPort = await proc.metricsPort();
     await waitFor(
       async () => (await httpRequest(port, '/healthz')).status === 200,
       10_000,
@@ -687,8 +685,7 @@ test('a scrape while Thyme is out of file descriptors is answered, without its R
   const url = `${SHARED_REDIS_URL}?prefix=${testPrefix()}`;
   const { proc, port } = await startThyme(['--layer', url, '--metrics-port', '0']);
   procs.push(proc);
-  const metricsPort = (await proc.waitForLine((l) => String(l.msg).startsWith('metrics on ')))
-    .port as number;
+  const metricsPort = await proc.metricsPort();
   const pid = proc.child.pid!;
   execFileSync('prlimit', [
     `--pid=${pid}`,

@@ -151,9 +151,7 @@ test('a database that stops answering: pages fail with 500 within query_timeout,
   const deployment = new DistributedChat({ url: url.toString() } as DatabaseBackend);
   try {
     const worker = await deployment.startWorker(['--metrics-port', '0']);
-    const metricsPort = (
-      await worker.waitForLine((line) => String(line.msg).startsWith('metrics on '))
-    ).port as number;
+    const metricsPort = await worker.metricsPort();
     const failures = async (): Promise<string | undefined> => {
       const text = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
       return /^gredis_worker_app_failures_total\{cause="database"\} (\d+)$/m.exec(text)?.[1];

@@ -289,9 +289,7 @@ test('started with Redis unreachable: it says it waits (/healthz 503) until Redi
   });
   let redis: RedisServer | undefined;
   try {
-    const metricsPort = (
-      await worker.waitForLine((line) => String(line.msg).startsWith('metrics on '))
-    ).port as number;
+    const metricsPort = await worker.metricsPort();
     const healthz = async (): Promise<number> =>
       (await fetch(`http://127.0.0.1:${metricsPort}/healthz`)).status;
     await worker.waitForLine(

@@ -64,6 +64,12 @@ export class GredisProcess {
     return new GredisProcess(child);
   }
 
+  /** The port its metrics server listens on (`--metrics-port 0`), from its "metrics on …" line. */
+  async metricsPort(): Promise<number> {
+    const line = await this.waitForLine((l) => String(l.msg).startsWith('metrics on '));
+    return line.port as number;
+  }
+
   /** Resolves with the first log line (past or future) matching `test`. */
   waitForLine(
     test: (line: Record<string, unknown>) => boolean,
