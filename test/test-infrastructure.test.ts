@@ -2,10 +2,19 @@
  * The test helpers and runner themselves: ports that no other server takes by
  * chance, servers that notice when one did, helpers that fail at a timeout
  * rather than wait on a silent server or script, and no process of a test file
- * outliving it into the next.
+ * outliving it into the next. And the docs a newcomer follows (README.md,
+ * docs/*.md): no link, heading or file named in them that is not there.
  */
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  copyFileSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { createServer, type AddressInfo, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -13,6 +22,7 @@ import { fileURLToPath } from 'node:url';
 import * as assert from 'uvu/assert';
 import { rejects } from './helpers/assert.js';
 import { runPython } from './helpers/cli.js';
+import { brokenDocReferences, headingAnchors } from './helpers/doc-links.js';
 import { httpRequest } from './helpers/http-client.js';
 import { FREE_PORT_RANGE, freePort, PortTakenError } from './helpers/ports.js';
 import { RedisServer } from './helpers/redis-server.js';
@@ -225,6 +235,54 @@ test('the runner kills what a test file left running, and says so; a file that l
     assert.not.match(run.stderr, 'clean.test.js: left');
     const pid = Number(readFileSync(pidFile, 'utf8'));
     await waitFor(() => !running(pid), 2000, `the child ${pid} to be killed`);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+
+test('README.md and docs/*.md: every relative link reaches its file and heading, and every .md file they name is in the repository', () => {
+  const docs = readdirSync(join(ROOT, 'docs'))
+    .filter((name) => name.endsWith('.md'))
+    .map((name) => `docs/${name}`);
+  assert.ok(docs.length >= 5, `docs found: ${docs.join(', ')}`);
+  assert.equal(brokenDocReferences(ROOT, ['README.md', ...docs]), []);
+});
+
+test('brokenDocReferences: names a missing file, a missing heading and a file named but absent; takes what is there, the team specs and code blocks', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'gredis-doc-links-'));
+  try {
+    mkdirSync(join(dir, 'docs'));
+    writeFileSync(
+      join(dir, 'docs/guide.md'),
+      '# Guide\n\n## Behind `nginx`, a proxy\n\n## Behind `nginx`, a proxy\n\n### Stop: SIGTERM & SIGINT\n',
+    );
+    writeFileSync(
+      join(dir, 'README.md'),
+      [
+        '# Readme',
+        '[guide](docs/guide.md), [nginx](docs/guide.md#behind-nginx-a-proxy) and its twin',
+        '[again](docs/guide.md#behind-nginx-a-proxy-1), [stop](docs/guide.md#stop-sigterm--sigint),',
+        '[here](#readme), [web](https://example.com/x.md), the spec `shared/spec/protocol.md`,',
+        'docs/guide.md in prose.',
+        '[gone](docs/gone.md), [no heading](docs/guide.md#nowhere), [self](#nowhere-either),',
+        'and multichat.md in prose.',
+        '```sh',
+        'cat [x](missing-in-code.md) other.md',
+        '```',
+      ].join('\n'),
+    );
+    assert.equal(brokenDocReferences(dir, ['README.md', 'docs/guide.md']), [
+      'README.md: link to missing docs/gone.md',
+      'README.md: link to docs/guide.md#nowhere, but docs/guide.md has no such heading',
+      'README.md: link to #nowhere-either, but README.md has no such heading',
+      'README.md: names multichat.md, which is not in the repository',
+    ]);
+    assert.equal(
+      [...headingAnchors(readFileSync(join(dir, 'docs/guide.md'), 'utf8'))],
+      ['guide', 'behind-nginx-a-proxy', 'behind-nginx-a-proxy-1', 'stop-sigterm--sigint'],
+    );
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
