@@ -139,6 +139,22 @@ test('Ctrl-C on npm start (SIGINT from the terminal, and again from npm a moment
   assert.not.ok(proc.lines.some((line) => line.msg === 'second signal: exiting without finishing'));
 });
 
+test('SIGTERM the moment Thyme listens, with a metrics port: it stops as any stop does (exit 0), never dies of the signal', async () => {
+  // A signal that came while the metrics port opened, after the main port took
+  // connections, found no handler: the process died of it, no socket got its 1001.
+  const url = `${SHARED_REDIS_URL}?prefix=${testPrefix()}`;
+  for (let i = 0; i < 5; i++) {
+    const proc = GredisProcess.start(
+      ['thyme', 'multichat', '--port', '0', '--metrics-port', '0', '--layer', url],
+      {},
+    );
+    procs.push(proc);
+    await proc.waitForLine((line) => line.msg === 'Thyme listening');
+    const exit = await proc.stop('SIGTERM');
+    assert.equal(exit, { code: 0, signal: null }, `start ${i + 1}: ${proc.stderr.join('\n')}`);
+  }
+});
+
 test('SIGTERM: sockets close with 1001, workers hear it, in-flight HTTP finishes, exit 0', async () => {
   const url = `${SHARED_REDIS_URL}?prefix=${testPrefix()}`;
   const worker = workerOn(url);

@@ -16,7 +16,7 @@ import { BrowserlessClient } from './helpers/browserless.js';
 import { postgresBackend, SHARED_POSTGRES_URL } from './helpers/databases.js';
 import { DistributedChat, Fixtures, joinedClient, nextJson } from './helpers/deployment.js';
 import type { HttpResult } from './helpers/http-client.js';
-import { startThyme, type GredisProcess } from './helpers/processes.js';
+import { GredisProcess, startThyme } from './helpers/processes.js';
 import { rawClient } from './helpers/redis-server.js';
 import { TcpProxy } from './helpers/tcp-proxy.js';
 import { sleep, waitFor, within } from './helpers/wait.js';
@@ -334,6 +334,20 @@ test('gredis thyme with memory:// at SIGTERM: a page stuck on the database gets 
   assert.ok(!(answer instanceof Error), String(answer));
   assert.is(answer.status, 503);
   await lock.handlersWaiting(0);
+});
+
+test('SIGTERM the moment the worker takes events, with a metrics port: it stops as any stop does (exit 0), never dies of the signal', async () => {
+  // The metrics port opens before events are taken: a signal that came while it
+  // opened found no handler and killed the process, and with it any event in flight.
+  for (let i = 0; i < 5; i++) {
+    const worker = GredisProcess.start(
+      ['runworker', 'multichat', '--metrics-port', '0'],
+      chat.processEnv,
+    );
+    await worker.waitForLine((line) => line.msg === 'worker started');
+    const exit = await worker.stop('SIGTERM');
+    assert.equal(exit, { code: 0, signal: null }, `start ${i + 1}: ${worker.stderr.join('\n')}`);
+  }
 });
 
 test.run();

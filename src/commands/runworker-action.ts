@@ -40,8 +40,13 @@ export async function runWorker(appName: string, flags: RunWorkerFlags): Promise
         orphanCheck: flags.orphanCheck,
         stopTimeout: flags.stopTimeout,
         logger,
-      }).start();
+      });
+      // The metrics port opens before the worker takes an event, and the stop
+      // handler goes on in the same turn as start(): a signal that came while
+      // the port opened found no handler, so the process died of it, taking
+      // the events in flight with it.
       const metrics = await serveWorkerMetrics(worker, flags, logger);
+      worker.start();
       const announcing = announceRunning(layer, logger, entry.name, channels);
       const report = await stopOnSignal(logger, async () => {
         announcing.cancel();

@@ -85,9 +85,9 @@ async function serve(
   worker: Worker | undefined,
 ): Promise<StopReport> {
   const thyme = await startOrStop(worker, () => newThyme(entry, layer, flags, logger));
-  const serving = await startOrStop(worker, () => listen(thyme, flags), {
-    failed: `cannot listen on ${flags.unixSocket ?? `${flags.bind}:${flags.port}`}`,
-  });
+  // The metrics port opens first, and the stop handler goes on in the turn the
+  // main port starts listening: a signal that came between the two found no
+  // handler, so the process died of it and no socket got its 1001.
   if (flags.metricsPort !== undefined) {
     const metrics = await startOrStop(
       worker,
@@ -96,6 +96,9 @@ async function serve(
     );
     logger.info({ port: metrics.port }, metricsUrl(flags.metricsBind, metrics.port));
   }
+  const serving = await startOrStop(worker, () => listen(thyme, flags), {
+    failed: `cannot listen on ${flags.unixSocket ?? `${flags.bind}:${flags.port}`}`,
+  });
   // A renewed certificate is served without a restart (open connections keep theirs).
   const unwatch =
     flags.tls &&
