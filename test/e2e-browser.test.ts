@@ -21,6 +21,8 @@ import { toDbBoolean, toDbTimestamp } from '../src/db/values.js';
 import { postgresBackend } from './helpers/databases.js';
 import {
   chatClient,
+  joinSettled,
+  nextJson,
   DistributedChat,
   EmbeddedChat,
   Fixtures,
@@ -30,6 +32,8 @@ import { BrowserlessClient } from './helpers/browserless.js';
 import { CHROMIUM, CHROMIUM_ARGS, killChildren } from './helpers/chromium.js';
 import { httpRequest } from './helpers/http-client.js';
 import { freePort } from './helpers/ports.js';
+import { startThyme } from './helpers/processes.js';
+import { TcpProxy } from './helpers/tcp-proxy.js';
 import { sleep, waitFor, within } from './helpers/wait.js';
 import type { TestClient } from './helpers/ws-client.js';
 
@@ -448,6 +452,7 @@ test('every 6 hours the page says "join" again with rooms open, and opens a fres
   // The tab's socket goes through a relay that counts its joins and can hold
   // back the server's answer to a leave.
   const joins: string[] = [];
+  let answers = 0;
   let holdLeaves = false;
   const held: string[] = [];
   let relay: WebSocketRoute | undefined;
@@ -461,18 +466,28 @@ test('every 6 hours the page says "join" again with rooms open, and opens a fres
     server.onMessage((frame) => {
       if (holdLeaves && /^\{"leave"/.test(String(frame))) held.push(String(frame));
       else page.send(frame);
+      if (/^\{"join"/.test(String(frame))) answers++;
     });
   });
   await tab.addInitScript({ content: SOCKET_PROBE });
   try {
     await tab.goto(`http://localhost:${sam.port}/`);
     await tab.locator('#connection-status[data-state="connected"]').waitFor();
+    // The page's time, a moment after its keep-alive began (that moment less than 5 s ago).
+    const loaded = (await tab.evaluate('Date.now()')) as number;
+    /**
+     * Stops the page's clock 5 s past `hours` after it loaded; for whole hours,
+     * just past that keep-alive, whose answer then comes over the real network.
+     * The page gives a command 20 s to be answered: a clock run on past that
+     * first would take the socket for dead.
+     */
+    const pauseAt = (hours: number) => tab.clock.pauseAt(loaded + hours * 3_600_000 + 5000);
     // The layer forgets a group member after a day unless re-added: a quarter of that.
     assert.is(await tab.locator('.chat').getAttribute('data-keep-alive-seconds'), '21600');
-    await tab.clock.runFor('05:59:00');
+    await pauseAt(5.99);
     assert.is(await sockets(tab), '[[1,null]]');
     // No rooms open: at 6 h a fresh socket, quietly, and no join.
-    await tab.clock.runFor('01:01:00');
+    await pauseAt(6);
     await waitFor(
       async () => (await sockets(tab)) === '[[3,1000],[1,null]]',
       5000,
@@ -484,9 +499,14 @@ test('every 6 hours the page says "join" again with rooms open, and opens a fres
     await tab.locator(`.room-link[data-room-id="${rooms.general.id}"]`).click();
     await tab.locator(`#room-${rooms.general.id}`).waitFor();
     await sees(nora, rooms.general, { notice: 'sam joined' });
-    await tab.clock.runFor('13:00:00'); // two keep-alives
+    // Two keep-alives, each answered before the clock goes on.
+    for (const hours of [12, 18]) {
+      await pauseAt(hours);
+      const count = hours / 6;
+      await waitFor(() => answers === count, 5000, `${count} joins answered: ${joins.join(' ')}`);
+    }
     const expected = JSON.stringify({ command: 'join', room: String(rooms.general.id) });
-    await waitFor(async () => joins.length === 3, 5000, `3 joins: ${joins.join(' ')}`);
+    assert.is(joins.length, 3, joins.join(' '));
     assert.ok(
       joins.every((frame) => frame === expected),
       joins.join(' '),
@@ -496,11 +516,14 @@ test('every 6 hours the page says "join" again with rooms open, and opens a fres
     assert.is(await tab.locator('.alert-item').count(), 0, 'no alert, at the top or in the pane');
     const enters = await pane(nora, rooms.general).locator('li.notice .text').allTextContents();
     assert.is(enters.filter((t) => t === 'sam joined').length, 1, 'joining again is silent');
-    // While a leave waits for its answer, no keep-alive: its join could bring the room back.
+    // While a leave waits for its answer, no keep-alive: its join could bring the
+    // room back. The leave goes 5 s before the keep-alive at 24 h, which passes;
+    // it is still answered within the 20 s the page waits for an answer.
+    await pauseAt(24 - 10 / 3600);
     holdLeaves = true;
     await tab.locator(`.room-link[data-room-id="${rooms.general.id}"]`).click();
     await waitFor(async () => held.length === 1, 5000, 'the leave answer');
-    await tab.clock.runFor('13:00:00');
+    await tab.clock.runFor(10_000);
     assert.is(joins.length, 3, `no join during the leave: ${joins.join(' ')}`);
     await tab.locator(`#room-${rooms.general.id}`).waitFor(); // the pane waits for the answer
     holdLeaves = false;
@@ -508,6 +531,8 @@ test('every 6 hours the page says "join" again with rooms open, and opens a fres
     await tab.locator(`#room-${rooms.general.id}`).waitFor({ state: 'detached' });
     assert.is(await sockets(tab), '[[3,1000],[1,null]]', 'with rooms open, no fresh socket');
   } finally {
+    // The clock is the context's: sam's other pages, and those opened later, run on.
+    await tab.clock.resume();
     await tab.close();
     await sam.page.bringToFront();
   }
@@ -876,6 +901,96 @@ test('a Thyme killed with SIGKILL and restarted on its port: the page reconnects
   await sees(nora, rooms.random, { username: 'sam', text: 'welcome back' });
   assert.equal(nora.errors, [], 'no script errors');
   assert.equal(sam.errors, [], 'no script errors');
+});
+
+test('a Thyme frozen (SIGSTOP) under an open page: a message sent into it comes back to its box, and the page moves to another Thyme, re-joins and sends it', async () => {
+  const [sam, nora] = people as [Person, Person];
+  const room = await fixtures.room('Frozen');
+  // A Thyme of its own, behind a load balancer that moves new connections to
+  // nora's Thyme once it is told this one is gone.
+  const frozen = await startThyme([], chat.processEnv);
+  const balancer = await TcpProxy.start({ host: '127.0.0.1', port: frozen.port });
+  // Someone in the room on nora's Thyme, to hear what gets through.
+  const witness = await chatClient(nora.port, await fixtures.login(await fixtures.user('witness')));
+  await joinSettled(witness, room.id);
+  const tab = await sam.context.newPage();
+  const errors: string[] = [];
+  tab.on('pageerror', (error) => errors.push(error.message));
+  try {
+    await tab.goto(`http://localhost:${balancer.port}/`);
+    await tab.locator('#connection-status[data-state="connected"]').waitFor();
+    await tab.locator(`.room-link[data-room-id="${room.id}"]`).click();
+    await tab.locator(`#room-${room.id}`).waitFor();
+    assert.is((await nextJson(witness)).msg_type, 4, 'sam entered');
+    // Every state the status goes through from here on.
+    await tab.evaluate(`(() => {
+      const status = document.getElementById('connection-status');
+      window.__states = [];
+      new MutationObserver(() => window.__states.push(status.getAttribute('data-state')))
+        .observe(status, { attributes: true, attributeFilter: ['data-state'] });
+    })()`);
+    // The page's clock, to run its waits at once; it goes on at the real pace otherwise.
+    await tab.clock.install();
+    frozen.proc.child.kill('SIGSTOP');
+    // The frozen Thyme's kernel still accepts connections, which then hear nothing.
+    balancer.stall();
+    const box = tab.locator(`#room-${room.id} input[name="message"]`);
+    await box.fill('into the frozen Thyme');
+    await box.press('Enter');
+    assert.is(await box.inputValue(), '', 'sent, as far as the page can tell');
+    // The TCP connection lives, no close comes: only the page's own wait for an answer tells.
+    await tab.clock.fastForward(20_000);
+    await tab.locator('#connection-status[data-state="disconnected"]').waitFor({ timeout: 5000 });
+    assert.is(await tab.locator('#connection-text').textContent(), 'Disconnected. Reconnecting…');
+    assert.is(await box.inputValue(), 'into the frozen Thyme', 'back in its box');
+    assert.match(
+      (await tab.locator('#alerts').textContent()) ?? '',
+      /connection dropped before your message was confirmed/,
+    );
+    assert.is(await tab.locator(`#room-${room.id} li.unsent`).count(), 0, 'listed only in its box');
+    // Its next try meets the frozen Thyme too: a handshake nobody answers.
+    await waitFor(() => balancer.held >= 1, 5000, 'a try at the frozen Thyme');
+    await tab.locator('#connection-status[data-state="connecting"]').waitFor({ timeout: 5000 });
+    balancer.retarget({ host: '127.0.0.1', port: nora.port });
+    balancer.unstall();
+    await tab.clock.fastForward(20_000);
+    // The session check that follows a failed handshake may wait on a connection
+    // kept alive to the frozen Thyme: its 5 s run at once too.
+    await tab.clock.fastForward(5000);
+    await tab.locator('#connection-status[data-state="connected"]').waitFor({ timeout: 15_000 });
+    await tab.locator(`#room-${room.id}:not(.is-offline)`).waitFor();
+    assert.is(await tab.locator('#connection-text').textContent(), 'Reconnected.');
+    const states = (await tab.evaluate('window.__states')) as string[];
+    assert.is(states.at(-1), 'connected');
+    assert.ok(states.includes('disconnected') && states.includes('connecting'), states.join());
+    // Back in the room, through nora's Thyme: what came back to the box goes.
+    assert.is(await box.inputValue(), 'into the frozen Thyme');
+    await box.press('Enter');
+    // The witness hears sam come back into the room (the frozen Thyme's socket is
+    // still in it too, as far as anyone can tell), then the message.
+    assert.is((await nextJson(witness)).msg_type, 4, 'sam entered again');
+    assert.equal(await nextJson(witness), {
+      room: String(room.id),
+      message: 'into the frozen Thyme',
+      username: 'sam',
+      msg_type: 0,
+    });
+    await waitFor(
+      async () => (await tab.locator(`#room-${room.id} li.message`).count()) === 1,
+      5000,
+      "the message in sam's pane",
+    );
+    assert.is(await box.inputValue(), '');
+    assert.equal(errors, [], 'no script errors');
+  } finally {
+    await tab.clock.resume();
+    await tab.close();
+    await sam.page.bringToFront();
+    witness.close();
+    balancer.stop();
+    frozen.proc.child.kill('SIGCONT');
+    await frozen.proc.stop('SIGTERM');
+  }
 });
 
 test('screenshots of the chat and the admin are saved and are not blank', async () => {

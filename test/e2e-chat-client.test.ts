@@ -53,6 +53,8 @@ class Relay {
   /** The page's next frame that matches never reaches the server; its connection lives until cut(). */
   swallowing: RegExp | undefined;
   overloaded = false;
+  /** Connections whose path drops every frame both ways, open all the same (silence()). */
+  private readonly silenced = new WeakSet<WebSocketRoute>();
   readonly held: string[] = [];
   readonly passed: string[] = [];
   readonly connected: number[] = [];
@@ -71,6 +73,15 @@ class Relay {
     for (const frame of this.held.splice(0)) this.page!.send(frame);
   }
 
+  /**
+   * From now on the current connection carries nothing either way, and stays
+   * open: a frozen server, or a network path that drops packets, which neither
+   * end is told of. New connections pass.
+   */
+  silence(): void {
+    this.silenced.add(this.page!);
+  }
+
   /** Drops the page's connection (1006), and the server's, as one found dead some time after it died. */
   cut(): void {
     this.page!.close({ code: 1006 });
@@ -84,12 +95,14 @@ class Relay {
     const server = page.connectToServer();
     this.server = server;
     page.onMessage((frame) => {
+      if (this.silenced.has(page)) return;
       if (this.swallowing?.test(String(frame))) return void (this.swallowing = undefined);
       if (!this.losing?.test(String(frame))) return server.send(frame);
       this.losing = undefined;
       page.close({ code: 1006 });
     });
     server.onMessage((frame) => {
+      if (this.silenced.has(page)) return;
       if (this.holding?.test(String(frame))) return void this.held.push(String(frame));
       this.passed.push(String(frame));
       page.send(frame);
@@ -795,6 +808,45 @@ test('a tab shown again after its connection dropped while hidden: it reconnects
     await page.locator(`#room-${room.id}:not(.is-offline)`).waitFor();
     assert.ok(Date.now() - shown < 2000, `back ${Date.now() - shown} ms after it was shown`);
     assert.is(relay.connected.length, tries + 1);
+  });
+});
+
+test('a connection gone silent unseen (a frozen server, a dead network path): shown again or back online, the page asks, and reconnects when no answer comes', async () => {
+  const room = await fixtures.room('Gone quiet');
+  await inTab({}, async ({ page, relay }) => {
+    await join(page, room);
+    await box(page, room).fill('typed before it went quiet');
+    // The page's own clock, so that its waits can be run at once.
+    await page.clock.install();
+    const wakes = [
+      `document.dispatchEvent(new Event('visibilitychange'))`,
+      `window.dispatchEvent(new Event('online'))`,
+    ];
+    for (const wake of wakes) {
+      relay.silence();
+      const tries = relay.connected.length;
+      // Heard from last a while ago: it is asked something (a join of a room it has).
+      await page.clock.fastForward(30_000);
+      await page.evaluate(wake);
+      await page.clock.fastForward(20_000);
+      await waitFor(() => relay.connected.length > tries, 5000, `a new connection: ${wake}`);
+      await page.locator('#connection-status[data-state="connected"]').waitFor({ timeout: 5000 });
+      await page.locator(`#room-${room.id}:not(.is-offline)`).waitFor({ timeout: 5000 });
+      assert.is(await page.locator('#connection-text').textContent(), 'Reconnected.', wake);
+      assert.is(relay.connected.length, tries + 1, `one new connection: ${wake}`);
+    }
+    // Heard from just now: shown again, it asks nothing.
+    const sent = relay.passed.length;
+    await page.evaluate(wakes[0]!);
+    await sleep(300);
+    assert.is(relay.passed.length, sent, 'no command, so no answer');
+    assert.is(await box(page, room).inputValue(), 'typed before it went quiet');
+    await box(page, room).press('Enter');
+    await waitFor(
+      async () => (await delivered(page, room)).join() === 'sam: typed before it went quiet',
+      5000,
+      'the message',
+    );
   });
 });
 

@@ -16,7 +16,7 @@ export class TcpProxy {
   private cutAfterMatch: ((chunk: Buffer) => boolean) | undefined;
 
   private constructor(
-    private readonly target: { host: string; port: number },
+    private target: { host: string; port: number },
     readonly port: number,
   ) {}
 
@@ -60,6 +60,14 @@ export class TcpProxy {
    */
   stall(): void {
     this.stalled = true;
+  }
+
+  /**
+   * New connections go to `target` from now on, as a load balancer's once it has
+   * taken a server out; open ones stay where they are.
+   */
+  retarget(target: { host: string; port: number }): void {
+    this.target = target;
   }
 
   /** Connections held silent (accepted while stalled, or frozen) until stop(). */

@@ -45,6 +45,16 @@
    * confirmed, until it is.
    */
   const CONFIRM_TIMEOUT_MS = 10000;
+  /**
+   * A socket silent this long while it owes the page an answer (a command of
+   * ours unanswered, or its handshake) is taken for dead: its Thyme frozen, or
+   * the path to it dropping packets, which neither TCP nor the browser tells the
+   * page (the browser answers Thyme's pings out of its sight). As Socket.IO's and
+   * Phoenix's heartbeats, but asked only of a page that is waiting anyway: an
+   * idle page costs the server nothing. Past CONFIRM_TIMEOUT_MS, so a send is
+   * first said to be unconfirmed; a busy worker has that long to answer.
+   */
+  const SILENCE_TIMEOUT_MS = 20000;
   /** Older messages are dropped so a long-open tab does not grow without bound. */
   const MAX_MESSAGES_PER_ROOM = 500;
   /** Room frames that may wait for their join's answer (keepEarly); the oldest go first. */
@@ -153,6 +163,12 @@
   let loggedOut = false;
   /** When the current socket opened or last carried a command (Date.now()). */
   let lastHeardAt = 0;
+  /** When the current socket opened, or 0 until it has. */
+  let openedAt = 0;
+  /** When the current socket last brought a frame (Date.now()). */
+  let lastFrameAt = 0;
+  /** Set while the current socket owes an answer: it fires SILENCE_TIMEOUT_MS after its last frame. */
+  let silenceTimer = 0;
   /**
    * The server keeps a socket in its groups (its rooms, and its session's and
    * user's, which a logout elsewhere closes it through) only as long as it hears
@@ -431,6 +447,7 @@
     socket.send(JSON.stringify(payload));
     lastHeardAt = Date.now();
     awaiting.push(payload);
+    awaitAnswer(socket);
     if (payload.command === 'send') setTimeout(() => notConfirmed(payload), CONFIRM_TIMEOUT_MS);
     return true;
   }
@@ -808,6 +825,7 @@
       if (!rooms.has(id) && !joinsLost.has(id)) return;
       rejoining.push(id);
       socket.send(JSON.stringify({ command: 'join', room: id }));
+      awaitAnswer(socket);
     }, delay);
     retries.add(timer);
   }
@@ -840,13 +858,17 @@
     const scheme = location.protocol === 'https:' ? 'wss:' : 'ws:';
     const query = myId ? `?user=${encodeURIComponent(myId)}` : '';
     const ws = new WebSocket(`${scheme}//${location.host}${STREAM_PATH}${query}`);
-    let openedAt = 0;
+    openedAt = 0;
     socket = ws;
+    // A handshake nobody answers (a frozen Thyme's kernel still accepts the connection).
+    watchSilence(ws);
     if (quiet) {
       // Connected as far as the user is concerned.
     } else if (everConnected) setStatus('connecting', undefined, 'Trying now…');
     else setStatus('connecting', 'Connecting…');
     ws.addEventListener('open', () => {
+      // One given up on before it opened (watchSilence) is closed, and no longer the page's.
+      if (socket !== ws) return;
       openedAt = Date.now();
       lastHeardAt = openedAt;
       if (!quiet) setStatus('connected', everConnected ? 'Reconnected.' : 'Connected.');
@@ -865,39 +887,80 @@
       // the replies come back in this order.
       rejoining = [...rooms.keys(), ...[...joinsLost].filter((id) => !rooms.has(id))];
       for (const id of rejoining) ws.send(JSON.stringify({ command: 'join', room: id }));
+      heardFrom(ws);
     });
     ws.addEventListener('message', (event) => {
       attempt = 0;
       onFrame(event.data);
+      heardFrom(ws);
     });
-    ws.addEventListener('close', (event) => {
-      if (socket !== ws) return;
-      socket = null;
-      rejoining = [];
-      for (const timer of retries) clearTimeout(timer);
-      retries.clear();
-      // What the user asked for and got no answer to holds. A leave: the socket's
-      // memberships went with it, so the pane goes, as for a leave made offline.
-      // A join: made with the re-joins (focus stays where the user is by then).
-      for (const id of leaving) removePane(id);
-      for (const sent of awaiting) {
-        if (sent.command === 'join' && !rooms.has(sent.room)) joinsLost.add(sent.room);
-      }
-      focusOnJoin = null;
-      for (const room of rooms.values()) room.pane.classList.add('is-offline');
-      giveBackUnconfirmed();
-      const opened = openedAt > 0;
-      if (opened && Date.now() - openedAt >= BACKOFF.stableMs) attempt = 0;
-      if (stopped) return;
-      // Restored from the back/forward cache before this close came: no backoff,
-      // as for a page shown again.
-      if (ws === closedOnHide) return reconnectNow();
-      // A refused handshake, or our session ended (CLOSE_LOGGED_OUT): ask before
-      // reconnecting, since this browser may be logged in again (an admin who set
-      // their own password has a new session).
-      if (opened && event.code !== CLOSE_LOGGED_OUT) scheduleRetry(DROPPED);
-      else void retryUnlessLoggedOut(opened ? DROPPED : everConnected ? undefined : UNAVAILABLE);
-    });
+    ws.addEventListener('close', (event) => onClose(ws, event.code));
+  }
+
+  /**
+   * The socket `ws` is gone (closed, or given up for dead): what it owed is
+   * settled as lost, and the page reconnects. Only the current socket's counts.
+   */
+  function onClose(ws, code) {
+    if (socket !== ws) return;
+    socket = null;
+    clearTimeout(silenceTimer);
+    silenceTimer = 0;
+    rejoining = [];
+    for (const timer of retries) clearTimeout(timer);
+    retries.clear();
+    // What the user asked for and got no answer to holds. A leave: the socket's
+    // memberships went with it, so the pane goes, as for a leave made offline.
+    // A join: made with the re-joins (focus stays where the user is by then).
+    for (const id of leaving) removePane(id);
+    for (const sent of awaiting) {
+      if (sent.command === 'join' && !rooms.has(sent.room)) joinsLost.add(sent.room);
+    }
+    focusOnJoin = null;
+    for (const room of rooms.values()) room.pane.classList.add('is-offline');
+    giveBackUnconfirmed();
+    const opened = openedAt > 0;
+    if (opened && Date.now() - openedAt >= BACKOFF.stableMs) attempt = 0;
+    if (stopped) return;
+    // Restored from the back/forward cache before this close came: no backoff,
+    // as for a page shown again.
+    if (ws === closedOnHide) return reconnectNow();
+    // A refused handshake, or our session ended (CLOSE_LOGGED_OUT): ask before
+    // reconnecting, since this browser may be logged in again (an admin who set
+    // their own password has a new session).
+    if (opened && code !== CLOSE_LOGGED_OUT) scheduleRetry(DROPPED);
+    else void retryUnlessLoggedOut(opened ? DROPPED : everConnected ? undefined : UNAVAILABLE);
+  }
+
+  /** Whether the socket owes the page an answer: a command of ours, or a re-join. */
+  function owed() {
+    return awaiting.length > 0 || rejoining.length > 0;
+  }
+
+  /** A command went out on `ws`: its silence is timed from now, unless it already is. */
+  function awaitAnswer(ws) {
+    if (!silenceTimer) watchSilence(ws);
+  }
+
+  /** `ws` answered (its handshake, or a frame): timed again only while it owes more. */
+  function heardFrom(ws) {
+    if (socket !== ws) return;
+    lastFrameAt = Date.now();
+    clearTimeout(silenceTimer);
+    silenceTimer = 0;
+    if (owed()) watchSilence(ws);
+  }
+
+  /** Gives `ws` up for dead SILENCE_TIMEOUT_MS from now, unless it is heard from (or owes nothing) by then. */
+  function watchSilence(ws) {
+    clearTimeout(silenceTimer);
+    silenceTimer = setTimeout(() => {
+      silenceTimer = 0;
+      if (socket !== ws || (ws.readyState === WebSocket.OPEN && !owed())) return;
+      // Dropped now: its close would wait on a closing handshake nobody answers.
+      onClose(ws, 1006);
+      ws.close(1000);
+    }, SILENCE_TIMEOUT_MS);
   }
 
   /**
@@ -1025,11 +1088,11 @@
     if (event.detail > 1) return;
     command(rooms.has(id) ? 'leave' : 'join', id);
   });
-  window.addEventListener('online', reconnectNow);
+  window.addEventListener('online', checkConnection);
   // A tab shown again is being looked at: its socket, dropped while it was hidden,
   // is not left to a backoff grown meanwhile (up to 15 s more with the server back).
   document.addEventListener('visibilitychange', () => {
-    if (document.visibilityState === 'visible') reconnectNow();
+    if (document.visibilityState === 'visible') checkConnection();
   });
   // Leaving the page is not a dropped connection: no reconnect behind the next page.
   window.addEventListener('pagehide', () => {
@@ -1044,16 +1107,38 @@
     reconnectNow();
   });
 
+  /**
+   * Back online, or the tab shown again: a socket dropped meanwhile reconnects
+   * now, and one that may have died without a word (the machine slept, the
+   * network changed, its Thyme froze) is asked something, so that its silence
+   * shows (SILENCE_TIMEOUT_MS) before the user's next command meets it. Not one
+   * already waited on, or heard from lately. A page with no room open has nothing
+   * to miss but a logout's close: its next join is the test.
+   */
+  function checkConnection() {
+    reconnectNow();
+    if (stopped || !socket || socket.readyState !== WebSocket.OPEN || silenceTimer) return;
+    if (Date.now() - lastFrameAt < SILENCE_TIMEOUT_MS) return;
+    // As for the keep-alive: re-joins are told apart by their order, and a join
+    // could overtake a leave.
+    if (rejoinsPending() || leaving.size > 0) return;
+    rejoinFirstRoom();
+  }
+
+  /** "join" again for the first room open, which changes nothing; false with none open. */
+  function rejoinFirstRoom() {
+    const first = rooms.keys().next();
+    if (first.done) return false;
+    send({ command: 'join', room: first.value });
+    return true;
+  }
+
   function keepMemberships() {
     // During a re-join the server is hearing from us already; during a leave, a
     // join could overtake it and bring the room back.
     if (rejoinsPending() || leaving.size > 0) return;
     if (!socket || socket.readyState !== WebSocket.OPEN) return;
-    const first = rooms.keys().next();
-    if (!first.done) {
-      send({ command: 'join', room: first.value });
-      return;
-    }
+    if (rejoinFirstRoom()) return;
     // No rooms: renewed by a fresh socket, unless this one opened or sent a command
     // within half an interval (which also spares a join still on its way). With
     // nothing to re-join, nothing is missed in between.
