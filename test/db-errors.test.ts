@@ -26,7 +26,7 @@ const test = suite('database, auth and config errors');
 const ERRORS: [Error & { code: string }, string, string][] = [
   [new InvalidDatabaseUrl('x://', 'reason'), 'GREDIS_INVALID_DATABASE_URL', 'InvalidDatabaseUrl'],
   [new MigrationFailed('m', 'reason'), 'GREDIS_MIGRATION_FAILED', 'MigrationFailed'],
-  [new DatabaseBusy(6000), 'GREDIS_DATABASE_BUSY', 'DatabaseBusy'],
+  [new DatabaseBusy(6000, 'the connection'), 'GREDIS_DATABASE_BUSY', 'DatabaseBusy'],
   [new InvalidUsername('a b', 'message'), 'GREDIS_INVALID_USERNAME', 'InvalidUsername'],
   [new DuplicateUsername('alice'), 'GREDIS_DUPLICATE_USERNAME', 'DuplicateUsername'],
   [new InvalidUserField('email', 'reason'), 'GREDIS_INVALID_USER_FIELD', 'InvalidUserField'],

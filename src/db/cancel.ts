@@ -17,7 +17,8 @@ const CANCEL_REQUEST_CODE = 80877102;
 
 /**
  * The pg clients a pool has open, so that a process about to leave queries it
- * gave up on can have the server cancel them (see cancelAll).
+ * gave up on can have the server cancel them (see cancelAll), and a query
+ * given up waiting for one can learn what they wait for (PoolLockWaits).
  */
 export class PostgresBackends {
   private readonly clients = new Set<CancelTarget>();
@@ -31,6 +32,11 @@ export class PostgresBackends {
     client.once('end', () => this.clients.delete(client));
     done();
   };
+
+  /** The server's process ids of the pool's connections (for pg_stat_activity). */
+  pids(): number[] {
+    return [...this.clients].flatMap(({ processID }) => (processID === null ? [] : [processID]));
+  }
 
   /**
    * Asks the server to cancel whatever each connection runs, as libpq's PQcancel

@@ -3,6 +3,7 @@ import knexFactory, { type Knex } from 'knex';
 import { silentLogger, type Logger } from '../logger.js';
 import { redactSecrets } from '../redact.js';
 import { PostgresBackends } from './cancel.js';
+import { lockAwarePgClient, PoolLockWaits } from './pg-lock-waits.js';
 import { BusyWaitingSqliteClient, retryWhileBusy, setUpBusyWait } from './sqlite-busy.js';
 import { parseDatabaseUrl, type DatabaseTarget } from './url.js';
 
@@ -46,9 +47,20 @@ export interface OpenDatabaseOptions {
    * how long a query waits for the connection. Default SQLITE_BUSY_TIMEOUT_MS.
    */
   busyTimeoutMs?: number;
+  /**
+   * PostgreSQL: how long a query waits for one of the pool's connections
+   * before it fails (DatabaseBusy when they are all waiting for a lock).
+   * Default ACQUIRE_TIMEOUT_MS.
+   */
+  acquireTimeoutMs?: number;
 }
 
-/** Fail fast instead of knex's 60 s default when the server is unreachable (PostgreSQL). */
+/**
+ * Fail fast instead of knex's 60 s default when the server is unreachable
+ * (PostgreSQL). Shorter than the query timeout: a query queued behind
+ * statements waiting for a lock gives up first, as the lock's (see
+ * lockAwarePgClient).
+ */
 const ACQUIRE_TIMEOUT_MS = 10_000;
 /**
  * A PostgreSQL connection attempt gives up after this (pg's default is never): a
@@ -110,7 +122,8 @@ export function openDatabase(url: string, options: OpenDatabaseOptions = {}): Da
   const logger = (options.logger ?? silentLogger()).child({
     database: redactSecrets(url),
   });
-  const backends = target.kind === 'postgres' ? new PostgresBackends() : undefined;
+  // Empty for SQLite: see cancelQueries.
+  const backends = new PostgresBackends();
   const knex = knexFactory({
     ...clientConfig(target, options, backends),
     // Knex's own messages (e.g. a failed connection attempt) duplicate errors we
@@ -129,7 +142,7 @@ export function openDatabase(url: string, options: OpenDatabaseOptions = {}): Da
     kind: target.kind,
     url,
     close: () => (closing ??= knex.destroy()),
-    cancelQueries: async (withinMs) => (backends ? backends.cancelAll(withinMs) : 0),
+    cancelQueries: (withinMs) => backends.cancelAll(withinMs),
   };
 }
 
@@ -187,13 +200,13 @@ function withoutStatementTimeout(
 function clientConfig(
   target: DatabaseTarget,
   options: OpenDatabaseOptions,
-  backends?: PostgresBackends,
+  backends: PostgresBackends,
 ): Knex.Config {
   if (target.kind === 'postgres') {
     const timeoutMs = options.queryTimeoutMs ?? target.queryTimeoutMs ?? QUERY_TIMEOUT_MS;
     return {
-      client: 'pg',
-      acquireConnectionTimeout: ACQUIRE_TIMEOUT_MS,
+      client: lockAwarePgClient(new PoolLockWaits(target.connectionString, backends)),
+      acquireConnectionTimeout: options.acquireTimeoutMs ?? ACQUIRE_TIMEOUT_MS,
       connection: {
         connectionString: target.connectionString,
         connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
@@ -208,14 +221,8 @@ function clientConfig(
         min: 0,
         max: 10,
         validate: reusable,
-        ...(backends
-          ? {
-              afterCreate:
-                options.queryTimeoutMs === 0
-                  ? withoutStatementTimeout(backends.track)
-                  : backends.track,
-            }
-          : {}),
+        afterCreate:
+          options.queryTimeoutMs === 0 ? withoutStatementTimeout(backends.track) : backends.track,
       },
     };
   }

@@ -38,21 +38,23 @@ export class MigrationFailed extends Error {
 }
 
 /**
- * A SQLite query that waited for the process's one connection until the
- * pool's acquire timeout while that connection waited for another process's
- * lock on the file: the lock's SQLITE_BUSY, for a query that never got to run.
- * Nothing was run; the same query works once the lock is released.
+ * A query that waited for a connection of the pool until its acquire timeout
+ * while the connections it waited for were waiting for a lock: on SQLite the
+ * process's one, on another process's lock on the file; on PostgreSQL every one
+ * the pool may open, on a lock another session holds. The lock's error, for a
+ * query that never got to run (knex's "Timeout acquiring a connection" reads
+ * as a database that cannot be reached). Nothing was run; the same query works
+ * once the lock is released.
  */
 export class DatabaseBusy extends Error {
   readonly code = 'GREDIS_DATABASE_BUSY' as const;
   constructor(
     readonly waitedMs: number,
+    /** What the query waited for, and what that waits for ("the connection, which …"). */
+    readonly waitedFor: string,
     options?: { cause?: unknown },
   ) {
-    super(
-      `database is locked: waited ${waitedMs} ms for the connection, which is waiting for another process's lock on the file`,
-      options,
-    );
+    super(`database is locked: waited ${waitedMs} ms for ${waitedFor}`, options);
     this.name = 'DatabaseBusy';
   }
 }

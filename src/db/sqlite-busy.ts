@@ -122,7 +122,11 @@ export class BusyWaitingSqliteClient extends Client_BetterSQLite3 {
       // By name, as errors.ts: knex's ESM entry does not export the class.
       const timedOut = error instanceof Error && error.name === 'KnexTimeoutError';
       if (timedOut && lockWaited)
-        throw new DatabaseBusy(Math.round(performance.now() - started), { cause: error });
+        throw new DatabaseBusy(
+          Math.round(performance.now() - started),
+          "the connection, which is waiting for another process's lock on the file",
+          { cause: error },
+        );
       throw error;
     }
   }

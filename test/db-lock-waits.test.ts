@@ -1,0 +1,120 @@
+/**
+ * Queries that wait behind statements waiting for a lock another connection
+ * holds: on PostgreSQL, those queued for one of the pool's connections fail as
+ * the lock's (DatabaseBusy), naming the lock, not as a database that cannot be
+ * reached; a pool stuck on a server that stopped answering still fails as one.
+ */
+import pg from 'pg';
+import { suite } from './helpers/suite.js';
+import * as assert from 'uvu/assert';
+import { openDatabase } from '../src/db/connection.js';
+import { DatabaseBusy, isConnectionError, isDatabaseTimeout } from '../src/db/errors.js';
+import { failureCause } from '../src/worker/failures.js';
+import { postgresBackend, SHARED_POSTGRES_URL } from './helpers/databases.js';
+import { TcpProxy } from './helpers/tcp-proxy.js';
+import { waitFor, within } from './helpers/wait.js';
+
+/** The pool's size (connection.ts), and two more queries queued behind it. */
+const QUERIES = 12;
+
+const postgres = suite('PostgreSQL: queries queued behind lock waits');
+const database = postgresBackend();
+const locker = new pg.Client({ connectionString: SHARED_POSTGRES_URL });
+postgres.before(async () => {
+  await database.setup();
+  await locker.connect();
+});
+postgres.after(async () => {
+  await locker.end();
+  await database.teardown();
+});
+
+postgres(
+  "queries queued for a connection while the pool's wait for a table another session locked fail as the lock's, naming it and its holder, not as an unreachable database",
+  async () => {
+    // The statements wait up to 5 s for the lock; a queued query, 1 s for a connection.
+    const db = openDatabase(`${database.url}&query_timeout=5000`, { acquireTimeoutMs: 1000 });
+    try {
+      await db.knex.schema.createTable('locked', (t) => t.integer('x'));
+      const schema = new URL(database.url).searchParams.get('search_path')!;
+      const holder = (await locker.query<{ pid: number }>('select pg_backend_pid() as pid'))
+        .rows[0]!.pid;
+      await locker.query('begin');
+      await locker.query(`lock table ${schema}.locked in access exclusive mode`);
+      const failures: { error: unknown; afterMs: number }[] = [];
+      const started = Date.now();
+      const queries = Array.from({ length: QUERIES }, () =>
+        db
+          .knex('locked')
+          .select()
+          .catch((error: unknown) => failures.push({ error, afterMs: Date.now() - started })),
+      );
+      // The queued ones give up while the lock is still held.
+      await waitFor(() => failures.length >= QUERIES - 10, 4000, 'the queued queries to fail');
+      await locker.query('rollback');
+      await Promise.all(queries);
+      assert.is(failures.length, QUERIES - 10, 'the queued ones failed, the waiting ones ran');
+      for (const { error, afterMs } of failures) {
+        assert.instance(error, DatabaseBusy);
+        assert.is((error as DatabaseBusy).code, 'GREDIS_DATABASE_BUSY');
+        assert.match(
+          String(error),
+          new RegExp(
+            `database is locked: waited \\d+ ms for a connection: 10 of the pool's 10 are waiting for a lock on (${schema}\\.)?locked held by server process ${holder}$`,
+          ),
+        );
+        assert.not.match(String(error), /Timeout acquiring a connection/);
+        assert.ok(isDatabaseTimeout(error), String(error));
+        assert.not.ok(isConnectionError(error), String(error));
+        assert.is(failureCause(error), 'database');
+        assert.ok(afterMs >= 1000 && afterMs < 2500, `failed after ${afterMs} ms`);
+      }
+    } finally {
+      await locker.query('rollback').catch(() => undefined);
+      await db.close();
+    }
+  },
+);
+
+postgres(
+  'a pool full of statements a server that stopped answering holds: a queued query still fails as the database being unreachable',
+  async () => {
+    const shared = new URL(SHARED_POSTGRES_URL);
+    const proxy = await TcpProxy.start({
+      host: shared.hostname,
+      port: Number(shared.port || 5432),
+    });
+    const url = new URL(database.url);
+    url.port = String(proxy.port);
+    const db = openDatabase(`${url.toString()}&query_timeout=1500`, { acquireTimeoutMs: 1000 });
+    try {
+      // Ten connections open, then silenced: the statements sent on them hear
+      // nothing, and a connection to ask the server what they wait for is refused.
+      await Promise.all(Array.from({ length: 10 }, () => db.knex.raw('select pg_sleep(0.2)')));
+      proxy.freeze();
+      const started = Date.now();
+      const queries = Array.from({ length: QUERIES }, () =>
+        db.knex.raw('select 1').then(
+          () => undefined,
+          (error: unknown) => ({ error, afterMs: Date.now() - started }),
+        ),
+      );
+      const [queued] = await within(
+        Promise.all(queries.slice(10)),
+        4000,
+        'the queued queries to fail',
+      );
+      assert.ok(queued, 'the queued query ran');
+      assert.not.instance(queued.error, DatabaseBusy);
+      assert.match(String(queued.error), /Timeout acquiring a connection/);
+      assert.ok(isConnectionError(queued.error), String(queued.error));
+      assert.ok(queued.afterMs < 2500, `failed after ${queued.afterMs} ms`);
+      await Promise.all(queries); // the frozen ones give up at their query timeout
+    } finally {
+      proxy.stop();
+      await db.close();
+    }
+  },
+);
+
+postgres.run();
