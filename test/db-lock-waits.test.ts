@@ -3,16 +3,24 @@
  * holds: on PostgreSQL, those queued for one of the pool's connections fail as
  * the lock's (DatabaseBusy), naming the lock, not as a database that cannot be
  * reached; a pool stuck on a server that stopped answering still fails as one.
+ * On SQLite, reads go on while a write waits for another process's lock.
  */
 import pg from 'pg';
 import { suite } from './helpers/suite.js';
 import * as assert from 'uvu/assert';
 import { openDatabase } from '../src/db/connection.js';
+import { sqliteFileOf } from '../src/db/url.js';
+import { PreparedQuery } from '../src/db/prepared.js';
 import { DatabaseBusy, isConnectionError, isDatabaseTimeout } from '../src/db/errors.js';
 import { failureCause } from '../src/worker/failures.js';
-import { postgresBackend, SHARED_POSTGRES_URL } from './helpers/databases.js';
+import {
+  holdWriteLock,
+  postgresBackend,
+  SHARED_POSTGRES_URL,
+  sqliteBackend,
+} from './helpers/databases.js';
 import { TcpProxy } from './helpers/tcp-proxy.js';
-import { waitFor, within } from './helpers/wait.js';
+import { settledWithin, sleep, waitFor, within } from './helpers/wait.js';
 
 /** The pool's size (connection.ts), and two more queries queued behind it. */
 const QUERIES = 12;
@@ -118,3 +126,45 @@ postgres(
 );
 
 postgres.run();
+
+const sqlite = suite("SQLite: reads while a write waits for another process's lock");
+const file = sqliteBackend();
+sqlite.before(() => file.setup());
+sqlite.after(() => file.teardown());
+
+sqlite(
+  "reads outside a transaction are answered at once while a write waits for another process's write lock, and see the write once it is in",
+  async () => {
+    const db = file.open();
+    await db.knex.schema.createTable('notes', (t) => t.integer('x'));
+    await db.knex('notes').insert({ x: 1 });
+    assert.equal(await db.knex.raw('pragma journal_mode'), [{ journal_mode: 'wal' }]);
+    const prepared = new PreparedQuery<{ x: number }>(db, 'notes', 'select x from notes');
+    const { released } = await holdWriteLock(sqliteFileOf(file.url)!, 1500);
+    const write = db.knex('notes').insert({ x: 2 });
+    const written = write.then(() => Date.now());
+    await sleep(100); // the write has the connection, and waits for the lock
+    const started = Date.now();
+    // A query builder's select, a raw one, and a prepared one (handshakes, chat commands).
+    const reads = await within(
+      Promise.all([
+        db.knex('notes').select('x'),
+        db.knex.raw('select count(*) as n from notes'),
+        prepared.rows([]),
+      ]),
+      5000,
+      'the reads',
+    );
+    const took = Date.now() - started;
+    assert.equal(reads, [[{ x: 1 }], [{ n: 1 }], [{ x: 1 }]]);
+    assert.ok(took < 300, `the reads took ${took} ms`);
+    assert.is(await settledWithin(written, 0), 'pending', 'the write still waits for the lock');
+    await released;
+    const at = await written;
+    assert.ok(at - started >= 1000, 'the write went through once the lock was released');
+    assert.equal(await db.knex('notes').select('x').orderBy('x'), [{ x: 1 }, { x: 2 }]);
+    assert.equal(await prepared.rows([]), [{ x: 1 }, { x: 2 }]);
+  },
+);
+
+sqlite.run();

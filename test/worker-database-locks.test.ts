@@ -6,7 +6,7 @@
  * no connection of the server's is left waiting for the lock; what does not
  * need the table is served meanwhile, and all works once the lock is released.
  * And SQLite's file locked by another process: a `gredis thyme` waiting for it
- * serves its sockets meanwhile.
+ * serves its sockets, and its pages that only read, meanwhile.
  */
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
@@ -33,7 +33,7 @@ import {
   TEST_SECRET_KEY,
 } from './helpers/deployment.js';
 import { startThyme } from './helpers/processes.js';
-import { sleep, waitFor, within } from './helpers/wait.js';
+import { settledWithin, sleep, waitFor, within } from './helpers/wait.js';
 import type { TestClient } from './helpers/ws-client.js';
 
 const test = suite('worker: a table locked by another session');
@@ -222,6 +222,38 @@ file(
       assert.ok(longest < 500, `a ping waited ${Math.round(longest)} ms for its pong`);
     } finally {
       client.ws.terminate();
+      await proc.stop();
+    }
+  },
+);
+
+file(
+  'a page load that only reads is served at once while a login waits for the lock, and the login goes through once it is released',
+  async () => {
+    const fixtures = new Fixtures(await sqlite.openMigrated());
+    await fixtures.room('Garden');
+    await fixtures.user('dee', { password: 'pw' });
+    await fixtures.user('eve', { password: 'pw' });
+    const { proc, port } = await startThyme([], {
+      DATABASE_URL: sqlite.url,
+      SECRET_KEY: TEST_SECRET_KEY,
+    });
+    try {
+      const dee = new BrowserlessClient(port);
+      assert.is((await dee.login('dee', 'pw')).status, 302);
+      const { released } = await holdWriteLock(sqliteFileOf(sqlite.url)!, 2000);
+      const login = new BrowserlessClient(port).login('eve', 'pw'); // writes a session
+      await sleep(300); // the login's write waits for the lock
+      const started = Date.now();
+      const page = await within(dee.get('/'), 5000, 'the page');
+      const took = Date.now() - started;
+      assert.is(page.status, 200);
+      assert.match(page.body.toString(), 'Garden');
+      assert.ok(took < 500, `the page took ${took} ms, behind the login's write?`);
+      assert.is(await settledWithin(login, 0), 'pending', 'the login still waits for the lock');
+      await released;
+      assert.is((await login).status, 302);
+    } finally {
       await proc.stop();
     }
   },

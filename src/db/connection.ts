@@ -102,7 +102,8 @@ const SQLITE_BUSY_TIMEOUT_MS = 5000;
 /**
  * SQLite's acquire timeout is its busy wait plus this, not ACQUIRE_TIMEOUT_MS.
  * Its pool has one connection, and a statement waiting for another process's
- * lock holds it: every query behind it queues, and fails at the acquire
+ * lock holds it: every write and transaction behind it queues (reads outside
+ * a transaction have a connection of their own), and fails at the acquire
  * timeout (as the lock's, DatabaseBusy) if the lock outlasts it. At 10 s a
  * queued query waited twice what the statement ahead of it was allowed to,
  * and the page or socket event behind it was answered 5 s after the same
@@ -232,8 +233,9 @@ function clientConfig(
     acquireConnectionTimeout: busyTimeoutMs + SQLITE_ACQUIRE_MARGIN_MS,
     connection: { filename: target.filename },
     useNullAsDefault: true,
-    // One connection per process: better-sqlite3 is synchronous, so more would only
-    // add lock contention; several processes share the file through WAL.
+    // One connection per process for writes (and one for reads, outside the
+    // pool: see BusyWaitingSqliteClient): better-sqlite3 is synchronous, so more
+    // would only add lock contention; several processes share the file through WAL.
     pool: {
       min: 1,
       max: 1,

@@ -1,7 +1,7 @@
 import type BetterSqlite3 from 'better-sqlite3';
 import type { Database } from './connection.js';
 import { isLostConnection } from './errors.js';
-import { retryWhileBusy } from './sqlite-busy.js';
+import { BusyWaitingSqliteClient, retryWhileBusy } from './sqlite-busy.js';
 
 /** What the pg driver's client offers that a prepared query needs. */
 interface PgClient {
@@ -56,6 +56,9 @@ export class PreparedQuery<Row> {
   private async rowsOnce(values: unknown[]): Promise<Row[]> {
     // knex's own pool, so that these connections are the ones it sets up and closes.
     const client = this.db.knex.client;
+    // SQLite's connection for reads, which does not wait for a write (sqlite-busy.ts).
+    const reader = client instanceof BusyWaitingSqliteClient ? client.readConnection() : undefined;
+    if (reader) return this.sqliteRows(await reader, values);
     const connection: unknown = await client.acquireConnection();
     try {
       if (this.db.kind === 'postgres') {
@@ -66,16 +69,19 @@ export class PreparedQuery<Row> {
         });
         return result.rows as Row[];
       }
-      const sqlite = connection as BetterSqlite3.Database;
-      return await retryWhileBusy(sqlite, () => {
-        let statements = sqliteStatements.get(sqlite);
-        if (!statements) sqliteStatements.set(sqlite, (statements = new Map()));
-        let statement = statements.get(this.sql);
-        if (!statement) statements.set(this.sql, (statement = sqlite.prepare(this.sql)));
-        return statement.all(...values) as Row[];
-      });
+      return await this.sqliteRows(connection as BetterSqlite3.Database, values);
     } finally {
       await client.releaseConnection(connection);
     }
+  }
+
+  private sqliteRows(sqlite: BetterSqlite3.Database, values: unknown[]): Promise<Row[]> {
+    return retryWhileBusy(sqlite, () => {
+      let statements = sqliteStatements.get(sqlite);
+      if (!statements) sqliteStatements.set(sqlite, (statements = new Map()));
+      let statement = statements.get(this.sql);
+      if (!statement) statements.set(this.sql, (statement = sqlite.prepare(this.sql)));
+      return statement.all(...values) as Row[];
+    });
   }
 }

@@ -1,6 +1,7 @@
 import type BetterSqlite3 from 'better-sqlite3';
 import Client_BetterSQLite3 from 'knex/lib/dialects/better-sqlite3/index.js';
 import { DatabaseBusy } from './errors.js';
+import { ReadRoutingRunner, type ReadConnections } from './sqlite-reads.js';
 
 /**
  * How long SQLite itself waits for another connection's lock (busy_timeout)
@@ -88,10 +89,26 @@ function isLockWait(error: unknown): boolean {
  * retryWhileBusy: every knex query, schema change, migration and transaction
  * statement goes through `_query`. A class rather than a patched instance:
  * knex makes each transaction's client from the class's prototype.
+ *
+ * Its pool has one connection (connection.ts), for writes and transactions;
+ * SELECTs outside a transaction, and prepared queries, run on a second
+ * connection of its own (a file's; an in-memory database is one connection's
+ * alone). A write waiting for another process's lock holds the pool's
+ * connection for up to the busy wait (5 s), and every query behind it waited
+ * as long, though in WAL mode a read goes on during another's write: page
+ * loads, handshakes and chat commands that only read stalled on a `gredis
+ * migrate` or another worker's write. The reader never writes (query_only)
+ * and so never waits for a writer; autocommit reads each see what has been
+ * committed, as a read on PostgreSQL does. Writes stay on one connection: two
+ * would fail each other's transactions (a write after a read, in a snapshot
+ * another's commit made stale, fails at once with SQLITE_BUSY_SNAPSHOT) where
+ * one queues them.
  */
-export class BusyWaitingSqliteClient extends Client_BetterSQLite3 {
+export class BusyWaitingSqliteClient extends Client_BetterSQLite3 implements ReadConnections {
   /** The pool's connections (one, as connection.ts sets it up). */
   private readonly connections = new Set<BetterSqlite3.Database>();
+  private reader: Promise<BetterSqlite3.Database> | undefined;
+  private destroyed = false;
 
   override async acquireRawConnection(): Promise<BetterSqlite3.Database> {
     const connection = (await super.acquireRawConnection()) as BetterSqlite3.Database;
@@ -102,6 +119,47 @@ export class BusyWaitingSqliteClient extends Client_BetterSQLite3 {
   override async destroyRawConnection(connection: BetterSqlite3.Database): Promise<void> {
     this.connections.delete(connection);
     await super.destroyRawConnection(connection);
+  }
+
+  override runner(builder: unknown): ReadRoutingRunner {
+    return new ReadRoutingRunner(this, builder);
+  }
+
+  /** Undefined in a transaction (its client's), for an in-memory database, or once destroyed. */
+  readConnection(): Promise<BetterSqlite3.Database> | undefined {
+    const { filename } = this.connectionSettings as { filename: string };
+    if (this.transacting || this.destroyed || filename === ':memory:') return undefined;
+    return (this.reader ??= this.openReader().catch((error: unknown) => {
+      this.reader = undefined; // the next read tries again
+      throw error;
+    }));
+  }
+
+  private async openReader(): Promise<BetterSqlite3.Database> {
+    const reader = (await super.acquireRawConnection()) as BetterSqlite3.Database;
+    try {
+      // Set up as the pool's connection is (busy wait, WAL), then kept to reads.
+      const { afterCreate } = (this.config.pool ?? {}) as {
+        afterCreate?: (connection: unknown, done: (error?: Error) => void) => void;
+      };
+      if (afterCreate)
+        await new Promise<void>((resolve, reject) =>
+          afterCreate(reader, (error) => (error ? reject(error) : resolve())),
+        );
+      reader.pragma('query_only = ON');
+      return reader;
+    } catch (error) {
+      reader.close();
+      throw error;
+    }
+  }
+
+  override async destroy(callback?: unknown): Promise<void> {
+    this.destroyed = true;
+    const reader = this.reader;
+    this.reader = undefined;
+    if (reader) (await reader.catch(() => undefined))?.close();
+    return super.destroy(callback) as Promise<void>;
   }
 
   /**

@@ -113,23 +113,33 @@ export function allDatabases(): DatabaseBackend[] {
 
 /**
  * Runs `work` and returns what it returned and how many queries it ran, counted
- * as connections taken from the pool: every query takes one, prepared or not.
+ * as connections taken: from the pool, or SQLite's for reads (every query
+ * takes one, prepared or not).
  */
 export async function countingQueries<T>(
   db: Database,
   work: () => Promise<T>,
 ): Promise<{ result: T; queries: number }> {
-  const client = db.knex.client as { acquireConnection(): Promise<unknown> };
-  const acquire = client.acquireConnection.bind(client);
-  let queries = 0;
-  client.acquireConnection = () => {
-    queries++;
-    return acquire();
+  type Taking = () => unknown;
+  const client = db.knex.client as { acquireConnection: Taking; readConnection?: Taking };
+  const originals = {
+    acquireConnection: client.acquireConnection,
+    readConnection: client.readConnection,
   };
+  let queries = 0;
+  for (const name of ['acquireConnection', 'readConnection'] as const) {
+    const take = originals[name];
+    if (take)
+      client[name] = () => {
+        const connection = take.call(client);
+        if (connection !== undefined) queries++;
+        return connection;
+      };
+  }
   try {
     return { result: await work(), queries };
   } finally {
-    client.acquireConnection = acquire;
+    Object.assign(client, originals);
   }
 }
 
