@@ -20,11 +20,13 @@ import { BrowserlessClient } from './helpers/browserless.js';
 import {
   holdWriteLock,
   postgresBackend,
+  type DatabaseBackend,
   SHARED_POSTGRES_URL,
   sqliteBackend,
 } from './helpers/databases.js';
 import {
   chatClient,
+  DistributedChat,
   EmbeddedChat,
   Fixtures,
   joinedClient,
@@ -172,6 +174,53 @@ test("chat commands stuck on the lock take a few of the pool's connections, not 
   } finally {
     await busy.stop();
     await patient.close();
+  }
+});
+
+test("admin pages stuck on the locked table fill the worker's pool: a page queued behind them is answered 500, logged as the lock (naming the table and its holder), not as the database being unreachable", async () => {
+  // A worker process with the defaults: statements wait 15 s for the lock, a
+  // query 10 s for a connection.
+  const deployment = new DistributedChat({
+    url: `${database.url}&application_name=${application}`,
+  } as DatabaseBackend);
+  try {
+    const fixtures = new Fixtures(db);
+    await fixtures.user('boss', { password: 'pw', staff: true, superuser: true });
+    const worker = await deployment.startWorker();
+    const port = await deployment.startThyme();
+    const staff = new BrowserlessClient(port);
+    assert.is((await staff.login('boss', 'pw')).status, 302);
+    const schema = new URL(database.url).searchParams.get('search_path')!;
+    const holder = (await locker.query<{ pid: number }>('select pg_backend_pid() as pid')).rows[0]!
+      .pid;
+    await locker.query('begin');
+    let pages;
+    try {
+      await locker.query(`lock table ${schema}.chat_room in access exclusive mode`);
+      // The pool's ten connections, and one more.
+      pages = Array.from({ length: 11 }, () => staff.get('/admin/rooms/'));
+      const line = await worker.waitForLine(
+        (l) => /waited \d+ ms for a connection/.test(String(l.error)),
+        15_000,
+      );
+      assert.match(
+        String(line.error),
+        new RegExp(
+          `^database is locked: waited \\d+ ms for a connection: 10 of the pool's 10 are waiting for a lock on (${schema}\\.)?chat_room held by server process ${holder}$`,
+        ),
+      );
+      assert.is(line.level, 40, 'a warning in one line, as for the database away, not a bug');
+    } finally {
+      await locker.query('rollback');
+    }
+    const statuses = (await Promise.all(pages)).map((page) => page.status).sort();
+    assert.equal(statuses, [...Array(10).fill(200), 500]);
+    assert.ok(
+      !worker.lines.some((l) => /Timeout acquiring a connection/.test(JSON.stringify(l))),
+      'no line reads as the database being unreachable',
+    );
+  } finally {
+    await deployment.stop();
   }
 });
 

@@ -52,9 +52,11 @@ export class DatabaseBusy extends Error {
     readonly waitedMs: number,
     /** What the query waited for, and what that waits for ("the connection, which …"). */
     readonly waitedFor: string,
-    options?: { cause?: unknown },
   ) {
-    super(`database is locked: waited ${waitedMs} ms for ${waitedFor}`, options);
+    // No cause: knex's timeout it stands for says "Are you missing a
+    // .transacting(trx) call?", and the log line, which gives the cause's
+    // message too, would point at a bug.
+    super(`database is locked: waited ${waitedMs} ms for ${waitedFor}`);
     this.name = 'DatabaseBusy';
   }
 }

@@ -102,7 +102,7 @@ export function lockAwarePgClient(lockWaits: PoolLockWaits): typeof Client_PG {
         if (!(error instanceof Error && error.name === 'KnexTimeoutError')) throw error;
         const waitedMs = Math.round(performance.now() - started);
         const waitedFor = await lockWaits.describe();
-        if (waitedFor) throw new DatabaseBusy(waitedMs, waitedFor, { cause: error });
+        if (waitedFor) throw new DatabaseBusy(waitedMs, waitedFor);
         throw error;
       }
     }

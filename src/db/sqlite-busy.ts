@@ -183,7 +183,6 @@ export class BusyWaitingSqliteClient extends Client_BetterSQLite3 implements Rea
         throw new DatabaseBusy(
           Math.round(performance.now() - started),
           "the connection, which is waiting for another process's lock on the file",
-          { cause: error },
         );
       throw error;
     }
