@@ -4,7 +4,7 @@ declare module 'knex/lib/execution/runner.js' {
   export default class Runner {
     constructor(client: unknown, builder: unknown);
     client: unknown;
-    builder: { _connection?: unknown; toSQL(): unknown };
+    builder: { _connection?: unknown };
     connection: unknown;
     ensureConnection(
       callback: (runner: Runner, params: unknown) => unknown,

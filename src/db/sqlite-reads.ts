@@ -7,13 +7,21 @@ export interface ReadConnections {
   readConnection(): Promise<BetterSqlite3.Database> | undefined;
 }
 
+/** What the runner is given: a query builder, a raw query, or a schema or view builder. */
+interface AnyBuilder {
+  /** A query builder's: whether it is a select, first or pluck. */
+  _isSelectQuery?: () => boolean;
+  /** A raw query's SQL. */
+  sql?: unknown;
+}
+
 /**
- * Whether a builder compiles to one SELECT: it reads, whatever it reads, and
- * takes no lock that another connection could be waiting for.
+ * Whether a builder runs one SELECT (it reads, whatever it reads), told
+ * without compiling it (the runner compiles it once it has a connection).
  */
-function onlyReads(builder: Runner['builder']): boolean {
-  const compiled = builder.toSQL() as { sql?: unknown } | unknown[];
-  return !Array.isArray(compiled) && /^\s*select\b/i.test(String(compiled.sql));
+function onlyReads(builder: AnyBuilder): boolean {
+  if (typeof builder._isSelectQuery === 'function') return builder._isSelectQuery();
+  return typeof builder.sql === 'string' && /^\s*select\b/i.test(builder.sql);
 }
 
 /**
@@ -26,7 +34,7 @@ export class ReadRoutingRunner extends Runner {
     params?: unknown,
   ): Promise<unknown> {
     const reader =
-      this.builder._connection === undefined && onlyReads(this.builder)
+      this.builder._connection === undefined && onlyReads(this.builder as AnyBuilder)
         ? (this.client as ReadConnections).readConnection()
         : undefined;
     if (!reader) return super.ensureConnection(callback, params);
