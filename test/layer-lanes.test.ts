@@ -18,6 +18,7 @@ import { MAX_WAITING_EVENTS } from '../src/layer/types.js';
 import { testPrefix } from './helpers/layers.js';
 import { captureLogs, type CapturedLine } from './helpers/log-capture.js';
 import { rawClient, RedisServer, SHARED_REDIS_URL } from './helpers/redis-server.js';
+import { withAclUser } from './helpers/redis-acl.js';
 import { TcpProxy } from './helpers/tcp-proxy.js';
 import { sleep, waitFor, within } from './helpers/wait.js';
 
@@ -952,25 +953,20 @@ rescue(
 
 rescue(
   'a live holder whose connection cannot be named (CLIENT SETNAME refused) is not registered, so never taken for dead',
-  async () => {
-    const prefix = testPrefix();
-    const admin = rawClient(server.url);
-    try {
-      await admin.acl('SETUSER', 'unnamed', 'on', '>pw', '~*', '&*', '+@all', '-client|setname');
-      const { lost, worker, lane } = await watchedHolder(
-        `redis://unnamed:pw@127.0.0.1:${server.port}/0`,
-        prefix,
-      );
-      await sleep(3000); // past the 1 s a holder must be missing, and the rescue
-      assert.equal(worker.turns, [], 'its live socket is not ended');
-      assert.equal(await admin.smembers(`${prefix}gredis:holders`), []);
-      assert.is((await worker.layer.lanes.claim(lane, 1, { e: 1 })).kind, 'run');
-      assert.equal(lost, []);
-    } finally {
-      await admin.acl('DELUSER', 'unnamed');
-      admin.disconnect();
-    }
-  },
+  () =>
+    withAclUser(
+      ['~*', '&*', '+@all', '-client|setname'],
+      async (user) => {
+        const prefix = testPrefix();
+        const { lost, worker, lane } = await watchedHolder(user.url(), prefix);
+        await sleep(3000); // past the 1 s a holder must be missing, and the rescue
+        assert.equal(worker.turns, [], 'its live socket is not ended');
+        assert.equal(await user.admin.smembers(`${prefix}gredis:holders`), []);
+        assert.is((await worker.layer.lanes.claim(lane, 1, { e: 1 })).kind, 'run');
+        assert.equal(lost, []);
+      },
+      server,
+    ),
 );
 
 rescue(

@@ -21,6 +21,7 @@ import { rejects } from './helpers/assert.js';
 import { captureLogs, ERROR, WARN, type CapturedLine } from './helpers/log-capture.js';
 import { testPrefix } from './helpers/layers.js';
 import { RedisSentinel, RedisServer, rawClient, SHARED_REDIS_URL } from './helpers/redis-server.js';
+import { withAclUser } from './helpers/redis-acl.js';
 import { TcpProxy } from './helpers/tcp-proxy.js';
 import { settledWithin, sleep, waitFor, within } from './helpers/wait.js';
 
@@ -830,257 +831,254 @@ faults(
 
 faults(
   "an ACL user without access to the prefix's keys: each call fails as LayerUnavailable naming the refusal (NOPERM), groupAdd's MULTI and groupDiscard too",
-  async () => {
-    const admin = raw(flaky.url);
-    const user = `u${prefix}`;
-    await admin.acl('SETUSER', user, 'on', '>pw', '~elsewhere:*', '+@all');
-    try {
-      const limited = layer({}, `redis://${user}:pw@127.0.0.1:${flaky.port}/0`);
-      for (const [what, call] of [
-        ['send (a script)', () => limited.send('acl.probe', { n: 1 })],
-        ['groupAdd (a MULTI)', () => limited.groupAdd('acl.room', 'acl.probe')],
-        ['groupDiscard (a ZREM)', () => limited.groupDiscard('acl.room', 'acl.probe')],
-      ] as const) {
-        const error = await rejects(call, LayerUnavailable, what);
-        assert.match(error.message, /refused for lack of permission$/, what);
-        assert.instance(error.cause, ReplyError, what);
-        assert.match((error.cause as Error).message, /^NOPERM .*keys/, what);
-      }
-    } finally {
-      await admin.acl('DELUSER', user);
-    }
-  },
+  () =>
+    withAclUser(
+      ['~elsewhere:*', '+@all'],
+      async (user) => {
+        const limited = layer({}, user.url());
+        for (const [what, call] of [
+          ['send (a script)', () => limited.send('acl.probe', { n: 1 })],
+          ['groupAdd (a MULTI)', () => limited.groupAdd('acl.room', 'acl.probe')],
+          ['groupDiscard (a ZREM)', () => limited.groupDiscard('acl.room', 'acl.probe')],
+        ] as const) {
+          const error = await rejects(call, LayerUnavailable, what);
+          assert.match(error.message, /refused for lack of permission$/, what);
+          assert.instance(error.cause, ReplyError, what);
+          assert.match((error.cause as Error).message, /^NOPERM .*keys/, what);
+        }
+      },
+      flaky,
+    ),
 );
 
 faults(
   'an ACL user that may not BZMPOP: the reader says what it lacks, once; the host is refused (not ready) until granted, then the message arrives',
-  async () => {
-    const { logger, lines } = captureLogs();
-    const admin = raw(flaky.url);
-    const user = `u${prefix}`;
-    await admin.acl('SETUSER', user, 'on', '>pw', '~*', '&*', '+@all', '-bzmpop');
-    const limited = layer({ logger }, `redis://${user}:pw@127.0.0.1:${flaky.port}/0`);
-    try {
-      await limited.whenReady();
-      assert.ok(limited.health().ok, 'ready before anything was refused');
-      const channel = await limited.newChannel();
-      // Caught: a failed assertion below must not leave it to reject unheard at close.
-      const received = limited.receive(channel).catch((error: unknown) => error);
-      const said = (line: CapturedLine): boolean =>
-        line.level === WARN && /lacks \+bzmpop to read .*'bzmpop' command/.test(line.msg);
-      await waitFor(() => lines.some(said), ARRIVES_MS, 'the refusal, said at warn');
-      const health = limited.health();
-      assert.not.ok(health.ok);
-      assert.is(health.hosts[0]!.status, 'refused');
-      assert.match(health.hosts[0]!.refusal!, /^NOPERM .*'bzmpop'/);
-      await layer({}, flaky.url).send(channel, { n: 1 });
-      await sleep(1500); // retries, backing off
-      assert.not.ok(limited.health().ok, 'still refused');
-      assert.is(lines.filter(said).length, 1, 'said once, not at every retry');
-      await admin.acl('SETUSER', user, '+bzmpop');
-      assert.equal(await within(received, ARRIVES_MS), { n: 1 });
-      await waitFor(() => limited.health().ok, ARRIVES_MS, 'ready again');
-      assert.ok(lines.some((line) => /may read again/.test(line.msg)));
-    } finally {
-      await admin.acl('DELUSER', user);
-    }
-  },
+  () =>
+    withAclUser(
+      ['~*', '&*', '+@all', '-bzmpop'],
+      async (user) => {
+        const { logger, lines } = captureLogs();
+        const limited = layer({ logger }, user.url());
+        await limited.whenReady();
+        assert.ok(limited.health().ok, 'ready before anything was refused');
+        const channel = await limited.newChannel();
+        // Caught: a failed assertion below must not leave it to reject unheard at close.
+        const received = limited.receive(channel).catch((error: unknown) => error);
+        const said = (line: CapturedLine): boolean =>
+          line.level === WARN && /lacks \+bzmpop to read .*'bzmpop' command/.test(line.msg);
+        await waitFor(() => lines.some(said), ARRIVES_MS, 'the refusal, said at warn');
+        const health = limited.health();
+        assert.not.ok(health.ok);
+        assert.is(health.hosts[0]!.status, 'refused');
+        assert.match(health.hosts[0]!.refusal!, /^NOPERM .*'bzmpop'/);
+        await layer({}, flaky.url).send(channel, { n: 1 });
+        await sleep(1500); // retries, backing off
+        assert.not.ok(limited.health().ok, 'still refused');
+        assert.is(lines.filter(said).length, 1, 'said once, not at every retry');
+        await user.set('+bzmpop');
+        assert.equal(await within(received, ARRIVES_MS), { n: 1 });
+        await waitFor(() => limited.health().ok, ARRIVES_MS, 'ready again');
+        assert.ok(lines.some((line) => /may read again/.test(line.msg)));
+      },
+      flaky,
+    ),
 );
 
 faults(
   'an ACL user that may EVAL but not EVALSHA: each send fails as LayerUnavailable naming evalsha, the host is refused until granted, then sends work',
-  async () => {
-    const { logger, lines } = captureLogs();
-    const admin = raw(flaky.url);
-    const user = `u${prefix}`;
-    await admin.acl('SETUSER', user, 'on', '>pw', '~*', '&*', '+@all', '-evalsha');
-    const limited = layer({ logger }, `redis://${user}:pw@127.0.0.1:${flaky.port}/0`);
-    try {
-      await limited.whenReady();
-      for (let i = 0; i < 3; i++) {
-        const error = await rejects(() => limited.send('acl.sha', { i }), LayerUnavailable);
-        assert.match((error.cause as Error).message, /^NOPERM .*'evalsha' command/);
-      }
-      const said = lines.filter(
-        (line) =>
-          line.level === WARN && /lacks \+evalsha to run the layer's scripts/.test(line.msg),
-      );
-      assert.is(said.length, 1, 'said once');
-      // Each health() probes again (the refused call run dry): still refused.
-      for (let i = 0; i < 3; i++, await sleep(600)) {
-        const health = limited.health();
-        assert.not.ok(health.ok);
-        assert.is(health.hosts[0]!.status, 'refused');
-      }
-      await admin.acl('SETUSER', user, '+evalsha');
-      await waitFor(() => limited.health().ok, ARRIVES_MS, 'ready again, found by the probe');
-      await limited.send('acl.sha', { i: 3 });
-      assert.equal(await within(layer({}, flaky.url).receive('acl.sha'), ARRIVES_MS), { i: 3 });
-    } finally {
-      await admin.acl('DELUSER', user);
-    }
-  },
+  () =>
+    withAclUser(
+      ['~*', '&*', '+@all', '-evalsha'],
+      async (user) => {
+        const { logger, lines } = captureLogs();
+        const limited = layer({ logger }, user.url());
+        await limited.whenReady();
+        for (let i = 0; i < 3; i++) {
+          const error = await rejects(() => limited.send('acl.sha', { i }), LayerUnavailable);
+          assert.match((error.cause as Error).message, /^NOPERM .*'evalsha' command/);
+        }
+        const said = lines.filter(
+          (line) =>
+            line.level === WARN && /lacks \+evalsha to run the layer's scripts/.test(line.msg),
+        );
+        assert.is(said.length, 1, 'said once');
+        // Each health() probes again (the refused call run dry): still refused.
+        for (let i = 0; i < 3; i++, await sleep(600)) {
+          const health = limited.health();
+          assert.not.ok(health.ok);
+          assert.is(health.hosts[0]!.status, 'refused');
+        }
+        await user.set('+evalsha');
+        await waitFor(() => limited.health().ok, ARRIVES_MS, 'ready again, found by the probe');
+        await limited.send('acl.sha', { i: 3 });
+        assert.equal(await within(layer({}, flaky.url).receive('acl.sha'), ARRIVES_MS), { i: 3 });
+      },
+      flaky,
+    ),
 );
 
 faults(
   "an ACL user that may run the scripts but not the ZADD in them (Redis 7 refuses it inside the script, as ERR): send is LayerUnavailable, the host refused, said once, and the probe's dry run keeps it so until ZADD is granted",
-  async () => {
-    const { logger, lines } = captureLogs();
-    const admin = raw(flaky.url);
-    const user = `u${prefix}`;
-    await admin.acl('SETUSER', user, 'on', '>pw', '~*', '&*', '+@all', '-zadd');
-    const limited = layer({ logger }, `redis://${user}:pw@127.0.0.1:${flaky.port}/0`);
-    try {
-      await limited.whenReady();
-      for (let i = 0; i < 2; i++) {
-        const error = await rejects(() => limited.send('acl.inside', { i }), LayerUnavailable);
-        assert.match(error.message, /refused for lack of permission$/);
-        assert.match(
-          (error.cause as Error).message,
-          /^ERR The user executing the script can't run this command/,
+  () =>
+    withAclUser(
+      ['~*', '&*', '+@all', '-zadd'],
+      async (user) => {
+        const { logger, lines } = captureLogs();
+        const limited = layer({ logger }, user.url());
+        await limited.whenReady();
+        for (let i = 0; i < 2; i++) {
+          const error = await rejects(() => limited.send('acl.inside', { i }), LayerUnavailable);
+          assert.match(error.message, /refused for lack of permission$/);
+          assert.match(
+            (error.cause as Error).message,
+            /^ERR The user executing the script can't run this command/,
+          );
+        }
+        const said = lines.filter(
+          (line) => line.level === WARN && /lacks a command its scripts run/.test(line.msg),
         );
-      }
-      const said = lines.filter(
-        (line) => line.level === WARN && /lacks a command its scripts run/.test(line.msg),
-      );
-      assert.is(said.length, 1, 'said once');
-      // EVALSHA on the call's keys is allowed: only a probe that runs the
-      // script's own commands (dry) keeps the host refused.
-      for (let i = 0; i < 3; i++, await sleep(600)) {
-        const health = limited.health();
-        assert.not.ok(health.ok, 'still refused');
-        assert.is(health.hosts[0]!.status, 'refused');
-        assert.match(health.hosts[0]!.refusal!, /script can't run this command/);
-      }
-      assert.is(await admin.exists(`${prefix}:acl.inside`), 0, 'the probe wrote nothing');
-      await admin.acl('SETUSER', user, '+zadd');
-      await waitFor(() => limited.health().ok, ARRIVES_MS, 'ready again, found by the probe');
-      await limited.send('acl.inside', { i: 2 });
-      assert.equal(await within(layer({}, flaky.url).receive('acl.inside'), ARRIVES_MS), { i: 2 });
-    } finally {
-      await admin.acl('DELUSER', user);
-    }
-  },
+        assert.is(said.length, 1, 'said once');
+        // EVALSHA on the call's keys is allowed: only a probe that runs the
+        // script's own commands (dry) keeps the host refused.
+        for (let i = 0; i < 3; i++, await sleep(600)) {
+          const health = limited.health();
+          assert.not.ok(health.ok, 'still refused');
+          assert.is(health.hosts[0]!.status, 'refused');
+          assert.match(health.hosts[0]!.refusal!, /script can't run this command/);
+        }
+        assert.is(await user.admin.exists(`${prefix}:acl.inside`), 0, 'the probe wrote nothing');
+        await user.set('+zadd');
+        await waitFor(() => limited.health().ok, ARRIVES_MS, 'ready again, found by the probe');
+        await limited.send('acl.inside', { i: 2 });
+        assert.equal(await within(layer({}, flaky.url).receive('acl.inside'), ARRIVES_MS), {
+          i: 2,
+        });
+      },
+      flaky,
+    ),
 );
 
 faults(
   "an ACL user that may write the group's key but not its members' keys: groupSend (one script computing the members' keys) is LayerUnavailable, and the host stays refused until the members' keys are granted",
-  async () => {
-    const admin = raw(flaky.url);
-    const user = `u${prefix}`;
-    await admin.acl('SETUSER', user, 'on', '>pw', '%R~*', `~${prefix}:group:*`, '&*', '+@all');
-    const full = layer({}, flaky.url);
-    const limited = layer({}, `redis://${user}:pw@127.0.0.1:${flaky.port}/0`);
-    try {
-      await full.groupAdd('acl.keys', 'acl.member');
-      const error = await rejects(() => limited.groupSend('acl.keys', { n: 1 }), LayerUnavailable);
-      assert.match(
-        (error.cause as Error).message,
-        /^ERR The user executing the script can't access at least one of the keys/,
-      );
-      for (let i = 0; i < 3; i++, await sleep(600)) {
-        const health = limited.health();
-        assert.not.ok(health.ok, 'still refused');
-        assert.is(health.hosts[0]!.status, 'refused');
-      }
-      await admin.acl('SETUSER', user, '~*');
-      await waitFor(() => limited.health().ok, ARRIVES_MS, 'ready again, found by the probe');
-      await limited.groupSend('acl.keys', { n: 2 });
-      assert.equal(await within(full.receive('acl.member'), ARRIVES_MS), { n: 2 });
-    } finally {
-      await admin.acl('DELUSER', user);
-    }
-  },
+  () =>
+    withAclUser(
+      ['%R~*', `~${prefix}:group:*`, '&*', '+@all'],
+      async (user) => {
+        const full = layer({}, flaky.url);
+        const limited = layer({}, user.url());
+        await full.groupAdd('acl.keys', 'acl.member');
+        const error = await rejects(
+          () => limited.groupSend('acl.keys', { n: 1 }),
+          LayerUnavailable,
+        );
+        assert.match(
+          (error.cause as Error).message,
+          /^ERR The user executing the script can't access at least one of the keys/,
+        );
+        for (let i = 0; i < 3; i++, await sleep(600)) {
+          const health = limited.health();
+          assert.not.ok(health.ok, 'still refused');
+          assert.is(health.hosts[0]!.status, 'refused');
+        }
+        await user.set('~*');
+        await waitFor(() => limited.health().ok, ARRIVES_MS, 'ready again, found by the probe');
+        await limited.groupSend('acl.keys', { n: 2 });
+        assert.equal(await within(full.receive('acl.member'), ARRIVES_MS), { n: 2 });
+      },
+      flaky,
+    ),
 );
 
 faults(
   'an ACL user that may not ZADD or ZREM: groupAdd and groupDiscard fail as LayerUnavailable, the host is refused, naming each once, until the probe finds them granted',
-  async () => {
-    const { logger, lines } = captureLogs();
-    const admin = raw(flaky.url);
-    const user = `u${prefix}`;
-    await admin.acl('SETUSER', user, 'on', '>pw', '~*', '&*', '+@all', '-zadd', '-zrem');
-    const limited = layer({ logger }, `redis://${user}:pw@127.0.0.1:${flaky.port}/0`);
-    try {
-      await limited.whenReady();
-      for (let i = 0; i < 3; i++) {
-        const added = await rejects(
-          () => limited.groupAdd('acl.room', 'acl.member'),
-          LayerUnavailable,
+  () =>
+    withAclUser(
+      ['~*', '&*', '+@all', '-zadd', '-zrem'],
+      async (user) => {
+        const { logger, lines } = captureLogs();
+        const limited = layer({ logger }, user.url());
+        await limited.whenReady();
+        for (let i = 0; i < 3; i++) {
+          const added = await rejects(
+            () => limited.groupAdd('acl.room', 'acl.member'),
+            LayerUnavailable,
+          );
+          assert.match((added.cause as Error).message, /^NOPERM .*'zadd' command/);
+          const discarded = await rejects(
+            () => limited.groupDiscard('acl.room', 'acl.member'),
+            LayerUnavailable,
+          );
+          assert.match((discarded.cause as Error).message, /^NOPERM .*'zrem' command/);
+        }
+        const said = (pattern: RegExp) =>
+          lines.filter((line) => line.level === WARN && pattern.test(line.msg)).length;
+        assert.is(said(/lacks \+zadd to run MULTI ZADD EXPIRE EXEC/), 1, 'said once');
+        assert.is(said(/lacks \+zrem to run ZREM/), 1, 'said once');
+        const health = limited.health();
+        assert.not.ok(health.ok);
+        assert.is(health.hosts[0]!.status, 'refused');
+        assert.match(health.hosts[0]!.refusal!, /^NOPERM .*'(zadd|zrem)' command/);
+        // The probe asks (MAY_CALL) without running them: still refused, nothing written.
+        await user.set('+zadd');
+        await sleep(1500);
+        assert.not.ok(limited.health().ok, 'ZREM still refused');
+        assert.is(
+          await user.admin.exists(`${prefix}:group:acl.room`),
+          0,
+          'the probe wrote nothing',
         );
-        assert.match((added.cause as Error).message, /^NOPERM .*'zadd' command/);
-        const discarded = await rejects(
-          () => limited.groupDiscard('acl.room', 'acl.member'),
-          LayerUnavailable,
-        );
-        assert.match((discarded.cause as Error).message, /^NOPERM .*'zrem' command/);
-      }
-      const said = (pattern: RegExp) =>
-        lines.filter((line) => line.level === WARN && pattern.test(line.msg)).length;
-      assert.is(said(/lacks \+zadd to run MULTI ZADD EXPIRE EXEC/), 1, 'said once');
-      assert.is(said(/lacks \+zrem to run ZREM/), 1, 'said once');
-      const health = limited.health();
-      assert.not.ok(health.ok);
-      assert.is(health.hosts[0]!.status, 'refused');
-      assert.match(health.hosts[0]!.refusal!, /^NOPERM .*'(zadd|zrem)' command/);
-      // The probe asks (MAY_CALL) without running them: still refused, nothing written.
-      await admin.acl('SETUSER', user, '+zadd');
-      await sleep(1500);
-      assert.not.ok(limited.health().ok, 'ZREM still refused');
-      assert.is(await admin.exists(`${prefix}:group:acl.room`), 0, 'the probe wrote nothing');
-      await admin.acl('SETUSER', user, '+zrem');
-      await waitFor(() => limited.health().ok, ARRIVES_MS, 'ready again, found by the probe');
-      assert.is(said(/may run ZREM again/), 1);
-      assert.is(said(/may run MULTI ZADD EXPIRE EXEC again/), 1);
-      await limited.groupAdd('acl.room', 'acl.member');
-      await limited.groupDiscard('acl.room', 'acl.member');
-    } finally {
-      await admin.acl('DELUSER', user);
-    }
-  },
+        await user.set('+zrem');
+        await waitFor(() => limited.health().ok, ARRIVES_MS, 'ready again, found by the probe');
+        assert.is(said(/may run ZREM again/), 1);
+        assert.is(said(/may run MULTI ZADD EXPIRE EXEC again/), 1);
+        await limited.groupAdd('acl.room', 'acl.member');
+        await limited.groupDiscard('acl.room', 'acl.member');
+      },
+      flaky,
+    ),
 );
 
 faults(
   'an ACL user that may not MULTI: groupAdd is refused, and the probe, which asks about MULTI too, keeps the host refused until it is granted',
-  async () => {
-    const admin = raw(flaky.url);
-    const user = `u${prefix}`;
-    await admin.acl('SETUSER', user, 'on', '>pw', '~*', '&*', '+@all', '-multi');
-    const limited = layer({}, `redis://${user}:pw@127.0.0.1:${flaky.port}/0`);
-    try {
-      await limited.whenReady();
-      const error = await rejects(
-        () => limited.groupAdd('acl.room', 'acl.member'),
-        LayerUnavailable,
-      );
-      assert.match((error.cause as Error).message, /^NOPERM .*'multi' command/);
-      await sleep(1500);
-      assert.not.ok(limited.health().ok, 'still refused');
-      await admin.acl('SETUSER', user, '+multi');
-      await waitFor(() => limited.health().ok, ARRIVES_MS, 'ready again, found by the probe');
-    } finally {
-      await admin.acl('DELUSER', user);
-    }
-  },
+  () =>
+    withAclUser(
+      ['~*', '&*', '+@all', '-multi'],
+      async (user) => {
+        const limited = layer({}, user.url());
+        await limited.whenReady();
+        const error = await rejects(
+          () => limited.groupAdd('acl.room', 'acl.member'),
+          LayerUnavailable,
+        );
+        assert.match((error.cause as Error).message, /^NOPERM .*'multi' command/);
+        await sleep(1500);
+        assert.not.ok(limited.health().ok, 'still refused');
+        await user.set('+multi');
+        await waitFor(() => limited.health().ok, ARRIVES_MS, 'ready again, found by the probe');
+      },
+      flaky,
+    ),
 );
 
 faults(
   'the ACL user deleted while a call is on its way: the call fails with the refused reconnection, rather than wait for ever',
-  async () => {
-    const admin = raw(flaky.url);
-    const user = `u${prefix}`;
-    await admin.acl('SETUSER', user, 'on', '>pw', '~*', '&*', '+@all');
-    const limited = layer({}, `redis://${user}:pw@127.0.0.1:${flaky.port}/0`);
-    await limited.send('deleted.probe', { n: 1 });
-    // Writes wait: the send is on its way, unanswered, when its connection is killed.
-    await admin.client('PAUSE', 300, 'WRITE');
-    const sent = limited.send('deleted.probe', { n: 2 }).catch((error: unknown) => error);
-    await sleep(100);
-    await admin.acl('DELUSER', user);
-    const outcome = await settledWithin(sent, 5000);
-    assert.instance(outcome, LayerUnavailable, `the send: ${String(outcome)}`);
-    assert.match(((outcome as Error).cause as Error).message, /^WRONGPASS/);
-  },
+  () =>
+    withAclUser(
+      ['~*', '&*', '+@all'],
+      async (user) => {
+        const limited = layer({}, user.url());
+        await limited.send('deleted.probe', { n: 1 });
+        // Writes wait: the send is on its way, unanswered, when its connection is killed.
+        await user.admin.client('PAUSE', 300, 'WRITE');
+        const sent = limited.send('deleted.probe', { n: 2 }).catch((error: unknown) => error);
+        await sleep(100);
+        await user.admin.acl('DELUSER', user.name);
+        const outcome = await settledWithin(sent, 5000);
+        assert.instance(outcome, LayerUnavailable, `the send: ${String(outcome)}`);
+        assert.match(((outcome as Error).cause as Error).message, /^WRONGPASS/);
+      },
+      flaky,
+    ),
 );
 
 faults(

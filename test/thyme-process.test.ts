@@ -26,7 +26,8 @@ import { parseExposition } from './helpers/exposition.js';
 import { httpRequest } from './helpers/http-client.js';
 import { testPrefix } from './helpers/layers.js';
 import { GredisProcess, startThyme } from './helpers/processes.js';
-import { RedisServer, rawClient, SHARED_REDIS_URL } from './helpers/redis-server.js';
+import { RedisServer, SHARED_REDIS_URL } from './helpers/redis-server.js';
+import { withAclUser } from './helpers/redis-acl.js';
 import { TestWorker } from './helpers/test-worker.js';
 import { sleep, waitFor, within } from './helpers/wait.js';
 import { handshakeStatus, TestClient } from './helpers/ws-client.js';
@@ -358,143 +359,127 @@ test('a Redis restart while sockets are open: they survive and traffic resumes',
   }
 });
 
-test('a Redis user that may not BZMPOP: /healthz is 503 on both ports, naming it, until it is granted; then requests are answered', async () => {
-  const redis = await RedisServer.start();
-  const admin = rawClient(redis.url);
-  try {
-    await admin.acl('SETUSER', 'thyme', 'on', '>pw', '~*', '&*', '+@all', '-bzmpop');
-    workerOn(redis.url);
-    const { proc, port } = await startThyme([
-      '--layer',
-      `redis://thyme:pw@127.0.0.1:${redis.port}/0`,
-      '--metrics-port',
-      '0',
-      '--http-timeout',
-      '2',
-    ]);
-    procs.push(proc);
-    const metricsPort = await proc.metricsPort();
-    const health = async (at: number): Promise<{ status: number; body: string }> => {
-      const answer = await httpRequest(at, '/healthz');
-      return { status: answer.status, body: answer.body.toString() };
-    };
-    await waitFor(async () => (await health(port)).status === 200, 10_000, 'ready at first');
-    // The worker answers; Thyme cannot read the reply, and gives up at --http-timeout.
-    assert.is((await httpRequest(port, '/hello')).status, 504);
-    assert.is((await health(port)).status, 503);
-    const details = await health(metricsPort);
-    assert.is(details.status, 503);
-    assert.match(details.body, /"status":"refused","refusal":"NOPERM [^"]*'bzmpop'/);
-    assert.ok(
-      proc.lines.some((l) => l.level === 40 && /lacks \+bzmpop to read/.test(String(l.msg))),
-      'the log says what to grant',
-    );
-    await admin.acl('SETUSER', 'thyme', '+bzmpop');
-    await waitFor(
-      async () => (await health(port)).status === 200 && (await health(metricsPort)).status === 200,
-      10_000,
-      '/healthz 200 once granted',
-    );
-    assert.is((await httpRequest(port, '/hello')).status, 200);
-  } finally {
-    for (const proc of procs.splice(0)) await proc.stop('SIGKILL');
-    for (const worker of workers.splice(0)) await worker.stop();
-    for (const layer of layers.splice(0)) await layer.close();
-    admin.disconnect();
-    await redis.stop();
-  }
-});
+test('a Redis user that may not BZMPOP: /healthz is 503 on both ports, naming it, until it is granted; then requests are answered', () =>
+  withAclUser(['~*', '&*', '+@all', '-bzmpop'], async (user) => {
+    try {
+      workerOn(user.server.url);
+      const { proc, port } = await startThyme([
+        '--layer',
+        user.url(),
+        '--metrics-port',
+        '0',
+        '--http-timeout',
+        '2',
+      ]);
+      procs.push(proc);
+      const metricsPort = await proc.metricsPort();
+      const health = async (at: number): Promise<{ status: number; body: string }> => {
+        const answer = await httpRequest(at, '/healthz');
+        return { status: answer.status, body: answer.body.toString() };
+      };
+      await waitFor(async () => (await health(port)).status === 200, 10_000, 'ready at first');
+      // The worker answers; Thyme cannot read the reply, and gives up at --http-timeout.
+      assert.is((await httpRequest(port, '/hello')).status, 504);
+      assert.is((await health(port)).status, 503);
+      const details = await health(metricsPort);
+      assert.is(details.status, 503);
+      assert.match(details.body, /"status":"refused","refusal":"NOPERM [^"]*'bzmpop'/);
+      assert.ok(
+        proc.lines.some((l) => l.level === 40 && /lacks \+bzmpop to read/.test(String(l.msg))),
+        'the log says what to grant',
+      );
+      await user.set('+bzmpop');
+      await waitFor(
+        async () =>
+          (await health(port)).status === 200 && (await health(metricsPort)).status === 200,
+        10_000,
+        '/healthz 200 once granted',
+      );
+      assert.is((await httpRequest(port, '/hello')).status, 200);
+    } finally {
+      for (const proc of procs.splice(0)) await proc.stop('SIGKILL');
+      for (const worker of workers.splice(0)) await worker.stop();
+      for (const layer of layers.splice(0)) await layer.close();
+    }
+  }));
 
-test('a Redis user that may not EVALSHA: requests are 503 (logged without a stack), /healthz 503 naming it, until it is granted; the probe finds out without traffic', async () => {
-  const redis = await RedisServer.start();
-  const admin = rawClient(redis.url);
-  try {
-    await admin.acl('SETUSER', 'thyme', 'on', '>pw', '~*', '&*', '+@all', '-evalsha');
-    workerOn(redis.url);
-    const { proc, port } = await startThyme([
-      '--layer',
-      `redis://thyme:pw@127.0.0.1:${redis.port}/0`,
-      '--metrics-port',
-      '0',
-    ]);
-    procs.push(proc);
-    const metricsPort = await proc.metricsPort();
-    await waitFor(
-      async () => (await httpRequest(port, '/healthz')).status === 200,
-      10_000,
-      'ready at first',
-    );
-    // Its send of http.request is refused: as while the layer is away, try again later.
-    for (let i = 0; i < 3; i++) assert.is((await httpRequest(port, '/hello')).status, 503);
-    await waitFor(
-      () =>
-        proc.lines.some((l) => /cannot pass an HTTP request to the workers/.test(String(l.msg))),
-      5000,
-      'the failed send, logged',
-    );
-    const sendFailures = proc.lines.filter((l) =>
-      /cannot pass an HTTP request to the workers/.test(String(l.msg)),
-    );
-    assert.ok(
-      sendFailures.every((l) => l.level === 40 && l.err === undefined),
-      'a warning without a stack, not an error for a bug',
-    );
-    const details = await httpRequest(metricsPort, '/healthz');
-    assert.is(details.status, 503);
-    assert.match(details.body.toString(), /"status":"refused","refusal":"NOPERM [^"]*'evalsha'/);
-    assert.ok(
-      proc.lines.some(
-        (l) => l.level === 40 && /lacks \+evalsha to run the layer's scripts/.test(String(l.msg)),
-      ),
-      'the log says what to grant',
-    );
-    await sleep(1500); // probes meanwhile are refused too
-    assert.is((await httpRequest(port, '/healthz')).status, 503);
-    await admin.acl('SETUSER', 'thyme', '+evalsha');
-    await waitFor(
-      async () => (await httpRequest(metricsPort, '/healthz')).status === 200,
-      10_000,
-      '/healthz 200 once granted, with no request in between',
-    );
-    assert.is((await httpRequest(port, '/hello')).status, 200);
-  } finally {
-    for (const proc of procs.splice(0)) await proc.stop('SIGKILL');
-    for (const worker of workers.splice(0)) await worker.stop();
-    for (const layer of layers.splice(0)) await layer.close();
-    admin.disconnect();
-    await redis.stop();
-  }
-});
+test('a Redis user that may not EVALSHA: requests are 503 (logged without a stack), /healthz 503 naming it, until it is granted; the probe finds out without traffic', () =>
+  withAclUser(['~*', '&*', '+@all', '-evalsha'], async (user) => {
+    try {
+      workerOn(user.server.url);
+      const { proc, port } = await startThyme(['--layer', user.url(), '--metrics-port', '0']);
+      procs.push(proc);
+      const metricsPort = await proc.metricsPort();
+      await waitFor(
+        async () => (await httpRequest(port, '/healthz')).status === 200,
+        10_000,
+        'ready at first',
+      );
+      // Its send of http.request is refused: as while the layer is away, try again later.
+      for (let i = 0; i < 3; i++) assert.is((await httpRequest(port, '/hello')).status, 503);
+      await waitFor(
+        () =>
+          proc.lines.some((l) => /cannot pass an HTTP request to the workers/.test(String(l.msg))),
+        5000,
+        'the failed send, logged',
+      );
+      const sendFailures = proc.lines.filter((l) =>
+        /cannot pass an HTTP request to the workers/.test(String(l.msg)),
+      );
+      assert.ok(
+        sendFailures.every((l) => l.level === 40 && l.err === undefined),
+        'a warning without a stack, not an error for a bug',
+      );
+      const details = await httpRequest(metricsPort, '/healthz');
+      assert.is(details.status, 503);
+      assert.match(details.body.toString(), /"status":"refused","refusal":"NOPERM [^"]*'evalsha'/);
+      assert.ok(
+        proc.lines.some(
+          (l) => l.level === 40 && /lacks \+evalsha to run the layer's scripts/.test(String(l.msg)),
+        ),
+        'the log says what to grant',
+      );
+      await sleep(1500); // probes meanwhile are refused too
+      assert.is((await httpRequest(port, '/healthz')).status, 503);
+      await user.set('+evalsha');
+      await waitFor(
+        async () => (await httpRequest(metricsPort, '/healthz')).status === 200,
+        10_000,
+        '/healthz 200 once granted, with no request in between',
+      );
+      assert.is((await httpRequest(port, '/hello')).status, 200);
+    } finally {
+      for (const proc of procs.splice(0)) await proc.stop('SIGKILL');
+      for (const worker of workers.splice(0)) await worker.stop();
+      for (const layer of layers.splice(0)) await layer.close();
+    }
+  }));
 
-test('a Redis user refused EVALSHA while a socket is open: its next message closes it with 1013, said without a stack', async () => {
-  const redis = await RedisServer.start();
-  const admin = rawClient(redis.url);
-  try {
-    await admin.acl('SETUSER', 'thyme', 'on', '>pw', '~*', '&*', '+@all');
-    workerOn(redis.url);
-    const port = await thyme(`redis://thyme:pw@127.0.0.1:${redis.port}/0`);
-    const proc = procs[0]!;
-    const client = await open(`ws://127.0.0.1:${port}/`);
-    client.send('before');
-    assert.is(await client.next(), 'before');
-    await admin.acl('SETUSER', 'thyme', '-evalsha');
-    client.send('refused');
-    assert.is((await within(client.closed, 5000, 'the socket to close')).code, 1013);
-    await waitFor(
-      () => proc.lines.some((l) => /closing the socket with 1013/.test(String(l.msg))),
-      5000,
-      'the close, logged',
-    );
-    assert.not.ok(
-      proc.lines.some((l) => /cannot forward a WebSocket message/.test(String(l.msg))),
-      'not logged as a bug',
-    );
-  } finally {
-    admin.disconnect();
-    for (const proc of procs.splice(0)) await proc.stop('SIGKILL');
-    await redis.stop();
-  }
-});
+test('a Redis user refused EVALSHA while a socket is open: its next message closes it with 1013, said without a stack', () =>
+  withAclUser(['~*', '&*', '+@all'], async (user) => {
+    try {
+      workerOn(user.server.url);
+      const port = await thyme(user.url());
+      const proc = procs[0]!;
+      const client = await open(`ws://127.0.0.1:${port}/`);
+      client.send('before');
+      assert.is(await client.next(), 'before');
+      await user.set('-evalsha');
+      client.send('refused');
+      assert.is((await within(client.closed, 5000, 'the socket to close')).code, 1013);
+      await waitFor(
+        () => proc.lines.some((l) => /closing the socket with 1013/.test(String(l.msg))),
+        5000,
+        'the close, logged',
+      );
+      assert.not.ok(
+        proc.lines.some((l) => /cannot forward a WebSocket message/.test(String(l.msg))),
+        'not logged as a bug',
+      );
+    } finally {
+      for (const proc of procs.splice(0)) await proc.stop('SIGKILL');
+    }
+  }));
 
 test('--access-log writes NCSA lines for HTTP and WebSocket events', async () => {
   const url = `${SHARED_REDIS_URL}?prefix=${testPrefix()}`;

@@ -25,6 +25,7 @@ import {
 } from './helpers/deployment.js';
 import { testPrefix } from './helpers/layers.js';
 import { GredisProcess } from './helpers/processes.js';
+import { withAclUser } from './helpers/redis-acl.js';
 import { TcpProxy } from './helpers/tcp-proxy.js';
 import { sleep, waitFor, within } from './helpers/wait.js';
 import type { TestClient } from './helpers/ws-client.js';
@@ -162,123 +163,115 @@ test("a foreign server's websocket.disconnect without its code ends the socket's
   }
 });
 
-test('a Redis user that may not BZMPOP: /healthz is 503 naming it until it is granted; then events are served', async () => {
-  const redis = await RedisServer.start();
-  const admin = rawClient(redis.url);
-  const metricsPort = await freePort();
-  const prefix = testPrefix();
-  await admin.acl('SETUSER', 'worker', 'on', '>pw', '~*', '&*', '+@all', '-bzmpop');
-  const worker = GredisProcess.start(
-    ['runworker', 'multichat', '--metrics-port', String(metricsPort)],
-    {
-      DATABASE_URL: database.url,
-      CHANNEL_LAYER_URL: `redis://worker:pw@127.0.0.1:${redis.port}/0?prefix=${prefix}`,
-      SECRET_KEY: TEST_SECRET_KEY,
-    },
-  );
-  const layer = createLayer(`${redis.url}?prefix=${prefix}`);
-  const healthz = async (): Promise<{ status: number; body: string }> => {
-    const answer = await fetch(`http://127.0.0.1:${metricsPort}/healthz`);
-    return { status: answer.status, body: await answer.text() };
-  };
-  try {
-    await worker.waitForLine((line) => line.msg === 'worker for multichat running');
-    await waitFor(async () => (await healthz()).status === 503, 5000, '/healthz 503');
-    assert.match((await healthz()).body, /"status":"refused","refusal":"NOPERM [^"]*'bzmpop'/);
-    assert.ok(
-      worker.lines.some((l) => l.level === 40 && /lacks \+bzmpop to read/.test(String(l.msg))),
-      'the log says what to grant',
-    );
-    await admin.acl('SETUSER', 'worker', '+bzmpop');
-    await waitFor(async () => (await healthz()).status === 200, 10_000, '/healthz 200');
-    const replyChannel = await layer.newChannel('foreign');
-    await layer.send('websocket.connect', {
-      reply_channel: replyChannel,
-      order: 0,
-      scheme: 'ws',
-      path: '/chat/stream/',
-      query_string: 5,
-      headers: [],
-    });
-    const answer = await within(layer.receive(replyChannel), 5000, 'the handshake answer');
-    assert.is(typeof answer.accept, 'boolean');
-  } finally {
-    await worker.stop('SIGKILL');
-    await layer.close();
-    admin.disconnect();
-    await redis.stop();
-  }
-});
-
-test('a Redis user refused EVALSHA while a consumer runs: counted as the layer failing (socket to close 1013), said without a stack, not as a bug', async () => {
-  const redis = await RedisServer.start();
-  const admin = rawClient(redis.url);
-  const locker = new pg.Client({ connectionString: SHARED_POSTGRES_URL });
-  const prefix = testPrefix();
-  await admin.acl('SETUSER', 'worker', 'on', '>pw', '~*', '&*', '+@all');
-  await locker.connect();
-  chat = new DistributedChat(
-    database,
-    { MULTICHAT_NOTIFY_ENTER_LEAVE: 'false' },
-    `${redis.url}?prefix=${prefix}`,
-  );
-  try {
+test('a Redis user that may not BZMPOP: /healthz is 503 naming it until it is granted; then events are served', () =>
+  withAclUser(['~*', '&*', '+@all', '-bzmpop'], async (user) => {
     const metricsPort = await freePort();
-    const worker = await chat.startWorker(['--metrics-port', String(metricsPort)], {
-      CHANNEL_LAYER_URL: `redis://worker:pw@127.0.0.1:${redis.port}/0?prefix=${prefix}`,
-    });
-    const port = await chat.startThyme();
-    const [lobby, garden] = [await fixtures.room('Lobby'), await fixtures.room('Garden')];
-    const ann = await joined(port, 'ann', lobby.id);
-    const failures = async (cause: string): Promise<number> => {
-      const text = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
-      const line = new RegExp(
-        `^gredis_worker_app_failures_total\\{cause="${cause}"\\} (\\d+)$`,
-        'm',
-      );
-      return Number(line.exec(text)?.[1]);
+    const prefix = testPrefix();
+    const worker = GredisProcess.start(
+      ['runworker', 'multichat', '--metrics-port', String(metricsPort)],
+      {
+        DATABASE_URL: database.url,
+        CHANNEL_LAYER_URL: user.url(`?prefix=${prefix}`),
+        SECRET_KEY: TEST_SECRET_KEY,
+      },
+    );
+    const layer = createLayer(`${user.server.url}?prefix=${prefix}`);
+    const healthz = async (): Promise<{ status: number; body: string }> => {
+      const answer = await fetch(`http://127.0.0.1:${metricsPort}/healthz`);
+      return { status: answer.status, body: await answer.text() };
     };
-    assert.is(await failures('layer'), 0);
-    // The worker has claimed ann's join (a script) and waits for the room's lock;
-    // meanwhile its user loses EVALSHA, so that the join's flush is refused.
-    const schema = new URL(database.url).searchParams.get('search_path')!;
-    await locker.query('begin');
-    await locker.query(`lock table ${schema}.chat_room in access exclusive mode`);
-    ann.send(JSON.stringify({ command: 'join', room: garden.id }));
-    await waitFor(
-      async () =>
-        (
-          await locker.query(
-            "select 1 from pg_stat_activity where wait_event_type = 'Lock' and query like '%chat_room%'",
-          )
-        ).rowCount === 1,
-      5000,
-      'the join waiting for the lock',
+    try {
+      await worker.waitForLine((line) => line.msg === 'worker for multichat running');
+      await waitFor(async () => (await healthz()).status === 503, 5000, '/healthz 503');
+      assert.match((await healthz()).body, /"status":"refused","refusal":"NOPERM [^"]*'bzmpop'/);
+      assert.ok(
+        worker.lines.some((l) => l.level === 40 && /lacks \+bzmpop to read/.test(String(l.msg))),
+        'the log says what to grant',
+      );
+      await user.set('+bzmpop');
+      await waitFor(async () => (await healthz()).status === 200, 10_000, '/healthz 200');
+      const replyChannel = await layer.newChannel('foreign');
+      await layer.send('websocket.connect', {
+        reply_channel: replyChannel,
+        order: 0,
+        scheme: 'ws',
+        path: '/chat/stream/',
+        query_string: 5,
+        headers: [],
+      });
+      const answer = await within(layer.receive(replyChannel), 5000, 'the handshake answer');
+      assert.is(typeof answer.accept, 'boolean');
+    } finally {
+      await worker.stop('SIGKILL');
+      await layer.close();
+    }
+  }));
+
+test('a Redis user refused EVALSHA while a consumer runs: counted as the layer failing (socket to close 1013), said without a stack, not as a bug', () =>
+  withAclUser(['~*', '&*', '+@all'], async (user) => {
+    const locker = new pg.Client({ connectionString: SHARED_POSTGRES_URL });
+    const prefix = testPrefix();
+    await locker.connect();
+    chat = new DistributedChat(
+      database,
+      { MULTICHAT_NOTIFY_ENTER_LEAVE: 'false' },
+      `${user.server.url}?prefix=${prefix}`,
     );
-    await admin.acl('SETUSER', 'worker', '-evalsha');
-    await locker.query('rollback');
-    const failed = await worker.waitForLine(
-      (l) => l.msg === 'WebSocket handler failed; closing the socket',
-      5000,
-    );
-    assert.is(failed.level, 40, 'a warning: the layer refused, as when it is away');
-    assert.is(failed.err, undefined, 'without a stack');
-    assert.match(String(failed.error), /refused for lack of permission: NOPERM .*'evalsha'/);
-    assert.is(await failures('layer'), 1);
-    assert.is(await failures('other'), 0, 'not a bug');
-    // The turn's finish, which would carry the close, is refused too: one line as well.
-    const finish = await worker.waitForLine((l) => l.msg === 'event handling failed', 5000);
-    assert.is(finish.level, 40);
-    assert.is(finish.err, undefined, 'without a stack');
-  } finally {
-    await locker.query('rollback').catch(() => undefined);
-    await locker.end();
-    for (const proc of [...chat.workers, ...chat.thymes]) await proc.stop('SIGKILL');
-    chat = new DistributedChat(database, { MULTICHAT_NOTIFY_ENTER_LEAVE: 'false' });
-    admin.disconnect();
-    await redis.stop();
-  }
-});
+    try {
+      const metricsPort = await freePort();
+      const worker = await chat.startWorker(['--metrics-port', String(metricsPort)], {
+        CHANNEL_LAYER_URL: user.url(`?prefix=${prefix}`),
+      });
+      const port = await chat.startThyme();
+      const [lobby, garden] = [await fixtures.room('Lobby'), await fixtures.room('Garden')];
+      const ann = await joined(port, 'ann', lobby.id);
+      const failures = async (cause: string): Promise<number> => {
+        const text = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
+        const line = new RegExp(
+          `^gredis_worker_app_failures_total\\{cause="${cause}"\\} (\\d+)$`,
+          'm',
+        );
+        return Number(line.exec(text)?.[1]);
+      };
+      assert.is(await failures('layer'), 0);
+      // The worker has claimed ann's join (a script) and waits for the room's lock;
+      // meanwhile its user loses EVALSHA, so that the join's flush is refused.
+      const schema = new URL(database.url).searchParams.get('search_path')!;
+      await locker.query('begin');
+      await locker.query(`lock table ${schema}.chat_room in access exclusive mode`);
+      ann.send(JSON.stringify({ command: 'join', room: garden.id }));
+      await waitFor(
+        async () =>
+          (
+            await locker.query(
+              "select 1 from pg_stat_activity where wait_event_type = 'Lock' and query like '%chat_room%'",
+            )
+          ).rowCount === 1,
+        5000,
+        'the join waiting for the lock',
+      );
+      await user.set('-evalsha');
+      await locker.query('rollback');
+      const failed = await worker.waitForLine(
+        (l) => l.msg === 'WebSocket handler failed; closing the socket',
+        5000,
+      );
+      assert.is(failed.level, 40, 'a warning: the layer refused, as when it is away');
+      assert.is(failed.err, undefined, 'without a stack');
+      assert.match(String(failed.error), /refused for lack of permission: NOPERM .*'evalsha'/);
+      assert.is(await failures('layer'), 1);
+      assert.is(await failures('other'), 0, 'not a bug');
+      // The turn's finish, which would carry the close, is refused too: one line as well.
+      const finish = await worker.waitForLine((l) => l.msg === 'event handling failed', 5000);
+      assert.is(finish.level, 40);
+      assert.is(finish.err, undefined, 'without a stack');
+    } finally {
+      await locker.query('rollback').catch(() => undefined);
+      await locker.end();
+      for (const proc of [...chat.workers, ...chat.thymes]) await proc.stop('SIGKILL');
+      chat = new DistributedChat(database, { MULTICHAT_NOTIFY_ENTER_LEAVE: 'false' });
+    }
+  }));
 
 test('started with Redis unreachable: it says it waits (/healthz 503) until Redis answers, then that it runs', async () => {
   const redisPort = await freePort();
