@@ -1061,6 +1061,45 @@ faults(
 );
 
 faults(
+  "an ACL user that may not run the layer's plain commands (the counters' GET, flush's UNLINK, a holder's SADD): each fails as LayerUnavailable, the host is refused, naming each once, until the probe finds them granted",
+  () =>
+    withAclUser(
+      ['~*', '&*', '+@all', '-get', '-unlink', '-sadd'],
+      async (user) => {
+        const { logger, lines } = captureLogs();
+        const limited = layer({ logger }, user.url());
+        await limited.whenReady();
+        await limited.send('acl.plain', { n: 1 });
+        for (let i = 0; i < 2; i++) {
+          const got = await rejects(() => limited.counters.get('acl.count'), LayerUnavailable);
+          assert.match((got.cause as Error).message, /^NOPERM .*'get' command/);
+          const flushed = await rejects(() => limited.flush(), LayerUnavailable);
+          assert.match((flushed.cause as Error).message, /^NOPERM .*'unlink' command/);
+        }
+        // A socket's first event registers this process as a holder of lanes (SADD).
+        await limited.lanes.announceAndSend('acl.socket', 0, { n: 0 }, 'acl.worker');
+        const said = (pattern: RegExp) =>
+          lines.filter((line) => line.level === WARN && pattern.test(line.msg)).length;
+        await waitFor(() => said(/lacks \+sadd to run SADD/) === 1, ARRIVES_MS, 'SADD, said');
+        assert.is(said(/lacks \+get to run GET/), 1, 'said once');
+        assert.is(said(/lacks \+unlink to run UNLINK/), 1, 'said once');
+        const health = limited.health();
+        assert.not.ok(health.ok);
+        assert.is(health.hosts[0]!.status, 'refused');
+        assert.match(health.hosts[0]!.refusal!, /^NOPERM .*'(get|unlink|sadd)' command/);
+        await user.set('+get', '+unlink');
+        await sleep(1500);
+        assert.not.ok(limited.health().ok, 'SADD still refused');
+        await user.set('+sadd');
+        await waitFor(() => limited.health().ok, ARRIVES_MS, 'ready again, found by the probe');
+        assert.is(await limited.counters.get('acl.count'), 0);
+        await limited.flush();
+      },
+      flaky,
+    ),
+);
+
+faults(
   'the ACL user deleted while a call is on its way: the call fails with the refused reconnection, rather than wait for ever',
   () =>
     withAclUser(

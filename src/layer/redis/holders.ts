@@ -1,7 +1,7 @@
 import { BurstLogger, type Logger } from '../../logger.js';
 import { warnLayerFailure } from '../errors.js';
 import type { Message } from '../types.js';
-import { literalPattern, type RedisHost } from './host.js';
+import { literalPattern, type Command, type RedisHost } from './host.js';
 import { DELETE_IF_EQUAL, LANE_REAP } from './lane-scripts.js';
 
 const REAP_SCAN_BATCH = 1000;
@@ -88,17 +88,23 @@ export class LaneHolders {
     if (this.holding.has(host)) return;
     this.holding.add(host);
     const name = connectionNameOf(this.config.owner);
+    const register: Command = ['sadd', this.holdersKey(), this.config.owner];
     host
       .call(async (c) => {
         const replies = await c
           .pipeline()
           .client('GETNAME')
-          .sadd(this.holdersKey(), this.config.owner)
+          .call(...register)
           .exec();
         // Thrown in the call, which tells a server away or out of memory (a
-        // one-line warning) from a bug (its stack).
+        // one-line warning) from a bug (its stack). The name is only looked
+        // at: a GETNAME refused says "not named", as a missing name does.
         const [named, added] = replies ?? [];
-        if (!added || added[0]) throw added?.[0] ?? new Error('no reply');
+        if (!added || added[0]) {
+          const failure = added?.[0] ?? new Error('no reply');
+          host.noteRefused([register], failure);
+          throw failure;
+        }
         return named;
       })
       .then(async (named) => {
@@ -106,7 +112,7 @@ export class LaneHolders {
         // Reapers judge a holder alive by this name in CLIENT LIST. Without it
         // (CLIENT SETNAME refused by an ACL or a proxy: ioredis ignores that),
         // this live process would be taken for dead and its sockets ended.
-        await host.call((c) => c.srem(this.holdersKey(), this.config.owner));
+        await host.command('srem', this.holdersKey(), this.config.owner);
         BurstLogger.for(this.logger).warn(
           { host: host.label, name: named?.[1] ?? null },
           'this connection is not named in CLIENT LIST (CLIENT SETNAME refused?): not registered as a holder of lanes, so its sockets are not ended should it die',
@@ -128,7 +134,7 @@ export class LaneHolders {
     const hosts = [...this.holding];
     this.holding.clear();
     await Promise.all(
-      hosts.map((host) => host.call((c) => c.srem(this.holdersKey(), this.config.owner))),
+      hosts.map((host) => host.command('srem', this.holdersKey(), this.config.owner)),
     );
   }
 
@@ -161,7 +167,7 @@ export class LaneHolders {
     this.holding.delete(host);
     let reaped: string | null;
     try {
-      reaped = await host.call((c) => c.getdel(this.reapedKey(this.config.owner)));
+      reaped = await host.command<string | null>('getdel', this.reapedKey(this.config.owner));
     } catch (error) {
       warnLayerFailure(
         this.logger,
@@ -216,7 +222,7 @@ export class LaneHolders {
   }
 
   private async checkOn(host: RedisHost): Promise<void> {
-    const holders = (await host.call((c) => c.smembers(this.holdersKey()))).filter(
+    const holders = (await host.command<string[]>('smembers', this.holdersKey())).filter(
       (holder) => holder !== this.config.owner,
     );
     const missingBefore = this.missing.get(host) ?? new Map<string, number>();
@@ -252,13 +258,13 @@ export class LaneHolders {
   private async reap(host: RedisHost, holder: string, live: Set<string>): Promise<boolean> {
     const mark = this.reapedKey(holder);
     const owner = this.config.owner;
-    const markedNow = await host.call((c) => c.set(mark, owner, 'EX', this.config.ttl, 'NX'));
+    const markedNow = await host.command('set', mark, owner, 'EX', this.config.ttl, 'NX');
     if (!markedNow) {
-      const reaper = await host.call((c) => c.get(mark));
+      const reaper = await host.command<string | null>('get', mark);
       if (reaper !== null && reaper !== owner && live.has(reaper)) return false;
       // Taken over only while it is there: one the holder took meanwhile (it is
       // back) must not be set again, to restart its sockets at its next reconnection.
-      const taken = await host.call((c) => c.set(mark, owner, 'EX', this.config.ttl, 'XX'));
+      const taken = await host.command('set', mark, owner, 'EX', this.config.ttl, 'XX');
       if (!taken) return false;
     }
     const liveNow = await liveOwners(host);
@@ -306,11 +312,11 @@ export class LaneHolders {
     }
     // Nothing open: a holder that stopped cleanly, or one already reaped. The
     // mark stays only if it told of ended lanes (an earlier reap set it).
-    await host.call((c) => c.srem(this.holdersKey(), holder));
+    await host.command('srem', this.holdersKey(), holder);
     if (markedNow) await host.eval(DELETE_IF_EQUAL, [mark], [owner]);
     // A holder back in the meantime may have registered again: keep it.
     if ((await liveOwners(host))?.has(holder))
-      await host.call((c) => c.sadd(this.holdersKey(), holder));
+      await host.command('sadd', this.holdersKey(), holder);
     return true;
   }
 
@@ -326,7 +332,10 @@ export class LaneHolders {
 
 /**
  * Client prefixes of the Gredis processes connected to `host` (the names of
- * their command connections), or undefined when the server will not say.
+ * their command connections), or undefined when the server will not say. A
+ * CLIENT LIST refused (an ACL without @admin, as is common) does not make the
+ * host `refused`, unlike the layer's other commands: the lanes work without
+ * it, their dead holders' turns taken over at their deadlines instead.
  */
 export async function liveOwners(host: RedisHost): Promise<Set<string> | undefined> {
   try {

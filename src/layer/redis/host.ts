@@ -11,8 +11,8 @@ import { SentinelWatch, type MasterAddress } from './sentinel-watch.js';
 
 export type HostStatus = 'ready' | 'connecting' | 'down';
 export type Arg = string | number | Buffer;
-/** A Redis command as sent: its name, then its arguments (the first, its key). */
-export type Command = readonly [name: string, key: Arg, ...args: Arg[]];
+/** A Redis command as sent: its name, then its arguments (the first, its key, if it has one). */
+export type Command = readonly [name: string, ...args: Arg[]];
 
 /**
  * ioredis has Buffer-reply variants of every command at run time but does not
@@ -497,38 +497,67 @@ export class RedisHost {
   ): Promise<void> {
     let cursor = '0';
     do {
-      const [next, keys] = await this.call((c) => c.scan(cursor, 'MATCH', pattern, 'COUNT', count));
+      const [next, keys] = await this.command<[string, string[]]>(
+        'scan',
+        cursor,
+        'MATCH',
+        pattern,
+        'COUNT',
+        count,
+      );
       cursor = next;
       if (keys.length > 0) await page(keys);
     } while (cursor !== '0');
   }
 
   /**
-   * Runs `commands` on the command connection: one alone, several in one MULTI
-   * (all or none, execChecked). Refused for lack of permission, they make the
-   * host `refused` as a script call does, until the probe finds them allowed
-   * (MAY_CALL), and the log says once what the user lacks.
+   * Runs one command on the command connection, as `commands` does (a refusal
+   * makes the host `refused`), and returns its reply as Redis sent it. Every
+   * plain command of the layer's work goes through here, not through `call`:
+   * one the user may not run fails every time alike, and readiness must say so.
    */
-  async commands(commands: readonly [Command, ...Command[]]): Promise<void> {
+  async command<T = unknown>(name: string, ...args: Arg[]): Promise<T> {
+    return (await this.commands([[name, ...args]])) as T;
+  }
+
+  /**
+   * Runs `commands` on the command connection: one alone (its reply returned),
+   * several in one MULTI (all or none, execChecked). Refused for lack of
+   * permission, they make the host `refused` as a script call does, until the
+   * probe finds them allowed (MAY_CALL), and the log says once what the user
+   * lacks.
+   */
+  async commands(commands: readonly [Command, ...Command[]]): Promise<unknown> {
     try {
       const [[name, ...args], ...more] = commands;
-      await this.call((client) =>
+      return await this.call((client) =>
         more.length === 0
           ? client.call(name, ...args)
           : execChecked(client.multi(commands.map((command) => [...command]))),
       );
     } catch (error) {
-      const refusal = permissionRefusal(error);
-      const names = commands.map(([name]) => name.toUpperCase()).join(' ');
-      const who = commands.length > 1 ? `MULTI ${names} EXEC` : names;
-      if (refusal && this.refusals.refused(who, refusal, commands)) {
-        const key = String(commands[0]![1]);
-        this.logger.warn(
-          { host: this.label, commands: who, key, reason: refusal.message },
-          `the channel layer's Redis user lacks ${lacking(refusal, key)} to run ${who} (${refusal.message}): not ready until it has it`,
-        );
-      }
+      this.noteRefused(commands, error);
       throw error;
+    }
+  }
+
+  /**
+   * When `error` is Redis refusing `commands` (as `commands` runs them) for
+   * lack of permission: the host is `refused` until the probe finds them
+   * allowed (MAY_CALL), and the log says once what the user lacks. For
+   * commands sent some other way, e.g. in a pipeline with a command whose
+   * failure is only looked at.
+   */
+  noteRefused(commands: readonly [Command, ...Command[]], error: unknown): void {
+    const refusal = permissionRefusal(error);
+    const names = commands.map(([name]) => name.toUpperCase()).join(' ');
+    const who = commands.length > 1 ? `MULTI ${names} EXEC` : names;
+    if (refusal && this.refusals.refused(who, refusal, commands)) {
+      const key = String(commands[0]![1] ?? '');
+      this.logger.warn(
+        { host: this.label, commands: who, key, reason: refusal.message },
+        `the channel layer's Redis user lacks ${lacking(refusal, key)} to run ${who} (${refusal.message}): not ready until it has it`,
+      );
     }
   }
 

@@ -494,11 +494,11 @@ export class RedisCounters implements Counters {
   }
 
   async get(key: string): Promise<number> {
-    return Number((await this.hostFor(key).call((c) => c.get(this.key(key)))) ?? 0);
+    return Number((await this.hostFor(key).command<string | null>('get', this.key(key))) ?? 0);
   }
 
   async reset(key: string): Promise<void> {
-    await this.hostFor(key).call((c) => c.del(this.key(key)));
+    await this.hostFor(key).command('del', this.key(key));
   }
 
   private hostFor(key: string): RedisHost {

@@ -352,7 +352,7 @@ export class RedisChannelLayer extends BaseChannelLayer {
     await Promise.all(
       this.hosts.map((host) =>
         host.scanKeys(pattern, FLUSH_BATCH, async (keys) => {
-          await host.call((c) => c.unlink(...keys));
+          await host.command('unlink', ...keys);
         }),
       ),
     );
