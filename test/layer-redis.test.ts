@@ -16,6 +16,9 @@ import {
   type Message,
 } from '../src/index.js';
 import { InvalidLayerUrl, LayerClosed, LayerUnavailable } from '../src/layer/errors.js';
+import * as laneScriptModules from '../src/layer/redis/lane-scripts.js';
+import * as scriptModules from '../src/layer/redis/scripts.js';
+import { DRY_READS, LuaScript } from '../src/layer/redis/scripts.js';
 import { parseLayerUrl, redactUrl, type RedisHostConfig } from '../src/layer/url.js';
 import { rejects } from './helpers/assert.js';
 import { captureLogs, ERROR, WARN, type CapturedLine } from './helpers/log-capture.js';
@@ -1097,6 +1100,34 @@ faults(
       },
       flaky,
     ),
+);
+
+faults(
+  "the dry run's reads (DRY_READS) are exactly the commands of the layer's scripts that Redis flags readonly: each other one a write, which the dry run skips",
+  async () => {
+    const admin = raw(flaky.url);
+    const scripts = [...Object.values(scriptModules), ...Object.values(laneScriptModules)].filter(
+      (value): value is LuaScript => value instanceof LuaScript,
+    );
+    const called = new Set<string>();
+    for (const script of scripts) {
+      for (const { source } of [script, script.batched]) {
+        const names = [...source.matchAll(/redis\.call\('(\w+)'/g)].map(([, name]) => name!);
+        // A name computed at run time could be anything: this check could not see it.
+        assert.is(names.length, source.split('redis.call(').length - 1, `${script.name}`);
+        for (const name of names) called.add(name.toLowerCase());
+      }
+    }
+    assert.ok(called.has('zadd') && called.has('hmget'), 'the scripts were read');
+    const reads = new Set<string>(DRY_READS);
+    for (const name of called) {
+      const [[, , flags]] = (await admin.command('INFO', name)) as [[string, number, string[]]];
+      const readonly = flags.includes('readonly');
+      assert.ok(readonly || flags.includes('write'), `${name}: neither a read nor a write`);
+      assert.is(reads.has(name), readonly, `${name} ${readonly ? 'reads' : 'writes'}`);
+    }
+    for (const name of reads) assert.ok(called.has(name), `${name}: no script calls it`);
+  },
 );
 
 faults(

@@ -1,5 +1,24 @@
 import { createHash } from 'node:crypto';
 
+/**
+ * The commands of the layer's scripts that only read, which a dry run
+ * (LuaScript.dry) runs: what it skips must be a write, or the dry run would
+ * steer by a read that never happened. Every command a script calls must be
+ * either a read here or a write by Redis's own flags (COMMAND INFO): a test
+ * (layer-redis.test.ts) checks it against the server.
+ */
+export const DRY_READS = [
+  'exists',
+  'get',
+  'hexists',
+  'hget',
+  'hkeys',
+  'hmget',
+  'zcard',
+  'zrange',
+  'zscore',
+] as const;
+
 /** A Lua script run by EVALSHA, falling back to EVAL once when the server lacks it. */
 export class LuaScript {
   readonly sha: string;
@@ -76,8 +95,7 @@ return out
     this.dryScript ??= new LuaScript(
       `${this.name}?`,
       `
-local READS = { exists = true, get = true, hexists = true, hget = true, hkeys = true,
-  hmget = true, zcard = true, zrange = true, zscore = true }
+local READS = { ${DRY_READS.map((name) => `${name} = true`).join(', ')} }
 local function dry(command, ...)
   if not redis.acl_check_cmd(command, ...) then error({ refused = command }) end
   if READS[string.lower(command)] then return redis.call(command, ...) end
