@@ -1103,6 +1103,59 @@ faults(
 );
 
 faults(
+  "an ACL user refused an effect inside a lane turn's script (a group discard's ZREM) after a send was applied: the turn still ends, its state saved, the refusal is LayerUnavailable (logged by finish, thrown by apply), and the host is refused until ZREM is granted",
+  () =>
+    withAclUser(
+      ['~*', '&*', '+@all', '-zrem'],
+      async (user) => {
+        const { logger, lines } = captureLogs();
+        const limited = layer({ logger }, user.url());
+        const full = layer({}, flaky.url);
+        await limited.whenReady();
+        const effects = (reply: string) =>
+          [
+            { kind: 'send', channel: reply, message: { answer: 1 } },
+            { kind: 'groupDiscard', group: 'acl.room', channel: reply },
+          ] as const;
+        assert.is((await limited.lanes.claim('acl.lane', 0, { e: 0 })).kind, 'run');
+        const next = await limited.lanes.finish(
+          'acl.lane',
+          0,
+          { saved: 1 },
+          { effects: effects('acl.reply') },
+        );
+        assert.is(next, undefined, 'the lane is idle');
+        // Ended, not held for a lease: the lane's next event runs at once, on the saved state.
+        assert.equal(await full.lanes.claim('acl.lane', 1, { e: 1 }), {
+          kind: 'run',
+          state: { saved: 1 },
+        });
+        assert.equal(await within(full.receive('acl.reply'), ARRIVES_MS), { answer: 1 });
+        const logged = lines.find((line) => /an effect of a lane turn failed/.test(line.msg));
+        assert.ok(logged, 'the refused effect, logged');
+        assert.is(logged.err, undefined, 'without a stack');
+        assert.match(String(logged.error), /refused for lack of permission: ERR The user/);
+        assert.is((await limited.lanes.claim('acl.applied', 0, { e: 0 })).kind, 'run');
+        const error = await rejects(
+          () => limited.lanes.apply('acl.applied', 0, effects('acl.reply2')),
+          LayerUnavailable,
+        );
+        assert.match((error.cause as Error).message, /script can't run this command/);
+        assert.equal(await within(full.receive('acl.reply2'), ARRIVES_MS), { answer: 1 });
+        // The probe runs the refused effects dry: still refused, until granted.
+        for (let i = 0; i < 3; i++, await sleep(600)) {
+          const health = limited.health();
+          assert.not.ok(health.ok, 'still refused');
+          assert.is(health.hosts[0]!.status, 'refused');
+        }
+        await user.set('+zrem');
+        await waitFor(() => limited.health().ok, ARRIVES_MS, 'ready again, found by the probe');
+      },
+      flaky,
+    ),
+);
+
+faults(
   "the dry run's reads (DRY_READS) are exactly the commands of the layer's scripts that Redis flags readonly: each other one a write, which the dry run skips",
   async () => {
     const admin = raw(flaky.url);

@@ -94,7 +94,7 @@ const PROBE_EVERY_MS = 1000;
 const SCRIPTS = Symbol('scripts');
 
 /** A script call, as recorded for SCRIPTS when refused: what the probe runs dry. */
-interface ScriptCall {
+export interface ScriptCall {
   script: LuaScript;
   keys: readonly Arg[];
   args: readonly Arg[];
@@ -470,12 +470,7 @@ export class RedisHost {
         throw new LayerUnavailable(this.label, { cause: error, reason: OUT_OF_MEMORY });
       }
       const refusal = permissionRefusal(error);
-      if (refusal) {
-        throw new LayerUnavailable(this.label, {
-          cause: refusal,
-          reason: REFUSED,
-        });
-      }
+      if (refusal) throw this.unavailableFor(refusal);
       if (error instanceof ReplyError) throw error;
       throw new LayerUnavailable(this.label, { cause: error });
     } finally {
@@ -663,17 +658,31 @@ export class RedisHost {
     try {
       return await this.evalOnce(script, keys, args, buffers);
     } catch (error) {
-      const refusal = permissionRefusal(error);
-      const call: ScriptCall = { script, keys, args };
-      if (refusal && this.refusals.refused(SCRIPTS, refusal, [call])) {
-        const key = String(keys[0] ?? '');
-        this.logger.warn(
-          { host: this.label, script: script.name, key, reason: refusal.message },
-          `the channel layer's Redis user lacks ${lacking(refusal, key)} to run the layer's scripts (${refusal.message}): not ready until it has it`,
-        );
-      }
+      this.noteRefusedScript({ script, keys, args }, error);
       throw error;
     }
+  }
+
+  /**
+   * When `error` is Redis refusing `call` for lack of permission: the host is
+   * `refused` until the probe, running `call` dry, finds it allowed, and the
+   * log says once what the user lacks. Also for a refusal a script caught and
+   * replied with (see LUA_APPLIED), `call` then what the probe is to run dry.
+   */
+  noteRefusedScript(call: ScriptCall, error: unknown): void {
+    const refusal = permissionRefusal(error);
+    if (refusal && this.refusals.refused(SCRIPTS, refusal, [call])) {
+      const key = String(call.keys[0] ?? '');
+      this.logger.warn(
+        { host: this.label, script: call.script.name, key, reason: refusal.message },
+        `the channel layer's Redis user lacks ${lacking(refusal, key)} to run the layer's scripts (${refusal.message}): not ready until it has it`,
+      );
+    }
+  }
+
+  /** What a call Redis refused for lack of permission (`refusal`) fails with. */
+  unavailableFor(refusal: Error): LayerUnavailable {
+    return new LayerUnavailable(this.label, { cause: refusal, reason: REFUSED });
   }
 
   private evalOnce(

@@ -449,10 +449,12 @@ return out
  * members group sends skipped.
  */
 const LUA_EFFECTS = `${LUA_SEND}${LUA_CAPACITIES}${LUA_GROUP_SEND}
+local applying = 0
 local function effects()
   local capacityOf = capacities(ARGV, tonumber(ARGV[18]))
   local i, skipped = 19, 0
   for n = 1, tonumber(ARGV[17]) do
+    applying = n
     local op = ARGV[i]
     if op == 'S' then
       if send(ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[11], ARGV[i + 4], ARGV[12]) == 0 then
@@ -478,21 +480,57 @@ end
 `;
 
 /**
+ * Lua: applied() → failed, skipped, refused: effects(), except that an effect
+ * Redis refuses for lack of permission (Redis 7 refuses a command inside a
+ * script as it runs: "ERR The user executing the script can't …") stops the
+ * rest as a full channel does, rather than the whole script: Redis does not
+ * undo the effects applied before it, and without this the turn's finish
+ * never ran, the lane held for a whole lease behind effects half applied.
+ * `failed` is then the refused effect's index and `refused` Redis's refusal,
+ * else false. Any other error is raised, as before.
+ */
+const LUA_APPLIED = `${LUA_EFFECTS}
+local function applied()
+  local ran, failed, skipped = pcall(effects)
+  if ran then return failed, skipped, false end
+  local message = type(failed) == 'table' and failed.err or tostring(failed)
+  if not string.find(message, "The user executing the script can't", 1, true) then error(failed, 0) end
+  return applying, 0, message
+end
+`;
+
+/**
+ * A turn's effects alone, from ARGV[11] on (see LUA_EFFECTS): never run, only
+ * run dry by the readiness probe (LuaScript.dry) after LANE_COMMIT or
+ * LANE_APPLY replied that an effect was refused, to find out when the same
+ * effects are allowed. Their turn is over by then, which would end the dry
+ * run of LANE_COMMIT itself before it reached them.
+ */
+export const LANE_EFFECTS = new LuaScript(
+  'laneEffects',
+  `${LUA_EFFECTS}
+local failed, skipped = effects()
+return {failed, skipped}
+`,
+);
+
+/**
  * A turn's effects and its finish as one atomic script (one server, unencrypted):
  * nothing is applied when the turn was lost, and the effects and the turn's end
  * are never seen apart. The turn ends even when an effect failed.
  * KEYS, and ARGV[1..10]: as LANE_FINISH; from ARGV[11] on, the effects (see
  * LUA_EFFECTS). Returns {LANE_FINISH's reply, index of the effect that failed or
- * 0, members skipped by group sends}.
+ * 0, members skipped by group sends, Redis's refusal of the failed effect if it
+ * was refused for lack of permission (LUA_APPLIED)}.
  */
 export const LANE_COMMIT = new LuaScript(
   'laneCommit',
-  `${LUA_EFFECTS}${LUA_FINISH}
+  `${LUA_APPLIED}${LUA_FINISH}
 local f = turn()
 -- Sent again after it landed, its effects were applied with the first.
 if not f then return {handedAgain() or {'lost'}, 0, 0} end
-local failed, skipped = effects()
-return {finish(f), failed, skipped}
+local failed, skipped, refused = applied()
+return {finish(f), failed, skipped, refused}
 `,
 );
 
@@ -502,13 +540,13 @@ return {finish(f), failed, skipped}
  * turn was lost, and the effects are never seen apart (a join's answer and its
  * group add: no group send lands between them). ARGV as LANE_COMMIT's (7–10 are
  * not read). Returns {'lost'} | {'ok', index of the effect that failed or 0,
- * members skipped by group sends}.
+ * members skipped by group sends, Redis's refusal as LANE_COMMIT's}.
  */
 export const LANE_APPLY = new LuaScript(
   'laneApply',
-  `${LUA_EFFECTS}${LUA_TURN}
+  `${LUA_APPLIED}${LUA_TURN}
 if not turn() then return {'lost'} end
-local failed, skipped = effects()
-return {'ok', failed, skipped}
+local failed, skipped, refused = applied()
+return {'ok', failed, skipped, refused}
 `,
 );

@@ -1,4 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
+import { ReplyError } from 'ioredis';
 import { BurstLogger, type Logger } from '../../logger.js';
 import type { Codec } from '../codec.js';
 import { consistentHash } from '../hash.js';
@@ -22,6 +23,7 @@ import {
   LANE_APPLY,
   LANE_CLAIM,
   LANE_COMMIT,
+  LANE_EFFECTS,
   LANE_FINISH,
   LANE_HOLD,
   LANE_RELEASE,
@@ -217,11 +219,14 @@ export class RedisLanes implements Lanes {
     let reply: [Buffer, number?, Buffer?];
     const effectArgs = effects.length > 0 ? this.writes.scriptArgs(effects) : undefined;
     if (effectArgs) {
-      const [finished, failed, skipped] = (await steps.run(() =>
-        host.evalBatched(LANE_COMMIT, keys, [...args, ...effectArgs], true),
-      )) as [[Buffer, number?, Buffer?], number, number];
-      const full = this.scriptFailure(lane, effects, failed, skipped);
-      if (full) logEffectFailure(this.logger, lane, full);
+      const commitArgs = [...args, ...effectArgs];
+      const [finished, failed, skipped, refused] = (await steps.run(() =>
+        host.evalBatched(LANE_COMMIT, keys, commitArgs, true),
+      )) as [[Buffer, number?, Buffer?], number, number, Buffer | null];
+      const failure =
+        this.effectsRefused(host, commitArgs, refused) ??
+        this.scriptFailure(lane, effects, failed, skipped);
+      if (failure) logEffectFailure(this.logger, lane, failure);
       reply = finished;
     } else if (effects.length > 0 && !(await steps.run(() => this.hold(lane, order)))) {
       reply = [Buffer.from('lost')];
@@ -301,14 +306,35 @@ export class RedisLanes implements Lanes {
     }
     // LANE_FINISH's ARGV layout, its state and end unused: LUA_EFFECTS reads from ARGV[11].
     const args = [...this.turnArgs(lane, order), '', '0', '0', this.config.ttl, ...effectArgs];
-    const [outcome, failed = 0, skipped = 0] = (await this.hostFor(lane).evalBatched(
+    const host = this.hostFor(lane);
+    const [outcome, failed = 0, skipped = 0, refused] = (await host.evalBatched(
       LANE_APPLY,
       [this.laneKey(lane), this.indexKey()],
       args,
-    )) as [string, number?, number?];
+    )) as [string, number?, number?, (string | null)?];
     if (outcome === 'lost') throw new LaneTurnLost(lane, order);
-    const full = this.scriptFailure(lane, effects, failed, skipped);
-    if (full) throw full;
+    const failure =
+      this.effectsRefused(host, args, refused) ??
+      this.scriptFailure(lane, effects, failed, skipped);
+    if (failure) throw failure;
+  }
+
+  /**
+   * What a LANE_COMMIT or LANE_APPLY (its ARGV `args`) that replied an effect
+   * `refused` for lack of permission fails with (the effects before it were
+   * applied, the rest dropped): the host is `refused` until the probe, running
+   * the same effects dry (LANE_EFFECTS), finds them allowed. Undefined when
+   * none was refused.
+   */
+  private effectsRefused(
+    host: RedisHost,
+    args: readonly Arg[],
+    refused: Buffer | string | null | undefined,
+  ): LayerUnavailable | undefined {
+    if (!refused) return undefined;
+    const refusal = new ReplyError(refused.toString());
+    host.noteRefusedScript({ script: LANE_EFFECTS, keys: [], args }, refusal);
+    return host.unavailableFor(refusal);
   }
 
   /**
