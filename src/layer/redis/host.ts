@@ -680,6 +680,11 @@ export class RedisHost {
     }
   }
 
+  /** Whether a script call was refused and the probe has not found it allowed since. */
+  get refusesScripts(): boolean {
+    return this.refusals.workOf(SCRIPTS) !== undefined;
+  }
+
   /** What a call Redis refused for lack of permission (`refusal`) fails with. */
   unavailableFor(refusal: Error): LayerUnavailable {
     return new LayerUnavailable(this.label, { cause: refusal, reason: REFUSED });

@@ -83,6 +83,8 @@ export interface LayerWrites {
 
 /** The wait before a lane turn's claim or finish is tried again while its host is away. */
 const RETRY_MS = 250;
+/** How often a step Redis refused for lack of permission asks whether it is allowed again. */
+const REFUSED_RETRY_MS = 1000;
 /** A claim's or a finish's steps, run again while the layer is away; `repeated` once one was. */
 interface RetriedSteps {
   run<T>(step: () => Promise<T>): Promise<T>;
@@ -165,7 +167,7 @@ export class RedisLanes implements Lanes {
     this.holders.noteClaim();
     // Tried again while the layer is away, as a finish is, under one name: a try
     // that landed and lost its reply holds the turn, which the next try gets.
-    const steps = this.tryingAgain(signal);
+    const steps = this.tryingAgain(this.hostFor(lane), signal);
     const name = (++this.claims).toString(36);
     // Most events run at once: offer the turn without the event, and encode and
     // store it only when it has to wait.
@@ -207,7 +209,7 @@ export class RedisLanes implements Lanes {
     { end = false, effects = [], signal }: LaneFinishOptions = {},
   ): Promise<LaneTurn | undefined> {
     const host = this.hostFor(lane);
-    const steps = this.tryingAgain(signal);
+    const steps = this.tryingAgain(host, signal);
     const args: Arg[] = [
       ...this.turnArgs(lane, order),
       state === undefined ? '' : this.codec.encode(state),
@@ -273,8 +275,17 @@ export class RedisLanes implements Lanes {
    * idle, or, when it handed this process the next event, that event again
    * (LANE_FINISH), which nobody else would run before the lease ran out. No longer than a lease,
    * after which another process may run the lane anyway.
+   *
+   * A step Redis refused for lack of permission is sent again once the host
+   * is allowed again (waitUntilAllowed), however long that takes: given up, a
+   * finish's effects were lost, the close of a socket whose handler failed
+   * among them, and the socket was left open and unanswered for good, its
+   * worker unable to tell it anything. Sent again, the close lands once the
+   * operator grants the user what it lacks, and the client reconnects. A
+   * process whose steps wait so holds their slots, and stops taking events it
+   * could not run. Nothing is sent meanwhile but the probe, a second apart.
    */
-  private tryingAgain(signal: AbortSignal | undefined): RetriedSteps {
+  private tryingAgain(host: RedisHost, signal: AbortSignal | undefined): RetriedSteps {
     const until = performance.now() + this.config.lease * 1000;
     const steps: RetriedSteps = {
       repeated: false,
@@ -283,10 +294,12 @@ export class RedisLanes implements Lanes {
           try {
             return await step();
           } catch (error) {
-            // Refused for lack of permission, it stays refused until an operator
-            // grants it: failing now is no worse than a lease of the same refusals.
-            const unavailable = error instanceof LayerUnavailable && !permissionRefusal(error);
-            if (!unavailable || this.closed || signal?.aborted) throw error;
+            if (!(error instanceof LayerUnavailable) || this.closed || signal?.aborted) throw error;
+            if (permissionRefusal(error)) {
+              await this.waitUntilAllowed(host, signal);
+              if (this.closed || signal?.aborted) throw error;
+              continue;
+            }
             if (performance.now() + RETRY_MS > until) throw error;
             steps.repeated = true;
             await sleep(RETRY_MS, undefined, { signal }).catch(() => undefined);
@@ -295,6 +308,19 @@ export class RedisLanes implements Lanes {
       },
     };
     return steps;
+  }
+
+  /**
+   * Until `host` runs scripts again (the steps are scripts), asking it each
+   * second (RedisHost.probe runs the refused call dry), or the layer closes or
+   * `signal` aborts. Waits a second at least: a probe that finds allowed what
+   * Redis still refuses must not have a refused step sent again in a loop.
+   */
+  private async waitUntilAllowed(host: RedisHost, signal: AbortSignal | undefined): Promise<void> {
+    do {
+      await sleep(REFUSED_RETRY_MS, undefined, { signal }).catch(() => undefined);
+      host.probe();
+    } while (host.refusesScripts && !this.closed && !signal?.aborted);
   }
 
   async apply(lane: string, order: number, effects: readonly LaneEffect[]): Promise<void> {
