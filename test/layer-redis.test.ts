@@ -1184,6 +1184,35 @@ faults(
 );
 
 faults(
+  'an ACL user that may not EXEC: groupAdd is refused with nothing written, and the connection is not left in the MULTI (Redis discards it): the calls after it run',
+  () =>
+    withAclUser(
+      ['~*', '&*', '+@all', '-exec'],
+      async (user) => {
+        const limited = layer({}, user.url());
+        await limited.whenReady();
+        const error = await rejects(
+          () => limited.groupAdd('acl.room', 'acl.member'),
+          LayerUnavailable,
+        );
+        assert.match((error.cause as Error).message, /^EXECABORT .*NOPERM .*'exec' command/);
+        assert.is(await user.admin.exists(`${prefix}:group:acl.room`), 0, 'nothing written');
+        // Queued in a MULTI left open, these would only answer QUEUED.
+        await limited.send('acl.after', { n: 1 });
+        assert.equal(await within(layer({}, flaky.url).receive('acl.after'), ARRIVES_MS), {
+          n: 1,
+        });
+        assert.is(await limited.counters.get('acl.count'), 0);
+        assert.not.ok(limited.health().ok, 'refused until EXEC is granted');
+        await user.set('+exec');
+        await waitFor(() => limited.health().ok, ARRIVES_MS, 'ready again, found by the probe');
+        await limited.groupAdd('acl.room', 'acl.member');
+      },
+      flaky,
+    ),
+);
+
+faults(
   'the ACL user deleted while a call is on its way: the call fails with the refused reconnection, rather than wait for ever',
   () =>
     withAclUser(
