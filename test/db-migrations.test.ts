@@ -21,9 +21,9 @@ import {
   rollback,
 } from '../src/db/migrations.js';
 import { runGredis, type CliResult } from './helpers/cli.js';
-import { allDatabases } from './helpers/databases.js';
+import { allDatabases, waitUntilBlockedBy } from './helpers/databases.js';
 import { captureLogs, WARN } from './helpers/log-capture.js';
-import { sleep, waitFor, within } from './helpers/wait.js';
+import { sleep, within } from './helpers/wait.js';
 
 const INITIAL = '20261128000001_initial';
 const SESSION_AUTH_HASH = '20261129000001_session_auth_hash';
@@ -59,17 +59,9 @@ async function migrateBehindLock(db: Database, url: string): Promise<CliResult> 
       rows: { pid: number }[];
     };
     const migrating = runGredis(['migrate', '--database', url]);
-    await waitFor(
-      async () => {
-        const waiting = (await db.knex.raw(
-          'select 1 from pg_stat_activity where ? = any(pg_blocking_pids(pid))',
-          [rows[0]!.pid],
-        )) as { rows: unknown[] };
-        return waiting.rows.length > 0;
-      },
-      10_000,
-      'the migration to wait for the table',
-    );
+    await waitUntilBlockedBy(rows[0]!.pid, 'the migration to wait for the table', {
+      timeoutMs: 10_000,
+    });
     await sleep(1600);
     await holder.commit();
     return await within(migrating, 10_000, 'gredis migrate');
@@ -317,17 +309,7 @@ for (const backend of allDatabases()) {
           rows: { pid: number }[];
         };
         const migrating = migrate(backend.open());
-        await waitFor(
-          async () => {
-            const waiting = (await db.knex.raw(
-              'select 1 from pg_stat_activity where ? = any(pg_blocking_pids(pid))',
-              [rows[0]!.pid],
-            )) as { rows: unknown[] };
-            return waiting.rows.length > 0;
-          },
-          5000,
-          'the migrator to wait for the lock',
-        );
+        await waitUntilBlockedBy(rows[0]!.pid, 'the migrator to wait for the lock');
         // As a migrating process does, under the lock: apply, record, release.
         const initial = (await import(
           pathToFileURL(join(MIGRATIONS_DIR, `${INITIAL}.js`)).href

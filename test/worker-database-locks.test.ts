@@ -23,6 +23,7 @@ import {
   type DatabaseBackend,
   SHARED_POSTGRES_URL,
   sqliteBackend,
+  waitUntilBlockedBy,
 } from './helpers/databases.js';
 import {
   chatClient,
@@ -35,7 +36,7 @@ import {
   TEST_SECRET_KEY,
 } from './helpers/deployment.js';
 import { startThyme } from './helpers/processes.js';
-import { settledWithin, sleep, waitFor, within } from './helpers/wait.js';
+import { settledWithin, sleep, within } from './helpers/wait.js';
 import type { TestClient } from './helpers/ws-client.js';
 
 const test = suite('worker: a table locked by another session');
@@ -154,7 +155,9 @@ test("chat commands stuck on the lock take a few of the pool's connections, not 
         chatter.send(JSON.stringify({ command: 'send', room: lobby.id, message: `m${i}` }));
         await sleep(20); // each in a turn of its own, not batched with the others
       }
-      await waitFor(async () => (await waitingForLocks()) > 0, 2000, 'commands on the lock');
+      const holder = (await locker.query<{ pid: number }>('select pg_backend_pid() as pid'))
+        .rows[0]!.pid;
+      await waitUntilBlockedBy(holder, 'commands on the lock', { timeoutMs: 2000 });
       const started = Date.now();
       const login = await new BrowserlessClient(port).login('cat', 'pw');
       assert.is(login.status, 302);

@@ -5,8 +5,10 @@ import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
+import pg from 'pg';
 import { openDatabase, type Database } from '../../src/db/connection.js';
 import { migrate } from '../../src/db/migrations.js';
+import { waitFor } from './wait.js';
 
 /** The shared PostgreSQL every test may use (trust auth, database `test`). */
 export const SHARED_POSTGRES_URL =
@@ -171,4 +173,35 @@ export async function holdWriteLock(
   const released = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   for await (const line of createInterface({ input: child.stdout })) if (line === 'locked') break;
   return { released };
+}
+
+/**
+ * Waits until at least `count` server processes wait for a lock that server
+ * process `holder` holds (pg_blocking_pids): statements queued behind a LOCK
+ * TABLE, a migrator behind a transaction. Asks on a connection of its own, so
+ * that every poll sees the server's present (a transaction's snapshot of
+ * pg_stat_activity would not change).
+ */
+export async function waitUntilBlockedBy(
+  holder: number,
+  what: string,
+  { count = 1, timeoutMs = 5000 }: { count?: number; timeoutMs?: number } = {},
+): Promise<void> {
+  const client = new pg.Client({ connectionString: SHARED_POSTGRES_URL });
+  await client.connect();
+  try {
+    await waitFor(
+      async () => {
+        const { rows } = await client.query<{ n: number }>(
+          'select count(*)::int as n from pg_stat_activity where $1 = any(pg_blocking_pids(pid))',
+          [holder],
+        );
+        return rows[0]!.n >= count;
+      },
+      timeoutMs,
+      what,
+    );
+  } finally {
+    await client.end();
+  }
 }
