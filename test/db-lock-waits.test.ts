@@ -2,7 +2,8 @@
  * Queries that wait behind statements waiting for a lock another connection
  * holds: on PostgreSQL, those queued for one of the pool's connections fail as
  * the lock's (DatabaseBusy), naming the lock, not as a database that cannot be
- * reached; a pool stuck on a server that stopped answering still fails as one.
+ * reached, and as the database being busy behind statements that are only
+ * slow; a pool stuck on a server that stopped answering still fails as one.
  * On SQLite, reads go on while a write waits for another process's lock.
  */
 import pg from 'pg';
@@ -79,6 +80,40 @@ postgres(
       }
     } finally {
       await locker.query('rollback').catch(() => undefined);
+      await db.close();
+    }
+  },
+);
+
+postgres(
+  "queries queued for a connection while the pool's run slow statements fail as the database being busy, saying how long the longest has run, not as an unreachable database",
+  async () => {
+    const db = openDatabase(database.url, { acquireTimeoutMs: 1000 });
+    try {
+      const failures: { error: unknown; afterMs: number }[] = [];
+      const started = Date.now();
+      const queries = Array.from({ length: QUERIES }, () =>
+        db.knex
+          .raw('select pg_sleep(2.5)')
+          .catch((error: unknown) => failures.push({ error, afterMs: Date.now() - started })),
+      );
+      await Promise.all(queries);
+      assert.is(failures.length, QUERIES - 10, 'the queued ones failed, the slow ones ran');
+      for (const { error, afterMs } of failures) {
+        assert.instance(error, DatabaseBusy);
+        assert.is((error as DatabaseBusy).code, 'GREDIS_DATABASE_BUSY');
+        const [, seconds] =
+          /^database is busy: waited \d+ ms for a connection: 10 of the pool's 10 are running statements, the longest for (\d+\.\d) s \(server process \d+\)$/.exec(
+            String((error as Error).message),
+          ) ?? [undefined, 'no match'];
+        assert.ok(Number(seconds) >= 0.9 && Number(seconds) < 2.5, String(error));
+        assert.not.match(String(error), /Timeout acquiring a connection|locked/);
+        assert.ok(isDatabaseTimeout(error), String(error));
+        assert.not.ok(isConnectionError(error), String(error));
+        assert.is(failureCause(error), 'database');
+        assert.ok(afterMs >= 1000 && afterMs < 2500, `failed after ${afterMs} ms`);
+      }
+    } finally {
       await db.close();
     }
   },

@@ -18,7 +18,7 @@ const CANCEL_REQUEST_CODE = 80877102;
 /**
  * The pg clients a pool has open, so that a process about to leave queries it
  * gave up on can have the server cancel them (see cancelAll), and a query
- * given up waiting for one can learn what they wait for (PoolLockWaits).
+ * given up waiting for one can learn what they are doing (BusyPool).
  */
 export class PostgresBackends {
   private readonly clients = new Set<CancelTarget>();

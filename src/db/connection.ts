@@ -3,7 +3,7 @@ import knexFactory, { type Knex } from 'knex';
 import { silentLogger, type Logger } from '../logger.js';
 import { redactSecrets } from '../redact.js';
 import { PostgresBackends } from './cancel.js';
-import { lockAwarePgClient, PoolLockWaits } from './pg-lock-waits.js';
+import { busyAwarePgClient, BusyPool } from './pg-busy-pool.js';
 import { BusyWaitingSqliteClient, retryWhileBusy, setUpBusyWait } from './sqlite-busy.js';
 import { parseDatabaseUrl, type DatabaseTarget } from './url.js';
 
@@ -49,7 +49,8 @@ export interface OpenDatabaseOptions {
   busyTimeoutMs?: number;
   /**
    * PostgreSQL: how long a query waits for one of the pool's connections
-   * before it fails (DatabaseBusy when they are all waiting for a lock).
+   * before it fails (DatabaseBusy when they are all waiting for a lock or
+   * running statements).
    * Default ACQUIRE_TIMEOUT_MS.
    */
   acquireTimeoutMs?: number;
@@ -58,8 +59,8 @@ export interface OpenDatabaseOptions {
 /**
  * Fail fast instead of knex's 60 s default when the server is unreachable
  * (PostgreSQL). Shorter than the query timeout: a query queued behind
- * statements waiting for a lock gives up first, as the lock's (see
- * lockAwarePgClient).
+ * statements waiting for a lock, or running, gives up first, as the database
+ * being busy (see busyAwarePgClient).
  */
 const ACQUIRE_TIMEOUT_MS = 10_000;
 /**
@@ -126,7 +127,9 @@ export function openDatabase(url: string, options: OpenDatabaseOptions = {}): Da
   // Empty for SQLite: see cancelQueries.
   const backends = new PostgresBackends();
   const knex = knexFactory({
-    ...clientConfig(target, options, backends),
+    ...(target.kind === 'postgres'
+      ? postgresConfig(target, options, backends)
+      : sqliteConfig(target, options)),
     // Knex's own messages (e.g. a failed connection attempt) duplicate errors we
     // report anyway, so they are debug output here.
     log: {
@@ -198,35 +201,39 @@ function withoutStatementTimeout(
   };
 }
 
-function clientConfig(
-  target: DatabaseTarget,
+function postgresConfig(
+  target: Extract<DatabaseTarget, { kind: 'postgres' }>,
   options: OpenDatabaseOptions,
   backends: PostgresBackends,
 ): Knex.Config {
-  if (target.kind === 'postgres') {
-    const timeoutMs = options.queryTimeoutMs ?? target.queryTimeoutMs ?? QUERY_TIMEOUT_MS;
-    return {
-      client: lockAwarePgClient(new PoolLockWaits(target.connectionString, backends)),
-      acquireConnectionTimeout: options.acquireTimeoutMs ?? ACQUIRE_TIMEOUT_MS,
-      connection: {
-        connectionString: target.connectionString,
-        connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
-        // 0 sends none: the server's own setting applies, unless the caller
-        // asked for none at all (withoutStatementTimeout).
-        statement_timeout: timeoutMs,
-        query_timeout: timeoutMs && timeoutMs + SERVER_CANCEL_GRACE_MS,
-      },
-      ...(target.searchPath ? { searchPath: target.searchPath } : {}),
-      // min 0: idle connections are released rather than held for the process's life.
-      pool: {
-        min: 0,
-        max: 10,
-        validate: reusable,
-        afterCreate:
-          options.queryTimeoutMs === 0 ? withoutStatementTimeout(backends.track) : backends.track,
-      },
-    };
-  }
+  const timeoutMs = options.queryTimeoutMs ?? target.queryTimeoutMs ?? QUERY_TIMEOUT_MS;
+  return {
+    client: busyAwarePgClient(new BusyPool(target.connectionString, backends)),
+    acquireConnectionTimeout: options.acquireTimeoutMs ?? ACQUIRE_TIMEOUT_MS,
+    connection: {
+      connectionString: target.connectionString,
+      connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
+      // 0 sends none: the server's own setting applies, unless the caller
+      // asked for none at all (withoutStatementTimeout).
+      statement_timeout: timeoutMs,
+      query_timeout: timeoutMs && timeoutMs + SERVER_CANCEL_GRACE_MS,
+    },
+    ...(target.searchPath ? { searchPath: target.searchPath } : {}),
+    // min 0: idle connections are released rather than held for the process's life.
+    pool: {
+      min: 0,
+      max: 10,
+      validate: reusable,
+      afterCreate:
+        options.queryTimeoutMs === 0 ? withoutStatementTimeout(backends.track) : backends.track,
+    },
+  };
+}
+
+function sqliteConfig(
+  target: Extract<DatabaseTarget, { kind: 'sqlite' }>,
+  options: OpenDatabaseOptions,
+): Knex.Config {
   const busyTimeoutMs = options.busyTimeoutMs ?? SQLITE_BUSY_TIMEOUT_MS;
   return {
     client: BusyWaitingSqliteClient,

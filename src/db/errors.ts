@@ -39,24 +39,28 @@ export class MigrationFailed extends Error {
 
 /**
  * A query that waited for a connection of the pool until its acquire timeout
- * while the connections it waited for were waiting for a lock: on SQLite the
- * process's one, on another process's lock on the file; on PostgreSQL every one
- * the pool may open, on a lock another session holds. The lock's error, for a
- * query that never got to run (knex's "Timeout acquiring a connection" reads
- * as a database that cannot be reached). Nothing was run; the same query works
- * once the lock is released.
+ * while the connections it waited for were busy on the database: on SQLite
+ * the process's one, waiting for another process's lock on the file; on
+ * PostgreSQL every one the pool may open, waiting for a lock another session
+ * holds ("database is locked") or running statements (slow ones, or many at
+ * once: "database is busy"). The database's error, for a query that never got
+ * to run (knex's "Timeout acquiring a connection" reads as a database that
+ * cannot be reached). Nothing was run; the same query works once the lock is
+ * released or the statements ahead are done.
  */
 export class DatabaseBusy extends Error {
   readonly code = 'GREDIS_DATABASE_BUSY' as const;
   constructor(
     readonly waitedMs: number,
-    /** What the query waited for, and what that waits for ("the connection, which …"). */
+    /** What the query waited for, and what that does ("the connection, which …"). */
     readonly waitedFor: string,
+    /** Whether the connections wait for a lock, or run statements. */
+    readonly state: 'locked' | 'busy' = 'locked',
   ) {
     // No cause: knex's timeout it stands for says "Are you missing a
     // .transacting(trx) call?", and the log line, which gives the cause's
     // message too, would point at a bug.
-    super(`database is locked: waited ${waitedMs} ms for ${waitedFor}`);
+    super(`database is ${state}: waited ${waitedMs} ms for ${waitedFor}`);
     this.name = 'DatabaseBusy';
   }
 }
@@ -106,7 +110,7 @@ export function isBusy(error: unknown): boolean {
  * The database gave up on a statement that waited too long: PostgreSQL's
  * statement or lock timeout (a table locked by another session), SQLite's
  * busy timeout (another process holding the file's write lock), and a query
- * queued behind a statement waiting for that lock (DatabaseBusy). Like the
+ * queued behind statements waiting for a lock or running (DatabaseBusy). Like the
  * database being away, it says nothing about the code that ran the statement.
  */
 export function isDatabaseTimeout(error: unknown): boolean {

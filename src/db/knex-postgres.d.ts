@@ -1,4 +1,4 @@
-// Knex ships its dialects untyped; pg-lock-waits.ts extends this one.
+// Knex ships its dialects untyped; pg-busy-pool.ts extends this one.
 declare module 'knex/lib/dialects/postgres/index.js' {
   import type { Knex } from 'knex';
 
