@@ -4,12 +4,14 @@
  * the lock's (DatabaseBusy), naming the lock, not as a database that cannot be
  * reached, and as the database being busy behind statements that are only
  * slow; a pool stuck on a server that stopped answering still fails as one.
+ * /healthz's probe, queued behind them, says the same of the database.
  * On SQLite, reads go on while a write waits for another process's lock.
  */
 import pg from 'pg';
 import { suite } from './helpers/suite.js';
 import * as assert from 'uvu/assert';
 import { openDatabase } from '../src/db/connection.js';
+import { DatabaseProbe } from '../src/db/probe.js';
 import { sqliteFileOf } from '../src/db/url.js';
 import { PreparedQuery } from '../src/db/prepared.js';
 import { DatabaseBusy, isConnectionError, isDatabaseTimeout } from '../src/db/errors.js';
@@ -19,6 +21,7 @@ import {
   postgresBackend,
   SHARED_POSTGRES_URL,
   sqliteBackend,
+  waitUntilBlockedBy,
 } from './helpers/databases.js';
 import { TcpProxy } from './helpers/tcp-proxy.js';
 import { settledWithin, sleep, waitFor, within } from './helpers/wait.js';
@@ -120,7 +123,69 @@ postgres(
 );
 
 postgres(
-  'a pool full of statements a server that stopped answering holds: a queued query still fails as the database being unreachable',
+  "/healthz's probe while the pool's connections all wait for a table another session locked: not ready, saying the database is locked, on what and whose, within a second",
+  async () => {
+    const db = openDatabase(database.url);
+    const probe = new DatabaseProbe(db);
+    try {
+      assert.equal(await probe.check(), { ok: true });
+      await db.knex.schema.createTable('probed', (t) => t.integer('x'));
+      const schema = new URL(database.url).searchParams.get('search_path')!;
+      const holder = (await locker.query<{ pid: number }>('select pg_backend_pid() as pid'))
+        .rows[0]!.pid;
+      await locker.query('begin');
+      await locker.query(`lock table ${schema}.probed in access exclusive mode`);
+      // then(): a builder runs only once awaited.
+      const queries = Array.from({ length: 10 }, () => db.knex('probed').select().then());
+      await waitUntilBlockedBy(holder, "the pool's ten statements to wait for the lock", {
+        count: 10,
+      });
+      await sleep(1000); // the first check's answer no longer stands
+      const started = performance.now();
+      const readiness = await probe.check();
+      const took = performance.now() - started;
+      assert.is(readiness.ok, false);
+      assert.match(
+        readiness.error!,
+        new RegExp(
+          `^database is locked: waited \\d+ ms for a connection: 10 of the pool's 10 are waiting for a lock on (${schema}\\.)?probed held by server process ${holder}$`,
+        ),
+      );
+      assert.ok(took < 1000, `answered in ${Math.round(took)} ms`);
+      await locker.query('rollback');
+      await Promise.all(queries);
+      await sleep(1000);
+      assert.equal(await probe.check(), { ok: true }, 'ready once the lock is released');
+    } finally {
+      await locker.query('rollback').catch(() => undefined);
+      await db.close();
+    }
+  },
+);
+
+postgres(
+  "/healthz's probe while the pool's connections all run slow statements: not ready, saying the database is busy and for how long the longest has run",
+  async () => {
+    const db = openDatabase(database.url);
+    const probe = new DatabaseProbe(db);
+    try {
+      const queries = Array.from({ length: 10 }, () => db.knex.raw('select pg_sleep(2)').then());
+      await sleep(300);
+      const readiness = await probe.check();
+      assert.is(readiness.ok, false);
+      assert.match(
+        readiness.error!,
+        /^database is busy: waited \d+ ms for a connection: 10 of the pool's 10 are running statements, the longest for \d+\.\d s \(server process \d+\)$/,
+      );
+      await Promise.all(queries);
+    } finally {
+      await db.close();
+    }
+  },
+);
+
+postgres(
+  "a pool full of statements a server that stopped answering holds: a queued query still fails as the database being unreachable, and /healthz's probe says it has no answer",
   async () => {
     const shared = new URL(SHARED_POSTGRES_URL);
     const proxy = await TcpProxy.start({
@@ -152,6 +217,11 @@ postgres(
       assert.match(String(queued.error), /Timeout acquiring a connection/);
       assert.ok(isConnectionError(queued.error), String(queued.error));
       assert.ok(queued.afterMs < 2500, `failed after ${queued.afterMs} ms`);
+      // /healthz's probe queued behind the frozen ones: away, not busy.
+      assert.equal(await new DatabaseProbe(db).check(), {
+        ok: false,
+        error: 'no answer within 500 ms',
+      });
       await Promise.all(queries); // the frozen ones give up at their query timeout
     } finally {
       proxy.stop();

@@ -5,6 +5,8 @@
  * the table fails at the timeout, the server cancelling its statement, so that
  * no connection of the server's is left waiting for the lock; what does not
  * need the table is served meanwhile, and all works once the lock is released.
+ * A `gredis thyme` whose pages on the table hold all its pool's connections is
+ * not ready, its /healthz saying the database is locked, not that it is away.
  * And SQLite's file locked by another process: a `gredis thyme` waiting for it
  * serves its sockets, and its pages that only read, meanwhile.
  */
@@ -35,8 +37,9 @@ import {
   nextJson,
   TEST_SECRET_KEY,
 } from './helpers/deployment.js';
+import { httpRequest } from './helpers/http-client.js';
 import { startThyme } from './helpers/processes.js';
-import { settledWithin, sleep, within } from './helpers/wait.js';
+import { settledWithin, sleep, waitFor, within } from './helpers/wait.js';
 import type { TestClient } from './helpers/ws-client.js';
 
 const test = suite('worker: a table locked by another session');
@@ -224,6 +227,61 @@ test("admin pages stuck on the locked table fill the worker's pool: a page queue
     );
   } finally {
     await deployment.stop();
+  }
+});
+
+test("gredis thyme with memory:// while its pages on the locked table hold the pool's connections: /healthz is 503, saying the database is locked, on what and whose, not that it does not answer; 200 once the lock is released", async () => {
+  const fixtures = new Fixtures(db);
+  await fixtures.user('rex', { password: 'pw', staff: true, superuser: true });
+  const { proc, port } = await startThyme([], {
+    DATABASE_URL: database.url,
+    CHANNEL_LAYER_URL: 'memory://',
+    SECRET_KEY: TEST_SECRET_KEY,
+  });
+  const health = async (): Promise<{ status: number; database: unknown }> => {
+    const answer = await httpRequest(port, '/healthz');
+    const body = JSON.parse(answer.body.toString()) as { database: unknown };
+    return { status: answer.status, database: body.database };
+  };
+  try {
+    const staff = new BrowserlessClient(port);
+    assert.is((await staff.login('rex', 'pw')).status, 302);
+    assert.equal(await health(), { status: 200, database: { ok: true } });
+    const schema = new URL(database.url).searchParams.get('search_path')!;
+    const holder = (await locker.query<{ pid: number }>('select pg_backend_pid() as pid')).rows[0]!
+      .pid;
+    await locker.query('begin');
+    let pages;
+    try {
+      await locker.query(`lock table ${schema}.chat_room in access exclusive mode`);
+      pages = Array.from({ length: 10 }, () => staff.get('/admin/rooms/'));
+      await waitUntilBlockedBy(holder, "the pages to hold the pool's ten connections", {
+        count: 10,
+      });
+      await sleep(1000); // the last probe's answer no longer stands
+      const started = Date.now();
+      const { status, database: readiness } = await health();
+      const took = Date.now() - started;
+      assert.is(status, 503);
+      const { error } = readiness as { error: string };
+      assert.equal(readiness, { ok: false, error });
+      assert.match(
+        error,
+        new RegExp(
+          `^database is locked: waited \\d+ ms for a connection: 10 of the pool's 10 are waiting for a lock on (${schema}\\.)?chat_room held by server process ${holder}$`,
+        ),
+      );
+      assert.ok(took < 1000, `answered in ${took} ms, within Kubernetes' probe timeout`);
+    } finally {
+      await locker.query('rollback');
+    }
+    assert.equal(
+      (await Promise.all(pages)).map((page) => page.status),
+      Array(10).fill(200),
+    );
+    await waitFor(async () => (await health()).status === 200, 3000, '/healthz to recover');
+  } finally {
+    await proc.stop();
   }
 });
 

@@ -3,6 +3,7 @@ import knexFactory, { type Knex } from 'knex';
 import { silentLogger, type Logger } from '../logger.js';
 import { redactSecrets } from '../redact.js';
 import { PostgresBackends } from './cancel.js';
+import type { DatabaseBusy } from './errors.js';
 import { busyAwarePgClient, BusyPool } from './pg-busy-pool.js';
 import { BusyWaitingSqliteClient, retryWhileBusy, setUpBusyWait } from './sqlite-busy.js';
 import { parseDatabaseUrl, type DatabaseTarget } from './url.js';
@@ -25,6 +26,16 @@ export interface Database {
    * and an open transaction ends with the process, rolled back.
    */
   cancelQueries(withinMs: number): Promise<number>;
+  /**
+   * Why queries are waiting for one of the pool's connections, if the server
+   * says within `withinMs` that the pool's are all waiting for a lock or
+   * running statements: the error a query that waited `waitedMs` fails with
+   * at the acquire timeout. Undefined when no query waits for a connection,
+   * when the server does not answer in time, and on SQLite (whose reads do
+   * not queue behind its busy writes). For /healthz (DatabaseProbe), whose
+   * `select 1` cannot wait that long.
+   */
+  busyPool(waitedMs: number, withinMs: number): Promise<DatabaseBusy | undefined>;
 }
 
 export interface OpenDatabaseOptions {
@@ -126,10 +137,15 @@ export function openDatabase(url: string, options: OpenDatabaseOptions = {}): Da
   });
   // Empty for SQLite: see cancelQueries.
   const backends = new PostgresBackends();
+  // PostgreSQL's only: see Database.busyPool.
+  let busy: BusyPool | undefined;
+  let config: Knex.Config;
+  if (target.kind === 'postgres') {
+    busy = new BusyPool(target.connectionString, backends);
+    config = postgresConfig(target, options, backends, busy);
+  } else config = sqliteConfig(target, options);
   const knex = knexFactory({
-    ...(target.kind === 'postgres'
-      ? postgresConfig(target, options, backends)
-      : sqliteConfig(target, options)),
+    ...config,
     // Knex's own messages (e.g. a failed connection attempt) duplicate errors we
     // report anyway, so they are debug output here.
     log: {
@@ -147,7 +163,15 @@ export function openDatabase(url: string, options: OpenDatabaseOptions = {}): Da
     url,
     close: () => (closing ??= knex.destroy()),
     cancelQueries: (withinMs) => backends.cancelAll(withinMs),
+    busyPool: async (waitedMs, withinMs) =>
+      busy && pendingAcquires(knex) > 0 ? busy.explain(waitedMs, withinMs) : undefined,
   };
+}
+
+/** How many queries are waiting for one of the pool's connections (tarn's count). */
+function pendingAcquires(knex: Knex): number {
+  const { pool } = knex.client as { pool?: { numPendingAcquires(): number } };
+  return pool?.numPendingAcquires() ?? 0;
 }
 
 /** What the pool needs to see of a node-postgres client (pg's Client, narrowed). */
@@ -205,10 +229,11 @@ function postgresConfig(
   target: Extract<DatabaseTarget, { kind: 'postgres' }>,
   options: OpenDatabaseOptions,
   backends: PostgresBackends,
+  busy: BusyPool,
 ): Knex.Config {
   const timeoutMs = options.queryTimeoutMs ?? target.queryTimeoutMs ?? QUERY_TIMEOUT_MS;
   return {
-    client: busyAwarePgClient(new BusyPool(target.connectionString, backends)),
+    client: busyAwarePgClient(busy),
     acquireConnectionTimeout: options.acquireTimeoutMs ?? ACQUIRE_TIMEOUT_MS,
     connection: {
       connectionString: target.connectionString,
