@@ -11,12 +11,7 @@ import { UserRepository } from '../src/auth/users.js';
 import type { Database } from '../src/db/connection.js';
 import { runGredis, runGredisInPtyWithKey, runGredisWithKey } from './helpers/cli.js';
 import { TEST_SECRET_KEY } from './helpers/deployment.js';
-import {
-  allDatabases,
-  postgresBackend,
-  SHARED_POSTGRES_URL,
-  sqliteBackend,
-} from './helpers/databases.js';
+import { allDatabases, SHARED_POSTGRES_URL } from './helpers/databases.js';
 
 const PASSWORD = 'Tr0ub4dor&3';
 
@@ -332,25 +327,3 @@ for (const backend of allDatabases()) {
 
   test.run();
 }
-
-const unmigrated = suite('createsuperuser before migrate');
-
-unmigrated('says to run gredis migrate first (exit 1, one line) on both databases', async () => {
-  for (const backend of [sqliteBackend(), postgresBackend()]) {
-    await backend.setup();
-    try {
-      const result = await runGredisWithKey(
-        ['createsuperuser', '--noinput', '--username', 'x', '--database', backend.url],
-        {
-          env: { GREDIS_SUPERUSER_PASSWORD: 'pw' },
-        },
-      );
-      assert.is(result.code, 1, backend.name);
-      assert.match(result.stderr, /^gredis: .*run "gredis migrate" first\n$/);
-    } finally {
-      await backend.teardown();
-    }
-  }
-});
-
-unmigrated.run();

@@ -88,11 +88,20 @@ for (const backend of allDatabases()) {
   });
   test.after.each(() => backend.teardown());
 
-  test('an empty database lists every migration as pending', async () => {
+  test('an empty database lists every migration as pending, and is left empty', async () => {
     assert.equal(
       await listMigrations(db),
       ALL.map((name) => ({ name, applied: false })),
     );
+    // A command refusing to start on it (not migrated) must not have changed it.
+    const tables =
+      db.kind === 'sqlite'
+        ? await db.knex('sqlite_master').where({ type: 'table' }).pluck('name')
+        : await db
+            .knex('information_schema.tables')
+            .whereRaw('table_schema = current_schema()')
+            .pluck('table_name');
+    assert.equal(tables, []);
   });
 
   test('migrate applies each migration once and reports it; a second run is a no-op', async () => {
@@ -301,7 +310,10 @@ for (const backend of allDatabases()) {
   // the first, and got the lock only once another process had applied it.
   if (backend.name === 'postgres')
     test('a migrator that waited for the lock while another applied the first migration applies the rest', async () => {
-      await listMigrations(db); // the bookkeeping tables and the lock row
+      // The bookkeeping tables and the lock row, and no migration applied.
+      await migrate(db);
+      await rollback(db);
+      await rollback(db);
       const holder = await db.knex.transaction();
       try {
         await holder(LOCK_TABLE).update({ is_locked: 1 });

@@ -3,7 +3,6 @@ import { SessionStore } from '../auth/sessions.js';
 import { UserRepository } from '../auth/users.js';
 import { secretKeyWeakness } from '../config/secret-key.js';
 import type { Database } from '../db/connection.js';
-import { listMigrations } from '../db/migrations.js';
 import type { ChannelLayer } from '../layer/types.js';
 import type { Logger } from '../logger.js';
 import { booleanFromEnv, DEFAULTS, ENV, positiveNumberFromEnv } from '../settings.js';
@@ -19,22 +18,16 @@ export function requireApp(name: string): AppEntry {
 }
 
 /**
- * Readies an application on an open database: refuses to start on one with
- * pending migrations (the error says what to run), or without a usable
- * SECRET_KEY or setting; resolves with what builds it on a layer. Nothing
- * here needs the layer, so a command connects to it only once these pass.
+ * Readies an application on an open, migrated database (withDatabase refuses
+ * any other): refuses to start without a usable SECRET_KEY or setting;
+ * resolves with what builds it on a layer. Nothing here needs the layer, so a
+ * command connects to it only once these pass.
  */
 export async function prepareApplication(
   entry: AppEntry,
   db: Database,
   logger: Logger,
 ): Promise<(layer: ChannelLayer) => Application> {
-  const pending = (await listMigrations(db)).filter((m) => !m.applied);
-  if (pending.length > 0) {
-    throw new CommandFailed(
-      `${pending.length} database migration(s) are not applied yet: run "gredis migrate" first`,
-    );
-  }
   const secret = commandSecretKey(db);
   const weakness = secretKeyWeakness(secret);
   if (weakness) logger.warn(weakness);

@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { openDatabase, type Database, type OpenDatabaseOptions } from '../db/connection.js';
 import {
   describeDriverError,
@@ -7,21 +8,33 @@ import {
   isLostConnection,
   isMissingTable,
 } from '../db/errors.js';
+import { listMigrations } from '../db/migrations.js';
 import { parseDatabaseUrl } from '../db/url.js';
 import { redactSecrets } from '../redact.js';
 import type { Logger } from '../logger.js';
 import { CommandFailed } from './errors.js';
+import { gredisCommand } from './invocation.js';
+
+export interface CommandDatabaseOptions extends Pick<OpenDatabaseOptions, 'queryTimeoutMs'> {
+  /**
+   * For `migrate` alone: it creates a SQLite file that does not exist yet, and
+   * is what applies the migrations every other command refuses to run without.
+   */
+  migrating?: boolean;
+}
 
 /**
  * Opens the database for one command, runs `work`, and always closes the pool (else
  * the process would not exit). Driver errors become one actionable line; the
- * original stack is kept for --verbosity 2.
+ * original stack is kept for --verbosity 2. Except for `migrate`, a database not
+ * yet migrated is refused before `work` runs, and without a trace left in it: no
+ * SQLite file created, no bookkeeping table, no secret key file beside it.
  */
 export async function withDatabase<T>(
   url: string,
   logger: Logger,
   work: (db: Database) => Promise<T>,
-  options: Pick<OpenDatabaseOptions, 'queryTimeoutMs'> = {},
+  { migrating = false, ...options }: CommandDatabaseOptions = {},
 ): Promise<T> {
   let db: Database;
   try {
@@ -33,18 +46,33 @@ export async function withDatabase<T>(
         'sqlite://:memory: lasts only as long as one process, and each gredis command is its own: use a file, such as sqlite://./gredis.sqlite3',
         2,
       );
+    // Opening a SQLite file creates it: a command that then fails must not.
+    if (target.kind === 'sqlite' && !migrating && !existsSync(target.filename))
+      throw new CommandFailed(
+        `the database ${redactSecrets(url)} does not exist yet: run "${gredisCommand('migrate')}" first`,
+      );
     db = openDatabase(url, { ...options, logger });
   } catch (error) {
     if (error instanceof InvalidDatabaseUrl) throw new CommandFailed(error.message, 2);
     throw error;
   }
   try {
+    if (!migrating) await requireMigrated(db);
     return await work(db);
   } catch (error) {
     throw describeFailure(error, url);
   } finally {
     await db.close();
   }
+}
+
+/** Refuses a database with migrations still to apply: the error says what to run. */
+async function requireMigrated(db: Database): Promise<void> {
+  const pending = (await listMigrations(db)).filter((m) => !m.applied);
+  if (pending.length > 0)
+    throw new CommandFailed(
+      `${pending.length} database migration(s) are not applied yet: run "${gredisCommand('migrate')}" first`,
+    );
 }
 
 function describeFailure(error: unknown, url: string): unknown {
@@ -61,7 +89,7 @@ function describeFailure(error: unknown, url: string): unknown {
   else if (isDatabaseTimeout(root))
     message = `the database ${redactSecrets(url)} gave up waiting (another session may hold a lock on its tables): ${describeDriverError(root).replace(/^.* - /, '')}`;
   else if (isMissingTable(root))
-    message = `the database ${redactSecrets(url)} has no tables yet: run "gredis migrate" first`;
+    message = `the database ${redactSecrets(url)} has no tables yet: run "${gredisCommand('migrate')}" first`;
   if (message === undefined) return error;
   const failure = new CommandFailed(message);
   if (error instanceof Error)

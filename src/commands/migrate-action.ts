@@ -30,6 +30,6 @@ export async function runMigrate(flags: MigrateFlags): Promise<void> {
     },
     // No query timeout, whatever DATABASE_URL's query_timeout= says (it is the
     // app's): a migration may rightly run for minutes (an index on a large table).
-    { queryTimeoutMs: 0 },
+    { queryTimeoutMs: 0, migrating: true },
   );
 }

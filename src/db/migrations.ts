@@ -85,6 +85,11 @@ export async function listMigrations(
   const source = config.migrationSource as CompiledMigrations;
   // Many processes may check at start-up at once; on a fresh database they race to
   // create the bookkeeping tables, which is contention, not failure.
+  // A database never migrated has every migration pending. Said without
+  // creating the bookkeeping tables: a command that refuses to run on it must
+  // leave it as it found it.
+  if (!(await db.knex.schema.hasTable(MIGRATIONS_TABLE)))
+    return (await source.getMigrations()).map((name) => ({ name, applied: false }));
   const deadline = Date.now() + 10_000;
   for (let attempt = 1; ; attempt++) {
     try {

@@ -1,4 +1,4 @@
-import { execFile, spawn } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { TEST_SECRET_KEY } from './deployment.js';
 import { GREDIS_BIN } from './processes.js';
@@ -28,22 +28,49 @@ export function runGredis(
     timeoutMs?: number;
   } = {},
 ): Promise<CliResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [GREDIS_BIN, ...args], {
+  return collect(
+    spawn(process.execPath, [GREDIS_BIN, ...args], {
       cwd: options.cwd,
       env: cleanEnv(options.env),
       stdio: ['pipe', 'pipe', 'pipe'],
       timeout: options.timeoutMs ?? 60_000,
       killSignal: 'SIGKILL',
-    });
+    }),
+    options.input,
+  );
+}
+
+/**
+ * Runs a command line as a user types it at a shell (`node bin/gredis.js …`,
+ * `gredis …`, a hint pasted from an error), with the environment runGredis gives.
+ */
+export function runShell(
+  line: string,
+  options: { env?: Record<string, string | undefined>; cwd?: string; timeoutMs?: number } = {},
+): Promise<CliResult> {
+  return collect(
+    spawn('/bin/sh', ['-c', line], {
+      cwd: options.cwd,
+      env: cleanEnv(options.env),
+      stdio: ['pipe', 'pipe', 'pipe'],
+      timeout: options.timeoutMs ?? 60_000,
+      killSignal: 'SIGKILL',
+    }),
+    undefined,
+  );
+}
+
+/** A child's exit status and output, its stdin fed `input` and closed. */
+function collect(child: ChildProcess, input: string | undefined): Promise<CliResult> {
+  return new Promise((resolve, reject) => {
     let stdout = '';
     let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    child.stdout!.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+    child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
     child.on('error', reject);
     child.on('close', (code) => resolve({ code, stdout, stderr }));
-    child.stdin.on('error', () => undefined);
-    child.stdin.end(options.input ?? '');
+    child.stdin!.on('error', () => undefined);
+    child.stdin!.end(input ?? '');
   });
 }
 

@@ -1,0 +1,84 @@
+/**
+ * The commands an error tells its user to run are written as that user started
+ * gredis, and work when pasted: `node bin/gredis.js migrate` in a checkout (as
+ * the README runs it), `gredis migrate` once installed on the PATH, `npx gredis
+ * migrate` from a project's npm script.
+ */
+import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import * as assert from 'uvu/assert';
+import { runShell } from './helpers/cli.js';
+import { GREDIS_BIN } from './helpers/processes.js';
+import { suite } from './helpers/suite.js';
+
+const CHECKOUT = dirname(dirname(GREDIS_BIN));
+const test = suite('hints name a command that works');
+
+let dir = '';
+test.before.each(() => {
+  dir = mkdtempSync(join(tmpdir(), 'gredis-hints-'));
+});
+test.after.each(() => rmSync(dir, { recursive: true, force: true }));
+
+/** What a user would set: a database of the test's own, and --noinput's password. */
+const settings = (): Record<string, string> => ({
+  DATABASE_URL: `sqlite://${join(dir, 'db.sqlite3')}`,
+  GREDIS_SUPERUSER_PASSWORD: 'Tr0ub4dor&3',
+  // No registry is asked for anything: npx must find gredis where it is.
+  npm_config_offline: 'true',
+  npm_config_update_notifier: 'false',
+});
+
+/**
+ * Runs `gredis` as `prefix` on a database not made yet, then the migrate its
+ * error names, pasted as it is, then the first command again; returns the hint.
+ */
+async function hintWorks(
+  prefix: string,
+  options: { cwd: string; env?: Record<string, string> },
+): Promise<string> {
+  const env = { ...settings(), ...options.env };
+  const command = `${prefix} createsuperuser --noinput --username admin`;
+  const refused = await runShell(command, { cwd: options.cwd, env });
+  assert.is(refused.code, 1, refused.stderr);
+  const hint = /run "([^"]+)" first\n$/.exec(refused.stderr)?.[1];
+  assert.ok(hint, refused.stderr);
+  const migrated = await runShell(hint, { cwd: options.cwd, env });
+  assert.is(migrated.code, 0, `${hint}: ${migrated.stderr}`);
+  assert.match(migrated.stdout, /Applying 20261128000001_initial\.\.\. OK/);
+  const created = await runShell(command, { cwd: options.cwd, env });
+  assert.is(created.code, 0, created.stderr);
+  return hint;
+}
+
+test('in a checkout, run as the README says: node bin/gredis.js migrate', async () => {
+  assert.is(await hintWorks('node bin/gredis.js', { cwd: CHECKOUT }), 'node bin/gredis.js migrate');
+});
+
+test('from another directory: the path to bin/gredis.js as given, absolute', async () => {
+  assert.is(await hintWorks(`node ${GREDIS_BIN}`, { cwd: dir }), `node ${GREDIS_BIN} migrate`);
+});
+
+test('installed, gredis on the PATH: gredis migrate', async () => {
+  const bin = join(dir, 'bin');
+  mkdirSync(bin);
+  symlinkSync(GREDIS_BIN, join(bin, 'gredis'));
+  const PATH = `${bin}:${process.env.PATH}`;
+  assert.is(await hintWorks('gredis', { cwd: dir, env: { PATH } }), 'gredis migrate');
+});
+
+test("a project's npm script running gredis: npx gredis migrate", async () => {
+  const project = join(dir, 'project');
+  mkdirSync(join(project, 'node_modules', '.bin'), { recursive: true });
+  symlinkSync(CHECKOUT, join(project, 'node_modules', 'gredis'));
+  symlinkSync('../gredis/bin/gredis.js', join(project, 'node_modules', '.bin', 'gredis'));
+  writeFileSync(
+    join(project, 'package.json'),
+    JSON.stringify({ name: 'project', private: true, scripts: { gredis: 'gredis' } }),
+  );
+  // `npm run gredis --` passes what follows to the script: the user's `gredis`.
+  assert.is(await hintWorks('npm run -s gredis --', { cwd: project }), 'npx gredis migrate');
+});
+
+test.run();

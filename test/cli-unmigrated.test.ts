@@ -1,0 +1,101 @@
+/**
+ * Every command but `migrate` on a database not migrated yet: one line saying
+ * what to run, exit 1, and nothing left behind. No SQLite file (or secret key
+ * file beside it) created, no table created in an empty one or in an empty
+ * PostgreSQL schema: a failed command changes nothing.
+ */
+import { existsSync, readdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import * as assert from 'uvu/assert';
+import { runGredisWithKey, type CliResult } from './helpers/cli.js';
+import { postgresBackend, sqliteBackend } from './helpers/databases.js';
+import { SHARED_REDIS_URL } from './helpers/redis-server.js';
+import { testPrefix } from './helpers/layers.js';
+import { suite } from './helpers/suite.js';
+
+/** Each command that opens the database without migrating it, as a user would run it. */
+const COMMANDS: { name: string; args: string[] }[] = [
+  { name: 'createsuperuser', args: ['createsuperuser', '--noinput', '--username', 'admin'] },
+  { name: 'changepassword', args: ['changepassword', 'admin'] },
+  { name: 'thyme (embedded)', args: ['thyme', 'multichat', '--port', '0'] },
+  {
+    name: 'runworker',
+    args: ['runworker', 'multichat', '--layer', `${SHARED_REDIS_URL}?prefix=${testPrefix()}`],
+  },
+];
+
+/** Runs one of COMMANDS on `url`, without SECRET_KEY: a SQLite database would make one. */
+function run(args: string[], url: string, cwd?: string): Promise<CliResult> {
+  return runGredisWithKey([...args, '--database', url], {
+    cwd,
+    env: { SECRET_KEY: url.startsWith('sqlite') ? undefined : 'k'.repeat(50), ...password },
+    timeoutMs: 20_000,
+  });
+}
+const password = { GREDIS_SUPERUSER_PASSWORD: 'Tr0ub4dor&3' };
+
+const hint = /run "node (\S+\/)?bin\/gredis\.js migrate" first\n$/;
+
+const sqlite = suite('unmigrated SQLite');
+const backend = sqliteBackend();
+sqlite.before(() => backend.setup());
+sqlite.after(() => backend.teardown());
+
+sqlite(
+  'a file that does not exist: each command says to migrate, and creates no file',
+  async () => {
+    for (const { name, args } of COMMANDS) {
+      const result = await run(args, backend.url, backend.dir);
+      assert.is(result.code, 1, `${name}: ${result.stderr}`);
+      assert.equal(readdirSync(backend.dir!), [], `${name} left files behind`);
+      assert.match(
+        result.stderr,
+        /^gredis: the database sqlite:\/\/\S+ does not exist yet: /,
+        name,
+      );
+      assert.match(result.stderr, hint, name);
+    }
+  },
+);
+
+sqlite(
+  'an empty file: each command says to migrate, creating no table and no key file',
+  async () => {
+    const file = join(backend.dir!, 'test.sqlite3');
+    writeFileSync(file, '');
+    const db = backend.open();
+    for (const { name, args } of COMMANDS) {
+      const result = await run(args, backend.url, backend.dir);
+      assert.is(result.code, 1, `${name}: ${result.stderr}`);
+      assert.not.ok(existsSync(`${file}.secret_key`), `${name} made a secret key file`);
+      const tables = await db.knex('sqlite_master').where({ type: 'table' }).pluck('name');
+      assert.equal(tables, [], `${name} created tables`);
+      assert.match(result.stderr, /^gredis: 2 database migration\(s\) are not applied yet: /, name);
+      assert.match(result.stderr, hint, name);
+    }
+  },
+);
+
+sqlite.run();
+
+const postgres = suite('unmigrated PostgreSQL');
+const schema = postgresBackend();
+postgres.before(() => schema.setup());
+postgres.after(() => schema.teardown());
+
+postgres('an empty schema: each command says to migrate, creating no table', async () => {
+  const db = schema.open();
+  for (const { name, args } of COMMANDS) {
+    const result = await run(args, schema.url);
+    assert.is(result.code, 1, `${name}: ${result.stderr}`);
+    const tables = await db
+      .knex('information_schema.tables')
+      .whereRaw('table_schema = current_schema()')
+      .pluck('table_name');
+    assert.equal(tables, [], `${name} created tables`);
+    assert.match(result.stderr, /^gredis: 2 database migration\(s\) are not applied yet: /, name);
+    assert.match(result.stderr, hint, name);
+  }
+});
+
+postgres.run();
