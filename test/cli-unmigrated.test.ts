@@ -1,10 +1,11 @@
 /**
- * Every command but `migrate` on a database not migrated yet: one line saying
- * what to run, exit 1, and nothing left behind. No SQLite file (or secret key
+ * Every command on a database it cannot use: not migrated yet (every command
+ * but `migrate`), or not a database at all. One line saying why and what to
+ * run, exit 1, and nothing left behind. No SQLite file (or secret key
  * file beside it) created, no table created in an empty one or in an empty
  * PostgreSQL schema: a failed command changes nothing.
  */
-import { existsSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as assert from 'uvu/assert';
 import { runGredisWithKey, type CliResult } from './helpers/cli.js';
@@ -72,6 +73,24 @@ sqlite(
       assert.equal(tables, [], `${name} created tables`);
       assert.match(result.stderr, /^gredis: 2 database migration\(s\) are not applied yet: /, name);
       assert.match(result.stderr, hint, name);
+    }
+  },
+);
+
+sqlite(
+  'a file that is not a SQLite database: each command, migrate too, names it and leaves it be',
+  async () => {
+    const file = join(backend.dir!, 'test.sqlite3');
+    writeFileSync(file, 'not a database\n');
+    for (const { name, args } of [...COMMANDS, { name: 'migrate', args: ['migrate'] }]) {
+      const result = await run(args, backend.url, backend.dir);
+      assert.is(result.code, 1, `${name}: ${result.stderr}`);
+      assert.is(
+        result.stderr,
+        `gredis: the database ${backend.url} is not a SQLite database: file is not a database\n`,
+        name,
+      );
+      assert.is(readFileSync(file, 'utf8'), 'not a database\n', name);
     }
   },
 );

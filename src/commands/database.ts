@@ -7,6 +7,7 @@ import {
   isDatabaseTimeout,
   isLostConnection,
   isMissingTable,
+  isNotSqliteDatabase,
 } from '../db/errors.js';
 import { listMigrations } from '../db/migrations.js';
 import { parseDatabaseUrl } from '../db/url.js';
@@ -88,6 +89,8 @@ function describeFailure(error: unknown, url: string): unknown {
   // Knex puts the statement before the driver's message: the reason alone is said.
   else if (isDatabaseTimeout(root))
     message = `the database ${redactSecrets(url)} gave up waiting (another session may hold a lock on its tables): ${describeDriverError(root).replace(/^.* - /, '')}`;
+  else if (isNotSqliteDatabase(root))
+    message = `the database ${redactSecrets(url)} is not a SQLite database: ${describeDriverError(root)}`;
   else if (isMissingTable(root))
     message = `the database ${redactSecrets(url)} has no tables yet: run "${gredisCommand('migrate')}" first`;
   if (message === undefined) return error;

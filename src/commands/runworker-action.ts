@@ -10,7 +10,6 @@ import { exitAbandoned } from './abandon.js';
 import { prepareApplication, requireApp } from './app-runtime.js';
 import { withDatabase } from './database.js';
 import { CommandFailed } from './errors.js';
-import { gredisCommand } from './invocation.js';
 import { isMemoryLayerUrl, openLayer } from './layer.js';
 import { stopOnSignal } from './lifecycle.js';
 import { metricsListenFailed, metricsUrl, type MetricsFlags } from './metrics.js';
@@ -23,7 +22,7 @@ export async function runWorker(appName: string, flags: RunWorkerFlags): Promise
   const logger = createLogger({ verbosity: flags.verbosity, name: 'worker' });
   if (isMemoryLayerUrl(flags.layer))
     throw new CommandFailed(
-      `runworker needs a shared channel layer (e.g. --layer redis://127.0.0.1:6379/0): the in-process layer only reaches workers inside "${gredisCommand('thyme')}", which runs them itself`,
+      "runworker needs a shared channel layer (e.g. --layer redis://127.0.0.1:6379/0): with the in-process layer, thyme runs the app's workers itself, in its own process",
       2,
     );
   await withDatabase(flags.database, logger, async (db) => {

@@ -93,6 +93,14 @@ export function isUniqueViolation(error: unknown): boolean {
   );
 }
 
+/**
+ * The SQLite file is something else (a text file, an encrypted database): the
+ * driver's "file is not a database" names no file, so the caller must.
+ */
+export function isNotSqliteDatabase(error: unknown): boolean {
+  return driverCode(error) === 'SQLITE_NOTADB';
+}
+
 /** A query on a table that does not exist yet: usually "run gredis migrate first". */
 export function isMissingTable(error: unknown): boolean {
   const code = driverCode(error);
