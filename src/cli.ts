@@ -3,11 +3,14 @@ import { join } from 'node:path';
 import { Command, CommanderError } from 'commander';
 import { CommandFailed } from './commands/errors.js';
 import { registerCommands } from './commands/index.js';
+import { gredisInvocation } from './commands/invocation.js';
 import { PACKAGE_ROOT } from './paths.js';
 import { InvalidSetting } from './settings.js';
 
 export function buildProgram(): Command {
   const program = new Command('gredis')
+    // "Usage: node bin/gredis.js thyme …" in a checkout: the help shows what to type.
+    .name(gredisInvocation())
     .description(
       'Realtime channels for Node.js: interface server, channel layer, workers and the MultiChat app.',
     )

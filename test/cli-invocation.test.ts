@@ -1,6 +1,6 @@
 /**
- * The commands an error tells its user to run are written as that user started
- * gredis, and work when pasted: `node bin/gredis.js migrate` in a checkout (as
+ * The commands an error tells its user to run, and the usage lines of --help,
+ * are written as that user started gredis, and work when pasted: `node bin/gredis.js migrate` in a checkout (as
  * the README runs it), `gredis migrate` once installed on the PATH, `npx gredis
  * migrate` from a project's npm script.
  */
@@ -32,7 +32,8 @@ const settings = (): Record<string, string> => ({
 
 /**
  * Runs `gredis` as `prefix` on a database not made yet, then the migrate its
- * error names, pasted as it is, then the first command again; returns the hint.
+ * error names, pasted as it is, then the first command again; returns the hint,
+ * once `migrate --help` has shown the same command in its usage line.
  */
 async function hintWorks(
   prefix: string,
@@ -49,6 +50,9 @@ async function hintWorks(
   assert.match(migrated.stdout, /Applying 20261128000001_initial\.\.\. OK/);
   const created = await runShell(command, { cwd: options.cwd, env });
   assert.is(created.code, 0, created.stderr);
+  // --help's usage line names the command the same way.
+  const help = await runShell(`${prefix} migrate --help`, { cwd: options.cwd, env });
+  assert.is(help.stdout.split('\n')[0], `Usage: ${hint} [options]`);
   return hint;
 }
 

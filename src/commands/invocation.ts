@@ -17,14 +17,14 @@ export interface ProcessStart {
  * the package is installed so: in a checkout, as the README runs it, it is
  * `node bin/gredis.js`, and in a project that depends on Gredis `npx gredis`.
  */
-export function gredisCommand(
-  subcommand: string,
-  start: ProcessStart = { argv: process.argv, env: process.env, cwd: process.cwd() },
-): string {
+export function gredisCommand(subcommand: string, start?: ProcessStart): string {
   return `${gredisInvocation(start)} ${subcommand}`;
 }
 
-function gredisInvocation({ argv, env, cwd }: ProcessStart): string {
+/** The gredis command line alone (see gredisCommand), for usage lines too. */
+export function gredisInvocation(
+  { argv, env, cwd }: ProcessStart = { argv: process.argv, env: process.env, cwd: process.cwd() },
+): string {
   const script = argv[1];
   // Not started through the executable (a program calling main()): the plain name.
   if (script === undefined || !sameFile(script, BIN)) return 'gredis';
