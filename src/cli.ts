@@ -44,6 +44,7 @@ function packageVersion(): string {
 
 /** Runs the CLI: bad usage exits 2 with a one-line reason, runtime failures exit 1. */
 export async function main(argv: string[]): Promise<void> {
+  endOnOutputFailure();
   const program = buildProgram();
   try {
     await program.parseAsync(withoutHelpForUnknownCommand(program, argv));
@@ -60,6 +61,23 @@ export async function main(argv: string[]): Promise<void> {
       error instanceof CommandFailed ? error.exitCode : error instanceof InvalidSetting ? 2 : 1;
     if (verbose && error instanceof Error) console.error(error.stack);
   }
+}
+
+/**
+ * Output that cannot be written ends the command with exit 1, not with Node's
+ * stack trace for an unhandled 'error' event. A reader that went away
+ * (`gredis migrate --list | head -1`: EPIPE) is no news to whoever closed it,
+ * and is not told; any other failure (a full disk) is said on stderr.
+ * A server's logs go through the logger, not these streams.
+ */
+function endOnOutputFailure(): void {
+  process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+    if (error.code !== 'EPIPE')
+      process.stderr.write(`gredis: cannot write to stdout: ${error.message}\n`);
+    process.exit(1);
+  });
+  // Nowhere left to say anything: an unwritable stderr only loses what it would have said.
+  process.stderr.on('error', () => undefined);
 }
 
 /** The last verbosity the arguments ask for, in any of the forms commander takes. */
