@@ -205,6 +205,17 @@ for (const backend of allDatabases()) {
     assert.is((await users.authenticate('grace', ' spaced pw '))?.id, grace.id, 'not trimmed');
   });
 
+  test('--noinput -v 0: creates the user in silence, as Django does', async () => {
+    const result = await runGredisWithKey(
+      ['createsuperuser', '--noinput', '--username', 'quiet', '-v', '0', ...db_()],
+      { env: { GREDIS_SUPERUSER_PASSWORD: PASSWORD } },
+    );
+    assert.is(result.code, 0, result.stderr);
+    assert.is(result.stdout, '');
+    assert.is(result.stderr, '');
+    assert.ok(await users.findByUsername('quiet'));
+  });
+
   test("--no-input, Django's other spelling, is --noinput", async () => {
     const result = await runGredisWithKey(
       ['createsuperuser', '--no-input', '--username', 'heidi', ...db_()],

@@ -407,6 +407,14 @@ for (const backend of allDatabases()) {
     assert.ok(await db.knex.schema.hasTable('auth_user'), 'the same database the test sees');
   });
 
+  test('gredis migrate -v 0 applies them in silence (warnings only), as Django does', async () => {
+    const quiet = await runGredis(['migrate', '-v', '0', '--database', backend.url]);
+    assert.is(quiet.code, 0, quiet.stderr);
+    assert.is(quiet.stdout, '');
+    assert.is(quiet.stderr, '');
+    assert.ok(await db.knex.schema.hasTable('auth_user'), 'migrated all the same');
+  });
+
   test('gredis migrate reads DATABASE_URL; --database overrides it', async () => {
     const viaEnv = await runGredis(['migrate'], { env: { DATABASE_URL: backend.url } });
     assert.is(viaEnv.code, 0, viaEnv.stderr);

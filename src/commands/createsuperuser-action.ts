@@ -35,7 +35,8 @@ export async function runCreateSuperuser(flags: CreateSuperuserFlags): Promise<v
         throw new CommandFailed(error.message);
       throw error;
     }
-    process.stdout.write('Superuser created successfully.\n');
+    // As Django's: said from -v 1 up (-v 0 is warnings only).
+    if (flags.verbosity > 0) process.stdout.write('Superuser created successfully.\n');
   });
 }
 

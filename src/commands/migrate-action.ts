@@ -7,6 +7,8 @@ import type { MigrateFlags } from './migrate.js';
 export async function runMigrate(flags: MigrateFlags): Promise<void> {
   const logger = createLogger({ verbosity: flags.verbosity, name: 'migrate' });
   const write = (line: string): boolean => process.stdout.write(`${line}\n`);
+  // Progress is info: -v 0 (warnings only) applies them in silence, as Django's migrate -v 0.
+  const progress = (line: string): boolean => flags.verbosity > 0 && write(line);
   await withDatabase(
     flags.database,
     logger,
@@ -22,11 +24,11 @@ export async function runMigrate(flags: MigrateFlags): Promise<void> {
       await migrate(db, {
         logger,
         onApplied: (name) => {
-          if (count++ === 0) write('Running migrations:');
-          write(`  Applying ${name}... OK`);
+          if (count++ === 0) progress('Running migrations:');
+          progress(`  Applying ${name}... OK`);
         },
       });
-      if (count === 0) write('Running migrations:\n  No migrations to apply.');
+      if (count === 0) progress('Running migrations:\n  No migrations to apply.');
     },
     // No query timeout, whatever DATABASE_URL's query_timeout= says (it is the
     // app's): a migration may rightly run for minutes (an index on a large table).
