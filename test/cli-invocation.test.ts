@@ -22,12 +22,15 @@ test.before.each(() => {
 test.after.each(() => rmSync(dir, { recursive: true, force: true }));
 
 /** What a user would set: a database of the test's own, and --noinput's password. */
-const settings = (): Record<string, string> => ({
+const settings = (): Record<string, string | undefined> => ({
   DATABASE_URL: `sqlite://${join(dir, 'db.sqlite3')}`,
   GREDIS_SUPERUSER_PASSWORD: 'Tr0ub4dor&3',
   // No registry is asked for anything: npx must find gredis where it is.
   npm_config_offline: 'true',
   npm_config_update_notifier: 'false',
+  // A shell's, not those of an `npm test` this test may run under.
+  INIT_CWD: undefined,
+  npm_package_json: undefined,
 });
 
 /**
@@ -37,7 +40,7 @@ const settings = (): Record<string, string> => ({
  */
 async function hintWorks(
   prefix: string,
-  options: { cwd: string; env?: Record<string, string> },
+  options: { cwd: string; env?: Record<string, string | undefined> },
 ): Promise<string> {
   const env = { ...settings(), ...options.env };
   const command = `${prefix} createsuperuser --noinput --username admin`;
@@ -64,6 +67,15 @@ test('from another directory: the path to bin/gredis.js as given, absolute', asy
   assert.is(await hintWorks(`node ${GREDIS_BIN}`, { cwd: dir }), `node ${GREDIS_BIN} migrate`);
 });
 
+test("started elsewhere by an npm script's child: INIT_CWD is not where it was typed", async () => {
+  // As under `npm test` in the checkout: npm's variables, inherited by a process in another directory.
+  const inherited = { INIT_CWD: CHECKOUT, npm_package_json: join(CHECKOUT, 'package.json') };
+  assert.is(
+    await hintWorks(`node ${GREDIS_BIN}`, { cwd: dir, env: inherited }),
+    `node ${GREDIS_BIN} migrate`,
+  );
+});
+
 test('installed, gredis on the PATH: gredis migrate', async () => {
   const bin = join(dir, 'bin');
   mkdirSync(bin);
@@ -72,17 +84,31 @@ test('installed, gredis on the PATH: gredis migrate', async () => {
   assert.is(await hintWorks('gredis', { cwd: dir, env: { PATH } }), 'gredis migrate');
 });
 
+/** A project depending on Gredis (linked to this checkout), with two npm scripts. */
+function project(): string {
+  const root = join(dir, 'project');
+  mkdirSync(join(root, 'node_modules', '.bin'), { recursive: true });
+  mkdirSync(join(root, 'sub'));
+  symlinkSync(CHECKOUT, join(root, 'node_modules', 'gredis'));
+  symlinkSync('../gredis/bin/gredis.js', join(root, 'node_modules', '.bin', 'gredis'));
+  const scripts = { gredis: 'gredis', node: 'node node_modules/gredis/bin/gredis.js' };
+  writeFileSync(join(root, 'package.json'), JSON.stringify({ name: 'p', private: true, scripts }));
+  return root;
+}
+
 test("a project's npm script running gredis: npx gredis migrate", async () => {
-  const project = join(dir, 'project');
-  mkdirSync(join(project, 'node_modules', '.bin'), { recursive: true });
-  symlinkSync(CHECKOUT, join(project, 'node_modules', 'gredis'));
-  symlinkSync('../gredis/bin/gredis.js', join(project, 'node_modules', '.bin', 'gredis'));
-  writeFileSync(
-    join(project, 'package.json'),
-    JSON.stringify({ name: 'project', private: true, scripts: { gredis: 'gredis' } }),
-  );
   // `npm run gredis --` passes what follows to the script: the user's `gredis`.
-  assert.is(await hintWorks('npm run -s gredis --', { cwd: project }), 'npx gredis migrate');
+  assert.is(await hintWorks('npm run -s gredis --', { cwd: project() }), 'npx gredis migrate');
+});
+
+test("an npm script typed in a subdirectory: the path from there, not from the script's", async () => {
+  // npm runs the script in the project's root; the user pastes where they typed.
+  const sub = join(project(), 'sub');
+  const hint = await hintWorks('npm run -s node --', { cwd: sub });
+  assert.is(
+    hint,
+    `node ${join(dir, 'project', 'node_modules', 'gredis', 'bin', 'gredis.js')} migrate`,
+  );
 });
 
 test.run();

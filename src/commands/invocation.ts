@@ -1,5 +1,5 @@
 import { realpathSync } from 'node:fs';
-import { basename, delimiter, dirname, isAbsolute, join, relative, sep } from 'node:path';
+import { basename, delimiter, dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { PACKAGE_ROOT } from '../paths.js';
 
 /** The package's executable, which every way of running the CLI ends up in. */
@@ -34,11 +34,20 @@ export function gredisInvocation(
     // npx's cache, or a project's own node_modules/.bin: npx finds it from there.
     if (isNodeModulesBin(dirname(script))) return 'npx gredis';
   }
-  // npm runs a script from the package's root; INIT_CWD is where its user typed.
-  const from = env.INIT_CWD ?? cwd;
-  const path = relative(from, script);
+  const path = relative(typedIn({ env, cwd }), script);
   const shown = path.startsWith('..') || isAbsolute(path) ? script : path;
   return `node ${shellWord(shown)}`;
+}
+
+/**
+ * The directory its user typed the command in. npm runs a script in the
+ * package's root, and says where it was typed in INIT_CWD; its children inherit
+ * INIT_CWD wherever they run, so it is believed only in the script's directory.
+ */
+function typedIn({ env, cwd }: Omit<ProcessStart, 'argv'>): string {
+  const script = env.npm_package_json;
+  const inNpmScript = script !== undefined && resolve(dirname(script)) === resolve(cwd);
+  return inNpmScript && env.INIT_CWD ? env.INIT_CWD : cwd;
 }
 
 /**
