@@ -163,6 +163,15 @@ test('runworker refuses the in-process layer, and bad flags exit 2 with one line
   const memory = await runGredis(['runworker', '--layer', 'memory://'], { cwd: dir });
   assert.is(memory.code, 2);
   assert.match(memory.stderr, /needs a shared channel layer/);
+  // Without --layer or CHANNEL_LAYER_URL: the same refusal, and --help offers no
+  // default it would refuse.
+  const none = await runGredis(['runworker'], { cwd: dir, env: { CHANNEL_LAYER_URL: undefined } });
+  assert.is(none.code, 2);
+  assert.match(none.stderr, /needs a shared channel layer/);
+  const usage = await runGredis(['runworker', '--help'], { env: { CHANNEL_LAYER_URL: undefined } });
+  const layerHelp = /--layer <url>[\s\S]*?(?=\n {2}-)/.exec(usage.stdout)?.[0] ?? '';
+  assert.match(layerHelp, /\(required\)/);
+  assert.not.match(layerHelp, /memory/);
   for (const args of [
     ['runworker', '--concurrency', 'lots'],
     ['runworker', 'nochat'],

@@ -60,14 +60,18 @@ export function verbosityOption(): Option {
     .argParser(numberIn(0, 2, true));
 }
 
-export function layerOption(): Option {
-  return new Option(
+/**
+ * --layer. A command that needs a layer shared with other processes (runworker)
+ * offers no default but the environment's: memory:// would be refused.
+ */
+export function layerOption({ shared = false } = {}): Option {
+  const option = new Option(
     '--layer <url>',
-    `channel layer: memory://, redis://host:port/db or rediss:// (comma-separated for sharding), or redis+sentinel://host:port/master/db [env ${ENV.layerUrl}]`,
-  ).default(
-    env(ENV.layerUrl) ?? DEFAULTS.layerUrl,
-    env(ENV.layerUrl) ? `$${ENV.layerUrl}` : DEFAULTS.layerUrl,
+    `${shared ? 'the channel layer shared with the interface servers (required):' : 'channel layer: memory://,'} redis://host:port/db or rediss:// (comma-separated for sharding), or redis+sentinel://host:port/master/db [env ${ENV.layerUrl}]`,
   );
+  const fromEnv = env(ENV.layerUrl);
+  if (fromEnv !== undefined) return option.default(fromEnv, `$${ENV.layerUrl}`);
+  return shared ? option : option.default(DEFAULTS.layerUrl, DEFAULTS.layerUrl);
 }
 
 export function databaseOption(): Option {

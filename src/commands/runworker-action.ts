@@ -20,7 +20,8 @@ export async function runWorker(appName: string, flags: RunWorkerFlags): Promise
   const entry = requireApp(appName);
   const channels = selectChannels(flags.onlyChannels, flags.excludeChannels);
   const logger = createLogger({ verbosity: flags.verbosity, name: 'worker' });
-  if (isMemoryLayerUrl(flags.layer))
+  const layerUrl = flags.layer;
+  if (layerUrl === undefined || isMemoryLayerUrl(layerUrl))
     throw new CommandFailed(
       "runworker needs a shared channel layer (e.g. --layer redis://127.0.0.1:6379/0): with the in-process layer, thyme runs the app's workers itself, in its own process",
       2,
@@ -29,7 +30,7 @@ export async function runWorker(appName: string, flags: RunWorkerFlags): Promise
     const build = await prepareApplication(entry, db, logger);
     // Connected only now: a worker that cannot start on its database (not
     // migrated, no SECRET_KEY) says that alone, no layer warnings before it.
-    const layer = openLayer(flags.layer, logger, { laneLease: flags.eventTimeout });
+    const layer = openLayer(layerUrl, logger, { laneLease: flags.eventTimeout });
     // A stop's wind-down ends here (the worker's report says when): the layer's
     // close shares it. Undefined when no stop ran: the close's own bound then.
     let windDownEnd: number | undefined;

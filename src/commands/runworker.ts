@@ -7,7 +7,8 @@ import { metricsBindOption, metricsPortOption, type MetricsFlags } from './metri
 import { databaseOption, layerOption, numberIn, verbosityOption } from './options.js';
 
 export interface RunWorkerFlags extends MetricsFlags {
-  layer: string;
+  /** Undefined when neither --layer nor CHANNEL_LAYER_URL gives one. */
+  layer: string | undefined;
   database: string;
   verbosity: number;
   onlyChannels?: string[];
@@ -26,7 +27,7 @@ export function runWorkerCommand(): Command {
       'run a worker for APP: it handles the HTTP and WebSocket events interface servers put on the layer',
     )
     .argument('[app]', 'the application to run', DEFAULTS.app)
-    .addOption(layerOption())
+    .addOption(layerOption({ shared: true }))
     .addOption(databaseOption())
     .addOption(verbosityOption())
     .addOption(
