@@ -21,7 +21,7 @@ import {
   rollback,
 } from '../src/db/migrations.js';
 import { runGredis, type CliResult } from './helpers/cli.js';
-import { allDatabases, waitUntilBlockedBy } from './helpers/databases.js';
+import { allDatabases, SHARED_POSTGRES_URL, waitUntilBlockedBy } from './helpers/databases.js';
 import { captureLogs, WARN } from './helpers/log-capture.js';
 import { sleep, within } from './helpers/wait.js';
 
@@ -464,6 +464,17 @@ cli('an unknown URL scheme is a usage error: exit 2, one line', async () => {
   assert.is(run.stderr.trim().split('\n').length, 1, run.stderr);
   assert.match(run.stderr, /^gredis: invalid database URL .*unsupported scheme "mysql:"/);
   assert.not.match(run.stderr, /hunter2/, 'the password is not printed');
+});
+
+cli('a search_path naming no schema that exists: exit 1, one line saying so', async () => {
+  const url = `${SHARED_POSTGRES_URL}?search_path=t_${randomBytes(6).toString('hex')}`;
+  const run = await runGredis(['migrate', '--database', url]);
+  assert.is(run.code, 1);
+  assert.is(run.stdout, '');
+  assert.is(
+    run.stderr,
+    `gredis: the database ${url} has no schema to create tables in: its search_path names none that exists (create the schema, or fix search_path in the URL or the role's settings)\n`,
+  );
 });
 
 cli('an unreachable PostgreSQL: exit 1, one line naming it, no password, no stack', async () => {

@@ -6,6 +6,7 @@ import {
   isConnectionError,
   isDatabaseTimeout,
   isLostConnection,
+  isMissingSchema,
   isMissingTable,
   isNotSqliteDatabase,
 } from '../db/errors.js';
@@ -91,6 +92,8 @@ function describeFailure(error: unknown, url: string): unknown {
     message = `the database ${redactSecrets(url)} gave up waiting (another session may hold a lock on its tables): ${describeDriverError(root).replace(/^.* - /, '')}`;
   else if (isNotSqliteDatabase(root))
     message = `the database ${redactSecrets(url)} is not a SQLite database: ${describeDriverError(root)}`;
+  else if (isMissingSchema(root))
+    message = `the database ${redactSecrets(url)} has no schema to create tables in: its search_path names none that exists (create the schema, or fix search_path in the URL or the role's settings)`;
   else if (isMissingTable(root))
     message = `the database ${redactSecrets(url)} has no tables yet: run "${gredisCommand('migrate')}" first`;
   if (message === undefined) return error;

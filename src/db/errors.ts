@@ -101,6 +101,14 @@ export function isNotSqliteDatabase(error: unknown): boolean {
   return driverCode(error) === 'SQLITE_NOTADB';
 }
 
+/**
+ * PostgreSQL has no schema to create a table in: the search_path (the URL's,
+ * or the role's or database's setting) names none that exists (SQLSTATE 3F000).
+ */
+export function isMissingSchema(error: unknown): boolean {
+  return driverCode(error) === '3F000';
+}
+
 /** A query on a table that does not exist yet: usually "run gredis migrate first". */
 export function isMissingTable(error: unknown): boolean {
   const code = driverCode(error);
