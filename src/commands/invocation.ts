@@ -5,27 +5,20 @@ import { PACKAGE_ROOT } from '../paths.js';
 /** The package's executable, which every way of running the CLI ends up in. */
 const BIN = join(PACKAGE_ROOT, 'bin', 'gredis.js');
 
-export interface ProcessStart {
-  argv: readonly string[];
-  env: NodeJS.ProcessEnv;
-  cwd: string;
-}
-
 /**
  * A gredis command line for a hint such as `run "… migrate" first`, written as
  * whoever started this process can paste it. `gredis` is on the PATH only once
  * the package is installed so: in a checkout, as the README runs it, it is
  * `node bin/gredis.js`, and in a project that depends on Gredis `npx gredis`.
  */
-export function gredisCommand(subcommand: string, start?: ProcessStart): string {
-  return `${gredisInvocation(start)} ${subcommand}`;
+export function gredisCommand(subcommand: string): string {
+  return `${gredisInvocation()} ${subcommand}`;
 }
 
 /** The gredis command line alone (see gredisCommand), for usage lines too. */
-export function gredisInvocation(
-  { argv, env, cwd }: ProcessStart = { argv: process.argv, env: process.env, cwd: process.cwd() },
-): string {
-  const script = argv[1];
+export function gredisInvocation(): string {
+  const { env } = process;
+  const script = process.argv[1];
   // Not started through the executable (a program calling main()): the plain name.
   if (script === undefined || !sameFile(script, BIN)) return 'gredis';
   // The link a package manager made, named after the package's bin.
@@ -34,7 +27,7 @@ export function gredisInvocation(
     // npx's cache, or a project's own node_modules/.bin: npx finds it from there.
     if (isNodeModulesBin(dirname(script))) return 'npx gredis';
   }
-  const path = relative(typedIn({ env, cwd }), script);
+  const path = relative(typedIn(env, process.cwd()), script);
   const shown = path.startsWith('..') || isAbsolute(path) ? script : path;
   return `node ${shellWord(shown)}`;
 }
@@ -44,7 +37,7 @@ export function gredisInvocation(
  * package's root, and says where it was typed in INIT_CWD; its children inherit
  * INIT_CWD wherever they run, so it is believed only in the script's directory.
  */
-function typedIn({ env, cwd }: Omit<ProcessStart, 'argv'>): string {
+function typedIn(env: NodeJS.ProcessEnv, cwd: string): string {
   const script = env.npm_package_json;
   const inNpmScript = script !== undefined && resolve(dirname(script)) === resolve(cwd);
   return inNpmScript && env.INIT_CWD ? env.INIT_CWD : cwd;
