@@ -1048,6 +1048,35 @@ test('static files come with an ETag and Cache-Control, and revalidate to 304', 
   assert.is(worker.of('http.request').length, 0, 'served by Thyme, not through the layer');
 });
 
+test("static files and Thyme's own answers carry the headers Django's middleware sends", async () => {
+  const { port } = await setup();
+  const file = await httpRequest(port, '/static/site.css');
+  const answers = {
+    'a static file': file,
+    'its 304': await httpRequest(port, '/static/site.css', {
+      headers: { 'if-none-match': String(file.headers.etag) },
+    }),
+    'its 405': await httpRequest(port, '/static/site.css', { method: 'POST' }),
+    'a refused Host': await httpRequest(port, '/', { headers: { host: 'evil.example' } }),
+  };
+  for (const [what, answer] of Object.entries(answers)) {
+    assert.is(answer.headers['x-content-type-options'], 'nosniff', what);
+    assert.is(answer.headers['x-frame-options'], 'DENY', what);
+    assert.is(answer.headers['referrer-policy'], 'same-origin', what);
+    assert.is(answer.headers['cross-origin-opener-policy'], 'same-origin', what);
+  }
+  // A handshake refused for its Origin, which a browser may open as a page.
+  const refusal = await rawExchange(
+    port,
+    'GET /ws HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n' +
+      'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n' +
+      'Origin: http://evil.example\r\n\r\n',
+  );
+  assert.match(refusal, /^HTTP\/1\.1 403 /);
+  assert.match(refusal, /\r\nReferrer-Policy: same-origin\r\n/);
+  assert.match(refusal, /\r\nCross-Origin-Opener-Policy: same-origin\r\n/);
+});
+
 test('static files revalidate by If-Modified-Since too; If-None-Match takes precedence', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'gredis-static-'));
   writeFileSync(join(dir, 'page.css'), 'body { color: red }');

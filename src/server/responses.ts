@@ -1,5 +1,6 @@
 import { STATUS_CODES, type ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
+import { BROWSER_HEADERS } from './browser-headers.js';
 
 /**
  * The error listener of a connection taken over from the HTTP server (an
@@ -18,8 +19,7 @@ export function destroyOnError(this: Duplex): void {
  */
 const ERROR_HEADERS = {
   'Content-Type': 'text/plain; charset=utf-8',
-  'X-Content-Type-Options': 'nosniff',
-  'X-Frame-Options': 'DENY',
+  ...BROWSER_HEADERS,
   'Content-Security-Policy': "default-src 'none'; frame-ancestors 'none'",
   'Cache-Control': 'no-store',
 } as const;

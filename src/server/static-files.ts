@@ -3,6 +3,7 @@ import { constants, type Stats } from 'node:fs';
 import { open, realpath, stat, type FileHandle } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { extname, join, sep } from 'node:path';
+import { BROWSER_HEADERS } from './browser-headers.js';
 
 const CONTENT_TYPES: Record<string, string> = {
   '.css': 'text/css; charset=utf-8',
@@ -117,7 +118,7 @@ export class StaticFiles {
     path: string,
   ): Promise<number | undefined> {
     if (req.method !== 'GET' && req.method !== 'HEAD') {
-      return end(res, 405, 'Method Not Allowed', { Allow: 'GET, HEAD' });
+      return end(res, 405, 'Method Not Allowed', { ...BROWSER_HEADERS, Allow: 'GET, HEAD' });
     }
     const segments = pathSegments(path.slice(STATIC_PREFIX.length));
     if (!segments) return undefined;
@@ -189,7 +190,7 @@ export class StaticFiles {
             'Last-Modified': after.mtime.toUTCString(),
             'Content-Type':
               CONTENT_TYPES[extname(real).toLowerCase()] ?? 'application/octet-stream',
-            'X-Content-Type-Options': 'nosniff',
+            ...BROWSER_HEADERS,
             // Range requests get the whole file: say so, rather than leave
             // clients to find out (RFC 9110 §14.3).
             'Accept-Ranges': 'none',
