@@ -13,7 +13,7 @@ import { suite } from './helpers/suite.js';
 import * as assert from 'uvu/assert';
 import type { Database } from '../src/db/connection.js';
 import { createLayer } from '../src/index.js';
-import { postgresBackend, SHARED_POSTGRES_URL } from './helpers/databases.js';
+import { postgresBackend, SHARED_POSTGRES_URL, waitUntilBlockedBy } from './helpers/databases.js';
 import { freePort } from './helpers/ports.js';
 import { rawClient, RedisServer, waitForBlockedReads } from './helpers/redis-server.js';
 import {
@@ -56,6 +56,31 @@ const reply = nextJson;
 const joined = (port: number, username: string, roomId: number): Promise<TestClient> =>
   joinedClient(port, fixtures, username, roomId, clients);
 
+/**
+ * Leaves the worker in the middle of `client`'s join of `roomId`: `locker`
+ * begins a transaction (the caller rolls it back) that locks the rooms, and
+ * this resolves once the join's query waits for that lock. Asked as
+ * pg_blocking_pids of `locker`, on a connection of its own (waitUntilBlockedBy):
+ * the PostgreSQL server is shared, and other test processes' statements wait
+ * for locks on tables named chat_room in their own schemas; and in `locker`'s
+ * own transaction, pg_stat_activity shows each connection's statement as it
+ * was at the first look (only wait events are read live), so a join run on a
+ * connection whose last statement was another one would never be seen waiting.
+ */
+async function joinWaitingForLock(
+  locker: pg.Client,
+  client: TestClient,
+  roomId: number,
+): Promise<void> {
+  const schema = new URL(database.url).searchParams.get('search_path')!;
+  const holder = (await locker.query<{ pid: number }>('select pg_backend_pid() as pid')).rows[0]!
+    .pid;
+  await locker.query('begin');
+  await locker.query(`lock table ${schema}.chat_room in access exclusive mode`);
+  client.send(JSON.stringify({ command: 'join', room: roomId }));
+  await waitUntilBlockedBy(holder, 'the join waiting for the lock');
+}
+
 test('--concurrency 1 (below the number of channels): every channel is served, one event at a time', async () => {
   await chat.startWorker(['--concurrency', '1']);
   const port = await chat.startThyme();
@@ -77,20 +102,7 @@ test("--concurrency 5 (one receive per channel): a socket's turn lost with a kil
   const admin = new pg.Client({ connectionString: SHARED_POSTGRES_URL });
   await admin.connect();
   try {
-    const schema = new URL(database.url).searchParams.get('search_path')!;
-    await admin.query('begin');
-    await admin.query(`lock table ${schema}.chat_room in access exclusive mode`);
-    ann.send(JSON.stringify({ command: 'join', room: garden.id }));
-    await waitFor(
-      async () =>
-        (
-          await admin.query(
-            "select 1 from pg_stat_activity where wait_event_type = 'Lock' and query like '%chat_room%'",
-          )
-        ).rowCount === 1,
-      5000,
-      'the join waiting for the lock',
-    );
+    await joinWaitingForLock(admin, ann, garden.id);
     await chat.startWorker(['--concurrency', '5']);
     await doomed.stop('SIGKILL');
     await admin.query('rollback');
@@ -236,20 +248,7 @@ test('a Redis user refused EVALSHA while a consumer runs: counted as the layer f
       assert.is(await failures('layer'), 0);
       // The worker has claimed ann's join (a script) and waits for the room's lock;
       // meanwhile its user loses EVALSHA, so that the join's flush is refused.
-      const schema = new URL(database.url).searchParams.get('search_path')!;
-      await locker.query('begin');
-      await locker.query(`lock table ${schema}.chat_room in access exclusive mode`);
-      ann.send(JSON.stringify({ command: 'join', room: garden.id }));
-      await waitFor(
-        async () =>
-          (
-            await locker.query(
-              "select 1 from pg_stat_activity where wait_event_type = 'Lock' and query like '%chat_room%'",
-            )
-          ).rowCount === 1,
-        5000,
-        'the join waiting for the lock',
-      );
+      await joinWaitingForLock(locker, ann, garden.id);
       await user.set('-evalsha');
       await locker.query('rollback');
       const failed = await worker.waitForLine(
