@@ -78,6 +78,8 @@ async function holdLock(
   await admin.connect();
   locks.push(admin);
   const schema = new URL(database.url).searchParams.get('search_path')!;
+  const holder = (await admin.query<{ pid: number }>('select pg_backend_pid() as pid')).rows[0]!
+    .pid;
   await admin.query('begin');
   await admin.query(statement.replaceAll('$schema', schema), values);
   return {
@@ -88,9 +90,11 @@ async function holdLock(
         async () => {
           // Read once per transaction otherwise, and this one stays open.
           await admin.query('select pg_stat_clear_snapshot()');
+          // Only statements this lock blocks: the server is shared, and other
+          // test processes' statements wait for locks on their own chat_room.
           const waiters = await admin.query(
-            "select 1 from pg_stat_activity where wait_event_type = 'Lock' and query like $1",
-            [waiting],
+            "select 1 from pg_stat_activity where wait_event_type = 'Lock' and query like $1 and $2 = any(pg_blocking_pids(pid))",
+            [waiting, holder],
           );
           return waiters.rowCount === count;
         },
