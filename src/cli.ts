@@ -16,7 +16,7 @@ export function buildProgram(): Command {
     )
     .version(packageVersion(), '-V, --version')
     .showHelpAfterError('(run with --help for usage)')
-    .configureOutput({ outputError: (text, write) => write(text) })
+    .configureOutput({ outputError: asGredisError })
     .exitOverride();
   registerCommands(program);
   // Subcommands built on their own do not inherit these; usage errors must exit 2 everywhere.
@@ -26,9 +26,18 @@ export function buildProgram(): Command {
       .configureHelp({ minWidthToWrap: 30 })
       .exitOverride()
       .showHelpAfterError('(run with --help for usage)')
-      .configureOutput({ outputError: (text, write) => write(text) });
+      .configureOutput({ outputError: asGredisError });
   }
   return program;
+}
+
+/**
+ * Usage errors, commander's own ("error: unknown option …") and those raised
+ * through command.error(), in the form of every other error the CLI prints:
+ * "gredis: …", so that one pattern finds them all.
+ */
+function asGredisError(text: string, write: (text: string) => void): void {
+  write(`gredis: ${text.replace(/^error: /, '')}`);
 }
 
 /**
@@ -46,6 +55,12 @@ function packageVersion(): string {
 export async function main(argv: string[]): Promise<void> {
   endOnOutputFailure();
   const program = buildProgram();
+  // No command at all asks what there is, as Django's manage.py takes it: the
+  // help on stdout, exit 0 (commander's default is an error, on stderr).
+  if (argv.length <= 2) {
+    program.outputHelp();
+    return;
+  }
   try {
     await program.parseAsync(withoutHelpForUnknownCommand(program, argv));
   } catch (error) {

@@ -193,7 +193,7 @@ export function thymeCommand(): Command {
     )
     .action(async (appName: string, flags: ThymeFlags, command: Command) => {
       const clash = flags.unixSocket ? undefined : metricsPortClash(flags, flags.bind, flags.port);
-      if (clash) command.error(`error: ${clash}`, { exitCode: 2, code: 'gredis.metricsPort' });
+      if (clash) command.error(clash, { exitCode: 2, code: 'gredis.metricsPort' });
       const { runThyme } = await import('./thyme-action.js');
       await runThyme(appName, flags);
     });
