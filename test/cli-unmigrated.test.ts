@@ -2,10 +2,11 @@
  * Every command on a database it cannot use: not migrated yet (every command
  * but `migrate`), or not a database at all. One line saying why and what to
  * run, exit 1, and nothing left behind. No SQLite file (or secret key
- * file beside it) created, no table created in an empty one or in an empty
+ * file beside it) created, nor written into when it is empty (`migrate --list`
+ * writes nothing either), no table created in an empty one or in an empty
  * PostgreSQL schema: a failed command changes nothing.
  */
-import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as assert from 'uvu/assert';
 import { runGredisWithKey, type CliResult } from './helpers/cli.js';
@@ -60,11 +61,51 @@ sqlite(
 );
 
 sqlite(
-  'an empty file: each command says to migrate, creating no table and no key file',
+  'migrate --list on a file that does not exist, then on a 0-byte one: every migration pending, no file made or written',
+  async () => {
+    const file = join(backend.dir!, 'test.sqlite3');
+    const missing = await run(['migrate', '--list'], backend.url, backend.dir);
+    assert.is(missing.code, 0, missing.stderr);
+    assert.match(missing.stdout, /^( \[ \] \d+_\w+\n){2}$/);
+    assert.match(
+      missing.stderr,
+      /^Note: the database sqlite:\/\/\S+ does not exist yet, so no migration is applied; "node (\S+\/)?bin\/gredis\.js migrate" creates it\.\n$/,
+    );
+    assert.equal(readdirSync(backend.dir!), [], 'the listing made files');
+    writeFileSync(file, '');
+    const empty = await run(['migrate', '--list'], backend.url, backend.dir);
+    assert.is(empty.code, 0, empty.stderr);
+    assert.is(empty.stdout, missing.stdout);
+    assert.is(empty.stderr, '');
+    assert.equal(readdirSync(backend.dir!), ['test.sqlite3'], 'the listing made files');
+    assert.is(statSync(file).size, 0, 'the listing wrote into the file');
+  },
+);
+
+sqlite(
+  'a 0-byte file (as touch makes it): each command says to migrate, and leaves it 0 bytes',
+  async () => {
+    const file = join(backend.dir!, 'test.sqlite3');
+    writeFileSync(file, '');
+    for (const { name, args } of COMMANDS) {
+      const result = await run(args, backend.url, backend.dir);
+      assert.is(result.code, 1, `${name}: ${result.stderr}`);
+      assert.match(result.stderr, /^gredis: 2 database migration\(s\) are not applied yet: /, name);
+      assert.match(result.stderr, hint, name);
+      assert.equal(readdirSync(backend.dir!), ['test.sqlite3'], `${name} left files behind`);
+      assert.is(statSync(file).size, 0, `${name} wrote into the file`);
+    }
+  },
+);
+
+sqlite(
+  'a database with no tables: each command says to migrate, creating no table and no key file',
   async () => {
     const file = join(backend.dir!, 'test.sqlite3');
     writeFileSync(file, '');
     const db = backend.open();
+    // A SQLite database now (its header written), with nothing in it.
+    await db.knex.raw('select 1');
     for (const { name, args } of COMMANDS) {
       const result = await run(args, backend.url, backend.dir);
       assert.is(result.code, 1, `${name}: ${result.stderr}`);

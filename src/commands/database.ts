@@ -1,4 +1,4 @@
-import { existsSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { openDatabase, type Database, type OpenDatabaseOptions } from '../db/connection.js';
 import {
   describeDriverError,
@@ -10,8 +10,8 @@ import {
   isMissingTable,
   isNotSqliteDatabase,
 } from '../db/errors.js';
-import { listMigrations } from '../db/migrations.js';
-import { parseDatabaseUrl } from '../db/url.js';
+import { knownMigrations, listMigrations } from '../db/migrations.js';
+import { parseDatabaseUrl, type DatabaseTarget } from '../db/url.js';
 import { redactSecrets } from '../redact.js';
 import type { Logger } from '../logger.js';
 import { CommandFailed } from './errors.js';
@@ -30,7 +30,8 @@ export interface CommandDatabaseOptions extends Pick<OpenDatabaseOptions, 'query
  * the process would not exit). Driver errors become one actionable line; the
  * original stack is kept for --verbosity 2. Except for `migrate`, a database not
  * yet migrated is refused before `work` runs, and without a trace left in it: no
- * SQLite file created, no bookkeeping table, no secret key file beside it.
+ * SQLite file created (nor SQLite's header written into an empty one), no
+ * bookkeeping table, no secret key file beside it.
  */
 export async function withDatabase<T>(
   url: string,
@@ -38,26 +39,17 @@ export async function withDatabase<T>(
   work: (db: Database) => Promise<T>,
   { migrating = false, ...options }: CommandDatabaseOptions = {},
 ): Promise<T> {
-  let db: Database;
-  try {
-    // Each command is its own process: an in-memory database would be a fresh,
-    // empty one for each (migrate's tables and createsuperuser's user gone).
-    const target = parseDatabaseUrl(url);
-    if (target.kind === 'sqlite' && target.memory)
-      throw new CommandFailed(
-        'sqlite://:memory: lasts only as long as one process, and each gredis command is its own: use a file, such as sqlite://./gredis.sqlite3',
-        2,
-      );
-    // Opening a SQLite file creates it: a command that then fails must not.
-    if (target.kind === 'sqlite' && !migrating && !existsSync(target.filename))
-      throw new CommandFailed(
-        `the database ${redactSecrets(url)} does not exist yet: run "${gredisCommand('migrate')}" first`,
-      );
-    db = openDatabase(url, { ...options, logger });
-  } catch (error) {
-    if (error instanceof InvalidDatabaseUrl) throw new CommandFailed(error.message, 2);
-    throw error;
-  }
+  const target = commandDatabaseTarget(url);
+  // Opening a SQLite file with nothing in it writes to it: a command that then
+  // fails must not.
+  const blank =
+    target.kind === 'sqlite' && !migrating ? blankSqliteFile(target.filename) : undefined;
+  if (blank === 'missing')
+    throw new CommandFailed(
+      `the database ${redactSecrets(url)} does not exist yet: run "${gredisCommand('migrate')}" first`,
+    );
+  if (blank === 'empty') throw notMigrated((await knownMigrations()).length);
+  const db = openDatabase(url, { ...options, logger });
   try {
     if (!migrating) await requireMigrated(db);
     return await work(db);
@@ -68,13 +60,50 @@ export async function withDatabase<T>(
   }
 }
 
+/**
+ * The database a command's URL names, or a usage error (exit 2): a URL that names
+ * none, or an in-memory SQLite database. Each command is its own process, so
+ * that would be a fresh, empty one for each (migrate's tables and
+ * createsuperuser's user gone).
+ */
+export function commandDatabaseTarget(url: string): DatabaseTarget {
+  let target: DatabaseTarget;
+  try {
+    target = parseDatabaseUrl(url);
+  } catch (error) {
+    if (error instanceof InvalidDatabaseUrl) throw new CommandFailed(error.message, 2);
+    throw error;
+  }
+  if (target.kind === 'sqlite' && target.memory)
+    throw new CommandFailed(
+      'sqlite://:memory: lasts only as long as one process, and each gredis command is its own: use a file, such as sqlite://./gredis.sqlite3',
+      2,
+    );
+  return target;
+}
+
+/**
+ * Whether a SQLite file holds nothing yet: 'missing', or 'empty' (0 bytes, as
+ * `touch` leaves it, with no WAL file beside it that could hold pages). Opening
+ * such a file writes to it, creating it or putting SQLite's header in (the
+ * switch to WAL), so a command that only reads it, or refuses it, must not.
+ */
+export function blankSqliteFile(filename: string): 'missing' | 'empty' | undefined {
+  const stat = statSync(filename, { throwIfNoEntry: false });
+  if (stat === undefined) return 'missing';
+  return stat.size === 0 && !existsSync(`${filename}-wal`) ? 'empty' : undefined;
+}
+
 /** Refuses a database with migrations still to apply: the error says what to run. */
 async function requireMigrated(db: Database): Promise<void> {
   const pending = (await listMigrations(db)).filter((m) => !m.applied);
-  if (pending.length > 0)
-    throw new CommandFailed(
-      `${pending.length} database migration(s) are not applied yet: run "${gredisCommand('migrate')}" first`,
-    );
+  if (pending.length > 0) throw notMigrated(pending.length);
+}
+
+function notMigrated(pending: number): CommandFailed {
+  return new CommandFailed(
+    `${pending} database migration(s) are not applied yet: run "${gredisCommand('migrate')}" first`,
+  );
 }
 
 function describeFailure(error: unknown, url: string): unknown {

@@ -76,6 +76,13 @@ function migratorConfig(directory: string | undefined): Knex.MigratorConfig {
   };
 }
 
+/** The names of every migration this Gredis has, oldest first, known without a database. */
+export function knownMigrations(
+  options: Pick<MigrateOptions, 'directory'> = {},
+): Promise<string[]> {
+  return new CompiledMigrations(options.directory ?? MIGRATIONS_DIR).getMigrations();
+}
+
 /** Every known migration, oldest first, and whether this database has it. */
 export async function listMigrations(
   db: Database,
@@ -89,7 +96,7 @@ export async function listMigrations(
   // creating the bookkeeping tables: a command that refuses to run on it must
   // leave it as it found it.
   if (!(await db.knex.schema.hasTable(MIGRATIONS_TABLE)))
-    return (await source.getMigrations()).map((name) => ({ name, applied: false }));
+    return (await knownMigrations(options)).map((name) => ({ name, applied: false }));
   const deadline = Date.now() + 10_000;
   for (let attempt = 1; ; attempt++) {
     try {
