@@ -2,6 +2,8 @@
  * `gredis changepassword USER` on SQLite and PostgreSQL: hidden prompts at a terminal,
  * piped input, Django's three tries, and the user's sessions ending with the change.
  */
+import { spawn } from 'node:child_process';
+import { createServer, type AddressInfo, type Socket } from 'node:net';
 import { suite } from './helpers/suite.js';
 import * as assert from 'uvu/assert';
 import { SessionStore } from '../src/auth/sessions.js';
@@ -15,7 +17,8 @@ import { allDatabases } from './helpers/databases.js';
 import { testPrefix } from './helpers/layers.js';
 import { freePort } from './helpers/ports.js';
 import { SHARED_REDIS_URL } from './helpers/redis-server.js';
-import { within } from './helpers/wait.js';
+import { GREDIS_BIN } from './helpers/processes.js';
+import { sleep, waitFor, within } from './helpers/wait.js';
 
 for (const backend of allDatabases()) {
   const test = suite(`changepassword (${backend.name})`);
@@ -161,6 +164,41 @@ for (const backend of allDatabases()) {
     );
     assert.is(anyway.code, 0, anyway.stderr);
     assert.ok(await users.authenticate('frank', 'n3w-Secret'));
+  });
+
+  test('Ctrl-C while it waits for the channel layer: "Operation cancelled.", exit 1, as at a prompt; nothing changed', async () => {
+    await users.create({ username: 'hana', password: 'old' });
+    // A layer host that takes the connection and never answers: the command waits for it.
+    const connections: Socket[] = [];
+    const silent = createServer((socket) => connections.push(socket));
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    const { port } = silent.address() as AddressInfo;
+    const child = spawn(
+      process.execPath,
+      [GREDIS_BIN, 'changepassword', 'hana', ...db_(), '--layer', `redis://127.0.0.1:${port}/0`],
+      {
+        env: { ...process.env, SECRET_KEY: TEST_SECRET_KEY, GREDIS_LOG_LEVEL: 'silent' },
+        stdio: ['pipe', 'pipe', 'pipe'],
+      },
+    );
+    let stderr = '';
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    const exited = new Promise<[number | null, string | null]>((resolve) =>
+      child.on('close', (code, signal) => resolve([code, signal])),
+    );
+    try {
+      await waitFor(() => connections.length > 0, 10_000, 'the command to reach the layer host');
+      // Well into its wait for the layer (LAYER_WAIT_MS, 5 s), past the user's lookup.
+      await sleep(1500);
+      child.kill('SIGINT');
+      assert.equal(await within(exited, 2000, 'the command to end'), [1, null], stderr);
+      assert.is(stderr, 'gredis: Operation cancelled.\n');
+    } finally {
+      child.kill('SIGKILL');
+      for (const socket of connections) socket.destroy();
+      silent.close();
+    }
+    assert.ok(await users.authenticate('hana', 'old'), 'the old password still works');
   });
 
   if (backend.name === 'postgres')

@@ -9,7 +9,7 @@ import { InMemoryChannelLayer } from '../layer/index.js';
 import type { ChangePasswordFlags } from './changepassword.js';
 import { CommandFailed } from './errors.js';
 import { heldLayerWarnings, layerReachable, openLayer } from './layer.js';
-import { Prompter } from './prompt.js';
+import { cancelledByCtrlC, Prompter } from './prompt.js';
 import { commandSecretKey } from './secret-key.js';
 import { pythonStrip } from '../python-strip.js';
 
@@ -31,7 +31,8 @@ export async function runChangePassword(
       const users = new UserRepository(db, { secret });
       const user = await users.findByUsername(username);
       if (!user) throw new CommandFailed(`user '${username}' does not exist`);
-      await requireReachable(layer, layerLog.reason);
+      // Up to LAYER_WAIT_MS with nothing on the screen: Ctrl-C there ends it as at a prompt.
+      await cancelledByCtrlC((signal) => requireReachable(layer, layerLog.reason, signal));
       process.stdout.write(`Changing password for user '${user.username}'\n`);
       const password = await askNewPassword(user);
       await users.setPassword(user.id, password);
@@ -56,9 +57,10 @@ const LAYER_WAIT_MS = 5000;
 async function requireReachable(
   layer: ChannelLayer,
   reason: () => string | undefined,
+  signal: AbortSignal,
 ): Promise<void> {
   // The in-process layer is always ready: it passes at once.
-  if (await layerReachable(layer, LAYER_WAIT_MS)) return;
+  if (await layerReachable(layer, LAYER_WAIT_MS, signal)) return;
   const shown = layer
     .health()
     .hosts.filter((host) => host.status !== 'ready')

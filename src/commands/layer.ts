@@ -39,12 +39,17 @@ export function isMemoryLayerUrl(url: string): boolean {
 /**
  * Whether every host of `layer` is connected within `ms`: for a command that must
  * not start what it cannot finish. (A command's one-off check, so a short poll of
- * the connection state; servers never wait like this.)
+ * the connection state; servers never wait like this.) False at once when
+ * `signal` aborts (the command was cancelled).
  */
-export async function layerReachable(layer: ChannelLayer, ms: number): Promise<boolean> {
+export async function layerReachable(
+  layer: ChannelLayer,
+  ms: number,
+  signal?: AbortSignal,
+): Promise<boolean> {
   const deadline = Date.now() + ms;
   while (!layer.health().ok) {
-    if (Date.now() >= deadline) return false;
+    if (Date.now() >= deadline || signal?.aborted) return false;
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
   return true;

@@ -152,6 +152,34 @@ export class Prompter {
   }
 }
 
+/**
+ * Runs `work`, which a Ctrl-C (SIGINT) cancels as it does a prompt: "Operation
+ * cancelled.", exit 1, rather than the process killed by the signal. For a wait
+ * before the prompts (changepassword's for the channel layer); `work` is given
+ * a signal that aborts then, so that it stops holding the process open.
+ */
+export async function cancelledByCtrlC<T>(
+  work: (signal: AbortSignal) => Promise<T>,
+  output: NodeJS.WritableStream = process.stdout,
+): Promise<T> {
+  const controller = new AbortController();
+  let onSigint!: () => void;
+  const interrupted = new Promise<never>((_resolve, reject) => {
+    onSigint = () => {
+      // As at a prompt: the terminal's "^C" ends its line.
+      output.write('\n');
+      controller.abort();
+      reject(cancelled());
+    };
+  });
+  process.on('SIGINT', onSigint);
+  try {
+    return await Promise.race([work(controller.signal), interrupted]);
+  } finally {
+    process.removeListener('SIGINT', onSigint);
+  }
+}
+
 function cancelled(why?: string): CommandFailed {
   return new CommandFailed(why ? `Operation cancelled: ${why}.` : 'Operation cancelled.');
 }
