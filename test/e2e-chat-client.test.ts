@@ -1051,19 +1051,25 @@ test('woken again and again during an outage (back online, tab shown again) whil
   });
 });
 
+/**
+ * The events Chromium sends as a page goes into its back/forward cache, and
+ * comes out of it (it does not keep this page there itself).
+ */
+const PAGEHIDE = `window.dispatchEvent(new PageTransitionEvent('pagehide', { persisted: true }))`;
+const PAGESHOW = `window.dispatchEvent(new PageTransitionEvent('pageshow', { persisted: true }))`;
+
 test('a page restored from the back/forward cache before its socket is heard closing reconnects at once, not after a backoff', async () => {
   const room = await fixtures.room('Restored');
   await inTab({}, async ({ page, relay }) => {
     await join(page, room);
     await page.evaluate(COUNT_LOOPS);
     const connections = relay.connected.length;
-    // Chromium does not keep this page in its back/forward cache: the events it
-    // sends around one, in the same task, so that the socket pagehide closes is
-    // heard closing only once the page is shown again.
-    await page.evaluate(`
-      window.dispatchEvent(new PageTransitionEvent('pagehide', { persisted: true }));
-      window.dispatchEvent(new PageTransitionEvent('pageshow', { persisted: true }));
-    `);
+    // In the same task, so that the socket pagehide closes is heard closing only
+    // once the page is shown again.
+    await page.evaluate(`${PAGEHIDE}; ${PAGESHOW}`);
+    // The new connection first: the pane and the status awaited below were so
+    // before the page was hidden too, and may not have changed yet.
+    await waitFor(() => relay.connected.length > connections, 5000, 'a new connection');
     await page.locator(`#room-${room.id}:not(.is-offline)`).waitFor({ timeout: 5000 });
     await page.locator('#connection-status[data-state="connected"]').waitFor();
     assert.is(relay.connected.length, connections + 1, 'one new connection');
