@@ -76,7 +76,9 @@ class Relay {
   /**
    * From now on the current connection carries nothing either way, and stays
    * open: a frozen server, or a network path that drops packets, which neither
-   * end is told of. New connections pass.
+   * end is told of. The page's close too goes unanswered: the browser hears it
+   * closing only when it gives up on that (Chromium: after a minute), the relay
+   * never. New connections pass.
    */
   silence(): void {
     this.silenced.add(this.page!);
@@ -100,6 +102,9 @@ class Relay {
       if (!this.losing?.test(String(frame))) return server.send(frame);
       this.losing = undefined;
       page.close({ code: 1006 });
+    });
+    page.onClose((code, reason) => {
+      if (!this.silenced.has(page)) void server.close({ code, reason });
     });
     server.onMessage((frame) => {
       if (this.silenced.has(page)) return;
@@ -1076,6 +1081,28 @@ test('a page restored from the back/forward cache before its socket is heard clo
     assert.is(await page.evaluate('window.__loops.sockets.length'), 1);
     assert.is(await page.evaluate('window.__loops.max'), 1);
     assert.is(await page.evaluate('window.__loops.tries'), 0, 'no try put off');
+  });
+});
+
+test('a page restored from the back/forward cache whose socket closed unanswered (a dead path): it reconnects at once, not when the browser gives up on that close', async () => {
+  const room = await fixtures.room('Restored, unanswered');
+  await inTab({}, async ({ page, relay }) => {
+    await join(page, room);
+    await box(page, room).fill('typed before leaving');
+    relay.silence();
+    const connections = relay.connected.length;
+    await page.evaluate(PAGEHIDE);
+    await page.evaluate(PAGESHOW);
+    await waitFor(() => relay.connected.length > connections, 5000, 'a new connection');
+    await page.locator(`#room-${room.id}:not(.is-offline)`).waitFor({ timeout: 5000 });
+    await page.locator('#connection-status[data-state="connected"]').waitFor();
+    assert.is(relay.connected.length, connections + 1, 'one new connection');
+    await box(page, room).press('Enter');
+    await waitFor(
+      async () => (await delivered(page, room)).join() === 'sam: typed before leaving',
+      5000,
+      'the message',
+    );
   });
 });
 

@@ -152,8 +152,6 @@
    * try: a page has one retry loop at a time, however many times it is woken.
    */
   let sessionCheck = null;
-  /** The socket pagehide closed: heard closing only once the page is back (bfcache), it reconnects at once. */
-  let closedOnHide = null;
   let everConnected = false;
   let stopped = false;
   /**
@@ -922,9 +920,6 @@
     const opened = openedAt > 0;
     if (opened && Date.now() - openedAt >= BACKOFF.stableMs) attempt = 0;
     if (stopped) return;
-    // Restored from the back/forward cache before this close came: no backoff,
-    // as for a page shown again.
-    if (ws === closedOnHide) return reconnectNow();
     // A refused handshake, or our session ended (CLOSE_LOGGED_OUT): ask before
     // reconnecting, since this browser may be logged in again (an admin who set
     // their own password has a new session).
@@ -1095,11 +1090,17 @@
     if (document.visibilityState === 'visible') checkConnection();
   });
   // Leaving the page is not a dropped connection: no reconnect behind the next page.
+  // Its socket is settled now, not once heard closing: a close nobody answers (a
+  // frozen Thyme, a dead network path) is heard only when the browser gives up on
+  // it, a minute later in Chromium, and a page restored from the back/forward
+  // cache meanwhile would reconnect only then.
   window.addEventListener('pagehide', () => {
     stopped = true;
     cancelRetry();
-    closedOnHide = socket;
-    if (socket) socket.close(1000);
+    const ws = socket;
+    if (!ws) return;
+    onClose(ws, 1000);
+    ws.close(1000);
   });
   window.addEventListener('pageshow', (event) => {
     if (!event.persisted) return;
