@@ -7,22 +7,24 @@ import { closeSync, mkdtempSync, openSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as assert from 'uvu/assert';
+import { runGredis } from './helpers/cli.js';
 import { GREDIS_BIN } from './helpers/processes.js';
 import { suite } from './helpers/suite.js';
 
 const test = suite('output that cannot be written');
 
 let dir = '';
-test.before(() => {
+const database = (): string => `sqlite://${join(dir, 'db.sqlite3')}`;
+test.before(async () => {
   dir = mkdtempSync(join(tmpdir(), 'gredis-output-'));
+  // A database that exists: listing a missing one adds a note on stderr.
+  const migrated = await runGredis(['migrate', '--database', database()]);
+  assert.is(migrated.code, 0, migrated.stderr);
 });
 test.after(() => rmSync(dir, { recursive: true, force: true }));
 
 /** Two commands that write to stdout: migrate's listing, and --help (commander's). */
-const commands = (): string[][] => [
-  ['migrate', '--list', '--database', `sqlite://${join(dir, 'db.sqlite3')}`],
-  ['--help'],
-];
+const commands = (): string[][] => [['migrate', '--list', '--database', database()], ['--help']];
 
 /** Runs gredis with `stdout` as given; resolves with its exit status and stderr. */
 function run(
