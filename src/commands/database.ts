@@ -1,6 +1,7 @@
 import { existsSync, statSync } from 'node:fs';
 import { openDatabase, type Database, type OpenDatabaseOptions } from '../db/connection.js';
 import {
+  DatabaseBusy,
   describeDriverError,
   InvalidDatabaseUrl,
   isConnectionError,
@@ -116,6 +117,10 @@ function describeFailure(error: unknown, url: string): unknown {
   // as much as one that went away under a query.
   else if (isLostConnection(root))
     message = `the database ${redactSecrets(url)} closed the connection: ${describeDriverError(root)}`;
+  // The pool's own account of its connections, waiting for a lock or running slow
+  // statements: each is said as it is, not guessed at.
+  else if (root instanceof DatabaseBusy)
+    message = `the database ${redactSecrets(url)} ${root.message.replace(/^database /, '')}`;
   // Knex puts the statement before the driver's message: the reason alone is said.
   else if (isDatabaseTimeout(root))
     message = `the database ${redactSecrets(url)} gave up waiting (another session may hold a lock on its tables): ${describeDriverError(root).replace(/^.* - /, '')}`;
