@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Command, CommanderError } from 'commander';
-import { CommandFailed } from './commands/errors.js';
+import { CommandCancelled, CommandFailed } from './commands/errors.js';
 import { registerCommands } from './commands/index.js';
 import { gredisInvocation } from './commands/invocation.js';
 import { PACKAGE_ROOT } from './paths.js';
@@ -75,6 +75,7 @@ export async function main(argv: string[]): Promise<void> {
     process.exitCode =
       error instanceof CommandFailed ? error.exitCode : error instanceof InvalidSetting ? 2 : 1;
     if (verbose && error instanceof Error) console.error(error.stack);
+    if (error instanceof CommandCancelled) process.exit();
   }
 }
 

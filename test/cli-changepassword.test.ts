@@ -2,7 +2,6 @@
  * `gredis changepassword USER` on SQLite and PostgreSQL: hidden prompts at a terminal,
  * piped input, Django's three tries, and the user's sessions ending with the change.
  */
-import { spawn } from 'node:child_process';
 import { createServer, type AddressInfo, type Socket } from 'node:net';
 import { suite } from './helpers/suite.js';
 import * as assert from 'uvu/assert';
@@ -11,13 +10,14 @@ import { UserRepository } from '../src/auth/users.js';
 import type { Database } from '../src/db/connection.js';
 import { CLOSE_LOGGED_OUT, userGroup } from '../src/auth/socket-groups.js';
 import { createLayer } from '../src/index.js';
-import { runGredis, runGredisInPtyWithKey, runGredisWithKey } from './helpers/cli.js';
+import { runGredis, runGredisInPtyWithKey, runGredisWithKey, startGredis } from './helpers/cli.js';
 import { TEST_SECRET_KEY } from './helpers/deployment.js';
-import { allDatabases } from './helpers/databases.js';
+import { allDatabases, SHARED_POSTGRES_URL, waitUntilBlockedBy } from './helpers/databases.js';
+import pg from 'pg';
 import { testPrefix } from './helpers/layers.js';
 import { freePort } from './helpers/ports.js';
 import { SHARED_REDIS_URL } from './helpers/redis-server.js';
-import { GREDIS_BIN } from './helpers/processes.js';
+import { TcpProxy } from './helpers/tcp-proxy.js';
 import { sleep, waitFor, within } from './helpers/wait.js';
 
 for (const backend of allDatabases()) {
@@ -173,32 +173,96 @@ for (const backend of allDatabases()) {
     const silent = createServer((socket) => connections.push(socket));
     await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
     const { port } = silent.address() as AddressInfo;
-    const child = spawn(
-      process.execPath,
-      [GREDIS_BIN, 'changepassword', 'hana', ...db_(), '--layer', `redis://127.0.0.1:${port}/0`],
-      {
-        env: { ...process.env, SECRET_KEY: TEST_SECRET_KEY, GREDIS_LOG_LEVEL: 'silent' },
-        stdio: ['pipe', 'pipe', 'pipe'],
-      },
-    );
-    let stderr = '';
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    const exited = new Promise<[number | null, string | null]>((resolve) =>
-      child.on('close', (code, signal) => resolve([code, signal])),
-    );
+    const run = startGredis([
+      'changepassword',
+      'hana',
+      ...db_(),
+      '--layer',
+      `redis://127.0.0.1:${port}/0`,
+    ]);
     try {
       await waitFor(() => connections.length > 0, 10_000, 'the command to reach the layer host');
       // Well into its wait for the layer (LAYER_WAIT_MS, 5 s), past the user's lookup.
       await sleep(1500);
-      child.kill('SIGINT');
-      assert.equal(await within(exited, 2000, 'the command to end'), [1, null], stderr);
-      assert.is(stderr, 'gredis: Operation cancelled.\n');
+      run.child.kill('SIGINT');
+      assert.equal(await within(run.exited, 2000, 'the command to end'), { code: 1, signal: null });
+      assert.is(run.stderr(), 'gredis: Operation cancelled.\n');
     } finally {
-      child.kill('SIGKILL');
+      run.child.kill('SIGKILL');
       for (const socket of connections) socket.destroy();
       silent.close();
     }
     assert.ok(await users.authenticate('hana', 'old'), 'the old password still works');
+  });
+
+  if (backend.name === 'postgres')
+    test('Ctrl-C while its lookup waits for a lock on auth_user: "Operation cancelled.", exit 1 at once; nothing changed', async () => {
+      await users.create({ username: 'ines', password: 'old' });
+      const locker = new pg.Client({ connectionString: SHARED_POSTGRES_URL });
+      await locker.connect();
+      const run = startGredis(['changepassword', 'ines', ...db_(), '--layer', 'memory://']);
+      try {
+        await locker.query('begin');
+        const schema = new URL(backend.url).searchParams.get('search_path')!;
+        await locker.query(`lock table ${schema}.auth_user in access exclusive mode`);
+        const holder = (await locker.query<{ pid: number }>('select pg_backend_pid() as pid'))
+          .rows[0]!.pid;
+        await waitUntilBlockedBy(holder, "the command's lookup to wait for the lock", {
+          timeoutMs: 10_000,
+        });
+        run.child.kill('SIGINT');
+        // Not at the statement timeout (15 s): the wait it leaves is not waited for.
+        assert.equal(await within(run.exited, 2000, 'the command to end'), {
+          code: 1,
+          signal: null,
+        });
+        assert.is(run.stderr(), 'gredis: Operation cancelled.\n');
+        assert.not.match(run.stdout(), /Password/, 'no prompt');
+      } finally {
+        run.child.kill('SIGKILL');
+        await locker.query('rollback');
+        await locker.end();
+      }
+      assert.ok(await users.authenticate('ines', 'old'), 'the old password still works');
+    });
+
+  test('Ctrl-C after the password is saved, while the sockets are closed: says the change stands and what was left, exit 1', async () => {
+    const user = await users.create({ username: 'jude', password: 'old' });
+    const sessions = new SessionStore(db, { secret: TEST_SECRET_KEY });
+    const session = await sessions.create(user.id);
+    const redis = new URL(SHARED_REDIS_URL);
+    const proxy = await TcpProxy.start({ host: redis.hostname, port: Number(redis.port) });
+    const run = startGredis([
+      'changepassword',
+      'jude',
+      ...db_(),
+      '--layer',
+      `redis://127.0.0.1:${proxy.port}/0?prefix=${testPrefix()}`,
+    ]);
+    try {
+      await waitFor(() => run.stdout().includes('Password: '), 10_000, 'the prompt');
+      // The layer stops answering once the command has found it reachable.
+      proxy.freeze();
+      run.child.stdin!.write('n3w-Secret\nn3w-Secret\n');
+      await waitFor(
+        () => run.stdout().includes("Password changed successfully for user 'jude'"),
+        10_000,
+        'the password to be changed',
+      );
+      await sleep(300); // in its close of the sockets, which the frozen layer holds up
+      run.child.kill('SIGINT');
+      assert.equal(await within(run.exited, 2000, 'the command to end'), { code: 1, signal: null });
+      assert.is(
+        run.stderr(),
+        'gredis: the password was changed and the sessions ended, but closing the open chat sockets was interrupted (Ctrl-C): those not closed are refused at their next command\n',
+      );
+      assert.not.match(run.stderr(), /cancelled/);
+    } finally {
+      run.child.kill('SIGKILL');
+      proxy.stop();
+    }
+    assert.ok(await users.authenticate('jude', 'n3w-Secret'), 'the new password stands');
+    assert.is(await sessions.load(session.key), undefined, 'the sessions ended');
   });
 
   if (backend.name === 'postgres')

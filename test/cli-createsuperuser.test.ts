@@ -3,13 +3,15 @@
  * terminal (a real pseudo-terminal; the password must not be echoed), with stdin
  * piped, and with --noinput; Django's prompts, messages and re-prompts; exit codes.
  */
+import { createServer, type AddressInfo, type Socket } from 'node:net';
 import { userInfo } from 'node:os';
 import pg from 'pg';
 import { suite } from './helpers/suite.js';
 import * as assert from 'uvu/assert';
 import { UserRepository } from '../src/auth/users.js';
 import type { Database } from '../src/db/connection.js';
-import { runGredis, runGredisInPtyWithKey, runGredisWithKey } from './helpers/cli.js';
+import { runGredis, runGredisInPtyWithKey, runGredisWithKey, startGredis } from './helpers/cli.js';
+import { waitFor, within } from './helpers/wait.js';
 import { TEST_SECRET_KEY } from './helpers/deployment.js';
 import { allDatabases, SHARED_POSTGRES_URL } from './helpers/databases.js';
 
@@ -322,6 +324,40 @@ for (const backend of allDatabases()) {
         await locker.end();
       }
       assert.is(await count(), 0);
+    });
+
+  if (backend.name === 'postgres')
+    test('Ctrl-C while it waits for a database that never answers: "Operation cancelled.", exit 1 at once, as at a prompt', async () => {
+      // Takes the connection and says nothing, as a stopped server's kernel does.
+      const connections: Socket[] = [];
+      const silent = createServer((socket) => connections.push(socket));
+      await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+      const { port } = silent.address() as AddressInfo;
+      const run = startGredis(
+        [
+          'createsuperuser',
+          '--noinput',
+          '--username',
+          'kim',
+          '--database',
+          `postgres://postgres@127.0.0.1:${port}/test`,
+        ],
+        { env: { GREDIS_SUPERUSER_PASSWORD: 'pw' } },
+      );
+      try {
+        await waitFor(() => connections.length > 0, 10_000, 'the command to reach the database');
+        run.child.kill('SIGINT');
+        // Not when its connection attempt gives up.
+        assert.equal(await within(run.exited, 2000, 'the command to end'), {
+          code: 1,
+          signal: null,
+        });
+        assert.is(run.stderr(), 'gredis: Operation cancelled.\n');
+      } finally {
+        run.child.kill('SIGKILL');
+        for (const socket of connections) socket.destroy();
+        silent.close();
+      }
     });
 
   if (backend.name === 'postgres')

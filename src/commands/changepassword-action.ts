@@ -25,26 +25,31 @@ export async function runChangePassword(
   const layerLog = heldLayerWarnings(logger);
   // Opened first, so that a bad URL is refused before anyone types a password.
   const layer = openLayer(flags.layer, logger, { logger: layerLog.logger });
-  try {
-    await withDatabase(flags.database, logger, async (db) => {
-      const secret = commandSecretKey(db);
-      const users = new UserRepository(db, { secret });
-      const user = await users.findByUsername(username);
-      if (!user) throw new CommandFailed(`user '${username}' does not exist`);
-      // Up to LAYER_WAIT_MS with nothing on the screen: Ctrl-C there ends it as at a prompt.
-      await cancelledByCtrlC((signal) => requireReachable(layer, layerLog.reason, signal));
-      process.stdout.write(`Changing password for user '${user.username}'\n`);
-      const password = await askNewPassword(user);
-      await users.setPassword(user.id, password);
-      // Whoever knew the old password is logged out everywhere, and the chat
-      // sockets they opened are closed, as the admin's "set password" does.
-      await new SessionStore(db, { secret }).deleteForUser(user.id);
-      process.stdout.write(`Password changed successfully for user '${user.username}'\n`);
-      await closeSocketsOf(layer, user);
-    });
-  } finally {
-    await layer.close();
-  }
+  // Ctrl-C cancels until the password is saved, whatever it waits for: the
+  // database, the layer (up to LAYER_WAIT_MS with nothing on the screen), the prompts.
+  await cancelledByCtrlC(async (ctrlC) => {
+    try {
+      await withDatabase(flags.database, logger, async (db) => {
+        const secret = commandSecretKey(db);
+        const users = new UserRepository(db, { secret });
+        const user = await users.findByUsername(username);
+        if (!user) throw new CommandFailed(`user '${username}' does not exist`);
+        await requireReachable(layer, layerLog.reason, ctrlC.signal);
+        process.stdout.write(`Changing password for user '${user.username}'\n`);
+        const password = await askNewPassword(user, ctrlC.signal);
+        ctrlC.changing();
+        await users.setPassword(user.id, password);
+        // Whoever knew the old password is logged out everywhere, and the chat
+        // sockets they opened are closed, as the admin's "set password" does.
+        await new SessionStore(db, { secret }).deleteForUser(user.id);
+        process.stdout.write(`Password changed successfully for user '${user.username}'\n`);
+        await closeSocketsOf(layer, user, ctrlC.signal);
+      });
+    } finally {
+      // After a Ctrl-C, not the 2 s more for a layer that may be what held it up.
+      await layer.close(ctrlC.signal.aborted ? performance.now() : undefined);
+    }
+  });
 }
 
 /** How long a shared layer may take to answer before the command gives up, changing nothing. */
@@ -75,7 +80,11 @@ async function requireReachable(
  * Closes the user's chat sockets on a shared layer. The in-process layer reaches
  * no running server: its sockets are refused at their next command instead.
  */
-async function closeSocketsOf(layer: ChannelLayer, user: User): Promise<void> {
+async function closeSocketsOf(
+  layer: ChannelLayer,
+  user: User,
+  interrupted: AbortSignal,
+): Promise<void> {
   if (layer instanceof InMemoryChannelLayer) {
     // Said, not logged: an admin whose shell lacks CHANNEL_LAYER_URL must notice.
     process.stderr.write(
@@ -84,8 +93,12 @@ async function closeSocketsOf(layer: ChannelLayer, user: User): Promise<void> {
     return;
   }
   try {
-    await closeUserSockets(layer, user.id);
+    await untilAborted(closeUserSockets(layer, user.id), interrupted);
   } catch (error) {
+    if (error instanceof ClosingInterrupted)
+      throw new CommandFailed(
+        'the password was changed and the sessions ended, but closing the open chat sockets was interrupted (Ctrl-C): those not closed are refused at their next command',
+      );
     throw new CommandFailed(
       `the password was changed and the sessions ended, but the open chat sockets could not be closed: ${(error as Error).message}`,
     );
@@ -94,8 +107,8 @@ async function closeSocketsOf(layer: ChannelLayer, user: User): Promise<void> {
 }
 
 /** Asks as Django does: a mismatch, a blank or a refused password (its reasons said) is a try. */
-async function askNewPassword(user: User): Promise<string> {
-  const prompter = new Prompter();
+async function askNewPassword(user: User, cancel: AbortSignal): Promise<string> {
+  const prompter = new Prompter(cancel);
   try {
     for (let tries = 1; ; tries++) {
       const password = await prompter.askHidden('Password: ');
@@ -114,4 +127,23 @@ async function askNewPassword(user: User): Promise<string> {
   } finally {
     prompter.close();
   }
+}
+
+/** A Ctrl-C after the change: what was left is not done, the change stands. */
+class ClosingInterrupted extends Error {
+  constructor() {
+    super('interrupted by Ctrl-C');
+    this.name = 'ClosingInterrupted';
+  }
+}
+
+/** `work`, or ClosingInterrupted as soon as `signal` aborts. */
+function untilAborted<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
+  return Promise.race([
+    work,
+    new Promise<never>((_resolve, reject) => {
+      if (signal.aborted) reject(new ClosingInterrupted());
+      signal.addEventListener('abort', () => reject(new ClosingInterrupted()), { once: true });
+    }),
+  ]);
 }

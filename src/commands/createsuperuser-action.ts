@@ -11,7 +11,7 @@ import { createLogger } from '../logger.js';
 import { SUPERUSER_PASSWORD_ENV, type CreateSuperuserFlags } from './createsuperuser.js';
 import { withDatabase } from './database.js';
 import { CommandFailed } from './errors.js';
-import { Prompter } from './prompt.js';
+import { cancelledByCtrlC, Prompter } from './prompt.js';
 import { commandSecretKey } from './secret-key.js';
 import { pythonStrip } from '../python-strip.js';
 
@@ -21,23 +21,30 @@ export async function runCreateSuperuser(flags: CreateSuperuserFlags): Promise<v
   if (flags.noinput && flags.username === undefined)
     throw new CommandFailed('--noinput needs --username', 2);
   const logger = createLogger({ verbosity: flags.verbosity, name: 'createsuperuser' });
-  await withDatabase(flags.database, logger, async (db) => {
-    const users = new UserRepository(db, { secret: commandSecretKey(db) });
-    const details = flags.noinput ? noinputDetails(flags) : await askDetails(users, flags);
-    try {
-      await users.create({ ...details, isStaff: true, isSuperuser: true, isActive: true });
-    } catch (error) {
-      if (
-        error instanceof DuplicateUsername ||
-        error instanceof InvalidUsername ||
-        error instanceof InvalidUserField
-      )
-        throw new CommandFailed(error.message);
-      throw error;
-    }
-    // As Django's: said from -v 1 up (-v 0 is warnings only).
-    if (flags.verbosity > 0) process.stdout.write('Superuser created successfully.\n');
-  });
+  // Ctrl-C cancels until the user is being created, whatever it waits for: the
+  // database or the prompts. Once the INSERT is sent, it is let finish and said.
+  await cancelledByCtrlC((ctrlC) =>
+    withDatabase(flags.database, logger, async (db) => {
+      const users = new UserRepository(db, { secret: commandSecretKey(db) });
+      const details = flags.noinput
+        ? noinputDetails(flags)
+        : await askDetails(users, flags, ctrlC.signal);
+      ctrlC.changing();
+      try {
+        await users.create({ ...details, isStaff: true, isSuperuser: true, isActive: true });
+      } catch (error) {
+        if (
+          error instanceof DuplicateUsername ||
+          error instanceof InvalidUsername ||
+          error instanceof InvalidUserField
+        )
+          throw new CommandFailed(error.message);
+        throw error;
+      }
+      // As Django's: said from -v 1 up (-v 0 is warnings only).
+      if (flags.verbosity > 0) process.stdout.write('Superuser created successfully.\n');
+    }),
+  );
 }
 
 interface SuperuserDetails {
@@ -65,8 +72,9 @@ function noinputDetails(flags: CreateSuperuserFlags): SuperuserDetails {
 async function askDetails(
   users: UserRepository,
   flags: CreateSuperuserFlags,
+  cancel: AbortSignal,
 ): Promise<SuperuserDetails> {
-  const prompter = new Prompter();
+  const prompter = new Prompter(cancel);
   const complain = (message: string): boolean => process.stderr.write(`Error: ${message}\n`);
   try {
     const fallback = await defaultUsername(users);

@@ -8,3 +8,16 @@ export class CommandFailed extends Error {
     this.name = 'CommandFailed';
   }
 }
+
+/**
+ * A command cancelled (Ctrl-C, or input ended at a prompt) before it changed
+ * anything: with nothing left to finish, the process ends once it is said, not
+ * when a wait it left (a connection to a server that does not answer, a query
+ * waiting for a lock) gives up.
+ */
+export class CommandCancelled extends CommandFailed {
+  constructor(why?: string) {
+    super(why ? `Operation cancelled: ${why}.` : 'Operation cancelled.');
+    this.name = 'CommandCancelled';
+  }
+}

@@ -1,5 +1,5 @@
 import { StringDecoder } from 'node:string_decoder';
-import { CommandFailed } from './errors.js';
+import { CommandCancelled } from './errors.js';
 
 /** The input side of a prompt: process.stdin, a TTY or a pipe. */
 export interface PromptInput extends NodeJS.ReadableStream {
@@ -35,20 +35,22 @@ export class Prompter {
     this.ended = true;
     this.notify();
   };
-  // Ctrl-C at a visible (cooked) prompt arrives as a signal, not a character.
-  private readonly onSigint = (): void => {
-    this.output.write('\n');
+  // Ctrl-C at a visible (cooked) prompt arrives as a signal, not a character:
+  // cancelledByCtrlC, which the command runs under, owns it (and ends the "^C" line).
+  private readonly onCancel = (): void => {
     this.interrupted = true;
     this.notify();
   };
 
   constructor(
+    /** cancelledByCtrlC's signal. */
+    private readonly cancel: AbortSignal,
     private readonly input: PromptInput = process.stdin,
     private readonly output: NodeJS.WritableStream = process.stdout,
   ) {
     input.on('data', this.onData);
     input.on('end', this.onEnd);
-    process.on('SIGINT', this.onSigint);
+    cancel.addEventListener('abort', this.onCancel);
   }
 
   /** Whether a person is typing (stdin is a terminal). */
@@ -82,7 +84,7 @@ export class Prompter {
   close(): void {
     this.input.removeListener('data', this.onData);
     this.input.removeListener('end', this.onEnd);
-    process.removeListener('SIGINT', this.onSigint);
+    this.cancel.removeEventListener('abort', this.onCancel);
     this.input.pause();
   }
 
@@ -153,33 +155,57 @@ export class Prompter {
 }
 
 /**
- * Runs `work`, which a Ctrl-C (SIGINT) cancels as it does a prompt: "Operation
- * cancelled.", exit 1, rather than the process killed by the signal. For a wait
- * before the prompts (changepassword's for the channel layer); `work` is given
- * a signal that aborts then, so that it stops holding the process open.
+ * What a command run under `cancelledByCtrlC` is given: `signal` aborts on Ctrl-C;
+ * `changing()` marks the point past which a Ctrl-C no longer cancels.
+ */
+export interface CtrlC {
+  readonly signal: AbortSignal;
+  /**
+   * Called just before the command changes anything: from then on a Ctrl-C
+   * only aborts `signal`, and the command finishes the change and says what
+   * stands ("Operation cancelled." would no longer be true). Throws if a Ctrl-C
+   * came first: the command, already said cancelled, must not go on to change.
+   */
+  changing(): void;
+}
+
+/**
+ * Runs a command, which a Ctrl-C (SIGINT) cancels until it starts its change as
+ * it does a prompt: "Operation cancelled.", exit 1, rather than the process
+ * killed by the signal, whatever it waits for (the database, the channel layer,
+ * the user's typing: give `signal` to the Prompter). `signal` lets a wait stop
+ * at once, so that it stops holding the process open.
  */
 export async function cancelledByCtrlC<T>(
-  work: (signal: AbortSignal) => Promise<T>,
+  work: (ctrlC: CtrlC) => Promise<T>,
   output: NodeJS.WritableStream = process.stdout,
 ): Promise<T> {
   const controller = new AbortController();
+  let changed = false;
   let onSigint!: () => void;
   const interrupted = new Promise<never>((_resolve, reject) => {
     onSigint = () => {
       // As at a prompt: the terminal's "^C" ends its line.
       output.write('\n');
       controller.abort();
-      reject(cancelled());
+      if (!changed) reject(cancelled());
     };
   });
   process.on('SIGINT', onSigint);
   try {
-    return await Promise.race([work(controller.signal), interrupted]);
+    const ctrlC: CtrlC = {
+      signal: controller.signal,
+      changing: () => {
+        if (controller.signal.aborted) throw cancelled();
+        changed = true;
+      },
+    };
+    return await Promise.race([work(ctrlC), interrupted]);
   } finally {
     process.removeListener('SIGINT', onSigint);
   }
 }
 
-function cancelled(why?: string): CommandFailed {
-  return new CommandFailed(why ? `Operation cancelled: ${why}.` : 'Operation cancelled.');
+function cancelled(why?: string): CommandCancelled {
+  return new CommandCancelled(why);
 }

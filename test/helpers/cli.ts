@@ -74,6 +74,43 @@ function collect(child: ChildProcess, input: string | undefined): Promise<CliRes
   });
 }
 
+/** A command left running, to be interrupted (Ctrl-C is SIGINT to it): see startGredis. */
+export interface RunningGredis {
+  child: ChildProcess;
+  /** Its output so far. */
+  stdout(): string;
+  stderr(): string;
+  /** Its exit status, or the signal that ended it. */
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+}
+
+/**
+ * Starts `gredis ARGS` with the tests' SECRET_KEY and its stdin left open (write
+ * to child.stdin). The caller kills it when done (SIGKILL is harmless once it exited).
+ */
+export function startGredis(
+  args: string[],
+  options: { env?: Record<string, string | undefined> } = {},
+): RunningGredis {
+  const child = spawn(process.execPath, [GREDIS_BIN, ...args], {
+    env: cleanEnv(withSecretKey(options).env),
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout!.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+  child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  child.stdin!.on('error', () => undefined);
+  return {
+    child,
+    stdout: () => stdout,
+    stderr: () => stderr,
+    exited: new Promise((resolve) =>
+      child.on('close', (code, signal) => resolve({ code, signal })),
+    ),
+  };
+}
+
 /** Options with the tests' SECRET_KEY, which commands need on PostgreSQL as the server does. */
 function withSecretKey<T extends { env?: Record<string, string | undefined> }>(options: T): T {
   return { ...options, env: { SECRET_KEY: TEST_SECRET_KEY, ...options.env } };
