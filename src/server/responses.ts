@@ -1,6 +1,6 @@
 import { STATUS_CODES, type ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { BROWSER_HEADERS } from './browser-headers.js';
+import { BROWSER_HEADERS } from '../browser-headers.js';
 
 /**
  * The error listener of a connection taken over from the HTTP server (an

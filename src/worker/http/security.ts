@@ -1,3 +1,4 @@
+import { BROWSER_HEADERS } from '../../browser-headers.js';
 import type { Middleware } from './router.js';
 
 /**
@@ -12,11 +13,7 @@ export const CONTENT_SECURITY_POLICY =
 export function securityHeaders(): Middleware {
   return async (request, next) => {
     const response = await next();
-    response
-      .header('x-frame-options', 'DENY')
-      .header('x-content-type-options', 'nosniff')
-      .header('referrer-policy', 'same-origin')
-      .header('cross-origin-opener-policy', 'same-origin');
+    for (const [name, value] of Object.entries(BROWSER_HEADERS)) response.header(name, value);
     if ((response.getHeader('content-type') ?? '').startsWith('text/html')) {
       response.header('content-security-policy', CONTENT_SECURITY_POLICY);
     }
