@@ -158,9 +158,17 @@ const CONNECTION_CODES = new Set([
   'SQLITE_CANTOPEN',
 ]);
 
+/**
+ * Knex gave up waiting for one of its pool's connections (its acquire timeout).
+ * By name: knex's ESM entry does not export the class.
+ */
+export function isAcquireTimeout(error: unknown): boolean {
+  return error instanceof Error && error.name === 'KnexTimeoutError';
+}
+
 /** The database could not be reached or opened at all (as opposed to a failing query). */
 export function isConnectionError(error: unknown): boolean {
-  if (error instanceof Error && error.name === 'KnexTimeoutError') return true;
+  if (isAcquireTimeout(error)) return true;
   // node-postgres's connect timeout says so in words, without a code (the
   // client's "timeout expired", the pool's "…due to connection timeout").
   if (

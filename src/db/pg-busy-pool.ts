@@ -2,7 +2,7 @@ import Client_PG from 'knex/lib/dialects/postgres/index.js';
 import pg from 'pg';
 import { before } from '../deadline.js';
 import type { PostgresBackends } from './cancel.js';
-import { DatabaseBusy } from './errors.js';
+import { DatabaseBusy, isAcquireTimeout } from './errors.js';
 
 /**
  * How long the server has to say what the pool's connections are doing. A
@@ -147,8 +147,7 @@ export function busyAwarePgClient(busyPool: BusyPool): typeof Client_PG {
       try {
         return (await super.acquireConnection()) as unknown;
       } catch (error) {
-        // By name, as errors.ts: knex's ESM entry does not export the class.
-        if (!(error instanceof Error && error.name === 'KnexTimeoutError')) throw error;
+        if (!isAcquireTimeout(error)) throw error;
         throw (await busyPool.explain(Math.round(performance.now() - started))) ?? error;
       }
     }

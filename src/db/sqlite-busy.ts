@@ -1,6 +1,6 @@
 import type BetterSqlite3 from 'better-sqlite3';
 import Client_BetterSQLite3 from 'knex/lib/dialects/better-sqlite3/index.js';
-import { DatabaseBusy } from './errors.js';
+import { DatabaseBusy, isAcquireTimeout } from './errors.js';
 import { ReadRoutingRunner, type ReadConnections } from './sqlite-reads.js';
 
 /**
@@ -177,9 +177,7 @@ export class BusyWaitingSqliteClient extends Client_BetterSQLite3 implements Rea
       const lockWaited = [...this.connections].some(
         (connection) => (lastLockWait.get(connection) ?? -Infinity) >= started,
       );
-      // By name, as errors.ts: knex's ESM entry does not export the class.
-      const timedOut = error instanceof Error && error.name === 'KnexTimeoutError';
-      if (timedOut && lockWaited)
+      if (isAcquireTimeout(error) && lockWaited)
         throw new DatabaseBusy(
           Math.round(performance.now() - started),
           "the connection, which is waiting for another process's lock on the file",
