@@ -101,6 +101,16 @@ async function open(
   return client;
 }
 
+/**
+ * Stops what a test started on a Redis of its own before that Redis goes: its
+ * Thymes, test workers and layers (nothing to flush, the server goes with them).
+ */
+async function stopStarted(): Promise<void> {
+  for (const proc of procs.splice(0)) await proc.stop('SIGKILL');
+  for (const worker of workers.splice(0)) await worker.stop();
+  for (const layer of layers.splice(0)) await layer.close();
+}
+
 test.after.each(async () => {
   for (const client of clients.splice(0)) client.ws.terminate();
   for (const proc of procs.splice(0)) await proc.stop('SIGKILL');
@@ -300,9 +310,7 @@ test('a handshake while Redis is silent gets 503 at --websocket-connect-timeout;
     assert.is(await after.next(), 'again');
   } finally {
     redis.resume();
-    for (const proc of procs.splice(0)) await proc.stop('SIGKILL');
-    for (const worker of workers.splice(0)) await worker.stop();
-    for (const layer of layers.splice(0)) await layer.close();
+    await stopStarted();
     await redis.stop();
   }
 });
@@ -352,9 +360,7 @@ test('a Redis restart while sockets are open: they survive and traffic resumes',
     );
     assert.ok(warned, 'the outage was logged as a warning');
   } finally {
-    for (const proc of procs.splice(0)) await proc.stop('SIGKILL');
-    for (const worker of workers.splice(0)) await worker.stop();
-    for (const layer of layers.splice(0)) await layer.close();
+    await stopStarted();
     await redis.stop();
   }
 });
@@ -397,9 +403,7 @@ test('a Redis user that may not BZMPOP: /healthz is 503 on both ports, naming it
       );
       assert.is((await httpRequest(port, '/hello')).status, 200);
     } finally {
-      for (const proc of procs.splice(0)) await proc.stop('SIGKILL');
-      for (const worker of workers.splice(0)) await worker.stop();
-      for (const layer of layers.splice(0)) await layer.close();
+      await stopStarted();
     }
   }));
 
@@ -449,9 +453,7 @@ test('a Redis user that may not EVALSHA: requests are 503 (logged without a stac
       );
       assert.is((await httpRequest(port, '/hello')).status, 200);
     } finally {
-      for (const proc of procs.splice(0)) await proc.stop('SIGKILL');
-      for (const worker of workers.splice(0)) await worker.stop();
-      for (const layer of layers.splice(0)) await layer.close();
+      await stopStarted();
     }
   }));
 

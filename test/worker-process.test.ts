@@ -14,7 +14,12 @@ import * as assert from 'uvu/assert';
 import type { Database } from '../src/db/connection.js';
 import { createLayer } from '../src/index.js';
 import type { ChannelLayer } from '../src/layer/types.js';
-import { postgresBackend, SHARED_POSTGRES_URL, waitUntilBlockedBy } from './helpers/databases.js';
+import {
+  lockTable,
+  postgresBackend,
+  SHARED_POSTGRES_URL,
+  waitUntilBlockedBy,
+} from './helpers/databases.js';
 import { freePort } from './helpers/ports.js';
 import { rawClient, RedisServer, waitForBlockedReads } from './helpers/redis-server.js';
 import {
@@ -73,11 +78,7 @@ async function joinWaitingForLock(
   client: TestClient,
   roomId: number,
 ): Promise<void> {
-  const schema = new URL(database.url).searchParams.get('search_path')!;
-  const holder = (await locker.query<{ pid: number }>('select pg_backend_pid() as pid')).rows[0]!
-    .pid;
-  await locker.query('begin');
-  await locker.query(`lock table ${schema}.chat_room in access exclusive mode`);
+  const { holder } = await lockTable(locker, database, 'chat_room');
   client.send(JSON.stringify({ command: 'join', room: roomId }));
   await waitUntilBlockedBy(holder, 'the join waiting for the lock');
 }

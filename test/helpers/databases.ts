@@ -175,6 +175,52 @@ export async function holdWriteLock(
   return { released };
 }
 
+/** A table locked in an open transaction of the test's own connection, and how to end it. */
+export interface TableLock {
+  /** The locking connection's server process, which the waiting statements are blocked by. */
+  holder: number;
+  /** The schema (the backend's search_path) and the table locked. */
+  schema: string;
+  table: string;
+  release(): Promise<void>;
+}
+
+/**
+ * Locks `table` of `backend`'s schema in access exclusive mode, in a transaction
+ * of `locker` (a connection of the test's own), until release(): every
+ * statement on the table waits, as behind a migration's ALTER TABLE.
+ */
+export async function lockTable(
+  locker: pg.Client,
+  backend: DatabaseBackend,
+  table: string,
+): Promise<TableLock> {
+  const schema = new URL(backend.url).searchParams.get('search_path')!;
+  const holder = (await locker.query<{ pid: number }>('select pg_backend_pid() as pid')).rows[0]!
+    .pid;
+  await locker.query('begin');
+  const release = async (): Promise<void> => {
+    await locker.query('rollback');
+  };
+  try {
+    await locker.query(`lock table ${schema}.${table} in access exclusive mode`);
+  } catch (error) {
+    await release();
+    throw error;
+  }
+  return { holder, schema, table, release };
+}
+
+/**
+ * What a query queued behind a pool of ten connections all waiting for `lock`
+ * fails with (DatabaseBusy), as the worker logs it and /healthz says it.
+ */
+export function lockedPoolError({ schema, table, holder }: TableLock): RegExp {
+  return new RegExp(
+    `^database is locked: waited \\d+ ms for a connection: 10 of the pool's 10 are waiting for a lock on (${schema}\\.)?${table} held by server process ${holder}$`,
+  );
+}
+
 /**
  * Waits until at least `count` server processes wait for a lock that server
  * process `holder` holds (pg_blocking_pids): statements queued behind a LOCK
