@@ -1,16 +1,17 @@
 /**
  * Queries that wait behind statements waiting for a lock another connection
  * holds: on PostgreSQL, those queued for one of the pool's connections fail as
- * the lock's (DatabaseBusy), naming the lock, not as a database that cannot be
- * reached, and as the database being busy behind statements that are only
- * slow; a pool stuck on a server that stopped answering still fails as one.
+ * the lock's (DatabaseBusy), naming the lock and whether its holder sits idle
+ * in a transaction, not as a database that cannot be reached, and as the
+ * database being busy behind statements that are only slow or transactions
+ * left open; a pool stuck on a server that stopped answering still fails as one.
  * /healthz's probe, queued behind them, says the same of the database.
  * On SQLite, reads go on while a write waits for another process's lock.
  */
 import pg from 'pg';
 import { suite } from './helpers/suite.js';
 import * as assert from 'uvu/assert';
-import { openDatabase } from '../src/db/connection.js';
+import { openDatabase, type Database } from '../src/db/connection.js';
 import { DatabaseProbe } from '../src/db/probe.js';
 import { sqliteFileOf } from '../src/db/url.js';
 import { PreparedQuery } from '../src/db/prepared.js';
@@ -110,6 +111,146 @@ postgres(
         assert.ok(afterMs >= 1000 && afterMs < 2500, `failed after ${afterMs} ms`);
       }
     } finally {
+      await db.close();
+    }
+  },
+);
+
+/** Transactions of the pool's sitting idle, and how to let them finish. */
+interface IdleTransactions {
+  /** Their server processes. */
+  pids: number[];
+  /** Lets them commit, and resolves once they have; idempotent. */
+  finish(): Promise<void>;
+}
+
+/**
+ * Opens `count` transactions on `db`'s pool, each running a statement then
+ * awaiting something else before it finishes, as a handler may inside one:
+ * resolves once they all sit idle in their transactions.
+ */
+async function idleTransactions(db: Database, count: number): Promise<IdleTransactions> {
+  let release!: () => void;
+  const released = new Promise<void>((resolve) => (release = resolve));
+  const opened: Promise<number>[] = [];
+  const transactions = Array.from({ length: count }, () => {
+    let open!: (pid: number) => void;
+    opened.push(new Promise((resolve) => (open = resolve)));
+    return db.knex.transaction(async (trx) => {
+      const { rows } = await trx.raw<{ rows: { pid: number }[] }>('select pg_backend_pid() as pid');
+      open(rows[0]!.pid);
+      await released;
+    });
+  });
+  const finish = async (): Promise<void> => {
+    release();
+    await Promise.all(transactions);
+  };
+  try {
+    return { pids: await within(Promise.all(opened), 4000, 'the transactions to open'), finish };
+  } catch (error) {
+    await finish();
+    throw error;
+  }
+}
+
+postgres(
+  "a query queued for a connection while the pool's all sit idle in transactions fails as the database being busy, saying how long the longest has sat, not as an unreachable database; /healthz's probe says the same",
+  async () => {
+    const db = openDatabase(database.url, { acquireTimeoutMs: 1000 });
+    const open = await idleTransactions(db, 10);
+    try {
+      const started = Date.now();
+      const error = await db.knex.raw('select 1').then(
+        () => undefined,
+        (failure: unknown) => failure,
+      );
+      const afterMs = Date.now() - started;
+      assert.instance(error, DatabaseBusy);
+      const busy = error as DatabaseBusy;
+      assert.is(busy.code, 'GREDIS_DATABASE_BUSY');
+      assert.is(busy.state, 'busy');
+      const [, seconds, pid] =
+        /^database is busy: waited \d+ ms for a connection: 10 of the pool's 10 are idle in a transaction, the longest for (\d+\.\d) s \(server process (\d+)\)$/.exec(
+          busy.message,
+        ) ?? [];
+      // Idle since before the query was queued, which waited 1 s.
+      assert.ok(Number(seconds) >= 0.9 && Number(seconds) < 2.5, busy.message);
+      assert.ok(open.pids.includes(Number(pid)), `${busy.message} names one of ${open.pids}`);
+      assert.ok(isDatabaseTimeout(error), busy.message);
+      assert.not.ok(isConnectionError(error), busy.message);
+      assert.is(failureCause(error), 'database');
+      assert.ok(afterMs >= 1000 && afterMs < 2500, `failed after ${afterMs} ms`);
+      const readiness = await new DatabaseProbe(db).check();
+      assert.is(readiness.ok, false);
+      assert.match(
+        readiness.error!,
+        /^database is busy: waited \d+ ms for a connection: 10 of the pool's 10 are idle in a transaction, the longest for \d+\.\d s \(server process \d+\)$/,
+      );
+      await open.finish();
+      assert.equal((await db.knex.raw<{ rows: unknown[] }>('select 1 as x')).rows, [{ x: 1 }]);
+    } finally {
+      await open.finish();
+      await db.close();
+    }
+  },
+);
+
+postgres(
+  "a query queued for a connection while some of the pool's run slow statements and the others sit idle in transactions: the error says both",
+  async () => {
+    const db = openDatabase(database.url, { acquireTimeoutMs: 1000 });
+    const open = await idleTransactions(db, 5);
+    try {
+      const slow = Array.from({ length: 5 }, () => db.knex.raw('select pg_sleep(2.5)').then());
+      const error = await db.knex.raw('select 1').then(
+        () => undefined,
+        (failure: unknown) => failure,
+      );
+      assert.instance(error, DatabaseBusy);
+      assert.is((error as DatabaseBusy).state, 'busy');
+      assert.match(
+        (error as Error).message,
+        /^database is busy: waited \d+ ms for a connection: 5 of the pool's 10 are running statements, the longest for \d+\.\d s \(server process \d+\); 5 of the pool's 10 are idle in a transaction, the longest for \d+\.\d s \(server process \d+\)$/,
+      );
+      await Promise.all(slow);
+    } finally {
+      await open.finish();
+      await db.close();
+    }
+  },
+);
+
+postgres(
+  "a lock's holder that is running a statement, not idle in its transaction, is named without saying it is idle",
+  async () => {
+    const db = openDatabase(database.url, { acquireTimeoutMs: 1000 });
+    try {
+      await db.knex.schema.createTable('held_running', (t) => t.integer('x'));
+      const lock = await lockTable(locker, database, 'held_running');
+      const running = locker.query('select pg_sleep(2)');
+      const queries = Array.from({ length: 11 }, () =>
+        db
+          .knex('held_running')
+          .select()
+          .then(
+            () => undefined,
+            (error: unknown) => error,
+          ),
+      );
+      const queued = await within(queries[10]!, 4000, 'the queued query to fail');
+      assert.instance(queued, DatabaseBusy);
+      assert.match(
+        (queued as Error).message,
+        new RegExp(
+          `^database is locked: waited \\d+ ms for a connection: 10 of the pool's 10 are waiting for a lock on (${lock.schema}\\.)?held_running held by server process ${lock.holder}$`,
+        ),
+      );
+      await running;
+      await lock.release();
+      await Promise.all(queries);
+    } finally {
+      await locker.query('rollback').catch(() => undefined);
       await db.close();
     }
   },

@@ -28,8 +28,8 @@ export interface Database {
   cancelQueries(withinMs: number): Promise<number>;
   /**
    * Why queries are waiting for one of the pool's connections, if the server
-   * says within `withinMs` that the pool's are all waiting for a lock or
-   * running statements: the error a query that waited `waitedMs` fails with
+   * says within `withinMs` that the pool's are all waiting for a lock, running
+   * statements or idle in transactions: the error a query that waited `waitedMs` fails with
    * at the acquire timeout. Undefined when no query waits for a connection,
    * when the server does not answer in time, and on SQLite (whose reads do
    * not queue behind its busy writes). For /healthz (DatabaseProbe), whose
@@ -60,8 +60,8 @@ export interface OpenDatabaseOptions {
   busyTimeoutMs?: number;
   /**
    * PostgreSQL: how long a query waits for one of the pool's connections
-   * before it fails (DatabaseBusy when they are all waiting for a lock or
-   * running statements).
+   * before it fails (DatabaseBusy when they are all waiting for a lock,
+   * running statements or idle in transactions).
    * Default ACQUIRE_TIMEOUT_MS.
    */
   acquireTimeoutMs?: number;
@@ -71,7 +71,7 @@ export interface OpenDatabaseOptions {
  * Fail fast instead of knex's 60 s default when the server is unreachable
  * (PostgreSQL). Shorter than the query timeout: a query queued behind
  * statements waiting for a lock, or running, gives up first, as the database
- * being busy (see busyAwarePgClient).
+ * being busy (see busyAwarePgClient), as it does behind transactions left open.
  */
 const ACQUIRE_TIMEOUT_MS = 10_000;
 /**

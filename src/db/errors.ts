@@ -43,10 +43,11 @@ export class MigrationFailed extends Error {
  * the process's one, waiting for another process's lock on the file; on
  * PostgreSQL every one the pool may open, waiting for a lock another session
  * holds ("database is locked") or running statements (slow ones, or many at
- * once: "database is busy"). The database's error, for a query that never got
- * to run (knex's "Timeout acquiring a connection" reads as a database that
- * cannot be reached). Nothing was run; the same query works once the lock is
- * released or the statements ahead are done.
+ * once) or sitting idle in transactions their code has not finished ("database
+ * is busy"). The database's error, for a query that never got to run (knex's
+ * "Timeout acquiring a connection" reads as a database that cannot be
+ * reached). Nothing was run; the same query works once the lock is released
+ * or the statements or transactions ahead are done.
  */
 export class DatabaseBusy extends Error {
   readonly code = 'GREDIS_DATABASE_BUSY' as const;
@@ -54,7 +55,7 @@ export class DatabaseBusy extends Error {
     readonly waitedMs: number,
     /** What the query waited for, and what that does ("the connection, which …"). */
     readonly waitedFor: string,
-    /** Whether the connections wait for a lock, or run statements. */
+    /** Whether the connections wait for a lock, or run statements or sit in transactions. */
     readonly state: 'locked' | 'busy' = 'locked',
   ) {
     // No cause: knex's timeout it stands for says "Are you missing a

@@ -21,8 +21,8 @@ const EXPLAIN_MS = 300;
  * second however often probes come (an answer stands for FRESH_MS), and never
  * two at once (a probe while one is out waits for that one). A database that
  * takes longer than ANSWER_MS counts as away; or as busy, when the `select 1`
- * is queued behind the pool's connections all waiting for a lock or running
- * statements, as the server says (the process cannot serve pages either way,
+ * is queued behind the pool's connections all waiting for a lock, running
+ * statements or idle in transactions, as the server says (the process cannot serve pages either way,
  * but "no answer" would send the operator looking for an outage).
  */
 export class DatabaseProbe {

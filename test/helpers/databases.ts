@@ -213,11 +213,12 @@ export async function lockTable(
 
 /**
  * What a query queued behind a pool of ten connections all waiting for `lock`
- * fails with (DatabaseBusy), as the worker logs it and /healthz says it.
+ * fails with (DatabaseBusy), as the worker logs it and /healthz says it: its
+ * holder sits idle in its transaction, as lockTable leaves it.
  */
 export function lockedPoolError({ schema, table, holder }: TableLock): RegExp {
   return new RegExp(
-    `^database is locked: waited \\d+ ms for a connection: 10 of the pool's 10 are waiting for a lock on (${schema}\\.)?${table} held by server process ${holder}$`,
+    `^database is locked: waited \\d+ ms for a connection: 10 of the pool's 10 are waiting for a lock on (${schema}\\.)?${table} held by server process ${holder} \\(idle in a transaction for \\d+\\.\\d s\\)$`,
   );
 }
 
