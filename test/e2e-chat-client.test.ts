@@ -837,6 +837,16 @@ test('a tab shown again after its connection dropped while hidden: it reconnects
   });
 });
 
+/**
+ * What wakes a page to its connection: the tab shown again (headless Chromium
+ * never hides a page, so the event is sent as a browser sends it), and the
+ * browser back online.
+ */
+const WAKES = [
+  `document.dispatchEvent(new Event('visibilitychange'))`,
+  `window.dispatchEvent(new Event('online'))`,
+];
+
 test('a connection gone silent unseen (a frozen server, a dead network path): shown again or back online, the page asks, and reconnects when no answer comes', async () => {
   const room = await fixtures.room('Gone quiet');
   await inTab({}, async ({ page, relay }) => {
@@ -844,11 +854,7 @@ test('a connection gone silent unseen (a frozen server, a dead network path): sh
     await box(page, room).fill('typed before it went quiet');
     // The page's own clock, so that its waits can be run at once.
     await page.clock.install();
-    const wakes = [
-      `document.dispatchEvent(new Event('visibilitychange'))`,
-      `window.dispatchEvent(new Event('online'))`,
-    ];
-    for (const wake of wakes) {
+    for (const wake of WAKES) {
       relay.silence();
       const tries = relay.connected.length;
       // Heard from last a while ago: it is asked something (a join of a room it has).
@@ -863,7 +869,7 @@ test('a connection gone silent unseen (a frozen server, a dead network path): sh
     }
     // Heard from just now: shown again, it asks nothing.
     const sent = relay.passed.length;
-    await page.evaluate(wakes[0]!);
+    await page.evaluate(WAKES[0]!);
     await sleep(300);
     assert.is(relay.passed.length, sent, 'no command, so no answer');
     assert.is(await box(page, room).inputValue(), 'typed before it went quiet');
@@ -873,6 +879,33 @@ test('a connection gone silent unseen (a frozen server, a dead network path): sh
       5000,
       'the message',
     );
+  });
+});
+
+test('a page with no room open whose connection went silent unseen: shown again or back online, it connects afresh at once, and its first join is answered', async () => {
+  const room = await fixtures.room('Nothing open yet');
+  await inTab({}, async ({ page, relay }) => {
+    await page.clock.install();
+    for (const wake of WAKES) {
+      relay.silence();
+      const tries = relay.connected.length;
+      await page.clock.fastForward(30_000);
+      await page.evaluate(wake);
+      // With no room to ask about, the probe is a fresh connection: nothing to wait out.
+      await waitFor(() => relay.connected.length > tries, 5000, `a new connection: ${wake}`);
+      await join(page, room);
+      assert.is(relay.connected.length, tries + 1, `one new connection: ${wake}`);
+      // A renewal the user need not hear of: connected all along, as far as the page says.
+      assert.is(await page.locator('#connection-text').textContent(), 'Connected.', wake);
+      assert.is(
+        await page.locator('#connection-status').getAttribute('data-state'),
+        'connected',
+        wake,
+      );
+      // Out again, for the next wake to find no room open.
+      await page.locator(`.room-link[data-room-id="${room.id}"]`).click();
+      await pane(page, room).waitFor({ state: 'detached' });
+    }
   });
 });
 

@@ -1111,10 +1111,9 @@
   /**
    * Back online, or the tab shown again: a socket dropped meanwhile reconnects
    * now, and one that may have died without a word (the machine slept, the
-   * network changed, its Thyme froze) is asked something, so that its silence
-   * shows (SILENCE_TIMEOUT_MS) before the user's next command meets it. Not one
-   * already waited on, or heard from lately. A page with no room open has nothing
-   * to miss but a logout's close: its next join is the test.
+   * network changed, its Thyme froze) is probed, so that a dead one is found
+   * before the user's next command meets it. Not one already waited on, or
+   * heard from lately.
    */
   function checkConnection() {
     reconnectNow();
@@ -1123,15 +1122,35 @@
     // As for the keep-alive: re-joins are told apart by their order, and a join
     // could overtake a leave.
     if (rejoinsPending() || leaving.size > 0) return;
-    rejoinFirstRoom();
+    if (!rejoinFirstRoom()) renewSocket();
   }
 
-  /** "join" again for the first room open, which changes nothing; false with none open. */
+  /**
+   * The probe of a page with rooms open: "join" again for the first, which
+   * changes nothing, and whose answer is awaited as any command's (its silence
+   * gives the socket up: SILENCE_TIMEOUT_MS). False with none open.
+   */
   function rejoinFirstRoom() {
     const first = rooms.keys().next();
     if (first.done) return false;
     send({ command: 'join', room: first.value });
     return true;
+  }
+
+  /**
+   * The probe of a page with no room open: a fresh socket in place of this one,
+   * quietly. Such a page has no command to ask that changes nothing (a leave of a
+   * room it is not in is announced to that room by a server that follows the
+   * original), and nothing to lose with its socket; the fresh one's handshake is
+   * the test (watched as any), and renews its groups. Its callers spare a join
+   * on its way: what the old socket still owes goes with it.
+   */
+  function renewSocket() {
+    const old = socket;
+    socket = null;
+    awaiting = [];
+    old.close(1000);
+    connect(true);
   }
 
   function keepMemberships() {
@@ -1144,12 +1163,7 @@
     // within half an interval (which also spares a join still on its way). With
     // nothing to re-join, nothing is missed in between.
     if (Date.now() - lastHeardAt < KEEP_ALIVE_MS / 2) return;
-    const old = socket;
-    socket = null;
-    // What it still owes us goes with it (a join in flight was spared above).
-    awaiting = [];
-    old.close(1000);
-    connect(true);
+    renewSocket();
   }
 
   updateEmptyState();
