@@ -909,6 +909,26 @@ test('a page with no room open whose connection went silent unseen: shown again 
   });
 });
 
+test('a page with no room open whose fresh connection fails (no worker up): it says it is disconnected, not connected, and is back once the chat is', async () => {
+  const room = await fixtures.room('Nothing open, chat down');
+  // Thyme refuses a handshake no worker answers after 2 s here (5 by default).
+  await inTab({ websocketConnectTimeout: 2 }, async ({ page, relay, chat }) => {
+    await page.clock.install();
+    await chat.stopWorker();
+    relay.silence();
+    await page.clock.fastForward(30_000);
+    await page.evaluate(WAKES[0]!);
+    await page.locator('#connection-status[data-state="disconnected"]').waitFor();
+    assert.is(await page.locator('#connection-text').textContent(), 'Disconnected. Reconnecting…');
+    chat.startWorker();
+    // Back online: it tries at once (its session check hangs until the page's clock moves).
+    await page.evaluate(WAKES[1]!);
+    await page.locator('#connection-status[data-state="connected"]').waitFor();
+    assert.is(await page.locator('#connection-text').textContent(), 'Reconnected.');
+    await join(page, room);
+  });
+});
+
 test('rooms clicked faster than the server answers, past its rate: the panes shown are the rooms the server has the socket in', async () => {
   const rooms: Room[] = [];
   for (const title of ['Rapid A', 'Rapid B', 'Rapid C', 'Rapid D', 'Rapid E']) {

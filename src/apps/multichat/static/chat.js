@@ -923,8 +923,16 @@
     // A refused handshake, or our session ended (CLOSE_LOGGED_OUT): ask before
     // reconnecting, since this browser may be logged in again (an admin who set
     // their own password has a new session).
-    if (opened && code !== CLOSE_LOGGED_OUT) scheduleRetry(DROPPED);
-    else void retryUnlessLoggedOut(opened ? DROPPED : everConnected ? undefined : UNAVAILABLE);
+    if (opened && code !== CLOSE_LOGGED_OUT) return scheduleRetry(DROPPED);
+    // A quiet renewal (renewSocket) that never opened begins an outage too: until
+    // now, the page said it was connected.
+    const dropped = opened || showsConnected();
+    void retryUnlessLoggedOut(dropped ? DROPPED : everConnected ? undefined : UNAVAILABLE);
+  }
+
+  /** Whether the status says the page is connected (through a quiet renewal too). */
+  function showsConnected() {
+    return status.getAttribute('data-state') === 'connected';
   }
 
   /** Whether the socket owes the page an answer: a command of ours, or a re-join. */
