@@ -60,6 +60,9 @@ class Relay {
   readonly connected: number[] = [];
   private page: WebSocketRoute | undefined;
   private server: WebSocketRoute | undefined;
+  /** While set, new connections wait for it, their handshakes unanswered (holdConnections()). */
+  private gate: Promise<void> | undefined;
+  private openGate: (() => void) | undefined;
 
   static async install(page: Page): Promise<Relay> {
     const relay = new Relay();
@@ -84,15 +87,31 @@ class Relay {
     this.silenced.add(this.page!);
   }
 
+  /**
+   * New connections wait from now on, their handshakes unanswered (the page's
+   * socket stays connecting), until openConnections(): a slow path or server.
+   */
+  holdConnections(): void {
+    this.gate = new Promise((resolve) => (this.openGate = resolve));
+  }
+
+  /** The connections held go on to the server, and new ones pass at once. */
+  openConnections(): void {
+    this.openGate?.();
+    this.gate = undefined;
+  }
+
   /** Drops the page's connection (1006), and the server's, as one found dead some time after it died. */
   cut(): void {
     this.page!.close({ code: 1006 });
     this.server!.close();
   }
 
-  private attach(page: WebSocketRoute): void {
-    this.page = page;
+  private async attach(page: WebSocketRoute): Promise<void> {
     this.connected.push(Date.now());
+    // Playwright opens the page's socket once this returns, or once the server's has opened.
+    await this.gate;
+    this.page = page;
     if (this.overloaded) return page.onMessage(() => page.close({ code: 1013 }));
     const server = page.connectToServer();
     this.server = server;
@@ -926,6 +945,29 @@ test('a page with no room open whose fresh connection fails (no worker up): it s
     await page.locator('#connection-status[data-state="connected"]').waitFor();
     assert.is(await page.locator('#connection-text').textContent(), 'Reconnected.');
     await join(page, room);
+  });
+});
+
+test('a room clicked while a page with no room open connects afresh unseen: no "not connected" alert, and it is joined once that connection opens', async () => {
+  const room = await fixtures.room('Clicked while renewing');
+  await inTab({}, async ({ page, relay }) => {
+    await page.clock.install();
+    relay.holdConnections();
+    const tries = relay.connected.length;
+    await page.clock.fastForward(30_000);
+    await page.evaluate(WAKES[0]!);
+    await waitFor(() => relay.connected.length > tries, 5000, 'a new connection');
+    await page.locator(`.room-link[data-room-id="${room.id}"]`).click();
+    assert.is(await alertText(page), '', 'the page says it is connected, and asks no second try');
+    relay.openConnections();
+    await pane(page, room).waitFor();
+    assert.is(
+      await page.evaluate('document.activeElement.id'),
+      `room-${room.id}-input`,
+      'the join asked for: its send box has focus',
+    );
+    assert.is(relay.connected.length, tries + 1, 'one new connection');
+    assert.is(await page.locator('#connection-text').textContent(), 'Connected.');
   });
 });
 

@@ -119,8 +119,9 @@
   /** Rooms whose leave is on its way: a keep-alive join now would bring them back. */
   const leaving = new Set();
   /**
-   * Rooms the user asked to join whose answer was lost with a connection: joined
-   * with the re-joins once reconnected (their panes appear then), until answered.
+   * Rooms the user asked to join whose answer was lost with a connection, or
+   * that were asked for while a quiet renewal was opening (renewing): joined
+   * with the re-joins once connected (their panes appear then), until answered.
    */
   const joinsLost = new Set();
   /**
@@ -523,7 +524,14 @@
     if (name === 'leave' && !open) return removePane(id);
     if (open && !loggedOut && rejoinsPending()) return showStillRejoining();
     if (name === 'join') focusOnJoin = id;
+    // The page says it is connected: the join goes with the re-joins once it is.
+    if (name === 'join' && renewing()) return void joinsLost.add(id);
     if (send({ command: name, room: id }) && name === 'leave') leaving.add(id);
+  }
+
+  /** Whether a quiet renewal (renewSocket) is opening: the status says connected meanwhile. */
+  function renewing() {
+    return socket !== null && socket.readyState === WebSocket.CONNECTING && showsConnected();
   }
 
   function sendMessage(id, input) {
