@@ -1155,11 +1155,12 @@
 
   /**
    * The probe of a page with no room open: a fresh socket in place of this one,
-   * quietly. Such a page has no command to ask that changes nothing (a leave of a
-   * room it is not in is announced to that room by a server that follows the
-   * original), and nothing to lose with its socket; the fresh one's handshake is
-   * the test (watched as any), and renews its groups. Its callers spare a join
-   * on its way: what the old socket still owes goes with it.
+   * quietly. Such a page has no command to ask that changes nothing: a leave of
+   * a room it is not in may be announced to that room (multichat.md words it so,
+   * and the original did), and the list may have no room to name. Nor has it
+   * anything to lose with its socket; the fresh one's handshake is the test
+   * (watched as any), and renews its groups. Its callers spare a join on its
+   * way: what the old socket still owes goes with it.
    */
   function renewSocket() {
     const old = socket;
