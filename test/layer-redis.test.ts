@@ -3,6 +3,7 @@
  * trips, idleness, and behaviour under faults. The shared contract is in
  * layer-contract.test.ts.
  */
+import type { Test } from 'uvu';
 import { suite } from './helpers/suite.js';
 import * as assert from 'uvu/assert';
 import { Encoder } from '@msgpack/msgpack';
@@ -24,7 +25,7 @@ import { rejects } from './helpers/assert.js';
 import { captureLogs, ERROR, WARN, type CapturedLine } from './helpers/log-capture.js';
 import { testPrefix } from './helpers/layers.js';
 import { RedisSentinel, RedisServer, rawClient, SHARED_REDIS_URL } from './helpers/redis-server.js';
-import { withAclUser } from './helpers/redis-acl.js';
+import { withAclUser, type AclUser } from './helpers/redis-acl.js';
 import { TcpProxy } from './helpers/tcp-proxy.js';
 import { settledWithin, sleep, waitFor, within } from './helpers/wait.js';
 
@@ -57,6 +58,31 @@ async function cleanup(): Promise<void> {
 }
 
 /**
+ * A suite of this file: each of its tests has a fresh prefix, and the layers
+ * and clients it made are closed after it. With `ownServer`, the suite runs a
+ * private redis-server for its tests (one they restart, pause or count the
+ * commands of), handed to `ownServer` once started and stopped after the suite.
+ */
+function layerSuite(name: string, ownServer?: (server: RedisServer) => void): Test {
+  const test = suite(name);
+  if (ownServer) {
+    let server: RedisServer | undefined;
+    test.before(async () => {
+      server = await RedisServer.start();
+      ownServer(server);
+    });
+    test.after(async () => {
+      await server?.stop();
+    });
+  }
+  test.before.each(() => {
+    prefix = testPrefix();
+  });
+  test.after.each(cleanup);
+  return test;
+}
+
+/**
  * How long a test waits for what must happen (a message to arrive, a close to
  * end): reached only when a test fails, so generous, since a loaded CI machine
  * can stall a correct run for seconds.
@@ -79,11 +105,7 @@ async function assertExpiresIn(key: string, ms: number, since: number): Promise<
 }
 
 // ---------------------------------------------------------------------------
-const format = suite('redis layer: wire format');
-format.before.each(() => {
-  prefix = testPrefix();
-});
-format.after.each(cleanup);
+const format = layerSuite('redis layer: wire format');
 
 format('consistentHash matches channels_redis vectors', () => {
   assert.is(consistentHash('key_one', 1), 0);
@@ -392,18 +414,11 @@ format('sends made in one tick go as one batched script, each with its own outco
 format.run();
 
 // ---------------------------------------------------------------------------
-const sharding = suite('redis layer: sharding across two servers');
 let second: RedisServer;
-sharding.before(async () => {
-  second = await RedisServer.start();
-});
-sharding.after(async () => {
-  await second.stop();
-});
-sharding.before.each(() => {
-  prefix = testPrefix();
-});
-sharding.after.each(cleanup);
+const sharding = layerSuite(
+  'redis layer: sharding across two servers',
+  (server) => (second = server),
+);
 
 sharding('process-specific channels and groups land on the host their name hashes to', async () => {
   const url = `${SHARED_REDIS_URL},${second.url}`;
@@ -484,18 +499,8 @@ sharding(
 sharding.run();
 
 // ---------------------------------------------------------------------------
-const idle = suite('redis layer: no polling');
 let quiet: RedisServer;
-idle.before(async () => {
-  quiet = await RedisServer.start();
-});
-idle.after(async () => {
-  await quiet.stop();
-});
-idle.before.each(() => {
-  prefix = testPrefix();
-});
-idle.after.each(cleanup);
+const idle = layerSuite('redis layer: no polling', (server) => (quiet = server));
 
 function commandStats(info: string): Map<string, number> {
   const stats = new Map<string, number>();
@@ -539,23 +544,69 @@ idle('an idle layer with many pending receives issues no Redis commands', async 
 idle.run();
 
 // ---------------------------------------------------------------------------
-const faults = suite('redis layer: faults');
+let flaky: RedisServer;
+const faults = layerSuite('redis layer: faults', (server) => (flaky = server));
 /** How often a layer logging to `lines` has dropped its connections to a silent server. */
 function dropsIn(lines: CapturedLine[]): number {
   return lines.filter((line) => /stopped answering/.test(line.msg)).length;
 }
 
-let flaky: RedisServer;
-faults.before(async () => {
-  flaky = await RedisServer.start();
-});
-faults.after(async () => {
-  await flaky.stop();
-});
-faults.before.each(() => {
-  prefix = testPrefix();
-});
-faults.after.each(cleanup);
+/** How many of `lines` are warnings matching `pattern`. */
+function warnings(lines: CapturedLine[], pattern: RegExp): number {
+  return lines.filter((line) => line.level === WARN && pattern.test(line.msg)).length;
+}
+
+/** A layer that connects to the faults suite's server as an ACL user, and what it logged. */
+interface LimitedLayer {
+  user: AclUser;
+  limited: ChannelLayer;
+  lines: CapturedLine[];
+}
+
+/**
+ * Runs `body` with a layer that connects to the faults suite's server as an
+ * ACL user with `rules` (withAclUser), logging to `lines`: once it is ready,
+ * unless `ready` is false (a user refused what the layer reads at connecting,
+ * or a test whose first call is what connects).
+ */
+function withLimitedLayer(
+  rules: readonly string[],
+  body: (made: LimitedLayer) => Promise<void>,
+  { ready = true } = {},
+): Promise<void> {
+  return withAclUser(
+    rules,
+    async (user) => {
+      const { logger, lines } = captureLogs();
+      const limited = layer({ logger }, user.url());
+      if (ready) await limited.whenReady();
+      await body({ user, limited, lines });
+    },
+    flaky,
+  );
+}
+
+/** Asserts that `limited`'s one host is refused (not ready), for a reason matching `refusal` if given. */
+function assertRefused(limited: ChannelLayer, refusal?: RegExp, message = 'refused'): void {
+  const health = limited.health();
+  assert.not.ok(health.ok, message);
+  assert.is(health.hosts[0]!.status, 'refused');
+  if (refusal) assert.match(health.hosts[0]!.refusal!, refusal);
+}
+
+/**
+ * Asserts that `limited`'s host stays refused across three health() calls,
+ * 0.6 s apart: each probes again (the refused call run dry), and is refused.
+ */
+async function assertStaysRefused(limited: ChannelLayer, refusal?: RegExp): Promise<void> {
+  for (let i = 0; i < 3; i++, await sleep(600)) assertRefused(limited, refusal, 'still refused');
+}
+
+/** Grants `user` the ACL `rules`, and waits until `limited`'s probe finds them: ready again. */
+async function grant(user: AclUser, limited: ChannelLayer, ...rules: string[]): Promise<void> {
+  await user.set(...rules);
+  await waitFor(() => limited.health().ok, ARRIVES_MS, 'ready again, found by the probe');
+}
 
 faults(
   'a receive blocked while Redis restarts resumes when it returns, with a logged warning',
@@ -835,10 +886,9 @@ faults(
 faults(
   "an ACL user without access to the prefix's keys: each call fails as LayerUnavailable naming the refusal (NOPERM), groupAdd's MULTI and groupDiscard too",
   () =>
-    withAclUser(
+    withLimitedLayer(
       ['~elsewhere:*', '+@all'],
-      async (user) => {
-        const limited = layer({}, user.url());
+      async ({ limited }) => {
         for (const [what, call] of [
           ['send (a script)', () => limited.send('acl.probe', { n: 1 })],
           ['groupAdd (a MULTI)', () => limited.groupAdd('acl.room', 'acl.probe')],
@@ -850,125 +900,80 @@ faults(
           assert.match((error.cause as Error).message, /^NOPERM .*keys/, what);
         }
       },
-      flaky,
+      { ready: false },
     ),
 );
 
 faults(
   'an ACL user that may not BZMPOP: the reader says what it lacks, once; the host is refused (not ready) until granted, then the message arrives',
   () =>
-    withAclUser(
-      ['~*', '&*', '+@all', '-bzmpop'],
-      async (user) => {
-        const { logger, lines } = captureLogs();
-        const limited = layer({ logger }, user.url());
-        await limited.whenReady();
-        assert.ok(limited.health().ok, 'ready before anything was refused');
-        const channel = await limited.newChannel();
-        // Caught: a failed assertion below must not leave it to reject unheard at close.
-        const received = limited.receive(channel).catch((error: unknown) => error);
-        const said = (line: CapturedLine): boolean =>
-          line.level === WARN && /lacks \+bzmpop to read .*'bzmpop' command/.test(line.msg);
-        await waitFor(() => lines.some(said), ARRIVES_MS, 'the refusal, said at warn');
-        const health = limited.health();
-        assert.not.ok(health.ok);
-        assert.is(health.hosts[0]!.status, 'refused');
-        assert.match(health.hosts[0]!.refusal!, /^NOPERM .*'bzmpop'/);
-        await layer({}, flaky.url).send(channel, { n: 1 });
-        await sleep(1500); // retries, backing off
-        assert.not.ok(limited.health().ok, 'still refused');
-        assert.is(lines.filter(said).length, 1, 'said once, not at every retry');
-        await user.set('+bzmpop');
-        assert.equal(await within(received, ARRIVES_MS), { n: 1 });
-        await waitFor(() => limited.health().ok, ARRIVES_MS, 'ready again');
-        assert.ok(lines.some((line) => /may read again/.test(line.msg)));
-      },
-      flaky,
-    ),
+    withLimitedLayer(['~*', '&*', '+@all', '-bzmpop'], async ({ user, limited, lines }) => {
+      assert.ok(limited.health().ok, 'ready before anything was refused');
+      const channel = await limited.newChannel();
+      // Caught: a failed assertion below must not leave it to reject unheard at close.
+      const received = limited.receive(channel).catch((error: unknown) => error);
+      const said = (): number => warnings(lines, /lacks \+bzmpop to read .*'bzmpop' command/);
+      await waitFor(() => said() > 0, ARRIVES_MS, 'the refusal, said at warn');
+      assertRefused(limited, /^NOPERM .*'bzmpop'/);
+      await layer({}, flaky.url).send(channel, { n: 1 });
+      await sleep(1500); // retries, backing off
+      assert.not.ok(limited.health().ok, 'still refused');
+      assert.is(said(), 1, 'said once, not at every retry');
+      await user.set('+bzmpop');
+      assert.equal(await within(received, ARRIVES_MS), { n: 1 });
+      await waitFor(() => limited.health().ok, ARRIVES_MS, 'ready again');
+      assert.ok(lines.some((line) => /may read again/.test(line.msg)));
+    }),
 );
 
 faults(
   'an ACL user that may EVAL but not EVALSHA: each send fails as LayerUnavailable naming evalsha, the host is refused until granted, then sends work',
   () =>
-    withAclUser(
-      ['~*', '&*', '+@all', '-evalsha'],
-      async (user) => {
-        const { logger, lines } = captureLogs();
-        const limited = layer({ logger }, user.url());
-        await limited.whenReady();
-        for (let i = 0; i < 3; i++) {
-          const error = await rejects(() => limited.send('acl.sha', { i }), LayerUnavailable);
-          assert.match((error.cause as Error).message, /^NOPERM .*'evalsha' command/);
-        }
-        const said = lines.filter(
-          (line) =>
-            line.level === WARN && /lacks \+evalsha to run the layer's scripts/.test(line.msg),
-        );
-        assert.is(said.length, 1, 'said once');
-        // Each health() probes again (the refused call run dry): still refused.
-        for (let i = 0; i < 3; i++, await sleep(600)) {
-          const health = limited.health();
-          assert.not.ok(health.ok);
-          assert.is(health.hosts[0]!.status, 'refused');
-        }
-        await user.set('+evalsha');
-        await waitFor(() => limited.health().ok, ARRIVES_MS, 'ready again, found by the probe');
-        await limited.send('acl.sha', { i: 3 });
-        assert.equal(await within(layer({}, flaky.url).receive('acl.sha'), ARRIVES_MS), { i: 3 });
-      },
-      flaky,
-    ),
+    withLimitedLayer(['~*', '&*', '+@all', '-evalsha'], async ({ user, limited, lines }) => {
+      for (let i = 0; i < 3; i++) {
+        const error = await rejects(() => limited.send('acl.sha', { i }), LayerUnavailable);
+        assert.match((error.cause as Error).message, /^NOPERM .*'evalsha' command/);
+      }
+      assert.is(warnings(lines, /lacks \+evalsha to run the layer's scripts/), 1, 'said once');
+      await assertStaysRefused(limited);
+      await grant(user, limited, '+evalsha');
+      await limited.send('acl.sha', { i: 3 });
+      assert.equal(await within(layer({}, flaky.url).receive('acl.sha'), ARRIVES_MS), { i: 3 });
+    }),
 );
 
 faults(
   "an ACL user that may run the scripts but not the ZADD in them (Redis 7 refuses it inside the script, as ERR): send is LayerUnavailable, the host refused, said once, and the probe's dry run keeps it so until ZADD is granted",
   () =>
-    withAclUser(
-      ['~*', '&*', '+@all', '-zadd'],
-      async (user) => {
-        const { logger, lines } = captureLogs();
-        const limited = layer({ logger }, user.url());
-        await limited.whenReady();
-        for (let i = 0; i < 2; i++) {
-          const error = await rejects(() => limited.send('acl.inside', { i }), LayerUnavailable);
-          assert.match(error.message, /refused for lack of permission$/);
-          assert.match(
-            (error.cause as Error).message,
-            /^ERR The user executing the script can't run this command/,
-          );
-        }
-        const said = lines.filter(
-          (line) => line.level === WARN && /lacks a command its scripts run/.test(line.msg),
+    withLimitedLayer(['~*', '&*', '+@all', '-zadd'], async ({ user, limited, lines }) => {
+      for (let i = 0; i < 2; i++) {
+        const error = await rejects(() => limited.send('acl.inside', { i }), LayerUnavailable);
+        assert.match(error.message, /refused for lack of permission$/);
+        assert.match(
+          (error.cause as Error).message,
+          /^ERR The user executing the script can't run this command/,
         );
-        assert.is(said.length, 1, 'said once');
-        // EVALSHA on the call's keys is allowed: only a probe that runs the
-        // script's own commands (dry) keeps the host refused.
-        for (let i = 0; i < 3; i++, await sleep(600)) {
-          const health = limited.health();
-          assert.not.ok(health.ok, 'still refused');
-          assert.is(health.hosts[0]!.status, 'refused');
-          assert.match(health.hosts[0]!.refusal!, /script can't run this command/);
-        }
-        assert.is(await user.admin.exists(`${prefix}:acl.inside`), 0, 'the probe wrote nothing');
-        await user.set('+zadd');
-        await waitFor(() => limited.health().ok, ARRIVES_MS, 'ready again, found by the probe');
-        await limited.send('acl.inside', { i: 2 });
-        assert.equal(await within(layer({}, flaky.url).receive('acl.inside'), ARRIVES_MS), {
-          i: 2,
-        });
-      },
-      flaky,
-    ),
+      }
+      assert.is(warnings(lines, /lacks a command its scripts run/), 1, 'said once');
+      // EVALSHA on the call's keys is allowed: only a probe that runs the
+      // script's own commands (dry) keeps the host refused.
+      await assertStaysRefused(limited, /script can't run this command/);
+      assert.is(await user.admin.exists(`${prefix}:acl.inside`), 0, 'the probe wrote nothing');
+      await grant(user, limited, '+zadd');
+      await limited.send('acl.inside', { i: 2 });
+      assert.equal(await within(layer({}, flaky.url).receive('acl.inside'), ARRIVES_MS), {
+        i: 2,
+      });
+    }),
 );
 
 faults(
   "an ACL user that may write the group's key but not its members' keys: groupSend (one script computing the members' keys) is LayerUnavailable, and the host stays refused until the members' keys are granted",
   () =>
-    withAclUser(
+    withLimitedLayer(
       ['%R~*', `~${prefix}:group:*`, '&*', '+@all'],
-      async (user) => {
+      async ({ user, limited }) => {
         const full = layer({}, flaky.url);
-        const limited = layer({}, user.url());
         await full.groupAdd('acl.keys', 'acl.member');
         const error = await rejects(
           () => limited.groupSend('acl.keys', { n: 1 }),
@@ -978,100 +983,68 @@ faults(
           (error.cause as Error).message,
           /^ERR The user executing the script can't access at least one of the keys/,
         );
-        for (let i = 0; i < 3; i++, await sleep(600)) {
-          const health = limited.health();
-          assert.not.ok(health.ok, 'still refused');
-          assert.is(health.hosts[0]!.status, 'refused');
-        }
-        await user.set('~*');
-        await waitFor(() => limited.health().ok, ARRIVES_MS, 'ready again, found by the probe');
+        await assertStaysRefused(limited);
+        await grant(user, limited, '~*');
         await limited.groupSend('acl.keys', { n: 2 });
         assert.equal(await within(full.receive('acl.member'), ARRIVES_MS), { n: 2 });
       },
-      flaky,
+      { ready: false },
     ),
 );
 
 faults(
   'an ACL user that may not ZADD or ZREM: groupAdd and groupDiscard fail as LayerUnavailable, the host is refused, naming each once, until the probe finds them granted',
   () =>
-    withAclUser(
-      ['~*', '&*', '+@all', '-zadd', '-zrem'],
-      async (user) => {
-        const { logger, lines } = captureLogs();
-        const limited = layer({ logger }, user.url());
-        await limited.whenReady();
-        for (let i = 0; i < 3; i++) {
-          const added = await rejects(
-            () => limited.groupAdd('acl.room', 'acl.member'),
-            LayerUnavailable,
-          );
-          assert.match((added.cause as Error).message, /^NOPERM .*'zadd' command/);
-          const discarded = await rejects(
-            () => limited.groupDiscard('acl.room', 'acl.member'),
-            LayerUnavailable,
-          );
-          assert.match((discarded.cause as Error).message, /^NOPERM .*'zrem' command/);
-        }
-        const said = (pattern: RegExp) =>
-          lines.filter((line) => line.level === WARN && pattern.test(line.msg)).length;
-        assert.is(said(/lacks \+zadd to run MULTI ZADD EXPIRE EXEC/), 1, 'said once');
-        assert.is(said(/lacks \+zrem to run ZREM/), 1, 'said once');
-        const health = limited.health();
-        assert.not.ok(health.ok);
-        assert.is(health.hosts[0]!.status, 'refused');
-        assert.match(health.hosts[0]!.refusal!, /^NOPERM .*'(zadd|zrem)' command/);
-        // The probe asks (MAY_CALL) without running them: still refused, nothing written.
-        await user.set('+zadd');
-        await sleep(1500);
-        assert.not.ok(limited.health().ok, 'ZREM still refused');
-        assert.is(
-          await user.admin.exists(`${prefix}:group:acl.room`),
-          0,
-          'the probe wrote nothing',
+    withLimitedLayer(['~*', '&*', '+@all', '-zadd', '-zrem'], async ({ user, limited, lines }) => {
+      for (let i = 0; i < 3; i++) {
+        const added = await rejects(
+          () => limited.groupAdd('acl.room', 'acl.member'),
+          LayerUnavailable,
         );
-        await user.set('+zrem');
-        await waitFor(() => limited.health().ok, ARRIVES_MS, 'ready again, found by the probe');
-        assert.is(said(/may run ZREM again/), 1);
-        assert.is(said(/may run MULTI ZADD EXPIRE EXEC again/), 1);
-        await limited.groupAdd('acl.room', 'acl.member');
-        await limited.groupDiscard('acl.room', 'acl.member');
-      },
-      flaky,
-    ),
+        assert.match((added.cause as Error).message, /^NOPERM .*'zadd' command/);
+        const discarded = await rejects(
+          () => limited.groupDiscard('acl.room', 'acl.member'),
+          LayerUnavailable,
+        );
+        assert.match((discarded.cause as Error).message, /^NOPERM .*'zrem' command/);
+      }
+      assert.is(warnings(lines, /lacks \+zadd to run MULTI ZADD EXPIRE EXEC/), 1, 'said once');
+      assert.is(warnings(lines, /lacks \+zrem to run ZREM/), 1, 'said once');
+      assertRefused(limited, /^NOPERM .*'(zadd|zrem)' command/);
+      // The probe asks (MAY_CALL) without running them: still refused, nothing written.
+      await user.set('+zadd');
+      await sleep(1500);
+      assert.not.ok(limited.health().ok, 'ZREM still refused');
+      assert.is(await user.admin.exists(`${prefix}:group:acl.room`), 0, 'the probe wrote nothing');
+      await grant(user, limited, '+zrem');
+      assert.is(warnings(lines, /may run ZREM again/), 1);
+      assert.is(warnings(lines, /may run MULTI ZADD EXPIRE EXEC again/), 1);
+      await limited.groupAdd('acl.room', 'acl.member');
+      await limited.groupDiscard('acl.room', 'acl.member');
+    }),
 );
 
 faults(
   'an ACL user that may not MULTI: groupAdd is refused, and the probe, which asks about MULTI too, keeps the host refused until it is granted',
   () =>
-    withAclUser(
-      ['~*', '&*', '+@all', '-multi'],
-      async (user) => {
-        const limited = layer({}, user.url());
-        await limited.whenReady();
-        const error = await rejects(
-          () => limited.groupAdd('acl.room', 'acl.member'),
-          LayerUnavailable,
-        );
-        assert.match((error.cause as Error).message, /^NOPERM .*'multi' command/);
-        await sleep(1500);
-        assert.not.ok(limited.health().ok, 'still refused');
-        await user.set('+multi');
-        await waitFor(() => limited.health().ok, ARRIVES_MS, 'ready again, found by the probe');
-      },
-      flaky,
-    ),
+    withLimitedLayer(['~*', '&*', '+@all', '-multi'], async ({ user, limited }) => {
+      const error = await rejects(
+        () => limited.groupAdd('acl.room', 'acl.member'),
+        LayerUnavailable,
+      );
+      assert.match((error.cause as Error).message, /^NOPERM .*'multi' command/);
+      await sleep(1500);
+      assert.not.ok(limited.health().ok, 'still refused');
+      await grant(user, limited, '+multi');
+    }),
 );
 
 faults(
   "an ACL user that may not run the layer's plain commands (the counters' GET, flush's UNLINK, a holder's SADD): each fails as LayerUnavailable, the host is refused, naming each once, until the probe finds them granted",
   () =>
-    withAclUser(
+    withLimitedLayer(
       ['~*', '&*', '+@all', '-get', '-unlink', '-sadd'],
-      async (user) => {
-        const { logger, lines } = captureLogs();
-        const limited = layer({ logger }, user.url());
-        await limited.whenReady();
+      async ({ user, limited, lines }) => {
         await limited.send('acl.plain', { n: 1 });
         for (let i = 0; i < 2; i++) {
           const got = await rejects(() => limited.counters.get('acl.count'), LayerUnavailable);
@@ -1081,78 +1054,63 @@ faults(
         }
         // A socket's first event registers this process as a holder of lanes (SADD).
         await limited.lanes.announceAndSend('acl.socket', 0, { n: 0 }, 'acl.worker');
-        const said = (pattern: RegExp) =>
-          lines.filter((line) => line.level === WARN && pattern.test(line.msg)).length;
-        await waitFor(() => said(/lacks \+sadd to run SADD/) === 1, ARRIVES_MS, 'SADD, said');
-        assert.is(said(/lacks \+get to run GET/), 1, 'said once');
-        assert.is(said(/lacks \+unlink to run UNLINK/), 1, 'said once');
-        const health = limited.health();
-        assert.not.ok(health.ok);
-        assert.is(health.hosts[0]!.status, 'refused');
-        assert.match(health.hosts[0]!.refusal!, /^NOPERM .*'(get|unlink|sadd)' command/);
+        await waitFor(
+          () => warnings(lines, /lacks \+sadd to run SADD/) === 1,
+          ARRIVES_MS,
+          'SADD, said',
+        );
+        assert.is(warnings(lines, /lacks \+get to run GET/), 1, 'said once');
+        assert.is(warnings(lines, /lacks \+unlink to run UNLINK/), 1, 'said once');
+        assertRefused(limited, /^NOPERM .*'(get|unlink|sadd)' command/);
         await user.set('+get', '+unlink');
         await sleep(1500);
         assert.not.ok(limited.health().ok, 'SADD still refused');
-        await user.set('+sadd');
-        await waitFor(() => limited.health().ok, ARRIVES_MS, 'ready again, found by the probe');
+        await grant(user, limited, '+sadd');
         assert.is(await limited.counters.get('acl.count'), 0);
         await limited.flush();
       },
-      flaky,
     ),
 );
 
 faults(
   "an ACL user refused an effect inside a lane turn's script (a group discard's ZREM) after a send was applied: the turn still ends, its state saved, the refusal is LayerUnavailable (logged by finish, thrown by apply), and the host is refused until ZREM is granted",
   () =>
-    withAclUser(
-      ['~*', '&*', '+@all', '-zrem'],
-      async (user) => {
-        const { logger, lines } = captureLogs();
-        const limited = layer({ logger }, user.url());
-        const full = layer({}, flaky.url);
-        await limited.whenReady();
-        const effects = (reply: string) =>
-          [
-            { kind: 'send', channel: reply, message: { answer: 1 } },
-            { kind: 'groupDiscard', group: 'acl.room', channel: reply },
-          ] as const;
-        assert.is((await limited.lanes.claim('acl.lane', 0, { e: 0 })).kind, 'run');
-        const next = await limited.lanes.finish(
-          'acl.lane',
-          0,
-          { saved: 1 },
-          { effects: effects('acl.reply') },
-        );
-        assert.is(next, undefined, 'the lane is idle');
-        // Ended, not held for a lease: the lane's next event runs at once, on the saved state.
-        assert.equal(await full.lanes.claim('acl.lane', 1, { e: 1 }), {
-          kind: 'run',
-          state: { saved: 1 },
-        });
-        assert.equal(await within(full.receive('acl.reply'), ARRIVES_MS), { answer: 1 });
-        const logged = lines.find((line) => /an effect of a lane turn failed/.test(line.msg));
-        assert.ok(logged, 'the refused effect, logged');
-        assert.is(logged.err, undefined, 'without a stack');
-        assert.match(String(logged.error), /refused for lack of permission: ERR The user/);
-        assert.is((await limited.lanes.claim('acl.applied', 0, { e: 0 })).kind, 'run');
-        const error = await rejects(
-          () => limited.lanes.apply('acl.applied', 0, effects('acl.reply2')),
-          LayerUnavailable,
-        );
-        assert.match((error.cause as Error).message, /script can't run this command/);
-        assert.equal(await within(full.receive('acl.reply2'), ARRIVES_MS), { answer: 1 });
-        // The probe runs the refused effects dry: still refused, until granted.
-        for (let i = 0; i < 3; i++, await sleep(600)) {
-          const health = limited.health();
-          assert.not.ok(health.ok, 'still refused');
-          assert.is(health.hosts[0]!.status, 'refused');
-        }
-        await user.set('+zrem');
-        await waitFor(() => limited.health().ok, ARRIVES_MS, 'ready again, found by the probe');
-      },
-      flaky,
-    ),
+    withLimitedLayer(['~*', '&*', '+@all', '-zrem'], async ({ user, limited, lines }) => {
+      const full = layer({}, flaky.url);
+      const effects = (reply: string) =>
+        [
+          { kind: 'send', channel: reply, message: { answer: 1 } },
+          { kind: 'groupDiscard', group: 'acl.room', channel: reply },
+        ] as const;
+      assert.is((await limited.lanes.claim('acl.lane', 0, { e: 0 })).kind, 'run');
+      const next = await limited.lanes.finish(
+        'acl.lane',
+        0,
+        { saved: 1 },
+        { effects: effects('acl.reply') },
+      );
+      assert.is(next, undefined, 'the lane is idle');
+      // Ended, not held for a lease: the lane's next event runs at once, on the saved state.
+      assert.equal(await full.lanes.claim('acl.lane', 1, { e: 1 }), {
+        kind: 'run',
+        state: { saved: 1 },
+      });
+      assert.equal(await within(full.receive('acl.reply'), ARRIVES_MS), { answer: 1 });
+      const logged = lines.find((line) => /an effect of a lane turn failed/.test(line.msg));
+      assert.ok(logged, 'the refused effect, logged');
+      assert.is(logged.err, undefined, 'without a stack');
+      assert.match(String(logged.error), /refused for lack of permission: ERR The user/);
+      assert.is((await limited.lanes.claim('acl.applied', 0, { e: 0 })).kind, 'run');
+      const error = await rejects(
+        () => limited.lanes.apply('acl.applied', 0, effects('acl.reply2')),
+        LayerUnavailable,
+      );
+      assert.match((error.cause as Error).message, /script can't run this command/);
+      assert.equal(await within(full.receive('acl.reply2'), ARRIVES_MS), { answer: 1 });
+      // The probe runs the refused effects dry: still refused, until granted.
+      await assertStaysRefused(limited);
+      await grant(user, limited, '+zrem');
+    }),
 );
 
 faults(
@@ -1186,39 +1144,31 @@ faults(
 faults(
   'an ACL user that may not EXEC: groupAdd is refused with nothing written, and the connection is not left in the MULTI (Redis discards it): the calls after it run',
   () =>
-    withAclUser(
-      ['~*', '&*', '+@all', '-exec'],
-      async (user) => {
-        const limited = layer({}, user.url());
-        await limited.whenReady();
-        const error = await rejects(
-          () => limited.groupAdd('acl.room', 'acl.member'),
-          LayerUnavailable,
-        );
-        assert.match((error.cause as Error).message, /^EXECABORT .*NOPERM .*'exec' command/);
-        assert.is(await user.admin.exists(`${prefix}:group:acl.room`), 0, 'nothing written');
-        // Queued in a MULTI left open, these would only answer QUEUED.
-        await limited.send('acl.after', { n: 1 });
-        assert.equal(await within(layer({}, flaky.url).receive('acl.after'), ARRIVES_MS), {
-          n: 1,
-        });
-        assert.is(await limited.counters.get('acl.count'), 0);
-        assert.not.ok(limited.health().ok, 'refused until EXEC is granted');
-        await user.set('+exec');
-        await waitFor(() => limited.health().ok, ARRIVES_MS, 'ready again, found by the probe');
-        await limited.groupAdd('acl.room', 'acl.member');
-      },
-      flaky,
-    ),
+    withLimitedLayer(['~*', '&*', '+@all', '-exec'], async ({ user, limited }) => {
+      const error = await rejects(
+        () => limited.groupAdd('acl.room', 'acl.member'),
+        LayerUnavailable,
+      );
+      assert.match((error.cause as Error).message, /^EXECABORT .*NOPERM .*'exec' command/);
+      assert.is(await user.admin.exists(`${prefix}:group:acl.room`), 0, 'nothing written');
+      // Queued in a MULTI left open, these would only answer QUEUED.
+      await limited.send('acl.after', { n: 1 });
+      assert.equal(await within(layer({}, flaky.url).receive('acl.after'), ARRIVES_MS), {
+        n: 1,
+      });
+      assert.is(await limited.counters.get('acl.count'), 0);
+      assert.not.ok(limited.health().ok, 'refused until EXEC is granted');
+      await grant(user, limited, '+exec');
+      await limited.groupAdd('acl.room', 'acl.member');
+    }),
 );
 
 faults(
   'the ACL user deleted while a call is on its way: the call fails with the refused reconnection, rather than wait for ever',
   () =>
-    withAclUser(
+    withLimitedLayer(
       ['~*', '&*', '+@all'],
-      async (user) => {
-        const limited = layer({}, user.url());
+      async ({ user, limited }) => {
         await limited.send('deleted.probe', { n: 1 });
         // Writes wait: the send is on its way, unanswered, when its connection is killed.
         await user.admin.client('PAUSE', 300, 'WRITE');
@@ -1229,7 +1179,7 @@ faults(
         assert.instance(outcome, LayerUnavailable, `the send: ${String(outcome)}`);
         assert.match(((outcome as Error).cause as Error).message, /^WRONGPASS/);
       },
-      flaky,
+      { ready: false },
     ),
 );
 
@@ -1526,18 +1476,8 @@ faults(
 faults.run();
 
 // ---------------------------------------------------------------------------
-const connections = suite('redis layer: connections');
 let counted: RedisServer;
-connections.before(async () => {
-  counted = await RedisServer.start();
-});
-connections.after(async () => {
-  await counted.stop();
-});
-connections.before.each(() => {
-  prefix = testPrefix();
-});
-connections.after.each(cleanup);
+const connections = layerSuite('redis layer: connections', (server) => (counted = server));
 
 connections(
   'receiving on many short-lived plain channels does not pile up connections',
@@ -1577,8 +1517,7 @@ connections(
 
 connections.run();
 
-const urls = suite('redis layer: URLs and Sentinel');
-urls.after.each(cleanup);
+const urls = layerSuite('redis layer: URLs and Sentinel');
 
 urls('layer URLs: Redis, several Redis (sharding), Sentinel; their options', () => {
   assert.equal(parseLayerUrl('redis://127.0.0.1:6380/2?prefix=app.&expiry=30&capacity=50'), {
@@ -1645,7 +1584,6 @@ urls('through Sentinel: the layer finds the master and works as on a plain URL',
   const master = await RedisServer.start();
   const sentinel = await RedisSentinel.start(master, 'gredis-test');
   try {
-    prefix = testPrefix();
     const url = `redis+sentinel://127.0.0.1:${sentinel.port}/gredis-test/3`;
     const a = layer({}, url);
     const b = layer({}, url);
@@ -1676,7 +1614,6 @@ urls(
     const sentinel = await RedisSentinel.start(master, 'gredis-failover', { downAfterMs: 1000 });
     const admin = raw(`redis://127.0.0.1:${sentinel.port}`);
     try {
-      prefix = testPrefix();
       // Sentinel learns of the replica from the master (INFO, every 10 s).
       await waitFor(
         async () =>
