@@ -27,7 +27,7 @@ import { httpRequest } from './helpers/http-client.js';
 import { testPrefix } from './helpers/layers.js';
 import { GredisProcess, startThyme } from './helpers/processes.js';
 import { RedisServer, SHARED_REDIS_URL } from './helpers/redis-server.js';
-import { withAclUser } from './helpers/redis-acl.js';
+import { withAclUser, withPrivateRedis, type AclUser } from './helpers/redis-acl.js';
 import { TestWorker } from './helpers/test-worker.js';
 import { sleep, waitFor, within } from './helpers/wait.js';
 import { handshakeStatus, TestClient } from './helpers/ws-client.js';
@@ -86,10 +86,19 @@ function workerOn(url: string): TestWorker {
   return worker;
 }
 
-async function thyme(url: string, args: string[] = []): Promise<number> {
-  const { proc, port } = await startThyme(['--layer', url, ...args]);
-  procs.push(proc);
-  return port;
+/** A layer URL on the shared Redis, under a prefix of its own: no other test sees its keys. */
+function sharedLayerUrl(): string {
+  return `${SHARED_REDIS_URL}?prefix=${testPrefix()}`;
+}
+
+/** Starts a Thyme on the layer at `url`, with `args`; it is killed after the test. */
+async function thyme(
+  url: string,
+  args: string[] = [],
+): Promise<{ proc: GredisProcess; port: number }> {
+  const started = await startThyme(['--layer', url, ...args]);
+  procs.push(started.proc);
+  return started;
 }
 
 async function open(
@@ -99,6 +108,12 @@ async function open(
   const client = await TestClient.open(url, options);
   clients.push(client);
   return client;
+}
+
+/** Asserts that `socket` is served: a message sent to the test worker comes back. */
+async function assertEchoes(socket: TestClient): Promise<void> {
+  socket.send('hello');
+  assert.is(await socket.next(), 'hello');
 }
 
 /**
@@ -111,6 +126,41 @@ async function stopStarted(): Promise<void> {
   for (const layer of layers.splice(0)) await layer.close();
 }
 
+/**
+ * Runs `body` with a redis-server of its own (withPrivateRedis), to pause,
+ * restart or stop: what the test started on it is stopped before it goes.
+ */
+function withOwnRedis(body: (redis: RedisServer) => Promise<void>): Promise<void> {
+  return withPrivateRedis(async (redis) => {
+    try {
+      await body(redis);
+    } finally {
+      redis.resume(); // paused by a test that then failed: its clients could not close
+      await stopStarted();
+    }
+  });
+}
+
+/**
+ * Runs `body` with a test worker on a redis-server of its own, and a Thyme
+ * with `args` that connects to it as an ACL user with `rules` (withAclUser):
+ * what the test started is stopped before the server goes.
+ */
+function withThymeAsAclUser(
+  rules: readonly string[],
+  args: string[],
+  body: (user: AclUser, started: { proc: GredisProcess; port: number }) => Promise<void>,
+): Promise<void> {
+  return withAclUser(rules, async (user) => {
+    try {
+      workerOn(user.server.url);
+      await body(user, await thyme(user.url(), args));
+    } finally {
+      await stopStarted();
+    }
+  });
+}
+
 test.after.each(async () => {
   for (const client of clients.splice(0)) client.ws.terminate();
   for (const proc of procs.splice(0)) await proc.stop('SIGKILL');
@@ -121,39 +171,41 @@ test.after.each(async () => {
   }
 });
 
-test('SIGHUP (the terminal went away) stops as gracefully as SIGTERM: 1001, exit 0', async () => {
-  const url = `${SHARED_REDIS_URL}?prefix=${testPrefix()}`;
+/** A Thyme with a test worker on the shared Redis, and a socket it serves. */
+async function thymeServingSocket(): Promise<{ proc: GredisProcess; socket: TestClient }> {
+  const url = sharedLayerUrl();
   workerOn(url);
-  const port = await thyme(url);
-  const proc = procs[0]!;
+  const { proc, port } = await thyme(url);
   const socket = await open(`ws://127.0.0.1:${port}/`);
-  socket.send('hello');
-  assert.is(await socket.next(), 'hello');
-  proc.child.kill('SIGHUP');
+  await assertEchoes(socket);
+  return { proc, socket };
+}
+
+/** Asserts that `proc` stopped gracefully: `socket` closed with 1001 (going away), then exit 0. */
+async function assertStoppedGracefully(proc: GredisProcess, socket: TestClient): Promise<void> {
   assert.is((await within(socket.closed, 5000, 'the socket to close')).code, 1001);
   assert.is((await within(proc.exited, 10_000, 'exit')).code, 0);
+}
+
+test('SIGHUP (the terminal went away) stops as gracefully as SIGTERM: 1001, exit 0', async () => {
+  const { proc, socket } = await thymeServingSocket();
+  proc.child.kill('SIGHUP');
+  await assertStoppedGracefully(proc, socket);
 });
 
 test('Ctrl-C on npm start (SIGINT from the terminal, and again from npm a moment later) stops as gracefully as one', async () => {
-  const url = `${SHARED_REDIS_URL}?prefix=${testPrefix()}`;
-  workerOn(url);
-  const port = await thyme(url);
-  const proc = procs[0]!;
-  const socket = await open(`ws://127.0.0.1:${port}/`);
-  socket.send('hello');
-  assert.is(await socket.next(), 'hello');
+  const { proc, socket } = await thymeServingSocket();
   proc.child.kill('SIGINT');
   await sleep(20); // npm's forwarded copy came 15-20 ms after the terminal's
   proc.child.kill('SIGINT');
-  assert.is((await within(socket.closed, 5000, 'the socket to close')).code, 1001);
-  assert.is((await within(proc.exited, 10_000, 'exit')).code, 0);
+  await assertStoppedGracefully(proc, socket);
   assert.not.ok(proc.lines.some((line) => line.msg === 'second signal: exiting without finishing'));
 });
 
 test('SIGTERM the moment Thyme listens, with a metrics port: it stops as any stop does (exit 0), never dies of the signal', async () => {
   // A signal that came while the metrics port opened, after the main port took
   // connections, found no handler: the process died of it, no socket got its 1001.
-  const url = `${SHARED_REDIS_URL}?prefix=${testPrefix()}`;
+  const url = sharedLayerUrl();
   for (let i = 0; i < 5; i++) {
     const proc = GredisProcess.start(
       ['thyme', 'multichat', '--port', '0', '--metrics-port', '0', '--layer', url],
@@ -167,17 +219,13 @@ test('SIGTERM the moment Thyme listens, with a metrics port: it stops as any sto
 });
 
 test('SIGTERM: sockets close with 1001, workers hear it, in-flight HTTP finishes, exit 0', async () => {
-  const url = `${SHARED_REDIS_URL}?prefix=${testPrefix()}`;
+  const url = sharedLayerUrl();
   const worker = workerOn(url);
   let openGate!: () => void;
   worker.gate = new Promise((resolve) => (openGate = resolve));
-  const port = await thyme(url);
-  const proc = procs[0]!;
+  const { proc, port } = await thyme(url);
   const sockets = await Promise.all([1, 2, 3].map(() => open(`ws://127.0.0.1:${port}/`)));
-  for (const socket of sockets) {
-    socket.send('hello');
-    assert.is(await socket.next(), 'hello');
-  }
+  for (const socket of sockets) await assertEchoes(socket);
   const body: string[] = [];
   const response = new Promise<number>((resolve, reject) => {
     const req = request(
@@ -219,10 +267,9 @@ test('SIGTERM: sockets close with 1001, workers hear it, in-flight HTTP finishes
 });
 
 test('SIGTERM with --stop-timeout: a request no worker answers gets 503 then, and Thyme exits 0, not after its own wait', async () => {
-  const url = `${SHARED_REDIS_URL}?prefix=${testPrefix()}`;
+  const url = sharedLayerUrl();
   const worker = workerOn(url);
-  const port = await thyme(url, ['--stop-timeout', '1', '--http-timeout', '60']);
-  const proc = procs[0]!;
+  const { proc, port } = await thyme(url, ['--stop-timeout', '1', '--http-timeout', '60']);
   const answered = httpRequest(port, '/silent').catch((error: unknown) => error as Error);
   await waitFor(() => worker.of('http.request').length === 1, 3000, 'the request at the worker');
   const sent = performance.now();
@@ -237,18 +284,13 @@ test('SIGTERM with --stop-timeout: a request no worker answers gets 503 then, an
   assert.ok(ms < 1000 + 2000, `exited ${Math.round(ms)} ms after SIGTERM (--stop-timeout 1)`);
 });
 
-test('SIGTERM while Redis is silent: sockets still close with 1001 at once, and Thyme exits within --stop-timeout and the wind-down', async () => {
-  const redis = await RedisServer.start();
-  try {
+test('SIGTERM while Redis is silent: sockets still close with 1001 at once, and Thyme exits within --stop-timeout and the wind-down', () =>
+  withOwnRedis(async (redis) => {
     const url = `${redis.url}?prefix=${testPrefix()}`;
     workerOn(url);
-    const port = await thyme(url, ['--stop-timeout', '1']);
-    const proc = procs[0]!;
+    const { proc, port } = await thyme(url, ['--stop-timeout', '1']);
     const sockets = await Promise.all([1, 2].map(() => open(`ws://127.0.0.1:${port}/`)));
-    for (const socket of sockets) {
-      socket.send('hello');
-      assert.is(await socket.next(), 'hello');
-    }
+    for (const socket of sockets) await assertEchoes(socket);
     redis.pause(); // its machine gone: the connections stay open, nothing answers
     const sent = performance.now();
     proc.child.kill('SIGTERM');
@@ -269,21 +311,15 @@ test('SIGTERM while Redis is silent: sockets still close with 1001 at once, and 
       ),
       'the lost disconnects are logged',
     );
-  } finally {
-    redis.resume();
-    await redis.stop();
-  }
-});
+  }));
 
-test('a handshake while Redis is silent gets 503 at --websocket-connect-timeout; the worker hears it gone once Redis answers', async () => {
-  const redis = await RedisServer.start();
-  try {
+test('a handshake while Redis is silent gets 503 at --websocket-connect-timeout; the worker hears it gone once Redis answers', () =>
+  withOwnRedis(async (redis) => {
     const url = `${redis.url}?prefix=${testPrefix()}`;
     const worker = workerOn(url);
-    const port = await thyme(url, ['--websocket-connect-timeout', '1']);
+    const { port } = await thyme(url, ['--websocket-connect-timeout', '1']);
     const before = await open(`ws://127.0.0.1:${port}/`);
-    before.send('hello');
-    assert.is(await before.next(), 'hello');
+    await assertEchoes(before);
     redis.pause(); // its machine gone: the connections stay open, nothing answers
     const started = performance.now();
     // The layer gives up on a silent Redis only after its reply timeout (15 s).
@@ -308,18 +344,13 @@ test('a handshake while Redis is silent gets 503 at --websocket-connect-timeout;
     const after = await open(`ws://127.0.0.1:${port}/`);
     after.send('again');
     assert.is(await after.next(), 'again');
-  } finally {
-    redis.resume();
-    await stopStarted();
-    await redis.stop();
-  }
-});
+  }));
 
 test('two Thyme processes on one Redis: a group send reaches sockets on both', async () => {
-  const url = `${SHARED_REDIS_URL}?prefix=${testPrefix()}`;
+  const url = sharedLayerUrl();
   workerOn(url);
   workerOn(url); // two workers, any of them serves any socket
-  const ports = [await thyme(url), await thyme(url)];
+  const ports = [(await thyme(url)).port, (await thyme(url)).port];
   const members = await Promise.all([
     open(`ws://127.0.0.1:${ports[0]}/`),
     open(`ws://127.0.0.1:${ports[1]}/`),
@@ -334,14 +365,13 @@ test('two Thyme processes on one Redis: a group send reaches sockets on both', a
   for (const member of members) assert.is(await member.next(), 'across processes');
 });
 
-test('a Redis restart while sockets are open: they survive and traffic resumes', async () => {
-  const redis = await RedisServer.start();
-  try {
+test('a Redis restart while sockets are open: they survive and traffic resumes', () =>
+  withOwnRedis(async (redis) => {
     const url = redis.url;
     workerOn(url);
     // A worker that keeps nothing in the layer (not a Gredis worker): the restart
     // loses nothing it needs. (Gredis workers' sockets start over: chat-faults.)
-    const port = await thyme(url, ['--no-event-lanes']);
+    const { proc, port } = await thyme(url, ['--no-event-lanes']);
     const client = await open(`ws://127.0.0.1:${port}/`);
     client.send('before');
     assert.is(await client.next(), 'before');
@@ -355,29 +385,17 @@ test('a Redis restart while sockets are open: they survive and traffic resumes',
     client.send('after');
     assert.is(await client.next(10_000), 'after');
     assert.is(client.ws.readyState, 1);
-    const warned = procs[0]!.lines.some(
+    const warned = proc.lines.some(
       (l) => l.level === 40 && /lost the channel layer host/.test(String(l.msg)),
     );
     assert.ok(warned, 'the outage was logged as a warning');
-  } finally {
-    await stopStarted();
-    await redis.stop();
-  }
-});
+  }));
 
 test('a Redis user that may not BZMPOP: /healthz is 503 on both ports, naming it, until it is granted; then requests are answered', () =>
-  withAclUser(['~*', '&*', '+@all', '-bzmpop'], async (user) => {
-    try {
-      workerOn(user.server.url);
-      const { proc, port } = await startThyme([
-        '--layer',
-        user.url(),
-        '--metrics-port',
-        '0',
-        '--http-timeout',
-        '2',
-      ]);
-      procs.push(proc);
+  withThymeAsAclUser(
+    ['~*', '&*', '+@all', '-bzmpop'],
+    ['--metrics-port', '0', '--http-timeout', '2'],
+    async (user, { proc, port }) => {
       const metricsPort = await proc.metricsPort();
       const health = async (at: number): Promise<{ status: number; body: string }> => {
         const answer = await httpRequest(at, '/healthz');
@@ -402,17 +420,14 @@ test('a Redis user that may not BZMPOP: /healthz is 503 on both ports, naming it
         '/healthz 200 once granted',
       );
       assert.is((await httpRequest(port, '/hello')).status, 200);
-    } finally {
-      await stopStarted();
-    }
-  }));
+    },
+  ));
 
 test('a Redis user that may not EVALSHA: requests are 503 (logged without a stack), /healthz 503 naming it, until it is granted; the probe finds out without traffic', () =>
-  withAclUser(['~*', '&*', '+@all', '-evalsha'], async (user) => {
-    try {
-      workerOn(user.server.url);
-      const { proc, port } = await startThyme(['--layer', user.url(), '--metrics-port', '0']);
-      procs.push(proc);
+  withThymeAsAclUser(
+    ['~*', '&*', '+@all', '-evalsha'],
+    ['--metrics-port', '0'],
+    async (user, { proc, port }) => {
       const metricsPort = await proc.metricsPort();
       await waitFor(
         async () => (await httpRequest(port, '/healthz')).status === 200,
@@ -452,42 +467,33 @@ test('a Redis user that may not EVALSHA: requests are 503 (logged without a stac
         '/healthz 200 once granted, with no request in between',
       );
       assert.is((await httpRequest(port, '/hello')).status, 200);
-    } finally {
-      await stopStarted();
-    }
-  }));
+    },
+  ));
 
 test('a Redis user refused EVALSHA while a socket is open: its next message closes it with 1013, said without a stack', () =>
-  withAclUser(['~*', '&*', '+@all'], async (user) => {
-    try {
-      workerOn(user.server.url);
-      const port = await thyme(user.url());
-      const proc = procs[0]!;
-      const client = await open(`ws://127.0.0.1:${port}/`);
-      client.send('before');
-      assert.is(await client.next(), 'before');
-      await user.set('-evalsha');
-      client.send('refused');
-      assert.is((await within(client.closed, 5000, 'the socket to close')).code, 1013);
-      await waitFor(
-        () => proc.lines.some((l) => /closing the socket with 1013/.test(String(l.msg))),
-        5000,
-        'the close, logged',
-      );
-      assert.not.ok(
-        proc.lines.some((l) => /cannot forward a WebSocket message/.test(String(l.msg))),
-        'not logged as a bug',
-      );
-    } finally {
-      for (const proc of procs.splice(0)) await proc.stop('SIGKILL');
-    }
+  withThymeAsAclUser(['~*', '&*', '+@all'], [], async (user, { proc, port }) => {
+    const client = await open(`ws://127.0.0.1:${port}/`);
+    client.send('before');
+    assert.is(await client.next(), 'before');
+    await user.set('-evalsha');
+    client.send('refused');
+    assert.is((await within(client.closed, 5000, 'the socket to close')).code, 1013);
+    await waitFor(
+      () => proc.lines.some((l) => /closing the socket with 1013/.test(String(l.msg))),
+      5000,
+      'the close, logged',
+    );
+    assert.not.ok(
+      proc.lines.some((l) => /cannot forward a WebSocket message/.test(String(l.msg))),
+      'not logged as a bug',
+    );
   }));
 
 test('--access-log writes NCSA lines for HTTP and WebSocket events', async () => {
-  const url = `${SHARED_REDIS_URL}?prefix=${testPrefix()}`;
+  const url = sharedLayerUrl();
   workerOn(url);
   const log = join(mkdtempSync(join(tmpdir(), 'gredis-log-')), 'access.log');
-  const port = await thyme(url, ['--access-log', log]);
+  const { port } = await thyme(url, ['--access-log', log]);
   await httpRequest(port, '/hello?x=1', {
     headers: { 'user-agent': 'tester/1.0', referer: 'http://localhost/' },
   });
@@ -526,9 +532,9 @@ test('--access-log writes NCSA lines for HTTP and WebSocket events', async () =>
 });
 
 test('--websocket-rate and --websocket-burst: a client past them is slowed to the rate', async () => {
-  const url = `${SHARED_REDIS_URL}?prefix=${testPrefix()}`;
+  const url = sharedLayerUrl();
   const worker = workerOn(url);
-  const port = await thyme(url, ['--websocket-rate', '10', '--websocket-burst', '3']);
+  const { port } = await thyme(url, ['--websocket-rate', '10', '--websocket-burst', '3']);
   const client = await open(`ws://127.0.0.1:${port}/`);
   for (let i = 0; i < 8; i++) client.send(`n${i}`);
   const at: number[] = [];
@@ -542,15 +548,15 @@ test('--websocket-rate and --websocket-burst: a client past them is slowed to th
 });
 
 test('--keep-alive-timeout: the server keeps idle connections that long, and says so', async () => {
-  const url = `${SHARED_REDIS_URL}?prefix=${testPrefix()}`;
+  const url = sharedLayerUrl();
   workerOn(url);
-  const port = await thyme(url, ['--keep-alive-timeout', '75']);
+  const { port } = await thyme(url, ['--keep-alive-timeout', '75']);
   const res = await httpRequest(port, '/', { headers: { connection: 'keep-alive' } });
   assert.is(res.headers['keep-alive'], 'timeout=75');
 });
 
 test("--unix-socket: HTTP and WebSockets there; a dead server's socket is replaced, a live one kept; gone at exit", async () => {
-  const url = `${SHARED_REDIS_URL}?prefix=${testPrefix()}`;
+  const url = sharedLayerUrl();
   const worker = workerOn(url);
   const path = join(mkdtempSync(join(tmpdir(), 'gredis-')), 'thyme.sock');
   const start = async (): Promise<GredisProcess> => {
@@ -572,8 +578,7 @@ test("--unix-socket: HTTP and WebSockets there; a dead server's socket is replac
     origin: 'http://localhost',
     headers: { host: 'localhost' },
   });
-  socket.send('hello');
-  assert.is(await socket.next(), 'hello');
+  await assertEchoes(socket);
   assert.equal(worker.of('websocket.connect').at(-1)!.server, [path, 0]);
 
   const second = GredisProcess.start(['thyme', 'multichat', '--layer', url, '-u', path]);
@@ -602,9 +607,9 @@ test("--unix-socket: HTTP and WebSockets there; a dead server's socket is replac
 });
 
 test('--ssl-certfile and --ssl-keyfile: HTTPS and WSS, and the events say so', async () => {
-  const url = `${SHARED_REDIS_URL}?prefix=${testPrefix()}`;
+  const url = sharedLayerUrl();
   const worker = workerOn(url);
-  const port = await thyme(url, [
+  const { port } = await thyme(url, [
     ...['--ssl-certfile', TLS_CERT, '--ssl-keyfile', TLS_KEY],
     ...['--ping-interval', '0.5', '--ping-timeout', '2'],
   ]);
@@ -616,8 +621,7 @@ test('--ssl-certfile and --ssl-keyfile: HTTPS and WSS, and the events say so', a
 
   const socket = await open(`wss://localhost:${port}/`, { ca });
   assert.is(worker.of('websocket.connect').at(-1)!.scheme, 'wss');
-  socket.send('hello');
-  assert.is(await socket.next(), 'hello');
+  await assertEchoes(socket);
   // A group's frames are written by Thyme itself (FanOut), not by ws: over TLS too.
   socket.send('join:tls');
   socket.send('joined?');
@@ -636,10 +640,9 @@ test('a renewed certificate is served to new connections without a restart; a pa
   const key = join(dir, 'key.pem');
   writeFileSync(cert, readFileSync(TLS_CERT));
   writeFileSync(key, readFileSync(TLS_KEY));
-  const url = `${SHARED_REDIS_URL}?prefix=${testPrefix()}`;
+  const url = sharedLayerUrl();
   workerOn(url);
-  const port = await thyme(url, ['--ssl-certfile', cert, '--ssl-keyfile', key]);
-  const proc = procs[0]!;
+  const { proc, port } = await thyme(url, ['--ssl-certfile', cert, '--ssl-keyfile', key]);
   const fingerprint = (file: string): string =>
     new X509Certificate(readFileSync(file)).fingerprint256;
   assert.is(await servedFingerprint(port), fingerprint(TLS_CERT));
@@ -685,9 +688,8 @@ test('bad flags exit 2 with a one-line reason', async () => {
 });
 
 test('a scrape while Thyme is out of file descriptors is answered, without its RSS, and Thyme lives on', async () => {
-  const url = `${SHARED_REDIS_URL}?prefix=${testPrefix()}`;
-  const { proc, port } = await startThyme(['--layer', url, '--metrics-port', '0']);
-  procs.push(proc);
+  const url = sharedLayerUrl();
+  const { proc, port } = await thyme(url, ['--metrics-port', '0']);
   const metricsPort = await proc.metricsPort();
   const pid = proc.child.pid!;
   execFileSync('prlimit', [
@@ -725,7 +727,7 @@ test('a scrape while Thyme is out of file descriptors is answered, without its R
 });
 
 test('--metrics-bind takes an address as --bind does: empty refused, IPv6 in brackets', async () => {
-  const url = `${SHARED_REDIS_URL}?prefix=${testPrefix()}`;
+  const url = sharedLayerUrl();
   // Empty would be every interface, the metrics open to anyone who can reach the host.
   const empty = GredisProcess.start([
     'thyme',
@@ -744,15 +746,7 @@ test('--metrics-bind takes an address as --bind does: empty refused, IPv6 in bra
   assert.is(exit.code, 2, empty.stderr.join('|'));
   assert.match(empty.stderr[0] ?? '', /--metrics-bind <address>.*expected an address/);
 
-  const { proc } = await startThyme([
-    '--layer',
-    url,
-    '--metrics-port',
-    '0',
-    '--metrics-bind',
-    '[::1]',
-  ]);
-  procs.push(proc);
+  const { proc } = await thyme(url, ['--metrics-port', '0', '--metrics-bind', '[::1]']);
   const line = await proc.waitForLine(
     (l) => typeof l.msg === 'string' && l.msg.startsWith('metrics on'),
   );
@@ -769,7 +763,7 @@ test('--metrics-bind takes an address as --bind does: empty refused, IPv6 in bra
 });
 
 test('a start-up failure exits 1 with one line and leaves nothing listening: an access log that cannot be opened, a metrics port in use', async () => {
-  const url = `${SHARED_REDIS_URL}?prefix=${testPrefix()}`;
+  const url = sharedLayerUrl();
   const taken = createServer();
   await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
   const busy = (taken.address() as AddressInfo).port;
