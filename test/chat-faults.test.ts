@@ -19,6 +19,7 @@ import {
   EmbeddedChat,
   Fixtures,
   type ChatEndpoints,
+  useMigratedDatabase,
 } from './helpers/deployment.js';
 import { testPrefix } from './helpers/layers.js';
 import { createLayer, type Message } from '../src/index.js';
@@ -37,12 +38,7 @@ let db: Database;
 let fixtures: Fixtures;
 const clients: TestClient[] = [];
 
-test.before(async () => {
-  await database.setup();
-  db = await database.openMigrated();
-  fixtures = new Fixtures(db);
-});
-test.after(() => database.teardown());
+useMigratedDatabase(test, database, (opened, made) => ([db, fixtures] = [opened, made]));
 test.after.each(async () => {
   for (const client of clients.splice(0)) client.ws.terminate();
   await database.truncate(db);

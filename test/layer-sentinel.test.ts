@@ -17,7 +17,12 @@ import { KeyReader, type Popped } from '../src/layer/redis/reader.js';
 import { parseLayerUrl } from '../src/layer/url.js';
 import { silentLogger } from '../src/logger.js';
 import { postgresBackend } from './helpers/databases.js';
-import { chatClient, DistributedChat, Fixtures } from './helpers/deployment.js';
+import {
+  chatClient,
+  DistributedChat,
+  Fixtures,
+  useMigratedDatabase,
+} from './helpers/deployment.js';
 import type { GredisProcess } from './helpers/processes.js';
 import { captureLogs, ERROR, WARN, type CapturedLine } from './helpers/log-capture.js';
 import { testPrefix } from './helpers/layers.js';
@@ -46,12 +51,7 @@ const database = postgresBackend();
 let db: Database;
 let fixtures: Fixtures;
 
-test.before(async () => {
-  await database.setup();
-  db = await database.openMigrated();
-  fixtures = new Fixtures(db);
-});
-test.after(() => database.teardown());
+useMigratedDatabase(test, database, (opened, made) => ([db, fixtures] = [opened, made]));
 
 test.before.each(async () => {
   prefix = testPrefix();

@@ -8,7 +8,12 @@ import { suite } from './helpers/suite.js';
 import * as assert from 'uvu/assert';
 import type { Database } from '../src/db/connection.js';
 import { allDatabases } from './helpers/databases.js';
-import { chatClient, DistributedChat, Fixtures } from './helpers/deployment.js';
+import {
+  chatClient,
+  DistributedChat,
+  Fixtures,
+  useMigratedDatabase,
+} from './helpers/deployment.js';
 import { sleep, waitFor, within } from './helpers/wait.js';
 import type { TestClient } from './helpers/ws-client.js';
 
@@ -27,14 +32,7 @@ for (const database of allDatabases()) {
   let fixtures: Fixtures;
   let chat: DistributedChat;
 
-  test.before(async () => {
-    await database.setup();
-    db = await database.openMigrated();
-    fixtures = new Fixtures(db);
-  });
-  test.after(async () => {
-    await database.teardown();
-  });
+  useMigratedDatabase(test, database, (opened, made) => ([db, fixtures] = [opened, made]));
   test.after.each(async () => {
     await chat.stop();
     await database.truncate(db);

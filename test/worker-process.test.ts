@@ -11,7 +11,6 @@ import { once } from 'node:events';
 import pg from 'pg';
 import { suite } from './helpers/suite.js';
 import * as assert from 'uvu/assert';
-import type { Database } from '../src/db/connection.js';
 import { createLayer } from '../src/index.js';
 import type { ChannelLayer } from '../src/layer/types.js';
 import {
@@ -28,6 +27,7 @@ import {
   joinedClient,
   nextJson,
   TEST_SECRET_KEY,
+  useDistributedChat,
 } from './helpers/deployment.js';
 import { testPrefix } from './helpers/layers.js';
 import { GredisProcess } from './helpers/processes.js';
@@ -38,25 +38,17 @@ import type { TestClient } from './helpers/ws-client.js';
 
 const test = suite('gredis runworker');
 const database = postgresBackend();
-let db: Database;
 let fixtures: Fixtures;
 let chat: DistributedChat;
 const clients: TestClient[] = [];
 
-test.before(async () => {
-  await database.setup();
-  db = await database.openMigrated();
-  fixtures = new Fixtures(db);
-});
-test.after(() => database.teardown());
-test.before.each(() => {
-  chat = new DistributedChat(database, { MULTICHAT_NOTIFY_ENTER_LEAVE: 'false' });
-});
-test.after.each(async () => {
-  for (const client of clients.splice(0)) client.ws.terminate();
-  await chat.stop();
-  await database.truncate(db);
-});
+useDistributedChat(
+  test,
+  database,
+  { MULTICHAT_NOTIFY_ENTER_LEAVE: 'false' },
+  clients,
+  (state) => ({ fixtures, chat } = state),
+);
 
 const reply = nextJson;
 const joined = (port: number, username: string, roomId: number): Promise<TestClient> =>
@@ -225,17 +217,18 @@ test('a Redis user refused EVALSHA while a consumer runs: counted as the layer f
     const locker = new pg.Client({ connectionString: SHARED_POSTGRES_URL });
     const prefix = testPrefix();
     await locker.connect();
-    chat = new DistributedChat(
+    // A deployment of its own, on the ACL user's server: stopped here, before that server goes.
+    const aclChat = new DistributedChat(
       database,
       { MULTICHAT_NOTIFY_ENTER_LEAVE: 'false' },
       `${user.server.url}?prefix=${prefix}`,
     );
     try {
       const metricsPort = await freePort();
-      const worker = await chat.startWorker(['--metrics-port', String(metricsPort)], {
+      const worker = await aclChat.startWorker(['--metrics-port', String(metricsPort)], {
         CHANNEL_LAYER_URL: user.url(`?prefix=${prefix}`),
       });
-      const port = await chat.startThyme();
+      const port = await aclChat.startThyme();
       const [lobby, garden] = [await fixtures.room('Lobby'), await fixtures.room('Garden')];
       const ann = await joined(port, 'ann', lobby.id);
       const failures = async (cause: string): Promise<number> => {
@@ -274,8 +267,7 @@ test('a Redis user refused EVALSHA while a consumer runs: counted as the layer f
     } finally {
       await locker.query('rollback').catch(() => undefined);
       await locker.end();
-      for (const proc of [...chat.workers, ...chat.thymes]) await proc.stop('SIGKILL');
-      chat = new DistributedChat(database, { MULTICHAT_NOTIFY_ENTER_LEAVE: 'false' });
+      for (const proc of [...aclChat.workers, ...aclChat.thymes]) await proc.stop('SIGKILL');
     }
   }));
 

@@ -14,7 +14,13 @@ import { EXIT_ABANDONED } from '../src/commands/runworker.js';
 import { makePassword } from '../src/auth/hashers.js';
 import { BrowserlessClient } from './helpers/browserless.js';
 import { postgresBackend, SHARED_POSTGRES_URL } from './helpers/databases.js';
-import { DistributedChat, Fixtures, joinedClient, nextJson } from './helpers/deployment.js';
+import {
+  DistributedChat,
+  Fixtures,
+  joinedClient,
+  nextJson,
+  useDistributedChat,
+} from './helpers/deployment.js';
 import type { HttpResult } from './helpers/http-client.js';
 import { GredisProcess, startThyme } from './helpers/processes.js';
 import { rawClient } from './helpers/redis-server.js';
@@ -30,21 +36,17 @@ let chat: DistributedChat;
 const clients: TestClient[] = [];
 const locks: pg.Client[] = [];
 
-test.before(async () => {
-  await database.setup();
-  db = await database.openMigrated();
-  fixtures = new Fixtures(db);
-});
-test.after(() => database.teardown());
-test.before.each(() => {
-  chat = new DistributedChat(database, { MULTICHAT_NOTIFY_ENTER_LEAVE: 'false' });
-});
+// Registered first: a handler waiting for a lock would hold up the chat's stop.
 test.after.each(async () => {
   for (const lock of locks.splice(0)) await lock.end();
-  for (const client of clients.splice(0)) client.ws.terminate();
-  await chat.stop();
-  await database.truncate(db);
 });
+useDistributedChat(
+  test,
+  database,
+  { MULTICHAT_NOTIFY_ENTER_LEAVE: 'false' },
+  clients,
+  (state) => ({ db, fixtures, chat } = state),
+);
 
 const reply = nextJson;
 const joined = (port: number, username: string, roomId: number): Promise<TestClient> =>

@@ -267,6 +267,25 @@ export interface EmbeddedChatState {
 }
 
 /**
+ * Registers the hooks that give a suite `database`: set up and migrated once
+ * before its tests (`opened` receives the connection, and fixtures on it), and
+ * torn down after them. Emptying it between tests is left to the suite: only
+ * once what uses it has stopped.
+ */
+export function useMigratedDatabase(
+  test: Test,
+  database: DatabaseBackend,
+  opened: (db: Database, fixtures: Fixtures) => void,
+): void {
+  test.before(async () => {
+    await database.setup();
+    const db = await database.openMigrated();
+    opened(db, new Fixtures(db));
+  });
+  test.after(() => database.teardown());
+}
+
+/**
  * Registers the hooks of a suite that runs each test against a fresh embedded
  * chat on `database` (set up once, emptied after each test); `bind` receives the
  * state before each test.
@@ -279,17 +298,49 @@ export function useEmbeddedChat(
   let db: Database;
   let fixtures: Fixtures;
   let chat: EmbeddedChat;
-  test.before(async () => {
-    await database.setup();
-    db = await database.openMigrated();
-    fixtures = new Fixtures(db);
-  });
-  test.after(() => database.teardown());
+  useMigratedDatabase(test, database, (opened, made) => ([db, fixtures] = [opened, made]));
   test.before.each(async () => {
     chat = await EmbeddedChat.start(db);
     bind({ db, fixtures, chat, port: chat.ports[0]! });
   });
   test.after.each(async () => {
+    await chat.stop();
+    await database.truncate(db);
+  });
+}
+
+/** What a test of the distributed chat works with; a fresh deployment for every test. */
+export interface DistributedChatState {
+  db: Database;
+  fixtures: Fixtures;
+  /** Nothing started yet: each test starts the workers and Thymes it needs. */
+  chat: DistributedChat;
+}
+
+/**
+ * Registers the hooks of a suite that runs each test against a fresh
+ * DistributedChat with `env` on `database` (set up once, emptied after each
+ * test); `bind` receives the state before each test. After each test, the
+ * sockets in `clients` are dropped, then the chat's processes stopped: hooks a
+ * suite registers before this one run before them.
+ */
+export function useDistributedChat(
+  test: Test,
+  database: DatabaseBackend,
+  env: Record<string, string>,
+  clients: TestClient[],
+  bind: (state: DistributedChatState) => void,
+): void {
+  let db: Database;
+  let fixtures: Fixtures;
+  let chat: DistributedChat;
+  useMigratedDatabase(test, database, (opened, made) => ([db, fixtures] = [opened, made]));
+  test.before.each(() => {
+    chat = new DistributedChat(database, env);
+    bind({ db, fixtures, chat });
+  });
+  test.after.each(async () => {
+    for (const client of clients.splice(0)) client.ws.terminate();
     await chat.stop();
     await database.truncate(db);
   });
