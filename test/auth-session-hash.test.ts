@@ -100,11 +100,12 @@ for (const database of allDatabases()) {
   let fixtures: Fixtures;
   let port: number;
   const clients: TestClient[] = [];
-  useEmbeddedChat(test, database, (state) => ({ db, fixtures, port } = state));
-  // Registered after useEmbeddedChat's: the sockets go before their chat stops.
+  // Registered before useEmbeddedChat's (uvu runs hooks in the order they were
+  // registered): the sockets go before their chat stops.
   test.after.each(() => {
     for (const client of clients.splice(0)) client.ws.terminate();
   });
+  useEmbeddedChat(test, database, (state) => ({ db, fixtures, port } = state));
 
   const socketUrl = (): string => `ws://localhost:${port}/chat/stream/`;
   const handshake = (key: string): Promise<number> =>
