@@ -130,16 +130,16 @@ export function loginView(
   sessions: SessionStore,
 ) {
   return async (request: Request): Promise<Response> => {
+    // The form's `next`, else the query's, as Django's LoginView reads it: a form
+    // posted to "/accounts/login/?next=…" without the hidden field still goes there.
+    const query = request.query.get('next');
     const next = safeNext(
-      request.method === 'POST' ? request.form().get('next') : request.query.get('next'),
+      request.method === 'POST' ? (request.form().get('next') ?? query) : query,
     );
     if (request.method !== 'POST') {
-      const user = request.user;
-      if (!user) return loginForm(request, next, '', undefined, 200);
-      // staffRequired sends signed-in non-staff users here: sending them back would loop.
-      if (user.isStaff || !next.startsWith('/admin/')) return Response.redirect(next);
-      const notice = `You are signed in as ${user.username}, but are not authorized to access this page. Would you like to log in to a different account?`;
-      return loginForm(request, next, '', undefined, 200, notice);
+      // The form, even to a signed-in user, as Django's LoginView shows it
+      // (redirect_authenticated_user is False): it is how one changes accounts.
+      return loginForm(request, next, '', undefined, 200, signedInNotice(request, next));
     }
     const form = request.form();
     // Stripped as Django's AuthenticationForm (UsernameField) strips it, before the
@@ -183,6 +183,16 @@ export function loginView(
     if (user.rehashed) await closeUserSockets(layer, user.id);
     return Response.redirect(next);
   };
+}
+
+/**
+ * What a signed-in user sent here by staffRequired is told, in the words of
+ * Django's admin login page: they are signed in, and that account cannot go there.
+ */
+function signedInNotice(request: Request, next: string): string | undefined {
+  const user = request.user;
+  if (!user || user.isStaff || !next.startsWith('/admin/')) return undefined;
+  return `You are signed in as ${user.username}, but are not authorized to access this page. Would you like to log in to a different account?`;
 }
 
 function loginForm(
