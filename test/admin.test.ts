@@ -83,6 +83,28 @@ for (const database of allDatabases()) {
     return client.post(path, fields);
   }
 
+  /**
+   * `res` answered a page whose room or user is not there as Django's admin does:
+   * to the dashboard, which warns once, naming the id.
+   */
+  async function assertMissing(
+    client: BrowserlessClient,
+    res: HttpResult,
+    kind: 'Room' | 'User',
+    id: string,
+    what: string,
+  ): Promise<void> {
+    assert.is(res.status, 303, what);
+    assert.is(res.headers.location, '/admin/', what);
+    const dashboard = await client.get('/admin/');
+    assert.match(
+      text(dashboard),
+      `<p class="flash flash-warning">${kind} with ID “${id}” doesn’t exist. Perhaps it was deleted?</p>`,
+      what,
+    );
+    assert.not.match(text(await client.get('/admin/')), /doesn’t exist/, `${what}: once`);
+  }
+
   async function roomRows(): Promise<{ title: string; staff_only: unknown }[]> {
     return db.knex('chat_room').select('title', 'staff_only').orderBy('id');
   }
@@ -199,7 +221,7 @@ for (const database of allDatabases()) {
     assert.match(text(bom), /id="id_email_error">Enter a valid email address\./);
   });
 
-  test('staff edit a room: title and staff-only change; unknown ids are 404', async () => {
+  test("staff edit a room: title and staff-only change; unknown ids lead to the dashboard, which says so (Django's admin)", async () => {
     const { client } = await signedIn('mod', { staff: true });
     const room = await fixtures.room('Old name', true);
     const form = await client.get(`/admin/rooms/${room.id}/`);
@@ -233,15 +255,13 @@ for (const database of allDatabases()) {
     assert.is((await within(inRoom.closed, 3000, 'the socket in the room')).code, 4002);
     await sleep(200);
     assert.is(elsewhere.ws.readyState, WebSocket.OPEN);
-    for (const path of [
-      '/admin/rooms/999999/',
-      '/admin/rooms/abc/',
-      '/admin/rooms/0/delete/',
-      '/admin/rooms/-1/',
-    ]) {
-      const missing = await client.get(path);
-      assert.is(missing.status, 404, path);
-      assert.match(text(missing), /Page not found/);
+    for (const [path, id] of [
+      ['/admin/rooms/999999/', '999999'],
+      ['/admin/rooms/abc/', 'abc'],
+      ['/admin/rooms/0/delete/', '0'],
+      ['/admin/rooms/-1/', '-1'],
+    ] as const) {
+      await assertMissing(client, await client.get(path), 'Room', id, path);
     }
   });
 
@@ -266,7 +286,9 @@ for (const database of allDatabases()) {
     assert.is(await fixtures.rooms.find(room.id), undefined);
     assert.equal(JSON.parse(String(await inRoom.next())), { leave: String(room.id) });
     assert.match(text(await client.get('/admin/rooms/')), /The room “Doomed” was deleted\./);
-    assert.is((await client.post(`/admin/rooms/${room.id}/delete/`, {})).status, 404, 'twice');
+    await client.get(`/admin/rooms/`);
+    const twice = await client.post(`/admin/rooms/${room.id}/delete/`, {});
+    await assertMissing(client, twice, 'Room', String(room.id), 'deleted twice');
   });
 
   test('invalid room input: errors next to the field, status 200, nothing changes', async () => {
@@ -523,20 +545,34 @@ for (const database of allDatabases()) {
     assert.match(text(await client.get('/admin/users/')), /The user “bob” was deleted\./);
   });
 
-  test("unknown ids are 404 on every user and room page, ids past the id column's range included", async () => {
+  test("unknown ids, ids past the id column's range included: to the dashboard with a warning as in Django's admin; a password page is 404, as Django's", async () => {
     const { client } = await signedIn('root', { staff: true, superuser: true });
     // 2^31 and 2^53 - 1 are well-formed ids no integer column holds (PostgreSQL refuses to look).
     for (const id of [999999, 2 ** 31, Number.MAX_SAFE_INTEGER]) {
       for (const path of [...USER_PAGES.slice(2), ...ROOM_PAGES.slice(2)]) {
         const url = fill(path, { user: id, room: id });
-        const page = await client.get(url);
-        assert.is(page.status, 404, `GET ${url}`);
-        assert.match(text(page), /Page not found/);
+        const fields = { password1: 'p', password2: 'p', title: 'x' };
+        if (path === '/admin/users/:user/password/') {
+          const page = await client.get(url);
+          assert.is(page.status, 404, `GET ${url}`);
+          assert.match(text(page), /Page not found/);
+          await client.get('/admin/');
+          assert.is((await client.post(url, fields)).status, 404, `POST ${url}`);
+          continue;
+        }
+        const kind = path.startsWith('/admin/users/') ? 'User' : 'Room';
+        await assertMissing(client, await client.get(url), kind, String(id), `GET ${url}`);
         await client.get('/admin/');
-        const post = await client.post(url, { password1: 'p', password2: 'p', title: 'x' });
-        assert.is(post.status, 404, `POST ${url}`);
+        await assertMissing(
+          client,
+          await client.post(url, fields),
+          kind,
+          String(id),
+          `POST ${url}`,
+        );
       }
     }
+    assert.equal(await fixtures.rooms.list(), [], 'nothing made by the POSTs');
   });
 
   test('checkboxes are read as Django reads them: "false" and an empty value are unticked, the last of two counts', async () => {

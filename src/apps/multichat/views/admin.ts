@@ -53,7 +53,7 @@ const FLASH_KEY = 'admin_flash';
 function isFlash(value: unknown): value is FlashMessage {
   if (typeof value !== 'object' || value === null) return false;
   const { level, text } = value as Record<string, unknown>;
-  return (level === 'success' || level === 'error') && typeof text === 'string';
+  return (level === 'success' || level === 'warning') && typeof text === 'string';
 }
 
 /** Reads and clears the notices left by the last POST (only writes when there were some). */
@@ -65,9 +65,24 @@ function takeFlash(request: Request): FlashMessage[] {
 }
 
 /** 303: the browser follows with a GET, so reloading the result never re-submits the form. */
-function redirectWith(request: Request, location: string, text: string): Response {
-  request.session?.set(FLASH_KEY, [{ level: 'success', text }]);
+function redirectWith(
+  request: Request,
+  location: string,
+  text: string,
+  level: FlashMessage['level'] = 'success',
+): Response {
+  request.session?.set(FLASH_KEY, [{ level, text }]);
   return Response.redirect(location, 303);
+}
+
+/**
+ * A room or user page whose object is not there (deleted meanwhile: a stale link
+ * or form, another admin's doing) leads to the dashboard with a warning, in the
+ * words of Django's admin (_get_obj_does_not_exist_redirect), not to a 404 page.
+ */
+function missingObject(request: Request, kind: 'Room' | 'User', id: string | undefined): Response {
+  const text = `${kind} with ID “${id ?? ''}” doesn’t exist. Perhaps it was deleted?`;
+  return redirectWith(request, '/admin/', text, 'warning');
 }
 
 function adminPage(request: Request, title: string, body: HtmlValue, status = 200): Response {
@@ -299,7 +314,7 @@ function roomEdit(services: AdminServices): View {
   return async (request, params) => {
     const id = parseId(params.id);
     const room = id === undefined ? undefined : await services.rooms.find(id);
-    if (!room) return errorPage(404, request);
+    if (!room) return missingObject(request, 'Room', params.id);
     const heading = `Edit room “${room.title}”`;
     const action = `/admin/rooms/${room.id}/`;
     if (request.method !== 'POST') {
@@ -308,7 +323,7 @@ function roomEdit(services: AdminServices): View {
     const values = readRoomForm(request);
     try {
       const saved = await services.rooms.update(room.id, values.title, values.staffOnly);
-      if (!saved) return errorPage(404, request);
+      if (!saved) return missingObject(request, 'Room', params.id);
       // Its members joined when anyone could: they join again, and only staff get in.
       if (!room.staffOnly && saved.staffOnly)
         await services.layer.groupSend(roomGroup(room.id), { close: CLOSE_ACCESS_CHANGED });
@@ -325,7 +340,7 @@ function roomDelete(services: AdminServices): View {
   return async (request, params) => {
     const id = parseId(params.id);
     const room = id === undefined ? undefined : await services.rooms.find(id);
-    if (!room) return errorPage(404, request);
+    if (!room) return missingObject(request, 'Room', params.id);
     if (request.method !== 'POST') {
       return confirmDelete(request, {
         title: 'Delete room',
@@ -335,7 +350,7 @@ function roomDelete(services: AdminServices): View {
         cancel: `/admin/rooms/${room.id}/`,
       });
     }
-    if (!(await services.rooms.delete(room.id))) return errorPage(404, request);
+    if (!(await services.rooms.delete(room.id))) return missingObject(request, 'Room', params.id);
     await services.layer.groupSend(roomGroup(room.id), roomDeletedFrame(room.id));
     return redirectWith(request, '/admin/rooms/', `The room “${room.title}” was deleted.`);
   };
@@ -567,7 +582,7 @@ function userEditForm(
 function userEdit(services: AdminServices): View {
   return async (request, params) => {
     const user = await findUser(services, params);
-    if (!user) return errorPage(404, request);
+    if (!user) return missingObject(request, 'User', params.id);
     if (request.method !== 'POST') return userEditForm(request, user, user, {});
     const form = request.form();
     const values = { email: pythonStrip(form.get('email') ?? ''), ...readFlags(form) };
@@ -619,6 +634,7 @@ function userPasswordForm(request: Request, user: User, errors: Errors): Respons
 function userPassword(services: AdminServices): View {
   return async (request, params) => {
     const user = await findUser(services, params);
+    // 404 here, where the other pages redirect: as Django's user_change_password.
     if (!user) return errorPage(404, request);
     if (request.method !== 'POST') return userPasswordForm(request, user, {});
     const form = request.form();
@@ -643,7 +659,7 @@ function userPassword(services: AdminServices): View {
 function userDelete(services: AdminServices): View {
   return async (request, params) => {
     const user = await findUser(services, params);
-    if (!user) return errorPage(404, request);
+    if (!user) return missingObject(request, 'User', params.id);
     if (user.id === request.user?.id)
       return errorPage(403, request, 'You cannot delete your own account.');
     if (request.method !== 'POST') {
@@ -656,7 +672,7 @@ function userDelete(services: AdminServices): View {
       });
     }
     // The user's sessions go with them (ON DELETE CASCADE); so do their chat sockets.
-    if (!(await services.users.delete(user.id))) return errorPage(404, request);
+    if (!(await services.users.delete(user.id))) return missingObject(request, 'User', params.id);
     await closeUserSockets(services.layer, user.id);
     return redirectWith(request, '/admin/users/', `The user “${user.username}” was deleted.`);
   };

@@ -1,9 +1,12 @@
 import type { Request } from '../../../worker/http/request.js';
 import { html, type HtmlValue, type SafeHtml } from '../../../worker/http/html.js';
 
-/** A one-shot notice shown on the page after a redirect ("The room was created."). */
+/**
+ * A one-shot notice shown on the page after a redirect ("The room was created.",
+ * or a warning: "Room with ID “5” doesn’t exist."), at Django's message levels.
+ */
 export interface FlashMessage {
-  level: 'success' | 'error';
+  level: 'success' | 'warning';
   text: string;
 }
 
