@@ -241,6 +241,42 @@ for (const database of allDatabases()) {
     }
   });
 
+  test('CSRF refusals an honest browser meets say what to do: reload a form older than a login, turn cookies on', async () => {
+    await fixtures.user('alice', { password: 'pw' });
+    const tabA = browser();
+    await tabA.get('/accounts/login/');
+    // Tab B: the same browser (same cookies), its form rendered before tab A logs in.
+    const tabB = browser();
+    for (const [name, value] of tabA.cookies) tabB.cookies.set(name, value);
+    await tabB.get('/accounts/login/');
+    assert.is(
+      (await tabA.post('/accounts/login/', { username: 'alice', password: 'pw' })).status,
+      302,
+    );
+    for (const [name, value] of tabA.cookies) tabB.cookies.set(name, value);
+    const stale = await tabB.post('/accounts/login/', { username: 'alice', password: 'pw' });
+    assert.is(stale.status, 403);
+    assert.match(stale.body.toString(), /CSRF token incorrect\./);
+    assert.match(stale.body.toString(), /reload the page with the form and submit it again/);
+    // Reloading is the whole fix.
+    await tabB.get('/accounts/login/');
+    assert.is(
+      (await tabB.post('/accounts/login/', { username: 'alice', password: 'pw' })).status,
+      302,
+    );
+
+    const noCookies = browser();
+    noCookies.lastPage = (await browser().get('/accounts/login/')).body.toString();
+    const refused = await noCookies.post('/accounts/login/', { username: 'alice', password: 'pw' });
+    assert.is(refused.status, 403);
+    assert.match(refused.body.toString(), /CSRF cookie not set\./);
+    assert.match(
+      refused.body.toString(),
+      /this site requires a CSRF cookie when submitting forms\. This cookie is required for security reasons/,
+    );
+    assert.match(refused.body.toString(), /please re-enable them, at least for this site/);
+  });
+
   test('logout: POST with CSRF ends the session; the old cookie no longer works; GET is refused', async () => {
     await fixtures.user('alice', { password: 'pw' });
     const client = browser();

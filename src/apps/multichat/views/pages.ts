@@ -23,7 +23,13 @@ const ERROR_TITLES: Record<number, [string, string]> = {
   503: ['Service unavailable', 'The server cannot answer right now. Please try again in a moment.'],
 };
 
-export function errorPage(status: number, request: Request | undefined, detail?: string): Response {
+/** `advice`: what the user can do about it, a paragraph each. */
+export function errorPage(
+  status: number,
+  request: Request | undefined,
+  detail?: string,
+  advice: readonly string[] = [],
+): Response {
   const [title, text] = ERROR_TITLES[status] ?? ['Error', 'The request failed.'];
   return Response.html(
     page(request, {
@@ -32,6 +38,7 @@ export function errorPage(status: number, request: Request | undefined, detail?:
         <h1>${title}</h1>
         <p>${text}</p>
         ${detail ? html`<p class="detail">${detail}</p>` : ''}
+        ${advice.map((paragraph) => html`<p class="advice">${paragraph}</p>`)}
         <p><a href="/">Back to MultiChat</a></p>
       </section>`,
     }),
@@ -39,8 +46,24 @@ export function errorPage(status: number, request: Request | undefined, detail?:
   );
 }
 
+/**
+ * What a user can do about the refusals an honest browser meets: cookies turned
+ * off (Django's own words on its 403 page), or a form from before a login in
+ * another tab, whose token the login changed (Django says so only with DEBUG on,
+ * but it is the usual case, and reloading is the whole fix).
+ */
+const CSRF_ADVICE: Partial<Record<CsrfFailure, readonly string[]>> = {
+  'CSRF cookie not set.': [
+    'You are seeing this message because this site requires a CSRF cookie when submitting forms. This cookie is required for security reasons, to ensure that your browser is not being hijacked by third parties.',
+    'If you have configured your browser to disable cookies, please re-enable them, at least for this site, or for “same-origin” requests.',
+  ],
+  'CSRF token incorrect.': [
+    'After logging in in another browser tab or going back after a login, reload the page with the form and submit it again: the form’s token changes at every login.',
+  ],
+};
+
 export function csrfFailure(request: Request, reason: CsrfFailure): Response {
-  return errorPage(403, request, `CSRF verification failed: ${reason}`);
+  return errorPage(403, request, `CSRF verification failed: ${reason}`, CSRF_ADVICE[reason]);
 }
 
 /**
