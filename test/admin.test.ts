@@ -121,6 +121,37 @@ for (const database of allDatabases()) {
     }
   });
 
+  test("pages under /admin/ that do not exist: 404 to staff, to log in for everyone else, as Django 3.2's admin catch-all (nobody can tell which exist)", async () => {
+    const { client: staff } = await signedIn('mod', { staff: true });
+    const { client: visitor } = await signedIn('visitor');
+    const anonymous = new BrowserlessClient(port);
+    for (const path of [
+      '/admin/nope/',
+      '/admin/auth/user/',
+      '/admin/rooms/1/history/',
+      '/admin/x?y=1',
+    ]) {
+      const missing = await staff.get(path);
+      assert.is(missing.status, 404, `staff: ${path}`);
+      assert.match(text(missing), /Page not found/);
+      for (const [who, client] of [
+        ['anonymous', anonymous],
+        ['non-staff', visitor],
+      ] as const) {
+        const res = await client.get(path);
+        assert.is(res.status, 302, `${who}: ${path}`);
+        assert.is(
+          res.headers.location,
+          `/accounts/login/?next=${path.replace('?', '%3F').replace('=', '%3D')}`,
+          `${who}: ${path}`,
+        );
+      }
+    }
+    // Outside /admin/, and a path typed without its slash, nothing changes.
+    assert.is((await anonymous.get('/nope/')).status, 404);
+    assert.is((await anonymous.get('/admin/rooms')).headers.location, '/admin/rooms/');
+  });
+
   test('a non-staff user cannot reach the admin, and the login page does not bounce them back', async () => {
     const room = await fixtures.room('Lobby');
     const { client, user } = await signedIn('visitor');
@@ -526,7 +557,10 @@ for (const database of allDatabases()) {
       },
     );
     assert.is(self.status, 303);
-    assert.is((await client.get('/admin/users/')).status, 200, 'still signed in');
+    // Still signed in, and told it worked: the notice moved to the new session.
+    const after = await client.get(String(self.headers.location));
+    assert.is(after.status, 200, 'still signed in');
+    assert.match(text(after), /The password of “root” was changed\./);
   });
 
   test('superusers delete a user only by POST from the confirmation page', async () => {

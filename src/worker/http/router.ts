@@ -40,6 +40,7 @@ export class MethodNotAllowed extends Error {
  */
 export class Router {
   private readonly routes: Route[] = [];
+  private readonly fallbacks: { prefix: string; view: View }[] = [];
 
   add(path: string, view: View, methods?: readonly string[]): this {
     const source = path
@@ -53,6 +54,15 @@ export class Router {
       methods: methods?.map((m) => m.toUpperCase()),
       view,
     });
+    return this;
+  }
+
+  /**
+   * The view for paths under `prefix` that no route matches, in place of the 404
+   * (which it may still throw, as NotFound): Django 3.2's admin catch-all.
+   */
+  fallback(prefix: string, view: View): this {
+    this.fallbacks.push({ prefix, view });
     return this;
   }
 
@@ -77,6 +87,8 @@ export class Router {
       const query = request.queryString;
       return Response.redirect(`${path}/${query ? `?${query}` : ''}`, 301);
     }
+    const fallback = this.fallbacks.find(({ prefix }) => request.path.startsWith(prefix));
+    if (fallback) return fallback.view(request, {});
     throw new NotFound(request.path);
   }
 

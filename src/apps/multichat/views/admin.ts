@@ -17,7 +17,7 @@ import { login, staffRequired } from '../../../worker/http/auth.js';
 import { html, type HtmlValue } from '../../../worker/http/html.js';
 import type { Request } from '../../../worker/http/request.js';
 import { Response } from '../../../worker/http/response.js';
-import type { Router, View } from '../../../worker/http/router.js';
+import { NotFound, type Router, type View } from '../../../worker/http/router.js';
 import { CLOSE_ACCESS_CHANGED, roomDeletedFrame, roomGroup } from '../chat-protocol.js';
 import type { AdminServices } from '../index.js';
 import { InvalidRoomTitle, ROOM_TITLE_MAX_LENGTH, type Room } from '../rooms.js';
@@ -43,7 +43,16 @@ export function addAdminRoutes(router: Router, services: AdminServices): void {
     .add('/admin/users/new/', superuser(userCreate(services)), both)
     .add('/admin/users/:id/', superuser(userEdit(services)), both)
     .add('/admin/users/:id/password/', superuser(userPassword(services)), both)
-    .add('/admin/users/:id/delete/', superuser(userDelete(services)), both);
+    .add('/admin/users/:id/delete/', superuser(userDelete(services)), both)
+    // Django 3.2's final_catch_all_view: a page under /admin/ that does not exist
+    // is 404 to staff only; everyone else is sent to log in, as from a page that
+    // does, so that nobody signed out can tell which admin pages exist.
+    .fallback(
+      '/admin/',
+      staff((request) => {
+        throw new NotFound(request.path);
+      }),
+    );
 }
 
 // ——— shared ———
