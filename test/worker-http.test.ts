@@ -116,6 +116,32 @@ for (const database of allDatabases()) {
     }
   });
 
+  test("login: an empty field says 'This field is required.' under it, as Django's AuthenticationForm, and has focus", async () => {
+    await fixtures.user('alice', { password: 'pw' });
+    const inputOf = (page: string, name: string): string =>
+      new RegExp(`<input\\s[^>]*name="${name}"[^>]*>`).exec(page)?.[0] ?? '';
+    for (const [username, password, empty] of [
+      [' \t ', 'pw', 'username'],
+      ['alice', '', 'password'],
+    ] as const) {
+      const client = browser();
+      await client.get('/accounts/login/');
+      const res = await client.post('/accounts/login/', { username, password });
+      const page = res.body.toString();
+      assert.is(res.status, 200);
+      assert.match(
+        page,
+        `<span class="error" id="id_${empty}_error">This field is required.</span>`,
+      );
+      const other = empty === 'username' ? 'password' : 'username';
+      assert.not.match(page, `id="id_${other}_error"`);
+      assert.match(inputOf(page, empty), /\sautofocus\b/, `${empty} has focus`);
+      assert.match(inputOf(page, empty), /aria-invalid="true"/);
+      assert.not.match(inputOf(page, other), /\sautofocus\b/, `${other} has not`);
+      assert.is(client.cookies.get('sessionid'), undefined);
+    }
+  });
+
   test("login as another user ends the first user's session and keeps none of its data", async () => {
     const alice = await fixtures.user('alice', { password: 'pw' });
     const bob = await fixtures.user('bob', { password: 'pw' });

@@ -162,40 +162,45 @@ export function loginView(
     if (request.method !== 'POST') {
       // The form, even to a signed-in user, as Django's LoginView shows it
       // (redirect_authenticated_user is False): it is how one changes accounts.
-      return loginForm(request, next, '', undefined, 200, signedInNotice(request, next));
+      return loginForm(request, { next, notice: signedInNotice(request, next) });
     }
     const form = request.form();
     // Stripped as Django's AuthenticationForm (UsernameField) strips it, before the
     // throttle counts it: padding does not make a new username to guess for.
     const username = pythonStrip(form.get('username') ?? '');
     const password = form.get('password') ?? '';
+    // Each empty field says so, as Django's AuthenticationForm has it (a password
+    // of spaces is no empty one: passwords are not stripped).
     if (username === '' || password === '') {
-      return loginForm(request, next, username, 'Please enter a username and password.', 200);
+      const required = 'This field is required.';
+      return loginForm(request, {
+        next,
+        username,
+        usernameError: username === '' ? required : undefined,
+        passwordError: password === '' ? required : undefined,
+      });
     }
     const attempt = await throttle.check(username, request.client, () =>
       users.authenticate(username, password),
     );
     if (attempt.refused) {
-      return loginForm(
-        request,
+      return loginForm(request, {
         next,
         username,
-        attempt.refused === 'failures'
-          ? `Too many failed login attempts. Try again in ${Math.ceil(throttle.windowSeconds / 60)} minutes.`
-          : 'Too many login attempts at once. Try again in a moment.',
-        // multichat.md: a login that fails gets the form again, with status 200.
-        200,
-      );
+        error:
+          attempt.refused === 'failures'
+            ? `Too many failed login attempts. Try again in ${Math.ceil(throttle.windowSeconds / 60)} minutes.`
+            : 'Too many login attempts at once. Try again in a moment.',
+      });
     }
     const user = attempt.result;
     if (!user) {
-      return loginForm(
-        request,
+      return loginForm(request, {
         next,
         username,
-        'Please enter a correct username and password. Note that both fields may be case-sensitive.',
-        200,
-      );
+        error:
+          'Please enter a correct username and password. Note that both fields may be case-sensitive.',
+      });
     }
     const replaced = loggedInSessionHash(request, sessions);
     await login(request, user, users);
@@ -218,14 +223,19 @@ function signedInNotice(request: Request, next: string): string | undefined {
   return `You are signed in as ${user.username}, but are not authorized to access this page. Would you like to log in to a different account?`;
 }
 
-function loginForm(
-  request: Request,
-  next: string,
-  username: string,
-  error: string | undefined,
-  status: number,
-  notice?: string,
-): Response {
+interface LoginFormState {
+  next: string;
+  username?: string;
+  /** About logging in at all (wrong credentials, throttled): shown above both fields. */
+  error?: string | undefined;
+  usernameError?: string | undefined;
+  passwordError?: string | undefined;
+  notice?: string | undefined;
+}
+
+/** The form, always with status 200 (multichat.md: a login that fails gets the form again). */
+function loginForm(request: Request, state: LoginFormState): Response {
+  const { next, username = '', error, usernameError, passwordError, notice } = state;
   // Both fields, as the error is about both (or about logging in at all): the
   // username has focus, the password is where a user tabs to correct it.
   const formError = error ? 'login_error' : undefined;
@@ -236,12 +246,12 @@ function loginForm(
     <form method="post" action="${LOGIN_URL}">
       ${csrfInput(request)}
       <input type="hidden" name="next" value="${next}" />
-      ${field({ name: 'username', label: 'Username', value: username, autocomplete: 'username', autocapitalize: 'none', required: true, autofocus: true, maxChars: USERNAME_MAX_LENGTH, formError })}
-      ${field({ name: 'password', label: 'Password', type: 'password', autocomplete: 'current-password', required: true, formError })}
+      ${field({ name: 'username', label: 'Username', value: username, error: usernameError, autocomplete: 'username', autocapitalize: 'none', required: true, autofocus: !passwordError, maxChars: USERNAME_MAX_LENGTH, formError })}
+      ${field({ name: 'password', label: 'Password', type: 'password', error: passwordError, autocomplete: 'current-password', required: true, formError })}
       <p class="form-actions"><button type="submit" class="primary">Log in</button></p>
     </form>
   </section>`;
-  return Response.html(page(request, { title: 'Log in', body }), status);
+  return Response.html(page(request, { title: 'Log in', body }));
 }
 
 /**
