@@ -159,7 +159,7 @@ test('--proxy-headers: scheme and client come from the proxy in front; without i
   assert.is(connect.scheme, 'wss');
 });
 
-test('the path is percent-decoded as UTF-8, bytes that are none as U+FFFD (as Daphne); a malformed encoding is refused with 400', async () => {
+test('the path is percent-decoded as UTF-8, bytes that are none as U+FFFD (as Daphne); a malformed encoding or a fragment is refused with 400', async () => {
   const { port, worker } = await setup();
   const res = await httpRequest(port, '/ec%68o');
   assert.is((JSON.parse(res.body.toString()) as { path: string }).path, '/echo');
@@ -172,6 +172,17 @@ test('the path is percent-decoded as UTF-8, bytes that are none as U+FFFD (as Da
   );
   for (const bad of ['/bad%zz', '/bad%4', '/bad%'])
     assert.is((await httpRequest(port, bad)).status, 400, bad);
+  // A fragment is never sent (RFC 9112 §3.2): taken in, it would reach the
+  // worker as part of the path or the query_string.
+  for (const bad of ['/echo#frag', '/echo?a=1#frag', `http://localhost:${port}/echo#frag`])
+    assert.match(
+      await rawExchange(
+        port,
+        `GET ${bad} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n`,
+      ),
+      /^HTTP\/1\.1 400 [^]*malformed request target/,
+      bad,
+    );
   assert.is(worker.of('http.request').length, 3);
 });
 

@@ -377,6 +377,16 @@ for (const layerUrl of ['memory://', SHARED_REDIS_URL]) {
     assert.is(worker.of('websocket.connect').length, 1);
   });
 
+  test('a handshake whose target carries a fragment is refused with 400 as malformed, before the worker hears of it', async () => {
+    const { url, worker } = await setup();
+    const port = Number(new URL(url('/')).port);
+    for (const target of ['/room/#x', '/room/?x=1#y']) {
+      const refusal = await rawExchange(port, handshake().replace('GET / ', `GET ${target} `));
+      assert.match(refusal, /^HTTP\/1\.1 400 [^]*malformed request target/, target);
+    }
+    assert.is(worker.of('websocket.connect').length, 0);
+  });
+
   test('a client that leaves while its handshake waits is reported gone, though the worker accepts', async () => {
     const { url, thyme, worker } = await setup();
     const port = Number(new URL(url('/')).port);

@@ -16,7 +16,7 @@ export interface Target {
 /** An absolute-form target: the scheme, the authority, then the path and query. */
 const ABSOLUTE_FORM = /^https?:\/\/([^/?#]*)(.*)$/is;
 
-/** Splits `req.url`; undefined when it is malformed (its percent-encoding, say). */
+/** Splits `req.url`; undefined when it is malformed (its percent-encoding, a fragment, say). */
 export function parseTarget(url: string | undefined): Target | undefined {
   let raw = url ?? '/';
   let authority: string | undefined;
@@ -30,6 +30,11 @@ export function parseTarget(url: string | undefined): Target | undefined {
     const rest = absolute[2]!;
     raw = rest.startsWith('/') ? rest : `/${rest}`;
   }
+  // A fragment is the client's alone and never sent (RFC 9112 §3.2: no "#" in
+  // a request target). Node lets one through: it would reach the worker in the
+  // path ("/p#x", the same as a decoded "/p%23x") or the query_string, which
+  // none of them names.
+  if (raw.includes('#')) return undefined;
   const question = raw.indexOf('?');
   const rawPath = question === -1 ? raw : raw.slice(0, question);
   const query = question === -1 ? '' : raw.slice(question + 1);
