@@ -1067,9 +1067,14 @@ test("static files and Thyme's own answers carry the headers Django's middleware
     'its 304': await httpRequest(port, '/static/site.css', {
       headers: { 'if-none-match': String(file.headers.etag) },
     }),
-    'its 405': await httpRequest(port, '/static/site.css', { method: 'POST' }),
+    'the 405 of a static file': await httpRequest(port, '/static/site.css', { method: 'POST' }),
     'a refused Host': await httpRequest(port, '/', { headers: { host: 'evil.example' } }),
+    // Answers that are no error, nor a file, but Thyme's all the same.
+    'the server-wide OPTIONS': await httpRequest(port, '*', { method: 'OPTIONS' }),
+    '/healthz': await httpRequest(port, '/healthz'),
+    'the 405 of /healthz': await httpRequest(port, '/healthz', { method: 'POST' }),
   };
+  assert.is(answers['the server-wide OPTIONS'].status, 200);
   for (const [what, answer] of Object.entries(answers)) {
     assert.is(answer.headers['x-content-type-options'], 'nosniff', what);
     assert.is(answer.headers['x-frame-options'], 'DENY', what);

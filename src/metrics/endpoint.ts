@@ -30,14 +30,23 @@ export interface MetricsSource {
   health(): HealthReport | Promise<HealthReport>;
 }
 
+/**
+ * Headers a probe's answers add to their own: a public port's (Thyme's), which
+ * a browser may load, carry BROWSER_HEADERS; the metrics port, private and read
+ * by Prometheus and probes, none.
+ */
+export type ExtraHeaders = Readonly<Record<string, string>>;
+
 /** Answers a readiness probe: 200 or 503, `{status}` and, when `detailed`, the details. */
 export function writeHealth(
   res: ServerResponse,
   { ok, details }: HealthReport,
   detailed: boolean,
+  extraHeaders: ExtraHeaders = {},
 ): number {
   const status = ok ? 'ok' : 'unavailable';
   res.writeHead(ok ? 200 : 503, {
+    ...extraHeaders,
     'Content-Type': 'application/json',
     'Cache-Control': 'no-store',
   });
@@ -50,10 +59,14 @@ export function writeHealth(
  * HEAD: a scrape or a probe only reads, and another method (a POST, a DELETE)
  * is a client's mistake that a 200 would hide. Undefined when it may be served.
  */
-export function refuseUnlessRead(req: IncomingMessage, res: ServerResponse): number | undefined {
+export function refuseUnlessRead(
+  req: IncomingMessage,
+  res: ServerResponse,
+  extraHeaders: ExtraHeaders = {},
+): number | undefined {
   if (req.method === 'GET' || req.method === 'HEAD') return undefined;
   res
-    .writeHead(405, { 'Content-Type': 'text/plain', Allow: 'GET, HEAD' })
+    .writeHead(405, { ...extraHeaders, 'Content-Type': 'text/plain', Allow: 'GET, HEAD' })
     .end('Method Not Allowed\n');
   return 405;
 }

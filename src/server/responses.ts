@@ -90,10 +90,11 @@ export function plainResponse(
  * the RFC requires. No Allow: the methods are the application's, and differ
  * from path to path (an `OPTIONS /path` reaches the worker, which names
  * them); a list for the whole server would promise what a path may refuse.
- * Returns the status.
+ * It carries BROWSER_HEADERS as every other answer on the public port does,
+ * so that none is left to ask whether it needs them. Returns the status.
  */
 export function answerServerOptions(res: ServerResponse): number {
-  res.writeHead(200, { 'Content-Length': 0 });
+  res.writeHead(200, { ...BROWSER_HEADERS, 'Content-Length': 0 });
   res.end();
   return 200;
 }

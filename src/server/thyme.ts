@@ -7,6 +7,7 @@ import {
 } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
+import { BROWSER_HEADERS } from '../browser-headers.js';
 import type { ChannelLayer } from '../layer/types.js';
 import { BurstLogger, silentLogger, type Logger } from '../logger.js';
 import { AccessLog, countBodyBytes } from './access-log.js';
@@ -404,7 +405,10 @@ export class Thyme implements ThymeContext {
     // answer is the status alone: the layer's hosts are nobody else's business.
     const allowed = this.hosts.allowsHost(requestHost(req, target));
     if (target.path === HEALTH_PATH)
-      return refuseUnlessRead(req, res) ?? writeHealth(res, await this.health(), allowed);
+      return (
+        refuseUnlessRead(req, res, BROWSER_HEADERS) ??
+        writeHealth(res, await this.health(), allowed, BROWSER_HEADERS)
+      );
     if (!allowed) {
       plainResponse(res, 400, 'Bad Request: invalid Host header');
       return 400;
