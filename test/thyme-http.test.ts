@@ -23,14 +23,14 @@ import { fileURLToPath } from 'node:url';
 import { suite } from './helpers/suite.js';
 import * as assert from 'uvu/assert';
 import type { Command } from 'commander';
-import { createLayer, type ChannelLayer, type LayerOptions } from '../src/index.js';
+import { createLayer, type ChannelLayer, type LayerOptions, type Message } from '../src/index.js';
 import { runWorkerCommand } from '../src/commands/runworker.js';
 import { thymeCommand } from '../src/commands/thyme.js';
 import { Thyme, type ThymeOptions } from '../src/server/index.js';
 import { EVENT_CHANNEL_CAPACITY } from '../src/settings.js';
 import { httpRequest, rawExchange } from './helpers/http-client.js';
 import { testPrefix } from './helpers/layers.js';
-import { RedisServer } from './helpers/redis-server.js';
+import { RedisServer, SHARED_REDIS_URL } from './helpers/redis-server.js';
 import { TestWorker } from './helpers/test-worker.js';
 import { settledWithin, sleep, waitFor, within } from './helpers/wait.js';
 import { retainedBytes } from './helpers/memory.js';
@@ -132,6 +132,49 @@ test('http.request carries exactly the protocol keys; duplicate response headers
   assert.equal((seen.server as unknown[])[1], port);
   const dups = res.rawHeaders.filter((_, i) => i % 2 === 0 && res.rawHeaders[i] === 'x-dup');
   assert.is(dups.length, 2);
+});
+
+test('over Redis, http.request has the exact wire types: bytes for query_string, body and each header name and value, whose order, case-folded names and duplicates are kept', async () => {
+  const { port, worker, layer } = await setup({}, {}, SHARED_REDIS_URL);
+  const raw = Buffer.concat([
+    Buffer.from(
+      'POST /echo?q=%C3%A9+x&&r HTTP/1.1\r\nHost: localhost\r\nX-Twice: one\r\n' +
+        'Cookie: a=1\r\nx-twice: two\r\nCookie: b=2\r\nX-Raw: ',
+    ),
+    // obs-text (RFC 9110 §5.5): bytes no ASCII, reaching the worker as sent.
+    Buffer.from('café', 'utf8'),
+    Buffer.from('\r\nContent-Length: 4\r\nConnection: close\r\n\r\nbody'),
+  ]);
+  assert.match(await rawExchange(port, raw), /^HTTP\/1\.1 200 /);
+  const [event] = worker.of('http.request') as [Message];
+  const bytes = (value: unknown): string => {
+    assert.instance(value, Uint8Array);
+    return Buffer.from(value as Uint8Array).toString('latin1');
+  };
+  assert.is(bytes(event.query_string), 'q=%C3%A9+x&&r');
+  assert.is(bytes(event.body), 'body');
+  const headers = (event.headers as unknown[][]).map(([name, value]) => [
+    bytes(name),
+    bytes(value),
+  ]);
+  assert.equal(headers, [
+    ['host', 'localhost'],
+    ['x-twice', 'one'],
+    ['cookie', 'a=1'],
+    ['x-twice', 'two'],
+    ['cookie', 'b=2'],
+    ['x-raw', Buffer.from('café', 'utf8').toString('latin1')],
+    ['content-length', '4'],
+    ['connection', 'close'],
+  ]);
+  for (const key of ['reply_channel', 'http_version', 'method', 'scheme', 'path', 'root_path'])
+    assert.type(event[key], 'string', key);
+  for (const key of ['client', 'server']) {
+    const [host, clientPort] = event[key] as unknown[];
+    assert.type(host, 'string', key);
+    assert.ok(Number.isInteger(clientPort), key);
+  }
+  await layer.flush();
 });
 
 test('--proxy-headers: scheme and client come from the proxy in front; without it they are ignored', async () => {
@@ -628,6 +671,20 @@ test('http.disconnect tells the worker the client left before the response ended
   const gone = await waitFor(() => worker.of('http.disconnect')[0], 3000, 'http.disconnect');
   assert.equal(Object.keys(gone).sort(), ['path', 'reply_channel']);
   assert.is(gone.path, '/chunked');
+});
+
+test('http.disconnect comes for a client that leaves before the response starts, and never for one whose response ended', async () => {
+  const { port, worker } = await setup();
+  // Ended: its client is gone afterwards, which is no news for the worker.
+  assert.is((await httpRequest(port, '/echo')).status, 200);
+  const req = request({ host: '127.0.0.1', port, path: '/silent', headers: { host: 'localhost' } });
+  req.on('error', () => undefined);
+  req.end();
+  const asked = await waitFor(() => worker.of('http.request')[1], 3000, 'the request');
+  req.destroy();
+  // One channel, in order: a disconnect for /echo would have come first.
+  const gone = await waitFor(() => worker.of('http.disconnect')[0], 3000, 'http.disconnect');
+  assert.equal(gone, { reply_channel: asked.reply_channel, path: '/silent' });
 });
 
 test('an unknown Host header gets 400 and never reaches a worker', async () => {

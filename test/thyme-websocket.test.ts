@@ -238,6 +238,38 @@ for (const layerUrl of ['memory://', SHARED_REDIS_URL]) {
     assert.is(await client.next(), 'welcome');
   });
 
+  test('data alone accepts a handshake; data with close accepts, delivers it, then closes with that code', async () => {
+    const { url, worker } = await setup();
+    const client = await open(url('/bytes-only'));
+    assert.equal([...((await client.next()) as Buffer)], [...Buffer.from('hi')]);
+    const closing = await open(url('/text-then-close'));
+    assert.is(await closing.next(), 'bye');
+    assert.is((await within(closing.closed, 3000)).code, 4001);
+    const disconnect = await waitFor(
+      () => worker.of('websocket.disconnect')[0],
+      3000,
+      'the disconnect',
+    );
+    assert.is(disconnect.code, 4001);
+  });
+
+  test('a client whose close frame carries no code is reported with 1006, as protocol.md has it for none', async () => {
+    const { url, worker } = await setup();
+    const client = rawSocket(Number(new URL(url('/')).port), handshake());
+    assert.match(await client.head(), /^HTTP\/1\.1 101 /);
+    client.socket.write(frame(8, Buffer.alloc(0)));
+    // Thyme answers with a close frame of its own, carrying no code either.
+    await waitFor(() => client.after().length >= 2, 3000, 'the close frame back');
+    assert.equal([...client.after().subarray(0, 2)], [0x88, 0]);
+    client.socket.destroy();
+    const disconnect = await waitFor(
+      () => worker.of('websocket.disconnect')[0],
+      3000,
+      'the disconnect',
+    );
+    assert.equal({ code: disconnect.code, order: disconnect.order }, { code: 1006, order: 1 });
+  });
+
   test('a rejected handshake gets 403, and the worker hears the socket is gone', async () => {
     const { url, worker } = await setup();
     assert.is(await handshakeStatus(url('/reject')), 403);

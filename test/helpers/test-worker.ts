@@ -60,6 +60,9 @@ export class TestWorker {
       if (path === '/reject') return this.layer.send(reply, { accept: false });
       if (path === '/close-on-connect') return this.layer.send(reply, { close: true });
       if (path === '/greet') return this.layer.send(reply, { accept: true, text: 'welcome' });
+      // Data alone accepts (protocol.md); with `close`, it is delivered before the close.
+      if (path === '/bytes-only') return this.layer.send(reply, { bytes: b('hi') });
+      if (path === '/text-then-close') return this.layer.send(reply, { text: 'bye', close: 4001 });
       return this.layer.send(reply, { accept: true });
     }
     if (channel === 'websocket.receive') return this.onFrame(reply, message);
