@@ -634,6 +634,17 @@ for (const layerUrl of ['memory://', SHARED_REDIS_URL]) {
     assert.is(thyme.openWebSockets, 0);
   });
 
+  test('a client that reads is not closed as slow for one message larger than the buffer limit', async () => {
+    const { url, thyme } = await setup({ outgoingBufferLimit: 64 * 1024 });
+    const client = await open(url('/'));
+    client.send('flood:1:300000');
+    assert.is(((await client.next()) as string).length, 300_000);
+    // Still open: the next message is answered, and nothing counted it slow.
+    client.send('still there');
+    assert.is(await client.next(), 'still there');
+    assert.is(thyme.metrics.websocketsClosedSlow, 0);
+  });
+
   test('a silent client is dropped once its ping times out, not a sweep later; a live one stays', async () => {
     // A timeout shorter than the interval: a check at sweeps only would drop the
     // client a whole interval (1 s) after its ping.

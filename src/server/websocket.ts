@@ -584,10 +584,15 @@ export class WebSocketSession {
   /**
    * ws writes each of its own frames (close, pong) whole and synchronously, so a
    * complete data frame written straight to the connection never splits one.
+   *
+   * A slow client (protocol.md: its buffer *stays* above the limit) is one whose
+   * buffer is still over the limit when another frame comes, checked before the
+   * frame is added. Checked after, one frame larger than the limit closed every
+   * client it went to, those reading at once too: it is corked until the turn
+   * ends (FanOut), so nothing of it has left when it is counted. Before, the
+   * buffer holds at most the limit and one frame.
    */
   private write(ws: WebSocket, frame: Buffer): void {
-    this.gateway.fanOut.write(this.socket!, frame);
-    this.ctx.metrics.websocketMessagesOut++;
     if (ws.bufferedAmount > this.ctx.options.outgoingBufferLimit) {
       // The client is not reading: stop buffering for it rather than grow memory.
       this.ctx.metrics.websocketsClosedSlow++;
@@ -598,7 +603,10 @@ export class WebSocketSession {
       // Nothing more is buffered after this; if the client never reads the close
       // frame either, ws drops the connection after its close timeout.
       this.close(CLOSE_TRY_AGAIN_LATER, 'slow client');
+      return;
     }
+    this.gateway.fanOut.write(this.socket!, frame);
+    this.ctx.metrics.websocketMessagesOut++;
   }
 
   /**
