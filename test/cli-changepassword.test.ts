@@ -12,7 +12,14 @@ import { CLOSE_LOGGED_OUT, userGroup } from '../src/auth/socket-groups.js';
 import { createLayer } from '../src/index.js';
 import { runGredis, runGredisInPtyWithKey, runGredisWithKey, startGredis } from './helpers/cli.js';
 import { TEST_SECRET_KEY } from './helpers/deployment.js';
-import { allDatabases, SHARED_POSTGRES_URL, waitUntilBlockedBy } from './helpers/databases.js';
+import {
+  allDatabases,
+  blockedBy,
+  lockTable,
+  SHARED_POSTGRES_URL,
+  waitUntilBlockedBy,
+  type TableLock,
+} from './helpers/databases.js';
 import pg from 'pg';
 import { testPrefix } from './helpers/layers.js';
 import { freePort } from './helpers/ports.js';
@@ -224,6 +231,39 @@ for (const backend of allDatabases()) {
         await locker.end();
       }
       assert.ok(await users.authenticate('ines', 'old'), 'the old password still works');
+    });
+
+  if (backend.name === 'postgres')
+    test('Ctrl-C while its UPDATE waits for a lock on auth_user: the server cancels it, "Operation cancelled.", exit 1 at once; nothing changed', async () => {
+      await users.create({ username: 'kofi', password: 'old' });
+      const locker = new pg.Client({ connectionString: SHARED_POSTGRES_URL });
+      await locker.connect();
+      const run = startGredis(['changepassword', 'kofi', ...db_(), '--layer', 'memory://']);
+      let lock: TableLock | undefined;
+      try {
+        // Locked once the user is found: the password's UPDATE is what waits.
+        await waitFor(() => run.stdout().includes('Password: '), 10_000, 'the prompt');
+        lock = await lockTable(locker, backend, 'auth_user');
+        run.child.stdin!.write('n3w-Secret\nn3w-Secret\n');
+        await waitUntilBlockedBy(lock.holder, "the command's UPDATE to wait for the lock", {
+          timeoutMs: 10_000,
+        });
+        run.child.kill('SIGINT');
+        // Not at the statement timeout (15 s), which the UPDATE would wait for.
+        assert.equal(await within(run.exited, 2000, 'the command to end'), {
+          code: 1,
+          signal: null,
+        });
+        assert.is(run.stderr(), 'gredis: Operation cancelled.\n');
+        assert.not.match(run.stdout(), /changed successfully/);
+        // Cancelled on the server: not left waiting to run once the lock is released.
+        assert.is(await blockedBy(lock.holder), 0);
+      } finally {
+        run.child.kill('SIGKILL');
+        await lock?.release();
+        await locker.end();
+      }
+      assert.ok(await users.authenticate('kofi', 'old'), 'the old password still works');
     });
 
   test('Ctrl-C after the password is saved, while the sockets are closed: says the change stands and what was left, exit 1', async () => {

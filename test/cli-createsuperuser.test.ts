@@ -13,7 +13,13 @@ import type { Database } from '../src/db/connection.js';
 import { runGredis, runGredisInPtyWithKey, runGredisWithKey, startGredis } from './helpers/cli.js';
 import { waitFor, within } from './helpers/wait.js';
 import { TEST_SECRET_KEY } from './helpers/deployment.js';
-import { allDatabases, SHARED_POSTGRES_URL } from './helpers/databases.js';
+import {
+  allDatabases,
+  blockedBy,
+  lockTable,
+  SHARED_POSTGRES_URL,
+  waitUntilBlockedBy,
+} from './helpers/databases.js';
 
 const PASSWORD = 'Tr0ub4dor&3';
 
@@ -358,6 +364,35 @@ for (const backend of allDatabases()) {
         for (const socket of connections) socket.destroy();
         silent.close();
       }
+    });
+
+  if (backend.name === 'postgres')
+    test('Ctrl-C while its INSERT waits for a lock on auth_user: the server cancels it, "Operation cancelled.", exit 1 at once; no user made', async () => {
+      const locker = new pg.Client({ connectionString: SHARED_POSTGRES_URL });
+      await locker.connect();
+      const lock = await lockTable(locker, backend, 'auth_user');
+      const run = startGredis(['createsuperuser', '--noinput', '--username', 'lena', ...db_()], {
+        env: { GREDIS_SUPERUSER_PASSWORD: 'pw' },
+      });
+      try {
+        await waitUntilBlockedBy(lock.holder, "the command's INSERT to wait for the lock", {
+          timeoutMs: 10_000,
+        });
+        run.child.kill('SIGINT');
+        // Not at the statement timeout (15 s), which the INSERT would wait for.
+        assert.equal(await within(run.exited, 2000, 'the command to end'), {
+          code: 1,
+          signal: null,
+        });
+        assert.is(run.stderr(), 'gredis: Operation cancelled.\n');
+        // Cancelled on the server: not left waiting to run once the lock is released.
+        assert.is(await blockedBy(lock.holder), 0);
+      } finally {
+        run.child.kill('SIGKILL');
+        await lock.release();
+        await locker.end();
+      }
+      assert.is(await count(), 0);
     });
 
   if (backend.name === 'postgres')

@@ -4,6 +4,7 @@ import { UserRepository, type User } from '../auth/users.js';
 import { passwordProblems } from '../auth/validation.js';
 import type { ChannelLayer } from '../layer/types.js';
 import { createLogger } from '../logger.js';
+import { changeUnlessCancelled } from './cancellable-change.js';
 import { withDatabase } from './database.js';
 import { InMemoryChannelLayer } from '../layer/index.js';
 import type { ChangePasswordFlags } from './changepassword.js';
@@ -26,7 +27,8 @@ export async function runChangePassword(
   // Opened first, so that a bad URL is refused before anyone types a password.
   const layer = openLayer(flags.layer, logger, { logger: layerLog.logger });
   // Ctrl-C cancels until the password is saved, whatever it waits for: the
-  // database, the layer (up to LAYER_WAIT_MS with nothing on the screen), the prompts.
+  // database (its UPDATE behind a lock too), the layer (up to LAYER_WAIT_MS with
+  // nothing on the screen), the prompts.
   await cancelledByCtrlC(async (ctrlC) => {
     try {
       await withDatabase(flags.database, logger, async (db) => {
@@ -37,8 +39,7 @@ export async function runChangePassword(
         await requireReachable(layer, layerLog.reason, ctrlC.signal);
         process.stdout.write(`Changing password for user '${user.username}'\n`);
         const password = await askNewPassword(user, ctrlC.signal);
-        ctrlC.changing();
-        await users.setPassword(user.id, password);
+        await changeUnlessCancelled(db, ctrlC, () => users.setPassword(user.id, password));
         // Whoever knew the old password is logged out everywhere, and the chat
         // sockets they opened are closed, as the admin's "set password" does.
         await new SessionStore(db, { secret }).deleteForUser(user.id);

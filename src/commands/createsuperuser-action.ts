@@ -9,6 +9,7 @@ import {
 import { emailProblem, passwordProblems } from '../auth/validation.js';
 import { createLogger } from '../logger.js';
 import { SUPERUSER_PASSWORD_ENV, type CreateSuperuserFlags } from './createsuperuser.js';
+import { changeUnlessCancelled } from './cancellable-change.js';
 import { withDatabase } from './database.js';
 import { CommandFailed } from './errors.js';
 import { cancelledByCtrlC, Prompter } from './prompt.js';
@@ -21,17 +22,18 @@ export async function runCreateSuperuser(flags: CreateSuperuserFlags): Promise<v
   if (flags.noinput && flags.username === undefined)
     throw new CommandFailed('--noinput needs --username', 2);
   const logger = createLogger({ verbosity: flags.verbosity, name: 'createsuperuser' });
-  // Ctrl-C cancels until the user is being created, whatever it waits for: the
-  // database or the prompts. Once the INSERT is sent, it is let finish and said.
+  // Ctrl-C cancels until the user is created, whatever it waits for: the
+  // database, the prompts, or a lock the INSERT waits for (cancelled on the server).
   await cancelledByCtrlC((ctrlC) =>
     withDatabase(flags.database, logger, async (db) => {
       const users = new UserRepository(db, { secret: commandSecretKey(db) });
       const details = flags.noinput
         ? noinputDetails(flags)
         : await askDetails(users, flags, ctrlC.signal);
-      ctrlC.changing();
       try {
-        await users.create({ ...details, isStaff: true, isSuperuser: true, isActive: true });
+        await changeUnlessCancelled(db, ctrlC, () =>
+          users.create({ ...details, isStaff: true, isSuperuser: true, isActive: true }),
+        );
       } catch (error) {
         if (
           error instanceof DuplicateUsername ||

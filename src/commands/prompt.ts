@@ -162,8 +162,9 @@ export interface CtrlC {
   readonly signal: AbortSignal;
   /**
    * Called just before the command changes anything: from then on a Ctrl-C
-   * only aborts `signal`, and the command finishes the change and says what
-   * stands ("Operation cancelled." would no longer be true). Throws if a Ctrl-C
+   * only aborts `signal`, and the command finishes the change, or has the
+   * database cancel it (changeUnlessCancelled), and says what stands
+   * ("Operation cancelled." only if nothing was written). Throws if a Ctrl-C
    * came first: the command, already said cancelled, must not go on to change.
    */
   changing(): void;

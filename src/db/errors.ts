@@ -137,6 +137,15 @@ export function isDatabaseTimeout(error: unknown): boolean {
   return code === '55P03' || code.startsWith('SQLITE_BUSY');
 }
 
+/**
+ * PostgreSQL cancelled the statement because a cancel request asked it to
+ * (Database.cancelQueries), not at its statement timeout: it ran to no effect,
+ * and its transaction, if any, can only roll back.
+ */
+export function isCancelledOnRequest(error: unknown): boolean {
+  return driverCode(error) === '57014' && /user request/.test(driverMessage(error));
+}
+
 const CONNECTION_CODES = new Set([
   'ECONNREFUSED',
   'ECONNRESET',

@@ -237,18 +237,31 @@ export async function waitUntilBlockedBy(
   const client = new pg.Client({ connectionString: SHARED_POSTGRES_URL });
   await client.connect();
   try {
-    await waitFor(
-      async () => {
-        const { rows } = await client.query<{ n: number }>(
-          'select count(*)::int as n from pg_stat_activity where $1 = any(pg_blocking_pids(pid))',
-          [holder],
-        );
-        return rows[0]!.n >= count;
-      },
-      timeoutMs,
-      what,
-    );
+    await waitFor(async () => (await countBlockedBy(client, holder)) >= count, timeoutMs, what);
   } finally {
     await client.end();
   }
+}
+
+/**
+ * How many server processes wait now for a lock that server process `holder`
+ * holds: none once the statements that waited were cancelled, whether or not
+ * the client that sent them is still there.
+ */
+export async function blockedBy(holder: number): Promise<number> {
+  const client = new pg.Client({ connectionString: SHARED_POSTGRES_URL });
+  await client.connect();
+  try {
+    return await countBlockedBy(client, holder);
+  } finally {
+    await client.end();
+  }
+}
+
+async function countBlockedBy(client: pg.Client, holder: number): Promise<number> {
+  const { rows } = await client.query<{ n: number }>(
+    'select count(*)::int as n from pg_stat_activity where $1 = any(pg_blocking_pids(pid))',
+    [holder],
+  );
+  return rows[0]!.n;
 }
