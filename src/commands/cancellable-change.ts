@@ -1,13 +1,8 @@
+import { cancelQueriesOnAbort } from '../db/cancel-on-abort.js';
 import type { Database } from '../db/connection.js';
 import { isCancelledOnRequest } from '../db/errors.js';
 import { CommandCancelled } from './errors.js';
 import type { CtrlC } from './prompt.js';
-
-/**
- * How long the cancel request may take to reach the server: one that cannot be
- * reached by then cannot run the statement on either.
- */
-const CANCEL_WITHIN_MS = 1000;
 
 /**
  * Starts a command's change (ctrlC.changing()) and runs it: one statement, or
@@ -15,8 +10,8 @@ const CANCEL_WITHIN_MS = 1000;
  * (for a lock another session holds, up to the query timeout: 15 s) has the
  * server cancel it, and the command ends as cancelled before it: "Operation
  * cancelled.", nothing written. A change the server had finished when the
- * cancel came stands (an idle connection ignores the request), and the
- * command says it as usual. SQLite has no such wait to cancel (cancelQueries).
+ * cancel came stands (an idle connection is sent none), and the command says
+ * it as usual.
  */
 export async function changeUnlessCancelled<T>(
   db: Database,
@@ -24,20 +19,13 @@ export async function changeUnlessCancelled<T>(
   change: () => Promise<T>,
 ): Promise<T> {
   ctrlC.changing();
-  let cancelling: Promise<unknown> | undefined;
-  const cancel = (): void => {
-    cancelling = db.cancelQueries(CANCEL_WITHIN_MS).catch(() => 0);
-  };
-  ctrlC.signal.addEventListener('abort', cancel, { once: true });
+  const cancelling = cancelQueriesOnAbort(db, ctrlC.signal);
   try {
     return await change();
   } catch (error) {
     if (ctrlC.signal.aborted && isCancelledOnRequest(error)) throw new CommandCancelled();
     throw error;
   } finally {
-    ctrlC.signal.removeEventListener('abort', cancel);
-    // A cancel still on its way when the change finished anyway must land
-    // before the command's next statement does, not cancel that one instead.
-    await cancelling;
+    await cancelling.stop();
   }
 }

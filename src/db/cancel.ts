@@ -10,6 +10,8 @@ export interface CancelTarget {
   port: number;
   processID: number | null;
   secretKey: number | null;
+  /** pg's: false while a statement sent on the connection is unanswered. */
+  readyForQuery?: boolean;
 }
 
 /** The CancelRequest code of the PostgreSQL protocol (1234 << 16 | 5678). */
@@ -44,14 +46,20 @@ export class PostgresBackends {
    * free connection slot. A query the process gave up on would otherwise run on
    * after the process has gone (closing the socket does not stop a statement
    * waiting for a lock: the server notices only when it writes the result, after
-   * an autocommit write has committed). An idle connection ignores the request.
-   * Resolves within `withinMs` (a server that stopped answering cannot be reached
-   * to cancel anything) with the number of requests the server took.
+   * an autocommit write has committed). Only connections with a statement
+   * unanswered are sent one: an idle connection would ignore it, unless a
+   * statement reached it first, such as the ROLLBACK of a transaction whose
+   * next statement the process refused (migrate()'s interruptOnAbort), which
+   * would then fail and leave the transaction open. Resolves within `withinMs`
+   * (a server that stopped answering cannot be reached to cancel anything)
+   * with the number of requests the server took.
    */
   async cancelAll(withinMs: number): Promise<number> {
     const deadline = performance.now() + withinMs;
     const sent = await Promise.all(
-      [...this.clients].map((client) => sendCancelRequest(client, deadline)),
+      [...this.clients]
+        .filter((client) => client.readyForQuery === false)
+        .map((client) => sendCancelRequest(client, deadline)),
     );
     return sent.filter(Boolean).length;
   }
