@@ -19,13 +19,19 @@ import {
   UserSecretRequired,
 } from '../src/auth/users.js';
 import { SecretKeyFileInvalid, SecretKeyRequired } from '../src/config/errors.js';
-import { DatabaseBusy, InvalidDatabaseUrl, MigrationFailed } from '../src/db/errors.js';
+import {
+  DatabaseBusy,
+  InvalidDatabaseUrl,
+  MigrationFailed,
+  MigrationInterrupted,
+} from '../src/db/errors.js';
 
 const test = suite('database, auth and config errors');
 
 const ERRORS: [Error & { code: string }, string, string][] = [
   [new InvalidDatabaseUrl('x://', 'reason'), 'GREDIS_INVALID_DATABASE_URL', 'InvalidDatabaseUrl'],
   [new MigrationFailed('m', 'reason'), 'GREDIS_MIGRATION_FAILED', 'MigrationFailed'],
+  [new MigrationInterrupted('m'), 'GREDIS_MIGRATION_INTERRUPTED', 'MigrationInterrupted'],
   [new DatabaseBusy(6000, 'the connection'), 'GREDIS_DATABASE_BUSY', 'DatabaseBusy'],
   [new InvalidUsername('a b', 'message'), 'GREDIS_INVALID_USERNAME', 'InvalidUsername'],
   [new DuplicateUsername('alice'), 'GREDIS_DUPLICATE_USERNAME', 'DuplicateUsername'],

@@ -4,7 +4,10 @@
  */
 
 export type DatabaseErrorCode =
-  'GREDIS_INVALID_DATABASE_URL' | 'GREDIS_MIGRATION_FAILED' | 'GREDIS_DATABASE_BUSY';
+  | 'GREDIS_INVALID_DATABASE_URL'
+  | 'GREDIS_MIGRATION_FAILED'
+  | 'GREDIS_MIGRATION_INTERRUPTED'
+  | 'GREDIS_DATABASE_BUSY';
 
 /** A database URL that cannot be understood; thrown before any I/O. */
 export class InvalidDatabaseUrl extends TypeError {
@@ -34,6 +37,29 @@ export class MigrationFailed extends Error {
       options,
     );
     this.name = 'MigrationFailed';
+  }
+}
+
+/**
+ * migrate() stopped by its AbortSignal (Ctrl-C): no migration starts after it.
+ * `migration` names the one it was applying, which failed and was rolled back
+ * (each runs in its own transaction, and none commits after the abort);
+ * undefined when none was under way (waiting for the migration lock, between
+ * two). Those applied before stand.
+ */
+export class MigrationInterrupted extends Error {
+  readonly code = 'GREDIS_MIGRATION_INTERRUPTED' as const;
+  constructor(
+    readonly migration: string | undefined,
+    options?: { cause?: unknown },
+  ) {
+    super(
+      migration
+        ? `migration ${migration} interrupted, and rolled back`
+        : 'migrations interrupted, none under way',
+      options,
+    );
+    this.name = 'MigrationInterrupted';
   }
 }
 

@@ -4,8 +4,9 @@ import { pathToFileURL } from 'node:url';
 import type { Knex } from 'knex';
 import { silentLogger, type Logger } from '../logger.js';
 import { PACKAGE_ROOT } from '../paths.js';
+import { cancelQueriesOnAbort } from './cancel-on-abort.js';
 import type { Database } from './connection.js';
-import { isBusy, MigrationFailed } from './errors.js';
+import { isBusy, MigrationFailed, MigrationInterrupted } from './errors.js';
 
 /** Where the compiled migrations (top-level `migrations/*.ts`) end up. */
 export const MIGRATIONS_DIR = join(PACKAGE_ROOT, 'dist', 'migrations');
@@ -27,6 +28,12 @@ export interface MigrateOptions {
   lockTimeoutMs?: number;
   /** Overrides MIGRATIONS_DIR (tests). */
   directory?: string;
+  /**
+   * Interrupts the run (Ctrl-C): no migration starts after it aborts, a wait
+   * for the migration lock ends, and the migration being applied fails and is
+   * rolled back (see interruptOnAbort); migrate then throws MigrationInterrupted.
+   */
+  signal?: AbortSignal;
 }
 
 /** Migration modules as compiled: `up` and `down` taking knex. */
@@ -138,23 +145,50 @@ function newerDatabase(error: unknown): MigrationFailed | undefined {
  * every migration is applied (by it or by another).
  */
 export async function migrate(db: Database, options: MigrateOptions = {}): Promise<string[]> {
+  const { signal } = options;
+  const interruption = signal && interruptOnAbort(db, signal);
+  try {
+    return await migrateEach(db, options);
+  } finally {
+    await interruption?.stop();
+  }
+}
+
+/** migrate()'s turns, each applying the next migration, once its interruption is set up. */
+async function migrateEach(db: Database, options: MigrateOptions): Promise<string[]> {
+  const { signal } = options;
   const logger = options.logger ?? silentLogger();
-  const config = migratorConfig(options.directory);
+  /** The migration being applied, from knex's hook until its transaction ends. */
+  let current: string | undefined;
+  const config: Knex.MigratorConfigWithLifecycleHooks = {
+    ...migratorConfig(options.directory),
+    beforeEach: async (_trx, [name]) => {
+      current = name as string;
+    },
+  };
   const lockTimeoutMs = options.lockTimeoutMs ?? 30_000;
   const deadline = Date.now() + lockTimeoutMs;
   const applied: string[] = [];
   let saidLocked = false;
   for (let attempt = 1; ; attempt++) {
+    if (signal?.aborted) throw new MigrationInterrupted(undefined);
     let names: string[];
+    let done: boolean;
     try {
       await ensureBookkeeping(db);
       const [, ran] = (await db.knex.migrate.up(config)) as [number, string[]];
+      current = undefined;
       names = ran;
       // Knex picks the next migration before waiting for the lock and drops it if
       // the holder applied it meanwhile: nothing applied is not nothing pending,
       // as later migrations may still be. Done only once none is.
-      if (names.length === 0 && (await pendingMigrations(db, config)) === 0) return applied;
+      done = names.length === 0 && (await pendingMigrations(db, config)) === 0;
     } catch (error) {
+      // Whatever failed, it failed for the interruption, and whatever was
+      // being applied was rolled back: knex ends a failed migration's
+      // transaction so, and nothing commits after the abort.
+      if (signal?.aborted) throw new MigrationInterrupted(current, { cause: error });
+      current = undefined;
       const locked = isLocked(error);
       if (isContention(error) && Date.now() < deadline) {
         // The lock row says locked outside any transaction: no migrate is
@@ -169,7 +203,7 @@ export async function migrate(db: Database, options: MigrateOptions = {}): Promi
           );
         } else
           logger.debug({ attempt, err: error }, 'migrations busy in another process; retrying');
-        await sleep(Math.min(50 * attempt, 500));
+        await sleep(Math.min(50 * attempt, 500), signal);
         continue;
       }
       if (error instanceof MigrationFailed) throw error;
@@ -189,7 +223,35 @@ export async function migrate(db: Database, options: MigrateOptions = {}): Promi
       applied.push(name);
       options.onApplied?.(name);
     }
+    if (done) return applied;
   }
+}
+
+/**
+ * Once `signal` aborts, has what migrate() runs on `db` stop at once rather
+ * than when its statement ends: a migration's statement waiting for a lock
+ * another session holds (an ALTER TABLE behind the app's queries) or running
+ * long (an index build) is cancelled by the server, and every statement sent
+ * after the abort fails before it reaches the database, but ROLLBACK. So the
+ * migration's transaction can only end rolled back: its COMMIT is one of the
+ * statements refused. On SQLite, whose statements run synchronously, the abort
+ * always falls between two. `stop()` ends this.
+ */
+function interruptOnAbort(db: Database, signal: AbortSignal): { stop(): Promise<void> } {
+  // Knex emits 'query' synchronously before it sends any statement, the
+  // pool's and every transaction's: an error thrown there fails that statement.
+  const refuse = ({ sql }: { sql?: unknown }): void => {
+    if (signal.aborted && !/^\s*rollback\b/i.test(String(sql)))
+      throw new MigrationInterrupted(undefined);
+  };
+  db.knex.on('query', refuse);
+  const cancelling = cancelQueriesOnAbort(db, signal);
+  return {
+    async stop() {
+      db.knex.removeListener('query', refuse);
+      await cancelling.stop();
+    },
+  };
 }
 
 /** How many known migrations the database does not have yet. */
@@ -265,6 +327,15 @@ function completedNames(done: unknown): Set<string> {
   return names;
 }
 
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
+/** Waits `ms`, or less if `signal` aborts (migrate() then stops: MigrationInterrupted). */
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(done, ms);
+    signal?.addEventListener('abort', done, { once: true });
+    function done(): void {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    }
+  });
 }

@@ -1,0 +1,181 @@
+/**
+ * `gredis migrate` interrupted with Ctrl-C (SIGINT to the real process), on
+ * SQLite and PostgreSQL: it stops at once, the migration under way rolled
+ * back, says which migrations the database has and that running it again
+ * continues, and exits 130. And migrate() interrupted through its AbortSignal
+ * in the middle of a migration's statements.
+ */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pg from 'pg';
+import { suite } from './helpers/suite.js';
+import * as assert from 'uvu/assert';
+import type { Database } from '../src/db/connection.js';
+import { MigrationInterrupted } from '../src/db/errors.js';
+import { listMigrations, migrate, MIGRATIONS_TABLE, rollback } from '../src/db/migrations.js';
+import { runGredis, startGredis } from './helpers/cli.js';
+import {
+  allDatabases,
+  blockedBy,
+  lockTable,
+  SHARED_POSTGRES_URL,
+  waitUntilBlockedBy,
+  type TableLock,
+} from './helpers/databases.js';
+import { waitFor, within } from './helpers/wait.js';
+
+const INITIAL = '20261128000001_initial';
+const SESSION_AUTH_HASH = '20261129000001_session_auth_hash';
+const LOCK_TABLE = `${MIGRATIONS_TABLE}_lock`;
+
+/** What an interrupted migrate says after its first sentence, the first migration applied. */
+const STATE = ` Applied: ${INITIAL}. Not applied: ${SESSION_AUTH_HASH}. Run "\\S+(?: \\S+)* migrate" again to continue.`;
+
+for (const backend of allDatabases()) {
+  const test = suite(`gredis migrate interrupted (${backend.name})`);
+  let db: Database;
+  const migrateArgs = (): string[] => ['migrate', '--database', backend.url];
+
+  test.before.each(async () => {
+    await backend.setup();
+    db = backend.open();
+    // The first migration applied, the second pending.
+    await migrate(db);
+    await rollback(db);
+  });
+  test.after.each(() => backend.teardown());
+
+  /** The state a second migrate must find, and that it applies the rest. */
+  const assertResumable = async (): Promise<void> => {
+    assert.equal(await listMigrations(db), [
+      { name: INITIAL, applied: true },
+      { name: SESSION_AUTH_HASH, applied: false },
+    ]);
+    assert.not.ok(await db.knex.schema.hasColumn('gredis_session', 'auth_hash'));
+    const again = await runGredis(migrateArgs());
+    assert.is(again.code, 0, again.stderr);
+    assert.is(again.stdout, `Running migrations:\n  Applying ${SESSION_AUTH_HASH}... OK\n`);
+  };
+
+  test('Ctrl-C while it waits for the migration lock: exit 130 at once, says none was under way, what is applied, and to run it again', async () => {
+    // As a migrate that stopped without releasing it leaves it.
+    await db.knex(LOCK_TABLE).update({ is_locked: 1 });
+    const run = startGredis(migrateArgs(), { env: { GREDIS_LOG_LEVEL: 'warn' } });
+    try {
+      await waitFor(
+        () => run.stdout().includes('waiting for it to be released'),
+        10_000,
+        'migrate to wait for the lock',
+      );
+      run.child.kill('SIGINT');
+      // Not at the end of its 30 s wait for the lock.
+      assert.equal(await within(run.exited, 2000, 'migrate to end'), { code: 130, signal: null });
+      assert.match(
+        run.stderr(),
+        new RegExp(
+          `^gredis: migrate interrupted \\(Ctrl-C\\) with no migration under way: none is half-applied\\.${STATE}\\n$`,
+        ),
+      );
+    } finally {
+      run.child.kill('SIGKILL');
+    }
+    await db.knex(LOCK_TABLE).update({ is_locked: 0 });
+    await assertResumable();
+  });
+
+  if (backend.name === 'postgres')
+    test("Ctrl-C while a migration's ALTER TABLE waits for a lock on its table: the server cancels it, rolled back, exit 130 at once", async () => {
+      const locker = new pg.Client({ connectionString: SHARED_POSTGRES_URL });
+      await locker.connect();
+      let lock: TableLock | undefined;
+      const run = startGredis(migrateArgs());
+      try {
+        lock = await lockTable(locker, backend, 'gredis_session');
+        await waitUntilBlockedBy(lock.holder, "the migration's ALTER TABLE to wait for the lock", {
+          timeoutMs: 10_000,
+        });
+        run.child.kill('SIGINT');
+        // Not once the lock is released: it is not.
+        assert.equal(await within(run.exited, 2000, 'migrate to end'), {
+          code: 130,
+          signal: null,
+        });
+        assert.match(
+          run.stderr(),
+          new RegExp(
+            `^gredis: migrate interrupted \\(Ctrl-C\\) while applying ${SESSION_AUTH_HASH}, which was rolled back: nothing of it is applied\\.${STATE}\\n$`,
+          ),
+        );
+        // Only the end of the terminal's "^C" line: nothing applied, so no progress heading.
+        assert.is(run.stdout(), '\n');
+        // Cancelled on the server: not left waiting to run once the lock is released.
+        assert.is(await blockedBy(lock.holder), 0);
+      } finally {
+        run.child.kill('SIGKILL');
+        await lock?.release();
+        await locker.end();
+      }
+      assert.equal(await db.knex(LOCK_TABLE).select('is_locked'), [{ is_locked: 0 }]);
+      await assertResumable();
+    });
+
+  test.run();
+
+  // A database of its own: the migrations here are not Gredis's.
+  const api = suite(`migrate() interrupted (${backend.name})`);
+  api.before.each(async () => {
+    await backend.setup();
+    db = backend.open();
+  });
+  api.after.each(() => backend.teardown());
+
+  api(
+    'migrate() aborted between two statements of a migration: the statements after are refused, the migration rolled back, MigrationInterrupted names it; those before stand',
+    async () => {
+      const dir = mkdtempSync(join(tmpdir(), 'gredis-migrations-'));
+      const controller = new AbortController();
+      // What the migration calls between its statements: the Ctrl-C comes there.
+      const hook = globalThis as { midMigration?: () => void };
+      hook.midMigration = () => controller.abort();
+      try {
+        writeFileSync(
+          join(dir, '20990101000001_before.js'),
+          `export async function up(knex) { await knex.schema.createTable('before_abort', (t) => t.increments('id')); }
+        export async function down() {}`,
+        );
+        writeFileSync(
+          join(dir, '20990101000002_halves.js'),
+          `export async function up(knex) {
+          await knex.schema.createTable('first_half', (t) => t.increments('id'));
+          globalThis.midMigration?.();
+          await knex.schema.createTable('second_half', (t) => t.increments('id'));
+        }
+        export async function down() {}`,
+        );
+        const applied: string[] = [];
+        const error = await migrate(db, {
+          directory: dir,
+          signal: controller.signal,
+          onApplied: (name) => applied.push(name),
+        }).catch((e: unknown) => e);
+        assert.instance(error, MigrationInterrupted);
+        assert.is((error as MigrationInterrupted).migration, '20990101000002_halves');
+        assert.equal(applied, ['20990101000001_before']);
+        assert.ok(await db.knex.schema.hasTable('before_abort'));
+        assert.not.ok(await db.knex.schema.hasTable('first_half'), 'rolled back');
+        assert.not.ok(await db.knex.schema.hasTable('second_half'), 'never run');
+        assert.equal(await db.knex(LOCK_TABLE).select('is_locked'), [{ is_locked: 0 }]);
+        // The same migrate again, not interrupted, applies it.
+        delete hook.midMigration;
+        assert.equal(await migrate(db, { directory: dir }), ['20990101000002_halves']);
+        assert.ok(await db.knex.schema.hasTable('second_half'));
+      } finally {
+        delete hook.midMigration;
+        rmSync(dir, { recursive: true, force: true });
+      }
+    },
+  );
+
+  api.run();
+}
