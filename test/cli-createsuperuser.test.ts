@@ -11,11 +11,13 @@ import * as assert from 'uvu/assert';
 import { UserRepository } from '../src/auth/users.js';
 import type { Database } from '../src/db/connection.js';
 import { runGredis, runGredisInPtyWithKey, runGredisWithKey, startGredis } from './helpers/cli.js';
+import { openCount } from './helpers/processes.js';
 import { waitFor, within } from './helpers/wait.js';
 import { TEST_SECRET_KEY } from './helpers/deployment.js';
 import {
   allDatabases,
   blockedBy,
+  holdWriteLock,
   lockTable,
   SHARED_POSTGRES_URL,
   waitUntilBlockedBy,
@@ -364,6 +366,36 @@ for (const backend of allDatabases()) {
         for (const socket of connections) socket.destroy();
         silent.close();
       }
+    });
+
+  if (backend.name === 'sqlite')
+    test('Ctrl-C while it creates the user, another process holding the file\'s write lock: "Operation cancelled.", exit 1 at once; no user made', async () => {
+      const file = backend.url.slice('sqlite://'.length);
+      const holder = await holdWriteLock(file, 30_000);
+      const run = startGredis(['createsuperuser', '--noinput', '--username', 'mona', ...db_()], {
+        env: { GREDIS_SUPERUSER_PASSWORD: 'pw' },
+      });
+      try {
+        // Both its connections open (the pool's, then the reader's): it is past
+        // its checks, hashing the password or its INSERT waiting for the lock.
+        await waitFor(
+          () => openCount(run.child.pid!, file) >= 2,
+          10_000,
+          'the command to open the database',
+        );
+        run.child.kill('SIGINT');
+        // Not at the end of the INSERT's 5 s wait for the lock.
+        assert.equal(await within(run.exited, 1500, 'the command to end'), {
+          code: 1,
+          signal: null,
+        });
+        assert.is(run.stderr(), 'gredis: Operation cancelled.\n');
+      } finally {
+        run.child.kill('SIGKILL');
+        holder.stop();
+        await holder.released;
+      }
+      assert.is(await count(), 0);
     });
 
   if (backend.name === 'postgres')

@@ -15,9 +15,11 @@ import type { Database } from '../src/db/connection.js';
 import { MigrationInterrupted } from '../src/db/errors.js';
 import { listMigrations, migrate, MIGRATIONS_TABLE, rollback } from '../src/db/migrations.js';
 import { runGredis, startGredis } from './helpers/cli.js';
+import { openCount } from './helpers/processes.js';
 import {
   allDatabases,
   blockedBy,
+  holdWriteLock,
   lockTable,
   SHARED_POSTGRES_URL,
   waitUntilBlockedBy,
@@ -83,6 +85,39 @@ for (const backend of allDatabases()) {
     await db.knex(LOCK_TABLE).update({ is_locked: 0 });
     await assertResumable();
   });
+
+  if (backend.name === 'sqlite')
+    test("Ctrl-C while it waits for another process's write lock on the file: exit 130 at once, nothing applied", async () => {
+      const file = backend.url.slice('sqlite://'.length);
+      const holder = await holdWriteLock(file, 30_000);
+      const run = startGredis(migrateArgs());
+      try {
+        // Both its connections open (the pool's, then the reader's): next is
+        // the migration's transaction, which the lock fails and migrate retries.
+        await waitFor(
+          () => openCount(run.child.pid!, file) >= 2,
+          10_000,
+          'migrate to open the database',
+        );
+        run.child.kill('SIGINT');
+        // Not at the end of its 30 s wait for the lock.
+        assert.equal(await within(run.exited, 1500, 'migrate to end'), {
+          code: 130,
+          signal: null,
+        });
+        assert.match(
+          run.stderr(),
+          new RegExp(
+            `^gredis: migrate interrupted \\(Ctrl-C\\) with no migration under way: none is half-applied\\.${STATE}\\n$`,
+          ),
+        );
+      } finally {
+        run.child.kill('SIGKILL');
+        holder.stop();
+        await holder.released;
+      }
+      await assertResumable();
+    });
 
   if (backend.name === 'postgres')
     test("Ctrl-C while a migration's ALTER TABLE waits for a lock on its table: the server cancels it, rolled back, exit 130 at once", async () => {

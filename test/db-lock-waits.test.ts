@@ -6,7 +6,8 @@
  * database being busy behind statements that are only slow or transactions
  * left open; a pool stuck on a server that stopped answering still fails as one.
  * /healthz's probe, queued behind them, says the same of the database.
- * On SQLite, reads go on while a write waits for another process's lock.
+ * On SQLite, reads go on while a write waits for another process's lock, and
+ * cancelQueries stops that wait.
  */
 import pg from 'pg';
 import { suite } from './helpers/suite.js';
@@ -394,6 +395,41 @@ sqlite(
     assert.ok(at - started >= 1000, 'the write went through once the lock was released');
     assert.equal(await db.knex('notes').select('x').orderBy('x'), [{ x: 1 }, { x: 2 }]);
     assert.equal(await prepared.rows([]), [{ x: 1 }, { x: 2 }]);
+  },
+);
+
+sqlite(
+  "cancelQueries stops a write's wait for another process's lock: it fails at once, SQLITE_BUSY, not at the end of its 5 s wait, and wrote nothing",
+  async () => {
+    const db = file.open();
+    await db.knex.schema.createTable('cancelled', (t) => t.integer('x'));
+    const holder = await holdWriteLock(sqliteFileOf(file.url)!, 30_000);
+    try {
+      const started = performance.now();
+      const write = db
+        .knex('cancelled')
+        .insert({ x: 1 })
+        .then(
+          () => 'written',
+          (error: unknown) => error,
+        );
+      let settled = false;
+      void write.then(() => (settled = true));
+      // Until the write is found waiting, and stopped: cancelQueries says so.
+      await waitFor(
+        async () => settled || (await db.cancelQueries(0)) > 0,
+        10_000,
+        'the write to be found waiting',
+      );
+      const error = await within(write, 1000, 'the stopped write to fail');
+      assert.is((error as { code?: unknown }).code, 'SQLITE_BUSY');
+      const took = performance.now() - started;
+      assert.ok(took < 2000, `the write failed after ${Math.round(took)} ms`);
+    } finally {
+      holder.stop();
+      await holder.released;
+    }
+    assert.equal(await db.knex('cancelled').select('x'), []);
   },
 );
 

@@ -1,17 +1,17 @@
-import { cancelQueriesOnAbort } from '../db/cancel-on-abort.js';
 import type { Database } from '../db/connection.js';
-import { isCancelledOnRequest } from '../db/errors.js';
+import { interruptQueriesOnAbort } from '../db/interrupt-queries.js';
 import { CommandCancelled } from './errors.js';
 import type { CtrlC } from './prompt.js';
 
 /**
  * Starts a command's change (ctrlC.changing()) and runs it: one statement, or
- * one transaction, so that a failed one wrote nothing. A Ctrl-C while it waits
- * (for a lock another session holds, up to the query timeout: 15 s) has the
- * server cancel it, and the command ends as cancelled before it: "Operation
- * cancelled.", nothing written. A change the server had finished when the
- * cancel came stands (an idle connection is sent none), and the command says
- * it as usual.
+ * one transaction, so that a failed one wrote nothing. A Ctrl-C before it ends
+ * stops it (interruptQueriesOnAbort): a statement waiting for a lock (another
+ * session's on PostgreSQL, up to the query timeout of 15 s; another process's
+ * on the SQLite file, up to 5 s) is cancelled, one not yet sent (the password
+ * still hashing) is not sent, and the command ends as cancelled before it:
+ * "Operation cancelled.", nothing written. A change the database had finished
+ * when the Ctrl-C came stands, and the command says it as usual.
  */
 export async function changeUnlessCancelled<T>(
   db: Database,
@@ -19,13 +19,13 @@ export async function changeUnlessCancelled<T>(
   change: () => Promise<T>,
 ): Promise<T> {
   ctrlC.changing();
-  const cancelling = cancelQueriesOnAbort(db, ctrlC.signal);
+  const interruption = interruptQueriesOnAbort(db, ctrlC.signal);
   try {
     return await change();
   } catch (error) {
-    if (ctrlC.signal.aborted && isCancelledOnRequest(error)) throw new CommandCancelled();
+    if (interruption.caused(error)) throw new CommandCancelled();
     throw error;
   } finally {
-    await cancelling.stop();
+    await interruption.stop();
   }
 }

@@ -49,7 +49,7 @@ export class PostgresBackends {
    * an autocommit write has committed). Only connections with a statement
    * unanswered are sent one: an idle connection would ignore it, unless a
    * statement reached it first, such as the ROLLBACK of a transaction whose
-   * next statement the process refused (migrate()'s interruptOnAbort), which
+   * next statement the process refused (interruptQueriesOnAbort), which
    * would then fail and leave the transaction open. Resolves within `withinMs`
    * (a server that stopped answering cannot be reached to cancel anything)
    * with the number of requests the server took.

@@ -18,12 +18,13 @@ export interface Database {
   close(): Promise<void>;
   /**
    * Has the server cancel the queries the pool's connections are running (for a
-   * process leaving work it gave up on, before it exits); resolves within
-   * `withinMs` with how many connections the server took a cancel for. SQLite
-   * has nothing to cancel: better-sqlite3 runs a statement synchronously, so
-   * none is running while this does (one waiting for another process's lock
-   * runs again only on a later turn, which an exiting process does not reach),
-   * and an open transaction ends with the process, rolled back.
+   * process leaving work it gave up on, before it exits, or a Ctrl-C); resolves
+   * within `withinMs` with how many connections the server took a cancel for.
+   * SQLite has no statement running: better-sqlite3 runs one synchronously,
+   * so none is while this does; one waiting for another process's lock, between
+   * its tries, gives up at its next (SQLITE_BUSY, nothing of it done), and an
+   * open transaction ends with the process, rolled back. Resolves with how
+   * many were waiting.
    */
   cancelQueries(withinMs: number): Promise<number>;
   /**
@@ -135,7 +136,7 @@ export function openDatabase(url: string, options: OpenDatabaseOptions = {}): Da
   const logger = (options.logger ?? silentLogger()).child({
     database: redactSecrets(url),
   });
-  // Empty for SQLite: see cancelQueries.
+  // Empty for SQLite, whose waits are stopped instead: see cancelQueries.
   const backends = new PostgresBackends();
   // PostgreSQL's only: see Database.busyPool.
   let busy: BusyPool | undefined;
@@ -162,7 +163,10 @@ export function openDatabase(url: string, options: OpenDatabaseOptions = {}): Da
     kind: target.kind,
     url,
     close: () => (closing ??= knex.destroy()),
-    cancelQueries: (withinMs) => backends.cancelAll(withinMs),
+    cancelQueries: async (withinMs) =>
+      knex.client instanceof BusyWaitingSqliteClient
+        ? knex.client.stopLockWaits()
+        : backends.cancelAll(withinMs),
     busyPool: async (waitedMs, withinMs) =>
       busy && pendingAcquires(knex) > 0 ? busy.explain(waitedMs, withinMs) : undefined,
   };

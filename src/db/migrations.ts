@@ -4,9 +4,9 @@ import { pathToFileURL } from 'node:url';
 import type { Knex } from 'knex';
 import { silentLogger, type Logger } from '../logger.js';
 import { PACKAGE_ROOT } from '../paths.js';
-import { cancelQueriesOnAbort } from './cancel-on-abort.js';
 import type { Database } from './connection.js';
 import { isBusy, MigrationFailed, MigrationInterrupted } from './errors.js';
+import { interruptQueriesOnAbort } from './interrupt-queries.js';
 
 /** Where the compiled migrations (top-level `migrations/*.ts`) end up. */
 export const MIGRATIONS_DIR = join(PACKAGE_ROOT, 'dist', 'migrations');
@@ -31,7 +31,7 @@ export interface MigrateOptions {
   /**
    * Interrupts the run (Ctrl-C): no migration starts after it aborts, a wait
    * for the migration lock ends, and the migration being applied fails and is
-   * rolled back (see interruptOnAbort); migrate then throws MigrationInterrupted.
+   * rolled back (interruptQueriesOnAbort); migrate then throws MigrationInterrupted.
    */
   signal?: AbortSignal;
 }
@@ -146,7 +146,7 @@ function newerDatabase(error: unknown): MigrationFailed | undefined {
  */
 export async function migrate(db: Database, options: MigrateOptions = {}): Promise<string[]> {
   const { signal } = options;
-  const interruption = signal && interruptOnAbort(db, signal);
+  const interruption = signal && interruptQueriesOnAbort(db, signal);
   try {
     return await migrateEach(db, options);
   } finally {
@@ -225,33 +225,6 @@ async function migrateEach(db: Database, options: MigrateOptions): Promise<strin
     }
     if (done) return applied;
   }
-}
-
-/**
- * Once `signal` aborts, has what migrate() runs on `db` stop at once rather
- * than when its statement ends: a migration's statement waiting for a lock
- * another session holds (an ALTER TABLE behind the app's queries) or running
- * long (an index build) is cancelled by the server, and every statement sent
- * after the abort fails before it reaches the database, but ROLLBACK. So the
- * migration's transaction can only end rolled back: its COMMIT is one of the
- * statements refused. On SQLite, whose statements run synchronously, the abort
- * always falls between two. `stop()` ends this.
- */
-function interruptOnAbort(db: Database, signal: AbortSignal): { stop(): Promise<void> } {
-  // Knex emits 'query' synchronously before it sends any statement, the
-  // pool's and every transaction's: an error thrown there fails that statement.
-  const refuse = ({ sql }: { sql?: unknown }): void => {
-    if (signal.aborted && !/^\s*rollback\b/i.test(String(sql)))
-      throw new MigrationInterrupted(undefined);
-  };
-  db.knex.on('query', refuse);
-  const cancelling = cancelQueriesOnAbort(db, signal);
-  return {
-    async stop() {
-      db.knex.removeListener('query', refuse);
-      await cancelling.stop();
-    },
-  };
 }
 
 /** How many known migrations the database does not have yet. */

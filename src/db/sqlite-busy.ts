@@ -24,6 +24,8 @@ const busyWaits = new WeakMap<BetterSqlite3.Database, number>();
 const pastFirstStatement = new WeakSet<BetterSqlite3.Database>();
 /** When each connection last waited for a lock (performance.now()): Infinity while it waits. */
 const lastLockWait = new WeakMap<BetterSqlite3.Database, number>();
+/** When each connection's waits were last stopped (stopLockWaits, performance.now()). */
+const waitsStopped = new WeakMap<BetterSqlite3.Database, number>();
 
 /** Has a new connection's statements wait up to `totalMs` in all for another connection's lock. */
 export function setUpBusyWait(connection: BetterSqlite3.Database, totalMs: number): void {
@@ -54,7 +56,8 @@ export async function retryWhileBusy<T>(
 ): Promise<T> {
   const inTransaction = connection.inTransaction;
   if (!inTransaction) pastFirstStatement.delete(connection);
-  const deadline = performance.now() + (busyWaits.get(connection) ?? 0);
+  const started = performance.now();
+  const deadline = started + (busyWaits.get(connection) ?? 0);
   let waited = false;
   try {
     for (let pause = FIRST_PAUSE_MS; ; pause = Math.min(pause * 2, LONGEST_PAUSE_MS)) {
@@ -66,7 +69,8 @@ export async function retryWhileBusy<T>(
         // The transaction's state changing under a failed statement (it never
         // does for SQLITE_BUSY) would make a retry something else.
         const unchanged = connection.inTransaction === inTransaction;
-        if (!isLockWait(error) || !first || !unchanged || left <= 0) throw error;
+        const stopped = (waitsStopped.get(connection) ?? -Infinity) >= started;
+        if (!isLockWait(error) || !first || !unchanged || left <= 0 || stopped) throw error;
         waited = true;
         lastLockWait.set(connection, Infinity);
         await new Promise((resolve) => setTimeout(resolve, Math.min(pause, left)));
@@ -184,6 +188,22 @@ export class BusyWaitingSqliteClient extends Client_BetterSQLite3 implements Rea
         );
       throw error;
     }
+  }
+
+  /**
+   * Has the statements of the pool's connection that wait for another
+   * process's lock give up at their next try (within LONGEST_PAUSE_MS),
+   * failing with SQLITE_BUSY as at the end of their wait: nothing of them
+   * ran. Returns how many were waiting. Statements started later wait as usual.
+   */
+  stopLockWaits(): number {
+    const now = performance.now();
+    let waiting = 0;
+    for (const connection of this.connections) {
+      waitsStopped.set(connection, now);
+      if (lastLockWait.get(connection) === Infinity) waiting++;
+    }
+    return waiting;
   }
 
   override _query(connection: unknown, query: unknown): Promise<unknown> {

@@ -151,12 +151,13 @@ const BETTER_SQLITE3 = createRequire(import.meta.url).resolve('better-sqlite3');
  * Another process takes the file's write lock and holds it for `ms`, as a
  * `gredis migrate` or `createsuperuser` on the same file does: resolves once it
  * holds it. (A connection of this process could not release it while a
- * statement of Gredis's blocks the event loop.)
+ * statement of Gredis's blocks the event loop.) `stop()` releases it sooner:
+ * the process is killed, and its transaction, uncommitted, ends with it.
  */
 export async function holdWriteLock(
   file: string,
   ms: number,
-): Promise<{ released: Promise<void> }> {
+): Promise<{ released: Promise<void>; stop(): void }> {
   const child = spawn(
     process.execPath,
     [
@@ -172,7 +173,7 @@ export async function holdWriteLock(
   );
   const released = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   for await (const line of createInterface({ input: child.stdout })) if (line === 'locked') break;
-  return { released };
+  return { released, stop: () => child.kill('SIGKILL') };
 }
 
 /** A table locked in an open transaction of the test's own connection, and how to end it. */

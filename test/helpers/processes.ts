@@ -1,8 +1,27 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { readdirSync, readlinkSync } from 'node:fs';
+import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 
 export const GREDIS_BIN = fileURLToPath(new URL('../../../bin/gredis.js', import.meta.url));
+
+/**
+ * How many times process `pid` has `file` open (Linux's /proc): a SQLite
+ * database's connections, for a test to wait until a command has opened them.
+ */
+export function openCount(pid: number, file: string): number {
+  const dir = `/proc/${pid}/fd`;
+  let count = 0;
+  for (const fd of readdirSync(dir)) {
+    try {
+      if (readlinkSync(join(dir, fd)) === file) count++;
+    } catch {
+      // Closed since listed.
+    }
+  }
+  return count;
+}
 
 /** Every GredisProcess of this test process that has not exited. */
 const live = new Set<GredisProcess>();
