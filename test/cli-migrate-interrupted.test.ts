@@ -25,7 +25,8 @@ import {
   waitUntilBlockedBy,
   type TableLock,
 } from './helpers/databases.js';
-import { waitFor, within } from './helpers/wait.js';
+import { TcpProxy } from './helpers/tcp-proxy.js';
+import { settledWithin, waitFor, within } from './helpers/wait.js';
 
 const INITIAL = '20261128000001_initial';
 const SESSION_AUTH_HASH = '20261129000001_session_auth_hash';
@@ -152,6 +153,44 @@ for (const backend of allDatabases()) {
         await locker.end();
       }
       assert.equal(await db.knex(LOCK_TABLE).select('is_locked'), [{ is_locked: 0 }]);
+      await assertResumable();
+    });
+
+  if (backend.name === 'postgres')
+    test('a second Ctrl-C while the first waits on a database that stopped answering: exit 130 at once, saying what is left', async () => {
+      const locker = new pg.Client({ connectionString: SHARED_POSTGRES_URL });
+      await locker.connect();
+      const server = new URL(SHARED_POSTGRES_URL);
+      const proxy = await TcpProxy.start({ host: server.hostname, port: Number(server.port) });
+      const url = new URL(backend.url);
+      url.port = String(proxy.port);
+      let lock: TableLock | undefined;
+      const run = startGredis(['migrate', '--database', url.href]);
+      try {
+        lock = await lockTable(locker, backend, 'gredis_session');
+        await waitUntilBlockedBy(lock.holder, "the migration's ALTER TABLE to wait for the lock", {
+          timeoutMs: 10_000,
+        });
+        // The database stops answering: the cancel cannot reach it, nor the ALTER's answer come.
+        proxy.freeze();
+        run.child.kill('SIGINT');
+        assert.is(await settledWithin(run.exited, 1500), 'pending', 'the first waits');
+        run.child.kill('SIGINT');
+        assert.equal(await within(run.exited, 1000, 'migrate to end'), {
+          code: 130,
+          signal: null,
+        });
+        assert.match(
+          run.stderr(),
+          /^gredis: Ctrl-C again: exiting without waiting; a migration under way is rolled back by the database once it sees the connection gone; "\S+(?: \S+)* migrate --list" says which are applied, and "\S+(?: \S+)* migrate" continues\.\n$/,
+        );
+      } finally {
+        run.child.kill('SIGKILL');
+        // Its connections closed: the server rolls their transaction back.
+        proxy.stop();
+        await lock?.release();
+        await locker.end();
+      }
       await assertResumable();
     });
 

@@ -1,3 +1,6 @@
+/** The status of a process Ctrl-C (SIGINT) ended, as a shell reports one the signal killed (128 + 2). */
+export const EXIT_INTERRUPTED = 130;
+
 /** A failure the user can act on: printed as one line (no stack), exit status 1. */
 export class CommandFailed extends Error {
   constructor(

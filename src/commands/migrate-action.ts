@@ -5,7 +5,7 @@ import { before } from '../deadline.js';
 import { createLogger, type Logger } from '../logger.js';
 import { redactSecrets } from '../redact.js';
 import { blankSqliteFile, commandDatabaseTarget, withDatabase } from './database.js';
-import { CommandFailed } from './errors.js';
+import { CommandFailed, EXIT_INTERRUPTED } from './errors.js';
 import { gredisCommand } from './invocation.js';
 import type { MigrateFlags } from './migrate.js';
 import { cancelledByCtrlC } from './prompt.js';
@@ -20,39 +20,41 @@ export async function runMigrate(flags: MigrateFlags): Promise<void> {
   // Ctrl-C stops it, the migration under way rolled back, and says what stands
   // (exit 130, as for a process the signal ended): changing from the start,
   // as migrate() may already be applying one when the Ctrl-C comes.
-  await cancelledByCtrlC((ctrlC) => {
-    ctrlC.changing();
-    return withDatabase(
-      flags.database,
-      logger,
-      async (db) => {
-        // The heading waits for the first answer from the database, so an unreachable
-        // server gives one error line and nothing else.
-        let count = 0;
-        try {
-          await migrate(db, {
-            logger,
-            signal: ctrlC.signal,
-            onApplied: (name) => {
-              if (count++ === 0) progress('Running migrations:');
-              progress(`  Applying ${name}... OK`);
-            },
-          });
-        } catch (error) {
-          if (error instanceof MigrationInterrupted) throw await interrupted(db, error);
-          throw error;
-        }
-        if (count === 0) progress('Running migrations:\n  No migrations to apply.');
-      },
-      // No query timeout, whatever DATABASE_URL's query_timeout= says (it is the
-      // app's): a migration may rightly run for minutes (an index on a large table).
-      { queryTimeoutMs: 0, migrating: true },
-    );
-  });
+  await cancelledByCtrlC(
+    (ctrlC) => {
+      ctrlC.changing();
+      return withDatabase(
+        flags.database,
+        logger,
+        async (db) => {
+          // The heading waits for the first answer from the database, so an unreachable
+          // server gives one error line and nothing else.
+          let count = 0;
+          try {
+            await migrate(db, {
+              logger,
+              signal: ctrlC.signal,
+              onApplied: (name) => {
+                if (count++ === 0) progress('Running migrations:');
+                progress(`  Applying ${name}... OK`);
+              },
+            });
+          } catch (error) {
+            if (error instanceof MigrationInterrupted) throw await interrupted(db, error);
+            throw error;
+          }
+          if (count === 0) progress('Running migrations:\n  No migrations to apply.');
+        },
+        // No query timeout, whatever DATABASE_URL's query_timeout= says (it is the
+        // app's): a migration may rightly run for minutes (an index on a large table).
+        { queryTimeoutMs: 0, migrating: true },
+      );
+    },
+    {
+      leftUndone: `a migration under way is rolled back by the database once it sees the connection gone; "${gredisCommand('migrate --list')}" says which are applied, and "${gredisCommand('migrate')}" continues`,
+    },
+  );
 }
-
-/** The status of a process ended by SIGINT, as a shell reports it (128 + 2). */
-const EXIT_INTERRUPTED = 130;
 
 /**
  * How long the database has to say which migrations it has, after an

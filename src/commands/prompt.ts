@@ -1,5 +1,6 @@
 import { StringDecoder } from 'node:string_decoder';
-import { CommandCancelled } from './errors.js';
+import { CommandCancelled, EXIT_INTERRUPTED } from './errors.js';
+import { DUPLICATE_SIGNAL_MS } from './lifecycle.js';
 
 /** The input side of a prompt: process.stdin, a TTY or a pipe. */
 export interface PromptInput extends NodeJS.ReadableStream {
@@ -175,17 +176,36 @@ export interface CtrlC {
  * it does a prompt: "Operation cancelled.", exit 1, rather than the process
  * killed by the signal, whatever it waits for (the database, the channel layer,
  * the user's typing: give `signal` to the Prompter). `signal` lets a wait stop
- * at once, so that it stops holding the process open.
+ * at once, so that it stops holding the process open. Once it is changing, a
+ * second Ctrl-C exits at once (EXIT_INTERRUPTED), saying `leftUndone`: the
+ * first one's wind-down may be waiting on a database that stopped answering,
+ * and Ctrl-C must still end the process then.
  */
 export async function cancelledByCtrlC<T>(
   work: (ctrlC: CtrlC) => Promise<T>,
-  output: NodeJS.WritableStream = process.stdout,
+  {
+    leftUndone = 'what it was doing may still be done by the database',
+    output = process.stdout,
+  }: {
+    /** What a second Ctrl-C leaves behind, said as it exits. */
+    leftUndone?: string;
+    output?: NodeJS.WritableStream;
+  } = {},
 ): Promise<T> {
   const controller = new AbortController();
   let changed = false;
+  let firstAt: number | undefined;
   let onSigint!: () => void;
   const interrupted = new Promise<never>((_resolve, reject) => {
     onSigint = () => {
+      if (firstAt !== undefined) {
+        // npm forwards the terminal's SIGINT to its child: the same Ctrl-C, twice.
+        if (performance.now() - firstAt < DUPLICATE_SIGNAL_MS) return;
+        output.write('\n');
+        process.stderr.write(`gredis: Ctrl-C again: exiting without waiting; ${leftUndone}.\n`);
+        process.exit(EXIT_INTERRUPTED);
+      }
+      firstAt = performance.now();
       // As at a prompt: the terminal's "^C" ends its line.
       output.write('\n');
       controller.abort();
