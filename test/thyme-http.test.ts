@@ -1150,6 +1150,44 @@ test("static files and Thyme's own answers carry the headers Django's middleware
   assert.match(refusal, /\r\nCross-Origin-Opener-Policy: same-origin\r\n/);
 });
 
+test("a request too malformed to parse (400, 431, 408) gets the headers of Thyme's other errors, and no Content-Type, having no body", async () => {
+  const { port } = await setup({ headersTimeout: 1 });
+  // Written straight to the socket, with no request to answer through: a
+  // browser may still show them (a 431 for a cookie grown too large).
+  const answers = {
+    'a malformed request line': await rawExchange(port, 'GARBAGE\r\n\r\n'),
+    'headers too large': await rawExchange(
+      port,
+      `GET / HTTP/1.1\r\nHost: localhost\r\nCookie: ${'a'.repeat(20_000)}\r\n\r\n`,
+    ),
+    'headers too slow': await rawExchange(port, 'GET / HTTP/1.1\r\nHost: local'),
+  };
+  assert.equal(
+    Object.values(answers).map((answer) => answer.slice(0, 12)),
+    ['HTTP/1.1 400', 'HTTP/1.1 431', 'HTTP/1.1 408'],
+  );
+  for (const [what, answer] of Object.entries(answers)) {
+    const [head, body] = answer.split('\r\n\r\n');
+    const lines = head!.split('\r\n').slice(1);
+    for (const line of [
+      'X-Content-Type-Options: nosniff',
+      'X-Frame-Options: DENY',
+      'Referrer-Policy: same-origin',
+      'Cross-Origin-Opener-Policy: same-origin',
+      "Content-Security-Policy: default-src 'none'; frame-ancestors 'none'",
+      'Cache-Control: no-store',
+      'Connection: close',
+      'Content-Length: 0',
+    ])
+      assert.ok(lines.includes(line), `${what}: ${line} in\n${head}`);
+    assert.not.ok(
+      lines.some((line) => /^content-type:/i.test(line)),
+      `${what}: no Content-Type`,
+    );
+    assert.is(body, '', what);
+  }
+});
+
 test('static files revalidate by If-Modified-Since too; If-None-Match takes precedence', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'gredis-static-'));
   writeFileSync(join(dir, 'page.css'), 'body { color: red }');

@@ -1,6 +1,7 @@
-import { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { cutShort, failBody } from './http.js';
+import { answerUnparsed } from './responses.js';
 
 /**
  * The status for a clientError Node reports on a connection, or undefined when
@@ -236,8 +237,6 @@ export function answerClientError(
     // A response before it may have closed the connection (Connection: close).
     if (!socket.writable) return;
     onAnswer(status);
-    socket.end(
-      `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`,
-    );
+    answerUnparsed(socket, status);
   });
 }

@@ -12,21 +12,35 @@ export function destroyOnError(this: Duplex): void {
 }
 
 /**
- * Headers of every error Thyme answers itself. The application's pages get theirs
- * from its middleware; these never reach it, and a browser may still load them (a
- * 503 during a deploy, a refused handshake opened as a page): no sniffing the
- * text as HTML, no framing, nothing to run, and never from a cache.
+ * What a browser is told of every error Thyme answers itself, whether it has a
+ * body or not. The application's pages get theirs from its middleware; these
+ * never reach it, and a browser may still load them (a 503 during a deploy, a
+ * refused handshake opened as a page, a 431 for a cookie grown too large): no
+ * framing, nothing to run, no Referer or opener kept, and never from a cache.
  */
-const ERROR_HEADERS = {
-  'Content-Type': 'text/plain; charset=utf-8',
+const ERROR_POLICY_HEADERS = {
   ...BROWSER_HEADERS,
   'Content-Security-Policy': "default-src 'none'; frame-ancestors 'none'",
   'Cache-Control': 'no-store',
 } as const;
 
-const ERROR_HEADER_LINES = Object.entries(ERROR_HEADERS)
-  .map(([name, value]) => `${name}: ${value}\r\n`)
-  .join('');
+/** Headers of every error Thyme answers itself with a body: plain text, never sniffed as HTML. */
+const ERROR_HEADERS = {
+  'Content-Type': 'text/plain; charset=utf-8',
+  ...ERROR_POLICY_HEADERS,
+} as const;
+
+/** `headers` as lines to write straight to a socket, each ending in CRLF. */
+function headerLines(headers: Readonly<Record<string, string>>): string {
+  return Object.entries(headers)
+    .map(([name, value]) => `${name}: ${value}\r\n`)
+    .join('');
+}
+
+const ERROR_HEADER_LINES = headerLines(ERROR_HEADERS);
+
+/** No Content-Type: there is no body to type. */
+const UNPARSED_HEADER_LINES = headerLines(ERROR_POLICY_HEADERS);
 
 /**
  * Answers a handshake that will not be upgraded with a plain HTTP status, then
@@ -47,6 +61,19 @@ export function rejectUpgrade(
     `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\nConnection: close\r\n${extraHeaders}${ERROR_HEADER_LINES}Content-Length: ${bytes}\r\n\r\n${body}`,
   );
   return bytes;
+}
+
+/**
+ * Answers a request Node could not parse (client-errors.ts: 400, 431, 408)
+ * with its status alone, then closes: what follows the error is not readable
+ * as HTTP. Written straight to the socket, as there is no request to answer
+ * through, and with no body, as Node's own answer has none (the access log's
+ * size for it stays 0).
+ */
+export function answerUnparsed(socket: Duplex, status: number): void {
+  socket.end(
+    `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\nConnection: close\r\n${UNPARSED_HEADER_LINES}Content-Length: 0\r\n\r\n`,
+  );
 }
 
 /**
