@@ -4,6 +4,7 @@ import { Command, CommanderError } from 'commander';
 import { CommandCancelled, CommandFailed } from './commands/errors.js';
 import { registerCommands } from './commands/index.js';
 import { gredisInvocation } from './commands/invocation.js';
+import { usageErrorOutput } from './commands/usage-errors.js';
 import { PACKAGE_ROOT } from './paths.js';
 import { InvalidSetting } from './settings.js';
 
@@ -15,9 +16,8 @@ export function buildProgram(): Command {
       'Realtime channels for Node.js: interface server, channel layer, workers and the MultiChat app.',
     )
     .version(packageVersion(), '-V, --version')
-    .showHelpAfterError('(run with --help for usage)')
-    .configureOutput({ outputError: asGredisError })
     .exitOverride();
+  program.configureOutput({ outputError: usageErrorOutput() });
   registerCommands(program);
   // Subcommands built on their own do not inherit these; usage errors must exit 2 everywhere.
   for (const command of program.commands) {
@@ -25,19 +25,9 @@ export function buildProgram(): Command {
       // Wrap descriptions even beside thyme's long flags (commander stops below 40 columns).
       .configureHelp({ minWidthToWrap: 30 })
       .exitOverride()
-      .showHelpAfterError('(run with --help for usage)')
-      .configureOutput({ outputError: asGredisError });
+      .configureOutput({ outputError: usageErrorOutput(command.name()) });
   }
   return program;
-}
-
-/**
- * Usage errors, commander's own ("error: unknown option …") and those raised
- * through command.error(), in the form of every other error the CLI prints:
- * "gredis: …", so that one pattern finds them all.
- */
-function asGredisError(text: string, write: (text: string) => void): void {
-  write(`gredis: ${text.replace(/^error: /, '')}`);
 }
 
 /**

@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as assert from 'uvu/assert';
-import { runGredis } from './helpers/cli.js';
+import { runGredis, runShell } from './helpers/cli.js';
 import { suite } from './helpers/suite.js';
 
 const test = suite('gredis usage');
@@ -36,7 +36,7 @@ test('gredis help COMMAND is COMMAND --help', async () => {
   }
 });
 
-test('every usage error is "gredis: REASON" on its first line, exit 2, no stack', async () => {
+test('every usage error is "gredis: REASON" on one line, exit 2, no stack', async () => {
   for (const [args, env] of [
     // commander's own
     [['--bogus']],
@@ -56,9 +56,41 @@ test('every usage error is "gredis: REASON" on its first line, exit 2, no stack'
     const result = await runGredis(args, { cwd: dir, env, timeoutMs: 10_000 });
     const what = `${args.join(' ')}: ${result.stderr}`;
     assert.is(result.code, 2, what);
-    assert.match(result.stderr, /^gredis: \S/, what);
+    // One line (cli.md), whatever hint it carries.
+    assert.match(result.stderr, /^gredis: \S[^\n]*\n$/, what);
     assert.not.match(result.stderr, /^error:/m, what);
     assert.not.match(result.stderr, /\n\s+at /, what);
+  }
+});
+
+test("a mistyped command or option is one line: what was typed, commander's guess, and the help to read", async () => {
+  const commandHelp = /; "([^"]+ --help)" lists the commands\n$/;
+  const optionHelp = (command: string): RegExp =>
+    new RegExp(`; "([^"]+ ${command} --help)" shows its usage\\n$`);
+  for (const [args, reason, help] of [
+    [['thym'], "unknown command 'thym' (did you mean 'thyme'?)", commandHelp],
+    // The help asked for a command that is none is no help: the same error.
+    [['help', 'thym'], "unknown command 'thym' (did you mean 'thyme'?)", commandHelp],
+    [['thym', '--help'], "unknown command 'thym' (did you mean 'thyme'?)", commandHelp],
+    [['bogus'], "unknown command 'bogus'", commandHelp],
+    [['--bogus'], "unknown option '--bogus'", commandHelp],
+    [
+      ['thyme', 'multichat', '--prot', '80'],
+      "unknown option '--prot' (did you mean '--port'?)",
+      optionHelp('thyme'),
+    ],
+    [['migrate', '--bogus'], "unknown option '--bogus'", optionHelp('migrate')],
+  ] as [string[], string, RegExp][]) {
+    const result = await runGredis(args, { cwd: dir, timeoutMs: 10_000 });
+    const what = `${args.join(' ')}: ${result.stderr}`;
+    assert.is(result.code, 2, what);
+    assert.ok(result.stderr.startsWith(`gredis: ${reason}; `), what);
+    const pasted = help.exec(result.stderr)?.[1];
+    assert.ok(pasted, what);
+    // The help it names is there to be pasted as it is.
+    const helped = await runShell(pasted, { cwd: dir, timeoutMs: 10_000 });
+    assert.is(helped.code, 0, `${pasted}: ${helped.stderr}`);
+    assert.match(helped.stdout, /^Usage: /, pasted);
   }
 });
 
