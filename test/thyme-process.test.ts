@@ -744,7 +744,7 @@ test('--metrics-bind takes an address as --bind does: empty refused, IPv6 in bra
   procs.push(empty);
   const exit = await within(empty.exited, 10_000, 'an empty --metrics-bind to be refused');
   assert.is(exit.code, 2, empty.stderr.join('|'));
-  assert.match(empty.stderr[0] ?? '', /--metrics-bind <address>.*expected an address/);
+  assert.match(empty.stderr[0] ?? '', /--metrics-bind <address>.*Expected an address/);
 
   const { proc } = await thyme(url, ['--metrics-port', '0', '--metrics-bind', '[::1]']);
   const line = await proc.waitForLine(

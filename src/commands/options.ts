@@ -15,7 +15,7 @@ export function numberIn(min: number, max: number, integer = false): (value: str
       (integer && !Number.isInteger(number))
     ) {
       throw new InvalidArgumentError(
-        `expected ${integer ? 'an integer' : 'a number'} from ${min} to ${max}.`,
+        `Expected ${integer ? 'an integer' : 'a number'} from ${min} to ${max}.`,
       );
     }
     return number;
@@ -30,11 +30,11 @@ export function numberIn(min: number, max: number, integer = false): (value: str
  */
 export function bindAddress(value: string): string {
   const address = value.trim().replace(/^\[(.*)\]$/, '$1');
-  if (address === '') throw new InvalidArgumentError('expected an address, such as 127.0.0.1.');
+  if (address === '') throw new InvalidArgumentError('Expected an address, such as 127.0.0.1.');
   const name = /^[a-z0-9.-]+$/i.test(address) && !/^[\d.]+$/.test(address);
   if (isIP(address) === 0 && !name)
     throw new InvalidArgumentError(
-      'expected an IP address or a host name (no port or scheme), such as 127.0.0.1 or ::.',
+      'Expected an IP address or a host name (no port or scheme), such as 127.0.0.1 or ::.',
     );
   return address;
 }
@@ -45,9 +45,9 @@ export function bindAddress(value: string): string {
  */
 export function socketPath(value: string): string {
   if (value === '')
-    throw new InvalidArgumentError('expected a path, such as /run/gredis/thyme.sock.');
+    throw new InvalidArgumentError('Expected a path, such as /run/gredis/thyme.sock.');
   if (Buffer.byteLength(value) > 107)
-    throw new InvalidArgumentError('a Unix socket path may be 107 bytes at most.');
+    throw new InvalidArgumentError('A Unix socket path may be 107 bytes at most.');
   return value;
 }
 
