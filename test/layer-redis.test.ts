@@ -1114,6 +1114,113 @@ faults(
 );
 
 faults(
+  "an ACL user refused HSET (and not the effects' commands) during a turn with effects and a parked next event: nothing is applied until HSET is granted, then the effects land once and that event is handed over; the log names +hset once",
+  () =>
+    withAclUser(
+      ['~*', '&*', '+@all'],
+      async (user) => {
+        const { logger, lines } = captureLogs();
+        const limited = layer({ logger }, user.url());
+        const full = layer({}, flaky.url);
+        assert.is((await limited.lanes.claim('acl.finish', 0, { e: 0 })).kind, 'run');
+        assert.is((await full.lanes.claim('acl.finish', 1, { e: 1 })).kind, 'parked');
+        await user.set('-hset');
+        const finishing = limited.lanes.finish(
+          'acl.finish',
+          0,
+          { saved: 1 },
+          { effects: [{ kind: 'send', channel: 'acl.reply', message: { answer: 1 } }] },
+        );
+        finishing.catch(() => undefined); // failed, it is awaited below; unawaited, it ends the run
+        await waitFor(() => !limited.health().ok, ARRIVES_MS, 'the host refused');
+        assert.is(await settledWithin(finishing, 1500), 'pending', 'waiting to be allowed');
+        assert.is(await raw(flaky.url).exists(`${prefix}acl.reply`), 0, 'nothing applied yet');
+        assert.match(limited.health().hosts[0]!.refusal!, /can't run the 'hset' command/);
+        await user.set('+hset');
+        assert.equal(await within(finishing, ARRIVES_MS, 'the finish'), {
+          lane: 'acl.finish',
+          order: 1,
+          event: { e: 1 },
+          state: { saved: 1 },
+        });
+        // Applied once: the next message on the channel is the marker sent after it.
+        await full.send('acl.reply', { marker: 1 });
+        assert.equal(await within(full.receive('acl.reply'), ARRIVES_MS), { answer: 1 });
+        assert.equal(await within(full.receive('acl.reply'), ARRIVES_MS), { marker: 1 });
+        const said = lines.filter((line) =>
+          /lacks \+hset to run the layer's scripts/.test(line.msg),
+        );
+        assert.is(said.length, 1, 'what to grant, said once');
+        assert.is(await limited.lanes.finish('acl.finish', 1, { saved: 2 }), undefined);
+        assert.equal(await full.lanes.claim('acl.finish', 2, { e: 2 }), {
+          kind: 'run',
+          state: { saved: 2 },
+        });
+      },
+      flaky,
+    ),
+);
+
+faults(
+  'an ACL user refused HSET (and not DEL) during the turn that ends a lane: its end waits until HSET is granted, then the lane is ended, its marker kept, rather than deleted half-way and started anew by a late event',
+  () =>
+    withAclUser(
+      ['~*', '&*', '+@all'],
+      async (user) => {
+        const limited = layer({}, user.url());
+        const full = layer({}, flaky.url);
+        assert.is((await limited.lanes.claim('acl.end', 0, { e: 0 })).kind, 'run');
+        await user.set('-hset');
+        const ending = limited.lanes.finish('acl.end', 0, { saved: 1 }, { end: true });
+        ending.catch(() => undefined); // failed, it is awaited below; unawaited, it ends the run
+        await waitFor(() => !limited.health().ok, ARRIVES_MS, 'the host refused');
+        assert.is(await settledWithin(ending, 1500), 'pending', 'waiting to be allowed');
+        const key = `${prefix}gredis:lane:acl.end`;
+        assert.is(await raw(flaky.url).hexists(key, 'owner'), 1, 'still held');
+        await user.set('+hset');
+        assert.is(await within(ending, ARRIVES_MS, 'the end'), undefined);
+        assert.equal(await raw(flaky.url).hgetall(key), { ended: '1' });
+        assert.is((await full.lanes.claim('acl.end', 1, { e: 1 })).kind, 'stale');
+      },
+      flaky,
+    ),
+);
+
+faults(
+  'an ACL user refused HINCRBY while a lane event has to be parked: its claim waits until HINCRBY is granted, then parks it counted, and the finish ahead of it hands it over rather than leave it parked for good',
+  () =>
+    withAclUser(
+      ['~*', '&*', '+@all'],
+      async (user) => {
+        const { logger, lines } = captureLogs();
+        const limited = layer({ logger }, user.url());
+        const full = layer({}, flaky.url);
+        assert.is((await full.lanes.claim('acl.park', 0, { e: 0 })).kind, 'run');
+        await user.set('-hincrby');
+        const parking = limited.lanes.claim('acl.park', 1, { e: 1 });
+        parking.catch(() => undefined); // failed, it is awaited below; unawaited, it ends the run
+        await waitFor(() => !limited.health().ok, ARRIVES_MS, 'the host refused');
+        assert.is(await settledWithin(parking, 1500), 'pending', 'waiting to be allowed');
+        const key = `${prefix}gredis:lane:acl.park`;
+        assert.is(await raw(flaky.url).hexists(key, 'p:1'), 0, 'nothing written');
+        await user.set('+hincrby');
+        assert.equal(await within(parking, ARRIVES_MS, 'the claim'), { kind: 'parked' });
+        assert.equal(await full.lanes.finish('acl.park', 0, { saved: 1 }), {
+          lane: 'acl.park',
+          order: 1,
+          event: { e: 1 },
+          state: { saved: 1 },
+        });
+        const said = lines.filter((line) =>
+          /lacks \+hincrby to run the layer's scripts/.test(line.msg),
+        );
+        assert.is(said.length, 1, 'what to grant, said once');
+      },
+      flaky,
+    ),
+);
+
+faults(
   "the dry run's reads (DRY_READS) are exactly the commands of the layer's scripts that Redis flags readonly: each other one a write, which the dry run skips",
   async () => {
     const admin = raw(flaky.url);

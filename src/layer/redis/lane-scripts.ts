@@ -25,6 +25,26 @@ import { LUA_CAPACITIES, LUA_GROUP_SEND, LUA_SEND, LUA_SENDS, LuaScript } from '
  */
 
 /**
+ * Lua: refusedOf(writes) → the first command of `writes` (each {command,
+ * args…}, as redis.call takes them, or false for one not to be made) that the
+ * caller's ACL user may not run, else nil. Asked before a script's first write
+ * with the writes its branch will make, not more: a user refused only a
+ * command a lane never needs (ZREM, with no parked events) keeps working: Redis does not undo what a
+ * script wrote before a command it refuses. By then only a command can be
+ * refused: Redis checked the script's KEYS, for writing, before it ran it.
+ * Run dry (LuaScript.dry), a refusal stops the dry run as a refused command does.
+ */
+const LUA_REFUSED = `
+local function refusedOf(writes)
+  for i = 1, table.maxn(writes) do
+    local write = writes[i]
+    if write and not redis.acl_check_cmd(unpack(write)) then return write[1] end
+  end
+  return nil
+end
+`;
+
+/**
  * KEYS: lane, index. ARGV: lane name, order, owner, now, lease, gap, event, ttl,
  * claim (a name for this claim, unique in the owner; kept as the turn's 'claim').
  * Returns {'run', state-or-''} | {'parked'} | {'stale'}, or {'busy'} when the
@@ -34,25 +54,35 @@ import { LUA_CAPACITIES, LUA_GROUP_SEND, LUA_SEND, LUA_SENDS, LuaScript } from '
  * silent past the reply timeout and then resumed), a claim finds the turn it
  * took, not run yet, and gets 'run' again, its lease renewed: 'stale' would
  * leave the turn held by a live process that never runs it, and the lane's later
- * events parked behind it for the whole lease.
+ * events parked behind it for the whole lease. {'refused', command}, with
+ * nothing written, when the caller may not run one of its writes (LUA_REFUSED):
+ * a claim cut short by one could take the announced copy of the event out and
+ * not the turn, or park the event without counting it, so that no finish
+ * handed it over (lost).
  */
 export const LANE_CLAIM = new LuaScript(
   'laneClaim',
-  `
+  `${LUA_REFUSED}
 local order, now = tonumber(ARGV[2]), tonumber(ARGV[4])
 local f = redis.call('HMGET', KEYS[1], 'next', 'owner', 'deadline', 'state', 'ended', 'parked', 'claim')
 if f[5] then return {'stale'} end
 local nxt = tonumber(f[1] or '0')
+local parked = tonumber(f[6] or '0')
+local refused
 if order == nxt and f[2] == ARGV[3] and f[7] == ARGV[9] then
+  refused = refusedOf({{'hset', KEYS[1], 'deadline', '0'}, parked > 0 and {'zadd', KEYS[2], '0', ARGV[1]}})
+  if refused then return {'refused', refused} end
   local deadline = now + tonumber(ARGV[5])
   redis.call('HSET', KEYS[1], 'deadline', deadline)
   -- The index scores a lane with parked events by its owner's deadline.
-  if tonumber(f[6] or '0') > 0 then redis.call('ZADD', KEYS[2], deadline, ARGV[1]) end
+  if parked > 0 then redis.call('ZADD', KEYS[2], deadline, ARGV[1]) end
   return {'run', f[4] or ''}
 end
 if order < nxt or (order == nxt and f[2]) then return {'stale'} end
 if order == nxt then
-  local parked = tonumber(f[6] or '0')
+  refused = refusedOf({{'hset', KEYS[1], 'next', '0'}, {'expire', KEYS[1], '1'},
+    parked > 0 and {'hdel', KEYS[1], 'p:0'}, parked == 1 and {'zrem', KEYS[2], ARGV[1]}})
+  if refused then return {'refused', refused} end
   -- Its announced copy is not needed any more: the caller runs the one it has.
   if parked > 0 and redis.call('HDEL', KEYS[1], 'p:' .. order) == 1 then
     parked = parked - 1
@@ -65,6 +95,9 @@ if order == nxt then
   return {'run', f[4] or ''}
 end
 if ARGV[7] == '' and redis.call('HEXISTS', KEYS[1], 'p:' .. order) == 0 then return {'busy'} end
+refused = refusedOf({{'hsetnx', KEYS[1], 'p:0', ''}, {'hincrby', KEYS[1], 'parked', '1'},
+  {'zadd', KEYS[2], '0', ARGV[1]}, {'expire', KEYS[1], '1'}})
+if refused then return {'refused', refused} end
 if redis.call('HSETNX', KEYS[1], 'p:' .. order, ARGV[7]) == 1 then
   redis.call('HINCRBY', KEYS[1], 'parked', 1)
 end
@@ -124,8 +157,30 @@ return 1
 `,
 );
 
-/** Lua: finish(f) ends the turn of ARGV[2] given turn()'s fields. ARGV as LANE_FINISH. */
-const LUA_FINISH = `${LUA_TURN}
+/**
+ * Lua: finish(f) ends the turn of ARGV[2] given turn()'s fields. ARGV as
+ * LANE_FINISH. finishRefused(f) → a write finish(f) would make that the caller may
+ * not (see LUA_REFUSED), else nil: asked first, since a finish cut short by one
+ * left the turn's effects applied and the turn held (the finish sent again once
+ * allowed applied them again), a parked event taken out and not handed over
+ * (lost), or an ending lane deleted without its marker (a late event started it
+ * anew).
+ */
+const LUA_FINISH = `${LUA_TURN}${LUA_REFUSED}
+-- The writes here are those of finish(f)'s branch: keep them in step.
+local function finishRefused(f)
+  local parked = tonumber(f[3] or '0')
+  local index = parked > 0 and 'zadd'
+  local clear = {'hdel', KEYS[1], 'owner'}
+  if ARGV[9] == '1' then
+    clear = {'del', KEYS[1]}
+    index = parked > 0 and 'zrem'
+  elseif parked == 1 and redis.call('HEXISTS', KEYS[1], 'p:' .. (tonumber(ARGV[2]) + 1)) == 1 then
+    index = 'zrem' -- its last parked event, handed over
+  end
+  return refusedOf({clear, {'hset', KEYS[1], 'next', '0'}, {'expire', KEYS[1], '1'},
+    index and {index, KEYS[2], '0', ARGV[1]}})
+end
 local function finish(f)
   local order, now = tonumber(ARGV[2]), tonumber(ARGV[4])
   -- The index holds a lane only while it has parked events: with none, no index work.
@@ -181,7 +236,8 @@ end
 /**
  * KEYS: lane, index. ARGV: lane name, order, owner, now, lease, gap, state,
  * has-state ('1'/'0'), end ('1'/'0'), ttl (the ended marker's when end is '1').
- * Returns {'run', order, event} (the caller now owns the next turn) | {'idle'} | {'lost'}.
+ * Returns {'run', order, event} (the caller now owns the next turn) | {'idle'} | {'lost'},
+ * or {'refused', command} with nothing written (see finishRefused).
  * Sent again after it landed, it returns the same 'run' (see handedAgain).
  */
 export const LANE_FINISH = new LuaScript(
@@ -189,6 +245,8 @@ export const LANE_FINISH = new LuaScript(
   `${LUA_FINISH}
 local f = turn()
 if not f then return handedAgain() or {'lost'} end
+local refused = finishRefused(f)
+if refused then return {'refused', refused} end
 return finish(f)
 `,
 );
@@ -516,8 +574,9 @@ return {failed, skipped}
 
 /**
  * A turn's effects and its finish as one atomic script (one server, unencrypted):
- * nothing is applied when the turn was lost, and the effects and the turn's end
- * are never seen apart. The turn ends even when an effect failed.
+ * nothing is applied when the turn was lost or its finish would be refused
+ * (finishRefused), and the effects and the turn's end are never seen apart. The
+ * turn ends even when an effect failed.
  * KEYS, and ARGV[1..10]: as LANE_FINISH; from ARGV[11] on, the effects (see
  * LUA_EFFECTS). Returns {LANE_FINISH's reply, index of the effect that failed or
  * 0, members skipped by group sends, Redis's refusal of the failed effect if it
@@ -529,6 +588,8 @@ export const LANE_COMMIT = new LuaScript(
 local f = turn()
 -- Sent again after it landed, its effects were applied with the first.
 if not f then return {handedAgain() or {'lost'}, 0, 0} end
+local refusedFinish = finishRefused(f)
+if refusedFinish then return {{'refused', refusedFinish}, 0, 0} end
 local failed, skipped, refused = applied()
 return {finish(f), failed, skipped, refused}
 `,

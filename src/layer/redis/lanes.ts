@@ -29,7 +29,7 @@ import {
   LANE_RELEASE,
   LANE_RESCUE,
 } from './lane-scripts.js';
-import type { Arg, RedisHost } from './host.js';
+import type { Arg, RedisHost, ScriptCall } from './host.js';
 import { LaneHolders, liveOwners } from './holders.js';
 import { permissionRefusal } from './refusals.js';
 
@@ -80,6 +80,12 @@ export interface LayerWrites {
   /** The layer's own send. */
   send(channel: string, message: Message): Promise<void>;
 }
+
+/**
+ * LANE_FINISH's reply (LANE_COMMIT's first): {'run', order, event}, {'idle'},
+ * {'lost'}, or {'refused', command}.
+ */
+type FinishReply = [Buffer, (number | Buffer)?, Buffer?];
 
 /** The wait before a lane turn's claim or finish is tried again while its host is away. */
 const RETRY_MS = 250;
@@ -183,12 +189,17 @@ export class RedisLanes implements Lanes {
     event: Buffer | '',
     name: string,
   ): Promise<LaneClaim | 'busy'> {
-    const reply = (await this.hostFor(lane).evalBatched(
-      LANE_CLAIM,
-      [this.laneKey(lane), this.indexKey()],
-      [...this.turnArgs(lane, order), event, this.config.ttl, name],
-      true,
-    )) as [Buffer, Buffer?];
+    const host = this.hostFor(lane);
+    const call = {
+      script: LANE_CLAIM,
+      keys: [this.laneKey(lane), this.indexKey()],
+      args: [...this.turnArgs(lane, order), event, this.config.ttl, name],
+    };
+    const reply = (await host.evalBatched(call.script, call.keys, call.args, true)) as [
+      Buffer,
+      Buffer?,
+    ];
+    this.throwIfRefused(host, call, reply);
     switch (reply[0].toString()) {
       case 'run':
         return { kind: 'run', state: this.decodeState(reply[1]) };
@@ -210,21 +221,33 @@ export class RedisLanes implements Lanes {
   ): Promise<LaneTurn | undefined> {
     const host = this.hostFor(lane);
     const steps = this.tryingAgain(host, signal);
-    const args: Arg[] = [
+    const stored = state === undefined ? '' : this.codec.encode(state);
+    // Made anew at each try, `now` with them: a finish that waited to be
+    // allowed hands the next event a lease from when it lands, not one already
+    // run out, which would have another process take over the running event.
+    const args = (): Arg[] => [
       ...this.turnArgs(lane, order),
-      state === undefined ? '' : this.codec.encode(state),
+      stored,
       state === undefined ? '0' : '1',
       end ? '1' : '0',
       end ? this.config.endedTtl : this.config.ttl,
     ];
     const keys = [this.laneKey(lane), this.indexKey()];
-    let reply: [Buffer, number?, Buffer?];
+    let reply: FinishReply;
     const effectArgs = effects.length > 0 ? this.writes.scriptArgs(effects) : undefined;
     if (effectArgs) {
-      const commitArgs = [...args, ...effectArgs];
-      const [finished, failed, skipped, refused] = (await steps.run(() =>
-        host.evalBatched(LANE_COMMIT, keys, commitArgs, true),
-      )) as [[Buffer, number?, Buffer?], number, number, Buffer | null];
+      const { commitArgs, replied } = await steps.run(async () => {
+        const call = { script: LANE_COMMIT, keys, args: [...args(), ...effectArgs] };
+        const committed = (await host.evalBatched(LANE_COMMIT, keys, call.args, true)) as [
+          FinishReply,
+          number,
+          number,
+          Buffer | null,
+        ];
+        this.throwIfRefused(host, call, committed[0]);
+        return { commitArgs: call.args, replied: committed };
+      });
+      const [finished, failed, skipped, refused] = replied;
       const failure =
         this.effectsRefused(host, commitArgs, refused) ??
         this.scriptFailure(lane, effects, failed, skipped);
@@ -238,9 +261,17 @@ export class RedisLanes implements Lanes {
           logEffectFailure(this.logger, lane, error);
         });
       }
-      reply = (await steps.run(() =>
-        host.evalBatched(LANE_FINISH, keys, args, true),
-      )) as typeof reply;
+      reply = await steps.run(async () => {
+        const call = { script: LANE_FINISH, keys, args: args() };
+        const finished = (await host.evalBatched(
+          LANE_FINISH,
+          keys,
+          call.args,
+          true,
+        )) as FinishReply;
+        this.throwIfRefused(host, call, finished);
+        return finished;
+      });
     }
     const outcome = reply[0].toString();
     if (outcome === 'lost' && steps.repeated) {
@@ -276,7 +307,8 @@ export class RedisLanes implements Lanes {
    * (LANE_FINISH), which nobody else would run before the lease ran out. No longer than a lease,
    * after which another process may run the lane anyway.
    *
-   * A step Redis refused for lack of permission is sent again once the host
+   * A step Redis refused for lack of permission (or that found one of its own
+   * writes refused before its first, throwIfRefused) is sent again once the host
    * is allowed again (waitUntilAllowed), however long that takes: given up, a
    * finish's effects were lost, the close of a socket whose handler failed
    * among them, and the socket was left open and unanswered for good, its
@@ -308,6 +340,28 @@ export class RedisLanes implements Lanes {
       },
     };
     return steps;
+  }
+
+  /**
+   * Throws what Redis refusing `call` (a claim's or a finish's script) would
+   * make, when its `reply` says the ACL user may not run one of the script's
+   * own writes ({'refused', command}; see LUA_REFUSED): it wrote nothing, a
+   * finish's effects with it, and tryingAgain sends it again once the probe,
+   * running `call` dry, finds it allowed. One message for every lane and
+   * script, so that the log names the command to grant once
+   * (RedisHost.noteRefusedScript).
+   */
+  private throwIfRefused(
+    host: RedisHost,
+    call: ScriptCall,
+    reply: readonly [Buffer, ...unknown[]],
+  ): void {
+    if (reply[0].toString() !== 'refused') return;
+    const refusal = new ReplyError(
+      `ERR The user executing the script can't run the '${String(reply[1])}' command (asked by a lane script before its first write: nothing written)`,
+    );
+    host.noteRefusedScript(call, refusal);
+    throw host.unavailableFor(refusal);
   }
 
   /**

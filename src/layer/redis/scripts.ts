@@ -82,7 +82,9 @@ return out
    * own refusal; or 1 when none is, also when the dry run fails otherwise (a
    * skipped write's reply it could not use): at worst one more refused call
    * then, never a host kept out of service for good. EVALSHA and the declared
-   * KEYS are checked as for the script itself, before it runs.
+   * KEYS are checked as for the script itself, before it runs. The script's
+   * own redis.acl_check_cmd (a lane finish's check ahead of its writes) stops
+   * the dry run when it refuses, as a refused command does.
    *
    * Why not ask less: Redis checks a script's own commands only as they run,
    * and its refusal names neither the command nor the key (refusals.ts). A
@@ -96,13 +98,17 @@ return out
       `${this.name}?`,
       `
 local READS = { ${DRY_READS.map((name) => `${name} = true`).join(', ')} }
-local function dry(command, ...)
+local function allowed(command, ...)
   if not redis.acl_check_cmd(command, ...) then error({ refused = command }) end
+  return true
+end
+local function dry(command, ...)
+  allowed(command, ...)
   if READS[string.lower(command)] then return redis.call(command, ...) end
   return 0
 end
 local function run()
-${this.source.replaceAll('redis.call(', 'dry(')}
+${this.source.replaceAll('redis.call(', 'dry(').replaceAll('redis.acl_check_cmd(', 'allowed(')}
 end
 local ran, failure = pcall(run)
 if not ran and type(failure) == 'table' and failure.refused then return failure.refused end
