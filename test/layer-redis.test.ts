@@ -1221,6 +1221,36 @@ faults(
 );
 
 faults(
+  "an ACL user refused HINCRBY when an interface server announces and sends a lane's event: neither happens (LayerUnavailable naming it), rather than an event sent while its sender was told it failed, its deposit uncounted; once granted, it is deposited and handed over",
+  () =>
+    withAclUser(
+      ['~*', '&*', '+@all'],
+      async (user) => {
+        const limited = layer({}, user.url());
+        const full = layer({}, flaky.url);
+        assert.is((await full.lanes.claim('acl.announced', 0, { e: 0 })).kind, 'run');
+        await user.set('-hincrby');
+        const announce = () =>
+          limited.lanes.announceAndSend('acl.announced', 1, { e: 1 }, 'acl.events');
+        const error = await rejects(announce, LayerUnavailable);
+        assert.is(await raw(flaky.url).exists(`${prefix}acl.events`), 0, 'not sent');
+        const key = `${prefix}gredis:lane:acl.announced`;
+        assert.is(await raw(flaky.url).hexists(key, 'p:1'), 0, 'not deposited');
+        assert.match((error.cause as Error).message, /can't run the 'hincrby' command/);
+        await user.set('+hincrby');
+        await announce();
+        assert.equal(await full.lanes.finish('acl.announced', 0, { saved: 1 }), {
+          lane: 'acl.announced',
+          order: 1,
+          event: { e: 1 },
+          state: { saved: 1 },
+        });
+      },
+      flaky,
+    ),
+);
+
+faults(
   "the dry run's reads (DRY_READS) are exactly the commands of the layer's scripts that Redis flags readonly: each other one a write, which the dry run skips",
   async () => {
     const admin = raw(flaky.url);

@@ -422,13 +422,18 @@ return redis.call('DECR', KEYS[1])
 
 /**
  * Lua: announce(laneKey, indexKey, lane, order, event, now, gap, ttl) → 1, or 0
- * when too late. The interface server's deposit of an event in its lane, before
+ * when too late; announceRefused(laneKey, indexKey, lane) → a write of it the
+ * caller may not run (see LUA_REFUSED), asked first. The interface server's deposit of an event in its lane, before
  * it sends the event: a worker that takes the event from the channel and dies
  * before claiming it loses nothing, since whoever runs the lane next finds it
  * here. No effect on an event whose turn has passed, a lane that ended, or a
  * lane that holds MAX_WAITING_EVENTS.
  */
-const LUA_ANNOUNCE = `
+const LUA_ANNOUNCE = `${LUA_REFUSED}
+local function announceRefused(laneKey, indexKey, lane)
+  return refusedOf({{'hsetnx', laneKey, 'p:0', ''}, {'hincrby', laneKey, 'parked', '1'},
+    {'zadd', indexKey, '0', lane}, {'expire', laneKey, '1'}})
+end
 local function announce(laneKey, indexKey, lane, order, event, now, gap, ttl)
   order = tonumber(order)
   local f = redis.call('HMGET', laneKey, 'next', 'owner', 'deadline', 'ended', 'parked')
@@ -448,10 +453,16 @@ local function announce(laneKey, indexKey, lane, order, event, now, gap, ttl)
 end
 `;
 
-/** KEYS: lane, index. ARGV: lane name, order, event, now, gap, ttl. See LUA_ANNOUNCE. */
+/**
+ * KEYS: lane, index. ARGV: lane name, order, event, now, gap, ttl. See
+ * LUA_ANNOUNCE; {'refused', command}, with nothing written, when the caller may
+ * not run one of its writes (announceRefused).
+ */
 export const LANE_ANNOUNCE = new LuaScript(
   'laneAnnounce',
   `${LUA_ANNOUNCE}
+local refused = announceRefused(KEYS[1], KEYS[2], ARGV[1])
+if refused then return {'refused', refused} end
 return announce(KEYS[1], KEYS[2], ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6])
 `,
 );
@@ -462,13 +473,19 @@ return announce(KEYS[1], KEYS[2], ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], A
  * once and costs one call. When the channel is full, neither happens, so an event
  * its sender was told failed cannot run later from its lane.
  * KEYS: lane, index, channel key. ARGV: lane name, order, now, gap, ttl, then
- * SEND's: payload, score, cutoff, capacity, expiry. Returns 1 sent, 0 full.
+ * SEND's: payload, score, cutoff, capacity, expiry. Returns 1 sent, 0 full,
+ * or {'refused', command} with nothing sent or deposited when the caller may
+ * not run one of the announce's writes (announceRefused): the send first, the
+ * announce cut short after, had the event run while its sender was told it
+ * failed, and its deposit left uncounted, so that no finish handed it over.
  *
  * Batched, the calls for one channel key share its work as SEND's batch does.
  */
 export const LANE_ANNOUNCE_SEND = new LuaScript(
   'laneAnnounceSend',
   `${LUA_SEND}${LUA_ANNOUNCE}
+local refused = announceRefused(KEYS[1], KEYS[2], ARGV[1])
+if refused then return {'refused', refused} end
 if send(KEYS[3], ARGV[6], ARGV[7], ARGV[8], ARGV[9], ARGV[10]) == 0 then return 0 end
 announce(KEYS[1], KEYS[2], ARGV[1], ARGV[2], ARGV[6], ARGV[3], ARGV[4], ARGV[5])
 return 1
@@ -479,7 +496,10 @@ local out, batch = {}, sends()
 local a = 2 + calls * 2
 for i = 1, calls do
   local k = i * 3 - 2
-  if batch.offer(KEYS[k + 2], ARGV[a + 5], ARGV[a + 6], ARGV[a + 7], ARGV[a + 8], ARGV[a + 9]) then
+  local refused = announceRefused(KEYS[k], KEYS[k + 1], ARGV[a])
+  if refused then
+    out[i] = {'refused', refused}
+  elseif batch.offer(KEYS[k + 2], ARGV[a + 5], ARGV[a + 6], ARGV[a + 7], ARGV[a + 8], ARGV[a + 9]) then
     announce(KEYS[k], KEYS[k + 1], ARGV[a], ARGV[a + 1], ARGV[a + 5], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4])
     out[i] = 1
   else

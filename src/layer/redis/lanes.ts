@@ -134,12 +134,22 @@ export class RedisLanes implements Lanes {
   }
 
   async announce(lane: string, order: number, event: Message): Promise<void> {
-    if (order === 0) this.holders.hold(this.hostFor(lane));
-    await this.hostFor(lane).evalBatched(
-      LANE_ANNOUNCE,
-      [this.laneKey(lane), this.indexKey()],
-      [lane, order, this.codec.encode(event), this.config.now(), this.config.gap, this.config.ttl],
-    );
+    const host = this.hostFor(lane);
+    if (order === 0) this.holders.hold(host);
+    const call = {
+      script: LANE_ANNOUNCE,
+      keys: [this.laneKey(lane), this.indexKey()],
+      args: [
+        lane,
+        order,
+        this.codec.encode(event),
+        this.config.now(),
+        this.config.gap,
+        this.config.ttl,
+      ],
+    };
+    const reply = await host.evalBatched(call.script, call.keys, call.args, true);
+    if (Array.isArray(reply)) this.throwIfRefused(host, call, reply as [Buffer, Buffer]);
   }
 
   async announceAndSend(
@@ -156,11 +166,14 @@ export class RedisLanes implements Lanes {
         this.logger.warn({ err: error, lane }, 'could not deposit a sent event in its lane');
       });
     }
-    const stored = await this.hostFor(lane).evalBatched(
-      LANE_ANNOUNCE_SEND,
-      [this.laneKey(lane), this.indexKey(), send.key],
-      [lane, order, this.config.now(), this.config.gap, this.config.ttl, ...send.args],
-    );
+    const host = this.hostFor(lane);
+    const call = {
+      script: LANE_ANNOUNCE_SEND,
+      keys: [this.laneKey(lane), this.indexKey(), send.key],
+      args: [lane, order, this.config.now(), this.config.gap, this.config.ttl, ...send.args],
+    };
+    const stored = await host.evalBatched(call.script, call.keys, call.args, true);
+    if (Array.isArray(stored)) this.throwIfRefused(host, call, stored as [Buffer, Buffer]);
     if (stored !== 1) throw this.writes.fullError(channel);
   }
 
