@@ -13,6 +13,7 @@ import {
   consistentHash,
   createLayer,
   type ChannelLayer,
+  type LaneTurn,
   type LayerOptions,
   type Message,
 } from '../src/index.js';
@@ -1245,6 +1246,37 @@ faults(
           event: { e: 1 },
           state: { saved: 1 },
         });
+      },
+      flaky,
+    ),
+);
+
+faults(
+  'an ACL user refused HINCRBY when its rescue check takes over a lane from a gap: the parked event stays in its lane until HINCRBY is granted, then the check runs it, rather than take it out and fail',
+  () =>
+    withAclUser(
+      ['~*', '&*', '+@all'],
+      async (user) => {
+        const { logger, lines } = captureLogs();
+        const limited = layer({ logger, laneGap: 1, laneRescueCheck: 0.5 }, user.url());
+        const turns: LaneTurn[] = [];
+        limited.lanes.onRescue((turn) => turns.push(turn));
+        const full = layer({}, flaky.url);
+        assert.is((await full.lanes.claim('acl.gap', 0, { e: 0 })).kind, 'run');
+        assert.is(await full.lanes.finish('acl.gap', 0, undefined), undefined);
+        // Event 1 never comes: after the gap (1 s), the check runs event 2.
+        assert.is((await limited.lanes.claim('acl.gap', 2, { e: 2 })).kind, 'parked');
+        await user.set('-hincrby');
+        await waitFor(() => !limited.health().ok, ARRIVES_MS, 'the rescue check refused');
+        const key = `${prefix}gredis:lane:acl.gap`;
+        assert.is(await raw(flaky.url).hexists(key, 'p:2'), 1, 'still parked');
+        await user.set('+hincrby');
+        const turn = await waitFor(() => turns[0], ARRIVES_MS, 'the rescued event');
+        assert.equal([turn.lane, turn.order, turn.event], ['acl.gap', 2, { e: 2 }]);
+        const said = lines.filter((line) =>
+          /lacks \+hincrby to run the layer's scripts/.test(line.msg),
+        );
+        assert.is(said.length, 1, 'what to grant, said once');
       },
       flaky,
     ),

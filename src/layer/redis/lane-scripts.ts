@@ -261,22 +261,27 @@ return finish(f)
  * or ''}; `kind` is 1 for the last event LANE_REAP planned (its holder is gone),
  * 2 for the lane's next event itself, run from its deposit (nothing was skipped:
  * its channel copy was not claimed in time, expired or popped by a process that
- * died), 0 for an event whose predecessor was lost.
+ * died), 0 for an event whose predecessor was lost. A third element, when
+ * the caller may not run a write of the next lane's (LUA_REFUSED): that
+ * command; the check stopped there, having written nothing of that lane,
+ * rather than take an event out of its lane and fail before returning it.
  */
 export const LANE_RESCUE = new LuaScript(
   'laneRescue',
-  `
+  `${LUA_REFUSED}
 local now, lease = tonumber(ARGV[2]), tonumber(ARGV[4])
 local liveKnown = ARGV[6] ~= '*'
 local live = {}
 for id in string.gmatch(ARGV[6], '[^,]+') do live[id] = true end
 local entries = redis.call('ZRANGE', KEYS[1], 0, tonumber(ARGV[5]) - 1, 'WITHSCORES')
-local out = {}
+local out, refused = {}, nil
 for i = 1, #entries, 2 do
   local lane, due = entries[i], tonumber(entries[i + 1])
   local key = ARGV[1] .. lane
   local f = redis.call('HMGET', key, 'next', 'owner', 'deadline', 'parked', 'state', 'ended', 'reaped')
   if f[6] or tonumber(f[4] or '0') <= 0 then
+    refused = refusedOf({{'zrem', KEYS[1], lane}})
+    if refused then break end
     redis.call('ZREM', KEYS[1], lane)
   else
     local nxt = tonumber(f[1] or '0')
@@ -290,6 +295,9 @@ for i = 1, #entries, 2 do
       take = true
     end
     if take then
+      refused = refusedOf({{'hdel', key, 'p:0'}, {'hincrby', key, 'parked', '-1'},
+        {'hset', key, 'next', '0'}, {'zadd', KEYS[1], '0', lane}, {'zrem', KEYS[1], lane}})
+      if refused then break end
       local best = nil
       for _, name in ipairs(redis.call('HKEYS', key)) do
         if string.sub(name, 1, 2) == 'p:' then
@@ -327,7 +335,7 @@ end
 local first = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
 local wait = ''
 if first[2] then wait = tostring(tonumber(first[2]) - now) end
-return {out, wait}
+return {out, wait, refused or false}
 `,
 );
 

@@ -369,12 +369,19 @@ export class RedisLanes implements Lanes {
     call: ScriptCall,
     reply: readonly [Buffer, ...unknown[]],
   ): void {
-    if (reply[0].toString() !== 'refused') return;
+    if (reply[0].toString() === 'refused') throw this.scriptRefused(host, call, reply[1]);
+  }
+
+  /**
+   * What a lane script (`call`) that found `command` refused to the ACL user
+   * ahead of its writes fails with, the host made `refused` (see throwIfRefused).
+   */
+  private scriptRefused(host: RedisHost, call: ScriptCall, command: unknown): LayerUnavailable {
     const refusal = new ReplyError(
-      `ERR The user executing the script can't run the '${String(reply[1])}' command (asked by a lane script before its first write: nothing written)`,
+      `ERR The user executing the script can't run the '${String(command)}' command (asked by a lane script before its first write: nothing written)`,
     );
     host.noteRefusedScript(call, refusal);
-    throw host.unavailableFor(refusal);
+    return host.unavailableFor(refusal);
   }
 
   /**
@@ -518,10 +525,10 @@ export class RedisLanes implements Lanes {
     for (const host of this.hosts) {
       try {
         const live = [...((await liveOwners(host)) ?? ['*'])].join(',');
-        const [turns, wait] = (await host.evalBuffer(
-          LANE_RESCUE,
-          [this.indexKey()],
-          [
+        const call = {
+          script: LANE_RESCUE,
+          keys: [this.indexKey()],
+          args: [
             this.laneKey(''),
             this.config.now(),
             this.config.owner,
@@ -529,7 +536,17 @@ export class RedisLanes implements Lanes {
             RESCUE_BATCH,
             live,
           ],
-        )) as [(number | Buffer)[], Buffer];
+        };
+        const [turns, wait, refused] = (await host.evalBuffer(
+          call.script,
+          call.keys,
+          call.args,
+        )) as [(number | Buffer)[], Buffer, Buffer | null];
+        // Said once, by the host; the lanes the check took before it stopped run below.
+        if (refused) {
+          this.scriptRefused(host, call, refused);
+          pending = true;
+        }
         for (let i = 0; i < turns.length; i += 5) {
           const lane = (turns[i] as Buffer).toString();
           const order = Number(turns[i + 1]);
