@@ -249,18 +249,18 @@ export class RedisLanes implements Lanes {
     let reply: FinishReply;
     const effectArgs = effects.length > 0 ? this.writes.scriptArgs(effects) : undefined;
     if (effectArgs) {
-      const { commitArgs, replied } = await steps.run(async () => {
-        const call = { script: LANE_COMMIT, keys, args: [...args(), ...effectArgs] };
-        const committed = (await host.evalBatched(LANE_COMMIT, keys, call.args, true)) as [
+      let commitArgs: Arg[] = [];
+      const [finished, failed, skipped, refused] = await steps.run(async () => {
+        commitArgs = [...args(), ...effectArgs];
+        const committed = (await host.evalBatched(LANE_COMMIT, keys, commitArgs, true)) as [
           FinishReply,
           number,
           number,
           Buffer | null,
         ];
-        this.throwIfRefused(host, call, committed[0]);
-        return { commitArgs: call.args, replied: committed };
+        this.throwIfRefused(host, { script: LANE_COMMIT, keys, args: commitArgs }, committed[0]);
+        return committed;
       });
-      const [finished, failed, skipped, refused] = replied;
       const failure =
         this.effectsRefused(host, commitArgs, refused) ??
         this.scriptFailure(lane, effects, failed, skipped);
@@ -275,14 +275,14 @@ export class RedisLanes implements Lanes {
         });
       }
       reply = await steps.run(async () => {
-        const call = { script: LANE_FINISH, keys, args: args() };
+        const finishArgs = args();
         const finished = (await host.evalBatched(
           LANE_FINISH,
           keys,
-          call.args,
+          finishArgs,
           true,
         )) as FinishReply;
-        this.throwIfRefused(host, call, finished);
+        this.throwIfRefused(host, { script: LANE_FINISH, keys, args: finishArgs }, finished);
         return finished;
       });
     }
