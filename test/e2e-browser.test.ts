@@ -30,6 +30,7 @@ import {
 } from './helpers/deployment.js';
 import { BrowserlessClient } from './helpers/browserless.js';
 import { CHROMIUM, CHROMIUM_ARGS, killChildren } from './helpers/chromium.js';
+import { contrastRatio } from './helpers/contrast.js';
 import { httpRequest } from './helpers/http-client.js';
 import { freePort } from './helpers/ports.js';
 import { startThyme } from './helpers/processes.js';
@@ -207,19 +208,6 @@ async function sees(
       `${error.message}; the pane shows ${JSON.stringify(await lines(person, room))}`,
     );
   });
-}
-
-/** WCAG contrast ratio of two CSS rgb()/rgba() colours. */
-function contrastRatio(a: string, b: string): number {
-  const luminance = (css: string): number => {
-    const [r, g, b] = (css.match(/[\d.]+/g) ?? []).slice(0, 3).map((v) => {
-      const c = Number(v) / 255;
-      return c <= 0.03928 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4;
-    }) as [number, number, number];
-    return 0.2126 * r + 0.7152 * g + 0.0722 * b;
-  };
-  const [hi, lo] = [luminance(a), luminance(b)].sort((x, y) => y - x) as [number, number];
-  return (hi + 0.05) / (lo + 0.05);
 }
 
 async function alertText(person: Person): Promise<string> {
