@@ -18,6 +18,7 @@ import { EmbeddedChat, Fixtures } from './helpers/deployment.js';
 
 /** The whole file must finish well inside the runner's budget, whatever hangs. */
 const FILE_DEADLINE_MS = 120_000;
+const PHONE = { viewport: { width: 375, height: 667 }, isMobile: true, hasTouch: true };
 const LAPTOP = { viewport: { width: 1280, height: 800 } };
 
 const test = suite('accessibility [sqlite, memory layer, Chromium]');
@@ -389,6 +390,33 @@ async function lowContrast(page: Page): Promise<string[]> {
   });
 }
 
+/**
+ * Controls smaller than 24×24 CSS px (WCAG 2.5.8), but for links within a
+ * sentence (its exception: their size is the line's).
+ */
+const SMALL_TARGETS = `(() => {
+  const found = [];
+  const controls = document.querySelectorAll(
+    'a[href], button, input:not([type=hidden]), select, textarea, [tabindex="0"]',
+  );
+  for (const el of controls) {
+    const box = el.getBoundingClientRect();
+    if (box.width === 0 || el.closest('.visually-hidden') || el.matches('.skip-link')) continue;
+    if (el.matches('a')) {
+      const rest = el.parentElement.textContent.replace(el.textContent, '');
+      if (/\\p{L}/u.test(rest)) continue;
+    }
+    if (box.width < 24 || box.height < 24)
+      found.push(el.tagName.toLowerCase() + (el.id ? '#' + el.id : '') + ' "' +
+        (el.textContent || el.name).trim().slice(0, 30) + '" is ' +
+        box.width.toFixed(1) + '×' + box.height.toFixed(1));
+  }
+  const root = document.documentElement;
+  if (root.scrollWidth > root.clientWidth)
+    found.push('the page is ' + root.scrollWidth + ' px wide on a ' + root.clientWidth + ' px screen');
+  return found;
+})()`;
+
 test('every page: each control and region has a name, headings go in order, one main, and Tab reaches every control with its focus ring in view', async () => {
   const findings = await auditEvery(LAPTOP, async (page) => {
     const { findings, stops } = await tabThrough(page);
@@ -422,6 +450,14 @@ test('every page, in the light and the dark scheme: text, placeholders included,
     });
     assert.equal(findings, [], `${colorScheme} scheme`);
   }
+});
+
+test('every page on a phone (375×667): nothing scrolls sideways, and every control is 24×24 px at least, links within a sentence aside', async () => {
+  const findings = await auditEvery(
+    PHONE,
+    async (page) => (await page.evaluate(SMALL_TARGETS)) as string[],
+  );
+  assert.equal(findings, []);
 });
 
 test.run();

@@ -39,7 +39,7 @@ export function errorPage(
         <p>${text}</p>
         ${detail ? html`<p class="detail">${detail}</p>` : ''}
         ${advice.map((paragraph) => html`<p class="advice">${paragraph}</p>`)}
-        <p><a href="/">Back to MultiChat</a></p>
+        <p><a class="button" href="/">Back to MultiChat</a></p>
       </section>`,
     }),
     status,
