@@ -460,4 +460,99 @@ test('every page on a phone (375×667): nothing scrolls sideways, and every cont
   assert.equal(findings, []);
 });
 
+/** Presses Tab until `selector` has focus; fails after `most` presses. */
+async function tabTo(page: Page, selector: string, most = 30): Promise<void> {
+  for (let i = 0; i < most; i++) {
+    await page.keyboard.press('Tab');
+    if (
+      (await page.evaluate(
+        `document.activeElement.matches(${JSON.stringify(selector)})`,
+      )) as boolean
+    )
+      return;
+  }
+  throw new Error(`${most} presses of Tab did not reach ${selector}`);
+}
+
+function focusedId(page: Page): Promise<string> {
+  return page.evaluate(`document.activeElement.id`) as Promise<string>;
+}
+
+test('by keyboard alone on a phone: join (Enter), send (Enter), dismiss an alert (Escape, focus stays), leave (Space), and be refused a room with an alert Escape dismisses', async () => {
+  const context = await contextFor(lee, PHONE);
+  try {
+    const page = await context.newPage();
+    await openChat(page);
+    await tabTo(page, `.room-link[data-room-id="${general.id}"]`);
+    await page.keyboard.press('Enter');
+    const input = `room-${general.id}-input`;
+    await page.locator(`#${input}:focus`).waitFor();
+    await page.keyboard.type('hello by keyboard');
+    await page.keyboard.press('Enter');
+    await page
+      .locator(`#room-${general.id} .messages .text`, { hasText: 'hello by keyboard' })
+      .waitFor();
+    // Refused in the pane (too long): Escape takes the alert away, and nothing else.
+    await page.keyboard.insertText('x'.repeat(5000));
+    await page.keyboard.press('Enter');
+    const paneAlert = page.locator(`#room-${general.id} .alert-item`);
+    await paneAlert.waitFor();
+    assert.is(
+      await paneAlert.getByRole('button', { name: 'Dismiss' }).getAttribute('aria-keyshortcuts'),
+      'Escape',
+    );
+    await page.keyboard.press('Escape');
+    await paneAlert.waitFor({ state: 'detached', timeout: 5000 });
+    assert.is(await focusedId(page), input, 'focus stays in the send box');
+    assert.is((await page.locator(`#${input}`).inputValue()).length, 5000, 'the text stays');
+    // Back from the box to the pane's Leave button: past the message list, which scrolls.
+    await page.keyboard.press('Shift+Tab');
+    await page.keyboard.press('Shift+Tab');
+    assert.is(
+      await page.evaluate(`document.activeElement.getAttribute('aria-label')`),
+      'Leave General',
+    );
+    await page.keyboard.press('Space');
+    await page.locator(`#room-${general.id}`).waitFor({ state: 'detached' });
+    assert.is(
+      await page.evaluate(`document.activeElement.getAttribute('data-room-id')`),
+      String(general.id),
+      "focus goes back to the room's button",
+    );
+    // A room lee may not enter: the page's alert, over the top of a phone's screen.
+    await tabTo(page, `.room-link[data-room-id="${staffRoom.id}"]`);
+    await page.keyboard.press('Enter');
+    const pageAlert = page.locator('#alerts .alert-item');
+    await pageAlert.waitFor();
+    await page.keyboard.press('Escape');
+    await pageAlert.waitFor({ state: 'detached', timeout: 5000 });
+    assert.is(
+      await page.evaluate(`document.activeElement.getAttribute('data-room-id')`),
+      String(staffRoom.id),
+      'focus stays on the button',
+    );
+  } finally {
+    await context.close();
+  }
+});
+
+test('by keyboard alone: an admin form is filled in, a box ticked (Space) and sent (Enter)', async () => {
+  const context = await contextFor(admin, PHONE);
+  try {
+    const page = await context.newPage();
+    await page.goto(`${base}/admin/rooms/new/`);
+    await page.locator('#id_title:focus').waitFor();
+    await page.keyboard.type('Made by keyboard');
+    await page.keyboard.press('Tab');
+    assert.is(await focusedId(page), 'id_staff_only');
+    await page.keyboard.press('Space');
+    await page.keyboard.press('Shift+Tab');
+    await Promise.all([page.waitForURL(`${base}/admin/rooms/`), page.keyboard.press('Enter')]);
+    const made = (await fixtures.rooms.list()).find((room) => room.title === 'Made by keyboard');
+    assert.ok(made?.staffOnly, 'a staff-only room was made');
+  } finally {
+    await context.close();
+  }
+});
+
 test.run();

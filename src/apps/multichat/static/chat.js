@@ -248,7 +248,10 @@
     const dismiss = el(
       'button',
       { type: 'button', className: 'alert-dismiss', textContent: '×' },
-      { 'aria-label': 'Dismiss' },
+      // Escape does it too (dismissByKey), but for an alert holding the user's text.
+      quotes.length === 0
+        ? { 'aria-label': 'Dismiss', 'aria-keyshortcuts': 'Escape' }
+        : { 'aria-label': 'Dismiss' },
     );
     dismiss.addEventListener('click', () => removeAlert(item));
     if (quotes.length === 0) item.append(message, dismiss);
@@ -301,6 +304,28 @@
     const hadFocus = item.contains(document.activeElement);
     item.remove();
     if (hadFocus && lastFocus && lastFocus.isConnected) lastFocus.focus();
+  }
+
+  /**
+   * Escape dismisses the newest alert, from wherever the user is: the one in the
+   * pane that has focus, else the page's. On a phone the page's alerts lie over
+   * the top of the screen, and their × comes before every pane in the page's
+   * order: far by Shift+Tab from the send box the user is writing in. An alert
+   * holding the user's text (holdsText) goes only by its ×: a key pressed out of
+   * habit must not throw away what they wrote.
+   */
+  function dismissByKey(event) {
+    if (event.key !== 'Escape' || event.defaultPrevented || event.isComposing) return;
+    const focused = document.activeElement;
+    const pane = focused instanceof Element ? focused.closest('.pane') : null;
+    const regions = pane ? [pane.querySelector('.pane-alerts'), alerts] : [alerts];
+    for (const region of regions) {
+      const items = [...region.querySelectorAll('.alert-item')].filter((item) => !holdsText(item));
+      if (items.length === 0) continue;
+      event.preventDefault();
+      removeAlert(items[items.length - 1]);
+      return;
+    }
   }
 
   /** Removes the alerts of one kind, such as "reconnecting" once that is over. */
@@ -1099,6 +1124,7 @@
     if (event.detail > 1) return;
     command(rooms.has(id) ? 'leave' : 'join', id);
   });
+  document.addEventListener('keydown', dismissByKey);
   window.addEventListener('online', checkConnection);
   // A tab shown again is being looked at: its socket, dropped while it was hidden,
   // is not left to a backoff grown meanwhile (up to 15 s more with the server back).
