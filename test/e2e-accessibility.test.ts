@@ -536,11 +536,17 @@ test('by keyboard alone on a phone: join (Enter), send (Enter), dismiss an alert
   }
 });
 
-test('by keyboard alone: an admin form is filled in, a box ticked (Space) and sent (Enter)', async () => {
+test('by keyboard alone: the skip link passes the menus, and an admin form is filled in, a box ticked (Space) and sent (Enter)', async () => {
   const context = await contextFor(admin, PHONE);
   try {
     const page = await context.newPage();
-    await page.goto(`${base}/admin/rooms/new/`);
+    await page.goto(`${base}/admin/rooms/`);
+    await page.keyboard.press('Tab');
+    assert.is(await page.evaluate(`document.activeElement.textContent`), 'Skip to content');
+    await page.keyboard.press('Enter');
+    await page.keyboard.press('Tab');
+    assert.is(await page.evaluate(`document.activeElement.textContent`), 'Add room');
+    await Promise.all([page.waitForURL(`${base}/admin/rooms/new/`), page.keyboard.press('Enter')]);
     await page.locator('#id_title:focus').waitFor();
     await page.keyboard.type('Made by keyboard');
     await page.keyboard.press('Tab');
