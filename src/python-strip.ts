@@ -4,20 +4,34 @@
  * strip=True) do. JavaScript's trim() differs: it also strips U+FEFF, and keeps
  * U+001C–U+001F and U+0085. All are in the BMP, so one UTF-16 unit each.
  */
+const PYTHON_SPACE_RANGES: readonly (readonly [number, number])[] = [
+  [0x09, 0x0d],
+  [0x1c, 0x20],
+  [0x85, 0x85],
+  [0xa0, 0xa0],
+  [0x1680, 0x1680],
+  [0x2000, 0x200a],
+  [0x2028, 0x2029],
+  [0x202f, 0x202f],
+  [0x205f, 0x205f],
+  [0x3000, 0x3000],
+];
+
 const PYTHON_SPACE = new Set(
-  [
-    [0x09, 0x0d],
-    [0x1c, 0x20],
-    [0x85, 0x85],
-    [0xa0, 0xa0],
-    [0x1680, 0x1680],
-    [0x2000, 0x200a],
-    [0x2028, 0x2029],
-    [0x202f, 0x202f],
-    [0x205f, 0x205f],
-    [0x3000, 0x3000],
-  ].flatMap(([first, last]) => Array.from({ length: last! - first! + 1 }, (_, i) => first! + i)),
+  PYTHON_SPACE_RANGES.flatMap(([first, last]) =>
+    Array.from({ length: last - first + 1 }, (_, i) => first + i),
+  ),
 );
+
+const hex = (code: number): string => `\\u${code.toString(16).padStart(4, '0')}`;
+
+/**
+ * Python's `\s` in a str pattern, as a RegExp character class body: JavaScript's
+ * `\s` is another set (it has U+FEFF, lacks U+001C–U+001F and U+0085).
+ */
+export const PYTHON_SPACE_CLASS = PYTHON_SPACE_RANGES.map(([first, last]) =>
+  first === last ? hex(first) : `${hex(first)}-${hex(last)}`,
+).join('');
 
 /**
  * `text` without leading and trailing whitespace, exactly as Python's str.strip()

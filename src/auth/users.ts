@@ -1,6 +1,7 @@
 import type { Database } from '../db/connection.js';
 import { BatchedLookup, type BatchedLookupSql } from '../db/batched-lookup.js';
 import { isUniqueViolation } from '../db/errors.js';
+import { sliceOf, whereEveryTermIn, type ListSlice } from '../db/search.js';
 import {
   fromDbBoolean,
   fromDbInteger,
@@ -263,6 +264,9 @@ function toUser(row: UserRow): User {
   };
 }
 
+/** What the admin's search looks in (Django's UserAdmin also has the names, unused here). */
+const USER_SEARCH_COLUMNS = ['username', 'email'] as const;
+
 /** Users in Django's `auth_user` table. Every query is parameterised by knex. */
 export class UserRepository {
   private readonly iterations: number;
@@ -395,10 +399,22 @@ export class UserRepository {
     }
   }
 
-  /** Every user, oldest first. */
-  async list(): Promise<User[]> {
-    const rows = await this.table.select(...USER_COLUMNS).orderBy('id');
+  /**
+   * Every user (or those of `slice`: usernames or emails containing its terms, a
+   * page of them), oldest first.
+   */
+  async list(slice: ListSlice = {}): Promise<User[]> {
+    const query = this.table.select(...USER_COLUMNS);
+    whereEveryTermIn(query, USER_SEARCH_COLUMNS, slice.terms ?? []);
+    const rows = await sliceOf(query.orderBy('id'), slice);
     return rows.map((row) => toUser(row));
+  }
+
+  /** How many users there are, or how many have every term in username or email. */
+  async count(terms: readonly string[] = []): Promise<number> {
+    const query = this.table.count({ count: '*' });
+    const [row] = await whereEveryTermIn(query, USER_SEARCH_COLUMNS, terms);
+    return fromDbInteger(row?.count);
   }
 
   /** Changes profile fields and flags; throws UserNotFound or InvalidUserField. */

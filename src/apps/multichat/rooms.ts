@@ -6,6 +6,7 @@ import {
   toDbBoolean,
   unstorableText,
 } from '../../db/values.js';
+import { sliceOf, whereEveryTermIn, type ListSlice } from '../../db/search.js';
 import { pythonStrip } from '../../python-strip.js';
 
 export interface Room {
@@ -40,14 +41,22 @@ export class RoomRepository {
   }
 
   /**
-   * Every room, ordered by title case-insensitively, the same on both databases
-   * whatever their collation (then by title and id, for a stable order).
+   * Every room (or those of `slice`: titles containing its terms, a page of them),
+   * ordered by title case-insensitively, the same on both databases whatever their
+   * collation (then by title and id, for a stable order, which paging needs).
    */
-  async list(): Promise<Room[]> {
-    const rows = await this.table
-      .select('id', 'title', 'staff_only')
-      .orderByRaw('lower(title), title, id');
+  async list(slice: ListSlice = {}): Promise<Room[]> {
+    const query = this.table.select('id', 'title', 'staff_only');
+    whereEveryTermIn(query, ['title'], slice.terms ?? []);
+    const rows = await sliceOf(query.orderByRaw('lower(title), title, id'), slice);
     return rows.map(toRoom);
+  }
+
+  /** How many rooms there are, or how many have titles containing every term. */
+  async count(terms: readonly string[] = []): Promise<number> {
+    const query = this.table.count({ count: '*' });
+    const [row] = await whereEveryTermIn(query, ['title'], terms);
+    return fromDbInteger(row?.count);
   }
 
   async find(id: number): Promise<Room | undefined> {

@@ -23,6 +23,7 @@ import type { AdminServices } from '../index.js';
 import { InvalidRoomTitle, ROOM_TITLE_MAX_LENGTH, type Room } from '../rooms.js';
 import { checkbox, csrfInput, field, page, type FlashMessage } from './layout.js';
 import { errorPage } from './pages.js';
+import { counted, loadChangeList, paginator, searchForm, type ListNouns } from './changelist.js';
 import { pythonStrip } from '../../../python-strip.js';
 
 export function addAdminRoutes(router: Router, services: AdminServices): void {
@@ -94,11 +95,15 @@ function missingObject(request: Request, kind: 'Room' | 'User', id: string | und
   return redirectWith(request, '/admin/', text, 'warning');
 }
 
-function adminPage(request: Request, title: string, body: HtmlValue, status = 200): Response {
-  return Response.html(
-    page(request, { title: `${title} · Admin`, admin: true, body, messages: takeFlash(request) }),
-    status,
-  );
+/** `notices`: about this request (a search refused), after those left by the last POST. */
+function adminPage(
+  request: Request,
+  title: string,
+  body: HtmlValue,
+  notices: readonly FlashMessage[] = [],
+): Response {
+  const messages = [...takeFlash(request), ...notices];
+  return Response.html(page(request, { title: `${title} · Admin`, admin: true, body, messages }));
 }
 
 /** Path ids are positive integers; anything else is a page that does not exist. */
@@ -170,10 +175,19 @@ function confirmDelete(
 
 // ——— dashboard ———
 
+/** The two lists' nouns, for their counts here and on their pages, and their search labels. */
+const ROOM_NOUNS: ListNouns = { singular: 'room', plural: 'rooms', searchedBy: 'title' };
+const USER_NOUNS: ListNouns = {
+  singular: 'user',
+  plural: 'users',
+  searchedBy: 'username or email',
+};
+
+/** What there is, with a way to each list; the lists themselves are paged. */
 function dashboard(services: AdminServices): View {
   return async (request) => {
-    const rooms = await services.rooms.list();
-    const users = request.user?.isSuperuser ? await services.users.list() : undefined;
+    const rooms = await services.rooms.count();
+    const users = request.user?.isSuperuser ? await services.users.count() : undefined;
     return adminPage(
       request,
       'Dashboard',
@@ -183,18 +197,23 @@ function dashboard(services: AdminServices): View {
             <h2 id="dash-rooms">Rooms</h2>
             <a class="button primary" href="/admin/rooms/new/">Add room</a>
           </div>
-          ${roomsTable(rooms)}
+          <p>
+            ${
+              rooms === 0
+                ? html`No rooms yet. <a href="/admin/rooms/new/">Add the first one</a>.`
+                : html`${counted(rooms, ROOM_NOUNS)}. <a href="/admin/rooms/">Manage rooms</a>`
+            }
+          </p>
         </section>
         ${
-          users
+          users !== undefined
             ? html`<section class="admin-section" aria-labelledby="dash-users">
                 <div class="page-heading">
                   <h2 id="dash-users">Users</h2>
                   <a class="button primary" href="/admin/users/new/">Add user</a>
                 </div>
                 <p>
-                  ${users.length} ${users.length === 1 ? 'user' : 'users'},
-                  ${users.filter((u) => u.isStaff).length} of them staff.
+                  ${counted(users, USER_NOUNS)}.
                   <a href="/admin/users/">Manage users</a>
                 </p>
               </section>`
@@ -208,7 +227,8 @@ function dashboard(services: AdminServices): View {
 
 function roomList(services: AdminServices): View {
   return async (request) => {
-    const rooms = await services.rooms.list();
+    const list = await loadChangeList(request, services.rooms);
+    if (list instanceof Response) return list;
     return adminPage(
       request,
       'Rooms',
@@ -216,7 +236,15 @@ function roomList(services: AdminServices): View {
           <h1>Rooms</h1>
           <a class="button primary" href="/admin/rooms/new/">Add room</a>
         </div>
-        ${roomsTable(rooms)}`,
+        ${
+          list.fullCount === 0
+            ? html`<p class="empty">
+                No rooms yet. <a href="/admin/rooms/new/">Add the first one</a>.
+              </p>`
+            : html`${searchForm(list, ROOM_NOUNS)} ${roomsTable(list.items)}
+              ${paginator(list, ROOM_NOUNS)}`
+        }`,
+      list.messages,
     );
   };
 }
@@ -224,7 +252,7 @@ function roomList(services: AdminServices): View {
 /** Rooms with id, title and staff-only, each linking to its edit and delete pages. */
 function roomsTable(rooms: readonly Room[]): HtmlValue {
   return rooms.length === 0
-    ? html`<p class="empty">No rooms yet. <a href="/admin/rooms/new/">Add the first one</a>.</p>`
+    ? ''
     : html`<div class="table-wrap">
         <table class="admin-table">
           <caption class="visually-hidden">
@@ -369,7 +397,8 @@ function roomDelete(services: AdminServices): View {
 
 function userList(services: AdminServices): View {
   return async (request) => {
-    const users = await services.users.list();
+    const list = await loadChangeList(request, services.users);
+    if (list instanceof Response) return list;
     return adminPage(
       request,
       'Users',
@@ -377,49 +406,57 @@ function userList(services: AdminServices): View {
           <h1>Users</h1>
           <a class="button primary" href="/admin/users/new/">Add user</a>
         </div>
-        <div class="table-wrap">
-          <table class="admin-table">
-            <caption class="visually-hidden">
-              Users, oldest first
-            </caption>
-            <thead>
-              <tr>
-                <th scope="col">ID</th>
-                <th scope="col">Username</th>
-                <th scope="col" class="optional">Email</th>
-                <th scope="col">Active</th>
-                <th scope="col">Staff</th>
-                <th scope="col" class="optional">Superuser</th>
-                <th scope="col" class="optional">Last login</th>
-                <th scope="col"><span class="visually-hidden">Actions</span></th>
-              </tr>
-            </thead>
-            <tbody>
-              ${users.map(
-                (user) =>
-                  html`<tr data-user-id="${user.id}">
-                    <td class="num">${user.id}</td>
-                    <th scope="row"><a href="/admin/users/${user.id}/">${user.username}</a></th>
-                    <td class="optional">${user.email}</td>
-                    <td>${yesNo(user.isActive)}</td>
-                    <td>${yesNo(user.isStaff)}</td>
-                    <td class="optional">${yesNo(user.isSuperuser)}</td>
-                    <td class="optional when">${timestamp(user.lastLogin)}</td>
-                    <td class="actions">
-                      <a href="/admin/users/${user.id}/"
-                        >Edit<span class="visually-hidden"> ${user.username}</span></a
-                      >
-                      <a href="/admin/users/${user.id}/password/"
-                        >Password<span class="visually-hidden"> of ${user.username}</span></a
-                      >
-                    </td>
-                  </tr>`,
-              )}
-            </tbody>
-          </table>
-        </div>`,
+        ${searchForm(list, USER_NOUNS)} ${usersTable(list.items)} ${paginator(list, USER_NOUNS)}`,
+      list.messages,
     );
   };
+}
+
+/** Users with their flags and last login, each linking to its edit and password pages. */
+function usersTable(users: readonly User[]): HtmlValue {
+  return users.length === 0
+    ? ''
+    : html`<div class="table-wrap">
+        <table class="admin-table">
+          <caption class="visually-hidden">
+            Users, oldest first
+          </caption>
+          <thead>
+            <tr>
+              <th scope="col">ID</th>
+              <th scope="col">Username</th>
+              <th scope="col" class="optional">Email</th>
+              <th scope="col">Active</th>
+              <th scope="col">Staff</th>
+              <th scope="col" class="optional">Superuser</th>
+              <th scope="col" class="optional">Last login</th>
+              <th scope="col"><span class="visually-hidden">Actions</span></th>
+            </tr>
+          </thead>
+          <tbody>
+            ${users.map(
+              (user) =>
+                html`<tr data-user-id="${user.id}">
+                  <td class="num">${user.id}</td>
+                  <th scope="row"><a href="/admin/users/${user.id}/">${user.username}</a></th>
+                  <td class="optional">${user.email}</td>
+                  <td>${yesNo(user.isActive)}</td>
+                  <td>${yesNo(user.isStaff)}</td>
+                  <td class="optional">${yesNo(user.isSuperuser)}</td>
+                  <td class="optional when">${timestamp(user.lastLogin)}</td>
+                  <td class="actions">
+                    <a href="/admin/users/${user.id}/"
+                      >Edit<span class="visually-hidden"> ${user.username}</span></a
+                    >
+                    <a href="/admin/users/${user.id}/password/"
+                      >Password<span class="visually-hidden"> of ${user.username}</span></a
+                    >
+                  </td>
+                </tr>`,
+            )}
+          </tbody>
+        </table>
+      </div>`;
 }
 
 interface UserFlags {

@@ -1,0 +1,244 @@
+/**
+ * The admin's lists as Django 3.2's changelist (django/contrib/admin/views/main.py)
+ * shows them: PER_PAGE objects a page, chosen by `?p=N` (1-based), narrowed by the
+ * search `?q=`, with the count, page links that keep the search, and Django's
+ * answer to a page number past the end.
+ */
+import type { ListSlice } from '../../../db/search.js';
+import { html, type SafeHtml } from '../../../worker/http/html.js';
+import type { Request } from '../../../worker/http/request.js';
+import { Response } from '../../../worker/http/response.js';
+import { PYTHON_SPACE_CLASS, pythonStrip } from '../../../python-strip.js';
+import { page, type FlashMessage } from './layout.js';
+
+/** ModelAdmin.list_per_page. */
+export const PER_PAGE = 100;
+
+const PAGE_VAR = 'p';
+const SEARCH_VAR = 'q';
+const ERROR_FLAG = 'e';
+
+/** What a list is read from: a repository's count and list. */
+export interface ListSource<T> {
+  count(terms: readonly string[]): Promise<number>;
+  list(slice: ListSlice): Promise<T[]>;
+}
+
+/** One page of a list, as the changelist template sees it. */
+export interface ChangeList<T> {
+  /** The search as typed ('' for none). */
+  query: string;
+  /** Whether `q` was in the URL (an empty search is still carried by the links). */
+  searched: boolean;
+  page: number;
+  pageCount: number;
+  items: T[];
+  /** How many match the search (all of them without one). */
+  resultCount: number;
+  /** How many there are, search or not. */
+  fullCount: number;
+  /** The search form's errors, shown as notices. */
+  messages: FlashMessage[];
+}
+
+/** Nouns for a list's texts: "1 room", "250 rooms", "Search rooms by title". */
+export interface ListNouns {
+  singular: string;
+  plural: string;
+  /** What the search looks in, for its label. */
+  searchedBy: string;
+}
+
+/** QueryDict.get: of a name sent twice, the last. */
+function lastValue(request: Request, name: string): string | undefined {
+  return request.query.getAll(name).at(-1);
+}
+
+/**
+ * Python's int() of a string, or undefined where it raises ValueError: Python
+ * whitespace around, a sign, digits with single underscores between them. Of
+ * that whitespace, int() refuses U+001C–U+001F (ASCII, so never mapped to a
+ * space, and not C's isspace()), and no number can contain them.
+ * (Python also takes non-ASCII decimal digits; those read here as no number.)
+ */
+export function pythonInt(text: string): number | undefined {
+  // eslint-disable-next-line no-control-regex -- those four are what int() refuses
+  if (/[\u001c-\u001f]/.test(text)) return undefined;
+  const stripped = pythonStrip(text);
+  return /^[+-]?\d+(?:_\d+)*$/.test(stripped) ? Number(stripped.replaceAll('_', '')) : undefined;
+}
+
+/** django.utils.text.smart_split: words, and quoted phrases that may hold spaces. */
+const SMART_SPLIT = new RegExp(
+  `(?:[^${PYTHON_SPACE_CLASS}'"]*(?:(?:"(?:[^"\\\\]|\\\\[^\\n])*"|'(?:[^'\\\\]|\\\\[^\\n])*')[^${PYTHON_SPACE_CLASS}'"]*)+)|[^${PYTHON_SPACE_CLASS}]+`,
+  'g',
+);
+
+/**
+ * The terms of a search, as ModelAdmin.get_search_results splits it: by spaces,
+ * except inside quotes; a term quoted whole loses its quotes (and the
+ * backslashes of \" and \\ in it), so "a b" finds the phrase.
+ */
+export function searchTerms(query: string): string[] {
+  return Array.from(query.matchAll(SMART_SPLIT), ([bit]) => {
+    const quote = bit[0]!;
+    if ((quote !== '"' && quote !== "'") || !bit.endsWith(quote)) return bit;
+    return bit.slice(1, -1).replaceAll(`\\${quote}`, quote).replaceAll('\\\\', '\\');
+  });
+}
+
+/**
+ * Paginator.get_elided_page_range(number, on_each_side=3, on_ends=2): every page
+ * of a short list; of a long one, the ends and the pages around `current`, with
+ * '…' for those left out.
+ */
+export function elidedPageRange(current: number, pageCount: number): (number | '…')[] {
+  const [onEachSide, onEnds] = [3, 2];
+  const range = (from: number, to: number): number[] =>
+    Array.from({ length: Math.max(0, to - from + 1) }, (_, i) => from + i);
+  if (pageCount <= (onEachSide + onEnds) * 2) return range(1, pageCount);
+  const before: (number | '…')[] =
+    current > 1 + onEachSide + onEnds + 1
+      ? [...range(1, onEnds), '…', ...range(current - onEachSide, current)]
+      : range(1, current);
+  const after: (number | '…')[] =
+    current < pageCount - onEachSide - onEnds - 1
+      ? [
+          ...range(current + 1, current + onEachSide),
+          '…',
+          ...range(pageCount - onEnds + 1, pageCount),
+        ]
+      : range(current + 1, pageCount);
+  return [...before, ...after];
+}
+
+/**
+ * The page of `source` the request asks for, or Django's answer when there is no
+ * such page (ModelAdmin.changelist_view on IncorrectLookupParameters): a redirect
+ * to the list's first page with `?e=1`, or, if that already failed, its
+ * "Database error" page. A page number that is no number means page 1, and a list
+ * that fits in one page ignores it, as in Django.
+ */
+export async function loadChangeList<T>(
+  request: Request,
+  source: ListSource<T>,
+): Promise<ChangeList<T> | Response> {
+  const messages: FlashMessage[] = [];
+  let query = lastValue(request, SEARCH_VAR) ?? '';
+  // The search form's CharField (strip=False) refuses only a NUL, which no
+  // database column can hold: the list shows unsearched, with Django's error.
+  if (query.includes('\0')) {
+    messages.push({ level: 'warning', text: 'Null characters are not allowed.' });
+    query = '';
+  }
+  const terms = searchTerms(query);
+  const requested = pythonInt(lastValue(request, PAGE_VAR) ?? '1') ?? 1;
+  const resultCount = await source.count(terms);
+  const fullCount = terms.length > 0 ? await source.count([]) : resultCount;
+  const pageCount = Math.max(1, Math.ceil(resultCount / PER_PAGE));
+  const multiPage = resultCount > PER_PAGE;
+  if (multiPage && (requested < 1 || requested > pageCount)) {
+    if (request.query.has(ERROR_FLAG)) return databaseErrorPage(request);
+    return Response.redirect(`${request.path}?${ERROR_FLAG}=1`, 302);
+  }
+  const current = multiPage ? requested : 1;
+  const items = await source.list(
+    multiPage ? { terms, offset: (current - 1) * PER_PAGE, limit: PER_PAGE } : { terms },
+  );
+  return {
+    query,
+    searched: request.query.has(SEARCH_VAR),
+    page: current,
+    pageCount,
+    items,
+    resultCount,
+    fullCount,
+    messages,
+  };
+}
+
+/** Django's admin/invalid_setup.html, which it answers with 200. */
+function databaseErrorPage(request: Request): Response {
+  return Response.html(
+    page(request, {
+      title: 'Database error · Admin',
+      admin: true,
+      body: html`<section class="card error-page">
+        <h1>Database error</h1>
+        <p>
+          Something’s wrong with your database installation. Make sure the appropriate database
+          tables have been created, and make sure the database is readable by the appropriate user.
+        </p>
+      </section>`,
+    }),
+  );
+}
+
+/**
+ * ChangeList.get_query_string: this list's link to page `pageNumber`, keeping the
+ * search (Django sorts the parameters: p, then q).
+ */
+function pageLink(list: ChangeList<unknown>, pageNumber: number): string {
+  const params = new URLSearchParams({ [PAGE_VAR]: String(pageNumber) });
+  if (list.searched) params.set(SEARCH_VAR, list.query);
+  return `?${params.toString()}`;
+}
+
+/** "1 room", "250 rooms". */
+export function counted(count: number, nouns: ListNouns): string {
+  return `${count} ${count === 1 ? nouns.singular : nouns.plural}`;
+}
+
+/**
+ * The search box (admin/search_form.html): a GET form, so a search is a link; a
+ * new search starts at page 1. With a search, how many it found of how many, and
+ * a link back to the whole list.
+ */
+export function searchForm(list: ChangeList<unknown>, nouns: ListNouns): SafeHtml {
+  return html`<form method="get" class="changelist-search" role="search">
+    <label for="searchbar">Search ${nouns.plural} by ${nouns.searchedBy}</label>
+    <input type="search" id="searchbar" name="${SEARCH_VAR}" value="${list.query}" />
+    <button type="submit">Search</button>
+    ${
+      list.resultCount !== list.fullCount
+        ? html`<span class="muted search-count"
+            >${list.resultCount} ${list.resultCount === 1 ? 'result' : 'results'} (<a href="?"
+              >${list.fullCount} total</a
+            >)</span
+          >`
+        : ''
+    }
+  </form>`;
+}
+
+/**
+ * The page links and the count (admin/pagination.html): a navigation landmark of
+ * its own, the current page marked as such, shown only when there is more than
+ * one page.
+ */
+export function paginator(list: ChangeList<unknown>, nouns: ListNouns): SafeHtml {
+  const links =
+    list.pageCount > 1
+      ? html`<nav class="paginator" aria-label="Pages of ${nouns.plural}">
+          <ul>
+            ${elidedPageRange(list.page, list.pageCount).map((item) =>
+              item === '…'
+                ? html`<li><span class="ellipsis">…</span></li>`
+                : item === list.page
+                  ? html`<li>
+                      <span class="this-page" aria-current="page"
+                        ><span class="visually-hidden">Page </span>${item}</span
+                      >
+                    </li>`
+                  : html`<li>
+                      <a href="${pageLink(list, item)}"
+                        ><span class="visually-hidden">Page </span>${item}</a
+                      >
+                    </li>`,
+            )}
+          </ul>
+        </nav>`
+      : '';
+  return html`${links}
+    <p class="result-count">${counted(list.resultCount, nouns)}</p>`;
+}

@@ -1,0 +1,346 @@
+/**
+ * The admin's room and user lists as Django 3.2's changelist (views/main.py) has
+ * them, over real HTTP on SQLite and PostgreSQL: 100 a page chosen by `?p=N`
+ * (1-based), the count, a search `?q=` that ignores case and takes %, _ and \
+ * literally, page links that keep the search, and Django's redirect to `?e=1`
+ * for a page past the end. Rows are made directly in the database.
+ */
+import { suite } from './helpers/suite.js';
+import * as assert from 'uvu/assert';
+import type { Database } from '../src/db/connection.js';
+import { toDbBoolean } from '../src/db/values.js';
+import { BrowserlessClient } from './helpers/browserless.js';
+import { allDatabases } from './helpers/databases.js';
+import { Fixtures, useEmbeddedChat } from './helpers/deployment.js';
+import type { HttpResult } from './helpers/http-client.js';
+
+const PASSWORD = 'correct horse';
+
+function text(result: HttpResult): string {
+  return result.body.toString();
+}
+
+/** The titles of the rooms listed, in order. */
+function roomTitles(page: string): string[] {
+  return Array.from(
+    page.matchAll(
+      /<tr data-room-id="\d+">\s*<td class="num">\d+<\/td>\s*<th scope="row"><a [^>]*>([^<]*)<\/a>/g,
+    ),
+    (match) => match[1]!,
+  );
+}
+
+/** The usernames of the users listed, in order. */
+function usernames(page: string): string[] {
+  return Array.from(
+    page.matchAll(
+      /<tr data-user-id="\d+">\s*<td class="num">\d+<\/td>\s*<th scope="row"><a [^>]*>([^<]*)<\/a>/g,
+    ),
+    (match) => match[1]!,
+  );
+}
+
+/** The page links' targets and the current page's number, from the pages' landmark. */
+function pageLinks(page: string): {
+  links: string[];
+  current: string | undefined;
+  items: string[];
+} {
+  const nav = /<nav class="paginator" aria-label="Pages of (?:rooms|users)">([\s\S]*?)<\/nav>/.exec(
+    page,
+  )?.[1];
+  if (nav === undefined) return { links: [], current: undefined, items: [] };
+  const items = Array.from(nav.matchAll(/<li>([\s\S]*?)<\/li>/g), ([, item]) =>
+    item!.replace(/<span class="visually-hidden">Page <\/span>/, '').replace(/<[^>]+>|\s+/g, ''),
+  );
+  return {
+    links: Array.from(nav.matchAll(/href="([^"]*)"/g), (match) =>
+      match[1]!.replaceAll('&amp;', '&'),
+    ),
+    current: /aria-current="page"\s*><span class="visually-hidden">Page <\/span>(\d+)</.exec(
+      nav,
+    )?.[1],
+    items,
+  };
+}
+
+for (const database of allDatabases()) {
+  const test = suite(`admin lists [${database.name}]`);
+  let db: Database;
+  let fixtures: Fixtures;
+  let port: number;
+
+  useEmbeddedChat(test, database, (state) => ({ db, fixtures, port } = state));
+
+  async function signedIn(username: string, superuser = true): Promise<BrowserlessClient> {
+    await fixtures.user(username, { password: PASSWORD, staff: true, superuser });
+    const client = new BrowserlessClient(port);
+    assert.is((await client.login(username, PASSWORD)).status, 302, `${username} logs in`);
+    return client;
+  }
+
+  /** Rooms "Room 001" … "Room <count>", inserted in one statement; every tenth staff-only. */
+  async function manyRooms(count: number): Promise<void> {
+    const rows = Array.from({ length: count }, (_, i) => ({
+      title: `Room ${String(i + 1).padStart(3, '0')}`,
+      staff_only: toDbBoolean(db, (i + 1) % 10 === 0),
+    }));
+    // In batches: SQLite takes at most 500 rows in one INSERT … SELECT … UNION ALL.
+    await db.knex.batchInsert('chat_room', rows, 200);
+  }
+
+  test('250 rooms: 100 a page by ?p=N from 1, the count, and page links in a navigation landmark', async () => {
+    await manyRooms(250);
+    const client = await signedIn('root');
+    const expected = (from: number, to: number): string[] =>
+      Array.from({ length: to - from + 1 }, (_, i) => `Room ${String(from + i).padStart(3, '0')}`);
+
+    const first = await client.get('/admin/rooms/');
+    assert.is(first.status, 200);
+    assert.equal(roomTitles(text(first)), expected(1, 100));
+    assert.match(text(first), /<p class="result-count">250 rooms<\/p>/);
+    assert.equal(pageLinks(text(first)), {
+      links: ['?p=2', '?p=3'],
+      current: '1',
+      items: ['1', '2', '3'],
+    });
+    const second = text(await client.get('/admin/rooms/?p=2'));
+    assert.equal(roomTitles(second), expected(101, 200));
+    assert.equal(pageLinks(second).current, '2');
+    assert.equal(pageLinks(second).links, ['?p=1', '?p=3']);
+    assert.equal(roomTitles(text(await client.get('/admin/rooms/?p=3'))), expected(201, 250));
+    // Read as Python's int() reads it; of a name sent twice, the last (QueryDict.get).
+    assert.equal(roomTitles(text(await client.get('/admin/rooms/?p=%202%0A'))), expected(101, 200));
+    assert.equal(roomTitles(text(await client.get('/admin/rooms/?p=+3'))), expected(201, 250));
+    assert.equal(roomTitles(text(await client.get('/admin/rooms/?p=1&p=3'))), expected(201, 250));
+    // A page number that is no number is page 1.
+    for (const p of ['abc', '2.5', '', '0x2'])
+      assert.equal(roomTitles(text(await client.get(`/admin/rooms/?p=${p}`))), expected(1, 100), p);
+  });
+
+  test("a page past either end is Django's IncorrectLookupParameters: 302 to ?e=1 (page 1), and with e already there its Database error page", async () => {
+    await manyRooms(250);
+    const client = await signedIn('root');
+    for (const p of ['4', '0', '-1', '99999999999999999999']) {
+      const res = await client.get(`/admin/rooms/?p=${p}&q=room`);
+      assert.is(res.status, 302, `p=${p}`);
+      assert.is(res.headers.location, '/admin/rooms/?e=1', `p=${p}: the search is dropped too`);
+    }
+    const landing = await client.get('/admin/rooms/?e=1');
+    assert.is(landing.status, 200);
+    assert.equal(roomTitles(text(landing)).length, 100);
+    assert.equal(pageLinks(text(landing)).current, '1');
+    const again = await client.get('/admin/rooms/?e=1&p=9');
+    assert.is(again.status, 200, 'Django answers its invalid_setup page with 200');
+    assert.match(text(again), /<h1>Database error<\/h1>/);
+    assert.equal(roomTitles(text(again)), []);
+    // A list that fits in one page ignores p, as Django's does.
+    await db.knex('chat_room').where('title', '>', 'Room 050').delete();
+    const short = await client.get('/admin/rooms/?p=7');
+    assert.is(short.status, 200);
+    assert.equal(roomTitles(text(short)).length, 50);
+    assert.match(text(short), /<p class="result-count">50 rooms<\/p>/);
+    assert.not.match(text(short), /class="paginator"/, 'one page: no page links');
+  });
+
+  test('long lists elide page links as Paginator.get_elided_page_range does', async () => {
+    await manyRooms(999);
+    await db.knex.batchInsert(
+      'chat_room',
+      Array.from({ length: 1001 }, (_, i) => ({
+        title: `Zoo ${i}`,
+        staff_only: toDbBoolean(db, false),
+      })),
+      200,
+    );
+    const client = await signedIn('root');
+    assert.equal(pageLinks(text(await client.get('/admin/rooms/'))).items, [
+      '1',
+      '2',
+      '3',
+      '4',
+      '…',
+      '19',
+      '20',
+    ]);
+    assert.equal(pageLinks(text(await client.get('/admin/rooms/?p=10'))).items, [
+      '1',
+      '2',
+      '…',
+      '7',
+      '8',
+      '9',
+      '10',
+      '11',
+      '12',
+      '13',
+      '…',
+      '19',
+      '20',
+    ]);
+    assert.equal(pageLinks(text(await client.get('/admin/rooms/?p=20'))).items, [
+      '1',
+      '2',
+      '…',
+      '17',
+      '18',
+      '19',
+      '20',
+    ]);
+  });
+
+  test('the search box finds rooms by title ignoring case, every term; its page links keep it, and it says how many of how many', async () => {
+    await manyRooms(250);
+    for (const title of ['Lobby', 'Staff lounge', 'LOBBY two']) await fixtures.room(title);
+    const client = await signedIn('root');
+    const list = text(await client.get('/admin/rooms/'));
+    assert.match(list, /<form method="get" class="changelist-search" role="search">/);
+    assert.match(list, /<label for="searchbar">Search rooms by title<\/label>/);
+    assert.match(list, /<input type="search" id="searchbar" name="q" value="" \/>/);
+    assert.match(list, /<p class="result-count">253 rooms<\/p>/);
+
+    const lobby = text(await client.get('/admin/rooms/?q=lObBy'));
+    assert.equal(roomTitles(lobby), ['Lobby', 'LOBBY two']);
+    assert.match(lobby, /value="lObBy"/, 'the search stays in the box');
+    assert.match(lobby, /2 results\s*\(<a href="\?"\s*>253 total<\/a\s*>\)/);
+    assert.match(lobby, /<p class="result-count">2 rooms<\/p>/);
+    // Terms are ANDed, each in the title anywhere; a quoted phrase is one term.
+    assert.equal(roomTitles(text(await client.get('/admin/rooms/?q=two+lobby'))), ['LOBBY two']);
+    assert.equal(roomTitles(text(await client.get('/admin/rooms/?q=%22y+t%22'))), ['LOBBY two']);
+    assert.equal(roomTitles(text(await client.get('/admin/rooms/?q=nowhere'))), []);
+    assert.match(text(await client.get('/admin/rooms/?q=nowhere')), /0 rooms/);
+    // Only spaces: no terms, the whole list (and no "of how many").
+    const blank = text(await client.get('/admin/rooms/?q=+++'));
+    assert.equal(roomTitles(blank).length, 100);
+    assert.not.match(blank, /results/);
+
+    // 250 found: paged, and each page link carries the search (Django: ?p=2&q=…).
+    const found = text(await client.get('/admin/rooms/?q=ROOM'));
+    assert.match(found, /250 results\s*\(<a href="\?"\s*>253 total<\/a\s*>\)/);
+    assert.equal(pageLinks(found).links, ['?p=2&q=ROOM', '?p=3&q=ROOM']);
+    const third = text(await client.get('/admin/rooms/?p=3&q=ROOM'));
+    assert.equal(roomTitles(third)[0], 'Room 201');
+    assert.equal(roomTitles(third).length, 50);
+    assert.equal(pageLinks(third).links, ['?p=1&q=ROOM', '?p=2&q=ROOM']);
+    assert.match(third, /value="ROOM"/);
+    // A search with spaces and symbols survives the link's encoding.
+    const spaced = text(await client.get('/admin/rooms/?q=r+o%26'));
+    assert.equal(roomTitles(spaced), []);
+    assert.match(spaced, /value="r o&amp;"/);
+  });
+
+  test('search text is literal: % and _ and \\ match only themselves, on both databases', async () => {
+    for (const title of [
+      '100% cotton',
+      '100 percent',
+      'snake_case',
+      'snakeXcase',
+      'back\\slash',
+      'backslash',
+      "it's",
+    ])
+      await fixtures.room(title);
+    const client = await signedIn('root');
+    const search = async (q: string): Promise<string[]> =>
+      roomTitles(text(await client.get(`/admin/rooms/?q=${encodeURIComponent(q)}`))).map((t) =>
+        t.replaceAll('&#x27;', "'"),
+      );
+    assert.equal(await search('0%'), ['100% cotton']);
+    assert.equal(await search('%'), ['100% cotton']);
+    assert.equal(await search('e_c'), ['snake_case']);
+    assert.equal(await search('_'), ['snake_case']);
+    assert.equal(await search('k\\s'), ['back\\slash']);
+    assert.equal(await search('\\'), ['back\\slash']);
+    assert.equal(await search("t'"), ["it's"]);
+  });
+
+  test('what users typed is text, never markup: titles, the search box, the counts', async () => {
+    await fixtures.room('<b id="x">bold</b> & "quoted"');
+    const client = await signedIn('root');
+    const q = '"><script>alert(1)</script>';
+    const page = text(await client.get(`/admin/rooms/?q=${encodeURIComponent('<b')}`));
+    assert.match(page, />&lt;b id=&quot;x&quot;&gt;bold&lt;\/b&gt; &amp; &quot;quoted&quot;<\/a>/);
+    assert.not.match(page, /<b id="x">/);
+    const hostile = text(await client.get(`/admin/rooms/?q=${encodeURIComponent(q)}`));
+    assert.not.match(hostile, /<script>alert/);
+    assert.match(hostile, /value="&quot;&gt;&lt;script&gt;alert\(1\)&lt;\/script&gt;"/);
+  });
+
+  test("a search with a NUL is refused with Django's message and the list shows unsearched", async () => {
+    await fixtures.room('Lobby');
+    await fixtures.room('Hall');
+    const client = await signedIn('root');
+    const res = await client.get('/admin/rooms/?q=Lob%00by');
+    assert.is(res.status, 200);
+    assert.match(
+      text(res),
+      /<p class="flash flash-warning">Null characters are not allowed\.<\/p>/,
+    );
+    assert.equal(roomTitles(text(res)), ['Hall', 'Lobby']);
+    assert.match(text(res), /value=""/);
+    const users = await client.get('/admin/users/?q=%00');
+    assert.is(users.status, 200);
+    assert.match(text(users), /Null characters are not allowed\./);
+  });
+
+  test('users: 100 a page, searched by username or email ignoring case; staff who are not superusers still get 403', async () => {
+    const client = await signedIn('root');
+    for (let i = 1; i <= 120; i++)
+      await fixtures.users.create({
+        username: `member${String(i).padStart(3, '0')}`,
+        email: i % 2 === 0 ? `Even${i}@Example.ORG` : `odd${i}@example.com`,
+      });
+    const first = text(await client.get('/admin/users/'));
+    assert.match(first, /<label for="searchbar">Search users by username or email<\/label>/);
+    assert.match(first, /<p class="result-count">121 users<\/p>/);
+    assert.equal(usernames(first).length, 100);
+    assert.equal(usernames(first)[0], 'root');
+    assert.equal(pageLinks(first).links, ['?p=2']);
+    const second = text(await client.get('/admin/users/?p=2'));
+    assert.equal(
+      usernames(second),
+      Array.from({ length: 21 }, (_, i) => `member${100 + i}`),
+    );
+    // By email, case-insensitively: 60 even addresses, one page.
+    const even = text(await client.get('/admin/users/?q=example.org'));
+    assert.equal(usernames(even).length, 60);
+    assert.match(even, /60 results\s*\(<a href="\?"\s*>121 total<\/a\s*>\)/);
+    assert.equal(usernames(text(await client.get('/admin/users/?q=EVEN12%40'))), ['member012']);
+    // By username, and both fields for one search's terms.
+    assert.equal(usernames(text(await client.get('/admin/users/?q=MEMBER11'))), [
+      'member110',
+      'member111',
+      'member112',
+      'member113',
+      'member114',
+      'member115',
+      'member116',
+      'member117',
+      'member118',
+      'member119',
+    ]);
+    assert.equal(usernames(text(await client.get('/admin/users/?q=member11+odd'))), [
+      'member111',
+      'member113',
+      'member115',
+      'member117',
+      'member119',
+    ]);
+    assert.is((await client.get('/admin/users/?p=3')).headers.location, '/admin/users/?e=1');
+
+    const staff = await signedIn('mod', false);
+    for (const path of ['/admin/users/?q=member', '/admin/users/?p=2', '/admin/users/?p=9'])
+      assert.is((await staff.get(path)).status, 403, path);
+  });
+
+  test('the dashboard counts rooms and users and links to their lists instead of listing them', async () => {
+    await manyRooms(250);
+    const client = await signedIn('root');
+    const dashboard = text(await client.get('/admin/'));
+    assert.match(dashboard, /250 rooms\.\s*<a href="\/admin\/rooms\/">Manage rooms<\/a>/);
+    assert.match(dashboard, /1 user\.\s*<a href="\/admin\/users\/">Manage users<\/a>/);
+    assert.equal(roomTitles(dashboard), []);
+  });
+
+  test.run();
+}
