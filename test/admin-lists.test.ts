@@ -24,7 +24,7 @@ function text(result: HttpResult): string {
 function roomTitles(page: string): string[] {
   return Array.from(
     page.matchAll(
-      /<tr data-room-id="\d+">\s*<td class="num">\d+<\/td>\s*<th scope="row"><a [^>]*>([^<]*)<\/a>/g,
+      /<tr data-room-id="\d+">\s*<td class="num">\d+<\/td>\s*<th scope="row">\s*<a [^>]*>([^<]*)<\/a>/g,
     ),
     (match) => match[1]!,
   );
@@ -34,7 +34,7 @@ function roomTitles(page: string): string[] {
 function usernames(page: string): string[] {
   return Array.from(
     page.matchAll(
-      /<tr data-user-id="\d+">\s*<td class="num">\d+<\/td>\s*<th scope="row"><a [^>]*>([^<]*)<\/a>/g,
+      /<tr data-user-id="\d+">\s*<td class="num">\d+<\/td>\s*<th scope="row">\s*<a [^>]*>([^<]*)<\/a>/g,
     ),
     (match) => match[1]!,
   );
@@ -331,6 +331,74 @@ for (const database of allDatabases()) {
     const staff = await signedIn('mod', false);
     for (const path of ['/admin/users/?q=member', '/admin/users/?p=2', '/admin/users/?p=9'])
       assert.is((await staff.get(path)).status, 403, path);
+  });
+
+  test("the page and search a room was opened from are kept through its pages, and saving, adding or deleting leads back there (Django's preserved filters)", async () => {
+    await manyRooms(250);
+    const client = await signedIn('root');
+    const [room] = await db.knex('chat_room').select('id').where('title', 'Room 150');
+    const carried = '_changelist_filters=p%3D2%26q%3Droom';
+    const list = text(await client.get('/admin/rooms/?p=2&q=room'));
+    assert.ok(list.includes(`<a href="/admin/rooms/${room.id}/?${carried}">Room 150</a>`), 'edit');
+    assert.ok(list.includes(`href="/admin/rooms/${room.id}/delete/?${carried}"`), 'delete');
+    assert.ok(list.includes(`href="/admin/rooms/new/?${carried}"`), 'add');
+
+    const edit = text(await client.get(`/admin/rooms/${room.id}/?${carried}`));
+    assert.ok(edit.includes(`action="/admin/rooms/${room.id}/?${carried}"`), 'the form posts them');
+    assert.ok(edit.includes('href="/admin/rooms/?p=2&amp;q=room">Cancel<'), 'Cancel returns');
+    assert.ok(edit.includes(`href="/admin/rooms/${room.id}/delete/?${carried}"`));
+    const saved = await client.post(`/admin/rooms/${room.id}/?${carried}`, { title: 'Room 150b' });
+    assert.is(saved.status, 303);
+    assert.is(saved.headers.location, '/admin/rooms/?p=2&q=room');
+    assert.match(text(await client.get('/admin/rooms/?p=2&q=room')), /was saved/);
+
+    await client.get(`/admin/rooms/new/?${carried}`);
+    const added = await client.post(`/admin/rooms/new/?${carried}`, { title: 'Room new' });
+    assert.is(added.headers.location, '/admin/rooms/?p=2&q=room');
+
+    const confirm = text(await client.get(`/admin/rooms/${room.id}/delete/?${carried}`));
+    assert.ok(confirm.includes(`action="/admin/rooms/${room.id}/delete/?${carried}"`));
+    assert.ok(confirm.includes(`href="/admin/rooms/${room.id}/?${carried}">No, take me back<`));
+    const deleted = await client.post(`/admin/rooms/${room.id}/delete/?${carried}`, {});
+    assert.is(deleted.headers.location, '/admin/rooms/?p=2&q=room');
+
+    // Only p and q travel, re-encoded: nothing else reaches a link or the Location header.
+    const hostile = encodeURIComponent('q=x\r\nSet-Cookie: a=b&next=//evil.example&p=2');
+    const [other] = await db.knex('chat_room').select('id').where('title', 'Room 151');
+    await client.get(`/admin/rooms/${other.id}/?_changelist_filters=${hostile}`);
+    const res = await client.post(`/admin/rooms/${other.id}/?_changelist_filters=${hostile}`, {
+      title: 'Room 151',
+    });
+    assert.is(res.status, 303);
+    assert.is(res.headers.location, '/admin/rooms/?p=2&q=x%0D%0ASet-Cookie%3A+a%3Db');
+    assert.not.match(String(res.headers['set-cookie'] ?? ''), /(^|,)\s*a=/);
+    // Without them, the way back is the list's first page, as before.
+    await client.get(`/admin/rooms/${other.id}/`);
+    const plain = await client.post(`/admin/rooms/${other.id}/`, { title: 'Room 151' });
+    assert.is(plain.headers.location, '/admin/rooms/');
+  });
+
+  test('the users list keeps its search through the edit, password and delete pages', async () => {
+    const client = await signedIn('root');
+    const bob = await fixtures.users.create({ username: 'bob', email: 'bob@example.com' });
+    const carried = '_changelist_filters=q%3Dbob';
+    const list = text(await client.get('/admin/users/?q=bob'));
+    assert.ok(list.includes(`href="/admin/users/${bob.id}/?${carried}">bob<`));
+    assert.ok(list.includes(`href="/admin/users/${bob.id}/password/?${carried}"`));
+    const edit = text(await client.get(`/admin/users/${bob.id}/?${carried}`));
+    assert.ok(edit.includes('href="/admin/users/?q=bob">Cancel<'));
+    assert.ok(edit.includes(`href="/admin/users/${bob.id}/password/?${carried}">Set password<`));
+    const saved = await client.post(`/admin/users/${bob.id}/?${carried}`, { is_active: 'on' });
+    assert.is(saved.headers.location, '/admin/users/?q=bob');
+    await client.get(`/admin/users/${bob.id}/password/?${carried}`);
+    const password = await client.post(`/admin/users/${bob.id}/password/?${carried}`, {
+      password1: 'a long passphrase 7',
+      password2: 'a long passphrase 7',
+    });
+    assert.is(password.headers.location, `/admin/users/${bob.id}/?${carried}`);
+    await client.get(`/admin/users/${bob.id}/delete/?${carried}`);
+    const deleted = await client.post(`/admin/users/${bob.id}/delete/?${carried}`, {});
+    assert.is(deleted.headers.location, '/admin/users/?q=bob');
   });
 
   test('the dashboard counts rooms and users and links to their lists instead of listing them', async () => {

@@ -23,8 +23,19 @@ import type { AdminServices } from '../index.js';
 import { InvalidRoomTitle, ROOM_TITLE_MAX_LENGTH, type Room } from '../rooms.js';
 import { checkbox, csrfInput, field, page, type FlashMessage } from './layout.js';
 import { errorPage } from './pages.js';
-import { counted, loadChangeList, paginator, searchForm, type ListNouns } from './changelist.js';
+import {
+  counted,
+  keepListFilters,
+  loadChangeList,
+  paginator,
+  searchForm,
+  type KeepFilters,
+  type ListNouns,
+} from './changelist.js';
 import { pythonStrip } from '../../../python-strip.js';
+
+const ROOM_LIST = '/admin/rooms/';
+const USER_LIST = '/admin/users/';
 
 export function addAdminRoutes(router: Router, services: AdminServices): void {
   const staff = staffRequired;
@@ -229,19 +240,20 @@ function roomList(services: AdminServices): View {
   return async (request) => {
     const list = await loadChangeList(request, services.rooms);
     if (list instanceof Response) return list;
+    const keep = keepListFilters(request, ROOM_LIST);
     return adminPage(
       request,
       'Rooms',
       html`<div class="page-heading">
           <h1>Rooms</h1>
-          <a class="button primary" href="/admin/rooms/new/">Add room</a>
+          <a class="button primary" href="${keep('/admin/rooms/new/')}">Add room</a>
         </div>
         ${
           list.fullCount === 0
             ? html`<p class="empty">
                 No rooms yet. <a href="/admin/rooms/new/">Add the first one</a>.
               </p>`
-            : html`${searchForm(list, ROOM_NOUNS)} ${roomsTable(list.items)}
+            : html`${searchForm(list, ROOM_NOUNS)} ${roomsTable(list.items, keep)}
               ${paginator(list, ROOM_NOUNS)}`
         }`,
       list.messages,
@@ -250,7 +262,7 @@ function roomList(services: AdminServices): View {
 }
 
 /** Rooms with id, title and staff-only, each linking to its edit and delete pages. */
-function roomsTable(rooms: readonly Room[]): HtmlValue {
+function roomsTable(rooms: readonly Room[], keep: KeepFilters): HtmlValue {
   return rooms.length === 0
     ? ''
     : html`<div class="table-wrap">
@@ -271,13 +283,15 @@ function roomsTable(rooms: readonly Room[]): HtmlValue {
               (room) =>
                 html`<tr data-room-id="${room.id}">
                   <td class="num">${room.id}</td>
-                  <th scope="row"><a href="/admin/rooms/${room.id}/">${room.title}</a></th>
+                  <th scope="row">
+                    <a href="${keep(`/admin/rooms/${room.id}/`)}">${room.title}</a>
+                  </th>
                   <td>${yesNo(room.staffOnly)}</td>
                   <td class="actions">
-                    <a href="/admin/rooms/${room.id}/"
+                    <a href="${keep(`/admin/rooms/${room.id}/`)}"
                       >Edit<span class="visually-hidden"> ${room.title}</span></a
                     >
-                    <a href="/admin/rooms/${room.id}/delete/" class="danger-link"
+                    <a href="${keep(`/admin/rooms/${room.id}/delete/`)}" class="danger-link"
                       >Delete<span class="visually-hidden"> ${room.title}</span></a
                     >
                   </td>
@@ -303,20 +317,21 @@ function roomForm(
   options: { heading: string; action: string; values: RoomValues; errors: Errors; room?: Room },
 ): Response {
   const { values, errors, room } = options;
+  const keep = keepListFilters(request, ROOM_LIST);
   return adminPage(
     request,
     options.heading,
     html`<section class="card form-card" aria-labelledby="form-heading">
       <h1 id="form-heading">${options.heading}</h1>
       ${formError(errors)}
-      <form method="post" action="${options.action}" class="admin-form">
+      <form method="post" action="${keep(options.action)}" class="admin-form">
         ${csrfInput(request)}
         ${field({ name: 'title', label: 'Title', value: values.title, error: errors.title, required: true, autofocus: !room, maxChars: ROOM_TITLE_MAX_LENGTH })}
         ${checkbox({ name: 'staff_only', label: 'Staff only', checked: values.staffOnly, help: 'Only staff users can join a staff-only room.' })}
         <p class="form-actions">
           <button type="submit" class="primary">Save</button>
-          <a class="button" href="/admin/rooms/">Cancel</a>
-          ${room ? html`<a class="danger-link" href="/admin/rooms/${room.id}/delete/">Delete this room</a>` : ''}
+          <a class="button" href="${keep(ROOM_LIST)}">Cancel</a>
+          ${room ? html`<a class="danger-link" href="${keep(`/admin/rooms/${room.id}/delete/`)}">Delete this room</a>` : ''}
         </p>
       </form>
     </section>`,
@@ -338,7 +353,8 @@ function roomCreate(services: AdminServices): View {
     const values = readRoomForm(request);
     try {
       const room = await services.rooms.create(values.title, values.staffOnly);
-      return redirectWith(request, '/admin/rooms/', `The room “${room.title}” was added.`);
+      const back = keepListFilters(request, ROOM_LIST)(ROOM_LIST);
+      return redirectWith(request, back, `The room “${room.title}” was added.`);
     } catch (error) {
       if (!(error instanceof InvalidRoomTitle)) throw error;
       const errors = { title: reasonOf(error.message, /^invalid room title:\s*/) };
@@ -364,7 +380,8 @@ function roomEdit(services: AdminServices): View {
       // Its members joined when anyone could: they join again, and only staff get in.
       if (!room.staffOnly && saved.staffOnly)
         await services.layer.groupSend(roomGroup(room.id), { close: CLOSE_ACCESS_CHANGED });
-      return redirectWith(request, '/admin/rooms/', `The room “${saved.title}” was saved.`);
+      const back = keepListFilters(request, ROOM_LIST)(ROOM_LIST);
+      return redirectWith(request, back, `The room “${saved.title}” was saved.`);
     } catch (error) {
       if (!(error instanceof InvalidRoomTitle)) throw error;
       const errors = { title: reasonOf(error.message, /^invalid room title:\s*/) };
@@ -378,18 +395,19 @@ function roomDelete(services: AdminServices): View {
     const id = parseId(params.id);
     const room = id === undefined ? undefined : await services.rooms.find(id);
     if (!room) return missingObject(request, 'Room', params.id);
+    const keep = keepListFilters(request, ROOM_LIST);
     if (request.method !== 'POST') {
       return confirmDelete(request, {
         title: 'Delete room',
         question: html`Delete the room <strong>${room.title}</strong>? Anyone in it can no longer
           send to it. This cannot be undone.`,
-        action: `/admin/rooms/${room.id}/delete/`,
-        cancel: `/admin/rooms/${room.id}/`,
+        action: keep(`/admin/rooms/${room.id}/delete/`),
+        cancel: keep(`/admin/rooms/${room.id}/`),
       });
     }
     if (!(await services.rooms.delete(room.id))) return missingObject(request, 'Room', params.id);
     await services.layer.groupSend(roomGroup(room.id), roomDeletedFrame(room.id));
-    return redirectWith(request, '/admin/rooms/', `The room “${room.title}” was deleted.`);
+    return redirectWith(request, keep(ROOM_LIST), `The room “${room.title}” was deleted.`);
   };
 }
 
@@ -399,21 +417,23 @@ function userList(services: AdminServices): View {
   return async (request) => {
     const list = await loadChangeList(request, services.users);
     if (list instanceof Response) return list;
+    const keep = keepListFilters(request, USER_LIST);
     return adminPage(
       request,
       'Users',
       html`<div class="page-heading">
           <h1>Users</h1>
-          <a class="button primary" href="/admin/users/new/">Add user</a>
+          <a class="button primary" href="${keep('/admin/users/new/')}">Add user</a>
         </div>
-        ${searchForm(list, USER_NOUNS)} ${usersTable(list.items)} ${paginator(list, USER_NOUNS)}`,
+        ${searchForm(list, USER_NOUNS)} ${usersTable(list.items, keep)}
+        ${paginator(list, USER_NOUNS)}`,
       list.messages,
     );
   };
 }
 
 /** Users with their flags and last login, each linking to its edit and password pages. */
-function usersTable(users: readonly User[]): HtmlValue {
+function usersTable(users: readonly User[], keep: KeepFilters): HtmlValue {
   return users.length === 0
     ? ''
     : html`<div class="table-wrap">
@@ -438,17 +458,19 @@ function usersTable(users: readonly User[]): HtmlValue {
               (user) =>
                 html`<tr data-user-id="${user.id}">
                   <td class="num">${user.id}</td>
-                  <th scope="row"><a href="/admin/users/${user.id}/">${user.username}</a></th>
+                  <th scope="row">
+                    <a href="${keep(`/admin/users/${user.id}/`)}">${user.username}</a>
+                  </th>
                   <td class="optional">${user.email}</td>
                   <td>${yesNo(user.isActive)}</td>
                   <td>${yesNo(user.isStaff)}</td>
                   <td class="optional">${yesNo(user.isSuperuser)}</td>
                   <td class="optional when">${timestamp(user.lastLogin)}</td>
                   <td class="actions">
-                    <a href="/admin/users/${user.id}/"
+                    <a href="${keep(`/admin/users/${user.id}/`)}"
                       >Edit<span class="visually-hidden"> ${user.username}</span></a
                     >
-                    <a href="/admin/users/${user.id}/password/"
+                    <a href="${keep(`/admin/users/${user.id}/password/`)}"
                       >Password<span class="visually-hidden"> of ${user.username}</span></a
                     >
                   </td>
@@ -516,20 +538,21 @@ interface NewUserValues extends UserFlags {
 }
 
 function userCreateForm(request: Request, values: NewUserValues, errors: Errors): Response {
+  const keep = keepListFilters(request, USER_LIST);
   return adminPage(
     request,
     'Add user',
     html`<section class="card form-card" aria-labelledby="form-heading">
       <h1 id="form-heading">Add user</h1>
       ${formError(errors)}
-      <form method="post" action="/admin/users/new/" class="admin-form">
+      <form method="post" action="${keep('/admin/users/new/')}" class="admin-form">
         ${csrfInput(request)}
         ${field({ name: 'username', label: 'Username', value: values.username, error: errors.username, required: true, autofocus: !hasErrors(errors), autocomplete: 'off', autocapitalize: 'none', maxChars: USERNAME_MAX_LENGTH, help: `Required. ${USERNAME_MAX_LENGTH} characters or fewer. Letters, digits and @/./+/-/_ only.` })}
         ${field({ name: 'email', label: 'Email address (optional)', type: 'email', value: values.email, error: errors.email, autocomplete: 'off' })}
         ${passwordFields(errors)} ${flagFields(values, errors)}
         <p class="form-actions">
           <button type="submit" class="primary">Save</button>
-          <a class="button" href="/admin/users/">Cancel</a>
+          <a class="button" href="${keep(USER_LIST)}">Cancel</a>
         </p>
       </form>
     </section>`,
@@ -564,7 +587,8 @@ function userCreate(services: AdminServices): View {
     if (hasErrors(errors)) return userCreateForm(request, values, errors);
     try {
       const user = await services.users.create({ ...values, password });
-      return redirectWith(request, '/admin/users/', `The user “${user.username}” was added.`);
+      const back = keepListFilters(request, USER_LIST)(USER_LIST);
+      return redirectWith(request, back, `The user “${user.username}” was added.`);
     } catch (error) {
       if (error instanceof DuplicateUsername)
         errors.username = 'A user with that username already exists.';
@@ -595,6 +619,7 @@ function userEditForm(
   errors: Errors,
 ): Response {
   const self = user.id === request.user?.id;
+  const keep = keepListFilters(request, USER_LIST);
   return adminPage(
     request,
     `User ${user.username}`,
@@ -609,16 +634,16 @@ function userEditForm(
         <dd>${timestamp(user.lastLogin)}</dd>
       </dl>
       ${formError(errors)}
-      <form method="post" action="/admin/users/${user.id}/" class="admin-form">
+      <form method="post" action="${keep(`/admin/users/${user.id}/`)}" class="admin-form">
         ${csrfInput(request)}
         ${field({ name: 'email', label: 'Email address (optional)', type: 'email', value: values.email, error: errors.email, autocomplete: 'off' })}
         ${flagFields(values, errors)}
         ${self ? html`<p class="help">This is your own account: you cannot take away your own active, staff or superuser status.</p>` : ''}
         <p class="form-actions">
           <button type="submit" class="primary">Save</button>
-          <a class="button" href="/admin/users/">Cancel</a>
-          <a href="/admin/users/${user.id}/password/">Set password</a>
-          ${self ? '' : html`<a class="danger-link" href="/admin/users/${user.id}/delete/">Delete this user</a>`}
+          <a class="button" href="${keep(USER_LIST)}">Cancel</a>
+          <a href="${keep(`/admin/users/${user.id}/password/`)}">Set password</a>
+          ${self ? '' : html`<a class="danger-link" href="${keep(`/admin/users/${user.id}/delete/`)}">Delete this user</a>`}
         </p>
       </form>
     </section>`,
@@ -654,11 +679,13 @@ function userEdit(services: AdminServices): View {
     // No longer staff: out of the staff-only rooms the user is in (they join again).
     else if (user.isStaff && !saved.isStaff)
       await closeUserSockets(services.layer, user.id, CLOSE_ACCESS_CHANGED);
-    return redirectWith(request, '/admin/users/', `The user “${saved.username}” was saved.`);
+    const back = keepListFilters(request, USER_LIST)(USER_LIST);
+    return redirectWith(request, back, `The user “${saved.username}” was saved.`);
   };
 }
 
 function userPasswordForm(request: Request, user: User, errors: Errors): Response {
+  const keep = keepListFilters(request, USER_LIST);
   return adminPage(
     request,
     `Password of ${user.username}`,
@@ -666,11 +693,11 @@ function userPasswordForm(request: Request, user: User, errors: Errors): Respons
       <h1 id="form-heading">Set the password of <span class="username">${user.username}</span></h1>
       <p class="help">The user’s sessions end: they log in again with the new password.</p>
       ${formError(errors)}
-      <form method="post" action="/admin/users/${user.id}/password/" class="admin-form">
+      <form method="post" action="${keep(`/admin/users/${user.id}/password/`)}" class="admin-form">
         ${csrfInput(request)} ${passwordFields(errors)}
         <p class="form-actions">
           <button type="submit" class="primary">Set password</button>
-          <a class="button" href="/admin/users/${user.id}/">Cancel</a>
+          <a class="button" href="${keep(`/admin/users/${user.id}/`)}">Cancel</a>
         </p>
       </form>
     </section>`,
@@ -696,7 +723,7 @@ function userPassword(services: AdminServices): View {
       await login(request, { ...user, sessionAuthHash }, services.users);
     return redirectWith(
       request,
-      `/admin/users/${user.id}/`,
+      keepListFilters(request, USER_LIST)(`/admin/users/${user.id}/`),
       `The password of “${user.username}” was changed.`,
     );
   };
@@ -708,18 +735,19 @@ function userDelete(services: AdminServices): View {
     if (!user) return missingObject(request, 'User', params.id);
     if (user.id === request.user?.id)
       return errorPage(403, request, 'You cannot delete your own account.');
+    const keep = keepListFilters(request, USER_LIST);
     if (request.method !== 'POST') {
       return confirmDelete(request, {
         title: 'Delete user',
         question: html`Delete the user <strong>${user.username}</strong>? Their sessions end at
           once. This cannot be undone.`,
-        action: `/admin/users/${user.id}/delete/`,
-        cancel: `/admin/users/${user.id}/`,
+        action: keep(`/admin/users/${user.id}/delete/`),
+        cancel: keep(`/admin/users/${user.id}/`),
       });
     }
     // The user's sessions go with them (ON DELETE CASCADE); so do their chat sockets.
     if (!(await services.users.delete(user.id))) return missingObject(request, 'User', params.id);
     await closeUserSockets(services.layer, user.id);
-    return redirectWith(request, '/admin/users/', `The user “${user.username}” was deleted.`);
+    return redirectWith(request, keep(USER_LIST), `The user “${user.username}” was deleted.`);
   };
 }

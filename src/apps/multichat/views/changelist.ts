@@ -17,6 +17,7 @@ export const PER_PAGE = 100;
 const PAGE_VAR = 'p';
 const SEARCH_VAR = 'q';
 const ERROR_FLAG = 'e';
+const FILTERS_VAR = '_changelist_filters';
 
 /** What a list is read from: a repository's count and list. */
 export interface ListSource<T> {
@@ -155,6 +156,32 @@ export async function loadChangeList<T>(
     fullCount,
     messages,
   };
+}
+
+/** Makes a link keep the list's page and search; see keepListFilters. */
+export type KeepFilters = (url: string) => string;
+
+/**
+ * ModelAdmin.get_preserved_filters and add_preserved_filters: links from a list,
+ * and on from the pages they lead to, keep the list's page and search (its own
+ * `p` and `q` on the list; carried as `_changelist_filters` anywhere else), so
+ * that Cancel, and the redirect after a save or a delete, lead back to where the
+ * user was. Re-encoded, so nothing but `p` and `q` reach a link or a Location.
+ */
+export function keepListFilters(request: Request, listPath: string): KeepFilters {
+  const source =
+    request.path === listPath
+      ? request.query
+      : new URLSearchParams(lastValue(request, FILTERS_VAR) ?? '');
+  const kept = new URLSearchParams();
+  for (const name of [PAGE_VAR, SEARCH_VAR]) {
+    const value = source.getAll(name).at(-1);
+    if (value !== undefined) kept.set(name, value);
+  }
+  const filters = kept.toString();
+  if (filters === '') return (url) => url;
+  const carried = new URLSearchParams({ [FILTERS_VAR]: filters }).toString();
+  return (url) => `${url}?${url === listPath ? filters : carried}`;
 }
 
 /** Django's admin/invalid_setup.html, which it answers with 200. */
