@@ -98,7 +98,7 @@ for (const database of allDatabases()) {
     const first = await client.get('/admin/rooms/');
     assert.is(first.status, 200);
     assert.equal(roomTitles(text(first)), expected(1, 100));
-    assert.match(text(first), /<p class="result-count">250 rooms<\/p>/);
+    assert.match(text(first), /<p class="result-count">\s*250 rooms\s*<\/p>/);
     assert.equal(pageLinks(text(first)), {
       links: ['?p=2', '?p=3'],
       current: '1',
@@ -139,8 +139,31 @@ for (const database of allDatabases()) {
     const short = await client.get('/admin/rooms/?p=7');
     assert.is(short.status, 200);
     assert.equal(roomTitles(text(short)).length, 50);
-    assert.match(text(short), /<p class="result-count">50 rooms<\/p>/);
+    assert.match(text(short), /<p class="result-count">\s*50 rooms\s*<\/p>/);
     assert.not.match(text(short), /class="paginator"/, 'one page: no page links');
+  });
+
+  test('"Show all" up to 200 (list_max_show_all): ?all= shows them on one page and is kept by the search; more than 200 stay paged', async () => {
+    await manyRooms(150);
+    const client = await signedIn('root');
+    const first = text(await client.get('/admin/rooms/'));
+    assert.equal(roomTitles(first).length, 100);
+    assert.match(first, /150 rooms\s*<a href="\?all=">Show all<\/a>/);
+    const all = text(await client.get('/admin/rooms/?all='));
+    assert.equal(roomTitles(all).length, 150);
+    assert.not.match(all, /class="paginator"|Show all/);
+    assert.match(all, /<input type="hidden" name="all" value="" \/>/, 'a search keeps it');
+    assert.equal(roomTitles(text(await client.get('/admin/rooms/?all=&p=9'))).length, 150);
+    const searched = text(await client.get('/admin/rooms/?q=room'));
+    assert.match(searched, /<a href="\?all=&amp;q=room">Show all<\/a>/);
+    assert.equal(roomTitles(text(await client.get('/admin/rooms/?all=&q=room'))).length, 150);
+
+    await manyRooms(60); // 210: too many to show at once
+    const many = text(await client.get('/admin/rooms/?all='));
+    assert.equal(roomTitles(many).length, 100);
+    assert.not.match(many, /Show all/);
+    assert.equal(pageLinks(many).links, ['?all=&p=2', '?all=&p=3']);
+    assert.is((await client.get('/admin/rooms/?all=&p=4')).headers.location, '/admin/rooms/?e=1');
   });
 
   test('long lists elide page links as Paginator.get_elided_page_range does', async () => {
@@ -197,13 +220,13 @@ for (const database of allDatabases()) {
     assert.match(list, /<form method="get" class="changelist-search" role="search">/);
     assert.match(list, /<label for="searchbar">Search rooms by title<\/label>/);
     assert.match(list, /<input type="search" id="searchbar" name="q" value="" \/>/);
-    assert.match(list, /<p class="result-count">253 rooms<\/p>/);
+    assert.match(list, /<p class="result-count">\s*253 rooms\s*<\/p>/);
 
     const lobby = text(await client.get('/admin/rooms/?q=lObBy'));
     assert.equal(roomTitles(lobby), ['Lobby', 'LOBBY two']);
     assert.match(lobby, /value="lObBy"/, 'the search stays in the box');
     assert.match(lobby, /2 results\s*\(<a href="\?"\s*>253 total<\/a\s*>\)/);
-    assert.match(lobby, /<p class="result-count">2 rooms<\/p>/);
+    assert.match(lobby, /<p class="result-count">\s*2 rooms\s*<\/p>/);
     // Terms are ANDed, each in the title anywhere; a quoted phrase is one term.
     assert.equal(roomTitles(text(await client.get('/admin/rooms/?q=two+lobby'))), ['LOBBY two']);
     assert.equal(roomTitles(text(await client.get('/admin/rooms/?q=%22y+t%22'))), ['LOBBY two']);
@@ -292,7 +315,10 @@ for (const database of allDatabases()) {
       });
     const first = text(await client.get('/admin/users/'));
     assert.match(first, /<label for="searchbar">Search users by username or email<\/label>/);
-    assert.match(first, /<p class="result-count">121 users<\/p>/);
+    assert.match(
+      first,
+      /<p class="result-count">\s*121 users\s*<a href="\?all=">Show all<\/a>\s*<\/p>/,
+    );
     assert.equal(usernames(first).length, 100);
     assert.equal(usernames(first)[0], 'root');
     assert.equal(pageLinks(first).links, ['?p=2']);

@@ -13,7 +13,10 @@ import { page, type FlashMessage } from './layout.js';
 
 /** ModelAdmin.list_per_page. */
 export const PER_PAGE = 100;
+/** ModelAdmin.list_max_show_all: up to this many, a list offers to show them all at once. */
+export const MAX_SHOW_ALL = 200;
 
+const ALL_VAR = 'all';
 const PAGE_VAR = 'p';
 const SEARCH_VAR = 'q';
 const ERROR_FLAG = 'e';
@@ -33,6 +36,12 @@ export interface ChangeList<T> {
   searched: boolean;
   page: number;
   pageCount: number;
+  /** Whether `all` was in the URL: every result on one page, if there are at most MAX_SHOW_ALL. */
+  showAll: boolean;
+  /** Whether the results are split into pages (Django's pagination_required). */
+  paged: boolean;
+  /** Whether to offer "Show all": more than one page, but at most MAX_SHOW_ALL. */
+  offerShowAll: boolean;
   items: T[];
   /** How many match the search (all of them without one). */
   resultCount: number;
@@ -138,19 +147,25 @@ export async function loadChangeList<T>(
   const fullCount = terms.length > 0 ? await source.count([]) : resultCount;
   const pageCount = Math.max(1, Math.ceil(resultCount / PER_PAGE));
   const multiPage = resultCount > PER_PAGE;
-  if (multiPage && (requested < 1 || requested > pageCount)) {
+  const showAll = request.query.has(ALL_VAR);
+  const canShowAll = resultCount <= MAX_SHOW_ALL;
+  const paged = multiPage && !(showAll && canShowAll);
+  if (paged && (requested < 1 || requested > pageCount)) {
     if (request.query.has(ERROR_FLAG)) return databaseErrorPage(request);
     return Response.redirect(`${request.path}?${ERROR_FLAG}=1`, 302);
   }
-  const current = multiPage ? requested : 1;
+  const current = paged ? requested : 1;
   const items = await source.list(
-    multiPage ? { terms, offset: (current - 1) * PER_PAGE, limit: PER_PAGE } : { terms },
+    paged ? { terms, offset: (current - 1) * PER_PAGE, limit: PER_PAGE } : { terms },
   );
   return {
     query,
     searched: request.query.has(SEARCH_VAR),
     page: current,
     pageCount,
+    showAll,
+    paged,
+    offerShowAll: multiPage && canShowAll && !showAll,
     items,
     resultCount,
     fullCount,
@@ -164,9 +179,10 @@ export type KeepFilters = (url: string) => string;
 /**
  * ModelAdmin.get_preserved_filters and add_preserved_filters: links from a list,
  * and on from the pages they lead to, keep the list's page and search (its own
- * `p` and `q` on the list; carried as `_changelist_filters` anywhere else), so
+ * `all`, `p` and `q` on the list; carried as `_changelist_filters` anywhere else), so
  * that Cancel, and the redirect after a save or a delete, lead back to where the
- * user was. Re-encoded, so nothing but `p` and `q` reach a link or a Location.
+ * user was. Re-encoded, so nothing else
+ * reaches a link or a Location.
  */
 export function keepListFilters(request: Request, listPath: string): KeepFilters {
   const source =
@@ -174,7 +190,7 @@ export function keepListFilters(request: Request, listPath: string): KeepFilters
       ? request.query
       : new URLSearchParams(lastValue(request, FILTERS_VAR) ?? '');
   const kept = new URLSearchParams();
-  for (const name of [PAGE_VAR, SEARCH_VAR]) {
+  for (const name of [ALL_VAR, PAGE_VAR, SEARCH_VAR]) {
     const value = source.getAll(name).at(-1);
     if (value !== undefined) kept.set(name, value);
   }
@@ -202,11 +218,13 @@ function databaseErrorPage(request: Request): Response {
 }
 
 /**
- * ChangeList.get_query_string: this list's link to page `pageNumber`, keeping the
- * search (Django sorts the parameters: p, then q).
+ * ChangeList.get_query_string: a link to this list with `changes`, keeping its
+ * search and `all` (in Django's order, sorted by name).
  */
-function pageLink(list: ChangeList<unknown>, pageNumber: number): string {
-  const params = new URLSearchParams({ [PAGE_VAR]: String(pageNumber) });
+function listLink(list: ChangeList<unknown>, changes: { page?: number; all?: true }): string {
+  const params = new URLSearchParams();
+  if (list.showAll || changes.all) params.set(ALL_VAR, '');
+  if (changes.page !== undefined) params.set(PAGE_VAR, String(changes.page));
   if (list.searched) params.set(SEARCH_VAR, list.query);
   return `?${params.toString()}`;
 }
@@ -226,6 +244,7 @@ export function searchForm(list: ChangeList<unknown>, nouns: ListNouns): SafeHtm
     <label for="searchbar">Search ${nouns.plural} by ${nouns.searchedBy}</label>
     <input type="search" id="searchbar" name="${SEARCH_VAR}" value="${list.query}" />
     <button type="submit">Search</button>
+    ${list.showAll ? html`<input type="hidden" name="${ALL_VAR}" value="" />` : ''}
     ${
       list.resultCount !== list.fullCount
         ? html`<span class="muted search-count"
@@ -240,32 +259,34 @@ export function searchForm(list: ChangeList<unknown>, nouns: ListNouns): SafeHtm
 
 /**
  * The page links and the count (admin/pagination.html): a navigation landmark of
- * its own, the current page marked as such, shown only when there is more than
- * one page.
+ * its own, the current page marked as such, shown only when the list is split
+ * into pages; and "Show all" where it is and there are at most MAX_SHOW_ALL.
  */
 export function paginator(list: ChangeList<unknown>, nouns: ListNouns): SafeHtml {
-  const links =
-    list.pageCount > 1
-      ? html`<nav class="paginator" aria-label="Pages of ${nouns.plural}">
-          <ul>
-            ${elidedPageRange(list.page, list.pageCount).map((item) =>
-              item === '…'
-                ? html`<li><span class="ellipsis">…</span></li>`
-                : item === list.page
-                  ? html`<li>
-                      <span class="this-page" aria-current="page"
-                        ><span class="visually-hidden">Page </span>${item}</span
-                      >
-                    </li>`
-                  : html`<li>
-                      <a href="${pageLink(list, item)}"
-                        ><span class="visually-hidden">Page </span>${item}</a
-                      >
-                    </li>`,
-            )}
-          </ul>
-        </nav>`
-      : '';
+  const links = list.paged
+    ? html`<nav class="paginator" aria-label="Pages of ${nouns.plural}">
+        <ul>
+          ${elidedPageRange(list.page, list.pageCount).map((item) =>
+            item === '…'
+              ? html`<li><span class="ellipsis">…</span></li>`
+              : item === list.page
+                ? html`<li>
+                    <span class="this-page" aria-current="page"
+                      ><span class="visually-hidden">Page </span>${item}</span
+                    >
+                  </li>`
+                : html`<li>
+                    <a href="${listLink(list, { page: item })}"
+                      ><span class="visually-hidden">Page </span>${item}</a
+                    >
+                  </li>`,
+          )}
+        </ul>
+      </nav>`
+    : '';
   return html`${links}
-    <p class="result-count">${counted(list.resultCount, nouns)}</p>`;
+    <p class="result-count">
+      ${counted(list.resultCount, nouns)}
+      ${list.offerShowAll ? html`<a href="${listLink(list, { all: true })}">Show all</a>` : ''}
+    </p>`;
 }
