@@ -136,7 +136,7 @@ export class RedisLanes implements Lanes {
   async announce(lane: string, order: number, event: Message): Promise<void> {
     const host = this.hostFor(lane);
     if (order === 0) this.holders.hold(host);
-    const call = {
+    await this.runLaneScript(host, {
       script: LANE_ANNOUNCE,
       keys: [this.laneKey(lane), this.indexKey()],
       args: [
@@ -147,9 +147,7 @@ export class RedisLanes implements Lanes {
         this.config.gap,
         this.config.ttl,
       ],
-    };
-    const reply = await host.evalBatched(call.script, call.keys, call.args, true);
-    if (Array.isArray(reply)) this.throwIfRefused(host, call, reply as [Buffer, Buffer]);
+    });
   }
 
   async announceAndSend(
@@ -166,14 +164,11 @@ export class RedisLanes implements Lanes {
         this.logger.warn({ err: error, lane }, 'could not deposit a sent event in its lane');
       });
     }
-    const host = this.hostFor(lane);
-    const call = {
+    const stored = await this.runLaneScript(this.hostFor(lane), {
       script: LANE_ANNOUNCE_SEND,
       keys: [this.laneKey(lane), this.indexKey(), send.key],
       args: [lane, order, this.config.now(), this.config.gap, this.config.ttl, ...send.args],
-    };
-    const stored = await host.evalBatched(call.script, call.keys, call.args, true);
-    if (Array.isArray(stored)) this.throwIfRefused(host, call, stored as [Buffer, Buffer]);
+    });
     if (stored !== 1) throw this.writes.fullError(channel);
   }
 
@@ -202,17 +197,11 @@ export class RedisLanes implements Lanes {
     event: Buffer | '',
     name: string,
   ): Promise<LaneClaim | 'busy'> {
-    const host = this.hostFor(lane);
-    const call = {
+    const reply = (await this.runLaneScript(this.hostFor(lane), {
       script: LANE_CLAIM,
       keys: [this.laneKey(lane), this.indexKey()],
       args: [...this.turnArgs(lane, order), event, this.config.ttl, name],
-    };
-    const reply = (await host.evalBatched(call.script, call.keys, call.args, true)) as [
-      Buffer,
-      Buffer?,
-    ];
-    this.throwIfRefused(host, call, reply);
+    })) as [Buffer, Buffer?];
     switch (reply[0].toString()) {
       case 'run':
         return { kind: 'run', state: this.decodeState(reply[1]) };
@@ -274,17 +263,9 @@ export class RedisLanes implements Lanes {
           logEffectFailure(this.logger, lane, error);
         });
       }
-      reply = await steps.run(async () => {
-        const finishArgs = args();
-        const finished = (await host.evalBatched(
-          LANE_FINISH,
-          keys,
-          finishArgs,
-          true,
-        )) as FinishReply;
-        this.throwIfRefused(host, { script: LANE_FINISH, keys, args: finishArgs }, finished);
-        return finished;
-      });
+      reply = (await steps.run(() =>
+        this.runLaneScript(host, { script: LANE_FINISH, keys, args: args() }),
+      )) as FinishReply;
     }
     const outcome = reply[0].toString();
     if (outcome === 'lost' && steps.repeated) {
@@ -353,6 +334,16 @@ export class RedisLanes implements Lanes {
       },
     };
     return steps;
+  }
+
+  /**
+   * Runs `call`, a lane script whose reply is a number or a list, and throws
+   * (throwIfRefused) when the list is {'refused', command}.
+   */
+  private async runLaneScript(host: RedisHost, call: ScriptCall): Promise<unknown> {
+    const reply = await host.evalBatched(call.script, call.keys, call.args, true);
+    if (Array.isArray(reply)) this.throwIfRefused(host, call, reply as [Buffer, ...unknown[]]);
+    return reply;
   }
 
   /**
