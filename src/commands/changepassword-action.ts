@@ -139,12 +139,17 @@ class ClosingInterrupted extends Error {
 }
 
 /** `work`, or ClosingInterrupted as soon as `signal` aborts. */
-function untilAborted<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
-  return Promise.race([
-    work,
-    new Promise<never>((_resolve, reject) => {
-      if (signal.aborted) reject(new ClosingInterrupted());
-      signal.addEventListener('abort', () => reject(new ClosingInterrupted()), { once: true });
-    }),
-  ]);
+async function untilAborted<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
+  let onAbort!: () => void;
+  const aborted = new Promise<never>((_resolve, reject) => {
+    onAbort = () => reject(new ClosingInterrupted());
+    if (signal.aborted) onAbort();
+    else signal.addEventListener('abort', onAbort, { once: true });
+  });
+  try {
+    return await Promise.race([work, aborted]);
+  } finally {
+    // Not left on the signal once `work` has settled.
+    signal.removeEventListener('abort', onAbort);
+  }
 }

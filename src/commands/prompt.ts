@@ -98,7 +98,7 @@ export class Prompter {
   private async readLine(raw: boolean): Promise<string> {
     let line = '';
     for (;;) {
-      if (this.interrupted) throw cancelled();
+      if (this.interrupted) throw new CommandCancelled();
       if (this.skipLineFeed && this.pending.length > 0) {
         if (this.pending.startsWith('\n')) this.pending = this.pending.slice(1);
         this.skipLineFeed = false;
@@ -125,7 +125,7 @@ export class Prompter {
         // The prompt is still on its line: the error (on stderr) goes on the next,
         // not after "Password (again): " (raw mode ends its line in askHidden).
         if (!raw) this.output.write('\n');
-        throw cancelled('input ended');
+        throw new CommandCancelled('input ended');
       }
       this.input.resume();
       await new Promise<void>((resolve) => (this.wake = resolve));
@@ -144,9 +144,9 @@ export class Prompter {
         if (char === '\r' && this.pending.startsWith('\n')) this.pending = this.pending.slice(1);
         return { done: true, line: current };
       }
-      if (char === CTRL_C) throw cancelled();
+      if (char === CTRL_C) throw new CommandCancelled();
       if (char === CTRL_D) {
-        if (current === '') throw cancelled();
+        if (current === '') throw new CommandCancelled();
       } else if (BACKSPACES.has(char)) current = [...current].slice(0, -1).join('');
       else if (char === CTRL_U) current = '';
       else if (char >= ' ') current += char;
@@ -209,7 +209,7 @@ export async function cancelledByCtrlC<T>(
       // As at a prompt: the terminal's "^C" ends its line.
       output.write('\n');
       controller.abort();
-      if (!changed) reject(cancelled());
+      if (!changed) reject(new CommandCancelled());
     };
   });
   process.on('SIGINT', onSigint);
@@ -217,7 +217,7 @@ export async function cancelledByCtrlC<T>(
     const ctrlC: CtrlC = {
       signal: controller.signal,
       changing: () => {
-        if (controller.signal.aborted) throw cancelled();
+        if (controller.signal.aborted) throw new CommandCancelled();
         changed = true;
       },
     };
@@ -225,8 +225,4 @@ export async function cancelledByCtrlC<T>(
   } finally {
     process.removeListener('SIGINT', onSigint);
   }
-}
-
-function cancelled(why?: string): CommandCancelled {
-  return new CommandCancelled(why);
 }
