@@ -2,7 +2,6 @@
  * `gredis changepassword USER` on SQLite and PostgreSQL: hidden prompts at a terminal,
  * piped input, Django's three tries, and the user's sessions ending with the change.
  */
-import { createServer, type AddressInfo, type Socket } from 'node:net';
 import { suite } from './helpers/suite.js';
 import * as assert from 'uvu/assert';
 import { SessionStore } from '../src/auth/sessions.js';
@@ -24,6 +23,7 @@ import pg from 'pg';
 import { testPrefix } from './helpers/layers.js';
 import { freePort } from './helpers/ports.js';
 import { SHARED_REDIS_URL } from './helpers/redis-server.js';
+import { startSilentServer } from './helpers/silent-server.js';
 import { TcpProxy } from './helpers/tcp-proxy.js';
 import { sleep, waitFor, within } from './helpers/wait.js';
 
@@ -176,27 +176,26 @@ for (const backend of allDatabases()) {
   test('Ctrl-C while it waits for the channel layer: "Operation cancelled.", exit 1, as at a prompt; nothing changed', async () => {
     await users.create({ username: 'hana', password: 'old' });
     // A layer host that takes the connection and never answers: the command waits for it.
-    const connections: Socket[] = [];
-    const silent = createServer((socket) => connections.push(socket));
-    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
-    const { port } = silent.address() as AddressInfo;
+    const silent = await startSilentServer();
     const run = startGredis([
       'changepassword',
       'hana',
       ...db_(),
       '--layer',
-      `redis://127.0.0.1:${port}/0`,
+      `redis://127.0.0.1:${silent.port}/0`,
     ]);
     try {
-      await waitFor(() => connections.length > 0, 10_000, 'the command to reach the layer host');
+      await waitFor(
+        () => silent.connections.length > 0,
+        10_000,
+        'the command to reach the layer host',
+      );
       // Well into its wait for the layer (LAYER_WAIT_MS, 5 s), past the user's lookup.
       await sleep(1500);
-      run.child.kill('SIGINT');
-      assert.equal(await within(run.exited, 2000, 'the command to end'), { code: 1, signal: null });
+      assert.equal(await run.interrupt(2000, 'the command to end'), { code: 1, signal: null });
       assert.is(run.stderr(), 'gredis: Operation cancelled.\n');
     } finally {
       run.child.kill('SIGKILL');
-      for (const socket of connections) socket.destroy();
       silent.close();
     }
     assert.ok(await users.authenticate('hana', 'old'), 'the old password still works');
@@ -208,18 +207,14 @@ for (const backend of allDatabases()) {
       const locker = new pg.Client({ connectionString: SHARED_POSTGRES_URL });
       await locker.connect();
       const run = startGredis(['changepassword', 'ines', ...db_(), '--layer', 'memory://']);
+      let lock: TableLock | undefined;
       try {
-        await locker.query('begin');
-        const schema = new URL(backend.url).searchParams.get('search_path')!;
-        await locker.query(`lock table ${schema}.auth_user in access exclusive mode`);
-        const holder = (await locker.query<{ pid: number }>('select pg_backend_pid() as pid'))
-          .rows[0]!.pid;
-        await waitUntilBlockedBy(holder, "the command's lookup to wait for the lock", {
+        lock = await lockTable(locker, backend, 'auth_user');
+        await waitUntilBlockedBy(lock.holder, "the command's lookup to wait for the lock", {
           timeoutMs: 10_000,
         });
-        run.child.kill('SIGINT');
         // Not at the statement timeout (15 s): the wait it leaves is not waited for.
-        assert.equal(await within(run.exited, 2000, 'the command to end'), {
+        assert.equal(await run.interrupt(2000, 'the command to end'), {
           code: 1,
           signal: null,
         });
@@ -227,7 +222,7 @@ for (const backend of allDatabases()) {
         assert.not.match(run.stdout(), /Password/, 'no prompt');
       } finally {
         run.child.kill('SIGKILL');
-        await locker.query('rollback');
+        await lock?.release();
         await locker.end();
       }
       assert.ok(await users.authenticate('ines', 'old'), 'the old password still works');
@@ -248,9 +243,8 @@ for (const backend of allDatabases()) {
         await waitUntilBlockedBy(lock.holder, "the command's UPDATE to wait for the lock", {
           timeoutMs: 10_000,
         });
-        run.child.kill('SIGINT');
         // Not at the statement timeout (15 s), which the UPDATE would wait for.
-        assert.equal(await within(run.exited, 2000, 'the command to end'), {
+        assert.equal(await run.interrupt(2000, 'the command to end'), {
           code: 1,
           signal: null,
         });
@@ -290,8 +284,7 @@ for (const backend of allDatabases()) {
         'the password to be changed',
       );
       await sleep(300); // in its close of the sockets, which the frozen layer holds up
-      run.child.kill('SIGINT');
-      assert.equal(await within(run.exited, 2000, 'the command to end'), { code: 1, signal: null });
+      assert.equal(await run.interrupt(2000, 'the command to end'), { code: 1, signal: null });
       assert.is(
         run.stderr(),
         'gredis: the password was changed and the sessions ended, but closing the open chat sockets was interrupted (Ctrl-C): those not closed are refused at their next command\n',

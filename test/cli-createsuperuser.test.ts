@@ -3,7 +3,6 @@
  * terminal (a real pseudo-terminal; the password must not be echoed), with stdin
  * piped, and with --noinput; Django's prompts, messages and re-prompts; exit codes.
  */
-import { createServer, type AddressInfo, type Socket } from 'node:net';
 import { userInfo } from 'node:os';
 import pg from 'pg';
 import { suite } from './helpers/suite.js';
@@ -12,7 +11,8 @@ import { UserRepository } from '../src/auth/users.js';
 import type { Database } from '../src/db/connection.js';
 import { runGredis, runGredisInPtyWithKey, runGredisWithKey, startGredis } from './helpers/cli.js';
 import { openCount } from './helpers/processes.js';
-import { waitFor, within } from './helpers/wait.js';
+import { startSilentServer } from './helpers/silent-server.js';
+import { waitFor } from './helpers/wait.js';
 import { TEST_SECRET_KEY } from './helpers/deployment.js';
 import {
   allDatabases,
@@ -337,10 +337,7 @@ for (const backend of allDatabases()) {
   if (backend.name === 'postgres')
     test('Ctrl-C while it waits for a database that never answers: "Operation cancelled.", exit 1 at once, as at a prompt', async () => {
       // Takes the connection and says nothing, as a stopped server's kernel does.
-      const connections: Socket[] = [];
-      const silent = createServer((socket) => connections.push(socket));
-      await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
-      const { port } = silent.address() as AddressInfo;
+      const silent = await startSilentServer();
       const run = startGredis(
         [
           'createsuperuser',
@@ -348,22 +345,24 @@ for (const backend of allDatabases()) {
           '--username',
           'kim',
           '--database',
-          `postgres://postgres@127.0.0.1:${port}/test`,
+          `postgres://postgres@127.0.0.1:${silent.port}/test`,
         ],
         { env: { GREDIS_SUPERUSER_PASSWORD: 'pw' } },
       );
       try {
-        await waitFor(() => connections.length > 0, 10_000, 'the command to reach the database');
-        run.child.kill('SIGINT');
+        await waitFor(
+          () => silent.connections.length > 0,
+          10_000,
+          'the command to reach the database',
+        );
         // Not when its connection attempt gives up.
-        assert.equal(await within(run.exited, 2000, 'the command to end'), {
+        assert.equal(await run.interrupt(2000, 'the command to end'), {
           code: 1,
           signal: null,
         });
         assert.is(run.stderr(), 'gredis: Operation cancelled.\n');
       } finally {
         run.child.kill('SIGKILL');
-        for (const socket of connections) socket.destroy();
         silent.close();
       }
     });
@@ -383,9 +382,8 @@ for (const backend of allDatabases()) {
           10_000,
           'the command to open the database',
         );
-        run.child.kill('SIGINT');
         // Not at the end of the INSERT's 5 s wait for the lock.
-        assert.equal(await within(run.exited, 1500, 'the command to end'), {
+        assert.equal(await run.interrupt(1500, 'the command to end'), {
           code: 1,
           signal: null,
         });
@@ -410,9 +408,8 @@ for (const backend of allDatabases()) {
         await waitUntilBlockedBy(lock.holder, "the command's INSERT to wait for the lock", {
           timeoutMs: 10_000,
         });
-        run.child.kill('SIGINT');
         // Not at the statement timeout (15 s), which the INSERT would wait for.
-        assert.equal(await within(run.exited, 2000, 'the command to end'), {
+        assert.equal(await run.interrupt(2000, 'the command to end'), {
           code: 1,
           signal: null,
         });

@@ -26,7 +26,7 @@ import {
   type TableLock,
 } from './helpers/databases.js';
 import { TcpProxy } from './helpers/tcp-proxy.js';
-import { settledWithin, waitFor, within } from './helpers/wait.js';
+import { settledWithin, waitFor } from './helpers/wait.js';
 
 const INITIAL = '20261128000001_initial';
 const SESSION_AUTH_HASH = '20261129000001_session_auth_hash';
@@ -34,6 +34,11 @@ const LOCK_TABLE = `${MIGRATIONS_TABLE}_lock`;
 
 /** What an interrupted migrate says after its first sentence, the first migration applied. */
 const STATE = ` Applied: ${INITIAL}. Not applied: ${SESSION_AUTH_HASH}. Run "\\S+(?: \\S+)* migrate" again to continue.`;
+
+/** What migrate says when interrupted before any migration began (waiting for a lock). */
+const NOTHING_UNDER_WAY = new RegExp(
+  `^gredis: migrate interrupted \\(Ctrl-C\\) with no migration under way: none is half-applied\\.${STATE}\\n$`,
+);
 
 for (const backend of allDatabases()) {
   const test = suite(`gredis migrate interrupted (${backend.name})`);
@@ -71,15 +76,9 @@ for (const backend of allDatabases()) {
         10_000,
         'migrate to wait for the lock',
       );
-      run.child.kill('SIGINT');
       // Not at the end of its 30 s wait for the lock.
-      assert.equal(await within(run.exited, 2000, 'migrate to end'), { code: 130, signal: null });
-      assert.match(
-        run.stderr(),
-        new RegExp(
-          `^gredis: migrate interrupted \\(Ctrl-C\\) with no migration under way: none is half-applied\\.${STATE}\\n$`,
-        ),
-      );
+      assert.equal(await run.interrupt(2000, 'migrate to end'), { code: 130, signal: null });
+      assert.match(run.stderr(), NOTHING_UNDER_WAY);
     } finally {
       run.child.kill('SIGKILL');
     }
@@ -100,18 +99,12 @@ for (const backend of allDatabases()) {
           10_000,
           'migrate to open the database',
         );
-        run.child.kill('SIGINT');
         // Not at the end of its 30 s wait for the lock.
-        assert.equal(await within(run.exited, 1500, 'migrate to end'), {
+        assert.equal(await run.interrupt(1500, 'migrate to end'), {
           code: 130,
           signal: null,
         });
-        assert.match(
-          run.stderr(),
-          new RegExp(
-            `^gredis: migrate interrupted \\(Ctrl-C\\) with no migration under way: none is half-applied\\.${STATE}\\n$`,
-          ),
-        );
+        assert.match(run.stderr(), NOTHING_UNDER_WAY);
       } finally {
         run.child.kill('SIGKILL');
         holder.stop();
@@ -131,9 +124,8 @@ for (const backend of allDatabases()) {
         await waitUntilBlockedBy(lock.holder, "the migration's ALTER TABLE to wait for the lock", {
           timeoutMs: 10_000,
         });
-        run.child.kill('SIGINT');
         // Not once the lock is released: it is not.
-        assert.equal(await within(run.exited, 2000, 'migrate to end'), {
+        assert.equal(await run.interrupt(2000, 'migrate to end'), {
           code: 130,
           signal: null,
         });
@@ -175,8 +167,7 @@ for (const backend of allDatabases()) {
         proxy.freeze();
         run.child.kill('SIGINT');
         assert.is(await settledWithin(run.exited, 1500), 'pending', 'the first waits');
-        run.child.kill('SIGINT');
-        assert.equal(await within(run.exited, 1000, 'migrate to end'), {
+        assert.equal(await run.interrupt(1000, 'migrate to end'), {
           code: 130,
           signal: null,
         });

@@ -4,7 +4,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, existsSync, rmSync } from 'node:fs';
-import { createServer, type AddressInfo, type Socket } from 'node:net';
+import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -23,6 +23,7 @@ import {
 import { runGredis, type CliResult } from './helpers/cli.js';
 import { allDatabases, SHARED_POSTGRES_URL, waitUntilBlockedBy } from './helpers/databases.js';
 import { captureLogs, WARN } from './helpers/log-capture.js';
+import { startSilentServer } from './helpers/silent-server.js';
 import { sleep, within } from './helpers/wait.js';
 
 const INITIAL = '20261128000001_initial';
@@ -496,14 +497,15 @@ cli('an unreachable PostgreSQL: exit 1, one line naming it, no password, no stac
 cli(
   'a PostgreSQL that accepts connections and never answers: exit 1 in seconds, not a hang',
   async () => {
-    const held = new Set<Socket>();
-    const silent = createServer((socket) => held.add(socket)); // holds every connection, says nothing
-    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
-    const { port } = silent.address() as AddressInfo;
+    const silent = await startSilentServer();
     try {
       const started = Date.now();
       const run = await within(
-        runGredis(['migrate', '--database', `postgres://postgres:hunter2@127.0.0.1:${port}/test`]),
+        runGredis([
+          'migrate',
+          '--database',
+          `postgres://postgres:hunter2@127.0.0.1:${silent.port}/test`,
+        ]),
         30_000,
         'gredis migrate to exit',
       );
@@ -512,7 +514,6 @@ cli(
       assert.not.match(run.stderr, /hunter2/);
       assert.ok(Date.now() - started < 20_000, `took ${Date.now() - started} ms`);
     } finally {
-      for (const socket of held) socket.destroy();
       silent.close();
     }
   },

@@ -2,6 +2,7 @@ import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { TEST_SECRET_KEY } from './deployment.js';
 import { GREDIS_BIN } from './processes.js';
+import { within } from './wait.js';
 
 /** Debian's interpreter, which has python3-django (not whatever `python3` is on PATH). */
 export const SYSTEM_PYTHON = '/usr/bin/python3';
@@ -81,7 +82,17 @@ export interface RunningGredis {
   stdout(): string;
   stderr(): string;
   /** Its exit status, or the signal that ended it. */
-  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  exited: Promise<GredisExit>;
+  /**
+   * Ctrl-C (SIGINT), then its exit status, failing the test if it has not ended
+   * within `ms`: "at once" is the point of every interrupt test.
+   */
+  interrupt(ms: number, what: string): Promise<GredisExit>;
+}
+
+export interface GredisExit {
+  code: number | null;
+  signal: NodeJS.Signals | null;
 }
 
 /**
@@ -101,13 +112,18 @@ export function startGredis(
   child.stdout!.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
   child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
   child.stdin!.on('error', () => undefined);
+  const exited = new Promise<GredisExit>((resolve) =>
+    child.on('close', (code, signal) => resolve({ code, signal })),
+  );
   return {
     child,
     stdout: () => stdout,
     stderr: () => stderr,
-    exited: new Promise((resolve) =>
-      child.on('close', (code, signal) => resolve({ code, signal })),
-    ),
+    exited,
+    interrupt: (ms, what) => {
+      child.kill('SIGINT');
+      return within(exited, ms, what);
+    },
   };
 }
 
