@@ -10,7 +10,7 @@ import * as assert from 'uvu/assert';
 import { UserRepository } from '../src/auth/users.js';
 import type { Database } from '../src/db/connection.js';
 import { runGredis, runGredisInPtyWithKey, runGredisWithKey, startGredis } from './helpers/cli.js';
-import { openCount } from './helpers/processes.js';
+import { waitUntilOpen } from './helpers/processes.js';
 import { startSilentServer } from './helpers/silent-server.js';
 import { waitFor } from './helpers/wait.js';
 import { TEST_SECRET_KEY } from './helpers/deployment.js';
@@ -377,11 +377,7 @@ for (const backend of allDatabases()) {
       try {
         // Both its connections open (the pool's, then the reader's): it is past
         // its checks, hashing the password or its INSERT waiting for the lock.
-        await waitFor(
-          () => openCount(run.child.pid!, file) >= 2,
-          10_000,
-          'the command to open the database',
-        );
+        await waitUntilOpen(run.child.pid!, file, 2, 'the command to open the database');
         // Not at the end of the INSERT's 5 s wait for the lock.
         assert.equal(await run.interrupt(1500, 'the command to end'), {
           code: 1,
@@ -390,8 +386,7 @@ for (const backend of allDatabases()) {
         assert.is(run.stderr(), 'gredis: Operation cancelled.\n');
       } finally {
         run.child.kill('SIGKILL');
-        holder.stop();
-        await holder.released;
+        await holder.release();
       }
       assert.is(await count(), 0);
     });

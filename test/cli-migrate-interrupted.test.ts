@@ -15,7 +15,7 @@ import type { Database } from '../src/db/connection.js';
 import { MigrationInterrupted } from '../src/db/errors.js';
 import { listMigrations, migrate, MIGRATIONS_TABLE, rollback } from '../src/db/migrations.js';
 import { runGredis, startGredis } from './helpers/cli.js';
-import { openCount } from './helpers/processes.js';
+import { waitUntilOpen } from './helpers/processes.js';
 import {
   allDatabases,
   blockedBy,
@@ -94,11 +94,7 @@ for (const backend of allDatabases()) {
       try {
         // Both its connections open (the pool's, then the reader's): next is
         // the migration's transaction, which the lock fails and migrate retries.
-        await waitFor(
-          () => openCount(run.child.pid!, file) >= 2,
-          10_000,
-          'migrate to open the database',
-        );
+        await waitUntilOpen(run.child.pid!, file, 2, 'migrate to open the database');
         // Not at the end of its 30 s wait for the lock.
         assert.equal(await run.interrupt(1500, 'migrate to end'), {
           code: 130,
@@ -107,8 +103,7 @@ for (const backend of allDatabases()) {
         assert.match(run.stderr(), NOTHING_UNDER_WAY);
       } finally {
         run.child.kill('SIGKILL');
-        holder.stop();
-        await holder.released;
+        await holder.release();
       }
       await assertResumable();
     });

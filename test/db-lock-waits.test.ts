@@ -426,8 +426,7 @@ sqlite(
       const took = performance.now() - started;
       assert.ok(took < 2000, `the write failed after ${Math.round(took)} ms`);
     } finally {
-      holder.stop();
-      await holder.released;
+      await holder.release();
     }
     assert.equal(await db.knex('cancelled').select('x'), []);
   },

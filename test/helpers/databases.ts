@@ -151,13 +151,14 @@ const BETTER_SQLITE3 = createRequire(import.meta.url).resolve('better-sqlite3');
  * Another process takes the file's write lock and holds it for `ms`, as a
  * `gredis migrate` or `createsuperuser` on the same file does: resolves once it
  * holds it. (A connection of this process could not release it while a
- * statement of Gredis's blocks the event loop.) `stop()` releases it sooner:
- * the process is killed, and its transaction, uncommitted, ends with it.
+ * statement of Gredis's blocks the event loop.) `release()` ends it sooner,
+ * once the process is gone: it is killed, and its transaction, uncommitted,
+ * ends with it.
  */
 export async function holdWriteLock(
   file: string,
   ms: number,
-): Promise<{ released: Promise<void>; stop(): void }> {
+): Promise<{ released: Promise<void>; release(): Promise<void> }> {
   const child = spawn(
     process.execPath,
     [
@@ -173,7 +174,13 @@ export async function holdWriteLock(
   );
   const released = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   for await (const line of createInterface({ input: child.stdout })) if (line === 'locked') break;
-  return { released, stop: () => child.kill('SIGKILL') };
+  return {
+    released,
+    release: () => {
+      child.kill('SIGKILL');
+      return released;
+    },
+  };
 }
 
 /** A table locked in an open transaction of the test's own connection, and how to end it. */

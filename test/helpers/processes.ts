@@ -3,14 +3,26 @@ import { readdirSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { waitFor } from './wait.js';
 
 export const GREDIS_BIN = fileURLToPath(new URL('../../../bin/gredis.js', import.meta.url));
 
 /**
- * How many times process `pid` has `file` open (Linux's /proc): a SQLite
- * database's connections, for a test to wait until a command has opened them.
+ * Waits until process `pid` has `file` open `count` times (Linux's /proc): a
+ * command's SQLite connections, once it has opened them.
  */
-export function openCount(pid: number, file: string): number {
+export async function waitUntilOpen(
+  pid: number,
+  file: string,
+  count: number,
+  what: string,
+  timeoutMs = 10_000,
+): Promise<void> {
+  await waitFor(() => openCount(pid, file) >= count, timeoutMs, what);
+}
+
+/** How many times process `pid` has `file` open now. */
+function openCount(pid: number, file: string): number {
   const dir = `/proc/${pid}/fd`;
   let count = 0;
   for (const fd of readdirSync(dir)) {
