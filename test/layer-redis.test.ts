@@ -568,18 +568,18 @@ interface LimitedLayer {
  * Runs `body` with a layer that connects to the faults suite's server as an
  * ACL user with `rules` (withAclUser), logging to `lines`: once it is ready,
  * unless `ready` is false (a user refused what the layer reads at connecting,
- * or a test whose first call is what connects).
+ * or a test whose first call is what connects), with `options` for the layer.
  */
 function withLimitedLayer(
   rules: readonly string[],
   body: (made: LimitedLayer) => Promise<void>,
-  { ready = true } = {},
+  { ready = true, options = {} }: { ready?: boolean; options?: Partial<LayerOptions> } = {},
 ): Promise<void> {
   return withAclUser(
     rules,
     async (user) => {
       const { logger, lines } = captureLogs();
-      const limited = layer({ logger }, user.url());
+      const limited = layer({ ...options, logger }, user.url());
       if (ready) await limited.whenReady();
       await body({ user, limited, lines });
     },
@@ -601,6 +601,32 @@ function assertRefused(limited: ChannelLayer, refusal?: RegExp, message = 'refus
  */
 async function assertStaysRefused(limited: ChannelLayer, refusal?: RegExp): Promise<void> {
   for (let i = 0; i < 3; i++, await sleep(600)) assertRefused(limited, refusal, 'still refused');
+}
+
+/**
+ * Asserts that finishing `lane`'s event 0 from `layer` hands over its parked
+ * event 1 ({ e: 1 }), on the saved state.
+ */
+async function assertFinishHandsOver(layer: ChannelLayer, lane: string): Promise<void> {
+  assert.equal(await layer.lanes.finish(lane, 0, { saved: 1 }), {
+    lane,
+    order: 1,
+    event: { e: 1 },
+    state: { saved: 1 },
+  });
+}
+
+/**
+ * Waits until `limited`'s host is refused, then asserts that `call`, begun with
+ * a command it needs refused, is still waiting to be allowed 1.5 s on.
+ */
+async function assertWaitsToBeAllowed(
+  limited: ChannelLayer,
+  call: Promise<unknown>,
+): Promise<void> {
+  call.catch(() => undefined); // failed, the test awaits it later; unawaited, it ends the run
+  await waitFor(() => !limited.health().ok, ARRIVES_MS, 'the host refused');
+  assert.is(await settledWithin(call, 1500), 'pending', 'waiting to be allowed');
 }
 
 /** Grants `user` the ACL `rules`, and waits until `limited`'s probe finds them: ready again. */
@@ -1117,11 +1143,9 @@ faults(
 faults(
   "an ACL user refused HSET (and not the effects' commands) during a turn with effects and a parked next event: nothing is applied until HSET is granted, then the effects land once and that event is handed over; the log names +hset once",
   () =>
-    withAclUser(
+    withLimitedLayer(
       ['~*', '&*', '+@all'],
-      async (user) => {
-        const { logger, lines } = captureLogs();
-        const limited = layer({ logger }, user.url());
+      async ({ user, limited, lines }) => {
         const full = layer({}, flaky.url);
         assert.is((await limited.lanes.claim('acl.finish', 0, { e: 0 })).kind, 'run');
         assert.is((await full.lanes.claim('acl.finish', 1, { e: 1 })).kind, 'parked');
@@ -1132,9 +1156,7 @@ faults(
           { saved: 1 },
           { effects: [{ kind: 'send', channel: 'acl.reply', message: { answer: 1 } }] },
         );
-        finishing.catch(() => undefined); // failed, it is awaited below; unawaited, it ends the run
-        await waitFor(() => !limited.health().ok, ARRIVES_MS, 'the host refused');
-        assert.is(await settledWithin(finishing, 1500), 'pending', 'waiting to be allowed');
+        await assertWaitsToBeAllowed(limited, finishing);
         assert.is(await raw(flaky.url).exists(`${prefix}acl.reply`), 0, 'nothing applied yet');
         assert.match(limited.health().hosts[0]!.refusal!, /can't run the 'hset' command/);
         await user.set('+hset');
@@ -1148,34 +1170,32 @@ faults(
         await full.send('acl.reply', { marker: 1 });
         assert.equal(await within(full.receive('acl.reply'), ARRIVES_MS), { answer: 1 });
         assert.equal(await within(full.receive('acl.reply'), ARRIVES_MS), { marker: 1 });
-        const said = lines.filter((line) =>
-          /lacks \+hset to run the layer's scripts/.test(line.msg),
+        assert.is(
+          warnings(lines, /lacks \+hset to run the layer's scripts/),
+          1,
+          'what to grant, said once',
         );
-        assert.is(said.length, 1, 'what to grant, said once');
         assert.is(await limited.lanes.finish('acl.finish', 1, { saved: 2 }), undefined);
         assert.equal(await full.lanes.claim('acl.finish', 2, { e: 2 }), {
           kind: 'run',
           state: { saved: 2 },
         });
       },
-      flaky,
+      { ready: false },
     ),
 );
 
 faults(
   'an ACL user refused HSET (and not DEL) during the turn that ends a lane: its end waits until HSET is granted, then the lane is ended, its marker kept, rather than deleted half-way and started anew by a late event',
   () =>
-    withAclUser(
+    withLimitedLayer(
       ['~*', '&*', '+@all'],
-      async (user) => {
-        const limited = layer({}, user.url());
+      async ({ user, limited }) => {
         const full = layer({}, flaky.url);
         assert.is((await limited.lanes.claim('acl.end', 0, { e: 0 })).kind, 'run');
         await user.set('-hset');
         const ending = limited.lanes.finish('acl.end', 0, { saved: 1 }, { end: true });
-        ending.catch(() => undefined); // failed, it is awaited below; unawaited, it ends the run
-        await waitFor(() => !limited.health().ok, ARRIVES_MS, 'the host refused');
-        assert.is(await settledWithin(ending, 1500), 'pending', 'waiting to be allowed');
+        await assertWaitsToBeAllowed(limited, ending);
         const key = `${prefix}gredis:lane:acl.end`;
         assert.is(await raw(flaky.url).hexists(key, 'owner'), 1, 'still held');
         await user.set('+hset');
@@ -1183,51 +1203,42 @@ faults(
         assert.equal(await raw(flaky.url).hgetall(key), { ended: '1' });
         assert.is((await full.lanes.claim('acl.end', 1, { e: 1 })).kind, 'stale');
       },
-      flaky,
+      { ready: false },
     ),
 );
 
 faults(
   'an ACL user refused HINCRBY while a lane event has to be parked: its claim waits until HINCRBY is granted, then parks it counted, and the finish ahead of it hands it over rather than leave it parked for good',
   () =>
-    withAclUser(
+    withLimitedLayer(
       ['~*', '&*', '+@all'],
-      async (user) => {
-        const { logger, lines } = captureLogs();
-        const limited = layer({ logger }, user.url());
+      async ({ user, limited, lines }) => {
         const full = layer({}, flaky.url);
         assert.is((await full.lanes.claim('acl.park', 0, { e: 0 })).kind, 'run');
         await user.set('-hincrby');
         const parking = limited.lanes.claim('acl.park', 1, { e: 1 });
-        parking.catch(() => undefined); // failed, it is awaited below; unawaited, it ends the run
-        await waitFor(() => !limited.health().ok, ARRIVES_MS, 'the host refused');
-        assert.is(await settledWithin(parking, 1500), 'pending', 'waiting to be allowed');
+        await assertWaitsToBeAllowed(limited, parking);
         const key = `${prefix}gredis:lane:acl.park`;
         assert.is(await raw(flaky.url).hexists(key, 'p:1'), 0, 'nothing written');
         await user.set('+hincrby');
         assert.equal(await within(parking, ARRIVES_MS, 'the claim'), { kind: 'parked' });
-        assert.equal(await full.lanes.finish('acl.park', 0, { saved: 1 }), {
-          lane: 'acl.park',
-          order: 1,
-          event: { e: 1 },
-          state: { saved: 1 },
-        });
-        const said = lines.filter((line) =>
-          /lacks \+hincrby to run the layer's scripts/.test(line.msg),
+        await assertFinishHandsOver(full, 'acl.park');
+        assert.is(
+          warnings(lines, /lacks \+hincrby to run the layer's scripts/),
+          1,
+          'what to grant, said once',
         );
-        assert.is(said.length, 1, 'what to grant, said once');
       },
-      flaky,
+      { ready: false },
     ),
 );
 
 faults(
   "an ACL user refused HINCRBY when an interface server announces and sends a lane's event: neither happens (LayerUnavailable naming it), rather than an event sent while its sender was told it failed, its deposit uncounted; once granted, it is deposited and handed over",
   () =>
-    withAclUser(
+    withLimitedLayer(
       ['~*', '&*', '+@all'],
-      async (user) => {
-        const limited = layer({}, user.url());
+      async ({ user, limited }) => {
         const full = layer({}, flaky.url);
         assert.is((await full.lanes.claim('acl.announced', 0, { e: 0 })).kind, 'run');
         await user.set('-hincrby');
@@ -1240,25 +1251,18 @@ faults(
         assert.match((error.cause as Error).message, /can't run the 'hincrby' command/);
         await user.set('+hincrby');
         await announce();
-        assert.equal(await full.lanes.finish('acl.announced', 0, { saved: 1 }), {
-          lane: 'acl.announced',
-          order: 1,
-          event: { e: 1 },
-          state: { saved: 1 },
-        });
+        await assertFinishHandsOver(full, 'acl.announced');
       },
-      flaky,
+      { ready: false },
     ),
 );
 
 faults(
   'an ACL user refused HINCRBY when its rescue check takes over a lane from a gap: the parked event stays in its lane until HINCRBY is granted, then the check runs it, rather than take it out and fail',
   () =>
-    withAclUser(
+    withLimitedLayer(
       ['~*', '&*', '+@all'],
-      async (user) => {
-        const { logger, lines } = captureLogs();
-        const limited = layer({ logger, laneGap: 1, laneRescueCheck: 0.5 }, user.url());
+      async ({ user, limited, lines }) => {
         const turns: LaneTurn[] = [];
         limited.lanes.onRescue((turn) => turns.push(turn));
         const full = layer({}, flaky.url);
@@ -1273,12 +1277,13 @@ faults(
         await user.set('+hincrby');
         const turn = await waitFor(() => turns[0], ARRIVES_MS, 'the rescued event');
         assert.equal([turn.lane, turn.order, turn.event], ['acl.gap', 2, { e: 2 }]);
-        const said = lines.filter((line) =>
-          /lacks \+hincrby to run the layer's scripts/.test(line.msg),
+        assert.is(
+          warnings(lines, /lacks \+hincrby to run the layer's scripts/),
+          1,
+          'what to grant, said once',
         );
-        assert.is(said.length, 1, 'what to grant, said once');
       },
-      flaky,
+      { ready: false, options: { laneGap: 1, laneRescueCheck: 0.5 } },
     ),
 );
 
