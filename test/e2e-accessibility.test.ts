@@ -6,12 +6,17 @@
  * 2.2 AA's terms: names, headings, landmarks, focus, contrast, tap targets.
  * MultiChat is embedded in this process (in-process layer, SQLite).
  */
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { suite } from './helpers/suite.js';
 import * as assert from 'uvu/assert';
 import type { Room } from '../src/apps/multichat/rooms.js';
 import type { User } from '../src/auth/users.js';
-import { CHROMIUM, CHROMIUM_ARGS, killChildren } from './helpers/chromium.js';
+import {
+  addSessionCookie,
+  fileWatchdog,
+  killChildren,
+  launchChromium,
+} from './helpers/chromium.js';
 import { contrastRatio } from './helpers/contrast.js';
 import { sqliteBackend } from './helpers/databases.js';
 import { EmbeddedChat, Fixtures } from './helpers/deployment.js';
@@ -32,14 +37,7 @@ let lee: User;
 let general: Room;
 let staffRoom: Room;
 
-const watchdog = setTimeout(() => {
-  console.error(
-    `e2e-accessibility: still running after ${FILE_DEADLINE_MS} ms; killing everything`,
-  );
-  killChildren();
-  process.exit(1);
-}, FILE_DEADLINE_MS);
-watchdog.unref();
+const watchdog = fileWatchdog('e2e-accessibility', FILE_DEADLINE_MS);
 
 test.before(async () => {
   await database.setup();
@@ -50,12 +48,7 @@ test.before(async () => {
   staffRoom = await fixtures.room('Staff lounge', true);
   chat = await EmbeddedChat.start(fixtures.db);
   base = `http://localhost:${chat.ports[0]}`;
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    headless: true,
-    args: CHROMIUM_ARGS,
-    timeout: 30_000,
-  });
+  browser = await launchChromium();
 });
 
 test.after(async () => {
@@ -74,8 +67,7 @@ async function contextFor(
   const context = await browser!.newContext(options);
   context.setDefaultTimeout(10_000);
   if (user) {
-    const value = await fixtures.login(user);
-    await context.addCookies([{ name: 'sessionid', value, domain: 'localhost', path: '/' }]);
+    await addSessionCookie(context, await fixtures.login(user));
   }
   return context;
 }

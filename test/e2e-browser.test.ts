@@ -29,7 +29,7 @@ import {
   TEST_PASSWORD_ITERATIONS,
 } from './helpers/deployment.js';
 import { BrowserlessClient } from './helpers/browserless.js';
-import { CHROMIUM, CHROMIUM_ARGS, killChildren } from './helpers/chromium.js';
+import { CHROMIUM, CHROMIUM_ARGS, fileWatchdog, killChildren } from './helpers/chromium.js';
 import { contrastRatio } from './helpers/contrast.js';
 import { httpRequest } from './helpers/http-client.js';
 import { freePort } from './helpers/ports.js';
@@ -98,12 +98,7 @@ let noraId: number;
 const shots: { path: string; size: number }[] = [];
 const rooms = {} as Record<'general' | 'random' | 'staff' | 'hostile', Room>;
 
-const watchdog = setTimeout(() => {
-  console.error(`e2e-browser: still running after ${FILE_DEADLINE_MS} ms; killing everything`);
-  killChildren();
-  process.exit(1);
-}, FILE_DEADLINE_MS);
-watchdog.unref();
+const watchdog = fileWatchdog('e2e-browser', FILE_DEADLINE_MS);
 
 /** A browser of one's own: a fresh profile directory, cookies and all. */
 async function openBrowser(name: string, port: number): Promise<Person> {

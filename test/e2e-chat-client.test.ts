@@ -6,7 +6,7 @@
  * steers: it holds back some of the server's frames, or loses one of the page's
  * with its connection.
  */
-import { chromium, type Browser, type Page, type WebSocketRoute } from 'playwright-core';
+import type { Browser, Page, WebSocketRoute } from 'playwright-core';
 import { suite } from './helpers/suite.js';
 import * as assert from 'uvu/assert';
 import { roomGroup } from '../src/apps/multichat/chat-protocol.js';
@@ -14,7 +14,12 @@ import { closeSessionSockets } from '../src/auth/socket-groups.js';
 import type { Room } from '../src/apps/multichat/rooms.js';
 import type { Database } from '../src/db/connection.js';
 import { BrowserlessClient } from './helpers/browserless.js';
-import { CHROMIUM, CHROMIUM_ARGS, killChildren } from './helpers/chromium.js';
+import {
+  addSessionCookie,
+  fileWatchdog,
+  killChildren,
+  launchChromium,
+} from './helpers/chromium.js';
 import { sqliteBackend } from './helpers/databases.js';
 import { chatClient, EmbeddedChat, Fixtures, joinSettled, nextJson } from './helpers/deployment.js';
 import { sleep, waitFor } from './helpers/wait.js';
@@ -31,12 +36,7 @@ const PASSWORD = 'correct horse battery';
 /** sam's session: every page is his. */
 let samSession: string;
 
-const watchdog = setTimeout(() => {
-  console.error(`e2e-chat-client: still running after ${FILE_DEADLINE_MS} ms; killing everything`);
-  killChildren();
-  process.exit(1);
-}, FILE_DEADLINE_MS);
-watchdog.unref();
+const watchdog = fileWatchdog('e2e-chat-client', FILE_DEADLINE_MS);
 
 /**
  * The page's chat socket, through a relay: the server's frames that match
@@ -154,9 +154,7 @@ async function inTab(
   context.setDefaultTimeout(10_000);
   const errors: string[] = [];
   try {
-    await context.addCookies([
-      { name: 'sessionid', value: session, domain: 'localhost', path: '/' },
-    ]);
+    await addSessionCookie(context, session);
     const page = await context.newPage();
     page.on('pageerror', (error) => errors.push(error.message));
     const relay = await Relay.install(page);
@@ -229,12 +227,7 @@ test.before(async () => {
   samSession = await fixtures.login(
     await fixtures.user('sam', { password: PASSWORD, staff: true }),
   );
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    headless: true,
-    args: CHROMIUM_ARGS,
-    timeout: 30_000,
-  });
+  browser = await launchChromium();
 });
 
 test.after(async () => {
@@ -600,8 +593,7 @@ test('a leave and a join unanswered when the connection drops: once reconnected,
 test('the browser logged in as someone else meanwhile: the page stops and says so, rather than chat as them under its own name', async () => {
   const room = await fixtures.room('Whose page');
   const nora = await fixtures.login(await fixtures.user('nora-meanwhile'));
-  const loggedInAsNora = (page: Page) =>
-    page.context().addCookies([{ name: 'sessionid', value: nora, domain: 'localhost', path: '/' }]);
+  const loggedInAsNora = (page: Page) => addSessionCookie(page.context(), nora);
   const stopped = async (page: Page, relay: Relay) => {
     await page
       .locator('#connection-status[data-state="disconnected"]', { hasText: 'someone else' })
@@ -866,6 +858,19 @@ const WAKES = [
   `window.dispatchEvent(new Event('online'))`,
 ];
 
+/**
+ * Makes the page's connection go silent unseen, its last word heard 30 s ago on
+ * the page's own (installed) clock, then wakes the page with `wake`. Returns how
+ * many connections the relay had seen before, for a new one to be awaited.
+ */
+async function goQuietAndWake(page: Page, relay: Relay, wake: string): Promise<number> {
+  relay.silence();
+  const tries = relay.connected.length;
+  await page.clock.fastForward(30_000);
+  await page.evaluate(wake);
+  return tries;
+}
+
 test('a connection gone silent unseen (a frozen server, a dead network path): shown again or back online, the page asks, and reconnects when no answer comes', async () => {
   const room = await fixtures.room('Gone quiet');
   await inTab({}, async ({ page, relay }) => {
@@ -874,11 +879,8 @@ test('a connection gone silent unseen (a frozen server, a dead network path): sh
     // The page's own clock, so that its waits can be run at once.
     await page.clock.install();
     for (const wake of WAKES) {
-      relay.silence();
-      const tries = relay.connected.length;
       // Heard from last a while ago: it is asked something (a join of a room it has).
-      await page.clock.fastForward(30_000);
-      await page.evaluate(wake);
+      const tries = await goQuietAndWake(page, relay, wake);
       await page.clock.fastForward(20_000);
       await waitFor(() => relay.connected.length > tries, 5000, `a new connection: ${wake}`);
       await page.locator('#connection-status[data-state="connected"]').waitFor({ timeout: 5000 });
@@ -906,10 +908,7 @@ test('a page with no room open whose connection went silent unseen: shown again 
   await inTab({}, async ({ page, relay }) => {
     await page.clock.install();
     for (const wake of WAKES) {
-      relay.silence();
-      const tries = relay.connected.length;
-      await page.clock.fastForward(30_000);
-      await page.evaluate(wake);
+      const tries = await goQuietAndWake(page, relay, wake);
       // With no room to ask about, the probe is a fresh connection: nothing to wait out.
       await waitFor(() => relay.connected.length > tries, 5000, `a new connection: ${wake}`);
       await join(page, room);

@@ -4,10 +4,15 @@
  * driven by playwright-core, against MultiChat embedded in this process
  * (in-process layer, SQLite), logged in as a superuser.
  */
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { suite } from './helpers/suite.js';
 import * as assert from 'uvu/assert';
-import { CHROMIUM, CHROMIUM_ARGS, killChildren } from './helpers/chromium.js';
+import {
+  addSessionCookie,
+  fileWatchdog,
+  killChildren,
+  launchChromium,
+} from './helpers/chromium.js';
 import { sqliteBackend } from './helpers/databases.js';
 import { EmbeddedChat, Fixtures, joinedClient } from './helpers/deployment.js';
 import type { TestClient } from './helpers/ws-client.js';
@@ -25,12 +30,7 @@ let browser: Browser | undefined;
 let page: Page;
 let base: string;
 
-const watchdog = setTimeout(() => {
-  console.error(`e2e-pages: still running after ${FILE_DEADLINE_MS} ms; killing everything`);
-  killChildren();
-  process.exit(1);
-}, FILE_DEADLINE_MS);
-watchdog.unref();
+const watchdog = fileWatchdog('e2e-pages', FILE_DEADLINE_MS);
 
 test.before(async () => {
   await database.setup();
@@ -38,17 +38,10 @@ test.before(async () => {
   const sam = await fixtures.user('sam', { staff: true, superuser: true });
   chat = await EmbeddedChat.start(fixtures.db);
   base = `http://localhost:${chat.ports[0]}`;
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    headless: true,
-    args: CHROMIUM_ARGS,
-    timeout: 30_000,
-  });
+  browser = await launchChromium();
   const context = await browser.newContext();
   context.setDefaultTimeout(10_000);
-  await context.addCookies([
-    { name: 'sessionid', value: await fixtures.login(sam), domain: 'localhost', path: '/' },
-  ]);
+  await addSessionCookie(context, await fixtures.login(sam));
   page = await context.newPage();
 });
 

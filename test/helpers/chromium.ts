@@ -1,4 +1,5 @@
 import { readdirSync, readFileSync } from 'node:fs';
+import { chromium, type Browser, type BrowserContext } from 'playwright-core';
 
 /** Debian's Chromium: browser tests never download one. */
 export const CHROMIUM = '/usr/bin/chromium';
@@ -12,6 +13,36 @@ export const CHROMIUM_ARGS = [
   '--disable-component-update',
   '--disable-sync',
 ];
+
+/** Debian's headless Chromium, given 30 s to start (a loaded machine starts it slowly). */
+export function launchChromium(): Promise<Browser> {
+  return chromium.launch({
+    executablePath: CHROMIUM,
+    headless: true,
+    args: CHROMIUM_ARGS,
+    timeout: 30_000,
+  });
+}
+
+/** Logs `context` in with the session `key`, as the login page's cookie would. */
+export async function addSessionCookie(context: BrowserContext, key: string): Promise<void> {
+  await context.addCookies([{ name: 'sessionid', value: key, domain: 'localhost', path: '/' }]);
+}
+
+/**
+ * Kills everything this process started and exits, should the test file `file`
+ * still run after `ms`: the whole file must finish well inside the runner's
+ * budget, whatever hangs. Returns the timer, for the file to clear when done.
+ */
+export function fileWatchdog(file: string, ms: number): NodeJS.Timeout {
+  const watchdog = setTimeout(() => {
+    console.error(`${file}: still running after ${ms} ms; killing everything`);
+    killChildren();
+    process.exit(1);
+  }, ms);
+  watchdog.unref();
+  return watchdog;
+}
 
 /**
  * Everything this process started (gredis processes, Chromium), found by parent id:
