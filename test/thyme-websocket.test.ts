@@ -607,7 +607,8 @@ for (const layerUrl of ['memory://', SHARED_REDIS_URL]) {
   });
 
   test('a client that never reads is closed as slow and server memory stays bounded', async () => {
-    const { url, thyme, worker, layer } = await setup({ outgoingBufferLimit: 256 * 1024 });
+    const { logger, lines } = captureLogs();
+    const { url, thyme, worker, layer } = await setup({ outgoingBufferLimit: 256 * 1024, logger });
     const client = await open(url('/'));
     const raw = (client.ws as unknown as { _socket: import('node:net').Socket })._socket;
     raw.pause(); // stop reading: the kernel buffers fill, then Thyme's
@@ -632,6 +633,24 @@ for (const layerUrl of ['memory://', SHARED_REDIS_URL]) {
     const grown = (await retainedBytes()) - before;
     assert.ok(grown < 8 * 1024 * 1024, `memory still held grew by ${grown} bytes`);
     assert.is(thyme.openWebSockets, 0);
+    // Over Redis the replies come a few per turn and what earlier turns left
+    // piles up; the in-process layer hands over the whole flood in the turn it is
+    // sent, stopped at what one turn may add.
+    const closing = lines.filter((line) => /^closing a/.test(line.msg)).map((line) => line.msg);
+    assert.equal(closing, [
+      layerUrl === 'memory://'
+        ? 'closing a WebSocket client sent more at once than it may buffer'
+        : 'closing a slow WebSocket client',
+    ]);
+  });
+
+  test('one turn adds at most 16 times the buffer limit to a socket, even one that reads', async () => {
+    const { url, thyme } = await setup({ outgoingBufferLimit: 8 * 1024 });
+    const client = await open(url('/'));
+    client.send('burst:64:4096'); // 256 KiB in one turn: more than 16 × 8 KiB
+    assert.is((await within(client.closed, 5000, 'the close')).code, 1013);
+    assert.is(thyme.metrics.websocketsClosedSlow, 1);
+    assert.ok(client.received.length < 40, `${client.received.length} replies arrived`);
   });
 
   test('a client that reads is not closed as slow for one message larger than the buffer limit', async () => {
@@ -640,6 +659,22 @@ for (const layerUrl of ['memory://', SHARED_REDIS_URL]) {
     client.send('flood:1:300000');
     assert.is(((await client.next()) as string).length, 300_000);
     // Still open: the next message is answered, and nothing counted it slow.
+    client.send('still there');
+    assert.is(await client.next(), 'still there');
+    assert.is(thyme.metrics.websocketsClosedSlow, 0);
+  });
+
+  test('a client that reads is not closed as slow for a burst of replies larger than the buffer limit', async () => {
+    // The burst is written in one turn, corked until it ends: none of it can
+    // have left when the next frame of it is written.
+    const { url, thyme } = await setup({ outgoingBufferLimit: 8 * 1024 });
+    const client = await open(url('/'));
+    client.send('burst:32:2048'); // 64 KiB, eight times the limit
+    for (let i = 0; i < 32; i++) {
+      const text = (await client.next()) as string;
+      assert.is(text.slice(0, text.indexOf(':')), String(i));
+      assert.is(text.length, String(i).length + 1 + 2048);
+    }
     client.send('still there');
     assert.is(await client.next(), 'still there');
     assert.is(thyme.metrics.websocketsClosedSlow, 0);

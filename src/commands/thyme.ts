@@ -140,7 +140,7 @@ export function thymeCommand(): Command {
     .addOption(
       new Option(
         '--outgoing-buffer-limit <bytes>',
-        'close a WebSocket with 1013 when more than this still waits to be written as another message comes (a client not reading)',
+        'close a WebSocket with 1013 when more than this, left from earlier bursts of messages, still waits to be written as another message comes (a client not reading); one burst may add 16 times this',
       )
         .default(DEFAULTS.outgoingBufferLimit)
         .argParser(numberIn(1024, 2 ** 31, true)),

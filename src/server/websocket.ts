@@ -37,6 +37,13 @@ import type { InFlight } from './in-flight.js';
 const PAUSE_AT = 64;
 const RESUME_AT = 16;
 
+/**
+ * How many times the outgoing buffer limit one turn of the event loop may add to
+ * a socket's buffer (see WebSocketSession.write): enough for the bursts a turn
+ * brings, a bound on memory where nothing else bounds one turn.
+ */
+const BURST_ALLOWANCE = 16;
+
 const VALID_KEY = /^[+/0-9A-Za-z]{22}==$/;
 
 /** The versions ws speaks, named in a refusal of any other (RFC 6455 §4.4). */
@@ -428,6 +435,8 @@ export class WebSocketSession {
   private closedPromise: Promise<void> | undefined;
   /** The code this side closed with, reported when the client's close frame never came. */
   private closingCode: number | undefined;
+  /** Bytes still buffered from earlier turns, as found at this turn's first frame. */
+  private carried = 0;
 
   constructor(
     private readonly ctx: ThymeContext,
@@ -586,23 +595,38 @@ export class WebSocketSession {
    * complete data frame written straight to the connection never splits one.
    *
    * A slow client (protocol.md: its buffer *stays* above the limit) is one whose
-   * buffer is still over the limit when another frame comes, checked before the
-   * frame is added. Checked after, one frame larger than the limit closed every
-   * client it went to, those reading at once too: it is corked until the turn
-   * ends (FanOut), so nothing of it has left when it is counted. Before, the
-   * buffer holds at most the limit and one frame.
+   * buffer still holds more than the limit from earlier turns of the event loop
+   * when another frame comes. What this turn wrote does not count: it is corked
+   * until the turn ends (FanOut), so none of it can have left, however fast the
+   * client reads, and one burst larger than the limit (one layer read bringing
+   * many replies for the socket, a worker sending many at once) would close
+   * every client it went to. `carried` is the buffer as the turn's first frame
+   * found it, so the check costs a comparison per frame and nothing more.
+   *
+   * What one turn adds is bounded by the layer where it can be: over Redis a
+   * turn brings one read per host, at most 100 messages each (reader.ts), but
+   * the in-process layer hands over, in the turn they are sent, whatever
+   * in-process workers send before they yield, and messages have no size limit.
+   * So one turn may add BURST_ALLOWANCE times the limit, no more: a socket
+   * buffers at most the limit from earlier turns, that, and one frame.
    */
   private write(ws: WebSocket, frame: Buffer): void {
-    if (ws.bufferedAmount > this.ctx.options.outgoingBufferLimit) {
-      // The client is not reading: stop buffering for it rather than grow memory.
+    const buffered = ws.bufferedAmount;
+    if (!this.gateway.fanOut.wroteThisTurn(this.socket!)) this.carried = buffered;
+    const limit = this.ctx.options.outgoingBufferLimit;
+    const slow = this.carried > limit;
+    if (slow || buffered - this.carried > limit * BURST_ALLOWANCE) {
+      // Stop buffering for it rather than grow memory.
       this.ctx.metrics.websocketsClosedSlow++;
       this.ctx.logger.info(
-        { path: this.path, buffered: ws.bufferedAmount },
-        'closing a slow WebSocket client',
+        { path: this.path, buffered, fromEarlierTurns: this.carried },
+        slow
+          ? 'closing a slow WebSocket client'
+          : 'closing a WebSocket client sent more at once than it may buffer',
       );
       // Nothing more is buffered after this; if the client never reads the close
       // frame either, ws drops the connection after its close timeout.
-      this.close(CLOSE_TRY_AGAIN_LATER, 'slow client');
+      this.close(CLOSE_TRY_AGAIN_LATER, slow ? 'slow client' : 'too much at once');
       return;
     }
     this.gateway.fanOut.write(this.socket!, frame);

@@ -96,6 +96,17 @@ export class TestWorker {
         }
         return;
       }
+      case 'burst': {
+        // Every reply sent at once: they reach Thyme together, delivered in one
+        // turn of its event loop (one read of the layer).
+        const [count, size] = rest.map(Number) as [number, number];
+        const chunk = 'x'.repeat(size);
+        const sends = [];
+        for (let i = 0; i < count; i++)
+          sends.push(this.layer.send(reply, { text: `${i}:${chunk}` }));
+        await Promise.all(sends);
+        return;
+      }
       case 'bad-reply':
         return this.layer.send(reply, { text: 42 } as unknown as Message);
       default:
