@@ -25,6 +25,7 @@ import {
   waitUntilBlockedBy,
   type TableLock,
 } from './helpers/databases.js';
+import { startSilentServer } from './helpers/silent-server.js';
 import { TcpProxy } from './helpers/tcp-proxy.js';
 import { settledWithin, waitFor } from './helpers/wait.js';
 
@@ -141,6 +142,31 @@ for (const backend of allDatabases()) {
       }
       assert.equal(await db.knex(LOCK_TABLE).select('is_locked'), [{ is_locked: 0 }]);
       await assertResumable();
+    });
+
+  if (backend.name === 'postgres')
+    test('Ctrl-C while it connects to a server that never answers: exit 130 at once, one line saying it was connecting and nothing changed', async () => {
+      // Takes the connection and says nothing, as a stopped server's kernel does.
+      const silent = await startSilentServer();
+      const run = startGredis([
+        'migrate',
+        '--database',
+        `postgres://postgres:hunter2@127.0.0.1:${silent.port}/test`,
+      ]);
+      try {
+        await waitFor(() => silent.connections.length > 0, 10_000, 'migrate to reach the server');
+        // Not when its connection attempt gives up (8 s), nor after a second one for the listing.
+        assert.equal(await run.interrupt(1000, 'migrate to end'), { code: 130, signal: null });
+        assert.is(
+          run.stderr(),
+          `gredis: migrate interrupted (Ctrl-C) while connecting to the database postgres://postgres:***@127.0.0.1:${silent.port}/test: nothing was changed.\n`,
+        );
+        // Only the end of the terminal's "^C" line.
+        assert.is(run.stdout(), '\n');
+      } finally {
+        run.child.kill('SIGKILL');
+        silent.close();
+      }
     });
 
   if (backend.name === 'postgres')

@@ -66,8 +66,15 @@ const STATE_WAIT_MS = 2000;
  * What an interrupted migrate says: what became of the migration under way,
  * which migrations the database has (asked afresh: one may have committed just
  * before the Ctrl-C), and that running migrate again continues from there.
+ * Interrupted before it had connected (a server that never answers), nothing
+ * reached the database, and it is not asked again: that would wait for it.
  */
 async function interrupted(db: Database, error: MigrationInterrupted): Promise<CommandFailed> {
+  if (!db.connected())
+    return interruptedBecause(
+      `while connecting to the database ${redactSecrets(db.url)}: nothing was changed.`,
+      error,
+    );
   const what = error.migration
     ? `while applying ${error.migration}, which was rolled back: nothing of it is applied`
     : 'with no migration under way: none is half-applied';
@@ -89,10 +96,12 @@ async function interrupted(db: Database, error: MigrationInterrupted): Promise<C
       ? `Every migration is applied (${names(true)}).`
       : `Applied: ${names(true)}. Not applied: ${names(false)}. ${again}`;
   }
-  const failure = new CommandFailed(
-    `migrate interrupted (Ctrl-C) ${what}. ${state}`,
-    EXIT_INTERRUPTED,
-  );
+  return interruptedBecause(`${what}. ${state}`, error);
+}
+
+/** migrate's one line for a Ctrl-C (exit 130), its cause kept for --verbosity 2. */
+function interruptedBecause(said: string, error: MigrationInterrupted): CommandFailed {
+  const failure = new CommandFailed(`migrate interrupted (Ctrl-C) ${said}`, EXIT_INTERRUPTED);
   failure.stack = `${failure.stack ?? failure.message}\nCaused by: ${error.stack}`;
   return failure;
 }

@@ -5,6 +5,7 @@ import { redactSecrets } from '../redact.js';
 import { PostgresBackends } from './cancel.js';
 import type { DatabaseBusy } from './errors.js';
 import { busyAwarePgClient, BusyPool } from './pg-busy-pool.js';
+import { PostgresConnects } from './pg-connects.js';
 import { BusyWaitingSqliteClient, retryWhileBusy, setUpBusyWait } from './sqlite-busy.js';
 import { parseDatabaseUrl, type DatabaseTarget } from './url.js';
 
@@ -27,6 +28,20 @@ export interface Database {
    * many were waiting.
    */
   cancelQueries(withinMs: number): Promise<number>;
+  /**
+   * While `signal` is aborted, until the function returned is called: the
+   * pool's connection attempts under way fail at once with ConnectInterrupted
+   * (PostgreSQL: one to a server that takes the connection and never answers
+   * would hold its query, and closing the pool, until the connect timeout),
+   * and so do those begun after. SQLite opens its file at once: nothing to stop.
+   * For interruptQueriesOnAbort.
+   */
+  interruptConnects(signal: AbortSignal): () => void;
+  /**
+   * Whether the pool has made a connection yet (PostgreSQL: logged in; SQLite:
+   * opened the file). Until it has, nothing asked of it reached the database.
+   */
+  connected(): boolean;
   /**
    * Why queries are waiting for one of the pool's connections, if the server
    * says within `withinMs` that the pool's are all waiting for a lock, running
@@ -138,13 +153,17 @@ export function openDatabase(url: string, options: OpenDatabaseOptions = {}): Da
   });
   // Empty for SQLite, whose waits are stopped instead: see cancelQueries.
   const backends = new PostgresBackends();
-  // PostgreSQL's only: see Database.busyPool.
+  // PostgreSQL's only: see Database.busyPool and Database.interruptConnects.
   let busy: BusyPool | undefined;
+  let connects: PostgresConnects | undefined;
+  // SQLite's: PostgresConnects says it for PostgreSQL.
+  let opened = false;
   let config: Knex.Config;
   if (target.kind === 'postgres') {
     busy = new BusyPool(target.connectionString, backends);
-    config = postgresConfig(target, options, backends, busy);
-  } else config = sqliteConfig(target, options);
+    connects = new PostgresConnects();
+    config = postgresConfig(target, options, backends, busy, connects);
+  } else config = sqliteConfig(target, options, () => (opened = true));
   const knex = knexFactory({
     ...config,
     // Knex's own messages (e.g. a failed connection attempt) duplicate errors we
@@ -167,6 +186,8 @@ export function openDatabase(url: string, options: OpenDatabaseOptions = {}): Da
       knex.client instanceof BusyWaitingSqliteClient
         ? knex.client.stopLockWaits()
         : backends.cancelAll(withinMs),
+    interruptConnects: (signal) => connects?.interruptOn(signal) ?? (() => undefined),
+    connected: () => connects?.connected ?? opened,
     busyPool: async (waitedMs, withinMs) =>
       busy && pendingAcquires(knex) > 0 ? busy.explain(waitedMs, withinMs) : undefined,
   };
@@ -234,10 +255,11 @@ function postgresConfig(
   options: OpenDatabaseOptions,
   backends: PostgresBackends,
   busy: BusyPool,
+  connects: PostgresConnects,
 ): Knex.Config {
   const timeoutMs = options.queryTimeoutMs ?? target.queryTimeoutMs ?? QUERY_TIMEOUT_MS;
   return {
-    client: busyAwarePgClient(busy),
+    client: connects.interruptible(busyAwarePgClient(busy)),
     acquireConnectionTimeout: options.acquireTimeoutMs ?? ACQUIRE_TIMEOUT_MS,
     connection: {
       connectionString: target.connectionString,
@@ -262,6 +284,7 @@ function postgresConfig(
 function sqliteConfig(
   target: Extract<DatabaseTarget, { kind: 'sqlite' }>,
   options: OpenDatabaseOptions,
+  onOpened: () => void,
 ): Knex.Config {
   const busyTimeoutMs = options.busyTimeoutMs ?? SQLITE_BUSY_TIMEOUT_MS;
   return {
@@ -276,6 +299,7 @@ function sqliteConfig(
       min: 1,
       max: 1,
       afterCreate: (connection: BetterSqlite3.Database, done: (error?: Error) => void) => {
+        onOpened();
         try {
           setUpBusyWait(connection, busyTimeoutMs);
         } catch (error) {

@@ -18,12 +18,23 @@ export class QueryInterrupted extends Error {
   }
 }
 
+/**
+ * A connection attempt given up because the signal it was made under had
+ * aborted (interruptQueriesOnAbort), before it logged in: nothing was sent on it.
+ */
+export class ConnectInterrupted extends Error {
+  constructor() {
+    super('connection attempt given up: interrupted (Ctrl-C)');
+    this.name = 'ConnectInterrupted';
+  }
+}
+
 /** What interruptQueriesOnAbort gives: how to tell its failures, and how to end it. */
 export interface QueryInterruption {
   /**
    * Whether `error` is the interruption's doing (the signal aborted, and the
-   * statement refused, cancelled by the server, or its lock wait stopped):
-   * the statement did nothing.
+   * statement refused, cancelled by the server, its lock wait stopped, or its
+   * connection attempt given up): the statement did nothing.
    */
   caused(error: unknown): boolean;
   /** Ends the interruption, once a cancel on its way has landed. */
@@ -34,12 +45,15 @@ export interface QueryInterruption {
  * Once `signal` aborts (Ctrl-C), has what `db` runs stop at once rather than
  * when its statement ends: a statement running, or waiting for a lock another
  * session holds (PostgreSQL), or for another process's lock on the file
- * (SQLite), fails now (Database.cancelQueries) rather than at its timeout; and
- * every statement sent after the abort fails before it reaches the database
- * (QueryInterrupted), but ROLLBACK. So a transaction it interrupts can only end
- * rolled back: its COMMIT is one of the statements refused. `stop()` waits for
- * a cancel on its way: sent for a statement that finished meanwhile, it must
- * not cancel the next one instead.
+ * (SQLite), fails now (Database.cancelQueries) rather than at its timeout; a
+ * query waiting for a connection still connecting (PostgreSQL: to a server that
+ * takes it and never answers) fails now too, rather than at the connect
+ * timeout (ConnectInterrupted: Database.interruptConnects); and every statement
+ * sent after the abort fails before it reaches the database (QueryInterrupted,
+ * or ConnectInterrupted for one that needs a new connection), but ROLLBACK. So
+ * a transaction it interrupts can only end rolled back: its COMMIT is one of
+ * the statements refused. `stop()` waits for a cancel on its way: sent for a
+ * statement that finished meanwhile, it must not cancel the next one instead.
  */
 export function interruptQueriesOnAbort(db: Database, signal: AbortSignal): QueryInterruption {
   // Knex emits 'query' synchronously before it sends any statement, the
@@ -52,14 +66,19 @@ export function interruptQueriesOnAbort(db: Database, signal: AbortSignal): Quer
     cancelling = db.cancelQueries(CANCEL_WITHIN_MS).catch(() => 0);
   };
   db.knex.on('query', refuse);
+  const stopConnects = db.interruptConnects(signal);
   if (signal.aborted) cancel();
   else signal.addEventListener('abort', cancel, { once: true });
   return {
     caused: (error) =>
       signal.aborted &&
-      (error instanceof QueryInterrupted || isCancelledOnRequest(error) || isBusy(error)),
+      (error instanceof QueryInterrupted ||
+        error instanceof ConnectInterrupted ||
+        isCancelledOnRequest(error) ||
+        isBusy(error)),
     async stop() {
       db.knex.removeListener('query', refuse);
+      stopConnects();
       signal.removeEventListener('abort', cancel);
       await cancelling;
     },
