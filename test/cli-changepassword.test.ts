@@ -260,6 +260,43 @@ for (const backend of allDatabases()) {
       assert.ok(await users.authenticate('kofi', 'old'), 'the old password still works');
     });
 
+  if (backend.name === 'postgres')
+    test('Ctrl-C while ending the user\'s sessions waits for a lock on gredis_session: the server cancels it, the password change rolled back with it, "Operation cancelled.", exit 1 at once', async () => {
+      const user = await users.create({ username: 'lars', password: 'old' });
+      const sessions = new SessionStore(db, { secret: TEST_SECRET_KEY });
+      const session = await sessions.create(user.id);
+      const locker = new pg.Client({ connectionString: SHARED_POSTGRES_URL });
+      await locker.connect();
+      const run = startGredis(['changepassword', 'lars', ...db_(), '--layer', 'memory://']);
+      let lock: TableLock | undefined;
+      try {
+        await waitFor(() => run.stdout().includes('Password: '), 10_000, 'the prompt');
+        // The password's UPDATE passes; the DELETE of the sessions after it waits.
+        lock = await lockTable(locker, backend, 'gredis_session');
+        run.child.stdin!.write('n3w-Secret\nn3w-Secret\n');
+        await waitUntilBlockedBy(lock.holder, "the command's DELETE of the sessions to wait", {
+          timeoutMs: 10_000,
+        });
+        // Not at the statement timeout (15 s), which the DELETE would wait for.
+        assert.equal(await run.interrupt(2000, 'the command to end'), {
+          code: 1,
+          signal: null,
+        });
+        assert.is(run.stderr(), 'gredis: Operation cancelled.\n');
+        assert.not.match(run.stdout(), /changed successfully/);
+        // Cancelled on the server: not left waiting to run once the lock is released.
+        assert.is(await blockedBy(lock.holder), 0);
+      } finally {
+        run.child.kill('SIGKILL');
+        await lock?.release();
+        await locker.end();
+      }
+      // All or nothing: not a new password with the sessions of the old one still there.
+      assert.ok(await users.authenticate('lars', 'old'), 'the old password still works');
+      assert.is(await users.authenticate('lars', 'n3w-Secret'), undefined);
+      assert.ok(await sessions.load(session.key), 'the session still stands');
+    });
+
   test('Ctrl-C after the password is saved, while the sockets are closed: says the change stands and what was left, exit 1', async () => {
     const user = await users.create({ username: 'jude', password: 'old' });
     const sessions = new SessionStore(db, { secret: TEST_SECRET_KEY });

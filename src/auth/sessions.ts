@@ -1,4 +1,5 @@
 import { createHmac, randomBytes } from 'node:crypto';
+import type { Knex } from 'knex';
 import type { Database } from '../db/connection.js';
 import { isUniqueViolation } from '../db/errors.js';
 import { fromDbInteger, fromDbTimestamp, toDbTimestamp } from '../db/values.js';
@@ -259,9 +260,12 @@ export class SessionStore {
     await this.table.where('session_key_hash', this.hash(key)).delete();
   }
 
-  /** Ends every session of a user (e.g. after a password change); returns how many. */
-  async deleteForUser(userId: number): Promise<number> {
-    return this.table.where('user_id', userId).delete();
+  /**
+   * Ends every session of a user (e.g. after a password change); returns how
+   * many. `knex`: a transaction to do it in (UserRepository.setPassword's `alongside`).
+   */
+  async deleteForUser(userId: number, knex: Knex = this.db.knex): Promise<number> {
+    return knex<SessionRow>('gredis_session').where('user_id', userId).delete();
   }
 
   /** Deletes expired rows (Django's clearsessions); returns how many. */

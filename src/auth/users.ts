@@ -1,3 +1,4 @@
+import type { Knex } from 'knex';
 import type { Database } from '../db/connection.js';
 import { BatchedLookup, type BatchedLookupSql } from '../db/batched-lookup.js';
 import { isUniqueViolation } from '../db/errors.js';
@@ -448,13 +449,31 @@ export class UserRepository {
    * session auth hash: the sessions made before no longer match it, and one who
    * changes their own password logs in again with this one to stay in (Django's
    * update_session_auth_hash). Callers should still end the user's sessions, so
-   * that their rows and chat sockets go at once.
+   * that their rows and chat sockets go at once: in `alongside`, which runs after
+   * the UPDATE in its transaction, both are done or neither (a password changed
+   * while the old one's sessions stay, or the reverse, is neither what was asked
+   * nor what was refused).
    */
-  async setPassword(id: number, raw: string | undefined): Promise<string> {
+  async setPassword(
+    id: number,
+    raw: string | undefined,
+    alongside?: (trx: Knex.Transaction) => Promise<unknown>,
+  ): Promise<string> {
+    // Hashed first: no connection held, nor transaction open, for its 100s of ms.
     const password =
       raw === undefined ? makeUnusablePassword() : await makePassword(raw, this.iterations);
-    const count = await this.table.where('id', id).update({ password });
-    if (count === 0) throw new UserNotFound(id);
+    const update = async (knex: Knex): Promise<void> => {
+      const count = await knex<UserRowWithPassword>('auth_user')
+        .where('id', id)
+        .update({ password });
+      if (count === 0) throw new UserNotFound(id);
+    };
+    if (alongside)
+      await this.db.knex.transaction(async (trx) => {
+        await update(trx);
+        await alongside(trx);
+      });
+    else await update(this.db.knex);
     return this.authHashes.of(password);
   }
 

@@ -27,8 +27,8 @@ export async function runChangePassword(
   // Opened first, so that a bad URL is refused before anyone types a password.
   const layer = openLayer(flags.layer, logger, { logger: layerLog.logger });
   // Ctrl-C cancels until the password is saved, whatever it waits for: the
-  // database (its UPDATE behind a lock too), the layer (up to LAYER_WAIT_MS with
-  // nothing on the screen), the prompts.
+  // database (its UPDATE or the sessions' DELETE behind a lock too), the layer
+  // (up to LAYER_WAIT_MS with nothing on the screen), the prompts.
   await cancelledByCtrlC(async (ctrlC) => {
     try {
       await withDatabase(flags.database, logger, async (db) => {
@@ -39,10 +39,16 @@ export async function runChangePassword(
         await requireReachable(layer, layerLog.reason, ctrlC.signal);
         process.stdout.write(`Changing password for user '${user.username}'\n`);
         const password = await askNewPassword(user, ctrlC.signal);
-        await changeUnlessCancelled(db, ctrlC, () => users.setPassword(user.id, password));
         // Whoever knew the old password is logged out everywhere, and the chat
         // sockets they opened are closed, as the admin's "set password" does.
-        await new SessionStore(db, { secret }).deleteForUser(user.id);
+        // The sessions end in the password's transaction: a Ctrl-C while their
+        // DELETE waits for a lock (cancelled, as the UPDATE's wait would be)
+        // rolls the new password back with it, so that it is said cancelled
+        // with nothing changed, not changed with the old one's sessions left.
+        const sessions = new SessionStore(db, { secret });
+        await changeUnlessCancelled(db, ctrlC, () =>
+          users.setPassword(user.id, password, (trx) => sessions.deleteForUser(user.id, trx)),
+        );
         process.stdout.write(`Password changed successfully for user '${user.username}'\n`);
         await closeSocketsOf(layer, user, ctrlC.signal);
       });
