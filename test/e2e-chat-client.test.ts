@@ -25,7 +25,7 @@ import { chatClient, EmbeddedChat, Fixtures, joinSettled, nextJson } from './hel
 import { sleep, waitFor } from './helpers/wait.js';
 
 /** The whole file must finish well inside the runner's budget (300 s), whatever hangs. */
-const FILE_DEADLINE_MS = 180_000;
+const FILE_DEADLINE_MS = 210_000;
 
 const test = suite('chat page client [sqlite, memory layer, Chromium]');
 const database = sqliteBackend();
@@ -900,6 +900,34 @@ test('a connection gone silent unseen (a frozen server, a dead network path): sh
       5000,
       'the message',
     );
+  });
+});
+
+test('a page with no room open left alone past the silence timeout (20 s), its join and leave answered: one connection all along, and the status never changes', async () => {
+  const room = await fixtures.room('In and out');
+  await inTab({}, async ({ page, relay }) => {
+    // Every state the status is given from here on, the same one again too.
+    await page.evaluate(`(() => {
+      const status = document.getElementById('connection-status');
+      window.__states = [];
+      new MutationObserver(() => window.__states.push(status.getAttribute('data-state')))
+        .observe(status, { attributes: true, attributeFilter: ['data-state'] });
+    })()`);
+    // Commands answered: the page owes nothing, so it waits for nothing.
+    await join(page, room);
+    await page.locator(`.room-link[data-room-id="${room.id}"]`).click();
+    await pane(page, room).waitFor({ state: 'detached' });
+    const connections = relay.connected.length;
+    // In real time, on the page's own timers (its handshake's and its commands'
+    // waits for an answer among them), over a socket that brings nothing.
+    await sleep(25_000);
+    assert.is(relay.connected.length, connections, 'no new connection');
+    assert.equal(await page.evaluate('window.__states'), [], 'the status never changed');
+    assert.is(await page.locator('#connection-text').textContent(), 'Connected.');
+    assert.is(await alertText(page), '');
+    // The socket of all along still carries commands.
+    await join(page, room);
+    assert.is(relay.connected.length, connections);
   });
 });
 
