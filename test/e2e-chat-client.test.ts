@@ -762,6 +762,50 @@ test("a room's messages and notices that come before the answer to its join: sho
   });
 });
 
+test("a join lost with its connection, made again once reconnected: the room's messages that come before that answer are shown too", async () => {
+  const room = await fixtures.room('Early again');
+  const noor = await fixtures.login(await fixtures.user('noor'));
+  await inTab({}, async ({ page, relay, chat }) => {
+    relay.holding = /^\{"join"/;
+    await page.locator(`.room-link[data-room-id="${room.id}"]`).click();
+    await waitFor(() => relay.held.length === 1, 5000, 'the answer to the join');
+    // Lost with its connection: the page joins again once reconnected.
+    relay.cut();
+    relay.held.splice(0);
+    await waitFor(() => relay.held.length === 1, 5000, 'the answer to the join made again');
+    await waitFor(
+      async () => {
+        await chat.layer.groupSend(roomGroup(room.id), { text: '{}' });
+        return relay.passed.includes('{}');
+      },
+      5000,
+      'sam in the room again',
+    );
+    const other = await chatClient(chat.ports[0]!, noor);
+    try {
+      await joinSettled(other, room.id);
+      other.send(JSON.stringify({ command: 'send', room: room.id, message: 'meanwhile' }));
+      await waitFor(
+        () => relay.passed.some((frame) => frame.includes('"message":"meanwhile"')),
+        5000,
+        "noor's message to reach the page",
+      );
+      assert.is(await pane(page, room).count(), 0, 'no pane yet');
+      relay.release();
+      await pane(page, room).waitFor();
+      assert.equal(
+        await pane(page, room)
+          .locator('.messages li')
+          .allTextContents()
+          .then((all) => all.map(withoutTime)),
+        ['noor joined', 'noormeanwhile'],
+      );
+    } finally {
+      other.close();
+    }
+  });
+});
+
 /** A list item's text without its time (hh:mm). */
 function withoutTime(text: string): string {
   return text.replace(/^\d\d:\d\d/, '');

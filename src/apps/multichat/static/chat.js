@@ -114,6 +114,12 @@
   const rooms = new Map();
   /** Rooms re-joined after a reconnect, in the order sent: each gets exactly one reply, in order. */
   let rejoining = [];
+  /**
+   * Room id → the frames of a room being re-joined with no pane yet (a join the
+   * user asked for, lost with its connection: joinsLost), kept for its answer
+   * as a join's are (keepEarly).
+   */
+  const rejoinEarly = new Map();
   /** Re-joins refused for the rate, waiting to go again (their timers). */
   const retries = new Set();
   /** Rooms whose leave is on its way: a keep-alive join now would bring them back. */
@@ -593,7 +599,9 @@
       updateEmptyState();
     }
     retitleListed(id, title);
-    for (const data of (asked && asked.early) || []) onRoomMessage(data);
+    const early = (asked && asked.early) || rejoinEarly.get(id) || [];
+    rejoinEarly.delete(id);
+    for (const data of early) onRoomMessage(data);
     setPressed(id, true);
     if (focusOnJoin === id) {
       focusOnJoin = null;
@@ -778,14 +786,19 @@
    * its way, and is shown once its answer makes the pane: the server may deliver
    * a room's messages first (the answer and the group add are one step only on
    * one Redis server; other processes' messages are ordered by their clocks).
+   * So does one waiting on that join made again after a reconnect (rejoinEarly).
    * A refused join's frames go with it.
    */
   function keepEarly(id, data) {
     const join = awaitedJoin(id);
-    if (!join) return;
-    join.early = join.early || [];
-    join.early.push(data);
-    if (join.early.length > MAX_EARLY_FRAMES) join.early.shift();
+    let early;
+    if (join) early = join.early = join.early || [];
+    else if (rejoining.includes(id)) {
+      early = rejoinEarly.get(id) || [];
+      rejoinEarly.set(id, early);
+    } else return;
+    early.push(data);
+    if (early.length > MAX_EARLY_FRAMES) early.shift();
   }
 
   /** A message of the user's that did not go: in view, its text there to copy. */
@@ -798,6 +811,8 @@
   function onError(code) {
     // The first replies after a reconnect answer the re-joins, in order: a refused one names its room.
     const id = rejoining.shift();
+    // A refused re-join's frames go with it, as a refused join's do (keepEarly).
+    if (id !== undefined) rejoinEarly.delete(id);
     // More rooms than the server takes commands at once: ask again for this one.
     if (id !== undefined && code === 'RATE_LIMITED') return rejoinLater(id);
     // Deleted while the page was away: as if it had heard of it then.
@@ -938,6 +953,7 @@
     clearTimeout(silenceTimer);
     silenceTimer = 0;
     rejoining = [];
+    rejoinEarly.clear();
     for (const timer of retries) clearTimeout(timer);
     retries.clear();
     // What the user asked for and got no answer to holds. A leave: the socket's
