@@ -24,7 +24,7 @@ export const DEFAULTS = Object.freeze({
   /** 0: no limit (the open-file limit, `ulimit -n`, is then the bound). */
   maxConnections: 0,
   /**
-   * Seconds a stop (SIGTERM/SIGINT) waits for work in flight: Thyme's for HTTP
+   * Seconds a stop (SIGTERM, SIGINT or SIGHUP) waits for work in flight: Thyme's for HTTP
    * responses, a worker's for its events. One value for both, below the
    * supervisor's own grace (docker stop's 10 s; Kubernetes' 30 s), so that what
    * is left is answered or handed over before a SIGKILL; a chat event takes

@@ -61,7 +61,7 @@ export function runWorkerCommand(): Command {
     .addOption(
       new Option(
         '--stop-timeout <seconds>',
-        `at SIGTERM/SIGINT, how long events in progress may take to finish; those still running then are abandoned (lost, their sockets' next events served by other workers at once) and the worker exits ${EXIT_ABANDONED}`,
+        `at SIGTERM, SIGINT or SIGHUP, how long events in progress may take to finish; those still running then are abandoned (lost, their sockets' next events served by other workers at once) and the worker exits ${EXIT_ABANDONED}`,
       )
         .default(WORKER_DEFAULTS.stopTimeout)
         .argParser(numberIn(0, 86_400)),

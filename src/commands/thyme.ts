@@ -164,7 +164,7 @@ export function thymeCommand(): Command {
     .addOption(
       new Option(
         '--stop-timeout <seconds>',
-        `at SIGTERM/SIGINT, how long the stop may wait for HTTP responses in flight; those no worker has answered by then get 503, streamed ones are cut off. With memory:// (its own workers) it bounds the whole stop: events still running then are abandoned (as runworker's) and thyme exits ${EXIT_ABANDONED}`,
+        `at SIGTERM, SIGINT or SIGHUP, how long the stop may wait for HTTP responses in flight; those no worker has answered by then get 503, streamed ones are cut off. With memory:// (its own workers) it bounds the whole stop: events still running then are abandoned (as runworker's) and thyme exits ${EXIT_ABANDONED}`,
       )
         .default(DEFAULTS.stopTimeout)
         .argParser(numberIn(0, 86_400)),
