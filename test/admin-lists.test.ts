@@ -3,7 +3,7 @@
  * them, over real HTTP on SQLite and PostgreSQL: 100 a page chosen by `?p=N`
  * (1-based), the count, a search `?q=` that ignores case and takes %, _ and \
  * literally, page links that keep the search, and Django's redirect to `?e=1`
- * for a page past the end. Rows are made directly in the database.
+ * for a page past the end or an unknown name. Rows are made directly in the database.
  */
 import { suite } from './helpers/suite.js';
 import * as assert from 'uvu/assert';
@@ -141,6 +141,32 @@ for (const database of allDatabases()) {
     assert.equal(roomTitles(text(short)).length, 50);
     assert.match(text(short), /<p class="result-count">\s*50 rooms\s*<\/p>/);
     assert.not.match(text(short), /class="paginator"/, 'one page: no page links');
+  });
+
+  test("a name the list does not take (?bogus=1) is Django's IncorrectLookupParameters too; its own names, and o, _popup and _to_field, are not", async () => {
+    await manyRooms(150);
+    const client = await signedIn('root');
+    for (const query of ['bogus=1', 'q=room&bogus', 'p=2&title=Room+001', '=1', 'Q=room', 'pp=2']) {
+      for (const list of ['/admin/rooms/', '/admin/users/']) {
+        const res = await client.get(`${list}?${query}`);
+        assert.is(res.status, 302, `${list}?${query}`);
+        assert.is(res.headers.location, `${list}?e=1`, `${list}?${query}: nothing kept`);
+        const again = await client.get(`${list}?e=1&${query}`);
+        assert.is(again.status, 200, `${list}?e=1&${query}`);
+        assert.match(text(again), /<h1>Database error<\/h1>/, `${list}?e=1&${query}`);
+      }
+    }
+    const landing = text(await client.get('/admin/rooms/?e=1'));
+    assert.equal(roomTitles(landing).length, 100, 'e alone is the list');
+    assert.equal(roomTitles(text(await client.get('/admin/rooms/?p=2&q=room&e=1'))).length, 50);
+    assert.equal(roomTitles(text(await client.get('/admin/rooms/?all=&q=room'))).length, 150);
+    for (const query of ['o=1', 'o=-2.1', '_popup=1', '_to_field=id']) {
+      const res = await client.get(`/admin/rooms/?p=2&${query}`);
+      assert.is(res.status, 200, query);
+      assert.equal(roomTitles(text(res)).length, 50, query);
+    }
+    const staff = await signedIn('mod', false);
+    assert.is((await staff.get('/admin/users/?bogus=1')).status, 403, 'users stay superusers-only');
   });
 
   test('"Show all" up to 200 (list_max_show_all): ?all= shows them on one page and is kept by the search; more than 200 stay paged', async () => {

@@ -2,7 +2,8 @@
  * The admin's lists as Django 3.2's changelist (django/contrib/admin/views/main.py)
  * shows them: PER_PAGE objects a page, chosen by `?p=N` (1-based), narrowed by the
  * search `?q=`, with the count, page links that keep the search, and Django's
- * answer to a page number past the end.
+ * answer to a page number past the end or a name in the query string it does
+ * not take.
  */
 import type { ListSlice } from '../../../db/search.js';
 import { html, type SafeHtml } from '../../../worker/http/html.js';
@@ -21,6 +22,24 @@ const PAGE_VAR = 'p';
 const SEARCH_VAR = 'q';
 const ERROR_FLAG = 'e';
 const FILTERS_VAR = '_changelist_filters';
+
+/**
+ * The names a list takes in its query string: its own, and those Django 4's
+ * ChangeList reads and leaves out of its lookups (IGNORED_PARAMS: the sort `o`,
+ * and `_popup`, `_to_field` of its pop-up lists, none of which this admin has, so
+ * they change nothing here). Django takes any other name for a lookup on a field
+ * (`?title=…`); one that names no field is IncorrectLookupParameters. Lists here
+ * have no filters, so every other name is answered that way.
+ */
+const LIST_PARAMS: ReadonlySet<string> = new Set([
+  ALL_VAR,
+  'o',
+  SEARCH_VAR,
+  '_popup',
+  '_to_field',
+  PAGE_VAR,
+  ERROR_FLAG,
+]);
 
 /** What a list is read from: a repository's count and list. */
 export interface ListSource<T> {
@@ -123,16 +142,27 @@ export function elidedPageRange(current: number, pageCount: number): (number | '
 }
 
 /**
- * The page of `source` the request asks for, or Django's answer when there is no
- * such page (ModelAdmin.changelist_view on IncorrectLookupParameters): a redirect
- * to the list's first page with `?e=1`, or, if that already failed, its
- * "Database error" page. A page number that is no number means page 1, and a list
+ * ModelAdmin.changelist_view's answer to IncorrectLookupParameters: a redirect to
+ * the list's first page with `?e=1` and nothing else, or, if that already failed,
+ * its "Database error" page.
+ */
+function incorrectLookup(request: Request): Response {
+  if (request.query.has(ERROR_FLAG)) return databaseErrorPage(request);
+  return Response.redirect(`${request.path}?${ERROR_FLAG}=1`, 302);
+}
+
+/**
+ * The page of `source` the request asks for, or Django's answer (incorrectLookup)
+ * when there is no such page or the query string names something the list does
+ * not take (`?bogus=1`). A page number that is no number means page 1, and a list
  * that fits in one page ignores it, as in Django.
  */
 export async function loadChangeList<T>(
   request: Request,
   source: ListSource<T>,
 ): Promise<ChangeList<T> | Response> {
+  for (const name of request.query.keys())
+    if (!LIST_PARAMS.has(name)) return incorrectLookup(request);
   const messages: FlashMessage[] = [];
   let query = lastValue(request, SEARCH_VAR) ?? '';
   // The search form's CharField (strip=False) refuses only a NUL, which no
@@ -150,10 +180,7 @@ export async function loadChangeList<T>(
   const showAll = request.query.has(ALL_VAR);
   const canShowAll = resultCount <= MAX_SHOW_ALL;
   const paged = multiPage && !(showAll && canShowAll);
-  if (paged && (requested < 1 || requested > pageCount)) {
-    if (request.query.has(ERROR_FLAG)) return databaseErrorPage(request);
-    return Response.redirect(`${request.path}?${ERROR_FLAG}=1`, 302);
-  }
+  if (paged && (requested < 1 || requested > pageCount)) return incorrectLookup(request);
   const current = paged ? requested : 1;
   const items = await source.list(
     paged ? { terms, offset: (current - 1) * PER_PAGE, limit: PER_PAGE } : { terms },
