@@ -402,7 +402,7 @@ for (const database of allDatabases()) {
     const saved = await client.post(`/admin/rooms/${room.id}/?${carried}`, { title: 'Room 150b' });
     assert.is(saved.status, 303);
     assert.is(saved.headers.location, '/admin/rooms/?p=2&q=room');
-    assert.match(text(await client.get('/admin/rooms/?p=2&q=room')), /was saved/);
+    assert.match(text(await client.get('/admin/rooms/?p=2&q=room')), /was changed successfully/);
 
     await client.get(`/admin/rooms/new/?${carried}`);
     const added = await client.post(`/admin/rooms/new/?${carried}`, { title: 'Room new' });

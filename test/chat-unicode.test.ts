@@ -101,7 +101,7 @@ for (const database of allDatabases()) {
     });
     assert.is(created.status, 303, text(created));
     const users = text(await root.get('/admin/users/'));
-    assert.ok(users.includes(`The user “${escapeHtml(LONG_NAME)}” was added.`), 'notice');
+    assert.ok(users.includes(`>${escapeHtml(LONG_NAME)}</a>” was added successfully.`), 'notice');
     assert.ok(users.includes(escapeHtml(LONG_NAME)), 'listed');
     const tooLong = await submit(root, '/admin/users/new/', {
       username: `${LONG_NAME}é`,
@@ -140,7 +140,7 @@ for (const database of allDatabases()) {
     assert.is(renamed.status, 303);
     assert.ok(
       text(await root.get('/admin/rooms/')).includes(
-        `The room “${ASTRAL_TITLE.slice(2)}☕” was saved.`,
+        `>${ASTRAL_TITLE.slice(2)}☕</a>” was changed successfully.`,
       ),
     );
   });

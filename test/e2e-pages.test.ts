@@ -65,12 +65,29 @@ test('on a phone, no page scrolls sideways: a room title or a username without s
     `/admin/users/${user.id}/delete/`,
   ]) {
     await page.goto(base + path);
-    const [scroll, visible] = (await page.evaluate(
-      '[document.documentElement.scrollWidth, document.documentElement.clientWidth]',
-    )) as [number, number];
-    assert.ok(scroll <= visible, `${path}: ${scroll} px wide on a ${visible} px screen`);
+    await assertNoSidewaysScroll(path);
+  }
+  // The notice after a save names the room or user, in a link (Django's words).
+  for (const [form, list] of [
+    [`/admin/rooms/${room.id}/`, '/admin/rooms/'],
+    [`/admin/users/${user.id}/`, '/admin/users/'],
+  ] as const) {
+    await page.goto(base + form);
+    await Promise.all([
+      page.waitForURL(base + list),
+      page.getByRole('button', { name: 'Save' }).click(),
+    ]);
+    await page.locator('.flash-messages a').waitFor();
+    await assertNoSidewaysScroll(`${list} with its notice`);
   }
 });
+
+async function assertNoSidewaysScroll(what: string): Promise<void> {
+  const [scroll, visible] = (await page.evaluate(
+    '[document.documentElement.scrollWidth, document.documentElement.clientWidth]',
+  )) as [number, number];
+  assert.ok(scroll <= visible, `${what}: ${scroll} px wide on a ${visible} px screen`);
+}
 
 test("on a phone with 12 rooms joined: no sideways scroll, and every pane's send box can be reached and used", async () => {
   const rooms = await Promise.all(

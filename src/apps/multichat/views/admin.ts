@@ -21,7 +21,7 @@ import { NotFound, type Router, type View } from '../../../worker/http/router.js
 import { CLOSE_ACCESS_CHANGED, roomDeletedFrame, roomGroup } from '../chat-protocol.js';
 import type { AdminServices } from '../index.js';
 import { InvalidRoomTitle, ROOM_TITLE_MAX_LENGTH, type Room } from '../rooms.js';
-import { checkbox, csrfInput, field, page, type FlashMessage } from './layout.js';
+import { checkbox, csrfInput, field, page, type FlashLink, type FlashMessage } from './layout.js';
 import { errorPage } from './pages.js';
 import {
   counted,
@@ -71,10 +71,19 @@ export function addAdminRoutes(router: Router, services: AdminServices): void {
 
 const FLASH_KEY = 'admin_flash';
 
+function isFlashLink(value: unknown): value is FlashLink {
+  if (typeof value !== 'object' || value === null) return false;
+  const { href, text } = value as Record<string, unknown>;
+  return typeof href === 'string' && typeof text === 'string';
+}
+
 function isFlash(value: unknown): value is FlashMessage {
   if (typeof value !== 'object' || value === null) return false;
   const { level, text } = value as Record<string, unknown>;
-  return (level === 'success' || level === 'warning') && typeof text === 'string';
+  const isText =
+    typeof text === 'string' ||
+    (Array.isArray(text) && text.every((part) => typeof part === 'string' || isFlashLink(part)));
+  return (level === 'success' || level === 'warning') && isText;
 }
 
 /** Reads and clears the notices left by the last POST (only writes when there were some). */
@@ -89,7 +98,7 @@ function takeFlash(request: Request): FlashMessage[] {
 function redirectWith(
   request: Request,
   location: string,
-  text: string,
+  text: FlashMessage['text'],
   level: FlashMessage['level'] = 'success',
 ): Response {
   request.session?.set(FLASH_KEY, [{ level, text }]);
@@ -104,6 +113,24 @@ function redirectWith(
 function missingObject(request: Request, kind: 'Room' | 'User', id: string | undefined): Response {
   const text = `${kind} with ID “${id ?? ''}” doesn’t exist. Perhaps it was deleted?`;
   return redirectWith(request, '/admin/', text, 'warning');
+}
+
+/**
+ * Django's notice after an add or a change (ModelAdmin.response_add and
+ * response_change, on "Save"): the object's name links to its page, as it does
+ * for whoever may change it, which is anyone who reaches these pages.
+ */
+function savedNotice(
+  kind: 'room' | 'user',
+  object: FlashLink,
+  done: 'added' | 'changed',
+): FlashMessage['text'] {
+  return [`The ${kind} “`, object, `” was ${done} successfully.`];
+}
+
+/** Django's notice after a delete (ModelAdmin.response_delete): the name as it was, no link. */
+function deletedNotice(kind: 'room' | 'user', name: string): string {
+  return `The ${kind} “${name}” was deleted successfully.`;
 }
 
 /** `notices`: about this request (a search refused), after those left by the last POST. */
@@ -354,7 +381,11 @@ function roomCreate(services: AdminServices): View {
     try {
       const room = await services.rooms.create(values.title, values.staffOnly);
       const back = keepListFilters(request, ROOM_LIST)(ROOM_LIST);
-      return redirectWith(request, back, `The room “${room.title}” was added.`);
+      return redirectWith(
+        request,
+        back,
+        savedNotice('room', { href: `/admin/rooms/${room.id}/`, text: room.title }, 'added'),
+      );
     } catch (error) {
       if (!(error instanceof InvalidRoomTitle)) throw error;
       const errors = { title: reasonOf(error.message, /^invalid room title:\s*/) };
@@ -381,7 +412,11 @@ function roomEdit(services: AdminServices): View {
       if (!room.staffOnly && saved.staffOnly)
         await services.layer.groupSend(roomGroup(room.id), { close: CLOSE_ACCESS_CHANGED });
       const back = keepListFilters(request, ROOM_LIST)(ROOM_LIST);
-      return redirectWith(request, back, `The room “${saved.title}” was saved.`);
+      return redirectWith(
+        request,
+        back,
+        savedNotice('room', { href: `/admin/rooms/${saved.id}/`, text: saved.title }, 'changed'),
+      );
     } catch (error) {
       if (!(error instanceof InvalidRoomTitle)) throw error;
       const errors = { title: reasonOf(error.message, /^invalid room title:\s*/) };
@@ -407,7 +442,7 @@ function roomDelete(services: AdminServices): View {
     }
     if (!(await services.rooms.delete(room.id))) return missingObject(request, 'Room', params.id);
     await services.layer.groupSend(roomGroup(room.id), roomDeletedFrame(room.id));
-    return redirectWith(request, keep(ROOM_LIST), `The room “${room.title}” was deleted.`);
+    return redirectWith(request, keep(ROOM_LIST), deletedNotice('room', room.title));
   };
 }
 
@@ -588,7 +623,11 @@ function userCreate(services: AdminServices): View {
     try {
       const user = await services.users.create({ ...values, password });
       const back = keepListFilters(request, USER_LIST)(USER_LIST);
-      return redirectWith(request, back, `The user “${user.username}” was added.`);
+      return redirectWith(
+        request,
+        back,
+        savedNotice('user', { href: `/admin/users/${user.id}/`, text: user.username }, 'added'),
+      );
     } catch (error) {
       if (error instanceof DuplicateUsername)
         errors.username = 'A user with that username already exists.';
@@ -680,7 +719,11 @@ function userEdit(services: AdminServices): View {
     else if (user.isStaff && !saved.isStaff)
       await closeUserSockets(services.layer, user.id, CLOSE_ACCESS_CHANGED);
     const back = keepListFilters(request, USER_LIST)(USER_LIST);
-    return redirectWith(request, back, `The user “${saved.username}” was saved.`);
+    return redirectWith(
+      request,
+      back,
+      savedNotice('user', { href: `/admin/users/${saved.id}/`, text: saved.username }, 'changed'),
+    );
   };
 }
 
@@ -721,10 +764,11 @@ function userPassword(services: AdminServices): View {
     await endSessionsOf(services, user.id);
     if (user.id === request.user?.id)
       await login(request, { ...user, sessionAuthHash }, services.users);
+    // Django's UserAdmin.user_change_password says only this, on the user's page.
     return redirectWith(
       request,
       keepListFilters(request, USER_LIST)(`/admin/users/${user.id}/`),
-      `The password of “${user.username}” was changed.`,
+      'Password changed successfully.',
     );
   };
 }
@@ -748,6 +792,6 @@ function userDelete(services: AdminServices): View {
     // The user's sessions go with them (ON DELETE CASCADE); so do their chat sockets.
     if (!(await services.users.delete(user.id))) return missingObject(request, 'User', params.id);
     await closeUserSockets(services.layer, user.id);
-    return redirectWith(request, keep(USER_LIST), `The user “${user.username}” was deleted.`);
+    return redirectWith(request, keep(USER_LIST), deletedNotice('user', user.username));
   };
 }

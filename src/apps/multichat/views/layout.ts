@@ -1,13 +1,21 @@
 import type { Request } from '../../../worker/http/request.js';
 import { html, type HtmlValue, type SafeHtml } from '../../../worker/http/html.js';
 
+/** A link in a notice: Django's notices after a save link the object's name to its page. */
+export interface FlashLink {
+  href: string;
+  text: string;
+}
+
 /**
- * A one-shot notice shown on the page after a redirect ("The room was created.",
- * or a warning: "Room with ID “5” doesn’t exist."), at Django's message levels.
+ * A one-shot notice shown on the page after a redirect ("The room “Lobby” was
+ * added successfully.", or a warning: "Room with ID “5” doesn’t exist. Perhaps it
+ * was deleted?"), at Django's message levels. Its text is text, never markup: a
+ * notice with a link is its pieces, and only the FlashLinks among them are links.
  */
 export interface FlashMessage {
   level: 'success' | 'warning';
-  text: string;
+  text: string | readonly (string | FlashLink)[];
 }
 
 export interface PageOptions {
@@ -59,7 +67,7 @@ ${
     ? // Focused on load (autofocus): a status region already there when a page
       // loads is not announced, and these follow a redirect ("The room was added.").
       html`<div class="flash-messages" role="status" tabindex="-1" autofocus>
-        ${messages.map((m) => html`<p class="flash flash-${m.level}">${m.text}</p>`)}
+        ${messages.map((m) => html`<p class="flash flash-${m.level}">${flashText(m.text)}</p>`)}
       </div>`
     : ''
 }
@@ -69,6 +77,13 @@ ${(options.scripts ?? []).map((src) => html`<script src="${src}" defer></script>
 </body>
 </html>
 `;
+}
+
+function flashText(text: FlashMessage['text']): HtmlValue {
+  if (typeof text === 'string') return text;
+  return text.map((part) =>
+    typeof part === 'string' ? part : html`<a href="${part.href}">${part.text}</a>`,
+  );
 }
 
 /** The admin's sections; Users only for superusers (others would get 403 there). */
