@@ -90,7 +90,7 @@ for (const database of allDatabases()) {
   async function assertMissing(
     client: BrowserlessClient,
     res: HttpResult,
-    kind: 'Room' | 'User',
+    kind: 'room' | 'user',
     id: string,
     what: string,
   ): Promise<void> {
@@ -301,7 +301,7 @@ for (const database of allDatabases()) {
       ['/admin/rooms/0/delete/', '0'],
       ['/admin/rooms/-1/', '-1'],
     ] as const) {
-      await assertMissing(client, await client.get(path), 'Room', id, path);
+      await assertMissing(client, await client.get(path), 'room', id, path);
     }
   });
 
@@ -331,7 +331,7 @@ for (const database of allDatabases()) {
     );
     await client.get(`/admin/rooms/`);
     const twice = await client.post(`/admin/rooms/${room.id}/delete/`, {});
-    await assertMissing(client, twice, 'Room', String(room.id), 'deleted twice');
+    await assertMissing(client, twice, 'room', String(room.id), 'deleted twice');
   });
 
   test('invalid room input: errors next to the field, status 200, nothing changes', async () => {
@@ -629,7 +629,7 @@ for (const database of allDatabases()) {
           assert.is((await client.post(url, fields)).status, 404, `POST ${url}`);
           continue;
         }
-        const kind = path.startsWith('/admin/users/') ? 'User' : 'Room';
+        const kind = path.startsWith('/admin/users/') ? 'user' : 'room';
         await assertMissing(client, await client.get(url), kind, String(id), `GET ${url}`);
         await client.get('/admin/');
         await assertMissing(

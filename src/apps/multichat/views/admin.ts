@@ -108,9 +108,10 @@ function redirectWith(
 /**
  * A room or user page whose object is not there (deleted meanwhile: a stale link
  * or form, another admin's doing) leads to the dashboard with a warning, in the
- * words of Django's admin (_get_obj_does_not_exist_redirect), not to a 404 page.
+ * words of Django's admin (_get_obj_does_not_exist_redirect), not to a 404 page;
+ * Django starts it with the model's verbose_name as it is, lower case.
  */
-function missingObject(request: Request, kind: 'Room' | 'User', id: string | undefined): Response {
+function missingObject(request: Request, kind: 'room' | 'user', id: string | undefined): Response {
   const text = `${kind} with ID “${id ?? ''}” doesn’t exist. Perhaps it was deleted?`;
   return redirectWith(request, '/admin/', text, 'warning');
 }
@@ -398,7 +399,7 @@ function roomEdit(services: AdminServices): View {
   return async (request, params) => {
     const id = parseId(params.id);
     const room = id === undefined ? undefined : await services.rooms.find(id);
-    if (!room) return missingObject(request, 'Room', params.id);
+    if (!room) return missingObject(request, 'room', params.id);
     const heading = `Edit room “${room.title}”`;
     const action = `/admin/rooms/${room.id}/`;
     if (request.method !== 'POST') {
@@ -407,7 +408,7 @@ function roomEdit(services: AdminServices): View {
     const values = readRoomForm(request);
     try {
       const saved = await services.rooms.update(room.id, values.title, values.staffOnly);
-      if (!saved) return missingObject(request, 'Room', params.id);
+      if (!saved) return missingObject(request, 'room', params.id);
       // Its members joined when anyone could: they join again, and only staff get in.
       if (!room.staffOnly && saved.staffOnly)
         await services.layer.groupSend(roomGroup(room.id), { close: CLOSE_ACCESS_CHANGED });
@@ -429,7 +430,7 @@ function roomDelete(services: AdminServices): View {
   return async (request, params) => {
     const id = parseId(params.id);
     const room = id === undefined ? undefined : await services.rooms.find(id);
-    if (!room) return missingObject(request, 'Room', params.id);
+    if (!room) return missingObject(request, 'room', params.id);
     const keep = keepListFilters(request, ROOM_LIST);
     if (request.method !== 'POST') {
       return confirmDelete(request, {
@@ -440,7 +441,7 @@ function roomDelete(services: AdminServices): View {
         cancel: keep(`/admin/rooms/${room.id}/`),
       });
     }
-    if (!(await services.rooms.delete(room.id))) return missingObject(request, 'Room', params.id);
+    if (!(await services.rooms.delete(room.id))) return missingObject(request, 'room', params.id);
     await services.layer.groupSend(roomGroup(room.id), roomDeletedFrame(room.id));
     return redirectWith(request, keep(ROOM_LIST), deletedNotice('room', room.title));
   };
@@ -692,7 +693,7 @@ function userEditForm(
 function userEdit(services: AdminServices): View {
   return async (request, params) => {
     const user = await findUser(services, params);
-    if (!user) return missingObject(request, 'User', params.id);
+    if (!user) return missingObject(request, 'user', params.id);
     if (request.method !== 'POST') return userEditForm(request, user, user, {});
     const form = request.form();
     const values = { email: pythonStrip(form.get('email') ?? ''), ...readFlags(form) };
@@ -776,7 +777,7 @@ function userPassword(services: AdminServices): View {
 function userDelete(services: AdminServices): View {
   return async (request, params) => {
     const user = await findUser(services, params);
-    if (!user) return missingObject(request, 'User', params.id);
+    if (!user) return missingObject(request, 'user', params.id);
     if (user.id === request.user?.id)
       return errorPage(403, request, 'You cannot delete your own account.');
     const keep = keepListFilters(request, USER_LIST);
@@ -790,7 +791,7 @@ function userDelete(services: AdminServices): View {
       });
     }
     // The user's sessions go with them (ON DELETE CASCADE); so do their chat sockets.
-    if (!(await services.users.delete(user.id))) return missingObject(request, 'User', params.id);
+    if (!(await services.users.delete(user.id))) return missingObject(request, 'user', params.id);
     await closeUserSockets(services.layer, user.id);
     return redirectWith(request, keep(USER_LIST), deletedNotice('user', user.username));
   };

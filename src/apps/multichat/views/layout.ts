@@ -9,7 +9,7 @@ export interface FlashLink {
 
 /**
  * A one-shot notice shown on the page after a redirect ("The room “Lobby” was
- * added successfully.", or a warning: "Room with ID “5” doesn’t exist. Perhaps it
+ * added successfully.", or a warning: "room with ID “5” doesn’t exist. Perhaps it
  * was deleted?"), at Django's message levels. Its text is text, never markup: a
  * notice with a link is its pieces, and only the FlashLinks among them are links.
  */
