@@ -995,6 +995,30 @@ faults(
 );
 
 faults(
+  "an ACL user refused two scripts' commands (a send's ZCARD, a lane deposit's HINCRBY): health names both, each said once, and the host stays refused until both are granted, not only the last refused",
+  () =>
+    withLimitedLayer(
+      ['~*', '&*', '+@all', '-zcard', '-hincrby'],
+      async ({ user, limited, lines }) => {
+        await rejects(() => limited.send('acl.two', { n: 1 }), LayerUnavailable);
+        await rejects(() => limited.lanes.announce('acl.two', 1, { e: 1 }), LayerUnavailable);
+        const both =
+          /script can't run this command[^]*'hincrby'|'hincrby'[^]*script can't run this command/;
+        assertRefused(limited, both);
+        assert.is(warnings(lines, /lacks a command its scripts run/), 1, 'the send, said once');
+        assert.is(warnings(lines, /lacks \+hincrby/), 1, 'the deposit, said once');
+        await user.set('+hincrby');
+        // The send's script is still refused: the probe, running each refused call dry, says so.
+        await assertStaysRefused(limited, /script can't run this command/);
+        assert.not.match(limited.health().hosts[0]!.refusal!, /'hincrby'/, 'granted, not named');
+        await grant(user, limited, '+zcard');
+        await limited.send('acl.two', { n: 2 });
+        await limited.lanes.announce('acl.two', 1, { e: 1 });
+      },
+    ),
+);
+
+faults(
   "an ACL user that may write the group's key but not its members' keys: groupSend (one script computing the members' keys) is LayerUnavailable, and the host stays refused until the members' keys are granted",
   () =>
     withLimitedLayer(

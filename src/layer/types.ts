@@ -24,7 +24,8 @@ export interface LayerHealth {
   /**
    * One entry per backend host: `ready`, `connecting` or `down`, or `refused`:
    * reachable, but its server refuses the layer's work for lack of permission
-   * (an ACL user without a command or key access: `refusal` is Redis's reason).
+   * (an ACL user without a command or key access: `refusal` is Redis's reason,
+   * or its reasons, each distinct one once, separated by "; ").
    */
   hosts: { url: string; status: 'ready' | 'connecting' | 'down' | 'refused'; refusal?: string }[];
 }

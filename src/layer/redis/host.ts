@@ -6,7 +6,7 @@ import type { LayerStats } from '../types.js';
 import { redactUrl, type RedisHostConfig } from '../url.js';
 import { ServerClock } from './clock.js';
 import { lacking, permissionRefusal, Refusals } from './refusals.js';
-import { MAY_CALL, type LuaScript } from './scripts.js';
+import { LuaScript, MAY_CALL } from './scripts.js';
 import { SentinelWatch, type MasterAddress } from './sentinel-watch.js';
 
 export type HostStatus = 'ready' | 'connecting' | 'down';
@@ -87,13 +87,13 @@ const DISCONNECT_WAIT_MS = 500;
 const PROBE_EVERY_MS = 1000;
 
 /**
- * Who the refusals of script calls are recorded for (RedisHost.refusals);
- * readers are recorded as themselves, and plain commands and MULTIs (see
- * RedisHost.commands) by their command names, e.g. "MULTI ZADD EXPIRE EXEC".
+ * Who a refusal is recorded for (RedisHost.refusals): a script call's script
+ * (LuaScript.plain: its batched form is the same), a reader itself, and plain commands and MULTIs
+ * (see RedisHost.commands) by their command names, e.g. "MULTI ZADD EXPIRE EXEC".
  */
-const SCRIPTS = Symbol('scripts');
+type Refused = LuaScript | object | string;
 
-/** A script call, as recorded for SCRIPTS when refused: what the probe runs dry. */
+/** A script call, as recorded for its script when refused: what the probe runs dry. */
 export interface ScriptCall {
   script: LuaScript;
   keys: readonly Arg[];
@@ -153,10 +153,10 @@ export class RedisHost {
   private closing = false;
   /**
    * What this server refuses the layer for lack of permission: its key readers'
-   * last reads (KeyReader), and script calls (SCRIPTS). The layer's health
-   * shows the host `refused` while any is.
+   * last reads (KeyReader), each script's last refused call, and each form of
+   * plain command's. The layer's health shows the host `refused` while any is.
    */
-  readonly refusals = new Refusals<object | symbol | string>();
+  readonly refusals = new Refusals<Refused>();
   private readonly sentinelWatch: SentinelWatch | undefined;
 
   constructor(
@@ -281,12 +281,12 @@ export class RedisHost {
     this.probedAt = now;
     const asked: Promise<unknown>[] = [];
     for (const [who, work] of this.refusals.entries()) {
-      if (who === SCRIPTS) {
+      if (who instanceof LuaScript) {
         // evalOnce: a refused dry run leaves the refused call recorded, to ask about again.
         const [{ script, keys, args }] = work as [ScriptCall];
         asked.push(
           this.evalOnce(script.dry, keys, args, false).then((refused) => {
-            if (refused === 1) this.allowed(who, 'its scripts');
+            if (refused === 1) this.allowed(who, `its script ${who.name}`);
           }),
         );
       } else if (typeof who === 'string') {
@@ -308,7 +308,7 @@ export class RedisHost {
       .finally(() => (this.probing = false));
   }
 
-  private allowed(who: object | symbol | string, what: string): void {
+  private allowed(who: Refused, what: string): void {
     if (this.refusals.allowed(who))
       this.logger.warn(
         { host: this.label },
@@ -671,18 +671,20 @@ export class RedisHost {
    */
   noteRefusedScript(call: ScriptCall, error: unknown): void {
     const refusal = permissionRefusal(error);
-    if (refusal && this.refusals.refused(SCRIPTS, refusal, [call])) {
+    const { name } = call.script;
+    if (refusal && this.refusals.refused(call.script.plain, refusal, [call])) {
       const key = String(call.keys[0] ?? '');
       this.logger.warn(
-        { host: this.label, script: call.script.name, key, reason: refusal.message },
-        `the channel layer's Redis user lacks ${lacking(refusal, key)} to run the layer's scripts (${refusal.message}): not ready until it has it`,
+        { host: this.label, script: name, key, reason: refusal.message },
+        `the channel layer's Redis user lacks ${lacking(refusal, key)} to run the layer's scripts (${name}: ${refusal.message}): not ready until it has it`,
       );
     }
   }
 
-  /** Whether a script call was refused and the probe has not found it allowed since. */
+  /** Whether a script call was refused and the probe has not found its script allowed since. */
   get refusesScripts(): boolean {
-    return this.refusals.workOf(SCRIPTS) !== undefined;
+    for (const [who] of this.refusals.entries()) if (who instanceof LuaScript) return true;
+    return false;
   }
 
   /** What a call Redis refused for lack of permission (`refusal`) fails with. */

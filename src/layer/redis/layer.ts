@@ -387,14 +387,15 @@ export class RedisChannelLayer extends BaseChannelLayer {
    * Also probes each host (RedisHost.probe), so that whoever asks hears of a
    * silent server, or of a refused permission granted since. A host that is
    * reachable but refuses the layer's reads or scripts for lack of permission
-   * (RedisHost.refusals) is `refused`, with Redis's reason: not ready.
+   * (RedisHost.refusals) is `refused`, with Redis's reasons for all it
+   * refuses (Refusals.reasons): not ready.
    */
   health(): LayerHealth {
     if (!this.closed) for (const host of this.hosts) host.probe();
     const hosts: LayerHealth['hosts'] = this.hosts.map((host) => {
-      const refusal = host.status === 'ready' ? host.refusals.first : undefined;
+      const refusal = host.status === 'ready' ? host.refusals.reasons : undefined;
       return refusal
-        ? { url: host.label, status: 'refused', refusal: refusal.message }
+        ? { url: host.label, status: 'refused', refusal }
         : { url: host.label, status: host.status };
     });
     return { ok: !this.closed && hosts.every((h) => h.status === 'ready'), hosts };

@@ -47,21 +47,43 @@ export function lacking(refusal: Error, key: string): string {
 }
 
 /**
+ * `refusal`'s message without where in a script Redis raised it (" script:
+ * <sha>, on @user_script:<line>."): the same refusal of a script's batched
+ * form (LuaScript.batched), or of another line, is not news.
+ */
+function withoutPlace(refusal: Error): string {
+  return refusal.message.replace(/ script: [0-9a-f]{40}, on @user_script:\d+\.$/, '');
+}
+
+/** How many distinct refusals `reasons` names at most; it counts the rest. */
+const REASONS_SHOWN = 8;
+
+/**
  * The layer work one server refuses for lack of permission, by who was refused
- * (a key reader, for its last read; the scripts, for the last refused call;
+ * (a key reader, for its last read; each script, for its last refused call;
  * each form of plain command or MULTI, for its last refused call).
  * A host with any is not ready (LayerHealth `refused`): a process that cannot
  * read its replies, or whose sends all fail, must not be sent traffic. Each
  * entry ends when its refused work is allowed again, so readiness comes back
- * by itself once the user is granted what it lacked.
+ * by itself once the user is granted all it lacked, and not before: one
+ * script's refusal does not take the place of another's. Bounded as the code
+ * is: the scripts and command forms are those it has, and the readers those
+ * reading now (each let go ends its entry).
  */
 export class Refusals<Who> {
   private readonly byWho = new Map<Who, { error: Error; work: readonly unknown[] }>();
 
-  /** One refusal, the first recorded, to show; undefined when nothing is refused. */
-  get first(): Error | undefined {
-    for (const { error } of this.byWho.values()) return error;
-    return undefined;
+  /**
+   * Redis's reasons for the refusals now, each distinct one once, in the order
+   * they came, for the layer's health to name them all; at most REASONS_SHOWN,
+   * then how many more. Undefined when nothing is refused.
+   */
+  get reasons(): string | undefined {
+    const distinct = [...new Set([...this.byWho.values()].map(({ error }) => error.message))];
+    if (distinct.length === 0) return undefined;
+    const shown = distinct.slice(0, REASONS_SHOWN).join('; ');
+    const more = distinct.length - REASONS_SHOWN;
+    return more > 0 ? `${shown}; and ${more} more` : shown;
   }
 
   /**
@@ -85,7 +107,7 @@ export class Refusals<Who> {
   refused(who: Who, error: Error, work: readonly unknown[] = []): boolean {
     const before = this.byWho.get(who);
     this.byWho.set(who, { error, work });
-    return before?.error.message !== error.message;
+    return !before || withoutPlace(before.error) !== withoutPlace(error);
   }
 
   /** `who` was allowed again (or is gone). True when it had been refused. */

@@ -22,6 +22,12 @@ export const DRY_READS = [
 /** A Lua script run by EVALSHA, falling back to EVAL once when the server lacks it. */
 export class LuaScript {
   readonly sha: string;
+  /**
+   * The script this is the batched or dry form of, or this one: what a refusal
+   * of either form is recorded for (RedisHost.refusals), since both run the
+   * same commands.
+   */
+  readonly plain: LuaScript;
   private batchedScript: LuaScript | undefined;
   private dryScript: LuaScript | undefined;
 
@@ -30,8 +36,10 @@ export class LuaScript {
     readonly source: string,
     /** A batched form that does better than one call after the other (see `batched`). */
     private readonly batchedSource?: string,
+    formOf?: LuaScript,
   ) {
     this.sha = createHash('sha1').update(source).digest('hex');
+    this.plain = formOf ?? this;
   }
 
   /**
@@ -67,6 +75,8 @@ for i = 1, calls do
 end
 return out
 `,
+      undefined,
+      this,
     );
     return this.batchedScript;
   }
@@ -114,6 +124,8 @@ local ran, failure = pcall(run)
 if not ran and type(failure) == 'table' and failure.refused then return failure.refused end
 return 1
 `,
+      undefined,
+      this.plain,
     );
     return this.dryScript;
   }
