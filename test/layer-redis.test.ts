@@ -985,12 +985,39 @@ faults(
       // EVALSHA on the call's keys is allowed: only a probe that runs the
       // script's own commands (dry) keeps the host refused.
       await assertStaysRefused(limited, /script can't run this command/);
-      assert.is(await user.admin.exists(`${prefix}:acl.inside`), 0, 'the probe wrote nothing');
+      assert.is(await user.admin.exists(`${prefix}acl.inside`), 0, 'the probe wrote nothing');
       await grant(user, limited, '+zadd');
       await limited.send('acl.inside', { i: 2 });
       assert.equal(await within(layer({}, flaky.url).receive('acl.inside'), ARRIVES_MS), {
         i: 2,
       });
+    }),
+);
+
+faults(
+  'an ACL user that may not EXPIRE: a send, alone or batched, is LayerUnavailable naming expire and stores nothing, rather than a message stored for good (no expiry) while its sender is told it failed; the host is refused, said once, until granted',
+  () =>
+    withLimitedLayer(['~*', '&*', '+@all', '-expire'], async ({ user, limited, lines }) => {
+      const key = `${prefix}acl.expire`;
+      const error = await rejects(() => limited.send('acl.expire', { n: 1 }), LayerUnavailable);
+      assert.is(await user.admin.exists(key), 0, 'nothing stored');
+      assert.match((error.cause as Error).message, /can't run the 'expire' command/);
+      // Sent in one turn, two sends share one script call (SEND's batched form).
+      const batched = await Promise.allSettled([
+        limited.send('acl.expire', { n: 2 }),
+        limited.send('acl.expire', { n: 3 }),
+      ]);
+      assert.equal(
+        batched.map(({ status }) => status),
+        ['rejected', 'rejected'],
+      );
+      assert.is(await user.admin.exists(key), 0, 'nothing stored by the batch');
+      await assertStaysRefused(limited, /can't run the 'expire' command/);
+      assert.is(warnings(lines, /lacks \+expire to run the layer's scripts/), 1, 'said once');
+      await grant(user, limited, '+expire');
+      await limited.send('acl.expire', { n: 4 });
+      assert.ok((await user.admin.ttl(key)) > 0, 'stored, expiring');
+      assert.equal(await within(layer({}, flaky.url).receive('acl.expire'), ARRIVES_MS), { n: 4 });
     }),
 );
 
