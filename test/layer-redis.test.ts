@@ -90,6 +90,9 @@ function layerSuite(name: string, ownServer?: (server: RedisServer) => void): Te
  */
 const ARRIVES_MS = 10_000;
 
+/** Layer options that encrypt: group sends and lane effects then go one by one, not in one script. */
+const SEALED = { symmetricEncryptionKeys: ['a key long enough for Fernet, here'] };
+
 /**
  * Asserts that `key` expires `ms` after a write made since `since`
  * (performance.now() before the write): its PTTL is at most `ms`, and at least
@@ -299,9 +302,8 @@ format('group sends made in one turn are one script, each to its own members', a
 format(
   'encrypted, a group send reads the members, then stores with one script (only this side can encrypt)',
   async () => {
-    const keys = { symmetricEncryptionKeys: ['a key long enough for Fernet, here'] };
-    const receiver = layer(keys);
-    const sender = layer(keys);
+    const receiver = layer(SEALED);
+    const sender = layer(SEALED);
     const channels = await Promise.all(Array.from({ length: 5 }, () => receiver.newChannel()));
     for (const channel of channels) await sender.groupAdd('secret', channel);
     await sender.groupAdd('secret', 'plain.secret');
@@ -1233,6 +1235,42 @@ faults(
         });
       },
       { ready: false },
+    ),
+);
+
+faults(
+  "an ACL user refused ZADD when an encrypted layer's turn renews its lease ahead of effects applied one by one (LANE_HOLD, with a parked event to index): nothing changes, rather than a lease renewed and its index left behind; once granted, both are",
+  () =>
+    withLimitedLayer(
+      ['~*', '&*', '+@all'],
+      async ({ user, limited }) => {
+        const full = layer(SEALED, flaky.url);
+        assert.is((await limited.lanes.claim('acl.hold', 0, { e: 0 })).kind, 'run');
+        assert.is((await full.lanes.claim('acl.hold', 1, { e: 1 })).kind, 'parked');
+        const key = `${prefix}gredis:lane:acl.hold`;
+        const index = `${prefix}gredis:lanes`;
+        const lease = async () => [
+          Number(await user.admin.hget(key, 'deadline')),
+          Number(await user.admin.zscore(index, 'acl.hold')),
+        ];
+        const claimed = await lease();
+        await sleep(1100); // a lease renewed now ends a second later at least
+        await user.set('-zadd');
+        const effects = [{ kind: 'groupAdd', group: 'acl.held', channel: 'acl.member' }] as const;
+        const error = await rejects(
+          () => limited.lanes.apply('acl.hold', 0, effects),
+          LayerUnavailable,
+        );
+        assert.equal(await lease(), claimed, 'neither the lease nor its index changed');
+        assert.match((error.cause as Error).message, /can't run the 'zadd' command/);
+        assert.is(await user.admin.exists(`${prefix}:group:acl.held`), 0, 'nothing applied');
+        await grant(user, limited, '+zadd');
+        await limited.lanes.apply('acl.hold', 0, effects);
+        const [deadline, indexed] = await lease();
+        assert.ok(deadline >= claimed[0]! + 1, 'the lease renewed');
+        assert.is(indexed, deadline, 'and its index with it');
+      },
+      { ready: false, options: { ...SEALED, laneLease: 60 } },
     ),
 );
 

@@ -126,17 +126,25 @@ end
  * the check ahead of effects that cannot share a script with it (several
  * servers, encryption), applied one by one after it. Renewed, the turn cannot
  * lapse while they are applied, unless they take a whole lease. KEYS: lane,
- * index. ARGV as LANE_FINISH (7–10 not read). Returns 1 held, 0 lost.
+ * index. ARGV as LANE_FINISH (7–10 not read). Returns 1 held, 0 lost, or
+ * {'refused', command} with nothing written when the caller may not run one of
+ * its writes (LUA_REFUSED): a hold cut short by one renewed the lease and left
+ * the index scoring the lane by the old one, which every rescue check then
+ * found due and not to take, and checked again 50 ms on, until the new lease
+ * ran out.
  */
 export const LANE_HOLD = new LuaScript(
   'laneHold',
-  `${LUA_TURN}
+  `${LUA_TURN}${LUA_REFUSED}
 local f = turn()
 if not f then return 0 end
+local parked = tonumber(f[3] or '0')
+local refused = refusedOf({{'hset', KEYS[1], 'deadline', '0'}, parked > 0 and {'zadd', KEYS[2], '0', ARGV[1]}})
+if refused then return {'refused', refused} end
 local deadline = tonumber(ARGV[4]) + tonumber(ARGV[5])
 redis.call('HSET', KEYS[1], 'deadline', deadline)
 -- The index scores a lane with parked events by its owner's deadline.
-if tonumber(f[3] or '0') > 0 then redis.call('ZADD', KEYS[2], deadline, ARGV[1]) end
+if parked > 0 then redis.call('ZADD', KEYS[2], deadline, ARGV[1]) end
 return 1
 `,
 );

@@ -432,13 +432,15 @@ export class RedisLanes implements Lanes {
    * Whether this process still holds the turn, its lease renewed: asked before
    * effects applied one by one (they cannot share the check's script), so that a
    * turn taken over applies nothing, as with LANE_COMMIT and LANE_APPLY.
+   * Throws as Redis refusing it would when one of its writes is refused
+   * (throwIfRefused): it changed nothing.
    */
   private async hold(lane: string, order: number): Promise<boolean> {
-    const held = await this.hostFor(lane).evalBatched(
-      LANE_HOLD,
-      [this.laneKey(lane), this.indexKey()],
-      this.turnArgs(lane, order),
-    );
+    const held = await this.runLaneScript(this.hostFor(lane), {
+      script: LANE_HOLD,
+      keys: [this.laneKey(lane), this.indexKey()],
+      args: this.turnArgs(lane, order),
+    });
     return held === 1;
   }
 
