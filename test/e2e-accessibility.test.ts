@@ -11,15 +11,10 @@ import { suite } from './helpers/suite.js';
 import * as assert from 'uvu/assert';
 import type { Room } from '../src/apps/multichat/rooms.js';
 import type { User } from '../src/auth/users.js';
-import {
-  addSessionCookie,
-  fileWatchdog,
-  killChildren,
-  launchChromium,
-} from './helpers/chromium.js';
+import { addSessionCookie } from './helpers/chromium.js';
+import { useBrowserOnEmbeddedChat } from './helpers/browser-chat.js';
 import { contrastRatio } from './helpers/contrast.js';
-import { sqliteBackend } from './helpers/databases.js';
-import { EmbeddedChat, Fixtures } from './helpers/deployment.js';
+import type { Fixtures } from './helpers/deployment.js';
 
 /** The whole file must finish well inside the runner's budget, whatever hangs. */
 const FILE_DEADLINE_MS = 120_000;
@@ -27,36 +22,20 @@ const PHONE = { viewport: { width: 375, height: 667 }, isMobile: true, hasTouch:
 const LAPTOP = { viewport: { width: 1280, height: 800 } };
 
 const test = suite('accessibility [sqlite, memory layer, Chromium]');
-const database = sqliteBackend();
 let fixtures: Fixtures;
-let chat: EmbeddedChat;
-let browser: Browser | undefined;
+let browser: Browser;
 let base: string;
 let admin: User;
 let lee: User;
 let general: Room;
 let staffRoom: Room;
 
-const watchdog = fileWatchdog('e2e-accessibility', FILE_DEADLINE_MS);
-
-test.before(async () => {
-  await database.setup();
-  fixtures = new Fixtures(await database.openMigrated());
+useBrowserOnEmbeddedChat(test, 'e2e-accessibility', FILE_DEADLINE_MS, async (state) => {
+  ({ fixtures, browser, base } = state);
   admin = await fixtures.user('sam', { staff: true, superuser: true });
   lee = await fixtures.user('lee', { password: 'lee pw 12345' });
   general = await fixtures.room('General');
   staffRoom = await fixtures.room('Staff lounge', true);
-  chat = await EmbeddedChat.start(fixtures.db);
-  base = `http://localhost:${chat.ports[0]}`;
-  browser = await launchChromium();
-});
-
-test.after(async () => {
-  await browser?.close();
-  await chat?.stop();
-  killChildren();
-  await database.teardown();
-  clearTimeout(watchdog);
 });
 
 /** A browser context logged in as `user`, or as nobody. */
@@ -64,7 +43,7 @@ async function contextFor(
   user: User | undefined,
   options: Parameters<Browser['newContext']>[0],
 ): Promise<BrowserContext> {
-  const context = await browser!.newContext(options);
+  const context = await browser.newContext(options);
   context.setDefaultTimeout(10_000);
   if (user) {
     await addSessionCookie(context, await fixtures.login(user));

@@ -7,14 +7,9 @@
 import type { Browser, Page } from 'playwright-core';
 import { suite } from './helpers/suite.js';
 import * as assert from 'uvu/assert';
-import {
-  addSessionCookie,
-  fileWatchdog,
-  killChildren,
-  launchChromium,
-} from './helpers/chromium.js';
-import { sqliteBackend } from './helpers/databases.js';
-import { EmbeddedChat, Fixtures, joinedClient } from './helpers/deployment.js';
+import { addSessionCookie } from './helpers/chromium.js';
+import { useBrowserOnEmbeddedChat } from './helpers/browser-chat.js';
+import { joinedClient, type EmbeddedChat, type Fixtures } from './helpers/deployment.js';
 import type { TestClient } from './helpers/ws-client.js';
 
 /** The whole file must finish well inside the runner's budget, whatever hangs. */
@@ -23,34 +18,19 @@ const FILE_DEADLINE_MS = 60_000;
 const LONG_WORD = 'Supercalifragilisticexpialidocious'.repeat(4);
 
 const test = suite('pages [sqlite, memory layer, Chromium]');
-const database = sqliteBackend();
 let fixtures: Fixtures;
 let chat: EmbeddedChat;
-let browser: Browser | undefined;
+let browser: Browser;
 let page: Page;
 let base: string;
 
-const watchdog = fileWatchdog('e2e-pages', FILE_DEADLINE_MS);
-
-test.before(async () => {
-  await database.setup();
-  fixtures = new Fixtures(await database.openMigrated());
+useBrowserOnEmbeddedChat(test, 'e2e-pages', FILE_DEADLINE_MS, async (state) => {
+  ({ fixtures, chat, browser, base } = state);
   const sam = await fixtures.user('sam', { staff: true, superuser: true });
-  chat = await EmbeddedChat.start(fixtures.db);
-  base = `http://localhost:${chat.ports[0]}`;
-  browser = await launchChromium();
   const context = await browser.newContext();
   context.setDefaultTimeout(10_000);
   await addSessionCookie(context, await fixtures.login(sam));
   page = await context.newPage();
-});
-
-test.after(async () => {
-  await browser?.close();
-  await chat?.stop();
-  killChildren();
-  await database.teardown();
-  clearTimeout(watchdog);
 });
 
 test('on a phone, no page scrolls sideways: a room title or a username without spaces breaks', async () => {
@@ -139,7 +119,7 @@ test('a name or title at its limit in characters fits its form: 150 astral lette
   const name = '𠀀'.repeat(150);
   const title = '😀'.repeat(255);
   await fixtures.user(name, { password: 'astral pw 123' });
-  const guest = await browser!.newContext();
+  const guest = await browser.newContext();
   try {
     const login = await guest.newPage();
     await login.goto(`${base}/accounts/login/`);
@@ -208,7 +188,7 @@ test('a form sent back with errors: focus is on the first field in error, which 
 
 test('a failed login: focus is on the username, which the error describes', async () => {
   await fixtures.user('lee', { password: 'lee pw 12345' });
-  const guest = await browser!.newContext();
+  const guest = await browser.newContext();
   try {
     const login = await guest.newPage();
     await login.goto(`${base}/accounts/login/`);
@@ -288,7 +268,7 @@ test("on a phone (360 and 375 px wide), the admin's tables fit their box: none s
 });
 
 test("on a phone, a username box does not capitalise its first letter: usernames are case-sensitive ('sam' is not 'Sam')", async () => {
-  const guest = await browser!.newContext({ isMobile: true, hasTouch: true });
+  const guest = await browser.newContext({ isMobile: true, hasTouch: true });
   try {
     const login = await guest.newPage();
     await login.goto(`${base}/accounts/login/`);
