@@ -818,7 +818,10 @@ function withoutTime(text: string): string {
  */
 async function pauseClock(page: Page): Promise<void> {
   await page.clock.install();
-  await page.clock.pauseAt((await page.evaluate('Date.now()')) as number);
+  // A second ahead: the installed clock runs on between the two calls (pausing
+  // at the time read fails as "fast-forward to the past" on a loaded machine),
+  // and a connected page has no timer due so soon that it would matter.
+  await page.clock.pauseAt(((await page.evaluate('Date.now()')) as number) + 1000);
 }
 
 /**
