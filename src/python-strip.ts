@@ -46,3 +46,32 @@ export function pythonStrip(text: string): string {
   while (end > start && PYTHON_SPACE.has(text.charCodeAt(end - 1))) end--;
   return text.slice(start, end);
 }
+
+/**
+ * `text`'s words as Python's str.split() with no argument finds them: split on
+ * runs of its whitespace, none empty. Django's truncatewords splits so.
+ */
+export function pythonSplit(text: string): string[] {
+  const words: string[] = [];
+  let start = -1;
+  for (let i = 0; i <= text.length; i++) {
+    const space = i === text.length || PYTHON_SPACE.has(text.charCodeAt(i));
+    if (space && start >= 0) {
+      words.push(text.slice(start, i));
+      start = -1;
+    } else if (!space && start < 0) start = i;
+  }
+  return words;
+}
+
+/**
+ * Django's truncatewords filter (Truncator.words with truncate=' …'): the first
+ * `count` words, as Python splits them, joined by one space, then " …" if any were
+ * cut, unless what is kept ends so already (Truncator.add_truncation_text).
+ */
+export function truncateWords(text: string, count: number): string {
+  const words = pythonSplit(text);
+  const kept = words.slice(0, count).join(' ');
+  if (words.length <= count || kept.endsWith(' …')) return kept;
+  return `${kept} …`;
+}

@@ -37,6 +37,38 @@ function text(result: HttpResult): string {
   return result.body.toString();
 }
 
+/** Markup's text, as a reader gets it: tags gone, entities decoded, spaces collapsed. */
+function plain(markup: string): string {
+  return markup
+    .replace(/<[^>]*>/g, '')
+    .replace(/&quot;/g, '"')
+    .replace(/&#x27;/g, "'")
+    .replace(/&#x60;/g, '`')
+    .replace(/&lt;/g, '<')
+    .replace(/&gt;/g, '>')
+    .replace(/&amp;/g, '&')
+    .replace(/\s+/g, ' ')
+    .trim();
+}
+
+/** What Django's admin/base_site.html frames a page with, read from the page. */
+function frame(markup: string): {
+  title: string;
+  h1: string;
+  h2s: string[];
+  crumbs: string | null;
+  crumbLinks: string[];
+} {
+  const nav = /<nav class="breadcrumbs" aria-label="Breadcrumbs">([\s\S]*?)<\/nav>/.exec(markup);
+  return {
+    title: plain(/<title>([\s\S]*?)<\/title>/.exec(markup)?.[1] ?? ''),
+    h1: plain(/<h1[^>]*>([\s\S]*?)<\/h1>/.exec(markup)?.[1] ?? ''),
+    h2s: [...markup.matchAll(/<h2[^>]*>([\s\S]*?)<\/h2>/g)].map((m) => plain(m[1]!)),
+    crumbs: nav ? plain(nav[1]!) : null,
+    crumbLinks: nav ? [...nav[1]!.matchAll(/<a href="([^"]*)">/g)].map((m) => m[1]!) : [],
+  };
+}
+
 function fill(path: string, ids: { room?: number; user?: number }): string {
   return path.replace(':room', String(ids.room ?? 0)).replace(':user', String(ids.user ?? 0));
 }
@@ -175,6 +207,140 @@ for (const database of allDatabases()) {
     );
   });
 
+  test("every page is titled, headed and breadcrumbed in Django 3.2's admin's words; the delete pages ask as its delete_confirmation.html asks", async () => {
+    const { client } = await signedIn('root', { staff: true, superuser: true });
+    const room = await fixtures.room('Lobby');
+    const bob = await fixtures.user('bob');
+    const site = 'Gredis site admin';
+    const [r, u] = [`/admin/rooms/${room.id}/`, `/admin/users/${bob.id}/`];
+    // path, <title>, h1, h2s, breadcrumbs (none on the index), their links.
+    const pages: [string, string, string, string[], string | null, string[]][] = [
+      [
+        '/admin/',
+        `Site administration | ${site}`,
+        'Site administration',
+        ['Rooms', 'Users'],
+        null,
+        [],
+      ],
+      [
+        '/admin/rooms/',
+        `Select room to change | ${site}`,
+        'Select room to change',
+        [],
+        'Home › Rooms',
+        ['/admin/'],
+      ],
+      [
+        '/admin/rooms/new/',
+        `Add room | ${site}`,
+        'Add room',
+        [],
+        'Home › Rooms › Add room',
+        ['/admin/', '/admin/rooms/'],
+      ],
+      [
+        r,
+        `Lobby | Change room | ${site}`,
+        'Change room',
+        ['Lobby'],
+        'Home › Rooms › Lobby',
+        ['/admin/', '/admin/rooms/'],
+      ],
+      [
+        `${r}delete/`,
+        `Are you sure? | ${site}`,
+        'Are you sure?',
+        ['Summary', 'Objects'],
+        'Home › Rooms › Lobby › Delete',
+        ['/admin/', '/admin/rooms/', r],
+      ],
+      [
+        '/admin/users/',
+        `Select user to change | ${site}`,
+        'Select user to change',
+        [],
+        'Home › Users',
+        ['/admin/'],
+      ],
+      [
+        '/admin/users/new/',
+        `Add user | ${site}`,
+        'Add user',
+        [],
+        'Home › Users › Add user',
+        ['/admin/', '/admin/users/'],
+      ],
+      [
+        u,
+        `bob | Change user | ${site}`,
+        'Change user',
+        ['bob'],
+        'Home › Users › bob',
+        ['/admin/', '/admin/users/'],
+      ],
+      [
+        `${u}password/`,
+        `Change password: bob | ${site}`,
+        'Change password: bob',
+        [],
+        'Home › Users › bob › Change password',
+        ['/admin/', '/admin/users/', u],
+      ],
+      [
+        `${u}delete/`,
+        `Are you sure? | ${site}`,
+        'Are you sure?',
+        ['Summary', 'Objects'],
+        'Home › Users › bob › Delete',
+        ['/admin/', '/admin/users/', u],
+      ],
+    ];
+    for (const [path, title, h1, h2s, crumbs, crumbLinks] of pages) {
+      const res = await client.get(path);
+      assert.is(res.status, 200, path);
+      assert.equal(frame(text(res)), { title, h1, h2s, crumbs, crumbLinks }, path);
+      // The page itself, last, is named as the current one, not linked.
+      if (crumbs)
+        assert.match(text(res), /<span aria-current="page">[^<]*<\/span>\s*<\/li>\s*<\/ol>/);
+    }
+    for (const [kind, path, name, href] of [
+      ['room', `${r}delete/`, 'Lobby', r],
+      ['user', `${u}delete/`, 'bob', u],
+    ] as const) {
+      const page = text(await client.get(path));
+      const plural = kind === 'room' ? 'Rooms' : 'Users';
+      const model = kind === 'room' ? 'Room' : 'User';
+      assert.ok(
+        plain(page).includes(
+          `Are you sure you want to delete the ${kind} "${name}"? All of the following related items will be deleted: Summary ${plural}: 1 Objects ${model}: ${name}`,
+        ),
+        `${path}: Django's sentence, summary and objects`,
+      );
+      assert.ok(page.includes(`<li>${model}: <a href="${href}">${name}</a></li>`), path);
+      assert.match(page, /<button type="submit" class="danger">Yes, I’m sure<\/button>/);
+      assert.match(page, new RegExp(`<a class="button" href="${href}">No, take me back</a>`));
+    }
+    const password = text(await client.get(`${u}password/`));
+    assert.ok(password.includes('<p>Enter a new password for the user <strong>bob</strong>.</p>'));
+    assert.match(password, /<button type="submit" class="primary">Change password<\/button>/);
+    // truncatewords:"18" in the breadcrumbs: 18 words, Python's whitespace between
+    // them made one space, then " …"; the title says the whole name.
+    const words = Array.from({ length: 20 }, (_, i) => `w${i + 1}`);
+    const long = await fixtures.room(words.join(' \u0085\t'));
+    const page = frame(text(await client.get(`/admin/rooms/${long.id}/`)));
+    assert.is(page.crumbs, `Home › Rooms › ${words.slice(0, 18).join(' ')} …`);
+    assert.is(page.title, `${plain(long.title)} | Change room | ${site}`);
+    const short = await fixtures.room(
+      '\u0085 Eighteen words exactly: ' + words.slice(0, 15).join(' '),
+    );
+    assert.is(
+      frame(text(await client.get(`/admin/rooms/${short.id}/delete/`))).crumbs,
+      `Home › Rooms › Eighteen words exactly: ${words.slice(0, 15).join(' ')} › Delete`,
+      'not cut, and no "…"',
+    );
+  });
+
   test('staff create a room: 303 to the list, which shows id, title and staff-only with a notice', async () => {
     const { client } = await signedIn('mod', { staff: true });
     const form = await client.get('/admin/rooms/new/');
@@ -310,7 +476,7 @@ for (const database of allDatabases()) {
     const room = await fixtures.room('Doomed');
     const confirm = await client.get(`/admin/rooms/${room.id}/delete/`);
     assert.is(confirm.status, 200);
-    assert.match(text(confirm), /Delete the room <strong>Doomed<\/strong>\?/);
+    assert.ok(text(confirm).includes('Are you sure you want to delete the room "Doomed"?'));
     assert.match(
       text(confirm),
       new RegExp(`<form method="post" action="/admin/rooms/${room.id}/delete/"`),
@@ -601,7 +767,7 @@ for (const database of allDatabases()) {
     const bobsChat = await chatOf(bob);
     const confirm = await client.get(`/admin/users/${user.id}/delete/`);
     assert.is(confirm.status, 200);
-    assert.match(text(confirm), /Delete the user <strong>bob<\/strong>\?/);
+    assert.ok(text(confirm).includes('Are you sure you want to delete the user "bob"?'));
     assert.ok(await fixtures.users.findById(user.id));
     const res = await client.post(`/admin/users/${user.id}/delete/`, {});
     assert.is(res.status, 303);

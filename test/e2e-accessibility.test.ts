@@ -141,7 +141,7 @@ function pageStates(): PageState[] {
         await page.goto(`${base}/admin/users/${lee.id}/password/`);
         // The server's errors, not the browser's: this page is what a user sees without them.
         await page.evaluate(`document.querySelector('form.admin-form').noValidate = true`);
-        await submit(page, 'Set password');
+        await submit(page, 'Change password');
       },
     },
     {

@@ -984,7 +984,7 @@ test('screenshots of the chat and the admin are saved and are not blank', async 
   await admin.bringToFront(); // a page in the background is not rendered, so not autofocused
   try {
     await admin.goto(`http://localhost:${sam.port}/admin/rooms/`);
-    await admin.getByRole('heading', { name: 'Rooms' }).waitFor();
+    await admin.getByRole('heading', { name: 'Select room to change' }).waitFor();
     assert.ok(
       (await admin.content()).includes('Hostile &lt;img src=x onerror="window.__xss=1"&gt;'),
       'the hostile title is text in the admin',

@@ -231,7 +231,7 @@ test("the last room in the list deleted while its pane has focus: focus goes to 
     await admin.goto(`${base}/admin/rooms/${room.id}/delete/`);
     await Promise.all([
       admin.waitForURL(`${base}/admin/rooms/`),
-      admin.getByRole('button', { name: 'Yes, delete' }).click(),
+      admin.getByRole('button', { name: 'Yes, I’m sure' }).click(),
     ]);
   } finally {
     await admin.close();

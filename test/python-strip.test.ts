@@ -1,11 +1,12 @@
 /**
  * pythonStrip against Python itself (/usr/bin/python3 with Debian's python3-django):
  * for every code point that Python's str.isspace() or JavaScript's trim() takes for
- * whitespace, the same result as str.strip() and as a Django forms.CharField.
+ * whitespace, the same result as str.strip() and as a Django forms.CharField; and
+ * so pythonSplit as str.split(), and truncateWords as Django's truncatewords.
  */
 import { suite } from './helpers/suite.js';
 import * as assert from 'uvu/assert';
-import { pythonStrip } from '../src/python-strip.js';
+import { pythonSplit, pythonStrip, truncateWords } from '../src/python-strip.js';
 import { runPython } from './helpers/cli.js';
 
 const test = suite('pythonStrip');
@@ -14,6 +15,8 @@ interface DjangoStrip {
   spaces: number[];
   cleaned: string[];
   stripped: string[];
+  split: string[][];
+  truncated: string[];
 }
 
 /** Code points (surrogates aside: no text has them alone) that trim() removes. */
@@ -28,10 +31,21 @@ function javascriptSpaces(): number[] {
 
 /** Where a character sits decides whether strip() removes it: each place once. */
 function placings(c: string): string[] {
-  return [c, `${c}x${c}`, `x${c}y`, `${c}${c}x ${c}y${c}${c}`, ` ${c}\t`, `x ${c}`];
+  // The last two have three words, which truncatewords:"2" cuts, the last after a
+  // "…" of its own, which Django does not add to.
+  return [
+    c,
+    `${c}x${c}`,
+    `x${c}y`,
+    `${c}${c}x ${c}y${c}${c}`,
+    ` ${c}\t`,
+    `x ${c}`,
+    `a${c}b ${c} c${c}`,
+    `a${c}…${c}c`,
+  ];
 }
 
-test('strips exactly what Python and Django do, for every whitespace code point of either', async () => {
+test('strips, splits and truncates words exactly as Python and Django do, for every whitespace code point of either', async () => {
   const js = javascriptSpaces();
   const { spaces: python } = await runPython<DjangoStrip>('django_strip.py', []);
   const all = [...new Set([...js, ...python])].sort((a, b) => a - b);
@@ -45,6 +59,8 @@ test('strips exactly what Python and Django do, for every whitespace code point 
   texts.forEach((text, i) => {
     assert.is(pythonStrip(text), django.stripped[i], `str.strip() of ${hex(text)}`);
     assert.is(pythonStrip(text), django.cleaned[i], `CharField of ${hex(text)}`);
+    assert.equal(pythonSplit(text), django.split[i], `str.split() of ${hex(text)}`);
+    assert.is(truncateWords(text, 2), django.truncated[i], `truncatewords:"2" of ${hex(text)}`);
   });
 });
 

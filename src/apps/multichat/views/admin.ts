@@ -21,7 +21,15 @@ import { NotFound, type Router, type View } from '../../../worker/http/router.js
 import { CLOSE_ACCESS_CHANGED, roomDeletedFrame, roomGroup } from '../chat-protocol.js';
 import type { AdminServices } from '../index.js';
 import { InvalidRoomTitle, ROOM_TITLE_MAX_LENGTH, type Room } from '../rooms.js';
-import { checkbox, csrfInput, field, page, type FlashLink, type FlashMessage } from './layout.js';
+import {
+  checkbox,
+  csrfInput,
+  field,
+  page,
+  type Crumb,
+  type FlashLink,
+  type FlashMessage,
+} from './layout.js';
 import { errorPage } from './pages.js';
 import {
   counted,
@@ -32,7 +40,7 @@ import {
   type KeepFilters,
   type ListNouns,
 } from './changelist.js';
-import { pythonStrip } from '../../../python-strip.js';
+import { pythonStrip, truncateWords } from '../../../python-strip.js';
 
 const ROOM_LIST = '/admin/rooms/';
 const USER_LIST = '/admin/users/';
@@ -134,15 +142,45 @@ function deletedNotice(kind: 'room' | 'user', name: string): string {
   return `The ${kind} “${name}” was deleted successfully.`;
 }
 
+/** What Django's admin/base_site.html puts around a page's content. */
+interface AdminHead {
+  /** Django's title: the page's h1 (the body's to render), and its <title>. */
+  title: string;
+  /** Django's subtitle, the object's name on a change page: first in the <title>. */
+  subtitle?: string;
+  /** The breadcrumbs after Home; none on the dashboard, as on Django's index. */
+  crumbs?: readonly Crumb[];
+}
+
 /** `notices`: about this request (a search refused), after those left by the last POST. */
 function adminPage(
   request: Request,
-  title: string,
+  head: AdminHead,
   body: HtmlValue,
   notices: readonly FlashMessage[] = [],
 ): Response {
   const messages = [...takeFlash(request), ...notices];
-  return Response.html(page(request, { title: `${title} · Admin`, admin: true, body, messages }));
+  return Response.html(
+    page(request, {
+      title: head.subtitle === undefined ? head.title : `${head.subtitle} | ${head.title}`,
+      admin: true,
+      breadcrumbs: head.crumbs && [{ text: 'Home', href: '/admin/' }, ...head.crumbs],
+      body,
+      messages,
+    }),
+  );
+}
+
+const ROOMS_CRUMB: Crumb = { text: 'Rooms', href: ROOM_LIST };
+const USERS_CRUMB: Crumb = { text: 'Users', href: USER_LIST };
+
+/**
+ * Django's breadcrumbs of an object's pages: its name (truncatewords:"18") links
+ * to its change page, but on that page itself.
+ */
+function objectCrumbs(list: Crumb, name: string, href: string, here?: string): Crumb[] {
+  const object = { text: truncateWords(name, 18), href };
+  return here === undefined ? [list, { text: object.text }] : [list, object, { text: here }];
 }
 
 /** Path ids are positive integers; anything else is a page that does not exist. */
@@ -192,20 +230,48 @@ function timestamp(date: Date | null): HtmlValue {
   return html`<time datetime="${iso}">${iso.slice(0, 16).replace('T', ' ')} UTC</time>`;
 }
 
-/** "Are you sure?" — deleting takes a POST from this page, never a GET. */
+/**
+ * Django's delete_confirmation.html: "Are you sure?", the object named, what goes
+ * with it (here nothing else Django would list), and `consequence`, what else
+ * deleting it does here. Deleting takes a POST from this page, never a GET.
+ */
 function confirmDelete(
   request: Request,
-  options: { title: string; question: HtmlValue; action: string; cancel: string },
+  options: {
+    kind: 'room' | 'user';
+    name: string;
+    /** The object's change page. */
+    href: string;
+    consequence: string;
+    action: string;
+    cancel: string;
+    crumbs: readonly Crumb[];
+  },
 ): Response {
+  const { kind, name } = options;
+  const title = 'Are you sure?';
+  const kindTitle = `${kind.charAt(0).toUpperCase()}${kind.slice(1)}`;
   return adminPage(
     request,
-    options.title,
+    { title, crumbs: options.crumbs },
     html`<section class="card narrow" aria-labelledby="confirm-heading">
-      <h1 id="confirm-heading">${options.title}</h1>
-      <p>${options.question}</p>
+      <h1 id="confirm-heading">${title}</h1>
+      <p>
+        Are you sure you want to delete the ${kind} "${name}"? All of the following related items
+        will be deleted:
+      </p>
+      <h2>Summary</h2>
+      <ul>
+        <li>${kindTitle}s: 1</li>
+      </ul>
+      <h2>Objects</h2>
+      <ul>
+        <li>${kindTitle}: <a href="${options.href}">${name}</a></li>
+      </ul>
+      <p class="help">${options.consequence}</p>
       <form method="post" action="${options.action}" class="form-actions">
         ${csrfInput(request)}
-        <button type="submit" class="danger">Yes, delete</button>
+        <button type="submit" class="danger">Yes, I’m sure</button>
         <a class="button" href="${options.cancel}">No, take me back</a>
       </form>
     </section>`,
@@ -229,8 +295,8 @@ function dashboard(services: AdminServices): View {
     const users = request.user?.isSuperuser ? await services.users.count() : undefined;
     return adminPage(
       request,
-      'Dashboard',
-      html`<h1>Administration</h1>
+      { title: 'Site administration' },
+      html`<h1>Site administration</h1>
         <section class="admin-section" aria-labelledby="dash-rooms">
           <div class="page-heading">
             <h2 id="dash-rooms">Rooms</h2>
@@ -269,11 +335,12 @@ function roomList(services: AdminServices): View {
     const list = await loadChangeList(request, services.rooms);
     if (list instanceof Response) return list;
     const keep = keepListFilters(request, ROOM_LIST);
+    const title = 'Select room to change';
     return adminPage(
       request,
-      'Rooms',
+      { title, crumbs: [{ text: 'Rooms' }] },
       html`<div class="page-heading">
-          <h1>Rooms</h1>
+          <h1>${title}</h1>
           <a class="button primary" href="${keep('/admin/rooms/new/')}">Add room</a>
         </div>
         ${
@@ -340,18 +407,23 @@ function readRoomForm(request: Request): RoomValues {
   return { title: form.get('title') ?? '', staffOnly: isChecked(form, 'staff_only') };
 }
 
+/** Django's change_form.html: "Add room", or "Change room" over the room's title. */
 function roomForm(
   request: Request,
-  options: { heading: string; action: string; values: RoomValues; errors: Errors; room?: Room },
+  options: { action: string; values: RoomValues; errors: Errors; room?: Room },
 ): Response {
   const { values, errors, room } = options;
   const keep = keepListFilters(request, ROOM_LIST);
+  const title = room ? 'Change room' : 'Add room';
+  const crumbs = room
+    ? objectCrumbs(ROOMS_CRUMB, room.title, `/admin/rooms/${room.id}/`)
+    : [ROOMS_CRUMB, { text: title }];
   return adminPage(
     request,
-    options.heading,
+    room ? { title, subtitle: room.title, crumbs } : { title, crumbs },
     html`<section class="card form-card" aria-labelledby="form-heading">
-      <h1 id="form-heading">${options.heading}</h1>
-      ${formError(errors)}
+      <h1 id="form-heading">${title}</h1>
+      ${room ? html`<h2 class="subtitle">${room.title}</h2>` : ''} ${formError(errors)}
       <form method="post" action="${keep(options.action)}" class="admin-form">
         ${csrfInput(request)}
         ${field({ name: 'title', label: 'Title', value: values.title, error: errors.title, required: true, autofocus: !room, maxChars: ROOM_TITLE_MAX_LENGTH })}
@@ -368,11 +440,9 @@ function roomForm(
 
 function roomCreate(services: AdminServices): View {
   return async (request) => {
-    const heading = 'Add room';
     const action = '/admin/rooms/new/';
     if (request.method !== 'POST') {
       return roomForm(request, {
-        heading,
         action,
         values: { title: '', staffOnly: false },
         errors: {},
@@ -390,7 +460,7 @@ function roomCreate(services: AdminServices): View {
     } catch (error) {
       if (!(error instanceof InvalidRoomTitle)) throw error;
       const errors = { title: reasonOf(error.message, /^invalid room title:\s*/) };
-      return roomForm(request, { heading, action, values, errors });
+      return roomForm(request, { action, values, errors });
     }
   };
 }
@@ -400,10 +470,9 @@ function roomEdit(services: AdminServices): View {
     const id = parseId(params.id);
     const room = id === undefined ? undefined : await services.rooms.find(id);
     if (!room) return missingObject(request, 'room', params.id);
-    const heading = `Edit room “${room.title}”`;
     const action = `/admin/rooms/${room.id}/`;
     if (request.method !== 'POST') {
-      return roomForm(request, { heading, action, values: room, errors: {}, room });
+      return roomForm(request, { action, values: room, errors: {}, room });
     }
     const values = readRoomForm(request);
     try {
@@ -421,7 +490,7 @@ function roomEdit(services: AdminServices): View {
     } catch (error) {
       if (!(error instanceof InvalidRoomTitle)) throw error;
       const errors = { title: reasonOf(error.message, /^invalid room title:\s*/) };
-      return roomForm(request, { heading, action, values, errors, room });
+      return roomForm(request, { action, values, errors, room });
     }
   };
 }
@@ -433,12 +502,15 @@ function roomDelete(services: AdminServices): View {
     if (!room) return missingObject(request, 'room', params.id);
     const keep = keepListFilters(request, ROOM_LIST);
     if (request.method !== 'POST') {
+      const href = `/admin/rooms/${room.id}/`;
       return confirmDelete(request, {
-        title: 'Delete room',
-        question: html`Delete the room <strong>${room.title}</strong>? Anyone in it can no longer
-          send to it. This cannot be undone.`,
+        kind: 'room',
+        name: room.title,
+        href,
+        consequence: 'Anyone in the room can no longer send to it. This cannot be undone.',
         action: keep(`/admin/rooms/${room.id}/delete/`),
-        cancel: keep(`/admin/rooms/${room.id}/`),
+        cancel: keep(href),
+        crumbs: objectCrumbs(ROOMS_CRUMB, room.title, href, 'Delete'),
       });
     }
     if (!(await services.rooms.delete(room.id))) return missingObject(request, 'room', params.id);
@@ -454,11 +526,12 @@ function userList(services: AdminServices): View {
     const list = await loadChangeList(request, services.users);
     if (list instanceof Response) return list;
     const keep = keepListFilters(request, USER_LIST);
+    const title = 'Select user to change';
     return adminPage(
       request,
-      'Users',
+      { title, crumbs: [{ text: 'Users' }] },
       html`<div class="page-heading">
-          <h1>Users</h1>
+          <h1>${title}</h1>
           <a class="button primary" href="${keep('/admin/users/new/')}">Add user</a>
         </div>
         ${searchForm(list, USER_NOUNS)} ${usersTable(list.items, keep)}
@@ -577,7 +650,7 @@ function userCreateForm(request: Request, values: NewUserValues, errors: Errors)
   const keep = keepListFilters(request, USER_LIST);
   return adminPage(
     request,
-    'Add user',
+    { title: 'Add user', crumbs: [USERS_CRUMB, { text: 'Add user' }] },
     html`<section class="card form-card" aria-labelledby="form-heading">
       <h1 id="form-heading">Add user</h1>
       ${formError(errors)}
@@ -660,11 +733,17 @@ function userEditForm(
 ): Response {
   const self = user.id === request.user?.id;
   const keep = keepListFilters(request, USER_LIST);
+  const title = 'Change user';
   return adminPage(
     request,
-    `User ${user.username}`,
+    {
+      title,
+      subtitle: user.username,
+      crumbs: objectCrumbs(USERS_CRUMB, user.username, `/admin/users/${user.id}/`),
+    },
     html`<section class="card form-card" aria-labelledby="form-heading">
-      <h1 id="form-heading">User <span class="username">${user.username}</span></h1>
+      <h1 id="form-heading">${title}</h1>
+      <h2 class="subtitle username">${user.username}</h2>
       <dl class="facts">
         <dt>ID</dt>
         <dd>${user.id}</dd>
@@ -730,17 +809,21 @@ function userEdit(services: AdminServices): View {
 
 function userPasswordForm(request: Request, user: User, errors: Errors): Response {
   const keep = keepListFilters(request, USER_LIST);
+  // UserAdmin.user_change_password's title, and its page's sentence and button.
+  const title = `Change password: ${user.username}`;
+  const href = `/admin/users/${user.id}/`;
   return adminPage(
     request,
-    `Password of ${user.username}`,
+    { title, crumbs: objectCrumbs(USERS_CRUMB, user.username, href, 'Change password') },
     html`<section class="card form-card" aria-labelledby="form-heading">
-      <h1 id="form-heading">Set the password of <span class="username">${user.username}</span></h1>
+      <h1 id="form-heading">${title}</h1>
+      <p>Enter a new password for the user <strong>${user.username}</strong>.</p>
       <p class="help">The user’s sessions end: they log in again with the new password.</p>
       ${formError(errors)}
       <form method="post" action="${keep(`/admin/users/${user.id}/password/`)}" class="admin-form">
         ${csrfInput(request)} ${passwordFields(errors)}
         <p class="form-actions">
-          <button type="submit" class="primary">Set password</button>
+          <button type="submit" class="primary">Change password</button>
           <a class="button" href="${keep(`/admin/users/${user.id}/`)}">Cancel</a>
         </p>
       </form>
@@ -782,12 +865,15 @@ function userDelete(services: AdminServices): View {
       return errorPage(403, request, 'You cannot delete your own account.');
     const keep = keepListFilters(request, USER_LIST);
     if (request.method !== 'POST') {
+      const href = `/admin/users/${user.id}/`;
       return confirmDelete(request, {
-        title: 'Delete user',
-        question: html`Delete the user <strong>${user.username}</strong>? Their sessions end at
-          once. This cannot be undone.`,
+        kind: 'user',
+        name: user.username,
+        href,
+        consequence: 'The user’s sessions end at once. This cannot be undone.',
         action: keep(`/admin/users/${user.id}/delete/`),
-        cancel: keep(`/admin/users/${user.id}/`),
+        cancel: keep(href),
+        crumbs: objectCrumbs(USERS_CRUMB, user.username, href, 'Delete'),
       });
     }
     // The user's sessions go with them (ON DELETE CASCADE); so do their chat sockets.

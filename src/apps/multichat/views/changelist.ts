@@ -231,7 +231,7 @@ export function keepListFilters(request: Request, listPath: string): KeepFilters
 function databaseErrorPage(request: Request): Response {
   return Response.html(
     page(request, {
-      title: 'Database error · Admin',
+      title: 'Database error',
       admin: true,
       body: html`<section class="card error-page">
         <h1>Database error</h1>

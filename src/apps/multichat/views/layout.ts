@@ -18,13 +18,28 @@ export interface FlashMessage {
   text: string | readonly (string | FlashLink)[];
 }
 
+/** A step of the admin's breadcrumbs; the last, the page itself, has no link. */
+export interface Crumb {
+  text: string;
+  href?: string;
+}
+
+/**
+ * The admin's name in its pages' titles: Django's AdminSite.site_title, whose
+ * default names the framework ("Django site admin"), as this one names Gredis.
+ */
+export const ADMIN_SITE_TITLE = 'Gredis site admin';
+
 export interface PageOptions {
+  /** The page's own title, which the layout follows with the site's name. */
   title: string;
   body: HtmlValue;
   /** Extra scripts from /static/ (the chat client). */
   scripts?: string[];
-  /** Adds the admin navigation. */
+  /** Adds the admin navigation, and titles the page as Django's admin/base_site.html. */
   admin?: boolean;
+  /** The admin's trail to this page, from Home (Django's breadcrumbs block); shown before main. */
+  breadcrumbs?: readonly Crumb[];
   /** Notices shown above the body; focused on load, so screen readers read them. */
   messages?: readonly FlashMessage[];
 }
@@ -39,7 +54,7 @@ export function page(request: Request | undefined, options: PageOptions): SafeHt
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta name="color-scheme" content="light dark">
-<title>${options.title === 'MultiChat' ? 'MultiChat' : `${options.title} · MultiChat`}</title>
+<title>${documentTitle(options)}</title>
 <link rel="icon" href="/static/favicon.svg" type="image/svg+xml">
 <link rel="stylesheet" href="/static/chat.css">
 </head>
@@ -61,6 +76,7 @@ export function page(request: Request | undefined, options: PageOptions): SafeHt
   </nav>
 </header>
 ${options.admin && request ? adminNav(request) : ''}
+${options.breadcrumbs ? breadcrumbs(options.breadcrumbs) : ''}
 <main id="main" tabindex="-1">
 ${
   messages.length > 0
@@ -77,6 +93,35 @@ ${(options.scripts ?? []).map((src) => html`<script src="${src}" defer></script>
 </body>
 </html>
 `;
+}
+
+/** Django's admin: "{title} | {site_title}"; the other pages: "{title} · MultiChat". */
+function documentTitle(options: PageOptions): string {
+  if (options.admin) return `${options.title} | ${ADMIN_SITE_TITLE}`;
+  return options.title === 'MultiChat' ? 'MultiChat' : `${options.title} · MultiChat`;
+}
+
+/**
+ * Django's "Home › Rooms › Lobby", as a navigation landmark of its own (outside
+ * main, so the skip link passes it as it passes the menus); the separators are
+ * decoration, hidden from screen readers, which say the list and its places.
+ */
+function breadcrumbs(crumbs: readonly Crumb[]): SafeHtml {
+  return html`<nav class="breadcrumbs" aria-label="Breadcrumbs">
+    <ol>
+      ${crumbs.map(
+        // Space between the items: the text reads "Home › Rooms", not "Home› Rooms".
+        (crumb, i) =>
+          html` <li>
+            ${i > 0 ? html`<span class="crumb-separator" aria-hidden="true">›</span> ` : ''}${
+              crumb.href
+                ? html`<a href="${crumb.href}">${crumb.text}</a>`
+                : html`<span aria-current="page">${crumb.text}</span>`
+            }
+          </li>`,
+      )}
+    </ol>
+  </nav>`;
 }
 
 function flashText(text: FlashMessage['text']): HtmlValue {
