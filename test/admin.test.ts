@@ -761,6 +761,40 @@ for (const database of allDatabases()) {
     assert.match(text(after), '<p class="flash flash-success">Password changed successfully.</p>');
   });
 
+  test("setting a password is one transaction with the end of the user's sessions: when their DELETE fails, the old password and sessions stand", async () => {
+    const { client } = await signedIn('root', { staff: true, superuser: true });
+    const { client: bob, user } = await signedIn('bob');
+    // The sessions' DELETE fails, as a lock wait past the statement timeout or a
+    // lost connection would make it fail, after the password's UPDATE has run.
+    const refuse =
+      database.name === 'sqlite'
+        ? [
+            `create trigger refuse_session_delete before delete on gredis_session
+               begin select raise(abort, 'session delete refused'); end`,
+          ]
+        : [
+            `create function refuse_session_delete() returns trigger language plpgsql as
+               $$ begin raise exception 'session delete refused'; end $$`,
+            `create trigger refuse_session_delete before delete on gredis_session
+               for each statement execute function refuse_session_delete()`,
+          ];
+    for (const sql of refuse) await db.knex.raw(sql);
+    let res: HttpResult;
+    try {
+      res = await submit(client, `/admin/users/${user.id}/password/`, {
+        password1: 'new one 2026',
+        password2: 'new one 2026',
+      });
+    } finally {
+      if (database.name === 'sqlite') await db.knex.raw('drop trigger refuse_session_delete');
+      else await db.knex.raw('drop function refuse_session_delete() cascade');
+    }
+    assert.is(res.status, 500, 'the change failed');
+    assert.is((await bob.get('/')).status, 200, "bob's session stands");
+    assert.is((await new BrowserlessClient(port).login('bob', 'new one 2026')).status, 200);
+    assert.is((await new BrowserlessClient(port).login('bob', PASSWORD)).status, 302);
+  });
+
   test('superusers delete a user only by POST from the confirmation page', async () => {
     const { client } = await signedIn('root', { staff: true, superuser: true });
     const { client: bob, user } = await signedIn('bob');

@@ -841,11 +841,15 @@ function userPassword(services: AdminServices): View {
     const password = form.get('password1') ?? '';
     const errors = passwordErrors(password, form.get('password2') ?? '', user);
     if (hasErrors(errors)) return userPasswordForm(request, user, errors);
-    const sessionAuthHash = await services.users.setPassword(user.id, password);
     // Whoever knew the old password is logged out, open chat sockets included; the
     // admin changing their own stays in, under a new session carrying the new
     // password's hash (Django's update_session_auth_hash); their pages reconnect.
-    await endSessionsOf(services, user.id);
+    // The sessions end in the password's transaction: a DELETE that fails rolls
+    // the new password back, so the error page is not over a change half made.
+    const sessionAuthHash = await services.users.setPassword(user.id, password, (trx) =>
+      services.sessions.deleteForUser(user.id, trx),
+    );
+    await closeUserSockets(services.layer, user.id);
     if (user.id === request.user?.id)
       await login(request, { ...user, sessionAuthHash }, services.users);
     // Django's UserAdmin.user_change_password says only this, on the user's page.
