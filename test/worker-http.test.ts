@@ -19,7 +19,12 @@ import { Worker } from '../src/worker/runner.js';
 import { BrowserlessClient } from './helpers/browserless.js';
 import { runPython } from './helpers/cli.js';
 import { allDatabases } from './helpers/databases.js';
-import { Fixtures, useEmbeddedChat, TEST_SECRET_KEY } from './helpers/deployment.js';
+import {
+  Fixtures,
+  useEmbeddedChat,
+  TEST_SECRET_KEY,
+  type EmbeddedChat,
+} from './helpers/deployment.js';
 import { httpRequest } from './helpers/http-client.js';
 import { within } from './helpers/wait.js';
 import { TestClient } from './helpers/ws-client.js';
@@ -29,8 +34,9 @@ for (const database of allDatabases()) {
   let db: Database;
   let fixtures: Fixtures;
   let port: number;
+  let chat: EmbeddedChat;
 
-  useEmbeddedChat(test, database, (state) => ({ db, fixtures, port } = state));
+  useEmbeddedChat(test, database, (state) => ({ db, fixtures, port, chat } = state));
 
   const browser = (): BrowserlessClient => new BrowserlessClient(port);
 
@@ -334,6 +340,32 @@ for (const database of allDatabases()) {
     // A look-alike spelling that logs in as the same user is the same key (NFKC):
     const fullwidth = await browser().login('\uff41lice', 'pw');
     assert.match(fullwidth.body.toString(), /Too many failed login attempts/, '"ａlice" is alice');
+  });
+
+  test("a username past 150 characters is refused as Django's login form refuses it: not checked, nothing kept in the layer", async () => {
+    await fixtures.user('alice', { password: 'pw' });
+    // NFKC first, as Django's UsernameField: "ﬀ" is "ff", 2 characters.
+    for (const [username, length] of [
+      ['a'.repeat(151), 151],
+      ['\ufb00'.repeat(76), 152],
+      ['x'.repeat(1_000_000), 1_000_000],
+    ] as const) {
+      const res = await browser().login(username, 'pw');
+      assert.is(res.status, 200);
+      assert.match(
+        res.body.toString(),
+        `id="id_username_error">Ensure this value has at most 150 characters (it has ${length}).</`,
+      );
+      assert.not.match(res.body.toString(), /Please enter a correct username/);
+      // A failure would keep the name, megabytes of it, as a key for the whole window.
+      const key = `login-failures:${username.normalize('NFKC').toLowerCase()}:127.0.0.1`;
+      assert.is(await chat.layer.counters.get(key), 0, `${length} characters: no failure counted`);
+    }
+    // 150 is still a name to check (and to count, as any other failure).
+    const fits = await browser().login('b'.repeat(150), 'pw');
+    assert.match(fits.body.toString(), /Please enter a correct username/);
+    assert.is(await chat.layer.counters.get(`login-failures:${'b'.repeat(150)}:127.0.0.1`), 1);
+    assert.is((await browser().login('alice', 'pw')).status, 302);
   });
 
   test('throttling: attempts made all at once are counted before any is checked', async () => {

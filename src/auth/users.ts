@@ -169,18 +169,27 @@ export function validateUsername(username: unknown): string {
   if (typeof username !== 'string') throw new InvalidUsername(username, 'A username is required.');
   const normalized = username.normalize('NFKC');
   if (normalized === '') throw new InvalidUsername(username, 'This field cannot be blank.');
-  const length = [...normalized].length;
-  if (length > USERNAME_MAX_LENGTH)
-    throw new InvalidUsername(
-      username,
-      `Ensure this value has at most ${USERNAME_MAX_LENGTH} characters (it has ${length}).`,
-    );
+  const tooLong = usernameLengthError(normalized);
+  if (tooLong) throw new InvalidUsername(username, tooLong);
   if (!USERNAME_PATTERN.test(normalized))
     throw new InvalidUsername(
       username,
       'Enter a valid username. This value may contain only letters, numbers, and @/./+/-/_ characters.',
     );
   return normalized;
+}
+
+/**
+ * Django's max_length check of a username, NFKC-normalised already, in its words;
+ * undefined when it fits. Lengths are counted in code points, as Python's len().
+ */
+export function usernameLengthError(normalized: string): string | undefined {
+  // No name this long fits: not every code point counted (a 10 MB one, say).
+  if (normalized.length <= USERNAME_MAX_LENGTH) return undefined;
+  const length = [...normalized].length;
+  return length > USERNAME_MAX_LENGTH
+    ? `Ensure this value has at most ${USERNAME_MAX_LENGTH} characters (it has ${length}).`
+    : undefined;
 }
 
 /**

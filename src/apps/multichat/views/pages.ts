@@ -1,6 +1,10 @@
 import type { SessionStore } from '../../../auth/sessions.js';
 import { closeSessionSockets, closeUserSockets } from '../../../auth/socket-groups.js';
-import { USERNAME_MAX_LENGTH, type UserRepository } from '../../../auth/users.js';
+import {
+  USERNAME_MAX_LENGTH,
+  usernameLengthError,
+  type UserRepository,
+} from '../../../auth/users.js';
 import type { ChannelLayer } from '../../../layer/types.js';
 import { login, LoginThrottle, logout, safeNext, LOGIN_URL } from '../../../worker/http/auth.js';
 import type { CsrfFailure } from '../../../worker/http/csrf.js';
@@ -170,13 +174,18 @@ export function loginView(
     const username = pythonStrip(form.get('username') ?? '');
     const password = form.get('password') ?? '';
     // Each empty field says so, as Django's AuthenticationForm has it (a password
-    // of spaces is no empty one: passwords are not stripped).
-    if (username === '' || password === '') {
-      const required = 'This field is required.';
+    // of spaces is no empty one: passwords are not stripped), and so does a
+    // username past the column's 150 characters (its UsernameField's max_length):
+    // neither is checked nor counted. A megabytes-long one would otherwise be a
+    // throttle key, kept in the layer (Redis) for the whole window per attempt.
+    const required = 'This field is required.';
+    const usernameError =
+      username === '' ? required : usernameLengthError(username.normalize('NFKC'));
+    if (usernameError || password === '') {
       return loginForm(request, {
         next,
         username,
-        usernameError: username === '' ? required : undefined,
+        usernameError,
         passwordError: password === '' ? required : undefined,
       });
     }
