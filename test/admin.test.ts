@@ -137,6 +137,23 @@ for (const database of allDatabases()) {
     assert.not.match(text(await client.get('/admin/')), /doesn’t exist/, `${what}: once`);
   }
 
+  /**
+   * Makes every DELETE of sessions fail, as a lock wait past the statement
+   * timeout or a lost connection would; resolves with the undoing of it.
+   */
+  async function refuseSessionDeletes(): Promise<() => Promise<void>> {
+    if (database.name === 'sqlite') {
+      await db.knex.raw(`create trigger refuse_session_delete before delete on gredis_session
+        begin select raise(abort, 'session delete refused'); end`);
+      return async () => void (await db.knex.raw('drop trigger refuse_session_delete'));
+    }
+    await db.knex.raw(`create function refuse_session_delete() returns trigger language plpgsql
+      as $$ begin raise exception 'session delete refused'; end $$`);
+    await db.knex.raw(`create trigger refuse_session_delete before delete on gredis_session
+      for each statement execute function refuse_session_delete()`);
+    return async () => void (await db.knex.raw('drop function refuse_session_delete() cascade'));
+  }
+
   async function roomRows(): Promise<{ title: string; staff_only: unknown }[]> {
     return db.knex('chat_room').select('title', 'staff_only').orderBy('id');
   }
@@ -764,21 +781,7 @@ for (const database of allDatabases()) {
   test("setting a password is one transaction with the end of the user's sessions: when their DELETE fails, the old password and sessions stand", async () => {
     const { client } = await signedIn('root', { staff: true, superuser: true });
     const { client: bob, user } = await signedIn('bob');
-    // The sessions' DELETE fails, as a lock wait past the statement timeout or a
-    // lost connection would make it fail, after the password's UPDATE has run.
-    const refuse =
-      database.name === 'sqlite'
-        ? [
-            `create trigger refuse_session_delete before delete on gredis_session
-               begin select raise(abort, 'session delete refused'); end`,
-          ]
-        : [
-            `create function refuse_session_delete() returns trigger language plpgsql as
-               $$ begin raise exception 'session delete refused'; end $$`,
-            `create trigger refuse_session_delete before delete on gredis_session
-               for each statement execute function refuse_session_delete()`,
-          ];
-    for (const sql of refuse) await db.knex.raw(sql);
+    const allow = await refuseSessionDeletes();
     let res: HttpResult;
     try {
       res = await submit(client, `/admin/users/${user.id}/password/`, {
@@ -786,13 +789,33 @@ for (const database of allDatabases()) {
         password2: 'new one 2026',
       });
     } finally {
-      if (database.name === 'sqlite') await db.knex.raw('drop trigger refuse_session_delete');
-      else await db.knex.raw('drop function refuse_session_delete() cascade');
+      await allow();
     }
     assert.is(res.status, 500, 'the change failed');
     assert.is((await bob.get('/')).status, 200, "bob's session stands");
     assert.is((await new BrowserlessClient(port).login('bob', 'new one 2026')).status, 200);
     assert.is((await new BrowserlessClient(port).login('bob', PASSWORD)).status, 302);
+  });
+
+  test('deactivating a user is one transaction with the end of their sessions: when their DELETE fails, nothing changed, and trying again closes their chat socket', async () => {
+    const { client } = await signedIn('root', { staff: true, superuser: true });
+    const { client: bob, user } = await signedIn('bob');
+    const bobsChat = await chatOf(bob);
+    const path = `/admin/users/${user.id}/`;
+    const allow = await refuseSessionDeletes();
+    let res: HttpResult;
+    try {
+      res = await submit(client, path, { email: '' });
+    } finally {
+      await allow();
+    }
+    assert.is(res.status, 500, 'the change failed');
+    assert.ok((await fixtures.users.findById(user.id))!.isActive, 'still active');
+    assert.is((await bob.get('/')).status, 200, "bob's session stands");
+    // Done again, it is done whole: were bob inactive already, his socket would stay open.
+    assert.is((await submit(client, path, { email: '' })).status, 303);
+    assert.is((await within(bobsChat.closed, 3000, 'his chat socket to close')).code, 4001);
+    assert.is((await bob.get('/')).status, 302, "bob's session ended");
   });
 
   test('superusers delete a user only by POST from the confirmation page', async () => {

@@ -427,8 +427,16 @@ export class UserRepository {
     return fromDbInteger(row?.count);
   }
 
-  /** Changes profile fields and flags; throws UserNotFound or InvalidUserField. */
-  async update(id: number, changes: UserChanges): Promise<User> {
+  /**
+   * Changes profile fields and flags; throws UserNotFound or InvalidUserField.
+   * `alongside` runs after the UPDATE in its transaction, as in setPassword: a
+   * deactivation and the end of the user's sessions are both done or neither.
+   */
+  async update(
+    id: number,
+    changes: UserChanges,
+    alongside?: (trx: Knex.Transaction) => Promise<unknown>,
+  ): Promise<User> {
     const values: Record<string, unknown> = {};
     if (changes.email !== undefined)
       values.email = normalizeEmail(storableText('email', changes.email, EMAIL_MAX_LENGTH));
@@ -444,10 +452,17 @@ export class UserRepository {
       const flag = changes[key];
       if (flag !== undefined) values[column] = toDbBoolean(this.db, flag === true);
     }
-    if (Object.keys(values).length > 0) {
-      const count = await this.table.where('id', id).update(values);
+    const write = async (knex: Knex): Promise<void> => {
+      if (Object.keys(values).length === 0) return;
+      const count = await knex<UserRow>('auth_user').where('id', id).update(values);
       if (count === 0) throw new UserNotFound(id);
-    }
+    };
+    if (alongside)
+      await this.db.knex.transaction(async (trx) => {
+        await write(trx);
+        await alongside(trx);
+      });
+    else await write(this.db.knex);
     const user = await this.findById(id);
     if (!user) throw new UserNotFound(id);
     return user;

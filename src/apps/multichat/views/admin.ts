@@ -715,11 +715,6 @@ function userCreate(services: AdminServices): View {
 }
 
 /** Ends every session of a user and closes their chat sockets (CLOSE_LOGGED_OUT). */
-async function endSessionsOf(services: AdminServices, userId: number): Promise<void> {
-  await services.sessions.deleteForUser(userId);
-  await closeUserSockets(services.layer, userId);
-}
-
 async function findUser(services: AdminServices, params: Record<string, string>) {
   const id = parseId(params.id);
   return id === undefined ? undefined : services.users.findById(id);
@@ -785,16 +780,24 @@ function userEdit(services: AdminServices): View {
       if (!values.isSuperuser) errors.is_superuser = reason;
     }
     if (hasErrors(errors)) return userEditForm(request, user, values, errors);
+    // A deactivated user is logged out everywhere, open chat sockets included. The
+    // sessions end in the flag's transaction: were the DELETE to fail after the
+    // UPDATE committed, the user would stay inactive with their sockets open, and
+    // a second try, finding them inactive already, would not close them.
+    const deactivating = user.isActive && !values.isActive;
     let saved: User;
     try {
-      saved = await services.users.update(user.id, values);
+      saved = await services.users.update(
+        user.id,
+        values,
+        deactivating ? (trx) => services.sessions.deleteForUser(user.id, trx) : undefined,
+      );
     } catch (error) {
       if (!(error instanceof InvalidUserField && error.field === 'email')) throw error;
       errors.email = reasonOf(error.message, /^invalid email:\s*/);
       return userEditForm(request, user, values, errors);
     }
-    // A deactivated user is logged out everywhere, open chat sockets included.
-    if (user.isActive && !saved.isActive) await endSessionsOf(services, user.id);
+    if (deactivating) await closeUserSockets(services.layer, user.id);
     // No longer staff: out of the staff-only rooms the user is in (they join again).
     else if (user.isStaff && !saved.isStaff)
       await closeUserSockets(services.layer, user.id, CLOSE_ACCESS_CHANGED);
