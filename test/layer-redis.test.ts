@@ -18,6 +18,7 @@ import {
   type Message,
 } from '../src/index.js';
 import { InvalidLayerUrl, LayerClosed, LayerUnavailable } from '../src/layer/errors.js';
+import { briefError } from '../src/logger.js';
 import * as laneScriptModules from '../src/layer/redis/lane-scripts.js';
 import * as scriptModules from '../src/layer/redis/scripts.js';
 import { DRY_READS, LuaScript } from '../src/layer/redis/scripts.js';
@@ -835,6 +836,11 @@ faults('a send while Redis is down fails with LayerUnavailable instead of hangin
       'failing send',
     );
     assert.is((error as { code?: string }).code, 'GREDIS_LAYER_UNAVAILABLE');
+    // As the one-line warning says it (briefError): why, not ioredis's advice on a
+    // setting ("Refer to maxRetriesPerRequest option") no operator of Gredis has.
+    const { error: said } = briefError(error);
+    assert.match(said, /is unavailable: not connected, reconnecting: connect ECONNREFUSED/);
+    assert.not.match(said, /maxRetriesPerRequest/);
     assert.is(sender.health().ok, false);
   } finally {
     await flaky.startProcess();

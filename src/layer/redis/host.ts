@@ -145,6 +145,8 @@ export class RedisHost {
   /** A lost connection's reconnections are refused by the server, and that was said (once an outage). */
   private refusalReported = false;
   private down = false;
+  /** Why the last try to connect failed (ECONNREFUSED…), for the calls that fail meanwhile. */
+  private connectFailure: Error | undefined;
   /**
    * Set when the server has no such database: ioredis would go on in database
    * 0 (another deployment's, maybe), so every connection to it is closed.
@@ -199,6 +201,7 @@ export class RedisHost {
       this.down = false;
       this.wasReady = true;
       this.refusalReported = false;
+      this.connectFailure = undefined;
     });
     this.client.on('close', () => {
       if (this.wasReady && !this.down && !this.closing) {
@@ -207,6 +210,7 @@ export class RedisHost {
       }
     });
     this.client.on('error', (error: Error) => {
+      if (!(error instanceof ReplyError)) this.connectFailure = error;
       if (!this.wasReady && !this.unreachableReported && !this.closing) {
         this.unreachableReported = true;
         // A server down, a wrong address or password: no stack, which says nothing
@@ -472,6 +476,16 @@ export class RedisHost {
       const refusal = permissionRefusal(error);
       if (refusal) throw this.unavailableFor(refusal);
       if (error instanceof ReplyError) throw error;
+      if (error instanceof Error && error.name === 'MaxRetriesPerRequestError') {
+        // ioredis's words for it ('Reached the max retries per request limit … Refer
+        // to "maxRetriesPerRequest" option') name a setting an operator of Gredis
+        // does not have, and hide why: say the host is not connected, and what the
+        // last try to connect met.
+        throw new LayerUnavailable(this.label, {
+          cause: this.connectFailure ?? error,
+          reason: NOT_CONNECTED,
+        });
+      }
       throw new LayerUnavailable(this.label, { cause: error });
     } finally {
       this.settledCalls++;
@@ -839,6 +853,7 @@ export class RedisHost {
 
 const OUT_OF_MEMORY = 'out of memory (maxmemory reached, nothing evictable)';
 const REFUSED = 'refused for lack of permission';
+const NOT_CONNECTED = 'not connected, reconnecting';
 
 /**
  * Whether Redis refused `error`'s command for lack of memory (maxmemory with a
