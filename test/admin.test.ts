@@ -525,13 +525,78 @@ for (const database of allDatabases()) {
         const res = await submit(client, path, { title, staff_only: 'on' });
         assert.is(res.status, 200, `${path} ${JSON.stringify(title.slice(0, 10))}`);
         const page = text(res);
-        assert.match(page, /role="alert">\s*Please correct the errors below\./);
+        assert.match(page, /role="alert">\s*Please correct the error below\./, 'one field');
         assert.match(page, /aria-invalid="true" aria-describedby="id_title_error"/);
         assert.match(page, /<span class="error" id="id_title_error">[^<]+<\/span>/);
         assert.match(page, /id="id_staff_only"[^>]*checked/, 'what was typed is kept');
       }
     }
     assert.equal(await fixtures.rooms.list(), [room], 'no room added, the room unchanged');
+  });
+
+  test("change pages in Django's words: the delete link says Delete; a user's password is Django's read-only field, its help linking to the password page", async () => {
+    const { client, user } = await signedIn('root', { staff: true, superuser: true });
+    const room = await fixtures.room('Lobby');
+    const bob = await fixtures.user('bob');
+    // Django's submit_line.html: "Delete", beside Save, to the delete page.
+    const actions = (markup: string): string =>
+      /<p class="form-actions">([\s\S]*?)<\/p>/.exec(markup)?.[1] ?? '';
+    const roomPage = text(await client.get(`/admin/rooms/${room.id}/`));
+    assert.match(
+      actions(roomPage),
+      new RegExp(`<a class="danger-link" href="/admin/rooms/${room.id}/delete/">Delete</a>`),
+    );
+    const bobPage = text(await client.get(`/admin/users/${bob.id}/`));
+    assert.match(
+      actions(bobPage),
+      new RegExp(`<a class="danger-link" href="/admin/users/${bob.id}/delete/">Delete</a>`),
+    );
+    assert.not.match(actions(text(await client.get(`/admin/users/${user.id}/`))), /Delete/);
+    // UserChangeForm's password field: its help text, "this form" the link.
+    assert.ok(
+      plain(bobPage).includes(
+        'Password Raw passwords are not stored, so there is no way to see this user’s password, but you can change the password using this form.',
+      ),
+      plain(bobPage),
+    );
+    assert.match(bobPage, new RegExp(`<a href="/admin/users/${bob.id}/password/">this form</a>`));
+    for (const page of [roomPage, bobPage]) {
+      assert.not.match(page, /Delete this|Set password/, "the old words, not Django's");
+    }
+  });
+
+  test("the error note says error or errors as Django's admin counts them: the fields with errors, a field's messages however many", async () => {
+    const { client, user } = await signedIn('root', { staff: true, superuser: true });
+    const bob = await fixtures.user('bob');
+    const OK = 'a fine passphrase';
+    const [one, many] = ['Please correct the error below.', 'Please correct the errors below.'];
+    const cases: [string, Record<string, string>, string][] = [
+      ['/admin/rooms/new/', { title: '' }, one],
+      ['/admin/users/new/', { username: 'a', password1: 'one', password2: 'two' }, one],
+      // One field, two messages.
+      ['/admin/users/new/', { username: 'n', password1: '2026', password2: '2026' }, one],
+      ['/admin/users/new/', { username: 'a', password1: '', password2: '' }, many],
+      [
+        '/admin/users/new/',
+        { username: 'bad name', email: 'x', password1: OK, password2: OK },
+        many,
+      ],
+      [`/admin/users/${user.id}/`, { is_active: 'on', is_staff: 'on' }, one],
+      [`/admin/users/${user.id}/`, { email: 'x' }, many],
+      [`/admin/users/${bob.id}/password/`, { password1: 'one', password2: 'two' }, one],
+      [`/admin/users/${bob.id}/password/`, { password1: '', password2: '' }, many],
+    ];
+    for (const [path, fields, note] of cases) {
+      const page = text(await submit(client, path, fields));
+      const what = `${path} ${JSON.stringify(fields)}`;
+      assert.is(/role="alert">\s*([^<]*?)\s*</.exec(page)?.[1], note, what);
+      if (fields.password1 === '2026')
+        assert.match(page, /id="id_password2_error">[^<]*too short[^<]*entirely numeric/, what);
+    }
+    assert.equal(
+      (await fixtures.users.list()).map((u) => u.username),
+      ['root', 'bob'],
+    );
   });
 
   test('HTML in a room title is escaped on the admin pages, in their notices, and on the index', async () => {

@@ -198,17 +198,29 @@ function isChecked(form: URLSearchParams, name: string): boolean {
   return value !== undefined && value !== '' && value.toLowerCase() !== 'false';
 }
 
-/** Field errors by field name; `form` is the error about the form as a whole. */
+/** Field errors by field name: a field's messages, however many, are one string. */
 type Errors = Partial<Record<string, string>>;
 
-function hasErrors(errors: Errors): boolean {
-  return Object.values(errors).some(Boolean);
+/** How many fields have errors. */
+function errorCount(errors: Errors): number {
+  return Object.values(errors).filter(Boolean).length;
 }
 
+function hasErrors(errors: Errors): boolean {
+  return errorCount(errors) > 0;
+}
+
+/**
+ * Django's errornote (change_form.html, and change_password.html alike): "error"
+ * when one field has errors, however many messages it has, since Django counts
+ * form.errors' entries, one a field (errors about the whole form would be one
+ * more, `__all__`; no form here has any).
+ */
 function formError(errors: Errors): HtmlValue {
-  if (!hasErrors(errors)) return '';
+  const count = errorCount(errors);
+  if (count === 0) return '';
   return html`<p class="error form-error" role="alert">
-    ${errors.form ?? 'Please correct the errors below.'}
+    ${count === 1 ? 'Please correct the error below.' : 'Please correct the errors below.'}
   </p>`;
 }
 
@@ -431,7 +443,7 @@ function roomForm(
         <p class="form-actions">
           <button type="submit" class="primary">Save</button>
           <a class="button" href="${keep(ROOM_LIST)}">Cancel</a>
-          ${room ? html`<a class="danger-link" href="${keep(`/admin/rooms/${room.id}/delete/`)}">Delete this room</a>` : ''}
+          ${room ? html`<a class="danger-link" href="${keep(`/admin/rooms/${room.id}/delete/`)}">Delete</a>` : ''}
         </p>
       </form>
     </section>`,
@@ -720,6 +732,21 @@ async function findUser(services: AdminServices, params: Record<string, string>)
   return id === undefined ? undefined : services.users.findById(id);
 }
 
+/**
+ * Django's UserChangeForm's read-only Password field, first as in UserAdmin's
+ * fieldsets: its help text is the way to the password page (`href`). (Django's
+ * widget also summarises the stored hash; no part of it is shown here.)
+ */
+function passwordRow(href: string): HtmlValue {
+  return html`<p class="field">
+    <span class="label">Password</span>
+    <span class="help"
+      >Raw passwords are not stored, so there is no way to see this user’s password, but you can
+      change the password using <a href="${href}">this form</a>.</span
+    >
+  </p>`;
+}
+
 function userEditForm(
   request: Request,
   user: User,
@@ -749,15 +776,14 @@ function userEditForm(
       </dl>
       ${formError(errors)}
       <form method="post" action="${keep(`/admin/users/${user.id}/`)}" class="admin-form">
-        ${csrfInput(request)}
+        ${csrfInput(request)} ${passwordRow(keep(`/admin/users/${user.id}/password/`))}
         ${field({ name: 'email', label: 'Email address (optional)', type: 'email', value: values.email, error: errors.email, autocomplete: 'off' })}
         ${flagFields(values, errors)}
         ${self ? html`<p class="help">This is your own account: you cannot take away your own active, staff or superuser status.</p>` : ''}
         <p class="form-actions">
           <button type="submit" class="primary">Save</button>
           <a class="button" href="${keep(USER_LIST)}">Cancel</a>
-          <a href="${keep(`/admin/users/${user.id}/password/`)}">Set password</a>
-          ${self ? '' : html`<a class="danger-link" href="${keep(`/admin/users/${user.id}/delete/`)}">Delete this user</a>`}
+          ${self ? '' : html`<a class="danger-link" href="${keep(`/admin/users/${user.id}/delete/`)}">Delete</a>`}
         </p>
       </form>
     </section>`,
