@@ -16,7 +16,7 @@ import {
 import { LANE_FINISH } from '../src/layer/redis/lane-scripts.js';
 import { MAX_WAITING_EVENTS } from '../src/layer/types.js';
 import { testPrefix } from './helpers/layers.js';
-import { captureLogs, type CapturedLine } from './helpers/log-capture.js';
+import { captureLogs, type CapturedLine, WARN } from './helpers/log-capture.js';
 import { rawClient, RedisServer, SHARED_REDIS_URL } from './helpers/redis-server.js';
 import { withAclUser } from './helpers/redis-acl.js';
 import { TcpProxy } from './helpers/tcp-proxy.js';
@@ -544,6 +544,46 @@ rescue('a gap that never fills is skipped after laneGap seconds, and said', asyn
     ['took over a lane whose previous event was lost'],
   );
 });
+
+rescue(
+  'a lane Redis lost with its data (restarted without persistence) is said so, not that an event was lost',
+  async () => {
+    // Its own server: the suite's must keep its data.
+    const restarted = await RedisServer.start();
+    const prefix = testPrefix();
+    const { logger, lines } = captureLogs();
+    const thyme = createLayer(restarted.url, { prefix, ...QUICK, laneGap: 1 });
+    const worker = createLayer(restarted.url, { prefix, ...QUICK, laneGap: 1, logger });
+    const turns: LaneTurn[] = [];
+    worker.lanes.onRescue((turn) => turns.push(turn));
+    const lost = new Promise((resolve) => worker.onStorageLost(resolve));
+    try {
+      await thyme.lanes.announce('s', 0, { e: 0 });
+      await worker.lanes.claim('s', 0, { e: 0 });
+      await worker.lanes.finish('s', 0, { user: 7 });
+      // Both have looked at the server once (the marker is set): the next look compares.
+      const raw = rawClient(restarted.url);
+      const marked = async (): Promise<boolean> =>
+        (await raw.exists(`${prefix}gredis:epoch`)) === 1;
+      await waitFor(marked, 5000, 'the marker').finally(() => raw.disconnect());
+      await restarted.restart(300);
+      await within(lost, 10_000, 'the worker to notice the lost data');
+      // The socket's disconnect, as its Thyme sends it once back.
+      await thyme.lanes.announce('s', 1, { e: 1 });
+      assert.is((await worker.lanes.claim('s', 1, { e: 1 })).kind, 'parked');
+      const turn = await waitFor(() => turns[0], 8000, 'the disconnect to run');
+      assert.equal(turn, { lane: 's', order: 1, event: { e: 1 }, state: undefined });
+      assert.equal(
+        lines.filter((line) => /lane/.test(line.msg) && line.level >= WARN).map((l) => l.msg),
+        ["lane state lost with Redis's data (restarted without persistence); running its event"],
+      );
+    } finally {
+      await thyme.close();
+      await worker.close();
+      await restarted.stop();
+    }
+  },
+);
 
 rescue(
   'an event taken from the channel by a process that died before claiming it still runs, from its deposit',

@@ -269,7 +269,11 @@ return finish(f)
  * or ''}; `kind` is 1 for the last event LANE_REAP planned (its holder is gone),
  * 2 for the lane's next event itself, run from its deposit (nothing was skipped:
  * its channel copy was not claimed in time, expired or popped by a process that
- * died), 0 for an event whose predecessor was lost. A third element, when
+ * died), 3 for an event of a lane with no record of any turn ('next' is set by
+ * the first claim and never removed but by the end): its earlier events were
+ * not lost one by one, the lane's whole state was (a Redis restart without
+ * persistence, a flush, an eviction, a delete), 0 for an event whose
+ * predecessor was lost. A third element, when
  * the caller may not run a write of the next lane's (LUA_REFUSED): that
  * command; the check stopped there, having written nothing of that lane,
  * rather than take an event out of its lane and fail before returning it.
@@ -329,7 +333,9 @@ for i = 1, #entries, 2 do
         out[#out + 1] = event
         out[#out + 1] = f[5] or ''
         local kind = 0
-        if f[7] == tostring(best) then kind = 1 elseif not f[2] and best == nxt then kind = 2 end
+        if f[7] == tostring(best) then kind = 1
+        elseif not f[2] and best == nxt then kind = 2
+        elseif not f[1] then kind = 3 end
         out[#out + 1] = kind
         if left > 0 then redis.call('ZADD', KEYS[1], now + lease, lane) else redis.call('ZREM', KEYS[1], lane) end
       else

@@ -116,6 +116,8 @@ export class RedisLanes implements Lanes {
   /** Claims made so far: each is named by its count (LANE_CLAIM). */
   private claims = 0;
   private readonly holders: LaneHolders;
+  /** Hosts that came back without their data while this process ran (hostLostData). */
+  private readonly lostData = new Set<RedisHost>();
 
   constructor(
     private readonly hosts: readonly RedisHost[],
@@ -550,14 +552,7 @@ export class RedisLanes implements Lanes {
           if (turns[i + 4] === 1)
             this.logger.debug({ lane, order }, "running the last event of a dead holder's lane");
           else
-            BurstLogger.for(this.logger).warn(
-              { lane, order },
-              turns[i + 4] === 2
-                ? // Late, not lost: as after a silence of Redis past the message
-                  // expiry, when every event sent just before it has expired there.
-                  "ran a socket's event from its lane: its copy on the channel was not taken in time"
-                : 'took over a lane whose previous event was lost',
-            );
+            BurstLogger.for(this.logger).warn({ lane, order }, this.takeover(host, turns[i + 4]));
           this.rescueHandler?.({ lane, order, event, state });
         }
         if (wait.length > 0) {
@@ -579,6 +574,34 @@ export class RedisLanes implements Lanes {
       }
     }
     if (pending) this.armRescue(soonest);
+  }
+
+  /**
+   * What a rescue says of an event it took over (LANE_RESCUE's `kind`, 1 aside),
+   * on `host`.
+   */
+  private takeover(host: RedisHost, kind: unknown): string {
+    // Late, not lost: as after a silence of Redis past the message expiry, when
+    // every event sent just before it has expired there.
+    if (kind === 2)
+      return "ran a socket's event from its lane: its copy on the channel was not taken in time";
+    if (kind !== 3) return 'took over a lane whose previous event was lost';
+    // No record of any turn: the lane's state went as a whole, not its events
+    // one by one. After a restart that lost the host's data, that is what did
+    // it (the sockets open then get their last events so); a worker that lost
+    // an event leaves the lane's record, and the warning above.
+    return this.lostData.has(host)
+      ? "lane state lost with Redis's data (restarted without persistence); running its event"
+      : 'took over a lane with no record of its earlier events (its state was deleted, evicted or expired in Redis); running its event';
+  }
+
+  /**
+   * Notes that `host` came back without its data (see watchStorage): the lanes
+   * it held then are gone, and the rescue says so of the events it runs for
+   * them rather than that a worker lost their predecessors.
+   */
+  hostLostData(label: string): void {
+    for (const host of this.hosts) if (host.label === label) this.lostData.add(host);
   }
 
   private decodeState(bytes: Buffer | undefined): Message | undefined {

@@ -113,7 +113,10 @@ export class RedisChannelLayer extends BaseChannelLayer {
       watchStorage(
         host,
         `${this.prefix}gredis:epoch`,
-        (label) => this.storageLost(label),
+        (label) => {
+          this.lanes.hostLostData(label);
+          this.storageLost(label);
+        },
         this.logger,
       );
     }
