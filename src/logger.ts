@@ -1,5 +1,7 @@
+import { fileURLToPath } from 'node:url';
 import { format } from 'node:util';
 import pino from 'pino';
+import { escapeDelAndC1 } from './control-chars.js';
 import { InvalidSetting } from './settings.js';
 
 /** The logging surface Gredis code depends on (a subset of pino's). */
@@ -14,6 +16,12 @@ export interface LoggerOptions {
 const LEVELS = ['warn', 'info', 'debug'] as const;
 
 /**
+ * The pretty format's transport: pino-pretty with logged values' control
+ * characters escaped (see logger-pretty.ts). By path: pino loads it in a worker.
+ */
+const PRETTY_TRANSPORT = fileURLToPath(new URL('./logger-pretty.js', import.meta.url));
+
+/**
  * Structured JSON logs on stdout; pretty-printed when stdout is a terminal.
  * GREDIS_LOG_LEVEL overrides the verbosity (e.g. "silent" in tests);
  * GREDIS_LOG_FORMAT (`json` or `pretty`) overrides the terminal check.
@@ -26,10 +34,12 @@ export function createLogger(options: LoggerOptions = {}): Logger {
     name: options.name ?? 'gredis',
     level,
     serializers: { err: serializeError },
+    // JSON escapes the C0 controls of logged values, not DEL and C1: see escapeDelAndC1.
+    hooks: { streamWrite: escapeDelAndC1 },
     ...(pretty
       ? {
           transport: {
-            target: 'pino-pretty',
+            target: PRETTY_TRANSPORT,
             options: { colorize: Boolean(process.stdout.isTTY), ignore: 'pid,hostname' },
           },
         }

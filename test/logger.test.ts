@@ -1,7 +1,10 @@
 /**
  * Logging of failures: a burst of like lines is one line, then a count per
  * interval; a service away is one line without a stack, a bug keeps its stack.
+ * What a log line must not carry: a terminal's control characters, secrets.
  */
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import { suite } from './helpers/suite.js';
 import * as assert from 'uvu/assert';
 import { LayerUnavailable } from '../src/layer/errors.js';
@@ -87,6 +90,61 @@ test("an error's Redis command goes to the log without its arguments (AUTH's are
   assert.not.match(shown, /LEAKpw/);
   assert.match(shown, /"command":\{"name":"auth"\}/);
   assert.match(shown, /WRONGPASS/);
+});
+
+/** A client's text made to act on a terminal: colour, a C1 CSI, DEL, a title, a forged line. */
+const HOSTILE = 'al\u001b[31mice\u0007\u009b2J\u007f\r\u001b]0;owned\u0007\nFAKE line';
+
+/**
+ * What a process logs on stdout (a pipe) through createLogger in `format`:
+ * a message and a field with HOSTILE in them, and an error whose message has it.
+ */
+async function hostileLog(format: 'pretty' | 'json'): Promise<string> {
+  const script = `
+    import { createLogger } from ${JSON.stringify(new URL('../src/logger.js', import.meta.url).href)};
+    const hostile = ${JSON.stringify(HOSTILE)};
+    const logger = createLogger({ name: 'chat' });
+    logger.info({ username: hostile }, 'login failed for ' + hostile);
+    logger.error({ err: new Error('duplicate room title ' + hostile) }, 'view failed');`;
+  const { stdout } = await promisify(execFile)(
+    process.execPath,
+    ['--input-type=module', '-e', script],
+    { env: { ...process.env, GREDIS_LOG_FORMAT: format, GREDIS_LOG_LEVEL: 'info' } },
+  );
+  return stdout;
+}
+
+test("pretty logs: a logged value's control characters are escaped, in messages and stacks too", async () => {
+  const out = await hostileLog('pretty');
+  // Without a terminal, no colour: any control character but a line's end is the client's.
+  // eslint-disable-next-line no-control-regex -- control characters are what is looked for
+  const controls = out.match(/[\u0000-\u0009\u000b-\u001f\u007f-\u009f]/g);
+  assert.is(controls, null, `control characters printed: ${JSON.stringify(controls)}`);
+  const escaped = String.raw`al\u001b[31mice\u0007\u009b2J\u007f\r\u001b]0;owned\u0007\nFAKE line`;
+  assert.ok(out.includes(`INFO (chat): login failed for ${escaped}\n`), out);
+  assert.ok(out.includes(`username: "${escaped}"`), out);
+  assert.ok(out.includes(`Error: duplicate room title ${escaped}\n`), out);
+  assert.not.match(out, /^\s*FAKE line/m, 'a line of its own');
+  // A stack's line breaks are its layout: kept.
+  assert.match(out, /duplicate room title .*\n\s+at /);
+});
+
+test('JSON logs: every control character is escaped (DEL and C1 too, which JSON leaves), the values intact', async () => {
+  const out = await hostileLog('json');
+  // eslint-disable-next-line no-control-regex -- control characters are what is looked for
+  assert.not.match(out, /[\u0000-\u0009\u000b-\u001f\u007f-\u009f]/);
+  const lines = out
+    .trim()
+    .split('\n')
+    .map((line) => JSON.parse(line) as Record<string, unknown>);
+  assert.equal(
+    lines.map((line) => [line.msg, line.username]),
+    [
+      [`login failed for ${HOSTILE}`, HOSTILE],
+      ['view failed', undefined],
+    ],
+  );
+  assert.is((lines[1]!.err as { message: string }).message, `duplicate room title ${HOSTILE}`);
 });
 
 test('GREDIS_LOG_LEVEL is read whatever its case', () => {
