@@ -50,22 +50,32 @@ export function createLogger(options: LoggerOptions = {}): Logger {
 /**
  * pino's error serializer, less what must never reach a log: the arguments of
  * the Redis command an error came from (ioredis attaches the command, and
- * AUTH's arguments are the password).
+ * AUTH's arguments are the password), the values bound to the SQL statement
+ * (knex attaches them to its timeouts, and a password UPDATE's is the new
+ * hash), and the row PostgreSQL shows for a constraint the statement broke
+ * ("Failing row contains (…)": the whole row, a user's password hash with it).
+ * Knex's own messages name no value: see compileSqlOnError in openDatabase.
  */
 export function serializeError(error: unknown): unknown {
   const shown = pino.stdSerializers.err(error as Error) as unknown;
-  dropCommandArgs(shown, 0);
+  dropSecrets(shown, 0);
   return shown;
 }
 
-function dropCommandArgs(value: unknown, depth: number): void {
+/** PostgreSQL's DETAIL for a CHECK or NOT NULL violation: the failing row's values follow. */
+const FAILING_ROW = /^(Failing row contains )\(.*\)(\.?)$/s;
+
+function dropSecrets(value: unknown, depth: number): void {
   if (typeof value !== 'object' || value === null || depth > 4) return;
   const record = value as Record<string, unknown>;
   const command = record.command;
   if (typeof command === 'object' && command !== null && 'args' in command)
     record.command = { name: (command as { name?: unknown }).name };
+  if (Array.isArray(record.bindings)) record.bindings = `(${record.bindings.length} not logged)`;
+  if (typeof record.detail === 'string')
+    record.detail = record.detail.replace(FAILING_ROW, '$1(not logged)$2');
   for (const key of Object.keys(record)) {
-    if (key !== 'command') dropCommandArgs(record[key], depth + 1);
+    if (key !== 'command') dropSecrets(record[key], depth + 1);
   }
 }
 

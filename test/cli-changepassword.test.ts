@@ -15,6 +15,7 @@ import {
   allDatabases,
   blockedBy,
   lockTable,
+  refusePasswordChanges,
   SHARED_POSTGRES_URL,
   waitUntilBlockedBy,
   type TableLock,
@@ -97,6 +98,26 @@ for (const backend of allDatabases()) {
     );
     assert.ok(await users.authenticate('dave', 'keep me'));
     assert.is(await users.authenticate('dave', 'never mind it'), undefined);
+  });
+
+  test("an UPDATE the database refuses: exit 1 with the database's reason, and neither the new hash nor the password said, even at -v 2", async () => {
+    await users.create({ username: 'frank', password: 'keep me' });
+    const allow = await refusePasswordChanges(db);
+    try {
+      const result = await runGredisWithKey(['changepassword', 'frank', ...db_(), '-v', '2'], {
+        input: 'n3w-Secret 2026\nn3w-Secret 2026\n',
+      });
+      assert.is(result.code, 1, result.stderr);
+      assert.match(
+        result.stderr,
+        /^gredis: update .auth_user. set .password. = (\?|\$1) .* - .*(password changes refused|violates check constraint "refuse_password")/,
+      );
+      assert.not.match(result.stderr, /pbkdf2_sha256/, 'the new hash');
+      assert.not.match(result.stderr, /n3w-Secret/);
+    } finally {
+      await allow();
+    }
+    assert.ok(await users.authenticate('frank', 'keep me'));
   });
 
   test('an unknown user (including SQL metacharacters) is exit 1, one line, no prompt', async () => {

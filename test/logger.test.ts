@@ -7,6 +7,9 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { suite } from './helpers/suite.js';
 import * as assert from 'uvu/assert';
+import { UserRepository } from '../src/auth/users.js';
+import { allDatabases, refusePasswordChanges } from './helpers/databases.js';
+import { TEST_SECRET_KEY } from './helpers/deployment.js';
 import { LayerUnavailable } from '../src/layer/errors.js';
 import { briefError, BurstLogger, createLogger, serializeError } from '../src/logger.js';
 import { logAppFailure } from '../src/worker/failures.js';
@@ -147,6 +150,17 @@ test('JSON logs: every control character is escaped (DEL and C1 too, which JSON 
   assert.is((lines[1]!.err as { message: string }).message, `duplicate room title ${HOSTILE}`);
 });
 
+test("a knex timeout's bound values (it attaches them) go to the log as a count", () => {
+  const error = Object.assign(new Error('Knex: Timeout acquiring a connection.'), {
+    name: 'KnexTimeoutError',
+    sql: 'update "auth_user" set "password" = ? where "id" = ?',
+    bindings: ['pbkdf2_sha256$1000000$salt$LEAKhash=', 1],
+  });
+  const shown = JSON.stringify(serializeError(error));
+  assert.not.match(shown, /LEAKhash/);
+  assert.match(shown, /"bindings":"\(2 not logged\)"/);
+});
+
 test('GREDIS_LOG_LEVEL is read whatever its case', () => {
   const before = process.env.GREDIS_LOG_LEVEL;
   try {
@@ -161,3 +175,33 @@ test('GREDIS_LOG_LEVEL is read whatever its case', () => {
 });
 
 test.run();
+
+for (const backend of allDatabases()) {
+  const db_test = suite(`logged database errors (${backend.name})`);
+  db_test.after(() => backend.teardown());
+
+  db_test(
+    "a failed password UPDATE's error, as logged, has neither the new hash nor any bound value",
+    async () => {
+      await backend.setup();
+      const db = await backend.openMigrated();
+      const users = new UserRepository(db, { passwordIterations: 1000, secret: TEST_SECRET_KEY });
+      const user = await users.create({ username: 'alice', password: 'old password' });
+      await refusePasswordChanges(db);
+      const error = await users.setPassword(user.id, 'n3w-Secret').then(
+        () => assert.unreachable('the UPDATE was refused'),
+        (error: unknown) => error,
+      );
+      const shown = serializeError(error) as { message: string };
+      const logged = JSON.stringify(shown);
+      assert.not.match(logged, /pbkdf2_sha256|n3w-Secret/, logged);
+      // What failed and why is still said: the statement, with placeholders, and the database's reason.
+      assert.match(
+        shown.message,
+        /^update .auth_user. set .password. = (\?|\$1) where .id. = (\?|\$2) - (password changes refused|new row .* violates check constraint)/,
+      );
+    },
+  );
+
+  db_test.run();
+}

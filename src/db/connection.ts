@@ -166,6 +166,11 @@ export function openDatabase(url: string, options: OpenDatabaseOptions = {}): Da
   } else config = sqliteConfig(target, options, () => (opened = true));
   const knex = knexFactory({
     ...config,
+    // A failed statement's message is its SQL with placeholders, then the
+    // database's error: knex's default writes the bound values into the SQL,
+    // and a password UPDATE's value is the new hash, which would then be in
+    // every log line and error message that quotes the error.
+    compileSqlOnError: false,
     // Knex's own messages (e.g. a failed connection attempt) duplicate errors we
     // report anyway, so they are debug output here.
     log: {

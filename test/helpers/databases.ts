@@ -273,3 +273,23 @@ async function countBlockedBy(client: pg.Client, holder: number): Promise<number
   );
   return rows[0]!.n;
 }
+
+/**
+ * Makes every change of a user's password fail in the database, as a UPDATE the
+ * database refuses (a trigger on SQLite, a CHECK constraint on PostgreSQL, whose
+ * error then shows the failing row): resolves with how to undo it.
+ */
+export async function refusePasswordChanges(db: Database): Promise<() => Promise<void>> {
+  if (db.kind === 'sqlite') {
+    await db.knex.raw(
+      "create trigger refuse_password before update of password on auth_user begin select raise(abort, 'password changes refused'); end",
+    );
+    return async () => void (await db.knex.raw('drop trigger refuse_password'));
+  }
+  // NOT VALID: the rows there already keep their passwords; an UPDATE is checked.
+  await db.knex.raw(
+    "alter table auth_user add constraint refuse_password check (password not like 'pbkdf2%') not valid",
+  );
+  return async () =>
+    void (await db.knex.raw('alter table auth_user drop constraint refuse_password'));
+}
