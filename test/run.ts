@@ -1,6 +1,15 @@
 /**
- * Runs every test file in its own process, one after another, and summarises.
+ * Runs every test file in its own process, two at a time, and summarises.
  * `npm test -- layer` runs only the files whose name contains "layer".
+ *
+ * Two at a time because most of a file's time is waiting (servers starting and
+ * stopping, timeouts the tests drive to their end, the browser): one after
+ * another the suite took over 17 minutes on a slow machine of our kind, and CI
+ * must stay under 20. The files share nothing that would make them collide:
+ * each takes its own PostgreSQL schema, Redis key prefix, SQLite file and
+ * ports. GREDIS_TEST_JOBS=1 runs them one after another again, each file's
+ * output then shown as it comes; with more than one, a file's output is shown
+ * whole once it ends, so that two files' lines never interleave.
  *
  * A file that fails is run once more. These tests run real servers on a shared
  * 2-core machine, where a stall of seconds can sink a correct run; a file that
@@ -28,6 +37,9 @@ const files = readdirSync(here)
   .sort();
 
 const FILE_TIMEOUT_MS = Number(process.env.GREDIS_TEST_FILE_TIMEOUT_MS ?? 300_000);
+const JOBS = Math.max(1, Math.floor(Number(process.env.GREDIS_TEST_JOBS ?? 2)) || 1);
+/** One file at a time: its output can be passed through as it comes. */
+const LIVE = JOBS === 1;
 /** The most lines of one run's failure the summary repeats. */
 const EXCERPT_LINES = 60;
 
@@ -36,14 +48,14 @@ interface Run {
   output: string;
 }
 
-/** The process group of the file now running, to kill if the runner is stopped. */
-let running: number | undefined;
+/** The process groups of the files now running, to kill if the runner is stopped. */
+const running = new Set<number>();
 for (const [signal, code] of [
   ['SIGINT', 130],
   ['SIGTERM', 143],
 ] as const)
   process.on(signal, () => {
-    if (running !== undefined) killGroup(running);
+    for (const group of running) killGroup(group);
     process.exit(code);
   });
 
@@ -81,7 +93,10 @@ function runningIn(group: number): boolean {
   });
 }
 
-/** Runs one file, its output passed through as it comes and kept for the summary. */
+/**
+ * Runs one file, its output kept for the summary and passed through: as it
+ * comes when files run one at a time, else whole once the file has ended.
+ */
 function runFile(file: string): Promise<Run> {
   return new Promise((resolve) => {
     const child = spawn(
@@ -101,17 +116,17 @@ function runFile(file: string): Promise<Run> {
     const chunks: Buffer[] = [];
     child.stdout.on('data', (chunk: Buffer) => {
       chunks.push(chunk);
-      process.stdout.write(chunk);
+      if (LIVE) process.stdout.write(chunk);
     });
     child.stderr.on('data', (chunk: Buffer) => {
       chunks.push(chunk);
-      process.stderr.write(chunk);
+      if (LIVE) process.stderr.write(chunk);
     });
     const say = (line: string): void => {
       chunks.push(Buffer.from(line));
-      process.stderr.write(line);
+      if (LIVE) process.stderr.write(line);
     };
-    running = child.pid;
+    running.add(child.pid!);
     const timer = setTimeout(() => {
       say(`\n${file}: timed out after ${FILE_TIMEOUT_MS} ms\n`);
       killGroup(child.pid!);
@@ -119,14 +134,13 @@ function runFile(file: string): Promise<Run> {
     // At its exit, not at 'close': a process it left holding its stdout would hold off 'close'.
     child.on('exit', () => {
       clearTimeout(timer);
-      running = undefined;
+      running.delete(child.pid!);
       if (killGroup(child.pid!)) say(`\n${file}: left processes running; killed them\n`);
     });
     child.on('close', (exitCode, signal) => {
-      resolve({
-        code: exitCode ?? (signal ? 1 : 0),
-        output: Buffer.concat(chunks).toString('utf8'),
-      });
+      const output = Buffer.concat(chunks).toString('utf8');
+      if (!LIVE) process.stdout.write(output);
+      resolve({ code: exitCode ?? (signal ? 1 : 0), output });
     });
   });
 }
@@ -161,7 +175,8 @@ const failed: { file: string; excerpt: string }[] = [];
 const flaky: { file: string; excerpt: string }[] = [];
 const started = Date.now();
 
-for (const file of files) {
+/** Runs `file`, and once more if it fails; records and prints how it ended. */
+async function runWithRetry(file: string): Promise<void> {
   const t0 = Date.now();
   let run = await runFile(file);
   if (run.code !== 0) {
@@ -175,6 +190,14 @@ for (const file of files) {
     `  ${run.code === 0 ? 'ok  ' : 'FAIL'} ${file} (${((Date.now() - t0) / 1000).toFixed(1)} s)`,
   );
 }
+
+const queue = [...files];
+await Promise.all(
+  Array.from({ length: Math.min(JOBS, queue.length) }, async () => {
+    for (let file = queue.shift(); file !== undefined; file = queue.shift())
+      await runWithRetry(file);
+  }),
+);
 
 for (const { file, excerpt } of flaky)
   console.log(`\nflaky: ${file} failed, then passed on its second run. The first run:\n${excerpt}`);
