@@ -114,18 +114,16 @@ function runFile(file: string): Promise<Run> {
       },
     );
     const chunks: Buffer[] = [];
-    child.stdout.on('data', (chunk: Buffer) => {
+    // What is shown once the file has ended (not LIVE), each chunk on its own stream.
+    const held: [NodeJS.WriteStream, Buffer][] = [];
+    const pass = (stream: NodeJS.WriteStream, chunk: Buffer): void => {
       chunks.push(chunk);
-      if (LIVE) process.stdout.write(chunk);
-    });
-    child.stderr.on('data', (chunk: Buffer) => {
-      chunks.push(chunk);
-      if (LIVE) process.stderr.write(chunk);
-    });
-    const say = (line: string): void => {
-      chunks.push(Buffer.from(line));
-      if (LIVE) process.stderr.write(line);
+      if (LIVE) stream.write(chunk);
+      else held.push([stream, chunk]);
     };
+    child.stdout.on('data', (chunk: Buffer) => pass(process.stdout, chunk));
+    child.stderr.on('data', (chunk: Buffer) => pass(process.stderr, chunk));
+    const say = (line: string): void => pass(process.stderr, Buffer.from(line));
     running.add(child.pid!);
     const timer = setTimeout(() => {
       say(`\n${file}: timed out after ${FILE_TIMEOUT_MS} ms\n`);
@@ -138,9 +136,11 @@ function runFile(file: string): Promise<Run> {
       if (killGroup(child.pid!)) say(`\n${file}: left processes running; killed them\n`);
     });
     child.on('close', (exitCode, signal) => {
-      const output = Buffer.concat(chunks).toString('utf8');
-      if (!LIVE) process.stdout.write(output);
-      resolve({ code: exitCode ?? (signal ? 1 : 0), output });
+      for (const [stream, chunk] of held) stream.write(chunk);
+      resolve({
+        code: exitCode ?? (signal ? 1 : 0),
+        output: Buffer.concat(chunks).toString('utf8'),
+      });
     });
   });
 }
