@@ -249,35 +249,43 @@ for (const backend of allDatabases()) {
       assert.ok(await users.authenticate('ines', 'old'), 'the old password still works');
     });
 
+  /**
+   * Runs changepassword for `username` with `table` locked once it prompts, so
+   * that its statement on `table` (`waiting` says which) waits for the lock, and
+   * presses Ctrl-C: the command must end at once with "Operation cancelled.",
+   * its statement cancelled on the server, not left to run once the lock goes.
+   */
+  async function interruptWhileLocked(
+    username: string,
+    table: string,
+    waiting: string,
+  ): Promise<void> {
+    const locker = new pg.Client({ connectionString: SHARED_POSTGRES_URL });
+    await locker.connect();
+    const run = startGredis(['changepassword', username, ...db_(), '--layer', 'memory://']);
+    let lock: TableLock | undefined;
+    try {
+      await waitFor(() => run.stdout().includes('Password: '), 10_000, 'the prompt');
+      lock = await lockTable(locker, backend, table);
+      run.child.stdin!.write('n3w-Secret\nn3w-Secret\n');
+      await waitUntilBlockedBy(lock.holder, waiting, { timeoutMs: 10_000 });
+      // Not at the statement timeout (15 s), which the statement would wait for.
+      assert.equal(await run.interrupt(2000, 'the command to end'), { code: 1, signal: null });
+      assert.is(run.stderr(), 'gredis: Operation cancelled.\n');
+      assert.not.match(run.stdout(), /changed successfully/);
+      assert.is(await blockedBy(lock.holder), 0);
+    } finally {
+      run.child.kill('SIGKILL');
+      await lock?.release();
+      await locker.end();
+    }
+  }
+
   if (backend.name === 'postgres')
     test('Ctrl-C while its UPDATE waits for a lock on auth_user: the server cancels it, "Operation cancelled.", exit 1 at once; nothing changed', async () => {
       await users.create({ username: 'kofi', password: 'old' });
-      const locker = new pg.Client({ connectionString: SHARED_POSTGRES_URL });
-      await locker.connect();
-      const run = startGredis(['changepassword', 'kofi', ...db_(), '--layer', 'memory://']);
-      let lock: TableLock | undefined;
-      try {
-        // Locked once the user is found: the password's UPDATE is what waits.
-        await waitFor(() => run.stdout().includes('Password: '), 10_000, 'the prompt');
-        lock = await lockTable(locker, backend, 'auth_user');
-        run.child.stdin!.write('n3w-Secret\nn3w-Secret\n');
-        await waitUntilBlockedBy(lock.holder, "the command's UPDATE to wait for the lock", {
-          timeoutMs: 10_000,
-        });
-        // Not at the statement timeout (15 s), which the UPDATE would wait for.
-        assert.equal(await run.interrupt(2000, 'the command to end'), {
-          code: 1,
-          signal: null,
-        });
-        assert.is(run.stderr(), 'gredis: Operation cancelled.\n');
-        assert.not.match(run.stdout(), /changed successfully/);
-        // Cancelled on the server: not left waiting to run once the lock is released.
-        assert.is(await blockedBy(lock.holder), 0);
-      } finally {
-        run.child.kill('SIGKILL');
-        await lock?.release();
-        await locker.end();
-      }
+      // Locked once the user is found: the password's UPDATE is what waits.
+      await interruptWhileLocked('kofi', 'auth_user', "the command's UPDATE to wait for the lock");
       assert.ok(await users.authenticate('kofi', 'old'), 'the old password still works');
     });
 
@@ -286,32 +294,12 @@ for (const backend of allDatabases()) {
       const user = await users.create({ username: 'lars', password: 'old' });
       const sessions = new SessionStore(db, { secret: TEST_SECRET_KEY });
       const session = await sessions.create(user.id);
-      const locker = new pg.Client({ connectionString: SHARED_POSTGRES_URL });
-      await locker.connect();
-      const run = startGredis(['changepassword', 'lars', ...db_(), '--layer', 'memory://']);
-      let lock: TableLock | undefined;
-      try {
-        await waitFor(() => run.stdout().includes('Password: '), 10_000, 'the prompt');
-        // The password's UPDATE passes; the DELETE of the sessions after it waits.
-        lock = await lockTable(locker, backend, 'gredis_session');
-        run.child.stdin!.write('n3w-Secret\nn3w-Secret\n');
-        await waitUntilBlockedBy(lock.holder, "the command's DELETE of the sessions to wait", {
-          timeoutMs: 10_000,
-        });
-        // Not at the statement timeout (15 s), which the DELETE would wait for.
-        assert.equal(await run.interrupt(2000, 'the command to end'), {
-          code: 1,
-          signal: null,
-        });
-        assert.is(run.stderr(), 'gredis: Operation cancelled.\n');
-        assert.not.match(run.stdout(), /changed successfully/);
-        // Cancelled on the server: not left waiting to run once the lock is released.
-        assert.is(await blockedBy(lock.holder), 0);
-      } finally {
-        run.child.kill('SIGKILL');
-        await lock?.release();
-        await locker.end();
-      }
+      // The password's UPDATE passes; the DELETE of the sessions after it waits.
+      await interruptWhileLocked(
+        'lars',
+        'gredis_session',
+        "the command's DELETE of the sessions to wait",
+      );
       // All or nothing: not a new password with the sessions of the old one still there.
       assert.ok(await users.authenticate('lars', 'old'), 'the old password still works');
       assert.is(await users.authenticate('lars', 'n3w-Secret'), undefined);

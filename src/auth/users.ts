@@ -452,17 +452,7 @@ export class UserRepository {
       const flag = changes[key];
       if (flag !== undefined) values[column] = toDbBoolean(this.db, flag === true);
     }
-    const write = async (knex: Knex): Promise<void> => {
-      if (Object.keys(values).length === 0) return;
-      const count = await knex<UserRow>('auth_user').where('id', id).update(values);
-      if (count === 0) throw new UserNotFound(id);
-    };
-    if (alongside)
-      await this.db.knex.transaction(async (trx) => {
-        await write(trx);
-        await alongside(trx);
-      });
-    else await write(this.db.knex);
+    await this.updateRow(id, values, alongside);
     const user = await this.findById(id);
     if (!user) throw new UserNotFound(id);
     return user;
@@ -486,19 +476,30 @@ export class UserRepository {
     // Hashed first: no connection held, nor transaction open, for its 100s of ms.
     const password =
       raw === undefined ? makeUnusablePassword() : await makePassword(raw, this.iterations);
-    const update = async (knex: Knex): Promise<void> => {
-      const count = await knex<UserRowWithPassword>('auth_user')
-        .where('id', id)
-        .update({ password });
+    await this.updateRow(id, { password }, alongside);
+    return this.authHashes.of(password);
+  }
+
+  /**
+   * Writes `values` to user `id`'s row (UserNotFound when there is none; nothing
+   * written when `values` is empty), then runs `alongside` in the same transaction.
+   */
+  private async updateRow(
+    id: number,
+    values: Record<string, unknown>,
+    alongside?: (trx: Knex.Transaction) => Promise<unknown>,
+  ): Promise<void> {
+    const write = async (knex: Knex): Promise<void> => {
+      if (Object.keys(values).length === 0) return;
+      const count = await knex('auth_user').where('id', id).update(values);
       if (count === 0) throw new UserNotFound(id);
     };
     if (alongside)
       await this.db.knex.transaction(async (trx) => {
-        await update(trx);
+        await write(trx);
         await alongside(trx);
       });
-    else await update(this.db.knex);
-    return this.authHashes.of(password);
+    else await write(this.db.knex);
   }
 
   /**
