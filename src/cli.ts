@@ -5,6 +5,7 @@ import { CommandCancelled, CommandFailed } from './commands/errors.js';
 import { registerCommands } from './commands/index.js';
 import { gredisInvocation } from './commands/invocation.js';
 import { usageErrorOutput } from './commands/usage-errors.js';
+import { escapeControls, escapeStack } from './control-chars.js';
 import { PACKAGE_ROOT } from './paths.js';
 import { InvalidSetting } from './settings.js';
 
@@ -60,11 +61,15 @@ export async function main(argv: string[]): Promise<void> {
       return;
     }
     const verbose = verbosityIn(argv) === 2;
-    console.error(`gredis: ${error instanceof Error ? error.message : String(error)}`);
+    // A failure's message carries what was typed (a username, a URL) and what a
+    // database answered: escaped, it is one line that shows what it holds.
+    const message = error instanceof Error ? error.message : String(error);
+    console.error(`gredis: ${escapeControls(message)}`);
     // A setting Gredis cannot use is bad usage, like a bad flag.
     process.exitCode =
       error instanceof CommandFailed ? error.exitCode : error instanceof InvalidSetting ? 2 : 1;
-    if (verbose && error instanceof Error) console.error(error.stack);
+    if (verbose && error instanceof Error && error.stack)
+      console.error(escapeStack(error.stack, error.message));
     if (error instanceof CommandCancelled) process.exit();
   }
 }

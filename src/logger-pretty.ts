@@ -5,22 +5,24 @@
  * database error's message, a request's path), and pino-pretty prints a
  * message and a stack as they are: an escape sequence in them would act on the
  * operator's terminal (recolour it, retitle it, move the cursor over earlier
- * lines), and a newline in a message would print a forged log line. It prints
- * the other values as JSON, which escapes C0 controls but not DEL nor the C1
- * ones (U+0080–U+009F, whose U+009B some terminals take as an escape sequence's
- * start). Loaded by pino in its transport worker thread, by file path.
+ * lines), a newline in a message would print a forged log line, and a
+ * bidirectional override would make it read other than it holds. It prints
+ * the other values as JSON, which escapes C0 controls but not DEL, the C1
+ * ones (U+0080–U+009F, whose U+009B some terminals take as an escape
+ * sequence's start) nor the Unicode ones (control-chars.ts says which).
+ * Loaded by pino in its transport worker thread, by file path.
  */
 import { Writable } from 'node:stream';
 import pino from 'pino';
 import { prettyFactory, type PrettyOptions } from 'pino-pretty';
-import { escapeControls, escapeDelAndC1 } from './control-chars.js';
+import { escapeControls, escapeStack, escapeWhatJsonLeaves } from './control-chars.js';
 
 /**
  * A log line's values as pino-pretty must print them: those it prints as they
  * are (the message, the logger's name, the keys, every error's stack) escaped
- * here; those it prints as JSON are escaped by it, but for DEL and C1, escaped
- * wherever they are in its output (it writes none itself: its colours are
- * 7-bit sequences).
+ * here; those it prints as JSON are escaped by it, but for the controls JSON
+ * leaves, escaped wherever they are in its output (it writes none itself: its
+ * colours are 7-bit sequences).
  */
 function escapeRawValues(log: Record<string, unknown>): Record<string, unknown> {
   const shown: Record<string, unknown> = {};
@@ -32,11 +34,7 @@ function escapeRawValues(log: Record<string, unknown>): Record<string, unknown> 
   return shown;
 }
 
-/**
- * The value with every `stack` in it escaped but for its line breaks, and the
- * error's message in it escaped in full: a newline there is the message's, not
- * the stack's layout.
- */
+/** The value with every `stack` in it escaped (escapeStack). */
 function escapeStacks(value: unknown, depth: number): unknown {
   if (typeof value !== 'object' || value === null || depth > 8) return value;
   if (Array.isArray(value)) return value.map((item) => escapeStacks(item, depth + 1));
@@ -50,14 +48,6 @@ function escapeStacks(value: unknown, depth: number): unknown {
   return shown;
 }
 
-function escapeStack(stack: string, message: unknown): string {
-  const own =
-    typeof message === 'string' && message !== ''
-      ? stack.replace(message, () => escapeControls(message))
-      : stack;
-  return escapeControls(own, true);
-}
-
 function prettyLine(pretty: (log: unknown) => string, line: string): string {
   let log: unknown;
   try {
@@ -67,7 +57,7 @@ function prettyLine(pretty: (log: unknown) => string, line: string): string {
     return `${escapeControls(line)}\n`;
   }
   if (typeof log !== 'object' || log === null) return `${escapeControls(line)}\n`;
-  return escapeDelAndC1(pretty(escapeRawValues(log as Record<string, unknown>)));
+  return escapeWhatJsonLeaves(pretty(escapeRawValues(log as Record<string, unknown>)));
 }
 
 /** The transport: pino's JSON lines in, escaped pretty lines out on stdout. */

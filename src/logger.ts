@@ -1,7 +1,7 @@
 import { fileURLToPath } from 'node:url';
 import { format } from 'node:util';
 import pino from 'pino';
-import { escapeDelAndC1 } from './control-chars.js';
+import { escapeWhatJsonLeaves } from './control-chars.js';
 import { InvalidSetting } from './settings.js';
 
 /** The logging surface Gredis code depends on (a subset of pino's). */
@@ -34,8 +34,8 @@ export function createLogger(options: LoggerOptions = {}): Logger {
     name: options.name ?? 'gredis',
     level,
     serializers: { err: serializeError },
-    // JSON escapes the C0 controls of logged values, not DEL and C1: see escapeDelAndC1.
-    hooks: { streamWrite: escapeDelAndC1 },
+    // JSON escapes the C0 controls of logged values, not DEL, C1 nor bidi: see escapeWhatJsonLeaves.
+    hooks: { streamWrite: escapeWhatJsonLeaves },
     ...(pretty
       ? {
           transport: {

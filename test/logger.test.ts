@@ -99,13 +99,25 @@ test("an error's Redis command goes to the log without its arguments (AUTH's are
 const HOSTILE = 'al\u001b[31mice\u0007\u009b2J\u007f\r\u001b]0;owned\u0007\nFAKE line';
 
 /**
- * What a process logs on stdout (a pipe) through createLogger in `format`:
- * a message and a field with HOSTILE in them, and an error whose message has it.
+ * A client's text made to read other than it holds ("Trojan Source"): a
+ * right-to-left override (shown "adminexe.png"), the other bidirectional
+ * embeddings, overrides, isolates and marks, and the line and paragraph
+ * separators some viewers break a line on.
  */
-async function hostileLog(format: 'pretty' | 'json'): Promise<string> {
+const DISGUISED =
+  'admin\u202egnp.exe \u202a\u202b\u202c\u202d \u2066\u2067\u2068x\u2069 \u200e\u200f\u061c line\u2028FAKE\u2029para';
+const DISGUISED_ESCAPED = String.raw`admin\u202egnp.exe \u202a\u202b\u202c\u202d \u2066\u2067\u2068x\u2069 \u200e\u200f\u061c line\u2028FAKE\u2029para`;
+/** What may not reach a log raw: DISGUISED's characters. */
+const BIDI_OR_SEPARATOR = /[\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069]/g;
+
+/**
+ * What a process logs on stdout (a pipe) through createLogger in `format`:
+ * a message and a field with `hostile` in them, and an error whose message has it.
+ */
+async function hostileLog(format: 'pretty' | 'json', hostile = HOSTILE): Promise<string> {
   const script = `
     import { createLogger } from ${JSON.stringify(new URL('../src/logger.js', import.meta.url).href)};
-    const hostile = ${JSON.stringify(HOSTILE)};
+    const hostile = ${JSON.stringify(hostile)};
     const logger = createLogger({ name: 'chat' });
     logger.info({ username: hostile }, 'login failed for ' + hostile);
     logger.error({ err: new Error('duplicate room title ' + hostile) }, 'view failed');`;
@@ -148,6 +160,34 @@ test('JSON logs: every control character is escaped (DEL and C1 too, which JSON 
     ],
   );
   assert.is((lines[1]!.err as { message: string }).message, `duplicate room title ${HOSTILE}`);
+});
+
+test('pretty logs: bidirectional overrides, isolates, marks and line separators are escaped, so a line reads as what it holds', async () => {
+  const out = await hostileLog('pretty', DISGUISED);
+  const raw = out.match(BIDI_OR_SEPARATOR);
+  assert.is(raw, null, `printed as they are: ${JSON.stringify(raw)}`);
+  assert.ok(out.includes(`INFO (chat): login failed for ${DISGUISED_ESCAPED}\n`), out);
+  assert.ok(out.includes(`username: "${DISGUISED_ESCAPED}"`), out);
+  assert.ok(out.includes(`Error: duplicate room title ${DISGUISED_ESCAPED}\n`), out);
+});
+
+test('JSON logs: bidirectional overrides, isolates, marks and line separators are escaped, the values intact', async () => {
+  const out = await hostileLog('json', DISGUISED);
+  const raw = out.match(BIDI_OR_SEPARATOR);
+  assert.is(raw, null, `written as they are: ${JSON.stringify(raw)}`);
+  assert.ok(out.includes(`"login failed for ${DISGUISED_ESCAPED}"`), out);
+  const lines = out
+    .trim()
+    .split('\n')
+    .map((line) => JSON.parse(line) as Record<string, unknown>);
+  assert.equal(
+    lines.map((line) => [line.msg, line.username]),
+    [
+      [`login failed for ${DISGUISED}`, DISGUISED],
+      ['view failed', undefined],
+    ],
+  );
+  assert.is((lines[1]!.err as { message: string }).message, `duplicate room title ${DISGUISED}`);
 });
 
 test("a knex timeout's bound values (it attaches them) go to the log as a count", () => {

@@ -2,6 +2,7 @@ import { SessionStore } from '../auth/sessions.js';
 import { closeUserSockets } from '../auth/socket-groups.js';
 import { UserRepository, type User } from '../auth/users.js';
 import { passwordProblems } from '../auth/validation.js';
+import { escapeControls } from '../control-chars.js';
 import type { ChannelLayer } from '../layer/types.js';
 import { createLogger } from '../logger.js';
 import { changeUnlessCancelled } from './cancellable-change.js';
@@ -37,7 +38,7 @@ export async function runChangePassword(
         const user = await users.findByUsername(username);
         if (!user) throw new CommandFailed(`user '${username}' does not exist`);
         await requireReachable(layer, layerLog.reason, ctrlC.signal);
-        process.stdout.write(`Changing password for user '${user.username}'\n`);
+        process.stdout.write(`Changing password for user '${escapeControls(user.username)}'\n`);
         const password = await askNewPassword(user, ctrlC.signal);
         // Whoever knew the old password is logged out everywhere, and the chat
         // sockets they opened are closed, as the admin's "set password" does.
@@ -49,7 +50,9 @@ export async function runChangePassword(
         await changeUnlessCancelled(db, ctrlC, () =>
           users.setPassword(user.id, password, (trx) => sessions.deleteForUser(user.id, trx)),
         );
-        process.stdout.write(`Password changed successfully for user '${user.username}'\n`);
+        process.stdout.write(
+          `Password changed successfully for user '${escapeControls(user.username)}'\n`,
+        );
         await closeSocketsOf(layer, user, ctrlC.signal);
       });
     } finally {
@@ -110,7 +113,7 @@ async function closeSocketsOf(
       `the password was changed and the sessions ended, but the open chat sockets could not be closed: ${(error as Error).message}`,
     );
   }
-  process.stdout.write(`Closed the chat sockets of user '${user.username}'\n`);
+  process.stdout.write(`Closed the chat sockets of user '${escapeControls(user.username)}'\n`);
 }
 
 /** Asks as Django does: a mismatch, a blank or a refused password (its reasons said) is a try. */

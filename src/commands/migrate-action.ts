@@ -1,3 +1,4 @@
+import { escapeControls } from '../control-chars.js';
 import type { Database } from '../db/connection.js';
 import { MigrationInterrupted } from '../db/errors.js';
 import { knownMigrations, listMigrations, migrate } from '../db/migrations.js';
@@ -121,7 +122,7 @@ async function listMigrationsOf(
   if (blank !== undefined) {
     if (blank === 'missing')
       process.stderr.write(
-        `Note: the database ${redactSecrets(url)} does not exist yet, so no migration is applied; "${gredisCommand('migrate')}" creates it.\n`,
+        `Note: the database ${escapeControls(redactSecrets(url))} does not exist yet, so no migration is applied; "${gredisCommand('migrate')}" creates it.\n`,
       );
     for (const name of await knownMigrations()) write(` [ ] ${name}`);
     return;

@@ -1,3 +1,4 @@
+import { escapeControls } from '../control-chars.js';
 import { gredisCommand, gredisInvocation } from './invocation.js';
 
 /** What commander's output configuration is given to write an error with. */
@@ -24,17 +25,17 @@ export function usageErrorOutput(subcommand?: string): ErrorOutput {
  * meant on a line of its own, "(Did you mean thyme?)": it goes in parentheses
  * after the reason, its words quoted as the reason quotes what was typed
  * ("unknown command 'thym' (did you mean 'thyme'?)"). A closing full stop goes,
- * as the line goes on after it.
+ * as the line goes on after it. The reason is commander's one line but for
+ * what it quotes of the command line, which may hold anything typed or pasted,
+ * a line break or an escape sequence among it: escaped, so that the line shows
+ * what was typed rather than act on the terminal.
  */
 function oneLine(text: string): string {
-  const [reason = '', ...more] = text
-    .trim()
-    .replace(/^error: /, '')
-    .split('\n')
-    .map((line) => line.trim());
-  const guess = /^\(Did you mean (one of )?(.+)\?\)$/.exec(more.join(' '));
-  if (!guess) return [reason, ...more].join(' ').replace(/\.$/, '');
+  const body = text.trim().replace(/^error: /, '');
+  const guess = /\n\(Did you mean (one of )?(.+)\?\)$/.exec(body);
+  const reason = escapeControls(guess ? body.slice(0, guess.index) : body).replace(/\.$/, '');
+  if (!guess) return reason;
   const [, oneOf = '', words = ''] = guess;
   const quoted = words.split(', ').map((word) => `'${word}'`);
-  return `${reason.replace(/\.$/, '')} (did you mean ${oneOf}${quoted.join(', ')}?)`;
+  return `${reason} (did you mean ${oneOf}${quoted.join(', ')}?)`;
 }
