@@ -978,7 +978,7 @@ faults(
 );
 
 faults(
-  "an ACL user that may run the scripts but not the ZADD in them (Redis 7 refuses it inside the script, as ERR): send is LayerUnavailable, the host refused, said once, and the probe's dry run keeps it so until ZADD is granted",
+  "an ACL user that may run the scripts but not the ZADD in them (the send script asks before its first write, and refuses it naming zadd): send is LayerUnavailable, the host refused, said once, and the probe's dry run keeps it so until ZADD is granted",
   () =>
     withLimitedLayer(['~*', '&*', '+@all', '-zadd'], async ({ user, limited, lines }) => {
       for (let i = 0; i < 2; i++) {
@@ -986,13 +986,13 @@ faults(
         assert.match(error.message, /refused for lack of permission$/);
         assert.match(
           (error.cause as Error).message,
-          /^ERR The user executing the script can't run this command/,
+          /^ERR The user executing the script can't run the 'zadd' command/,
         );
       }
-      assert.is(warnings(lines, /lacks a command its scripts run/), 1, 'said once');
+      assert.is(warnings(lines, /lacks \+zadd to run the layer's scripts/), 1, 'said once');
       // EVALSHA on the call's keys is allowed: only a probe that runs the
       // script's own commands (dry) keeps the host refused.
-      await assertStaysRefused(limited, /script can't run this command/);
+      await assertStaysRefused(limited, /script can't run the 'zadd' command/);
       assert.is(await user.admin.exists(`${prefix}acl.inside`), 0, 'the probe wrote nothing');
       await grant(user, limited, '+zadd');
       await limited.send('acl.inside', { i: 2 });
@@ -1027,6 +1027,37 @@ faults(
       assert.ok((await user.admin.ttl(key)) > 0, 'stored, expiring');
       assert.equal(await within(layer({}, flaky.url).receive('acl.expire'), ARRIVES_MS), { n: 4 });
     }),
+);
+
+faults(
+  'an ACL user that may ZADD to some channels only: sends batched in one script call, to one it may and one it may not, store nothing, rather than one message stored while its sender is told it failed',
+  () =>
+    // An ACL selector (Redis 7) grants ZADD on one channel's key alone: a
+    // refusal per key, found by Redis only when the script reaches that key.
+    withLimitedLayer(
+      ['~*', '&*', '+@all', '-zadd', `(+zadd ~${prefix}acl.zadd.granted)`],
+      async ({ user, limited }) => {
+        const batched = await Promise.allSettled([
+          limited.send('acl.zadd.granted', { n: 1 }),
+          limited.send('acl.zadd.refused', { n: 2 }),
+        ]);
+        assert.equal(
+          batched.map(({ status }) => status),
+          ['rejected', 'rejected'],
+        );
+        assert.is(
+          await user.admin.exists(`${prefix}acl.zadd.granted`),
+          0,
+          'nothing stored by the batch',
+        );
+        // Asked before the first ZADD, it names the command, as a refusal of EXPIRE does.
+        const [granted] = batched as PromiseRejectedResult[];
+        assert.match(
+          ((granted!.reason as Error).cause as Error).message,
+          /can't run the 'zadd' command/,
+        );
+      },
+    ),
 );
 
 faults(

@@ -137,13 +137,13 @@ return 1
  * first ones, until it is full, as one by one), and store() adds what the keys
  * took, one ZADD and one EXPIRE per key. One expiry sweep and one count per key.
  *
- * store() stores nothing when the ACL user may not EXPIRE one of its keys: it
- * raises a refusal worded as Redis's of a command inside a script (refusals.ts),
- * naming EXPIRE, so that the send fails as refused (LayerUnavailable), truthfully: the
- * message is not in, and sending it again will not deliver it twice (a ZADD
- * refused raises before it writes, and the sweep before it drops only expired
+ * store() stores nothing when the ACL user may not ZADD or EXPIRE one of its
+ * keys: it raises a refusal worded as Redis's of a command inside a script
+ * (refusals.ts), naming the command, so that the send fails as refused
+ * (LayerUnavailable), truthfully: no message of the batch is in, and sending
+ * them again will not deliver any twice (the sweep before drops only expired
  * messages). channels_redis, whose EXPIRE follows its ZADD, fails after storing
- * a message that then never expires. The check, one redis.acl_check_cmd per key
+ * a message that then never expires. The check, two redis.acl_check_cmd per key
  * and not per message, costs a fraction of one of the four commands a send runs.
  */
 export const LUA_SENDS = `
@@ -165,13 +165,21 @@ local function sends()
     return true
   end
   function batch.store()
-    -- EXPIRE asked about ahead of the first ZADD: Redis checks a script's
-    -- commands only as they run, and one refused after the ZADD left the
-    -- message stored for good, while its sender was told the send failed.
+    -- Every key's ZADD and EXPIRE asked about ahead of the first ZADD: Redis
+    -- checks a script's commands only as they run, and one refused after a
+    -- ZADD left that message stored (for good, if its EXPIRE was the one),
+    -- while its sender was told the send failed. ZADD too, since it may be
+    -- refused for one key and not another (an ACL selector, Redis 7), and an
+    -- earlier key's messages would be stored by then.
     for _, key in ipairs(keys) do
       local k = byKey[key]
-      if #k.adds > 0 and not redis.acl_check_cmd('expire', key, k.expiry) then
-        error({ err = "ERR The user executing the script can't run the 'expire' command (asked by a send before it stored anything)" })
+      if #k.adds > 0 then
+        -- ZADD's member a placeholder: ACL checks keys, and a payload would be copied.
+        local refused = not redis.acl_check_cmd('zadd', key, '0', '') and 'zadd'
+          or not redis.acl_check_cmd('expire', key, k.expiry) and 'expire'
+        if refused then
+          error({ err = "ERR The user executing the script can't run the '" .. refused .. "' command (asked by a send before it stored anything)" })
+        end
       end
     end
     for _, key in ipairs(keys) do
