@@ -2,15 +2,17 @@
  * The pretty log format's pino transport (createLogger's, when stdout is a
  * terminal): pino-pretty, with every control character of the logged values
  * escaped. Logged values carry client text (a username or a room title in a
- * database error's message, a request's path), and pino-pretty prints a
- * message and a stack as they are: an escape sequence in them would act on the
- * operator's terminal (recolour it, retitle it, move the cursor over earlier
- * lines), a newline in a message would print a forged log line, and a
- * bidirectional override would make it read other than it holds. It prints
- * the other values as JSON, which escapes C0 controls but not DEL, the C1
- * ones (U+0080–U+009F, whose U+009B some terminals take as an escape
- * sequence's start) nor the Unicode ones (control-chars.ts says which).
- * Loaded by pino in its transport worker thread, by file path.
+ * database error's message, a request's path), and pino-pretty (13.2) prints a
+ * message, the logger's name, a key and a stack as text, with their control
+ * characters but newline and tab removed: a newline in a message would print a
+ * forged log line, a bidirectional override would make it read other than it
+ * holds, and what was removed (an escape sequence that would act on the
+ * operator's terminal: recolour it, retitle it, move the cursor over earlier
+ * lines) would not be seen to have been sent. It prints the other values as
+ * JSON, which escapes C0 controls but not DEL, the C1 ones (U+0080–U+009F,
+ * whose U+009B some terminals take as an escape sequence's start) nor the
+ * Unicode ones (control-chars.ts says which). Loaded by pino in its transport
+ * worker thread, by file path.
  */
 import { Writable } from 'node:stream';
 import pino from 'pino';
@@ -18,8 +20,8 @@ import { prettyFactory, type PrettyOptions } from 'pino-pretty';
 import { escapeControls, escapeStack, escapeWhatJsonLeaves } from './control-chars.js';
 
 /**
- * A log line's values as pino-pretty must print them: those it prints as they
- * are (the message, the logger's name, the keys, every error's stack) escaped
+ * A log line's values as pino-pretty must print them: those it prints as text
+ * (the message, the logger's name, the keys, every error's stack) escaped
  * here; those it prints as JSON are escaped by it, but for the controls JSON
  * leaves, escaped wherever they are in its output (it writes none itself: its
  * colours are 7-bit sequences).
