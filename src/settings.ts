@@ -19,6 +19,12 @@ export const DEFAULTS = Object.freeze({
   websocketMaxMessageSize: 1024 * 1024,
   httpMaxBodySize: 10 * 1024 * 1024,
   outgoingBufferLimit: 1024 * 1024,
+  /**
+   * Seconds a WebSocket's outgoing buffer may stay over outgoingBufferLimit: time
+   * for a client on a slow link to work through a burst (1 MiB at 1 Mbit/s takes
+   * 8 s), well inside the keep-alive's patience for one that answers nothing.
+   */
+  slowClientTimeout: 10,
   websocketRate: 100,
   websocketBurst: 200,
   /** 0: no limit (the open-file limit, `ulimit -n`, is then the bound). */

@@ -633,18 +633,57 @@ for (const layerUrl of ['memory://', SHARED_REDIS_URL]) {
     const grown = (await retainedBytes()) - before;
     assert.ok(grown < 8 * 1024 * 1024, `memory still held grew by ${grown} bytes`);
     assert.is(thyme.openWebSockets, 0);
-    // Over Redis the replies come a few per turn and what earlier turns left
-    // piles up; the in-process layer hands over the whole flood in the turn it is
-    // sent, stopped at what one turn may add.
+    // The flood reaches 16 times the limit well inside --slow-client-timeout.
     const closing = lines.filter((line) => /^closing a/.test(line.msg)).map((line) => line.msg);
-    assert.equal(closing, [
-      layerUrl === 'memory://'
-        ? 'closing a WebSocket client sent more at once than it may buffer'
-        : 'closing a slow WebSocket client',
-    ]);
+    assert.equal(closing, ['closing a WebSocket client with more waiting than it may buffer']);
   });
 
-  test('one turn adds at most 16 times the buffer limit to a socket, even one that reads', async () => {
+  test('a client whose buffer stays over the limit for --slow-client-timeout is closed as slow at the next reply', async () => {
+    const { logger, lines } = captureLogs();
+    const { url, thyme, worker } = await setup({
+      outgoingBufferLimit: 256 * 1024,
+      slowClientTimeout: 2,
+      logger,
+    });
+    const client = await open(url('/'));
+    const raw = (client.ws as unknown as { _socket: import('node:net').Socket })._socket;
+    raw.pause();
+    // 6.5 MB, a reply a turn: the kernel's buffers take about 4 MB, Thyme holds
+    // the rest, over the limit and under 16 times it.
+    client.send('trickle:400:16384');
+    await waitFor(() => worker.floodsRunning === 0, 10_000, 'the flood to end');
+    await sleep(200);
+    assert.is(thyme.metrics.websocketsClosedSlow, 0, 'over the limit for less than the timeout');
+    await sleep(2000);
+    client.send('late'); // its echo finds the buffer over the limit for over 2 s
+    await waitFor(() => thyme.metrics.websocketsClosedSlow === 1, 5000, 'the slow close');
+    const closing = lines.filter((line) => /^closing a/.test(line.msg));
+    assert.equal(
+      closing.map((line) => line.msg),
+      ['closing a slow WebSocket client'],
+    );
+    assert.ok(Number(closing[0]!.overLimitMs) > 2000, JSON.stringify(closing[0]));
+    raw.resume();
+    assert.is((await within(client.closed, 10_000, 'the close')).code, 1013);
+  });
+
+  test('a client that reads is not closed for a burst over the limit still leaving when the next reply comes', async () => {
+    // ws counts a corked burst as waiting until the kernel has taken all of it:
+    // 4 MiB over loopback is still there a Redis read (or a turn) later.
+    const { url, thyme } = await setup({ outgoingBufferLimit: 1024 * 1024 });
+    const client = await open(url('/'));
+    client.send('burst-then:64:65536');
+    for (let i = 0; i < 64; i++) {
+      const text = (await client.next()) as string;
+      assert.is(text.slice(0, text.indexOf(':')), String(i));
+    }
+    assert.is(await client.next(), '64:then');
+    client.send('still there');
+    assert.is(await client.next(), 'still there');
+    assert.is(thyme.metrics.websocketsClosedSlow, 0);
+  });
+
+  test('16 times the buffer limit waiting closes a socket at once, even one that reads', async () => {
     const { url, thyme } = await setup({ outgoingBufferLimit: 8 * 1024 });
     const client = await open(url('/'));
     client.send('burst:64:4096'); // 256 KiB in one turn: more than 16 × 8 KiB

@@ -171,6 +171,7 @@ function newThyme(entry: AppEntry, layer: ChannelLayer, flags: ServeFlags, logge
     websocketMaxMessageSize: flags.websocketMaxMessageSize,
     httpMaxBodySize: flags.httpMaxBodySize,
     outgoingBufferLimit: flags.outgoingBufferLimit,
+    slowClientTimeout: flags.slowClientTimeout,
     websocketRate: flags.websocketRate,
     websocketBurst: flags.websocketBurst,
     maxConnections: flags.maxConnections,

@@ -32,6 +32,7 @@ export interface ThymeFlags
       | 'websocketMaxMessageSize'
       | 'httpMaxBodySize'
       | 'outgoingBufferLimit'
+      | 'slowClientTimeout'
       | 'websocketRate'
       | 'websocketBurst'
       | 'maxConnections'
@@ -140,10 +141,18 @@ export function thymeCommand(): Command {
     .addOption(
       new Option(
         '--outgoing-buffer-limit <bytes>',
-        'close a WebSocket with 1013 when more than this, left from earlier bursts of messages, still waits to be written as another message comes (a client not reading); one burst may add 16 times this',
+        'close a WebSocket with 1013 when more than this has waited to be written for --slow-client-timeout as another message comes (a client not reading), or at once when 16 times this waits',
       )
         .default(DEFAULTS.outgoingBufferLimit)
         .argParser(numberIn(1024, 2 ** 31, true)),
+    )
+    .addOption(
+      new Option(
+        '--slow-client-timeout <seconds>',
+        'how long a WebSocket may have more than --outgoing-buffer-limit waiting to be written',
+      )
+        .default(DEFAULTS.slowClientTimeout)
+        .argParser(numberIn(0.1, 3600)),
     )
     .addOption(
       new Option(

@@ -36,14 +36,6 @@ export class FanOut {
     return this.lastPrepared;
   }
 
-  /**
-   * Whether a frame was written to `socket` in this turn: what it has buffered
-   * beyond what it had before that frame has had no chance to leave yet.
-   */
-  wroteThisTurn(socket: Duplex): boolean {
-    return this.corked.has(socket);
-  }
-
   /** Writes a prepared frame to `socket`, held with the others until this turn ends. */
   write(socket: Duplex, frame: Buffer): void {
     if (!this.corked.has(socket) && !socket.destroyed) {

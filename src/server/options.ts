@@ -23,8 +23,14 @@ export interface ThymeOptions {
   websocketMaxMessageSize: number;
   /** Largest HTTP request body, bytes; larger is refused with 413. */
   httpMaxBodySize: number;
-  /** Bytes a socket may have waiting to be written before it counts as a slow client (1013). */
+  /**
+   * Bytes a socket may have waiting to be written for longer than
+   * slowClientTimeout before it counts as a slow client (1013). Sixteen times
+   * this closes it at once: the bound on what one socket holds.
+   */
   outgoingBufferLimit: number;
+  /** Seconds a socket's waiting bytes may stay over outgoingBufferLimit. */
+  slowClientTimeout: number;
   /**
    * Messages per second a WebSocket may send after its burst (0: no limit). A
    * faster client is slowed, not dropped: Thyme stops reading from it and passes
@@ -109,6 +115,7 @@ export const THYME_DEFAULTS: Readonly<
   websocketMaxMessageSize: DEFAULTS.websocketMaxMessageSize,
   httpMaxBodySize: DEFAULTS.httpMaxBodySize,
   outgoingBufferLimit: DEFAULTS.outgoingBufferLimit,
+  slowClientTimeout: DEFAULTS.slowClientTimeout,
   websocketRate: DEFAULTS.websocketRate,
   websocketBurst: DEFAULTS.websocketBurst,
   maxConnections: DEFAULTS.maxConnections,

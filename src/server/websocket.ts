@@ -38,11 +38,11 @@ const PAUSE_AT = 64;
 const RESUME_AT = 16;
 
 /**
- * How many times the outgoing buffer limit one turn of the event loop may add to
- * a socket's buffer (see WebSocketSession.write): enough for the bursts a turn
- * brings, a bound on memory where nothing else bounds one turn.
+ * How many times the outgoing buffer limit a socket may have waiting before it
+ * is closed at once (see WebSocketSession.write): room for the bursts a fast
+ * reader works through, a bound on what a slow one holds.
  */
-const BURST_ALLOWANCE = 16;
+const BUFFER_CAP = 16;
 
 const VALID_KEY = /^[+/0-9A-Za-z]{22}==$/;
 
@@ -435,8 +435,11 @@ export class WebSocketSession {
   private closedPromise: Promise<void> | undefined;
   /** The code this side closed with, reported when the client's close frame never came. */
   private closingCode: number | undefined;
-  /** Bytes still buffered from earlier turns, as found at this turn's first frame. */
-  private carried = 0;
+  /**
+   * When the outgoing buffer was first found over the limit, by a frame that
+   * found it so ever since (performance.now()); 0 while it is not over.
+   */
+  private overLimitSince = 0;
 
   constructor(
     private readonly ctx: ThymeContext,
@@ -595,39 +598,41 @@ export class WebSocketSession {
    * complete data frame written straight to the connection never splits one.
    *
    * A slow client (protocol.md: its buffer *stays* above the limit) is one whose
-   * buffer still holds more than the limit from earlier turns of the event loop
-   * when another frame comes. What this turn wrote does not count: it is corked
-   * until the turn ends (FanOut), so none of it can have left, however fast the
-   * client reads, and one burst larger than the limit (one layer read bringing
-   * many replies for the socket, a worker sending many at once) would close
-   * every client it went to. `carried` is the buffer as the turn's first frame
-   * found it, so the check costs a comparison per frame and nothing more.
-   *
-   * What one turn adds is bounded by the layer where it can be: over Redis a
-   * turn brings one read per host, at most 100 messages each (reader.ts), but
-   * the in-process layer hands over, in the turn they are sent, whatever
-   * in-process workers send before they yield, and messages have no size limit.
-   * So one turn may add BURST_ALLOWANCE times the limit, no more: a socket
-   * buffers at most the limit from earlier turns, that, and one frame.
+   * buffer has been over the limit for --slow-client-timeout, as the frames
+   * written to it meanwhile found it. Over the limit is not slow in itself: a
+   * burst larger than the limit (one layer read bringing many replies, a worker
+   * sending many at once) is written in one go at the end of the turn (FanOut
+   * corks it), and ws's count (`bufferedAmount`) drops only once the kernel has
+   * taken all of it, however fast the client reads; the next reply, a turn
+   * later, finds it still there. Memory stays bounded: BUFFER_CAP times the
+   * limit closes the socket at once, and a socket no frame comes to buffers no
+   * more. The check costs a comparison per frame, and a clock read only while
+   * over the limit. No timer: a client left over the limit with nothing more
+   * to send it holds what it holds, and the keep-alive finds it if it is gone.
    */
   private write(ws: WebSocket, frame: Buffer): void {
     const buffered = ws.bufferedAmount;
-    if (!this.gateway.fanOut.wroteThisTurn(this.socket!)) this.carried = buffered;
     const limit = this.ctx.options.outgoingBufferLimit;
-    const slow = this.carried > limit;
-    if (slow || buffered - this.carried > limit * BURST_ALLOWANCE) {
-      // Stop buffering for it rather than grow memory.
-      this.ctx.metrics.websocketsClosedSlow++;
-      this.ctx.logger.info(
-        { path: this.path, buffered, fromEarlierTurns: this.carried },
-        slow
-          ? 'closing a slow WebSocket client'
-          : 'closing a WebSocket client sent more at once than it may buffer',
-      );
-      // Nothing more is buffered after this; if the client never reads the close
-      // frame either, ws drops the connection after its close timeout.
-      this.close(CLOSE_TRY_AGAIN_LATER, slow ? 'slow client' : 'too much at once');
-      return;
+    if (buffered <= limit) this.overLimitSince = 0;
+    else {
+      const full = buffered > limit * BUFFER_CAP;
+      const now = performance.now();
+      if (this.overLimitSince === 0) this.overLimitSince = now;
+      const overMs = now - this.overLimitSince;
+      if (full || overMs > this.ctx.options.slowClientTimeout * 1000) {
+        // Stop buffering for it rather than grow memory.
+        this.ctx.metrics.websocketsClosedSlow++;
+        this.ctx.logger.info(
+          { path: this.path, buffered, overLimitMs: Math.round(overMs) },
+          full
+            ? 'closing a WebSocket client with more waiting than it may buffer'
+            : 'closing a slow WebSocket client',
+        );
+        // Nothing more is buffered after this; if the client never reads the close
+        // frame either, ws drops the connection after its close timeout.
+        this.close(CLOSE_TRY_AGAIN_LATER, full ? 'too much waiting' : 'slow client');
+        return;
+      }
     }
     this.gateway.fanOut.write(this.socket!, frame);
     this.ctx.metrics.websocketMessagesOut++;

@@ -107,6 +107,33 @@ export class TestWorker {
         await Promise.all(sends);
         return;
       }
+      case 'trickle': {
+        // Replies a turn apart, so that Thyme writes each in a turn of its own.
+        const [count, size] = rest.map(Number) as [number, number];
+        const chunk = 'x'.repeat(size);
+        this.floodsRunning++;
+        try {
+          for (let i = 0; i < count; i++) {
+            await this.layer.send(reply, { text: chunk });
+            await new Promise((resolve) => setImmediate(resolve));
+          }
+        } finally {
+          this.floodsRunning--;
+        }
+        return;
+      }
+      case 'burst-then': {
+        // A burst, then one more reply once the burst has been handed over: over
+        // Redis the next read brings it, in memory the next turn of the event loop.
+        const [count, size] = rest.map(Number) as [number, number];
+        const chunk = 'x'.repeat(size);
+        const sends = [];
+        for (let i = 0; i < count; i++)
+          sends.push(this.layer.send(reply, { text: `${i}:${chunk}` }));
+        await Promise.all(sends);
+        await new Promise((resolve) => setImmediate(resolve));
+        return this.layer.send(reply, { text: `${count}:then` });
+      }
       case 'bad-reply':
         return this.layer.send(reply, { text: 42 } as unknown as Message);
       default:
