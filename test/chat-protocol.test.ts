@@ -370,11 +370,11 @@ for (const database of allDatabases()) {
     assert.equal(await next(a), { error: 'ROOM_INVALID' });
   });
 
-  test('a login that ends between a command and its renewal changes nothing: no room left', async () => {
+  test('a login that ends between a command and its renewal: the command gets USER_HAS_TO_LOGIN, the socket closes with 4001, out of its room', async () => {
     // The command's own check passes; the renewal's checks, just after, find the
-    // user logged out (a deactivation landing between them). Errors change
-    // nothing: the rooms are neither renewed nor left, and renewed at a later
-    // command once the user is valid again.
+    // user logged out (a deactivation landing between them). A check that finds
+    // the login over answers as the command's own would, and closes the socket:
+    // left open, it would go on receiving its rooms.
     let loggedOutAfter = Infinity;
     class EndsMidCommand extends ChatAccess {
       checks = 0;
@@ -394,10 +394,12 @@ for (const database of allDatabases()) {
     await next(a); // bob's enter notice
     await sleep(700); // past the renewal age (0.25 s)
     loggedOutAfter = access.checks + 1; // the send's own check passes, its renewal's fail
-    await sendAndHearEcho(a, lobby.id, 'renewing', 'alice', b);
-    await Promise.all([quiet(a), quiet(b)]); // no leave notice, no unasked leave
-    loggedOutAfter = Infinity;
-    await sendAndHearEcho(a, lobby.id, 'still in', 'alice', b);
+    command(a, { command: 'send', room: lobby.id, message: 'renewing' });
+    assert.equal(await next(a), { error: 'USER_HAS_TO_LOGIN' });
+    assert.is((await within(a.closed, WAIT_MS, 'the socket to close')).code, CLOSE_LOGGED_OUT);
+    // Not sent: bob hears her leave, and nothing else.
+    assert.equal(await next(b), { room: String(lobby.id), username: 'alice', msg_type: 5 });
+    await quiet(b);
   });
 
   test('staff may enter a staff-only room; others are refused with ROOM_ACCESS_DENIED', async () => {
@@ -481,30 +483,29 @@ for (const database of allDatabases()) {
     assert.equal(await next(a), { join: String(lobby.id), title: 'Lobby' });
   });
 
-  test("a join racing its user's deactivation outside Gredis stands, as the rooms of her sockets already in them do", async () => {
+  test("a join racing its user's deactivation outside Gredis is answered, then its socket closed with 4001; active again, the session chats on", async () => {
     // The join's answer goes before its second check, and alice is deactivated
-    // in between, the database only (Django's admin on a shared auth_user); on a
-    // loaded machine a deactivation made just after the answer lands there. Her
-    // socket stays open and in the room, as docs/security.md says of sockets already in
-    // rooms: reactivated, she chats on. (It was closed with 4001: CI saw the
-    // deactivation test below time out on PostgreSQL.)
+    // in between, the database only (Django's admin on a shared auth_user, which
+    // no socket group hears). The second check finds her login over, and closes
+    // her socket as any check that finds it over does, with no second answer to
+    // the join. Her session is still there: made active again, she reconnects
+    // with it (as her page does after 4001, once it finds the session alive).
     const { checked, release } = await holdAlicesCheck(2, 'before');
-    const a = await connect(alice);
+    const key = await fixtures.login(alice);
+    const a = await chatClient(port, key);
+    clients.push(a);
     command(a, { command: 'join', room: lobby.id });
     assert.equal(await next(a), { join: String(lobby.id), title: 'Lobby' });
     await within(checked, WAIT_MS, "alice's second check");
     await fixtures.users.update(alice.id, { isActive: false });
     release();
-    command(a, { command: 'send', room: lobby.id, message: 'still here?' });
-    assert.equal(await next(a), { error: 'USER_HAS_TO_LOGIN' });
+    assert.is((await within(a.closed, WAIT_MS, 'the socket to close')).code, CLOSE_LOGGED_OUT);
+    assert.equal(a.received, [], 'nothing after the answer to the join');
     await fixtures.users.update(alice.id, { isActive: true });
-    command(a, { command: 'send', room: lobby.id, message: 'back' });
-    assert.equal(await next(a), {
-      room: String(lobby.id),
-      message: 'back',
-      username: 'alice',
-      msg_type: 0,
-    });
+    const again = await chatClient(port, key);
+    clients.push(again);
+    await joinSettled(again, lobby.id);
+    await sendAndHearEcho(again, lobby.id, 'back', 'alice');
   });
 
   test('anonymous, forged-session and cross-origin handshakes are refused with 403', async () => {
@@ -585,22 +586,35 @@ for (const database of allDatabases()) {
     await quiet(a);
   });
 
-  test('a user deactivated, or logged out, mid-session gets USER_HAS_TO_LOGIN, and the error changes nothing', async () => {
-    const a = await connect(alice);
-    await joinInTurn(lobby.id, a);
-    // As Django's admin on a shared auth_user would: the database only, no socket group hears.
+  test('a user deactivated, or logged out, outside Gredis mid-session: a command gets USER_HAS_TO_LOGIN, and the socket closes with 4001, out of its rooms', async () => {
+    const key = await fixtures.login(alice);
+    const a = await chatClient(port, key);
+    clients.push(a);
+    const b = await connect(bob);
+    await joinInTurn(lobby.id, a, b);
+    await next(a); // bob's enter notice
+    // As Django's admin on a shared auth_user would: the database only, no socket
+    // group hears. The socket's own check is what stops it receiving the room.
     await fixtures.users.update(alice.id, { isActive: false });
     command(a, { command: 'send', room: lobby.id, message: 'still here?' });
     assert.equal(await next(a), { error: 'USER_HAS_TO_LOGIN' });
-    // multichat.md: errors change nothing. Active again, the same socket is still in its room.
+    assert.is((await within(a.closed, WAIT_MS, 'the socket to close')).code, CLOSE_LOGGED_OUT);
+    assert.equal(await next(b), { room: String(lobby.id), username: 'alice', msg_type: 5 });
+    // Active again, her session (never ended) opens a socket that chats.
     await fixtures.users.update(alice.id, { isActive: true });
-    await sendAndHearEcho(a, lobby.id, 'back', 'alice');
-    const key = await fixtures.login(bob);
-    const b = await chatClient(port, key);
-    clients.push(b);
-    await fixtures.sessions.delete(key);
-    command(b, { command: 'join', room: lobby.id });
-    assert.equal(await next(b), { error: 'USER_HAS_TO_LOGIN' });
+    const again = await chatClient(port, key);
+    clients.push(again);
+    await joinSettled(again, lobby.id);
+    assert.equal(await next(b), { room: String(lobby.id), username: 'alice', msg_type: 4 });
+    await sendAndHearEcho(again, lobby.id, 'back', 'alice', b);
+    // A session deleted (expired, logged out in the database): the same.
+    const bobKey = await fixtures.login(bob);
+    const c = await chatClient(port, bobKey);
+    clients.push(c);
+    await fixtures.sessions.delete(bobKey);
+    command(c, { command: 'join', room: lobby.id });
+    assert.equal(await next(c), { error: 'USER_HAS_TO_LOGIN' });
+    assert.is((await within(c.closed, WAIT_MS, 'the socket to close')).code, CLOSE_LOGGED_OUT);
   });
 
   test("logging out closes the session's sockets with 4001, with their leave notices; other sessions' stay", async () => {

@@ -65,3 +65,25 @@ export async function withAclUser<T>(
     admin.disconnect();
   }
 }
+
+/** `text` as a literal in a Redis glob pattern: `*`, `?`, `[`, `]` and `\` escaped. */
+function globLiteral(text: string): string {
+  return text.replace(/[*?[\]\\]/g, (c) => `\\${c}`);
+}
+
+/** A glob pattern's bracket expression for any one character but `c`. */
+function anyBut(c: string): string {
+  return `[^${/[\]\\^-]/.test(c) ? `\\${c}` : c}]`;
+}
+
+/**
+ * ACL key patterns (`~…`, for ACL SETUSER after `resetkeys`) for every key
+ * that does not start with `prefix`: Redis has no pattern that denies keys, so
+ * this allows, for each character of `prefix`, the keys that agree with it up
+ * to there and then differ. Withdrawing one kind of key (a group's, say) from
+ * a user that keeps every other: those calls are refused, NOPERM, all else works.
+ * (Keys that are a proper beginning of `prefix` are left out too.)
+ */
+export function keysNotStartingWith(prefix: string): string[] {
+  return [...prefix].map((c, i) => `~${globLiteral(prefix.slice(0, i))}${anyBut(c)}*`);
+}

@@ -1,4 +1,4 @@
-import { sessionGroup, userGroup } from '../../auth/socket-groups.js';
+import { CLOSE_LOGGED_OUT, sessionGroup, userGroup } from '../../auth/socket-groups.js';
 import type { Message } from '../../layer/types.js';
 import { refilledTokens, type BucketRate } from '../../token-bucket.js';
 import type { SocketUser } from '../../worker/app.js';
@@ -50,7 +50,8 @@ type ChatSocket = SocketContext<ChatState>;
  * command re-checks, in order: the user is still valid, the room exists, the
  * user may enter it. Errors change nothing a later command could see: a room
  * found deleted is dropped from the socket's groups and state (dropDeletedRoom),
- * and is invalid to every command anyway.
+ * and is invalid to every command anyway. A check that finds the socket's login
+ * over (USER_HAS_TO_LOGIN) also closes the socket (loggedOut).
  */
 export class ChatConsumer implements WebSocketConsumer<ChatState> {
   constructor(
@@ -83,8 +84,9 @@ export class ChatConsumer implements WebSocketConsumer<ChatState> {
       throw error;
     }
     const checked = await this.check(socket, command.room);
+    if (checked === 'USER_HAS_TO_LOGIN') return this.loggedOut(socket);
     // Whatever the room, a command from a valid user keeps the socket in its groups.
-    if (checked !== 'USER_HAS_TO_LOGIN') await this.renewGroups(socket);
+    if ((await this.renewGroups(socket)) === 'USER_HAS_TO_LOGIN') return this.loggedOut(socket);
     if (checked === 'ROOM_INVALID') this.dropDeletedRoom(socket, command.room);
     if (typeof checked === 'string') return socket.sendJson({ error: checked });
     const { room, username } = checked;
@@ -113,32 +115,51 @@ export class ChatConsumer implements WebSocketConsumer<ChatState> {
   }
 
   /**
+   * A socket whose check found its login over: logged out, its session expired
+   * or ended, its user deactivated, deleted or given a new password, by Gredis
+   * or outside it (Django's admin on a shared auth_user, an SQL UPDATE). The
+   * command gets the spec's answer, and the socket is closed with
+   * CLOSE_LOGGED_OUT, as Gredis's own ends of a login close it through its
+   * groups: left open, it would go on receiving its rooms' messages until their
+   * memberships lapse (the layer's group expiry), which is read access for
+   * someone no longer logged in. That close may never have come (the layer was
+   * unavailable when the admin saved), or never be sent (a change outside
+   * Gredis). Its disconnect takes it out of its rooms, with their notices. A
+   * user made active again loses nothing for it: the page, on 4001, asks
+   * whether its session is alive, and if so reconnects and joins its rooms again.
+   */
+  private loggedOut(socket: ChatSocket): void {
+    socket.sendJson({ error: 'USER_HAS_TO_LOGIN' });
+    socket.close(CLOSE_LOGGED_OUT);
+  }
+
+  /**
    * Adds the socket to its groups again once they are old enough to need it.
    * Each room is checked as a join would be, so that renewal never extends
    * access: a room made staff-only, or closed to the user by a lost staff flag,
    * is left (the socket gets its `leave`, the room its notice); a room found
    * deleted is dropped as a command drops it, with no notice to a group whose
-   * pages already got their leave from the deletion.
+   * pages already got their leave from the deletion. A login found over since
+   * the command's own check is said (USER_HAS_TO_LOGIN), for the socket to be
+   * closed, and nothing of its rooms is renewed.
    */
-  private async renewGroups(socket: ChatSocket): Promise<void> {
+  private async renewGroups(socket: ChatSocket): Promise<'USER_HAS_TO_LOGIN' | undefined> {
     const now = Date.now();
     const { state, user } = socket;
     if (!user || now - (state.groupsAddedAt ?? 0) < this.settings.renewGroupsAfterMs) return;
-    state.groupsAddedAt = now;
-    addIdentityGroups(socket);
     // Asked together: on PostgreSQL a moment's checks share one query (ChatAccess).
     const rooms = state.rooms;
     const checked = await Promise.all(rooms.map((roomId) => this.check(socket, roomId)));
+    if (checked.includes('USER_HAS_TO_LOGIN')) return 'USER_HAS_TO_LOGIN';
+    state.groupsAddedAt = now;
+    addIdentityGroups(socket);
     rooms.forEach((roomId, i) => {
       const access = checked[i];
-      // Logged out or deactivated since the command's own check: errors change
-      // nothing, so the room is neither renewed nor left (the logout closes the
-      // socket; a user made active again renews at the next command).
-      if (access === 'USER_HAS_TO_LOGIN') state.groupsAddedAt = 0;
-      else if (access === 'ROOM_INVALID') this.dropDeletedRoom(socket, roomId);
+      if (access === 'ROOM_INVALID') this.dropDeletedRoom(socket, roomId);
       else if (typeof access === 'string') this.leave(socket, roomId, user.username);
       else socket.groupAdd(roomGroup(roomId));
     });
+    return undefined;
   }
 
   private async join(socket: ChatSocket, room: Room, username: string): Promise<void> {
@@ -169,12 +190,10 @@ export class ChatConsumer implements WebSocketConsumer<ChatState> {
     const again = await this.check(socket, room.id);
     if (again === 'ROOM_INVALID' || again === 'ROOM_ACCESS_DENIED')
       this.undoJoin(socket, room.id, again);
-    // A login over by now (USER_HAS_TO_LOGIN) is not undone: Gredis's own ends
-    // of a login close the socket through its session and user groups, which
-    // it has been in since its connect (renewed by its commands), not only
-    // since this add; one made outside Gredis (an SQL UPDATE, an expiry) leaves
-    // the sockets already in the room open and in it (docs/security.md), and so this one,
-    // rather than close it for having joined a moment before.
+    // A login over by now gets what any check finding it gets, its socket
+    // closed (out of the room it has just joined), but no second answer to
+    // the join: the page takes the close for what it is.
+    else if (again === 'USER_HAS_TO_LOGIN') socket.close(CLOSE_LOGGED_OUT);
   }
 
   /**

@@ -1,6 +1,7 @@
 import type { SessionStore } from '../../auth/sessions.js';
 import type { UserRepository } from '../../auth/users.js';
 import type { ChannelLayer } from '../../layer/types.js';
+import type { Logger } from '../../logger.js';
 import type { Application } from '../../worker/app.js';
 import {
   authMiddleware,
@@ -30,6 +31,8 @@ export interface AdminServices {
   sessions: SessionStore;
   /** To close the sockets of a user whose sessions the admin ends. */
   layer: ChannelLayer;
+  /** For a close the layer could not take after a change was saved. */
+  logger: Logger;
 }
 
 /**
@@ -53,7 +56,7 @@ export function createApplication(
     .add('/', loginRequired(indexView(rooms, keepAliveSeconds)), ['GET'])
     .add('/accounts/login/', loginView(users, throttle, layer, sessions), ['GET', 'POST'])
     .add('/accounts/logout/', logoutView(layer, sessions), ['POST']);
-  addAdminRoutes(router, { rooms, users, sessions, layer });
+  addAdminRoutes(router, { rooms, users, sessions, layer, logger: services.logger });
 
   // The order Django users know: sessions, then CSRF, then auth.
   const handleHttp = compose(

@@ -11,7 +11,7 @@ import {
   validateUsername,
   type User,
 } from '../../../auth/users.js';
-import { closeUserSockets } from '../../../auth/socket-groups.js';
+import { CLOSE_LOGGED_OUT } from '../../../auth/socket-groups.js';
 import { emailProblem, passwordProblems, type PasswordOwner } from '../../../auth/validation.js';
 import { login, staffRequired } from '../../../worker/http/auth.js';
 import { html, type HtmlValue } from '../../../worker/http/html.js';
@@ -31,6 +31,12 @@ import {
   type FlashMessage,
 } from './layout.js';
 import { errorPage } from './pages.js';
+import {
+  closeAfterChange,
+  unsentClose,
+  unsentCloseNotice,
+  type UserSocketsClose,
+} from './after-change-close.js';
 import {
   counted,
   keepListFilters,
@@ -133,7 +139,7 @@ function savedNotice(
   kind: 'room' | 'user',
   object: FlashLink,
   done: 'added' | 'changed',
-): FlashMessage['text'] {
+): (string | FlashLink)[] {
   return [`The ${kind} “`, object, `” was ${done} successfully.`];
 }
 
@@ -808,8 +814,7 @@ function userEdit(services: AdminServices): View {
     if (hasErrors(errors)) return userEditForm(request, user, values, errors);
     // A deactivated user is logged out everywhere, open chat sockets included. The
     // sessions end in the flag's transaction: were the DELETE to fail after the
-    // UPDATE committed, the user would stay inactive with their sockets open, and
-    // a second try, finding them inactive already, would not close them.
+    // UPDATE committed, the user would stay inactive with their sessions alive.
     const deactivating = user.isActive && !values.isActive;
     let saved: User;
     try {
@@ -823,17 +828,37 @@ function userEdit(services: AdminServices): View {
       errors.email = reasonOf(error.message, /^invalid email:\s*/);
       return userEditForm(request, user, values, errors);
     }
-    if (deactivating) await closeUserSockets(services.layer, user.id);
-    // No longer staff: out of the staff-only rooms the user is in (they join again).
-    else if (user.isStaff && !saved.isStaff)
-      await closeUserSockets(services.layer, user.id, CLOSE_ACCESS_CHANGED);
-    const back = keepListFilters(request, USER_LIST)(USER_LIST);
-    return redirectWith(
-      request,
-      back,
-      savedNotice('user', { href: `/admin/users/${saved.id}/`, text: saved.username }, 'changed'),
+    const notice = savedNotice(
+      'user',
+      { href: `/admin/users/${saved.id}/`, text: saved.username },
+      'changed',
     );
+    const close = closeAfterSave(request, user, saved);
+    if (close !== undefined && !(await closeAfterChange(services, request, user.id, close))) {
+      // The change stands; its page is where saving again sends the close.
+      const here = keepListFilters(request, USER_LIST)(`/admin/users/${user.id}/`);
+      const retry = 'Save the user again to retry.';
+      return redirectWith(request, here, [...notice, unsentCloseNotice(close, retry)], 'warning');
+    }
+    return redirectWith(request, keepListFilters(request, USER_LIST)(USER_LIST), notice);
   };
+}
+
+/**
+ * The close a save of `before` as `after` sends to the user's chat sockets.
+ * An inactive user's, every time (4001): their sockets have no login left, so
+ * closing them is harmless, and it is how a close the layer could not take at
+ * the deactivation is sent (saving finds the user inactive already). Losing the
+ * staff flag, 4002: out of the staff-only rooms the user is in (they join
+ * again, each join checked). Otherwise whatever close this admin's earlier
+ * change of the user could not send (unsentClose), if still called for.
+ */
+function closeAfterSave(request: Request, before: User, after: User): UserSocketsClose | undefined {
+  if (!after.isActive) return CLOSE_LOGGED_OUT;
+  if (before.isStaff && !after.isStaff) return CLOSE_ACCESS_CHANGED;
+  const owed = unsentClose(request, after.id);
+  // Staff again since: no room is closed to them any more.
+  return owed === CLOSE_ACCESS_CHANGED && after.isStaff ? undefined : owed;
 }
 
 function userPasswordForm(request: Request, user: User, errors: Errors): Response {
@@ -878,15 +903,17 @@ function userPassword(services: AdminServices): View {
     const sessionAuthHash = await services.users.setPassword(user.id, password, (trx) =>
       services.sessions.deleteForUser(user.id, trx),
     );
-    await closeUserSockets(services.layer, user.id);
+    // Logged in again first, so that a close the layer cannot take does not
+    // leave the admin logged out by their own change.
     if (user.id === request.user?.id)
       await login(request, { ...user, sessionAuthHash }, services.users);
+    const closed = await closeAfterChange(services, request, user.id, CLOSE_LOGGED_OUT);
     // Django's UserAdmin.user_change_password says only this, on the user's page.
-    return redirectWith(
-      request,
-      keepListFilters(request, USER_LIST)(`/admin/users/${user.id}/`),
-      'Password changed successfully.',
-    );
+    const notice = 'Password changed successfully.';
+    const here = keepListFilters(request, USER_LIST)(`/admin/users/${user.id}/`);
+    if (closed) return redirectWith(request, here, notice);
+    const unsent = unsentCloseNotice(CLOSE_LOGGED_OUT, 'Save the user to retry.');
+    return redirectWith(request, here, `${notice}${unsent}`, 'warning');
   };
 }
 
@@ -911,7 +938,12 @@ function userDelete(services: AdminServices): View {
     }
     // The user's sessions go with them (ON DELETE CASCADE); so do their chat sockets.
     if (!(await services.users.delete(user.id))) return missingObject(request, 'user', params.id);
-    await closeUserSockets(services.layer, user.id);
-    return redirectWith(request, keep(USER_LIST), deletedNotice('user', user.username));
+    const notice = deletedNotice('user', user.username);
+    // Nothing can send a close that fails now again (the user has no page left):
+    // their sockets are closed at their next command (ChatConsumer).
+    if (await closeAfterChange(services, request, user.id, CLOSE_LOGGED_OUT, false))
+      return redirectWith(request, keep(USER_LIST), notice);
+    const unsent = unsentCloseNotice(CLOSE_LOGGED_OUT, undefined);
+    return redirectWith(request, keep(USER_LIST), `${notice}${unsent}`, 'warning');
   };
 }
