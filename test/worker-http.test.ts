@@ -342,6 +342,38 @@ for (const database of allDatabases()) {
     assert.match(fullwidth.body.toString(), /Too many failed login attempts/, '"ａlice" is alice');
   });
 
+  test("login: field errors get Django's login.html error note above the form, counting the fields with errors; a refused login gets its own message instead", async () => {
+    await fixtures.user('alice', { password: 'pw' });
+    const [one, many] = ['Please correct the error below.', 'Please correct the errors below.'];
+    const cases: [string, string, string][] = [
+      ['', '', many],
+      ['alice', '', one],
+      ['   ', 'pw', one],
+      ['a'.repeat(151), '', many],
+      [
+        'alice',
+        'wrong',
+        'Please enter a correct username and password. Note that both fields may be case-sensitive.',
+      ],
+    ];
+    for (const [username, password, note] of cases) {
+      const client = browser();
+      await client.get('/accounts/login/');
+      const page = (await client.post('/accounts/login/', { username, password })).body.toString();
+      const what = JSON.stringify({ username: username.slice(0, 10), password });
+      const alerts = Array.from(
+        page.matchAll(/<p class="error form-error"[^>]*role="alert">\s*([^<]*?)\s*<\/p>/g),
+        (match) => match[1],
+      );
+      assert.equal(alerts, [note], what);
+      // Above the form, as Django's, so it is read before the fields it is about.
+      assert.ok(
+        page.indexOf(note) < page.indexOf('<form method="post" action="/accounts/login/"'),
+        what,
+      );
+    }
+  });
+
   test("a username past 150 characters is refused as Django's login form refuses it: not checked, nothing kept in the layer", async () => {
     await fixtures.user('alice', { password: 'pw' });
     // NFKC first, as Django's UsernameField: "ﬀ" is "ff", 2 characters.

@@ -24,9 +24,12 @@ import { InvalidRoomTitle, ROOM_TITLE_MAX_LENGTH, type Room } from '../rooms.js'
 import {
   checkbox,
   csrfInput,
+  errorCount,
   field,
+  formError,
   page,
   type Crumb,
+  type Errors,
   type FlashLink,
   type FlashMessage,
 } from './layout.js';
@@ -204,30 +207,9 @@ function isChecked(form: URLSearchParams, name: string): boolean {
   return value !== undefined && value !== '' && value.toLowerCase() !== 'false';
 }
 
-/** Field errors by field name: a field's messages, however many, are one string. */
-type Errors = Partial<Record<string, string>>;
-
-/** How many fields have errors. */
-function errorCount(errors: Errors): number {
-  return Object.values(errors).filter(Boolean).length;
-}
-
+/** Whether any field has an error. */
 function hasErrors(errors: Errors): boolean {
   return errorCount(errors) > 0;
-}
-
-/**
- * Django's errornote (change_form.html, and change_password.html alike): "error"
- * when one field has errors, however many messages it has, since Django counts
- * form.errors' entries, one a field (errors about the whole form would be one
- * more, `__all__`; no form here has any).
- */
-function formError(errors: Errors): HtmlValue {
-  const count = errorCount(errors);
-  if (count === 0) return '';
-  return html`<p class="error form-error" role="alert">
-    ${count === 1 ? 'Please correct the error below.' : 'Please correct the errors below.'}
-  </p>`;
 }
 
 /** "invalid email: at most 254 characters" → "At most 254 characters." */

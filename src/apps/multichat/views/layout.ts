@@ -152,6 +152,29 @@ function adminNav(request: Request): SafeHtml {
   </nav>`;
 }
 
+/** Field errors by field name: a field's messages, however many, are one string. */
+export type Errors = Partial<Record<string, string | undefined>>;
+
+/** How many fields have errors. */
+export function errorCount(errors: Errors): number {
+  return Object.values(errors).filter(Boolean).length;
+}
+
+/**
+ * Django's errornote over a form whose fields have errors (the admin's
+ * change_form.html, change_password.html and login.html alike): "error" when one
+ * field has errors, however many messages it has, since Django counts
+ * form.errors' entries, one a field. Errors about the whole form (a login
+ * refused) are said instead of it, by the form's page.
+ */
+export function formError(errors: Errors): HtmlValue {
+  const count = errorCount(errors);
+  if (count === 0) return '';
+  return html`<p class="error form-error" role="alert">
+    ${count === 1 ? 'Please correct the error below.' : 'Please correct the errors below.'}
+  </p>`;
+}
+
 /**
  * The ids of what describes a field: its help text and its error, if any, and
  * `formError`, the id of an error about the whole form that concerns it too.

@@ -12,7 +12,7 @@ import { html } from '../../../worker/http/html.js';
 import type { Request } from '../../../worker/http/request.js';
 import { Response } from '../../../worker/http/response.js';
 import type { RoomRepository } from '../rooms.js';
-import { csrfInput, field, page } from './layout.js';
+import { csrfInput, field, formError, page } from './layout.js';
 import { pythonStrip } from '../../../python-strip.js';
 
 const ERROR_TITLES: Record<number, [string, string]> = {
@@ -247,16 +247,22 @@ function loginForm(request: Request, state: LoginFormState): Response {
   const { next, username = '', error, usernameError, passwordError, notice } = state;
   // Both fields, as the error is about both (or about logging in at all): the
   // username has focus, the password is where a user tabs to correct it.
-  const formError = error ? 'login_error' : undefined;
+  const loginErrorId = error ? 'login_error' : undefined;
   const body = html`<section class="card narrow" aria-labelledby="login-heading">
     <h1 id="login-heading">Log in</h1>
     ${notice ? html`<p class="notice">${notice}</p>` : ''}
-    ${error ? html`<p class="error form-error" id="login_error" role="alert">${error}</p>` : ''}
+    ${
+      // Django's login.html: an error about logging in at all is said in place of
+      // the note that counts the fields with errors (the form has either, not both).
+      error
+        ? html`<p class="error form-error" id="login_error" role="alert">${error}</p>`
+        : formError({ username: usernameError, password: passwordError })
+    }
     <form method="post" action="${LOGIN_URL}">
       ${csrfInput(request)}
       <input type="hidden" name="next" value="${next}" />
-      ${field({ name: 'username', label: 'Username', value: username, error: usernameError, autocomplete: 'username', autocapitalize: 'none', required: true, autofocus: !passwordError, maxChars: USERNAME_MAX_LENGTH, formError })}
-      ${field({ name: 'password', label: 'Password', type: 'password', error: passwordError, autocomplete: 'current-password', required: true, formError })}
+      ${field({ name: 'username', label: 'Username', value: username, error: usernameError, autocomplete: 'username', autocapitalize: 'none', required: true, autofocus: !passwordError, maxChars: USERNAME_MAX_LENGTH, formError: loginErrorId })}
+      ${field({ name: 'password', label: 'Password', type: 'password', error: passwordError, autocomplete: 'current-password', required: true, formError: loginErrorId })}
       <p class="form-actions"><button type="submit" class="primary">Log in</button></p>
     </form>
   </section>`;
