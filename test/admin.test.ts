@@ -10,6 +10,7 @@ import { WebSocket } from 'ws';
 import type { User } from '../src/auth/users.js';
 import type { Database } from '../src/db/connection.js';
 import { BrowserlessClient } from './helpers/browserless.js';
+import { runPython } from './helpers/cli.js';
 import { allDatabases } from './helpers/databases.js';
 import { chatClient, Fixtures, useEmbeddedChat } from './helpers/deployment.js';
 import { httpRequest, type HttpResult } from './helpers/http-client.js';
@@ -552,17 +553,73 @@ for (const database of allDatabases()) {
       new RegExp(`<a class="danger-link" href="/admin/users/${bob.id}/delete/">Delete</a>`),
     );
     assert.not.match(actions(text(await client.get(`/admin/users/${user.id}/`))), /Delete/);
-    // UserChangeForm's password field: its help text, "this form" the link.
-    assert.ok(
-      plain(bobPage).includes(
-        'Password Raw passwords are not stored, so there is no way to see this user’s password, but you can change the password using this form.',
-      ),
+    // UserChangeForm's password field: its label, the hash's summary (see the test
+    // of that), then its help text, "this form" the link.
+    assert.match(
       plain(bobPage),
+      /Password algorithm: .*? hash: \S+ Raw passwords are not stored, so there is no way to see this user’s password, but you can change the password using this form\./,
     );
     assert.match(bobPage, new RegExp(`<a href="/admin/users/${bob.id}/password/">this form</a>`));
     for (const page of [roomPage, bobPage]) {
       assert.not.match(page, /Delete this|Set password/, "the old words, not Django's");
     }
+  });
+
+  test("a user's Password shows Django 3.2's summary of the stored hash, salt and hash masked as its mask_hash masks them, or why there is none", async () => {
+    const { client } = await signedIn('root', { staff: true, superuser: true });
+    const bob = await fixtures.user('bob', { password: PASSWORD });
+    const stored = async (): Promise<string> =>
+      (await db.knex('auth_user').where('id', bob.id).first('password')).password as string;
+    const made = await stored();
+    const [, , madeSalt, madeHash] = made.split('$');
+    const values = [
+      made,
+      'pbkdf2_sha256$260000$yadS00v8OoM3sMuOe1ncUy$Hxpre4BgslxJWi+5NOJRP37ciC77bsibTf1a8Dry6lM=',
+      'pbkdf2_sha1$10000$abcdefgh$dGhpcyBpcyBub3QgYSByZWFsIGhhc2g=',
+      // Shorter than six: shown whole, as Django shows it; a '$' in the hash is the hash's.
+      'pbkdf2_sha256$260000$ab$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=',
+      'pbkdf2_sha256$007$säl🔑tÿz$ha$sh',
+      // Empty values and 0 are not shown ({% if entry.value %}).
+      'pbkdf2_sha256$0$$',
+      // Text, never markup.
+      'pbkdf2_sha256$1$<b>&"x"$<img src=x onerror=alert(1)>',
+      '',
+      '!unusable0123456789',
+      'argon2$argon2id$v=19$m=102400,t=2,p=8$c2FsdHNhbHQ$aGFzaGhhc2g',
+      'md5$salt$0123456789abcdef0123456789abcdef',
+      '5f4dcc3b5aa765d61d8327deb882cf99',
+      'PBKDF2_SHA256$1$salt$hash',
+      // Django's page fails on these (no iterations, too few '$'): invalid here.
+      'pbkdf2_sha256$many$salt$hash',
+      'pbkdf2_sha256$1$salt',
+      'pbkdf2_sha256',
+    ];
+    const django = await runPython<([string, string | null][] | null)[]>(
+      'django_password_summary.py',
+      values,
+    );
+    const invalid = [['Invalid password format or unknown hashing algorithm.', null]];
+    for (const [i, value] of values.entries()) {
+      await db.knex('auth_user').where('id', bob.id).update({ password: value });
+      const page = text(await client.get(`/admin/users/${bob.id}/`));
+      const widget = /<div class="hash-summary" id="id_password">([\s\S]*?)<\/div>/.exec(page)?.[1];
+      assert.ok(widget !== undefined, value);
+      const shown = Array.from(widget.matchAll(/<strong>([^<]*)<\/strong>([^<]*)/g), ([, l, v]) => {
+        const rest = plain(v!);
+        return [plain(l!), rest.startsWith(':') ? rest.slice(1).trim() : null];
+      });
+      assert.equal(shown, django[i] ?? invalid, JSON.stringify(value));
+    }
+    await db.knex('auth_user').where('id', bob.id).update({ password: made });
+    const page = text(await client.get(`/admin/users/${bob.id}/`));
+    assert.ok(
+      !page.includes(madeSalt!) && !page.includes(madeHash!),
+      'neither salt nor hash whole',
+    );
+    assert.ok(!page.includes(madeHash!.slice(0, 12)), 'nor more of them than Django shows');
+    // Labelled: the summary is the Password group's, its help describing it.
+    assert.match(page, /role="group"\s+aria-labelledby="id_password_label"/);
+    assert.match(page, /<span class="label" id="id_password_label">Password<\/span>/);
   });
 
   test("the error note says error or errors as Django's admin counts them: the fields with errors, a field's messages however many", async () => {

@@ -100,6 +100,47 @@ export function needsRehash(encoded: string, iterations = PBKDF2_ITERATIONS): bo
   return parsed.algorithm !== 'pbkdf2_sha256' || parsed.iterations < iterations;
 }
 
+/** One entry of what the admin shows of a stored password: a label, and a value if any. */
+export interface PasswordSummaryEntry {
+  label: string;
+  value?: string;
+}
+
+/**
+ * What Django's ReadOnlyPasswordHashWidget (the user change page's Password)
+ * shows of a stored password: "No password set." for none or an unusable one;
+ * for a hash, its hasher's safe_summary, whose salt and hash only start as they
+ * are (mask_hash); else "Invalid password format or unknown hashing algorithm."
+ * Only the algorithms this module checks are known, as to a Django project with
+ * these two in PASSWORD_HASHERS. A hash of theirs that Django cannot decode
+ * (too few `$`, iterations that are no number) makes Django's page fail; it is
+ * an invalid format here.
+ */
+export function passwordSummary(encoded: string): PasswordSummaryEntry[] {
+  if (encoded === '' || encoded.startsWith(UNUSABLE_PASSWORD_PREFIX))
+    return [{ label: 'No password set.' }];
+  // PBKDF2PasswordHasher.decode: split('$', 3), so a hash may hold a '$'.
+  const [algorithm = '', iterationText = '', salt = '', ...rest] = encoded.split('$');
+  const hash = rest.join('$');
+  if (!Object.hasOwn(ALGORITHMS, algorithm) || rest.length === 0 || !/^\d+$/.test(iterationText))
+    return [{ label: 'Invalid password format or unknown hashing algorithm.' }];
+  const entries: [string, string][] = [
+    ['algorithm', algorithm],
+    // As Python's int() makes it; and str() of it, as the template shows it.
+    ['iterations', BigInt(iterationText) === 0n ? '' : BigInt(iterationText).toString()],
+    ['salt', maskHash(salt)],
+    ['hash', maskHash(hash)],
+  ];
+  // The widget's template shows a value only if it is truthy: not '', not 0.
+  return entries.map(([label, value]) => (value === '' ? { label } : { label, value }));
+}
+
+/** Django's mask_hash: the first six characters (code points, as Python counts), then '*'. */
+function maskHash(text: string, show = 6): string {
+  const characters = Array.from(text);
+  return characters.slice(0, show).join('') + '*'.repeat(Math.max(0, characters.length - show));
+}
+
 interface ParsedHash {
   algorithm: AlgorithmName;
   iterations: number;

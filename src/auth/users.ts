@@ -20,14 +20,17 @@ import {
   makePassword,
   makeUnusablePassword,
   needsRehash,
+  passwordSummary,
   PBKDF2_ITERATIONS,
+  type PasswordSummaryEntry,
 } from './hashers.js';
 import { isUsableSecret } from './secret.js';
 import { SessionAuthHashes } from './session-auth-hash.js';
 
 /**
  * A row of Django's `auth_user`, without the password hash (it leaves this module
- * only as a session auth hash, and in ChatAccess's query, which checks one).
+ * only as a session auth hash, masked for the admin (passwordSummary), and in
+ * ChatAccess's query, which checks one).
  */
 export interface User {
   id: number;
@@ -352,6 +355,16 @@ export class UserRepository {
     if (!isRowId(id)) return undefined;
     const row = await this.table.select('password').where('id', id).first();
     return row ? this.authHashes.of(row.password) : undefined;
+  }
+
+  /**
+   * What the admin may show of the user's password (undefined: no such user):
+   * Django's summary, the salt and hash masked, so the hash itself stays here.
+   */
+  async passwordSummary(id: number): Promise<PasswordSummaryEntry[] | undefined> {
+    if (!isRowId(id)) return undefined;
+    const row = await this.table.select('password').where('id', id).first();
+    return row ? passwordSummary(row.password) : undefined;
   }
 
   private sessionUser(row: UserRowWithPassword, stored: unknown): SessionUser {

@@ -12,6 +12,7 @@ import {
   type User,
 } from '../../../auth/users.js';
 import { CLOSE_LOGGED_OUT } from '../../../auth/socket-groups.js';
+import type { PasswordSummaryEntry } from '../../../auth/hashers.js';
 import { emailProblem, passwordProblems, type PasswordOwner } from '../../../auth/validation.js';
 import { login, staffRequired } from '../../../worker/http/auth.js';
 import { html, type HtmlValue } from '../../../worker/http/html.js';
@@ -722,22 +723,35 @@ async function findUser(services: AdminServices, params: Record<string, string>)
 
 /**
  * Django's UserChangeForm's read-only Password field, first as in UserAdmin's
- * fieldsets: its help text is the way to the password page (`href`). (Django's
- * widget also summarises the stored hash; no part of it is shown here.)
+ * fieldsets: ReadOnlyPasswordHashWidget's summary of the stored hash (masked by
+ * the repository: the hash itself never reaches a page), and its help text, the
+ * way to the password page (`href`). Not a control, so a group named by its label.
  */
-function passwordRow(href: string): HtmlValue {
-  return html`<p class="field">
-    <span class="label">Password</span>
-    <span class="help"
+function passwordRow(summary: readonly PasswordSummaryEntry[], href: string): HtmlValue {
+  return html`<div
+    class="field password-summary"
+    role="group"
+    aria-labelledby="id_password_label"
+    aria-describedby="id_password_help"
+  >
+    <span class="label" id="id_password_label">Password</span>
+    <div class="hash-summary" id="id_password">
+      ${summary.map(
+        ({ label, value }) =>
+          html`<strong>${label}</strong>${value === undefined ? '' : html`: ${value}`} `,
+      )}
+    </div>
+    <span class="help" id="id_password_help"
       >Raw passwords are not stored, so there is no way to see this user’s password, but you can
       change the password using <a href="${href}">this form</a>.</span
     >
-  </p>`;
+  </div>`;
 }
 
 function userEditForm(
   request: Request,
   user: User,
+  password: readonly PasswordSummaryEntry[],
   values: { email: string } & UserFlags,
   errors: Errors,
 ): Response {
@@ -764,7 +778,7 @@ function userEditForm(
       </dl>
       ${formError(errors)}
       <form method="post" action="${keep(`/admin/users/${user.id}/`)}" class="admin-form">
-        ${csrfInput(request)} ${passwordRow(keep(`/admin/users/${user.id}/password/`))}
+        ${csrfInput(request)} ${passwordRow(password, keep(`/admin/users/${user.id}/password/`))}
         ${field({ name: 'email', label: 'Email address (optional)', type: 'email', value: values.email, error: errors.email, autocomplete: 'off' })}
         ${flagFields(values, errors)}
         ${self ? html`<p class="help">This is your own account: you cannot take away your own active, staff or superuser status.</p>` : ''}
@@ -782,7 +796,16 @@ function userEdit(services: AdminServices): View {
   return async (request, params) => {
     const user = await findUser(services, params);
     if (!user) return missingObject(request, 'user', params.id);
-    if (request.method !== 'POST') return userEditForm(request, user, user, {});
+    // The password's summary is read only for a page that shows it (not for a save).
+    const editForm = async (
+      values: { email: string } & UserFlags,
+      errors: Errors,
+    ): Promise<Response> => {
+      const password = await services.users.passwordSummary(user.id);
+      if (!password) return missingObject(request, 'user', params.id);
+      return userEditForm(request, user, password, values, errors);
+    };
+    if (request.method !== 'POST') return editForm(user, {});
     const form = request.form();
     const values = { email: pythonStrip(form.get('email') ?? ''), ...readFlags(form) };
     const errors = emailErrors(values.email);
@@ -793,7 +816,7 @@ function userEdit(services: AdminServices): View {
       if (!values.isStaff) errors.is_staff = reason;
       if (!values.isSuperuser) errors.is_superuser = reason;
     }
-    if (hasErrors(errors)) return userEditForm(request, user, values, errors);
+    if (hasErrors(errors)) return editForm(values, errors);
     // A deactivated user is logged out everywhere, open chat sockets included. The
     // sessions end in the flag's transaction: were the DELETE to fail after the
     // UPDATE committed, the user would stay inactive with their sessions alive.
@@ -808,7 +831,7 @@ function userEdit(services: AdminServices): View {
     } catch (error) {
       if (!(error instanceof InvalidUserField && error.field === 'email')) throw error;
       errors.email = reasonOf(error.message, /^invalid email:\s*/);
-      return userEditForm(request, user, values, errors);
+      return editForm(values, errors);
     }
     const notice = savedNotice(
       'user',
