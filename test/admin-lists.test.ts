@@ -315,21 +315,43 @@ for (const database of allDatabases()) {
     assert.match(hostile, /value="&quot;&gt;&lt;script&gt;alert\(1\)&lt;\/script&gt;"/);
   });
 
-  test("a search with a NUL is refused with Django's message and the list shows unsearched", async () => {
+  test("a search with a NUL is refused with Django's message (an error) and the list shows unsearched", async () => {
     await fixtures.room('Lobby');
     await fixtures.room('Hall');
     const client = await signedIn('root');
     const res = await client.get('/admin/rooms/?q=Lob%00by');
     assert.is(res.status, 200);
-    assert.match(
-      text(res),
-      /<p class="flash flash-warning">Null characters are not allowed\.<\/p>/,
-    );
+    assert.match(text(res), /<p class="flash flash-error">Null characters are not allowed\.<\/p>/);
     assert.equal(roomTitles(text(res)), ['Hall', 'Lobby']);
     assert.match(text(res), /value=""/);
     const users = await client.get('/admin/users/?q=%00');
     assert.is(users.status, 200);
     assert.match(text(users), /Null characters are not allowed\./);
+  });
+
+  test("a search with a NUL redirected to ?e=1 drops the search, as Django's does, and the page there still says why", async () => {
+    await manyRooms(250);
+    const client = await signedIn('root');
+    const notice = /<p class="flash flash-error">Null characters are not allowed\.<\/p>/;
+    for (const [list, query] of [
+      ['/admin/rooms/', 'q=Lob%00by&p=9'],
+      ['/admin/rooms/', 'p=0&q=%00'],
+      ['/admin/rooms/', 'q=%00&bogus=1'],
+      ['/admin/users/', 'bogus=1&q=a%00'],
+    ] as const) {
+      const res = await client.get(`${list}?${query}`);
+      assert.is(res.status, 302, query);
+      assert.is(res.headers.location, `${list}?e=1`, `${query}: Django keeps nothing`);
+      const landing = text(await client.get(`${list}?e=1`));
+      assert.match(landing, notice, `${query}: the page says why the search went`);
+      assert.match(landing, /<input type="search" id="searchbar" name="q" value="" \/>/, query);
+      if (list === '/admin/rooms/') assert.equal(roomTitles(landing).length, 100, query);
+      assert.not.match(text(await client.get(list)), notice, `${query}: said once`);
+    }
+    // A search that was fine says nothing there, as in Django: the redirect is about the page.
+    const res = await client.get('/admin/rooms/?q=room&p=9');
+    assert.is(res.headers.location, '/admin/rooms/?e=1');
+    assert.not.match(text(await client.get('/admin/rooms/?e=1')), /class="flash/);
   });
 
   test('users: 100 a page, searched by username or email ignoring case; staff who are not superusers still get 403', async () => {

@@ -35,6 +35,7 @@ import {
   type FlashMessage,
 } from './layout.js';
 import { errorPage } from './pages.js';
+import { leaveFlash, takeFlash } from './flash.js';
 import {
   closeAfterChange,
   unsentClose,
@@ -87,31 +88,6 @@ export function addAdminRoutes(router: Router, services: AdminServices): void {
 
 // ——— shared ———
 
-const FLASH_KEY = 'admin_flash';
-
-function isFlashLink(value: unknown): value is FlashLink {
-  if (typeof value !== 'object' || value === null) return false;
-  const { href, text } = value as Record<string, unknown>;
-  return typeof href === 'string' && typeof text === 'string';
-}
-
-function isFlash(value: unknown): value is FlashMessage {
-  if (typeof value !== 'object' || value === null) return false;
-  const { level, text } = value as Record<string, unknown>;
-  const isText =
-    typeof text === 'string' ||
-    (Array.isArray(text) && text.every((part) => typeof part === 'string' || isFlashLink(part)));
-  return (level === 'success' || level === 'warning') && isText;
-}
-
-/** Reads and clears the notices left by the last POST (only writes when there were some). */
-function takeFlash(request: Request): FlashMessage[] {
-  const stored = request.session?.get(FLASH_KEY);
-  if (!Array.isArray(stored) || stored.length === 0) return [];
-  request.session!.set(FLASH_KEY, []);
-  return stored.filter(isFlash);
-}
-
 /** 303: the browser follows with a GET, so reloading the result never re-submits the form. */
 function redirectWith(
   request: Request,
@@ -119,7 +95,7 @@ function redirectWith(
   text: FlashMessage['text'],
   level: FlashMessage['level'] = 'success',
 ): Response {
-  request.session?.set(FLASH_KEY, [{ level, text }]);
+  leaveFlash(request, [{ level, text }]);
   return Response.redirect(location, 303);
 }
 

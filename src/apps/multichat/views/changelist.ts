@@ -10,6 +10,7 @@ import { html, type SafeHtml } from '../../../worker/http/html.js';
 import type { Request } from '../../../worker/http/request.js';
 import { Response } from '../../../worker/http/response.js';
 import { PYTHON_SPACE_CLASS, pythonStrip } from '../../../python-strip.js';
+import { leaveFlash } from './flash.js';
 import { page, type FlashMessage } from './layout.js';
 
 /** ModelAdmin.list_per_page. */
@@ -143,11 +144,15 @@ export function elidedPageRange(current: number, pageCount: number): (number | '
 
 /**
  * ModelAdmin.changelist_view's answer to IncorrectLookupParameters: a redirect to
- * the list's first page with `?e=1` and nothing else, or, if that already failed,
- * its "Database error" page.
+ * the list's first page with `?e=1` and nothing else, the search and the page
+ * number dropped with whatever was wrong, as Django drops them; or, if that
+ * already failed, its "Database error" page. `messages`, about the search (a NUL
+ * in it), are shown on the page redirected to, as Django's, which the search
+ * form had added to the request's messages before the lookup failed.
  */
-function incorrectLookup(request: Request): Response {
+function incorrectLookup(request: Request, messages: readonly FlashMessage[]): Response {
   if (request.query.has(ERROR_FLAG)) return databaseErrorPage(request);
+  leaveFlash(request, messages);
   return Response.redirect(`${request.path}?${ERROR_FLAG}=1`, 302);
 }
 
@@ -161,16 +166,18 @@ export async function loadChangeList<T>(
   request: Request,
   source: ListSource<T>,
 ): Promise<ChangeList<T> | Response> {
-  for (const name of request.query.keys())
-    if (!LIST_PARAMS.has(name)) return incorrectLookup(request);
   const messages: FlashMessage[] = [];
   let query = lastValue(request, SEARCH_VAR) ?? '';
   // The search form's CharField (strip=False) refuses only a NUL, which no
-  // database column can hold: the list shows unsearched, with Django's error.
+  // database column can hold: the list shows unsearched, with Django's error
+  // (messages.error). Checked first, as ChangeList checks its search form before
+  // the lookups: a redirect for those still says why the search was dropped.
   if (query.includes('\0')) {
-    messages.push({ level: 'warning', text: 'Null characters are not allowed.' });
+    messages.push({ level: 'error', text: 'Null characters are not allowed.' });
     query = '';
   }
+  for (const name of request.query.keys())
+    if (!LIST_PARAMS.has(name)) return incorrectLookup(request, messages);
   const terms = searchTerms(query);
   const requested = pythonInt(lastValue(request, PAGE_VAR) ?? '1') ?? 1;
   const resultCount = await source.count(terms);
@@ -180,7 +187,7 @@ export async function loadChangeList<T>(
   const showAll = request.query.has(ALL_VAR);
   const canShowAll = resultCount <= MAX_SHOW_ALL;
   const paged = multiPage && !(showAll && canShowAll);
-  if (paged && (requested < 1 || requested > pageCount)) return incorrectLookup(request);
+  if (paged && (requested < 1 || requested > pageCount)) return incorrectLookup(request, messages);
   const current = paged ? requested : 1;
   const items = await source.list(
     paged ? { terms, offset: (current - 1) * PER_PAGE, limit: PER_PAGE } : { terms },

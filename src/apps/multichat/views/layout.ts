@@ -14,7 +14,7 @@ export interface FlashLink {
  * notice with a link is its pieces, and only the FlashLinks among them are links.
  */
 export interface FlashMessage {
-  level: 'success' | 'warning';
+  level: 'success' | 'warning' | 'error';
   text: string | readonly (string | FlashLink)[];
 }
 
