@@ -978,7 +978,7 @@ faults(
 );
 
 faults(
-  "an ACL user that may run the scripts but not the ZADD in them (the send script asks before its first write, and refuses it naming zadd): send is LayerUnavailable, the host refused, said once, and the probe's dry run keeps it so until ZADD is granted",
+  "an ACL user that may run the scripts but not the ZADD in them (Redis 7 would refuse it only inside the script): send is LayerUnavailable naming zadd and the key, the host refused, said once, and the probe's dry run keeps it so until ZADD is granted",
   () =>
     withLimitedLayer(['~*', '&*', '+@all', '-zadd'], async ({ user, limited, lines }) => {
       for (let i = 0; i < 2; i++) {
@@ -986,13 +986,17 @@ faults(
         assert.match(error.message, /refused for lack of permission$/);
         assert.match(
           (error.cause as Error).message,
-          /^ERR The user executing the script can't run the 'zadd' command/,
+          /^ERR The user executing the script can't run the 'zadd' command on the key '[^']*acl\.inside' \(asked by a send before it stored anything\)/,
         );
       }
-      assert.is(warnings(lines, /lacks \+zadd to run the layer's scripts/), 1, 'said once');
+      assert.is(
+        warnings(lines, /lacks \+zadd on the key \S*acl\.inside to run the layer's scripts/),
+        1,
+        'said once',
+      );
       // EVALSHA on the call's keys is allowed: only a probe that runs the
       // script's own commands (dry) keeps the host refused.
-      await assertStaysRefused(limited, /script can't run the 'zadd' command/);
+      await assertStaysRefused(limited, /can't run the 'zadd' command/);
       assert.is(await user.admin.exists(`${prefix}acl.inside`), 0, 'the probe wrote nothing');
       await grant(user, limited, '+zadd');
       await limited.send('acl.inside', { i: 2 });
@@ -1021,7 +1025,11 @@ faults(
       );
       assert.is(await user.admin.exists(key), 0, 'nothing stored by the batch');
       await assertStaysRefused(limited, /can't run the 'expire' command/);
-      assert.is(warnings(lines, /lacks \+expire to run the layer's scripts/), 1, 'said once');
+      assert.is(
+        warnings(lines, /lacks \+expire on the key \S*acl\.expire to run the layer's scripts/),
+        1,
+        'said once',
+      );
       await grant(user, limited, '+expire');
       await limited.send('acl.expire', { n: 4 });
       assert.ok((await user.admin.ttl(key)) > 0, 'stored, expiring');
@@ -1098,7 +1106,7 @@ faults(
         );
         assert.match(
           (error.cause as Error).message,
-          /^ERR The user executing the script can't access at least one of the keys/,
+          /^ERR The user executing the script can't run the 'zremrangebyscore' command on the key '[^']*acl\.member'/,
         );
         await assertStaysRefused(limited);
         await grant(user, limited, '~*');
@@ -1107,6 +1115,132 @@ faults(
       },
       { ready: false },
     ),
+);
+
+/**
+ * ACL rules for a user that may read every key and write the layer's own keys
+ * and the groups, and of the channels only those whose name starts with
+ * "acl.a" (per-key patterns): "acl.b…" is refused every write.
+ */
+function onlyChannelsA(): string[] {
+  return ['%R~*', `~${prefix}:group:*`, `~${prefix}gredis:*`, `~${prefix}acl.a*`, '&*', '+@all'];
+}
+
+/** The refusal, raised by a script before it wrote anything, of its first write to `key`. */
+function refusedBefore(asker: string, key: string): RegExp {
+  return new RegExp(
+    `^ERR The user executing the script can't run the 'zremrangebyscore' command on the key '${key}' \\(asked by ${asker}\\)`,
+  );
+}
+
+/**
+ * Asserts that `channels` each hold one message, `message`, read by `reader`:
+ * stored once.
+ */
+async function assertEachOnce(
+  reader: ChannelLayer,
+  admin: Redis,
+  channels: readonly string[],
+  message: Message,
+): Promise<void> {
+  for (const channel of channels) {
+    assert.is(await admin.zcard(`${prefix}${channel}`), 1, `${channel}: one message`);
+    assert.equal(await within(reader.receive(channel), ARRIVES_MS), message, channel);
+  }
+}
+
+faults(
+  "an ACL user that may write one member's channel key and not another's (per-key patterns): a group send (one script computing the members' keys) is LayerUnavailable naming the refused write and key, and stores nothing, neither the first member's copy nor the sweep of expired messages and members; sent again once granted, each member gets it once",
+  () =>
+    withLimitedLayer(
+      onlyChannelsA(),
+      async ({ user, limited, lines }) => {
+        const full = layer({}, flaky.url);
+        const [allowed, group] = [`${prefix}acl.a`, `${prefix}:group:acl.split`];
+        // acl.a first: its copy would be stored first, ahead of the refused one.
+        await full.groupAdd('acl.split', 'acl.a');
+        await full.groupAdd('acl.split', 'acl.b');
+        await user.admin.zadd(allowed, 1, 'an expired message');
+        await user.admin.zadd(group, 1, 'acl.expired');
+        const contents = () =>
+          Promise.all([allowed, group].map((key) => user.admin.zrange(key, 0, -1, 'WITHSCORES')));
+        const before = await contents();
+        const error = await rejects(
+          () => limited.groupSend('acl.split', { n: 1 }),
+          LayerUnavailable,
+        );
+        assert.equal(await contents(), before, 'no copy stored, nothing swept');
+        assert.match(
+          (error.cause as Error).message,
+          refusedBefore('a group send before it stored anything', `${prefix}acl.b`),
+        );
+        // Refused the same write on another key: not news, said once.
+        await full.groupAdd('acl.other', 'acl.b2');
+        await rejects(() => limited.groupSend('acl.other', { n: 1 }), LayerUnavailable);
+        const said = lines.filter((line) => /lacks \+zremrangebyscore on the key/.test(line.msg));
+        assert.is(said.length, 1, 'said once');
+        assert.match(said[0]!.msg, /on the key \S*acl\.b to run the layer's scripts/);
+        await grant(user, limited, '~*');
+        await limited.groupSend('acl.split', { n: 2 });
+        await assertEachOnce(full, user.admin, ['acl.a', 'acl.b'], { n: 2 });
+      },
+      { ready: false },
+    ),
+);
+
+faults(
+  "an ACL user that may write one member's channel key and not another's: a lane turn's effects (in the turn's script), a send to the allowed channel and a group send, are refused whole, nothing stored; applied again once granted, each channel gets each message once",
+  () =>
+    withLimitedLayer(
+      onlyChannelsA(),
+      async ({ user, limited }) => {
+        const full = layer({}, flaky.url);
+        await full.groupAdd('acl.split', 'acl.a');
+        await full.groupAdd('acl.split', 'acl.b');
+        assert.is((await limited.lanes.claim('acl.lane', 0, { e: 0 })).kind, 'run');
+        const effects = [
+          { kind: 'send', channel: 'acl.answer', message: { answer: 1 } },
+          { kind: 'groupSend', group: 'acl.split', message: { n: 1 } },
+        ] as const;
+        const error = await rejects(
+          () => limited.lanes.apply('acl.lane', 0, effects),
+          LayerUnavailable,
+        );
+        for (const key of ['acl.answer', 'acl.a'])
+          assert.is(await user.admin.exists(`${prefix}${key}`), 0, `nothing stored on ${key}`);
+        assert.match(
+          (error.cause as Error).message,
+          refusedBefore("a lane turn's effects before any was applied", `${prefix}acl.b`),
+        );
+        await grant(user, limited, '~*');
+        await limited.lanes.apply('acl.lane', 0, effects);
+        await assertEachOnce(full, user.admin, ['acl.answer'], { answer: 1 });
+        await assertEachOnce(full, user.admin, ['acl.a', 'acl.b'], { n: 1 });
+      },
+      { ready: false },
+    ),
+);
+
+faults(
+  "an ACL user that may ZADD and not EXPIRE: a lane turn's group add effect (in the turn's script) is refused naming expire, the member not added, rather than added to a group that then never expires",
+  () =>
+    withLimitedLayer(['~*', '&*', '+@all'], async ({ user, limited }) => {
+      assert.is((await limited.lanes.claim('acl.lane', 0, { e: 0 })).kind, 'run');
+      await user.set('-expire');
+      const effects = [{ kind: 'groupAdd', group: 'acl.room', channel: 'acl.member' }] as const;
+      const error = await rejects(
+        () => limited.lanes.apply('acl.lane', 0, effects),
+        LayerUnavailable,
+      );
+      assert.is(await user.admin.exists(`${prefix}:group:acl.room`), 0, 'not added');
+      assert.match(
+        (error.cause as Error).message,
+        /can't run the 'expire' command on the key '\S+:group:acl\.room' \(asked by a lane turn's effects/,
+      );
+      await grant(user, limited, '+expire');
+      await limited.lanes.apply('acl.lane', 0, effects);
+      assert.ok((await user.admin.ttl(`${prefix}:group:acl.room`)) > 0, 'added, expiring');
+    }),
 );
 
 faults(
@@ -1190,7 +1324,7 @@ faults(
 );
 
 faults(
-  "an ACL user refused an effect inside a lane turn's script (a group discard's ZREM) after a send was applied: the turn still ends, its state saved, the refusal is LayerUnavailable (logged by finish, thrown by apply), and the host is refused until ZREM is granted",
+  "an ACL user refused an effect inside a lane turn's script (a group discard's ZREM) after a send: neither is applied, the turn still ends, its state saved, the refusal is LayerUnavailable naming zrem (logged by finish, thrown by apply), and the host is refused until ZREM is granted",
   () =>
     withLimitedLayer(['~*', '&*', '+@all', '-zrem'], async ({ user, limited, lines }) => {
       const full = layer({}, flaky.url);
@@ -1212,7 +1346,7 @@ faults(
         kind: 'run',
         state: { saved: 1 },
       });
-      assert.equal(await within(full.receive('acl.reply'), ARRIVES_MS), { answer: 1 });
+      assert.is(await user.admin.exists(`${prefix}acl.reply`), 0, 'the send before it not applied');
       const logged = lines.find((line) => /an effect of a lane turn failed/.test(line.msg));
       assert.ok(logged, 'the refused effect, logged');
       assert.is(logged.err, undefined, 'without a stack');
@@ -1222,8 +1356,15 @@ faults(
         () => limited.lanes.apply('acl.applied', 0, effects('acl.reply2')),
         LayerUnavailable,
       );
-      assert.match((error.cause as Error).message, /script can't run this command/);
-      assert.equal(await within(full.receive('acl.reply2'), ARRIVES_MS), { answer: 1 });
+      assert.match(
+        (error.cause as Error).message,
+        /can't run the 'zrem' command on the key '\S+:group:acl\.room' \(asked by a lane turn's effects before any was applied\)/,
+      );
+      assert.is(
+        await user.admin.exists(`${prefix}acl.reply2`),
+        0,
+        'the send before it not applied',
+      );
       // The probe runs the refused effects dry: still refused, until granted.
       await assertStaysRefused(limited);
       await grant(user, limited, '+zrem');

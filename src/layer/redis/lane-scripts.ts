@@ -514,22 +514,32 @@ return 1
 `,
   `${LUA_SENDS}${LUA_ANNOUNCE}
 local calls = tonumber(ARGV[1])
-local out, batch = {}, sends()
+local out, offers, batch = {}, {}, sends(BY_SEND)
 local a = 2 + calls * 2
 for i = 1, calls do
-  local k = i * 3 - 2
-  local refused = announceRefused(KEYS[k], KEYS[k + 1], ARGV[a])
+  local refused = announceRefused(KEYS[i * 3 - 2], KEYS[i * 3 - 1], ARGV[a])
   if refused then
     out[i] = {'refused', refused}
-  elseif batch.offer(KEYS[k + 2], ARGV[a + 5], ARGV[a + 6], ARGV[a + 7], ARGV[a + 8], ARGV[a + 9]) then
-    announce(KEYS[k], KEYS[k + 1], ARGV[a], ARGV[a + 1], ARGV[a + 5], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4])
-    out[i] = 1
   else
-    out[i] = 0
+    offers[i] = batch.offer(KEYS[i * 3], ARGV[a + 5], ARGV[a + 6], ARGV[a + 7], ARGV[a + 8], ARGV[a + 9])
   end
   a = a + 10
 end
-batch.store()
+-- Deposited once stored, as one by one: a store refused raises before any deposit.
+local taken = batch.store()
+a = 2 + calls * 2
+for i = 1, calls do
+  if offers[i] then
+    if taken[offers[i]] then
+      local k = i * 3 - 2
+      announce(KEYS[k], KEYS[k + 1], ARGV[a], ARGV[a + 1], ARGV[a + 5], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4])
+      out[i] = 1
+    else
+      out[i] = 0
+    end
+  end
+  a = a + 10
+end
 return out
 `,
 );
@@ -547,10 +557,72 @@ return out
  * The first send that finds its channel full stops the rest (as the worker's
  * outbox does): `failed` is its index (1-based), else 0; `skipped` counts the
  * members group sends skipped.
+ *
+ * All or nothing for lack of permission: before the first effect, every write
+ * of every effect is asked about (mayWrite: the channel keys of a group send's
+ * members too, as the group adds and discards before it leave them), and one
+ * refused raises, naming it, with nothing applied; `applying` is then its
+ * effect's index. Redis, which checks a script's commands only as they run,
+ * would keep the effects before the refused one, and a group send's copies to
+ * the members before it: a turn sent again (a handler's flush tried again)
+ * then delivered those twice. A group send's members read for the check are
+ * the ones it sends to, unless a group add or discard of its group comes
+ * first: one read of the group, not two.
  */
 const LUA_EFFECTS = `${LUA_SEND}${LUA_CAPACITIES}${LUA_GROUP_SEND}
+local BY_EFFECTS = "a lane turn's effects before any was applied"
 local applying = 0
+local function effectsAllowed()
+  local i, changes, membersOf = 19, {}, {}
+  for n = 1, tonumber(ARGV[17]) do
+    applying = n
+    local op, key = ARGV[i], ARGV[i + 1]
+    if op == 'S' then
+      mayWrite(BY_EFFECTS, 'zremrangebyscore', key, 0, ARGV[11])
+      mayWrite(BY_EFFECTS, 'zadd', key, 0, '')
+      mayWrite(BY_EFFECTS, 'expire', key, ARGV[12])
+      i = i + 5
+    elseif op == 'A' or op == 'D' then
+      if op == 'A' then
+        mayWrite(BY_EFFECTS, 'zadd', key, 0, '')
+        mayWrite(BY_EFFECTS, 'expire', key, ARGV[16])
+      else
+        mayWrite(BY_EFFECTS, 'zrem', key, '')
+      end
+      changes[key] = changes[key] or {}
+      table.insert(changes[key], { op, ARGV[i + 2] })
+      i = i + 3
+    else
+      mayWrite(BY_EFFECTS, 'zremrangebyscore', key, 0, ARGV[13])
+      local members = liveMembers(key, ARGV[13])
+      local names, isMember = {}, {}
+      for _, name in ipairs(members) do
+        names[#names + 1] = name
+        isMember[name] = true
+      end
+      if changes[key] then
+        for _, change in ipairs(changes[key]) do
+          if change[1] == 'A' and not isMember[change[2]] then names[#names + 1] = change[2] end
+          isMember[change[2]] = change[1] == 'A'
+        end
+      else
+        membersOf[n] = members
+      end
+      for _, name in ipairs(names) do
+        if isMember[name] then
+          local channelKey = ARGV[14] .. channelKeyOf(name)
+          mayWrite(BY_EFFECTS, 'zremrangebyscore', channelKey, 0, ARGV[11])
+          mayWrite(BY_EFFECTS, 'zadd', channelKey, 0, '')
+          mayWrite(BY_EFFECTS, 'expire', channelKey, ARGV[12])
+        end
+      end
+      i = i + 6
+    end
+  end
+  return membersOf
+end
 local function effects()
+  local membersOf = effectsAllowed()
   local capacityOf = capacities(ARGV, tonumber(ARGV[18]))
   local i, skipped = 19, 0
   for n = 1, tonumber(ARGV[17]) do
@@ -570,7 +642,7 @@ local function effects()
       i = i + 3
     else
       local _, s = groupSend(ARGV[i + 1], ARGV[13], ARGV[14], ARGV[i + 5], ARGV[11], ARGV[12],
-        ARGV[i + 2], ARGV[i + 3], ARGV[i + 4], capacityOf)
+        ARGV[i + 2], ARGV[i + 3], ARGV[i + 4], capacityOf, membersOf[n])
       skipped = skipped + s
       i = i + 6
     end
@@ -581,13 +653,12 @@ end
 
 /**
  * Lua: applied() → failed, skipped, refused: effects(), except that an effect
- * Redis refuses for lack of permission (Redis 7 refuses a command inside a
- * script as it runs: "ERR The user executing the script can't …") stops the
- * rest as a full channel does, rather than the whole script: Redis does not
- * undo the effects applied before it, and without this the turn's finish
- * never ran, the lane held for a whole lease behind effects half applied.
- * `failed` is then the refused effect's index and `refused` Redis's refusal,
- * else false. Any other error is raised, as before.
+ * refused for lack of permission (effects() asks about every write before the
+ * first, and raises "ERR The user executing the script can't …", as Redis 7
+ * does for a command inside a script) fails the effects, none of them applied,
+ * rather than the whole script: without this the turn's finish never ran, the
+ * lane held for a whole lease. `failed` is then the refused effect's index and
+ * `refused` the refusal, else false. Any other error is raised, as before.
  */
 const LUA_APPLIED = `${LUA_EFFECTS}
 local function applied()

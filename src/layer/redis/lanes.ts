@@ -414,8 +414,8 @@ export class RedisLanes implements Lanes {
 
   /**
    * What a LANE_COMMIT or LANE_APPLY (its ARGV `args`) that replied an effect
-   * `refused` for lack of permission fails with (the effects before it were
-   * applied, the rest dropped): the host is `refused` until the probe, running
+   * `refused` for lack of permission fails with (none of them applied: the
+   * script asks about every write first): the host is `refused` until the probe, running
    * the same effects dry (LANE_EFFECTS), finds them allowed. Undefined when
    * none was refused.
    */

@@ -32,13 +32,17 @@ function insideScript(refusal: Error): boolean {
 /**
  * What a permission refusal says the layer's Redis user lacks, in ACL SETUSER's
  * terms where Redis names it: `+bzmpop` for "no permissions to run the
- * 'bzmpop' command"; for a key, the key the layer asked for (Redis names none).
+ * 'bzmpop' command"; for a key, the key the layer asked for (Redis names none);
+ * `+zadd on the key <key>` for a write a script asked about (mayWrite).
  * A command refused inside a script names neither, and the key may be one the
  * script computed: the operator is sent to ACL LOG, which names both.
  */
 export function lacking(refusal: Error, key: string): string {
-  const command = /run the '([^']+)' command/.exec(refusal.message)?.[1];
-  if (command) return `+${command}`;
+  const named = /run the '([^']+)' command(?: on the key '([^']*)')?/.exec(refusal.message);
+  // Asked by the layer's own script (scripts.ts, mayWrite), which cannot tell
+  // the command refused from the key: it names both.
+  if (named?.[2] !== undefined) return `+${named[1]} on the key ${named[2]}`;
+  if (named) return `+${named[1]}`;
   if (/NOPERM/.test(refusal.message)) return `access to the key ${key}`;
   if (/script can't run this command/.test(refusal.message))
     return 'a command its scripts run (ACL LOG names it)';
@@ -48,11 +52,15 @@ export function lacking(refusal: Error, key: string): string {
 
 /**
  * `refusal`'s message without where in a script Redis raised it (" script:
- * <sha>, on @user_script:<line>."): the same refusal of a script's batched
- * form (LuaScript.batched), or of another line, is not news.
+ * <sha>, on @user_script:<line>.") nor the key a script's own check named (" on
+ * the key '…'", scripts.ts): the same refusal of a script's batched form
+ * (LuaScript.batched), of another line, or of another channel's key (a user
+ * refused EXPIRE is refused it on every channel) is not news.
  */
 function withoutPlace(refusal: Error): string {
-  return refusal.message.replace(/ script: [0-9a-f]{40}, on @user_script:\d+\.$/, '');
+  return refusal.message
+    .replace(/ script: [0-9a-f]{40}, on @user_script:\d+\.$/, '')
+    .replace(/ on the key '[^']*'/, '');
 }
 
 /** How many distinct refusals `reasons` names at most; it counts the rest. */

@@ -132,63 +132,92 @@ return 1
 }
 
 /**
- * Lua: sends() → a batch of sends that share each key's work: offer(key, payload,
- * score, cutoff, capacity, expiry) → true when the key takes the message (the
- * first ones, until it is full, as one by one), and store() adds what the keys
- * took, one ZADD and one EXPIRE per key. One expiry sweep and one count per key.
- *
- * store() stores nothing when the ACL user may not ZADD or EXPIRE one of its
- * keys: it raises a refusal worded as Redis's of a command inside a script
- * (refusals.ts), naming the command, so that the send fails as refused
- * (LayerUnavailable), truthfully: no message of the batch is in, and sending
- * them again will not deliver any twice (the sweep before drops only expired
- * messages). channels_redis, whose EXPIRE follows its ZADD, fails after storing
- * a message that then never expires. The check, two redis.acl_check_cmd per key
- * and not per message, costs a fraction of one of the four commands a send runs.
+ * Lua: mayWrite(asker, command, key, ...) raises, unless the caller's ACL user
+ * may run `command` on `key` (its arguments as redis.call takes them), a
+ * refusal worded as Redis's of a command inside a script (refusals.ts), naming
+ * the command and the key, and who asked when (BY_SEND, BY_GROUP_SEND: before
+ * it stored anything). Asked about every write of a store before the first:
+ * Redis checks a script's commands only as they run, and keeps what the ones
+ * before a refused command wrote. Each command and key is asked about once
+ * per script call (redis.acl_check_cmd costs about a tenth of a microsecond),
+ * not once per message.
  */
-export const LUA_SENDS = `
-local function sends()
-  local byKey, keys, batch = {}, {}, {}
+export const LUA_MAY_WRITE = `
+local BY_SEND, BY_GROUP_SEND = 'a send before it stored anything', 'a group send before it stored anything'
+local mayWriteAsked = {}
+local function mayWrite(asker, command, key, ...)
+  local asked = command .. ' ' .. key
+  if mayWriteAsked[asked] then return end
+  if not redis.acl_check_cmd(command, key, ...) then
+    error({ err = "ERR The user executing the script can't run the '" .. command ..
+      "' command on the key '" .. key .. "' (asked by " .. asker .. ")" })
+  end
+  mayWriteAsked[asked] = true
+end
+`;
+
+/**
+ * Lua: sends(asker) → a batch of sends that share each key's work: offer(key,
+ * payload, score, cutoff, capacity, expiry) → the offer's number, and store() →
+ * the numbers of the offers the keys took (taken[n] is true): the first ones of
+ * each key, until it is full, as one by one. One expiry sweep, one count, one
+ * ZADD and one EXPIRE per key.
+ *
+ * All or nothing for lack of permission: store() asks about every write it will
+ * make to every key (ZREMRANGEBYSCORE, ZADD, EXPIRE: mayWrite) before the first,
+ * and stores nothing when one is refused, raising a refusal that names it, so
+ * that the send fails as refused (LayerUnavailable), truthfully: no message is
+ * in, and sending them again will not deliver any twice. Without it a group
+ * send (whose keys the script computes: Redis checks only the declared KEYS
+ * before running a script) whose user may write some members' keys and not
+ * others' (per-key ACL patterns) stored to the keys before the refused one and
+ * failed; and a user without EXPIRE had a message stored for good.
+ * channels_redis, whose EXPIRE follows its ZADD, fails after storing a message
+ * that then never expires. offer() neither reads nor writes: every key is
+ * known before store() asks. A key asked about that turns out full is refused
+ * rather than full: the user may not send to it either way.
+ */
+export const LUA_SENDS = `${LUA_MAY_WRITE}
+local function sends(asker)
+  local byKey, keys, count, batch = {}, {}, 0, {}
   function batch.offer(key, payload, score, cutoff, capacity, expiry)
     local k = byKey[key]
     if not k then
-      redis.call('ZREMRANGEBYSCORE', key, 0, cutoff)
-      k = { count = redis.call('ZCARD', key), adds = {} }
+      k = { cutoff = cutoff, offers = {} }
       byKey[key] = k
       keys[#keys + 1] = key
     end
-    if k.count >= tonumber(capacity) then return false end
-    k.count = k.count + 1
-    k.adds[#k.adds + 1] = score
-    k.adds[#k.adds + 1] = payload
+    count = count + 1
+    k.offers[#k.offers + 1] = { n = count, payload = payload, score = score, capacity = tonumber(capacity) }
     k.expiry = expiry
-    return true
+    return count
   end
   function batch.store()
-    -- Every key's ZADD and EXPIRE asked about ahead of the first ZADD: Redis
-    -- checks a script's commands only as they run, and one refused after a
-    -- ZADD left that message stored (for good, if its EXPIRE was the one),
-    -- while its sender was told the send failed. ZADD too, since it may be
-    -- refused for one key and not another (an ACL selector, Redis 7), and an
-    -- earlier key's messages would be stored by then.
     for _, key in ipairs(keys) do
       local k = byKey[key]
-      if #k.adds > 0 then
-        -- ZADD's member a placeholder: ACL checks keys, and a payload would be copied.
-        local refused = not redis.acl_check_cmd('zadd', key, '0', '') and 'zadd'
-          or not redis.acl_check_cmd('expire', key, k.expiry) and 'expire'
-        if refused then
-          error({ err = "ERR The user executing the script can't run the '" .. refused .. "' command (asked by a send before it stored anything)" })
+      mayWrite(asker, 'zremrangebyscore', key, 0, k.cutoff)
+      mayWrite(asker, 'zadd', key, 0, '')
+      mayWrite(asker, 'expire', key, k.expiry)
+    end
+    local taken = {}
+    for _, key in ipairs(keys) do
+      local k = byKey[key]
+      redis.call('ZREMRANGEBYSCORE', key, 0, k.cutoff)
+      local stored, adds = redis.call('ZCARD', key), {}
+      for _, offer in ipairs(k.offers) do
+        if stored < offer.capacity then
+          stored = stored + 1
+          adds[#adds + 1] = offer.score
+          adds[#adds + 1] = offer.payload
+          taken[offer.n] = true
         end
       end
-    end
-    for _, key in ipairs(keys) do
-      local k = byKey[key]
-      if #k.adds > 0 then
-        redis.call('ZADD', key, unpack(k.adds))
+      if #adds > 0 then
+        redis.call('ZADD', key, unpack(adds))
         redis.call('EXPIRE', key, k.expiry)
       end
     end
+    return taken
   end
   return batch
 end
@@ -202,10 +231,9 @@ end
  */
 export const LUA_SEND = `${LUA_SENDS}
 local function send(key, payload, score, cutoff, capacity, expiry)
-  local batch = sends()
-  if not batch.offer(key, payload, score, cutoff, capacity, expiry) then return 0 end
-  batch.store()
-  return 1
+  local batch = sends(BY_SEND)
+  local offer = batch.offer(key, payload, score, cutoff, capacity, expiry)
+  return batch.store()[offer] and 1 or 0
 end
 `;
 
@@ -227,21 +255,32 @@ end
 
 /**
  * Lua: groupSend(groupKey, groupCutoff, keyPrefix, score, cutoff, expiry, prefix,
- * entries, count, capacityOf) → members, skipped. A whole group send: the members
- * (expired ones dropped), grouped by channel key, each key's copy made as the
+ * entries, count, capacityOf, members) → members, skipped. A whole group send:
+ * the members (expired ones dropped; `members`, when given, those read already
+ * by liveMembers), grouped by channel key, each key's copy made as the
  * codec makes it (random prefix, the map header counting one more entry, the
  * entries, then `__asgi_channel__` = that key's member names), stored with
- * expiry and capacity as `send` does. It computes the keys it writes, so it is
- * only for a single standalone server, and only unencrypted.
+ * expiry and capacity as `send` does, in one batch (sends()): refused one write
+ * to one member's key, it stores to none and drops no expired member, so that
+ * sending it again delivers it once to each. It computes the keys it writes, so
+ * it is only for a single standalone server, and only unencrypted.
  */
 export const LUA_GROUP_SEND = `
-local function groupSend(groupKey, groupCutoff, keyPrefix, score, cutoff, expiry, prefix, entries, count, capacityOf)
-  redis.call('ZREMRANGEBYSCORE', groupKey, 0, groupCutoff)
-  local members = redis.call('ZRANGE', groupKey, 0, -1)
+local function channelKeyOf(name)
+  local bang = string.find(name, '!', 1, true)
+  return bang and string.sub(name, 1, bang) or name
+end
+local function liveMembers(groupKey, groupCutoff)
+  return redis.call('ZRANGE', groupKey, '(' .. groupCutoff, '+inf', 'BYSCORE')
+end
+local function groupSend(groupKey, groupCutoff, keyPrefix, score, cutoff, expiry, prefix, entries, count, capacityOf, members)
+  -- The members read without the expired ones, and those dropped only once
+  -- every channel key's writes are allowed (sends().store()): all or nothing.
+  mayWrite(BY_GROUP_SEND, 'zremrangebyscore', groupKey, 0, groupCutoff)
+  members = members or liveMembers(groupKey, groupCutoff)
   local byKey, keys = {}, {}
   for _, name in ipairs(members) do
-    local bang = string.find(name, '!', 1, true)
-    local key = bang and string.sub(name, 1, bang) or name
+    local key = channelKeyOf(name)
     local names = byKey[key]
     if not names then
       names = {}
@@ -255,13 +294,17 @@ local function groupSend(groupKey, groupCutoff, keyPrefix, score, cutoff, expiry
   if n < 16 then header = string.char(0x80 + n)
   else header = string.char(0xde, math.floor(n / 256), n % 256) end
   local head = prefix .. header .. entries
-  local skipped = 0
-  for _, key in ipairs(keys) do
+  local batch, offers = sends(BY_GROUP_SEND), {}
+  for i, key in ipairs(keys) do
     local names = byKey[key]
     local payload = head .. cmsgpack.pack('__asgi_channel__', names)
-    if send(keyPrefix .. key, payload, score, cutoff, capacityOf(names[1]), expiry) == 0 then
-      skipped = skipped + #names
-    end
+    offers[i] = batch.offer(keyPrefix .. key, payload, score, cutoff, capacityOf(names[1]), expiry)
+  end
+  local taken = batch.store()
+  redis.call('ZREMRANGEBYSCORE', groupKey, 0, groupCutoff)
+  local skipped = 0
+  for i, key in ipairs(keys) do
+    if not taken[offers[i]] then skipped = skipped + #byKey[key] end
   end
   return #members, skipped
 end
@@ -284,13 +327,14 @@ return send(KEYS[1], ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5])
 `,
   `${LUA_SENDS}
 local calls = tonumber(ARGV[1])
-local out, batch = {}, sends()
+local offers, batch = {}, sends(BY_SEND)
 local a = 2 + calls * 2
 for i = 1, calls do
-  out[i] = batch.offer(KEYS[i], ARGV[a], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4]) and 1 or 0
+  offers[i] = batch.offer(KEYS[i], ARGV[a], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4])
   a = a + 5
 end
-batch.store()
+local taken, out = batch.store(), {}
+for i = 1, calls do out[i] = taken[offers[i]] and 1 or 0 end
 return out
 `,
 );
@@ -309,19 +353,22 @@ return redis.call('ZRANGE', KEYS[1], 0, -1)
 
 /**
  * Group delivery to every channel key of one host in one round trip, with expiry
- * and capacity applied per key.
+ * and capacity applied per key, all or nothing for lack of permission (sends()):
+ * on one host, not across hosts (docs/layer.md).
  * KEYS: channel keys. ARGV[1] score, ARGV[2] cutoff, ARGV[3] expiry, then per key
  * i: ARGV[2 + 2i] payload, ARGV[3 + 2i] capacity.
  * Returns the 1-based indexes of the keys that were full.
  */
 export const GROUP_DELIVER = new LuaScript(
   'groupDeliver',
-  `${LUA_SEND}
-local full = {}
+  `${LUA_SENDS}
+local batch, offers = sends(BY_GROUP_SEND), {}
 for i = 1, #KEYS do
-  if send(KEYS[i], ARGV[2 + 2 * i], ARGV[1], ARGV[2], ARGV[3 + 2 * i], ARGV[3]) == 0 then
-    full[#full + 1] = i
-  end
+  offers[i] = batch.offer(KEYS[i], ARGV[2 + 2 * i], ARGV[1], ARGV[2], ARGV[3 + 2 * i], ARGV[3])
+end
+local taken, full = batch.store(), {}
+for i = 1, #KEYS do
+  if not taken[offers[i]] then full[#full + 1] = i end
 end
 return full
 `,
