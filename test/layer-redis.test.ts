@@ -1189,6 +1189,35 @@ faults(
 );
 
 faults(
+  "an ACL user that may write one member's channel key and not another's, encrypted (the members' keys declared to one GROUP_DELIVER, which Redis checks before running it): nothing stored, and the log names the keys it may lack, not only the first, which it may write",
+  () =>
+    withLimitedLayer(
+      onlyChannelsA(),
+      async ({ user, limited, lines }) => {
+        const full = layer(SEALED, flaky.url);
+        await full.groupAdd('acl.split', 'acl.a');
+        await full.groupAdd('acl.split', 'acl.b');
+        const error = await rejects(
+          () => limited.groupSend('acl.split', { n: 1 }),
+          LayerUnavailable,
+        );
+        assert.match((error.cause as Error).message, /^NOPERM/);
+        assert.is(await user.admin.exists(`${prefix}acl.a`), 0, 'no copy stored');
+        const said = lines.filter((line) => /lacks access to/.test(line.msg));
+        assert.is(said.length, 1, 'said once');
+        assert.match(
+          said[0]!.msg,
+          new RegExp(`lacks access to one of the keys ${prefix}acl\\.a, ${prefix}acl\\.b to run`),
+        );
+        await grant(user, limited, '~*');
+        await limited.groupSend('acl.split', { n: 2 });
+        await assertEachOnce(full, user.admin, ['acl.a', 'acl.b'], { n: 2 });
+      },
+      { ready: false, options: SEALED },
+    ),
+);
+
+faults(
   "an ACL user that may write one member's channel key and not another's: a lane turn's effects (in the turn's script), a send to the allowed channel and a group send, are refused whole, nothing stored; applied again once granted, each channel gets each message once",
   () =>
     withLimitedLayer(

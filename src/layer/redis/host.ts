@@ -690,7 +690,7 @@ export class RedisHost {
       const key = String(call.keys[0] ?? '');
       this.logger.warn(
         { host: this.label, script: name, key, reason: refusal.message },
-        `the channel layer's Redis user lacks ${lacking(refusal, key)} to run the layer's scripts (${name}: ${refusal.message}): not ready until it has it`,
+        `the channel layer's Redis user lacks ${lacking(refusal, call.keys.map(String))} to run the layer's scripts (${name}: ${refusal.message}): not ready until it has it`,
       );
     }
   }

@@ -32,22 +32,39 @@ function insideScript(refusal: Error): boolean {
 /**
  * What a permission refusal says the layer's Redis user lacks, in ACL SETUSER's
  * terms where Redis names it: `+bzmpop` for "no permissions to run the
- * 'bzmpop' command"; for a key, the key the layer asked for (Redis names none);
- * `+zadd on the key <key>` for a write a script asked about (mayWrite).
+ * 'bzmpop' command"; for a key, the key the layer asked for (Redis names none),
+ * or of several (a script call's KEYS), each a suspect; `+zadd on the key
+ * <key>` for a write a script asked about (mayWrite).
  * A command refused inside a script names neither, and the key may be one the
  * script computed: the operator is sent to ACL LOG, which names both.
  */
-export function lacking(refusal: Error, key: string): string {
+export function lacking(refusal: Error, keys: string | readonly string[]): string {
   const named = /run the '([^']+)' command(?: on the key '([^']*)')?/.exec(refusal.message);
   // Asked by the layer's own script (scripts.ts, mayWrite), which cannot tell
   // the command refused from the key: it names both.
   if (named?.[2] !== undefined) return `+${named[1]} on the key ${named[2]}`;
   if (named) return `+${named[1]}`;
-  if (/NOPERM/.test(refusal.message)) return `access to the key ${key}`;
+  if (/NOPERM/.test(refusal.message)) return `access to ${keysNamed(keys)}`;
   if (/script can't run this command/.test(refusal.message))
     return 'a command its scripts run (ACL LOG names it)';
   if (insideScript(refusal)) return 'access to a key its scripts use (ACL LOG names it)';
   return 'a password the server accepts';
+}
+
+/** How many keys of a refused call `lacking` names at most; it counts the rest. */
+const KEYS_SHOWN = 3;
+
+/**
+ * "the key <key>", or, of a call naming several (a group delivery's channel
+ * keys), "one of the keys <k1>, <k2>": Redis does not say which it refused,
+ * and naming the first alone named one the user may well have access to.
+ */
+function keysNamed(keys: string | readonly string[]): string {
+  const distinct = typeof keys === 'string' ? [keys] : [...new Set(keys)];
+  if (distinct.length <= 1) return `the key ${distinct[0] ?? ''}`;
+  const more = distinct.length - KEYS_SHOWN;
+  const shown = distinct.slice(0, KEYS_SHOWN).join(', ');
+  return `one of the keys ${shown}${more > 0 ? ` (and ${more} more)` : ''}`;
 }
 
 /**
