@@ -594,6 +594,57 @@ rescue(
 );
 
 rescue(
+  "long after a restart that lost Redis's data, a lane whose first event a killed worker took is not blamed on the restart",
+  async () => {
+    // Its own server: the suite's must keep its data.
+    const restarted = await RedisServer.start();
+    const prefix = testPrefix();
+    const laneGap = 1;
+    const { logger, lines } = captureLogs();
+    const worker = createLayer(restarted.url, { prefix, ...QUICK, laneGap, logger });
+    const turns: LaneTurn[] = [];
+    worker.lanes.onRescue((turn) => turns.push(turn));
+    const lost = new Promise((resolve) => worker.onStorageLost(resolve));
+    const others: ChannelLayer[] = [];
+    try {
+      await worker.lanes.claim('before', 0, {});
+      const raw = rawClient(restarted.url);
+      const marked = async (): Promise<boolean> =>
+        (await raw.exists(`${prefix}gredis:epoch`)) === 1;
+      await waitFor(marked, 5000, 'the marker').finally(() => raw.disconnect());
+      await restarted.restart(300);
+      await within(lost, 10_000, 'the worker to notice the lost data');
+      const noticed = performance.now();
+      // Past when the sockets open at the restart have sent their last events:
+      // their Thyme's reconnection (2 s of backoff at most) and a gap, and a second more.
+      await sleep(2000 + laneGap * 1000 + 1000 - (performance.now() - noticed));
+      // A socket's first event sent with no deposit (a Thyme run with
+      // --no-event-lanes, or whose deposit failed), taken by a worker killed
+      // before it claimed it.
+      const thyme = createLayer(restarted.url, { prefix, ...QUICK, laneGap });
+      const dying = createLayer(restarted.url, { prefix, ...QUICK, laneGap });
+      others.push(thyme, dying);
+      await thyme.send('u.events', { e: 0 });
+      assert.equal(await dying.receive('u.events'), { e: 0 });
+      await dying.close(); // as if SIGKILLed, event 0 with it
+      assert.is((await worker.lanes.claim('u', 1, { e: 1 })).kind, 'parked');
+      const turn = await waitFor(() => turns[0], 8000, 'the takeover');
+      assert.equal(turn, { lane: 'u', order: 1, event: { e: 1 }, state: undefined });
+      assert.equal(
+        lines.filter((line) => /lane/.test(line.msg) && line.level >= WARN).map((l) => l.msg),
+        [
+          'took over a lane with no record of its earlier events (its state was deleted, evicted or expired in Redis, or its first events were lost before any claim); running its event',
+        ],
+      );
+    } finally {
+      for (const layer of others) await layer.close();
+      await worker.close();
+      await restarted.stop();
+    }
+  },
+);
+
+rescue(
   'an event taken from the channel by a process that died before claiming it still runs, from its deposit',
   async () => {
     const prefix = testPrefix();

@@ -104,6 +104,12 @@ export interface ScriptCall {
 const KEEP_ALIVE_MS = 10_000;
 
 /**
+ * The longest a lost connection waits between reconnection attempts: every
+ * process reconnects to a restarted server within this of the others.
+ */
+export const RECONNECT_BACKOFF_MAX_MS = 2000;
+
+/**
  * How long a Sentinel may take to name the master. ioredis waits forever by
  * default, and so a Sentinel that accepts connections but does not answer (its
  * process stopped, its machine gone behind a live address) held every
@@ -804,7 +810,8 @@ export class RedisHost {
       keepAlive: KEEP_ALIVE_MS,
       disconnectTimeout: DISCONNECT_WAIT_MS,
       // Reconnect with backoff, forever: a layer outlives a Redis restart.
-      retryStrategy: (attempt) => Math.min(50 * 2 ** Math.min(attempt, 6), 2000),
+      retryStrategy: (attempt) =>
+        Math.min(50 * 2 ** Math.min(attempt, 6), RECONNECT_BACKOFF_MAX_MS),
       ...extra,
     };
     const client =

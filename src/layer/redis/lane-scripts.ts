@@ -265,15 +265,18 @@ return finish(f)
  * and the next parked one becomes the caller's turn.
  * KEYS: index. ARGV: lane key prefix, now, owner, lease, limit, live owners
  * (comma-separated) or '*' when unknown.
- * Returns {{lane, order, event, state, kind, ...}, seconds until the next entry is due
- * or ''}; `kind` is 1 for the last event LANE_REAP planned (its holder is gone),
- * 2 for the lane's next event itself, run from its deposit (nothing was skipped:
- * its channel copy was not claimed in time, expired or popped by a process that
- * died), 3 for an event of a lane with no record of any turn ('next' is set by
- * the first claim and never removed but by the end): its earlier events were
- * not lost one by one, the lane's whole state was (a Redis restart without
- * persistence, a flush, an eviction, a delete), 0 for an event whose
- * predecessor was lost. A third element, when
+ * Returns {{lane, order, event, state, kind, due, ...}, seconds until the next entry
+ * is due or ''}; `due` is the lane's score in the index (for a lane without an
+ * owner, when its first waiting event was parked plus the gap); `kind` is 1
+ * for the last event LANE_REAP planned (its holder is gone), 2 for the lane's
+ * next event itself, run from its deposit (nothing was skipped: its channel copy
+ * was not claimed in time, expired or popped by a process that died), 3 for an
+ * event of a lane with no record of any turn ('next' is set by the first claim
+ * and never removed but by the end): the lane's whole state was lost (a Redis
+ * restart without persistence, a flush, an eviction, a delete), or its first
+ * events never reached a claim and left no deposit (taken from the channel by a
+ * process that died, with no deposit made), 0 for an event whose predecessor
+ * was lost. A third element, when
  * the caller may not run a write of the next lane's (LUA_REFUSED): that
  * command; the check stopped there, having written nothing of that lane,
  * rather than take an event out of its lane and fail before returning it.
@@ -337,6 +340,7 @@ for i = 1, #entries, 2 do
         elseif not f[2] and best == nxt then kind = 2
         elseif not f[1] then kind = 3 end
         out[#out + 1] = kind
+        out[#out + 1] = tostring(due)
         if left > 0 then redis.call('ZADD', KEYS[1], now + lease, lane) else redis.call('ZREM', KEYS[1], lane) end
       else
         redis.call('HSET', key, 'next', nxt)

@@ -29,7 +29,7 @@ import {
   LANE_RELEASE,
   LANE_RESCUE,
 } from './lane-scripts.js';
-import type { Arg, RedisHost, ScriptCall } from './host.js';
+import { RECONNECT_BACKOFF_MAX_MS, type Arg, type RedisHost, type ScriptCall } from './host.js';
 import { LaneHolders, liveOwners } from './holders.js';
 import { permissionRefusal } from './refusals.js';
 
@@ -116,8 +116,11 @@ export class RedisLanes implements Lanes {
   /** Claims made so far: each is named by its count (LANE_CLAIM). */
   private claims = 0;
   private readonly holders: LaneHolders;
-  /** Hosts that came back without their data while this process ran (hostLostData). */
-  private readonly lostData = new Set<RedisHost>();
+  /**
+   * Hosts that came back without their data while this process ran, each with
+   * when this process last saw that (the layer's clock; hostLostData).
+   */
+  private readonly lostData = new Map<RedisHost, number>();
 
   constructor(
     private readonly hosts: readonly RedisHost[],
@@ -542,17 +545,21 @@ export class RedisLanes implements Lanes {
           this.scriptRefused(host, call, refused);
           pending = true;
         }
-        for (let i = 0; i < turns.length; i += 5) {
+        for (let i = 0; i < turns.length; i += 6) {
           const lane = (turns[i] as Buffer).toString();
           const order = Number(turns[i + 1]);
           const event = this.codec.decode(turns[i + 2] as Buffer).message;
           const state = this.decodeState(turns[i + 3] as Buffer);
+          const due = Number((turns[i + 5] as Buffer).toString());
           // A dead holder's lanes each get a last event (a reap): nothing was lost
           // there, and the reap itself said so once for them all.
           if (turns[i + 4] === 1)
             this.logger.debug({ lane, order }, "running the last event of a dead holder's lane");
           else
-            BurstLogger.for(this.logger).warn({ lane, order }, this.takeover(host, turns[i + 4]));
+            BurstLogger.for(this.logger).warn(
+              { lane, order },
+              this.takeover(host, turns[i + 4], due),
+            );
           this.rescueHandler?.({ lane, order, event, state });
         }
         if (wait.length > 0) {
@@ -578,30 +585,50 @@ export class RedisLanes implements Lanes {
 
   /**
    * What a rescue says of an event it took over (LANE_RESCUE's `kind`, 1 aside),
-   * on `host`.
+   * on `host`, its lane scored `due` in the index.
    */
-  private takeover(host: RedisHost, kind: unknown): string {
+  private takeover(host: RedisHost, kind: unknown, due: number): string {
     // Late, not lost: as after a silence of Redis past the message expiry, when
     // every event sent just before it has expired there.
     if (kind === 2)
       return "ran a socket's event from its lane: its copy on the channel was not taken in time";
     if (kind !== 3) return 'took over a lane whose previous event was lost';
-    // No record of any turn: the lane's state went as a whole, not its events
-    // one by one. After a restart that lost the host's data, that is what did
-    // it (the sockets open then get their last events so); a worker that lost
-    // an event leaves the lane's record, and the warning above.
-    return this.lostData.has(host)
+    // No record of any turn: the lane's state went as a whole, or its first
+    // events never reached a claim. Blamed on a restart that lost the host's
+    // data only for the sockets open then, whose last events come then.
+    return this.lostWithData(host, due)
       ? "lane state lost with Redis's data (restarted without persistence); running its event"
-      : 'took over a lane with no record of its earlier events (its state was deleted, evicted or expired in Redis); running its event';
+      : 'took over a lane with no record of its earlier events (its state was deleted, evicted or expired in Redis, or its first events were lost before any claim); running its event';
   }
 
   /**
-   * Notes that `host` came back without its data (see watchStorage): the lanes
-   * it held then are gone, and the rescue says so of the events it runs for
-   * them rather than that a worker lost their predecessors.
+   * Whether a lane with no record, scored `due` in `host`'s index, was emptied
+   * by the host coming back without its data: whether its first waiting event
+   * (kind 3 lanes have no owner, so parked at `due` less the gap) came by the
+   * time the sockets open at the restart have sent theirs. Their Thyme closes
+   * them all when it notices the loss, at its own reconnection, at most the
+   * retry backoff after ours, and sends their disconnects at once; a gap more,
+   * as late as the lanes wait for any event, covers a burst of them. Taken from
+   * the parking, not the takeover, this holds however busy the rescue is; a
+   * lane that loses its record later (evicted, expired, deleted) or whose
+   * first events a worker lost, on the same host long after, is not blamed on
+   * the restart.
+   */
+  private lostWithData(host: RedisHost, due: number): boolean {
+    const lostAt = this.lostData.get(host);
+    if (lostAt === undefined) return false;
+    const parkedAt = due - this.config.gap;
+    return parkedAt <= lostAt + RECONNECT_BACKOFF_MAX_MS / 1000 + this.config.gap;
+  }
+
+  /**
+   * Notes that `host` came back without its data (see watchStorage), now: the
+   * lanes it held then are gone, and the rescue says so of the events it runs
+   * for them rather than that a worker lost their predecessors (lostWithData).
    */
   hostLostData(label: string): void {
-    for (const host of this.hosts) if (host.label === label) this.lostData.add(host);
+    for (const host of this.hosts)
+      if (host.label === label) this.lostData.set(host, this.config.now());
   }
 
   private decodeState(bytes: Buffer | undefined): Message | undefined {
