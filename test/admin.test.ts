@@ -5,6 +5,7 @@
  * PostgreSQL, embedded (Thyme + worker in this process).
  */
 import { suite } from './helpers/suite.js';
+import { randomInt } from 'node:crypto';
 import * as assert from 'uvu/assert';
 import { WebSocket } from 'ws';
 import type { User } from '../src/auth/users.js';
@@ -14,7 +15,7 @@ import { runPython } from './helpers/cli.js';
 import { allDatabases } from './helpers/databases.js';
 import { chatClient, Fixtures, useEmbeddedChat } from './helpers/deployment.js';
 import { httpRequest, type HttpResult } from './helpers/http-client.js';
-import { sleep, within } from './helpers/wait.js';
+import { sleep, waitFor, within } from './helpers/wait.js';
 import type { TestClient } from './helpers/ws-client.js';
 
 const PASSWORD = 'correct horse';
@@ -939,6 +940,63 @@ for (const database of allDatabases()) {
     assert.is((await within(bobsChat.closed, 3000, 'his chat socket to close')).code, 4001);
     assert.is((await bob.get('/')).status, 302, "bob's session ended");
   });
+
+  // Interleaved by a lock: PostgreSQL's row versions let the page read the user
+  // while another transaction changes them, as in production.
+  if (database.name === 'postgres')
+    test('a save that leaves a user inactive ends their sessions, a reactivation and a login committed after the page read them included', async () => {
+      const { client } = await signedIn('root', { staff: true, superuser: true });
+      const { client: bob, user } = await signedIn('bob');
+      const path = `/admin/users/${user.id}/`;
+      await submit(client, path, { email: '' }); // deactivated: his session ends
+      // The save's UPDATE (the only one setting "email" here) waits, once it read
+      // bob inactive, for a lock the test holds. Advisory locks are the whole
+      // server's: a random key keeps other tests' out.
+      const key = randomInt(1, 2 ** 31 - 1);
+      await db.knex.raw(`create function admin_save_waits() returns trigger language plpgsql
+        as $$ begin
+          if current_query() like '%"email"%' then perform pg_advisory_xact_lock(${key}); end if;
+          return null;
+        end $$`);
+      await db.knex.raw(`create trigger admin_save_waits before update on auth_user
+        for each statement execute function admin_save_waits()`);
+      let release = (): void => undefined;
+      const held = new Promise<void>((resolve) => (release = resolve));
+      let locked = (): void => undefined;
+      const lockTaken = new Promise<void>((resolve) => (locked = resolve));
+      const holding = db.knex.transaction(async (trx) => {
+        await trx.raw('select pg_advisory_xact_lock(?)', [key]);
+        locked();
+        await held;
+      });
+      try {
+        await lockTaken;
+        const saving = submit(client, path, { email: 'bob@example.com' }); // left inactive
+        const waiting = async (): Promise<boolean> =>
+          (
+            await db.knex.raw(
+              `select 1 from pg_locks where locktype = 'advisory' and objid = ? and not granted`,
+              [key],
+            )
+          ).rows.length > 0;
+        await waitFor(waiting, 5000, 'the save to read bob, then wait');
+        // Meanwhile another admin reactivates bob, and he logs in.
+        await fixtures.users.update(user.id, { isActive: true });
+        assert.is((await bob.login('bob', PASSWORD)).status, 302, 'bob logs in');
+        release();
+        await holding;
+        assert.is((await saving).status, 303);
+      } finally {
+        release();
+        await holding;
+        await db.knex.raw('drop function admin_save_waits() cascade');
+      }
+      assert.not.ok((await fixtures.users.findById(user.id))!.isActive, 'inactive');
+      assert.is((await db.knex('gredis_session').where('user_id', user.id)).length, 0);
+      // Reactivated again later, bob logs in afresh: that session did not come back.
+      await fixtures.users.update(user.id, { isActive: true });
+      assert.is((await bob.get('/')).status, 302, "bob's session ended");
+    });
 
   test('superusers delete a user only by POST from the confirmation page', async () => {
     const { client } = await signedIn('root', { staff: true, superuser: true });

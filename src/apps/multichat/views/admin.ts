@@ -793,16 +793,20 @@ function userEdit(services: AdminServices): View {
       if (!values.isSuperuser) errors.is_superuser = reason;
     }
     if (hasErrors(errors)) return editForm(values, errors);
-    // A deactivated user is logged out everywhere, open chat sockets included. The
-    // sessions end in the flag's transaction: were the DELETE to fail after the
-    // UPDATE committed, the user would stay inactive with their sessions alive.
-    const deactivating = user.isActive && !values.isActive;
+    // A user the save leaves inactive is logged out everywhere, open chat sockets
+    // included, whether or not this page read them active: the UPDATE writes the
+    // flag whatever the row holds, so a reactivation committed since (and the
+    // logins after it) would otherwise leave sessions that a later reactivation
+    // brings back. The sessions end in the flag's transaction: were the DELETE to
+    // fail after the UPDATE committed, the user would stay inactive with their
+    // sessions alive.
+    const leftInactive = !values.isActive;
     let saved: User;
     try {
       saved = await services.users.update(
         user.id,
         values,
-        deactivating ? (trx) => services.sessions.deleteForUser(user.id, trx) : undefined,
+        leftInactive ? (trx) => services.sessions.deleteForUser(user.id, trx) : undefined,
       );
     } catch (error) {
       if (!(error instanceof InvalidUserField && error.field === 'email')) throw error;
