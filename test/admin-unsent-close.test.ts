@@ -1,13 +1,16 @@
 /**
- * An admin change that committed, whose close of the user's chat sockets the
- * channel layer could not take (Redis refusing the user's group: here an ACL
- * that withdraws the `user-*` group keys from the processes, all else working,
- * so that the chat goes on and the sockets still receive). The admin is told
- * what happened (the change stands, the connections are not closed yet, what
- * they can still do, how to retry), not shown a 500 page; saving the user again
- * once the layer is back sends the close; after a deletion, which nothing can
- * retry, the socket's next command is refused and closes it (its own check). Real processes: `gredis runworker` and
- * `gredis thyme` on a private redis-server and PostgreSQL.
+ * A change that committed, whose message to the chat sockets the channel layer
+ * could not take (Redis refusing one kind of group: here an ACL that withdraws
+ * the `user-*`, `room-*` or `session-*` group keys from the processes, all else
+ * working, so that the chat goes on and the sockets still receive). An admin
+ * change of a user or a room is told what happened (the change stands, the
+ * connections are not closed or told yet, what they can still do, how to
+ * retry), not shown a 500 page; saving the user or room again once the layer is
+ * back sends the close; after a deletion, which nothing can retry, the socket's
+ * next command finds it (its own check). A logout, or a login over a session,
+ * completes as if the close had gone, and the socket's next command closes it.
+ * Real processes: `gredis runworker` and `gredis thyme` on a private
+ * redis-server and PostgreSQL.
  */
 import { suite } from './helpers/suite.js';
 import * as assert from 'uvu/assert';
@@ -25,12 +28,13 @@ import {
   useMigratedDatabase,
 } from './helpers/deployment.js';
 import type { HttpResult } from './helpers/http-client.js';
+import type { GredisProcess } from './helpers/processes.js';
 import { testPrefix } from './helpers/layers.js';
 import { keysNotStartingWith, withAclUser } from './helpers/redis-acl.js';
 import { within } from './helpers/wait.js';
 import type { TestClient } from './helpers/ws-client.js';
 
-const test = suite("admin changes whose sockets' close the layer could not take");
+const test = suite("changes whose sockets' close the layer could not take");
 const database = postgresBackend();
 let db: Database;
 let fixtures: Fixtures;
@@ -51,34 +55,45 @@ interface Scene {
   roomId: number;
   /** A superuser's browser, logged in. */
   admin: BrowserlessClient;
-  /** Redis refuses every call on a `user-*` group (NOPERM); all else works. */
-  refuseUserGroups(): Promise<void>;
+  /** The victim's browser, logged in: the session its socket was opened with. */
+  browser: BrowserlessClient;
+  /** The worker, whose log says what it could not send. */
+  worker: GredisProcess;
+  /** Redis refuses every call on one kind of group (NOPERM): `user-*`, say; all else works. */
+  refuseGroups(kind: 'user-' | 'room-' | 'session-'): Promise<void>;
   /** Allowed again. */
   allow(): Promise<void>;
 }
 
 /**
  * A worker and a Thyme on a private redis-server, as an ACL user the test can
- * take the user groups' keys from; the victim (staff if `staff`) and a
- * bystander in a room (staff-only if `staff`).
+ * take one kind of group's keys from; the victim (staff if `staff`), its socket
+ * opened with its browser's session, and a bystander (staff if `bystanderStaff`)
+ * in a room (staff-only if `staff`).
  */
-async function withScene(staff: boolean, body: (scene: Scene) => Promise<void>): Promise<void> {
+async function withScene(
+  staff: boolean,
+  body: (scene: Scene) => Promise<void>,
+  bystanderStaff = staff,
+): Promise<void> {
   await withAclUser(['~*', '&*', '+@all'], async (acl) => {
     const prefix = testPrefix();
     const chat = new DistributedChat(database, {}, acl.url(`?prefix=${prefix}`));
     const allow = () => acl.set('allkeys');
     try {
-      await chat.startWorker();
+      const worker = await chat.startWorker();
       const port = await chat.startThyme();
       const victim = await fixtures.user('vic', { password: PASSWORD, staff });
       await fixtures.user('root', { password: PASSWORD, staff: true, superuser: true });
       const room = await fixtures.room('Lobby', staff);
       const admin = new BrowserlessClient(port);
       assert.is((await admin.login('root', PASSWORD)).status, 302);
-      const socket = await chatClient(port, await fixtures.login(victim));
+      const browser = new BrowserlessClient(port);
+      assert.is((await browser.login('vic', PASSWORD)).status, 302);
+      const socket = await chatClient(port, browser.cookies.get('sessionid'));
       clients.push(socket);
       await joinSettled(socket, room.id);
-      const bea = await fixtures.user('bea', { staff });
+      const bea = await fixtures.user('bea', { staff: bystanderStaff });
       const bystander = await chatClient(port, await fixtures.login(bea));
       clients.push(bystander);
       await joinSettled(bystander, room.id);
@@ -89,8 +104,10 @@ async function withScene(staff: boolean, body: (scene: Scene) => Promise<void>):
         bystander,
         roomId: room.id,
         admin,
-        refuseUserGroups: () =>
-          acl.set('resetkeys', ...keysNotStartingWith(`${prefix}:group:user-`)),
+        browser,
+        worker,
+        refuseGroups: (kind) =>
+          acl.set('resetkeys', ...keysNotStartingWith(`${prefix}:group:${kind}`)),
         allow,
       });
     } finally {
@@ -138,7 +155,7 @@ test('deactivating: the save stands and the admin is told; saving again once the
   await withScene(false, async (scene) => {
     const { admin, victim } = scene;
     const page = `/admin/users/${victim.id}/`;
-    await scene.refuseUserGroups();
+    await scene.refuseGroups('user-');
     const saved = await submit(admin, page, { email: '' }); // "Active" unticked
     assert.is(saved.headers.location, page, 'back to the user, whose Save retries');
     assert.equal(await noticesAfter(admin, saved), [
@@ -166,7 +183,7 @@ test('deactivating: the save stands and the admin is told; saving again once the
 test("setting the password: told so on the user's page; saving the user once the layer is back closes the sockets (4001)", async () => {
   await withScene(false, async (scene) => {
     const { admin, victim } = scene;
-    await scene.refuseUserGroups();
+    await scene.refuseGroups('user-');
     const password = 'a new one for 2026';
     const changed = await submit(admin, `/admin/users/${victim.id}/password/`, {
       password1: password,
@@ -192,10 +209,10 @@ test('taking the staff flag: told which rooms they still receive; saving again c
   await withScene(true, async (scene) => {
     const { admin, victim } = scene;
     const page = `/admin/users/${victim.id}/`;
-    await scene.refuseUserGroups();
+    await scene.refuseGroups('user-');
     const saved = await submit(admin, page, { email: '', is_active: 'on' }); // "Staff" unticked
     assert.equal(await noticesAfter(admin, saved), [
-      `warning: The user “vic” was changed successfully. ${UNSENT} those connections still receive the staff-only rooms they are in. Save the user again to retry.`,
+      `warning: The user “vic” was changed successfully. ${UNSENT} those connections still receive the staff-only rooms they are in (each is closed at its next command to one). Save the user again to retry.`,
     ]);
     await stillHears(scene, victim.socket, 'not closed yet');
 
@@ -211,7 +228,7 @@ test('taking the staff flag: told which rooms they still receive; saving again c
 test("deleting: told; the socket's next command gets USER_HAS_TO_LOGIN and closes it (4001), out of its room", async () => {
   await withScene(false, async (scene) => {
     const { admin, victim } = scene;
-    await scene.refuseUserGroups();
+    await scene.refuseGroups('user-');
     const deleted = await submit(admin, `/admin/users/${victim.id}/delete/`, {});
     assert.equal(await noticesAfter(admin, deleted), [
       `warning: The user “vic” was deleted successfully. ${UNSENT} those connections still receive their rooms’ messages (each is closed at its next command).`,
@@ -229,5 +246,142 @@ test("deleting: told; the socket's next command gets USER_HAS_TO_LOGIN and close
     });
   });
 });
+
+/** The worker logged `message` for the send it could not make: one line, no stack (an outage). */
+async function logged(scene: Scene, message: string): Promise<void> {
+  const line = await scene.worker.waitForLine((l) => l.msg === message, 5000);
+  assert.not.ok('err' in line, `${message}: no stack`);
+}
+
+/** The victim's next command is refused, USER_HAS_TO_LOGIN, and closes its socket (4001). */
+async function closedAtNextCommand(scene: Scene): Promise<void> {
+  const { socket } = scene.victim;
+  socket.send(JSON.stringify({ command: 'send', room: scene.roomId, message: 'hello?' }));
+  assert.equal(await nextJson(socket), { error: 'USER_HAS_TO_LOGIN' });
+  await closedWith(socket, CLOSE_LOGGED_OUT);
+}
+
+test("making a room staff-only: told so on the room's page; saving the room again once the layer is back closes its sockets (4002)", async () => {
+  await withScene(
+    false,
+    async (scene) => {
+      const { admin, victim, roomId } = scene;
+      const page = `/admin/rooms/${roomId}/`;
+      await scene.refuseGroups('room-');
+      const saved = await submit(admin, page, { title: 'Lobby', staff_only: 'on' });
+      assert.is(saved.headers.location, page, 'back to the room, whose Save retries');
+      assert.equal(await noticesAfter(admin, saved), [
+        'warning: The room “Lobby” was changed successfully. However, the open chat connections in the room could not be closed, because the channel layer is unavailable: until they are, those of users who are not staff still receive its messages (each is closed at its next command to it). Save the room again to retry.',
+      ]);
+      assert.is((await fixtures.rooms.find(roomId))?.staffOnly, true, 'the change stands');
+      await logged(scene, "saved, but could not close the room's chat sockets");
+
+      await scene.allow();
+      // Not closed: the non-staff victim still hears the staff-only room.
+      await stillHears(scene, victim.socket, 'not closed yet');
+      // The page the notice is on: its form, saved again as it is.
+      const again = await admin.post(page, { title: 'Lobby', staff_only: 'on' });
+      assert.is(again.headers.location, '/admin/rooms/');
+      assert.equal(await noticesAfter(admin, again), [
+        'success: The room “Lobby” was changed successfully.',
+      ]);
+      await closedWith(victim.socket, CLOSE_ACCESS_CHANGED);
+      // Sent once: a later save of the room closes nothing.
+      const bystander = await chatClient(scene.port, await fixtures.login(await staffUser()));
+      clients.push(bystander);
+      await joinSettled(bystander, roomId);
+      await admin.post(page, { title: 'Lobby', staff_only: 'on' });
+      bystander.send(JSON.stringify({ command: 'send', room: roomId, message: 'still here' }));
+      assert.is((await nextJson(bystander)).message, 'still here', 'not closed by a later save');
+    },
+    true, // the bystander is staff: the room stays open to them
+  );
+});
+
+test("a room made staff-only, its sockets not closed: a non-staff socket's next command to it is refused and closes it (4002), out of the room", async () => {
+  await withScene(
+    false,
+    async (scene) => {
+      const { admin, victim, roomId } = scene;
+      await scene.refuseGroups('room-');
+      const saved = await submit(admin, `/admin/rooms/${roomId}/`, {
+        title: 'Lobby',
+        staff_only: 'on',
+      });
+      assert.is((await noticesAfter(admin, saved)).length, 1);
+      await scene.allow();
+      await stillHears(scene, victim.socket, 'not closed yet');
+      // Back, the layer closes nothing by itself: the socket's own check does.
+      victim.socket.send(JSON.stringify({ command: 'send', room: roomId, message: 'hello?' }));
+      assert.equal(await nextJson(victim.socket), { error: 'ROOM_ACCESS_DENIED' });
+      await closedWith(victim.socket, CLOSE_ACCESS_CHANGED);
+      assert.equal(await nextJson(scene.bystander), {
+        room: String(roomId),
+        username: 'vic',
+        msg_type: 5,
+      });
+    },
+    true,
+  );
+});
+
+test('deleting a room: told that its sockets were not told; their next command to it finds it gone', async () => {
+  await withScene(false, async (scene) => {
+    const { admin, victim, roomId } = scene;
+    await scene.refuseGroups('room-');
+    const deleted = await submit(admin, `/admin/rooms/${roomId}/delete/`, {});
+    assert.is(deleted.headers.location, '/admin/rooms/');
+    assert.equal(await noticesAfter(admin, deleted), [
+      'warning: The room “Lobby” was deleted successfully. However, the open chat connections in the room could not be told, because the channel layer is unavailable: their pages show it until their next command to it, which finds it gone.',
+    ]);
+    assert.is(await fixtures.rooms.find(roomId), undefined, 'the change stands');
+    await logged(scene, "deleted, but could not tell the room's chat sockets");
+
+    await scene.allow();
+    // No leave came: the socket's next frame is the answer to its command.
+    victim.socket.send(JSON.stringify({ command: 'send', room: roomId, message: 'hello?' }));
+    assert.equal(await nextJson(victim.socket), { error: 'ROOM_INVALID' });
+  });
+});
+
+test("logging out: the logout completes, the failure is logged; the socket's next command closes it (4001)", async () => {
+  await withScene(false, async (scene) => {
+    const { browser } = scene;
+    assert.is((await browser.get('/')).status, 200); // its logout form's token
+    await scene.refuseGroups('session-');
+    const out = await browser.post('/accounts/logout/', {});
+    assert.is(out.status, 302, 'no error page');
+    assert.is(out.headers.location, '/accounts/login/');
+    assert.is((await browser.get('/')).status, 302, 'logged out');
+    await logged(scene, "logged out, but could not close the session's chat sockets");
+    await stillHears(scene, scene.victim.socket, 'not closed yet');
+
+    await scene.allow();
+    await closedAtNextCommand(scene);
+  });
+});
+
+test("logging in over a session: logged in, the failure is logged; the old session's socket's next command closes it (4001)", async () => {
+  await withScene(false, async (scene) => {
+    const { browser } = scene;
+    await scene.refuseGroups('session-');
+    const login = await browser.login('vic', PASSWORD);
+    assert.is(login.status, 302, 'no error page');
+    assert.is(login.headers.location, '/');
+    const index = await browser.get('/');
+    assert.is(index.status, 200, 'logged in');
+    assert.match(index.body.toString(), 'data-username="vic"');
+    await logged(scene, "logged in, but could not close the replaced session's chat sockets");
+    await stillHears(scene, scene.victim.socket, 'not closed yet');
+
+    await scene.allow();
+    await closedAtNextCommand(scene);
+  });
+});
+
+/** Another staff user, to stay in a staff-only room. */
+function staffUser(): ReturnType<Fixtures['user']> {
+  return fixtures.user('sam', { staff: true });
+}
 
 test.run();

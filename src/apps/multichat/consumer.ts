@@ -51,7 +51,8 @@ type ChatSocket = SocketContext<ChatState>;
  * user may enter it. Errors change nothing a later command could see: a room
  * found deleted is dropped from the socket's groups and state (dropDeletedRoom),
  * and is invalid to every command anyway. A check that finds the socket's login
- * over (USER_HAS_TO_LOGIN) also closes the socket (loggedOut).
+ * over (USER_HAS_TO_LOGIN) also closes the socket (loggedOut), as does one that
+ * finds a room the socket is in closed to it (accessLost).
  */
 export class ChatConsumer implements WebSocketConsumer<ChatState> {
   constructor(
@@ -88,6 +89,8 @@ export class ChatConsumer implements WebSocketConsumer<ChatState> {
     // Whatever the room, a command from a valid user keeps the socket in its groups.
     if ((await this.renewGroups(socket)) === 'USER_HAS_TO_LOGIN') return this.loggedOut(socket);
     if (checked === 'ROOM_INVALID') this.dropDeletedRoom(socket, command.room);
+    if (checked === 'ROOM_ACCESS_DENIED' && socket.state.rooms.includes(command.room))
+      return this.accessLost(socket);
     if (typeof checked === 'string') return socket.sendJson({ error: checked });
     const { room, username } = checked;
     switch (command.command) {
@@ -131,6 +134,20 @@ export class ChatConsumer implements WebSocketConsumer<ChatState> {
   private loggedOut(socket: ChatSocket): void {
     socket.sendJson({ error: 'USER_HAS_TO_LOGIN' });
     socket.close(CLOSE_LOGGED_OUT);
+  }
+
+  /**
+   * A socket whose check finds a room it is in closed to it (made staff-only, or
+   * its user's staff flag taken, since it joined): the command gets the spec's
+   * answer, and the socket is closed with CLOSE_ACCESS_CHANGED, as the change's
+   * own close would have closed it (it reconnects, and its re-joins are checked
+   * afresh). Left in the room, it would go on receiving it: that close may never
+   * have come (the layer unavailable when the admin saved), or never be sent (a
+   * change outside Gredis). Its disconnect takes it out of its rooms.
+   */
+  private accessLost(socket: ChatSocket): void {
+    socket.sendJson({ error: 'ROOM_ACCESS_DENIED' });
+    socket.close(CLOSE_ACCESS_CHANGED);
   }
 
   /**

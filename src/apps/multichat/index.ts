@@ -54,8 +54,11 @@ export function createApplication(
   const throttle = new LoginThrottle(layer.counters);
   const router = new Router()
     .add('/', loginRequired(indexView(rooms, keepAliveSeconds)), ['GET'])
-    .add('/accounts/login/', loginView(users, throttle, layer, sessions), ['GET', 'POST'])
-    .add('/accounts/logout/', logoutView(layer, sessions), ['POST']);
+    .add('/accounts/login/', loginView(users, throttle, layer, sessions, services.logger), [
+      'GET',
+      'POST',
+    ])
+    .add('/accounts/logout/', logoutView(layer, sessions, services.logger), ['POST']);
   addAdminRoutes(router, { rooms, users, sessions, layer, logger: services.logger });
 
   // The order Django users know: sessions, then CSRF, then auth.

@@ -38,8 +38,12 @@ import { errorPage } from './pages.js';
 import { leaveFlash, takeFlash } from './flash.js';
 import {
   closeAfterChange,
+  closeRoomAfterChange,
+  sentAfterCommit,
   unsentClose,
   unsentCloseNotice,
+  unsentRoomClose,
+  unsentRoomNotice,
   type UserSocketsClose,
 } from './after-change-close.js';
 import {
@@ -455,15 +459,25 @@ function roomEdit(services: AdminServices): View {
     try {
       const saved = await services.rooms.update(room.id, values.title, values.staffOnly);
       if (!saved) return missingObject(request, 'room', params.id);
-      // Its members joined when anyone could: they join again, and only staff get in.
-      if (!room.staffOnly && saved.staffOnly)
-        await services.layer.groupSend(roomGroup(room.id), { close: CLOSE_ACCESS_CHANGED });
-      const back = keepListFilters(request, ROOM_LIST)(ROOM_LIST);
-      return redirectWith(
-        request,
-        back,
-        savedNotice('room', { href: `/admin/rooms/${saved.id}/`, text: saved.title }, 'changed'),
+      const notice = savedNotice(
+        'room',
+        { href: `/admin/rooms/${saved.id}/`, text: saved.title },
+        'changed',
       );
+      // Its members joined when anyone could: they join again, and only staff get
+      // in. So does a save that finds it staff-only with that close still owed.
+      const closing = saved.staffOnly && (!room.staffOnly || unsentRoomClose(request, room.id));
+      if (closing && !(await closeRoomAfterChange(services, request, room.id))) {
+        // The change stands; its page is where saving again sends the close.
+        const here = keepListFilters(request, ROOM_LIST)(`/admin/rooms/${room.id}/`);
+        return redirectWith(
+          request,
+          here,
+          [...notice, unsentRoomNotice('made staff-only')],
+          'warning',
+        );
+      }
+      return redirectWith(request, keepListFilters(request, ROOM_LIST)(ROOM_LIST), notice);
     } catch (error) {
       if (!(error instanceof InvalidRoomTitle)) throw error;
       const errors = { title: reasonOf(error.message, /^invalid room title:\s*/) };
@@ -491,8 +505,23 @@ function roomDelete(services: AdminServices): View {
       });
     }
     if (!(await services.rooms.delete(room.id))) return missingObject(request, 'room', params.id);
-    await services.layer.groupSend(roomGroup(room.id), roomDeletedFrame(room.id));
-    return redirectWith(request, keep(ROOM_LIST), deletedNotice('room', room.title));
+    const notice = deletedNotice('room', room.title);
+    // Nothing can send a leave that fails now again (the room has no page left);
+    // nothing more is sent to the room either, and each of its pages finds it
+    // gone at its next command to it (ROOM_INVALID).
+    const told = await sentAfterCommit(
+      services.logger,
+      () => services.layer.groupSend(roomGroup(room.id), roomDeletedFrame(room.id)),
+      "deleted, but could not tell the room's chat sockets",
+      { path: request.path, roomId: room.id },
+    );
+    if (told) return redirectWith(request, keep(ROOM_LIST), notice);
+    return redirectWith(
+      request,
+      keep(ROOM_LIST),
+      `${notice}${unsentRoomNotice('deleted')}`,
+      'warning',
+    );
   };
 }
 

@@ -1,13 +1,16 @@
 /**
- * Closing a user's chat sockets after an admin change that has committed
- * (deactivated, deleted, a new password, the staff flag taken). The change is
- * in the database by then, and stands whatever the layer does: a close the
- * layer could not take (Redis away, refusing, full) must not turn into a 500
- * page over a change that was made, nor be forgotten, since the sockets it was
- * for go on receiving their rooms' messages (only what they send is checked).
- * So the view says what happened, and the admin's session remembers the close
- * (user id → close code) until a save of that user sends it: the group send is
- * idempotent, so sending it again is always safe.
+ * What a change that has committed sends to chat sockets through the layer: a
+ * user's sockets closed (deactivated, deleted, a new password, the staff flag
+ * taken), a room's closed (made staff-only) or told it is gone (deleted), a
+ * session's closed (a logout, a login over it). The change is in the database
+ * by then, and stands whatever the layer does: a send the layer could not take
+ * (Redis away, refusing, full) must not turn into a 500 page over a change
+ * that was made, nor, where it can be sent again, be forgotten, since the
+ * sockets it was for go on receiving what they should no longer receive (only
+ * what they send is checked). So the failure is logged and counted, the view
+ * says what happened, and an admin's session remembers a close it could not
+ * send (user or room id → close code) until a save of that user or room sends
+ * it: a group send of a close is idempotent, so sending it again is always safe.
  */
 import { CLOSE_LOGGED_OUT, closeUserSockets } from '../../../auth/socket-groups.js';
 import { isTransientLayerError } from '../../../layer/errors.js';
@@ -15,20 +18,54 @@ import type { Logger } from '../../../logger.js';
 import type { ChannelLayer } from '../../../layer/types.js';
 import type { Request } from '../../../worker/http/request.js';
 import { logAppFailure } from '../../../worker/failures.js';
-import { CLOSE_ACCESS_CHANGED } from '../chat-protocol.js';
+import { CLOSE_ACCESS_CHANGED, roomGroup } from '../chat-protocol.js';
 
 /** The closes an admin change sends: the login ended, or the staff flag taken. */
 export type UserSocketsClose = typeof CLOSE_LOGGED_OUT | typeof CLOSE_ACCESS_CHANGED;
 
-const UNSENT_KEY = 'admin_unsent_closes';
+/** What the layer is asked for after a change, and the services that ask it. */
+interface AfterChangeServices {
+  layer: ChannelLayer;
+  logger: Logger;
+}
+
+/**
+ * Runs `send`, a layer call owed by a change that committed. True once sent;
+ * false when the layer could not take it (away, refusing, full), logged as the
+ * worker logs a layer away, in one line (`failed`, with `fields`), and counted.
+ * Anything else, a bug, is thrown.
+ */
+export async function sentAfterCommit(
+  logger: Logger,
+  send: () => Promise<unknown>,
+  failed: string,
+  fields: Record<string, unknown>,
+): Promise<boolean> {
+  try {
+    await send();
+    return true;
+  } catch (error) {
+    if (!isTransientLayerError(error)) throw error;
+    logAppFailure(logger, error, fields, failed);
+    return false;
+  }
+}
+
+/** What an admin's session can owe a close to, each under a key of its own. */
+type Owner = 'user' | 'room';
+
+const UNSENT_KEYS: Record<Owner, string> = {
+  user: 'admin_unsent_closes',
+  room: 'admin_unsent_room_closes',
+};
 
 function isClose(value: unknown): value is UserSocketsClose {
   return value === CLOSE_LOGGED_OUT || value === CLOSE_ACCESS_CHANGED;
 }
 
-/** The closes this admin's session still owes, by user id (what a session holds is checked). */
-function unsentCloses(request: Request): Record<string, UserSocketsClose> {
-  const stored = request.session?.get(UNSENT_KEY);
+/** The closes this admin's session still owes, by id (what a session holds is checked). */
+function unsentCloses(request: Request, owner: Owner): Record<string, UserSocketsClose> {
+  const stored = request.session?.get(UNSENT_KEYS[owner]);
   if (typeof stored !== 'object' || stored === null || Array.isArray(stored)) return {};
   return Object.fromEntries(
     Object.entries(stored as Record<string, unknown>).filter(
@@ -38,54 +75,78 @@ function unsentCloses(request: Request): Record<string, UserSocketsClose> {
 }
 
 /** Writes the session only when what it owes changes. */
-function owe(request: Request, userId: number, code: UserSocketsClose | undefined): void {
-  const owed = unsentCloses(request);
-  if (owed[userId] === code) return;
-  if (code === undefined) delete owed[userId];
-  else owed[userId] = code;
-  request.session?.set(UNSENT_KEY, owed);
+function owe(request: Request, owner: Owner, id: number, code: UserSocketsClose | undefined): void {
+  const owed = unsentCloses(request, owner);
+  if (owed[id] === code) return;
+  if (code === undefined) delete owed[id];
+  else owed[id] = code;
+  request.session?.set(UNSENT_KEYS[owner], owed);
 }
 
-/** The close an earlier change of `userId` could not send, if this admin's session owes one. */
+/** The close an earlier change of user `userId` could not send, if this admin's session owes one. */
 export function unsentClose(request: Request, userId: number): UserSocketsClose | undefined {
-  return unsentCloses(request)[userId];
+  return unsentCloses(request, 'user')[userId];
+}
+
+/** Whether this admin's session owes room `roomId` the close of its making staff-only. */
+export function unsentRoomClose(request: Request, roomId: number): boolean {
+  return unsentCloses(request, 'room')[roomId] === CLOSE_ACCESS_CHANGED;
 }
 
 /**
  * Closes `userId`'s chat sockets with `code` after a change that committed.
  * True once sent (and no longer owed); false when the layer could not take it
- * (logged as the worker logs a layer away, in one line, and counted): the close
- * is then owed, for the next save of the user to send, unless the user is gone
- * (`retry` false: nothing could send it again). Anything else, a bug, is thrown.
+ * (sentAfterCommit): the close is then owed, for the next save of the user to
+ * send, unless the user is gone (`retry` false: nothing could send it again).
  */
 export async function closeAfterChange(
-  services: { layer: ChannelLayer; logger: Logger },
+  services: AfterChangeServices,
   request: Request,
   userId: number,
   code: UserSocketsClose,
   retry = true,
 ): Promise<boolean> {
-  try {
-    await closeUserSockets(services.layer, userId, code);
-  } catch (error) {
-    if (!isTransientLayerError(error)) throw error;
-    logAppFailure(
-      services.logger,
-      error,
-      { path: request.path, userId, code },
-      "saved, but could not close the user's chat sockets",
-    );
-    owe(request, userId, retry ? code : undefined);
-    return false;
-  }
-  owe(request, userId, undefined);
-  return true;
+  const sent = await sentAfterCommit(
+    services.logger,
+    () => closeUserSockets(services.layer, userId, code),
+    "saved, but could not close the user's chat sockets",
+    { path: request.path, userId, code },
+  );
+  owe(request, 'user', userId, sent || !retry ? undefined : code);
+  return sent;
 }
 
 /**
- * What the admin is told, after the change's own notice, when the close could
- * not be sent: why, what those connections can still do until it is, and
- * (`retry`) how to send it again.
+ * Closes the chat sockets in room `roomId` with CLOSE_ACCESS_CHANGED after it
+ * was made staff-only (they join again, each join checked). True once sent;
+ * false when the layer could not take it: owed then, for the next save of the
+ * room that finds it staff-only to send.
+ */
+export async function closeRoomAfterChange(
+  services: AfterChangeServices,
+  request: Request,
+  roomId: number,
+): Promise<boolean> {
+  const code = CLOSE_ACCESS_CHANGED;
+  const sent = await sentAfterCommit(
+    services.logger,
+    () => services.layer.groupSend(roomGroup(roomId), { close: code }),
+    "saved, but could not close the room's chat sockets",
+    { path: request.path, roomId, code },
+  );
+  owe(request, 'room', roomId, sent ? undefined : code);
+  return sent;
+}
+
+/** Why a send failed, what follows until it is sent, and how to send it again. */
+function layerUnavailableNotice(couldNot: string, until: string, retry?: string): string {
+  return ` However, ${couldNot}, because the channel layer is unavailable: ${until}.${retry ? ` ${retry}` : ''}`;
+}
+
+/**
+ * What the admin is told, after the change's own notice, when the close of a
+ * user's sockets could not be sent: why, what those connections can still do
+ * until it is, and (`retry`) how to send it again.
  */
 export function unsentCloseNotice(
   code: UserSocketsClose,
@@ -93,7 +154,30 @@ export function unsentCloseNotice(
 ): string {
   const still =
     code === CLOSE_ACCESS_CHANGED
-      ? 'those connections still receive the staff-only rooms they are in'
+      ? 'those connections still receive the staff-only rooms they are in (each is closed at its next command to one)'
       : 'those connections still receive their rooms’ messages (each is closed at its next command)';
-  return ` However, the user’s open chat connections could not be closed, because the channel layer is unavailable: until they are, ${still}.${retry ? ` ${retry}` : ''}`;
+  return layerUnavailableNotice(
+    'the user’s open chat connections could not be closed',
+    `until they are, ${still}`,
+    retry,
+  );
+}
+
+/**
+ * The same, after a room's change: made staff-only, its sockets not closed (a
+ * save of the room sends it again); deleted, its sockets not told (nothing can
+ * send that again, and nothing more is sent to the room: each page finds it
+ * gone at its next command to it, refused as ROOM_INVALID).
+ */
+export function unsentRoomNotice(change: 'made staff-only' | 'deleted'): string {
+  return change === 'made staff-only'
+    ? layerUnavailableNotice(
+        'the open chat connections in the room could not be closed',
+        'until they are, those of users who are not staff still receive its messages (each is closed at its next command to it)',
+        'Save the room again to retry.',
+      )
+    : layerUnavailableNotice(
+        'the open chat connections in the room could not be told',
+        'their pages show it until their next command to it, which finds it gone',
+      );
 }

@@ -6,6 +6,7 @@ import {
   type UserRepository,
 } from '../../../auth/users.js';
 import type { ChannelLayer } from '../../../layer/types.js';
+import type { Logger } from '../../../logger.js';
 import { login, LoginThrottle, logout, safeNext, LOGIN_URL } from '../../../worker/http/auth.js';
 import type { CsrfFailure } from '../../../worker/http/csrf.js';
 import { html } from '../../../worker/http/html.js';
@@ -14,6 +15,7 @@ import { Response } from '../../../worker/http/response.js';
 import type { RoomRepository } from '../rooms.js';
 import { csrfInput, field, formError, page } from './layout.js';
 import { pythonStrip } from '../../../python-strip.js';
+import { sentAfterCommit } from './after-change-close.js';
 
 const ERROR_TITLES: Record<number, [string, string]> = {
   400: ['Bad request', 'The request could not be understood.'],
@@ -155,6 +157,7 @@ export function loginView(
   throttle: LoginThrottle,
   layer: ChannelLayer,
   sessions: SessionStore,
+  logger: Logger,
 ) {
   return async (request: Request): Promise<Response> => {
     // The form's `next`, else the query's, as Django's LoginView reads it: a form
@@ -213,11 +216,29 @@ export function loginView(
     }
     const replaced = loggedInSessionHash(request, sessions);
     await login(request, user, users);
-    if (replaced) await closeSessionSockets(layer, replaced);
+    // The user is logged in whatever the layer does: a close it cannot take is
+    // logged, not a 500 over a login that happened, and each socket it was for
+    // is closed at its next command, whose check finds its session over.
+    const fields = { path: request.path, userId: user.id };
+    if (replaced) {
+      await sentAfterCommit(
+        logger,
+        () => closeSessionSockets(layer, replaced),
+        "logged in, but could not close the replaced session's chat sockets",
+        fields,
+      );
+    }
     // A rehash ended the user's other sessions (their auth hash is the old
     // password's): their sockets close as at a password change. The new session
     // has none yet.
-    if (user.rehashed) await closeUserSockets(layer, user.id);
+    if (user.rehashed) {
+      await sentAfterCommit(
+        logger,
+        () => closeUserSockets(layer, user.id),
+        "logged in, but could not close the user's other chat sockets",
+        fields,
+      );
+    }
     return Response.redirect(next);
   };
 }
@@ -274,11 +295,21 @@ function loginForm(request: Request, state: LoginFormState): Response {
  * chat sockets opened with it (CLOSE_LOGGED_OUT): they would otherwise go on
  * receiving their rooms' messages, since only commands re-check the session.
  */
-export function logoutView(layer: ChannelLayer, sessions: SessionStore) {
+export function logoutView(layer: ChannelLayer, sessions: SessionStore, logger: Logger) {
   return async (request: Request): Promise<Response> => {
     const hash = loggedInSessionHash(request, sessions);
     await logout(request);
-    if (hash) await closeSessionSockets(layer, hash);
+    // The logout has happened whatever the layer does: a close it cannot take is
+    // logged, not a 500 that looks as if the user were still logged in, and each
+    // socket it was for is closed at its next command, whose check finds no login.
+    if (hash) {
+      await sentAfterCommit(
+        logger,
+        () => closeSessionSockets(layer, hash),
+        "logged out, but could not close the session's chat sockets",
+        { path: request.path },
+      );
+    }
     return Response.redirect(LOGIN_URL);
   };
 }
