@@ -13,6 +13,7 @@ import type { Database } from '../src/db/connection.js';
 import { BrowserlessClient } from './helpers/browserless.js';
 import { runPython } from './helpers/cli.js';
 import { allDatabases } from './helpers/databases.js';
+import { assertCostsAsMuch, cpuMsOfEach } from './helpers/cpu.js';
 import { chatClient, Fixtures, useEmbeddedChat } from './helpers/deployment.js';
 import { httpRequest, type HttpResult } from './helpers/http-client.js';
 import { sleep, waitFor, within } from './helpers/wait.js';
@@ -734,6 +735,63 @@ for (const database of allDatabases()) {
     assert.is((await newbie.login('newbie', 'pa55 word')).status, 302);
     assert.is((await newbie.get('/')).status, 200);
     assert.is((await newbie.get('/admin/')).status, 302);
+  });
+
+  test('a username or email of megabytes is refused for about what reading the form costs, and is not compared with the password', async () => {
+    const { client } = await signedIn('root', { staff: true, superuser: true });
+    assert.is((await client.get('/admin/users/new/')).status, 200);
+    const size = 8 * 1024 * 1024;
+    const password = 'a fine passphrase';
+    // The same body size each time; only the padded form's fields are all short.
+    const forms = {
+      username: { username: 'x'.repeat(size) },
+      email: { username: 'fine', email: `${'x'.repeat(size)}@example.com` },
+      padded: { username: 'fine', email: 'bad', pad: 'x'.repeat(size) },
+    };
+    const bodies = Object.fromEntries(
+      Object.entries(forms).map(([name, fields]) => [
+        name,
+        client.formBody({ ...fields, password1: password, password2: password }),
+      ]),
+    ) as Record<keyof typeof forms, Buffer>;
+    const refused = async (name: keyof typeof forms): Promise<void> => {
+      const res = await client.postBody('/admin/users/new/', bodies[name]);
+      const page = text(res);
+      assert.is(res.status, 200, name);
+      assert.match(
+        page,
+        name === 'username'
+          ? `id="id_username_error">Ensure this value has at most 150 characters (it has ${size}).<`
+          : 'id="id_email_error">Enter a valid email address.<',
+      );
+      // Django compares the password only with the fields that passed.
+      assert.not.match(page, /too similar/, name);
+      assert.ok(res.body.length < 64 * 1024, `${name}: a page (${res.body.length} bytes)`);
+    };
+    const cpu = await cpuMsOfEach({
+      username: () => refused('username'),
+      email: () => refused('email'),
+      padded: () => refused('padded'),
+    });
+    // Before, NFKC, arrays of 8 million characters and the similarity check made
+    // either cost several times the padded form; now about as much.
+    assertCostsAsMuch(cpu.username, cpu.padded, 'giant username');
+    assertCostsAsMuch(cpu.email, cpu.padded, 'giant email');
+    // Django checks the password against the user its form built, which has only
+    // the fields that passed: a refused username or email is not compared with it.
+    const invalid = await submit(client, '/admin/users/new/', {
+      username: 'bad name!',
+      email: 'bad name!',
+      password1: 'bad name!!',
+      password2: 'bad name!!',
+    });
+    assert.match(text(invalid), /id="id_username_error">Enter a valid username/);
+    assert.match(text(invalid), /id="id_email_error">Enter a valid email address/);
+    assert.not.match(text(invalid), /too similar/);
+    assert.equal(
+      (await fixtures.users.list()).map((u) => u.username),
+      ['root'],
+    );
   });
 
   test("user form errors: passwords empty, different or refused by Django's validators, bad or taken usernames, bad emails → 200, nothing stored", async () => {

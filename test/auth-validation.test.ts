@@ -1,10 +1,12 @@
 /**
- * Password and email validation, checked against Django itself (Debian's
- * python3-django run by /usr/bin/python3): the same messages, in the same order,
- * for the same passwords and users; the same emails accepted.
+ * Password, email and username-length validation, checked against Django itself
+ * (Debian's python3-django run by /usr/bin/python3): the same messages, in the
+ * same order, for the same passwords and users; the same emails accepted; the
+ * same usernames too long, with the same count.
  */
 import { suite } from './helpers/suite.js';
 import * as assert from 'uvu/assert';
+import { usernameLengthError, validateUsername } from '../src/auth/users.js';
 import { emailProblem, passwordProblems, type PasswordOwner } from '../src/auth/validation.js';
 import { runPython } from './helpers/cli.js';
 
@@ -143,6 +145,40 @@ test("emails: the same accepted and refused as Django's EmailValidator", async (
   // Past 254 characters the field refuses what the validator would pass (Django's
   // EmailField max_length): one message for both here.
   assert.is(emailProblem(`${'e'.repeat(250)}@x.org`), 'Enter a valid email address.');
+});
+
+test("a username's length: Django's verdict and count, NFKC only for 150 code points or fewer", async () => {
+  const greek = 'α\u0313\u0300\u0345'; // 4 code points, 1 after NFKC ("ᾂ")
+  const hangul = '\u1100\u1161\u11a8'; // 3 jamo, 1 syllable after NFKC ("각")
+  const names = [
+    'x'.repeat(150),
+    'x'.repeat(151),
+    '😀'.repeat(150), // 300 units, 150 code points
+    '😀'.repeat(151),
+    '\ufb00'.repeat(75), // "ﬀ" is "ff": 150 after NFKC
+    '\ufb00'.repeat(76), // 152 after NFKC
+    '\ufdfa'.repeat(8), // 18 characters each: 144
+    '\ufdfa'.repeat(9),
+    hangul.repeat(50), // 150 code points, 50 after NFKC
+    hangul.repeat(51), // 153 sent, 51 after NFKC: Django refuses it unnormalised, "it has 153"
+    greek.repeat(38), // 152 sent, 38 after NFKC
+    'x'.repeat(1 << 20),
+    '😀'.repeat(1 << 19),
+    '\ufb00'.repeat(1 << 20),
+  ];
+  const django = await runPython<(string | null)[]>('django_username.py', names);
+  for (const [i, name] of names.entries()) {
+    const what = `${name.slice(0, 12)}… (${name.length} units)`;
+    assert.is(usernameLengthError(name) ?? null, django[i], what);
+    if (django[i])
+      assert.throws(
+        () => validateUsername(name),
+        (e: Error) => e.message === django[i],
+      );
+  }
+  // Both ways, and the composed ones refused by what was sent.
+  assert.ok(django.includes(null));
+  assert.match(django[9] ?? '', /\(it has 153\)/);
 });
 
 test.run();

@@ -25,6 +25,7 @@ import {
   TEST_SECRET_KEY,
   type EmbeddedChat,
 } from './helpers/deployment.js';
+import { assertCostsAsMuch, cpuMsOfEach } from './helpers/cpu.js';
 import { httpRequest } from './helpers/http-client.js';
 import { within } from './helpers/wait.js';
 import { TestClient } from './helpers/ws-client.js';
@@ -398,6 +399,38 @@ for (const database of allDatabases()) {
     assert.match(fits.body.toString(), /Please enter a correct username/);
     assert.is(await chat.layer.counters.get(`login-failures:${'b'.repeat(150)}:127.0.0.1`), 1);
     assert.is((await browser().login('alice', 'pw')).status, 302);
+  });
+
+  test('a username of megabytes is refused for about what reading the form costs: not normalised, counted in place, not sent back', async () => {
+    const client = browser();
+    await client.get('/accounts/login/');
+    const size = 8 * 1024 * 1024;
+    // The same body size both ways: a giant username, or a short one (refused too,
+    // 151 characters) and a giant field nobody reads. What reading and parsing
+    // the form costs is in both; only the name's own cost is not.
+    const giant = client.formBody({ username: 'x'.repeat(size), password: 'pw' });
+    const padded = client.formBody({
+      username: 'x'.repeat(151),
+      password: 'pw',
+      pad: 'x'.repeat(size - 151),
+    });
+    const refused = async (body: Buffer, length: number): Promise<void> => {
+      const res = await client.postBody('/accounts/login/', body);
+      assert.is(res.status, 200);
+      assert.match(
+        res.body.toString(),
+        `id="id_username_error">Ensure this value has at most 150 characters (it has ${length}).</`,
+      );
+      // Django would show the name again; megabytes of it are not worth sending back.
+      assert.ok(res.body.length < 64 * 1024, `a page, not the name (${res.body.length} bytes)`);
+    };
+    const cpu = await cpuMsOfEach({
+      giant: () => refused(giant, size),
+      padded: () => refused(padded, 151),
+    });
+    // Before, NFKC and an array of 8 million characters made the giant name cost
+    // some 400 ms more than the padded form (5-9 times it); now about as much.
+    assertCostsAsMuch(cpu.giant, cpu.padded, 'giant username');
   });
 
   test('throttling: attempts made all at once are counted before any is checked', async () => {

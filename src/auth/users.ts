@@ -24,7 +24,9 @@ import {
   PBKDF2_ITERATIONS,
   type PasswordSummaryEntry,
 } from './hashers.js';
+import { codePointLength } from '../code-points.js';
 import { isUsableSecret } from './secret.js';
+import { EMAIL_MAX_LENGTH } from './validation.js';
 import { SessionAuthHashes } from './session-auth-hash.js';
 
 /**
@@ -159,10 +161,34 @@ export class UserSecretRequired extends TypeError {
 
 export const USERNAME_MAX_LENGTH = 150;
 const NAME_MAX_LENGTH = 150;
-const EMAIL_MAX_LENGTH = 254;
 
 /** Django's UnicodeUsernameValidator: Python's \w (letters, digits, _) plus @ . + - */
 const USERNAME_PATTERN = /^[\p{L}\p{N}_.@+-]+$/u;
+
+/** A username as Django's UsernameField reads it (NFKC), or Django's max_length error. */
+type NormalizedUsername = { normalized: string; tooLong?: undefined } | { tooLong: string };
+
+/**
+ * `username` (stripped) as Django's UsernameField reads it: a name of more than
+ * 150 code points is refused as it is, counted as sent, without NFKC (Django
+ * since 3.2.23, CVE-2023-46695: normalising megabytes is a denial of service);
+ * a shorter one is normalised, then counted again, as NFKC may lengthen it
+ * ("ﬀ" is "ff"). NFKC can also shorten a name (3 Hangul jamo compose into 1
+ * syllable), but Django refuses it still, and so does this. Counted without an
+ * array of code points: `[...name]` on the 10 MiB a login body may hold
+ * allocates some 84 MB, and NFKC of it takes 100s of ms more, per request.
+ */
+function normalizeUsername(username: string): NormalizedUsername {
+  const sent = codePointLength(username);
+  if (sent > USERNAME_MAX_LENGTH) return { tooLong: usernameTooLong(sent) };
+  const normalized = username.normalize('NFKC');
+  const length = codePointLength(normalized);
+  return length > USERNAME_MAX_LENGTH ? { tooLong: usernameTooLong(length) } : { normalized };
+}
+
+function usernameTooLong(length: number): string {
+  return `Ensure this value has at most ${USERNAME_MAX_LENGTH} characters (it has ${length}).`;
+}
 
 /**
  * Checks a username as Django's user model does, after Django's NFKC normalisation;
@@ -170,10 +196,10 @@ const USERNAME_PATTERN = /^[\p{L}\p{N}_.@+-]+$/u;
  */
 export function validateUsername(username: unknown): string {
   if (typeof username !== 'string') throw new InvalidUsername(username, 'A username is required.');
-  const normalized = username.normalize('NFKC');
+  const checked = normalizeUsername(username);
+  if (checked.tooLong !== undefined) throw new InvalidUsername(username, checked.tooLong);
+  const { normalized } = checked;
   if (normalized === '') throw new InvalidUsername(username, 'This field cannot be blank.');
-  const tooLong = usernameLengthError(normalized);
-  if (tooLong) throw new InvalidUsername(username, tooLong);
   if (!USERNAME_PATTERN.test(normalized))
     throw new InvalidUsername(
       username,
@@ -183,16 +209,12 @@ export function validateUsername(username: unknown): string {
 }
 
 /**
- * Django's max_length check of a username, NFKC-normalised already, in its words;
- * undefined when it fits. Lengths are counted in code points, as Python's len().
+ * Django's max_length check of a username (stripped, not yet normalised: NFKC is
+ * done here, and not at all for a name past 150 code points), in its words;
+ * undefined when it fits.
  */
-export function usernameLengthError(normalized: string): string | undefined {
-  // No name this long fits: not every code point counted (a 10 MB one, say).
-  if (normalized.length <= USERNAME_MAX_LENGTH) return undefined;
-  const length = [...normalized].length;
-  return length > USERNAME_MAX_LENGTH
-    ? `Ensure this value has at most ${USERNAME_MAX_LENGTH} characters (it has ${length}).`
-    : undefined;
+export function usernameLengthError(username: string): string | undefined {
+  return normalizeUsername(username).tooLong;
 }
 
 /**

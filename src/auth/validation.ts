@@ -1,5 +1,6 @@
 import { isIP } from 'node:net';
 import { domainToASCII } from 'node:url';
+import { codePointLength } from '../code-points.js';
 
 /**
  * What Django checks in a new password and an email address, with its messages.
@@ -61,7 +62,7 @@ export function passwordProblems(password: string, owner?: PasswordOwner): strin
   const problems: string[] = [];
   const similarTo = owner && similarField(password, owner);
   if (similarTo) problems.push(`The password is too similar to the ${similarTo}.`);
-  if ([...password].length < MIN_PASSWORD_LENGTH) {
+  if (codePointLength(password) < MIN_PASSWORD_LENGTH) {
     problems.push(
       `This password is too short. It must contain at least ${MIN_PASSWORD_LENGTH} characters.`,
     );
@@ -91,8 +92,8 @@ function similarField(password: string, owner: PasswordOwner): string | undefine
 
 /** Django's exceeds_maximum_length_ratio: a long password is not "similar" to a short word. */
 function tooShortToCompare(password: string, value: string): boolean {
-  const passwordLength = [...password].length;
-  const valueLength = [...value].length;
+  const passwordLength = codePointLength(password);
+  const valueLength = codePointLength(value);
   return passwordLength >= 10 * valueLength && valueLength < (MAX_SIMILARITY / 2) * passwordLength;
 }
 
@@ -106,7 +107,7 @@ function quickRatio(a: string, b: string): number {
     if (left > 0) matches++;
     available.set(char, left - 1);
   }
-  const length = [...a].length + [...b].length;
+  const length = codePointLength(a) + codePointLength(b);
   return length === 0 ? 1 : (2 * matches) / length;
 }
 
@@ -121,7 +122,7 @@ const EMAIL_USER =
 const EMAIL_DOMAIN = /^(?:[A-Z0-9](?:[A-Z0-9-]{0,61}[A-Z0-9])?\.)+[A-Z0-9-]{2,63}(?<!-)$/i;
 const EMAIL_LITERAL = /^\[([A-F0-9:.]+)\]$/i;
 /** Django's field (EmailField's max_length), checked here too: one message for both. */
-const EMAIL_MAX_LENGTH = 254;
+export const EMAIL_MAX_LENGTH = 254;
 
 /** Django's EmailValidator (and its field's length): blank is allowed, otherwise local@domain. */
 export function emailProblem(email: string): string | undefined {
@@ -129,7 +130,7 @@ export function emailProblem(email: string): string | undefined {
   const at = email.lastIndexOf('@');
   const valid =
     at > 0 &&
-    [...email].length <= EMAIL_MAX_LENGTH &&
+    codePointLength(email) <= EMAIL_MAX_LENGTH &&
     EMAIL_USER.test(email.slice(0, at)) &&
     validEmailDomain(email.slice(at + 1));
   return valid ? undefined : 'Enter a valid email address.';

@@ -1,3 +1,4 @@
+import { codePointLength } from '../code-points.js';
 import type { Database } from './connection.js';
 
 /**
@@ -92,7 +93,7 @@ const LONE_SURROGATE = /\p{Cs}/u;
 export function unstorableText(value: string, maxLength: number): string | undefined {
   if (value.includes('\0')) return 'must not contain NUL characters';
   if (LONE_SURROGATE.test(value)) return 'must not contain unpaired surrogates';
-  const length = [...value].length;
+  const length = codePointLength(value);
   if (length > maxLength) return `at most ${maxLength} characters (it has ${length})`;
   return undefined;
 }

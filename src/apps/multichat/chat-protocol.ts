@@ -2,6 +2,7 @@
  * MultiChat's WebSocket protocol (multichat.md): the commands a client sends,
  * how they are validated, and the messages and errors it gets back.
  */
+import { codePointLength } from '../../code-points.js';
 
 export type ErrorCode =
   | 'USER_HAS_TO_LOGIN'
@@ -55,7 +56,8 @@ export function parseCommand(text: string | undefined): Command {
     case 'send':
       if (typeof message !== 'string' || message.trim() === '')
         throw new InvalidCommand('INVALID_MESSAGE');
-      if ([...message].length > MAX_MESSAGE_LENGTH) throw new InvalidCommand('MESSAGE_TOO_LONG');
+      if (codePointLength(message) > MAX_MESSAGE_LENGTH)
+        throw new InvalidCommand('MESSAGE_TOO_LONG');
       return { command, room: roomId, message };
     default:
       throw new InvalidCommand('INVALID_MESSAGE');

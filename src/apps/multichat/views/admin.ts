@@ -13,7 +13,12 @@ import {
 } from '../../../auth/users.js';
 import { CLOSE_LOGGED_OUT } from '../../../auth/socket-groups.js';
 import type { PasswordSummaryEntry } from '../../../auth/hashers.js';
-import { emailProblem, passwordProblems, type PasswordOwner } from '../../../auth/validation.js';
+import {
+  EMAIL_MAX_LENGTH,
+  emailProblem,
+  passwordProblems,
+  type PasswordOwner,
+} from '../../../auth/validation.js';
 import { login, staffRequired } from '../../../worker/http/auth.js';
 import { html, type HtmlValue } from '../../../worker/http/html.js';
 import type { Request } from '../../../worker/http/request.js';
@@ -663,7 +668,7 @@ function userCreateForm(request: Request, values: NewUserValues, errors: Errors)
       <form method="post" action="${keep('/admin/users/new/')}" class="admin-form">
         ${csrfInput(request)}
         ${field({ name: 'username', label: 'Username', value: values.username, error: errors.username, required: true, autofocus: !hasErrors(errors), autocomplete: 'off', autocapitalize: 'none', maxChars: USERNAME_MAX_LENGTH, help: `Required. ${USERNAME_MAX_LENGTH} characters or fewer. Letters, digits and @/./+/-/_ only.` })}
-        ${field({ name: 'email', label: 'Email address (optional)', type: 'email', value: values.email, error: errors.email, autocomplete: 'off' })}
+        ${field({ name: 'email', label: 'Email address (optional)', type: 'email', value: values.email, error: errors.email, autocomplete: 'off', maxChars: EMAIL_MAX_LENGTH })}
         ${passwordFields(errors)} ${flagFields(values, errors)}
         <p class="form-actions">
           <button type="submit" class="primary">Save</button>
@@ -688,17 +693,25 @@ function userCreate(services: AdminServices): View {
       ...readFlags(form),
     };
     const password = form.get('password1') ?? '';
-    // Every field is checked before anything is stored, so all errors show at once.
-    const errors = {
-      ...passwordErrors(password, form.get('password2') ?? '', values),
-      ...emailErrors(values.email),
-    };
+    let username: string | undefined;
+    let usernameError: string | undefined;
     try {
-      validateUsername(values.username);
+      username = validateUsername(values.username);
     } catch (error) {
       if (!(error instanceof InvalidUsername)) throw error;
-      errors.username = error.message;
+      usernameError = error.message;
     }
+    const emailError = emailErrors(values.email);
+    // Django checks the password against the user its form built, which has only
+    // the fields that passed (the username normalised): a refused one, maybe of
+    // megabytes, is not compared with it.
+    const owner = { username: username ?? '', email: emailError.email ? '' : values.email };
+    // Every field is checked before anything is stored, so all errors show at once.
+    const errors: Errors = {
+      ...passwordErrors(password, form.get('password2') ?? '', owner),
+      ...emailError,
+    };
+    if (usernameError) errors.username = usernameError;
     if (hasErrors(errors)) return userCreateForm(request, values, errors);
     try {
       const user = await services.users.create({ ...values, password });
@@ -784,7 +797,7 @@ function userEditForm(
       ${formError(errors)}
       <form method="post" action="${keep(`/admin/users/${user.id}/`)}" class="admin-form">
         ${csrfInput(request)} ${passwordRow(password, keep(`/admin/users/${user.id}/password/`))}
-        ${field({ name: 'email', label: 'Email address (optional)', type: 'email', value: values.email, error: errors.email, autocomplete: 'off' })}
+        ${field({ name: 'email', label: 'Email address (optional)', type: 'email', value: values.email, error: errors.email, autocomplete: 'off', maxChars: EMAIL_MAX_LENGTH })}
         ${flagFields(values, errors)}
         ${self ? html`<p class="help">This is your own account: you cannot take away your own active, staff or superuser status.</p>` : ''}
         <p class="form-actions">

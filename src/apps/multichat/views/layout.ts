@@ -236,13 +236,18 @@ export function field(options: {
   formError?: string | undefined;
 }): SafeHtml {
   const id = `id_${options.name}`;
+  const value = options.value ?? '';
+  // A value past the box's maxlength came from no browser (megabytes, maybe):
+  // Django would show it again, but it is not worth sending back, so the box is
+  // empty. Up to it, as Django: what was sent, to correct.
+  const shown = options.maxChars && value.length > options.maxChars * 2 ? '' : value;
   return html`<p class="field${options.error ? ' has-error' : ''}">
     <label for="${id}">${options.label}</label>
     <input
       id="${id}"
       name="${options.name}"
       type="${options.type ?? 'text'}"
-      value="${options.value ?? ''}"
+      value="${shown}"
       ${options.autocomplete ? html` autocomplete="${options.autocomplete}"` : ''}${
         options.autocapitalize ? html` autocapitalize="${options.autocapitalize}"` : ''
       }${options.required ? html` required` : ''}${autofocusAttr(options)}${

@@ -182,8 +182,7 @@ export function loginView(
     // neither is checked nor counted. A megabytes-long one would otherwise be a
     // throttle key, kept in the layer (Redis) for the whole window per attempt.
     const required = 'This field is required.';
-    const usernameError =
-      username === '' ? required : usernameLengthError(username.normalize('NFKC'));
+    const usernameError = username === '' ? required : usernameLengthError(username);
     if (usernameError || password === '') {
       return loginForm(request, {
         next,
