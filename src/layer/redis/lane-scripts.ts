@@ -577,7 +577,7 @@ const LUA_EFFECTS = `${LUA_SEND}${LUA_CAPACITIES}${LUA_GROUP_SEND}
 local BY_EFFECTS = "a lane turn's effects before any was applied"
 local applying = 0
 local function effectsAllowed()
-  local i, changes, membersOf = 19, {}, {}
+  local i, changes, groupedOf = 19, {}, {}
   for n = 1, tonumber(ARGV[17]) do
     applying = n
     local op, key = ARGV[i], ARGV[i + 1]
@@ -599,34 +599,34 @@ local function effectsAllowed()
     else
       mayWrite(BY_EFFECTS, 'zremrangebyscore', key, 0, ARGV[13])
       local members = liveMembers(key, ARGV[13])
-      local names, isMember = {}, {}
-      for _, name in ipairs(members) do
-        names[#names + 1] = name
-        isMember[name] = true
-      end
+      -- Checked per channel key, not per member: a group's members share a
+      -- few keys (one per Thyme process). Grouped once, for the send too.
+      local grouped
       if changes[key] then
-        for _, change in ipairs(changes[key]) do
-          if change[1] == 'A' and not isMember[change[2]] then names[#names + 1] = change[2] end
-          isMember[change[2]] = change[1] == 'A'
+        local isMember, names = {}, {}
+        for _, name in ipairs(members) do isMember[name] = true end
+        for _, change in ipairs(changes[key]) do isMember[change[2]] = change[1] == 'A' end
+        for name, member in pairs(isMember) do
+          if member then names[#names + 1] = name end
         end
+        grouped = membersByKey(names)
       else
-        membersOf[n] = members
+        grouped = membersByKey(members)
+        groupedOf[n] = grouped
       end
-      for _, name in ipairs(names) do
-        if isMember[name] then
-          local channelKey = ARGV[14] .. channelKeyOf(name)
-          mayWrite(BY_EFFECTS, 'zremrangebyscore', channelKey, 0, ARGV[11])
-          mayWrite(BY_EFFECTS, 'zadd', channelKey, 0, '')
-          mayWrite(BY_EFFECTS, 'expire', channelKey, ARGV[12])
-        end
+      for _, channelKey in ipairs(grouped.keys) do
+        channelKey = ARGV[14] .. channelKey
+        mayWrite(BY_EFFECTS, 'zremrangebyscore', channelKey, 0, ARGV[11])
+        mayWrite(BY_EFFECTS, 'zadd', channelKey, 0, '')
+        mayWrite(BY_EFFECTS, 'expire', channelKey, ARGV[12])
       end
       i = i + 6
     end
   end
-  return membersOf
+  return groupedOf
 end
 local function effects()
-  local membersOf = effectsAllowed()
+  local groupedOf = effectsAllowed()
   local capacityOf = capacities(ARGV, tonumber(ARGV[18]))
   local i, skipped = 19, 0
   for n = 1, tonumber(ARGV[17]) do
@@ -646,7 +646,7 @@ local function effects()
       i = i + 3
     else
       local _, s = groupSend(ARGV[i + 1], ARGV[13], ARGV[14], ARGV[i + 5], ARGV[11], ARGV[12],
-        ARGV[i + 2], ARGV[i + 3], ARGV[i + 4], capacityOf, membersOf[n])
+        ARGV[i + 2], ARGV[i + 3], ARGV[i + 4], capacityOf, groupedOf[n])
       skipped = skipped + s
       i = i + 6
     end

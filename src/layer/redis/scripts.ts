@@ -255,9 +255,10 @@ end
 
 /**
  * Lua: groupSend(groupKey, groupCutoff, keyPrefix, score, cutoff, expiry, prefix,
- * entries, count, capacityOf, members) → members, skipped. A whole group send:
- * the members (expired ones dropped; `members`, when given, those read already
- * by liveMembers), grouped by channel key, each key's copy made as the
+ * entries, count, capacityOf, grouped) → members, skipped. A whole group send:
+ * the members (expired ones dropped; `grouped`, when given, those read already
+ * by liveMembers and grouped by membersByKey), grouped by channel key (one per
+ * Thyme process, for reply channels), each key's copy made as the
  * codec makes it (random prefix, the map header counting one more entry, the
  * entries, then `__asgi_channel__` = that key's member names), stored with
  * expiry and capacity as `send` does, in one batch (sends()): refused one write
@@ -273,11 +274,7 @@ end
 local function liveMembers(groupKey, groupCutoff)
   return redis.call('ZRANGE', groupKey, '(' .. groupCutoff, '+inf', 'BYSCORE')
 end
-local function groupSend(groupKey, groupCutoff, keyPrefix, score, cutoff, expiry, prefix, entries, count, capacityOf, members)
-  -- The members read without the expired ones, and those dropped only once
-  -- every channel key's writes are allowed (sends().store()): all or nothing.
-  mayWrite(BY_GROUP_SEND, 'zremrangebyscore', groupKey, 0, groupCutoff)
-  members = members or liveMembers(groupKey, groupCutoff)
+local function membersByKey(members)
   local byKey, keys = {}, {}
   for _, name in ipairs(members) do
     local key = channelKeyOf(name)
@@ -289,6 +286,14 @@ local function groupSend(groupKey, groupCutoff, keyPrefix, score, cutoff, expiry
     end
     names[#names + 1] = name
   end
+  return { count = #members, byKey = byKey, keys = keys }
+end
+local function groupSend(groupKey, groupCutoff, keyPrefix, score, cutoff, expiry, prefix, entries, count, capacityOf, grouped)
+  -- The members read without the expired ones, and those dropped only once
+  -- every channel key's writes are allowed (sends().store()): all or nothing.
+  mayWrite(BY_GROUP_SEND, 'zremrangebyscore', groupKey, 0, groupCutoff)
+  grouped = grouped or membersByKey(liveMembers(groupKey, groupCutoff))
+  local byKey, keys = grouped.byKey, grouped.keys
   local n = tonumber(count) + 1
   local header
   if n < 16 then header = string.char(0x80 + n)
@@ -306,7 +311,7 @@ local function groupSend(groupKey, groupCutoff, keyPrefix, score, cutoff, expiry
   for i, key in ipairs(keys) do
     if not taken[offers[i]] then skipped = skipped + #byKey[key] end
   end
-  return #members, skipped
+  return grouped.count, skipped
 end
 `;
 
