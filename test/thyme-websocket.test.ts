@@ -641,17 +641,18 @@ for (const layerUrl of ['memory://', SHARED_REDIS_URL]) {
   test('a client whose buffer stays over the limit for --slow-client-timeout is closed as slow at the next reply', async () => {
     const { logger, lines } = captureLogs();
     const { url, thyme, worker } = await setup({
-      outgoingBufferLimit: 256 * 1024,
+      outgoingBufferLimit: 1024 * 1024,
       slowClientTimeout: 2,
       logger,
     });
     const client = await open(url('/'));
     const raw = (client.ws as unknown as { _socket: import('node:net').Socket })._socket;
     raw.pause();
-    // 6.5 MB, a reply a turn: the kernel's buffers take about 4 MB, Thyme holds
-    // the rest, over the limit and under 16 times it.
-    client.send('trickle:400:16384');
-    await waitFor(() => worker.floodsRunning === 0, 10_000, 'the flood to end');
+    // 12 MiB, a reply a turn: the kernel's buffers take 4 MB or so (at most the
+    // sender's 4 MiB and the receiver's 6 MiB, tcp_wmem and tcp_rmem), Thyme
+    // holds the rest, over the limit and under 16 times it.
+    client.send('trickle:48:262144');
+    await waitFor(() => worker.tricklesDone === 1, 10_000, 'the trickle to end');
     await sleep(200);
     assert.is(thyme.metrics.websocketsClosedSlow, 0, 'over the limit for less than the timeout');
     await sleep(2000);

@@ -13,6 +13,8 @@ export class TestWorker {
   connectDelayMs = 0;
   /** Floods still sending (see the "flood" command). */
   floodsRunning = 0;
+  /** Trickles that have sent their last reply. */
+  tricklesDone = 0;
 
   constructor(private readonly layer: ChannelLayer) {}
 
@@ -119,6 +121,7 @@ export class TestWorker {
           }
         } finally {
           this.floodsRunning--;
+          this.tricklesDone++;
         }
         return;
       }
