@@ -1317,4 +1317,95 @@ test('a page restored from the back/forward cache whose socket closed unanswered
   });
 });
 
+test('a room made staff-only under a non-staff member, who then writes to it: the pane goes with one alert keeping the text, other rooms go on, no reconnect loop', async () => {
+  const closed = await fixtures.room('Closing door');
+  const open = await fixtures.room('Open door');
+  const nora = await fixtures.login(await fixtures.user('nora-closed-to'));
+  await inTab(
+    {},
+    async ({ page, relay }) => {
+      await joinBefore(page, closed, open);
+      // Outside Gredis (or with the layer away): no 4002 reached the page.
+      await fixtures.rooms.update(closed.id, 'Closing door', true);
+      await write(page, closed, '<i>are you there?</i>');
+      await pane(page, closed).waitFor({ state: 'detached' });
+      // The server closed the socket (4002): the page is back, in the room still open to it.
+      await waitFor(() => relay.connected.length === 2, 5000, 'the reconnect');
+      await page.locator('#connection-status[data-state="connected"]').waitFor();
+      await waitFor(
+        async () => !(await pane(page, open).getAttribute('class'))!.includes('is-offline'),
+        5000,
+        'the open room re-joined',
+      );
+      const alert = page.locator('#alerts .alert-item');
+      assert.is(await alert.count(), 1, 'one alert');
+      assert.match(
+        (await alert.textContent()) ?? '',
+        /Could not send to “Closing door”\. You don’t have access to that room: it is for staff only\. What you wrote there:/,
+      );
+      assert.is(await alert.locator('.alert-quote').textContent(), '<i>are you there?</i>');
+      assert.is(await page.locator('#alerts i').count(), 0, 'as text');
+      assert.is(await page.locator('.pane').count(), 1, 'only the open room');
+      await write(page, open, 'still here');
+      await waitFor(async () => (await delivered(page, open)).length === 1, 5000, 'the message');
+      await sleep(2000);
+      assert.is(relay.connected.length, 2, 'no reconnect loop');
+    },
+    nora,
+  );
+});
+
+test('a deactivated user writes: one "session has ended" alert with a link to log in, the text back in its box; made active again meanwhile, that alert goes once the page is back', async () => {
+  const room = await fixtures.room('Deactivation');
+  const user = await fixtures.user('nora-deactivated');
+  const nora = await fixtures.login(user);
+  await inTab(
+    {},
+    async ({ page, relay }) => {
+      await join(page, room);
+      // Outside Gredis: no 4001 reached the page; the command's check finds it.
+      await fixtures.users.update(user.id, { isActive: false });
+      await write(page, room, 'hello?');
+      await page
+        .locator('#connection-status[data-state="disconnected"]', { hasText: 'logged out' })
+        .waitFor();
+      const alert = page.locator('#alerts .alert-item');
+      assert.is(await alert.count(), 1, 'one alert');
+      assert.match((await alert.textContent()) ?? '', /Your session has ended.*Log in again/);
+      assert.is(await pane(page, room).locator('.alert-item').count(), 0, 'no pane error');
+      assert.is(await box(page, room).inputValue(), 'hello?');
+      await sleep(1500);
+      assert.is(relay.connected.length, 1, 'no reconnect');
+    },
+    nora,
+  );
+  const again = await fixtures.user('nora-reactivated');
+  const noraAgain = await fixtures.login(again);
+  await inTab(
+    {},
+    async ({ page, relay }) => {
+      await join(page, room);
+      await fixtures.users.update(again.id, { isActive: false });
+      // Made active again before the page asks whether its session is alive.
+      await page.route(/\/$/, async (route) => {
+        await fixtures.users.update(again.id, { isActive: true });
+        await route.continue();
+      });
+      await write(page, room, 'hello again?');
+      await waitFor(() => relay.connected.length === 2, 5000, 'the reconnect');
+      await page.locator('#connection-status[data-state="connected"]').waitFor();
+      await waitFor(
+        async () => !(await pane(page, room).getAttribute('class'))!.includes('is-offline'),
+        5000,
+        're-joined',
+      );
+      assert.not.match(await alertText(page), /session has ended/);
+      assert.is(await box(page, room).inputValue(), 'hello again?');
+      await box(page, room).press('Enter');
+      await waitFor(async () => (await delivered(page, room)).length === 1, 5000, 'sent');
+    },
+    noraAgain,
+  );
+});
+
 test.run();

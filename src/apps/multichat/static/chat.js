@@ -850,16 +850,29 @@
     }
     // Out of the room or not, the user wanted out: only a rate refusal keeps the pane.
     if (sent.command === 'leave' && code !== 'RATE_LIMITED') return removePane(id);
+    // A room it is in closed to it since (made staff-only, the staff flag taken):
+    // the server closes the socket now (4002), and the re-join would be refused.
+    // The pane goes at once, keeping what did not go, rather than show an error
+    // that a second alert then contradicts, the text with the pane.
+    if (sent.command === 'send' && room && code === 'ROOM_ACCESS_DENIED')
+      return shutOut(id, code, 'send to', sent.message);
     giveBack(sent);
     if (!room) return showError(code, `Could not ${sent.command} “${titleOf(id)}”.`);
     showError(code, sent.command === 'leave' ? 'Could not leave this room.' : '', room);
   }
 
-  /** The server no longer lets the socket into a room it had: its pane goes, with why. */
-  function shutOut(id, code, verb) {
+  /**
+   * The server no longer lets the socket into a room it had: its pane goes, with
+   * why. What the user wrote there and did not get sent (`unsent`, the list's
+   * unsent items, the box) stays in the alert, to copy, as for a deleted room.
+   */
+  function shutOut(id, code, verb, unsent) {
     const title = titleOf(id);
+    const quotes = unwrittenIn(id, unsent);
     removePane(id);
-    showError(code, `Could not ${verb} “${title}”.`);
+    const text = `Could not ${verb} “${title}”. ${ERROR_TEXT[code] || `Something went wrong (${code}).`}`;
+    const note = quotes.length > 0 ? ' What you wrote there:' : '';
+    showAlert(code, `${text}${note}`, { quotes });
   }
 
   /** A re-join refused for the rate goes again once the server's tokens are back. */
@@ -919,6 +932,10 @@
       lastHeardAt = openedAt;
       if (!quiet) setStatus('connected', everConnected ? 'Reconnected.' : 'Connected.');
       clearAlerts('NOT_CONNECTED');
+      // A command's check found the login over (USER_HAS_TO_LOGIN, then 4001), and
+      // the session turned out alive (its user made active again): this socket's
+      // handshake proves it, so "your session has ended" no longer holds.
+      clearAlerts('USER_HAS_TO_LOGIN');
       // Logged in again (a page restored from the back/forward cache): usable again.
       if (loggedOut) {
         clearAlerts(loggedOut);
