@@ -99,15 +99,8 @@ export class TestWorker {
         return;
       }
       case 'burst': {
-        // Every reply sent at once: they reach Thyme together, delivered in one
-        // turn of its event loop (one read of the layer).
         const [count, size] = rest.map(Number) as [number, number];
-        const chunk = 'x'.repeat(size);
-        const sends = [];
-        for (let i = 0; i < count; i++)
-          sends.push(this.layer.send(reply, { text: `${i}:${chunk}` }));
-        await Promise.all(sends);
-        return;
+        return this.burst(reply, count, size);
       }
       case 'trickle': {
         // Replies a turn apart, so that Thyme writes each in a turn of its own.
@@ -129,11 +122,7 @@ export class TestWorker {
         // A burst, then one more reply once the burst has been handed over: over
         // Redis the next read brings it, in memory the next turn of the event loop.
         const [count, size] = rest.map(Number) as [number, number];
-        const chunk = 'x'.repeat(size);
-        const sends = [];
-        for (let i = 0; i < count; i++)
-          sends.push(this.layer.send(reply, { text: `${i}:${chunk}` }));
-        await Promise.all(sends);
+        await this.burst(reply, count, size);
         await new Promise((resolve) => setImmediate(resolve));
         return this.layer.send(reply, { text: `${count}:then` });
       }
@@ -142,6 +131,17 @@ export class TestWorker {
       default:
         return this.layer.send(reply, { text });
     }
+  }
+
+  /**
+   * Every reply sent at once (`<i>:` and `size` bytes each): they reach Thyme
+   * together, delivered in one turn of its event loop (one read of the layer).
+   */
+  private async burst(reply: string, count: number, size: number): Promise<void> {
+    const chunk = 'x'.repeat(size);
+    const sends = [];
+    for (let i = 0; i < count; i++) sends.push(this.layer.send(reply, { text: `${i}:${chunk}` }));
+    await Promise.all(sends);
   }
 
   private async onRequest(reply: string, message: Message): Promise<void> {
