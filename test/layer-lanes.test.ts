@@ -545,6 +545,22 @@ rescue('a gap that never fills is skipped after laneGap seconds, and said', asyn
   );
 });
 
+/**
+ * Restarts `restarted` without its data once the layers have looked at it (the
+ * marker set), and waits until `lost`, a layer's onStorageLost, says it noticed.
+ */
+async function restartLosingData(
+  restarted: RedisServer,
+  prefix: string,
+  lost: Promise<unknown>,
+): Promise<void> {
+  const raw = rawClient(restarted.url);
+  const marked = async (): Promise<boolean> => (await raw.exists(`${prefix}gredis:epoch`)) === 1;
+  await waitFor(marked, 5000, 'the marker').finally(() => raw.disconnect());
+  await restarted.restart(300);
+  await within(lost, 10_000, 'the worker to notice the lost data');
+}
+
 rescue(
   'a lane Redis lost with its data (restarted without persistence) is said so, not that an event was lost',
   async () => {
@@ -562,12 +578,7 @@ rescue(
       await worker.lanes.claim('s', 0, { e: 0 });
       await worker.lanes.finish('s', 0, { user: 7 });
       // Both have looked at the server once (the marker is set): the next look compares.
-      const raw = rawClient(restarted.url);
-      const marked = async (): Promise<boolean> =>
-        (await raw.exists(`${prefix}gredis:epoch`)) === 1;
-      await waitFor(marked, 5000, 'the marker').finally(() => raw.disconnect());
-      await restarted.restart(300);
-      await within(lost, 10_000, 'the worker to notice the lost data');
+      await restartLosingData(restarted, prefix, lost);
       // The socket's disconnect, as its Thyme sends it once back.
       await thyme.lanes.announce('s', 1, { e: 1 });
       assert.is((await worker.lanes.claim('s', 1, { e: 1 })).kind, 'parked');
@@ -608,12 +619,7 @@ rescue(
     const others: ChannelLayer[] = [];
     try {
       await worker.lanes.claim('before', 0, {});
-      const raw = rawClient(restarted.url);
-      const marked = async (): Promise<boolean> =>
-        (await raw.exists(`${prefix}gredis:epoch`)) === 1;
-      await waitFor(marked, 5000, 'the marker').finally(() => raw.disconnect());
-      await restarted.restart(300);
-      await within(lost, 10_000, 'the worker to notice the lost data');
+      await restartLosingData(restarted, prefix, lost);
       const noticed = performance.now();
       // Past when the sockets open at the restart have sent their last events:
       // their Thyme's reconnection (2 s of backoff at most) and a gap, and a second more.
