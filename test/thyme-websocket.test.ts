@@ -956,10 +956,20 @@ for (const layerUrl of ['memory://', SHARED_REDIS_URL]) {
     const { url, worker } = await setup();
     const port = Number(new URL(url('/')).port);
     const utf8Reason = Buffer.from([0xce, 0xba, 0xff]);
-    const cases: [string, Buffer[], number][] = [
+    // RFC 6455 §7.4: codes never sent (1005, 1006, 1015), reserved (1004) or unassigned.
+    const invalidCloseCodes = [1004, 1005, 1006, 1015, 999, 5000];
+    // RFC 6455 §5.2: 3–7 are reserved for data frames, 0xB–0xF for control frames.
+    const reservedOpcodes = [3, 4, 5, 6, 7, 0xb, 0xc, 0xd, 0xe, 0xf];
+    type Case = [name: string, frames: Buffer[], code: number];
+    const cases: Case[] = [
       ['ping over 125 bytes', [frame(9, 'p'.repeat(126))], 1002],
+      ['close over 125 bytes', [closeFrame(1000, Buffer.from('r'.repeat(124)))], 1002],
       ['RSV1 with no extension agreed', [frame(1, 'x', { rsv: 0x40 })], 1002],
-      ['a reserved opcode', [frame(3, 'x')], 1002],
+      ...reservedOpcodes.map((opcode): Case => [
+        `reserved opcode ${opcode}`,
+        [frame(opcode, 'x')],
+        1002,
+      ]),
       ['an unmasked frame', [frame(1, 'x', { masked: false })], 1002],
       ['a fragmented ping', [frame(9, 'p', { fin: false })], 1002],
       ['a continuation with nothing to continue', [frame(0, 'x')], 1002],
@@ -968,9 +978,7 @@ for (const layerUrl of ['memory://', SHARED_REDIS_URL]) {
         [frame(1, 'a', { fin: false }), frame(1, 'b')],
         1002,
       ],
-      ['close code 1005 (never sent)', [closeFrame(1005)], 1002],
-      ['close code 999', [closeFrame(999)], 1002],
-      ['close code 5000', [closeFrame(5000)], 1002],
+      ...invalidCloseCodes.map((code): Case => [`close code ${code}`, [closeFrame(code)], 1002]),
       ['a 1-byte close payload', [frame(8, Buffer.from([3]))], 1002],
       ['a close reason not UTF-8', [closeFrame(4000, utf8Reason)], 1007],
       [
@@ -1002,7 +1010,7 @@ for (const layerUrl of ['memory://', SHARED_REDIS_URL]) {
     assert.is(worker.of('websocket.receive').length, 0, 'nothing was passed on');
   });
 
-  test('a message in many fragments, pings between, is passed on whole; the size limit is on the whole', async () => {
+  test('a message in many fragments, pings between, is passed on whole; the size limit is on the whole, applied at the header of the fragment that passes it', async () => {
     const { url, worker } = await setup({ websocketMaxMessageSize: 1024 });
     const port = Number(new URL(url('/')).port);
     const fragmented = (parts: number): Buffer[] =>
@@ -1026,12 +1034,21 @@ for (const layerUrl of ['memory://', SHARED_REDIS_URL]) {
     const over = rawSocket(port, handshake());
     await over.head();
     for (const part of fragmented(6)) over.socket.write(part);
-    await waitFor(() => over.after().includes(Buffer.from([0x88, 2, 0x03, 0xf1])), 3000, '1009');
+    const closed1009 = Buffer.from([0x88, 2, 0x03, 0xf1]);
+    await waitFor(() => over.after().includes(closed1009), 3000, '1009');
     over.socket.destroy();
-    await waitFor(() => worker.of('websocket.disconnect').length === 2, 3000, 'the disconnects');
+    // The fragment that takes the message over is refused by its header: a
+    // client cannot make Thyme buffer its payload, nor wait for it.
+    const early = rawSocket(port, handshake());
+    await early.head();
+    early.socket.write(frame(1, 'a'.repeat(600), { fin: false }));
+    early.socket.write(frame(0, 'b'.repeat(600)).subarray(0, 8)); // 2 + 2 (its length) + 4 (mask)
+    await waitFor(() => early.after().includes(closed1009), 3000, '1009 with the payload unsent');
+    early.socket.destroy();
+    await waitFor(() => worker.of('websocket.disconnect').length === 3, 3000, 'the disconnects');
     assert.equal(
       worker.of('websocket.disconnect').map((event) => event.code),
-      [1006, 1009],
+      [1006, 1009, 1009],
     );
     assert.is(worker.of('websocket.receive').length, 1);
   });
