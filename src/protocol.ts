@@ -160,7 +160,10 @@ export function parseWebSocketReply(message: Message): WebSocketReply {
   if (close !== undefined && close !== false) {
     if (close === true) reply.close = true;
     else if (isCloseCode(close)) reply.close = close;
-    else throw new ProtocolViolation('"close" must be true or a close code (1000, 3000–4999)');
+    else
+      throw new ProtocolViolation(
+        '"close" must be true or a close code a server may send (1000–1003, 1007–1014, 3000–4999)',
+      );
   }
   return reply;
 }
