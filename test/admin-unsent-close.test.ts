@@ -5,15 +5,17 @@
  * working, so that the chat goes on and the sockets still receive). An admin
  * change of a user or a room is told what happened (the change stands, the
  * connections are not closed or told yet, what they can still do, how to
- * retry), not shown a 500 page; saving the user or room again once the layer is
- * back sends the close; after a deletion, which nothing can retry, the socket's
- * next command finds it (its own check). A logout, or a login over a session,
- * completes as if the close had gone, and the socket's next command closes it.
+ * retry), not shown a 500 page; a logout, or a login over a session, completes
+ * as if the close had gone. The worker sends the close again until the layer
+ * takes it, so that a socket that only receives is closed with nobody acting;
+ * a worker that stopped first leaves it to the admin's save (its session
+ * remembers the close) or to the socket's next command (its own check).
  * Real processes: `gredis runworker` and `gredis thyme` on a private
  * redis-server and PostgreSQL.
  */
 import { suite } from './helpers/suite.js';
 import * as assert from 'uvu/assert';
+import { WebSocket } from 'ws';
 import { CLOSE_ACCESS_CHANGED } from '../src/apps/multichat/chat-protocol.js';
 import { CLOSE_LOGGED_OUT } from '../src/auth/socket-groups.js';
 import type { Database } from '../src/db/connection.js';
@@ -31,7 +33,7 @@ import type { HttpResult } from './helpers/http-client.js';
 import type { GredisProcess } from './helpers/processes.js';
 import { testPrefix } from './helpers/layers.js';
 import { keysNotStartingWith, withAclUser } from './helpers/redis-acl.js';
-import { within } from './helpers/wait.js';
+import { sleep, within } from './helpers/wait.js';
 import type { TestClient } from './helpers/ws-client.js';
 
 const test = suite("changes whose sockets' close the layer could not take");
@@ -59,10 +61,23 @@ interface Scene {
   browser: BrowserlessClient;
   /** The worker, whose log says what it could not send. */
   worker: GredisProcess;
+  /**
+   * The worker stops (SIGTERM) owing one close: it says so as it goes, and
+   * another starts, which owes nothing (only the admin's session remembers it).
+   */
+  replaceWorker(): Promise<void>;
+  /** Calls of each command the private redis-server has run so far, the test's INFO aside. */
+  redisCommands(): Promise<Map<string, number>>;
   /** Redis refuses every call on one kind of group (NOPERM): `user-*`, say; all else works. */
   refuseGroups(kind: 'user-' | 'room-' | 'session-'): Promise<void>;
   /** Allowed again. */
   allow(): Promise<void>;
+}
+
+interface SceneOptions {
+  /** The bystander is staff (default: as the victim). */
+  bystanderStaff?: boolean;
+  workerArgs?: string[];
 }
 
 /**
@@ -74,14 +89,14 @@ interface Scene {
 async function withScene(
   staff: boolean,
   body: (scene: Scene) => Promise<void>,
-  bystanderStaff = staff,
+  { bystanderStaff = staff, workerArgs = [] }: SceneOptions = {},
 ): Promise<void> {
   await withAclUser(['~*', '&*', '+@all'], async (acl) => {
     const prefix = testPrefix();
     const chat = new DistributedChat(database, {}, acl.url(`?prefix=${prefix}`));
     const allow = () => acl.set('allkeys');
     try {
-      const worker = await chat.startWorker();
+      const worker = await chat.startWorker(workerArgs);
       const port = await chat.startThyme();
       const victim = await fixtures.user('vic', { password: PASSWORD, staff });
       await fixtures.user('root', { password: PASSWORD, staff: true, superuser: true });
@@ -98,7 +113,7 @@ async function withScene(
       clients.push(bystander);
       await joinSettled(bystander, room.id);
       assert.equal(await nextJson(socket), { room: String(room.id), username: 'bea', msg_type: 4 });
-      await body({
+      const scene: Scene = {
         port,
         victim: { id: victim.id, socket },
         bystander,
@@ -106,10 +121,28 @@ async function withScene(
         admin,
         browser,
         worker,
+        replaceWorker: async () => {
+          const stopped = await scene.worker.stop('SIGTERM');
+          assert.is(stopped.code, 0, 'a clean stop');
+          const owed = scene.worker.lines.find((l) =>
+            String(l.msg).startsWith('stopping with 1 chat socket close(s)'),
+          );
+          assert.is(owed?.owed, 1, 'the stopping worker says what it leaves unsent');
+          scene.worker = await chat.startWorker(workerArgs);
+        },
+        redisCommands: async () =>
+          new Map(
+            [
+              ...(await acl.admin.info('commandstats')).matchAll(
+                /^cmdstat_(?!info)([^:]+):calls=(\d+)/gm,
+              ),
+            ].map((m) => [m[1]!, Number(m[2])]),
+          ),
         refuseGroups: (kind) =>
           acl.set('resetkeys', ...keysNotStartingWith(`${prefix}:group:${kind}`)),
         allow,
-      });
+      };
+      await body(scene);
     } finally {
       await allow().catch(() => undefined);
       await chat.stop();
@@ -144,14 +177,123 @@ async function stillHears(scene: Scene, socket: TestClient, message: string): Pr
   assert.is((await nextJson(scene.bystander)).message, message);
 }
 
-async function closedWith(socket: TestClient, code: number): Promise<void> {
-  assert.is((await within(socket.closed, 5000, 'the socket to close')).code, code);
+async function closedWith(socket: TestClient, code: number, timeoutMs = 5000): Promise<void> {
+  assert.is((await within(socket.closed, timeoutMs, 'the socket to close')).code, code);
 }
 
 const UNSENT =
   'However, the user’s open chat connections could not be closed, because the channel layer is unavailable: until they are,';
+const RESENT = 'The close is sent again automatically as soon as the layer takes it';
 
-test('deactivating: the save stands and the admin is told; saving again once the layer is back closes the sockets (4001)', async () => {
+/**
+ * How long a close the worker owes may wait for its retry once the layer is
+ * back: its backoff (0.5 s, doubling) has reached 4 s at most by then in these
+ * tests, and a busy machine adds to it.
+ */
+const RETRY_MS = 15_000;
+
+/** The worker logged `message` for the send it could not make: one line, no stack (an outage). */
+async function logged(scene: Scene, message: string): Promise<void> {
+  const line = await scene.worker.waitForLine((l) => l.msg === message, 5000);
+  assert.not.ok('err' in line, `${message}: no stack`);
+}
+
+/** The worker says, in one line, that it sent the close it owed. */
+async function sentOwed(scene: Scene): Promise<void> {
+  const line = await scene.worker.waitForLine((l) =>
+    String(l.msg).startsWith('sent the chat socket close owed since '),
+  );
+  assert.is(line.level, 30, 'info');
+  assert.is(line.sent, 1);
+}
+
+/**
+ * Waits for a window of `windowMs` in which the private redis-server runs no
+ * command, for `timeoutMs` at most (then fails, naming the last window's).
+ */
+async function quietFor(scene: Scene, windowMs: number, timeoutMs: number): Promise<void> {
+  const end = performance.now() + timeoutMs;
+  for (;;) {
+    const before = await scene.redisCommands();
+    await sleep(windowMs);
+    const during = [...(await scene.redisCommands())].filter(
+      ([name, calls]) => calls !== (before.get(name) ?? 0),
+    );
+    if (during.length === 0) return;
+    if (performance.now() > end) assert.equal(during, [], 'Redis commands while idle');
+  }
+}
+
+/** The victim's next command is refused, USER_HAS_TO_LOGIN, and closes its socket (4001). */
+async function closedAtNextCommand(scene: Scene): Promise<void> {
+  const { socket } = scene.victim;
+  socket.send(JSON.stringify({ command: 'send', room: scene.roomId, message: 'hello?' }));
+  assert.equal(await nextJson(socket), { error: 'USER_HAS_TO_LOGIN' });
+  await closedWith(socket, CLOSE_LOGGED_OUT);
+}
+
+/** The bystander hears the victim leave the room (its socket closed). */
+async function victimLeft(scene: Scene): Promise<void> {
+  assert.equal(await nextJson(scene.bystander), {
+    room: String(scene.roomId),
+    username: 'vic',
+    msg_type: 5,
+  });
+}
+
+test('deactivating, nobody acting: once the layer takes writes again the worker closes the socket that only receives (4001), then issues no Redis command', async () => {
+  await withScene(
+    false,
+    async (scene) => {
+      const { admin, victim } = scene;
+      await scene.refuseGroups('user-');
+      const saved = await submit(admin, `/admin/users/${victim.id}/`, { email: '' });
+      assert.equal(await noticesAfter(admin, saved), [
+        `warning: The user “vic” was changed successfully. ${UNSENT} those connections still receive their rooms’ messages (each is closed at its next command). ${RESENT}; should the server stop first, save the user again to retry.`,
+      ]);
+      await stillHears(scene, victim.socket, 'not closed yet');
+
+      await scene.allow();
+      // No save, and not a frame from the socket: the worker's retry alone.
+      await closedWith(victim.socket, CLOSE_LOGGED_OUT, RETRY_MS);
+      await sentOwed(scene);
+      await victimLeft(scene);
+      // Owing nothing, the worker has no retry left to run: once the lanes'
+      // own checks after the close have settled, the deployment makes no call.
+      await quietFor(scene, 3000, 20_000);
+    },
+    { workerArgs: ['--orphan-check', '0'] },
+  );
+});
+
+test('making a room staff-only, nobody acting: once the layer takes writes again the worker closes the non-staff socket in it (4002)', async () => {
+  await withScene(
+    false,
+    async (scene) => {
+      const { admin, victim, roomId } = scene;
+      await scene.refuseGroups('room-');
+      const saved = await submit(admin, `/admin/rooms/${roomId}/`, {
+        title: 'Lobby',
+        staff_only: 'on',
+      });
+      assert.equal(await noticesAfter(admin, saved), [
+        `warning: The room “Lobby” was changed successfully. However, the open chat connections in the room could not be closed, because the channel layer is unavailable: until they are, those of users who are not staff still receive its messages (each is closed at its next command to it). ${RESENT}; should the server stop first, save the room again to retry.`,
+      ]);
+      // Its first retries (0.5 s and 1.5 s after) are refused as well.
+      await sleep(2000);
+      assert.is(victim.socket.ws.readyState, WebSocket.OPEN, 'not closed yet');
+
+      await scene.allow();
+      await closedWith(victim.socket, CLOSE_ACCESS_CHANGED, RETRY_MS);
+      await sentOwed(scene);
+      // Every socket in the room: the staff one joins again, and gets in.
+      await closedWith(scene.bystander, CLOSE_ACCESS_CHANGED);
+    },
+    { bystanderStaff: true },
+  );
+});
+
+test('deactivating, the worker stopped before the layer came back: saving again closes the sockets (4001)', async () => {
   await withScene(false, async (scene) => {
     const { admin, victim } = scene;
     const page = `/admin/users/${victim.id}/`;
@@ -159,12 +301,14 @@ test('deactivating: the save stands and the admin is told; saving again once the
     const saved = await submit(admin, page, { email: '' }); // "Active" unticked
     assert.is(saved.headers.location, page, 'back to the user, whose Save retries');
     assert.equal(await noticesAfter(admin, saved), [
-      `warning: The user “vic” was changed successfully. ${UNSENT} those connections still receive their rooms’ messages (each is closed at its next command). Save the user again to retry.`,
+      `warning: The user “vic” was changed successfully. ${UNSENT} those connections still receive their rooms’ messages (each is closed at its next command). ${RESENT}; should the server stop first, save the user again to retry.`,
     ]);
     assert.is((await fixtures.users.findById(victim.id))?.isActive, false, 'the change stands');
     await stillHears(scene, victim.socket, 'not closed yet');
+    await scene.replaceWorker();
 
     await scene.allow();
+    await stillHears(scene, victim.socket, 'the new worker owes nothing');
     // The page the notice is on: its form, the user inactive, saved again.
     const again = await admin.post(page, { email: '' });
     assert.is(again.headers.location, '/admin/users/');
@@ -172,15 +316,11 @@ test('deactivating: the save stands and the admin is told; saving again once the
       'success: The user “vic” was changed successfully.',
     ]);
     await closedWith(victim.socket, CLOSE_LOGGED_OUT);
-    assert.equal(await nextJson(scene.bystander), {
-      room: String(scene.roomId),
-      username: 'vic',
-      msg_type: 5,
-    });
+    await victimLeft(scene);
   });
 });
 
-test("setting the password: told so on the user's page; saving the user once the layer is back closes the sockets (4001)", async () => {
+test("setting the password, the worker stopped: told so on the user's page; saving the user once the layer is back closes the sockets (4001)", async () => {
   await withScene(false, async (scene) => {
     const { admin, victim } = scene;
     await scene.refuseGroups('user-');
@@ -190,9 +330,10 @@ test("setting the password: told so on the user's page; saving the user once the
       password2: password,
     });
     assert.equal(await noticesAfter(admin, changed), [
-      `warning: Password changed successfully. ${UNSENT} those connections still receive their rooms’ messages (each is closed at its next command). Save the user to retry.`,
+      `warning: Password changed successfully. ${UNSENT} those connections still receive their rooms’ messages (each is closed at its next command). ${RESENT}; should the server stop first, save the user to retry.`,
     ]);
     await stillHears(scene, victim.socket, 'not closed yet');
+    await scene.replaceWorker();
 
     await scene.allow();
     // The user's page (where the notice is), saved as it is: active.
@@ -205,16 +346,17 @@ test("setting the password: told so on the user's page; saving the user once the
   });
 });
 
-test('taking the staff flag: told which rooms they still receive; saving again closes the sockets (4002)', async () => {
+test('taking the staff flag, the worker stopped: told which rooms they still receive; saving again closes the sockets (4002)', async () => {
   await withScene(true, async (scene) => {
     const { admin, victim } = scene;
     const page = `/admin/users/${victim.id}/`;
     await scene.refuseGroups('user-');
     const saved = await submit(admin, page, { email: '', is_active: 'on' }); // "Staff" unticked
     assert.equal(await noticesAfter(admin, saved), [
-      `warning: The user “vic” was changed successfully. ${UNSENT} those connections still receive the staff-only rooms they are in (each is closed at its next command to one). Save the user again to retry.`,
+      `warning: The user “vic” was changed successfully. ${UNSENT} those connections still receive the staff-only rooms they are in (each is closed at its next command to one). ${RESENT}; should the server stop first, save the user again to retry.`,
     ]);
     await stillHears(scene, victim.socket, 'not closed yet');
+    await scene.replaceWorker();
 
     await scene.allow();
     const again = await admin.post(page, { email: '', is_active: 'on' });
@@ -225,43 +367,24 @@ test('taking the staff flag: told which rooms they still receive; saving again c
   });
 });
 
-test("deleting: told; the socket's next command gets USER_HAS_TO_LOGIN and closes it (4001), out of its room", async () => {
+test("deleting, the worker stopped: told; the socket's next command gets USER_HAS_TO_LOGIN and closes it (4001), out of its room", async () => {
   await withScene(false, async (scene) => {
     const { admin, victim } = scene;
     await scene.refuseGroups('user-');
     const deleted = await submit(admin, `/admin/users/${victim.id}/delete/`, {});
     assert.equal(await noticesAfter(admin, deleted), [
-      `warning: The user “vic” was deleted successfully. ${UNSENT} those connections still receive their rooms’ messages (each is closed at its next command).`,
+      `warning: The user “vic” was deleted successfully. ${UNSENT} those connections still receive their rooms’ messages (each is closed at its next command). ${RESENT}.`,
     ]);
     await stillHears(scene, victim.socket, 'not closed yet');
-    // Back, the layer closes nothing by itself: the socket's own check does.
+    await scene.replaceWorker();
+    // Back, nothing owes the close any more: the socket's own check closes it.
     await scene.allow();
-    victim.socket.send(JSON.stringify({ command: 'send', room: scene.roomId, message: 'hello?' }));
-    assert.equal(await nextJson(victim.socket), { error: 'USER_HAS_TO_LOGIN' });
-    await closedWith(victim.socket, CLOSE_LOGGED_OUT);
-    assert.equal(await nextJson(scene.bystander), {
-      room: String(scene.roomId),
-      username: 'vic',
-      msg_type: 5,
-    });
+    await closedAtNextCommand(scene);
+    await victimLeft(scene);
   });
 });
 
-/** The worker logged `message` for the send it could not make: one line, no stack (an outage). */
-async function logged(scene: Scene, message: string): Promise<void> {
-  const line = await scene.worker.waitForLine((l) => l.msg === message, 5000);
-  assert.not.ok('err' in line, `${message}: no stack`);
-}
-
-/** The victim's next command is refused, USER_HAS_TO_LOGIN, and closes its socket (4001). */
-async function closedAtNextCommand(scene: Scene): Promise<void> {
-  const { socket } = scene.victim;
-  socket.send(JSON.stringify({ command: 'send', room: scene.roomId, message: 'hello?' }));
-  assert.equal(await nextJson(socket), { error: 'USER_HAS_TO_LOGIN' });
-  await closedWith(socket, CLOSE_LOGGED_OUT);
-}
-
-test("making a room staff-only: told so on the room's page; saving the room again once the layer is back closes its sockets (4002)", async () => {
+test("making a room staff-only, the worker stopped: told so on the room's page; saving the room again once the layer is back closes its sockets (4002)", async () => {
   await withScene(
     false,
     async (scene) => {
@@ -271,10 +394,11 @@ test("making a room staff-only: told so on the room's page; saving the room agai
       const saved = await submit(admin, page, { title: 'Lobby', staff_only: 'on' });
       assert.is(saved.headers.location, page, 'back to the room, whose Save retries');
       assert.equal(await noticesAfter(admin, saved), [
-        'warning: The room “Lobby” was changed successfully. However, the open chat connections in the room could not be closed, because the channel layer is unavailable: until they are, those of users who are not staff still receive its messages (each is closed at its next command to it). Save the room again to retry.',
+        `warning: The room “Lobby” was changed successfully. However, the open chat connections in the room could not be closed, because the channel layer is unavailable: until they are, those of users who are not staff still receive its messages (each is closed at its next command to it). ${RESENT}; should the server stop first, save the room again to retry.`,
       ]);
       assert.is((await fixtures.rooms.find(roomId))?.staffOnly, true, 'the change stands');
       await logged(scene, "saved, but could not close the room's chat sockets");
+      await scene.replaceWorker();
 
       await scene.allow();
       // Not closed: the non-staff victim still hears the staff-only room.
@@ -294,11 +418,11 @@ test("making a room staff-only: told so on the room's page; saving the room agai
       bystander.send(JSON.stringify({ command: 'send', room: roomId, message: 'still here' }));
       assert.is((await nextJson(bystander)).message, 'still here', 'not closed by a later save');
     },
-    true, // the bystander is staff: the room stays open to them
+    { bystanderStaff: true }, // the room stays open to them
   );
 });
 
-test("a room made staff-only, its sockets not closed: a non-staff socket's next command to it is refused and closes it (4002), out of the room", async () => {
+test("a room made staff-only, the worker stopped: a non-staff socket's next command to it is refused and closes it (4002), out of the room", async () => {
   await withScene(
     false,
     async (scene) => {
@@ -309,19 +433,16 @@ test("a room made staff-only, its sockets not closed: a non-staff socket's next 
         staff_only: 'on',
       });
       assert.is((await noticesAfter(admin, saved)).length, 1);
+      await scene.replaceWorker();
       await scene.allow();
       await stillHears(scene, victim.socket, 'not closed yet');
-      // Back, the layer closes nothing by itself: the socket's own check does.
+      // Back, nothing owes the close any more: the socket's own check closes it.
       victim.socket.send(JSON.stringify({ command: 'send', room: roomId, message: 'hello?' }));
       assert.equal(await nextJson(victim.socket), { error: 'ROOM_ACCESS_DENIED' });
       await closedWith(victim.socket, CLOSE_ACCESS_CHANGED);
-      assert.equal(await nextJson(scene.bystander), {
-        room: String(roomId),
-        username: 'vic',
-        msg_type: 5,
-      });
+      await victimLeft(scene);
     },
-    true,
+    { bystanderStaff: true },
   );
 });
 
@@ -344,7 +465,7 @@ test('deleting a room: told that its sockets were not told; their next command t
   });
 });
 
-test("logging out: the logout completes, the failure is logged; the socket's next command closes it (4001)", async () => {
+test('logging out: the logout completes, the failure is logged; once the layer takes writes again the worker closes the socket that only receives (4001)', async () => {
   await withScene(false, async (scene) => {
     const { browser } = scene;
     assert.is((await browser.get('/')).status, 200); // its logout form's token
@@ -357,11 +478,13 @@ test("logging out: the logout completes, the failure is logged; the socket's nex
     await stillHears(scene, scene.victim.socket, 'not closed yet');
 
     await scene.allow();
-    await closedAtNextCommand(scene);
+    await closedWith(scene.victim.socket, CLOSE_LOGGED_OUT, RETRY_MS);
+    await sentOwed(scene);
+    await victimLeft(scene);
   });
 });
 
-test("logging in over a session: logged in, the failure is logged; the old session's socket's next command closes it (4001)", async () => {
+test("logging in over a session, the worker stopped: logged in, the failure is logged; the old session's socket's next command closes it (4001)", async () => {
   await withScene(false, async (scene) => {
     const { browser } = scene;
     await scene.refuseGroups('session-');
@@ -373,6 +496,7 @@ test("logging in over a session: logged in, the failure is logged; the old sessi
     assert.match(index.body.toString(), 'data-username="vic"');
     await logged(scene, "logged in, but could not close the replaced session's chat sockets");
     await stillHears(scene, scene.victim.socket, 'not closed yet');
+    await scene.replaceWorker();
 
     await scene.allow();
     await closedAtNextCommand(scene);

@@ -1,5 +1,3 @@
-import type { ChannelLayer } from '../layer/types.js';
-
 /**
  * The groups that tie an application's sockets to the session and the user they
  * were opened by. A consumer adds each socket it accepts to both; whatever ends
@@ -8,6 +6,14 @@ import type { ChannelLayer } from '../layer/types.js';
  * from any process on the layer. Without this a socket would go on receiving:
  * only what it sends is checked against its session.
  */
+
+/**
+ * What sends a close to a group: the layer, or what sends it again until the
+ * layer takes it (MultiChat's OwedCloses).
+ */
+export interface CloseSender {
+  groupSend(group: string, message: { close: number }): Promise<unknown>;
+}
 
 /** The group of the sockets opened with one session (its stored hash, hex). */
 export function sessionGroup(sessionKeyHash: string): string {
@@ -28,10 +34,10 @@ export const CLOSE_LOGGED_OUT = 4001;
 
 /** Closes the sockets opened with one session. */
 export async function closeSessionSockets(
-  layer: ChannelLayer,
+  sender: CloseSender,
   sessionKeyHash: string,
 ): Promise<void> {
-  await layer.groupSend(sessionGroup(sessionKeyHash), { close: CLOSE_LOGGED_OUT });
+  await sender.groupSend(sessionGroup(sessionKeyHash), { close: CLOSE_LOGGED_OUT });
 }
 
 /**
@@ -39,9 +45,9 @@ export async function closeSessionSockets(
  * CLOSE_LOGGED_OUT by default, or an app's code when the user may reconnect.
  */
 export async function closeUserSockets(
-  layer: ChannelLayer,
+  sender: CloseSender,
   userId: number,
   code: number = CLOSE_LOGGED_OUT,
 ): Promise<void> {
-  await layer.groupSend(userGroup(userId), { close: code });
+  await sender.groupSend(userGroup(userId), { close: code });
 }

@@ -28,7 +28,12 @@ export interface Application {
   identifySocket?(headers: ReadonlyMap<string, string>): Promise<SocketUser | null>;
   /** Turns a thrown error into a response (404/500 pages in the site's layout). */
   errorResponse?(status: number, request: Request | undefined): Response;
-  close?(): Promise<void>;
+  /**
+   * The application's last work at the worker's stop, once its events finished
+   * or were abandoned: what it still has to send goes no later than `deadline`
+   * (performance.now()), and the layer is open until it resolves.
+   */
+  close?(deadline: number): Promise<void>;
 }
 
 /** A value that can live in a connection's state (persisted between events). */

@@ -58,8 +58,9 @@ export function windDownEnd(deadline: number): number {
 
 /**
  * Of the wind-down, how long the worker's own part (giving up abandoned turns,
- * a round trip or two each, and the last rescue check) may take at most: the
- * rest is left for closing the layer and cancelling abandoned queries.
+ * a round trip or two each, the last rescue check, and the application's last
+ * sends) may take at most: the rest is left for closing the layer and
+ * cancelling abandoned queries.
  */
 const ABANDON_MS = 1000;
 
@@ -183,15 +184,18 @@ export class Worker {
     // a socket whose event this worker parked behind a dead one's turn would
     // otherwise wait for another worker to park one.
     const end = windDownEnd(deadline);
+    const ownEnd = Math.min(performance.now() + ABANDON_MS, end);
     await before(
-      Math.min(performance.now() + ABANDON_MS, end),
+      ownEnd,
       (async () => {
         if (!finished) await Promise.all([this.sockets.abandon(), this.answerAbandoned()]);
         await this.layer.lanes.stopRescue();
         await Promise.allSettled([...this.handovers]);
       })(),
     );
-    if (finished) await this.app.close?.();
+    // Then the application's last sends (MultiChat: the closes it still owes,
+    // tried once more), in what is left of the worker's part.
+    await this.app.close?.(ownEnd);
     return { abandoned, windDownEnd: end };
   }
 

@@ -20,6 +20,7 @@ import { ChatAccess } from './access.js';
 import { CHAT_DEFAULTS, ChatConsumer } from './consumer.js';
 import { RoomRepository } from './rooms.js';
 import { addAdminRoutes } from './views/admin.js';
+import { OwedCloses } from './views/owed-closes.js';
 import { csrfFailure, errorPage, indexView, loginView, logoutView } from './views/pages.js';
 
 export const CHAT_PATH = '/chat/stream/';
@@ -29,8 +30,10 @@ export interface AdminServices {
   rooms: RoomRepository;
   users: UserRepository;
   sessions: SessionStore;
-  /** To close the sockets of a user whose sessions the admin ends. */
+  /** To tell the sockets in a room the admin deletes. */
   layer: ChannelLayer;
+  /** To close the sockets of a user whose sessions the admin ends, or of a room made staff-only. */
+  closes: OwedCloses;
   /** For a close the layer could not take after a change was saved. */
   logger: Logger;
 }
@@ -52,14 +55,16 @@ export function createApplication(
   // at least half a second.
   const keepAliveSeconds = Math.min(Math.max(layer.groupExpiry / 4, 0.5), 86_400);
   const throttle = new LoginThrottle(layer.counters);
+  // The closes a change could not send, sent again by this process until the layer takes them.
+  const closes = new OwedCloses(layer, services.logger);
   const router = new Router()
     .add('/', loginRequired(indexView(rooms, keepAliveSeconds)), ['GET'])
-    .add('/accounts/login/', loginView(users, throttle, layer, sessions, services.logger), [
+    .add('/accounts/login/', loginView(users, throttle, closes, sessions, services.logger), [
       'GET',
       'POST',
     ])
-    .add('/accounts/logout/', logoutView(layer, sessions, services.logger), ['POST']);
-  addAdminRoutes(router, { rooms, users, sessions, layer, logger: services.logger });
+    .add('/accounts/logout/', logoutView(closes, sessions, services.logger), ['POST']);
+  addAdminRoutes(router, { rooms, users, sessions, layer, closes, logger: services.logger });
 
   // The order Django users know: sessions, then CSRF, then auth.
   const handleHttp = compose(
@@ -86,5 +91,6 @@ export function createApplication(
     consumerFor: (path) => (path === CHAT_PATH ? consumer : undefined),
     identifySocket: (headers) => identifySocketUser(headers, sessions, users),
     errorResponse: (status, request) => errorPage(status, request),
+    close: (deadline) => closes.close(deadline),
   };
 }

@@ -864,7 +864,7 @@ function userEdit(services: AdminServices): View {
     if (close !== undefined && !(await closeAfterChange(services, request, user.id, close))) {
       // The change stands; its page is where saving again sends the close.
       const here = keepListFilters(request, USER_LIST)(`/admin/users/${user.id}/`);
-      const retry = 'Save the user again to retry.';
+      const retry = 'save the user again';
       return redirectWith(request, here, [...notice, unsentCloseNotice(close, retry)], 'warning');
     }
     return redirectWith(request, keepListFilters(request, USER_LIST)(USER_LIST), notice);
@@ -939,7 +939,7 @@ function userPassword(services: AdminServices): View {
     const notice = 'Password changed successfully.';
     const here = keepListFilters(request, USER_LIST)(`/admin/users/${user.id}/`);
     if (closed) return redirectWith(request, here, notice);
-    const unsent = unsentCloseNotice(CLOSE_LOGGED_OUT, 'Save the user to retry.');
+    const unsent = unsentCloseNotice(CLOSE_LOGGED_OUT, 'save the user');
     return redirectWith(request, here, `${notice}${unsent}`, 'warning');
   };
 }
@@ -966,8 +966,8 @@ function userDelete(services: AdminServices): View {
     // The user's sessions go with them (ON DELETE CASCADE); so do their chat sockets.
     if (!(await services.users.delete(user.id))) return missingObject(request, 'user', params.id);
     const notice = deletedNotice('user', user.username);
-    // Nothing can send a close that fails now again (the user has no page left):
-    // their sockets are closed at their next command (ChatConsumer).
+    // No save can send a close that fails now again (the user has no page left):
+    // this process does (OwedCloses), else their next command closes each (ChatConsumer).
     if (await closeAfterChange(services, request, user.id, CLOSE_LOGGED_OUT, false))
       return redirectWith(request, keep(USER_LIST), notice);
     const unsent = unsentCloseNotice(CLOSE_LOGGED_OUT, undefined);

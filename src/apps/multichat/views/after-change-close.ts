@@ -8,24 +8,26 @@
  * that was made, nor, where it can be sent again, be forgotten, since the
  * sockets it was for go on receiving what they should no longer receive (only
  * what they send is checked). So the failure is logged and counted, the view
- * says what happened, and an admin's session remembers a close it could not
- * send (user or room id → close code) until a save of that user or room sends
- * it: a group send of a close is idempotent, so sending it again is always safe.
+ * says what happened, and the close is owed: this process sends it again until
+ * the layer takes it (OwedCloses), and an admin's session remembers one it
+ * could not send (user or room id → close code) until a save of that user or
+ * room sends it, should the process stop first: a group send of a close is
+ * idempotent, so sending it again is always safe.
  */
 import { CLOSE_LOGGED_OUT, closeUserSockets } from '../../../auth/socket-groups.js';
 import { isTransientLayerError } from '../../../layer/errors.js';
 import type { Logger } from '../../../logger.js';
-import type { ChannelLayer } from '../../../layer/types.js';
 import type { Request } from '../../../worker/http/request.js';
 import { logAppFailure } from '../../../worker/failures.js';
 import { CLOSE_ACCESS_CHANGED, roomGroup } from '../chat-protocol.js';
+import type { OwedCloses } from './owed-closes.js';
 
 /** The closes an admin change sends: the login ended, or the staff flag taken. */
 export type UserSocketsClose = typeof CLOSE_LOGGED_OUT | typeof CLOSE_ACCESS_CHANGED;
 
-/** What the layer is asked for after a change, and the services that ask it. */
+/** What sends the closes after a change (again, until the layer takes them), and logs. */
 interface AfterChangeServices {
-  layer: ChannelLayer;
+  closes: OwedCloses;
   logger: Logger;
 }
 
@@ -96,8 +98,9 @@ export function unsentRoomClose(request: Request, roomId: number): boolean {
 /**
  * Closes `userId`'s chat sockets with `code` after a change that committed.
  * True once sent (and no longer owed); false when the layer could not take it
- * (sentAfterCommit): the close is then owed, for the next save of the user to
- * send, unless the user is gone (`retry` false: nothing could send it again).
+ * (sentAfterCommit): the close is then owed, sent again by this process until
+ * the layer takes it, and by the next save of the user, unless the user is
+ * gone (`retry` false: no page is left to save).
  */
 export async function closeAfterChange(
   services: AfterChangeServices,
@@ -108,7 +111,7 @@ export async function closeAfterChange(
 ): Promise<boolean> {
   const sent = await sentAfterCommit(
     services.logger,
-    () => closeUserSockets(services.layer, userId, code),
+    () => closeUserSockets(services.closes, userId, code),
     "saved, but could not close the user's chat sockets",
     { path: request.path, userId, code },
   );
@@ -119,8 +122,9 @@ export async function closeAfterChange(
 /**
  * Closes the chat sockets in room `roomId` with CLOSE_ACCESS_CHANGED after it
  * was made staff-only (they join again, each join checked). True once sent;
- * false when the layer could not take it: owed then, for the next save of the
- * room that finds it staff-only to send.
+ * false when the layer could not take it: owed then, sent again by this
+ * process until the layer takes it, and by the next save of the room that
+ * finds it staff-only.
  */
 export async function closeRoomAfterChange(
   services: AfterChangeServices,
@@ -130,7 +134,7 @@ export async function closeRoomAfterChange(
   const code = CLOSE_ACCESS_CHANGED;
   const sent = await sentAfterCommit(
     services.logger,
-    () => services.layer.groupSend(roomGroup(roomId), { close: code }),
+    () => services.closes.groupSend(roomGroup(roomId), { close: code }),
     "saved, but could not close the room's chat sockets",
     { path: request.path, roomId, code },
   );
@@ -138,19 +142,27 @@ export async function closeRoomAfterChange(
   return sent;
 }
 
-/** Why a send failed, what follows until it is sent, and how to send it again. */
-function layerUnavailableNotice(couldNot: string, until: string, retry?: string): string {
-  return ` However, ${couldNot}, because the channel layer is unavailable: ${until}.${retry ? ` ${retry}` : ''}`;
+/** Why a send failed, and what follows until it is sent (`then`: what sends it). */
+function layerUnavailableNotice(couldNot: string, until: string, then?: string): string {
+  return ` However, ${couldNot}, because the channel layer is unavailable: ${until}.${then ? ` ${then}` : ''}`;
+}
+
+/**
+ * Who sends a close again: this process, by itself (OwedCloses), and, should
+ * it stop first, the admin's save (`retry`: what to save), where a page is left.
+ */
+function resentNotice(retry: string | undefined): string {
+  return `The close is sent again automatically as soon as the layer takes it${retry ? `; should the server stop first, ${retry} to retry` : ''}.`;
 }
 
 /**
  * What the admin is told, after the change's own notice, when the close of a
  * user's sockets could not be sent: why, what those connections can still do
- * until it is, and (`retry`) how to send it again.
+ * until it is, and that it is sent again (`retry`: how the admin can send it).
  */
 export function unsentCloseNotice(
   code: UserSocketsClose,
-  retry: 'Save the user again to retry.' | 'Save the user to retry.' | undefined,
+  retry: 'save the user again' | 'save the user' | undefined,
 ): string {
   const still =
     code === CLOSE_ACCESS_CHANGED
@@ -159,22 +171,23 @@ export function unsentCloseNotice(
   return layerUnavailableNotice(
     'the user’s open chat connections could not be closed',
     `until they are, ${still}`,
-    retry,
+    resentNotice(retry),
   );
 }
 
 /**
- * The same, after a room's change: made staff-only, its sockets not closed (a
- * save of the room sends it again); deleted, its sockets not told (nothing can
- * send that again, and nothing more is sent to the room: each page finds it
- * gone at its next command to it, refused as ROOM_INVALID).
+ * The same, after a room's change: made staff-only, its sockets not closed
+ * (sent again, as a user's close is; a save of the room sends it too); deleted,
+ * its sockets not told (nothing sends that again, and nothing more is sent to
+ * the room: each page finds it gone at its next command to it, refused as
+ * ROOM_INVALID).
  */
 export function unsentRoomNotice(change: 'made staff-only' | 'deleted'): string {
   return change === 'made staff-only'
     ? layerUnavailableNotice(
         'the open chat connections in the room could not be closed',
         'until they are, those of users who are not staff still receive its messages (each is closed at its next command to it)',
-        'Save the room again to retry.',
+        resentNotice('save the room again'),
       )
     : layerUnavailableNotice(
         'the open chat connections in the room could not be told',

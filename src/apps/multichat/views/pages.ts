@@ -1,11 +1,14 @@
 import type { SessionStore } from '../../../auth/sessions.js';
-import { closeSessionSockets, closeUserSockets } from '../../../auth/socket-groups.js';
+import {
+  closeSessionSockets,
+  closeUserSockets,
+  type CloseSender,
+} from '../../../auth/socket-groups.js';
 import {
   USERNAME_MAX_LENGTH,
   usernameLengthError,
   type UserRepository,
 } from '../../../auth/users.js';
-import type { ChannelLayer } from '../../../layer/types.js';
 import type { Logger } from '../../../logger.js';
 import { login, LoginThrottle, logout, safeNext, LOGIN_URL } from '../../../worker/http/auth.js';
 import type { CsrfFailure } from '../../../worker/http/csrf.js';
@@ -155,7 +158,7 @@ export function indexView(rooms: RoomRepository, keepAliveSeconds: number) {
 export function loginView(
   users: UserRepository,
   throttle: LoginThrottle,
-  layer: ChannelLayer,
+  closes: CloseSender,
   sessions: SessionStore,
   logger: Logger,
 ) {
@@ -216,13 +219,14 @@ export function loginView(
     const replaced = loggedInSessionHash(request, sessions);
     await login(request, user, users);
     // The user is logged in whatever the layer does: a close it cannot take is
-    // logged, not a 500 over a login that happened, and each socket it was for
-    // is closed at its next command, whose check finds its session over.
+    // logged, not a 500 over a login that happened, and sent again until the
+    // layer takes it (`closes`); a socket that sends first is closed at its next
+    // command, whose check finds its session over.
     const fields = { path: request.path, userId: user.id };
     if (replaced) {
       await sentAfterCommit(
         logger,
-        () => closeSessionSockets(layer, replaced),
+        () => closeSessionSockets(closes, replaced),
         "logged in, but could not close the replaced session's chat sockets",
         fields,
       );
@@ -233,7 +237,7 @@ export function loginView(
     if (user.rehashed) {
       await sentAfterCommit(
         logger,
-        () => closeUserSockets(layer, user.id),
+        () => closeUserSockets(closes, user.id),
         "logged in, but could not close the user's other chat sockets",
         fields,
       );
@@ -294,17 +298,18 @@ function loginForm(request: Request, state: LoginFormState): Response {
  * chat sockets opened with it (CLOSE_LOGGED_OUT): they would otherwise go on
  * receiving their rooms' messages, since only commands re-check the session.
  */
-export function logoutView(layer: ChannelLayer, sessions: SessionStore, logger: Logger) {
+export function logoutView(closes: CloseSender, sessions: SessionStore, logger: Logger) {
   return async (request: Request): Promise<Response> => {
     const hash = loggedInSessionHash(request, sessions);
     await logout(request);
     // The logout has happened whatever the layer does: a close it cannot take is
-    // logged, not a 500 that looks as if the user were still logged in, and each
-    // socket it was for is closed at its next command, whose check finds no login.
+    // logged, not a 500 that looks as if the user were still logged in, and sent
+    // again until the layer takes it (`closes`); a socket that sends first is
+    // closed at its next command, whose check finds no login.
     if (hash) {
       await sentAfterCommit(
         logger,
-        () => closeSessionSockets(layer, hash),
+        () => closeSessionSockets(closes, hash),
         "logged out, but could not close the session's chat sockets",
         { path: request.path },
       );
