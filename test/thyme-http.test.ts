@@ -621,6 +621,24 @@ test('a worker response cannot misframe a connection: 1xx and foreign codings ge
   assert.not.match(head, /and more/);
 });
 
+test('an HTTP/1.0 client gets no chunked response, even one that asks for it with TE: chunked (RFC 9112 §6.1)', async () => {
+  const { port } = await setup();
+  // Node chunked for an HTTP/1.0 request that named chunked in TE: a proxy
+  // speaking HTTP/1.0 took the chunk sizes for the body, and the connection was
+  // kept for a next response framed the same way.
+  const asking = 'Host: localhost\r\nTE: chunked\r\nConnection: keep-alive\r\n\r\n';
+  const raw = await rawExchange(
+    port,
+    `GET /chunked HTTP/1.0\r\n${asking}GET /echo HTTP/1.0\r\n${asking}`,
+  );
+  assert.not.match(raw, /transfer-encoding/i);
+  assert.match(raw, /^HTTP\/1\.1 200 OK\r\n[^]*\r\n\r\none,two,three$/, 'ended by the close');
+  // Thyme's own answers of no declared length too.
+  const own = await rawExchange(port, `POST /static/site.css HTTP/1.0\r\n${asking}`);
+  assert.match(own, /^HTTP\/1\.1 405 [^]*\r\n\r\nMethod Not Allowed$/);
+  assert.not.match(own, /transfer-encoding/i);
+});
+
 test("a worker's Content-Length goes out in digits, once: others get 500 before anything is written", async () => {
   const { port } = await setup();
   const pipelined = (path: string) => withEchoAfter(port, path);

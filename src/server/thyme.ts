@@ -323,6 +323,11 @@ export class Thyme implements ThymeContext {
   }
 
   private async onRequest(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    // Node chunks a body of undeclared length for an HTTP/1.0 request that names
+    // chunked in TE; RFC 9112 §6.1 allows Transfer-Encoding only in answer to
+    // HTTP/1.1, and a proxy speaking HTTP/1.0 would take the chunk sizes for the
+    // body. Such a body is ended by the close, as for any other HTTP/1.0 client.
+    if (req.httpVersion === '1.0') res.useChunkedEncodingByDefault = false;
     // Taken now: a connection that the client has dropped by the end (or by
     // its turn, pipelined) has no address.
     const client = logHost(clientAddress(req, this.options.proxyHeaders));
