@@ -1738,6 +1738,40 @@ hostile(
 );
 
 hostile(
+  'a worker cannot keep open a connection its client asked to close, and its Keep-Alive timeout is not passed on',
+  async () => {
+    const { port, worker } = await setup();
+    const next = 'POST /status/202 HTTP/1.1\r\nHost: localhost\r\nContent-Length: 0\r\n\r\n';
+    // The worker's Connection: keep-alive held these open past their response,
+    // and the request pipelined after got a 400.
+    for (const first of [
+      'GET /keep-alive HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n',
+      'GET /keep-alive HTTP/1.0\r\nHost: localhost\r\n\r\n',
+    ]) {
+      const raw = await rawExchange(port, first + next);
+      assert.match(raw, /^HTTP\/1\.1 200 OK\r\n[^]*\r\n\r\nkept$/);
+      assert.match(raw, /\r\nconnection: close\r\n/i);
+      assert.not.match(raw, /keep-alive/i);
+    }
+    await sleep(200);
+    assert.equal(
+      worker.of('http.request').map((r) => r.path),
+      ['/keep-alive', '/keep-alive'],
+      'the requests after them never reached a worker',
+    );
+    // A connection the client keeps is kept, for Thyme's time, not the worker's.
+    const kept = await rawExchange(
+      port,
+      'GET /keep-alive HTTP/1.1\r\nHost: localhost\r\n\r\n' +
+        'GET /status/203 HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n',
+    );
+    assert.match(kept, /^HTTP\/1\.1 200 OK\r\n[^]*\r\n\r\nkeptHTTP\/1\.1 203 /);
+    assert.match(kept, /\r\nKeep-Alive: timeout=5\r\n/);
+    assert.not.match(kept, /timeout=99/);
+  },
+);
+
+hostile(
   'a body in a transfer coding besides chunked gets 501, never reaching a worker still coded',
   async () => {
     const { port, worker } = await setup();

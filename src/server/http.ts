@@ -291,7 +291,7 @@ async function streamResponse(
         // short of it, and a keep-alive connection would take the difference for
         // (or from) the next response: told to check, it throws instead.
         res.strictContentLength = true;
-        res.writeHead(part.status!, rawHeaders(part.headers ?? []));
+        res.writeHead(part.status!, rawHeaders(part.headers ?? [], res.shouldKeepAlive));
         status = part.status!;
         // Node holds the head until the first body write: a stream that starts
         // empty (server-sent events, say) must reach the client as started.
@@ -347,14 +347,30 @@ async function streamResponse(
  * given, which a client (Node's own, nginx in front) refuses as the framing,
  * and two that differ leave each reader to pick one. Repeats of one value are
  * sent once. Throws ProtocolViolation for those.
+ *
+ * Whether the connection stays open is Thyme's to decide too (`keepAlive`,
+ * from the request and Thyme's own refusals): a worker's Connection may close
+ * it, never keep it. Node takes any Connection value but close for keep-alive,
+ * so a worker's `keep-alive` (or `upgrade` on a 426) held open a connection
+ * whose client had sent `Connection: close` (RFC 9112 §9.6: the server MUST
+ * close it) or that an HTTP/1.0 client reads to its end, and Node went on to
+ * read what came after. The worker's keep-alive option is dropped, close is
+ * added to its others when the connection is to close, and its Keep-Alive
+ * header, whose timeout is Thyme's (--keep-alive-timeout), is left out.
  */
-function rawHeaders(headers: HeaderList): string[] {
+function rawHeaders(headers: HeaderList, keepAlive: boolean): string[] {
   const raw: string[] = [];
   let length: string | undefined;
   for (const [nameBytes, valueBytes] of headers) {
     const name = Buffer.from(nameBytes).toString('latin1');
     const value = Buffer.from(valueBytes).toString('latin1');
     const lowerName = name.toLowerCase();
+    if (lowerName === 'keep-alive') continue;
+    if (lowerName === 'connection') {
+      const options = connectionOptions(value, keepAlive);
+      if (options) raw.push(name, options);
+      continue;
+    }
     if (lowerName === 'transfer-encoding') {
       if (value.trim().toLowerCase() !== 'chunked')
         throw new ProtocolViolation('"transfer-encoding" may only be chunked');
@@ -372,6 +388,20 @@ function rawHeaders(headers: HeaderList): string[] {
     raw.push(name, value);
   }
   return raw;
+}
+
+/**
+ * A worker's Connection value as sent (rawHeaders): its options but keep-alive,
+ * with close among them unless `keepAlive`; undefined when none is left.
+ */
+function connectionOptions(value: string, keepAlive: boolean): string | undefined {
+  const options = value
+    .split(',')
+    .map((option) => option.trim())
+    .filter((option) => option !== '' && option.toLowerCase() !== 'keep-alive');
+  if (!keepAlive && !options.some((option) => option.toLowerCase() === 'close'))
+    options.push('close');
+  return options.length > 0 ? options.join(', ') : undefined;
 }
 
 /**

@@ -235,6 +235,18 @@ export class TestWorker {
         content: b('bye'),
       });
     }
+    if (path === '/keep-alive') {
+      // The application asking for the connection to be kept, with a timeout of its own.
+      return this.layer.send(reply, {
+        status: 200,
+        headers: [
+          [b('connection'), b('keep-alive')],
+          [b('keep-alive'), b('timeout=99')],
+          [b('content-length'), b('4')],
+        ],
+        content: b('kept'),
+      });
+    }
     if (path.startsWith('/status/')) {
       return this.layer.send(reply, {
         status: Number(path.slice(8)),
