@@ -172,8 +172,10 @@ export function parseHttpResponse(message: Message, first: boolean): HttpRespons
   const response: HttpResponseMessage = {};
   if (first) {
     const { status } = message;
-    if (typeof status !== 'number' || !Number.isInteger(status) || status < 100 || status > 999) {
-      throw new ProtocolViolation('"status" must be an integer HTTP status');
+    // RFC 9110 §15: codes outside 100–599 are invalid, and a client takes one
+    // for a 5xx; Node sent up to 999 as given.
+    if (typeof status !== 'number' || !Number.isInteger(status) || status < 100 || status > 599) {
+      throw new ProtocolViolation('"status" must be an integer HTTP status, 100–599');
     }
     // Sent as the response, a 1xx would be taken by the client for an interim
     // one: it would wait on for the real response, or take the next request's.

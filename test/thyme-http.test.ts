@@ -621,6 +621,26 @@ test('a worker response cannot misframe a connection: 1xx and foreign codings ge
   assert.not.match(head, /and more/);
 });
 
+test('a 205 goes out with no content, the content a worker sent dropped; a status past 599 gets 500', async () => {
+  const { port } = await setup();
+  // Node chunked a 205's content on, and kept a worker's Content-Length.
+  for (const path of ['/status/205', '/framing/reset-content']) {
+    const raw = await withEchoAfter(port, path);
+    assert.match(raw, /^HTTP\/1\.1 205 Reset Content\r\n/, path);
+    const head = raw.split('\r\n\r\n')[0]!;
+    assert.equal(head.match(/content-length: \d+/gi), ['Content-Length: 0'], path);
+    assert.not.match(head, /transfer-encoding/i, path);
+    assert.match(raw, /\r\n\r\nHTTP\/1\.1 200 OK\r\n/, `${path}: then /echo`);
+    assert.not.match(raw, /status/, path);
+  }
+  // RFC 9110 §15: codes past 599 are invalid; Node sent them as given.
+  const raw = await withEchoAfter(port, '/status/600');
+  assert.match(
+    raw,
+    /^HTTP\/1\.1 500 Internal Server Error\r\n[^]*\r\n\r\nInternal Server Error\nHTTP\/1\.1 200 OK\r\n/,
+  );
+});
+
 test('an HTTP/1.0 client gets no chunked response, even one that asks for it with TE: chunked (RFC 9112 §6.1)', async () => {
   const { port } = await setup();
   // Node chunked for an HTTP/1.0 request that named chunked in TE: a proxy

@@ -291,8 +291,12 @@ async function streamResponse(
         // short of it, and a keep-alive connection would take the difference for
         // (or from) the next response: told to check, it throws instead.
         res.strictContentLength = true;
-        res.writeHead(part.status!, rawHeaders(part.headers ?? [], res.shouldKeepAlive));
-        status = part.status!;
+        const started = part.status!;
+        res.writeHead(
+          started,
+          rawHeaders(part.headers ?? [], res.shouldKeepAlive, started === 205),
+        );
+        status = started;
         // Node holds the head until the first body write: a stream that starts
         // empty (server-sent events, say) must reach the client as started.
         if (part.more_content && !part.content?.length) res.flushHeaders();
@@ -306,8 +310,11 @@ async function streamResponse(
     // The client may have left during the last wait: writing on would wait for a
     // drain that never comes, and reading on would reopen the released channel.
     if (res.destroyed) return status;
+    // A 205 has no content (RFC 9110 §15.3.6: the server MUST NOT send any);
+    // Node drops it only from HEAD, 204 and 304 answers. Not logged, as those are not.
+    const content = status === 205 ? undefined : part.content;
     try {
-      if (part.content && part.content.length > 0 && !res.write(part.content)) {
+      if (content && content.length > 0 && !res.write(content)) {
         // Wait for the client to take it before pulling more from the layer.
         await new Promise<void>((resolve) => {
           const done = (): void => {
@@ -357,8 +364,11 @@ async function streamResponse(
  * read what came after. The worker's keep-alive option is dropped, close is
  * added to its others when the connection is to close, and its Keep-Alive
  * header, whose timeout is Thyme's (--keep-alive-timeout), is left out.
+ *
+ * A response with `noContent` (a 205) says so with a Content-Length of 0, in
+ * place of the worker's: unlike a 204's, its end is not implied (RFC 9112 §6.3).
  */
-function rawHeaders(headers: HeaderList, keepAlive: boolean): string[] {
+function rawHeaders(headers: HeaderList, keepAlive: boolean, noContent: boolean): string[] {
   const raw: string[] = [];
   let length: string | undefined;
   for (const [nameBytes, valueBytes] of headers) {
@@ -382,11 +392,12 @@ function rawHeaders(headers: HeaderList, keepAlive: boolean): string[] {
         throw new ProtocolViolation('"content-length" must be a number of bytes, in digits');
       if (length !== undefined && BigInt(digits) !== BigInt(length))
         throw new ProtocolViolation('"content-length" is given twice, with two values');
-      if (length !== undefined) continue;
+      if (length !== undefined || noContent) continue;
       length = digits;
     }
     raw.push(name, value);
   }
+  if (noContent) raw.push('Content-Length', '0');
   return raw;
 }
 
