@@ -1243,6 +1243,18 @@ test('static files revalidate by If-Modified-Since too; If-None-Match takes prec
   assert.is(await get({ 'if-modified-since': 'Wed, 15 Nov 2023 00:00:00 GMT' }), 304);
   assert.is(await get({ 'if-modified-since': 'Tue, 14 Nov 2023 22:13:19 GMT' }), 200);
   assert.is(await get({ 'if-modified-since': 'not a date' }), 200, 'an invalid date is ignored');
+  // So is anything but an HTTP-date (RFC 9110 §13.1.3), though Date.parse reads it.
+  for (const other of [
+    '2099',
+    '2099-01-01T00:00:00Z',
+    'Thu, 01 Jan 2099 00:00:00 +0000',
+    'Wed, 31 Feb 2024 00:00:00 GMT',
+  ])
+    assert.is(await get({ 'if-modified-since': other }), 200, other);
+  // The obsolete forms, which a recipient must still accept (§5.6.7).
+  assert.is(await get({ 'if-modified-since': 'Wednesday, 15-Nov-23 00:00:00 GMT' }), 304);
+  assert.is(await get({ 'if-modified-since': 'Tue Nov 14 22:13:20 2023' }), 304);
+  assert.is(await get({ 'if-modified-since': 'Tue Nov 14 22:13:19 2023' }), 200);
   // Both sent: If-None-Match decides (RFC 9110 §13.2.2), either way.
   const bothStale = { 'if-none-match': '"other"', 'if-modified-since': lastModified };
   assert.is(await get(bothStale), 200);

@@ -280,13 +280,57 @@ function etagMatches(ifNoneMatch: string, etag: string): boolean {
 
 /**
  * If-Modified-Since (RFC 9110 §13.1.3): unmodified when the file's mtime, to
- * the whole second Last-Modified carries, is not after the date. A date that
- * does not parse is ignored (a 200), as the RFC asks.
+ * the whole second Last-Modified carries, is not after the date. A value that
+ * is no HTTP-date is ignored (a 200), as the RFC asks.
  */
 function unmodifiedSince(ifModifiedSince: string, file: StaticFile): boolean {
-  const since = Date.parse(ifModifiedSince);
-  if (Number.isNaN(since)) return false;
+  const since = parseHttpDate(ifModifiedSince);
+  if (since === undefined) return false;
   return Math.floor(file.identity.mtimeMs / 1000) * 1000 <= since;
+}
+
+const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
+
+/**
+ * The forms of an HTTP-date (RFC 9110 §5.6.7): IMF-fixdate, and the obsolete
+ * RFC 850 and asctime forms, which a recipient must accept too.
+ */
+const HTTP_DATE_FORMS = [
+  /^(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun), (?<day>\d{2}) (?<month>[A-Z][a-z]{2}) (?<year>\d{4}) (?<hour>\d{2}):(?<minute>\d{2}):(?<second>\d{2}) GMT$/,
+  /^(?:Mon|Tues|Wednes|Thurs|Fri|Satur|Sun)day, (?<day>\d{2})-(?<month>[A-Z][a-z]{2})-(?<year>\d{2}) (?<hour>\d{2}):(?<minute>\d{2}):(?<second>\d{2}) GMT$/,
+  /^(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun) (?<month>[A-Z][a-z]{2}) (?<day>[ \d]\d) (?<hour>\d{2}):(?<minute>\d{2}):(?<second>\d{2}) (?<year>\d{4})$/,
+];
+
+/**
+ * An HTTP-date as milliseconds since the epoch, or undefined for anything
+ * else. Not Date.parse, which reads "2099" or "31 Feb" as dates (the file then
+ * counted as unmodified), and asctime in the server's own time zone.
+ */
+function parseHttpDate(value: string): number | undefined {
+  const fields = HTTP_DATE_FORMS.map((form) => form.exec(value)?.groups).find(Boolean);
+  if (!fields) return undefined;
+  const month = MONTHS.indexOf(fields.month!);
+  const [day, hour, minute, second] = [fields.day, fields.hour, fields.minute, fields.second].map(
+    Number,
+  ) as [number, number, number, number];
+  let year = Number(fields.year);
+  if (fields.year!.length === 2) {
+    // RFC 850's two-digit year is the latest with those digits that is not
+    // more than 50 years ahead (§5.6.7).
+    const now = new Date().getUTCFullYear();
+    year += now - (now % 100);
+    if (year > now + 50) year -= 100;
+  }
+  const time = Date.UTC(year, month, day, hour, minute, second);
+  const date = new Date(time);
+  // Date.UTC rolls fields over (31 Feb is 2 March): such a value is no date.
+  const exact =
+    month >= 0 &&
+    date.getUTCDate() === day &&
+    date.getUTCHours() === hour &&
+    date.getUTCMinutes() === minute &&
+    date.getUTCSeconds() === second;
+  return exact ? time : undefined;
 }
 
 /** Answers 304 when the client has this version (false: nothing more to send), or writes the 200 headers. */
