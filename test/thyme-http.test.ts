@@ -389,6 +389,19 @@ test('Expect: 100-continue: the 100 comes only once the body will be read; a ref
   }
 });
 
+test('an expectation other than 100-continue is ignored (RFC 9110 §10.1.1 makes a 417 optional): the request is served and logged', async () => {
+  const log = join(mkdtempSync(join(tmpdir(), 'gredis-log-')), 'access.log');
+  const { port, thyme } = await setup({ accessLog: log });
+  // Node answered these with a 417 of its own, in no log and no count.
+  const raw = await rawExchange(
+    port,
+    'POST /echo HTTP/1.1\r\nHost: localhost\r\nExpect: something-else\r\nContent-Length: 3\r\nConnection: close\r\n\r\nabc',
+  );
+  assert.match(raw, /^HTTP\/1\.1 200 OK\r\n[^]*"body":"abc"/);
+  await thyme.close();
+  assert.match(readFileSync(log, 'utf8'), /"POST \/echo HTTP\/1\.1" 200 /);
+});
+
 test('CONNECT (a proxy method) gets 405 and a closed connection, not silence', async () => {
   const { port, worker } = await setup();
   const answer = await rawExchange(

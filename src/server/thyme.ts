@@ -155,6 +155,12 @@ export class Thyme implements ThymeContext {
       holdContinue(res);
       void this.onRequest(req, res);
     });
+    // Without a listener Node answers any other expectation with a 417 of its
+    // own, never counted or logged. RFC 9110 §10.1.1 makes that 417 a MAY: an
+    // expectation Thyme does not know is ignored, and the request is served.
+    this.server.on('checkExpectation', (req: IncomingMessage, res: ServerResponse) => {
+      void this.onRequest(req, res);
+    });
     this.server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
       // The HTTP server no longer watches this connection: its errors are ours.
       socket.on('error', destroyOnError);
