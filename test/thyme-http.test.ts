@@ -654,6 +654,14 @@ test('a 205 goes out with no content, the content a worker sent dropped; a statu
   );
 });
 
+test('a 204 goes out without the Content-Length its worker gave it (RFC 9110 §8.6), and the connection goes on', async () => {
+  const { port } = await setup();
+  const raw = await withEchoAfter(port, '/framing/no-content');
+  assert.match(raw, /^HTTP\/1\.1 204 No Content\r\n[^]*?\r\n\r\nHTTP\/1\.1 200 OK\r\n/);
+  assert.not.match(raw.split('\r\n\r\n')[0]!, /content-length|transfer-encoding/i);
+  assert.not.match(raw, /status/);
+});
+
 test('an HTTP/1.0 client gets no chunked response, even one that asks for it with TE: chunked (RFC 9112 §6.1)', async () => {
   const { port } = await setup();
   // Node chunked for an HTTP/1.0 request that named chunked in TE: a proxy

@@ -292,10 +292,7 @@ async function streamResponse(
         // (or from) the next response: told to check, it throws instead.
         res.strictContentLength = true;
         const started = part.status!;
-        res.writeHead(
-          started,
-          rawHeaders(part.headers ?? [], res.shouldKeepAlive, started === 205),
-        );
+        res.writeHead(started, rawHeaders(part.headers ?? [], started, res.shouldKeepAlive));
         status = started;
         // Node holds the head until the first body write: a stream that starts
         // empty (server-sent events, say) must reach the client as started.
@@ -365,10 +362,11 @@ async function streamResponse(
  * added to its others when the connection is to close, and its Keep-Alive
  * header, whose timeout is Thyme's (--keep-alive-timeout), is left out.
  *
- * A response with `noContent` (a 205) says so with a Content-Length of 0, in
- * place of the worker's: unlike a 204's, its end is not implied (RFC 9112 §6.3).
+ * A 204 goes out with no Content-Length (RFC 9110 §8.6: the server MUST NOT
+ * send one), a 205 with one of 0 in place of the worker's: it has no content
+ * either, but unlike a 204's its end is not implied (RFC 9112 §6.3).
  */
-function rawHeaders(headers: HeaderList, keepAlive: boolean, noContent: boolean): string[] {
+function rawHeaders(headers: HeaderList, status: number, keepAlive: boolean): string[] {
   const raw: string[] = [];
   let length: string | undefined;
   for (const [nameBytes, valueBytes] of headers) {
@@ -387,17 +385,18 @@ function rawHeaders(headers: HeaderList, keepAlive: boolean, noContent: boolean)
       continue;
     }
     if (lowerName === 'content-length') {
+      if (status === 204 || status === 205) continue;
       const digits = value.trim();
       if (!/^\d+$/.test(digits))
         throw new ProtocolViolation('"content-length" must be a number of bytes, in digits');
       if (length !== undefined && BigInt(digits) !== BigInt(length))
         throw new ProtocolViolation('"content-length" is given twice, with two values');
-      if (length !== undefined || noContent) continue;
+      if (length !== undefined) continue;
       length = digits;
     }
     raw.push(name, value);
   }
-  if (noContent) raw.push('Content-Length', '0');
+  if (status === 205) raw.push('Content-Length', '0');
   return raw;
 }
 

@@ -315,6 +315,10 @@ const FRAMING: Record<string, Message[]> = {
       content: b('hello'),
     },
   ],
+  // A 204 has no Content-Length, whatever the worker sends.
+  '/framing/no-content': [
+    { status: 204, headers: [[b('content-length'), b('6')]], content: b('status') },
+  ],
   // A 205 has no content: its Content-Length must say 0, whatever the worker's says.
   '/framing/reset-content': [
     { status: 205, headers: [[b('content-length'), b('6')]], content: b('status') },
