@@ -20,7 +20,12 @@ import { runPython } from './helpers/cli.js';
 const test = suite('password hashers');
 
 type DjangoRequest =
-  | { make: string; algorithm?: 'pbkdf2_sha256' | 'pbkdf2_sha1'; iterations?: number }
+  | {
+      make: string;
+      algorithm?: 'pbkdf2_sha256' | 'pbkdf2_sha1';
+      iterations?: number;
+      salt?: string;
+    }
   | { check: string; encoded: string };
 
 const django = <T>(requests: DjangoRequest[]): Promise<T[]> =>
@@ -136,12 +141,19 @@ test('unusable passwords, unknown algorithms and malformed values never verify (
   assert.ok(await checkPassword('pw', valid), 'the untouched hash still verifies');
 });
 
-test('needsRehash: fewer iterations or sha1 yes; current or more, unusable and garbage no', async () => {
-  const [low, current, sha1] = await django<string>([
+test('needsRehash: fewer iterations, sha1 or a salt under 22 characters yes; current or more, unusable and garbage no', async () => {
+  const [low, current, sha1, oldSalt, shortSalt] = await django<string>([
     { make: 'pw', iterations: 1000 },
     { make: 'pw', iterations: PBKDF2_ITERATIONS },
     { make: 'pw', algorithm: 'pbkdf2_sha1', iterations: 900_000 },
+    // Django before 3.2 made salts of 12 characters; 3.2 rehashes any under 128 bits.
+    { make: 'pw', iterations: PBKDF2_ITERATIONS, salt: 'abcdefghijkl' },
+    { make: 'pw', iterations: PBKDF2_ITERATIONS, salt: 'a'.repeat(21) },
   ]);
+  assert.ok(needsRehash(oldSalt!));
+  assert.ok(needsRehash(shortSalt!));
+  // Python's len(): 21 code points, though 22 UTF-16 units.
+  assert.ok(needsRehash(`pbkdf2_sha256$${PBKDF2_ITERATIONS}$${'a'.repeat(20)}😀$x`));
   assert.ok(needsRehash(low!));
   assert.not.ok(needsRehash(current!));
   assert.ok(needsRehash(sha1!));

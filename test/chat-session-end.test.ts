@@ -7,14 +7,16 @@
  * rooms, and leaves them (the room hears it). Embedded (in-process layer,
  * SQLite: one Thyme and worker) and distributed (Redis and PostgreSQL, two
  * `runworker`s and two `thyme`s: the socket on one Thyme, the request that
- * ends the login through the other, the close crossing the layer).
+ * ends the login through the other, the close crossing the layer). A login that
+ * rehashes an old password ends the user's other sessions, as Django's does.
  */
 import { suite } from './helpers/suite.js';
 import * as assert from 'uvu/assert';
+import { checkPassword, PBKDF2_ITERATIONS } from '../src/auth/hashers.js';
 import { CLOSE_LOGGED_OUT } from '../src/auth/socket-groups.js';
 import type { Database } from '../src/db/connection.js';
 import { BrowserlessClient } from './helpers/browserless.js';
-import { runGredisWithKey } from './helpers/cli.js';
+import { runGredisWithKey, runPython } from './helpers/cli.js';
 import { postgresBackend, sqliteBackend, type DatabaseBackend } from './helpers/databases.js';
 import {
   chatClient,
@@ -22,6 +24,7 @@ import {
   EmbeddedChat,
   Fixtures,
   nextJson,
+  TEST_PASSWORD_ITERATIONS,
 } from './helpers/deployment.js';
 import { within } from './helpers/wait.js';
 import type { TestClient } from './helpers/ws-client.js';
@@ -35,6 +38,8 @@ interface Deployment {
   requestPort: number;
   /** The CHANNEL_LAYER_URL of a shared layer that `gredis changepassword` can reach, if any. */
   sharedLayerUrl?: string;
+  /** The PBKDF2 iterations its logins hash passwords with. */
+  passwordIterations: number;
   stop(): Promise<void>;
 }
 
@@ -112,6 +117,26 @@ const TRIGGERS: Trigger[] = [
       );
       assert.is(result.code, 0, result.stderr);
     },
+  },
+];
+
+/**
+ * Stored hashes Django's check_password replaces at a right password (its
+ * must_update), made by Django: `iterations` are the deployment's.
+ */
+const OLD_HASHES: { what: string; hash(iterations: number): Record<string, unknown> }[] = [
+  {
+    what: 'fewer iterations',
+    hash: (iterations) => ({ make: PASSWORD, iterations: iterations - 1 }),
+  },
+  {
+    what: 'the older pbkdf2_sha1',
+    hash: (iterations) => ({ make: PASSWORD, algorithm: 'pbkdf2_sha1', iterations }),
+  },
+  {
+    // Under 128 bits of salt (must_update_salt): what Django made before 3.2.
+    what: 'a 12-character salt',
+    hash: (iterations) => ({ make: PASSWORD, iterations, salt: 'abcdefghijkl' }),
   },
 ];
 
@@ -214,13 +239,83 @@ function sessionEndSuite(
     });
   }
 
+  for (const { what, hash } of OLD_HASHES) {
+    test(`a login that rehashes a password of ${what} ends the user's other sessions as Django's does: pages logged out, their sockets closed with 4001; the new session chats`, async () => {
+      const { socketPort, requestPort, passwordIterations } = deployment;
+      const [old] = await runPython<string[]>('django_hashes.py', [hash(passwordIterations)]);
+      const victim = await fixtures.user('vic', { password: PASSWORD });
+      await db.knex('auth_user').where('id', victim.id).update({ password: old! });
+      const room = await fixtures.room('Lobby');
+      const id = String(room.id);
+      const bystander = await inRoom(
+        socketPort,
+        await fixtures.login(await fixtures.user('bea')),
+        room.id,
+      );
+      // Two sessions made with the old hash, each with a socket in the room, one per Thyme.
+      const others = [await fixtures.login(victim), await fixtures.login(victim)];
+      const sockets = [
+        await inRoom(socketPort, others[0]!, room.id),
+        await inRoom(requestPort, others[1]!, room.id),
+      ];
+      for (const notice of [await nextJson(bystander), await nextJson(bystander)])
+        assert.equal(notice, { room: id, username: 'vic', msg_type: 4 });
+      assert.equal(await nextJson(sockets[0]!), { room: id, username: 'vic', msg_type: 4 });
+
+      const browser = new BrowserlessClient(requestPort);
+      assert.is((await browser.login('vic', PASSWORD)).status, 302, 'the login succeeds');
+      const { password: stored } = (await db
+        .knex('auth_user')
+        .where('id', victim.id)
+        .first('password')) as { password: string };
+      assert.match(stored, new RegExp(`^pbkdf2_sha256\\$${passwordIterations}\\$\\w{22}\\$`));
+      assert.ok(await checkPassword(PASSWORD, stored), 'rehashed, the same password');
+      bystander.send(JSON.stringify({ command: 'send', room: room.id, message: 'after' }));
+
+      for (const socket of sockets) {
+        const { code } = await within(socket.closed, 5000, "the other session's socket to close");
+        assert.is(code, CLOSE_LOGGED_OUT);
+        assert.equal(socket.received, [], 'nothing reached it between the login and the close');
+      }
+      const heard: Record<string, unknown>[] = [];
+      while (heard.length < 3) heard.push(await nextJson(bystander, 5000));
+      assert.equal(
+        heard.filter((frame) => frame.msg_type === 5),
+        [0, 1].map(() => ({ room: id, username: 'vic', msg_type: 5 })),
+      );
+      assert.is(heard.find((frame) => frame.msg_type === 0)?.message, 'after');
+      // Django's get_user finds the old hash's sessions stale and flushes them: a
+      // page is sent to log in, its cookie deleted, its row gone.
+      for (const [index, key] of others.entries()) {
+        const other = new BrowserlessClient(index === 0 ? socketPort : requestPort);
+        other.cookies.set('sessionid', key);
+        const page = await other.get('/');
+        assert.is(page.status, 302, 'logged out');
+        assert.is(page.headers.location, '/accounts/login/?next=/');
+        assert.match(String(page.headers['set-cookie']), /sessionid=;.*Max-Age=0/i);
+        assert.is(await fixtures.sessions.load(key), undefined, 'the session is deleted');
+      }
+      // The new session carries the new hash's: its pages and its socket work.
+      assert.is((await browser.get('/')).status, 200);
+      const fresh = await inRoom(socketPort, browser.cookies.get('sessionid')!, room.id);
+      assert.equal(await nextJson(bystander), { room: id, username: 'vic', msg_type: 4 });
+      fresh.send(JSON.stringify({ command: 'send', room: room.id, message: 'rehashed, still in' }));
+      assert.is((await nextJson(bystander)).message, 'rehashed, still in');
+    });
+  }
+
   test.run();
 }
 
 sessionEndSuite('embedded, in-process layer, SQLite', sqliteBackend(), false, async (_, db) => {
   const chat = await EmbeddedChat.start(db);
   const port = chat.ports[0]!;
-  return { socketPort: port, requestPort: port, stop: () => chat.stop() };
+  return {
+    socketPort: port,
+    requestPort: port,
+    passwordIterations: TEST_PASSWORD_ITERATIONS,
+    stop: () => chat.stop(),
+  };
 });
 
 sessionEndSuite(
@@ -236,6 +331,7 @@ sessionEndSuite(
         socketPort: socketPort!,
         requestPort: requestPort!,
         sharedLayerUrl: chat.layerUrl,
+        passwordIterations: PBKDF2_ITERATIONS,
         stop: () => chat.stop(),
       };
     } catch (error) {

@@ -2,6 +2,7 @@ import { pbkdf2, randomBytes, timingSafeEqual } from 'node:crypto';
 import { availableParallelism } from 'node:os';
 import { promisify } from 'node:util';
 import pLimit from 'p-limit';
+import { codePointLength } from '../code-points.js';
 
 /**
  * Django's password hashes: `pbkdf2_sha256$<iterations>$<salt>$<base64 hash>` (and the
@@ -90,14 +91,22 @@ export function isUsablePassword(encoded: string): boolean {
 }
 
 /**
- * Whether a stored hash is weaker than what we would make now (older algorithm or
- * fewer iterations): rehash it after the next successful login. Unusable or
- * unreadable values are left alone.
+ * Whether a stored hash is weaker than what we would make now (older algorithm,
+ * fewer iterations, or a salt of under 128 bits, such as the 12 characters
+ * Django made before 3.2: its must_update_salt, counting characters as Python
+ * does): rehash it after the next successful login. More iterations than ours
+ * are kept, where Django 3.2 would lower them to its own: a hash a newer Django
+ * made on a shared `auth_user` is not weakened. Unusable or unreadable values
+ * are left alone.
  */
 export function needsRehash(encoded: string, iterations = PBKDF2_ITERATIONS): boolean {
   const parsed = parseEncoded(encoded);
   if (!parsed) return false;
-  return parsed.algorithm !== 'pbkdf2_sha256' || parsed.iterations < iterations;
+  return (
+    parsed.algorithm !== 'pbkdf2_sha256' ||
+    parsed.iterations < iterations ||
+    codePointLength(parsed.salt) < SALT_LENGTH
+  );
 }
 
 /** One entry of what the admin shows of a stored password: a label, and a value if any. */

@@ -1,8 +1,10 @@
 """Django's own password hashers, driven by the tests (Debian's python3-django).
 
 Reads a JSON list of requests on stdin and prints a JSON list of answers:
-  {"make": password, "algorithm": "pbkdf2_sha256" | "pbkdf2_sha1", "iterations": n or null}
-      -> the encoded hash Django makes
+  {"make": password, "algorithm": "pbkdf2_sha256" | "pbkdf2_sha1", "iterations": n or null,
+   "salt": text or null}
+      -> the encoded hash Django makes (with a fresh salt of 22 characters unless given:
+         a 12-character one is what Django made before 3.2)
   {"check": password, "encoded": hash}  -> whether Django's check_password accepts it
 """
 import json
@@ -27,7 +29,7 @@ for request in json.load(sys.stdin):
     if "make" in request:
         hasher = HASHERS[request.get("algorithm", "pbkdf2_sha256")]()
         iterations = request.get("iterations")
-        answers.append(hasher.encode(request["make"], hasher.salt(), iterations))
+        answers.append(hasher.encode(request["make"], request.get("salt") or hasher.salt(), iterations))
     else:
         answers.append(check_password(request["check"], request["encoded"]))
 print(json.dumps(answers))
