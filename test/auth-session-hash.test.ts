@@ -239,6 +239,36 @@ for (const database of allDatabases()) {
     await open(browser.cookies.get('sessionid')!);
   });
 
+  test('a right password refused to an inactive user still rehashes an old hash, as in Django: its sessions stay logged out once the user is active again', async () => {
+    const alice = await fixtures.user('alice');
+    const weak = await makePassword(PASSWORD, TEST_PASSWORD_ITERATIONS - 1);
+    await db.knex('auth_user').where('id', alice.id).update({ password: weak });
+    const before = new BrowserlessClient(port);
+    before.cookies.set('sessionid', await fixtures.login(alice));
+    assert.is((await before.get('/')).status, 200, 'logged in with the old hash');
+    // Deactivated outside Gredis (Django's admin, an UPDATE): the session is nobody, and stays.
+    await db.knex('auth_user').where('id', alice.id).update({ is_active: false });
+    assert.is((await before.get('/')).status, 302);
+    assert.is(await sessionRows(alice.id), 1, 'kept for a reactivation');
+
+    const attempt = new BrowserlessClient(port);
+    const refused = await attempt.login('alice', PASSWORD);
+    assert.is(refused.status, 200, 'the form again');
+    assert.match(refused.body.toString(), 'Please enter a correct username and password.');
+    const { password: stored } = (await db
+      .knex('auth_user')
+      .where('id', alice.id)
+      .first('password')) as { password: string };
+    assert.is.not(stored, weak, "rehashed, as Django's check_password does before is_active");
+
+    await db.knex('auth_user').where('id', alice.id).update({ is_active: true });
+    const page = await before.get('/');
+    assert.is(page.status, 302, 'the session made with the old hash is logged out');
+    assert.match(String(page.headers['set-cookie']), /sessionid=;.*Max-Age=0/i);
+    assert.is(await sessionRows(alice.id), 0);
+    assert.is((await loggedIn('alice').then((browser) => browser.get('/'))).status, 200);
+  });
+
   test("a login stores Django's session auth hash of the password under the deployment's SECRET_KEY", async () => {
     const alice = await fixtures.user('alice');
     const browser = await loggedIn('alice');

@@ -563,14 +563,17 @@ export class UserRepository {
       await hardenRuntime(raw, row.password, this.iterations);
       return undefined;
     }
-    if (!fromDbBoolean(row.is_active)) return undefined;
     const user = toUser(row);
     // A rehash changes the stored hash, so the user's other sessions end with it, as
-    // in Django (where check_password saves the upgraded hash the same way).
+    // in Django (where check_password saves the upgraded hash the same way). It is
+    // done for an inactive user too, whose login is then refused: Django's
+    // check_password rehashes before ModelBackend looks at is_active, so their
+    // sessions stay logged out after a reactivation.
     const rehashed = needsRehash(row.password, this.iterations);
     const authHash = rehashed
       ? await this.setPassword(user.id, raw)
       : this.authHashes.of(row.password);
+    if (!user.isActive) return undefined;
     return { ...user, sessionAuthHash: authHash, rehashed };
   }
 
