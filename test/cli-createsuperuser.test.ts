@@ -9,7 +9,13 @@ import { suite } from './helpers/suite.js';
 import * as assert from 'uvu/assert';
 import { UserRepository } from '../src/auth/users.js';
 import type { Database } from '../src/db/connection.js';
-import { runGredis, runGredisInPtyWithKey, runGredisWithKey, startGredis } from './helpers/cli.js';
+import {
+  runGredis,
+  runGredisInPtyWithKey,
+  runGredisWithKey,
+  runPython,
+  startGredis,
+} from './helpers/cli.js';
 import { waitUntilOpen } from './helpers/processes.js';
 import { startSilentServer } from './helpers/silent-server.js';
 import { waitFor } from './helpers/wait.js';
@@ -286,6 +292,68 @@ for (const backend of allDatabases()) {
       assert.is(result.stdout, '');
     }
     assert.is(await count(), 1);
+  });
+
+  test("usernames are checked as Django's createsuperuser checks them, as typed; the NFKC name stored must pass Django's forms", async () => {
+    const names = [
+      '\ufb03'.repeat(50), // "ﬃ": 50 typed, 150 after NFKC
+      '\u1100\u1161'.repeat(75), // Hangul jamo: 150 typed, 75 syllables after NFKC
+      '\u1100\u1161'.repeat(76), // 152 typed, 76 after: refused as typed
+      '\u2122', // "™": no letter, though its NFKC "TM" is
+      '\u2122'.repeat(151), // both of the model field's errors, joined
+      '\ufb03'.repeat(150), // passes Django's command, whose INSERT then fails: 450 after NFKC
+      '\u00bd', // "½": passes Django's command, stored "1⁄2", which its forms refuse
+    ];
+    const django = await runPython<(string | null)[]>('django_username.py', [
+      ...names.map((name) => ({ model: name })),
+      ...names,
+      ...names.map((name) => ({ model: name.normalize('NFKC') })),
+    ]);
+    const [asTyped, byForm, ofNormalized] = [0, 1, 2].map((i) =>
+      django.slice(i * names.length, (i + 1) * names.length),
+    ) as [(string | null)[], (string | null)[], (string | null)[]];
+    // What the cases are, by Django: its command refuses 3 of them as typed…
+    assert.equal(
+      asTyped.map((error) => error !== null),
+      [false, false, true, true, true, false, false],
+    );
+    assert.is(asTyped[2], 'Ensure this value has at most 150 characters (it has 152).');
+    // …and lets 2 through that Gredis refuses, in the words of Django's forms.
+    assert.is(byForm[5], 'Ensure this value has at most 150 characters (it has 450).');
+    assert.match(ofNormalized[6]!, /^Enter a valid username\./);
+
+    const results = await Promise.all(
+      names.map((name) =>
+        runGredisWithKey(['createsuperuser', '--noinput', '--username', name, ...db_()], {
+          env: { GREDIS_SUPERUSER_PASSWORD: PASSWORD },
+        }),
+      ),
+    );
+    for (const [i, name] of names.entries()) {
+      const result = results[i]!;
+      const label = `${name.slice(0, 4)}… (${name.length}): ${result.stderr}`;
+      // Refused as typed, as by Django's command; else refused if the NFKC name would be.
+      const refusal = asTyped[i] ?? byForm[i] ?? ofNormalized[i];
+      if (refusal === null || refusal === undefined) {
+        assert.is(result.code, 0, label);
+        assert.ok(await users.findByUsername(name.normalize('NFKC')), `${label}: stored NFKC`);
+      } else {
+        assert.is(result.code, 1, label);
+        assert.is(result.stderr, `gredis: ${refusal}\n`, label);
+      }
+    }
+    assert.is(await count(), 2);
+
+    // At the prompt, each refusal is said and the name asked again, as Django does.
+    const typed = await runGredisWithKey(['createsuperuser', ...db_()], {
+      input: `${names[2]}\n${names[3]}\n${names[5]}\nivy\n\n${PASSWORD}\n${PASSWORD}\n`,
+    });
+    assert.is(typed.code, 0, typed.stderr);
+    assert.is(
+      typed.stderr,
+      [asTyped[2], asTyped[3], byForm[5]].map((error) => `Error: ${error}\n`).join(''),
+    );
+    assert.ok(await users.findByUsername('ivy'));
   });
 
   test('two --noinput runs racing for one username: exactly one succeeds', async () => {

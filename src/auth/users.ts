@@ -190,6 +190,10 @@ function usernameTooLong(length: number): string {
   return `Ensure this value has at most ${USERNAME_MAX_LENGTH} characters (it has ${length}).`;
 }
 
+const BLANK_USERNAME = 'This field cannot be blank.';
+const INVALID_USERNAME =
+  'Enter a valid username. This value may contain only letters, numbers, and @/./+/-/_ characters.';
+
 /**
  * Checks a username as Django's user model does, after Django's NFKC normalisation;
  * returns the normalised name or throws InvalidUsername (message in Django's words).
@@ -199,13 +203,26 @@ export function validateUsername(username: unknown): string {
   const checked = normalizeUsername(username);
   if (checked.tooLong !== undefined) throw new InvalidUsername(username, checked.tooLong);
   const { normalized } = checked;
-  if (normalized === '') throw new InvalidUsername(username, 'This field cannot be blank.');
-  if (!USERNAME_PATTERN.test(normalized))
-    throw new InvalidUsername(
-      username,
-      'Enter a valid username. This value may contain only letters, numbers, and @/./+/-/_ characters.',
-    );
+  if (normalized === '') throw new InvalidUsername(username, BLANK_USERNAME);
+  if (!USERNAME_PATTERN.test(normalized)) throw new InvalidUsername(username, INVALID_USERNAME);
   return normalized;
+}
+
+/**
+ * What the username model field's clean() says of a name as typed, not
+ * normalised: how Django's createsuperuser checks it (so "™" is refused, though
+ * its NFKC "TM" is a valid name, and 150 "ﬃ" pass, though NFKC makes them 450
+ * characters). Blank, else every validator that fails (UnicodeUsernameValidator,
+ * then max_length), joined by "; " as the command joins them; undefined when
+ * it passes.
+ */
+export function usernameFieldError(username: string): string | undefined {
+  if (username === '') return BLANK_USERNAME;
+  const errors: string[] = [];
+  if (!USERNAME_PATTERN.test(username)) errors.push(INVALID_USERNAME);
+  const length = codePointLength(username);
+  if (length > USERNAME_MAX_LENGTH) errors.push(usernameTooLong(length));
+  return errors.length > 0 ? errors.join('; ') : undefined;
 }
 
 /**

@@ -4,6 +4,7 @@ import {
   InvalidUsername,
   InvalidUserField,
   UserRepository,
+  usernameFieldError,
   validateUsername,
 } from '../auth/users.js';
 import { emailProblem, passwordProblems } from '../auth/validation.js';
@@ -57,7 +58,7 @@ interface SuperuserDetails {
 
 /** --noinput: everything from flags and the environment; any problem is fatal (exit 1). */
 function noinputDetails(flags: CreateSuperuserFlags): SuperuserDetails {
-  const username = checked(() => validateUsername(flags.username));
+  const username = checked(() => superuserUsername(flags.username!));
   const email = flags.email ?? '';
   const emailError = emailProblem(email);
   if (emailError) throw new CommandFailed(emailError);
@@ -90,7 +91,7 @@ async function askDetails(
       }
       const problem = await usernameProblem(users, candidate);
       if (problem) complain(problem);
-      else username = validateUsername(candidate);
+      else username = superuserUsername(candidate);
       candidate = undefined;
     }
 
@@ -132,7 +133,7 @@ async function usernameProblem(
 ): Promise<string | undefined> {
   let normalized: string;
   try {
-    normalized = validateUsername(username);
+    normalized = superuserUsername(username);
   } catch (error) {
     if (error instanceof InvalidUsername) return error.message;
     throw error;
@@ -151,6 +152,21 @@ async function defaultUsername(users: UserRepository): Promise<string | undefine
     return undefined;
   }
   return (await usernameProblem(users, name)) === undefined ? name : undefined;
+}
+
+/**
+ * The name to store, checked as Django's createsuperuser checks it: by the model
+ * field, as typed (usernameFieldError), then created NFKC-normalised. That name
+ * must also pass validateUsername here, where Django stores it unchecked: 150
+ * "ﬃ" pass its command, then their 450 characters fail PostgreSQL's
+ * varchar(150) (a DataError, on SQLite a name longer than the column), and "½"
+ * passes and is stored "1⁄2", which Django's own forms refuse. Those are refused
+ * up front, in the words of Django's forms ("… (it has 450).").
+ */
+function superuserUsername(username: string): string {
+  const fieldError = usernameFieldError(username);
+  if (fieldError !== undefined) throw new InvalidUsername(username, fieldError);
+  return validateUsername(username);
 }
 
 function checked(validate: () => string): string {
