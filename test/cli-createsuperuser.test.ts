@@ -276,6 +276,13 @@ for (const backend of allDatabases()) {
         /Enter a valid email address/,
       ],
       [[], { GREDIS_SUPERUSER_PASSWORD: 'pw' }, 2, /--noinput needs --username/],
+      // Django's _validate_username says this before the field's own "This field…".
+      [
+        ['--username', ''],
+        { GREDIS_SUPERUSER_PASSWORD: 'pw' },
+        1,
+        /: Username cannot be blank\.$/m,
+      ],
     ];
     // Independent runs, so in parallel: each is a Node start-up.
     const results = await Promise.all(

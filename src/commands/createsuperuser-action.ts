@@ -58,6 +58,9 @@ interface SuperuserDetails {
 
 /** --noinput: everything from flags and the environment; any problem is fatal (exit 1). */
 function noinputDetails(flags: CreateSuperuserFlags): SuperuserDetails {
+  // Django's --noinput path (_validate_username) words a blank name its own way;
+  // a prompt's blank answer gets the field's "This field cannot be blank." there.
+  if (flags.username === '') throw new CommandFailed('Username cannot be blank.');
   const username = checked(() => superuserUsername(flags.username!));
   const email = flags.email ?? '';
   const emailError = emailProblem(email);
