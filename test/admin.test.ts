@@ -173,6 +173,56 @@ for (const database of allDatabases()) {
     }
   });
 
+  test("a `_to_field` but the primary key is Django's DisallowedModelAdminToField: 400 from every list, add, change and delete page, GET or POST, before the superuser check on the forms", async () => {
+    const { client } = await signedIn('root', { staff: true, superuser: true });
+    const room = await fixtures.room('Lobby');
+    const user = await fixtures.user('someone');
+    const forms = [...ROOM_PAGES, ...USER_PAGES].filter((path) => !path.endsWith('/password/'));
+    for (const path of forms) {
+      const url = fill(path, { room: room.id, user: user.id });
+      for (const bad of ['username', 'title', 'pk', 'bogus', 'id ']) {
+        const res = await client.get(`${url}?_to_field=${encodeURIComponent(bad)}`);
+        assert.is(res.status, 400, `GET ${url} _to_field=${bad}`);
+        assert.match(text(res), /<h1>Bad request<\/h1>/);
+      }
+      assert.is((await client.get(`${url}?_to_field=id`)).status, 200, `${url}: id is allowed`);
+      assert.is((await client.get(`${url}?_to_field=`)).status, 200, `${url}: empty is none`);
+      if (url.endsWith('s/')) continue; // the lists take no POST
+      // A form's own field is read first: it refuses over an allowed URL, and allows over a bad one.
+      const refused = await client.post(`${url}?_to_field=id`, { _to_field: 'username' });
+      assert.is(refused.status, 400, `POST ${url}`);
+      await client.get(url);
+      if (!url.endsWith('/new/')) continue;
+      // An add form with nothing filled in: its errors, not a 400.
+      const allowed = await client.post(`${url}?_to_field=bogus`, { _to_field: 'id' });
+      assert.is(allowed.status, 200, `POST ${url} with _to_field=id`);
+      assert.match(text(allowed), /This field is required\.|Please correct the error/);
+    }
+    assert.equal(
+      (await fixtures.rooms.list()).map((r) => r.title),
+      ['Lobby'],
+      'the refused POSTs changed nothing',
+    );
+    assert.ok(await fixtures.users.findById(user.id));
+    // Django's missing object, too, comes after the check; the dashboard and the password page do not read it.
+    assert.is((await client.get('/admin/rooms/999999/?_to_field=title')).status, 400);
+    assert.is((await client.get('/admin/?_to_field=title')).status, 200);
+    const password = `/admin/users/${user.id}/password/?_to_field=username`;
+    assert.is((await client.get(password)).status, 200);
+
+    // Forms check it before the permission, the list after (Django's changelist_view).
+    const { client: mod } = await signedIn('mod', { staff: true });
+    for (const path of [
+      '/admin/users/new/',
+      `/admin/users/${user.id}/`,
+      `/admin/users/${user.id}/delete/`,
+    ])
+      assert.is((await mod.get(`${path}?_to_field=username`)).status, 400, path);
+    assert.is((await mod.get('/admin/users/?_to_field=username')).status, 403);
+    const anonymous = await new BrowserlessClient(port).get('/admin/rooms/?_to_field=title');
+    assert.is(anonymous.status, 302, 'anonymous: to log in first');
+  });
+
   test("pages under /admin/ that do not exist: 404 to staff, to log in for everyone else, as Django 3.2's admin catch-all (nobody can tell which exist)", async () => {
     const { client: staff } = await signedIn('mod', { staff: true });
     const { client: visitor } = await signedIn('visitor');

@@ -21,7 +21,7 @@ import {
 } from '../../../auth/validation.js';
 import { login, staffRequired } from '../../../worker/http/auth.js';
 import { html, type HtmlValue } from '../../../worker/http/html.js';
-import type { Request } from '../../../worker/http/request.js';
+import { BadRequest, type Request } from '../../../worker/http/request.js';
 import { Response } from '../../../worker/http/response.js';
 import { NotFound, type Router, type View } from '../../../worker/http/router.js';
 import { CLOSE_ACCESS_CHANGED, roomDeletedFrame, roomGroup } from '../chat-protocol.js';
@@ -66,33 +66,60 @@ const ROOM_LIST = '/admin/rooms/';
 const USER_LIST = '/admin/users/';
 
 export function addAdminRoutes(router: Router, services: AdminServices): void {
-  const staff = staffRequired;
-  // Staff who are not superusers get 403 on every users page (anonymous → login).
-  const superuser = (view: View): View =>
-    staffRequired((request, params) =>
-      request.user?.isSuperuser ? view(request, params) : errorPage(403, request),
-    );
+  // Django's admin_view first (anonymous → login), then its view: the add, change
+  // and delete views check `_to_field` before the permission (toFieldChecked), the
+  // list after it. Staff who are not superusers get 403 on every users page.
+  const staff = (view: View): View => staffRequired(toFieldChecked(view));
+  const superuserOnly =
+    (view: View): View =>
+    (request, params) =>
+      request.user?.isSuperuser ? view(request, params) : errorPage(403, request);
+  const superuser = (view: View): View => staff(superuserOnly(view));
   const both = ['GET', 'POST'];
   router
-    .add('/admin/', staff(dashboard(services)), ['GET'])
+    .add('/admin/', staffRequired(dashboard(services)), ['GET'])
     .add('/admin/rooms/', staff(roomList(services)), ['GET'])
     .add('/admin/rooms/new/', staff(roomCreate(services)), both)
     .add('/admin/rooms/:id/', staff(roomEdit(services)), both)
     .add('/admin/rooms/:id/delete/', staff(roomDelete(services)), both)
-    .add('/admin/users/', superuser(userList(services)), ['GET'])
+    .add('/admin/users/', staffRequired(superuserOnly(toFieldChecked(userList(services)))), ['GET'])
     .add('/admin/users/new/', superuser(userCreate(services)), both)
     .add('/admin/users/:id/', superuser(userEdit(services)), both)
-    .add('/admin/users/:id/password/', superuser(userPassword(services)), both)
+    // UserAdmin.user_change_password reads no `_to_field`.
+    .add('/admin/users/:id/password/', staffRequired(superuserOnly(userPassword(services))), both)
     .add('/admin/users/:id/delete/', superuser(userDelete(services)), both)
     // Django 3.2's final_catch_all_view: a page under /admin/ that does not exist
     // is 404 to staff only; everyone else is sent to log in, as from a page that
     // does, so that nobody signed out can tell which admin pages exist.
     .fallback(
       '/admin/',
-      staff((request) => {
+      staffRequired((request) => {
         throw new NotFound(request.path);
       }),
     );
+}
+
+/** The primary key's name, the only field of a room or a user an admin may reference. */
+const REFERENCED_FIELD = 'id';
+
+/**
+ * Django's lists and its add, change and delete views refuse a `_to_field` (the
+ * field by which a pop-up sends its choice back to a form's foreign key) that
+ * no admin may reference: DisallowedModelAdminToField, a SuspiciousOperation,
+ * so 400. ModelAdmin.to_field_allowed allows the primary key, and a field that a
+ * registered model's foreign key or many-to-many targets; nothing targets a room
+ * or a user here, so only `id`. A form's POST names it before the URL does
+ * (request.POST.get(TO_FIELD_VAR, request.GET.get(TO_FIELD_VAR))); empty is none.
+ */
+function toFieldChecked(view: View): View {
+  return (request, params) => {
+    const form = request.method === 'POST' ? request.form() : undefined;
+    const source = form?.has('_to_field') ? form : request.query;
+    const toField = source.getAll('_to_field').at(-1);
+    if (toField && toField !== REFERENCED_FIELD)
+      throw new BadRequest(`The field ${toField} cannot be referenced.`);
+    return view(request, params);
+  };
 }
 
 // ——— shared ———

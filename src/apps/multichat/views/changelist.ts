@@ -27,8 +27,9 @@ const FILTERS_VAR = '_changelist_filters';
 /**
  * The names a list takes in its query string: its own, and those Django 4's
  * ChangeList reads and leaves out of its lookups (IGNORED_PARAMS: the sort `o`,
- * and `_popup`, `_to_field` of its pop-up lists, none of which this admin has, so
- * they change nothing here). Django takes any other name for a lookup on a field
+ * and `_popup`, `_to_field` of its pop-up lists, which this admin does not have, so
+ * they change nothing here; a `_to_field` it may not have is refused before, by
+ * the admin's toFieldChecked). Django takes any other name for a lookup on a field
  * (`?title=…`); one that names no field is IncorrectLookupParameters. Lists here
  * have no filters, so every other name is answered that way.
  */
