@@ -604,7 +604,8 @@ for (const database of allDatabases()) {
       actions(bobPage),
       new RegExp(`<a class="danger-link" href="/admin/users/${bob.id}/delete/">Delete</a>`),
     );
-    assert.not.match(actions(text(await client.get(`/admin/users/${user.id}/`))), /Delete/);
+    // Their own too, as in Django's admin (see the test of deleting oneself).
+    assert.match(actions(text(await client.get(`/admin/users/${user.id}/`))), /Delete/);
     // UserChangeForm's password field: its label, the hash's summary (see the test
     // of that), then its help text, "this form" the link.
     assert.match(
@@ -1210,12 +1211,33 @@ for (const database of allDatabases()) {
     assert.is((await fixtures.rooms.find(room!.id))!.staffOnly, true, 'a ticked box still ticks');
   });
 
-  test('superusers cannot lock themselves out: no self-delete, no removing own flags', async () => {
+  test("a superuser deletes their own user as in Django's admin: the Delete link is on their page, the confirmation says they will be logged out, and they are", async () => {
     const { client, user } = await signedIn('root', { staff: true, superuser: true });
-    const del = await client.get(`/admin/users/${user.id}/delete/`);
-    assert.is(del.status, 403);
-    await client.get(`/admin/users/${user.id}/`);
-    assert.is((await client.post(`/admin/users/${user.id}/delete/`, {})).status, 403);
+    const ownChat = await chatOf(client);
+    const own = text(await client.get(`/admin/users/${user.id}/`));
+    assert.match(own, `<a class="danger-link" href="/admin/users/${user.id}/delete/">Delete</a>`);
+    const confirm = await client.get(`/admin/users/${user.id}/delete/`);
+    assert.is(confirm.status, 200);
+    assert.ok(text(confirm).includes('Are you sure you want to delete the user "root"?'));
+    assert.ok(text(confirm).includes('This is your own account: you will be logged out.'));
+    assert.ok(await fixtures.users.findById(user.id), 'the GET deleted nothing');
+    const res = await client.post(`/admin/users/${user.id}/delete/`, {});
+    assert.is(res.status, 303);
+    assert.is(res.headers.location, '/admin/users/');
+    assert.is(await fixtures.users.findById(user.id), undefined);
+    assert.match(
+      String(res.headers['set-cookie']),
+      /sessionid=;.*Max-Age=0/i,
+      'its cookie is cleared',
+    );
+    assert.is((await within(ownChat.closed, 3000, 'their chat socket to close')).code, 4001);
+    const after = await client.get('/admin/users/');
+    assert.is(after.status, 302, 'logged out');
+    assert.is(after.headers.location, '/accounts/login/?next=/admin/users/');
+  });
+
+  test('superusers cannot take away their own active, staff or superuser flags (docs/security.md: an unticked box is no confirmation)', async () => {
+    const { client, user } = await signedIn('root', { staff: true, superuser: true });
     const res = await submit(client, `/admin/users/${user.id}/`, { is_active: 'on' });
     assert.is(res.status, 200);
     assert.match(

@@ -830,7 +830,7 @@ function userEditForm(
         <p class="form-actions">
           <button type="submit" class="primary">Save</button>
           <a class="button" href="${keep(USER_LIST)}">Cancel</a>
-          ${self ? '' : html`<a class="danger-link" href="${keep(`/admin/users/${user.id}/delete/`)}">Delete</a>`}
+          <a class="danger-link" href="${keep(`/admin/users/${user.id}/delete/`)}">Delete</a>
         </p>
       </form>
     </section>`,
@@ -854,7 +854,8 @@ function userEdit(services: AdminServices): View {
     const form = request.form();
     const values = { email: pythonStrip(form.get('email') ?? ''), ...readFlags(form) };
     const errors = emailErrors(values.email);
-    // Against lock-out: nobody removes their own way back into the admin.
+    // Against lock-out by a box unticked in passing: nobody removes their own way
+    // back into the admin (unlike Django's; docs/security.md says why).
     if (user.id === request.user?.id) {
       const reason = 'You cannot remove this from your own account.';
       if (!values.isActive) errors.is_active = reason;
@@ -975,8 +976,11 @@ function userDelete(services: AdminServices): View {
   return async (request, params) => {
     const user = await findUser(services, params);
     if (!user) return missingObject(request, 'user', params.id);
-    if (user.id === request.user?.id)
-      return errorPage(403, request, 'You cannot delete your own account.');
+    // A superuser may delete themselves, as in Django's admin: it takes this
+    // page's confirmation, which says so, and their session goes with them
+    // (the redirect after it leads to the login page). createsuperuser makes
+    // another superuser if it was the last.
+    const self = user.id === request.user?.id;
     const keep = keepListFilters(request, USER_LIST);
     if (request.method !== 'POST') {
       const href = `/admin/users/${user.id}/`;
@@ -984,7 +988,9 @@ function userDelete(services: AdminServices): View {
         kind: 'user',
         name: user.username,
         href,
-        consequence: 'The user’s sessions end at once. This cannot be undone.',
+        consequence: self
+          ? 'This is your own account: you will be logged out. This cannot be undone.'
+          : 'The user’s sessions end at once. This cannot be undone.',
         action: keep(`/admin/users/${user.id}/delete/`),
         cancel: keep(href),
         crumbs: objectCrumbs(USERS_CRUMB, user.username, href, 'Delete'),
