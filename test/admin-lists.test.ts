@@ -452,6 +452,106 @@ for (const database of allDatabases()) {
     assert.is(plain.headers.location, '/admin/rooms/');
   });
 
+  test('Django\'s submit row: "Save and add another" and "Save and continue editing" on the room and user forms lead where Django\'s lead, say so, and keep the list\'s filters', async () => {
+    const client = await signedIn('root');
+    const carried = '_changelist_filters=q%3Droom';
+    /** POSTs `fields` from the form at `path` (with the list's filters); the redirect and its page's notice. */
+    const save = async (
+      path: string,
+      fields: Record<string, string>,
+    ): Promise<{ location: string; notice: string }> => {
+      assert.is((await client.get(`${path}?${carried}`)).status, 200, path);
+      const res = await client.post(`${path}?${carried}`, fields);
+      assert.is(res.status, 303, `${path} ${JSON.stringify(fields)}`);
+      const location = String(res.headers.location);
+      const page = text(await client.get(location));
+      return { location, notice: /<p class="flash flash-success">([\s\S]*?)<\/p>/.exec(page)![1]! };
+    };
+    const buttons = (page: string): string[] =>
+      Array.from(
+        page.matchAll(/<button type="submit"[^>]*name="(_\w+)"[^>]*>([^<]*)</g),
+        (m) => `${m[1]} ${m[2]}`,
+      );
+    const row = [
+      '_save Save',
+      '_addanother Save and add another',
+      '_continue Save and continue editing',
+    ];
+    assert.equal(
+      buttons(text(await client.get('/admin/rooms/new/'))),
+      row,
+      'Save first: Enter saves',
+    );
+
+    const another = await save('/admin/rooms/new/', { title: 'Room A', _addanother: '' });
+    const [a] = await db.knex('chat_room').select('id').where('title', 'Room A');
+    assert.is(another.location, `/admin/rooms/new/?${carried}`);
+    assert.is(
+      another.notice,
+      `The room “<a href="/admin/rooms/${a.id}/">Room A</a>” was added successfully. You may add another room below.`,
+    );
+    const more = await save('/admin/rooms/new/', { title: 'Room B', _continue: '' });
+    const [b] = await db.knex('chat_room').select('id').where('title', 'Room B');
+    assert.is(more.location, `/admin/rooms/${b.id}/?${carried}`);
+    assert.match(
+      more.notice,
+      /Room B<\/a>” was added successfully\. You may edit it again below\.$/,
+    );
+    assert.equal(buttons(text(await client.get(`/admin/rooms/${b.id}/`))), row);
+    const edited = await save(`/admin/rooms/${b.id}/`, { title: 'Room B2', _continue: '' });
+    assert.is(edited.location, `/admin/rooms/${b.id}/?${carried}`);
+    assert.is(
+      edited.notice,
+      `The room “<a href="/admin/rooms/${b.id}/">Room B2</a>” was changed successfully. You may edit it again below.`,
+    );
+    // Both named: _continue is read first, as in Django.
+    const both = await save(`/admin/rooms/${b.id}/`, {
+      title: 'Room B3',
+      _addanother: '',
+      _continue: '',
+    });
+    assert.is(both.location, `/admin/rooms/${b.id}/?${carried}`);
+    const next = await save(`/admin/rooms/${b.id}/`, { title: 'Room B4', _addanother: '' });
+    assert.is(next.location, `/admin/rooms/new/?${carried}`);
+    assert.match(
+      next.notice,
+      /Room B4<\/a>” was changed successfully\. You may add another room below\.$/,
+    );
+    const plain = await save(`/admin/rooms/${b.id}/`, { title: 'Room B5', _save: '' });
+    assert.is(plain.location, '/admin/rooms/?q=room');
+    assert.match(plain.notice, /Room B5<\/a>” was changed successfully\.$/);
+
+    // Users: UserAdmin's Save on the add form continues to the new user's page.
+    const user = {
+      password1: 'a long passphrase 7',
+      password2: 'a long passphrase 7',
+      is_active: 'on',
+    };
+    assert.equal(buttons(text(await client.get('/admin/users/new/'))), row);
+    const added = await save('/admin/users/new/', { username: 'ann', ...user, _save: '' });
+    const ann = (await fixtures.users.findByUsername('ann'))!;
+    assert.is(added.location, `/admin/users/${ann.id}/?${carried}`);
+    assert.match(added.notice, /ann<\/a>” was added successfully\. You may edit it again below\.$/);
+    const otherUser = await save('/admin/users/new/', {
+      username: 'ben',
+      ...user,
+      _addanother: '',
+    });
+    assert.is(otherUser.location, `/admin/users/new/?${carried}`);
+    assert.match(
+      otherUser.notice,
+      /ben<\/a>” was added successfully\. You may add another user below\.$/,
+    );
+    const kept = await save(`/admin/users/${ann.id}/`, { is_active: 'on', _continue: '' });
+    assert.is(kept.location, `/admin/users/${ann.id}/?${carried}`);
+    assert.match(
+      kept.notice,
+      /ann<\/a>” was changed successfully\. You may edit it again below\.$/,
+    );
+    const listed = await save(`/admin/users/${ann.id}/`, { is_active: 'on' });
+    assert.is(listed.location, '/admin/users/?q=room');
+  });
+
   test('the users list keeps its search through the edit, password and delete pages', async () => {
     const client = await signedIn('root');
     const bob = await fixtures.users.create({ username: 'bob', email: 'bob@example.com' });

@@ -767,20 +767,24 @@ for (const database of allDatabases()) {
       is_active: 'on',
     });
     assert.is(res.status, 303);
-    assert.is(res.headers.location, '/admin/users/');
     const created = await fixtures.users.findByUsername('newbie');
     assert.ok(created);
+    // UserAdmin's Save continues to the new user's page, to set more than the add form has.
+    assert.is(res.headers.location, `/admin/users/${created.id}/`);
     assert.equal(
       [created.isActive, created.isStaff, created.isSuperuser, created.email],
       [true, false, false, 'newbie@example.com'],
     );
-    const list = text(await client.get('/admin/users/'));
+    const page = text(await client.get(`/admin/users/${created.id}/`));
     assert.ok(
-      list.includes(
-        `<p class="flash flash-success">The user “<a href="/admin/users/${created.id}/">newbie</a>” was added successfully.</p>`,
+      page.includes(
+        `<p class="flash flash-success">The user “<a href="/admin/users/${created.id}/">newbie</a>” was added successfully. You may edit it again below.</p>`,
       ),
     );
-    assert.match(list, new RegExp(`data-user-id="${created.id}"`));
+    assert.match(
+      text(await client.get('/admin/users/')),
+      new RegExp(`data-user-id="${created.id}"`),
+    );
     // The new account works through the real login form, and is not staff.
     const newbie = new BrowserlessClient(port);
     assert.is((await newbie.login('newbie', 'pa55 word')).status, 302);

@@ -100,9 +100,10 @@ for (const database of allDatabases()) {
       is_active: 'on',
     });
     assert.is(created.status, 303, text(created));
-    const users = text(await root.get('/admin/users/'));
-    assert.ok(users.includes(`>${escapeHtml(LONG_NAME)}</a>” was added successfully.`), 'notice');
-    assert.ok(users.includes(escapeHtml(LONG_NAME)), 'listed');
+    // Saving a new user leads to its page (UserAdmin), which says so.
+    const page = text(await root.get(String(created.headers.location)));
+    assert.ok(page.includes(`>${escapeHtml(LONG_NAME)}</a>” was added successfully.`), 'notice');
+    assert.ok(text(await root.get('/admin/users/')).includes(escapeHtml(LONG_NAME)), 'listed');
     const tooLong = await submit(root, '/admin/users/new/', {
       username: `${LONG_NAME}é`,
       password1: PASSWORD,

@@ -52,7 +52,10 @@ async function contextFor(
 }
 
 async function submit(page: Page, button: string): Promise<void> {
-  await Promise.all([page.waitForNavigation(), page.getByRole('button', { name: button }).click()]);
+  await Promise.all([
+    page.waitForNavigation(),
+    page.getByRole('button', { name: button, exact: true }).click(),
+  ]);
 }
 
 /** The chat page, connected. */

@@ -993,7 +993,7 @@ test('screenshots of the chat and the admin are saved and are not blank', async 
     // A notice after a redirect is focused, so that a screen reader reads it out.
     await admin.getByRole('link', { name: 'Add room' }).first().click();
     await admin.getByRole('textbox', { name: 'Title' }).fill('Added in the browser');
-    await admin.getByRole('button', { name: 'Save' }).click();
+    await admin.getByRole('button', { name: 'Save', exact: true }).click();
     await admin.waitForURL(/\/admin\/rooms\/$/);
     // The browser applies `autofocus` when it next renders the page, which may be
     // just after the load.
@@ -1033,7 +1033,7 @@ test('a room made staff-only in the admin: the non-staff member is out of it at 
     await admin.getByLabel('Staff only').check();
     await Promise.all([
       admin.waitForURL(`http://localhost:${sam.port}/admin/rooms/`),
-      admin.getByRole('button', { name: 'Save' }).click(),
+      admin.getByRole('button', { name: 'Save', exact: true }).click(),
     ]);
     await pane(nora, rooms.random).waitFor({ state: 'detached', timeout: 10_000 });
     await waitFor(

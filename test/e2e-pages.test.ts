@@ -55,7 +55,7 @@ test('on a phone, no page scrolls sideways: a room title or a username without s
     await page.goto(base + form);
     await Promise.all([
       page.waitForURL(base + list),
-      page.getByRole('button', { name: 'Save' }).click(),
+      page.getByRole('button', { name: 'Save', exact: true }).click(),
     ]);
     await page.locator('.flash-messages a').waitFor();
     await assertNoSidewaysScroll(`${list} with its notice`);
@@ -138,7 +138,7 @@ test('a name or title at its limit in characters fits its form: 150 astral lette
   assert.is(await page.getByLabel('Title').inputValue(), title, 'the room form kept it all');
   await Promise.all([
     page.waitForURL(`${base}/admin/rooms/`),
-    page.getByRole('button', { name: 'Save' }).click(),
+    page.getByRole('button', { name: 'Save', exact: true }).click(),
   ]);
   assert.ok((await fixtures.rooms.list()).some((room) => room.title === title));
 });
@@ -163,7 +163,7 @@ test('a form sent back with errors: focus is on the first field in error, which 
       await page.getByLabel(label, { exact: true }).fill(value);
     await Promise.all([
       page.waitForNavigation(),
-      page.getByRole('button', { name: 'Save' }).click(),
+      page.getByRole('button', { name: 'Save', exact: true }).click(),
     ]);
     // The browser applies `autofocus` when it next renders the page, just after the load.
     await page

@@ -159,6 +159,49 @@ function savedNotice(
   return [`The ${kind} “`, object, `” was ${done} successfully.`];
 }
 
+/**
+ * Django's submit row (submit_line.html) on an add or change form: Save first,
+ * so that Enter in a field saves, then the two that stay on a form.
+ */
+function saveButtons(): HtmlValue {
+  return html`<button type="submit" class="primary" name="_save">Save</button>
+    <button type="submit" name="_addanother">Save and add another</button>
+    <button type="submit" name="_continue">Save and continue editing</button>`;
+}
+
+/**
+ * Where a saved add or change form leads, as ModelAdmin.response_add and
+ * response_change send it: "Save and continue editing" (`_continue`, read first)
+ * to the object's page, "Save and add another" to an empty add form, each notice
+ * saying so; "Save" back to the list, unless `saveContinues` (UserAdmin's add,
+ * whose Save continues to the new user's page). Every way keeps the list's filters.
+ */
+function afterSave(
+  request: Request,
+  options: {
+    kind: 'room' | 'user';
+    object: FlashLink;
+    done: 'added' | 'changed';
+    list: string;
+    add: string;
+    saveContinues?: boolean;
+  },
+): Response {
+  const { kind, object, list } = options;
+  const form = request.form();
+  const keep = keepListFilters(request, list);
+  const notice = savedNotice(kind, object, options.done);
+  const another = form.has('_addanother');
+  if (form.has('_continue') || (options.saveContinues && !another))
+    return redirectWith(request, keep(object.href), [...notice, ' You may edit it again below.']);
+  if (another)
+    return redirectWith(request, keep(options.add), [
+      ...notice,
+      ` You may add another ${kind} below.`,
+    ]);
+  return redirectWith(request, keep(list), notice);
+}
+
 /** Django's notice after a delete (ModelAdmin.response_delete): the name as it was, no link. */
 function deletedNotice(kind: 'room' | 'user', name: string): string {
   return `The ${kind} “${name}” was deleted successfully.`;
@@ -442,7 +485,7 @@ function roomForm(
         ${field({ name: 'title', label: 'Title', value: values.title, error: errors.title, required: true, autofocus: !room, maxChars: ROOM_TITLE_MAX_LENGTH })}
         ${checkbox({ name: 'staff_only', label: 'Staff only', checked: values.staffOnly, help: 'Only staff users can join a staff-only room.' })}
         <p class="form-actions">
-          <button type="submit" class="primary">Save</button>
+          ${saveButtons()}
           <a class="button" href="${keep(ROOM_LIST)}">Cancel</a>
           ${room ? html`<a class="danger-link" href="${keep(`/admin/rooms/${room.id}/delete/`)}">Delete</a>` : ''}
         </p>
@@ -464,12 +507,13 @@ function roomCreate(services: AdminServices): View {
     const values = readRoomForm(request);
     try {
       const room = await services.rooms.create(values.title, values.staffOnly);
-      const back = keepListFilters(request, ROOM_LIST)(ROOM_LIST);
-      return redirectWith(
-        request,
-        back,
-        savedNotice('room', { href: `/admin/rooms/${room.id}/`, text: room.title }, 'added'),
-      );
+      return afterSave(request, {
+        kind: 'room',
+        object: { href: `/admin/rooms/${room.id}/`, text: room.title },
+        done: 'added',
+        list: ROOM_LIST,
+        add: action,
+      });
     } catch (error) {
       if (!(error instanceof InvalidRoomTitle)) throw error;
       const errors = { title: reasonOf(error.message, /^invalid room title:\s*/) };
@@ -491,11 +535,8 @@ function roomEdit(services: AdminServices): View {
     try {
       const saved = await services.rooms.update(room.id, values.title, values.staffOnly);
       if (!saved) return missingObject(request, 'room', params.id);
-      const notice = savedNotice(
-        'room',
-        { href: `/admin/rooms/${saved.id}/`, text: saved.title },
-        'changed',
-      );
+      const object = { href: action, text: saved.title };
+      const notice = savedNotice('room', object, 'changed');
       // Its members joined when anyone could: they join again, and only staff get
       // in. So does a save that finds it staff-only with that close still owed.
       const closing = saved.staffOnly && (!room.staffOnly || unsentRoomClose(request, room.id));
@@ -509,7 +550,13 @@ function roomEdit(services: AdminServices): View {
           'warning',
         );
       }
-      return redirectWith(request, keepListFilters(request, ROOM_LIST)(ROOM_LIST), notice);
+      return afterSave(request, {
+        kind: 'room',
+        object,
+        done: 'changed',
+        list: ROOM_LIST,
+        add: '/admin/rooms/new/',
+      });
     } catch (error) {
       if (!(error instanceof InvalidRoomTitle)) throw error;
       const errors = { title: reasonOf(error.message, /^invalid room title:\s*/) };
@@ -698,7 +745,7 @@ function userCreateForm(request: Request, values: NewUserValues, errors: Errors)
         ${field({ name: 'email', label: 'Email address (optional)', type: 'email', value: values.email, error: errors.email, autocomplete: 'off', maxChars: EMAIL_MAX_LENGTH })}
         ${passwordFields(errors)} ${flagFields(values, errors)}
         <p class="form-actions">
-          <button type="submit" class="primary">Save</button>
+          ${saveButtons()}
           <a class="button" href="${keep(USER_LIST)}">Cancel</a>
         </p>
       </form>
@@ -742,12 +789,14 @@ function userCreate(services: AdminServices): View {
     if (hasErrors(errors)) return userCreateForm(request, values, errors);
     try {
       const user = await services.users.create({ ...values, password });
-      const back = keepListFilters(request, USER_LIST)(USER_LIST);
-      return redirectWith(
-        request,
-        back,
-        savedNotice('user', { href: `/admin/users/${user.id}/`, text: user.username }, 'added'),
-      );
+      return afterSave(request, {
+        kind: 'user',
+        object: { href: `/admin/users/${user.id}/`, text: user.username },
+        done: 'added',
+        list: USER_LIST,
+        add: '/admin/users/new/',
+        saveContinues: true,
+      });
     } catch (error) {
       if (error instanceof DuplicateUsername)
         errors.username = 'A user with that username already exists.';
@@ -828,7 +877,7 @@ function userEditForm(
         ${flagFields(values, errors)}
         ${self ? html`<p class="help">This is your own account: you cannot take away your own active, staff or superuser status.</p>` : ''}
         <p class="form-actions">
-          <button type="submit" class="primary">Save</button>
+          ${saveButtons()}
           <a class="button" href="${keep(USER_LIST)}">Cancel</a>
           <a class="danger-link" href="${keep(`/admin/users/${user.id}/delete/`)}">Delete</a>
         </p>
@@ -883,11 +932,8 @@ function userEdit(services: AdminServices): View {
       errors.email = reasonOf(error.message, /^invalid email:\s*/);
       return editForm(values, errors);
     }
-    const notice = savedNotice(
-      'user',
-      { href: `/admin/users/${saved.id}/`, text: saved.username },
-      'changed',
-    );
+    const object = { href: `/admin/users/${saved.id}/`, text: saved.username };
+    const notice = savedNotice('user', object, 'changed');
     const close = closeAfterSave(request, user, saved);
     if (close !== undefined && !(await closeAfterChange(services, request, user.id, close))) {
       // The change stands; its page is where saving again sends the close.
@@ -895,7 +941,13 @@ function userEdit(services: AdminServices): View {
       const retry = 'save the user again';
       return redirectWith(request, here, [...notice, unsentCloseNotice(close, retry)], 'warning');
     }
-    return redirectWith(request, keepListFilters(request, USER_LIST)(USER_LIST), notice);
+    return afterSave(request, {
+      kind: 'user',
+      object,
+      done: 'changed',
+      list: USER_LIST,
+      add: '/admin/users/new/',
+    });
   };
 }
 
