@@ -25,17 +25,19 @@ const ERROR_FLAG = 'e';
 const FILTERS_VAR = '_changelist_filters';
 
 /**
- * The names a list takes in its query string: its own, and those Django 4's
+ * The names a list takes in its query string: its own, and those Django 3.2's
  * ChangeList reads and leaves out of its lookups (IGNORED_PARAMS: the sort `o`,
- * and `_popup`, `_to_field` of its pop-up lists, which this admin does not have, so
- * they change nothing here; a `_to_field` it may not have is refused before, by
- * the admin's toFieldChecked). Django takes any other name for a lookup on a field
+ * `ot`, a sort's direction in older Djangos' links, and `_popup`, `_to_field`
+ * of its pop-up lists, which this admin does not have, so they change nothing
+ * here; a `_to_field` it may not have is refused before, by the admin's
+ * toFieldChecked). Django takes any other name for a lookup on a field
  * (`?title=…`); one that names no field is IncorrectLookupParameters. Lists here
  * have no filters, so every other name is answered that way.
  */
 const LIST_PARAMS: ReadonlySet<string> = new Set([
   ALL_VAR,
   'o',
+  'ot',
   SEARCH_VAR,
   '_popup',
   '_to_field',
