@@ -173,7 +173,7 @@ for (const database of allDatabases()) {
     }
   });
 
-  test("a `_to_field` but the primary key is Django's DisallowedModelAdminToField: 400 from every list, add, change and delete page, GET or POST, before the superuser check on the forms", async () => {
+  test("a `_to_field` but the primary key is Django's DisallowedModelAdminToField: 400 from every list, add, change and delete page, GET or POST, before or after the superuser check as in Django", async () => {
     const { client } = await signedIn('root', { staff: true, superuser: true });
     const room = await fixtures.room('Lobby');
     const user = await fixtures.user('someone');
@@ -210,15 +210,13 @@ for (const database of allDatabases()) {
     const password = `/admin/users/${user.id}/password/?_to_field=username`;
     assert.is((await client.get(password)).status, 200);
 
-    // Forms check it before the permission, the list after (Django's changelist_view).
+    // The change and delete pages check it before the permission; the list and
+    // UserAdmin's add page after it (its add_view checks the permission first).
     const { client: mod } = await signedIn('mod', { staff: true });
-    for (const path of [
-      '/admin/users/new/',
-      `/admin/users/${user.id}/`,
-      `/admin/users/${user.id}/delete/`,
-    ])
+    for (const path of [`/admin/users/${user.id}/`, `/admin/users/${user.id}/delete/`])
       assert.is((await mod.get(`${path}?_to_field=username`)).status, 400, path);
-    assert.is((await mod.get('/admin/users/?_to_field=username')).status, 403);
+    for (const path of ['/admin/users/', '/admin/users/new/'])
+      assert.is((await mod.get(`${path}?_to_field=username`)).status, 403, path);
     const anonymous = await new BrowserlessClient(port).get('/admin/rooms/?_to_field=title');
     assert.is(anonymous.status, 302, 'anonymous: to log in first');
   });

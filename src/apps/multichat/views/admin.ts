@@ -66,15 +66,17 @@ const ROOM_LIST = '/admin/rooms/';
 const USER_LIST = '/admin/users/';
 
 export function addAdminRoutes(router: Router, services: AdminServices): void {
-  // Django's admin_view first (anonymous → login), then its view: the add, change
-  // and delete views check `_to_field` before the permission (toFieldChecked), the
-  // list after it. Staff who are not superusers get 403 on every users page.
+  // Django's admin_view first (anonymous → login), then its view: the change and
+  // delete views check `_to_field` before the permission (toFieldChecked); the
+  // list, and UserAdmin's add view, after it. Staff who are not superusers get
+  // 403 on every users page.
   const staff = (view: View): View => staffRequired(toFieldChecked(view));
   const superuserOnly =
     (view: View): View =>
     (request, params) =>
       request.user?.isSuperuser ? view(request, params) : errorPage(403, request);
   const superuser = (view: View): View => staff(superuserOnly(view));
+  const superuserFirst = (view: View): View => staffRequired(superuserOnly(toFieldChecked(view)));
   const both = ['GET', 'POST'];
   router
     .add('/admin/', staffRequired(dashboard(services)), ['GET'])
@@ -82,8 +84,8 @@ export function addAdminRoutes(router: Router, services: AdminServices): void {
     .add('/admin/rooms/new/', staff(roomCreate(services)), both)
     .add('/admin/rooms/:id/', staff(roomEdit(services)), both)
     .add('/admin/rooms/:id/delete/', staff(roomDelete(services)), both)
-    .add('/admin/users/', staffRequired(superuserOnly(toFieldChecked(userList(services)))), ['GET'])
-    .add('/admin/users/new/', superuser(userCreate(services)), both)
+    .add('/admin/users/', superuserFirst(userList(services)), ['GET'])
+    .add('/admin/users/new/', superuserFirst(userCreate(services)), both)
     .add('/admin/users/:id/', superuser(userEdit(services)), both)
     // UserAdmin.user_change_password reads no `_to_field`.
     .add('/admin/users/:id/password/', staffRequired(superuserOnly(userPassword(services))), both)
