@@ -149,6 +149,10 @@ export function indexView(rooms: RoomRepository, keepAliveSeconds: number) {
   };
 }
 
+/** AuthenticationForm's invalid_login error, Django's words. */
+const INVALID_LOGIN =
+  'Please enter a correct username and password. Note that both fields may be case-sensitive.';
+
 /**
  * `/accounts/login/`: Django's login form, throttled per username and address.
  * A login replaces the browser's session (another user's ends, the same user's
@@ -180,20 +184,23 @@ export function loginView(
     const username = pythonStrip(form.get('username') ?? '');
     const password = form.get('password') ?? '';
     // Each empty field says so, as Django's AuthenticationForm has it (a password
-    // of spaces is no empty one: passwords are not stripped), and so does a
-    // username past the column's 150 characters (its UsernameField's max_length):
-    // neither is checked nor counted. A megabytes-long one would otherwise be a
-    // throttle key, kept in the layer (Redis) for the whole window per attempt.
+    // of spaces is no empty one: passwords are not stripped).
     const required = 'This field is required.';
-    const usernameError = username === '' ? required : usernameLengthError(username);
-    if (usernameError || password === '') {
+    if (username === '' || password === '') {
       return loginForm(request, {
         next,
         username,
-        usernameError,
+        usernameError: username === '' ? required : undefined,
         passwordError: password === '' ? required : undefined,
       });
     }
+    // A username past the column's 150 characters gets what Django 3.2.25's form
+    // says of it: its UsernameField leaves such a name unnormalised and, its
+    // max_length set with no validator, authenticate() finds nobody. Here it is
+    // neither checked nor counted (nobody can have that name): a megabytes-long
+    // one would otherwise be a throttle key, kept in the layer for the window.
+    if (usernameLengthError(username) !== undefined)
+      return loginForm(request, { next, username, error: INVALID_LOGIN });
     const attempt = await throttle.check(username, request.client, () =>
       users.authenticate(username, password),
     );
@@ -212,8 +219,7 @@ export function loginView(
       return loginForm(request, {
         next,
         username,
-        error:
-          'Please enter a correct username and password. Note that both fields may be case-sensitive.',
+        error: INVALID_LOGIN,
       });
     }
     const replaced = loggedInSessionHash(request, sessions);
