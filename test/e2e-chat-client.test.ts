@@ -220,6 +220,33 @@ async function paneAlertText(page: Page, room: Room): Promise<string> {
   return (await pane(page, room).getByRole('alert').textContent()) ?? '';
 }
 
+/**
+ * From now on, records in the page every node added to a live region (role
+ * "alert" or "status", aria-live), as a screen reader announces each: its
+ * region's id (or class) and its text. A region added whole (a new pane's) is
+ * not announced, nor recorded.
+ */
+async function recordAnnouncements(page: Page): Promise<void> {
+  await page.evaluate(`(() => {
+    window.__announced = [];
+    new MutationObserver((changes) => {
+      for (const change of changes) {
+        const region = change.target.closest('[role="alert"], [role="status"], [aria-live]');
+        if (!region) continue;
+        for (const node of change.addedNodes) {
+          window.__announced.push({ region: region.id || region.className, text: node.textContent });
+        }
+      }
+    }).observe(document.body, { childList: true, subtree: true });
+  })()`);
+}
+
+/** The texts recorded (recordAnnouncements) in the region `region` (its id, or class), in order. */
+async function announced(page: Page, region: string): Promise<string[]> {
+  const all = (await page.evaluate('window.__announced')) as { region: string; text: string }[];
+  return all.filter((entry) => entry.region === region).map((entry) => entry.text);
+}
+
 test.before(async () => {
   await database.setup();
   db = await database.openMigrated();
@@ -619,6 +646,29 @@ test('the browser logged in as someone else meanwhile: the page stops and says s
     await chat.layer.groupSend(roomGroup(room.id), { close: 1012 });
     await stopped(page, relay);
   });
+  // ...with no close to tell the page (its session deleted outside Gredis): a send
+  // meets the ended login first (USER_HAS_TO_LOGIN, then 4001), and the session
+  // check finds nora's. "Log in again" no longer holds: that alert goes.
+  const xavier = await fixtures.login(await fixtures.user('xavier-meanwhile'));
+  await inTab(
+    {},
+    async ({ page, relay }) => {
+      await join(page, room);
+      relay.passed.splice(0);
+      await loggedInAsNora(page);
+      await fixtures.sessions.delete(xavier);
+      await write(page, room, 'who am I?');
+      await stopped(page, relay);
+      assert.equal(
+        await page
+          .locator('#alerts .alert-item')
+          .evaluateAll((items) => items.map((item) => item.getAttribute('data-code'))),
+        ['OTHER_USER'],
+        'one alert, about the other user',
+      );
+    },
+    xavier,
+  );
 });
 
 test('a room found deleted holding what the user wrote: a message refused for it, and what is in its box, stay in view as text, to copy', async () => {
@@ -1363,6 +1413,7 @@ test('a deactivated user writes: one "session has ended" alert with a link to lo
     {},
     async ({ page, relay }) => {
       await join(page, room);
+      await recordAnnouncements(page);
       // Outside Gredis: no 4001 reached the page; the command's check finds it.
       await fixtures.users.update(user.id, { isActive: false });
       await write(page, room, 'hello?');
@@ -1371,11 +1422,30 @@ test('a deactivated user writes: one "session has ended" alert with a link to lo
         .waitFor();
       const alert = page.locator('#alerts .alert-item');
       assert.is(await alert.count(), 1, 'one alert');
+      // Said by the refusal, and found true by the session check after the 4001: once.
+      assert.is(
+        (await announced(page, 'alerts')).filter((text) => /session has ended/.test(text)).length,
+        1,
+        'announced once',
+      );
       assert.match((await alert.textContent()) ?? '', /Your session has ended.*Log in again/);
       assert.is(await pane(page, room).locator('.alert-item').count(), 0, 'no pane error');
       assert.is(await box(page, room).inputValue(), 'hello?');
       await sleep(1500);
       assert.is(relay.connected.length, 1, 'no reconnect');
+      // Shown again from the back/forward cache: it tries, is refused, and its
+      // session check finds the same. The alert up already is not made again.
+      const checked = page.waitForResponse((response) => new URL(response.url()).pathname === '/');
+      await page.evaluate(`${PAGEHIDE}; ${PAGESHOW}`);
+      await checked;
+      await page.locator('#connection-retry:empty').waitFor({ state: 'attached' });
+      assert.is(relay.connected.length, 2, 'one try');
+      assert.is(await alert.count(), 1, 'one alert still');
+      assert.is(
+        (await announced(page, 'alerts')).filter((text) => /session has ended/.test(text)).length,
+        1,
+        'still announced once',
+      );
     },
     nora,
   );

@@ -1136,7 +1136,11 @@
     }
     const why = user === null ? 'you are logged out' : 'logged in as someone else';
     setStatus('disconnected', `Disconnected: ${why}.`);
-    showError(loggedOut);
+    // The command whose check found the login over said so first (onError, before
+    // the 4001), as does a page shown again from the cache: made again, the alert
+    // would be announced twice. Another user's session contradicts its "Log in again".
+    if (loggedOut === 'OTHER_USER') clearAlerts('USER_HAS_TO_LOGIN');
+    if (!alerts.querySelector(`.alert-item[data-code="${loggedOut}"]`)) showError(loggedOut);
   }
 
   function reconnectNow() {
