@@ -726,10 +726,11 @@ test('a room double-clicked: joined once, and not left again by the second click
   });
 });
 
-test('a server that closes each new connection at once (overloaded, 1013): the page retries ever more slowly, not every half second', async () => {
+test('a server that closes each new connection at once (overloaded, 1013): the page retries ever more slowly, not every half second, and says it is disconnected once, not at every try', async () => {
   const room = await fixtures.room('Busy');
   await inTab({}, async ({ page, relay }) => {
     await join(page, room);
+    await recordAnnouncements(page);
     relay.overloaded = true;
     relay.losing = /"command":"send"/;
     await write(page, room, 'lost with its connection');
@@ -741,6 +742,17 @@ test('a server that closes each new connection at once (overloaded, 1013): the p
     // The fourth try waits 4 s ± 50 %: a backoff that restarted at every open waits 0.5 s ± 50 %.
     assert.ok(gaps[3]! >= 1500, `the delays grow: ${gaps.join(', ')} ms`);
     assert.is(await page.locator('#panes .pane').count(), 1, 'one pane all along');
+    // One outage, said once: a connection closed before it re-joined anything was never back.
+    assert.equal(await announced(page, 'connection-text'), ['Disconnected. Reconnecting…']);
+    // The server takes connections again (back online: the page tries at once).
+    relay.overloaded = false;
+    await page.evaluate(`window.dispatchEvent(new Event('online'))`);
+    await page.locator(`#room-${room.id}:not(.is-offline)`).waitFor({ timeout: 20_000 });
+    await page.locator('#connection-status[data-state="connected"]').waitFor();
+    assert.equal(await announced(page, 'connection-text'), [
+      'Disconnected. Reconnecting…',
+      'Reconnected.',
+    ]);
   });
 });
 

@@ -170,6 +170,8 @@
   let lastHeardAt = 0;
   /** When the current socket opened, or 0 until it has. */
   let openedAt = 0;
+  /** What the status is to say once the current socket brings its first frame, if anything. */
+  let statusOnFrame = '';
   /** When the current socket last brought a frame (Date.now()). */
   let lastFrameAt = 0;
   /** Set while the current socket owes an answer: it fires SILENCE_TIMEOUT_MS after its last frame. */
@@ -930,7 +932,7 @@
       if (socket !== ws) return;
       openedAt = Date.now();
       lastHeardAt = openedAt;
-      if (!quiet) setStatus('connected', everConnected ? 'Reconnected.' : 'Connected.');
+      const back = everConnected ? 'Reconnected.' : 'Connected.';
       clearAlerts('NOT_CONNECTED');
       // A command's check found the login over (USER_HAS_TO_LOGIN, then 4001), and
       // the session turned out alive (its user made active again): this socket's
@@ -950,10 +952,23 @@
       // the replies come back in this order.
       rejoining = [...rooms.keys(), ...[...joinsLost].filter((id) => !rooms.has(id))];
       for (const id of rejoining) ws.send(JSON.stringify({ command: 'join', room: id }));
+      // With rooms to re-join, the page is back once the server answers: a server
+      // that closes each connection at its first command (overloaded: 1013) would
+      // otherwise have the live region say "Reconnected" and "Disconnected" again
+      // at every try of one outage.
+      if (quiet) {
+        // Connected all along as far as the user is concerned.
+      } else if (rejoining.length === 0) setStatus('connected', back);
+      else {
+        statusOnFrame = back;
+        setStatus('connecting', undefined, 'Rejoining your rooms…');
+      }
       heardFrom(ws);
     });
     ws.addEventListener('message', (event) => {
       attempt = 0;
+      if (statusOnFrame) setStatus('connected', statusOnFrame);
+      statusOnFrame = '';
       onFrame(event.data);
       heardFrom(ws);
     });
@@ -967,6 +982,7 @@
   function onClose(ws, code) {
     if (socket !== ws) return;
     socket = null;
+    statusOnFrame = '';
     clearTimeout(silenceTimer);
     silenceTimer = 0;
     rejoining = [];
