@@ -568,6 +568,38 @@ test('a message sent while no worker is up: after a while it is listed as not co
   });
 });
 
+test('a message listed as not confirmed, its connection then dropped with other text in the box: the same item says it was not sent, listed (and announced) once', async () => {
+  const room = await fixtures.room('Unconfirmed, then dropped');
+  await inTab({}, async ({ page, relay }) => {
+    await join(page, room);
+    await page.clock.install();
+    await recordAnnouncements(page);
+    // The server never gets it; the connection lives on, unanswering.
+    relay.swallowing = /"command":"send"/;
+    await write(page, room, 'did it go?');
+    await page.clock.fastForward(10_000);
+    const unsent = pane(page, room).locator('li.unsent');
+    await unsent.waitFor({ timeout: 5000 });
+    await box(page, room).fill('something else');
+    relay.cut();
+    await page.locator(`#room-${room.id}.is-offline`).waitFor();
+    await page.locator(`#room-${room.id}:not(.is-offline)`).waitFor();
+    assert.is(
+      await box(page, room).inputValue(),
+      'something else',
+      'what the user is writing stays',
+    );
+    assert.is(await unsent.count(), 1, 'listed once');
+    assert.is(await unsent.locator('.text').textContent(), 'did it go?');
+    assert.match((await unsent.textContent()) ?? '', /Not sent$/);
+    assert.is(
+      (await announced(page, 'messages')).filter((text) => text.includes('did it go?')).length,
+      1,
+      'its text announced once',
+    );
+  });
+});
+
 test('a room deleted while the page was reconnecting: its re-join is refused, and it goes from the list as well as its pane', async () => {
   const room = await fixtures.room('Vanished');
   const kept = await fixtures.room('Not vanished');

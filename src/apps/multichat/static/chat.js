@@ -70,6 +70,8 @@
     leave: 5,
   });
   const MSG_CLASS = ['message', 'warning', 'alert', 'muted'];
+  /** The note on a message of the user's listed in its pane as not sent (unsentItem). */
+  const NOT_SENT = 'Not sent';
 
   const ERROR_TEXT = Object.freeze({
     USER_HAS_TO_LOGIN: 'Your session has ended, so you can no longer chat here.',
@@ -503,10 +505,15 @@
     );
   }
 
-  /** A send's fate is known: what notConfirmed said of it goes. */
-  function settle(sent) {
+  /**
+   * A send's fate is known: what notConfirmed said of it goes. `note`: it did not
+   * go, and its item stays where it is, saying so: listed anew, its text would be
+   * announced a second time (the list is a live region).
+   */
+  function settle(sent, note) {
     if (!sent || !sent.late) return;
-    sent.late.remove();
+    if (note) sent.late.querySelector('.unsent-note').textContent = note;
+    else sent.late.remove();
     sent.late = undefined;
     const room = rooms.get(sent.room);
     const others = awaiting.filter((other) => other !== sent && other.room === sent.room);
@@ -532,10 +539,12 @@
    * else there by now, into the room's list instead, marked as not sent.
    */
   function giveBack(sent) {
-    settle(sent);
     const room = sent && sent.command === 'send' && rooms.get(sent.room);
-    if (!room) return;
-    if (room.input.value.trim() === '') room.input.value = sent.message;
+    if (!room) return settle(sent);
+    if (room.input.value.trim() === '') {
+      settle(sent);
+      room.input.value = sent.message;
+    } else if (sent.late) settle(sent, NOT_SENT);
     else appendItem(room, unsentItem(sent.message));
   }
 
@@ -804,7 +813,7 @@
   }
 
   /** A message of the user's that did not go: in view, its text there to copy. */
-  function unsentItem(text, note = 'Not sent') {
+  function unsentItem(text, note = NOT_SENT) {
     const item = messageItem('unsent mine', me, text);
     item.append(el('span', { className: 'unsent-note', textContent: note }));
     return item;
