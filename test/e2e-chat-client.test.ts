@@ -550,18 +550,29 @@ test('a message sent while no worker is up: after a while it is listed as not co
     await write(page, room, 'anyone <i>there</i>?');
     assert.is(await box(page, room).inputValue(), '');
     const pending = pane(page, room).locator('li.unsent');
-    await page.clock.fastForward(10_000);
+    // A second one 5 s later, the first still unanswered (the page gives up on
+    // the socket 20 s after the first).
+    await page.clock.fastForward(5_000);
+    await write(page, room, 'hello?');
+    await page.clock.fastForward(5_000);
     await pending.waitFor({ timeout: 5000 }); // listed within 15 s of the page's time, as before
     assert.is(await pending.locator('.text').textContent(), 'anyone <i>there</i>?');
     assert.match((await pending.textContent()) ?? '', /Not confirmed yet$/);
     assert.match(await paneAlertText(page, room), /has not confirmed your message/);
     assert.is(await pane(page, room).locator('i').count(), 0, 'no markup was made');
+    // The second is listed too, and the pane's alert, which says it of both, is
+    // not made (and announced) again.
+    await recordAnnouncements(page);
+    await page.clock.fastForward(5_000);
+    await pending.nth(1).waitFor({ timeout: 5000 });
+    assert.equal(await announced(page, `room-${room.id}-alerts`), []);
+    assert.is(await pane(page, room).locator('.alert-item').count(), 1);
 
     chat.startWorker();
     await waitFor(
-      async () => (await delivered(page, room)).join() === 'sam: anyone <i>there</i>?',
+      async () => (await delivered(page, room)).join() === 'sam: anyone <i>there</i>?,sam: hello?',
       10_000,
-      'the message, once a worker took it',
+      'the messages, once a worker took them',
     );
     assert.is(await pending.count(), 0, 'no longer listed as not confirmed');
     assert.is(await pane(page, room).locator('.alert-item').count(), 0, 'nor said to be');

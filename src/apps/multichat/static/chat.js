@@ -290,6 +290,11 @@
     else uncoverFocus();
   }
 
+  /** Whether an alert of that kind is up in `region`. */
+  function alertShown(code, region = alerts) {
+    return region.querySelector(`.alert-item[data-code="${code}"]`) !== null;
+  }
+
   function holdsText(item) {
     return item.querySelector('.alert-quote') !== null;
   }
@@ -498,6 +503,9 @@
     }
     sent.late = unsentItem(sent.message, 'Not confirmed yet');
     appendItem(room, sent.late);
+    // The pane's alert says it of every send there still unconfirmed: made again
+    // for the next one, it would be announced again.
+    if (alertShown('NOT_CONFIRMED', room.alerts)) return;
     showAlert(
       'NOT_CONFIRMED',
       'The chat server has not confirmed your message yet: it may arrive late, or not at all.',
@@ -1165,7 +1173,7 @@
     // the 4001), as does a page shown again from the cache: made again, the alert
     // would be announced twice. Another user's session contradicts its "Log in again".
     if (loggedOut === 'OTHER_USER') clearAlerts('USER_HAS_TO_LOGIN');
-    if (!alerts.querySelector(`.alert-item[data-code="${loggedOut}"]`)) showError(loggedOut);
+    if (!alertShown(loggedOut)) showError(loggedOut);
   }
 
   function reconnectNow() {
