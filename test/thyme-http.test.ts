@@ -675,8 +675,8 @@ test('an HTTP/1.0 client gets no chunked response, even one that asks for it wit
   assert.not.match(raw, /transfer-encoding/i);
   assert.match(raw, /^HTTP\/1\.1 200 OK\r\n[^]*\r\n\r\none,two,three$/, 'ended by the close');
   // Thyme's own answers of no declared length too.
-  const own = await rawExchange(port, `POST /static/site.css HTTP/1.0\r\n${asking}`);
-  assert.match(own, /^HTTP\/1\.1 405 [^]*\r\n\r\nMethod Not Allowed$/);
+  const own = await rawExchange(port, `GET /healthz HTTP/1.0\r\n${asking}`);
+  assert.match(own, /^HTTP\/1\.1 200 [^]*\r\n\r\n\{"status":"ok",[^]*\}$/);
   assert.not.match(own, /transfer-encoding/i);
 });
 
@@ -1207,6 +1207,60 @@ test("static files and Thyme's own answers carry the headers Django's middleware
   assert.match(refusal, /^HTTP\/1\.1 403 /);
   assert.match(refusal, /\r\nReferrer-Policy: same-origin\r\n/);
   assert.match(refusal, /\r\nCross-Origin-Opener-Policy: same-origin\r\n/);
+});
+
+test("another method than GET or HEAD on a static file gets Thyme's 405: Allow, a Content-Length, the headers of its other errors, counted and logged; a missing file goes to the application", async () => {
+  const log = join(mkdtempSync(join(tmpdir(), 'gredis-log-')), 'access.log');
+  const { port, thyme, worker } = await setup({ accessLog: log });
+  // It went out chunked, with the browser headers alone: no Allow, no
+  // Cache-Control: no-store, no Content-Security-Policy. Framed by its length,
+  // the connection goes on (the request's body skipped) to the next request.
+  const raw = await rawExchange(
+    port,
+    'POST /static/site.css HTTP/1.1\r\nHost: localhost\r\nContent-Length: 5\r\n\r\nhello' +
+      'GET /static/site.css HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n',
+  );
+  const [head, rest] = [
+    raw.slice(0, raw.indexOf('\r\n\r\n')),
+    raw.slice(raw.indexOf('\r\n\r\n') + 4),
+  ];
+  assert.match(head, /^HTTP\/1\.1 405 Method Not Allowed\r\n/);
+  const lines = head.split('\r\n').slice(1);
+  for (const line of [
+    'Allow: GET, HEAD',
+    'Content-Type: text/plain; charset=utf-8',
+    'Content-Length: 19',
+    'X-Content-Type-Options: nosniff',
+    'X-Frame-Options: DENY',
+    'Referrer-Policy: same-origin',
+    'Cross-Origin-Opener-Policy: same-origin',
+    "Content-Security-Policy: default-src 'none'; frame-ancestors 'none'",
+    'Cache-Control: no-store',
+  ])
+    assert.ok(lines.includes(line), `${line} in\n${head}`);
+  assert.not.match(head, /transfer-encoding|etag|last-modified/i);
+  assert.match(rest, /^Method Not Allowed\nHTTP\/1\.1 200 OK\r\n[^]*\r\n\r\nbody \{/);
+  // OPTIONS too, as whitenoise and nginx answer it.
+  for (const method of ['OPTIONS', 'PUT', 'DELETE']) {
+    const refused = await httpRequest(port, '/static/sub/app.js', { method });
+    assert.is(refused.status, 405, method);
+    assert.is(refused.headers.allow, 'GET, HEAD', method);
+    assert.is(refused.headers['content-length'], '19', method);
+  }
+  // A file that is not there is the application's to answer, as for a GET:
+  // no 405 promising a GET that would find nothing.
+  for (const path of ['/static/missing.css', '/static/.hidden', '/static/sub'])
+    assert.is((await httpRequest(port, path, { method: 'POST' })).status, 200, path);
+  assert.equal(
+    worker.of('http.request').map((message) => message.path),
+    ['/static/missing.css', '/static/.hidden', '/static/sub'],
+  );
+  await thyme.close();
+  const logged = readFileSync(log, 'utf8');
+  assert.match(logged, /"POST \/static\/site\.css HTTP\/1\.1" 405 19 "-" "-"\n/);
+  assert.match(logged, /"DELETE \/static\/sub\/app\.js HTTP\/1\.1" 405 19 /);
+  assert.is(thyme.metrics.httpResponses.get(405), 4);
+  assert.is(thyme.metrics.httpRequests, 8);
 });
 
 test("a request too malformed to parse (400, 431, 408) gets the headers of Thyme's other errors, and no Content-Type, having no body", async () => {

@@ -96,6 +96,25 @@ export function plainResponse(
   text?: string,
   close = false,
 ): void {
+  writePlain(res, status, text, close ? { Connection: 'close' } : {});
+}
+
+/**
+ * Thyme's 405 for what only GET and HEAD may read (its static files): an error
+ * like its others, with the Allow header RFC 9110 §15.5.6 requires. Returns the
+ * status.
+ */
+export function methodNotAllowed(res: ServerResponse): number {
+  writePlain(res, 405, undefined, { Allow: 'GET, HEAD' });
+  return 405;
+}
+
+function writePlain(
+  res: ServerResponse,
+  status: number,
+  text: string | undefined,
+  headers: Readonly<Record<string, string>>,
+): void {
   const body = `${text ?? STATUS_CODES[status] ?? 'Error'}\n`;
   if (res.headersSent) {
     cutOff(res);
@@ -106,7 +125,7 @@ export function plainResponse(
   res.writeHead(status, STATUS_CODES[status] ?? 'Error', {
     ...ERROR_HEADERS,
     'Content-Length': Buffer.byteLength(body),
-    ...(close ? { Connection: 'close' } : {}),
+    ...headers,
   });
   res.end(body);
 }

@@ -4,6 +4,7 @@ import { open, realpath, stat, type FileHandle } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { extname, join, sep } from 'node:path';
 import { BROWSER_HEADERS } from '../browser-headers.js';
+import { methodNotAllowed } from './responses.js';
 
 const CONTENT_TYPES: Record<string, string> = {
   '.css': 'text/css; charset=utf-8',
@@ -117,9 +118,6 @@ export class StaticFiles {
     res: ServerResponse,
     path: string,
   ): Promise<number | undefined> {
-    if (req.method !== 'GET' && req.method !== 'HEAD') {
-      return end(res, 405, 'Method Not Allowed', { ...BROWSER_HEADERS, Allow: 'GET, HEAD' });
-    }
     const segments = pathSegments(path.slice(STATIC_PREFIX.length));
     if (!segments) return undefined;
     const key = segments.join('/');
@@ -131,6 +129,14 @@ export class StaticFiles {
       if (!file) return undefined;
       this.remember(key, file);
     }
+    // Another method is refused only for a file that is there, as whitenoise
+    // does (Django's own static view has no check at all): a miss goes to the
+    // application, whatever the method, as a GET's does; a 405 would tell the
+    // client that a GET of it works (Allow), and that a file of that name
+    // exists. OPTIONS is refused too, as whitenoise and nginx's static module
+    // do: no method but GET and HEAD is ever allowed here, and with no
+    // Access-Control-Allow-Origin given, a CORS preflight has nothing to learn.
+    if (req.method !== 'GET' && req.method !== 'HEAD') return methodNotAllowed(res);
     if (file.body) return serveHeld(req, res, file, file.body);
     return this.serveStreamed(req, res, key, segments, file);
   }
@@ -341,7 +347,7 @@ function begin(
   length: number,
 ): boolean {
   if (notModified(req, file)) {
-    end(res, 304, undefined, file.headers);
+    res.writeHead(304, file.headers).end();
     return false;
   }
   res.writeHead(200, { ...file.headers, 'Content-Length': String(length) });
@@ -393,18 +399,4 @@ async function streamFrom(
     stream.pipe(res);
   });
   return 200;
-}
-
-function end(
-  res: ServerResponse,
-  status: number,
-  body?: string,
-  headers: Record<string, string> = {},
-): number {
-  res.writeHead(
-    status,
-    body ? { ...headers, 'Content-Type': 'text/plain; charset=utf-8' } : headers,
-  );
-  res.end(body);
-  return status;
 }
