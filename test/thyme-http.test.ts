@@ -1674,6 +1674,11 @@ test('the metrics port: a valid Prometheus page after HTTP and WebSocket traffic
       const refused = await httpRequest(to, path, { method, body: 'x' });
       assert.is(refused.status, 405, `${method} ${path}`);
       assert.is(refused.headers.allow, 'GET, HEAD');
+      // Framed by its length, not chunked (writeHead had fixed the framing).
+      assert.is(refused.headers['content-length'], '19', `${method} ${path}`);
+      assert.is(refused.headers['transfer-encoding'], undefined, `${method} ${path}`);
+      // On Thyme's public port, the headers of its other errors.
+      if (to === port) assert.is(refused.headers['cache-control'], 'no-store', `${method} ${path}`);
     }
   }
   // No application routes there.

@@ -59,16 +59,23 @@ export function writeHealth(
  * HEAD: a scrape or a probe only reads, and another method (a POST, a DELETE)
  * is a client's mistake that a 200 would hide. Undefined when it may be served.
  */
-export function refuseUnlessRead(
-  req: IncomingMessage,
-  res: ServerResponse,
-  extraHeaders: ExtraHeaders = {},
-): number | undefined {
-  if (req.method === 'GET' || req.method === 'HEAD') return undefined;
+export function refuseUnlessRead(req: IncomingMessage, res: ServerResponse): number | undefined {
+  if (isRead(req)) return undefined;
+  const body = 'Method Not Allowed\n';
+  // A declared length, not chunks: writeHead fixes the framing before the end.
   res
-    .writeHead(405, { ...extraHeaders, 'Content-Type': 'text/plain', Allow: 'GET, HEAD' })
-    .end('Method Not Allowed\n');
+    .writeHead(405, {
+      'Content-Type': 'text/plain; charset=utf-8',
+      'Content-Length': Buffer.byteLength(body),
+      Allow: 'GET, HEAD',
+    })
+    .end(body);
   return 405;
+}
+
+/** Whether `req` only reads (GET or HEAD): all a probe, a scrape or a file needs. */
+export function isRead(req: IncomingMessage): boolean {
+  return req.method === 'GET' || req.method === 'HEAD';
 }
 
 /**

@@ -4,6 +4,7 @@ import { open, realpath, stat, type FileHandle } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { extname, join, sep } from 'node:path';
 import { BROWSER_HEADERS } from '../browser-headers.js';
+import { isRead } from '../metrics/endpoint.js';
 import { methodNotAllowed } from './responses.js';
 
 const CONTENT_TYPES: Record<string, string> = {
@@ -136,7 +137,7 @@ export class StaticFiles {
     // exists. OPTIONS is refused too, as whitenoise and nginx's static module
     // do: no method but GET and HEAD is ever allowed here, and with no
     // Access-Control-Allow-Origin given, a CORS preflight has nothing to learn.
-    if (req.method !== 'GET' && req.method !== 'HEAD') return methodNotAllowed(res);
+    if (!isRead(req)) return methodNotAllowed(res);
     if (file.body) return serveHeld(req, res, file, file.body);
     return this.serveStreamed(req, res, key, segments, file);
   }

@@ -28,12 +28,18 @@ import {
   requestHost,
   requestTarget,
 } from './request-info.js';
-import { answerServerOptions, destroyOnError, plainResponse, rejectUpgrade } from './responses.js';
+import {
+  answerServerOptions,
+  destroyOnError,
+  methodNotAllowed,
+  plainResponse,
+  rejectUpgrade,
+} from './responses.js';
 import { before } from '../deadline.js';
 import { listenOn } from '../listen.js';
 import {
   HEALTH_PATH,
-  refuseUnlessRead,
+  isRead,
   serveMetrics,
   writeHealth,
   type HealthReport,
@@ -416,10 +422,9 @@ export class Thyme implements ThymeContext {
     // answer is the status alone: the layer's hosts are nobody else's business.
     const allowed = this.hosts.allowsHost(requestHost(req, target));
     if (target.path === HEALTH_PATH)
-      return (
-        refuseUnlessRead(req, res, BROWSER_HEADERS) ??
-        writeHealth(res, await this.health(), allowed, BROWSER_HEADERS)
-      );
+      return isRead(req)
+        ? writeHealth(res, await this.health(), allowed, BROWSER_HEADERS)
+        : methodNotAllowed(res);
     if (!allowed) {
       plainResponse(res, 400, 'Bad Request: invalid Host header');
       return 400;
