@@ -1484,6 +1484,11 @@ test('a deactivated user writes: one "session has ended" alert with a link to lo
         'announced once',
       );
       assert.match((await alert.textContent()) ?? '', /Your session has ended.*Log in again/);
+      // The 4001 is no outage: the status never said it was reconnecting.
+      assert.equal(await announced(page, 'connection-text'), [
+        'Disconnected.',
+        'Disconnected: you are logged out.',
+      ]);
       assert.is(await pane(page, room).locator('.alert-item').count(), 0, 'no pane error');
       assert.is(await box(page, room).inputValue(), 'hello?');
       await sleep(1500);

@@ -33,6 +33,8 @@
    */
   const DROPPED = 'Disconnected. Reconnecting…';
   const UNAVAILABLE = 'The chat is unavailable right now. Retrying…';
+  /** Closed as its session ended (4001): not "Reconnecting…" until the check says it may. */
+  const SESSION_CLOSED = 'Disconnected.';
   /**
    * A re-join the server refused for its rate (a page with more rooms than its
    * burst of commands) goes again after this, give or take: the chat's tokens
@@ -1026,7 +1028,10 @@
     // A quiet renewal (renewSocket) that never opened begins an outage too: until
     // now, the page said it was connected.
     const dropped = opened || showsConnected();
-    void retryUnlessLoggedOut(dropped ? DROPPED : everConnected ? undefined : UNAVAILABLE);
+    const text = dropped ? DROPPED : everConnected ? undefined : UNAVAILABLE;
+    // A session that ended is most likely over: saying "Reconnecting…" first, then
+    // "you are logged out", would announce something untrue on the way.
+    void retryUnlessLoggedOut(text, opened && code === CLOSE_LOGGED_OUT ? SESSION_CLOSED : text);
   }
 
   /** Whether the status says the page is connected (through a quiet renewal too). */
@@ -1140,13 +1145,14 @@
    * A handshake the server refused looks like any failed connection to a page (no
    * status code is exposed): ask the server whose the session is now. The user
    * hears at once that the chat is down; the check gets a few seconds, and one
-   * unanswered by then (no worker up) is not a logout: keep trying.
+   * unanswered by then (no worker up) is not a logout: keep trying. `text` is
+   * the status while retrying, `checking` while the check runs.
    */
-  async function retryUnlessLoggedOut(text) {
+  async function retryUnlessLoggedOut(text, checking = text) {
     cancelRetry();
     const check = new AbortController();
     sessionCheck = check;
-    setStatus('disconnected', text, 'Checking…');
+    setStatus('disconnected', checking, 'Checking…');
     let user = myId;
     try {
       user = await sessionUser(check.signal);
