@@ -372,8 +372,13 @@
   }
 
   /** `room`: the joined room it concerns, whose pane shows it (showAlert). */
+  /** What the page says of an error code the server (or the page itself) gave. */
+  function errorText(code) {
+    return ERROR_TEXT[code] || `Something went wrong (${code}).`;
+  }
+
   function showError(code, prefix, room) {
-    const text = ERROR_TEXT[code] || `Something went wrong (${code}).`;
+    const text = errorText(code);
     const loginLink = code === 'USER_HAS_TO_LOGIN';
     const sticky = loginLink || code === 'OTHER_USER';
     const options = { loginLink, sticky, room: sticky ? undefined : room };
@@ -891,7 +896,7 @@
     const title = titleOf(id);
     const quotes = unwrittenIn(id, unsent);
     removePane(id);
-    const text = `Could not ${verb} “${title}”. ${ERROR_TEXT[code] || `Something went wrong (${code}).`}`;
+    const text = `Could not ${verb} “${title}”. ${errorText(code)}`;
     const note = quotes.length > 0 ? ' What you wrote there:' : '';
     showAlert(code, `${text}${note}`, { quotes });
   }
