@@ -538,13 +538,13 @@ function roomEdit(services: AdminServices): View {
       const saved = await services.rooms.update(room.id, values.title, values.staffOnly);
       if (!saved) return missingObject(request, 'room', params.id);
       const object = { href: action, text: saved.title };
-      const notice = savedNotice('room', object, 'changed');
       // Its members joined when anyone could: they join again, and only staff get
       // in. So does a save that finds it staff-only with that close still owed.
       const closing = saved.staffOnly && (!room.staffOnly || unsentRoomClose(request, room.id));
       if (closing && !(await closeRoomAfterChange(services, request, room.id))) {
         // The change stands; its page is where saving again sends the close.
-        const here = keepListFilters(request, ROOM_LIST)(`/admin/rooms/${room.id}/`);
+        const here = keepListFilters(request, ROOM_LIST)(action);
+        const notice = savedNotice('room', object, 'changed');
         return redirectWith(
           request,
           here,
@@ -935,11 +935,11 @@ function userEdit(services: AdminServices): View {
       return editForm(values, errors);
     }
     const object = { href: `/admin/users/${saved.id}/`, text: saved.username };
-    const notice = savedNotice('user', object, 'changed');
     const close = closeAfterSave(request, user, saved);
     if (close !== undefined && !(await closeAfterChange(services, request, user.id, close))) {
       // The change stands; its page is where saving again sends the close.
-      const here = keepListFilters(request, USER_LIST)(`/admin/users/${user.id}/`);
+      const here = keepListFilters(request, USER_LIST)(object.href);
+      const notice = savedNotice('user', object, 'changed');
       const retry = 'save the user again';
       return redirectWith(request, here, [...notice, unsentCloseNotice(close, retry)], 'warning');
     }
