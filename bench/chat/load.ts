@@ -12,6 +12,7 @@ import { openClient, type ChatClient, type ClientEvents } from './clients.js';
 import { LatencyHistogram } from './latency.js';
 import {
   decodeText,
+  emptyCounters,
   encodeText,
   monotonicUs,
   type ChatKind,
@@ -30,17 +31,6 @@ const TICK_MS = 2;
 /** A handshake or a join that takes longer than this fails the run. */
 const CLIENT_TIMEOUT_MS = 30_000;
 const UNEXPECTED_SAMPLES = 5;
-
-function emptyCounters(): LoadCounters {
-  return {
-    sent: { warmup: {}, timed: {}, tail: {} },
-    deliveredBySendPhase: { warmup: 0, timed: 0, tail: 0 },
-    deliveredDuringPhase: { idle: 0, warmup: 0, timed: 0, tail: 0 },
-    unexpected: 0,
-    unexpectedSamples: [],
-    dropped: {},
-  };
-}
 
 class LoadGenerator implements LoadApi {
   private clients: ChatClient[] = [];

@@ -57,6 +57,18 @@ export interface LoadCounters {
   dropped: Record<string, number>;
 }
 
+/** Counters before anything happened: a load process's at its start, and the sum's. */
+export function emptyCounters(): LoadCounters {
+  return {
+    sent: { warmup: {}, timed: {}, tail: {} },
+    deliveredBySendPhase: { warmup: 0, timed: 0, tail: 0 },
+    deliveredDuringPhase: { idle: 0, warmup: 0, timed: 0, tail: 0 },
+    unexpected: 0,
+    unexpectedSamples: [],
+    dropped: {},
+  };
+}
+
 export interface LoadReport extends LoadCounters {
   /** Send → delivery at each member, for messages sent in the timed window. */
   latency: LatencyCounts;

@@ -13,7 +13,13 @@ import { LatencyHistogram } from './latency.js';
 import type { LoadPool } from './load-pool.js';
 import { PostgresBackends } from './postgres.js';
 import { Profiling, saveProfiles, summarise, type RoleSummary } from './profile.js';
-import { PHASES, type ClientSpec, type LoadCounters, type LoadReport } from './protocol.js';
+import {
+  emptyCounters,
+  PHASES,
+  type ClientSpec,
+  type LoadCounters,
+  type LoadReport,
+} from './protocol.js';
 
 export interface RunSettings {
   clients: number;
@@ -237,14 +243,7 @@ async function openAll(
 }
 
 function mergeCounters(all: readonly LoadCounters[]): LoadCounters {
-  const merged: LoadCounters = {
-    sent: { warmup: {}, timed: {}, tail: {} },
-    deliveredBySendPhase: { warmup: 0, timed: 0, tail: 0 },
-    deliveredDuringPhase: { idle: 0, warmup: 0, timed: 0, tail: 0 },
-    unexpected: 0,
-    unexpectedSamples: [],
-    dropped: {},
-  };
+  const merged = emptyCounters();
   for (const c of all) {
     for (const phase of PHASES) {
       for (const [room, n] of Object.entries(c.sent[phase])) {
