@@ -228,20 +228,26 @@
    * words for a screen reader begin with the room's title, since the announcement
    * is all that says where it is. `options.quotes`: texts of the user's that
    * have nowhere else to be (their pane went), shown under it until dismissed.
+   * `options.about`: the id of the room a page alert names (one with no pane).
    */
   function showAlert(code, text, options) {
     const quotes = (options && options.quotes) || [];
     const sticky = Boolean(options && options.sticky) || quotes.length > 0;
     const room = options && options.room;
+    const about = (options && options.about) || '';
     const region = room ? room.alerts : alerts;
-    // One alert of a kind says it all, unless it holds the user's text.
+    // One alert of a kind says it all, unless it holds the user's text. Those
+    // naming a room are of a kind with that room's only: two rooms closed to
+    // the user at once (one admin action, one reconnect's re-joins) are two
+    // things to know, and the second must not take the first from view.
     for (const old of region.querySelectorAll('.alert-item')) {
-      if (old.getAttribute('data-code') === code && !holdsText(old)) old.remove();
+      const same = old.getAttribute('data-code') === code && aboutOf(old) === about;
+      if (same && !holdsText(old)) old.remove();
     }
     const item = el(
       'div',
       { className: `alert-item alert-${code.toLowerCase()}` },
-      { 'data-code': code },
+      about ? { 'data-code': code, 'data-about': about } : { 'data-code': code },
     );
     const message = el('p');
     if (room)
@@ -299,6 +305,11 @@
 
   function holdsText(item) {
     return item.querySelector('.alert-quote') !== null;
+  }
+
+  /** The id of the room an alert names (showAlert's `about`), or ''. */
+  function aboutOf(item) {
+    return item.getAttribute('data-about') || '';
   }
 
   /**
@@ -371,17 +382,20 @@
     }, ALERT_TIMEOUT_MS);
   }
 
-  /** `room`: the joined room it concerns, whose pane shows it (showAlert). */
   /** What the page says of an error code the server (or the page itself) gave. */
   function errorText(code) {
     return ERROR_TEXT[code] || `Something went wrong (${code}).`;
   }
 
-  function showError(code, prefix, room) {
+  /**
+   * `room`: the joined room it concerns, whose pane shows it (showAlert).
+   * `about`: the id of a room with no pane that `prefix` names.
+   */
+  function showError(code, prefix, room, about) {
     const text = errorText(code);
     const loginLink = code === 'USER_HAS_TO_LOGIN';
     const sticky = loginLink || code === 'OTHER_USER';
-    const options = { loginLink, sticky, room: sticky ? undefined : room };
+    const options = { loginLink, sticky, room: sticky ? undefined : room, about };
     showAlert(code, prefix ? `${prefix} ${text}` : text, options);
   }
 
@@ -694,6 +708,7 @@
     if (!document.querySelector('.room-link')) showNoRooms();
     showAlert('ROOM_DELETED', `The room “${title}” was deleted.${note ? ` ${note}` : ''}`, {
       quotes,
+      about: id,
     });
   }
 
@@ -872,7 +887,7 @@
       // With its pane open, a join is the keep-alive's: a rate refusal costs
       // nothing (the next one renews), any other means the room is closed to us.
       if (room) return code === 'RATE_LIMITED' ? undefined : shutOut(id, code, 'stay in');
-      return showError(code, `Could not join “${titleOf(id)}”.`);
+      return showError(code, `Could not join “${titleOf(id)}”.`, undefined, id);
     }
     // Out of the room or not, the user wanted out: only a rate refusal keeps the pane.
     if (sent.command === 'leave' && code !== 'RATE_LIMITED') return removePane(id);
@@ -883,7 +898,7 @@
     if (sent.command === 'send' && room && code === 'ROOM_ACCESS_DENIED')
       return shutOut(id, code, 'send to', sent.message);
     giveBack(sent);
-    if (!room) return showError(code, `Could not ${sent.command} “${titleOf(id)}”.`);
+    if (!room) return showError(code, `Could not ${sent.command} “${titleOf(id)}”.`, undefined, id);
     showError(code, sent.command === 'leave' ? 'Could not leave this room.' : '', room);
   }
 
@@ -898,7 +913,7 @@
     removePane(id);
     const text = `Could not ${verb} “${title}”. ${errorText(code)}`;
     const note = quotes.length > 0 ? ' What you wrote there:' : '';
-    showAlert(code, `${text}${note}`, { quotes });
+    showAlert(code, `${text}${note}`, { quotes, about: id });
   }
 
   /** A re-join refused for the rate goes again once the server's tokens are back. */

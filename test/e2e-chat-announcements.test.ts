@@ -1,0 +1,114 @@
+/**
+ * What the chat page (chat.js) says when several things happen to it at once, in
+ * Debian's headless Chromium against MultiChat embedded in this process
+ * (in-process layer, SQLite), its socket through a relay the test steers
+ * (helpers/chat-page.ts): each thing is shown and announced, once, and what it
+ * says holds for what the page then does.
+ */
+import type { Browser, Page } from 'playwright-core';
+import * as assert from 'uvu/assert';
+import {
+  CLOSE_ACCESS_CHANGED,
+  roomDeletedFrame,
+  roomGroup,
+} from '../src/apps/multichat/chat-protocol.js';
+import { closeUserSockets } from '../src/auth/socket-groups.js';
+import {
+  alertText,
+  announced,
+  inChatTab,
+  join,
+  joinBefore,
+  pane,
+  recordAnnouncements,
+  type Tab,
+} from './helpers/chat-page.js';
+import { useBrowserOnEmbeddedChat } from './helpers/browser-chat.js';
+import type { Fixtures } from './helpers/deployment.js';
+import { suite } from './helpers/suite.js';
+import { sleep, waitFor } from './helpers/wait.js';
+
+/** The whole file must finish well inside the runner's budget (300 s), whatever hangs. */
+const FILE_DEADLINE_MS = 120_000;
+
+const test = suite('chat page announcements [sqlite, memory layer, Chromium]');
+let fixtures: Fixtures;
+let browser: Browser;
+
+// Its chat is not used: each test's page has a chat of its own (inChatTab).
+useBrowserOnEmbeddedChat(test, 'e2e-chat-announcements', FILE_DEADLINE_MS, (state) => {
+  ({ fixtures, browser } = state);
+});
+
+/** Runs `work` in a page of the holder of `session` (inChatTab). */
+function inTab(session: string, work: (tab: Tab) => Promise<void>): Promise<void> {
+  return inChatTab({ browser, db: fixtures.db, session }, {}, work);
+}
+
+/** The page's own alerts (not a pane's), each as a screen reader reads it. */
+function pageAlerts(page: Page): Promise<string[]> {
+  return page.locator('#alerts .alert-item').allTextContents();
+}
+
+/** How many of the page's alert announcements (recordAnnouncements) match `pattern`. */
+async function announcedTimes(page: Page, pattern: RegExp): Promise<number> {
+  return (await announced(page, 'alerts')).filter((text) => pattern.test(text)).length;
+}
+
+test('the staff flag taken from a user in two staff-only rooms: both rooms are shown and announced as closed, once each', async () => {
+  const first = await fixtures.room('Staff first', true);
+  const second = await fixtures.room('Staff second', true);
+  const open = await fixtures.room('Open to all');
+  const user = await fixtures.user('nora-unstaffed', { staff: true });
+  await inTab(await fixtures.login(user), async ({ page, relay, chat }) => {
+    await joinBefore(page, first, second);
+    await join(page, open);
+    await recordAnnouncements(page);
+    // One admin action: the flag goes, and the user's sockets close (4002).
+    await fixtures.users.update(user.id, { isStaff: false });
+    await closeUserSockets(chat.layer, user.id, CLOSE_ACCESS_CHANGED);
+    await waitFor(() => relay.connected.length === 2, 5000, 'the reconnect');
+    for (const room of [first, second]) await pane(page, room).waitFor({ state: 'detached' });
+    await page.locator(`#room-${open.id}:not(.is-offline)`).waitFor();
+    // Past both refusals: a later one would be in `passed` by now too.
+    await sleep(300);
+    const shown = await pageAlerts(page);
+    for (const title of [first.title, second.title]) {
+      const closed = new RegExp(`Could not rejoin “${title}”\\. You don’t have access`);
+      assert.is(shown.filter((text) => closed.test(text)).length, 1, `${title}: shown once`);
+      assert.is(await announcedTimes(page, closed), 1, `${title}: announced once`);
+    }
+    assert.is(shown.length, 2, 'nothing else');
+    assert.is(await page.locator('#panes .pane').count(), 1, 'only the open room');
+  });
+});
+
+test('two joins refused at once, and two rooms deleted at once: each room named in an alert of its own', async () => {
+  const locked = [await fixtures.room('Locked one', true), await fixtures.room('Locked two', true)];
+  const doomed = [await fixtures.room('Doomed one'), await fixtures.room('Doomed two')];
+  await inTab(await fixtures.login(await fixtures.user('nora-twice')), async ({ page, chat }) => {
+    await recordAnnouncements(page);
+    // Clicked faster than the server answers: two refusals, one after the other.
+    for (const room of locked) await page.locator(`.room-link[data-room-id="${room.id}"]`).click();
+    await waitFor(async () => /Locked two/.test(await alertText(page)), 5000, 'the second');
+    await sleep(300);
+    for (const room of locked) {
+      const refused = new RegExp(`Could not join “${room.title}”\\.`);
+      assert.is((await pageAlerts(page)).filter((text) => refused.test(text)).length, 1);
+      assert.is(await announcedTimes(page, refused), 1, `${room.title}: announced once`);
+    }
+    // Deleted together (as an admin's bulk delete does): each pane's room gets its leave.
+    await joinBefore(page, doomed[0]!, doomed[1]!);
+    for (const room of doomed) await fixtures.rooms.delete(room.id);
+    for (const room of doomed)
+      await chat.layer.groupSend(roomGroup(room.id), roomDeletedFrame(room.id));
+    for (const room of doomed) await pane(page, room).waitFor({ state: 'detached' });
+    for (const room of doomed) {
+      const gone = new RegExp(`The room “${room.title}” was deleted\\.`);
+      assert.is((await pageAlerts(page)).filter((text) => gone.test(text)).length, 1);
+      assert.is(await announcedTimes(page, gone), 1, `${room.title}: announced once`);
+    }
+  });
+});
+
+test.run();
