@@ -12,16 +12,18 @@ import {
   roomDeletedFrame,
   roomGroup,
 } from '../src/apps/multichat/chat-protocol.js';
-import { closeUserSockets } from '../src/auth/socket-groups.js';
+import { closeSessionSockets, closeUserSockets } from '../src/auth/socket-groups.js';
 import {
   alertText,
   announced,
+  box,
   inChatTab,
   join,
   joinBefore,
   pane,
   recordAnnouncements,
   type Tab,
+  write,
 } from './helpers/chat-page.js';
 import { useBrowserOnEmbeddedChat } from './helpers/browser-chat.js';
 import type { Fixtures } from './helpers/deployment.js';
@@ -53,6 +55,13 @@ function pageAlerts(page: Page): Promise<string[]> {
 /** How many of the page's alert announcements (recordAnnouncements) match `pattern`. */
 async function announcedTimes(page: Page, pattern: RegExp): Promise<number> {
   return (await announced(page, 'alerts')).filter((text) => pattern.test(text)).length;
+}
+
+/** Waits for the status to say the page stopped for its ended session. */
+async function loggedOutShown(page: Page): Promise<void> {
+  await page
+    .locator('#connection-status[data-state="disconnected"]', { hasText: 'logged out' })
+    .waitFor();
 }
 
 test('the staff flag taken from a user in two staff-only rooms: both rooms are shown and announced as closed, once each', async () => {
@@ -108,6 +117,56 @@ test('two joins refused at once, and two rooms deleted at once: each room named 
       assert.is((await pageAlerts(page)).filter((text) => gone.test(text)).length, 1);
       assert.is(await announcedTimes(page, gone), 1, `${room.title}: announced once`);
     }
+  });
+});
+
+test('logged out while a send is unconfirmed: the page says the message was not confirmed and it stays to copy, not that it is to send once reconnected', async () => {
+  const room = await fixtures.room('Logged out mid-send');
+  const user = await fixtures.user('nora-mid-send');
+  const session = await fixtures.login(user);
+  await inTab(session, async ({ page, relay, chat }) => {
+    await join(page, room);
+    await recordAnnouncements(page);
+    // The server never gets it; then the session ends (a logout in another tab).
+    relay.swallowing = /"command":"send"/;
+    await write(page, room, 'did it go?');
+    await waitFor(() => relay.swallowing === undefined, 5000, 'the send');
+    const hash = fixtures.sessions.hashOf(session)!;
+    await fixtures.sessions.delete(session);
+    await closeSessionSockets(chat.layer, hash);
+    await loggedOutShown(page);
+    await page.locator('#alerts .alert-unconfirmed').waitFor();
+    assert.is(await box(page, room).inputValue(), 'did it go?', 'in its box');
+    assert.equal(await pageAlerts(page), [
+      'Your session has ended, so you can no longer chat here. Log in again.×',
+      'Your session ended before your message was confirmed: it may not have gone. It is back in its box, to copy.×',
+    ]);
+    assert.is(await announcedTimes(page, /reconnected/), 0, 'never said it would reconnect');
+    assert.is(await announcedTimes(page, /before your message was confirmed/), 1, 'said once');
+  });
+});
+
+test('a send given back as its connection dropped, the session then found over at the reconnect: the alert on it is said again in words that hold', async () => {
+  const room = await fixtures.room('Dropped, then logged out');
+  const session = await fixtures.login(await fixtures.user('nora-dropped'));
+  await inTab(session, async ({ page, relay }) => {
+    await join(page, room);
+    await recordAnnouncements(page);
+    relay.swallowing = /"command":"send"/;
+    await write(page, room, 'still there?');
+    await waitFor(() => relay.swallowing === undefined, 5000, 'the send');
+    // Ended with no close to tell the page (outside Gredis); then its connection drops.
+    await fixtures.sessions.delete(session);
+    relay.cut();
+    await loggedOutShown(page);
+    assert.is(await box(page, room).inputValue(), 'still there?');
+    const unconfirmed = await page.locator('#alerts .alert-unconfirmed').allTextContents();
+    assert.equal(unconfirmed, [
+      'Your session ended before your message was confirmed: it may not have gone. It is back in its box, to copy.×',
+    ]);
+    // True when said (the page was reconnecting), then corrected: each once.
+    assert.is(await announcedTimes(page, /to send again once reconnected/), 1);
+    assert.is(await announcedTimes(page, /Your session ended before/), 1);
   });
 });
 

@@ -74,6 +74,16 @@
   const MSG_CLASS = ['message', 'warning', 'alert', 'muted'];
   /** The note on a message of the user's listed in its pane as not sent (unsentItem). */
   const NOT_SENT = 'Not sent';
+  /**
+   * The alert on sends given back after their connection went (giveBackUnconfirmed):
+   * while the page reconnects, and once it knows it will not (the session is over).
+   */
+  const UNCONFIRMED = Object.freeze({
+    reconnecting:
+      'The connection dropped before your message was confirmed: it is back in its box, to send again once reconnected.',
+    loggedOut:
+      'Your session ended before your message was confirmed: it may not have gone. It is back in its box, to copy.',
+  });
 
   const ERROR_TEXT = Object.freeze({
     USER_HAS_TO_LOGIN: 'Your session has ended, so you can no longer chat here.',
@@ -154,6 +164,11 @@
   const otherSockets = new Map();
   /** The room whose send box takes focus when its join is confirmed (the user asked for it). */
   let focusOnJoin = null;
+  /**
+   * Sends were given back, and the alert saying so waits for the session check
+   * after a 4001 (sayUnconfirmed): only its answer tells whether the page reconnects.
+   */
+  let unconfirmedOwed = false;
   let socket = null;
   let attempt = 0;
   let retryTimer = 0;
@@ -1038,6 +1053,8 @@
     focusOnJoin = null;
     for (const room of rooms.values()) room.pane.classList.add('is-offline');
     giveBackUnconfirmed();
+    // After a 4001 the session check decides the words: the page may not reconnect.
+    if (code !== CLOSE_LOGGED_OUT) sayUnconfirmed();
     const opened = openedAt > 0;
     if (opened && Date.now() - openedAt >= BACKOFF.stableMs) attempt = 0;
     if (stopped) return;
@@ -1093,7 +1110,8 @@
   /**
    * Sends the connection dropped before they came back may never have reached the
    * server (written into a connection already dead): their text goes back, and the
-   * user decides whether to send it again.
+   * user decides whether to send it again. The alert saying so is owed
+   * (sayUnconfirmed) until the page knows whether it reconnects.
    */
   function giveBackUnconfirmed() {
     // Those to a room the user left meanwhile have no box to go back to.
@@ -1108,10 +1126,17 @@
       const room = rooms.get(sent.room);
       if (room && room.input.value === sent.message) room.givenBack = sent.message;
     }
-    showAlert(
-      'UNCONFIRMED',
-      'The connection dropped before your message was confirmed: it is back in its box, to send again once reconnected.',
-    );
+    unconfirmedOwed = true;
+  }
+
+  /**
+   * The alert on the sends given back, if owed, in the words that hold now:
+   * "send again once reconnected" would be untrue of a page that has stopped.
+   */
+  function sayUnconfirmed() {
+    if (!unconfirmedOwed) return;
+    unconfirmedOwed = false;
+    showAlert('UNCONFIRMED', loggedOut ? UNCONFIRMED.loggedOut : UNCONFIRMED.reconnecting);
   }
 
   /** Drops the pending try and the session check in flight, for a newer attempt. */
@@ -1179,10 +1204,14 @@
     } catch {
       // Unreachable or unanswered: a server problem, not a login one; keep trying.
     }
-    // Meanwhile back online, or shown again from the cache: that connection decides.
-    if (check.signal.aborted) return;
+    // Meanwhile back online, or shown again from the cache: that connection
+    // decides, and is on its way; should it find the session over, the words change.
+    if (check.signal.aborted) return sayUnconfirmed();
     sessionCheck = null;
-    if (user !== null && (user === myId || !myId)) return scheduleRetry(text);
+    if (user !== null && (user === myId || !myId)) {
+      sayUnconfirmed();
+      return scheduleRetry(text);
+    }
     // The session is over (logged out here or in another tab), or is another
     // user's, whom this page does not show: stop reconnecting.
     stopped = true;
@@ -1200,6 +1229,10 @@
     // would be announced twice. Another user's session contradicts its "Log in again".
     if (loggedOut === 'OTHER_USER') clearAlerts('USER_HAS_TO_LOGIN');
     if (!alertShown(loggedOut)) showError(loggedOut);
+    // Sends given back before the page knew: said already (a drop, then a refused
+    // handshake), that alert no longer holds, and is made again in words that do.
+    if (alertShown('UNCONFIRMED')) unconfirmedOwed = true;
+    sayUnconfirmed();
   }
 
   function reconnectNow() {
