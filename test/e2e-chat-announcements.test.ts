@@ -17,6 +17,7 @@ import {
   alertText,
   announced,
   box,
+  delivered,
   inChatTab,
   join,
   joinBefore,
@@ -168,6 +169,62 @@ test('a send given back as its connection dropped, the session then found over a
     assert.is(await announcedTimes(page, /to send again once reconnected/), 1);
     assert.is(await announcedTimes(page, /Your session ended before/), 1);
   });
+});
+
+test("a send given back in a room then closed to the user: the alert saying it is in its box goes with the pane; the room's alert keeps the text", async () => {
+  const closing = await fixtures.room('Closing mid-send');
+  const open = await fixtures.room('Staying open');
+  await inTab(
+    await fixtures.login(await fixtures.user('nora-closed-mid-send')),
+    async ({ page, relay, chat }) => {
+      await joinBefore(page, closing, open);
+      relay.swallowing = /"command":"send"/;
+      await write(page, closing, 'knock knock');
+      await waitFor(() => relay.swallowing === undefined, 5000, 'the send');
+      // Made staff-only by an admin: the sockets in it close (4002), and its re-join is refused.
+      await fixtures.rooms.update(closing.id, closing.title, true);
+      await chat.layer.groupSend(roomGroup(closing.id), { close: CLOSE_ACCESS_CHANGED });
+      await pane(page, closing).waitFor({ state: 'detached' });
+      await page.locator(`#room-${open.id}:not(.is-offline)`).waitFor();
+      const shut = page.locator('#alerts .alert-room_access_denied');
+      assert.match((await shut.textContent()) ?? '', /Could not rejoin “Closing mid-send”/);
+      assert.is(await shut.locator('.alert-quote').textContent(), 'knock knock');
+      assert.is(
+        await page.locator('#alerts .alert-unconfirmed').count(),
+        0,
+        'no box to send it again from',
+      );
+    },
+  );
+});
+
+test("sends given back in two rooms, one then proved sent by its late copy: the alert stays for the other room's", async () => {
+  const late = await fixtures.room('Copy comes late');
+  const lost = await fixtures.room('Never got there');
+  await inTab(
+    await fixtures.login(await fixtures.user('nora-two-boxes')),
+    async ({ page, relay }) => {
+      await joinBefore(page, late, lost);
+      relay.holding = /"message":"late copy"/;
+      relay.swallowing = /"message":"lost"/;
+      await write(page, late, 'late copy');
+      await write(page, lost, 'lost');
+      await waitFor(() => relay.held.length === 1 && relay.swallowing === undefined, 5000, 'both');
+      relay.cut();
+      await page.locator('#alerts .alert-unconfirmed').waitFor();
+      for (const room of [late, lost])
+        await page.locator(`#room-${room.id}:not(.is-offline)`).waitFor();
+      relay.release();
+      await waitFor(
+        async () => (await box(page, late).inputValue()) === '',
+        5000,
+        'the box emptied',
+      );
+      assert.equal(await delivered(page, late), ['nora-two-boxes: late copy']);
+      assert.is(await box(page, lost).inputValue(), 'lost');
+      assert.is(await page.locator('#alerts .alert-unconfirmed').count(), 1, 'still said');
+    },
+  );
 });
 
 test.run();

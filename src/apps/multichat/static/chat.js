@@ -165,6 +165,11 @@
   /** The room whose send box takes focus when its join is confirmed (the user asked for it). */
   let focusOnJoin = null;
   /**
+   * The rooms whose sends the "not confirmed" alert (UNCONFIRMED) gave back: it
+   * goes once none of them holds one (a late copy proved it sent, or the pane went).
+   */
+  const unconfirmedRooms = new Set();
+  /**
    * Sends were given back, and the alert saying so waits for the session check
    * after a 4001 (sayUnconfirmed): only its answer tells whether the page reconnects.
    */
@@ -667,6 +672,7 @@
   function removePane(id) {
     leaving.delete(id);
     joinsLost.delete(id);
+    unconfirmedGone(id);
     // Joined again, the page hears afresh who else is there.
     otherSockets.delete(id);
     const room = rooms.get(id);
@@ -802,7 +808,7 @@
     if (room.givenBack === text && room.input.value === text) {
       room.input.value = '';
       room.givenBack = undefined;
-      clearAlerts('UNCONFIRMED');
+      unconfirmedGone(id);
       return;
     }
     assumeOtherSocket(id);
@@ -1121,10 +1127,12 @@
     // Those the server did get may yet come back, late, to the next connection:
     // there, as another tab's would, a copy of their text proves nothing alone.
     for (const sent of sends) assumeOtherSocket(sent.room);
+    if (!alertShown('UNCONFIRMED')) unconfirmedRooms.clear();
     for (const sent of sends) {
       giveBack(sent);
       const room = rooms.get(sent.room);
       if (room && room.input.value === sent.message) room.givenBack = sent.message;
+      unconfirmedRooms.add(sent.room);
     }
     unconfirmedOwed = true;
   }
@@ -1137,6 +1145,13 @@
     if (!unconfirmedOwed) return;
     unconfirmedOwed = false;
     showAlert('UNCONFIRMED', loggedOut ? UNCONFIRMED.loggedOut : UNCONFIRMED.reconnecting);
+  }
+
+  /** The sends given back to room `id` are settled (sent after all, or their pane gone). */
+  function unconfirmedGone(id) {
+    if (!unconfirmedRooms.delete(id) || unconfirmedRooms.size > 0) return;
+    unconfirmedOwed = false;
+    clearAlerts('UNCONFIRMED');
   }
 
   /** Drops the pending try and the session check in flight, for a newer attempt. */
