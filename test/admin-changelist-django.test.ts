@@ -7,7 +7,8 @@
  */
 import { suite } from './helpers/suite.js';
 import * as assert from 'uvu/assert';
-import { elidedPageRange, pythonInt, searchTerms } from '../src/apps/multichat/views/changelist.js';
+import { elidedPageRange, searchTerms } from '../src/apps/multichat/views/changelist.js';
+import { pythonInt } from '../src/apps/multichat/views/list-query.js';
 import { runPython } from './helpers/cli.js';
 
 const test = suite('admin changelist against Django');

@@ -2,7 +2,14 @@ import type { Knex } from 'knex';
 import type { Database } from '../db/connection.js';
 import { BatchedLookup, type BatchedLookupSql } from '../db/batched-lookup.js';
 import { isUniqueViolation } from '../db/errors.js';
-import { sliceOf, whereEveryTermIn, type ListSlice } from '../db/search.js';
+import {
+  orderedBy,
+  sliceOf,
+  whereEveryTermIn,
+  whereLookups,
+  type ListFilter,
+  type ListSlice,
+} from '../db/search.js';
 import {
   fromDbBoolean,
   fromDbInteger,
@@ -320,6 +327,8 @@ function toUser(row: UserRow): User {
 const USER_SEARCH_COLUMNS = ['username', 'email'] as const;
 
 /** Users in Django's `auth_user` table. Every query is parameterised by knex. */
+const BY_ID = [{ column: 'id', descending: false }] as const;
+
 export class UserRepository {
   private readonly iterations: number;
   private readonly authHashes: SessionAuthHashes;
@@ -462,21 +471,24 @@ export class UserRepository {
   }
 
   /**
-   * Every user (or those of `slice`: usernames or emails containing its terms, a
-   * page of them), oldest first.
+   * Every user (or those of `slice`: usernames or emails containing its terms,
+   * matching its lookups, a page of them, in its order), by default oldest first.
    */
   async list(slice: ListSlice = {}): Promise<User[]> {
-    const query = this.table.select(...USER_COLUMNS);
-    whereEveryTermIn(query, USER_SEARCH_COLUMNS, slice.terms ?? []);
-    const rows = await sliceOf(query.orderBy('id'), slice);
+    const query = this.filtered(this.table.select(...USER_COLUMNS), slice);
+    const rows = await sliceOf(orderedBy(query, slice.ordering ?? BY_ID), slice);
     return rows.map((row) => toUser(row));
   }
 
-  /** How many users there are, or how many have every term in username or email. */
-  async count(terms: readonly string[] = []): Promise<number> {
-    const query = this.table.count({ count: '*' });
-    const [row] = await whereEveryTermIn(query, USER_SEARCH_COLUMNS, terms);
+  /** How many users there are, or how many `filter` leaves. */
+  async count(filter: ListFilter = {}): Promise<number> {
+    const [row] = await this.filtered(this.table.count({ count: '*' }), filter);
     return fromDbInteger(row?.count);
+  }
+
+  private filtered<Builder extends Knex.QueryBuilder>(query: Builder, filter: ListFilter): Builder {
+    whereEveryTermIn(query, USER_SEARCH_COLUMNS, filter.terms ?? []);
+    return whereLookups(query, this.db, filter.lookups ?? []);
   }
 
   /**

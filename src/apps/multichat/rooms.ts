@@ -1,3 +1,4 @@
+import type { Knex } from 'knex';
 import type { Database } from '../../db/connection.js';
 import {
   fromDbBoolean,
@@ -6,7 +7,14 @@ import {
   toDbBoolean,
   unstorableText,
 } from '../../db/values.js';
-import { sliceOf, whereEveryTermIn, type ListSlice } from '../../db/search.js';
+import {
+  orderedBy,
+  sliceOf,
+  whereEveryTermIn,
+  whereLookups,
+  type ListFilter,
+  type ListSlice,
+} from '../../db/search.js';
 import { pythonStrip } from '../../python-strip.js';
 
 export interface Room {
@@ -41,22 +49,28 @@ export class RoomRepository {
   }
 
   /**
-   * Every room (or those of `slice`: titles containing its terms, a page of them),
-   * ordered by title case-insensitively, the same on both databases whatever their
-   * collation (then by title and id, for a stable order, which paging needs).
+   * Every room (or those of `slice`: titles containing its terms, matching its
+   * lookups, a page of them, in its order), ordered by default by title
+   * case-insensitively, the same on both databases whatever their collation
+   * (then by title and id, for a stable order, which paging needs).
    */
   async list(slice: ListSlice = {}): Promise<Room[]> {
-    const query = this.table.select('id', 'title', 'staff_only');
-    whereEveryTermIn(query, ['title'], slice.terms ?? []);
-    const rows = await sliceOf(query.orderByRaw('lower(title), title, id'), slice);
+    const query = this.filtered(this.table.select('id', 'title', 'staff_only'), slice);
+    if (slice.ordering) orderedBy(query, slice.ordering);
+    else query.orderByRaw('lower(title), title, id');
+    const rows = await sliceOf(query, slice);
     return rows.map(toRoom);
   }
 
-  /** How many rooms there are, or how many have titles containing every term. */
-  async count(terms: readonly string[] = []): Promise<number> {
-    const query = this.table.count({ count: '*' });
-    const [row] = await whereEveryTermIn(query, ['title'], terms);
+  /** How many rooms there are, or how many `filter` leaves. */
+  async count(filter: ListFilter = {}): Promise<number> {
+    const [row] = await this.filtered(this.table.count({ count: '*' }), filter);
     return fromDbInteger(row?.count);
+  }
+
+  private filtered<Builder extends Knex.QueryBuilder>(query: Builder, filter: ListFilter): Builder {
+    whereEveryTermIn(query, ['title'], filter.terms ?? []);
+    return whereLookups(query, this.db, filter.lookups ?? []);
   }
 
   async find(id: number): Promise<Room | undefined> {

@@ -57,9 +57,12 @@ import {
   loadChangeList,
   paginator,
   searchForm,
+  type ChangeList,
   type KeepFilters,
   type ListNouns,
 } from './changelist.js';
+import { filterSidebar, sortableHeader } from './list-controls.js';
+import { ROOM_LIST_MODEL, USER_LIST_MODEL } from './list-models.js';
 import { pythonStrip, truncateWords } from '../../../python-strip.js';
 
 const ROOM_LIST = '/admin/rooms/';
@@ -191,7 +194,7 @@ function afterSave(
 ): Response {
   const { kind, object, list } = options;
   const form = request.form();
-  const keep = keepListFilters(request, list);
+  const keep = keepListFilters(request, list, kind === 'room' ? ROOM_LIST_MODEL : USER_LIST_MODEL);
   const notice = savedNotice(kind, object, options.done);
   const another = form.has('_addanother');
   if (form.has('_continue') || (options.saveContinues && !another))
@@ -390,9 +393,9 @@ function dashboard(services: AdminServices): View {
 
 function roomList(services: AdminServices): View {
   return async (request) => {
-    const list = await loadChangeList(request, services.rooms);
+    const list = await loadChangeList(request, services.rooms, ROOM_LIST_MODEL);
     if (list instanceof Response) return list;
-    const keep = keepListFilters(request, ROOM_LIST);
+    const keep = keepListFilters(request, ROOM_LIST, ROOM_LIST_MODEL);
     const title = 'Select room to change';
     return adminPage(
       request,
@@ -406,33 +409,40 @@ function roomList(services: AdminServices): View {
             ? html`<p class="empty">
                 No rooms yet. <a href="/admin/rooms/new/">Add the first one</a>.
               </p>`
-            : html`${searchForm(list, ROOM_NOUNS)} ${roomsTable(list.items, keep)}
-              ${paginator(list, ROOM_NOUNS)}`
+            : html`${searchForm(list, ROOM_NOUNS)}
+                <div class="changelist">
+                  <div class="changelist-main">
+                    ${roomsTable(list, keep)} ${paginator(list, ROOM_NOUNS)}
+                  </div>
+                  ${filterSidebar(list)}
+                </div>`
         }`,
       list.messages,
     );
   };
 }
 
-/** Rooms with id, title and staff-only, each linking to its edit and delete pages. */
-function roomsTable(rooms: readonly Room[], keep: KeepFilters): HtmlValue {
-  return rooms.length === 0
+/**
+ * Rooms with id, title and staff-only under headers that sort by them, each
+ * linking to its edit and delete pages.
+ */
+function roomsTable(list: ChangeList<Room>, keep: KeepFilters): HtmlValue {
+  return list.items.length === 0
     ? ''
     : html`<div class="table-wrap">
         <table class="admin-table">
           <caption class="visually-hidden">
-            Rooms, ordered by title
+            Rooms
           </caption>
           <thead>
             <tr>
-              <th scope="col">ID</th>
-              <th scope="col">Title</th>
-              <th scope="col">Staff only</th>
+              ${sortableHeader(list, 0, 'ID')} ${sortableHeader(list, 1, 'Title')}
+              ${sortableHeader(list, 2, 'Staff only')}
               <th scope="col"><span class="visually-hidden">Actions</span></th>
             </tr>
           </thead>
           <tbody>
-            ${rooms.map(
+            ${list.items.map(
               (room) =>
                 html`<tr data-room-id="${room.id}">
                   <td class="num">${room.id}</td>
@@ -471,7 +481,7 @@ function roomForm(
   options: { action: string; values: RoomValues; errors: Errors; room?: Room },
 ): Response {
   const { values, errors, room } = options;
-  const keep = keepListFilters(request, ROOM_LIST);
+  const keep = keepListFilters(request, ROOM_LIST, ROOM_LIST_MODEL);
   const title = room ? 'Change room' : 'Add room';
   const crumbs = room
     ? objectCrumbs(ROOMS_CRUMB, room.title, `/admin/rooms/${room.id}/`)
@@ -543,7 +553,7 @@ function roomEdit(services: AdminServices): View {
       const closing = saved.staffOnly && (!room.staffOnly || unsentRoomClose(request, room.id));
       if (closing && !(await closeRoomAfterChange(services, request, room.id))) {
         // The change stands; its page is where saving again sends the close.
-        const here = keepListFilters(request, ROOM_LIST)(action);
+        const here = keepListFilters(request, ROOM_LIST, ROOM_LIST_MODEL)(action);
         const notice = savedNotice('room', object, 'changed');
         return redirectWith(
           request,
@@ -572,7 +582,7 @@ function roomDelete(services: AdminServices): View {
     const id = parseId(params.id);
     const room = id === undefined ? undefined : await services.rooms.find(id);
     if (!room) return missingObject(request, 'room', params.id);
-    const keep = keepListFilters(request, ROOM_LIST);
+    const keep = keepListFilters(request, ROOM_LIST, ROOM_LIST_MODEL);
     if (request.method !== 'POST') {
       const href = `/admin/rooms/${room.id}/`;
       return confirmDelete(request, {
@@ -610,9 +620,9 @@ function roomDelete(services: AdminServices): View {
 
 function userList(services: AdminServices): View {
   return async (request) => {
-    const list = await loadChangeList(request, services.users);
+    const list = await loadChangeList(request, services.users, USER_LIST_MODEL);
     if (list instanceof Response) return list;
-    const keep = keepListFilters(request, USER_LIST);
+    const keep = keepListFilters(request, USER_LIST, USER_LIST_MODEL);
     const title = 'Select user to change';
     return adminPage(
       request,
@@ -621,47 +631,51 @@ function userList(services: AdminServices): View {
           <h1>${title}</h1>
           <a class="button primary" href="${keep('/admin/users/new/')}">Add user</a>
         </div>
-        ${searchForm(list, USER_NOUNS)} ${usersTable(list.items, keep)}
-        ${paginator(list, USER_NOUNS)}`,
+        ${searchForm(list, USER_NOUNS)}
+        <div class="changelist">
+          <div class="changelist-main">
+            ${usersTable(list, keep)} ${paginator(list, USER_NOUNS)}
+          </div>
+          ${filterSidebar(list)}
+        </div>`,
       list.messages,
     );
   };
 }
 
-/** Users with their flags and last login, each linking to its edit and password pages. */
-function usersTable(users: readonly User[], keep: KeepFilters): HtmlValue {
-  return users.length === 0
+/**
+ * Users under UserAdmin's list_display (username, email, names, staff status),
+ * whose headers sort by them, each linking to its edit and password pages.
+ */
+function usersTable(list: ChangeList<User>, keep: KeepFilters): HtmlValue {
+  return list.items.length === 0
     ? ''
     : html`<div class="table-wrap">
         <table class="admin-table">
           <caption class="visually-hidden">
-            Users, oldest first
+            Users
           </caption>
           <thead>
             <tr>
-              <th scope="col">ID</th>
-              <th scope="col">Username</th>
-              <th scope="col" class="optional">Email</th>
-              <th scope="col">Active</th>
-              <th scope="col">Staff</th>
-              <th scope="col" class="optional">Superuser</th>
-              <th scope="col" class="optional">Last login</th>
+              ${sortableHeader(list, 0, 'Username')}
+              ${sortableHeader(list, 1, 'Email address', { optional: true })}
+              ${sortableHeader(list, 2, 'First name', { optional: true })}
+              ${sortableHeader(list, 3, 'Last name', { optional: true })}
+              ${sortableHeader(list, 4, 'Staff status')}
               <th scope="col"><span class="visually-hidden">Actions</span></th>
             </tr>
           </thead>
           <tbody>
-            ${users.map(
+            ${list.items.map(
               (user) =>
                 html`<tr data-user-id="${user.id}">
-                  <td class="num">${user.id}</td>
                   <th scope="row">
                     <a href="${keep(`/admin/users/${user.id}/`)}">${user.username}</a>
                   </th>
                   <td class="optional">${user.email}</td>
-                  <td>${yesNo(user.isActive)}</td>
+                  <td class="optional">${user.firstName}</td>
+                  <td class="optional">${user.lastName}</td>
                   <td>${yesNo(user.isStaff)}</td>
-                  <td class="optional">${yesNo(user.isSuperuser)}</td>
-                  <td class="optional when">${timestamp(user.lastLogin)}</td>
                   <td class="actions">
                     <a href="${keep(`/admin/users/${user.id}/`)}"
                       >Edit<span class="visually-hidden"> ${user.username}</span></a
@@ -734,7 +748,7 @@ interface NewUserValues extends UserFlags {
 }
 
 function userCreateForm(request: Request, values: NewUserValues, errors: Errors): Response {
-  const keep = keepListFilters(request, USER_LIST);
+  const keep = keepListFilters(request, USER_LIST, USER_LIST_MODEL);
   return adminPage(
     request,
     { title: 'Add user', crumbs: [USERS_CRUMB, { text: 'Add user' }] },
@@ -852,7 +866,7 @@ function userEditForm(
   errors: Errors,
 ): Response {
   const self = user.id === request.user?.id;
-  const keep = keepListFilters(request, USER_LIST);
+  const keep = keepListFilters(request, USER_LIST, USER_LIST_MODEL);
   const title = 'Change user';
   return adminPage(
     request,
@@ -938,7 +952,7 @@ function userEdit(services: AdminServices): View {
     const close = closeAfterSave(request, user, saved);
     if (close !== undefined && !(await closeAfterChange(services, request, user.id, close))) {
       // The change stands; its page is where saving again sends the close.
-      const here = keepListFilters(request, USER_LIST)(object.href);
+      const here = keepListFilters(request, USER_LIST, USER_LIST_MODEL)(object.href);
       const notice = savedNotice('user', object, 'changed');
       const retry = 'save the user again';
       return redirectWith(request, here, [...notice, unsentCloseNotice(close, retry)], 'warning');
@@ -971,7 +985,7 @@ function closeAfterSave(request: Request, before: User, after: User): UserSocket
 }
 
 function userPasswordForm(request: Request, user: User, errors: Errors): Response {
-  const keep = keepListFilters(request, USER_LIST);
+  const keep = keepListFilters(request, USER_LIST, USER_LIST_MODEL);
   // UserAdmin.user_change_password's title, and its page's sentence and button.
   const title = `Change password: ${user.username}`;
   const href = `/admin/users/${user.id}/`;
@@ -1019,7 +1033,7 @@ function userPassword(services: AdminServices): View {
     const closed = await closeAfterChange(services, request, user.id, CLOSE_LOGGED_OUT);
     // Django's UserAdmin.user_change_password says only this, on the user's page.
     const notice = 'Password changed successfully.';
-    const here = keepListFilters(request, USER_LIST)(`/admin/users/${user.id}/`);
+    const here = keepListFilters(request, USER_LIST, USER_LIST_MODEL)(`/admin/users/${user.id}/`);
     if (closed) return redirectWith(request, here, notice);
     const unsent = unsentCloseNotice(CLOSE_LOGGED_OUT, 'save the user');
     return redirectWith(request, here, `${notice}${unsent}`, 'warning');
@@ -1035,7 +1049,7 @@ function userDelete(services: AdminServices): View {
     // (the redirect after it leads to the login page). createsuperuser makes
     // another superuser if it was the last.
     const self = user.id === request.user?.id;
-    const keep = keepListFilters(request, USER_LIST);
+    const keep = keepListFilters(request, USER_LIST, USER_LIST_MODEL);
     if (request.method !== 'POST') {
       const href = `/admin/users/${user.id}/`;
       return confirmDelete(request, {

@@ -1,62 +1,50 @@
 /**
  * The admin's lists as Django 3.2's changelist (django/contrib/admin/views/main.py)
  * shows them: PER_PAGE objects a page, chosen by `?p=N` (1-based), narrowed by the
- * search `?q=`, with the count, page links that keep the search, and Django's
- * answer to a page number past the end or a name in the query string it does
- * not take.
+ * search `?q=` and field lookups, sorted by `?o=` (list-query.ts), with the count,
+ * page links that keep all of those, and Django's answer to a page number past
+ * the end or a lookup it does not take.
  */
-import type { ListSlice } from '../../../db/search.js';
+import type { ListFilter, ListSlice } from '../../../db/search.js';
 import { html, type SafeHtml } from '../../../worker/http/html.js';
 import type { Request } from '../../../worker/http/request.js';
 import { Response } from '../../../worker/http/response.js';
-import { PYTHON_SPACE_CLASS, pythonStrip } from '../../../python-strip.js';
+import { PYTHON_SPACE_CLASS } from '../../../python-strip.js';
 import { leaveFlash } from './flash.js';
 import { page, type FlashMessage } from './layout.js';
+import type { ListControlsState } from './list-controls.js';
+import {
+  ALL_VAR,
+  ERROR_FLAG,
+  ORDER_VAR,
+  PAGE_VAR,
+  SEARCH_VAR,
+  listParams,
+  listQueryString,
+  pythonInt,
+  readListQuery,
+  type ListModel,
+} from './list-query.js';
 
 /** ModelAdmin.list_per_page. */
 export const PER_PAGE = 100;
 /** ModelAdmin.list_max_show_all: up to this many, a list offers to show them all at once. */
 export const MAX_SHOW_ALL = 200;
 
-const ALL_VAR = 'all';
-const PAGE_VAR = 'p';
-const SEARCH_VAR = 'q';
-const ERROR_FLAG = 'e';
 const FILTERS_VAR = '_changelist_filters';
-
-/**
- * The names a list takes in its query string: its own, and those Django 3.2's
- * ChangeList reads and leaves out of its lookups (IGNORED_PARAMS: the sort `o`,
- * `ot`, a sort's direction in older Djangos' links, and `_popup`, `_to_field`
- * of its pop-up lists, which this admin does not have, so they change nothing
- * here; a `_to_field` it may not have is refused before, by the admin's
- * toFieldChecked). Django takes any other name for a lookup on a field
- * (`?title=…`); one that names no field is IncorrectLookupParameters. Lists here
- * have no filters, so every other name is answered that way.
- */
-const LIST_PARAMS: ReadonlySet<string> = new Set([
-  ALL_VAR,
-  'o',
-  'ot',
-  SEARCH_VAR,
-  '_popup',
-  '_to_field',
-  PAGE_VAR,
-  ERROR_FLAG,
-]);
+/** The names of a list's own that its links keep. */
+const LIST_VARS: ReadonlySet<string> = new Set([ALL_VAR, ORDER_VAR, PAGE_VAR, SEARCH_VAR]);
 
 /** What a list is read from: a repository's count and list. */
 export interface ListSource<T> {
-  count(terms: readonly string[]): Promise<number>;
+  count(filter: ListFilter): Promise<number>;
   list(slice: ListSlice): Promise<T[]>;
 }
 
 /** One page of a list, as the changelist template sees it. */
-export interface ChangeList<T> {
-  /** The search as typed ('' for none). */
+export interface ChangeList<T> extends ListControlsState {
+  /** The search as typed ('' for none, or for one refused). */
   query: string;
-  /** Whether `q` was in the URL (an empty search is still carried by the links). */
-  searched: boolean;
   page: number;
   pageCount: number;
   /** Whether `all` was in the URL: every result on one page, if there are at most MAX_SHOW_ALL. */
@@ -66,9 +54,9 @@ export interface ChangeList<T> {
   /** Whether to offer "Show all": more than one page, but at most MAX_SHOW_ALL. */
   offerShowAll: boolean;
   items: T[];
-  /** How many match the search (all of them without one). */
+  /** How many match the search and the lookups (all of them without either). */
   resultCount: number;
-  /** How many there are, search or not. */
+  /** How many there are, search and lookups or not. */
   fullCount: number;
   /** The search form's errors, shown as notices. */
   messages: FlashMessage[];
@@ -80,25 +68,6 @@ export interface ListNouns {
   plural: string;
   /** What the search looks in, for its label. */
   searchedBy: string;
-}
-
-/** QueryDict.get: of a name sent twice, the last. */
-function lastValue(request: Request, name: string): string | undefined {
-  return request.query.getAll(name).at(-1);
-}
-
-/**
- * Python's int() of a string, or undefined where it raises ValueError: Python
- * whitespace around, a sign, digits with single underscores between them. Of
- * that whitespace, int() refuses U+001C–U+001F (ASCII, so never mapped to a
- * space, and not C's isspace()), and no number can contain them.
- * (Python also takes non-ASCII decimal digits; those read here as no number.)
- */
-export function pythonInt(text: string): number | undefined {
-  // eslint-disable-next-line no-control-regex -- those four are what int() refuses
-  if (/[\u001c-\u001f]/.test(text)) return undefined;
-  const stripped = pythonStrip(text);
-  return /^[+-]?\d+(?:_\d+)*$/.test(stripped) ? Number(stripped.replaceAll('_', '')) : undefined;
 }
 
 /** django.utils.text.smart_split: words, and quoted phrases that may hold spaces. */
@@ -160,17 +129,20 @@ function incorrectLookup(request: Request, messages: readonly FlashMessage[]): R
 }
 
 /**
- * The page of `source` the request asks for, or Django's answer (incorrectLookup)
- * when there is no such page or the query string names something the list does
- * not take (`?bogus=1`). A page number that is no number means page 1, and a list
- * that fits in one page ignores it, as in Django.
+ * The page of `source` the request asks for, sorted and narrowed as its query
+ * string says (list-query.ts), or Django's answer (incorrectLookup) when there is
+ * no such page or the query string names a lookup Django would refuse
+ * (`?bogus=1`). A page number that is no number means page 1, and a list that
+ * fits in one page ignores it, as in Django.
  */
 export async function loadChangeList<T>(
   request: Request,
   source: ListSource<T>,
+  model: ListModel,
 ): Promise<ChangeList<T> | Response> {
   const messages: FlashMessage[] = [];
-  let query = lastValue(request, SEARCH_VAR) ?? '';
+  const params = listParams(request.query);
+  let query = params.get(SEARCH_VAR) ?? '';
   // The search form's CharField (strip=False) refuses only a NUL, which no
   // database column can hold: the list shows unsearched, with Django's error
   // (messages.error). Checked first, as ChangeList checks its search form before
@@ -179,25 +151,31 @@ export async function loadChangeList<T>(
     messages.push({ level: 'error', text: 'Null characters are not allowed.' });
     query = '';
   }
-  for (const name of request.query.keys())
-    if (!LIST_PARAMS.has(name)) return incorrectLookup(request, messages);
-  const terms = searchTerms(query);
-  const requested = pythonInt(lastValue(request, PAGE_VAR) ?? '1') ?? 1;
-  const resultCount = await source.count(terms);
-  const fullCount = terms.length > 0 ? await source.count([]) : resultCount;
+  const read = readListQuery(params, model);
+  if (read === 'incorrect') return incorrectLookup(request, messages);
+  const filter = { terms: searchTerms(query), lookups: read.lookups };
+  const requested = pythonInt(request.query.getAll(PAGE_VAR).at(-1) ?? '1') ?? 1;
+  const resultCount = await source.count(filter);
+  const narrowed = filter.terms.length > 0 || filter.lookups.length > 0;
+  const fullCount = narrowed ? await source.count({}) : resultCount;
   const pageCount = Math.max(1, Math.ceil(resultCount / PER_PAGE));
   const multiPage = resultCount > PER_PAGE;
-  const showAll = request.query.has(ALL_VAR);
+  const showAll = params.has(ALL_VAR);
   const canShowAll = resultCount <= MAX_SHOW_ALL;
   const paged = multiPage && !(showAll && canShowAll);
   if (paged && (requested < 1 || requested > pageCount)) return incorrectLookup(request, messages);
   const current = paged ? requested : 1;
+  const slice = { ...filter, ordering: read.ordering };
   const items = await source.list(
-    paged ? { terms, offset: (current - 1) * PER_PAGE, limit: PER_PAGE } : { terms },
+    paged ? { ...slice, offset: (current - 1) * PER_PAGE, limit: PER_PAGE } : slice,
   );
   return {
     query,
-    searched: request.query.has(SEARCH_VAR),
+    params,
+    model,
+    sortedColumns: read.sortedColumns,
+    activeFilters: read.activeFilters,
+    otherLookups: read.otherLookups,
     page: current,
     pageCount,
     showAll,
@@ -210,27 +188,29 @@ export async function loadChangeList<T>(
   };
 }
 
-/** Makes a link keep the list's page and search; see keepListFilters. */
+/** Makes a link keep the list's page, sort, search and filters; see keepListFilters. */
 export type KeepFilters = (url: string) => string;
 
 /**
  * ModelAdmin.get_preserved_filters and add_preserved_filters: links from a list,
- * and on from the pages they lead to, keep the list's page and search (its own
- * `all`, `p` and `q` on the list; carried as `_changelist_filters` anywhere else), so
- * that Cancel, and the redirect after a save or a delete, lead back to where the
- * user was. Re-encoded, so nothing else
- * reaches a link or a Location.
+ * and on from the pages they lead to, keep the list's query (its `all`, `o`, `p`
+ * and `q`, and lookups on its model's fields; on the list as they are, carried
+ * as `_changelist_filters` anywhere else), so that Cancel, and the redirect after
+ * a save or a delete, lead back to where the user was. Re-encoded, sorted by
+ * name as Django's list links are, and nothing else kept, so nothing else
+ * reaches a link or a Location; a lookup that is wrong there gets the list's `?e=1`.
  */
-export function keepListFilters(request: Request, listPath: string): KeepFilters {
+export function keepListFilters(request: Request, listPath: string, model: ListModel): KeepFilters {
   const source =
     request.path === listPath
       ? request.query
-      : new URLSearchParams(lastValue(request, FILTERS_VAR) ?? '');
-  const kept = new URLSearchParams();
-  for (const name of [ALL_VAR, PAGE_VAR, SEARCH_VAR]) {
-    const value = source.getAll(name).at(-1);
-    if (value !== undefined) kept.set(name, value);
-  }
+      : new URLSearchParams(request.query.getAll(FILTERS_VAR).at(-1) ?? '');
+  const names = [...new Set(source.keys())].filter(
+    (name) => LIST_VARS.has(name) || Object.hasOwn(model.fields, name.split('__')[0]!),
+  );
+  const kept = new URLSearchParams(
+    names.sort().map((name) => [name, source.getAll(name).at(-1)!] as [string, string]),
+  );
   const filters = kept.toString();
   if (filters === '') return (url) => url;
   const carried = new URLSearchParams({ [FILTERS_VAR]: filters }).toString();
@@ -254,18 +234,6 @@ function databaseErrorPage(request: Request): Response {
   );
 }
 
-/**
- * ChangeList.get_query_string: a link to this list with `changes`, keeping its
- * search and `all` (in Django's order, sorted by name).
- */
-function listLink(list: ChangeList<unknown>, changes: { page?: number; all?: true }): string {
-  const params = new URLSearchParams();
-  if (list.showAll || changes.all) params.set(ALL_VAR, '');
-  if (changes.page !== undefined) params.set(PAGE_VAR, String(changes.page));
-  if (list.searched) params.set(SEARCH_VAR, list.query);
-  return `?${params.toString()}`;
-}
-
 /** "1 room", "250 rooms". */
 export function counted(count: number, nouns: ListNouns): string {
   return `${count} ${count === 1 ? nouns.singular : nouns.plural}`;
@@ -273,15 +241,17 @@ export function counted(count: number, nouns: ListNouns): string {
 
 /**
  * The search box (admin/search_form.html): a GET form, so a search is a link; a
- * new search starts at page 1. With a search, how many it found of how many, and
- * a link back to the whole list.
+ * new search starts at page 1, in the same sort and filters. With a search or
+ * lookups, how many they found of how many, and a link back to the whole list.
  */
 export function searchForm(list: ChangeList<unknown>, nouns: ListNouns): SafeHtml {
   return html`<form method="get" class="changelist-search" role="search">
     <label for="searchbar">Search ${nouns.plural} by ${nouns.searchedBy}</label>
     <input type="search" id="searchbar" name="${SEARCH_VAR}" value="${list.query}" />
     <button type="submit">Search</button>
-    ${list.showAll ? html`<input type="hidden" name="${ALL_VAR}" value="" />` : ''}
+    ${[...list.params]
+      .filter(([name]) => name !== SEARCH_VAR)
+      .map(([name, value]) => html`<input type="hidden" name="${name}" value="${value}" />`)}
     ${
       list.resultCount !== list.fullCount
         ? html`<span class="muted search-count"
@@ -313,7 +283,7 @@ export function paginator(list: ChangeList<unknown>, nouns: ListNouns): SafeHtml
                     >
                   </li>`
                 : html`<li>
-                    <a href="${listLink(list, { page: item })}"
+                    <a href="${listQueryString(list.params, { [PAGE_VAR]: String(item) })}"
                       ><span class="visually-hidden">Page </span>${item}</a
                     >
                   </li>`,
@@ -324,6 +294,6 @@ export function paginator(list: ChangeList<unknown>, nouns: ListNouns): SafeHtml
   return html`${links}
     <p class="result-count">
       ${counted(list.resultCount, nouns)}
-      ${list.offerShowAll ? html`<a href="${listLink(list, { all: true })}">Show all</a>` : ''}
+      ${list.offerShowAll ? html`<a href="${listQueryString(list.params, { [ALL_VAR]: '' })}">Show all</a>` : ''}
     </p>`;
 }

@@ -1,0 +1,464 @@
+/**
+ * The admin's lists sort by column (`?o=`) and filter (the sidebar's list_filter
+ * and field lookups in the query string) as Django 3.2's changelist does, over
+ * real HTTP on SQLite and PostgreSQL: the same rows are put in Django's own
+ * ChangeList (test/python/django_admin_list.py, an in-memory SQLite database),
+ * and each list page must show what Django's shows for the same query string,
+ * or answer as it does (`?e=1`, 400). The queries are chosen to mean the same
+ * on both databases (Django's `contains` ignores case on SQLite only).
+ */
+import { suite } from './helpers/suite.js';
+import * as assert from 'uvu/assert';
+import type { Database } from '../src/db/connection.js';
+import { fromDbBoolean, toDbBoolean } from '../src/db/values.js';
+import { BrowserlessClient } from './helpers/browserless.js';
+import { runPython } from './helpers/cli.js';
+import { allDatabases } from './helpers/databases.js';
+import { Fixtures, useEmbeddedChat } from './helpers/deployment.js';
+
+const PASSWORD = 'correct horse';
+
+type Kind = 'rooms' | 'users';
+
+interface DjangoHeader {
+  sorted: boolean;
+  ascending: boolean;
+  priority: number;
+  primary: string;
+  toggle: string;
+  remove: string;
+}
+
+interface DjangoFilter {
+  title: string;
+  choices: { display: string; selected: boolean; query_string: string }[];
+}
+
+type DjangoAnswer =
+  | 'e'
+  | '400'
+  | '500'
+  | {
+      ids: number[];
+      result_count: number;
+      full_result_count: number;
+      headers: DjangoHeader[];
+      filters: DjangoFilter[];
+      clear: string | null;
+    };
+
+/** A link's parameters, decoded, in order: how two encodings of one query compare. */
+function params(href: string): [string, string][] {
+  return [...new URLSearchParams(href.replaceAll('&amp;', '&').replace(/^\?/, ''))];
+}
+
+/** What a list page shows, in the terms of DjangoAnswer. */
+function shown(page: string, kind: Kind) {
+  const ids = Array.from(
+    page.matchAll(new RegExp(`<tr data-${kind.slice(0, -1)}-id="(\\d+)"`, 'g')),
+    ([, id]) => Number(id),
+  );
+  const resultCount = Number(/<p class="result-count">\s*(\d+) /.exec(page)?.[1]);
+  const full = /(\d+) results?\s*\(<a href="\?"\s*>(\d+) total/.exec(page);
+  const headers = Array.from(
+    page.matchAll(
+      /<th\s+scope="col"\s+class="sortable ([^"]*)"(?:\s+aria-sort="\w+")?\s*>([\s\S]*?)<\/th>/g,
+    ),
+    ([, classes, cell]) => ({
+      sorted: /\bsorted\b/.test(classes!),
+      ascending: /\bascending\b/.test(classes!),
+      priority: /<span class="sortpriority"[^>]*><span[^>]*>[^<]*<\/span>(\d+)</.exec(cell!)?.[1],
+      primary: /<div class="text"><a href="([^"]*)"/.exec(cell!)?.[1],
+      toggle: /class="toggle \w+" href="([^"]*)"/.exec(cell!)?.[1],
+      remove: /class="sortremove" href="([^"]*)"/.exec(cell!)?.[1],
+    }),
+  );
+  const filters = Array.from(
+    page.matchAll(/<h3 id="filter-\w+">By ([^<]*)<\/h3>\s*<ul[^>]*>([\s\S]*?)<\/ul>/g),
+    ([, title, items]) => ({
+      title: title!,
+      choices: Array.from(
+        items!.matchAll(/<li( class="selected")?>\s*<a\s+href="([^"]*)"\s+title="([^"]*)"/g),
+        ([, selected, href, display]) => ({ display, selected: Boolean(selected), href: href! }),
+      ),
+    }),
+  );
+  const clear = /<h3 id="changelist-filter-clear">\s*<a href="([^"]*)"/.exec(page)?.[1];
+  return {
+    ids,
+    resultCount,
+    fullCount: full ? Number(full[2]) : resultCount,
+    headers,
+    filters,
+    clear,
+  };
+}
+
+for (const database of allDatabases()) {
+  const test = suite(`admin list sorting and filters [${database.name}]`);
+  let db: Database;
+  let fixtures: Fixtures;
+  let port: number;
+
+  useEmbeddedChat(test, database, (state) => ({ db, fixtures, port } = state));
+
+  async function signedIn(): Promise<BrowserlessClient> {
+    await fixtures.user('root', { password: PASSWORD, staff: true, superuser: true });
+    const client = new BrowserlessClient(port);
+    assert.is((await client.login('root', PASSWORD)).status, 302, 'root logs in');
+    return client;
+  }
+
+  /** Rooms with titles that tie, differ only in case, hold LIKE's symbols; some staff-only. */
+  async function someRooms(): Promise<void> {
+    const titles = [
+      'Lobby',
+      'LOBBY two',
+      'lobby',
+      'Room 1',
+      'Room 2',
+      'Room 10',
+      'a',
+      'a',
+      'B',
+      'snake_case',
+      '100% pure',
+      'Zeta',
+    ];
+    await db
+      .knex('chat_room')
+      .insert(titles.map((title, i) => ({ title, staff_only: toDbBoolean(db, i % 3 === 1) })));
+  }
+
+  async function someUsers(): Promise<void> {
+    const people = [
+      ['zed', 'zed@example.org', 'Zed', '', true, false, true],
+      ['amy', 'Amy@Example.ORG', '', 'Quinn', false, false, false],
+      ['bob', 'bob@example.com', 'Bob', 'Quinn', true, true, true],
+      ['cat', '', 'Cat', 'Adams', false, false, true],
+      ['dan', 'dan@example.com', 'Dan', 'Adams', true, false, false],
+    ] as const;
+    for (const [username, email, firstName, lastName, isStaff, isSuperuser, isActive] of people)
+      await fixtures.users.create({
+        username,
+        email,
+        firstName,
+        lastName,
+        isStaff,
+        isSuperuser,
+        isActive,
+      });
+  }
+
+  test("every list answers as Django 3.2's ChangeList for the same rows and query string", async () => {
+    const client = await signedIn();
+    await someRooms();
+    await someUsers();
+    const rooms = (await db.knex('chat_room').select('id', 'title', 'staff_only')).map((row) => ({
+      id: Number(row.id),
+      title: row.title as string,
+      staff_only: fromDbBoolean(row.staff_only),
+    }));
+    const users = (
+      await db
+        .knex('auth_user')
+        .select(
+          'id',
+          'username',
+          'email',
+          'first_name',
+          'last_name',
+          'is_staff',
+          'is_superuser',
+          'is_active',
+        )
+    ).map((row) => ({
+      ...row,
+      id: Number(row.id),
+      is_staff: fromDbBoolean(row.is_staff),
+      is_superuser: fromDbBoolean(row.is_superuser),
+      is_active: fromDbBoolean(row.is_active),
+    }));
+    const [a, b, c] = rooms.map(({ id }) => id).sort((x, y) => x - y);
+    const queries: [Kind, string][] = [
+      ...[
+        '',
+        'o=0',
+        'o=-0',
+        'o=1',
+        'o=-1',
+        'o=2',
+        'o=-2.1',
+        'o=2.-0',
+        'o=9.1',
+        'o=x',
+        'o=',
+        'o=1-',
+        'o=--1',
+        'o=-1.%2B0',
+        'o=1.1',
+        'o=1.-1',
+        'o=+2',
+        'o=1_0.2',
+        'staff_only__exact=1',
+        'staff_only__exact=0',
+        'staff_only=True',
+        'staff_only=t',
+        'staff_only=true',
+        'staff_only__exact=yes',
+        'staff_only__isnull=1',
+        'staff_only__exact=1&staff_only__isnull=',
+        'staff_only__isnull=0&staff_only__exact=0',
+        'staff_only__gt=0',
+        'staff_only__in=f,True',
+        `id=${b}`,
+        `id=+${b}`,
+        `id__gt=${b}&o=0`,
+        `id__in=${a},${c}`,
+        `id__lte=${b}&staff_only__exact=0`,
+        'id=abc',
+        'id__in=1,',
+        'id=1.0',
+        'id__contains=x',
+        'title=Lobby',
+        'title__exact=lobby',
+        'title__iexact=lobby',
+        'title__icontains=obb',
+        'title__istartswith=lob',
+        'title__iendswith=TWO',
+        'title__startswith=Room',
+        'title__endswith=1',
+        'title__contains=_',
+        'title__contains=%25',
+        'title__gt=M',
+        'title__lte=Lobby&o=-1',
+        'title__in=Lobby,snake_case',
+        'title__in=',
+        'title__isnull=x',
+        'title__isnull=false',
+        'title__year=1',
+        'title__lower=a',
+        'titel=x',
+        'title__exact__exact=a',
+        "title=x' OR 1=1 --",
+        'q=room&staff_only__exact=1&o=-1',
+        'q=lobby&o=0&staff_only__exact=0',
+        'all=&o=2&staff_only__exact=0',
+        '_popup=1&ot=asc&o=1',
+      ].map((query): [Kind, string] => ['rooms', query]),
+      ...[
+        '',
+        'o=0',
+        'o=4',
+        'o=-4.1',
+        'o=2',
+        'o=3.-2',
+        'o=5',
+        'is_staff__exact=1',
+        'is_superuser__exact=0',
+        'is_active__exact=0&is_staff__exact=1',
+        'is_active=False',
+        'email__iendswith=EXAMPLE.ORG',
+        'first_name=',
+        'last_name__isnull=0&o=3',
+        'username__in=amy,zed',
+        'q=a&is_staff__exact=1&o=1',
+        'q=example.com&is_active__exact=1',
+        'password=x',
+        'password__startswith=pbkdf2',
+      ].map((query): [Kind, string] => ['users', query]),
+    ];
+    const django = await runPython<DjangoAnswer[]>('django_admin_list.py', {
+      rooms,
+      users,
+      queries,
+    });
+    for (const [i, [kind, query]] of queries.entries()) {
+      const answer = django[i]!;
+      const where = `/admin/${kind}/?${query}`;
+      const res = await client.get(
+        `/admin/${kind}/?${query.replaceAll(' ', '+').replaceAll("'", '%27')}`,
+      );
+      if (answer === 'e') {
+        assert.is(res.status, 302, `${where}: Django's IncorrectLookupParameters`);
+        assert.is(res.headers.location, `/admin/${kind}/?e=1`, where);
+        continue;
+      }
+      if (answer === '400' || answer === '500') {
+        assert.is(res.status, Number(answer), where);
+        continue;
+      }
+      assert.is(res.status, 200, where);
+      const page = shown(res.body.toString(), kind);
+      assert.equal(page.ids, answer.ids, `${where}: the rows, in order`);
+      assert.is(page.resultCount, answer.result_count, `${where}: the count`);
+      assert.is(page.fullCount, answer.full_result_count, `${where}: the total`);
+      if (answer.ids.length > 0) {
+        const sortedCount = answer.headers.filter((h) => h.sorted).length;
+        assert.is(page.headers.length, answer.headers.length, `${where}: sortable columns`);
+        answer.headers.forEach((header, column) => {
+          const ours = page.headers[column]!;
+          const what = `${where}: column ${column}`;
+          assert.is(ours.sorted, header.sorted, `${what} sorted`);
+          assert.equal(params(ours.primary!), params(header.primary), `${what} sorts first`);
+          if (!header.sorted) return;
+          assert.is(ours.ascending, header.ascending, `${what} ascending`);
+          assert.equal(params(ours.toggle!), params(header.toggle), `${what} toggles`);
+          assert.equal(params(ours.remove!), params(header.remove), `${what} is removed`);
+          assert.is(
+            ours.priority,
+            sortedCount > 1 ? String(header.priority) : undefined,
+            `${what} priority`,
+          );
+        });
+      }
+      assert.equal(
+        page.filters.map((filter) => ({
+          title: filter.title,
+          choices: filter.choices.map(({ display, selected, href }) => ({
+            display,
+            selected,
+            query: params(href),
+          })),
+        })),
+        answer.filters.map((filter) => ({
+          title: filter.title,
+          choices: filter.choices.map(({ display, selected, query_string }) => ({
+            display,
+            selected,
+            query: params(query_string),
+          })),
+        })),
+        `${where}: the filters`,
+      );
+      assert.equal(
+        page.clear === undefined ? null : params(page.clear),
+        answer.clear === null ? null : params(answer.clear),
+        `${where}: "Clear all filters"`,
+      );
+    }
+  });
+
+  /** Rooms "Room 001" … "Room <count>", every tenth staff-only. */
+  async function manyRooms(count: number): Promise<void> {
+    const rows = Array.from({ length: count }, (_, i) => ({
+      title: `Room ${String(i + 1).padStart(3, '0')}`,
+      staff_only: toDbBoolean(db, (i + 1) % 10 === 0),
+    }));
+    await db.knex.batchInsert('chat_room', rows, 200);
+  }
+
+  /** The page links' targets, from the pages' landmark. */
+  function pageLinks(page: string): string[] {
+    const nav = /<nav class="paginator"[^>]*>([\s\S]*?)<\/nav>/.exec(page)?.[1] ?? '';
+    return Array.from(nav.matchAll(/href="([^"]*)"/g), ([, href]) =>
+      href!.replaceAll('&amp;', '&'),
+    );
+  }
+
+  test('sorting is done by the database and is total: the pages of a sort by a flag are the whole list once, newest first among equals; page links keep it', async () => {
+    const client = await signedIn();
+    await manyRooms(250);
+    const expected = (
+      await db.knex('chat_room').select('id', 'staff_only').orderBy('id', 'desc')
+    ).sort((x, y) => Number(fromDbBoolean(y.staff_only)) - Number(fromDbBoolean(x.staff_only)));
+    const listed: number[] = [];
+    for (const p of [1, 2, 3]) {
+      const page = (await client.get(`/admin/rooms/?o=-2&p=${p}`)).body.toString();
+      listed.push(...shown(page, 'rooms').ids);
+      if (p === 1) assert.equal(pageLinks(page), ['?o=-2&p=2', '?o=-2&p=3']);
+    }
+    assert.equal(
+      listed,
+      expected.map(({ id }) => Number(id)),
+      'staff-only first, then by id descending',
+    );
+    const byTitle = shown((await client.get('/admin/rooms/?o=-1&p=3')).body.toString(), 'rooms');
+    assert.is(byTitle.ids.length, 50);
+    const [first] = await db.knex('chat_room').select('id').where('title', 'Room 050');
+    assert.is(byTitle.ids[0], Number(first.id), 'title descending: page 3 starts at Room 050');
+  });
+
+  test('filters narrow the count and the pages: "N results (M total)", Show all, the search box and the links to a room keep them and the sort, and saving leads back there', async () => {
+    const client = await signedIn();
+    await manyRooms(250);
+    const filters = 'o=-1&staff_only__exact=0&title__lt=Room+200';
+    const page = (await client.get(`/admin/rooms/?${filters}`)).body.toString();
+    // Room 001-199 without every tenth: 180, more than a page and no more than 200.
+    assert.match(page, /180 results\s*\(<a href="\?"\s*>250 total<\/a\s*>\)/);
+    assert.match(
+      page,
+      /<p class="result-count">\s*180 rooms\s*<a href="\?all=&amp;o=-1&amp;staff_only__exact=0&amp;title__lt=Room\+200">Show all<\/a>/,
+    );
+    assert.equal(pageLinks(page), [`?o=-1&p=2&staff_only__exact=0&title__lt=Room+200`]);
+    assert.match(page, /<input type="hidden" name="o" value="-1" \/>/);
+    assert.match(page, /<input type="hidden" name="staff_only__exact" value="0" \/>/);
+    assert.match(page, /<input type="hidden" name="title__lt" value="Room 200" \/>/);
+    const all = (await client.get(`/admin/rooms/?all=&${filters}`)).body.toString();
+    assert.is(shown(all, 'rooms').ids.length, 180, 'Show all shows the 180');
+    const second = (await client.get(`/admin/rooms/?${filters}&p=2`)).body.toString();
+    const titles = Array.from(
+      second.matchAll(/<th scope="row">\s*<a [^>]*>([^<]*)</g),
+      ([, t]) => t,
+    );
+    assert.is(titles.length, 80);
+    assert.is(titles[0], 'Room 088', 'descending by title, staff-only rooms left out');
+    // The links to a room carry the list's query, sorted by name as Django's links are.
+    const [room] = await db.knex('chat_room').select('id').where('title', 'Room 088');
+    const carried = `_changelist_filters=${encodeURIComponent(`o=-1&p=2&staff_only__exact=0&title__lt=Room+200`)}`;
+    assert.ok(second.includes(`href="/admin/rooms/${room.id}/?${carried}"`), carried);
+    await client.get(`/admin/rooms/${room.id}/?${carried}`);
+    const saved = await client.post(`/admin/rooms/${room.id}/?${carried}`, { title: 'Room 088' });
+    assert.is(saved.status, 303);
+    assert.is(
+      saved.headers.location,
+      `/admin/rooms/?o=-1&p=2&staff_only__exact=0&title__lt=Room+200`,
+    );
+    // A NUL can be in no title, and PostgreSQL cannot take one bound: Django's ?e=1 answer.
+    const nul = await client.get('/admin/rooms/?title=Room%00');
+    assert.is(nul.headers.location, '/admin/rooms/?e=1');
+  });
+
+  test("the headers and the filter sidebar are Django's, readable without its icons", async () => {
+    const client = await signedIn();
+    await someUsers();
+    const users = (await client.get('/admin/users/')).body.toString();
+    assert.match(
+      users,
+      /<th\s+scope="col"\s+class="sortable column-username sorted ascending"\s+aria-sort="ascending"\s*>\s*<div class="text"><a href="\?o=-0">Username<\/a><\/div>\s*<div class="sortoptions">\s*<a class="sortremove" href="\?o=" title="Remove from sorting"\s*><span class="visually-hidden">Remove Username from sorting<\/span><\/a\s*>\s*<a class="toggle ascending" href="\?o=-0" title="Toggle sorting"\s*><span class="visually-hidden"\s*>Sorted ascending; sort Username descending<\/span\s*><\/a\s*>\s*<\/div>/,
+    );
+    assert.match(
+      users,
+      /<th\s+scope="col"\s+class="sortable column-is_staff"\s*>\s*<div class="text"><a href="\?o=4.0">Staff status<\/a><\/div>/,
+    );
+    assert.match(
+      users,
+      /<nav id="changelist-filter" aria-labelledby="changelist-filter-heading">\s*<h2 id="changelist-filter-heading">Filter<\/h2>/,
+    );
+    assert.equal(
+      Array.from(users.matchAll(/<h3 id="filter-\w+">([^<]*)<\/h3>/g), ([, title]) => title),
+      ['By staff status', 'By superuser status', 'By active'],
+    );
+    assert.not.match(users, /Clear all filters/);
+    assert.match(
+      users,
+      /<li class="selected">\s*<a\s+href="\?is_staff__exact=1&amp;o=-0"|<li class="selected">\s*<a\s+href="\?"\s+title="All"\s+aria-current="true"/,
+    );
+    const staff = (await client.get('/admin/users/?is_staff__exact=1&o=4.0')).body.toString();
+    assert.match(
+      staff,
+      /<li class="selected">\s*<a\s+href="\?is_staff__exact=1&amp;o=4.0"\s+title="Yes"\s+aria-current="true"\s*>Yes<\/a\s*>/,
+    );
+    assert.match(
+      staff,
+      /<h3 id="changelist-filter-clear">\s*<a href="\?o=4.0"><span aria-hidden="true">✖ <\/span>Clear all filters<\/a>/,
+    );
+    assert.match(
+      staff,
+      /<span class="sortpriority" title="Sorting priority: 2"\s*><span class="visually-hidden">Sorting priority: <\/span>2<\/span/,
+    );
+    assert.match(staff, /4 results\s*\(<a href="\?"\s*>6 total<\/a/, 'root, zed, bob and dan');
+  });
+
+  test.run();
+}
