@@ -28,9 +28,10 @@ import { sleep, within } from './helpers/wait.js';
 
 const INITIAL = '20261128000001_initial';
 const SESSION_AUTH_HASH = '20261129000001_session_auth_hash';
+const ADMIN_LOG = '20261201000001_admin_log';
 const LOCK_TABLE = `${MIGRATIONS_TABLE}_lock`;
 /** Every migration, oldest first. */
-const ALL = [INITIAL, SESSION_AUTH_HASH];
+const ALL = [INITIAL, SESSION_AUTH_HASH, ADMIN_LOG];
 
 /** Django's auth_user: column → [type family, max length, nullable]. */
 const AUTH_USER: Record<string, [string, number | undefined, boolean]> = {
@@ -70,6 +71,18 @@ async function migrateBehindLock(db: Database, url: string): Promise<CliResult> 
     if (!holder.isCompleted()) await holder.rollback();
   }
 }
+
+/** Rolls back the latest migrations until `name` (included) is pending. */
+async function rollbackTo(db: Database, name: string): Promise<void> {
+  while (!(await rollback(db)).includes(name));
+}
+
+/** What `gredis migrate` says applying SESSION_AUTH_HASH and every migration after it. */
+const APPLYING_FROM_SESSION_AUTH_HASH = `Running migrations:\n${ALL.slice(
+  ALL.indexOf(SESSION_AUTH_HASH),
+)
+  .map((name) => `  Applying ${name}... OK\n`)
+  .join('')}`;
 
 /** Maps each dialect's reported type to one family name. */
 function family(type: string): string {
@@ -161,6 +174,7 @@ for (const backend of allDatabases()) {
 
   test('the auth hash migration keeps the sessions already stored, without a hash; down drops it', async () => {
     await migrate(db);
+    assert.equal(await rollback(db), [ADMIN_LOG]);
     assert.equal(await rollback(db), [SESSION_AUTH_HASH]);
     assert.not.ok(await db.knex.schema.hasColumn('gredis_session', 'auth_hash'));
     const [user] = (await db
@@ -183,7 +197,7 @@ for (const backend of allDatabases()) {
       data: '{"kept":1}',
       expire_date: new Date(Date.now() + 60_000),
     });
-    assert.equal(await migrate(db), [SESSION_AUTH_HASH]);
+    assert.equal(await migrate(db), [SESSION_AUTH_HASH, ADMIN_LOG]);
     const rows = (await db.knex('gredis_session').select('data', 'auth_hash')) as unknown[];
     assert.equal(rows, [{ data: '{"kept":1}', auth_hash: null }]);
     // The foreign key survived the round trip (SQLite rebuilds the table to drop a column).
@@ -236,6 +250,59 @@ for (const backend of allDatabases()) {
     }
   });
 
+  test("gredis_admin_log: Django's LogEntry with its model's natural key for a content type; its entries go with their user, not with their object", async () => {
+    await migrate(db);
+    const log = await db.knex('gredis_admin_log').columnInfo();
+    assert.equal(Object.keys(log).sort(), [
+      'action_flag',
+      'action_time',
+      'change_message',
+      'id',
+      'model',
+      'object_id',
+      'object_repr',
+      'user_id',
+    ]);
+    assert.is(family(log.action_time!.type), 'timestamp');
+    assert.is(Number(log.object_repr!.maxLength), 200);
+    for (const column of Object.values(log)) assert.is(column.nullable, false);
+    const [user] = (await db
+      .knex('auth_user')
+      .insert({
+        password: '!',
+        is_superuser: true,
+        username: 'root',
+        first_name: '',
+        last_name: '',
+        email: '',
+        is_staff: true,
+        is_active: true,
+        date_joined: new Date(),
+      })
+      .returning('id')) as { id: number }[];
+    const entry = {
+      action_time: new Date(),
+      user_id: user!.id,
+      model: 'chat.room',
+      object_id: '424242',
+      object_repr: 'Gone',
+      action_flag: 3,
+      change_message: '',
+    };
+    // Of an object no longer there: no foreign key, as Django's object_id.
+    await db.knex('gredis_admin_log').insert(entry);
+    try {
+      await db.knex('gredis_admin_log').insert({ ...entry, user_id: user!.id + 1 });
+      assert.unreachable('an entry of a missing user was accepted');
+    } catch (error) {
+      assert.match(String(error), /foreign key/i);
+    }
+    await db.knex('auth_user').where('id', user!.id).delete();
+    assert.is((await db.knex('gredis_admin_log').select()).length, 0, 'cascaded');
+    assert.equal(await rollback(db), [ADMIN_LOG]);
+    assert.not.ok(await db.knex.schema.hasTable('gredis_admin_log'));
+  });
+
   test('a database migrated by a newer Gredis is refused, and said to be so', async () => {
     await migrate(db);
     await db.knex(MIGRATIONS_TABLE).insert({
@@ -256,6 +323,8 @@ for (const backend of allDatabases()) {
 
   test('rollback reverts the latest migration (down), one at a time; migrate reapplies them', async () => {
     await migrate(db);
+    assert.equal(await rollback(db), [ADMIN_LOG]);
+    assert.not.ok(await db.knex.schema.hasTable('gredis_admin_log'));
     assert.equal(await rollback(db), [SESSION_AUTH_HASH]);
     assert.equal(await rollback(db), [INITIAL]);
     assert.not.ok(await db.knex.schema.hasTable('auth_user'));
@@ -313,8 +382,7 @@ for (const backend of allDatabases()) {
     test('a migrator that waited for the lock while another applied the first migration applies the rest', async () => {
       // The bookkeeping tables and the lock row, and no migration applied.
       await migrate(db);
-      await rollback(db);
-      await rollback(db);
+      await rollbackTo(db, INITIAL);
       const holder = await db.knex.transaction();
       try {
         await holder(LOCK_TABLE).update({ is_locked: 1 });
@@ -335,7 +403,7 @@ for (const backend of allDatabases()) {
         });
         await holder(LOCK_TABLE).update({ is_locked: 0 });
         await holder.commit();
-        assert.equal(await within(migrating, 5000, 'migrate'), [SESSION_AUTH_HASH]);
+        assert.equal(await within(migrating, 5000, 'migrate'), [SESSION_AUTH_HASH, ADMIN_LOG]);
       } finally {
         if (!holder.isCompleted()) await holder.rollback();
       }
@@ -350,10 +418,10 @@ for (const backend of allDatabases()) {
   if (backend.name === 'postgres')
     test("gredis migrate lets a migration's statement run past DATABASE_URL's query_timeout", async () => {
       await migrate(db);
-      await rollback(db); // the ALTER TABLE of SESSION_AUTH_HASH is pending
+      await rollbackTo(db, SESSION_AUTH_HASH); // its ALTER TABLE is pending
       const run = await migrateBehindLock(db, `${backend.url}&query_timeout=300`);
       assert.is(run.code, 0, run.stderr);
-      assert.is(run.stdout, `Running migrations:\n  Applying ${SESSION_AUTH_HASH}... OK\n`);
+      assert.is(run.stdout, APPLYING_FROM_SESSION_AUTH_HASH);
     });
 
   if (backend.name === 'postgres')
@@ -368,10 +436,10 @@ for (const backend of allDatabases()) {
         const options = encodeURIComponent('-c statement_timeout=300');
         for (const url of [`${backend.url}&options=${options}`, asRole.href]) {
           await migrate(db);
-          await rollback(db); // the ALTER TABLE of SESSION_AUTH_HASH is pending
+          await rollbackTo(db, SESSION_AUTH_HASH); // its ALTER TABLE is pending
           const run = await migrateBehindLock(db, url);
           assert.is(run.code, 0, run.stderr);
-          assert.is(run.stdout, `Running migrations:\n  Applying ${SESSION_AUTH_HASH}... OK\n`);
+          assert.is(run.stdout, APPLYING_FROM_SESSION_AUTH_HASH);
         }
       } finally {
         await db.knex.raw('drop owned by ??', [role]);

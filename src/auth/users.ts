@@ -2,6 +2,7 @@ import type { Knex } from 'knex';
 import type { Database } from '../db/connection.js';
 import { BatchedLookup, type BatchedLookupSql } from '../db/batched-lookup.js';
 import { isUniqueViolation } from '../db/errors.js';
+import { committedIf } from '../db/transactions.js';
 import {
   orderedBy,
   sliceOf,
@@ -438,7 +439,10 @@ export class UserRepository {
    * Creates a user. Throws InvalidUsername, InvalidUserField, or DuplicateUsername
    * (from the unique constraint, so two concurrent creates cannot both succeed).
    */
-  async create(input: NewUser): Promise<User> {
+  async create(
+    input: NewUser,
+    alongside?: (trx: Knex.Transaction, user: User) => Promise<unknown>,
+  ): Promise<User> {
     const username = validateUsername(input.username);
     const email = normalizeEmail(storableText('email', input.email ?? '', EMAIL_MAX_LENGTH));
     const firstName = storableText('first name', input.firstName ?? '', NAME_MAX_LENGTH);
@@ -448,8 +452,8 @@ export class UserRepository {
         ? makeUnusablePassword()
         : await makePassword(input.password, this.iterations);
     const db = this.db;
-    try {
-      const [row] = await this.table
+    const insert = async (knex: Knex): Promise<User> => {
+      const [row] = await knex<UserRowWithPassword>('auth_user')
         .insert({
           password,
           last_login: null,
@@ -464,6 +468,14 @@ export class UserRepository {
         })
         .returning(USER_COLUMNS);
       return toUser(row as UserRow);
+    };
+    try {
+      if (!alongside) return await insert(db.knex);
+      return await db.knex.transaction(async (trx) => {
+        const user = await insert(trx);
+        await alongside(trx, user);
+        return user;
+      });
     } catch (error) {
       if (isUniqueViolation(error)) throw new DuplicateUsername(username);
       throw error;
@@ -493,13 +505,14 @@ export class UserRepository {
 
   /**
    * Changes profile fields and flags; throws UserNotFound or InvalidUserField.
-   * `alongside` runs after the UPDATE in its transaction, as in setPassword: a
-   * deactivation and the end of the user's sessions are both done or neither.
+   * `alongside` runs after the UPDATE in its transaction, as in setPassword, with
+   * the user as saved: a deactivation and the end of the user's sessions (or the
+   * admin's log entry of the change) are both done or neither.
    */
   async update(
     id: number,
     changes: UserChanges,
-    alongside?: (trx: Knex.Transaction) => Promise<unknown>,
+    alongside?: (trx: Knex.Transaction, user: User) => Promise<unknown>,
   ): Promise<User> {
     const values: Record<string, unknown> = {};
     if (changes.email !== undefined)
@@ -516,10 +529,23 @@ export class UserRepository {
       const flag = changes[key];
       if (flag !== undefined) values[column] = toDbBoolean(this.db, flag === true);
     }
-    await this.updateRow(id, values, alongside);
-    const user = await this.findById(id);
-    if (!user) throw new UserNotFound(id);
-    return user;
+    if (!alongside) {
+      await this.updateRow(id, values);
+      const user = await this.findById(id);
+      if (!user) throw new UserNotFound(id);
+      return user;
+    }
+    let saved: User | undefined;
+    await this.updateRow(id, values, async (trx) => {
+      const row = await trx<UserRow>('auth_user')
+        .select(...USER_COLUMNS)
+        .where('id', id)
+        .first();
+      if (!row) throw new UserNotFound(id);
+      saved = toUser(row as UserRow);
+      await alongside(trx, saved);
+    });
+    return saved!;
   }
 
   /**
@@ -614,9 +640,18 @@ export class UserRepository {
     if (count === 0) throw new UserNotFound(id);
   }
 
-  /** Deletes the user (and, by cascade, their sessions); false if there was none. */
-  async delete(id: number): Promise<boolean> {
+  /**
+   * Deletes the user (and, by cascade, their sessions); false if there was none.
+   * `before` runs first, in the DELETE's transaction, rolled back with it when
+   * there was none (the admin's log entry, written before as Django's is: one
+   * by the user deleted goes with them, as their entries do).
+   */
+  async delete(id: number, before?: (trx: Knex.Transaction) => Promise<unknown>): Promise<boolean> {
     if (!Number.isSafeInteger(id) || id < 1) return false;
-    return (await this.table.where('id', id).delete()) > 0;
+    if (!before) return (await this.table.where('id', id).delete()) > 0;
+    return committedIf(this.db, async (trx) => {
+      await before(trx);
+      return (await trx('auth_user').where('id', id).delete()) > 0;
+    });
   }
 }

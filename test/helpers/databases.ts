@@ -54,8 +54,8 @@ function tracked(backend: Omit<DatabaseBackend, 'open' | 'openMigrated' | 'trunc
       return db;
     },
     async truncate(db) {
-      // Children first: sessions reference users.
-      for (const table of ['gredis_session', 'chat_room', 'auth_user'])
+      // Children first: sessions and admin log entries reference users.
+      for (const table of ['gredis_session', 'gredis_admin_log', 'chat_room', 'auth_user'])
         await db.knex(table).delete();
     },
   };

@@ -1,5 +1,6 @@
 import type { Knex } from 'knex';
 import type { Database } from '../../db/connection.js';
+import { committedIf } from '../../db/transactions.js';
 import {
   fromDbBoolean,
   fromDbInteger,
@@ -79,24 +80,63 @@ export class RoomRepository {
     return row ? toRoom(row) : undefined;
   }
 
-  async create(title: string, staffOnly = false): Promise<Room> {
+  /**
+   * `alongside` runs after the INSERT, in its transaction, with the room made
+   * (the admin's log entry: both are stored, or neither).
+   */
+  async create(
+    title: string,
+    staffOnly = false,
+    alongside?: (trx: Knex.Transaction, room: Room) => Promise<unknown>,
+  ): Promise<Room> {
     const clean = validateTitle(title);
-    const [row] = await this.table
-      .insert({ title: clean, staff_only: toDbBoolean(this.db, staffOnly) } as Partial<RoomRow>)
-      .returning(['id', 'title', 'staff_only']);
-    return toRoom(row as RoomRow);
+    const insert = async (knex: Knex): Promise<Room> => {
+      const [row] = await knex<RoomRow>('chat_room')
+        .insert({ title: clean, staff_only: toDbBoolean(this.db, staffOnly) } as Partial<RoomRow>)
+        .returning(['id', 'title', 'staff_only']);
+      return toRoom(row as RoomRow);
+    };
+    if (!alongside) return insert(this.db.knex);
+    return this.db.knex.transaction(async (trx) => {
+      const room = await insert(trx);
+      await alongside(trx, room);
+      return room;
+    });
   }
 
-  async update(id: number, title: string, staffOnly: boolean): Promise<Room | undefined> {
+  /** Undefined if there is no such room; `alongside` as in create, with the room saved. */
+  async update(
+    id: number,
+    title: string,
+    staffOnly: boolean,
+    alongside?: (trx: Knex.Transaction, room: Room) => Promise<unknown>,
+  ): Promise<Room | undefined> {
     const clean = validateTitle(title);
-    const count = await this.table
-      .where('id', id)
-      .update({ title: clean, staff_only: toDbBoolean(this.db, staffOnly) } as Partial<RoomRow>);
-    return count > 0 ? { id, title: clean, staffOnly } : undefined;
+    const write = async (knex: Knex): Promise<Room | undefined> => {
+      const count = await knex<RoomRow>('chat_room')
+        .where('id', id)
+        .update({ title: clean, staff_only: toDbBoolean(this.db, staffOnly) } as Partial<RoomRow>);
+      return count > 0 ? { id, title: clean, staffOnly } : undefined;
+    };
+    if (!alongside) return write(this.db.knex);
+    return this.db.knex.transaction(async (trx) => {
+      const room = await write(trx);
+      if (room) await alongside(trx, room);
+      return room;
+    });
   }
 
-  async delete(id: number): Promise<boolean> {
-    return (await this.table.where('id', id).delete()) > 0;
+  /**
+   * False if there was no such room. `before` runs first, in the DELETE's
+   * transaction (the admin's log entry, written before as Django's is), and is
+   * rolled back with it when there was none.
+   */
+  async delete(id: number, before?: (trx: Knex.Transaction) => Promise<unknown>): Promise<boolean> {
+    if (!before) return (await this.table.where('id', id).delete()) > 0;
+    return committedIf(this.db, async (trx) => {
+      await before(trx);
+      return (await trx('chat_room').where('id', id).delete()) > 0;
+    });
   }
 }
 
