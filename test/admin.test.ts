@@ -16,6 +16,7 @@ import { allDatabases } from './helpers/databases.js';
 import { assertCostsAsMuch, cpuMsOfEach } from './helpers/cpu.js';
 import { chatClient, Fixtures, useEmbeddedChat } from './helpers/deployment.js';
 import { httpRequest, type HttpResult } from './helpers/http-client.js';
+import { plain } from './helpers/markup.js';
 import { sleep, waitFor, within } from './helpers/wait.js';
 import type { TestClient } from './helpers/ws-client.js';
 
@@ -38,20 +39,6 @@ const USER_PAGES = [
 
 function text(result: HttpResult): string {
   return result.body.toString();
-}
-
-/** Markup's text, as a reader gets it: tags gone, entities decoded, spaces collapsed. */
-function plain(markup: string): string {
-  return markup
-    .replace(/<[^>]*>/g, '')
-    .replace(/&quot;/g, '"')
-    .replace(/&#x27;/g, "'")
-    .replace(/&#x60;/g, '`')
-    .replace(/&lt;/g, '<')
-    .replace(/&gt;/g, '>')
-    .replace(/&amp;/g, '&')
-    .replace(/\s+/g, ' ')
-    .trim();
 }
 
 /** What Django's admin/base_site.html frames a page with, read from the page. */
@@ -228,7 +215,7 @@ for (const database of allDatabases()) {
     for (const path of [
       '/admin/nope/',
       '/admin/auth/user/',
-      '/admin/rooms/1/history/',
+      '/admin/rooms/1/changes/',
       '/admin/x?y=1',
     ]) {
       const missing = await staff.get(path);
@@ -287,7 +274,7 @@ for (const database of allDatabases()) {
         '/admin/',
         `Site administration | ${site}`,
         'Site administration',
-        ['Rooms', 'Users'],
+        ['Rooms', 'Users', 'Recent actions'],
         null,
         [],
       ],
@@ -324,6 +311,14 @@ for (const database of allDatabases()) {
         ['/admin/', '/admin/rooms/', r],
       ],
       [
+        `${r}history/`,
+        `Change history: Lobby | ${site}`,
+        'Change history: Lobby',
+        [],
+        'Home › Rooms › Lobby › History',
+        ['/admin/', '/admin/rooms/', r],
+      ],
+      [
         '/admin/users/',
         `Select user to change | ${site}`,
         'Select user to change',
@@ -353,6 +348,14 @@ for (const database of allDatabases()) {
         'Change password: bob',
         [],
         'Home › Users › bob › Change password',
+        ['/admin/', '/admin/users/', u],
+      ],
+      [
+        `${u}history/`,
+        `Change history: bob | ${site}`,
+        'Change history: bob',
+        [],
+        'Home › Users › bob › History',
         ['/admin/', '/admin/users/', u],
       ],
       [

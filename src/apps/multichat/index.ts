@@ -18,6 +18,7 @@ import { sessionMiddleware } from '../../worker/http/sessions.js';
 import type { AppServices } from '../../worker/services.js';
 import { ChatAccess } from './access.js';
 import { CHAT_DEFAULTS, ChatConsumer } from './consumer.js';
+import { AdminLog } from './admin-log.js';
 import { RoomRepository } from './rooms.js';
 import { addAdminRoutes } from './views/admin.js';
 import { OwedCloses } from './views/owed-closes.js';
@@ -30,6 +31,8 @@ export interface AdminServices {
   rooms: RoomRepository;
   users: UserRepository;
   sessions: SessionStore;
+  /** What the admin added, changed and deleted (its history pages and "Recent actions"). */
+  log: AdminLog;
   /** To tell the sockets in a room the admin deletes. */
   layer: ChannelLayer;
   /** To close the sockets of a user whose sessions the admin ends, or of a room made staff-only. */
@@ -64,7 +67,8 @@ export function createApplication(
       'POST',
     ])
     .add('/accounts/logout/', logoutView(closes, sessions, services.logger), ['POST']);
-  addAdminRoutes(router, { rooms, users, sessions, layer, closes, logger: services.logger });
+  const log = new AdminLog(services.db);
+  addAdminRoutes(router, { rooms, users, sessions, log, layer, closes, logger: services.logger });
 
   // The order Django users know: sessions, then CSRF, then auth.
   const handleHttp = compose(

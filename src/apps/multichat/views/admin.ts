@@ -3,6 +3,7 @@
  * forms that POST with CSRF, are validated here, and redirect with a one-shot
  * notice kept in the session (post/redirect/get, so a reload never re-submits).
  */
+import type { Knex } from 'knex';
 import {
   DuplicateUsername,
   InvalidUserField,
@@ -64,6 +65,9 @@ import {
 import { filterSidebar, sortableHeader } from './list-controls.js';
 import { ROOM_LIST_MODEL, USER_LIST_MODEL } from './list-models.js';
 import { pythonStrip, truncateWords } from '../../../python-strip.js';
+import { ADDITION, CHANGE, DELETION, type LoggedModel, type NewLogEntry } from '../admin-log.js';
+import { changeMessage, type ChangeMessagePart } from '../change-message.js';
+import { historyTable, recentActions } from './history.js';
 
 const ROOM_LIST = '/admin/rooms/';
 const USER_LIST = '/admin/users/';
@@ -87,12 +91,15 @@ export function addAdminRoutes(router: Router, services: AdminServices): void {
     .add('/admin/rooms/new/', staff(roomCreate(services)), both)
     .add('/admin/rooms/:id/', staff(roomEdit(services)), both)
     .add('/admin/rooms/:id/delete/', staff(roomDelete(services)), both)
+    // ModelAdmin.history_view reads no `_to_field`.
+    .add('/admin/rooms/:id/history/', staffRequired(roomHistory(services)), ['GET'])
     .add('/admin/users/', superuserFirst(userList(services)), ['GET'])
     .add('/admin/users/new/', superuserFirst(userCreate(services)), both)
     .add('/admin/users/:id/', superuser(userEdit(services)), both)
     // UserAdmin.user_change_password reads no `_to_field`.
     .add('/admin/users/:id/password/', staffRequired(superuserOnly(userPassword(services))), both)
     .add('/admin/users/:id/delete/', superuser(userDelete(services)), both)
+    .add('/admin/users/:id/history/', staffRequired(superuserOnly(userHistory(services))), ['GET'])
     // Django 3.2's final_catch_all_view: a page under /admin/ that does not exist
     // is 404 to staff only; everyone else is sent to log in, as from a page that
     // does, so that nobody signed out can tell which admin pages exist.
@@ -210,6 +217,58 @@ function afterSave(
 /** Django's notice after a delete (ModelAdmin.response_delete): the name as it was, no link. */
 function deletedNotice(kind: 'room' | 'user', name: string): string {
   return `The ${kind} “${name}” was deleted successfully.`;
+}
+
+/**
+ * Django's log_addition, log_change and log_deletion: an entry by the request's
+ * user, written in `trx`, the transaction of the change it records.
+ */
+function logAction(
+  services: AdminServices,
+  request: Request,
+  trx: Knex.Transaction,
+  entry: Omit<NewLogEntry, 'userId'>,
+): Promise<void> {
+  return services.log.record(trx, { ...entry, userId: request.user!.id });
+}
+
+/** The labels of the fields whose values differ, in the form's order, as Django's changed_data. */
+function changedLabels<T>(
+  before: T,
+  after: T,
+  labels: readonly (readonly [keyof T, string])[],
+): string[] {
+  return labels.flatMap(([key, label]) => (before[key] === after[key] ? [] : [label]));
+}
+
+/**
+ * Django's history_view: the object's log, oldest first, under "Change history:
+ * <object>". An object that is gone has no page, its entries notwithstanding:
+ * Django redirects as from its other pages (missingObject).
+ */
+function historyPage(
+  request: Request,
+  options: { list: Crumb; name: string; href: string; body: HtmlValue },
+): Response {
+  const { list, name, href } = options;
+  return adminPage(
+    request,
+    { title: `Change history: ${name}`, crumbs: objectCrumbs(list, name, href, 'History') },
+    html`<section class="card" aria-labelledby="history-heading">
+      <h1 id="history-heading">Change history: ${name}</h1>
+      ${options.body}
+    </section>`,
+  );
+}
+
+/**
+ * Django's change_form_object_tools.html: a link to the object's history,
+ * keeping the list's filters.
+ */
+function objectTools(href: string): HtmlValue {
+  return html`<ul class="object-tools">
+    <li><a href="${href}" class="historylink">History</a></li>
+  </ul>`;
 }
 
 /** What Django's admin/base_site.html puts around a page's content. */
@@ -354,6 +413,7 @@ function dashboard(services: AdminServices): View {
   return async (request) => {
     const rooms = await services.rooms.count();
     const users = request.user?.isSuperuser ? await services.users.count() : undefined;
+    const mine = await services.log.recentFor(request.user!.id);
     return adminPage(
       request,
       { title: 'Site administration' },
@@ -384,7 +444,8 @@ function dashboard(services: AdminServices): View {
                 </p>
               </section>`
             : ''
-        }`,
+        }
+        ${recentActions(mine)}`,
     );
   };
 }
@@ -491,7 +552,13 @@ function roomForm(
     room ? { title, subtitle: room.title, crumbs } : { title, crumbs },
     html`<section class="card form-card" aria-labelledby="form-heading">
       <h1 id="form-heading">${title}</h1>
-      ${room ? html`<h2 class="subtitle">${room.title}</h2>` : ''} ${formError(errors)}
+      ${
+        room
+          ? html`<h2 class="subtitle">${room.title}</h2>
+              ${objectTools(keep(`/admin/rooms/${room.id}/history/`))}`
+          : ''
+      }
+      ${formError(errors)}
       <form method="post" action="${keep(options.action)}" class="admin-form">
         ${csrfInput(request)}
         ${field({ name: 'title', label: 'Title', value: values.title, error: errors.title, required: true, autofocus: !room, maxChars: ROOM_TITLE_MAX_LENGTH })}
@@ -518,7 +585,13 @@ function roomCreate(services: AdminServices): View {
     }
     const values = readRoomForm(request);
     try {
-      const room = await services.rooms.create(values.title, values.staffOnly);
+      const room = await services.rooms.create(values.title, values.staffOnly, (trx, made) =>
+        logAction(services, request, trx, {
+          ...roomObject(made),
+          action: ADDITION,
+          message: changeMessage(true),
+        }),
+      );
       return afterSave(request, {
         kind: 'room',
         object: { href: `/admin/rooms/${room.id}/`, text: room.title },
@@ -545,7 +618,17 @@ function roomEdit(services: AdminServices): View {
     }
     const values = readRoomForm(request);
     try {
-      const saved = await services.rooms.update(room.id, values.title, values.staffOnly);
+      const saved = await services.rooms.update(
+        room.id,
+        values.title,
+        values.staffOnly,
+        (trx, after) =>
+          logAction(services, request, trx, {
+            ...roomObject(after),
+            action: CHANGE,
+            message: changeMessage(false, changedLabels(room, after, ROOM_LABELS)),
+          }),
+      );
       if (!saved) return missingObject(request, 'room', params.id);
       const object = { href: action, text: saved.title };
       // Its members joined when anyone could: they join again, and only staff get
@@ -595,7 +678,10 @@ function roomDelete(services: AdminServices): View {
         crumbs: objectCrumbs(ROOMS_CRUMB, room.title, href, 'Delete'),
       });
     }
-    if (!(await services.rooms.delete(room.id))) return missingObject(request, 'room', params.id);
+    const logged = (trx: Knex.Transaction) =>
+      logAction(services, request, trx, { ...roomObject(room), action: DELETION });
+    if (!(await services.rooms.delete(room.id, logged)))
+      return missingObject(request, 'room', params.id);
     const notice = deletedNotice('room', room.title);
     // Nothing can send a leave that fails now again (the room has no page left);
     // nothing more is sent to the room either, and each of its pages finds it
@@ -615,6 +701,32 @@ function roomDelete(services: AdminServices): View {
     );
   };
 }
+
+function roomHistory(services: AdminServices): View {
+  return async (request, params) => {
+    const id = parseId(params.id);
+    const room = id === undefined ? undefined : await services.rooms.find(id);
+    if (!room) return missingObject(request, 'room', params.id);
+    const entries = await services.log.historyOf('chat.room', room.id);
+    return historyPage(request, {
+      list: ROOMS_CRUMB,
+      name: room.title,
+      href: `/admin/rooms/${room.id}/`,
+      body: historyTable(entries),
+    });
+  };
+}
+
+/** A room as its log entries name it: Room.__str__ is its title. */
+function roomObject(room: Room): { model: LoggedModel; objectId: number; objectRepr: string } {
+  return { model: 'chat.room', objectId: room.id, objectRepr: room.title };
+}
+
+/** The room form's fields and their labels (the model's verbose names), in its order. */
+const ROOM_LABELS = [
+  ['title', 'Title'],
+  ['staffOnly', 'Staff only'],
+] as const;
 
 // ——— users (superusers only) ———
 
@@ -804,7 +916,13 @@ function userCreate(services: AdminServices): View {
     if (usernameError) errors.username = usernameError;
     if (hasErrors(errors)) return userCreateForm(request, values, errors);
     try {
-      const user = await services.users.create({ ...values, password });
+      const user = await services.users.create({ ...values, password }, (trx, made) =>
+        logAction(services, request, trx, {
+          ...userObject(made),
+          action: ADDITION,
+          message: changeMessage(true),
+        }),
+      );
       return afterSave(request, {
         kind: 'user',
         object: { href: `/admin/users/${user.id}/`, text: user.username },
@@ -878,6 +996,7 @@ function userEditForm(
     html`<section class="card form-card" aria-labelledby="form-heading">
       <h1 id="form-heading">${title}</h1>
       <h2 class="subtitle username">${user.username}</h2>
+      ${objectTools(keep(`/admin/users/${user.id}/history/`))}
       <dl class="facts">
         <dt>ID</dt>
         <dd>${user.id}</dd>
@@ -938,11 +1057,14 @@ function userEdit(services: AdminServices): View {
     const leftInactive = !values.isActive;
     let saved: User;
     try {
-      saved = await services.users.update(
-        user.id,
-        values,
-        leftInactive ? (trx) => services.sessions.deleteForUser(user.id, trx) : undefined,
-      );
+      saved = await services.users.update(user.id, values, async (trx, after) => {
+        if (leftInactive) await services.sessions.deleteForUser(user.id, trx);
+        await logAction(services, request, trx, {
+          ...userObject(after),
+          action: CHANGE,
+          message: changeMessage(false, changedLabels(user, after, USER_LABELS)),
+        });
+      });
     } catch (error) {
       if (!(error instanceof InvalidUserField && error.field === 'email')) throw error;
       errors.email = reasonOf(error.message, /^invalid email:\s*/);
@@ -1023,9 +1145,16 @@ function userPassword(services: AdminServices): View {
     // password's hash (Django's update_session_auth_hash); their pages reconnect.
     // The sessions end in the password's transaction: a DELETE that fails rolls
     // the new password back, so the error page is not over a change half made.
-    const sessionAuthHash = await services.users.setPassword(user.id, password, (trx) =>
-      services.sessions.deleteForUser(user.id, trx),
-    );
+    // Logged as UserAdmin.user_change_password logs it: AdminPasswordChangeForm's
+    // changed_data is the one "password", a name, not a label.
+    const sessionAuthHash = await services.users.setPassword(user.id, password, async (trx) => {
+      await services.sessions.deleteForUser(user.id, trx);
+      await logAction(services, request, trx, {
+        ...userObject(user),
+        action: CHANGE,
+        message: PASSWORD_CHANGED,
+      });
+    });
     // Logged in again first, so that a close the layer cannot take does not
     // leave the admin logged out by their own change.
     if (user.id === request.user?.id)
@@ -1065,7 +1194,10 @@ function userDelete(services: AdminServices): View {
       });
     }
     // The user's sessions go with them (ON DELETE CASCADE); so do their chat sockets.
-    if (!(await services.users.delete(user.id))) return missingObject(request, 'user', params.id);
+    const logged = (trx: Knex.Transaction) =>
+      logAction(services, request, trx, { ...userObject(user), action: DELETION });
+    if (!(await services.users.delete(user.id, logged)))
+      return missingObject(request, 'user', params.id);
     const notice = deletedNotice('user', user.username);
     // No save can send a close that fails now again (the user has no page left):
     // this process does (OwedCloses), else their next command closes each (ChatConsumer).
@@ -1075,3 +1207,36 @@ function userDelete(services: AdminServices): View {
     return redirectWith(request, keep(USER_LIST), `${notice}${unsent}`, 'warning');
   };
 }
+
+function userHistory(services: AdminServices): View {
+  return async (request, params) => {
+    const user = await findUser(services, params);
+    if (!user) return missingObject(request, 'user', params.id);
+    const entries = await services.log.historyOf('auth.user', user.id);
+    return historyPage(request, {
+      list: USERS_CRUMB,
+      name: user.username,
+      href: `/admin/users/${user.id}/`,
+      body: historyTable(entries),
+    });
+  };
+}
+
+/** A user as their log entries name them: AbstractBaseUser.__str__ is the username. */
+function userObject(user: User): { model: LoggedModel; objectId: number; objectRepr: string } {
+  return { model: 'auth.user', objectId: user.id, objectRepr: user.username };
+}
+
+/**
+ * The change form's fields and their labels (UserAdmin's fieldsets, in their
+ * order; the labels Django's model gives them, which a Django project's admin
+ * would show for these entries too).
+ */
+const USER_LABELS = [
+  ['email', 'Email address'],
+  ['isActive', 'Active'],
+  ['isStaff', 'Staff status'],
+  ['isSuperuser', 'Superuser status'],
+] as const;
+
+const PASSWORD_CHANGED: ChangeMessagePart[] = [{ changed: { fields: ['password'] } }];
