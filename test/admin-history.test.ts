@@ -364,7 +364,7 @@ for (const database of allDatabases()) {
     const bob = await fixtures.user('bob', { password: PASSWORD });
     // A session of bob's for the DELETE to find (SQLite's trigger fires for each row).
     await fixtures.login(bob);
-    // The deactivation's end of bob's sessions fails: neither the change nor its entry stands.
+    // The end of bob's sessions, after the entry, fails: neither the change nor its entry stands.
     const allowSessionDeletes = await refuse('gredis_session', 'delete');
     try {
       assert.is(

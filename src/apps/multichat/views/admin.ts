@@ -1058,12 +1058,12 @@ function userEdit(services: AdminServices): View {
     let saved: User;
     try {
       saved = await services.users.update(user.id, values, async (trx, after) => {
-        if (leftInactive) await services.sessions.deleteForUser(user.id, trx);
         await logAction(services, request, trx, {
           ...userObject(after),
           action: CHANGE,
           message: changeMessage(false, changedLabels(user, after, USER_LABELS)),
         });
+        if (leftInactive) await services.sessions.deleteForUser(user.id, trx);
       });
     } catch (error) {
       if (!(error instanceof InvalidUserField && error.field === 'email')) throw error;
@@ -1148,12 +1148,12 @@ function userPassword(services: AdminServices): View {
     // Logged as UserAdmin.user_change_password logs it: AdminPasswordChangeForm's
     // changed_data is the one "password", a name, not a label.
     const sessionAuthHash = await services.users.setPassword(user.id, password, async (trx) => {
-      await services.sessions.deleteForUser(user.id, trx);
       await logAction(services, request, trx, {
         ...userObject(user),
         action: CHANGE,
         message: PASSWORD_CHANGED,
       });
+      await services.sessions.deleteForUser(user.id, trx);
     });
     // Logged in again first, so that a close the layer cannot take does not
     // leave the admin logged out by their own change.
