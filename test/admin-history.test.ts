@@ -218,7 +218,7 @@ for (const database of allDatabases()) {
     // The change page links to the history, as Django's object-tools do.
     assert.match(
       text(await client.get(path)),
-      `<a href="${path}history/" class="historylink">History</a>`,
+      `<a href="${path}history/" class="button historylink">History</a>`,
     );
     const page = text(await client.get(`${path}history/`));
     const rows = historyRows(page);
@@ -254,7 +254,7 @@ for (const database of allDatabases()) {
     );
     const password = { password1: NEW_PASSWORD, password2: NEW_PASSWORD };
     assert.is((await submit(client, `${path}password/`, password)).status, 303);
-    assert.match(text(await client.get(path)), `href="${path}history/" class="historylink"`);
+    assert.match(text(await client.get(path)), `href="${path}history/" class="button historylink"`);
     const django = await askDjango({ users: [change] });
     const stored = await entries();
     assert.equal(

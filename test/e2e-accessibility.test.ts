@@ -121,11 +121,13 @@ function pageStates(): PageState[] {
     path('/admin/rooms/new/'),
     path(`/admin/rooms/${general.id}/`),
     path(`/admin/rooms/${general.id}/delete/`),
+    path(`/admin/rooms/${general.id}/history/`),
     path('/admin/users/'),
     path('/admin/users/new/'),
     path(`/admin/users/${lee.id}/`),
     path(`/admin/users/${lee.id}/password/`),
     path(`/admin/users/${lee.id}/delete/`),
+    path(`/admin/users/${lee.id}/history/`),
     {
       name: 'the add-user form sent back with errors',
       admin: true,
@@ -155,6 +157,13 @@ function pageStates(): PageState[] {
         await submit(page, 'Save');
         await page.locator('.flash-messages').waitFor();
       },
+    },
+    // That save is logged: its room's history lists it, the dashboard's Recent actions too.
+    path(`/admin/rooms/${staffRoom.id}/history/`),
+    {
+      name: "the dashboard's Recent actions, after that save",
+      admin: true,
+      open: async (page) => void (await page.goto(`${base}/admin/`)),
     },
     path('/no/such/page/'),
   ];

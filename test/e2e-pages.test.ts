@@ -60,6 +60,15 @@ test('on a phone, no page scrolls sideways: a room title or a username without s
     await page.locator('.flash-messages a').waitFor();
     await assertNoSidewaysScroll(`${list} with its notice`);
   }
+  // Those saves are logged: their history pages and the dashboard's Recent actions name them.
+  for (const path of [
+    `/admin/rooms/${room.id}/history/`,
+    `/admin/users/${user.id}/history/`,
+    '/admin/',
+  ]) {
+    await page.goto(base + path);
+    await assertNoSidewaysScroll(path);
+  }
 });
 
 async function assertNoSidewaysScroll(what: string): Promise<void> {

@@ -267,7 +267,7 @@ function historyPage(
  */
 function objectTools(href: string): HtmlValue {
   return html`<ul class="object-tools">
-    <li><a href="${href}" class="historylink">History</a></li>
+    <li><a href="${href}" class="button historylink">History</a></li>
   </ul>`;
 }
 
