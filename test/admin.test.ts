@@ -14,7 +14,8 @@ import { BrowserlessClient } from './helpers/browserless.js';
 import { runPython } from './helpers/cli.js';
 import { allDatabases } from './helpers/databases.js';
 import { assertCostsAsMuch, cpuMsOfEach } from './helpers/cpu.js';
-import { chatClient, Fixtures, useEmbeddedChat } from './helpers/deployment.js';
+import { chatClient, EmbeddedChat, Fixtures, useEmbeddedChat } from './helpers/deployment.js';
+import { captureLogs, ERROR } from './helpers/log-capture.js';
 import { httpRequest, type HttpResult } from './helpers/http-client.js';
 import { plain } from './helpers/markup.js';
 import { sleep, waitFor, within } from './helpers/wait.js';
@@ -206,6 +207,40 @@ for (const database of allDatabases()) {
       assert.is((await mod.get(`${path}?_to_field=username`)).status, 403, path);
     const anonymous = await new BrowserlessClient(port).get('/admin/rooms/?_to_field=title');
     assert.is(anonymous.status, 302, 'anonymous: to log in first');
+  });
+
+  test('a refused `_to_field` is logged as Django logs DisallowedModelAdminToField: at error, under django.security.DisallowedModelAdminToField, one line, no stack; an allowed one is not', async () => {
+    const logs = captureLogs('info');
+    const chat = await EmbeddedChat.start(db, { logger: logs.logger });
+    try {
+      await fixtures.user('root', { password: PASSWORD, staff: true, superuser: true });
+      const client = new BrowserlessClient(chat.ports[0]!);
+      assert.is((await client.login('root', PASSWORD)).status, 302);
+      assert.is((await client.get('/admin/rooms/?_to_field=id')).status, 200);
+      assert.is((await client.get('/admin/users/?_to_field=password')).status, 400);
+      const security = logs.lines.filter((line) => 'security' in line);
+      assert.equal(
+        security.map(({ level, msg, security, status, path }) => ({
+          level,
+          msg,
+          security,
+          status,
+          path,
+        })),
+        [
+          {
+            level: ERROR,
+            msg: 'The field password cannot be referenced.',
+            security: 'django.security.DisallowedModelAdminToField',
+            status: 400,
+            path: '/admin/users/',
+          },
+        ],
+      );
+      assert.not.ok('err' in security[0]!, 'no stack: a refused request, not a bug');
+    } finally {
+      await chat.stop();
+    }
   });
 
   test("pages under /admin/ that do not exist: 404 to staff, to log in for everyone else, as Django 3.2's admin catch-all (nobody can tell which exist)", async () => {

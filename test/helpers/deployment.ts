@@ -6,6 +6,7 @@ import { SessionStore } from '../../src/auth/sessions.js';
 import { UserRepository, type User } from '../../src/auth/users.js';
 import type { Database } from '../../src/db/connection.js';
 import { createLayer, type ChannelLayer } from '../../src/index.js';
+import type { Logger } from '../../src/logger.js';
 import { Thyme } from '../../src/server/index.js';
 import { EVENT_CHANNEL_CAPACITY } from '../../src/settings.js';
 import { Worker } from '../../src/worker/runner.js';
@@ -165,10 +166,12 @@ export class EmbeddedChat implements ChatEndpoints {
       websocketConnectTimeout?: number;
       /** The chat's access checks, for a test that steers their timing. */
       access?: ChatAccess;
+      /** The application's logger, for a test that reads its lines (silent by default). */
+      logger?: Logger;
     } = {},
     layerUrl = 'memory://',
   ): Promise<EmbeddedChat> {
-    const { websocketRate, websocketConnectTimeout, access, ...appSettings } = settings;
+    const { websocketRate, websocketConnectTimeout, access, logger, ...appSettings } = settings;
     const layer = createLayer(layerUrl, {
       channelCapacity: Object.entries(EVENT_CHANNEL_CAPACITY),
     });
@@ -179,7 +182,7 @@ export class EmbeddedChat implements ChatEndpoints {
         db,
         users: fixtures.users,
         sessions: fixtures.sessions,
-        logger: (await import('../../src/logger.js')).silentLogger(),
+        logger: logger ?? (await import('../../src/logger.js')).silentLogger(),
         settings: { notifyEnterLeave: appSettings.notifyEnterLeave ?? true, ...appSettings },
       },
       access,

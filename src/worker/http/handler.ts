@@ -2,7 +2,7 @@ import type { ChannelLayer, Message } from '../../layer/types.js';
 import type { Logger } from '../../logger.js';
 import type { Application } from '../app.js';
 import { logAppFailure } from '../failures.js';
-import { BadRequest, Request } from './request.js';
+import { BadRequest, Request, SuspiciousOperation } from './request.js';
 import { Response } from './response.js';
 import { sendResponse } from './responder.js';
 import { MethodNotAllowed, NotFound } from './router.js';
@@ -81,7 +81,9 @@ export async function answerAbandoned(
  * 400, or a logged 500, rendered by `page`. A database or layer that is away is
  * a 500 too, as multichat.md asks of every error ("errors a 500 page"), and as
  * Django answers its OperationalError; the log and the metrics tell it from a
- * bug (one line, cause `database` or `layer`).
+ * bug (one line, cause `database` or `layer`). A SuspiciousOperation is logged
+ * as Django's handler logs one: at error, its message, under the logger
+ * Django names for it (`security`), with its status; no stack, being no bug.
  */
 export function responseForError(
   error: unknown,
@@ -93,6 +95,11 @@ export function responseForError(
   if (error instanceof MethodNotAllowed) {
     return page(405).header('allow', [...new Set(error.allowed)].join(', '));
   }
+  if (error instanceof SuspiciousOperation)
+    logger.error(
+      { security: `django.security.${error.kind}`, status: 400, path: request?.path },
+      error.message,
+    );
   if (error instanceof BadRequest) return page(400);
   logAppFailure(logger, error, { path: request?.path }, 'view failed');
   return page(500);

@@ -18,6 +18,22 @@ export class BadRequest extends Error {
   }
 }
 
+/**
+ * A request Django takes for tampering (one of its SuspiciousOperation
+ * classes, `kind`): 400, as any BadRequest, and logged as Django logs it, to
+ * the `django.security.<kind>` logger, so that what watches a Django
+ * deployment's security log sees Gredis's refusals too.
+ */
+export class SuspiciousOperation extends BadRequest {
+  constructor(
+    readonly kind: 'DisallowedModelAdminToField',
+    message: string,
+  ) {
+    super(message);
+    this.name = 'SuspiciousOperation';
+  }
+}
+
 /** Who the request is from, once the auth middleware has looked. */
 export interface RequestUser {
   id: number;

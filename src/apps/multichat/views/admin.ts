@@ -22,7 +22,7 @@ import {
 } from '../../../auth/validation.js';
 import { login, staffRequired } from '../../../worker/http/auth.js';
 import { html, type HtmlValue } from '../../../worker/http/html.js';
-import { BadRequest, type Request } from '../../../worker/http/request.js';
+import { SuspiciousOperation, type Request } from '../../../worker/http/request.js';
 import { Response } from '../../../worker/http/response.js';
 import { NotFound, type Router, type View } from '../../../worker/http/router.js';
 import { CLOSE_ACCESS_CHANGED, roomDeletedFrame, roomGroup } from '../chat-protocol.js';
@@ -118,7 +118,7 @@ const REFERENCED_FIELD = 'id';
  * Django's lists and its add, change and delete views refuse a `_to_field` (the
  * field by which a pop-up sends its choice back to a form's foreign key) that
  * no admin may reference: DisallowedModelAdminToField, a SuspiciousOperation,
- * so 400. ModelAdmin.to_field_allowed allows the primary key, and a field that a
+ * so 400, and logged as Django logs it. ModelAdmin.to_field_allowed allows the primary key, and a field that a
  * registered model's foreign key or many-to-many targets; nothing targets a room
  * or a user here, so only `id`. A form's POST names it before the URL does
  * (request.POST.get(TO_FIELD_VAR, request.GET.get(TO_FIELD_VAR))); empty is none.
@@ -129,7 +129,10 @@ function toFieldChecked(view: View): View {
     const source = form?.has('_to_field') ? form : request.query;
     const toField = source.getAll('_to_field').at(-1);
     if (toField && toField !== REFERENCED_FIELD)
-      throw new BadRequest(`The field ${toField} cannot be referenced.`);
+      throw new SuspiciousOperation(
+        'DisallowedModelAdminToField',
+        `The field ${toField} cannot be referenced.`,
+      );
     return view(request, params);
   };
 }
