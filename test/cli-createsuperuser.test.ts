@@ -194,6 +194,49 @@ for (const backend of allDatabases()) {
     assert.ok(await users.findByUsername('frank'));
   });
 
+  test('--username with prompts: each refusal in Django 3.2\'s words, "Error: " where its command says it', async () => {
+    await users.create({ username: 'taken', password: PASSWORD });
+    const answers = `ivy\nivy@example.com\n${PASSWORD}\n${PASSWORD}\n`;
+    const run = (username: string, input = answers) =>
+      runGredisWithKey(['createsuperuser', '--username', username, ...db_()], { input });
+    // What Django 3.2.25's createsuperuser writes to stderr, --username given, at a terminal.
+    const bad = await run('bad name!');
+    assert.is(bad.code, 0, bad.stderr);
+    assert.is(
+      bad.stderr,
+      'Enter a valid username. This value may contain only letters, numbers, and @/./+/-/_ characters.\n',
+      'the field error of --username is bare (_validate_username)',
+    );
+    await db.knex('auth_user').where({ username: 'ivy' }).delete();
+    const taken = await run('taken');
+    assert.is(taken.code, 0, taken.stderr);
+    assert.is(taken.stderr, 'Error: That username is already taken.\n');
+    await db.knex('auth_user').where({ username: 'ivy' }).delete();
+    // A prompt's answer gets "Error: " (get_input_data), and so does an email.
+    const prompted = await run(
+      'bad name!',
+      `bad name!\nivy\n a@b.com \nivy@example.com\n${PASSWORD}\n${PASSWORD}\n`,
+    );
+    assert.is(prompted.code, 0, prompted.stderr);
+    assert.is(
+      prompted.stderr,
+      [
+        'Enter a valid username. This value may contain only letters, numbers, and @/./+/-/_ characters.',
+        'Error: Enter a valid username. This value may contain only letters, numbers, and @/./+/-/_ characters.',
+        // The model's field keeps spaces: refused, not stripped as a form would.
+        'Error: Enter a valid email address.',
+        '',
+      ].join('\n'),
+    );
+    assert.is((await users.findByUsername('ivy'))?.email, 'ivy@example.com');
+    // Blank: refused at once (CommandError), nothing asked.
+    const blank = await run('');
+    assert.is(blank.code, 1, blank.stderr);
+    assert.is(blank.stderr, 'gredis: Username cannot be blank.\n');
+    assert.is(blank.stdout, '', 'no prompt');
+    assert.is(await count(), 2);
+  });
+
   test('stdin piped: a password the validators refuse is asked again unless bypassed with y', async () => {
     const result = await runGredisWithKey(['createsuperuser', ...db_()], {
       input: 'georgina\n\nshort\nshort\n\ngeorgina1\ngeorgina1\nY\n',

@@ -22,6 +22,10 @@ export async function runCreateSuperuser(flags: CreateSuperuserFlags): Promise<v
   if (flags.input === false) flags.noinput = true;
   if (flags.noinput && flags.username === undefined)
     throw new CommandFailed('--noinput needs --username', 2);
+  // Django words a blank --username its own way, and refuses it at once, prompts
+  // or not (nothing to ask again); a prompt's blank answer gets the field's
+  // "This field cannot be blank." instead.
+  if (flags.username === '') throw new CommandFailed('Username cannot be blank.');
   const logger = createLogger({ verbosity: flags.verbosity, name: 'createsuperuser' });
   // Ctrl-C cancels until the user is created, whatever it waits for: the
   // database, the prompts, or a lock the INSERT waits for (cancelled on the server).
@@ -58,9 +62,6 @@ interface SuperuserDetails {
 
 /** --noinput: everything from flags and the environment; any problem is fatal (exit 1). */
 function noinputDetails(flags: CreateSuperuserFlags): SuperuserDetails {
-  // Django's --noinput path (_validate_username) words a blank name its own way;
-  // a prompt's blank answer gets the field's "This field cannot be blank." there.
-  if (flags.username === '') throw new CommandFailed('Username cannot be blank.');
   const username = checked(() => superuserUsername(flags.username!));
   const email = flags.email ?? '';
   const emailError = emailProblem(email);
@@ -87,13 +88,18 @@ async function askDetails(
     let username: string | undefined;
     let candidate = flags.username;
     while (username === undefined) {
+      const given = candidate !== undefined;
       if (candidate === undefined) {
         const hint = fallback ? ` (leave blank to use '${fallback}')` : '';
         candidate = await prompter.ask(`Username${hint}: `);
         if (candidate === '' && fallback) candidate = fallback;
       }
       const problem = await usernameProblem(users, candidate);
-      if (problem) complain(problem);
+      // Django's check of --username (_validate_username) says the field's
+      // error bare, where its prompt (get_input_data) says "Error: " first; a
+      // name taken is "Error: …" on both.
+      if (problem?.taken === false && given) process.stderr.write(`${problem.message}\n`);
+      else if (problem) complain(problem.message);
       else username = superuserUsername(candidate);
       candidate = undefined;
     }
@@ -101,7 +107,9 @@ async function askDetails(
     let email: string | undefined;
     let emailCandidate = flags.email;
     while (email === undefined) {
-      emailCandidate ??= pythonStrip(await prompter.ask('Email address: '));
+      // Not stripped: Django's command cleans it with the model's field, which
+      // keeps spaces (and refuses them), unlike a form's.
+      emailCandidate ??= await prompter.ask('Email address: ');
       const problem = emailProblem(emailCandidate);
       if (problem) complain(problem);
       else email = emailCandidate;
@@ -129,20 +137,24 @@ async function askDetails(
   }
 }
 
-/** Django's message for a username it would refuse, or undefined if it is free and valid. */
+/**
+ * Django's message for a username it would refuse (`taken`, or the field's
+ * error), or undefined if it is free and valid.
+ */
 async function usernameProblem(
   users: UserRepository,
   username: string,
-): Promise<string | undefined> {
+): Promise<{ message: string; taken: boolean } | undefined> {
   let normalized: string;
   try {
     normalized = superuserUsername(username);
   } catch (error) {
-    if (error instanceof InvalidUsername) return error.message;
+    if (error instanceof InvalidUsername) return { message: error.message, taken: false };
     throw error;
   }
   // A friendly early answer only: the unique constraint still decides at create time.
-  if (await users.findByUsername(normalized)) return 'That username is already taken.';
+  if (await users.findByUsername(normalized))
+    return { message: 'That username is already taken.', taken: true };
   return undefined;
 }
 
