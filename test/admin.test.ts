@@ -1251,8 +1251,9 @@ for (const database of allDatabases()) {
     assert.is((await fixtures.rooms.find(room!.id))!.staffOnly, true, 'a ticked box still ticks');
   });
 
-  test("a superuser deletes their own user as in Django's admin: the Delete link is on their page, the confirmation says they will be logged out, and they are", async () => {
+  test("a superuser deletes their own user as in Django's admin: the Delete link is on their page, the confirmation says they will be logged out, and they are, told on the login page they land on that it was deleted", async () => {
     const { client, user } = await signedIn('root', { staff: true, superuser: true });
+    const session = client.cookies.get('sessionid')!;
     const ownChat = await chatOf(client);
     const own = text(await client.get(`/admin/users/${user.id}/`));
     assert.match(own, `<a class="danger-link" href="/admin/users/${user.id}/delete/">Delete</a>`);
@@ -1265,15 +1266,25 @@ for (const database of allDatabases()) {
     assert.is(res.status, 303);
     assert.is(res.headers.location, '/admin/users/');
     assert.is(await fixtures.users.findById(user.id), undefined);
-    assert.match(
-      String(res.headers['set-cookie']),
-      /sessionid=;.*Max-Age=0/i,
-      'its cookie is cleared',
-    );
+    const [, anonymous] = /sessionid=([^;]*);/.exec(String(res.headers['set-cookie'])) ?? [];
+    assert.ok(anonymous, 'a new session, for the notice');
+    assert.is.not(anonymous, session, 'under a new key');
+    assert.is(await fixtures.sessions.load(session), undefined, 'the old session is gone');
     assert.is((await within(ownChat.closed, 3000, 'their chat socket to close')).code, 4001);
     const after = await client.get('/admin/users/');
     assert.is(after.status, 302, 'logged out');
     assert.is(after.headers.location, '/accounts/login/?next=/admin/users/');
+    // Where they land, Django's admin login page says it (checked against Django 3.2).
+    const login = String(after.headers.location);
+    const landing = await client.get(login);
+    assert.is(landing.status, 200);
+    assert.match(
+      text(landing),
+      '<p class="flash flash-success">The user “root” was deleted successfully.</p>',
+    );
+    const again = await client.get(login);
+    assert.not.match(text(again), 'flash', 'said once');
+    assert.is((await client.get('/admin/')).status, 302, 'still logged out');
   });
 
   test('superusers cannot take away their own active, staff or superuser flags (docs/security.md: an unticked box is no confirmation)', async () => {

@@ -35,7 +35,12 @@ export class SessionHandle {
     return this.current?.data[name];
   }
 
+  /**
+   * After a logout, starts a new anonymous session (as Django's flush does) under
+   * a new key: what is left for the next page (a notice) outlives the login.
+   */
   set(name: string, value: unknown): void {
+    this.ended = false;
     this.current ??= { key: '', userId: null, authHash: null, data: {}, expiresAt: new Date(0) };
     this.current.data[name] = value;
     this.dirty = true;

@@ -20,7 +20,7 @@ import {
   passwordProblems,
   type PasswordOwner,
 } from '../../../auth/validation.js';
-import { login, staffRequired } from '../../../worker/http/auth.js';
+import { login, logout, staffRequired } from '../../../worker/http/auth.js';
 import { html, type HtmlValue } from '../../../worker/http/html.js';
 import { SuspiciousOperation, type Request } from '../../../worker/http/request.js';
 import { Response } from '../../../worker/http/response.js';
@@ -1202,6 +1202,10 @@ function userDelete(services: AdminServices): View {
     if (!(await services.users.delete(user.id, logged)))
       return missingObject(request, 'user', params.id);
     const notice = deletedNotice('user', user.username);
+    // Their own user: logged out (its session went with the user), the notice
+    // left in a new, anonymous session, for the login page they land on, as
+    // Django's admin shows it there (its messages cookie outlives the user).
+    if (self) await logout(request);
     // No save can send a close that fails now again (the user has no page left):
     // this process does (OwedCloses), else their next command closes each (ChatConsumer).
     if (await closeAfterChange(services, request, user.id, CLOSE_LOGGED_OUT, false))

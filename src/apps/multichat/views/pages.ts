@@ -19,6 +19,7 @@ import type { RoomRepository } from '../rooms.js';
 import { csrfInput, field, formError, page } from './layout.js';
 import { pythonStrip } from '../../../python-strip.js';
 import { sentAfterCommit } from './after-change-close.js';
+import { takeFlash } from './flash.js';
 
 const ERROR_TITLES: Record<number, [string, string]> = {
   400: ['Bad request', 'The request could not be understood.'],
@@ -296,7 +297,9 @@ function loginForm(request: Request, state: LoginFormState): Response {
       <p class="form-actions"><button type="submit" class="primary">Log in</button></p>
     </form>
   </section>`;
-  return Response.html(page(request, { title: 'Log in', body }));
+  // The notices left for the next page, as Django's admin login page shows
+  // them: an admin who deleted their own user lands here.
+  return Response.html(page(request, { title: 'Log in', body, messages: takeFlash(request) }));
 }
 
 /**
