@@ -14,6 +14,10 @@
  * redis-server and PostgreSQL.
  */
 import { suite } from './helpers/suite.js';
+import type { Redis } from 'ioredis';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import * as assert from 'uvu/assert';
 import { WebSocket } from 'ws';
 import { CLOSE_ACCESS_CHANGED } from '../src/apps/multichat/chat-protocol.js';
@@ -33,6 +37,7 @@ import type { HttpResult } from './helpers/http-client.js';
 import type { GredisProcess } from './helpers/processes.js';
 import { testPrefix } from './helpers/layers.js';
 import { keysNotStartingWith, withAclUser } from './helpers/redis-acl.js';
+import { RedisServer } from './helpers/redis-server.js';
 import { sleep, within } from './helpers/wait.js';
 import type { TestClient } from './helpers/ws-client.js';
 
@@ -68,6 +73,8 @@ interface Scene {
   replaceWorker(): Promise<void>;
   /** Calls of each command the private redis-server has run so far, the test's INFO aside. */
   redisCommands(): Promise<Map<string, number>>;
+  /** A connection to the private redis-server as its default user. */
+  redis: Redis;
   /** Redis refuses every call on one kind of group (NOPERM): `user-*`, say; all else works. */
   refuseGroups(kind: 'user-' | 'room-' | 'session-'): Promise<void>;
   /** Allowed again. */
@@ -78,6 +85,8 @@ interface SceneOptions {
   /** The bystander is staff (default: as the victim). */
   bystanderStaff?: boolean;
   workerArgs?: string[];
+  /** The redis-server to run on (a private one of the scene's own by default). */
+  server?: RedisServer;
 }
 
 /**
@@ -89,65 +98,74 @@ interface SceneOptions {
 async function withScene(
   staff: boolean,
   body: (scene: Scene) => Promise<void>,
-  { bystanderStaff = staff, workerArgs = [] }: SceneOptions = {},
+  { bystanderStaff = staff, workerArgs = [], server }: SceneOptions = {},
 ): Promise<void> {
-  await withAclUser(['~*', '&*', '+@all'], async (acl) => {
-    const prefix = testPrefix();
-    const chat = new DistributedChat(database, {}, acl.url(`?prefix=${prefix}`));
-    const allow = () => acl.set('allkeys');
-    try {
-      const worker = await chat.startWorker(workerArgs);
-      const port = await chat.startThyme();
-      const victim = await fixtures.user('vic', { password: PASSWORD, staff });
-      await fixtures.user('root', { password: PASSWORD, staff: true, superuser: true });
-      const room = await fixtures.room('Lobby', staff);
-      const admin = new BrowserlessClient(port);
-      assert.is((await admin.login('root', PASSWORD)).status, 302);
-      const browser = new BrowserlessClient(port);
-      assert.is((await browser.login('vic', PASSWORD)).status, 302);
-      const socket = await chatClient(port, browser.cookies.get('sessionid'));
-      clients.push(socket);
-      await joinSettled(socket, room.id);
-      const bea = await fixtures.user('bea', { staff: bystanderStaff });
-      const bystander = await chatClient(port, await fixtures.login(bea));
-      clients.push(bystander);
-      await joinSettled(bystander, room.id);
-      assert.equal(await nextJson(socket), { room: String(room.id), username: 'bea', msg_type: 4 });
-      const scene: Scene = {
-        port,
-        victim: { id: victim.id, socket },
-        bystander,
-        roomId: room.id,
-        admin,
-        browser,
-        worker,
-        replaceWorker: async () => {
-          const stopped = await scene.worker.stop('SIGTERM');
-          assert.is(stopped.code, 0, 'a clean stop');
-          const owed = scene.worker.lines.find((l) =>
-            String(l.msg).startsWith('stopping with 1 chat socket close(s)'),
-          );
-          assert.is(owed?.owed, 1, 'the stopping worker says what it leaves unsent');
-          scene.worker = await chat.startWorker(workerArgs);
-        },
-        redisCommands: async () =>
-          new Map(
-            [
-              ...(await acl.admin.info('commandstats')).matchAll(
-                /^cmdstat_(?!info)([^:]+):calls=(\d+)/gm,
-              ),
-            ].map((m) => [m[1]!, Number(m[2])]),
-          ),
-        refuseGroups: (kind) =>
-          acl.set('resetkeys', ...keysNotStartingWith(`${prefix}:group:${kind}`)),
-        allow,
-      };
-      await body(scene);
-    } finally {
-      await allow().catch(() => undefined);
-      await chat.stop();
-    }
-  });
+  await withAclUser(
+    ['~*', '&*', '+@all'],
+    async (acl) => {
+      const prefix = testPrefix();
+      const chat = new DistributedChat(database, {}, acl.url(`?prefix=${prefix}`));
+      const allow = () => acl.set('allkeys');
+      try {
+        const worker = await chat.startWorker(workerArgs);
+        const port = await chat.startThyme();
+        const victim = await fixtures.user('vic', { password: PASSWORD, staff });
+        await fixtures.user('root', { password: PASSWORD, staff: true, superuser: true });
+        const room = await fixtures.room('Lobby', staff);
+        const admin = new BrowserlessClient(port);
+        assert.is((await admin.login('root', PASSWORD)).status, 302);
+        const browser = new BrowserlessClient(port);
+        assert.is((await browser.login('vic', PASSWORD)).status, 302);
+        const socket = await chatClient(port, browser.cookies.get('sessionid'));
+        clients.push(socket);
+        await joinSettled(socket, room.id);
+        const bea = await fixtures.user('bea', { staff: bystanderStaff });
+        const bystander = await chatClient(port, await fixtures.login(bea));
+        clients.push(bystander);
+        await joinSettled(bystander, room.id);
+        assert.equal(await nextJson(socket), {
+          room: String(room.id),
+          username: 'bea',
+          msg_type: 4,
+        });
+        const scene: Scene = {
+          port,
+          victim: { id: victim.id, socket },
+          bystander,
+          roomId: room.id,
+          admin,
+          browser,
+          worker,
+          replaceWorker: async () => {
+            const stopped = await scene.worker.stop('SIGTERM');
+            assert.is(stopped.code, 0, 'a clean stop');
+            const owed = scene.worker.lines.find((l) =>
+              String(l.msg).startsWith('stopping with 1 chat socket message(s)'),
+            );
+            assert.is(owed?.owed, 1, 'the stopping worker says what it leaves unsent');
+            scene.worker = await chat.startWorker(workerArgs);
+          },
+          redisCommands: async () =>
+            new Map(
+              [
+                ...(await acl.admin.info('commandstats')).matchAll(
+                  /^cmdstat_(?!info)([^:]+):calls=(\d+)/gm,
+                ),
+              ].map((m) => [m[1]!, Number(m[2])]),
+            ),
+          redis: acl.admin,
+          refuseGroups: (kind) =>
+            acl.set('resetkeys', ...keysNotStartingWith(`${prefix}:group:${kind}`)),
+          allow,
+        };
+        await body(scene);
+      } finally {
+        await allow().catch(() => undefined);
+        await chat.stop();
+      }
+    },
+    server,
+  );
 }
 
 /** GETs the form's page (for its CSRF token), then POSTs it as a browser would. */
@@ -198,10 +216,10 @@ async function logged(scene: Scene, message: string): Promise<void> {
   assert.not.ok('err' in line, `${message}: no stack`);
 }
 
-/** The worker says, in one line, that it sent the close it owed. */
+/** The worker says, in one line, that it sent the close (or leave) it owed. */
 async function sentOwed(scene: Scene): Promise<void> {
   const line = await scene.worker.waitForLine((l) =>
-    String(l.msg).startsWith('sent the chat socket close owed since '),
+    String(l.msg).startsWith('sent the chat socket message owed since '),
   );
   assert.is(line.level, 30, 'info');
   assert.is(line.sent, 1);
@@ -264,6 +282,53 @@ test('deactivating, nobody acting: once the layer takes writes again the worker 
     },
     { workerArgs: ['--orphan-check', '0'] },
   );
+});
+
+test('Redis stopped and started again on its port: the worker sends the close it owes as soon as the host is back (4001), not at its next retry, 30 s away by then (it waits for the worker to say so)', async () => {
+  // Kept across the restart: the groups (an append-only file written at each
+  // command) and the ACL user as saved before any refusal (an ACL file).
+  const dir = await mkdtemp(join(tmpdir(), 'gredis-owed-'));
+  const aclFile = join(dir, 'users.acl');
+  await writeFile(aclFile, '');
+  const server = await RedisServer.start([
+    '--dir',
+    dir,
+    '--aclfile',
+    aclFile,
+    '--appendonly',
+    'yes',
+    '--appendfsync',
+    'always',
+  ]);
+  try {
+    await withScene(
+      false,
+      async (scene) => {
+        const { admin, victim } = scene;
+        await scene.redis.acl('SAVE');
+        await scene.refuseGroups('user-');
+        const saved = await submit(admin, `/admin/users/${victim.id}/`, { email: '' });
+        assert.is(saved.status, 303);
+        await logged(scene, "saved, but could not close the user's chat sockets");
+        // The test's own connection says nothing of the outage it makes.
+        scene.redis.on('error', () => undefined);
+        await server.kill();
+        // Its retries fail meanwhile, 0.5 s after, then at doubling intervals
+        // (each call a few seconds, as the layer reconnects), up to 30 s.
+        await scene.worker.waitForLine((l) => l.retryMs === 30_000 && l.hostAway === true, 120_000);
+        await server.startProcess();
+        // Back, the ACL file's user takes every key again: whenReady, not that
+        // 30 s timer, sends the close (the layer reconnects within 2 s): the
+        // socket closes well before that timer would have fired.
+        await closedWith(victim.socket, CLOSE_LOGGED_OUT, 15_000);
+        await sentOwed(scene);
+      },
+      { server },
+    );
+  } finally {
+    await server.stop();
+    await rm(dir, { recursive: true, force: true });
+  }
 });
 
 test('making a room staff-only, nobody acting: once the layer takes writes again the worker closes the non-staff socket in it (4002)', async () => {
@@ -446,17 +511,34 @@ test("a room made staff-only, the worker stopped: a non-staff socket's next comm
   );
 });
 
-test('deleting a room: told that its sockets were not told; their next command to it finds it gone', async () => {
+test('deleting a room, nobody acting: told that its sockets were not told yet; once the layer takes writes again the worker tells them (the leave)', async () => {
   await withScene(false, async (scene) => {
     const { admin, victim, roomId } = scene;
     await scene.refuseGroups('room-');
     const deleted = await submit(admin, `/admin/rooms/${roomId}/delete/`, {});
     assert.is(deleted.headers.location, '/admin/rooms/');
     assert.equal(await noticesAfter(admin, deleted), [
-      'warning: The room “Lobby” was deleted successfully. However, the open chat connections in the room could not be told, because the channel layer is unavailable: their pages show it until their next command to it, which finds it gone.',
+      `warning: The room “Lobby” was deleted successfully. However, the open chat connections in the room could not be told, because the channel layer is unavailable: until they are, their pages show it (each finds it gone at its next command to it). They are told automatically as soon as the layer takes it.`,
     ]);
     assert.is(await fixtures.rooms.find(roomId), undefined, 'the change stands');
     await logged(scene, "deleted, but could not tell the room's chat sockets");
+
+    await scene.allow();
+    // No frame from either socket: the worker's retry alone.
+    const leave = { leave: String(roomId) };
+    assert.equal(await within(nextJson(victim.socket), RETRY_MS, 'the leave'), leave);
+    assert.equal(await nextJson(scene.bystander), leave);
+    await sentOwed(scene);
+  });
+});
+
+test('deleting a room, the worker stopped: its sockets never told, their next command to it finds it gone', async () => {
+  await withScene(false, async (scene) => {
+    const { admin, victim, roomId } = scene;
+    await scene.refuseGroups('room-');
+    const deleted = await submit(admin, `/admin/rooms/${roomId}/delete/`, {});
+    assert.is((await noticesAfter(admin, deleted)).length, 1);
+    await scene.replaceWorker();
 
     await scene.allow();
     // No leave came: the socket's next frame is the answer to its command.

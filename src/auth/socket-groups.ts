@@ -9,7 +9,7 @@
 
 /**
  * What sends a close to a group: the layer, or what sends it again until the
- * layer takes it (MultiChat's OwedCloses).
+ * layer takes it (MultiChat's OwedGroupSends).
  */
 export interface CloseSender {
   groupSend(group: string, message: { close: number }): Promise<unknown>;

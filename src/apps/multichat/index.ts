@@ -1,6 +1,5 @@
 import type { SessionStore } from '../../auth/sessions.js';
 import type { UserRepository } from '../../auth/users.js';
-import type { ChannelLayer } from '../../layer/types.js';
 import type { Logger } from '../../logger.js';
 import type { Application } from '../../worker/app.js';
 import {
@@ -21,7 +20,7 @@ import { CHAT_DEFAULTS, ChatConsumer } from './consumer.js';
 import { AdminLog } from './admin-log.js';
 import { RoomRepository } from './rooms.js';
 import { addAdminRoutes } from './views/admin.js';
-import { OwedCloses } from './views/owed-closes.js';
+import { OwedGroupSends } from './views/owed-group-sends.js';
 import { csrfFailure, errorPage, indexView, loginView, logoutView } from './views/pages.js';
 
 export const CHAT_PATH = '/chat/stream/';
@@ -33,10 +32,12 @@ export interface AdminServices {
   sessions: SessionStore;
   /** What the admin added, changed and deleted (its history pages and "Recent actions"). */
   log: AdminLog;
-  /** To tell the sockets in a room the admin deletes. */
-  layer: ChannelLayer;
-  /** To close the sockets of a user whose sessions the admin ends, or of a room made staff-only. */
-  closes: OwedCloses;
+  /**
+   * To close the sockets of a user whose sessions the admin ends, or of a room
+   * made staff-only, and to tell those in a room it deletes: again, until the
+   * layer takes it.
+   */
+  groupSends: OwedGroupSends;
   /** For a close the layer could not take after a change was saved. */
   logger: Logger;
 }
@@ -58,17 +59,17 @@ export function createApplication(
   // at least half a second.
   const keepAliveSeconds = Math.min(Math.max(layer.groupExpiry / 4, 0.5), 86_400);
   const throttle = new LoginThrottle(layer.counters);
-  // The closes a change could not send, sent again by this process until the layer takes them.
-  const closes = new OwedCloses(layer, services.logger);
+  // What a change could not send to chat sockets, sent again by this process until the layer takes it.
+  const groupSends = new OwedGroupSends(layer, services.logger);
   const router = new Router()
     .add('/', loginRequired(indexView(rooms, keepAliveSeconds)), ['GET'])
-    .add('/accounts/login/', loginView(users, throttle, closes, sessions, services.logger), [
+    .add('/accounts/login/', loginView(users, throttle, groupSends, sessions, services.logger), [
       'GET',
       'POST',
     ])
-    .add('/accounts/logout/', logoutView(closes, sessions, services.logger), ['POST']);
+    .add('/accounts/logout/', logoutView(groupSends, sessions, services.logger), ['POST']);
   const log = new AdminLog(services.db);
-  addAdminRoutes(router, { rooms, users, sessions, log, layer, closes, logger: services.logger });
+  addAdminRoutes(router, { rooms, users, sessions, log, groupSends, logger: services.logger });
 
   // The order Django users know: sessions, then CSRF, then auth.
   const handleHttp = compose(
@@ -95,6 +96,6 @@ export function createApplication(
     consumerFor: (path) => (path === CHAT_PATH ? consumer : undefined),
     identifySocket: (headers) => identifySocketUser(headers, sessions, users),
     errorResponse: (status, request) => errorPage(status, request),
-    close: (deadline) => closes.close(deadline),
+    close: (deadline) => groupSends.close(deadline),
   };
 }

@@ -686,12 +686,12 @@ function roomDelete(services: AdminServices): View {
     if (!(await services.rooms.delete(room.id, logged)))
       return missingObject(request, 'room', params.id);
     const notice = deletedNotice('room', room.title);
-    // Nothing can send a leave that fails now again (the room has no page left);
-    // nothing more is sent to the room either, and each of its pages finds it
-    // gone at its next command to it (ROOM_INVALID).
+    // A leave the layer cannot take is sent again by this process (the room has
+    // no page left to save); should it stop first, each of the room's pages
+    // finds it gone at its next command to it (ROOM_INVALID).
     const told = await sentAfterCommit(
       services.logger,
-      () => services.layer.groupSend(roomGroup(room.id), roomDeletedFrame(room.id)),
+      () => services.groupSends.groupSend(roomGroup(room.id), roomDeletedFrame(room.id)),
       "deleted, but could not tell the room's chat sockets",
       { path: request.path, roomId: room.id },
     );

@@ -8,11 +8,11 @@
  * that was made, nor, where it can be sent again, be forgotten, since the
  * sockets it was for go on receiving what they should no longer receive (only
  * what they send is checked). So the failure is logged and counted, the view
- * says what happened, and the close is owed: this process sends it again until
- * the layer takes it (OwedCloses), and an admin's session remembers one it
- * could not send (user or room id → close code) until a save of that user or
- * room sends it, should the process stop first: a group send of a close is
- * idempotent, so sending it again is always safe.
+ * says what happened, and the send is owed: this process sends it again until
+ * the layer takes it (OwedGroupSends), and an admin's session remembers a close
+ * it could not send (user or room id → close code) until a save of that user or
+ * room sends it, should the process stop first: a group send of a close (or of
+ * a deleted room's leave) is idempotent, so sending it again is always safe.
  */
 import { CLOSE_LOGGED_OUT, closeUserSockets } from '../../../auth/socket-groups.js';
 import { isTransientLayerError } from '../../../layer/errors.js';
@@ -20,14 +20,14 @@ import type { Logger } from '../../../logger.js';
 import type { Request } from '../../../worker/http/request.js';
 import { logAppFailure } from '../../../worker/failures.js';
 import { CLOSE_ACCESS_CHANGED, roomGroup } from '../chat-protocol.js';
-import type { OwedCloses } from './owed-closes.js';
+import type { OwedGroupSends } from './owed-group-sends.js';
 
 /** The closes an admin change sends: the login ended, or the staff flag taken. */
 export type UserSocketsClose = typeof CLOSE_LOGGED_OUT | typeof CLOSE_ACCESS_CHANGED;
 
 /** What sends the closes after a change (again, until the layer takes them), and logs. */
 interface AfterChangeServices {
-  closes: OwedCloses;
+  groupSends: OwedGroupSends;
   logger: Logger;
 }
 
@@ -111,7 +111,7 @@ export async function closeAfterChange(
 ): Promise<boolean> {
   const sent = await sentAfterCommit(
     services.logger,
-    () => closeUserSockets(services.closes, userId, code),
+    () => closeUserSockets(services.groupSends, userId, code),
     "saved, but could not close the user's chat sockets",
     { path: request.path, userId, code },
   );
@@ -134,7 +134,7 @@ export async function closeRoomAfterChange(
   const code = CLOSE_ACCESS_CHANGED;
   const sent = await sentAfterCommit(
     services.logger,
-    () => services.closes.groupSend(roomGroup(roomId), { close: code }),
+    () => services.groupSends.groupSend(roomGroup(roomId), { close: code }),
     "saved, but could not close the room's chat sockets",
     { path: request.path, roomId, code },
   );
@@ -148,11 +148,11 @@ function layerUnavailableNotice(couldNot: string, until: string, then?: string):
 }
 
 /**
- * Who sends a close again: this process, by itself (OwedCloses), and, should
+ * Who sends a close again: this process, by itself (OwedGroupSends), and, should
  * it stop first, the admin's save (`retry`: what to save), where a page is left.
  */
-function resentNotice(retry: string | undefined): string {
-  return `The close is sent again automatically as soon as the layer takes it${retry ? `; should the server stop first, ${retry} to retry` : ''}.`;
+function resentNotice(retry: string | undefined, what = 'The close is sent again'): string {
+  return `${what} automatically as soon as the layer takes it${retry ? `; should the server stop first, ${retry} to retry` : ''}.`;
 }
 
 /**
@@ -178,9 +178,8 @@ export function unsentCloseNotice(
 /**
  * The same, after a room's change: made staff-only, its sockets not closed
  * (sent again, as a user's close is; a save of the room sends it too); deleted,
- * its sockets not told (nothing sends that again, and nothing more is sent to
- * the room: each page finds it gone at its next command to it, refused as
- * ROOM_INVALID).
+ * its sockets not told (sent again as well; should the server stop first, each
+ * page finds it gone at its next command to it, refused as ROOM_INVALID).
  */
 export function unsentRoomNotice(change: 'made staff-only' | 'deleted'): string {
   return change === 'made staff-only'
@@ -191,6 +190,7 @@ export function unsentRoomNotice(change: 'made staff-only' | 'deleted'): string 
       )
     : layerUnavailableNotice(
         'the open chat connections in the room could not be told',
-        'their pages show it until their next command to it, which finds it gone',
+        'until they are, their pages show it (each finds it gone at its next command to it)',
+        resentNotice(undefined, 'They are told'),
       );
 }
