@@ -37,6 +37,12 @@ export const DEFAULTS = Object.freeze({
    * milliseconds.
    */
   stopTimeout: 5,
+  /**
+   * Seconds `gredis changepassword` goes on trying to close the user's chat
+   * sockets while the channel layer does not take the close (retrying as the
+   * workers do): a Redis failover or restart takes less.
+   */
+  closeWait: 60,
   app: 'multichat',
 });
 

@@ -26,6 +26,7 @@ import { freePort } from './helpers/ports.js';
 import { SHARED_REDIS_URL } from './helpers/redis-server.js';
 import { startSilentServer } from './helpers/silent-server.js';
 import { TcpProxy } from './helpers/tcp-proxy.js';
+import { keysNotStartingWith, withAclUser } from './helpers/redis-acl.js';
 import { sleep, waitFor, within } from './helpers/wait.js';
 
 for (const backend of allDatabases()) {
@@ -159,6 +160,76 @@ for (const backend of allDatabases()) {
       await layer.flush();
       await layer.close();
     }
+  });
+
+  test("a layer that does not take the close (refusing the user's group): tried again as the workers retry, each wait said; once it takes it, the sockets are closed (4001), exit 0", async () => {
+    const alice = await users.create({ username: 'alice', password: 'old password' });
+    await withAclUser(['~*', '&*', '+@all'], async (acl) => {
+      const prefix = testPrefix();
+      const layer = createLayer(`${acl.server.url}?prefix=${prefix}`);
+      const run = startGredis([
+        'changepassword',
+        'alice',
+        ...db_(),
+        '--layer',
+        acl.url(`?prefix=${prefix}`),
+      ]);
+      try {
+        await layer.groupAdd(userGroup(alice.id), 'sockets.alice');
+        await acl.set('resetkeys', ...keysNotStartingWith(`${prefix}:group:user-`));
+        run.child.stdin!.end('n3w-Secret\nn3w-Secret\n');
+        await waitFor(() => /trying again in 1 s/.test(run.stderr()), 10_000, 'two waits said');
+        assert.match(
+          run.stderr(),
+          /^The channel layer did not take the close of the chat sockets of user 'alice' \(channel layer host [^\n]* is unavailable: refused for lack of permission\); trying again in 0\.5 s \(Ctrl-C to stop\)\n/,
+        );
+        await acl.set('allkeys');
+        assert.equal(await within(run.exited, 10_000, 'the command to end'), {
+          code: 0,
+          signal: null,
+        });
+        assert.match(run.stdout(), /Closed the chat sockets of user 'alice'\n$/);
+        assert.equal(await within(layer.receive('sockets.alice'), 3000), {
+          close: CLOSE_LOGGED_OUT,
+        });
+      } finally {
+        run.child.kill('SIGKILL');
+        await layer.close();
+      }
+    });
+    assert.ok(await users.authenticate('alice', 'n3w-Secret'));
+  });
+
+  test('a layer that never takes the close: after --close-wait, exit 3, saying the password changed, which sockets may be open, and that each is closed at its next command', async () => {
+    const bob = await users.create({ username: 'bob', password: 'old password' });
+    const sessions = new SessionStore(db, { secret: TEST_SECRET_KEY });
+    const session = await sessions.create(bob.id);
+    await withAclUser(['~*', '&*', '+@all'], async (acl) => {
+      const prefix = testPrefix();
+      await acl.set('resetkeys', ...keysNotStartingWith(`${prefix}:group:user-`));
+      const result = await runGredisWithKey(
+        [
+          'changepassword',
+          'bob',
+          ...db_(),
+          '--layer',
+          acl.url(`?prefix=${prefix}`),
+          '--close-wait',
+          '2',
+        ],
+        { input: 'n3w-Secret\nn3w-Secret\n' },
+      );
+      assert.is(result.code, 3, result.stderr);
+      assert.match(result.stdout, /Password changed successfully for user 'bob'\n$/);
+      const lines = result.stderr.trimEnd().split('\n');
+      assert.ok(lines.length >= 3, 'its waits said');
+      assert.match(
+        lines.at(-1)!,
+        /^gredis: the password was changed and the sessions ended, but the chat sockets of user 'bob' open on a running server \(if any\) were not closed in 2 s \(channel layer host [^\n]* is unavailable: refused for lack of permission\); each is closed at its next command$/,
+      );
+    });
+    assert.ok(await users.authenticate('bob', 'n3w-Secret'), 'the change stands');
+    assert.is(await sessions.load(session.key), undefined, 'the sessions ended');
   });
 
   test("a layer it cannot reach: exit 1 before any prompt, one line with the host's reason (not the layer's retrying warning), nothing changed, and how to go on anyway", async () => {
@@ -306,7 +377,7 @@ for (const backend of allDatabases()) {
       assert.ok(await sessions.load(session.key), 'the session still stands');
     });
 
-  test('Ctrl-C after the password is saved, while the sockets are closed: says the change stands and what was left, exit 1', async () => {
+  test('Ctrl-C after the password is saved, while the sockets are closed: says the change stands and what was left, exit 3', async () => {
     const user = await users.create({ username: 'jude', password: 'old' });
     const sessions = new SessionStore(db, { secret: TEST_SECRET_KEY });
     const session = await sessions.create(user.id);
@@ -330,10 +401,10 @@ for (const backend of allDatabases()) {
         'the password to be changed',
       );
       await sleep(300); // in its close of the sockets, which the frozen layer holds up
-      assert.equal(await run.interrupt(2000, 'the command to end'), { code: 1, signal: null });
+      assert.equal(await run.interrupt(2000, 'the command to end'), { code: 3, signal: null });
       assert.is(
         run.stderr(),
-        'gredis: the password was changed and the sessions ended, but closing the open chat sockets was interrupted (Ctrl-C): those not closed are refused at their next command\n',
+        "gredis: the password was changed and the sessions ended, but the chat sockets of user 'jude' open on a running server (if any) were not closed: closing them was interrupted (Ctrl-C); each is closed at its next command\n",
       );
       assert.not.match(run.stderr(), /cancelled/);
     } finally {

@@ -1,14 +1,17 @@
+import { setTimeout } from 'node:timers/promises';
 import { SessionStore } from '../auth/sessions.js';
 import { closeUserSockets } from '../auth/socket-groups.js';
 import { UserRepository, type User } from '../auth/users.js';
 import { passwordProblems } from '../auth/validation.js';
 import { escapeControls } from '../control-chars.js';
+import { isTransientLayerError } from '../layer/errors.js';
+import { layerHostAway, RetryBackoff } from '../layer/retry-backoff.js';
 import type { ChannelLayer } from '../layer/types.js';
 import { createLogger } from '../logger.js';
 import { changeUnlessCancelled } from './cancellable-change.js';
 import { withDatabase } from './database.js';
 import { InMemoryChannelLayer } from '../layer/index.js';
-import type { ChangePasswordFlags } from './changepassword.js';
+import { EXIT_SOCKETS_NOT_CLOSED, type ChangePasswordFlags } from './changepassword.js';
 import { CommandFailed } from './errors.js';
 import { heldLayerWarnings, layerReachable, openLayer } from './layer.js';
 import { cancelledByCtrlC, Prompter } from './prompt.js';
@@ -53,7 +56,7 @@ export async function runChangePassword(
         process.stdout.write(
           `Password changed successfully for user '${escapeControls(user.username)}'\n`,
         );
-        await closeSocketsOf(layer, user, ctrlC.signal);
+        await closeSocketsOf(layer, user, flags.closeWait, ctrlC.signal);
       });
     } finally {
       // After a Ctrl-C, not the 2 s more for a layer that may be what held it up.
@@ -89,10 +92,15 @@ async function requireReachable(
 /**
  * Closes the user's chat sockets on a shared layer. The in-process layer reaches
  * no running server: its sockets are refused at their next command instead.
+ * A close the layer does not take (a host away, a refusal, a full layer) is
+ * tried again as the workers try theirs (RetryBackoff), each wait said, for
+ * `--close-wait` seconds; then, or at a Ctrl-C, the change stands and the
+ * command says which sockets may still be open, with EXIT_SOCKETS_NOT_CLOSED.
  */
 async function closeSocketsOf(
   layer: ChannelLayer,
   user: User,
+  closeWaitSeconds: number,
   interrupted: AbortSignal,
 ): Promise<void> {
   if (layer instanceof InMemoryChannelLayer) {
@@ -102,18 +110,51 @@ async function closeSocketsOf(
     );
     return;
   }
-  try {
-    await untilAborted(closeUserSockets(layer, user.id), interrupted);
-  } catch (error) {
-    if (error instanceof ClosingInterrupted)
-      throw new CommandFailed(
-        'the password was changed and the sessions ended, but closing the open chat sockets was interrupted (Ctrl-C): those not closed are refused at their next command',
-      );
-    throw new CommandFailed(
-      `the password was changed and the sessions ended, but the open chat sockets could not be closed: ${(error as Error).message}`,
+  const who = `user '${escapeControls(user.username)}'`;
+  const notClosed = `the password was changed and the sessions ended, but the chat sockets of ${who} open on a running server (if any) were not closed`;
+  const atNextCommand = 'each is closed at its next command';
+  const giveUp = AbortSignal.any([interrupted, AbortSignal.timeout(closeWaitSeconds * 1000)]);
+  const backoff = new RetryBackoff();
+  /** Why the last try failed: said too when the wait ends between tries. */
+  let reason = 'no answer';
+  const gaveUp = (): CommandFailed =>
+    new CommandFailed(
+      interrupted.aborted
+        ? `${notClosed}: closing them was interrupted (Ctrl-C); ${atNextCommand}`
+        : `${notClosed} in ${closeWaitSeconds} s (${reason}); ${atNextCommand}`,
+      EXIT_SOCKETS_NOT_CLOSED,
     );
+  for (;;) {
+    if (giveUp.aborted) throw gaveUp();
+    try {
+      await untilAborted(closeUserSockets(layer, user.id), giveUp);
+      break;
+    } catch (error) {
+      // Cut short by the wait's end, a try had no answer.
+      reason = error instanceof ClosingInterrupted ? 'no answer' : (error as Error).message;
+      if (giveUp.aborted) throw gaveUp();
+      if (!isTransientLayerError(error))
+        throw new CommandFailed(
+          `${notClosed} (${reason}); ${atNextCommand}`,
+          EXIT_SOCKETS_NOT_CLOSED,
+        );
+      const delay = backoff.next();
+      process.stderr.write(
+        `The channel layer did not take the close of the chat sockets of ${who} (${reason}); trying again in ${delay / 1000} s (Ctrl-C to stop)\n`,
+      );
+      await retryWait(layer, delay, giveUp);
+    }
   }
-  process.stdout.write(`Closed the chat sockets of user '${escapeControls(user.username)}'\n`);
+  process.stdout.write(`Closed the chat sockets of ${who}\n`);
+}
+
+/** `delayMs`, or less: until a layer host that was away is back, or `signal` aborts. */
+async function retryWait(layer: ChannelLayer, delayMs: number, signal: AbortSignal): Promise<void> {
+  const waits: Promise<unknown>[] = [
+    setTimeout(delayMs, undefined, { signal }).catch(() => undefined),
+  ];
+  if (layerHostAway(layer)) waits.push(layer.whenReady());
+  await Promise.race(waits);
 }
 
 /** Asks as Django does: a mismatch, a blank or a refused password (its reasons said) is a try. */
@@ -139,10 +180,10 @@ async function askNewPassword(user: User, cancel: AbortSignal): Promise<string> 
   }
 }
 
-/** A Ctrl-C after the change: what was left is not done, the change stands. */
+/** A Ctrl-C, or --close-wait over, after the change: what was left is not done, the change stands. */
 class ClosingInterrupted extends Error {
   constructor() {
-    super('interrupted by Ctrl-C');
+    super('given up');
     this.name = 'ClosingInterrupted';
   }
 }
