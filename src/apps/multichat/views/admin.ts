@@ -1207,7 +1207,7 @@ function userDelete(services: AdminServices): View {
     // Django's admin shows it there (its messages cookie outlives the user).
     if (self) await logout(request);
     // No save can send a close that fails now again (the user has no page left):
-    // this process does (OwedCloses), else their next command closes each (ChatConsumer).
+    // this process does (OwedGroupSends), else their next command closes each (ChatConsumer).
     if (await closeAfterChange(services, request, user.id, CLOSE_LOGGED_OUT, false))
       return redirectWith(request, keep(USER_LIST), notice);
     const unsent = unsentCloseNotice(CLOSE_LOGGED_OUT, undefined);
