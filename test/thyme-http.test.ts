@@ -2056,6 +2056,60 @@ hostile('oversized headers get 431', async () => {
   assert.is((await httpRequest(port, '/')).status, 200);
 });
 
+hostile(
+  "a request target past Node's 16 KiB head limit gets 414, header fields past it 431, in one read or in pieces, logged and counted",
+  async () => {
+    const log = join(mkdtempSync(join(tmpdir(), 'gredis-log-')), 'access.log');
+    const { port, thyme } = await setup({ accessLog: log });
+    // Node counts the target and each header name and value (Host: localhost
+    // is 13 bytes), not the method, version or separators, and fails at 16,384.
+    const get = (target: string, headers = 'Host: localhost\r\n'): string =>
+      `GET ${target} HTTP/1.1\r\n${headers}Connection: close\r\n\r\n`;
+    const echo = (length: number): string => `/echo?${'q'.repeat(length - 6)}`;
+    const statusOf = async (bytes: string | string[]): Promise<string> =>
+      (await rawExchange(port, bytes)).slice(9, 12);
+    const limit =
+      16_384 - 'Host'.length - 'localhost'.length - 'Connection'.length - 'close'.length;
+    assert.is(await statusOf(get(echo(limit - 1))), '200', 'the longest target served');
+    assert.is(await statusOf(get(echo(limit))), '431', 'its headers brought it over');
+    assert.is(await statusOf(get(echo(16_383))), '431', 'a target just short of it alone');
+    assert.is(await statusOf(get(echo(16_384))), '414', 'a target of 16,384 bytes alone');
+    assert.is(await statusOf(`GET ${echo(16_384)} HTTP/1.0\r\n\r\n`), '414', 'HTTP/1.0');
+    const long = echo(20_000);
+    // Its start in an earlier read than the one Node fails in.
+    assert.is(await statusOf([get(long).slice(0, 10_000), get(long).slice(10_000)]), '414');
+    assert.is(
+      await statusOf([
+        get(long).slice(0, 9_000),
+        get(long).slice(9_000, 18_000),
+        get(long).slice(18_000),
+      ]),
+      '414',
+      'its end in a later read',
+    );
+    const cookie = get('/echo', `Host: localhost\r\nCookie: a=${'b'.repeat(20_000)}\r\n`);
+    assert.is(await statusOf([cookie.slice(0, 10_000), cookie.slice(10_000)]), '431');
+    assert.is(
+      await statusOf([cookie.slice(0, 9_000), cookie.slice(9_000, 18_000), cookie.slice(18_000)]),
+      '431',
+    );
+    // Behind a request served first on the connection.
+    const pipelined = await rawExchange(
+      port,
+      `GET /echo HTTP/1.1\r\nHost: localhost\r\n\r\n${get(long)}`,
+    );
+    assert.match(pipelined, /^HTTP\/1\.1 200 [^]*\r\n\r\nHTTP\/1\.1 414 URI Too Long\r\n/);
+    // A line that never ends is told 431 a second on, not held.
+    const head = get(long);
+    const stopped = await within(statusOf([head.slice(0, 9_000), head.slice(9_000, 18_000)]), 3000);
+    assert.is(stopped, '431');
+    await thyme.close();
+    const logged = readFileSync(log, 'utf8').match(/"-" 414 0 "-" "-"\n/g) ?? [];
+    assert.is(logged.length, 5);
+    assert.is(thyme.metrics.httpResponses.get(414), 5);
+  },
+);
+
 /** Everything a raw connection receives until it closes, as text. */
 function everythingUntilClose(socket: Socket): Promise<string> {
   return new Promise((resolve) => {

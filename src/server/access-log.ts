@@ -52,7 +52,7 @@ export class AccessLog {
 
   /**
    * An answer written with no request parsed: HTTP Node could not parse (a
-   * 400, 431 or 408 written by client-errors.ts, no body) or a connection
+   * 400, 414, 431 or 408 written by client-errors.ts, no body) or a connection
    * refused before its request is read (connection-limit.ts). No request line
    * to show, so "-" as nginx writes it.
    */

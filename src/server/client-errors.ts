@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { cutShort, failBody } from './http.js';
+import { overflowStatus, tookLaterRead } from './header-overflow.js';
 import { answerUnparsed } from './responses.js';
 
 /**
@@ -11,7 +12,7 @@ import { answerUnparsed } from './responses.js';
  * for a handshake that never comes, holding the connection (and a shutdown).
  */
 function statusFor(error: NodeJS.ErrnoException): number | undefined {
-  if (error.code === 'HPE_HEADER_OVERFLOW') return 431;
+  if (error.code === 'HPE_HEADER_OVERFLOW') return 431; // or 414: overflowStatus
   if (error.code === 'ERR_HTTP_REQUEST_TIMEOUT') return 408;
   return error.code?.startsWith('HPE_') ? 400 : undefined;
 }
@@ -206,6 +207,7 @@ export function answerClientError(
     socket.destroy();
     return;
   }
+  if (tookLaterRead(error, socket)) return;
   if (
     error.code === 'ERR_HTTP_REQUEST_TIMEOUT' &&
     timedWhileHeld(socket, headersTimeoutMs, () =>
@@ -233,10 +235,12 @@ export function answerClientError(
     return;
   }
   answering.add(socket);
-  void (connections.get(socket)?.allClosed ?? Promise.resolve()).then(() => {
+  // Taken now: the overflow is told from the read Node failed in.
+  const answer = error.code === 'HPE_HEADER_OVERFLOW' ? overflowStatus(error, socket) : status;
+  void Promise.all([answer, connections.get(socket)?.allClosed]).then(([decided]) => {
     // A response before it may have closed the connection (Connection: close).
     if (!socket.writable) return;
-    onAnswer(status);
-    answerUnparsed(socket, status);
+    onAnswer(decided);
+    answerUnparsed(socket, decided);
   });
 }

@@ -69,10 +69,15 @@ export function httpRequest(
   });
 }
 
-/** Writes raw bytes on a TCP connection and resolves with everything read until it closes. */
+/**
+ * Writes raw bytes on a TCP connection and resolves with everything read until
+ * it closes. Bytes given in pieces are written PIECE_PAUSE_MS apart, so that
+ * the server reads each apart (a request that comes in pieces, as over a slow
+ * network).
+ */
 export function rawExchange(
   port: number,
-  bytes: string | Buffer,
+  bytes: string | Buffer | readonly (string | Buffer)[],
   timeoutMs = 5000,
 ): Promise<string> {
   return new Promise((resolve, reject) => {
@@ -92,6 +97,14 @@ export function rawExchange(
       clearTimeout(timer);
       resolve(Buffer.concat(chunks).toString('latin1'));
     });
-    socket.write(bytes);
+    const pieces = typeof bytes === 'string' || Buffer.isBuffer(bytes) ? [bytes] : bytes;
+    void (async () => {
+      for (const [index, piece] of pieces.entries()) {
+        if (index > 0) await new Promise((resolve) => setTimeout(resolve, PIECE_PAUSE_MS));
+        if (!socket.destroyed) socket.write(piece);
+      }
+    })();
   });
 }
+
+const PIECE_PAUSE_MS = 50;
