@@ -1097,5 +1097,70 @@ for (const layerUrl of ['memory://', SHARED_REDIS_URL]) {
     client.socket.destroy();
   });
 
+  test('a client whose frames, close and FIN come with its handshake, before the accept, has them passed on after it, then its close code', async () => {
+    const { url, worker } = await setup();
+    worker.connectDelayMs = 300;
+    const port = Number(new URL(url('/')).port);
+    const early = [frame(1, 'early1'), frame(1, 'early2')];
+    // Each in one write with the handshake: RFC 6455 §4.1 forbids frames before
+    // the 101, yet they are what the client said, in its order (as Daphne's
+    // Autobahn holds them), whether its FIN follows or not.
+    const clients = [
+      { close: [closeFrame(4000)], fin: false, code: 4000 },
+      { close: [closeFrame(4000)], fin: true, code: 4000 },
+      { close: [], fin: true, code: 1006 },
+    ].map(({ close, fin, code }) => {
+      const client = rawSocket(port, Buffer.concat([Buffer.from(handshake()), ...early, ...close]));
+      if (fin) client.socket.end();
+      return { client, code };
+    });
+    for (const { client } of clients) assert.match(await client.head(), /^HTTP\/1\.1 101 /);
+    await within(
+      Promise.all(clients.map(({ client }) => client.closed)),
+      3000,
+      'every connection closed',
+    );
+    await waitFor(() => worker.of('websocket.disconnect').length === 3, 3000, 'the disconnects');
+    for (const [index, { client, code }] of clients.entries()) {
+      const connect = worker.of('websocket.connect')[index]!;
+      const events = worker.events
+        .filter(({ message }) => message.reply_channel === connect.reply_channel)
+        // Each channel is read apart: the events' order is theirs to tell.
+        .sort((a, b) => (a.message.order as number) - (b.message.order as number))
+        .map(({ channel, message }) => [channel, message.text ?? message.code]);
+      assert.equal(
+        events,
+        [
+          ['websocket.connect', undefined],
+          ['websocket.receive', 'early1'],
+          ['websocket.receive', 'early2'],
+          ['websocket.disconnect', code],
+        ],
+        `client ${index}`,
+      );
+      // Its close answered with its code, as any close is.
+      if (code !== 1006) assert.equal([...client.after().subarray(0, 4)], [0x88, 2, 0x0f, 0xa0]);
+    }
+  });
+
+  test('a refused handshake whose frames and FIN came with it is closed, its frames dropped', async () => {
+    const { url, worker, thyme } = await setup();
+    const port = Number(new URL(url('/')).port);
+    const client = rawSocket(
+      port,
+      Buffer.concat([
+        Buffer.from(handshake().replace('GET / ', 'GET /reject ')),
+        frame(1, 'early1'),
+        closeFrame(4000),
+      ]),
+    );
+    client.socket.end();
+    assert.match(await client.head(), /^HTTP\/1\.1 403 /);
+    await within(client.closed, 3000, 'the connection closed');
+    // On Thyme's side too, not kept half-open.
+    await waitFor(() => thyme.metrics.connectionsOpen === 0, 3000, 'Thyme to close it');
+    assert.is(worker.of('websocket.receive').length, 0);
+  });
+
   test.run();
 }

@@ -46,6 +46,9 @@ const BUFFER_CAP = 16;
 
 const VALID_KEY = /^[+/0-9A-Za-z]{22}==$/;
 
+/** The handshake's `head` for ws: the frames in it are already back in the socket (handleUpgrade). */
+const NOTHING_AHEAD = Buffer.alloc(0);
+
 /** The versions ws speaks, named in a refusal of any other (RFC 6455 §4.4). */
 const VERSIONS_HEADER = 'Sec-WebSocket-Version: 13, 8\r\n';
 
@@ -106,12 +109,21 @@ export class WebSocketGateway {
   /** Expects `socket` to have an error listener already (see Thyme's upgrade listener). */
   async handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
     const { ctx } = this;
+    // Frames sent with the handshake (RFC 6455 §4.1 forbids it, yet a scripted
+    // client may) wait in the socket's own buffer, with those read while the
+    // worker decides: Node emits a FIN's 'end' only once that buffer is read,
+    // so a client that sent frames, a close and its FIN in one write is not
+    // taken for gone before the worker hears them (as it was with frames kept
+    // apart: 1006, and they were dropped). Passed on after the accept, in order.
+    if (head.length > 0) socket.unshift(head);
     const client = clientAddress(req, ctx.options.proxyHeaders);
     const label = logHost(client);
     const refuse = (status: number, reason: string, extraHeaders?: string): void => {
       ctx.metrics.websocketsRejected++;
       ctx.accessLog?.websocket('WSREJECT', label, req.url ?? '', status);
       rejectUpgrade(socket, status, reason, extraHeaders);
+      // Read and dropped: a FIN waiting behind them would never end the socket.
+      socket.resume();
     };
     if (ctx.closing) return refuse(503, 'server shutting down');
     // The asterisk names the server itself, for the server-wide `OPTIONS *`
@@ -228,7 +240,7 @@ export class WebSocketGateway {
     // refuses (400) an offer it cannot parse ("chat, chat") without calling back,
     // when this worker has accepted and would never hear the socket is gone.
     delete req.headers['sec-websocket-protocol'];
-    this.wss.handleUpgrade(req, socket, head, (ws) => session.open(ws, socket, decision));
+    this.wss.handleUpgrade(req, socket, NOTHING_AHEAD, (ws) => session.open(ws, socket, decision));
   }
 
   /**
@@ -320,7 +332,8 @@ export class WebSocketGateway {
     };
     // The client's FIN ends the socket without closing it (HTTP sockets allow
     // half-open ones), and ws then drops it at the upgrade without a word: the
-    // worker, which accepted, would keep the socket's state for ever.
+    // worker, which accepted, would keep the socket's state for ever. A FIN
+    // behind frames not read yet ends nothing until they are (handleUpgrade).
     socket.once('close', onClose);
     socket.once('end', onClose);
     const left = (): boolean => !socket.readable || !socket.writable;
