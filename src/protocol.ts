@@ -162,7 +162,7 @@ export function parseWebSocketReply(message: Message): WebSocketReply {
     else if (isCloseCode(close)) reply.close = close;
     else
       throw new ProtocolViolation(
-        '"close" must be true or a close code a server may send (1000–1003, 1007–1014, 3000–4999)',
+        '"close" must be true or a close code a server may send (1000–1003, 1007–1009, 1011–1014, 3000–4999)',
       );
   }
   return reply;
@@ -214,12 +214,17 @@ function toBytes(value: MessageValue | undefined, what: string): Uint8Array {
   throw new ProtocolViolation(`${what} must be bytes`);
 }
 
-/** Codes a server may send in a close frame (RFC 6455 §7.4). */
+/**
+ * Codes a server may send in a close frame (RFC 6455 §7.4): not 1004 (reserved),
+ * 1005, 1006 or 1015 (only ever reported, never sent), nor 1010, which §7.4.1
+ * gives the client alone (a server that lacks an extension fails the handshake
+ * instead). ws's own check lets 1010 through: it serves clients too.
+ */
 export function isCloseCode(value: unknown): value is number {
   return (
     typeof value === 'number' &&
     Number.isInteger(value) &&
-    ((value >= 1000 && value <= 1014 && value !== 1004 && value !== 1005 && value !== 1006) ||
+    ((value >= 1000 && value <= 1014 && ![1004, 1005, 1006, 1010].includes(value)) ||
       (value >= 3000 && value <= 4999))
   );
 }
