@@ -2110,6 +2110,38 @@ hostile(
   },
 );
 
+hostile(
+  'a request line naming HTTP/2.0 gets 505, a WebSocket handshake too, logged and counted; the worker never sees them',
+  async () => {
+    const log = join(mkdtempSync(join(tmpdir(), 'gredis-log-')), 'access.log');
+    const { port, thyme, worker } = await setup({ accessLog: log });
+    // llhttp takes HTTP/2.0 (and only it of the later versions: 3.0 is Node's 400).
+    const plain = await rawExchange(port, 'GET /echo HTTP/2.0\r\nHost: localhost\r\n\r\n');
+    assert.match(
+      plain,
+      /^HTTP\/1\.1 505 HTTP Version Not Supported\r\n[^]*\r\nConnection: close\r\n/,
+    );
+    assert.match(plain, /\r\nX-Content-Type-Options: nosniff\r\n/);
+    assert.match(
+      plain,
+      /\r\n\r\nHTTP Version Not Supported: Thyme speaks HTTP\/1\.0 and HTTP\/1\.1\n$/,
+    );
+    const handshake = await rawExchange(
+      port,
+      'GET /chat/ HTTP/2.0\r\nHost: localhost\r\nOrigin: http://localhost\r\nUpgrade: websocket\r\n' +
+        'Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n',
+    );
+    assert.match(handshake, /^HTTP\/1\.1 505 /);
+    await thyme.close();
+    const logged = readFileSync(log, 'utf8');
+    assert.match(logged, /"GET \/echo HTTP\/2\.0" 505 \d+ /);
+    assert.match(logged, /"WSREJECT \/chat\/" 505 -\n/);
+    assert.is(thyme.metrics.httpResponses.get(505), 1);
+    assert.is(worker.of('http.request').length, 0);
+    assert.is(worker.of('websocket.connect').length, 0);
+  },
+);
+
 /** Everything a raw connection receives until it closes, as text. */
 function everythingUntilClose(socket: Socket): Promise<string> {
   return new Promise((resolve) => {

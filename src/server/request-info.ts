@@ -91,6 +91,20 @@ function decodePercents(rawPath: string): string {
 export const BODY_WITH_UPGRADE = 'a request body cannot come with this Upgrade header';
 
 /**
+ * Whether the request line names HTTP/2 or later. llhttp takes `HTTP/2.0` (for
+ * HTTP/2's preface) and Node would serve it as HTTP/1.1, the worker told
+ * http_version "2.0"; but HTTP/2 has no request line (RFC 9113 §3: binary
+ * frames after that preface), so such a client speaks a version Thyme does not:
+ * 505 (RFC 9110 §15.6.6).
+ */
+export function namesHttp2OrLater(req: IncomingMessage): boolean {
+  return req.httpVersionMajor >= 2;
+}
+
+/** The reason of Thyme's 505, on the page and in a refused handshake. */
+export const VERSION_NOT_SUPPORTED = 'Thyme speaks HTTP/1.0 and HTTP/1.1';
+
+/**
  * Whether the request declares a body. Node hands an upgrade request's listener
  * everything after the headers as upgrade data, body and all.
  */

@@ -25,8 +25,10 @@ import {
   clientAddress,
   declaresBody,
   logHost,
+  namesHttp2OrLater,
   requestHost,
   requestTarget,
+  VERSION_NOT_SUPPORTED,
 } from './request-info.js';
 import {
   answerServerOptions,
@@ -412,6 +414,10 @@ export class Thyme implements ThymeContext {
   }
 
   private async route(req: IncomingMessage, res: ServerResponse): Promise<number> {
+    if (namesHttp2OrLater(req)) {
+      plainResponse(res, 505, `HTTP Version Not Supported: ${VERSION_NOT_SUPPORTED}`, true);
+      return 505;
+    }
     const target = requestTarget(req);
     if (!target) {
       plainResponse(res, 400, 'Bad Request: malformed request target');

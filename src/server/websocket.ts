@@ -25,9 +25,11 @@ import {
   headerList,
   isTls,
   logHost,
+  namesHttp2OrLater,
   parseTarget,
   requestHost,
   serverAddress,
+  VERSION_NOT_SUPPORTED,
 } from './request-info.js';
 import { FanOut, type PreparedReply } from './fan-out.js';
 import { rejectUpgrade } from './responses.js';
@@ -131,6 +133,7 @@ export class WebSocketGateway {
     // 6455 §4.1: the handshake's target is a path). Said first, whatever the
     // method: "malformed" or "not a valid handshake" would not say what is wrong.
     if (req.url === '*') return refuse(400, 'a WebSocket handshake needs a path, not *');
+    if (namesHttp2OrLater(req)) return refuse(505, VERSION_NOT_SUPPORTED);
     if (
       req.method !== 'GET' ||
       // RFC 6455 §4.1: HTTP/1.1 or later (ws does not check it).
