@@ -48,7 +48,7 @@ export function overflowStatus(
 ): OverflowStatus | Promise<OverflowStatus> {
   const read = error.rawPacket ?? Buffer.alloc(0);
   const failedAt = Math.min(error.bytesParsed ?? read.length, read.length);
-  const lineStart = read.lastIndexOf(LF, failedAt - 1) + 1;
+  const lineStart = read.subarray(0, failedAt).lastIndexOf(LF) + 1;
   // bytesRead counts what TLS read (encrypted): only a plain connection's first read is known so.
   const firstRead = !('encrypted' in socket) && socket.bytesRead === read.length;
   if (lineStart > 0 || firstRead) {
