@@ -194,6 +194,23 @@ export function briefError(error: unknown): { error: string } {
 }
 
 /**
+ * Logs a request refused as tampering as Django logs it, to its
+ * `django.security.<name>` logger (`security` names it; a SuspiciousOperation
+ * at error, a CSRF failure at warn), one line with its status and path and no
+ * stack, being no bug: what watches a Django deployment's security log sees
+ * Gredis's refusals too.
+ */
+export function logSecurityEvent(
+  logger: Logger,
+  level: 'warn' | 'error',
+  name: string,
+  message: string,
+  fields: { status: number; path: string | undefined },
+): void {
+  logger[level]({ security: `django.security.${name}`, ...fields }, message);
+}
+
+/**
  * Logs a failure: an expected one (a service away or full, which strikes every
  * socket and request at once and says nothing about the code) as one line at
  * warn, a burst at a time; any other with its stack, at `level`.

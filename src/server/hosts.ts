@@ -27,6 +27,19 @@ export class AllowedHosts {
     return this.allowsName(host);
   }
 
+  /**
+   * Why a `Host` is refused, in the words of Django's DisallowedHost (a Python
+   * repr of the header, and of the domain it names, lowercased).
+   */
+  refusal(header: string | undefined): string {
+    const raw = header ?? '';
+    const domain = stripPort(raw.trim().toLowerCase());
+    const invalid = `Invalid HTTP_HOST header: ${pythonRepr(raw)}.`;
+    return domain === undefined
+      ? `${invalid} The domain name provided is not valid according to RFC 1034/1035.`
+      : `${invalid} You may need to add ${pythonRepr(domain)} to ALLOWED_HOSTS.`;
+  }
+
   /** Checks an `Origin` header value (scheme://host[:port]). */
   allowsOrigin(header: string | undefined): boolean {
     if (header === undefined || header === 'null') return this.any;
@@ -67,4 +80,11 @@ function stripPort(host: string): string | undefined {
   if (!/^[a-z0-9.-]+$/.test(name)) return undefined;
   const domain = name.endsWith('.') ? name.slice(0, -1) : name;
   return domain === '' ? undefined : domain;
+}
+
+/** A string as Python's repr() writes one: single-quoted unless it holds a single quote and no double. */
+function pythonRepr(text: string): string {
+  const quote = text.includes("'") && !text.includes('"') ? '"' : "'";
+  const escaped = text.replace(/\\/g, '\\\\').replaceAll(quote, `\\${quote}`);
+  return `${quote}${escaped}${quote}`;
 }

@@ -2,7 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { ChannelFull, isTransientLayerError, type LayerUnavailable } from '../layer/errors.js';
 import type { Message } from '../layer/types.js';
 import { before } from '../deadline.js';
-import { logFailure } from '../logger.js';
+import { logFailure, logSecurityEvent } from '../logger.js';
 import {
   CHANNELS,
   parseHttpResponse,
@@ -96,14 +96,14 @@ export async function bridgeHttpRequest(
   }
   const limit = ctx.options.httpMaxBodySize;
   const declared = Number(req.headers['content-length'] ?? 0);
-  if (declared > limit) return refuseBody(res, limit);
+  if (declared > limit) return refuseBody(ctx, res, target, limit);
   sendHeldContinue(res);
   let body: Buffer;
   try {
     // A body that stops arriving gets the same patience as headers that do.
     body = await readBody(req, limit, ctx.options.headersTimeout * 1000);
   } catch (error) {
-    if (error instanceof BodyTooLarge) return refuseBody(res, limit);
+    if (error instanceof BodyTooLarge) return refuseBody(ctx, res, target, limit);
     if (error instanceof MalformedBody) {
       plainResponse(res, 400, 'Bad Request: malformed request body', true);
       return 400;
@@ -497,7 +497,15 @@ function sendHeldContinue(res: ServerResponse): void {
   res.writeContinue();
 }
 
-function refuseBody(res: ServerResponse, limit: number): number {
+/** 413, logged as Django logs its RequestDataTooBig (which it answers with 400). */
+function refuseBody(ctx: ThymeContext, res: ServerResponse, target: Target, limit: number): number {
+  logSecurityEvent(
+    ctx.logger,
+    'error',
+    'RequestDataTooBig',
+    `Request body exceeded --http-max-body-size (${limit} bytes).`,
+    { status: 413, path: target.path },
+  );
   plainResponse(res, 413, `Payload Too Large: request bodies are limited to ${limit} bytes`, true);
   return 413;
 }

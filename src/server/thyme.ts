@@ -9,7 +9,7 @@ import type { AddressInfo, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { BROWSER_HEADERS } from '../browser-headers.js';
 import type { ChannelLayer } from '../layer/types.js';
-import { BurstLogger, silentLogger, type Logger } from '../logger.js';
+import { BurstLogger, logSecurityEvent, silentLogger, type Logger } from '../logger.js';
 import { AccessLog, countBodyBytes } from './access-log.js';
 import type { ThymeContext } from './context.js';
 import { answerClientError, awaitTurn } from './client-errors.js';
@@ -426,12 +426,17 @@ export class Thyme implements ThymeContext {
     // Load balancers probe by address, under whatever Host they like. Under a Host
     // that is not allowed (a probe, or a page that DNS rebinding pointed here) the
     // answer is the status alone: the layer's hosts are nobody else's business.
-    const allowed = this.hosts.allowsHost(requestHost(req, target));
+    const host = requestHost(req, target);
+    const allowed = this.hosts.allowsHost(host);
     if (target.path === HEALTH_PATH)
       return isRead(req)
         ? writeHealth(res, await this.health(), allowed, BROWSER_HEADERS)
         : methodNotAllowed(res);
     if (!allowed) {
+      logSecurityEvent(this.logger, 'error', 'DisallowedHost', this.hosts.refusal(host), {
+        status: 400,
+        path: target.path,
+      });
       plainResponse(res, 400, 'Bad Request: invalid Host header');
       return 400;
     }

@@ -4,7 +4,7 @@ import { WebSocket, WebSocketServer } from 'ws';
 import { ChannelFull, isTransientLayerError, warnLayerFailure } from '../layer/errors.js';
 import type { Message } from '../layer/types.js';
 import { before } from '../deadline.js';
-import { briefError, BurstLogger } from '../logger.js';
+import { briefError, BurstLogger, logSecurityEvent } from '../logger.js';
 import {
   CHANNELS,
   CLOSE_INTERNAL_ERROR,
@@ -154,7 +154,14 @@ export class WebSocketGateway {
     // Parsed first: the host of an absolute-form target is the one checked (requestHost).
     const target = parseTarget(req.url);
     if (!target) return refuse(400, 'malformed request target');
-    if (!ctx.hosts.allowsHost(requestHost(req, target))) return refuse(400, 'invalid Host header');
+    const host = requestHost(req, target);
+    if (!ctx.hosts.allowsHost(host)) {
+      logSecurityEvent(ctx.logger, 'error', 'DisallowedHost', ctx.hosts.refusal(host), {
+        status: 400,
+        path: target.path,
+      });
+      return refuse(400, 'invalid Host header');
+    }
     if (!ctx.hosts.allowsOrigin(req.headers.origin)) return refuse(403, 'origin not allowed');
 
     const reply = await ctx.layer.newChannel(REPLY_PREFIX);

@@ -166,7 +166,7 @@ export class EmbeddedChat implements ChatEndpoints {
       websocketConnectTimeout?: number;
       /** The chat's access checks, for a test that steers their timing. */
       access?: ChatAccess;
-      /** The application's logger, for a test that reads its lines (silent by default). */
+      /** The application's and Thyme's logger, for a test that reads its lines (silent by default). */
       logger?: Logger;
     } = {},
     layerUrl = 'memory://',
@@ -189,6 +189,7 @@ export class EmbeddedChat implements ChatEndpoints {
     );
     const worker = new Worker(layer, app).start();
     const thyme = new Thyme(layer, {
+      logger,
       allowedHosts: ['localhost', '127.0.0.1'],
       staticDir: findApp('multichat')?.staticDir, // the page's script, for a browser
       websocketRate,

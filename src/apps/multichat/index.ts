@@ -77,7 +77,7 @@ export function createApplication(
       securityHeaders(),
       sessionMiddleware(sessions),
       multipartForms(),
-      csrfMiddleware({ failure: csrfFailure }),
+      csrfMiddleware({ failure: csrfFailure, logger: services.logger }),
       authMiddleware(users),
     ],
     (request) => router.dispatch(request),

@@ -5,6 +5,7 @@ import {
   secretOf,
   tokenMatches,
 } from '../../auth/csrf.js';
+import { logSecurityEvent, type Logger } from '../../logger.js';
 import { siteOrigin } from '../headers.js';
 import type { Request } from './request.js';
 import { Response } from './response.js';
@@ -27,6 +28,8 @@ export type CsrfFailure =
 export interface CsrfOptions {
   /** Renders the 403 page for a refused request. */
   failure(request: Request, reason: CsrfFailure): Response;
+  /** Where a refusal is logged, as Django's `django.security.csrf` logs it. */
+  logger: Logger;
 }
 
 /**
@@ -53,7 +56,13 @@ export function csrfMiddleware(options: CsrfOptions): Middleware {
     };
     if (request.isUnsafeMethod) {
       const reason = check(request, cookie);
-      if (reason) return options.failure(request, reason);
+      if (reason) {
+        logSecurityEvent(options.logger, 'warn', 'csrf', `Forbidden (${reason}): ${request.path}`, {
+          status: 403,
+          path: request.path,
+        });
+        return options.failure(request, reason);
+      }
     }
     const response = await next();
     if (setCookie && secret) {

@@ -1,5 +1,5 @@
 import type { ChannelLayer, Message } from '../../layer/types.js';
-import type { Logger } from '../../logger.js';
+import { logSecurityEvent, type Logger } from '../../logger.js';
 import type { Application } from '../app.js';
 import { logAppFailure } from '../failures.js';
 import { BadRequest, Request, SuspiciousOperation } from './request.js';
@@ -96,10 +96,10 @@ export function responseForError(
     return page(405).header('allow', [...new Set(error.allowed)].join(', '));
   }
   if (error instanceof SuspiciousOperation)
-    logger.error(
-      { security: `django.security.${error.kind}`, status: 400, path: request?.path },
-      error.message,
-    );
+    logSecurityEvent(logger, 'error', error.kind, error.message, {
+      status: 400,
+      path: request?.path,
+    });
   if (error instanceof BadRequest) return page(400);
   logAppFailure(logger, error, { path: request?.path }, 'view failed');
   return page(500);

@@ -1,5 +1,5 @@
 import busboy from 'busboy';
-import { BadRequest, MAX_FORM_FIELDS } from './request.js';
+import { BadRequest, MAX_FORM_FIELDS, SuspiciousOperation } from './request.js';
 import type { Middleware } from './router.js';
 
 /** Django's DATA_UPLOAD_MAX_NUMBER_FILES: file parts a form may carry, though none is kept. */
@@ -52,16 +52,27 @@ async function parseMultipartForm(body: Buffer, contentType: string): Promise<UR
   const fail = (reason: string): void => {
     failure ??= new BadRequest(reason);
   };
+  // Past a limit is what Django takes for tampering, and logs as such.
+  const refuse = (kind: 'TooManyFieldsSent' | 'TooManyFilesSent', reason: string): void => {
+    failure ??= new SuspiciousOperation(kind, reason);
+  };
   // A part with no name is no field (Django skips it too).
   parser.on('field', (name: string | undefined, value) => {
     if (name !== undefined) fields.append(name, value);
   });
   // A file part cut short errors on its own stream: unheard, that would end the process.
   parser.on('file', (_name, stream) => stream.on('error', () => undefined).resume());
-  parser.on('fieldsLimit', () => fail(`a form may have at most ${MAX_FORM_FIELDS} fields`));
-  parser.on('filesLimit', () => fail(`a form may have at most ${MAX_FORM_FILES} files`));
+  parser.on('fieldsLimit', () =>
+    refuse('TooManyFieldsSent', `a form may have at most ${MAX_FORM_FIELDS} fields`),
+  );
+  parser.on('filesLimit', () =>
+    refuse('TooManyFilesSent', `a form may have at most ${MAX_FORM_FILES} files`),
+  );
   parser.on('partsLimit', () =>
-    fail(`a form may have at most ${MAX_FORM_FIELDS + MAX_FORM_FILES} parts`),
+    refuse(
+      'TooManyFieldsSent',
+      `a form may have at most ${MAX_FORM_FIELDS + MAX_FORM_FILES} parts`,
+    ),
   );
   const done = new Promise<void>((resolve) => {
     parser.on('close', resolve);

@@ -26,7 +26,11 @@ export class BadRequest extends Error {
  */
 export class SuspiciousOperation extends BadRequest {
   constructor(
-    readonly kind: 'DisallowedModelAdminToField',
+    readonly kind:
+      | 'DisallowedModelAdminToField'
+      | 'DisallowedModelAdminLookup'
+      | 'TooManyFieldsSent'
+      | 'TooManyFilesSent',
     message: string,
   ) {
     super(message);
@@ -135,7 +139,10 @@ export class Request {
     let at = this.body.indexOf(AMPERSAND);
     while (at !== -1) {
       if (++separators >= MAX_FORM_FIELDS)
-        throw new BadRequest(`a form may have at most ${MAX_FORM_FIELDS} fields`);
+        throw new SuspiciousOperation(
+          'TooManyFieldsSent',
+          `a form may have at most ${MAX_FORM_FIELDS} fields`,
+        );
       at = this.body.indexOf(AMPERSAND, at + 1);
     }
     this.formCache = new URLSearchParams(this.body.toString('utf8'));

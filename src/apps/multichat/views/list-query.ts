@@ -5,7 +5,7 @@
  * from a model's own whitelist; values go to the database bound, never as SQL.
  */
 import type { ColumnLookup, ColumnOrder, LookupValue } from '../../../db/search.js';
-import { BadRequest } from '../../../worker/http/request.js';
+import { SuspiciousOperation } from '../../../worker/http/request.js';
 import { pythonStrip } from '../../../python-strip.js';
 
 /** The names a list reads itself; every other name is a field lookup. */
@@ -101,7 +101,11 @@ export function listParams(query: URLSearchParams): Map<string, string> {
 export function readListQuery(params: ListParams, model: ListModel): ListQuery | 'incorrect' {
   const names = [...params.keys()].filter((name) => !IGNORED_PARAMS.has(name));
   for (const name of names)
-    if (model.refused?.(name)) throw new BadRequest(`Filtering by ${name} not allowed`);
+    if (model.refused?.(name))
+      throw new SuspiciousOperation(
+        'DisallowedModelAdminLookup',
+        `Filtering by ${name} not allowed`,
+      );
   const lookups: ColumnLookup[] = [];
   for (const name of names) {
     const lookup = fieldLookup(name, params.get(name)!, model);
