@@ -324,8 +324,8 @@ function toUser(row: UserRow): User {
   };
 }
 
-/** What the admin's search looks in (Django's UserAdmin also has the names, unused here). */
-const USER_SEARCH_COLUMNS = ['username', 'email'] as const;
+/** What the admin's search looks in: Django's UserAdmin.search_fields. */
+const USER_SEARCH_COLUMNS = ['username', 'first_name', 'last_name', 'email'] as const;
 
 /** Users in Django's `auth_user` table. Every query is parameterised by knex. */
 const BY_ID = [{ column: 'id', descending: false }] as const;

@@ -408,7 +408,7 @@ const ROOM_NOUNS: ListNouns = { singular: 'room', plural: 'rooms', searchedBy: '
 const USER_NOUNS: ListNouns = {
   singular: 'user',
   plural: 'users',
-  searchedBy: 'username or email',
+  searchedBy: 'username, first name, last name or email',
 };
 
 /** What there is, with a way to each list; the lists themselves are paged. */
