@@ -2142,6 +2142,49 @@ hostile(
   },
 );
 
+hostile(
+  'an unknown method on a well-formed request line gets 501, garbage keeps 400, logged and counted as other unparsable requests',
+  async () => {
+    const log = join(mkdtempSync(join(tmpdir(), 'gredis-log-')), 'access.log');
+    const { port, thyme, worker } = await setup({ accessLog: log });
+    const unknown = await rawExchange(port, 'FOO /echo HTTP/1.1\r\nHost: localhost\r\n\r\n');
+    assert.match(unknown, /^HTTP\/1\.1 501 Not Implemented\r\nConnection: close\r\n/);
+    assert.match(
+      unknown,
+      /\r\nX-Content-Type-Options: nosniff\r\n[^]*\r\nContent-Length: 0\r\n\r\n$/,
+    );
+    const statusOf = async (bytes: string | string[]): Promise<string> =>
+      (await rawExchange(port, bytes)).slice(9, 12);
+    // Methods are case-sensitive (RFC 9110 §9.1): `get` is a method Thyme does not know.
+    assert.is(await statusOf('get /echo HTTP/1.0\r\n\r\n'), '501', 'lower case');
+    assert.is(await statusOf('GETX /echo HTTP/1.1\r\n\r\n'), '501', 'a known prefix');
+    // Behind a request served first, in the same read and in a later one.
+    const after = `GET /echo HTTP/1.1\r\nHost: localhost\r\n\r\n`;
+    assert.match(
+      await rawExchange(port, `${after}FOO / HTTP/1.1\r\n\r\n`),
+      /^HTTP\/1\.1 200 [^]*\r\n\r\nHTTP\/1\.1 501 /,
+    );
+    assert.is(await statusOf(['\r\nFOO / HTTP/1.1\r\n', '\r\n']), '501', 'an empty line first');
+    for (const garbage of [
+      'GARBAGE\r\n\r\n',
+      'G@T / HTTP/1.1\r\n\r\n',
+      'FOO  / HTTP/1.1\r\n\r\n',
+      'FOO / HTTP/1.1 \r\n\r\n',
+      'FOO / HTTP/2.0\r\n\r\n',
+      'FOO /\r\n\r\n',
+      'FOO / HTTP/1.1\n\n',
+      'GET\r\n\r\n',
+    ])
+      assert.is(await statusOf(garbage), '400', JSON.stringify(garbage));
+    // The line cut off in the read Node failed in cannot be checked.
+    assert.is(await statusOf(['FOO / HT', 'TP/1.1\r\n\r\n']), '400', 'a line in pieces');
+    await thyme.close();
+    assert.is(readFileSync(log, 'utf8').match(/"-" 501 0 "-" "-"\n/g)?.length, 5);
+    assert.is(thyme.metrics.httpResponses.get(501), 5);
+    assert.is(worker.of('http.request').length, 1);
+  },
+);
+
 /** Everything a raw connection receives until it closes, as text. */
 function everythingUntilClose(socket: Socket): Promise<string> {
   return new Promise((resolve) => {

@@ -3,6 +3,7 @@ import type { Socket } from 'node:net';
 import { cutShort, failBody } from './http.js';
 import { overflowStatus, tookLaterRead } from './header-overflow.js';
 import { answerUnparsed } from './responses.js';
+import { invalidMethodStatus } from './unknown-method.js';
 
 /**
  * The status for a clientError Node reports on a connection, or undefined when
@@ -13,6 +14,7 @@ import { answerUnparsed } from './responses.js';
  */
 function statusFor(error: NodeJS.ErrnoException): number | undefined {
   if (error.code === 'HPE_HEADER_OVERFLOW') return 431; // or 414: overflowStatus
+  if (error.code === 'HPE_INVALID_METHOD') return invalidMethodStatus(error);
   if (error.code === 'ERR_HTTP_REQUEST_TIMEOUT') return 408;
   return error.code?.startsWith('HPE_') ? 400 : undefined;
 }

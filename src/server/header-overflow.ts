@@ -1,7 +1,7 @@
 import type { Socket } from 'node:net';
 
 /** Node's parse error, with the read it failed in (Node sets both on every one). */
-interface ParseError extends NodeJS.ErrnoException {
+export interface ParseError extends NodeJS.ErrnoException {
   rawPacket?: Buffer;
   bytesParsed?: number;
 }

@@ -64,7 +64,7 @@ export function rejectUpgrade(
 }
 
 /**
- * Answers a request Node could not parse (client-errors.ts: 400, 414, 431, 408)
+ * Answers a request Node could not parse (client-errors.ts: 400, 414, 431, 408, 501)
  * with its status alone, then closes: what follows the error is not readable
  * as HTTP. Written straight to the socket, as there is no request to answer
  * through, and with no body, as Node's own answer has none (the access log's
