@@ -2185,6 +2185,32 @@ hostile(
   },
 );
 
+hostile(
+  'a request line with no version (HTTP/0.9, as Node reads it) gets a 400 saying so, not one blaming the Host, logged and counted; the worker never sees it',
+  async () => {
+    const log = join(mkdtempSync(join(tmpdir(), 'gredis-log-')), 'access.log');
+    const { port, thyme, worker } = await setup({ accessLog: log });
+    const bare = await rawExchange(port, 'GET /echo\r\n\r\n');
+    assert.match(bare, /^HTTP\/1\.1 400 Bad Request\r\n[^]*\r\nConnection: close\r\n/);
+    assert.match(bare, /\r\nX-Content-Type-Options: nosniff\r\n/);
+    assert.match(
+      bare,
+      /\r\n\r\nBad Request: the request line names no HTTP\/1\.x version \(HTTP\/0\.9\); Thyme speaks HTTP\/1\.0 and HTTP\/1\.1\n$/,
+    );
+    // With a Host Thyme allows, and naming HTTP/0.9 (Node reads both alike): not served.
+    for (const line of ['GET /echo', 'GET /echo HTTP/0.9', 'GET /healthz'])
+      assert.match(
+        await rawExchange(port, `${line}\r\nHost: localhost\r\n\r\n`),
+        /\r\n\r\nBad Request: the request line names no HTTP\/1\.x version/,
+        line,
+      );
+    await thyme.close();
+    assert.is(readFileSync(log, 'utf8').match(/" 400 \d+ /g)?.length, 4);
+    assert.is(thyme.metrics.httpResponses.get(400), 4);
+    assert.is(worker.of('http.request').length, 0);
+  },
+);
+
 /** Everything a raw connection receives until it closes, as text. */
 function everythingUntilClose(socket: Socket): Promise<string> {
   return new Promise((resolve) => {

@@ -101,6 +101,22 @@ export function namesHttp2OrLater(req: IncomingMessage): boolean {
   return req.httpVersionMajor >= 2;
 }
 
+/**
+ * Whether the request line names no HTTP/1.x version: llhttp takes a line with
+ * none (`GET /path`, HTTP/0.9's) as HTTP/0.9, as it does `HTTP/0.9` itself,
+ * and reads headers after it all the same; Node would serve it as HTTP/1.1.
+ * An HTTP/0.9 client reads no status line, and one that sent no version sent
+ * no request Thyme can answer: 400, saying so (without a Host, the Host check
+ * would answer first, blaming the Host).
+ */
+export function namesHttp09(req: IncomingMessage): boolean {
+  return req.httpVersionMajor === 0;
+}
+
+/** The reason of Thyme's 400 for a request line namesHttp09 finds. */
+export const NO_HTTP1_VERSION =
+  'the request line names no HTTP/1.x version (HTTP/0.9); Thyme speaks HTTP/1.0 and HTTP/1.1';
+
 /** The reason of Thyme's 505, on the page and in a refused handshake. */
 export const VERSION_NOT_SUPPORTED = 'Thyme speaks HTTP/1.0 and HTTP/1.1';
 

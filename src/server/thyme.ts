@@ -25,7 +25,9 @@ import {
   clientAddress,
   declaresBody,
   logHost,
+  namesHttp09,
   namesHttp2OrLater,
+  NO_HTTP1_VERSION,
   requestHost,
   requestTarget,
   VERSION_NOT_SUPPORTED,
@@ -417,6 +419,10 @@ export class Thyme implements ThymeContext {
     if (namesHttp2OrLater(req)) {
       plainResponse(res, 505, `HTTP Version Not Supported: ${VERSION_NOT_SUPPORTED}`, true);
       return 505;
+    }
+    if (namesHttp09(req)) {
+      plainResponse(res, 400, `Bad Request: ${NO_HTTP1_VERSION}`, true);
+      return 400;
     }
     const target = requestTarget(req);
     if (!target) {
