@@ -232,6 +232,41 @@ for (const backend of allDatabases()) {
     assert.is(await sessions.load(session.key), undefined, 'the sessions ended');
   });
 
+  test('a wait past what is left of --close-wait is said as the real one, ending it: no wait said is longer than --close-wait', async () => {
+    await users.create({ username: 'carol', password: 'old password' });
+    await withAclUser(['~*', '&*', '+@all'], async (acl) => {
+      const prefix = testPrefix();
+      await acl.set('resetkeys', ...keysNotStartingWith(`${prefix}:group:user-`));
+      const result = await runGredisWithKey(
+        [
+          'changepassword',
+          'carol',
+          ...db_(),
+          '--layer',
+          acl.url(`?prefix=${prefix}`),
+          '--close-wait',
+          '1.2',
+        ],
+        { input: 'n3w-Secret\nn3w-Secret\n' },
+      );
+      assert.is(result.code, 3, result.stderr);
+      // Waits of 0.5 s, then 1 s: past the 0.7 s or so left, the second is that.
+      const waits = [...result.stderr.matchAll(/; (trying again|giving up) in ([\d.]+) s/g)];
+      assert.equal(
+        waits.map(([, what]) => what),
+        ['trying again', 'giving up'],
+        result.stderr,
+      );
+      assert.match(result.stderr, /trying again in 0\.5 s \(Ctrl-C to stop\)\n/);
+      assert.match(
+        result.stderr,
+        /giving up in 0\.\d s, as --close-wait ends \(Ctrl-C to stop\)\n/,
+      );
+      const said = waits.reduce((total, [, , seconds]) => total + Number(seconds), 0);
+      assert.ok(said <= 1.2, `${said} s of waits said, over --close-wait`);
+    });
+  });
+
   test("a layer it cannot reach: exit 1 before any prompt, one line with the host's reason (not the layer's retrying warning), nothing changed, and how to go on anyway", async () => {
     await users.create({ username: 'frank', password: 'old' });
     const closedPort = await freePort();

@@ -114,6 +114,7 @@ async function closeSocketsOf(
   const notClosed = `the password was changed and the sessions ended, but the chat sockets of ${who} open on a running server (if any) were not closed`;
   const atNextCommand = 'each is closed at its next command';
   const giveUp = AbortSignal.any([interrupted, AbortSignal.timeout(closeWaitSeconds * 1000)]);
+  const givesUpAt = Date.now() + closeWaitSeconds * 1000;
   const backoff = new RetryBackoff();
   /** Why the last try failed: said too when the wait ends between tries. */
   let reason = 'no answer';
@@ -139,8 +140,14 @@ async function closeSocketsOf(
           EXIT_SOCKETS_NOT_CLOSED,
         );
       const delay = backoff.next();
+      const left = givesUpAt - Date.now();
+      // A wait past --close-wait ends with it, and no try follows: said so, with the real wait.
+      const next =
+        delay <= left
+          ? `trying again in ${delay / 1000} s`
+          : `giving up in ${Math.round(left / 100) / 10} s, as --close-wait ends`;
       process.stderr.write(
-        `The channel layer did not take the close of the chat sockets of ${who} (${reason}); trying again in ${delay / 1000} s (Ctrl-C to stop)\n`,
+        `The channel layer did not take the close of the chat sockets of ${who} (${reason}); ${next} (Ctrl-C to stop)\n`,
       );
       await retryWait(layer, delay, giveUp);
     }
