@@ -1013,7 +1013,9 @@ test('a group send from either side skips a full member without error and reache
 });
 
 test('group members added and discarded from either side, expiry of members and messages, flush from either side', async () => {
-  const layer = gredis({ groupExpiry: 1, expiry: 1 });
+  // Expiries of 3 s: a Python process's start (each command spawns one) takes
+  // 0.2 s on an idle machine and may take over 1 s beside a browser test.
+  const layer = gredis({ groupExpiry: 3, expiry: 3 });
   const group = 'interop-members';
   const key = `${prefix}:group:${group}`;
   await python({ action: 'group_add', group, channels: ['m.a', 'm.b'] });
@@ -1024,11 +1026,11 @@ test('group members added and discarded from either side, expiry of members and 
   // Members are dropped, and messages not delivered, past Gredis's own expiries,
   // whoever added or sent them.
   await python({ action: 'send', channel: 'm.late', messages: [{ n: 'old' }] });
-  await new Promise((resolve) => setTimeout(resolve, 1200));
+  await new Promise((resolve) => setTimeout(resolve, 3200));
   await python({ action: 'send', channel: 'm.late', messages: [{ n: 'new' }] });
   await layer.groupAdd(group, 'm.d');
   assert.is(await layer.groupSend(group, { to: 'members' }), 0);
-  assert.equal(await raw.zrange(key, 0, -1), ['m.d'], 'm.b (added 1.2 s ago) expired');
+  assert.equal(await raw.zrange(key, 0, -1), ['m.d'], 'm.b (added 3.2 s ago) expired');
   assertSame(await received(layer, 'm.late'), { n: 'new' }, 'the old message is not delivered');
   assertSame(await received(layer, 'm.d'), { to: 'members' }, 'm.d');
   // Each side's flush deletes the other's keys (and only under its prefix).
