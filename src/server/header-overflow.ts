@@ -1,15 +1,8 @@
 import type { Socket } from 'node:net';
-
-/** Node's parse error, with the read it failed in (Node sets both on every one). */
-export interface ParseError extends NodeJS.ErrnoException {
-  rawPacket?: Buffer;
-  bytesParsed?: number;
-}
+import { LF, parseFailure, type ParseError } from './parse-error.js';
 
 /** 414 for a request target past the limit (RFC 9110 §15.5.15), 431 for header fields (RFC 6585 §5). */
 export type OverflowStatus = 414 | 431;
-
-const LF = 0x0a;
 
 /**
  * How long the rest of a line is awaited when its start came in an earlier
@@ -46,9 +39,7 @@ export function overflowStatus(
   error: ParseError,
   socket: Socket,
 ): OverflowStatus | Promise<OverflowStatus> {
-  const read = error.rawPacket ?? Buffer.alloc(0);
-  const failedAt = Math.min(error.bytesParsed ?? read.length, read.length);
-  const lineStart = read.subarray(0, failedAt).lastIndexOf(LF) + 1;
+  const { read, failedAt, lineStart } = parseFailure(error);
   // bytesRead counts what TLS read (encrypted): only a plain connection's first read is known so.
   const firstRead = !('encrypted' in socket) && socket.bytesRead === read.length;
   if (lineStart > 0 || firstRead) {
@@ -88,8 +79,7 @@ function lineEndStatus(socket: Socket, rest: Buffer): OverflowStatus | Promise<O
     socket.once('close', unread);
     awaitingLineEnd.set(socket, (error) => {
       // Another error (Node's request timeout) ends the wait.
-      const status =
-        error.code === 'HPE_HEADER_OVERFLOW' ? endIn(error.rawPacket ?? Buffer.alloc(0)) : 431;
+      const status = error.code === 'HPE_HEADER_OVERFLOW' ? endIn(parseFailure(error).read) : 431;
       if (status !== undefined) decide(status);
     });
   });

@@ -1,9 +1,7 @@
-import type { ParseError } from './header-overflow.js';
+import { LF, parseFailure, type ParseError } from './parse-error.js';
 
 /** 501 for a method Node does not know on a well-formed request line (RFC 9110 §9.1, §15.6.2), 400 for garbage. */
 export type InvalidMethodStatus = 400 | 501;
-
-const LF = 0x0a;
 
 /**
  * A well-formed HTTP/1.x request line (RFC 9112 §3): a method (a token, RFC
@@ -22,9 +20,7 @@ const WELL_FORMED_REQUEST_LINE = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+ [\x21-\x7e]+ HTT
  * 400, as a line cut off is no request.
  */
 export function invalidMethodStatus(error: ParseError): InvalidMethodStatus {
-  const read = error.rawPacket ?? Buffer.alloc(0);
-  const failedAt = Math.min(error.bytesParsed ?? read.length, read.length);
-  const lineStart = read.subarray(0, failedAt).lastIndexOf(LF) + 1;
+  const { read, failedAt, lineStart } = parseFailure(error);
   const lineEnd = read.indexOf(LF, failedAt);
   if (lineEnd === -1) return 400;
   const line = read.subarray(lineStart, lineEnd + 1).toString('latin1');
