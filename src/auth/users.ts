@@ -2,12 +2,11 @@ import type { Knex } from 'knex';
 import type { Database } from '../db/connection.js';
 import { BatchedLookup, type BatchedLookupSql } from '../db/batched-lookup.js';
 import { isUniqueViolation } from '../db/errors.js';
-import { committedIf } from '../db/transactions.js';
+import { committedIf, writeAlongside } from '../db/transactions.js';
 import {
   orderedBy,
   sliceOf,
-  whereEveryTermIn,
-  whereLookups,
+  whereListFilter,
   type ListFilter,
   type ListSlice,
 } from '../db/search.js';
@@ -470,12 +469,7 @@ export class UserRepository {
       return toUser(row as UserRow);
     };
     try {
-      if (!alongside) return await insert(db.knex);
-      return await db.knex.transaction(async (trx) => {
-        const user = await insert(trx);
-        await alongside(trx, user);
-        return user;
-      });
+      return await writeAlongside(db, insert, alongside);
     } catch (error) {
       if (isUniqueViolation(error)) throw new DuplicateUsername(username);
       throw error;
@@ -499,8 +493,7 @@ export class UserRepository {
   }
 
   private filtered<Builder extends Knex.QueryBuilder>(query: Builder, filter: ListFilter): Builder {
-    whereEveryTermIn(query, USER_SEARCH_COLUMNS, filter.terms ?? []);
-    return whereLookups(query, this.db, filter.lookups ?? []);
+    return whereListFilter(query, this.db, USER_SEARCH_COLUMNS, filter);
   }
 
   /**
@@ -584,12 +577,7 @@ export class UserRepository {
       const count = await knex('auth_user').where('id', id).update(values);
       if (count === 0) throw new UserNotFound(id);
     };
-    if (alongside)
-      await this.db.knex.transaction(async (trx) => {
-        await write(trx);
-        await alongside(trx);
-      });
-    else await write(this.db.knex);
+    await writeAlongside(this.db, write, alongside);
   }
 
   /**

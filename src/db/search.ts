@@ -134,6 +134,17 @@ export function whereLookups<Builder extends Knex.QueryBuilder>(
   return query;
 }
 
+/** Narrows `query` to the rows `filter` leaves: its terms found in `searched`, its lookups met. */
+export function whereListFilter<Builder extends Knex.QueryBuilder>(
+  query: Builder,
+  db: Pick<Database, 'kind'>,
+  searched: readonly string[],
+  filter: ListFilter,
+): Builder {
+  whereEveryTermIn(query, searched, filter.terms ?? []);
+  return whereLookups(query, db, filter.lookups ?? []);
+}
+
 /** Applies a slice's ordering, if it has one. */
 export function orderedBy<Builder extends Knex.QueryBuilder>(
   query: Builder,

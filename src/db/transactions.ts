@@ -25,3 +25,22 @@ export async function committedIf(
     throw error;
   }
 }
+
+/**
+ * `write`, then `alongside` with what it wrote, in one transaction: both are
+ * stored, or neither (a change and the admin's log entry of it, a deactivation
+ * and the end of the user's sessions). Without `alongside`, `write` alone,
+ * outside any transaction.
+ */
+export async function writeAlongside<Written>(
+  db: Database,
+  write: (knex: Knex) => Promise<Written>,
+  alongside: ((trx: Knex.Transaction, written: Written) => unknown) | undefined,
+): Promise<Written> {
+  if (!alongside) return write(db.knex);
+  return db.knex.transaction(async (trx) => {
+    const written = await write(trx);
+    await alongside(trx, written);
+    return written;
+  });
+}

@@ -1,6 +1,6 @@
 import type { Knex } from 'knex';
 import type { Database } from '../../db/connection.js';
-import { committedIf } from '../../db/transactions.js';
+import { committedIf, writeAlongside } from '../../db/transactions.js';
 import {
   fromDbBoolean,
   fromDbInteger,
@@ -11,8 +11,7 @@ import {
 import {
   orderedBy,
   sliceOf,
-  whereEveryTermIn,
-  whereLookups,
+  whereListFilter,
   type ListFilter,
   type ListSlice,
 } from '../../db/search.js';
@@ -70,8 +69,7 @@ export class RoomRepository {
   }
 
   private filtered<Builder extends Knex.QueryBuilder>(query: Builder, filter: ListFilter): Builder {
-    whereEveryTermIn(query, ['title'], filter.terms ?? []);
-    return whereLookups(query, this.db, filter.lookups ?? []);
+    return whereListFilter(query, this.db, ['title'], filter);
   }
 
   async find(id: number): Promise<Room | undefined> {
@@ -96,12 +94,7 @@ export class RoomRepository {
         .returning(['id', 'title', 'staff_only']);
       return toRoom(row as RoomRow);
     };
-    if (!alongside) return insert(this.db.knex);
-    return this.db.knex.transaction(async (trx) => {
-      const room = await insert(trx);
-      await alongside(trx, room);
-      return room;
-    });
+    return writeAlongside(this.db, insert, alongside);
   }
 
   /** Undefined if there is no such room; `alongside` as in create, with the room saved. */
@@ -118,12 +111,11 @@ export class RoomRepository {
         .update({ title: clean, staff_only: toDbBoolean(this.db, staffOnly) } as Partial<RoomRow>);
       return count > 0 ? { id, title: clean, staffOnly } : undefined;
     };
-    if (!alongside) return write(this.db.knex);
-    return this.db.knex.transaction(async (trx) => {
-      const room = await write(trx);
-      if (room) await alongside(trx, room);
-      return room;
-    });
+    // Nothing saved, nothing to go with it.
+    const withSaved =
+      alongside &&
+      ((trx: Knex.Transaction, room: Room | undefined) => room && alongside(trx, room));
+    return writeAlongside(this.db, write, withSaved);
   }
 
   /**
