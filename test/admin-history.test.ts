@@ -100,16 +100,6 @@ for (const database of allDatabases()) {
     return { client, user };
   }
 
-  /** GETs the form page (for its CSRF token), then POSTs the form like a browser. */
-  async function submit(
-    client: BrowserlessClient,
-    path: string,
-    fields: Record<string, string>,
-  ): Promise<HttpResult> {
-    assert.is((await client.get(path)).status, 200, `GET ${path}`);
-    return client.post(path, fields);
-  }
-
   async function entries(): Promise<StoredEntry[]> {
     const rows = (await db
       .knex('gredis_admin_log')
@@ -164,7 +154,7 @@ for (const database of allDatabases()) {
   test("a room's add and changes are logged with Django's change messages, and its History page lists them as Django's object_history.html, in Django's words and dates", async () => {
     const { client, user: root } = await signedIn('root', { staff: true, superuser: true });
     await db.knex('auth_user').where('id', root.id).update({ first_name: 'Ada', last_name: 'R' });
-    assert.is((await submit(client, '/admin/rooms/new/', { title: 'Lobby' })).status, 303);
+    assert.is((await client.submit('/admin/rooms/new/', { title: 'Lobby' })).status, 303);
     const [room] = await fixtures.rooms.list();
     const path = `/admin/rooms/${room!.id}/`;
     const saves: [FormValues, FormValues][] = [
@@ -185,7 +175,7 @@ for (const database of allDatabases()) {
     for (const [, data] of saves) {
       const fields: Record<string, string> = { title: String(data.title) };
       if (data.staff_only) fields.staff_only = 'on';
-      assert.is((await submit(client, path, fields)).status, 303);
+      assert.is((await client.submit(path, fields)).status, 303);
     }
 
     const stored = await entries();
@@ -235,7 +225,7 @@ for (const database of allDatabases()) {
 
   test("a user's add, changes, password and delete are logged as UserAdmin logs them: its field labels, \"Changed password.\"; a deleted object's History is Django's redirect, its entries kept", async () => {
     const { client, user: root } = await signedIn('root', { staff: true, superuser: true });
-    const created = await submit(client, '/admin/users/new/', {
+    const created = await client.submit('/admin/users/new/', {
       username: 'bob',
       password1: PASSWORD,
       password2: PASSWORD,
@@ -249,11 +239,11 @@ for (const database of allDatabases()) {
       { email: 'bob@example.com', is_active: false, is_staff: true, is_superuser: false },
     ];
     assert.is(
-      (await submit(client, path, { email: 'bob@example.com', is_staff: 'on' })).status,
+      (await client.submit(path, { email: 'bob@example.com', is_staff: 'on' })).status,
       303,
     );
     const password = { password1: NEW_PASSWORD, password2: NEW_PASSWORD };
-    assert.is((await submit(client, `${path}password/`, password)).status, 303);
+    assert.is((await client.submit(`${path}password/`, password)).status, 303);
     assert.match(text(await client.get(path)), `href="${path}history/" class="button historylink"`);
     const django = await askDjango({ users: [change] });
     const stored = await entries();
@@ -273,7 +263,7 @@ for (const database of allDatabases()) {
       ],
     );
 
-    assert.is((await submit(client, `${path}delete/`, {})).status, 303);
+    assert.is((await client.submit(`${path}delete/`, {})).status, 303);
     const deletion = (await entries()).at(-1)!;
     assert.equal(
       [deletion.user_id, deletion.model, deletion.object_id, deletion.object_repr],
@@ -292,14 +282,14 @@ for (const database of allDatabases()) {
       plain(text(await root.get('/admin/'))),
       'Recent actions My actions None available',
     );
-    assert.is((await submit(mod, '/admin/rooms/new/', { title: 'Theirs' })).status, 303);
+    assert.is((await mod.submit('/admin/rooms/new/', { title: 'Theirs' })).status, 303);
     for (let i = 1; i <= 10; i++)
-      assert.is((await submit(root, '/admin/rooms/new/', { title: `Room ${i}` })).status, 303);
+      assert.is((await root.submit('/admin/rooms/new/', { title: `Room ${i}` })).status, 303);
     const rooms = await fixtures.rooms.list();
     const id = (title: string) => rooms.find((room) => room.title === title)!.id;
     const bob = await fixtures.user('bob');
-    assert.is((await submit(root, `/admin/users/${bob.id}/`, { is_active: 'on' })).status, 303);
-    assert.is((await submit(root, `/admin/rooms/${id('Theirs')}/delete/`, {})).status, 303);
+    assert.is((await root.submit(`/admin/users/${bob.id}/`, { is_active: 'on' })).status, 303);
+    assert.is((await root.submit(`/admin/rooms/${id('Theirs')}/delete/`, {})).status, 303);
 
     const mine = recentActions(text(await root.get('/admin/')));
     assert.equal(mine.slice(0, 3), [
@@ -368,11 +358,11 @@ for (const database of allDatabases()) {
     const allowSessionDeletes = await refuse('gredis_session', 'delete');
     try {
       assert.is(
-        (await submit(client, `/admin/users/${bob.id}/`, { email: 'x@example.com' })).status,
+        (await client.submit(`/admin/users/${bob.id}/`, { email: 'x@example.com' })).status,
         500,
       );
       const password = { password1: NEW_PASSWORD, password2: NEW_PASSWORD };
-      assert.is((await submit(client, `/admin/users/${bob.id}/password/`, password)).status, 500);
+      assert.is((await client.submit(`/admin/users/${bob.id}/password/`, password)).status, 500);
     } finally {
       await allowSessionDeletes();
     }
@@ -390,7 +380,7 @@ for (const database of allDatabases()) {
         [`/admin/users/${bob.id}/password/`, { password1: NEW_PASSWORD, password2: NEW_PASSWORD }],
         [`/admin/users/${bob.id}/delete/`, {}],
       ] as const) {
-        const res = await submit(client, path, fields);
+        const res = await client.submit(path, fields);
         assert.is(res.status, 500, path);
       }
     } finally {
@@ -417,13 +407,13 @@ for (const database of allDatabases()) {
       staff: true,
       superuser: true,
     });
-    assert.is((await submit(admin, '/admin/rooms/new/', { title: 'By admin' })).status, 303);
+    assert.is((await admin.submit('/admin/rooms/new/', { title: 'By admin' })).status, 303);
     const [room] = await fixtures.rooms.list();
     assert.is(
-      (await submit(root, `/admin/rooms/${room!.id}/`, { title: 'By admin, then root' })).status,
+      (await root.submit(`/admin/rooms/${room!.id}/`, { title: 'By admin, then root' })).status,
       303,
     );
-    assert.is((await submit(root, `/admin/users/${adminUser.id}/delete/`, {})).status, 303);
+    assert.is((await root.submit(`/admin/users/${adminUser.id}/delete/`, {})).status, 303);
     assert.equal(
       (await entries()).map((entry) => [entry.object_repr, entry.action_flag]),
       [
@@ -440,7 +430,7 @@ for (const database of allDatabases()) {
     // The deletion entry is written first (as Django's log_deletion): were it
     // written after, it would name a user no longer there.
     const rootUser = (await fixtures.users.findByUsername('root'))!;
-    const res = await submit(root, `/admin/users/${rootUser.id}/delete/`, {});
+    const res = await root.submit(`/admin/users/${rootUser.id}/delete/`, {});
     assert.is(res.status, 303);
     assert.equal(await entries(), []);
   });
@@ -449,7 +439,7 @@ for (const database of allDatabases()) {
     const { client, user } = await signedIn('root', { staff: true, superuser: true });
     await db.knex('auth_user').where('id', user.id).update({ first_name: '<i>Ada</i>' });
     const title = '<script>alert(1)</script> & "co"';
-    assert.is((await submit(client, '/admin/rooms/new/', { title })).status, 303);
+    assert.is((await client.submit('/admin/rooms/new/', { title })).status, 303);
     const [room] = await fixtures.rooms.list();
     const history = text(await client.get(`/admin/rooms/${room!.id}/history/`));
     const dashboard = text(await client.get('/admin/'));

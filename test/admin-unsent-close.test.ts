@@ -168,16 +168,6 @@ async function withScene(
   );
 }
 
-/** GETs the form's page (for its CSRF token), then POSTs it as a browser would. */
-async function submit(
-  client: BrowserlessClient,
-  path: string,
-  fields: Record<string, string>,
-): Promise<HttpResult> {
-  assert.is((await client.get(path)).status, 200, `GET ${path}`);
-  return client.post(path, fields);
-}
-
 /** The notices of the page a redirect leads to, as text, with their level. */
 async function noticesAfter(client: BrowserlessClient, result: HttpResult): Promise<string[]> {
   assert.is(result.status, 303, 'a redirect (post/redirect/get), not an error page');
@@ -265,7 +255,7 @@ test('deactivating, nobody acting: once the layer takes writes again the worker 
     async (scene) => {
       const { admin, victim } = scene;
       await scene.refuseGroups('user-');
-      const saved = await submit(admin, `/admin/users/${victim.id}/`, { email: '' });
+      const saved = await admin.submit(`/admin/users/${victim.id}/`, { email: '' });
       assert.equal(await noticesAfter(admin, saved), [
         `warning: The user “vic” was changed successfully. ${UNSENT} those connections still receive their rooms’ messages (each is closed at its next command). ${RESENT}; should the server stop first, save the user again to retry.`,
       ]);
@@ -307,7 +297,7 @@ test('Redis stopped and started again on its port: the worker sends the close it
         const { admin, victim } = scene;
         await scene.redis.acl('SAVE');
         await scene.refuseGroups('user-');
-        const saved = await submit(admin, `/admin/users/${victim.id}/`, { email: '' });
+        const saved = await admin.submit(`/admin/users/${victim.id}/`, { email: '' });
         assert.is(saved.status, 303);
         await logged(scene, "saved, but could not close the user's chat sockets");
         // The test's own connection says nothing of the outage it makes.
@@ -337,7 +327,7 @@ test('making a room staff-only, nobody acting: once the layer takes writes again
     async (scene) => {
       const { admin, victim, roomId } = scene;
       await scene.refuseGroups('room-');
-      const saved = await submit(admin, `/admin/rooms/${roomId}/`, {
+      const saved = await admin.submit(`/admin/rooms/${roomId}/`, {
         title: 'Lobby',
         staff_only: 'on',
       });
@@ -363,7 +353,7 @@ test('deactivating, the worker stopped before the layer came back: saving again 
     const { admin, victim } = scene;
     const page = `/admin/users/${victim.id}/`;
     await scene.refuseGroups('user-');
-    const saved = await submit(admin, page, { email: '' }); // "Active" unticked
+    const saved = await admin.submit(page, { email: '' }); // "Active" unticked
     assert.is(saved.headers.location, page, 'back to the user, whose Save retries');
     assert.equal(await noticesAfter(admin, saved), [
       `warning: The user “vic” was changed successfully. ${UNSENT} those connections still receive their rooms’ messages (each is closed at its next command). ${RESENT}; should the server stop first, save the user again to retry.`,
@@ -390,7 +380,7 @@ test("setting the password, the worker stopped: told so on the user's page; savi
     const { admin, victim } = scene;
     await scene.refuseGroups('user-');
     const password = 'a new one for 2026';
-    const changed = await submit(admin, `/admin/users/${victim.id}/password/`, {
+    const changed = await admin.submit(`/admin/users/${victim.id}/password/`, {
       password1: password,
       password2: password,
     });
@@ -416,7 +406,7 @@ test('taking the staff flag, the worker stopped: told which rooms they still rec
     const { admin, victim } = scene;
     const page = `/admin/users/${victim.id}/`;
     await scene.refuseGroups('user-');
-    const saved = await submit(admin, page, { email: '', is_active: 'on' }); // "Staff" unticked
+    const saved = await admin.submit(page, { email: '', is_active: 'on' }); // "Staff" unticked
     assert.equal(await noticesAfter(admin, saved), [
       `warning: The user “vic” was changed successfully. ${UNSENT} those connections still receive the staff-only rooms they are in (each is closed at its next command to one). ${RESENT}; should the server stop first, save the user again to retry.`,
     ]);
@@ -436,7 +426,7 @@ test("deleting, the worker stopped: told; the socket's next command gets USER_HA
   await withScene(false, async (scene) => {
     const { admin, victim } = scene;
     await scene.refuseGroups('user-');
-    const deleted = await submit(admin, `/admin/users/${victim.id}/delete/`, {});
+    const deleted = await admin.submit(`/admin/users/${victim.id}/delete/`, {});
     assert.equal(await noticesAfter(admin, deleted), [
       `warning: The user “vic” was deleted successfully. ${UNSENT} those connections still receive their rooms’ messages (each is closed at its next command). ${RESENT}.`,
     ]);
@@ -456,7 +446,7 @@ test("making a room staff-only, the worker stopped: told so on the room's page; 
       const { admin, victim, roomId } = scene;
       const page = `/admin/rooms/${roomId}/`;
       await scene.refuseGroups('room-');
-      const saved = await submit(admin, page, { title: 'Lobby', staff_only: 'on' });
+      const saved = await admin.submit(page, { title: 'Lobby', staff_only: 'on' });
       assert.is(saved.headers.location, page, 'back to the room, whose Save retries');
       assert.equal(await noticesAfter(admin, saved), [
         `warning: The room “Lobby” was changed successfully. However, the open chat connections in the room could not be closed, because the channel layer is unavailable: until they are, those of users who are not staff still receive its messages (each is closed at its next command to it). ${RESENT}; should the server stop first, save the room again to retry.`,
@@ -493,7 +483,7 @@ test("a room made staff-only, the worker stopped: a non-staff socket's next comm
     async (scene) => {
       const { admin, victim, roomId } = scene;
       await scene.refuseGroups('room-');
-      const saved = await submit(admin, `/admin/rooms/${roomId}/`, {
+      const saved = await admin.submit(`/admin/rooms/${roomId}/`, {
         title: 'Lobby',
         staff_only: 'on',
       });
@@ -515,7 +505,7 @@ test('deleting a room, nobody acting: told that its sockets were not told yet; o
   await withScene(false, async (scene) => {
     const { admin, victim, roomId } = scene;
     await scene.refuseGroups('room-');
-    const deleted = await submit(admin, `/admin/rooms/${roomId}/delete/`, {});
+    const deleted = await admin.submit(`/admin/rooms/${roomId}/delete/`, {});
     assert.is(deleted.headers.location, '/admin/rooms/');
     assert.equal(await noticesAfter(admin, deleted), [
       `warning: The room “Lobby” was deleted successfully. However, the open chat connections in the room could not be told, because the channel layer is unavailable: until they are, their pages show it (each finds it gone at its next command to it). They are told automatically as soon as the layer takes it.`,
@@ -536,7 +526,7 @@ test('deleting a room, the worker stopped: its sockets never told, their next co
   await withScene(false, async (scene) => {
     const { admin, victim, roomId } = scene;
     await scene.refuseGroups('room-');
-    const deleted = await submit(admin, `/admin/rooms/${roomId}/delete/`, {});
+    const deleted = await admin.submit(`/admin/rooms/${roomId}/delete/`, {});
     assert.is((await noticesAfter(admin, deleted)).length, 1);
     await scene.replaceWorker();
 

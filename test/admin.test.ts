@@ -95,17 +95,6 @@ for (const database of allDatabases()) {
     return socket;
   }
 
-  /** GETs the form page (for its CSRF token), then POSTs the form like a browser. */
-  async function submit(
-    client: BrowserlessClient,
-    path: string,
-    fields: Record<string, string>,
-  ): Promise<HttpResult> {
-    const form = await client.get(path);
-    assert.is(form.status, 200, `GET ${path}`);
-    return client.post(path, fields);
-  }
-
   /**
    * `res` answered a page whose room or user is not there as Django's admin does:
    * to the dashboard, which warns once, naming the id.
@@ -474,7 +463,7 @@ for (const database of allDatabases()) {
     assert.match(list, /flag-yes">Yes</);
     assert.not.match(text(await client.get('/admin/rooms/')), /was added/, 'the notice shows once');
     // Unchecked box: not staff-only.
-    await submit(client, '/admin/rooms/new/', { title: 'Open' });
+    await client.submit('/admin/rooms/new/', { title: 'Open' });
     assert.equal(
       (await roomRows()).map((r) => Boolean(r.staff_only)),
       [true, false],
@@ -486,8 +475,8 @@ for (const database of allDatabases()) {
     // Python strips U+001C–U+001F and U+0085, which trim() keeps; trim() strips U+FEFF,
     // which Python keeps (test/python-strip checks every such code point against Django).
     for (const title of ['\u001c\u0085 Lounge \u001f\u001d', '\ufeffBOM\ufeff'])
-      assert.is((await submit(client, '/admin/rooms/new/', { title })).status, 303);
-    const blank = await submit(client, '/admin/rooms/new/', { title: '\u0085\u001e\u2028' });
+      assert.is((await client.submit('/admin/rooms/new/', { title })).status, 303);
+    const blank = await client.submit('/admin/rooms/new/', { title: '\u0085\u001e\u2028' });
     assert.is(blank.status, 200, 'a title of Python whitespace is no title');
     assert.match(text(blank), /id="id_title_error">A title is required\.</);
     const [lounge] = await db.knex('chat_room').select('id').where('title', 'Lounge');
@@ -496,12 +485,12 @@ for (const database of allDatabases()) {
       (await roomRows()).map((r) => r.title),
       ['Lounge', '\ufeffBOM\ufeff'],
     );
-    await submit(client, `/admin/rooms/${lounge.id}/`, { title: '\u001fHall\u0085' });
+    await client.submit(`/admin/rooms/${lounge.id}/`, { title: '\u001fHall\u0085' });
     assert.equal(
       (await roomRows()).map((r) => r.title),
       ['Hall', '\ufeffBOM\ufeff'],
     );
-    const created = await submit(client, '/admin/users/new/', {
+    const created = await client.submit('/admin/users/new/', {
       username: '\u001c ann\u0085', // Django's UsernameField strips too
       email: '\u0085\u001cann@example.com\u001f',
       password1: 'pa55 word',
@@ -514,14 +503,14 @@ for (const database of allDatabases()) {
     // So does its login form: a padded username logs in, and trim() would keep U+0085.
     const login = await new BrowserlessClient(port).login('\u0085ann\u001f ', 'pa55 word');
     assert.is(login.status, 302);
-    const edited = await submit(client, `/admin/users/${ann.id}/`, {
+    const edited = await client.submit(`/admin/users/${ann.id}/`, {
       email: '\u001eann@example.org\u0085',
       is_active: 'on',
     });
     assert.is(edited.status, 303, text(edited));
     assert.is((await fixtures.users.findById(ann.id))!.email, 'ann@example.org');
     // Django keeps U+FEFF, and then the address is no valid email.
-    const bom = await submit(client, `/admin/users/${ann.id}/`, {
+    const bom = await client.submit(`/admin/users/${ann.id}/`, {
       email: '\ufeffann@example.net',
       is_active: 'on',
     });
@@ -611,7 +600,7 @@ for (const database of allDatabases()) {
     const room = await fixtures.room('Keep me');
     for (const title of ['', '   ', 'x'.repeat(256), 'nul\0byte']) {
       for (const path of ['/admin/rooms/new/', `/admin/rooms/${room.id}/`]) {
-        const res = await submit(client, path, { title, staff_only: 'on' });
+        const res = await client.submit(path, { title, staff_only: 'on' });
         assert.is(res.status, 200, `${path} ${JSON.stringify(title.slice(0, 10))}`);
         const page = text(res);
         assert.match(page, /role="alert">\s*Please correct the error below\./, 'one field');
@@ -733,7 +722,7 @@ for (const database of allDatabases()) {
       [`/admin/users/${bob.id}/password/`, { password1: '', password2: '' }, many],
     ];
     for (const [path, fields, note] of cases) {
-      const page = text(await submit(client, path, fields));
+      const page = text(await client.submit(path, fields));
       const what = `${path} ${JSON.stringify(fields)}`;
       assert.is(/role="alert">\s*([^<]*?)\s*</.exec(page)?.[1], note, what);
       if (fields.password1 === '2026')
@@ -748,7 +737,7 @@ for (const database of allDatabases()) {
   test('HTML in a room title is escaped on the admin pages, in their notices, and on the index', async () => {
     const { client } = await signedIn('mod', { staff: true });
     const title = `<script>alert(1)</script><img src=x onerror="alert('x')">&amp;`;
-    assert.is((await submit(client, '/admin/rooms/new/', { title })).status, 303);
+    assert.is((await client.submit('/admin/rooms/new/', { title })).status, 303);
     const room = (await fixtures.rooms.list())[0]!;
     assert.is(room.title, title, 'stored verbatim');
     const escaped =
@@ -765,7 +754,7 @@ for (const database of allDatabases()) {
       );
     };
     await notice('added');
-    assert.is((await submit(client, `/admin/rooms/${room.id}/`, { title })).status, 303);
+    assert.is((await client.submit(`/admin/rooms/${room.id}/`, { title })).status, 303);
     await notice('changed');
     // (The dashboard shows no titles: it showed this one only in the notice.)
     for (const path of [
@@ -875,7 +864,7 @@ for (const database of allDatabases()) {
     assertCostsAsMuch(cpu.email, cpu.paddedEscaped, 'giant email');
     // Django checks the password against the user its form built, which has only
     // the fields that passed: a refused username or email is not compared with it.
-    const invalid = await submit(client, '/admin/users/new/', {
+    const invalid = await client.submit('/admin/users/new/', {
       username: 'bad name!',
       email: 'bad name!',
       password1: 'bad name!!',
@@ -932,7 +921,7 @@ for (const database of allDatabases()) {
       ],
     ];
     for (const [fields, errorField, message] of cases) {
-      const res = await submit(client, '/admin/users/new/', { is_staff: 'on', ...fields });
+      const res = await client.submit('/admin/users/new/', { is_staff: 'on', ...fields });
       const page = text(res);
       assert.is(res.status, 200, JSON.stringify(fields));
       assert.match(
@@ -956,7 +945,7 @@ for (const database of allDatabases()) {
     );
     // Editing a user checks the email the same way.
     const root = (await fixtures.users.findByUsername('root'))!;
-    const edit = await submit(client, `/admin/users/${root.id}/`, {
+    const edit = await client.submit(`/admin/users/${root.id}/`, {
       email: 'not an email <x>',
       is_active: 'on',
       is_staff: 'on',
@@ -1013,10 +1002,10 @@ for (const database of allDatabases()) {
     const { client } = await signedIn('root', { staff: true, superuser: true });
     const { client: bob, user } = await signedIn('bob');
     const path = `/admin/users/${user.id}/password/`;
-    const mismatch = await submit(client, path, { password1: 'new one', password2: 'new 1' });
+    const mismatch = await client.submit(path, { password1: 'new one', password2: 'new 1' });
     assert.is(mismatch.status, 200);
     assert.match(text(mismatch), /id="id_password2_error">The two password fields didn’t match\./);
-    const empty = await submit(client, path, { password1: '', password2: '' });
+    const empty = await client.submit(path, { password1: '', password2: '' });
     assert.is(empty.status, 200);
     assert.is(
       (await new BrowserlessClient(port).login('bob', PASSWORD)).status,
@@ -1024,12 +1013,12 @@ for (const database of allDatabases()) {
       'unchanged so far',
     );
     const bobsChat = await chatOf(bob);
-    const weak = await submit(client, path, { password1: 'Bob', password2: 'Bob' });
+    const weak = await client.submit(path, { password1: 'Bob', password2: 'Bob' });
     assert.match(
       text(weak),
       /id="id_password2_error">The password is too similar to the username\. This password is too short\./,
     );
-    const res = await submit(client, path, {
+    const res = await client.submit(path, {
       password1: 'new one 2026',
       password2: 'new one 2026',
     });
@@ -1040,8 +1029,7 @@ for (const database of allDatabases()) {
     assert.is((await new BrowserlessClient(port).login('bob', PASSWORD)).status, 200);
     assert.is((await new BrowserlessClient(port).login('bob', 'new one 2026')).status, 302);
     // Changing one's own password keeps one signed in (a new session).
-    const self = await submit(
-      client,
+    const self = await client.submit(
       `/admin/users/${(await fixtures.users.findByUsername('root'))!.id}/password/`,
       {
         password1: 'root password 2',
@@ -1061,7 +1049,7 @@ for (const database of allDatabases()) {
     const allow = await refuseSessionDeletes();
     let res: HttpResult;
     try {
-      res = await submit(client, `/admin/users/${user.id}/password/`, {
+      res = await client.submit(`/admin/users/${user.id}/password/`, {
         password1: 'new one 2026',
         password2: 'new one 2026',
       });
@@ -1082,7 +1070,7 @@ for (const database of allDatabases()) {
     const allow = await refuseSessionDeletes();
     let res: HttpResult;
     try {
-      res = await submit(client, path, { email: '' });
+      res = await client.submit(path, { email: '' });
     } finally {
       await allow();
     }
@@ -1090,7 +1078,7 @@ for (const database of allDatabases()) {
     assert.ok((await fixtures.users.findById(user.id))!.isActive, 'still active');
     assert.is((await bob.get('/')).status, 200, "bob's session stands");
     // Done again, it is done whole: were bob inactive already, his socket would stay open.
-    assert.is((await submit(client, path, { email: '' })).status, 303);
+    assert.is((await client.submit(path, { email: '' })).status, 303);
     assert.is((await within(bobsChat.closed, 3000, 'his chat socket to close')).code, 4001);
     assert.is((await bob.get('/')).status, 302, "bob's session ended");
   });
@@ -1102,7 +1090,7 @@ for (const database of allDatabases()) {
       const { client } = await signedIn('root', { staff: true, superuser: true });
       const { client: bob, user } = await signedIn('bob');
       const path = `/admin/users/${user.id}/`;
-      await submit(client, path, { email: '' }); // deactivated: his session ends
+      await client.submit(path, { email: '' }); // deactivated: his session ends
       // The save's UPDATE (the only one setting "email" here) waits, once it read
       // bob inactive, for a lock the test holds. Advisory locks are the whole
       // server's: a random key keeps other tests' out.
@@ -1125,7 +1113,7 @@ for (const database of allDatabases()) {
       });
       try {
         await lockTaken;
-        const saving = submit(client, path, { email: 'bob@example.com' }); // left inactive
+        const saving = client.submit(path, { email: 'bob@example.com' }); // left inactive
         const waiting = async (): Promise<boolean> =>
           (
             await db.knex.raw(
@@ -1209,7 +1197,7 @@ for (const database of allDatabases()) {
       return [user.isActive, user.isStaff, user.isSuperuser];
     };
     const edit = `/admin/users/${bob.id}/`;
-    const res = await submit(client, edit, {
+    const res = await client.submit(edit, {
       is_active: 'true',
       is_staff: 'false',
       is_superuser: 'FALSE',
@@ -1232,7 +1220,7 @@ for (const database of allDatabases()) {
     assert.is(last.status, 303);
     assert.equal(await flagsOf(bob.id), [true, false, false], 'the last value counts');
 
-    const created = await submit(client, '/admin/users/new/', {
+    const created = await client.submit('/admin/users/new/', {
       username: 'carol',
       password1: 'a long passphrase 7',
       password2: 'a long passphrase 7',
@@ -1245,14 +1233,14 @@ for (const database of allDatabases()) {
     assert.equal([carol.isStaff, carol.isSuperuser], [false, false]);
 
     assert.is(
-      (await submit(client, '/admin/rooms/new/', { title: 'Open', staff_only: 'false' })).status,
+      (await client.submit('/admin/rooms/new/', { title: 'Open', staff_only: 'false' })).status,
       303,
     );
     const [room] = await fixtures.rooms.list();
     assert.equal(room, { id: room!.id, title: 'Open', staffOnly: false });
-    await submit(client, `/admin/rooms/${room!.id}/`, { title: 'Open', staff_only: '' });
+    await client.submit(`/admin/rooms/${room!.id}/`, { title: 'Open', staff_only: '' });
     assert.is((await fixtures.rooms.find(room!.id))!.staffOnly, false);
-    await submit(client, `/admin/rooms/${room!.id}/`, { title: 'Open', staff_only: 'true' });
+    await client.submit(`/admin/rooms/${room!.id}/`, { title: 'Open', staff_only: 'true' });
     assert.is((await fixtures.rooms.find(room!.id))!.staffOnly, true, 'a ticked box still ticks');
   });
 
@@ -1294,7 +1282,7 @@ for (const database of allDatabases()) {
 
   test('superusers cannot take away their own active, staff or superuser flags (docs/security.md: an unticked box is no confirmation)', async () => {
     const { client, user } = await signedIn('root', { staff: true, superuser: true });
-    const res = await submit(client, `/admin/users/${user.id}/`, { is_active: 'on' });
+    const res = await client.submit(`/admin/users/${user.id}/`, { is_active: 'on' });
     assert.is(res.status, 200);
     assert.match(
       text(res),
@@ -1335,7 +1323,7 @@ for (const database of allDatabases()) {
         ['other', false],
       ],
     );
-    assert.is((await submit(client, '/admin/rooms/new/', { title: 'Mine' })).status, 303);
+    assert.is((await client.submit('/admin/rooms/new/', { title: 'Mine' })).status, 303);
   });
 
   test('CSRF: every admin POST without the token, with a wrong one or from another origin is 403', async () => {

@@ -82,18 +82,9 @@ for (const database of allDatabases()) {
     return client;
   }
 
-  async function submit(
-    client: BrowserlessClient,
-    path: string,
-    fields: Record<string, string>,
-  ): Promise<HttpResult> {
-    assert.is((await client.get(path)).status, 200, `GET ${path}`);
-    return client.post(path, fields);
-  }
-
   test('the admin creates, lists and edits users and rooms with non-ASCII names, at their length limits', async () => {
     const root = await admin();
-    const created = await submit(root, '/admin/users/new/', {
+    const created = await root.submit('/admin/users/new/', {
       username: LONG_NAME,
       password1: PASSWORD,
       password2: PASSWORD,
@@ -104,7 +95,7 @@ for (const database of allDatabases()) {
     const page = text(await root.get(String(created.headers.location)));
     assert.ok(page.includes(`>${escapeHtml(LONG_NAME)}</a>” was added successfully.`), 'notice');
     assert.ok(text(await root.get('/admin/users/')).includes(escapeHtml(LONG_NAME)), 'listed');
-    const tooLong = await submit(root, '/admin/users/new/', {
+    const tooLong = await root.submit('/admin/users/new/', {
       username: `${LONG_NAME}é`,
       password1: PASSWORD,
       password2: PASSWORD,
@@ -116,10 +107,10 @@ for (const database of allDatabases()) {
     assert.ok(text(await root.get(`/admin/users/${user.id}/`)).includes(escapeHtml(LONG_NAME)));
 
     for (const title of TITLES) {
-      const res = await submit(root, '/admin/rooms/new/', { title });
+      const res = await root.submit('/admin/rooms/new/', { title });
       assert.is(res.status, 303, `${title}: ${text(res)}`);
     }
-    const tooLongTitle = await submit(root, '/admin/rooms/new/', { title: `${ASTRAL_TITLE}😀` });
+    const tooLongTitle = await root.submit('/admin/rooms/new/', { title: `${ASTRAL_TITLE}😀` });
     assert.is(tooLongTitle.status, 200);
     assert.match(text(tooLongTitle), /at most 255 characters \(it has 256\)/i);
     const stored = (await db.knex('chat_room').select('id', 'title').orderBy('id')) as {

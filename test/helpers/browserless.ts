@@ -68,6 +68,16 @@ export class BrowserlessClient {
     return result;
   }
 
+  /**
+   * GETs a form's page (for its CSRF token), then POSTs the form to it, as a
+   * browser does; a page that is not the form (not 200) fails at once.
+   */
+  async submit(path: string, fields: Record<string, string>): Promise<HttpResult> {
+    const page = await this.get(path);
+    if (page.status !== 200) throw new Error(`GET ${path}: ${page.status}, not the form`);
+    return this.post(path, fields);
+  }
+
   /** Logs in through the real form; resolves with the POST's response. */
   async login(username: string, password: string, next = '/'): Promise<HttpResult> {
     await this.get(`/accounts/login/?next=${encodeURIComponent(next)}`);
