@@ -200,6 +200,57 @@ for (const backend of allDatabases()) {
     assert.ok(await users.authenticate('alice', 'n3w-Secret'));
   });
 
+  // The layer's behaviour, whatever the database: run on one.
+  if (backend.name === 'sqlite')
+    test('Redis away after the prompt: each wait says it ends as soon as the layer is back, and it does: the close goes out then, not at the end of the wait', async () => {
+      const dora = await users.create({ username: 'dora', password: 'old password' });
+      const prefix = testPrefix();
+      const layer = createLayer(SHARED_REDIS_URL, { prefix });
+      const redis = new URL(SHARED_REDIS_URL);
+      const proxy = await TcpProxy.start({ host: redis.hostname, port: Number(redis.port) });
+      const run = startGredis([
+        'changepassword',
+        'dora',
+        ...db_(),
+        '--layer',
+        `redis://127.0.0.1:${proxy.port}/0?prefix=${prefix}`,
+      ]);
+      try {
+        await layer.groupAdd(userGroup(dora.id), 'sockets.dora');
+        await waitFor(() => run.stdout().includes('Password: '), 10_000, 'the prompt');
+        proxy.cut(); // Redis goes away once the command has found it reachable
+        run.child.stdin!.write('n3w-Secret\nn3w-Secret\n');
+        // Each try fails once the layer's reconnect has (1–5 s), then its wait.
+        await waitFor(
+          () => /trying again in 4 s, or as soon as the layer is back/.test(run.stderr()),
+          40_000,
+          'the waits to reach 4 s',
+        );
+        assert.match(
+          run.stderr(),
+          /^The channel layer did not take the close of the chat sockets of user 'dora' \([^\n]*unavailable[^\n]*\); trying again in 0\.5 s, or as soon as the layer is back \(Ctrl-C to stop\)\n/,
+        );
+        await proxy.restore();
+        const back = Date.now();
+        // Inside the 4 s wait: the layer reconnects within 2 s (its backoff's cap).
+        assert.equal(await within(run.exited, 10_000, 'the command to end once Redis is back'), {
+          code: 0,
+          signal: null,
+        });
+        const took = Date.now() - back;
+        assert.ok(took < 3500, `closed ${took} ms after Redis was back, not at the wait's end`);
+        assert.match(run.stdout(), /Closed the chat sockets of user 'dora'\n$/);
+        assert.equal(await within(layer.receive('sockets.dora'), 3000), {
+          close: CLOSE_LOGGED_OUT,
+        });
+      } finally {
+        run.child.kill('SIGKILL');
+        proxy.stop();
+        await layer.flush();
+        await layer.close();
+      }
+    });
+
   test('a layer that never takes the close: after --close-wait, exit 3, saying the password changed, which sockets may be open, and that each is closed at its next command', async () => {
     const bob = await users.create({ username: 'bob', password: 'old password' });
     const sessions = new SessionStore(db, { secret: TEST_SECRET_KEY });

@@ -118,6 +118,8 @@ async function closeSocketsOf(
   const backoff = new RetryBackoff();
   /** Why the last try failed: said too when the wait ends between tries. */
   let reason = 'no answer';
+  /** One whenReady for all the waits while a host is away: each adds a listener until it is back. */
+  let hostBack: Promise<void> | undefined;
   const gaveUp = (): CommandFailed =>
     new CommandFailed(
       interrupted.aborted
@@ -141,27 +143,42 @@ async function closeSocketsOf(
         );
       const delay = backoff.next();
       const left = givesUpAt - Date.now();
+      if (layerHostAway(layer))
+        hostBack ??= layer.whenReady().finally(() => (hostBack = undefined));
+      // A wait ends when a host that was away is back: said, so that whoever
+      // restarts Redis knows not to sit out the wait.
+      const orSooner = hostBack ? ', or as soon as the layer is back' : '';
       // A wait past --close-wait ends with it, and no try follows: said so, with the real wait.
       const next =
         delay <= left
-          ? `trying again in ${delay / 1000} s`
-          : `giving up in ${Math.round(left / 100) / 10} s, as --close-wait ends`;
+          ? `trying again in ${delay / 1000} s${orSooner}`
+          : `giving up in ${Math.round(left / 100) / 10} s, as --close-wait ends${orSooner && ', unless the layer is back before'}`;
       process.stderr.write(
         `The channel layer did not take the close of the chat sockets of ${who} (${reason}); ${next} (Ctrl-C to stop)\n`,
       );
-      await retryWait(layer, delay, giveUp);
+      await retryWait(delay, giveUp, hostBack);
     }
   }
   process.stdout.write(`Closed the chat sockets of ${who}\n`);
 }
 
-/** `delayMs`, or less: until a layer host that was away is back, or `signal` aborts. */
-async function retryWait(layer: ChannelLayer, delayMs: number, signal: AbortSignal): Promise<void> {
-  const waits: Promise<unknown>[] = [
-    setTimeout(delayMs, undefined, { signal }).catch(() => undefined),
-  ];
-  if (layerHostAway(layer)) waits.push(layer.whenReady());
-  await Promise.race(waits);
+/** `delayMs`, or less: until `hostBack` (a host that was away is back), or `signal` aborts. */
+async function retryWait(
+  delayMs: number,
+  signal: AbortSignal,
+  hostBack: Promise<void> | undefined,
+): Promise<void> {
+  // The timer goes with a wait that ended another way: left running, it would
+  // hold the process open for the rest of its delay once the command is done.
+  const ended = new AbortController();
+  const timer = setTimeout(delayMs, undefined, {
+    signal: AbortSignal.any([signal, ended.signal]),
+  }).catch(() => undefined);
+  try {
+    await Promise.race(hostBack ? [timer, hostBack] : [timer]);
+  } finally {
+    ended.abort();
+  }
 }
 
 /** Asks as Django does: a mismatch, a blank or a refused password (its reasons said) is a try. */
