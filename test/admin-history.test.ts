@@ -42,6 +42,8 @@ interface DjangoAnswers {
   /** Messages as stored (json.dumps). */
   rooms: string[];
   users: string[];
+  /** The email each of `users` saves (null: the form refused it). */
+  emails: (string | null)[];
   added: string;
   password: string;
 }
@@ -273,6 +275,51 @@ for (const database of allDatabases()) {
     // Django's history_view finds no object: the dashboard, which says so, not its entries.
     await assertMissing(client, await client.get(`${path}history/`), 'user', String(bob.id));
     assert.is((await entries()).length, 4, 'its entries stay');
+  });
+
+  test("an email whose domain only changes case is saved as Django's UserChangeForm saves it, its domain lowercased, and logged as it logs it: changed when the box's text changed, whatever is stored", async () => {
+    const { client } = await signedIn('root', { staff: true, superuser: true });
+    await fixtures.user('bob');
+    await fixtures.user('cy');
+    // As a Django project sharing the database may have stored it: not normalised.
+    await db.knex('auth_user').where('username', 'cy').update({ email: 'Cy@Example.COM' });
+    await db.knex('auth_user').where('username', 'bob').update({ email: 'bob@example.com' });
+    const flags = { is_active: true, is_staff: false, is_superuser: false };
+    const changes: [string, string, string][] = [
+      ['bob', 'bob@example.com', 'bob@EXAMPLE.COM'],
+      ['cy', 'Cy@Example.COM', 'Cy@Example.COM'],
+    ];
+    for (const [username, , typed] of changes) {
+      const user = (await fixtures.users.findByUsername(username))!;
+      const saved = await submit(client, `/admin/users/${user.id}/`, {
+        email: typed,
+        is_active: 'on',
+      });
+      assert.is(saved.status, 303, `${username} saved`);
+    }
+    const django = await askDjango({
+      users: changes.map(([, before, typed]) => [
+        { email: before, ...flags },
+        { email: typed, ...flags },
+      ]),
+    });
+    for (const [i, [username]] of changes.entries()) {
+      const user = (await fixtures.users.findByUsername(username))!;
+      assert.is(user.email, django.emails[i], `${username}'s email as Django saves it`);
+      const logged = (await entries()).filter((entry) => entry.object_id === String(user.id));
+      assert.equal(
+        logged.map((entry) => entry.change_message),
+        [django.users[i]],
+        `${username}'s change message`,
+      );
+    }
+    const cy = (await fixtures.users.findByUsername('cy'))!;
+    assert.equal(
+      historyRows(text(await client.get(`/admin/users/${cy.id}/history/`))).map(
+        ([, , action]) => action,
+      ),
+      ['No fields changed.'],
+    );
   });
 
   test("the dashboard's Recent actions are its user's own last 10, newest first, marked by action, linked but for deletions, with their model", async () => {

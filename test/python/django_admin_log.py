@@ -9,7 +9,9 @@ Reads JSON on stdin:
            Room form, or UserAdmin's change form (its fields Gredis has), saves
            them: a ModelForm of the model's fields, as ModelAdmin makes;
 and prints the same keys with Django's answers (messages as LogEntryManager.log_action
-stores them, json.dumps), plus "added", the message of an addition, and "password",
+stores them, json.dumps), plus "emails", the email each "users" change saves (the
+form's instance once valid: AbstractUser.clean, which ModelForm validation runs,
+lowercases the domain; the message compares the form's value, as typed), "added", the message of an addition, and "password",
 what UserAdmin.user_change_password stores (AdminPasswordChangeForm).
 """
 import json
@@ -52,16 +54,24 @@ class Room(models.Model):
         app_label = "chat"
 
 
-def constructed(model, fields, initial, data):
-    form = modelform_factory(model, fields=fields)(
+def bound(model, fields, initial, data):
+    return modelform_factory(model, fields=fields)(
         data={k: v for k, v in data.items() if v is not False},
         instance=model(**initial),
     )
-    return json.dumps(construct_change_message(form, None, False))
 
 
-request = json.load(sys.stdin)
+def constructed(model, fields, initial, data):
+    return json.dumps(construct_change_message(bound(model, fields, initial, data), None, False))
+
+
+def saved_email(initial, data):
+    form = bound(User, user_fields, initial, data)
+    return form.instance.email if form.is_valid() else None
+
+
 user_fields = ["email", "is_active", "is_staff", "is_superuser"]
+request = json.load(sys.stdin)
 password_form = AdminPasswordChangeForm(User(username="bob"), {"password1": "x", "password2": "x"})
 print(
     json.dumps(
@@ -77,6 +87,7 @@ print(
                 constructed(Room, ["title", "staff_only"], i, d) for i, d in request["rooms"]
             ],
             "users": [constructed(User, user_fields, i, d) for i, d in request["users"]],
+            "emails": [saved_email(i, d) for i, d in request["users"]],
             "added": json.dumps(construct_change_message(password_form, None, True)),
             "password": json.dumps(construct_change_message(password_form, None, False)),
         }

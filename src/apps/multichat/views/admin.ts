@@ -1061,10 +1061,17 @@ function userEdit(services: AdminServices): View {
     let saved: User;
     try {
       saved = await services.users.update(user.id, values, async (trx, after) => {
+        // Django's changed_data compares the box's text with what the page showed,
+        // not what is stored (AbstractUser.clean lowercases the domain on save): a
+        // domain's case typed anew is a change, and re-saving one stored
+        // unnormalised is none, as in Django.
         await logAction(services, request, trx, {
           ...userObject(after),
           action: CHANGE,
-          message: changeMessage(false, changedLabels(user, after, USER_LABELS)),
+          message: changeMessage(
+            false,
+            changedLabels(user, { ...after, email: values.email }, USER_LABELS),
+          ),
         });
         if (leftInactive) await services.sessions.deleteForUser(user.id, trx);
       });
