@@ -4,8 +4,10 @@
  * real HTTP on SQLite and PostgreSQL: the same rows are put in Django's own
  * ChangeList (test/python/django_admin_list.py, an in-memory SQLite database),
  * and each list page must show what Django's shows for the same query string,
- * or answer as it does (`?e=1`, 400). The queries are chosen to mean the same
- * on both databases (Django's `contains` ignores case on SQLite only).
+ * or answer as it does (`?e=1`, 400, or the 500 of a lookup it takes and its
+ * query fails on). The queries are chosen to mean the same on both databases
+ * (Django's `contains` ignores case on SQLite only); the users' dates are read in
+ * UTC, Gredis's TIME_ZONE, which the script sets too.
  */
 import { suite } from './helpers/suite.js';
 import * as assert from 'uvu/assert';
@@ -150,10 +152,36 @@ for (const database of allDatabases()) {
       });
   }
 
+  /**
+   * When each user joined and last logged in, in UTC to the microsecond (as
+   * Django's ISO 8601 for the comparison): the ends of years, months and days,
+   * a leap day, a Saturday and a Sunday; none where they never logged in.
+   */
+  const DATES: Record<string, [string, string | null]> = {
+    root: ['2026-11-29 05:00:00.000000', '2026-11-30 23:59:59.999999'],
+    zed: ['2025-12-31 23:59:59.999999', null],
+    amy: ['2026-01-01 00:00:00.000000', '2026-03-01 12:00:00.500000'],
+    bob: ['2026-02-28 23:59:59.999999', '2026-03-01 00:00:00.000000'],
+    cat: ['2024-02-29 12:00:00.000001', null],
+    dan: ['2026-03-01 00:00:00.000000', '2026-01-01 00:00:00.000000'],
+  };
+
+  async function datedUsers(): Promise<void> {
+    const stored = (utc: string | null) =>
+      utc === null || database.name === 'sqlite' ? utc : `${utc}+00`;
+    for (const [username, [joined, login]] of Object.entries(DATES))
+      await db
+        .knex('auth_user')
+        .where({ username })
+        .update({ date_joined: stored(joined), last_login: stored(login) });
+  }
+
   test("every list answers as Django 3.2's ChangeList for the same rows and query string", async () => {
     const client = await signedIn();
     await someRooms();
     await someUsers();
+    await datedUsers();
+    const iso = (utc: string | null) => (utc === null ? null : `${utc.replace(' ', 'T')}+00:00`);
     const rooms = (await db.knex('chat_room').select('id', 'title', 'staff_only')).map((row) => ({
       id: Number(row.id),
       title: row.title as string,
@@ -178,6 +206,8 @@ for (const database of allDatabases()) {
       is_staff: fromDbBoolean(row.is_staff),
       is_superuser: fromDbBoolean(row.is_superuser),
       is_active: fromDbBoolean(row.is_active),
+      date_joined: iso(DATES[row.username as string]![0]),
+      last_login: iso(DATES[row.username as string]![1]),
     }));
     const [a, b, c] = rooms.map(({ id }) => id).sort((x, y) => x - y);
     const queries: [Kind, string][] = [
@@ -237,6 +267,14 @@ for (const database of allDatabases()) {
         'title__isnull=x',
         'title__isnull=false',
         'title__year=1',
+        'title__range=AZ',
+        'title__range=az&o=0',
+        'staff_only__range=01',
+        'id__range=19',
+        'id__range=1,2',
+        'id__range=1',
+        'id__range=x1',
+        'id__range=',
         'title__lower=a',
         'titel=x',
         'title__exact__exact=a',
@@ -266,6 +304,76 @@ for (const database of allDatabases()) {
         'q=example.com&is_active__exact=1',
         'password=x',
         'password__startswith=pbkdf2',
+        // Dates, read in UTC (TIME_ZONE): 2026-01-01 00:00 UTC is 2025 in Chicago.
+        'date_joined__year=2026',
+        'date_joined__year=2025',
+        'date_joined__year= +2024%0A',
+        'date_joined__year__gte=2026&o=1',
+        'date_joined__year__lt=2026',
+        'date_joined__year__in=2024,2025',
+        'date_joined__year__range=45',
+        'date_joined__year=abc',
+        'date_joined__year=',
+        'date_joined__year=2_026',
+        'date_joined__month=2',
+        'date_joined__month=03',
+        'date_joined__month__in=1,12',
+        'date_joined__month__range=13',
+        'date_joined__month__gt=12',
+        'date_joined__day=29',
+        'date_joined__day__lte=1&o=-1',
+        'date_joined__week_day=7',
+        'date_joined__week_day=1',
+        'date_joined__week_day=x',
+        'date_joined__date=2026-01-01',
+        'date_joined__date=2026-1-1',
+        'date_joined__date=2026-02-28%0A',
+        'date_joined__date=2026-02-29',
+        'date_joined__date=2026-01-01T00:00',
+        'date_joined__date__gte=2026-02-28',
+        'date_joined__date__in=2024-02-29,2026-03-01',
+        'date_joined__date__range=ab',
+        'last_login__date__isnull=1',
+        'last_login__year__isnull=0',
+        'last_login__month__isnull=',
+        'date_joined__gte=2026-01-01',
+        'date_joined__lt=2026-01-01',
+        'date_joined=2026-01-01',
+        'date_joined__gt=2026-02-28 23:59:59.999998',
+        'date_joined__gte=2026-02-28 23:59:59,9999999',
+        'date_joined__lt=2024-02-29T12:00:00.000002Z',
+        'last_login=2026-03-01T13:00:00.5%2B01:00',
+        'last_login=2026-03-01T11:30:00.5-0030',
+        'last_login__lte=2026-03-01T01:00%2B01',
+        'last_login__in=2026-01-01,2026-03-01 00:00',
+        'last_login__in=2026-01-01,x',
+        'date_joined__gte=2026-01-01T24:00',
+        'date_joined__gte=2026-01-01T23:60',
+        'date_joined__gte=2026-01-01 00:00%2B24:00',
+        'date_joined__gte=2026-01-01 00:00 %2B01:00',
+        'date_joined__gte=2026-01-01t00:00',
+        'date_joined__gte=2026-01-01.',
+        'date_joined__gt=',
+        'date_joined__range=2026-01-01,2026-12-31',
+        'date_joined__contains__year=2026',
+        // Django takes these, then its query fails: its 500.
+        'date_joined__year=0',
+        'date_joined__year__lte=10000',
+        'date_joined__gte=0001-01-01T00:00%2B01:00',
+        'last_login__lt=9999-12-31T23:00-01:00',
+        'date_joined__range=',
+        'date_joined__date__range=',
+        'first_name__range=',
+        'username__range=a,z',
+        // ...unless another is refused first: ?e=1.
+        'date_joined__year=0&id=x',
+        'id__range=x1&date_joined__year=0',
+        // A range's values are its value's characters, as Django's Range takes a string.
+        'username__range=az',
+        'username__range=bd&o=-0',
+        'is_staff__range=01',
+        'is_staff__range=tf',
+        'is_active__range=ty',
       ].map((query): [Kind, string] => ['users', query]),
     ];
     const django = await runPython<DjangoAnswer[]>('django_admin_list.py', {

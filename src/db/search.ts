@@ -24,22 +24,46 @@ export interface ColumnOrder {
   descending: boolean;
 }
 
-/** A lookup's value as its field prepared it: a number, a boolean or text. */
-export type LookupValue = string | number | boolean;
+/**
+ * An instant as DateTimeField.get_prep_value makes it, in UTC to the microsecond,
+ * as the columns hold it on SQLite: "2026-01-01 00:00:00.000000".
+ */
+export interface Timestamp {
+  utc: string;
+}
+
+/** A lookup's value as its field prepared it: a number, a boolean, text or an instant. */
+export type LookupValue = string | number | boolean | Timestamp;
 
 /**
- * One of Django's field lookups on a column. `column` must come from the caller's
- * list of the model's fields, never from the request; values are always bound.
+ * Django's transforms of a DateTimeField a lookup may go through (`?date_joined__year=2026`),
+ * read in UTC, the project's TIME_ZONE: a number (Sunday is week day 1), or for
+ * `date` the day as "YYYY-MM-DD".
+ */
+export type DateTransform = 'year' | 'month' | 'day' | 'week_day' | 'date';
+
+/**
+ * One of Django's field lookups on a column, or on a transform of it. `column`
+ * must come from the caller's list of the model's fields, never from the
+ * request; values are always bound.
  */
 export type ColumnLookup =
-  | { column: string; lookup: 'exact' | 'gt' | 'gte' | 'lt' | 'lte'; value: LookupValue }
   | {
       column: string;
+      transform?: DateTransform;
+      lookup: 'exact' | 'gt' | 'gte' | 'lt' | 'lte';
+      value: LookupValue;
+    }
+  | {
+      column: string;
+      transform?: undefined;
       lookup: 'iexact' | PatternLookup | `i${PatternLookup}`;
       value: string;
     }
-  | { column: string; lookup: 'in'; value: readonly LookupValue[] }
-  | { column: string; lookup: 'isnull'; value: boolean };
+  | { column: string; transform?: DateTransform; lookup: 'in'; value: readonly LookupValue[] }
+  /** BETWEEN its two values, which the caller has checked there are. */
+  | { column: string; transform?: DateTransform; lookup: 'range'; value: readonly LookupValue[] }
+  | { column: string; transform?: DateTransform; lookup: 'isnull'; value: boolean };
 
 type PatternLookup = 'contains' | 'startswith' | 'endswith';
 
@@ -84,28 +108,61 @@ const PATTERNS: Record<PatternLookup, (escaped: string) => string> = {
 };
 
 /**
+ * The SQL of Django's date transforms on each database (`??`, the column), in
+ * UTC as Django's with TIME_ZONE = 'UTC': SQLite's columns hold UTC text, which
+ * its date functions read; PostgreSQL's timestamptz is turned to UTC first.
+ */
+const TRANSFORMS: Record<Database['kind'], Record<DateTransform, string>> = {
+  sqlite: {
+    year: "cast(strftime('%Y', ??) as integer)",
+    month: "cast(strftime('%m', ??) as integer)",
+    day: "cast(strftime('%d', ??) as integer)",
+    week_day: "(cast(strftime('%w', ??) as integer) + 1)",
+    date: 'date(??)',
+  },
+  postgres: {
+    year: "extract(year from ?? at time zone 'UTC')",
+    month: "extract(month from ?? at time zone 'UTC')",
+    day: "extract(day from ?? at time zone 'UTC')",
+    week_day: "(extract(dow from ?? at time zone 'UTC') + 1)",
+    date: "(?? at time zone 'UTC')::date",
+  },
+};
+
+/**
  * Narrows `query` by Django's field lookups, with the SQL Django's backends use
  * for them, so each database answers as Django's does on it: the patterns are
  * LIKE on the column as text (on SQLite, LIKE ignores ASCII case even for
  * `contains`, as Django documents; on PostgreSQL a boolean reads "true"), and
  * the `i…` lookups compare upper() of both sides, as Django's PostgreSQL backend.
+ * A year compared is the extracted year, which selects what Django's bounds of
+ * the year do.
  */
 export function whereLookups<Builder extends Knex.QueryBuilder>(
   query: Builder,
   db: Pick<Database, 'kind'>,
   lookups: readonly ColumnLookup[],
 ): Builder {
-  const bind = (value: LookupValue): string | number | boolean =>
-    typeof value === 'boolean' ? toDbBoolean(db, value) : value;
+  const bind = (value: LookupValue): string | number | boolean => {
+    if (typeof value === 'boolean') return toDbBoolean(db, value);
+    if (typeof value === 'object') return db.kind === 'postgres' ? `${value.utc}+00` : value.utc;
+    return value;
+  };
   for (const lookup of lookups) {
     const { column } = lookup;
+    const side = lookup.transform === undefined ? '??' : TRANSFORMS[db.kind][lookup.transform];
     switch (lookup.lookup) {
       case 'isnull':
-        if (lookup.value) query.whereNull(column);
-        else query.whereNotNull(column);
+        query.whereRaw(`${side} is ${lookup.value ? '' : 'not '}null`, [column]);
         break;
       case 'in':
-        query.whereIn(column, lookup.value.map(bind));
+        query.whereRaw(`${side} in (${lookup.value.map(() => '?').join(', ')})`, [
+          column,
+          ...lookup.value.map(bind),
+        ]);
+        break;
+      case 'range':
+        query.whereRaw(`${side} between ? and ?`, [column, ...lookup.value.map(bind)]);
         break;
       case 'iexact':
         query.whereRaw('upper(cast(?? as text)) = upper(cast(? as text))', [column, lookup.value]);
@@ -115,7 +172,7 @@ export function whereLookups<Builder extends Knex.QueryBuilder>(
       case 'gte':
       case 'lt':
       case 'lte':
-        query.where(column, COMPARISONS[lookup.lookup], bind(lookup.value));
+        query.whereRaw(`${side} ${COMPARISONS[lookup.lookup]} ?`, [column, bind(lookup.value)]);
         break;
       default: {
         const insensitive = lookup.lookup.startsWith('i');

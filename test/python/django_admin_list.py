@@ -1,7 +1,8 @@
 """What Django 3.2's admin changelist lists for a query string (Debian's python3-django).
 
 Reads {"rooms": [{id, title, staff_only}], "users": [{id, username, email,
-first_name, last_name, is_staff, is_superuser, is_active}], "queries":
+first_name, last_name, is_staff, is_superuser, is_active, date_joined,
+last_login (ISO 8601 with an offset, or null)}], "queries":
 [["rooms" | "users", query string], ...]} as JSON on stdin, puts the rows in an
 in-memory SQLite database, and prints, for each query, either "e" (the
 changelist raised IncorrectLookupParameters: Django's redirect to ?e=1), "400"
@@ -27,6 +28,7 @@ settings.configure(
     DATABASES={'default': {'ENGINE': 'django.db.backends.sqlite3', 'NAME': ':memory:'}},
     INSTALLED_APPS=['django.contrib.contenttypes', 'django.contrib.auth', 'django.contrib.admin'],
     USE_TZ=True,
+    TIME_ZONE='UTC',  # Gredis's: dates' lookups (__year, __date…) are read in it
     SECRET_KEY='not secret: nothing is signed',
 )
 django.setup()

@@ -4,7 +4,8 @@
  * for the models the admin lists here. Names of columns and lookups come only
  * from a model's own whitelist; values go to the database bound, never as SQL.
  */
-import type { ColumnLookup, ColumnOrder, LookupValue } from '../../../db/search.js';
+import type { ColumnLookup, ColumnOrder, DateTransform, LookupValue } from '../../../db/search.js';
+import { djangoDate, djangoDateTime, inDjangoYears, isDjangoYear } from './django-date-input.js';
 import { SuspiciousOperation } from '../../../worker/http/request.js';
 import { pythonStrip } from '../../../python-strip.js';
 
@@ -31,11 +32,27 @@ const IGNORED_PARAMS: ReadonlySet<string> = new Set([
 ]);
 
 /**
- * How a field's values are read: as Django's IntegerField, CharField or
- * BooleanField reads them. A DateTimeField's values are not read here, so a
- * date field takes only `isnull`.
+ * How a field's values are read: as Django's IntegerField, CharField,
+ * BooleanField or DateTimeField reads them.
  */
 export type FieldKind = 'integer' | 'text' | 'boolean' | 'datetime';
+
+/** How a lookup's values are read: as its field's, or its transform's output field's (a DateField's for `date`). */
+type ValueKind = FieldKind | 'date';
+
+/**
+ * A lookup Django accepts (QuerySet.filter does not raise) whose query then
+ * fails, which Django answers with a 500: a range of other than two values (its
+ * value's characters, below), a year compared outside 1–9999 (its bounds are
+ * datetimes), an instant outside those years once in UTC.
+ */
+export class UnqueryableLookup extends Error {
+  readonly code = 'GREDIS_UNQUERYABLE_LOOKUP' as const;
+  constructor(name: string, reason: string) {
+    super(`${name}: ${reason}, which Django's query fails on`);
+    this.name = 'UnqueryableLookup';
+  }
+}
 
 /** A model as its ModelAdmin lists it. */
 export interface ListModel {
@@ -112,6 +129,11 @@ export function readListQuery(params: ListParams, model: ListModel): ListQuery |
     if (lookup === undefined) return 'incorrect';
     lookups.push(lookup);
   }
+  // Only once every lookup is taken, as Django's fail only when the query runs.
+  for (const [i, lookup] of lookups.entries()) {
+    const reason = unqueryable(lookup);
+    if (reason !== undefined) throw new UnqueryableLookup(names[i]!, reason);
+  }
   const filterNames = new Set(
     model.filters.flatMap(({ field }) => [`${field}__exact`, `${field}__isnull`]),
   );
@@ -137,49 +159,94 @@ const TEXTUAL = [
   'iendswith',
 ] as const;
 
+const DATE_TRANSFORMS: readonly DateTransform[] = ['year', 'month', 'day', 'week_day', 'date'];
+
 /**
  * `name=value` as Django's QuerySet.filter(**{name: value}) takes it: a field,
- * then at most one lookup (`exact` without one), the value prepared as the field
- * prepares it (prepare_lookup_value splits `in` at commas and reads `isnull`
- * first). The textual lookups take the text as sent, on any field, as Django's.
- * Django's other lookups (range, regex, dates' transforms…) are not taken here.
+ * on a date one of its transforms, then at most one lookup (`exact` without
+ * one), the value prepared as the field (or the transform's output) prepares
+ * it (prepare_lookup_value splits `in` at commas and reads `isnull` first;
+ * `range` is left a string, whose characters Django's Range takes for its
+ * values). The textual lookups take the text as sent, on any field but a
+ * date, as Django's. Django's other lookups (regex, other transforms, a
+ * transform of a transform, patterns on dates) are not taken here.
  */
 function fieldLookup(name: string, value: string, model: ListModel): ColumnLookup | undefined {
-  const [column = '', lookup = 'exact', ...rest] = name.split('__');
+  const [column = '', ...path] = name.split('__');
   const kind = Object.hasOwn(model.fields, column) ? model.fields[column] : undefined;
-  if (kind === undefined || rest.length > 0) return undefined;
+  if (kind === undefined) return undefined;
+  const transform =
+    kind === 'datetime' && (DATE_TRANSFORMS as readonly string[]).includes(path[0] ?? '')
+      ? (path.shift() as DateTransform)
+      : undefined;
+  const [lookup = 'exact', ...rest] = path;
+  if (rest.length > 0) return undefined;
   if (lookup === 'isnull')
-    return { column, lookup, value: !['', 'false', '0'].includes(value.toLowerCase()) };
+    return { column, transform, lookup, value: !['', 'false', '0'].includes(value.toLowerCase()) };
   // A NUL can be in no value stored, and PostgreSQL cannot even take one bound.
-  if (kind === 'datetime' || value.includes('\0')) return undefined;
-  if (lookup === 'in') {
-    const values = value.split(',').map((item) => fieldValue(kind, item));
+  if (value.includes('\0')) return undefined;
+  const output: ValueKind =
+    transform === undefined ? kind : transform === 'date' ? 'date' : 'integer';
+  if (lookup === 'in' || lookup === 'range') {
+    const values = (lookup === 'in' ? value.split(',') : Array.from(value)).map((item) =>
+      fieldValue(output, item),
+    );
     return values.every((item) => item !== undefined)
-      ? { column, lookup, value: values }
+      ? { column, transform, lookup, value: values }
       : undefined;
   }
   if ((TEXTUAL as readonly string[]).includes(lookup))
-    return { column, lookup: lookup as (typeof TEXTUAL)[number], value };
+    return kind === 'datetime'
+      ? undefined
+      : { column, lookup: lookup as (typeof TEXTUAL)[number], value };
   if (!(COMPARED as readonly string[]).includes(lookup)) return undefined;
-  const prepared = fieldValue(kind, value);
+  const prepared = fieldValue(output, value);
   return prepared === undefined
     ? undefined
-    : { column, lookup: lookup as (typeof COMPARED)[number], value: prepared };
+    : { column, transform, lookup: lookup as (typeof COMPARED)[number], value: prepared };
+}
+
+/** Why Django's query would fail on a lookup it took (see UnqueryableLookup), if it would. */
+function unqueryable(lookup: ColumnLookup): string | undefined {
+  if (lookup.lookup === 'isnull') return undefined;
+  if (lookup.lookup === 'range' && lookup.value.length !== 2)
+    return `a range of ${lookup.value.length} values`;
+  const values = [lookup.value].flat();
+  // YearLookup: exact and the comparisons use the year's bounds, `in` and `range` do not.
+  const [year] = values;
+  if (
+    lookup.transform === 'year' &&
+    (COMPARED as readonly string[]).includes(lookup.lookup) &&
+    !isDjangoYear(year as number)
+  )
+    return `year ${String(year)} is out of range`;
+  return values.some((value) => typeof value === 'object' && !inDjangoYears(value))
+    ? 'an instant out of range once in UTC'
+    : undefined;
 }
 
 /**
  * IntegerField.get_prep_value (Python's int(), here only as far as a safe
- * integer) and BooleanField.to_python ("t", "True", "1"; "f", "False", "0").
+ * integer), BooleanField.to_python ("t", "True", "1"; "f", "False", "0"), and
+ * DateTimeField's and DateField's to_python (django-date-input.ts).
  */
-function fieldValue(kind: FieldKind, text: string): LookupValue | undefined {
-  if (kind === 'text') return text;
-  if (kind === 'integer') {
-    const number = pythonInt(text);
-    return number !== undefined && Number.isSafeInteger(number) ? number : undefined;
+function fieldValue(kind: ValueKind, text: string): LookupValue | undefined {
+  switch (kind) {
+    case 'text':
+      return text;
+    case 'integer': {
+      const number = pythonInt(text);
+      return number !== undefined && Number.isSafeInteger(number) ? number : undefined;
+    }
+    case 'datetime':
+      return djangoDateTime(text);
+    case 'date':
+      return djangoDate(text);
+    case 'boolean':
+      if (['t', 'True', '1'].includes(text)) return true;
+      if (['f', 'False', '0'].includes(text)) return false;
+      return undefined;
   }
-  if (['t', 'True', '1'].includes(text)) return true;
-  if (['f', 'False', '0'].includes(text)) return false;
-  return undefined;
 }
 
 /** Each `.`-separated item of `o`: str.rpartition('-'), then int() of the index. */
