@@ -37,10 +37,23 @@ export type LookupValue = string | number | boolean | Timestamp;
 
 /**
  * Django's transforms of a DateTimeField a lookup may go through (`?date_joined__year=2026`),
- * read in UTC, the project's TIME_ZONE: a number (Sunday is week day 1), or for
+ * read in UTC, the project's TIME_ZONE: a number (`week_day` from Sunday, 1,
+ * `iso_week_day` from Monday, 1; `week` and `iso_year` ISO 8601's), or for
  * `date` the day as "YYYY-MM-DD".
  */
-export type DateTransform = 'year' | 'month' | 'day' | 'week_day' | 'date';
+export type DateTransform =
+  | 'year'
+  | 'iso_year'
+  | 'month'
+  | 'day'
+  | 'week'
+  | 'week_day'
+  | 'iso_week_day'
+  | 'quarter'
+  | 'hour'
+  | 'minute'
+  | 'second'
+  | 'date';
 
 /**
  * One of Django's field lookups on a column, or on a transform of it. `column`
@@ -60,9 +73,13 @@ export type ColumnLookup =
       lookup: 'iexact' | PatternLookup | `i${PatternLookup}`;
       value: string;
     }
-  | { column: string; transform?: DateTransform; lookup: 'in'; value: readonly LookupValue[] }
-  /** BETWEEN its two values, which the caller has checked there are. */
-  | { column: string; transform?: DateTransform; lookup: 'range'; value: readonly LookupValue[] }
+  /** A range is BETWEEN its two values, which the caller has checked there are. */
+  | {
+      column: string;
+      transform?: DateTransform;
+      lookup: 'in' | 'range';
+      value: readonly LookupValue[];
+    }
   | { column: string; transform?: DateTransform; lookup: 'isnull'; value: boolean };
 
 type PatternLookup = 'contains' | 'startswith' | 'endswith';
@@ -107,24 +124,45 @@ const PATTERNS: Record<PatternLookup, (escaped: string) => string> = {
   endswith: (text) => `%${text}`,
 };
 
+/** strftime() of a SQLite column (UTC text) as a number. */
+const strftime = (format: string): string => `cast(strftime('${format}', ??) as integer)`;
+/** EXTRACT of a PostgreSQL timestamptz once in UTC. */
+const extract = (field: string): string => `extract(${field} from ?? at time zone 'UTC')`;
+
 /**
  * The SQL of Django's date transforms on each database (`??`, the column), in
  * UTC as Django's with TIME_ZONE = 'UTC': SQLite's columns hold UTC text, which
- * its date functions read; PostgreSQL's timestamptz is turned to UTC first.
+ * its date functions read (Django's Python functions there give the same
+ * numbers); PostgreSQL's timestamptz is turned to UTC first, and its `second`
+ * keeps the fraction, as Django's EXTRACT there does.
  */
 const TRANSFORMS: Record<Database['kind'], Record<DateTransform, string>> = {
   sqlite: {
-    year: "cast(strftime('%Y', ??) as integer)",
-    month: "cast(strftime('%m', ??) as integer)",
-    day: "cast(strftime('%d', ??) as integer)",
-    week_day: "(cast(strftime('%w', ??) as integer) + 1)",
+    year: strftime('%Y'),
+    iso_year: strftime('%G'),
+    month: strftime('%m'),
+    day: strftime('%d'),
+    week: strftime('%V'),
+    week_day: `(${strftime('%w')} + 1)`,
+    iso_week_day: strftime('%u'),
+    quarter: `((${strftime('%m')} + 2) / 3)`,
+    hour: strftime('%H'),
+    minute: strftime('%M'),
+    second: strftime('%S'),
     date: 'date(??)',
   },
   postgres: {
-    year: "extract(year from ?? at time zone 'UTC')",
-    month: "extract(month from ?? at time zone 'UTC')",
-    day: "extract(day from ?? at time zone 'UTC')",
-    week_day: "(extract(dow from ?? at time zone 'UTC') + 1)",
+    year: extract('year'),
+    iso_year: extract('isoyear'),
+    month: extract('month'),
+    day: extract('day'),
+    week: extract('week'),
+    week_day: `(${extract('dow')} + 1)`,
+    iso_week_day: extract('isodow'),
+    quarter: extract('quarter'),
+    hour: extract('hour'),
+    minute: extract('minute'),
+    second: extract('second'),
     date: "(?? at time zone 'UTC')::date",
   },
 };

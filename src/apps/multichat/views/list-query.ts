@@ -159,7 +159,20 @@ const TEXTUAL = [
   'iendswith',
 ] as const;
 
-const DATE_TRANSFORMS: readonly DateTransform[] = ['year', 'month', 'day', 'week_day', 'date'];
+const DATE_TRANSFORMS: readonly DateTransform[] = [
+  'year',
+  'iso_year',
+  'month',
+  'day',
+  'week',
+  'week_day',
+  'iso_week_day',
+  'quarter',
+  'hour',
+  'minute',
+  'second',
+  'date',
+];
 
 /**
  * `name=value` as Django's QuerySet.filter(**{name: value}) takes it: a field,
@@ -168,8 +181,8 @@ const DATE_TRANSFORMS: readonly DateTransform[] = ['year', 'month', 'day', 'week
  * it (prepare_lookup_value splits `in` at commas and reads `isnull` first;
  * `range` is left a string, whose characters Django's Range takes for its
  * values). The textual lookups take the text as sent, on any field but a
- * date, as Django's. Django's other lookups (regex, other transforms, a
- * transform of a transform, patterns on dates) are not taken here.
+ * date, as Django's. Django's other lookups (regex, `time`, a transform of a
+ * transform, patterns on dates) are not taken here.
  */
 function fieldLookup(name: string, value: string, model: ListModel): ColumnLookup | undefined {
   const [column = '', ...path] = name.split('__');
@@ -201,9 +214,16 @@ function fieldLookup(name: string, value: string, model: ListModel): ColumnLooku
       : { column, lookup: lookup as (typeof TEXTUAL)[number], value };
   if (!(COMPARED as readonly string[]).includes(lookup)) return undefined;
   const prepared = fieldValue(output, value);
-  return prepared === undefined
-    ? undefined
-    : { column, transform, lookup: lookup as (typeof COMPARED)[number], value: prepared };
+  if (prepared === undefined) return undefined;
+  // Django 3.2 registers YearLookup, which compares with the bounds of a
+  // calendar year, on iso_year too: there these are the year's comparisons.
+  const compared = transform === 'iso_year' ? 'year' : transform;
+  return {
+    column,
+    transform: compared,
+    lookup: lookup as (typeof COMPARED)[number],
+    value: prepared,
+  };
 }
 
 /** Why Django's query would fail on a lookup it took (see UnqueryableLookup), if it would. */
