@@ -2186,7 +2186,7 @@ hostile(
 );
 
 hostile(
-  'a request line with no version (HTTP/0.9, as Node reads it) gets a 400 saying so, not one blaming the Host, logged and counted; the worker never sees it',
+  'a request line with no version (HTTP/0.9, as Node reads it) gets a 400 saying so, not one blaming the Host, a WebSocket handshake too, logged and counted; the worker never sees them',
   async () => {
     const log = join(mkdtempSync(join(tmpdir(), 'gredis-log-')), 'access.log');
     const { port, thyme, worker } = await setup({ accessLog: log });
@@ -2204,10 +2204,24 @@ hostile(
         /\r\n\r\nBad Request: the request line names no HTTP\/1\.x version/,
         line,
       );
+    const handshake = await rawExchange(
+      port,
+      'GET /chat/\r\nHost: localhost\r\nOrigin: http://localhost\r\nUpgrade: websocket\r\n' +
+        'Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n',
+    );
+    assert.match(handshake, /^HTTP\/1\.1 400 Bad Request\r\nConnection: close\r\n/);
+    assert.match(
+      handshake,
+      /\r\n\r\nBad Request: the request line names no HTTP\/1\.x version \(HTTP\/0\.9\); Thyme speaks HTTP\/1\.0 and HTTP\/1\.1\n$/,
+    );
     await thyme.close();
-    assert.is(readFileSync(log, 'utf8').match(/" 400 \d+ /g)?.length, 4);
+    const logged = readFileSync(log, 'utf8');
+    assert.is(logged.match(/" 400 \d+ /g)?.length, 4);
+    assert.match(logged, /"WSREJECT \/chat\/" 400 -\n/);
     assert.is(thyme.metrics.httpResponses.get(400), 4);
+    assert.is(thyme.metrics.websocketsRejected, 1);
     assert.is(worker.of('http.request').length, 0);
+    assert.is(worker.of('websocket.connect').length, 0);
   },
 );
 

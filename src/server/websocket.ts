@@ -25,7 +25,9 @@ import {
   headerList,
   isTls,
   logHost,
+  namesHttp09,
   namesHttp2OrLater,
+  NO_HTTP1_VERSION,
   parseTarget,
   requestHost,
   serverAddress,
@@ -134,6 +136,8 @@ export class WebSocketGateway {
     // method: "malformed" or "not a valid handshake" would not say what is wrong.
     if (req.url === '*') return refuse(400, 'a WebSocket handshake needs a path, not *');
     if (namesHttp2OrLater(req)) return refuse(505, VERSION_NOT_SUPPORTED);
+    // As on a page: "not a valid WebSocket handshake" would not say that it is the version.
+    if (namesHttp09(req)) return refuse(400, NO_HTTP1_VERSION);
     if (
       req.method !== 'GET' ||
       // RFC 6455 §4.1: HTTP/1.1 or later (ws does not check it).
