@@ -141,6 +141,29 @@ test('too many form fields or files: error, django.security.TooManyFieldsSent / 
   ]);
 });
 
+test('a query string past 1000 fields: error, django.security.TooManyFieldsSent, 400, where a page reads its query', async () => {
+  await fixtures.user('root', { password: PASSWORD, staff: true, superuser: true });
+  const client = new BrowserlessClient(port);
+  assert.is((await client.login('root', PASSWORD)).status, 302);
+  lines.splice(0);
+  // Django's parse_qsl counts one more field than there are '&'s; a search, which any list takes.
+  const fields = (count: number) => `?${'q=&'.repeat(count - 1)}q=`;
+  assert.is((await client.get(`/admin/users/${fields(1000)}`)).status, 200, '1000 fields');
+  assert.is((await client.get(`/accounts/login/${fields(1000)}`)).status, 200, '1000 fields');
+  assert.is((await client.get(`/admin/users/${fields(1001)}`)).status, 400);
+  assert.is((await client.get(`/accounts/login/?${'&'.repeat(1000)}`)).status, 400);
+  // As Django's request.GET, read only when a view asks: the chat page does not.
+  assert.is((await client.get(`/${fields(1001)}`)).status, 200);
+  const refused = (path: string) => ({
+    level: ERROR,
+    msg: 'a query string may have at most 1000 fields',
+    security: 'django.security.TooManyFieldsSent',
+    status: 400,
+    path,
+  });
+  assert.equal(securityLines(), [refused('/admin/users/'), refused('/accounts/login/')]);
+});
+
 test('a body past --http-max-body-size: 413, logged as Django logs RequestDataTooBig', async () => {
   const limit = 10 * 1024 * 1024;
   const answer = await rawExchange(

@@ -5,9 +5,11 @@ import { headerMap } from '../headers.js';
 import type { SessionHandle } from './sessions.js';
 import { PATH_SAFE, QUERY_SAFE, quote } from './uri.js';
 
-/** Forms with more fields are refused, as Django's DATA_UPLOAD_MAX_NUMBER_FIELDS (Thyme caps bytes). */
+/**
+ * Forms and query strings with more fields are refused, as Django's
+ * DATA_UPLOAD_MAX_NUMBER_FIELDS (Thyme caps bytes).
+ */
 export const MAX_FORM_FIELDS = 1000;
-const AMPERSAND = 0x26;
 
 /** A form we cannot parse; answered with 400 by the framework. */
 export class BadRequest extends Error {
@@ -51,7 +53,6 @@ export interface RequestUser {
 export class Request {
   readonly method: string;
   readonly path: string;
-  readonly query: URLSearchParams;
   /** The query string as it came (Latin-1 of its bytes), for a redirect that keeps it. */
   readonly queryString: string;
   readonly headers: ReadonlyMap<string, string>;
@@ -70,12 +71,12 @@ export class Request {
   rotateCsrfToken: () => void = notInstalled;
   private cookieCache: Record<string, string | undefined> | undefined;
   private formCache: URLSearchParams | undefined;
+  private queryCache: URLSearchParams | undefined;
 
   constructor(event: HttpRequestEvent) {
     this.method = event.method;
     this.path = event.path;
     this.queryString = Buffer.from(event.query_string).toString('latin1');
-    this.query = new URLSearchParams(this.queryString);
     this.headers = headerMap(event.headers);
     this.body = Buffer.from(event.body);
     this.scheme = event.scheme;
@@ -103,6 +104,18 @@ export class Request {
 
   get isSecure(): boolean {
     return this.scheme === 'https';
+  }
+
+  /**
+   * The query string's fields, as Django's request.GET: parsed when a view first
+   * asks for them, so that, as in Django, one past 1000 fields is refused
+   * (TooManyFieldsSent, 400) by the pages that read their query only.
+   */
+  get query(): URLSearchParams {
+    if (this.queryCache) return this.queryCache;
+    refuseTooManyFields(this.queryString, 'a query string');
+    this.queryCache = new URLSearchParams(this.queryString);
+    return this.queryCache;
   }
 
   /** The path and query as a URI, for `next=` redirects (Django's get_full_path). */
@@ -133,24 +146,32 @@ export class Request {
       );
     if (type !== 'application/x-www-form-urlencoded')
       return (this.formCache = new URLSearchParams());
-    // Counted on the bytes, stopping past the limit: a 10 MiB body of "&" is refused
-    // without being decoded or split first.
-    let separators = 0;
-    let at = this.body.indexOf(AMPERSAND);
-    while (at !== -1) {
-      if (++separators >= MAX_FORM_FIELDS)
-        throw new SuspiciousOperation(
-          'TooManyFieldsSent',
-          `a form may have at most ${MAX_FORM_FIELDS} fields`,
-        );
-      at = this.body.indexOf(AMPERSAND, at + 1);
-    }
+    refuseTooManyFields(this.body, 'a form');
     this.formCache = new URLSearchParams(this.body.toString('utf8'));
     return this.formCache;
   }
 
   get isUnsafeMethod(): boolean {
     return !['GET', 'HEAD', 'OPTIONS', 'TRACE'].includes(this.method);
+  }
+}
+
+/**
+ * Refuses urlencoded fields past MAX_FORM_FIELDS as Django's parse_qsl counts
+ * them (one more than the `&`s; `;` separates nothing). Counted on the encoded
+ * text, stopping past the limit: a 10 MiB body of "&" is refused without being
+ * decoded or split first.
+ */
+function refuseTooManyFields(encoded: Buffer | string, what: string): void {
+  let separators = 0;
+  let at = encoded.indexOf('&');
+  while (at !== -1) {
+    if (++separators >= MAX_FORM_FIELDS)
+      throw new SuspiciousOperation(
+        'TooManyFieldsSent',
+        `${what} may have at most ${MAX_FORM_FIELDS} fields`,
+      );
+    at = encoded.indexOf('&', at + 1);
   }
 }
 
