@@ -119,15 +119,17 @@ interface Burst {
   more: number;
   /** When the last counted line came (epoch ms). */
   lastAt: number;
+  /** The message of the line last written in full, which the count follows. */
+  message: string;
   fields: Record<string, unknown>;
   report: NodeJS.Timeout | undefined;
 }
 
 /**
- * Writes the first of a burst of like warnings (same message) in full,
- * then at most one line per interval counting the rest. A Redis outage or
- * restart touches every socket at once, and a line per socket buries the one
- * that says what happened.
+ * Writes the first of a burst of like lines (same message, or same key) in
+ * full, then at most one line per interval counting the rest. A Redis outage
+ * or restart touches every socket at once, and a line per socket buries the one
+ * that says what happened; a flood of refused requests would fill the log.
  */
 export class BurstLogger {
   private readonly bursts = new Map<string, Burst>();
@@ -145,17 +147,33 @@ export class BurstLogger {
   ) {}
 
   warn(fields: Record<string, unknown>, message: string): void {
-    const key = message;
+    this.log('warn', fields, message);
+  }
+
+  /**
+   * As warn, at `level`, counting together the lines of one `key`: lines whose
+   * message carries what a client sent (a Host) are alike all the same, and
+   * keyed by message each would be a line of its own, and an entry kept here.
+   */
+  log(
+    level: 'warn' | 'error',
+    fields: Record<string, unknown>,
+    message: string,
+    key = message,
+  ): void {
     const now = Date.now();
     const burst = this.bursts.get(key);
     if (!burst || now >= burst.quietUntil) {
-      this.logger.warn(fields, message);
-      if (burst) burst.quietUntil = now + this.intervalMs;
-      else
+      this.logger[level](fields, message);
+      if (burst) {
+        burst.quietUntil = now + this.intervalMs;
+        burst.message = message;
+      } else
         this.bursts.set(key, {
           quietUntil: now + this.intervalMs,
           more: 0,
           lastAt: now,
+          message,
           fields,
           report: undefined,
         });
@@ -175,9 +193,9 @@ export class BurstLogger {
       // Written at the interval's end, maybe after the trouble is over (a layer
       // back already): the line says when the last one came.
       const ago = ((at - burst.lastAt) / 1000).toFixed(1);
-      this.logger.warn(
+      this.logger[level](
         { ...burst.fields, more, lastAt: new Date(burst.lastAt).toISOString() },
-        `${message} (${more} more like it in ${this.intervalMs / 1000} s, the last ${ago} s ago)`,
+        `${burst.message} (${more} more like it in ${this.intervalMs / 1000} s, the last ${ago} s ago)`,
       );
     }, burst.quietUntil - now).unref();
   }
@@ -198,7 +216,9 @@ export function briefError(error: unknown): { error: string } {
  * `django.security.<name>` logger (`security` names it; a SuspiciousOperation
  * at error, a CSRF failure at warn), one line with its status and path and no
  * stack, being no bug: what watches a Django deployment's security log sees
- * Gredis's refusals too.
+ * Gredis's refusals too. `folded`: a burst of them (of any message) is one line
+ * and a count per interval, as BurstLogger writes them, for a refusal anyone
+ * can send at line rate (a Host not allowed), which would otherwise fill the log.
  */
 export function logSecurityEvent(
   logger: Logger,
@@ -206,8 +226,11 @@ export function logSecurityEvent(
   name: string,
   message: string,
   fields: { status: number; path: string | undefined },
+  { folded = false }: { folded?: boolean } = {},
 ): void {
-  logger[level]({ security: `django.security.${name}`, ...fields }, message);
+  const security = `django.security.${name}`;
+  if (folded) BurstLogger.for(logger).log(level, { security, ...fields }, message, security);
+  else logger[level]({ security, ...fields }, message);
 }
 
 /**

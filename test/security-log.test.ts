@@ -14,6 +14,7 @@ import { EmbeddedChat, Fixtures, useMigratedDatabase } from './helpers/deploymen
 import { captureLogs, ERROR, WARN, type CapturedLine } from './helpers/log-capture.js';
 import { httpRequest, rawExchange } from './helpers/http-client.js';
 import { handshakeStatus } from './helpers/ws-client.js';
+import { waitFor } from './helpers/wait.js';
 
 const PASSWORD = 'correct horse';
 const database = sqliteBackend();
@@ -73,16 +74,11 @@ test('a CSRF failure: warn, django.security.csrf, "Forbidden (reason): /path", 4
   assert.equal(securityLines(), [], 'a request that passes is not logged');
 });
 
-test("a Host not allowed: error, django.security.DisallowedHost, Django's message, for a page and a handshake", async () => {
+test("a Host not allowed: error, django.security.DisallowedHost, Django's message, for a page", async () => {
   const page = await httpRequest(port, '/accounts/login/', {
     headers: { host: 'Evil.example:8000' },
   });
   assert.is(page.status, 400);
-  const handshake = await handshakeStatus(`ws://127.0.0.1:${port}/chat/stream/`, {
-    origin: `http://localhost:${port}`,
-    headers: { host: "it's.bad" },
-  });
-  assert.is(handshake, 400);
   assert.equal(securityLines(), [
     {
       level: ERROR,
@@ -91,6 +87,18 @@ test("a Host not allowed: error, django.security.DisallowedHost, Django's messag
       status: 400,
       path: '/accounts/login/',
     },
+  ]);
+  assert.is((await httpRequest(port, '/accounts/login/')).status, 200);
+  assert.equal(securityLines(), [], 'an allowed Host is not logged');
+});
+
+test("a Host not allowed: error, django.security.DisallowedHost, Django's message, for a handshake", async () => {
+  const handshake = await handshakeStatus(`ws://127.0.0.1:${port}/chat/stream/`, {
+    origin: `http://localhost:${port}`,
+    headers: { host: "it's.bad" },
+  });
+  assert.is(handshake, 400);
+  assert.equal(securityLines(), [
     {
       level: ERROR,
       msg: `Invalid HTTP_HOST header: "it's.bad". The domain name provided is not valid according to RFC 1034/1035.`,
@@ -99,8 +107,42 @@ test("a Host not allowed: error, django.security.DisallowedHost, Django's messag
       path: '/chat/stream/',
     },
   ]);
-  assert.is((await httpRequest(port, '/accounts/login/')).status, 200);
-  assert.equal(securityLines(), [], 'an allowed Host is not logged');
+});
+
+test('a flood of Hosts not allowed, pages and handshakes, any Host: the first line at once, then one counting the rest', async () => {
+  const first = await httpRequest(port, '/accounts/login/', { headers: { host: 'evil0.example' } });
+  assert.is(first.status, 400);
+  const firstLine = {
+    level: ERROR,
+    msg: "Invalid HTTP_HOST header: 'evil0.example'. You may need to add 'evil0.example' to ALLOWED_HOSTS.",
+    security: 'django.security.DisallowedHost',
+    status: 400,
+    path: '/accounts/login/',
+  };
+  assert.equal(securityLines(), [firstLine], 'the first, in full, at once');
+  const more = 200;
+  for (let i = 1; i <= more / 2; i++) {
+    const host = `evil${i}.example`;
+    assert.is((await httpRequest(port, `/p${i}`, { headers: { host } })).status, 400);
+    const handshake = await handshakeStatus(`ws://127.0.0.1:${port}/chat/stream/`, {
+      origin: `http://localhost:${port}`,
+      headers: { host },
+    });
+    assert.is(handshake, 400);
+  }
+  assert.equal(securityLines(), [], 'the rest counted, not written');
+  // The count goes out when the burst's interval (10 s) ends.
+  await waitFor(() => lines.some((line) => 'security' in line), 15_000, 'the count');
+  const [count, ...rest] = lines.splice(0).filter((line) => 'security' in line);
+  assert.equal(rest, []);
+  assert.match(
+    String(count!.msg),
+    /^Invalid HTTP_HOST header: 'evil0\.example'\. You may need to add 'evil0\.example' to ALLOWED_HOSTS\. \(200 more like it in 10 s, the last \d+\.\d s ago\)$/,
+  );
+  assert.equal(
+    [count!.level, count!.security, count!.status, count!.more],
+    [ERROR, 'django.security.DisallowedHost', 400, more],
+  );
 });
 
 test('too many form fields or files: error, django.security.TooManyFieldsSent / TooManyFilesSent, 400', async () => {
@@ -164,13 +206,16 @@ test('a query string past 1000 fields: error, django.security.TooManyFieldsSent,
   assert.equal(securityLines(), [refused('/admin/users/'), refused('/accounts/login/')]);
 });
 
-test('a body past --http-max-body-size: 413, logged as Django logs RequestDataTooBig', async () => {
+test('a body past --http-max-body-size: 413, logged as Django logs RequestDataTooBig, a burst folded', async () => {
   const limit = 10 * 1024 * 1024;
-  const answer = await rawExchange(
-    port,
-    `POST /accounts/login/ HTTP/1.1\r\nHost: localhost\r\nContent-Length: ${limit + 1}\r\n\r\n`,
-  );
-  assert.match(answer, /^HTTP\/1\.1 413 /);
+  // The second is counted, as a Host not allowed is: anyone can send these at line rate.
+  for (let i = 0; i < 2; i++) {
+    const answer = await rawExchange(
+      port,
+      `POST /accounts/login/ HTTP/1.1\r\nHost: localhost\r\nContent-Length: ${limit + 1}\r\n\r\n`,
+    );
+    assert.match(answer, /^HTTP\/1\.1 413 /);
+  }
   assert.equal(securityLines(), [
     {
       level: ERROR,
