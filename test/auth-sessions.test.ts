@@ -11,12 +11,13 @@ import {
   SessionInterrupted,
   SessionSecretRequired,
   SessionStore,
+  clearExpiredSessions,
 } from '../src/auth/sessions.js';
 import { UserRepository } from '../src/auth/users.js';
 import type { Database } from '../src/db/connection.js';
 import { toDbTimestamp } from '../src/db/values.js';
 import { rejects } from './helpers/assert.js';
-import { allDatabases } from './helpers/databases.js';
+import { allDatabases, countingQueries } from './helpers/databases.js';
 import { TEST_SECRET_KEY } from './helpers/deployment.js';
 
 const DAY_MS = 86_400_000;
@@ -278,6 +279,19 @@ for (const backend of allDatabases()) {
     assert.is(await clocked.clearExpired(), 2);
     assert.is(await clocked.clearExpired(), 0);
     assert.ok(await clocked.load(fresh.key));
+  });
+
+  test('clearExpiredSessions deletes in batches, each its own statement, until none is left', async () => {
+    for (let i = 0; i < 5; i++) await clocked.create(null);
+    now = new Date(now.getTime() + 7200_000);
+    const fresh = [await clocked.create(userId), await clocked.create(null)];
+    const { result, queries } = await countingQueries(db, () => clearExpiredSessions(db, now, 2));
+    assert.is(result, 5);
+    // Batches of 2, 2 and 1, each its keys read then deleted: the short one is the last.
+    assert.is(queries, 6);
+    assert.is((await rows()).length, 2);
+    for (const session of fresh) assert.ok(await clocked.load(session.key));
+    assert.is(await clearExpiredSessions(db, now, 2), 0);
   });
 
   test('an unreadable data column is treated as no session', async () => {

@@ -268,8 +268,56 @@ export class SessionStore {
     return knex<SessionRow>('gredis_session').where('user_id', userId).delete();
   }
 
-  /** Deletes expired rows (Django's clearsessions); returns how many. */
+  /** Deletes expired rows (Django's clear_expired); returns how many. */
   async clearExpired(): Promise<number> {
-    return this.table.where('expire_date', '<=', toDbTimestamp(this.db, this.now())).delete();
+    return clearExpiredSessions(this.db, this.now());
+  }
+}
+
+/**
+ * Rows deleted per statement by clearExpiredSessions: each DELETE is its own
+ * transaction, so the row locks a login or logout of an expired session would
+ * wait for (PostgreSQL), or SQLite's write lock every write waits for, are
+ * held for one batch, a few milliseconds, not for the whole backlog.
+ */
+export const CLEAR_EXPIRED_BATCH = 1000;
+
+/**
+ * Deletes the sessions expired at `now`, in batches (`gredis clearsessions`,
+ * while the servers run); returns how many. Needs no SECRET_KEY: no key is
+ * hashed. Rows expiring during the run are left for the next one, so it ends.
+ * `batchSize`: tests.
+ */
+export async function clearExpiredSessions(
+  db: Database,
+  now: Date,
+  batchSize = CLEAR_EXPIRED_BATCH,
+): Promise<number> {
+  const expired = toDbTimestamp(db, now);
+  let total = 0;
+  for (;;) {
+    // The keys first, then the rows by key: a DELETE … IN (SELECT … LIMIT)
+    // is planned by PostgreSQL as a join over the whole table, each batch.
+    // Oldest first, through the expire_date index, which the deleted rows
+    // leave the table's start full of.
+    const keys = await db
+      .knex<SessionRow>('gredis_session')
+      .where('expire_date', '<=', expired)
+      .orderBy('expire_date')
+      .limit(batchSize)
+      .pluck('session_key_hash');
+    // The expiry again: a row a server saved since it was read is left be.
+    const deleted =
+      keys.length === 0
+        ? 0
+        : await db
+            .knex<SessionRow>('gredis_session')
+            .whereIn('session_key_hash', keys)
+            .andWhere('expire_date', '<=', expired)
+            .delete();
+    total += deleted;
+    // A batch short of batchSize is the last; one whose rows a server's load or
+    // logout deleted first is not, so the keys found decide.
+    if (keys.length < batchSize) return total;
   }
 }
