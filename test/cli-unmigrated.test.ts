@@ -20,6 +20,7 @@ import { suite } from './helpers/suite.js';
 const COMMANDS: { name: string; args: string[] }[] = [
   { name: 'createsuperuser', args: ['createsuperuser', '--noinput', '--username', 'admin'] },
   { name: 'changepassword', args: ['changepassword', 'admin'] },
+  { name: 'clearsessions', args: ['clearsessions'] },
   { name: 'thyme (embedded)', args: ['thyme', 'multichat', '--port', '0'] },
   {
     name: 'runworker',

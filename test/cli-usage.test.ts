@@ -27,7 +27,15 @@ test("no command: the help on stdout and exit 0, as Django's manage.py", async (
 });
 
 test('gredis help COMMAND is COMMAND --help', async () => {
-  for (const command of ['migrate', 'createsuperuser', 'changepassword', 'runworker', 'thyme']) {
+  for (const command of [
+    'migrate',
+    'showmigrations',
+    'createsuperuser',
+    'changepassword',
+    'clearsessions',
+    'runworker',
+    'thyme',
+  ]) {
     const viaHelp = await runGredis(['help', command], { cwd: dir, timeoutMs: 10_000 });
     const viaFlag = await runGredis([command, '--help'], { cwd: dir, timeoutMs: 10_000 });
     assert.is(viaHelp.code, 0, viaHelp.stderr);

@@ -1,15 +1,15 @@
-import { escapeControls } from '../control-chars.js';
 import type { Database } from '../db/connection.js';
 import { MigrationInterrupted } from '../db/errors.js';
-import { knownMigrations, listMigrations, migrate } from '../db/migrations.js';
+import { listMigrations, migrate } from '../db/migrations.js';
 import { before } from '../deadline.js';
-import { createLogger, type Logger } from '../logger.js';
+import { createLogger } from '../logger.js';
 import { redactSecrets } from '../redact.js';
-import { blankSqliteFile, commandDatabaseTarget, withDatabase } from './database.js';
+import { withDatabase } from './database.js';
 import { CommandFailed, EXIT_INTERRUPTED } from './errors.js';
 import { gredisCommand } from './invocation.js';
 import type { MigrateFlags } from './migrate.js';
 import { cancelledByCtrlC } from './prompt.js';
+import { listMigrationsOf } from './showmigrations-action.js';
 
 /** The action of `gredis migrate`, loaded only when it runs: its modules are the heavy ones. */
 export async function runMigrate(flags: MigrateFlags): Promise<void> {
@@ -17,7 +17,7 @@ export async function runMigrate(flags: MigrateFlags): Promise<void> {
   const write = (line: string): boolean => process.stdout.write(`${line}\n`);
   // Progress is info: -v 0 (warnings only) applies them in silence, as Django's migrate -v 0.
   const progress = (line: string): boolean => flags.verbosity > 0 && write(line);
-  if (flags.list) return listMigrationsOf(flags.database, logger, write);
+  if (flags.list) return listMigrationsOf(flags.database, logger);
   // Ctrl-C stops it, the migration under way rolled back, and says what stands
   // (exit 130, as for a process the signal ended): changing from the start,
   // as migrate() may already be applying one when the Ctrl-C comes.
@@ -105,36 +105,4 @@ function interruptedBecause(said: string, error: MigrationInterrupted): CommandF
   const failure = new CommandFailed(`migrate interrupted (Ctrl-C) ${said}`, EXIT_INTERRUPTED);
   failure.stack = `${failure.stack ?? failure.message}\nCaused by: ${error.stack}`;
   return failure;
-}
-
-/**
- * `migrate --list`, which only reads: a SQLite file with nothing in it is not
- * opened (that would create it, or write SQLite's header into it), since every
- * migration is pending there.
- */
-async function listMigrationsOf(
-  url: string,
-  logger: Logger,
-  write: (line: string) => void,
-): Promise<void> {
-  const target = commandDatabaseTarget(url);
-  const blank = target.kind === 'sqlite' ? blankSqliteFile(target.filename) : undefined;
-  if (blank !== undefined) {
-    if (blank === 'missing')
-      process.stderr.write(
-        `Note: the database ${escapeControls(redactSecrets(url))} does not exist yet, so no migration is applied; "${gredisCommand('migrate')}" creates it.\n`,
-      );
-    for (const name of await knownMigrations()) write(` [ ] ${name}`);
-    return;
-  }
-  await withDatabase(
-    url,
-    logger,
-    async (db) => {
-      for (const { name, applied } of await listMigrations(db))
-        write(` [${applied ? 'X' : ' '}] ${name}`);
-    },
-    // Pending migrations are what it shows, not a reason to refuse.
-    { queryTimeoutMs: 0, migrating: true },
-  );
 }

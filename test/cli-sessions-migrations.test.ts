@@ -1,0 +1,169 @@
+/**
+ * `gredis clearsessions` and `gredis showmigrations` on SQLite and PostgreSQL,
+ * as a deployment runs them: clearsessions from cron while a server serves,
+ * deleting the expired sessions alone; showmigrations before and after
+ * `migrate`, in Django's form. Their refusals (an unmigrated database, an
+ * unreachable one, a bad flag) are those of the other commands.
+ */
+import { existsSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import * as assert from 'uvu/assert';
+import { SessionStore } from '../src/auth/sessions.js';
+import type { Database } from '../src/db/connection.js';
+import { knownMigrations } from '../src/db/migrations.js';
+import { BrowserlessClient } from './helpers/browserless.js';
+import { runGredis } from './helpers/cli.js';
+import { allDatabases } from './helpers/databases.js';
+import { Fixtures, TEST_SECRET_KEY, useEmbeddedChat } from './helpers/deployment.js';
+import { suite } from './helpers/suite.js';
+
+const PASSWORD = 'correct horse';
+const MIGRATIONS = await knownMigrations();
+const DAY_MS = 86_400_000;
+
+/** showmigrations' output when `applied` of the migrations are. */
+function listing(applied: number): string {
+  return `gredis\n${MIGRATIONS.map((name, i) => ` [${i < applied ? 'X' : ' '}] ${name}\n`).join('')}`;
+}
+
+for (const backend of allDatabases()) {
+  const test = suite(`clearsessions (${backend.name})`);
+  let db: Database;
+  let fixtures: Fixtures;
+  let port: number;
+  useEmbeddedChat(test, backend, (state) => ({ db, fixtures, port } = state));
+
+  /** The stored hashes of every session, sorted. */
+  async function storedSessions(): Promise<string[]> {
+    return (await db.knex('gredis_session').pluck('session_key_hash')).sort();
+  }
+
+  /** Sessions made `daysAgo` days ago, two weeks' lifetime: expired past 14. */
+  function madeDaysAgo(daysAgo: number): SessionStore {
+    return new SessionStore(db, {
+      secret: TEST_SECRET_KEY,
+      now: () => new Date(Date.now() - daysAgo * DAY_MS),
+    });
+  }
+
+  test('deletes the expired sessions, says nothing, and a logged-in client stays logged in', async () => {
+    const alice = await fixtures.user('alice', { password: PASSWORD });
+    const client = new BrowserlessClient(port);
+    assert.is((await client.login('alice', PASSWORD)).status, 302, 'alice logs in');
+    const old = madeDaysAgo(15);
+    for (let i = 0; i < 3; i++) await old.create(null);
+    await old.create(alice.id);
+    const recent = madeDaysAgo(13);
+    const live = [await recent.create(null), await recent.create(alice.id)];
+    const before = await storedSessions();
+    assert.is(before.length, 7);
+
+    const result = await runGredis(['clearsessions', '--database', backend.url]);
+    assert.is(result.code, 0, result.stderr);
+    assert.is(result.stdout, '', "silent on success, as Django's");
+    assert.is(result.stderr, '');
+
+    const clientSession = fixtures.sessions.hashOf(client.cookies.get('sessionid')!)!;
+    const kept = [clientSession, ...live.map((s) => fixtures.sessions.hashOf(s.key)!)].sort();
+    assert.equal(await storedSessions(), kept, 'exactly the expired rows deleted');
+    const page = await client.get('/');
+    assert.is(page.status, 200, 'still logged in');
+    assert.match(page.body.toString(), /alice/);
+    if (backend.dir !== undefined)
+      assert.not.ok(
+        readdirSync(backend.dir).some((f) => f.endsWith('.secret_key')),
+        'it needs no SECRET_KEY, and made none',
+      );
+  });
+
+  test('-v 2 says how many it deleted; -v 0 and -v 1 nothing', async () => {
+    const old = madeDaysAgo(20);
+    for (let i = 0; i < 3; i++) await old.create(null);
+    const quiet = await runGredis(['clearsessions', '-v', '0', '--database', backend.url]);
+    assert.is(quiet.code, 0, quiet.stderr);
+    assert.is(quiet.stdout + quiet.stderr, '');
+    for (let i = 0; i < 2; i++) await old.create(null);
+    const told = await runGredis(['clearsessions', '-v', '2', '--database', backend.url]);
+    assert.is(told.code, 0, told.stderr);
+    assert.is(told.stdout, 'Deleted 2 expired session(s).\n');
+    const again = await runGredis(['clearsessions', '--verbosity', '2', '--database', backend.url]);
+    assert.is(again.stdout, 'Deleted 0 expired session(s).\n');
+  });
+
+  test.run();
+
+  const listed = suite(`showmigrations (${backend.name})`);
+  listed.before(() => backend.setup());
+  listed.after(() => backend.teardown());
+
+  listed('every migration [ ] before migrate, [X] after, under one heading; exit 0', async () => {
+    const before = await runGredis(['showmigrations', '--database', backend.url]);
+    assert.is(before.code, 0, before.stderr);
+    assert.is(before.stdout, listing(0));
+    if (backend.dir !== undefined) {
+      assert.match(before.stderr, /^Note: the database \S+ does not exist yet/);
+      assert.not.ok(existsSync(join(backend.dir, 'test.sqlite3')), 'the listing made the file');
+    } else assert.is(before.stderr, '');
+
+    const migrated = await runGredis(['migrate', '-v', '0', '--database', backend.url]);
+    assert.is(migrated.code, 0, migrated.stderr);
+    const after = await runGredis(['showmigrations', '--database', backend.url]);
+    assert.is(after.code, 0, after.stderr);
+    assert.is(after.stderr, '');
+    assert.is(after.stdout, listing(MIGRATIONS.length));
+    // migrate --list is the same list, without the heading.
+    const list = await runGredis(['migrate', '--list', '--database', backend.url]);
+    assert.is(`gredis\n${list.stdout}`, after.stdout);
+  });
+
+  listed('one migration rolled back: it alone is [ ]', async () => {
+    const db = await backend.openMigrated();
+    const last = MIGRATIONS.at(-1)!;
+    await db.knex('gredis_migrations').where('name', last).delete();
+    const result = await runGredis(['showmigrations', '--database', backend.url]);
+    assert.is(result.code, 0, result.stderr);
+    assert.is(result.stdout, listing(MIGRATIONS.length - 1));
+  });
+
+  listed.run();
+}
+
+const refusals = suite('clearsessions and showmigrations refusals');
+
+refusals(
+  'an unreachable database: exit 1, one line naming it, no password, nothing on stdout',
+  async () => {
+    for (const command of ['clearsessions', 'showmigrations']) {
+      const run = await runGredis([
+        command,
+        '--database',
+        'postgres://postgres:hunter2@127.0.0.1:1/test',
+      ]);
+      assert.is(run.code, 1, `${command}: ${run.stderr}`);
+      assert.is(run.stdout, '', command);
+      assert.match(
+        run.stderr,
+        /^gredis: cannot connect to the database postgres:\/\/postgres:\*\*\*@127\.0\.0\.1:1\/test: [^\n]*ECONNREFUSED[^\n]*\n$/,
+        command,
+      );
+    }
+  },
+);
+
+refusals('a bad flag or argument: one usage line, exit 2', async () => {
+  for (const [args, reason] of [
+    [['clearsessions', '--bogus'], "unknown option '--bogus'"],
+    [['clearsessions', 'extra'], 'too many arguments'],
+    [['showmigrations', '--plan'], "unknown option '--plan'"],
+    [['clearsessions', '-v', '3'], 'Expected an integer from 0 to 2'],
+  ] as [string[], string][]) {
+    const run = await runGredis(args, { timeoutMs: 10_000 });
+    const what = `${args.join(' ')}: ${run.stderr}`;
+    assert.is(run.code, 2, what);
+    assert.is(run.stdout, '', what);
+    assert.match(run.stderr, /^gredis: [^\n]+\n$/, what);
+    assert.ok(run.stderr.includes(reason), what);
+  }
+});
+
+refusals.run();
