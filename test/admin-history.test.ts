@@ -291,7 +291,7 @@ for (const database of allDatabases()) {
     ];
     for (const [username, , typed] of changes) {
       const user = (await fixtures.users.findByUsername(username))!;
-      const saved = await submit(client, `/admin/users/${user.id}/`, {
+      const saved = await client.submit(`/admin/users/${user.id}/`, {
         email: typed,
         is_active: 'on',
       });
