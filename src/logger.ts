@@ -114,15 +114,13 @@ export function silentLogger(): Logger {
 const burstLoggers = new WeakMap<Logger, BurstLogger>();
 
 interface Burst {
-  /** Until when further lines are counted rather than written. */
-  quietUntil: number;
+  level: 'warn' | 'error';
   more: number;
   /** When the last counted line came (epoch ms). */
   lastAt: number;
-  /** The message of the line last written in full, which the count follows. */
+  /** The message of the line written in full, which the count follows. */
   message: string;
   fields: Record<string, unknown>;
-  report: NodeJS.Timeout | undefined;
 }
 
 /**
@@ -132,6 +130,7 @@ interface Burst {
  * that says what happened; a flood of refused requests would fill the log.
  */
 export class BurstLogger {
+  /** The bursts under way: a key's entry goes when an interval passes with nothing to count. */
   private readonly bursts = new Map<string, Burst>();
 
   /** The one BurstLogger of a logger, so that every caller's lines count together. */
@@ -153,7 +152,7 @@ export class BurstLogger {
   /**
    * As warn, at `level`, counting together the lines of one `key`: lines whose
    * message carries what a client sent (a Host) are alike all the same, and
-   * keyed by message each would be a line of its own, and an entry kept here.
+   * keyed by message each would be a line of its own.
    */
   log(
     level: 'warn' | 'error',
@@ -161,43 +160,42 @@ export class BurstLogger {
     message: string,
     key = message,
   ): void {
-    const now = Date.now();
     const burst = this.bursts.get(key);
-    if (!burst || now >= burst.quietUntil) {
-      this.logger[level](fields, message);
-      if (burst) {
-        burst.quietUntil = now + this.intervalMs;
-        burst.message = message;
-      } else
-        this.bursts.set(key, {
-          quietUntil: now + this.intervalMs,
-          more: 0,
-          lastAt: now,
-          message,
-          fields,
-          report: undefined,
-        });
+    if (burst) {
+      burst.more++;
+      burst.lastAt = Date.now();
+      burst.fields = fields;
       return;
     }
-    burst.more++;
-    burst.lastAt = now;
-    burst.fields = fields;
-    // The count goes out when the interval ends, even if nothing else comes.
-    burst.report ??= setTimeout(() => {
-      burst.report = undefined;
-      if (burst.more === 0) return;
+    this.logger[level](fields, message);
+    const started: Burst = { level, more: 0, lastAt: 0, message, fields };
+    this.bursts.set(key, started);
+    this.endInterval(key, started);
+  }
+
+  /**
+   * At the interval's end, the count goes out even if nothing else comes, and
+   * starts another interval; an interval with nothing to count ends the burst
+   * and its entry, which a key made of varying text (a console warning's)
+   * would otherwise leave behind for good.
+   */
+  private endInterval(key: string, burst: Burst): void {
+    setTimeout(() => {
+      if (burst.more === 0) {
+        this.bursts.delete(key);
+        return;
+      }
       const more = burst.more;
       burst.more = 0;
-      const at = Date.now();
-      burst.quietUntil = at + this.intervalMs;
       // Written at the interval's end, maybe after the trouble is over (a layer
       // back already): the line says when the last one came.
-      const ago = ((at - burst.lastAt) / 1000).toFixed(1);
-      this.logger[level](
+      const ago = ((Date.now() - burst.lastAt) / 1000).toFixed(1);
+      this.logger[burst.level](
         { ...burst.fields, more, lastAt: new Date(burst.lastAt).toISOString() },
         `${burst.message} (${more} more like it in ${this.intervalMs / 1000} s, the last ${ago} s ago)`,
       );
-    }, burst.quietUntil - now).unref();
+      this.endInterval(key, burst);
+    }, this.intervalMs).unref();
   }
 }
 

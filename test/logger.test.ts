@@ -47,6 +47,19 @@ test('the first of a burst is written in full; the rest are counted at the end o
   assert.equal([lines[3]!.msg, lines[3]!.socket], ['the layer is away', 9]);
 });
 
+test("a burst's entry goes when it ends: lines of ever-new text (console warnings) leave nothing behind", async () => {
+  const { logger, lines } = captureLogs();
+  const burst = new BurstLogger(logger, 100);
+  // Private, read for its size: what a process keyed by formatted text would keep.
+  const bursts = () => burst['bursts'].size;
+  for (let i = 0; i < 1000; i++) burst.warn({}, `[WARN] warning number ${i}`);
+  burst.warn({}, '[WARN] warning number 0');
+  assert.is(bursts(), 1000, 'under way');
+  await waitFor(() => bursts() === 0, 2000, 'every burst ended');
+  assert.is(lines.length, 1001, 'each in full, and the one repeat counted');
+  assert.is(lines.at(-1)!.more, 1);
+});
+
 test('BurstLogger.for gives every caller of one logger the same counts', () => {
   const { logger } = captureLogs();
   assert.is(BurstLogger.for(logger), BurstLogger.for(logger));
