@@ -212,11 +212,11 @@ export function briefError(error: unknown): { error: string } {
 /**
  * Logs a request refused as tampering as Django logs it, to its
  * `django.security.<name>` logger (`security` names it; a SuspiciousOperation
- * at error, a CSRF failure at warn), one line with its status and path and no
- * stack, being no bug: what watches a Django deployment's security log sees
- * Gredis's refusals too. `folded`: a burst of them (of any message) is one line
- * and a count per interval, as BurstLogger writes them, for a refusal anyone
- * can send at line rate (a Host not allowed), which would otherwise fill the log.
+ * at error, a CSRF failure at warn), with its status and path and no stack,
+ * being no bug: what watches a Django deployment's security log sees Gredis's
+ * refusals too. Anyone can send these at line rate, and a line each would fill
+ * the log: a burst of one logger's (of any message) is folded as BurstLogger
+ * folds lines, the first written at once and in full, then a count per interval.
  */
 export function logSecurityEvent(
   logger: Logger,
@@ -224,11 +224,9 @@ export function logSecurityEvent(
   name: string,
   message: string,
   fields: { status: number; path: string | undefined },
-  { folded = false }: { folded?: boolean } = {},
 ): void {
   const security = `django.security.${name}`;
-  if (folded) BurstLogger.for(logger).log(level, { security, ...fields }, message, security);
-  else logger[level]({ security, ...fields }, message);
+  BurstLogger.for(logger).log(level, { security, ...fields }, message, security);
 }
 
 /**

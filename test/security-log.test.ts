@@ -3,7 +3,8 @@
  * real HTTP with the log read: a SuspiciousOperation at error under
  * `django.security.<its class>` (Django's core/handlers/exception.py), a CSRF
  * failure at warn under `django.security.csrf` as "Forbidden (reason): /path"
- * (middleware/csrf.py), one line each, with status and path, no stack.
+ * (middleware/csrf.py), with status and path, no stack. Anyone can send them at
+ * line rate: a burst of one logger's is the first line at once, then one counting the rest.
  */
 import { suite } from './helpers/suite.js';
 import * as assert from 'uvu/assert';
@@ -51,10 +52,81 @@ function securityLines(): Record<string, unknown>[] {
   }));
 }
 
-test('a CSRF failure: warn, django.security.csrf, "Forbidden (reason): /path", 403', async () => {
+/** What a refusal is logged as; `path` the login page's unless said. */
+function refusal(
+  level: number,
+  name: string,
+  msg: string,
+  status: number,
+  path = '/accounts/login/',
+): Record<string, unknown> {
+  return { level, msg, security: `django.security.${name}`, status, path };
+}
+
+/**
+ * After a burst of `sent` like refusals: only the first written at once, in
+ * full; the rest counted in one line when the burst's interval (10 s) ends.
+ */
+async function assertFolded(first: Record<string, unknown>, sent: number): Promise<void> {
+  assert.equal(securityLines(), [first], 'the first, in full, at once; the rest counted');
+  await waitFor(() => lines.some((line) => 'security' in line), 15_000, 'the count');
+  const [count, ...rest] = securityLines();
+  assert.equal(rest, []);
+  const said = /^(.*) \((\d+) more like it in 10 s, the last \d+\.\d s ago\)$/s.exec(
+    String(count!.msg),
+  );
+  assert.ok(said, String(count!.msg));
+  assert.equal({ ...count, msg: said[1] }, first, "the first's message and the kind's details");
+  assert.is(Number(said[2]), sent - 1);
+}
+
+/** A multipart form POSTed to the login page with `client`'s CSRF cookie and origin. */
+async function postMultipart(client: BrowserlessClient, form: FormData): Promise<number> {
+  const encoded = new Response(form);
+  const res = await httpRequest(port, '/accounts/login/', {
+    method: 'POST',
+    headers: {
+      'content-type': encoded.headers.get('content-type')!,
+      origin: client.origin,
+      ...client.cookieHeader(),
+    },
+    body: Buffer.from(await encoded.arrayBuffer()),
+  });
+  return res.status;
+}
+
+/** A form of `count` fields, or of `count` files. */
+function formOf(count: number, what: 'fields' | 'files'): FormData {
+  const form = new FormData();
+  for (let i = 0; i < count; i++)
+    if (what === 'fields') form.set(`f${i}`, 'x');
+    else form.append('f', new Blob(['']), `f${i}.txt`);
+  return form;
+}
+
+/** A client logged in as a superuser, its login's lines taken off. */
+async function superuser(): Promise<BrowserlessClient> {
+  await fixtures.user('root', { password: PASSWORD, staff: true, superuser: true });
+  const client = new BrowserlessClient(port);
+  assert.is((await client.login('root', PASSWORD)).status, 302);
+  lines.splice(0);
+  return client;
+}
+
+const BURST = 20;
+
+const csrf = (reason: string) =>
+  refusal(WARN, 'csrf', `Forbidden (${reason}): /accounts/login/`, 403);
+
+test('a CSRF failure: warn, django.security.csrf, "Forbidden (reason): /path", 403: no cookie', async () => {
   const anonymous = new BrowserlessClient(port);
   const noCookie = await anonymous.post('/accounts/login/', { username: 'x', password: 'y' });
   assert.is(noCookie.status, 403);
+  assert.equal(securityLines(), [csrf('CSRF cookie not set.')]);
+});
+
+test('a CSRF failure: warn, django.security.csrf, "Forbidden (reason): /path", 403: no token', async () => {
+  const anonymous = new BrowserlessClient(port);
   await anonymous.get('/accounts/login/');
   const noToken = await anonymous.post(
     '/accounts/login/',
@@ -62,16 +134,18 @@ test('a CSRF failure: warn, django.security.csrf, "Forbidden (reason): /path", 4
     { csrf: false },
   );
   assert.is(noToken.status, 403);
-  const csrf = (reason: string) => ({
-    level: WARN,
-    msg: `Forbidden (${reason}): /accounts/login/`,
-    security: 'django.security.csrf',
-    status: 403,
-    path: '/accounts/login/',
-  });
-  assert.equal(securityLines(), [csrf('CSRF cookie not set.'), csrf('CSRF token missing.')]);
+  assert.equal(securityLines(), [csrf('CSRF token missing.')]);
   assert.is((await anonymous.login('nobody', PASSWORD)).status, 200, 'a good form');
   assert.equal(securityLines(), [], 'a request that passes is not logged');
+});
+
+test('a flood of CSRF failures: the first line at once, then one counting the rest', async () => {
+  const anonymous = new BrowserlessClient(port);
+  for (let i = 0; i < BURST; i++) {
+    const refused = await anonymous.post('/accounts/login/', { username: 'x', password: 'y' });
+    assert.is(refused.status, 403);
+  }
+  await assertFolded(csrf('CSRF cookie not set.'), BURST);
 });
 
 test("a Host not allowed: error, django.security.DisallowedHost, Django's message, for a page", async () => {
@@ -145,65 +219,72 @@ test('a flood of Hosts not allowed, pages and handshakes, any Host: the first li
   );
 });
 
-test('too many form fields or files: error, django.security.TooManyFieldsSent / TooManyFilesSent, 400', async () => {
+const tooManyFields = refusal(
+  ERROR,
+  'TooManyFieldsSent',
+  'a form may have at most 1000 fields',
+  400,
+);
+const tooManyFiles = refusal(ERROR, 'TooManyFilesSent', 'a form may have at most 100 files', 400);
+
+test('too many form fields: error, django.security.TooManyFieldsSent, 400, urlencoded', async () => {
   const client = new BrowserlessClient(port);
   await client.get('/accounts/login/');
   const urlencoded = await client.postBody('/accounts/login/', Buffer.from('a=1&'.repeat(1000)));
   assert.is(urlencoded.status, 400);
-  const multipart = async (form: FormData): Promise<number> => {
-    const encoded = new Response(form);
-    const res = await httpRequest(port, '/accounts/login/', {
-      method: 'POST',
-      headers: {
-        'content-type': encoded.headers.get('content-type')!,
-        origin: client.origin,
-        ...client.cookieHeader(),
-      },
-      body: Buffer.from(await encoded.arrayBuffer()),
-    });
-    return res.status;
-  };
-  const fields = new FormData();
-  for (let i = 0; i < 1001; i++) fields.set(`f${i}`, 'x');
-  assert.is(await multipart(fields), 400);
-  const files = new FormData();
-  for (let i = 0; i < 101; i++) files.append('f', new Blob(['']), `f${i}.txt`);
-  assert.is(await multipart(files), 400);
-  const refused = (name: string, msg: string) => ({
-    level: ERROR,
-    msg,
-    security: `django.security.${name}`,
-    status: 400,
-    path: '/accounts/login/',
-  });
-  assert.equal(securityLines(), [
-    refused('TooManyFieldsSent', 'a form may have at most 1000 fields'),
-    refused('TooManyFieldsSent', 'a form may have at most 1000 fields'),
-    refused('TooManyFilesSent', 'a form may have at most 100 files'),
-  ]);
+  assert.equal(securityLines(), [tooManyFields]);
 });
 
-test('a query string past 1000 fields: error, django.security.TooManyFieldsSent, 400, where a page reads its query', async () => {
-  await fixtures.user('root', { password: PASSWORD, staff: true, superuser: true });
+test('too many form fields: error, django.security.TooManyFieldsSent, 400, multipart', async () => {
   const client = new BrowserlessClient(port);
-  assert.is((await client.login('root', PASSWORD)).status, 302);
-  lines.splice(0);
-  // Django's parse_qsl counts one more field than there are '&'s; a search, which any list takes.
-  const fields = (count: number) => `?${'q=&'.repeat(count - 1)}q=`;
-  assert.is((await client.get(`/admin/users/${fields(1000)}`)).status, 200, '1000 fields');
-  assert.is((await client.get(`/accounts/login/${fields(1000)}`)).status, 200, '1000 fields');
-  assert.is((await client.get(`/admin/users/${fields(1001)}`)).status, 400);
-  assert.is((await client.get(`/accounts/login/?${'&'.repeat(1000)}`)).status, 400);
+  await client.get('/accounts/login/');
+  assert.is(await postMultipart(client, formOf(1001, 'fields')), 400);
+  assert.equal(securityLines(), [tooManyFields]);
+});
+
+test('too many form files: error, django.security.TooManyFilesSent, 400', async () => {
+  const client = new BrowserlessClient(port);
+  await client.get('/accounts/login/');
+  assert.is(await postMultipart(client, formOf(101, 'files')), 400);
+  assert.equal(securityLines(), [tooManyFiles]);
+});
+
+test('a flood of forms with too many fields: the first line at once, then one counting the rest', async () => {
+  const client = new BrowserlessClient(port);
+  await client.get('/accounts/login/');
+  for (let i = 0; i < BURST; i++) {
+    const body = Buffer.from('a=1&'.repeat(1000));
+    assert.is((await client.postBody('/accounts/login/', body)).status, 400);
+  }
+  await assertFolded(tooManyFields, BURST);
+});
+
+test('a flood of forms with too many files: the first line at once, then one counting the rest', async () => {
+  const client = new BrowserlessClient(port);
+  await client.get('/accounts/login/');
+  for (let i = 0; i < BURST; i++) assert.is(await postMultipart(client, formOf(101, 'files')), 400);
+  await assertFolded(tooManyFiles, BURST);
+});
+
+// Django's parse_qsl counts one more field than there are '&'s; a search, which any list takes.
+const queryOf = (count: number) => `?${'q=&'.repeat(count - 1)}q=`;
+const queryRefused = (path: string) =>
+  refusal(ERROR, 'TooManyFieldsSent', 'a query string may have at most 1000 fields', 400, path);
+
+test('a query string past 1000 fields: error, django.security.TooManyFieldsSent, 400, where a page reads its query: an admin list', async () => {
+  const client = await superuser();
+  assert.is((await client.get(`/admin/users/${queryOf(1000)}`)).status, 200, '1000 fields');
+  assert.is((await client.get(`/admin/users/${queryOf(1001)}`)).status, 400);
   // As Django's request.GET, read only when a view asks: the chat page does not.
-  assert.is((await client.get(`/${fields(1001)}`)).status, 200);
-  const refused = (path: string) => ({
-    level: ERROR,
-    msg: 'a query string may have at most 1000 fields',
-    security: 'django.security.TooManyFieldsSent',
-    status: 400,
-    path,
-  });
-  assert.equal(securityLines(), [refused('/admin/users/'), refused('/accounts/login/')]);
+  assert.is((await client.get(`/${queryOf(1001)}`)).status, 200);
+  assert.equal(securityLines(), [queryRefused('/admin/users/')]);
+});
+
+test('a query string past 1000 fields: error, django.security.TooManyFieldsSent, 400, where a page reads its query: the login page', async () => {
+  const client = new BrowserlessClient(port);
+  assert.is((await client.get(`/accounts/login/${queryOf(1000)}`)).status, 200, '1000 fields');
+  assert.is((await client.get(`/accounts/login/?${'&'.repeat(1000)}`)).status, 400);
+  assert.equal(securityLines(), [queryRefused('/accounts/login/')]);
 });
 
 test('a body past --http-max-body-size: 413, logged as Django logs RequestDataTooBig, a burst folded', async () => {
@@ -227,21 +308,39 @@ test('a body past --http-max-body-size: 413, logged as Django logs RequestDataTo
   ]);
 });
 
+const lookupRefused = refusal(
+  ERROR,
+  'DisallowedModelAdminLookup',
+  'Filtering by password__startswith not allowed',
+  400,
+  '/admin/users/',
+);
+const toFieldRefused = refusal(
+  ERROR,
+  'DisallowedModelAdminToField',
+  'The field password cannot be referenced.',
+  400,
+  '/admin/users/',
+);
+
 test("a list filtered by a lookup the admin refuses: error, django.security.DisallowedModelAdminLookup, Django's message", async () => {
-  await fixtures.user('root', { password: PASSWORD, staff: true, superuser: true });
-  const client = new BrowserlessClient(port);
-  assert.is((await client.login('root', PASSWORD)).status, 302);
-  lines.splice(0);
+  const client = await superuser();
   assert.is((await client.get('/admin/users/?password__startswith=pbkdf2')).status, 400);
-  assert.equal(securityLines(), [
-    {
-      level: ERROR,
-      msg: 'Filtering by password__startswith not allowed',
-      security: 'django.security.DisallowedModelAdminLookup',
-      status: 400,
-      path: '/admin/users/',
-    },
-  ]);
+  assert.equal(securityLines(), [lookupRefused]);
+});
+
+test('a flood of lookups the admin refuses: the first line at once, then one counting the rest', async () => {
+  const client = await superuser();
+  for (let i = 0; i < BURST; i++)
+    assert.is((await client.get('/admin/users/?password__startswith=pbkdf2')).status, 400);
+  await assertFolded(lookupRefused, BURST);
+});
+
+test('a flood of `_to_field`s the admin refuses: the first line at once, then one counting the rest', async () => {
+  const client = await superuser();
+  for (let i = 0; i < BURST; i++)
+    assert.is((await client.get('/admin/users/?_to_field=password')).status, 400);
+  await assertFolded(toFieldRefused, BURST);
 });
 
 test.run();

@@ -505,7 +505,6 @@ function refuseBody(ctx: ThymeContext, res: ServerResponse, target: Target, limi
     'RequestDataTooBig',
     `Request body exceeded --http-max-body-size (${limit} bytes).`,
     { status: 413, path: target.path },
-    { folded: true },
   );
   plainResponse(res, 413, `Payload Too Large: request bodies are limited to ${limit} bytes`, true);
   return 413;

@@ -439,14 +439,10 @@ export class Thyme implements ThymeContext {
         ? writeHealth(res, await this.health(), allowed, BROWSER_HEADERS)
         : methodNotAllowed(res);
     if (!allowed) {
-      logSecurityEvent(
-        this.logger,
-        'error',
-        'DisallowedHost',
-        this.hosts.refusal(host),
-        { status: 400, path: target.path },
-        { folded: true },
-      );
+      logSecurityEvent(this.logger, 'error', 'DisallowedHost', this.hosts.refusal(host), {
+        status: 400,
+        path: target.path,
+      });
       plainResponse(res, 400, 'Bad Request: invalid Host header');
       return 400;
     }

@@ -160,14 +160,10 @@ export class WebSocketGateway {
     if (!target) return refuse(400, 'malformed request target');
     const host = requestHost(req, target);
     if (!ctx.hosts.allowsHost(host)) {
-      logSecurityEvent(
-        ctx.logger,
-        'error',
-        'DisallowedHost',
-        ctx.hosts.refusal(host),
-        { status: 400, path: target.path },
-        { folded: true },
-      );
+      logSecurityEvent(ctx.logger, 'error', 'DisallowedHost', ctx.hosts.refusal(host), {
+        status: 400,
+        path: target.path,
+      });
       return refuse(400, 'invalid Host header');
     }
     if (!ctx.hosts.allowsOrigin(req.headers.origin)) return refuse(403, 'origin not allowed');
