@@ -12,10 +12,10 @@ export interface Scope {
 
 /** The SocketContext handed to consumers for one event. */
 export class Socket implements SocketContext {
-  readonly query: URLSearchParams;
   readonly outbox: Outbox;
   /** 'accepted' once accept was sent (or it was already open before this event). */
   decision: 'pending' | 'accepted' | 'rejected';
+  private parsedQuery: URLSearchParams | undefined;
 
   constructor(
     /** What `flush` applies the effects with. */
@@ -27,9 +27,17 @@ export class Socket implements SocketContext {
     /** The socket is gone (disconnect event): nothing can be sent to it any more. */
     private readonly gone = false,
   ) {
-    this.query = new URLSearchParams(scope.query);
     this.outbox = new Outbox(apply);
     this.decision = open ? 'accepted' : 'pending';
+  }
+
+  /**
+   * Parsed when a handler first reads it: a Socket is made for each event, from
+   * the scope its lane saved (plain data, for whichever worker runs the event),
+   * and most events' handlers never read it.
+   */
+  get query(): URLSearchParams {
+    return (this.parsedQuery ??= new URLSearchParams(this.scope.query));
   }
 
   get path(): string {
