@@ -87,6 +87,64 @@ for (const url of ['memory://', SHARED_REDIS_URL]) {
         raw.disconnect();
       }
     });
+
+    test("every process stopped at once with sockets open: the lanes' index left behind expires as the lanes do, and a worker started before then still runs them", async () => {
+      const prefix = testPrefix();
+      const options = { prefix, groupExpiry: 30 }; // the lanes' ttl
+      const thyme = make(options);
+      const worker = make(options);
+      await thyme.lanes.announceAndSend('open', 0, { e: 'connect' }, 'events.stop');
+      assert.is((await worker.lanes.claim('open', 0, { e: 'connect' })).kind, 'run');
+      assert.is(await worker.lanes.finish('open', 0, { user: 1 }), undefined);
+      await worker.close(); // stopped first: nothing runs the disconnects
+      await thyme.lanes.announceAndSend('open', 1, { e: 'disconnect' }, 'events.stop');
+      await thyme.lanes.announceAndSend('shut', 0, { e: 'disconnect' }, 'events.stop');
+      await thyme.close();
+      const raw = rawClient();
+      try {
+        const index = await raw.pttl(`${prefix}gredis:lanes`);
+        assert.ok(index > 0 && index <= 30_000, `the index's PTTL is ${index} ms`);
+        for (const lane of ['open', 'shut']) {
+          const ttl = await raw.pttl(`${prefix}gredis:lane:${lane}`);
+          assert.ok(ttl > 0 && ttl <= index, `${lane}'s PTTL ${ttl} ms, within the index's`);
+        }
+      } finally {
+        raw.disconnect();
+      }
+      const restarted = make(options);
+      assert.is((await restarted.lanes.claim('open', 1, { e: 'disconnect' })).kind, 'run');
+      assert.is(await restarted.lanes.finish('open', 1, undefined, { end: true }), undefined);
+      assert.is((await restarted.lanes.claim('shut', 0, { e: 'disconnect' })).kind, 'run');
+      assert.is(await restarted.lanes.finish('shut', 0, undefined, { end: true }), undefined);
+    });
+
+    test('each write that renews the expiry of a lane the index lists renews the index too, to the same ttl', async () => {
+      const prefix = testPrefix();
+      const { lanes } = make({ prefix, groupExpiry: 30 });
+      const raw = rawClient();
+      const index = `${prefix}gredis:lanes`;
+      // White-box: the index's expiry cut short before each step, which must
+      // give it back at least the lane's (a parked lane is found only through it).
+      const renews = async (step: string, write: () => Promise<unknown>) => {
+        await raw.pexpire(index, 1000);
+        await write();
+        // Read at one instant (MULTI): set to the same ttl, both count down alike.
+        const read = await raw.multi().pttl(`${prefix}gredis:lane:l`).pttl(index).exec();
+        const [lane, indexed] = read!.map(([, ttl]) => ttl as number);
+        assert.ok(lane > 1000 && indexed >= lane, `${step}: lane ${lane} ms, index ${indexed} ms`);
+      };
+      try {
+        await lanes.announce('l', 0, { e: 0 }); // creates both
+        await renews('a deposit', () => lanes.announce('l', 1, { e: 1 }));
+        await renews('a claim with deposits behind', () => lanes.claim('l', 0, { e: 0 }));
+        await renews('a claim that parks', () => lanes.claim('l', 2, { e: 2 }));
+        await renews('a finish handing over', () => lanes.finish('l', 0, undefined));
+        await lanes.announce('l', 4, { e: 4 });
+        await renews('a finish leaving a gap', () => lanes.finish('l', 1, undefined));
+      } finally {
+        raw.disconnect();
+      }
+    });
   }
 
   test('a turn carries its effects: applied in order with its finish', async () => {

@@ -22,6 +22,12 @@ import { LUA_CAPACITIES, LUA_GROUP_SEND, LUA_SEND, LUA_SENDS, LuaScript } from '
  *             refused as stale rather than starting the lane anew
  * "<prefix>gredis:lanes" (one per host) indexes lanes with parked events, scored
  * by when they need attention: the owner's deadline, or when a gap gives up.
+ * It expires as the lanes do: each script that sets the expiry of a lane the
+ * index still lists sets the index's to the same ttl, so that the index outlives
+ * every lane it lists (a worker finds parked lanes only through it) and goes
+ * once they are all gone, when every process stopped with events still parked.
+ * Its other writes (LANE_HOLD's, LANE_RESCUE's) leave a listed lane's expiry,
+ * and so the index's, as it was.
  */
 
 /**
@@ -81,7 +87,8 @@ end
 if order < nxt or (order == nxt and f[2]) then return {'stale'} end
 if order == nxt then
   refused = refusedOf({{'hset', KEYS[1], 'next', '0'}, {'expire', KEYS[1], '1'},
-    parked > 0 and {'hdel', KEYS[1], 'p:0'}, parked == 1 and {'zrem', KEYS[2], ARGV[1]}})
+    parked > 0 and {'hdel', KEYS[1], 'p:0'}, parked == 1 and {'zrem', KEYS[2], ARGV[1]},
+    parked > 0 and {'expire', KEYS[2], '1'}})
   if refused then return {'refused', refused} end
   -- Its announced copy is not needed any more: the caller runs the one it has.
   if parked > 0 and redis.call('HDEL', KEYS[1], 'p:' .. order) == 1 then
@@ -92,11 +99,13 @@ if order == nxt then
     redis.call('HSET', KEYS[1], 'next', order, 'owner', ARGV[3], 'deadline', now + tonumber(ARGV[5]), 'claim', ARGV[9])
   end
   redis.call('EXPIRE', KEYS[1], ARGV[8])
+  -- Still listed (events parked behind it): the index outlives it.
+  if parked > 0 then redis.call('EXPIRE', KEYS[2], ARGV[8]) end
   return {'run', f[4] or ''}
 end
 if ARGV[7] == '' and redis.call('HEXISTS', KEYS[1], 'p:' .. order) == 0 then return {'busy'} end
 refused = refusedOf({{'hsetnx', KEYS[1], 'p:0', ''}, {'hincrby', KEYS[1], 'parked', '1'},
-  {'zadd', KEYS[2], '0', ARGV[1]}, {'expire', KEYS[1], '1'}})
+  {'zadd', KEYS[2], '0', ARGV[1]}, {'expire', KEYS[1], '1'}, {'expire', KEYS[2], '1'}})
 if refused then return {'refused', refused} end
 if redis.call('HSETNX', KEYS[1], 'p:' .. order, ARGV[7]) == 1 then
   redis.call('HINCRBY', KEYS[1], 'parked', 1)
@@ -105,6 +114,7 @@ local due = now + tonumber(ARGV[6])
 if f[2] then due = tonumber(f[3]) end
 redis.call('ZADD', KEYS[2], 'LT', due, ARGV[1])
 redis.call('EXPIRE', KEYS[1], ARGV[8])
+redis.call('EXPIRE', KEYS[2], ARGV[8])
 return {'parked'}
 `,
 );
@@ -187,7 +197,7 @@ local function finishRefused(f)
     index = 'zrem' -- its last parked event, handed over
   end
   return refusedOf({clear, {'hset', KEYS[1], 'next', '0'}, {'expire', KEYS[1], '1'},
-    index and {index, KEYS[2], '0', ARGV[1]}})
+    index and {index, KEYS[2], '0', ARGV[1]}, index == 'zadd' and {'expire', KEYS[2], '1'}})
 end
 local function finish(f)
   local order, now = tonumber(ARGV[2]), tonumber(ARGV[4])
@@ -218,13 +228,21 @@ local function finish(f)
     fields[#fields + 1] = parked - 1
     redis.call('HSET', KEYS[1], unpack(fields))
     redis.call('EXPIRE', KEYS[1], ARGV[10])
-    if parked > 1 then redis.call('ZADD', KEYS[2], deadline, ARGV[1]) else redis.call('ZREM', KEYS[2], ARGV[1]) end
+    if parked > 1 then
+      redis.call('ZADD', KEYS[2], deadline, ARGV[1])
+      redis.call('EXPIRE', KEYS[2], ARGV[10])
+    else
+      redis.call('ZREM', KEYS[2], ARGV[1])
+    end
     return {'run', nxt, event}
   end
   redis.call('HSET', KEYS[1], unpack(fields))
   redis.call('HDEL', KEYS[1], 'owner', 'deadline', 'handed')
   redis.call('EXPIRE', KEYS[1], ARGV[10])
-  if parked > 0 then redis.call('ZADD', KEYS[2], now + tonumber(ARGV[6]), ARGV[1]) end
+  if parked > 0 then
+    redis.call('ZADD', KEYS[2], now + tonumber(ARGV[6]), ARGV[1])
+    redis.call('EXPIRE', KEYS[2], ARGV[10])
+  end
   return {'idle'}
 end
 
@@ -458,7 +476,7 @@ return redis.call('DECR', KEYS[1])
 const LUA_ANNOUNCE = `${LUA_REFUSED}
 local function announceRefused(laneKey, indexKey, lane)
   return refusedOf({{'hsetnx', laneKey, 'p:0', ''}, {'hincrby', laneKey, 'parked', '1'},
-    {'zadd', indexKey, '0', lane}, {'expire', laneKey, '1'}})
+    {'zadd', indexKey, '0', lane}, {'expire', laneKey, '1'}, {'expire', indexKey, '1'}})
 end
 local function announce(laneKey, indexKey, lane, order, event, now, gap, ttl)
   order = tonumber(order)
@@ -475,6 +493,7 @@ local function announce(laneKey, indexKey, lane, order, event, now, gap, ttl)
   if f[2] then due = tonumber(f[3]) end
   redis.call('ZADD', indexKey, 'LT', due, lane)
   redis.call('EXPIRE', laneKey, ttl)
+  redis.call('EXPIRE', indexKey, ttl)
   return 1
 end
 `;
