@@ -82,17 +82,7 @@ async function assertFolded(first: Record<string, unknown>, sent: number): Promi
 
 /** A multipart form POSTed to the login page with `client`'s CSRF cookie and origin. */
 async function postMultipart(client: BrowserlessClient, form: FormData): Promise<number> {
-  const encoded = new Response(form);
-  const res = await httpRequest(port, '/accounts/login/', {
-    method: 'POST',
-    headers: {
-      'content-type': encoded.headers.get('content-type')!,
-      origin: client.origin,
-      ...client.cookieHeader(),
-    },
-    body: Buffer.from(await encoded.arrayBuffer()),
-  });
-  return res.status;
+  return (await client.postMultipart('/accounts/login/', form)).status;
 }
 
 /** A form of `count` fields, or of `count` files. */

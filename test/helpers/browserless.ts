@@ -68,6 +68,14 @@ export class BrowserlessClient {
     return result;
   }
 
+  /** POSTs `form` encoded as a browser encodes a FormData (multipart), with no token added. */
+  async postMultipart(path: string, form: FormData): Promise<HttpResult> {
+    const encoded = new Response(form);
+    return this.postBody(path, Buffer.from(await encoded.arrayBuffer()), {
+      headers: { 'content-type': encoded.headers.get('content-type')! },
+    });
+  }
+
   /**
    * GETs a form's page (for its CSRF token), then POSTs the form to it, as a
    * browser does; a page that is not the form (not 200) fails at once.
