@@ -2,7 +2,8 @@
  * `gredis clearsessions` and `gredis showmigrations` on SQLite and PostgreSQL,
  * as a deployment runs them: clearsessions from cron while a server serves,
  * deleting the expired sessions alone; showmigrations before and after
- * `migrate`, in Django's form. Their refusals (an unmigrated database, an
+ * `migrate`, in Django's form (its --plan and -v 2 too, and migrate --plan,
+ * which applies nothing). Their refusals (an unmigrated database, an
  * unreachable one, a bad flag) are those of the other commands.
  */
 import { existsSync, readdirSync } from 'node:fs';
@@ -24,6 +25,14 @@ const DAY_MS = 86_400_000;
 /** showmigrations' output when `applied` of the migrations are. */
 function listing(applied: number): string {
   return `gredis\n${MIGRATIONS.map((name, i) => ` [${i < applied ? 'X' : ' '}] ${name}\n`).join('')}`;
+}
+
+/** showmigrations --plan's output when `applied` of the migrations are; `deps` as -v 2's. */
+function plan(applied: number, deps = false): string {
+  return MIGRATIONS.map((name, i) => {
+    const after = deps && i > 0 ? ` ... (gredis.${MIGRATIONS[i - 1]})` : '';
+    return `[${i < applied ? 'X' : ' '}]  gredis.${name}${after}\n`;
+  }).join('');
 }
 
 for (const backend of allDatabases()) {
@@ -93,8 +102,9 @@ for (const backend of allDatabases()) {
   test.run();
 
   const listed = suite(`showmigrations (${backend.name})`);
-  listed.before(() => backend.setup());
-  listed.after(() => backend.teardown());
+  // A fresh database for each test: each starts from one never migrated.
+  listed.before.each(() => backend.setup());
+  listed.after.each(() => backend.teardown());
 
   listed('every migration [ ] before migrate, [X] after, under one heading; exit 0', async () => {
     const before = await runGredis(['showmigrations', '--database', backend.url]);
@@ -123,6 +133,86 @@ for (const backend of allDatabases()) {
     const result = await runGredis(['showmigrations', '--database', backend.url]);
     assert.is(result.code, 0, result.stderr);
     assert.is(result.stdout, listing(MIGRATIONS.length - 1));
+  });
+
+  listed(
+    '--plan (-p): the order they apply in, app-qualified; -v 2 with what each depends on',
+    async () => {
+      const before = await runGredis(['showmigrations', '--plan', '--database', backend.url]);
+      assert.is(before.code, 0, before.stderr);
+      assert.is(before.stdout, plan(0));
+      const db = await backend.openMigrated();
+      await db.knex('gredis_migrations').where('name', MIGRATIONS.at(-1)!).delete();
+      const short = await runGredis(['showmigrations', '-p', '--database', backend.url]);
+      assert.is(short.code, 0, short.stderr);
+      assert.is(short.stderr, '');
+      assert.is(short.stdout, plan(MIGRATIONS.length - 1));
+      const deps = await runGredis(['showmigrations', '-p', '-v', '2', '--database', backend.url]);
+      assert.is(deps.code, 0, deps.stderr);
+      assert.is(deps.stdout, plan(MIGRATIONS.length - 1, true));
+      // --list is the default form, said outright.
+      const list = await runGredis(['showmigrations', '-l', '--database', backend.url]);
+      assert.is(list.stdout, listing(MIGRATIONS.length - 1));
+    },
+  );
+
+  listed('-v 2: when each applied migration was, in UTC to the second', async () => {
+    const started = new Date();
+    const migrated = await runGredis(['migrate', '-v', '0', '--database', backend.url]);
+    assert.is(migrated.code, 0, migrated.stderr);
+    const db = backend.open();
+    const [first, second, ...rest] = MIGRATIONS;
+    await db
+      .knex('gredis_migrations')
+      .where('name', first!)
+      .update({ migration_time: new Date('2026-11-28T09:15:30.750Z') });
+    await db.knex('gredis_migrations').where('name', second!).delete();
+    const shown = await runGredis(['showmigrations', '-v', '2', '--database', backend.url]);
+    assert.is(shown.code, 0, shown.stderr);
+    const lines = shown.stdout.split('\n');
+    assert.is(lines[0], 'gredis');
+    assert.is(lines[1], ` [X] ${first} (applied at 2026-11-28 09:15:30)`);
+    assert.is(lines[2], ` [ ] ${second}`, 'a pending one has no time');
+    const second0 = Math.floor(started.getTime() / 1000) * 1000;
+    rest.forEach((name, i) => {
+      const at = new RegExp(`^ \\[X\\] ${name} \\(applied at (\\S+ \\S+)\\)$`).exec(lines[3 + i]!);
+      assert.ok(at, lines[3 + i]);
+      const when = Date.parse(`${at[1]}Z`);
+      assert.ok(when >= second0 && when <= Date.now(), `${at[1]} is when migrate ran`);
+    });
+    // migrate --list is the same list, without the heading.
+    const list = await runGredis(['migrate', '--list', '-v', '2', '--database', backend.url]);
+    assert.is(`gredis\n${list.stdout}`, shown.stdout);
+  });
+
+  listed('migrate --plan: the migrations it would apply, and applies none', async () => {
+    const planned = await runGredis(['migrate', '--plan', '--database', backend.url]);
+    assert.is(planned.code, 0, planned.stderr);
+    assert.is(
+      planned.stdout,
+      `Planned operations:\n${MIGRATIONS.map((name) => `gredis.${name}\n`).join('')}`,
+    );
+    if (backend.dir !== undefined)
+      assert.not.ok(existsSync(join(backend.dir, 'test.sqlite3')), 'the plan made the file');
+    else assert.is(planned.stderr, '');
+    const untouched = await runGredis(['showmigrations', '--database', backend.url]);
+    assert.is(untouched.stdout, listing(0), 'nothing applied');
+
+    const db = await backend.openMigrated();
+    // Printed whatever the verbosity, as Django's.
+    const none = await runGredis(['migrate', '--plan', '-v', '0', '--database', backend.url]);
+    assert.is(none.code, 0, none.stderr);
+    assert.is(none.stdout, 'Planned operations:\n  No planned migration operations.\n');
+
+    const last = MIGRATIONS.at(-1)!;
+    await db.knex('gredis_migrations').where('name', last).delete();
+    const one = await runGredis(['migrate', '--plan', '--database', backend.url]);
+    assert.is(one.stdout, `Planned operations:\ngredis.${last}\n`);
+    assert.is(
+      (await runGredis(['showmigrations', '--database', backend.url])).stdout,
+      listing(MIGRATIONS.length - 1),
+      'still not applied',
+    );
   });
 
   listed.run();
@@ -154,7 +244,9 @@ refusals('a bad flag or argument: one usage line, exit 2', async () => {
   for (const [args, reason] of [
     [['clearsessions', '--bogus'], "unknown option '--bogus'"],
     [['clearsessions', 'extra'], 'too many arguments'],
-    [['showmigrations', '--plan'], "unknown option '--plan'"],
+    [['showmigrations', '--bogus'], "unknown option '--bogus'"],
+    [['showmigrations', '-p', '-l'], "option '-p, --plan' cannot be used with option '-l, --list'"],
+    [['migrate', '--list', '--plan'], "option '--plan' cannot be used with option '--list'"],
     [['clearsessions', '-v', '3'], 'Expected an integer from 0 to 2'],
   ] as [string[], string][]) {
     const run = await runGredis(args, { timeoutMs: 10_000 });

@@ -21,7 +21,12 @@ import {
   rollback,
 } from '../src/db/migrations.js';
 import { runGredis, type CliResult } from './helpers/cli.js';
-import { allDatabases, SHARED_POSTGRES_URL, waitUntilBlockedBy } from './helpers/databases.js';
+import {
+  allDatabases,
+  appliedOrNot,
+  SHARED_POSTGRES_URL,
+  waitUntilBlockedBy,
+} from './helpers/databases.js';
 import { captureLogs, WARN } from './helpers/log-capture.js';
 import { startSilentServer } from './helpers/silent-server.js';
 import { sleep, within } from './helpers/wait.js';
@@ -104,7 +109,7 @@ for (const backend of allDatabases()) {
 
   test('an empty database lists every migration as pending, and is left empty', async () => {
     assert.equal(
-      await listMigrations(db),
+      await appliedOrNot(db),
       ALL.map((name) => ({ name, applied: false })),
     );
     // A command refusing to start on it (not migrated) must not have changed it.
@@ -123,8 +128,12 @@ for (const backend of allDatabases()) {
     assert.equal(await migrate(db, { onApplied: (name) => progress.push(name) }), ALL);
     assert.equal(progress, ALL);
     assert.equal(
-      await listMigrations(db),
+      await appliedOrNot(db),
       ALL.map((name) => ({ name, applied: true })),
+    );
+    assert.ok(
+      (await listMigrations(db)).every(({ appliedAt }) => appliedAt instanceof Date),
+      'each says when it was applied',
     );
     assert.equal(await migrate(db), []);
     const rows = await db.knex(MIGRATIONS_TABLE).select('name').orderBy('id');
@@ -330,7 +339,7 @@ for (const backend of allDatabases()) {
     assert.not.ok(await db.knex.schema.hasTable('auth_user'));
     assert.not.ok(await db.knex.schema.hasTable('gredis_session'));
     assert.equal(
-      await listMigrations(db),
+      await appliedOrNot(db),
       ALL.map((name) => ({ name, applied: false })),
     );
     assert.equal(await migrate(db), ALL);
@@ -408,7 +417,7 @@ for (const backend of allDatabases()) {
         if (!holder.isCompleted()) await holder.rollback();
       }
       assert.equal(
-        await listMigrations(db),
+        await appliedOrNot(db),
         ALL.map((name) => ({ name, applied: true })),
       );
     });

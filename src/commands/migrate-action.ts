@@ -8,8 +8,9 @@ import { withDatabase } from './database.js';
 import { CommandFailed, EXIT_INTERRUPTED } from './errors.js';
 import { gredisCommand } from './invocation.js';
 import type { MigrateFlags } from './migrate.js';
+import { listLines, migratePlanLines, writeLines } from './migration-listing.js';
 import { cancelledByCtrlC } from './prompt.js';
-import { listMigrationsOf } from './showmigrations-action.js';
+import { readMigrations } from './read-migrations.js';
 
 /** The action of `gredis migrate`, loaded only when it runs: its modules are the heavy ones. */
 export async function runMigrate(flags: MigrateFlags): Promise<void> {
@@ -17,7 +18,13 @@ export async function runMigrate(flags: MigrateFlags): Promise<void> {
   const write = (line: string): boolean => process.stdout.write(`${line}\n`);
   // Progress is info: -v 0 (warnings only) applies them in silence, as Django's migrate -v 0.
   const progress = (line: string): boolean => flags.verbosity > 0 && write(line);
-  if (flags.list) return listMigrationsOf(flags.database, logger);
+  // showmigrations' list without its heading, and Django's plan, whatever
+  // the verbosity (Django's migrate --plan -v 0 prints it too).
+  if (flags.list || flags.plan) {
+    const migrations = await readMigrations(flags.database, logger);
+    writeLines(flags.plan ? migratePlanLines(migrations) : listLines(migrations, flags.verbosity));
+    return;
+  }
   // Ctrl-C stops it, the migration under way rolled back, and says what stands
   // (exit 130, as for a process the signal ended): changing from the start,
   // as migrate() may already be applying one when the Ctrl-C comes.

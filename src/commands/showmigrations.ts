@@ -1,7 +1,9 @@
-import { Command } from 'commander';
+import { Command, Option } from 'commander';
 import { databaseOption, verbosityOption } from './options.js';
 
 export interface ShowMigrationsFlags {
+  list?: boolean;
+  plan?: boolean;
   database: string;
   verbosity: number;
 }
@@ -9,10 +11,23 @@ export interface ShowMigrationsFlags {
 /**
  * `gredis showmigrations`: Django's list, under one heading, "gredis": Gredis
  * has one list of migrations for its auth, sessions, chat and admin log alike.
+ * --list and --plan are Django's two forms, one or the other.
  */
 export function showMigrationsCommand(): Command {
   return new Command('showmigrations')
     .description('list the database migrations: [X] applied, [ ] pending')
+    .addOption(
+      new Option(
+        '-l, --list',
+        'list them under their app, gredis (the default); -v 2: when applied',
+      ),
+    )
+    .addOption(
+      new Option(
+        '-p, --plan',
+        'list them in the order migrate applies them; -v 2: what each depends on',
+      ).conflicts('list'),
+    )
     .addOption(databaseOption())
     .addOption(verbosityOption())
     .action(async (flags: ShowMigrationsFlags) => {

@@ -18,6 +18,8 @@ const LOCK_TABLE = `${MIGRATIONS_TABLE}_lock`;
 export interface MigrationStatus {
   name: string;
   applied: boolean;
+  /** When it was applied (knex's migration_time), if it is and the row says. */
+  appliedAt?: Date;
 }
 
 export interface MigrateOptions {
@@ -108,11 +110,16 @@ export async function listMigrations(
   for (let attempt = 1; ; attempt++) {
     try {
       await ensureBookkeeping(db);
-      const [all, completed] = await Promise.all([
+      const [all, completed, times] = await Promise.all([
         source.getMigrations(),
         db.knex.migrate.list(config).then(([done]) => completedNames(done)),
+        appliedTimes(db),
       ]);
-      return all.map((name) => ({ name, applied: completed.has(name) }));
+      return all.map((name) =>
+        completed.has(name)
+          ? { name, applied: true, appliedAt: times.get(name) }
+          : { name, applied: false },
+      );
     } catch (error) {
       if (!isContention(error) || Date.now() >= deadline) throw newerDatabase(error) ?? error;
       await sleep(Math.min(50 * attempt, 500));
@@ -291,6 +298,27 @@ function isContention(error: unknown): boolean {
 /** Knex found its lock row taken ("Migration table is already locked"). */
 function isLocked(error: unknown): boolean {
   return error instanceof Error && /already locked/i.test(error.message);
+}
+
+/** When each applied migration was applied, by name: knex's list gives names alone. */
+async function appliedTimes(db: Database): Promise<Map<string, Date | undefined>> {
+  const rows = (await db.knex(MIGRATIONS_TABLE).select('name', 'migration_time')) as {
+    name: string;
+    migration_time: unknown;
+  }[];
+  return new Map(rows.map((row) => [row.name, migrationTime(row.migration_time)]));
+}
+
+/**
+ * knex's migration_time as a Date: PostgreSQL's timestamptz comes as one,
+ * SQLite's as the milliseconds better-sqlite3 stored the Date as. Undefined
+ * for anything else (a row written by hand: NULL, or text whose time zone
+ * nothing says).
+ */
+function migrationTime(value: unknown): Date | undefined {
+  const date =
+    value instanceof Date ? value : typeof value === 'number' ? new Date(value) : undefined;
+  return date && !Number.isNaN(date.getTime()) ? date : undefined;
 }
 
 function completedNames(done: unknown): Set<string> {

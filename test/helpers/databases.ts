@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import pg from 'pg';
 import { openDatabase, type Database } from '../../src/db/connection.js';
-import { migrate } from '../../src/db/migrations.js';
+import { listMigrations, migrate, type MigrationStatus } from '../../src/db/migrations.js';
 import { waitFor } from './wait.js';
 
 /** The shared PostgreSQL every test may use (trust auth, database `test`). */
@@ -106,6 +106,16 @@ export function postgresBackend(): DatabaseBackend {
     },
   });
   return backend;
+}
+
+/**
+ * listMigrations(db) without when each was applied, which differs from run to
+ * run: which migrations the database has, to compare with a list.
+ */
+export async function appliedOrNot(
+  db: Database,
+): Promise<Pick<MigrationStatus, 'name' | 'applied'>[]> {
+  return (await listMigrations(db)).map(({ name, applied }) => ({ name, applied }));
 }
 
 /** One of each backend: every database test runs against both. */
