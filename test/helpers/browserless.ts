@@ -5,6 +5,9 @@ import { httpRequest, type HttpResult } from './http-client.js';
  * Host and Origin, keeps cookies from Set-Cookie, and fills in the CSRF token
  * from the last page it fetched.
  */
+/** A form's fields: by name, or as pairs, in order, where a name repeats (checkboxes). */
+export type FormFields = Record<string, string> | [string, string][];
+
 export class BrowserlessClient {
   readonly cookies = new Map<string, string>();
   lastPage = '';
@@ -24,10 +27,13 @@ export class BrowserlessClient {
     return result;
   }
 
-  /** POSTs a urlencoded form; `csrf: true` adds the token of the last page fetched. */
+  /**
+   * POSTs a urlencoded form (`fields` as pairs where a name repeats);
+   * `csrf: true` adds the token of the last page fetched.
+   */
   async post(
     path: string,
-    fields: Record<string, string>,
+    fields: FormFields,
     options: { csrf?: boolean; headers?: Record<string, string> } = {},
   ): Promise<HttpResult> {
     return this.postBody(path, this.formBody(fields, options), options);
@@ -38,7 +44,7 @@ export class BrowserlessClient {
    * `csrf: false`: made apart from postBody when a test measures the request, not
    * the encoding of megabytes.
    */
-  formBody(fields: Record<string, string>, options: { csrf?: boolean } = {}): Buffer {
+  formBody(fields: FormFields, options: { csrf?: boolean } = {}): Buffer {
     const form = new URLSearchParams(fields);
     if (options.csrf ?? true) {
       const token = this.formToken();
