@@ -62,6 +62,7 @@ import {
   type KeepFilters,
   type ListNouns,
 } from './changelist.js';
+import { CONFIRM_TITLE, deleteConfirmation } from './delete-confirmation.js';
 import { filterSidebar, sortableHeader } from './list-controls.js';
 import { ROOM_LIST_MODEL, USER_LIST_MODEL } from './list-models.js';
 import { pythonStrip, truncateWords } from '../../../python-strip.js';
@@ -354,9 +355,9 @@ function timestamp(date: Date | null): HtmlValue {
 }
 
 /**
- * Django's delete_confirmation.html: "Are you sure?", the object named, what goes
- * with it (here nothing else Django would list), and `consequence`, what else
- * deleting it does here. Deleting takes a POST from this page, never a GET.
+ * Django's delete_confirmation.html for one object, from its Delete link: what
+ * goes with it (here nothing else Django would list), and `consequence`, what
+ * else deleting it does here.
  */
 function confirmDelete(
   request: Request,
@@ -372,33 +373,25 @@ function confirmDelete(
   },
 ): Response {
   const { kind, name } = options;
-  const title = 'Are you sure?';
-  const kindTitle = `${kind.charAt(0).toUpperCase()}${kind.slice(1)}`;
+  const kindTitle = capitalised(kind);
   return adminPage(
     request,
-    { title, crumbs: options.crumbs },
-    html`<section class="card narrow" aria-labelledby="confirm-heading">
-      <h1 id="confirm-heading">${title}</h1>
-      <p>
-        Are you sure you want to delete the ${kind} "${name}"? All of the following related items
-        will be deleted:
-      </p>
-      <h2>Summary</h2>
-      <ul>
-        <li>${kindTitle}s: 1</li>
-      </ul>
-      <h2>Objects</h2>
-      <ul>
-        <li>${kindTitle}: <a href="${options.href}">${name}</a></li>
-      </ul>
-      <p class="help">${options.consequence}</p>
-      <form method="post" action="${options.action}" class="form-actions">
-        ${csrfInput(request)}
-        <button type="submit" class="danger">Yes, I’m sure</button>
-        <a class="button" href="${options.cancel}">No, take me back</a>
-      </form>
-    </section>`,
+    { title: CONFIRM_TITLE, crumbs: options.crumbs },
+    deleteConfirmation(request, {
+      question: html`Are you sure you want to delete the ${kind} "${name}"?`,
+      selected: false,
+      summary: [{ kinds: `${kindTitle}s`, count: 1 }],
+      objects: [{ kind: kindTitle, name, href: options.href }],
+      consequence: options.consequence,
+      action: options.action,
+      cancel: options.cancel,
+    }),
   );
+}
+
+/** Django's capfirst. */
+function capitalised(text: string): string {
+  return `${text.charAt(0).toUpperCase()}${text.slice(1)}`;
 }
 
 // ——— dashboard ———
@@ -681,21 +674,11 @@ function roomDelete(services: AdminServices): View {
         crumbs: objectCrumbs(ROOMS_CRUMB, room.title, href, 'Delete'),
       });
     }
-    const logged = (trx: Knex.Transaction) =>
-      logAction(services, request, trx, { ...roomObject(room), action: DELETION });
-    if (!(await services.rooms.delete(room.id, logged)))
+    if (!(await deleteRoom(services, request, room)))
       return missingObject(request, 'room', params.id);
     const notice = deletedNotice('room', room.title);
-    // A leave the layer cannot take is sent again by this process (the room has
-    // no page left to save); should it stop first, each of the room's pages
-    // finds it gone at its next command to it (ROOM_INVALID).
-    const told = await sentAfterCommit(
-      services.logger,
-      () => services.groupSends.groupSend(roomGroup(room.id), roomDeletedFrame(room.id)),
-      "deleted, but could not tell the room's chat sockets",
-      { path: request.path, roomId: room.id },
-    );
-    if (told) return redirectWith(request, keep(ROOM_LIST), notice);
+    if (await tellRoomDeleted(services, request, room.id))
+      return redirectWith(request, keep(ROOM_LIST), notice);
     return redirectWith(
       request,
       keep(ROOM_LIST),
@@ -703,6 +686,32 @@ function roomDelete(services: AdminServices): View {
       'warning',
     );
   };
+}
+
+/** Deletes `room` with its log entry (log_deletion), in one transaction; false if it was gone. */
+function deleteRoom(services: AdminServices, request: Request, room: Room): Promise<boolean> {
+  return services.rooms.delete(room.id, (trx) =>
+    logAction(services, request, trx, { ...roomObject(room), action: DELETION }),
+  );
+}
+
+/**
+ * Tells the chat sockets in deleted room `roomId` that it is gone (a leave, so
+ * a page closes its pane). A leave the layer cannot take is sent again by this
+ * process (the room has no page left to save); should it stop first, each of
+ * the room's pages finds it gone at its next command to it (ROOM_INVALID).
+ */
+function tellRoomDeleted(
+  services: AdminServices,
+  request: Request,
+  roomId: number,
+): Promise<boolean> {
+  return sentAfterCommit(
+    services.logger,
+    () => services.groupSends.groupSend(roomGroup(roomId), roomDeletedFrame(roomId)),
+    "deleted, but could not tell the room's chat sockets",
+    { path: request.path, roomId },
+  );
 }
 
 function roomHistory(services: AdminServices): View {
@@ -1203,23 +1212,42 @@ function userDelete(services: AdminServices): View {
         crumbs: objectCrumbs(USERS_CRUMB, user.username, href, 'Delete'),
       });
     }
-    // The user's sessions go with them (ON DELETE CASCADE); so do their chat sockets.
-    const logged = (trx: Knex.Transaction) =>
-      logAction(services, request, trx, { ...userObject(user), action: DELETION });
-    if (!(await services.users.delete(user.id, logged)))
+    if (!(await deleteUser(services, request, user)))
       return missingObject(request, 'user', params.id);
     const notice = deletedNotice('user', user.username);
     // Their own user: logged out (its session went with the user), the notice
     // left in a new, anonymous session, for the login page they land on, as
     // Django's admin shows it there (its messages cookie outlives the user).
     if (self) await logout(request);
-    // No save can send a close that fails now again (the user has no page left):
-    // this process does (OwedGroupSends), else their next command closes each (ChatConsumer).
-    if (await closeAfterChange(services, request, user.id, CLOSE_LOGGED_OUT, false))
+    if (await closeDeletedUser(services, request, user.id))
       return redirectWith(request, keep(USER_LIST), notice);
     const unsent = unsentCloseNotice(CLOSE_LOGGED_OUT, undefined);
     return redirectWith(request, keep(USER_LIST), `${notice}${unsent}`, 'warning');
   };
+}
+
+/**
+ * Deletes `user` with its log entry (log_deletion), in one transaction; false
+ * if they were gone. Their sessions go with them (ON DELETE CASCADE); their
+ * chat sockets are closed after (closeDeletedUser).
+ */
+function deleteUser(services: AdminServices, request: Request, user: User): Promise<boolean> {
+  return services.users.delete(user.id, (trx) =>
+    logAction(services, request, trx, { ...userObject(user), action: DELETION }),
+  );
+}
+
+/**
+ * Closes a deleted user's chat sockets. No save can send a close that fails
+ * now again (the user has no page left): this process does (OwedGroupSends),
+ * else their next command closes each (ChatConsumer).
+ */
+function closeDeletedUser(
+  services: AdminServices,
+  request: Request,
+  userId: number,
+): Promise<boolean> {
+  return closeAfterChange(services, request, userId, CLOSE_LOGGED_OUT, false);
 }
 
 function userHistory(services: AdminServices): View {
