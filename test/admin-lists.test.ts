@@ -24,7 +24,7 @@ function text(result: HttpResult): string {
 function roomTitles(page: string): string[] {
   return Array.from(
     page.matchAll(
-      /<tr data-room-id="\d+">\s*<td class="num">\d+<\/td>\s*<th scope="row">\s*<a [^>]*>([^<]*)<\/a>/g,
+      /<tr data-room-id="\d+">\s*<td class="action-checkbox">[^]*?<\/td>\s*<td class="num">\d+<\/td>\s*<th scope="row">\s*<a [^>]*>([^<]*)<\/a>/g,
     ),
     (match) => match[1]!,
   );
@@ -33,7 +33,9 @@ function roomTitles(page: string): string[] {
 /** The usernames of the users listed, in order. */
 function usernames(page: string): string[] {
   return Array.from(
-    page.matchAll(/<tr data-user-id="\d+">\s*<th scope="row">\s*<a [^>]*>([^<]*)<\/a>/g),
+    page.matchAll(
+      /<tr data-user-id="\d+">\s*<td class="action-checkbox">[^]*?<\/td>\s*<th scope="row">\s*<a [^>]*>([^<]*)<\/a>/g,
+    ),
     (match) => match[1]!,
   );
 }

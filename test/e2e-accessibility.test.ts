@@ -544,4 +544,60 @@ test('by keyboard alone: the skip link passes the menus, and an admin form is fi
   }
 });
 
+test("by keyboard alone, a list's action checkboxes as Django's actions.js: the header's box ticks the page (Space), the counter says so, \"Select all 101 rooms\" (Enter) takes every page's, and Delete selected (chosen, Tab to Go, Enter) asks, then deletes them", async () => {
+  for (let i = 0; i < 101; i++) await fixtures.room(`Bulk ${String(i).padStart(3, '0')}`);
+  const context = await contextFor(admin, LAPTOP);
+  try {
+    const page = await context.newPage();
+    await page.goto(`${base}/admin/rooms/?q=bulk`);
+    const counter = page.locator('.action-counter');
+    assert.is(await counter.textContent(), '0 of 100 selected');
+    const across = page.getByRole('button', { name: 'Select all 101 rooms' });
+    assert.not.ok(await across.isVisible(), 'offered only once the page is ticked');
+    await tabTo(page, '#action-toggle');
+    await page.keyboard.press('Space');
+    assert.is(await counter.textContent(), '100 of 100 selected');
+    const first = page.getByRole('checkbox', {
+      name: 'Select this object for an action - Bulk 000',
+    });
+    assert.ok(await first.isChecked());
+    await tabTo(page, 'input.action-select');
+    await page.keyboard.press('Space');
+    assert.is(await counter.textContent(), '99 of 100 selected');
+    assert.not.ok(await across.isVisible(), 'withdrawn when a row is unticked');
+    await page.keyboard.press('Space');
+    assert.ok(await across.isVisible());
+    await across.focus();
+    await page.keyboard.press('Enter');
+    assert.ok(await page.getByText('All 101 selected').isVisible());
+    assert.not.ok(await counter.isVisible());
+    const action = page.getByRole('combobox', { name: 'Action:' });
+    await action.focus();
+    await page.keyboard.press('ArrowDown');
+    assert.is(await action.inputValue(), 'delete_selected');
+    await page.keyboard.press('Tab');
+    assert.is(
+      await page.evaluate(`document.activeElement.textContent.trim()`),
+      'Go',
+      'Tab from the action choice reaches Go',
+    );
+    await Promise.all([page.waitForNavigation(), page.keyboard.press('Enter')]);
+    assert.ok(await page.getByText('Rooms: 101').isVisible(), 'the confirmation, of all 101');
+    await page.getByRole('button', { name: 'Yes, I’m sure' }).focus();
+    await Promise.all([page.waitForNavigation(), page.keyboard.press('Enter')]);
+    assert.ok(await page.getByText('Successfully deleted 101 rooms.').isVisible());
+    const left = await fixtures.rooms.list();
+    assert.not.ok(
+      left.some((room) => room.title.startsWith('Bulk')),
+      'every page of them',
+    );
+    assert.ok(
+      left.some((room) => room.id === general.id),
+      'and no other room',
+    );
+  } finally {
+    await context.close();
+  }
+});
+
 test.run();

@@ -15,8 +15,9 @@ query_string}]}], "clear": the "Clear all filters" link or null}.
 The admins are those Gredis's lists mirror: the room's (list_display id, title,
 staff_only; list_filter staff_only; search title; Meta ordering title, as Gredis
 lists rooms) and Django's UserAdmin (its list_display, list_filter without groups,
-search and ordering), both without actions, as Gredis's lists have no action
-checkbox column.
+search and ordering), both with Django's default action, delete_selected, as
+Gredis's: its checkbox is list_display's first column, so `o=1` sorts by the
+first real one.
 """
 import json
 import sys
@@ -56,12 +57,10 @@ class RoomAdmin(admin.ModelAdmin):
     list_display = ('id', 'title', 'staff_only')
     list_filter = ('staff_only',)
     search_fields = ('title',)
-    actions = None
 
 
 class UsersAdmin(UserAdmin):
     list_filter = ('is_staff', 'is_superuser', 'is_active')
-    actions = None
 
 
 def main():

@@ -62,6 +62,14 @@ import {
   type KeepFilters,
   type ListNouns,
 } from './changelist.js';
+import {
+  actionBar,
+  actionCheckbox,
+  actionToggleHeader,
+  confirmedFields,
+  listAction,
+  type DeleteSelected,
+} from './changelist-actions.js';
 import { CONFIRM_TITLE, deleteConfirmation } from './delete-confirmation.js';
 import { filterSidebar, sortableHeader } from './list-controls.js';
 import { ROOM_LIST_MODEL, USER_LIST_MODEL } from './list-models.js';
@@ -88,13 +96,13 @@ export function addAdminRoutes(router: Router, services: AdminServices): void {
   const both = ['GET', 'POST'];
   router
     .add('/admin/', staffRequired(dashboard(services)), ['GET'])
-    .add('/admin/rooms/', staff(roomList(services)), ['GET'])
+    .add('/admin/rooms/', staff(roomList(services)), both)
     .add('/admin/rooms/new/', staff(roomCreate(services)), both)
     .add('/admin/rooms/:id/', staff(roomEdit(services)), both)
     .add('/admin/rooms/:id/delete/', staff(roomDelete(services)), both)
     // ModelAdmin.history_view reads no `_to_field`.
     .add('/admin/rooms/:id/history/', staffRequired(roomHistory(services)), ['GET'])
-    .add('/admin/users/', superuserFirst(userList(services)), ['GET'])
+    .add('/admin/users/', superuserFirst(userList(services)), both)
     .add('/admin/users/new/', superuserFirst(userCreate(services)), both)
     .add('/admin/users/:id/', superuser(userEdit(services)), both)
     // UserAdmin.user_change_password reads no `_to_field`.
@@ -283,6 +291,8 @@ interface AdminHead {
   subtitle?: string;
   /** The breadcrumbs after Home; none on the dashboard, as on Django's index. */
   crumbs?: readonly Crumb[];
+  /** Scripts from /static/ (a list's action checkboxes). */
+  scripts?: string[];
 }
 
 /** `notices`: about this request (a search refused), after those left by the last POST. */
@@ -298,6 +308,7 @@ function adminPage(
       title: head.subtitle === undefined ? head.title : `${head.subtitle} | ${head.title}`,
       admin: true,
       breadcrumbs: head.crumbs && [{ text: 'Home', href: '/admin/' }, ...head.crumbs],
+      scripts: head.scripts,
       body,
       messages,
     }),
@@ -394,6 +405,59 @@ function capitalised(text: string): string {
   return `${text.charAt(0).toUpperCase()}${text.slice(1)}`;
 }
 
+/** The lists' action checkboxes' script (Django's actions.js). */
+const ACTIONS_SCRIPT = '/static/admin-actions.js';
+
+/**
+ * A list's form (change_list.html's #changelist-form): the action bar, then
+ * the table whose rows it acts on, posted back to the list as it is shown.
+ */
+function changelistForm(
+  request: Request,
+  list: ChangeList<unknown>,
+  nouns: ListNouns,
+  table: HtmlValue,
+): HtmlValue {
+  return html`<form id="changelist-form" method="post" novalidate>
+    ${csrfInput(request)} ${actionBar(list, nouns)} ${table}
+  </form>`;
+}
+
+/**
+ * Django's delete_selected_confirmation.html for the objects ticked: posted
+ * back to the list (whose search and lookups the URL keeps) with their ids,
+ * the action and `post=yes`.
+ */
+function confirmDeleteSelected<T extends { id: number }>(
+  request: Request,
+  objects: readonly T[],
+  options: {
+    nouns: ListNouns;
+    crumb: Crumb;
+    describe(object: T): { name: string; href: string };
+    consequence: string;
+  },
+): Response {
+  const { nouns } = options;
+  const kind = capitalised(nouns.singular);
+  // model_ngettext: the singular for one object, else the plural.
+  const objectsName = objects.length === 1 ? nouns.singular : nouns.plural;
+  return adminPage(
+    request,
+    { title: CONFIRM_TITLE, crumbs: [options.crumb, { text: 'Delete multiple objects' }] },
+    deleteConfirmation(request, {
+      question: html`Are you sure you want to delete the selected ${objectsName}?`,
+      selected: true,
+      summary: [{ kinds: capitalised(nouns.plural), count: objects.length }],
+      objects: objects.map((object) => ({ kind, ...options.describe(object) })),
+      consequence: options.consequence,
+      action: request.fullPath,
+      cancel: request.fullPath,
+      hidden: confirmedFields(objects.map(({ id }) => id)),
+    }),
+  );
+}
+
 // ——— dashboard ———
 
 /** The two lists' nouns, for their counts here and on their pages, and their search labels. */
@@ -452,11 +516,13 @@ function roomList(services: AdminServices): View {
   return async (request) => {
     const list = await loadChangeList(request, services.rooms, ROOM_LIST_MODEL);
     if (list instanceof Response) return list;
+    const acted = await listAction(request, list, deleteSelectedRooms(services, request));
+    if (acted) return acted;
     const keep = keepListFilters(request, ROOM_LIST, ROOM_LIST_MODEL);
     const title = 'Select room to change';
     return adminPage(
       request,
-      { title, crumbs: [{ text: 'Rooms' }] },
+      { title, crumbs: [{ text: 'Rooms' }], scripts: [ACTIONS_SCRIPT] },
       html`<div class="page-heading">
           <h1>${title}</h1>
           <a class="button primary" href="${keep('/admin/rooms/new/')}">Add room</a>
@@ -469,7 +535,8 @@ function roomList(services: AdminServices): View {
             : html`${searchForm(list, ROOM_NOUNS)}
                 <div class="changelist">
                   <div class="changelist-main">
-                    ${roomsTable(list, keep)} ${paginator(list, ROOM_NOUNS)}
+                    ${changelistForm(request, list, ROOM_NOUNS, roomsTable(list, keep))}
+                    ${paginator(list, ROOM_NOUNS)}
                   </div>
                   ${filterSidebar(list)}
                 </div>`
@@ -493,8 +560,8 @@ function roomsTable(list: ChangeList<Room>, keep: KeepFilters): HtmlValue {
           </caption>
           <thead>
             <tr>
-              ${sortableHeader(list, 0, 'ID')} ${sortableHeader(list, 1, 'Title')}
-              ${sortableHeader(list, 2, 'Staff only')}
+              ${actionToggleHeader()} ${sortableHeader(list, 1, 'ID')}
+              ${sortableHeader(list, 2, 'Title')} ${sortableHeader(list, 3, 'Staff only')}
               <th scope="col"><span class="visually-hidden">Actions</span></th>
             </tr>
           </thead>
@@ -502,6 +569,7 @@ function roomsTable(list: ChangeList<Room>, keep: KeepFilters): HtmlValue {
             ${list.items.map(
               (room) =>
                 html`<tr data-room-id="${room.id}">
+                  ${actionCheckbox(room.id, room.title)}
                   <td class="num">${room.id}</td>
                   <th scope="row">
                     <a href="${keep(`/admin/rooms/${room.id}/`)}">${room.title}</a>
@@ -714,6 +782,31 @@ function tellRoomDeleted(
   );
 }
 
+/** delete_selected on rooms: each deleted as the room's delete view deletes it. */
+function deleteSelectedRooms(services: AdminServices, request: Request): DeleteSelected<Room> {
+  return {
+    nouns: ROOM_NOUNS,
+    source: services.rooms,
+    confirm: (rooms) =>
+      confirmDeleteSelected(request, rooms, {
+        nouns: ROOM_NOUNS,
+        crumb: ROOMS_CRUMB,
+        describe: (room) => ({ name: room.title, href: `/admin/rooms/${room.id}/` }),
+        consequence: 'Anyone in these rooms can no longer send to them. This cannot be undone.',
+      }),
+    async remove(rooms) {
+      let deleted = 0;
+      let untold = false;
+      for (const room of rooms) {
+        if (!(await deleteRoom(services, request, room))) continue;
+        deleted += 1;
+        if (!(await tellRoomDeleted(services, request, room.id))) untold = true;
+      }
+      return { deleted, warning: untold ? unsentRoomNotice('deleted') : undefined };
+    },
+  };
+}
+
 function roomHistory(services: AdminServices): View {
   return async (request, params) => {
     const id = parseId(params.id);
@@ -746,11 +839,13 @@ function userList(services: AdminServices): View {
   return async (request) => {
     const list = await loadChangeList(request, services.users, USER_LIST_MODEL);
     if (list instanceof Response) return list;
+    const acted = await listAction(request, list, deleteSelectedUsers(services, request));
+    if (acted) return acted;
     const keep = keepListFilters(request, USER_LIST, USER_LIST_MODEL);
     const title = 'Select user to change';
     return adminPage(
       request,
-      { title, crumbs: [{ text: 'Users' }] },
+      { title, crumbs: [{ text: 'Users' }], scripts: [ACTIONS_SCRIPT] },
       html`<div class="page-heading">
           <h1>${title}</h1>
           <a class="button primary" href="${keep('/admin/users/new/')}">Add user</a>
@@ -758,7 +853,8 @@ function userList(services: AdminServices): View {
         ${searchForm(list, USER_NOUNS)}
         <div class="changelist">
           <div class="changelist-main">
-            ${usersTable(list, keep)} ${paginator(list, USER_NOUNS)}
+            ${changelistForm(request, list, USER_NOUNS, usersTable(list, keep))}
+            ${paginator(list, USER_NOUNS)}
           </div>
           ${filterSidebar(list)}
         </div>`,
@@ -781,11 +877,11 @@ function usersTable(list: ChangeList<User>, keep: KeepFilters): HtmlValue {
           </caption>
           <thead>
             <tr>
-              ${sortableHeader(list, 0, 'Username')}
-              ${sortableHeader(list, 1, 'Email address', { optional: true })}
-              ${sortableHeader(list, 2, 'First name', { optional: true })}
-              ${sortableHeader(list, 3, 'Last name', { optional: true })}
-              ${sortableHeader(list, 4, 'Staff status')}
+              ${actionToggleHeader()} ${sortableHeader(list, 1, 'Username')}
+              ${sortableHeader(list, 2, 'Email address', { optional: true })}
+              ${sortableHeader(list, 3, 'First name', { optional: true })}
+              ${sortableHeader(list, 4, 'Last name', { optional: true })}
+              ${sortableHeader(list, 5, 'Staff status')}
               <th scope="col"><span class="visually-hidden">Actions</span></th>
             </tr>
           </thead>
@@ -793,6 +889,7 @@ function usersTable(list: ChangeList<User>, keep: KeepFilters): HtmlValue {
             ${list.items.map(
               (user) =>
                 html`<tr data-user-id="${user.id}">
+                  ${actionCheckbox(user.id, user.username)}
                   <th scope="row">
                     <a href="${keep(`/admin/users/${user.id}/`)}">${user.username}</a>
                   </th>
@@ -1248,6 +1345,45 @@ function closeDeletedUser(
   userId: number,
 ): Promise<boolean> {
   return closeAfterChange(services, request, userId, CLOSE_LOGGED_OUT, false);
+}
+
+/**
+ * delete_selected on users: each deleted as the user's delete view deletes it.
+ * Django's action deletes the admin's own user among them with no more ado
+ * (their session then has no user: the next page asks them to log in); as the
+ * delete view here, the confirmation says so and they are logged out, the
+ * notice left for the login page they land on.
+ */
+function deleteSelectedUsers(services: AdminServices, request: Request): DeleteSelected<User> {
+  return {
+    nouns: USER_NOUNS,
+    source: services.users,
+    confirm: (users) =>
+      confirmDeleteSelected(request, users, {
+        nouns: USER_NOUNS,
+        crumb: USERS_CRUMB,
+        describe: (user) => ({ name: user.username, href: `/admin/users/${user.id}/` }),
+        consequence: users.some(({ id }) => id === request.user?.id)
+          ? 'Your own account is among them: you will be logged out. This cannot be undone.'
+          : 'The users’ sessions end at once. This cannot be undone.',
+      }),
+    async remove(users) {
+      let deleted = 0;
+      let unclosed = false;
+      let self = false;
+      for (const user of users) {
+        if (!(await deleteUser(services, request, user))) continue;
+        deleted += 1;
+        if (user.id === request.user?.id) self = true;
+        if (!(await closeDeletedUser(services, request, user.id))) unclosed = true;
+      }
+      if (self) await logout(request);
+      return {
+        deleted,
+        warning: unclosed ? unsentCloseNotice(CLOSE_LOGGED_OUT, undefined) : undefined,
+      };
+    },
+  };
 }
 
 function userHistory(services: AdminServices): View {

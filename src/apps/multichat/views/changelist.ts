@@ -60,6 +60,8 @@ export interface ChangeList<T> extends ListControlsState {
   fullCount: number;
   /** The search form's errors, shown as notices. */
   messages: FlashMessage[];
+  /** Every page's rows, in order (ChangeList.get_queryset): what an action picks from. */
+  matching: ListSlice;
 }
 
 /** Nouns for a list's texts: "1 room", "250 rooms", "Search rooms by title". */
@@ -185,6 +187,7 @@ export async function loadChangeList<T>(
     resultCount,
     fullCount,
     messages,
+    matching: slice,
   };
 }
 

@@ -5,7 +5,13 @@
  * its icons only show in a title given to screen readers too.
  */
 import { html, type SafeHtml } from '../../../worker/http/html.js';
-import { ORDER_VAR, listQueryString, type ListModel, type ListParams } from './list-query.js';
+import {
+  ORDER_VAR,
+  isSortable,
+  listQueryString,
+  type ListModel,
+  type ListParams,
+} from './list-query.js';
 
 /** What the headers and the sidebar need of a list. */
 export interface ListControlsState {
@@ -58,7 +64,7 @@ export function sortableHeader(
     listQueryString(list.params, { [ORDER_VAR]: order.join('.') });
   const column = list.model.columns[index]!;
   const priority = [...sorted.keys()].indexOf(index) + 1;
-  const sortedCount = [...sorted.keys()].filter((i) => i < list.model.columns.length).length;
+  const sortedCount = [...sorted.keys()].filter((i) => isSortable(list.model, i)).length;
   const classes = [
     'sortable',
     `column-${column}`,

@@ -2,19 +2,20 @@
  * The rooms' and users' lists as their ModelAdmins set them up in Django: what
  * they show, how they sort, what they filter by (see list-query.ts).
  */
-import type { ListModel } from './list-query.js';
+import { ACTION_CHECKBOX, type ListModel } from './list-query.js';
 
 const BY_TITLE = [{ column: 'title', descending: false }];
 const BY_USERNAME = [{ column: 'username', descending: false }];
 
 /**
- * The room's admin: list_display id, title, staff_only and a filter by its one
+ * The room's admin: list_display id, title, staff_only (after the action
+ * checkbox, as with Django's default delete_selected action) and a filter by its one
  * flag. Its order is the title's, as the site lists rooms everywhere (as a
  * Meta.ordering: the example's Room has none, so Django's would list newest first).
  */
 export const ROOM_LIST_MODEL: ListModel = {
   fields: { id: 'integer', title: 'text', staff_only: 'boolean' },
-  columns: ['id', 'title', 'staff_only'],
+  columns: [ACTION_CHECKBOX, 'id', 'title', 'staff_only'],
   adminOrdering: [],
   metaOrdering: BY_TITLE,
   unique: [],
@@ -39,7 +40,7 @@ export const USER_LIST_MODEL: ListModel = {
     last_login: 'datetime',
     date_joined: 'datetime',
   },
-  columns: ['username', 'email', 'first_name', 'last_name', 'is_staff'],
+  columns: [ACTION_CHECKBOX, 'username', 'email', 'first_name', 'last_name', 'is_staff'],
   adminOrdering: BY_USERNAME,
   metaOrdering: [],
   unique: ['username'],

@@ -17,10 +17,18 @@ export const SEARCH_VAR = 'q';
 export const ERROR_FLAG = 'e';
 
 /**
+ * ModelAdmin.action_checkbox, list_display's first column on a list with
+ * actions: never sorted, though `?o=` counts it (so `o=1` is the first real column).
+ */
+export const ACTION_CHECKBOX = 'action_checkbox';
+
+/**
  * Django's IGNORED_PARAMS: names ChangeList leaves out of its lookups (`ot`, a
  * sort's direction in older Djangos' links; `_popup` and `_to_field` of its
- * pop-up lists, which this admin does not have, so they change nothing here; a
- * `_to_field` it may not have is refused before, by the admin's toFieldChecked).
+ * pop-up lists, which this admin does not have, so they change nothing here,
+ * not even `o`, which a pop-up list, having no actions, counts from its first
+ * real column; a `_to_field` it may not have is refused before, by the
+ * admin's toFieldChecked).
  */
 const IGNORED_PARAMS: ReadonlySet<string> = new Set([
   ALL_VAR,
@@ -58,7 +66,7 @@ export class UnqueryableLookup extends Error {
 export interface ListModel {
   /** The local fields a lookup may name, with their kinds (a secret such as a password is left out). */
   fields: Readonly<Record<string, FieldKind>>;
-  /** list_display: the columns, in order; `?o=` names them by index, from 0 (there is no action checkbox). */
+  /** list_display: the columns, in order, ACTION_CHECKBOX first; `?o=` names them by index, from 0. */
   columns: readonly string[];
   /** ModelAdmin.ordering: the queryset's own order, which Django adds after a requested sort too. */
   adminOrdering: readonly ColumnOrder[];
@@ -292,12 +300,17 @@ function ordering(order: string | undefined, model: ListModel): ColumnOrder[] {
       ? [...defaultOrdering(model), ...model.adminOrdering]
       : [
           ...orderItems(order).flatMap(({ index, descending }) =>
-            index < model.columns.length ? [{ column: model.columns[index]!, descending }] : [],
+            isSortable(model, index) ? [{ column: model.columns[index]!, descending }] : [],
           ),
           ...model.adminOrdering,
         ];
   const total = keys.some(({ column }) => column === 'id' || model.unique.includes(column));
   return total ? keys : [...keys, { column: 'id', descending: true }];
+}
+
+/** Whether column `index` sorts: one of list_display's, but the action checkbox (no admin_order_field). */
+export function isSortable(model: ListModel, index: number): boolean {
+  return index < model.columns.length && model.columns[index] !== ACTION_CHECKBOX;
 }
 
 /** ChangeList._get_default_ordering: the admin's ordering, or else the model's. */
