@@ -522,6 +522,60 @@ test('deleting a room, nobody acting: told that its sockets were not told yet; o
   });
 });
 
+/** The list's delete_selected action on `ids`, confirmed; the notices on the list it leads back to. */
+async function deletedSelected(
+  admin: BrowserlessClient,
+  list: '/admin/rooms/' | '/admin/users/',
+  ids: readonly number[],
+): Promise<string[]> {
+  await admin.get(list);
+  const done = await admin.post(list, [
+    ...ids.map((id): [string, string] => ['_selected_action', String(id)]),
+    ['action', 'delete_selected'],
+    ['post', 'yes'],
+  ]);
+  assert.is(done.status, 302, "Django's action redirects with 302");
+  assert.is(done.headers.location, list);
+  const page = await admin.get(list);
+  return [...page.body.toString().matchAll(/<p class="flash flash-(\w+)">([\s\S]*?)<\/p>/g)].map(
+    (m) => `${m[1]}: ${m[2]!.replace(/<[^>]*>/g, '').replace(/\s+/g, ' ')}`,
+  );
+}
+
+test("deleting rooms by the list's action, nobody acting: told that their sockets were not told yet; once the layer takes writes again the worker tells them (the leave)", async () => {
+  await withScene(false, async (scene) => {
+    const { admin, victim, roomId } = scene;
+    const annex = await fixtures.room('Annex');
+    await scene.refuseGroups('room-');
+    assert.equal(await deletedSelected(admin, '/admin/rooms/', [roomId, annex.id]), [
+      `warning: Successfully deleted 2 rooms. However, the open chat connections in those rooms could not be told, because the channel layer is unavailable: until they are, their pages show it (each finds it gone at its next command to it). They are told automatically as soon as the layer takes it.`,
+    ]);
+    assert.is(await fixtures.rooms.find(roomId), undefined, 'the change stands');
+    await logged(scene, "deleted, but could not tell the room's chat sockets");
+
+    await scene.allow();
+    const leave = { leave: String(roomId) };
+    assert.equal(await within(nextJson(victim.socket), RETRY_MS, 'the leave'), leave);
+    assert.equal(await nextJson(scene.bystander), leave);
+  });
+});
+
+test("deleting users by the list's action, nobody acting: told that their sockets were not closed yet; once the layer takes writes again the worker closes them (4001)", async () => {
+  await withScene(false, async (scene) => {
+    const { admin, victim } = scene;
+    const amy = await fixtures.user('amy', { password: PASSWORD });
+    await scene.refuseGroups('user-');
+    assert.equal(await deletedSelected(admin, '/admin/users/', [victim.id, amy.id]), [
+      `warning: Successfully deleted 2 users. However, those users’ open chat connections could not be closed, because the channel layer is unavailable: until they are, those connections still receive their rooms’ messages (each is closed at its next command). ${RESENT}.`,
+    ]);
+    await stillHears(scene, victim.socket, 'not closed yet');
+
+    await scene.allow();
+    await closedWith(victim.socket, CLOSE_LOGGED_OUT, RETRY_MS);
+    await victimLeft(scene);
+  });
+});
+
 test('deleting a room, the worker stopped: its sockets never told, their next command to it finds it gone', async () => {
   await withScene(false, async (scene) => {
     const { admin, victim, roomId } = scene;

@@ -802,7 +802,7 @@ function deleteSelectedRooms(services: AdminServices, request: Request): DeleteS
         deleted += 1;
         if (!(await tellRoomDeleted(services, request, room.id))) untold = true;
       }
-      return { deleted, warning: untold ? unsentRoomNotice('deleted') : undefined };
+      return { deleted, warning: untold ? unsentRoomNotice('deleted', deleted) : undefined };
     },
   };
 }
@@ -1380,7 +1380,7 @@ function deleteSelectedUsers(services: AdminServices, request: Request): DeleteS
       if (self) await logout(request);
       return {
         deleted,
-        warning: unclosed ? unsentCloseNotice(CLOSE_LOGGED_OUT, undefined) : undefined,
+        warning: unclosed ? unsentCloseNotice(CLOSE_LOGGED_OUT, undefined, deleted) : undefined,
       };
     },
   };

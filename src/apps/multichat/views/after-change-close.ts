@@ -159,17 +159,19 @@ function resentNotice(retry: string | undefined, what = 'The close is sent again
  * What the admin is told, after the change's own notice, when the close of a
  * user's sockets could not be sent: why, what those connections can still do
  * until it is, and that it is sent again (`retry`: how the admin can send it).
+ * `users`: how many were changed at once (the delete_selected action's).
  */
 export function unsentCloseNotice(
   code: UserSocketsClose,
   retry: 'save the user again' | 'save the user' | undefined,
+  users = 1,
 ): string {
   const still =
     code === CLOSE_ACCESS_CHANGED
       ? 'those connections still receive the staff-only rooms they are in (each is closed at its next command to one)'
       : 'those connections still receive their rooms’ messages (each is closed at its next command)';
   return layerUnavailableNotice(
-    'the user’s open chat connections could not be closed',
+    `${users === 1 ? 'the user’s' : 'those users’'} open chat connections could not be closed`,
     `until they are, ${still}`,
     resentNotice(retry),
   );
@@ -180,8 +182,9 @@ export function unsentCloseNotice(
  * (sent again, as a user's close is; a save of the room sends it too); deleted,
  * its sockets not told (sent again as well; should the server stop first, each
  * page finds it gone at its next command to it, refused as ROOM_INVALID).
+ * `rooms`: how many were deleted at once (the delete_selected action's).
  */
-export function unsentRoomNotice(change: 'made staff-only' | 'deleted'): string {
+export function unsentRoomNotice(change: 'made staff-only' | 'deleted', rooms = 1): string {
   return change === 'made staff-only'
     ? layerUnavailableNotice(
         'the open chat connections in the room could not be closed',
@@ -189,7 +192,7 @@ export function unsentRoomNotice(change: 'made staff-only' | 'deleted'): string 
         resentNotice('save the room again'),
       )
     : layerUnavailableNotice(
-        'the open chat connections in the room could not be told',
+        `the open chat connections in ${rooms === 1 ? 'the room' : 'those rooms'} could not be told`,
         'until they are, their pages show it (each finds it gone at its next command to it)',
         resentNotice(undefined, 'They are told'),
       );
