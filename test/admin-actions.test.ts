@@ -13,7 +13,7 @@ import * as assert from 'uvu/assert';
 import type { User } from '../src/auth/users.js';
 import type { Database } from '../src/db/connection.js';
 import { fromDbInteger } from '../src/db/values.js';
-import { BrowserlessClient, type FormFields } from './helpers/browserless.js';
+import { BrowserlessClient } from './helpers/browserless.js';
 import { runPython } from './helpers/cli.js';
 import { allDatabases } from './helpers/databases.js';
 import { chatClient, Fixtures, useEmbeddedChat } from './helpers/deployment.js';
@@ -33,7 +33,7 @@ function spaced(words: string): RegExp {
 }
 
 /** The bar's Go: the action chosen, the rows ticked. */
-function go(ids: readonly number[], extra: [string, string][] = []): FormFields {
+function go(ids: readonly number[], extra: [string, string][] = []): [string, string][] {
   return [
     ['action', 'delete_selected'],
     ['select_across', '0'],
@@ -342,6 +342,192 @@ for (const database of allDatabases()) {
     assert.is(after.status, 302, 'logged out');
     assert.equal(await notices(client, String(after.headers.location)), [
       'success: Successfully deleted 2 users.',
+    ]);
+  });
+
+  test('a selected value that names no row is dropped, a repeated one counts once: no 500 for one past the database integer', async () => {
+    const { client } = await signedIn('mod', { staff: true });
+    const a = await fixtures.room('A');
+    const b = await fixtures.room('B');
+    await client.get('/admin/rooms/');
+    const odd = [
+      'abc',
+      '-1',
+      '0',
+      '2147483648',
+      '9007199254740993',
+      '1e3',
+      String(a.id),
+      String(a.id),
+    ];
+    const confirm = await client.post('/admin/rooms/', [
+      ['action', 'delete_selected'],
+      ['index', '0'],
+      ...odd.map((id): [string, string] => ['_selected_action', id]),
+    ]);
+    assert.is(confirm.status, 200);
+    const page = text(confirm);
+    assert.match(page, '<li>Rooms: 1</li>');
+    assert.equal(
+      confirmed(page).filter(([name]) => name === '_selected_action'),
+      [['_selected_action', String(a.id)]],
+    );
+    const done = await client.post('/admin/rooms/', confirmed(page));
+    assert.is(done.status, 302);
+    assert.equal(await roomIds(), [b.id]);
+    assert.equal(await notices(client, '/admin/rooms/'), ['success: Successfully deleted 1 room.']);
+  });
+
+  test("the bar's `index`, `action` and `select_across` are read as Django's QueryDict: each one's last value; `index` past the actions, the last action sent", async () => {
+    const django = await runPython<DjangoTexts>('django_admin_actions.py', {});
+    const { client } = await signedIn('mod', { staff: true });
+    const a = await fixtures.room('A');
+    await client.get('/admin/rooms/');
+    const tick: [string, string] = ['_selected_action', String(a.id)];
+    // request.POST.get('index') is the last `index`: 0, the empty choice.
+    const lastIndex = await client.post('/admin/rooms/', [
+      ['action', ''],
+      ['action', 'delete_selected'],
+      ['index', '1'],
+      ['index', '0'],
+      tick,
+      ['post', 'yes'],
+    ]);
+    assert.is(lastIndex.status, 302);
+    assert.equal(await notices(client, '/admin/rooms/'), django.messages.no_action);
+    assert.equal(await roomIds(), [a.id], 'nothing deleted');
+    // IndexError: no choice added, so the last `action` sent is the one run.
+    for (const index of ['7', '-3', '99999999999999999999']) {
+      const past = await client.post('/admin/rooms/', [
+        ['action', 'delete_selected'],
+        ['action', ''],
+        ['index', index],
+        tick,
+        ['post', 'yes'],
+      ]);
+      assert.is(past.status, 302, `index ${index}`);
+      assert.equal(await notices(client, '/admin/rooms/'), django.messages.no_action);
+    }
+    // An unknown action is no action, whatever else is sent.
+    await client.post('/admin/rooms/', [['action', 'delete_everything'], ['index', '0'], tick]);
+    assert.equal(await notices(client, '/admin/rooms/'), django.messages.no_action);
+    assert.equal(await roomIds(), [a.id]);
+    assert.equal(await deletions(), []);
+  });
+
+  test("a GET with the action's fields only shows a list; the confirmation and its answer need the CSRF token", async () => {
+    const { client } = await signedIn('mod', { staff: true });
+    const a = await fixtures.room('A');
+    const query = new URLSearchParams([
+      ['action', 'delete_selected'],
+      ['index', '0'],
+      ['select_across', '1'],
+      ['_selected_action', String(a.id)],
+      ['post', 'yes'],
+    ]);
+    const get = await client.get(`/admin/rooms/?${query}`);
+    assert.ok(get.status === 200 || get.status === 302, `a list or ?e=1, not ${get.status}`);
+    assert.not.match(text(get), 'Are you sure?');
+    assert.ok(await fixtures.rooms.find(a.id));
+    await client.get('/admin/rooms/');
+    const noToken = await client.post('/admin/rooms/', go([a.id]), { csrf: false });
+    assert.is(noToken.status, 403, 'the confirmation page takes the token too');
+    assert.not.match(text(noToken), 'Are you sure?');
+    const wrong = await client.post('/admin/rooms/', [
+      ...go([a.id], [['post', 'yes']]),
+      ['csrfmiddlewaretoken', 'x'.repeat(64)],
+    ]);
+    assert.is(wrong.status, 403, 'a token not of this session');
+    assert.ok(await fixtures.rooms.find(a.id));
+    assert.equal(await deletions(), []);
+  });
+
+  test("staff who are not superusers get 403 for the users' confirmation too, with no username on it", async () => {
+    const { user: victim } = await signedIn('victim-name');
+    const { client: mod } = await signedIn('mod', { staff: true });
+    await mod.get('/admin/rooms/');
+    for (const fields of [go([victim.id]), go([], [['select_across', '1']])]) {
+      const refused = await mod.post('/admin/users/', fields);
+      assert.is(refused.status, 403);
+      assert.not.match(text(refused), 'victim-name');
+    }
+    assert.ok(await fixtures.users.findById(victim.id));
+  });
+
+  test('select_across with a filter and a search deletes only the rows both match; ticked rows outside them are left', async () => {
+    const { client } = await signedIn('mod', { staff: true });
+    const hit = await fixtures.room('Old staff', true);
+    const openOld = await fixtures.room('Old open');
+    const staffNew = await fixtures.room('New staff', true);
+    const path = '/admin/rooms/?q=old&staff_only__exact=1';
+    await client.get(path);
+    const confirm = text(
+      await client.post(path, [...go([openOld.id, staffNew.id]), ['select_across', '1']]),
+    );
+    assert.match(confirm, '<li>Rooms: 1</li>');
+    assert.match(confirm, `<li>Room: <a href="/admin/rooms/${hit.id}/">Old staff</a></li>`);
+    await client.post(path, confirmed(confirm));
+    assert.equal(await roomIds(), [openOld.id, staffNew.id]);
+    // Without select_across, the ticked rows the filter does not match are left too.
+    await client.get(path);
+    await client.post(path, go([openOld.id, staffNew.id], [['post', 'yes']]));
+    assert.equal(await roomIds(), [openOld.id, staffNew.id]);
+  });
+
+  test('the redirect after an action is the list as POSTed to, its query quoted: no header from it, no other site', async () => {
+    const { client } = await signedIn('mod', { staff: true });
+    await fixtures.room('A');
+    await client.get('/admin/rooms/');
+    const sneaky = '/admin/rooms/?q=%0D%0ASet-Cookie:%20x=1%0D%0A&q=%22%3E%3Cscript%3E';
+    const back = await client.post(sneaky, go([]));
+    assert.is(back.status, 302);
+    assert.is(
+      back.headers.location,
+      '/admin/rooms/?q=%0D%0ASet-Cookie:%20x=1%0D%0A&q=%22%3E%3Cscript%3E',
+    );
+    assert.not.match(String(back.headers['set-cookie'] ?? ''), 'x=1');
+    const a = await fixtures.room('"><script>');
+    await client.get('/admin/rooms/');
+    const confirm = text(await client.post(`/admin/rooms/?q=%22%3E%3Cscript%3E`, go([a.id])));
+    assert.match(confirm, '<form method="post" action="/admin/rooms/?q=%22%3E%3Cscript%3E"');
+    assert.not.match(confirm, '"><script>');
+    for (const path of ['//evil.example/admin/rooms/', '/admin/rooms//evil.example/']) {
+      await client.get('/admin/rooms/');
+      const other = await client.post(path, go([a.id], [['post', 'yes']]));
+      assert.not.match(String(other.headers.location ?? ''), /^\/\/|^https?:/);
+    }
+    assert.ok(await fixtures.rooms.find(a.id));
+  });
+
+  test('a row deleted between the confirmation and its answer is skipped: only those deleted are counted and logged', async () => {
+    const { client } = await signedIn('mod', { staff: true });
+    const a = await fixtures.room('A');
+    const b = await fixtures.room('B');
+    await client.get('/admin/rooms/');
+    const confirm = text(await client.post('/admin/rooms/', go([a.id, b.id])));
+    await db.knex('chat_room').where('id', a.id).delete();
+    await client.post('/admin/rooms/', confirmed(confirm));
+    assert.equal(await roomIds(), []);
+    assert.equal(await deletions(), [['chat.room', b.id, 'B']]);
+    assert.equal(await notices(client, '/admin/rooms/'), ['success: Successfully deleted 1 room.']);
+  });
+
+  test("a superuser whose own user sorts first among those ticked deletes them all, themselves last, as the user's delete view would one by one", async () => {
+    const { client, user: me } = await signedIn('aaa', { staff: true, superuser: true });
+    const { user: bob } = await signedIn('bob');
+    const { user: cat } = await signedIn('cat', { staff: true, superuser: true });
+    await client.get('/admin/users/');
+    const confirm = text(await client.post('/admin/users/', go([me.id, bob.id, cat.id])));
+    const done = await client.post('/admin/users/', confirmed(confirm));
+    assert.is(done.status, 302);
+    for (const user of [me, bob, cat])
+      assert.is(await fixtures.users.findById(user.id), undefined, user.username);
+    // Their entries went with them (user_id cascades), as Django's LogEntry's.
+    assert.equal(await deletions(), []);
+    const after = await client.get('/admin/users/');
+    assert.is(after.status, 302, 'logged out');
+    assert.equal(await notices(client, String(after.headers.location)), [
+      'success: Successfully deleted 3 users.',
     ]);
   });
 

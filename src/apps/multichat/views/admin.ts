@@ -1371,10 +1371,13 @@ function deleteSelectedUsers(services: AdminServices, request: Request): DeleteS
       let deleted = 0;
       let unclosed = false;
       let self = false;
-      for (const user of users) {
+      // Their own user last: each deletion is logged as by them, and their
+      // entries cascade with their user, so none can be logged after it.
+      const mine = (user: User): boolean => user.id === request.user?.id;
+      for (const user of [...users.filter((u) => !mine(u)), ...users.filter(mine)]) {
         if (!(await deleteUser(services, request, user))) continue;
         deleted += 1;
-        if (user.id === request.user?.id) self = true;
+        if (mine(user)) self = true;
         if (!(await closeDeletedUser(services, request, user.id))) unclosed = true;
       }
       if (self) await logout(request);

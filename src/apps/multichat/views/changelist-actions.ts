@@ -7,6 +7,7 @@
  * confirmation page, are the admin's (admin.ts).
  */
 import type { ColumnLookup } from '../../../db/search.js';
+import { isRowId } from '../../../db/values.js';
 import { html, type SafeHtml } from '../../../worker/http/html.js';
 import type { Request } from '../../../worker/http/request.js';
 import { Response } from '../../../worker/http/response.js';
@@ -57,12 +58,15 @@ export function readListAction(request: Request): ListAction {
  * ModelAdmin.response_action: the action of the bar whose button was pressed
  * (`index` into the `action` values sent, as a Python list index; out of range,
  * the last one sent), which must be one of the list's; `select_across` as a
- * BooleanField reads it. A selected value that is no number is dropped (Django's
- * `pk__in` query fails on it with a 500).
+ * BooleanField reads it. Each is its last value, as QueryDict.get reads it: a
+ * form sending `index` twice runs what Django would, no other action. A selected
+ * value that is no number is dropped (Django's `pk__in` query fails on it with a
+ * 500), and so is one no row can have: PostgreSQL refuses a number past its
+ * integer in the query, where it matches no row.
  */
 function responseAction(form: URLSearchParams, selected: readonly string[]): ListAction {
   const actions = form.getAll('action');
-  const index = pythonInt(form.get('index') ?? '0') ?? 0;
+  const index = pythonInt(form.getAll('index').at(-1) ?? '0') ?? 0;
   const chosen = actions.at(index) ?? actions.at(-1);
   if (chosen !== DELETE_SELECTED) return { kind: 'refused', message: NO_ACTION };
   const across = form.getAll('select_across').at(-1) ?? '';
@@ -70,7 +74,7 @@ function responseAction(form: URLSearchParams, selected: readonly string[]): Lis
     kind: 'delete',
     ids: selected.flatMap((value) => {
       const id = pythonInt(value);
-      return id !== undefined && Number.isSafeInteger(id) ? [id] : [];
+      return id !== undefined && isRowId(id) ? [id] : [];
     }),
     selectAcross: across !== '' && !['false', '0'].includes(across.toLowerCase()),
     confirmed: (form.getAll('post').at(-1) ?? '') !== '',
