@@ -4,7 +4,9 @@
  * many are ticked, and once every row of a page is, on a list with more than the
  * page, "Select all N rooms" offers them all (select_across=1, which the server
  * reads as every row the list's search and lookups match), until a row is
- * unticked or "Clear selection" pressed. Without it, rows are ticked one by one.
+ * unticked or "Clear selection" pressed. Ticking or unticking a row with Shift
+ * held does the same to every row between it and the row ticked or unticked
+ * before, as Django's does. Without it, rows are ticked one by one.
  */
 (function () {
   'use strict';
@@ -35,6 +37,21 @@
     for (const box of boxes) box.checked = toggle.checked;
     show(false);
   });
+  // Django's actions.js follows Shift by keydown and keyup (Shift+Space on a
+  // box); a click says itself whether Shift was held.
+  let shiftPressed = false;
+  for (const type of ['keydown', 'keyup'])
+    document.addEventListener(type, (event) => (shiftPressed = event.shiftKey));
+  let lastChecked = null;
+  for (const box of boxes)
+    box.addEventListener('click', (event) => {
+      if ((event.shiftKey || shiftPressed) && lastChecked && lastChecked !== box) {
+        const [from, to] = [boxes.indexOf(lastChecked), boxes.indexOf(box)].sort((a, b) => a - b);
+        for (const other of boxes.slice(from, to + 1)) other.checked = box.checked;
+      }
+      lastChecked = box;
+      show(false);
+    });
   for (const box of boxes) box.addEventListener('change', () => show(false));
   question?.querySelector('button').addEventListener('click', () => show(true));
   clear?.querySelector('button').addEventListener('click', () => {
