@@ -19,7 +19,7 @@ import type { Database } from '../src/db/connection.js';
 import { rejects } from './helpers/assert.js';
 import { cpuMsOf } from './helpers/cpu.js';
 import { runPython } from './helpers/cli.js';
-import { allDatabases, countingQueries } from './helpers/databases.js';
+import { allDatabases, countingQueries, djangoUserRow } from './helpers/databases.js';
 import { TEST_SECRET_KEY } from './helpers/deployment.js';
 
 /** Fast hashes for the bulk of the tests; tests of the default cost say so. */
@@ -377,7 +377,7 @@ for (const backend of allDatabases()) {
       ['weak', weak!],
       ['sha1', sha1!],
     ] as const) {
-      await db.knex('auth_user').insert({ ...rawUserRow(username, ''), password: hash });
+      await db.knex('auth_user').insert({ ...djangoUserRow(username, ''), password: hash });
       const id = (await users.findByUsername(username))!.id;
       assert.is(await strong.authenticate(username, 'wrong'), undefined);
       assert.is(await storedHash(id), hash, 'a failed login changes nothing');
@@ -394,7 +394,7 @@ for (const backend of allDatabases()) {
     const login =
       backend.name === 'sqlite' ? '2024-02-03 04:05:06.123456' : '2024-02-03 04:05:06.123456+00';
     await db.knex('auth_user').insert({
-      ...rawUserRow('djangoish', ''),
+      ...djangoUserRow('djangoish', ''),
       date_joined: joined,
       last_login: login,
       is_staff: backend.name === 'sqlite' ? 1 : true,
@@ -471,20 +471,4 @@ for (const backend of allDatabases()) {
   });
 
   test.run();
-}
-
-/** A complete auth_user row as Django would insert it (columns in Django's names). */
-function rawUserRow(username: string, password: string): Record<string, unknown> {
-  return {
-    username,
-    password,
-    last_login: null,
-    is_superuser: false,
-    first_name: '',
-    last_name: '',
-    email: '',
-    is_staff: false,
-    is_active: true,
-    date_joined: new Date(),
-  };
 }

@@ -24,6 +24,7 @@ import { runGredis, type CliResult } from './helpers/cli.js';
 import {
   allDatabases,
   appliedOrNot,
+  djangoUserRow,
   SHARED_POSTGRES_URL,
   waitUntilBlockedBy,
 } from './helpers/databases.js';
@@ -186,20 +187,9 @@ for (const backend of allDatabases()) {
     assert.equal(await rollback(db), [ADMIN_LOG]);
     assert.equal(await rollback(db), [SESSION_AUTH_HASH]);
     assert.not.ok(await db.knex.schema.hasColumn('gredis_session', 'auth_hash'));
-    const [user] = (await db
-      .knex('auth_user')
-      .insert({
-        password: '!',
-        is_superuser: false,
-        username: 'before',
-        first_name: '',
-        last_name: '',
-        email: '',
-        is_staff: false,
-        is_active: true,
-        date_joined: new Date(),
-      })
-      .returning('id')) as { id: number }[];
+    const [user] = (await db.knex('auth_user').insert(djangoUserRow('before')).returning('id')) as {
+      id: number;
+    }[];
     await db.knex('gredis_session').insert({
       session_key_hash: 'c'.repeat(64),
       user_id: user!.id,
@@ -216,17 +206,7 @@ for (const backend of allDatabases()) {
 
   test('constraints: unique usernames, staff_only defaults to false, sessions cascade with their user', async () => {
     await migrate(db);
-    const user = {
-      password: '!',
-      is_superuser: false,
-      username: 'dup',
-      first_name: '',
-      last_name: '',
-      email: '',
-      is_staff: false,
-      is_active: true,
-      date_joined: new Date(),
-    };
+    const user = djangoUserRow('dup');
     await db.knex('auth_user').insert(user);
     try {
       await db.knex('auth_user').insert(user);
@@ -277,17 +257,7 @@ for (const backend of allDatabases()) {
     for (const column of Object.values(log)) assert.is(column.nullable, false);
     const [user] = (await db
       .knex('auth_user')
-      .insert({
-        password: '!',
-        is_superuser: true,
-        username: 'root',
-        first_name: '',
-        last_name: '',
-        email: '',
-        is_staff: true,
-        is_active: true,
-        date_joined: new Date(),
-      })
+      .insert({ ...djangoUserRow('root'), is_superuser: true, is_staff: true })
       .returning('id')) as { id: number }[];
     const entry = {
       action_time: new Date(),

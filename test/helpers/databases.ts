@@ -10,6 +10,25 @@ import { openDatabase, type Database } from '../../src/db/connection.js';
 import { listMigrations, migrate, type MigrationStatus } from '../../src/db/migrations.js';
 import { waitFor } from './wait.js';
 
+/**
+ * A complete auth_user row as Django would insert it (columns in Django's names),
+ * for tests that write the table directly rather than through UserRepository.
+ */
+export function djangoUserRow(username: string, password = '!'): Record<string, unknown> {
+  return {
+    username,
+    password,
+    last_login: null,
+    is_superuser: false,
+    first_name: '',
+    last_name: '',
+    email: '',
+    is_staff: false,
+    is_active: true,
+    date_joined: new Date(),
+  };
+}
+
 /** The shared PostgreSQL every test may use (trust auth, database `test`). */
 export const SHARED_POSTGRES_URL =
   process.env.GREDIS_TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
