@@ -5,8 +5,8 @@
  * connection holds; the servers need no IPC or test hook for it.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import { WebSocket } from 'ws';
 import type { GredisProcess } from '../../test/helpers/processes.js';
+import { InspectorSession } from './inspector-session.js';
 
 /** Node's inspector flag for a server whose memory is measured: any free loopback port. */
 export const INSPECT_FLAG = '--inspect=127.0.0.1:0';
@@ -35,40 +35,13 @@ export interface HeapUsage {
 
 /** Runs a full GC in the process behind `url`, then reports its V8 heap. */
 export async function collectGarbage(url: string): Promise<HeapUsage> {
-  const ws = new WebSocket(url, { perMessageDeflate: false });
-  await new Promise<void>((resolve, reject) => {
-    ws.once('open', () => resolve());
-    ws.once('error', reject);
-  });
-  let nextId = 1;
-  const pending = new Map<
-    number,
-    { resolve: (value: unknown) => void; reject: (e: Error) => void }
-  >();
-  ws.on('message', (data: Buffer) => {
-    const reply = JSON.parse(data.toString('utf8')) as {
-      id?: number;
-      result?: unknown;
-      error?: { message: string };
-    };
-    if (reply.id === undefined) return; // an event
-    const waiter = pending.get(reply.id);
-    pending.delete(reply.id);
-    if (reply.error) waiter?.reject(new Error(`inspector: ${reply.error.message}`));
-    else waiter?.resolve(reply.result);
-  });
-  const call = (method: string): Promise<unknown> =>
-    new Promise((resolve, reject) => {
-      const id = nextId++;
-      pending.set(id, { resolve, reject });
-      ws.send(JSON.stringify({ id, method }));
-    });
+  const session = await InspectorSession.open(url);
   try {
     // Twice: objects with finalizers or weak references survive one collection.
-    await call('HeapProfiler.collectGarbage');
-    await call('HeapProfiler.collectGarbage');
-    return (await call('Runtime.getHeapUsage')) as HeapUsage;
+    await session.call('HeapProfiler.collectGarbage');
+    await session.call('HeapProfiler.collectGarbage');
+    return await session.call<HeapUsage>('Runtime.getHeapUsage');
   } finally {
-    ws.close();
+    session.close();
   }
 }
