@@ -26,7 +26,9 @@ import { createLayer, type Message } from '../src/index.js';
 import { Thyme } from '../src/server/index.js';
 import type { Application } from '../src/worker/app.js';
 import { Worker } from '../src/worker/runner.js';
-import type { WebSocketConsumer } from '../src/worker/websocket/consumer.js';
+import type { SocketContext, WebSocketConsumer } from '../src/worker/websocket/consumer.js';
+import type { Logger } from '../src/logger.js';
+import type { Redis } from 'ioredis';
 import { rawClient, RedisServer, SHARED_REDIS_URL } from './helpers/redis-server.js';
 import { sleep, waitFor, within } from './helpers/wait.js';
 import { captureLogs } from './helpers/log-capture.js';
@@ -111,29 +113,54 @@ test("a socket whose saved state is gone is closed with 1012 at its next event, 
   }
 });
 
-test("after such a close, the socket's later events find no state either: none runs as a stranger's", async () => {
+/**
+ * Runs `body` against a Worker serving every socket with `consumer` and a Thyme
+ * in front of it, on the shared Redis under a prefix of their own, with a lane gap
+ * short enough that parked events run within a test; `redis` reaches the layer's
+ * keys behind their back.
+ */
+async function withConsumer(
+  consumer: WebSocketConsumer,
+  logger: Logger | undefined,
+  body: (served: { port: number; prefix: string; redis: Redis }) => Promise<void>,
+): Promise<void> {
   const prefix = testPrefix();
   const layer = createLayer(SHARED_REDIS_URL, { prefix, laneGap: 0.3 });
-  const ran: Message[] = [];
-  const consumer: WebSocketConsumer = {
-    connect: async (socket) => {
-      socket.state = { who: 'ann' };
-      socket.accept();
-    },
-    receive: async (socket, frame) => {
-      ran.push({ text: frame.text ?? null, state: socket.state });
-    },
-  };
   const app: Application = {
     name: 'recorder',
     handleHttp: () => Promise.reject(new Error('no HTTP here')),
     consumerFor: () => consumer,
   };
-  const worker = new Worker(layer, app).start();
+  const worker = new Worker(layer, app, { logger }).start();
   const thyme = new Thyme(layer, { allowedHosts: ['localhost', '127.0.0.1'] });
   const port = (await thyme.listen(0, '127.0.0.1')).port;
   const redis = rawClient();
   try {
+    await body({ port, prefix, redis });
+  } finally {
+    await thyme.close();
+    await worker.stop();
+    await layer.flush();
+    await layer.close();
+    await redis.quit();
+  }
+}
+
+/** Each socket's connect saves the same state and accepts. */
+function savesState(socket: SocketContext): void {
+  socket.state = { who: 'ann' };
+  socket.accept();
+}
+
+test("after such a close, the socket's later events find no state either: none runs as a stranger's", async () => {
+  const ran: Message[] = [];
+  const consumer: WebSocketConsumer = {
+    connect: savesState,
+    receive: async (socket, frame) => {
+      ran.push({ text: frame.text ?? null, state: socket.state });
+    },
+  };
+  await withConsumer(consumer, undefined, async ({ port, prefix, redis }) => {
     const client = await TestClient.open(`ws://127.0.0.1:${port}/`);
     clients.push(client);
     client.send('one');
@@ -144,35 +171,12 @@ test("after such a close, the socket's later events find no state either: none r
     assert.is((await within(client.closed, 10_000, 'the socket to close')).code, 1012);
     await sleep(1000); // past the lane's gap: anything still parked has run by now
     assert.equal(ran, [{ text: 'one', state: { who: 'ann' } }]);
-  } finally {
-    await thyme.close();
-    await worker.stop();
-    await layer.flush();
-    await layer.close();
-    await redis.quit();
-  }
+  });
 });
 
 test('sockets whose saved state is gone, as after a Redis restart: one warning line, the rest counted', async () => {
-  const prefix = testPrefix();
-  const layer = createLayer(SHARED_REDIS_URL, { prefix, laneGap: 0.3 });
-  const consumer: WebSocketConsumer = {
-    connect: async (socket) => {
-      socket.state = { who: 'ann' };
-      socket.accept();
-    },
-  };
-  const app: Application = {
-    name: 'recorder',
-    handleHttp: () => Promise.reject(new Error('no HTTP here')),
-    consumerFor: () => consumer,
-  };
   const { logger, lines } = captureLogs();
-  const worker = new Worker(layer, app, { logger }).start();
-  const thyme = new Thyme(layer, { allowedHosts: ['localhost', '127.0.0.1'] });
-  const port = (await thyme.listen(0, '127.0.0.1')).port;
-  const redis = rawClient();
-  try {
+  await withConsumer({ connect: savesState }, logger, async ({ port, prefix, redis }) => {
     const sockets: TestClient[] = [];
     for (let i = 0; i < 5; i++) {
       const client = await TestClient.open(`ws://127.0.0.1:${port}/`);
@@ -190,13 +194,7 @@ test('sockets whose saved state is gone, as after a Redis restart: one warning l
       assert.is((await within(client.closed, 10_000, 'the socket to close')).code, 1012);
     const warned = lines.filter((line) => line.msg.startsWith("a socket's saved state is gone"));
     assert.is(warned.length, 1, JSON.stringify(warned));
-  } finally {
-    await thyme.close();
-    await worker.stop();
-    await layer.flush();
-    await layer.close();
-    await redis.quit();
-  }
+  });
 });
 
 test('a Thyme killed with SIGKILL: its users leave their rooms, and the others hear it', async () => {
