@@ -101,6 +101,13 @@ async function thyme(
   return started;
 }
 
+/** `thyme multichat` on `url` and any free port, not waited for: to test how it starts or fails. */
+function spawnThyme(url: string, args: string[]): GredisProcess {
+  const proc = GredisProcess.start(['thyme', 'multichat', '--port', '0', '--layer', url, ...args]);
+  procs.push(proc);
+  return proc;
+}
+
 async function open(
   url: string,
   options?: Parameters<typeof TestClient.open>[1],
@@ -207,11 +214,7 @@ test('SIGTERM the moment Thyme listens, with a metrics port: it stops as any sto
   // connections, found no handler: the process died of it, no socket got its 1001.
   const url = sharedLayerUrl();
   for (let i = 0; i < 5; i++) {
-    const proc = GredisProcess.start(
-      ['thyme', 'multichat', '--port', '0', '--metrics-port', '0', '--layer', url],
-      {},
-    );
-    procs.push(proc);
+    const proc = spawnThyme(url, ['--metrics-port', '0']);
     await proc.waitForLine((line) => line.msg === 'Thyme listening');
     const exit = await proc.stop('SIGTERM');
     assert.equal(exit, { code: 0, signal: null }, `start ${i + 1}: ${proc.stderr.join('\n')}`);
@@ -729,19 +732,7 @@ test('a scrape while Thyme is out of file descriptors is answered, without its R
 test('--metrics-bind takes an address as --bind does: empty refused, IPv6 in brackets', async () => {
   const url = sharedLayerUrl();
   // Empty would be every interface, the metrics open to anyone who can reach the host.
-  const empty = GredisProcess.start([
-    'thyme',
-    'multichat',
-    '--port',
-    '0',
-    '--layer',
-    url,
-    '--metrics-port',
-    '0',
-    '--metrics-bind',
-    '',
-  ]);
-  procs.push(empty);
+  const empty = spawnThyme(url, ['--metrics-port', '0', '--metrics-bind', '']);
   const exit = await within(empty.exited, 10_000, 'an empty --metrics-bind to be refused');
   assert.is(exit.code, 2, empty.stderr.join('|'));
   assert.match(empty.stderr[0] ?? '', /--metrics-bind <address>.*Expected an address/);
@@ -786,15 +777,7 @@ test('a start-up failure exits 1 with one line and leaves nothing listening: an 
         new RegExp(`^gredis: cannot listen for metrics on 127\\.0\\.0\\.1:${busy}: .*EADDRINUSE`),
       ],
     ] as const) {
-      const proc = GredisProcess.start([
-        'thyme',
-        'multichat',
-        '--port',
-        '0',
-        '--layer',
-        url,
-        ...args,
-      ]);
+      const proc = spawnThyme(url, [...args]);
       const exit = await within(proc.exited, 10_000, `${args.join(' ')} to exit`);
       assert.is(exit.code, 1, `${args.join(' ')}: ${proc.stderr.join('|')}`);
       assert.is(proc.stderr.length, 1, proc.stderr.join('\n'));
