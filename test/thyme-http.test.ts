@@ -1760,6 +1760,33 @@ test('/healthz turns 503 while Redis is silent, though no socket sends anything,
 const hostile = suite('thyme http: bad input');
 hostile.after.each(closeSetups);
 
+/** A request pipelined after one that must end its connection; a worker would answer it 202. */
+const PIPELINED = 'POST /status/202 HTTP/1.1\r\nHost: localhost\r\nContent-Length: 0\r\n\r\n';
+
+/**
+ * Sends each of `firsts` on a connection of its own with `after` pipelined behind
+ * it, and asserts that each connection got one response alone and that, given a
+ * moment, the worker was sent the firsts it had to answer (`reached`, their paths)
+ * and nothing that came after them. Returns the answers, in order.
+ */
+async function answeredAlone(
+  { port, worker }: Setup,
+  firsts: string[],
+  after: string,
+  reached: string[],
+): Promise<string[]> {
+  const answers = [];
+  for (const first of firsts) answers.push(await rawExchange(port, first + after));
+  for (const answer of answers) assert.is([...answer.matchAll(/^HTTP\/1\.1 /gm)].length, 1, answer);
+  await sleep(200);
+  assert.equal(
+    worker.of('http.request').map((r) => r.path),
+    reached,
+    'the requests after them never reached a worker',
+  );
+  return answers;
+}
+
 hostile('malformed HTTP gets 400 and the server keeps serving', async () => {
   const { port } = await setup();
   for (const garbage of [
@@ -1794,54 +1821,45 @@ hostile(
 hostile(
   'requests pipelined after one Thyme refuses and closes the connection on are never run',
   async () => {
-    const { port, worker } = await setup({ httpMaxBodySize: 10 });
-    const next = 'POST /status/202 HTTP/1.1\r\nHost: localhost\r\nContent-Length: 0\r\n\r\n';
-    const refused = [
-      // A body over the limit: Node reads past it to what follows once the 413 is sent.
-      'POST /status/200 HTTP/1.1\r\nHost: localhost\r\nContent-Length: 20\r\n\r\n01234567890123456789',
-      // HTTP/1.0 has no chunking: a proxy in front may frame it otherwise (RFC 9112 §6.1).
-      'POST /echo HTTP/1.0\r\nHost: localhost\r\nConnection: keep-alive\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n',
-    ];
-    const answers = [];
-    for (const first of refused) answers.push(await rawExchange(port, first + next));
+    const answers = await answeredAlone(
+      await setup({ httpMaxBodySize: 10 }),
+      [
+        // A body over the limit: Node reads past it to what follows once the 413 is sent.
+        'POST /status/200 HTTP/1.1\r\nHost: localhost\r\nContent-Length: 20\r\n\r\n01234567890123456789',
+        // HTTP/1.0 has no chunking: a proxy in front may frame it otherwise (RFC 9112 §6.1).
+        'POST /echo HTTP/1.0\r\nHost: localhost\r\nConnection: keep-alive\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n',
+      ],
+      PIPELINED,
+      [],
+    );
     assert.match(answers[0]!, /^HTTP\/1\.1 413 /);
     assert.match(answers[1]!, /^HTTP\/1\.1 400 [^]*Transfer-Encoding in an HTTP\/1\.0 request/);
-    for (const answer of answers)
-      assert.is([...answer.matchAll(/^HTTP\/1\.1 /gm)].length, 1, answer);
-    await sleep(200);
-    assert.equal(worker.of('http.request'), [], 'the requests after them never reached a worker');
   },
 );
 
 hostile(
   'requests pipelined after a worker response that closes the connection are never run',
   async () => {
-    const { port, worker } = await setup();
-    const next = 'POST /status/202 HTTP/1.1\r\nHost: localhost\r\nContent-Length: 0\r\n\r\n';
-    const closing = [
-      // The application's own Connection: close.
-      'GET /connection-close HTTP/1.1\r\nHost: localhost\r\n\r\n',
-      // An HTTP/1.0 keep-alive client, a body of no declared length: only the
-      // close can end it, and Node closes after it.
-      'GET /hello HTTP/1.0\r\nHost: localhost\r\nConnection: keep-alive\r\n\r\n',
-    ];
-    const answers = [];
-    for (const first of closing) answers.push(await rawExchange(port, first + next + next));
+    const served = await setup();
+    const answers = await answeredAlone(
+      served,
+      [
+        // The application's own Connection: close.
+        'GET /connection-close HTTP/1.1\r\nHost: localhost\r\n\r\n',
+        // An HTTP/1.0 keep-alive client, a body of no declared length: only the
+        // close can end it, and Node closes after it.
+        'GET /hello HTTP/1.0\r\nHost: localhost\r\nConnection: keep-alive\r\n\r\n',
+      ],
+      PIPELINED + PIPELINED,
+      ['/connection-close', '/hello'],
+    );
     assert.match(answers[0]!, /^HTTP\/1\.1 200 [^]*\r\nconnection: close\r\n[^]*\r\nbye\r\n/i);
     assert.match(answers[1]!, /^HTTP\/1\.1 200 [^]*\r\n\r\nhello$/);
-    for (const answer of answers)
-      assert.is([...answer.matchAll(/^HTTP\/1\.1 /gm)].length, 1, answer);
-    await sleep(200);
-    assert.equal(
-      worker.of('http.request').map((r) => r.path),
-      ['/connection-close', '/hello'],
-      'the requests after them never reached a worker',
-    );
     // Pipelined after responses that keep the connection open, all are run and answered in order.
     const kept = await rawExchange(
-      port,
+      served.port,
       'GET /status/201 HTTP/1.1\r\nHost: localhost\r\n\r\n' +
-        next +
+        PIPELINED +
         'GET /status/203 HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n',
     );
     const statuses = [...kept.matchAll(/^HTTP\/1\.1 (\d+)/gm)].map((m) => m[1]);
@@ -1852,28 +1870,26 @@ hostile(
 hostile(
   'a worker cannot keep open a connection its client asked to close, and its Keep-Alive timeout is not passed on',
   async () => {
-    const { port, worker } = await setup();
-    const next = 'POST /status/202 HTTP/1.1\r\nHost: localhost\r\nContent-Length: 0\r\n\r\n';
+    const served = await setup();
     // The worker's Connection: keep-alive held these open past their response,
     // and the request pipelined after got a 400.
-    for (const first of [
-      'GET /keep-alive HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n',
-      'GET /keep-alive HTTP/1.0\r\nHost: localhost\r\n\r\n',
-    ]) {
-      const raw = await rawExchange(port, first + next);
+    const answers = await answeredAlone(
+      served,
+      [
+        'GET /keep-alive HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n',
+        'GET /keep-alive HTTP/1.0\r\nHost: localhost\r\n\r\n',
+      ],
+      PIPELINED,
+      ['/keep-alive', '/keep-alive'],
+    );
+    for (const raw of answers) {
       assert.match(raw, /^HTTP\/1\.1 200 OK\r\n[^]*\r\n\r\nkept$/);
       assert.match(raw, /\r\nconnection: close\r\n/i);
       assert.not.match(raw, /keep-alive/i);
     }
-    await sleep(200);
-    assert.equal(
-      worker.of('http.request').map((r) => r.path),
-      ['/keep-alive', '/keep-alive'],
-      'the requests after them never reached a worker',
-    );
     // A connection the client keeps is kept, for Thyme's time, not the worker's.
     const kept = await rawExchange(
-      port,
+      served.port,
       'GET /keep-alive HTTP/1.1\r\nHost: localhost\r\n\r\n' +
         'GET /status/203 HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n',
     );
