@@ -32,6 +32,7 @@ import {
   paneAlertText,
   recordAnnouncements,
   Relay,
+  sendWhatWasTyped,
   type Tab,
   write,
 } from './helpers/chat-page.js';
@@ -343,13 +344,7 @@ test('no worker up: the page says within seconds that the chat is down and when 
     await page.locator(`#room-${room.id}:not(.is-offline)`).waitFor();
     assert.is(await status.textContent(), 'Reconnected.');
     // What was typed meanwhile is still there, and goes.
-    assert.is(await box(page, room).inputValue(), 'written while the chat was down');
-    await box(page, room).press('Enter');
-    await waitFor(
-      async () => (await delivered(page, room)).join() === 'sam: written while the chat was down',
-      5000,
-      'the message',
-    );
+    await sendWhatWasTyped(page, room, 'sam', 'written while the chat was down');
   });
 });
 
@@ -785,13 +780,7 @@ test('the browser offline, then online: the page says it is disconnected, keeps 
     // Its next try never comes by itself (the clock is paused): back, it is the network's doing.
     await page.locator(`#room-${room.id}:not(.is-offline)`).waitFor();
     assert.is(relay.connected.length, tries + 1, 'one connection, the one the network brought');
-    assert.is(await box(page, room).inputValue(), 'typed while offline');
-    await box(page, room).press('Enter');
-    await waitFor(
-      async () => (await delivered(page, room)).join() === 'sam: typed while offline',
-      5000,
-      'the message',
-    );
+    await sendWhatWasTyped(page, room, 'sam', 'typed while offline');
   });
 });
 
@@ -860,13 +849,7 @@ test('a connection gone silent unseen (a frozen server, a dead network path): sh
     await page.evaluate(WAKES[0]!);
     await sleep(300);
     assert.is(relay.passed.length, sent, 'no command, so no answer');
-    assert.is(await box(page, room).inputValue(), 'typed before it went quiet');
-    await box(page, room).press('Enter');
-    await waitFor(
-      async () => (await delivered(page, room)).join() === 'sam: typed before it went quiet',
-      5000,
-      'the message',
-    );
+    await sendWhatWasTyped(page, room, 'sam', 'typed before it went quiet');
   });
 });
 

@@ -9,6 +9,7 @@ import type { Room } from '../../src/apps/multichat/rooms.js';
 import type { Database } from '../../src/db/connection.js';
 import { addSessionCookie } from './chromium.js';
 import { EmbeddedChat } from './deployment.js';
+import { waitFor } from './wait.js';
 
 /**
  * The page's chat socket, through a relay: the server's frames that match
@@ -188,6 +189,26 @@ export async function delivered(page: Page, room: Room): Promise<string[]> {
           `${li.querySelector('.username')!.textContent}: ${li.querySelector('.text')!.textContent}`,
       ),
     );
+}
+
+/**
+ * Asserts that `text`, typed while the page could not send it, is still in the
+ * room's box, then sends it with Enter and waits until it is the pane's one
+ * delivered message, from `username`.
+ */
+export async function sendWhatWasTyped(
+  page: Page,
+  room: Room,
+  username: string,
+  text: string,
+): Promise<void> {
+  assert.is(await box(page, room).inputValue(), text);
+  await box(page, room).press('Enter');
+  await waitFor(
+    async () => (await delivered(page, room)).join() === `${username}: ${text}`,
+    5000,
+    'the message',
+  );
 }
 
 export async function alertText(page: Page): Promise<string> {
