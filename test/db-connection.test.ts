@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { suite } from './helpers/suite.js';
 import * as assert from 'uvu/assert';
-import { openDatabase } from '../src/db/connection.js';
+import { openDatabase, type Database, type OpenDatabaseOptions } from '../src/db/connection.js';
 import {
   DatabaseBusy,
   InvalidDatabaseUrl,
@@ -240,10 +240,27 @@ async function stallsDuring<T>(work: () => Promise<T>): Promise<{ result: T; sta
   }
 }
 
-sqlite('a file database runs with WAL, foreign keys and a busy timeout of a few ms', async () => {
+/**
+ * Runs `body` on a SQLite database in a file of its own, opened with `options`;
+ * the handle is closed and the file's temporary directory removed after.
+ */
+async function withSqliteFile(
+  options: OpenDatabaseOptions,
+  body: (db: Database, file: string) => Promise<void>,
+): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'gredis-conn-'));
-  const db = openDatabase(`sqlite://${join(dir, 'p.sqlite3')}`);
+  const file = join(dir, 'db.sqlite3');
+  const db = openDatabase(`sqlite://${file}`, options);
   try {
+    await body(db, file);
+  } finally {
+    await db.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+sqlite('a file database runs with WAL, foreign keys and a busy timeout of a few ms', async () => {
+  await withSqliteFile({}, async (db) => {
     assert.is(db.kind, 'sqlite');
     const pragma = async (name: string): Promise<unknown> =>
       Object.values(((await db.knex.raw(`pragma ${name}`)) as Record<string, unknown>[])[0]!)[0];
@@ -251,57 +268,49 @@ sqlite('a file database runs with WAL, foreign keys and a busy timeout of a few 
     assert.is(await pragma('foreign_keys'), 1);
     // SQLite's own wait blocks the event loop: the rest of the wait is Gredis's (below).
     assert.is(await pragma('busy_timeout'), SQLITE_BUSY_BLOCK_MS);
-  } finally {
-    await db.close();
-    await db.close();
-    rmSync(dir, { recursive: true, force: true });
-  }
+    await db.close(); // and again after: a second close is harmless
+  });
 });
 
 sqlite(
   "a write the file's lock holds past the busy timeout fails as a database timeout, not a bug",
   async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'gredis-conn-'));
-    const file = join(dir, 'busy.sqlite3');
-    const db = openDatabase(`sqlite://${file}`, { busyTimeoutMs: 300 }); // 5 s by default
-    // Another process's connection, as a second `gredis` on the same file has.
-    const other = new BetterSqlite3(file);
-    try {
-      await db.knex.schema.createTable('t', (t) => t.integer('x'));
-      other.exec('begin immediate');
-      const started = Date.now();
-      const error = await db
-        .knex('t')
-        .insert({ x: 1 })
-        .then(
-          () => undefined,
-          (e: unknown) => e,
-        );
-      const waited = Date.now() - started;
-      assert.ok(waited >= 290 && waited < 1000, `failed after ${waited} ms`);
-      // The driver's own error, as when SQLite's busy timeout gave up.
-      assert.is((error as { code?: unknown }).code, 'SQLITE_BUSY');
-      assert.match(String(error), /insert into .* - database is locked$/);
-      assert.ok(isDatabaseTimeout(error), String(error));
-      assert.is(failureCause(error), 'database');
-      other.exec('rollback');
-      await db.knex('t').insert({ x: 1 });
-    } finally {
-      other.close();
-      await db.close();
-      rmSync(dir, { recursive: true, force: true });
-    }
+    // A busy timeout of 300 ms, where it is 5 s by default.
+    await withSqliteFile({ busyTimeoutMs: 300 }, async (db, file) => {
+      // Another process's connection, as a second `gredis` on the same file has.
+      const other = new BetterSqlite3(file);
+      try {
+        await db.knex.schema.createTable('t', (t) => t.integer('x'));
+        other.exec('begin immediate');
+        const started = Date.now();
+        const error = await db
+          .knex('t')
+          .insert({ x: 1 })
+          .then(
+            () => undefined,
+            (e: unknown) => e,
+          );
+        const waited = Date.now() - started;
+        assert.ok(waited >= 290 && waited < 1000, `failed after ${waited} ms`);
+        // The driver's own error, as when SQLite's busy timeout gave up.
+        assert.is((error as { code?: unknown }).code, 'SQLITE_BUSY');
+        assert.match(String(error), /insert into .* - database is locked$/);
+        assert.ok(isDatabaseTimeout(error), String(error));
+        assert.is(failureCause(error), 'database');
+        other.exec('rollback');
+        await db.knex('t').insert({ x: 1 });
+      } finally {
+        other.close();
+      }
+    });
   },
 );
 
 sqlite(
   "queries queued behind a write waiting for another process's lock fail as the lock's, soon after the busy timeout, not as an unreachable database",
   async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'gredis-conn-'));
-    const file = join(dir, 'queued.sqlite3');
     // The acquire timeout follows: 300 ms + SQLITE_ACQUIRE_MARGIN_MS (1 s).
-    const db = openDatabase(`sqlite://${file}`, { busyTimeoutMs: 300 });
-    try {
+    await withSqliteFile({ busyTimeoutMs: 300 }, async (db, file) => {
       await db.knex.schema.createTable('t', (t) => t.integer('x'));
       const { released } = await holdWriteLock(file, 3000);
       const started = Date.now();
@@ -337,20 +346,14 @@ sqlite(
       }
       await released;
       await db.knex('t').insert({ x: 10 });
-    } finally {
-      await db.close();
-      rmSync(dir, { recursive: true, force: true });
-    }
+    });
   },
 );
 
 sqlite(
   "a write waiting for another process's write lock leaves the event loop running, and goes through once the lock is released",
   async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'gredis-conn-'));
-    const file = join(dir, 'wait.sqlite3');
-    const db = openDatabase(`sqlite://${file}`);
-    try {
+    await withSqliteFile({}, async (db, file) => {
       await db.knex.schema.createTable('t', (t) => t.integer('x'));
       const { released } = await holdWriteLock(file, 1500);
       const started = Date.now();
@@ -373,10 +376,7 @@ sqlite(
         rows.map((row) => row.x),
         [1, 2, 3],
       );
-    } finally {
-      await db.close();
-      rmSync(dir, { recursive: true, force: true });
-    }
+    });
   },
 );
 
