@@ -6,8 +6,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import pg from 'pg';
+import * as assert from 'uvu/assert';
 import { openDatabase, type Database } from '../../src/db/connection.js';
+import { isConnectionError, isDatabaseTimeout } from '../../src/db/errors.js';
 import { listMigrations, migrate, type MigrationStatus } from '../../src/db/migrations.js';
+import { failureCause } from '../../src/worker/failures.js';
 import { waitFor } from './wait.js';
 
 /**
@@ -27,6 +30,18 @@ export function djangoUserRow(username: string, password = '!'): Record<string, 
     is_active: true,
     date_joined: new Date(),
   };
+}
+
+/**
+ * Asserts that a query's `error` is a database timeout (a lock waited for, a pool
+ * too busy), the database's fault (its socket closed 1013, its page a 500), and
+ * neither an unreachable database nor knex's bare acquire timeout.
+ */
+export function assertDatabaseTimeout(error: unknown): void {
+  assert.not.match(String(error), /Timeout acquiring a connection/);
+  assert.ok(isDatabaseTimeout(error), String(error));
+  assert.not.ok(isConnectionError(error), String(error));
+  assert.is(failureCause(error), 'database');
 }
 
 /** The shared PostgreSQL every test may use (trust auth, database `test`). */
