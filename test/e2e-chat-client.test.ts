@@ -633,6 +633,25 @@ test('a room renamed in the admin: after a reconnect, its re-join shows the new 
   });
 });
 
+/**
+ * Waits until the tab's socket is in `room`'s group, which it may be before its
+ * join is answered: a frame sent to the group then reaches the page.
+ */
+async function inRoomGroup(
+  { chat, relay }: Pick<Tab, 'chat' | 'relay'>,
+  room: Room,
+  what: string,
+): Promise<void> {
+  await waitFor(
+    async () => {
+      await chat.layer.groupSend(roomGroup(room.id), { text: '{}' });
+      return relay.passed.includes('{}');
+    },
+    5000,
+    what,
+  );
+}
+
 test("a room's messages and notices that come before the answer to its join: shown once the pane appears, in order", async () => {
   const room = await fixtures.room('Early');
   const nora = await fixtures.login(await fixtures.user('nora'));
@@ -641,14 +660,7 @@ test("a room's messages and notices that come before the answer to its join: sho
     await page.locator(`.room-link[data-room-id="${room.id}"]`).click();
     await waitFor(() => relay.held.length === 1, 5000, 'the answer to the join');
     // The group add follows the answer: in once a frame sent to the room reaches the page.
-    await waitFor(
-      async () => {
-        await chat.layer.groupSend(roomGroup(room.id), { text: '{}' });
-        return relay.passed.includes('{}');
-      },
-      5000,
-      'sam in the room',
-    );
+    await inRoomGroup({ chat, relay }, room, 'sam in the room');
     const other = await chatClient(chat.ports[0]!, nora);
     try {
       other.send(JSON.stringify({ command: 'join', room: room.id }));
@@ -688,14 +700,7 @@ test("a join lost with its connection, made again once reconnected: the room's m
     relay.cut();
     relay.held.splice(0);
     await waitFor(() => relay.held.length === 1, 5000, 'the answer to the join made again');
-    await waitFor(
-      async () => {
-        await chat.layer.groupSend(roomGroup(room.id), { text: '{}' });
-        return relay.passed.includes('{}');
-      },
-      5000,
-      'sam in the room again',
-    );
+    await inRoomGroup({ chat, relay }, room, 'sam in the room again');
     const other = await chatClient(chat.ports[0]!, noor);
     try {
       await joinSettled(other, room.id);
