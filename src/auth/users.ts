@@ -351,10 +351,21 @@ export class UserRepository {
   }
 
   async findById(id: number): Promise<User | undefined> {
-    if (!isRowId(id)) return undefined;
+    return isRowId(id) ? this.findOne('id', id) : undefined;
+  }
+
+  /**
+   * The user whose unique `column` holds `value`. Callers check first that the
+   * column can hold it (isRowId, queryable): PostgreSQL errs on an id out of
+   * range or a NUL in text, where no row can match.
+   */
+  private async findOne(
+    column: 'id' | 'username',
+    value: number | string,
+  ): Promise<User | undefined> {
     const row = await this.table
       .select(...USER_COLUMNS)
-      .where('id', id)
+      .where(column, value)
       .first();
     return row ? toUser(row) : undefined;
   }
@@ -426,12 +437,7 @@ export class UserRepository {
 
   /** Exact (case-sensitive, unnormalised) lookup, as Django's get_by_natural_key. */
   async findByUsername(username: string): Promise<User | undefined> {
-    if (!queryable(username)) return undefined;
-    const row = await this.table
-      .select(...USER_COLUMNS)
-      .where('username', username)
-      .first();
-    return row ? toUser(row) : undefined;
+    return queryable(username) ? this.findOne('username', username) : undefined;
   }
 
   /**
