@@ -1,4 +1,5 @@
-import { randomInt, timingSafeEqual } from 'node:crypto';
+import { timingSafeEqual } from 'node:crypto';
+import { randomString } from './random-string.js';
 
 /**
  * Django's CSRF tokens (4.1+): a 32-character secret lives in the `csrftoken`
@@ -12,10 +13,7 @@ export const CSRF_TOKEN_LENGTH = 64;
 const FORMAT = /^[a-zA-Z0-9]+$/;
 
 export function newCsrfSecret(): string {
-  let secret = '';
-  for (let i = 0; i < CSRF_SECRET_LENGTH; i++)
-    secret += CSRF_ALLOWED_CHARS[randomInt(CSRF_ALLOWED_CHARS.length)];
-  return secret;
+  return randomString(CSRF_ALLOWED_CHARS, CSRF_SECRET_LENGTH);
 }
 
 /** Whether a cookie or submitted value has the shape of a secret or a masked token. */

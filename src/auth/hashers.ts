@@ -1,8 +1,9 @@
-import { pbkdf2, randomBytes, timingSafeEqual } from 'node:crypto';
+import { pbkdf2, timingSafeEqual } from 'node:crypto';
 import { availableParallelism } from 'node:os';
 import { promisify } from 'node:util';
 import pLimit from 'p-limit';
 import { codePointLength } from '../code-points.js';
+import { randomString } from './random-string.js';
 
 /**
  * Django's password hashes: `pbkdf2_sha256$<iterations>$<salt>$<base64 hash>` (and the
@@ -46,7 +47,7 @@ const MAX_ITERATIONS = 2 ** 31 - 1;
 export async function makePassword(raw: string, iterations = PBKDF2_ITERATIONS): Promise<string> {
   if (!Number.isSafeInteger(iterations) || iterations < 1 || iterations > MAX_ITERATIONS)
     throw new RangeError(`iterations must be an integer from 1 to ${MAX_ITERATIONS}`);
-  const salt = randomString(SALT_LENGTH);
+  const salt = randomString(SALT_ALPHABET, SALT_LENGTH);
   const hash = await derive('pbkdf2_sha256', raw, salt, iterations);
   return `pbkdf2_sha256$${iterations}$${salt}$${hash}`;
 }
@@ -83,7 +84,7 @@ export async function hardenRuntime(
 
 /** A value no password matches (for users who must not log in with a password). */
 export function makeUnusablePassword(): string {
-  return UNUSABLE_PASSWORD_PREFIX + randomString(40);
+  return UNUSABLE_PASSWORD_PREFIX + randomString(SALT_ALPHABET, 40);
 }
 
 export function isUsablePassword(encoded: string): boolean {
@@ -178,18 +179,4 @@ async function derive(
   const { digest, keyLength } = ALGORITHMS[algorithm];
   const key = await hashing(() => pbkdf2Async(raw, salt, iterations, keyLength, digest));
   return key.toString('base64');
-}
-
-/** Uniform choice from SALT_ALPHABET: rejection sampling, so no character is favoured. */
-function randomString(length: number): string {
-  const limit = 256 - (256 % SALT_ALPHABET.length);
-  let out = '';
-  while (out.length < length) {
-    for (const byte of randomBytes(length * 2)) {
-      if (byte >= limit) continue;
-      out += SALT_ALPHABET[byte % SALT_ALPHABET.length];
-      if (out.length === length) break;
-    }
-  }
-  return out;
 }

@@ -1,8 +1,9 @@
-import { createHmac, randomBytes } from 'node:crypto';
+import { createHmac } from 'node:crypto';
 import type { Knex } from 'knex';
 import type { Database } from '../db/connection.js';
 import { isUniqueViolation } from '../db/errors.js';
 import { fromDbInteger, fromDbTimestamp, toDbTimestamp } from '../db/values.js';
+import { randomString } from './random-string.js';
 import { isUsableSecret } from './secret.js';
 
 /** A session as the application sees it. `key` is the cookie value; only its hash is stored. */
@@ -79,18 +80,8 @@ export function hashSessionKey(key: string, secret: string): string {
   return createHmac('sha256', secret).update(key).digest('hex');
 }
 
-/** Uniform over KEY_ALPHABET by rejection sampling (no modulo bias). */
 function newSessionKey(): string {
-  const limit = 256 - (256 % KEY_ALPHABET.length);
-  let key = '';
-  while (key.length < KEY_LENGTH) {
-    for (const byte of randomBytes(KEY_LENGTH * 2)) {
-      if (byte >= limit) continue;
-      key += KEY_ALPHABET[byte % KEY_ALPHABET.length];
-      if (key.length === KEY_LENGTH) break;
-    }
-  }
-  return key;
+  return randomString(KEY_ALPHABET, KEY_LENGTH);
 }
 
 function encodeData(data: unknown): string {
