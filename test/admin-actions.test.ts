@@ -10,7 +10,6 @@
  */
 import { suite } from './helpers/suite.js';
 import * as assert from 'uvu/assert';
-import type { User } from '../src/auth/users.js';
 import type { Database } from '../src/db/connection.js';
 import { fromDbInteger } from '../src/db/values.js';
 import { BrowserlessClient } from './helpers/browserless.js';
@@ -83,15 +82,8 @@ for (const database of allDatabases()) {
     for (const socket of sockets.splice(0)) socket.ws.terminate();
   });
 
-  async function signedIn(
-    username: string,
-    options: { staff?: boolean; superuser?: boolean } = {},
-  ): Promise<{ client: BrowserlessClient; user: User }> {
-    const user = await fixtures.user(username, { password: PASSWORD, ...options });
-    const client = new BrowserlessClient(port);
-    assert.is((await client.login(username, PASSWORD)).status, 302, `${username} logs in`);
-    return { client, user };
-  }
+  const signedIn = (username: string, options: { staff?: boolean; superuser?: boolean } = {}) =>
+    fixtures.signedIn(port, username, { password: PASSWORD, ...options });
 
   async function chatOf(client: BrowserlessClient): Promise<TestClient> {
     const socket = await chatClient(port, client.cookies.get('sessionid')!);

@@ -7,7 +7,6 @@
  */
 import { suite } from './helpers/suite.js';
 import * as assert from 'uvu/assert';
-import type { User } from '../src/auth/users.js';
 import type { Database } from '../src/db/connection.js';
 import { fromDbInteger, fromDbTimestamp } from '../src/db/values.js';
 import { BrowserlessClient } from './helpers/browserless.js';
@@ -92,15 +91,8 @@ for (const database of allDatabases()) {
 
   useEmbeddedChat(test, database, (state) => ({ db, fixtures, port } = state));
 
-  async function signedIn(
-    username: string,
-    options: { staff?: boolean; superuser?: boolean } = {},
-  ): Promise<{ client: BrowserlessClient; user: User }> {
-    const user = await fixtures.user(username, { password: PASSWORD, ...options });
-    const client = new BrowserlessClient(port);
-    assert.is((await client.login(username, PASSWORD)).status, 302, `${username} logs in`);
-    return { client, user };
-  }
+  const signedIn = (username: string, options: { staff?: boolean; superuser?: boolean } = {}) =>
+    fixtures.signedIn(port, username, { password: PASSWORD, ...options });
 
   async function entries(): Promise<StoredEntry[]> {
     const rows = (await db

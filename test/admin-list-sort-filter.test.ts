@@ -105,10 +105,8 @@ for (const database of allDatabases()) {
   useEmbeddedChat(test, database, (state) => ({ db, fixtures, port } = state));
 
   async function signedIn(): Promise<BrowserlessClient> {
-    await fixtures.user('root', { password: PASSWORD, staff: true, superuser: true });
-    const client = new BrowserlessClient(port);
-    assert.is((await client.login('root', PASSWORD)).status, 302, 'root logs in');
-    return client;
+    const options = { password: PASSWORD, staff: true, superuser: true };
+    return (await fixtures.signedIn(port, 'root', options)).client;
   }
 
   /** Rooms with titles that tie, differ only in case, hold LIKE's symbols; some staff-only. */

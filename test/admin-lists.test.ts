@@ -73,10 +73,8 @@ for (const database of allDatabases()) {
   useEmbeddedChat(test, database, (state) => ({ db, fixtures, port } = state));
 
   async function signedIn(username: string, superuser = true): Promise<BrowserlessClient> {
-    await fixtures.user(username, { password: PASSWORD, staff: true, superuser });
-    const client = new BrowserlessClient(port);
-    assert.is((await client.login(username, PASSWORD)).status, 302, `${username} logs in`);
-    return client;
+    const options = { password: PASSWORD, staff: true, superuser };
+    return (await fixtures.signedIn(port, username, options)).client;
   }
 
   /** Rooms "Room 001" … "Room <count>", inserted in one statement; every tenth staff-only. */

@@ -8,7 +8,6 @@ import { suite } from './helpers/suite.js';
 import { randomInt } from 'node:crypto';
 import * as assert from 'uvu/assert';
 import { WebSocket } from 'ws';
-import type { User } from '../src/auth/users.js';
 import type { Database } from '../src/db/connection.js';
 import { BrowserlessClient } from './helpers/browserless.js';
 import { runPython } from './helpers/cli.js';
@@ -77,16 +76,8 @@ for (const database of allDatabases()) {
   });
 
   /** A user made in the database, logged in through the real login form. */
-  async function signedIn(
-    username: string,
-    options: { staff?: boolean; superuser?: boolean } = {},
-  ): Promise<{ client: BrowserlessClient; user: User }> {
-    const user = await fixtures.user(username, { password: PASSWORD, ...options });
-    const client = new BrowserlessClient(port);
-    const res = await client.login(username, PASSWORD);
-    assert.is(res.status, 302, `${username} logs in`);
-    return { client, user };
-  }
+  const signedIn = (username: string, options: { staff?: boolean; superuser?: boolean } = {}) =>
+    fixtures.signedIn(port, username, { password: PASSWORD, ...options });
 
   /** A chat socket opened with `client`'s session. */
   async function chatOf(client: BrowserlessClient): Promise<TestClient> {

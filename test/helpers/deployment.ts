@@ -14,6 +14,7 @@ import type { Application } from '../../src/worker/app.js';
 import type { Test } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { DatabaseBackend } from './databases.js';
+import { BrowserlessClient } from './browserless.js';
 import { testPrefix } from './layers.js';
 import { GredisProcess, startThyme } from './processes.js';
 import { SHARED_REDIS_URL } from './redis-server.js';
@@ -59,6 +60,22 @@ export class Fixtures {
   async login(user: User): Promise<string> {
     const authHash = await this.users.sessionAuthHash(user.id);
     return (await this.sessions.create(user.id, {}, authHash ?? null)).key;
+  }
+
+  /**
+   * A user made in the database (as `user`), then logged in on the chat at
+   * `port` through the real login form: a client holding its session's cookies.
+   */
+  async signedIn(
+    port: number,
+    username: string,
+    options: { password?: string; staff?: boolean; superuser?: boolean } = {},
+  ): Promise<{ client: BrowserlessClient; user: User }> {
+    const password = options.password ?? 'correct horse';
+    const user = await this.user(username, { ...options, password });
+    const client = new BrowserlessClient(port);
+    assert.is((await client.login(username, password)).status, 302, `${username} logs in`);
+    return { client, user };
   }
 
   room(title: string, staffOnly = false): Promise<Room> {
