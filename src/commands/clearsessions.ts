@@ -10,7 +10,7 @@ export interface ClearSessionsFlags {
 export function clearSessionsCommand(): Command {
   return new Command('clearsessions')
     .description(
-      'delete expired sessions (run it from cron; safe while the servers run); prints nothing unless -v 2',
+      'delete expired sessions (run it from cron; safe while the servers run); prints nothing when it succeeds, unless -v 2 (how many it deleted)',
     )
     .addOption(databaseOption())
     .addOption(verbosityOption())

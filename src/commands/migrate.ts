@@ -17,7 +17,10 @@ export function migrateCommand(): Command {
     .description('apply pending database migrations (safe to repeat)')
     .addOption(new Option('--list', 'show every migration: [X] applied, [ ] pending'))
     .addOption(
-      new Option('--plan', 'show the migrations it would apply, and apply none').conflicts('list'),
+      new Option(
+        '--plan',
+        'show the migrations it would apply, and apply none (not with --list)',
+      ).conflicts('list'),
     )
     .addOption(databaseOption())
     .addOption(verbosityOption())

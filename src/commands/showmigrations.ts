@@ -19,13 +19,13 @@ export function showMigrationsCommand(): Command {
     .addOption(
       new Option(
         '-l, --list',
-        'list them under their app, gredis (the default); -v 2: when applied',
+        'list them under their app, gredis (the default form); with -v 2, when each applied one was applied',
       ),
     )
     .addOption(
       new Option(
         '-p, --plan',
-        'list them in the order migrate applies them; -v 2: what each depends on',
+        'list them in the order migrate applies them (not with --list); with -v 2, what each depends on',
       ).conflicts('list'),
     )
     .addOption(databaseOption())
