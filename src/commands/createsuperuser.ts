@@ -17,14 +17,14 @@ export interface CreateSuperuserFlags {
 export function createSuperuserCommand(): Command {
   return new Command('createsuperuser')
     .description(
-      `create a staff superuser; prompts for username, email and password, or with --noinput reads the password from ${SUPERUSER_PASSWORD_ENV}`,
+      `create a staff superuser; prompts for username, email and password (twice, hidden), or with --noinput reads the password from ${SUPERUSER_PASSWORD_ENV}`,
     )
     .addOption(new Option('--username <username>', 'the username (required with --noinput)'))
     .addOption(new Option('--email <email>', 'the email address'))
     .addOption(
       new Option(
         '--noinput',
-        `do not prompt: needs --username, password from ${SUPERUSER_PASSWORD_ENV}`,
+        `do not prompt: needs --username; the password is read from ${SUPERUSER_PASSWORD_ENV}`,
       ),
     )
     .addOption(new Option('--no-input', 'the same as --noinput (as in Django)').hideHelp())
