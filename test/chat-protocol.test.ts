@@ -8,6 +8,8 @@ import * as assert from 'uvu/assert';
 import { ChatAccess } from '../src/apps/multichat/access.js';
 import {
   CLOSE_ACCESS_CHANGED,
+  MAX_MESSAGE_LENGTH,
+  MESSAGE_TYPES,
   roomDeletedFrame,
   roomGroup,
 } from '../src/apps/multichat/chat-protocol.js';
@@ -20,6 +22,7 @@ import { BrowserlessClient } from './helpers/browserless.js';
 import { allDatabases } from './helpers/databases.js';
 import { chatClient, EmbeddedChat, Fixtures, joinSettled } from './helpers/deployment.js';
 import { httpRequest } from './helpers/http-client.js';
+import { plain } from './helpers/markup.js';
 import { testPrefix } from './helpers/layers.js';
 import { rawClient, SHARED_REDIS_URL } from './helpers/redis-server.js';
 import { sleep, within } from './helpers/wait.js';
@@ -324,6 +327,16 @@ for (const database of allDatabases()) {
       });
       assert.match(index.body.toString(), `data-keep-alive-seconds="${keepAlive}"`);
     }
+  });
+
+  test("the chat page carries the protocol's message types and length limit for chat.js, as chat-protocol.ts has them", async () => {
+    const index = await httpRequest(port, '/', {
+      headers: { cookie: `sessionid=${await fixtures.login(alice)}` },
+    });
+    const attribute = (name: string): string | undefined =>
+      new RegExp(` ${name}="([^"]*)"`).exec(index.body.toString())?.[1];
+    assert.equal(JSON.parse(plain(attribute('data-message-types') ?? 'null')), MESSAGE_TYPES);
+    assert.is(Number(attribute('data-max-message-length')), MAX_MESSAGE_LENGTH);
   });
 
   test('renewal never extends access: a room the user may no longer enter is left, not renewed', async () => {

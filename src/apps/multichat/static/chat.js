@@ -12,7 +12,6 @@
   const STREAM_PATH = '/chat/stream/';
   /** The server closes a socket with this when its session ends (CLOSE_LOGGED_OUT). */
   const CLOSE_LOGGED_OUT = 4001;
-  const MAX_MESSAGE_LENGTH = 4096;
   /**
    * Reconnect delays: 0.5 s doubling to 15 s, each ±50 % so a restarted server is
    * not stampeded. They start again from 0.5 s once a connection has served (it
@@ -63,15 +62,6 @@
   const MAX_EARLY_FRAMES = 100;
   const ALERT_TIMEOUT_MS = 15000;
   const MAX_ALERTS = 4;
-  const MSG_TYPE = Object.freeze({
-    message: 0,
-    warning: 1,
-    alert: 2,
-    muted: 3,
-    enter: 4,
-    leave: 5,
-  });
-  const MSG_CLASS = ['message', 'warning', 'alert', 'muted'];
   /** The note on a message of the user's listed in its pane as not sent (unsentItem). */
   const NOT_SENT = 'Not sent';
   /**
@@ -83,18 +73,6 @@
       'The connection dropped before your message was confirmed: it is back in its box, to send again once reconnected.',
     loggedOut:
       'Your session ended before your message was confirmed: it may not have gone. It is back in its box, to copy.',
-  });
-
-  const ERROR_TEXT = Object.freeze({
-    USER_HAS_TO_LOGIN: 'Your session has ended, so you can no longer chat here.',
-    // The page's own: the browser's session is now another user's (sessionUser).
-    OTHER_USER:
-      'This browser has logged in as someone else since this page was loaded, so it no longer chats here. Reload the page to chat as them.',
-    ROOM_ACCESS_DENIED: 'You don’t have access to that room: it is for staff only.',
-    ROOM_INVALID: 'That room no longer exists. Reload the page to see the current rooms.',
-    INVALID_MESSAGE: 'That message could not be sent: it was empty or malformed.',
-    MESSAGE_TOO_LONG: `That message is too long: at most ${MAX_MESSAGE_LENGTH} characters.`,
-    RATE_LIMITED: 'You are sending too fast. Wait a moment, then try again.',
   });
 
   const chat = document.querySelector('.chat');
@@ -116,6 +94,32 @@
    * handshake is refused, and the page does not go on as a user it does not show.
    */
   const myId = chat.getAttribute('data-user-id') || '';
+  /**
+   * The protocol's message types (msg_type) and its limit on a message's length,
+   * rendered into the page from the server's chat-protocol.ts: one source, so
+   * the client cannot drift from what the server sends and accepts.
+   */
+  const MSG_TYPE = Object.freeze(JSON.parse(chat.getAttribute('data-message-types')));
+  const MAX_MESSAGE_LENGTH = Number(chat.getAttribute('data-max-message-length'));
+  /** A message's class by its msg_type; enter and leave are drawn as notices (onRoomMessage). */
+  const MSG_CLASS = Object.freeze({
+    [MSG_TYPE.message]: 'message',
+    [MSG_TYPE.warning]: 'warning',
+    [MSG_TYPE.alert]: 'alert',
+    [MSG_TYPE.muted]: 'muted',
+  });
+
+  const ERROR_TEXT = Object.freeze({
+    USER_HAS_TO_LOGIN: 'Your session has ended, so you can no longer chat here.',
+    // The page's own: the browser's session is now another user's (sessionUser).
+    OTHER_USER:
+      'This browser has logged in as someone else since this page was loaded, so it no longer chats here. Reload the page to chat as them.',
+    ROOM_ACCESS_DENIED: 'You don’t have access to that room: it is for staff only.',
+    ROOM_INVALID: 'That room no longer exists. Reload the page to see the current rooms.',
+    INVALID_MESSAGE: 'That message could not be sent: it was empty or malformed.',
+    MESSAGE_TOO_LONG: `That message is too long: at most ${MAX_MESSAGE_LENGTH} characters.`,
+    RATE_LIMITED: 'You are sending too fast. Wait a moment, then try again.',
+  });
 
   /** The last element focused outside the alerts: where focus returns when an alert goes. */
   let lastFocus = null;

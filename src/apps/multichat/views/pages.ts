@@ -15,6 +15,7 @@ import type { CsrfFailure } from '../../../worker/http/csrf.js';
 import { html } from '../../../worker/http/html.js';
 import type { Request } from '../../../worker/http/request.js';
 import { Response } from '../../../worker/http/response.js';
+import { MAX_MESSAGE_LENGTH, MESSAGE_TYPES } from '../chat-protocol.js';
 import type { RoomRepository } from '../rooms.js';
 import { csrfInput, field, formError, page } from './layout.js';
 import { pythonStrip } from '../../../python-strip.js';
@@ -87,11 +88,15 @@ export function indexView(rooms: RoomRepository, keepAliveSeconds: number) {
     const user = request.user!;
     // data-username lets the client tell the user's own messages apart (styling
     // only); data-user-id keeps its socket to this user (chat.js, ChatConsumer.connect).
+    // The protocol's message types and length limit come from chat-protocol.ts,
+    // so the client has no copy of its own to drift from the server's.
     const body = html`<div
       class="chat"
       data-username="${user.username}"
       data-user-id="${user.id}"
       data-keep-alive-seconds="${keepAliveSeconds}"
+      data-message-types="${JSON.stringify(MESSAGE_TYPES)}"
+      data-max-message-length="${MAX_MESSAGE_LENGTH}"
     >
       <section class="rooms" aria-labelledby="rooms-heading">
         <h1 id="rooms-heading" tabindex="-1">Rooms</h1>
