@@ -17,16 +17,8 @@ import {
   startGredis,
 } from './helpers/cli.js';
 import { TEST_SECRET_KEY } from './helpers/deployment.js';
-import {
-  allDatabases,
-  blockedBy,
-  lockTable,
-  refusePasswordChanges,
-  SHARED_POSTGRES_URL,
-  waitUntilBlockedBy,
-  type TableLock,
-} from './helpers/databases.js';
-import pg from 'pg';
+import { allDatabases, refusePasswordChanges } from './helpers/databases.js';
+import { interruptWhileLocked } from './helpers/locked-interrupt.js';
 import { testPrefix } from './helpers/layers.js';
 import { freePort } from './helpers/ports.js';
 import { SHARED_REDIS_URL } from './helpers/redis-server.js';
@@ -378,27 +370,20 @@ for (const backend of allDatabases()) {
   if (backend.name === 'postgres')
     test('Ctrl-C while its lookup waits for a lock on auth_user: "Operation cancelled.", exit 1 at once; nothing changed', async () => {
       await users.create({ username: 'ines', password: 'old' });
-      const locker = new pg.Client({ connectionString: SHARED_POSTGRES_URL });
-      await locker.connect();
-      const run = startGredis(['changepassword', 'ines', ...db_(), '--layer', 'memory://']);
-      let lock: TableLock | undefined;
-      try {
-        lock = await lockTable(locker, backend, 'auth_user');
-        await waitUntilBlockedBy(lock.holder, "the command's lookup to wait for the lock", {
-          timeoutMs: 10_000,
-        });
-        // Not at the statement timeout (15 s): the wait it leaves is not waited for.
-        assert.equal(await run.interrupt(2000, 'the command to end'), {
+      const run = await interruptWhileLocked(
+        backend,
+        () => startGredis(['changepassword', 'ines', ...db_(), '--layer', 'memory://']),
+        {
+          table: 'auth_user',
+          waiting: "the command's lookup to wait for the lock",
           code: 1,
-          signal: null,
-        });
-        assert.is(run.stderr(), 'gredis: Operation cancelled.\n');
-        assert.not.match(run.stdout(), /Password/, 'no prompt');
-      } finally {
-        run.child.kill('SIGKILL');
-        await lock?.release();
-        await locker.end();
-      }
+          // Only its change is cancelled on the server: the lookup, a read,
+          // waits there until the lock goes, its client gone by then.
+          cancelsOnServer: false,
+        },
+      );
+      assert.is(run.stderr, 'gredis: Operation cancelled.\n');
+      assert.not.match(run.stdout, /Password/, 'no prompt');
       assert.ok(await users.authenticate('ines', 'old'), 'the old password still works');
     });
 
@@ -408,37 +393,33 @@ for (const backend of allDatabases()) {
    * presses Ctrl-C: the command must end at once with "Operation cancelled.",
    * its statement cancelled on the server, not left to run once the lock goes.
    */
-  async function interruptWhileLocked(
+  async function interruptAnswered(
     username: string,
     table: string,
     waiting: string,
   ): Promise<void> {
-    const locker = new pg.Client({ connectionString: SHARED_POSTGRES_URL });
-    await locker.connect();
-    const run = startGredis(['changepassword', username, ...db_(), '--layer', 'memory://']);
-    let lock: TableLock | undefined;
-    try {
-      await waitFor(() => run.stdout().includes('Password: '), 10_000, 'the prompt');
-      lock = await lockTable(locker, backend, table);
-      run.child.stdin!.write('n3w-Secret\nn3w-Secret\n');
-      await waitUntilBlockedBy(lock.holder, waiting, { timeoutMs: 10_000 });
-      // Not at the statement timeout (15 s), which the statement would wait for.
-      assert.equal(await run.interrupt(2000, 'the command to end'), { code: 1, signal: null });
-      assert.is(run.stderr(), 'gredis: Operation cancelled.\n');
-      assert.not.match(run.stdout(), /changed successfully/);
-      assert.is(await blockedBy(lock.holder), 0);
-    } finally {
-      run.child.kill('SIGKILL');
-      await lock?.release();
-      await locker.end();
-    }
+    const run = await interruptWhileLocked(
+      backend,
+      () => startGredis(['changepassword', username, ...db_(), '--layer', 'memory://']),
+      {
+        table,
+        waiting,
+        code: 1,
+        cancelsOnServer: true,
+        lockWhen: (prompting) =>
+          waitFor(() => prompting.stdout().includes('Password: '), 10_000, 'the prompt'),
+        thenGo: (prompted) => prompted.child.stdin!.write('n3w-Secret\nn3w-Secret\n'),
+      },
+    );
+    assert.is(run.stderr, 'gredis: Operation cancelled.\n');
+    assert.not.match(run.stdout, /changed successfully/);
   }
 
   if (backend.name === 'postgres')
     test('Ctrl-C while its UPDATE waits for a lock on auth_user: the server cancels it, "Operation cancelled.", exit 1 at once; nothing changed', async () => {
       await users.create({ username: 'kofi', password: 'old' });
       // Locked once the user is found: the password's UPDATE is what waits.
-      await interruptWhileLocked('kofi', 'auth_user', "the command's UPDATE to wait for the lock");
+      await interruptAnswered('kofi', 'auth_user', "the command's UPDATE to wait for the lock");
       assert.ok(await users.authenticate('kofi', 'old'), 'the old password still works');
     });
 
@@ -448,7 +429,7 @@ for (const backend of allDatabases()) {
       const sessions = new SessionStore(db, { secret: TEST_SECRET_KEY });
       const session = await sessions.create(user.id);
       // The password's UPDATE passes; the DELETE of the sessions after it waits.
-      await interruptWhileLocked(
+      await interruptAnswered(
         'lars',
         'gredis_session',
         "the command's DELETE of the sessions to wait",

@@ -20,14 +20,8 @@ import { waitUntilOpen } from './helpers/processes.js';
 import { startSilentServer } from './helpers/silent-server.js';
 import { waitFor } from './helpers/wait.js';
 import { TEST_SECRET_KEY } from './helpers/deployment.js';
-import {
-  allDatabases,
-  blockedBy,
-  holdWriteLock,
-  lockTable,
-  SHARED_POSTGRES_URL,
-  waitUntilBlockedBy,
-} from './helpers/databases.js';
+import { allDatabases, holdWriteLock, SHARED_POSTGRES_URL } from './helpers/databases.js';
+import { interruptWhileLocked } from './helpers/locked-interrupt.js';
 
 const PASSWORD = 'Tr0ub4dor&3';
 
@@ -511,29 +505,20 @@ for (const backend of allDatabases()) {
 
   if (backend.name === 'postgres')
     test('Ctrl-C while its INSERT waits for a lock on auth_user: the server cancels it, "Operation cancelled.", exit 1 at once; no user made', async () => {
-      const locker = new pg.Client({ connectionString: SHARED_POSTGRES_URL });
-      await locker.connect();
-      const lock = await lockTable(locker, backend, 'auth_user');
-      const run = startGredis(['createsuperuser', '--noinput', '--username', 'lena', ...db_()], {
-        env: { GREDIS_SUPERUSER_PASSWORD: 'pw' },
-      });
-      try {
-        await waitUntilBlockedBy(lock.holder, "the command's INSERT to wait for the lock", {
-          timeoutMs: 10_000,
-        });
-        // Not at the statement timeout (15 s), which the INSERT would wait for.
-        assert.equal(await run.interrupt(2000, 'the command to end'), {
+      const run = await interruptWhileLocked(
+        backend,
+        () =>
+          startGredis(['createsuperuser', '--noinput', '--username', 'lena', ...db_()], {
+            env: { GREDIS_SUPERUSER_PASSWORD: 'pw' },
+          }),
+        {
+          table: 'auth_user',
+          waiting: "the command's INSERT to wait for the lock",
           code: 1,
-          signal: null,
-        });
-        assert.is(run.stderr(), 'gredis: Operation cancelled.\n');
-        // Cancelled on the server: not left waiting to run once the lock is released.
-        assert.is(await blockedBy(lock.holder), 0);
-      } finally {
-        run.child.kill('SIGKILL');
-        await lock.release();
-        await locker.end();
-      }
+          cancelsOnServer: true,
+        },
+      );
+      assert.is(run.stderr, 'gredis: Operation cancelled.\n');
       assert.is(await count(), 0);
     });
 

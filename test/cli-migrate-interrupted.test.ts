@@ -19,13 +19,13 @@ import { waitUntilOpen } from './helpers/processes.js';
 import {
   allDatabases,
   appliedOrNot,
-  blockedBy,
   holdWriteLock,
   lockTable,
   SHARED_POSTGRES_URL,
   waitUntilBlockedBy,
   type TableLock,
 } from './helpers/databases.js';
+import { interruptWhileLocked } from './helpers/locked-interrupt.js';
 import { startSilentServer } from './helpers/silent-server.js';
 import { TcpProxy } from './helpers/tcp-proxy.js';
 import { settledWithin, waitFor } from './helpers/wait.js';
@@ -119,35 +119,20 @@ for (const backend of allDatabases()) {
 
   if (backend.name === 'postgres')
     test("Ctrl-C while a migration's ALTER TABLE waits for a lock on its table: the server cancels it, rolled back, exit 130 at once", async () => {
-      const locker = new pg.Client({ connectionString: SHARED_POSTGRES_URL });
-      await locker.connect();
-      let lock: TableLock | undefined;
-      const run = startGredis(migrateArgs());
-      try {
-        lock = await lockTable(locker, backend, 'gredis_session');
-        await waitUntilBlockedBy(lock.holder, "the migration's ALTER TABLE to wait for the lock", {
-          timeoutMs: 10_000,
-        });
-        // Not once the lock is released: it is not.
-        assert.equal(await run.interrupt(2000, 'migrate to end'), {
-          code: 130,
-          signal: null,
-        });
-        assert.match(
-          run.stderr(),
-          new RegExp(
-            `^gredis: migrate interrupted \\(Ctrl-C\\) while applying ${SESSION_AUTH_HASH}, which was rolled back: nothing of it is applied\\.${STATE}\\n$`,
-          ),
-        );
-        // Only the end of the terminal's "^C" line: nothing applied, so no progress heading.
-        assert.is(run.stdout(), '\n');
-        // Cancelled on the server: not left waiting to run once the lock is released.
-        assert.is(await blockedBy(lock.holder), 0);
-      } finally {
-        run.child.kill('SIGKILL');
-        await lock?.release();
-        await locker.end();
-      }
+      const run = await interruptWhileLocked(backend, () => startGredis(migrateArgs()), {
+        table: 'gredis_session',
+        waiting: "the migration's ALTER TABLE to wait for the lock",
+        code: 130,
+        cancelsOnServer: true,
+      });
+      assert.match(
+        run.stderr,
+        new RegExp(
+          `^gredis: migrate interrupted \\(Ctrl-C\\) while applying ${SESSION_AUTH_HASH}, which was rolled back: nothing of it is applied\\.${STATE}\\n$`,
+        ),
+      );
+      // Only the end of the terminal's "^C" line: nothing applied, so no progress heading.
+      assert.is(run.stdout, '\n');
       assert.equal(await db.knex(LOCK_TABLE).select('is_locked'), [{ is_locked: 0 }]);
       await assertResumable();
     });

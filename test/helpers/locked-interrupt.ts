@@ -1,0 +1,75 @@
+/**
+ * Ctrl-C to a gredis command while one of its statements waits for a table
+ * lock on PostgreSQL: the command must end at once, its statement cancelled on
+ * the server rather than left queued to run once the lock goes.
+ */
+import pg from 'pg';
+import * as assert from 'uvu/assert';
+import type { RunningGredis } from './cli.js';
+import {
+  blockedBy,
+  lockTable,
+  SHARED_POSTGRES_URL,
+  waitUntilBlockedBy,
+  type DatabaseBackend,
+  type TableLock,
+} from './databases.js';
+
+export interface LockedStatement {
+  /** The table of `backend`'s schema whose lock the statement waits for. */
+  table: string;
+  /** Which statement waits, for the message if it never does. */
+  waiting: string;
+  /** The command's exit code on Ctrl-C. */
+  code: number;
+  /**
+   * Whether the command cancels the statement on the server (a change does,
+   * through changeUnlessCancelled): then nothing may be left waiting for the lock.
+   */
+  cancelsOnServer: boolean;
+  /**
+   * Resolves once the command is where the table is to be locked (its prompt,
+   * past statements on the table that must not wait). Without it the table is
+   * locked before the command starts.
+   */
+  lockWhen?: (run: RunningGredis) => Promise<unknown>;
+  /** Once the table is locked: what takes the command on to its statement (the prompt's answers). */
+  thenGo?: (run: RunningGredis) => void;
+}
+
+/**
+ * Runs `start()`'s command with `statement.table` locked until its statement
+ * waits, then presses Ctrl-C: asserts it exits with `statement.code` within 2 s
+ * (well inside the 15 s statement timeout it would otherwise wait for) and, if
+ * it `cancelsOnServer`, that nothing waits for the lock any more. Resolves with
+ * the command's output, for the caller's own checks; the command is killed and
+ * the lock released either way.
+ */
+export async function interruptWhileLocked(
+  backend: DatabaseBackend,
+  start: () => RunningGredis,
+  { table, waiting, code, cancelsOnServer, lockWhen, thenGo }: LockedStatement,
+): Promise<{ stdout: string; stderr: string }> {
+  const locker = new pg.Client({ connectionString: SHARED_POSTGRES_URL });
+  await locker.connect();
+  let run: RunningGredis | undefined;
+  let lock: TableLock | undefined;
+  try {
+    if (lockWhen === undefined) lock = await lockTable(locker, backend, table);
+    run = start();
+    if (lockWhen !== undefined) {
+      await lockWhen(run);
+      lock = await lockTable(locker, backend, table);
+    }
+    thenGo?.(run);
+    await waitUntilBlockedBy(lock!.holder, waiting, { timeoutMs: 10_000 });
+    assert.equal(await run.interrupt(2000, 'the command to end'), { code, signal: null });
+    if (cancelsOnServer)
+      assert.is(await blockedBy(lock!.holder), 0, 'the statement was cancelled on the server');
+    return { stdout: run.stdout(), stderr: run.stderr() };
+  } finally {
+    run?.child.kill('SIGKILL');
+    await lock?.release();
+    await locker.end();
+  }
+}
