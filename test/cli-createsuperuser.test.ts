@@ -523,6 +523,27 @@ for (const backend of allDatabases()) {
     });
 
   if (backend.name === 'postgres')
+    test('Ctrl-C while its lookup of the username typed waits for a lock on auth_user: the server cancels it, "Operation cancelled.", exit 1 at once; no user made', async () => {
+      const run = await interruptWhileLocked(
+        backend,
+        () => startGredis(['createsuperuser', ...db_()]),
+        {
+          table: 'auth_user',
+          waiting: "the command's lookup of the username to wait for the lock",
+          code: 1,
+          cancelsOnServer: true,
+          // Locked once it asks, past its lookup of the default it offers.
+          lockWhen: (prompting) =>
+            waitFor(() => prompting.stdout().includes('Username'), 10_000, 'the prompt'),
+          thenGo: (prompted) => prompted.child.stdin!.write('nora\n'),
+        },
+      );
+      assert.is(run.stderr, 'gredis: Operation cancelled.\n');
+      assert.not.match(run.stdout, /Email address/, 'no further prompt');
+      assert.is(await count(), 0);
+    });
+
+  if (backend.name === 'postgres')
     test('without SECRET_KEY: refused before any prompt, as the server is; no user made', async () => {
       const result = await runGredis(['createsuperuser', ...db_()], { input: 'alice\n' });
       assert.is(result.code, 1, result.stderr);

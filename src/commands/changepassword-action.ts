@@ -8,7 +8,7 @@ import { isTransientLayerError } from '../layer/errors.js';
 import { layerHostAway, RetryBackoff } from '../layer/retry-backoff.js';
 import type { ChannelLayer } from '../layer/types.js';
 import { createLogger } from '../logger.js';
-import { changeUnlessCancelled } from './cancellable-change.js';
+import { changeUnlessCancelled, unlessCancelled } from './cancellable-change.js';
 import { withDatabase } from './database.js';
 import { InMemoryChannelLayer } from '../layer/index.js';
 import { EXIT_SOCKETS_NOT_CLOSED, type ChangePasswordFlags } from './changepassword.js';
@@ -31,14 +31,15 @@ export async function runChangePassword(
   // Opened first, so that a bad URL is refused before anyone types a password.
   const layer = openLayer(flags.layer, logger, { logger: layerLog.logger });
   // Ctrl-C cancels until the password is saved, whatever it waits for: the
-  // database (its UPDATE or the sessions' DELETE behind a lock too), the layer
+  // database (the user's lookup, its UPDATE or the sessions' DELETE behind a
+  // lock too, each cancelled on the server), the layer
   // (up to LAYER_WAIT_MS with nothing on the screen), the prompts.
   await cancelledByCtrlC(async (ctrlC) => {
     try {
       await withDatabase(flags.database, logger, async (db) => {
         const secret = commandSecretKey(db);
         const users = new UserRepository(db, { secret });
-        const user = await users.findByUsername(username);
+        const user = await unlessCancelled(db, ctrlC, () => users.findByUsername(username));
         if (!user) throw new CommandFailed(`user '${username}' does not exist`);
         await requireReachable(layer, layerLog.reason, ctrlC.signal);
         process.stdout.write(`Changing password for user '${escapeControls(user.username)}'\n`);

@@ -10,7 +10,7 @@ import {
 import { emailProblem, passwordProblems } from '../auth/validation.js';
 import { createLogger } from '../logger.js';
 import { SUPERUSER_PASSWORD_ENV, type CreateSuperuserFlags } from './createsuperuser.js';
-import { changeUnlessCancelled } from './cancellable-change.js';
+import { changeUnlessCancelled, unlessCancelled } from './cancellable-change.js';
 import { withDatabase } from './database.js';
 import { CommandFailed } from './errors.js';
 import { cancelledByCtrlC, Prompter } from './prompt.js';
@@ -28,13 +28,16 @@ export async function runCreateSuperuser(flags: CreateSuperuserFlags): Promise<v
   if (flags.username === '') throw new CommandFailed('Username cannot be blank.');
   const logger = createLogger({ verbosity: flags.verbosity, name: 'createsuperuser' });
   // Ctrl-C cancels until the user is created, whatever it waits for: the
-  // database, the prompts, or a lock the INSERT waits for (cancelled on the server).
+  // database, the prompts, or a lock the INSERT or a lookup of a username waits
+  // for (cancelled on the server).
   await cancelledByCtrlC((ctrlC) =>
     withDatabase(flags.database, logger, async (db) => {
       const users = new UserRepository(db, { secret: commandSecretKey(db) });
+      const taken: UsernameTaken = async (username) =>
+        (await unlessCancelled(db, ctrlC, () => users.findByUsername(username))) !== undefined;
       const details = flags.noinput
         ? noinputDetails(flags)
-        : await askDetails(users, flags, ctrlC.signal);
+        : await askDetails(taken, flags, ctrlC.signal);
       try {
         await changeUnlessCancelled(db, ctrlC, () =>
           users.create({ ...details, isStaff: true, isSuperuser: true, isActive: true }),
@@ -53,6 +56,9 @@ export async function runCreateSuperuser(flags: CreateSuperuserFlags): Promise<v
     }),
   );
 }
+
+/** Whether a user has `username` (exactly, as stored). */
+type UsernameTaken = (username: string) => Promise<boolean>;
 
 interface SuperuserDetails {
   username: string;
@@ -77,14 +83,14 @@ function noinputDetails(flags: CreateSuperuserFlags): SuperuserDetails {
 
 /** Interactive: prompts as Django does, re-asking after each error until input ends. */
 async function askDetails(
-  users: UserRepository,
+  taken: UsernameTaken,
   flags: CreateSuperuserFlags,
   cancel: AbortSignal,
 ): Promise<SuperuserDetails> {
   const prompter = new Prompter(cancel);
   const complain = (message: string): boolean => process.stderr.write(`Error: ${message}\n`);
   try {
-    const fallback = await defaultUsername(users);
+    const fallback = await defaultUsername(taken);
     let username: string | undefined;
     let candidate = flags.username;
     while (username === undefined) {
@@ -94,7 +100,7 @@ async function askDetails(
         candidate = await prompter.ask(`Username${hint}: `);
         if (candidate === '' && fallback) candidate = fallback;
       }
-      const problem = await usernameProblem(users, candidate);
+      const problem = await usernameProblem(taken, candidate);
       // Django's check of --username (_validate_username) says the field's
       // error bare, where its prompt (get_input_data) says "Error: " first; a
       // name taken is "Error: …" on both.
@@ -142,7 +148,7 @@ async function askDetails(
  * error), or undefined if it is free and valid.
  */
 async function usernameProblem(
-  users: UserRepository,
+  taken: UsernameTaken,
   username: string,
 ): Promise<{ message: string; taken: boolean } | undefined> {
   let normalized: string;
@@ -153,20 +159,19 @@ async function usernameProblem(
     throw error;
   }
   // A friendly early answer only: the unique constraint still decides at create time.
-  if (await users.findByUsername(normalized))
-    return { message: 'That username is already taken.', taken: true };
+  if (await taken(normalized)) return { message: 'That username is already taken.', taken: true };
   return undefined;
 }
 
 /** The login name of whoever runs the command, offered as a default if usable (as Django does). */
-async function defaultUsername(users: UserRepository): Promise<string | undefined> {
+async function defaultUsername(taken: UsernameTaken): Promise<string | undefined> {
   let name: string;
   try {
     name = userInfo().username.normalize('NFKC');
   } catch {
     return undefined;
   }
-  return (await usernameProblem(users, name)) === undefined ? name : undefined;
+  return (await usernameProblem(taken, name)) === undefined ? name : undefined;
 }
 
 /**

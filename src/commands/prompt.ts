@@ -169,6 +169,14 @@ export interface CtrlC {
    * came first: the command, already said cancelled, must not go on to change.
    */
   changing(): void;
+  /**
+   * Until the function it returns is called, a Ctrl-C before the change ends
+   * the command only once `settled()`, called at the Ctrl-C, has: what the
+   * abort set going (a cancel request on its way to the database) must get
+   * there before the process exits without it. The command waits for it, so
+   * it must end soon, whatever it waits for.
+   */
+  cancelledAfter(settled: () => Promise<unknown>): () => void;
 }
 
 /**
@@ -194,6 +202,7 @@ export async function cancelledByCtrlC<T>(
 ): Promise<T> {
   const controller = new AbortController();
   let changed = false;
+  const settling = new Set<() => Promise<unknown>>();
   let firstAt: number | undefined;
   let onSigint!: () => void;
   const interrupted = new Promise<never>((_resolve, reject) => {
@@ -209,7 +218,10 @@ export async function cancelledByCtrlC<T>(
       // As at a prompt: the terminal's "^C" ends its line.
       output.write('\n');
       controller.abort();
-      if (!changed) reject(new CommandCancelled());
+      if (!changed)
+        void Promise.allSettled([...settling].map(async (settled) => settled())).then(() =>
+          reject(new CommandCancelled()),
+        );
     };
   });
   process.on('SIGINT', onSigint);
@@ -219,6 +231,10 @@ export async function cancelledByCtrlC<T>(
       changing: () => {
         if (controller.signal.aborted) throw new CommandCancelled();
         changed = true;
+      },
+      cancelledAfter: (settled) => {
+        settling.add(settled);
+        return () => settling.delete(settled);
       },
     };
     return await Promise.race([work(ctrlC), interrupted]);

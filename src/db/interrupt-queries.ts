@@ -37,6 +37,11 @@ export interface QueryInterruption {
    * connection attempt given up): the statement did nothing.
    */
   caused(error: unknown): boolean;
+  /**
+   * Resolves once the cancel the abort sent has landed, or could not reach the
+   * server within CANCEL_WITHIN_MS; at once if the signal has not aborted.
+   */
+  cancelled(): Promise<void>;
   /** Ends the interruption, once a cancel on its way has landed. */
   stop(): Promise<void>;
 }
@@ -65,6 +70,9 @@ export function interruptQueriesOnAbort(db: Database, signal: AbortSignal): Quer
   const cancel = (): void => {
     cancelling = db.cancelQueries(CANCEL_WITHIN_MS).catch(() => 0);
   };
+  const cancelled = async (): Promise<void> => {
+    await cancelling;
+  };
   db.knex.on('query', refuse);
   const stopConnects = db.interruptConnects(signal);
   if (signal.aborted) cancel();
@@ -76,11 +84,12 @@ export function interruptQueriesOnAbort(db: Database, signal: AbortSignal): Quer
         error instanceof ConnectInterrupted ||
         isCancelledOnRequest(error) ||
         isBusy(error)),
+    cancelled,
     async stop() {
       db.knex.removeListener('query', refuse);
       stopConnects();
       signal.removeEventListener('abort', cancel);
-      await cancelling;
+      await cancelled();
     },
   };
 }

@@ -23,8 +23,9 @@ export interface LockedStatement {
   /** The command's exit code on Ctrl-C. */
   code: number;
   /**
-   * Whether the command cancels the statement on the server (a change does,
-   * through changeUnlessCancelled): then nothing may be left waiting for the lock.
+   * Whether the command cancels the statement on the server (a change, or a
+   * lookup before it, run through unlessCancelled does): then nothing may be
+   * left waiting for the lock.
    */
   cancelsOnServer: boolean;
   /**
