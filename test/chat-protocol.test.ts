@@ -329,7 +329,7 @@ for (const database of allDatabases()) {
     }
   });
 
-  test("the chat page carries the protocol's message types and length limit for chat.js, as chat-protocol.ts has them", async () => {
+  test("the chat page carries the protocol's message types, length limit and logged-out close code for chat.js, as the server has them", async () => {
     const index = await httpRequest(port, '/', {
       headers: { cookie: `sessionid=${await fixtures.login(alice)}` },
     });
@@ -337,6 +337,7 @@ for (const database of allDatabases()) {
       new RegExp(` ${name}="([^"]*)"`).exec(index.body.toString())?.[1];
     assert.equal(JSON.parse(plain(attribute('data-message-types') ?? 'null')), MESSAGE_TYPES);
     assert.is(Number(attribute('data-max-message-length')), MAX_MESSAGE_LENGTH);
+    assert.is(Number(attribute('data-close-logged-out')), CLOSE_LOGGED_OUT);
   });
 
   test('renewal never extends access: a room the user may no longer enter is left, not renewed', async () => {

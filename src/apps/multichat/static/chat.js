@@ -10,8 +10,6 @@
   'use strict';
 
   const STREAM_PATH = '/chat/stream/';
-  /** The server closes a socket with this when its session ends (CLOSE_LOGGED_OUT). */
-  const CLOSE_LOGGED_OUT = 4001;
   /**
    * Reconnect delays: 0.5 s doubling to 15 s, each ±50 % so a restarted server is
    * not stampeded. They start again from 0.5 s once a connection has served (it
@@ -101,6 +99,8 @@
    */
   const MSG_TYPE = Object.freeze(JSON.parse(chat.getAttribute('data-message-types')));
   const MAX_MESSAGE_LENGTH = Number(chat.getAttribute('data-max-message-length'));
+  /** The server closes a socket with this when its session ends (CLOSE_LOGGED_OUT), rendered as those are. */
+  const CLOSE_LOGGED_OUT = Number(chat.getAttribute('data-close-logged-out'));
   /** A message's class by its msg_type; enter and leave are drawn as notices (onRoomMessage). */
   const MSG_CLASS = Object.freeze({
     [MSG_TYPE.message]: 'message',

@@ -1,5 +1,6 @@
 import type { SessionStore } from '../../../auth/sessions.js';
 import {
+  CLOSE_LOGGED_OUT,
   closeSessionSockets,
   closeUserSockets,
   type CloseSender,
@@ -89,6 +90,7 @@ export function indexView(rooms: RoomRepository, keepAliveSeconds: number) {
     // data-username lets the client tell the user's own messages apart (styling
     // only); data-user-id keeps its socket to this user (chat.js, ChatConsumer.connect).
     // The protocol's message types and length limit come from chat-protocol.ts,
+    // and the close code of a socket whose session ended from socket-groups.ts,
     // so the client has no copy of its own to drift from the server's.
     const body = html`<div
       class="chat"
@@ -97,6 +99,7 @@ export function indexView(rooms: RoomRepository, keepAliveSeconds: number) {
       data-keep-alive-seconds="${keepAliveSeconds}"
       data-message-types="${JSON.stringify(MESSAGE_TYPES)}"
       data-max-message-length="${MAX_MESSAGE_LENGTH}"
+      data-close-logged-out="${CLOSE_LOGGED_OUT}"
     >
       <section class="rooms" aria-labelledby="rooms-heading">
         <h1 id="rooms-heading" tabindex="-1">Rooms</h1>
