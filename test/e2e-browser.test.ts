@@ -29,7 +29,13 @@ import {
   TEST_PASSWORD_ITERATIONS,
 } from './helpers/deployment.js';
 import { BrowserlessClient } from './helpers/browserless.js';
-import { CHROMIUM, CHROMIUM_ARGS, fileWatchdog, killChildren } from './helpers/chromium.js';
+import {
+  CHROMIUM,
+  CHROMIUM_ARGS,
+  fileWatchdog,
+  killChildren,
+  untilInPage,
+} from './helpers/chromium.js';
 import { contrastRatio } from './helpers/contrast.js';
 import { httpRequest } from './helpers/http-client.js';
 import { freePort } from './helpers/ports.js';
@@ -998,11 +1004,12 @@ test('screenshots of the chat and the admin are saved and are not blank', async 
     await admin.waitForURL(/\/admin\/rooms\/$/);
     // The browser applies `autofocus` when it next renders the page, which may be
     // just after the load.
-    await admin
-      .waitForFunction(`document.activeElement.className === 'flash-messages'`, null, {
-        timeout: 5000,
-      })
-      .catch(() => undefined); // the assertion below says what had focus instead
+    await untilInPage(
+      admin,
+      `document.activeElement.className === 'flash-messages'`,
+      5000,
+      'focus on the notice',
+    ).catch(() => undefined); // the assertion below says what had focus instead
     const focused = (await admin.evaluate(
       `[document.activeElement.className, document.activeElement.textContent]`,
     )) as [string, string];

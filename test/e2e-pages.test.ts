@@ -7,7 +7,7 @@
 import type { Browser, Page } from 'playwright-core';
 import { suite } from './helpers/suite.js';
 import * as assert from 'uvu/assert';
-import { addSessionCookie } from './helpers/chromium.js';
+import { addSessionCookie, untilInPage } from './helpers/chromium.js';
 import { useBrowserOnEmbeddedChat } from './helpers/browser-chat.js';
 import { joinedClient, type EmbeddedChat, type Fixtures } from './helpers/deployment.js';
 import type { TestClient } from './helpers/ws-client.js';
@@ -175,9 +175,9 @@ test('a form sent back with errors: focus is on the first field in error, which 
       page.getByRole('button', { name: 'Save', exact: true }).click(),
     ]);
     // The browser applies `autofocus` when it next renders the page, just after the load.
-    await page
-      .waitForFunction('document.activeElement !== document.body', null, { timeout: 5000 })
-      .catch(() => undefined); // the assertions below say what had focus instead
+    await untilInPage(page, 'document.activeElement !== document.body', 5000, 'focus').catch(
+      () => undefined, // the assertions below say what had focus instead
+    );
     const focused = (await page.evaluate(`(() => {
       const el = document.activeElement;
       const notes = (el.getAttribute('aria-describedby') || '')
@@ -209,9 +209,12 @@ test('a failed login: focus is on the username, which the error describes', asyn
     ]);
     // An alert already in the page when it loads is not announced: the error is
     // heard only as the description of the field that has focus.
-    await login.waitForFunction("document.activeElement.id === 'id_username'", null, {
-      timeout: 5000,
-    });
+    await untilInPage(
+      login,
+      "document.activeElement.id === 'id_username'",
+      5000,
+      'focus on the username',
+    );
     const notes =
       (await login.evaluate(`(document.activeElement.getAttribute('aria-describedby') || '')
       .split(' ')

@@ -1,5 +1,6 @@
 import { readdirSync, readFileSync } from 'node:fs';
-import { chromium, type Browser, type BrowserContext } from 'playwright-core';
+import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import { waitFor } from './wait.js';
 
 /** Debian's Chromium: browser tests never download one. */
 export const CHROMIUM = '/usr/bin/chromium';
@@ -22,6 +23,23 @@ export function launchChromium(): Promise<Browser> {
     args: CHROMIUM_ARGS,
     timeout: 30_000,
   });
+}
+
+/**
+ * Waits until `expression` is truthy in `page`, looking with page.evaluate every
+ * 20 ms. Not page.waitForFunction: given a string, it polls by eval() inside the
+ * page once its first look fails, which the pages' CSP (script-src 'self')
+ * refuses, so it failed whenever the browser had not yet done what it waited
+ * for (autofocus applied at the next render). An evaluate is the debugger's,
+ * which the CSP does not govern.
+ */
+export function untilInPage(
+  page: Page,
+  expression: string,
+  timeoutMs: number,
+  what: string,
+): Promise<unknown> {
+  return waitFor(() => page.evaluate(expression), timeoutMs, what);
 }
 
 /** Logs `context` in with the session `key`, as the login page's cookie would. */
