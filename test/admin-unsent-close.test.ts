@@ -173,6 +173,11 @@ async function noticesAfter(client: BrowserlessClient, result: HttpResult): Prom
   assert.is(result.status, 303, 'a redirect (post/redirect/get), not an error page');
   const page = await client.get(String(result.headers.location));
   assert.is(page.status, 200);
+  return flashNotices(page);
+}
+
+/** The page's notices (Django's messages), each as "level: text", its markup dropped. */
+function flashNotices(page: HttpResult): string[] {
   return [...page.body.toString().matchAll(/<p class="flash flash-(\w+)">([\s\S]*?)<\/p>/g)].map(
     (m) => `${m[1]}: ${m[2]!.replace(/<[^>]*>/g, '').replace(/\s+/g, ' ')}`,
   );
@@ -536,10 +541,7 @@ async function deletedSelected(
   ]);
   assert.is(done.status, 302, "Django's action redirects with 302");
   assert.is(done.headers.location, list);
-  const page = await admin.get(list);
-  return [...page.body.toString().matchAll(/<p class="flash flash-(\w+)">([\s\S]*?)<\/p>/g)].map(
-    (m) => `${m[1]}: ${m[2]!.replace(/<[^>]*>/g, '').replace(/\s+/g, ' ')}`,
-  );
+  return flashNotices(await admin.get(list));
 }
 
 test("deleting rooms by the list's action, nobody acting: told that their sockets were not told yet; once the layer takes writes again the worker tells them (the leave)", async () => {

@@ -377,7 +377,6 @@ for (const backend of allDatabases()) {
           table: 'auth_user',
           waiting: "the command's lookup to wait for the lock",
           code: 1,
-          cancelsOnServer: true,
         },
       );
       assert.is(run.stderr, 'gredis: Operation cancelled.\n');
@@ -403,7 +402,6 @@ for (const backend of allDatabases()) {
         table,
         waiting,
         code: 1,
-        cancelsOnServer: true,
         lockWhen: (prompting) =>
           waitFor(() => prompting.stdout().includes('Password: '), 10_000, 'the prompt'),
         thenGo: (prompted) => prompted.child.stdin!.write('n3w-Secret\nn3w-Secret\n'),

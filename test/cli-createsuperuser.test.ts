@@ -515,7 +515,6 @@ for (const backend of allDatabases()) {
           table: 'auth_user',
           waiting: "the command's INSERT to wait for the lock",
           code: 1,
-          cancelsOnServer: true,
         },
       );
       assert.is(run.stderr, 'gredis: Operation cancelled.\n');
@@ -531,7 +530,6 @@ for (const backend of allDatabases()) {
           table: 'auth_user',
           waiting: "the command's lookup of the username to wait for the lock",
           code: 1,
-          cancelsOnServer: true,
           // Locked once it asks, past its lookup of the default it offers.
           lockWhen: (prompting) =>
             waitFor(() => prompting.stdout().includes('Username'), 10_000, 'the prompt'),

@@ -123,7 +123,6 @@ for (const backend of allDatabases()) {
         table: 'gredis_session',
         waiting: "the migration's ALTER TABLE to wait for the lock",
         code: 130,
-        cancelsOnServer: true,
       });
       assert.match(
         run.stderr,

@@ -23,12 +23,6 @@ export interface LockedStatement {
   /** The command's exit code on Ctrl-C. */
   code: number;
   /**
-   * Whether the command cancels the statement on the server (a change, or a
-   * lookup before it, run through unlessCancelled does): then nothing may be
-   * left waiting for the lock.
-   */
-  cancelsOnServer: boolean;
-  /**
    * Resolves once the command is where the table is to be locked (its prompt,
    * past statements on the table that must not wait). Without it the table is
    * locked before the command starts.
@@ -41,15 +35,16 @@ export interface LockedStatement {
 /**
  * Runs `start()`'s command with `statement.table` locked until its statement
  * waits, then presses Ctrl-C: asserts it exits with `statement.code` within 2 s
- * (well inside the 15 s statement timeout it would otherwise wait for) and, if
- * it `cancelsOnServer`, that nothing waits for the lock any more. Resolves with
+ * (well inside the 15 s statement timeout it would otherwise wait for) and that
+ * nothing waits for the lock any more: each command runs its statements through
+ * unlessCancelled, which cancels them on the server. Resolves with
  * the command's output, for the caller's own checks; the command is killed and
  * the lock released either way.
  */
 export async function interruptWhileLocked(
   backend: DatabaseBackend,
   start: () => RunningGredis,
-  { table, waiting, code, cancelsOnServer, lockWhen, thenGo }: LockedStatement,
+  { table, waiting, code, lockWhen, thenGo }: LockedStatement,
 ): Promise<{ stdout: string; stderr: string }> {
   const locker = new pg.Client({ connectionString: SHARED_POSTGRES_URL });
   await locker.connect();
@@ -65,8 +60,7 @@ export async function interruptWhileLocked(
     thenGo?.(run);
     await waitUntilBlockedBy(lock!.holder, waiting, { timeoutMs: 10_000 });
     assert.equal(await run.interrupt(2000, 'the command to end'), { code, signal: null });
-    if (cancelsOnServer)
-      assert.is(await blockedBy(lock!.holder), 0, 'the statement was cancelled on the server');
+    assert.is(await blockedBy(lock!.holder), 0, 'the statement was cancelled on the server');
     return { stdout: run.stdout(), stderr: run.stderr() };
   } finally {
     run?.child.kill('SIGKILL');
