@@ -30,6 +30,8 @@ export function createLogger(options: LoggerOptions = {}): Logger {
   const verbosity = Math.max(0, Math.min(2, options.verbosity ?? 1));
   const level = levelFromEnv() ?? LEVELS[verbosity];
   const pretty = formatFromEnv() === 'pretty';
+  // Read when the first burst starts too, but a typo must stop the command now, not then.
+  foldIntervalFromEnv();
   return pino({
     name: options.name ?? 'gredis',
     level,
@@ -113,6 +115,23 @@ export function silentLogger(): Logger {
 
 const burstLoggers = new WeakMap<Logger, BurstLogger>();
 
+/**
+ * GREDIS_LOG_FOLD_SECONDS, when set: how long a burst of like lines is counted
+ * before the count is written (default 10). A log collector that alerts on
+ * counts may want them sooner; a quiet log, later.
+ */
+function foldIntervalFromEnv(): number {
+  const value = process.env.GREDIS_LOG_FOLD_SECONDS?.trim();
+  if (!value) return 10_000;
+  const seconds = Number(value);
+  // At least 0.1 s: below that, a flood's counts would be a flood of their own.
+  if (!/^\d+(\.\d+)?$/.test(value) || !(seconds >= 0.1) || seconds > 86_400)
+    throw new InvalidSetting(
+      `GREDIS_LOG_FOLD_SECONDS must be a number of seconds from 0.1 to 86400; got ${JSON.stringify(process.env.GREDIS_LOG_FOLD_SECONDS)}`,
+    );
+  return seconds * 1000;
+}
+
 interface Burst {
   level: 'warn' | 'error';
   more: number;
@@ -142,7 +161,7 @@ export class BurstLogger {
 
   constructor(
     private readonly logger: Logger,
-    private readonly intervalMs = 10_000,
+    private readonly intervalMs = foldIntervalFromEnv(),
   ) {}
 
   warn(fields: Record<string, unknown>, message: string): void {

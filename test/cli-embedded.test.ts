@@ -242,6 +242,11 @@ test('runworker refuses the in-process layer, and bad flags exit 2 with one line
       /GREDIS_LOG_FORMAT must be json or pretty; got "yaml"/,
     ],
     [
+      ['migrate'],
+      { GREDIS_LOG_FOLD_SECONDS: '10s' },
+      /GREDIS_LOG_FOLD_SECONDS must be a number of seconds from 0\.1 to 86400; got "10s"/,
+    ],
+    [
       ['thyme', 'multichat', '--port', '0'],
       { MULTICHAT_NOTIFY_ENTER_LEAVE: 'maybe' },
       /MULTICHAT_NOTIFY_ENTER_LEAVE must be true or false, got "maybe"/,

@@ -60,6 +60,33 @@ test("a burst's entry goes when it ends: lines of ever-new text (console warning
   assert.is(lines.at(-1)!.more, 1);
 });
 
+test('GREDIS_LOG_FOLD_SECONDS sets how long like lines are counted; a value not a number of seconds in range is refused', async () => {
+  const saved = process.env.GREDIS_LOG_FOLD_SECONDS;
+  try {
+    process.env.GREDIS_LOG_FOLD_SECONDS = '0.2';
+    const { logger, lines } = captureLogs();
+    const burst = new BurstLogger(logger);
+    burst.warn({}, 'the layer is away');
+    burst.warn({}, 'the layer is away');
+    await waitFor(() => lines.length === 2, 2000, 'the count');
+    assert.match(String(lines[1]!.msg), / \(1 more like it in 0\.2 s, /);
+    for (const value of ['0', '0.05', '-1', '1e3', '10s', '86401', 'NaN'])
+      assert.throws(
+        () => {
+          process.env.GREDIS_LOG_FOLD_SECONDS = value;
+          new BurstLogger(logger);
+        },
+        (error: Error) =>
+          error.message ===
+          `GREDIS_LOG_FOLD_SECONDS must be a number of seconds from 0.1 to 86400; got "${value}"`,
+        value,
+      );
+  } finally {
+    if (saved === undefined) delete process.env.GREDIS_LOG_FOLD_SECONDS;
+    else process.env.GREDIS_LOG_FOLD_SECONDS = saved;
+  }
+});
+
 test('BurstLogger.for gives every caller of one logger the same counts', () => {
   const { logger } = captureLogs();
   assert.is(BurstLogger.for(logger), BurstLogger.for(logger));
