@@ -4,7 +4,8 @@
  * how changelist_view and response_action read and answer a POST to a list,
  * the action bar (admin/actions.html) and the rows' checkboxes
  * (ModelAdmin.action_checkbox). How each kind of object is deleted, and its
- * confirmation page, are the admin's (admin.ts).
+ * confirmation page, are the admin's (admin-rooms.ts, admin-users.ts and,
+ * shared, admin-parts.ts).
  */
 import type { ColumnLookup } from '../../../db/search.js';
 import { isRowId } from '../../../db/values.js';
