@@ -18,11 +18,11 @@ import {
 } from './helpers/cli.js';
 import { TEST_SECRET_KEY } from './helpers/deployment.js';
 import { allDatabases, refusePasswordChanges } from './helpers/databases.js';
+import { interruptWhileConnecting } from './helpers/connecting-interrupt.js';
 import { interruptWhileLocked } from './helpers/locked-interrupt.js';
 import { testPrefix } from './helpers/layers.js';
 import { freePort } from './helpers/ports.js';
 import { SHARED_REDIS_URL } from './helpers/redis-server.js';
-import { startSilentServer } from './helpers/silent-server.js';
 import { TcpProxy } from './helpers/tcp-proxy.js';
 import { keysNotStartingWith, withAclUser } from './helpers/redis-acl.js';
 import { sleep, waitFor, within } from './helpers/wait.js';
@@ -342,28 +342,18 @@ for (const backend of allDatabases()) {
   test('Ctrl-C while it waits for the channel layer: "Operation cancelled.", exit 1, as at a prompt; nothing changed', async () => {
     await users.create({ username: 'hana', password: 'old' });
     // A layer host that takes the connection and never answers: the command waits for it.
-    const silent = await startSilentServer();
-    const run = startGredis([
-      'changepassword',
-      'hana',
-      ...db_(),
-      '--layer',
-      `redis://127.0.0.1:${silent.port}/0`,
-    ]);
-    try {
-      await waitFor(
-        () => silent.connections.length > 0,
-        10_000,
-        'the command to reach the layer host',
-      );
-      // Well into its wait for the layer (LAYER_WAIT_MS, 5 s), past the user's lookup.
-      await sleep(1500);
-      assert.equal(await run.interrupt(2000, 'the command to end'), { code: 1, signal: null });
-      assert.is(run.stderr(), 'gredis: Operation cancelled.\n');
-    } finally {
-      run.child.kill('SIGKILL');
-      silent.close();
-    }
+    const run = await interruptWhileConnecting(
+      (port) =>
+        startGredis(['changepassword', 'hana', ...db_(), '--layer', `redis://127.0.0.1:${port}/0`]),
+      {
+        reaching: 'the layer host',
+        code: 1,
+        withinMs: 2000,
+        // Well into its wait for the layer (LAYER_WAIT_MS, 5 s), past the user's lookup.
+        waitMs: 1500,
+      },
+    );
+    assert.is(run.stderr, 'gredis: Operation cancelled.\n');
     assert.ok(await users.authenticate('hana', 'old'), 'the old password still works');
   });
 

@@ -17,10 +17,16 @@ import {
   startGredis,
 } from './helpers/cli.js';
 import { waitUntilOpen } from './helpers/processes.js';
-import { startSilentServer } from './helpers/silent-server.js';
 import { waitFor } from './helpers/wait.js';
 import { TEST_SECRET_KEY } from './helpers/deployment.js';
-import { allDatabases, holdWriteLock, SHARED_POSTGRES_URL } from './helpers/databases.js';
+import {
+  allDatabases,
+  holdWriteLock,
+  lockTable,
+  SHARED_POSTGRES_URL,
+  type TableLock,
+} from './helpers/databases.js';
+import { interruptWhileConnecting } from './helpers/connecting-interrupt.js';
 import { interruptWhileLocked } from './helpers/locked-interrupt.js';
 
 const PASSWORD = 'Tr0ub4dor&3';
@@ -418,10 +424,9 @@ for (const backend of allDatabases()) {
     test('auth_user locked by another session: one line saying so at the query timeout, exit 1, no user made', async () => {
       const locker = new pg.Client({ connectionString: SHARED_POSTGRES_URL });
       await locker.connect();
+      let lock: TableLock | undefined;
       try {
-        await locker.query('begin');
-        const schema = new URL(backend.url).searchParams.get('search_path')!;
-        await locker.query(`lock table ${schema}.auth_user in access exclusive mode`);
+        lock = await lockTable(locker, backend, 'auth_user');
         const run = await runGredisWithKey(
           [
             'createsuperuser',
@@ -440,7 +445,7 @@ for (const backend of allDatabases()) {
           /^gredis: the database \S+ gave up waiting \(another session may hold a lock on its tables\): canceling statement due to statement timeout$/m,
         );
       } finally {
-        await locker.query('rollback');
+        await lock?.release();
         await locker.end();
       }
       assert.is(await count(), 0);
@@ -448,35 +453,23 @@ for (const backend of allDatabases()) {
 
   if (backend.name === 'postgres')
     test('Ctrl-C while it waits for a database that never answers: "Operation cancelled.", exit 1 at once, as at a prompt', async () => {
-      // Takes the connection and says nothing, as a stopped server's kernel does.
-      const silent = await startSilentServer();
-      const run = startGredis(
-        [
-          'createsuperuser',
-          '--noinput',
-          '--username',
-          'kim',
-          '--database',
-          `postgres://postgres@127.0.0.1:${silent.port}/test`,
-        ],
-        { env: { GREDIS_SUPERUSER_PASSWORD: 'pw' } },
-      );
-      try {
-        await waitFor(
-          () => silent.connections.length > 0,
-          10_000,
-          'the command to reach the database',
-        );
+      const run = await interruptWhileConnecting(
+        (port) =>
+          startGredis(
+            [
+              'createsuperuser',
+              '--noinput',
+              '--username',
+              'kim',
+              '--database',
+              `postgres://postgres@127.0.0.1:${port}/test`,
+            ],
+            { env: { GREDIS_SUPERUSER_PASSWORD: 'pw' } },
+          ),
         // Not when its connection attempt gives up.
-        assert.equal(await run.interrupt(2000, 'the command to end'), {
-          code: 1,
-          signal: null,
-        });
-        assert.is(run.stderr(), 'gredis: Operation cancelled.\n');
-      } finally {
-        run.child.kill('SIGKILL');
-        silent.close();
-      }
+        { reaching: 'the database', code: 1, withinMs: 2000 },
+      );
+      assert.is(run.stderr, 'gredis: Operation cancelled.\n');
     });
 
   if (backend.name === 'sqlite')

@@ -25,8 +25,8 @@ import {
   waitUntilBlockedBy,
   type TableLock,
 } from './helpers/databases.js';
+import { interruptWhileConnecting } from './helpers/connecting-interrupt.js';
 import { interruptWhileLocked } from './helpers/locked-interrupt.js';
-import { startSilentServer } from './helpers/silent-server.js';
 import { TcpProxy } from './helpers/tcp-proxy.js';
 import { settledWithin, waitFor } from './helpers/wait.js';
 
@@ -138,27 +138,22 @@ for (const backend of allDatabases()) {
 
   if (backend.name === 'postgres')
     test('Ctrl-C while it connects to a server that never answers: exit 130 at once, one line saying it was connecting and nothing changed', async () => {
-      // Takes the connection and says nothing, as a stopped server's kernel does.
-      const silent = await startSilentServer();
-      const run = startGredis([
-        'migrate',
-        '--database',
-        `postgres://postgres:hunter2@127.0.0.1:${silent.port}/test`,
-      ]);
-      try {
-        await waitFor(() => silent.connections.length > 0, 10_000, 'migrate to reach the server');
+      const run = await interruptWhileConnecting(
+        (port) =>
+          startGredis([
+            'migrate',
+            '--database',
+            `postgres://postgres:hunter2@127.0.0.1:${port}/test`,
+          ]),
         // Not when its connection attempt gives up (8 s), nor after a second one for the listing.
-        assert.equal(await run.interrupt(1000, 'migrate to end'), { code: 130, signal: null });
-        assert.is(
-          run.stderr(),
-          `gredis: migrate interrupted (Ctrl-C) while connecting to the database postgres://postgres:***@127.0.0.1:${silent.port}/test: nothing was changed.\n`,
-        );
-        // Only the end of the terminal's "^C" line.
-        assert.is(run.stdout(), '\n');
-      } finally {
-        run.child.kill('SIGKILL');
-        silent.close();
-      }
+        { reaching: 'the server', code: 130, withinMs: 1000 },
+      );
+      assert.is(
+        run.stderr,
+        `gredis: migrate interrupted (Ctrl-C) while connecting to the database postgres://postgres:***@127.0.0.1:${run.port}/test: nothing was changed.\n`,
+      );
+      // Only the end of the terminal's "^C" line.
+      assert.is(run.stdout, '\n');
     });
 
   if (backend.name === 'postgres')
