@@ -69,6 +69,42 @@ class Processes {
   }
 }
 
+/** What a workload's run has counted so far: read before and after its timed part. */
+interface Tally {
+  deliveries: number;
+  /** The sending layer's Redis round trips. */
+  roundTrips: number;
+  /** Group members skipped as full. */
+  skipped: number;
+}
+
+/**
+ * Issues `workload.warmup` units untimed on `current.loop`, then times
+ * `workload.seconds` on a fresh loop put in its place (a loop counts from its
+ * first unit; the receivers complete units on whichever loop `current` holds):
+ * the result is of the timed part alone. bench/python/layer_bench.py's
+ * warm_then_time does the same for channels_redis.
+ */
+async function warmThenTime(
+  workload: Workload,
+  current: { loop: ClosedLoop },
+  issue: () => Promise<unknown>,
+  tally: () => Tally,
+): Promise<WorkloadResult> {
+  await current.loop.run({ units: workload.warmup }, issue);
+  current.loop = new ClosedLoop(workload.window);
+  const before = tally();
+  const timed = await current.loop.run({ seconds: workload.seconds }, issue);
+  const after = tally();
+  return summarise(
+    timed.units,
+    after.deliveries - before.deliveries,
+    timed.seconds,
+    after.roundTrips - before.roundTrips,
+    after.skipped - before.skipped,
+  );
+}
+
 async function runSend(
   url: string,
   prefix: string,
@@ -81,35 +117,27 @@ async function runSend(
     const channel =
       workload.channel === 'plain' ? 'bench.requests' : await receiver.newChannel('bench');
     const message: Message = { type: 'websocket.receive', text: messageText(workload.textLength) };
-    let loop = new ClosedLoop(workload.window);
+    const current = { loop: new ClosedLoop(workload.window) };
     let deliveries = 0;
     processes.receiveLoop(
       receiver,
       channel,
       (received) => {
         if (received.type !== 'websocket.receive') {
-          loop.fail(new Error(`unexpected message ${JSON.stringify(received)}`));
+          current.loop.fail(new Error(`unexpected message ${JSON.stringify(received)}`));
           return;
         }
         deliveries++;
-        loop.complete();
+        current.loop.complete();
       },
-      (error) => loop.fail(error),
+      (error) => current.loop.fail(error),
     );
     const send = () => sender.send(channel, message);
-    await loop.run({ units: workload.warmup }, send);
-
-    loop = new ClosedLoop(workload.window);
-    const deliveriesBefore = deliveries;
-    const roundTripsBefore = sender.stats.roundTrips;
-    const timed = await loop.run({ seconds: workload.seconds }, send);
-    return summarise(
-      timed.units,
-      deliveries - deliveriesBefore,
-      timed.seconds,
-      sender.stats.roundTrips - roundTripsBefore,
-      0,
-    );
+    return await warmThenTime(workload, current, send, () => ({
+      deliveries,
+      roundTrips: sender.stats.roundTrips,
+      skipped: 0,
+    }));
   } finally {
     await processes.close();
   }
@@ -145,7 +173,7 @@ async function runGroup(
       );
     }
 
-    let loop = new ClosedLoop(workload.window);
+    const current = { loop: new ClosedLoop(workload.window) };
     // Members still to receive each group send, by its sequence number.
     const pending = new Map<number, number>();
     let deliveries = 0;
@@ -153,7 +181,7 @@ async function runGroup(
     const delivered = (seq: number, count: number): void => {
       const left = pending.get(seq);
       if (left === undefined) {
-        loop.fail(new Error(`delivery of unknown or finished group send #${seq}`));
+        current.loop.fail(new Error(`delivery of unknown or finished group send #${seq}`));
         return;
       }
       if (left > count) {
@@ -161,7 +189,7 @@ async function runGroup(
         return;
       }
       pending.delete(seq);
-      loop.complete();
+      current.loop.complete();
     };
     for (const { layer, channel } of members) {
       processes.receiveLoop(
@@ -170,13 +198,13 @@ async function runGroup(
         (received) => {
           const seq = received.seq;
           if (typeof seq !== 'number' || received.type !== 'chat.message') {
-            loop.fail(new Error(`unexpected message ${JSON.stringify(received)}`));
+            current.loop.fail(new Error(`unexpected message ${JSON.stringify(received)}`));
             return;
           }
           deliveries++;
           delivered(seq, 1);
         },
-        (error) => loop.fail(error),
+        (error) => current.loop.fail(error),
       );
     }
 
@@ -192,20 +220,11 @@ async function runGroup(
         delivered(seq, full);
       }
     };
-    await loop.run({ units: workload.warmup }, groupSend);
-
-    loop = new ClosedLoop(workload.window);
-    const deliveriesBefore = deliveries;
-    const skippedBefore = skipped;
-    const roundTripsBefore = sender.stats.roundTrips;
-    const timed = await loop.run({ seconds: workload.seconds }, groupSend);
-    return summarise(
-      timed.units,
-      deliveries - deliveriesBefore,
-      timed.seconds,
-      sender.stats.roundTrips - roundTripsBefore,
-      skipped - skippedBefore,
-    );
+    return await warmThenTime(workload, current, groupSend, () => ({
+      deliveries,
+      roundTrips: sender.stats.roundTrips,
+      skipped,
+    }));
   } finally {
     await processes.close();
   }

@@ -179,6 +179,27 @@ def summarise(operations, deliveries, seconds, round_trips, skipped):
     }
 
 
+async def warm_then_time(state, workload, issue, counter):
+    """Issues workload["warmup"] units untimed on state["loop"], then times
+    workload["seconds"] on a fresh loop put in its place (a loop counts from its
+    first unit; the receivers complete units on whichever loop state holds): the
+    result is of the timed part alone. gredis-runner.ts's warmThenTime does the
+    same for Gredis."""
+    await state["loop"].run(issue, units=workload["warmup"])
+
+    state["loop"] = ClosedLoop(workload["window"])
+    deliveries_before = state["deliveries"]
+    round_trips_before = counter["round_trips"]
+    timed = await state["loop"].run(issue, seconds=workload["seconds"])
+    return summarise(
+        timed["units"],
+        state["deliveries"] - deliveries_before,
+        timed["seconds"],
+        counter["round_trips"] - round_trips_before,
+        0,
+    )
+
+
 async def run_send(url, prefix, workload, tasks):
     sender = make_layer(url, prefix)
     receiver = make_layer(url, prefix)
@@ -201,20 +222,7 @@ async def run_send(url, prefix, workload, tasks):
     async def send():
         await sender.send(channel, message)
 
-    counter = count_round_trips(sender)
-    await state["loop"].run(send, units=workload["warmup"])
-
-    state["loop"] = ClosedLoop(workload["window"])
-    deliveries_before = state["deliveries"]
-    round_trips_before = counter["round_trips"]
-    timed = await state["loop"].run(send, seconds=workload["seconds"])
-    return summarise(
-        timed["units"],
-        state["deliveries"] - deliveries_before,
-        timed["seconds"],
-        counter["round_trips"] - round_trips_before,
-        0,
-    )
+    return await warm_then_time(state, workload, send, count_round_trips(sender))
 
 
 async def run_group(url, prefix, workload, tasks):
@@ -267,20 +275,7 @@ async def run_group(url, prefix, workload, tasks):
         # them); a loss shows up as a stall of the closed loop instead.
         await sender.group_send(group, {"type": "chat.message", "text": text, "seq": seq})
 
-    counter = count_round_trips(sender)
-    await state["loop"].run(group_send, units=workload["warmup"])
-
-    state["loop"] = ClosedLoop(workload["window"])
-    deliveries_before = state["deliveries"]
-    round_trips_before = counter["round_trips"]
-    timed = await state["loop"].run(group_send, seconds=workload["seconds"])
-    return summarise(
-        timed["units"],
-        state["deliveries"] - deliveries_before,
-        timed["seconds"],
-        counter["round_trips"] - round_trips_before,
-        0,
-    )
+    return await warm_then_time(state, workload, group_send, count_round_trips(sender))
 
 
 def runtime():
