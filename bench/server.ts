@@ -24,6 +24,8 @@ import {
   clockTicks,
   commandsBetween,
   type CommandCalls,
+  cpuBetween,
+  cpuByRole,
   cpuSeconds,
   ensureOpenFiles,
   RedisProbe,
@@ -213,16 +215,6 @@ interface CpuWindow {
   startsAfterListenSeconds: number;
 }
 
-function cpuByRole(accounted: readonly Accounted[]): Record<string, number> {
-  const cpu: Record<string, number> = {};
-  for (const { role, pid } of accounted) cpu[role] = (cpu[role] ?? 0) + cpuSeconds(pid);
-  return cpu;
-}
-
-function subtract(after: Record<string, number>, before: Record<string, number>) {
-  return Object.fromEntries(Object.entries(after).map(([k, v]) => [k, v - (before[k] ?? 0)]));
-}
-
 /** Opens `clients` sockets, runs the closed loop, closes them: one round of one setup. */
 async function echoRound(setup: EchoSetup, options: Options, plan: EchoPlan): Promise<void> {
   const load = await EchoLoad.open(setup.url, options.clients);
@@ -245,7 +237,7 @@ async function echoRound(setup: EchoSetup, options: Options, plan: EchoPlan): Pr
       commandsBefore && commandsAfter ? commandsBetween(commandsBefore, commandsAfter) : undefined;
     setup.rounds.push({
       ...sample,
-      cpu: subtract(cpuAfter, cpuBefore),
+      cpu: cpuBetween(cpuBefore, cpuAfter),
       ...(commands ? { redisCommands: commands.total, redisCommandsByName: commands.byName } : {}),
     });
   } finally {

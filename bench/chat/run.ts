@@ -6,7 +6,7 @@
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { collectGarbage, inspectorUrl } from '../lib/inspector.js';
-import { commandsBetween, cpuSeconds, rssKiB, type RedisProbe } from '../lib/proc.js';
+import { commandsBetween, cpuBetween, cpuByRole, rssKiB, type RedisProbe } from '../lib/proc.js';
 import type { Deployment, ServerProcess, SystemKey } from './deployments.js';
 import type { ChatFixtures } from './fixtures.js';
 import { LatencyHistogram } from './latency.js';
@@ -176,16 +176,6 @@ export function clientSpecs(
   return { specs, process };
 }
 
-function cpuByRole(servers: readonly ServerProcess[]): Record<string, number> {
-  const cpu: Record<string, number> = {};
-  for (const { role, pid } of servers) cpu[role] = (cpu[role] ?? 0) + cpuSeconds(pid);
-  return cpu;
-}
-
-function minus(after: Record<string, number>, before: Record<string, number>) {
-  return Object.fromEntries(Object.entries(after).map(([k, v]) => [k, v - (before[k] ?? 0)]));
-}
-
 const sum = (values: Iterable<number>): number => {
   let total = 0;
   for (const v of values) total += v;
@@ -337,7 +327,7 @@ async function connectAndIdle(
   const idleBefore = cpuByRole(servers);
   const idleStarted = performance.now();
   await sleep(settings.idleSeconds * 1000);
-  const idleCpu = minus(cpuByRole(servers), idleBefore);
+  const idleCpu = cpuBetween(idleBefore, cpuByRole(servers));
   const idleSeconds = (performance.now() - idleStarted) / 1000;
   const idleCpuPercent = (sum(Object.values(idleCpu)) / idleSeconds) * 100;
   log(`  idle ${idleSeconds.toFixed(1)} s: ${idleCpuPercent.toFixed(2)} % of one core`);
@@ -429,7 +419,7 @@ async function sendWindow(
   }
   await loads.all('close', () => []);
 
-  const cpu = minus(cpuAfter, cpuBefore);
+  const cpu = cpuBetween(cpuBefore, cpuAfter);
   const cpuTotal = sum(Object.values(cpu));
   const inWindow = counters.deliveredDuringPhase.timed;
   const perDelivery = (seconds: number): number => (seconds / inWindow) * 1e6;
@@ -517,7 +507,7 @@ async function connectBurst(
   const cpuBefore = cpuByRole(servers);
   const loadBefore = sum(await loads.all('cpu', () => []));
   const seconds = await openAll(ctx, deployment, burst.specs, burst.process);
-  const cpu = minus(cpuByRole(servers), cpuBefore);
+  const cpu = cpuBetween(cpuBefore, cpuByRole(servers));
   const loadCpu = (sum(await loads.all('cpu', () => [])) - loadBefore) / 1e6;
   const profiles = await profiling?.stop();
   log(

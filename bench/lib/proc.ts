@@ -85,6 +85,27 @@ export function totalCpuSeconds(pids: readonly number[]): number {
   return pids.reduce((sum, pid) => sum + cpuSeconds(pid), 0);
 }
 
+/** A process whose CPU time counts towards a figure, and which part it plays there. */
+export interface RoleProcess {
+  role: string;
+  pid: number;
+}
+
+/** CPU seconds of `processes` so far, summed by role (a deployment's Thymes, its workers…). */
+export function cpuByRole(processes: readonly RoleProcess[]): Record<string, number> {
+  const cpu: Record<string, number> = {};
+  for (const { role, pid } of processes) cpu[role] = (cpu[role] ?? 0) + cpuSeconds(pid);
+  return cpu;
+}
+
+/** `after − before`, per role: the CPU seconds each role spent in between. */
+export function cpuBetween(
+  before: Record<string, number>,
+  after: Record<string, number>,
+): Record<string, number> {
+  return Object.fromEntries(Object.entries(after).map(([k, v]) => [k, v - (before[k] ?? 0)]));
+}
+
 /** INFO commandstats: calls since the server started, in total and per command. */
 export interface CommandCalls {
   total: number;
