@@ -15,10 +15,9 @@ import { fromDbInteger } from '../src/db/values.js';
 import { BrowserlessClient } from './helpers/browserless.js';
 import { runPython } from './helpers/cli.js';
 import { allDatabases } from './helpers/databases.js';
-import { chatClient, Fixtures, useEmbeddedChat } from './helpers/deployment.js';
+import { Fixtures, useEmbeddedChat, useSignedInClients } from './helpers/deployment.js';
 import type { HttpResult } from './helpers/http-client.js';
 import { within } from './helpers/wait.js';
-import type { TestClient } from './helpers/ws-client.js';
 
 const PASSWORD = 'correct horse';
 
@@ -77,19 +76,8 @@ for (const database of allDatabases()) {
   let port: number;
 
   useEmbeddedChat(test, database, (state) => ({ db, fixtures, port } = state));
-  const sockets: TestClient[] = [];
-  test.after.each(() => {
-    for (const socket of sockets.splice(0)) socket.ws.terminate();
-  });
 
-  const signedIn = (username: string, options: { staff?: boolean; superuser?: boolean } = {}) =>
-    fixtures.signedIn(port, username, { password: PASSWORD, ...options });
-
-  async function chatOf(client: BrowserlessClient): Promise<TestClient> {
-    const socket = await chatClient(port, client.cookies.get('sessionid')!);
-    sockets.push(socket);
-    return socket;
-  }
+  const { signedIn, chatOf } = useSignedInClients(test, () => ({ fixtures, port }), PASSWORD);
 
   async function roomIds(): Promise<number[]> {
     return (await db.knex('chat_room').select('id').orderBy('id')).map(({ id }) => Number(id));

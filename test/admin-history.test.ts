@@ -12,7 +12,7 @@ import { fromDbInteger, fromDbTimestamp } from '../src/db/values.js';
 import { BrowserlessClient } from './helpers/browserless.js';
 import { runPython } from './helpers/cli.js';
 import { allDatabases } from './helpers/databases.js';
-import { Fixtures, useEmbeddedChat } from './helpers/deployment.js';
+import { Fixtures, useEmbeddedChat, useSignedInClients } from './helpers/deployment.js';
 import type { HttpResult } from './helpers/http-client.js';
 import { plain } from './helpers/markup.js';
 
@@ -91,8 +91,7 @@ for (const database of allDatabases()) {
 
   useEmbeddedChat(test, database, (state) => ({ db, fixtures, port } = state));
 
-  const signedIn = (username: string, options: { staff?: boolean; superuser?: boolean } = {}) =>
-    fixtures.signedIn(port, username, { password: PASSWORD, ...options });
+  const { signedIn } = useSignedInClients(test, () => ({ fixtures, port }), PASSWORD);
 
   async function entries(): Promise<StoredEntry[]> {
     const rows = (await db

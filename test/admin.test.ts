@@ -13,12 +13,16 @@ import { BrowserlessClient } from './helpers/browserless.js';
 import { runPython } from './helpers/cli.js';
 import { allDatabases } from './helpers/databases.js';
 import { assertCostsAsMuch, cpuMsOfEach } from './helpers/cpu.js';
-import { chatClient, EmbeddedChat, Fixtures, useEmbeddedChat } from './helpers/deployment.js';
+import {
+  EmbeddedChat,
+  Fixtures,
+  useEmbeddedChat,
+  useSignedInClients,
+} from './helpers/deployment.js';
 import { captureLogs, ERROR } from './helpers/log-capture.js';
 import { httpRequest, type HttpResult } from './helpers/http-client.js';
 import { plain } from './helpers/markup.js';
 import { sleep, waitFor, within } from './helpers/wait.js';
-import type { TestClient } from './helpers/ws-client.js';
 
 const PASSWORD = 'correct horse';
 
@@ -70,21 +74,8 @@ for (const database of allDatabases()) {
   let port: number;
 
   useEmbeddedChat(test, database, (state) => ({ db, fixtures, port } = state));
-  const sockets: TestClient[] = [];
-  test.after.each(() => {
-    for (const socket of sockets.splice(0)) socket.ws.terminate();
-  });
 
-  /** A user made in the database, logged in through the real login form. */
-  const signedIn = (username: string, options: { staff?: boolean; superuser?: boolean } = {}) =>
-    fixtures.signedIn(port, username, { password: PASSWORD, ...options });
-
-  /** A chat socket opened with `client`'s session. */
-  async function chatOf(client: BrowserlessClient): Promise<TestClient> {
-    const socket = await chatClient(port, client.cookies.get('sessionid')!);
-    sockets.push(socket);
-    return socket;
-  }
+  const { signedIn, chatOf } = useSignedInClients(test, () => ({ fixtures, port }), PASSWORD);
 
   /**
    * `res` answered a page whose room or user is not there as Django's admin does:

@@ -330,6 +330,44 @@ export function useEmbeddedChat(
   });
 }
 
+/** How a suite's tests sign users in on its chat and open their chat sockets. */
+export interface SignedInClients {
+  /** A user made in the database with the suite's password, logged in through the real login form. */
+  signedIn(
+    username: string,
+    options?: { staff?: boolean; superuser?: boolean },
+  ): Promise<{ client: BrowserlessClient; user: User }>;
+  /** A chat socket opened with a signed-in `client`'s session, dropped after the test. */
+  chatOf(client: BrowserlessClient): Promise<TestClient>;
+}
+
+/**
+ * SignedInClients on the chat `chat()` gives (Fixtures.signedIn at its port,
+ * every user with `password`); registers the hook of `test` that drops, after
+ * each test, the sockets chatOf opened.
+ */
+export function useSignedInClients(
+  test: Test,
+  chat: () => { fixtures: Fixtures; port: number },
+  password: string,
+): SignedInClients {
+  const sockets: TestClient[] = [];
+  test.after.each(() => {
+    for (const socket of sockets.splice(0)) socket.ws.terminate();
+  });
+  return {
+    signedIn: (username, options = {}) => {
+      const { fixtures, port } = chat();
+      return fixtures.signedIn(port, username, { password, ...options });
+    },
+    chatOf: async (client) => {
+      const socket = await chatClient(chat().port, client.cookies.get('sessionid')!);
+      sockets.push(socket);
+      return socket;
+    },
+  };
+}
+
 /** What a test of the distributed chat works with; a fresh deployment for every test. */
 export interface DistributedChatState {
   db: Database;
