@@ -22,6 +22,12 @@ const PASSWORD = 'correct horse';
 
 type Kind = 'rooms' | 'users';
 
+/** The rows given to Django's script (test/python/django_admin_list.py). */
+interface DjangoRows {
+  rooms: { id: number; title: string; staff_only: boolean }[];
+  users: Record<string, unknown>[];
+}
+
 interface DjangoHeader {
   sorted: boolean;
   ascending: boolean;
@@ -174,8 +180,8 @@ for (const database of allDatabases()) {
         .update({ date_joined: stored(joined), last_login: stored(login) });
   }
 
-  test("every list answers as Django 3.2's ChangeList for the same rows and query string", async () => {
-    const client = await signedIn();
+  /** Rooms and dated users, and the rows as Django's script is to be given them. */
+  async function rowsForDjango(): Promise<DjangoRows> {
     await someRooms();
     await someUsers();
     await datedUsers();
@@ -207,7 +213,89 @@ for (const database of allDatabases()) {
       date_joined: iso(DATES[row.username as string]![0]),
       last_login: iso(DATES[row.username as string]![1]),
     }));
-    const [a, b, c] = rooms.map(({ id }) => id).sort((x, y) => x - y);
+    return { rooms, users };
+  }
+
+  /**
+   * Each query string's list page shows what Django's ChangeList shows for the
+   * same rows and query string, or answers as it does.
+   */
+  async function assertAnswersAsDjango(
+    client: BrowserlessClient,
+    rows: DjangoRows,
+    queries: readonly [Kind, string][],
+  ): Promise<void> {
+    const django = await runPython<DjangoAnswer[]>('django_admin_list.py', { ...rows, queries });
+    for (const [i, [kind, query]] of queries.entries()) {
+      const answer = django[i]!;
+      const where = `/admin/${kind}/?${query}`;
+      const res = await client.get(
+        `/admin/${kind}/?${query.replaceAll(' ', '+').replaceAll("'", '%27')}`,
+      );
+      if (answer === 'e') {
+        assert.is(res.status, 302, `${where}: Django's IncorrectLookupParameters`);
+        assert.is(res.headers.location, `/admin/${kind}/?e=1`, where);
+        continue;
+      }
+      if (answer === '400' || answer === '500') {
+        assert.is(res.status, Number(answer), where);
+        continue;
+      }
+      assert.is(res.status, 200, where);
+      const page = shown(res.body.toString(), kind);
+      assert.equal(page.ids, answer.ids, `${where}: the rows, in order`);
+      assert.is(page.resultCount, answer.result_count, `${where}: the count`);
+      assert.is(page.fullCount, answer.full_result_count, `${where}: the total`);
+      if (answer.ids.length > 0) {
+        const sortedCount = answer.headers.filter((h) => h.sorted).length;
+        assert.is(page.headers.length, answer.headers.length, `${where}: sortable columns`);
+        answer.headers.forEach((header, column) => {
+          const ours = page.headers[column]!;
+          const what = `${where}: column ${column}`;
+          assert.is(ours.sorted, header.sorted, `${what} sorted`);
+          assert.equal(params(ours.primary!), params(header.primary), `${what} sorts first`);
+          if (!header.sorted) return;
+          assert.is(ours.ascending, header.ascending, `${what} ascending`);
+          assert.equal(params(ours.toggle!), params(header.toggle), `${what} toggles`);
+          assert.equal(params(ours.remove!), params(header.remove), `${what} is removed`);
+          assert.is(
+            ours.priority,
+            sortedCount > 1 ? String(header.priority) : undefined,
+            `${what} priority`,
+          );
+        });
+      }
+      assert.equal(
+        page.filters.map((filter) => ({
+          title: filter.title,
+          choices: filter.choices.map(({ display, selected, href }) => ({
+            display,
+            selected,
+            query: params(href),
+          })),
+        })),
+        answer.filters.map((filter) => ({
+          title: filter.title,
+          choices: filter.choices.map(({ display, selected, query_string }) => ({
+            display,
+            selected,
+            query: params(query_string),
+          })),
+        })),
+        `${where}: the filters`,
+      );
+      assert.equal(
+        page.clear === undefined ? null : params(page.clear),
+        answer.clear === null ? null : params(answer.clear),
+        `${where}: "Clear all filters"`,
+      );
+    }
+  }
+
+  test("every list answers as Django 3.2's ChangeList for the same rows and query string", async () => {
+    const client = await signedIn();
+    const rows = await rowsForDjango();
+    const [a, b, c] = rows.rooms.map(({ id }) => id).sort((x, y) => x - y);
     const queries: [Kind, string][] = [
       ...[
         '',
@@ -397,75 +485,115 @@ for (const database of allDatabases()) {
         'is_active__range=ty',
       ].map((query): [Kind, string] => ['users', query]),
     ];
-    const django = await runPython<DjangoAnswer[]>('django_admin_list.py', {
-      rooms,
-      users,
-      queries,
-    });
-    for (const [i, [kind, query]] of queries.entries()) {
-      const answer = django[i]!;
-      const where = `/admin/${kind}/?${query}`;
-      const res = await client.get(
-        `/admin/${kind}/?${query.replaceAll(' ', '+').replaceAll("'", '%27')}`,
-      );
-      if (answer === 'e') {
-        assert.is(res.status, 302, `${where}: Django's IncorrectLookupParameters`);
-        assert.is(res.headers.location, `/admin/${kind}/?e=1`, where);
-        continue;
-      }
-      if (answer === '400' || answer === '500') {
-        assert.is(res.status, Number(answer), where);
-        continue;
-      }
-      assert.is(res.status, 200, where);
-      const page = shown(res.body.toString(), kind);
-      assert.equal(page.ids, answer.ids, `${where}: the rows, in order`);
-      assert.is(page.resultCount, answer.result_count, `${where}: the count`);
-      assert.is(page.fullCount, answer.full_result_count, `${where}: the total`);
-      if (answer.ids.length > 0) {
-        const sortedCount = answer.headers.filter((h) => h.sorted).length;
-        assert.is(page.headers.length, answer.headers.length, `${where}: sortable columns`);
-        answer.headers.forEach((header, column) => {
-          const ours = page.headers[column]!;
-          const what = `${where}: column ${column}`;
-          assert.is(ours.sorted, header.sorted, `${what} sorted`);
-          assert.equal(params(ours.primary!), params(header.primary), `${what} sorts first`);
-          if (!header.sorted) return;
-          assert.is(ours.ascending, header.ascending, `${what} ascending`);
-          assert.equal(params(ours.toggle!), params(header.toggle), `${what} toggles`);
-          assert.equal(params(ours.remove!), params(header.remove), `${what} is removed`);
-          assert.is(
-            ours.priority,
-            sortedCount > 1 ? String(header.priority) : undefined,
-            `${what} priority`,
-          );
-        });
-      }
-      assert.equal(
-        page.filters.map((filter) => ({
-          title: filter.title,
-          choices: filter.choices.map(({ display, selected, href }) => ({
-            display,
-            selected,
-            query: params(href),
-          })),
-        })),
-        answer.filters.map((filter) => ({
-          title: filter.title,
-          choices: filter.choices.map(({ display, selected, query_string }) => ({
-            display,
-            selected,
-            query: params(query_string),
-          })),
-        })),
-        `${where}: the filters`,
-      );
-      assert.equal(
-        page.clear === undefined ? null : params(page.clear),
-        answer.clear === null ? null : params(answer.clear),
-        `${where}: "Clear all filters"`,
-      );
-    }
+    await assertAnswersAsDjango(client, rows, queries);
+  });
+
+  test("regex lookups, `__time` and a transform of `__date` or `__time` answer as Django 3.2's ChangeList", async () => {
+    const client = await signedIn();
+    const rows = await rowsForDjango();
+    // Patterns that Python's re (Django's on SQLite), PostgreSQL's and
+    // JavaScript's RegExp (Gredis's on SQLite) all read alike.
+    const rooms = [
+      'title__regex=^Room [0-9]%2B$',
+      'title__regex=^L',
+      'title__iregex=^lobby',
+      'title__iregex=O{2}|^b$',
+      'title__regex=(?i)^lobby$',
+      'title__regex=_|%25',
+      'title__regex=%5Cd{2}',
+      'title__regex=',
+      'id__regex=^[0-9]%2B$',
+      'title__regex=^Room&staff_only__exact=0',
+      'title__regex__exact=x',
+      // A pattern the database cannot compile fails the query: Django's 500...
+      'title__regex=(',
+      'title__iregex=[',
+      // ...unless another lookup is refused first.
+      'title__regex=(&id=x',
+    ];
+    const users = [
+      'username__regex=^(amy|bob)$',
+      'email__iregex=EXAMPLE%5C.org$',
+      'email__regex=^$',
+      'first_name__regex=^[A-Z]&o=-1',
+      'username__regex=[',
+      // Times of day, in UTC, to the microsecond.
+      'date_joined__time=00:00',
+      'date_joined__time=23:59:59.999999',
+      'date_joined__time__gt=23:59:59.9999989',
+      'date_joined__time__gte=12:00&o=-1',
+      'date_joined__time__lt=12:00:00,000001',
+      'date_joined__time=5:0',
+      'last_login__time=12:00:00.5',
+      'last_login__time__in=00:00,23:59:59.999999',
+      'last_login__time__isnull=1',
+      // parse_time reads from the start, and no further than a time.
+      'date_joined__time=05:00%2B01:00',
+      'date_joined__time=05:00x',
+      'date_joined__time= 05:00',
+      'date_joined__time=24:00',
+      'date_joined__time=12',
+      'date_joined__time__in=00:00,x',
+      'date_joined__time__range=12',
+      'last_login__time__range=',
+      // A transform of the day or of the time of day, then a comparison.
+      'date_joined__date__lt=2026-01-01',
+      'date_joined__date__year=2026',
+      'date_joined__date__year__gte=2026&o=1',
+      'date_joined__date__year__in=2024,2025',
+      'date_joined__date__month__range=23',
+      'date_joined__date__week_day=7',
+      'date_joined__date__iso_year__lt=2026',
+      'date_joined__date__quarter=1',
+      'date_joined__date__day__lte=1',
+      'date_joined__time__hour=23',
+      'date_joined__time__hour__gte=12',
+      'date_joined__time__minute__in=0,59',
+      'date_joined__time__second__lt=1',
+      'last_login__time__second__gte=59',
+      'last_login__date__year__isnull=1',
+      'last_login__time__hour__isnull=0',
+      'date_joined__time__hour=x',
+      // Transforms the output has not, or a lookup not last.
+      'date_joined__date__hour=1',
+      'date_joined__date__date=2026-01-01',
+      'date_joined__date__time=00:00',
+      'date_joined__time__date=2026-01-01',
+      'date_joined__time__year=2026',
+      'date_joined__year__month=1',
+      'date_joined__year__exact__gte=1',
+      'date_joined__date__year__exact__exact=2026',
+      // Django takes these, then its query fails: its 500.
+      'date_joined__date__year=0',
+      'date_joined__date__year__lte=10000',
+    ];
+    await assertAnswersAsDjango(client, rows, [
+      ...rooms.map((query): [Kind, string] => ['rooms', query]),
+      ...users.map((query): [Kind, string] => ['users', query]),
+    ]);
+  });
+
+  test('`__time` finds a time of day stored without its fraction, as Django writes one whose microseconds are 0', async () => {
+    const client = await signedIn();
+    await someUsers();
+    // Django's SQLite backend stores str(datetime): no ".000000" at a whole second.
+    await db
+      .knex('auth_user')
+      .where({ username: 'amy' })
+      .update({
+        date_joined: database.name === 'sqlite' ? '2026-01-01 12:00:00' : '2026-01-01 12:00:00+00',
+      });
+    const listed = async (query: string) =>
+      shown((await client.get(`/admin/users/?username=amy&${query}`)).body.toString(), 'users').ids
+        .length;
+    for (const query of [
+      'date_joined__time=12:00',
+      'date_joined__time__gte=12:00',
+      'date_joined__time__in=12:00:00.000000,13:00',
+      'date_joined__time__hour=12',
+    ])
+      assert.is(await listed(query), 1, query);
+    assert.is(await listed('date_joined__time__gt=12:00'), 0, 'not after 12:00');
   });
 
   /** Rooms "Room 001" … "Room <count>", every tenth staff-only. */

@@ -7,6 +7,7 @@ import type { DatabaseBusy } from './errors.js';
 import { busyAwarePgClient, BusyPool } from './pg-busy-pool.js';
 import { PostgresConnects } from './pg-connects.js';
 import { BusyWaitingSqliteClient, retryWhileBusy, setUpBusyWait } from './sqlite-busy.js';
+import { registerRegexp } from './sqlite-regexp.js';
 import { parseDatabaseUrl, type DatabaseTarget } from './url.js';
 
 /** One process's handle on the database: a knex pool plus what kind of database it is. */
@@ -307,6 +308,8 @@ function sqliteConfig(
         onOpened();
         try {
           setUpBusyWait(connection, busyTimeoutMs);
+          // The admin lists' `__regex` lookups: SQLite has no REGEXP of its own.
+          registerRegexp(connection);
         } catch (error) {
           return done(error as Error);
         }

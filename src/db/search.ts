@@ -38,8 +38,8 @@ export type LookupValue = string | number | boolean | Timestamp;
 /**
  * Django's transforms of a DateTimeField a lookup may go through (`?date_joined__year=2026`),
  * read in UTC, the project's TIME_ZONE: a number (`week_day` from Sunday, 1,
- * `iso_week_day` from Monday, 1; `week` and `iso_year` ISO 8601's), or for
- * `date` the day as "YYYY-MM-DD".
+ * `iso_week_day` from Monday, 1; `week` and `iso_year` ISO 8601's), for
+ * `date` the day as "YYYY-MM-DD", for `time` the time of day as "HH:MM:SS.ffffff".
  */
 export type DateTransform =
   | 'year'
@@ -53,7 +53,8 @@ export type DateTransform =
   | 'hour'
   | 'minute'
   | 'second'
-  | 'date';
+  | 'date'
+  | 'time';
 
 /**
  * One of Django's field lookups on a column, or on a transform of it. `column`
@@ -70,7 +71,7 @@ export type ColumnLookup =
   | {
       column: string;
       transform?: undefined;
-      lookup: 'iexact' | PatternLookup | `i${PatternLookup}`;
+      lookup: 'iexact' | PatternLookup | `i${PatternLookup}` | 'regex' | 'iregex';
       value: string;
     }
   /** A range is BETWEEN its two values, which the caller has checked there are. */
@@ -128,6 +129,12 @@ const PATTERNS: Record<PatternLookup, (escaped: string) => string> = {
 const strftime = (format: string): string => `cast(strftime('${format}', ??) as integer)`;
 /** EXTRACT of a PostgreSQL timestamptz once in UTC. */
 const extract = (field: string): string => `extract(${field} from ?? at time zone 'UTC')`;
+/**
+ * The time of day of a SQLite column, always to the microsecond, so that text
+ * compares as times do: time() drops the fraction, which is the text's from its
+ * 21st character, padded, as a row Django wrote has none when it is zero.
+ */
+const sqliteTime = "(time(??) || '.' || substr(substr(??, 21) || '000000', 1, 6))";
 
 /**
  * The SQL of Django's date transforms on each database (`??`, the column), in
@@ -150,6 +157,7 @@ const TRANSFORMS: Record<Database['kind'], Record<DateTransform, string>> = {
     minute: strftime('%M'),
     second: strftime('%S'),
     date: 'date(??)',
+    time: sqliteTime,
   },
   postgres: {
     year: extract('year'),
@@ -164,8 +172,30 @@ const TRANSFORMS: Record<Database['kind'], Record<DateTransform, string>> = {
     minute: extract('minute'),
     second: extract('second'),
     date: "(?? at time zone 'UTC')::date",
+    time: "(?? at time zone 'UTC')::time",
   },
 };
+
+/**
+ * Django's regex lookups: PostgreSQL's own operators on the column as text (a
+ * boolean "true" there, 1 on SQLite, as Django's); SQLite's REGEXP, the function registered on each connection (sqlite-regexp.ts),
+ * told to ignore case as Django tells it, by Python's leading `(?i)` (bound:
+ * knex would read the `?` of a literal as a placeholder).
+ */
+function whereRegex(
+  query: Knex.QueryBuilder,
+  db: Pick<Database, 'kind'>,
+  column: string,
+  pattern: string,
+  ignoringCase: boolean,
+): void {
+  if (db.kind === 'postgres')
+    query.whereRaw(`cast(?? as text) ${ignoringCase ? '~*' : '~'} cast(? as text)`, [
+      column,
+      pattern,
+    ]);
+  else query.whereRaw('?? regexp ?', [column, ignoringCase ? `(?i)${pattern}` : pattern]);
+}
 
 /**
  * Narrows `query` by Django's field lookups, with the SQL Django's backends use
@@ -189,28 +219,37 @@ export function whereLookups<Builder extends Knex.QueryBuilder>(
   for (const lookup of lookups) {
     const { column } = lookup;
     const side = lookup.transform === undefined ? '??' : TRANSFORMS[db.kind][lookup.transform];
+    // A transform may name its column more than once (SQLite's `time`).
+    const columns = side
+      .split('??')
+      .slice(1)
+      .map(() => column);
     switch (lookup.lookup) {
       case 'isnull':
-        query.whereRaw(`${side} is ${lookup.value ? '' : 'not '}null`, [column]);
+        query.whereRaw(`${side} is ${lookup.value ? '' : 'not '}null`, columns);
         break;
       case 'in':
         query.whereRaw(`${side} in (${lookup.value.map(() => '?').join(', ')})`, [
-          column,
+          ...columns,
           ...lookup.value.map(bind),
         ]);
         break;
       case 'range':
-        query.whereRaw(`${side} between ? and ?`, [column, ...lookup.value.map(bind)]);
+        query.whereRaw(`${side} between ? and ?`, [...columns, ...lookup.value.map(bind)]);
         break;
       case 'iexact':
         query.whereRaw('upper(cast(?? as text)) = upper(cast(? as text))', [column, lookup.value]);
+        break;
+      case 'regex':
+      case 'iregex':
+        whereRegex(query, db, column, lookup.value, lookup.lookup === 'iregex');
         break;
       case 'exact':
       case 'gt':
       case 'gte':
       case 'lt':
       case 'lte':
-        query.whereRaw(`${side} ${COMPARISONS[lookup.lookup]} ?`, [column, bind(lookup.value)]);
+        query.whereRaw(`${side} ${COMPARISONS[lookup.lookup]} ?`, [...columns, bind(lookup.value)]);
         break;
       default: {
         const insensitive = lookup.lookup.startsWith('i');

@@ -1,7 +1,7 @@
 /**
- * How Django 3.2 reads a date typed into a lookup's value (DateTimeField and
- * DateField's to_python: django/utils/dateparse.py's parse_datetime and
- * parse_date), with USE_TZ and the project's TIME_ZONE, UTC: an instant without
+ * How Django 3.2 reads a date or time typed into a lookup's value (DateTimeField,
+ * DateField and TimeField's to_python: django/utils/dateparse.py's parse_datetime,
+ * parse_date and parse_time), with USE_TZ and the project's TIME_ZONE, UTC: an instant without
  * an offset is one in UTC. What Python refuses (a 30 February, hour 24, an
  * offset of a day) is no value, which the admin answers with `?e=1`.
  * (Python's \d also takes non-ASCII decimal digits; those read here as no date.)
@@ -13,6 +13,8 @@ const DATE_TIME =
   /^(\d{4})-(\d{1,2})-(\d{1,2})[T ](\d{1,2}):(\d{1,2})(?::(\d{1,2})(?:[.,](\d{1,6})\d{0,6})?)?(Z|[+-]\d{2}(?::?\d{2})?)?\n?$/;
 /** parse_date's date_re. */
 const DATE = /^(\d{4})-(\d{1,2})-(\d{1,2})\n?$/;
+/** parse_time's time_re, which re.match reads from the start only: what follows it is ignored. */
+const TIME = /^(\d{1,2}):(\d{1,2})(?::(\d{1,2})(?:[.,](\d{1,6})\d{0,6})?)?/;
 
 const MINUTES_A_DAY = 24 * 60;
 
@@ -69,6 +71,20 @@ export function djangoDateTime(text: string): Timestamp | undefined {
   return {
     utc: `${pad(instant.getUTCFullYear(), 4)}-${calendar} ${clock}.${fraction.padEnd(6, '0')}`,
   };
+}
+
+/**
+ * TimeField.to_python: parse_time, as "HH:MM:SS.ffffff" (always to the
+ * microsecond, so that SQLite compares it as text with the `time` transform's).
+ * parse_time takes no offset: "12:30+01:00" is 12:30, the rest never read.
+ */
+export function djangoTime(text: string): string | undefined {
+  const match = TIME.exec(text);
+  if (!match) return undefined;
+  const [, hour, minute, second = '0', fraction = ''] = match;
+  if (Number(hour) > 23 || Number(minute) > 59 || Number(second) > 59) return undefined;
+  const clock = [hour, minute, second].map((n) => pad(Number(n))).join(':');
+  return `${clock}.${fraction.padEnd(6, '0')}`;
 }
 
 /** The offset parse_datetime reads, in minutes east of UTC: "Z", "+HH", "+HHMM", "+HH:MM". */

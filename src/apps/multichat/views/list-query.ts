@@ -5,7 +5,13 @@
  * from a model's own whitelist; values go to the database bound, never as SQL.
  */
 import type { ColumnLookup, ColumnOrder, DateTransform, LookupValue } from '../../../db/search.js';
-import { djangoDate, djangoDateTime, inDjangoYears, isDjangoYear } from './django-date-input.js';
+import {
+  djangoDate,
+  djangoDateTime,
+  djangoTime,
+  inDjangoYears,
+  isDjangoYear,
+} from './django-date-input.js';
 import { SuspiciousOperation } from '../../../worker/http/request.js';
 import { pythonStrip } from '../../../python-strip.js';
 
@@ -45,8 +51,11 @@ const IGNORED_PARAMS: ReadonlySet<string> = new Set([
  */
 export type FieldKind = 'integer' | 'text' | 'boolean' | 'datetime';
 
-/** How a lookup's values are read: as its field's, or its transform's output field's (a DateField's for `date`). */
-type ValueKind = FieldKind | 'date';
+/**
+ * How a lookup's values are read: as its field's, or its transform's output
+ * field's (a DateField's for `date`, a TimeField's for `time`).
+ */
+type ValueKind = FieldKind | 'date' | 'time';
 
 /**
  * A lookup Django accepts (QuerySet.filter does not raise) whose query then
@@ -167,47 +176,91 @@ const TEXTUAL = [
   'iendswith',
 ] as const;
 
-const DATE_TRANSFORMS: readonly DateTransform[] = [
-  'year',
-  'iso_year',
-  'month',
-  'day',
-  'week',
-  'week_day',
-  'iso_week_day',
-  'quarter',
-  'hour',
-  'minute',
-  'second',
-  'date',
-];
+/** The lookups that take their value as sent, a pattern or a text: Django's don't prepare it. */
+const AS_SENT = [...TEXTUAL, 'regex', 'iregex'] as const;
+
+type Transforms = Readonly<Partial<Record<DateTransform, ValueKind>>>;
+
+/** A DateField's transforms (Django's DateField registers them), all numbers. */
+const DATE_PARTS: Transforms = {
+  year: 'integer',
+  iso_year: 'integer',
+  month: 'integer',
+  day: 'integer',
+  week: 'integer',
+  week_day: 'integer',
+  iso_week_day: 'integer',
+  quarter: 'integer',
+};
+
+/** A TimeField's. */
+const TIME_PARTS: Transforms = { hour: 'integer', minute: 'integer', second: 'integer' };
+
+/**
+ * The transforms Django has on each kind of value, with their output's kind: a
+ * DateTimeField has a DateField's and a TimeField's, and `date` and `time`,
+ * whose outputs have theirs in turn (`date_joined__date__year`). A number
+ * (an IntegerField) has none.
+ */
+const TRANSFORMS: Readonly<Partial<Record<ValueKind, Transforms>>> = {
+  datetime: { ...DATE_PARTS, ...TIME_PARTS, date: 'date', time: 'time' },
+  date: DATE_PARTS,
+  time: TIME_PARTS,
+};
+
+/** The kind `name` turns a `kind` into, if it is one of its transforms. */
+function transformed(kind: ValueKind, name: string): ValueKind | undefined {
+  const transforms = TRANSFORMS[kind];
+  return transforms && Object.hasOwn(transforms, name)
+    ? transforms[name as DateTransform]
+    : undefined;
+}
+
+/**
+ * The transforms and lookup of a name's `path` (after its field), as Django's
+ * Query.build_lookup reads them: every name but the last a transform of what
+ * the one before gave; the last a lookup, or else one more transform, compared
+ * `exact`. A chain here is `date` or `time` and one of its output's transforms,
+ * which, read in UTC as they all are, gives what the same transform of the
+ * instant does (the year of its day is its year): the last transform is the
+ * one to run.
+ */
+function readPath(
+  kind: FieldKind,
+  path: readonly string[],
+): { transform?: DateTransform; output: ValueKind; lookup: string } | undefined {
+  let output: ValueKind = kind;
+  let transform: DateTransform | undefined;
+  for (const [i, name] of path.entries()) {
+    const next = transformed(output, name);
+    if (next === undefined)
+      return i === path.length - 1 ? { transform, output, lookup: name } : undefined;
+    [transform, output] = [name as DateTransform, next];
+  }
+  return { transform, output, lookup: 'exact' };
+}
 
 /**
  * `name=value` as Django's QuerySet.filter(**{name: value}) takes it: a field,
- * on a date one of its transforms, then at most one lookup (`exact` without
+ * on a date its transforms (readPath), then one lookup (`exact` without
  * one), the value prepared as the field (or the transform's output) prepares
  * it (prepare_lookup_value splits `in` at commas and reads `isnull` first;
  * `range` is left a string, whose characters Django's Range takes for its
- * values). The textual lookups take the text as sent, on any field but a
- * date, as Django's. Django's other lookups (regex, `time`, a transform of a
- * transform, patterns on dates) are not taken here.
+ * values). The textual and regex lookups take the text as sent, on any field
+ * but a date, as Django's. Django's patterns on dates and on transforms
+ * (`date_joined__regex`, `date_joined__year__contains`) are not taken here.
  */
 function fieldLookup(name: string, value: string, model: ListModel): ColumnLookup | undefined {
   const [column = '', ...path] = name.split('__');
   const kind = Object.hasOwn(model.fields, column) ? model.fields[column] : undefined;
   if (kind === undefined) return undefined;
-  const transform =
-    kind === 'datetime' && (DATE_TRANSFORMS as readonly string[]).includes(path[0] ?? '')
-      ? (path.shift() as DateTransform)
-      : undefined;
-  const [lookup = 'exact', ...rest] = path;
-  if (rest.length > 0) return undefined;
+  const read = readPath(kind, path);
+  if (read === undefined) return undefined;
+  const { transform, output, lookup } = read;
   if (lookup === 'isnull')
     return { column, transform, lookup, value: !['', 'false', '0'].includes(value.toLowerCase()) };
   // A NUL can be in no value stored, and PostgreSQL cannot even take one bound.
   if (value.includes('\0')) return undefined;
-  const output: ValueKind =
-    transform === undefined ? kind : transform === 'date' ? 'date' : 'integer';
   if (lookup === 'in' || lookup === 'range') {
     const values = (lookup === 'in' ? value.split(',') : Array.from(value)).map((item) =>
       fieldValue(output, item),
@@ -216,10 +269,10 @@ function fieldLookup(name: string, value: string, model: ListModel): ColumnLooku
       ? { column, transform, lookup, value: values }
       : undefined;
   }
-  if ((TEXTUAL as readonly string[]).includes(lookup))
+  if ((AS_SENT as readonly string[]).includes(lookup))
     return kind === 'datetime'
       ? undefined
-      : { column, lookup: lookup as (typeof TEXTUAL)[number], value };
+      : { column, lookup: lookup as (typeof AS_SENT)[number], value };
   if (!(COMPARED as readonly string[]).includes(lookup)) return undefined;
   const prepared = fieldValue(output, value);
   if (prepared === undefined) return undefined;
@@ -270,6 +323,8 @@ function fieldValue(kind: ValueKind, text: string): LookupValue | undefined {
       return djangoDateTime(text);
     case 'date':
       return djangoDate(text);
+    case 'time':
+      return djangoTime(text);
     case 'boolean':
       if (['t', 'True', '1'].includes(text)) return true;
       if (['f', 'False', '0'].includes(text)) return false;

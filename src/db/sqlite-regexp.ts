@@ -1,0 +1,90 @@
+/**
+ * SQLite's REGEXP operator, which SQLite leaves to the application: `X REGEXP Y`
+ * calls the function regexp(Y, X). Django's SQLite backend registers it with
+ * Python's re.search (django/db/backends/sqlite3/base.py's _sqlite_regexp);
+ * here it is JavaScript's RegExp, in Unicode mode, which reads most patterns as
+ * Python's re does (docs/security.md says where they differ).
+ */
+import type BetterSqlite3 from 'better-sqlite3';
+
+/**
+ * A pattern SQLite's REGEXP cannot compile: the statement fails, as Django's
+ * does on SQLite (re.error out of its function), so the page answers 500 as
+ * Django's. PostgreSQL refuses its own bad patterns with SQLSTATE 2201B.
+ */
+export class InvalidRegularExpression extends Error {
+  readonly code = 'GREDIS_INVALID_REGULAR_EXPRESSION' as const;
+  constructor(
+    readonly pattern: string,
+    reason: string,
+  ) {
+    super(`invalid regular expression ${JSON.stringify(pattern)}: ${reason}`);
+    this.name = 'InvalidRegularExpression';
+  }
+}
+
+/**
+ * Python's global flags, which a pattern may begin with (`(?i)…`, how Django
+ * spells `iregex` on SQLite), as RegExp's: `u` is already what Python does
+ * for text, and `a` (ASCII \w, \d, \b) is already RegExp's; `L` Python refuses for text;
+ * `x` (verbose) RegExp has not.
+ */
+const PYTHON_FLAGS: Readonly<Record<string, string | undefined>> = {
+  i: 'i',
+  m: 'm',
+  s: 's',
+  u: '',
+  a: '',
+};
+
+const LEADING_FLAGS = /^\(\?([a-zA-Z]+)\)/;
+
+/** `pattern` as a RegExp, its leading Python flags read; throws InvalidRegularExpression. */
+export function pythonRegExp(pattern: string): RegExp {
+  const flags = new Set(['u']);
+  let source = pattern;
+  for (let match = LEADING_FLAGS.exec(source); match; match = LEADING_FLAGS.exec(source)) {
+    for (const flag of match[1]!) {
+      const translated = PYTHON_FLAGS[flag];
+      if (translated === undefined)
+        throw new InvalidRegularExpression(pattern, `the flag (?${flag}) is not supported`);
+      if (translated !== '') flags.add(translated);
+    }
+    source = source.slice(match[0].length);
+  }
+  try {
+    return new RegExp(source, [...flags].join(''));
+  } catch (error) {
+    throw new InvalidRegularExpression(pattern, (error as Error).message);
+  }
+}
+
+/**
+ * Compiled patterns, as Python's re keeps its own: a list's query tests one
+ * pattern on every row. Bounded, the oldest dropped first.
+ */
+const compiled = new Map<string, RegExp>();
+const MAX_COMPILED = 64;
+
+function cachedRegExp(pattern: string): RegExp {
+  let regExp = compiled.get(pattern);
+  if (regExp === undefined) {
+    regExp = pythonRegExp(pattern);
+    if (compiled.size >= MAX_COMPILED) compiled.delete(compiled.keys().next().value!);
+    compiled.set(pattern, regExp);
+  }
+  return regExp;
+}
+
+/**
+ * Registers regexp(pattern, value) on a new connection: 1 where re.search
+ * would find the pattern in the value as text (a number's digits), 0 where
+ * not, NULL for NULL, as SQL's operators (Django 3.2's would search "None").
+ * Deterministic, as Django's: the same arguments always give the same answer.
+ */
+export function registerRegexp(connection: BetterSqlite3.Database): void {
+  connection.function('regexp', { deterministic: true }, (pattern: unknown, value: unknown) => {
+    if (pattern === null || value === null) return null;
+    return cachedRegExp(String(pattern)).test(String(value)) ? 1 : 0;
+  });
+}
