@@ -1,11 +1,15 @@
 /**
  * SQLite's REGEXP operator, which SQLite leaves to the application: `X REGEXP Y`
  * calls the function regexp(Y, X). Django's SQLite backend registers it with
- * Python's re.search (django/db/backends/sqlite3/base.py's _sqlite_regexp);
- * here it is JavaScript's RegExp, in Unicode mode, which reads most patterns as
- * Python's re does (docs/security.md says where they differ).
+ * Python's re.search (django/db/backends/sqlite3/base.py's _sqlite_regexp).
+ * Here it is RE2 (re2js), not JavaScript's RegExp: the function runs in the
+ * worker's thread, where a backtracking engine given a staff user's `(a+)+$`
+ * would hold every page and socket of the process, and RE2 runs in time linear
+ * in the text. Its syntax is also nearer Python's (`(?P<name>…)`, inline
+ * flags); docs/security.md says where they differ.
  */
 import type BetterSqlite3 from 'better-sqlite3';
+import { RE2JS } from 're2js';
 
 /**
  * A pattern SQLite's REGEXP cannot compile: the statement fails, as Django's
@@ -25,35 +29,35 @@ export class InvalidRegularExpression extends Error {
 
 /**
  * Python's global flags, which a pattern may begin with (`(?i)…`, how Django
- * spells `iregex` on SQLite), as RegExp's: `u` is already what Python does
- * for text, and `a` (ASCII \w, \d, \b) is already RegExp's; `L` Python refuses for text;
- * `x` (verbose) RegExp has not.
+ * spells `iregex` on SQLite), as RE2's: `u` (Unicode text) is what both do
+ * already, and `a` (ASCII \w, \d, \b) is RE2's own meaning of those; `L` Python
+ * refuses for text; `x` (verbose) RE2 has not.
  */
-const PYTHON_FLAGS: Readonly<Record<string, string | undefined>> = {
-  i: 'i',
-  m: 'm',
-  s: 's',
-  u: '',
-  a: '',
+const PYTHON_FLAGS: Readonly<Record<string, number | undefined>> = {
+  i: RE2JS.CASE_INSENSITIVE,
+  m: RE2JS.MULTILINE,
+  s: RE2JS.DOTALL,
+  u: 0,
+  a: 0,
 };
 
 const LEADING_FLAGS = /^\(\?([a-zA-Z]+)\)/;
 
-/** `pattern` as a RegExp, its leading Python flags read; throws InvalidRegularExpression. */
-export function pythonRegExp(pattern: string): RegExp {
-  const flags = new Set(['u']);
+/** `pattern` compiled, its leading Python flags read; throws InvalidRegularExpression. */
+export function pythonRegExp(pattern: string): RE2JS {
+  let flags = 0;
   let source = pattern;
   for (let match = LEADING_FLAGS.exec(source); match; match = LEADING_FLAGS.exec(source)) {
     for (const flag of match[1]!) {
       const translated = PYTHON_FLAGS[flag];
       if (translated === undefined)
         throw new InvalidRegularExpression(pattern, `the flag (?${flag}) is not supported`);
-      if (translated !== '') flags.add(translated);
+      flags |= translated;
     }
     source = source.slice(match[0].length);
   }
   try {
-    return new RegExp(source, [...flags].join(''));
+    return RE2JS.compile(source, flags);
   } catch (error) {
     throw new InvalidRegularExpression(pattern, (error as Error).message);
   }
@@ -63,10 +67,10 @@ export function pythonRegExp(pattern: string): RegExp {
  * Compiled patterns, as Python's re keeps its own: a list's query tests one
  * pattern on every row. Bounded, the oldest dropped first.
  */
-const compiled = new Map<string, RegExp>();
+const compiled = new Map<string, RE2JS>();
 const MAX_COMPILED = 64;
 
-function cachedRegExp(pattern: string): RegExp {
+function cachedRegExp(pattern: string): RE2JS {
   let regExp = compiled.get(pattern);
   if (regExp === undefined) {
     regExp = pythonRegExp(pattern);
@@ -85,6 +89,6 @@ function cachedRegExp(pattern: string): RegExp {
 export function registerRegexp(connection: BetterSqlite3.Database): void {
   connection.function('regexp', { deterministic: true }, (pattern: unknown, value: unknown) => {
     if (pattern === null || value === null) return null;
-    return cachedRegExp(String(pattern)).test(String(value)) ? 1 : 0;
+    return cachedRegExp(String(pattern)).matcher(String(value)).find() ? 1 : 0;
   });
 }
