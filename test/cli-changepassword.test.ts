@@ -7,6 +7,7 @@ import * as assert from 'uvu/assert';
 import { SessionStore } from '../src/auth/sessions.js';
 import { UserRepository } from '../src/auth/users.js';
 import type { Database } from '../src/db/connection.js';
+import { MIGRATIONS_TABLE } from '../src/db/migrations.js';
 import { CLOSE_LOGGED_OUT, userGroup } from '../src/auth/socket-groups.js';
 import { createLayer } from '../src/index.js';
 import {
@@ -372,6 +373,23 @@ for (const backend of allDatabases()) {
       assert.is(run.stderr, 'gredis: Operation cancelled.\n');
       assert.not.match(run.stdout, /Password/, 'no prompt');
       assert.ok(await users.authenticate('ines', 'old'), 'the old password still works');
+    });
+
+  if (backend.name === 'postgres')
+    test('Ctrl-C while its check of the migrations waits for a lock on gredis_migrations: the server cancels it, "Operation cancelled.", exit 1 at once; nothing changed', async () => {
+      await users.create({ username: 'olga', password: 'old' });
+      const run = await interruptWhileLocked(
+        backend,
+        () => startGredis(['changepassword', 'olga', ...db_(), '--layer', 'memory://']),
+        {
+          table: MIGRATIONS_TABLE,
+          waiting: "the command's check of the migrations to wait for the lock",
+          code: 1,
+        },
+      );
+      assert.is(run.stderr, 'gredis: Operation cancelled.\n');
+      assert.not.match(run.stdout, /Password/, 'no prompt');
+      assert.ok(await users.authenticate('olga', 'old'), 'the old password still works');
     });
 
   /**

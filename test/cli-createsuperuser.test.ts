@@ -9,6 +9,7 @@ import { suite } from './helpers/suite.js';
 import * as assert from 'uvu/assert';
 import { UserRepository } from '../src/auth/users.js';
 import type { Database } from '../src/db/connection.js';
+import { MIGRATIONS_TABLE } from '../src/db/migrations.js';
 import {
   runGredis,
   runGredisInPtyWithKey,
@@ -531,6 +532,22 @@ for (const backend of allDatabases()) {
       );
       assert.is(run.stderr, 'gredis: Operation cancelled.\n');
       assert.not.match(run.stdout, /Email address/, 'no further prompt');
+      assert.is(await count(), 0);
+    });
+
+  if (backend.name === 'postgres')
+    test('Ctrl-C while its check of the migrations waits for a lock on gredis_migrations: the server cancels it, "Operation cancelled.", exit 1 at once; no user made', async () => {
+      const run = await interruptWhileLocked(
+        backend,
+        () => startGredis(['createsuperuser', ...db_()]),
+        {
+          table: MIGRATIONS_TABLE,
+          waiting: "the command's check of the migrations to wait for the lock",
+          code: 1,
+        },
+      );
+      assert.is(run.stderr, 'gredis: Operation cancelled.\n');
+      assert.not.match(run.stdout, /Username/, 'no prompt');
       assert.is(await count(), 0);
     });
 

@@ -31,34 +31,39 @@ export async function runChangePassword(
   // Opened first, so that a bad URL is refused before anyone types a password.
   const layer = openLayer(flags.layer, logger, { logger: layerLog.logger });
   // Ctrl-C cancels until the password is saved, whatever it waits for: the
-  // database (the user's lookup, its UPDATE or the sessions' DELETE behind a
-  // lock too, each cancelled on the server), the layer
+  // database (the check of its migrations, the user's lookup, its UPDATE or
+  // the sessions' DELETE behind a lock too, each cancelled on the server), the layer
   // (up to LAYER_WAIT_MS with nothing on the screen), the prompts.
   await cancelledByCtrlC(async (ctrlC) => {
     try {
-      await withDatabase(flags.database, logger, async (db) => {
-        const secret = commandSecretKey(db);
-        const users = new UserRepository(db, { secret });
-        const user = await unlessCancelled(db, ctrlC, () => users.findByUsername(username));
-        if (!user) throw new CommandFailed(`user '${username}' does not exist`);
-        await requireReachable(layer, layerLog.reason, ctrlC.signal);
-        process.stdout.write(`Changing password for user '${escapeControls(user.username)}'\n`);
-        const password = await askNewPassword(user, ctrlC.signal);
-        // Whoever knew the old password is logged out everywhere, and the chat
-        // sockets they opened are closed, as the admin's "set password" does.
-        // The sessions end in the password's transaction: a Ctrl-C while their
-        // DELETE waits for a lock (cancelled, as the UPDATE's wait would be)
-        // rolls the new password back with it, so that it is said cancelled
-        // with nothing changed, not changed with the old one's sessions left.
-        const sessions = new SessionStore(db, { secret });
-        await changeUnlessCancelled(db, ctrlC, () =>
-          users.setPassword(user.id, password, (trx) => sessions.deleteForUser(user.id, trx)),
-        );
-        process.stdout.write(
-          `Password changed successfully for user '${escapeControls(user.username)}'\n`,
-        );
-        await closeSocketsOf(layer, user, flags.closeWait, ctrlC.signal);
-      });
+      await withDatabase(
+        flags.database,
+        logger,
+        async (db) => {
+          const secret = commandSecretKey(db);
+          const users = new UserRepository(db, { secret });
+          const user = await unlessCancelled(db, ctrlC, () => users.findByUsername(username));
+          if (!user) throw new CommandFailed(`user '${username}' does not exist`);
+          await requireReachable(layer, layerLog.reason, ctrlC.signal);
+          process.stdout.write(`Changing password for user '${escapeControls(user.username)}'\n`);
+          const password = await askNewPassword(user, ctrlC.signal);
+          // Whoever knew the old password is logged out everywhere, and the chat
+          // sockets they opened are closed, as the admin's "set password" does.
+          // The sessions end in the password's transaction: a Ctrl-C while their
+          // DELETE waits for a lock (cancelled, as the UPDATE's wait would be)
+          // rolls the new password back with it, so that it is said cancelled
+          // with nothing changed, not changed with the old one's sessions left.
+          const sessions = new SessionStore(db, { secret });
+          await changeUnlessCancelled(db, ctrlC, () =>
+            users.setPassword(user.id, password, (trx) => sessions.deleteForUser(user.id, trx)),
+          );
+          process.stdout.write(
+            `Password changed successfully for user '${escapeControls(user.username)}'\n`,
+          );
+          await closeSocketsOf(layer, user, flags.closeWait, ctrlC.signal);
+        },
+        { ctrlC },
+      );
     } finally {
       // After a Ctrl-C, not the 2 s more for a layer that may be what held it up.
       await layer.close(ctrlC.signal.aborted ? performance.now() : undefined);

@@ -28,32 +28,37 @@ export async function runCreateSuperuser(flags: CreateSuperuserFlags): Promise<v
   if (flags.username === '') throw new CommandFailed('Username cannot be blank.');
   const logger = createLogger({ verbosity: flags.verbosity, name: 'createsuperuser' });
   // Ctrl-C cancels until the user is created, whatever it waits for: the
-  // database, the prompts, or a lock the INSERT or a lookup of a username waits
-  // for (cancelled on the server).
+  // database, the prompts, or a lock the check of its migrations, the INSERT
+  // or a lookup of a username waits for (cancelled on the server).
   await cancelledByCtrlC((ctrlC) =>
-    withDatabase(flags.database, logger, async (db) => {
-      const users = new UserRepository(db, { secret: commandSecretKey(db) });
-      const taken: UsernameTaken = async (username) =>
-        (await unlessCancelled(db, ctrlC, () => users.findByUsername(username))) !== undefined;
-      const details = flags.noinput
-        ? noinputDetails(flags)
-        : await askDetails(taken, flags, ctrlC.signal);
-      try {
-        await changeUnlessCancelled(db, ctrlC, () =>
-          users.create({ ...details, isStaff: true, isSuperuser: true, isActive: true }),
-        );
-      } catch (error) {
-        if (
-          error instanceof DuplicateUsername ||
-          error instanceof InvalidUsername ||
-          error instanceof InvalidUserField
-        )
-          throw new CommandFailed(error.message);
-        throw error;
-      }
-      // As Django's: said from -v 1 up (-v 0 is warnings only).
-      if (flags.verbosity > 0) process.stdout.write('Superuser created successfully.\n');
-    }),
+    withDatabase(
+      flags.database,
+      logger,
+      async (db) => {
+        const users = new UserRepository(db, { secret: commandSecretKey(db) });
+        const taken: UsernameTaken = async (username) =>
+          (await unlessCancelled(db, ctrlC, () => users.findByUsername(username))) !== undefined;
+        const details = flags.noinput
+          ? noinputDetails(flags)
+          : await askDetails(taken, flags, ctrlC.signal);
+        try {
+          await changeUnlessCancelled(db, ctrlC, () =>
+            users.create({ ...details, isStaff: true, isSuperuser: true, isActive: true }),
+          );
+        } catch (error) {
+          if (
+            error instanceof DuplicateUsername ||
+            error instanceof InvalidUsername ||
+            error instanceof InvalidUserField
+          )
+            throw new CommandFailed(error.message);
+          throw error;
+        }
+        // As Django's: said from -v 1 up (-v 0 is warnings only).
+        if (flags.verbosity > 0) process.stdout.write('Superuser created successfully.\n');
+      },
+      { ctrlC },
+    ),
   );
 }
 

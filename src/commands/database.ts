@@ -15,8 +15,10 @@ import { knownMigrations, listMigrations } from '../db/migrations.js';
 import { parseDatabaseUrl, type DatabaseTarget } from '../db/url.js';
 import { redactSecrets } from '../redact.js';
 import type { Logger } from '../logger.js';
+import { unlessCancelled } from './cancellable-change.js';
 import { CommandFailed } from './errors.js';
 import { gredisCommand } from './invocation.js';
+import type { CtrlC } from './prompt.js';
 
 export interface CommandDatabaseOptions extends Pick<OpenDatabaseOptions, 'queryTimeoutMs'> {
   /**
@@ -24,6 +26,13 @@ export interface CommandDatabaseOptions extends Pick<OpenDatabaseOptions, 'query
    * is what applies the migrations every other command refuses to run without.
    */
   migrating?: boolean;
+  /**
+   * The Ctrl-C of a command run under cancelledByCtrlC: its check that the
+   * database is migrated is then a lookup like its own (unlessCancelled),
+   * cancelled on the server at a Ctrl-C, rather than left waiting for a lock
+   * on the migrations table, to run once the lock goes, its client long gone.
+   */
+  ctrlC?: CtrlC;
 }
 
 /**
@@ -38,7 +47,7 @@ export async function withDatabase<T>(
   url: string,
   logger: Logger,
   work: (db: Database) => Promise<T>,
-  { migrating = false, ...options }: CommandDatabaseOptions = {},
+  { migrating = false, ctrlC, ...options }: CommandDatabaseOptions = {},
 ): Promise<T> {
   const target = commandDatabaseTarget(url);
   // Opening a SQLite file with nothing in it writes to it: a command that then
@@ -52,7 +61,8 @@ export async function withDatabase<T>(
   if (blank === 'empty') throw notMigrated((await knownMigrations()).length);
   const db = openDatabase(url, { ...options, logger });
   try {
-    if (!migrating) await requireMigrated(db);
+    if (!migrating)
+      await (ctrlC ? unlessCancelled(db, ctrlC, () => requireMigrated(db)) : requireMigrated(db));
     return await work(db);
   } catch (error) {
     throw describeFailure(error, url);
