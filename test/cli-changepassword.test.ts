@@ -2,6 +2,7 @@
  * `gredis changepassword USER` on SQLite and PostgreSQL: hidden prompts at a terminal,
  * piped input, Django's three tries, and the user's sessions ending with the change.
  */
+import pg from 'pg';
 import { suite } from './helpers/suite.js';
 import * as assert from 'uvu/assert';
 import { SessionStore } from '../src/auth/sessions.js';
@@ -18,7 +19,14 @@ import {
   startGredis,
 } from './helpers/cli.js';
 import { TEST_SECRET_KEY } from './helpers/deployment.js';
-import { allDatabases, refusePasswordChanges } from './helpers/databases.js';
+import {
+  allDatabases,
+  lockTable,
+  refusePasswordChanges,
+  SHARED_POSTGRES_URL,
+  waitUntilBlockedBy,
+  type TableLock,
+} from './helpers/databases.js';
 import { interruptWhileConnecting } from './helpers/connecting-interrupt.js';
 import { interruptWhileLocked } from './helpers/locked-interrupt.js';
 import { testPrefix } from './helpers/layers.js';
@@ -390,6 +398,64 @@ for (const backend of allDatabases()) {
       assert.is(run.stderr, 'gredis: Operation cancelled.\n');
       assert.not.match(run.stdout, /Password/, 'no prompt');
       assert.ok(await users.authenticate('olga', 'old'), 'the old password still works');
+    });
+
+  if (backend.name === 'postgres')
+    test('a second Ctrl-C while the first waits for the cancel of its lookup to reach the database: exit 130 at once, saying the lookup was abandoned and nothing changed', async () => {
+      await users.create({ username: 'pia', password: 'old' });
+      const locker = new pg.Client({ connectionString: SHARED_POSTGRES_URL });
+      await locker.connect();
+      const server = new URL(SHARED_POSTGRES_URL);
+      const proxy = await TcpProxy.start({ host: server.hostname, port: Number(server.port) });
+      const url = new URL(backend.url);
+      url.port = String(proxy.port);
+      let lock: TableLock | undefined;
+      try {
+        lock = await lockTable(locker, backend, 'auth_user');
+        const run = startGredis([
+          'changepassword',
+          'pia',
+          '--database',
+          url.href,
+          '--layer',
+          'memory://',
+        ]);
+        try {
+          await waitUntilBlockedBy(lock.holder, "the command's lookup to wait for the lock", {
+            timeoutMs: 10_000,
+          });
+          // The server stops answering new connections: the cancel request,
+          // sent on one of its own, goes unanswered, and the first Ctrl-C
+          // waits for it (up to 1 s).
+          proxy.stall();
+          run.child.kill('SIGINT');
+          await waitFor(() => run.stdout() === '\n', 2000, 'the first Ctrl-C to be taken');
+          // That wait is no longer than the 1 s in which a second SIGINT is
+          // the first one again (DUPLICATE_SIGNAL_MS): the command is stopped
+          // through it, and the second Ctrl-C is taken as it resumes, the
+          // cancel's wait still unsettled (its timer's close of the request's
+          // socket is seen only after the signal).
+          run.child.kill('SIGSTOP');
+          await sleep(1300);
+          run.child.kill('SIGINT');
+          run.child.kill('SIGCONT');
+          assert.equal(await within(run.exited, 1000, 'the command to end'), {
+            code: 130,
+            signal: null,
+          });
+          assert.is(
+            run.stderr(),
+            'gredis: Ctrl-C again: exiting without waiting; the lookup under way was abandoned, and nothing was changed.\n',
+          );
+        } finally {
+          run.child.kill('SIGKILL');
+        }
+      } finally {
+        proxy.stop();
+        await lock?.release();
+        await locker.end();
+      }
+      assert.ok(await users.authenticate('pia', 'old'), 'the old password still works');
     });
 
   /**

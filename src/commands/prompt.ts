@@ -180,14 +180,26 @@ export interface CtrlC {
 }
 
 /**
+ * What a second Ctrl-C before the change says it leaves: the first one is then
+ * waiting (up to 1 s) for the cancel of a lookup to reach the database
+ * (CtrlC.cancelledAfter). Nothing was written; a lookup that the cancel does
+ * not reach may still run there once its lock goes, and it only reads. As that
+ * wait is no longer than DUPLICATE_SIGNAL_MS, a second Ctrl-C lands after the
+ * window and before the wait's end only in a process held up through it
+ * (stopped by Ctrl-Z, or starved of CPU); the message must be true then too.
+ */
+const LOOKUP_ABANDONED = 'the lookup under way was abandoned, and nothing was changed';
+
+/**
  * Runs a command, which a Ctrl-C (SIGINT) cancels until it starts its change as
  * it does a prompt: "Operation cancelled.", exit 1, rather than the process
  * killed by the signal, whatever it waits for (the database, the channel layer,
  * the user's typing: give `signal` to the Prompter). `signal` lets a wait stop
- * at once, so that it stops holding the process open. Once it is changing, a
- * second Ctrl-C exits at once (EXIT_INTERRUPTED), saying `leftUndone`: the
- * first one's wind-down may be waiting on a database that stopped answering,
- * and Ctrl-C must still end the process then.
+ * at once, so that it stops holding the process open. A second Ctrl-C exits at
+ * once (EXIT_INTERRUPTED): the first one's wind-down may be waiting on a
+ * database that stopped answering, and Ctrl-C must still end the process then.
+ * It says `leftUndone` once the command is changing, and before that that the
+ * lookup the first one was cancelling was abandoned, nothing changed.
  */
 export async function cancelledByCtrlC<T>(
   work: (ctrlC: CtrlC) => Promise<T>,
@@ -195,7 +207,7 @@ export async function cancelledByCtrlC<T>(
     leftUndone = 'what it was doing may still be done by the database',
     output = process.stdout,
   }: {
-    /** What a second Ctrl-C leaves behind, said as it exits. */
+    /** What a second Ctrl-C once the command is changing leaves behind, said as it exits. */
     leftUndone?: string;
     output?: NodeJS.WritableStream;
   } = {},
@@ -211,7 +223,9 @@ export async function cancelledByCtrlC<T>(
         // npm forwards the terminal's SIGINT to its child: the same Ctrl-C, twice.
         if (performance.now() - firstAt < DUPLICATE_SIGNAL_MS) return;
         output.write('\n');
-        process.stderr.write(`gredis: Ctrl-C again: exiting without waiting; ${leftUndone}.\n`);
+        process.stderr.write(
+          `gredis: Ctrl-C again: exiting without waiting; ${changed ? leftUndone : LOOKUP_ABANDONED}.\n`,
+        );
         process.exit(EXIT_INTERRUPTED);
       }
       firstAt = performance.now();
