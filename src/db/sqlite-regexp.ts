@@ -44,7 +44,7 @@ const PYTHON_FLAGS: Readonly<Record<string, number | undefined>> = {
 const LEADING_FLAGS = /^\(\?([a-zA-Z]+)\)/;
 
 /** `pattern` compiled, its leading Python flags read; throws InvalidRegularExpression. */
-export function pythonRegExp(pattern: string): RE2JS {
+function compilePythonPattern(pattern: string): RE2JS {
   let flags = 0;
   let source = pattern;
   for (let match = LEADING_FLAGS.exec(source); match; match = LEADING_FLAGS.exec(source)) {
@@ -70,14 +70,14 @@ export function pythonRegExp(pattern: string): RE2JS {
 const compiled = new Map<string, RE2JS>();
 const MAX_COMPILED = 64;
 
-function cachedRegExp(pattern: string): RE2JS {
-  let regExp = compiled.get(pattern);
-  if (regExp === undefined) {
-    regExp = pythonRegExp(pattern);
+function cachedPattern(pattern: string): RE2JS {
+  let compiledPattern = compiled.get(pattern);
+  if (compiledPattern === undefined) {
+    compiledPattern = compilePythonPattern(pattern);
     if (compiled.size >= MAX_COMPILED) compiled.delete(compiled.keys().next().value!);
-    compiled.set(pattern, regExp);
+    compiled.set(pattern, compiledPattern);
   }
-  return regExp;
+  return compiledPattern;
 }
 
 /**
@@ -89,6 +89,6 @@ function cachedRegExp(pattern: string): RE2JS {
 export function registerRegexp(connection: BetterSqlite3.Database): void {
   connection.function('regexp', { deterministic: true }, (pattern: unknown, value: unknown) => {
     if (pattern === null || value === null) return null;
-    return cachedRegExp(String(pattern)).matcher(String(value)).find() ? 1 : 0;
+    return cachedPattern(String(pattern)).matcher(String(value)).find() ? 1 : 0;
   });
 }
