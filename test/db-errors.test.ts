@@ -25,6 +25,7 @@ import {
   MigrationFailed,
   MigrationInterrupted,
 } from '../src/db/errors.js';
+import { InvalidRegularExpression } from '../src/db/sqlite-regexp.js';
 
 const test = suite('database, auth and config errors');
 
@@ -33,6 +34,11 @@ const ERRORS: [Error & { code: string }, string, string][] = [
   [new MigrationFailed('m', 'reason'), 'GREDIS_MIGRATION_FAILED', 'MigrationFailed'],
   [new MigrationInterrupted('m'), 'GREDIS_MIGRATION_INTERRUPTED', 'MigrationInterrupted'],
   [new DatabaseBusy(6000, 'the connection'), 'GREDIS_DATABASE_BUSY', 'DatabaseBusy'],
+  [
+    new InvalidRegularExpression('(', 'missing closing )'),
+    'GREDIS_INVALID_REGULAR_EXPRESSION',
+    'InvalidRegularExpression',
+  ],
   [new InvalidUsername('a b', 'message'), 'GREDIS_INVALID_USERNAME', 'InvalidUsername'],
   [new DuplicateUsername('alice'), 'GREDIS_DUPLICATE_USERNAME', 'DuplicateUsername'],
   [new InvalidUserField('email', 'reason'), 'GREDIS_INVALID_USER_FIELD', 'InvalidUserField'],
