@@ -1125,7 +1125,10 @@ for (const layerUrl of ['memory://', SHARED_REDIS_URL]) {
       3000,
       'every connection closed',
     );
+    // The worker reads each channel in its own loop, so a disconnect can be
+    // read before the last frame of its socket: wait for both.
     await waitFor(() => worker.of('websocket.disconnect').length === 3, 3000, 'the disconnects');
+    await waitFor(() => worker.of('websocket.receive').length === 6, 3000, 'the early frames');
     for (const [index, { client, code }] of clients.entries()) {
       const connect = worker.of('websocket.connect')[index]!;
       const events = worker.events
