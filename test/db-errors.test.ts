@@ -25,6 +25,7 @@ import {
   MigrationFailed,
   MigrationInterrupted,
 } from '../src/db/errors.js';
+import { UnqueryableOnPostgres } from '../src/db/search.js';
 import { InvalidRegularExpression } from '../src/db/sqlite-regexp.js';
 
 const test = suite('database, auth and config errors');
@@ -38,6 +39,11 @@ const ERRORS: [Error & { code: string }, string, string][] = [
     new InvalidRegularExpression('(', 'missing closing )'),
     'GREDIS_INVALID_REGULAR_EXPRESSION',
     'InvalidRegularExpression',
+  ],
+  [
+    new UnqueryableOnPostgres('date_joined__week_day__contains', 'week_day as text'),
+    'GREDIS_UNQUERYABLE_ON_POSTGRES',
+    'UnqueryableOnPostgres',
   ],
   [new InvalidUsername('a b', 'message'), 'GREDIS_INVALID_USERNAME', 'InvalidUsername'],
   [new DuplicateUsername('alice'), 'GREDIS_DUPLICATE_USERNAME', 'DuplicateUsername'],

@@ -68,12 +68,8 @@ export type ColumnLookup =
       lookup: 'exact' | 'gt' | 'gte' | 'lt' | 'lte';
       value: LookupValue;
     }
-  | {
-      column: string;
-      transform?: undefined;
-      lookup: 'iexact' | PatternLookup | `i${PatternLookup}` | 'regex' | 'iregex';
-      value: string;
-    }
+  | TextLookup<'iexact' | PatternLookup | `i${PatternLookup}`>
+  | TextLookup<'regex' | 'iregex'>
   /** A range is BETWEEN its two values, which the caller has checked there are. */
   | {
       column: string;
@@ -82,6 +78,21 @@ export type ColumnLookup =
       value: readonly LookupValue[];
     }
   | { column: string; transform?: DateTransform; lookup: 'isnull'; value: boolean };
+
+/**
+ * A lookup on the text of a column or of a transform's value, taking its value
+ * as sent (Django's prepare_rhs = False), on any field, dates too.
+ */
+export interface TextLookup<Name extends TextLookupName = TextLookupName> {
+  column: string;
+  /** Whether the column is a DateTimeField's: its own text is then the instant's, in UTC. */
+  timestamp?: boolean;
+  transform?: DateTransform;
+  lookup: Name;
+  value: string;
+}
+
+type TextLookupName = 'iexact' | PatternLookup | `i${PatternLookup}` | 'regex' | 'iregex';
 
 type PatternLookup = 'contains' | 'startswith' | 'endswith';
 
@@ -130,11 +141,31 @@ const strftime = (format: string): string => `cast(strftime('${format}', ??) as 
 /** EXTRACT of a PostgreSQL timestamptz once in UTC. */
 const extract = (field: string): string => `extract(${field} from ?? at time zone 'UTC')`;
 /**
- * The time of day of a SQLite column, always to the microsecond, so that text
- * compares as times do: time() drops the fraction, which is the text's from its
- * 21st character, padded, as a row Django wrote has none when it is zero.
+ * The microseconds of a SQLite column, six digits: its text's from the 21st
+ * character, padded, as a row Django wrote has none when they are zero.
  */
-const sqliteTime = "(time(??) || '.' || substr(substr(??, 21) || '000000', 1, 6))";
+const sqliteMicroseconds = "substr(substr(??, 21) || '000000', 1, 6)";
+/**
+ * The time of day of a SQLite column, always to the microsecond, so that text
+ * compares as times do: time() drops the fraction.
+ */
+const sqliteTime = `(time(??) || '.' || ${sqliteMicroseconds})`;
+/**
+ * The time of day as Django's SQLite backend hands it to LIKE and REGEXP,
+ * Python's time.isoformat(): "12:00:00", or "12:00:00.500000" when it has
+ * microseconds.
+ */
+const sqliteTimeText =
+  `(time(??) || case ${sqliteMicroseconds} when '000000' then '' ` +
+  `else '.' || ${sqliteMicroseconds} end)`;
+/**
+ * A timestamptz as text in Django's sessions, whose TimeZone is UTC
+ * ("2026-03-01 12:00:00.5+00"), whatever this session's TimeZone (the server's,
+ * the role's, a URL's `options=-c TimeZone=…`), which `::text` would follow.
+ * The same text for every instant Django can hold, years 1 to 9999 (one BC, or
+ * infinity, written by hand, would read otherwise).
+ */
+const postgresUtcText = "((?? at time zone 'UTC')::text || '+00')";
 
 /**
  * The SQL of Django's date transforms on each database (`??`, the column), in
@@ -177,32 +208,112 @@ const TRANSFORMS: Record<Database['kind'], Record<DateTransform, string>> = {
 };
 
 /**
- * Django's regex lookups: PostgreSQL's own operators on the column as text (a
- * boolean "true" there, 1 on SQLite, as Django's); SQLite's REGEXP, the function registered on each connection (sqlite-regexp.ts),
- * told to ignore case as Django tells it, by Python's leading `(?i)` (bound:
- * knex would read the `?` of a literal as a placeholder).
+ * A lookup Django takes and its query then fails on, on PostgreSQL only: the
+ * text of `week_day` (`?date_joined__week_day__contains=1`), which Django's
+ * backend writes `EXTRACT('dow' FROM …) + 1::text`, casting only the 1, and
+ * PostgreSQL has no numeric + text. The page answers 500, as Django's; on
+ * SQLite the same lookup works, as Django's there.
+ */
+export class UnqueryableOnPostgres extends Error {
+  readonly code = 'GREDIS_UNQUERYABLE_ON_POSTGRES' as const;
+  constructor(
+    readonly lookup: string,
+    reason: string,
+  ) {
+    super(`${lookup} on PostgreSQL: ${reason}, which Django's query fails on`);
+    this.name = 'UnqueryableOnPostgres';
+  }
+}
+
+/**
+ * The side of a textual or regex lookup (`??`, the column), as Django's
+ * backends write it (lookup_cast). On SQLite the value itself, which LIKE and
+ * REGEXP read as text: a timestamp's stored text, a transform's number, day
+ * ("2026-01-01") or time of day (sqliteTimeText). On PostgreSQL `::text` of
+ * it: a boolean reads "true", `second` keeps its fraction ("59.999999"), a
+ * timestamp reads as in Django's sessions (postgresUtcText).
+ */
+function textSide(db: Pick<Database, 'kind'>, lookup: TextLookup): string {
+  const { transform } = lookup;
+  if (db.kind === 'sqlite') {
+    if (transform === undefined) return '??';
+    return transform === 'time' ? sqliteTimeText : TRANSFORMS.sqlite[transform];
+  }
+  if (transform === 'week_day')
+    throw new UnqueryableOnPostgres(
+      `${lookup.column}__week_day__${lookup.lookup}`,
+      'week_day as text',
+    );
+  if (transform === undefined) return lookup.timestamp ? postgresUtcText : 'cast(?? as text)';
+  return `cast(${TRANSFORMS.postgres[transform]} as text)`;
+}
+
+/** `column` once for each `??` of `sql`: a side may name its column more than once. */
+function columnsFor(sql: string, column: string): string[] {
+  return sql
+    .split('??')
+    .slice(1)
+    .map(() => column);
+}
+
+/**
+ * Django's regex lookups on a side as text (textSide): PostgreSQL's own
+ * operators; SQLite's REGEXP, the function registered on each connection
+ * (sqlite-regexp.ts), told to ignore case as Django tells it, by Python's
+ * leading `(?i)` (bound: knex would read the `?` of a literal as a placeholder).
  */
 function whereRegex(
   query: Knex.QueryBuilder,
   db: Pick<Database, 'kind'>,
-  column: string,
-  pattern: string,
-  ignoringCase: boolean,
+  lookup: TextLookup<'regex' | 'iregex'>,
 ): void {
+  const side = textSide(db, lookup);
+  const ignoringCase = lookup.lookup === 'iregex';
+  const columns = columnsFor(side, lookup.column);
   if (db.kind === 'postgres')
-    query.whereRaw(`cast(?? as text) ${ignoringCase ? '~*' : '~'} cast(? as text)`, [
-      column,
-      pattern,
+    query.whereRaw(`${side} ${ignoringCase ? '~*' : '~'} cast(? as text)`, [
+      ...columns,
+      lookup.value,
     ]);
-  else query.whereRaw('?? regexp ?', [column, ignoringCase ? `(?i)${pattern}` : pattern]);
+  else
+    query.whereRaw(`${side} regexp ?`, [
+      ...columns,
+      ignoringCase ? `(?i)${lookup.value}` : lookup.value,
+    ]);
+}
+
+/**
+ * Django's `iexact` and pattern lookups on a side as text (textSide): LIKE (on
+ * SQLite it ignores ASCII case even for `contains`, as Django documents), and
+ * the `i…` lookups compare upper() of both sides, as Django's PostgreSQL backend.
+ */
+function wherePattern(
+  query: Knex.QueryBuilder,
+  db: Pick<Database, 'kind'>,
+  lookup: TextLookup<Exclude<TextLookupName, 'regex' | 'iregex'>>,
+): void {
+  const side = textSide(db, lookup);
+  const columns = columnsFor(side, lookup.column);
+  if (lookup.lookup === 'iexact') {
+    query.whereRaw(`upper(${side}) = upper(cast(? as text))`, [...columns, lookup.value]);
+    return;
+  }
+  const insensitive = lookup.lookup.startsWith('i');
+  const pattern = PATTERNS[lookup.lookup.slice(insensitive ? 1 : 0) as PatternLookup](
+    escapeLike(lookup.value),
+  );
+  query.whereRaw(
+    insensitive
+      ? `upper(${side}) like upper(cast(? as text)) escape '\\'`
+      : `${side} like cast(? as text) escape '\\'`,
+    [...columns, pattern],
+  );
 }
 
 /**
  * Narrows `query` by Django's field lookups, with the SQL Django's backends use
- * for them, so each database answers as Django's does on it: the patterns are
- * LIKE on the column as text (on SQLite, LIKE ignores ASCII case even for
- * `contains`, as Django documents; on PostgreSQL a boolean reads "true"), and
- * the `i…` lookups compare upper() of both sides, as Django's PostgreSQL backend.
+ * for them, so each database answers as Django's does on it: the textual and
+ * regex lookups on the column or transform as text (wherePattern, whereRegex).
  * A year compared is the extracted year, which selects what Django's bounds of
  * the year do.
  */
@@ -217,13 +328,8 @@ export function whereLookups<Builder extends Knex.QueryBuilder>(
     return value;
   };
   for (const lookup of lookups) {
-    const { column } = lookup;
     const side = lookup.transform === undefined ? '??' : TRANSFORMS[db.kind][lookup.transform];
-    // A transform may name its column more than once (SQLite's `time`).
-    const columns = side
-      .split('??')
-      .slice(1)
-      .map(() => column);
+    const columns = columnsFor(side, lookup.column);
     switch (lookup.lookup) {
       case 'isnull':
         query.whereRaw(`${side} is ${lookup.value ? '' : 'not '}null`, columns);
@@ -237,12 +343,9 @@ export function whereLookups<Builder extends Knex.QueryBuilder>(
       case 'range':
         query.whereRaw(`${side} between ? and ?`, [...columns, ...lookup.value.map(bind)]);
         break;
-      case 'iexact':
-        query.whereRaw('upper(cast(?? as text)) = upper(cast(? as text))', [column, lookup.value]);
-        break;
       case 'regex':
       case 'iregex':
-        whereRegex(query, db, column, lookup.value, lookup.lookup === 'iregex');
+        whereRegex(query, db, lookup);
         break;
       case 'exact':
       case 'gt':
@@ -251,18 +354,8 @@ export function whereLookups<Builder extends Knex.QueryBuilder>(
       case 'lte':
         query.whereRaw(`${side} ${COMPARISONS[lookup.lookup]} ?`, [...columns, bind(lookup.value)]);
         break;
-      default: {
-        const insensitive = lookup.lookup.startsWith('i');
-        const pattern = PATTERNS[lookup.lookup.slice(insensitive ? 1 : 0) as PatternLookup](
-          escapeLike(lookup.value),
-        );
-        query.whereRaw(
-          insensitive
-            ? "upper(cast(?? as text)) like upper(cast(? as text)) escape '\\'"
-            : "cast(?? as text) like cast(? as text) escape '\\'",
-          [column, pattern],
-        );
-      }
+      default:
+        wherePattern(query, db, lookup);
     }
   }
   return query;

@@ -222,8 +222,9 @@ function transformed(kind: ValueKind, name: string): ValueKind | undefined {
  * the one before gave; the last a lookup, or else one more transform, compared
  * `exact`. A chain here is `date` or `time` and one of its output's transforms,
  * which, read in UTC as they all are, gives what the same transform of the
- * instant does (the year of its day is its year): the last transform is the
- * one to run.
+ * instant does (the year of its day is its year), and reads as the same text
+ * (PostgreSQL's `second` of a time and of a timestamp alike): the last
+ * transform is the one to run.
  */
 function readPath(
   kind: FieldKind,
@@ -247,8 +248,8 @@ function readPath(
  * it (prepare_lookup_value splits `in` at commas and reads `isnull` first;
  * `range` is left a string, whose characters Django's Range takes for its
  * values). The textual and regex lookups take the text as sent, on any field
- * but a date, as Django's. Django's patterns on dates and on transforms
- * (`date_joined__regex`, `date_joined__year__contains`) are not taken here.
+ * and transform (`date_joined__regex`, `date_joined__year__contains`), matched
+ * against its text on the database (search.ts's textSide), as Django's.
  */
 function fieldLookup(name: string, value: string, model: ListModel): ColumnLookup | undefined {
   const [column = '', ...path] = name.split('__');
@@ -270,9 +271,13 @@ function fieldLookup(name: string, value: string, model: ListModel): ColumnLooku
       : undefined;
   }
   if ((AS_SENT as readonly string[]).includes(lookup))
-    return kind === 'datetime'
-      ? undefined
-      : { column, lookup: lookup as (typeof AS_SENT)[number], value };
+    return {
+      column,
+      timestamp: kind === 'datetime',
+      transform,
+      lookup: lookup as (typeof AS_SENT)[number],
+      value,
+    };
   if (!(COMPARED as readonly string[]).includes(lookup)) return undefined;
   const prepared = fieldValue(output, value);
   if (prepared === undefined) return undefined;
