@@ -285,13 +285,17 @@ for (const backend of allDatabases()) {
     for (let i = 0; i < 5; i++) await clocked.create(null);
     now = new Date(now.getTime() + 7200_000);
     const fresh = [await clocked.create(userId), await clocked.create(null)];
-    const { result, queries } = await countingQueries(db, () => clearExpiredSessions(db, now, 2));
+    const batches: number[] = [];
+    const { result, queries } = await countingQueries(db, () =>
+      clearExpiredSessions(db, now, { batchSize: 2, onBatch: (deleted) => batches.push(deleted) }),
+    );
     assert.is(result, 5);
+    assert.equal(batches, [2, 2, 1], 'each DELETE heard once it has deleted');
     // Batches of 2, 2 and 1, each its keys read then deleted: the short one is the last.
     assert.is(queries, 6);
     assert.is((await rows()).length, 2);
     for (const session of fresh) assert.ok(await clocked.load(session.key));
-    assert.is(await clearExpiredSessions(db, now, 2), 0);
+    assert.is(await clearExpiredSessions(db, now, { batchSize: 2 }), 0);
   });
 
   test('an unreadable data column is treated as no session', async () => {

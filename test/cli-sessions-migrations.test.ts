@@ -4,17 +4,19 @@
  * deleting the expired sessions alone; showmigrations before and after
  * `migrate`, in Django's form (its --plan and -v 2 too, and migrate --plan,
  * which applies nothing). Their refusals (an unmigrated database, an
- * unreachable one, a bad flag) are those of the other commands.
+ * unreachable one, a bad flag) are those of the other commands, and so is
+ * Ctrl-C while they wait for a lock on PostgreSQL: cancelled on the server.
  */
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import * as assert from 'uvu/assert';
 import { SessionStore } from '../src/auth/sessions.js';
 import type { Database } from '../src/db/connection.js';
-import { knownMigrations } from '../src/db/migrations.js';
+import { knownMigrations, MIGRATIONS_TABLE } from '../src/db/migrations.js';
 import { BrowserlessClient } from './helpers/browserless.js';
-import { runGredis } from './helpers/cli.js';
-import { allDatabases } from './helpers/databases.js';
+import { runGredis, startGredis } from './helpers/cli.js';
+import { allDatabases, postgresBackend } from './helpers/databases.js';
+import { interruptWhileLocked, type LockedStatement } from './helpers/locked-interrupt.js';
 import { Fixtures, TEST_SECRET_KEY, useEmbeddedChat } from './helpers/deployment.js';
 import { suite } from './helpers/suite.js';
 
@@ -217,6 +219,94 @@ for (const backend of allDatabases()) {
 
   listed.run();
 }
+
+const interrupted = suite('clearsessions and showmigrations interrupted (postgres)');
+const postgres = postgresBackend();
+let migrated: Database;
+interrupted.before.each(async () => {
+  await postgres.setup();
+  migrated = await postgres.openMigrated();
+});
+interrupted.after.each(() => postgres.teardown());
+
+/** `count` sessions expired a day ago, a second apart: keys md5('1') to md5('<count>'), oldest first. */
+async function expiredSessions(count: number): Promise<void> {
+  await migrated.knex.raw(
+    `insert into gredis_session (session_key_hash, data, expire_date)
+     select md5(i::text), '{}', now() - interval '1 day' + i * interval '1 second'
+     from generate_series(1, ?) as i`,
+    [count],
+  );
+}
+
+const sessionsLeft = async (): Promise<number> =>
+  Number((await migrated.knex('gredis_session').count({ n: '*' }))[0]!.n);
+
+for (const command of [['showmigrations'], ['migrate', '--list'], ['migrate', '--plan']])
+  interrupted(
+    `${command.join(' ')}: Ctrl-C while it reads the migrations behind a lock on gredis_migrations: the server cancels the read, "Operation cancelled.", exit 130 at once`,
+    async () => {
+      const run = await interruptWhileLocked(
+        postgres,
+        () => startGredis([...command, '--database', postgres.url]),
+        { table: MIGRATIONS_TABLE, waiting: 'its read of the migrations to wait', code: 130 },
+      );
+      assert.is(run.stderr, 'gredis: Operation cancelled.\n');
+      // Only the end of the terminal's "^C" line: no listing.
+      assert.is(run.stdout, '\n');
+    },
+  );
+
+/**
+ * `clearsessions`, Ctrl-C'd once `statement` waits for its lock on
+ * gredis_session: asserts it exits 130 at once, cancelled on the server
+ * (interruptWhileLocked), and resolves with what it says it had deleted.
+ */
+async function clearSessionsInterrupted(
+  statement: Pick<LockedStatement, 'rowsWhere' | 'waiting'>,
+): Promise<string> {
+  const run = await interruptWhileLocked(
+    postgres,
+    () => startGredis(['clearsessions', '--database', postgres.url]),
+    { table: 'gredis_session', code: 130, ...statement },
+  );
+  // Only the end of the terminal's "^C" line.
+  assert.is(run.stdout, '\n');
+  const said =
+    /^gredis: clearsessions interrupted \(Ctrl-C\): (.*); the batch under way, if any, was cancelled, deleting nothing\. Run "[^"]* clearsessions" again to delete the rest\.\n$/.exec(
+      run.stderr,
+    );
+  assert.ok(said, run.stderr);
+  return said[1]!;
+}
+
+interrupted(
+  'clearsessions: Ctrl-C while a batch waits for a row lock: the server cancels it, exit 130 at once, saying the batches deleted before stand',
+  async () => {
+    await expiredSessions(2500);
+    const done = await clearSessionsInterrupted({
+      // In the third batch of 1000: its DELETE waits; the two before are done.
+      rowsWhere: "session_key_hash = md5('2100')",
+      waiting: "the third batch's DELETE to wait for the row lock",
+    });
+    assert.is(done, '2000 expired session(s) were deleted, in 2 batch(es), each committed');
+    assert.is(await sessionsLeft(), 500, 'the third batch rolled back, whole');
+  },
+);
+
+interrupted(
+  'clearsessions: Ctrl-C while its first batch waits for a lock on gredis_session: the server cancels it, exit 130 at once, saying nothing was deleted',
+  async () => {
+    await expiredSessions(10);
+    const done = await clearSessionsInterrupted({
+      waiting: 'its first batch to wait for the lock',
+    });
+    assert.is(done, 'no session was deleted');
+    assert.is(await sessionsLeft(), 10);
+  },
+);
+
+interrupted.run();
 
 const refusals = suite('clearsessions and showmigrations refusals');
 

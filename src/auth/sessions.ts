@@ -277,12 +277,16 @@ export const CLEAR_EXPIRED_BATCH = 1000;
  * Deletes the sessions expired at `now`, in batches (`gredis clearsessions`,
  * while the servers run); returns how many. Needs no SECRET_KEY: no key is
  * hashed. Rows expiring during the run are left for the next one, so it ends.
- * `batchSize`: tests.
+ * `onBatch` hears how many rows each DELETE deleted, once it has (committed:
+ * they stand whatever stops the rest); `batchSize`: tests.
  */
 export async function clearExpiredSessions(
   db: Database,
   now: Date,
-  batchSize = CLEAR_EXPIRED_BATCH,
+  {
+    batchSize = CLEAR_EXPIRED_BATCH,
+    onBatch,
+  }: { batchSize?: number; onBatch?: (deleted: number) => void } = {},
 ): Promise<number> {
   const expired = toDbTimestamp(db, now);
   let total = 0;
@@ -298,15 +302,15 @@ export async function clearExpiredSessions(
       .limit(batchSize)
       .pluck('session_key_hash');
     // The expiry again: a row a server saved since it was read is left be.
-    const deleted =
-      keys.length === 0
-        ? 0
-        : await db
-            .knex<SessionRow>('gredis_session')
-            .whereIn('session_key_hash', keys)
-            .andWhere('expire_date', '<=', expired)
-            .delete();
-    total += deleted;
+    if (keys.length > 0) {
+      const deleted = await db
+        .knex<SessionRow>('gredis_session')
+        .whereIn('session_key_hash', keys)
+        .andWhere('expire_date', '<=', expired)
+        .delete();
+      total += deleted;
+      onBatch?.(deleted);
+    }
     // A batch short of batchSize is the last; one whose rows a server's load or
     // logout deleted first is not, so the keys found decide.
     if (keys.length < batchSize) return total;

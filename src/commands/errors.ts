@@ -19,8 +19,8 @@ export class CommandFailed extends Error {
  * waiting for a lock) gives up.
  */
 export class CommandCancelled extends CommandFailed {
-  constructor(why?: string) {
-    super(why ? `Operation cancelled: ${why}.` : 'Operation cancelled.');
+  constructor(why?: string, exitCode = 1) {
+    super(why ? `Operation cancelled: ${why}.` : 'Operation cancelled.', exitCode);
     this.name = 'CommandCancelled';
   }
 }

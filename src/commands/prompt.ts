@@ -205,10 +205,21 @@ export async function cancelledByCtrlC<T>(
   work: (ctrlC: CtrlC) => Promise<T>,
   {
     leftUndone = 'what it was doing may still be done by the database',
+    cancelledStatus = 1,
     output = process.stdout,
   }: {
-    /** What a second Ctrl-C once the command is changing leaves behind, said as it exits. */
-    leftUndone?: string;
+    /**
+     * What a second Ctrl-C once the command is changing leaves behind, said as
+     * it exits: a function for what depends on how far the command got.
+     */
+    leftUndone?: string | (() => string);
+    /**
+     * The exit status of "Operation cancelled.": 1, as Django's commands that
+     * prompt end at a Ctrl-C (createsuperuser, changepassword); a command that
+     * prompts for nothing (showmigrations) gives EXIT_INTERRUPTED, the status
+     * the shell gave it when Ctrl-C killed it, before it cancelled its lookup.
+     */
+    cancelledStatus?: number;
     output?: NodeJS.WritableStream;
   } = {},
 ): Promise<T> {
@@ -224,7 +235,7 @@ export async function cancelledByCtrlC<T>(
         if (performance.now() - firstAt < DUPLICATE_SIGNAL_MS) return;
         output.write('\n');
         process.stderr.write(
-          `gredis: Ctrl-C again: exiting without waiting; ${changed ? leftUndone : LOOKUP_ABANDONED}.\n`,
+          `gredis: Ctrl-C again: exiting without waiting; ${changed ? said(leftUndone) : LOOKUP_ABANDONED}.\n`,
         );
         process.exit(EXIT_INTERRUPTED);
       }
@@ -252,7 +263,17 @@ export async function cancelledByCtrlC<T>(
       },
     };
     return await Promise.race([work(ctrlC), interrupted]);
+  } catch (error) {
+    // Said here, or by the lookup the Ctrl-C cancelled (unlessCancelled): the
+    // command's status either way.
+    if (error instanceof CommandCancelled && controller.signal.aborted)
+      throw new CommandCancelled(undefined, cancelledStatus);
+    throw error;
   } finally {
     process.removeListener('SIGINT', onSigint);
   }
+}
+
+function said(text: string | (() => string)): string {
+  return typeof text === 'string' ? text : text();
 }

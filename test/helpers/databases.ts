@@ -240,12 +240,15 @@ export interface TableLock {
 /**
  * Locks `table` of `backend`'s schema in access exclusive mode, in a transaction
  * of `locker` (a connection of the test's own), until release(): every
- * statement on the table waits, as behind a migration's ALTER TABLE.
+ * statement on the table waits, as behind a migration's ALTER TABLE. With
+ * `rowsWhere` (an SQL condition), only the rows it selects are locked (FOR
+ * UPDATE): a statement waits only once it comes to change one of them.
  */
 export async function lockTable(
   locker: pg.Client,
   backend: DatabaseBackend,
   table: string,
+  rowsWhere?: string,
 ): Promise<TableLock> {
   const schema = new URL(backend.url).searchParams.get('search_path')!;
   const holder = (await locker.query<{ pid: number }>('select pg_backend_pid() as pid')).rows[0]!
@@ -255,7 +258,11 @@ export async function lockTable(
     await locker.query('rollback');
   };
   try {
-    await locker.query(`lock table ${schema}.${table} in access exclusive mode`);
+    await locker.query(
+      rowsWhere === undefined
+        ? `lock table ${schema}.${table} in access exclusive mode`
+        : `select from ${schema}.${table} where ${rowsWhere} for update`,
+    );
   } catch (error) {
     await release();
     throw error;

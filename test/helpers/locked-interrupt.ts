@@ -20,6 +20,8 @@ export interface LockedStatement {
   table: string;
   /** Which statement waits, for the message if it never does. */
   waiting: string;
+  /** Only its rows that this SQL condition selects are locked (FOR UPDATE), not the table. */
+  rowsWhere?: string;
   /** The command's exit code on Ctrl-C. */
   code: number;
   /**
@@ -33,8 +35,9 @@ export interface LockedStatement {
 }
 
 /**
- * Runs `start()`'s command with `statement.table` locked until its statement
- * waits, then presses Ctrl-C: asserts it exits with `statement.code` within 2 s
+ * Runs `start()`'s command with `statement.table` (or some of its rows)
+ * locked until its statement waits, then presses Ctrl-C: asserts it exits
+ * with `statement.code` within 2 s
  * (well inside the 15 s statement timeout it would otherwise wait for) and that
  * nothing waits for the lock any more: each command runs its statements through
  * unlessCancelled, which cancels them on the server. Resolves with
@@ -44,18 +47,18 @@ export interface LockedStatement {
 export async function interruptWhileLocked(
   backend: DatabaseBackend,
   start: () => RunningGredis,
-  { table, waiting, code, lockWhen, thenGo }: LockedStatement,
+  { table, rowsWhere, waiting, code, lockWhen, thenGo }: LockedStatement,
 ): Promise<{ stdout: string; stderr: string }> {
   const locker = new pg.Client({ connectionString: SHARED_POSTGRES_URL });
   await locker.connect();
   let run: RunningGredis | undefined;
   let lock: TableLock | undefined;
   try {
-    if (lockWhen === undefined) lock = await lockTable(locker, backend, table);
+    if (lockWhen === undefined) lock = await lockTable(locker, backend, table, rowsWhere);
     run = start();
     if (lockWhen !== undefined) {
       await lockWhen(run);
-      lock = await lockTable(locker, backend, table);
+      lock = await lockTable(locker, backend, table, rowsWhere);
     }
     thenGo?.(run);
     await waitUntilBlockedBy(lock!.holder, waiting, { timeoutMs: 10_000 });
