@@ -1,7 +1,7 @@
 import type { Database } from '../db/connection.js';
 import { interruptQueriesOnAbort } from '../db/interrupt-queries.js';
 import { CommandCancelled } from './errors.js';
-import type { CtrlC } from './prompt.js';
+import type { CtrlC, LookupInterrupt } from './prompt.js';
 
 /**
  * Starts a command's change (ctrlC.changing()) and runs it: one statement, or
@@ -32,7 +32,7 @@ export async function changeUnlessCancelled<T>(
  */
 export async function unlessCancelled<T>(
   db: Database,
-  ctrlC: CtrlC,
+  ctrlC: LookupInterrupt,
   work: () => Promise<T>,
 ): Promise<T> {
   const interruption = interruptQueriesOnAbort(db, ctrlC.signal);

@@ -18,7 +18,7 @@ import type { Logger } from '../logger.js';
 import { unlessCancelled } from './cancellable-change.js';
 import { CommandFailed } from './errors.js';
 import { gredisCommand } from './invocation.js';
-import type { CtrlC } from './prompt.js';
+import type { LookupInterrupt } from './prompt.js';
 
 export interface CommandDatabaseOptions extends Pick<OpenDatabaseOptions, 'queryTimeoutMs'> {
   /**
@@ -27,12 +27,13 @@ export interface CommandDatabaseOptions extends Pick<OpenDatabaseOptions, 'query
    */
   migrating?: boolean;
   /**
-   * The Ctrl-C of a command run under cancelledByCtrlC: its check that the
-   * database is migrated is then a lookup like its own (unlessCancelled),
-   * cancelled on the server at a Ctrl-C, rather than left waiting for a lock
-   * on the migrations table, to run once the lock goes, its client long gone.
+   * The Ctrl-C of a command run under cancelledByCtrlC (or a server's signals
+   * while it starts: cancelledWhileStarting): its check that the database is
+   * migrated is then a lookup like its own (unlessCancelled), cancelled on the
+   * server at a Ctrl-C, rather than left waiting for a lock on the migrations
+   * table, to run once the lock goes, its client long gone.
    */
-  ctrlC?: CtrlC;
+  ctrlC?: LookupInterrupt;
 }
 
 /**

@@ -16,6 +16,9 @@ export const DUPLICATE_SIGNAL_MS = 1000;
  */
 const DUPLICATE_SIGNAL_LINGER_MS = 250;
 
+/** The signals a server stops on: see stopOnSignal. */
+export const STOP_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+
 /**
  * Resolves, with what `stop` resolved with, after SIGINT, SIGTERM or SIGHUP has
  * been handled by `stop`. A second signal while stopping exits at once with
@@ -49,8 +52,6 @@ export function stopOnSignal<T>(
         resolve(outcome);
       }, reject);
     };
-    process.on('SIGINT', onSignal);
-    process.on('SIGTERM', onSignal);
-    process.on('SIGHUP', onSignal);
+    for (const signal of STOP_SIGNALS) process.on(signal, onSignal);
   });
 }

@@ -180,6 +180,13 @@ export interface CtrlC {
 }
 
 /**
+ * What a lookup run through unlessCancelled needs of a CtrlC: the signal, and
+ * the wait for its cancel. A server's start-up, which changes nothing, gives
+ * no more (cancelledWhileStarting).
+ */
+export type LookupInterrupt = Pick<CtrlC, 'signal' | 'cancelledAfter'>;
+
+/**
  * What a second Ctrl-C before the change says it leaves: the first one is then
  * waiting (up to 1 s) for the cancel of a lookup to reach the database
  * (CtrlC.cancelledAfter). Nothing was written; a lookup that the cancel does

@@ -8,10 +8,10 @@ import { EVENT_CHANNELS } from '../protocol.js';
 import { Worker } from '../worker/runner.js';
 import { exitAbandoned } from './abandon.js';
 import { prepareApplication, requireApp } from './app-runtime.js';
-import { withDatabase } from './database.js';
 import { CommandFailed } from './errors.js';
 import { isMemoryLayerUrl, openLayer } from './layer.js';
 import { stopOnSignal } from './lifecycle.js';
+import { withServerDatabase } from './startup-signals.js';
 import { metricsListenFailed, metricsUrl, type MetricsFlags } from './metrics.js';
 import type { RunWorkerFlags } from './runworker.js';
 
@@ -26,7 +26,7 @@ export async function runWorker(appName: string, flags: RunWorkerFlags): Promise
       "runworker needs a shared channel layer (e.g. --layer redis://127.0.0.1:6379/0): with the in-process layer, thyme runs the app's workers itself, in its own process",
       2,
     );
-  await withDatabase(flags.database, logger, async (db) => {
+  await withServerDatabase(flags.database, logger, async (db) => {
     const build = await prepareApplication(entry, db, logger);
     // Connected only now: a worker that cannot start on its database (not
     // migrated, no SECRET_KEY) says that alone, no layer warnings before it.

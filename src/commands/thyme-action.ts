@@ -4,7 +4,6 @@ import type { ChannelLayer } from '../layer/types.js';
 import { Worker, windDownEnd, type StopReport } from '../worker/runner.js';
 import { exitAbandoned } from './abandon.js';
 import { prepareApplication, requireApp } from './app-runtime.js';
-import { withDatabase } from './database.js';
 import { DatabaseProbe } from '../db/probe.js';
 import { createLogger, type Logger } from '../logger.js';
 import {
@@ -21,6 +20,7 @@ import { openLayer } from './layer.js';
 import { urlHost } from '../listen.js';
 import { metricsListenFailed, metricsUrl } from './metrics.js';
 import { stopOnSignal } from './lifecycle.js';
+import { withServerDatabase } from './startup-signals.js';
 import type { ThymeFlags } from './thyme.js';
 import { readTlsFiles, watchTlsFiles, type TlsPaths } from './tls-files.js';
 
@@ -54,7 +54,7 @@ export async function runThyme(appName: string, flags: ThymeFlags): Promise<void
     }
     // The embedded default: the in-process layer reaches no other process, so
     // this process runs the app's workers itself.
-    await withDatabase(flags.database, logger, async (db) => {
+    await withServerDatabase(flags.database, logger, async (db) => {
       const app = (await prepareApplication(entry, db, logger))(layer);
       const worker = new Worker(layer, app, {
         stopTimeout: flags.stopTimeout,

@@ -84,10 +84,10 @@ export interface RunningGredis {
   /** Its exit status, or the signal that ended it. */
   exited: Promise<GredisExit>;
   /**
-   * Ctrl-C (SIGINT), then its exit status, failing the test if it has not ended
-   * within `ms`: "at once" is the point of every interrupt test.
+   * Ctrl-C (SIGINT), or `signal`, then its exit status, failing the test if it
+   * has not ended within `ms`: "at once" is the point of every interrupt test.
    */
-  interrupt(ms: number, what: string): Promise<GredisExit>;
+  interrupt(ms: number, what: string, signal?: NodeJS.Signals): Promise<GredisExit>;
 }
 
 export interface GredisExit {
@@ -120,8 +120,8 @@ export function startGredis(
     stdout: () => stdout,
     stderr: () => stderr,
     exited,
-    interrupt: (ms, what) => {
-      child.kill('SIGINT');
+    interrupt: (ms, what, signal = 'SIGINT') => {
+      child.kill(signal);
       return within(exited, ms, what);
     },
   };

@@ -22,7 +22,9 @@ export interface LockedStatement {
   waiting: string;
   /** Only its rows that this SQL condition selects are locked (FOR UPDATE), not the table. */
   rowsWhere?: string;
-  /** The command's exit code on Ctrl-C. */
+  /** What is sent to the command: Ctrl-C (SIGINT) by default. */
+  signal?: NodeJS.Signals;
+  /** The command's exit code on the signal. */
   code: number;
   /**
    * Resolves once the command is where the table is to be locked (its prompt,
@@ -36,8 +38,8 @@ export interface LockedStatement {
 
 /**
  * Runs `start()`'s command with `statement.table` (or some of its rows)
- * locked until its statement waits, then presses Ctrl-C: asserts it exits
- * with `statement.code` within 2 s
+ * locked until its statement waits, then presses Ctrl-C (or sends
+ * `statement.signal`): asserts it exits with `statement.code` within 2 s
  * (well inside the 15 s statement timeout it would otherwise wait for) and that
  * nothing waits for the lock any more: each command runs its statements through
  * unlessCancelled, which cancels them on the server. Resolves with
@@ -47,7 +49,7 @@ export interface LockedStatement {
 export async function interruptWhileLocked(
   backend: DatabaseBackend,
   start: () => RunningGredis,
-  { table, rowsWhere, waiting, code, lockWhen, thenGo }: LockedStatement,
+  { table, rowsWhere, signal, waiting, code, lockWhen, thenGo }: LockedStatement,
 ): Promise<{ stdout: string; stderr: string }> {
   const locker = new pg.Client({ connectionString: SHARED_POSTGRES_URL });
   await locker.connect();
@@ -62,7 +64,7 @@ export async function interruptWhileLocked(
     }
     thenGo?.(run);
     await waitUntilBlockedBy(lock!.holder, waiting, { timeoutMs: 10_000 });
-    assert.equal(await run.interrupt(2000, 'the command to end'), { code, signal: null });
+    assert.equal(await run.interrupt(2000, 'the command to end', signal), { code, signal: null });
     assert.is(await blockedBy(lock!.holder), 0, 'the statement was cancelled on the server');
     return { stdout: run.stdout(), stderr: run.stderr() };
   } finally {
