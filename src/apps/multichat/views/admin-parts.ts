@@ -18,10 +18,9 @@ import {
   type FlashMessage,
 } from './layout.js';
 import { leaveFlash, takeFlash } from './flash.js';
-import { keepListFilters, type ChangeList, type ListNouns } from './changelist.js';
+import type { ChangeList, ListNouns } from './changelist.js';
 import { actionBar, confirmedFields } from './changelist-actions.js';
 import { CONFIRM_TITLE, deleteConfirmation } from './delete-confirmation.js';
-import { ROOM_LIST_MODEL, USER_LIST_MODEL } from './list-models.js';
 import { truncateWords } from '../../../python-strip.js';
 import type { NewLogEntry } from '../admin-log.js';
 
@@ -76,39 +75,6 @@ export function saveButtons(): HtmlValue {
   return html`<button type="submit" class="primary" name="_save">Save</button>
     <button type="submit" name="_addanother">Save and add another</button>
     <button type="submit" name="_continue">Save and continue editing</button>`;
-}
-
-/**
- * Where a saved add or change form leads, as ModelAdmin.response_add and
- * response_change send it: "Save and continue editing" (`_continue`, read first)
- * to the object's page, "Save and add another" to an empty add form, each notice
- * saying so; "Save" back to the list, unless `saveContinues` (UserAdmin's add,
- * whose Save continues to the new user's page). Every way keeps the list's filters.
- */
-export function afterSave(
-  request: Request,
-  options: {
-    kind: 'room' | 'user';
-    object: FlashLink;
-    done: 'added' | 'changed';
-    list: string;
-    add: string;
-    saveContinues?: boolean;
-  },
-): Response {
-  const { kind, object, list } = options;
-  const form = request.form();
-  const keep = keepListFilters(request, list, kind === 'room' ? ROOM_LIST_MODEL : USER_LIST_MODEL);
-  const notice = savedNotice(kind, object, options.done);
-  const another = form.has('_addanother');
-  if (form.has('_continue') || (options.saveContinues && !another))
-    return redirectWith(request, keep(object.href), [...notice, ' You may edit it again below.']);
-  if (another)
-    return redirectWith(request, keep(options.add), [
-      ...notice,
-      ` You may add another ${kind} below.`,
-    ]);
-  return redirectWith(request, keep(list), notice);
 }
 
 /** Django's notice after a delete (ModelAdmin.response_delete): the name as it was, no link. */

@@ -1,7 +1,7 @@
 /** The admin's rooms (staff): list, add, change, delete and history. */
 import { html, type HtmlValue } from '../../../worker/http/html.js';
 import type { Request } from '../../../worker/http/request.js';
-import { Response } from '../../../worker/http/response.js';
+import type { Response } from '../../../worker/http/response.js';
 import type { View } from '../../../worker/http/router.js';
 import { roomDeletedFrame, roomGroup } from '../chat-protocol.js';
 import type { AdminServices } from '../index.js';
@@ -13,43 +13,21 @@ import {
   unsentRoomClose,
   unsentRoomNotice,
 } from './after-change-close.js';
-import {
-  keepListFilters,
-  loadChangeList,
-  paginator,
-  searchForm,
-  type ChangeList,
-  type KeepFilters,
-  type ListNouns,
-} from './changelist.js';
-import {
-  actionCheckbox,
-  actionToggleHeader,
-  listAction,
-  type DeleteSelected,
-} from './changelist-actions.js';
-import { filterSidebar, sortableHeader } from './list-controls.js';
+import type { ChangeList, KeepFilters, ListNouns } from './changelist.js';
+import type { DeleteSelected } from './changelist-actions.js';
+import { sortableHeader } from './list-controls.js';
 import { ROOM_LIST_MODEL } from './list-models.js';
-import { ADDITION, CHANGE, DELETION, type LoggedModel } from '../admin-log.js';
+import { ADDITION, CHANGE } from '../admin-log.js';
 import { changeMessage } from '../change-message.js';
-import { historyTable } from './history.js';
 import {
-  ACTIONS_SCRIPT,
   ROOMS_CRUMB,
   adminPage,
-  afterSave,
   changedLabels,
-  changelistForm,
-  confirmDelete,
-  confirmDeleteSelected,
-  deletedNotice,
-  historyPage,
   isChecked,
   logAction,
   missingObject,
   objectCrumbs,
   objectTools,
-  parseId,
   reasonOf,
   redirectWith,
   saveButtons,
@@ -57,42 +35,47 @@ import {
   yesNo,
   ROOM_LIST,
 } from './admin-parts.js';
+import {
+  addPath,
+  afterSave,
+  changeListView,
+  deleteLogged,
+  deleteSelected,
+  deleteView,
+  findObject,
+  historyView,
+  keepFilters,
+  loggedObject,
+  objectLink,
+  objectPath,
+  objectsTable,
+  type AdminModel,
+} from './admin-model.js';
 
 /** The list's nouns, for its count here and on the dashboard, and its search label. */
 export const ROOM_NOUNS: ListNouns = { singular: 'room', plural: 'rooms', searchedBy: 'title' };
 
+/** The rooms' admin: a room is named by its title (Room.__str__). */
+export const ROOM_ADMIN: AdminModel<Room> = {
+  kind: 'room',
+  nouns: ROOM_NOUNS,
+  list: ROOM_LIST,
+  listModel: ROOM_LIST_MODEL,
+  crumb: ROOMS_CRUMB,
+  logged: 'chat.room',
+  repository: (services) => services.rooms,
+  find: (services, id) => services.rooms.find(id),
+  name: (room) => room.title,
+};
+
 export function roomList(services: AdminServices): View {
-  return async (request) => {
-    const list = await loadChangeList(request, services.rooms, ROOM_LIST_MODEL);
-    if (list instanceof Response) return list;
-    const acted = await listAction(request, list, deleteSelectedRooms(services, request));
-    if (acted) return acted;
-    const keep = keepListFilters(request, ROOM_LIST, ROOM_LIST_MODEL);
-    const title = 'Select room to change';
-    return adminPage(
-      request,
-      { title, crumbs: [{ text: 'Rooms' }], scripts: [ACTIONS_SCRIPT] },
-      html`<div class="page-heading">
-          <h1>${title}</h1>
-          <a class="button primary" href="${keep('/admin/rooms/new/')}">Add room</a>
-        </div>
-        ${
-          list.fullCount === 0
-            ? html`<p class="empty">
-                No rooms yet. <a href="/admin/rooms/new/">Add the first one</a>.
-              </p>`
-            : html`${searchForm(list, ROOM_NOUNS)}
-                <div class="changelist">
-                  <div class="changelist-main">
-                    ${changelistForm(request, list, ROOM_NOUNS, roomsTable(list, keep))}
-                    ${paginator(list, ROOM_NOUNS)}
-                  </div>
-                  ${filterSidebar(list)}
-                </div>`
-        }`,
-      list.messages,
-    );
-  };
+  return changeListView(services, ROOM_ADMIN, {
+    table: roomsTable,
+    deleteSelected: (request) => deleteSelectedRooms(services, request),
+    empty: html`<p class="empty">
+      No rooms yet. <a href="${addPath(ROOM_ADMIN)}">Add the first one</a>.
+    </p>`,
+  });
 }
 
 /**
@@ -100,43 +83,20 @@ export function roomList(services: AdminServices): View {
  * linking to its edit and delete pages.
  */
 function roomsTable(list: ChangeList<Room>, keep: KeepFilters): HtmlValue {
-  return list.items.length === 0
-    ? ''
-    : html`<div class="table-wrap">
-        <table class="admin-table">
-          <caption class="visually-hidden">
-            Rooms
-          </caption>
-          <thead>
-            <tr>
-              ${actionToggleHeader()} ${sortableHeader(list, 1, 'ID')}
-              ${sortableHeader(list, 2, 'Title')} ${sortableHeader(list, 3, 'Staff only')}
-              <th scope="col"><span class="visually-hidden">Actions</span></th>
-            </tr>
-          </thead>
-          <tbody>
-            ${list.items.map(
-              (room) =>
-                html`<tr data-room-id="${room.id}">
-                  ${actionCheckbox(room.id, room.title)}
-                  <td class="num">${room.id}</td>
-                  <th scope="row">
-                    <a href="${keep(`/admin/rooms/${room.id}/`)}">${room.title}</a>
-                  </th>
-                  <td>${yesNo(room.staffOnly)}</td>
-                  <td class="actions">
-                    <a href="${keep(`/admin/rooms/${room.id}/`)}"
-                      >Edit<span class="visually-hidden"> ${room.title}</span></a
-                    >
-                    <a href="${keep(`/admin/rooms/${room.id}/delete/`)}" class="danger-link"
-                      >Delete<span class="visually-hidden"> ${room.title}</span></a
-                    >
-                  </td>
-                </tr>`,
-            )}
-          </tbody>
-        </table>
-      </div>`;
+  return objectsTable(ROOM_ADMIN, list, keep, {
+    headers: html`${sortableHeader(list, 1, 'ID')} ${sortableHeader(list, 2, 'Title')}
+    ${sortableHeader(list, 3, 'Staff only')}`,
+    row: (room) =>
+      html`<td class="num">${room.id}</td>
+        <th scope="row">
+          <a href="${keep(objectPath(ROOM_ADMIN, room.id))}">${room.title}</a>
+        </th>
+        <td>${yesNo(room.staffOnly)}</td>`,
+    link: (room) =>
+      html`<a href="${keep(objectPath(ROOM_ADMIN, room.id, 'delete/'))}" class="danger-link"
+        >Delete<span class="visually-hidden"> ${room.title}</span></a
+      >`,
+  });
 }
 
 interface RoomValues {
@@ -155,10 +115,10 @@ function roomForm(
   options: { action: string; values: RoomValues; errors: Errors; room?: Room },
 ): Response {
   const { values, errors, room } = options;
-  const keep = keepListFilters(request, ROOM_LIST, ROOM_LIST_MODEL);
+  const keep = keepFilters(request, ROOM_ADMIN);
   const title = room ? 'Change room' : 'Add room';
   const crumbs = room
-    ? objectCrumbs(ROOMS_CRUMB, room.title, `/admin/rooms/${room.id}/`)
+    ? objectCrumbs(ROOMS_CRUMB, room.title, objectPath(ROOM_ADMIN, room.id))
     : [ROOMS_CRUMB, { text: title }];
   return adminPage(
     request,
@@ -168,7 +128,7 @@ function roomForm(
       ${
         room
           ? html`<h2 class="subtitle">${room.title}</h2>
-              ${objectTools(keep(`/admin/rooms/${room.id}/history/`))}`
+              ${objectTools(keep(objectPath(ROOM_ADMIN, room.id, 'history/')))}`
           : ''
       }
       ${formError(errors)}
@@ -179,7 +139,7 @@ function roomForm(
         <p class="form-actions">
           ${saveButtons()}
           <a class="button" href="${keep(ROOM_LIST)}">Cancel</a>
-          ${room ? html`<a class="danger-link" href="${keep(`/admin/rooms/${room.id}/delete/`)}">Delete</a>` : ''}
+          ${room ? html`<a class="danger-link" href="${keep(objectPath(ROOM_ADMIN, room.id, 'delete/'))}">Delete</a>` : ''}
         </p>
       </form>
     </section>`,
@@ -188,7 +148,7 @@ function roomForm(
 
 export function roomCreate(services: AdminServices): View {
   return async (request) => {
-    const action = '/admin/rooms/new/';
+    const action = addPath(ROOM_ADMIN);
     if (request.method !== 'POST') {
       return roomForm(request, {
         action,
@@ -200,18 +160,12 @@ export function roomCreate(services: AdminServices): View {
     try {
       const room = await services.rooms.create(values.title, values.staffOnly, (trx, made) =>
         logAction(services, request, trx, {
-          ...roomObject(made),
+          ...loggedObject(ROOM_ADMIN, made),
           action: ADDITION,
           message: changeMessage(true),
         }),
       );
-      return afterSave(request, {
-        kind: 'room',
-        object: { href: `/admin/rooms/${room.id}/`, text: room.title },
-        done: 'added',
-        list: ROOM_LIST,
-        add: action,
-      });
+      return afterSave(request, ROOM_ADMIN, room, { done: 'added' });
     } catch (error) {
       if (!(error instanceof InvalidRoomTitle)) throw error;
       const errors = { title: reasonOf(error.message, /^invalid room title:\s*/) };
@@ -222,10 +176,9 @@ export function roomCreate(services: AdminServices): View {
 
 export function roomEdit(services: AdminServices): View {
   return async (request, params) => {
-    const id = parseId(params.id);
-    const room = id === undefined ? undefined : await services.rooms.find(id);
+    const room = await findObject(services, ROOM_ADMIN, params);
     if (!room) return missingObject(request, 'room', params.id);
-    const action = `/admin/rooms/${room.id}/`;
+    const action = objectPath(ROOM_ADMIN, room.id);
     if (request.method !== 'POST') {
       return roomForm(request, { action, values: room, errors: {}, room });
     }
@@ -237,20 +190,19 @@ export function roomEdit(services: AdminServices): View {
         values.staffOnly,
         (trx, after) =>
           logAction(services, request, trx, {
-            ...roomObject(after),
+            ...loggedObject(ROOM_ADMIN, after),
             action: CHANGE,
             message: changeMessage(false, changedLabels(room, after, ROOM_LABELS)),
           }),
       );
       if (!saved) return missingObject(request, 'room', params.id);
-      const object = { href: action, text: saved.title };
       // Its members joined when anyone could: they join again, and only staff get
       // in. So does a save that finds it staff-only with that close still owed.
       const closing = saved.staffOnly && (!room.staffOnly || unsentRoomClose(request, room.id));
       if (closing && !(await closeRoomAfterChange(services, request, room.id))) {
         // The change stands; its page is where saving again sends the close.
-        const here = keepListFilters(request, ROOM_LIST, ROOM_LIST_MODEL)(action);
-        const notice = savedNotice('room', object, 'changed');
+        const here = keepFilters(request, ROOM_ADMIN)(action);
+        const notice = savedNotice('room', objectLink(ROOM_ADMIN, saved), 'changed');
         return redirectWith(
           request,
           here,
@@ -258,13 +210,7 @@ export function roomEdit(services: AdminServices): View {
           'warning',
         );
       }
-      return afterSave(request, {
-        kind: 'room',
-        object,
-        done: 'changed',
-        list: ROOM_LIST,
-        add: '/admin/rooms/new/',
-      });
+      return afterSave(request, ROOM_ADMIN, saved, { done: 'changed' });
     } catch (error) {
       if (!(error instanceof InvalidRoomTitle)) throw error;
       const errors = { title: reasonOf(error.message, /^invalid room title:\s*/) };
@@ -274,42 +220,11 @@ export function roomEdit(services: AdminServices): View {
 }
 
 export function roomDelete(services: AdminServices): View {
-  return async (request, params) => {
-    const id = parseId(params.id);
-    const room = id === undefined ? undefined : await services.rooms.find(id);
-    if (!room) return missingObject(request, 'room', params.id);
-    const keep = keepListFilters(request, ROOM_LIST, ROOM_LIST_MODEL);
-    if (request.method !== 'POST') {
-      const href = `/admin/rooms/${room.id}/`;
-      return confirmDelete(request, {
-        kind: 'room',
-        name: room.title,
-        href,
-        consequence: 'Anyone in the room can no longer send to it. This cannot be undone.',
-        action: keep(`/admin/rooms/${room.id}/delete/`),
-        cancel: keep(href),
-        crumbs: objectCrumbs(ROOMS_CRUMB, room.title, href, 'Delete'),
-      });
-    }
-    if (!(await deleteRoom(services, request, room)))
-      return missingObject(request, 'room', params.id);
-    const notice = deletedNotice('room', room.title);
-    if (await tellRoomDeleted(services, request, room.id))
-      return redirectWith(request, keep(ROOM_LIST), notice);
-    return redirectWith(
-      request,
-      keep(ROOM_LIST),
-      `${notice}${unsentRoomNotice('deleted')}`,
-      'warning',
-    );
-  };
-}
-
-/** Deletes `room` with its log entry (log_deletion), in one transaction; false if it was gone. */
-function deleteRoom(services: AdminServices, request: Request, room: Room): Promise<boolean> {
-  return services.rooms.delete(room.id, (trx) =>
-    logAction(services, request, trx, { ...roomObject(room), action: DELETION }),
-  );
+  return deleteView(services, ROOM_ADMIN, {
+    consequence: () => 'Anyone in the room can no longer send to it. This cannot be undone.',
+    afterDelete: (request, room) => tellRoomDeleted(services, request, room.id),
+    unsent: unsentRoomNotice('deleted'),
+  });
 }
 
 /**
@@ -333,47 +248,23 @@ function tellRoomDeleted(
 
 /** delete_selected on rooms: each deleted as the room's delete view deletes it. */
 function deleteSelectedRooms(services: AdminServices, request: Request): DeleteSelected<Room> {
-  return {
-    nouns: ROOM_NOUNS,
-    source: services.rooms,
-    confirm: (rooms) =>
-      confirmDeleteSelected(request, rooms, {
-        nouns: ROOM_NOUNS,
-        crumb: ROOMS_CRUMB,
-        describe: (room) => ({ name: room.title, href: `/admin/rooms/${room.id}/` }),
-        consequence: 'Anyone in these rooms can no longer send to them. This cannot be undone.',
-      }),
+  return deleteSelected(services, request, ROOM_ADMIN, {
+    consequence: () => 'Anyone in these rooms can no longer send to them. This cannot be undone.',
     async remove(rooms) {
       let deleted = 0;
       let untold = false;
       for (const room of rooms) {
-        if (!(await deleteRoom(services, request, room))) continue;
+        if (!(await deleteLogged(services, request, ROOM_ADMIN, room))) continue;
         deleted += 1;
         if (!(await tellRoomDeleted(services, request, room.id))) untold = true;
       }
       return { deleted, warning: untold ? unsentRoomNotice('deleted', deleted) : undefined };
     },
-  };
+  });
 }
 
 export function roomHistory(services: AdminServices): View {
-  return async (request, params) => {
-    const id = parseId(params.id);
-    const room = id === undefined ? undefined : await services.rooms.find(id);
-    if (!room) return missingObject(request, 'room', params.id);
-    const entries = await services.log.historyOf('chat.room', room.id);
-    return historyPage(request, {
-      list: ROOMS_CRUMB,
-      name: room.title,
-      href: `/admin/rooms/${room.id}/`,
-      body: historyTable(entries),
-    });
-  };
-}
-
-/** A room as its log entries name it: Room.__str__ is its title. */
-function roomObject(room: Room): { model: LoggedModel; objectId: number; objectRepr: string } {
-  return { model: 'chat.room', objectId: room.id, objectRepr: room.title };
+  return historyView(services, ROOM_ADMIN);
 }
 
 /** The room form's fields and their labels (the model's verbose names), in its order. */

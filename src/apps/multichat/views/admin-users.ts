@@ -21,7 +21,7 @@ import {
 import { login, logout } from '../../../worker/http/auth.js';
 import { html, type HtmlValue } from '../../../worker/http/html.js';
 import type { Request } from '../../../worker/http/request.js';
-import { Response } from '../../../worker/http/response.js';
+import type { Response } from '../../../worker/http/response.js';
 import type { View } from '../../../worker/http/router.js';
 import { CLOSE_ACCESS_CHANGED } from '../chat-protocol.js';
 import type { AdminServices } from '../index.js';
@@ -33,45 +33,23 @@ import {
   unsentCloseNotice,
   type UserSocketsClose,
 } from './after-change-close.js';
-import {
-  keepListFilters,
-  loadChangeList,
-  paginator,
-  searchForm,
-  type ChangeList,
-  type KeepFilters,
-  type ListNouns,
-} from './changelist.js';
-import {
-  actionCheckbox,
-  actionToggleHeader,
-  listAction,
-  type DeleteSelected,
-} from './changelist-actions.js';
-import { filterSidebar, sortableHeader } from './list-controls.js';
+import type { ChangeList, KeepFilters, ListNouns } from './changelist.js';
+import type { DeleteSelected } from './changelist-actions.js';
+import { sortableHeader } from './list-controls.js';
 import { USER_LIST_MODEL } from './list-models.js';
 import { pythonStrip } from '../../../python-strip.js';
-import { ADDITION, CHANGE, DELETION, type LoggedModel } from '../admin-log.js';
+import { ADDITION, CHANGE } from '../admin-log.js';
 import { changeMessage, type ChangeMessagePart } from '../change-message.js';
-import { historyTable } from './history.js';
 import {
-  ACTIONS_SCRIPT,
   USERS_CRUMB,
   adminPage,
-  afterSave,
   changedLabels,
-  changelistForm,
-  confirmDelete,
-  confirmDeleteSelected,
-  deletedNotice,
   hasErrors,
-  historyPage,
   isChecked,
   logAction,
   missingObject,
   objectCrumbs,
   objectTools,
-  parseId,
   reasonOf,
   redirectWith,
   saveButtons,
@@ -80,6 +58,23 @@ import {
   yesNo,
   USER_LIST,
 } from './admin-parts.js';
+import {
+  addPath,
+  afterSave,
+  changeListView,
+  deleteLogged,
+  deleteSelected,
+  deleteView,
+  findObject,
+  historyView,
+  keepFilters,
+  keptObjectPaths,
+  loggedObject,
+  objectLink,
+  objectPath,
+  objectsTable,
+  type AdminModel,
+} from './admin-model.js';
 
 /** The list's nouns, for its count here and on the dashboard, and its search label. */
 export const USER_NOUNS: ListNouns = {
@@ -88,32 +83,24 @@ export const USER_NOUNS: ListNouns = {
   searchedBy: 'username, first name, last name or email',
 };
 
+/** The users' admin: a user is named by their username (AbstractBaseUser.__str__). */
+export const USER_ADMIN: AdminModel<User> = {
+  kind: 'user',
+  nouns: USER_NOUNS,
+  list: USER_LIST,
+  listModel: USER_LIST_MODEL,
+  crumb: USERS_CRUMB,
+  logged: 'auth.user',
+  repository: (services) => services.users,
+  find: (services, id) => services.users.findById(id),
+  name: (user) => user.username,
+};
+
 export function userList(services: AdminServices): View {
-  return async (request) => {
-    const list = await loadChangeList(request, services.users, USER_LIST_MODEL);
-    if (list instanceof Response) return list;
-    const acted = await listAction(request, list, deleteSelectedUsers(services, request));
-    if (acted) return acted;
-    const keep = keepListFilters(request, USER_LIST, USER_LIST_MODEL);
-    const title = 'Select user to change';
-    return adminPage(
-      request,
-      { title, crumbs: [{ text: 'Users' }], scripts: [ACTIONS_SCRIPT] },
-      html`<div class="page-heading">
-          <h1>${title}</h1>
-          <a class="button primary" href="${keep('/admin/users/new/')}">Add user</a>
-        </div>
-        ${searchForm(list, USER_NOUNS)}
-        <div class="changelist">
-          <div class="changelist-main">
-            ${changelistForm(request, list, USER_NOUNS, usersTable(list, keep))}
-            ${paginator(list, USER_NOUNS)}
-          </div>
-          ${filterSidebar(list)}
-        </div>`,
-      list.messages,
-    );
-  };
+  return changeListView(services, USER_ADMIN, {
+    table: usersTable,
+    deleteSelected: (request) => deleteSelectedUsers(services, request),
+  });
 }
 
 /**
@@ -121,48 +108,25 @@ export function userList(services: AdminServices): View {
  * whose headers sort by them, each linking to its edit and password pages.
  */
 function usersTable(list: ChangeList<User>, keep: KeepFilters): HtmlValue {
-  return list.items.length === 0
-    ? ''
-    : html`<div class="table-wrap">
-        <table class="admin-table">
-          <caption class="visually-hidden">
-            Users
-          </caption>
-          <thead>
-            <tr>
-              ${actionToggleHeader()} ${sortableHeader(list, 1, 'Username')}
-              ${sortableHeader(list, 2, 'Email address', { optional: true })}
-              ${sortableHeader(list, 3, 'First name', { optional: true })}
-              ${sortableHeader(list, 4, 'Last name', { optional: true })}
-              ${sortableHeader(list, 5, 'Staff status')}
-              <th scope="col"><span class="visually-hidden">Actions</span></th>
-            </tr>
-          </thead>
-          <tbody>
-            ${list.items.map(
-              (user) =>
-                html`<tr data-user-id="${user.id}">
-                  ${actionCheckbox(user.id, user.username)}
-                  <th scope="row">
-                    <a href="${keep(`/admin/users/${user.id}/`)}">${user.username}</a>
-                  </th>
-                  <td class="optional">${user.email}</td>
-                  <td class="optional">${user.firstName}</td>
-                  <td class="optional">${user.lastName}</td>
-                  <td>${yesNo(user.isStaff)}</td>
-                  <td class="actions">
-                    <a href="${keep(`/admin/users/${user.id}/`)}"
-                      >Edit<span class="visually-hidden"> ${user.username}</span></a
-                    >
-                    <a href="${keep(`/admin/users/${user.id}/password/`)}"
-                      >Password<span class="visually-hidden"> of ${user.username}</span></a
-                    >
-                  </td>
-                </tr>`,
-            )}
-          </tbody>
-        </table>
-      </div>`;
+  return objectsTable(USER_ADMIN, list, keep, {
+    headers: html`${sortableHeader(list, 1, 'Username')}
+    ${sortableHeader(list, 2, 'Email address', { optional: true })}
+    ${sortableHeader(list, 3, 'First name', { optional: true })}
+    ${sortableHeader(list, 4, 'Last name', { optional: true })}
+    ${sortableHeader(list, 5, 'Staff status')}`,
+    row: (user) =>
+      html`<th scope="row">
+          <a href="${keep(objectPath(USER_ADMIN, user.id))}">${user.username}</a>
+        </th>
+        <td class="optional">${user.email}</td>
+        <td class="optional">${user.firstName}</td>
+        <td class="optional">${user.lastName}</td>
+        <td>${yesNo(user.isStaff)}</td>`,
+    link: (user) =>
+      html`<a href="${keep(objectPath(USER_ADMIN, user.id, 'password/'))}"
+        >Password<span class="visually-hidden"> of ${user.username}</span></a
+      >`,
+  });
 }
 
 interface UserFlags {
@@ -222,14 +186,14 @@ interface NewUserValues extends UserFlags {
 }
 
 function userCreateForm(request: Request, values: NewUserValues, errors: Errors): Response {
-  const keep = keepListFilters(request, USER_LIST, USER_LIST_MODEL);
+  const keep = keepFilters(request, USER_ADMIN);
   return adminPage(
     request,
     { title: 'Add user', crumbs: [USERS_CRUMB, { text: 'Add user' }] },
     html`<section class="card form-card" aria-labelledby="form-heading">
       <h1 id="form-heading">Add user</h1>
       ${formError(errors)}
-      <form method="post" action="${keep('/admin/users/new/')}" class="admin-form">
+      <form method="post" action="${keep(addPath(USER_ADMIN))}" class="admin-form">
         ${csrfInput(request)}
         ${field({ name: 'username', label: 'Username', value: values.username, error: errors.username, required: true, autofocus: !hasErrors(errors), autocomplete: 'off', autocapitalize: 'none', maxChars: USERNAME_MAX_LENGTH, help: `Required. ${USERNAME_MAX_LENGTH} characters or fewer. Letters, digits and @/./+/-/_ only.` })}
         ${field({ name: 'email', label: 'Email address (optional)', type: 'email', value: values.email, error: errors.email, autocomplete: 'off', maxChars: EMAIL_MAX_LENGTH })}
@@ -280,19 +244,12 @@ export function userCreate(services: AdminServices): View {
     try {
       const user = await services.users.create({ ...values, password }, (trx, made) =>
         logAction(services, request, trx, {
-          ...userObject(made),
+          ...loggedObject(USER_ADMIN, made),
           action: ADDITION,
           message: changeMessage(true),
         }),
       );
-      return afterSave(request, {
-        kind: 'user',
-        object: { href: `/admin/users/${user.id}/`, text: user.username },
-        done: 'added',
-        list: USER_LIST,
-        add: '/admin/users/new/',
-        saveContinues: true,
-      });
+      return afterSave(request, USER_ADMIN, user, { done: 'added', saveContinues: true });
     } catch (error) {
       if (error instanceof DuplicateUsername)
         errors.username = 'A user with that username already exists.';
@@ -303,12 +260,6 @@ export function userCreate(services: AdminServices): View {
       return userCreateForm(request, values, errors);
     }
   };
-}
-
-/** Ends every session of a user and closes their chat sockets (CLOSE_LOGGED_OUT). */
-async function findUser(services: AdminServices, params: Record<string, string>) {
-  const id = parseId(params.id);
-  return id === undefined ? undefined : services.users.findById(id);
 }
 
 /**
@@ -346,19 +297,20 @@ function userEditForm(
   errors: Errors,
 ): Response {
   const self = user.id === request.user?.id;
-  const keep = keepListFilters(request, USER_LIST, USER_LIST_MODEL);
+  const keep = keepFilters(request, USER_ADMIN);
+  const page = keptObjectPaths(request, USER_ADMIN, user.id);
   const title = 'Change user';
   return adminPage(
     request,
     {
       title,
       subtitle: user.username,
-      crumbs: objectCrumbs(USERS_CRUMB, user.username, `/admin/users/${user.id}/`),
+      crumbs: objectCrumbs(USERS_CRUMB, user.username, objectPath(USER_ADMIN, user.id)),
     },
     html`<section class="card form-card" aria-labelledby="form-heading">
       <h1 id="form-heading">${title}</h1>
       <h2 class="subtitle username">${user.username}</h2>
-      ${objectTools(keep(`/admin/users/${user.id}/history/`))}
+      ${objectTools(page('history/'))}
       <dl class="facts">
         <dt>ID</dt>
         <dd>${user.id}</dd>
@@ -368,15 +320,15 @@ function userEditForm(
         <dd>${timestamp(user.lastLogin)}</dd>
       </dl>
       ${formError(errors)}
-      <form method="post" action="${keep(`/admin/users/${user.id}/`)}" class="admin-form">
-        ${csrfInput(request)} ${passwordRow(password, keep(`/admin/users/${user.id}/password/`))}
+      <form method="post" action="${page()}" class="admin-form">
+        ${csrfInput(request)} ${passwordRow(password, page('password/'))}
         ${field({ name: 'email', label: 'Email address (optional)', type: 'email', value: values.email, error: errors.email, autocomplete: 'off', maxChars: EMAIL_MAX_LENGTH })}
         ${flagFields(values, errors)}
         ${self ? html`<p class="help">This is your own account: you cannot take away your own active, staff or superuser status.</p>` : ''}
         <p class="form-actions">
           ${saveButtons()}
           <a class="button" href="${keep(USER_LIST)}">Cancel</a>
-          <a class="danger-link" href="${keep(`/admin/users/${user.id}/delete/`)}">Delete</a>
+          <a class="danger-link" href="${page('delete/')}">Delete</a>
         </p>
       </form>
     </section>`,
@@ -385,7 +337,7 @@ function userEditForm(
 
 export function userEdit(services: AdminServices): View {
   return async (request, params) => {
-    const user = await findUser(services, params);
+    const user = await findObject(services, USER_ADMIN, params);
     if (!user) return missingObject(request, 'user', params.id);
     // The password's summary is read only for a page that shows it (not for a save).
     const editForm = async (
@@ -425,7 +377,7 @@ export function userEdit(services: AdminServices): View {
         // domain's case typed anew is a change, and re-saving one stored
         // unnormalised is none, as in Django.
         await logAction(services, request, trx, {
-          ...userObject(after),
+          ...loggedObject(USER_ADMIN, after),
           action: CHANGE,
           message: changeMessage(
             false,
@@ -439,22 +391,16 @@ export function userEdit(services: AdminServices): View {
       errors.email = reasonOf(error.message, /^invalid email:\s*/);
       return editForm(values, errors);
     }
-    const object = { href: `/admin/users/${saved.id}/`, text: saved.username };
     const close = closeAfterSave(request, user, saved);
     if (close !== undefined && !(await closeAfterChange(services, request, user.id, close))) {
       // The change stands; its page is where saving again sends the close.
-      const here = keepListFilters(request, USER_LIST, USER_LIST_MODEL)(object.href);
+      const object = objectLink(USER_ADMIN, saved);
+      const here = keepFilters(request, USER_ADMIN)(object.href);
       const notice = savedNotice('user', object, 'changed');
       const retry = 'save the user again';
       return redirectWith(request, here, [...notice, unsentCloseNotice(close, retry)], 'warning');
     }
-    return afterSave(request, {
-      kind: 'user',
-      object,
-      done: 'changed',
-      list: USER_LIST,
-      add: '/admin/users/new/',
-    });
+    return afterSave(request, USER_ADMIN, saved, { done: 'changed' });
   };
 }
 
@@ -476,10 +422,10 @@ function closeAfterSave(request: Request, before: User, after: User): UserSocket
 }
 
 function userPasswordForm(request: Request, user: User, errors: Errors): Response {
-  const keep = keepListFilters(request, USER_LIST, USER_LIST_MODEL);
   // UserAdmin.user_change_password's title, and its page's sentence and button.
   const title = `Change password: ${user.username}`;
-  const href = `/admin/users/${user.id}/`;
+  const href = objectPath(USER_ADMIN, user.id);
+  const page = keptObjectPaths(request, USER_ADMIN, user.id);
   return adminPage(
     request,
     { title, crumbs: objectCrumbs(USERS_CRUMB, user.username, href, 'Change password') },
@@ -488,11 +434,11 @@ function userPasswordForm(request: Request, user: User, errors: Errors): Respons
       <p>Enter a new password for the user <strong>${user.username}</strong>.</p>
       <p class="help">The user’s sessions end: they log in again with the new password.</p>
       ${formError(errors)}
-      <form method="post" action="${keep(`/admin/users/${user.id}/password/`)}" class="admin-form">
+      <form method="post" action="${page('password/')}" class="admin-form">
         ${csrfInput(request)} ${passwordFields(errors)}
         <p class="form-actions">
           <button type="submit" class="primary">Change password</button>
-          <a class="button" href="${keep(`/admin/users/${user.id}/`)}">Cancel</a>
+          <a class="button" href="${page()}">Cancel</a>
         </p>
       </form>
     </section>`,
@@ -501,7 +447,7 @@ function userPasswordForm(request: Request, user: User, errors: Errors): Respons
 
 export function userPassword(services: AdminServices): View {
   return async (request, params) => {
-    const user = await findUser(services, params);
+    const user = await findObject(services, USER_ADMIN, params);
     // 404 here, where the other pages redirect: as Django's user_change_password.
     if (!user) return errorPage(404, request);
     if (request.method !== 'POST') return userPasswordForm(request, user, {});
@@ -518,7 +464,7 @@ export function userPassword(services: AdminServices): View {
     // changed_data is the one "password", a name, not a label.
     const sessionAuthHash = await services.users.setPassword(user.id, password, async (trx) => {
       await logAction(services, request, trx, {
-        ...userObject(user),
+        ...loggedObject(USER_ADMIN, user),
         action: CHANGE,
         message: PASSWORD_CHANGED,
       });
@@ -531,66 +477,41 @@ export function userPassword(services: AdminServices): View {
     const closed = await closeAfterChange(services, request, user.id, CLOSE_LOGGED_OUT);
     // Django's UserAdmin.user_change_password says only this, on the user's page.
     const notice = 'Password changed successfully.';
-    const here = keepListFilters(request, USER_LIST, USER_LIST_MODEL)(`/admin/users/${user.id}/`);
+    const here = keepFilters(request, USER_ADMIN)(objectPath(USER_ADMIN, user.id));
     if (closed) return redirectWith(request, here, notice);
     const unsent = unsentCloseNotice(CLOSE_LOGGED_OUT, 'save the user');
     return redirectWith(request, here, `${notice}${unsent}`, 'warning');
   };
 }
 
-export function userDelete(services: AdminServices): View {
-  return async (request, params) => {
-    const user = await findUser(services, params);
-    if (!user) return missingObject(request, 'user', params.id);
-    // A superuser may delete themselves, as in Django's admin: it takes this
-    // page's confirmation, which says so, and their session goes with them
-    // (the redirect after it leads to the login page). createsuperuser makes
-    // another superuser if it was the last.
-    const self = user.id === request.user?.id;
-    const keep = keepListFilters(request, USER_LIST, USER_LIST_MODEL);
-    if (request.method !== 'POST') {
-      const href = `/admin/users/${user.id}/`;
-      return confirmDelete(request, {
-        kind: 'user',
-        name: user.username,
-        href,
-        consequence: self
-          ? 'This is your own account: you will be logged out. This cannot be undone.'
-          : 'The user’s sessions end at once. This cannot be undone.',
-        action: keep(`/admin/users/${user.id}/delete/`),
-        cancel: keep(href),
-        crumbs: objectCrumbs(USERS_CRUMB, user.username, href, 'Delete'),
-      });
-    }
-    if (!(await deleteUser(services, request, user)))
-      return missingObject(request, 'user', params.id);
-    const notice = deletedNotice('user', user.username);
-    // Their own user: logged out (its session went with the user), the notice
-    // left in a new, anonymous session, for the login page they land on, as
-    // Django's admin shows it there (its messages cookie outlives the user).
-    if (self) await logout(request);
-    if (await closeDeletedUser(services, request, user.id))
-      return redirectWith(request, keep(USER_LIST), notice);
-    const unsent = unsentCloseNotice(CLOSE_LOGGED_OUT, undefined);
-    return redirectWith(request, keep(USER_LIST), `${notice}${unsent}`, 'warning');
-  };
-}
-
 /**
- * Deletes `user` with its log entry (log_deletion), in one transaction; false
- * if they were gone. Their sessions go with them (ON DELETE CASCADE); their
- * chat sockets are closed after (closeDeletedUser).
+ * A superuser may delete themselves, as in Django's admin: it takes this page's
+ * confirmation, which says so, and their session goes with them (the redirect
+ * after it leads to the login page). createsuperuser makes another superuser if
+ * it was the last.
  */
-function deleteUser(services: AdminServices, request: Request, user: User): Promise<boolean> {
-  return services.users.delete(user.id, (trx) =>
-    logAction(services, request, trx, { ...userObject(user), action: DELETION }),
-  );
+export function userDelete(services: AdminServices): View {
+  return deleteView(services, USER_ADMIN, {
+    consequence: (request, user) =>
+      user.id === request.user?.id
+        ? 'This is your own account: you will be logged out. This cannot be undone.'
+        : 'The user’s sessions end at once. This cannot be undone.',
+    async afterDelete(request, user) {
+      // Their own user: logged out (its session went with the user), the notice
+      // left in a new, anonymous session, for the login page they land on, as
+      // Django's admin shows it there (its messages cookie outlives the user).
+      if (user.id === request.user?.id) await logout(request);
+      return closeDeletedUser(services, request, user.id);
+    },
+    unsent: unsentCloseNotice(CLOSE_LOGGED_OUT, undefined),
+  });
 }
 
 /**
- * Closes a deleted user's chat sockets. No save can send a close that fails
- * now again (the user has no page left): this process does (OwedGroupSends),
- * else their next command closes each (ChatConsumer).
+ * Closes a deleted user's chat sockets (their sessions went with them: ON
+ * DELETE CASCADE). No save can send a close that fails now again (the user has
+ * no page left): this process does (OwedGroupSends), else their next command
+ * closes each (ChatConsumer).
  */
 function closeDeletedUser(
   services: AdminServices,
@@ -608,18 +529,11 @@ function closeDeletedUser(
  * notice left for the login page they land on.
  */
 function deleteSelectedUsers(services: AdminServices, request: Request): DeleteSelected<User> {
-  return {
-    nouns: USER_NOUNS,
-    source: services.users,
-    confirm: (users) =>
-      confirmDeleteSelected(request, users, {
-        nouns: USER_NOUNS,
-        crumb: USERS_CRUMB,
-        describe: (user) => ({ name: user.username, href: `/admin/users/${user.id}/` }),
-        consequence: users.some(({ id }) => id === request.user?.id)
-          ? 'Your own account is among them: you will be logged out. This cannot be undone.'
-          : 'The users’ sessions end at once. This cannot be undone.',
-      }),
+  return deleteSelected(services, request, USER_ADMIN, {
+    consequence: (users) =>
+      users.some(({ id }) => id === request.user?.id)
+        ? 'Your own account is among them: you will be logged out. This cannot be undone.'
+        : 'The users’ sessions end at once. This cannot be undone.',
     async remove(users) {
       let deleted = 0;
       let unclosed = false;
@@ -628,7 +542,7 @@ function deleteSelectedUsers(services: AdminServices, request: Request): DeleteS
       // entries cascade with their user, so none can be logged after it.
       const mine = (user: User): boolean => user.id === request.user?.id;
       for (const user of [...users.filter((u) => !mine(u)), ...users.filter(mine)]) {
-        if (!(await deleteUser(services, request, user))) continue;
+        if (!(await deleteLogged(services, request, USER_ADMIN, user))) continue;
         deleted += 1;
         if (mine(user)) self = true;
         if (!(await closeDeletedUser(services, request, user.id))) unclosed = true;
@@ -639,26 +553,11 @@ function deleteSelectedUsers(services: AdminServices, request: Request): DeleteS
         warning: unclosed ? unsentCloseNotice(CLOSE_LOGGED_OUT, undefined, deleted) : undefined,
       };
     },
-  };
+  });
 }
 
 export function userHistory(services: AdminServices): View {
-  return async (request, params) => {
-    const user = await findUser(services, params);
-    if (!user) return missingObject(request, 'user', params.id);
-    const entries = await services.log.historyOf('auth.user', user.id);
-    return historyPage(request, {
-      list: USERS_CRUMB,
-      name: user.username,
-      href: `/admin/users/${user.id}/`,
-      body: historyTable(entries),
-    });
-  };
-}
-
-/** A user as their log entries name them: AbstractBaseUser.__str__ is the username. */
-function userObject(user: User): { model: LoggedModel; objectId: number; objectRepr: string } {
-  return { model: 'auth.user', objectId: user.id, objectRepr: user.username };
+  return historyView(services, USER_ADMIN);
 }
 
 /**
