@@ -491,10 +491,11 @@ for (const database of allDatabases().map(inAnotherTimeZone)) {
         'date_joined__year__lte=10000',
         // Instants outside years 1-9999 once in UTC: Django's SQLite backend
         // cannot write them (its 500); PostgreSQL holds them, and Django's query
-        // there answers, which Gredis's does not yet (it answers 500 on both).
-        ...(database.name === 'sqlite'
-          ? ['date_joined__gte=0001-01-01T00:00%2B01:00', 'last_login__lt=9999-12-31T23:00-01:00']
-          : []),
+        // there answers.
+        'date_joined__gte=0001-01-01T00:00%2B01:00',
+        'last_login__lt=9999-12-31T23:00-01:00',
+        'date_joined__in=2026-01-01,9999-12-31T23:00-01:00',
+        'date_joined__lt=0001-01-01T00:30%2B00:30',
         'date_joined__range=',
         'date_joined__date__range=',
         'first_name__range=',

@@ -25,7 +25,7 @@ import {
   MigrationFailed,
   MigrationInterrupted,
 } from '../src/db/errors.js';
-import { UnqueryableOnPostgres } from '../src/db/search.js';
+import { UnqueryableOnPostgres, UnqueryableOnSqlite } from '../src/db/search.js';
 import { InvalidRegularExpression } from '../src/db/sqlite-regexp.js';
 
 const test = suite('database, auth and config errors');
@@ -44,6 +44,11 @@ const ERRORS: [Error & { code: string }, string, string][] = [
     new UnqueryableOnPostgres('date_joined__week_day__contains', 'week_day as text'),
     'GREDIS_UNQUERYABLE_ON_POSTGRES',
     'UnqueryableOnPostgres',
+  ],
+  [
+    new UnqueryableOnSqlite('date_joined__gte'),
+    'GREDIS_UNQUERYABLE_ON_SQLITE',
+    'UnqueryableOnSqlite',
   ],
   [new InvalidUsername('a b', 'message'), 'GREDIS_INVALID_USERNAME', 'InvalidUsername'],
   [new DuplicateUsername('alice'), 'GREDIS_DUPLICATE_USERNAME', 'DuplicateUsername'],

@@ -25,11 +25,22 @@ export interface ColumnOrder {
 }
 
 /**
- * An instant as DateTimeField.get_prep_value makes it, in UTC to the microsecond,
- * as the columns hold it on SQLite: "2026-01-01 00:00:00.000000".
+ * An instant as DateTimeField.get_prep_value makes it, to the microsecond, in
+ * the form each of Django's backends binds it in.
  */
 export interface Timestamp {
-  utc: string;
+  /**
+   * In UTC as the columns hold it on SQLite ("2026-01-01 00:00:00.000000"), or
+   * undefined where its year in UTC is outside Python's 1–9999, which Django's
+   * SQLite backend cannot write (make_naive overflows: its 500).
+   */
+  utc: string | undefined;
+  /**
+   * With the offset it was given in ("0001-01-01 00:00:00.000000+01:00";
+   * "+00:00" without one), as Django's PostgreSQL backend sends the aware
+   * datetime: PostgreSQL reads it as that instant, even one BC or past 9999 in UTC.
+   */
+  zoned: string;
 }
 
 /** A lookup's value as its field prepared it: a number, a boolean, text or an instant. */
@@ -226,6 +237,22 @@ export class UnqueryableOnPostgres extends Error {
 }
 
 /**
+ * A lookup Django takes and its query then fails on, on SQLite only: an instant
+ * outside years 1–9999 once in UTC (`?date_joined__gte=0001-01-01T00:00+01:00`),
+ * which Django's SQLite backend cannot write as UTC text. The page answers 500,
+ * as Django's; on PostgreSQL the same lookup works, as Django's there.
+ */
+export class UnqueryableOnSqlite extends Error {
+  readonly code = 'GREDIS_UNQUERYABLE_ON_SQLITE' as const;
+  constructor(readonly lookup: string) {
+    super(
+      `${lookup} on SQLite: an instant out of range once in UTC, which Django's query fails on`,
+    );
+    this.name = 'UnqueryableOnSqlite';
+  }
+}
+
+/**
  * The side of a textual or regex lookup (`??`, the column), as Django's
  * backends write it (lookup_cast). On SQLite the value itself, which LIKE and
  * REGEXP read as text: a timestamp's stored text, a transform's number, day
@@ -322,12 +349,15 @@ export function whereLookups<Builder extends Knex.QueryBuilder>(
   db: Pick<Database, 'kind'>,
   lookups: readonly ColumnLookup[],
 ): Builder {
-  const bind = (value: LookupValue): string | number | boolean => {
-    if (typeof value === 'boolean') return toDbBoolean(db, value);
-    if (typeof value === 'object') return db.kind === 'postgres' ? `${value.utc}+00` : value.utc;
-    return value;
-  };
   for (const lookup of lookups) {
+    const bind = (value: LookupValue): string | number | boolean => {
+      if (typeof value === 'boolean') return toDbBoolean(db, value);
+      if (typeof value !== 'object') return value;
+      if (db.kind === 'postgres') return value.zoned;
+      if (value.utc === undefined)
+        throw new UnqueryableOnSqlite(`${lookup.column}__${lookup.lookup}`);
+      return value.utc;
+    };
     const side = lookup.transform === undefined ? '??' : TRANSFORMS[db.kind][lookup.transform];
     const columns = columnsFor(side, lookup.column);
     switch (lookup.lookup) {

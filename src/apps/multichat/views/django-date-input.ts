@@ -23,11 +23,6 @@ export function isDjangoYear(year: number): boolean {
   return Number.isInteger(year) && year >= 1 && year <= 9999;
 }
 
-/** Whether an instant's UTC year is one Python's datetime has, as Django's SQL needs. */
-export function inDjangoYears(timestamp: Timestamp): boolean {
-  return isDjangoYear(Number(timestamp.utc.slice(0, timestamp.utc.indexOf('-'))));
-}
-
 /** Midnight UTC of a day, or undefined where datetime.date() raises ValueError. */
 function day(year: number, month: number, date: number): Date | undefined {
   if (!isDjangoYear(year) || month < 1 || month > 12 || date < 1) return undefined;
@@ -48,8 +43,8 @@ export function djangoDate(text: string): string | undefined {
 
 /**
  * DateTimeField.to_python then get_prep_value: parse_datetime, else parse_date
- * at midnight; the instant in UTC, to the microsecond (the digits past six
- * dropped, as Python's). Its UTC year may be 0 or 10000 (inDjangoYears).
+ * at midnight; the instant to the microsecond (the digits past six dropped, as
+ * Python's), in UTC where that is within years 1–9999, and in its own offset.
  */
 export function djangoDateTime(text: string): Timestamp | undefined {
   const match = DATE_TIME.exec(text) ?? DATE.exec(text);
@@ -60,17 +55,28 @@ export function djangoDateTime(text: string): Timestamp | undefined {
   if (!midnight || Number(hour) > 23 || Number(minute) > 59 || Number(second) > 59)
     return undefined;
   if (Math.abs(offset) >= MINUTES_A_DAY) return undefined;
-  const instant = new Date(
-    midnight.getTime() +
-      ((Number(hour) * 60 + Number(minute) - offset) * 60 + Number(second)) * 1000,
+  const microseconds = fraction.padEnd(6, '0');
+  const wall = new Date(
+    midnight.getTime() + ((Number(hour) * 60 + Number(minute)) * 60 + Number(second)) * 1000,
   );
-  const calendar = [instant.getUTCMonth() + 1, instant.getUTCDate()].map((n) => pad(n)).join('-');
-  const clock = [instant.getUTCHours(), instant.getUTCMinutes(), instant.getUTCSeconds()]
+  const instant = new Date(wall.getTime() - offset * 60_000);
+  const sign = offset < 0 ? '-' : '+';
+  const zoned = `${pad(Math.floor(Math.abs(offset) / 60))}:${pad(Math.abs(offset) % 60)}`;
+  return {
+    utc: isDjangoYear(instant.getUTCFullYear())
+      ? `${dateAndTime(instant)}.${microseconds}`
+      : undefined,
+    zoned: `${dateAndTime(wall)}.${microseconds}${sign}${zoned}`,
+  };
+}
+
+/** "YYYY-MM-DD HH:MM:SS" of a Date's UTC fields. */
+function dateAndTime(date: Date): string {
+  const calendar = [date.getUTCMonth() + 1, date.getUTCDate()].map((n) => pad(n)).join('-');
+  const clock = [date.getUTCHours(), date.getUTCMinutes(), date.getUTCSeconds()]
     .map((n) => pad(n))
     .join(':');
-  return {
-    utc: `${pad(instant.getUTCFullYear(), 4)}-${calendar} ${clock}.${fraction.padEnd(6, '0')}`,
-  };
+  return `${pad(date.getUTCFullYear(), 4)}-${calendar} ${clock}`;
 }
 
 /**

@@ -5,13 +5,7 @@
  * from a model's own whitelist; values go to the database bound, never as SQL.
  */
 import type { ColumnLookup, ColumnOrder, DateTransform, LookupValue } from '../../../db/search.js';
-import {
-  djangoDate,
-  djangoDateTime,
-  djangoTime,
-  inDjangoYears,
-  isDjangoYear,
-} from './django-date-input.js';
+import { djangoDate, djangoDateTime, djangoTime, isDjangoYear } from './django-date-input.js';
 import { SuspiciousOperation } from '../../../worker/http/request.js';
 import { pythonStrip } from '../../../python-strip.js';
 
@@ -61,7 +55,8 @@ type ValueKind = FieldKind | 'date' | 'time';
  * A lookup Django accepts (QuerySet.filter does not raise) whose query then
  * fails, which Django answers with a 500: a range of other than two values (its
  * value's characters, below), a year compared outside 1–9999 (its bounds are
- * datetimes), an instant outside those years once in UTC.
+ * datetimes). (An instant outside those years once in UTC fails on SQLite
+ * only: search.ts's UnqueryableOnSqlite.)
  */
 export class UnqueryableLookup extends Error {
   readonly code = 'GREDIS_UNQUERYABLE_LOOKUP' as const;
@@ -297,17 +292,12 @@ function unqueryable(lookup: ColumnLookup): string | undefined {
   if (lookup.lookup === 'isnull') return undefined;
   if (lookup.lookup === 'range' && lookup.value.length !== 2)
     return `a range of ${lookup.value.length} values`;
-  const values = [lookup.value].flat();
   // YearLookup: exact and the comparisons use the year's bounds, `in` and `range` do not.
-  const [year] = values;
-  if (
-    lookup.transform === 'year' &&
+  const [year] = [lookup.value].flat();
+  return lookup.transform === 'year' &&
     (COMPARED as readonly string[]).includes(lookup.lookup) &&
     !isDjangoYear(year as number)
-  )
-    return `year ${String(year)} is out of range`;
-  return values.some((value) => typeof value === 'object' && !inDjangoYears(value))
-    ? 'an instant out of range once in UTC'
+    ? `year ${String(year)} is out of range`
     : undefined;
 }
 
