@@ -429,7 +429,8 @@ for (const backend of allDatabases()) {
           // waits for it (up to 1 s).
           proxy.stall();
           run.child.kill('SIGINT');
-          await waitFor(() => run.stdout() === '\n', 2000, 'the first Ctrl-C to be taken');
+          // The first Ctrl-C is taken when its cancel request reaches the proxy.
+          await waitFor(() => proxy.held === 1, 2000, 'the first Ctrl-C to be taken');
           // That wait is no longer than the 1 s in which a second SIGINT is
           // the first one again (DUPLICATE_SIGNAL_MS): the command is stopped
           // through it, and the second Ctrl-C is taken as it resumes, the

@@ -147,6 +147,8 @@ for (const backend of allDatabases()) {
     assert.match(atPassword.output, /Operation cancelled\./);
     assert.is(atUsername.status, 1, atUsername.output);
     assert.match(atUsername.output, /Operation cancelled\./);
+    // The "^C" the terminal echoed has its line ended, so the message starts its own.
+    assert.match(atUsername.output, /\^C\r?\n(gredis: )?Operation cancelled\./);
     assert.is(await count(), 0);
   });
 

@@ -213,7 +213,6 @@ export async function cancelledByCtrlC<T>(
   {
     leftUndone = 'what it was doing may still be done by the database',
     cancelledStatus = 1,
-    output = process.stdout,
   }: {
     /**
      * What a second Ctrl-C once the command is changing leaves behind, said as
@@ -227,7 +226,6 @@ export async function cancelledByCtrlC<T>(
      * the shell gave it when Ctrl-C killed it, before it cancelled its lookup.
      */
     cancelledStatus?: number;
-    output?: NodeJS.WritableStream;
   } = {},
 ): Promise<T> {
   const controller = new AbortController();
@@ -240,15 +238,14 @@ export async function cancelledByCtrlC<T>(
       if (firstAt !== undefined) {
         // npm forwards the terminal's SIGINT to its child: the same Ctrl-C, twice.
         if (performance.now() - firstAt < DUPLICATE_SIGNAL_MS) return;
-        output.write('\n');
+        endTerminalLine();
         process.stderr.write(
           `gredis: Ctrl-C again: exiting without waiting; ${changed ? said(leftUndone) : LOOKUP_ABANDONED}.\n`,
         );
         process.exit(EXIT_INTERRUPTED);
       }
       firstAt = performance.now();
-      // As at a prompt: the terminal's "^C" ends its line.
-      output.write('\n');
+      endTerminalLine();
       controller.abort();
       if (!changed)
         void Promise.allSettled([...settling].map(async (settled) => settled())).then(() =>
@@ -279,6 +276,17 @@ export async function cancelledByCtrlC<T>(
   } finally {
     process.removeListener('SIGINT', onSigint);
   }
+}
+
+/**
+ * Ends the line the terminal echoed "^C" on, as at a prompt, so that what is
+ * said next starts a line of its own: on stdout if that is the terminal, else
+ * on stderr if that is. Into a pipe or a file it would only be a stray blank
+ * line (`gredis showmigrations | less`), so nothing is written there.
+ */
+function endTerminalLine(): void {
+  if (process.stdout.isTTY) process.stdout.write('\n');
+  else if (process.stderr.isTTY) process.stderr.write('\n');
 }
 
 function said(text: string | (() => string)): string {
