@@ -188,8 +188,10 @@ for (const database of allDatabases().map(inAnotherTimeZone)) {
   };
 
   async function datedUsers(): Promise<void> {
+    // On SQLite as Django's backend writes them (str() of the datetime): at a
+    // whole second without the fraction, as Gredis now writes them too.
     const stored = (utc: string | null) =>
-      utc === null || database.name === 'sqlite' ? utc : `${utc}+00`;
+      utc === null ? utc : database.name === 'sqlite' ? utc.replace(/\.000000$/, '') : `${utc}+00`;
     for (const [username, [joined, login]] of Object.entries(DATES))
       await db
         .knex('auth_user')
@@ -468,6 +470,9 @@ for (const database of allDatabases().map(inAnotherTimeZone)) {
         'date_joined__gte=2026-01-01',
         'date_joined__lt=2026-01-01',
         'date_joined=2026-01-01',
+        'date_joined__lte=2026-01-01 00:00:00.000000',
+        'date_joined__in=2026-03-01T00:00Z,2024-02-29 12:00:00.000001',
+        'last_login__gt=2026-03-01',
         'date_joined__gt=2026-02-28 23:59:59.999998',
         'date_joined__gte=2026-02-28 23:59:59,9999999',
         'date_joined__lt=2024-02-29T12:00:00.000002Z',

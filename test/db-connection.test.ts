@@ -600,6 +600,11 @@ conversions(
       toDbTimestamp({ kind: 'sqlite' }, new Date('2024-01-02T03:04:05.006Z')),
       '2024-01-02 03:04:05.006000',
     );
+    // Django's str(datetime): no fraction at a whole second.
+    assert.is(
+      toDbTimestamp({ kind: 'sqlite' }, new Date('2024-01-02T03:04:05Z')),
+      '2024-01-02 03:04:05',
+    );
     for (const bad of ['yesterday', '', null, {}, '2024-01-02'])
       assert.throws(() => fromDbTimestamp(bad));
     assert.throws(() => fromDbInteger('1.5'));

@@ -35,9 +35,10 @@ import { sleep, within } from './helpers/wait.js';
 const INITIAL = '20261128000001_initial';
 const SESSION_AUTH_HASH = '20261129000001_session_auth_hash';
 const ADMIN_LOG = '20261201000001_admin_log';
+const TIMESTAMP_TEXT = '20261202000001_sqlite_timestamp_text';
 const LOCK_TABLE = `${MIGRATIONS_TABLE}_lock`;
 /** Every migration, oldest first. */
-const ALL = [INITIAL, SESSION_AUTH_HASH, ADMIN_LOG];
+const ALL = [INITIAL, SESSION_AUTH_HASH, ADMIN_LOG, TIMESTAMP_TEXT];
 
 /** Django's auth_user: column → [type family, max length, nullable]. */
 const AUTH_USER: Record<string, [string, number | undefined, boolean]> = {
@@ -184,8 +185,7 @@ for (const backend of allDatabases()) {
 
   test('the auth hash migration keeps the sessions already stored, without a hash; down drops it', async () => {
     await migrate(db);
-    assert.equal(await rollback(db), [ADMIN_LOG]);
-    assert.equal(await rollback(db), [SESSION_AUTH_HASH]);
+    await rollbackTo(db, SESSION_AUTH_HASH);
     assert.not.ok(await db.knex.schema.hasColumn('gredis_session', 'auth_hash'));
     const [user] = (await db.knex('auth_user').insert(djangoUserRow('before')).returning('id')) as {
       id: number;
@@ -196,7 +196,7 @@ for (const backend of allDatabases()) {
       data: '{"kept":1}',
       expire_date: new Date(Date.now() + 60_000),
     });
-    assert.equal(await migrate(db), [SESSION_AUTH_HASH, ADMIN_LOG]);
+    assert.equal(await migrate(db), [SESSION_AUTH_HASH, ADMIN_LOG, TIMESTAMP_TEXT]);
     const rows = (await db.knex('gredis_session').select('data', 'auth_hash')) as unknown[];
     assert.equal(rows, [{ data: '{"kept":1}', auth_hash: null }]);
     // The foreign key survived the round trip (SQLite rebuilds the table to drop a column).
@@ -278,8 +278,86 @@ for (const backend of allDatabases()) {
     }
     await db.knex('auth_user').where('id', user!.id).delete();
     assert.is((await db.knex('gredis_admin_log').select()).length, 0, 'cascaded');
-    assert.equal(await rollback(db), [ADMIN_LOG]);
+    await rollbackTo(db, ADMIN_LOG);
     assert.not.ok(await db.knex.schema.hasTable('gredis_admin_log'));
+  });
+
+  test("the timestamp text migration writes SQLite's whole seconds in Django's form, without `.000000`, and down adds it back; PostgreSQL's are left alone", async () => {
+    await migrate(db);
+    await rollbackTo(db, TIMESTAMP_TEXT);
+    // As the Gredis before it wrote them, and as Django writes them.
+    const written = (utc: string) => (db.kind === 'sqlite' ? utc : `${utc}+00`);
+    const [user] = (await db
+      .knex('auth_user')
+      .insert({
+        ...djangoUserRow('old'),
+        date_joined: written('2026-01-01 00:00:00.000000'),
+        last_login: written('2026-03-01 12:00:00.500000'),
+      })
+      .returning('id')) as { id: number }[];
+    await db.knex('auth_user').insert({
+      ...djangoUserRow('django'),
+      date_joined: written('2026-01-02 00:00:00'),
+    });
+    await db.knex('gredis_session').insert({
+      session_key_hash: 'd'.repeat(64),
+      user_id: user!.id,
+      data: '{}',
+      expire_date: written('2026-01-15 00:00:00.000000'),
+    });
+    await db.knex('gredis_admin_log').insert({
+      action_time: written('2026-01-03 04:05:06.000000'),
+      user_id: user!.id,
+      model: 'chat.room',
+      object_id: '1',
+      object_repr: 'Lobby',
+      action_flag: 1,
+      change_message: '',
+    });
+    const stored = async () => {
+      const text = (value: unknown) =>
+        value instanceof Date ? value.toISOString() : (value as string | null);
+      const users = (await db
+        .knex('auth_user')
+        .orderBy('id')
+        .select('date_joined', 'last_login')) as Record<string, unknown>[];
+      const [session] = (await db.knex('gredis_session').select('expire_date')) as {
+        expire_date: unknown;
+      }[];
+      const [entry] = (await db.knex('gredis_admin_log').select('action_time')) as {
+        action_time: unknown;
+      }[];
+      return [
+        ...users.flatMap((row) => [text(row.date_joined), text(row.last_login)]),
+        text(session!.expire_date),
+        text(entry!.action_time),
+      ];
+    };
+    const before = await stored();
+    assert.equal(await migrate(db), [TIMESTAMP_TEXT]);
+    if (db.kind === 'postgres') {
+      assert.equal(await stored(), before);
+      assert.equal(await rollback(db), [TIMESTAMP_TEXT]);
+      assert.equal(await stored(), before);
+      return;
+    }
+    assert.equal(await stored(), [
+      '2026-01-01 00:00:00',
+      '2026-03-01 12:00:00.500000',
+      '2026-01-02 00:00:00',
+      null,
+      '2026-01-15 00:00:00',
+      '2026-01-03 04:05:06',
+    ]);
+    assert.equal(await rollback(db), [TIMESTAMP_TEXT]);
+    assert.equal(await stored(), [
+      '2026-01-01 00:00:00.000000',
+      '2026-03-01 12:00:00.500000',
+      '2026-01-02 00:00:00.000000',
+      null,
+      '2026-01-15 00:00:00.000000',
+      '2026-01-03 04:05:06.000000',
+    ]);
   });
 
   test('a database migrated by a newer Gredis is refused, and said to be so', async () => {
@@ -302,6 +380,7 @@ for (const backend of allDatabases()) {
 
   test('rollback reverts the latest migration (down), one at a time; migrate reapplies them', async () => {
     await migrate(db);
+    assert.equal(await rollback(db), [TIMESTAMP_TEXT]);
     assert.equal(await rollback(db), [ADMIN_LOG]);
     assert.not.ok(await db.knex.schema.hasTable('gredis_admin_log'));
     assert.equal(await rollback(db), [SESSION_AUTH_HASH]);
@@ -382,7 +461,7 @@ for (const backend of allDatabases()) {
         });
         await holder(LOCK_TABLE).update({ is_locked: 0 });
         await holder.commit();
-        assert.equal(await within(migrating, 5000, 'migrate'), [SESSION_AUTH_HASH, ADMIN_LOG]);
+        assert.equal(await within(migrating, 5000, 'migrate'), ALL.slice(1));
       } finally {
         if (!holder.isCompleted()) await holder.rollback();
       }

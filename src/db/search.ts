@@ -30,9 +30,10 @@ export interface ColumnOrder {
  */
 export interface Timestamp {
   /**
-   * In UTC as the columns hold it on SQLite ("2026-01-01 00:00:00.000000"), or
-   * undefined where its year in UTC is outside Python's 1–9999, which Django's
-   * SQLite backend cannot write (make_naive overflows: its 500).
+   * In UTC as the columns hold it on SQLite, Django's form (values.ts's
+   * sqliteTimestampText: "2026-01-01 00:00:00", "2026-01-01 00:00:00.500000"),
+   * or undefined where its year in UTC is outside Python's 1–9999, which
+   * Django's SQLite backend cannot write (make_naive overflows: its 500).
    */
   utc: string | undefined;
   /**

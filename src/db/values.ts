@@ -4,15 +4,28 @@ import type { Database } from './connection.js';
 /**
  * Conversions that make rows look the same on both databases. PostgreSQL (pg) already
  * returns booleans and Dates; SQLite returns 0/1 and whatever was stored. Timestamps
- * are stored in SQLite as Django does ("YYYY-MM-DD HH:MM:SS.ffffff", UTC), so a
- * Django project can share the file and text comparison orders them correctly.
+ * are stored in SQLite as Django does (sqliteTimestampText), so a Django project can
+ * share the file and text comparison orders them correctly.
  */
+
+/**
+ * An instant in UTC, "YYYY-MM-DD HH:MM:SS.ffffff", as Django's SQLite backend
+ * writes it and binds it to compare (adapt_datetimefield_value's str() of the
+ * naive datetime): without the fraction when its microseconds are 0
+ * ("2026-01-01 00:00:00"). One form for both, or a whole second stored
+ * one way and compared the other would differ as text ("…00" < "…00.000000").
+ */
+export function sqliteTimestampText(utcToTheMicrosecond: string): string {
+  return utcToTheMicrosecond.endsWith('.000000')
+    ? utcToTheMicrosecond.slice(0, -'.000000'.length)
+    : utcToTheMicrosecond;
+}
 
 /** The value to bind for a timestamp column. */
 export function toDbTimestamp(db: Pick<Database, 'kind'>, date: Date): Date | string {
   if (db.kind === 'postgres') return date;
   const iso = date.toISOString(); // 2026-11-28T12:34:56.789Z
-  return `${iso.slice(0, 10)} ${iso.slice(11, 23)}000`;
+  return sqliteTimestampText(`${iso.slice(0, 10)} ${iso.slice(11, 23)}000`);
 }
 
 /** The value to bind for a boolean column. */

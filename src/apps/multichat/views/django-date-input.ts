@@ -7,6 +7,7 @@
  * (Python's \d also takes non-ASCII decimal digits; those read here as no date.)
  */
 import type { Timestamp } from '../../../db/search.js';
+import { sqliteTimestampText } from '../../../db/values.js';
 
 /** parse_datetime's datetime_re; `\n?$` is Python's `$`, which also matches before a last newline. */
 const DATE_TIME =
@@ -64,7 +65,7 @@ export function djangoDateTime(text: string): Timestamp | undefined {
   const zoned = `${pad(Math.floor(Math.abs(offset) / 60))}:${pad(Math.abs(offset) % 60)}`;
   return {
     utc: isDjangoYear(instant.getUTCFullYear())
-      ? `${dateAndTime(instant)}.${microseconds}`
+      ? sqliteTimestampText(`${dateAndTime(instant)}.${microseconds}`)
       : undefined,
     zoned: `${dateAndTime(wall)}.${microseconds}${sign}${zoned}`,
   };
