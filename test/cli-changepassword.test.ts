@@ -2,7 +2,6 @@
  * `gredis changepassword USER` on SQLite and PostgreSQL: hidden prompts at a terminal,
  * piped input, Django's three tries, and the user's sessions ending with the change.
  */
-import pg from 'pg';
 import { suite } from './helpers/suite.js';
 import * as assert from 'uvu/assert';
 import { SessionStore } from '../src/auth/sessions.js';
@@ -19,16 +18,9 @@ import {
   startGredis,
 } from './helpers/cli.js';
 import { TEST_SECRET_KEY } from './helpers/deployment.js';
-import {
-  allDatabases,
-  lockTable,
-  refusePasswordChanges,
-  SHARED_POSTGRES_URL,
-  waitUntilBlockedBy,
-  type TableLock,
-} from './helpers/databases.js';
+import { allDatabases, refusePasswordChanges, waitUntilBlockedBy } from './helpers/databases.js';
 import { interruptWhileConnecting } from './helpers/connecting-interrupt.js';
-import { interruptWhileLocked } from './helpers/locked-interrupt.js';
+import { interruptWhileLocked, withProxiedDatabase } from './helpers/locked-interrupt.js';
 import { testPrefix } from './helpers/layers.js';
 import { freePort } from './helpers/ports.js';
 import { SHARED_REDIS_URL } from './helpers/redis-server.js';
@@ -403,25 +395,18 @@ for (const backend of allDatabases()) {
   if (backend.name === 'postgres')
     test('a second Ctrl-C while the first waits for the cancel of its lookup to reach the database: exit 130 at once, saying the lookup was abandoned and nothing changed', async () => {
       await users.create({ username: 'pia', password: 'old' });
-      const locker = new pg.Client({ connectionString: SHARED_POSTGRES_URL });
-      await locker.connect();
-      const server = new URL(SHARED_POSTGRES_URL);
-      const proxy = await TcpProxy.start({ host: server.hostname, port: Number(server.port) });
-      const url = new URL(backend.url);
-      url.port = String(proxy.port);
-      let lock: TableLock | undefined;
-      try {
-        lock = await lockTable(locker, backend, 'auth_user');
+      await withProxiedDatabase(backend, async ({ url, proxy, lock }) => {
+        const { holder } = await lock('auth_user');
         const run = startGredis([
           'changepassword',
           'pia',
           '--database',
-          url.href,
+          url,
           '--layer',
           'memory://',
         ]);
         try {
-          await waitUntilBlockedBy(lock.holder, "the command's lookup to wait for the lock", {
+          await waitUntilBlockedBy(holder, "the command's lookup to wait for the lock", {
             timeoutMs: 10_000,
           });
           // The server stops answering new connections: the cancel request,
@@ -451,11 +436,7 @@ for (const backend of allDatabases()) {
         } finally {
           run.child.kill('SIGKILL');
         }
-      } finally {
-        proxy.stop();
-        await lock?.release();
-        await locker.end();
-      }
+      });
       assert.ok(await users.authenticate('pia', 'old'), 'the old password still works');
     });
 

@@ -8,7 +8,6 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import pg from 'pg';
 import { suite } from './helpers/suite.js';
 import * as assert from 'uvu/assert';
 import type { Database } from '../src/db/connection.js';
@@ -20,14 +19,10 @@ import {
   allDatabases,
   appliedOrNot,
   holdWriteLock,
-  lockTable,
-  SHARED_POSTGRES_URL,
   waitUntilBlockedBy,
-  type TableLock,
 } from './helpers/databases.js';
 import { interruptWhileConnecting } from './helpers/connecting-interrupt.js';
-import { interruptWhileLocked } from './helpers/locked-interrupt.js';
-import { TcpProxy } from './helpers/tcp-proxy.js';
+import { interruptWhileLocked, withProxiedDatabase } from './helpers/locked-interrupt.js';
 import { settledWithin, waitFor } from './helpers/wait.js';
 
 const INITIAL = '20261128000001_initial';
@@ -158,38 +153,29 @@ for (const backend of allDatabases()) {
 
   if (backend.name === 'postgres')
     test('a second Ctrl-C while the first waits on a database that stopped answering: exit 130 at once, saying what is left', async () => {
-      const locker = new pg.Client({ connectionString: SHARED_POSTGRES_URL });
-      await locker.connect();
-      const server = new URL(SHARED_POSTGRES_URL);
-      const proxy = await TcpProxy.start({ host: server.hostname, port: Number(server.port) });
-      const url = new URL(backend.url);
-      url.port = String(proxy.port);
-      let lock: TableLock | undefined;
-      const run = startGredis(['migrate', '--database', url.href]);
-      try {
-        lock = await lockTable(locker, backend, 'gredis_session');
-        await waitUntilBlockedBy(lock.holder, "the migration's ALTER TABLE to wait for the lock", {
-          timeoutMs: 10_000,
-        });
-        // The database stops answering: the cancel cannot reach it, nor the ALTER's answer come.
-        proxy.freeze();
-        run.child.kill('SIGINT');
-        assert.is(await settledWithin(run.exited, 1500), 'pending', 'the first waits');
-        assert.equal(await run.interrupt(1000, 'migrate to end'), {
-          code: 130,
-          signal: null,
-        });
-        assert.match(
-          run.stderr(),
-          /^gredis: Ctrl-C again: exiting without waiting; a migration under way is rolled back by the database once it sees the connection gone; "\S+(?: \S+)* migrate --list" says which are applied, and "\S+(?: \S+)* migrate" continues\.\n$/,
-        );
-      } finally {
-        run.child.kill('SIGKILL');
-        // Its connections closed: the server rolls their transaction back.
-        proxy.stop();
-        await lock?.release();
-        await locker.end();
-      }
+      await withProxiedDatabase(backend, async ({ url, proxy, lock }) => {
+        const run = startGredis(['migrate', '--database', url]);
+        try {
+          const { holder } = await lock('gredis_session');
+          await waitUntilBlockedBy(holder, "the migration's ALTER TABLE to wait for the lock", {
+            timeoutMs: 10_000,
+          });
+          // The database stops answering: the cancel cannot reach it, nor the ALTER's answer come.
+          proxy.freeze();
+          run.child.kill('SIGINT');
+          assert.is(await settledWithin(run.exited, 1500), 'pending', 'the first waits');
+          assert.equal(await run.interrupt(1000, 'migrate to end'), {
+            code: 130,
+            signal: null,
+          });
+          assert.match(
+            run.stderr(),
+            /^gredis: Ctrl-C again: exiting without waiting; a migration under way is rolled back by the database once it sees the connection gone; "\S+(?: \S+)* migrate --list" says which are applied, and "\S+(?: \S+)* migrate" continues\.\n$/,
+          );
+        } finally {
+          run.child.kill('SIGKILL');
+        }
+      });
       await assertResumable();
     });
 

@@ -6,6 +6,7 @@
 import pg from 'pg';
 import * as assert from 'uvu/assert';
 import type { RunningGredis } from './cli.js';
+import { TcpProxy } from './tcp-proxy.js';
 import {
   blockedBy,
   lockTable,
@@ -69,6 +70,48 @@ export async function interruptWhileLocked(
     return { stdout: run.stdout(), stderr: run.stderr() };
   } finally {
     run?.child.kill('SIGKILL');
+    await lock?.release();
+    await locker.end();
+  }
+}
+
+/** `backend`'s database behind a proxy, and a connection of the test's own beside it. */
+export interface ProxiedDatabase {
+  /** `backend`'s URL through the proxy, for the command. */
+  url: string;
+  /** Between the command and the server: stall() or freeze() it to stop the server answering. */
+  proxy: TcpProxy;
+  /** Locks `table` of `backend`'s schema on the test's own connection, past the proxy. */
+  lock(table: string): Promise<TableLock>;
+}
+
+/**
+ * Runs `test` with `backend`'s database reached through a TcpProxy: a command
+ * on `url` waits behind a lock the test takes, then loses the server (the
+ * proxy stalled or frozen), as when a second Ctrl-C must not wait for the
+ * first's cancel. The proxy stops, the lock is released and the test's
+ * connection ended after `test`, whatever it did; it kills its own command.
+ */
+export async function withProxiedDatabase(
+  backend: DatabaseBackend,
+  test: (database: ProxiedDatabase) => Promise<void>,
+): Promise<void> {
+  const locker = new pg.Client({ connectionString: SHARED_POSTGRES_URL });
+  await locker.connect();
+  const server = new URL(SHARED_POSTGRES_URL);
+  const proxy = await TcpProxy.start({ host: server.hostname, port: Number(server.port) });
+  const url = new URL(backend.url);
+  url.port = String(proxy.port);
+  let lock: TableLock | undefined;
+  try {
+    await test({
+      url: url.href,
+      proxy,
+      lock: async (table) => (lock = await lockTable(locker, backend, table)),
+    });
+  } finally {
+    // The command's connections closed: the server rolls their transactions back.
+    proxy.stop();
     await lock?.release();
     await locker.end();
   }
