@@ -197,6 +197,8 @@ async function closedWith(socket: TestClient, code: number, timeoutMs = 5000): P
 const UNSENT =
   'However, the user’s open chat connections could not be closed, because the channel layer is unavailable: until they are,';
 const RESENT = 'The close is sent again automatically as soon as the layer takes it';
+/** The notice after a room is made staff-only whose sockets' close the layer did not take. */
+const STAFF_ONLY_UNSENT = `warning: The room “Lobby” was changed successfully. However, the open chat connections in the room could not be closed, because the channel layer is unavailable: until they are, those of users who are not staff still receive its messages (each is closed at its next command to it). ${RESENT}; should the server stop first, save the room again to retry.`;
 
 /**
  * How long a close the worker owes may wait for its retry once the layer is
@@ -204,6 +206,15 @@ const RESENT = 'The close is sent again automatically as soon as the layer takes
  * tests, and a busy machine adds to it.
  */
 const RETRY_MS = 15_000;
+
+/**
+ * The scene's room made staff-only on its page while Redis refuses every call
+ * on room groups, so that its sockets' close is not sent: the save's answer.
+ */
+async function madeStaffOnlyUnsent(scene: Scene): Promise<HttpResult> {
+  await scene.refuseGroups('room-');
+  return scene.admin.submit(`/admin/rooms/${scene.roomId}/`, { title: 'Lobby', staff_only: 'on' });
+}
 
 /** The worker logged `message` for the send it could not make: one line, no stack (an outage). */
 async function logged(scene: Scene, message: string): Promise<void> {
@@ -330,15 +341,9 @@ test('making a room staff-only, nobody acting: once the layer takes writes again
   await withScene(
     false,
     async (scene) => {
-      const { admin, victim, roomId } = scene;
-      await scene.refuseGroups('room-');
-      const saved = await admin.submit(`/admin/rooms/${roomId}/`, {
-        title: 'Lobby',
-        staff_only: 'on',
-      });
-      assert.equal(await noticesAfter(admin, saved), [
-        `warning: The room “Lobby” was changed successfully. However, the open chat connections in the room could not be closed, because the channel layer is unavailable: until they are, those of users who are not staff still receive its messages (each is closed at its next command to it). ${RESENT}; should the server stop first, save the room again to retry.`,
-      ]);
+      const { admin, victim } = scene;
+      const saved = await madeStaffOnlyUnsent(scene);
+      assert.equal(await noticesAfter(admin, saved), [STAFF_ONLY_UNSENT]);
       // Its first retries (0.5 s and 1.5 s after) are refused as well.
       await sleep(2000);
       assert.is(victim.socket.ws.readyState, WebSocket.OPEN, 'not closed yet');
@@ -450,12 +455,9 @@ test("making a room staff-only, the worker stopped: told so on the room's page; 
     async (scene) => {
       const { admin, victim, roomId } = scene;
       const page = `/admin/rooms/${roomId}/`;
-      await scene.refuseGroups('room-');
-      const saved = await admin.submit(page, { title: 'Lobby', staff_only: 'on' });
+      const saved = await madeStaffOnlyUnsent(scene);
       assert.is(saved.headers.location, page, 'back to the room, whose Save retries');
-      assert.equal(await noticesAfter(admin, saved), [
-        `warning: The room “Lobby” was changed successfully. However, the open chat connections in the room could not be closed, because the channel layer is unavailable: until they are, those of users who are not staff still receive its messages (each is closed at its next command to it). ${RESENT}; should the server stop first, save the room again to retry.`,
-      ]);
+      assert.equal(await noticesAfter(admin, saved), [STAFF_ONLY_UNSENT]);
       assert.is((await fixtures.rooms.find(roomId))?.staffOnly, true, 'the change stands');
       await logged(scene, "saved, but could not close the room's chat sockets");
       await scene.replaceWorker();
@@ -487,11 +489,7 @@ test("a room made staff-only, the worker stopped: a non-staff socket's next comm
     false,
     async (scene) => {
       const { admin, victim, roomId } = scene;
-      await scene.refuseGroups('room-');
-      const saved = await admin.submit(`/admin/rooms/${roomId}/`, {
-        title: 'Lobby',
-        staff_only: 'on',
-      });
+      const saved = await madeStaffOnlyUnsent(scene);
       assert.is((await noticesAfter(admin, saved)).length, 1);
       await scene.replaceWorker();
       await scene.allow();
