@@ -197,6 +197,9 @@ async function closedWith(socket: TestClient, code: number, timeoutMs = 5000): P
 const UNSENT =
   'However, the user’s open chat connections could not be closed, because the channel layer is unavailable: until they are,';
 const RESENT = 'The close is sent again automatically as soon as the layer takes it';
+/** A deleted room's sockets not told it is gone, in the notice after the delete. */
+const UNTOLD =
+  'could not be told, because the channel layer is unavailable: until they are, their pages show it (each finds it gone at its next command to it). They are told automatically as soon as the layer takes it.';
 /** The notice after a room is made staff-only whose sockets' close the layer did not take. */
 const STAFF_ONLY_UNSENT = `warning: The room “Lobby” was changed successfully. However, the open chat connections in the room could not be closed, because the channel layer is unavailable: until they are, those of users who are not staff still receive its messages (each is closed at its next command to it). ${RESENT}; should the server stop first, save the room again to retry.`;
 
@@ -504,23 +507,30 @@ test("a room made staff-only, the worker stopped: a non-staff socket's next comm
   );
 });
 
+/**
+ * The scene's room deleted, its sockets not told (the worker logged why):
+ * once the layer takes writes again, the worker's retry alone (no frame from
+ * either socket) tells both of them, the leave.
+ */
+async function toldOnceAllowed(scene: Scene): Promise<void> {
+  assert.is(await fixtures.rooms.find(scene.roomId), undefined, 'the change stands');
+  await logged(scene, "deleted, but could not tell the room's chat sockets");
+  await scene.allow();
+  const leave = { leave: String(scene.roomId) };
+  assert.equal(await within(nextJson(scene.victim.socket), RETRY_MS, 'the leave'), leave);
+  assert.equal(await nextJson(scene.bystander), leave);
+}
+
 test('deleting a room, nobody acting: told that its sockets were not told yet; once the layer takes writes again the worker tells them (the leave)', async () => {
   await withScene(false, async (scene) => {
-    const { admin, victim, roomId } = scene;
+    const { admin, roomId } = scene;
     await scene.refuseGroups('room-');
     const deleted = await admin.submit(`/admin/rooms/${roomId}/delete/`, {});
     assert.is(deleted.headers.location, '/admin/rooms/');
     assert.equal(await noticesAfter(admin, deleted), [
-      `warning: The room “Lobby” was deleted successfully. However, the open chat connections in the room could not be told, because the channel layer is unavailable: until they are, their pages show it (each finds it gone at its next command to it). They are told automatically as soon as the layer takes it.`,
+      `warning: The room “Lobby” was deleted successfully. However, the open chat connections in the room ${UNTOLD}`,
     ]);
-    assert.is(await fixtures.rooms.find(roomId), undefined, 'the change stands');
-    await logged(scene, "deleted, but could not tell the room's chat sockets");
-
-    await scene.allow();
-    // No frame from either socket: the worker's retry alone.
-    const leave = { leave: String(roomId) };
-    assert.equal(await within(nextJson(victim.socket), RETRY_MS, 'the leave'), leave);
-    assert.equal(await nextJson(scene.bystander), leave);
+    await toldOnceAllowed(scene);
     await sentOwed(scene);
   });
 });
@@ -544,19 +554,13 @@ async function deletedSelected(
 
 test("deleting rooms by the list's action, nobody acting: told that their sockets were not told yet; once the layer takes writes again the worker tells them (the leave)", async () => {
   await withScene(false, async (scene) => {
-    const { admin, victim, roomId } = scene;
+    const { admin, roomId } = scene;
     const annex = await fixtures.room('Annex');
     await scene.refuseGroups('room-');
     assert.equal(await deletedSelected(admin, '/admin/rooms/', [roomId, annex.id]), [
-      `warning: Successfully deleted 2 rooms. However, the open chat connections in those rooms could not be told, because the channel layer is unavailable: until they are, their pages show it (each finds it gone at its next command to it). They are told automatically as soon as the layer takes it.`,
+      `warning: Successfully deleted 2 rooms. However, the open chat connections in those rooms ${UNTOLD}`,
     ]);
-    assert.is(await fixtures.rooms.find(roomId), undefined, 'the change stands');
-    await logged(scene, "deleted, but could not tell the room's chat sockets");
-
-    await scene.allow();
-    const leave = { leave: String(roomId) };
-    assert.equal(await within(nextJson(victim.socket), RETRY_MS, 'the leave'), leave);
-    assert.equal(await nextJson(scene.bystander), leave);
+    await toldOnceAllowed(scene);
   });
 });
 
