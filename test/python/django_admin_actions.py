@@ -1,8 +1,8 @@
 """Django 3.2's own texts of its delete_selected action (Debian's python3-django).
 
-Registers the room's admin (as test/python/django_admin_list.py's, with
-Django's default actions) on an admin site over an in-memory SQLite database
-with rooms "A" and "B", renders its changelist and answers its POSTs with
+Registers the room's admin (multichat_room_admin.py's, as django_admin_list.py's,
+with Django's default actions) on an admin site over an in-memory SQLite
+database with rooms "A" and "B", renders its changelist and answers its POSTs with
 RequestFactory requests by a superuser, and prints as JSON: the action bar's
 label, choices, Go button's title and counter; a row's checkbox; the
 confirmation page for both rooms (title, question, summary and objects lines,
@@ -50,27 +50,10 @@ from django.contrib.auth.models import User  # noqa: E402
 from django.contrib.messages.storage.session import SessionStorage  # noqa: E402
 from django.contrib.sessions.backends.signed_cookies import SessionStore  # noqa: E402
 from django.core.management import call_command  # noqa: E402
-from django.db import connection, models  # noqa: E402
+from django.db import connection  # noqa: E402
 from django.test import RequestFactory  # noqa: E402
 from django.urls import path  # noqa: E402
-
-
-class Room(models.Model):
-    title = models.CharField(max_length=255)
-    staff_only = models.BooleanField(default=False)
-
-    class Meta:
-        app_label = 'auth'  # any installed app: the script has no app of its own
-        ordering = ['title']
-
-    def __str__(self):
-        return self.title
-
-
-class RoomAdmin(admin.ModelAdmin):
-    list_display = ('id', 'title', 'staff_only')
-    list_filter = ('staff_only',)
-    search_fields = ('title',)
+from multichat_room_admin import Room, RoomAdmin  # noqa: E402
 
 
 site = admin.AdminSite()

@@ -14,12 +14,12 @@ server error), or {"ids": the first page's ids in order, "result_count",
 remove}] of the sortable columns, "filters": [{"title", "choices": [{display,
 selected, query_string}]}], "clear": the "Clear all filters" link or null}.
 
-The admins are those Gredis's lists mirror: the room's (list_display id, title,
-staff_only; list_filter staff_only; search title; Meta ordering title, as Gredis
-lists rooms) and Django's UserAdmin (its list_display, list_filter without groups,
-search and ordering), both with Django's default action, delete_selected, as
-Gredis's: its checkbox is list_display's first column, so `o=1` sorts by the
-first real one.
+The admins are those Gredis's lists mirror: the room's (multichat_room_admin.py:
+list_display id, title, staff_only; list_filter staff_only; search title; Meta
+ordering title, as Gredis lists rooms) and Django's UserAdmin (its list_display,
+list_filter without groups, search and ordering), both with Django's default
+action, delete_selected, as Gredis's: its checkbox is list_display's first
+column, so `o=1` sorts by the first real one.
 """
 import json
 import secrets
@@ -65,23 +65,9 @@ from django.contrib.auth.admin import UserAdmin  # noqa: E402
 from django.contrib.auth.models import Group, Permission, User  # noqa: E402
 from django.contrib.contenttypes.models import ContentType  # noqa: E402
 from django.core.exceptions import SuspiciousOperation  # noqa: E402
-from django.db import connection, models  # noqa: E402
+from django.db import connection  # noqa: E402
 from django.test import RequestFactory  # noqa: E402
-
-
-class Room(models.Model):
-    title = models.CharField(max_length=255)
-    staff_only = models.BooleanField(default=False)
-
-    class Meta:
-        app_label = 'auth'  # any installed app: the script has no app of its own
-        ordering = ['title']
-
-
-class RoomAdmin(admin.ModelAdmin):
-    list_display = ('id', 'title', 'staff_only')
-    list_filter = ('staff_only',)
-    search_fields = ('title',)
+from multichat_room_admin import Room, RoomAdmin  # noqa: E402
 
 
 class UsersAdmin(UserAdmin):
