@@ -24,11 +24,11 @@ import {
   lockedPoolError,
   lockTable,
   postgresBackend,
+  proxiedPostgres,
   SHARED_POSTGRES_URL,
   sqliteBackend,
   waitUntilBlockedBy,
 } from './helpers/databases.js';
-import { TcpProxy } from './helpers/tcp-proxy.js';
 import { settledWithin, sleep, waitFor, within } from './helpers/wait.js';
 
 /** The pool's size (connection.ts), and two more queries queued behind it. */
@@ -323,13 +323,7 @@ postgres(
 postgres(
   "a pool full of statements a server that stopped answering holds: a queued query still fails as the database being unreachable, and /healthz's probe says it has no answer",
   async () => {
-    const shared = new URL(SHARED_POSTGRES_URL);
-    const proxy = await TcpProxy.start({
-      host: shared.hostname,
-      port: Number(shared.port || 5432),
-    });
-    const url = new URL(database.url);
-    url.port = String(proxy.port);
+    const { proxy, url } = await proxiedPostgres(database.url);
     const db = openDatabase(`${url.toString()}&query_timeout=1500`, { acquireTimeoutMs: 1000 });
     try {
       // Ten connections open, then silenced: the statements sent on them hear

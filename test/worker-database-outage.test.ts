@@ -15,7 +15,7 @@ import { openDatabase, type Database } from '../src/db/connection.js';
 import { migrate } from '../src/db/migrations.js';
 import { rejects } from './helpers/assert.js';
 import { BrowserlessClient } from './helpers/browserless.js';
-import { SHARED_POSTGRES_URL, type DatabaseBackend } from './helpers/databases.js';
+import { proxiedPostgres, SHARED_POSTGRES_URL, type DatabaseBackend } from './helpers/databases.js';
 import {
   chatClient,
   DistributedChat,
@@ -25,7 +25,6 @@ import {
 } from './helpers/deployment.js';
 import { httpRequest, type HttpResult } from './helpers/http-client.js';
 import { startThyme } from './helpers/processes.js';
-import { TcpProxy } from './helpers/tcp-proxy.js';
 import { waitFor, within } from './helpers/wait.js';
 import { HandshakeRefused, type TestClient } from './helpers/ws-client.js';
 
@@ -141,10 +140,7 @@ test('gredis thyme with memory:// (its pages need the database): /healthz is 503
 test('a database that stops answering: pages fail with 500 within query_timeout, a chat handshake is refused in one warning line, and the stuck connection is not used again', async () => {
   const fixtures = new Fixtures(db);
   await fixtures.user('bob', { password: 'pw' });
-  const shared = new URL(SHARED_POSTGRES_URL);
-  const proxy = await TcpProxy.start({ host: shared.hostname, port: Number(shared.port || 5432) });
-  const url = new URL(SHARED_POSTGRES_URL);
-  url.port = String(proxy.port);
+  const { proxy, url } = await proxiedPostgres(SHARED_POSTGRES_URL);
   url.pathname = `/${name}`;
   url.search = '?query_timeout=1500'; // the 15 s default, shortened for the test
   // Only its URL is used: the database is this suite's, set up and dropped above.

@@ -11,6 +11,7 @@ import { openDatabase, type Database } from '../../src/db/connection.js';
 import { isConnectionError, isDatabaseTimeout } from '../../src/db/errors.js';
 import { listMigrations, migrate, type MigrationStatus } from '../../src/db/migrations.js';
 import { failureCause } from '../../src/worker/failures.js';
+import { TcpProxy } from './tcp-proxy.js';
 import { waitFor } from './wait.js';
 
 /**
@@ -47,6 +48,19 @@ export function assertDatabaseTimeout(error: unknown): void {
 /** The shared PostgreSQL every test may use (trust auth, database `test`). */
 export const SHARED_POSTGRES_URL =
   process.env.GREDIS_TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+
+/**
+ * A TcpProxy in front of the shared PostgreSQL server, and `url` (of a
+ * database there) through it: what a test stalls, freezes or cuts to make the
+ * server stop answering one client while the test's own connections go on.
+ */
+export async function proxiedPostgres(url: string): Promise<{ proxy: TcpProxy; url: URL }> {
+  const server = new URL(SHARED_POSTGRES_URL);
+  const proxy = await TcpProxy.start({ host: server.hostname, port: Number(server.port || 5432) });
+  const proxied = new URL(url);
+  proxied.port = String(proxy.port);
+  return { proxy, url: proxied };
+}
 
 /**
  * A private, empty database per suite, on one of the two backends. `url` is valid

@@ -6,10 +6,11 @@
 import pg from 'pg';
 import * as assert from 'uvu/assert';
 import type { RunningGredis } from './cli.js';
-import { TcpProxy } from './tcp-proxy.js';
+import type { TcpProxy } from './tcp-proxy.js';
 import {
   blockedBy,
   lockTable,
+  proxiedPostgres,
   SHARED_POSTGRES_URL,
   waitUntilBlockedBy,
   type DatabaseBackend,
@@ -98,10 +99,7 @@ export async function withProxiedDatabase(
 ): Promise<void> {
   const locker = new pg.Client({ connectionString: SHARED_POSTGRES_URL });
   await locker.connect();
-  const server = new URL(SHARED_POSTGRES_URL);
-  const proxy = await TcpProxy.start({ host: server.hostname, port: Number(server.port) });
-  const url = new URL(backend.url);
-  url.port = String(proxy.port);
+  const { proxy, url } = await proxiedPostgres(backend.url);
   let lock: TableLock | undefined;
   try {
     await test({
