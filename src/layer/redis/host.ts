@@ -15,11 +15,13 @@ export type Arg = string | number | Buffer;
 export type Command = readonly [name: string, ...args: Arg[]];
 
 /**
- * ioredis has Buffer-reply variants of every command at run time but does not
- * type the scripting ones. (Its generic callBuffer() cannot stand in: with
- * auto-pipelining it drops the command name.)
+ * ioredis's scripting commands, typed alike: it has Buffer-reply variants of
+ * every command at run time but does not type the scripting ones. (Its generic
+ * callBuffer() cannot stand in: with auto-pipelining it drops the command name.)
  */
-interface BufferScripting {
+interface Scripting {
+  evalsha(sha: string, numKeys: number, ...args: Arg[]): Promise<unknown>;
+  eval(source: string, numKeys: number, ...args: Arg[]): Promise<unknown>;
   evalshaBuffer(sha: string, numKeys: number, ...args: Arg[]): Promise<unknown>;
   evalBuffer(source: string, numKeys: number, ...args: Arg[]): Promise<unknown>;
 }
@@ -712,6 +714,10 @@ export class RedisHost {
     return new LayerUnavailable(this.label, { cause: refusal, reason: REFUSED });
   }
 
+  /**
+   * Runs `script` by its SHA (EVALSHA), or by its source (EVAL) if the server
+   * has not seen it yet (NOSCRIPT); `buffers`: replies as Buffers.
+   */
   private evalOnce(
     script: LuaScript,
     keys: readonly Arg[],
@@ -719,27 +725,21 @@ export class RedisHost {
     buffers: boolean,
   ): Promise<unknown> {
     return this.call(async (client) => {
+      const scripting = client as unknown as Scripting;
+      const run = (command: 'evalsha' | 'eval', body: string): Promise<unknown> =>
+        scripting[buffers ? (`${command}Buffer` as const) : command](
+          body,
+          keys.length,
+          ...keys,
+          ...args,
+        );
       try {
-        return buffers
-          ? await (client as unknown as BufferScripting).evalshaBuffer(
-              script.sha,
-              keys.length,
-              ...keys,
-              ...args,
-            )
-          : await client.evalsha(script.sha, keys.length, ...keys, ...args);
+        return await run('evalsha', script.sha);
       } catch (error) {
         const missing =
           error instanceof ReplyError && (error as Error).message.startsWith('NOSCRIPT');
         if (!missing) throw error;
-        return buffers
-          ? await (client as unknown as BufferScripting).evalBuffer(
-              script.source,
-              keys.length,
-              ...keys,
-              ...args,
-            )
-          : await client.eval(script.source, keys.length, ...keys, ...args);
+        return await run('eval', script.source);
       }
     });
   }
