@@ -377,7 +377,7 @@ for (const backend of allDatabases()) {
       ['weak', weak!],
       ['sha1', sha1!],
     ] as const) {
-      await db.knex('auth_user').insert({ ...djangoUserRow(username, ''), password: hash });
+      await db.knex('auth_user').insert({ ...djangoUserRow(db, username, ''), password: hash });
       const id = (await users.findByUsername(username))!.id;
       assert.is(await strong.authenticate(username, 'wrong'), undefined);
       assert.is(await storedHash(id), hash, 'a failed login changes nothing');
@@ -394,7 +394,7 @@ for (const backend of allDatabases()) {
     const login =
       backend.name === 'sqlite' ? '2024-02-03 04:05:06.123456' : '2024-02-03 04:05:06.123456+00';
     await db.knex('auth_user').insert({
-      ...djangoUserRow('djangoish', ''),
+      ...djangoUserRow(db, 'djangoish', ''),
       date_joined: joined,
       last_login: login,
       is_staff: backend.name === 'sqlite' ? 1 : true,

@@ -12,6 +12,7 @@ import { suite } from './helpers/suite.js';
 import * as assert from 'uvu/assert';
 import type { Database } from '../src/db/connection.js';
 import { isUniqueViolation, MigrationFailed } from '../src/db/errors.js';
+import { toDbTimestamp } from '../src/db/values.js';
 import type { Knex } from 'knex';
 import {
   listMigrations,
@@ -187,14 +188,17 @@ for (const backend of allDatabases()) {
     await migrate(db);
     await rollbackTo(db, SESSION_AUTH_HASH);
     assert.not.ok(await db.knex.schema.hasColumn('gredis_session', 'auth_hash'));
-    const [user] = (await db.knex('auth_user').insert(djangoUserRow('before')).returning('id')) as {
+    const [user] = (await db
+      .knex('auth_user')
+      .insert(djangoUserRow(db, 'before'))
+      .returning('id')) as {
       id: number;
     }[];
     await db.knex('gredis_session').insert({
       session_key_hash: 'c'.repeat(64),
       user_id: user!.id,
       data: '{"kept":1}',
-      expire_date: new Date(Date.now() + 60_000),
+      expire_date: toDbTimestamp(db, new Date(Date.now() + 60_000)),
     });
     assert.equal(await migrate(db), [SESSION_AUTH_HASH, ADMIN_LOG, TIMESTAMP_TEXT]);
     const rows = (await db.knex('gredis_session').select('data', 'auth_hash')) as unknown[];
@@ -206,7 +210,7 @@ for (const backend of allDatabases()) {
 
   test('constraints: unique usernames, staff_only defaults to false, sessions cascade with their user', async () => {
     await migrate(db);
-    const user = djangoUserRow('dup');
+    const user = djangoUserRow(db, 'dup');
     await db.knex('auth_user').insert(user);
     try {
       await db.knex('auth_user').insert(user);
@@ -222,7 +226,7 @@ for (const backend of allDatabases()) {
       session_key_hash: 'a'.repeat(64),
       user_id: id,
       data: '{}',
-      expire_date: new Date(),
+      expire_date: toDbTimestamp(db, new Date()),
     });
     await db.knex('auth_user').where({ id }).delete();
     assert.is((await db.knex('gredis_session').select()).length, 0);
@@ -231,7 +235,7 @@ for (const backend of allDatabases()) {
         session_key_hash: 'b'.repeat(64),
         user_id: 424242,
         data: '{}',
-        expire_date: new Date(),
+        expire_date: toDbTimestamp(db, new Date()),
       });
       assert.unreachable('a session of a missing user was accepted');
     } catch (error) {
@@ -257,10 +261,10 @@ for (const backend of allDatabases()) {
     for (const column of Object.values(log)) assert.is(column.nullable, false);
     const [user] = (await db
       .knex('auth_user')
-      .insert({ ...djangoUserRow('root'), is_superuser: true, is_staff: true })
+      .insert({ ...djangoUserRow(db, 'root'), is_superuser: true, is_staff: true })
       .returning('id')) as { id: number }[];
     const entry = {
-      action_time: new Date(),
+      action_time: toDbTimestamp(db, new Date()),
       user_id: user!.id,
       model: 'chat.room',
       object_id: '424242',
@@ -290,13 +294,13 @@ for (const backend of allDatabases()) {
     const [user] = (await db
       .knex('auth_user')
       .insert({
-        ...djangoUserRow('old'),
+        ...djangoUserRow(db, 'old'),
         date_joined: written('2026-01-01 00:00:00.000000'),
         last_login: written('2026-03-01 12:00:00.500000'),
       })
       .returning('id')) as { id: number }[];
     await db.knex('auth_user').insert({
-      ...djangoUserRow('django'),
+      ...djangoUserRow(db, 'django'),
       date_joined: written('2026-01-02 00:00:00'),
     });
     await db.knex('gredis_session').insert({

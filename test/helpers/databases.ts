@@ -10,6 +10,7 @@ import * as assert from 'uvu/assert';
 import { openDatabase, type Database } from '../../src/db/connection.js';
 import { isConnectionError, isDatabaseTimeout } from '../../src/db/errors.js';
 import { listMigrations, migrate, type MigrationStatus } from '../../src/db/migrations.js';
+import { toDbTimestamp } from '../../src/db/values.js';
 import { failureCause } from '../../src/worker/failures.js';
 import { TcpProxy } from './tcp-proxy.js';
 import { waitFor } from './wait.js';
@@ -18,7 +19,11 @@ import { waitFor } from './wait.js';
  * A complete auth_user row as Django would insert it (columns in Django's names),
  * for tests that write the table directly rather than through UserRepository.
  */
-export function djangoUserRow(username: string, password = '!'): Record<string, unknown> {
+export function djangoUserRow(
+  db: Pick<Database, 'kind'>,
+  username: string,
+  password = '!',
+): Record<string, unknown> {
   return {
     username,
     password,
@@ -29,7 +34,9 @@ export function djangoUserRow(username: string, password = '!'): Record<string, 
     email: '',
     is_staff: false,
     is_active: true,
-    date_joined: new Date(),
+    // As text on SQLite, as Django writes it: knex would store a Date as epoch
+    // milliseconds, an integer, which SQLite orders before every text.
+    date_joined: toDbTimestamp(db, new Date()),
   };
 }
 
