@@ -1,6 +1,7 @@
 import { StringDecoder } from 'node:string_decoder';
 import { CommandCancelled, EXIT_INTERRUPTED } from './errors.js';
 import { DUPLICATE_SIGNAL_MS } from './lifecycle.js';
+import { LookupAbort } from './lookup-abort.js';
 
 /** The input side of a prompt: process.stdin, a TTY or a pipe. */
 export interface PromptInput extends NodeJS.ReadableStream {
@@ -228,9 +229,8 @@ export async function cancelledByCtrlC<T>(
     cancelledStatus?: number;
   } = {},
 ): Promise<T> {
-  const controller = new AbortController();
+  const lookups = new LookupAbort();
   let changed = false;
-  const settling = new Set<() => Promise<unknown>>();
   let firstAt: number | undefined;
   let onSigint!: () => void;
   const interrupted = new Promise<never>((_resolve, reject) => {
@@ -246,31 +246,25 @@ export async function cancelledByCtrlC<T>(
       }
       firstAt = performance.now();
       endTerminalLine();
-      controller.abort();
-      if (!changed)
-        void Promise.allSettled([...settling].map(async (settled) => settled())).then(() =>
-          reject(new CommandCancelled()),
-        );
+      const settled = lookups.abort();
+      if (!changed) void settled.then(() => reject(new CommandCancelled()));
     };
   });
   process.on('SIGINT', onSigint);
   try {
     const ctrlC: CtrlC = {
-      signal: controller.signal,
+      signal: lookups.signal,
       changing: () => {
-        if (controller.signal.aborted) throw new CommandCancelled();
+        if (lookups.signal.aborted) throw new CommandCancelled();
         changed = true;
       },
-      cancelledAfter: (settled) => {
-        settling.add(settled);
-        return () => settling.delete(settled);
-      },
+      cancelledAfter: lookups.cancelledAfter,
     };
     return await Promise.race([work(ctrlC), interrupted]);
   } catch (error) {
     // Said here, or by the lookup the Ctrl-C cancelled (unlessCancelled): the
     // command's status either way.
-    if (error instanceof CommandCancelled && controller.signal.aborted)
+    if (error instanceof CommandCancelled && lookups.signal.aborted)
       throw new CommandCancelled(undefined, cancelledStatus);
     throw error;
   } finally {

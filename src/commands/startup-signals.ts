@@ -3,6 +3,7 @@ import type { Database } from '../db/connection.js';
 import type { Logger } from '../logger.js';
 import { withDatabase } from './database.js';
 import { DUPLICATE_SIGNAL_MS, STOP_SIGNALS } from './lifecycle.js';
+import { LookupAbort } from './lookup-abort.js';
 import type { LookupInterrupt } from './prompt.js';
 
 /**
@@ -44,8 +45,7 @@ async function cancelledWhileStarting<T>(
   logger: Logger,
   start: (ctrlC: LookupInterrupt, checked: () => void) => Promise<T>,
 ): Promise<T> {
-  const controller = new AbortController();
-  const settling = new Set<() => Promise<unknown>>();
+  const lookups = new LookupAbort();
   let first: { signal: NodeJS.Signals; at: number } | undefined;
   const exitAs = (signal: NodeJS.Signals): never => process.exit(128 + constants.signals[signal]);
   const onSignal = (signal: NodeJS.Signals): void => {
@@ -57,8 +57,7 @@ async function cancelledWhileStarting<T>(
     }
     first = { signal, at: performance.now() };
     logger.info({ signal }, 'stopping while starting: cancelling its check of the database');
-    controller.abort();
-    void Promise.allSettled([...settling].map(async (settled) => settled())).then(() => {
+    void lookups.abort().then(() => {
       logger.info({ signal }, 'stopped before serving');
       exitAs(signal);
     });
@@ -67,23 +66,16 @@ async function cancelledWhileStarting<T>(
     for (const signal of STOP_SIGNALS) process.removeListener(signal, onSignal);
   };
   for (const signal of STOP_SIGNALS) process.on(signal, onSignal);
-  const ctrlC: LookupInterrupt = {
-    signal: controller.signal,
-    cancelledAfter: (settled) => {
-      settling.add(settled);
-      return () => settling.delete(settled);
-    },
-  };
   try {
-    return await start(ctrlC, () => {
+    return await start(lookups, () => {
       // A check that answered as its cancel went out: the process stops all the same.
-      if (controller.signal.aborted) throw new StartInterrupted();
+      if (lookups.signal.aborted) throw new StartInterrupted();
       stopListening();
     });
   } catch (error) {
     // The signal's doing (the check cancelled, or past it): the process exits
     // as the signal's, once the cancel has landed (onSignal), not as a failure.
-    if (controller.signal.aborted) await new Promise<never>(() => undefined);
+    if (lookups.signal.aborted) await new Promise<never>(() => undefined);
     throw error;
   } finally {
     stopListening();
