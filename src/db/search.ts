@@ -338,12 +338,53 @@ function wherePattern(
   );
 }
 
+/** A lookup that compares the column, or a transform of it, with its prepared values. */
+type ValueLookup = Exclude<ColumnLookup, TextLookup>;
+
+/**
+ * A value lookup (exact, comparisons, in, range, isnull) on the column or its
+ * transform, each value bound as its database stores it: a boolean as
+ * toDbBoolean, an instant zoned on PostgreSQL and as UTC text on SQLite.
+ */
+function whereValue(
+  query: Knex.QueryBuilder,
+  db: Pick<Database, 'kind'>,
+  lookup: ValueLookup,
+): void {
+  const bind = (value: LookupValue): string | number | boolean => {
+    if (typeof value === 'boolean') return toDbBoolean(db, value);
+    if (typeof value !== 'object') return value;
+    if (db.kind === 'postgres') return value.zoned;
+    if (value.utc === undefined)
+      throw new UnqueryableOnSqlite(`${lookup.column}__${lookup.lookup}`);
+    return value.utc;
+  };
+  const side = lookup.transform === undefined ? '??' : TRANSFORMS[db.kind][lookup.transform];
+  const columns = columnsFor(side, lookup.column);
+  switch (lookup.lookup) {
+    case 'isnull':
+      query.whereRaw(`${side} is ${lookup.value ? '' : 'not '}null`, columns);
+      break;
+    case 'in':
+      query.whereRaw(`${side} in (${lookup.value.map(() => '?').join(', ')})`, [
+        ...columns,
+        ...lookup.value.map(bind),
+      ]);
+      break;
+    case 'range':
+      query.whereRaw(`${side} between ? and ?`, [...columns, ...lookup.value.map(bind)]);
+      break;
+    default:
+      query.whereRaw(`${side} ${COMPARISONS[lookup.lookup]} ?`, [...columns, bind(lookup.value)]);
+  }
+}
+
 /**
  * Narrows `query` by Django's field lookups, with the SQL Django's backends use
  * for them, so each database answers as Django's does on it: the textual and
- * regex lookups on the column or transform as text (wherePattern, whereRegex).
- * A year compared is the extracted year, which selects what Django's bounds of
- * the year do.
+ * regex lookups on the column or transform as text (wherePattern, whereRegex),
+ * the others on its value (whereValue). A year compared is the extracted year,
+ * which selects what Django's bounds of the year do.
  */
 export function whereLookups<Builder extends Knex.QueryBuilder>(
   query: Builder,
@@ -351,42 +392,22 @@ export function whereLookups<Builder extends Knex.QueryBuilder>(
   lookups: readonly ColumnLookup[],
 ): Builder {
   for (const lookup of lookups) {
-    const bind = (value: LookupValue): string | number | boolean => {
-      if (typeof value === 'boolean') return toDbBoolean(db, value);
-      if (typeof value !== 'object') return value;
-      if (db.kind === 'postgres') return value.zoned;
-      if (value.utc === undefined)
-        throw new UnqueryableOnSqlite(`${lookup.column}__${lookup.lookup}`);
-      return value.utc;
-    };
-    const side = lookup.transform === undefined ? '??' : TRANSFORMS[db.kind][lookup.transform];
-    const columns = columnsFor(side, lookup.column);
     switch (lookup.lookup) {
-      case 'isnull':
-        query.whereRaw(`${side} is ${lookup.value ? '' : 'not '}null`, columns);
-        break;
-      case 'in':
-        query.whereRaw(`${side} in (${lookup.value.map(() => '?').join(', ')})`, [
-          ...columns,
-          ...lookup.value.map(bind),
-        ]);
-        break;
-      case 'range':
-        query.whereRaw(`${side} between ? and ?`, [...columns, ...lookup.value.map(bind)]);
-        break;
       case 'regex':
       case 'iregex':
         whereRegex(query, db, lookup);
         break;
-      case 'exact':
-      case 'gt':
-      case 'gte':
-      case 'lt':
-      case 'lte':
-        query.whereRaw(`${side} ${COMPARISONS[lookup.lookup]} ?`, [...columns, bind(lookup.value)]);
+      case 'iexact':
+      case 'contains':
+      case 'icontains':
+      case 'startswith':
+      case 'istartswith':
+      case 'endswith':
+      case 'iendswith':
+        wherePattern(query, db, lookup);
         break;
       default:
-        wherePattern(query, db, lookup);
+        whereValue(query, db, lookup);
     }
   }
   return query;
