@@ -42,7 +42,7 @@ export function createLogger(options: LoggerOptions = {}): Logger {
       ? {
           transport: {
             target: PRETTY_TRANSPORT,
-            options: { colorize: Boolean(process.stdout.isTTY), ignore: 'pid,hostname' },
+            options: { colorize: Boolean(process.stdout.isTTY), ignore: 'hostname' },
           },
         }
       : {}),

@@ -266,7 +266,7 @@ test('runworker refuses the in-process layer, and bad flags exit 2 with one line
   }
   // Pretty on request without a terminal (a container's log viewer), JSON by default there.
   for (const [format, listening] of [
-    ['pretty', /^\[[\d:. ]+\] INFO \(thyme\): Thyme listening$/m],
+    ['pretty', /^\[[\d:. ]+\] INFO \(thyme\/\d+\): Thyme listening$/m],
     ['', /^\{"level":30,.*"msg":"Thyme listening"/m],
   ] as const) {
     const child = spawn(process.execPath, [GREDIS_BIN, 'thyme', 'multichat', '--port', '0'], {

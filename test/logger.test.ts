@@ -154,29 +154,31 @@ const BIDI_OR_SEPARATOR = /[\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069]/g;
  * What a process logs on stdout (a pipe) through createLogger in `format`:
  * a message and a field with `hostile` in them, and an error whose message has it.
  */
-async function hostileLog(format: 'pretty' | 'json', hostile = HOSTILE): Promise<string> {
+async function hostileLog(
+  format: 'pretty' | 'json',
+  hostile = HOSTILE,
+): Promise<{ out: string; pid: number | undefined }> {
   const script = `
     import { createLogger } from ${JSON.stringify(new URL('../src/logger.js', import.meta.url).href)};
     const hostile = ${JSON.stringify(hostile)};
     const logger = createLogger({ name: 'chat' });
     logger.info({ username: hostile }, 'login failed for ' + hostile);
     logger.error({ err: new Error('duplicate room title ' + hostile) }, 'view failed');`;
-  const { stdout } = await promisify(execFile)(
-    process.execPath,
-    ['--input-type=module', '-e', script],
-    { env: { ...process.env, GREDIS_LOG_FORMAT: format, GREDIS_LOG_LEVEL: 'info' } },
-  );
-  return stdout;
+  const run = promisify(execFile)(process.execPath, ['--input-type=module', '-e', script], {
+    env: { ...process.env, GREDIS_LOG_FORMAT: format, GREDIS_LOG_LEVEL: 'info' },
+  });
+  return { out: (await run).stdout, pid: run.child.pid };
 }
 
 test("pretty logs: a logged value's control characters are escaped, in messages and stacks too", async () => {
-  const out = await hostileLog('pretty');
+  const { out, pid } = await hostileLog('pretty');
   // Without a terminal, no colour: any control character but a line's end is the client's.
   // eslint-disable-next-line no-control-regex -- control characters are what is looked for
   const controls = out.match(/[\u0000-\u0009\u000b-\u001f\u007f-\u009f]/g);
   assert.is(controls, null, `control characters printed: ${JSON.stringify(controls)}`);
   const escaped = String.raw`al\u001b[31mice\u0007\u009b2J\u007f\r\u001b]0;owned\u0007\nFAKE line`;
-  assert.ok(out.includes(`INFO (chat): login failed for ${escaped}\n`), out);
+  // name/pid: the README's two Thymes and two workers share one terminal, told apart by `jobs -l`.
+  assert.ok(out.includes(`INFO (chat/${pid}): login failed for ${escaped}\n`), out);
   assert.ok(out.includes(`username: "${escaped}"`), out);
   assert.ok(out.includes(`Error: duplicate room title ${escaped}\n`), out);
   assert.not.match(out, /^\s*FAKE line/m, 'a line of its own');
@@ -201,23 +203,23 @@ function assertLoggedValues(out: string, text: string): void {
 }
 
 test('JSON logs: every control character is escaped (DEL and C1 too, which JSON leaves), the values intact', async () => {
-  const out = await hostileLog('json');
+  const { out } = await hostileLog('json');
   // eslint-disable-next-line no-control-regex -- control characters are what is looked for
   assert.not.match(out, /[\u0000-\u0009\u000b-\u001f\u007f-\u009f]/);
   assertLoggedValues(out, HOSTILE);
 });
 
 test('pretty logs: bidirectional overrides, isolates, marks and line separators are escaped, so a line reads as what it holds', async () => {
-  const out = await hostileLog('pretty', DISGUISED);
+  const { out, pid } = await hostileLog('pretty', DISGUISED);
   const raw = out.match(BIDI_OR_SEPARATOR);
   assert.is(raw, null, `printed as they are: ${JSON.stringify(raw)}`);
-  assert.ok(out.includes(`INFO (chat): login failed for ${DISGUISED_ESCAPED}\n`), out);
+  assert.ok(out.includes(`INFO (chat/${pid}): login failed for ${DISGUISED_ESCAPED}\n`), out);
   assert.ok(out.includes(`username: "${DISGUISED_ESCAPED}"`), out);
   assert.ok(out.includes(`Error: duplicate room title ${DISGUISED_ESCAPED}\n`), out);
 });
 
 test('JSON logs: bidirectional overrides, isolates, marks and line separators are escaped, the values intact', async () => {
-  const out = await hostileLog('json', DISGUISED);
+  const { out } = await hostileLog('json', DISGUISED);
   const raw = out.match(BIDI_OR_SEPARATOR);
   assert.is(raw, null, `written as they are: ${JSON.stringify(raw)}`);
   assert.ok(out.includes(`"login failed for ${DISGUISED_ESCAPED}"`), out);
