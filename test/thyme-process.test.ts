@@ -25,7 +25,12 @@ import { createLayer, type ChannelLayer } from '../src/index.js';
 import { parseExposition } from './helpers/exposition.js';
 import { httpRequest } from './helpers/http-client.js';
 import { testPrefix } from './helpers/layers.js';
-import { GredisProcess, startThyme } from './helpers/processes.js';
+import {
+  assertUnreadyUntilExit,
+  GredisProcess,
+  probeHealthWhileStopping,
+  startThyme,
+} from './helpers/processes.js';
 import { RedisServer, SHARED_REDIS_URL } from './helpers/redis-server.js';
 import { withAclUser, withPrivateRedis, type AclUser } from './helpers/redis-acl.js';
 import { TestWorker } from './helpers/test-worker.js';
@@ -219,6 +224,15 @@ test('SIGTERM the moment Thyme listens, with a metrics port: it stops as any sto
     const exit = await proc.stop('SIGTERM');
     assert.equal(exit, { code: 0, signal: null }, `start ${i + 1}: ${proc.stderr.join('\n')}`);
   }
+});
+
+test("a stopping Thyme's metrics port answers /healthz 503 (closing) until the process exits, its layer's close included, not refused", async () => {
+  // The port closed with the server, before the rest of the stop: probes were
+  // refused for as long as the layer's close took, never answered 503.
+  const { proc } = await thyme(sharedLayerUrl(), ['--metrics-port', '0']);
+  const probes = await probeHealthWhileStopping(proc, await proc.metricsPort());
+  assert.equal(await proc.exited, { code: 0, signal: null });
+  assertUnreadyUntilExit(probes, 'closing');
 });
 
 test('SIGTERM: sockets close with 1001, workers hear it, in-flight HTTP finishes, exit 0', async () => {

@@ -22,7 +22,12 @@ import {
   useDistributedChat,
 } from './helpers/deployment.js';
 import type { HttpResult } from './helpers/http-client.js';
-import { GredisProcess, startThyme } from './helpers/processes.js';
+import {
+  assertUnreadyUntilExit,
+  GredisProcess,
+  probeHealthWhileStopping,
+  startThyme,
+} from './helpers/processes.js';
 import { rawClient } from './helpers/redis-server.js';
 import { TcpProxy } from './helpers/tcp-proxy.js';
 import { sleep, waitFor, within } from './helpers/wait.js';
@@ -354,6 +359,17 @@ test('SIGTERM the moment the worker takes events, with a metrics port: it stops 
     const exit = await worker.stop('SIGTERM');
     assert.equal(exit, { code: 0, signal: null }, `start ${i + 1}: ${worker.stderr.join('\n')}`);
   }
+});
+
+test("a stopping worker's metrics port answers /healthz 503 (stopping) until the process exits, its layer's close included, not refused", async () => {
+  const worker = GredisProcess.start(
+    ['runworker', 'multichat', '--metrics-port', '0'],
+    chat.processEnv,
+  );
+  await worker.waitForLine((line) => /^worker for multichat running/.test(String(line.msg)));
+  const probes = await probeHealthWhileStopping(worker, await worker.metricsPort());
+  assert.equal(await worker.exited, { code: 0, signal: null });
+  assertUnreadyUntilExit(probes, 'stopping');
 });
 
 test.run();

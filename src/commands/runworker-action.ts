@@ -34,6 +34,9 @@ export async function runWorker(appName: string, flags: RunWorkerFlags): Promise
     // A stop's wind-down ends here (the worker's report says when): the layer's
     // close shares it. Undefined when no stop ran: the close's own bound then.
     let windDownEnd: number | undefined;
+    // Closed last: /healthz answers 503 (stopping) until the process exits,
+    // rather than refusing probes while the layer winds down.
+    let metrics: Server | undefined;
     try {
       const worker = new Worker(layer, build(layer), {
         channels,
@@ -46,19 +49,18 @@ export async function runWorker(appName: string, flags: RunWorkerFlags): Promise
       // handler goes on in the same turn as start(): a signal that came while
       // the port opened found no handler, so the process died of it, taking
       // the events in flight with it.
-      const metrics = await serveWorkerMetrics(worker, flags, logger);
+      metrics = await serveWorkerMetrics(worker, flags, logger);
       worker.start();
       const announcing = announceRunning(layer, logger, entry.name, channels);
       const report = await stopOnSignal(logger, async () => {
         announcing.cancel();
-        const stopped = await worker.stop();
-        metrics?.close();
-        return stopped;
+        return worker.stop();
       });
       windDownEnd = report.windDownEnd;
       if (report.abandoned > 0) await exitAbandoned(layer, db, logger, windDownEnd);
     } finally {
       await layer.close(windDownEnd);
+      metrics?.close();
     }
   });
 }

@@ -1,3 +1,4 @@
+import type { Server } from 'node:http';
 import type { AppEntry } from '../apps/registry.js';
 import { InMemoryChannelLayer } from '../layer/index.js';
 import type { ChannelLayer } from '../layer/types.js';
@@ -18,6 +19,7 @@ import { allowedHostsFromEnv } from '../settings.js';
 import { CommandFailed } from './errors.js';
 import { openLayer } from './layer.js';
 import { urlHost } from '../listen.js';
+import { serveMetrics } from '../metrics/endpoint.js';
 import { metricsListenFailed, metricsUrl } from './metrics.js';
 import { stopOnSignal } from './lifecycle.js';
 import { withServerDatabase } from './startup-signals.js';
@@ -39,10 +41,22 @@ export async function runThyme(appName: string, flags: ThymeFlags): Promise<void
   const allowedHosts = allowedHostsFromEnv();
   const logger = createLogger({ verbosity: flags.verbosity, name: 'thyme' });
   const layer = openLayer(flags.layer, logger);
+  // The metrics port outlives the stop: its /healthz answers 503 (closing) until
+  // the process exits, rather than refusing probes while the worker and the
+  // layer wind down.
+  const metricsPort: { server?: Server } = {};
   const serveWith = (
     worker: Worker | undefined,
     readinessChecks: ServeFlags['readinessChecks'] = {},
-  ) => serve(entry, layer, { ...flags, allowedHosts, tls, readinessChecks }, logger, worker);
+  ) =>
+    serve(
+      entry,
+      layer,
+      { ...flags, allowedHosts, tls, readinessChecks },
+      logger,
+      worker,
+      metricsPort,
+    );
   // A stop's wind-down ends here (serve says when): the layer's close shares
   // it. Undefined when no stop ran: the close's own bound then.
   let stopEnd: number | undefined;
@@ -69,6 +83,7 @@ export async function runThyme(appName: string, flags: ThymeFlags): Promise<void
     });
   } finally {
     await layer.close(stopEnd);
+    metricsPort.server?.close();
   }
 }
 
@@ -83,18 +98,20 @@ async function serve(
   flags: ServeFlags,
   logger: Logger,
   worker: Worker | undefined,
+  metricsPort: { server?: Server },
 ): Promise<StopReport> {
   const thyme = await startOrStop(worker, () => newThyme(entry, layer, flags, logger));
   // The metrics port opens first, and the stop handler goes on in the turn the
   // main port starts listening: a signal that came between the two found no
   // handler, so the process died of it and no socket got its 1001.
   if (flags.metricsPort !== undefined) {
-    const metrics = await startOrStop(
+    const { server, address } = await startOrStop(
       worker,
-      () => thyme.listenMetrics(flags.metricsPort!, flags.metricsBind),
+      () => serveMetrics(thyme.metricsSource, flags.metricsPort!, flags.metricsBind),
       { failed: metricsListenFailed(flags), thyme },
     );
-    logger.info({ port: metrics.port }, metricsUrl(flags.metricsBind, metrics.port));
+    metricsPort.server = server;
+    logger.info({ port: address.port }, metricsUrl(flags.metricsBind, address.port));
   }
   const serving = await startOrStop(worker, () => listen(thyme, flags), {
     failed: `cannot listen on ${flags.unixSocket ?? `${flags.bind}:${flags.port}`}`,

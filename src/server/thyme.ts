@@ -47,6 +47,7 @@ import {
   serveMetrics,
   writeHealth,
   type HealthReport,
+  type MetricsSource,
 } from '../metrics/endpoint.js';
 import { freeSocketPath, listenOnPath } from './socket-path.js';
 import { createSecureServer, replaceTlsFiles, TlsUnusable } from './tls.js';
@@ -232,14 +233,19 @@ export class Thyme implements ThymeContext {
    * public port need not expose them.
    */
   async listenMetrics(port: number, host: string): Promise<AddressInfo> {
-    const { server, address } = await serveMetrics(
-      { metrics: () => this.metrics.render(this.layer), health: () => this.health() },
-      port,
-      host,
-    );
+    const { server, address } = await serveMetrics(this.metricsSource, port, host);
     this.metricsServer = server;
     return address;
   }
+
+  /**
+   * What the metrics port serves: for a caller that keeps that port open past
+   * close() (gredis thyme: until the process exits, its /healthz 503 meanwhile).
+   */
+  readonly metricsSource: MetricsSource = {
+    metrics: () => this.metrics.render(this.layer),
+    health: () => this.health(),
+  };
 
   get openWebSockets(): number {
     return this.gateway.sessions.size;

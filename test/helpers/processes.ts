@@ -3,7 +3,9 @@ import { readdirSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { waitFor } from './wait.js';
+import * as assert from 'uvu/assert';
+import { httpRequest } from './http-client.js';
+import { sleep, waitFor } from './wait.js';
 
 export const GREDIS_BIN = fileURLToPath(new URL('../../../bin/gredis.js', import.meta.url));
 
@@ -162,4 +164,64 @@ export async function startThyme(
     await proc.stop('SIGKILL'); // nobody else holds it
     throw error;
   }
+}
+
+/** One /healthz probe of a process that is stopping: its status (0: refused) and body. */
+export interface StopProbe {
+  status: number;
+  body: string;
+  /** How long before the process exited it was answered or refused. */
+  msBeforeExit: number;
+}
+
+/**
+ * Sends `signal` to `proc`, then probes /healthz on `port` every 10 ms until
+ * the process exits: what a readiness probe sees of a stop.
+ */
+export async function probeHealthWhileStopping(
+  proc: GredisProcess,
+  port: number,
+  signal: NodeJS.Signals = 'SIGTERM',
+): Promise<StopProbe[]> {
+  let exitedAt: number | undefined;
+  void proc.exited.then(() => (exitedAt = performance.now()));
+  const probes: { status: number; body: string; at: number }[] = [];
+  proc.child.kill(signal);
+  const deadline = performance.now() + 15_000;
+  while (exitedAt === undefined && performance.now() < deadline) {
+    const answer = await httpRequest(port, '/healthz', { timeoutMs: 2000 }).catch(() => undefined);
+    probes.push({
+      status: answer?.status ?? 0,
+      body: answer?.body.toString() ?? '',
+      at: performance.now(),
+    });
+    await sleep(10);
+  }
+  await proc.stop('SIGKILL', 0); // one that never exited is not left behind
+  const exit = exitedAt ?? performance.now();
+  return probes.map(({ at, ...probe }) => ({ ...probe, msBeforeExit: exit - at }));
+}
+
+/**
+ * A process shutting down, probed as it stops, that answered its /healthz 503
+ * with `flag` true until it exited: a refusal only in the moment of its exit
+ * (the port closes last), not while the stop's last steps (its layer's close)
+ * still run. Once stopping, never 200 again.
+ */
+export function assertUnreadyUntilExit(probes: StopProbe[], flag: 'closing' | 'stopping'): void {
+  const seen = probes.map(({ status, msBeforeExit }) => `${status}@-${Math.round(msBeforeExit)}ms`);
+  const stopping = probes.findIndex((probe) => probe.status !== 200);
+  assert.ok(stopping >= 0, `never unready: ${seen.join(' ')}`);
+  const after = probes.slice(stopping);
+  const answered = after.filter((probe) => probe.status !== 0);
+  assert.ok(answered.length > 0, `no 503 before the port closed: ${seen.join(' ')}`);
+  for (const probe of answered) {
+    assert.is(probe.status, 503, seen.join(' '));
+    assert.is((JSON.parse(probe.body) as Record<string, unknown>)[flag], true, probe.body);
+  }
+  const refused = after.find((probe) => probe.status === 0);
+  assert.ok(
+    refused === undefined || refused.msBeforeExit < 150,
+    `refused ${Math.round(refused?.msBeforeExit ?? 0)} ms before the exit: ${seen.join(' ')}`,
+  );
 }
