@@ -1159,4 +1159,30 @@ rescue(
   },
 );
 
+rescue(
+  'a turn a stopping worker hands back stays in its lane however many events wait there: a rescue runs it, not the one after it',
+  async () => {
+    const prefix = testPrefix();
+    const stopping = process(prefix, { laneLease: 2, laneGap: 0.5 });
+    const { lanes } = stopping.layer;
+    await lanes.claim('back', 0, { e: 0 });
+    // A flood behind a running turn: its claims park past MAX_WAITING_EVENTS.
+    for (let order = 1; order <= MAX_WAITING_EVENTS + 1; order++)
+      assert.is((await lanes.claim('back', order, { e: order })).kind, 'parked');
+    const next = await lanes.finish('back', 0, { s: 1 });
+    assert.is(next?.order, 1);
+    await lanes.handBack(next!, 'back.events');
+    // Its copy waits at the end of its channel, behind the flood's other
+    // events (left unread here): the lane itself must hold it, or the rescue
+    // that takes the lane skips it as lost and its late copy is dropped as stale.
+    const turn = await waitFor(() => stopping.turns[0], 8000, 'the rescue');
+    assert.equal([turn.order, turn.event], [1, { e: 1 }], 'the event handed back runs');
+    assert.is(
+      (await lanes.claim('back', 1, { e: 1 })).kind,
+      'stale',
+      'its copy, when it comes, is not run again',
+    );
+  },
+);
+
 rescue.run();

@@ -246,7 +246,10 @@ export interface Lanes {
    * the next in line after a finish, or a rescued one): the lane waits for that
    * event again, with no owner, and the event is deposited and sent on
    * `channel` again, as its interface server did, so that whichever process
-   * receives it runs it at once. A copy still on the channel is then one too
+   * receives it runs it at once. Deposited however many events the lane holds
+   * (past MAX_WAITING_EVENTS): its copy comes after the socket's later events,
+   * and the rescue that runs the lane once they waited the gap must find it
+   * there, not skip it as lost. A copy still on the channel is then one too
    * many: the second to be claimed is dropped as stale. Nothing when the turn
    * was not held any more.
    */

@@ -162,15 +162,34 @@ return 1
 /**
  * Gives back the turn of ARGV[2], not run (a stopping worker's): the lane is left
  * waiting for that order with no owner, so that the next claim of it runs at
- * once; the caller then deposits the event again and sends it (LANE_ANNOUNCE_SEND).
- * KEYS: lane, index. ARGV as LANE_FINISH (7–10 not read). Returns 1, or 0 when
- * the caller no longer held the turn.
+ * once, and the event is deposited again (ARGV[7], stored bytes), past
+ * MAX_WAITING_EVENTS too, as a claim parks: the caller then sends it again
+ * (LANE_ANNOUNCE_SEND), and that copy goes to the end of its channel, behind
+ * every event sent meanwhile. Under a flood (the lane at the bound, which
+ * refuses that announce's deposit) the socket's later events are claimed, and
+ * parked, first; without the deposit the rescue that takes the lane after the
+ * gap would skip the event as lost, and its copy be dropped as stale when it
+ * came. KEYS: lane, index. ARGV as LANE_FINISH 1–6, then the event and the
+ * ttl. Returns 1, 0 when the caller no longer held the turn, or {'refused',
+ * command} with nothing written when the caller may not run one of its writes
+ * (LUA_REFUSED).
  */
 export const LANE_RELEASE = new LuaScript(
   'laneRelease',
-  `${LUA_TURN}
+  `${LUA_TURN}${LUA_REFUSED}
 if not turn() then return 0 end
+local refused = refusedOf({{'hdel', KEYS[1], 'owner'}, {'hsetnx', KEYS[1], 'p:0', ''},
+  {'hincrby', KEYS[1], 'parked', '1'}, {'zadd', KEYS[2], '0', ARGV[1]},
+  {'expire', KEYS[1], '1'}, {'expire', KEYS[2], '1'}})
+if refused then return {'refused', refused} end
 redis.call('HDEL', KEYS[1], 'owner', 'deadline')
+if redis.call('HSETNX', KEYS[1], 'p:' .. ARGV[2], ARGV[7]) == 1 then
+  redis.call('HINCRBY', KEYS[1], 'parked', 1)
+end
+-- As an announce: the lane needs attention once its gap has lasted too long.
+redis.call('ZADD', KEYS[2], 'LT', tonumber(ARGV[4]) + tonumber(ARGV[6]), ARGV[1])
+redis.call('EXPIRE', KEYS[1], ARGV[8])
+redis.call('EXPIRE', KEYS[2], ARGV[8])
 return 1
 `,
 );

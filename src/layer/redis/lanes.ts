@@ -467,11 +467,15 @@ export class RedisLanes implements Lanes {
   }
 
   async handBack(turn: LaneTurn, channel: string): Promise<void> {
-    const released = await this.hostFor(turn.lane).evalBatched(
-      LANE_RELEASE,
-      [this.laneKey(turn.lane), this.indexKey()],
-      this.turnArgs(turn.lane, turn.order),
-    );
+    const released = await this.runLaneScript(this.hostFor(turn.lane), {
+      script: LANE_RELEASE,
+      keys: [this.laneKey(turn.lane), this.indexKey()],
+      args: [
+        ...this.turnArgs(turn.lane, turn.order),
+        this.codec.encode(turn.event),
+        this.config.ttl,
+      ],
+    });
     if (released !== 1) return;
     // As the interface server sent it: whoever receives it claims it, and the
     // copy that comes second (one still on the channel) is dropped as stale.
