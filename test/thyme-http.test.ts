@@ -27,6 +27,8 @@ import { createLayer, type ChannelLayer, type LayerOptions, type Message } from 
 import { runWorkerCommand } from '../src/commands/runworker.js';
 import { thymeCommand } from '../src/commands/thyme.js';
 import { Thyme, type ThymeOptions } from '../src/server/index.js';
+import { serveMetrics, type MetricsSource } from '../src/metrics/endpoint.js';
+import { Exposition } from '../src/metrics/exposition.js';
 import { EVENT_CHANNEL_CAPACITY } from '../src/settings.js';
 import { httpRequest, rawExchange } from './helpers/http-client.js';
 import { testPrefix } from './helpers/layers.js';
@@ -1615,6 +1617,31 @@ test('/healthz reflects the layer; /metrics is served on its own port', async ()
   client.ws.terminate();
   await layer.close();
   assert.is((await httpRequest(port, '/healthz')).status, 503);
+});
+
+test('a metrics port whose readiness check fails answers 503 with the reason, and keeps serving', async () => {
+  let failing = true;
+  const source: MetricsSource = {
+    metrics: () => new Exposition().process().text(),
+    health: () =>
+      failing
+        ? Promise.reject(new Error('the check itself broke'))
+        : { ok: true, details: { layer: 'ready' } },
+  };
+  const { server, address } = await serveMetrics(source, 0, '127.0.0.1');
+  try {
+    const broken = await httpRequest(address.port, '/healthz');
+    assert.is(broken.status, 503);
+    assert.equal(JSON.parse(broken.body.toString()), {
+      status: 'unavailable',
+      error: 'the check itself broke',
+    });
+    assert.is((await httpRequest(address.port, '/metrics')).status, 200);
+    failing = false;
+    assert.is((await httpRequest(address.port, '/healthz')).status, 200);
+  } finally {
+    server.close();
+  }
 });
 
 test('the metrics port: a valid Prometheus page after HTTP and WebSocket traffic, counters never down, gauges back to 0; GET and HEAD only, 404 elsewhere', async () => {

@@ -95,9 +95,22 @@ export async function serveMetrics(
       res.writeHead(200, { 'Content-Type': 'text/plain; version=0.0.4; charset=utf-8' });
       res.end(source.metrics());
     } else if (path === HEALTH_PATH)
-      void Promise.resolve(source.health()).then((report) => writeHealth(res, report, true));
+      void settledHealth(source).then((report) => writeHealth(res, report, true));
     else res.writeHead(404, { 'Content-Type': 'text/plain' }).end('Not Found\n');
   });
   await listenOn(server, { port, host });
   return { server, address: server.address() as AddressInfo };
+}
+
+/**
+ * The source's report, or not ok with the reason when the check itself failed:
+ * a probe is answered 503 either way, never left hanging, and a rejection is
+ * not left unhandled (which would end the process).
+ */
+async function settledHealth(source: MetricsSource): Promise<HealthReport> {
+  try {
+    return await source.health();
+  } catch (error) {
+    return { ok: false, details: { error: (error as Error).message } };
+  }
 }
