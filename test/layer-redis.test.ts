@@ -19,6 +19,7 @@ import {
 } from '../src/index.js';
 import { InvalidLayerUrl, LayerClosed, LayerUnavailable } from '../src/layer/errors.js';
 import { briefError } from '../src/logger.js';
+import { Exposition } from '../src/metrics/exposition.js';
 import * as laneScriptModules from '../src/layer/redis/lane-scripts.js';
 import * as scriptModules from '../src/layer/redis/scripts.js';
 import { DRY_READS, LuaScript } from '../src/layer/redis/scripts.js';
@@ -730,6 +731,10 @@ faults(
     assert.equal(await within(receiver.receive('garbage.in'), ARRIVES_MS), { good: 1 });
     assert.equal(await within(receiver.receive(channel), ARRIVES_MS), { good: 2 });
     assert.ok(receiver.stats.malformed >= 3, `malformed counted (${receiver.stats.malformed})`);
+    assert.match(
+      new Exposition().layer(receiver).text(),
+      `\ngredis_layer_malformed_messages_total ${receiver.stats.malformed}\n`,
+    );
     assert.ok(lines.filter((l) => l.level === ERROR && /malformed/.test(l.msg)).length >= 3);
   },
 );

@@ -34,6 +34,12 @@ export class Exposition {
         'Messages dropped from full local buffers.',
         [['', stats.bufferDrops]],
       )
+      .metric(
+        'gredis_layer_malformed_messages_total',
+        'counter',
+        'Stored messages that could not be decoded, logged and skipped.',
+        [['', stats.malformed]],
+      )
       .metric('gredis_layer_up', 'gauge', '1 when every layer host is connected.', [
         ['', layer.health().ok ? 1 : 0],
       ]);
