@@ -69,6 +69,7 @@ test('migrate, createsuperuser, thyme: log in, chat, then SIGTERM closes sockets
       (l) => typeof l.msg === 'string' && l.msg.startsWith('serving multichat'),
     );
     assert.is(served.embedded, true);
+    assert.is(served.prefix, undefined, 'no key prefix in process');
 
     const browser = new BrowserlessClient(port);
     const login = await browser.login('admin', 'embedded pw');

@@ -241,6 +241,8 @@ test('SIGTERM: sockets close with 1001, workers hear it, in-flight HTTP finishes
   let openGate!: () => void;
   worker.gate = new Promise((resolve) => (openGate = resolve));
   const { proc, port } = await thyme(url);
+  const served = await proc.waitForLine((l) => String(l.msg).startsWith('serving '));
+  assert.is(served.prefix, new URL(url).searchParams.get('prefix'), 'the line names the prefix');
   const sockets = await Promise.all([1, 2, 3].map(() => open(`ws://127.0.0.1:${port}/`)));
   for (const socket of sockets) await assertEchoes(socket);
   const body: string[] = [];

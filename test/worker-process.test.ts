@@ -196,7 +196,10 @@ test('a Redis user that may not BZMPOP: /healthz is 503 naming it until it is gr
       return { status: answer.status, body: await answer.text() };
     };
     try {
-      await worker.waitForLine((line) => line.msg === 'worker for multichat running');
+      const running = await worker.waitForLine(
+        (line) => line.msg === 'worker for multichat running',
+      );
+      assert.is(running.prefix, prefix, 'the line names the prefix');
       await waitFor(async () => (await healthz()).status === 503, 5000, '/healthz 503');
       assert.match((await healthz()).body, /"status":"refused","refusal":"NOPERM [^"]*'bzmpop'/);
       assert.ok(

@@ -1,5 +1,5 @@
 import pino from 'pino';
-import { createLayer, type LayerOptions } from '../layer/index.js';
+import { createLayer, InMemoryChannelLayer, type LayerOptions } from '../layer/index.js';
 import { parseLayerUrl } from '../layer/url.js';
 import type { ChannelLayer } from '../layer/types.js';
 import { logConsoleWarnings, type Logger } from '../logger.js';
@@ -22,6 +22,19 @@ export function openLayer(
   } catch (error) {
     throw new CommandFailed((error as Error).message, 2);
   }
+}
+
+/**
+ * What a server's "running" line says of its layer: the hosts (passwords
+ * redacted) and, for Redis, the key prefix, so that processes meant to share
+ * one crossbar can be seen to (a prefix mistyped in one CHANNEL_LAYER_URL
+ * splits them silently: each serves, none reaches the other's sockets).
+ */
+export function layerLogFields(layer: ChannelLayer): { layer: string[]; prefix?: string } {
+  const hosts = layer.health().hosts.map((host) => host.url);
+  return layer instanceof InMemoryChannelLayer
+    ? { layer: hosts }
+    : { layer: hosts, prefix: layer.prefix };
 }
 
 /**

@@ -9,7 +9,7 @@ import { Worker } from '../worker/runner.js';
 import { exitAbandoned } from './abandon.js';
 import { prepareApplication, requireApp } from './app-runtime.js';
 import { CommandFailed } from './errors.js';
-import { isMemoryLayerUrl, openLayer } from './layer.js';
+import { isMemoryLayerUrl, layerLogFields, openLayer } from './layer.js';
 import { stopOnSignal } from './lifecycle.js';
 import { withServerDatabase } from './startup-signals.js';
 import { metricsListenFailed, metricsUrl, type MetricsFlags } from './metrics.js';
@@ -87,7 +87,8 @@ function announceRunning(
 ): { cancel(): void } {
   let cancelled = false;
   const running = (): void => {
-    if (!cancelled) logger.info({ app, channels }, `worker for ${app} running`);
+    if (!cancelled)
+      logger.info({ app, channels, ...layerLogFields(layer) }, `worker for ${app} running`);
   };
   const waiting = setTimeout(() => {
     if (cancelled) return;

@@ -17,7 +17,7 @@ import {
 } from '../server/index.js';
 import { allowedHostsFromEnv } from '../settings.js';
 import { CommandFailed } from './errors.js';
-import { openLayer } from './layer.js';
+import { layerLogFields, openLayer } from './layer.js';
 import { urlHost } from '../listen.js';
 import { serveMetrics } from '../metrics/endpoint.js';
 import { metricsListenFailed, metricsUrl } from './metrics.js';
@@ -123,7 +123,7 @@ async function serve(
   logger.info(
     {
       app: entry.name,
-      layer: layer.health().hosts.map((h) => h.url),
+      ...layerLogFields(layer),
       embedded: worker !== undefined,
     },
     `serving ${entry.name} on ${serving}`,
