@@ -1185,4 +1185,36 @@ rescue(
   },
 );
 
+rescue(
+  'an event announced at MAX_WAITING_EVENTS (not deposited) is not skipped by a rescue while its channel copy may still come',
+  async () => {
+    const prefix = testPrefix();
+    const thyme = process(prefix, { laneGap: 0.5, capacity: 1000 });
+    const worker = process(prefix, { laneGap: 0.5, capacity: 1000 });
+    const { lanes } = worker.layer;
+    const send = (order: number) =>
+      thyme.layer.lanes.announceAndSend('flood', order, { e: order }, 'flood.events');
+    // A flood: the socket's events come faster than the workers take them.
+    await lanes.claim('flood', 0, { e: 0 });
+    const atBound = MAX_WAITING_EVENTS + 1;
+    for (let order = 1; order <= atBound; order++) await send(order);
+    // The workers run the deposits, up to the one before the bound's.
+    let next = await lanes.finish('flood', 0, { s: 1 });
+    while (next) next = await lanes.finish('flood', next.order, { s: 1 });
+    // The lane waits for `atBound`, whose copy is still queued behind the
+    // backlog; the next event is deposited, and claimed, first.
+    await send(atBound + 1);
+    assert.is((await lanes.claim('flood', atBound + 1, { e: atBound + 1 })).kind, 'parked');
+    await sleep(2500); // past the gap, rescue checks every 0.5 s
+    assert.equal(
+      [...worker.turns, ...thyme.turns],
+      [],
+      'the event still on its channel is not skipped',
+    );
+    // Its copy comes: it runs, then the one after it.
+    assert.is((await lanes.claim('flood', atBound, { e: atBound })).kind, 'run');
+    assert.is((await lanes.finish('flood', atBound, { s: 1 }))?.order, atBound + 1);
+  },
+);
+
 rescue.run();

@@ -300,8 +300,13 @@ return finish(f)
  * Takes over lanes whose owner is gone (not among the live owners, when known)
  * or overdue, and lanes whose gap has lasted too long: the lost event is skipped
  * and the next parked one becomes the caller's turn.
+ * Not while an event it would skip was announced at MAX_WAITING_EVENTS (not
+ * deposited: see LUA_ANNOUNCE) less than ARGV[7] seconds ago (how long a late
+ * copy of an event may still come): that event waits on its channel behind a
+ * backlog, not lost, and skipped it would be dropped as stale when it came,
+ * with every event up to the next deposit; the lane is looked at again then.
  * KEYS: index. ARGV: lane key prefix, now, owner, lease, limit, live owners
- * (comma-separated) or '*' when unknown.
+ * (comma-separated) or '*' when unknown, the late-copy window.
  * Returns {{lane, order, event, state, kind, due, ...}, seconds until the next entry
  * is due or ''}; `due` is the lane's score in the index (for a lane without an
  * owner, when its first waiting event was parked plus the gap); `kind` is 1
@@ -330,7 +335,7 @@ local out, refused = {}, nil
 for i = 1, #entries, 2 do
   local lane, due = entries[i], tonumber(entries[i + 1])
   local key = ARGV[1] .. lane
-  local f = redis.call('HMGET', key, 'next', 'owner', 'deadline', 'parked', 'state', 'ended', 'reaped')
+  local f = redis.call('HMGET', key, 'next', 'owner', 'deadline', 'parked', 'state', 'ended', 'reaped', 'over', 'overAt')
   if f[6] or tonumber(f[4] or '0') <= 0 then
     refused = refusedOf({{'zrem', KEYS[1], lane}})
     if refused then break end
@@ -345,6 +350,14 @@ for i = 1, #entries, 2 do
       end
     elseif due <= now then
       take = true
+    end
+    local overUntil = tonumber(f[9] or '0') + tonumber(ARGV[7])
+    if take and tonumber(f[8] or '-1') >= nxt and overUntil > now
+      and redis.call('HEXISTS', key, 'p:' .. nxt) == 0 then
+      take = false
+      refused = refusedOf({{'zadd', KEYS[1], '0', lane}})
+      if refused then break end
+      redis.call('ZADD', KEYS[1], overUntil, lane)
     end
     if take then
       refused = refusedOf({{'hdel', key, 'p:0'}, {'hincrby', key, 'parked', '-1'},
@@ -495,7 +508,8 @@ return redis.call('DECR', KEYS[1])
 const LUA_ANNOUNCE = `${LUA_REFUSED}
 local function announceRefused(laneKey, indexKey, lane)
   return refusedOf({{'hsetnx', laneKey, 'p:0', ''}, {'hincrby', laneKey, 'parked', '1'},
-    {'zadd', indexKey, '0', lane}, {'expire', laneKey, '1'}, {'expire', indexKey, '1'}})
+    {'hset', laneKey, 'over', '0'}, {'zadd', indexKey, '0', lane}, {'expire', laneKey, '1'},
+    {'expire', indexKey, '1'}})
 end
 local function announce(laneKey, indexKey, lane, order, event, now, gap, ttl)
   order = tonumber(order)
@@ -503,8 +517,16 @@ local function announce(laneKey, indexKey, lane, order, event, now, gap, ttl)
   local nxt = tonumber(f[1] or '0')
   -- Too late (a worker already claimed or ran it, the send having overtaken this):
   if f[4] or order < nxt or (order == nxt and f[2]) then return 0 end
-  -- Full: nothing claims this lane's events (see MAX_WAITING_EVENTS).
-  if tonumber(f[5] or '0') >= ${MAX_WAITING_EVENTS} then return 0 end
+  -- Full: nothing claims this lane's events (see MAX_WAITING_EVENTS), or they
+  -- come faster than the workers take them. Its copy on the channel is then
+  -- all there is: said in 'over' (the highest such order) and 'overAt', so that
+  -- no rescue skips it as lost while that copy may still come (LANE_RESCUE).
+  if tonumber(f[5] or '0') >= ${MAX_WAITING_EVENTS} then
+    if tonumber(redis.call('HGET', laneKey, 'over') or '-1') < order then
+      redis.call('HSET', laneKey, 'over', order, 'overAt', now)
+    end
+    return 0
+  end
   if redis.call('HSETNX', laneKey, 'p:' .. order, event) == 1 then
     redis.call('HINCRBY', laneKey, 'parked', 1)
   end

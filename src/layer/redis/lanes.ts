@@ -537,6 +537,7 @@ export class RedisLanes implements Lanes {
             this.config.lease,
             RESCUE_BATCH,
             live,
+            this.config.endedTtl,
           ],
         };
         const [turns, wait, refused] = (await host.evalBuffer(
