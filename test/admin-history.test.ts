@@ -14,14 +14,10 @@ import { runPython } from './helpers/cli.js';
 import { allDatabases } from './helpers/databases.js';
 import { Fixtures, useEmbeddedChat, useSignedInClients } from './helpers/deployment.js';
 import type { HttpResult } from './helpers/http-client.js';
-import { plain } from './helpers/markup.js';
+import { markupOf, plain } from './helpers/markup.js';
 
 const PASSWORD = 'correct horse';
 const NEW_PASSWORD = 'a new one 2026';
-
-function text(result: HttpResult): string {
-  return result.body.toString();
-}
 
 /** A log row as stored. */
 interface StoredEntry {
@@ -139,7 +135,7 @@ for (const database of allDatabases()) {
     assert.is(res.status, 303, `${kind} ${id}`);
     assert.is(res.headers.location, '/admin/');
     assert.match(
-      text(await client.get('/admin/')),
+      markupOf(await client.get('/admin/')),
       `${kind} with ID “${id}” doesn’t exist. Perhaps it was deleted?`,
     );
   }
@@ -200,10 +196,10 @@ for (const database of allDatabases()) {
 
     // The change page links to the history, as Django's object-tools do.
     assert.match(
-      text(await client.get(path)),
+      markupOf(await client.get(path)),
       `<a href="${path}history/" class="button historylink">History</a>`,
     );
-    const page = text(await client.get(`${path}history/`));
+    const page = markupOf(await client.get(`${path}history/`));
     const rows = historyRows(page);
     assert.equal(
       rows.map(([, , action]) => action),
@@ -237,7 +233,10 @@ for (const database of allDatabases()) {
     );
     const password = { password1: NEW_PASSWORD, password2: NEW_PASSWORD };
     assert.is((await client.submit(`${path}password/`, password)).status, 303);
-    assert.match(text(await client.get(path)), `href="${path}history/" class="button historylink"`);
+    assert.match(
+      markupOf(await client.get(path)),
+      `href="${path}history/" class="button historylink"`,
+    );
     const django = await askDjango({ users: [change] });
     const stored = await entries();
     assert.equal(
@@ -245,7 +244,7 @@ for (const database of allDatabases()) {
       [django.added, django.users[0], django.password],
     );
     assert.equal(
-      historyRows(text(await client.get(`${path}history/`))).map(([, who, action]) => [
+      historyRows(markupOf(await client.get(`${path}history/`))).map(([, who, action]) => [
         who,
         action,
       ]),
@@ -306,7 +305,7 @@ for (const database of allDatabases()) {
     }
     const cy = (await fixtures.users.findByUsername('cy'))!;
     assert.equal(
-      historyRows(text(await client.get(`/admin/users/${cy.id}/history/`))).map(
+      historyRows(markupOf(await client.get(`/admin/users/${cy.id}/history/`))).map(
         ([, , action]) => action,
       ),
       ['No fields changed.'],
@@ -317,7 +316,7 @@ for (const database of allDatabases()) {
     const { client: root } = await signedIn('root', { staff: true, superuser: true });
     const { client: mod } = await signedIn('mod', { staff: true });
     assert.match(
-      plain(text(await root.get('/admin/'))),
+      plain(markupOf(await root.get('/admin/'))),
       'Recent actions My actions None available',
     );
     assert.is((await mod.submit('/admin/rooms/new/', { title: 'Theirs' })).status, 303);
@@ -329,7 +328,7 @@ for (const database of allDatabases()) {
     assert.is((await root.submit(`/admin/users/${bob.id}/`, { is_active: 'on' })).status, 303);
     assert.is((await root.submit(`/admin/rooms/${id('Theirs')}/delete/`, {})).status, 303);
 
-    const mine = recentActions(text(await root.get('/admin/')));
+    const mine = recentActions(markupOf(await root.get('/admin/')));
     assert.equal(mine.slice(0, 3), [
       ['deletelink', null, 'Deleted: Theirs', 'Room'],
       ['changelink', `/admin/users/${bob.id}/`, 'Changed: bob', 'User'],
@@ -344,7 +343,7 @@ for (const database of allDatabases()) {
       ],
     );
     // Theirs is gone, and still linked from its addition, as in Django (its page says so).
-    assert.equal(recentActions(text(await mod.get('/admin/'))), [
+    assert.equal(recentActions(markupOf(await mod.get('/admin/'))), [
       ['addlink', `/admin/rooms/${id('Theirs')}/`, 'Added: Theirs', 'Room'],
     ]);
   });
@@ -373,11 +372,11 @@ for (const database of allDatabases()) {
     for (const path of [userHistory, '/admin/users/999999/history/']) {
       const res = await mod.get(path);
       assert.is(res.status, 403, path);
-      assert.match(text(res), /Forbidden/);
+      assert.match(markupOf(res), /Forbidden/);
     }
     // Made outside the admin (as by the CLI): nothing logged, Django's sentence.
     assert.match(
-      plain(text(await mod.get(roomHistory))),
+      plain(markupOf(await mod.get(roomHistory))),
       'This object doesn’t have a change history. It probably wasn’t added via this admin site.',
     );
     await assertMissing(root, await root.get('/admin/rooms/999999/history/'), 'room', '999999');
@@ -460,7 +459,7 @@ for (const database of allDatabases()) {
       ],
     );
     assert.equal(
-      historyRows(text(await root.get(`/admin/rooms/${room!.id}/history/`))).map(
+      historyRows(markupOf(await root.get(`/admin/rooms/${room!.id}/history/`))).map(
         ([, who, action]) => [who, action],
       ),
       [['root', 'Changed Title.']],
@@ -479,8 +478,8 @@ for (const database of allDatabases()) {
     const title = '<script>alert(1)</script> & "co"';
     assert.is((await client.submit('/admin/rooms/new/', { title })).status, 303);
     const [room] = await fixtures.rooms.list();
-    const history = text(await client.get(`/admin/rooms/${room!.id}/history/`));
-    const dashboard = text(await client.get('/admin/'));
+    const history = markupOf(await client.get(`/admin/rooms/${room!.id}/history/`));
+    const dashboard = markupOf(await client.get('/admin/'));
     for (const page of [history, dashboard]) {
       assert.not.match(page, '<script>alert(1)');
       assert.match(page, '&lt;script&gt;alert(1)&lt;/script&gt; &amp; &quot;co&quot;');

@@ -19,6 +19,7 @@ import { BrowserlessClient } from './helpers/browserless.js';
 import { runPython } from './helpers/cli.js';
 import { allDatabases, SHARED_POSTGRES_URL, type DatabaseBackend } from './helpers/databases.js';
 import { Fixtures, useEmbeddedChat } from './helpers/deployment.js';
+import { markupOf } from './helpers/markup.js';
 
 const PASSWORD = 'correct horse';
 
@@ -265,7 +266,7 @@ for (const database of allDatabases().map(inAnotherTimeZone)) {
         continue;
       }
       assert.is(res.status, 200, where);
-      const page = shown(res.body.toString(), kind);
+      const page = shown(markupOf(res), kind);
       assert.equal(page.ids, answer.ids, `${where}: the rows, in order`);
       assert.is(page.resultCount, answer.result_count, `${where}: the count`);
       assert.is(page.fullCount, answer.full_result_count, `${where}: the total`);
@@ -703,8 +704,7 @@ for (const database of allDatabases().map(inAnotherTimeZone)) {
         date_joined: database.name === 'sqlite' ? '2026-01-01 12:00:00' : '2026-01-01 12:00:00+00',
       });
     const listed = async (query: string) =>
-      shown((await client.get(`/admin/users/?username=amy&${query}`)).body.toString(), 'users').ids
-        .length;
+      shown(markupOf(await client.get(`/admin/users/?username=amy&${query}`)), 'users').ids.length;
     for (const query of [
       'date_joined__time=12:00',
       'date_joined__time__gte=12:00',
@@ -745,7 +745,7 @@ for (const database of allDatabases().map(inAnotherTimeZone)) {
     const page = await client.get('/admin/rooms/?title__regex=(a%2B)%2B$');
     assert.is(page.status, 200);
     const [matching] = await db.knex('chat_room').select('id').where('title', 'aaa');
-    assert.equal(shown(page.body.toString(), 'rooms').ids, [Number(matching.id)]);
+    assert.equal(shown(markupOf(page), 'rooms').ids, [Number(matching.id)]);
     assert.ok(performance.now() - started < 5_000, 'answered in time');
   });
 
@@ -757,7 +757,7 @@ for (const database of allDatabases().map(inAnotherTimeZone)) {
     ).sort((x, y) => Number(fromDbBoolean(y.staff_only)) - Number(fromDbBoolean(x.staff_only)));
     const listed: number[] = [];
     for (const p of [1, 2, 3]) {
-      const page = (await client.get(`/admin/rooms/?o=-3&p=${p}`)).body.toString();
+      const page = markupOf(await client.get(`/admin/rooms/?o=-3&p=${p}`));
       listed.push(...shown(page, 'rooms').ids);
       if (p === 1) assert.equal(pageLinks(page), ['?o=-3&p=2', '?o=-3&p=3']);
     }
@@ -766,7 +766,7 @@ for (const database of allDatabases().map(inAnotherTimeZone)) {
       expected.map(({ id }) => Number(id)),
       'staff-only first, then by id descending',
     );
-    const byTitle = shown((await client.get('/admin/rooms/?o=-2&p=3')).body.toString(), 'rooms');
+    const byTitle = shown(markupOf(await client.get('/admin/rooms/?o=-2&p=3')), 'rooms');
     assert.is(byTitle.ids.length, 50);
     const [first] = await db.knex('chat_room').select('id').where('title', 'Room 050');
     assert.is(byTitle.ids[0], Number(first.id), 'title descending: page 3 starts at Room 050');
@@ -776,7 +776,7 @@ for (const database of allDatabases().map(inAnotherTimeZone)) {
     const client = await signedIn();
     await manyRooms(250);
     const filters = 'o=-2&staff_only__exact=0&title__lt=Room+200';
-    const page = (await client.get(`/admin/rooms/?${filters}`)).body.toString();
+    const page = markupOf(await client.get(`/admin/rooms/?${filters}`));
     // Room 001-199 without every tenth: 180, more than a page and no more than 200.
     assert.match(page, /180 results\s*\(<a href="\?"\s*>250 total<\/a\s*>\)/);
     assert.match(
@@ -784,12 +784,12 @@ for (const database of allDatabases().map(inAnotherTimeZone)) {
       /<p class="result-count">\s*180 rooms\s*<a href="\?all=&amp;o=-2&amp;staff_only__exact=0&amp;title__lt=Room\+200">Show all<\/a>/,
     );
     assert.equal(pageLinks(page), [`?o=-2&p=2&staff_only__exact=0&title__lt=Room+200`]);
-    assert.match(page, /<input type="hidden" name="o" value="-2" \/>/);
-    assert.match(page, /<input type="hidden" name="staff_only__exact" value="0" \/>/);
-    assert.match(page, /<input type="hidden" name="title__lt" value="Room 200" \/>/);
-    const all = (await client.get(`/admin/rooms/?all=&${filters}`)).body.toString();
+    assert.match(page, /<input type="hidden" name="o" value="-2">/);
+    assert.match(page, /<input type="hidden" name="staff_only__exact" value="0">/);
+    assert.match(page, /<input type="hidden" name="title__lt" value="Room 200">/);
+    const all = markupOf(await client.get(`/admin/rooms/?all=&${filters}`));
     assert.is(shown(all, 'rooms').ids.length, 180, 'Show all shows the 180');
-    const second = (await client.get(`/admin/rooms/?${filters}&p=2`)).body.toString();
+    const second = markupOf(await client.get(`/admin/rooms/?${filters}&p=2`));
     const titles = Array.from(
       second.matchAll(/<th scope="row">\s*<a [^>]*>([^<]*)</g),
       ([, t]) => t,
@@ -815,7 +815,7 @@ for (const database of allDatabases().map(inAnotherTimeZone)) {
   test("the headers and the filter sidebar are Django's, readable without its icons", async () => {
     const client = await signedIn();
     await someUsers();
-    const users = (await client.get('/admin/users/')).body.toString();
+    const users = markupOf(await client.get('/admin/users/'));
     assert.match(
       users,
       /<th\s+scope="col"\s+class="sortable column-username sorted ascending"\s+aria-sort="ascending"\s*>\s*<div class="text"><a href="\?o=-1">Username<\/a><\/div>\s*<div class="sortoptions">\s*<a class="sortremove" href="\?o=" title="Remove from sorting"\s*><span class="visually-hidden">Remove Username from sorting<\/span><\/a\s*>\s*<a class="toggle ascending" href="\?o=-1" title="Toggle sorting"\s*><span class="visually-hidden"\s*>Sorted ascending; sort Username descending<\/span\s*><\/a\s*>\s*<\/div>/,
@@ -837,7 +837,7 @@ for (const database of allDatabases().map(inAnotherTimeZone)) {
       users,
       /<li class="selected">\s*<a\s+href="\?is_staff__exact=1&amp;o=-1"|<li class="selected">\s*<a\s+href="\?"\s+title="All"\s+aria-current="true"/,
     );
-    const staff = (await client.get('/admin/users/?is_staff__exact=1&o=5.1')).body.toString();
+    const staff = markupOf(await client.get('/admin/users/?is_staff__exact=1&o=5.1'));
     assert.match(
       staff,
       /<li class="selected">\s*<a\s+href="\?is_staff__exact=1&amp;o=5.1"\s+title="Yes"\s+aria-current="true"\s*>Yes<\/a\s*>/,

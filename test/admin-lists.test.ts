@@ -12,13 +12,9 @@ import { toDbBoolean } from '../src/db/values.js';
 import { BrowserlessClient } from './helpers/browserless.js';
 import { allDatabases } from './helpers/databases.js';
 import { Fixtures, useEmbeddedChat } from './helpers/deployment.js';
-import type { HttpResult } from './helpers/http-client.js';
+import { markupOf } from './helpers/markup.js';
 
 const PASSWORD = 'correct horse';
-
-function text(result: HttpResult): string {
-  return result.body.toString();
-}
 
 /** The titles of the rooms listed, in order. */
 function roomTitles(page: string): string[] {
@@ -95,25 +91,35 @@ for (const database of allDatabases()) {
 
     const first = await client.get('/admin/rooms/');
     assert.is(first.status, 200);
-    assert.equal(roomTitles(text(first)), expected(1, 100));
-    assert.match(text(first), /<p class="result-count">\s*250 rooms\s*<\/p>/);
-    assert.equal(pageLinks(text(first)), {
+    assert.equal(roomTitles(markupOf(first)), expected(1, 100));
+    assert.match(markupOf(first), /<p class="result-count">\s*250 rooms\s*<\/p>/);
+    assert.equal(pageLinks(markupOf(first)), {
       links: ['?p=2', '?p=3'],
       current: '1',
       items: ['1', '2', '3'],
     });
-    const second = text(await client.get('/admin/rooms/?p=2'));
+    const second = markupOf(await client.get('/admin/rooms/?p=2'));
     assert.equal(roomTitles(second), expected(101, 200));
     assert.equal(pageLinks(second).current, '2');
     assert.equal(pageLinks(second).links, ['?p=1', '?p=3']);
-    assert.equal(roomTitles(text(await client.get('/admin/rooms/?p=3'))), expected(201, 250));
+    assert.equal(roomTitles(markupOf(await client.get('/admin/rooms/?p=3'))), expected(201, 250));
     // Read as Python's int() reads it; of a name sent twice, the last (QueryDict.get).
-    assert.equal(roomTitles(text(await client.get('/admin/rooms/?p=%202%0A'))), expected(101, 200));
-    assert.equal(roomTitles(text(await client.get('/admin/rooms/?p=+3'))), expected(201, 250));
-    assert.equal(roomTitles(text(await client.get('/admin/rooms/?p=1&p=3'))), expected(201, 250));
+    assert.equal(
+      roomTitles(markupOf(await client.get('/admin/rooms/?p=%202%0A'))),
+      expected(101, 200),
+    );
+    assert.equal(roomTitles(markupOf(await client.get('/admin/rooms/?p=+3'))), expected(201, 250));
+    assert.equal(
+      roomTitles(markupOf(await client.get('/admin/rooms/?p=1&p=3'))),
+      expected(201, 250),
+    );
     // A page number that is no number is page 1.
     for (const p of ['abc', '2.5', '', '0x2'])
-      assert.equal(roomTitles(text(await client.get(`/admin/rooms/?p=${p}`))), expected(1, 100), p);
+      assert.equal(
+        roomTitles(markupOf(await client.get(`/admin/rooms/?p=${p}`))),
+        expected(1, 100),
+        p,
+      );
   });
 
   test("a page past either end is Django's IncorrectLookupParameters: 302 to ?e=1 (page 1), and with e already there its Database error page", async () => {
@@ -126,19 +132,19 @@ for (const database of allDatabases()) {
     }
     const landing = await client.get('/admin/rooms/?e=1');
     assert.is(landing.status, 200);
-    assert.equal(roomTitles(text(landing)).length, 100);
-    assert.equal(pageLinks(text(landing)).current, '1');
+    assert.equal(roomTitles(markupOf(landing)).length, 100);
+    assert.equal(pageLinks(markupOf(landing)).current, '1');
     const again = await client.get('/admin/rooms/?e=1&p=9');
     assert.is(again.status, 200, 'Django answers its invalid_setup page with 200');
-    assert.match(text(again), /<h1>Database error<\/h1>/);
-    assert.equal(roomTitles(text(again)), []);
+    assert.match(markupOf(again), /<h1>Database error<\/h1>/);
+    assert.equal(roomTitles(markupOf(again)), []);
     // A list that fits in one page ignores p, as Django's does.
     await db.knex('chat_room').where('title', '>', 'Room 050').delete();
     const short = await client.get('/admin/rooms/?p=7');
     assert.is(short.status, 200);
-    assert.equal(roomTitles(text(short)).length, 50);
-    assert.match(text(short), /<p class="result-count">\s*50 rooms\s*<\/p>/);
-    assert.not.match(text(short), /class="paginator"/, 'one page: no page links');
+    assert.equal(roomTitles(markupOf(short)).length, 50);
+    assert.match(markupOf(short), /<p class="result-count">\s*50 rooms\s*<\/p>/);
+    assert.not.match(markupOf(short), /class="paginator"/, 'one page: no page links');
   });
 
   test("a name the list does not take (?bogus=1) is Django's IncorrectLookupParameters too; its own names, and o, ot, _popup and _to_field, are not", async () => {
@@ -151,18 +157,18 @@ for (const database of allDatabases()) {
         assert.is(res.headers.location, `${list}?e=1`, `${list}?${query}: nothing kept`);
         const again = await client.get(`${list}?e=1&${query}`);
         assert.is(again.status, 200, `${list}?e=1&${query}`);
-        assert.match(text(again), /<h1>Database error<\/h1>/, `${list}?e=1&${query}`);
+        assert.match(markupOf(again), /<h1>Database error<\/h1>/, `${list}?e=1&${query}`);
       }
     }
-    const landing = text(await client.get('/admin/rooms/?e=1'));
+    const landing = markupOf(await client.get('/admin/rooms/?e=1'));
     assert.equal(roomTitles(landing).length, 100, 'e alone is the list');
-    assert.equal(roomTitles(text(await client.get('/admin/rooms/?p=2&q=room&e=1'))).length, 50);
-    assert.equal(roomTitles(text(await client.get('/admin/rooms/?all=&q=room'))).length, 150);
+    assert.equal(roomTitles(markupOf(await client.get('/admin/rooms/?p=2&q=room&e=1'))).length, 50);
+    assert.equal(roomTitles(markupOf(await client.get('/admin/rooms/?all=&q=room'))).length, 150);
     // Django 3.2's IGNORED_PARAMS, `ot` (a sort's old direction) included.
     for (const query of ['o=1', 'o=-2.1', 'ot=desc', '_popup=1', '_to_field=id']) {
       const res = await client.get(`/admin/rooms/?p=2&${query}`);
       assert.is(res.status, 200, query);
-      assert.equal(roomTitles(text(res)).length, 50, query);
+      assert.equal(roomTitles(markupOf(res)).length, 50, query);
     }
     const staff = await signedIn('mod', false);
     assert.is((await staff.get('/admin/users/?bogus=1')).status, 403, 'users stay superusers-only');
@@ -171,20 +177,20 @@ for (const database of allDatabases()) {
   test('"Show all" up to 200 (list_max_show_all): ?all= shows them on one page and is kept by the search; more than 200 stay paged', async () => {
     await manyRooms(150);
     const client = await signedIn('root');
-    const first = text(await client.get('/admin/rooms/'));
+    const first = markupOf(await client.get('/admin/rooms/'));
     assert.equal(roomTitles(first).length, 100);
     assert.match(first, /150 rooms\s*<a href="\?all=">Show all<\/a>/);
-    const all = text(await client.get('/admin/rooms/?all='));
+    const all = markupOf(await client.get('/admin/rooms/?all='));
     assert.equal(roomTitles(all).length, 150);
     assert.not.match(all, /class="paginator"|Show all/);
-    assert.match(all, /<input type="hidden" name="all" value="" \/>/, 'a search keeps it');
-    assert.equal(roomTitles(text(await client.get('/admin/rooms/?all=&p=9'))).length, 150);
-    const searched = text(await client.get('/admin/rooms/?q=room'));
+    assert.match(all, /<input type="hidden" name="all" value="">/, 'a search keeps it');
+    assert.equal(roomTitles(markupOf(await client.get('/admin/rooms/?all=&p=9'))).length, 150);
+    const searched = markupOf(await client.get('/admin/rooms/?q=room'));
     assert.match(searched, /<a href="\?all=&amp;q=room">Show all<\/a>/);
-    assert.equal(roomTitles(text(await client.get('/admin/rooms/?all=&q=room'))).length, 150);
+    assert.equal(roomTitles(markupOf(await client.get('/admin/rooms/?all=&q=room'))).length, 150);
 
     await manyRooms(60); // 210: too many to show at once
-    const many = text(await client.get('/admin/rooms/?all='));
+    const many = markupOf(await client.get('/admin/rooms/?all='));
     assert.equal(roomTitles(many).length, 100);
     assert.not.match(many, /Show all/);
     assert.equal(pageLinks(many).links, ['?all=&p=2', '?all=&p=3']);
@@ -202,7 +208,7 @@ for (const database of allDatabases()) {
       200,
     );
     const client = await signedIn('root');
-    assert.equal(pageLinks(text(await client.get('/admin/rooms/'))).items, [
+    assert.equal(pageLinks(markupOf(await client.get('/admin/rooms/'))).items, [
       '1',
       '2',
       '3',
@@ -211,7 +217,7 @@ for (const database of allDatabases()) {
       '19',
       '20',
     ]);
-    assert.equal(pageLinks(text(await client.get('/admin/rooms/?p=10'))).items, [
+    assert.equal(pageLinks(markupOf(await client.get('/admin/rooms/?p=10'))).items, [
       '1',
       '2',
       '…',
@@ -226,7 +232,7 @@ for (const database of allDatabases()) {
       '19',
       '20',
     ]);
-    assert.equal(pageLinks(text(await client.get('/admin/rooms/?p=20'))).items, [
+    assert.equal(pageLinks(markupOf(await client.get('/admin/rooms/?p=20'))).items, [
       '1',
       '2',
       '…',
@@ -241,39 +247,43 @@ for (const database of allDatabases()) {
     await manyRooms(250);
     for (const title of ['Lobby', 'Staff lounge', 'LOBBY two']) await fixtures.room(title);
     const client = await signedIn('root');
-    const list = text(await client.get('/admin/rooms/'));
+    const list = markupOf(await client.get('/admin/rooms/'));
     assert.match(list, /<form method="get" class="changelist-search" role="search">/);
     assert.match(list, /<label for="searchbar">Search rooms by title<\/label>/);
-    assert.match(list, /<input type="search" id="searchbar" name="q" value="" \/>/);
+    assert.match(list, /<input type="search" id="searchbar" name="q" value="">/);
     assert.match(list, /<p class="result-count">\s*253 rooms\s*<\/p>/);
 
-    const lobby = text(await client.get('/admin/rooms/?q=lObBy'));
+    const lobby = markupOf(await client.get('/admin/rooms/?q=lObBy'));
     // In Django's order, the title's as the database compares it (upper case first).
     assert.equal(roomTitles(lobby), ['LOBBY two', 'Lobby']);
     assert.match(lobby, /value="lObBy"/, 'the search stays in the box');
     assert.match(lobby, /2 results\s*\(<a href="\?"\s*>253 total<\/a\s*>\)/);
     assert.match(lobby, /<p class="result-count">\s*2 rooms\s*<\/p>/);
     // Terms are ANDed, each in the title anywhere; a quoted phrase is one term.
-    assert.equal(roomTitles(text(await client.get('/admin/rooms/?q=two+lobby'))), ['LOBBY two']);
-    assert.equal(roomTitles(text(await client.get('/admin/rooms/?q=%22y+t%22'))), ['LOBBY two']);
-    assert.equal(roomTitles(text(await client.get('/admin/rooms/?q=nowhere'))), []);
-    assert.match(text(await client.get('/admin/rooms/?q=nowhere')), /0 rooms/);
+    assert.equal(roomTitles(markupOf(await client.get('/admin/rooms/?q=two+lobby'))), [
+      'LOBBY two',
+    ]);
+    assert.equal(roomTitles(markupOf(await client.get('/admin/rooms/?q=%22y+t%22'))), [
+      'LOBBY two',
+    ]);
+    assert.equal(roomTitles(markupOf(await client.get('/admin/rooms/?q=nowhere'))), []);
+    assert.match(markupOf(await client.get('/admin/rooms/?q=nowhere')), /0 rooms/);
     // Only spaces: no terms, the whole list (and no "of how many").
-    const blank = text(await client.get('/admin/rooms/?q=+++'));
+    const blank = markupOf(await client.get('/admin/rooms/?q=+++'));
     assert.equal(roomTitles(blank).length, 100);
     assert.not.match(blank, /results/);
 
     // 250 found: paged, and each page link carries the search (Django: ?p=2&q=…).
-    const found = text(await client.get('/admin/rooms/?q=ROOM'));
+    const found = markupOf(await client.get('/admin/rooms/?q=ROOM'));
     assert.match(found, /250 results\s*\(<a href="\?"\s*>253 total<\/a\s*>\)/);
     assert.equal(pageLinks(found).links, ['?p=2&q=ROOM', '?p=3&q=ROOM']);
-    const third = text(await client.get('/admin/rooms/?p=3&q=ROOM'));
+    const third = markupOf(await client.get('/admin/rooms/?p=3&q=ROOM'));
     assert.equal(roomTitles(third)[0], 'Room 201');
     assert.equal(roomTitles(third).length, 50);
     assert.equal(pageLinks(third).links, ['?p=1&q=ROOM', '?p=2&q=ROOM']);
     assert.match(third, /value="ROOM"/);
     // A search with spaces and symbols survives the link's encoding.
-    const spaced = text(await client.get('/admin/rooms/?q=r+o%26'));
+    const spaced = markupOf(await client.get('/admin/rooms/?q=r+o%26'));
     assert.equal(roomTitles(spaced), []);
     assert.match(spaced, /value="r o&amp;"/);
   });
@@ -291,7 +301,7 @@ for (const database of allDatabases()) {
       await fixtures.room(title);
     const client = await signedIn('root');
     const search = async (q: string): Promise<string[]> =>
-      roomTitles(text(await client.get(`/admin/rooms/?q=${encodeURIComponent(q)}`))).map((t) =>
+      roomTitles(markupOf(await client.get(`/admin/rooms/?q=${encodeURIComponent(q)}`))).map((t) =>
         t.replaceAll('&#x27;', "'"),
       );
     assert.equal(await search('0%'), ['100% cotton']);
@@ -307,10 +317,10 @@ for (const database of allDatabases()) {
     await fixtures.room('<b id="x">bold</b> & "quoted"');
     const client = await signedIn('root');
     const q = '"><script>alert(1)</script>';
-    const page = text(await client.get(`/admin/rooms/?q=${encodeURIComponent('<b')}`));
+    const page = markupOf(await client.get(`/admin/rooms/?q=${encodeURIComponent('<b')}`));
     assert.match(page, />&lt;b id=&quot;x&quot;&gt;bold&lt;\/b&gt; &amp; &quot;quoted&quot;<\/a>/);
     assert.not.match(page, /<b id="x">/);
-    const hostile = text(await client.get(`/admin/rooms/?q=${encodeURIComponent(q)}`));
+    const hostile = markupOf(await client.get(`/admin/rooms/?q=${encodeURIComponent(q)}`));
     assert.not.match(hostile, /<script>alert/);
     assert.match(hostile, /value="&quot;&gt;&lt;script&gt;alert\(1\)&lt;\/script&gt;"/);
   });
@@ -321,12 +331,15 @@ for (const database of allDatabases()) {
     const client = await signedIn('root');
     const res = await client.get('/admin/rooms/?q=Lob%00by');
     assert.is(res.status, 200);
-    assert.match(text(res), /<p class="flash flash-error">Null characters are not allowed\.<\/p>/);
-    assert.equal(roomTitles(text(res)), ['Hall', 'Lobby']);
-    assert.match(text(res), /value=""/);
+    assert.match(
+      markupOf(res),
+      /<p class="flash flash-error">Null characters are not allowed\.<\/p>/,
+    );
+    assert.equal(roomTitles(markupOf(res)), ['Hall', 'Lobby']);
+    assert.match(markupOf(res), /value=""/);
     const users = await client.get('/admin/users/?q=%00');
     assert.is(users.status, 200);
-    assert.match(text(users), /Null characters are not allowed\./);
+    assert.match(markupOf(users), /Null characters are not allowed\./);
   });
 
   test("a search with a NUL redirected to ?e=1 drops the search, as Django's does, and the page there still says why", async () => {
@@ -342,16 +355,16 @@ for (const database of allDatabases()) {
       const res = await client.get(`${list}?${query}`);
       assert.is(res.status, 302, query);
       assert.is(res.headers.location, `${list}?e=1`, `${query}: Django keeps nothing`);
-      const landing = text(await client.get(`${list}?e=1`));
+      const landing = markupOf(await client.get(`${list}?e=1`));
       assert.match(landing, notice, `${query}: the page says why the search went`);
-      assert.match(landing, /<input type="search" id="searchbar" name="q" value="" \/>/, query);
+      assert.match(landing, /<input type="search" id="searchbar" name="q" value="">/, query);
       if (list === '/admin/rooms/') assert.equal(roomTitles(landing).length, 100, query);
-      assert.not.match(text(await client.get(list)), notice, `${query}: said once`);
+      assert.not.match(markupOf(await client.get(list)), notice, `${query}: said once`);
     }
     // A search that was fine says nothing there, as in Django: the redirect is about the page.
     const res = await client.get('/admin/rooms/?q=room&p=9');
     assert.is(res.headers.location, '/admin/rooms/?e=1');
-    assert.not.match(text(await client.get('/admin/rooms/?e=1')), /class="flash/);
+    assert.not.match(markupOf(await client.get('/admin/rooms/?e=1')), /class="flash/);
   });
 
   test('users: 100 a page, searched ignoring case; staff who are not superusers still get 403', async () => {
@@ -361,7 +374,7 @@ for (const database of allDatabases()) {
         username: `member${String(i).padStart(3, '0')}`,
         email: i % 2 === 0 ? `Even${i}@Example.ORG` : `odd${i}@example.com`,
       });
-    const first = text(await client.get('/admin/users/'));
+    const first = markupOf(await client.get('/admin/users/'));
     assert.match(
       first,
       /<p class="result-count">\s*121 users\s*<a href="\?all=">Show all<\/a>\s*<\/p>/,
@@ -370,18 +383,18 @@ for (const database of allDatabases()) {
     assert.equal(usernames(first).length, 100);
     assert.equal(usernames(first)[0], 'member001');
     assert.equal(pageLinks(first).links, ['?p=2']);
-    const second = text(await client.get('/admin/users/?p=2'));
+    const second = markupOf(await client.get('/admin/users/?p=2'));
     assert.equal(usernames(second), [
       ...Array.from({ length: 20 }, (_, i) => `member${101 + i}`),
       'root',
     ]);
     // By email, case-insensitively: 60 even addresses, one page.
-    const even = text(await client.get('/admin/users/?q=example.org'));
+    const even = markupOf(await client.get('/admin/users/?q=example.org'));
     assert.equal(usernames(even).length, 60);
     assert.match(even, /60 results\s*\(<a href="\?"\s*>121 total<\/a\s*>\)/);
-    assert.equal(usernames(text(await client.get('/admin/users/?q=EVEN12%40'))), ['member012']);
+    assert.equal(usernames(markupOf(await client.get('/admin/users/?q=EVEN12%40'))), ['member012']);
     // By username, and both fields for one search's terms.
-    assert.equal(usernames(text(await client.get('/admin/users/?q=MEMBER11'))), [
+    assert.equal(usernames(markupOf(await client.get('/admin/users/?q=MEMBER11'))), [
       'member110',
       'member111',
       'member112',
@@ -393,7 +406,7 @@ for (const database of allDatabases()) {
       'member118',
       'member119',
     ]);
-    assert.equal(usernames(text(await client.get('/admin/users/?q=member11+odd'))), [
+    assert.equal(usernames(markupOf(await client.get('/admin/users/?q=member11+odd'))), [
       'member111',
       'member113',
       'member115',
@@ -412,13 +425,13 @@ for (const database of allDatabases()) {
     await fixtures.users.create({ username: 'al', firstName: 'Ada', lastName: 'Lovelace' });
     await fixtures.users.create({ username: 'gh', firstName: 'Grace', lastName: 'Hopper' });
     await fixtures.users.create({ username: 'adam', email: 'adam@hopper.example' });
-    const list = text(await client.get('/admin/users/'));
+    const list = markupOf(await client.get('/admin/users/'));
     assert.match(
       list,
       /<label for="searchbar">Search users by username, first name, last name or email<\/label>/,
     );
     const search = async (q: string): Promise<string[]> =>
-      usernames(text(await client.get(`/admin/users/?q=${encodeURIComponent(q)}`)));
+      usernames(markupOf(await client.get(`/admin/users/?q=${encodeURIComponent(q)}`)));
     assert.equal(await search('LOVELACE'), ['al'], 'by last name, ignoring case');
     assert.equal(await search('grace'), ['gh'], 'by first name');
     assert.equal(await search('ada'), ['adam', 'al'], 'a username and a first name');
@@ -432,25 +445,28 @@ for (const database of allDatabases()) {
     const client = await signedIn('root');
     const [room] = await db.knex('chat_room').select('id').where('title', 'Room 150');
     const carried = '_changelist_filters=p%3D2%26q%3Droom';
-    const list = text(await client.get('/admin/rooms/?p=2&q=room'));
+    const list = markupOf(await client.get('/admin/rooms/?p=2&q=room'));
     assert.ok(list.includes(`<a href="/admin/rooms/${room.id}/?${carried}">Room 150</a>`), 'edit');
     assert.ok(list.includes(`href="/admin/rooms/${room.id}/delete/?${carried}"`), 'delete');
     assert.ok(list.includes(`href="/admin/rooms/new/?${carried}"`), 'add');
 
-    const edit = text(await client.get(`/admin/rooms/${room.id}/?${carried}`));
+    const edit = markupOf(await client.get(`/admin/rooms/${room.id}/?${carried}`));
     assert.ok(edit.includes(`action="/admin/rooms/${room.id}/?${carried}"`), 'the form posts them');
     assert.ok(edit.includes('href="/admin/rooms/?p=2&amp;q=room">Cancel<'), 'Cancel returns');
     assert.ok(edit.includes(`href="/admin/rooms/${room.id}/delete/?${carried}"`));
     const saved = await client.post(`/admin/rooms/${room.id}/?${carried}`, { title: 'Room 150b' });
     assert.is(saved.status, 303);
     assert.is(saved.headers.location, '/admin/rooms/?p=2&q=room');
-    assert.match(text(await client.get('/admin/rooms/?p=2&q=room')), /was changed successfully/);
+    assert.match(
+      markupOf(await client.get('/admin/rooms/?p=2&q=room')),
+      /was changed successfully/,
+    );
 
     await client.get(`/admin/rooms/new/?${carried}`);
     const added = await client.post(`/admin/rooms/new/?${carried}`, { title: 'Room new' });
     assert.is(added.headers.location, '/admin/rooms/?p=2&q=room');
 
-    const confirm = text(await client.get(`/admin/rooms/${room.id}/delete/?${carried}`));
+    const confirm = markupOf(await client.get(`/admin/rooms/${room.id}/delete/?${carried}`));
     assert.ok(confirm.includes(`action="/admin/rooms/${room.id}/delete/?${carried}"`));
     assert.ok(confirm.includes(`href="/admin/rooms/${room.id}/?${carried}">No, take me back<`));
     const deleted = await client.post(`/admin/rooms/${room.id}/delete/?${carried}`, {});
@@ -484,7 +500,7 @@ for (const database of allDatabases()) {
       const res = await client.post(`${path}?${carried}`, fields);
       assert.is(res.status, 303, `${path} ${JSON.stringify(fields)}`);
       const location = String(res.headers.location);
-      const page = text(await client.get(location));
+      const page = markupOf(await client.get(location));
       return { location, notice: /<p class="flash flash-success">([\s\S]*?)<\/p>/.exec(page)![1]! };
     };
     const buttons = (page: string): string[] =>
@@ -498,7 +514,7 @@ for (const database of allDatabases()) {
       '_continue Save and continue editing',
     ];
     assert.equal(
-      buttons(text(await client.get('/admin/rooms/new/'))),
+      buttons(markupOf(await client.get('/admin/rooms/new/'))),
       row,
       'Save first: Enter saves',
     );
@@ -517,7 +533,7 @@ for (const database of allDatabases()) {
       more.notice,
       /Room B<\/a>” was added successfully\. You may edit it again below\.$/,
     );
-    assert.equal(buttons(text(await client.get(`/admin/rooms/${b.id}/`))), row);
+    assert.equal(buttons(markupOf(await client.get(`/admin/rooms/${b.id}/`))), row);
     const edited = await save(`/admin/rooms/${b.id}/`, { title: 'Room B2', _continue: '' });
     assert.is(edited.location, `/admin/rooms/${b.id}/?${carried}`);
     assert.is(
@@ -547,7 +563,7 @@ for (const database of allDatabases()) {
       password2: 'a long passphrase 7',
       is_active: 'on',
     };
-    assert.equal(buttons(text(await client.get('/admin/users/new/'))), row);
+    assert.equal(buttons(markupOf(await client.get('/admin/users/new/'))), row);
     const added = await save('/admin/users/new/', { username: 'ann', ...user, _save: '' });
     const ann = (await fixtures.users.findByUsername('ann'))!;
     assert.is(added.location, `/admin/users/${ann.id}/?${carried}`);
@@ -576,10 +592,10 @@ for (const database of allDatabases()) {
     const client = await signedIn('root');
     const bob = await fixtures.users.create({ username: 'bob', email: 'bob@example.com' });
     const carried = '_changelist_filters=q%3Dbob';
-    const list = text(await client.get('/admin/users/?q=bob'));
+    const list = markupOf(await client.get('/admin/users/?q=bob'));
     assert.ok(list.includes(`href="/admin/users/${bob.id}/?${carried}">bob<`));
     assert.ok(list.includes(`href="/admin/users/${bob.id}/password/?${carried}"`));
-    const edit = text(await client.get(`/admin/users/${bob.id}/?${carried}`));
+    const edit = markupOf(await client.get(`/admin/users/${bob.id}/?${carried}`));
     assert.ok(edit.includes('href="/admin/users/?q=bob">Cancel<'));
     assert.ok(edit.includes(`href="/admin/users/${bob.id}/password/?${carried}">this form<`));
     const saved = await client.post(`/admin/users/${bob.id}/?${carried}`, { is_active: 'on' });
@@ -598,7 +614,7 @@ for (const database of allDatabases()) {
   test('the dashboard counts rooms and users and links to their lists instead of listing them', async () => {
     await manyRooms(250);
     const client = await signedIn('root');
-    const dashboard = text(await client.get('/admin/'));
+    const dashboard = markupOf(await client.get('/admin/'));
     assert.match(dashboard, /250 rooms\.\s*<a href="\/admin\/rooms\/">Manage rooms<\/a>/);
     assert.match(dashboard, /1 user\.\s*<a href="\/admin\/users\/">Manage users<\/a>/);
     assert.equal(roomTitles(dashboard), []);

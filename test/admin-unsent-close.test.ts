@@ -34,6 +34,7 @@ import {
   useMigratedDatabase,
 } from './helpers/deployment.js';
 import type { HttpResult } from './helpers/http-client.js';
+import { markupOf } from './helpers/markup.js';
 import type { GredisProcess } from './helpers/processes.js';
 import { testPrefix } from './helpers/layers.js';
 import { keysNotStartingWith, withAclUser } from './helpers/redis-acl.js';
@@ -178,7 +179,7 @@ async function noticesAfter(client: BrowserlessClient, result: HttpResult): Prom
 
 /** The page's notices (Django's messages), each as "level: text", its markup dropped. */
 function flashNotices(page: HttpResult): string[] {
-  return [...page.body.toString().matchAll(/<p class="flash flash-(\w+)">([\s\S]*?)<\/p>/g)].map(
+  return [...markupOf(page).matchAll(/<p class="flash flash-(\w+)">([\s\S]*?)<\/p>/g)].map(
     (m) => `${m[1]}: ${m[2]!.replace(/<[^>]*>/g, '').replace(/\s+/g, ' ')}`,
   );
 }
@@ -623,7 +624,7 @@ test("logging in over a session, the worker stopped: logged in, the failure is l
     assert.is(login.headers.location, '/');
     const index = await browser.get('/');
     assert.is(index.status, 200, 'logged in');
-    assert.match(index.body.toString(), 'data-username="vic"');
+    assert.match(markupOf(index), 'data-username="vic"');
     await logged(scene, "logged in, but could not close the replaced session's chat sockets");
     await stillHears(scene, scene.victim.socket, 'not closed yet');
     await scene.replaceWorker();

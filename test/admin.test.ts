@@ -21,7 +21,7 @@ import {
 } from './helpers/deployment.js';
 import { captureLogs, ERROR } from './helpers/log-capture.js';
 import { httpRequest, type HttpResult } from './helpers/http-client.js';
-import { plain } from './helpers/markup.js';
+import { markupOf, plain } from './helpers/markup.js';
 import { sleep, waitFor, within } from './helpers/wait.js';
 
 const PASSWORD = 'correct horse';
@@ -40,10 +40,6 @@ const USER_PAGES = [
   '/admin/users/:user/password/',
   '/admin/users/:user/delete/',
 ];
-
-function text(result: HttpResult): string {
-  return result.body.toString();
-}
 
 /** What Django's admin/base_site.html frames a page with, read from the page. */
 function frame(markup: string): {
@@ -92,11 +88,11 @@ for (const database of allDatabases()) {
     assert.is(res.headers.location, '/admin/', what);
     const dashboard = await client.get('/admin/');
     assert.match(
-      text(dashboard),
+      markupOf(dashboard),
       `<p class="flash flash-warning">${kind} with ID “${id}” doesn’t exist. Perhaps it was deleted?</p>`,
       what,
     );
-    assert.not.match(text(await client.get('/admin/')), /doesn’t exist/, `${what}: once`);
+    assert.not.match(markupOf(await client.get('/admin/')), /doesn’t exist/, `${what}: once`);
   }
 
   /**
@@ -142,7 +138,7 @@ for (const database of allDatabases()) {
       for (const bad of ['username', 'title', 'pk', 'bogus', 'id ']) {
         const res = await client.get(`${url}?_to_field=${encodeURIComponent(bad)}`);
         assert.is(res.status, 400, `GET ${url} _to_field=${bad}`);
-        assert.match(text(res), /<h1>Bad request<\/h1>/);
+        assert.match(markupOf(res), /<h1>Bad request<\/h1>/);
       }
       assert.is((await client.get(`${url}?_to_field=id`)).status, 200, `${url}: id is allowed`);
       assert.is((await client.get(`${url}?_to_field=`)).status, 200, `${url}: empty is none`);
@@ -155,7 +151,7 @@ for (const database of allDatabases()) {
       // An add form with nothing filled in: its errors, not a 400.
       const allowed = await client.post(`${url}?_to_field=bogus`, { _to_field: 'id' });
       assert.is(allowed.status, 200, `POST ${url} with _to_field=id`);
-      assert.match(text(allowed), /This field is required\.|Please correct the error/);
+      assert.match(markupOf(allowed), /This field is required\.|Please correct the error/);
     }
     assert.equal(
       (await fixtures.rooms.list()).map((r) => r.title),
@@ -226,7 +222,7 @@ for (const database of allDatabases()) {
     ]) {
       const missing = await staff.get(path);
       assert.is(missing.status, 404, `staff: ${path}`);
-      assert.match(text(missing), /Page not found/);
+      assert.match(markupOf(missing), /Page not found/);
       for (const [who, client] of [
         ['anonymous', anonymous],
         ['non-staff', visitor],
@@ -256,8 +252,8 @@ for (const database of allDatabases()) {
     }
     const login = await client.get('/accounts/login/?next=%2Fadmin%2F');
     assert.is(login.status, 200, 'the form, not a redirect loop');
-    assert.match(text(login), /signed in as visitor, but are not authorized/);
-    assert.not.match(text(await client.get('/')), /href="\/admin\/"/, 'no Admin link for them');
+    assert.match(markupOf(login), /signed in as visitor, but are not authorized/);
+    assert.not.match(markupOf(await client.get('/')), /href="\/admin\/"/, 'no Admin link for them');
     // Nor can they change anything by POSTing directly.
     await client.get('/');
     const res = await client.post('/admin/rooms/new/', { title: 'Sneaky' });
@@ -376,16 +372,16 @@ for (const database of allDatabases()) {
     for (const [path, title, h1, h2s, crumbs, crumbLinks] of pages) {
       const res = await client.get(path);
       assert.is(res.status, 200, path);
-      assert.equal(frame(text(res)), { title, h1, h2s, crumbs, crumbLinks }, path);
+      assert.equal(frame(markupOf(res)), { title, h1, h2s, crumbs, crumbLinks }, path);
       // The page itself, last, is named as the current one, not linked.
       if (crumbs)
-        assert.match(text(res), /<span aria-current="page">[^<]*<\/span>\s*<\/li>\s*<\/ol>/);
+        assert.match(markupOf(res), /<span aria-current="page">[^<]*<\/span>\s*<\/li>\s*<\/ol>/);
     }
     for (const [kind, path, name, href] of [
       ['room', `${r}delete/`, 'Lobby', r],
       ['user', `${u}delete/`, 'bob', u],
     ] as const) {
-      const page = text(await client.get(path));
+      const page = markupOf(await client.get(path));
       const plural = kind === 'room' ? 'Rooms' : 'Users';
       const model = kind === 'room' ? 'Room' : 'User';
       assert.ok(
@@ -398,21 +394,21 @@ for (const database of allDatabases()) {
       assert.match(page, /<button type="submit" class="danger">Yes, I’m sure<\/button>/);
       assert.match(page, new RegExp(`<a class="button" href="${href}">No, take me back</a>`));
     }
-    const password = text(await client.get(`${u}password/`));
+    const password = markupOf(await client.get(`${u}password/`));
     assert.ok(password.includes('<p>Enter a new password for the user <strong>bob</strong>.</p>'));
     assert.match(password, /<button type="submit" class="primary">Change password<\/button>/);
     // truncatewords:"18" in the breadcrumbs: 18 words, Python's whitespace between
     // them made one space, then " …"; the title says the whole name.
     const words = Array.from({ length: 20 }, (_, i) => `w${i + 1}`);
     const long = await fixtures.room(words.join(' \u0085\t'));
-    const page = frame(text(await client.get(`/admin/rooms/${long.id}/`)));
+    const page = frame(markupOf(await client.get(`/admin/rooms/${long.id}/`)));
     assert.is(page.crumbs, `Home › Rooms › ${words.slice(0, 18).join(' ')} …`);
     assert.is(page.title, `${plain(long.title)} | Change room | ${site}`);
     const short = await fixtures.room(
       '\u0085 Eighteen words exactly: ' + words.slice(0, 15).join(' '),
     );
     assert.is(
-      frame(text(await client.get(`/admin/rooms/${short.id}/delete/`))).crumbs,
+      frame(markupOf(await client.get(`/admin/rooms/${short.id}/delete/`))).crumbs,
       `Home › Rooms › Eighteen words exactly: ${words.slice(0, 15).join(' ')} › Delete`,
       'not cut, and no "…"',
     );
@@ -421,8 +417,8 @@ for (const database of allDatabases()) {
   test('staff create a room: 303 to the list, which shows id, title and staff-only with a notice', async () => {
     const { client } = await signedIn('mod', { staff: true });
     const form = await client.get('/admin/rooms/new/');
-    assert.match(text(form), /<label for="id_title">Title<\/label>/);
-    assert.match(text(form), /<label for="id_staff_only">Staff only<\/label>/);
+    assert.match(markupOf(form), /<label for="id_title">Title<\/label>/);
+    assert.match(markupOf(form), /<label for="id_staff_only">Staff only<\/label>/);
     const res = await client.post('/admin/rooms/new/', {
       title: '  Staff lounge ',
       staff_only: 'on',
@@ -433,7 +429,7 @@ for (const database of allDatabases()) {
     assert.is(rows.length, 1);
     assert.is(rows[0].title, 'Staff lounge', 'trimmed');
     assert.ok(Boolean(rows[0].staff_only));
-    const list = text(await client.get('/admin/rooms/'));
+    const list = markupOf(await client.get('/admin/rooms/'));
     assert.ok(
       list.includes(
         `<p class="flash flash-success">The room “<a href="/admin/rooms/${rows[0].id}/">Staff lounge</a>” was added successfully.</p>`,
@@ -443,7 +439,11 @@ for (const database of allDatabases()) {
     assert.match(list, new RegExp(`<td class="num">${rows[0].id}</td>`));
     assert.match(list, />Staff lounge<\/a>/);
     assert.match(list, /flag-yes">Yes</);
-    assert.not.match(text(await client.get('/admin/rooms/')), /was added/, 'the notice shows once');
+    assert.not.match(
+      markupOf(await client.get('/admin/rooms/')),
+      /was added/,
+      'the notice shows once',
+    );
     // Unchecked box: not staff-only.
     await client.submit('/admin/rooms/new/', { title: 'Open' });
     assert.equal(
@@ -460,7 +460,7 @@ for (const database of allDatabases()) {
       assert.is((await client.submit('/admin/rooms/new/', { title })).status, 303);
     const blank = await client.submit('/admin/rooms/new/', { title: '\u0085\u001e\u2028' });
     assert.is(blank.status, 200, 'a title of Python whitespace is no title');
-    assert.match(text(blank), /id="id_title_error">A title is required\.</);
+    assert.match(markupOf(blank), /id="id_title_error">A title is required\.</);
     const [lounge] = await db.knex('chat_room').select('id').where('title', 'Lounge');
     assert.ok(lounge, 'the Python whitespace went');
     assert.equal(
@@ -479,7 +479,7 @@ for (const database of allDatabases()) {
       password2: 'pa55 word',
       is_active: 'on',
     });
-    assert.is(created.status, 303, text(created));
+    assert.is(created.status, 303, markupOf(created));
     const ann = (await fixtures.users.findByUsername('ann'))!;
     assert.is(ann.email, 'ann@example.com');
     // So does its login form: a padded username logs in, and trim() would keep U+0085.
@@ -489,7 +489,7 @@ for (const database of allDatabases()) {
       email: '\u001eann@example.org\u0085',
       is_active: 'on',
     });
-    assert.is(edited.status, 303, text(edited));
+    assert.is(edited.status, 303, markupOf(edited));
     assert.is((await fixtures.users.findById(ann.id))!.email, 'ann@example.org');
     // Django keeps U+FEFF, and then the address is no valid email.
     const bom = await client.submit(`/admin/users/${ann.id}/`, {
@@ -497,15 +497,15 @@ for (const database of allDatabases()) {
       is_active: 'on',
     });
     assert.is(bom.status, 200);
-    assert.match(text(bom), /id="id_email_error">Enter a valid email address\./);
+    assert.match(markupOf(bom), /id="id_email_error">Enter a valid email address\./);
   });
 
   test("staff edit a room: title and staff-only change; unknown ids lead to the dashboard, which says so (Django's admin)", async () => {
     const { client } = await signedIn('mod', { staff: true });
     const room = await fixtures.room('Old name', true);
     const form = await client.get(`/admin/rooms/${room.id}/`);
-    assert.match(text(form), /value="Old name"/);
-    assert.match(text(form), /id="id_staff_only"[^>]*checked/);
+    assert.match(markupOf(form), /value="Old name"/);
+    assert.match(markupOf(form), /id="id_staff_only"[^>]*checked/);
     const res = await client.post(`/admin/rooms/${room.id}/`, { title: 'New name' });
     assert.is(res.status, 303);
     assert.equal(await fixtures.rooms.find(room.id), {
@@ -514,7 +514,7 @@ for (const database of allDatabases()) {
       staffOnly: false,
     });
     assert.ok(
-      text(await client.get('/admin/rooms/')).includes(
+      markupOf(await client.get('/admin/rooms/')).includes(
         `<p class="flash flash-success">The room “<a href="/admin/rooms/${room.id}/">New name</a>” was changed successfully.</p>`,
       ),
     );
@@ -553,9 +553,9 @@ for (const database of allDatabases()) {
     const room = await fixtures.room('Doomed');
     const confirm = await client.get(`/admin/rooms/${room.id}/delete/`);
     assert.is(confirm.status, 200);
-    assert.ok(text(confirm).includes('Are you sure you want to delete the room "Doomed"?'));
+    assert.ok(markupOf(confirm).includes('Are you sure you want to delete the room "Doomed"?'));
     assert.match(
-      text(confirm),
+      markupOf(confirm),
       new RegExp(`<form method="post" action="/admin/rooms/${room.id}/delete/"`),
     );
     assert.ok(await fixtures.rooms.find(room.id), 'the GET deleted nothing');
@@ -569,7 +569,7 @@ for (const database of allDatabases()) {
     assert.is(await fixtures.rooms.find(room.id), undefined);
     assert.equal(JSON.parse(String(await inRoom.next())), { leave: String(room.id) });
     assert.match(
-      text(await client.get('/admin/rooms/')),
+      markupOf(await client.get('/admin/rooms/')),
       '<p class="flash flash-success">The room “Doomed” was deleted successfully.</p>',
     );
     await client.get(`/admin/rooms/`);
@@ -584,7 +584,7 @@ for (const database of allDatabases()) {
       for (const path of ['/admin/rooms/new/', `/admin/rooms/${room.id}/`]) {
         const res = await client.submit(path, { title, staff_only: 'on' });
         assert.is(res.status, 200, `${path} ${JSON.stringify(title.slice(0, 10))}`);
-        const page = text(res);
+        const page = markupOf(res);
         assert.match(page, /role="alert">\s*Please correct the error below\./, 'one field');
         assert.match(page, /aria-invalid="true" aria-describedby="id_title_error"/);
         assert.match(page, /<span class="error" id="id_title_error">[^<]+<\/span>/);
@@ -601,18 +601,18 @@ for (const database of allDatabases()) {
     // Django's submit_line.html: "Delete", beside Save, to the delete page.
     const actions = (markup: string): string =>
       /<p class="form-actions">([\s\S]*?)<\/p>/.exec(markup)?.[1] ?? '';
-    const roomPage = text(await client.get(`/admin/rooms/${room.id}/`));
+    const roomPage = markupOf(await client.get(`/admin/rooms/${room.id}/`));
     assert.match(
       actions(roomPage),
       new RegExp(`<a class="danger-link" href="/admin/rooms/${room.id}/delete/">Delete</a>`),
     );
-    const bobPage = text(await client.get(`/admin/users/${bob.id}/`));
+    const bobPage = markupOf(await client.get(`/admin/users/${bob.id}/`));
     assert.match(
       actions(bobPage),
       new RegExp(`<a class="danger-link" href="/admin/users/${bob.id}/delete/">Delete</a>`),
     );
     // Their own too, as in Django's admin (see the test of deleting oneself).
-    assert.match(actions(text(await client.get(`/admin/users/${user.id}/`))), /Delete/);
+    assert.match(actions(markupOf(await client.get(`/admin/users/${user.id}/`))), /Delete/);
     // UserChangeForm's password field: its label, the hash's summary (see the test
     // of that), then its help text, "this form" the link.
     assert.match(
@@ -661,7 +661,7 @@ for (const database of allDatabases()) {
     const invalid = [['Invalid password format or unknown hashing algorithm.', null]];
     for (const [i, value] of values.entries()) {
       await db.knex('auth_user').where('id', bob.id).update({ password: value });
-      const page = text(await client.get(`/admin/users/${bob.id}/`));
+      const page = markupOf(await client.get(`/admin/users/${bob.id}/`));
       const widget = /<div class="hash-summary" id="id_password">([\s\S]*?)<\/div>/.exec(page)?.[1];
       assert.ok(widget !== undefined, value);
       const shown = Array.from(widget.matchAll(/<strong>([^<]*)<\/strong>([^<]*)/g), ([, l, v]) => {
@@ -671,7 +671,7 @@ for (const database of allDatabases()) {
       assert.equal(shown, django[i] ?? invalid, JSON.stringify(value));
     }
     await db.knex('auth_user').where('id', bob.id).update({ password: made });
-    const page = text(await client.get(`/admin/users/${bob.id}/`));
+    const page = markupOf(await client.get(`/admin/users/${bob.id}/`));
     assert.ok(
       !page.includes(madeSalt!) && !page.includes(madeHash!),
       'neither salt nor hash whole',
@@ -704,7 +704,7 @@ for (const database of allDatabases()) {
       [`/admin/users/${bob.id}/password/`, { password1: '', password2: '' }, many],
     ];
     for (const [path, fields, note] of cases) {
-      const page = text(await client.submit(path, fields));
+      const page = markupOf(await client.submit(path, fields));
       const what = `${path} ${JSON.stringify(fields)}`;
       assert.is(/role="alert">\s*([^<]*?)\s*</.exec(page)?.[1], note, what);
       if (fields.password1 === '2026')
@@ -726,7 +726,7 @@ for (const database of allDatabases()) {
       '&lt;script&gt;alert(1)&lt;/script&gt;&lt;img src=x onerror=&quot;alert(&#x27;x&#x27;)&quot;&gt;&amp;amp;';
     // Django's notices (format_html): the title is text, only its link is markup.
     const notice = async (done: string): Promise<void> => {
-      const page = text(await client.get('/admin/rooms/'));
+      const page = markupOf(await client.get('/admin/rooms/'));
       assert.not.match(page, /<script>alert|<img src=x/, `${done}: no injected markup`);
       const name =
         done === 'deleted' ? escaped : `<a href="/admin/rooms/${room.id}/">${escaped}</a>`;
@@ -745,7 +745,7 @@ for (const database of allDatabases()) {
       `/admin/rooms/${room.id}/delete/`,
       '/',
     ]) {
-      const page = text(await client.get(path));
+      const page = markupOf(await client.get(path));
       assert.ok(page.includes(escaped), `${path} shows the title as text`);
       assert.not.match(page, /<script>alert|<img src=x/, `${path} has no injected markup`);
     }
@@ -755,7 +755,7 @@ for (const database of allDatabases()) {
 
   test('superusers create a user with a password and flags; the user can log in', async () => {
     const { client } = await signedIn('root', { staff: true, superuser: true });
-    const form = text(await client.get('/admin/users/new/'));
+    const form = markupOf(await client.get('/admin/users/new/'));
     for (const name of [
       'username',
       'email',
@@ -782,14 +782,14 @@ for (const database of allDatabases()) {
       [created.isActive, created.isStaff, created.isSuperuser, created.email],
       [true, false, false, 'newbie@example.com'],
     );
-    const page = text(await client.get(`/admin/users/${created.id}/`));
+    const page = markupOf(await client.get(`/admin/users/${created.id}/`));
     assert.ok(
       page.includes(
         `<p class="flash flash-success">The user “<a href="/admin/users/${created.id}/">newbie</a>” was added successfully. You may edit it again below.</p>`,
       ),
     );
     assert.match(
-      text(await client.get('/admin/users/')),
+      markupOf(await client.get('/admin/users/')),
       new RegExp(`data-user-id="${created.id}"`),
     );
     // The new account works through the real login form, and is not staff.
@@ -822,7 +822,7 @@ for (const database of allDatabases()) {
     ) as Record<keyof typeof forms, Buffer>;
     const refused = async (name: keyof typeof forms): Promise<void> => {
       const res = await client.postBody('/admin/users/new/', bodies[name]);
-      const page = text(res);
+      const page = markupOf(res);
       assert.is(res.status, 200, name);
       assert.match(
         page,
@@ -852,9 +852,9 @@ for (const database of allDatabases()) {
       password1: 'bad name!!',
       password2: 'bad name!!',
     });
-    assert.match(text(invalid), /id="id_username_error">Enter a valid username/);
-    assert.match(text(invalid), /id="id_email_error">Enter a valid email address/);
-    assert.not.match(text(invalid), /too similar/);
+    assert.match(markupOf(invalid), /id="id_username_error">Enter a valid username/);
+    assert.match(markupOf(invalid), /id="id_email_error">Enter a valid email address/);
+    assert.not.match(markupOf(invalid), /too similar/);
     assert.equal(
       (await fixtures.users.list()).map((u) => u.username),
       ['root'],
@@ -904,7 +904,7 @@ for (const database of allDatabases()) {
     ];
     for (const [fields, errorField, message] of cases) {
       const res = await client.submit('/admin/users/new/', { is_staff: 'on', ...fields });
-      const page = text(res);
+      const page = markupOf(res);
       assert.is(res.status, 200, JSON.stringify(fields));
       assert.match(
         page,
@@ -934,7 +934,7 @@ for (const database of allDatabases()) {
       is_superuser: 'on',
     });
     assert.is(edit.status, 200);
-    assert.match(text(edit), /id="id_email_error">Enter a valid email address\./);
+    assert.match(markupOf(edit), /id="id_email_error">Enter a valid email address\./);
     assert.is((await fixtures.users.findById(root.id))!.email, root.email, 'unchanged');
   });
 
@@ -942,7 +942,7 @@ for (const database of allDatabases()) {
     const { client } = await signedIn('root', { staff: true, superuser: true });
     const { client: bob, user } = await signedIn('bob');
     const bobsChat = await chatOf(bob);
-    const form = text(await client.get(`/admin/users/${user.id}/`));
+    const form = markupOf(await client.get(`/admin/users/${user.id}/`));
     assert.match(form, /id="id_is_active"[^>]*checked/);
     assert.not.match(form, /id="id_is_staff"[^>]*checked/);
     assert.is(
@@ -986,7 +986,10 @@ for (const database of allDatabases()) {
     const path = `/admin/users/${user.id}/password/`;
     const mismatch = await client.submit(path, { password1: 'new one', password2: 'new 1' });
     assert.is(mismatch.status, 200);
-    assert.match(text(mismatch), /id="id_password2_error">The two password fields didn’t match\./);
+    assert.match(
+      markupOf(mismatch),
+      /id="id_password2_error">The two password fields didn’t match\./,
+    );
     const empty = await client.submit(path, { password1: '', password2: '' });
     assert.is(empty.status, 200);
     assert.is(
@@ -997,7 +1000,7 @@ for (const database of allDatabases()) {
     const bobsChat = await chatOf(bob);
     const weak = await client.submit(path, { password1: 'Bob', password2: 'Bob' });
     assert.match(
-      text(weak),
+      markupOf(weak),
       /id="id_password2_error">The password is too similar to the username\. This password is too short\./,
     );
     const res = await client.submit(path, {
@@ -1022,7 +1025,10 @@ for (const database of allDatabases()) {
     // Still signed in, and told it worked: the notice moved to the new session.
     const after = await client.get(String(self.headers.location));
     assert.is(after.status, 200, 'still signed in');
-    assert.match(text(after), '<p class="flash flash-success">Password changed successfully.</p>');
+    assert.match(
+      markupOf(after),
+      '<p class="flash flash-success">Password changed successfully.</p>',
+    );
   });
 
   test("setting a password is one transaction with the end of the user's sessions: when their DELETE fails, the old password and sessions stand", async () => {
@@ -1128,7 +1134,7 @@ for (const database of allDatabases()) {
     const bobsChat = await chatOf(bob);
     const confirm = await client.get(`/admin/users/${user.id}/delete/`);
     assert.is(confirm.status, 200);
-    assert.ok(text(confirm).includes('Are you sure you want to delete the user "bob"?'));
+    assert.ok(markupOf(confirm).includes('Are you sure you want to delete the user "bob"?'));
     assert.ok(await fixtures.users.findById(user.id));
     const res = await client.post(`/admin/users/${user.id}/delete/`, {});
     assert.is(res.status, 303);
@@ -1136,7 +1142,7 @@ for (const database of allDatabases()) {
     assert.is((await bob.get('/')).status, 302, 'their session went with them');
     assert.is((await within(bobsChat.closed, 3000, 'their chat socket to close')).code, 4001);
     assert.match(
-      text(await client.get('/admin/users/')),
+      markupOf(await client.get('/admin/users/')),
       '<p class="flash flash-success">The user “bob” was deleted successfully.</p>',
     );
   });
@@ -1151,7 +1157,7 @@ for (const database of allDatabases()) {
         if (path === '/admin/users/:user/password/') {
           const page = await client.get(url);
           assert.is(page.status, 404, `GET ${url}`);
-          assert.match(text(page), /Page not found/);
+          assert.match(markupOf(page), /Page not found/);
           await client.get('/admin/');
           assert.is((await client.post(url, fields)).status, 404, `POST ${url}`);
           continue;
@@ -1230,12 +1236,12 @@ for (const database of allDatabases()) {
     const { client, user } = await signedIn('root', { staff: true, superuser: true });
     const session = client.cookies.get('sessionid')!;
     const ownChat = await chatOf(client);
-    const own = text(await client.get(`/admin/users/${user.id}/`));
+    const own = markupOf(await client.get(`/admin/users/${user.id}/`));
     assert.match(own, `<a class="danger-link" href="/admin/users/${user.id}/delete/">Delete</a>`);
     const confirm = await client.get(`/admin/users/${user.id}/delete/`);
     assert.is(confirm.status, 200);
-    assert.ok(text(confirm).includes('Are you sure you want to delete the user "root"?'));
-    assert.ok(text(confirm).includes('This is your own account: you will be logged out.'));
+    assert.ok(markupOf(confirm).includes('Are you sure you want to delete the user "root"?'));
+    assert.ok(markupOf(confirm).includes('This is your own account: you will be logged out.'));
     assert.ok(await fixtures.users.findById(user.id), 'the GET deleted nothing');
     const res = await client.post(`/admin/users/${user.id}/delete/`, {});
     assert.is(res.status, 303);
@@ -1254,11 +1260,11 @@ for (const database of allDatabases()) {
     const landing = await client.get(login);
     assert.is(landing.status, 200);
     assert.match(
-      text(landing),
+      markupOf(landing),
       '<p class="flash flash-success">The user “root” was deleted successfully.</p>',
     );
     const again = await client.get(login);
-    assert.not.match(text(again), 'flash', 'said once');
+    assert.not.match(markupOf(again), 'flash', 'said once');
     assert.is((await client.get('/admin/')).status, 302, 'still logged out');
   });
 
@@ -1267,7 +1273,7 @@ for (const database of allDatabases()) {
     const res = await client.submit(`/admin/users/${user.id}/`, { is_active: 'on' });
     assert.is(res.status, 200);
     assert.match(
-      text(res),
+      markupOf(res),
       /id="id_is_staff_error">You cannot remove this from your own account\./,
     );
     const saved = (await fixtures.users.findById(user.id))!;
@@ -1277,7 +1283,7 @@ for (const database of allDatabases()) {
   test('a staff non-superuser manages rooms but gets 403 on every users page and no Users link', async () => {
     const { client, user } = await signedIn('mod', { staff: true });
     const other = await fixtures.user('other');
-    const home = text(await client.get('/admin/'));
+    const home = markupOf(await client.get('/admin/'));
     assert.not.match(home, /href="\/admin\/users\/"/);
     assert.match(home, /href="\/admin\/rooms\/"/);
     for (const path of [...USER_PAGES, '/admin/users/999999/', '/admin/users/abc/delete/']) {
@@ -1285,7 +1291,7 @@ for (const database of allDatabases()) {
         const url = fill(path, { user: id });
         const res = await client.get(url);
         assert.is(res.status, 403, `GET ${url}`);
-        assert.match(text(res), /Forbidden/);
+        assert.match(markupOf(res), /Forbidden/);
         await client.get('/admin/');
         const post = await client.post(url, {
           username: 'x',
@@ -1328,7 +1334,7 @@ for (const database of allDatabases()) {
       await client.get(path);
       const missing = await client.post(path, fields, { csrf: false });
       assert.is(missing.status, 403, `no token: ${path}`);
-      assert.match(text(missing), /CSRF token missing/);
+      assert.match(markupOf(missing), /CSRF token missing/);
       const wrong = await client.post(path, { ...fields, csrfmiddlewaretoken: 'A'.repeat(64) });
       assert.is(wrong.status, 403, `wrong token: ${path}`);
       await client.get(path);

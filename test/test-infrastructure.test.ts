@@ -19,11 +19,13 @@ import { createServer, type AddressInfo, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { format } from 'prettier';
 import * as assert from 'uvu/assert';
 import { rejects } from './helpers/assert.js';
 import { runPython } from './helpers/cli.js';
 import { brokenDocReferences, headingAnchors } from './helpers/doc-links.js';
 import { httpRequest } from './helpers/http-client.js';
+import { canonical, plain } from './helpers/markup.js';
 import { FREE_PORT_RANGE, freePort, PortTakenError } from './helpers/ports.js';
 import { RedisServer } from './helpers/redis-server.js';
 import { suite } from './helpers/suite.js';
@@ -286,6 +288,78 @@ test('brokenDocReferences: names a missing file, a missing heading and a file na
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+/** An admin fragment as Gredis renders it: what the markup tests below rewrap and change. */
+const FRAGMENT = `<p class="flash flash-success">The room “<a href="/admin/rooms/7/">&lt;script&gt;alert(1)&lt;/script&gt;</a>” was added successfully.</p>
+<form method="post" action="/admin/rooms/7/" class="change-form"><input type="hidden" name="csrfmiddlewaretoken" value="abc123">
+<div class="field"><label for="id_title">Title</label> <input type="text" name="title" id="id_title" value="Lobby &amp; more" maxlength="255" required aria-describedby="id_title_help"></div>
+<ul class="objects"><li>Room: <a href="/admin/rooms/7/">Lobby</a></li><li>Room: <strong>Hall</strong> (<em>staff only</em>)</li></ul>
+<p class="form-actions"><button type="submit" class="primary">Save</button> <a class="danger-link" href="/admin/rooms/7/delete/">Delete</a></p>
+<pre>  kept
+   as is</pre><textarea name="note">  a
+ b</textarea></form>`;
+
+test('canonical: a rewrap by prettier, at any width, or whitespace between blocks and attributes is the same markup', async () => {
+  const expected = canonical(FRAGMENT);
+  for (const printWidth of [20, 40, 80, 200]) {
+    const rewrapped = await format(FRAGMENT, { parser: 'html', printWidth });
+    assert.is.not(rewrapped, FRAGMENT, `prettier at ${printWidth} changed the whitespace`);
+    assert.is(canonical(rewrapped), expected, `prettier at ${printWidth}`);
+  }
+  const spaced = FRAGMENT.replaceAll('><p', '>\n  \n<p')
+    .replaceAll('<li>', '\n\t<li>')
+    .replace('<input type="hidden"', '<input\n    type="hidden"  ')
+    .replace('value="abc123">', 'value="abc123" />')
+    .replace('</strong>', '</strong\n>')
+    .replace('<ul class="objects">', '<ul class="objects">\n  ');
+  assert.is(canonical(spaced), expected);
+  assert.is(canonical('<!DOCTYPE html>\n<html>'), canonical('<!doctype html><html>'));
+  const notice =
+    '<p class="flash flash-success">The room “<a href="/admin/rooms/7/">&lt;script&gt;alert(1)&lt;/script&gt;</a>” was added successfully.</p><form';
+  assert.is(expected.slice(0, notice.length), notice, 'what is shown, escaping included, as sent');
+});
+
+test('canonical: every change a user could see is another markup: text, entities, attributes, their values, order, and whitespace that shows', () => {
+  const expected = canonical(FRAGMENT);
+  const changes: [string, string][] = [
+    ['a label', FRAGMENT.replace('>Title<', '>Name<')],
+    ['a word in a sentence', FRAGMENT.replace('was added', 'was  saved')],
+    ['escaping', FRAGMENT.replace('&lt;script&gt;', '<script>')],
+    ['an entity', FRAGMENT.replace('&amp; more', '&amp;amp; more')],
+    ['an attribute value', FRAGMENT.replace('maxlength="255"', 'maxlength="256"')],
+    ['an attribute value, quoted otherwise', FRAGMENT.replace('maxlength="255"', 'maxlength=255')],
+    ['an attribute gone', FRAGMENT.replace(' required', '')],
+    [
+      'attributes in another order',
+      FRAGMENT.replace('type="text" name="title"', 'name="title" type="text"'),
+    ],
+    [
+      'elements in another order',
+      FRAGMENT.replace('<strong>Hall</strong>', '<em>Hall</em>').replace(
+        '<em>staff only</em>',
+        '<strong>staff only</strong>',
+      ),
+    ],
+    ['a space between inline elements', FRAGMENT.replace('</label> <input', '</label><input')],
+    ['a space beside a button', FRAGMENT.replace('</button> <a', '</button><a')],
+    ['a space in a sentence', FRAGMENT.replace('Room: <strong>', 'Room:<strong>')],
+    ['a space made a no-break space', FRAGMENT.replace('Room: <a', 'Room:\u00a0<a')],
+    ['whitespace in pre', FRAGMENT.replace('  kept', ' kept')],
+    ['whitespace in a textarea', FRAGMENT.replace('  a\n b', 'a b')],
+    ['a tag name', FRAGMENT.replace('<em>staff only</em>', '<i>staff only</i>')],
+  ];
+  for (const [what, changed] of changes) {
+    assert.is.not(changed, FRAGMENT, `${what}: the change is made`);
+    assert.is.not(canonical(changed), expected, what);
+  }
+});
+
+test('plain: the text a reader gets, blocks apart and inline elements joined, whatever the wrapping', () => {
+  assert.is(plain('<ul><li>a</li><li>b</li></ul>'), 'a b');
+  assert.is(plain('<ul>\n  <li>a</li>\n  <li>b</li>\n</ul>'), 'a b');
+  assert.is(plain('<p>x<strong>y</strong>z &amp; &lt;b&gt;</p>'), 'xyz & <b>');
+  assert.is(plain('<td>\ta\u00a0b</td><td>c</td>'), 'a b c');
 });
 
 test.run();

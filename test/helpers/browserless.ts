@@ -1,4 +1,5 @@
 import { httpRequest, type HttpResult } from './http-client.js';
+import { canonical } from './markup.js';
 
 /**
  * A cookie-keeping HTTP client that behaves like a browser on our site: it sends
@@ -100,7 +101,7 @@ export class BrowserlessClient {
 
   /** The masked token in the last page's form, as a browser would submit it. */
   formToken(): string | undefined {
-    return /name="csrfmiddlewaretoken" value="([A-Za-z0-9]+)"/.exec(this.lastPage)?.[1];
+    return /name="csrfmiddlewaretoken" value="([A-Za-z0-9]+)"/.exec(canonical(this.lastPage))?.[1];
   }
 
   cookieHeader(): Record<string, string> {
