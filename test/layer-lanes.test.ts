@@ -7,6 +7,7 @@ import * as assert from 'uvu/assert';
 import {
   ChannelFull,
   createLayer,
+  InvalidMessage,
   LaneTurnLost,
   type ChannelLayer,
   type LaneTurn,
@@ -58,6 +59,36 @@ for (const url of ['memory://', SHARED_REDIS_URL]) {
     assert.equal(await lanes.claim('s', 2, { e: 2 }), { kind: 'parked' });
     assert.is((await lanes.claim('s', 1, { e: 1 })).kind, 'run');
     assert.equal((await lanes.finish('s', 1, undefined))?.event, { e: 2 });
+  });
+
+  test("a state the wire cannot carry is refused with its path, nothing done; a finish without one keeps the lane's", async () => {
+    const { lanes } = make();
+    await lanes.claim('u', 0, {});
+    await lanes.finish('u', 0, { n: 1 });
+    await lanes.claim('u', 1, { e: 1 });
+    assert.is((await lanes.claim('u', 2, { e: 2 })).kind, 'parked');
+    const circular: Message = { n: 2 };
+    circular.self = circular;
+    const refusals: [Message, string][] = [
+      [circular, 'state.self'],
+      [{ f: (() => 1) as unknown as Message[string] }, 'state.f'],
+      [{ when: new Date() as unknown as Message[string] }, 'state.when'],
+    ];
+    for (const [state, path] of refusals) {
+      try {
+        await lanes.finish('u', 1, state);
+        assert.unreachable(`${path} accepted`);
+      } catch (error) {
+        assert.instance(error, InvalidMessage);
+        assert.is((error as InvalidMessage).path, path);
+      }
+    }
+    // The turn is still this caller's: its finish hands over the parked event,
+    // with no state (the lane kept its own, { n: 1 }, which a claim reads).
+    const next = await lanes.finish('u', 1, undefined);
+    assert.equal(next, { lane: 'u', order: 2, event: { e: 2 }, state: undefined });
+    await lanes.finish('u', 2, undefined);
+    assert.equal(await lanes.claim('u', 3, {}), { kind: 'run', state: { n: 1 } });
   });
 
   test('duplicates and events after the end are stale', async () => {

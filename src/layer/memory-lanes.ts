@@ -1,6 +1,6 @@
 import type { Logger } from '../logger.js';
 import { applyEffects, logEffectFailure, type EffectTarget } from './effects.js';
-import { copyMessage } from './message.js';
+import { assertMessage, copyMessage } from './message.js';
 import {
   MAX_WAITING_EVENTS,
   type Counters,
@@ -54,7 +54,7 @@ export class MemoryLanes implements Lanes {
       entry.running = true;
       // Its announced copy is not needed any more: the caller runs the one it has.
       entry.parked.delete(order);
-      return { kind: 'run', state: entry.state };
+      return { kind: 'run', state: handedOut(entry.state) };
     }
     entry.parked.set(order, event);
     return { kind: 'parked' };
@@ -71,6 +71,9 @@ export class MemoryLanes implements Lanes {
     state: Message | undefined,
     { end = false, effects = [] }: LaneFinishOptions = {},
   ): Promise<LaneTurn | undefined> {
+    // Refused before anything is done, as the Redis layer refuses what it cannot
+    // encode: a state only this process could keep would work here and not there.
+    if (state !== undefined) assertMessage(state, 'state');
     const entry = this.lanes.get(lane);
     if (!entry || !entry.running || entry.next !== order) return undefined;
     // The lane stays this turn's while its effects are applied: nothing else runs it.
@@ -81,7 +84,7 @@ export class MemoryLanes implements Lanes {
       this.lanes.delete(lane);
       return undefined;
     }
-    entry.state = state;
+    if (state !== undefined) entry.state = state;
     entry.next = order + 1;
     const event = entry.parked.get(entry.next);
     if (event === undefined) {
@@ -89,7 +92,7 @@ export class MemoryLanes implements Lanes {
       return undefined;
     }
     entry.parked.delete(entry.next);
-    return { lane, order: entry.next, event, state };
+    return { lane, order: entry.next, event, state: handedOut(state) };
   }
 
   private entry(lane: string): Lane {
@@ -166,4 +169,13 @@ export class MemoryCounters implements Counters {
   private sweep(now: number): void {
     for (const [key, entry] of this.counts) if (entry.until <= now) this.counts.delete(key);
   }
+}
+
+/**
+ * A state as a turn gets it: a copy, as Redis hands out a decoded one, so that
+ * what a turn changes is saved only by its finish, and a finish that keeps the
+ * lane's state (a state refused) keeps the one saved before the turn.
+ */
+function handedOut(state: Message | undefined): Message | undefined {
+  return state === undefined ? undefined : copyMessage(state);
 }

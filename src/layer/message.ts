@@ -8,14 +8,18 @@ import { INT64_MIN, narrowBigInt, UINT64_MAX } from './wide-integers.js';
  * Checks that `message` holds only what the wire format carries exactly, so a bad
  * value fails here, with its path, rather than half-way through an I/O.
  */
-export function assertMessage(message: unknown): asserts message is Message {
+export function assertMessage(
+  message: unknown,
+  /** What the message is, for the error's path: a lane's state is one too. */
+  name = 'message',
+): asserts message is Message {
   if (!isPlainObject(message)) {
-    throw new InvalidMessage('message', `must be a plain object, got ${kindOf(message)}`);
+    throw new InvalidMessage(name, `must be a plain object, got ${kindOf(message)}`);
   }
   if (Object.prototype.hasOwnProperty.call(message, CHANNEL_KEY)) {
-    throw new InvalidMessage(`message.${CHANNEL_KEY}`, 'this key is reserved by the layer');
+    throw new InvalidMessage(`${name}.${CHANNEL_KEY}`, 'this key is reserved by the layer');
   }
-  checkValue(message, 'message', new Set(), 0);
+  checkValue(message, name, new Set(), 0);
 }
 
 function checkValue(value: unknown, path: string, seen: Set<object>, depth: number): void {

@@ -210,7 +210,11 @@ export interface Lanes {
     options?: LaneClaimOptions,
   ): Promise<LaneClaim>;
   /**
-   * Ends the turn of `order`, saving `state`; `end` closes the lane for good.
+   * Ends the turn of `order`, saving `state` (undefined keeps the state saved
+   * before); `end` closes the lane for good. A state the wire format cannot
+   * carry (what `send` refuses in a message: a circular reference, a function,
+   * a class instance) rejects with InvalidMessage, its path starting with
+   * `state`, with nothing done: the turn is still the caller's to finish.
    * `effects` are the turn's sends and group changes, applied in order before
    * the turn ends; on one Redis server (unencrypted) they and the finish are one
    * atomic script, so a turn's effects and its end are never seen apart.
@@ -223,7 +227,8 @@ export interface Lanes {
    * aborts: this process holds the turn until it lands, and every later event
    * of the lane would otherwise wait out the lease.
    * Resolves with the next event when it is already waiting (it is now this
-   * process's turn to run it), else undefined.
+   * process's turn to run it), its `state` the one given here (undefined when
+   * none was: the lane's own is then known only to a claim), else undefined.
    */
   finish(
     lane: string,

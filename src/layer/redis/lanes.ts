@@ -4,6 +4,7 @@ import { BurstLogger, type Logger } from '../../logger.js';
 import type { Codec } from '../codec.js';
 import { consistentHash } from '../hash.js';
 import { logEffectFailure } from '../effects.js';
+import { assertMessage } from '../message.js';
 import { LaneTurnLost, LayerUnavailable, warnLayerFailure } from '../errors.js';
 import type {
   Counters,
@@ -226,6 +227,8 @@ export class RedisLanes implements Lanes {
     state: Message | undefined,
     { end = false, effects = [], signal }: LaneFinishOptions = {},
   ): Promise<LaneTurn | undefined> {
+    // Refused before anything is done, with its path, rather than by the encoder.
+    if (state !== undefined) assertMessage(state, 'state');
     const host = this.hostFor(lane);
     const steps = this.tryingAgain(host, signal);
     const stored = state === undefined ? '' : this.codec.encode(state);

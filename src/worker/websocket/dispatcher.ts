@@ -1,5 +1,5 @@
-import { LaneTurnLost } from '../../layer/errors.js';
-import type { ChannelLayer, LaneTurn, Message } from '../../layer/types.js';
+import { InvalidMessage, LaneTurnLost } from '../../layer/errors.js';
+import type { ChannelLayer, LaneFinishOptions, LaneTurn, Message } from '../../layer/types.js';
 import { BurstLogger, type Logger } from '../../logger.js';
 import {
   CHANNELS,
@@ -98,17 +98,64 @@ export class SocketDispatcher {
     const socket = await this.runOne(channel, turn, saved);
     // Abandoned by the worker's stop, which finished it as lost: nothing of it applies.
     if (!this.running.has(turn)) return undefined;
+    const end = channel === CHANNELS.websocketDisconnect;
     // A socket whose state was lost keeps none: its later events must find it
-    // missing too (and close it), not a stranger's state made up here.
+    // missing too (and close it), not a stranger's state made up here. An
+    // ending lane keeps nothing either.
     const state: LaneState | undefined =
-      saved || channel === CHANNELS.websocketConnect
+      !end && (saved || channel === CHANNELS.websocketConnect)
         ? { s: socket.scope, a: socket.state }
         : undefined;
-    return this.layer.lanes.finish(turn.lane, turn.order, state as Message | undefined, {
-      end: channel === CHANNELS.websocketDisconnect,
-      effects: socket.outbox.take(),
-      signal: this.signal,
+    const effects = socket.outbox.take();
+    const options = { end, effects, signal: this.signal };
+    try {
+      return await this.layer.lanes.finish(
+        turn.lane,
+        turn.order,
+        state as Message | undefined,
+        options,
+      );
+    } catch (error) {
+      if (!(error instanceof InvalidMessage)) throw error;
+      return this.finishUnsavable(turn, socket, error, options);
+    }
+  }
+
+  /**
+   * Finishes a turn whose handler left the socket's state as the layer cannot
+   * save it (a circular reference, a function, a class instance): a bug in the
+   * consumer, which the in-process layer would otherwise let pass and Redis
+   * refuse. The turn's effects still apply, then the socket is closed with
+   * 1011, as for a handler that threw; the lane keeps the state its last turn
+   * saved (connect's scope, with an empty state, if this was connect), so
+   * that the disconnect still runs with a state it can read. Left unfinished,
+   * the turn would hold the socket's every later event until its lease ran out.
+   */
+  private async finishUnsavable(
+    turn: LaneTurn,
+    socket: Socket,
+    error: InvalidMessage,
+    options: LaneFinishOptions,
+  ): Promise<LaneTurn | undefined> {
+    logAppFailure(
+      this.logger,
+      error,
+      { path: socket.path, lane: turn.lane },
+      "a WebSocket handler left its socket's state as the channel layer cannot save it; closing the socket (1011)",
+    );
+    socket.close(CLOSE_INTERNAL_ERROR);
+    const connecting = websocketChannelOf(turn.event) === CHANNELS.websocketConnect;
+    const kept: LaneState | undefined = connecting ? { s: socket.scope, a: {} } : undefined;
+    const effects = [...(options.effects ?? []), ...socket.outbox.take()];
+    const next = await this.layer.lanes.finish(turn.lane, turn.order, kept as Message | undefined, {
+      ...options,
+      effects,
     });
+    if (!next || kept) return next;
+    // The turn handed over would carry no state (the lane kept its own, which
+    // this process does not have): given back, it is claimed with it.
+    await this.layer.lanes.handBack(next, websocketChannelOf(next.event));
+    return undefined;
   }
 
   /**
