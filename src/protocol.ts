@@ -162,7 +162,7 @@ export function parseWebSocketReply(message: Message): WebSocketReply {
     else if (isCloseCode(close)) reply.close = close;
     else
       throw new ProtocolViolation(
-        '"close" must be true or a close code a server may send (1000–1003, 1007–1009, 1011–1014, 3000–4999)',
+        `"close" must be true or a close code a server may send (${SERVER_CLOSE_CODES})`,
       );
   }
   return reply;
@@ -213,6 +213,9 @@ function toBytes(value: MessageValue | undefined, what: string): Uint8Array {
   if (typeof value === 'string') return Buffer.from(value, 'latin1');
   throw new ProtocolViolation(`${what} must be bytes`);
 }
+
+/** The codes isCloseCode accepts, as error messages name them. */
+export const SERVER_CLOSE_CODES = '1000–1003, 1007–1009, 1011–1014, 3000–4999';
 
 /**
  * Codes a server may send in a close frame (RFC 6455 §7.4): not 1004 (reserved),

@@ -28,4 +28,6 @@ export { LAYER_DEFAULTS, type LayerOptions } from './options.js';
 export { consistentHash } from './hash.js';
 export { parseLayerUrl, type RedisHostConfig } from './url.js';
 export * from './errors.js';
+export { assertMessage } from './message.js';
+export { assertChannelName, assertGroupName } from './names.js';
 export type * from './types.js';

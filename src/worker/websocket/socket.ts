@@ -1,4 +1,6 @@
+import { assertGroupName, assertMessage } from '../../layer/index.js';
 import type { Message } from '../../layer/types.js';
+import { isCloseCode, parseWebSocketReply, SERVER_CLOSE_CODES } from '../../protocol.js';
 import type { SocketUser } from '../app.js';
 import type { SocketContext } from './consumer.js';
 import { Outbox, type ApplyEffects } from './outbox.js';
@@ -60,34 +62,54 @@ export class Socket implements SocketContext {
     this.outbox.send(this.channel, { accept: false });
   }
 
+  /*
+   * Each method checks what it is given, as the layer and Thyme would, and
+   * throws at once: the handler's stack then names the line at fault, the
+   * socket is closed with 1011 as for any handler that throws, and what the
+   * handler asked for before still goes out. Found only when the turn's
+   * effects are applied, the same mistake (a group name with a space, a close
+   * code no server may send) would drop the effects after it with no stack
+   * of the handler's, or have Thyme close the socket, leaving its client
+   * without what was sent before.
+   */
+
   close(code = 1000): void {
+    if (!isCloseCode(code))
+      throw new RangeError(
+        `close code ${String(code)} is not one a server may send (${SERVER_CLOSE_CODES})`,
+      );
     if (this.gone || this.decision === 'rejected') return;
     if (this.decision === 'pending') return this.reject();
     this.outbox.send(this.channel, { close: code });
   }
 
   send(text: string): void {
-    if (this.writable()) this.outbox.send(this.channel, { text });
+    const reply = checkedReply({ text });
+    if (this.writable()) this.outbox.send(this.channel, reply);
   }
 
   sendJson(value: unknown): void {
-    this.send(JSON.stringify(value));
+    this.send(jsonOf(value));
   }
 
   sendBytes(bytes: Uint8Array): void {
-    if (this.writable()) this.outbox.send(this.channel, { bytes });
+    const reply = checkedReply({ bytes });
+    if (this.writable()) this.outbox.send(this.channel, reply);
   }
 
   groupAdd(group: string): void {
+    assertGroupName(group);
     this.outbox.groupAdd(group, this.channel);
   }
 
   groupDiscard(group: string): void {
+    assertGroupName(group);
     this.outbox.groupDiscard(group, this.channel);
   }
 
   groupSendJson(group: string, value: unknown): void {
-    this.outbox.groupSend(group, { text: JSON.stringify(value) });
+    assertGroupName(group);
+    this.outbox.groupSend(group, checkedReply({ text: jsonOf(value) }));
   }
 
   flush(): Promise<void> {
@@ -100,4 +122,18 @@ export class Socket implements SocketContext {
     if (this.decision === 'pending') this.accept();
     return true;
   }
+}
+
+/** A reply as the layer carries it and Thyme takes it, else the error either would raise. */
+function checkedReply(reply: Message): Message {
+  assertMessage(reply);
+  parseWebSocketReply(reply);
+  return reply;
+}
+
+/** `value` as JSON text; a value with none (undefined, a function) is a TypeError, not an empty frame. */
+function jsonOf(value: unknown): string {
+  const text = JSON.stringify(value) as string | undefined;
+  if (text === undefined) throw new TypeError(`${typeof value} has no JSON form to send`);
+  return text;
 }

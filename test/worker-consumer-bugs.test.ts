@@ -1,10 +1,14 @@
 /**
- * A consumer that leaves its socket's state as the layer cannot save it (a
- * circular reference, a function) is a bug: the socket is closed with 1011, the
- * turn's sends still go out, the error is logged with the state's path, and
- * the socket's lane is not held: its later events and its disconnect run with
- * the state its last good turn saved. On the in-process layer as on Redis, so
- * that what works in development works in a deployment.
+ * A consumer's bugs are caught where they are made, alike on the in-process
+ * layer and on Redis, so that what works in development works in a deployment:
+ * - a socket method given what the layer or Thyme cannot take (a group name
+ *   with a space, a close code no server may send, text that is no string)
+ *   throws at the call: what the handler sent before goes out, the socket is
+ *   closed with 1011, and the log has the handler's stack;
+ * - a state left as the layer cannot save it (a circular reference, a
+ *   function) closes the socket with 1011 after the turn's sends, logged with
+ *   the state's path, and the socket's lane is not held: its later events and
+ *   its disconnect run with the state its last good turn saved.
  */
 import { suite } from './helpers/suite.js';
 import * as assert from 'uvu/assert';
@@ -12,7 +16,7 @@ import { createLayer, type ChannelLayer, type Message } from '../src/index.js';
 import { Thyme } from '../src/server/index.js';
 import type { Application } from '../src/worker/app.js';
 import { Worker } from '../src/worker/runner.js';
-import type { WebSocketConsumer } from '../src/worker/websocket/consumer.js';
+import type { SocketContext, WebSocketConsumer } from '../src/worker/websocket/consumer.js';
 import { testPrefix } from './helpers/layers.js';
 import { captureLogs, ERROR } from './helpers/log-capture.js';
 import { SHARED_REDIS_URL } from './helpers/redis-server.js';
@@ -29,6 +33,19 @@ const saw = (path: string, line: string): void => {
 /** A path of its own for each socket, so that one test's late events stay out of another's. */
 let sockets = 0;
 const freshPath = (): string => `/s${++sockets}`;
+
+/** Socket calls that a layer or Thyme would refuse, by the frame that makes them. */
+const MISUSES: Record<string, (socket: SocketContext) => void> = {
+  'group add': (socket) => socket.groupAdd('room 1'),
+  'group discard': (socket) => socket.groupDiscard('room:1'),
+  'group send': (socket) => socket.groupSendJson('x'.repeat(100), { a: 1 }),
+  'close 1005': (socket) => socket.close(1005),
+  'close 1006': (socket) => socket.close(1006),
+  'send a number': (socket) => socket.send(42 as unknown as string),
+  'send bytes as text': (socket) => socket.sendBytes('abc' as unknown as Uint8Array),
+  'send undefined': (socket) => socket.sendJson(undefined),
+  'send a lone surrogate': (socket) => socket.send('\ud800'),
+};
 
 /**
  * Counts the socket's frames in its state and echoes them. "cycle" and "fn"
@@ -48,6 +65,11 @@ const consumer: WebSocketConsumer = {
     if (frame.text === 'slow cycle') await new Promise((resolve) => setTimeout(resolve, 300));
     if (frame.text?.endsWith('cycle')) socket.state.self = socket.state;
     if (frame.text === 'fn') socket.state.f = (() => 1) as unknown as Message[string];
+    const misuse = MISUSES[frame.text ?? ''];
+    if (misuse) {
+      socket.send('before');
+      misuse(socket);
+    }
     socket.send(`echo ${frame.text} n=${n}`);
   },
   async disconnect(socket) {
@@ -56,7 +78,7 @@ const consumer: WebSocketConsumer = {
 };
 
 for (const layerUrl of ['memory://', SHARED_REDIS_URL]) {
-  const test = suite(`worker: an unsavable socket state [${layerUrl.split(':')[0]}]`);
+  const test = suite(`worker: a consumer's bugs [${layerUrl.split(':')[0]}]`);
   let layer: ChannelLayer;
   let worker: Worker;
   let thyme: Thyme;
@@ -64,8 +86,8 @@ for (const layerUrl of ['memory://', SHARED_REDIS_URL]) {
   let logs: ReturnType<typeof captureLogs>;
 
   test.before(async () => {
-    layer = createLayer(layerUrl, { prefix: testPrefix() });
     logs = captureLogs();
+    layer = createLayer(layerUrl, { prefix: testPrefix(), logger: logs.logger });
     const app: Application = {
       name: 'counting',
       handleHttp: () => Promise.reject(new Error('no HTTP here')),
@@ -151,6 +173,35 @@ for (const layerUrl of ['memory://', SHARED_REDIS_URL]) {
     assert.equal(await seenUntilDisconnect(socketPath), ['connect', 'disconnect n=undefined']);
     assert.equal(refusals(), ['invalid message at state.a.f: function cannot be sent']);
   });
+
+  const misuses: [string, RegExp][] = [
+    ['group add', /^invalid group name "room 1": only ASCII letters/],
+    ['group discard', /^invalid group name "room:1": only ASCII letters/],
+    ['group send', /^invalid group name "x+": must be shorter than 100 characters$/],
+    ['close 1005', /^close code 1005 is not one a server may send/],
+    ['close 1006', /^close code 1006 is not one a server may send/],
+    ['send a number', /^reply breaks the protocol: "text" must be a string$/],
+    ['send bytes as text', /^reply breaks the protocol: "bytes" must be a byte array$/],
+    ['send undefined', /^undefined has no JSON form to send$/],
+    ['send a lone surrogate', /^invalid message at message.text: string holds a lone surrogate$/],
+  ];
+  for (const [misuse, error] of misuses) {
+    test(`${misuse}: throws in the handler; what it sent before goes out, then 1011`, async () => {
+      const socketPath = freshPath();
+      const client = await TestClient.open(`ws://127.0.0.1:${port}${socketPath}`);
+      client.send(misuse);
+      assert.is(await client.next(), 'before');
+      assert.is((await within(client.closed, 5000, 'the close')).code, CLOSE_INTERNAL_ERROR);
+      await seenUntilDisconnect(socketPath);
+      const failed = logs.lines.filter((line) => /WebSocket handler failed/.test(line.msg));
+      assert.is(failed.length, 1, JSON.stringify(logs.lines.map((line) => line.msg)));
+      const { message, stack } = failed[0]!.err as { message: string; stack: string };
+      assert.match(message, error);
+      // The stack leads to the call that made the mistake, in this file's consumer.
+      assert.match(stack, /worker-consumer-bugs\.test\.(ts|js)/);
+      assert.not.ok(logs.lines.some((line) => /effect of a lane turn failed/.test(line.msg)));
+    });
+  }
 
   test.run();
 }
