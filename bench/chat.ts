@@ -233,7 +233,9 @@ function report(results: SystemResult[]): string {
     "  offered deliveries/s (each sender's rate × members of its room)",
     (r) => r.offeredDeliveriesPerSecond,
   );
-  row('  saturated (delivered < 95 % of offered): 1 = yes', (r) => (r.saturated ? 1 : 0));
+  row('  saturated (delivered < 95 % of offered, or a socket closed 1013): 1 = yes', (r) =>
+    r.saturated ? 1 : 0,
+  );
   row('  messages sent in the window', (r) => r.sent);
   row('  lost deliveries (expected − delivered)', (r) => r.lost);
   row('  latency p50, ms (send → delivery at each member)', (r) => r.p50Ms);

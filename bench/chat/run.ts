@@ -138,8 +138,14 @@ export interface SystemResult {
 /** Commands only a client issues (never a script of the layer): one round trip each. */
 const ROUND_TRIP_COMMANDS = ['evalsha', 'eval', 'bzmpop', 'bzpopmin', 'publish', 'exec'];
 
-/** Delivering less than this share of the offered rate means the deployment is saturated. */
+/**
+ * Delivering less than this share of the offered rate means the deployment is
+ * saturated. So does a socket closed with 1013 (Thyme's "workers cannot take
+ * more"): draining the backlog can keep the window's rate up while the
+ * deployment sheds load.
+ */
 const SATURATED_BELOW = 0.95;
+const BACKPRESSURE_CLOSE = 'close 1013';
 
 /** Connections opened and closed before the memory baseline: code paths compiled, pools grown. */
 const WARM_CONNECTIONS = 100;
@@ -451,7 +457,9 @@ async function sendWindow(
     deliveriesInWindow: inWindow,
     deliveriesPerSecond: inWindow / windowSeconds,
     offeredDeliveriesPerSecond: offered,
-    saturated: inWindow / windowSeconds < SATURATED_BELOW * offered,
+    saturated:
+      inWindow / windowSeconds < SATURATED_BELOW * offered ||
+      (counters.dropped[BACKPRESSURE_CLOSE] ?? 0) > 0,
     p50Ms: latency.percentileMs(50),
     p99Ms: latency.percentileMs(99),
     maxMs: latency.maxMicroseconds / 1000,
