@@ -109,7 +109,9 @@ export class Socket implements SocketContext {
 
   groupSendJson(group: string, value: unknown): void {
     assertGroupName(group);
-    this.outbox.groupSend(group, checkedReply({ text: jsonOf(value) }));
+    // No reply check: JSON text is always a well-formed string (lone surrogates
+    // come out escaped), which both the layer and Thyme take.
+    this.outbox.groupSend(group, { text: jsonOf(value) });
   }
 
   flush(): Promise<void> {
