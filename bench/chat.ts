@@ -59,7 +59,8 @@ const USAGE = `usage: npm run bench:chat -- [options]
   --connect-concurrency C  handshakes in progress at once (default 500)
   --load-processes P       load-generator processes (default 2)
   --workers N              gredis runworker processes of the distributed deployment (default 2)
-  --worker-args "ARGS"     extra arguments for each runworker (e.g. "--concurrency 1024")
+  --worker-args="ARGS"     extra arguments for each runworker (e.g. --worker-args="--concurrency 1024";
+                           the "=" keeps a value that starts with a dash)
   --systems LIST           comma-separated, of gredis,socketio,embedded,channels
                            (default gredis,socketio,embedded; channels = Django Channels on Daphne)
   --url URL                use this Redis (or BENCH_REDIS_URL) instead of a private redis-server
