@@ -1559,6 +1559,27 @@ faults(
 );
 
 faults(
+  "an ACL user refused ZREM on a channel key finishes a turn and hands over the event parked behind it all the same, the event's channel copy left there (its claim finds it stale), and its host stays ready: taking the copy back is a saving, not a write the finish needs",
+  () =>
+    withLimitedLayer(
+      ['~*', '&*', '+@all', '-zrem', `(+zrem ~${prefix}gredis:*)`],
+      async ({ limited, lines }) => {
+        const thyme = layer({}, flaky.url);
+        await thyme.lanes.announceAndSend('acl.copies', 0, { e: 0 }, 'acl.copies');
+        await thyme.lanes.announceAndSend('acl.copies', 1, { e: 1 }, 'acl.copies');
+        assert.equal(await limited.receive('acl.copies'), { e: 0 });
+        assert.is((await limited.lanes.claim('acl.copies', 0, { e: 0 })).kind, 'run');
+        await assertFinishHandsOver(limited, 'acl.copies');
+        assert.is(await raw(flaky.url).zcard(`${prefix}acl.copies`), 1, "1's copy is left");
+        assert.equal(await limited.receive('acl.copies'), { e: 1 });
+        assert.equal(await limited.lanes.claim('acl.copies', 1, { e: 1 }), { kind: 'stale' });
+        assert.ok(limited.health().ok, 'ready');
+        assert.is(lines.filter((line) => line.level >= WARN).length, 0, 'nothing to warn of');
+      },
+    ),
+);
+
+faults(
   'an ACL user refused HINCRBY when its rescue check takes over a lane from a gap: the parked event stays in its lane until HINCRBY is granted, then the check runs it, rather than take it out and fail',
   () =>
     withLimitedLayer(

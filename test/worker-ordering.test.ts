@@ -14,6 +14,7 @@ import {
   Fixtures,
   useMigratedDatabase,
 } from './helpers/deployment.js';
+import type { GredisProcess } from './helpers/processes.js';
 import { sleep, waitFor, within } from './helpers/wait.js';
 import type { TestClient } from './helpers/ws-client.js';
 
@@ -25,6 +26,32 @@ const NO_LIMITS = {
   MULTICHAT_RATE_PER_SECOND: '1000000',
   MULTICHAT_NOTIFY_ENTER_LEAVE: 'false',
 };
+
+/**
+ * What `workers` counted of websocket.receive on their /metrics: events handled,
+ * and copies dropped as stale (checked against the drops they logged).
+ */
+async function receiveCounts(
+  workers: readonly GredisProcess[],
+): Promise<{ handled: number; stale: number }> {
+  let handled = 0;
+  let stale = 0;
+  for (const worker of workers) {
+    const page = await (
+      await fetch(`http://127.0.0.1:${await worker.metricsPort()}/metrics`)
+    ).text();
+    const count = (name: string) =>
+      Number(
+        new RegExp(`^${name}\\{channel="websocket\\.receive"\\} (\\d+)$`, 'm').exec(page)?.[1] ?? 0,
+      );
+    handled += count('gredis_worker_events_total');
+    const dropped = count('gredis_worker_stale_events_total');
+    const logged = worker.lines.filter((line) => line.msg === 'stale WebSocket event dropped');
+    assert.is(dropped, logged.length, 'the metric counts the drops the worker logged');
+    stale += dropped;
+  }
+  return { handled, stale };
+}
 
 for (const database of allDatabases()) {
   const test = suite(`worker ordering [${database.name}]`);
@@ -58,7 +85,8 @@ for (const database of allDatabases()) {
 
   test(`join, send, leave back-to-back ${CYCLES} times across 3 workers: every send succeeds, in order`, async () => {
     chat = new DistributedChat(database, NO_LIMITS);
-    await Promise.all([chat.startWorker(), chat.startWorker(), chat.startWorker()]);
+    const metrics = ['--metrics-port', '0'];
+    await Promise.all([1, 2, 3].map(() => chat.startWorker(metrics)));
     const port = await chat.startThyme(NO_RATE);
     const room = await fixtures.room('Ordering');
     const others = await fixtures.room('Elsewhere');
@@ -91,6 +119,37 @@ for (const database of allDatabases()) {
     for (const worker of chat.workers) {
       assert.ok(worker.lines.some((l) => l.component === 'worker' && l.msg === 'worker started'));
     }
+    // Each event counted once, as it ran, however it reached its worker (the
+    // bystander's join too).
+    assert.is((await receiveCounts(chat.workers)).handled, CYCLES * 3 + 1);
+  });
+
+  test("a socket's flood on a worker with one slot: its events run from its lane, handed over one by the other, and their channel copies are taken back, not left to be read and dropped as stale", async () => {
+    chat = new DistributedChat(database, NO_LIMITS);
+    const worker = await chat.startWorker(['--concurrency', '1', '--metrics-port', '0']);
+    const port = await chat.startThyme(NO_RATE);
+    const room = await fixtures.room('Flood');
+    const client = await chatClient(port, await fixtures.login(await fixtures.user('carol')));
+    client.send(JSON.stringify({ command: 'join', room: room.id }));
+    const sends = 80; // below MAX_WAITING_EVENTS: every one is deposited in the lane
+    for (let i = 0; i < sends; i++)
+      client.send(JSON.stringify({ command: 'send', room: room.id, message: `f${i}` }));
+    const got = await replies(client, sends + 1, 60_000);
+    assert.equal(
+      got.slice(1).map((reply) => reply.message),
+      Array.from({ length: sends }, (_, i) => `f${i}`),
+    );
+    // One more event, sent once the flood has run: its copy is behind every
+    // copy of the flood's left on the channel, and the one slot takes them in
+    // turn, so that by its answer each left one has been read and dropped.
+    client.send(JSON.stringify({ command: 'leave', room: room.id }));
+    assert.equal(await replies(client, 1, 60_000), [{ leave: String(room.id) }]);
+    const { handled, stale } = await receiveCounts([worker]);
+    assert.is(handled, sends + 2, 'each event counted once, as it ran');
+    // A copy taken before its event was handed over is dropped as stale (the
+    // one read waiting on the channel may hold one); every other copy was
+    // taken back (before, nearly every one was left and dropped).
+    assert.ok(stale <= 2, `${stale} copies dropped as stale`);
   });
 
   test('a worker killed mid-load: its sockets keep being served by the others', async () => {

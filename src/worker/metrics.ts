@@ -26,6 +26,7 @@ export class WorkerMetrics {
   private readonly handled = new PerChannel();
   private readonly failed = new PerChannel();
   private readonly seconds = new PerChannel();
+  private readonly stale = new PerChannel();
 
   /** An event of `channel` ran for `seconds`; `failed` when its handling threw. */
   count(channel: string, seconds: number, failed: boolean): void {
@@ -34,14 +35,25 @@ export class WorkerMetrics {
     if (failed) this.failed.add(channel, 1);
   }
 
+  /** A copy of a socket event of `channel` that had already run (SocketDispatcher.handle): dropped. */
+  countStale(channel: string): void {
+    this.stale.add(channel, 1);
+  }
+
   /** The /metrics page: these counts, `running` events now, the layer's and the process's figures. */
   render(layer: ChannelLayer, running: number): string {
     return new Exposition()
       .metric(
         'gredis_worker_events_total',
         'counter',
-        `Events handled, by channel (${RESCUED}: a dead worker's socket events run again).`,
+        `Events handled, by channel, each once as it runs: a socket event as the finish of the one before hands it over, too (${RESCUED}: a dead worker's socket events run again).`,
         this.handled.samples(),
+      )
+      .metric(
+        'gredis_worker_stale_events_total',
+        'counter',
+        "Copies of socket events taken off their channel after the event ran from its socket's lane (where Thyme deposits each event as it sends it; the finish of the event before ran it), by channel: dropped, not counted as handled.",
+        this.stale.samples(),
       )
       .metric(
         'gredis_worker_event_failures_total',
@@ -58,7 +70,7 @@ export class WorkerMetrics {
       .metric(
         'gredis_worker_event_seconds_total',
         'counter',
-        'Time spent handling events, by channel.',
+        "Time spent handling events, by channel (a socket's events handed over, one by the finish of the one before, count under the first's).",
         this.seconds.samples(true),
       )
       .metric('gredis_worker_events_running', 'gauge', 'Events being handled now.', [['', running]])

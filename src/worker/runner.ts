@@ -9,7 +9,7 @@ import type { Application } from './app.js';
 import { answerAbandoned, handleHttpEvent, ReplyClaim } from './http/handler.js';
 import type { HealthReport } from '../metrics/endpoint.js';
 import { RESCUED, WorkerMetrics } from './metrics.js';
-import { SocketDispatcher } from './websocket/dispatcher.js';
+import { SocketDispatcher, type EventOutcome } from './websocket/dispatcher.js';
 
 export interface WorkerOptions {
   /** Channels to pull events from (default: every event channel Thyme sends on). */
@@ -110,7 +110,9 @@ export class Worker {
     };
     this.free = this.options.concurrency;
     this.logger = (this.options.logger ?? silentLogger()).child({ component: 'worker' });
-    this.sockets = new SocketDispatcher(layer, app, this.logger, this.abort.signal);
+    this.sockets = new SocketDispatcher(layer, app, this.logger, this.abort.signal, (channel) =>
+      this.metrics.count(channel, 0, false),
+    );
     // Every receive loop listens on this one signal.
     setMaxListeners(0, this.abort.signal);
     layer.lanes.onRescue((turn) => this.spawn(() => this.sockets.runFrom(turn), RESCUED, turn));
@@ -249,17 +251,17 @@ export class Worker {
     }
   }
 
-  private dispatch(channel: string, event: Message): Promise<void> {
+  private dispatch(channel: string, event: Message): Promise<EventOutcome | void> {
     switch (channel) {
+      case CHANNELS.websocketConnect:
+      case CHANNELS.websocketReceive:
+      case CHANNELS.websocketDisconnect:
+        return this.sockets.handle(channel, event);
       case CHANNELS.httpRequest:
         return this.handleRequest(event);
       case CHANNELS.httpDisconnect:
         this.logger.debug({ path: event.path }, 'client left before its response ended');
         return Promise.resolve();
-      case CHANNELS.websocketConnect:
-      case CHANNELS.websocketReceive:
-      case CHANNELS.websocketDisconnect:
-        return this.sockets.handle(channel, event);
       default:
         this.logger.warn({ channel }, 'no handler for this channel');
         return Promise.resolve();
@@ -311,10 +313,18 @@ export class Worker {
    * Runs work that already holds a slot; `channel` names it in logs and metrics,
    * and `what` in the log of a stop that abandons it.
    */
-  private run(work: () => Promise<void>, channel: string, what: Record<string, unknown>): void {
+  private run(
+    work: () => Promise<EventOutcome | void>,
+    channel: string,
+    what: Record<string, unknown>,
+  ): void {
     const started = performance.now();
     let failed = false;
+    let outcome: EventOutcome | void;
     const task = work()
+      .then((done) => {
+        outcome = done;
+      })
       .catch((error: unknown) => {
         failed = true;
         // A layer away or refused fails every event's answer alike: one line a burst.
@@ -323,7 +333,11 @@ export class Worker {
         });
       })
       .finally(() => {
-        this.metrics.count(channel, (performance.now() - started) / 1000, failed);
+        // A socket event parked behind another is counted when a finish hands
+        // it over (SocketDispatcher's onHandedOver); a copy of one that ran, apart.
+        if (outcome === 'stale') this.metrics.countStale(channel);
+        else if (outcome !== 'parked')
+          this.metrics.count(channel, (performance.now() - started) / 1000, failed);
         this.running.delete(task);
         this.releaseSlot();
       });

@@ -16,6 +16,9 @@ import { LUA_CAPACITIES, LUA_GROUP_SEND, LUA_SEND, LUA_SENDS, LuaScript } from '
  *             p:<n> moved here), kept until that turn ends or is taken over:
  *             a finish sent again (its first reply lost with the connection)
  *             gets it again instead of finding its turn over
+ *   copies    the channel key where the lane's latest deposited events also
+ *             sit, with the same bytes (see LUA_ANNOUNCE): a finish handing
+ *             one over removes that copy (dropCopy)
  *   ended     set once the lane's last event finished; the lane is then only
  *             this marker, kept as long as a copy of one of its events can
  *             still be delivered (the message expiry), so that a late copy is
@@ -218,6 +221,20 @@ local function finishRefused(f)
   return refusedOf({clear, {'hset', KEYS[1], 'next', '0'}, {'expire', KEYS[1], '1'},
     index and {index, KEYS[2], '0', ARGV[1]}, index == 'zadd' and {'expire', KEYS[2], '1'}})
 end
+-- Takes back the channel copy of an event handed over from its deposit: left
+-- there, a worker would take it off the channel only to find it ran (a claim
+-- answered 'stale'), and while the workers are behind, such copies fill the
+-- channel: Thyme, finding it full, closes sockets with 1013 for a backlog of
+-- events that already ran. A copy on another channel than 'copies' (the
+-- socket's last event, on another) or popped already stays, as stale; one the
+-- caller may not remove too: this is a saving, never a reason to refuse. The
+-- check is called through a local so that a dry run (LuaScript.dry), which
+-- turns the scripts' own checks into refusals, asks it as the script does.
+local mayDrop = redis.acl_check_cmd
+local function dropCopy(event)
+  local key = redis.call('HGET', KEYS[1], 'copies')
+  if key and mayDrop('zrem', key, event) then redis.call('ZREM', key, event) end
+end
 local function finish(f)
   local order, now = tonumber(ARGV[2]), tonumber(ARGV[4])
   -- The index holds a lane only while it has parked events: with none, no index work.
@@ -238,6 +255,7 @@ local function finish(f)
   end
   if event then
     redis.call('HDEL', KEYS[1], 'p:' .. nxt)
+    dropCopy(event)
     local deadline = now + tonumber(ARGV[5])
     fields[#fields + 1] = 'deadline'
     fields[#fields + 1] = deadline
@@ -497,13 +515,18 @@ return redis.call('DECR', KEYS[1])
 );
 
 /**
- * Lua: announce(laneKey, indexKey, lane, order, event, now, gap, ttl) → 1, or 0
- * when too late; announceRefused(laneKey, indexKey, lane) → a write of it the
- * caller may not run (see LUA_REFUSED), asked first. The interface server's deposit of an event in its lane, before
- * it sends the event: a worker that takes the event from the channel and dies
- * before claiming it loses nothing, since whoever runs the lane next finds it
- * here. No effect on an event whose turn has passed, a lane that ended, or a
- * lane that holds MAX_WAITING_EVENTS.
+ * Lua: announce(laneKey, indexKey, lane, order, event, now, gap, ttl, copyKey)
+ * → 1, or 0 when too late; announceRefused(laneKey, indexKey, lane) → a write
+ * of it the caller may not run (see LUA_REFUSED), asked first. The interface
+ * server's deposit of an event in its lane, before it sends the event: a
+ * worker that takes the event from the channel and dies before claiming it
+ * loses nothing, since whoever runs the lane next finds it here. No effect on
+ * an event whose turn has passed, a lane that ended, or a lane that holds
+ * MAX_WAITING_EVENTS. `copyKey`, given when the same script stored the event's
+ * copy (the same bytes) on that channel key, is kept as the lane's 'copies',
+ * written only when it changes (a socket's events are mostly on one channel),
+ * so that a finish that hands the event over can take the copy back
+ * (dropCopy).
  */
 const LUA_ANNOUNCE = `${LUA_REFUSED}
 local function announceRefused(laneKey, indexKey, lane)
@@ -511,9 +534,9 @@ local function announceRefused(laneKey, indexKey, lane)
     {'hset', laneKey, 'over', '0'}, {'zadd', indexKey, '0', lane}, {'expire', laneKey, '1'},
     {'expire', indexKey, '1'}})
 end
-local function announce(laneKey, indexKey, lane, order, event, now, gap, ttl)
+local function announce(laneKey, indexKey, lane, order, event, now, gap, ttl, copyKey)
   order = tonumber(order)
-  local f = redis.call('HMGET', laneKey, 'next', 'owner', 'deadline', 'ended', 'parked')
+  local f = redis.call('HMGET', laneKey, 'next', 'owner', 'deadline', 'ended', 'parked', 'copies')
   local nxt = tonumber(f[1] or '0')
   -- Too late (a worker already claimed or ran it, the send having overtaken this):
   if f[4] or order < nxt or (order == nxt and f[2]) then return 0 end
@@ -530,6 +553,7 @@ local function announce(laneKey, indexKey, lane, order, event, now, gap, ttl)
   if redis.call('HSETNX', laneKey, 'p:' .. order, event) == 1 then
     redis.call('HINCRBY', laneKey, 'parked', 1)
   end
+  if copyKey and f[6] ~= copyKey then redis.call('HSET', laneKey, 'copies', copyKey) end
   local due = tonumber(now) + tonumber(gap)
   if f[2] then due = tonumber(f[3]) end
   redis.call('ZADD', indexKey, 'LT', due, lane)
@@ -573,7 +597,7 @@ export const LANE_ANNOUNCE_SEND = new LuaScript(
 local refused = announceRefused(KEYS[1], KEYS[2], ARGV[1])
 if refused then return {'refused', refused} end
 if send(KEYS[3], ARGV[6], ARGV[7], ARGV[8], ARGV[9], ARGV[10]) == 0 then return 0 end
-announce(KEYS[1], KEYS[2], ARGV[1], ARGV[2], ARGV[6], ARGV[3], ARGV[4], ARGV[5])
+announce(KEYS[1], KEYS[2], ARGV[1], ARGV[2], ARGV[6], ARGV[3], ARGV[4], ARGV[5], KEYS[3])
 return 1
 `,
   `${LUA_SENDS}${LUA_ANNOUNCE}
@@ -596,7 +620,7 @@ for i = 1, calls do
   if offers[i] then
     if taken[offers[i]] then
       local k = i * 3 - 2
-      announce(KEYS[k], KEYS[k + 1], ARGV[a], ARGV[a + 1], ARGV[a + 5], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4])
+      announce(KEYS[k], KEYS[k + 1], ARGV[a], ARGV[a + 1], ARGV[a + 5], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4], KEYS[k + 2])
       out[i] = 1
     else
       out[i] = 0

@@ -16,6 +16,9 @@ import type { WebSocketConsumer } from './consumer.js';
 import type { ApplyEffects } from './outbox.js';
 import { Socket, type Scope } from './socket.js';
 
+/** What became of an event given to SocketDispatcher.handle. */
+export type EventOutcome = 'ran' | 'parked' | 'stale' | 'skipped';
+
 /** A lane's saved state: the connect-time scope and the consumer's own state. */
 interface LaneState {
   s: Scope;
@@ -43,9 +46,22 @@ export class SocketDispatcher {
      * and the turn a finish hands over is handed back instead of run.
      */
     private readonly signal?: AbortSignal,
+    /**
+     * Called as a turn a finish handed over starts: an event that reached this
+     * worker by no receive of its own (its channel copy taken back, or to be
+     * found stale), for the worker's metrics.
+     */
+    private readonly onHandedOver: (channel: string) => void = () => {},
   ) {}
 
-  async handle(channel: string, received: Message): Promise<void> {
+  /**
+   * Claims and runs a WebSocket event. Resolves with 'stale' for a copy of an
+   * event that already ran (a finish handed it over from the lane, where Thyme
+   * announced it, before a worker took its copy off the channel), 'parked'
+   * for one parked behind the turn running, to be run by that turn's finish,
+   * 'skipped' for one without its lane's name and order.
+   */
+  async handle(channel: string, received: Message): Promise<EventOutcome> {
     // A disconnect without its code (which protocol.md requires; a foreign
     // server's) gets ASGI's default: events in a lane are told apart by their
     // keys (websocketChannelOf), and without one it would run as a receive and
@@ -58,15 +74,16 @@ export class SocketDispatcher {
     const order = event.order;
     if (typeof lane !== 'string' || typeof order !== 'number' || !Number.isInteger(order)) {
       this.logger.error({ channel }, 'WebSocket event without reply_channel/order: skipped');
-      return;
+      return 'skipped';
     }
     const claim = await this.layer.lanes.claim(lane, order, event, { signal: this.signal });
     if (claim.kind !== 'run') {
       if (claim.kind === 'stale')
         this.logger.debug({ lane, order }, 'stale WebSocket event dropped');
-      return;
+      return claim.kind;
     }
     await this.runFrom({ lane, order, event, state: claim.state });
+    return 'ran';
   }
 
   /**
@@ -87,6 +104,7 @@ export class SocketDispatcher {
       // A stopping worker starts nothing new: the socket's next event is
       // another worker's to run, at once rather than after this one's grace.
       if (turn && this.signal?.aborted) return this.handBack(turn);
+      if (turn) this.onHandedOver(websocketChannelOf(turn.event));
     }
   }
 
