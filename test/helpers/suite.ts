@@ -30,6 +30,7 @@ export function suite<T = Record<string, unknown>>(name = '', context?: T): Test
       }
     });
   test.before = Object.assign(guarded, { each: before.each });
+  if (process.env.GREDIS_TEST_TIMES) timeEachTest(test);
   const run = test.run;
   test.run = () => {
     suitesToRun++;
@@ -46,3 +47,20 @@ export function suite<T = Record<string, unknown>>(name = '', context?: T): Test
 
 /** Suites of this file not yet run to their end. */
 let suitesToRun = 0;
+
+/**
+ * GREDIS_TEST_TIMES=1: prints each test's time (from its first before-each
+ * hook to its first after-each hook) after its result: to find what makes a
+ * file slow.
+ */
+function timeEachTest<T>(test: Test<T>): void {
+  let started = 0;
+  test.before.each(() => {
+    started = performance.now();
+  });
+  test.after.each((state) => {
+    const name = (state as { __test__?: string }).__test__ ?? '';
+    const seconds = ((performance.now() - started) / 1000).toFixed(1);
+    process.stderr.write(`\n    ${seconds.padStart(6)} s  ${name}\n`);
+  });
+}
