@@ -5,7 +5,7 @@
  * outliving it into the next. And the docs a newcomer follows (README.md,
  * docs/*.md): no link, heading or file named in them that is not there.
  */
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import {
   copyFileSync,
   mkdirSync,
@@ -27,6 +27,7 @@ import { brokenDocReferences, headingAnchors } from './helpers/doc-links.js';
 import { httpRequest } from './helpers/http-client.js';
 import { canonical, plain } from './helpers/markup.js';
 import { FREE_PORT_RANGE, freePort, PortTakenError } from './helpers/ports.js';
+import { GredisProcess } from './helpers/processes.js';
 import { RedisServer } from './helpers/redis-server.js';
 import { suite } from './helpers/suite.js';
 import { TcpProxy } from './helpers/tcp-proxy.js';
@@ -174,6 +175,29 @@ test('a RedisServer a test left running: the file still ends, and the server wit
   } finally {
     if (pid > 0 && running(pid)) process.kill(pid, 'SIGKILL');
   }
+});
+
+test('GredisProcess.waitForLine: a line written just before the process exits is found, asked before or after; a line that never came fails once the process is gone, not at the timeout', async () => {
+  const script = (lines: string[]) =>
+    new GredisProcess(
+      spawn(process.execPath, [
+        '-e',
+        `${lines.map((msg) => `console.log(JSON.stringify({ msg: ${JSON.stringify(msg)} }))`).join(';')}; process.exitCode = 3`,
+      ]),
+    );
+  const early = script(Array.from({ length: 2000 }, (_, i) => `line ${i}`));
+  assert.is((await early.waitForLine((line) => line.msg === 'line 1999')).msg, 'line 1999');
+  assert.is((await early.waitForLine((line) => line.msg === 'line 5')).msg, 'line 5', 'after');
+  const started = performance.now();
+  const error = await rejects(
+    () => early.waitForLine((line) => line.msg === 'never', 20_000),
+    Error,
+  );
+  assert.match(error.message, /process exited \(3\) before the expected log line/);
+  assert.ok(performance.now() - started < 5000, 'at once');
+  const silent = script([]);
+  await rejects(() => silent.waitForLine((line) => line.msg === 'never', 20_000), Error);
+  assert.ok(performance.now() - started < 5000, 'at its end');
 });
 
 test('a GredisProcess a test left running: killed and named once the last suite has run, so the file ends', () => {

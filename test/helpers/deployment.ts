@@ -16,7 +16,7 @@ import * as assert from 'uvu/assert';
 import type { DatabaseBackend } from './databases.js';
 import { BrowserlessClient } from './browserless.js';
 import { testPrefix } from './layers.js';
-import { GredisProcess, startThyme } from './processes.js';
+import { GredisProcess, START_TIMEOUT_MS, startThyme } from './processes.js';
 import { SHARED_REDIS_URL } from './redis-server.js';
 import { within } from './wait.js';
 import { TestClient } from './ws-client.js';
@@ -257,7 +257,10 @@ export class DistributedChat implements ChatEndpoints {
       ...env,
     });
     this.workers.push(worker); // stopped by stop() even if it never comes up
-    await worker.waitForLine((line) => line.msg === 'worker for multichat running');
+    await worker.waitForLine(
+      (line) => line.msg === 'worker for multichat running',
+      START_TIMEOUT_MS,
+    );
     return worker;
   }
 

@@ -61,7 +61,11 @@ export class GredisProcess {
   private readonly waiters: {
     test: (line: Record<string, unknown>) => boolean;
     resolve: (line: Record<string, unknown>) => void;
+    /** The process ended, its output read to the end, without the line. */
+    ended: () => void;
   }[] = [];
+  /** Its output is read to the end and its process gone ('close'). */
+  private closed = false;
 
   constructor(readonly child: ChildProcess) {
     createInterface({ input: child.stdout! }).on('line', (text) => {
@@ -87,6 +91,13 @@ export class GredisProcess {
         resolve({ code, signal });
       }),
     );
+    // Waiters give up at 'close', not 'exit': 'exit' can come before the last
+    // lines the process wrote are read, and a line it wrote just before it
+    // exited (a stop's last words) would be missed.
+    child.once('close', () => {
+      this.closed = true;
+      for (const waiter of this.waiters.splice(0)) waiter.ended();
+    });
   }
 
   static start(args: string[], env: Record<string, string> = {}): GredisProcess {
@@ -99,7 +110,10 @@ export class GredisProcess {
 
   /** The port its metrics server listens on (`--metrics-port 0`), from its "metrics on …" line. */
   async metricsPort(): Promise<number> {
-    const line = await this.waitForLine((l) => String(l.msg).startsWith('metrics on '));
+    const line = await this.waitForLine(
+      (l) => String(l.msg).startsWith('metrics on '),
+      START_TIMEOUT_MS,
+    );
     return line.port as number;
   }
 
@@ -111,28 +125,31 @@ export class GredisProcess {
     const seen = this.lines.find(test);
     if (seen) return Promise.resolve(seen);
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
+      const fail = (why: string) =>
         reject(
           new Error(
-            `no matching log line within ${timeoutMs} ms; stderr: ${this.stderr.join('\n')}; stdout: ${JSON.stringify(this.lines.slice(-5))}`,
+            `${why}; stderr: ${this.stderr.join('\n')}; stdout: ${JSON.stringify(this.lines.slice(-5))}`,
           ),
         );
-      }, timeoutMs);
-      this.waiters.push({
+      const timer = setTimeout(
+        () => fail(`no matching log line within ${timeoutMs} ms`),
+        timeoutMs,
+      );
+      const waiter = {
         test,
-        resolve: (line) => {
+        resolve: (line: Record<string, unknown>) => {
           clearTimeout(timer);
           resolve(line);
         },
-      });
-      void this.exited.then(({ code }) => {
-        clearTimeout(timer);
-        reject(
-          new Error(
-            `process exited (${code}) before the expected log line; stderr: ${this.stderr.join('\n')}`,
-          ),
-        );
-      });
+        ended: () => {
+          clearTimeout(timer);
+          fail(
+            `process exited (${this.child.exitCode ?? this.child.signalCode}) before the expected log line`,
+          );
+        },
+      };
+      if (this.closed) waiter.ended();
+      else this.waiters.push(waiter);
     });
   }
 
@@ -151,6 +168,15 @@ export class GredisProcess {
   }
 }
 
+/**
+ * How long a gredis process may take to say it is up. Alone it takes about a
+ * second; beside another test file and a browser on a busy 2-core machine, a
+ * fresh-clone CI run once saw a Thyme miss 10 s, failing a file whose tests
+ * never began. A process that fails to start says so on stderr, which the wait
+ * reports, and exits: the wait is long only for one that is merely slow.
+ */
+export const START_TIMEOUT_MS = 30_000;
+
 /** Starts `gredis thyme APP` and resolves once it listens, with its port. */
 export async function startThyme(
   args: string[],
@@ -158,7 +184,7 @@ export async function startThyme(
 ): Promise<{ proc: GredisProcess; port: number }> {
   const proc = GredisProcess.start(['thyme', 'multichat', '--port', '0', ...args], env);
   try {
-    const line = await proc.waitForLine((l) => l.msg === 'Thyme listening');
+    const line = await proc.waitForLine((l) => l.msg === 'Thyme listening', START_TIMEOUT_MS);
     return { proc, port: line.port as number };
   } catch (error) {
     await proc.stop('SIGKILL'); // nobody else holds it
