@@ -12,11 +12,22 @@ import {
   type Message,
 } from './types.js';
 
+/** An event waiting in its lane; `takeBack` removes its channel copy, if it has one still queued. */
+interface Parked {
+  event: Message;
+  takeBack?: () => void;
+}
+
 interface Lane {
   next: number;
   running: boolean;
   state: Message | undefined;
-  parked: Map<number, Message>;
+  parked: Map<number, Parked>;
+}
+
+/** What the lanes need of the in-process layer: effects, and sends whose copy can be taken back. */
+export interface MemoryLanesTarget extends EffectTarget {
+  sendTakingBack(channel: string, message: Message): Promise<() => void>;
 }
 
 /**
@@ -27,14 +38,18 @@ export class MemoryLanes implements Lanes {
   private readonly lanes = new Map<string, Lane>();
 
   constructor(
-    private readonly layer: EffectTarget,
+    private readonly layer: MemoryLanesTarget,
     private readonly logger: Logger,
   ) {}
 
   async announce(lane: string, order: number, event: Message): Promise<void> {
+    this.deposit(lane, order, event);
+  }
+
+  private deposit(lane: string, order: number, event: Message, takeBack?: () => void): void {
     const entry = this.entry(lane);
     if (isPast(entry, order) || entry.parked.size >= MAX_WAITING_EVENTS) return;
-    if (!entry.parked.has(order)) entry.parked.set(order, copyMessage(event));
+    if (!entry.parked.has(order)) entry.parked.set(order, { event: copyMessage(event), takeBack });
   }
 
   async announceAndSend(
@@ -43,8 +58,10 @@ export class MemoryLanes implements Lanes {
     event: Message,
     channel: string,
   ): Promise<void> {
-    await this.layer.send(channel, event);
-    await this.announce(lane, order, event);
+    // As on Redis (dropCopy in lane-scripts.ts): an event a finish runs from
+    // its deposit has its channel copy taken back, rather than left for a
+    // receive to find stale, filling the channel while the workers are behind.
+    this.deposit(lane, order, event, await this.layer.sendTakingBack(channel, event));
   }
 
   async claim(lane: string, order: number, event: Message): Promise<LaneClaim> {
@@ -56,7 +73,7 @@ export class MemoryLanes implements Lanes {
       entry.parked.delete(order);
       return { kind: 'run', state: handedOut(entry.state) };
     }
-    entry.parked.set(order, event);
+    entry.parked.set(order, { event });
     return { kind: 'parked' };
   }
 
@@ -86,13 +103,14 @@ export class MemoryLanes implements Lanes {
     }
     if (state !== undefined) entry.state = state;
     entry.next = order + 1;
-    const event = entry.parked.get(entry.next);
-    if (event === undefined) {
+    const parked = entry.parked.get(entry.next);
+    if (parked === undefined) {
       entry.running = false;
       return undefined;
     }
     entry.parked.delete(entry.next);
-    return { lane, order: entry.next, event, state: handedOut(state) };
+    parked.takeBack?.();
+    return { lane, order: entry.next, event: parked.event, state: handedOut(state) };
   }
 
   private entry(lane: string): Lane {
@@ -108,7 +126,7 @@ export class MemoryLanes implements Lanes {
     const entry = this.lanes.get(turn.lane);
     if (!entry || !entry.running || entry.next !== turn.order) return;
     entry.running = false;
-    entry.parked.set(turn.order, turn.event);
+    entry.parked.set(turn.order, { event: turn.event });
     await this.layer.send(channel, turn.event);
   }
 

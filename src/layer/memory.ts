@@ -35,6 +35,14 @@ export class InMemoryChannelLayer extends BaseChannelLayer {
   }
 
   async send(channel: string, message: Message): Promise<void> {
+    await this.sendTakingBack(channel, message);
+  }
+
+  /**
+   * send(), returning what takes the message back off its channel while it is
+   * still queued there (MemoryLanes: the copy of an event run from its lane).
+   */
+  async sendTakingBack(channel: string, message: Message): Promise<() => void> {
     this.assertOpen();
     assertChannelName(channel);
     assertMessage(message);
@@ -44,9 +52,9 @@ export class InMemoryChannelLayer extends BaseChannelLayer {
       channels: specific ? channel : undefined,
       score: this.nextScore(),
     };
-    if (!this.store(nonLocalName(channel), stored, this.capacities.of(channel))) {
-      throw new ChannelFull(channel, this.capacities.of(channel));
-    }
+    const queue = this.store(nonLocalName(channel), stored, this.capacities.of(channel));
+    if (queue === 'full') throw new ChannelFull(channel, this.capacities.of(channel));
+    return queue ? () => void queue.remove(stored) : () => {};
   }
 
   async groupAdd(group: string, channel: string): Promise<void> {
@@ -98,7 +106,8 @@ export class InMemoryChannelLayer extends BaseChannelLayer {
         channels: specific ? names : undefined,
         score,
       };
-      if (!this.store(key, stored, this.capacities.of(names[0]!))) skipped += names.length;
+      if (this.store(key, stored, this.capacities.of(names[0]!)) === 'full')
+        skipped += names.length;
     }
     if (skipped > 0) {
       BurstLogger.for(this.logger).warn(
@@ -158,24 +167,27 @@ export class InMemoryChannelLayer extends BaseChannelLayer {
     return taker.take(options?.signal);
   }
 
-  /** Hands a message to a waiting receiver, or queues it; false when the queue is full. */
-  private store(key: string, stored: Stored, capacity: number): boolean {
+  /**
+   * Hands a message to a waiting receiver (undefined), or queues it (the queue
+   * it waits in); 'full' when the queue is full.
+   */
+  private store(key: string, stored: Stored, capacity: number): Deque<Stored> | undefined | 'full' {
     if (this.readingKeys.has(key)) {
       this.dispatchLocal(stored);
-      return true;
+      return undefined;
     }
     const taker = this.takers.get(key);
     if (taker && taker.waiting > 0) {
       taker.put(stored.message);
-      return true;
+      return undefined;
     }
     let queue = this.queues.get(key);
     if (!queue) this.queues.set(key, (queue = new Deque()));
     const cutoff = this.expiryCutoff();
     while (queue.length > 0 && queue.peek()!.score < cutoff) queue.shift();
-    if (queue.length >= capacity) return false;
+    if (queue.length >= capacity) return 'full';
     queue.push(stored);
-    return true;
+    return queue;
   }
 
   private dispatchLocal(stored: Stored): void {

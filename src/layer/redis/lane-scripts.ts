@@ -18,7 +18,7 @@ import { LUA_CAPACITIES, LUA_GROUP_SEND, LUA_SEND, LUA_SENDS, LuaScript } from '
  *             gets it again instead of finding its turn over
  *   copies    the channel key where the lane's latest deposited events also
  *             sit, with the same bytes (see LUA_ANNOUNCE): a finish handing
- *             one over removes that copy (dropCopy)
+ *             one over, or a rescue running one, removes that copy (dropCopy)
  *   ended     set once the lane's last event finished; the lane is then only
  *             this marker, kept as long as a copy of one of its events can
  *             still be delivered (the message expiry), so that a late copy is
@@ -198,6 +198,27 @@ return 1
 );
 
 /**
+ * Lua: dropCopy(laneKey, event) takes back the channel copy of an event run
+ * from its deposit (a finish's handover, a rescue): left there, a worker would
+ * take it off the channel only to find it ran (a claim answered 'stale'), and
+ * while the workers are behind, such copies filled the channel until Thyme,
+ * finding it full, closed sockets with 1013 for a backlog of events that had
+ * already run. A copy on another channel than the lane's 'copies' (the
+ * socket's latest event went to another), one popped already, or one the
+ * caller may not remove stays, to be dropped as stale: this is a saving, never
+ * a reason to refuse. The check is called through a local so that a dry run
+ * (LuaScript.dry), which turns the scripts' own checks into refusals, asks it
+ * as the script does.
+ */
+const LUA_DROP_COPY = `
+local mayDrop = redis.acl_check_cmd
+local function dropCopy(laneKey, event)
+  local key = redis.call('HGET', laneKey, 'copies')
+  if key and mayDrop('zrem', key, event) then redis.call('ZREM', key, event) end
+end
+`;
+
+/**
  * Lua: finish(f) ends the turn of ARGV[2] given turn()'s fields. ARGV as
  * LANE_FINISH. finishRefused(f) → a write finish(f) would make that the caller may
  * not (see LUA_REFUSED), else nil: asked first, since a finish cut short by one
@@ -206,7 +227,7 @@ return 1
  * (lost), or an ending lane deleted without its marker (a late event started it
  * anew).
  */
-const LUA_FINISH = `${LUA_TURN}${LUA_REFUSED}
+const LUA_FINISH = `${LUA_TURN}${LUA_REFUSED}${LUA_DROP_COPY}
 -- The writes here are those of finish(f)'s branch: keep them in step.
 local function finishRefused(f)
   local parked = tonumber(f[3] or '0')
@@ -220,20 +241,6 @@ local function finishRefused(f)
   end
   return refusedOf({clear, {'hset', KEYS[1], 'next', '0'}, {'expire', KEYS[1], '1'},
     index and {index, KEYS[2], '0', ARGV[1]}, index == 'zadd' and {'expire', KEYS[2], '1'}})
-end
--- Takes back the channel copy of an event handed over from its deposit: left
--- there, a worker would take it off the channel only to find it ran (a claim
--- answered 'stale'), and while the workers are behind, such copies fill the
--- channel: Thyme, finding it full, closes sockets with 1013 for a backlog of
--- events that already ran. A copy on another channel than 'copies' (the
--- socket's last event, on another) or popped already stays, as stale; one the
--- caller may not remove too: this is a saving, never a reason to refuse. The
--- check is called through a local so that a dry run (LuaScript.dry), which
--- turns the scripts' own checks into refusals, asks it as the script does.
-local mayDrop = redis.acl_check_cmd
-local function dropCopy(event)
-  local key = redis.call('HGET', KEYS[1], 'copies')
-  if key and mayDrop('zrem', key, event) then redis.call('ZREM', key, event) end
 end
 local function finish(f)
   local order, now = tonumber(ARGV[2]), tonumber(ARGV[4])
@@ -255,7 +262,7 @@ local function finish(f)
   end
   if event then
     redis.call('HDEL', KEYS[1], 'p:' .. nxt)
-    dropCopy(event)
+    dropCopy(KEYS[1], event)
     local deadline = now + tonumber(ARGV[5])
     fields[#fields + 1] = 'deadline'
     fields[#fields + 1] = deadline
@@ -343,7 +350,7 @@ return finish(f)
  */
 export const LANE_RESCUE = new LuaScript(
   'laneRescue',
-  `${LUA_REFUSED}
+  `${LUA_REFUSED}${LUA_DROP_COPY}
 local now, lease = tonumber(ARGV[2]), tonumber(ARGV[4])
 local liveKnown = ARGV[6] ~= '*'
 local live = {}
@@ -396,6 +403,7 @@ for i = 1, #entries, 2 do
       if best then
         local event = redis.call('HGET', key, 'p:' .. best)
         redis.call('HDEL', key, 'p:' .. best)
+        dropCopy(key, event)
         local left = redis.call('HINCRBY', key, 'parked', -1)
         redis.call('HSET', key, 'next', best, 'owner', ARGV[3], 'deadline', now + lease)
         redis.call('HDEL', key, 'handed')
