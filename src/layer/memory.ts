@@ -35,7 +35,7 @@ export class InMemoryChannelLayer extends BaseChannelLayer {
   }
 
   async send(channel: string, message: Message): Promise<void> {
-    await this.sendTakingBack(channel, message);
+    this.sendStored(channel, message);
   }
 
   /**
@@ -43,6 +43,15 @@ export class InMemoryChannelLayer extends BaseChannelLayer {
    * still queued there (MemoryLanes: the copy of an event run from its lane).
    */
   async sendTakingBack(channel: string, message: Message): Promise<() => void> {
+    const { queue, stored } = this.sendStored(channel, message);
+    return queue ? () => void queue.remove(stored) : () => {};
+  }
+
+  /** Sends `message`; returns its stored copy, and the queue it waits in unless handed over at once. */
+  private sendStored(
+    channel: string,
+    message: Message,
+  ): { queue: Deque<Stored> | undefined; stored: Stored } {
     this.assertOpen();
     assertChannelName(channel);
     assertMessage(message);
@@ -54,7 +63,7 @@ export class InMemoryChannelLayer extends BaseChannelLayer {
     };
     const queue = this.store(nonLocalName(channel), stored, this.capacities.of(channel));
     if (queue === 'full') throw new ChannelFull(channel, this.capacities.of(channel));
-    return queue ? () => void queue.remove(stored) : () => {};
+    return { queue, stored };
   }
 
   async groupAdd(group: string, channel: string): Promise<void> {
